@@ -1,0 +1,71 @@
+# mcpbox — one non-recursive Makefile.
+#   make          build build/mcpbox
+#   make deps     install every Debian and npm package the build, runtime and tests need
+#   make test     deps + build + every test (unit, end-to-end as root and as an unprivileged user)
+#   make asan     the whole suite under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make bench    benchmarks; writes docs/benchmarks.md
+#   make run      deps + build + start the server
+
+CC      ?= cc
+BUILD   ?= build
+PKGS    := libuv jansson libseccomp
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 -MMD -MP -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+           -Wmissing-prototypes -Wvla -Wno-unused-parameter -D_GNU_SOURCE \
+           $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+
+SRC      := $(wildcard server/*.c transport/*.c tools/*.c sessions/*.c)
+OBJ      := $(SRC:%.c=$(BUILD)/obj/%.o)
+LIBOBJ   := $(filter-out $(BUILD)/obj/server/main.o,$(OBJ))
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+DEB_PKGS := build-essential pkg-config libuv1-dev libjansson-dev libseccomp-dev \
+            python3 nodejs bash coreutils util-linux bubblewrap procps iproute2 hyperfine
+
+.PHONY: all deps test unit e2e asan bench run clean
+all: $(BUILD)/mcpbox
+
+$(BUILD)/mcpbox: $(OBJ)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIBOBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -I. -o $@ $^ $(LDLIBS)
+
+deps:
+	@./tests/deps.sh $(DEB_PKGS)
+
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "# $$t"; $$t; done
+
+e2e: $(BUILD)/mcpbox
+	@./tests/e2e/run.sh $(BUILD)/mcpbox
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory e2e
+
+asan: deps
+	@$(MAKE) --no-print-directory BUILD=build/asan \
+	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	  LDFLAGS="-fsanitize=address,undefined" all unit
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  $(MAKE) --no-print-directory BUILD=build/asan e2e
+
+bench: deps all
+	@./tests/bench/run.sh $(BUILD)/mcpbox
+
+run: deps all
+	@./tests/run-hint.sh $(BUILD)/mcpbox
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(OBJ:.o=.d) $(UNIT_BIN:%=%.d)

@@ -1,0 +1,63 @@
+/**
+ * common.h — small helpers every module uses: cleanup attributes, ownership
+ * transfer, allocation that never returns NULL, array sizes.
+ *
+ * Allocation failure aborts: the server cannot do anything useful without
+ * memory and half-handled ENOMEM paths are where bugs hide.
+ */
+#ifndef MCPBOX_COMMON_H
+#define MCPBOX_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <errno.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define UNUSED __attribute__((unused))
+
+static inline void freep(void *p) { free(*(void **)p); }
+static inline void closep(int *fd)
+{
+	if (*fd >= 0) {
+		int saved = errno;
+		close(*fd);
+		errno = saved;
+	}
+}
+
+#define auto_free __attribute__((cleanup(freep)))
+#define auto_close __attribute__((cleanup(closep)))
+
+/* Take ownership out of a cleanup-managed local: the local becomes NULL. */
+#define steal_ptr(p) ({ __typeof__(p) _tmp = (p); (p) = NULL; _tmp; })
+/* Same for an fd: the local becomes -1. */
+#define steal_fd(fd) ({ int _tmp = (fd); (fd) = -1; _tmp; })
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+
+/* Monotonic clock in nanoseconds / milliseconds. */
+uint64_t now_ns(void);
+static inline uint64_t now_ms(void) { return now_ns() / 1000000; }
+/* Wall clock, milliseconds since the epoch. */
+uint64_t wall_ms(void);
+
+/* Fill buf with n random bytes from getrandom(); aborts if the kernel cannot. */
+void random_bytes(void *buf, size_t n);
+/* A random identifier: prefix followed by 2*nbytes lowercase hex digits. */
+char *random_id(const char *prefix, size_t nbytes);
+
+/* Set FD_CLOEXEC / O_NONBLOCK on fd; 0 or -1 with errno. */
+int fd_set_cloexec(int fd);
+int fd_set_nonblock(int fd, bool on);
+
+/* write() all of buf, retrying on EINTR/short writes (blocking fds only). */
+int write_all(int fd, const void *buf, size_t n);
+
+#endif

@@ -1,0 +1,219 @@
+#include "config.h"
+#include "common.h"
+#include "banned.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <string.h>
+
+#define MiB (1024ull * 1024)
+
+void srv_config_defaults(struct srv_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->pool_size = 2;
+	cfg->idle_ttl_s = 3600;
+	cfg->max_line_bytes = 64 * MiB;
+	cfg->memory_bytes = (struct srv_limit){ 1024 * MiB, 16384 * MiB };
+	cfg->max_pids = (struct srv_limit){ 256, 4096 };
+	cfg->cpu_s = (struct srv_limit){ 0, 0 };	/* 0: no CPU-time limit */
+	cfg->file_bytes = (struct srv_limit){ 1024 * MiB, 16384 * MiB };
+	cfg->open_files = (struct srv_limit){ 1024, 65536 };
+	cfg->timeout_s = (struct srv_limit){ 30, 3600 };
+	cfg->output_bytes = (struct srv_limit){ 1 * MiB, 64 * MiB };
+	cfg->read_bytes = (struct srv_limit){ 8 * MiB, 64 * MiB };
+}
+
+void srv_config_release(struct srv_config *cfg)
+{
+	free(cfg->data_dir);
+	cfg->data_dir = NULL;
+}
+
+static int parse_scaled(const char *s, uint64_t *out, const char *const *units,
+			const uint64_t *mult, size_t nunits, const char *what, struct err **errp)
+{
+	const char *p = s;
+	uint64_t v = 0;
+
+	while (isspace((unsigned char)*p))
+		p++;
+	if (!isdigit((unsigned char)*p))
+		return err_set(errp, 0, "invalid %s \"%s\": expected a number with an optional unit", what, s);
+	while (isdigit((unsigned char)*p)) {
+		unsigned d = (unsigned)(*p++ - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return err_set(errp, 0, "invalid %s \"%s\": too large", what, s);
+		v = v * 10 + d;
+	}
+	while (isspace((unsigned char)*p))
+		p++;
+	if (!*p) {
+		*out = v;
+		return 0;
+	}
+	for (size_t i = 0; i < nunits; i++) {
+		if (!strcmp(p, units[i])) {
+			if (mult[i] && v > UINT64_MAX / mult[i])
+				return err_set(errp, 0, "invalid %s \"%s\": too large", what, s);
+			*out = v * mult[i];
+			return 0;
+		}
+	}
+	return err_set(errp, 0, "invalid %s \"%s\": unknown unit \"%s\"", what, s, p);
+}
+
+int srv_parse_size(const char *s, uint64_t *out, struct err **errp)
+{
+	static const char *const units[] = {
+		"B", "k", "K", "KB", "KiB", "m", "M", "MB", "MiB", "g", "G", "GB", "GiB", "t", "T", "TB", "TiB",
+	};
+	static const uint64_t K = 1024;
+	static const uint64_t mult[] = {
+		1, K, K, K, K, K * K, K * K, K * K, K * K, K * K * K, K * K * K, K * K * K, K * K * K,
+		K * K * K * K, K * K * K * K, K * K * K * K, K * K * K * K,
+	};
+	return parse_scaled(s, out, units, mult, ARRAY_SIZE(units), "size", errp);
+}
+
+int srv_parse_duration(const char *s, uint64_t *out, struct err **errp)
+{
+	static const char *const units[] = { "s", "m", "h", "d" };
+	static const uint64_t mult[] = { 1, 60, 3600, 86400 };
+	return parse_scaled(s, out, units, mult, ARRAY_SIZE(units), "duration", errp);
+}
+
+/* A JSON value that is a non-negative integer or a string for parse(). */
+static int json_scalar(json_t *v, const char *key, int (*parse)(const char *, uint64_t *, struct err **),
+		       uint64_t *out, struct err **errp)
+{
+	if (json_is_integer(v)) {
+		if (json_integer_value(v) < 0)
+			return err_set(errp, 0, "config: %s must not be negative", key);
+		*out = (uint64_t)json_integer_value(v);
+		return 0;
+	}
+	if (json_is_string(v) && parse) {
+		if (parse(json_string_value(v), out, errp) < 0)
+			return err_wrap(errp, "config: %s", key);
+		return 0;
+	}
+	return err_set(errp, 0, "config: %s must be %s", key, parse ? "a number or a string" : "a number");
+}
+
+/* "limits": {"memory": {"default": "512M", "max": "4G"}, ...} or a bare value for the default. */
+static int apply_limit(struct srv_limit *l, json_t *v, const char *key,
+		       int (*parse)(const char *, uint64_t *, struct err **), struct err **errp)
+{
+	if (!json_is_object(v))
+		return json_scalar(v, key, parse, &l->def, errp);
+	const char *k;
+	json_t *x;
+	json_object_foreach(v, k, x) {
+		if (!strcmp(k, "default")) {
+			if (json_scalar(x, key, parse, &l->def, errp) < 0)
+				return -1;
+		} else if (!strcmp(k, "max")) {
+			if (json_scalar(x, key, parse, &l->max, errp) < 0)
+				return -1;
+		} else {
+			return err_set(errp, 0, "config: %s: unknown key \"%s\" (expected default, max)", key, k);
+		}
+	}
+	if (l->max && l->def > l->max)
+		return err_set(errp, 0, "config: %s: default exceeds max", key);
+	return 0;
+}
+
+int srv_config_apply_json(struct srv_config *cfg, json_t *obj, struct err **errp)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+		int (*parse)(const char *, uint64_t *, struct err **);
+	} limits[] = {
+		{ "memory", offsetof(struct srv_config, memory_bytes), srv_parse_size },
+		{ "pids", offsetof(struct srv_config, max_pids), NULL },
+		{ "cpu", offsetof(struct srv_config, cpu_s), srv_parse_duration },
+		{ "file_size", offsetof(struct srv_config, file_bytes), srv_parse_size },
+		{ "open_files", offsetof(struct srv_config, open_files), NULL },
+		{ "timeout", offsetof(struct srv_config, timeout_s), srv_parse_duration },
+		{ "output", offsetof(struct srv_config, output_bytes), srv_parse_size },
+		{ "read", offsetof(struct srv_config, read_bytes), srv_parse_size },
+	};
+	const char *key;
+	json_t *v;
+	uint64_t n;
+
+	if (!json_is_object(obj))
+		return err_set(errp, 0, "config: expected a JSON object");
+	json_object_foreach(obj, key, v) {
+		if (!strcmp(key, "data_dir")) {
+			if (!json_is_string(v))
+				return err_set(errp, 0, "config: data_dir must be a string");
+			free(cfg->data_dir);
+			cfg->data_dir = xstrdup(json_string_value(v));
+		} else if (!strcmp(key, "pool_size")) {
+			if (json_scalar(v, key, NULL, &n, errp) < 0)
+				return -1;
+			if (n > 256)
+				return err_set(errp, 0, "config: pool_size must be at most 256");
+			cfg->pool_size = (unsigned)n;
+		} else if (!strcmp(key, "idle_ttl")) {
+			if (json_scalar(v, key, srv_parse_duration, &cfg->idle_ttl_s, errp) < 0)
+				return -1;
+		} else if (!strcmp(key, "max_message")) {
+			if (json_scalar(v, key, srv_parse_size, &cfg->max_line_bytes, errp) < 0)
+				return -1;
+		} else if (!strcmp(key, "limits")) {
+			const char *lk;
+			json_t *lv;
+			if (!json_is_object(v))
+				return err_set(errp, 0, "config: limits must be an object");
+			json_object_foreach(v, lk, lv) {
+				size_t i;
+				for (i = 0; i < ARRAY_SIZE(limits); i++)
+					if (!strcmp(lk, limits[i].name))
+						break;
+				if (i == ARRAY_SIZE(limits))
+					return err_set(errp, 0, "config: limits: unknown limit \"%s\"", lk);
+				if (apply_limit((struct srv_limit *)((char *)cfg + limits[i].off), lv, lk,
+						limits[i].parse, errp) < 0)
+					return -1;
+			}
+		} else {
+			return err_set(errp, 0, "config: unknown key \"%s\"", key);
+		}
+	}
+	return 0;
+}
+
+int srv_config_load_file(struct srv_config *cfg, const char *path, struct err **errp)
+{
+	json_error_t e;
+	json_t *obj = json_load_file(path, JSON_REJECT_DUPLICATES, &e);
+	int r;
+
+	if (!obj)
+		return err_set(errp, 0, "config %s:%d: %s", path, e.line, e.text);
+	r = srv_config_apply_json(cfg, obj, errp);
+	json_decref(obj);
+	if (r < 0)
+		return err_wrap(errp, "%s", path);
+	return 0;
+}
+
+int srv_limit_pick(const struct srv_limit *l, int64_t requested, uint64_t min, const char *what,
+		   uint64_t *out, struct err **errp)
+{
+	if (requested < 0) {
+		*out = l->def;
+		return 0;
+	}
+	if ((uint64_t)requested < min)
+		return err_set(errp, 0, "%s must be at least %" PRIu64, what, min);
+	if (l->max && (uint64_t)requested > l->max)
+		return err_set(errp, 0, "%s must be at most %" PRIu64 " (the server's maximum)", what, l->max);
+	*out = (uint64_t)requested;
+	return 0;
+}

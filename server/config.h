@@ -1,0 +1,59 @@
+/**
+ * config.h — the server's configuration: data directory, pool size, session
+ * TTL and the per-session limits (defaults and maxima).
+ *
+ * Sources, later ones winning: built-in defaults, the JSON file given with
+ * --config (or DATA/config.json when it exists), command-line flags.
+ * Sizes accept numbers of bytes or strings with a unit ("512M", "1G", "64k");
+ * durations accept seconds or strings ("30s", "5m", "1h").
+ */
+#ifndef MCPBOX_SRV_CONFIG_H
+#define MCPBOX_SRV_CONFIG_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "err.h"
+
+/** One limit: the default a session gets and the most it may ask for. */
+struct srv_limit {
+	uint64_t def;
+	uint64_t max;
+};
+
+struct srv_config {
+	char *data_dir;
+	unsigned pool_size;		/* warm sandboxes kept ready */
+	uint64_t idle_ttl_s;		/* explicit sessions die after this long idle */
+	uint64_t max_line_bytes;	/* stdio: longest accepted message */
+	struct srv_limit memory_bytes;
+	struct srv_limit max_pids;
+	struct srv_limit cpu_s;
+	struct srv_limit file_bytes;
+	struct srv_limit open_files;
+	struct srv_limit timeout_s;	/* wall clock per execution */
+	struct srv_limit output_bytes;	/* captured per stream per execution */
+	struct srv_limit read_bytes;	/* file_read cap */
+};
+
+/** Fill cfg with built-in defaults (data_dir NULL). */
+void srv_config_defaults(struct srv_config *cfg);
+/** Apply a JSON object of settings; unknown keys and bad values are errors. */
+int srv_config_apply_json(struct srv_config *cfg, json_t *obj, struct err **errp);
+int srv_config_load_file(struct srv_config *cfg, const char *path, struct err **errp);
+void srv_config_release(struct srv_config *cfg);
+
+/** "512M" → 536870912. Accepts k/K, m/M, g/G, t/T with optional "iB"/"B". */
+int srv_parse_size(const char *s, uint64_t *out, struct err **errp);
+/** "90s", "5m", "1h", "2d", or a plain number of seconds. */
+int srv_parse_duration(const char *s, uint64_t *out, struct err **errp);
+
+/**
+ * Resolve a requested value against a limit: absent (requested < 0) gives the
+ * default, above the maximum or below min is an error naming `what`.
+ */
+int srv_limit_pick(const struct srv_limit *l, int64_t requested, uint64_t min, const char *what,
+		   uint64_t *out, struct err **errp);
+
+#endif

@@ -1,0 +1,169 @@
+#include "mcp.h"
+#include "buf.h"
+#include "common.h"
+#include "log.h"
+#include "banned.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+/* Newest first: the answer to an unknown version is the first one. */
+static const char *const versions[] = { "2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05" };
+
+struct mcp_conn {
+	bool initialized;		/* notifications/initialized seen */
+	char version[16];
+	int log_level;			/* minimum level sent to this client; -1: none chosen yet */
+	struct tool_conn tools;
+};
+
+static unsigned nconns;
+
+unsigned mcp_connections(void)
+{
+	return nconns;
+}
+
+static struct mcp_conn *conn_state(struct srv_conn *c)
+{
+	struct mcp_conn *m = srv_conn_app_data(c);
+	if (!m) {
+		m = xcalloc(1, sizeof(*m));
+		m->log_level = LOG_LVL_WARNING;
+		srv_conn_set_app_data(c, m);
+		nconns++;
+	}
+	return m;
+}
+
+void mcp_log(struct srv_conn *c, int lvl, const char *logger, const char *fmt, ...)
+{
+	struct mcp_conn *m = conn_state(c);
+	struct buf b = BUF_INIT;
+	va_list ap;
+
+	if (lvl < m->log_level || srv_conn_closing(c))
+		return;
+	va_start(ap, fmt);
+	buf_vaddf(&b, fmt, ap);
+	va_end(ap);
+	srv_conn_notify(c, "notifications/message",
+			json_pack("{s:s, s:s, s:s}", "level", log_level_name(lvl), "logger", logger, "data", b.data));
+	buf_release(&b);
+}
+
+static void do_initialize(struct srv_req *req, struct mcp_conn *m, json_t *params)
+{
+	const char *asked = json_string_value(json_object_get(params, "protocolVersion"));
+	const char *v = versions[0];
+
+	if (!asked) {
+		srv_req_error(req, RPC_INVALID_PARAMS, "initialize: params.protocolVersion (a string) is required");
+		return;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(versions); i++)
+		if (!strcmp(asked, versions[i]))
+			v = versions[i];
+	snprintf(m->version, sizeof(m->version), "%s", v);
+	json_t *res = json_pack(
+		"{s:s, s:{s:{s:b}, s:{}}, s:{s:s, s:s, s:s}, s:s}", "protocolVersion", v, "capabilities", "tools",
+		"listChanged", 0, "logging", "serverInfo", "name", "mcpbox", "title", "mcpbox sandbox", "version",
+		MCPBOX_VERSION, "instructions",
+		"mcpbox gives you an isolated Linux computer. Use execute to run python, javascript or shell "
+		"code; the working directory is /workspace, which the file_* tools read and write. No set-up "
+		"is needed: without session_id every tool uses this connection's own sandbox. Create more "
+		"with session_create (network: true for internet access where the server allows it).");
+	srv_req_result(req, res);
+}
+
+static void mcp_request(struct srv_req *req, const char *method, json_t *params)
+{
+	struct srv_conn *c = srv_req_conn(req);
+	struct mcp_conn *m = conn_state(c);
+
+	if (!strcmp(method, "initialize")) {
+		do_initialize(req, m, params);
+	} else if (!strcmp(method, "ping")) {
+		srv_req_result(req, json_object());
+	} else if (!strcmp(method, "tools/list")) {
+		if (json_object_get(params, "cursor")) {
+			srv_req_error(req, RPC_INVALID_PARAMS, "tools/list: unknown cursor");
+			return;
+		}
+		srv_req_result(req, tool_registry_list());
+	} else if (!strcmp(method, "tools/call")) {
+		json_t *name = json_object_get(params, "name");
+		json_t *args = json_object_get(params, "arguments");
+		if (!json_is_string(name)) {
+			srv_req_error(req, RPC_INVALID_PARAMS, "tools/call: params.name (a string) is required");
+			return;
+		}
+		if (args && !json_is_object(args) && !json_is_null(args)) {
+			srv_req_error(req, RPC_INVALID_PARAMS, "tools/call: params.arguments must be an object");
+			return;
+		}
+		tool_registry_call(req, srv_conn_principal(c), &m->tools, json_string_value(name),
+				   json_is_object(args) ? args : NULL);
+	} else if (!strcmp(method, "logging/setLevel")) {
+		const char *lvl = json_string_value(json_object_get(params, "level"));
+		int l = lvl ? log_level_parse(lvl) : -1;
+		if (l < 0) {
+			srv_req_error(req, RPC_INVALID_PARAMS,
+				      "logging/setLevel: level must be one of debug, info, notice, warning, error, "
+				      "critical, alert, emergency");
+			return;
+		}
+		m->log_level = l;
+		srv_req_result(req, json_object());
+	} else {
+		srv_req_error(req, RPC_METHOD_NOT_FOUND, "Method not found: %s", method);
+	}
+}
+
+static void mcp_notification(struct srv_conn *c, const char *method, json_t *params)
+{
+	struct mcp_conn *m = conn_state(c);
+
+	if (!strcmp(method, "notifications/initialized")) {
+		m->initialized = true;
+	} else if (!strcmp(method, "notifications/cancelled")) {
+		json_t *id = json_object_get(params, "requestId");
+		struct srv_req *r = id ? srv_conn_find(c, id) : NULL;
+		/* unknown or finished ids are ignored, as the spec asks */
+		if (r)
+			srv_req_cancel(r);
+	}
+}
+
+static void mcp_closed(struct srv_conn *c)
+{
+	struct mcp_conn *m = conn_state(c);
+	tool_conn_release(&m->tools);
+}
+
+static void mcp_release_conn(struct srv_conn *c)
+{
+	struct mcp_conn *m = srv_conn_app_data(c);
+	if (!m)
+		return;
+	tool_conn_release(&m->tools);
+	free(m);
+	nconns--;
+}
+
+const struct srv_app mcp_app = {
+	.request = mcp_request,
+	.notification = mcp_notification,
+	.closed = mcp_closed,
+	.release = mcp_release_conn,
+};
+
+void mcp_init(const struct tool_env *env)
+{
+	tool_registry_init(env);
+}
+
+void mcp_release(void)
+{
+	tool_registry_release();
+}

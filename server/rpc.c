@@ -1,0 +1,369 @@
+#include "rpc.h"
+#include "buf.h"
+#include "common.h"
+#include "log.h"
+#include "banned.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <string.h>
+
+/* A batch collects the answers of its requests into one array. */
+struct batch {
+	json_t *answers;	/* array, in completion order */
+	size_t pending;		/* requests not yet finished */
+	bool sealed;		/* every element of the batch has been dispatched */
+};
+
+struct srv_req {
+	struct srv_conn *conn;
+	json_t *id;
+	json_t *progress_token;
+	double last_progress;
+	bool has_progress;
+	struct batch *batch;
+	void (*cancel_fn)(void *arg);
+	void *cancel_arg;
+	bool cancelled;
+	struct srv_req *prev, *next;
+};
+
+struct srv_conn {
+	const struct srv_app *app;
+	const struct tp_ops *ops;
+	void *tp;
+	char *principal;
+	void *app_data;
+	struct srv_req *reqs;	/* in flight */
+	size_t ninflight;
+	bool closing;
+	bool freed_by_app;	/* app->release ran */
+	int busy;		/* nesting depth of engine entry points */
+};
+
+struct srv_conn *srv_conn_new(const struct srv_app *app, const struct tp_ops *ops, void *tp,
+			      const char *principal)
+{
+	struct srv_conn *c = xcalloc(1, sizeof(*c));
+	c->app = app;
+	c->ops = ops;
+	c->tp = tp;
+	c->principal = xstrdup(principal);
+	return c;
+}
+
+static void conn_maybe_free(struct srv_conn *c)
+{
+	if (!c->closing || c->ninflight || c->busy)
+		return;
+	if (c->app->release)
+		c->app->release(c);
+	free(c->principal);
+	free(c);
+}
+
+bool srv_conn_closing(const struct srv_conn *c) { return c->closing; }
+size_t srv_conn_inflight(const struct srv_conn *c) { return c->ninflight; }
+const char *srv_conn_principal(const struct srv_conn *c) { return c->principal; }
+void *srv_conn_app_data(const struct srv_conn *c) { return c->app_data; }
+void srv_conn_set_app_data(struct srv_conn *c, void *data) { c->app_data = data; }
+struct srv_conn *srv_req_conn(const struct srv_req *r) { return r->conn; }
+json_t *srv_req_progress_token(const struct srv_req *r) { return r->progress_token; }
+bool srv_req_cancelled(const struct srv_req *r) { return r->cancelled; }
+
+static void send_json(struct srv_conn *c, json_t *msg)
+{
+	size_t n;
+	char *s;
+
+	if (c->closing)
+		return;
+	n = json_dumpb(msg, NULL, 0, JSON_COMPACT);
+	if (!n) {
+		log_error("rpc: cannot serialize a message");
+		return;
+	}
+	s = xmalloc(n);
+	json_dumpb(msg, s, n, JSON_COMPACT);
+	c->ops->send(c->tp, s, n);
+	free(s);
+}
+
+static json_t *make_error(json_t *id, int code, const char *msg)
+{
+	return json_pack("{s:s, s:O, s:{s:i, s:s}}", "jsonrpc", "2.0", "id", id ? id : json_null(),
+			 "error", "code", code, "message", msg);
+}
+
+/*
+ * Deliver a finished answer (NULL: none, for a cancelled request) alone or
+ * into its batch, which is sent once its last member is finished.
+ */
+static void deliver(struct srv_conn *c, struct batch *b, json_t *answer)
+{
+	if (!b) {
+		if (answer)
+			send_json(c, answer);
+		json_decref(answer);
+		return;
+	}
+	if (answer)
+		json_array_append_new(b->answers, answer);
+	if (--b->pending == 0 && b->sealed) {
+		if (json_array_size(b->answers))
+			send_json(c, b->answers);
+		json_decref(b->answers);
+		free(b);
+	}
+}
+
+static void req_finish(struct srv_req *r, json_t *answer)
+{
+	struct srv_conn *c = r->conn;
+
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		c->reqs = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	c->ninflight--;
+
+	if (r->cancelled) {
+		/* no response for a cancelled request (MCP cancellation rule) */
+		json_decref(answer);
+		answer = NULL;
+	}
+	deliver(c, r->batch, answer);
+	json_decref(r->id);
+	json_decref(r->progress_token);
+	free(r);
+	conn_maybe_free(c);
+}
+
+void srv_req_result(struct srv_req *r, json_t *result)
+{
+	json_t *ans = json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", r->id,
+				"result", result ? result : json_object());
+	req_finish(r, ans);
+}
+
+void srv_req_error(struct srv_req *r, int code, const char *fmt, ...)
+{
+	struct buf b = BUF_INIT;
+	va_list ap;
+
+	va_start(ap, fmt);
+	buf_vaddf(&b, fmt, ap);
+	va_end(ap);
+	json_t *ans = make_error(r->id, code, b.data ? b.data : "");
+	buf_release(&b);
+	req_finish(r, ans);
+}
+
+void srv_req_on_cancel(struct srv_req *r, void (*fn)(void *arg), void *arg)
+{
+	r->cancel_fn = fn;
+	r->cancel_arg = arg;
+}
+
+void srv_req_cancel(struct srv_req *r)
+{
+	void (*fn)(void *);
+
+	if (r->cancelled)
+		return;
+	r->cancelled = true;
+	fn = r->cancel_fn;
+	r->cancel_fn = NULL;
+	if (fn)
+		fn(r->cancel_arg);
+}
+
+void srv_req_progress(struct srv_req *r, double progress, double total, const char *message)
+{
+	json_t *p;
+
+	if (!r->progress_token || r->cancelled)
+		return;
+	if (r->has_progress && progress <= r->last_progress)
+		progress = r->last_progress + 1;
+	r->last_progress = progress;
+	r->has_progress = true;
+	p = json_pack("{s:O, s:f}", "progressToken", r->progress_token, "progress", progress);
+	/* integral values read better as integers */
+	if (progress == floor(progress) && fabs(progress) < 9e15)
+		json_object_set_new(p, "progress", json_integer((json_int_t)progress));
+	if (total > 0)
+		json_object_set_new(p, "total", json_real(total));
+	if (message)
+		json_object_set_new(p, "message", json_string(message));
+	srv_conn_notify(r->conn, "notifications/progress", p);
+}
+
+void srv_conn_notify(struct srv_conn *c, const char *method, json_t *params)
+{
+	json_t *msg = json_pack("{s:s, s:s}", "jsonrpc", "2.0", "method", method);
+	if (params)
+		json_object_set_new(msg, "params", params);
+	send_json(c, msg);
+	json_decref(msg);
+}
+
+static bool id_equal(json_t *a, json_t *b)
+{
+	if (json_typeof(a) != json_typeof(b))
+		return false;
+	return json_equal(a, b);
+}
+
+struct srv_req *srv_conn_find(struct srv_conn *c, json_t *id)
+{
+	for (struct srv_req *r = c->reqs; r; r = r->next)
+		if (id_equal(r->id, id))
+			return r;
+	return NULL;
+}
+
+static bool valid_id(json_t *id)
+{
+	/* JSON-RPC allows strings and numbers; MCP forbids null. Reals are
+	 * accepted and echoed as they came. */
+	return json_is_string(id) || json_is_integer(id) || json_is_real(id);
+}
+
+/* Handle one element (top-level message or batch member). */
+static void handle_one(struct srv_conn *c, json_t *msg, struct batch *b)
+{
+	json_t *jv, *id, *method, *params;
+
+	if (!json_is_object(msg)) {
+		if (b)
+			b->pending++;
+		deliver(c, b, make_error(NULL, RPC_INVALID_REQUEST, "Invalid Request: not an object"));
+		return;
+	}
+	jv = json_object_get(msg, "jsonrpc");
+	id = json_object_get(msg, "id");
+	method = json_object_get(msg, "method");
+	params = json_object_get(msg, "params");
+
+	if (!method) {
+		/* A response from the client (to a server request) or garbage.
+		 * We send no requests to clients yet, so answers are ignored. */
+		if (json_object_get(msg, "result") || json_object_get(msg, "error"))
+			return;
+		if (b)
+			b->pending++;
+		deliver(c, b, make_error(valid_id(id) ? id : NULL, RPC_INVALID_REQUEST,
+					 "Invalid Request: missing method"));
+		return;
+	}
+	if (!json_is_string(jv) || strcmp(json_string_value(jv), "2.0") != 0 ||
+	    !json_is_string(method) || (id && !valid_id(id)) ||
+	    (params && !json_is_object(params) && !json_is_array(params) && !json_is_null(params))) {
+		const char *why = !json_is_string(jv) || strcmp(json_string_value(jv), "2.0")
+					  ? "jsonrpc must be \"2.0\""
+				  : !json_is_string(method) ? "method must be a string"
+				  : (id && !valid_id(id)) ? "id must be a string or a number"
+							  : "params must be an object";
+		if (!id && json_is_string(method))
+			return; /* an invalid notification gets no answer */
+		if (b)
+			b->pending++;
+		deliver(c, b, make_error(id && valid_id(id) ? id : NULL, RPC_INVALID_REQUEST, why));
+		return;
+	}
+	if (json_is_null(params))
+		params = NULL;
+	if (!id) {
+		c->app->notification(c, json_string_value(method), params);
+		return;
+	}
+
+	struct srv_req *r = xcalloc(1, sizeof(*r));
+	r->conn = c;
+	r->id = json_incref(id);
+	if (json_is_object(params)) {
+		json_t *meta = json_object_get(params, "_meta");
+		json_t *tok = json_object_get(meta, "progressToken");
+		if (json_is_string(tok) || json_is_integer(tok))
+			r->progress_token = json_incref(tok);
+	}
+	r->batch = b;
+	if (b)
+		b->pending++;
+	r->next = c->reqs;
+	if (c->reqs)
+		c->reqs->prev = r;
+	c->reqs = r;
+	c->ninflight++;
+	c->app->request(r, json_string_value(method), params);
+}
+
+void srv_conn_receive(struct srv_conn *c, const char *data, size_t len)
+{
+	json_error_t e;
+	json_t *msg;
+
+	if (c->closing)
+		return;
+	msg = json_loadb(data, len, JSON_REJECT_DUPLICATES, &e);
+	if (!msg) {
+		struct buf b = BUF_INIT;
+		buf_addf(&b, "Parse error: %s (at byte %d)", e.text, e.position);
+		json_t *ans = make_error(NULL, RPC_PARSE_ERROR, b.data);
+		buf_release(&b);
+		send_json(c, ans);
+		json_decref(ans);
+		return;
+	}
+	c->busy++;
+	if (json_is_array(msg)) {
+		if (json_array_size(msg) == 0) {
+			json_t *ans = make_error(NULL, RPC_INVALID_REQUEST, "Invalid Request: empty batch");
+			send_json(c, ans);
+			json_decref(ans);
+		} else {
+			struct batch *b = xcalloc(1, sizeof(*b));
+			size_t i;
+			json_t *el;
+			b->answers = json_array();
+			b->pending = 1; /* held until every element is dispatched */
+			json_array_foreach(msg, i, el) {
+				handle_one(c, el, b);
+				if (c->closing)
+					break;
+			}
+			b->sealed = true;
+			deliver(c, b, NULL);
+		}
+	} else {
+		handle_one(c, msg, NULL);
+	}
+	json_decref(msg);
+	c->busy--;
+	conn_maybe_free(c);
+}
+
+void srv_conn_close(struct srv_conn *c)
+{
+	struct srv_req *r;
+
+	if (c->closing)
+		return;
+	c->busy++;
+	/* A cancel hook may finish any request, so restart the walk after each. */
+	for (;;) {
+		for (r = c->reqs; r && r->cancelled; r = r->next)
+			;
+		if (!r)
+			break;
+		srv_req_cancel(r);
+	}
+	c->closing = true;
+	if (c->app->closed)
+		c->app->closed(c);
+	c->busy--;
+	conn_maybe_free(c);
+}

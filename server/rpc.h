@@ -1,0 +1,95 @@
+/**
+ * rpc.h — the JSON-RPC 2.0 engine, independent of transport and of MCP.
+ *
+ * A transport creates one struct srv_conn per client connection with a
+ * struct tp_ops that knows how to send one complete JSON text, feeds each
+ * received message (object or batch array) to srv_conn_receive(), and calls
+ * srv_conn_close() when the peer is gone.
+ *
+ * The engine validates messages, answers protocol errors itself, groups batch
+ * answers into one array, and hands every valid request to the application
+ * (struct srv_app: the MCP layer) as a struct srv_req. Requests on one
+ * connection run concurrently: the application answers each one whenever it
+ * is done with srv_req_result() or srv_req_error(), which also free it.
+ *
+ * Cancellation: srv_req_cancel() (from notifications/cancelled or a closing
+ * connection) marks the request cancelled and calls its cancel hook. Its
+ * owner must still finish it with srv_req_result()/srv_req_error(); the
+ * engine then drops the answer, so no response is ever sent for it.
+ *
+ * Ownership: the connection lives until it is closed AND every request has
+ * been finished. Everything runs on the loop thread.
+ */
+#ifndef MCPBOX_SRV_RPC_H
+#define MCPBOX_SRV_RPC_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+enum {
+	RPC_PARSE_ERROR = -32700,
+	RPC_INVALID_REQUEST = -32600,
+	RPC_METHOD_NOT_FOUND = -32601,
+	RPC_INVALID_PARAMS = -32602,
+	RPC_INTERNAL_ERROR = -32603,
+	RPC_RESOURCE_NOT_FOUND = -32002,
+};
+
+struct srv_conn;
+struct srv_req;
+
+/** A transport: the engine never knows whether bytes came from stdio, HTTP or a WebSocket. */
+struct tp_ops {
+	const char *name;
+	/* Send one complete JSON text (no newline in it). */
+	void (*send)(void *tp, const char *json, size_t len);
+};
+
+/** The application behind the engine (the MCP layer). */
+struct srv_app {
+	/* A valid request. The app owns req until it finishes it. */
+	void (*request)(struct srv_req *req, const char *method, json_t *params);
+	/* A valid notification (no id). params may be NULL. */
+	void (*notification)(struct srv_conn *c, const char *method, json_t *params);
+	/* The connection was closed by its transport (requests were cancelled already). */
+	void (*closed)(struct srv_conn *c);
+	/* The connection is about to be freed: release per-connection app state. */
+	void (*release)(struct srv_conn *c);
+};
+
+struct srv_conn *srv_conn_new(const struct srv_app *app, const struct tp_ops *ops, void *tp,
+			      const char *principal);
+/** One received JSON text: an object or a batch array. Never fails: errors are answered. */
+void srv_conn_receive(struct srv_conn *c, const char *data, size_t len);
+/** The transport is gone: cancel everything in flight; free once all requests are finished. */
+void srv_conn_close(struct srv_conn *c);
+bool srv_conn_closing(const struct srv_conn *c);
+/** Requests in flight (not yet finished). */
+size_t srv_conn_inflight(const struct srv_conn *c);
+const char *srv_conn_principal(const struct srv_conn *c);
+void *srv_conn_app_data(const struct srv_conn *c);
+void srv_conn_set_app_data(struct srv_conn *c, void *data);
+/** Send a notification; steals params (may be NULL). Dropped once the connection is closing. */
+void srv_conn_notify(struct srv_conn *c, const char *method, json_t *params);
+/** Find an in-flight request by its id (for notifications/cancelled). */
+struct srv_req *srv_conn_find(struct srv_conn *c, json_t *id);
+
+/** Finish req with a result (stolen). Frees req. */
+void srv_req_result(struct srv_req *r, json_t *result);
+/** Finish req with a JSON-RPC error. Frees req. */
+void srv_req_error(struct srv_req *r, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/** Install the hook srv_req_cancel() calls (once). */
+void srv_req_on_cancel(struct srv_req *r, void (*fn)(void *arg), void *arg);
+void srv_req_cancel(struct srv_req *r);
+bool srv_req_cancelled(const struct srv_req *r);
+struct srv_conn *srv_req_conn(const struct srv_req *r);
+/** The request's params._meta.progressToken, or NULL. */
+json_t *srv_req_progress_token(const struct srv_req *r);
+/**
+ * Send notifications/progress for r if it carries a progress token.
+ * progress must increase between calls; lower values are raised above the last one.
+ */
+void srv_req_progress(struct srv_req *r, double progress, double total, const char *message);
+
+#endif

@@ -1,0 +1,332 @@
+#include "run.h"
+#include "../server/common.h"
+#include "../server/log.h"
+#include "../server/banned.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+
+/* After the program exits, wait this long for its pipes to reach EOF. */
+#define EOF_GRACE_MS 50
+
+enum { P_OUT, P_ERR, P_RES, P_NREAD };
+
+struct sess_run {
+	struct sess_session *sess;
+	struct sess_worker *worker;
+	uint64_t exec_id;
+	struct sess_run_opts o;
+	struct sess_run_result res;
+	uint64_t started_ns;
+
+	uv_pipe_t rd[P_NREAD];		/* read ends */
+	bool rd_open[P_NREAD];
+	uv_pipe_t wr_in, wr_code;	/* stdin data and fd 3 writers */
+	bool wr_in_open, wr_code_open;
+	uv_write_t wreq_in, wreq_code;
+	char *stdin_copy, *input_copy;
+	uv_timer_t timer;		/* timeout, then EOF grace */
+	unsigned open_handles;
+
+	bool exited;
+	bool finished;			/* done() called */
+	bool killed;
+};
+
+static void run_maybe_finish(struct sess_run *r);
+
+static void handle_closed(uv_handle_t *h)
+{
+	struct sess_run *r = h->data;
+	if (--r->open_handles == 0) {
+		buf_release(&r->res.out);
+		buf_release(&r->res.err);
+		buf_release(&r->res.res);
+		free(r->stdin_copy);
+		free(r->input_copy);
+		sess_put(r->sess);
+		free(r);
+	}
+}
+
+static void close_handle(struct sess_run *r, uv_handle_t *h)
+{
+	if (!uv_is_closing(h))
+		uv_close(h, handle_closed);
+}
+
+static struct buf *stream_buf(struct sess_run *r, int i, bool **trunc)
+{
+	switch (i) {
+	case P_OUT:
+		*trunc = &r->res.out_truncated;
+		return &r->res.out;
+	case P_ERR:
+		*trunc = &r->res.err_truncated;
+		return &r->res.err;
+	default:
+		*trunc = &r->res.res_truncated;
+		return &r->res.res;
+	}
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+	static char scratch[65536]; /* loop thread only; consumed before the next read */
+	b->base = scratch;
+	b->len = sizeof(scratch);
+}
+
+static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+	struct sess_run *r = s->data;
+	int i = (int)((uv_pipe_t *)s - r->rd);
+	bool *trunc;
+	struct buf *out = stream_buf(r, i, &trunc);
+
+	if (n > 0) {
+		size_t keep = (size_t)n;
+		uint64_t cap = r->o.output_cap;
+		if (out->len + keep > cap) {
+			keep = out->len < cap ? (size_t)(cap - out->len) : 0;
+			*trunc = true;
+		}
+		buf_add(out, b->base, keep);
+		if (r->o.on_output && i != P_RES && !r->finished)
+			r->o.on_output(r->o.arg, i + 1, b->base, (size_t)n);
+		return;
+	}
+	if (n == 0)
+		return;
+	/* EOF or error: this stream is done */
+	uv_read_stop(s);
+	r->rd_open[i] = false;
+	close_handle(r, (uv_handle_t *)s);
+	run_maybe_finish(r);
+}
+
+static void finish(struct sess_run *r)
+{
+	if (r->finished)
+		return;
+	r->finished = true;
+	r->res.duration_ms = (now_ns() - r->started_ns) / 1000000;
+	for (int i = 0; i < P_NREAD; i++) {
+		if (r->rd_open[i]) {
+			uv_read_stop((uv_stream_t *)&r->rd[i]);
+			r->rd_open[i] = false;
+			close_handle(r, (uv_handle_t *)&r->rd[i]);
+		}
+	}
+	if (r->wr_in_open) {
+		r->wr_in_open = false;
+		close_handle(r, (uv_handle_t *)&r->wr_in);
+	}
+	if (r->wr_code_open) {
+		r->wr_code_open = false;
+		close_handle(r, (uv_handle_t *)&r->wr_code);
+	}
+	uv_timer_stop(&r->timer);
+	r->sess->running--;
+	r->sess->executions++;
+	r->sess->cpu_ms += r->res.exit.cpu_ms;
+	sess_touch(r->sess);
+	r->o.done(r->o.arg, &r->res);
+	close_handle(r, (uv_handle_t *)&r->timer);
+}
+
+static void grace_cb(uv_timer_t *t)
+{
+	finish(t->data);
+}
+
+static void run_maybe_finish(struct sess_run *r)
+{
+	if (!r->exited || r->finished)
+		return;
+	for (int i = 0; i < P_NREAD; i++)
+		if (r->rd_open[i])
+			return;
+	finish(r);
+}
+
+static void kill_group(struct sess_run *r)
+{
+	if (r->killed || r->exited || !r->sess->worker)
+		return;
+	r->killed = true;
+	auto_err struct err *err = NULL;
+	if (sess_worker_kill(r->sess->worker, r->exec_id, SIGKILL, &err) < 0)
+		log_warn("session %s: kill: %s", r->sess->id, err->msg);
+}
+
+static void timeout_cb(uv_timer_t *t)
+{
+	struct sess_run *r = t->data;
+	r->res.timed_out = true;
+	kill_group(r);
+}
+
+void sess_run_cancel(struct sess_run *r)
+{
+	if (r->finished)
+		return;
+	r->res.cancelled = true;
+	kill_group(r);
+}
+
+static void exit_cb(void *arg, uint64_t exec_id, const struct sess_exit *ex)
+{
+	struct sess_run *r = arg;
+
+	r->exited = true;
+	r->res.exit = *ex;
+	uv_timer_stop(&r->timer);
+	for (int i = 0; i < P_NREAD; i++) {
+		if (r->rd_open[i]) {
+			uv_timer_start(&r->timer, grace_cb, EOF_GRACE_MS, 0);
+			return;
+		}
+	}
+	finish(r);
+}
+
+static void write_done(uv_write_t *req, int status)
+{
+	struct sess_run *r = req->data;
+	uv_pipe_t *p = req == &r->wreq_in ? &r->wr_in : &r->wr_code;
+	bool *open = req == &r->wreq_in ? &r->wr_in_open : &r->wr_code_open;
+
+	/* EPIPE is normal: the program did not read all of it */
+	if (*open) {
+		*open = false;
+		close_handle(r, (uv_handle_t *)p);
+	}
+}
+
+static int open_writer(struct sess_run *r, uv_pipe_t *p, bool *open, uv_write_t *req, int fd,
+		       char **copy, const char *data, size_t len, struct err **errp)
+{
+	uv_buf_t b;
+	int e;
+
+	if (len == 0) {
+		close(fd); /* the program reads EOF at once */
+		return 0;
+	}
+	uv_pipe_init(uv_default_loop(), p, 0);
+	p->data = r;
+	r->open_handles++;
+	*open = true;
+	if ((e = uv_pipe_open(p, fd)) < 0) {
+		close(fd);
+		return err_set(errp, -e, "pipe");
+	}
+	*copy = xmalloc(len ? len : 1);
+	memcpy(*copy, data, len);
+	b = uv_buf_init(*copy, (unsigned)len);
+	req->data = r;
+	if ((e = uv_write(req, (uv_stream_t *)p, &b, 1, write_done)) < 0)
+		return err_set(errp, -e, "write");
+	return 0;
+}
+
+int sess_run_start(struct sess_session *s, const struct sess_run_opts *o, struct sess_run **out,
+		   struct err **errp)
+{
+	uv_loop_t *loop = uv_default_loop();
+	int child[5] = { -1, -1, -1, -1, -1 };
+	int ours[5] = { -1, -1, -1, -1, -1 };
+	struct sess_run *r;
+	int nfds = o->want_result ? 5 : o->input ? 4 : 3;
+
+	if (s->state != SESS_RUNNING || !s->worker)
+		return err_set(errp, 0, "session %s is not running", s->id);
+	if (o->input_len > UINT32_MAX || o->stdin_len > UINT32_MAX)
+		return err_set(errp, 0, "input too large");
+
+	/* child ends at the same index as the fd they become */
+	for (int i = 0; i < nfds; i++) {
+		int p[2];
+		bool child_reads = (i == 0 || i == 3);
+		if (i == 0 && !o->stdin_data)
+			continue;
+		if (pipe2(p, O_CLOEXEC) < 0) {
+			err_set(errp, errno, "pipe");
+			goto fail;
+		}
+		child[i] = child_reads ? p[0] : p[1];
+		ours[i] = child_reads ? p[1] : p[0];
+	}
+
+	struct sess_spawn sp = {
+		.argv = o->argv,
+		.envp = o->envp,
+		.cwd = o->cwd,
+		.nfds = nfds,
+		.limits = o->limits,
+	};
+	for (int i = 0; i < 8; i++)
+		sp.fds[i] = i < nfds ? child[i] : -1;
+
+	r = xcalloc(1, sizeof(*r));
+	r->sess = s;
+	r->o = *o;
+	r->started_ns = now_ns();
+	if (sess_worker_spawn(s->worker, &sp, exit_cb, r, &r->exec_id, errp) < 0) {
+		free(r);
+		goto fail;
+	}
+	for (int i = 0; i < 5; i++)
+		if (child[i] >= 0)
+			close(child[i]);
+	sess_hold(s);
+	s->running++;
+	r->worker = s->worker;
+
+	uv_timer_init(loop, &r->timer);
+	r->timer.data = r;
+	r->open_handles++;
+	if (o->timeout_ms)
+		uv_timer_start(&r->timer, timeout_cb, o->timeout_ms, 0);
+
+	static const int read_fd[P_NREAD] = { 1, 2, 4 };
+	for (int i = 0; i < P_NREAD; i++) {
+		int fd = ours[read_fd[i]];
+		if (fd < 0)
+			continue;
+		uv_pipe_init(loop, &r->rd[i], 0);
+		r->rd[i].data = r;
+		r->open_handles++;
+		r->rd_open[i] = true;
+		if (uv_pipe_open(&r->rd[i], fd) < 0 ||
+		    uv_read_start((uv_stream_t *)&r->rd[i], alloc_cb, read_cb) < 0) {
+			log_warn("session %s: cannot read a pipe", s->id);
+			r->rd_open[i] = false;
+			close_handle(r, (uv_handle_t *)&r->rd[i]);
+		}
+	}
+	/* writers: failures here only mean the program sees a short input */
+	auto_err struct err *werr = NULL;
+	if (ours[0] >= 0 &&
+	    open_writer(r, &r->wr_in, &r->wr_in_open, &r->wreq_in, ours[0], &r->stdin_copy,
+			o->stdin_data, o->stdin_len, &werr) < 0)
+		log_warn("session %s: stdin: %s", s->id, werr->msg);
+	if (ours[3] >= 0 &&
+	    open_writer(r, &r->wr_code, &r->wr_code_open, &r->wreq_code, ours[3], &r->input_copy,
+			o->input, o->input_len, &werr) < 0)
+		log_warn("session %s: code: %s", s->id, werr->msg);
+	if (out)
+		*out = r;
+	return 0;
+
+fail:
+	for (int i = 0; i < 5; i++) {
+		if (child[i] >= 0)
+			close(child[i]);
+		if (ours[i] >= 0)
+			close(ours[i]);
+	}
+	return -1;
+}

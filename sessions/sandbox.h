@@ -1,0 +1,142 @@
+/**
+ * sandbox.h — isolated sandboxes: the zygote that creates them and the
+ * server-side handle of each sandbox's worker.
+ *
+ * Processes (see docs/architecture.md):
+ *
+ *   mcpbox (server, loop thread) ──SEQPACKET──▶ zygote (forked at start-up,
+ *        single-threaded) ──clone(NEWUSER|NEWPID|NEWNS|NEWNET|NEWIPC|NEWUTS|NEWCGROUP)──▶
+ *        worker (PID 1 of the sandbox) ──fork──▶ sandboxed programs
+ *
+ * The zygote answers each create request with the worker's control socket
+ * (SCM_RIGHTS). From then on the server talks to the worker directly:
+ * spawn a program, signal it, hear its exit and resource usage.
+ *
+ * Inside a sandbox: the host's /usr, /bin, /lib*, /sbin, /etc are bind-mounted
+ * read-only, the session workspace read-write at /workspace, a private tmpfs
+ * at /tmp, a private /proc and a minimal /dev. Programs run as uid/gid 1000
+ * with no capabilities, no_new_privs and a seccomp filter (sessions/seccomp.c).
+ *
+ * Threads: sess_zygote_start() must run before any thread exists. Everything
+ * else runs on the loop thread only.
+ */
+#ifndef MCPBOX_SESS_SANDBOX_H
+#define MCPBOX_SESS_SANDBOX_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include "../server/err.h"
+
+/** Resource limits. 0 means "no limit" for every field. */
+struct sess_limits {
+	uint64_t memory_bytes;	/* whole sandbox: cgroup memory limit; else RLIMIT_AS per process */
+	uint32_t max_pids;	/* whole sandbox: cgroup pids.max; else RLIMIT_NPROC */
+	uint32_t cpu_seconds;	/* RLIMIT_CPU per spawned process */
+	uint64_t file_bytes;	/* RLIMIT_FSIZE per spawned process */
+	uint32_t open_files;	/* RLIMIT_NOFILE per spawned process */
+};
+
+/** What the host offers, decided once by sess_zygote_start(). */
+struct sess_host_info {
+	bool root;		/* the server runs as host root */
+	uid_t sandbox_uid;	/* host uid that uid 1000 inside maps to */
+	gid_t sandbox_gid;
+	bool cgroup_memory;	/* per-sandbox memory cgroup available (v1 or v2) */
+	bool cgroup_pids;	/* per-sandbox pids cgroup available */
+	int cgroup_version;	/* 1, 2, or 0 when no cgroups are usable */
+};
+
+struct sess_zygote;
+struct sess_worker;
+
+/**
+ * Fork the zygote. Call before any thread exists (libuv's pool included).
+ * The zygote closes every fd but its socket and stderr, so no sandbox can
+ * inherit the server's stdout. Returns -1 with *errp on failure.
+ */
+int sess_zygote_start(struct sess_zygote **zp, struct err **errp);
+/** Start watching the zygote socket on loop. */
+void sess_zygote_attach(struct sess_zygote *z, uv_loop_t *loop);
+const struct sess_host_info *sess_zygote_host(const struct sess_zygote *z);
+/** Ask the zygote to exit, reap it, and free z. Workers already created stay. */
+void sess_zygote_free(struct sess_zygote *z);
+
+struct sess_sandbox_opts {
+	const char *id;		/* session id: names the cgroup and the hostname */
+	const char *workspace;	/* host directory, mounted read-write at /workspace;
+				   sess_zygote_create makes it owned by the sandbox uid */
+	bool network;		/* true: share the host network; false: a private netns with lo up */
+	struct sess_limits limits;
+};
+
+/**
+ * Called on the loop thread when a create request finished. On success w is a
+ * new worker owned by the callee and err is NULL; on failure w is NULL and the
+ * callee owns err.
+ */
+typedef void (*sess_created_cb)(void *arg, struct sess_worker *w, struct err *err);
+
+/** Ask for a new sandbox; cb runs later (never from inside this call). */
+int sess_zygote_create(struct sess_zygote *z, const struct sess_sandbox_opts *o,
+		       sess_created_cb cb, void *arg, struct err **errp);
+
+/** How a spawned program ended. */
+struct sess_exit {
+	int status;		/* waitpid() status */
+	uint64_t cpu_ms;	/* user + system time of the program and its waited-for children */
+	uint64_t max_rss_kb;
+	bool oom_killed;	/* killed by the memory cgroup's OOM killer */
+};
+
+typedef void (*sess_exit_cb)(void *arg, uint64_t exec_id, const struct sess_exit *ex);
+
+struct sess_spawn {
+	const char *const *argv;	/* argv[0]: absolute path inside the sandbox */
+	const char *const *envp;	/* complete environment */
+	const char *cwd;		/* inside the sandbox; NULL = /workspace */
+	int fds[8];			/* fds[i] becomes fd i in the program (0, 1, 2 and
+					   extra fds 3.. for code and results); -1 = /dev/null
+					   for 0..2, closed for 3..; the caller keeps its fds */
+	int nfds;			/* how many entries of fds are used (>= 3) */
+	struct sess_limits limits;	/* rlimits for this program */
+};
+
+/**
+ * Start a program in the sandbox in a new session/process group. cb runs
+ * exactly once when it exits (also when the worker dies: then status says
+ * SIGKILL), unless sess_worker_free() comes first. *exec_id names it for
+ * sess_worker_kill(). A program that cannot be executed exits with status 127
+ * after writing the reason to its fd 2.
+ */
+int sess_worker_spawn(struct sess_worker *w, const struct sess_spawn *s, sess_exit_cb cb,
+		      void *arg, uint64_t *exec_id, struct err **errp);
+
+/** Send sig to the whole process group of exec_id (no-op if it is gone). */
+int sess_worker_kill(struct sess_worker *w, uint64_t exec_id, int sig, struct err **errp);
+
+/** Change the sandbox-wide limits (cgroup memory / pids) after creation. */
+int sess_worker_set_limits(struct sess_worker *w, const struct sess_limits *l, struct err **errp);
+
+struct sess_usage {
+	uint64_t memory_bytes;	/* current cgroup memory use, 0 if unknown */
+	uint32_t pids;		/* processes in the sandbox, worker included */
+};
+int sess_worker_usage(struct sess_worker *w, struct sess_usage *u, struct err **errp);
+
+/** Called when the worker dies on its own (not after sess_worker_free). */
+void sess_worker_on_death(struct sess_worker *w, void (*cb)(void *arg), void *arg);
+
+/** Host pid of the worker (PID 1 inside). */
+pid_t sess_worker_pid(const struct sess_worker *w);
+
+/**
+ * Kill everything in the sandbox, close the control socket and free w. No
+ * callback of w runs after this. The zygote reaps the worker and removes its
+ * cgroups.
+ */
+void sess_worker_free(struct sess_worker *w);
+
+#endif

@@ -1,0 +1,112 @@
+/**
+ * session.h — the session registry: who owns which sandbox, its limits,
+ * workspace and lifetime, and the warm pool of ready sandboxes.
+ *
+ * A session is created at once in state CREATING and becomes RUNNING when its
+ * worker is ready (immediately when the warm pool had one). Callers that need
+ * a running session wait with sess_when_ready().
+ *
+ * Ownership: the registry owns every session. Code that keeps a session
+ * across loop iterations (an execution in flight) holds a reference with
+ * sess_hold()/sess_put(); sess_destroy() removes the session from the
+ * registry at once (so no new caller finds it), kills its sandbox and deletes
+ * its workspace, and the memory goes when the last reference is put.
+ *
+ * Visibility: sess_find() only returns a session to its owner (or to an admin
+ * when owner is NULL); everyone else gets NULL, exactly as for an unknown id.
+ * Loop thread only.
+ */
+#ifndef MCPBOX_SESS_SESSION_H
+#define MCPBOX_SESS_SESSION_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "../server/config.h"
+#include "../server/err.h"
+#include "sandbox.h"
+
+enum sess_state {
+	SESS_CREATING,
+	SESS_RUNNING,
+	SESS_FAILED,
+	SESS_DESTROYED,
+};
+
+struct sess_registry;
+
+struct sess_session {
+	char *id;
+	char *owner;		/* principal that created it */
+	bool implicit;		/* created for a connection; dies with it */
+	char *name;		/* may be NULL */
+	json_t *labels;		/* object of strings */
+	json_t *env;		/* object of strings, added to every execution */
+	bool network;
+	struct sess_limits limits;
+	uint64_t timeout_s;	/* default wall-clock timeout per execution */
+	uint64_t created_at;	/* wall clock, ms */
+	uint64_t last_active;	/* wall clock, ms */
+	enum sess_state state;
+	struct err *failure;	/* why it is FAILED */
+	struct sess_worker *worker;
+	char *workspace;	/* host path */
+	int wsfd;		/* O_DIRECTORY fd of the workspace, for openat2 */
+	uint64_t executions;
+	uint64_t cpu_ms;
+	unsigned running;	/* executions in flight */
+
+	/* private to session.c */
+	unsigned refs;
+	struct sess_registry *reg;
+	struct sess_waiter *waiters;
+	struct sess_session *next, *prev;
+};
+
+/** What session_create may ask for; negative numbers mean "the default". */
+struct sess_request {
+	bool network;
+	int64_t memory_mb;
+	int64_t timeout_s;
+	const char *name;
+	json_t *labels;		/* borrowed */
+	json_t *env;		/* borrowed */
+};
+
+int sess_registry_new(struct sess_registry **out, uv_loop_t *loop, struct sess_zygote *z,
+		      const struct srv_config *cfg, struct err **errp);
+/** Destroy every session and the pool; free the registry. */
+void sess_registry_free(struct sess_registry *reg);
+const struct srv_config *sess_registry_config(const struct sess_registry *reg);
+const struct sess_host_info *sess_registry_host(const struct sess_registry *reg);
+/** Start filling the warm pool. */
+void sess_pool_fill(struct sess_registry *reg);
+
+/** Create a session for owner; checks the request against the config's maxima. */
+int sess_create(struct sess_registry *reg, const char *owner, bool implicit,
+		const struct sess_request *rq, struct sess_session **out, struct err **errp);
+
+typedef void (*sess_ready_cb)(void *arg, struct sess_session *s, struct err *err);
+/**
+ * Call cb once s is RUNNING (now, if it is), or with an error if it failed or
+ * was destroyed first (the callee owns err). s is held for the callback.
+ */
+void sess_when_ready(struct sess_session *s, sess_ready_cb cb, void *arg);
+
+/** The session id, if owner may see it (owner NULL: any owner). */
+struct sess_session *sess_find(struct sess_registry *reg, const char *id, const char *owner);
+/** Visit the sessions owner may see, oldest first. */
+void sess_foreach(struct sess_registry *reg, const char *owner,
+		  void (*fn)(void *arg, struct sess_session *s), void *arg);
+size_t sess_count(const struct sess_registry *reg);
+
+void sess_hold(struct sess_session *s);
+void sess_put(struct sess_session *s);
+void sess_touch(struct sess_session *s);
+/** Kill the sandbox, delete the workspace, forget the session. */
+void sess_destroy(struct sess_session *s);
+const char *sess_state_name(enum sess_state st);
+
+#endif

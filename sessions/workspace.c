@@ -1,0 +1,260 @@
+#include "workspace.h"
+#include "../server/buf.h"
+#include "../server/common.h"
+#include "../server/log.h"
+#include "../server/banned.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+static uv_loop_t *ws_loop;
+
+void sess_ws_init(uv_loop_t *loop)
+{
+	ws_loop = loop;
+}
+
+int sess_ws_create(const char *path, struct err **errp)
+{
+	if (mkdir(path, 0700) < 0)
+		return err_set(errp, errno, "cannot create a workspace");
+	return 0;
+}
+
+static int remove_dir_contents(int dfd);
+
+static int remove_entry(int dirfd, const char *name)
+{
+	if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT)
+		return 0;
+	if (errno != EISDIR && errno != EPERM)
+		return -1;
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == EACCES) {
+		/* a directory the sandbox made unreadable: we own it, so fix it */
+		fchmodat(dirfd, name, 0700, AT_SYMLINK_NOFOLLOW);
+		fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	}
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	fchmod(fd, 0700);
+	int r = remove_dir_contents(fd);
+	close(fd);
+	if (r < 0)
+		return -1;
+	if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		return -1;
+	return 0;
+}
+
+/* Takes no ownership of dfd. */
+static int remove_dir_contents(int dfd)
+{
+	int fd = dup(dfd);
+	if (fd < 0)
+		return -1;
+	DIR *d = fdopendir(fd);
+	struct dirent *de;
+	int r = 0;
+
+	if (!d) {
+		close(fd);
+		return -1;
+	}
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (remove_entry(dfd, de->d_name) < 0)
+			r = -1;
+	}
+	closedir(d);
+	return r;
+}
+
+int sess_ws_remove_at(int dirfd, const char *name, struct err **errp)
+{
+	if (remove_entry(dirfd, name) < 0)
+		return err_set(errp, errno, "cannot remove");
+	return 0;
+}
+
+struct rm_work {
+	uv_work_t req;
+	char *path;
+};
+
+static void rm_run(uv_work_t *req)
+{
+	struct rm_work *w = req->data;
+	if (remove_entry(AT_FDCWD, w->path) < 0)
+		log_warn("cannot remove workspace %s: %s", w->path, strerror(errno));
+}
+
+static void rm_done(uv_work_t *req, int status)
+{
+	struct rm_work *w = req->data;
+	free(w->path);
+	free(w);
+}
+
+void sess_ws_remove(const char *path)
+{
+	if (!ws_loop) {
+		remove_entry(AT_FDCWD, path);
+		return;
+	}
+	struct rm_work *w = xcalloc(1, sizeof(*w));
+	w->path = xstrdup(path);
+	w->req.data = w;
+	if (uv_queue_work(ws_loop, &w->req, rm_run, rm_done) < 0) {
+		rm_run(&w->req);
+		rm_done(&w->req, 0);
+	}
+}
+
+int sess_ws_relpath(const char *path, char **rel, struct err **errp)
+{
+	struct buf b = BUF_INIT;
+	const char *p = path;
+	size_t depth = 0;
+
+	if (*p == '/') {
+		if (strncmp(p, "/workspace", 10) != 0 || (p[10] != '\0' && p[10] != '/'))
+			return err_set(errp, 0, "path \"%s\" is outside the workspace: use a path relative "
+					 "to /workspace or one that starts with /workspace/", path);
+		p += 10;
+	}
+	while (*p) {
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		const char *end = strchrnul(p, '/');
+		size_t n = (size_t)(end - p);
+		if (n == 1 && p[0] == '.') {
+			/* skip */
+		} else if (n == 2 && p[0] == '.' && p[1] == '.') {
+			if (depth == 0) {
+				buf_release(&b);
+				return err_set(errp, 0, "path \"%s\" escapes the workspace", path);
+			}
+			/* drop the last component */
+			char *slash = strrchr(b.data, '/');
+			b.len = slash ? (size_t)(slash - b.data) : 0;
+			b.data[b.len] = '\0';
+			depth--;
+		} else {
+			if (n > 255) {
+				buf_release(&b);
+				return err_set(errp, 0, "path \"%s\": a component is longer than 255 bytes", path);
+			}
+			if (b.len)
+				buf_addch(&b, '/');
+			buf_add(&b, p, n);
+			depth++;
+		}
+		p = end;
+	}
+	if (b.len > 4000) {
+		buf_release(&b);
+		return err_set(errp, 0, "path \"%s\" is too long", path);
+	}
+	if (!b.len)
+		buf_addch(&b, '.');
+	*rel = buf_detach(&b);
+	return 0;
+}
+
+static int openat2_beneath(int dirfd, const char *rel, int flags, mode_t mode)
+{
+	struct open_how how = {
+		.flags = (uint64_t)(flags | O_CLOEXEC),
+		.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+	};
+	long fd;
+	do
+		fd = syscall(SYS_openat2, dirfd, rel, &how, sizeof(how));
+	while (fd < 0 && errno == EINTR);
+	return (int)fd;
+}
+
+static int open_error(struct err **errp, const char *shown)
+{
+	switch (errno) {
+	case EXDEV:
+		return err_set(errp, 0, "path \"%s\" escapes the workspace (through \"..\" or a symlink)", shown);
+	case ELOOP:
+		return err_set(errp, 0, "path \"%s\": too many symlinks, or a symlink where none may be", shown);
+	case ENOENT:
+		return err_set(errp, 0, "path \"%s\" does not exist", shown);
+	case ENOTDIR:
+		return err_set(errp, 0, "path \"%s\": a component is not a directory", shown);
+	case EISDIR:
+		return err_set(errp, 0, "path \"%s\" is a directory", shown);
+	case EEXIST:
+		return err_set(errp, 0, "path \"%s\" already exists", shown);
+	default:
+		return err_set(errp, errno, "path \"%s\"", shown);
+	}
+}
+
+int sess_ws_open(int wsfd, const char *rel, int flags, mode_t mode, const char *shown, struct err **errp)
+{
+	int fd = openat2_beneath(wsfd, rel, flags, mode);
+	if (fd < 0)
+		return open_error(errp, shown);
+	return fd;
+}
+
+int sess_ws_open_parent(int wsfd, const char *rel, bool mkdirs, uid_t uid, gid_t gid, const char **base,
+			const char *shown, struct err **errp)
+{
+	const char *slash = strrchr(rel, '/');
+	auto_free char *dir = NULL;
+	int fd;
+
+	if (!strcmp(rel, "."))
+		return err_set(errp, 0, "path \"%s\" is the workspace itself", shown);
+	*base = slash ? slash + 1 : rel;
+	dir = slash ? xstrndup(rel, (size_t)(slash - rel)) : xstrdup(".");
+	fd = openat2_beneath(wsfd, dir, O_RDONLY | O_DIRECTORY, 0);
+	if (fd >= 0 || errno != ENOENT || !mkdirs)
+		return fd >= 0 ? fd : open_error(errp, shown);
+
+	/* walk down, creating what is missing; each step is confined again */
+	int cur = dup(wsfd);
+	char *p = dir;
+	if (cur < 0)
+		return err_set(errp, errno, "dup");
+	fd_set_cloexec(cur);
+	while (*p) {
+		char *end = strchrnul(p, '/');
+		char save = *end;
+		*end = '\0';
+		if (mkdirat(cur, p, 0755) == 0) {
+			if (geteuid() == 0)
+				fchownat(cur, p, uid, gid, AT_SYMLINK_NOFOLLOW);
+		} else if (errno != EEXIST) {
+			int e = errno;
+			close(cur);
+			errno = e;
+			return open_error(errp, shown);
+		}
+		int next = openat2_beneath(cur, p, O_RDONLY | O_DIRECTORY, 0);
+		int e = errno;
+		close(cur);
+		if (next < 0) {
+			errno = e;
+			return open_error(errp, shown);
+		}
+		cur = next;
+		*end = save;
+		p = save ? end + 1 : end;
+	}
+	return cur;
+}

@@ -1,0 +1,49 @@
+/**
+ * workspace.h — the session workspace on the host disk, and path confinement.
+ *
+ * Tools act on workspaces from the server, never through the sandbox. Every
+ * lookup goes through openat2() with RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS
+ * relative to the workspace directory fd, so no "..", absolute symlink or
+ * symlink made inside the sandbox can lead outside it, even if the sandbox
+ * swaps path components while we look.
+ *
+ * Paths from clients are relative to /workspace; "/workspace/..." is accepted.
+ * Errors name the path as the client gave it, never a host path.
+ */
+#ifndef MCPBOX_SESS_WORKSPACE_H
+#define MCPBOX_SESS_WORKSPACE_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include "../server/err.h"
+
+/** Give the module the loop whose thread pool removes workspaces. */
+void sess_ws_init(uv_loop_t *loop);
+/** mkdir the workspace (mode 0700). */
+int sess_ws_create(const char *path, struct err **errp);
+/** Remove a workspace tree in the background (thread pool); never follows symlinks. */
+void sess_ws_remove(const char *path);
+/** Remove a tree synchronously: name inside dirfd, not following symlinks. */
+int sess_ws_remove_at(int dirfd, const char *name, struct err **errp);
+
+/**
+ * Turn a client path into a path relative to the workspace: "" "." "/workspace"
+ * → "."; "/workspace/a/b/" → "a/b"; "a//b/./c" → "a/b/c". Other absolute paths
+ * and paths whose ".." climbs above the workspace are refused. *rel is malloc'd.
+ */
+int sess_ws_relpath(const char *path, char **rel, struct err **errp);
+
+/** openat2(wsfd, rel, flags, mode, RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS). Returns the fd. */
+int sess_ws_open(int wsfd, const char *rel, int flags, mode_t mode, const char *shown, struct err **errp);
+
+/**
+ * Open the directory that holds rel's last component (creating missing
+ * directories when mkdirs) and return its fd; *base points into rel at the
+ * last component. rel must not be ".".
+ */
+int sess_ws_open_parent(int wsfd, const char *rel, bool mkdirs, uid_t uid, gid_t gid, const char **base,
+			const char *shown, struct err **errp);
+
+#endif

@@ -1,0 +1,402 @@
+/*
+ * execute: run Python, JavaScript or shell code in the session's sandbox.
+ *
+ * The code never travels in argv (ARG_MAX, and /proc/PID/cmdline would show
+ * it): it is written to the program's fd 3 and a tiny bootstrap per language
+ * reads it from there. In handler mode (argument "event") fd 3 carries
+ * {"code":..., "event":...} and the handler's return value comes back as JSON
+ * on fd 4, so the program's own stdout stays untouched.
+ */
+#include "tool.h"
+#include "../sessions/run.h"
+#include "../server/buf.h"
+#include "../server/common.h"
+#include "../server/log.h"
+#include "../server/banned.h"
+
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+
+/* One row per language: more languages are one row each. */
+struct lang {
+	const char *name;
+	const char *const argv[5];		/* code on fd 3 */
+	const char *const handler_argv[5];	/* {"code","event"} on fd 3, result on fd 4; NULL: none */
+};
+
+#define PY_RUN "import sys;sys.argv=['<code>'];__f=open(3,encoding='utf-8');__c=__f.read();__f.close();" \
+	       "del __f;exec(compile(__c,'<code>','exec'))"
+#define PY_HANDLER \
+	"import json,sys,inspect,asyncio\n" \
+	"with open(3,encoding='utf-8') as f: d=json.load(f)\n" \
+	"g={'__name__':'handler','__builtins__':__builtins__}\n" \
+	"exec(compile(d['code'],'<code>','exec'),g)\n" \
+	"h=g.get('handler')\n" \
+	"if not callable(h):\n" \
+	"    sys.stderr.write('mcpbox: the code defines no function handler(event)\\n'); sys.exit(1)\n" \
+	"r=h(d['event'])\n" \
+	"if inspect.isawaitable(r):\n" \
+	"    async def _w(): return await r\n" \
+	"    r=asyncio.run(_w())\n" \
+	"sys.stdout.flush()\n" \
+	"with open(4,'w',encoding='utf-8') as f: json.dump(r,f,default=str)\n"
+#define JS_LOAD "const M=require('module'),fs=require('fs');const F='/workspace/[code].js';" \
+		"const m=new M(F,null);m.filename=F;m.paths=M._nodeModulePaths('/workspace');"
+#define JS_RUN JS_LOAD "m._compile(fs.readFileSync(3,'utf8'),F);"
+#define JS_HANDLER JS_LOAD \
+	"const d=JSON.parse(fs.readFileSync(3,'utf8'));m._compile(d.code,F);" \
+	"const e=m.exports;const h=typeof e==='function'?e:e&&e.handler;" \
+	"if(typeof h!=='function'){process.stderr.write('mcpbox: the code exports no handler(event)\\n');process.exit(1);}" \
+	"Promise.resolve().then(()=>h(d.event)).then(r=>{fs.writeFileSync(4,JSON.stringify(r===undefined?null:r));}," \
+	"err=>{console.error(err&&err.stack||String(err));process.exitCode=1;});"
+
+static const struct lang langs[] = {
+	{ "python", { "/usr/bin/python3", "-c", PY_RUN, NULL }, { "/usr/bin/python3", "-c", PY_HANDLER, NULL } },
+	{ "javascript", { "/usr/bin/node", "-e", JS_RUN, NULL }, { "/usr/bin/node", "-e", JS_HANDLER, NULL } },
+	{ "shell", { "/bin/bash", "/dev/fd/3", NULL }, { NULL } },
+};
+
+/* The environment every program starts from; session and call env add to it. */
+static const char *const base_env[] = {
+	"PATH=/usr/local/bin:/usr/bin:/bin",
+	"HOME=/workspace",
+	"USER=user",
+	"LOGNAME=user",
+	"SHELL=/bin/bash",
+	"LANG=C.UTF-8",
+	"LC_ALL=C.UTF-8",
+	"TERM=dumb",
+	"TMPDIR=/tmp",
+	"PYTHONUNBUFFERED=1",
+	"PYTHONDONTWRITEBYTECODE=1",
+	"DISPLAY=:0",
+	NULL,
+};
+
+struct exec_state {
+	struct tool_call *call;
+	struct sess_session *sess;
+	struct sess_run *run;
+	const struct lang *lang;
+	struct buf line;		/* latest complete output line, for progress */
+	struct buf partial;		/* output since the last newline */
+	uv_timer_t *progress;		/* heap: closes asynchronously */
+	uint64_t ticks;
+	bool cancelled;
+	int64_t timeout_s;
+};
+
+static void progress_closed(uv_handle_t *h)
+{
+	free(h);
+}
+
+static void exec_state_free(struct exec_state *st)
+{
+	if (st->progress) {
+		uv_timer_stop(st->progress);
+		uv_close((uv_handle_t *)st->progress, progress_closed);
+	}
+	buf_release(&st->line);
+	buf_release(&st->partial);
+	free(st);
+}
+
+static void on_cancel(void *arg)
+{
+	struct exec_state *st = arg;
+	st->cancelled = true;
+	if (st->run)
+		sess_run_cancel(st->run);
+}
+
+static void on_output(void *arg, int stream, const char *data, size_t len)
+{
+	struct exec_state *st = arg;
+	const char *nl;
+
+	if (!st->progress)
+		return;
+	/* keep the last complete line, bounded */
+	while ((nl = memchr(data, '\n', len))) {
+		buf_add(&st->partial, data, (size_t)(nl - data));
+		if (st->partial.len) {
+			buf_reset(&st->line);
+			buf_add(&st->line, st->partial.data, st->partial.len > 200 ? 200 : st->partial.len);
+		}
+		buf_reset(&st->partial);
+		len -= (size_t)(nl - data) + 1;
+		data = nl + 1;
+	}
+	if (st->partial.len < 200)
+		buf_add(&st->partial, data, len > 200 ? 200 : len);
+}
+
+static void progress_tick(uv_timer_t *t)
+{
+	struct exec_state *st = t->data;
+	struct buf msg = BUF_INIT;
+
+	st->ticks++;
+	if (st->line.len)
+		buf_add(&msg, st->line.data, st->line.len);
+	else
+		buf_addf(&msg, "running for %llu s", (unsigned long long)st->ticks);
+	json_t *m = tool_json_text(msg.data, msg.len);
+	srv_req_progress(st->call->req, (double)st->ticks, 0, json_string_value(m));
+	json_decref(m);
+	buf_release(&msg);
+}
+
+static const char *signal_name(int sig)
+{
+	static char other[16];
+	const char *abbrev = sigabbrev_np(sig);
+	if (abbrev) {
+		snprintf(other, sizeof(other), "SIG%s", abbrev);
+		return other;
+	}
+	snprintf(other, sizeof(other), "SIG%d", sig);
+	return other;
+}
+
+static void run_done(void *arg, struct sess_run_result *res)
+{
+	struct exec_state *st = arg;
+	struct tool_call *call = st->call;
+	int status = res->exit.status;
+	int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+	int code = sig ? 128 + sig : WEXITSTATUS(status);
+	bool truncated = res->out_truncated || res->err_truncated;
+	struct buf text = BUF_INIT;
+	json_t *sc;
+
+	sc = json_pack("{s:i, s:o, s:o, s:b, s:b, s:b, s:I, s:I, s:I}", "exit_code", code, "stdout",
+		       tool_json_text(res->out.data ? res->out.data : "", res->out.len), "stderr",
+		       tool_json_text(res->err.data ? res->err.data : "", res->err.len), "timed_out",
+		       res->timed_out, "oom_killed", res->exit.oom_killed, "truncated", truncated,
+		       "duration_ms", (json_int_t)res->duration_ms, "cpu_ms", (json_int_t)res->exit.cpu_ms,
+		       "max_rss_kb", (json_int_t)res->exit.max_rss_kb);
+	if (sig)
+		json_object_set_new(sc, "signal", json_string(signal_name(sig)));
+	if (json_object_get(call->args, "event") && !sig && code == 0) {
+		json_error_t e;
+		json_t *r = res->res.len ? json_loadb(res->res.data, res->res.len, JSON_DECODE_ANY, &e) : NULL;
+		json_object_set_new(sc, "result", r ? r : json_null());
+	}
+
+	/* the text a model reads: stdout, stderr, then one status line */
+	if (res->out.len)
+		buf_add(&text, res->out.data, res->out.len);
+	if (res->err.len) {
+		if (text.len && text.data[text.len - 1] != '\n')
+			buf_addch(&text, '\n');
+		buf_adds(&text, "[stderr]\n");
+		buf_add(&text, res->err.data, res->err.len);
+	}
+	if (text.len && text.data[text.len - 1] != '\n')
+		buf_addch(&text, '\n');
+	if (json_object_get(sc, "result")) {
+		char *r = json_dumps(json_object_get(sc, "result"), JSON_COMPACT | JSON_ENCODE_ANY);
+		buf_addf(&text, "[result] %s\n", r);
+		free(r);
+	}
+	if (res->timed_out)
+		buf_addf(&text, "[timed out after %lld s: killed]", (long long)st->timeout_s);
+	else if (res->exit.oom_killed)
+		buf_adds(&text, "[killed: out of memory (the session's memory limit)]");
+	else if (sig)
+		buf_addf(&text, "[killed by %s]", signal_name(sig));
+	else
+		buf_addf(&text, "[exit_code %d]", code);
+	buf_addf(&text, " (%llu ms)", (unsigned long long)res->duration_ms);
+	if (truncated)
+		buf_addf(&text, " [output truncated at %llu bytes per stream]",
+			 (unsigned long long)call->env->cfg->output_bytes.def);
+
+	json_t *result = json_object();
+	json_object_set_new(result, "content",
+			    json_pack("[{s:s, s:o}]", "type", "text", "text", tool_json_text(text.data, text.len)));
+	json_object_set_new(result, "structuredContent", sc);
+	if (code != 0 || res->timed_out)
+		json_object_set_new(result, "isError", json_true());
+	buf_release(&text);
+	sess_put(st->sess);
+	exec_state_free(st);
+	tool_finish(call, result);
+}
+
+/* envp: base, then session env, then call env (later wins by appearing later
+ * is not how getenv works, so earlier duplicates are dropped). */
+static char **build_env(json_t *session_env, json_t *call_env)
+{
+	json_t *merged = json_object();
+	const char *k;
+	json_t *v;
+	size_t n = 0;
+
+	for (const char *const *e = base_env; *e; e++) {
+		const char *eq = strchr(*e, '=');
+		char *key = xstrndup(*e, (size_t)(eq - *e));
+		json_object_set_new(merged, key, json_string(eq + 1));
+		free(key);
+	}
+	json_object_update(merged, session_env);
+	if (call_env)
+		json_object_update(merged, call_env);
+	char **envp = xcalloc(json_object_size(merged) + 1, sizeof(char *));
+	json_object_foreach(merged, k, v) {
+		struct buf b = BUF_INIT;
+		buf_addf(&b, "%s=%s", k, json_string_value(v));
+		envp[n++] = buf_detach(&b);
+	}
+	json_decref(merged);
+	return envp;
+}
+
+static void free_env(char **envp)
+{
+	for (char **e = envp; *e; e++)
+		free(*e);
+	free(envp);
+}
+
+static void exec_in_session(struct tool_call *call, struct sess_session *s)
+{
+	struct exec_state *st = call->state;
+	const struct srv_config *cfg = call->env->cfg;
+	json_t *event = json_object_get(call->args, "event");
+	const char *code = tool_arg_str(call, "code", "");
+	const char *stdin_data = tool_arg_str(call, "stdin", NULL);
+	int64_t timeout = tool_arg_int(call, "timeout_s", (int64_t)s->timeout_s);
+	auto_err struct err *err = NULL;
+	char *input = NULL;
+	size_t input_len;
+
+	if (st->cancelled) {
+		exec_state_free(st);
+		tool_fail(call, "cancelled");
+		return;
+	}
+	if ((uint64_t)timeout > cfg->timeout_s.max) {
+		exec_state_free(st);
+		tool_fail(call, "argument \"timeout_s\" must be at most %llu (the server's maximum)",
+			  (unsigned long long)cfg->timeout_s.max);
+		return;
+	}
+	if (event) {
+		json_t *doc = json_pack("{s:s, s:O}", "code", code, "event", event);
+		input = json_dumps(doc, JSON_COMPACT | JSON_ENCODE_ANY);
+		json_decref(doc);
+		input_len = strlen(input);
+	} else {
+		input = xstrdup(code);
+		input_len = json_string_length(json_object_get(call->args, "code"));
+	}
+	char **envp = build_env(s->env, json_object_get(call->args, "env"));
+	struct sess_run_opts o = {
+		.argv = event ? st->lang->handler_argv : st->lang->argv,
+		.envp = (const char *const *)envp,
+		.stdin_data = stdin_data,
+		.stdin_len = stdin_data ? json_string_length(json_object_get(call->args, "stdin")) : 0,
+		.input = input,
+		.input_len = input_len,
+		.want_result = event != NULL,
+		.timeout_ms = (uint64_t)timeout * 1000,
+		.output_cap = cfg->output_bytes.def,
+		.limits = s->limits,
+		.on_output = on_output,
+		.done = run_done,
+		.arg = st,
+	};
+	int r = sess_run_start(s, &o, &st->run, &err);
+	free_env(envp);
+	free(input);
+	if (r < 0) {
+		exec_state_free(st);
+		tool_fail(call, "cannot start the program: %s", err->msg);
+		return;
+	}
+	st->sess = s;
+	st->timeout_s = timeout;
+	sess_hold(s);
+	if (srv_req_progress_token(call->req)) {
+		st->progress = xcalloc(1, sizeof(*st->progress));
+		uv_timer_init(uv_default_loop(), st->progress);
+		st->progress->data = st;
+		uv_timer_start(st->progress, progress_tick, 1000, 1000);
+	}
+}
+
+static void execute_run(struct tool_call *call)
+{
+	const char *language = tool_arg_str(call, "language", "");
+	const struct lang *lang = NULL;
+	json_t *env = json_object_get(call->args, "env");
+	const char *k;
+	json_t *v;
+
+	for (size_t i = 0; i < ARRAY_SIZE(langs); i++)
+		if (!strcmp(langs[i].name, language))
+			lang = &langs[i];
+	if (!lang) {
+		tool_fail(call, "argument \"language\" must be one of python, javascript, shell");
+		return;
+	}
+	if (json_object_get(call->args, "event") && !lang->handler_argv[0]) {
+		tool_fail(call, "argument \"event\" is supported for python and javascript handlers, not %s",
+			  lang->name);
+		return;
+	}
+	json_object_foreach(env, k, v) {
+		if (!*k || strchr(k, '=')) {
+			tool_fail(call, "argument \"env\": invalid variable name \"%s\"", k);
+			return;
+		}
+	}
+	struct exec_state *st = xcalloc(1, sizeof(*st));
+	st->call = call;
+	st->lang = lang;
+	call->state = st;
+	srv_req_on_cancel(call->req, on_cancel, st);
+	tool_with_session(call, exec_in_session);
+}
+
+#define EXEC_INPUT \
+	"{\"type\":\"object\",\"properties\":{" \
+	"\"code\":{\"type\":\"string\",\"description\":\"The program text. With event: Python defines handler(event), JavaScript sets module.exports.handler = (event) => ... (may return a Promise).\"}," \
+	"\"language\":{\"type\":\"string\",\"enum\":[\"python\",\"javascript\",\"shell\"],\"description\":\"python (python3), javascript (node) or shell (bash).\"}," \
+	"\"session_id\":{\"type\":\"string\",\"description\":\"Session to run in; default: this connection's own session, created on first use.\"}," \
+	"\"timeout_s\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":3600,\"description\":\"Wall-clock limit in seconds (default 30); the whole process tree is killed when it passes.\"}," \
+	"\"stdin\":{\"type\":\"string\",\"description\":\"Text fed to the program's standard input.\"}," \
+	"\"env\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"},\"description\":\"Extra environment variables.\"}," \
+	"\"event\":{\"description\":\"Any JSON value: run the code as a handler and return its result.\"}" \
+	"},\"required\":[\"code\",\"language\"],\"additionalProperties\":false}"
+
+#define EXEC_OUTPUT \
+	"{\"type\":\"object\",\"properties\":{" \
+	"\"exit_code\":{\"type\":\"integer\",\"description\":\"Exit status; 128+N when killed by signal N.\"}," \
+	"\"signal\":{\"type\":\"string\"}," \
+	"\"stdout\":{\"type\":\"string\"},\"stderr\":{\"type\":\"string\"}," \
+	"\"timed_out\":{\"type\":\"boolean\"},\"oom_killed\":{\"type\":\"boolean\"},\"truncated\":{\"type\":\"boolean\"}," \
+	"\"duration_ms\":{\"type\":\"integer\"},\"cpu_ms\":{\"type\":\"integer\"},\"max_rss_kb\":{\"type\":\"integer\"}," \
+	"\"result\":{\"description\":\"The handler's return value (with event).\"}" \
+	"},\"required\":[\"exit_code\",\"stdout\",\"stderr\",\"timed_out\",\"oom_killed\",\"truncated\",\"duration_ms\",\"cpu_ms\",\"max_rss_kb\"]}"
+
+const struct tool_def tool_exec_defs[] = {
+	{
+		.name = "execute",
+		.title = "Execute code",
+		.description = "Run Python, JavaScript (Node.js) or shell (bash) code in an isolated Linux sandbox "
+			       "whose working directory is /workspace (shared with the file tools). Returns stdout, "
+			       "stderr and the exit status. Files and installed state persist within the session; "
+			       "no network unless the session was created with network: true.",
+		.input_schema = EXEC_INPUT,
+		.output_schema = EXEC_OUTPUT,
+		.destructive = true,
+		.open_world = true,
+		.run = execute_run,
+	},
+	{ 0 },
+};

@@ -1,0 +1,446 @@
+/*
+ * file_read, file_write, file_list, file_delete: the session workspace seen
+ * from the server. Every path goes through sessions/workspace.h (openat2
+ * beneath the workspace), so nothing outside /workspace can be named.
+ */
+#include "tool.h"
+#include "../sessions/workspace.h"
+#include "../server/base64.h"
+#include "../server/buf.h"
+#include "../server/common.h"
+#include "../server/banned.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define LIST_MAX_ENTRIES 10000
+
+/* Resolve the call's path argument; finishes the call on error. */
+static char *rel_path(struct tool_call *call, const char *arg)
+{
+	auto_err struct err *err = NULL;
+	char *rel;
+	if (sess_ws_relpath(tool_arg_str(call, arg, "."), &rel, &err) < 0) {
+		tool_fail(call, "argument \"%s\": %s", arg, err->msg);
+		return NULL;
+	}
+	return rel;
+}
+
+static bool utf8_valid(const unsigned char *p, size_t n, size_t *valid_prefix)
+{
+	size_t i = 0;
+	while (i < n) {
+		unsigned c = p[i];
+		size_t len = c < 0x80 ? 1 : (c >= 0xc2 && c <= 0xdf) ? 2 : (c >= 0xe0 && c <= 0xef) ? 3
+			   : (c >= 0xf0 && c <= 0xf4) ? 4 : 0;
+		if (!len)
+			break;
+		if (i + len > n) {
+			*valid_prefix = i;
+			return true; /* a sequence cut by the read window: valid so far */
+		}
+		size_t k;
+		for (k = 1; k < len && (p[i + k] & 0xc0) == 0x80; k++)
+			;
+		if (k < len)
+			break;
+		i += len;
+	}
+	*valid_prefix = i;
+	return i == n;
+}
+
+static void file_read_run_s(struct tool_call *call, struct sess_session *s)
+{
+	auto_free char *rel = rel_path(call, "path");
+	const char *shown = tool_arg_str(call, "path", ".");
+	const char *enc = tool_arg_str(call, "encoding", "utf8");
+	int64_t offset = tool_arg_int(call, "offset", 0);
+	int64_t length = tool_arg_int(call, "length", -1);
+	uint64_t cap = call->env->cfg->read_bytes.def;
+	auto_err struct err *err = NULL;
+	auto_close int fd = -1;
+	struct stat st;
+
+	if (!rel)
+		return;
+	fd = sess_ws_open(s->wsfd, rel, O_RDONLY | O_NOCTTY | O_NONBLOCK, 0, shown, &err);
+	if (fd < 0) {
+		tool_fail(call, "file_read: %s", err->msg);
+		return;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		tool_fail(call, "file_read: \"%s\" is %s, not a regular file%s", shown,
+			  S_ISDIR(st.st_mode) ? "a directory" : "special",
+			  S_ISDIR(st.st_mode) ? " (use file_list)" : "");
+		return;
+	}
+	uint64_t want = length < 0 ? cap : (uint64_t)length;
+	bool capped = false;
+	if (want > cap) {
+		want = cap;
+		capped = true;
+	}
+	uint64_t avail = (uint64_t)offset < (uint64_t)st.st_size ? (uint64_t)st.st_size - (uint64_t)offset : 0;
+	if (want > avail)
+		want = avail;
+	char *data = xmalloc(want + 1);
+	size_t got = 0;
+	while (got < want) {
+		ssize_t n = pread(fd, data + got, want - got, offset + (off_t)got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	bool base64 = !strcmp(enc, "base64");
+	json_t *content;
+	if (base64) {
+		size_t n;
+		char *b = base64_encode(data, got, &n);
+		content = json_stringn(b, n);
+		free(b);
+	} else {
+		size_t ok;
+		if (!utf8_valid((unsigned char *)data, got, &ok)) {
+			free(data);
+			tool_fail(call, "file_read: \"%s\" is not UTF-8 text (invalid byte at offset %lld); read it "
+					"with encoding \"base64\"", shown, (long long)(offset + (int64_t)ok));
+			return;
+		}
+		got = ok; /* do not split a character at the end of the window */
+		content = json_stringn(data, got);
+	}
+	free(data);
+	bool truncated = (uint64_t)offset + got < (uint64_t)st.st_size && (length < 0 || capped);
+	json_t *sc = json_pack("{s:s, s:O, s:s, s:I, s:I, s:I, s:b}", "path", shown, "content", content,
+			       "encoding", base64 ? "base64" : "utf8", "size", (json_int_t)st.st_size,
+			       "offset", (json_int_t)offset, "bytes", (json_int_t)got, "truncated", truncated);
+	struct buf text = BUF_INIT;
+	buf_add(&text, json_string_value(content), json_string_length(content));
+	if (truncated)
+		buf_addf(&text, "\n[truncated: %zu of %lld bytes shown from offset %lld; read more with offset]",
+			 got, (long long)st.st_size, (long long)offset);
+	json_decref(content);
+	tool_ok(call, sc, text.data ? text.data : "");
+	buf_release(&text);
+}
+
+static int parse_mode(const char *s, mode_t *out)
+{
+	char *end;
+	unsigned long v = strtoul(s, &end, 8);
+	if (!*s || *end || v > 07777)
+		return -1;
+	*out = (mode_t)v;
+	return 0;
+}
+
+static void file_write_run_s(struct tool_call *call, struct sess_session *s)
+{
+	auto_free char *rel = rel_path(call, "path");
+	const char *shown = tool_arg_str(call, "path", "");
+	const char *enc = tool_arg_str(call, "encoding", "utf8");
+	json_t *jc = json_object_get(call->args, "content");
+	const char *mode_s = tool_arg_str(call, "mode", NULL);
+	bool append = tool_arg_bool(call, "append", false);
+	const struct sess_host_info *host = sess_registry_host(call->env->sessions);
+	auto_err struct err *err = NULL;
+	auto_close int dfd = -1, fd = -1;
+	auto_free char *decoded = NULL;
+	const char *data = json_string_value(jc), *base;
+	size_t len = json_string_length(jc);
+	mode_t mode = 0644;
+	struct stat st;
+
+	if (!rel)
+		return;
+	if (mode_s && parse_mode(mode_s, &mode) < 0) {
+		tool_fail(call, "argument \"mode\" must be an octal file mode such as \"0644\" or \"755\"");
+		return;
+	}
+	if (!strcmp(enc, "base64")) {
+		decoded = base64_decode(data, len, &len);
+		if (!decoded) {
+			tool_fail(call, "argument \"content\" is not valid base64 (encoding is \"base64\")");
+			return;
+		}
+		data = decoded;
+	}
+	dfd = sess_ws_open_parent(s->wsfd, rel, true, host->sandbox_uid, host->sandbox_gid, &base, shown, &err);
+	if (dfd < 0) {
+		tool_fail(call, "file_write: %s", err->msg);
+		return;
+	}
+	fd = sess_ws_open(s->wsfd, rel, O_WRONLY | O_CREAT | O_NOCTTY | O_NONBLOCK | (append ? O_APPEND : O_TRUNC),
+			  mode, shown, &err);
+	if (fd < 0) {
+		tool_fail(call, "file_write: %s", err->msg);
+		return;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		tool_fail(call, "file_write: \"%s\" is not a regular file", shown);
+		return;
+	}
+	if (host->root)
+		fchown(fd, host->sandbox_uid, host->sandbox_gid);
+	if (mode_s)
+		fchmod(fd, mode);
+	if (write_all(fd, data, len) < 0) {
+		tool_fail(call, "file_write: \"%s\": %s", shown, strerror(errno));
+		return;
+	}
+	fstat(fd, &st);
+	json_t *sc = json_pack("{s:s, s:I, s:I}", "path", shown, "bytes", (json_int_t)len, "size",
+			       (json_int_t)st.st_size);
+	struct buf text = BUF_INIT;
+	buf_addf(&text, "%s %zu bytes to %s (size now %lld)", append ? "appended" : "wrote", len, shown,
+		 (long long)st.st_size);
+	tool_ok(call, sc, text.data);
+	buf_release(&text);
+}
+
+static const char *type_of(mode_t m)
+{
+	return S_ISREG(m) ? "file" : S_ISDIR(m) ? "directory" : S_ISLNK(m) ? "symlink" : "other";
+}
+
+struct lister {
+	json_t *entries;
+	bool truncated;
+	bool recursive;
+};
+
+static int cmp_entry(const void *a, const void *b)
+{
+	return strcmp(json_string_value(json_object_get(*(json_t *const *)a, "path")),
+		      json_string_value(json_object_get(*(json_t *const *)b, "path")));
+}
+
+/* List dfd (shown to the client as prefix); takes ownership of dfd. */
+static void list_dir(struct lister *l, int dfd, const char *prefix, int depth)
+{
+	DIR *d = fdopendir(dfd);
+	struct dirent *de;
+
+	if (!d) {
+		close(dfd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		struct stat st;
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (json_array_size(l->entries) >= LIST_MAX_ENTRIES) {
+			l->truncated = true;
+			break;
+		}
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		struct buf p = BUF_INIT;
+		if (strcmp(prefix, "."))
+			buf_addf(&p, "%s/", prefix);
+		buf_adds(&p, de->d_name);
+		json_t *name = tool_json_text(de->d_name, strlen(de->d_name));
+		json_t *path = tool_json_text(p.data, p.len);
+		json_array_append_new(l->entries,
+				      json_pack("{s:o, s:o, s:s, s:I, s:o}", "name", name, "path", path, "type",
+						type_of(st.st_mode), "size", (json_int_t)st.st_size, "mtime",
+						tool_json_time((uint64_t)st.st_mtim.tv_sec * 1000 +
+							       (uint64_t)st.st_mtim.tv_nsec / 1000000)));
+		if (l->recursive && S_ISDIR(st.st_mode) && depth < 64) {
+			int sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (sub >= 0)
+				list_dir(l, sub, p.data, depth + 1);
+		}
+		buf_release(&p);
+	}
+	closedir(d);
+}
+
+static void file_list_run_s(struct tool_call *call, struct sess_session *s)
+{
+	auto_free char *rel = rel_path(call, "path");
+	const char *shown = tool_arg_str(call, "path", ".");
+	auto_err struct err *err = NULL;
+	struct lister l = { .entries = json_array(), .recursive = tool_arg_bool(call, "recursive", false) };
+
+	if (!rel) {
+		json_decref(l.entries);
+		return;
+	}
+	int fd = sess_ws_open(s->wsfd, rel, O_RDONLY | O_DIRECTORY, 0, shown, &err);
+	if (fd < 0) {
+		json_decref(l.entries);
+		tool_fail(call, "file_list: %s", err->msg);
+		return;
+	}
+	list_dir(&l, fd, rel, 0);
+
+	/* sorted by path: stable output for models and tests */
+	size_t n = json_array_size(l.entries);
+	json_t **v = xcalloc(n ? n : 1, sizeof(*v));
+	for (size_t i = 0; i < n; i++)
+		v[i] = json_incref(json_array_get(l.entries, i));
+	qsort(v, n, sizeof(*v), cmp_entry);
+	json_array_clear(l.entries);
+	struct buf text = BUF_INIT;
+	for (size_t i = 0; i < n; i++) {
+		json_t *e = v[i];
+		const char *type = json_string_value(json_object_get(e, "type"));
+		buf_addf(&text, "%s%s\t%lld\t%s\n", json_string_value(json_object_get(e, "path")),
+			 !strcmp(type, "directory") ? "/" : !strcmp(type, "symlink") ? "@" : "",
+			 (long long)json_integer_value(json_object_get(e, "size")),
+			 json_string_value(json_object_get(e, "mtime")));
+		json_array_append_new(l.entries, e);
+	}
+	free(v);
+	if (!n)
+		buf_adds(&text, "(empty directory)\n");
+	if (l.truncated)
+		buf_addf(&text, "[truncated at %d entries]\n", LIST_MAX_ENTRIES);
+	json_t *sc = json_pack("{s:s, s:o, s:b}", "path", shown, "entries", l.entries, "truncated", l.truncated);
+	tool_ok(call, sc, text.data);
+	buf_release(&text);
+}
+
+static void file_delete_run_s(struct tool_call *call, struct sess_session *s)
+{
+	auto_free char *rel = rel_path(call, "path");
+	const char *shown = tool_arg_str(call, "path", "");
+	bool recursive = tool_arg_bool(call, "recursive", false);
+	auto_err struct err *err = NULL;
+	auto_close int dfd = -1;
+	const char *base;
+	struct stat st;
+
+	if (!rel)
+		return;
+	if (!strcmp(rel, ".")) {
+		tool_fail(call, "file_delete: refusing to delete the workspace itself (argument \"path\")");
+		return;
+	}
+	dfd = sess_ws_open_parent(s->wsfd, rel, false, 0, 0, &base, shown, &err);
+	if (dfd < 0) {
+		tool_fail(call, "file_delete: %s", err->msg);
+		return;
+	}
+	if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		tool_fail(call, "file_delete: path \"%s\" does not exist", shown);
+		return;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		if (recursive) {
+			if (sess_ws_remove_at(dfd, base, &err) < 0) {
+				tool_fail(call, "file_delete: \"%s\": %s", shown, err->msg);
+				return;
+			}
+		} else if (unlinkat(dfd, base, AT_REMOVEDIR) < 0) {
+			if (errno == ENOTEMPTY || errno == EEXIST)
+				tool_fail(call, "file_delete: directory \"%s\" is not empty; pass recursive: true to "
+						"delete it with its contents", shown);
+			else
+				tool_fail(call, "file_delete: \"%s\": %s", shown, strerror(errno));
+			return;
+		}
+	} else if (unlinkat(dfd, base, 0) < 0) {
+		tool_fail(call, "file_delete: \"%s\": %s", shown, strerror(errno));
+		return;
+	}
+	struct buf text = BUF_INIT;
+	buf_addf(&text, "deleted %s%s", shown, S_ISDIR(st.st_mode) ? " (directory)" : "");
+	tool_ok(call, json_pack("{s:s, s:b}", "path", shown, "deleted", 1), text.data);
+	buf_release(&text);
+}
+
+static void file_read_run(struct tool_call *call) { tool_with_session(call, file_read_run_s); }
+static void file_write_run(struct tool_call *call) { tool_with_session(call, file_write_run_s); }
+static void file_list_run(struct tool_call *call) { tool_with_session(call, file_list_run_s); }
+static void file_delete_run(struct tool_call *call) { tool_with_session(call, file_delete_run_s); }
+
+#define SESSION_ARG "\"session_id\":{\"type\":\"string\",\"description\":\"Session; default: this connection's own session.\"}"
+#define PATH_DESC "Path relative to /workspace (\\\"/workspace/...\\\" also accepted)."
+
+const struct tool_def tool_file_defs[] = {
+	{
+		.name = "file_read",
+		.title = "Read a file",
+		.description = "Read a file from the session workspace (/workspace). Text is returned as UTF-8; "
+			       "use encoding \"base64\" for binary files. Reads are capped (8 MiB by default): use "
+			       "offset and length to page through big files.",
+		.input_schema = "{\"type\":\"object\",\"properties\":{"
+				"\"path\":{\"type\":\"string\",\"description\":\"" PATH_DESC "\"},"
+				SESSION_ARG ","
+				"\"offset\":{\"type\":\"integer\",\"minimum\":0,\"description\":\"First byte to read (default 0).\"},"
+				"\"length\":{\"type\":\"integer\",\"minimum\":0,\"description\":\"Bytes to read (default: to the end, up to the cap).\"},"
+				"\"encoding\":{\"type\":\"string\",\"enum\":[\"utf8\",\"base64\"]}"
+				"},\"required\":[\"path\"],\"additionalProperties\":false}",
+		.output_schema = "{\"type\":\"object\",\"properties\":{\"path\":{\"type\":\"string\"},"
+				 "\"content\":{\"type\":\"string\"},\"encoding\":{\"type\":\"string\"},"
+				 "\"size\":{\"type\":\"integer\"},\"offset\":{\"type\":\"integer\"},"
+				 "\"bytes\":{\"type\":\"integer\"},\"truncated\":{\"type\":\"boolean\"}},"
+				 "\"required\":[\"path\",\"content\",\"encoding\",\"size\",\"offset\",\"bytes\",\"truncated\"]}",
+		.read_only = true,
+		.idempotent = true,
+		.run = file_read_run,
+	},
+	{
+		.name = "file_write",
+		.title = "Write a file",
+		.description = "Create or replace (or, with append, extend) a file in the session workspace. "
+			       "Missing parent directories are created.",
+		.input_schema = "{\"type\":\"object\",\"properties\":{"
+				"\"path\":{\"type\":\"string\",\"description\":\"" PATH_DESC "\"},"
+				"\"content\":{\"type\":\"string\",\"description\":\"File content (UTF-8 text, or base64 with encoding base64).\"},"
+				SESSION_ARG ","
+				"\"encoding\":{\"type\":\"string\",\"enum\":[\"utf8\",\"base64\"]},"
+				"\"append\":{\"type\":\"boolean\",\"description\":\"Append instead of replacing.\"},"
+				"\"mode\":{\"type\":\"string\",\"description\":\"Octal permissions, e.g. \\\"0755\\\".\"}"
+				"},\"required\":[\"path\",\"content\"],\"additionalProperties\":false}",
+		.output_schema = "{\"type\":\"object\",\"properties\":{\"path\":{\"type\":\"string\"},"
+				 "\"bytes\":{\"type\":\"integer\"},\"size\":{\"type\":\"integer\"}},"
+				 "\"required\":[\"path\",\"bytes\",\"size\"]}",
+		.destructive = true,
+		.run = file_write_run,
+	},
+	{
+		.name = "file_list",
+		.title = "List files",
+		.description = "List a directory of the session workspace (name, path, type, size, mtime), "
+			       "optionally recursively.",
+		.input_schema = "{\"type\":\"object\",\"properties\":{"
+				"\"path\":{\"type\":\"string\",\"description\":\"Directory; default the workspace root.\"},"
+				"\"recursive\":{\"type\":\"boolean\"},"
+				SESSION_ARG
+				"},\"additionalProperties\":false}",
+		.output_schema = "{\"type\":\"object\",\"properties\":{\"path\":{\"type\":\"string\"},"
+				 "\"entries\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{"
+				 "\"name\":{\"type\":\"string\"},\"path\":{\"type\":\"string\"},"
+				 "\"type\":{\"type\":\"string\",\"enum\":[\"file\",\"directory\",\"symlink\",\"other\"]},"
+				 "\"size\":{\"type\":\"integer\"},\"mtime\":{\"type\":\"string\"}}}},"
+				 "\"truncated\":{\"type\":\"boolean\"}},\"required\":[\"path\",\"entries\",\"truncated\"]}",
+		.read_only = true,
+		.idempotent = true,
+		.run = file_list_run,
+	},
+	{
+		.name = "file_delete",
+		.title = "Delete a file",
+		.description = "Delete a file, symlink or (with recursive) a directory tree in the session workspace.",
+		.input_schema = "{\"type\":\"object\",\"properties\":{"
+				"\"path\":{\"type\":\"string\",\"description\":\"" PATH_DESC "\"},"
+				"\"recursive\":{\"type\":\"boolean\",\"description\":\"Required to delete a non-empty directory.\"},"
+				SESSION_ARG
+				"},\"required\":[\"path\"],\"additionalProperties\":false}",
+		.output_schema = "{\"type\":\"object\",\"properties\":{\"path\":{\"type\":\"string\"},"
+				 "\"deleted\":{\"type\":\"boolean\"}},\"required\":[\"path\",\"deleted\"]}",
+		.destructive = true,
+		.idempotent = true,
+		.run = file_delete_run,
+	},
+	{ 0 },
+};

@@ -1,0 +1,452 @@
+#include "tool.h"
+#include "../server/buf.h"
+#include "../server/common.h"
+#include "../server/log.h"
+#include "../server/banned.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <string.h>
+#include <time.h>
+
+struct entry {
+	const struct tool_def *def;
+	json_t *input;
+	json_t *output;
+	json_t *listing;	/* the tools/list element */
+};
+
+static struct entry *entries;
+static size_t nentries;
+static const struct tool_env *tool_env;
+
+static json_t *parse_schema(const char *tool, const char *text)
+{
+	json_error_t e;
+	json_t *v = json_loads(text, JSON_REJECT_DUPLICATES, &e);
+	if (!v || !json_is_object(v)) {
+		log_error("tool %s: bad built-in schema: %s", tool, e.text);
+		abort();
+	}
+	return v;
+}
+
+static void add_family(const struct tool_def *defs)
+{
+	for (; defs->name; defs++) {
+		struct entry *e;
+		entries = xrealloc(entries, (nentries + 1) * sizeof(*entries));
+		e = &entries[nentries++];
+		e->def = defs;
+		e->input = parse_schema(defs->name, defs->input_schema);
+		e->output = defs->output_schema ? parse_schema(defs->name, defs->output_schema) : NULL;
+		e->listing = json_pack("{s:s, s:s, s:s, s:O, s:{s:s, s:b, s:b, s:b, s:b}}",
+				       "name", defs->name, "title", defs->title, "description",
+				       defs->description, "inputSchema", e->input, "annotations",
+				       "title", defs->title, "readOnlyHint", defs->read_only,
+				       "destructiveHint", defs->destructive, "idempotentHint",
+				       defs->idempotent, "openWorldHint", defs->open_world);
+		if (e->output)
+			json_object_set(e->listing, "outputSchema", e->output);
+	}
+}
+
+void tool_registry_init(const struct tool_env *env)
+{
+	tool_env = env;
+	add_family(tool_exec_defs);
+	add_family(tool_file_defs);
+	add_family(tool_session_defs);
+}
+
+void tool_registry_release(void)
+{
+	for (size_t i = 0; i < nentries; i++) {
+		json_decref(entries[i].input);
+		json_decref(entries[i].output);
+		json_decref(entries[i].listing);
+	}
+	free(entries);
+	entries = NULL;
+	nentries = 0;
+}
+
+json_t *tool_registry_list(void)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; i < nentries; i++)
+		json_array_append(arr, entries[i].listing);
+	return json_pack("{s:o}", "tools", arr);
+}
+
+/* ---- schema subset validator ------------------------------------------- */
+
+static const char *type_name(json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT: return "an object";
+	case JSON_ARRAY: return "an array";
+	case JSON_STRING: return "a string";
+	case JSON_INTEGER: return "an integer";
+	case JSON_REAL: return "a number";
+	case JSON_TRUE:
+	case JSON_FALSE: return "a boolean";
+	default: return "null";
+	}
+}
+
+static bool type_matches(const char *t, json_t *v)
+{
+	if (!strcmp(t, "string")) return json_is_string(v);
+	if (!strcmp(t, "integer"))
+		return json_is_integer(v) ||
+		       (json_is_real(v) && json_real_value(v) == (double)(int64_t)json_real_value(v));
+	if (!strcmp(t, "number")) return json_is_number(v);
+	if (!strcmp(t, "boolean")) return json_is_boolean(v);
+	if (!strcmp(t, "object")) return json_is_object(v);
+	if (!strcmp(t, "array")) return json_is_array(v);
+	if (!strcmp(t, "null")) return json_is_null(v);
+	return false;
+}
+
+int tool_schema_check(json_t *schema, json_t *value, const char *where, struct err **errp)
+{
+	json_t *type = json_object_get(schema, "type");
+	json_t *en = json_object_get(schema, "enum");
+	json_t *x;
+
+	if (json_is_string(type) && !type_matches(json_string_value(type), value))
+		return err_set(errp, 0, "%s must be %s%s, not %s", where,
+			       strchr("aeiou", json_string_value(type)[0]) ? "an " : "a ",
+			       json_string_value(type), type_name(value));
+	if (json_is_array(type)) {
+		size_t i;
+		bool ok = false;
+		json_array_foreach(type, i, x) ok = ok || type_matches(json_string_value(x), value);
+		if (!ok)
+			return err_set(errp, 0, "%s has the wrong type (%s)", where, type_name(value));
+	}
+	if (json_is_array(en)) {
+		size_t i;
+		bool ok = false;
+		struct buf b = BUF_INIT;
+		json_array_foreach(en, i, x) {
+			if (json_equal(x, value))
+				ok = true;
+			char *s = json_dumps(x, JSON_ENCODE_ANY);
+			buf_addf(&b, "%s%s", i ? ", " : "", s);
+			free(s);
+		}
+		if (!ok) {
+			char *got = json_dumps(value, JSON_ENCODE_ANY | JSON_COMPACT);
+			err_set(errp, 0, "%s must be one of %s (got %.80s)", where, b.data, got);
+			free(got);
+			buf_release(&b);
+			return -1;
+		}
+		buf_release(&b);
+	}
+	if (json_is_number(value)) {
+		double d = json_number_value(value);
+		if ((x = json_object_get(schema, "minimum")) && d < json_number_value(x))
+			return err_set(errp, 0, "%s must be at least %g (got %g)", where, json_number_value(x), d);
+		if ((x = json_object_get(schema, "maximum")) && d > json_number_value(x))
+			return err_set(errp, 0, "%s must be at most %g (got %g)", where, json_number_value(x), d);
+	}
+	if (json_is_string(value)) {
+		size_t n = json_string_length(value);
+		if ((x = json_object_get(schema, "minLength")) && (json_int_t)n < json_integer_value(x))
+			return err_set(errp, 0, "%s must not be shorter than %" JSON_INTEGER_FORMAT " characters",
+				       where, json_integer_value(x));
+		if ((x = json_object_get(schema, "maxLength")) && (json_int_t)n > json_integer_value(x))
+			return err_set(errp, 0, "%s must not be longer than %" JSON_INTEGER_FORMAT " characters",
+				       where, json_integer_value(x));
+	}
+	if (json_is_object(value)) {
+		json_t *props = json_object_get(schema, "properties");
+		json_t *addl = json_object_get(schema, "additionalProperties");
+		json_t *req = json_object_get(schema, "required");
+		const char *k;
+		size_t i;
+		struct buf sub = BUF_INIT;
+
+		json_array_foreach(req, i, x) {
+			if (!json_object_get(value, json_string_value(x)))
+				return err_set(errp, 0, "%s: missing required argument \"%s\"", where,
+					       json_string_value(x));
+		}
+		json_object_foreach(value, k, x) {
+			json_t *ps = json_object_get(props, k);
+			buf_reset(&sub);
+			if (!strcmp(where, "arguments"))
+				buf_addf(&sub, "argument \"%s\"", k);
+			else
+				buf_addf(&sub, "%s.%s", where, k);
+			if (!ps) {
+				if (json_is_false(addl)) {
+					struct buf names = BUF_INIT;
+					const char *pk;
+					json_t *pv;
+					json_object_foreach(props, pk, pv) buf_addf(&names, "%s%s", names.len ? ", " : "", pk);
+					err_set(errp, 0, "unknown %s (expected: %s)", sub.data, names.data ? names.data : "none");
+					buf_release(&names);
+					buf_release(&sub);
+					return -1;
+				}
+				if (json_is_object(addl) && tool_schema_check(addl, x, sub.data, errp) < 0) {
+					buf_release(&sub);
+					return -1;
+				}
+				continue;
+			}
+			if (tool_schema_check(ps, x, sub.data, errp) < 0) {
+				buf_release(&sub);
+				return -1;
+			}
+		}
+		buf_release(&sub);
+	}
+	if (json_is_array(value) && (x = json_object_get(schema, "items"))) {
+		size_t i;
+		json_t *el;
+		json_array_foreach(value, i, el) {
+			struct buf sub = BUF_INIT;
+			buf_addf(&sub, "%s[%zu]", where, i);
+			int r = tool_schema_check(x, el, sub.data, errp);
+			buf_release(&sub);
+			if (r < 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+/* ---- calls -------------------------------------------------------------- */
+
+static void call_free(struct tool_call *call)
+{
+	json_decref(call->args);
+	free(call);
+}
+
+void tool_finish(struct tool_call *call, json_t *result)
+{
+	srv_req_result(call->req, result);
+	call_free(call);
+}
+
+void tool_ok(struct tool_call *call, json_t *structured, const char *text)
+{
+	json_t *res = json_object();
+	char *dump = NULL;
+
+	if (!text)
+		text = dump = json_dumps(structured, JSON_COMPACT);
+	json_object_set_new(res, "content", json_pack("[{s:s, s:o}]", "type", "text", "text",
+						       tool_json_text(text, strlen(text))));
+	json_object_set_new(res, "structuredContent", structured);
+	free(dump);
+	tool_finish(call, res);
+}
+
+void tool_fail(struct tool_call *call, const char *fmt, ...)
+{
+	struct buf b = BUF_INIT;
+	va_list ap;
+
+	va_start(ap, fmt);
+	buf_vaddf(&b, fmt, ap);
+	va_end(ap);
+	json_t *res = json_pack("{s:[{s:s, s:o}], s:b}", "content", "type", "text", "text",
+				tool_json_text(b.data, b.len), "isError", 1);
+	buf_release(&b);
+	tool_finish(call, res);
+}
+
+void tool_registry_call(struct srv_req *req, const char *principal, struct tool_conn *conn,
+			const char *name, json_t *args)
+{
+	struct entry *e = NULL;
+	auto_err struct err *err = NULL;
+
+	for (size_t i = 0; i < nentries; i++)
+		if (!strcmp(entries[i].def->name, name))
+			e = &entries[i];
+	if (!e) {
+		srv_req_error(req, RPC_INVALID_PARAMS, "Unknown tool: %s", name);
+		return;
+	}
+	struct tool_call *call = xcalloc(1, sizeof(*call));
+	call->req = req;
+	call->principal = principal;
+	call->conn = conn;
+	call->env = tool_env;
+	call->def = e->def;
+	call->args = args ? json_incref(args) : json_object();
+	if (tool_schema_check(e->input, call->args, "arguments", &err) < 0) {
+		tool_fail(call, "Invalid arguments for %s: %s", name, err->msg);
+		return;
+	}
+	e->def->run(call);
+}
+
+/* ---- argument helpers --------------------------------------------------- */
+
+const char *tool_arg_str(struct tool_call *call, const char *name, const char *def)
+{
+	json_t *v = json_object_get(call->args, name);
+	return json_is_string(v) ? json_string_value(v) : def;
+}
+
+int64_t tool_arg_int(struct tool_call *call, const char *name, int64_t def)
+{
+	json_t *v = json_object_get(call->args, name);
+	if (json_is_integer(v))
+		return json_integer_value(v);
+	if (json_is_real(v))
+		return (int64_t)json_real_value(v);
+	return def;
+}
+
+bool tool_arg_bool(struct tool_call *call, const char *name, bool def)
+{
+	json_t *v = json_object_get(call->args, name);
+	return json_is_boolean(v) ? json_is_true(v) : def;
+}
+
+/* ---- sessions ----------------------------------------------------------- */
+
+struct session_wait {
+	struct tool_call *call;
+	tool_session_cb cb;
+};
+
+static void session_ready(void *arg, struct sess_session *s, struct err *err)
+{
+	struct session_wait *w = arg;
+	struct tool_call *call = w->call;
+	tool_session_cb cb = w->cb;
+
+	free(w);
+	if (err) {
+		tool_fail(call, "%s", err->msg);
+		err_free(err);
+		return;
+	}
+	sess_touch(s);
+	cb(call, s);
+}
+
+void tool_with_session(struct tool_call *call, tool_session_cb cb)
+{
+	struct sess_registry *reg = call->env->sessions;
+	const char *id = tool_arg_str(call, "session_id", NULL);
+	struct sess_session *s = NULL;
+
+	if (id) {
+		s = sess_find(reg, id, call->principal);
+		if (!s) {
+			tool_fail(call, "session \"%s\" not found (argument session_id): it may have been "
+					"destroyed or expired; omit session_id to use this connection's default session "
+					"or call session_create", id);
+			return;
+		}
+	} else if (call->conn->implicit_session) {
+		s = sess_find(reg, call->conn->implicit_session, call->principal);
+	}
+	if (!s) {
+		struct sess_request rq = { .memory_mb = -1, .timeout_s = -1 };
+		auto_err struct err *err = NULL;
+		if (sess_create(reg, call->principal, true, &rq, &s, &err) < 0) {
+			tool_fail(call, "cannot create a session: %s", err->msg);
+			return;
+		}
+		free(call->conn->implicit_session);
+		call->conn->implicit_session = xstrdup(s->id);
+	}
+	struct session_wait *w = xmalloc(sizeof(*w));
+	w->call = call;
+	w->cb = cb;
+	sess_when_ready(s, session_ready, w);
+}
+
+void tool_conn_release(struct tool_conn *tc)
+{
+	if (tc->implicit_session && tool_env) {
+		struct sess_session *s = sess_find(tool_env->sessions, tc->implicit_session, NULL);
+		if (s && s->implicit)
+			sess_destroy(s);
+	}
+	free(tc->implicit_session);
+	tc->implicit_session = NULL;
+}
+
+/* ---- JSON helpers ------------------------------------------------------- */
+
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 if invalid. */
+static size_t utf8_seq(const unsigned char *p, size_t n)
+{
+	unsigned c = p[0];
+	size_t len;
+	unsigned cp;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		len = 2, cp = c & 0x1f;
+	else if (c >= 0xe0 && c <= 0xef)
+		len = 3, cp = c & 0x0f;
+	else if (c >= 0xf0 && c <= 0xf4)
+		len = 4, cp = c & 0x07;
+	else
+		return 0;
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return len;
+}
+
+json_t *tool_json_text(const char *data, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)data;
+	struct buf b = BUF_INIT;
+	size_t i = 0, start = 0;
+	bool clean = true;
+
+	while (i < len) {
+		size_t n = p[i] ? utf8_seq(p + i, len - i) : 0;
+		if (n) {
+			i += n;
+			continue;
+		}
+		/* invalid byte or NUL: copy what was good, then U+FFFD */
+		clean = false;
+		buf_add(&b, data + start, i - start);
+		buf_adds(&b, "\xef\xbf\xbd");
+		i++;
+		start = i;
+	}
+	if (clean)
+		return json_stringn(data, len);
+	buf_add(&b, data + start, len - start);
+	json_t *s = json_stringn(b.data, b.len);
+	buf_release(&b);
+	return s;
+}
+
+json_t *tool_json_time(uint64_t ms)
+{
+	char out[64];
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	snprintf(out, sizeof(out), "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned)(ms % 1000));
+	return json_string(out);
+}

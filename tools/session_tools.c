@@ -1,0 +1,206 @@
+/*
+ * session_create, session_list, session_info, session_destroy.
+ */
+#include "tool.h"
+#include "../server/buf.h"
+#include "../server/common.h"
+#include "../server/banned.h"
+
+#include <string.h>
+
+static json_t *limits_json(const struct sess_session *s)
+{
+	return json_pack("{s:I, s:I, s:I, s:I, s:I}", "memory_mb", (json_int_t)(s->limits.memory_bytes >> 20),
+			 "max_pids", (json_int_t)s->limits.max_pids, "cpu_s", (json_int_t)s->limits.cpu_seconds,
+			 "file_mb", (json_int_t)(s->limits.file_bytes >> 20), "timeout_s", (json_int_t)s->timeout_s);
+}
+
+static json_t *session_json(struct sess_session *s, bool detail)
+{
+	json_t *o = json_pack("{s:s, s:s, s:O, s:o, s:o, s:b, s:b}", "session_id", s->id, "status",
+			      sess_state_name(s->state), "labels", s->labels, "created_at",
+			      tool_json_time(s->created_at), "last_active", tool_json_time(s->last_active),
+			      "implicit", s->implicit, "network", s->network);
+	if (s->name)
+		json_object_set_new(o, "name", json_string(s->name));
+	if (!detail)
+		return o;
+	json_object_set_new(o, "limits", limits_json(s));
+	struct sess_usage u = { 0 };
+	if (s->worker)
+		sess_worker_usage(s->worker, &u, NULL);
+	json_object_set_new(o, "usage", json_pack("{s:I, s:I, s:I, s:I, s:I}", "memory_bytes",
+						  (json_int_t)u.memory_bytes, "pids", (json_int_t)u.pids,
+						  "executions", (json_int_t)s->executions, "running",
+						  (json_int_t)s->running, "cpu_ms", (json_int_t)s->cpu_ms));
+	if (s->failure)
+		json_object_set_new(o, "error", json_string(s->failure->msg));
+	return o;
+}
+
+static void reply_session(struct tool_call *call, struct sess_session *s, const char *verb)
+{
+	json_t *sc = session_json(s, true);
+	struct buf text = BUF_INIT;
+	char *dump = json_dumps(sc, JSON_COMPACT);
+	if (verb)
+		buf_addf(&text, "%s session %s\n", verb, s->id);
+	buf_adds(&text, dump);
+	free(dump);
+	tool_ok(call, sc, text.data);
+	buf_release(&text);
+}
+
+static void created(void *arg, struct sess_session *s, struct err *err)
+{
+	struct tool_call *call = arg;
+	if (err) {
+		tool_fail(call, "session_create: %s", err->msg);
+		err_free(err);
+		return;
+	}
+	reply_session(call, s, "created");
+}
+
+static void session_create_run(struct tool_call *call)
+{
+	struct sess_request rq = {
+		.network = tool_arg_bool(call, "network", false),
+		.memory_mb = tool_arg_int(call, "memory_mb", -1),
+		.timeout_s = tool_arg_int(call, "timeout_s", -1),
+		.name = tool_arg_str(call, "name", NULL),
+		.labels = json_object_get(call->args, "labels"),
+		.env = json_object_get(call->args, "env"),
+	};
+	auto_err struct err *err = NULL;
+	struct sess_session *s;
+	const char *k;
+	json_t *v;
+
+	json_object_foreach(rq.env, k, v) {
+		if (!*k || strchr(k, '=')) {
+			tool_fail(call, "argument \"env\": invalid variable name \"%s\"", k);
+			return;
+		}
+	}
+	if (sess_create(call->env->sessions, call->principal, false, &rq, &s, &err) < 0) {
+		tool_fail(call, "session_create: %s", err->msg);
+		return;
+	}
+	sess_when_ready(s, created, call);
+}
+
+struct list_ctx {
+	json_t *arr;
+	struct buf text;
+};
+
+static void list_one(void *arg, struct sess_session *s)
+{
+	struct list_ctx *l = arg;
+	json_array_append_new(l->arr, session_json(s, false));
+	buf_addf(&l->text, "%s\t%s\t%s%s\n", s->id, sess_state_name(s->state), s->name ? s->name : "-",
+		 s->implicit ? "\t(this connection's default)" : "");
+}
+
+static void session_list_run(struct tool_call *call)
+{
+	struct list_ctx l = { .arr = json_array(), .text = BUF_INIT };
+	sess_foreach(call->env->sessions, call->principal, list_one, &l);
+	if (!json_array_size(l.arr))
+		buf_adds(&l.text, "no sessions\n");
+	tool_ok(call, json_pack("{s:o}", "sessions", l.arr), l.text.data);
+	buf_release(&l.text);
+}
+
+static void info_ready(struct tool_call *call, struct sess_session *s)
+{
+	reply_session(call, s, NULL);
+}
+
+static void session_info_run(struct tool_call *call)
+{
+	tool_with_session(call, info_ready);
+}
+
+static void session_destroy_run(struct tool_call *call)
+{
+	const char *id = tool_arg_str(call, "session_id", "");
+	struct sess_session *s = sess_find(call->env->sessions, id, call->principal);
+
+	if (!s) {
+		tool_fail(call, "session \"%s\" not found (argument session_id)", id);
+		return;
+	}
+	if (call->conn->implicit_session && !strcmp(call->conn->implicit_session, id)) {
+		free(call->conn->implicit_session);
+		call->conn->implicit_session = NULL;
+	}
+	sess_destroy(s);
+	struct buf text = BUF_INIT;
+	buf_addf(&text, "destroyed session %s", id);
+	tool_ok(call, json_pack("{s:s, s:b}", "session_id", id, "destroyed", 1), text.data);
+	buf_release(&text);
+}
+
+#define SESSION_OUT \
+	"{\"type\":\"object\",\"properties\":{\"session_id\":{\"type\":\"string\"},\"status\":{\"type\":\"string\"}," \
+	"\"name\":{\"type\":\"string\"},\"labels\":{\"type\":\"object\"},\"created_at\":{\"type\":\"string\"}," \
+	"\"last_active\":{\"type\":\"string\"},\"implicit\":{\"type\":\"boolean\"},\"network\":{\"type\":\"boolean\"}," \
+	"\"limits\":{\"type\":\"object\"},\"usage\":{\"type\":\"object\"}},\"required\":[\"session_id\",\"status\"]}"
+
+const struct tool_def tool_session_defs[] = {
+	{
+		.name = "session_create",
+		.title = "Create a session",
+		.description = "Create a new isolated sandbox session with its own /workspace. Not needed for "
+			       "simple use: every tool works without session_id in this connection's default "
+			       "session. Sessions made here live until session_destroy or until idle for the "
+			       "server's TTL (1 h by default).",
+		.input_schema = "{\"type\":\"object\",\"properties\":{"
+				"\"network\":{\"type\":\"boolean\",\"description\":\"Give the sandbox the host network (default: none).\"},"
+				"\"memory_mb\":{\"type\":\"integer\",\"minimum\":16,\"description\":\"Memory limit for the whole session.\"},"
+				"\"timeout_s\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":3600,\"description\":\"Default execute timeout.\"},"
+				"\"env\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"},\"description\":\"Environment for every execution.\"},"
+				"\"name\":{\"type\":\"string\",\"maxLength\":200},"
+				"\"labels\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"}}"
+				"},\"additionalProperties\":false}",
+		.output_schema = SESSION_OUT,
+		.open_world = false,
+		.run = session_create_run,
+	},
+	{
+		.name = "session_list",
+		.title = "List sessions",
+		.description = "List the caller's sessions.",
+		.input_schema = "{\"type\":\"object\",\"properties\":{},\"additionalProperties\":false}",
+		.output_schema = "{\"type\":\"object\",\"properties\":{\"sessions\":{\"type\":\"array\"}},\"required\":[\"sessions\"]}",
+		.read_only = true,
+		.idempotent = true,
+		.run = session_list_run,
+	},
+	{
+		.name = "session_info",
+		.title = "Session details",
+		.description = "Status, timestamps, limits and resource usage of a session (default: this connection's).",
+		.input_schema = "{\"type\":\"object\",\"properties\":{\"session_id\":{\"type\":\"string\"}},"
+				"\"additionalProperties\":false}",
+		.output_schema = SESSION_OUT,
+		.read_only = true,
+		.idempotent = true,
+		.run = session_info_run,
+	},
+	{
+		.name = "session_destroy",
+		.title = "Destroy a session",
+		.description = "Kill everything running in a session and delete its workspace.",
+		.input_schema = "{\"type\":\"object\",\"properties\":{\"session_id\":{\"type\":\"string\"}},"
+				"\"required\":[\"session_id\"],\"additionalProperties\":false}",
+		.output_schema = "{\"type\":\"object\",\"properties\":{\"session_id\":{\"type\":\"string\"},"
+				 "\"destroyed\":{\"type\":\"boolean\"}},\"required\":[\"session_id\",\"destroyed\"]}",
+		.destructive = true,
+		.idempotent = true,
+		.run = session_destroy_run,
+	},
+	{ 0 },
+};

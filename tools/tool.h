@@ -1,0 +1,108 @@
+/**
+ * tool.h — the tool registry and what every tool handler gets.
+ *
+ * A tool family (one file: exec.c, files.c, session_tools.c) declares its
+ * tools as a table of struct tool_def with the JSON Schema of its arguments
+ * (and of its structured result) written beside the handler. The registry
+ * validates arguments against the schema before the handler runs, so a
+ * handler only sees well-typed arguments; every bad argument becomes an
+ * isError result whose text names the argument and what was expected.
+ *
+ * A handler owns its struct tool_call and finishes it exactly once, now or
+ * later, with tool_ok(), tool_fail() or tool_finish(). Transport-agnostic:
+ * no tool knows where a call came from, only its principal.
+ * Loop thread only.
+ */
+#ifndef MCPBOX_TOOL_H
+#define MCPBOX_TOOL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "../server/err.h"
+#include "../server/rpc.h"
+#include "../sessions/session.h"
+
+/** Server-wide things tools use. */
+struct tool_env {
+	struct sess_registry *sessions;
+	const struct srv_config *cfg;
+};
+
+/** Per-connection state the tools keep (embedded in the MCP connection). */
+struct tool_conn {
+	char *implicit_session;	/* id of the connection's default session, once created */
+};
+
+struct tool_call {
+	struct srv_req *req;
+	const char *principal;	/* who calls; sessions of others are invisible */
+	struct tool_conn *conn;
+	json_t *args;		/* validated arguments (owned) */
+	const struct tool_env *env;
+	const struct tool_def *def;
+	void *state;		/* the handler's */
+};
+
+struct tool_def {
+	const char *name;
+	const char *title;
+	const char *description;
+	const char *input_schema;	/* JSON text */
+	const char *output_schema;	/* JSON text or NULL */
+	bool read_only, destructive, idempotent, open_world;
+	void (*run)(struct tool_call *call);
+};
+
+extern const struct tool_def tool_exec_defs[];
+extern const struct tool_def tool_file_defs[];
+extern const struct tool_def tool_session_defs[];
+
+/** Parse every schema once; aborts on a malformed built-in schema (a bug). */
+void tool_registry_init(const struct tool_env *env);
+void tool_registry_release(void);
+/** {"tools":[...]} in a fixed order. */
+json_t *tool_registry_list(void);
+/** Validate and run; finishes req (an unknown tool is a -32602 error). */
+void tool_registry_call(struct srv_req *req, const char *principal, struct tool_conn *conn,
+			const char *name, json_t *args);
+/** The connection is gone: destroy its implicit session. */
+void tool_conn_release(struct tool_conn *tc);
+
+/**
+ * Validate value against a schema (the subset our schemas use: type, enum,
+ * required, properties, additionalProperties, items, minimum, maximum,
+ * minLength, maxLength). where names the value ("arguments").
+ */
+int tool_schema_check(json_t *schema, json_t *value, const char *where, struct err **errp);
+
+/* ---- finishing a call ---- */
+
+/** Result with structuredContent (stolen) and a text block (the JSON of it when text is NULL). */
+void tool_ok(struct tool_call *call, json_t *structured, const char *text);
+/** isError result with a message. */
+void tool_fail(struct tool_call *call, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/** Finish with a complete CallToolResult (stolen). */
+void tool_finish(struct tool_call *call, json_t *result);
+
+/* ---- helpers for handlers ---- */
+
+/** Argument getters (arguments are already validated; absent → default). */
+const char *tool_arg_str(struct tool_call *call, const char *name, const char *def);
+int64_t tool_arg_int(struct tool_call *call, const char *name, int64_t def);
+bool tool_arg_bool(struct tool_call *call, const char *name, bool def);
+
+typedef void (*tool_session_cb)(struct tool_call *call, struct sess_session *s);
+/**
+ * Find the session the call names (argument session_id) or the connection's
+ * implicit session, creating it on first use, and call cb once it runs. On
+ * failure the call is finished with an error and cb is not called.
+ */
+void tool_with_session(struct tool_call *call, tool_session_cb cb);
+
+/** Make a JSON string from bytes that may not be valid UTF-8 (bad bytes → U+FFFD). */
+json_t *tool_json_text(const char *data, size_t len);
+/** ISO 8601 UTC from epoch milliseconds. */
+json_t *tool_json_time(uint64_t ms);
+
+#endif

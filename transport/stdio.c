@@ -1,0 +1,280 @@
+#include "tp.h"
+#include "../server/buf.h"
+#include "../server/common.h"
+#include "../server/log.h"
+#include "../server/banned.h"
+
+#include <string.h>
+
+struct stdio_tp {
+	uv_loop_t *loop;
+	struct srv_conn *conn;
+	uint64_t max_line;
+	struct buf in;			/* bytes not yet split into lines */
+	bool discarding;		/* inside an over-long line: drop to its newline */
+	bool eof;
+
+	uv_handle_type in_type;
+	union {
+		uv_pipe_t pipe;
+		uv_tty_t tty;
+	} in_h;
+	bool in_open;
+	uv_fs_t fs_req;			/* stdin is a regular file */
+	char fs_buf[65536];
+	int64_t fs_off;
+
+	bool out_pipe;
+	uv_pipe_t out_h;
+	bool out_open;
+
+	uv_timer_t drain;		/* file stdin: wait for answers before closing */
+	bool drain_open;
+	uv_shutdown_t shut;
+
+	void (*on_eof)(void *arg);
+	void *arg;
+};
+
+static struct stdio_tp tp;
+
+struct out_write {
+	uv_write_t req;
+	char *data;
+};
+
+static void write_done(uv_write_t *req, int status)
+{
+	struct out_write *w = req->data;
+	if (status < 0 && status != UV_ECANCELED)
+		log_warn("stdout: %s", uv_strerror(status));
+	free(w->data);
+	free(w);
+}
+
+static void stdio_send(void *arg, const char *json, size_t len)
+{
+	if (!tp.out_pipe) {
+		/* a file or terminal: plain blocking writes */
+		struct buf b = BUF_INIT;
+		buf_add(&b, json, len);
+		buf_addch(&b, '\n');
+		if (write_all(STDOUT_FILENO, b.data, b.len) < 0)
+			log_warn("stdout: %s", strerror(errno));
+		buf_release(&b);
+		return;
+	}
+	if (!tp.out_open)
+		return;
+	struct out_write *w = xmalloc(sizeof(*w));
+	w->data = xmalloc(len + 1);
+	memcpy(w->data, json, len);
+	w->data[len] = '\n';
+	w->req.data = w;
+	uv_buf_t b = uv_buf_init(w->data, (unsigned)(len + 1));
+	int e = uv_write(&w->req, (uv_stream_t *)&tp.out_h, &b, 1, write_done);
+	if (e < 0) {
+		log_warn("stdout: %s", uv_strerror(e));
+		free(w->data);
+		free(w);
+	}
+}
+
+static const struct tp_ops stdio_ops = {
+	.name = "stdio",
+	.send = stdio_send,
+};
+
+static void feed(const char *data, size_t len)
+{
+	buf_add(&tp.in, data, len);
+	size_t start = 0;
+	for (;;) {
+		char *nl = memchr(tp.in.data + start, '\n', tp.in.len - start);
+		if (!nl)
+			break;
+		size_t end = (size_t)(nl - tp.in.data), n = end - start;
+		if (tp.discarding) {
+			tp.discarding = false;
+		} else {
+			const char *line = tp.in.data + start;
+			if (n && line[n - 1] == '\r')
+				n--;
+			/* blank lines are not messages */
+			size_t k = 0;
+			while (k < n && (line[k] == ' ' || line[k] == '\t'))
+				k++;
+			if (k < n)
+				srv_conn_receive(tp.conn, line, n);
+		}
+		start = end + 1;
+		if (!tp.conn || tp.eof)
+			break;
+	}
+	buf_consume(&tp.in, start);
+	if (tp.in.len > tp.max_line) {
+		/* answer once, then skip the rest of this line */
+		char msg[160];
+		int n = snprintf(msg, sizeof(msg),
+				 "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32700,\"message\":"
+				 "\"Parse error: message longer than %llu bytes\"}}",
+				 (unsigned long long)tp.max_line);
+		if (!tp.discarding)
+			stdio_send(NULL, msg, (size_t)n);
+		tp.discarding = true;
+		buf_reset(&tp.in);
+	}
+}
+
+static void close_conn(void)
+{
+	srv_conn_close(tp.conn);
+	tp.conn = NULL;
+	if (tp.on_eof)
+		tp.on_eof(tp.arg);
+}
+
+static void drain_tick(uv_timer_t *t)
+{
+	if (tp.conn && srv_conn_inflight(tp.conn))
+		return;
+	uv_timer_stop(t);
+	close_conn();
+}
+
+static void input_ended(void)
+{
+	if (tp.eof)
+		return;
+	tp.eof = true;
+	/* a last line without a newline still counts */
+	if (tp.in.len && !tp.discarding)
+		feed("\n", 1);
+	buf_release(&tp.in);
+	if (tp.in_type == UV_FILE) {
+		/* `mcpbox stdio < requests.jsonl`: the client is not gone, its
+		 * requests simply all arrived; answer them before closing */
+		uv_timer_init(tp.loop, &tp.drain);
+		tp.drain_open = true;
+		uv_timer_start(&tp.drain, drain_tick, 0, 5);
+		return;
+	}
+	/* a client that closes its end is gone: cancel what runs */
+	close_conn();
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+	b->base = tp.fs_buf;
+	b->len = sizeof(tp.fs_buf);
+}
+
+static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+	if (n > 0) {
+		feed(b->base, (size_t)n);
+		return;
+	}
+	if (n == 0)
+		return;
+	if (n != UV_EOF)
+		log_warn("stdin: %s", uv_strerror((int)n));
+	uv_read_stop(s);
+	input_ended();
+}
+
+static void fs_read_cb(uv_fs_t *req)
+{
+	ssize_t n = req->result;
+	uv_fs_req_cleanup(req);
+	if (n > 0) {
+		tp.fs_off += n;
+		feed(tp.fs_buf, (size_t)n);
+		if (tp.eof)
+			return;
+		uv_buf_t b = uv_buf_init(tp.fs_buf, sizeof(tp.fs_buf));
+		if (uv_fs_read(tp.loop, &tp.fs_req, STDIN_FILENO, &b, 1, tp.fs_off, fs_read_cb) == 0)
+			return;
+	} else if (n < 0) {
+		log_warn("stdin: %s", uv_strerror((int)n));
+	}
+	input_ended();
+}
+
+int tp_stdio_start(uv_loop_t *loop, const struct srv_app *app, uint64_t max_line,
+		   void (*on_eof)(void *arg), void *arg, struct err **errp)
+{
+	int e;
+
+	memset(&tp, 0, sizeof(tp));
+	tp.loop = loop;
+	tp.max_line = max_line;
+	tp.on_eof = on_eof;
+	tp.arg = arg;
+	tp.conn = srv_conn_new(app, &stdio_ops, &tp, "local");
+
+	if (uv_guess_handle(STDOUT_FILENO) == UV_NAMED_PIPE) {
+		uv_pipe_init(loop, &tp.out_h, 0);
+		if (uv_pipe_open(&tp.out_h, STDOUT_FILENO) == 0) {
+			tp.out_pipe = tp.out_open = true;
+		} else {
+			uv_close((uv_handle_t *)&tp.out_h, NULL);
+		}
+	}
+
+	tp.in_type = uv_guess_handle(STDIN_FILENO);
+	switch (tp.in_type) {
+	case UV_FILE: {
+		uv_buf_t b = uv_buf_init(tp.fs_buf, sizeof(tp.fs_buf));
+		if ((e = uv_fs_read(loop, &tp.fs_req, STDIN_FILENO, &b, 1, 0, fs_read_cb)) < 0)
+			return err_set(errp, -e, "stdin");
+		return 0;
+	}
+	case UV_TTY:
+		if ((e = uv_tty_init(loop, &tp.in_h.tty, STDIN_FILENO, 1)) < 0)
+			return err_set(errp, -e, "stdin");
+		break;
+	case UV_NAMED_PIPE:
+	case UV_TCP:
+	case UV_UDP:
+	default:
+		uv_pipe_init(loop, &tp.in_h.pipe, 0);
+		if ((e = uv_pipe_open(&tp.in_h.pipe, STDIN_FILENO)) < 0) {
+			uv_close((uv_handle_t *)&tp.in_h.pipe, NULL);
+			return err_set(errp, -e, "stdin");
+		}
+		break;
+	}
+	tp.in_open = true;
+	if ((e = uv_read_start((uv_stream_t *)&tp.in_h, alloc_cb, read_cb)) < 0)
+		return err_set(errp, -e, "stdin");
+	return 0;
+}
+
+static void shut_done(uv_shutdown_t *req, int status)
+{
+	uv_close((uv_handle_t *)&tp.out_h, NULL);
+}
+
+void tp_stdio_stop(void)
+{
+	if (tp.conn) {
+		srv_conn_close(tp.conn);
+		tp.conn = NULL;
+	}
+	if (tp.drain_open) {
+		tp.drain_open = false;
+		uv_close((uv_handle_t *)&tp.drain, NULL);
+	}
+	if (tp.in_open) {
+		tp.in_open = false;
+		uv_close((uv_handle_t *)&tp.in_h, NULL);
+	}
+	if (tp.out_open) {
+		tp.out_open = false;
+		/* flush queued answers, then close */
+		if (uv_shutdown(&tp.shut, (uv_stream_t *)&tp.out_h, shut_done) < 0)
+			uv_close((uv_handle_t *)&tp.out_h, NULL);
+	}
+	buf_release(&tp.in);
+}
