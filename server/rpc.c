@@ -308,7 +308,7 @@ void srv_conn_receive(struct srv_conn *c, const char *data, size_t len)
 
 	if (c->closing)
 		return;
-	msg = json_loadb(data, len, JSON_REJECT_DUPLICATES, &e);
+	msg = json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &e);
 	if (!msg) {
 		struct buf b = BUF_INIT;
 		buf_addf(&b, "Parse error: %s (at byte %d)", e.text, e.position);

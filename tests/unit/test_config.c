@@ -1,0 +1,65 @@
+/* Unit tests of limits and configuration parsing (server/config.c). */
+#include "tap.h"
+#include "server/config.h"
+
+int main(void)
+{
+	struct err *e = NULL;
+	uint64_t v = 0;
+	struct srv_config cfg;
+
+	ok(srv_parse_size("512M", &v, &e) == 0 && v == 512ull << 20, "512M");
+	ok(srv_parse_size("1G", &v, &e) == 0 && v == 1ull << 30, "1G");
+	ok(srv_parse_size("64 KiB", &v, &e) == 0 && v == 64ull << 10, "64 KiB");
+	ok(srv_parse_size("100", &v, &e) == 0 && v == 100, "plain bytes");
+	ok(srv_parse_size("12X", &v, &e) < 0 && e && strstr(e->msg, "unknown unit"), "unknown unit refused");
+	err_free(e); e = NULL;
+	ok(srv_parse_size("-1M", &v, &e) < 0, "negative refused");
+	err_free(e); e = NULL;
+	ok(srv_parse_size("99999999999999999999", &v, &e) < 0, "overflow refused");
+	err_free(e); e = NULL;
+	ok(srv_parse_size("17179869184T", &v, &e) < 0, "overflow with unit refused");
+	err_free(e); e = NULL;
+	ok(srv_parse_duration("90s", &v, &e) == 0 && v == 90, "90s");
+	ok(srv_parse_duration("5m", &v, &e) == 0 && v == 300, "5m");
+	ok(srv_parse_duration("1h", &v, &e) == 0 && v == 3600, "1h");
+	ok(srv_parse_duration("", &v, &e) < 0, "empty duration refused");
+	err_free(e); e = NULL;
+
+	srv_config_defaults(&cfg);
+	ok(cfg.timeout_s.def == 30 && cfg.timeout_s.max == 3600 && cfg.output_bytes.def == 1 << 20 &&
+	   cfg.read_bytes.def == 8 << 20 && cfg.pool_size == 2 && cfg.idle_ttl_s == 3600, "documented defaults");
+
+	json_t *j = json_loads("{\"pool_size\":4,\"idle_ttl\":\"10m\",\"limits\":{\"memory\":{\"default\":\"256M\",\"max\":\"2G\"},"
+			       "\"timeout\":\"2m\",\"pids\":{\"default\":50,\"max\":100}}}", 0, NULL);
+	ok(srv_config_apply_json(&cfg, j, &e) == 0, "valid config applies");
+	if (e) printf("#   %s\n", e->msg);
+	ok(cfg.pool_size == 4 && cfg.idle_ttl_s == 600 && cfg.memory_bytes.def == 256ull << 20 &&
+	   cfg.memory_bytes.max == 2ull << 30 && cfg.timeout_s.def == 120 && cfg.max_pids.max == 100,
+	   "values parsed with units");
+	json_decref(j);
+
+	const char *bad[] = {
+		"{\"nope\":1}", "{\"limits\":{\"memry\":\"1G\"}}", "{\"limits\":{\"memory\":{\"default\":\"4G\",\"max\":\"1G\"}}}",
+		"{\"pool_size\":-1}", "{\"limits\":{\"memory\":true}}", "{\"limits\":{\"timeout\":{\"dflt\":1}}}",
+		"{\"pool_size\":100000}",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		j = json_loads(bad[i], 0, NULL);
+		ok(srv_config_apply_json(&cfg, j, &e) < 0 && e && e->msg[0], "refused with a message: %s", bad[i]);
+		if (e)
+			printf("#   %s\n", e->msg);
+		err_free(e); e = NULL;
+		json_decref(j);
+	}
+
+	srv_config_defaults(&cfg);
+	ok(srv_limit_pick(&cfg.timeout_s, -1, 1, "timeout_s", &v, &e) == 0 && v == 30, "absent → default");
+	ok(srv_limit_pick(&cfg.timeout_s, 3600, 1, "timeout_s", &v, &e) == 0 && v == 3600, "max allowed");
+	ok(srv_limit_pick(&cfg.timeout_s, 3601, 1, "timeout_s", &v, &e) < 0 && strstr(e->msg, "timeout_s"), "above max names the argument");
+	err_free(e); e = NULL;
+	ok(srv_limit_pick(&cfg.timeout_s, 0, 1, "timeout_s", &v, &e) < 0, "below min refused");
+	err_free(e); e = NULL;
+	srv_config_release(&cfg);
+	return tap_done();
+}

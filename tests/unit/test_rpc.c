@@ -1,0 +1,184 @@
+/* Unit tests of the JSON-RPC engine (server/rpc.c) with a fake transport and app. */
+#include "tap.h"
+#include "server/rpc.h"
+#include "server/buf.h"
+
+#include <jansson.h>
+
+static json_t *sent;		/* every message the engine sent, parsed */
+static struct srv_req *held[16];	/* requests the fake app left open */
+static int nheld;
+static int notes;		/* notifications the app saw */
+static int closed_calls, released;
+
+static void fake_send(void *tp, const char *json, size_t len)
+{
+	json_error_t e;
+	json_t *v = json_loadb(json, len, 0, &e);
+	if (!v)
+		v = json_string("<unparsable>");
+	json_array_append_new(sent, v);
+}
+
+static const struct tp_ops fake_tp = { "fake", fake_send };
+
+static void on_cancel(void *arg)
+{
+	(*(int *)arg)++;
+}
+
+static int cancels;
+
+static void app_request(struct srv_req *r, const char *method, json_t *params)
+{
+	if (!strcmp(method, "echo"))
+		srv_req_result(r, json_pack("{s:O?}", "params", params));
+	else if (!strcmp(method, "hold")) {
+		srv_req_on_cancel(r, on_cancel, &cancels);
+		held[nheld++] = r;
+	} else
+		srv_req_error(r, RPC_METHOD_NOT_FOUND, "Method not found: %s", method);
+}
+
+static void app_note(struct srv_conn *c, const char *m, json_t *p)
+{
+	notes++;
+}
+
+static void app_closed(struct srv_conn *c) { closed_calls++; }
+static void app_release(struct srv_conn *c) { released++; }
+
+static const struct srv_app app = { app_request, app_note, app_closed, app_release };
+
+static json_t *last(void)
+{
+	size_t n = json_array_size(sent);
+	return n ? json_array_get(sent, n - 1) : NULL;
+}
+
+static void send_text(struct srv_conn *c, const char *s)
+{
+	srv_conn_receive(c, s, strlen(s));
+}
+
+static int err_code(json_t *m)
+{
+	return (int)json_integer_value(json_object_get(json_object_get(m, "error"), "code"));
+}
+
+int main(void)
+{
+	struct srv_conn *c;
+	json_t *m;
+
+	sent = json_array();
+	c = srv_conn_new(&app, &fake_tp, NULL, "tester");
+
+	/* ids of every type come back with the same type */
+	send_text(c, "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"echo\"}");
+	m = last();
+	ok(json_is_integer(json_object_get(m, "id")) && json_integer_value(json_object_get(m, "id")) == 0, "id 0 echoed as integer");
+	send_text(c, "{\"jsonrpc\":\"2.0\",\"id\":9007199254740993,\"method\":\"echo\"}");
+	ok(json_integer_value(json_object_get(last(), "id")) == 9007199254740993LL, "large integer id kept exactly");
+	send_text(c, "{\"jsonrpc\":\"2.0\",\"id\":\"123\",\"method\":\"echo\"}");
+	m = last();
+	ok(json_is_string(json_object_get(m, "id")) && !strcmp(json_string_value(json_object_get(m, "id")), "123"), "string id \"123\" stays a string");
+	send_text(c, "{\"jsonrpc\":\"2.0\",\"id\":\"\",\"method\":\"echo\",\"params\":null}");
+	m = last();
+	ok(json_object_get(m, "result") != NULL, "params null tolerated, empty string id accepted");
+
+	/* errors */
+	send_text(c, "{\"jsonrpc\":\"2.0\",\"id\":null,\"method\":\"echo\"}");
+	ok(err_code(last()) == RPC_INVALID_REQUEST && json_is_null(json_object_get(last(), "id")), "id null is -32600");
+	send_text(c, "{\"id\":1,\"method\":\"echo\"}");
+	ok(err_code(last()) == RPC_INVALID_REQUEST, "missing jsonrpc is -32600");
+	send_text(c, "{\"jsonrpc\":\"1.0\",\"id\":1,\"method\":\"echo\"}");
+	ok(err_code(last()) == RPC_INVALID_REQUEST, "jsonrpc 1.0 is -32600");
+	send_text(c, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":7}");
+	ok(err_code(last()) == RPC_INVALID_REQUEST, "non-string method is -32600");
+	send_text(c, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"echo\",\"params\":5}");
+	ok(err_code(last()) == RPC_INVALID_REQUEST, "scalar params is -32600");
+	send_text(c, "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"nope\"}");
+	ok(err_code(last()) == RPC_METHOD_NOT_FOUND && json_integer_value(json_object_get(last(), "id")) == 4, "unknown method is -32601 with the id");
+	send_text(c, "{\"jsonrpc\":\"2.0\",\"id\":5,");
+	ok(err_code(last()) == RPC_PARSE_ERROR && json_is_null(json_object_get(last(), "id")), "truncated JSON is -32700 with id null");
+	send_text(c, "{\"jsonrpc\":\"2.0\",\"id\":6,\"id\":7,\"method\":\"echo\"}");
+	ok(err_code(last()) == RPC_PARSE_ERROR, "duplicate keys are a parse error");
+	send_text(c, "\"just a string\"");
+	ok(err_code(last()) == RPC_INVALID_REQUEST, "a bare string is -32600");
+	send_text(c, "[]");
+	ok(err_code(last()) == RPC_INVALID_REQUEST && json_is_object(last()), "empty batch is one -32600 object");
+
+	/* notifications are never answered */
+	size_t before = json_array_size(sent);
+	send_text(c, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}");
+	send_text(c, "{\"jsonrpc\":\"2.0\",\"method\":\"nope\"}");
+	ok(json_array_size(sent) == before && notes == 2, "notifications reach the app and get no answer");
+	send_text(c, "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}");
+	ok(json_array_size(sent) == before, "a response from the client gets no answer");
+
+	/* batches: one array, no entries for notifications */
+	send_text(c, "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"echo\"},"
+		     "{\"jsonrpc\":\"2.0\",\"method\":\"n\"},"
+		     "{\"jsonrpc\":\"2.0\",\"id\":\"b\",\"method\":\"nope\"},5]");
+	m = last();
+	ok(json_is_array(m) && json_array_size(m) == 3, "batch answered with one array of 3 (notification skipped)");
+	before = json_array_size(sent);
+	send_text(c, "[{\"jsonrpc\":\"2.0\",\"method\":\"n\"}]");
+	ok(json_array_size(sent) == before, "batch of notifications only: no answer at all");
+
+	/* batch members finish independently; the array goes when the last does */
+	nheld = 0;
+	before = json_array_size(sent);
+	send_text(c, "[{\"jsonrpc\":\"2.0\",\"id\":10,\"method\":\"hold\"},{\"jsonrpc\":\"2.0\",\"id\":11,\"method\":\"hold\"}]");
+	ok(nheld == 2 && json_array_size(sent) == before && srv_conn_inflight(c) == 2, "held batch: nothing sent yet, 2 in flight");
+	srv_req_result(held[1], json_string("second"));
+	ok(json_array_size(sent) == before, "batch not sent while a member runs");
+	srv_req_result(held[0], json_string("first"));
+	m = last();
+	ok(json_is_array(m) && json_array_size(m) == 2 && srv_conn_inflight(c) == 0, "batch sent once both finished");
+
+	/* cancellation: hook runs, no answer is sent */
+	nheld = 0;
+	cancels = 0;
+	send_text(c, "{\"jsonrpc\":\"2.0\",\"id\":\"x\",\"method\":\"hold\"}");
+	json_t *xid = json_string("x");
+	struct srv_req *r = srv_conn_find(c, xid);
+	json_t *xint = json_integer(0);
+	ok(r == held[0] && srv_conn_find(c, xint) == NULL, "find by id respects the id's type");
+	json_decref(xid);
+	json_decref(xint);
+	before = json_array_size(sent);
+	srv_req_cancel(r);
+	srv_req_cancel(r);
+	ok(cancels == 1, "cancel hook runs exactly once");
+	srv_req_result(r, json_string("late"));
+	ok(json_array_size(sent) == before, "no response for a cancelled request");
+
+	/* progress: only with a token, strictly increasing, token type kept */
+	nheld = 0;
+	send_text(c, "{\"jsonrpc\":\"2.0\",\"id\":20,\"method\":\"hold\",\"params\":{\"_meta\":{\"progressToken\":\"tok\"}}}");
+	srv_req_progress(held[0], 1, 0, "one");
+	m = last();
+	ok(!strcmp(json_string_value(json_object_get(m, "method")), "notifications/progress") &&
+	   !strcmp(json_string_value(json_object_get(json_object_get(m, "params"), "progressToken")), "tok"),
+	   "progress notification carries the string token");
+	srv_req_progress(held[0], 1, 0, "again");
+	ok(json_number_value(json_object_get(json_object_get(last(), "params"), "progress")) > 1, "progress never repeats a value");
+	srv_req_result(held[0], json_object());
+	nheld = 0;
+	before = json_array_size(sent);
+	send_text(c, "{\"jsonrpc\":\"2.0\",\"id\":21,\"method\":\"hold\"}");
+	srv_req_progress(held[0], 1, 0, "x");
+	ok(json_array_size(sent) == before, "no progress without a token");
+
+	/* closing cancels what runs; the connection is freed after the last finishes */
+	cancels = 0;
+	srv_conn_close(c);
+	ok(cancels == 1 && closed_calls == 1 && released == 0, "close cancels in-flight requests, waits for them");
+	srv_req_result(held[0], json_object());
+	ok(released == 1, "connection released after its last request finished");
+
+	json_decref(sent);
+	return tap_done();
+}

@@ -1,0 +1,78 @@
+/* Unit tests of path confinement (sessions/workspace.c) on a real directory. */
+#include "tap.h"
+#include "sessions/workspace.h"
+#include "server/common.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+static const char *rel(const char *p)
+{
+	static char *last;
+	struct err *e = NULL;
+	free(last);
+	last = NULL;
+	if (sess_ws_relpath(p, &last, &e) < 0) {
+		err_free(e);
+		return NULL;
+	}
+	return last;
+}
+
+int main(void)
+{
+	char tmpl[] = "/tmp/mcpbox-ws-XXXXXX", outside[] = "/tmp/mcpbox-out-XXXXXX";
+	struct err *e = NULL;
+	const char *base;
+
+	is_str(rel(""), ".", "empty path is the workspace");
+	is_str(rel("/workspace"), ".", "/workspace is the workspace");
+	is_str(rel("/workspace/"), ".", "/workspace/ is the workspace");
+	is_str(rel("/workspace/a/b/"), "a/b", "absolute inside accepted");
+	is_str(rel("a//b/./c"), "a/b/c", "slashes and dots normalized");
+	is_str(rel("a/b/../c"), "a/c", "inner .. resolved lexically");
+	ok(rel("..") == NULL, ".. refused");
+	ok(rel("a/../../etc") == NULL, "a/../.. refused");
+	ok(rel("/etc/passwd") == NULL, "absolute outside refused");
+	ok(rel("/workspacefoo/x") == NULL, "/workspacefoo is not /workspace");
+	ok(rel("/workspace/../etc") == NULL, "/workspace/.. refused");
+
+	ok(mkdtemp(tmpl) && mkdtemp(outside), "temp dirs");
+	int ws = open(tmpl, O_RDONLY | O_DIRECTORY);
+	int od = open(outside, O_RDONLY | O_DIRECTORY);
+	int fd = openat(od, "secret", O_WRONLY | O_CREAT, 0600);
+	close(fd);
+	ok(symlinkat(outside, ws, "out") == 0, "symlink to outside made");
+	ok(symlinkat("../", ws, "up") == 0, "relative symlink climbing out made");
+	ok(symlinkat("/proc/self/root", ws, "magic") == 0, "magic link made");
+	ok(mkdirat(ws, "d", 0755) == 0 && symlinkat("d", ws, "inner") == 0, "inner symlink made");
+
+	ok(sess_ws_open(ws, "out/secret", O_RDONLY, 0, "out/secret", &e) < 0 && strstr(e->msg, "escapes"), "absolute symlink out refused: %s", e ? e->msg : "");
+	err_free(e); e = NULL;
+	ok(sess_ws_open(ws, "up/etc", O_RDONLY, 0, "up/etc", &e) < 0, "relative symlink out refused");
+	err_free(e); e = NULL;
+	ok(sess_ws_open(ws, "magic/etc/passwd", O_RDONLY, 0, "magic", &e) < 0, "magic link refused");
+	err_free(e); e = NULL;
+	fd = sess_ws_open(ws, "inner", O_RDONLY | O_DIRECTORY, 0, "inner", &e);
+	ok(fd >= 0, "symlink staying inside is followed");
+	if (fd >= 0) close(fd);
+	ok(sess_ws_open(ws, "nope", O_RDONLY, 0, "nope", &e) < 0 && strstr(e->msg, "does not exist") && !strstr(e->msg, "/tmp"), "missing file: clear message without host path");
+	err_free(e); e = NULL;
+
+	fd = sess_ws_open_parent(ws, "x/y/z.txt", true, getuid(), getgid(), &base, "x/y/z.txt", &e);
+	ok(fd >= 0 && !strcmp(base, "z.txt"), "parents created");
+	if (fd >= 0) close(fd);
+	ok(sess_ws_open_parent(ws, "out/new/f", true, getuid(), getgid(), &base, "out/new/f", &e) < 0, "mkdir through a symlink out refused");
+	err_free(e); e = NULL;
+	struct stat st;
+	ok(fstatat(od, "new", &st, 0) < 0, "nothing created outside");
+	ok(sess_ws_open_parent(ws, ".", false, 0, 0, &base, ".", &e) < 0, "workspace itself has no parent");
+	err_free(e); e = NULL;
+
+	ok(sess_ws_remove_at(AT_FDCWD, tmpl, &e) == 0, "tree removed");
+	ok(fstatat(od, "secret", &st, 0) == 0, "removal did not follow the symlink out");
+	sess_ws_remove_at(AT_FDCWD, outside, NULL);
+	close(ws);
+	close(od);
+	return tap_done();
+}
