@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/fsuid.h>
 
 /* After the program exits, wait this long for its pipes to reach EOF. */
 #define EOF_GRACE_MS 50
@@ -246,6 +247,16 @@ int sess_run_start(struct sess_session *s, const struct sess_run_opts *o, struct
 	if (o->input_len > UINT32_MAX || o->stdin_len > UINT32_MAX)
 		return err_set(errp, 0, "input too large");
 
+	/*
+	 * Pipes belong to whoever makes them. Make them as the sandbox user so
+	 * that programs can reopen them (/dev/stdin, /dev/fd/3, /proc/self/fd/1):
+	 * a pipe owned by host root is an unmapped owner inside the sandbox.
+	 */
+	const struct sess_host_info *host = sess_registry_host(s->reg);
+	if (host->root) {
+		setfsgid(host->sandbox_gid);
+		setfsuid(host->sandbox_uid);
+	}
 	/* child ends at the same index as the fd they become */
 	for (int i = 0; i < nfds; i++) {
 		int p[2];
@@ -254,11 +265,17 @@ int sess_run_start(struct sess_session *s, const struct sess_run_opts *o, struct
 			continue;
 		if (pipe2(p, O_CLOEXEC) < 0) {
 			err_set(errp, errno, "pipe");
-			goto fail;
+			break;
 		}
 		child[i] = child_reads ? p[0] : p[1];
 		ours[i] = child_reads ? p[1] : p[0];
 	}
+	if (host->root) {
+		setfsuid(0);
+		setfsgid(0);
+	}
+	if (errp && *errp)
+		goto fail;
 
 	struct sess_spawn sp = {
 		.argv = o->argv,

@@ -28,7 +28,7 @@ struct lang {
 #define PY_RUN "import sys;sys.argv=['<code>'];__f=open(3,encoding='utf-8');__c=__f.read();__f.close();" \
 	       "del __f;exec(compile(__c,'<code>','exec'))"
 #define PY_HANDLER \
-	"import json,sys,inspect,asyncio\n" \
+	"import json,sys\n" \
 	"with open(3,encoding='utf-8') as f: d=json.load(f)\n" \
 	"g={'__name__':'handler','__builtins__':__builtins__}\n" \
 	"exec(compile(d['code'],'<code>','exec'),g)\n" \
@@ -36,7 +36,8 @@ struct lang {
 	"if not callable(h):\n" \
 	"    sys.stderr.write('mcpbox: the code defines no function handler(event)\\n'); sys.exit(1)\n" \
 	"r=h(d['event'])\n" \
-	"if inspect.isawaitable(r):\n" \
+	"if hasattr(r,'__await__'):\n" \
+	"    import asyncio\n" \
 	"    async def _w(): return await r\n" \
 	"    r=asyncio.run(_w())\n" \
 	"sys.stdout.flush()\n" \
