@@ -36,7 +36,7 @@ $(BUILD)/obj/%.o: %.c
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIBOBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -I. -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) -I. -o $@ $(filter %.c %.o,$^) $(LDLIBS)
 
 deps:
 	@./tests/deps.sh $(DEB_PKGS)

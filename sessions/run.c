@@ -33,6 +33,7 @@ struct sess_run {
 	bool exited;
 	bool finished;			/* done() called */
 	bool killed;
+	struct sess_run *next, **pprev;	/* in sess->runs while not finished */
 };
 
 static void run_maybe_finish(struct sess_run *r);
@@ -129,6 +130,9 @@ static void finish(struct sess_run *r)
 		close_handle(r, (uv_handle_t *)&r->wr_code);
 	}
 	uv_timer_stop(&r->timer);
+	*r->pprev = r->next;
+	if (r->next)
+		r->next->pprev = r->pprev;
 	r->sess->running--;
 	r->sess->executions++;
 	r->sess->cpu_ms += r->res.exit.cpu_ms;
@@ -175,6 +179,18 @@ void sess_run_cancel(struct sess_run *r)
 		return;
 	r->res.cancelled = true;
 	kill_group(r);
+}
+
+void sess_run_abort_all(struct sess_session *s)
+{
+	while (s->runs) {
+		struct sess_run *r = s->runs;
+		if (!r->exited) {
+			r->exited = true;
+			r->res.exit = (struct sess_exit){ .status = SIGKILL };
+		}
+		finish(r); /* unlinks r */
+	}
 }
 
 static void exit_cb(void *arg, uint64_t exec_id, const struct sess_exit *ex)
@@ -301,6 +317,11 @@ int sess_run_start(struct sess_session *s, const struct sess_run_opts *o, struct
 	sess_hold(s);
 	s->running++;
 	r->worker = s->worker;
+	r->next = s->runs;
+	if (r->next)
+		r->next->pprev = &r->next;
+	s->runs = r;
+	r->pprev = &s->runs;
 
 	uv_timer_init(loop, &r->timer);
 	r->timer.data = r;

@@ -59,4 +59,10 @@ int sess_run_start(struct sess_session *s, const struct sess_run_opts *o, struct
 /** Kill the program's process group; done() still runs (with cancelled set). */
 void sess_run_cancel(struct sess_run *r);
 
+/**
+ * The session's sandbox is going away: finish every run of s now, as killed
+ * by SIGKILL (their done() runs before this returns).
+ */
+void sess_run_abort_all(struct sess_session *s);
+
 #endif

@@ -1,4 +1,5 @@
 #include "session.h"
+#include "run.h"
 #include "workspace.h"
 #include "../server/buf.h"
 #include "../server/common.h"
@@ -398,6 +399,7 @@ void sess_destroy(struct sess_session *s)
 	if (s->next || s->prev || reg->head == s)
 		unlink_session(reg, s);
 	s->state = SESS_DESTROYED;
+	sess_run_abort_all(s); /* before the worker goes: no exit report will come */
 	if (s->worker) {
 		struct sess_worker *w = s->worker;
 		s->worker = NULL;

@@ -57,6 +57,7 @@ struct sess_session {
 	uint64_t executions;
 	uint64_t cpu_ms;
 	unsigned running;	/* executions in flight */
+	struct sess_run *runs;	/* those executions (run.c keeps the list) */
 
 	/* private to session.c */
 	unsigned refs;

@@ -1,0 +1,435 @@
+/*
+ * cgroup.c — per-sandbox memory/pids cgroups (see cgroup.h).
+ *
+ * Kept as plain file operations on paths so the zygote (creator) and the
+ * server (reader) can both use it without sharing any state.
+ */
+#include "cgroup.h"
+#include "sandbox.h"
+#include "../server/buf.h"
+#include "../server/common.h"
+#include "../server/log.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../server/banned.h"
+
+#define CG_ROOT "/sys/fs/cgroup"
+
+bool sess_cgroup_id_ok(const char *id)
+{
+	size_t n = id ? strlen(id) : 0;
+
+	if (n == 0 || n > 64 || !strcmp(id, ".") || !strcmp(id, ".."))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = id[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.'))
+			return false;
+	}
+	return true;
+}
+
+/* Read a whole small file into a NUL-terminated buffer; -1 with errno. */
+static int read_small(const char *path, char *out, size_t cap)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, out, cap - 1);
+	if (n < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	close(fd);
+	out[n] = '\0';
+	return 0;
+}
+
+static int write_str(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = write(fd, s, strlen(s));
+	if (n < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+/* The server's own cgroup path for a v1 controller ("memory") or v2 (""). */
+static char *own_cgroup(const char *controller)
+{
+	char line[4096];
+	char *res = NULL;
+	FILE *f = fopen("/proc/self/cgroup", "re");
+
+	if (!f)
+		return NULL;
+	while (!res && fgets(line, sizeof(line), f)) {
+		char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+		if (!c2)
+			continue;
+		*c2 = '\0';
+		c2[strcspn(c2 + 1, "\n") + 1] = '\0';
+		if (!*controller ? (c1[1] == '\0' && !strncmp(line, "0", 1))
+				 : !strcmp(c1 + 1, controller))
+			res = xstrdup(c2 + 1);
+	}
+	fclose(f);
+	return res;
+}
+
+/* mkdir base (ok if it exists) and check we can create and write in it. */
+static bool base_usable(const char *base)
+{
+	if (mkdir(base, 0755) < 0 && errno != EEXIST)
+		return false;
+	return access(base, W_OK | X_OK) == 0;
+}
+
+static char *v1_base(const char *controller)
+{
+	struct buf b = BUF_INIT;
+	auto_free char *own = own_cgroup(controller);
+
+	buf_addf(&b, CG_ROOT "/%s", controller);
+	if (access(b.data, F_OK) < 0) {
+		buf_release(&b);
+		return NULL;
+	}
+	/* Nest under our own cgroup so the host's limits on us cover sandboxes. */
+	if (own && strcmp(own, "/")) {
+		struct buf nb = BUF_INIT;
+		buf_addf(&nb, "%s%s/mcpbox", b.data, own);
+		if (base_usable(nb.data)) {
+			buf_release(&b);
+			return buf_detach(&nb);
+		}
+		buf_release(&nb);
+	}
+	buf_adds(&b, "/mcpbox");
+	if (base_usable(b.data))
+		return buf_detach(&b);
+	buf_release(&b);
+	return NULL;
+}
+
+static bool file_has_word(const char *path, const char *word)
+{
+	char data[1024];
+	size_t wl = strlen(word);
+
+	if (read_small(path, data, sizeof(data)) < 0)
+		return false;
+	for (char *p = data; (p = strstr(p, word)); p += wl)
+		if ((p == data || p[-1] == ' ' || p[-1] == '+') &&
+		    (p[wl] == ' ' || p[wl] == '\n' || p[wl] == '\0'))
+			return true;
+	return false;
+}
+
+static void detect_v2(struct sess_cgroup *cg)
+{
+	auto_free char *own = own_cgroup("");
+	struct buf b = BUF_INIT, f = BUF_INIT;
+	char *slash;
+
+	if (!own)
+		return;
+	/* The parent of our cgroup (we may not put controllers in our own: it
+	   has processes — "no internal processes" rule). */
+	slash = strrchr(own, '/');
+	if (slash && slash != own)
+		*slash = '\0';
+	else
+		own[1] = '\0';
+	buf_addf(&b, CG_ROOT "%s", strcmp(own, "/") ? own : "");
+	buf_addf(&f, "%s/cgroup.subtree_control", b.data);
+	if (!file_has_word(f.data, "memory") && !file_has_word(f.data, "pids"))
+		goto out;
+	buf_adds(&b, "/mcpbox");
+	if (!base_usable(b.data))
+		goto out;
+	buf_reset(&f);
+	buf_addf(&f, "%s/cgroup.subtree_control", b.data);
+	write_str(f.data, "+memory");
+	write_str(f.data, "+pids");
+	cg->memory = file_has_word(f.data, "memory");
+	cg->pids = file_has_word(f.data, "pids");
+	if (cg->memory || cg->pids) {
+		cg->version = 2;
+		cg->mem_base = buf_detach(&b);
+		cg->pids_base = xstrdup(cg->mem_base);
+	}
+out:
+	buf_release(&b);
+	buf_release(&f);
+}
+
+void sess_cgroup_detect(struct sess_cgroup *cg)
+{
+	memset(cg, 0, sizeof(*cg));
+	if (access(CG_ROOT "/cgroup.controllers", F_OK) == 0) {
+		detect_v2(cg);
+	} else {
+		cg->mem_base = v1_base("memory");
+		cg->pids_base = v1_base("pids");
+		cg->memory = cg->mem_base != NULL;
+		cg->pids = cg->pids_base != NULL;
+		if (cg->memory || cg->pids)
+			cg->version = 1;
+		if (cg->memory) {
+			struct buf b = BUF_INIT;
+			buf_addf(&b, "%s/memory.memsw.limit_in_bytes", cg->mem_base);
+			cg->memsw = access(b.data, F_OK) == 0;
+			buf_release(&b);
+		}
+	}
+}
+
+void sess_cgroup_release(struct sess_cgroup *cg)
+{
+	free(cg->mem_base);
+	free(cg->pids_base);
+	memset(cg, 0, sizeof(*cg));
+}
+
+static char *cg_file(const char *base, const char *id, const char *file)
+{
+	struct buf b = BUF_INIT;
+
+	buf_addf(&b, "%s/%s%s%s", base, id, file ? "/" : "", file ? file : "");
+	return buf_detach(&b);
+}
+
+static int cg_write(const char *base, const char *id, const char *file, const char *val,
+		    struct err **errp)
+{
+	auto_free char *p = cg_file(base, id, file);
+
+	if (write_str(p, val) < 0)
+		return err_set(errp, errno, "cgroup: set %s", file);
+	return 0;
+}
+
+static int set_memory(const struct sess_cgroup *cg, const char *id, uint64_t bytes,
+		      struct err **errp)
+{
+	char v[32];
+
+	if (cg->version == 2) {
+		snprintf(v, sizeof(v), bytes ? "%" PRIu64 : "max", bytes);
+		if (cg_write(cg->mem_base, id, "memory.max", v, errp) < 0)
+			return -1;
+		/* No swap: the limit means what it says, and OOM comes promptly. */
+		cg_write(cg->mem_base, id, "memory.swap.max", bytes ? "0" : "max", NULL);
+		return 0;
+	}
+	snprintf(v, sizeof(v), bytes ? "%" PRIu64 : "-1", bytes);
+	if (!cg->memsw)
+		return cg_write(cg->mem_base, id, "memory.limit_in_bytes", v, errp);
+	/* memsw must stay >= limit: lower limit first, raise memsw first. */
+	if (cg_write(cg->mem_base, id, "memory.limit_in_bytes", v, NULL) == 0) {
+		return cg_write(cg->mem_base, id, "memory.memsw.limit_in_bytes", v, errp);
+	}
+	if (cg_write(cg->mem_base, id, "memory.memsw.limit_in_bytes", v, errp) < 0)
+		return -1;
+	return cg_write(cg->mem_base, id, "memory.limit_in_bytes", v, errp);
+}
+
+static int set_pids(const struct sess_cgroup *cg, const char *id, uint32_t n, struct err **errp)
+{
+	char v[32];
+
+	snprintf(v, sizeof(v), n ? "%" PRIu32 : "max", n);
+	return cg_write(cg->pids_base, id, "pids.max", v, errp);
+}
+
+int sess_cgroup_set_limits(const struct sess_cgroup *cg, const char *id,
+			   const struct sess_limits *l, struct err **errp)
+{
+	if (cg->memory && set_memory(cg, id, l->memory_bytes, errp) < 0)
+		return -1;
+	if (cg->pids && set_pids(cg, id, l->max_pids, errp) < 0)
+		return -1;
+	return 0;
+}
+
+int sess_cgroup_create(const struct sess_cgroup *cg, const char *id,
+		       const struct sess_limits *l, struct err **errp)
+{
+	const char *bases[2] = { cg->memory ? cg->mem_base : NULL,
+				 cg->pids && cg->version == 1 ? cg->pids_base : NULL };
+
+	for (size_t i = 0; i < ARRAY_SIZE(bases); i++) {
+		auto_free char *p = NULL;
+		if (!bases[i])
+			continue;
+		p = cg_file(bases[i], id, NULL);
+		if (mkdir(p, 0755) < 0 && errno != EEXIST)
+			return err_set(errp, errno, "cgroup: create");
+	}
+	if (cg->version == 2 && !cg->memory && cg->pids) {
+		auto_free char *p = cg_file(cg->pids_base, id, NULL);
+		if (mkdir(p, 0755) < 0 && errno != EEXIST)
+			return err_set(errp, errno, "cgroup: create");
+	}
+	if (cg->memory && l->memory_bytes && set_memory(cg, id, l->memory_bytes, errp) < 0)
+		return -1;
+	if (cg->pids && l->max_pids && set_pids(cg, id, l->max_pids, errp) < 0)
+		return -1;
+	return 0;
+}
+
+int sess_cgroup_attach(const struct sess_cgroup *cg, const char *id, pid_t pid,
+		       struct err **errp)
+{
+	char v[32];
+
+	snprintf(v, sizeof(v), "%d", (int)pid);
+	if (cg->memory && cg_write(cg->mem_base, id, "cgroup.procs", v, errp) < 0)
+		return -1;
+	if (cg->pids && (cg->version == 1 || !cg->memory) &&
+	    cg_write(cg->pids_base, id, "cgroup.procs", v, errp) < 0)
+		return -1;
+	return 0;
+}
+
+int sess_cgroup_remove(const struct sess_cgroup *cg, const char *id)
+{
+	const char *bases[2] = { cg->memory ? cg->mem_base : NULL,
+				 cg->pids && (cg->version == 1 || !cg->memory) ? cg->pids_base : NULL };
+	int ret = 0, e = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(bases); i++) {
+		auto_free char *p = NULL;
+		if (!bases[i])
+			continue;
+		p = cg_file(bases[i], id, NULL);
+		if (rmdir(p) < 0 && errno != ENOENT) {
+			ret = -1;
+			e = errno;
+		}
+	}
+	errno = e;
+	return ret;
+}
+
+/* Another mcpbox may share the base: leave young directories alone (one
+   being created is empty until its worker is attached, a few ms later). */
+#define STALE_AGE_S 30
+
+static void cleanup_base(const char *base)
+{
+	DIR *d = opendir(base);
+	struct dirent *de;
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (de->d_type != DT_DIR || !sess_cgroup_id_ok(de->d_name) ||
+		    !strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		struct stat st;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    st.st_mtime > now.tv_sec - STALE_AGE_S)
+			continue;
+		/* Only empty cgroups go: rmdir fails with EBUSY otherwise. */
+		if (unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR) == 0)
+			log_info("cgroup: removed stale sandbox cgroup %s", de->d_name);
+	}
+	closedir(d);
+}
+
+void sess_cgroup_cleanup_stale(const struct sess_cgroup *cg)
+{
+	if (cg->memory)
+		cleanup_base(cg->mem_base);
+	if (cg->pids && (cg->version == 1 || !cg->memory))
+		cleanup_base(cg->pids_base);
+}
+
+/* Value of "key N" in a flat keyed file, or of a single-number file (key NULL). */
+static int read_counter(const char *base, const char *id, const char *file, const char *key,
+			uint64_t *n)
+{
+	auto_free char *p = cg_file(base, id, file);
+	char data[4096];
+	const char *at = data;
+
+	if (read_small(p, data, sizeof(data)) < 0)
+		return -1;
+	if (key) {
+		size_t kl = strlen(key);
+		at = NULL;
+		for (const char *l = data; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+			if (!strncmp(l, key, kl) && l[kl] == ' ') {
+				at = l + kl + 1;
+				break;
+			}
+		}
+		if (!at) {
+			errno = ENOENT;
+			return -1;
+		}
+	}
+	if (!strncmp(at, "max", 3)) {
+		*n = UINT64_MAX;
+		return 0;
+	}
+	*n = strtoull(at, NULL, 10);
+	return 0;
+}
+
+int sess_cgroup_oom_kills(const struct sess_cgroup *cg, const char *id, uint64_t *n)
+{
+	if (!cg->memory) {
+		errno = ENOTSUP;
+		return -1;
+	}
+	if (cg->version == 2)
+		return read_counter(cg->mem_base, id, "memory.events", "oom_kill", n);
+	return read_counter(cg->mem_base, id, "memory.oom_control", "oom_kill", n);
+}
+
+int sess_cgroup_memory_current(const struct sess_cgroup *cg, const char *id, uint64_t *n)
+{
+	if (!cg->memory) {
+		errno = ENOTSUP;
+		return -1;
+	}
+	return read_counter(cg->mem_base, id,
+			    cg->version == 2 ? "memory.current" : "memory.usage_in_bytes", NULL, n);
+}
+
+int sess_cgroup_pids_current(const struct sess_cgroup *cg, const char *id, uint64_t *n)
+{
+	if (!cg->pids) {
+		errno = ENOTSUP;
+		return -1;
+	}
+	return read_counter(cg->pids_base, id, "pids.current", NULL, n);
+}

@@ -1,0 +1,771 @@
+/*
+ * sandbox_init.c — everything that runs inside a sandbox's namespaces before
+ * the user's programs: the cloned child sets up its root (mounts, pivot_root,
+ * hostname, loopback), reports to the zygote, then becomes the worker, PID 1
+ * of the sandbox, serving the server over the control socket.
+ *
+ * Between clone() and the first report, failures go through die(): the
+ * message travels to the zygote over the status pipe, then the child exits.
+ * After that the worker never dies on purpose except when the server goes
+ * away (EOF on the control socket) or asks it to (SHUTDOWN); its death kills
+ * every process of the sandbox (the kernel does that for PID 1).
+ */
+#include "internal.h"
+#include "proto.h"
+#include "seccomp.h"
+#include "sandbox.h"
+#include "../server/common.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <linux/seccomp.h>
+#include <linux/securebits.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../server/banned.h"
+
+#define SANDBOX_UID 1000
+#define SANDBOX_GID 1000
+#define OLDROOT "/oldroot"
+
+static int status_fd = -1;
+
+/* Report a set-up failure to the zygote and exit (child only). */
+__attribute__((noreturn, format(printf, 2, 3)))
+static void die(int errnum, const char *fmt, ...)
+{
+	char msg[512];
+	int n;
+	va_list ap;
+
+	msg[0] = 'E';
+	va_start(ap, fmt);
+	n = vsnprintf(msg + 1, sizeof(msg) - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n + 1 >= sizeof(msg))
+		n = (int)sizeof(msg) - 2;
+	if (errnum)
+		n += snprintf(msg + 1 + n, sizeof(msg) - 1 - (size_t)n, ": %s", strerror(errnum));
+	if ((size_t)n + 1 >= sizeof(msg))
+		n = (int)sizeof(msg) - 2;
+	if (status_fd >= 0 && write(status_fd, msg, (size_t)n + 1) < 0)
+		_exit(1);
+	_exit(1);
+}
+
+/* ---- mounts --------------------------------------------------------------- */
+
+enum mnt_kind {
+	MNT_SYSTEM,	/* host dir bound read-only, or its symlink recreated; skipped if absent */
+	MNT_WORKSPACE,	/* the session workspace, read-write */
+	MNT_TMPFS,
+	MNT_PROC,
+	MNT_DEVNODE,	/* bind one host device node */
+	MNT_SYMLINK,
+	MNT_DEVPTS,	/* optional: a private devpts instance */
+	MNT_READONLY,	/* remount an earlier tmpfs read-only */
+};
+
+struct mnt_op {
+	enum mnt_kind kind;
+	const char *dest;	/* inside the new root */
+	const char *src;	/* MNT_SYMLINK target, MNT_TMPFS options */
+	unsigned long flags;
+};
+
+/* The sandbox's file system, in order (bubblewrap-style set-up as data). */
+static const struct mnt_op mnt_ops[] = {
+	{ MNT_SYSTEM, "/usr", NULL, 0 },
+	{ MNT_SYSTEM, "/etc", NULL, 0 },
+	{ MNT_SYSTEM, "/bin", NULL, 0 },
+	{ MNT_SYSTEM, "/sbin", NULL, 0 },
+	{ MNT_SYSTEM, "/lib", NULL, 0 },
+	{ MNT_SYSTEM, "/lib64", NULL, 0 },
+	{ MNT_SYSTEM, "/lib32", NULL, 0 },
+	{ MNT_SYSTEM, "/libx32", NULL, 0 },
+	{ MNT_WORKSPACE, "/workspace", NULL, 0 },
+	{ MNT_TMPFS, "/tmp", "mode=1777", MS_NOSUID | MS_NODEV },
+	{ MNT_PROC, "/proc", NULL, MS_NOSUID | MS_NODEV | MS_NOEXEC },
+	{ MNT_TMPFS, "/dev", "mode=0755,size=64k", MS_NOSUID | MS_NOEXEC },
+	{ MNT_DEVNODE, "/dev/null", NULL, 0 },
+	{ MNT_DEVNODE, "/dev/zero", NULL, 0 },
+	{ MNT_DEVNODE, "/dev/full", NULL, 0 },
+	{ MNT_DEVNODE, "/dev/random", NULL, 0 },
+	{ MNT_DEVNODE, "/dev/urandom", NULL, 0 },
+	{ MNT_DEVNODE, "/dev/tty", NULL, 0 },
+	{ MNT_SYMLINK, "/dev/fd", "/proc/self/fd", 0 },
+	{ MNT_SYMLINK, "/dev/stdin", "/proc/self/fd/0", 0 },
+	{ MNT_SYMLINK, "/dev/stdout", "/proc/self/fd/1", 0 },
+	{ MNT_SYMLINK, "/dev/stderr", "/proc/self/fd/2", 0 },
+	{ MNT_SYMLINK, "/dev/core", "/proc/kcore", 0 },
+	{ MNT_SYMLINK, "/dev/ptmx", "pts/ptmx", 0 },
+	{ MNT_TMPFS, "/dev/shm", "mode=1777", MS_NOSUID | MS_NODEV },
+	{ MNT_DEVPTS, "/dev/pts", "newinstance,ptmxmode=0666,mode=0620", MS_NOSUID | MS_NOEXEC },
+	{ MNT_READONLY, "/dev", NULL, MS_NOSUID | MS_NOEXEC },
+};
+
+/* Mount flags the kernel locks on a mount we received from a more privileged
+   user namespace: a bind remount must repeat them or it fails with EPERM. */
+static unsigned long locked_flags(const char *path)
+{
+	struct statvfs sv;
+	unsigned long fl = 0;
+
+	if (statvfs(path, &sv) < 0)
+		return 0;
+	if (sv.f_flag & ST_NOSUID)
+		fl |= MS_NOSUID;
+	if (sv.f_flag & ST_NODEV)
+		fl |= MS_NODEV;
+	if (sv.f_flag & ST_NOEXEC)
+		fl |= MS_NOEXEC;
+	if (sv.f_flag & ST_NOATIME)
+		fl |= MS_NOATIME;
+	if (sv.f_flag & ST_NODIRATIME)
+		fl |= MS_NODIRATIME;
+	if (sv.f_flag & ST_RELATIME)
+		fl |= MS_RELATIME;
+	return fl;
+}
+
+static void bind_readonly(const char *src, const char *dest, unsigned long extra)
+{
+	if (mount(src, dest, NULL, MS_BIND | MS_REC, NULL) < 0)
+		die(errno, "bind %s", dest);
+	if (mount(NULL, dest, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | extra | locked_flags(dest),
+		  NULL) < 0)
+		die(errno, "remount %s read-only", dest);
+}
+
+static void make_file(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+
+	if (fd < 0)
+		die(errno, "create %s", path);
+	close(fd);
+}
+
+static void do_mount(const struct mnt_op *op, int ws_fd)
+{
+	char src[4096];
+	struct stat st;
+
+	switch (op->kind) {
+	case MNT_SYSTEM:
+		snprintf(src, sizeof(src), OLDROOT "%s", op->dest);
+		if (lstat(src, &st) < 0) {
+			if (errno == ENOENT)
+				return;
+			die(errno, "stat host %s", op->dest);
+		}
+		if (S_ISLNK(st.st_mode)) {
+			/* Merged /usr: /bin -> usr/bin. Recreate the link, don't bind. */
+			char target[4096];
+			ssize_t n = readlink(src, target, sizeof(target) - 1);
+			if (n < 0)
+				die(errno, "readlink host %s", op->dest);
+			target[n] = '\0';
+			if (symlink(target, op->dest) < 0)
+				die(errno, "symlink %s", op->dest);
+			return;
+		}
+		if (!S_ISDIR(st.st_mode))
+			return;
+		if (mkdir(op->dest, 0755) < 0)
+			die(errno, "mkdir %s", op->dest);
+		bind_readonly(src, op->dest, MS_NOSUID);
+		return;
+	case MNT_WORKSPACE:
+		if (mkdir(op->dest, 0755) < 0)
+			die(errno, "mkdir %s", op->dest);
+		/* Through the fd opened before we changed uid: the host path may
+		   not be searchable by the sandbox uid. */
+		snprintf(src, sizeof(src), OLDROOT "/proc/self/fd/%d", ws_fd);
+		if (mount(src, op->dest, NULL, MS_BIND, NULL) < 0)
+			die(errno, "bind workspace");
+		return;
+	case MNT_TMPFS:
+		if (mkdir(op->dest, 0755) < 0 && errno != EEXIST)
+			die(errno, "mkdir %s", op->dest);
+		if (mount("tmpfs", op->dest, "tmpfs", op->flags, op->src) < 0)
+			die(errno, "mount tmpfs on %s", op->dest);
+		return;
+	case MNT_PROC:
+		if (mkdir(op->dest, 0555) < 0)
+			die(errno, "mkdir %s", op->dest);
+		if (mount("proc", op->dest, "proc", op->flags, NULL) < 0)
+			die(errno, "mount proc");
+		return;
+	case MNT_DEVNODE:
+		snprintf(src, sizeof(src), OLDROOT "%s", op->dest);
+		make_file(op->dest);
+		if (mount(src, op->dest, NULL, MS_BIND, NULL) < 0)
+			die(errno, "bind %s", op->dest);
+		return;
+	case MNT_SYMLINK:
+		if (symlink(op->src, op->dest) < 0)
+			die(errno, "symlink %s", op->dest);
+		return;
+	case MNT_DEVPTS:
+		if (mkdir(op->dest, 0755) < 0)
+			die(errno, "mkdir %s", op->dest);
+		/* Optional: programs that want a pty get one where the kernel allows. */
+		mount("devpts", op->dest, "devpts", op->flags, op->src);
+		return;
+	case MNT_READONLY:
+		if (mount(NULL, op->dest, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | op->flags, NULL) < 0)
+			die(errno, "remount %s read-only", op->dest);
+		return;
+	}
+}
+
+static void setup_root(int ws_fd)
+{
+	/* Nothing we mount may propagate back to the host. */
+	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
+		die(errno, "make / a slave mount");
+	/* The new root is a tmpfs; /tmp of the host is just a place to put it
+	   (the host's /tmp reappears under the old root after the pivot). */
+	if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") < 0)
+		die(errno, "mount root tmpfs");
+	if (chdir("/tmp") < 0)
+		die(errno, "chdir new root");
+	if (mkdir("oldroot", 0700) < 0)
+		die(errno, "mkdir oldroot");
+	if (syscall(SYS_pivot_root, ".", "oldroot") < 0)
+		die(errno, "pivot_root");
+	if (chdir("/") < 0)
+		die(errno, "chdir /");
+	for (size_t i = 0; i < ARRAY_SIZE(mnt_ops); i++)
+		do_mount(&mnt_ops[i], ws_fd);
+	if (umount2(OLDROOT, MNT_DETACH) < 0)
+		die(errno, "detach old root");
+	if (rmdir(OLDROOT) < 0)
+		die(errno, "remove old root");
+	/* Only /workspace, /tmp and /dev/shm stay writable. */
+	if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+		die(errno, "remount / read-only");
+	if (chdir("/workspace") < 0)
+		die(errno, "chdir /workspace");
+}
+
+static void loopback_up(void)
+{
+	struct ifreq ifr;
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (s < 0)
+		die(errno, "socket");
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+		die(errno, "get lo flags");
+	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+		die(errno, "bring lo up");
+	close(s);
+}
+
+/* Close every fd except 0..2 and the ones in keep (unsorted, may hold -1). */
+static void close_others(const int *keep, size_t n)
+{
+	unsigned int lo = 3;
+
+	for (;;) {
+		unsigned int next = ~0U;
+		for (size_t i = 0; i < n; i++)
+			if (keep[i] >= (int)lo && (unsigned int)keep[i] < next)
+				next = (unsigned int)keep[i];
+		if (next > lo)
+			close_range(lo, next == ~0U ? ~0U : next - 1, 0);
+		if (next == ~0U)
+			break;
+		lo = next + 1;
+	}
+}
+
+/* ---- worker (PID 1) ------------------------------------------------------- */
+
+struct wexec {
+	uint64_t id;
+	pid_t pid;
+};
+
+struct worker {
+	int ctl;
+	int sigfd;
+	struct sock_fprog prog;
+	int last_cap;
+	struct wexec *execs;
+	size_t nexecs, cap;
+	char *buf;		/* SESS_PROTO_MAX_MSG receive buffer */
+	char *child_stack;	/* CHILD_STACK_SIZE, for the vfork-style clone */
+};
+
+#define CHILD_STACK_SIZE (256 * 1024)
+
+struct spawn_req {
+	const struct sess_msg_spawn *m;
+	int fds[SESS_PROTO_MAX_FDS];	/* -1: not sent */
+	char *cwd;
+	char **argv;
+	char **envp;
+	char *arena;
+};
+
+/* Write "mcpbox: cannot execute ARGV0: [step: ]reason" to fd 2 and exit 127. */
+__attribute__((noreturn))
+static void child_fail(const char *argv0, const char *step, int errnum)
+{
+	char msg[1024];
+	int n = snprintf(msg, sizeof(msg), "mcpbox: cannot execute %s: %s%s%s\n", argv0,
+			 step ? step : "", step ? ": " : "", strerror(errnum));
+
+	if (n > 0 && write(2, msg, (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1) < 0)
+		_exit(127);
+	_exit(127);
+}
+
+static void set_limit(int res, uint64_t v)
+{
+	struct rlimit rl;
+
+	if (getrlimit(res, &rl) < 0)
+		return;
+	/* Raising a hard limit needs CAP_SYS_RESOURCE in the init namespace. */
+	if (rl.rlim_max != RLIM_INFINITY && v > rl.rlim_max)
+		v = rl.rlim_max;
+	rl.rlim_cur = rl.rlim_max = (rlim_t)v;
+	setrlimit(res, &rl);
+}
+
+/* In the forked child: become the program. Never returns. */
+__attribute__((noreturn))
+static void run_child(struct worker *w, const struct spawn_req *r)
+{
+	const struct sess_msg_spawn *m = r->m;
+	const char *argv0 = r->argv[0];
+	struct __user_cap_header_struct ch = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct cd[2];
+	int high[SESS_PROTO_MAX_FDS];
+	sigset_t none;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (setsid() < 0)
+		child_fail(argv0, "setsid", errno);
+
+	/* fds: first copy everything above the target range so that dup2 can
+	   never overwrite a source, then place them at 0..nfds-1. */
+	for (unsigned i = 0; i < m->nfds; i++) {
+		int src = r->fds[i];
+		high[i] = -1;
+		if (src < 0 && i < 3)
+			src = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (src < 0)
+			continue;
+		high[i] = fcntl(src, F_DUPFD_CLOEXEC, SESS_PROTO_MAX_FDS + 3);
+		if (high[i] < 0)
+			child_fail(argv0, "dup", errno);
+	}
+	for (unsigned i = 0; i < m->nfds; i++) {
+		if (high[i] >= 0) {
+			if (dup2(high[i], (int)i) < 0)
+				child_fail(argv0, "dup2", errno);
+		} else {
+			close((int)i);
+		}
+	}
+	close_range(m->nfds, ~0U, 0);
+
+	if (chdir(r->cwd[0] ? r->cwd : "/workspace") < 0)
+		child_fail(argv0, "chdir", errno);
+
+	if (m->limits.memory_bytes && !m->has_memory_cg)
+		set_limit(RLIMIT_AS, m->limits.memory_bytes);
+	if (m->limits.max_pids && !m->has_pids_cg)
+		set_limit(RLIMIT_NPROC, m->limits.max_pids);
+	if (m->limits.cpu_seconds)
+		set_limit(RLIMIT_CPU, m->limits.cpu_seconds);
+	if (m->limits.file_bytes)
+		set_limit(RLIMIT_FSIZE, m->limits.file_bytes);
+	if (m->limits.open_files)
+		set_limit(RLIMIT_NOFILE, m->limits.open_files);
+	set_limit(RLIMIT_CORE, 0);
+
+	/* No capabilities of any kind, and none to be regained. */
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+		child_fail(argv0, "clear ambient capabilities", errno);
+	for (int c = 0; c <= w->last_cap; c++)
+		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
+			child_fail(argv0, "drop bounding capabilities", errno);
+	memset(cd, 0, sizeof(cd));
+	if (syscall(SYS_capset, &ch, cd) < 0)
+		child_fail(argv0, "drop capabilities", errno);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		child_fail(argv0, "no_new_privs", errno);
+	/* Last: after this even our own set-up calls would be filtered. */
+	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &w->prog, 0, 0) < 0)
+		child_fail(argv0, "seccomp", errno);
+	execve(argv0, r->argv, r->envp);
+	child_fail(argv0, NULL, errno);
+}
+
+static void send_exit(struct worker *w, uint64_t exec_id, int status, const struct rusage *ru)
+{
+	struct sess_msg_exit m;
+
+	memset(&m, 0, sizeof(m));
+	m.h.type = SESS_MSG_EXIT;
+	m.exec_id = exec_id;
+	m.status = status;
+	if (ru) {
+		m.cpu_ms = (uint64_t)ru->ru_utime.tv_sec * 1000 + (uint64_t)ru->ru_utime.tv_usec / 1000 +
+			   (uint64_t)ru->ru_stime.tv_sec * 1000 + (uint64_t)ru->ru_stime.tv_usec / 1000;
+		m.max_rss_kb = (uint64_t)ru->ru_maxrss;
+	}
+	/* Blocking send: the server reads promptly; if it is gone, so are we. */
+	while (send(w->ctl, &m, sizeof(m), MSG_NOSIGNAL) < 0) {
+		if (errno == EINTR)
+			continue;
+		_exit(0);
+	}
+}
+
+/* Parse and validate a SPAWN record (the server is trusted, but be exact). */
+static int parse_spawn(const char *buf, size_t len, struct spawn_req *r)
+{
+	const struct sess_msg_spawn *m = (const void *)buf;
+	struct sess_rd rd;
+	const char *s;
+	size_t n;
+	char *a;
+
+	if (len < sizeof(*m) || m->nfds < 3 || m->nfds > SESS_PROTO_MAX_FDS ||
+	    (m->fd_mask >> m->nfds) || m->argc < 1 ||
+	    m->argc > SESS_PROTO_MAX_ARGS || m->envc > SESS_PROTO_MAX_ARGS)
+		return -1;
+	r->m = m;
+	/* Every string gets a NUL in a private arena (the wire has none). */
+	r->arena = a = xmalloc(len + m->argc + m->envc + 1);
+	r->argv = xcalloc(m->argc + 1, sizeof(char *));
+	r->envp = xcalloc(m->envc + 1, sizeof(char *));
+	rd.p = buf + sizeof(*m);
+	rd.left = len - sizeof(*m);
+	for (uint32_t i = 0; i < 1 + m->argc + m->envc; i++) {
+		if (sess_rd_str(&rd, &s, &n) < 0 || memchr(s, '\0', n))
+			return -1;
+		memcpy(a, s, n);
+		a[n] = '\0';
+		if (i == 0)
+			r->cwd = a;
+		else if (i <= m->argc)
+			r->argv[i - 1] = a;
+		else
+			r->envp[i - 1 - m->argc] = a;
+		a += n + 1;
+	}
+	return rd.left == 0 ? 0 : -1;
+}
+
+static void spawn_req_release(struct spawn_req *r)
+{
+	for (int i = 0; i < SESS_PROTO_MAX_FDS; i++)
+		if (r->fds[i] >= 0)
+			close(r->fds[i]);
+	free(r->arena);
+	free(r->argv);
+	free(r->envp);
+}
+
+struct child_args {
+	struct worker *w;
+	const struct spawn_req *r;
+};
+
+static int child_entry(void *arg)
+{
+	struct child_args *a = arg;
+
+	run_child(a->w, a->r);
+}
+
+static void handle_spawn(struct worker *w, size_t len, const int *fds, size_t nfds)
+{
+	struct child_args cargs;
+	struct spawn_req r;
+	size_t k = 0;
+	pid_t pid;
+	int fderr;
+
+	memset(&r, 0, sizeof(r));
+	for (int i = 0; i < SESS_PROTO_MAX_FDS; i++)
+		r.fds[i] = -1;
+	if (parse_spawn(w->buf, len, &r) < 0 ||
+	    (size_t)__builtin_popcount(r.m->fd_mask) != nfds) {
+		fprintf(stderr, "mcpbox-worker: malformed spawn request\n");
+		for (size_t i = 0; i < nfds; i++)
+			close(fds[i]);
+		spawn_req_release(&r);
+		_exit(1);
+	}
+	for (unsigned i = 0; i < r.m->nfds; i++)
+		if (r.m->fd_mask & (1u << i))
+			r.fds[i] = fds[k++];
+
+	if (w->nexecs == w->cap) {
+		w->cap = w->cap ? 2 * w->cap : 16;
+		w->execs = xrealloc(w->execs, w->cap * sizeof(*w->execs));
+	}
+	/* vfork-style: no page tables to copy, the worker waits (microseconds)
+	   until the child has exec'd or failed. The child touches only its own
+	   stack, its own fd table, creds and rlimits (posix_spawn does the same). */
+	cargs.w = w;
+	cargs.r = &r;
+#ifdef __SANITIZE_ADDRESS__
+	/* ASan cannot follow a child running on a foreign stack in our memory. */
+	(void)child_entry;
+	(void)cargs;
+	pid = fork();
+	if (pid == 0)
+		run_child(w, &r);
+#else
+	pid = clone(child_entry, w->child_stack + CHILD_STACK_SIZE,
+		    CLONE_VM | CLONE_VFORK | SIGCHLD, &cargs);
+#endif
+	if (pid < 0) {
+		/* E.g. pids limit reached: report like a failed exec. */
+		char msg[512];
+		int n = snprintf(msg, sizeof(msg), "mcpbox: cannot execute %s: fork: %s\n",
+				 r.argv[0], strerror(errno));
+		fderr = r.fds[2];
+		if (fderr >= 0 && n > 0 && write(fderr, msg, (size_t)n) < 0) {
+			/* nothing more we can say */
+		}
+		send_exit(w, r.m->exec_id, W_EXITCODE(127, 0), NULL);
+	} else {
+		w->execs[w->nexecs].id = r.m->exec_id;
+		w->execs[w->nexecs].pid = pid;
+		w->nexecs++;
+	}
+	spawn_req_release(&r);
+}
+
+static void handle_kill(struct worker *w, size_t len)
+{
+	const struct sess_msg_kill *m = (const void *)w->buf;
+
+	if (len != sizeof(*m) || m->sig <= 0 || m->sig >= NSIG)
+		return;
+	/* Only live (not yet reported) programs: a late kill is a no-op. */
+	for (size_t i = 0; i < w->nexecs; i++)
+		if (w->execs[i].id == m->exec_id) {
+			kill(-w->execs[i].pid, m->sig);
+			return;
+		}
+}
+
+static void reap(struct worker *w)
+{
+	struct signalfd_siginfo si;
+	struct rusage ru;
+	int status;
+	pid_t pid;
+
+	while (read(w->sigfd, &si, sizeof(si)) == sizeof(si))
+		;
+	/* PID 1 inherits every orphan: reap them all. */
+	while ((pid = wait4(-1, &status, WNOHANG, &ru)) > 0) {
+		for (size_t i = 0; i < w->nexecs; i++) {
+			if (w->execs[i].pid != pid)
+				continue;
+			send_exit(w, w->execs[i].id, status, &ru);
+			w->execs[i] = w->execs[--w->nexecs];
+			break;
+		}
+	}
+}
+
+static void handle_ctl(struct worker *w)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * SESS_PROTO_MAX_FDS)];
+		struct cmsghdr align;
+	} cbuf;
+	struct iovec iov = { w->buf, SESS_PROTO_MAX_MSG };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = cbuf.buf, .msg_controllen = sizeof(cbuf.buf) };
+	int fds[SESS_PROTO_MAX_FDS];
+	size_t nfds = 0;
+	ssize_t n;
+
+	n = recvmsg(w->ctl, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			return;
+		_exit(0);
+	}
+	if (n == 0)
+		_exit(0);	/* server gone: our exit kills the sandbox */
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k && nfds < SESS_PROTO_MAX_FDS; i++)
+			memcpy(&fds[nfds++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+	}
+	if ((mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || (size_t)n < sizeof(struct sess_msg_hdr)) {
+		fprintf(stderr, "mcpbox-worker: truncated request\n");
+		_exit(1);
+	}
+	switch (((const struct sess_msg_hdr *)w->buf)->type) {
+	case SESS_MSG_SPAWN:
+		handle_spawn(w, (size_t)n, fds, nfds);
+		return;
+	case SESS_MSG_KILL:
+		handle_kill(w, (size_t)n);
+		break;
+	case SESS_MSG_SHUTDOWN:
+		_exit(0);
+	default:
+		fprintf(stderr, "mcpbox-worker: unknown request\n");
+		_exit(1);
+	}
+	for (size_t i = 0; i < nfds; i++)
+		close(fds[i]);
+}
+
+__attribute__((noreturn))
+static void worker_loop(struct worker *w)
+{
+	struct pollfd p[2] = { { w->ctl, POLLIN, 0 }, { w->sigfd, POLLIN, 0 } };
+
+	w->buf = xmalloc(SESS_PROTO_MAX_MSG);
+	w->child_stack = mmap(NULL, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (w->child_stack == MAP_FAILED)
+		_exit(1);
+	for (;;) {
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			_exit(1);
+		}
+		if (p[1].revents)
+			reap(w);
+		if (p[0].revents & POLLIN)
+			handle_ctl(w);
+		else if (p[0].revents & (POLLHUP | POLLERR | POLLNVAL))
+			_exit(0);
+	}
+}
+
+static int read_last_cap(void)
+{
+	char b[16] = "";
+	int fd = open("/proc/sys/kernel/cap_last_cap", O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		if (read(fd, b, sizeof(b) - 1) < 0)
+			b[0] = '\0';
+		close(fd);
+	}
+	return b[0] ? atoi(b) : 63;
+}
+
+/* ---- the cloned child ----------------------------------------------------- */
+
+void sess_sandbox_child(const struct sess_child_args *a)
+{
+	struct worker w;
+	struct err *e = NULL;
+	sigset_t mask;
+	char go;
+	int ws_fd, keep[3] = { a->ctl_fd, a->go_fd, a->status_fd };
+
+	status_fd = a->status_fd;
+	memset(&w, 0, sizeof(w));
+	w.ctl = a->ctl_fd;
+	/* Nothing of the zygote's but our three fds (its server socket in
+	   particular must never be reachable from a sandbox). */
+	close_others(keep, ARRAY_SIZE(keep));
+	signal(SIGPIPE, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	/* Out of the terminal's process group: ^C hits the server, not us. */
+	setsid();
+
+	/* Wait for the zygote: uid/gid maps and cgroups must be in place. */
+	if (read(a->go_fd, &go, 1) != 1)
+		_exit(1);
+	close(a->go_fd);
+	/* Now that we sit in our own cgroups, make them the root we see. */
+	if (unshare(CLONE_NEWCGROUP) < 0)
+		die(errno, "unshare cgroup namespace");
+
+	/* Opened with the creds we were born with (same as the zygote's), so a
+	   workspace under a directory the sandbox uid cannot search still works. */
+	ws_fd = open(a->workspace, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (ws_fd < 0)
+		die(errno, "open workspace");
+
+	/* Become uid/gid 1000 (the only ids mapped) but keep our capabilities
+	   in the user namespace: they are what lets us mount. */
+	if (prctl(PR_SET_SECUREBITS, SECBIT_NO_SETUID_FIXUP | SECBIT_NO_SETUID_FIXUP_LOCKED, 0, 0, 0) < 0)
+		die(errno, "securebits");
+	if (setresgid(SANDBOX_GID, SANDBOX_GID, SANDBOX_GID) < 0)
+		die(errno, "setresgid");
+	if (setresuid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID) < 0)
+		die(errno, "setresuid");
+
+	if (sess_seccomp_build(&w.prog, &e) < 0)
+		die(e->errnum, "%s", e->msg);
+	w.last_cap = read_last_cap();
+
+	setup_root(ws_fd);
+	close(ws_fd);
+	if (sethostname("mcpbox", 6) < 0)
+		die(errno, "sethostname");
+	if (!a->network)
+		loopback_up();
+
+	/* SIGCHLD through a signalfd: one poll loop, no handlers. Other
+	   signals keep their default action, which for PID 1 means that
+	   processes of the sandbox cannot signal us at all. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	w.sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (w.sigfd < 0)
+		die(errno, "signalfd");
+
+	if (write(status_fd, "K", 1) != 1)
+		_exit(1);
+	close(status_fd);
+	status_fd = -1;
+	prctl(PR_SET_NAME, "mcpbox-worker", 0, 0, 0);
+	worker_loop(&w);
+}

@@ -1,0 +1,26 @@
+/**
+ * seccomp.h — the syscall filter every sandboxed program runs under.
+ * Internal to sessions/; used by the worker (sandbox_init.c).
+ *
+ * Default allow; namespace, mount, module, kexec, keyring, bpf, perf,
+ * clock and similar host-affecting syscalls fail with EPERM (clone3: ENOSYS
+ * so glibc falls back to clone, where CLONE_NEW* flags get EPERM). ptrace
+ * stays allowed (gdb, strace). The same rules cover x86_64, x32 and i386 so a
+ * 32-bit syscall cannot bypass them; any other architecture is killed.
+ *
+ * The worker builds the BPF program once (sess_seccomp_build) and each
+ * spawned child installs it with prctl(PR_SET_SECCOMP) after
+ * PR_SET_NO_NEW_PRIVS, right before execve: no libseccomp work per spawn.
+ */
+#ifndef MCPBOX_SESS_SECCOMP_H
+#define MCPBOX_SESS_SECCOMP_H
+
+#include <linux/filter.h>
+
+#include "../server/err.h"
+
+/* Build the filter into prog (heap-allocated instructions). */
+int sess_seccomp_build(struct sock_fprog *prog, struct err **errp);
+void sess_seccomp_release(struct sock_fprog *prog);
+
+#endif

@@ -1,0 +1,805 @@
+/*
+ * zygote.c — the zygote: a single-threaded helper forked at start-up that
+ * clone()s every sandbox, and the server-side client that talks to it.
+ *
+ * Server side (loop thread): a FIFO of create requests; each is sent as one
+ * SEQPACKET record and answered, in order, by one CREATED record carrying
+ * the worker's control socket. Nothing here blocks the loop except
+ * sess_zygote_free (which reaps the zygote) and the workspace chown.
+ *
+ * Zygote side: poll() on its socket and a SIGCHLD signalfd. A create
+ * clone()s the child (sandbox_init.c), writes its uid/gid maps, puts it in
+ * its cgroups, lets it go, waits for its set-up report, and passes its
+ * control socket to the server. Dead workers are reaped and their cgroups
+ * removed (retried while the kernel is still killing the pid namespace).
+ */
+#include "internal.h"
+#include "proto.h"
+#include "sandbox.h"
+#include "../server/buf.h"
+#include "../server/common.h"
+#include "../server/log.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../server/banned.h"
+
+#define ROOT_SANDBOX_ID 101000		/* host uid/gid of uid 1000 inside, when we are root */
+#define SETUP_TIMEOUT_MS 10000		/* child set-up report */
+#define RMDIR_RETRY_MS 20
+#define RMDIR_GIVE_UP_MS 10000
+#define QUIT_GRACE_MS 300
+
+/* ==== the zygote process ================================================== */
+
+struct zworker {
+	pid_t pid;
+	char id[SESS_PROTO_MAX_ID + 1];
+};
+
+struct zrmdir {
+	char id[SESS_PROTO_MAX_ID + 1];
+	uint64_t deadline_ms;
+};
+
+struct zstate {
+	int sock;
+	int sigfd;
+	const struct sess_cgroup *cg;
+	const struct sess_host_info *host;
+	struct zworker *workers;
+	size_t nworkers, capworkers;
+	struct zrmdir *rmdirs;
+	size_t nrmdirs, caprmdirs;
+	char *buf;
+};
+
+static int write_file(pid_t pid, const char *name, const char *data)
+{
+	char path[64];
+	int fd, ret = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (write(fd, data, strlen(data)) != (ssize_t)strlen(data))
+		ret = -1;
+	if (close(fd) < 0)
+		ret = -1;
+	return ret;
+}
+
+static void forget_rmdir(struct zstate *zs, const char *id)
+{
+	for (size_t i = 0; i < zs->nrmdirs; i++)
+		if (!strcmp(zs->rmdirs[i].id, id)) {
+			zs->rmdirs[i] = zs->rmdirs[--zs->nrmdirs];
+			return;
+		}
+}
+
+static void try_rmdirs(struct zstate *zs)
+{
+	uint64_t now = now_ms();
+
+	for (size_t i = 0; i < zs->nrmdirs;) {
+		if (sess_cgroup_remove(zs->cg, zs->rmdirs[i].id) == 0 || errno != EBUSY ||
+		    now > zs->rmdirs[i].deadline_ms) {
+			if (now > zs->rmdirs[i].deadline_ms)
+				log_warn("zygote: cgroup of sandbox %s still busy, leaving it",
+					 zs->rmdirs[i].id);
+			zs->rmdirs[i] = zs->rmdirs[--zs->nrmdirs];
+			continue;
+		}
+		i++;
+	}
+}
+
+static void reap_workers(struct zstate *zs)
+{
+	struct signalfd_siginfo si;
+	pid_t pid;
+
+	while (read(zs->sigfd, &si, sizeof(si)) == sizeof(si))
+		;
+	while ((pid = waitpid(-1, NULL, WNOHANG)) > 0) {
+		for (size_t i = 0; i < zs->nworkers; i++) {
+			if (zs->workers[i].pid != pid)
+				continue;
+			if (zs->cg->version) {
+				if (zs->nrmdirs == zs->caprmdirs) {
+					zs->caprmdirs = zs->caprmdirs ? 2 * zs->caprmdirs : 16;
+					zs->rmdirs = xrealloc(zs->rmdirs, zs->caprmdirs * sizeof(*zs->rmdirs));
+				}
+				memcpy(zs->rmdirs[zs->nrmdirs].id, zs->workers[i].id,
+				       sizeof(zs->workers[i].id));
+				zs->rmdirs[zs->nrmdirs].deadline_ms = now_ms() + RMDIR_GIVE_UP_MS;
+				zs->nrmdirs++;
+			}
+			zs->workers[i] = zs->workers[--zs->nworkers];
+			break;
+		}
+	}
+	try_rmdirs(zs);
+}
+
+/* Wait for the child's set-up report: NULL on success, else a message. */
+static char *wait_report(int fd)
+{
+	char msg[600];
+	struct pollfd p = { fd, POLLIN, 0 };
+	uint64_t deadline = now_ms() + SETUP_TIMEOUT_MS;
+	size_t got = 0;
+	ssize_t n;
+
+	for (;;) {
+		uint64_t now = now_ms();
+		int r = now >= deadline ? 0 : poll(&p, 1, (int)(deadline - now));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return xstrdup("sandbox set-up timed out");
+		n = read(fd, msg + got, sizeof(msg) - 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+		if (msg[0] == 'K' || got == sizeof(msg) - 1)
+			break;
+	}
+	if (got >= 1 && msg[0] == 'K')
+		return NULL;
+	if (got >= 2 && msg[0] == 'E') {
+		msg[got] = '\0';
+		return xstrdup(msg + 1);
+	}
+	return xstrdup("sandbox set-up died");
+}
+
+/* Make one sandbox. Returns the worker's pid and control socket in *ctl, or
+   -1 with a message in *msg. */
+static pid_t create_one(struct zstate *zs, const char *id, const char *workspace, bool network,
+			const struct sess_limits *l, int *ctl, char **msg)
+{
+	struct sess_child_args args;
+	int sv[2], go[2], st[2];
+	char map[64];
+	struct err *e = NULL;
+	pid_t pid;
+
+	forget_rmdir(zs, id);
+	if (zs->cg->version && sess_cgroup_create(zs->cg, id, l, &e) < 0) {
+		*msg = xstrdup(e->msg);
+		err_free(e);
+		return -1;
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		goto sys_fail;
+	if (pipe2(go, O_CLOEXEC) < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		goto sys_fail;
+	}
+	if (pipe2(st, O_CLOEXEC) < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		close(go[0]);
+		close(go[1]);
+		goto sys_fail;
+	}
+	args = (struct sess_child_args){ .ctl_fd = sv[1], .go_fd = go[0], .status_fd = st[1],
+					 .keep_fd = zs->sock, .id = id, .workspace = workspace,
+					 .network = network };
+	/* Raw clone: fork semantics (no separate stack), straight into the
+	   new namespaces; the child becomes PID 1 of its pid namespace. The
+	   cgroup namespace is unshared by the child once it sits in its own
+	   cgroup, so that cgroup becomes its root. */
+	pid = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC |
+				       CLONE_NEWUTS | (network ? 0 : CLONE_NEWNET) | SIGCHLD,
+			     NULL, NULL, NULL, 0);
+	if (pid == 0)
+		sess_sandbox_child(&args);
+	close(sv[1]);
+	close(go[0]);
+	close(st[1]);
+	if (pid < 0) {
+		int saved = errno;
+		close(sv[0]);
+		close(go[1]);
+		close(st[0]);
+		errno = saved;
+		goto sys_fail;
+	}
+	if (zs->nworkers == zs->capworkers) {
+		zs->capworkers = zs->capworkers ? 2 * zs->capworkers : 16;
+		zs->workers = xrealloc(zs->workers, zs->capworkers * sizeof(*zs->workers));
+	}
+	zs->workers[zs->nworkers].pid = pid;
+	snprintf(zs->workers[zs->nworkers].id, sizeof(zs->workers[0].id), "%s", id);
+	zs->nworkers++;
+
+	/* Only uid/gid 1000 exist inside. setgroups must be denied before an
+	   unprivileged process may write gid_map. */
+	if (write_file(pid, "setgroups", "deny") < 0) {
+		*msg = xstrdup("cannot deny setgroups in the sandbox");
+		goto child_fail;
+	}
+	snprintf(map, sizeof(map), "1000 %u 1\n", (unsigned)zs->host->sandbox_uid);
+	if (write_file(pid, "uid_map", map) < 0) {
+		*msg = xstrdup("cannot write the sandbox's uid map (user namespaces disabled?)");
+		goto child_fail;
+	}
+	snprintf(map, sizeof(map), "1000 %u 1\n", (unsigned)zs->host->sandbox_gid);
+	if (write_file(pid, "gid_map", map) < 0) {
+		*msg = xstrdup("cannot write the sandbox's gid map");
+		goto child_fail;
+	}
+	/* Before it runs anything of the user's. */
+	if (zs->cg->version && sess_cgroup_attach(zs->cg, id, pid, &e) < 0) {
+		*msg = xstrdup(e->msg);
+		err_free(e);
+		goto child_fail;
+	}
+	if (write(go[1], "g", 1) != 1) {
+		*msg = xstrdup("sandbox set-up died");
+		goto child_fail;
+	}
+	close(go[1]);
+	go[1] = -1;
+	*msg = wait_report(st[0]);
+	if (*msg)
+		goto child_fail;
+	close(st[0]);
+	*ctl = sv[0];
+	return pid;
+
+child_fail:
+	kill(pid, SIGKILL);	/* reaped (and its cgroups removed) via SIGCHLD */
+	if (go[1] >= 0)
+		close(go[1]);
+	close(st[0]);
+	close(sv[0]);
+	return -1;
+sys_fail:
+	{
+		struct buf b = BUF_INIT;
+		buf_addf(&b, "create sandbox: %s", strerror(errno));
+		*msg = buf_detach(&b);
+	}
+	if (zs->cg->version)
+		sess_cgroup_remove(zs->cg, id);
+	return -1;
+}
+
+static void reply_created(struct zstate *zs, pid_t pid, int ctl, const char *msg)
+{
+	struct sess_msg_created m;
+	struct buf b = BUF_INIT;
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} cbuf;
+	struct iovec iov;
+	struct msghdr mh;
+
+	memset(&m, 0, sizeof(m));
+	m.h.type = SESS_MSG_CREATED;
+	m.error = msg ? EINVAL : 0;
+	m.pid = pid > 0 ? pid : 0;
+	buf_add(&b, &m, sizeof(m));
+	sess_wr_str(&b, msg ? msg : "");
+	iov.iov_base = b.data;
+	iov.iov_len = b.len;
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	if (ctl >= 0) {
+		struct cmsghdr *c;
+		memset(&cbuf, 0, sizeof(cbuf));
+		mh.msg_control = cbuf.buf;
+		mh.msg_controllen = sizeof(cbuf.buf);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &ctl, sizeof(int));
+	}
+	while (sendmsg(zs->sock, &mh, MSG_NOSIGNAL) < 0) {
+		if (errno == EINTR)
+			continue;
+		_exit(0);	/* server gone */
+	}
+	buf_release(&b);
+}
+
+static void handle_create(struct zstate *zs, size_t len)
+{
+	const struct sess_msg_create *m = (const void *)zs->buf;
+	struct sess_limits l;
+	struct sess_rd rd;
+	const char *s;
+	size_t n;
+	char id[SESS_PROTO_MAX_ID + 1], *ws = NULL, *msg = NULL;
+	int ctl = -1;
+	pid_t pid = -1;
+
+	rd.p = zs->buf + sizeof(*m);
+	rd.left = len - sizeof(*m);
+	if (len < sizeof(*m) || sess_rd_str(&rd, &s, &n) < 0 || n > SESS_PROTO_MAX_ID) {
+		msg = xstrdup("bad create request");
+		goto out;
+	}
+	memcpy(id, s, n);
+	id[n] = '\0';
+	if (sess_rd_str(&rd, &s, &n) < 0 || n == 0 || memchr(s, '\0', n) || s[0] != '/') {
+		msg = xstrdup("bad create request");
+		goto out;
+	}
+	ws = xstrndup(s, n);
+	if (!sess_cgroup_id_ok(id)) {
+		msg = xstrdup("bad sandbox id");
+		goto out;
+	}
+	memset(&l, 0, sizeof(l));
+	l.memory_bytes = m->limits.memory_bytes;
+	l.max_pids = m->limits.max_pids;
+	pid = create_one(zs, id, ws, m->network != 0, &l, &ctl, &msg);
+out:
+	reply_created(zs, pid, ctl, msg);
+	if (ctl >= 0)
+		close(ctl);	/* only the server may hold it: its EOF ends the sandbox */
+	free(ws);
+	free(msg);
+}
+
+/* Workers freed just before the server quits are still dying: give them a
+   moment so their cgroups go too (live workers stay, as sandbox.h says;
+   whatever is left is removed as stale by the next start). */
+__attribute__((noreturn))
+static void quit_gracefully(struct zstate *zs)
+{
+	uint64_t deadline = now_ms() + QUIT_GRACE_MS;
+
+	reap_workers(zs);
+	while ((zs->nworkers || zs->nrmdirs) && now_ms() < deadline) {
+		struct pollfd p = { zs->sigfd, POLLIN, 0 };
+		poll(&p, 1, RMDIR_RETRY_MS);
+		reap_workers(zs);
+	}
+	_exit(0);
+}
+
+__attribute__((noreturn))
+static void zygote_main(int sock, pid_t server, const struct sess_cgroup *cg,
+			const struct sess_host_info *host)
+{
+	struct zstate zs;
+	sigset_t mask;
+	int devnull;
+
+	/* Die with the server. Check the parent is still there: it may have
+	   died before the prctl. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	if (getppid() != server)
+		_exit(0);
+	prctl(PR_SET_NAME, "mcpbox-zygote", 0, 0, 0);
+
+	/* Our socket above the stdio range, stdin/stdout on /dev/null (never the
+	   server's stdout, which carries protocol messages), fd 3 = socket,
+	   everything else closed. */
+	sock = fcntl(sock, F_DUPFD_CLOEXEC, 10);
+	if (sock < 0)
+		_exit(1);
+	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0)
+		_exit(1);
+	if (dup3(sock, 3, O_CLOEXEC) < 0)
+		_exit(1);
+	sock = 3;
+	close_range(4, ~0U, 0);
+
+	/* As root, sandboxes must not inherit root's supplementary groups
+	   (setgroups is denied inside, so they could never drop them). */
+	if (host->root && setgroups(0, NULL) < 0)
+		log_warn("zygote: setgroups: %s", strerror(errno));
+
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGINT, SIG_IGN);	/* ^C is the server's business */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+
+	memset(&zs, 0, sizeof(zs));
+	zs.sock = sock;
+	zs.cg = cg;
+	zs.host = host;
+	zs.sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (zs.sigfd < 0)
+		_exit(1);
+	zs.buf = xmalloc(SESS_PROTO_MAX_MSG);
+	sess_cgroup_cleanup_stale(cg);
+
+	for (;;) {
+		struct pollfd p[2] = { { sock, POLLIN, 0 }, { zs.sigfd, POLLIN, 0 } };
+		ssize_t n;
+
+		if (poll(p, 2, zs.nrmdirs ? RMDIR_RETRY_MS : -1) < 0 && errno != EINTR)
+			_exit(1);
+		if (p[1].revents)
+			reap_workers(&zs);
+		else if (zs.nrmdirs)
+			try_rmdirs(&zs);
+		if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		n = recv(sock, zs.buf, SESS_PROTO_MAX_MSG, MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n <= 0)
+			_exit(0);	/* server gone */
+		if ((size_t)n < sizeof(struct sess_msg_hdr))
+			_exit(1);
+		switch (((struct sess_msg_hdr *)zs.buf)->type) {
+		case SESS_MSG_CREATE:
+			handle_create(&zs, (size_t)n);
+			break;
+		case SESS_MSG_QUIT:
+			quit_gracefully(&zs);
+		default:
+			_exit(1);
+		}
+	}
+}
+
+/* ==== server side ========================================================= */
+
+struct zreq {
+	struct zreq *next;
+	sess_created_cb cb;
+	void *arg;
+	char *id;
+	struct buf msg;
+	bool sent;
+};
+
+struct sess_zygote {
+	pid_t pid;
+	int fd;
+	uv_loop_t *loop;
+	uv_poll_t poll;
+	int events;		/* current uv_poll_start events, 0 = stopped */
+	bool attached;
+	bool dead;		/* socket closed by the zygote */
+	bool closing;		/* sess_zygote_free ran; poll handle is closing */
+	struct sess_host_info host;
+	struct sess_cgroup cg;
+	struct zreq *head, *tail;
+	char *rbuf;
+};
+
+static void zreq_free(struct zreq *r)
+{
+	free(r->id);
+	buf_release(&r->msg);
+	free(r);
+}
+
+int sess_zygote_start(struct sess_zygote **zp, struct err **errp)
+{
+	struct sess_zygote *z = xcalloc(1, sizeof(*z));
+	int sv[2], sndbuf = 1 << 20;
+	pid_t self = getpid();
+
+	z->host.root = geteuid() == 0;
+	z->host.sandbox_uid = z->host.root ? ROOT_SANDBOX_ID : geteuid();
+	z->host.sandbox_gid = z->host.root ? ROOT_SANDBOX_ID : getegid();
+	sess_cgroup_detect(&z->cg);
+	z->host.cgroup_version = z->cg.version;
+	z->host.cgroup_memory = z->cg.memory;
+	z->host.cgroup_pids = z->cg.pids;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		err_set(errp, errno, "zygote: socketpair");
+		goto fail;
+	}
+	fflush(NULL);	/* no stdio buffer may be written twice */
+	z->pid = fork();
+	if (z->pid < 0) {
+		err_set(errp, errno, "zygote: fork");
+		close(sv[0]);
+		close(sv[1]);
+		goto fail;
+	}
+	if (z->pid == 0)
+		zygote_main(sv[1], self, &z->cg, &z->host);
+	close(sv[1]);
+	z->fd = sv[0];
+	/* Create requests carry a workspace path; a big send buffer lets many
+	   queue up before we have to wait for POLLOUT. */
+	setsockopt(z->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	fd_set_nonblock(z->fd, true);
+	z->rbuf = xmalloc(4096 + SESS_PROTO_MAX_ID);
+	log_info("sandbox: zygote %d, %s, sandbox uid %u, cgroups v%d%s%s", (int)z->pid,
+		 z->host.root ? "root" : "unprivileged", (unsigned)z->host.sandbox_uid,
+		 z->cg.version, z->cg.memory ? " memory" : "", z->cg.pids ? " pids" : "");
+	*zp = z;
+	return 0;
+fail:
+	sess_cgroup_release(&z->cg);
+	free(z);
+	return -1;
+}
+
+const struct sess_host_info *sess_zygote_host(const struct sess_zygote *z)
+{
+	return &z->host;
+}
+
+static void zygote_poll_cb(uv_poll_t *h, int status, int events);
+
+static void zygote_update_events(struct sess_zygote *z)
+{
+	int ev;
+
+	if (!z->attached || z->closing || z->dead)
+		return;
+	ev = UV_READABLE;
+	for (struct zreq *r = z->head; r; r = r->next)
+		if (!r->sent) {
+			ev |= UV_WRITABLE;
+			break;
+		}
+	if (ev != z->events) {
+		z->events = ev;
+		uv_poll_start(&z->poll, ev, zygote_poll_cb);
+	}
+}
+
+/* Send queued requests in order until the socket is full. */
+static int zygote_flush(struct sess_zygote *z)
+{
+	for (struct zreq *r = z->head; r; r = r->next) {
+		ssize_t n;
+		if (r->sent)
+			continue;
+		n = send(z->fd, r->msg.data, r->msg.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				break;
+			return -1;
+		}
+		r->sent = true;
+		buf_release(&r->msg);
+	}
+	zygote_update_events(z);
+	return 0;
+}
+
+/* The zygote is gone: every waiting request fails (from the loop). */
+static void zygote_died(struct sess_zygote *z, const char *why)
+{
+	z->dead = true;
+	if (z->attached && z->events) {
+		uv_poll_stop(&z->poll);
+		z->events = 0;
+	}
+	log_error("sandbox: zygote stopped: %s", why);
+	while (z->head && !z->closing) {
+		struct zreq *r = z->head;
+		struct err *e = NULL;
+		z->head = r->next;
+		if (!z->head)
+			z->tail = NULL;
+		err_set(&e, 0, "sandbox service stopped");
+		r->cb(r->arg, NULL, e);
+		zreq_free(r);
+	}
+}
+
+static void zygote_handle_reply(struct sess_zygote *z, size_t len, int fd)
+{
+	const struct sess_msg_created *m = (const void *)z->rbuf;
+	struct zreq *r = z->head;
+	struct sess_worker *w = NULL;
+	struct err *e = NULL;
+	struct sess_rd rd;
+	const char *s = "";
+	size_t n = 0;
+
+	if (!r || !r->sent || len < sizeof(*m) || m->h.type != SESS_MSG_CREATED) {
+		if (fd >= 0)
+			close(fd);
+		zygote_died(z, "unexpected message");
+		return;
+	}
+	rd.p = z->rbuf + sizeof(*m);
+	rd.left = len - sizeof(*m);
+	if (sess_rd_str(&rd, &s, &n) < 0)
+		n = 0;
+	z->head = r->next;
+	if (!z->head)
+		z->tail = NULL;
+	if (m->error || fd < 0 || m->pid <= 0) {
+		if (fd >= 0)
+			close(fd);
+		err_set(&e, 0, "create sandbox: %.*s", (int)n, n ? s : "failed");
+	} else {
+		w = sess_worker_new(z->loop, fd, m->pid, r->id, &z->cg, &e);
+	}
+	r->cb(r->arg, w, e);
+	zreq_free(r);
+}
+
+static void zygote_poll_cb(uv_poll_t *h, int status, int events)
+{
+	struct sess_zygote *z = h->data;
+
+	if (status < 0) {
+		zygote_died(z, uv_strerror(status));
+		return;
+	}
+	if ((events & UV_WRITABLE) && zygote_flush(z) < 0) {
+		zygote_died(z, strerror(errno));
+		return;
+	}
+	while (!z->closing && !z->dead && (events & UV_READABLE)) {
+		union {
+			char buf[CMSG_SPACE(sizeof(int) * 4)];
+			struct cmsghdr align;
+		} cbuf;
+		struct iovec iov = { z->rbuf, 4096 + SESS_PROTO_MAX_ID };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+				     .msg_control = cbuf.buf, .msg_controllen = sizeof(cbuf.buf) };
+		int fd = -1;
+		ssize_t n = recvmsg(z->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			break;
+		if (n <= 0) {
+			zygote_died(z, n == 0 ? "exited" : strerror(errno));
+			return;
+		}
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+				continue;
+			for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+				int x;
+				memcpy(&x, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+				if (fd < 0)
+					fd = x;
+				else
+					close(x);
+			}
+		}
+		if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+			if (fd >= 0)
+				close(fd);
+			zygote_died(z, "truncated message");
+			return;
+		}
+		zygote_handle_reply(z, (size_t)n, fd);
+	}
+}
+
+void sess_zygote_attach(struct sess_zygote *z, uv_loop_t *loop)
+{
+	if (z->attached)
+		return;
+	z->loop = loop;
+	if (uv_poll_init(loop, &z->poll, z->fd) < 0) {
+		log_error("sandbox: cannot watch the zygote socket");
+		z->dead = true;
+		return;
+	}
+	z->poll.data = z;
+	z->attached = true;
+	z->events = 0;
+	if (zygote_flush(z) < 0)
+		zygote_died(z, strerror(errno));
+}
+
+int sess_zygote_create(struct sess_zygote *z, const struct sess_sandbox_opts *o,
+		       sess_created_cb cb, void *arg, struct err **errp)
+{
+	struct sess_msg_create m;
+	struct zreq *r;
+	struct stat st;
+	auto_close int dfd = -1;
+
+	if (z->dead || z->closing)
+		return err_set(errp, 0, "sandbox service stopped");
+	if (!sess_cgroup_id_ok(o->id))
+		return err_set(errp, EINVAL, "create sandbox: bad id");
+	if (!o->workspace || o->workspace[0] != '/' ||
+	    strlen(o->workspace) > 4000)
+		return err_set(errp, EINVAL, "create sandbox: workspace must be an absolute path");
+	dfd = open(o->workspace, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0 || fstat(dfd, &st) < 0)
+		return err_set(errp, errno, "create sandbox: workspace");
+	if (z->host.root && (st.st_uid != z->host.sandbox_uid || st.st_gid != z->host.sandbox_gid) &&
+	    fchown(dfd, z->host.sandbox_uid, z->host.sandbox_gid) < 0)
+		return err_set(errp, errno, "create sandbox: chown workspace");
+
+	memset(&m, 0, sizeof(m));
+	m.h.type = SESS_MSG_CREATE;
+	m.network = o->network;
+	m.limits.memory_bytes = o->limits.memory_bytes;
+	m.limits.max_pids = o->limits.max_pids;
+	r = xcalloc(1, sizeof(*r));
+	r->cb = cb;
+	r->arg = arg;
+	r->id = xstrdup(o->id);
+	buf_add(&r->msg, &m, sizeof(m));
+	sess_wr_str(&r->msg, o->id);
+	sess_wr_str(&r->msg, o->workspace);
+	if (z->tail)
+		z->tail->next = r;
+	else
+		z->head = r;
+	z->tail = r;
+	/* Sent now if possible; the answer always comes through the loop (a
+	   broken socket shows up there as EOF and fails the queue). */
+	if (z->attached)
+		zygote_flush(z);
+	return 0;
+}
+
+static void zygote_close_cb(uv_handle_t *h)
+{
+	struct sess_zygote *z = h->data;
+
+	close(z->fd);
+	sess_cgroup_release(&z->cg);
+	free(z->rbuf);
+	free(z);
+}
+
+void sess_zygote_free(struct sess_zygote *z)
+{
+	struct sess_msg_hdr q = { SESS_MSG_QUIT, 0 };
+	int status;
+
+	if (!z || z->closing)
+		return;
+	z->closing = true;
+	if (!z->dead)
+		send(z->fd, &q, sizeof(q), MSG_NOSIGNAL | MSG_DONTWAIT);
+	/* Bounded wait: a zygote in the middle of a create gets a second. */
+	for (int i = 0; i < 100 && waitpid(z->pid, &status, WNOHANG) == 0; i++) {
+		if (i == 99) {
+			kill(z->pid, SIGKILL);
+			waitpid(z->pid, &status, 0);
+			break;
+		}
+		usleep(10000);
+	}
+	while (z->head) {
+		struct zreq *r = z->head;
+		struct err *e = NULL;
+		z->head = r->next;
+		err_set(&e, 0, "sandbox service stopped");
+		r->cb(r->arg, NULL, e);
+		zreq_free(r);
+	}
+	z->tail = NULL;
+	if (z->attached) {
+		uv_close((uv_handle_t *)&z->poll, zygote_close_cb);	/* frees z */
+		return;
+	}
+	z->poll.data = z;
+	zygote_close_cb((uv_handle_t *)&z->poll);
+}
