@@ -43,6 +43,8 @@ deps:
 
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "# $$t"; $$t; done
+	@if [ "$$(id -u)" -eq 0 ]; then echo "# $(BUILD)/tests/test_sandbox as uid 65534"; \
+	  setpriv --reuid=65534 --regid=65534 --clear-groups env HOME=/tmp $(BUILD)/tests/test_sandbox; fi
 
 e2e: $(BUILD)/mcpbox
 	@./tests/e2e/run.sh $(BUILD)/mcpbox

@@ -85,6 +85,7 @@ enum mnt_kind {
 	MNT_SYMLINK,
 	MNT_DEVPTS,	/* optional: a private devpts instance */
 	MNT_READONLY,	/* remount an earlier tmpfs read-only */
+	MNT_CONTENT,	/* a read-only file with the text src, over a host file */
 };
 
 struct mnt_op {
@@ -104,6 +105,14 @@ static const struct mnt_op mnt_ops[] = {
 	{ MNT_SYSTEM, "/lib64", NULL, 0 },
 	{ MNT_SYSTEM, "/lib32", NULL, 0 },
 	{ MNT_SYSTEM, "/libx32", NULL, 0 },
+	/* the sandbox's own identity: no host user names or host names leak in */
+	{ MNT_CONTENT, "/etc/passwd",
+	  "root:x:0:0:root:/root:/usr/sbin/nologin\n"
+	  "user:x:1000:1000:mcpbox user:/workspace:/bin/bash\n"
+	  "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n", 0 },
+	{ MNT_CONTENT, "/etc/group", "root:x:0:\nuser:x:1000:\nnogroup:x:65534:\n", 0 },
+	{ MNT_CONTENT, "/etc/hostname", "mcpbox\n", 0 },
+	{ MNT_CONTENT, "/etc/hosts", "127.0.0.1\tlocalhost mcpbox\n::1\tlocalhost ip6-localhost\n", 0 },
 	{ MNT_WORKSPACE, "/workspace", NULL, 0 },
 	{ MNT_TMPFS, "/tmp", "mode=1777", MS_NOSUID | MS_NODEV },
 	{ MNT_PROC, "/proc", NULL, MS_NOSUID | MS_NODEV | MS_NOEXEC },
@@ -234,6 +243,24 @@ static void do_mount(const struct mnt_op *op, int ws_fd)
 		/* Optional: programs that want a pty get one where the kernel allows. */
 		mount("devpts", op->dest, "devpts", op->flags, op->src);
 		return;
+	case MNT_CONTENT: {
+		/* the text lives in /run/mcpbox on the root tmpfs (read-only later) */
+		const char *base = strrchr(op->dest, '/') + 1;
+		int fd;
+		if (mkdir("/run", 0755) < 0 && errno != EEXIST)
+			die(errno, "mkdir /run");
+		if (mkdir("/run/mcpbox", 0755) < 0 && errno != EEXIST)
+			die(errno, "mkdir /run/mcpbox");
+		snprintf(src, sizeof(src), "/run/mcpbox/%s", base);
+		fd = open(src, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (fd < 0 || write_all(fd, op->src, strlen(op->src)) < 0)
+			die(errno, "write %s", src);
+		close(fd);
+		if (lstat(op->dest, &st) < 0 || !S_ISREG(st.st_mode))
+			return; /* nothing to cover on this host */
+		bind_readonly(src, op->dest, MS_NOSUID | MS_NODEV);
+		return;
+	}
 	case MNT_READONLY:
 		if (mount(NULL, op->dest, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | op->flags, NULL) < 0)
 			die(errno, "remount %s read-only", op->dest);
