@@ -143,7 +143,19 @@ static void finish(struct sess_run *r)
 
 static void grace_cb(uv_timer_t *t)
 {
-	finish(t->data);
+	struct sess_run *r = t->data;
+
+	/*
+	 * The program exited but something still holds its output: children it
+	 * left in its process group (a fork bomb, `cmd &` without redirection).
+	 * They belong to this execution and end with it. A background process
+	 * that redirected its output (nohup cmd > log 2>&1 &) is not touched.
+	 */
+	if (r->sess->worker) {
+		auto_err struct err *err = NULL;
+		sess_worker_kill(r->sess->worker, r->exec_id, SIGKILL, &err);
+	}
+	finish(r);
 }
 
 static void run_maybe_finish(struct sess_run *r)

@@ -114,7 +114,10 @@ struct sess_spawn {
 int sess_worker_spawn(struct sess_worker *w, const struct sess_spawn *s, sess_exit_cb cb,
 		      void *arg, uint64_t *exec_id, struct err **errp);
 
-/** Send sig to the whole process group of exec_id (no-op if it is gone). */
+/**
+ * Send sig to the whole process group of exec_id (no-op if it is gone). Works
+ * after the exit report too, as long as other members of the group live.
+ */
 int sess_worker_kill(struct sess_worker *w, uint64_t exec_id, int sig, struct err **errp);
 
 /** Change the sandbox-wide limits (cgroup memory / pids) after creation. */

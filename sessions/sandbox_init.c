@@ -347,6 +347,10 @@ struct worker {
 	int last_cap;
 	struct wexec *execs;
 	size_t nexecs, cap;
+	/* Programs that exited while others of their process group live on
+	   (background children): the server may still kill the group. */
+	struct wexec lingering[64];
+	size_t nlingering;
 	char *buf;		/* SESS_PROTO_MAX_MSG receive buffer */
 	char *child_stack;	/* CHILD_STACK_SIZE, for the vfork-style clone */
 };
@@ -606,12 +610,38 @@ static void handle_kill(struct worker *w, size_t len)
 
 	if (len != sizeof(*m) || m->sig <= 0 || m->sig >= NSIG)
 		return;
-	/* Only live (not yet reported) programs: a late kill is a no-op. */
 	for (size_t i = 0; i < w->nexecs; i++)
 		if (w->execs[i].id == m->exec_id) {
 			kill(-w->execs[i].pid, m->sig);
 			return;
 		}
+	/* An exited program whose group lives on: kill what is left of it.
+	   Otherwise a late kill is a no-op. */
+	for (size_t i = 0; i < w->nlingering; i++)
+		if (w->lingering[i].id == m->exec_id) {
+			kill(-w->lingering[i].pid, m->sig);
+			w->lingering[i] = w->lingering[--w->nlingering];
+			return;
+		}
+}
+
+/* Remember an exited program whose process group still has members. */
+static void linger(struct worker *w, const struct wexec *e)
+{
+	size_t i = 0;
+
+	/* forget groups that have emptied since */
+	while (i < w->nlingering) {
+		if (kill(-w->lingering[i].pid, 0) < 0 && errno == ESRCH)
+			w->lingering[i] = w->lingering[--w->nlingering];
+		else
+			i++;
+	}
+	if (kill(-e->pid, 0) < 0)
+		return;
+	if (w->nlingering == ARRAY_SIZE(w->lingering))
+		w->lingering[0] = w->lingering[--w->nlingering]; /* full: drop one */
+	w->lingering[w->nlingering++] = *e;
 }
 
 static void reap(struct worker *w)
@@ -629,6 +659,7 @@ static void reap(struct worker *w)
 			if (w->execs[i].pid != pid)
 				continue;
 			send_exit(w, w->execs[i].id, status, &ru);
+			linger(w, &w->execs[i]);
 			w->execs[i] = w->execs[--w->nexecs];
 			break;
 		}

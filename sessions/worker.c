@@ -295,16 +295,13 @@ int sess_worker_kill(struct sess_worker *w, uint64_t exec_id, int sig, struct er
 {
 	struct sess_msg_kill m;
 	struct buf b = BUF_INIT;
-	struct wexec *x;
 
 	if (sig <= 0 || sig >= NSIG)
 		return err_set(errp, EINVAL, "kill: bad signal %d", sig);
 	if (w->dead || w->closing)
 		return 0;
-	for (x = w->execs; x && x->id != exec_id; x = x->next)
-		;
-	if (!x)
-		return 0;	/* already reported: nothing to signal */
+	/* Also after the exit report: the worker still knows the program's
+	   process group while children of it live on (see sandbox.h). */
 	memset(&m, 0, sizeof(m));
 	m.h.type = SESS_MSG_KILL;
 	m.exec_id = exec_id;
