@@ -1,0 +1,281 @@
+// Shared helpers for the mcpbox end-to-end tests.
+//
+//   MCPBOX_BIN        absolute path of the server binary (default: <repo>/build/mcpbox)
+//   MCPBOX_DATA       base directory for data dirs; each server gets a fresh subdirectory
+//   MCPBOX_TEST_USER  "root" or "nobody" (what run.sh is running the pass as)
+//
+// Two ways to talk to the server:
+//   startClient()  the official MCP TypeScript SDK client over stdio (what real agents use)
+//   startRaw()     the binary spawned directly, newline-delimited JSON written and read by hand,
+//                  for what the SDK can't send: batches, odd ids, malformed lines, EOF.
+
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const REPO = path.resolve(here, '..', '..');
+export const BIN = process.env.MCPBOX_BIN || path.join(REPO, 'build', 'mcpbox');
+export const TEST_USER = process.env.MCPBOX_TEST_USER || (process.getuid() === 0 ? 'root' : 'nobody');
+export const IS_ROOT = process.getuid() === 0;
+export const PROTOCOL_LATEST = '2025-11-25';
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** A fresh data directory for one server process. */
+export function makeDataDir() {
+  const base = process.env.MCPBOX_DATA || os.tmpdir();
+  return fs.mkdtempSync(path.join(base, 'e2e-'));
+}
+
+function rmQuiet(dir) {
+  try { fs.rmSync(dir, { recursive: true, force: true }); } catch { /* files owned by the sandbox uid */ }
+}
+
+/** Keep the last `max` bytes of a stream, so a failing test can show the server's stderr. */
+function tail(stream, max = 16384) {
+  const buf = { text: '' };
+  stream?.on('data', (c) => {
+    buf.text += c.toString();
+    if (buf.text.length > max) buf.text = buf.text.slice(-max);
+  });
+  return buf;
+}
+
+// ---------------------------------------------------------------------------------------------
+// SDK client
+
+/**
+ * Start the server under the SDK client. Returns
+ *   { client, transport, dataDir, pid, call(name,args,opts), tool(name,args,opts), stderr(), close() }
+ * call() returns the CallToolResult (isError results are returned, not thrown).
+ */
+export async function startClient({ dataDir, extraArgs = [], env, name = 'mcpbox-e2e' } = {}) {
+  const ownDir = !dataDir;
+  dataDir = dataDir || makeDataDir();
+  const transport = new StdioClientTransport({
+    command: BIN,
+    args: ['stdio', '--data', dataDir, ...extraArgs],
+    stderr: 'pipe',
+    env: env ? { ...process.env, ...env } : { ...process.env },
+  });
+  const errTail = tail(transport.stderr);
+  const client = new Client({ name, version: '1.0.0' }, { capabilities: {} });
+  try {
+    await client.connect(transport);
+  } catch (e) {
+    await transport.close().catch(() => {});
+    e.message += `\nserver stderr:\n${errTail.text}`;
+    throw e;
+  }
+  const pid = transport.pid;
+  const call = (toolName, args = {}, opts = {}) =>
+    client.callTool({ name: toolName, arguments: args }, undefined, { timeout: 120000, ...opts });
+  return {
+    client,
+    transport,
+    dataDir,
+    pid,
+    call,
+    stderr: () => errTail.text,
+    async close() {
+      await client.close().catch(() => {});
+      if (ownDir) rmQuiet(dataDir);
+    },
+  };
+}
+
+/** The text of all text content items of a tool result, joined. */
+export function textOf(result) {
+  return (result?.content || []).filter((c) => c.type === 'text').map((c) => c.text).join('\n');
+}
+
+/** Run code through execute; returns the result (structuredContent in .sc for brevity). */
+export async function exec(srv, language, code, extra = {}, opts = {}) {
+  const r = await srv.call('execute', { language, code, ...extra }, opts);
+  r.sc = r.structuredContent;
+  return r;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw newline-delimited JSON client
+
+export class RawServer {
+  constructor(child, dataDir, ownDir) {
+    this.child = child;
+    this.dataDir = dataDir;
+    this.ownDir = ownDir;
+    this.lines = [];      // every stdout line, as received
+    this.messages = [];   // parsed messages (objects or arrays), in order
+    this.badLines = [];   // stdout lines that were not JSON
+    this.waiters = [];
+    this.exited = null;   // {code, signal, at}
+    this.exitWaiters = [];
+    this.errTail = tail(child.stderr);
+    let pending = '';
+    child.stdout.on('data', (chunk) => {
+      pending += chunk.toString('utf8');
+      let nl;
+      while ((nl = pending.indexOf('\n')) >= 0) {
+        const line = pending.slice(0, nl);
+        pending = pending.slice(nl + 1);
+        this.lines.push(line);
+        let msg;
+        try { msg = JSON.parse(line); } catch { this.badLines.push(line); continue; }
+        this.messages.push(msg);
+        this._wake();
+      }
+    });
+    child.stdout.on('end', () => { if (pending.length) { this.lines.push(pending); this.badLines.push(pending); } });
+    child.stdin.on('error', () => {});
+    child.on('exit', (code, signal) => {
+      this.exited = { code, signal, at: Date.now() };
+      for (const w of this.exitWaiters) w();
+      this.exitWaiters = [];
+      this._wake();
+    });
+  }
+
+  get pid() { return this.child.pid; }
+  stderr() { return this.errTail.text; }
+
+  _wake() {
+    for (const w of [...this.waiters]) w.check();
+  }
+
+  /** Write one message: an object/array is serialised; a string is written as is (+ "\n" unless it ends in one). */
+  send(msg) {
+    const s = typeof msg === 'string' ? (msg.endsWith('\n') ? msg : msg + '\n') : JSON.stringify(msg) + '\n';
+    this.child.stdin.write(s);
+  }
+
+  /** Wait for a message (scanning from index `from`) that satisfies pred. */
+  waitFor(pred, { timeout = 5000, from = 0, what = 'message' } = {}) {
+    return new Promise((resolve, reject) => {
+      const w = {
+        check: () => {
+          for (let i = from; i < this.messages.length; i++) {
+            if (pred(this.messages[i])) { done(); resolve(this.messages[i]); return; }
+          }
+          if (this.exited) { done(); reject(new Error(`server exited (${JSON.stringify(this.exited)}) while waiting for ${what}; stderr:\n${this.stderr()}`)); }
+        },
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`timed out after ${timeout} ms waiting for ${what}; last messages: ${JSON.stringify(this.messages.slice(-5)).slice(0, 2000)}`));
+      }, timeout);
+      const done = () => { clearTimeout(timer); this.waiters = this.waiters.filter((x) => x !== w); };
+      this.waiters.push(w);
+      w.check();
+    });
+  }
+
+  /** Wait for the response (a non-array message with result or error) carrying exactly this id (same type). */
+  response(id, opts = {}) {
+    return this.waitFor(
+      (m) => !Array.isArray(m) && m && Object.prototype.hasOwnProperty.call(m, 'id') && m.id === id && ('result' in m || 'error' in m),
+      { what: `response to id ${JSON.stringify(id)}`, ...opts },
+    );
+  }
+
+  /** Send a request and wait for its response. */
+  async request(method, params, id, opts = {}) {
+    const msg = { jsonrpc: '2.0', id, method };
+    if (params !== undefined) msg.params = params;
+    this.send(msg);
+    return this.response(id, opts);
+  }
+
+  notify(method, params) {
+    const msg = { jsonrpc: '2.0', method };
+    if (params !== undefined) msg.params = params;
+    this.send(msg);
+  }
+
+  /** initialize + notifications/initialized. Returns the initialize result. */
+  async handshake(protocolVersion = PROTOCOL_LATEST, id = 'init') {
+    const r = await this.request('initialize', {
+      protocolVersion,
+      capabilities: {},
+      clientInfo: { name: 'mcpbox-raw-e2e', version: '1.0.0' },
+    }, id, { timeout: 10000 });
+    if (r.error) throw new Error(`initialize failed: ${JSON.stringify(r.error)}`);
+    this.notify('notifications/initialized');
+    return r.result;
+  }
+
+  /** tools/call helper; returns the JSON-RPC response. */
+  callTool(name, args, id, opts = {}) {
+    return this.request('tools/call', { name, arguments: args }, id, { timeout: 60000, ...opts });
+  }
+
+  endStdin() { this.child.stdin.end(); }
+
+  waitExit(timeout = 5000) {
+    if (this.exited) return Promise.resolve(this.exited);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`server did not exit within ${timeout} ms`)), timeout);
+      this.exitWaiters.push(() => { clearTimeout(timer); resolve(this.exited); });
+    });
+  }
+
+  async close() {
+    if (!this.exited) {
+      this.endStdin();
+      try { await this.waitExit(3000); } catch { this.child.kill('SIGKILL'); await this.waitExit(3000).catch(() => {}); }
+    }
+    if (this.ownDir) rmQuiet(this.dataDir);
+  }
+}
+
+/** Spawn the binary directly: `BIN stdio --data DIR`. */
+export async function startRaw({ dataDir, extraArgs = [] } = {}) {
+  const ownDir = !dataDir;
+  dataDir = dataDir || makeDataDir();
+  const child = spawn(BIN, ['stdio', '--data', dataDir, ...extraArgs], { stdio: ['pipe', 'pipe', 'pipe'] });
+  await new Promise((resolve, reject) => {
+    child.once('spawn', resolve);
+    child.once('error', reject);
+  });
+  return new RawServer(child, dataDir, ownDir);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Host-side process inspection
+
+/** Host pids whose command line contains `needle` (reads /proc; works as root and as nobody without hidepid). */
+export function hostPidsMatching(needle) {
+  const out = [];
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    let cmd;
+    try { cmd = fs.readFileSync(`/proc/${d}/cmdline`, 'latin1').replace(/\0/g, ' '); } catch { continue; }
+    if (cmd.includes(needle) && Number(d) !== process.pid) {
+      // skip zombies: they are gone but not yet reaped
+      let state = '';
+      try { state = fs.readFileSync(`/proc/${d}/stat`, 'latin1').replace(/^.*\) /, '')[0]; } catch { continue; }
+      if (state !== 'Z') out.push({ pid: Number(d), cmd: cmd.trim() });
+    }
+  }
+  return out;
+}
+
+/** Poll until fn() is truthy or timeout; returns the last value. */
+export async function poll(fn, { timeout = 2000, interval = 25 } = {}) {
+  const end = Date.now() + timeout;
+  let v;
+  for (;;) {
+    v = await fn();
+    if (v || Date.now() >= end) return v;
+    await sleep(interval);
+  }
+}
+
+/** A unique decimal number of seconds for `sleep`, so the process can be found by its command line. */
+export function uniqueSleepSeconds(base = 30) {
+  return `${base}.${process.pid % 1000}${Math.floor(Math.random() * 9000 + 1000)}`;
+}

@@ -1,0 +1,437 @@
+// The tool surface, through the official SDK client.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import { startClient, textOf, exec } from './helpers.mjs';
+
+const TOOLS = ['execute', 'file_read', 'file_write', 'file_list', 'file_delete',
+  'session_create', 'session_list', 'session_info', 'session_destroy'];
+const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
+
+let srv;
+before(async () => {
+  srv = await startClient();
+  // listTools first: the SDK then validates every structuredContent against the tool's outputSchema
+  await srv.client.listTools();
+});
+after(async () => { await srv?.close(); });
+
+function assertOk(r, what = '') {
+  assert.ok(!r.isError, `${what} unexpectedly failed: ${textOf(r)} ${JSON.stringify(r.structuredContent ?? {}).slice(0, 500)}`);
+}
+function assertErr(r, ...mentions) {
+  assert.equal(r.isError, true, `expected isError, got ${JSON.stringify(r).slice(0, 500)}`);
+  const t = textOf(r);
+  assert.ok(t.length > 0, 'error result must carry a text message');
+  for (const m of mentions) assert.ok(t.includes(m), `error text should mention ${JSON.stringify(m)}: ${t}`);
+}
+const norm = (p) => p.replace(/^\/workspace\//, '').replace(/^\.\//, '');
+
+describe('tools/list', () => {
+  let tools;
+  before(async () => { tools = (await srv.client.listTools()).tools; });
+
+  test('has every tool with an object inputSchema', () => {
+    const names = tools.map((t) => t.name);
+    for (const n of TOOLS) assert.ok(names.includes(n), `missing tool ${n}; have ${names}`);
+    for (const t of tools) {
+      assert.equal(t.inputSchema?.type, 'object', `${t.name} inputSchema`);
+      assert.match(t.name, /^[A-Za-z0-9_.-]{1,64}$/);
+      assert.equal(typeof t.description, 'string');
+      assert.ok(t.description.length > 0, `${t.name} has no description`);
+    }
+  });
+
+  test('annotations and schemas', () => {
+    const by = Object.fromEntries(tools.map((t) => [t.name, t]));
+    assert.equal(by.execute.outputSchema?.type, 'object');
+    assert.equal(by.execute.annotations?.destructiveHint, true);
+    assert.equal(by.file_read.annotations?.readOnlyHint, true);
+    assert.deepEqual([...by.execute.inputSchema.required].sort(), ['code', 'language']);
+    assert.deepEqual([...by.execute.inputSchema.properties.language.enum].sort(), ['javascript', 'python', 'shell']);
+  });
+
+  test('order is deterministic', async () => {
+    const again = (await srv.client.listTools()).tools.map((t) => t.name);
+    assert.deepEqual(again, tools.map((t) => t.name));
+  });
+});
+
+describe('execute', () => {
+  test('python print(1+1)', async () => {
+    const r = await exec(srv, 'python', 'print(1+1)');
+    assertOk(r);
+    assert.equal(r.sc.stdout, '2\n');
+    assert.equal(r.sc.stderr, '');
+    assert.equal(r.sc.exit_code, 0);
+    assert.equal(r.sc.timed_out, false);
+    assert.equal(r.sc.oom_killed, false);
+    assert.equal(r.sc.truncated, false);
+    assert.equal(typeof r.sc.duration_ms, 'number');
+    assert.equal(typeof r.sc.cpu_ms, 'number');
+    assert.equal(typeof r.sc.max_rss_kb, 'number');
+    assert.ok(!('signal' in r.sc), 'signal only when killed');
+    assert.ok(textOf(r).includes('2'), textOf(r));
+    assert.match(textOf(r), /exit_code 0/);
+  });
+
+  test('javascript console.log(6*7)', async () => {
+    const r = await exec(srv, 'javascript', 'console.log(6*7)');
+    assertOk(r);
+    assert.equal(r.sc.stdout, '42\n');
+    assert.equal(r.sc.exit_code, 0);
+  });
+
+  test('shell: stdout, stderr, exit status', async () => {
+    const r = await exec(srv, 'shell', 'echo hi; echo err >&2; exit 3');
+    assert.equal(r.isError, true);
+    assert.equal(r.sc.exit_code, 3);
+    assert.equal(r.sc.stdout, 'hi\n');
+    assert.equal(r.sc.stderr, 'err\n');
+    assert.equal(r.sc.timed_out, false);
+    const t = textOf(r);
+    assert.ok(t.includes('hi'), t);
+    assert.ok(t.includes('err'), t);
+    assert.match(t, /exit_code 3/);
+    assert.ok(t.indexOf('hi') < t.indexOf('err'), 'stdout first, then stderr');
+  });
+
+  test('stdin is fed to the program', async () => {
+    const r = await exec(srv, 'python', 'import sys; print(sys.stdin.read().upper(), end="")', { stdin: 'hello\nworld\n' });
+    assertOk(r);
+    assert.equal(r.sc.stdout, 'HELLO\nWORLD\n');
+  });
+
+  test('without stdin the program reads EOF at once', async () => {
+    const t0 = Date.now();
+    const r = await exec(srv, 'shell', 'cat; echo done', { timeout_s: 5 });
+    assertOk(r);
+    assert.equal(r.sc.stdout, 'done\n');
+    assert.ok(Date.now() - t0 < 3000);
+  });
+
+  test('env is visible', async () => {
+    const r = await exec(srv, 'shell', 'echo "$FOO|$BAR_2"', { env: { FOO: 'bar baz', BAR_2: 'x=y' } });
+    assertOk(r);
+    assert.equal(r.sc.stdout, 'bar baz|x=y\n');
+  });
+
+  test('python event handler', async () => {
+    const r = await exec(srv, 'python', 'def handler(event):\n    return {"m": event["x"]*2}\n', { event: { x: 21 } });
+    assertOk(r);
+    assert.deepEqual(r.sc.result, { m: 42 });
+  });
+
+  test('javascript event handler (async)', async () => {
+    const r = await exec(srv, 'javascript', 'module.exports.handler = async (e) => ({m: e.x+1})', { event: { x: 41 } });
+    assertOk(r);
+    assert.deepEqual(r.sc.result, { m: 42 });
+  });
+
+  test('handler output on stdout is kept separate from the result', async () => {
+    const r = await exec(srv, 'python', 'def handler(event):\n    print("log line")\n    return [event, None, "s"]\n', { event: 'e' });
+    assertOk(r);
+    assert.deepEqual(r.sc.result, ['e', null, 's']);
+    assert.ok(r.sc.stdout.includes('log line'), JSON.stringify(r.sc));
+  });
+
+  test('timeout_s:1 on sleep 5 -> timed_out', async () => {
+    const t0 = Date.now();
+    const r = await exec(srv, 'shell', 'sleep 5', { timeout_s: 1 });
+    const el = Date.now() - t0;
+    assert.equal(r.isError, true);
+    assert.equal(r.sc.timed_out, true);
+    assert.equal(r.sc.signal, 'SIGKILL');
+    assert.equal(r.sc.exit_code, 137);
+    assert.match(textOf(r), /timed out/);
+    assert.ok(el >= 900 && el < 2000, `took ${el} ms`);
+  });
+
+  test('output flood is truncated at 1 MiB', async () => {
+    const r = await exec(srv, 'shell', 'yes | head -c 5000000', { timeout_s: 30 });
+    assert.equal(r.sc.truncated, true);
+    const n = Buffer.byteLength(r.sc.stdout);
+    assert.ok(n > 0 && n <= 1024 * 1024, `stdout is ${n} bytes`);
+    assert.ok(/^(y\n)+y?\n?$/.test(r.sc.stdout.slice(0, 4096)), 'stdout should be the beginning of the output');
+  });
+
+  test('bad arguments are isError results naming the argument', async () => {
+    assertErr(await srv.call('execute', { language: 'python' }), 'code');
+    assertErr(await srv.call('execute', { code: 'print(1)' }), 'language');
+    assertErr(await srv.call('execute', { code: 'x', language: 'cobol' }), 'language');
+    assertErr(await srv.call('execute', { code: 'true', language: 'shell', timeout_s: 0 }), 'timeout_s');
+    assertErr(await srv.call('execute', { code: 'true', language: 'shell', timeout_s: 3601 }), 'timeout_s');
+    assertErr(await srv.call('execute', { code: 'true', language: 'shell', timeout_s: 'ten' }), 'timeout_s');
+    assertErr(await srv.call('execute', { code: 42, language: 'shell' }), 'code');
+    assertErr(await srv.call('execute', { code: 'true', language: 'shell', env: { A: 1 } }), 'env');
+  });
+});
+
+describe('files', () => {
+  test('utf8 roundtrip', async () => {
+    const content = 'héllo wörld ✓\nline 2\n';
+    const w = await srv.call('file_write', { path: 'dir/a/hello.txt', content });
+    assertOk(w, 'file_write');
+    assert.equal(w.structuredContent.bytes, Buffer.byteLength(content));
+    assert.equal(w.structuredContent.size, Buffer.byteLength(content));
+    const r = await srv.call('file_read', { path: 'dir/a/hello.txt' });
+    assertOk(r, 'file_read');
+    assert.equal(r.structuredContent.content, content);
+    assert.equal(r.structuredContent.size, Buffer.byteLength(content));
+    assert.equal(r.structuredContent.encoding, 'utf8');
+    assert.equal(r.structuredContent.truncated, false);
+    assert.equal(textOf(r), content);
+  });
+
+  test('base64 roundtrip with every byte value', async () => {
+    const bytes = Buffer.concat([Buffer.from(Array.from({ length: 256 }, (_, i) => i)), crypto.randomBytes(4096)]);
+    const w = await srv.call('file_write', { path: 'bin.dat', content: bytes.toString('base64'), encoding: 'base64' });
+    assertOk(w, 'file_write');
+    assert.equal(w.structuredContent.size, bytes.length);
+    const r = await srv.call('file_read', { path: 'bin.dat', encoding: 'base64' });
+    assertOk(r, 'file_read');
+    assert.equal(r.structuredContent.encoding, 'base64');
+    assert.equal(r.structuredContent.size, bytes.length);
+    assert.ok(Buffer.from(r.structuredContent.content, 'base64').equals(bytes), 'bytes differ');
+    // and the sandbox sees the same bytes
+    const sum = await exec(srv, 'shell', 'sha256sum bin.dat');
+    assert.equal(sum.sc.stdout.split(' ')[0], crypto.createHash('sha256').update(bytes).digest('hex'));
+  });
+
+  test('offset and length', async () => {
+    await srv.call('file_write', { path: 'digits.txt', content: '0123456789' });
+    const r = await srv.call('file_read', { path: 'digits.txt', offset: 3, length: 4 });
+    assertOk(r);
+    assert.equal(r.structuredContent.content, '3456');
+    assert.equal(r.structuredContent.offset, 3);
+    assert.equal(r.structuredContent.bytes, 4);
+    assert.equal(r.structuredContent.size, 10);
+    const tailR = await srv.call('file_read', { path: 'digits.txt', offset: 8 });
+    assert.equal(tailR.structuredContent.content, '89');
+  });
+
+  test('append and mode', async () => {
+    await srv.call('file_write', { path: 'app.txt', content: 'a' });
+    const w = await srv.call('file_write', { path: 'app.txt', content: 'b', append: true });
+    assertOk(w);
+    assert.equal(w.structuredContent.size, 2);
+    const r = await srv.call('file_read', { path: 'app.txt' });
+    assert.equal(r.structuredContent.content, 'ab');
+    const s = await srv.call('file_write', { path: 'run.sh', content: '#!/bin/sh\necho ran\n', mode: '0755' });
+    assertOk(s);
+    const x = await exec(srv, 'shell', './run.sh && stat -c %a run.sh');
+    assertOk(x);
+    assert.equal(x.sc.stdout, 'ran\n755\n');
+  });
+
+  test('file_list, flat and recursive', async () => {
+    await srv.call('file_write', { path: 'lst/one.txt', content: '1' });
+    await srv.call('file_write', { path: 'lst/sub/two.txt', content: '22' });
+    const l = await srv.call('file_list', { path: 'lst' });
+    assertOk(l);
+    const es = l.structuredContent.entries;
+    assert.deepEqual(es.map((e) => e.name).sort(), ['one.txt', 'sub']);
+    for (const e of es) {
+      for (const k of ['name', 'path', 'type', 'size', 'mtime']) assert.ok(k in e, `entry lacks ${k}: ${JSON.stringify(e)}`);
+      assert.match(e.mtime, ISO_UTC);
+      assert.ok(Math.abs(Date.parse(e.mtime) - Date.now()) < 10 * 60 * 1000, `mtime ${e.mtime} is not now`);
+    }
+    const one = es.find((e) => e.name === 'one.txt');
+    assert.equal(one.type, 'file');
+    assert.equal(one.size, 1);
+    assert.equal(norm(one.path), 'lst/one.txt');
+    assert.equal(es.find((e) => e.name === 'sub').type, 'directory');
+    assert.equal(l.structuredContent.truncated, false);
+
+    const rl = await srv.call('file_list', { path: 'lst', recursive: true });
+    assertOk(rl);
+    const paths = rl.structuredContent.entries.map((e) => norm(e.path)).sort();
+    assert.deepEqual(paths, ['lst/one.txt', 'lst/sub', 'lst/sub/two.txt']);
+    assert.equal(rl.structuredContent.entries.find((e) => e.name === 'two.txt').size, 2);
+
+    const root = await srv.call('file_list', {});
+    assertOk(root);
+    assert.ok(root.structuredContent.entries.some((e) => e.name === 'lst'));
+  });
+
+  test('file_list shows symlinks as symlinks', async () => {
+    await exec(srv, 'shell', 'mkdir -p lnk && ln -sf /etc lnk/etc_link');
+    const l = await srv.call('file_list', { path: 'lnk' });
+    assertOk(l);
+    assert.equal(l.structuredContent.entries.find((e) => e.name === 'etc_link')?.type, 'symlink');
+  });
+
+  test('file_delete', async () => {
+    await srv.call('file_write', { path: 'del/f.txt', content: 'x' });
+    await srv.call('file_write', { path: 'del/d/g.txt', content: 'y' });
+    const d = await srv.call('file_delete', { path: 'del/f.txt' });
+    assertOk(d);
+    assert.equal(d.structuredContent.deleted, true);
+    assertErr(await srv.call('file_read', { path: 'del/f.txt' }), 'del/f.txt');
+    assertErr(await srv.call('file_delete', { path: 'del' }), 'del');
+    assertOk(await srv.call('file_read', { path: 'del/d/g.txt' }), 'non-recursive delete must not remove anything');
+    const rd = await srv.call('file_delete', { path: 'del', recursive: true });
+    assertOk(rd);
+    const after = await srv.call('file_list', {});
+    assert.ok(!after.structuredContent.entries.some((e) => e.name === 'del'));
+    assertErr(await srv.call('file_delete', { path: 'del' }), 'del');
+  });
+
+  test('file_read of a missing file is an error naming it', async () => {
+    assertErr(await srv.call('file_read', { path: 'no/such/file.txt' }), 'no/such/file.txt');
+  });
+
+  test('bad arguments name the argument', async () => {
+    assertErr(await srv.call('file_read', {}), 'path');
+    assertErr(await srv.call('file_write', { path: 'x.txt' }), 'content');
+    assertErr(await srv.call('file_write', { path: 'x.txt', content: '!!!', encoding: 'rot13' }), 'encoding');
+    assertErr(await srv.call('file_read', { path: 'digits.txt', offset: -1 }), 'offset');
+  });
+
+  test('path escapes are refused', async () => {
+    assertErr(await srv.call('file_read', { path: '../etc/passwd' }), '../etc/passwd');
+    assertErr(await srv.call('file_read', { path: '/etc/passwd' }), '/etc/passwd');
+    assertErr(await srv.call('file_read', { path: 'a/../../../../etc/passwd' }), 'passwd');
+    assertErr(await srv.call('file_write', { path: '../escape.txt', content: 'x' }), '../escape.txt');
+    assertErr(await srv.call('file_delete', { path: '..', recursive: true }), '..');
+    assertErr(await srv.call('file_list', { path: '/etc' }), '/etc');
+  });
+
+  test('symlink escapes are refused', async () => {
+    const x = await exec(srv, 'shell', 'ln -sfn /etc /workspace/out && ls out/passwd');
+    assertOk(x, 'ln -s');
+    assertErr(await srv.call('file_read', { path: 'out/passwd' }), 'out/passwd');
+    const marker = `mcpbox-e2e-${process.pid}-${Date.now()}`;
+    assertErr(await srv.call('file_write', { path: `out/${marker}`, content: 'pwned' }), marker);
+    assert.ok(!fs.existsSync(`/etc/${marker}`), 'file_write through a symlink reached the host /etc');
+    assertErr(await srv.call('file_list', { path: 'out' }), 'out');
+    // a symlink to a file outside
+    await exec(srv, 'shell', 'ln -sf /etc/hostname /workspace/hn');
+    assertErr(await srv.call('file_read', { path: 'hn' }), 'hn');
+  });
+
+  test('absolute /workspace paths are accepted', async () => {
+    const w = await srv.call('file_write', { path: '/workspace/abs.txt', content: 'abs' });
+    assertOk(w);
+    const r = await srv.call('file_read', { path: 'abs.txt' });
+    assert.equal(r.structuredContent.content, 'abs');
+    const r2 = await srv.call('file_read', { path: '/workspace/abs.txt' });
+    assert.equal(r2.structuredContent.content, 'abs');
+  });
+
+  test('files are shared between file tools and execute', async () => {
+    await srv.call('file_write', { path: 'x', content: 'from file_write\n' });
+    const c = await exec(srv, 'shell', 'cat x; pwd');
+    assertOk(c);
+    assert.equal(c.sc.stdout, 'from file_write\n/workspace\n');
+    await exec(srv, 'python', 'open("y.txt","w").write("from execute")');
+    const r = await srv.call('file_read', { path: 'y.txt' });
+    assertOk(r);
+    assert.equal(r.structuredContent.content, 'from execute');
+  });
+});
+
+describe('sessions', () => {
+  let s1, s2;
+  test('session_create', async () => {
+    const r = await srv.call('session_create', { name: 'alpha', labels: { team: 'e2e' } });
+    assertOk(r);
+    const sc = r.structuredContent;
+    assert.equal(typeof sc.session_id, 'string');
+    assert.ok(sc.session_id.length > 0);
+    assert.equal(sc.status, 'running');
+    assert.equal(sc.name, 'alpha');
+    assert.deepEqual(sc.labels, { team: 'e2e' });
+    assert.equal(typeof sc.network, 'boolean');
+    for (const k of ['memory_mb', 'max_pids', 'cpu_s', 'file_mb', 'timeout_s']) assert.equal(typeof sc.limits?.[k], 'number', `limits.${k}`);
+    assert.match(sc.created_at, ISO_UTC);
+    s1 = sc.session_id;
+    s2 = (await srv.call('session_create', {})).structuredContent.session_id;
+    assert.notEqual(s1, s2);
+  });
+
+  test('session_create honours limits', async () => {
+    const r = await srv.call('session_create', { memory_mb: 300, timeout_s: 7 });
+    assertOk(r);
+    assert.equal(r.structuredContent.limits.memory_mb, 300);
+    assert.equal(r.structuredContent.limits.timeout_s, 7);
+    await srv.call('session_destroy', { session_id: r.structuredContent.session_id });
+    assertErr(await srv.call('session_create', { memory_mb: -1 }), 'memory_mb');
+  });
+
+  test('execute and files in an explicit session', async () => {
+    assertOk(await srv.call('file_write', { session_id: s1, path: 'secret.txt', content: 's1 only' }));
+    const r = await exec(srv, 'shell', 'cat secret.txt', { session_id: s1 });
+    assertOk(r);
+    assert.equal(r.sc.stdout, 's1 only');
+    // not in s2, not in the implicit session
+    assertErr(await srv.call('file_read', { session_id: s2, path: 'secret.txt' }), 'secret.txt');
+    assertErr(await srv.call('file_read', { path: 'secret.txt' }), 'secret.txt');
+    const l2 = await exec(srv, 'shell', 'ls -A /workspace; cat /workspace/secret.txt', { session_id: s2 });
+    assert.ok(!l2.sc.stdout.includes('secret'), l2.sc.stdout);
+    assert.notEqual(l2.sc.exit_code, 0);
+  });
+
+  test('session env is set at creation', async () => {
+    const r = await srv.call('session_create', { env: { SESS_VAR: 'from-session' } });
+    const id = r.structuredContent.session_id;
+    const x = await exec(srv, 'shell', 'echo $SESS_VAR', { session_id: id });
+    assert.equal(x.sc.stdout, 'from-session\n');
+    await srv.call('session_destroy', { session_id: id });
+  });
+
+  test('session_list', async () => {
+    const r = await srv.call('session_list', {});
+    assertOk(r);
+    const ss = r.structuredContent.sessions;
+    const a = ss.find((s) => s.session_id === s1);
+    assert.ok(a, `s1 missing from ${JSON.stringify(ss)}`);
+    assert.equal(a.name, 'alpha');
+    assert.deepEqual(a.labels, { team: 'e2e' });
+    assert.equal(a.status, 'running');
+    assert.equal(a.implicit, false);
+    assert.match(a.created_at, ISO_UTC);
+    assert.match(a.last_active, ISO_UTC);
+    assert.ok(ss.some((s) => s.session_id === s2));
+    assert.ok(ss.some((s) => s.implicit === true), 'the implicit session (used above) should be listed');
+  });
+
+  test('session_info', async () => {
+    const r = await srv.call('session_info', { session_id: s1 });
+    assertOk(r);
+    const sc = r.structuredContent;
+    assert.equal(sc.session_id, s1);
+    assert.equal(sc.status, 'running');
+    assert.match(sc.created_at, ISO_UTC);
+    assert.match(sc.last_active, ISO_UTC);
+    assert.equal(typeof sc.network, 'boolean');
+    assert.equal(typeof sc.limits?.memory_mb, 'number');
+    for (const k of ['memory_bytes', 'pids', 'executions', 'cpu_ms']) assert.equal(typeof sc.usage?.[k], 'number', `usage.${k}`);
+    assert.ok(sc.usage.executions >= 1, `executions ${sc.usage.executions}`);
+    assert.equal(sc.implicit, false);
+    const imp = await srv.call('session_info', {});
+    assertOk(imp);
+    assert.equal(imp.structuredContent.implicit, true);
+  });
+
+  test('session_destroy', async () => {
+    const d = await srv.call('session_destroy', { session_id: s1 });
+    assertOk(d);
+    assert.equal(d.structuredContent.session_id, s1);
+    assert.equal(d.structuredContent.destroyed, true);
+    assertErr(await exec(srv, 'shell', 'true', { session_id: s1 }), 'not found');
+    assertErr(await srv.call('file_read', { session_id: s1, path: 'secret.txt' }), 'not found');
+    assertErr(await srv.call('session_info', { session_id: s1 }), 'not found');
+    assertErr(await srv.call('session_destroy', { session_id: s1 }), 'not found');
+    const l = await srv.call('session_list', {});
+    assert.ok(!l.structuredContent.sessions.some((s) => s.session_id === s1));
+    await srv.call('session_destroy', { session_id: s2 });
+  });
+
+  test('unknown session_id', async () => {
+    assertErr(await exec(srv, 'shell', 'true', { session_id: 'no-such-session' }), 'not found');
+    assertErr(await srv.call('session_info', { session_id: 'no-such-session' }), 'not found');
+    assertErr(await srv.call('session_destroy', {}), 'session_id');
+  });
+});
