@@ -9,11 +9,11 @@
 CC      ?= cc
 BUILD   ?= build
 PKGS    := libuv jansson libseccomp
-CFLAGS  ?= -O2 -g
-CFLAGS  += -std=gnu11 -MMD -MP -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+OPT     ?= -O2 -g
+CFLAGS  := $(OPT) -std=gnu11 -MMD -MP -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wvla -Wno-unused-parameter -D_GNU_SOURCE \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 
 SRC      := $(wildcard server/*.c transport/*.c tools/*.c sessions/*.c)
 OBJ      := $(SRC:%.c=$(BUILD)/obj/%.o)
@@ -56,7 +56,7 @@ test: deps
 
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan \
-	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	  OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	  LDFLAGS="-fsanitize=address,undefined" all unit
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  $(MAKE) --no-print-directory BUILD=build/asan e2e

@@ -17,7 +17,8 @@
 
 #define LIST_MAX_ENTRIES 10000
 
-/* Resolve the call's path argument; finishes the call on error. */
+/* Resolve the call's path argument. On error the call is finished (and
+ * freed): the caller must return at once without touching it. */
 static char *rel_path(struct tool_call *call, const char *arg)
 {
 	auto_err struct err *err = NULL;
@@ -56,6 +57,8 @@ static bool utf8_valid(const unsigned char *p, size_t n, size_t *valid_prefix)
 static void file_read_run_s(struct tool_call *call, struct sess_session *s)
 {
 	auto_free char *rel = rel_path(call, "path");
+	if (!rel)
+		return; /* call finished */
 	const char *shown = tool_arg_str(call, "path", ".");
 	const char *enc = tool_arg_str(call, "encoding", "utf8");
 	int64_t offset = tool_arg_int(call, "offset", 0);
@@ -65,8 +68,6 @@ static void file_read_run_s(struct tool_call *call, struct sess_session *s)
 	auto_close int fd = -1;
 	struct stat st;
 
-	if (!rel)
-		return;
 	fd = sess_ws_open(s->wsfd, rel, O_RDONLY | O_NOCTTY | O_NONBLOCK, 0, shown, &err);
 	if (fd < 0) {
 		tool_fail(call, "file_read: %s", err->msg);
@@ -143,6 +144,8 @@ static int parse_mode(const char *s, mode_t *out)
 static void file_write_run_s(struct tool_call *call, struct sess_session *s)
 {
 	auto_free char *rel = rel_path(call, "path");
+	if (!rel)
+		return;
 	const char *shown = tool_arg_str(call, "path", "");
 	const char *enc = tool_arg_str(call, "encoding", "utf8");
 	json_t *jc = json_object_get(call->args, "content");
@@ -157,8 +160,6 @@ static void file_write_run_s(struct tool_call *call, struct sess_session *s)
 	mode_t mode = 0644;
 	struct stat st;
 
-	if (!rel)
-		return;
 	if (mode_s && parse_mode(mode_s, &mode) < 0) {
 		tool_fail(call, "argument \"mode\" must be an octal file mode such as \"0644\" or \"755\"");
 		return;
@@ -265,14 +266,12 @@ static void list_dir(struct lister *l, int dfd, const char *prefix, int depth)
 static void file_list_run_s(struct tool_call *call, struct sess_session *s)
 {
 	auto_free char *rel = rel_path(call, "path");
+	if (!rel)
+		return;
 	const char *shown = tool_arg_str(call, "path", ".");
 	auto_err struct err *err = NULL;
 	struct lister l = { .entries = json_array(), .recursive = tool_arg_bool(call, "recursive", false) };
 
-	if (!rel) {
-		json_decref(l.entries);
-		return;
-	}
 	int fd = sess_ws_open(s->wsfd, rel, O_RDONLY | O_DIRECTORY, 0, shown, &err);
 	if (fd < 0) {
 		json_decref(l.entries);
@@ -311,6 +310,8 @@ static void file_list_run_s(struct tool_call *call, struct sess_session *s)
 static void file_delete_run_s(struct tool_call *call, struct sess_session *s)
 {
 	auto_free char *rel = rel_path(call, "path");
+	if (!rel)
+		return;
 	const char *shown = tool_arg_str(call, "path", "");
 	bool recursive = tool_arg_bool(call, "recursive", false);
 	auto_err struct err *err = NULL;
@@ -318,8 +319,6 @@ static void file_delete_run_s(struct tool_call *call, struct sess_session *s)
 	const char *base;
 	struct stat st;
 
-	if (!rel)
-		return;
 	if (!strcmp(rel, ".")) {
 		tool_fail(call, "file_delete: refusing to delete the workspace itself (argument \"path\")");
 		return;
