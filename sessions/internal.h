@@ -10,6 +10,7 @@
 #define MCPBOX_SESS_INTERNAL_H
 
 #include <stdbool.h>
+#include <linux/filter.h>
 #include <sys/types.h>
 #include <uv.h>
 
@@ -25,6 +26,7 @@ struct sess_child_args {
 	const char *id;		/* validated session id (hostname) */
 	const char *workspace;	/* host path */
 	bool network;
+	const struct sock_fprog *filter;	/* seccomp program, built once by the zygote */
 };
 
 /** Runs in the cloned child; never returns (exit status 0 / 1). */

@@ -758,7 +758,6 @@ static int read_last_cap(void)
 void sess_sandbox_child(const struct sess_child_args *a)
 {
 	struct worker w;
-	struct err *e = NULL;
 	sigset_t mask;
 	char go;
 	int ws_fd, keep[3] = { a->ctl_fd, a->go_fd, a->status_fd };
@@ -799,8 +798,7 @@ void sess_sandbox_child(const struct sess_child_args *a)
 	if (setresuid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID) < 0)
 		die(errno, "setresuid");
 
-	if (sess_seccomp_build(&w.prog, &e) < 0)
-		die(e->errnum, "%s", e->msg);
+	w.prog = *a->filter; /* our copy of the zygote's memory holds the program */
 	w.last_cap = read_last_cap();
 
 	setup_root(ws_fd);

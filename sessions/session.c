@@ -34,6 +34,7 @@ struct sess_registry {
 	struct pool_entry *pool;	/* ready */
 	unsigned pool_ready;
 	unsigned pool_pending;		/* create requests in flight */
+	struct pool_req *pending;	/* those requests, oldest first */
 	bool shutting_down;
 	uv_timer_t ttl_timer;
 	unsigned *pending_alive;	/* shared with in-flight pool creations after free */
@@ -87,12 +88,39 @@ struct pool_req {
 	unsigned *alive;	/* reg->pending_alive: 0 once the registry is gone */
 	char *id;
 	char *workspace;
+	struct sess_session *claim;	/* a session waiting for this sandbox (held) */
+	struct pool_req *next;
 };
+
+static void session_created(void *arg, struct sess_worker *w, struct err *err);
 
 static void pool_created(void *arg, struct sess_worker *w, struct err *err)
 {
 	struct pool_req *pr = arg;
 	struct sess_registry *reg = pr->reg;
+
+	if (*pr->alive) {
+		struct pool_req **pp = &reg->pending;
+		while (*pp != pr)
+			pp = &(*pp)->next;
+		*pp = pr->next;
+	}
+	if (pr->claim) {
+		/* a session_create found the pool empty and took this one over */
+		struct sess_session *s = pr->claim;
+		bool registry_alive = *pr->alive;
+		if (registry_alive) {
+			pr->alive[1]--;
+			reg->pool_pending--;
+		} else if (--pr->alive[1] == 0) {
+			free(pr->alive);
+		}
+		free(pr);
+		session_created(s, w, err); /* may free s */
+		if (registry_alive)
+			sess_pool_fill(reg);
+		return;
+	}
 
 	if (!*pr->alive) {
 		/* the registry went away while this was in flight */
@@ -166,7 +194,20 @@ void sess_pool_fill(struct sess_registry *reg)
 		}
 		reg->pool_pending++;
 		reg->pending_alive[1]++;
+		struct pool_req **pp = &reg->pending;
+		while (*pp)
+			pp = &(*pp)->next;
+		*pp = pr;
 	}
+}
+
+/* The oldest pool creation no session has claimed yet, or NULL. */
+static struct pool_req *unclaimed_pending(struct sess_registry *reg)
+{
+	for (struct pool_req *pr = reg->pending; pr; pr = pr->next)
+		if (!pr->claim)
+			return pr;
+	return NULL;
 }
 
 /* ---- sessions ----------------------------------------------------------- */
@@ -273,6 +314,10 @@ static void session_created(void *arg, struct sess_worker *w, struct err *err)
 		sess_put(s);
 		return;
 	}
+	if (w && sess_worker_set_limits(w, &s->limits, &err) < 0) {
+		sess_worker_free(w);
+		w = NULL;
+	}
 	if (!w) {
 		s->state = SESS_FAILED;
 		s->failure = err;
@@ -289,6 +334,7 @@ int sess_create(struct sess_registry *reg, const char *owner, bool implicit,
 {
 	const struct srv_config *cfg = reg->cfg;
 	struct sess_limits lim = default_limits(cfg);
+	struct pool_req *pr;
 	uint64_t mem, timeout;
 
 	if (reg->shutting_down)
@@ -329,6 +375,14 @@ int sess_create(struct sess_registry *reg, const char *owner, bool implicit,
 		}
 		attach_worker(s, e->worker);
 		free(e);
+	} else if (!rq->network && (pr = unclaimed_pending(reg))) {
+		/* The pool is empty but a sandbox for it is on its way: that one
+		 * is ready sooner than a new request queued behind it. */
+		s->id = steal_ptr(pr->id);
+		s->workspace = steal_ptr(pr->workspace);
+		s->state = SESS_CREATING;
+		pr->claim = s;
+		sess_hold(s); /* for session_created */
 	} else {
 		s->id = random_id("ses_", 12);
 		s->workspace = workspace_path(reg, s->id);

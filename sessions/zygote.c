@@ -15,6 +15,7 @@
  */
 #include "internal.h"
 #include "proto.h"
+#include "seccomp.h"
 #include "sandbox.h"
 #include "../server/buf.h"
 #include "../server/common.h"
@@ -60,6 +61,7 @@ struct zstate {
 	int sigfd;
 	const struct sess_cgroup *cg;
 	const struct sess_host_info *host;
+	struct sock_fprog filter;	/* the sandbox seccomp program, built once */
 	struct zworker *workers;
 	size_t nworkers, capworkers;
 	struct zrmdir *rmdirs;
@@ -204,7 +206,7 @@ static pid_t create_one(struct zstate *zs, const char *id, const char *workspace
 	}
 	args = (struct sess_child_args){ .ctl_fd = sv[1], .go_fd = go[0], .status_fd = st[1],
 					 .keep_fd = zs->sock, .id = id, .workspace = workspace,
-					 .network = network };
+					 .network = network, .filter = &zs->filter };
 	/* Raw clone: fork semantics (no separate stack), straight into the
 	   new namespaces; the child becomes PID 1 of its pid namespace. The
 	   cgroup namespace is unshared by the child once it sits in its own
@@ -432,6 +434,14 @@ static void zygote_main(int sock, pid_t server, const struct sess_cgroup *cg,
 	if (zs.sigfd < 0)
 		_exit(1);
 	zs.buf = xmalloc(SESS_PROTO_MAX_MSG);
+	{
+		/* built once here instead of in every new sandbox */
+		struct err *e = NULL;
+		if (sess_seccomp_build(&zs.filter, &e) < 0) {
+			log_error("zygote: %s", e->msg);
+			_exit(1);
+		}
+	}
 	sess_cgroup_cleanup_stale(cg);
 
 	for (;;) {
