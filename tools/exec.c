@@ -223,6 +223,9 @@ static void run_done(void *arg, struct sess_run_result *res)
 	if (code != 0 || res->timed_out)
 		json_object_set_new(result, "isError", json_true());
 	buf_release(&text);
+	if (res->timed_out || res->exit.oom_killed)
+		tool_log(call, LOG_LVL_WARNING, "execute in session %s: %s", st->sess->id,
+			 res->timed_out ? "timed out, killed" : "out of memory, killed");
 	sess_put(st->sess);
 	exec_state_free(st);
 	tool_finish(call, result);
@@ -322,6 +325,8 @@ static void exec_in_session(struct tool_call *call, struct sess_session *s)
 	st->sess = s;
 	st->timeout_s = timeout;
 	sess_hold(s);
+	tool_log(call, LOG_LVL_DEBUG, "execute: %s in session %s (timeout %lld s)", st->lang->name, s->id,
+		 (long long)timeout);
 	if (srv_req_progress_token(call->req)) {
 		st->progress = xcalloc(1, sizeof(*st->progress));
 		uv_timer_init(uv_default_loop(), st->progress);

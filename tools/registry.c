@@ -290,6 +290,20 @@ void tool_registry_call(struct srv_req *req, const char *principal, struct tool_
 	e->def->run(call);
 }
 
+void tool_log(struct tool_call *call, int lvl, const char *fmt, ...)
+{
+	struct buf b = BUF_INIT;
+	va_list ap;
+
+	if (!call->env->log)
+		return;
+	va_start(ap, fmt);
+	buf_vaddf(&b, fmt, ap);
+	va_end(ap);
+	call->env->log(srv_req_conn(call->req), lvl, "mcpbox", b.data);
+	buf_release(&b);
+}
+
 /* ---- argument helpers --------------------------------------------------- */
 
 const char *tool_arg_str(struct tool_call *call, const char *name, const char *def)
@@ -363,6 +377,7 @@ void tool_with_session(struct tool_call *call, tool_session_cb cb)
 		}
 		free(call->conn->implicit_session);
 		call->conn->implicit_session = xstrdup(s->id);
+		tool_log(call, LOG_LVL_INFO, "created session %s for this connection", s->id);
 	}
 	struct session_wait *w = xmalloc(sizeof(*w));
 	w->call = call;

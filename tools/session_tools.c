@@ -4,6 +4,7 @@
 #include "tool.h"
 #include "../server/buf.h"
 #include "../server/common.h"
+#include "../server/log.h"
 #include "../server/banned.h"
 
 #include <string.h>
@@ -59,6 +60,7 @@ static void created(void *arg, struct sess_session *s, struct err *err)
 		err_free(err);
 		return;
 	}
+	tool_log(call, LOG_LVL_INFO, "created session %s", s->id);
 	reply_session(call, s, "created");
 }
 
@@ -137,6 +139,7 @@ static void session_destroy_run(struct tool_call *call)
 		call->conn->implicit_session = NULL;
 	}
 	sess_destroy(s);
+	tool_log(call, LOG_LVL_INFO, "destroyed session %s", id);
 	struct buf text = BUF_INIT;
 	buf_addf(&text, "destroyed session %s", id);
 	tool_ok(call, json_pack("{s:s, s:b}", "session_id", id, "destroyed", 1), text.data);

@@ -27,6 +27,8 @@
 struct tool_env {
 	struct sess_registry *sessions;
 	const struct srv_config *cfg;
+	/* Send a log message (enum log_level) to the client of c, if its level admits it. */
+	void (*log)(struct srv_conn *c, int lvl, const char *logger, const char *msg);
 };
 
 /** Per-connection state the tools keep (embedded in the MCP connection). */
@@ -99,6 +101,9 @@ typedef void (*tool_session_cb)(struct tool_call *call, struct sess_session *s);
  * failure the call is finished with an error and cb is not called.
  */
 void tool_with_session(struct tool_call *call, tool_session_cb cb);
+
+/** Log to the calling client (notifications/message), logger "mcpbox". */
+void tool_log(struct tool_call *call, int lvl, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /** Make a JSON string from bytes that may not be valid UTF-8 (bad bytes → U+FFFD). */
 json_t *tool_json_text(const char *data, size_t len);
