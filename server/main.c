@@ -122,11 +122,6 @@ static void begin_shutdown(void *arg)
 	uv_timer_start(&srv.shutdown_timer, shutdown_tick, 0, 5);
 }
 
-static void log_to_client(struct srv_conn *c, int lvl, const char *logger, const char *msg)
-{
-	mcp_log(c, lvl, logger, "%s", msg);
-}
-
 static void on_signal(uv_signal_t *h, int signum)
 {
 	log_info("signal %d: shutting down", signum);
@@ -151,7 +146,7 @@ static int cmd_stdio(void)
 	}
 	srv.env.sessions = srv.sessions;
 	srv.env.cfg = &srv.cfg;
-	srv.env.log = log_to_client;
+	srv.env.log = mcp_req_log;
 	mcp_init(&srv.env);
 	uv_timer_init(srv.loop, &srv.shutdown_timer);
 	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++) {

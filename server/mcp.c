@@ -52,6 +52,17 @@ void mcp_log(struct srv_conn *c, int lvl, const char *logger, const char *fmt, .
 	buf_release(&b);
 }
 
+void mcp_req_log(struct srv_req *r, int lvl, const char *logger, const char *msg)
+{
+	struct srv_conn *c = srv_req_conn(r);
+	struct mcp_conn *m = conn_state(c);
+
+	if (lvl < m->log_level || srv_conn_closing(c))
+		return;
+	srv_req_notify(r, "notifications/message",
+		       json_pack("{s:s, s:s, s:s}", "level", log_level_name(lvl), "logger", logger, "data", msg));
+}
+
 static void do_initialize(struct srv_req *req, struct mcp_conn *m, json_t *params)
 {
 	const char *asked = json_string_value(json_object_get(params, "protocolVersion"));

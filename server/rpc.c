@@ -8,11 +8,16 @@
 #include <stdarg.h>
 #include <string.h>
 
-/* A batch collects the answers of its requests into one array. */
-struct batch {
+/*
+ * One received text (a message or a batch). Its answers are collected here
+ * and sent together once its last request is finished: alone for a single
+ * message, as one array for a batch.
+ */
+struct text {
+	void *ctx;		/* the transport's context of the text */
+	bool array;		/* it was a batch */
 	json_t *answers;	/* array, in completion order */
-	size_t pending;		/* requests not yet finished */
-	bool sealed;		/* every element of the batch has been dispatched */
+	size_t pending;		/* requests not yet finished (+1 while dispatching) */
 };
 
 struct srv_req {
@@ -21,7 +26,7 @@ struct srv_req {
 	json_t *progress_token;
 	double last_progress;
 	bool has_progress;
-	struct batch *batch;
+	struct text *text;
 	void (*cancel_fn)(void *arg);
 	void *cancel_arg;
 	bool cancelled;
@@ -71,7 +76,7 @@ struct srv_conn *srv_req_conn(const struct srv_req *r) { return r->conn; }
 json_t *srv_req_progress_token(const struct srv_req *r) { return r->progress_token; }
 bool srv_req_cancelled(const struct srv_req *r) { return r->cancelled; }
 
-static void send_json(struct srv_conn *c, json_t *msg)
+static void send_json(struct srv_conn *c, void *ctx, json_t *msg)
 {
 	size_t n;
 	char *s;
@@ -85,7 +90,7 @@ static void send_json(struct srv_conn *c, json_t *msg)
 	}
 	s = xmalloc(n);
 	json_dumpb(msg, s, n, JSON_COMPACT);
-	c->ops->send(c->tp, s, n);
+	c->ops->send(c->tp, ctx, s, n);
 	free(s);
 }
 
@@ -96,25 +101,24 @@ static json_t *make_error(json_t *id, int code, const char *msg)
 }
 
 /*
- * Deliver a finished answer (NULL: none, for a cancelled request) alone or
- * into its batch, which is sent once its last member is finished.
+ * Record a finished answer (NULL: none, for a cancelled request). When the
+ * text's last request is finished its answers go out and the transport
+ * hears that the text is done.
  */
-static void deliver(struct srv_conn *c, struct batch *b, json_t *answer)
+static void deliver(struct srv_conn *c, struct text *t, json_t *answer)
 {
-	if (!b) {
-		if (answer)
-			send_json(c, answer);
-		json_decref(answer);
-		return;
-	}
 	if (answer)
-		json_array_append_new(b->answers, answer);
-	if (--b->pending == 0 && b->sealed) {
-		if (json_array_size(b->answers))
-			send_json(c, b->answers);
-		json_decref(b->answers);
-		free(b);
-	}
+		json_array_append_new(t->answers, answer);
+	if (--t->pending)
+		return;
+	if (t->array && json_array_size(t->answers))
+		send_json(c, t->ctx, t->answers);
+	else if (!t->array && json_array_size(t->answers))
+		send_json(c, t->ctx, json_array_get(t->answers, 0));
+	json_decref(t->answers);
+	if (c->ops->done)
+		c->ops->done(c->tp, t->ctx);
+	free(t);
 }
 
 static void req_finish(struct srv_req *r, json_t *answer)
@@ -134,7 +138,7 @@ static void req_finish(struct srv_req *r, json_t *answer)
 		json_decref(answer);
 		answer = NULL;
 	}
-	deliver(c, r->batch, answer);
+	deliver(c, r->text, answer);
 	json_decref(r->id);
 	json_decref(r->progress_token);
 	free(r);
@@ -198,16 +202,30 @@ void srv_req_progress(struct srv_req *r, double progress, double total, const ch
 		json_object_set_new(p, "total", json_real(total));
 	if (message)
 		json_object_set_new(p, "message", json_string(message));
-	srv_conn_notify(r->conn, "notifications/progress", p);
+	srv_req_notify(r, "notifications/progress", p);
 }
 
-void srv_conn_notify(struct srv_conn *c, const char *method, json_t *params)
+static void notify(struct srv_conn *c, void *ctx, const char *method, json_t *params)
 {
 	json_t *msg = json_pack("{s:s, s:s}", "jsonrpc", "2.0", "method", method);
 	if (params)
 		json_object_set_new(msg, "params", params);
-	send_json(c, msg);
+	send_json(c, ctx, msg);
 	json_decref(msg);
+}
+
+void srv_conn_notify(struct srv_conn *c, const char *method, json_t *params)
+{
+	notify(c, NULL, method, params);
+}
+
+void srv_req_notify(struct srv_req *r, const char *method, json_t *params)
+{
+	if (r->cancelled) {
+		json_decref(params);
+		return;
+	}
+	notify(r->conn, r->text->ctx, method, params);
 }
 
 static bool id_equal(json_t *a, json_t *b)
@@ -232,15 +250,14 @@ static bool valid_id(json_t *id)
 	return json_is_string(id) || json_is_integer(id) || json_is_real(id);
 }
 
-/* Handle one element (top-level message or batch member). */
-static void handle_one(struct srv_conn *c, json_t *msg, struct batch *b)
+/* Handle one message (the whole text or a batch member). */
+static void handle_one(struct srv_conn *c, json_t *msg, struct text *t)
 {
 	json_t *jv, *id, *method, *params;
 
 	if (!json_is_object(msg)) {
-		if (b)
-			b->pending++;
-		deliver(c, b, make_error(NULL, RPC_INVALID_REQUEST, "Invalid Request: not an object"));
+		t->pending++;
+		deliver(c, t, make_error(NULL, RPC_INVALID_REQUEST, "Invalid Request: not an object"));
 		return;
 	}
 	jv = json_object_get(msg, "jsonrpc");
@@ -253,9 +270,8 @@ static void handle_one(struct srv_conn *c, json_t *msg, struct batch *b)
 		 * We send no requests to clients yet, so answers are ignored. */
 		if (json_object_get(msg, "result") || json_object_get(msg, "error"))
 			return;
-		if (b)
-			b->pending++;
-		deliver(c, b, make_error(valid_id(id) ? id : NULL, RPC_INVALID_REQUEST,
+		t->pending++;
+		deliver(c, t, make_error(valid_id(id) ? id : NULL, RPC_INVALID_REQUEST,
 					 "Invalid Request: missing method"));
 		return;
 	}
@@ -269,9 +285,8 @@ static void handle_one(struct srv_conn *c, json_t *msg, struct batch *b)
 							  : "params must be an object";
 		if (!id && json_is_string(method))
 			return; /* an invalid notification gets no answer */
-		if (b)
-			b->pending++;
-		deliver(c, b, make_error(id && valid_id(id) ? id : NULL, RPC_INVALID_REQUEST, why));
+		t->pending++;
+		deliver(c, t, make_error(id && valid_id(id) ? id : NULL, RPC_INVALID_REQUEST, why));
 		return;
 	}
 	if (json_is_null(params))
@@ -290,9 +305,8 @@ static void handle_one(struct srv_conn *c, json_t *msg, struct batch *b)
 		if (json_is_string(tok) || json_is_integer(tok))
 			r->progress_token = json_incref(tok);
 	}
-	r->batch = b;
-	if (b)
-		b->pending++;
+	r->text = t;
+	t->pending++;
 	r->next = c->reqs;
 	if (c->reqs)
 		c->reqs->prev = r;
@@ -301,47 +315,42 @@ static void handle_one(struct srv_conn *c, json_t *msg, struct batch *b)
 	c->app->request(r, json_string_value(method), params);
 }
 
-void srv_conn_receive(struct srv_conn *c, const char *data, size_t len)
+void srv_conn_receive(struct srv_conn *c, const char *data, size_t len, void *ctx)
 {
+	struct text *t = xcalloc(1, sizeof(*t));
 	json_error_t e;
 	json_t *msg;
 
-	if (c->closing)
-		return;
-	msg = json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &e);
-	if (!msg) {
+	t->ctx = ctx;
+	t->answers = json_array();
+	t->pending = 1; /* held until every message of the text is dispatched */
+	c->busy++;
+	if (c->closing) {
+		/* nothing is answered any more; the transport still hears done */
+	} else if (!(msg = json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &e))) {
 		struct buf b = BUF_INIT;
 		buf_addf(&b, "Parse error: %s (at byte %d)", e.text, e.position);
-		json_t *ans = make_error(NULL, RPC_PARSE_ERROR, b.data);
+		json_array_append_new(t->answers, make_error(NULL, RPC_PARSE_ERROR, b.data));
 		buf_release(&b);
-		send_json(c, ans);
-		json_decref(ans);
-		return;
-	}
-	c->busy++;
-	if (json_is_array(msg)) {
-		if (json_array_size(msg) == 0) {
-			json_t *ans = make_error(NULL, RPC_INVALID_REQUEST, "Invalid Request: empty batch");
-			send_json(c, ans);
-			json_decref(ans);
+	} else {
+		if (!json_is_array(msg)) {
+			handle_one(c, msg, t);
+		} else if (json_array_size(msg) == 0) {
+			json_array_append_new(t->answers,
+					      make_error(NULL, RPC_INVALID_REQUEST, "Invalid Request: empty batch"));
 		} else {
-			struct batch *b = xcalloc(1, sizeof(*b));
 			size_t i;
 			json_t *el;
-			b->answers = json_array();
-			b->pending = 1; /* held until every element is dispatched */
+			t->array = true;
 			json_array_foreach(msg, i, el) {
-				handle_one(c, el, b);
+				handle_one(c, el, t);
 				if (c->closing)
 					break;
 			}
-			b->sealed = true;
-			deliver(c, b, NULL);
 		}
-	} else {
-		handle_one(c, msg, NULL);
+		json_decref(msg);
 	}
-	json_decref(msg);
+	deliver(c, t, NULL);
 	c->busy--;
 	conn_maybe_free(c);
 }

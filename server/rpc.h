@@ -39,11 +39,22 @@ enum {
 struct srv_conn;
 struct srv_req;
 
-/** A transport: the engine never knows whether bytes came from stdio, HTTP or a WebSocket. */
+/**
+ * A transport: the engine never knows whether bytes came from stdio, HTTP or
+ * a WebSocket. Each received text carries a context (ctx, the transport's:
+ * an HTTP POST, say) and everything the engine says about it goes back with
+ * that ctx, so a transport can route answers and progress to the stream the
+ * request came on.
+ */
 struct tp_ops {
 	const char *name;
-	/* Send one complete JSON text (no newline in it). */
-	void (*send)(void *tp, const char *json, size_t len);
+	/* Send one complete JSON text (no newline in it). ctx: the context of the
+	 * request it answers or reports on; NULL for connection-wide messages. */
+	void (*send)(void *tp, void *ctx, const char *json, size_t len);
+	/* Everything for ctx has been sent (possibly nothing: notifications only,
+	 * or every request cancelled). Called exactly once per srv_conn_receive(),
+	 * possibly before it returns. May be NULL. */
+	void (*done)(void *tp, void *ctx);
 };
 
 /** The application behind the engine (the MCP layer). */
@@ -60,8 +71,12 @@ struct srv_app {
 
 struct srv_conn *srv_conn_new(const struct srv_app *app, const struct tp_ops *ops, void *tp,
 			      const char *principal);
-/** One received JSON text: an object or a batch array. Never fails: errors are answered. */
-void srv_conn_receive(struct srv_conn *c, const char *data, size_t len);
+/**
+ * One received JSON text (an object or a batch array) with the transport's
+ * context for it. Never fails: errors are answered. ops->done(tp, ctx) follows
+ * once all its answers were sent.
+ */
+void srv_conn_receive(struct srv_conn *c, const char *data, size_t len, void *ctx);
 /** The transport is gone: cancel everything in flight; free once all requests are finished. */
 void srv_conn_close(struct srv_conn *c);
 bool srv_conn_closing(const struct srv_conn *c);
@@ -70,8 +85,10 @@ size_t srv_conn_inflight(const struct srv_conn *c);
 const char *srv_conn_principal(const struct srv_conn *c);
 void *srv_conn_app_data(const struct srv_conn *c);
 void srv_conn_set_app_data(struct srv_conn *c, void *data);
-/** Send a notification; steals params (may be NULL). Dropped once the connection is closing. */
+/** Send a connection-wide notification; steals params (may be NULL). Dropped once closing. */
 void srv_conn_notify(struct srv_conn *c, const char *method, json_t *params);
+/** Send a notification about request r (routed with its context); steals params. */
+void srv_req_notify(struct srv_req *r, const char *method, json_t *params);
 /** Find an in-flight request by its id (for notifications/cancelled). */
 struct srv_req *srv_conn_find(struct srv_conn *c, json_t *id);
 

@@ -300,7 +300,7 @@ void tool_log(struct tool_call *call, int lvl, const char *fmt, ...)
 	va_start(ap, fmt);
 	buf_vaddf(&b, fmt, ap);
 	va_end(ap);
-	call->env->log(srv_req_conn(call->req), lvl, "mcpbox", b.data);
+	call->env->log(call->req, lvl, "mcpbox", b.data);
 	buf_release(&b);
 }
 

@@ -27,8 +27,8 @@
 struct tool_env {
 	struct sess_registry *sessions;
 	const struct srv_config *cfg;
-	/* Send a log message (enum log_level) to the client of c, if its level admits it. */
-	void (*log)(struct srv_conn *c, int lvl, const char *logger, const char *msg);
+	/* Send a log message (enum log_level) about request r to its client, if its level admits it. */
+	void (*log)(struct srv_req *r, int lvl, const char *logger, const char *msg);
 };
 
 /** Per-connection state the tools keep (embedded in the MCP connection). */

@@ -52,7 +52,7 @@ static void write_done(uv_write_t *req, int status)
 	free(w);
 }
 
-static void stdio_send(void *arg, const char *json, size_t len)
+static void stdio_send(void *arg, void *ctx, const char *json, size_t len)
 {
 	if (!tp.out_pipe) {
 		/* a file or terminal: plain blocking writes */
@@ -82,7 +82,7 @@ static void stdio_send(void *arg, const char *json, size_t len)
 
 static const struct tp_ops stdio_ops = {
 	.name = "stdio",
-	.send = stdio_send,
+	.send = stdio_send,	/* one stream: contexts need no routing */
 };
 
 static void feed(const char *data, size_t len)
@@ -105,7 +105,7 @@ static void feed(const char *data, size_t len)
 			while (k < n && (line[k] == ' ' || line[k] == '\t'))
 				k++;
 			if (k < n)
-				srv_conn_receive(tp.conn, line, n);
+				srv_conn_receive(tp.conn, line, n, NULL);
 		}
 		start = end + 1;
 		if (!tp.conn || tp.eof)
@@ -120,7 +120,7 @@ static void feed(const char *data, size_t len)
 				 "\"Parse error: message longer than %llu bytes\"}}",
 				 (unsigned long long)tp.max_line);
 		if (!tp.discarding)
-			stdio_send(NULL, msg, (size_t)n);
+			stdio_send(NULL, NULL, msg, (size_t)n);
 		tp.discarding = true;
 		buf_reset(&tp.in);
 	}

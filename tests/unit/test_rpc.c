@@ -11,8 +11,20 @@ static int nheld;
 static int notes;		/* notifications the app saw */
 static int closed_calls, released;
 
-static void fake_send(void *tp, const char *json, size_t len)
+static int dones;		/* ops->done calls */
+static void *last_ctx;
+
+static void fake_done(void *tp, void *ctx)
 {
+	dones++;
+	last_ctx = ctx;
+}
+
+static void *send_ctx;
+
+static void fake_send(void *tp, void *ctx, const char *json, size_t len)
+{
+	send_ctx = ctx;
 	json_error_t e;
 	json_t *v = json_loadb(json, len, 0, &e);
 	if (!v)
@@ -20,7 +32,7 @@ static void fake_send(void *tp, const char *json, size_t len)
 	json_array_append_new(sent, v);
 }
 
-static const struct tp_ops fake_tp = { "fake", fake_send };
+static const struct tp_ops fake_tp = { "fake", fake_send, fake_done };
 
 static void on_cancel(void *arg)
 {
@@ -58,7 +70,7 @@ static json_t *last(void)
 
 static void send_text(struct srv_conn *c, const char *s)
 {
-	srv_conn_receive(c, s, strlen(s));
+	srv_conn_receive(c, s, strlen(s), (void *)s);
 }
 
 static int err_code(json_t *m)
@@ -171,6 +183,29 @@ int main(void)
 	send_text(c, "{\"jsonrpc\":\"2.0\",\"id\":21,\"method\":\"hold\"}");
 	srv_req_progress(held[0], 1, 0, "x");
 	ok(json_array_size(sent) == before, "no progress without a token");
+
+	/* contexts: every text is done exactly once, answers travel with their context */
+	static char c1[] = "{\"jsonrpc\":\"2.0\",\"method\":\"n\"}";
+	static char c2[] = "{\"jsonrpc\":\"2.0\",\"id\":30,\"method\":\"hold\",\"params\":{\"_meta\":{\"progressToken\":1}}}";
+	static char c3[] = "{\"jsonrpc\":\"2.0\",\"id\":31,\"method\":\"hold\"}";
+	dones = 0;
+	srv_conn_receive(c, c1, strlen(c1), c1);
+	ok(dones == 1 && last_ctx == c1, "a notification's text is done at once");
+	int base = nheld;
+	srv_conn_receive(c, c2, strlen(c2), c2);
+	srv_conn_receive(c, c3, strlen(c3), c3);
+	ok(dones == 1, "held requests: not done yet");
+	srv_req_progress(held[base], 1, 0, NULL);
+	ok(send_ctx == c2, "progress travels with its request's context");
+	srv_req_result(held[base], json_object());
+	ok(send_ctx == c2 && dones == 2 && last_ctx == c2, "answer then done, both with the request's context");
+	before = json_array_size(sent);
+	srv_req_cancel(held[base + 1]);
+	srv_req_result(held[base + 1], json_object());
+	ok(json_array_size(sent) == before && dones == 3 && last_ctx == c3, "cancelled: done without an answer");
+	static char c4[] = "{oops";
+	srv_conn_receive(c, c4, strlen(c4), c4);
+	ok(send_ctx == c4 && dones == 4 && last_ctx == c4, "parse error answered and done with its context");
 
 	/* closing cancels what runs; the connection is freed after the last finishes */
 	cancels = 0;
