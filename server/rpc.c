@@ -42,7 +42,7 @@ struct srv_conn {
 	struct srv_req *reqs;	/* in flight */
 	size_t ninflight;
 	bool closing;
-	bool freed_by_app;	/* app->release ran */
+	size_t max_inflight;	/* 0: no cap */
 	int busy;		/* nesting depth of engine entry points */
 };
 
@@ -68,6 +68,7 @@ static void conn_maybe_free(struct srv_conn *c)
 }
 
 bool srv_conn_closing(const struct srv_conn *c) { return c->closing; }
+void srv_conn_set_max_inflight(struct srv_conn *c, size_t max) { c->max_inflight = max; }
 size_t srv_conn_inflight(const struct srv_conn *c) { return c->ninflight; }
 const char *srv_conn_principal(const struct srv_conn *c) { return c->principal; }
 void *srv_conn_app_data(const struct srv_conn *c) { return c->app_data; }
@@ -76,7 +77,7 @@ struct srv_conn *srv_req_conn(const struct srv_req *r) { return r->conn; }
 json_t *srv_req_progress_token(const struct srv_req *r) { return r->progress_token; }
 bool srv_req_cancelled(const struct srv_req *r) { return r->cancelled; }
 
-static void send_json(struct srv_conn *c, void *ctx, json_t *msg)
+static void send_json(struct srv_conn *c, void *ctx, json_t *msg, bool answer)
 {
 	size_t n;
 	char *s;
@@ -90,7 +91,7 @@ static void send_json(struct srv_conn *c, void *ctx, json_t *msg)
 	}
 	s = xmalloc(n);
 	json_dumpb(msg, s, n, JSON_COMPACT);
-	c->ops->send(c->tp, ctx, s, n);
+	c->ops->send(c->tp, ctx, s, n, answer);
 	free(s);
 }
 
@@ -112,11 +113,11 @@ static void deliver(struct srv_conn *c, struct text *t, json_t *answer)
 	if (--t->pending)
 		return;
 	if (t->array && json_array_size(t->answers))
-		send_json(c, t->ctx, t->answers);
+		send_json(c, t->ctx, t->answers, true);
 	else if (!t->array && json_array_size(t->answers))
-		send_json(c, t->ctx, json_array_get(t->answers, 0));
+		send_json(c, t->ctx, json_array_get(t->answers, 0), true);
 	json_decref(t->answers);
-	if (c->ops->done)
+	if (c->ops->done && !c->closing)
 		c->ops->done(c->tp, t->ctx);
 	free(t);
 }
@@ -210,7 +211,7 @@ static void notify(struct srv_conn *c, void *ctx, const char *method, json_t *pa
 	json_t *msg = json_pack("{s:s, s:s}", "jsonrpc", "2.0", "method", method);
 	if (params)
 		json_object_set_new(msg, "params", params);
-	send_json(c, ctx, msg);
+	send_json(c, ctx, msg, false);
 	json_decref(msg);
 }
 
@@ -293,6 +294,11 @@ static void handle_one(struct srv_conn *c, json_t *msg, struct text *t)
 		params = NULL;
 	if (!id) {
 		c->app->notification(c, json_string_value(method), params);
+		return;
+	}
+	if (c->max_inflight && c->ninflight >= c->max_inflight) {
+		t->pending++;
+		deliver(c, t, make_error(id, -32000, "Server busy: too many requests in flight on this connection"));
 		return;
 	}
 

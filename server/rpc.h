@@ -49,11 +49,14 @@ struct srv_req;
 struct tp_ops {
 	const char *name;
 	/* Send one complete JSON text (no newline in it). ctx: the context of the
-	 * request it answers or reports on; NULL for connection-wide messages. */
-	void (*send)(void *tp, void *ctx, const char *json, size_t len);
+	 * request it answers or reports on; NULL for connection-wide messages.
+	 * answer: it is the (last) answer for ctx, not a notification. */
+	void (*send)(void *tp, void *ctx, const char *json, size_t len, bool answer);
 	/* Everything for ctx has been sent (possibly nothing: notifications only,
 	 * or every request cancelled). Called exactly once per srv_conn_receive(),
-	 * possibly before it returns. May be NULL. */
+	 * possibly before it returns. May be NULL. Once srv_conn_close() was
+	 * called the engine calls neither send nor done: the transport finishes
+	 * its open contexts itself. */
 	void (*done)(void *tp, void *ctx);
 };
 
@@ -80,6 +83,8 @@ void srv_conn_receive(struct srv_conn *c, const char *data, size_t len, void *ct
 /** The transport is gone: cancel everything in flight; free once all requests are finished. */
 void srv_conn_close(struct srv_conn *c);
 bool srv_conn_closing(const struct srv_conn *c);
+/** Most requests one connection may have in flight; more get error -32000 (0: no cap). */
+void srv_conn_set_max_inflight(struct srv_conn *c, size_t max);
 /** Requests in flight (not yet finished). */
 size_t srv_conn_inflight(const struct srv_conn *c);
 const char *srv_conn_principal(const struct srv_conn *c);

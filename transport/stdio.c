@@ -52,7 +52,7 @@ static void write_done(uv_write_t *req, int status)
 	free(w);
 }
 
-static void stdio_send(void *arg, void *ctx, const char *json, size_t len)
+static void stdio_send(void *arg, void *ctx, const char *json, size_t len, bool answer)
 {
 	if (!tp.out_pipe) {
 		/* a file or terminal: plain blocking writes */
@@ -120,7 +120,7 @@ static void feed(const char *data, size_t len)
 				 "\"Parse error: message longer than %llu bytes\"}}",
 				 (unsigned long long)tp.max_line);
 		if (!tp.discarding)
-			stdio_send(NULL, NULL, msg, (size_t)n);
+			stdio_send(NULL, NULL, msg, (size_t)n, true);
 		tp.discarding = true;
 		buf_reset(&tp.in);
 	}

@@ -22,7 +22,7 @@ static void fake_done(void *tp, void *ctx)
 
 static void *send_ctx;
 
-static void fake_send(void *tp, void *ctx, const char *json, size_t len)
+static void fake_send(void *tp, void *ctx, const char *json, size_t len, bool answer)
 {
 	send_ctx = ctx;
 	json_error_t e;
