@@ -8,7 +8,7 @@
 
 CC      ?= cc
 BUILD   ?= build
-PKGS    := libuv jansson libseccomp
+PKGS    := libuv jansson libseccomp sqlite3 libcrypto libwebsockets
 OPT     ?= -O2 -g
 CFLAGS  := $(OPT) -std=gnu11 -MMD -MP -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wvla -Wno-unused-parameter -D_GNU_SOURCE \
@@ -21,7 +21,8 @@ LIBOBJ   := $(filter-out $(BUILD)/obj/server/main.o,$(OBJ))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-DEB_PKGS := build-essential pkg-config libuv1-dev libjansson-dev libseccomp-dev \
+DEB_PKGS := build-essential pkg-config libuv1-dev libjansson-dev libseccomp-dev libsqlite3-dev libssl-dev \
+            libwebsockets-dev libwebsockets-evlib-uv \
             python3 nodejs bash coreutils util-linux bubblewrap procps iproute2 hyperfine
 
 .PHONY: all deps test unit e2e asan bench run clean

@@ -1,24 +1,30 @@
 /*
  * mcpbox — one program that gives each AI agent session a computer of its own.
  *
- *   mcpbox stdio [--data DIR] [--config FILE]   MCP over stdin/stdout
+ *   mcpbox stdio [--data DIR] [--config FILE]          MCP over stdin/stdout
+ *   mcpbox serve [--listen HOST:PORT] [--auth key|none] MCP over HTTP and WebSocket
+ *   mcpbox key create|list|revoke                      API keys for serve
  *   mcpbox version
  *
  * Start-up order matters: the zygote is forked before anything creates a
  * thread (libuv's pool starts lazily), so sandboxes are cloned from a small
  * single-threaded process and never from the server.
  */
+#include "auth.h"
 #include "buf.h"
 #include "common.h"
 #include "config.h"
 #include "log.h"
 #include "mcp.h"
+#include "metrics.h"
+#include "store.h"
 #include "../sessions/sandbox.h"
 #include "../sessions/session.h"
 #include "../sessions/workspace.h"
 #include "../transport/tp.h"
 #include "banned.h"
 
+#include <arpa/inet.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -33,6 +39,9 @@ struct server {
 	struct sess_zygote *zygote;
 	struct sess_registry *sessions;
 	struct tool_env env;
+	struct srv_store *store;
+	struct srv_auth *auth;
+	bool serving_http;
 	uv_signal_t sig[3];
 	uv_timer_t shutdown_timer;
 	uint64_t shutdown_started;
@@ -47,14 +56,19 @@ static void usage(FILE *f)
 	fputs("usage: mcpbox <command> [options]\n"
 	      "\n"
 	      "commands:\n"
-	      "  stdio      serve MCP over stdin/stdout (for Cursor, Claude Desktop, Claude Code)\n"
-	      "  version    print the version\n"
+	      "  stdio                serve MCP over stdin/stdout (Cursor, Claude Desktop, Claude Code)\n"
+	      "  serve                serve MCP over Streamable HTTP and WebSocket at /mcp\n"
+	      "  key create [--name N] [--admin] | key list | key revoke ID\n"
+	      "                       API keys for serve (shown once, stored as hashes)\n"
+	      "  version              print the version\n"
 	      "\n"
 	      "options:\n"
-	      "  --data DIR       data directory (default $MCPBOX_DATA, else $XDG_DATA_HOME/mcpbox,\n"
-	      "                   else ~/.local/share/mcpbox)\n"
-	      "  --config FILE    JSON configuration (default DATA/config.json when it exists)\n"
-	      "  --log-level L    debug, info, warning, error (default info; logs go to stderr)\n",
+	      "  --data DIR           data directory (default $MCPBOX_DATA, else $XDG_DATA_HOME/mcpbox,\n"
+	      "                       else ~/.local/share/mcpbox)\n"
+	      "  --config FILE        JSON configuration (default DATA/config.json when it exists)\n"
+	      "  --log-level L        debug, info, warning, error (default info; logs go to stderr)\n"
+	      "  --listen HOST:PORT   serve: address to listen on (default 127.0.0.1:8080)\n"
+	      "  --auth key|none      serve: require API keys (default) or not (loopback only)\n",
 	      f);
 }
 
@@ -90,6 +104,8 @@ static char *default_data_dir(void)
 	return buf_detach(&b);
 }
 
+/* ---- shutdown ----------------------------------------------------------- */
+
 static void finish_shutdown(void)
 {
 	if (srv.finished)
@@ -118,7 +134,10 @@ static void begin_shutdown(void *arg)
 		return;
 	srv.shutting_down = true;
 	srv.shutdown_started = now_ms();
-	tp_stdio_stop();
+	if (srv.serving_http)
+		tp_http_stop();
+	else
+		tp_stdio_stop();
 	uv_timer_start(&srv.shutdown_timer, shutdown_tick, 0, 5);
 }
 
@@ -128,21 +147,23 @@ static void on_signal(uv_signal_t *h, int signum)
 	begin_shutdown(NULL);
 }
 
-static int cmd_stdio(void)
+/* ---- the parts both transports share ------------------------------------ */
+
+static int core_start(void)
 {
 	auto_err struct err *err = NULL;
 	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
 
 	if (sess_zygote_start(&srv.zygote, &err) < 0) {
 		log_error("cannot start the sandbox helper: %s", err->msg);
-		return 1;
+		return -1;
 	}
 	srv.loop = uv_default_loop();
 	sess_zygote_attach(srv.zygote, srv.loop);
 	sess_ws_init(srv.loop);
 	if (sess_registry_new(&srv.sessions, srv.loop, srv.zygote, &srv.cfg, &err) < 0) {
 		log_error("%s", err->msg);
-		return 1;
+		return -1;
 	}
 	srv.env.sessions = srv.sessions;
 	srv.env.cfg = &srv.cfg;
@@ -153,15 +174,150 @@ static int cmd_stdio(void)
 		uv_signal_init(srv.loop, &srv.sig[i]);
 		uv_signal_start(&srv.sig[i], on_signal, sigs[i]);
 	}
-	if (tp_stdio_start(srv.loop, &mcp_app, srv.cfg.max_line_bytes, begin_shutdown, NULL, &err) < 0) {
-		log_error("%s", err->msg);
-		return 1;
-	}
+	return 0;
+}
+
+static int core_run(void)
+{
 	sess_pool_fill(srv.sessions);
 	uv_run(srv.loop, UV_RUN_DEFAULT);
 	mcp_release();
 	uv_loop_close(srv.loop);
 	return 0;
+}
+
+static int cmd_stdio(void)
+{
+	auto_err struct err *err = NULL;
+
+	if (core_start() < 0)
+		return 1;
+	if (tp_stdio_start(srv.loop, &mcp_app, srv.cfg.max_line_bytes, begin_shutdown, NULL, &err) < 0) {
+		log_error("%s", err->msg);
+		return 1;
+	}
+	return core_run();
+}
+
+static int authenticate(void *arg, const char *key, char *principal, size_t cap)
+{
+	struct srv_principal p;
+	if (srv_auth_verify(srv.auth, key, &p) != 1)
+		return 0;
+	snprintf(principal, cap, "%s", p.id);
+	return 1;
+}
+
+struct gauge_ctx {
+	struct metrics_gauges *g;
+};
+
+static void count_session(void *arg, struct sess_session *s)
+{
+	struct metrics_gauges *g = arg;
+	if (s->state == SESS_CREATING)
+		g->sessions_creating++;
+	else if (s->state == SESS_RUNNING)
+		g->sessions_running++;
+	else if (s->state == SESS_FAILED)
+		g->sessions_failed++;
+	g->executions_running += s->running;
+}
+
+static void render_metrics(void *arg, struct buf *out)
+{
+	struct metrics_gauges g = { 0 };
+	sess_foreach(srv.sessions, NULL, count_session, &g);
+	tp_http_counts(&g.http_sessions, &g.websockets);
+	metrics_render(out, &g);
+}
+
+static int parse_listen(const char *s, char *host, size_t cap, int *port)
+{
+	const char *colon = strrchr(s, ':');
+	char *end;
+	long p;
+
+	if (!colon || colon == s || (size_t)(colon - s) >= cap)
+		return -1;
+	p = strtol(colon + 1, &end, 10);
+	if (*end || p < 0 || p > 65535)
+		return -1;
+	memcpy(host, s, (size_t)(colon - s));
+	host[colon - s] = '\0';
+	*port = (int)p;
+	return 0;
+}
+
+static bool is_loopback_host(const char *h)
+{
+	struct in_addr a;
+	return !strcmp(h, "localhost") || (inet_pton(AF_INET, h, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127);
+}
+
+static int cmd_serve(const char *listen, const char *auth_mode)
+{
+	auto_err struct err *err = NULL;
+	char host[256];
+	int port;
+	bool auth_none = !strcmp(auth_mode, "none");
+
+	if (strcmp(auth_mode, "key") && !auth_none) {
+		fprintf(stderr, "mcpbox: --auth must be \"key\" or \"none\"\n");
+		return 2;
+	}
+	if (parse_listen(listen, host, sizeof(host), &port) < 0) {
+		fprintf(stderr, "mcpbox: --listen must be HOST:PORT, e.g. 127.0.0.1:8080\n");
+		return 2;
+	}
+	if (auth_none && !is_loopback_host(host)) {
+		fprintf(stderr, "mcpbox: --auth none is only allowed on a loopback address (127.0.0.1, localhost)\n");
+		return 2;
+	}
+	if (srv_store_open(&srv.store, srv.cfg.data_dir, &err) < 0) {
+		fprintf(stderr, "mcpbox: %s\n", err->msg);
+		return 1;
+	}
+	srv.auth = srv_auth_new(srv.store);
+	char *first_key = NULL;
+	if (!auth_none && srv_auth_bootstrap(srv.store, &first_key, &err) < 0) {
+		fprintf(stderr, "mcpbox: %s\n", err->msg);
+		return 1;
+	}
+	if (core_start() < 0)
+		return 1;
+	struct tp_http_opts o = {
+		.host = host,
+		.port = port,
+		.max_body = srv.cfg.max_line_bytes,
+		.max_ws_message = srv.cfg.max_line_bytes,
+		.max_inflight = 256,
+		.session_idle_s = srv.cfg.idle_ttl_s ? srv.cfg.idle_ttl_s : 3600,
+		.auth_none = auth_none,
+		.authenticate = authenticate,
+		.metrics = render_metrics,
+	};
+	if (tp_http_start(srv.loop, &mcp_app, &o, &err) < 0) {
+		log_error("%s", err->msg);
+		srv_auth_key_free(first_key);
+		return 1;
+	}
+	srv.serving_http = true;
+	printf("mcpbox %s serving MCP at http://%s:%d/mcp (Streamable HTTP and WebSocket)\n", MCPBOX_VERSION, host,
+	       tp_http_port());
+	if (first_key) {
+		printf("\nA first admin API key was created. It is shown only this once:\n\n    %s\n\n"
+		       "Use it as \"Authorization: Bearer KEY\". More keys: mcpbox key create --name NAME\n",
+		       first_key);
+		srv_auth_key_free(first_key);
+	}
+	if (auth_none)
+		printf("WARNING: --auth none: anyone who can reach %s:%d may use it\n", host, tp_http_port());
+	fflush(stdout);
+	int rc = core_run();
+	srv_auth_free(srv.auth);
+	srv_store_close(srv.store);
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -170,11 +326,13 @@ int main(int argc, char **argv)
 		{ "data", required_argument, NULL, 'd' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "log-level", required_argument, NULL, 'l' },
+		{ "listen", required_argument, NULL, 'L' },
+		{ "auth", required_argument, NULL, 'a' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	auto_err struct err *err = NULL;
-	const char *data = NULL, *config = NULL;
+	const char *data = NULL, *config = NULL, *listen = "127.0.0.1:8080", *auth_mode = "key";
 	int c, rc;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -188,11 +346,37 @@ int main(int argc, char **argv)
 		printf("mcpbox %s\n", MCPBOX_VERSION);
 		return 0;
 	}
+	if (!strcmp(cmd, "key")) {
+		/* `mcpbox key ... [--data DIR]`: take --data out, leave the rest */
+		char **rest = xcalloc((size_t)argc, sizeof(char *));
+		int n = 0;
+		for (int i = 1; i < argc; i++) {
+			if (!strcmp(argv[i], "--data") && i + 1 < argc)
+				data = argv[++i];
+			else if (!strncmp(argv[i], "--data=", 7))
+				data = argv[i] + 7;
+			else
+				rest[n++] = argv[i];
+		}
+		char *dir = data ? xstrdup(data) : default_data_dir();
+		if (mkdir_p(dir, 0700) < 0) {
+			fprintf(stderr, "mcpbox: cannot create data directory %s: %s\n", dir, strerror(errno));
+			free(dir);
+			free(rest);
+			return 1;
+		}
+		rc = srv_key_command(n, rest, dir);
+		free(dir);
+		free(rest);
+		return rc;
+	}
 	optind = 2;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd': data = optarg; break;
 		case 'c': config = optarg; break;
+		case 'L': listen = optarg; break;
+		case 'a': auth_mode = optarg; break;
 		case 'l':
 			if (log_level_parse(optarg) < 0) {
 				fprintf(stderr, "mcpbox: unknown log level \"%s\"\n", optarg);
@@ -208,7 +392,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mcpbox: unexpected argument \"%s\"\n", argv[optind]);
 		return 2;
 	}
-	if (strcmp(cmd, "stdio") != 0) {
+	if (strcmp(cmd, "stdio") && strcmp(cmd, "serve")) {
 		fprintf(stderr, "mcpbox: unknown command \"%s\"\n\n", cmd);
 		usage(stderr);
 		return 2;
@@ -218,9 +402,7 @@ int main(int argc, char **argv)
 	if (!config) {
 		struct buf b = BUF_INIT;
 		buf_addf(&b, "%s/config.json", srv.cfg.data_dir);
-		if (access(b.data, R_OK) == 0)
-			config = b.data;
-		if (config && srv_config_load_file(&srv.cfg, config, &err) < 0) {
+		if (access(b.data, R_OK) == 0 && srv_config_load_file(&srv.cfg, b.data, &err) < 0) {
 			fprintf(stderr, "mcpbox: %s\n", err->msg);
 			buf_release(&b);
 			return 2;
@@ -239,7 +421,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mcpbox: cannot create data directory %s: %s\n", srv.cfg.data_dir, strerror(errno));
 		return 1;
 	}
-	rc = cmd_stdio();
+	rc = !strcmp(cmd, "stdio") ? cmd_stdio() : cmd_serve(listen, auth_mode);
 	srv_config_release(&srv.cfg);
 	return rc;
 }

@@ -12,6 +12,7 @@
 #include "../server/buf.h"
 #include "../server/common.h"
 #include "../server/log.h"
+#include "../server/metrics.h"
 #include "../server/banned.h"
 
 #include <signal.h>
@@ -223,6 +224,9 @@ static void run_done(void *arg, struct sess_run_result *res)
 	if (code != 0 || res->timed_out)
 		json_object_set_new(result, "isError", json_true());
 	buf_release(&text);
+	metrics_execution(st->lang->name,
+			  res->timed_out ? "timeout" : res->exit.oom_killed ? "oom" : res->cancelled ? "cancelled"
+			  : code ? "error" : "ok", res->duration_ms);
 	if (res->timed_out || res->exit.oom_killed)
 		tool_log(call, LOG_LVL_WARNING, "execute in session %s: %s", st->sess->id,
 			 res->timed_out ? "timed out, killed" : "out of memory, killed");

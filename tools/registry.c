@@ -2,6 +2,7 @@
 #include "../server/buf.h"
 #include "../server/common.h"
 #include "../server/log.h"
+#include "../server/metrics.h"
 #include "../server/banned.h"
 
 #include <inttypes.h>
@@ -231,6 +232,7 @@ static void call_free(struct tool_call *call)
 
 void tool_finish(struct tool_call *call, json_t *result)
 {
+	metrics_tool_call(call->def->name, json_is_true(json_object_get(result, "isError")));
 	srv_req_result(call->req, result);
 	call_free(call);
 }

@@ -6,6 +6,7 @@
 #ifndef MCPBOX_TP_H
 #define MCPBOX_TP_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -23,5 +24,44 @@ int tp_stdio_start(uv_loop_t *loop, const struct srv_app *app, uint64_t max_line
 		   void (*on_eof)(void *arg), void *arg, struct err **errp);
 /** Stop reading, flush what is queued for stdout, release handles. */
 void tp_stdio_stop(void);
+
+struct buf;
+
+/** What `mcpbox serve` listens with (transport/http.c). */
+struct tp_http_opts {
+	const char *host;		/* listen address, e.g. "127.0.0.1" */
+	int port;
+	uint64_t max_body;		/* POST body cap (413 above) */
+	uint64_t max_ws_message;	/* WebSocket message cap (close 1009 above) */
+	unsigned max_inflight;		/* requests in flight per connection */
+	uint64_t session_idle_s;	/* an MCP session unused this long ends */
+	bool auth_none;			/* no keys (loopback only; checked by the caller) */
+	/*
+	 * Who is calling: write the principal for a valid key and return 1;
+	 * return 0 for an unknown or revoked key. Called for every request and
+	 * every WebSocket message (revocation takes effect at once).
+	 */
+	int (*authenticate)(void *arg, const char *key, char *principal, size_t cap);
+	void *auth_arg;
+	/* Append the Prometheus text exposition for GET /metrics. */
+	void (*metrics)(void *arg, struct buf *out);
+	void *metrics_arg;
+};
+
+/**
+ * MCP over Streamable HTTP (POST/GET/DELETE /mcp, JSON or SSE answers,
+ * Mcp-Session-Id) and over WebSocket (/mcp, subprotocol "mcp"), plus
+ * GET /healthz and GET /metrics, on one port, on loop (libwebsockets joins it
+ * as a foreign libuv loop). Every request is authenticated; a present
+ * foreign Origin (and on loopback a foreign Host) gets 403.
+ */
+int tp_http_start(uv_loop_t *loop, const struct srv_app *app, const struct tp_http_opts *o,
+		  struct err **errp);
+/** The port actually bound (useful with port 0). */
+int tp_http_port(void);
+/** Number of open HTTP sessions and WebSocket connections (for metrics). */
+void tp_http_counts(unsigned *http_sessions, unsigned *websockets);
+/** Stop listening, end every session and connection; the loop then drains. */
+void tp_http_stop(void);
 
 #endif

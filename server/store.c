@@ -1,0 +1,434 @@
+#include "store.h"
+#include "buf.h"
+#include "common.h"
+#include "log.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "banned.h"
+
+#define DB_FILE "mcpbox.db"
+#define BUSY_TIMEOUT_MS 5000
+
+/*
+ * The schema, one migration per entry. Migration i (counting from 1) takes
+ * the database from user_version i-1 to i. Never edit an entry once released:
+ * add a new one.
+ */
+static const char *const migrations[] = {
+	/* 1: API keys, stored by SHA-256 of the full key string. */
+	"CREATE TABLE keys ("
+	"  id           TEXT PRIMARY KEY,"
+	"  name         TEXT NOT NULL,"
+	"  hash         BLOB NOT NULL UNIQUE CHECK (length(hash) = 32),"
+	"  admin        INTEGER NOT NULL CHECK (admin IN (0, 1)),"
+	"  created_at   INTEGER NOT NULL,"	/* epoch ms */
+	"  revoked_at   INTEGER,"
+	"  last_used_at INTEGER"
+	");",
+};
+
+enum stmt_id {
+	STMT_DATA_VERSION,
+	STMT_KEY_INSERT,
+	STMT_KEY_INSERT_IF_NONE_ACTIVE,
+	STMT_KEY_BY_HASH,
+	STMT_KEY_BY_ID,
+	STMT_KEY_LIST,
+	STMT_KEY_COUNT_ALL,
+	STMT_KEY_COUNT_ACTIVE,
+	STMT_KEY_REVOKE,
+	STMT_KEY_TOUCH,
+	STMT__COUNT,
+};
+
+#define KEY_COLUMNS "id, name, hash, admin, created_at, revoked_at, last_used_at"
+
+static const char *const stmt_sql[STMT__COUNT] = {
+	[STMT_DATA_VERSION] = "PRAGMA data_version",
+	[STMT_KEY_INSERT] = "INSERT INTO keys (" KEY_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	/* one statement, so the check and the insert are atomic */
+	[STMT_KEY_INSERT_IF_NONE_ACTIVE] = "INSERT INTO keys (" KEY_COLUMNS ") "
+		"SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 "
+		"WHERE NOT EXISTS (SELECT 1 FROM keys WHERE revoked_at IS NULL)",
+	[STMT_KEY_BY_HASH] = "SELECT " KEY_COLUMNS " FROM keys WHERE hash = ?1",
+	[STMT_KEY_BY_ID] = "SELECT " KEY_COLUMNS " FROM keys WHERE id = ?1",
+	[STMT_KEY_LIST] = "SELECT " KEY_COLUMNS " FROM keys ORDER BY created_at, id",
+	[STMT_KEY_COUNT_ALL] = "SELECT count(*) FROM keys",
+	[STMT_KEY_COUNT_ACTIVE] = "SELECT count(*) FROM keys WHERE revoked_at IS NULL",
+	[STMT_KEY_REVOKE] = "UPDATE keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+	[STMT_KEY_TOUCH] = "UPDATE keys SET last_used_at = ?2 "
+		"WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at < ?2)",
+};
+
+struct srv_store {
+	sqlite3 *db;
+	sqlite3_stmt *stmts[STMT__COUNT];
+	int64_t data_version;	/* last value of PRAGMA data_version seen */
+	bool data_version_known;
+	uint64_t gen;		/* see srv_store_generation() */
+};
+
+static int db_fail(struct srv_store *st, struct err **errp, const char *what)
+{
+	return err_set(errp, 0, "store: %s: %s", what, sqlite3_errmsg(st->db));
+}
+
+/* A statement must be reset once used, or it keeps a read transaction open. */
+static void stmt_donep(sqlite3_stmt **s)
+{
+	if (*s) {
+		sqlite3_reset(*s);
+		sqlite3_clear_bindings(*s);
+	}
+}
+#define auto_stmt __attribute__((cleanup(stmt_donep)))
+
+static sqlite3_stmt *stmt_get(struct srv_store *st, enum stmt_id id, struct err **errp)
+{
+	if (!st->stmts[id] &&
+	    sqlite3_prepare_v3(st->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &st->stmts[id], NULL) != SQLITE_OK) {
+		db_fail(st, errp, "prepare");
+		st->stmts[id] = NULL;
+		return NULL;
+	}
+	return st->stmts[id];
+}
+
+static int exec_sql(struct srv_store *st, const char *sql, const char *what, struct err **errp)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		err_set(errp, 0, "store: %s: %s", what, msg ? msg : sqlite3_errmsg(st->db));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* Run a statement that returns one integer row (pragmas, counts). */
+static int query_int(struct srv_store *st, const char *sql, int64_t *out, struct err **errp)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+		return db_fail(st, errp, sql);
+	rc = sqlite3_step(s);
+	if (rc != SQLITE_ROW) {
+		if (rc == SQLITE_DONE)
+			err_set(errp, 0, "store: %s: no result", sql);
+		else
+			db_fail(st, errp, sql);
+		sqlite3_finalize(s);
+		return -1;
+	}
+	*out = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return 0;
+}
+
+static int migrate(struct srv_store *st, struct err **errp)
+{
+	const int known = (int)ARRAY_SIZE(migrations);
+	int64_t v;
+
+	if (query_int(st, "PRAGMA user_version", &v, errp) < 0)
+		return -1;
+	if (v == known)
+		return 0;
+	for (;;) {
+		struct buf sql = BUF_INIT;
+
+		/* IMMEDIATE: another process opening the store at the same time waits here. */
+		if (exec_sql(st, "BEGIN IMMEDIATE", "begin migration", errp) < 0)
+			return -1;
+		if (query_int(st, "PRAGMA user_version", &v, errp) < 0)
+			goto fail;
+		if (v > known) {
+			err_set(errp, 0, "store: " DB_FILE " has schema version %lld but this mcpbox knows only "
+				"version %d: it was written by a newer mcpbox; upgrade mcpbox to use it",
+				(long long)v, known);
+			goto fail;
+		}
+		if (v == known || v < 0)
+			break;
+		buf_addf(&sql, "%s\nPRAGMA user_version = %lld;", migrations[v], (long long)v + 1);
+		if (exec_sql(st, sql.data, "migration", errp) < 0) {
+			buf_release(&sql);
+			err_wrap(errp, "schema version %lld", (long long)v + 1);
+			goto fail;
+		}
+		buf_release(&sql);
+		if (exec_sql(st, "COMMIT", "commit migration", errp) < 0)
+			goto fail;
+		log_info("store: migrated " DB_FILE " to schema version %lld", (long long)v + 1);
+	}
+	if (v < 0) {
+		err_set(errp, 0, "store: " DB_FILE " has an invalid schema version %lld", (long long)v);
+		goto fail;
+	}
+	return exec_sql(st, "COMMIT", "commit", errp);
+fail:
+	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+static int set_pragmas(struct srv_store *st, struct err **errp)
+{
+	sqlite3_stmt *s = NULL;
+	bool wal;
+
+	if (sqlite3_prepare_v2(st->db, "PRAGMA journal_mode = WAL", -1, &s, NULL) != SQLITE_OK)
+		return db_fail(st, errp, "set WAL mode");
+	if (sqlite3_step(s) != SQLITE_ROW) {
+		db_fail(st, errp, "set WAL mode");
+		sqlite3_finalize(s);
+		return -1;
+	}
+	/* SQLite answers with the mode now in force; a filesystem without shared memory keeps the old one. */
+	wal = sqlite3_column_text(s, 0) && !strcmp((const char *)sqlite3_column_text(s, 0), "wal");
+	sqlite3_finalize(s);
+	if (!wal)
+		return err_set(errp, 0, "store: the filesystem of the data directory does not support WAL mode");
+	return exec_sql(st, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;", "pragmas", errp);
+}
+
+int srv_store_open(struct srv_store **out, const char *data_dir, struct err **errp)
+{
+	struct srv_store *st;
+	struct buf path = BUF_INIT;
+	int fd, rc;
+
+	if (mkdir(data_dir, 0700) < 0 && errno != EEXIST)
+		return err_set(errp, errno, "store: create data directory");
+	buf_addf(&path, "%s/" DB_FILE, data_dir);
+	/* Create it ourselves so the database (and its -wal/-shm, which copy its mode) is private. */
+	fd = open(path.data, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		rc = errno;
+		buf_release(&path);
+		return err_set(errp, rc, "store: open " DB_FILE);
+	}
+	close(fd);
+
+	st = xcalloc(1, sizeof(*st));
+	st->gen = 1;
+	rc = sqlite3_open_v2(path.data, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	buf_release(&path);
+	if (rc != SQLITE_OK) {
+		if (st->db)
+			db_fail(st, errp, "open " DB_FILE);
+		else
+			err_set(errp, ENOMEM, "store: open " DB_FILE);
+		goto fail;
+	}
+	sqlite3_extended_result_codes(st->db, 1);
+	sqlite3_busy_timeout(st->db, BUSY_TIMEOUT_MS);
+	/* Refuse SQL that could corrupt the file even if a bug let one through. */
+	sqlite3_db_config(st->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+	if (set_pragmas(st, errp) < 0 || migrate(st, errp) < 0)
+		goto fail;
+	*out = st;
+	return 0;
+fail:
+	srv_store_close(st);
+	return -1;
+}
+
+void srv_store_close(struct srv_store *st)
+{
+	if (!st)
+		return;
+	for (size_t i = 0; i < ARRAY_SIZE(st->stmts); i++)
+		sqlite3_finalize(st->stmts[i]);
+	if (st->db && sqlite3_close(st->db) != SQLITE_OK)
+		log_warn("store: close: %s", sqlite3_errmsg(st->db));
+	free(st);
+}
+
+int srv_store_schema_version(void)
+{
+	return (int)ARRAY_SIZE(migrations);
+}
+
+int srv_store_generation(struct srv_store *st, uint64_t *gen, struct err **errp)
+{
+	auto_stmt sqlite3_stmt *s = stmt_get(st, STMT_DATA_VERSION, errp);
+	int64_t v;
+
+	if (!s)
+		return -1;
+	if (sqlite3_step(s) != SQLITE_ROW)
+		return db_fail(st, errp, "data version");
+	/* data_version changes only for commits made by other connections. */
+	v = sqlite3_column_int64(s, 0);
+	if (!st->data_version_known) {
+		st->data_version = v;
+		st->data_version_known = true;
+		st->gen++;
+	}
+	*gen = st->gen;
+	return 0;
+}
+
+static void copy_text(char *dst, size_t size, const unsigned char *src)
+{
+	snprintf(dst, size, "%s", src ? (const char *)src : "");
+}
+
+static void read_row(sqlite3_stmt *s, struct srv_key_row *row)
+{
+	const void *hash = sqlite3_column_blob(s, 2);
+	int hlen = sqlite3_column_bytes(s, 2);
+
+	memset(row, 0, sizeof(*row));
+	copy_text(row->id, sizeof(row->id), sqlite3_column_text(s, 0));
+	copy_text(row->name, sizeof(row->name), sqlite3_column_text(s, 1));
+	if (hash && hlen == SRV_KEY_HASH_LEN)
+		memcpy(row->hash, hash, SRV_KEY_HASH_LEN);
+	row->admin = sqlite3_column_int(s, 3) != 0;
+	row->created_at = sqlite3_column_int64(s, 4);
+	/* any non-NULL revoked_at means revoked, as in the SQL above: keep it non-zero here too */
+	if (sqlite3_column_type(s, 5) != SQLITE_NULL) {
+		row->revoked_at = sqlite3_column_int64(s, 5);
+		if (row->revoked_at <= 0)
+			row->revoked_at = 1;
+	}
+	if (sqlite3_column_type(s, 6) != SQLITE_NULL)
+		row->last_used_at = sqlite3_column_int64(s, 6);
+}
+
+int srv_store_key_insert(struct srv_store *st, const struct srv_key_row *row, bool only_if_no_active,
+			 struct err **errp)
+{
+	auto_stmt sqlite3_stmt *s = stmt_get(st, only_if_no_active ? STMT_KEY_INSERT_IF_NONE_ACTIVE : STMT_KEY_INSERT,
+					     errp);
+
+	if (!s)
+		return -1;
+	if (sqlite3_bind_text(s, 1, row->id, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_text(s, 2, row->name, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_blob(s, 3, row->hash, SRV_KEY_HASH_LEN, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_int(s, 4, row->admin ? 1 : 0) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 5, row->created_at) != SQLITE_OK ||
+	    (row->revoked_at ? sqlite3_bind_int64(s, 6, row->revoked_at) : sqlite3_bind_null(s, 6)) != SQLITE_OK ||
+	    (row->last_used_at ? sqlite3_bind_int64(s, 7, row->last_used_at) : sqlite3_bind_null(s, 7)) != SQLITE_OK)
+		return db_fail(st, errp, "insert key");
+	if (sqlite3_step(s) != SQLITE_DONE)
+		return db_fail(st, errp, "insert key");
+	if (sqlite3_changes(st->db) == 0)
+		return 0;
+	st->gen++;
+	return 1;
+}
+
+static int find_one(struct srv_store *st, sqlite3_stmt *s, struct srv_key_row *row, struct err **errp)
+{
+	int rc = sqlite3_step(s);
+
+	if (rc == SQLITE_DONE)
+		return 0;
+	if (rc != SQLITE_ROW)
+		return db_fail(st, errp, "find key");
+	read_row(s, row);
+	return 1;
+}
+
+int srv_store_key_find_hash(struct srv_store *st, const unsigned char hash[SRV_KEY_HASH_LEN],
+			    struct srv_key_row *row, struct err **errp)
+{
+	auto_stmt sqlite3_stmt *s = stmt_get(st, STMT_KEY_BY_HASH, errp);
+
+	if (!s)
+		return -1;
+	if (sqlite3_bind_blob(s, 1, hash, SRV_KEY_HASH_LEN, SQLITE_STATIC) != SQLITE_OK)
+		return db_fail(st, errp, "find key");
+	return find_one(st, s, row, errp);
+}
+
+int srv_store_key_find_id(struct srv_store *st, const char *id, struct srv_key_row *row, struct err **errp)
+{
+	auto_stmt sqlite3_stmt *s = stmt_get(st, STMT_KEY_BY_ID, errp);
+
+	if (!s)
+		return -1;
+	if (sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC) != SQLITE_OK)
+		return db_fail(st, errp, "find key");
+	return find_one(st, s, row, errp);
+}
+
+int srv_store_key_list(struct srv_store *st, struct srv_key_row **rows, size_t *n, struct err **errp)
+{
+	auto_stmt sqlite3_stmt *s = stmt_get(st, STMT_KEY_LIST, errp);
+	struct srv_key_row *v = NULL;
+	size_t len = 0, cap = 0;
+	int rc;
+
+	if (!s)
+		return -1;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (len == cap) {
+			cap = cap ? 2 * cap : 8;
+			v = xrealloc(v, cap * sizeof(*v));
+		}
+		read_row(s, &v[len++]);
+	}
+	if (rc != SQLITE_DONE) {
+		free(v);
+		return db_fail(st, errp, "list keys");
+	}
+	*rows = v;
+	*n = len;
+	return 0;
+}
+
+int srv_store_key_count(struct srv_store *st, bool active_only, struct err **errp)
+{
+	auto_stmt sqlite3_stmt *s = stmt_get(st, active_only ? STMT_KEY_COUNT_ACTIVE : STMT_KEY_COUNT_ALL, errp);
+	int64_t v;
+
+	if (!s)
+		return -1;
+	if (sqlite3_step(s) != SQLITE_ROW)
+		return db_fail(st, errp, "count keys");
+	v = sqlite3_column_int64(s, 0);
+	return v > INT_MAX ? INT_MAX : (int)v;
+}
+
+int srv_store_key_revoke(struct srv_store *st, const char *id, int64_t at_ms, struct err **errp)
+{
+	auto_stmt sqlite3_stmt *s = stmt_get(st, STMT_KEY_REVOKE, errp);
+
+	if (!s)
+		return -1;
+	if (sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 2, at_ms) != SQLITE_OK)
+		return db_fail(st, errp, "revoke key");
+	if (sqlite3_step(s) != SQLITE_DONE)
+		return db_fail(st, errp, "revoke key");
+	if (sqlite3_changes(st->db) == 0)
+		return 0;
+	st->gen++;
+	return 1;
+}
+
+int srv_store_key_touch(struct srv_store *st, const char *id, int64_t at_ms, struct err **errp)
+{
+	auto_stmt sqlite3_stmt *s = stmt_get(st, STMT_KEY_TOUCH, errp);
+
+	if (!s)
+		return -1;
+	if (sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 2, at_ms) != SQLITE_OK)
+		return db_fail(st, errp, "record key use");
+	if (sqlite3_step(s) != SQLITE_DONE)
+		return db_fail(st, errp, "record key use");
+	return 0;
+}

@@ -1,0 +1,96 @@
+/**
+ * store.h — the server's persistent store: API keys today, more tables later.
+ *
+ * The interface speaks in rows and operations, never in SQL, so that another
+ * backend (PostgreSQL for a shared deployment) can stand in for this SQLite
+ * one behind the same functions. Everything SQLite-specific (pragmas, the
+ * migration list, prepared statements) stays inside store.c.
+ *
+ * The SQLite backend keeps DATA/mcpbox.db in WAL mode, so one server and
+ * short-lived CLI processes (`mcpbox key revoke`) can use it at the same
+ * time; a writer waits up to 5 s for another one before failing.
+ *
+ * Schema changes are numbered migrations applied on open, each in its own
+ * transaction. A database written by a newer mcpbox (more migrations than
+ * this binary knows) is refused rather than misread.
+ *
+ * Threads: a store holds one connection and its cached statements; call it
+ * from one thread only (the server's loop thread, or the CLI's main thread).
+ * Errors: every function that can fail returns -1 and sets *errp; database
+ * messages are carried in err->msg (errnum 0 unless a system call failed).
+ */
+#ifndef MCPBOX_SRV_STORE_H
+#define MCPBOX_SRV_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+#define SRV_KEY_HASH_LEN 32	/* SHA-256 */
+
+struct srv_store;
+
+/** One API key as stored: never the secret itself, only its hash. */
+struct srv_key_row {
+	char id[32];			/* "key_" + 12 hex */
+	char name[128];			/* label chosen by the operator */
+	unsigned char hash[SRV_KEY_HASH_LEN];
+	bool admin;
+	int64_t created_at;		/* epoch ms */
+	int64_t revoked_at;		/* epoch ms; 0: active */
+	int64_t last_used_at;		/* epoch ms; 0: never used */
+};
+
+/**
+ * Open (creating if needed) the store in data_dir, which is created (one
+ * level, mode 0700) when missing. Applies pending migrations. Fails when the
+ * database cannot be opened, a migration fails, or the database is newer
+ * than this binary. On success *out is a store the caller frees with
+ * srv_store_close().
+ */
+int srv_store_open(struct srv_store **out, const char *data_dir, struct err **errp);
+/** Finish cached statements and close the connection. NULL is fine. */
+void srv_store_close(struct srv_store *st);
+
+/** The schema version this binary migrates to (number of migrations). */
+int srv_store_schema_version(void);
+
+/**
+ * A number that changes whenever keys may have been added or revoked, by this
+ * store or by any other process using the same database. Cheap enough to call
+ * on every request (SQLite: `PRAGMA data_version`, no disk access). Updates
+ * of last_used_at made through this store do not change it.
+ */
+int srv_store_generation(struct srv_store *st, uint64_t *gen, struct err **errp);
+
+/**
+ * Insert a key. With only_if_no_active, the insert happens only when no
+ * active (unrevoked) key exists, atomically with that check.
+ * Returns 1 inserted, 0 not inserted (only_if_no_active and an active key
+ * exists), -1 error (including a duplicate id or hash).
+ */
+int srv_store_key_insert(struct srv_store *st, const struct srv_key_row *row, bool only_if_no_active,
+			 struct err **errp);
+/** Look a key up by hash: 1 found (*row filled), 0 none, -1 error. */
+int srv_store_key_find_hash(struct srv_store *st, const unsigned char hash[SRV_KEY_HASH_LEN],
+			    struct srv_key_row *row, struct err **errp);
+/** Look a key up by id: 1 found (*row filled), 0 none, -1 error. */
+int srv_store_key_find_id(struct srv_store *st, const char *id, struct srv_key_row *row, struct err **errp);
+/**
+ * All keys, oldest first. *rows is a malloc'd array the caller frees (NULL
+ * when *n is 0). Written only on success.
+ */
+int srv_store_key_list(struct srv_store *st, struct srv_key_row **rows, size_t *n, struct err **errp);
+/** Count keys (active_only: unrevoked ones). Returns the count or -1. */
+int srv_store_key_count(struct srv_store *st, bool active_only, struct err **errp);
+/**
+ * Mark key id revoked at at_ms. Returns 1 revoked now, 0 no active key has
+ * that id (unknown or already revoked), -1 error.
+ */
+int srv_store_key_revoke(struct srv_store *st, const char *id, int64_t at_ms, struct err **errp);
+/** Record that key id was used at at_ms. 0 or -1. */
+int srv_store_key_touch(struct srv_store *st, const char *id, int64_t at_ms, struct err **errp);
+
+#endif

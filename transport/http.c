@@ -1,0 +1,934 @@
+/*
+ * transport/http.c — MCP over Streamable HTTP and WebSocket on one port,
+ * with libwebsockets joined to the server's libuv loop.
+ *
+ * Streamable HTTP (revision 2025-11-25): an MCP session is minted by an
+ * initialize POST (Mcp-Session-Id); each later POST carries one message or
+ * a batch. A POST is the engine's context (struct stream): its answer goes
+ * back as application/json, or as text/event-stream when notifications
+ * (progress, logs) come first. A GET opens the session's stream for
+ * connection-wide notifications; DELETE ends the session and its sandbox.
+ *
+ * WebSocket: one JSON-RPC message or batch per text frame, same engine.
+ *
+ * Lifetimes: lws owns each wsi and its per-connection data (struct pss). Our
+ * own objects (struct session, struct stream, struct wsconn) outlive a wsi
+ * when needed: a stream whose client went away stays until the engine is
+ * done with it, so the engine never holds a dangling context.
+ */
+#include "tp.h"
+#include "../server/buf.h"
+#include "../server/common.h"
+#include "../server/log.h"
+
+#include <arpa/inet.h>
+#include <libwebsockets.h>
+#include <string.h>
+#include <strings.h>
+
+#include "../server/banned.h"
+
+#define SSE_PING_US (15 * 1000000)
+#define WRITE_CHUNK 65536
+#define PRINCIPAL_MAX 64
+
+struct session;
+
+/* One HTTP request/response: a POST (the engine's ctx) or the GET stream. */
+struct stream {
+	struct lws *wsi;		/* NULL once the client is gone */
+	struct session *sess;
+	int status;
+	bool sse;			/* answering as an event stream */
+	bool headers_sent;
+	bool finished;			/* nothing more will be queued */
+	bool engine_done;		/* ops->done ran (or never will) */
+	bool is_get;
+	const char *type;		/* content type of a plain answer (default JSON) */
+	char session_hdr[40];		/* Mcp-Session-Id to send, if any */
+	char origin[128];		/* CORS: echo an allowed Origin */
+	struct buf out;			/* LWS_PRE headroom, then bytes to write */
+	size_t sent;			/* of out, after the headroom */
+	char *answer;			/* JSON answer waiting for done (non-SSE) */
+	size_t answer_len;
+	struct stream *next_in_sess;
+};
+
+struct session {
+	char id[40];
+	char principal[PRINCIPAL_MAX];
+	struct srv_conn *conn;
+	struct stream *streams;		/* open POST streams and the GET stream */
+	struct stream *get;
+	uint64_t last_used;
+	struct session *next;
+};
+
+struct wsframe {
+	struct wsframe *next;
+	size_t len;
+	unsigned char data[];		/* LWS_PRE headroom, then len bytes */
+};
+
+struct wsconn {
+	struct lws *wsi;
+	struct srv_conn *conn;
+	char key[256];			/* re-checked on every message */
+	char principal[PRINCIPAL_MAX];
+	struct wsframe *head, *tail;
+	size_t queued;
+};
+
+/* lws per-connection data (zeroed by lws). */
+struct pss {
+	struct buf body;		/* POST body, or a WebSocket message being reassembled */
+	struct stream *st;		/* the current HTTP transaction's stream */
+	struct wsconn *ws;
+	char principal[PRINCIPAL_MAX];
+	char key[256];
+	char session_id[40];
+	char origin[128];
+	int method;
+	bool rejected;			/* an error answer is on its way */
+};
+
+static struct {
+	uv_loop_t *loop;
+	struct lws_context *ctx;
+	const struct srv_app *app;
+	struct tp_http_opts o;
+	bool loopback;
+	int port;
+	struct session *sessions;
+	unsigned nsessions, nws;
+	uv_timer_t sweep;
+	bool stopping;
+} H;
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static int hdr(struct lws *wsi, enum lws_token_indexes t, char *out, int cap)
+{
+	out[0] = '\0';
+	if (lws_hdr_total_length(wsi, t) <= 0 || lws_hdr_total_length(wsi, t) >= cap)
+		return -1;
+	return lws_hdr_copy(wsi, out, cap, t) < 0 ? -1 : 0;
+}
+
+static int custom_hdr(struct lws *wsi, const char *name, char *out, int cap)
+{
+	int n = (int)strlen(name);
+	out[0] = '\0';
+	if (lws_hdr_custom_length(wsi, name, n) <= 0 || lws_hdr_custom_length(wsi, name, n) >= cap)
+		return -1;
+	return lws_hdr_custom_copy(wsi, out, cap, name, n) < 0 ? -1 : 0;
+}
+
+/* Host part of "host:port", "[v6]:port" or an origin's authority. */
+static bool host_is_loopback(const char *h)
+{
+	char name[256];
+	size_t n;
+
+	if (h[0] == '[') {
+		const char *e = strchr(h, ']');
+		if (!e)
+			return false;
+		n = (size_t)(e - h - 1);
+		if (n >= sizeof(name))
+			return false;
+		memcpy(name, h + 1, n);
+	} else {
+		const char *e = strchr(h, ':');
+		n = e ? (size_t)(e - h) : strlen(h);
+		if (n >= sizeof(name))
+			return false;
+		memcpy(name, h, n);
+	}
+	name[n] = '\0';
+	if (!strcasecmp(name, "localhost") || !strcmp(name, "::1"))
+		return true;
+	struct in_addr a;
+	return inet_pton(AF_INET, name, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
+}
+
+/*
+ * DNS-rebinding defence: a present Origin must be a loopback origin (when we
+ * listen on loopback) or match Host; on loopback the Host must be loopback.
+ */
+static bool origin_ok(struct lws *wsi, char *origin, size_t cap)
+{
+	char host[256];
+
+	if (hdr(wsi, WSI_TOKEN_HOST, host, sizeof(host)) < 0)
+		host[0] = '\0';
+	if (H.loopback && host[0] && !host_is_loopback(host))
+		return false;
+	if (hdr(wsi, WSI_TOKEN_ORIGIN, origin, (int)cap) < 0 || !origin[0])
+		return true; /* not a browser */
+	const char *auth = strstr(origin, "://");
+	if (!auth)
+		return false;
+	auth += 3;
+	if (H.loopback)
+		return host_is_loopback(auth);
+	return host[0] && !strcasecmp(auth, host);
+}
+
+/* The key: Authorization: Bearer, X-API-Key, or ?api_key= (browsers' WebSockets cannot set headers). */
+static void find_key(struct lws *wsi, char *key, size_t cap)
+{
+	char a[512];
+
+	key[0] = '\0';
+	if (hdr(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, a, sizeof(a)) == 0 && !strncasecmp(a, "Bearer ", 7)) {
+		const char *k = a + 7;
+		while (*k == ' ')
+			k++;
+		size_t n = strlen(k);
+		if (n >= cap)
+			n = 0; /* longer than any key we issue: treat as absent-but-wrong */
+		memcpy(key, k, n);
+		key[n] = '\0';
+		if (!n)
+			snprintf(key, cap, "invalid");
+		return;
+	}
+	if (custom_hdr(wsi, "x-api-key:", key, (int)cap) == 0)
+		return;
+	if (!lws_get_urlarg_by_name(wsi, "api_key=", key, (int)cap))
+		key[0] = '\0';
+}
+
+static bool authenticate(const char *key, char *principal)
+{
+	if (H.o.auth_none) {
+		snprintf(principal, PRINCIPAL_MAX, "anonymous");
+		return true;
+	}
+	if (!key[0] || !H.o.authenticate)
+		return false;
+	return H.o.authenticate(H.o.auth_arg, key, principal, PRINCIPAL_MAX) == 1;
+}
+
+/* ---- streams ------------------------------------------------------------ */
+
+static struct stream *stream_new(struct lws *wsi, struct session *s, const char *origin)
+{
+	struct stream *st = xcalloc(1, sizeof(*st));
+	st->wsi = wsi;
+	st->sess = s;
+	st->status = 200;
+	snprintf(st->origin, sizeof(st->origin), "%s", origin);
+	buf_grow(&st->out, LWS_PRE);
+	st->out.len = LWS_PRE;
+	if (s) {
+		st->next_in_sess = s->streams;
+		s->streams = st;
+	}
+	return st;
+}
+
+static void stream_unlink(struct stream *st)
+{
+	if (!st->sess)
+		return;
+	struct stream **pp = &st->sess->streams;
+	while (*pp && *pp != st)
+		pp = &(*pp)->next_in_sess;
+	if (*pp)
+		*pp = st->next_in_sess;
+	if (st->sess->get == st)
+		st->sess->get = NULL;
+	st->sess = NULL;
+}
+
+static void stream_free(struct stream *st)
+{
+	stream_unlink(st);
+	buf_release(&st->out);
+	free(st->answer);
+	free(st);
+}
+
+/* Free st if neither lws nor the engine will touch it again. */
+static void stream_maybe_free(struct stream *st)
+{
+	if (!st->wsi && st->engine_done)
+		stream_free(st);
+}
+
+static void stream_kick(struct stream *st)
+{
+	if (st->wsi)
+		lws_callback_on_writable(st->wsi);
+}
+
+static void stream_queue(struct stream *st, const char *data, size_t len)
+{
+	buf_add(&st->out, data, len);
+	stream_kick(st);
+}
+
+static void stream_event(struct stream *st, const char *json, size_t len)
+{
+	stream_queue(st, "event: message\ndata: ", 21);
+	stream_queue(st, json, len);
+	stream_queue(st, "\n\n", 2);
+}
+
+/* Answer a request at once with a status and a small JSON body. */
+static void stream_reply(struct stream *st, int status, const char *json)
+{
+	st->status = status;
+	if (json)
+		stream_queue(st, json, strlen(json));
+	st->finished = true;
+	stream_kick(st);
+}
+
+static void stream_error(struct stream *st, int status, int code, const char *msg)
+{
+	struct buf b = BUF_INIT;
+	json_t *j = json_pack("{s:s, s:n, s:{s:i, s:s}}", "jsonrpc", "2.0", "id", "error", "code", code,
+			      "message", msg);
+	char *s = json_dumps(j, JSON_COMPACT);
+	buf_adds(&b, s);
+	free(s);
+	json_decref(j);
+	stream_reply(st, status, b.data);
+	buf_release(&b);
+}
+
+static int add_cors(struct lws *wsi, const char *origin, unsigned char **p, unsigned char *end)
+{
+	if (!origin[0])
+		return 0;
+	if (lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-allow-origin:",
+					(const unsigned char *)origin, (int)strlen(origin), p, end) ||
+	    lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-expose-headers:",
+					(const unsigned char *)"Mcp-Session-Id", 14, p, end) ||
+	    lws_add_http_header_by_name(wsi, (const unsigned char *)"vary:", (const unsigned char *)"Origin", 6,
+					p, end))
+		return -1;
+	return 0;
+}
+
+/* Write what is queued; returns -1 when lws should close the connection. */
+static int stream_write(struct stream *st)
+{
+	struct lws *wsi = st->wsi;
+	size_t pending = st->out.len - LWS_PRE - st->sent;
+
+	if (!st->headers_sent) {
+		unsigned char hb[LWS_PRE + 2048], *start = hb + LWS_PRE, *p = start, *end = hb + sizeof(hb) - 1;
+		const char *type = st->sse ? "text/event-stream" : pending ? (st->type ? st->type : "application/json")
+							   : NULL;
+		lws_filepos_t clen = st->sse ? LWS_ILLEGAL_HTTP_CONTENT_LEN : (lws_filepos_t)pending;
+
+		if (!st->sse && !st->finished)
+			return 0; /* the answer is not there yet */
+		if (lws_add_http_common_headers(wsi, (unsigned)st->status, type, clen, &p, end))
+			return -1;
+		if (st->session_hdr[0] &&
+		    lws_add_http_header_by_name(wsi, (const unsigned char *)"mcp-session-id:",
+						(const unsigned char *)st->session_hdr, (int)strlen(st->session_hdr), &p,
+						end))
+			return -1;
+		if (st->sse && lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+							   (const unsigned char *)"no-cache", 8, &p, end))
+			return -1;
+		if (add_cors(wsi, st->origin, &p, end) || lws_finalize_write_http_header(wsi, start, &p, end))
+			return -1;
+		st->headers_sent = true;
+		if (st->sse) {
+			lws_http_mark_sse(wsi);
+			if (st->is_get)
+				lws_set_timer_usecs(wsi, SSE_PING_US);
+		}
+		if (!pending && st->finished && !st->sse)
+			return lws_http_transaction_completed(wsi) ? -1 : 0;
+		if (pending || st->finished)
+			lws_callback_on_writable(wsi);
+		return 0;
+	}
+	if (pending) {
+		size_t n = pending > WRITE_CHUNK ? WRITE_CHUNK : pending;
+		bool last = n == pending && st->finished;
+		unsigned char *at = (unsigned char *)st->out.data + LWS_PRE + st->sent;
+		if (lws_write(wsi, at, n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < (int)n)
+			return -1;
+		st->sent += n;
+		if (st->sent == st->out.len - LWS_PRE && !st->finished) {
+			/* everything so far is out: reuse the buffer */
+			st->out.len = LWS_PRE;
+			st->sent = 0;
+		}
+		if (last)
+			return lws_http_transaction_completed(wsi) ? -1 : 0;
+		if (n < pending)
+			lws_callback_on_writable(wsi);
+		return 0;
+	}
+	if (st->finished) {
+		/* an event stream ends with an empty final write */
+		if (lws_write(wsi, (unsigned char *)st->out.data + LWS_PRE, 0, LWS_WRITE_HTTP_FINAL) < 0)
+			return -1;
+		return lws_http_transaction_completed(wsi) ? -1 : 0;
+	}
+	return 0;
+}
+
+/* ---- sessions ----------------------------------------------------------- */
+
+static const struct tp_ops http_ops;
+
+static struct session *session_find(const char *id)
+{
+	for (struct session *s = H.sessions; s; s = s->next)
+		if (!strcmp(s->id, id))
+			return s;
+	return NULL;
+}
+
+static struct session *session_new(const char *principal)
+{
+	struct session *s = xcalloc(1, sizeof(*s));
+	char *id = random_id("", 16);
+	snprintf(s->id, sizeof(s->id), "%s", id);
+	free(id);
+	snprintf(s->principal, sizeof(s->principal), "%s", principal);
+	s->conn = srv_conn_new(H.app, &http_ops, s, principal);
+	srv_conn_set_max_inflight(s->conn, H.o.max_inflight);
+	s->last_used = now_ms();
+	s->next = H.sessions;
+	H.sessions = s;
+	H.nsessions++;
+	return s;
+}
+
+/* End an MCP session: its requests are cancelled, its open streams end. */
+static void session_end(struct session *s)
+{
+	struct session **pp = &H.sessions;
+	while (*pp && *pp != s)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = s->next;
+	H.nsessions--;
+	srv_conn_close(s->conn); /* no more send/done from the engine */
+	while (s->streams) {
+		struct stream *st = s->streams;
+		stream_unlink(st);
+		st->engine_done = true;
+		if (!st->finished) {
+			if (!st->headers_sent && !st->sse)
+				st->status = 404;
+			st->finished = true;
+			stream_kick(st);
+		}
+		stream_maybe_free(st);
+	}
+	free(s);
+}
+
+static void http_send(void *tp, void *ctx, const char *json, size_t len, bool answer)
+{
+	struct session *s = tp;
+	struct stream *st = ctx ? ctx : s->get;
+
+	if (!st) {
+		return; /* a connection-wide notification and no GET stream: nobody listens */
+	}
+	if (!st->wsi && !ctx)
+		return;
+	if (answer && !st->sse && !st->answer) {
+		/* maybe the only message: it may still go out as plain JSON */
+		st->answer = xstrndup(json, len);
+		st->answer_len = len;
+		return;
+	}
+	if (!st->sse) {
+		/* a notification before the answer: switch to an event stream */
+		st->sse = true;
+		if (st->answer) {
+			stream_event(st, st->answer, st->answer_len);
+			free(st->answer);
+			st->answer = NULL;
+		}
+	}
+	stream_event(st, json, len);
+}
+
+static void http_done(void *tp, void *ctx)
+{
+	struct stream *st = ctx;
+
+	st->engine_done = true;
+	if (st->answer) {
+		stream_queue(st, st->answer, st->answer_len);
+		free(st->answer);
+		st->answer = NULL;
+	} else if (!st->sse) {
+		st->status = 202; /* notifications or responses only: accepted, no body */
+	}
+	st->finished = true;
+	stream_unlink(st);
+	stream_kick(st);
+	stream_maybe_free(st);
+}
+
+static const struct tp_ops http_ops = {
+	.name = "http",
+	.send = http_send,
+	.done = http_done,
+};
+
+/* ---- WebSocket ---------------------------------------------------------- */
+
+static void ws_send(void *tp, void *ctx, const char *json, size_t len, bool answer)
+{
+	struct wsconn *w = tp;
+	struct wsframe *f;
+
+	if (!w->wsi)
+		return;
+	f = xmalloc(sizeof(*f) + LWS_PRE + len);
+	f->next = NULL;
+	f->len = len;
+	memcpy(f->data + LWS_PRE, json, len);
+	if (w->tail)
+		w->tail->next = f;
+	else
+		w->head = f;
+	w->tail = f;
+	w->queued += len;
+	lws_callback_on_writable(w->wsi);
+}
+
+static const struct tp_ops ws_ops = {
+	.name = "websocket",
+	.send = ws_send,
+};
+
+static void ws_free(struct wsconn *w)
+{
+	while (w->head) {
+		struct wsframe *f = w->head;
+		w->head = f->next;
+		free(f);
+	}
+	free(w);
+}
+
+/* ---- the lws callback ------------------------------------------------- */
+
+static const char *method_name(int m)
+{
+	switch (m) {
+	case LWSHUMETH_GET: return "GET";
+	case LWSHUMETH_POST: return "POST";
+	case LWSHUMETH_OPTIONS: return "OPTIONS";
+	case LWSHUMETH_DELETE: return "DELETE";
+	default: return "other";
+	}
+}
+
+static void pss_reset(struct pss *p)
+{
+	buf_release(&p->body);
+	if (p->st) {
+		p->st->wsi = NULL;
+		stream_maybe_free(p->st);
+		p->st = NULL;
+	}
+	p->rejected = false;
+}
+
+static bool accept_has(struct lws *wsi, const char *type)
+{
+	char a[512];
+	if (hdr(wsi, WSI_TOKEN_HTTP_ACCEPT, a, sizeof(a)) < 0)
+		return false;
+	return strstr(a, type) || strstr(a, "*/*");
+}
+
+static void process_post(struct lws *wsi, struct pss *p)
+{
+	struct stream *st = p->st;
+	json_error_t e;
+	json_t *msg = json_loadb(p->body.data ? p->body.data : "", p->body.len, JSON_DECODE_ANY, &e);
+	bool is_init = json_is_object(msg) && json_is_string(json_object_get(msg, "method")) &&
+		       !strcmp(json_string_value(json_object_get(msg, "method")), "initialize");
+	struct session *s = NULL;
+	char ver[32];
+
+	json_decref(msg);
+	if (!msg) {
+		stream_error(st, 400, RPC_PARSE_ERROR, "Parse error: the body is not JSON");
+		return;
+	}
+	if (is_init) {
+		if (p->session_id[0]) {
+			stream_error(st, 400, RPC_INVALID_REQUEST,
+				     "Bad Request: initialize on an existing session; omit Mcp-Session-Id to start a new one");
+			return;
+		}
+		s = session_new(p->principal);
+		snprintf(st->session_hdr, sizeof(st->session_hdr), "%s", s->id);
+	} else {
+		if (!p->session_id[0]) {
+			stream_error(st, 400, RPC_INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required");
+			return;
+		}
+		s = session_find(p->session_id);
+		if (!s || strcmp(s->principal, p->principal)) {
+			stream_error(st, 404, RPC_INVALID_REQUEST,
+				     "Session not found: it ended or the server restarted; initialize a new one");
+			return;
+		}
+		if (custom_hdr(wsi, "mcp-protocol-version:", ver, sizeof(ver)) == 0 &&
+		    strcmp(ver, "2025-11-25") && strcmp(ver, "2025-06-18") && strcmp(ver, "2025-03-26") &&
+		    strcmp(ver, "2024-11-05")) {
+			stream_error(st, 400, RPC_INVALID_REQUEST, "Bad Request: unsupported MCP-Protocol-Version");
+			return;
+		}
+	}
+	s->last_used = now_ms();
+	st->sess = s;
+	st->next_in_sess = s->streams;
+	s->streams = st;
+	srv_conn_receive(s->conn, p->body.data, p->body.len, st);
+	buf_release(&p->body);
+}
+
+static int on_http(struct lws *wsi, struct pss *p, const char *path)
+{
+	char *uri;
+	int ulen, m = lws_http_get_uri_and_method(wsi, &uri, &ulen);
+	char origin[128], clen[32], ctype[128];
+
+	pss_reset(p);
+	p->method = m;
+	p->st = stream_new(wsi, NULL, "");
+	if (!origin_ok(wsi, origin, sizeof(origin))) {
+		stream_error(p->st, 403, RPC_INVALID_REQUEST, "Forbidden: foreign Origin or Host");
+		return 0;
+	}
+	snprintf(p->st->origin, sizeof(p->st->origin), "%s", origin);
+	snprintf(p->origin, sizeof(p->origin), "%s", origin);
+
+	if (!strcmp(path, "/healthz")) {
+		stream_reply(p->st, 200, "{\"status\":\"ok\"}");
+		return 0;
+	}
+	if (m == LWSHUMETH_OPTIONS) {
+		/* CORS preflight: only allowed origins got this far */
+		p->st->status = 204;
+		p->st->finished = true;
+		stream_kick(p->st);
+		return 0;
+	}
+	find_key(wsi, p->key, sizeof(p->key));
+	if (!authenticate(p->key, p->principal)) {
+		stream_error(p->st, 401, RPC_INVALID_REQUEST,
+			     p->key[0] ? "Unauthorized: unknown or revoked API key"
+				       : "Unauthorized: send an API key (Authorization: Bearer KEY or X-API-Key)");
+		return 0;
+	}
+	if (!strcmp(path, "/metrics") && m == LWSHUMETH_GET) {
+		struct buf b = BUF_INIT;
+		if (H.o.metrics)
+			H.o.metrics(H.o.metrics_arg, &b);
+		p->st->status = 200;
+		p->st->type = "text/plain; version=0.0.4; charset=utf-8";
+		stream_queue(p->st, b.data ? b.data : "", b.len);
+		buf_release(&b);
+		p->st->finished = true;
+		return 0;
+	}
+	if (strcmp(path, "/mcp") != 0) {
+		stream_error(p->st, 404, RPC_INVALID_REQUEST, "Not found");
+		return 0;
+	}
+	custom_hdr(wsi, "mcp-session-id:", p->session_id, sizeof(p->session_id));
+	if (m == LWSHUMETH_POST) {
+		if (!accept_has(wsi, "application/json") || !accept_has(wsi, "text/event-stream")) {
+			stream_error(p->st, 406, RPC_INVALID_REQUEST,
+				     "Not Acceptable: Accept must list application/json and text/event-stream");
+			return 0;
+		}
+		if (hdr(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, ctype, sizeof(ctype)) < 0 ||
+		    strncasecmp(ctype, "application/json", 16)) {
+			stream_error(p->st, 415, RPC_INVALID_REQUEST, "Unsupported Media Type: send application/json");
+			return 0;
+		}
+		if (hdr(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, clen, sizeof(clen)) < 0) {
+			stream_error(p->st, 411, RPC_INVALID_REQUEST, "Length Required");
+			return 0;
+		}
+		if (strtoull(clen, NULL, 10) > H.o.max_body) {
+			stream_error(p->st, 413, RPC_INVALID_REQUEST, "Payload Too Large");
+			p->rejected = true;
+			return 0;
+		}
+		return 0; /* the body follows */
+	}
+	if (!p->session_id[0]) {
+		stream_error(p->st, 400, RPC_INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required");
+		return 0;
+	}
+	struct session *s = session_find(p->session_id);
+	if (!s || strcmp(s->principal, p->principal)) {
+		stream_error(p->st, 404, RPC_INVALID_REQUEST, "Session not found");
+		return 0;
+	}
+	s->last_used = now_ms();
+	if (m == LWSHUMETH_DELETE) {
+		session_end(s);
+		stream_reply(p->st, 200, NULL);
+		return 0;
+	}
+	if (m == LWSHUMETH_GET) {
+		if (!accept_has(wsi, "text/event-stream")) {
+			stream_error(p->st, 406, RPC_INVALID_REQUEST, "Not Acceptable: Accept must list text/event-stream");
+			return 0;
+		}
+		if (s->get) {
+			/* one standalone stream per session: the newest wins */
+			struct stream *old = s->get;
+			stream_unlink(old);
+			old->finished = true;
+			stream_kick(old);
+		}
+		p->st->sess = s;
+		p->st->next_in_sess = s->streams;
+		s->streams = p->st;
+		s->get = p->st;
+		p->st->is_get = true;
+		p->st->sse = true;
+		p->st->engine_done = true; /* the engine never finishes a GET stream */
+		stream_kick(p->st);
+		return 0;
+	}
+	stream_error(p->st, 405, RPC_INVALID_REQUEST, "Method Not Allowed");
+	log_debug("http: %s %s refused", method_name(m), path);
+	return 0;
+}
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+	struct pss *p = user;
+
+	switch (reason) {
+	case LWS_CALLBACK_HTTP:
+		return on_http(wsi, p, (const char *)in);
+
+	case LWS_CALLBACK_HTTP_BODY:
+		if (p->rejected || !p->st || p->st->finished)
+			return 0;
+		if (p->body.len + len > H.o.max_body) {
+			stream_error(p->st, 413, RPC_INVALID_REQUEST, "Payload Too Large");
+			p->rejected = true;
+			return 0;
+		}
+		buf_add(&p->body, in, len);
+		return 0;
+
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		if (p->st && !p->st->finished && !p->rejected)
+			process_post(wsi, p);
+		return 0;
+
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+		if (!p->st)
+			return -1;
+		if (stream_write(p->st) < 0)
+			return -1;
+		return 0;
+
+	case LWS_CALLBACK_TIMER:
+		/* keep an idle GET stream alive through proxies */
+		if (p->st && p->st->is_get && p->st->headers_sent && !p->st->finished) {
+			stream_queue(p->st, ": ping\n\n", 8);
+			lws_set_timer_usecs(wsi, SSE_PING_US);
+		}
+		return 0;
+
+	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+	case LWS_CALLBACK_CLOSED_HTTP:
+		pss_reset(p);
+		return 0;
+
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+		char uri[256], origin[128];
+		if (hdr(wsi, WSI_TOKEN_GET_URI, uri, sizeof(uri)) < 0 || strcmp(uri, "/mcp") != 0)
+			return 1;
+		if (!origin_ok(wsi, origin, sizeof(origin)))
+			return 1;
+		find_key(wsi, p->key, sizeof(p->key));
+		if (!authenticate(p->key, p->principal))
+			return 1;
+		return 0;
+	}
+
+	case LWS_CALLBACK_ESTABLISHED: {
+		struct wsconn *w = xcalloc(1, sizeof(*w));
+		w->wsi = wsi;
+		snprintf(w->key, sizeof(w->key), "%s", p->key);
+		snprintf(w->principal, sizeof(w->principal), "%s", p->principal);
+		w->conn = srv_conn_new(H.app, &ws_ops, w, p->principal);
+		srv_conn_set_max_inflight(w->conn, H.o.max_inflight);
+		p->ws = w;
+		H.nws++;
+		return 0;
+	}
+
+	case LWS_CALLBACK_RECEIVE: {
+		struct wsconn *w = p->ws;
+		char principal[PRINCIPAL_MAX];
+		if (!w)
+			return -1;
+		if (p->body.len + len > H.o.max_ws_message) {
+			lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)"message too large", 17);
+			return -1;
+		}
+		buf_add(&p->body, in, len);
+		if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
+			return 0;
+		/* a revoked key stops working at its next message */
+		if (!authenticate(w->key, principal)) {
+			lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)"key revoked", 11);
+			return -1;
+		}
+		srv_conn_receive(w->conn, p->body.data, p->body.len, NULL);
+		buf_release(&p->body);
+		return 0;
+	}
+
+	case LWS_CALLBACK_SERVER_WRITEABLE: {
+		struct wsconn *w = p->ws;
+		struct wsframe *f;
+		if (!w || !(f = w->head))
+			return 0;
+		if (lws_write(wsi, f->data + LWS_PRE, f->len, LWS_WRITE_TEXT) < (int)f->len)
+			return -1;
+		w->head = f->next;
+		if (!w->head)
+			w->tail = NULL;
+		w->queued -= f->len;
+		free(f);
+		if (w->head)
+			lws_callback_on_writable(wsi);
+		return 0;
+	}
+
+	case LWS_CALLBACK_CLOSED:
+		if (p->ws) {
+			struct wsconn *w = p->ws;
+			p->ws = NULL;
+			w->wsi = NULL;
+			H.nws--;
+			srv_conn_close(w->conn); /* the engine will not call us again */
+			ws_free(w);
+		}
+		buf_release(&p->body);
+		return 0;
+
+	default:
+		break;
+	}
+	return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+static const struct lws_protocols protocols[] = {
+	/* first: the default for HTTP and for WebSockets without a subprotocol */
+	{ "mcp", callback, sizeof(struct pss), 65536, 0, NULL, 0 },
+	{ NULL, NULL, 0, 0, 0, NULL, 0 },
+};
+
+/* ---- start / stop ------------------------------------------------------- */
+
+static void sweep(uv_timer_t *t)
+{
+	uint64_t now = now_ms();
+	struct session *s, *next;
+
+	for (s = H.sessions; s; s = next) {
+		next = s->next;
+		if (!srv_conn_inflight(s->conn) && !s->get && now - s->last_used > H.o.session_idle_s * 1000) {
+			log_info("http: MCP session %.8s… idle, ending it", s->id);
+			session_end(s);
+		}
+	}
+}
+
+static void lws_to_log(int level, const char *line)
+{
+	size_t n = strlen(line);
+	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		n--;
+	log_msg(level == LLL_ERR ? LOG_LVL_ERROR : level == LLL_WARN ? LOG_LVL_WARNING : LOG_LVL_DEBUG,
+		"lws: %.*s", (int)n, line);
+}
+
+int tp_http_start(uv_loop_t *loop, const struct srv_app *app, const struct tp_http_opts *o,
+		  struct err **errp)
+{
+	struct lws_context_creation_info info;
+	static void *foreign[1];
+	struct in_addr a;
+
+	memset(&H, 0, sizeof(H));
+	H.loop = loop;
+	H.app = app;
+	H.o = *o;
+	H.loopback = host_is_loopback(o->host) ||
+		     (inet_pton(AF_INET, o->host, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127);
+	lws_set_log_level(LLL_ERR | LLL_WARN, lws_to_log);
+
+	foreign[0] = loop;
+	memset(&info, 0, sizeof(info));
+	info.port = o->port;
+	info.iface = o->host;
+	info.protocols = protocols;
+	info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8 |
+		       LWS_SERVER_OPTION_DISABLE_IPV6;
+	info.foreign_loops = foreign;
+	info.max_http_header_data = 16384;	/* JWTs and long keys fit */
+	info.timeout_secs = 30;			/* a client that stalls mid-request is dropped */
+	info.vhost_name = "mcpbox";
+	H.ctx = lws_create_context(&info);
+	if (!H.ctx)
+		return err_set(errp, 0, "cannot listen on %s:%d (in use, or not an address of this host)", o->host,
+			       o->port);
+	H.port = lws_get_vhost_listen_port(lws_get_vhost_by_name(H.ctx, "mcpbox"));
+	uv_timer_init(loop, &H.sweep);
+	uv_timer_start(&H.sweep, sweep, 10000, 10000);
+	uv_unref((uv_handle_t *)&H.sweep);
+	return 0;
+}
+
+int tp_http_port(void)
+{
+	return H.port;
+}
+
+void tp_http_counts(unsigned *http_sessions, unsigned *websockets)
+{
+	*http_sessions = H.nsessions;
+	*websockets = H.nws;
+}
+
+void tp_http_stop(void)
+{
+	if (!H.ctx || H.stopping)
+		return;
+	H.stopping = true;
+	while (H.sessions)
+		session_end(H.sessions);
+	uv_timer_stop(&H.sweep);
+	uv_close((uv_handle_t *)&H.sweep, NULL);
+	lws_context_destroy(H.ctx); /* closes every connection; handles drain on the loop */
+	H.ctx = NULL;
+}
