@@ -269,7 +269,7 @@ int srv_store_generation(struct srv_store *st, uint64_t *gen, struct err **errp)
 		return db_fail(st, errp, "data version");
 	/* data_version changes only for commits made by other connections. */
 	v = sqlite3_column_int64(s, 0);
-	if (!st->data_version_known) {
+	if (!st->data_version_known || v != st->data_version) {
 		st->data_version = v;
 		st->data_version_known = true;
 		st->gen++;
