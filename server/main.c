@@ -68,7 +68,9 @@ static void usage(FILE *f)
 	      "  --config FILE        JSON configuration (default DATA/config.json when it exists)\n"
 	      "  --log-level L        debug, info, warning, error (default info; logs go to stderr)\n"
 	      "  --listen HOST:PORT   serve: address to listen on (default 127.0.0.1:8080)\n"
-	      "  --auth key|none      serve: require API keys (default) or not (loopback only)\n",
+	      "  --auth key|none      serve: require API keys (default) or not (loopback only)\n"
+	      "  --fixtures conformance  also serve the fixture tools, resources and prompts of the\n"
+	      "                       MCP conformance suite (for testing the protocol engine)\n",
 	      f);
 }
 
@@ -328,6 +330,7 @@ int main(int argc, char **argv)
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "listen", required_argument, NULL, 'L' },
 		{ "auth", required_argument, NULL, 'a' },
+		{ "fixtures", required_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -347,6 +350,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(cmd, "key")) {
+		log_set_level(LOG_LVL_WARNING); /* the command's own output says what happened */
 		/* `mcpbox key ... [--data DIR]`: take --data out, leave the rest */
 		char **rest = xcalloc((size_t)argc, sizeof(char *));
 		int n = 0;
@@ -377,6 +381,13 @@ int main(int argc, char **argv)
 		case 'c': config = optarg; break;
 		case 'L': listen = optarg; break;
 		case 'a': auth_mode = optarg; break;
+		case 'f':
+			if (strcmp(optarg, "conformance")) {
+				fprintf(stderr, "mcpbox: --fixtures takes \"conformance\"\n");
+				return 2;
+			}
+			srv.env.fixtures = true;
+			break;
 		case 'l':
 			if (log_level_parse(optarg) < 0) {
 				fprintf(stderr, "mcpbox: unknown log level \"%s\"\n", optarg);

@@ -1,6 +1,7 @@
 #include "mcp.h"
 #include "buf.h"
 #include "common.h"
+#include "fixtures.h"
 #include "log.h"
 #include "banned.h"
 
@@ -18,6 +19,7 @@ struct mcp_conn {
 };
 
 static unsigned nconns;
+static bool fixtures;
 
 unsigned mcp_connections(void)
 {
@@ -29,7 +31,7 @@ static struct mcp_conn *conn_state(struct srv_conn *c)
 	struct mcp_conn *m = srv_conn_app_data(c);
 	if (!m) {
 		m = xcalloc(1, sizeof(*m));
-		m->log_level = LOG_LVL_WARNING;
+		m->log_level = LOG_LVL_INFO;
 		srv_conn_set_app_data(c, m);
 		nconns++;
 	}
@@ -76,9 +78,18 @@ static void do_initialize(struct srv_req *req, struct mcp_conn *m, json_t *param
 		if (!strcmp(asked, versions[i]))
 			v = versions[i];
 	snprintf(m->version, sizeof(m->version), "%s", v);
+	json_decref(m->tools.client_caps);
+	m->tools.client_caps = json_incref(json_object_get(params, "capabilities"));
+	json_t *caps = json_pack("{s:{s:b}, s:{}}", "tools", "listChanged", 0, "logging");
+	if (fixtures) {
+		/* advertised only when the catalog that serves them is on */
+		json_object_set_new(caps, "resources", json_pack("{s:b, s:b}", "subscribe", 1, "listChanged", 0));
+		json_object_set_new(caps, "prompts", json_pack("{s:b}", "listChanged", 0));
+		json_object_set_new(caps, "completions", json_object());
+	}
 	json_t *res = json_pack(
-		"{s:s, s:{s:{s:b}, s:{}}, s:{s:s, s:s, s:s}, s:s}", "protocolVersion", v, "capabilities", "tools",
-		"listChanged", 0, "logging", "serverInfo", "name", "mcpbox", "title", "mcpbox sandbox", "version",
+		"{s:s, s:o, s:{s:s, s:s, s:s}, s:s}", "protocolVersion", v, "capabilities", caps,
+		"serverInfo", "name", "mcpbox", "title", "mcpbox sandbox", "version",
 		MCPBOX_VERSION, "instructions",
 		"mcpbox gives you an isolated Linux computer. Use execute to run python, javascript or shell "
 		"code; the working directory is /workspace, which the file_* tools read and write. No set-up "
@@ -126,6 +137,12 @@ static void mcp_request(struct srv_req *req, const char *method, json_t *params)
 		}
 		m->log_level = l;
 		srv_req_result(req, json_object());
+	} else if (fixtures && !strncmp(method, "resources/", 10)) {
+		fixtures_resources(req, method, params);
+	} else if (fixtures && !strncmp(method, "prompts/", 8)) {
+		fixtures_prompts(req, method, params);
+	} else if (fixtures && !strcmp(method, "completion/complete")) {
+		fixtures_complete(req, params);
 	} else {
 		srv_req_error(req, RPC_METHOD_NOT_FOUND, "Method not found: %s", method);
 	}
@@ -171,6 +188,7 @@ const struct srv_app mcp_app = {
 
 void mcp_init(const struct tool_env *env)
 {
+	fixtures = env->fixtures;
 	tool_registry_init(env);
 }
 

@@ -33,6 +33,14 @@ struct srv_req {
 	struct srv_req *prev, *next;
 };
 
+/* A request we sent to the client, waiting for its answer. */
+struct ask {
+	json_int_t id;
+	srv_reply_cb cb;
+	void *arg;
+	struct ask *next;
+};
+
 struct srv_conn {
 	const struct srv_app *app;
 	const struct tp_ops *ops;
@@ -43,6 +51,8 @@ struct srv_conn {
 	size_t ninflight;
 	bool closing;
 	size_t max_inflight;	/* 0: no cap */
+	struct ask *asks;	/* our requests waiting for the client */
+	json_int_t next_ask_id;
 	int busy;		/* nesting depth of engine entry points */
 };
 
@@ -267,10 +277,20 @@ static void handle_one(struct srv_conn *c, json_t *msg, struct text *t)
 	params = json_object_get(msg, "params");
 
 	if (!method) {
-		/* A response from the client (to a server request) or garbage.
-		 * We send no requests to clients yet, so answers are ignored. */
-		if (json_object_get(msg, "result") || json_object_get(msg, "error"))
-			return;
+		/* A response from the client to one of our requests, or garbage. */
+		json_t *res = json_object_get(msg, "result"), *err = json_object_get(msg, "error");
+		if (res || err) {
+			for (struct ask **pp = &c->asks; *pp; pp = &(*pp)->next) {
+				struct ask *a = *pp;
+				if (!json_is_integer(id) || json_integer_value(id) != a->id)
+					continue;
+				*pp = a->next;
+				a->cb(a->arg, err ? NULL : res, err);
+				free(a);
+				break;
+			}
+			return; /* unknown ids are ignored */
+		}
 		t->pending++;
 		deliver(c, t, make_error(valid_id(id) ? id : NULL, RPC_INVALID_REQUEST,
 					 "Invalid Request: missing method"));
@@ -361,6 +381,36 @@ void srv_conn_receive(struct srv_conn *c, const char *data, size_t len, void *ct
 	conn_maybe_free(c);
 }
 
+void srv_req_ask(struct srv_req *r, const char *method, json_t *params, srv_reply_cb cb, void *arg)
+{
+	struct srv_conn *c = r->conn;
+	struct ask *a = xcalloc(1, sizeof(*a));
+	json_t *msg;
+
+	a->id = ++c->next_ask_id;
+	a->cb = cb;
+	a->arg = arg;
+	a->next = c->asks;
+	c->asks = a;
+	msg = json_pack("{s:s, s:I, s:s, s:o}", "jsonrpc", "2.0", "id", a->id, "method", method, "params",
+			params ? params : json_object());
+	send_json(c, r->text->ctx, msg, false);
+	json_decref(msg);
+}
+
+/* Answer our pending requests to the client with an error: it is gone. */
+static void fail_asks(struct srv_conn *c)
+{
+	json_t *err = json_pack("{s:i, s:s}", "code", -32000, "message", "connection closed");
+	while (c->asks) {
+		struct ask *a = c->asks;
+		c->asks = a->next;
+		a->cb(a->arg, NULL, err);
+		free(a);
+	}
+	json_decref(err);
+}
+
 void srv_conn_close(struct srv_conn *c)
 {
 	struct srv_req *r;
@@ -377,6 +427,7 @@ void srv_conn_close(struct srv_conn *c)
 		srv_req_cancel(r);
 	}
 	c->closing = true;
+	fail_asks(c); /* their requests finish now; nothing is sent any more */
 	if (c->app->closed)
 		c->app->closed(c);
 	c->busy--;

@@ -109,6 +109,19 @@ struct srv_conn *srv_req_conn(const struct srv_req *r);
 /** The request's params._meta.progressToken, or NULL. */
 json_t *srv_req_progress_token(const struct srv_req *r);
 /**
+ * The answer to a request the server sent to the client: exactly one of
+ * result and error is non-NULL (borrowed for the call).
+ */
+typedef void (*srv_reply_cb)(void *arg, json_t *result, json_t *error);
+/**
+ * Send a request to the client while handling r (sampling/createMessage,
+ * elicitation/create), routed with r's context; steals params. cb runs once:
+ * with the client's answer, or with an error when the connection closes
+ * first (code -32000).
+ */
+void srv_req_ask(struct srv_req *r, const char *method, json_t *params, srv_reply_cb cb, void *arg);
+
+/**
  * Send notifications/progress for r if it carries a progress token.
  * progress must increase between calls; lower values are raised above the last one.
  */

@@ -58,6 +58,8 @@ void tool_registry_init(const struct tool_env *env)
 	add_family(tool_exec_defs);
 	add_family(tool_file_defs);
 	add_family(tool_session_defs);
+	if (env->fixtures)
+		add_family(tool_fixture_defs);
 }
 
 void tool_registry_release(void)
@@ -396,6 +398,8 @@ void tool_conn_release(struct tool_conn *tc)
 	}
 	free(tc->implicit_session);
 	tc->implicit_session = NULL;
+	json_decref(tc->client_caps);
+	tc->client_caps = NULL;
 }
 
 /* ---- JSON helpers ------------------------------------------------------- */

@@ -27,6 +27,7 @@
 struct tool_env {
 	struct sess_registry *sessions;
 	const struct srv_config *cfg;
+	bool fixtures;		/* also offer the conformance fixture tools */
 	/* Send a log message (enum log_level) about request r to its client, if its level admits it. */
 	void (*log)(struct srv_req *r, int lvl, const char *logger, const char *msg);
 };
@@ -34,6 +35,7 @@ struct tool_env {
 /** Per-connection state the tools keep (embedded in the MCP connection). */
 struct tool_conn {
 	char *implicit_session;	/* id of the connection's default session, once created */
+	json_t *client_caps;	/* the client's initialize capabilities (owned), or NULL */
 };
 
 struct tool_call {
@@ -59,6 +61,7 @@ struct tool_def {
 extern const struct tool_def tool_exec_defs[];
 extern const struct tool_def tool_file_defs[];
 extern const struct tool_def tool_session_defs[];
+extern const struct tool_def tool_fixture_defs[];
 
 /** Parse every schema once; aborts on a malformed built-in schema (a bug). */
 void tool_registry_init(const struct tool_env *env);

@@ -720,6 +720,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 {
 	struct pss *p = user;
 
+	if (!p) /* lws calls some reasons before per-connection data exists */
+		return lws_callback_http_dummy(wsi, reason, user, in, len);
 	switch (reason) {
 	case LWS_CALLBACK_HTTP:
 		return on_http(wsi, p, (const char *)in);
@@ -866,6 +868,8 @@ static void sweep(uv_timer_t *t)
 static void lws_to_log(int level, const char *line)
 {
 	size_t n = strlen(line);
+	if (strstr(line, "lws_mux_mark_immortal"))
+		return; /* harmless on HTTP/1 SSE streams (libraries.md) */
 	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		n--;
 	log_msg(level == LLL_ERR ? LOG_LVL_ERROR : level == LLL_WARN ? LOG_LVL_WARNING : LOG_LVL_DEBUG,
