@@ -49,6 +49,7 @@ unit: $(UNIT_BIN)
 
 e2e: $(BUILD)/mcpbox
 	@./tests/e2e/run.sh $(BUILD)/mcpbox
+	@./tests/conformance/run.sh $(BUILD)/mcpbox
 
 test: deps
 	@$(MAKE) --no-print-directory all

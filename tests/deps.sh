@@ -12,8 +12,13 @@ if [ -n "$missing" ]; then
 	$SUDO apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
-cd "$(dirname "$0")"
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-	echo "deps: installing npm test clients"
-	npm ci --silent --no-audit --no-fund >/dev/null
-fi
+# test clients (tests/) and the conformance suite with its Node 22 (tests/conformance/)
+for dir in "$(dirname "$0")" "$(dirname "$0")/conformance"; do
+	(
+		cd "$dir" || exit 1
+		if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+			echo "deps: installing npm packages in $dir"
+			npm ci --silent --no-audit --no-fund >/dev/null
+		fi
+	) || exit 1
+done
