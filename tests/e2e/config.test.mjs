@@ -70,8 +70,10 @@ describe('log notifications', () => {
     after(() => raw.close());
     await raw.handshake();
     await raw.callTool('execute', { language: 'shell', code: 'true' }, 1);
-    assert.equal(raw.messages.filter((m) => m.method === 'notifications/message').length, 0,
-      'nothing below the default level (warning)');
+    const before = raw.messages.filter((m) => m.method === 'notifications/message');
+    assert.ok(before.some((m) => m.params.level === 'info' && /created session/.test(m.params.data)),
+      'info messages are sent by default (the new session)');
+    assert.equal(before.filter((m) => m.params.level === 'debug').length, 0, 'nothing below the default level (info)');
     assert.deepEqual((await raw.request('logging/setLevel', { level: 'debug' }, 2)).result, {});
     const from = raw.messages.length;
     await raw.callTool('execute', { language: 'python', code: 'print(1)' }, 3);
