@@ -44,6 +44,7 @@ struct stream {
 	bool finished;			/* nothing more will be queued */
 	bool engine_done;		/* ops->done ran (or never will) */
 	bool is_get;
+	bool preflight;			/* CORS: also list allowed methods and headers */
 	const char *type;		/* content type of a plain answer (default JSON) */
 	char session_hdr[40];		/* Mcp-Session-Id to send, if any */
 	char origin[128];		/* CORS: echo an allowed Origin */
@@ -61,6 +62,7 @@ struct session {
 	struct stream *streams;		/* open POST streams and the GET stream */
 	struct stream *get;
 	uint64_t last_used;
+	bool legacy;			/* HTTP+SSE (2024-11-05): everything goes on the GET stream */
 	struct session *next;
 };
 
@@ -90,6 +92,7 @@ struct pss {
 	char origin[128];
 	int method;
 	bool rejected;			/* an error answer is on its way */
+	bool legacy;			/* a POST of the HTTP+SSE transport */
 };
 
 static struct {
@@ -106,6 +109,20 @@ static struct {
 } H;
 
 /* ---- small helpers ------------------------------------------------------ */
+
+/* The value of URL argument name ("key="), copied into out; -1 if absent. */
+static int urlarg(struct lws *wsi, const char *name, char *out, size_t cap)
+{
+	char tmp[512];
+	const char *v = lws_get_urlarg_by_name(wsi, name, tmp, sizeof(tmp));
+	size_t n;
+
+	out[0] = '\0';
+	if (!v || (n = strlen(v)) >= cap)
+		return -1;
+	memcpy(out, v, n + 1);
+	return 0;
+}
 
 static int hdr(struct lws *wsi, enum lws_token_indexes t, char *out, int cap)
 {
@@ -196,8 +213,7 @@ static void find_key(struct lws *wsi, char *key, size_t cap)
 	}
 	if (custom_hdr(wsi, "x-api-key:", key, (int)cap) == 0)
 		return;
-	if (!lws_get_urlarg_by_name(wsi, "api_key=", key, (int)cap))
-		key[0] = '\0';
+	urlarg(wsi, "api_key=", key, cap);
 }
 
 static bool authenticate(const char *key, char *principal)
@@ -300,10 +316,21 @@ static void stream_error(struct stream *st, int status, int code, const char *ms
 	buf_release(&b);
 }
 
-static int add_cors(struct lws *wsi, const char *origin, unsigned char **p, unsigned char *end)
+static int add_cors(struct lws *wsi, const char *origin, bool preflight, unsigned char **p, unsigned char *end)
 {
+	static const char methods[] = "GET, POST, DELETE, OPTIONS";
+	static const char headers[] = "content-type, accept, authorization, x-api-key, mcp-session-id, "
+				      "mcp-protocol-version, last-event-id";
 	if (!origin[0])
 		return 0;
+	if (preflight &&
+	    (lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-allow-methods:",
+					 (const unsigned char *)methods, (int)strlen(methods), p, end) ||
+	     lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-allow-headers:",
+					 (const unsigned char *)headers, (int)strlen(headers), p, end) ||
+	     lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-max-age:",
+					 (const unsigned char *)"600", 3, p, end)))
+		return -1;
 	if (lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-allow-origin:",
 					(const unsigned char *)origin, (int)strlen(origin), p, end) ||
 	    lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-expose-headers:",
@@ -338,7 +365,11 @@ static int stream_write(struct stream *st)
 		if (st->sse && lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
 							   (const unsigned char *)"no-cache", 8, &p, end))
 			return -1;
-		if (add_cors(wsi, st->origin, &p, end) || lws_finalize_write_http_header(wsi, start, &p, end))
+		if (st->status == 401 &&
+		    lws_add_http_header_by_name(wsi, (const unsigned char *)"www-authenticate:",
+						(const unsigned char *)"Bearer realm=\"mcpbox\"", 21, &p, end))
+			return -1;
+		if (add_cors(wsi, st->origin, st->preflight, &p, end) || lws_finalize_write_http_header(wsi, start, &p, end))
 			return -1;
 		st->headers_sent = true;
 		if (st->sse) {
@@ -464,6 +495,8 @@ static void http_done(void *tp, void *ctx)
 {
 	struct stream *st = ctx;
 
+	if (!st)
+		return; /* a legacy POST: answered with 202 already, answers went to the GET stream */
 	st->engine_done = true;
 	if (st->answer) {
 		stream_queue(st, st->answer, st->answer_len);
@@ -534,15 +567,24 @@ static const char *method_name(int m)
 	}
 }
 
+static void session_end(struct session *s);
+
 static void pss_reset(struct pss *p)
 {
 	buf_release(&p->body);
+	if (p->st && p->st->is_get && p->st->sess && p->st->sess->legacy && !H.stopping) {
+		/* an HTTP+SSE client that goes away ends its session */
+		struct session *s = p->st->sess;
+		stream_unlink(p->st);
+		session_end(s);
+	}
 	if (p->st) {
 		p->st->wsi = NULL;
 		stream_maybe_free(p->st);
 		p->st = NULL;
 	}
 	p->rejected = false;
+	p->legacy = false;
 }
 
 static bool accept_has(struct lws *wsi, const char *type)
@@ -551,6 +593,20 @@ static bool accept_has(struct lws *wsi, const char *type)
 	if (hdr(wsi, WSI_TOKEN_HTTP_ACCEPT, a, sizeof(a)) < 0)
 		return false;
 	return strstr(a, type) || strstr(a, "*/*");
+}
+
+static void process_legacy_post(struct pss *p)
+{
+	struct session *s = session_find(p->session_id);
+
+	if (!s || !s->legacy || strcmp(s->principal, p->principal)) {
+		stream_error(p->st, 404, RPC_INVALID_REQUEST, "Session not found");
+		return;
+	}
+	s->last_used = now_ms();
+	srv_conn_receive(s->conn, p->body.data ? p->body.data : "", p->body.len, NULL);
+	buf_release(&p->body);
+	stream_reply(p->st, 202, NULL);
 }
 
 static void process_post(struct lws *wsi, struct pss *p)
@@ -602,6 +658,62 @@ static void process_post(struct lws *wsi, struct pss *p)
 	buf_release(&p->body);
 }
 
+/* Open a session's GET event stream (standalone notifications, or legacy HTTP+SSE). */
+static void open_get_stream(struct session *s, struct stream *st)
+{
+	if (s->get) {
+		/* one standalone stream per session: the newest wins */
+		struct stream *old = s->get;
+		stream_unlink(old);
+		old->finished = true;
+		stream_kick(old);
+	}
+	st->sess = s;
+	st->next_in_sess = s->streams;
+	s->streams = st;
+	s->get = st;
+	st->is_get = true;
+	st->sse = true;
+	st->engine_done = true; /* the engine never finishes a GET stream */
+	stream_kick(st);
+}
+
+/*
+ * The HTTP+SSE transport of revision 2024-11-05, for older clients: GET /sse
+ * opens a session and its event stream, whose first event names the URL for
+ * POSTs; each POST is answered 202 and its answers travel on the stream.
+ */
+static int on_legacy(struct lws *wsi, struct pss *p, const char *path, int m)
+{
+	char id[sizeof(p->session_id)];
+
+	if (!strcmp(path, "/sse")) {
+		if (m != LWSHUMETH_GET) {
+			stream_error(p->st, 405, RPC_INVALID_REQUEST, "Method Not Allowed");
+			return 0;
+		}
+		struct session *s = session_new(p->principal);
+		s->legacy = true;
+		open_get_stream(s, p->st);
+		struct buf b = BUF_INIT;
+		buf_addf(&b, "event: endpoint\ndata: /messages?sessionId=%s\n\n", s->id);
+		stream_queue(p->st, b.data, b.len);
+		buf_release(&b);
+		return 0;
+	}
+	if (m != LWSHUMETH_POST) {
+		stream_error(p->st, 405, RPC_INVALID_REQUEST, "Method Not Allowed");
+		return 0;
+	}
+	if (urlarg(wsi, "sessionId=", id, sizeof(id)) < 0 || !id[0]) {
+		stream_error(p->st, 400, RPC_INVALID_REQUEST, "Bad Request: sessionId is required");
+		return 0;
+	}
+	memcpy(p->session_id, id, sizeof(id));
+	p->legacy = true;
+	return 0; /* the body follows */
+}
+
 static int on_http(struct lws *wsi, struct pss *p, const char *path)
 {
 	char *uri;
@@ -625,6 +737,7 @@ static int on_http(struct lws *wsi, struct pss *p, const char *path)
 	if (m == LWSHUMETH_OPTIONS) {
 		/* CORS preflight: only allowed origins got this far */
 		p->st->status = 204;
+		p->st->preflight = true;
 		p->st->finished = true;
 		stream_kick(p->st);
 		return 0;
@@ -647,6 +760,8 @@ static int on_http(struct lws *wsi, struct pss *p, const char *path)
 		p->st->finished = true;
 		return 0;
 	}
+	if (!strcmp(path, "/sse") || !strcmp(path, "/messages"))
+		return on_legacy(wsi, p, path, m);
 	if (strcmp(path, "/mcp") != 0) {
 		stream_error(p->st, 404, RPC_INVALID_REQUEST, "Not found");
 		return 0;
@@ -694,21 +809,7 @@ static int on_http(struct lws *wsi, struct pss *p, const char *path)
 			stream_error(p->st, 406, RPC_INVALID_REQUEST, "Not Acceptable: Accept must list text/event-stream");
 			return 0;
 		}
-		if (s->get) {
-			/* one standalone stream per session: the newest wins */
-			struct stream *old = s->get;
-			stream_unlink(old);
-			old->finished = true;
-			stream_kick(old);
-		}
-		p->st->sess = s;
-		p->st->next_in_sess = s->streams;
-		s->streams = p->st;
-		s->get = p->st;
-		p->st->is_get = true;
-		p->st->sse = true;
-		p->st->engine_done = true; /* the engine never finishes a GET stream */
-		stream_kick(p->st);
+		open_get_stream(s, p->st);
 		return 0;
 	}
 	stream_error(p->st, 405, RPC_INVALID_REQUEST, "Method Not Allowed");
@@ -738,8 +839,12 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		return 0;
 
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-		if (p->st && !p->st->finished && !p->rejected)
-			process_post(wsi, p);
+		if (p->st && !p->st->finished && !p->rejected) {
+			if (p->legacy)
+				process_legacy_post(p);
+			else
+				process_post(wsi, p);
+		}
 		return 0;
 
 	case LWS_CALLBACK_HTTP_WRITEABLE:
