@@ -68,6 +68,7 @@ bench: deps all
 
 run: deps all
 	@./tests/run-hint.sh $(BUILD)/mcpbox
+	@exec $(BUILD)/mcpbox serve --data ./data
 
 clean:
 	rm -rf $(BUILD)

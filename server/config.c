@@ -14,6 +14,7 @@ void srv_config_defaults(struct srv_config *cfg)
 	cfg->pool_size = 2;
 	cfg->idle_ttl_s = 3600;
 	cfg->max_line_bytes = 64 * MiB;
+	cfg->shutdown_grace_s = 10;
 	cfg->memory_bytes = (struct srv_limit){ 1024 * MiB, 16384 * MiB };
 	cfg->max_pids = (struct srv_limit){ 256, 4096 };
 	cfg->cpu_s = (struct srv_limit){ 0, 0 };	/* 0: no CPU-time limit */
@@ -161,6 +162,9 @@ int srv_config_apply_json(struct srv_config *cfg, json_t *obj, struct err **errp
 			cfg->pool_size = (unsigned)n;
 		} else if (!strcmp(key, "idle_ttl")) {
 			if (json_scalar(v, key, srv_parse_duration, &cfg->idle_ttl_s, errp) < 0)
+				return -1;
+		} else if (!strcmp(key, "shutdown_grace")) {
+			if (json_scalar(v, key, srv_parse_duration, &cfg->shutdown_grace_s, errp) < 0)
 				return -1;
 		} else if (!strcmp(key, "max_message")) {
 			if (json_scalar(v, key, srv_parse_size, &cfg->max_line_bytes, errp) < 0)

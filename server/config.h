@@ -26,7 +26,8 @@ struct srv_config {
 	char *data_dir;
 	unsigned pool_size;		/* warm sandboxes kept ready */
 	uint64_t idle_ttl_s;		/* explicit sessions die after this long idle */
-	uint64_t max_line_bytes;	/* stdio: longest accepted message */
+	uint64_t max_line_bytes;	/* longest accepted message (stdio line, HTTP body, WebSocket message) */
+	uint64_t shutdown_grace_s;	/* serve: SIGTERM lets running calls finish this long */
 	struct srv_limit memory_bytes;
 	struct srv_limit max_pids;
 	struct srv_limit cpu_s;

@@ -46,6 +46,7 @@ struct server {
 	uv_timer_t shutdown_timer;
 	uint64_t shutdown_started;
 	bool shutting_down;
+	bool draining;		/* serve: letting running calls finish */
 	bool finished;
 };
 
@@ -125,8 +126,18 @@ static void finish_shutdown(void)
 
 static void shutdown_tick(uv_timer_t *t)
 {
+	uint64_t now = now_ms();
+
+	if (srv.draining) {
+		/* serve: running calls may finish within the grace; then cancel the rest */
+		if (tp_http_busy() && now - srv.shutdown_started < srv.cfg.shutdown_grace_s * 1000)
+			return;
+		srv.draining = false;
+		srv.shutdown_started = now;
+		tp_http_stop();
+	}
 	/* wait for the connections' killed executions to report, but not forever */
-	if (mcp_connections() == 0 || now_ms() - srv.shutdown_started > SHUTDOWN_GRACE_MS)
+	if (mcp_connections() == 0 || now - srv.shutdown_started > SHUTDOWN_GRACE_MS)
 		finish_shutdown();
 }
 
@@ -136,15 +147,22 @@ static void begin_shutdown(void *arg)
 		return;
 	srv.shutting_down = true;
 	srv.shutdown_started = now_ms();
-	if (srv.serving_http)
-		tp_http_stop();
-	else
+	if (srv.serving_http) {
+		tp_http_drain();
+		srv.draining = true;
+	} else {
 		tp_stdio_stop();
+	}
 	uv_timer_start(&srv.shutdown_timer, shutdown_tick, 0, 5);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
 {
+	if (srv.shutting_down && srv.draining) {
+		log_info("signal %d again: cancelling what still runs", signum);
+		srv.cfg.shutdown_grace_s = 0;
+		return;
+	}
 	log_info("signal %d: shutting down", signum);
 	begin_shutdown(NULL);
 }

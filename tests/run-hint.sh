@@ -4,7 +4,7 @@ bin=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 cat <<EOT
 mcpbox is built: $bin
 
-It speaks MCP over stdin/stdout. Point your MCP client at it:
+Over stdio (the client starts the binary itself):
 
   Cursor (.cursor/mcp.json) or Claude Desktop (claude_desktop_config.json):
     {"mcpServers": {"mcpbox": {"command": "$bin", "args": ["stdio"]}}}
@@ -17,4 +17,10 @@ It speaks MCP over stdin/stdout. Point your MCP client at it:
 
   Or with the MCP Inspector:
     npx @modelcontextprotocol/inspector --cli $bin stdio --method tools/list
+
+Over the network: starting \`mcpbox serve --data ./data\` now (Ctrl-C stops it).
+  Cursor: {"mcpServers": {"mcpbox": {"url": "http://127.0.0.1:8080/mcp",
+                                     "headers": {"Authorization": "Bearer KEY"}}}}
+  KEY is printed below on the first start only; more: $bin key create --name NAME --data ./data
+
 EOT

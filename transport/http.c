@@ -105,7 +105,12 @@ static struct {
 	struct session *sessions;
 	unsigned nsessions, nws;
 	uv_timer_t sweep;
+	bool draining;
 	bool stopping;
+	struct wsconn_list {
+		struct wsconn *w;
+		struct wsconn_list *next;
+	} *wss;
 } H;
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -731,7 +736,12 @@ static int on_http(struct lws *wsi, struct pss *p, const char *path)
 	snprintf(p->origin, sizeof(p->origin), "%s", origin);
 
 	if (!strcmp(path, "/healthz")) {
-		stream_reply(p->st, 200, "{\"status\":\"ok\"}");
+		stream_reply(p->st, H.draining ? 503 : 200,
+			     H.draining ? "{\"status\":\"shutting down\"}" : "{\"status\":\"ok\"}");
+		return 0;
+	}
+	if (H.draining) {
+		stream_error(p->st, 503, -32000, "Service Unavailable: the server is shutting down");
 		return 0;
 	}
 	if (m == LWSHUMETH_OPTIONS) {
@@ -869,6 +879,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
 		char uri[256], origin[128];
+		if (H.draining)
+			return 1;
 		if (hdr(wsi, WSI_TOKEN_GET_URI, uri, sizeof(uri)) < 0 || strcmp(uri, "/mcp") != 0)
 			return 1;
 		if (!origin_ok(wsi, origin, sizeof(origin)))
@@ -888,6 +900,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		srv_conn_set_max_inflight(w->conn, H.o.max_inflight);
 		p->ws = w;
 		H.nws++;
+		struct wsconn_list *l = xmalloc(sizeof(*l));
+		l->w = w;
+		l->next = H.wss;
+		H.wss = l;
 		return 0;
 	}
 
@@ -936,6 +952,14 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 			p->ws = NULL;
 			w->wsi = NULL;
 			H.nws--;
+			for (struct wsconn_list **lp = &H.wss; *lp; lp = &(*lp)->next) {
+				if ((*lp)->w == w) {
+					struct wsconn_list *dead = *lp;
+					*lp = dead->next;
+					free(dead);
+					break;
+				}
+			}
 			srv_conn_close(w->conn); /* the engine will not call us again */
 			ws_free(w);
 		}
@@ -1011,7 +1035,13 @@ int tp_http_start(uv_loop_t *loop, const struct srv_app *app, const struct tp_ht
 	if (!H.ctx)
 		return err_set(errp, 0, "cannot listen on %s:%d (in use, or not an address of this host)", o->host,
 			       o->port);
-	H.port = lws_get_vhost_listen_port(lws_get_vhost_by_name(H.ctx, "mcpbox"));
+	struct lws_vhost *vh = lws_get_vhost_by_name(H.ctx, "mcpbox");
+	if (!vh || (H.port = lws_get_vhost_listen_port(vh)) <= 0) {
+		lws_context_destroy(H.ctx);
+		H.ctx = NULL;
+		return err_set(errp, 0, "cannot listen on %s:%d (in use, or not an address of this host)", o->host,
+			       o->port);
+	}
 	uv_timer_init(loop, &H.sweep);
 	uv_timer_start(&H.sweep, sweep, 10000, 10000);
 	uv_unref((uv_handle_t *)&H.sweep);
@@ -1027,6 +1057,21 @@ void tp_http_counts(unsigned *http_sessions, unsigned *websockets)
 {
 	*http_sessions = H.nsessions;
 	*websockets = H.nws;
+}
+
+void tp_http_drain(void)
+{
+	H.draining = true;
+}
+
+size_t tp_http_busy(void)
+{
+	size_t n = 0;
+	for (struct session *s = H.sessions; s; s = s->next)
+		n += srv_conn_inflight(s->conn);
+	for (struct wsconn_list *l = H.wss; l; l = l->next)
+		n += srv_conn_inflight(l->w->conn);
+	return n;
 }
 
 void tp_http_stop(void)

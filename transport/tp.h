@@ -61,6 +61,10 @@ int tp_http_start(uv_loop_t *loop, const struct srv_app *app, const struct tp_ht
 int tp_http_port(void);
 /** Number of open HTTP sessions and WebSocket connections (for metrics). */
 void tp_http_counts(unsigned *http_sessions, unsigned *websockets);
+/** Shutting down: new requests and connections get 503; running ones go on. */
+void tp_http_drain(void);
+/** Requests in flight over all HTTP sessions and WebSockets. */
+size_t tp_http_busy(void);
 /** Stop listening, end every session and connection; the loop then drains. */
 void tp_http_stop(void);
 
