@@ -23,9 +23,14 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 DEB_PKGS := build-essential pkg-config libuv1-dev libjansson-dev libseccomp-dev libsqlite3-dev libssl-dev \
             libwebsockets-dev libwebsockets-evlib-uv \
-            python3 nodejs bash coreutils util-linux bubblewrap procps iproute2 hyperfine
+            clang python3 nodejs bash coreutils util-linux bubblewrap procps iproute2 hyperfine
 
-.PHONY: all deps test unit e2e asan bench run clean
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_SECONDS ?= 5
+FUZZ_OBJ := server/rpc.c server/buf.c server/common.c server/err.c server/log.c sessions/workspace.c
+
+.PHONY: all deps test unit e2e fuzz asan bench run clean
 all: $(BUILD)/mcpbox
 
 $(BUILD)/mcpbox: $(OBJ)
@@ -38,6 +43,17 @@ $(BUILD)/obj/%.o: %.c
 $(BUILD)/tests/%: tests/unit/%.c $(LIBOBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -I. -o $@ $(filter %.c %.o,$^) $(LDLIBS)
+
+# libFuzzer targets for the parsers that read bytes from outside (clang)
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJ)
+	@mkdir -p $(dir $@)
+	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,undefined $(shell pkg-config --cflags $(PKGS)) \
+	  -o $@ $^ $(shell pkg-config --libs libuv jansson)
+
+fuzz: $(FUZZ_BIN)
+	@set -e; for f in $(FUZZ_BIN); do echo "# $$f ($(FUZZ_SECONDS) s)"; \
+	  if ! $$f -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -artifact_prefix=$(BUILD)/fuzz/ >$$f.log 2>&1; then \
+	    tail -40 $$f.log; exit 1; fi; tail -1 $$f.log; done
 
 deps:
 	@./tests/deps.sh $(DEB_PKGS)
@@ -54,6 +70,7 @@ e2e: $(BUILD)/mcpbox
 test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory fuzz
 	@$(MAKE) --no-print-directory e2e
 
 asan: deps
