@@ -17,6 +17,7 @@
 #include "log.h"
 #include "mcp.h"
 #include "metrics.h"
+#include "records.h"
 #include "store.h"
 #include "../sessions/sandbox.h"
 #include "../sessions/session.h"
@@ -185,6 +186,14 @@ static int core_start(void)
 		log_error("%s", err->msg);
 		return -1;
 	}
+	if (!srv.store && srv_store_open(&srv.store, srv.cfg.data_dir, &err) < 0) {
+		log_error("%s", err->msg);
+		return -1;
+	}
+	if (srv_records_init(srv.store, srv.sessions, &srv.cfg, &err) < 0) {
+		log_error("%s", err->msg);
+		return -1;
+	}
 	srv.env.sessions = srv.sessions;
 	srv.env.cfg = &srv.cfg;
 	srv.env.log = mcp_req_log;
@@ -216,7 +225,9 @@ static int cmd_stdio(void)
 		log_error("%s", err->msg);
 		return 1;
 	}
-	return core_run();
+	int rc = core_run();
+	srv_store_close(srv.store);
+	return rc;
 }
 
 static int authenticate(void *arg, const char *key, char *principal, size_t cap)

@@ -31,6 +31,42 @@ static const char *const migrations[] = {
 	"  revoked_at   INTEGER,"
 	"  last_used_at INTEGER"
 	");",
+	/* 2: sessions, executions, snapshots and the audit trail. Columns that
+	 * queries filter on are columns; the rest of a record is a JSON document. */
+	"CREATE TABLE sessions ("
+	"  id         TEXT PRIMARY KEY,"
+	"  owner      TEXT NOT NULL,"
+	"  status     TEXT NOT NULL,"
+	"  implicit   INTEGER NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL,"
+	"  doc        TEXT NOT NULL"
+	");"
+	"CREATE INDEX sessions_status ON sessions (status);"
+	"CREATE TABLE executions ("
+	"  id          TEXT PRIMARY KEY,"
+	"  session_id  TEXT NOT NULL,"
+	"  status      TEXT NOT NULL,"
+	"  created_at  INTEGER NOT NULL,"
+	"  doc         TEXT NOT NULL"
+	");"
+	"CREATE INDEX executions_session ON executions (session_id, created_at);"
+	"CREATE TABLE snapshots ("
+	"  id          TEXT PRIMARY KEY,"
+	"  owner       TEXT NOT NULL,"
+	"  session_id  TEXT NOT NULL,"
+	"  created_at  INTEGER NOT NULL,"
+	"  deleted_at  INTEGER,"
+	"  doc         TEXT NOT NULL"
+	");"
+	"CREATE TABLE audit ("
+	"  seq       INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  at        INTEGER NOT NULL,"
+	"  principal TEXT NOT NULL,"
+	"  action    TEXT NOT NULL,"
+	"  object    TEXT NOT NULL,"
+	"  detail    TEXT"
+	");",
 };
 
 enum stmt_id {
@@ -44,6 +80,15 @@ enum stmt_id {
 	STMT_KEY_COUNT_ACTIVE,
 	STMT_KEY_REVOKE,
 	STMT_KEY_TOUCH,
+	STMT_SESSION_PUT,
+	STMT_SESSION_LIST,
+	STMT_EXEC_PUT,
+	STMT_EXEC_OLD,
+	STMT_EXEC_DELETE_OLD,
+	STMT_SNAP_PUT,
+	STMT_SNAP_GET,
+	STMT_SNAP_LIST,
+	STMT_AUDIT,
 	STMT__COUNT,
 };
 
@@ -64,6 +109,24 @@ static const char *const stmt_sql[STMT__COUNT] = {
 	[STMT_KEY_REVOKE] = "UPDATE keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
 	[STMT_KEY_TOUCH] = "UPDATE keys SET last_used_at = ?2 "
 		"WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at < ?2)",
+	[STMT_SESSION_PUT] = "INSERT INTO sessions (id, owner, status, implicit, created_at, updated_at, doc) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO UPDATE SET "
+		"status = excluded.status, updated_at = excluded.updated_at, doc = excluded.doc",
+	[STMT_SESSION_LIST] = "SELECT id, owner, status, implicit, created_at, doc FROM sessions "
+		"WHERE status != 'deleted' ORDER BY created_at, id",
+	[STMT_EXEC_PUT] = "INSERT OR REPLACE INTO executions (id, session_id, status, created_at, doc) "
+		"VALUES (?1, ?2, ?3, ?4, ?5)",
+	[STMT_EXEC_OLD] = "SELECT id FROM executions ORDER BY created_at DESC, id LIMIT -1 OFFSET ?1",
+	[STMT_EXEC_DELETE_OLD] = "DELETE FROM executions WHERE id IN "
+		"(SELECT id FROM executions ORDER BY created_at DESC, id LIMIT -1 OFFSET ?1)",
+	[STMT_SNAP_PUT] = "INSERT INTO snapshots (id, owner, session_id, created_at, deleted_at, doc) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO UPDATE SET "
+		"deleted_at = excluded.deleted_at, doc = excluded.doc",
+	[STMT_SNAP_GET] = "SELECT id, owner, session_id, created_at, doc FROM snapshots "
+		"WHERE id = ?1 AND deleted_at IS NULL",
+	[STMT_SNAP_LIST] = "SELECT id, owner, session_id, created_at, doc FROM snapshots "
+		"WHERE deleted_at IS NULL ORDER BY created_at, id",
+	[STMT_AUDIT] = "INSERT INTO audit (at, principal, action, object, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
 };
 
 struct srv_store {
@@ -431,4 +494,144 @@ int srv_store_key_touch(struct srv_store *st, const char *id, int64_t at_ms, str
 	if (sqlite3_step(s) != SQLITE_DONE)
 		return db_fail(st, errp, "record key use");
 	return 0;
+}
+
+/* ---- sessions, executions, snapshots, audit ------------------------------ */
+
+static int step_done(struct srv_store *st, sqlite3_stmt *s, const char *what, struct err **errp)
+{
+	if (sqlite3_step(s) != SQLITE_DONE)
+		return db_fail(st, errp, what);
+	return 0;
+}
+
+int srv_store_session_put(struct srv_store *st, const struct srv_record *r, struct err **errp)
+{
+	auto_stmt sqlite3_stmt *s = stmt_get(st, STMT_SESSION_PUT, errp);
+
+	if (!s)
+		return -1;
+	sqlite3_bind_text(s, 1, r->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, r->owner, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, r->status, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 4, r->flag);
+	sqlite3_bind_int64(s, 5, r->created_at);
+	sqlite3_bind_int64(s, 6, r->updated_at);
+	sqlite3_bind_text(s, 7, r->doc, -1, SQLITE_STATIC);
+	return step_done(st, s, "save session", errp);
+}
+
+/* Walk the rows of a SELECT (id, owner, status-or-session, flag/created, doc) into fn. */
+static int walk(struct srv_store *st, sqlite3_stmt *s, bool snapshot_rows,
+		void (*fn)(void *arg, const struct srv_record *r), void *arg, const char *what, struct err **errp)
+{
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct srv_record r = { 0 };
+		r.id = (const char *)sqlite3_column_text(s, 0);
+		r.owner = (const char *)sqlite3_column_text(s, 1);
+		if (snapshot_rows) {
+			r.session_id = (const char *)sqlite3_column_text(s, 2);
+			r.created_at = sqlite3_column_int64(s, 3);
+			r.doc = (const char *)sqlite3_column_text(s, 4);
+		} else {
+			r.status = (const char *)sqlite3_column_text(s, 2);
+			r.flag = sqlite3_column_int(s, 3);
+			r.created_at = sqlite3_column_int64(s, 4);
+			r.doc = (const char *)sqlite3_column_text(s, 5);
+		}
+		fn(arg, &r);
+	}
+	if (rc != SQLITE_DONE)
+		return db_fail(st, errp, what);
+	return 0;
+}
+
+int srv_store_session_list(struct srv_store *st, void (*fn)(void *arg, const struct srv_record *r), void *arg,
+			   struct err **errp)
+{
+	auto_stmt sqlite3_stmt *s = stmt_get(st, STMT_SESSION_LIST, errp);
+	if (!s)
+		return -1;
+	return walk(st, s, false, fn, arg, "list sessions", errp);
+}
+
+int srv_store_execution_put(struct srv_store *st, const struct srv_record *r, struct err **errp)
+{
+	auto_stmt sqlite3_stmt *s = stmt_get(st, STMT_EXEC_PUT, errp);
+
+	if (!s)
+		return -1;
+	sqlite3_bind_text(s, 1, r->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, r->session_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, r->status, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, r->created_at);
+	sqlite3_bind_text(s, 5, r->doc, -1, SQLITE_STATIC);
+	return step_done(st, s, "save execution", errp);
+}
+
+int srv_store_execution_prune(struct srv_store *st, unsigned keep, void (*fn)(void *arg, const char *id),
+			      void *arg, struct err **errp)
+{
+	{
+		auto_stmt sqlite3_stmt *s = stmt_get(st, STMT_EXEC_OLD, errp);
+		int rc;
+		if (!s)
+			return -1;
+		sqlite3_bind_int64(s, 1, keep);
+		while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+			fn(arg, (const char *)sqlite3_column_text(s, 0));
+		if (rc != SQLITE_DONE)
+			return db_fail(st, errp, "old executions");
+	}
+	auto_stmt sqlite3_stmt *d = stmt_get(st, STMT_EXEC_DELETE_OLD, errp);
+	if (!d)
+		return -1;
+	sqlite3_bind_int64(d, 1, keep);
+	return step_done(st, d, "prune executions", errp);
+}
+
+int srv_store_snapshot_put(struct srv_store *st, const struct srv_record *r, struct err **errp)
+{
+	auto_stmt sqlite3_stmt *s = stmt_get(st, STMT_SNAP_PUT, errp);
+
+	if (!s)
+		return -1;
+	sqlite3_bind_text(s, 1, r->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, r->owner, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, r->session_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, r->created_at);
+	if (r->deleted_at)
+		sqlite3_bind_int64(s, 5, r->deleted_at);
+	else
+		sqlite3_bind_null(s, 5);
+	sqlite3_bind_text(s, 6, r->doc, -1, SQLITE_STATIC);
+	return step_done(st, s, "save snapshot", errp);
+}
+
+int srv_store_snapshot_list(struct srv_store *st, void (*fn)(void *arg, const struct srv_record *r), void *arg,
+			    struct err **errp)
+{
+	auto_stmt sqlite3_stmt *s = stmt_get(st, STMT_SNAP_LIST, errp);
+	if (!s)
+		return -1;
+	return walk(st, s, true, fn, arg, "list snapshots", errp);
+}
+
+int srv_store_audit(struct srv_store *st, int64_t at, const char *principal, const char *action,
+		    const char *object, const char *detail, struct err **errp)
+{
+	auto_stmt sqlite3_stmt *s = stmt_get(st, STMT_AUDIT, errp);
+
+	if (!s)
+		return -1;
+	sqlite3_bind_int64(s, 1, at);
+	sqlite3_bind_text(s, 2, principal ? principal : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, action, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, object ? object : "", -1, SQLITE_STATIC);
+	if (detail)
+		sqlite3_bind_text(s, 5, detail, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, 5);
+	return step_done(st, s, "audit", errp);
 }

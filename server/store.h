@@ -93,4 +93,39 @@ int srv_store_key_revoke(struct srv_store *st, const char *id, int64_t at_ms, st
 /** Record that key id was used at at_ms. 0 or -1. */
 int srv_store_key_touch(struct srv_store *st, const char *id, int64_t at_ms, struct err **errp);
 
+/**
+ * A stored record of a session, execution or snapshot: the columns queries
+ * filter on, and the rest as a JSON document (doc). Strings are borrowed.
+ */
+struct srv_record {
+	const char *id;
+	const char *owner;
+	const char *status;		/* sessions, executions */
+	const char *session_id;		/* executions, snapshots */
+	int flag;			/* sessions: implicit */
+	int64_t created_at;		/* epoch ms */
+	int64_t updated_at;
+	int64_t deleted_at;		/* snapshots: 0 = live */
+	const char *doc;		/* JSON object */
+};
+
+/** Insert or update a session record. */
+int srv_store_session_put(struct srv_store *st, const struct srv_record *r, struct err **errp);
+/** Every session record not deleted, oldest first. */
+int srv_store_session_list(struct srv_store *st, void (*fn)(void *arg, const struct srv_record *r), void *arg,
+			   struct err **errp);
+/** Record a finished execution. */
+int srv_store_execution_put(struct srv_store *st, const struct srv_record *r, struct err **errp);
+/** Forget all but the newest keep executions; fn hears each id dropped (to delete its output files). */
+int srv_store_execution_prune(struct srv_store *st, unsigned keep, void (*fn)(void *arg, const char *id),
+			      void *arg, struct err **errp);
+/** Insert or update a snapshot record (deleted_at set: deleted). */
+int srv_store_snapshot_put(struct srv_store *st, const struct srv_record *r, struct err **errp);
+/** Every live snapshot record, oldest first. */
+int srv_store_snapshot_list(struct srv_store *st, void (*fn)(void *arg, const struct srv_record *r), void *arg,
+			    struct err **errp);
+/** Append to the audit trail: who did what to which object. */
+int srv_store_audit(struct srv_store *st, int64_t at, const char *principal, const char *action,
+		    const char *object, const char *detail, struct err **errp);
+
 #endif

@@ -36,15 +36,80 @@ struct sess_registry {
 	unsigned pool_pending;		/* create requests in flight */
 	struct pool_req *pending;	/* those requests, oldest first */
 	bool shutting_down;
+	struct sess_persist persist;
 	uv_timer_t ttl_timer;
 	unsigned *pending_alive;	/* shared with in-flight pool creations after free */
 };
 
-static const char *const state_names[] = { "creating", "running", "failed", "destroyed" };
+static const char *const state_names[] = { "creating", "running", "stopping", "stopped", "failed", "deleted" };
+
+/* allowed[from] is a bit set of the states one may go to from `from` */
+#define TO(st) (1u << (st))
+static const unsigned allowed[] = {
+	[SESS_CREATING] = TO(SESS_RUNNING) | TO(SESS_FAILED) | TO(SESS_DELETED),
+	[SESS_RUNNING] = TO(SESS_STOPPING) | TO(SESS_FAILED) | TO(SESS_DELETED),
+	[SESS_STOPPING] = TO(SESS_STOPPED) | TO(SESS_DELETED),
+	[SESS_STOPPED] = TO(SESS_CREATING) | TO(SESS_DELETED),
+	[SESS_FAILED] = TO(SESS_CREATING) | TO(SESS_STOPPED) | TO(SESS_DELETED),
+	[SESS_DELETED] = 0,
+};
 
 const char *sess_state_name(enum sess_state st)
 {
 	return state_names[st];
+}
+
+void sess_registry_set_persist(struct sess_registry *reg, const struct sess_persist *p)
+{
+	reg->persist = *p;
+}
+
+void sess_audit(struct sess_registry *reg, const char *principal, const char *action, const char *object,
+		const char *detail)
+{
+	if (reg->persist.audit)
+		reg->persist.audit(reg->persist.arg, principal, action, object, detail);
+}
+
+void sess_record_execution(struct sess_session *s, const char *exec_id, json_t *summary, const struct buf *out,
+			   const struct buf *err)
+{
+	struct sess_registry *reg = s->reg;
+	if (reg->persist.execution)
+		reg->persist.execution(reg->persist.arg, s, exec_id, summary, out, err);
+}
+
+static void save(struct sess_session *s)
+{
+	struct sess_registry *reg = s->reg;
+	if (reg->persist.save) {
+		s->persisted_active = s->last_active;
+		reg->persist.save(reg->persist.arg, s);
+	}
+}
+
+int sess_set_state(struct sess_session *s, enum sess_state to, struct err **errp)
+{
+	if (!(allowed[s->state] & TO(to)))
+		return err_set(errp, 0, "session %s is %s and cannot become %s", s->id, state_names[s->state],
+			       state_names[to]);
+	s->state = to;
+	if (to == SESS_RUNNING)
+		s->started_at = wall_ms();
+	else if (to == SESS_STOPPED)
+		s->stopped_at = wall_ms();
+	save(s);
+	return 0;
+}
+
+/* A transition the code guarantees is valid (a failure is a bug). */
+static void must_set_state(struct sess_session *s, enum sess_state to)
+{
+	auto_err struct err *err = NULL;
+	if (sess_set_state(s, to, &err) < 0) {
+		log_error("%s", err->msg);
+		abort();
+	}
 }
 
 const struct srv_config *sess_registry_config(const struct sess_registry *reg)
@@ -239,6 +304,7 @@ static void unlink_session(struct sess_registry *reg, struct sess_session *s)
 
 static void session_free(struct sess_session *s)
 {
+	free(s->source_snapshot);
 	free(s->id);
 	free(s->owner);
 	free(s->name);
@@ -256,13 +322,37 @@ void sess_hold(struct sess_session *s)
 
 void sess_put(struct sess_session *s)
 {
-	if (--s->refs == 0 && s->state == SESS_DESTROYED)
+	if (--s->refs == 0 && s->state == SESS_DELETED)
 		session_free(s);
 }
 
 void sess_touch(struct sess_session *s)
 {
 	s->last_active = wall_ms();
+	/* the record's last_active may lag a little: no write per call */
+	if (s->last_active - s->persisted_active > 10000)
+		save(s);
+}
+
+/* Why s cannot run code now, or NULL when it is running. */
+static struct err *not_running(struct sess_session *s)
+{
+	struct err *err = NULL;
+	switch (s->state) {
+	case SESS_RUNNING:
+		return NULL;
+	case SESS_STOPPED:
+	case SESS_STOPPING:
+		err_set(&err, 0, "session %s is stopped; call session_start to run it again", s->id);
+		break;
+	case SESS_FAILED:
+		err_set(&err, 0, "session %s failed: %s (session_start tries again)", s->id,
+			s->failure ? s->failure->msg : "its sandbox died");
+		break;
+	default:
+		err_set(&err, 0, "session %s was destroyed", s->id);
+	}
+	return err;
 }
 
 static void run_waiters(struct sess_session *s)
@@ -273,11 +363,7 @@ static void run_waiters(struct sess_session *s)
 	sess_hold(s);
 	while (w) {
 		struct sess_waiter *next = w->next;
-		struct err *err = NULL;
-		if (s->state != SESS_RUNNING)
-			err_set(&err, 0, "session %s %s", s->id,
-				s->state == SESS_FAILED && s->failure ? s->failure->msg : "was destroyed");
-		w->cb(w->arg, s, err);
+		w->cb(w->arg, s, not_running(s));
 		free(w);
 		w = next;
 	}
@@ -290,24 +376,24 @@ static void worker_died(void *arg)
 
 	log_warn("session %s: its sandbox died", s->id);
 	s->worker = NULL; /* freed by its own death path */
-	s->state = SESS_FAILED;
 	err_free(s->failure);
 	s->failure = NULL;
 	err_set(&s->failure, 0, "sandbox died");
+	must_set_state(s, SESS_FAILED);
 }
 
 static void attach_worker(struct sess_session *s, struct sess_worker *w)
 {
 	s->worker = w;
-	s->state = SESS_RUNNING;
 	sess_worker_on_death(w, worker_died, s);
+	must_set_state(s, SESS_RUNNING);
 }
 
 static void session_created(void *arg, struct sess_worker *w, struct err *err)
 {
 	struct sess_session *s = arg;
 
-	if (s->state == SESS_DESTROYED) {
+	if (s->state == SESS_DELETED) {
 		if (w)
 			sess_worker_free(w);
 		err_free(err);
@@ -319,9 +405,10 @@ static void session_created(void *arg, struct sess_worker *w, struct err *err)
 		w = NULL;
 	}
 	if (!w) {
-		s->state = SESS_FAILED;
+		err_free(s->failure);
 		s->failure = err;
 		log_warn("session %s: %s", s->id, err->msg);
+		must_set_state(s, SESS_FAILED);
 	} else {
 		attach_worker(s, w);
 	}
@@ -400,20 +487,97 @@ int sess_create(struct sess_registry *reg, const char *owner, bool implicit,
 		return -1;
 	}
 	link_session(reg, s);
+	save(s);
+	sess_audit(reg, owner, "session.create", s->id, implicit ? "implicit" : NULL);
 	sess_pool_fill(reg);
 	*out = s;
+	return 0;
+}
+
+int sess_stop(struct sess_session *s, struct err **errp)
+{
+	if (s->state == SESS_STOPPED)
+		return err_set(errp, 0, "session %s is already stopped", s->id);
+	if (sess_set_state(s, SESS_STOPPING, errp) < 0)
+		return -1;
+	sess_run_abort_all(s); /* their processes die with the sandbox */
+	if (s->worker) {
+		struct sess_worker *w = s->worker;
+		s->worker = NULL;
+		sess_worker_free(w);
+	}
+	return sess_set_state(s, SESS_STOPPED, errp);
+}
+
+int sess_start(struct sess_session *s, struct err **errp)
+{
+	struct sess_sandbox_opts o = {
+		.id = s->id,
+		.workspace = s->workspace,
+		.network = s->network,
+		.limits = s->limits,
+	};
+
+	if (s->state == SESS_RUNNING || s->state == SESS_CREATING)
+		return err_set(errp, 0, "session %s is already %s", s->id, state_names[s->state]);
+	if (s->state == SESS_FAILED && s->worker) {
+		struct sess_worker *w = s->worker;
+		s->worker = NULL;
+		sess_worker_free(w);
+	}
+	if (sess_set_state(s, SESS_CREATING, errp) < 0)
+		return -1;
+	if (sess_zygote_create(s->reg->zygote, &o, session_created, s, errp) < 0) {
+		err_wrap(errp, "cannot start session %s", s->id);
+		must_set_state(s, SESS_FAILED);
+		return -1;
+	}
+	sess_hold(s); /* for session_created */
+	return 0;
+}
+
+int sess_adopt(struct sess_registry *reg, const struct sess_saved *sv, struct err **errp)
+{
+	struct sess_session *s;
+	struct stat st;
+
+	if (stat(sv->workspace, &st) < 0 || !S_ISDIR(st.st_mode))
+		return err_set(errp, errno, "session %s: its workspace is gone", sv->id);
+	s = xcalloc(1, sizeof(*s));
+	s->id = xstrdup(sv->id);
+	s->owner = xstrdup(sv->owner);
+	s->name = sv->name ? xstrdup(sv->name) : NULL;
+	s->labels = sv->labels ? json_deep_copy(sv->labels) : json_object();
+	s->env = sv->env ? json_deep_copy(sv->env) : json_object();
+	s->network = sv->network;
+	s->implicit = sv->implicit;
+	s->limits = sv->limits;
+	s->timeout_s = sv->timeout_s;
+	s->created_at = sv->created_at;
+	s->last_active = s->persisted_active = sv->last_active;
+	s->started_at = sv->started_at;
+	s->stopped_at = sv->stopped_at;
+	s->workspace = xstrdup(sv->workspace);
+	s->source_snapshot = sv->source_snapshot ? xstrdup(sv->source_snapshot) : NULL;
+	s->reg = reg;
+	s->refs = 1;
+	s->state = SESS_STOPPED;
+	s->wsfd = open(s->workspace, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->wsfd < 0) {
+		err_set(errp, errno, "session %s: cannot open its workspace", s->id);
+		session_free(s);
+		return -1;
+	}
+	link_session(reg, s);
+	save(s);
 	return 0;
 }
 
 void sess_when_ready(struct sess_session *s, sess_ready_cb cb, void *arg)
 {
 	if (s->state != SESS_CREATING) {
-		struct err *err = NULL;
-		if (s->state != SESS_RUNNING)
-			err_set(&err, 0, "session %s %s", s->id,
-				s->state == SESS_FAILED && s->failure ? s->failure->msg : "was destroyed");
 		sess_hold(s);
-		cb(arg, s, err);
+		cb(arg, s, not_running(s));
 		sess_put(s);
 		return;
 	}
@@ -448,11 +612,11 @@ void sess_destroy(struct sess_session *s)
 {
 	struct sess_registry *reg = s->reg;
 
-	if (s->state == SESS_DESTROYED)
+	if (s->state == SESS_DELETED)
 		return;
 	if (s->next || s->prev || reg->head == s)
 		unlink_session(reg, s);
-	s->state = SESS_DESTROYED;
+	must_set_state(s, SESS_DELETED);
 	sess_run_abort_all(s); /* before the worker goes: no exit report will come */
 	if (s->worker) {
 		struct sess_worker *w = s->worker;
@@ -478,8 +642,8 @@ static void ttl_tick(uv_timer_t *t)
 
 	for (s = reg->head; s; s = next) {
 		next = s->next;
-		if (s->implicit || s->running || !ttl)
-			continue;
+		if (s->implicit || s->running || !ttl || s->state == SESS_STOPPED)
+			continue; /* a stopped session costs only disk: it stays until destroyed */
 		if (now - s->last_active >= ttl) {
 			log_info("session %s: idle for %llus, destroying", s->id,
 				 (unsigned long long)(now - s->last_active) / 1000);
@@ -535,8 +699,31 @@ static void free_after_close(uv_handle_t *h)
 void sess_registry_free(struct sess_registry *reg)
 {
 	reg->shutting_down = true;
-	while (reg->head)
-		sess_destroy(reg->head);
+	while (reg->head) {
+		struct sess_session *s = reg->head;
+		if (s->implicit || !reg->persist.save) {
+			sess_destroy(s); /* it dies with its connection, or nothing would remember it */
+			continue;
+		}
+		/* an explicit session outlives the server: stopped, workspace and record kept */
+		if (s->state != SESS_STOPPED && s->state != SESS_FAILED) {
+			auto_err struct err *err = NULL;
+			if (s->state == SESS_CREATING || sess_stop(s, &err) < 0)
+				sess_set_state(s, SESS_FAILED, NULL);
+		}
+		if (s->worker) {
+			sess_worker_free(s->worker);
+			s->worker = NULL;
+		}
+		unlink_session(reg, s);
+		if (s->wsfd >= 0) {
+			close(s->wsfd);
+			s->wsfd = -1;
+		}
+		s->state = SESS_DELETED; /* in memory only: the record stays as saved */
+		run_waiters(s);
+		sess_put(s);
+	}
 	while (reg->pool) {
 		struct pool_entry *e = reg->pool;
 		reg->pool = e->next;

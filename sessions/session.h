@@ -24,15 +24,26 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "../server/buf.h"
 #include "../server/config.h"
 #include "../server/err.h"
 #include "sandbox.h"
 
+/*
+ * The life of a session (checked in one place, sess_set_state):
+ *
+ *   creating ──▶ running ──▶ stopping ──▶ stopped ──▶ (creating: session_start)
+ *      │            │                        │
+ *      └──▶ failed ◀┘ (sandbox died)         │
+ *   any state ──────────────────────────────────────▶ deleted
+ */
 enum sess_state {
 	SESS_CREATING,
 	SESS_RUNNING,
+	SESS_STOPPING,
+	SESS_STOPPED,
 	SESS_FAILED,
-	SESS_DESTROYED,
+	SESS_DELETED,
 };
 
 struct sess_registry;
@@ -53,6 +64,10 @@ struct sess_session {
 	struct err *failure;	/* why it is FAILED */
 	struct sess_worker *worker;
 	char *workspace;	/* host path */
+	char *source_snapshot;	/* snapshot it was created from, or NULL */
+	uint64_t started_at;	/* wall clock, ms: last start */
+	uint64_t stopped_at;	/* wall clock, ms: last stop */
+	uint64_t persisted_active; /* last_active as last saved */
 	int wsfd;		/* O_DIRECTORY fd of the workspace, for openat2 */
 	uint64_t executions;
 	uint64_t cpu_ms;
@@ -64,6 +79,34 @@ struct sess_session {
 	struct sess_registry *reg;
 	struct sess_waiter *waiters;
 	struct sess_session *next, *prev;
+};
+
+/**
+ * Persistence: the registry reports every change of a session so that the
+ * server can keep its record (the store lives above sessions/). Optional.
+ */
+struct sess_persist {
+	void (*save)(void *arg, const struct sess_session *s);
+	/* an audit event: who did what to which object */
+	void (*audit)(void *arg, const char *principal, const char *action, const char *object, const char *detail);
+	/* a finished execution: summary (JSON object, borrowed) and its output */
+	void (*execution)(void *arg, const struct sess_session *s, const char *exec_id, json_t *summary,
+			  const struct buf *out, const struct buf *err);
+	void *arg;
+};
+
+/** Report a finished execution through the persistence hook (no-op without one). */
+void sess_record_execution(struct sess_session *s, const char *exec_id, json_t *summary, const struct buf *out,
+			   const struct buf *err);
+
+/** A stored session, to bring back at start-up (all strings borrowed). */
+struct sess_saved {
+	const char *id, *owner, *name, *workspace, *source_snapshot;
+	json_t *labels, *env;		/* borrowed */
+	bool network, implicit;
+	struct sess_limits limits;
+	uint64_t timeout_s;
+	uint64_t created_at, last_active, started_at, stopped_at;
 };
 
 /** What session_create may ask for; negative numbers mean "the default". */
@@ -84,6 +127,23 @@ const struct srv_config *sess_registry_config(const struct sess_registry *reg);
 const struct sess_host_info *sess_registry_host(const struct sess_registry *reg);
 /** Start filling the warm pool. */
 void sess_pool_fill(struct sess_registry *reg);
+void sess_registry_set_persist(struct sess_registry *reg, const struct sess_persist *p);
+/** Report an audit event through the persistence hook (no-op without one). */
+void sess_audit(struct sess_registry *reg, const char *principal, const char *action, const char *object,
+		const char *detail);
+
+/**
+ * Bring back a session stored by an earlier run as STOPPED (its workspace
+ * kept; session_start gives it a new sandbox). Fails if the workspace is gone.
+ */
+int sess_adopt(struct sess_registry *reg, const struct sess_saved *saved, struct err **errp);
+
+/** Move s to state to; an invalid transition is an error naming both states. */
+int sess_set_state(struct sess_session *s, enum sess_state to, struct err **errp);
+/** End the sandbox, keep the workspace and the record: running → stopped. */
+int sess_stop(struct sess_session *s, struct err **errp);
+/** A new sandbox on the kept workspace: stopped/failed → creating → running (wait with sess_when_ready). */
+int sess_start(struct sess_session *s, struct err **errp);
 
 /** Create a session for owner; checks the request against the config's maxima. */
 int sess_create(struct sess_registry *reg, const char *owner, bool implicit,

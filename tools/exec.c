@@ -224,6 +224,24 @@ static void run_done(void *arg, struct sess_run_result *res)
 	if (code != 0 || res->timed_out)
 		json_object_set_new(result, "isError", json_true());
 	buf_release(&text);
+	/* the record: everything but the output, which goes to files */
+	{
+		char *exec_id = random_id("exe_", 8);
+		json_t *summary = json_deep_copy(sc);
+		json_object_del(summary, "stdout");
+		json_object_del(summary, "stderr");
+		json_object_set_new(summary, "language", json_string(st->lang->name));
+		json_object_set_new(summary, "status", json_string(res->timed_out ? "timed_out"
+								   : res->cancelled ? "cancelled"
+								   : res->exit.oom_killed ? "oom_killed" : "finished"));
+		json_object_set_new(summary, "stdout_bytes", json_integer((json_int_t)res->out.len));
+		json_object_set_new(summary, "stderr_bytes", json_integer((json_int_t)res->err.len));
+		json_object_set_new(summary, "principal", json_string(call->principal));
+		sess_record_execution(st->sess, exec_id, summary, &res->out, &res->err);
+		json_object_set_new(sc, "execution_id", json_string(exec_id));
+		json_decref(summary);
+		free(exec_id);
+	}
 	metrics_execution(st->lang->name,
 			  res->timed_out ? "timeout" : res->exit.oom_killed ? "oom" : res->cancelled ? "cancelled"
 			  : code ? "error" : "ok", res->duration_ms);
@@ -391,7 +409,8 @@ static void execute_run(struct tool_call *call)
 	"\"stdout\":{\"type\":\"string\"},\"stderr\":{\"type\":\"string\"}," \
 	"\"timed_out\":{\"type\":\"boolean\"},\"oom_killed\":{\"type\":\"boolean\"},\"truncated\":{\"type\":\"boolean\"}," \
 	"\"duration_ms\":{\"type\":\"integer\"},\"cpu_ms\":{\"type\":\"integer\"},\"max_rss_kb\":{\"type\":\"integer\"}," \
-	"\"result\":{\"description\":\"The handler's return value (with event).\"}" \
+	"\"result\":{\"description\":\"The handler's return value (with event).\"}," \
+	"\"execution_id\":{\"type\":\"string\",\"description\":\"The record of this execution.\"}" \
 	"},\"required\":[\"exit_code\",\"stdout\",\"stderr\",\"timed_out\",\"oom_killed\",\"truncated\",\"duration_ms\",\"cpu_ms\",\"max_rss_kb\"]}"
 
 const struct tool_def tool_exec_defs[] = {

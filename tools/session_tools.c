@@ -24,6 +24,12 @@ static json_t *session_json(struct sess_session *s, bool detail)
 			      "implicit", s->implicit, "network", s->network);
 	if (s->name)
 		json_object_set_new(o, "name", json_string(s->name));
+	if (s->started_at)
+		json_object_set_new(o, "started_at", tool_json_time(s->started_at));
+	if (s->stopped_at)
+		json_object_set_new(o, "stopped_at", tool_json_time(s->stopped_at));
+	if (s->source_snapshot)
+		json_object_set_new(o, "source_snapshot", json_string(s->source_snapshot));
 	if (!detail)
 		return o;
 	json_object_set_new(o, "limits", limits_json(s));
@@ -138,12 +144,69 @@ static void session_destroy_run(struct tool_call *call)
 		free(call->conn->implicit_session);
 		call->conn->implicit_session = NULL;
 	}
+	sess_audit(call->env->sessions, call->principal, "session.destroy", id, NULL);
 	sess_destroy(s);
 	tool_log(call, LOG_LVL_INFO, "destroyed session %s", id);
 	struct buf text = BUF_INIT;
 	buf_addf(&text, "destroyed session %s", id);
 	tool_ok(call, json_pack("{s:s, s:b}", "session_id", id, "destroyed", 1), text.data);
 	buf_release(&text);
+}
+
+/* session_stop / session_start name their session explicitly (never the implicit default). */
+static struct sess_session *named_session(struct tool_call *call)
+{
+	const char *id = tool_arg_str(call, "session_id", "");
+	struct sess_session *s = sess_find(call->env->sessions, id, call->principal);
+	if (!s)
+		tool_fail(call, "session \"%s\" not found (argument session_id)", id);
+	return s;
+}
+
+static void session_stop_run(struct tool_call *call)
+{
+	struct sess_session *s = named_session(call);
+	auto_err struct err *err = NULL;
+
+	if (!s)
+		return;
+	if (s->implicit) {
+		tool_fail(call, "session %s is this connection's default session: it cannot be stopped, only "
+				"destroyed with the connection", s->id);
+		return;
+	}
+	if (sess_stop(s, &err) < 0) {
+		tool_fail(call, "session_stop: %s", err->msg);
+		return;
+	}
+	sess_audit(call->env->sessions, call->principal, "session.stop", s->id, NULL);
+	reply_session(call, s, "stopped");
+}
+
+static void started(void *arg, struct sess_session *s, struct err *err)
+{
+	struct tool_call *call = arg;
+	if (err) {
+		tool_fail(call, "session_start: %s", err->msg);
+		err_free(err);
+		return;
+	}
+	reply_session(call, s, "started");
+}
+
+static void session_start_run(struct tool_call *call)
+{
+	struct sess_session *s = named_session(call);
+	auto_err struct err *err = NULL;
+
+	if (!s)
+		return;
+	if (sess_start(s, &err) < 0) {
+		tool_fail(call, "session_start: %s", err->msg);
+		return;
+	}
+	sess_audit(call->env->sessions, call->principal, "session.start", s->id, NULL);
+	sess_when_ready(s, started, call);
 }
 
 #define SESSION_OUT \
@@ -192,6 +255,27 @@ const struct tool_def tool_session_defs[] = {
 		.read_only = true,
 		.idempotent = true,
 		.run = session_info_run,
+	},
+	{
+		.name = "session_stop",
+		.title = "Stop a session",
+		.description = "End a session's sandbox and everything running in it, but keep its workspace and "
+			       "record; session_start brings it back. Stopped sessions survive server restarts.",
+		.input_schema = "{\"type\":\"object\",\"properties\":{\"session_id\":{\"type\":\"string\"}},"
+				"\"required\":[\"session_id\"],\"additionalProperties\":false}",
+		.output_schema = SESSION_OUT,
+		.destructive = true,
+		.idempotent = false,
+		.run = session_stop_run,
+	},
+	{
+		.name = "session_start",
+		.title = "Start a stopped session",
+		.description = "Give a stopped (or failed) session a new sandbox on its kept workspace.",
+		.input_schema = "{\"type\":\"object\",\"properties\":{\"session_id\":{\"type\":\"string\"}},"
+				"\"required\":[\"session_id\"],\"additionalProperties\":false}",
+		.output_schema = SESSION_OUT,
+		.run = session_start_run,
 	},
 	{
 		.name = "session_destroy",

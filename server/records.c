@@ -1,0 +1,296 @@
+#include "records.h"
+#include "buf.h"
+#include "common.h"
+#include "log.h"
+#include "../sessions/workspace.h"
+#include "banned.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define EXECUTIONS_KEPT 1000	/* records (and output files) kept */
+#define PRUNE_EVERY 100
+
+static struct {
+	struct srv_store *st;
+	struct sess_registry *reg;
+	const struct srv_config *cfg;
+	char instance[64];	/* "pid:starttime" of this server process */
+	unsigned since_prune;
+} R;
+
+/* pid:starttime identifies a process even after its pid is reused. */
+static int process_instance(pid_t pid, char *out, size_t cap)
+{
+	char path[64], buf[1024];
+	int fd;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	/* field 22 (starttime) counts from after the ")" that ends comm */
+	char *p = strrchr(buf, ')');
+	if (!p)
+		return -1;
+	unsigned long long start = 0;
+	int field = 2;
+	for (p++; *p && field < 22; p++)
+		if (*p == ' ')
+			field++;
+	if (sscanf(p, "%llu", &start) != 1)
+		return -1;
+	snprintf(out, cap, "%d:%llu", (int)pid, start);
+	return 0;
+}
+
+static bool instance_alive(const char *inst)
+{
+	char now[64];
+	int pid;
+	if (!inst || sscanf(inst, "%d:", &pid) != 1 || pid <= 0)
+		return false;
+	return process_instance(pid, now, sizeof(now)) == 0 && !strcmp(now, inst);
+}
+
+static json_t *limits_doc(const struct sess_session *s)
+{
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "memory_bytes", (json_int_t)s->limits.memory_bytes,
+			 "max_pids", (json_int_t)s->limits.max_pids, "cpu_seconds",
+			 (json_int_t)s->limits.cpu_seconds, "file_bytes", (json_int_t)s->limits.file_bytes,
+			 "open_files", (json_int_t)s->limits.open_files, "timeout_s", (json_int_t)s->timeout_s);
+}
+
+static void save_session(void *arg, const struct sess_session *s)
+{
+	auto_err struct err *err = NULL;
+	json_t *doc = json_pack("{s:O, s:O, s:b, s:o, s:s, s:s, s:I, s:I, s:I}", "labels", s->labels, "env", s->env,
+				"network", s->network, "limits", limits_doc(s), "workspace", s->workspace,
+				"instance", R.instance, "last_active", (json_int_t)s->last_active, "started_at",
+				(json_int_t)s->started_at, "stopped_at", (json_int_t)s->stopped_at);
+	if (s->name)
+		json_object_set_new(doc, "name", json_string(s->name));
+	if (s->source_snapshot)
+		json_object_set_new(doc, "source_snapshot", json_string(s->source_snapshot));
+	if (s->failure)
+		json_object_set_new(doc, "error", json_string(s->failure->msg));
+	char *text = json_dumps(doc, JSON_COMPACT);
+	struct srv_record r = {
+		.id = s->id,
+		.owner = s->owner,
+		.status = sess_state_name(s->state),
+		.flag = s->implicit,
+		.created_at = (int64_t)s->created_at,
+		.updated_at = (int64_t)wall_ms(),
+		.doc = text,
+	};
+	if (srv_store_session_put(R.st, &r, &err) < 0)
+		log_error("records: session %s: %s", s->id, err->msg);
+	free(text);
+	json_decref(doc);
+}
+
+static void audit(void *arg, const char *principal, const char *action, const char *object, const char *detail)
+{
+	auto_err struct err *err = NULL;
+	if (srv_store_audit(R.st, (int64_t)wall_ms(), principal, action, object, detail, &err) < 0)
+		log_error("records: audit: %s", err->msg);
+}
+
+/* ---- executions ---- */
+
+static void output_path(struct buf *b, const char *id, const char *stream)
+{
+	buf_addf(b, "%s/executions/%s.%s", R.cfg->data_dir, id, stream);
+}
+
+static void write_output(const char *id, const char *stream, const struct buf *data)
+{
+	struct buf path = BUF_INIT;
+	int fd;
+
+	if (!data->len)
+		return;
+	output_path(&path, id, stream);
+	fd = open(path.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || write_all(fd, data->data, data->len) < 0)
+		log_warn("records: cannot keep the output of %s: %s", id, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	buf_release(&path);
+}
+
+static void drop_outputs(void *arg, const char *id)
+{
+	static const char *const streams[] = { "stdout", "stderr" };
+	for (size_t i = 0; i < ARRAY_SIZE(streams); i++) {
+		struct buf path = BUF_INIT;
+		output_path(&path, id, streams[i]);
+		unlink(path.data);
+		buf_release(&path);
+	}
+}
+
+static void execution(void *arg, const struct sess_session *s, const char *exec_id, json_t *summary,
+		      const struct buf *out, const struct buf *err_out)
+{
+	auto_err struct err *err = NULL;
+	char *text = json_dumps(summary, JSON_COMPACT);
+	struct srv_record r = {
+		.id = exec_id,
+		.session_id = s->id,
+		.status = json_string_value(json_object_get(summary, "status")),
+		.created_at = (int64_t)wall_ms(),
+		.doc = text,
+	};
+	if (!r.status)
+		r.status = "finished";
+	write_output(exec_id, "stdout", out);
+	write_output(exec_id, "stderr", err_out);
+	if (srv_store_execution_put(R.st, &r, &err) < 0)
+		log_error("records: execution %s: %s", exec_id, err->msg);
+	free(text);
+	if (++R.since_prune >= PRUNE_EVERY) {
+		R.since_prune = 0;
+		if (srv_store_execution_prune(R.st, EXECUTIONS_KEPT, drop_outputs, NULL, &err) < 0)
+			log_error("records: %s", err->msg);
+	}
+}
+
+/* ---- start-up ---- */
+
+struct known {
+	char **ids;
+	size_t n;
+};
+
+static void bring_back(void *arg, const struct srv_record *r)
+{
+	struct known *k = arg;
+	auto_err struct err *err = NULL;
+	json_error_t je;
+	json_t *doc = json_loads(r->doc, 0, &je);
+	const char *instance = json_string_value(json_object_get(doc, "instance"));
+	const char *workspace = json_string_value(json_object_get(doc, "workspace"));
+
+	k->ids = xrealloc(k->ids, (k->n + 1) * sizeof(char *));
+	k->ids[k->n++] = xstrdup(r->id);
+	if (!doc || !workspace) {
+		log_error("records: session %s: unreadable record", r->id);
+		json_decref(doc);
+		return;
+	}
+	if (instance_alive(instance) && strcmp(instance, R.instance)) {
+		json_decref(doc);
+		return; /* another running server holds it */
+	}
+	json_t *lim = json_object_get(doc, "limits");
+	struct sess_saved sv = {
+		.id = r->id,
+		.owner = r->owner,
+		.name = json_string_value(json_object_get(doc, "name")),
+		.workspace = workspace,
+		.source_snapshot = json_string_value(json_object_get(doc, "source_snapshot")),
+		.labels = json_object_get(doc, "labels"),
+		.env = json_object_get(doc, "env"),
+		.network = json_is_true(json_object_get(doc, "network")),
+		.implicit = r->flag,
+		.limits = {
+			.memory_bytes = (uint64_t)json_integer_value(json_object_get(lim, "memory_bytes")),
+			.max_pids = (uint32_t)json_integer_value(json_object_get(lim, "max_pids")),
+			.cpu_seconds = (uint32_t)json_integer_value(json_object_get(lim, "cpu_seconds")),
+			.file_bytes = (uint64_t)json_integer_value(json_object_get(lim, "file_bytes")),
+			.open_files = (uint32_t)json_integer_value(json_object_get(lim, "open_files")),
+		},
+		.timeout_s = (uint64_t)json_integer_value(json_object_get(lim, "timeout_s")),
+		.created_at = (uint64_t)r->created_at,
+		.last_active = (uint64_t)json_integer_value(json_object_get(doc, "last_active")),
+		.started_at = (uint64_t)json_integer_value(json_object_get(doc, "started_at")),
+		.stopped_at = (uint64_t)json_integer_value(json_object_get(doc, "stopped_at")),
+	};
+	if (sess_adopt(R.reg, &sv, &err) < 0) {
+		log_warn("records: %s", err->msg);
+	} else {
+		struct sess_session *s = sess_find(R.reg, r->id, NULL);
+		if (r->flag) {
+			/* an implicit session dies with its connection, which is gone */
+			log_info("records: session %s belonged to a connection of an earlier run: deleting it", r->id);
+			sess_destroy(s);
+		} else if (strcmp(r->status, "stopped")) {
+			log_info("records: session %s was %s when the earlier run ended: now stopped", r->id, r->status);
+		}
+	}
+	json_decref(doc);
+}
+
+static int has_id(const struct known *k, const char *id)
+{
+	for (size_t i = 0; i < k->n; i++)
+		if (!strcmp(k->ids[i], id))
+			return 1;
+	return 0;
+}
+
+/* Workspaces without a record: report them (empty ones are pool leftovers: removed). */
+static void report_orphans(const struct known *k)
+{
+	struct buf dir = BUF_INIT;
+	DIR *d;
+	struct dirent *de;
+
+	buf_addf(&dir, "%s/workspaces", R.cfg->data_dir);
+	d = opendir(dir.data);
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.' || has_id(k, de->d_name))
+			continue;
+		if (strncmp(de->d_name, "ses_", 4) == 0 && unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR) == 0)
+			continue; /* empty: a warm-pool sandbox of an earlier run */
+		if (errno == ENOTEMPTY || errno == EEXIST)
+			log_warn("records: workspace %s/%s has no session record; left in place", dir.data, de->d_name);
+	}
+	if (d)
+		closedir(d);
+	buf_release(&dir);
+}
+
+int srv_records_init(struct srv_store *st, struct sess_registry *reg, const struct srv_config *cfg,
+		     struct err **errp)
+{
+	static const struct sess_persist persist = {
+		.save = save_session,
+		.audit = audit,
+		.execution = execution,
+	};
+	struct known k = { 0 };
+	struct buf dir = BUF_INIT;
+
+	R.st = st;
+	R.reg = reg;
+	R.cfg = cfg;
+	if (process_instance(getpid(), R.instance, sizeof(R.instance)) < 0)
+		snprintf(R.instance, sizeof(R.instance), "%d:0", (int)getpid());
+	buf_addf(&dir, "%s/executions", cfg->data_dir);
+	if (mkdir(dir.data, 0700) < 0 && errno != EEXIST) {
+		err_set(errp, errno, "mkdir %s", dir.data);
+		buf_release(&dir);
+		return -1;
+	}
+	buf_release(&dir);
+	sess_registry_set_persist(reg, &persist);
+	if (srv_store_session_list(st, bring_back, &k, errp) < 0)
+		return -1;
+	report_orphans(&k);
+	for (size_t i = 0; i < k.n; i++)
+		free(k.ids[i]);
+	free(k.ids);
+	return 0;
+}
