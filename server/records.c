@@ -40,8 +40,8 @@ static int process_instance(pid_t pid, char *out, size_t cap)
 	buf[n] = '\0';
 	/* field 22 (starttime) counts from after the ")" that ends comm */
 	char *p = strrchr(buf, ')');
-	if (!p)
-		return -1;
+	if (!p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X')
+		return -1; /* a zombie or a dead process is no running server */
 	unsigned long long start = 0;
 	int field = 2;
 	for (p++; *p && field < 22; p++)

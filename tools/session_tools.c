@@ -121,6 +121,16 @@ static void session_list_run(struct tool_call *call)
 	buf_release(&l.text);
 }
 
+/* session_stop / session_start name their session explicitly (never the implicit default). */
+static struct sess_session *named_session(struct tool_call *call)
+{
+	const char *id = tool_arg_str(call, "session_id", "");
+	struct sess_session *s = sess_find(call->env->sessions, id, call->principal);
+	if (!s)
+		tool_fail(call, "session \"%s\" not found (argument session_id)", id);
+	return s;
+}
+
 static void info_ready(struct tool_call *call, struct sess_session *s)
 {
 	reply_session(call, s, NULL);
@@ -128,6 +138,13 @@ static void info_ready(struct tool_call *call, struct sess_session *s)
 
 static void session_info_run(struct tool_call *call)
 {
+	/* a named session is described in any state; the default one is created if needed */
+	if (json_object_get(call->args, "session_id")) {
+		struct sess_session *s = named_session(call);
+		if (s)
+			reply_session(call, s, NULL);
+		return;
+	}
 	tool_with_session(call, info_ready);
 }
 
@@ -151,16 +168,6 @@ static void session_destroy_run(struct tool_call *call)
 	buf_addf(&text, "destroyed session %s", id);
 	tool_ok(call, json_pack("{s:s, s:b}", "session_id", id, "destroyed", 1), text.data);
 	buf_release(&text);
-}
-
-/* session_stop / session_start name their session explicitly (never the implicit default). */
-static struct sess_session *named_session(struct tool_call *call)
-{
-	const char *id = tool_arg_str(call, "session_id", "");
-	struct sess_session *s = sess_find(call->env->sessions, id, call->principal);
-	if (!s)
-		tool_fail(call, "session \"%s\" not found (argument session_id)", id);
-	return s;
 }
 
 static void session_stop_run(struct tool_call *call)

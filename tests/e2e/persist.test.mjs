@@ -1,0 +1,102 @@
+// State that survives a restart: session records, stopped sessions, start again, kill -9.
+import { test, describe, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { makeDataDir, startRaw, hostPidsMatching, poll, uniqueSleepSeconds, sleep, IS_ROOT } from './helpers.mjs';
+
+async function session(raw, id) {
+  const r = await raw.callTool('session_info', { session_id: id }, `info-${Math.random()}`);
+  return r.result;
+}
+
+describe('restart', () => {
+  test('an explicit session outlives the server, stopped, and starts again with its files', async () => {
+    const dir = makeDataDir();
+    let raw = await startRaw({ dataDir: dir });
+    await raw.handshake();
+    const c = await raw.callTool('session_create', { name: 'keeper', labels: { team: 'a' } }, 1);
+    const id = c.result.structuredContent.session_id;
+    await raw.callTool('execute', { language: 'shell', code: 'echo kept > f; mkdir -p d/e; chmod 700 d', session_id: id }, 2);
+    await raw.callTool('execute', { language: 'shell', code: 'echo gone > g' }, 3); // the implicit session
+    const implicitId = (await raw.callTool('session_info', {}, 4)).result.structuredContent.session_id;
+    await raw.close();
+
+    raw = await startRaw({ dataDir: dir });
+    after(() => raw.close());
+    await raw.handshake();
+    const list = (await raw.callTool('session_list', {}, 10)).result.structuredContent.sessions;
+    assert.deepEqual(list.map((s) => [s.session_id, s.status, s.name]), [[id, 'stopped', 'keeper']],
+      'the explicit session is back, stopped; the implicit one is gone');
+    assert.deepEqual(list[0].labels, { team: 'a' });
+    assert.ok(!fs.existsSync(path.join(dir, 'workspaces', implicitId)), 'the implicit workspace was deleted');
+    const refused = await raw.callTool('execute', { language: 'shell', code: 'cat f', session_id: id }, 11);
+    assert.equal(refused.result.isError, true);
+    assert.match(refused.result.content[0].text, /stopped.*session_start/);
+    const st = await raw.callTool('session_start', { session_id: id }, 12);
+    assert.equal(st.result.structuredContent.status, 'running', JSON.stringify(st.result));
+    const cat = await raw.callTool('execute', { language: 'shell', code: 'cat f; stat -c %a d', session_id: id }, 13);
+    assert.equal(cat.result.structuredContent.stdout, 'kept\n700\n');
+    const stop = await raw.callTool('session_stop', { session_id: id }, 14);
+    assert.equal(stop.result.structuredContent.status, 'stopped');
+    const again = await raw.callTool('session_stop', { session_id: id }, 15);
+    assert.equal(again.result.isError, true, 'stopping a stopped session is an error, not a silent no-op');
+    assert.match(again.result.content[0].text, /already stopped/);
+  });
+
+  test('kill -9 with running sessions: records come back stopped, no process of the old run is left', async () => {
+    const dir = makeDataDir();
+    const raw = await startRaw({ dataDir: dir });
+    await raw.handshake();
+    const c = await raw.callTool('session_create', {}, 1);
+    const id = c.result.structuredContent.session_id;
+    const secs = uniqueSleepSeconds(60);
+    raw.send({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'execute', arguments: { language: 'shell', code: `sleep ${secs}`, session_id: id } } });
+    await poll(() => hostPidsMatching(`sleep ${secs}`).length > 0, { timeout: 3000 });
+    assert.ok(hostPidsMatching(`sleep ${secs}`).length > 0, 'the program runs');
+    raw.child.kill('SIGKILL');
+    await raw.waitExit(3000);
+    const gone = await poll(() => hostPidsMatching(`sleep ${secs}`).length === 0 && hostPidsMatching(dir).length === 0,
+      { timeout: 3000 });
+    assert.ok(gone, `nothing of the old run survives: ${JSON.stringify(hostPidsMatching(dir))}`);
+
+    const raw2 = await startRaw({ dataDir: dir });
+    after(() => raw2.close());
+    await raw2.handshake();
+    const info = await session(raw2, id);
+    assert.ok(info, `session_info answered: ${JSON.stringify(raw2.messages.slice(-3))} ${raw2.stderr()}`);
+    assert.equal(info.structuredContent?.status, 'stopped', `a running record became stopped: ${JSON.stringify(info)}`);
+    const st = await raw2.callTool('session_start', { session_id: id }, 3);
+    assert.equal(st.result.structuredContent?.status, 'running', JSON.stringify(st.result));
+    const ok = await raw2.callTool('execute', { language: 'shell', code: 'echo alive', session_id: id }, 4);
+    assert.equal(ok.result.structuredContent.stdout, 'alive\n');
+    if (IS_ROOT) {
+      // cgroups of the killed run are cleaned when the new zygote starts (only empty ones, older than 30 s,
+      // so look for the old sandbox's processes instead: none may remain in any mcpbox cgroup)
+      const procs = fs.existsSync('/sys/fs/cgroup/pids/mcpbox') ? fs.readdirSync('/sys/fs/cgroup/pids/mcpbox') : [];
+      for (const d of procs) {
+        const f = `/sys/fs/cgroup/pids/mcpbox/${d}/cgroup.procs`;
+        if (!fs.existsSync(f)) continue;
+        const pids = fs.readFileSync(f, 'utf8').trim().split('\n').filter(Boolean);
+        for (const p of pids) {
+          let cmd = '';
+          try { cmd = fs.readFileSync(`/proc/${p}/cmdline`, 'latin1'); } catch { continue; }
+          assert.ok(!cmd.includes(`sleep ${secs}`), 'the old program is in no cgroup');
+        }
+      }
+    }
+  });
+
+  test('every execution leaves a record and its output on disk', async () => {
+    const dir = makeDataDir();
+    const raw = await startRaw({ dataDir: dir });
+    after(() => raw.close());
+    await raw.handshake();
+    const r = await raw.callTool('execute', { language: 'python', code: 'print("recorded")' }, 1);
+    const eid = r.result.structuredContent.execution_id;
+    assert.match(eid, /^exe_[0-9a-f]{16}$/);
+    const out = await poll(() => fs.existsSync(path.join(dir, 'executions', `${eid}.stdout`)), { timeout: 2000 });
+    assert.ok(out, 'stdout kept in a file');
+    assert.equal(fs.readFileSync(path.join(dir, 'executions', `${eid}.stdout`), 'utf8'), 'recorded\n');
+  });
+});
