@@ -8,14 +8,15 @@
 
 CC      ?= cc
 BUILD   ?= build
-PKGS    := libuv jansson libseccomp sqlite3 libcrypto libwebsockets
+PKGS    := libuv jansson libseccomp sqlite3 libcrypto libwebsockets libgit2 \
+           xcb xcb-damage xcb-xfixes xcb-xtest x11 libpng libturbojpeg libvncserver zlib
 OPT     ?= -O2 -g
 CFLAGS  := $(OPT) -std=gnu11 -MMD -MP -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wvla -Wno-unused-parameter -D_GNU_SOURCE \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 
-SRC      := $(wildcard server/*.c transport/*.c tools/*.c sessions/*.c)
+SRC      := $(wildcard server/*.c transport/*.c tools/*.c sessions/*.c vnc/*.c)
 OBJ      := $(SRC:%.c=$(BUILD)/obj/%.o)
 LIBOBJ   := $(filter-out $(BUILD)/obj/server/main.o,$(OBJ))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -23,7 +24,10 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 DEB_PKGS := build-essential pkg-config libuv1-dev libjansson-dev libseccomp-dev libsqlite3-dev libssl-dev \
             libwebsockets-dev libwebsockets-evlib-uv \
-            clang python3 nodejs bash coreutils util-linux bubblewrap procps iproute2 hyperfine
+            xvfb x11-xkb-utils xkb-data libx11-dev libxcb1-dev libxcb-damage0-dev libxcb-xfixes0-dev libxcb-xtest0-dev \
+            libxtst-dev libxdamage-dev libxfixes-dev libpng-dev libturbojpeg0-dev libvncserver-dev novnc \
+            xterm x11-apps x11-utils vncsnapshot chromium scrot imagemagick x11vnc \
+            clang python3 nodejs bash coreutils util-linux bubblewrap procps iproute2 hyperfine libgit2-dev git
 
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)

@@ -15,6 +15,7 @@ void srv_config_defaults(struct srv_config *cfg)
 	cfg->idle_ttl_s = 3600;
 	cfg->max_line_bytes = 64 * MiB;
 	cfg->shutdown_grace_s = 10;
+	cfg->workspace_bytes = 1024 * MiB;
 	cfg->memory_bytes = (struct srv_limit){ 1024 * MiB, 16384 * MiB };
 	cfg->max_pids = (struct srv_limit){ 256, 4096 };
 	cfg->cpu_s = (struct srv_limit){ 0, 0 };	/* 0: no CPU-time limit */
@@ -23,12 +24,18 @@ void srv_config_defaults(struct srv_config *cfg)
 	cfg->timeout_s = (struct srv_limit){ 30, 3600 };
 	cfg->output_bytes = (struct srv_limit){ 1 * MiB, 64 * MiB };
 	cfg->read_bytes = (struct srv_limit){ 8 * MiB, 64 * MiB };
+	cfg->display_idle_s = 600;
+	cfg->view_token_ttl_s = 900;
 }
 
 void srv_config_release(struct srv_config *cfg)
 {
 	free(cfg->data_dir);
 	cfg->data_dir = NULL;
+	free(cfg->vnc_tcp_host);
+	cfg->vnc_tcp_host = NULL;
+	free(cfg->vnc_password);
+	cfg->vnc_password = NULL;
 }
 
 static int parse_scaled(const char *s, uint64_t *out, const char *const *units,
@@ -163,12 +170,33 @@ int srv_config_apply_json(struct srv_config *cfg, json_t *obj, struct err **errp
 		} else if (!strcmp(key, "idle_ttl")) {
 			if (json_scalar(v, key, srv_parse_duration, &cfg->idle_ttl_s, errp) < 0)
 				return -1;
+		} else if (!strcmp(key, "max_workspace")) {
+			if (json_scalar(v, key, srv_parse_size, &cfg->workspace_bytes, errp) < 0)
+				return -1;
 		} else if (!strcmp(key, "shutdown_grace")) {
 			if (json_scalar(v, key, srv_parse_duration, &cfg->shutdown_grace_s, errp) < 0)
 				return -1;
 		} else if (!strcmp(key, "max_message")) {
 			if (json_scalar(v, key, srv_parse_size, &cfg->max_line_bytes, errp) < 0)
 				return -1;
+		} else if (!strcmp(key, "display_idle")) {
+			if (json_scalar(v, key, srv_parse_duration, &cfg->display_idle_s, errp) < 0)
+				return -1;
+		} else if (!strcmp(key, "view_token_ttl")) {
+			if (json_scalar(v, key, srv_parse_duration, &cfg->view_token_ttl_s, errp) < 0)
+				return -1;
+			if (cfg->view_token_ttl_s < 1)
+				return err_set(errp, 0, "config: view_token_ttl must be at least 1s");
+		} else if (!strcmp(key, "vnc_tcp")) {
+			if (!json_is_boolean(v))
+				return err_set(errp, 0, "config: vnc_tcp must be true or false");
+			cfg->vnc_tcp = json_is_true(v);
+		} else if (!strcmp(key, "vnc_tcp_host") || !strcmp(key, "vnc_password")) {
+			char **dst = key[4] == 't' ? &cfg->vnc_tcp_host : &cfg->vnc_password;
+			if (!json_is_string(v) || !json_string_length(v) || json_string_length(v) > 255)
+				return err_set(errp, 0, "config: %s must be a non-empty string", key);
+			free(*dst);
+			*dst = xstrdup(json_string_value(v));
 		} else if (!strcmp(key, "limits")) {
 			const char *lk;
 			json_t *lv;

@@ -27,7 +27,8 @@ struct srv_config {
 	unsigned pool_size;		/* warm sandboxes kept ready */
 	uint64_t idle_ttl_s;		/* explicit sessions die after this long idle */
 	uint64_t max_line_bytes;	/* longest accepted message (stdio line, HTTP body, WebSocket message) */
-	uint64_t shutdown_grace_s;	/* serve: SIGTERM lets running calls finish this long */
+	uint64_t shutdown_grace_s;
+	uint64_t workspace_bytes;	/* largest workspace a snapshot accepts */	/* serve: SIGTERM lets running calls finish this long */
 	struct srv_limit memory_bytes;
 	struct srv_limit max_pids;
 	struct srv_limit cpu_s;
@@ -36,6 +37,12 @@ struct srv_config {
 	struct srv_limit timeout_s;	/* wall clock per execution */
 	struct srv_limit output_bytes;	/* captured per stream per execution */
 	struct srv_limit read_bytes;	/* file_read cap */
+	/* virtual displays (vnc/) */
+	uint64_t display_idle_s;	/* stop a display unused this long (0: never) */
+	uint64_t view_token_ttl_s;	/* lifetime of view/control tokens in view URLs */
+	bool vnc_tcp;			/* a raw TCP VNC port per display */
+	char *vnc_tcp_host;		/* its address (default 127.0.0.1) */
+	char *vnc_password;		/* VNC password on the TCP port (NULL: none) */
 };
 
 /** Fill cfg with built-in defaults (data_dir NULL). */

@@ -21,6 +21,7 @@
 #include "store.h"
 #include "../sessions/sandbox.h"
 #include "../sessions/session.h"
+#include "../sessions/snapshot.h"
 #include "../sessions/workspace.h"
 #include "../transport/tp.h"
 #include "banned.h"
@@ -42,6 +43,9 @@ struct server {
 	struct tool_env env;
 	struct srv_store *store;
 	struct srv_auth *auth;
+	struct snap_store *snapshots;
+	uv_timer_t repack_timer;
+	bool repacking;
 	bool serving_http;
 	uv_signal_t sig[3];
 	uv_timer_t shutdown_timer;
@@ -115,6 +119,8 @@ static void finish_shutdown(void)
 	if (srv.finished)
 		return;
 	srv.finished = true;
+	uv_timer_stop(&srv.repack_timer);
+	uv_close((uv_handle_t *)&srv.repack_timer, NULL);
 	uv_timer_stop(&srv.shutdown_timer);
 	uv_close((uv_handle_t *)&srv.shutdown_timer, NULL);
 	for (size_t i = 0; i < ARRAY_SIZE(srv.sig); i++)
@@ -168,6 +174,55 @@ static void on_signal(uv_signal_t *h, int signum)
 	begin_shutdown(NULL);
 }
 
+/* ---- snapshot store upkeep ----------------------------------------------- */
+
+#define REPACK_EVERY_MS (15 * 60 * 1000)
+
+struct repack_job {
+	uv_work_t req;
+	struct err *err;
+};
+
+static void repack_run(uv_work_t *req)
+{
+	struct repack_job *j = req->data;
+	snap_gc(srv.snapshots, &j->err);
+}
+
+static void repack_done(uv_work_t *req, int status)
+{
+	struct repack_job *j = req->data;
+	if (j->err)
+		log_warn("snapshots: repack: %s", j->err->msg);
+	err_free(j->err);
+	free(j);
+	srv.repacking = false;
+}
+
+static void busy_snapshot(void *arg, struct sess_session *s)
+{
+	if (s->snap_busy)
+		*(bool *)arg = true;
+}
+
+/* Unreferenced objects go at a periodic repack, never while a snapshot is taken. */
+static void repack_tick(uv_timer_t *t)
+{
+	bool busy = false;
+	if (srv.repacking || srv.shutting_down)
+		return;
+	sess_foreach(srv.sessions, NULL, busy_snapshot, &busy);
+	if (busy)
+		return; /* next time */
+	struct repack_job *j = xcalloc(1, sizeof(*j));
+	j->req.data = j;
+	srv.repacking = true;
+	if (uv_queue_work(srv.loop, &j->req, repack_run, repack_done) < 0) {
+		free(j);
+		srv.repacking = false;
+	}
+}
+
 /* ---- the parts both transports share ------------------------------------ */
 
 static int core_start(void)
@@ -194,6 +249,23 @@ static int core_start(void)
 		log_error("%s", err->msg);
 		return -1;
 	}
+	if (snap_store_open(&srv.snapshots, srv.cfg.data_dir, &err) < 0) {
+		log_error("%s", err->msg);
+		return -1;
+	}
+	srv.env.snapshots = srv.snapshots;
+	{
+		/* stat caches of the workspaces' snapshots */
+		struct buf b = BUF_INIT;
+		buf_addf(&b, "%s/snapshots/index", srv.cfg.data_dir);
+		if (mkdir_p(b.data, 0700) < 0)
+			log_warn("mkdir %s: %s", b.data, strerror(errno));
+		buf_release(&b);
+	}
+	uv_timer_init(srv.loop, &srv.repack_timer);
+	srv.repack_timer.data = &srv;
+	uv_timer_start(&srv.repack_timer, repack_tick, REPACK_EVERY_MS, REPACK_EVERY_MS);
+	uv_unref((uv_handle_t *)&srv.repack_timer);
 	srv.env.sessions = srv.sessions;
 	srv.env.cfg = &srv.cfg;
 	srv.env.log = mcp_req_log;
@@ -226,6 +298,7 @@ static int cmd_stdio(void)
 		return 1;
 	}
 	int rc = core_run();
+	snap_store_close(srv.snapshots);
 	srv_store_close(srv.store);
 	return rc;
 }
@@ -346,6 +419,7 @@ static int cmd_serve(const char *listen, const char *auth_mode)
 		printf("WARNING: --auth none: anyone who can reach %s:%d may use it\n", host, tp_http_port());
 	fflush(stdout);
 	int rc = core_run();
+	snap_store_close(srv.snapshots);
 	srv_auth_free(srv.auth);
 	srv_store_close(srv.store);
 	return rc;

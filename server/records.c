@@ -2,6 +2,7 @@
 #include "buf.h"
 #include "common.h"
 #include "log.h"
+#include "../sessions/catalog.h"
 #include "../sessions/workspace.h"
 #include "banned.h"
 
@@ -96,6 +97,61 @@ static void save_session(void *arg, const struct sess_session *s)
 	if (srv_store_session_put(R.st, &r, &err) < 0)
 		log_error("records: session %s: %s", s->id, err->msg);
 	free(text);
+	json_decref(doc);
+}
+
+static void save_snapshot(void *arg, const struct sess_snap *sn, bool deleted)
+{
+	auto_err struct err *err = NULL;
+	json_t *doc = json_pack("{s:O, s:s, s:s, s:I, s:I}", "labels", sn->labels, "commit", sn->commit, "parent",
+				sn->parent, "files", (json_int_t)sn->files, "bytes", (json_int_t)sn->bytes);
+	if (sn->name)
+		json_object_set_new(doc, "name", json_string(sn->name));
+	char *text = json_dumps(doc, JSON_COMPACT);
+	struct srv_record r = {
+		.id = sn->id,
+		.owner = sn->owner,
+		.session_id = sn->session_id,
+		.created_at = (int64_t)sn->created_at,
+		.deleted_at = deleted ? (int64_t)wall_ms() : 0,
+		.doc = text,
+	};
+	if (srv_store_snapshot_put(R.st, &r, &err) < 0)
+		log_error("records: snapshot %s: %s", sn->id, err->msg);
+	free(text);
+	json_decref(doc);
+}
+
+static void load_snapshot(void *arg, const struct srv_record *r)
+{
+	json_t *doc = json_loads(r->doc, 0, NULL);
+	const char *commit = json_string_value(json_object_get(doc, "commit"));
+	const char *parent = json_string_value(json_object_get(doc, "parent"));
+
+	if (!commit || strlen(commit) != 40) {
+		log_error("records: snapshot %s: unreadable record", r->id);
+		json_decref(doc);
+		return;
+	}
+	struct sess_snap tmpl = {
+		.id = (char *)r->id,
+		.owner = (char *)r->owner,
+		.session_id = (char *)r->session_id,
+		.name = (char *)json_string_value(json_object_get(doc, "name")),
+		.labels = json_object_get(doc, "labels"),
+		.files = (uint64_t)json_integer_value(json_object_get(doc, "files")),
+		.bytes = (uint64_t)json_integer_value(json_object_get(doc, "bytes")),
+		.created_at = (uint64_t)r->created_at,
+	};
+	memcpy(tmpl.commit, commit, 41);
+	snprintf(tmpl.parent, sizeof(tmpl.parent), "%s", parent ? parent : "");
+	sess_snap_adopt(R.reg, &tmpl);
+	/* the newest snapshot of a session is the parent of its next one */
+	struct sess_session *s = sess_find(R.reg, r->session_id, NULL);
+	if (s) {
+		free(s->last_snapshot);
+		s->last_snapshot = xstrdup(commit);
+	}
 	json_decref(doc);
 }
 
@@ -268,6 +324,7 @@ int srv_records_init(struct srv_store *st, struct sess_registry *reg, const stru
 	static const struct sess_persist persist = {
 		.save = save_session,
 		.audit = audit,
+		.snapshot = save_snapshot,
 		.execution = execution,
 	};
 	struct known k = { 0 };
@@ -289,6 +346,8 @@ int srv_records_init(struct srv_store *st, struct sess_registry *reg, const stru
 	if (srv_store_session_list(st, bring_back, &k, errp) < 0)
 		return -1;
 	report_orphans(&k);
+	if (srv_store_snapshot_list(st, load_snapshot, NULL, errp) < 0)
+		return -1;
 	for (size_t i = 0; i < k.n; i++)
 		free(k.ids[i]);
 	free(k.ids);

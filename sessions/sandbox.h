@@ -47,6 +47,10 @@ struct sess_host_info {
 	bool cgroup_memory;	/* per-sandbox memory cgroup available (v1 or v2) */
 	bool cgroup_pids;	/* per-sandbox pids cgroup available */
 	int cgroup_version;	/* 1, 2, or 0 when no cgroups are usable */
+	/* Host directory holding one display directory per sandbox
+	   (DISPLAY_ROOT/<id>/x11 bound at /tmp/.X11-unix, .../fb at
+	   /run/mcpbox/display inside); on tmpfs (/dev/shm) when the host has it. */
+	char display_root[256];
 };
 
 struct sess_zygote;

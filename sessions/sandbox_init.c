@@ -86,6 +86,7 @@ enum mnt_kind {
 	MNT_DEVPTS,	/* optional: a private devpts instance */
 	MNT_READONLY,	/* remount an earlier tmpfs read-only */
 	MNT_CONTENT,	/* a read-only file with the text src, over a host file */
+	MNT_DISPLAY,	/* subdirectory src of the sandbox's host display directory, read-write */
 };
 
 struct mnt_op {
@@ -115,6 +116,8 @@ static const struct mnt_op mnt_ops[] = {
 	{ MNT_CONTENT, "/etc/hosts", "127.0.0.1\tlocalhost mcpbox\n::1\tlocalhost ip6-localhost\n", 0 },
 	{ MNT_WORKSPACE, "/workspace", NULL, 0 },
 	{ MNT_TMPFS, "/tmp", "mode=1777", MS_NOSUID | MS_NODEV },
+	/* Xvfb's socket and framebuffer, shared with the server (vnc/) */
+	{ MNT_DISPLAY, "/tmp/.X11-unix", "x11", MS_NOSUID | MS_NODEV | MS_NOEXEC },
 	{ MNT_PROC, "/proc", NULL, MS_NOSUID | MS_NODEV | MS_NOEXEC },
 	{ MNT_TMPFS, "/dev", "mode=0755,size=64k", MS_NOSUID | MS_NOEXEC },
 	{ MNT_DEVNODE, "/dev/null", NULL, 0 },
@@ -132,6 +135,13 @@ static const struct mnt_op mnt_ops[] = {
 	{ MNT_TMPFS, "/dev/shm", "mode=1777", MS_NOSUID | MS_NODEV },
 	{ MNT_DEVPTS, "/dev/pts", "newinstance,ptmxmode=0666,mode=0620", MS_NOSUID | MS_NOEXEC },
 	{ MNT_READONLY, "/dev", NULL, MS_NOSUID | MS_NOEXEC },
+	{ MNT_DISPLAY, "/run/mcpbox/display", "fb", MS_NOSUID | MS_NODEV | MS_NOEXEC },
+};
+
+/* Host directories opened before we changed uid (see sess_sandbox_child). */
+struct mnt_fds {
+	int ws;
+	int x11, fb;	/* display subdirectories, -1 if absent */
 };
 
 /* Mount flags the kernel locks on a mount we received from a more privileged
@@ -176,8 +186,9 @@ static void make_file(const char *path)
 	close(fd);
 }
 
-static void do_mount(const struct mnt_op *op, int ws_fd)
+static void do_mount(const struct mnt_op *op, const struct mnt_fds *fds)
 {
+	int ws_fd = fds->ws;
 	char src[4096];
 	struct stat st;
 
@@ -265,10 +276,28 @@ static void do_mount(const struct mnt_op *op, int ws_fd)
 		if (mount(NULL, op->dest, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | op->flags, NULL) < 0)
 			die(errno, "remount %s read-only", op->dest);
 		return;
+	case MNT_DISPLAY: {
+		int fd = !strcmp(op->src, "x11") ? fds->x11 : fds->fb;
+		if (fd < 0)
+			return;
+		if (mkdir("/run", 0755) < 0 && errno != EEXIST)
+			die(errno, "mkdir /run");
+		if (mkdir("/run/mcpbox", 0755) < 0 && errno != EEXIST)
+			die(errno, "mkdir /run/mcpbox");
+		if (mkdir(op->dest, 0755) < 0 && errno != EEXIST)
+			die(errno, "mkdir %s", op->dest);
+		snprintf(src, sizeof(src), OLDROOT "/proc/self/fd/%d", fd);
+		if (mount(src, op->dest, NULL, MS_BIND, NULL) < 0)
+			die(errno, "bind %s", op->dest);
+		if (mount(NULL, op->dest, NULL, MS_REMOUNT | MS_BIND | op->flags | locked_flags(op->dest),
+			  NULL) < 0)
+			die(errno, "remount %s", op->dest);
+		return;
+	}
 	}
 }
 
-static void setup_root(int ws_fd)
+static void setup_root(const struct mnt_fds *fds)
 {
 	/* Nothing we mount may propagate back to the host. */
 	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
@@ -286,7 +315,7 @@ static void setup_root(int ws_fd)
 	if (chdir("/") < 0)
 		die(errno, "chdir /");
 	for (size_t i = 0; i < ARRAY_SIZE(mnt_ops); i++)
-		do_mount(&mnt_ops[i], ws_fd);
+		do_mount(&mnt_ops[i], fds);
 	if (umount2(OLDROOT, MNT_DETACH) < 0)
 		die(errno, "detach old root");
 	if (rmdir(OLDROOT) < 0)
@@ -761,6 +790,8 @@ void sess_sandbox_child(const struct sess_child_args *a)
 	sigset_t mask;
 	char go;
 	int ws_fd, keep[3] = { a->ctl_fd, a->go_fd, a->status_fd };
+	struct mnt_fds fds = { -1, -1, -1 };
+	char dpath[600];
 
 	status_fd = a->status_fd;
 	memset(&w, 0, sizeof(w));
@@ -788,6 +819,13 @@ void sess_sandbox_child(const struct sess_child_args *a)
 	ws_fd = open(a->workspace, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (ws_fd < 0)
 		die(errno, "open workspace");
+	fds.ws = ws_fd;
+	if (a->display_dir) {
+		snprintf(dpath, sizeof(dpath), "%s/x11", a->display_dir);
+		fds.x11 = open(dpath, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		snprintf(dpath, sizeof(dpath), "%s/fb", a->display_dir);
+		fds.fb = open(dpath, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	}
 
 	/* Become uid/gid 1000 (the only ids mapped) but keep our capabilities
 	   in the user namespace: they are what lets us mount. */
@@ -801,8 +839,12 @@ void sess_sandbox_child(const struct sess_child_args *a)
 	w.prog = *a->filter; /* our copy of the zygote's memory holds the program */
 	w.last_cap = read_last_cap();
 
-	setup_root(ws_fd);
+	setup_root(&fds);
 	close(ws_fd);
+	if (fds.x11 >= 0)
+		close(fds.x11);
+	if (fds.fb >= 0)
+		close(fds.fb);
 	if (sethostname("mcpbox", 6) < 0)
 		die(errno, "sethostname");
 	if (!a->network)

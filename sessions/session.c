@@ -1,4 +1,5 @@
 #include "session.h"
+#include "catalog.h"
 #include "run.h"
 #include "workspace.h"
 #include "../server/buf.h"
@@ -37,6 +38,7 @@ struct sess_registry {
 	struct pool_req *pending;	/* those requests, oldest first */
 	bool shutting_down;
 	struct sess_persist persist;
+	struct sess_snap *snaps;	/* catalog.c */
 	uv_timer_t ttl_timer;
 	unsigned *pending_alive;	/* shared with in-flight pool creations after free */
 };
@@ -57,6 +59,16 @@ static const unsigned allowed[] = {
 const char *sess_state_name(enum sess_state st)
 {
 	return state_names[st];
+}
+
+struct sess_snap **sess_registry_snaps(struct sess_registry *reg)
+{
+	return &reg->snaps;
+}
+
+const struct sess_persist *sess_registry_persist(const struct sess_registry *reg)
+{
+	return &reg->persist;
 }
 
 void sess_registry_set_persist(struct sess_registry *reg, const struct sess_persist *p)
@@ -304,6 +316,7 @@ static void unlink_session(struct sess_registry *reg, struct sess_session *s)
 
 static void session_free(struct sess_session *s)
 {
+	free(s->last_snapshot);
 	free(s->source_snapshot);
 	free(s->id);
 	free(s->owner);
@@ -733,6 +746,7 @@ void sess_registry_free(struct sess_registry *reg)
 		free(e->workspace);
 		free(e);
 	}
+	sess_snap_forget_all(reg);
 	/* creations still in flight clean up after themselves */
 	reg->pending_alive[0] = 0;
 	if (reg->pending_alive[1] == 0)

@@ -47,6 +47,7 @@ enum sess_state {
 };
 
 struct sess_registry;
+struct sess_snap;
 
 struct sess_session {
 	char *id;
@@ -72,6 +73,8 @@ struct sess_session {
 	uint64_t executions;
 	uint64_t cpu_ms;
 	unsigned running;	/* executions in flight */
+	char *last_snapshot;	/* commit of the newest snapshot taken of it (parent of the next) */
+	bool snap_busy;		/* a snapshot or restore of its workspace is running */
 	struct sess_run *runs;	/* those executions (run.c keeps the list) */
 
 	/* private to session.c */
@@ -89,6 +92,8 @@ struct sess_persist {
 	void (*save)(void *arg, const struct sess_session *s);
 	/* an audit event: who did what to which object */
 	void (*audit)(void *arg, const char *principal, const char *action, const char *object, const char *detail);
+	/* a snapshot record changed (deleted: it is gone) */
+	void (*snapshot)(void *arg, const struct sess_snap *sn, bool deleted);
 	/* a finished execution: summary (JSON object, borrowed) and its output */
 	void (*execution)(void *arg, const struct sess_session *s, const char *exec_id, json_t *summary,
 			  const struct buf *out, const struct buf *err);
@@ -125,6 +130,10 @@ int sess_registry_new(struct sess_registry **out, uv_loop_t *loop, struct sess_z
 void sess_registry_free(struct sess_registry *reg);
 const struct srv_config *sess_registry_config(const struct sess_registry *reg);
 const struct sess_host_info *sess_registry_host(const struct sess_registry *reg);
+/** The registry's snapshot catalog (sessions/catalog.c). */
+struct sess_snap **sess_registry_snaps(struct sess_registry *reg);
+const struct sess_persist *sess_registry_persist(const struct sess_registry *reg);
+
 /** Start filling the warm pool. */
 void sess_pool_fill(struct sess_registry *reg);
 void sess_registry_set_persist(struct sess_registry *reg, const struct sess_persist *p);

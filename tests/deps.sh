@@ -12,8 +12,8 @@ if [ -n "$missing" ]; then
 	$SUDO apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
-# test clients (tests/) and the conformance suite with its Node 22 (tests/conformance/)
-for dir in "$(dirname "$0")" "$(dirname "$0")/conformance"; do
+# test clients (tests/), the conformance suite with its Node 22 (tests/conformance/), playwright-core (tests/display/)
+for dir in "$(dirname "$0")" "$(dirname "$0")/conformance" "$(dirname "$0")/display"; do
 	(
 		cd "$dir" || exit 1
 		if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

@@ -1,4 +1,5 @@
 #include "tool.h"
+#include "../vnc/display.h"
 #include "../server/buf.h"
 #include "../server/common.h"
 #include "../server/log.h"
@@ -58,6 +59,9 @@ void tool_registry_init(const struct tool_env *env)
 	add_family(tool_exec_defs);
 	add_family(tool_file_defs);
 	add_family(tool_session_defs);
+	add_family(tool_snapshot_defs);
+	add_family(tool_display_defs);
+	vnc_init(uv_default_loop(), env->sessions, env->cfg);
 	if (env->fixtures)
 		add_family(tool_fixture_defs);
 }

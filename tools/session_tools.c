@@ -2,9 +2,11 @@
  * session_create, session_list, session_info, session_destroy.
  */
 #include "tool.h"
+#include "../vnc/display.h"
 #include "../server/buf.h"
 #include "../server/common.h"
 #include "../server/log.h"
+#include "../sessions/catalog.h"
 #include "../server/banned.h"
 
 #include <string.h>
@@ -42,6 +44,9 @@ static json_t *session_json(struct sess_session *s, bool detail)
 						  (json_int_t)s->running, "cpu_ms", (json_int_t)s->cpu_ms));
 	if (s->failure)
 		json_object_set_new(o, "error", json_string(s->failure->msg));
+	json_t *display = vnc_display_info(s, s->owner); /* only owners see a session */
+	if (display)
+		json_object_set_new(o, "display", display);
 	return o;
 }
 
@@ -56,6 +61,33 @@ static void reply_session(struct tool_call *call, struct sess_session *s, const 
 	free(dump);
 	tool_ok(call, sc, text.data);
 	buf_release(&text);
+}
+
+struct create_ctx {
+	struct tool_call *call;
+	struct sess_snap *snap;		/* in_use raised while the workspace is filled */
+};
+
+static void reply_created(struct tool_call *call, struct sess_session *s)
+{
+	tool_log(call, LOG_LVL_INFO, "created session %s", s->id);
+	reply_session(call, s, "created");
+}
+
+static void created_from_snapshot(void *arg, struct sess_session *s, struct err *err)
+{
+	struct create_ctx *cc = arg;
+	struct tool_call *call = cc->call;
+	struct sess_snap *sn = cc->snap;
+
+	free(cc);
+	if (err) {
+		sn->in_use--;
+		tool_fail(call, "session_create: %s", err->msg);
+		err_free(err);
+		return;
+	}
+	tool_fill_from_snapshot(call, s, sn, reply_created);
 }
 
 static void created(void *arg, struct sess_session *s, struct err *err)
@@ -91,8 +123,31 @@ static void session_create_run(struct tool_call *call)
 			return;
 		}
 	}
+	json_t *disp = json_object_get(call->args, "display");
+	int dw = (int)json_integer_value(json_object_get(disp, "width"));
+	int dh = (int)json_integer_value(json_object_get(disp, "height"));
+	if (disp && !json_is_boolean(disp) && (!json_is_object(disp) || dw < 64 || dh < 64 || dw > VNC_MAX_W || dh > VNC_MAX_H)) {
+		tool_fail(call, "argument \"display\" must be true or {width, height} within 64x64..%dx%d", VNC_MAX_W, VNC_MAX_H);
+		return;
+	}
+	const char *snap_id = tool_arg_str(call, "snapshot_id", NULL);
+	struct sess_snap *sn = NULL;
+	if (snap_id && !(sn = sess_snap_find(call->env->sessions, snap_id, call->principal))) {
+		tool_fail(call, "snapshot \"%s\" not found (argument snapshot_id)", snap_id);
+		return;
+	}
 	if (sess_create(call->env->sessions, call->principal, false, &rq, &s, &err) < 0) {
 		tool_fail(call, "session_create: %s", err->msg);
+		return;
+	}
+	if (disp && !json_is_false(disp))
+		vnc_display_configure(s, dw, dh, true, NULL);
+	if (sn) {
+		struct create_ctx *cc = xcalloc(1, sizeof(*cc));
+		cc->call = call;
+		cc->snap = sn;
+		sn->in_use++; /* snapshot_delete waits until the workspace is filled */
+		sess_when_ready(s, created_from_snapshot, cc);
 		return;
 	}
 	sess_when_ready(s, created, call);
@@ -236,7 +291,9 @@ const struct tool_def tool_session_defs[] = {
 				"\"timeout_s\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":3600,\"description\":\"Default execute timeout.\"},"
 				"\"env\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"},\"description\":\"Environment for every execution.\"},"
 				"\"name\":{\"type\":\"string\",\"maxLength\":200},"
-				"\"labels\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"}}"
+				"\"labels\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"}},"
+				"\"display\":{\"description\":\"true, or {width, height} (default 1280x800, max 3840x2160): start the virtual display now (it otherwise starts on the first screenshot).\"},"
+				"\"snapshot_id\":{\"type\":\"string\",\"description\":\"Start with the workspace of this snapshot.\"}"
 				"},\"additionalProperties\":false}",
 		.output_schema = SESSION_OUT,
 		.open_world = false,

@@ -23,10 +23,13 @@
 #include "../server/rpc.h"
 #include "../sessions/session.h"
 
+struct snap_store;
+
 /** Server-wide things tools use. */
 struct tool_env {
 	struct sess_registry *sessions;
 	const struct srv_config *cfg;
+	struct snap_store *snapshots;	/* the snapshot object store */
 	bool fixtures;		/* also offer the conformance fixture tools */
 	/* Send a log message (enum log_level) about request r to its client, if its level admits it. */
 	void (*log)(struct srv_req *r, int lvl, const char *logger, const char *msg);
@@ -62,6 +65,13 @@ extern const struct tool_def tool_exec_defs[];
 extern const struct tool_def tool_file_defs[];
 extern const struct tool_def tool_session_defs[];
 extern const struct tool_def tool_fixture_defs[];
+extern const struct tool_def tool_snapshot_defs[];
+
+struct sess_snap;
+/** session_create {snapshot_id}: fill s's workspace from sn (in_use raised by the caller), then reply. */
+void tool_fill_from_snapshot(struct tool_call *call, struct sess_session *s, struct sess_snap *sn,
+			     void (*reply)(struct tool_call *call, struct sess_session *s));
+extern const struct tool_def tool_display_defs[];
 
 /** Parse every schema once; aborts on a malformed built-in schema (a bug). */
 void tool_registry_init(const struct tool_env *env);

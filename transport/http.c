@@ -20,8 +20,13 @@
 #include "../server/buf.h"
 #include "../server/common.h"
 #include "../server/log.h"
+#include "../vnc/display.h"
+#include "../vnc/server.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <libwebsockets.h>
 #include <string.h>
 #include <strings.h>
@@ -93,6 +98,9 @@ struct pss {
 	int method;
 	bool rejected;			/* an error answer is on its way */
 	bool legacy;			/* a POST of the HTTP+SSE transport */
+	struct vncws *vnc;		/* a /sessions/{id}/vnc WebSocket (bridged to the display) */
+	bool is_vnc;
+	char token[80];
 };
 
 static struct {
@@ -719,6 +727,163 @@ static int on_legacy(struct lws *wsi, struct pss *p, const char *path, int m)
 	return 0; /* the body follows */
 }
 
+/* ---- virtual displays: noVNC files, view pages, the VNC WebSocket ---------- */
+
+#define NOVNC_DIR "/usr/share/novnc"
+#define VNC_WS_QUEUE_MAX (4u << 20)
+
+/* A VNC WebSocket: RFB bytes copied to and from the display's VNC server. */
+struct vncws {
+	struct lws *wsi;
+	struct vnc_viewer *v;
+	struct wsframe *head, *tail;
+	size_t queued;
+	bool ended;			/* the display side closed */
+};
+
+static void vncws_send(void *arg, const void *data, size_t len)
+{
+	struct vncws *w = arg;
+	struct wsframe *f = xmalloc(sizeof(*f) + LWS_PRE + len);
+	f->next = NULL;
+	f->len = len;
+	memcpy(f->data + LWS_PRE, data, len);
+	if (w->tail)
+		w->tail->next = f;
+	else
+		w->head = f;
+	w->tail = f;
+	w->queued += len;
+	if (w->queued > VNC_WS_QUEUE_MAX && w->v)
+		vnc_viewer_pause(w->v, true);
+	if (w->wsi)
+		lws_callback_on_writable(w->wsi);
+}
+
+static void vncws_closed(void *arg)
+{
+	struct vncws *w = arg;
+	w->v = NULL;
+	w->ended = true;
+	if (w->wsi)
+		lws_callback_on_writable(w->wsi);
+}
+
+static const struct vnc_viewer_ops vncws_ops = { vncws_send, vncws_closed };
+
+static void vncws_free(struct vncws *w)
+{
+	while (w->head) {
+		struct wsframe *f = w->head;
+		w->head = f->next;
+		free(f);
+	}
+	if (w->v)
+		vnc_viewer_close(w->v);
+	free(w);
+}
+
+/* "/sessions/ID/what" → ID (copied) when the rest is exactly what. */
+static bool session_path(const char *path, const char *what, char *sid, size_t cap)
+{
+	const char *p = path, *e;
+	size_t n;
+
+	if (strncmp(p, "/sessions/", 10))
+		return false;
+	p += 10;
+	e = strchr(p, '/');
+	if (!e || strcmp(e + 1, what) || (n = (size_t)(e - p)) == 0 || n >= cap)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)p[i]) && p[i] != '_' && p[i] != '-')
+			return false;
+	memcpy(sid, p, n);
+	sid[n] = '\0';
+	return true;
+}
+
+static const char *mime_of(const char *path)
+{
+	static const struct {
+		const char *ext, *type;
+	} types[] = {
+		{ ".html", "text/html; charset=utf-8" }, { ".js", "text/javascript; charset=utf-8" },
+		{ ".css", "text/css" }, { ".svg", "image/svg+xml" }, { ".png", "image/png" },
+		{ ".ico", "image/x-icon" }, { ".json", "application/json" }, { ".woff", "font/woff" },
+		{ ".woff2", "font/woff2" }, { ".ttf", "font/ttf" }, { ".ogg", "audio/ogg" }, { ".mp3", "audio/mpeg" },
+	};
+	const char *dot = strrchr(path, '.');
+	for (size_t i = 0; dot && i < sizeof(types) / sizeof(types[0]); i++)
+		if (!strcmp(dot, types[i].ext))
+			return types[i].type;
+	return "application/octet-stream";
+}
+
+/* GET /novnc/...: the viewer's files (public code, no key needed). */
+static void serve_novnc(struct pss *p, const char *rel)
+{
+	char path[512];
+	struct stat st;
+	int fd;
+
+	for (const char *c = rel; *c; c++)
+		if (!isalnum((unsigned char)*c) && !strchr("._-/", *c)) {
+			stream_error(p->st, 404, RPC_INVALID_REQUEST, "Not found");
+			return;
+		}
+	if (!*rel || strstr(rel, "..") || snprintf(path, sizeof(path), NOVNC_DIR "/%s", rel) >= (int)sizeof(path) ||
+	    (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		stream_error(p->st, 404, RPC_INVALID_REQUEST, "Not found (is the novnc package installed?)");
+		return;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > (8 << 20)) {
+		close(fd);
+		stream_error(p->st, 404, RPC_INVALID_REQUEST, "Not found");
+		return;
+	}
+	char *data = xmalloc((size_t)st.st_size + 1);
+	ssize_t n = read(fd, data, (size_t)st.st_size);
+	close(fd);
+	p->st->status = 200;
+	p->st->type = mime_of(path);
+	stream_queue(p->st, data, n > 0 ? (size_t)n : 0);
+	free(data);
+	p->st->finished = true;
+	stream_kick(p->st);
+}
+
+/* GET /sessions/ID/view: a page that opens noVNC on this session's VNC WebSocket. */
+static void serve_view(struct lws *wsi, struct pss *p, const char *sid)
+{
+	char token[80], principal[PRINCIPAL_MAX] = "";
+	const char *tok = token;
+	bool control;
+	struct buf b = BUF_INIT;
+
+	urlarg(wsi, "token=", token, sizeof(token));
+	find_key(wsi, p->key, sizeof(p->key));
+	if (p->key[0] && !authenticate(p->key, principal))
+		principal[0] = '\0';
+	if (H.o.auth_none)
+		snprintf(principal, sizeof(principal), "anonymous");
+	if (!vnc_access(sid, principal[0] ? principal : NULL, token, &control)) {
+		stream_error(p->st, 403, RPC_INVALID_REQUEST, "Forbidden: a valid view token or the owner's key is needed");
+		return;
+	}
+	if (!token[0] || (principal[0] && control))
+		tok = vnc_token_get(sid, principal, control); /* never put a key into a URL */
+	buf_addf(&b, "<!doctype html><meta charset=utf-8><title>mcpbox %s</title>"
+		     "<script>location.replace('/novnc/vnc_lite.html?path='+encodeURIComponent('sessions/%s/vnc?token=%s')%s);"
+		     "</script>", sid, sid, tok, control ? "" : "+'&view_only=true'");
+	p->st->status = 200;
+	p->st->type = "text/html; charset=utf-8";
+	stream_queue(p->st, b.data, b.len);
+	buf_release(&b);
+	p->st->finished = true;
+	stream_kick(p->st);
+}
+
 static int on_http(struct lws *wsi, struct pss *p, const char *path)
 {
 	char *uri;
@@ -743,6 +908,17 @@ static int on_http(struct lws *wsi, struct pss *p, const char *path)
 	if (H.draining) {
 		stream_error(p->st, 503, -32000, "Service Unavailable: the server is shutting down");
 		return 0;
+	}
+	if (m == LWSHUMETH_GET && !strncmp(path, "/novnc/", 7)) {
+		serve_novnc(p, path + 7);
+		return 0;
+	}
+	{
+		char sid[64];
+		if (m == LWSHUMETH_GET && session_path(path, "view", sid, sizeof(sid))) {
+			serve_view(wsi, p, sid);
+			return 0;
+		}
 	}
 	if (m == LWSHUMETH_OPTIONS) {
 		/* CORS preflight: only allowed origins got this far */
@@ -878,9 +1054,24 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		return 0;
 
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
-		char uri[256], origin[128];
+		char uri[256], origin[128], sid[40];
 		if (H.draining)
 			return 1;
+		if (hdr(wsi, WSI_TOKEN_GET_URI, uri, sizeof(uri)) == 0 && session_path(uri, "vnc", sid, sizeof(sid))) {
+			/* the display's VNC: the owner's key or a view/control token */
+			bool control;
+			if (!origin_ok(wsi, origin, sizeof(origin)))
+				return 1;
+			urlarg(wsi, "token=", p->token, sizeof(p->token));
+			find_key(wsi, p->key, sizeof(p->key));
+			if (!p->key[0] || !authenticate(p->key, p->principal))
+				p->principal[0] = '\0';
+			if (!vnc_access(sid, p->principal[0] ? p->principal : NULL, p->token, &control))
+				return 1;
+			snprintf(p->session_id, sizeof(p->session_id), "%s", sid);
+			p->is_vnc = true;
+			return 0;
+		}
 		if (hdr(wsi, WSI_TOKEN_GET_URI, uri, sizeof(uri)) < 0 || strcmp(uri, "/mcp") != 0)
 			return 1;
 		if (!origin_ok(wsi, origin, sizeof(origin)))
@@ -892,6 +1083,19 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	}
 
 	case LWS_CALLBACK_ESTABLISHED: {
+		if (p->is_vnc) {
+			struct vncws *vw = xcalloc(1, sizeof(*vw));
+			struct err *e = NULL;
+			vw->wsi = wsi;
+			p->vnc = vw;
+			if (vnc_viewer_open(p->session_id, p->principal[0] ? p->principal : NULL, p->token, &vncws_ops,
+					    vw, &vw->v, &e) < 0) {
+				log_info("http: VNC viewer for session %s refused: %s", p->session_id, e->msg);
+				err_free(e);
+				return -1;
+			}
+			return 0;
+		}
 		struct wsconn *w = xcalloc(1, sizeof(*w));
 		w->wsi = wsi;
 		snprintf(w->key, sizeof(w->key), "%s", p->key);
@@ -910,6 +1114,12 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	case LWS_CALLBACK_RECEIVE: {
 		struct wsconn *w = p->ws;
 		char principal[PRINCIPAL_MAX];
+		if (p->vnc) {
+			if (!p->vnc->v)
+				return -1;
+			vnc_viewer_write(p->vnc->v, in, len);
+			return 0;
+		}
 		if (!w)
 			return -1;
 		if (p->body.len + len > H.o.max_ws_message) {
@@ -932,6 +1142,23 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	case LWS_CALLBACK_SERVER_WRITEABLE: {
 		struct wsconn *w = p->ws;
 		struct wsframe *f;
+		if (p->vnc) {
+			struct vncws *vw = p->vnc;
+			if (!(f = vw->head))
+				return vw->ended ? -1 : 0;
+			if (lws_write(wsi, f->data + LWS_PRE, f->len, LWS_WRITE_BINARY) < (int)f->len)
+				return -1;
+			vw->head = f->next;
+			if (!vw->head)
+				vw->tail = NULL;
+			vw->queued -= f->len;
+			free(f);
+			if (vw->v && vw->queued < VNC_WS_QUEUE_MAX / 4)
+				vnc_viewer_pause(vw->v, false);
+			if (vw->head || vw->ended)
+				lws_callback_on_writable(wsi);
+			return 0;
+		}
 		if (!w || !(f = w->head))
 			return 0;
 		if (lws_write(wsi, f->data + LWS_PRE, f->len, LWS_WRITE_TEXT) < (int)f->len)
@@ -947,6 +1174,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	}
 
 	case LWS_CALLBACK_CLOSED:
+		if (p->vnc) {
+			vncws_free(p->vnc);
+			p->vnc = NULL;
+		}
 		if (p->ws) {
 			struct wsconn *w = p->ws;
 			p->ws = NULL;
@@ -975,6 +1206,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 static const struct lws_protocols protocols[] = {
 	/* first: the default for HTTP and for WebSockets without a subprotocol */
 	{ "mcp", callback, sizeof(struct pss), 65536, 0, NULL, 0 },
+	{ "binary", callback, sizeof(struct pss), 65536, 0, NULL, 0 },	/* older noVNC asks for it */
 	{ NULL, NULL, 0, 0, 0, NULL, 0 },
 };
 
@@ -1042,6 +1274,7 @@ int tp_http_start(uv_loop_t *loop, const struct srv_app *app, const struct tp_ht
 		return err_set(errp, 0, "cannot listen on %s:%d (in use, or not an address of this host)", o->host,
 			       o->port);
 	}
+	vnc_set_http_base(o->host, H.port);
 	uv_timer_init(loop, &H.sweep);
 	uv_timer_start(&H.sweep, sweep, 10000, 10000);
 	uv_unref((uv_handle_t *)&H.sweep);

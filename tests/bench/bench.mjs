@@ -5,14 +5,21 @@
 //   /bin/sh -c true, a bwrap sandbox running /bin/true, /usr/bin/python3 -c 'print(1)' (each spawned
 //   per call from node), and the unisolated MCP server mcp-server-commands (npm) over the same client.
 // Prints a markdown table and writes it to docs/benchmarks.md (relative to the repo root).
+//
+// `mcpbox serve` is measured the same way over Streamable HTTP and WebSocket (the SDK's own transports),
+// against @modelcontextprotocol/server-everything in its streamableHttp mode driven by the same client.
+// WebSocket needs a global WebSocket (Node >= 22, or Node 20 with --experimental-websocket: run.sh adds it).
 
-import { spawnSync, execFileSync } from 'node:child_process';
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { WebSocketClientTransport } from '@modelcontextprotocol/sdk/client/websocket.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(here, '..', '..');
@@ -31,6 +38,11 @@ const BIN = path.resolve(argv[0] || path.join(REPO, 'build', 'mcpbox'));
 const WARMUP = 10;
 const LOAD0 = os.loadavg().map((x) => x.toFixed(2)).join(' ');
 const PEER_CMDS = path.join(TESTS, 'node_modules', '.bin', 'mcp-server-commands');
+const PEER_EVERYTHING = path.join(TESTS, 'node_modules', '@modelcontextprotocol', 'server-everything', 'dist', 'index.js');
+const CLIENTS = Number(process.env.BENCH_CLIENTS || 64);     // concurrent clients for the throughput runs
+const LOAD_MS = Number(process.env.BENCH_LOAD_MS || 3000);   // measured time of each throughput run
+const ONLY_SERVE = process.env.BENCH_ONLY === 'serve'; // development: just the serve rows, printed, docs untouched
+const IDLE_WS = Number(process.env.BENCH_IDLE_WS || 200);    // sockets for the memory-per-connection reading
 const BWRAP = ['--unshare-all', '--ro-bind', '/usr', '/usr', '--symlink', 'usr/bin', '/bin', '--symlink', 'usr/lib', '/lib',
   '--symlink', 'usr/lib64', '/lib64', '--proc', '/proc', '--dev', '/dev', '/bin/true'];
 
@@ -126,6 +138,253 @@ function treeRssKiB(pid) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// `mcpbox serve` (Streamable HTTP, WebSocket) and the peer server-everything (Streamable HTTP)
+
+const sleepMs = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Spawn a server and wait until `ready(stdout, stderr)` returns something; {child, info, stop()}. */
+async function startProc(cmd, args, env, ready, what) {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => { if (out.length < 65536) out += d; });
+  child.stderr.on('data', (d) => { if (err.length < 65536) err += d; });
+  const exited = new Promise((r) => child.on('exit', (code, signal) => r({ code, signal })));
+  let info = null;
+  for (let t0 = Date.now(); !info && Date.now() - t0 < 15000; await sleepMs(10)) {
+    if (child.exitCode !== null || child.signalCode !== null) break;
+    info = ready(out, err);
+  }
+  if (!info) {
+    child.kill('SIGKILL');
+    throw new Error(`${what} did not start: ${out.slice(-500)} ${err.slice(-500)}`);
+  }
+  return {
+    child, info, pid: child.pid,
+    async stop() {
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+      const e = await exited;
+      clearTimeout(t);
+      return e;
+    },
+  };
+}
+
+function startServe() {
+  const dir = fs.mkdtempSync(path.join(DATA, 'serve-'));
+  return startProc(BIN, ['serve', '--data', dir, '--listen', '127.0.0.1:0'], {}, (out) => {
+    const url = /serving MCP at (http:\/\/\S+\/mcp)/.exec(out)?.[1];
+    const key = /^\s+(mcpbox_\S+)\s*$/m.exec(out)?.[1];
+    return url && key ? { url, key } : null;
+  }, 'mcpbox serve');
+}
+
+async function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+    s.on('error', reject);
+  });
+}
+
+async function startEverything() {
+  const port = await freePort();
+  return startProc(process.execPath, [PEER_EVERYTHING, 'streamableHttp'], { PORT: String(port) },
+    (out, err) => (/listening on port/i.test(out + err) ? { url: `http://127.0.0.1:${port}/mcp`, key: null } : null),
+    'server-everything streamableHttp');
+}
+
+/** An SDK client over 'http' (Streamable HTTP) or 'ws' (WebSocket, key in ?api_key=). */
+async function netClient(kind, { url, key }) {
+  let transport;
+  if (kind === 'ws') {
+    const u = new URL(url);
+    u.protocol = 'ws:';
+    if (key) u.searchParams.set('api_key', key);
+    transport = new WebSocketClientTransport(u);
+  } else {
+    transport = new StreamableHTTPClientTransport(new URL(url), key ? { requestInit: { headers: { Authorization: `Bearer ${key}` } } } : undefined);
+  }
+  const client = new Client({ name: 'mcpbox-bench', version: '1.0.0' }, { capabilities: {} });
+  await client.connect(transport);
+  return { client, transport };
+}
+
+/** CPU time (user + system, ms) of a process and, optionally, its descendants that are still alive. */
+function cpuMs(pid, tree = false) {
+  const one = (p) => {
+    try {
+      const st = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+      const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+      // utime + stime (+ cutime + cstime in a tree: the time of reaped children, e.g. finished executions)
+      const ticks = Number(f[11]) + Number(f[12]) + (tree ? Number(f[13]) + Number(f[14]) : 0);
+      return (ticks * 1000) / 100; // clock ticks (USER_HZ 100)
+    } catch { return 0; }
+  };
+  let sum = one(pid);
+  if (tree) for (const p of descendants(pid)) sum += one(p);
+  return sum;
+}
+
+/** All CPUs' busy and total jiffies from /proc/stat. */
+function machineTicks() {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const idle = f[3] + (f[4] || 0);
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - idle, total };
+}
+
+/**
+ * `clients` clients each loop `fn(client)` back to back; count completions during LOAD_MS after a
+ * warm-up. Returns {rate (calls/s), calls, errors, cpuPerCall (server CPU ms per call), cpuPct}.
+ */
+async function throughput(clients, fn, serverPid, { tree = false, warmMs = 500 } = {}) {
+  let phase = 'warm';
+  let calls = 0;
+  let errors = 0;
+  let firstErr = null;
+  const loops = clients.map(async (c) => {
+    while (phase !== 'done') {
+      try {
+        await fn(c);
+        if (phase === 'run') calls++;
+      } catch (e) {
+        errors++;
+        firstErr ??= e;
+        if (errors > 100) { phase = 'done'; break; }
+      }
+    }
+  });
+  await sleepMs(warmMs);
+  phase = 'run';
+  const c0 = cpuMs(serverPid, tree);
+  const m0 = machineTicks();
+  const u0 = process.cpuUsage();
+  const t0 = now();
+  await sleepMs(LOAD_MS);
+  const secs = (now() - t0) / 1000;
+  const c1 = cpuMs(serverPid, tree);
+  const m1 = machineTicks();
+  const u1 = process.cpuUsage(u0);
+  const counted = calls;
+  phase = 'done';
+  await Promise.all(loops);
+  if (errors) log(`throughput: ${errors} errors, first: ${firstErr?.message}`);
+  if (process.env.BENCH_DEBUG) log(`throughput: pid ${serverPid} cpu ${c0} → ${c1} ms, ${counted} calls in ${secs.toFixed(2)} s`);
+  return { rate: counted / secs, calls: counted, errors, firstErr: firstErr?.message, cpuPerCall: counted ? (c1 - c0) / counted : NaN, cpuPct: ((c1 - c0) / 10) / secs,
+    clientPct: (u1.user + u1.system) / 1e4 / secs, machinePct: (100 * (m1.busy - m0.busy)) / (m1.total - m0.total) };
+}
+
+async function openIdleWs(url, key, n) {
+  const u = new URL(url);
+  u.protocol = 'ws:';
+  u.searchParams.set('api_key', key);
+  const init = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'idle', version: '1' } } });
+  const socks = [];
+  for (let i = 0; i < n; i += 50) {
+    socks.push(...await Promise.all(Array.from({ length: Math.min(50, n - i) }, () => new Promise((resolve, reject) => {
+      const ws = new WebSocket(u.toString(), 'mcp');
+      ws.onerror = () => reject(new Error('idle WebSocket failed to open'));
+      ws.onopen = () => ws.send(init);
+      ws.onmessage = () => { ws.send('{"jsonrpc":"2.0","method":"notifications/initialized"}'); resolve(ws); };
+    }))));
+  }
+  return socks;
+}
+
+async function closeAll(list) {
+  await Promise.all(list.map((c) => c.client.close().catch(() => {})));
+}
+
+async function benchServe(res, notes) {
+  if (typeof globalThis.WebSocket !== 'function') {
+    notes.push('serve over WebSocket not measured: no global WebSocket (run node with --experimental-websocket on Node 20)');
+  }
+  const srv = await startServe();
+  const pid = srv.pid;
+  const s = {};
+  try {
+    const hasWs = typeof globalThis.WebSocket === 'function';
+    const http1 = await netClient('http', srv.info);
+    await http1.client.listTools();
+    s.httpPing = await timeLoop(N, () => http1.client.ping());
+    s.httpList = await timeLoop(N, () => http1.client.listTools());
+    s.httpCall = await timeLoop(N, () => call(http1, 'session_list', {}));
+    if (hasWs) {
+      const ws1 = await netClient('ws', srv.info);
+      await ws1.client.listTools();
+      s.wsPing = await timeLoop(N * 5, () => ws1.client.ping(), 50);
+      s.wsList = await timeLoop(N, () => ws1.client.listTools());
+      s.wsCall = await timeLoop(N, () => call(ws1, 'session_list', {}));
+      await ws1.client.close();
+    }
+    await http1.client.close();
+    log('serve round trips done');
+
+    // throughput: CLIENTS clients, each with its own MCP session, calling back to back
+    const httpCs = [];
+    for (let i = 0; i < CLIENTS; i++) httpCs.push(await netClient('http', srv.info));
+    s.tpHttpPing = await throughput(httpCs, (c) => c.client.ping(), pid);
+    s.tpHttpCall = await throughput(httpCs, (c) => call(c, 'session_list', {}), pid);
+    await closeAll(httpCs);
+    log('serve http throughput done');
+    if (hasWs) {
+      const wsCs = [];
+      for (let i = 0; i < CLIENTS; i++) wsCs.push(await netClient('ws', srv.info));
+      s.tpWsPing = await throughput(wsCs, (c) => c.client.ping(), pid);
+      s.tpWsCall = await throughput(wsCs, (c) => call(c, 'session_list', {}), pid);
+      // execute `true`: one implicit sandbox session per client, created before the clock starts
+      await Promise.all(wsCs.map((c) => call(c, 'execute', { language: 'shell', code: 'true' })));
+      s.tpExec = await throughput(wsCs, (c) => call(c, 'execute', { language: 'shell', code: 'true' }), pid, { tree: true });
+      await closeAll(wsCs);
+      log('serve websocket throughput done');
+
+      // memory per idle WebSocket (initialized MCP connections doing nothing)
+      const warm = await openIdleWs(srv.info.url, srv.info.key, 20);
+      for (const w of warm) w.close();
+      await sleepMs(500);
+      const before = rssKiB(pid);
+      const socks = await openIdleWs(srv.info.url, srv.info.key, IDLE_WS);
+      await sleepMs(500);
+      const after = rssKiB(pid);
+      s.idleWs = { n: socks.length, before, after, per: (after - before) / socks.length };
+      for (const w of socks) w.close();
+      log('serve idle websocket memory done');
+    }
+  } finally {
+    const e = await srv.stop();
+    if (e.code !== 0) notes.push(`mcpbox serve exited ${JSON.stringify(e)} after SIGTERM`);
+  }
+  res.serve = s;
+
+  // the peer: server-everything over Streamable HTTP, same client, same loops
+  if (!fs.existsSync(PEER_EVERYTHING)) {
+    notes.push('@modelcontextprotocol/server-everything not installed (run make deps)');
+    return;
+  }
+  const peer = await startEverything();
+  const p = {};
+  try {
+    const c1 = await netClient('http', peer.info);
+    await c1.client.listTools();
+    p.httpPing = await timeLoop(N, () => c1.client.ping());
+    p.httpList = await timeLoop(N, () => c1.client.listTools());
+    p.httpCall = await timeLoop(N, () => call(c1, 'echo', { message: 'hi' }));
+    await c1.client.close();
+    const cs = [];
+    for (let i = 0; i < CLIENTS; i++) cs.push(await netClient('http', peer.info));
+    p.tpHttpPing = await throughput(cs, (c) => c.client.ping(), peer.pid);
+    p.tpHttpCall = await throughput(cs, (c) => call(c, 'echo', { message: 'hi' }), peer.pid);
+    await closeAll(cs);
+  } finally {
+    await peer.stop();
+  }
+  res.everything = p;
+  log('server-everything done');
+}
+
+// ---------------------------------------------------------------------------------------------
 
 function spawnPeer(cmd, args) {
   return timeLoop(N, () => {
@@ -139,6 +398,10 @@ async function main() {
   const notes = [];
 
   log(`N=${N}, spawn runs=${SPAWN_RUNS}, binary ${BIN}`);
+  if (ONLY_SERVE) {
+    await benchServe(res, notes);
+    return { res, notes };
+  }
 
   // spawn to initialized + cold (first after start) session_create
   {
@@ -290,6 +553,8 @@ async function main() {
   }
   log('mcp-server-commands done');
 
+  await benchServe(res, notes);
+
   return { res, notes };
 }
 
@@ -298,6 +563,69 @@ function fmt(x) {
   return x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2);
 }
 const ratio = (a, b) => (a && b ? `${(a / b).toFixed(2)}×` : '—');
+
+function pkgVersion(name) {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(TESTS, 'node_modules', name, 'package.json'), 'utf8')).version;
+  } catch { return '?'; }
+}
+
+/** The `mcpbox serve` section of the report (markdown lines). */
+function reportServe({ res, notes }) {
+  const s = res.serve;
+  const p = res.everything || {};
+  if (!s) return [];
+  const met = (x) => (x === undefined ? '—' : x ? 'met' : '**missed**');
+  const lat = [];
+  const row = (metric, m, peerName, peer, target, ok) => lat.push(
+    `| ${metric} | ${fmt(m?.p50)} | ${fmt(m?.p99)} | ${peerName} | ${fmt(peer?.p50)} | ${fmt(peer?.p99)} | ${peer ? ratio(m?.p50, peer.p50) : '—'} | ${target} | ${met(m ? ok : undefined)} |`);
+  row('`ping` over WebSocket', s.wsPing, '—', null, 'p50 ≤ 0.3 ms', s.wsPing?.p50 <= 0.3);
+  row('`tools/list` over WebSocket', s.wsList, '—', null, '', undefined);
+  row('`tools/call session_list` over WebSocket', s.wsCall, '—', null, '', undefined);
+  row('`ping` over Streamable HTTP', s.httpPing, 'server-everything `ping`', p.httpPing, '', undefined);
+  row('`tools/list` over Streamable HTTP', s.httpList, 'server-everything `tools/list`', p.httpList, '', undefined);
+  row('`tools/call session_list` over Streamable HTTP', s.httpCall, 'server-everything `tools/call echo`', p.httpCall, '', undefined);
+
+  const tp = [];
+  const rate = (x) => (x ? `${x.rate.toFixed(0)}${x.errors ? ` (${x.errors} errors)` : ''}` : '—');
+  const cpu = (x) => (x ? `${x.cpuPct.toFixed(0)} %` : '—');
+  const per = (x) => (x && Number.isFinite(x.cpuPerCall) ? x.cpuPerCall.toFixed(3) : '—');
+  const load = (x) => (x ? `${x.clientPct.toFixed(0)} % / ${x.machinePct.toFixed(0)} %` : '—');
+  const trow = (metric, m, peerName, peer, target, ok) => tp.push(
+    `| ${metric} | ${rate(m)} | ${cpu(m)} | ${per(m)} | ${load(m)} | ${peerName} | ${rate(peer)} | ${cpu(peer)} | ${per(peer)} | ${load(peer)} | ${peer && m ? `${(m.rate / peer.rate).toFixed(1)}×` : '—'} | ${target} | ${met(m ? ok : undefined)} |`);
+  const five = (m, peer) => (m && peer ? m.rate >= 5 * peer.rate : undefined);
+  trow('`ping` over Streamable HTTP', s.tpHttpPing, 'server-everything `ping`', p.tpHttpPing, '≥ 5× the peer', five(s.tpHttpPing, p.tpHttpPing));
+  trow('`tools/call` over Streamable HTTP (session_list; peer: echo)', s.tpHttpCall, 'server-everything `tools/call echo`', p.tpHttpCall, '≥ 5× the peer', five(s.tpHttpCall, p.tpHttpCall));
+  trow('`ping` over WebSocket', s.tpWsPing, '—', null, '', undefined);
+  trow('`tools/call session_list` over WebSocket', s.tpWsCall, '—', null, '', undefined);
+  trow('`execute` shell `true`, one sandbox session per client (WebSocket); CPU = server + zygote + sandboxes', s.tpExec, '—', null, '≥ 1,000 executions/s', s.tpExec ? s.tpExec.rate >= 1000 : undefined);
+
+  const out = [
+    '## `mcpbox serve`: Streamable HTTP and WebSocket',
+    '',
+    `Method: \`mcpbox serve --listen 127.0.0.1:0\` with its admin key, driven by the same SDK client through its StreamableHTTPClientTransport (one POST per call; \`Authorization: Bearer\`) and WebSocketClientTransport (key in \`?api_key=\`).`,
+    `The peer is @modelcontextprotocol/server-everything ${pkgVersion('@modelcontextprotocol/server-everything')} in its \`streamableHttp\` mode (express + the SDK's server transport, one node process), driven by the same client the same way.`,
+    `Round trips: ${N} sequential calls on one connection after ${WARMUP} warm-up calls (WebSocket \`ping\`: ${N * 5} after 50).`,
+    `Throughput: ${CLIENTS} clients in this one node process, each with its own MCP session, calling back to back for ${(LOAD_MS / 1000).toFixed(1)} s after a 0.5 s warm-up;`,
+    'server CPU is utime + stime from /proc over the same window (100 % = one CPU). The load generator and the server share this machine\'s CPUs,',
+    `so a rate can be bounded by the client rather than the server: the CPU columns show how busy each server was, the client (this node process, 100 % = one CPU) and the whole machine (${os.availableParallelism?.() ?? os.cpus().length} CPUs, 100 % = all busy).`,
+    '',
+    '| round trip | p50 ms | p99 ms | peer | peer p50 ms | peer p99 ms | ratio | target | target met? |',
+    '| --- | ---: | ---: | --- | ---: | ---: | ---: | --- | --- |',
+    ...lat,
+    '',
+    `| throughput, ${CLIENTS} concurrent clients | mcpbox calls/s | server CPU | server CPU ms per call | client CPU / machine busy | peer | peer calls/s | peer CPU | peer CPU ms per call | client CPU / machine busy | mcpbox / peer | target | target met? |`,
+    '| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | --- |',
+    ...tp,
+    '',
+  ];
+  if (s.idleWs) {
+    const w = s.idleWs;
+    out.push('| memory | value | target | target met? |', '| --- | ---: | --- | --- |',
+      `| server VmRSS growth per idle WebSocket (${w.n} initialized MCP connections: ${w.before} → ${w.after} KiB) | ${w.per.toFixed(1)} KiB | ≤ 64 KiB | ${met(w.per <= 64)} |`, '');
+  }
+  return out;
+}
 
 function report({ res, notes }) {
   const rows = [];
@@ -352,6 +680,7 @@ function report({ res, notes }) {
     `| server + all its descendant processes, RSS growth per idle session (${r.beforeTree} → ${r.afterTree} KiB; counts shared pages once per process) | ${r.treePer.toFixed(1)} KiB | (information) | — |`,
     '',
   ];
+  md.push(...reportServe({ res, notes }));
   if (notes.length) md.push('Notes:', '', ...notes.map((n) => `- ${n}`), '');
   return md.join('\n');
 }
@@ -364,6 +693,10 @@ function sdkVersion() {
 
 try {
   const out = await main();
+  if (ONLY_SERVE) {
+    process.stdout.write([...reportServe(out), ...out.notes.map((n) => `- ${n}`)].join('\n') + '\n');
+    process.exit(0);
+  }
   const md = report(out);
   process.stdout.write(md + '\n');
   fs.mkdirSync(path.dirname(OUT), { recursive: true });

@@ -9,8 +9,9 @@
 //   startRaw()     the binary spawned directly, newline-delimited JSON written and read by hand,
 //                  for what the SDK can't send: batches, odd ids, malformed lines, EOF.
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -278,4 +279,211 @@ export async function poll(fn, { timeout = 2000, interval = 25 } = {}) {
 /** A unique decimal number of seconds for `sleep`, so the process can be found by its command line. */
 export function uniqueSleepSeconds(base = 30) {
   return `${base}.${process.pid % 1000}${Math.floor(Math.random() * 9000 + 1000)}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// `mcpbox serve`: Streamable HTTP and WebSocket at /mcp
+
+/**
+ * A running `BIN serve` process. Fields: url (http://HOST:PORT/mcp), base (http://HOST:PORT), port,
+ * key (the admin key printed on first start, else the `key` passed in), dataDir, pid, stdout (all of it).
+ */
+export class ServeServer {
+  constructor(child, dataDir, ownDir) {
+    this.child = child;
+    this.dataDir = dataDir;
+    this.ownDir = ownDir;
+    this.stdout = '';
+    this.errTail = tail(child.stderr);
+    this.exited = null;
+    this.exitWaiters = [];
+    child.stdout.on('data', (c) => { this.stdout += c.toString(); });
+    child.on('exit', (code, signal) => {
+      this.exited = { code, signal, at: Date.now() };
+      for (const w of this.exitWaiters) w();
+      this.exitWaiters = [];
+    });
+  }
+
+  get pid() { return this.child.pid; }
+  stderr() { return this.errTail.text; }
+  /** ws://HOST:PORT/mcp, with ?api_key=KEY when a key is given (browsers' WebSocket can't set headers). */
+  wsUrl(key = this.key) {
+    const u = new URL(this.url);
+    u.protocol = 'ws:';
+    if (key) u.searchParams.set('api_key', key);
+    return u.toString();
+  }
+
+  waitExit(timeout = 5000) {
+    if (this.exited) return Promise.resolve(this.exited);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`serve did not exit within ${timeout} ms; stderr:\n${this.stderr()}`)), timeout);
+      this.exitWaiters.push(() => { clearTimeout(timer); resolve(this.exited); });
+    });
+  }
+
+  /** SIGTERM; resolves to {code, signal, ms}. SIGKILL (and a thrown error) when it does not exit in time. */
+  async stop(timeout = 5000) {
+    if (this.exited) return { ...this.exited, ms: 0 };
+    const t0 = Date.now();
+    this.child.kill('SIGTERM');
+    try {
+      const e = await this.waitExit(timeout);
+      return { ...e, ms: Date.now() - t0 };
+    } catch (err) {
+      this.child.kill('SIGKILL');
+      await this.waitExit(3000).catch(() => {});
+      throw err;
+    }
+  }
+
+  /** stop() and check that SIGTERM made it exit 0; removes the data dir when startServe made it. */
+  async close({ keepData = false } = {}) {
+    try {
+      const e = await this.stop();
+      if (e.code !== 0) throw new Error(`serve exited ${JSON.stringify(e)} after SIGTERM (expected 0); stderr:\n${this.stderr()}`);
+      return e;
+    } finally {
+      if (this.ownDir && !keepData) rmQuiet(this.dataDir);
+    }
+  }
+}
+
+// A test that fails between start and close must not leave a server behind (it would outlive node).
+const liveServers = new Set();
+process.on('exit', () => { for (const s of liveServers) { try { s.child.kill('SIGKILL'); } catch { /* gone */ } } });
+
+/**
+ * Spawn `BIN serve --data DIR --listen LISTEN [--auth AUTH] ...` and wait for its banner:
+ * "mcpbox X serving MCP at http://HOST:PORT/mcp ..." and, on the first start, the admin key.
+ */
+export async function startServe({ dataDir, auth, listen = '127.0.0.1:0', extraArgs = [], key, env, timeout = 10000 } = {}) {
+  const ownDir = !dataDir;
+  dataDir = dataDir || makeDataDir();
+  const args = ['serve', '--data', dataDir, '--listen', listen, ...(auth ? ['--auth', auth] : []), ...extraArgs];
+  const child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: env ? { ...process.env, ...env } : process.env });
+  const srv = new ServeServer(child, dataDir, ownDir);
+  liveServers.add(srv);
+  child.on('exit', () => liveServers.delete(srv));
+  const banner = await poll(() => {
+    if (srv.exited) return 'exited';
+    const m = /serving MCP at (http:\/\/\S+\/mcp)/.exec(srv.stdout);
+    if (!m) return null;
+    // the first start prints a key: wait for its own line (only spaces + the key)
+    if (/first admin/i.test(srv.stdout) && !/^\s+mcpbox_\S+\s*$/m.test(srv.stdout)) return null;
+    return m[1];
+  }, { timeout, interval: 10 });
+  if (!banner || banner === 'exited') {
+    if (!srv.exited) { child.kill('SIGKILL'); await srv.waitExit(3000).catch(() => {}); }
+    if (ownDir) rmQuiet(dataDir);
+    throw new Error(`serve did not start (${JSON.stringify(srv.exited)}): stdout:\n${srv.stdout}\nstderr:\n${srv.stderr()}`);
+  }
+  srv.url = banner;
+  const u = new URL(banner);
+  srv.base = `${u.protocol}//${u.host}`;
+  srv.port = Number(u.port);
+  const k = /^\s+(mcpbox_\S+)\s*$/m.exec(srv.stdout);
+  srv.key = k ? k[1] : key || null;
+  return srv;
+}
+
+/** `BIN key ARGS... --data DIR`, synchronously: {status, stdout, stderr}. */
+export function keyCli(dataDir, ...args) {
+  const r = spawnSync(BIN, ['key', ...args, '--data', dataDir], { encoding: 'utf8', timeout: 10000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** `key create [--name N] [--admin]`: {key, id} (the key from stdout, its id from the message on stderr). */
+export function createKey(dataDir, { name, admin = false } = {}) {
+  const r = keyCli(dataDir, 'create', ...(name ? ['--name', name] : []), ...(admin ? ['--admin'] : []));
+  if (r.status !== 0) throw new Error(`key create exited ${r.status}: ${r.stderr}`);
+  const key = /mcpbox_\S+/.exec(r.stdout)?.[0];
+  const id = /key_[0-9a-f]+/.exec(r.stderr + r.stdout)?.[0];
+  if (!key) throw new Error(`key create printed no key: ${r.stdout} ${r.stderr}`);
+  return { key, id, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The SDK client over Streamable HTTP. Returns {client, transport, call, close}. */
+export async function httpClient(srv, { key = srv.key, headers = {}, sessionId, name = 'mcpbox-e2e-http', url = srv.url } = {}) {
+  const { StreamableHTTPClientTransport } = await import('@modelcontextprotocol/sdk/client/streamableHttp.js');
+  const h = { ...headers };
+  if (key) h.Authorization = `Bearer ${key}`;
+  const transport = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: h }, sessionId });
+  return connectSdk(transport, name);
+}
+
+/** The SDK client over WebSocket (key in ?api_key=, as browsers must). Needs a global WebSocket. */
+export async function wsClient(srv, { key = srv.key, name = 'mcpbox-e2e-ws', url } = {}) {
+  if (typeof globalThis.WebSocket !== 'function') {
+    throw new Error('no global WebSocket: run node with --experimental-websocket (Node 20) or Node >= 22');
+  }
+  const { WebSocketClientTransport } = await import('@modelcontextprotocol/sdk/client/websocket.js');
+  const transport = new WebSocketClientTransport(new URL(url || srv.wsUrl(key)));
+  return connectSdk(transport, name);
+}
+
+async function connectSdk(transport, name) {
+  const client = new Client({ name, version: '1.0.0' }, { capabilities: {} });
+  await client.connect(transport);
+  const call = (toolName, args = {}, opts = {}) =>
+    client.callTool({ name: toolName, arguments: args }, undefined, { timeout: 120000, ...opts });
+  return {
+    client,
+    transport,
+    call,
+    async close() { await client.close().catch(() => {}); },
+  };
+}
+
+/** Parse a text/event-stream body into [{event, id, data}] (data joined with "\n"). */
+export function parseSse(text) {
+  const events = [];
+  for (const block of text.replace(/\r\n/g, '\n').split('\n\n')) {
+    if (!block.trim()) continue;
+    const ev = { event: 'message', data: [] };
+    for (const line of block.split('\n')) {
+      if (line.startsWith(':')) continue;
+      const i = line.indexOf(':');
+      const field = i < 0 ? line : line.slice(0, i);
+      const value = i < 0 ? '' : line.slice(i + 1).replace(/^ /, '');
+      if (field === 'data') ev.data.push(value);
+      else if (field === 'event' || field === 'id' || field === 'retry') ev[field] = value;
+    }
+    ev.data = ev.data.join('\n');
+    events.push(ev);
+  }
+  return events;
+}
+
+/**
+ * One HTTP request with node:http, for full control over headers (Host, no Content-Length, ...).
+ * Resolves to {status, headers, text, json} (json is undefined unless the body parses).
+ * body: string/Buffer (Content-Length set unless chunked:true), or an object (JSON-encoded).
+ */
+export function httpRequest(srv, { method = 'POST', path: p = '/mcp', headers = {}, body, chunked = false, timeout = 15000 } = {}) {
+  return new Promise((resolve, reject) => {
+    let payload = body;
+    if (payload !== undefined && typeof payload !== 'string' && !Buffer.isBuffer(payload)) payload = JSON.stringify(payload);
+    const h = Object.fromEntries(Object.entries(headers).filter(([, v]) => v !== undefined && v !== null));
+    if (payload !== undefined && !chunked) h['Content-Length'] = Buffer.byteLength(payload);
+    const req = http.request({ host: new URL(srv.base).hostname, port: srv.port, method, path: p, headers: h, agent: false, timeout }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let json;
+        try { json = JSON.parse(text); } catch { /* not JSON */ }
+        resolve({ status: res.statusCode, headers: res.headers, text, json });
+      });
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`${method} ${p} timed out after ${timeout} ms`)));
+    req.on('error', reject);
+    if (payload !== undefined) {
+      if (chunked) { req.write(payload.slice(0, 1)); req.write(payload.slice(1)); }
+      else req.write(payload);
+    }
+    req.end();
+  });
 }

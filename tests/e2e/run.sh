@@ -14,6 +14,12 @@ if [ ! -d "$TESTS/node_modules/@modelcontextprotocol/sdk" ]; then
 fi
 # Node's runner: one file at a time (the tests measure latency), a hard cap per test.
 NODE_TEST="node --test --test-concurrency=1 --test-timeout=120000 --test-reporter=spec"
+# serve.test.mjs drives WebSocket clients: Node 20 has a global WebSocket only behind a flag (default from 22).
+if ! node -e 'process.exit(typeof WebSocket === "function" ? 0 : 1)' 2>/dev/null &&
+	node --experimental-websocket -e 'process.exit(typeof WebSocket === "function" ? 0 : 1)' 2>/dev/null; then
+	NODE_OPTIONS="${NODE_OPTIONS:+$NODE_OPTIONS }--experimental-websocket --no-warnings=ExperimentalWarning"
+	export NODE_OPTIONS
+fi
 FILES=$(ls "$HERE"/*.test.mjs)
 [ -n "${E2E_ONLY:-}" ] && FILES=$(ls "$HERE"/*.test.mjs | grep -E "$E2E_ONLY")
 status=0

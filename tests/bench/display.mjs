@@ -1,0 +1,213 @@
+// Display benchmarks: screenshot (PNG/JPEG) against scrot and ImageMagick's import on the same
+// Xvfb contents, display start, input round trip, memory, and VNC greeting / first full frame
+// against x11vnc serving the same kind of display to the same minimal RFB client.
+//
+//   node tests/bench/display.mjs [--bin build/mcpbox] [--n 30]     (standalone; prints markdown)
+//   import { benchDisplay } from './display.mjs'; await benchDisplay({ bin, dataDir, n })
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const pct = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(p * s.length))]; };
+const med = (xs) => pct(xs, 0.5);
+const f1 = (x) => (x === undefined || Number.isNaN(x) ? 'n/a' : x.toFixed(1));
+
+/** A bare newline-delimited JSON-RPC client over `bin stdio` (no SDK in the timed path). */
+async function startStdio(bin, dataDir) {
+  const child = spawn(bin, ['stdio', '--data', dataDir], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const waiting = new Map();
+  let pending = '', nextId = 1, stderr = '';
+  child.stderr.on('data', (c) => { stderr = (stderr + c).slice(-8000); });
+  child.stdout.on('data', (c) => {
+    pending += c;
+    let nl;
+    while ((nl = pending.indexOf('\n')) >= 0) {
+      const line = pending.slice(0, nl);
+      pending = pending.slice(nl + 1);
+      const m = JSON.parse(line);
+      if (m.id !== undefined && waiting.has(m.id)) { waiting.get(m.id)(m); waiting.delete(m.id); }
+    }
+  });
+  const request = (method, params) => new Promise((resolve) => {
+    const id = nextId++;
+    waiting.set(id, resolve);
+    child.stdin.write(JSON.stringify({ jsonrpc: '2.0', id, method, params }) + '\n');
+  });
+  await request('initialize', { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'bench', version: '1' } });
+  child.stdin.write(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) + '\n');
+  const call = async (name, args) => {
+    const r = await request('tools/call', { name, arguments: args });
+    if (r.error || r.result?.isError) throw new Error(`${name}: ${JSON.stringify(r.error || r.result.content).slice(0, 400)}\n${stderr}`);
+    return r.result;
+  };
+  const timed = async (name, args) => { const t = performance.now(); const r = await call(name, args); return [performance.now() - t, r]; };
+  return { child, call, timed, close: () => { child.stdin.end(); return new Promise((r) => child.on('exit', r)); } };
+}
+
+const sh = async (c, sid, code, timeout_s = 60) =>
+  (await c.call('execute', { session_id: sid, language: 'shell', code, timeout_s })).structuredContent;
+
+/** Connect a minimal RFB 3.8 client: ms to the greeting and to the first complete raw frame. */
+function rfbConnect(port, { keepOpen = false } = {}) {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const sock = net.connect(port, '127.0.0.1');
+    let buf = Buffer.alloc(0), step = 0, tGreet = 0, w = 0, h = 0, bpp = 4, area = 0, rects = 0, need = 0, inRect = 0;
+    const fail = (e) => { sock.destroy(); reject(e); };
+    sock.setNoDelay(true);
+    sock.on('error', fail);
+    sock.setTimeout(10000, () => fail(new Error('RFB timeout')));
+    sock.on('data', (c) => {
+      buf = Buffer.concat([buf, c]);
+      for (;;) {
+        if (step === 0 && buf.length >= 12) { tGreet = performance.now() - t0; buf = buf.subarray(12); sock.write('RFB 003.008\n'); step = 1; continue; }
+        if (step === 1 && buf.length >= 1 && buf.length >= 1 + buf[0]) { buf = buf.subarray(1 + buf[0]); sock.write(Buffer.from([1])); step = 2; continue; }
+        if (step === 2 && buf.length >= 4) { if (buf.readUInt32BE(0) !== 0) return fail(new Error('RFB security failed')); buf = buf.subarray(4); sock.write(Buffer.from([1])); step = 3; continue; }
+        if (step === 3 && buf.length >= 24 && buf.length >= 24 + buf.readUInt32BE(20)) {
+          w = buf.readUInt16BE(0); h = buf.readUInt16BE(2); bpp = buf[4] / 8;
+          buf = buf.subarray(24 + buf.readUInt32BE(20));
+          const enc = Buffer.from([2, 0, 0, 1, 0, 0, 0, 0]);		// SetEncodings: raw
+          const req = Buffer.from([3, 0, 0, 0, 0, 0, w >> 8, w & 255, h >> 8, h & 255]);
+          sock.write(Buffer.concat([enc, req]));
+          step = 4; continue;
+        }
+        if (step === 4 && buf.length >= 4) {
+          if (buf[0] !== 0) { buf = buf.subarray(1); continue; }	// ignore others (bell etc.)
+          rects = buf.readUInt16BE(2); buf = buf.subarray(4); step = 5; continue;
+        }
+        if (step === 5 && rects > 0 && !inRect && buf.length >= 12) {
+          const rw = buf.readUInt16BE(4), rh = buf.readUInt16BE(6);
+          need = rw * rh * bpp; area += rw * rh; buf = buf.subarray(12); inRect = 1; continue;
+        }
+        if (step === 5 && inRect) {
+          const take = Math.min(need, buf.length);
+          need -= take; buf = buf.subarray(take);
+          if (need > 0) return;
+          inRect = 0; rects--;
+          if (rects === 0) {
+            if (area >= w * h) {
+              const tFrame = performance.now() - t0;
+              if (!keepOpen) sock.destroy();
+              resolve({ greet: tGreet, frame: tFrame, w, h, sock });
+              return;
+            }
+            step = 4;
+          }
+          continue;
+        }
+        return;
+      }
+    });
+  });
+}
+
+function cpuTicks(pid) {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const parts = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return Number(parts[11]) + Number(parts[12]);	// utime + stime
+}
+
+export async function benchDisplay({ bin, dataDir, n = 30 }) {
+  const own = !dataDir;
+  dataDir = dataDir || fs.mkdtempSync(path.join(os.tmpdir(), 'mcpbox-bench-display-'));
+  fs.writeFileSync(path.join(dataDir, 'config.json'), JSON.stringify({ vnc_tcp: true }));
+  const c = await startStdio(bin, dataDir);
+  const rows = [];
+  const row = (what, xs, target, peer) => rows.push({ what, p50: med(xs), p99: pct(xs, 0.99), target, peer });
+  const notes = [];
+  try {
+    // a 1920x1080 desktop of xterms full of text
+    const a = (await c.call('session_create', { display: { width: 1920, height: 1080 } })).structuredContent.session_id;
+    await c.call('screenshot', { session_id: a });
+    await sh(c, a, 'for g in 80x24+0+0 80x24+640+0 80x24+1280+0 80x24+0+420 80x24+640+420 80x24+1280+420 200x12+0+840; do ' +
+      '(xterm -geometry $g -e sh -c "ls -l /usr/lib/x86_64-linux-gnu | head -40; sleep 100000" >/dev/null 2>&1 &); done; sleep 1.5');
+    const shots = [], full = [], jpeg = [];
+    for (let i = 0; i < n; i++) shots.push((await c.timed('screenshot', { session_id: a }))[0]);
+    for (let i = 0; i < n; i++) full.push((await c.timed('screenshot', { session_id: a, max_width: 1920 }))[0]);
+    for (let i = 0; i < n; i++) jpeg.push((await c.timed('screenshot', { session_id: a, format: 'jpeg' }))[0]);
+    const [, one] = await c.timed('screenshot', { session_id: a, max_width: 1920 });
+    notes.push(`full-size PNG of that desktop: ${one.structuredContent.bytes} bytes; default (1280x720) ` +
+      `${(await c.call('screenshot', { session_id: a })).structuredContent.bytes} bytes`);
+    // peers, inside the same sandbox on the same display (timed there, without the execute overhead)
+    const loop = (cmd) => `for i in $(seq ${n}); do s=$(date +%s%N); ${cmd} >/dev/null 2>&1; e=$(date +%s%N); echo $(( (e-s)/1000 )); done`;
+    const scrot = (await sh(c, a, loop('scrot -o /tmp/s.png'), 300)).stdout.trim().split('\n').map((x) => Number(x) / 1000);
+    const imp = (await sh(c, a, loop('import -window root /tmp/i.png'), 600)).stdout.trim().split('\n').map((x) => Number(x) / 1000);
+    row('screenshot PNG, 1920x1080 desktop, default scale (1280x720), stdio end to end', shots, '<= 25 ms; >= 3x faster than scrot', `scrot ${f1(med(scrot))} ms (${f1(med(scrot) / med(shots))}x)`);
+    row('screenshot PNG, 1920x1080 at full size', full, '', `import -window root ${f1(med(imp))} ms`);
+    row('screenshot JPEG (q80), default scale', jpeg, '<= 10 ms', '');
+    row('scrot (same display, in the sandbox)', scrot, '', '');
+    row('import -window root (same display)', imp, '', '');
+    // input round trip
+    const clicks = [];
+    for (let i = 0; i < n; i++) clicks.push((await c.timed('input', { session_id: a, space: 'screen', actions: [{ type: 'move', x: 10 + i, y: 10 }] }))[0]);
+    row('input (one pointer action) round trip', clicks, '<= 2 ms', '');
+    // memory
+    const rss = Number((await sh(c, a, 'ps -o rss= -C Xvfb | head -1')).stdout.trim());
+    notes.push(`memory of a 1920x1080 display: Xvfb RSS ${(rss / 1024).toFixed(1)} MiB (framebuffer file included, ` +
+      `charged to the sandbox) + the server's private copy ${(1920 * 1080 * 4 / 1048576).toFixed(1)} MiB; target <= 24 MiB`);
+    // display start to first screenshot
+    const starts = [];
+    for (let i = 0; i < Math.min(n, 10); i++) {
+      const s = (await c.call('session_create', {})).structuredContent.session_id;
+      await c.call('execute', { session_id: s, language: 'shell', code: 'true' });	// sandbox ready
+      starts.push((await c.timed('screenshot', { session_id: s }))[0]);
+      await c.call('session_destroy', { session_id: s });
+    }
+    row('display start to first screenshot (1280x800)', starts, '<= 80 ms', 'Xvfb alone: 33–39 ms (notes)');
+
+    // VNC: our TCP port vs x11vnc on the same kind of display (a network session, so x11vnc's port is reachable)
+    const b = (await c.call('session_create', { network: true, display: { width: 1280, height: 800 } })).structuredContent.session_id;
+    await c.call('screenshot', { session_id: b });
+    await sh(c, b, '(xterm -geometry 80x24+100+100 -e sh -c "ls -l /usr/bin | head -30; sleep 100000" >/dev/null 2>&1 &); sleep 1');
+    const info = (await c.call('session_info', { session_id: b })).structuredContent.display;
+    const greet = [], frame = [];
+    for (let i = 0; i < Math.min(n, 20); i++) {
+      const r = await rfbConnect(info.vnc_port);
+      greet.push(r.greet); frame.push(r.frame);
+      await sleep(20);
+    }
+    const xport = 15900 + Math.floor(Math.random() * 1000);
+    await sh(c, b, `(x11vnc -display :0 -rfbport ${xport} -localhost -shared -forever -nopw -quiet >/tmp/x11vnc.log 2>&1 &); ` +
+      `for i in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/${xport}) 2>/dev/null && break; sleep 0.1; done`);
+    const xg = [], xf = [];
+    for (let i = 0; i < Math.min(n, 10); i++) {
+      try { const r = await rfbConnect(xport); xg.push(r.greet); xf.push(r.frame); } catch (e) { notes.push(`x11vnc: ${e.message}`); break; }
+      await sleep(50);
+    }
+    row('VNC greeting (TCP port, libvncserver)', greet, '<= 5 ms', xg.length ? `x11vnc ${f1(med(xg))} ms` : 'x11vnc n/a');
+    row('VNC connect to first full 1280x800 frame (raw)', frame, '<= 30 ms; >= 10x faster than x11vnc', xf.length ? `x11vnc ${f1(med(xf))} ms (${f1(med(xf) / med(frame))}x)` : 'x11vnc n/a');
+    await sh(c, b, 'pkill x11vnc; true');
+    // an idle display with a viewer attached: the server's CPU
+    const v = await rfbConnect(info.vnc_port, { keepOpen: true });
+    const hz = 100, t0 = cpuTicks(c.child.pid), w0 = performance.now();
+    await sleep(5000);
+    const cpu = ((cpuTicks(c.child.pid) - t0) / hz) / ((performance.now() - w0) / 1000) * 100;
+    v.sock.destroy();
+    notes.push(`idle display with a VNC viewer attached: server ${cpu.toFixed(2)} % of a core over 5 s (target < 0.5 %)`);
+  } finally {
+    await c.close();
+    if (own) fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+  const verdict = (r) => {
+    const m = /<=\s*([\d.]+)\s*ms/.exec(r.target || '');
+    if (!m) return '';
+    return r.p50 <= Number(m[1]) ? 'met' : 'missed';
+  };
+  let md = '## Virtual displays\n\n';
+  md += `Measured with \`tests/bench/display.mjs\` (n = ${n}), ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}).\n\n`;
+  md += '| what | p50 ms | p99 ms | target | p50 vs target | peer (same run) |\n|---|---:|---:|---|---|---|\n';
+  for (const r of rows) md += `| ${r.what} | ${f1(r.p50)} | ${f1(r.p99)} | ${r.target || ''} | ${verdict(r)} | ${r.peer || ''} |\n`;
+  md += '\n' + notes.map((x) => `- ${x}`).join('\n') + '\n';
+  return md;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const arg = (name, def) => { const i = process.argv.indexOf(name); return i > 0 ? process.argv[i + 1] : def; };
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const bin = path.resolve(arg('--bin', path.join(here, '..', '..', 'build', 'mcpbox')));
+  benchDisplay({ bin, n: Number(arg('--n', '30')) }).then((md) => process.stdout.write(md), (e) => { console.error(e); process.exit(1); });
+}

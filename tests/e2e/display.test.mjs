@@ -1,0 +1,298 @@
+// Virtual displays: screenshot, input, VNC (TCP with vncsnapshot, WebSocket, noVNC in Chromium),
+// and who may watch. Real clients written by others wherever one exists.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { startClient, startServe, httpClient, createKey, textOf, exec, poll, sleep, REPO, makeDataDir } from './helpers.mjs';
+import { decodePng, decodePpm, pixel, meanDiff, changedPixels } from './png.mjs';
+
+const BG = [0x2e, 0x34, 0x40];	// the display's plain background
+
+function assertOk(r, what = '') {
+  assert.ok(!r.isError, `${what} failed: ${textOf(r)}`);
+}
+function imageOf(r) {
+  const img = (r.content || []).find((c) => c.type === 'image');
+  assert.ok(img, `no image content in ${JSON.stringify(r).slice(0, 300)}`);
+  return { ...img, buf: Buffer.from(img.data, 'base64') };
+}
+async function shot(srv, args = {}) {
+  const r = await srv.call('screenshot', args);
+  assertOk(r, 'screenshot');
+  const img = imageOf(r);
+  return { r, img, png: img.mimeType === 'image/png' ? decodePng(img.buf) : null, sc: r.structuredContent };
+}
+const isBg = (p) => Math.abs(p[0] - BG[0]) < 3 && Math.abs(p[1] - BG[1]) < 3 && Math.abs(p[2] - BG[2]) < 3;
+function nonBg(png, rect) {
+  let n = 0;
+  for (let y = rect.y; y < rect.y + rect.height; y++) for (let x = rect.x; x < rect.x + rect.width; x++) if (!isBg(pixel(png, x, y))) n++;
+  return n;
+}
+
+describe('screenshot and input over stdio', () => {
+  let srv;
+  before(async () => {
+    srv = await startClient();
+    await srv.client.listTools(); // the SDK then checks structuredContent against outputSchema
+  });
+  after(async () => { await srv?.close(); });
+
+  test('tools are listed with annotations', async () => {
+    const { tools } = await srv.client.listTools();
+    const s = tools.find((t) => t.name === 'screenshot'), i = tools.find((t) => t.name === 'input');
+    assert.ok(s && i, 'screenshot and input are listed');
+    assert.equal(s.annotations.readOnlyHint, true);
+    assert.equal(i.annotations.readOnlyHint, false);
+  });
+
+  test('default screenshot: a PNG of the whole 1280x800 screen that decodes to its stated size', async () => {
+    const { img, png, sc } = await shot(srv);
+    assert.equal(img.mimeType, 'image/png');
+    assert.equal(png.width, 1280);
+    assert.equal(png.height, 800);
+    assert.deepEqual([sc.width, sc.height, sc.scale, sc.format, sc.bytes], [1280, 800, 1, 'png', img.buf.length]);
+    assert.ok(isBg(pixel(png, 5, 5)), `plain background, got ${pixel(png, 5, 5)}`);
+    assert.ok(img.buf.length < 1_000_000, 'under 1 MB');
+  });
+
+  test('max_width scales, region crops, jpeg on request', async () => {
+    let s = await shot(srv, { max_width: 640 });
+    assert.equal(s.png.width, 640);
+    assert.equal(s.png.height, 400);
+    assert.equal(s.sc.scale, 0.5);
+    s = await shot(srv, { region: { x: 100, y: 50, width: 300, height: 200 } });
+    assert.deepEqual([s.png.width, s.png.height], [300, 200]);
+    const j = await srv.call('screenshot', { format: 'jpeg', quality: 50 });
+    const ji = imageOf(j);
+    assert.equal(ji.mimeType, 'image/jpeg');
+    assert.equal(ji.buf[0], 0xff);
+    assert.equal(ji.buf[1], 0xd8);
+    const bad = await srv.call('screenshot', { region: { x: 5000, y: 0, width: 10, height: 10 } });
+    assert.equal(bad.isError, true);
+  });
+
+  test('a window opened with execute appears in the next screenshot', async () => {
+    const before = (await shot(srv)).png;
+    const rect = { x: 300, y: 300, width: 200, height: 100 };
+    assert.equal(nonBg(before, rect), 0, 'the area starts empty');
+    assertOk(await exec(srv, 'shell', '(xmessage -geometry +320+320 "hello from the sandbox" >/dev/null 2>&1 &)'), 'xmessage');
+    const png = await poll(async () => { const p = (await shot(srv)).png; return nonBg(p, rect) > 200 ? p : null; }, { timeout: 5000, interval: 50 });
+    assert.ok(png, 'the xmessage window never showed up');
+  });
+
+  test('type: the next screenshot differs where the text went', async () => {
+    // an xterm at a known place; without a window manager focus follows the pointer
+    assertOk(await exec(srv, 'shell', '(xterm -geometry 40x8+600+100 -bg white -fg black >/dev/null 2>&1 &)'), 'xterm');
+    const area = { x: 600, y: 100, width: 200, height: 100 };
+    await poll(async () => nonBg((await shot(srv)).png, area) > 5000, { timeout: 5000, interval: 50 });
+    const r0 = await srv.call('input', { space: 'screen', actions: [{ type: 'move', x: 700, y: 150 }, { type: 'wait', ms: 100 }] });
+    assertOk(r0, 'move');
+    const a = (await shot(srv)).png;
+    const r = await srv.call('input', { actions: [{ type: 'type', text: 'echo mcpbox€ü > typed.txt' }, { type: 'key', keys: 'Return' }], screenshot_after: true });
+    assertOk(r, 'type');
+    const b = decodePng(imageOf(r).buf);
+    const inside = changedPixels(a, b, { x: 600, y: 100, width: 240, height: 100 });
+    const outside = changedPixels(a, b, { x: 0, y: 500, width: 1280, height: 300 });
+    assert.ok(inside > 50, `pixels changed inside the xterm: ${inside}`);
+    assert.equal(outside, 0, 'nothing changed far away');
+    // the typed text (including € and ü, which the keymap lacks or shifts) reached xterm's shell
+    const got = await poll(async () => {
+      const o = (await exec(srv, 'shell', 'cat /workspace/typed.txt 2>/dev/null')).sc.stdout;
+      return o ? o : null;
+    }, { timeout: 3000, interval: 100 });
+    assert.equal(got, 'mcpbox€ü\n');
+  });
+
+  test('scaled coordinates land on the right screen pixel', async () => {
+    assertOk(await exec(srv, 'shell', 'rm -f /workspace/xev.log; (xev -root -event mouse > /workspace/xev.log 2>&1 &); sleep 0.3'), 'xev');
+    const s = await shot(srv, { max_width: 640 }); // scale 0.5: (150, 120) is screen (300, 240)
+    assert.equal(s.sc.scale, 0.5);
+    assertOk(await srv.call('input', { actions: [{ type: 'click', x: 150, y: 120 }] }), 'click');
+    const seen = await poll(async () => {
+      const r = await exec(srv, 'shell', 'cat /workspace/xev.log');
+      return /ButtonPress event[\s\S]*?root:\(\d+,\d+\)/.test(r.sc.stdout) ? r.sc.stdout : null;
+    }, { timeout: 3000, interval: 100 });
+    assert.ok(seen, 'xev saw no click');
+    const m = /ButtonPress event[\s\S]*?root:\((\d+),(\d+)\)/.exec(seen);
+    assert.ok(m, `cannot parse xev output: ${seen.slice(0, 400)}`);
+    assert.deepEqual([Number(m[1]), Number(m[2])], [300, 240], 'screenshot (150,120) at scale 0.5 is screen (300,240)');
+  });
+
+  test('input errors name the action', async () => {
+    let r = await srv.call('input', { actions: [{ type: 'key', keys: 'ctrl+nosuchkey' }] });
+    assert.equal(r.isError, true);
+    assert.match(textOf(r), /actions\[0\].*nosuchkey/);
+    r = await srv.call('input', { space: 'screen', actions: [{ type: 'click', x: 99999, y: 1 }] });
+    assert.equal(r.isError, true);
+    assert.match(textOf(r), /outside/);
+  });
+
+  test('session_info reports the display; session_create sets its size', async () => {
+    const info = await srv.call('session_info', {});
+    assert.equal(info.structuredContent.display.status, 'running');
+    assert.equal(info.structuredContent.display.width, 1280);
+    const c = await srv.call('session_create', { display: { width: 800, height: 600 } });
+    assertOk(c, 'session_create');
+    const id = c.structuredContent.session_id;
+    const s = await shot(srv, { session_id: id });
+    assert.deepEqual([s.png.width, s.png.height], [800, 600]);
+    const bad = await srv.call('session_create', { display: { width: 10, height: 10 } });
+    assert.equal(bad.isError, true);
+    await srv.call('session_destroy', { session_id: id });
+  });
+});
+
+// ---- VNC ---------------------------------------------------------------------------------------
+
+function wsOpen(url, { timeout = 5000 } = {}) {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url);
+    ws.binaryType = 'arraybuffer';
+    const chunks = [];
+    const timer = setTimeout(() => { try { ws.close(); } catch { /* */ } resolve({ ok: false, why: 'timeout' }); }, timeout);
+    ws.onmessage = (ev) => {
+      chunks.push(Buffer.from(ev.data));
+      const all = Buffer.concat(chunks);
+      if (all.length >= 12) { clearTimeout(timer); resolve({ ok: true, greeting: all.toString('latin1', 0, 12), ws }); }
+    };
+    ws.onerror = () => { clearTimeout(timer); resolve({ ok: false, why: 'error' }); };
+    ws.onclose = () => { clearTimeout(timer); resolve({ ok: false, why: 'closed' }); };
+  });
+}
+
+describe('VNC: TCP port, WebSocket, access control', () => {
+  let serve, dataDir, cli, sid, info;
+  before(async () => {
+    dataDir = makeDataDir();
+    fs.writeFileSync(path.join(dataDir, 'config.json'), JSON.stringify({ vnc_tcp: true, view_token_ttl: '2s' }));
+    serve = await startServe({ dataDir });
+    cli = await httpClient(serve);
+    const c = await cli.call('session_create', { display: true });
+    assertOk(c, 'session_create');
+    sid = c.structuredContent.session_id;
+    info = await poll(async () => {
+      const d = (await cli.call('session_info', { session_id: sid })).structuredContent.display;
+      return d?.status === 'running' ? d : null;
+    }, { timeout: 5000, interval: 50 });
+    assert.ok(info, 'display running');
+  });
+  after(async () => { await cli?.close(); await serve?.close(); });
+
+  test('session_info gives view and control URLs and a loopback VNC port', () => {
+    assert.match(info.view_url, new RegExp(`^${serve.base}/sessions/${sid}/view\\?token=[0-9a-f]{32}$`));
+    assert.match(info.control_url, /token=[0-9a-f]{32}$/);
+    assert.notEqual(info.view_url, info.control_url);
+    assert.ok(info.vnc_port > 0);
+  });
+
+  test('vncsnapshot (a real VNC client) gets the same picture as screenshot', { skip: !fs.existsSync('/usr/bin/vncsnapshot') && 'vncsnapshot not installed' }, async () => {
+    await cli.call('execute', { session_id: sid, language: 'shell', code: '(xmessage -geometry +50+50 "vnc test" >/dev/null 2>&1 &); sleep 0.5' });
+    const out = path.join(dataDir, 'vnc.jpg');
+    const r = spawnSync('vncsnapshot', ['-quality', '100', '-allowblank', `127.0.0.1::${info.vnc_port}`, out], { encoding: 'utf8', timeout: 15000 });
+    assert.equal(r.status, 0, `vncsnapshot failed: ${r.stderr}`);
+    const ppm = spawnSync('convert', [out, 'ppm:-'], { timeout: 15000, maxBuffer: 64 << 20 });
+    assert.equal(ppm.status, 0, 'ImageMagick convert');
+    const vnc = decodePpm(ppm.stdout);
+    const s = await cli.call('screenshot', { session_id: sid });
+    const png = decodePng(imageOf(s).buf);
+    assert.deepEqual([vnc.width, vnc.height], [png.width, png.height]);
+    const diff = meanDiff(vnc, png);
+    assert.ok(diff < 4, `VNC picture differs from the screenshot by ${diff.toFixed(2)} per channel`);
+    assert.ok(nonBg(png, { x: 50, y: 50, width: 60, height: 40 }) > 100, 'the window is in the picture');
+  });
+
+  test('WebSocket /sessions/ID/vnc: RFB greeting with the owner key or a token; refused otherwise', async () => {
+    const base = serve.base.replace('http', 'ws');
+    // fresh URLs: this server's tokens live 2 s
+    info = (await cli.call('session_info', { session_id: sid })).structuredContent.display;
+    const token = new URL(info.view_url).searchParams.get('token');
+    let c = await wsOpen(`${base}/sessions/${sid}/vnc?token=${token}`);
+    assert.ok(c.ok, `view token: ${c.why}`);
+    assert.equal(c.greeting, 'RFB 003.008\n');
+    c.ws.close();
+    c = await wsOpen(`${base}/sessions/${sid}/vnc?api_key=${serve.key}`);
+    assert.ok(c.ok, 'owner key');
+    c.ws.close();
+    c = await wsOpen(`${base}/sessions/${sid}/vnc?token=${'0'.repeat(32)}`);
+    assert.equal(c.ok, false, 'a wrong token is refused');
+    c = await wsOpen(`${base}/sessions/${sid}/vnc`);
+    assert.equal(c.ok, false, 'no credentials are refused');
+    const other = createKey(dataDir, { name: 'other' });
+    c = await wsOpen(`${base}/sessions/${sid}/vnc?api_key=${other.key}`);
+    assert.equal(c.ok, false, "another principal's key is refused");
+    // the view page: 403 for others, noVNC for token holders
+    let res = await fetch(`${serve.base}/sessions/${sid}/view`, { headers: { authorization: `Bearer ${other.key}` } });
+    assert.equal(res.status, 403);
+    res = await fetch(info.view_url);
+    assert.equal(res.status, 200);
+    assert.match(await res.text(), /novnc\/vnc_lite\.html/);
+    res = await fetch(`${serve.base}/novnc/vnc_lite.html`);
+    assert.equal(res.status, 200);
+    // tokens expire (view_token_ttl 2s here)
+    await sleep(2200);
+    c = await wsOpen(`${base}/sessions/${sid}/vnc?token=${token}`);
+    assert.equal(c.ok, false, 'an expired token is refused');
+    res = await fetch(info.view_url);
+    assert.equal(res.status, 403, 'an expired token cannot open the page');
+  });
+
+  test('Chromium opens the view URL: the noVNC canvas shows the screen; only the control token clicks', async (t) => {
+    let chromium;
+    try {
+      const req = createRequire(path.join(REPO, 'tests', 'display', 'package.json'));
+      ({ chromium } = req('playwright-core'));
+    } catch {
+      t.skip('playwright-core not installed in tests/display (make deps)');
+      return;
+    }
+    if (!fs.existsSync('/usr/bin/chromium')) { t.skip('chromium not installed'); return; }
+    const fresh = (await cli.call('session_info', { session_id: sid })).structuredContent.display;
+    await cli.call('execute', { session_id: sid, language: 'shell', code: 'rm -f /workspace/xev.log; (xev -root -event mouse > /workspace/xev.log 2>&1 &); sleep 0.3' });
+    const browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+      await page.goto(fresh.view_url);
+      const canvas = page.locator('#screen canvas');
+      await canvas.waitFor({ timeout: 10000 });
+      await poll(async () => (await canvas.boundingBox())?.width === 1280, { timeout: 10000, interval: 100 });
+      await sleep(500);
+      // the canvas's own pixels (what noVNC drew), read back as PNG
+      const dataUrl = await canvas.evaluate((c) => c.toDataURL('image/png'));
+      const pagePng = decodePng(Buffer.from(dataUrl.split(',')[1], 'base64'));
+      const s = decodePng(imageOf(await cli.call('screenshot', { session_id: sid })).buf);
+      assert.deepEqual([pagePng.width, pagePng.height], [1280, 800]);
+      const diff = meanDiff(pagePng, s);
+      assert.ok(diff < 3, `the canvas differs from the session screenshot by ${diff.toFixed(2)}`);
+      // view-only: a click does not reach the session
+      const box = await canvas.boundingBox();
+      await page.mouse.click(box.x + 400, box.y + 300);
+      await sleep(500);
+      let log = (await cli.call('execute', { session_id: sid, language: 'shell', code: 'cat /workspace/xev.log' })).structuredContent.stdout;
+      assert.doesNotMatch(log, /ButtonPress/, 'the view token must not give control');
+      // control token (fresh: this server's tokens live 2 s)
+      const again = (await cli.call('session_info', { session_id: sid })).structuredContent.display;
+      await page.goto(again.control_url);
+      await canvas.waitFor({ timeout: 10000 });
+      await poll(async () => (await canvas.boundingBox())?.width === 1280, { timeout: 10000, interval: 100 });
+      await sleep(300);
+      const box2 = await canvas.boundingBox();
+      await page.mouse.click(box2.x + 400, box2.y + 300);
+      log = await poll(async () => {
+        const o = (await cli.call('execute', { session_id: sid, language: 'shell', code: 'cat /workspace/xev.log' })).structuredContent.stdout;
+        return /ButtonPress/.test(o) ? o : null;
+      }, { timeout: 3000, interval: 100 });
+      assert.ok(log, 'a click with the control token reaches the session');
+      const m = /ButtonPress event[\s\S]*?root:\((\d+),(\d+)\)/.exec(log);
+      assert.ok(m && Math.abs(Number(m[1]) - 400) <= 2 && Math.abs(Number(m[2]) - 300) <= 2,
+        `the click landed at ${m?.[1]},${m?.[2]}, want 400,300 (page pixels = screen pixels)`);
+    } finally {
+      await browser.close();
+    }
+  });
+});

@@ -1,0 +1,543 @@
+/*
+ * session_snapshot, session_restore, snapshot_list, snapshot_info,
+ * snapshot_delete, snapshot_diff, and session_create {snapshot_id} (with
+ * session_tools.c): workspaces as commits in one object store
+ * (sessions/snapshot.h). The git work runs on libuv's thread pool; the loop
+ * only books the results.
+ */
+#include "tool.h"
+#include "../sessions/catalog.h"
+#include "../sessions/snapshot.h"
+#include "../server/buf.h"
+#include "../server/common.h"
+#include "../server/log.h"
+#include "../server/banned.h"
+
+#include <string.h>
+
+enum job_kind { JOB_TAKE, JOB_RESTORE, JOB_DIFF };
+
+/* One piece of git work for the pool, and what the loop does with it after. */
+struct job {
+	uv_work_t req;
+	enum job_kind kind;
+	struct tool_call *call;
+	struct sess_session *sess;	/* held */
+	struct sess_snap *snap;		/* restore/diff from it (in_use held for restore) */
+	struct snap_store *store;
+	char *workspace, *index, *parent, *snap_id, *commit, *to_commit;
+	uint64_t max_bytes;
+	bool restart;			/* restore: start the session again after */
+	struct snap_result res;
+	json_t *diff;
+	struct err *err;
+	void (*after)(struct job *j);
+	void *arg;			/* session_create: the new session's call state */
+};
+
+static char *index_path(const struct tool_env *env, const char *session_id)
+{
+	struct buf b = BUF_INIT;
+	buf_addf(&b, "%s/snapshots/index/%s", env->cfg->data_dir, session_id);
+	return buf_detach(&b);
+}
+
+static void job_run(uv_work_t *req)
+{
+	struct job *j = req->data;
+	switch (j->kind) {
+	case JOB_TAKE:
+		snap_take(j->store, j->workspace, j->index, j->parent, j->snap_id, "mcpbox snapshot",
+			  j->max_bytes, &j->res, &j->err);
+		break;
+	case JOB_RESTORE:
+		snap_restore(j->store, j->commit, j->workspace, j->index, &j->err);
+		break;
+	case JOB_DIFF:
+		snap_diff(j->store, j->commit, j->to_commit, j->to_commit ? NULL : j->workspace, &j->diff, &j->err);
+		break;
+	}
+}
+
+static void job_free(struct job *j)
+{
+	if (j->sess)
+		sess_put(j->sess);
+	free(j->workspace);
+	free(j->index);
+	free(j->parent);
+	free(j->snap_id);
+	free(j->commit);
+	free(j->to_commit);
+	json_decref(j->diff);
+	err_free(j->err);
+	free(j);
+}
+
+static void job_done(uv_work_t *req, int status)
+{
+	struct job *j = req->data;
+	j->after(j);
+	job_free(j);
+}
+
+static struct job *job_new(struct tool_call *call, enum job_kind kind, struct sess_session *s)
+{
+	struct job *j = xcalloc(1, sizeof(*j));
+	j->req.data = j;
+	j->kind = kind;
+	j->call = call;
+	j->store = call->env->snapshots;
+	if (s) {
+		j->sess = s;
+		sess_hold(s);
+		j->workspace = xstrdup(s->workspace);
+		j->index = index_path(call->env, s->id);
+	}
+	return j;
+}
+
+static void job_queue(struct job *j)
+{
+	if (uv_queue_work(uv_default_loop(), &j->req, job_run, job_done) < 0) {
+		job_run(&j->req);
+		job_done(&j->req, 0);
+	}
+}
+
+static json_t *snap_json(const struct sess_snap *sn)
+{
+	json_t *o = json_pack("{s:s, s:s, s:O, s:s, s:I, s:I, s:o, s:b}", "snapshot_id", sn->id, "session_id",
+			      sn->session_id, "labels", sn->labels, "commit", sn->commit, "files",
+			      (json_int_t)sn->files, "bytes", (json_int_t)sn->bytes, "created_at",
+			      tool_json_time(sn->created_at), "in_use", sn->in_use > 0);
+	if (sn->name)
+		json_object_set_new(o, "name", json_string(sn->name));
+	if (sn->parent[0])
+		json_object_set_new(o, "parent", json_string(sn->parent));
+	return o;
+}
+
+static void reply_json(struct tool_call *call, json_t *sc, const char *lead)
+{
+	char *dump = json_dumps(sc, JSON_COMPACT);
+	struct buf text = BUF_INIT;
+	if (lead)
+		buf_addf(&text, "%s\n", lead);
+	buf_adds(&text, dump);
+	free(dump);
+	tool_ok(call, sc, text.data);
+	buf_release(&text);
+}
+
+/* A session named by session_id (in any state), or the connection's default one. */
+static struct sess_session *target_session(struct tool_call *call, bool required)
+{
+	const char *id = tool_arg_str(call, "session_id", NULL);
+	struct sess_session *s = NULL;
+
+	if (id)
+		s = sess_find(call->env->sessions, id, call->principal);
+	else if (!required && call->conn->implicit_session)
+		s = sess_find(call->env->sessions, call->conn->implicit_session, call->principal);
+	if (!s)
+		tool_fail(call, id ? "session \"%s\" not found (argument session_id)"
+				   : "this connection has no session yet: pass session_id%s", id ? id : "");
+	return s;
+}
+
+/* ---- session_snapshot ---- */
+
+static void took(struct job *j)
+{
+	struct tool_call *call = j->call;
+	struct sess_session *s = j->sess;
+
+	s->snap_busy = false;
+	if (j->err) {
+		tool_fail(call, "session_snapshot: %s", j->err->msg);
+		return;
+	}
+	struct sess_snap tmpl = {
+		.id = j->snap_id,
+		.owner = (char *)call->principal,
+		.session_id = s->id,
+		.name = (char *)tool_arg_str(call, "name", NULL),
+		.labels = json_object_get(call->args, "labels"),
+		.files = j->res.files,
+		.bytes = j->res.bytes,
+		.created_at = wall_ms(),
+	};
+	memcpy(tmpl.commit, j->res.commit, sizeof(tmpl.commit));
+	if (j->parent)
+		snprintf(tmpl.parent, sizeof(tmpl.parent), "%s", j->parent);
+	struct sess_snap *sn = sess_snap_add(call->env->sessions, &tmpl);
+	free(s->last_snapshot);
+	s->last_snapshot = xstrdup(j->res.commit);
+	sess_audit(call->env->sessions, call->principal, "snapshot.create", sn->id, s->id);
+	json_t *sc = snap_json(sn);
+	json_object_set_new(sc, "duration_ms", json_integer((json_int_t)j->res.duration_ms));
+	json_object_set_new(sc, "hashed_files", json_integer((json_int_t)j->res.hashed_files));
+	reply_json(call, sc, "snapshot taken");
+}
+
+static void snapshot_take(struct tool_call *call, struct sess_session *s)
+{
+	if (s->snap_busy) {
+		tool_fail(call, "session %s: a snapshot or restore is already running; try again when it ends", s->id);
+		return;
+	}
+	struct job *j = job_new(call, JOB_TAKE, s);
+	char *id = random_id("snap_", 8);
+	j->snap_id = id;
+	j->parent = s->last_snapshot ? xstrdup(s->last_snapshot) : NULL;
+	j->max_bytes = call->env->cfg->workspace_bytes;
+	j->after = took;
+	s->snap_busy = true;
+	job_queue(j);
+}
+
+static void session_snapshot_run(struct tool_call *call)
+{
+	if (json_object_get(call->args, "session_id")) {
+		struct sess_session *s = target_session(call, true);
+		if (s)
+			snapshot_take(call, s);
+		return;
+	}
+	tool_with_session(call, snapshot_take);
+}
+
+/* ---- session_restore ---- */
+
+static void restarted(void *arg, struct sess_session *s, struct err *err)
+{
+	struct tool_call *call = arg;
+	if (err) {
+		tool_fail(call, "session_restore: the workspace was restored but the session did not start: %s",
+			  err->msg);
+		err_free(err);
+		return;
+	}
+	json_t *sc = json_pack("{s:s, s:s, s:s}", "session_id", s->id, "snapshot_id",
+			       tool_arg_str(call, "snapshot_id", ""), "status", sess_state_name(s->state));
+	reply_json(call, sc, "restored");
+}
+
+static void restored(struct job *j)
+{
+	struct tool_call *call = j->call;
+	struct sess_session *s = j->sess;
+	auto_err struct err *err = NULL;
+
+	s->snap_busy = false;
+	if (j->err) {
+		tool_fail(call, "session_restore: %s", j->err->msg);
+		return;
+	}
+	free(s->last_snapshot);
+	s->last_snapshot = xstrdup(j->commit);
+	sess_audit(call->env->sessions, call->principal, "session.restore", s->id, tool_arg_str(call, "snapshot_id", ""));
+	if (j->restart && s->state != SESS_DELETED) {
+		if (sess_start(s, &err) < 0) {
+			tool_fail(call, "session_restore: %s", err->msg);
+			return;
+		}
+		sess_when_ready(s, restarted, call);
+		return;
+	}
+	restarted(call, s, NULL);
+}
+
+static void session_restore_run(struct tool_call *call)
+{
+	struct sess_session *s = target_session(call, true);
+	const char *snap_id = tool_arg_str(call, "snapshot_id", "");
+	auto_err struct err *err = NULL;
+	struct sess_snap *sn;
+
+	if (!s)
+		return;
+	sn = sess_snap_find(call->env->sessions, snap_id, call->principal);
+	if (!sn) {
+		tool_fail(call, "snapshot \"%s\" not found (argument snapshot_id)", snap_id);
+		return;
+	}
+	if (s->snap_busy || s->state == SESS_CREATING) {
+		tool_fail(call, "session %s is busy (%s); try again", s->id,
+			  s->snap_busy ? "a snapshot or restore runs" : "it is starting");
+		return;
+	}
+	struct job *j = job_new(call, JOB_RESTORE, s);
+	j->commit = xstrdup(sn->commit);
+	j->after = restored;
+	/* processes first: a restore under running programs would race them */
+	if (s->state == SESS_RUNNING && !tool_arg_bool(call, "keep_processes", false)) {
+		if (sess_stop(s, &err) < 0) {
+			job_free(j);
+			tool_fail(call, "session_restore: %s", err->msg);
+			return;
+		}
+		j->restart = true;
+	}
+	s->snap_busy = true;
+	job_queue(j);
+}
+
+/* ---- session_create {snapshot_id}: called from session_tools.c ---- */
+
+struct from_snap {
+	struct tool_call *call;
+	struct sess_snap *snap;		/* in_use held */
+	void (*reply)(struct tool_call *call, struct sess_session *s);
+};
+
+static void filled(struct job *j)
+{
+	struct from_snap *fs = j->arg;
+	struct tool_call *call = j->call;
+	struct sess_session *s = j->sess;
+
+	fs->snap->in_use--;
+	s->snap_busy = false;
+	if (j->err) {
+		tool_fail(call, "session_create: cannot fill the workspace from snapshot %s: %s", fs->snap->id,
+			  j->err->msg);
+		sess_destroy(s);
+	} else {
+		free(s->last_snapshot);
+		s->last_snapshot = xstrdup(j->commit);
+		fs->reply(call, s);
+	}
+	free(fs);
+}
+
+void tool_fill_from_snapshot(struct tool_call *call, struct sess_session *s, struct sess_snap *sn,
+			     void (*reply)(struct tool_call *call, struct sess_session *s))
+{
+	struct from_snap *fs = xcalloc(1, sizeof(*fs));
+	struct job *j = job_new(call, JOB_RESTORE, s);
+
+	fs->call = call;
+	fs->snap = sn; /* the caller raised in_use */
+	fs->reply = reply;
+	j->commit = xstrdup(sn->commit);
+	j->after = filled;
+	j->arg = fs;
+	free(s->source_snapshot);
+	s->source_snapshot = xstrdup(sn->id);
+	s->snap_busy = true;
+	job_queue(j);
+}
+
+/* ---- snapshot_list / info / delete / diff ---- */
+
+struct list_ctx {
+	json_t *arr;
+	json_t *labels;
+	const char *session_id;
+};
+
+static bool labels_match(json_t *want, json_t *have)
+{
+	const char *k;
+	json_t *v;
+	json_object_foreach(want, k, v) {
+		if (!json_equal(v, json_object_get(have, k)))
+			return false;
+	}
+	return true;
+}
+
+static void list_one(void *arg, struct sess_snap *sn)
+{
+	struct list_ctx *l = arg;
+	if (l->session_id && strcmp(l->session_id, sn->session_id))
+		return;
+	if (l->labels && !labels_match(l->labels, sn->labels))
+		return;
+	json_array_append_new(l->arr, snap_json(sn));
+}
+
+static void snapshot_list_run(struct tool_call *call)
+{
+	struct list_ctx l = {
+		.arr = json_array(),
+		.labels = json_object_get(call->args, "labels"),
+		.session_id = tool_arg_str(call, "session_id", NULL),
+	};
+	sess_snap_foreach(call->env->sessions, call->principal, list_one, &l);
+	struct buf text = BUF_INIT;
+	size_t i;
+	json_t *e;
+	json_array_foreach(l.arr, i, e)
+		buf_addf(&text, "%s\t%s\t%lld files\t%s\n", json_string_value(json_object_get(e, "snapshot_id")),
+			 json_string_value(json_object_get(e, "session_id")),
+			 (long long)json_integer_value(json_object_get(e, "files")),
+			 json_string_value(json_object_get(e, "created_at")));
+	if (!text.len)
+		buf_adds(&text, "no snapshots\n");
+	tool_ok(call, json_pack("{s:o}", "snapshots", l.arr), text.data);
+	buf_release(&text);
+}
+
+static struct sess_snap *named_snap(struct tool_call *call, const char *arg)
+{
+	const char *id = tool_arg_str(call, arg, "");
+	struct sess_snap *sn = sess_snap_find(call->env->sessions, id, call->principal);
+	if (!sn)
+		tool_fail(call, "snapshot \"%s\" not found (argument %s)", id, arg);
+	return sn;
+}
+
+static void snapshot_info_run(struct tool_call *call)
+{
+	struct sess_snap *sn = named_snap(call, "snapshot_id");
+	if (sn)
+		reply_json(call, snap_json(sn), NULL);
+}
+
+static void snapshot_delete_run(struct tool_call *call)
+{
+	struct sess_snap *sn = named_snap(call, "snapshot_id");
+	auto_err struct err *err = NULL;
+
+	if (!sn)
+		return;
+	if (sn->in_use) {
+		tool_fail(call, "snapshot %s is in use: a session is being created from it; try again", sn->id);
+		return;
+	}
+	if (snap_delete(call->env->snapshots, sn->id, &err) < 0 && err->errnum != ENOENT) {
+		tool_fail(call, "snapshot_delete: %s", err->msg);
+		return;
+	}
+	json_t *sc = json_pack("{s:s, s:b}", "snapshot_id", sn->id, "deleted", 1);
+	sess_audit(call->env->sessions, call->principal, "snapshot.delete", sn->id, NULL);
+	sess_snap_remove(call->env->sessions, sn);
+	reply_json(call, sc, "deleted");
+}
+
+static void diffed(struct job *j)
+{
+	struct tool_call *call = j->call;
+	if (j->err) {
+		tool_fail(call, "snapshot_diff: %s", j->err->msg);
+		return;
+	}
+	json_t *sc = json_incref(j->diff);
+	struct buf text = BUF_INIT;
+	static const char *const kinds[] = { "added", "modified", "deleted" };
+	for (size_t k = 0; k < ARRAY_SIZE(kinds); k++) {
+		size_t i;
+		json_t *e;
+		json_array_foreach(json_object_get(sc, kinds[k]), i, e)
+			buf_addf(&text, "%c %s\n", kinds[k][0] == 'a' ? 'A' : kinds[k][0] == 'm' ? 'M' : 'D',
+				 json_string_value(json_object_get(e, "path")));
+	}
+	if (!text.len)
+		buf_adds(&text, "no differences\n");
+	tool_ok(call, sc, text.data);
+	buf_release(&text);
+}
+
+static void snapshot_diff_run(struct tool_call *call)
+{
+	struct sess_snap *from = named_snap(call, "from");
+	struct sess_snap *to = NULL;
+	struct sess_session *s = NULL;
+
+	if (!from)
+		return;
+	if (json_object_get(call->args, "to")) {
+		if (!(to = named_snap(call, "to")))
+			return;
+	} else {
+		/* the live workspace: of session_id, else of the snapshot's own session */
+		const char *sid = tool_arg_str(call, "session_id", from->session_id);
+		s = sess_find(call->env->sessions, sid, call->principal);
+		if (!s) {
+			tool_fail(call, "snapshot_diff: session \"%s\" not found; pass \"to\" (a snapshot) or a "
+					"session_id", sid);
+			return;
+		}
+	}
+	struct job *j = job_new(call, JOB_DIFF, s);
+	j->commit = xstrdup(from->commit);
+	j->to_commit = to ? xstrdup(to->commit) : NULL;
+	j->after = diffed;
+	job_queue(j);
+}
+
+#define SNAP_OUT "{\"type\":\"object\",\"properties\":{\"snapshot_id\":{\"type\":\"string\"}," \
+	"\"session_id\":{\"type\":\"string\"},\"files\":{\"type\":\"integer\"},\"bytes\":{\"type\":\"integer\"}}}"
+#define LABELS "\"labels\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"}}"
+
+const struct tool_def tool_snapshot_defs[] = {
+	{
+		.name = "session_snapshot",
+		.title = "Snapshot a workspace",
+		.description = "Record the session's /workspace (files, modes, symlinks, empty directories) as a "
+			       "snapshot. Later snapshots of the same session are incremental. Restore it with "
+			       "session_restore, or start new sessions from it with session_create {snapshot_id}.",
+		.input_schema = "{\"type\":\"object\",\"properties\":{\"session_id\":{\"type\":\"string\"},"
+				"\"name\":{\"type\":\"string\",\"maxLength\":200}," LABELS "},\"additionalProperties\":false}",
+		.output_schema = SNAP_OUT,
+		.run = session_snapshot_run,
+	},
+	{
+		.name = "session_restore",
+		.title = "Restore a snapshot",
+		.description = "Make the session's /workspace exactly the snapshot (files added since are removed). "
+			       "Running processes are killed first (the sandbox restarts) unless keep_processes.",
+		.input_schema = "{\"type\":\"object\",\"properties\":{\"session_id\":{\"type\":\"string\"},"
+				"\"snapshot_id\":{\"type\":\"string\"},\"keep_processes\":{\"type\":\"boolean\"}},"
+				"\"required\":[\"session_id\",\"snapshot_id\"],\"additionalProperties\":false}",
+		.destructive = true,
+		.run = session_restore_run,
+	},
+	{
+		.name = "snapshot_list",
+		.title = "List snapshots",
+		.description = "The caller's snapshots, optionally of one session or with given labels.",
+		.input_schema = "{\"type\":\"object\",\"properties\":{\"session_id\":{\"type\":\"string\"}," LABELS
+				"},\"additionalProperties\":false}",
+		.read_only = true,
+		.idempotent = true,
+		.run = snapshot_list_run,
+	},
+	{
+		.name = "snapshot_info",
+		.title = "Snapshot details",
+		.description = "One snapshot: its session, commit, files, bytes, labels.",
+		.input_schema = "{\"type\":\"object\",\"properties\":{\"snapshot_id\":{\"type\":\"string\"}},"
+				"\"required\":[\"snapshot_id\"],\"additionalProperties\":false}",
+		.output_schema = SNAP_OUT,
+		.read_only = true,
+		.idempotent = true,
+		.run = snapshot_info_run,
+	},
+	{
+		.name = "snapshot_delete",
+		.title = "Delete a snapshot",
+		.description = "Forget a snapshot (refused while a session is being created from it). Its data "
+			       "goes at the next repack unless other snapshots share it.",
+		.input_schema = "{\"type\":\"object\",\"properties\":{\"snapshot_id\":{\"type\":\"string\"}},"
+				"\"required\":[\"snapshot_id\"],\"additionalProperties\":false}",
+		.destructive = true,
+		.idempotent = true,
+		.run = snapshot_delete_run,
+	},
+	{
+		.name = "snapshot_diff",
+		.title = "Compare snapshots",
+		.description = "Added, modified and deleted paths (with line counts) from snapshot `from` to "
+			       "snapshot `to`, or to a session's live workspace when `to` is absent.",
+		.input_schema = "{\"type\":\"object\",\"properties\":{\"from\":{\"type\":\"string\"},"
+				"\"to\":{\"type\":\"string\"},\"session_id\":{\"type\":\"string\"}},"
+				"\"required\":[\"from\"],\"additionalProperties\":false}",
+		.read_only = true,
+		.run = snapshot_diff_run,
+	},
+	{ 0 },
+};
