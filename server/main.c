@@ -260,6 +260,11 @@ static int core_start(void)
 		buf_addf(&b, "%s/snapshots/index", srv.cfg.data_dir);
 		if (mkdir_p(b.data, 0700) < 0)
 			log_warn("mkdir %s: %s", b.data, strerror(errno));
+		buf_reset(&b);
+		/* materialized snapshot trees: the lower layers of overlay workspaces */
+		buf_addf(&b, "%s/snapshots/trees", srv.cfg.data_dir);
+		if (mkdir_p(b.data, 0711) < 0)
+			log_warn("mkdir %s: %s", b.data, strerror(errno));
 		buf_release(&b);
 	}
 	uv_timer_init(srv.loop, &srv.repack_timer);

@@ -82,6 +82,8 @@ static void save_session(void *arg, const struct sess_session *s)
 		json_object_set_new(doc, "name", json_string(s->name));
 	if (s->source_snapshot)
 		json_object_set_new(doc, "source_snapshot", json_string(s->source_snapshot));
+	if (s->overlay_lower)
+		json_object_set_new(doc, "overlay_lower", json_string(s->overlay_lower));
 	if (s->failure)
 		json_object_set_new(doc, "error", json_string(s->failure->msg));
 	char *text = json_dumps(doc, JSON_COMPACT);
@@ -256,6 +258,7 @@ static void bring_back(void *arg, const struct srv_record *r)
 		.name = json_string_value(json_object_get(doc, "name")),
 		.workspace = workspace,
 		.source_snapshot = json_string_value(json_object_get(doc, "source_snapshot")),
+		.overlay_lower = json_string_value(json_object_get(doc, "overlay_lower")),
 		.labels = json_object_get(doc, "labels"),
 		.env = json_object_get(doc, "env"),
 		.network = json_is_true(json_object_get(doc, "network")),

@@ -9,6 +9,7 @@
 
 #include <fcntl.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 
 struct sess_waiter {
@@ -233,8 +234,40 @@ static void pool_created(void *arg, struct sess_worker *w, struct err *err)
 	free(pr);
 }
 
-static int start_sandbox(struct sess_registry *reg, const char *id, const char *workspace, bool network,
-			 const struct sess_limits *lim, sess_created_cb cb, void *arg, struct err **errp)
+static char *overlay_dir(const struct sess_registry *reg, const char *id)
+{
+	struct buf b = BUF_INIT;
+	buf_addf(&b, "%s/overlays/%s", reg->cfg->data_dir, id);
+	return buf_detach(&b);
+}
+
+char *sess_tree_path(const struct sess_registry *reg, const char *commit)
+{
+	struct buf b = BUF_INIT;
+	buf_addf(&b, "%s/snapshots/trees/%s", reg->cfg->data_dir, commit);
+	return buf_detach(&b);
+}
+
+/* Mount the overlay of an overlay session's workspace (at creation, or again after a reboot). */
+static int mount_overlay(struct sess_registry *reg, const char *id, const char *workspace, const char *lower,
+			 struct err **errp)
+{
+	const struct sess_host_info *host = sess_zygote_host(reg->zygote);
+	auto_free char *odir = overlay_dir(reg, id);
+	struct buf parent = BUF_INIT;
+
+	buf_addf(&parent, "%s/overlays", reg->cfg->data_dir);
+	if (mkdir(parent.data, 0700) < 0 && errno != EEXIST) {
+		buf_release(&parent);
+		return err_set(errp, errno, "cannot create the overlays directory");
+	}
+	buf_release(&parent);
+	return sess_ws_overlay(workspace, lower, odir, host->sandbox_uid, host->sandbox_gid, errp);
+}
+
+static int start_sandbox(struct sess_registry *reg, const char *id, const char *workspace, const char *lower,
+			 bool network, const struct sess_limits *lim, sess_created_cb cb, void *arg,
+			 struct err **errp)
 {
 	struct sess_sandbox_opts o = {
 		.id = id,
@@ -244,8 +277,17 @@ static int start_sandbox(struct sess_registry *reg, const char *id, const char *
 	};
 	if (sess_ws_create(workspace, errp) < 0)
 		return -1;
-	if (sess_zygote_create(reg->zygote, &o, cb, arg, errp) < 0) {
+	if (lower && mount_overlay(reg, id, workspace, lower, errp) < 0) {
 		sess_ws_remove(workspace);
+		return -1;
+	}
+	if (sess_zygote_create(reg->zygote, &o, cb, arg, errp) < 0) {
+		if (lower) {
+			auto_free char *odir = overlay_dir(reg, id);
+			sess_ws_remove_overlay(workspace, odir);
+		} else {
+			sess_ws_remove(workspace);
+		}
 		return -1;
 	}
 	return 0;
@@ -262,7 +304,7 @@ void sess_pool_fill(struct sess_registry *reg)
 		pr->alive = reg->pending_alive;
 		pr->id = random_id("ses_", 12);
 		pr->workspace = workspace_path(reg, pr->id);
-		if (start_sandbox(reg, pr->id, pr->workspace, false, &lim, pool_created, pr, &err) < 0) {
+		if (start_sandbox(reg, pr->id, pr->workspace, NULL, false, &lim, pool_created, pr, &err) < 0) {
 			log_warn("warm pool: %s", err->msg);
 			free(pr->id);
 			free(pr->workspace);
@@ -316,6 +358,7 @@ static void unlink_session(struct sess_registry *reg, struct sess_session *s)
 
 static void session_free(struct sess_session *s)
 {
+	free(s->overlay_lower);
 	free(s->last_snapshot);
 	free(s->source_snapshot);
 	free(s->id);
@@ -460,7 +503,9 @@ int sess_create(struct sess_registry *reg, const char *owner, bool implicit,
 	s->reg = reg;
 	s->refs = 1; /* the registry's */
 
-	struct pool_entry *e = rq->network ? NULL : reg->pool;
+	/* an overlay must be in place before the sandbox mounts the workspace: no pool */
+	bool poolable = !rq->network && !rq->lower;
+	struct pool_entry *e = poolable ? reg->pool : NULL;
 	if (e) {
 		reg->pool = e->next;
 		reg->pool_ready--;
@@ -475,7 +520,7 @@ int sess_create(struct sess_registry *reg, const char *owner, bool implicit,
 		}
 		attach_worker(s, e->worker);
 		free(e);
-	} else if (!rq->network && (pr = unclaimed_pending(reg))) {
+	} else if (poolable && (pr = unclaimed_pending(reg))) {
 		/* The pool is empty but a sandbox for it is on its way: that one
 		 * is ready sooner than a new request queued behind it. */
 		s->id = steal_ptr(pr->id);
@@ -487,10 +532,12 @@ int sess_create(struct sess_registry *reg, const char *owner, bool implicit,
 		s->id = random_id("ses_", 12);
 		s->workspace = workspace_path(reg, s->id);
 		s->state = SESS_CREATING;
-		if (start_sandbox(reg, s->id, s->workspace, s->network, &lim, session_created, s, errp) < 0) {
+		if (start_sandbox(reg, s->id, s->workspace, rq->lower, s->network, &lim, session_created, s, errp) < 0) {
 			session_free(s);
 			return -1;
 		}
+		if (rq->lower)
+			s->overlay_lower = xstrdup(rq->lower_commit);
 		sess_hold(s); /* for session_created */
 	}
 	s->wsfd = open(s->workspace, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -556,6 +603,12 @@ int sess_adopt(struct sess_registry *reg, const struct sess_saved *sv, struct er
 
 	if (stat(sv->workspace, &st) < 0 || !S_ISDIR(st.st_mode))
 		return err_set(errp, errno, "session %s: its workspace is gone", sv->id);
+	if (sv->overlay_lower && !sess_ws_is_mounted(sv->workspace)) {
+		/* after a reboot: put the overlay back on its kept upper layer */
+		auto_free char *lower = sess_tree_path(reg, sv->overlay_lower);
+		if (mount_overlay(reg, sv->id, sv->workspace, lower, errp) < 0)
+			return err_wrap(errp, "session %s", sv->id);
+	}
 	s = xcalloc(1, sizeof(*s));
 	s->id = xstrdup(sv->id);
 	s->owner = xstrdup(sv->owner);
@@ -572,6 +625,7 @@ int sess_adopt(struct sess_registry *reg, const struct sess_saved *sv, struct er
 	s->stopped_at = sv->stopped_at;
 	s->workspace = xstrdup(sv->workspace);
 	s->source_snapshot = sv->source_snapshot ? xstrdup(sv->source_snapshot) : NULL;
+	s->overlay_lower = sv->overlay_lower ? xstrdup(sv->overlay_lower) : NULL;
 	s->reg = reg;
 	s->refs = 1;
 	s->state = SESS_STOPPED;
@@ -640,7 +694,12 @@ void sess_destroy(struct sess_session *s)
 		close(s->wsfd);
 		s->wsfd = -1;
 	}
-	sess_ws_remove(s->workspace);
+	if (s->overlay_lower) {
+		auto_free char *odir = overlay_dir(reg, s->id);
+		sess_ws_remove_overlay(s->workspace, odir);
+	} else {
+		sess_ws_remove(s->workspace);
+	}
 	run_waiters(s);
 	sess_put(s); /* the registry's reference */
 }
@@ -733,6 +792,9 @@ void sess_registry_free(struct sess_registry *reg)
 			close(s->wsfd);
 			s->wsfd = -1;
 		}
+		/* no mount outlives the server: sess_adopt puts the overlay back */
+		if (s->overlay_lower && umount2(s->workspace, MNT_DETACH) < 0 && errno != EINVAL)
+			log_warn("session %s: cannot detach its overlay: %s", s->id, strerror(errno));
 		s->state = SESS_DELETED; /* in memory only: the record stays as saved */
 		run_waiters(s);
 		sess_put(s);

@@ -66,6 +66,7 @@ struct sess_session {
 	struct sess_worker *worker;
 	char *workspace;	/* host path */
 	char *source_snapshot;	/* snapshot it was created from, or NULL */
+	char *overlay_lower;	/* commit of the tree its workspace overlays, or NULL */
 	uint64_t started_at;	/* wall clock, ms: last start */
 	uint64_t stopped_at;	/* wall clock, ms: last stop */
 	uint64_t persisted_active; /* last_active as last saved */
@@ -106,7 +107,7 @@ void sess_record_execution(struct sess_session *s, const char *exec_id, json_t *
 
 /** A stored session, to bring back at start-up (all strings borrowed). */
 struct sess_saved {
-	const char *id, *owner, *name, *workspace, *source_snapshot;
+	const char *id, *owner, *name, *workspace, *source_snapshot, *overlay_lower;
 	json_t *labels, *env;		/* borrowed */
 	bool network, implicit;
 	struct sess_limits limits;
@@ -122,6 +123,10 @@ struct sess_request {
 	const char *name;
 	json_t *labels;		/* borrowed */
 	json_t *env;		/* borrowed */
+	/* Start as an overlay on this materialized snapshot tree (root only; the
+	 * cost does not grow with the tree) and remember lower_commit. */
+	const char *lower;
+	const char *lower_commit;
 };
 
 int sess_registry_new(struct sess_registry **out, uv_loop_t *loop, struct sess_zygote *z,
@@ -130,6 +135,9 @@ int sess_registry_new(struct sess_registry **out, uv_loop_t *loop, struct sess_z
 void sess_registry_free(struct sess_registry *reg);
 const struct srv_config *sess_registry_config(const struct sess_registry *reg);
 const struct sess_host_info *sess_registry_host(const struct sess_registry *reg);
+/** Where the materialized tree of snapshot commit lives (malloc'd): DATA/snapshots/trees/<commit>. */
+char *sess_tree_path(const struct sess_registry *reg, const char *commit);
+
 /** The registry's snapshot catalog (sessions/catalog.c). */
 struct sess_snap **sess_registry_snaps(struct sess_registry *reg);
 const struct sess_persist *sess_registry_persist(const struct sess_registry *reg);

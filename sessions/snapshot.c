@@ -281,6 +281,14 @@ int snap_store_open(struct snap_store **out, const char *data_dir, struct err **
 			git_config_free(cfg);
 		}
 		git_repository_free(repo);
+		repo = NULL;
+		/* a random first generation: stat caches that outlived an older store never vouch here */
+		uint64_t g;
+		char gb[32];
+		random_bytes(&g, sizeof(g));
+		int gl = snprintf(gb, sizeof(gb), "%llu\n", (unsigned long long)(g >> 16));
+		if (write_atomic(st->gen_path, gb, (size_t)gl, errp) < 0)
+			goto fail;
 	}
 	if (repo_open(st, &repo, errp) < 0)
 		goto fail;
@@ -494,7 +502,8 @@ static int cache_save(struct cache *c, const char *path, struct err **errp)
 		return 0;
 	for (size_t i = 0; i < c->n; i++)
 		c->e[i].path = c->names.data + (uintptr_t)c->e[i].path;
-	qsort(c->e, c->n, sizeof(*c->e), cent_cmp);
+	if (c->n)
+		qsort(c->e, c->n, sizeof(*c->e), cent_cmp);
 	memset(&h, 0, sizeof(h));
 	memcpy(h.magic, CACHE_MAGIC, 8);
 	h.count = (uint32_t)c->n;
@@ -643,7 +652,8 @@ static int walk_dir(struct walk *w, int dfd, struct node *dir)
 	closedir(d);
 	if (r < 0)
 		return r;
-	qsort(dir->kids, dir->nkids, sizeof(*dir->kids), node_cmp);
+	if (dir->nkids)
+		qsort(dir->kids, dir->nkids, sizeof(*dir->kids), node_cmp);
 
 	for (size_t i = 0; i < dir->nkids; i++) {
 		struct node *k = &dir->kids[i];
@@ -848,7 +858,7 @@ static void need_object(struct take *t, struct node *n)
 /* Read a regular file once: hash it and, when small, keep it for the pack. */
 static int hash_file(struct take *t, struct node *n)
 {
-	int fd = open_beneath(t->rootfd, t->path.data, O_RDONLY | O_NONBLOCK);
+	int fd = open_beneath(t->rootfd, t->path.data, O_RDONLY | O_NONBLOCK | O_NOCTTY);
 	struct stat sb;
 	uint64_t got = 0;
 
@@ -985,7 +995,7 @@ fail:
 /* Stream a large file into the pack, checking it still hashes to n->oid. */
 static int pack_file(struct take *t, struct packw *pw, struct node *n, const char *rel)
 {
-	int fd = open_beneath(t->rootfd, rel, O_RDONLY | O_NONBLOCK);
+	int fd = open_beneath(t->rootfd, rel, O_RDONLY | O_NONBLOCK | O_NOCTTY);
 	struct stat sb;
 	unsigned char oid[OIDLEN];
 	uint64_t got = 0;
@@ -1883,8 +1893,10 @@ int snap_diff(struct snap_store *st, const char *from_hex, const char *to_hex,
 		if (walk_dir(&w, t.rootfd, &root) < 0 || flatten_ws(&t, &root, &b) < 0)
 			goto out;
 	}
-	qsort(a.v, a.n, sizeof(*a.v), fent_cmp);
-	qsort(b.v, b.n, sizeof(*b.v), fent_cmp);
+	if (a.n)
+		qsort(a.v, a.n, sizeof(*a.v), fent_cmp);
+	if (b.n)
+		qsort(b.v, b.n, sizeof(*b.v), fent_cmp);
 	for (size_t i = 0, j = 0; i < a.n || j < b.n;) {
 		int c = i == a.n ? 1 : j == b.n ? -1 : strcmp(a.v[i].path, b.v[j].path);
 		json_t *o;

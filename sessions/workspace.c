@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
@@ -114,6 +115,61 @@ void sess_ws_remove(const char *path)
 		rm_run(&w->req);
 		rm_done(&w->req, 0);
 	}
+}
+
+int sess_ws_overlay(const char *workspace, const char *lower, const char *overlay_dir, uid_t uid, gid_t gid,
+		    struct err **errp)
+{
+	struct buf upper = BUF_INIT, work = BUF_INIT, opts = BUF_INIT;
+	int r = -1;
+
+	buf_addf(&upper, "%s/upper", overlay_dir);
+	buf_addf(&work, "%s/work", overlay_dir);
+	if ((mkdir(overlay_dir, 0700) < 0 && errno != EEXIST) || (mkdir(upper.data, 0755) < 0 && errno != EEXIST) ||
+	    (mkdir(work.data, 0700) < 0 && errno != EEXIST)) {
+		err_set(errp, errno, "cannot create the overlay's directories");
+		goto out;
+	}
+	if (chown(upper.data, uid, gid) < 0) {
+		err_set(errp, errno, "cannot give the overlay to the sandbox user");
+		goto out;
+	}
+	/* the paths are ours (data directory), but refuse what the option syntax cannot carry */
+	if (strpbrk(lower, ",:\\") || strpbrk(overlay_dir, ",:\\")) {
+		err_set(errp, 0, "the data directory path contains ',', ':' or '\\': overlays are unavailable");
+		goto out;
+	}
+	buf_addf(&opts, "lowerdir=%s,upperdir=%s,workdir=%s", lower, upper.data, work.data);
+	if (mount("overlay", workspace, "overlay", MS_NOSUID | MS_NODEV, opts.data) < 0) {
+		err_set(errp, errno, "cannot mount the workspace overlay");
+		goto out;
+	}
+	r = 0;
+out:
+	buf_release(&upper);
+	buf_release(&work);
+	buf_release(&opts);
+	return r;
+}
+
+bool sess_ws_is_mounted(const char *path)
+{
+	struct stat a, b;
+	struct buf parent = BUF_INIT;
+	bool mounted;
+
+	buf_addf(&parent, "%s/..", path);
+	mounted = stat(path, &a) == 0 && stat(parent.data, &b) == 0 && a.st_dev != b.st_dev;
+	buf_release(&parent);
+	return mounted;
+}
+
+void sess_ws_remove_overlay(const char *workspace, const char *overlay_dir)
+{
+	if (umount2(workspace, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
+		log_warn("cannot detach the overlay of a workspace: %s", strerror(errno));
+	sess_ws_remove(workspace);
+	sess_ws_remove(overlay_dir);
 }
 
 int sess_ws_relpath(const char *path, char **rel, struct err **errp)

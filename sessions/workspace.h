@@ -23,6 +23,18 @@
 void sess_ws_init(uv_loop_t *loop);
 /** mkdir the workspace (mode 0700). */
 int sess_ws_create(const char *path, struct err **errp);
+/**
+ * Make workspace an overlay: the read-only tree lower under a writable upper
+ * layer kept in overlay_dir (created; its upper directory owned by uid/gid).
+ * Needs root on the host. The cost does not depend on the size of lower.
+ */
+int sess_ws_overlay(const char *workspace, const char *lower, const char *overlay_dir, uid_t uid, gid_t gid,
+		    struct err **errp);
+/** Is path a mount point (an overlay workspace that is mounted)? */
+bool sess_ws_is_mounted(const char *path);
+/** Detach the overlay on workspace (if any), then remove workspace and overlay_dir in the background. */
+void sess_ws_remove_overlay(const char *workspace, const char *overlay_dir);
+
 /** Remove a workspace tree in the background (thread pool); never follows symlinks. */
 void sess_ws_remove(const char *path);
 /** Remove a tree synchronously: name inside dirfd, not following symlinks. */

@@ -102,7 +102,12 @@ static void created(void *arg, struct sess_session *s, struct err *err)
 	reply_session(call, s, "created");
 }
 
-static void session_create_run(struct tool_call *call)
+/*
+ * The second half of session_create, once a snapshot's tree (if any) is ready:
+ * tree non-NULL means the workspace is an overlay on it; otherwise a session
+ * from a snapshot gets its workspace filled by a restore.
+ */
+static void create_session(struct tool_call *call, struct sess_snap *sn, const char *tree)
 {
 	struct sess_request rq = {
 		.network = tool_arg_bool(call, "network", false),
@@ -111,13 +116,47 @@ static void session_create_run(struct tool_call *call)
 		.name = tool_arg_str(call, "name", NULL),
 		.labels = json_object_get(call->args, "labels"),
 		.env = json_object_get(call->args, "env"),
+		.lower = tree,
+		.lower_commit = tree ? sn->commit : NULL,
 	};
 	auto_err struct err *err = NULL;
 	struct sess_session *s;
+	json_t *disp = json_object_get(call->args, "display");
+	int dw = (int)json_integer_value(json_object_get(disp, "width"));
+	int dh = (int)json_integer_value(json_object_get(disp, "height"));
+
+	if (sess_create(call->env->sessions, call->principal, false, &rq, &s, &err) < 0) {
+		if (sn)
+			sn->in_use--;
+		tool_fail(call, "session_create: %s", err->msg);
+		return;
+	}
+	if (disp && !json_is_false(disp))
+		vnc_display_configure(s, dw, dh, true, NULL);
+	if (sn && tree) {
+		sn->in_use--;
+		free(s->source_snapshot);
+		s->source_snapshot = xstrdup(sn->id);
+		free(s->last_snapshot);
+		s->last_snapshot = xstrdup(sn->commit);
+		sess_when_ready(s, created, call);
+	} else if (sn) {
+		struct create_ctx *cc = xcalloc(1, sizeof(*cc));
+		cc->call = call;
+		cc->snap = sn; /* in_use stays raised until the workspace is filled */
+		sess_when_ready(s, created_from_snapshot, cc);
+	} else {
+		sess_when_ready(s, created, call);
+	}
+}
+
+static void session_create_run(struct tool_call *call)
+{
+	json_t *env = json_object_get(call->args, "env");
 	const char *k;
 	json_t *v;
 
-	json_object_foreach(rq.env, k, v) {
+	json_object_foreach(env, k, v) {
 		if (!*k || strchr(k, '=')) {
 			tool_fail(call, "argument \"env\": invalid variable name \"%s\"", k);
 			return;
@@ -136,21 +175,12 @@ static void session_create_run(struct tool_call *call)
 		tool_fail(call, "snapshot \"%s\" not found (argument snapshot_id)", snap_id);
 		return;
 	}
-	if (sess_create(call->env->sessions, call->principal, false, &rq, &s, &err) < 0) {
-		tool_fail(call, "session_create: %s", err->msg);
+	if (!sn) {
+		create_session(call, NULL, NULL);
 		return;
 	}
-	if (disp && !json_is_false(disp))
-		vnc_display_configure(s, dw, dh, true, NULL);
-	if (sn) {
-		struct create_ctx *cc = xcalloc(1, sizeof(*cc));
-		cc->call = call;
-		cc->snap = sn;
-		sn->in_use++; /* snapshot_delete waits until the workspace is filled */
-		sess_when_ready(s, created_from_snapshot, cc);
-		return;
-	}
-	sess_when_ready(s, created, call);
+	sn->in_use++; /* snapshot_delete waits until the session has its workspace */
+	tool_snapshot_tree(call, sn, create_session);
 }
 
 struct list_ctx {

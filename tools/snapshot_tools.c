@@ -8,14 +8,22 @@
 #include "tool.h"
 #include "../sessions/catalog.h"
 #include "../sessions/snapshot.h"
+#include "../sessions/workspace.h"
 #include "../server/buf.h"
 #include "../server/common.h"
 #include "../server/log.h"
 #include "../server/banned.h"
 
+#include <fcntl.h>
+#include <ftw.h>
 #include <string.h>
+#include <sys/stat.h>
 
-enum job_kind { JOB_TAKE, JOB_RESTORE, JOB_DIFF };
+/* nftw's callback takes no argument: the sandbox ids (the same for every tree) */
+static uid_t tree_uid;
+static gid_t tree_gid;
+
+enum job_kind { JOB_TAKE, JOB_RESTORE, JOB_DIFF, JOB_TREE };
 
 /* One piece of git work for the pool, and what the loop does with it after. */
 struct job {
@@ -42,6 +50,32 @@ static char *index_path(const struct tool_env *env, const char *session_id)
 	return buf_detach(&b);
 }
 
+static int chown_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return lchown(path, tree_uid, tree_gid) < 0 ? -1 : 0;
+}
+
+/* Thread pool: write the snapshot's tree once, owned by the sandbox user (a
+ * sandbox must be able to change what it finds), then publish it by rename. */
+static void materialize(struct job *j)
+{
+	struct stat st;
+	struct buf tmp = BUF_INIT;
+
+	if (stat(j->workspace, &st) == 0)
+		return; /* another session made it meanwhile */
+	buf_addf(&tmp, "%s.tmp%u", j->workspace, (unsigned)getpid());
+	sess_ws_remove_at(AT_FDCWD, tmp.data, NULL);
+	if (snap_materialize(j->store, j->commit, tmp.data, &j->err) == 0) {
+		if (nftw(tmp.data, chown_entry, 32, FTW_PHYS) < 0)
+			err_set(&j->err, errno, "cannot hand the snapshot tree to the sandbox user");
+		else if (rename(tmp.data, j->workspace) < 0 && errno != EEXIST && errno != ENOTEMPTY)
+			err_set(&j->err, errno, "cannot publish the snapshot tree");
+	}
+	sess_ws_remove_at(AT_FDCWD, tmp.data, NULL);
+	buf_release(&tmp);
+}
+
 static void job_run(uv_work_t *req)
 {
 	struct job *j = req->data;
@@ -55,6 +89,9 @@ static void job_run(uv_work_t *req)
 		break;
 	case JOB_DIFF:
 		snap_diff(j->store, j->commit, j->to_commit, j->to_commit ? NULL : j->workspace, &j->diff, &j->err);
+		break;
+	case JOB_TREE:
+		materialize(j);
 		break;
 	}
 }
@@ -327,6 +364,51 @@ void tool_fill_from_snapshot(struct tool_call *call, struct sess_session *s, str
 	free(s->source_snapshot);
 	s->source_snapshot = xstrdup(sn->id);
 	s->snap_busy = true;
+	job_queue(j);
+}
+
+struct tree_wait {
+	struct sess_snap *snap;
+	void (*cont)(struct tool_call *call, struct sess_snap *sn, const char *tree);
+};
+
+static void tree_ready(struct job *j)
+{
+	struct tree_wait *tw = j->arg;
+	if (j->err) {
+		tw->snap->in_use--;
+		tool_fail(j->call, "session_create: cannot prepare snapshot %s: %s", tw->snap->id, j->err->msg);
+	} else {
+		tw->cont(j->call, tw->snap, j->workspace);
+	}
+	free(tw);
+}
+
+void tool_snapshot_tree(struct tool_call *call, struct sess_snap *sn,
+			void (*cont)(struct tool_call *call, struct sess_snap *sn, const char *tree))
+{
+	const struct sess_host_info *host = sess_registry_host(call->env->sessions);
+	struct stat st;
+
+	if (!host->root) {
+		cont(call, sn, NULL); /* no overlays without root: fill by restore */
+		return;
+	}
+	auto_free char *tree = sess_tree_path(call->env->sessions, sn->commit);
+	if (stat(tree, &st) == 0) {
+		cont(call, sn, tree);
+		return;
+	}
+	struct job *j = job_new(call, JOB_TREE, NULL);
+	struct tree_wait *tw = xcalloc(1, sizeof(*tw));
+	tw->snap = sn;
+	tw->cont = cont;
+	j->arg = tw;
+	j->workspace = xstrdup(tree); /* the destination */
+	j->commit = xstrdup(sn->commit);
+	j->after = tree_ready;
+	tree_uid = host->sandbox_uid;
+	tree_gid = host->sandbox_gid;
 	job_queue(j);
 }
 

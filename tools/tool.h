@@ -68,6 +68,14 @@ extern const struct tool_def tool_fixture_defs[];
 extern const struct tool_def tool_snapshot_defs[];
 
 struct sess_snap;
+/**
+ * session_create {snapshot_id}: when the host can mount overlays (root), make
+ * sure sn's tree is materialized once (DATA/snapshots/trees/<commit>) and call
+ * cont with its path; otherwise call cont with tree NULL (the workspace is
+ * then filled by a restore). On failure the call is finished (in_use dropped).
+ */
+void tool_snapshot_tree(struct tool_call *call, struct sess_snap *sn,
+			void (*cont)(struct tool_call *call, struct sess_snap *sn, const char *tree));
 /** session_create {snapshot_id}: fill s's workspace from sn (in_use raised by the caller), then reply. */
 void tool_fill_from_snapshot(struct tool_call *call, struct sess_session *s, struct sess_snap *sn,
 			     void (*reply)(struct tool_call *call, struct sess_session *s));

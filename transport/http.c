@@ -910,12 +910,14 @@ static int on_http(struct lws *wsi, struct pss *p, const char *path)
 		return 0;
 	}
 	if (m == LWSHUMETH_GET && !strncmp(path, "/novnc/", 7)) {
+		p->st->engine_done = true; /* no engine involved: freed with the request */
 		serve_novnc(p, path + 7);
 		return 0;
 	}
 	{
 		char sid[64];
 		if (m == LWSHUMETH_GET && session_path(path, "view", sid, sizeof(sid))) {
+			p->st->engine_done = true;
 			serve_view(wsi, p, sid);
 			return 0;
 		}

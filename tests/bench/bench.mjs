@@ -293,8 +293,12 @@ async function openIdleWs(url, key, n) {
   return socks;
 }
 
+/** End clients as the spec asks: DELETE the MCP session (Streamable HTTP), then close. */
 async function closeAll(list) {
-  await Promise.all(list.map((c) => c.client.close().catch(() => {})));
+  await Promise.all(list.map(async (c) => {
+    if (c.transport.terminateSession && c.transport.sessionId) await c.transport.terminateSession().catch(() => {});
+    await c.client.close().catch(() => {});
+  }));
 }
 
 async function benchServe(res, notes) {
@@ -317,9 +321,9 @@ async function benchServe(res, notes) {
       s.wsPing = await timeLoop(N * 5, () => ws1.client.ping(), 50);
       s.wsList = await timeLoop(N, () => ws1.client.listTools());
       s.wsCall = await timeLoop(N, () => call(ws1, 'session_list', {}));
-      await ws1.client.close();
+      await closeAll([ws1]);
     }
-    await http1.client.close();
+    await closeAll([http1]);
     log('serve round trips done');
 
     // throughput: CLIENTS clients, each with its own MCP session, calling back to back
@@ -371,7 +375,7 @@ async function benchServe(res, notes) {
     p.httpPing = await timeLoop(N, () => c1.client.ping());
     p.httpList = await timeLoop(N, () => c1.client.listTools());
     p.httpCall = await timeLoop(N, () => call(c1, 'echo', { message: 'hi' }));
-    await c1.client.close();
+    await closeAll([c1]);
     const cs = [];
     for (let i = 0; i < CLIENTS; i++) cs.push(await netClient('http', peer.info));
     p.tpHttpPing = await throughput(cs, (c) => c.client.ping(), peer.pid);
@@ -608,7 +612,8 @@ function reportServe({ res, notes }) {
     `Round trips: ${N} sequential calls on one connection after ${WARMUP} warm-up calls (WebSocket \`ping\`: ${N * 5} after 50).`,
     `Throughput: ${CLIENTS} clients in this one node process, each with its own MCP session, calling back to back for ${(LOAD_MS / 1000).toFixed(1)} s after a 0.5 s warm-up;`,
     'server CPU is utime + stime from /proc over the same window (100 % = one CPU). The load generator and the server share this machine\'s CPUs,',
-    `so a rate can be bounded by the client rather than the server: the CPU columns show how busy each server was, the client (this node process, 100 % = one CPU) and the whole machine (${os.availableParallelism?.() ?? os.cpus().length} CPUs, 100 % = all busy).`,
+    'Clients end their MCP sessions with DELETE (the SDK\'s terminateSession) before closing, as the spec asks (a client that only drops its GET stream currently leaves mcpbox spinning for ~15 s: a server bug, tested in tests/e2e/serve.test.mjs).',
+    `A rate can be bounded by the client rather than the server: the CPU columns show how busy each server was, the client (this node process, 100 % = one CPU) and the whole machine (${os.availableParallelism?.() ?? os.cpus().length} CPUs, 100 % = all busy).`,
     '',
     '| round trip | p50 ms | p99 ms | peer | peer p50 ms | peer p99 ms | ratio | target | target met? |',
     '| --- | ---: | ---: | --- | ---: | ---: | ---: | --- | --- |',

@@ -509,6 +509,30 @@ describe('serve: Streamable HTTP on the wire', () => {
     assert.equal(unknown.status, 404);
   });
 
+  test('a client that drops its GET SSE stream does not leave the server spinning (server bug today: ~100 % CPU for ~15 s)', async () => {
+    // Own server: the shared one must not be measured while other tests use it.
+    const s = await startServe();
+    const cpuTicks = () => {
+      const st = fs.readFileSync(`/proc/${s.pid}/stat`, 'utf8');
+      const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+      return Number(f[11]) + Number(f[12]); // utime + stime, 1/100 s
+    };
+    try {
+      // the SDK client opens GET /mcp after initialized; close() aborts it without a DELETE
+      const c = await httpClient(s);
+      await c.client.ping();
+      await sleep(200);
+      await c.close();
+      await sleep(300);
+      const a = cpuTicks();
+      await sleep(1500);
+      const used = cpuTicks() - a;
+      assert.ok(used < 15, `idle server used ${used * 10} ms of CPU in 1.5 s after a client dropped its SSE stream (busy loop)`);
+    } finally {
+      await s.close();
+    }
+  });
+
   test('401 without a key, with a wrong key; Bearer, X-API-Key and ?api_key= all work', async () => {
     const sid = await rawSession(srv);
     assertJsonError(await httpRequest(srv, { headers: hdrs(null, sid), body: ping(1) }), 401);

@@ -106,6 +106,8 @@ describe('snapshots', () => {
     const snap = await call(raw, 'session_snapshot', { session_id: sid, name: 'kept' });
     const sn = snap.structuredContent.snapshot_id;
     await raw.close();
+    const mounts = fs.readFileSync('/proc/self/mounts', 'utf8').split('\n').filter((l) => l.includes(dir));
+    assert.deepEqual(mounts, [], 'no overlay of a stopped session outlives the server');
     raw = await startRaw({ dataDir: dir });
     await raw.handshake();
     const info = await call(raw, 'snapshot_info', { snapshot_id: sn });
@@ -113,6 +115,12 @@ describe('snapshots', () => {
     const c = await call(raw, 'session_create', { snapshot_id: sn });
     const seen = await call(raw, 'execute', { session_id: c.structuredContent.session_id, language: 'shell', code: 'cat src/a.txt' });
     assert.equal(seen.structuredContent.stdout, 'later\n');
+    // sessions made from a snapshot before the restart come back with their files (overlay remounted)
+    const old = (await call(raw, 'session_list', {})).structuredContent.sessions.filter((x) => x.source_snapshot && x.status === 'stopped');
+    assert.ok(old.length >= 1, 'a stopped session made from a snapshot');
+    await call(raw, 'session_start', { session_id: old[0].session_id });
+    const mine = await call(raw, 'execute', { session_id: old[0].session_id, language: 'shell', code: 'cat src/a.txt' });
+    assert.equal(mine.structuredContent.stdout, 'mine\n');
   });
 });
 
