@@ -65,7 +65,9 @@ deps:
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "# $$t"; $$t; done
 	@if [ "$$(id -u)" -eq 0 ]; then echo "# $(BUILD)/tests/test_sandbox as uid 65534"; \
-	  setpriv --reuid=65534 --regid=65534 --clear-groups env HOME=/tmp $(BUILD)/tests/test_sandbox; fi
+	  setpriv --reuid=65534 --regid=65534 --clear-groups env HOME=/tmp $(BUILD)/tests/test_sandbox; \
+	  echo "# $(BUILD)/tests/test_snapshot as uid 65534"; \
+	  setpriv --reuid=65534 --regid=65534 --clear-groups env HOME=/tmp $(BUILD)/tests/test_snapshot; fi
 
 e2e: $(BUILD)/mcpbox
 	@./tests/e2e/run.sh $(BUILD)/mcpbox

@@ -821,6 +821,7 @@ struct take {
 	size_t ntodo, captodo;
 	uint64_t kept;
 	uint64_t hashed_files, hashed_bytes;
+	uint64_t bytes, max_bytes;	/* the walk's total, kept up to date as files are read */
 	struct buf path;
 	unsigned char *iobuf;
 	struct err **errp;
@@ -868,6 +869,13 @@ static int hash_file(struct take *t, struct node *n)
 			close(fd);
 		return err_set(t->errp, e == ELOOP || e == ENOTDIR || e == EXDEV ? EAGAIN : e,
 			       "cannot read \"%s\"", t->path.data);
+	}
+	/* a file that grew since the walk still counts against the limit */
+	uint64_t walked = (uint64_t)n->sb.st_size;
+	if (t->bytes - walked + (uint64_t)sb.st_size > t->max_bytes) {
+		close(fd);
+		return err_set(t->errp, EFBIG, "the workspace holds more than the %llu bytes a snapshot may hold",
+			       (unsigned long long)t->max_bytes);
 	}
 	n->sb = sb;	/* the stat from before the read: if it changes, the next snapshot reads again */
 	n->gmode = (sb.st_mode & S_IXUSR) ? GM_EXEC : GM_BLOB;
@@ -930,6 +938,10 @@ static int hash_file(struct take *t, struct node *n)
 	n->known = true;
 	t->hashed_files++;
 	t->hashed_bytes += got;
+	t->bytes = t->bytes - walked + got;
+	if (t->bytes > t->max_bytes)
+		return err_set(t->errp, EFBIG, "the workspace holds more than the %llu bytes a snapshot may hold",
+			       (unsigned long long)t->max_bytes);
 	return 0;
 }
 
@@ -1090,6 +1102,8 @@ int snap_take(struct snap_store *st, const char *workspace_dir, const char *inde
 		goto out;
 
 	/* 2. hash what the stat cache cannot vouch for; find objects not yet stored */
+	t.bytes = w.bytes;
+	t.max_bytes = w.max_bytes;
 	if (git_repository_odb(&t.odb, repo) < 0 || git_odb_refresh(t.odb) < 0) {
 		git_fail(errp, "opening the object database");
 		goto out;
@@ -1167,7 +1181,7 @@ int snap_take(struct snap_store *st, const char *workspace_dir, const char *inde
 	git_oid_tostr(res->commit, sizeof(res->commit), (const git_oid *)cnode.oid);
 	res->files = w.files;
 	res->dirs = w.dirs;
-	res->bytes = w.bytes;
+	res->bytes = t.bytes;
 	res->skipped = w.skipped;
 	res->hashed_files = t.hashed_files;
 	res->hashed_bytes = t.hashed_bytes;
@@ -1890,7 +1904,11 @@ int snap_diff(struct snap_store *st, const char *from_hex, const char *to_hex,
 		buf_adds(&t.path, "");
 		if (!t.md)
 			abort();
-		if (walk_dir(&w, t.rootfd, &root) < 0 || flatten_ws(&t, &root, &b) < 0)
+		if (walk_dir(&w, t.rootfd, &root) < 0)
+			goto out;
+		t.bytes = w.bytes;
+		t.max_bytes = UINT64_MAX;
+		if (flatten_ws(&t, &root, &b) < 0)
 			goto out;
 	}
 	if (a.n)

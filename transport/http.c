@@ -248,6 +248,7 @@ static struct stream *stream_new(struct lws *wsi, struct session *s, const char 
 	st->wsi = wsi;
 	st->sess = s;
 	st->status = 200;
+	st->engine_done = true; /* until a POST hands it to the engine (process_post) */
 	snprintf(st->origin, sizeof(st->origin), "%s", origin);
 	buf_grow(&st->out, LWS_PRE);
 	st->out.len = LWS_PRE;
@@ -667,6 +668,7 @@ static void process_post(struct lws *wsi, struct pss *p)
 	st->sess = s;
 	st->next_in_sess = s->streams;
 	s->streams = st;
+	st->engine_done = false; /* the engine owns it as a context until done() */
 	srv_conn_receive(s->conn, p->body.data, p->body.len, st);
 	buf_release(&p->body);
 }

@@ -145,6 +145,28 @@ describe('screenshot and input over stdio', () => {
   });
 });
 
+describe('idle displays stop and come back', () => {
+  let srv;
+  before(async () => {
+    const dataDir = makeDataDir();
+    fs.writeFileSync(path.join(dataDir, 'config.json'), JSON.stringify({ display_idle: '1s' }));
+    srv = await startClient({ dataDir });
+  });
+  after(async () => { await srv?.close(); });
+
+  test('a display unused for display_idle is stopped (Xvfb gone) and restarts on the next screenshot', async () => {
+    await shot(srv);
+    assert.match((await exec(srv, 'shell', 'pgrep -c Xvfb')).sc.stdout, /^1/);
+    const stopped = await poll(async () => (await srv.call('session_info', {})).structuredContent.display?.status === 'stopped',
+      { timeout: 5000, interval: 200 });
+    assert.ok(stopped, 'the display was not stopped');
+    assert.equal((await exec(srv, 'shell', 'pgrep -c Xvfb || true')).sc.stdout.trim(), '0', 'Xvfb was killed');
+    const again = await shot(srv);
+    assert.equal(again.png.width, 1280);
+    assert.equal((await srv.call('session_info', {})).structuredContent.display.status, 'running');
+  });
+});
+
 // ---- VNC ---------------------------------------------------------------------------------------
 
 function wsOpen(url, { timeout = 5000 } = {}) {

@@ -8,6 +8,9 @@
 //   startClient()  the official MCP TypeScript SDK client over stdio (what real agents use)
 //   startRaw()     the binary spawned directly, newline-delimited JSON written and read by hand,
 //                  for what the SDK can't send: batches, odd ids, malformed lines, EOF.
+//   startServe()   `mcpbox serve` on 127.0.0.1:0 (URL and first admin key parsed from stdout), with
+//                  httpClient()/wsClient() (the SDK's Streamable HTTP and WebSocket transports),
+//                  httpRequest() (node:http, any header) and keyCli()/createKey() for `mcpbox key`.
 
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
