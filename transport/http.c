@@ -30,6 +30,7 @@
 #include <libwebsockets.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "../server/banned.h"
 
@@ -113,6 +114,7 @@ static struct {
 	struct session *sessions;
 	unsigned nsessions, nws;
 	uv_timer_t sweep;
+	uv_timer_t hangup;		/* notices clients that left an event stream */
 	bool draining;
 	bool stopping;
 	struct wsconn_list {
@@ -1230,6 +1232,26 @@ static void sweep(uv_timer_t *t)
 	}
 }
 
+/*
+ * An event stream gets no request bytes, and lws does not read from it: a
+ * client that goes away leaves a readable (EOF) socket that lws never
+ * consumes, so the loop would spin on it until the next write fails. Peek at
+ * the open streams' sockets now and then and close the ones at EOF.
+ */
+static void hangup_tick(uv_timer_t *t)
+{
+	for (struct session *s = H.sessions; s; s = s->next) {
+		for (struct stream *st = s->streams; st; st = st->next_in_sess) {
+			char c;
+			if (!st->wsi || !st->sse || !st->headers_sent)
+				continue;
+			int fd = (int)lws_get_socket_fd(st->wsi);
+			if (fd >= 0 && recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
+				lws_set_timeout(st->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+		}
+	}
+}
+
 static void lws_to_log(int level, const char *line)
 {
 	size_t n = strlen(line);
@@ -1279,6 +1301,9 @@ int tp_http_start(uv_loop_t *loop, const struct srv_app *app, const struct tp_ht
 			       o->port);
 	}
 	vnc_set_http_base(o->host, H.port);
+	uv_timer_init(loop, &H.hangup);
+	uv_timer_start(&H.hangup, hangup_tick, 100, 100);
+	uv_unref((uv_handle_t *)&H.hangup);
 	uv_timer_init(loop, &H.sweep);
 	uv_timer_start(&H.sweep, sweep, 10000, 10000);
 	uv_unref((uv_handle_t *)&H.sweep);
@@ -1320,6 +1345,8 @@ void tp_http_stop(void)
 		session_end(H.sessions);
 	uv_timer_stop(&H.sweep);
 	uv_close((uv_handle_t *)&H.sweep, NULL);
+	uv_timer_stop(&H.hangup);
+	uv_close((uv_handle_t *)&H.hangup, NULL);
 	lws_context_destroy(H.ctx); /* closes every connection; handles drain on the loop */
 	H.ctx = NULL;
 }
