@@ -13,7 +13,10 @@ if [ ! -d "$TESTS/node_modules/@modelcontextprotocol/sdk" ]; then
 	exit 2
 fi
 # Node's runner: one file at a time (the tests measure latency), a hard cap per test.
-NODE_TEST="node --test --test-concurrency=1 --test-timeout=120000 --test-reporter=spec"
+# slower builds (make asan) raise these
+TEST_TIMEOUT_MS=${E2E_TEST_TIMEOUT_MS:-120000}
+PASS_TIMEOUT_S=${E2E_PASS_TIMEOUT_S:-600}
+NODE_TEST="node --test --test-concurrency=1 --test-timeout=$TEST_TIMEOUT_MS --test-reporter=spec"
 # serve.test.mjs drives WebSocket clients: Node 20 has a global WebSocket only behind a flag (default from 22).
 if ! node -e 'process.exit(typeof WebSocket === "function" ? 0 : 1)' 2>/dev/null &&
 	node --experimental-websocket -e 'process.exit(typeof WebSocket === "function" ? 0 : 1)' 2>/dev/null; then
@@ -31,7 +34,7 @@ pass() { # user data-dir command...
 	echo "# e2e: running as $user (data dir $data)"
 	start=$(date +%s)
 	# timeout: a hung server must not hang CI; the whole pass is kept well under 3 minutes normally
-	if timeout -k 10 300 "$@" env MCPBOX_BIN="$BIN" MCPBOX_DATA="$data" MCPBOX_TEST_USER="$user" $NODE_TEST $FILES; then
+	if timeout -k 10 "$PASS_TIMEOUT_S" "$@" env MCPBOX_BIN="$BIN" MCPBOX_DATA="$data" MCPBOX_TEST_USER="$user" $NODE_TEST $FILES; then
 		echo "# e2e: pass as $user OK ($(( $(date +%s) - start )) s)"
 	else
 		echo "# e2e: pass as $user FAILED ($(( $(date +%s) - start )) s)"
