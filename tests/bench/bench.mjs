@@ -690,6 +690,13 @@ function report({ res, notes }) {
   return md.join('\n');
 }
 
+/** The snapshot engine's own benchmark (C, against the git CLI and cp -a in the same run). */
+function snapshotStore() {
+  const r = spawnSync(path.join(TESTS, 'bench', 'snapshot_bench.sh'), [], { encoding: 'utf8', timeout: 600000 });
+  if (r.status !== 0) throw new Error(`snapshot_bench exited ${r.status}: ${(r.stderr || '').slice(-300)}`);
+  return `## Snapshot store (2,000 files / 50 MB, beside the git CLI and cp -a)\n\n${r.stdout.trim()}\n`;
+}
+
 function sdkVersion() {
   try {
     return '@modelcontextprotocol/sdk ' + JSON.parse(fs.readFileSync(path.join(TESTS, 'node_modules/@modelcontextprotocol/sdk/package.json'), 'utf8')).version;
@@ -702,7 +709,22 @@ try {
     process.stdout.write([...reportServe(out), ...out.notes.map((n) => `- ${n}`)].join('\n') + '\n');
     process.exit(0);
   }
-  const md = report(out);
+  let md = report(out);
+  // the other issues' sections, measured in the same run on the same machine
+  const { benchRl } = await import('./rl.mjs');
+  const { benchDisplay } = await import('./display.mjs');
+  const sections = [];
+  for (const [name, fn] of [['rl', () => benchRl({ bin: BIN, dataDir: DATA, n: Math.min(N, 50) })],
+                             ['display', () => benchDisplay({ bin: BIN, dataDir: DATA, n: Math.min(N, 30) })],
+                             ['snapshot store', () => snapshotStore()]]) {
+    try {
+      log(`${name} benchmarks`);
+      sections.push(await fn());
+    } catch (e) {
+      sections.push(`## ${name}\n\nThe ${name} benchmark failed in this run: ${String(e.message || e).split('\n')[0]}\n`);
+    }
+  }
+  md += '\n' + sections.join('\n');
   process.stdout.write(md + '\n');
   fs.mkdirSync(path.dirname(OUT), { recursive: true });
   fs.writeFileSync(OUT, md + '\n');

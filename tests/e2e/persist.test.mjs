@@ -87,6 +87,39 @@ describe('restart', () => {
     }
   });
 
+  test('kill -9 in the middle of a snapshot: the store and the records stay consistent', async () => {
+    const dir = makeDataDir();
+    const raw = await startRaw({ dataDir: dir });
+    await raw.handshake();
+    const id = (await raw.callTool('session_create', {}, 1)).result.structuredContent.session_id;
+    await raw.callTool('execute', { session_id: id, language: 'shell', code: 'echo v1 > small' }, 2);
+    const first = (await raw.callTool('session_snapshot', { session_id: id }, 3)).result.structuredContent.snapshot_id;
+    await raw.callTool('execute', { session_id: id, language: 'python', timeout_s: 60, code:
+      'import os\nfor i in range(300):\n    open(f"big{i}", "wb").write(os.urandom(200000))' }, 4);
+    raw.send({ jsonrpc: '2.0', id: 5, method: 'tools/call', params: { name: 'session_snapshot', arguments: { session_id: id } } });
+    await sleep(40);
+    raw.child.kill('SIGKILL');
+    await raw.waitExit(3000);
+
+    const raw2 = await startRaw({ dataDir: dir });
+    after(() => raw2.close());
+    await raw2.handshake();
+    const snaps = (await raw2.callTool('snapshot_list', {}, 10)).result.structuredContent.snapshots;
+    assert.ok(snaps.some((x) => x.snapshot_id === first), 'the earlier snapshot is still there');
+    // every listed snapshot can be used: a session from each sees its files
+    for (const [i, sn] of snaps.entries()) {
+      const c = await raw2.callTool('session_create', { snapshot_id: sn.snapshot_id }, 20 + i);
+      assert.equal(c.result.isError, undefined, JSON.stringify(c.result));
+      const r = await raw2.callTool('execute', { session_id: c.result.structuredContent.session_id, language: 'shell', code: 'cat small' }, 40 + i);
+      assert.equal(r.result.structuredContent.stdout, 'v1\n');
+    }
+    // and snapshots work again
+    await raw2.callTool('session_start', { session_id: id }, 60);
+    const again = await raw2.callTool('session_snapshot', { session_id: id }, 61);
+    assert.ok(again.result.structuredContent?.snapshot_id, JSON.stringify(again.result));
+    assert.ok(again.result.structuredContent.files >= 301);
+  });
+
   test('every execution leaves a record and its output on disk', async () => {
     const dir = makeDataDir();
     const raw = await startRaw({ dataDir: dir });
