@@ -1,0 +1,189 @@
+/**
+ * snapshot_internal.h — glue between the files of the snapshot engine; not for
+ * use outside them (the public contract is snapshot.h).
+ *
+ *   snapshot_store.c  the store, shared helpers, the stat cache, refs, reachability
+ *   snapshot_write.c  workspace walk and hashing, the pack writer, snap_take, snap_gc
+ *   snapshot_read.c   snap_restore, snap_materialize, snap_diff, snap_verify
+ *
+ * Functions that can fail return 0 or -1 with *errp set, as in snapshot.h.
+ * Nothing here keeps global state; the threading rules are snapshot.h's.
+ */
+#ifndef MCPBOX_SESS_SNAPSHOT_INTERNAL_H
+#define MCPBOX_SESS_SNAPSHOT_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <git2.h>
+#include <openssl/evp.h>
+
+#include "snapshot.h"
+#include "../server/buf.h"
+#include "../server/err.h"
+
+#define GM_TREE 0040000u
+#define GM_BLOB 0100644u
+#define GM_EXEC 0100755u
+#define GM_LINK 0120000u
+
+#define OIDLEN 20
+#define MAX_DEPTH 256
+#define KEEP_FILE_MAX (8u << 20)	/* files up to this size stay in memory between hash and pack */
+#define KEEP_BUDGET (256u << 20)
+
+struct snap_store {
+	char *gitdir;
+	char *gen_path;
+};
+
+/* ---- helpers (snapshot_store.c) ----------------------------------------- */
+
+/** Log libgit2's last error (it may hold host paths) and set a plain one. Returns -1. */
+int snapi_git_fail(struct err **errp, const char *what);
+/** CLOCK_REALTIME in nanoseconds. */
+int64_t snapi_wall_ns(void);
+/** A 40-digit hex commit id; what names it in the error. */
+int snapi_parse_hex(const char *hex, git_oid *oid, const char *what, struct err **errp);
+/** Check a snapshot id and append its ref name (refs/snapshots/<id>) to refname. */
+int snapi_valid_snapshot_id(const char *id, struct buf *refname, struct err **errp);
+/** openat2 of rel beneath rootfd, following no symlink; the fd or -1 with errno. */
+int snapi_open_beneath(int rootfd, const char *rel, int flags);
+/** A git object id (SHA-1 of "<type> <len>\0" + content), in pieces or at once. */
+void snapi_hash_begin(EVP_MD_CTX *c, int type, uint64_t len);
+void snapi_hash_end(EVP_MD_CTX *c, unsigned char *oid);
+void snapi_hash_buf(EVP_MD_CTX *c, int type, const void *p, size_t n, unsigned char *oid);
+
+/** Open the store's repository; the caller frees it. */
+int snapi_repo_open(struct snap_store *st, git_repository **repo, struct err **errp);
+/** The gc generation (0 if unreadable): stat caches of another generation prove no object exists. */
+uint64_t snapi_gen_read(struct snap_store *st);
+/** Replace path with data (temporary file, then rename). */
+int snapi_write_atomic(const char *path, const void *data, size_t len, struct err **errp);
+
+/* ---- a set of object ids (snapshot_store.c) ----------------------------- */
+
+struct oidset {
+	unsigned char (*slot)[OIDLEN];
+	unsigned char *used;
+	size_t cap, n;
+};
+
+/** 1 if added, 0 if it was there. */
+int snapi_oidset_add(struct oidset *s, const unsigned char *oid);
+bool snapi_oidset_has(const struct oidset *s, const unsigned char *oid);
+void snapi_oidset_release(struct oidset *s);
+
+/* ---- the stat cache (snapshot_store.c) ---------------------------------- */
+
+struct cent {
+	const char *path;	/* files: "a/b"; directories: "a/b/"; root: "" */
+	uint32_t st_mode;
+	uint64_t size, ino;
+	int64_t mtime_ns, ctime_ns;
+	unsigned char oid[OIDLEN];
+};
+
+struct cache {
+	uint64_t gen;
+	int64_t start_ns;
+	unsigned char commit[OIDLEN];
+	struct cent *e;
+	size_t n, cap;
+	char *raw;		/* loaded file; paths point into it */
+	struct buf names;	/* paths of entries being built (offsets) */
+};
+
+/** Load the cache at path (NULL: none); a missing or unreadable one is empty. */
+void snapi_cache_load(struct cache *c, const char *path);
+/** The entry for path in a loaded cache, or NULL. */
+const struct cent *snapi_cache_find(const struct cache *c, const char *path);
+/** The entry's stat still describes the content it names (git's racy-clean rule). */
+bool snapi_cache_vouches(const struct cache *c, const struct cent *e, const struct stat *sb);
+/** Add an entry to a cache being built (sb NULL: a directory, no stat). */
+void snapi_cache_push(struct cache *c, const char *path, const struct stat *sb, const unsigned char *oid);
+/** Sort and write a cache built with snapi_cache_push to path (NULL: nothing). */
+int snapi_cache_save(struct cache *c, const char *path, struct err **errp);
+void snapi_cache_release(struct cache *c);
+
+/* ---- walking and hashing a workspace (snapshot_write.c) ----------------- */
+
+struct node {
+	char *name;
+	uint32_t gmode;
+	struct stat sb;
+	unsigned char oid[OIDLEN];
+	bool known;		/* oid is set */
+	bool present;		/* the object is already in the store */
+	bool cached;		/* oid came from the stat cache */
+	char *data;		/* symlink target, kept file content or tree body */
+	size_t len;
+	char *rel;		/* path of a large file whose content was not kept */
+	struct node *kids;
+	size_t nkids;
+};
+
+struct walk {
+	int rootfd;
+	uint64_t max_bytes, bytes, files, dirs, skipped;
+	int depth;
+	struct buf path;
+	struct err **errp;
+};
+
+/** Stat every entry beneath dfd into dir's kids, sorted in git's tree order. */
+int snapi_walk_dir(struct walk *w, int dfd, struct node *dir);
+void snapi_node_release(struct node *n);
+
+/* State of one snap_take; snap_diff fills one to hash the workspace. */
+struct take {
+	struct snap_store *st;
+	git_odb *odb;
+	int rootfd;
+	struct cache old, cache;
+	bool cache_current;	/* no gc since the cache was written: its objects exist */
+	EVP_MD_CTX *md;
+	struct oidset queued;	/* objects already in the pack list */
+	struct node **todo;	/* objects to write, in order */
+	size_t ntodo, captodo;
+	uint64_t kept;
+	uint64_t hashed_files, hashed_bytes;
+	uint64_t bytes, max_bytes;	/* the walk's total, kept up to date as files are read */
+	struct buf path;
+	unsigned char *iobuf;
+	struct err **errp;
+};
+
+/** Read the file at t->path once: set n->oid and, when small, keep the content. */
+int snapi_hash_file(struct take *t, struct node *n);
+
+/* ---- refs and reachability (snapshot_store.c) --------------------------- */
+
+/** Commit ids of every refs/snapshots/ ref; the caller frees *out. */
+int snapi_snapshot_refs(git_repository *repo, git_oid **out, size_t *n, struct err **errp);
+
+struct robj {
+	git_oid id;
+	git_object_t type;
+};
+
+struct reach {
+	git_repository *repo;
+	git_odb *odb;
+	bool collect;		/* gc: list what is reached instead of reading blobs */
+	struct robj *list;
+	size_t n, cap;
+	struct oidset seen;
+	uint64_t objects;
+	const char *ref;	/* for messages */
+	struct err **errp;
+};
+
+/** Walk a commit and everything it reaches (once per object, across calls). */
+int snapi_reach_commit(struct reach *r, const git_oid *id);
+/** Log and report a missing or corrupt object. Returns -1. */
+int snapi_reach_fail(struct reach *r, const git_oid *oid, const char *what);
+
+#endif

@@ -1,0 +1,795 @@
+/*
+ * snapshot_read.c — what reads snapshots back (see snapshot.h): snap_restore
+ * and snap_materialize write a snapshot's tree into a directory, snap_diff
+ * compares two snapshots or a snapshot with the workspace, snap_verify reads
+ * every object the refs reach.
+ */
+#include "snapshot.h"
+#include "snapshot_internal.h"
+#include "workspace.h"
+#include "../server/buf.h"
+#include "../server/common.h"
+#include "../server/log.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <git2.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../server/banned.h"
+
+#define DIFF_MAX (32u << 20)
+
+/* ---- snap_restore / snap_materialize ------------------------------------ */
+
+struct rst {
+	git_repository *repo;
+	git_odb *odb;
+	struct cache old, cache;
+	bool fresh;		/* the directory was just made: nothing to compare or remove */
+	bool do_chown;
+	uid_t uid;
+	gid_t gid;
+	int depth;
+	EVP_MD_CTX *md;
+	unsigned char *iobuf;
+	struct buf path;
+	struct err **errp;
+};
+
+static const char *rst_path(struct rst *r, size_t mark, const char *name)
+{
+	r->path.len = mark;
+	r->path.data[mark] = '\0';
+	if (mark)
+		buf_addch(&r->path, '/');
+	buf_adds(&r->path, name);
+	return r->path.data;
+}
+
+static int rst_remove(struct rst *r, int dfd, const char *name)
+{
+	struct err *e = NULL;
+	if (sess_ws_remove_at(dfd, name, &e) < 0) {
+		int en = e ? e->errnum : EIO;
+		err_free(e);
+		return err_set(r->errp, en, "cannot remove \"%s\"", r->path.data);
+	}
+	return 0;
+}
+
+/* Does the file dfd/name hold exactly the blob oid? Only read when the sizes agree. */
+static bool same_content(struct rst *r, int dfd, const char *name, const struct stat *sb, const git_oid *oid)
+{
+	size_t len;
+	git_object_t type;
+	unsigned char got[OIDLEN];
+	uint64_t n = 0;
+
+	if (git_odb_read_header(&len, &type, r->odb, oid) < 0 || (uint64_t)len != (uint64_t)sb->st_size)
+		return false;
+	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	snapi_hash_begin(r->md, GIT_OBJECT_BLOB, len);
+	for (;;) {
+		ssize_t k = read(fd, r->iobuf, 1 << 20);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			break;
+		EVP_DigestUpdate(r->md, r->iobuf, (size_t)k);
+		n += (uint64_t)k;
+	}
+	close(fd);
+	snapi_hash_end(r->md, got);
+	return n == (uint64_t)len && !memcmp(got, oid->id, OIDLEN);
+}
+
+/* Put a new entry in place: made under a temporary name, renamed over the old one. */
+static int rst_install(struct rst *r, int dfd, const char *name, const char *tmp, bool exists, const struct stat *sb)
+{
+	if (exists && S_ISDIR(sb->st_mode) && rst_remove(r, dfd, name) < 0) {
+		unlinkat(dfd, tmp, 0);
+		return -1;
+	}
+	if (renameat(dfd, tmp, dfd, name) < 0) {
+		int e = errno;
+		/* a directory appeared under that name meanwhile */
+		if ((e == EISDIR || e == ENOTEMPTY || e == EEXIST) && rst_remove(r, dfd, name) == 0 &&
+		    renameat(dfd, tmp, dfd, name) == 0)
+			return 0;
+		unlinkat(dfd, tmp, 0);
+		return err_set(r->errp, e, "cannot write \"%s\"", r->path.data);
+	}
+	return 0;
+}
+
+static int rst_file(struct rst *r, int dfd, const char *name, const git_oid *oid, bool exec, bool exists,
+		    struct stat *sb)
+{
+	mode_t want = exec ? 0755 : 0644;
+	git_blob *blob = NULL;
+	char *tmp = NULL;
+	int fd = -1;
+
+	if (exists && S_ISREG(sb->st_mode)) {
+		const struct cent *e = snapi_cache_find(&r->old, r->path.data);
+		bool same = e && snapi_cache_vouches(&r->old, e, sb) ? !memcmp(e->oid, oid->id, OIDLEN)
+							    : same_content(r, dfd, name, sb, oid);
+		/* a hard-linked file may be shared with a lower layer: never chmod it in place */
+		if (same && (sb->st_mode & 07777) != want && sb->st_nlink == 1) {
+			fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+			struct stat now;
+			same = fd >= 0 && fstat(fd, &now) == 0 && now.st_ino == sb->st_ino && S_ISREG(now.st_mode) &&
+			       fchmod(fd, want) == 0 && fstat(fd, sb) == 0;
+			if (fd >= 0)
+				close(fd);
+			fd = -1;
+		} else if (same && (sb->st_mode & 07777) != want) {
+			same = false;
+		}
+		if (same) {
+			snapi_cache_push(&r->cache, r->path.data, sb, oid->id);
+			return 0;
+		}
+	}
+	if (git_blob_lookup(&blob, r->repo, oid) < 0)
+		return snapi_git_fail(r->errp, "reading a file of the snapshot");
+	for (int tries = 0; fd < 0 && tries < 8; tries++) {
+		free(tmp);
+		tmp = random_id(".mcpbox-tmp-", 8);
+		fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0 && errno != EEXIST)
+			break;
+	}
+	if (fd < 0) {
+		err_set(r->errp, errno, "cannot write \"%s\"", r->path.data);
+		goto fail;
+	}
+	if ((r->do_chown && fchown(fd, r->uid, r->gid) < 0) || fchmod(fd, want) < 0 ||
+	    write_all(fd, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob)) < 0) {
+		err_set(r->errp, errno, "cannot write \"%s\"", r->path.data);
+		close(fd);
+		unlinkat(dfd, tmp, 0);
+		goto fail;
+	}
+	if (close(fd) < 0) {
+		err_set(r->errp, errno, "cannot write \"%s\"", r->path.data);
+		unlinkat(dfd, tmp, 0);
+		goto fail;
+	}
+	if (rst_install(r, dfd, name, tmp, exists, sb) < 0)
+		goto fail;
+	/* rename changes ctime on some filesystems: record the stat after it */
+	if (fstatat(dfd, name, sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(sb->st_mode))
+		snapi_cache_push(&r->cache, r->path.data, sb, oid->id);
+	git_blob_free(blob);
+	free(tmp);
+	return 0;
+fail:
+	git_blob_free(blob);
+	free(tmp);
+	return -1;
+}
+
+static int rst_link(struct rst *r, int dfd, const char *name, const git_oid *oid, bool exists, const struct stat *sb)
+{
+	git_blob *blob = NULL;
+	char target[4096], cur[4096];
+	char *tmp = NULL;
+	int rc = -1;
+
+	if (git_blob_lookup(&blob, r->repo, oid) < 0)
+		return snapi_git_fail(r->errp, "reading a symlink of the snapshot");
+	size_t len = (size_t)git_blob_rawsize(blob);
+	if (len == 0 || len >= sizeof(target) || memchr(git_blob_rawcontent(blob), 0, len)) {
+		git_blob_free(blob);
+		return err_set(r->errp, EINVAL, "invalid symlink \"%s\" in the snapshot", r->path.data);
+	}
+	memcpy(target, git_blob_rawcontent(blob), len);
+	target[len] = '\0';
+	git_blob_free(blob);
+	if (exists && S_ISLNK(sb->st_mode)) {
+		ssize_t n = readlinkat(dfd, name, cur, sizeof(cur));
+		if (n == (ssize_t)len && !memcmp(cur, target, len))
+			return 0;
+	}
+	for (int tries = 0; tries < 8; tries++) {
+		free(tmp);
+		tmp = random_id(".mcpbox-tmp-", 8);
+		if (symlinkat(target, dfd, tmp) == 0) {
+			rc = 0;
+			break;
+		}
+		if (errno != EEXIST)
+			break;
+	}
+	if (rc < 0) {
+		err_set(r->errp, errno, "cannot create symlink \"%s\"", r->path.data);
+	} else {
+		if (r->do_chown)
+			fchownat(dfd, tmp, r->uid, r->gid, AT_SYMLINK_NOFOLLOW);
+		rc = rst_install(r, dfd, name, tmp, exists, sb);
+	}
+	free(tmp);
+	return rc;
+}
+
+static int rst_dir(struct rst *r, int dfd, const git_tree *tree);
+
+static int rst_subdir(struct rst *r, int dfd, const char *name, const git_oid *oid, bool exists,
+		      const struct stat *sb)
+{
+	git_tree *sub = NULL;
+	int cfd = -1, rc;
+	bool was_fresh = r->fresh;
+
+	if (r->depth >= MAX_DEPTH)
+		return err_set(r->errp, ELOOP, "directories nested deeper than %d levels", MAX_DEPTH);
+	if (exists && S_ISDIR(sb->st_mode))
+		cfd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (cfd < 0) {
+		/* a file, or a symlink planted where the snapshot has a directory: the link itself goes */
+		if (exists && rst_remove(r, dfd, name) < 0)
+			return -1;
+		if (mkdirat(dfd, name, 0755) < 0)
+			return err_set(r->errp, errno, "cannot create directory \"%s\"", r->path.data);
+		if (r->do_chown)
+			fchownat(dfd, name, r->uid, r->gid, AT_SYMLINK_NOFOLLOW);
+		cfd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (cfd < 0)
+			return err_set(r->errp, errno, "cannot open directory \"%s\"", r->path.data);
+		r->fresh = true;
+	}
+	if (git_tree_lookup(&sub, r->repo, oid) < 0) {
+		close(cfd);
+		return snapi_git_fail(r->errp, "reading a directory of the snapshot");
+	}
+	buf_addch(&r->path, '/');
+	snapi_cache_push(&r->cache, r->path.data, NULL, oid->id);
+	r->path.data[--r->path.len] = '\0';
+	r->depth++;
+	rc = rst_dir(r, cfd, sub);
+	r->depth--;
+	r->fresh = was_fresh;
+	git_tree_free(sub);
+	close(cfd);
+	return rc;
+}
+
+static bool tree_name_ok(const char *name)
+{
+	return *name && strcmp(name, ".") && strcmp(name, "..") && !strchr(name, '/');
+}
+
+static int rst_dir(struct rst *r, int dfd, const git_tree *tree)
+{
+	size_t mark = r->path.len;
+	int rc = 0;
+
+	if (!r->fresh) {
+		int fd = dup(dfd);
+		DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+		struct dirent *de;
+		struct buf gone = BUF_INIT;	/* NUL-separated names not in the snapshot */
+		if (!d) {
+			if (fd >= 0)
+				close(fd);
+			return err_set(r->errp, errno, "cannot read directory \"%s\"", mark ? r->path.data : ".");
+		}
+		while ((de = readdir(d)))
+			if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
+			    !git_tree_entry_byname(tree, de->d_name))
+				buf_add(&gone, de->d_name, strlen(de->d_name) + 1);
+		closedir(d);
+		for (size_t off = 0; off < gone.len && rc == 0; off += strlen(gone.data + off) + 1) {
+			rst_path(r, mark, gone.data + off);
+			rc = rst_remove(r, dfd, gone.data + off);
+		}
+		buf_release(&gone);
+	}
+	for (size_t i = 0; rc == 0 && i < git_tree_entrycount(tree); i++) {
+		const git_tree_entry *te = git_tree_entry_byindex(tree, i);
+		const char *name = git_tree_entry_name(te);
+		const git_oid *oid = git_tree_entry_id(te);
+		git_filemode_t mode = git_tree_entry_filemode(te);
+		struct stat sb;
+		bool exists = false;
+
+		if (!tree_name_ok(name)) {
+			rc = err_set(r->errp, EINVAL, "invalid name in the snapshot");
+			break;
+		}
+		rst_path(r, mark, name);
+		if (!r->fresh) {
+			if (fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0)
+				exists = true;
+			else if (errno != ENOENT) {
+				rc = err_set(r->errp, errno, "cannot stat \"%s\"", r->path.data);
+				break;
+			}
+		}
+		switch (mode) {
+		case GIT_FILEMODE_TREE:
+			rc = rst_subdir(r, dfd, name, oid, exists, &sb);
+			break;
+		case GIT_FILEMODE_BLOB:
+		case GIT_FILEMODE_BLOB_EXECUTABLE:
+			rc = rst_file(r, dfd, name, oid, mode == GIT_FILEMODE_BLOB_EXECUTABLE, exists, &sb);
+			break;
+		case GIT_FILEMODE_LINK:
+			rc = rst_link(r, dfd, name, oid, exists, &sb);
+			break;
+		default:
+			break;	/* submodule links: never written by snap_take */
+		}
+	}
+	r->path.len = mark;
+	r->path.data[mark] = '\0';
+	return rc;
+}
+
+static int rst_run(struct snap_store *st, const char *commit_hex, int rootfd, bool fresh, const char *index_path,
+		   struct err **errp)
+{
+	struct rst r = { .fresh = fresh, .errp = errp };
+	git_oid oid;
+	git_commit *commit = NULL;
+	git_tree *tree = NULL;
+	struct stat sb;
+	int rc = -1;
+
+	if (snapi_parse_hex(commit_hex, &oid, "snapshot", errp) < 0)
+		return -1;
+	if (snapi_repo_open(st, &r.repo, errp) < 0)
+		return -1;
+	if (git_commit_lookup(&commit, r.repo, &oid) < 0) {
+		err_set(errp, ENOENT, "snapshot %s not found", commit_hex);
+		goto out;
+	}
+	if (git_commit_tree(&tree, commit) < 0 || git_repository_odb(&r.odb, r.repo) < 0) {
+		snapi_git_fail(errp, "reading the snapshot");
+		goto out;
+	}
+	r.cache.gen = snapi_gen_read(st);
+	r.cache.start_ns = snapi_wall_ns();
+	memcpy(r.cache.commit, oid.id, OIDLEN);
+	snapi_cache_load(&r.old, index_path);
+	if (geteuid() == 0 && fstat(rootfd, &sb) == 0 && (sb.st_uid != 0 || sb.st_gid != 0)) {
+		r.do_chown = true;
+		r.uid = sb.st_uid;
+		r.gid = sb.st_gid;
+	}
+	r.md = EVP_MD_CTX_new();
+	if (!r.md)
+		abort();
+	r.iobuf = xmalloc(1 << 20);
+	buf_adds(&r.path, "");
+	snapi_cache_push(&r.cache, "", NULL, git_tree_id(tree)->id);
+	if (rst_dir(&r, rootfd, tree) < 0)
+		goto out;
+	if (index_path && snapi_cache_save(&r.cache, index_path, errp) < 0)
+		goto out;
+	rc = 0;
+out:
+	git_tree_free(tree);
+	git_commit_free(commit);
+	snapi_cache_release(&r.old);
+	snapi_cache_release(&r.cache);
+	buf_release(&r.path);
+	EVP_MD_CTX_free(r.md);
+	free(r.iobuf);
+	git_odb_free(r.odb);
+	git_repository_free(r.repo);
+	return rc;
+}
+
+int snap_restore(struct snap_store *st, const char *commit_hex, const char *workspace_dir,
+		 const char *index_path, struct err **errp)
+{
+	int fd = open(workspace_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return err_set(errp, errno, "cannot open the workspace");
+	int rc = rst_run(st, commit_hex, fd, false, index_path, errp);
+	close(fd);
+	return rc;
+}
+
+int snap_materialize(struct snap_store *st, const char *commit_hex, const char *dest_dir,
+		     struct err **errp)
+{
+	struct stat sb;
+	struct buf tmp = BUF_INIT;
+	auto_free char *rnd = random_id(".tmp-", 6);
+	int fd, rc = -1;
+
+	if (lstat(dest_dir, &sb) == 0)
+		return err_set(errp, EEXIST, "the materialized snapshot directory already exists");
+	buf_addf(&tmp, "%s%s", dest_dir, rnd);
+	if (mkdir(tmp.data, 0755) < 0) {
+		err_set(errp, errno, "cannot create the materialized snapshot directory");
+		goto out;
+	}
+	fd = open(tmp.data, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		err_set(errp, errno, "cannot open the materialized snapshot directory");
+	} else {
+		fchmod(fd, 0755);	/* whatever the umask */
+		rc = rst_run(st, commit_hex, fd, true, NULL, errp);
+		close(fd);
+	}
+	if (rc == 0 && rename(tmp.data, dest_dir) < 0)
+		rc = err_set(errp, errno, "cannot move the materialized snapshot into place");
+	if (rc < 0)
+		sess_ws_remove_at(AT_FDCWD, tmp.data, NULL);
+out:
+	buf_release(&tmp);
+	return rc;
+}
+
+/* ---- snap_diff ---------------------------------------------------------- */
+
+struct fent {
+	char *path;
+	uint32_t mode;
+	unsigned char oid[OIDLEN];
+	char *data;		/* workspace symlink target */
+	size_t len;
+};
+
+struct fvec {
+	struct fent *v;
+	size_t n, cap;
+};
+
+static struct fent *fvec_push(struct fvec *f, const char *path, uint32_t mode, const unsigned char *oid)
+{
+	if (f->n == f->cap) {
+		f->cap = f->cap ? f->cap * 2 : 256;
+		f->v = xrealloc(f->v, f->cap * sizeof(*f->v));
+	}
+	struct fent *e = &f->v[f->n++];
+	memset(e, 0, sizeof(*e));
+	e->path = xstrdup(path);
+	e->mode = mode;
+	memcpy(e->oid, oid, OIDLEN);
+	return e;
+}
+
+static void fvec_release(struct fvec *f)
+{
+	for (size_t i = 0; i < f->n; i++) {
+		free(f->v[i].path);
+		free(f->v[i].data);
+	}
+	free(f->v);
+}
+
+static int fent_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct fent *)a)->path, ((const struct fent *)b)->path);
+}
+
+static int flatten_tree(git_repository *repo, const git_tree *tree, struct buf *path, struct fvec *out, int depth,
+			struct err **errp)
+{
+	size_t mark = path->len;
+	int rc = 0;
+
+	if (depth > MAX_DEPTH)
+		return err_set(errp, ELOOP, "snapshot nested too deep");
+	for (size_t i = 0; rc == 0 && i < git_tree_entrycount(tree); i++) {
+		const git_tree_entry *te = git_tree_entry_byindex(tree, i);
+		git_filemode_t mode = git_tree_entry_filemode(te);
+		if (mark)
+			buf_addch(path, '/');
+		buf_adds(path, git_tree_entry_name(te));
+		if (mode == GIT_FILEMODE_TREE) {
+			git_tree *sub = NULL;
+			if (git_tree_lookup(&sub, repo, git_tree_entry_id(te)) < 0)
+				rc = snapi_git_fail(errp, "reading a directory of the snapshot");
+			else
+				rc = flatten_tree(repo, sub, path, out, depth + 1, errp);
+			git_tree_free(sub);
+		} else if (mode == GIT_FILEMODE_BLOB || mode == GIT_FILEMODE_BLOB_EXECUTABLE || mode == GIT_FILEMODE_LINK) {
+			fvec_push(out, path->data, (uint32_t)mode, git_tree_entry_id(te)->id);
+		}
+		path->len = mark;
+		path->data[mark] = '\0';
+	}
+	return rc;
+}
+
+static int flatten_ws(struct take *t, struct node *dir, struct fvec *out)
+{
+	size_t mark = t->path.len;
+	for (size_t i = 0; i < dir->nkids; i++) {
+		struct node *k = &dir->kids[i];
+		if (mark)
+			buf_addch(&t->path, '/');
+		buf_adds(&t->path, k->name);
+		if (k->gmode == GM_TREE) {
+			if (flatten_ws(t, k, out) < 0)
+				return -1;
+		} else if (k->gmode == GM_LINK) {
+			snapi_hash_buf(t->md, GIT_OBJECT_BLOB, k->data, k->len, k->oid);
+			struct fent *e = fvec_push(out, t->path.data, k->gmode, k->oid);
+			e->data = xstrndup(k->data, k->len);
+			e->len = k->len;
+		} else {
+			if (snapi_hash_file(t, k) < 0)
+				return -1;
+			fvec_push(out, t->path.data, k->gmode, k->oid);
+		}
+		t->path.len = mark;
+		t->path.data[mark] = '\0';
+	}
+	return 0;
+}
+
+struct content {
+	git_blob *blob;
+	char *owned;
+	const char *p;
+	size_t n;
+	bool too_big;
+};
+
+static int load_content(git_repository *repo, int rootfd, const struct fent *e, bool from_ws, struct content *c,
+			struct err **errp)
+{
+	memset(c, 0, sizeof(*c));
+	if (!from_ws) {
+		if (git_blob_lookup(&c->blob, repo, (const git_oid *)e->oid) < 0)
+			return snapi_git_fail(errp, "reading a file of the snapshot");
+		c->n = (size_t)git_blob_rawsize(c->blob);
+		c->p = git_blob_rawcontent(c->blob);
+		c->too_big = c->n > DIFF_MAX;
+		return 0;
+	}
+	if (e->mode == GM_LINK) {
+		c->p = e->data;
+		c->n = e->len;
+		return 0;
+	}
+	int fd = snapi_open_beneath(rootfd, e->path, O_RDONLY | O_NONBLOCK);
+	if (fd < 0)
+		return err_set(errp, errno, "cannot read \"%s\"", e->path);
+	size_t cap = 64 << 10;
+	c->owned = xmalloc(cap);
+	for (;;) {
+		if (c->n == cap) {
+			if (cap > DIFF_MAX) {
+				c->too_big = true;
+				break;
+			}
+			cap *= 2;
+			c->owned = xrealloc(c->owned, cap);
+		}
+		ssize_t k = read(fd, c->owned + c->n, cap - c->n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			break;
+		c->n += (size_t)k;
+	}
+	close(fd);
+	c->p = c->owned;
+	return 0;
+}
+
+static void content_release(struct content *c)
+{
+	git_blob_free(c->blob);
+	free(c->owned);
+}
+
+static bool is_binary(const struct content *c)
+{
+	return c->too_big || memchr(c->p, 0, c->n < 8000 ? c->n : 8000) != NULL;
+}
+
+static json_int_t count_lines(const struct content *c)
+{
+	json_int_t n = 0;
+	for (const char *p = c->p, *end = c->p + c->n; (p = memchr(p, '\n', (size_t)(end - p))); p++)
+		n++;
+	if (c->n && c->p[c->n - 1] != '\n')
+		n++;
+	return n;
+}
+
+static json_t *diff_one(git_repository *repo, int rootfd, const struct fent *a, const struct fent *b, bool b_ws,
+			struct err **errp)
+{
+	struct content ca = { 0 }, cb = { 0 };
+	json_t *o = NULL;
+
+	if ((a && load_content(repo, rootfd, a, false, &ca, errp) < 0) ||
+	    (b && load_content(repo, rootfd, b, b_ws, &cb, errp) < 0))
+		goto out;
+	o = json_pack("{s:s}", "path", (a ? a : b)->path);
+	if (!a || !b) {
+		const struct content *c = a ? &ca : &cb;
+		bool bin = is_binary(c);
+		json_object_set_new(o, "lines", json_integer(bin ? 0 : count_lines(c)));
+		if (bin)
+			json_object_set_new(o, "binary", json_true());
+		goto out;
+	}
+	size_t adds = 0, dels = 0;
+	bool bin = is_binary(&ca) || is_binary(&cb);
+	if (!bin && memcmp(a->oid, b->oid, OIDLEN)) {
+		git_patch *patch = NULL;
+		if (git_patch_from_buffers(&patch, ca.p, ca.n, a->path, cb.p, cb.n, b->path, NULL) < 0 ||
+		    git_patch_line_stats(NULL, &adds, &dels, patch) < 0) {
+			git_patch_free(patch);
+			json_decref(o);
+			o = NULL;
+			snapi_git_fail(errp, "comparing files");
+			goto out;
+		}
+		git_patch_free(patch);
+	}
+	json_object_set_new(o, "added_lines", json_integer((json_int_t)adds));
+	json_object_set_new(o, "deleted_lines", json_integer((json_int_t)dels));
+	if (bin)
+		json_object_set_new(o, "binary", json_true());
+	if (a->mode != b->mode) {
+		char m[16];
+		snprintf(m, sizeof(m), "%o", a->mode);
+		json_object_set_new(o, "old_mode", json_string(m));
+		snprintf(m, sizeof(m), "%o", b->mode);
+		json_object_set_new(o, "new_mode", json_string(m));
+	}
+out:
+	content_release(&ca);
+	content_release(&cb);
+	return o;
+}
+
+static int load_side(git_repository *repo, const char *hex, struct fvec *out, struct err **errp)
+{
+	git_oid oid;
+	git_commit *commit = NULL;
+	git_tree *tree = NULL;
+	struct buf path = BUF_INIT;
+	int rc = -1;
+
+	if (snapi_parse_hex(hex, &oid, "snapshot", errp) < 0)
+		return -1;
+	if (git_commit_lookup(&commit, repo, &oid) < 0) {
+		err_set(errp, ENOENT, "snapshot %s not found", hex);
+		goto out;
+	}
+	if (git_commit_tree(&tree, commit) < 0) {
+		snapi_git_fail(errp, "reading the snapshot");
+		goto out;
+	}
+	buf_adds(&path, "");
+	rc = flatten_tree(repo, tree, &path, out, 0, errp);
+out:
+	buf_release(&path);
+	git_tree_free(tree);
+	git_commit_free(commit);
+	return rc;
+}
+
+int snap_diff(struct snap_store *st, const char *from_hex, const char *to_hex,
+	      const char *workspace_dir, json_t **out, struct err **errp)
+{
+	git_repository *repo = NULL;
+	struct fvec a = { 0 }, b = { 0 };
+	struct take t = { .st = st, .rootfd = -1, .errp = errp };
+	struct walk w = { .max_bytes = UINT64_MAX, .errp = errp };
+	struct node root = { .gmode = GM_TREE };
+	json_t *added = json_array(), *modified = json_array(), *deleted = json_array();
+	int rc = -1;
+
+	if (snapi_repo_open(st, &repo, errp) < 0)
+		goto out;
+	if (load_side(repo, from_hex, &a, errp) < 0)
+		goto out;
+	if (to_hex) {
+		if (load_side(repo, to_hex, &b, errp) < 0)
+			goto out;
+	} else {
+		if (!workspace_dir) {
+			err_set(errp, EINVAL, "nothing to compare the snapshot with");
+			goto out;
+		}
+		t.rootfd = open(workspace_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (t.rootfd < 0) {
+			err_set(errp, errno, "cannot open the workspace");
+			goto out;
+		}
+		t.md = EVP_MD_CTX_new();
+		t.iobuf = xmalloc(1 << 20);
+		t.kept = KEEP_BUDGET;	/* hash only; contents are read again for changed files */
+		buf_adds(&w.path, "");
+		buf_adds(&t.path, "");
+		if (!t.md)
+			abort();
+		if (snapi_walk_dir(&w, t.rootfd, &root) < 0)
+			goto out;
+		t.bytes = w.bytes;
+		t.max_bytes = UINT64_MAX;
+		if (flatten_ws(&t, &root, &b) < 0)
+			goto out;
+	}
+	if (a.n)
+		qsort(a.v, a.n, sizeof(*a.v), fent_cmp);
+	if (b.n)
+		qsort(b.v, b.n, sizeof(*b.v), fent_cmp);
+	for (size_t i = 0, j = 0; i < a.n || j < b.n;) {
+		int c = i == a.n ? 1 : j == b.n ? -1 : strcmp(a.v[i].path, b.v[j].path);
+		json_t *o;
+		if (c == 0 && !memcmp(a.v[i].oid, b.v[j].oid, OIDLEN) && a.v[i].mode == b.v[j].mode) {
+			i++, j++;
+			continue;
+		}
+		o = diff_one(repo, t.rootfd, c <= 0 ? &a.v[i] : NULL, c >= 0 ? &b.v[j] : NULL, !to_hex, errp);
+		if (!o)
+			goto out;
+		json_array_append_new(c < 0 ? deleted : c > 0 ? added : modified, o);
+		if (c <= 0)
+			i++;
+		if (c >= 0)
+			j++;
+	}
+	*out = json_pack("{s:o,s:o,s:o}", "added", added, "modified", modified, "deleted", deleted);
+	added = modified = deleted = NULL;
+	rc = 0;
+out:
+	json_decref(added);
+	json_decref(modified);
+	json_decref(deleted);
+	fvec_release(&a);
+	fvec_release(&b);
+	snapi_node_release(&root);
+	buf_release(&w.path);
+	buf_release(&t.path);
+	EVP_MD_CTX_free(t.md);
+	free(t.iobuf);
+	if (t.rootfd >= 0)
+		close(t.rootfd);
+	git_repository_free(repo);
+	return rc;
+}
+
+/* ---- snap_verify -------------------------------------------------------- */
+
+int snap_verify(struct snap_store *st, uint64_t *refs, uint64_t *objects, struct err **errp)
+{
+	struct reach r = { .errp = errp };
+	git_oid *ids = NULL;
+	size_t n = 0;
+	int rc = -1;
+
+	if (snapi_repo_open(st, &r.repo, errp) < 0)
+		return -1;
+	if (git_repository_odb(&r.odb, r.repo) < 0) {
+		snapi_git_fail(errp, "opening the object database");
+		goto out;
+	}
+	if (snapi_snapshot_refs(r.repo, &ids, &n, errp) < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		if (snapi_reach_commit(&r, &ids[i]) < 0)
+			goto out;
+	if (refs)
+		*refs = n;
+	if (objects)
+		*objects = r.objects;
+	rc = 0;
+out:
+	free(ids);
+	snapi_oidset_release(&r.seen);
+	git_odb_free(r.odb);
+	git_repository_free(r.repo);
+	return rc;
+}
