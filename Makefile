@@ -84,7 +84,7 @@ asan: deps
 	  OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	  LDFLAGS="-fsanitize=address,undefined" all unit
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  E2E_TEST_TIMEOUT_MS=300000 E2E_PASS_TIMEOUT_S=1800 $(MAKE) --no-print-directory BUILD=build/asan e2e
+	  E2E_TEST_TIMEOUT_MS=900000 E2E_PASS_TIMEOUT_S=2400 $(MAKE) --no-print-directory BUILD=build/asan e2e
 
 bench: deps all
 	@./tests/bench/run.sh $(BUILD)/mcpbox

@@ -94,8 +94,9 @@ static void progress_closed(uv_handle_t *h)
 	free(h);
 }
 
-static void exec_state_free(struct exec_state *st)
+static void exec_state_free(void *arg)
 {
+	struct exec_state *st = arg;
 	if (st->progress) {
 		uv_timer_stop(st->progress);
 		uv_close((uv_handle_t *)st->progress, progress_closed);
@@ -249,7 +250,6 @@ static void run_done(void *arg, struct sess_run_result *res)
 		tool_log(call, LOG_LVL_WARNING, "execute in session %s: %s", st->sess->id,
 			 res->timed_out ? "timed out, killed" : "out of memory, killed");
 	sess_put(st->sess);
-	exec_state_free(st);
 	tool_finish(call, result);
 }
 
@@ -301,12 +301,10 @@ static void exec_in_session(struct tool_call *call, struct sess_session *s)
 	size_t input_len;
 
 	if (st->cancelled) {
-		exec_state_free(st);
 		tool_fail(call, "cancelled");
 		return;
 	}
 	if ((uint64_t)timeout > cfg->timeout_s.max) {
-		exec_state_free(st);
 		tool_fail(call, "argument \"timeout_s\" must be at most %llu (the server's maximum)",
 			  (unsigned long long)cfg->timeout_s.max);
 		return;
@@ -340,7 +338,6 @@ static void exec_in_session(struct tool_call *call, struct sess_session *s)
 	free_env(envp);
 	free(input);
 	if (r < 0) {
-		exec_state_free(st);
 		tool_fail(call, "cannot start the program: %s", err->msg);
 		return;
 	}
@@ -387,6 +384,7 @@ static void execute_run(struct tool_call *call)
 	st->call = call;
 	st->lang = lang;
 	call->state = st;
+	call->state_free = exec_state_free; /* freed with the call, however it ends */
 	srv_req_on_cancel(call->req, on_cancel, st);
 	tool_with_session(call, exec_in_session);
 }

@@ -232,6 +232,9 @@ int tool_schema_check(json_t *schema, json_t *value, const char *where, struct e
 
 static void call_free(struct tool_call *call)
 {
+	/* however the call ends (answered, failed while waiting for its session...) */
+	if (call->state && call->state_free)
+		call->state_free(call->state);
 	json_decref(call->args);
 	free(call);
 }

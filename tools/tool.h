@@ -49,6 +49,7 @@ struct tool_call {
 	const struct tool_env *env;
 	const struct tool_def *def;
 	void *state;		/* the handler's */
+	void (*state_free)(void *state);	/* frees state when the call finishes (may be NULL) */
 };
 
 struct tool_def {
