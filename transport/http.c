@@ -78,13 +78,59 @@ struct wsframe {
 	unsigned char data[];		/* LWS_PRE headroom, then len bytes */
 };
 
+/* WebSocket frames waiting for the socket to be writable, oldest first. */
+struct frameq {
+	struct wsframe *head, *tail;
+	size_t queued;			/* payload bytes */
+};
+
+static void frameq_push(struct frameq *q, const void *data, size_t len)
+{
+	struct wsframe *f = xmalloc(sizeof(*f) + LWS_PRE + len);
+	f->next = NULL;
+	f->len = len;
+	memcpy(f->data + LWS_PRE, data, len);
+	if (q->tail)
+		q->tail->next = f;
+	else
+		q->head = f;
+	q->tail = f;
+	q->queued += len;
+}
+
+/* Write the oldest frame: 1 written (more may wait), 0 nothing queued, -1 the socket failed. */
+static int frameq_write(struct frameq *q, struct lws *wsi, enum lws_write_protocol kind)
+{
+	struct wsframe *f = q->head;
+	if (!f)
+		return 0;
+	if (lws_write(wsi, f->data + LWS_PRE, f->len, kind) < (int)f->len)
+		return -1;
+	q->head = f->next;
+	if (!q->head)
+		q->tail = NULL;
+	q->queued -= f->len;
+	free(f);
+	return 1;
+}
+
+static void frameq_clear(struct frameq *q)
+{
+	while (q->head) {
+		struct wsframe *f = q->head;
+		q->head = f->next;
+		free(f);
+	}
+	q->tail = NULL;
+	q->queued = 0;
+}
+
 struct wsconn {
 	struct lws *wsi;
 	struct srv_conn *conn;
 	char key[256];			/* re-checked on every message */
 	char principal[PRINCIPAL_MAX];
-	struct wsframe *head, *tail;
-	size_t queued;
+	struct frameq q;
 };
 
 /* lws per-connection data (zeroed by lws). */
@@ -538,20 +584,10 @@ static const struct tp_ops http_ops = {
 static void ws_send(void *tp, void *ctx, const char *json, size_t len, bool answer)
 {
 	struct wsconn *w = tp;
-	struct wsframe *f;
 
 	if (!w->wsi)
 		return;
-	f = xmalloc(sizeof(*f) + LWS_PRE + len);
-	f->next = NULL;
-	f->len = len;
-	memcpy(f->data + LWS_PRE, json, len);
-	if (w->tail)
-		w->tail->next = f;
-	else
-		w->head = f;
-	w->tail = f;
-	w->queued += len;
+	frameq_push(&w->q, json, len);
 	lws_callback_on_writable(w->wsi);
 }
 
@@ -562,11 +598,7 @@ static const struct tp_ops ws_ops = {
 
 static void ws_free(struct wsconn *w)
 {
-	while (w->head) {
-		struct wsframe *f = w->head;
-		w->head = f->next;
-		free(f);
-	}
+	frameq_clear(&w->q);
 	free(w);
 }
 
@@ -740,25 +772,15 @@ static int on_legacy(struct lws *wsi, struct pss *p, const char *path, int m)
 struct vncws {
 	struct lws *wsi;
 	struct vnc_viewer *v;
-	struct wsframe *head, *tail;
-	size_t queued;
+	struct frameq q;
 	bool ended;			/* the display side closed */
 };
 
 static void vncws_send(void *arg, const void *data, size_t len)
 {
 	struct vncws *w = arg;
-	struct wsframe *f = xmalloc(sizeof(*f) + LWS_PRE + len);
-	f->next = NULL;
-	f->len = len;
-	memcpy(f->data + LWS_PRE, data, len);
-	if (w->tail)
-		w->tail->next = f;
-	else
-		w->head = f;
-	w->tail = f;
-	w->queued += len;
-	if (w->queued > VNC_WS_QUEUE_MAX && w->v)
+	frameq_push(&w->q, data, len);
+	if (w->q.queued > VNC_WS_QUEUE_MAX && w->v)
 		vnc_viewer_pause(w->v, true);
 	if (w->wsi)
 		lws_callback_on_writable(w->wsi);
@@ -777,11 +799,7 @@ static const struct vnc_viewer_ops vncws_ops = { vncws_send, vncws_closed };
 
 static void vncws_free(struct vncws *w)
 {
-	while (w->head) {
-		struct wsframe *f = w->head;
-		w->head = f->next;
-		free(f);
-	}
+	frameq_clear(&w->q);
 	if (w->v)
 		vnc_viewer_close(w->v);
 	free(w);
@@ -1147,34 +1165,22 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 
 	case LWS_CALLBACK_SERVER_WRITEABLE: {
 		struct wsconn *w = p->ws;
-		struct wsframe *f;
 		if (p->vnc) {
 			struct vncws *vw = p->vnc;
-			if (!(f = vw->head))
-				return vw->ended ? -1 : 0;
-			if (lws_write(wsi, f->data + LWS_PRE, f->len, LWS_WRITE_BINARY) < (int)f->len)
+			int r = frameq_write(&vw->q, wsi, LWS_WRITE_BINARY);
+			if (r < 0 || (r == 0 && vw->ended))
 				return -1;
-			vw->head = f->next;
-			if (!vw->head)
-				vw->tail = NULL;
-			vw->queued -= f->len;
-			free(f);
-			if (vw->v && vw->queued < VNC_WS_QUEUE_MAX / 4)
+			if (vw->v && vw->q.queued < VNC_WS_QUEUE_MAX / 4)
 				vnc_viewer_pause(vw->v, false);
-			if (vw->head || vw->ended)
+			if (vw->q.head || vw->ended)
 				lws_callback_on_writable(wsi);
 			return 0;
 		}
-		if (!w || !(f = w->head))
+		if (!w)
 			return 0;
-		if (lws_write(wsi, f->data + LWS_PRE, f->len, LWS_WRITE_TEXT) < (int)f->len)
+		if (frameq_write(&w->q, wsi, LWS_WRITE_TEXT) < 0)
 			return -1;
-		w->head = f->next;
-		if (!w->head)
-			w->tail = NULL;
-		w->queued -= f->len;
-		free(f);
-		if (w->head)
+		if (w->q.head)
 			lws_callback_on_writable(wsi);
 		return 0;
 	}
