@@ -26,7 +26,9 @@
 
 #include <stdint.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include "../server/buf.h"
 
@@ -133,6 +135,29 @@ static inline void sess_wr_str(struct buf *b, const char *s)
 
 	buf_add(b, &len, sizeof(len));
 	buf_add(b, s, len);
+}
+
+/*
+ * Take the descriptors a received message carries: the first max go into
+ * fds, the rest are closed (a peer may smuggle in more than it should).
+ * Returns how many arrived in all.
+ */
+static inline size_t sess_proto_take_fds(struct msghdr *mh, int *fds, size_t max)
+{
+	size_t n = 0;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++, n++) {
+			int x;
+			memcpy(&x, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (n < max)
+				fds[n] = x;
+			else
+				close(x);
+		}
+	}
+	return n;
 }
 
 #endif

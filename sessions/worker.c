@@ -461,16 +461,8 @@ static void worker_poll_cb(uv_poll_t *h, int status, int events)
 			return;
 		}
 		/* The worker never sends fds: close any it smuggles in. */
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-				continue;
-			for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
-				int x;
-				memcpy(&x, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-				close(x);
-			}
+		if (sess_proto_take_fds(&mh, NULL, 0))
 			bad_fds = true;
-		}
 		if (bad_fds || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
 		    (size_t)n < sizeof(hdr)) {
 			worker_died(w, "sent a malformed record");

@@ -806,18 +806,7 @@ static void zygote_poll_cb(uv_poll_t *h, int status, int events)
 			zygote_died(z, n == 0 ? "exited" : strerror(errno));
 			return;
 		}
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-				continue;
-			for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
-				int x;
-				memcpy(&x, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-				if (fd < 0)
-					fd = x;
-				else
-					close(x);
-			}
-		}
+		sess_proto_take_fds(&mh, &fd, 1); /* the worker's control socket */
 		if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
 			if (fd >= 0)
 				close(fd);
