@@ -127,6 +127,7 @@ static void finish_shutdown(void)
 		uv_close((uv_handle_t *)&srv.sig[i], NULL);
 	sess_registry_free(srv.sessions);
 	srv.sessions = NULL;
+	srv_records_close(); /* the stops just recorded, then no more writes */
 	sess_zygote_free(srv.zygote);
 	srv.zygote = NULL;
 }
@@ -183,6 +184,14 @@ struct repack_job {
 	struct err *err;
 };
 
+/* The snapshot store, opened on first use (loop thread). */
+static struct snap_store *snapshot_store(struct err **errp)
+{
+	if (!srv.snapshots && snap_store_open(&srv.snapshots, srv.cfg.data_dir, errp) < 0)
+		return NULL;
+	return srv.snapshots;
+}
+
 static void repack_run(uv_work_t *req)
 {
 	struct repack_job *j = req->data;
@@ -209,8 +218,8 @@ static void busy_snapshot(void *arg, struct sess_session *s)
 static void repack_tick(uv_timer_t *t)
 {
 	bool busy = false;
-	if (srv.repacking || srv.shutting_down)
-		return;
+	if (srv.repacking || srv.shutting_down || !srv.snapshots)
+		return; /* nothing to repack before the first snapshot */
 	sess_foreach(srv.sessions, NULL, busy_snapshot, &busy);
 	if (busy)
 		return; /* next time */
@@ -249,11 +258,7 @@ static int core_start(void)
 		log_error("%s", err->msg);
 		return -1;
 	}
-	if (snap_store_open(&srv.snapshots, srv.cfg.data_dir, &err) < 0) {
-		log_error("%s", err->msg);
-		return -1;
-	}
-	srv.env.snapshots = srv.snapshots;
+	srv.env.snapshots = snapshot_store; /* libgit2 starts on first use, not at every start */
 	{
 		/* stat caches of the workspaces' snapshots */
 		struct buf b = BUF_INIT;

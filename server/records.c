@@ -15,13 +15,125 @@
 #define EXECUTIONS_KEPT 1000	/* records (and output files) kept */
 #define PRUNE_EVERY 100
 
+/*
+ * Executions, snapshots' bookkeeping and audit events go behind the answers
+ * (session records are written at once): each event is turned into an owned
+ * record and queued; a timer stores the queue in one transaction at most
+ * FLUSH_MS later (sooner when it grows long), so busy clients never wait on a
+ * commit. A kill -9 can lose the events of the last FLUSH_MS, never half a
+ * record.
+ */
+#define FLUSH_MS 50
+#define FLUSH_AT 512
+enum pend_kind { PEND_SESSION, PEND_SNAPSHOT, PEND_EXECUTION, PEND_AUDIT };
+
+struct pend {
+	enum pend_kind kind;
+	char *id, *owner, *status, *session_id, *doc;	/* audit: owner=principal, status=action, doc=detail */
+	int flag;
+	int64_t created_at, updated_at, deleted_at;
+	struct pend *next;
+};
+
 static struct {
 	struct srv_store *st;
+	struct pend *head, **tail;
+	uv_timer_t flusher;
+	unsigned queued;
+	bool flusher_on;
 	struct sess_registry *reg;
 	const struct srv_config *cfg;
 	char instance[64];	/* "pid:starttime" of this server process */
 	unsigned since_prune;
 } R;
+
+static void flush_cb(uv_timer_t *h);
+
+static char *dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+static void enqueue(enum pend_kind kind, const struct srv_record *r)
+{
+	struct pend *p = xcalloc(1, sizeof(*p));
+	p->kind = kind;
+	p->id = dup_or_null(r->id);
+	p->owner = dup_or_null(r->owner);
+	p->status = dup_or_null(r->status);
+	p->session_id = dup_or_null(r->session_id);
+	p->doc = dup_or_null(r->doc);
+	p->flag = r->flag;
+	p->created_at = r->created_at;
+	p->updated_at = r->updated_at;
+	p->deleted_at = r->deleted_at;
+	*R.tail = p;
+	R.tail = &p->next;
+	if (++R.queued >= FLUSH_AT)
+		srv_records_flush();
+	else if (R.flusher_on && !uv_is_active((uv_handle_t *)&R.flusher))
+		uv_timer_start(&R.flusher, flush_cb, FLUSH_MS, 0);
+}
+
+static void pend_free(struct pend *p)
+{
+	free(p->id);
+	free(p->owner);
+	free(p->status);
+	free(p->session_id);
+	free(p->doc);
+	free(p);
+}
+
+void srv_records_flush(void)
+{
+	auto_err struct err *err = NULL;
+	struct pend *p = R.head;
+
+	if (!p)
+		return;
+	R.head = NULL;
+	R.tail = &R.head;
+	R.queued = 0;
+	bool tx = srv_store_begin(R.st, &err) == 0;
+	if (!tx) {
+		log_error("records: %s", err->msg);
+		err_free(err);
+		err = NULL;
+	}
+	while (p) {
+		struct pend *next = p->next;
+		struct srv_record r = {
+			.id = p->id, .owner = p->owner, .status = p->status, .session_id = p->session_id,
+			.flag = p->flag, .created_at = p->created_at, .updated_at = p->updated_at,
+			.deleted_at = p->deleted_at, .doc = p->doc,
+		};
+		int rc = 0;
+		switch (p->kind) {
+		case PEND_SESSION: rc = srv_store_session_put(R.st, &r, &err); break;
+		case PEND_SNAPSHOT: rc = srv_store_snapshot_put(R.st, &r, &err); break;
+		case PEND_EXECUTION: rc = srv_store_execution_put(R.st, &r, &err); break;
+		case PEND_AUDIT:
+			rc = srv_store_audit(R.st, p->created_at, p->owner, p->status, p->id, p->doc, &err);
+			break;
+		}
+		if (rc < 0) {
+			log_error("records: %s %s: %s", p->kind == PEND_AUDIT ? "audit" : "record", p->id ? p->id : "",
+				  err->msg);
+			err_free(err);
+			err = NULL;
+		}
+		pend_free(p);
+		p = next;
+	}
+	if (tx && srv_store_commit(R.st, &err) < 0)
+		log_error("records: %s", err->msg);
+}
+
+static void flush_cb(uv_timer_t *h)
+{
+	srv_records_flush();
+}
 
 /* pid:starttime identifies a process even after its pid is reused. */
 static int process_instance(pid_t pid, char *out, size_t cap)
@@ -96,6 +208,7 @@ static void save_session(void *arg, const struct sess_session *s)
 		.updated_at = (int64_t)wall_ms(),
 		.doc = text,
 	};
+	/* not queued: a session whose creation was answered must survive a crash */
 	if (srv_store_session_put(R.st, &r, &err) < 0)
 		log_error("records: session %s: %s", s->id, err->msg);
 	free(text);
@@ -118,8 +231,7 @@ static void save_snapshot(void *arg, const struct sess_snap *sn, bool deleted)
 		.deleted_at = deleted ? (int64_t)wall_ms() : 0,
 		.doc = text,
 	};
-	if (srv_store_snapshot_put(R.st, &r, &err) < 0)
-		log_error("records: snapshot %s: %s", sn->id, err->msg);
+	enqueue(PEND_SNAPSHOT, &r);
 	free(text);
 	json_decref(doc);
 }
@@ -159,9 +271,14 @@ static void load_snapshot(void *arg, const struct srv_record *r)
 
 static void audit(void *arg, const char *principal, const char *action, const char *object, const char *detail)
 {
-	auto_err struct err *err = NULL;
-	if (srv_store_audit(R.st, (int64_t)wall_ms(), principal, action, object, detail, &err) < 0)
-		log_error("records: audit: %s", err->msg);
+	struct srv_record r = {
+		.id = object ? object : "",
+		.owner = principal ? principal : "",
+		.status = action,
+		.created_at = (int64_t)wall_ms(),
+		.doc = detail,
+	};
+	enqueue(PEND_AUDIT, &r);
 }
 
 /* ---- executions ---- */
@@ -214,11 +331,11 @@ static void execution(void *arg, const struct sess_session *s, const char *exec_
 		r.status = "finished";
 	write_output(exec_id, "stdout", out);
 	write_output(exec_id, "stderr", err_out);
-	if (srv_store_execution_put(R.st, &r, &err) < 0)
-		log_error("records: execution %s: %s", exec_id, err->msg);
+	enqueue(PEND_EXECUTION, &r);
 	free(text);
 	if (++R.since_prune >= PRUNE_EVERY) {
 		R.since_prune = 0;
+		srv_records_flush();
 		if (srv_store_execution_prune(R.st, EXECUTIONS_KEPT, drop_outputs, NULL, &err) < 0)
 			log_error("records: %s", err->msg);
 	}
@@ -336,6 +453,7 @@ int srv_records_init(struct srv_store *st, struct sess_registry *reg, const stru
 	R.st = st;
 	R.reg = reg;
 	R.cfg = cfg;
+	R.tail = &R.head;
 	if (process_instance(getpid(), R.instance, sizeof(R.instance)) < 0)
 		snprintf(R.instance, sizeof(R.instance), "%d:0", (int)getpid());
 	buf_addf(&dir, "%s/executions", cfg->data_dir);
@@ -348,11 +466,25 @@ int srv_records_init(struct srv_store *st, struct sess_registry *reg, const stru
 	sess_registry_set_persist(reg, &persist);
 	if (srv_store_session_list(st, bring_back, &k, errp) < 0)
 		return -1;
+	srv_records_flush(); /* what adoption changed */
 	report_orphans(&k);
 	if (srv_store_snapshot_list(st, load_snapshot, NULL, errp) < 0)
 		return -1;
+	uv_timer_init(uv_default_loop(), &R.flusher);
+	uv_unref((uv_handle_t *)&R.flusher);
+	R.flusher_on = true;
 	for (size_t i = 0; i < k.n; i++)
 		free(k.ids[i]);
 	free(k.ids);
 	return 0;
+}
+
+void srv_records_close(void)
+{
+	srv_records_flush();
+	if (R.flusher_on) {
+		R.flusher_on = false;
+		uv_timer_stop(&R.flusher);
+		uv_close((uv_handle_t *)&R.flusher, NULL);
+	}
 }

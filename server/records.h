@@ -23,4 +23,9 @@
 int srv_records_init(struct srv_store *st, struct sess_registry *reg, const struct srv_config *cfg,
 		     struct err **errp);
 
+/** Store what is queued now (the loop does it after each iteration; call before closing the store). */
+void srv_records_flush(void);
+/** Stop the flusher handle (before the loop ends). */
+void srv_records_close(void);
+
 #endif

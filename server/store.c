@@ -498,6 +498,20 @@ int srv_store_key_touch(struct srv_store *st, const char *id, int64_t at_ms, str
 
 /* ---- sessions, executions, snapshots, audit ------------------------------ */
 
+int srv_store_begin(struct srv_store *st, struct err **errp)
+{
+	return exec_sql(st, "BEGIN IMMEDIATE", "begin", errp);
+}
+
+int srv_store_commit(struct srv_store *st, struct err **errp)
+{
+	if (exec_sql(st, "COMMIT", "commit", errp) < 0) {
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	return 0;
+}
+
 static int step_done(struct srv_store *st, sqlite3_stmt *s, const char *what, struct err **errp)
 {
 	if (sqlite3_step(s) != SQLITE_DONE)

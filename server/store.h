@@ -109,6 +109,10 @@ struct srv_record {
 	const char *doc;		/* JSON object */
 };
 
+/** Group the writes that follow into one transaction (one commit, one WAL append). */
+int srv_store_begin(struct srv_store *st, struct err **errp);
+int srv_store_commit(struct srv_store *st, struct err **errp);
+
 /** Insert or update a session record. */
 int srv_store_session_put(struct srv_store *st, const struct srv_record *r, struct err **errp);
 /** Every session record not deleted, oldest first. */

@@ -95,7 +95,9 @@ void sess_record_execution(struct sess_session *s, const char *exec_id, json_t *
 static void save(struct sess_session *s)
 {
 	struct sess_registry *reg = s->reg;
-	if (reg->persist.save) {
+	bool linked = s->prev || s->next || reg->head == s;
+	/* a session being created is saved once, when it joins the registry */
+	if (reg->persist.save && (linked || s->state == SESS_DELETED || s->state == SESS_STOPPED)) {
 		s->persisted_active = s->last_active;
 		reg->persist.save(reg->persist.arg, s);
 	}

@@ -226,31 +226,31 @@ static void run_done(void *arg, struct sess_run_result *res)
 		json_object_set_new(result, "isError", json_true());
 	buf_release(&text);
 	/* the record: everything but the output, which goes to files */
-	{
-		char *exec_id = random_id("exe_", 8);
-		json_t *summary = json_deep_copy(sc);
-		json_object_del(summary, "stdout");
-		json_object_del(summary, "stderr");
-		json_object_set_new(summary, "language", json_string(st->lang->name));
-		json_object_set_new(summary, "status", json_string(res->timed_out ? "timed_out"
-								   : res->cancelled ? "cancelled"
-								   : res->exit.oom_killed ? "oom_killed" : "finished"));
-		json_object_set_new(summary, "stdout_bytes", json_integer((json_int_t)res->out.len));
-		json_object_set_new(summary, "stderr_bytes", json_integer((json_int_t)res->err.len));
-		json_object_set_new(summary, "principal", json_string(call->principal));
-		sess_record_execution(st->sess, exec_id, summary, &res->out, &res->err);
-		json_object_set_new(sc, "execution_id", json_string(exec_id));
-		json_decref(summary);
-		free(exec_id);
-	}
+	char *exec_id = random_id("exe_", 8);
+	json_t *summary = json_deep_copy(sc);
+	json_object_del(summary, "stdout");
+	json_object_del(summary, "stderr");
+	json_object_set_new(summary, "language", json_string(st->lang->name));
+	json_object_set_new(summary, "status", json_string(res->timed_out ? "timed_out"
+							   : res->cancelled ? "cancelled"
+							   : res->exit.oom_killed ? "oom_killed" : "finished"));
+	json_object_set_new(summary, "stdout_bytes", json_integer((json_int_t)res->out.len));
+	json_object_set_new(summary, "stderr_bytes", json_integer((json_int_t)res->err.len));
+	json_object_set_new(summary, "principal", json_string(call->principal));
+	json_object_set_new(json_object_get(result, "structuredContent"), "execution_id", json_string(exec_id));
 	metrics_execution(st->lang->name,
 			  res->timed_out ? "timeout" : res->exit.oom_killed ? "oom" : res->cancelled ? "cancelled"
 			  : code ? "error" : "ok", res->duration_ms);
 	if (res->timed_out || res->exit.oom_killed)
 		tool_log(call, LOG_LVL_WARNING, "execute in session %s: %s", st->sess->id,
 			 res->timed_out ? "timed out, killed" : "out of memory, killed");
-	sess_put(st->sess);
+	struct sess_session *sess = st->sess; /* st goes with the call */
 	tool_finish(call, result);
+	/* after the answer is on its way: keeping the record costs the client nothing */
+	sess_record_execution(sess, exec_id, summary, &res->out, &res->err);
+	json_decref(summary);
+	free(exec_id);
+	sess_put(sess);
 }
 
 /* envp: base, then session env, then call env (later wins by appearing later

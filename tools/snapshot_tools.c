@@ -118,13 +118,23 @@ static void job_done(uv_work_t *req, int status)
 	job_free(j);
 }
 
+/* The store, opening it on first use; finishes the call when it cannot be opened. */
+static bool store_or_fail(struct tool_call *call)
+{
+	auto_err struct err *err = NULL;
+	if (call->env->snapshots(&err))
+		return true;
+	tool_fail(call, "snapshots are unavailable: %s", err ? err->msg : "cannot open the store");
+	return false;
+}
+
 static struct job *job_new(struct tool_call *call, enum job_kind kind, struct sess_session *s)
 {
 	struct job *j = xcalloc(1, sizeof(*j));
 	j->req.data = j;
 	j->kind = kind;
 	j->call = call;
-	j->store = call->env->snapshots;
+	j->store = call->env->snapshots(NULL); /* the tools check it first (store_or_fail) */
 	if (s) {
 		j->sess = s;
 		sess_hold(s);
@@ -236,6 +246,8 @@ static void snapshot_take(struct tool_call *call, struct sess_session *s)
 
 static void session_snapshot_run(struct tool_call *call)
 {
+	if (!store_or_fail(call))
+		return;
 	if (json_object_get(call->args, "session_id")) {
 		struct sess_session *s = target_session(call, true);
 		if (s)
@@ -288,6 +300,8 @@ static void restored(struct job *j)
 
 static void session_restore_run(struct tool_call *call)
 {
+	if (!store_or_fail(call))
+		return;
 	struct sess_session *s = target_session(call, true);
 	const char *snap_id = tool_arg_str(call, "snapshot_id", "");
 	auto_err struct err *err = NULL;
@@ -387,6 +401,10 @@ static void tree_ready(struct job *j)
 void tool_snapshot_tree(struct tool_call *call, struct sess_snap *sn,
 			void (*cont)(struct tool_call *call, struct sess_snap *sn, const char *tree))
 {
+	if (!store_or_fail(call)) {
+		sn->in_use--;
+		return;
+	}
 	const struct sess_host_info *host = sess_registry_host(call->env->sessions);
 	struct stat st;
 
@@ -490,7 +508,9 @@ static void snapshot_delete_run(struct tool_call *call)
 		tool_fail(call, "snapshot %s is in use: a session is being created from it; try again", sn->id);
 		return;
 	}
-	if (snap_delete(call->env->snapshots, sn->id, &err) < 0 && err->errnum != ENOENT) {
+	if (!store_or_fail(call))
+		return;
+	if (snap_delete(call->env->snapshots(NULL), sn->id, &err) < 0 && err->errnum != ENOENT) {
 		tool_fail(call, "snapshot_delete: %s", err->msg);
 		return;
 	}
@@ -525,6 +545,8 @@ static void diffed(struct job *j)
 
 static void snapshot_diff_run(struct tool_call *call)
 {
+	if (!store_or_fail(call))
+		return;
 	struct sess_snap *from = named_snap(call, "from");
 	struct sess_snap *to = NULL;
 	struct sess_session *s = NULL;

@@ -29,7 +29,8 @@ struct snap_store;
 struct tool_env {
 	struct sess_registry *sessions;
 	const struct srv_config *cfg;
-	struct snap_store *snapshots;	/* the snapshot object store */
+	/* the snapshot object store, opened on first use (NULL with *errp if it cannot be) */
+	struct snap_store *(*snapshots)(struct err **errp);
 	bool fixtures;		/* also offer the conformance fixture tools */
 	/* Send a log message (enum log_level) about request r to its client, if its level admits it. */
 	void (*log)(struct srv_req *r, int lvl, const char *logger, const char *msg);
