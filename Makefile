@@ -27,7 +27,7 @@ DEB_PKGS := build-essential pkg-config libuv1-dev libjansson-dev libseccomp-dev 
             xvfb x11-xkb-utils xkb-data libx11-dev libxcb1-dev libxcb-damage0-dev libxcb-xfixes0-dev libxcb-xtest0-dev \
             libxtst-dev libxdamage-dev libxfixes-dev libpng-dev libturbojpeg0-dev libvncserver-dev novnc \
             xterm x11-apps x11-utils vncsnapshot chromium scrot imagemagick x11vnc \
-            clang python3 nodejs bash coreutils util-linux bubblewrap procps iproute2 hyperfine libgit2-dev git
+            clang python3 nodejs bash coreutils util-linux bubblewrap procps iproute2 hyperfine wrk libgit2-dev git
 
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)

@@ -713,8 +713,10 @@ try {
   // the other issues' sections, measured in the same run on the same machine
   const { benchRl } = await import('./rl.mjs');
   const { benchDisplay } = await import('./display.mjs');
+  const { benchWrk } = await import('./wrk.mjs');
   const sections = [];
-  for (const [name, fn] of [['rl', () => benchRl({ bin: BIN, dataDir: DATA, n: Math.min(N, 50) })],
+  for (const [name, fn] of [['wrk', () => benchWrk({ bin: BIN, dataDir: DATA })],
+                             ['rl', () => benchRl({ bin: BIN, dataDir: DATA, n: Math.min(N, 50) })],
                              ['display', () => benchDisplay({ bin: BIN, dataDir: DATA, n: Math.min(N, 30) })],
                              ['snapshot store', () => snapshotStore()]]) {
     try {
