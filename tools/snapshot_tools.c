@@ -64,8 +64,11 @@ static void materialize(struct job *j)
 
 	if (stat(j->workspace, &st) == 0)
 		return; /* another session made it meanwhile */
-	buf_addf(&tmp, "%s.tmp%u", j->workspace, (unsigned)getpid());
-	sess_ws_remove_at(AT_FDCWD, tmp.data, NULL);
+	/* several sessions may ask for the same tree at once: each builds its own
+	 * copy under a unique name, the first rename wins, the others are dropped */
+	char *unique = random_id(".tmp-", 8);
+	buf_addf(&tmp, "%s%s", j->workspace, unique);
+	free(unique);
 	if (snap_materialize(j->store, j->commit, tmp.data, &j->err) == 0) {
 		if (nftw(tmp.data, chown_entry, 32, FTW_PHYS) < 0)
 			err_set(&j->err, errno, "cannot hand the snapshot tree to the sandbox user");

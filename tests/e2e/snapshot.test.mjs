@@ -86,6 +86,20 @@ describe('snapshots', () => {
     assert.equal(src.structuredContent.stdout, 'later\n');
   });
 
+  test('many sessions from a new snapshot at once all get it', async () => {
+    // enough files that the first materializations of the tree overlap
+    await call(raw, 'execute', { session_id: sid, language: 'shell', code: 'mkdir -p many; for i in $(seq 3000); do echo $i > many/f$i; done' });
+    const sn = (await call(raw, 'session_snapshot', { session_id: sid })).structuredContent.snapshot_id;
+    const created = await Promise.all(Array.from({ length: 8 }, () => call(raw, 'session_create', { snapshot_id: sn })));
+    for (const c of created) assert.equal(c.isError, undefined, JSON.stringify(c));
+    const seen = await Promise.all(created.map((c) =>
+      call(raw, 'execute', { session_id: c.structuredContent.session_id, language: 'shell', code: 'cat src/a.txt' })));
+    for (const r of seen) assert.equal(r.structuredContent.stdout, 'later\n');
+    for (const c of created) await call(raw, 'session_destroy', { session_id: c.structuredContent.session_id });
+    await call(raw, 'snapshot_delete', { snapshot_id: sn });
+    await call(raw, 'execute', { session_id: sid, language: 'shell', code: 'rm -r many' });
+  });
+
   test('list by labels, info, delete; a deleted snapshot is gone', async () => {
     const list = await call(raw, 'snapshot_list', { labels: { kind: 'test' } });
     assert.equal(list.structuredContent.snapshots.length, 1);
