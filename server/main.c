@@ -318,7 +318,8 @@ static int authenticate(void *arg, const char *key, char *principal, size_t cap)
 	struct srv_principal p;
 	if (srv_auth_verify(srv.auth, key, &p) != 1)
 		return 0;
-	snprintf(principal, cap, "%s", p.id);
+	/* administrators see every session and snapshot (sess_principal_admin) */
+	snprintf(principal, cap, "%s%s", p.admin ? "admin:" : "", p.id);
 	return 1;
 }
 

@@ -48,7 +48,7 @@ struct sess_snap *sess_snap_find(struct sess_registry *reg, const char *id, cons
 {
 	for (struct sess_snap *sn = *sess_registry_snaps(reg); sn; sn = sn->next)
 		if (!strcmp(sn->id, id))
-			return !owner || !strcmp(owner, sn->owner) ? sn : NULL;
+			return !owner || sess_principal_admin(owner) || !strcmp(owner, sn->owner) ? sn : NULL;
 	return NULL;
 }
 
@@ -58,7 +58,7 @@ void sess_snap_foreach(struct sess_registry *reg, const char *owner,
 	struct sess_snap *sn, *next;
 	for (sn = *sess_registry_snaps(reg); sn; sn = next) {
 		next = sn->next;
-		if (!owner || !strcmp(owner, sn->owner))
+		if (!owner || sess_principal_admin(owner) || !strcmp(owner, sn->owner))
 			fn(arg, sn);
 	}
 }

@@ -662,7 +662,7 @@ struct sess_session *sess_find(struct sess_registry *reg, const char *id, const 
 {
 	for (struct sess_session *s = reg->head; s; s = s->next)
 		if (!strcmp(s->id, id))
-			return !owner || !strcmp(owner, s->owner) ? s : NULL;
+			return !owner || sess_principal_admin(owner) || !strcmp(owner, s->owner) ? s : NULL;
 	return NULL;
 }
 
@@ -672,7 +672,7 @@ void sess_foreach(struct sess_registry *reg, const char *owner,
 	struct sess_session *s, *next;
 	for (s = reg->head; s; s = next) {
 		next = s->next;
-		if (!owner || !strcmp(owner, s->owner))
+		if (!owner || sess_principal_admin(owner) || !strcmp(owner, s->owner))
 			fn(arg, s);
 	}
 }

@@ -22,6 +22,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <uv.h>
 
 #include "../server/buf.h"
@@ -173,7 +174,18 @@ typedef void (*sess_ready_cb)(void *arg, struct sess_session *s, struct err *err
  */
 void sess_when_ready(struct sess_session *s, sess_ready_cb cb, void *arg);
 
-/** The session id, if owner may see it (owner NULL: any owner). */
+/**
+ * Principals are opaque strings made by the server (the stdio user, or an API
+ * key's id); the server gives administrators' keys the prefix "admin:", and an
+ * administrator sees every session and snapshot. No client can choose its
+ * principal string.
+ */
+static inline bool sess_principal_admin(const char *principal)
+{
+	return principal && !strncmp(principal, "admin:", 6);
+}
+
+/** The session id, if owner may see it (owner NULL or an administrator: any owner). */
 struct sess_session *sess_find(struct sess_registry *reg, const char *id, const char *owner);
 /** Visit the sessions owner may see, oldest first. */
 void sess_foreach(struct sess_registry *reg, const char *owner,

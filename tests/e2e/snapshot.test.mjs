@@ -166,5 +166,12 @@ describe('snapshots of other principals', () => {
     }
     const still = await alice.call('snapshot_info', { snapshot_id: sn });
     assert.equal(still.structuredContent.snapshot_id, sn, 'the owner still has it');
+    // alice's key is the first one, an administrator's: she sees bob's session and snapshots too
+    const all = (await alice.call('session_list', {})).structuredContent.sessions.map((x) => x.session_id);
+    assert.ok(all.includes(msid), 'an administrator lists every session');
+    const info = await alice.call('session_info', { session_id: msid });
+    assert.equal(info.structuredContent?.session_id, msid, JSON.stringify(info));
+    const bobs = (await mallory.call('session_list', {})).structuredContent.sessions.map((x) => x.session_id);
+    assert.ok(!bobs.includes(sid), 'a non-administrator lists only its own');
   });
 });
