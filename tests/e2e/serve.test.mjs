@@ -147,7 +147,8 @@ describe('serve: start-up banner, keys, shutdown', () => {
         let err = '';
         c.stderr.on('data', (d) => { err += d; });
         const t = setTimeout(() => c.kill('SIGKILL'), 5000);
-        c.on('exit', (code, signal) => { clearTimeout(t); resolve({ code, signal, err }); });
+        // 'close', not 'exit': only then has all of stderr been read
+        c.on('close', (code, signal) => { clearTimeout(t); resolve({ code, signal, err }); });
       });
       assert.equal(r.code, 2, `exit ${JSON.stringify(r)}`);
       assert.ok(r.err.length > 0, 'a refusal should say why on stderr');
