@@ -840,7 +840,7 @@ describe('serve: MCP Inspector CLI', () => {
     c.stdout.on('data', (d) => { out += d; });
     c.stderr.on('data', (d) => { err += d; });
     const t = setTimeout(() => c.kill('SIGKILL'), 60000);
-    c.on('exit', (code) => { clearTimeout(t); resolve({ code, out, err }); });
+    c.on('close', (code) => { clearTimeout(t); resolve({ code, out, err }); });
   });
 
   test('--method tools/list lists the tools', async (t) => {
