@@ -868,7 +868,7 @@ describe('serve: MCP Inspector CLI', () => {
       let out = '';
       p.stdout.on('data', (d) => { out += d; });
       p.stderr.on('data', (d) => { out += d; });
-      p.on('exit', (code) => resolve({ code, out }));
+      p.on('close', (code) => resolve({ code, out }));
     });
     assert.notEqual(c.code, 0, c.out);
     assert.match(c.out, /401|Unauthorized/i);
