@@ -323,10 +323,6 @@ static int authenticate(void *arg, const char *key, char *principal, size_t cap)
 	return 1;
 }
 
-struct gauge_ctx {
-	struct metrics_gauges *g;
-};
-
 static void count_session(void *arg, struct sess_session *s)
 {
 	struct metrics_gauges *g = arg;

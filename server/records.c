@@ -25,7 +25,7 @@
  */
 #define FLUSH_MS 50
 #define FLUSH_AT 512
-enum pend_kind { PEND_SESSION, PEND_SNAPSHOT, PEND_EXECUTION, PEND_AUDIT };
+enum pend_kind { PEND_SNAPSHOT, PEND_EXECUTION, PEND_AUDIT };
 
 struct pend {
 	enum pend_kind kind;
@@ -110,7 +110,6 @@ void srv_records_flush(void)
 		};
 		int rc = 0;
 		switch (p->kind) {
-		case PEND_SESSION: rc = srv_store_session_put(R.st, &r, &err); break;
 		case PEND_SNAPSHOT: rc = srv_store_snapshot_put(R.st, &r, &err); break;
 		case PEND_EXECUTION: rc = srv_store_execution_put(R.st, &r, &err); break;
 		case PEND_AUDIT:

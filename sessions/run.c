@@ -15,7 +15,6 @@ enum { P_OUT, P_ERR, P_RES, P_NREAD };
 
 struct sess_run {
 	struct sess_session *sess;
-	struct sess_worker *worker;
 	uint64_t exec_id;
 	struct sess_run_opts o;
 	struct sess_run_result res;
@@ -328,7 +327,6 @@ int sess_run_start(struct sess_session *s, const struct sess_run_opts *o, struct
 			close(child[i]);
 	sess_hold(s);
 	s->running++;
-	r->worker = s->worker;
 	r->next = s->runs;
 	if (r->next)
 		r->next->pprev = &r->next;

@@ -17,6 +17,7 @@
  * done with it, so the engine never holds a dangling context.
  */
 #include "tp.h"
+#include "../server/auth.h"
 #include "../server/buf.h"
 #include "../server/common.h"
 #include "../server/log.h"
@@ -141,8 +142,6 @@ struct pss {
 	char principal[PRINCIPAL_MAX];
 	char key[256];
 	char session_id[40];
-	char origin[128];
-	int method;
 	bool rejected;			/* an error answer is on its way */
 	bool legacy;			/* a POST of the HTTP+SSE transport */
 	struct vncws *vnc;		/* a /sessions/{id}/vnc WebSocket (bridged to the display) */
@@ -259,17 +258,12 @@ static void find_key(struct lws *wsi, char *key, size_t cap)
 	char a[512];
 
 	key[0] = '\0';
-	if (hdr(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, a, sizeof(a)) == 0 && !strncasecmp(a, "Bearer ", 7)) {
-		const char *k = a + 7;
-		while (*k == ' ')
-			k++;
-		size_t n = strlen(k);
-		if (n >= cap)
-			n = 0; /* longer than any key we issue: treat as absent-but-wrong */
-		memcpy(key, k, n);
-		key[n] = '\0';
-		if (!n)
-			snprintf(key, cap, "invalid");
+	if (hdr(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, a, sizeof(a)) == 0) {
+		/* the store's parser: one definition of what a Bearer header means */
+		const char *k = srv_auth_key_from_header(a);
+		size_t n = k ? strlen(k) : 0;
+		/* a malformed or overlong header is a wrong key, not a missing one */
+		snprintf(key, cap, "%s", n && n < cap ? k : "invalid");
 		return;
 	}
 	if (custom_hdr(wsi, "x-api-key:", key, (int)cap) == 0)
@@ -913,14 +907,12 @@ static int on_http(struct lws *wsi, struct pss *p, const char *path)
 	char origin[128], clen[32], ctype[128];
 
 	pss_reset(p);
-	p->method = m;
 	p->st = stream_new(wsi, NULL, "");
 	if (!origin_ok(wsi, origin, sizeof(origin))) {
 		stream_error(p->st, 403, RPC_INVALID_REQUEST, "Forbidden: foreign Origin or Host");
 		return 0;
 	}
 	snprintf(p->st->origin, sizeof(p->st->origin), "%s", origin);
-	snprintf(p->origin, sizeof(p->origin), "%s", origin);
 
 	if (!strcmp(path, "/healthz")) {
 		stream_reply(p->st, H.draining ? 503 : 200,
