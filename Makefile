@@ -8,15 +8,28 @@
 
 CC      ?= cc
 BUILD   ?= build
-PKGS    := libuv jansson libseccomp sqlite3 libcrypto libwebsockets libgit2 \
-           xcb xcb-damage xcb-xfixes xcb-xtest x11 libpng libturbojpeg libvncserver zlib
+# The binary links CORE_PKGS only; libgit2 and libvncserver (and the ~40 libraries
+# they pull in) live in modules loaded on first use (server/module.h).
+CORE_PKGS := libuv jansson libseccomp sqlite3 libcrypto libwebsockets \
+           xcb xcb-damage xcb-xfixes xcb-xtest x11 libpng libturbojpeg zlib
+PKGS    := $(CORE_PKGS) libgit2 libvncserver
 OPT     ?= -O2 -g
 CFLAGS  := $(OPT) -std=gnu11 -MMD -MP -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wvla -Wno-unused-parameter -D_GNU_SOURCE \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+LDLIBS  := $(shell pkg-config --libs $(CORE_PKGS) 2>/dev/null) -lpthread -ldl
 
-SRC      := $(wildcard server/*.c transport/*.c tools/*.c sessions/*.c vnc/*.c)
+# modules: name, sources, libraries
+MOD_snapshot := sessions/snapshot_store.c sessions/snapshot_write.c sessions/snapshot_read.c
+MOD_rfb      := vnc/rfb.c
+MODLIBS_snapshot := $(shell pkg-config --libs libgit2 libcrypto 2>/dev/null)
+MODLIBS_rfb      := $(shell pkg-config --libs libvncserver 2>/dev/null)
+MODULES  := snapshot rfb
+MOD_SRC  := $(foreach m,$(MODULES),$(MOD_$(m)))
+MOD_OBJ  := $(MOD_SRC:%.c=$(BUILD)/pic/%.o)
+MOD_SO   := $(MODULES:%=$(BUILD)/mcpbox-%.so)
+
+SRC      := $(filter-out $(MOD_SRC),$(wildcard server/*.c transport/*.c tools/*.c sessions/*.c vnc/*.c))
 OBJ      := $(SRC:%.c=$(BUILD)/obj/%.o)
 LIBOBJ   := $(filter-out $(BUILD)/obj/server/main.o,$(OBJ))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -35,18 +48,31 @@ FUZZ_SECONDS ?= 5
 FUZZ_OBJ := server/rpc.c server/buf.c server/common.c server/err.c server/log.c sessions/workspace.c
 
 .PHONY: all deps test unit e2e fuzz asan bench run clean
-all: $(BUILD)/mcpbox
+all: $(BUILD)/mcpbox $(MOD_SO)
 
+# -rdynamic: the modules call the binary's own functions (log, err, buf, ...)
 $(BUILD)/mcpbox: $(OBJ)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -rdynamic -o $@ $^ $(LDLIBS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIBOBJ)
+# module objects: position independent, nothing exported but the module's table
+$(BUILD)/pic/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -I. -o $@ $(filter %.c %.o,$^) $(LDLIBS)
+	$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -c -o $@ $<
+
+$(foreach m,$(MODULES),$(eval MODOBJ_$(m) := $(MOD_$(m):%.c=$(BUILD)/pic/%.o)))
+.SECONDARY: $(MOD_OBJ)
+.SECONDEXPANSION:
+$(BUILD)/mcpbox-%.so: $$(MODOBJ_$$*)
+	$(CC) $(CFLAGS) $(LDFLAGS) -shared -o $@ $^ $(MODLIBS_$*)
+
+# unit tests link the modules' objects in (server/module.h finds the tables in the program)
+$(BUILD)/tests/%: tests/unit/%.c $(LIBOBJ) $(MOD_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -rdynamic -I. -o $@ $(filter %.c %.o,$^) $(LDLIBS) $(foreach m,$(MODULES),$(MODLIBS_$(m)))
 
 # libFuzzer targets for the parsers that read bytes from outside (clang)
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJ)
@@ -96,4 +122,4 @@ run: deps all
 clean:
 	rm -rf $(BUILD)
 
--include $(OBJ:.o=.d) $(UNIT_BIN:%=%.d)
+-include $(OBJ:.o=.d) $(MOD_OBJ:.o=.d) $(UNIT_BIN:%=%.d)

@@ -50,7 +50,7 @@ static char *key_generate(void)
 	size_t n;
 	char *b64, *key;
 
-	random_bytes(raw, sizeof(raw));
+	srv_random_bytes(raw, sizeof(raw));
 	b64 = base64_encode(raw, sizeof(raw), &n);
 	explicit_bzero(raw, sizeof(raw));
 	while (n > 0 && b64[n - 1] == '=')

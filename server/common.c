@@ -64,7 +64,7 @@ uint64_t wall_ms(void)
 	return (uint64_t)ts.tv_sec * 1000ull + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-void random_bytes(void *buf, size_t n)
+void srv_random_bytes(void *buf, size_t n)
 {
 	unsigned char *p = buf;
 	while (n > 0) {
@@ -89,7 +89,7 @@ char *random_id(const char *prefix, size_t nbytes)
 
 	if (nbytes > sizeof(raw))
 		nbytes = sizeof(raw);
-	random_bytes(raw, nbytes);
+	srv_random_bytes(raw, nbytes);
 	out = xmalloc(plen + 2 * nbytes + 1);
 	memcpy(out, prefix, plen);
 	for (size_t i = 0; i < nbytes; i++) {

@@ -49,7 +49,7 @@ static inline uint64_t now_ms(void) { return now_ns() / 1000000; }
 uint64_t wall_ms(void);
 
 /* Fill buf with n random bytes from getrandom(); aborts if the kernel cannot. */
-void random_bytes(void *buf, size_t n);
+void srv_random_bytes(void *buf, size_t n);
 /* A random identifier: prefix followed by 2*nbytes lowercase hex digits. */
 char *random_id(const char *prefix, size_t nbytes);
 

@@ -40,6 +40,11 @@
  * leftovers (temporary packs, unreferenced objects) are removed by snap_gc().
  * Nothing is fsync'd: a power loss may lose the last snapshots.
  *
+ * Where it lives: the engine (snapshot_store/write/read.c, libgit2) is the
+ * module mcpbox-snapshot.so, loaded on the first call (server/module.h); the
+ * functions below forward to it (sessions/snapshot.c). snap_store_open fails
+ * with a clear error when the module cannot be loaded.
+ *
  * Errors: -1 and *errp; messages never contain host paths (libgit2's own
  * message is logged). errnum EFBIG: workspace over max_bytes; EEXIST: the
  * snapshot id exists; ENOENT: unknown snapshot or commit; EAGAIN: a large
@@ -52,6 +57,7 @@
 #include <jansson.h>
 
 #include "../server/err.h"
+#include "../server/module.h"
 
 #define SNAP_DEFAULT_MAX_BYTES (1ull << 30)
 
@@ -141,5 +147,21 @@ int snap_verify(struct snap_store *st, uint64_t *refs, uint64_t *objects, struct
 
 /** Hex commit id of refs/snapshots/<snapshot_id> into hex[41]. */
 int snap_resolve(struct snap_store *st, const char *snapshot_id, char hex[41], struct err **errp);
+
+/* ---- the module's table (mcpbox_snapshot_api) ---- */
+
+struct snap_engine {
+	struct srv_module_hdr hdr;
+	__typeof__(snap_store_open) *store_open;
+	__typeof__(snap_store_close) *store_close;
+	__typeof__(snap_take) *take;
+	__typeof__(snap_restore) *restore;
+	__typeof__(snap_materialize) *materialize;
+	__typeof__(snap_diff) *diff;
+	__typeof__(snap_delete) *del;
+	__typeof__(snap_gc) *gc;
+	__typeof__(snap_verify) *verify;
+	__typeof__(snap_resolve) *resolve;
+};
 
 #endif

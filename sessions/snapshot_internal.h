@@ -6,6 +6,9 @@
  *   snapshot_write.c  workspace walk and hashing, the pack writer, snap_take, snap_gc
  *   snapshot_read.c   snap_restore, snap_materialize, snap_diff, snap_verify
  *
+ * These files build mcpbox-snapshot.so (server/module.h): snapi_<f> implements
+ * snapshot.h's snap_<f>, which the server reaches through the module's table.
+ *
  * Functions that can fail return 0 or -1 with *errp set, as in snapshot.h.
  * Nothing here keeps global state; the threading rules are snapshot.h's.
  */
@@ -180,6 +183,23 @@ struct reach {
 	const char *ref;	/* for messages */
 	struct err **errp;
 };
+
+/* ---- the engine's side of snapshot.h (the table is in snapshot_store.c) --- */
+
+int snapi_store_open(struct snap_store **out, const char *data_dir, struct err **errp);
+void snapi_store_close(struct snap_store *st);
+int snapi_take(struct snap_store *st, const char *workspace_dir, const char *index_path,
+	       const char *parent_commit_hex, const char *snapshot_id, const char *message,
+	       uint64_t max_bytes, struct snap_result *res, struct err **errp);
+int snapi_restore(struct snap_store *st, const char *commit_hex, const char *workspace_dir,
+		  const char *index_path, struct err **errp);
+int snapi_materialize(struct snap_store *st, const char *commit_hex, const char *dest_dir, struct err **errp);
+int snapi_diff(struct snap_store *st, const char *from_hex, const char *to_hex,
+	       const char *workspace_dir, json_t **out, struct err **errp);
+int snapi_delete(struct snap_store *st, const char *snapshot_id, struct err **errp);
+int snapi_gc(struct snap_store *st, struct err **errp);
+int snapi_verify(struct snap_store *st, uint64_t *refs, uint64_t *objects, struct err **errp);
+int snapi_resolve(struct snap_store *st, const char *snapshot_id, char hex[41], struct err **errp);
 
 /** Walk a commit and everything it reaches (once per object, across calls). */
 int snapi_reach_commit(struct reach *r, const git_oid *id);

@@ -388,7 +388,7 @@ out:
 	return rc;
 }
 
-int snap_restore(struct snap_store *st, const char *commit_hex, const char *workspace_dir,
+int snapi_restore(struct snap_store *st, const char *commit_hex, const char *workspace_dir,
 		 const char *index_path, struct err **errp)
 {
 	int fd = open(workspace_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -399,7 +399,7 @@ int snap_restore(struct snap_store *st, const char *commit_hex, const char *work
 	return rc;
 }
 
-int snap_materialize(struct snap_store *st, const char *commit_hex, const char *dest_dir,
+int snapi_materialize(struct snap_store *st, const char *commit_hex, const char *dest_dir,
 		     struct err **errp)
 {
 	struct stat sb;
@@ -679,7 +679,7 @@ out:
 	return rc;
 }
 
-int snap_diff(struct snap_store *st, const char *from_hex, const char *to_hex,
+int snapi_diff(struct snap_store *st, const char *from_hex, const char *to_hex,
 	      const char *workspace_dir, json_t **out, struct err **errp)
 {
 	git_repository *repo = NULL;
@@ -763,7 +763,7 @@ out:
 
 /* ---- snap_verify -------------------------------------------------------- */
 
-int snap_verify(struct snap_store *st, uint64_t *refs, uint64_t *objects, struct err **errp)
+int snapi_verify(struct snap_store *st, uint64_t *refs, uint64_t *objects, struct err **errp)
 {
 	struct reach r = { .errp = errp };
 	git_oid *ids = NULL;

@@ -224,7 +224,7 @@ int snapi_write_atomic(const char *path, const void *data, size_t len, struct er
 	return 0;
 }
 
-int snap_store_open(struct snap_store **out, const char *data_dir, struct err **errp)
+int snapi_store_open(struct snap_store **out, const char *data_dir, struct err **errp)
 {
 	struct snap_store *st = xcalloc(1, sizeof(*st));
 	struct buf b = BUF_INIT;
@@ -256,7 +256,7 @@ int snap_store_open(struct snap_store **out, const char *data_dir, struct err **
 		/* a random first generation: stat caches that outlived an older store never vouch here */
 		uint64_t g;
 		char gb[32];
-		random_bytes(&g, sizeof(g));
+		srv_random_bytes(&g, sizeof(g));
 		int gl = snprintf(gb, sizeof(gb), "%llu\n", (unsigned long long)(g >> 16));
 		if (snapi_write_atomic(st->gen_path, gb, (size_t)gl, errp) < 0)
 			goto fail;
@@ -267,11 +267,11 @@ int snap_store_open(struct snap_store **out, const char *data_dir, struct err **
 	*out = st;
 	return 0;
 fail:
-	snap_store_close(st);
+	snapi_store_close(st);
 	return -1;
 }
 
-void snap_store_close(struct snap_store *st)
+void snapi_store_close(struct snap_store *st)
 {
 	if (!st)
 		return;
@@ -465,7 +465,7 @@ int snapi_cache_save(struct cache *c, const char *path, struct err **errp)
 
 /* ---- refs --------------------------------------------------------------- */
 
-int snap_resolve(struct snap_store *st, const char *snapshot_id, char hex[41], struct err **errp)
+int snapi_resolve(struct snap_store *st, const char *snapshot_id, char hex[41], struct err **errp)
 {
 	struct buf refname = BUF_INIT;
 	git_repository *repo = NULL;
@@ -486,7 +486,7 @@ out:
 	return rc;
 }
 
-int snap_delete(struct snap_store *st, const char *snapshot_id, struct err **errp)
+int snapi_delete(struct snap_store *st, const char *snapshot_id, struct err **errp)
 {
 	struct buf refname = BUF_INIT;
 	git_repository *repo = NULL;
@@ -619,3 +619,20 @@ int snapi_reach_commit(struct reach *r, const git_oid *id)
 	git_commit_free(c);
 	return rc;
 }
+
+/* ---- the module's one export (server/module.h) --------------------------- */
+
+__attribute__((visibility("default"))) extern const struct snap_engine mcpbox_snapshot_api;
+const struct snap_engine mcpbox_snapshot_api = {
+	.hdr = { SRV_MODULE_ABI, sizeof(struct snap_engine) },
+	.store_open = snapi_store_open,
+	.store_close = snapi_store_close,
+	.take = snapi_take,
+	.restore = snapi_restore,
+	.materialize = snapi_materialize,
+	.diff = snapi_diff,
+	.del = snapi_delete,
+	.gc = snapi_gc,
+	.verify = snapi_verify,
+	.resolve = snapi_resolve,
+};

@@ -523,7 +523,7 @@ fail:
 	return -1;
 }
 
-int snap_take(struct snap_store *st, const char *workspace_dir, const char *index_path,
+int snapi_take(struct snap_store *st, const char *workspace_dir, const char *index_path,
 	      const char *parent_commit_hex, const char *snapshot_id, const char *message,
 	      uint64_t max_bytes, struct snap_result *res, struct err **errp)
 {
@@ -772,7 +772,7 @@ out:
 	return rc;
 }
 
-int snap_gc(struct snap_store *st, struct err **errp)
+int snapi_gc(struct snap_store *st, struct err **errp)
 {
 	struct reach r = { .errp = errp, .collect = true };
 	struct buf path = BUF_INIT, shallow = BUF_INIT, gen = BUF_INIT;

@@ -890,6 +890,31 @@ static void zygote_close_cb(uv_handle_t *h)
 	free(z);
 }
 
+/* Shutdown: wait up to ms for replies and close the sockets they carry. */
+static void drain_replies(struct sess_zygote *z, int ms)
+{
+	struct pollfd p = { z->fd, POLLIN, 0 };
+
+	if (z->dead || poll(&p, 1, ms) <= 0)
+		return;
+	for (;;) {
+		union {
+			char buf[CMSG_SPACE(sizeof(int) * 4)];
+			struct cmsghdr align;
+		} cbuf;
+		char byte[64];
+		struct iovec iov = { byte, sizeof(byte) };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+				     .msg_control = cbuf.buf, .msg_controllen = sizeof(cbuf.buf) };
+		int fd = -1;
+		if (recvmsg(z->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) <= 0)
+			return;
+		sess_proto_take_fds(&mh, &fd, 1);
+		if (fd >= 0)
+			close(fd);
+	}
+}
+
 void sess_zygote_free(struct sess_zygote *z)
 {
 	struct sess_msg_hdr q = { SESS_MSG_QUIT, 0 };
@@ -900,14 +925,17 @@ void sess_zygote_free(struct sess_zygote *z)
 	z->closing = true;
 	if (!z->dead)
 		send(z->fd, &q, sizeof(q), MSG_NOSIGNAL | MSG_DONTWAIT);
-	/* Bounded wait: a zygote in the middle of a create gets a second. */
+	/* Bounded wait: a zygote in the middle of a create gets a second. Creates
+	   still queued are answered before the quit: close their control sockets
+	   as they arrive, so those sandboxes end now rather than holding the
+	   zygote's exit grace. */
 	for (int i = 0; i < 100 && waitpid(z->pid, &status, WNOHANG) == 0; i++) {
 		if (i == 99) {
 			kill(z->pid, SIGKILL);
 			waitpid(z->pid, &status, 0);
 			break;
 		}
-		usleep(10000);
+		drain_replies(z, 10);
 	}
 	while (z->head) {
 		struct zreq *r = z->head;

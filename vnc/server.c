@@ -1,26 +1,19 @@
 /*
- * server.c — libvncserver screens, viewer bridges, view tokens, TCP port.
+ * server.c — VNC screens (through the rfb module), viewer bridges, view
+ * tokens, the TCP port.
  *
- * Integration with libvncserver (0.9.14), chosen knowingly:
- *  - No listening socket of its own (port -1): every client arrives through a
- *    socketpair whose other end we bridge on the loop (WebSocket or TCP).
- *  - Threaded clients (backgroundLoop + rfbStartOnHoldClient): its blocking
- *    reads and select() waits run on the client's threads, never the loop.
- *    select() breaks on fds >= FD_SETSIZE, so a client socket is moved to
- *    the lowest free fd and refused when even that is too high.
- *  - rfbNewClient first peeks 100 ms for a WebSocket/TLS hello; we pre-feed
- *    "RFB " (and drop the client's own first 4 bytes, which are always
- *    "RFB ") so the greeting goes out at once.
- *  - Hooks run on client threads: viewer input is queued and injected on the
- *    loop (uv_async).
+ * Every client arrives through a socketpair whose other end is bridged on
+ * the loop (WebSocket or TCP); we pre-feed "RFB " to the screen (and drop the
+ * client's own first 4 bytes, which are always "RFB ") so that libvncserver's
+ * 100 ms peek for a WebSocket/TLS hello ends at once (see rfb.c).
  */
 #include "server.h"
+#include "rfb.h"
 #include "../server/buf.h"
 #include "../server/common.h"
 #include "../server/log.h"
 
 #include <fcntl.h>
-#include <rfb/rfb.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -31,196 +24,39 @@
 #define MAX_PENDING (1u << 20)
 #define TOKEN_MAX 128
 
-/* ---- logging ------------------------------------------------------------ */
+/* ---- screens: forwarded to mcpbox-rfb.so ------------------------------------- */
 
-static void rfb_to_log(const char *fmt, ...)
-{
-	char line[512];
-	va_list ap;
-	size_t n;
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	n = strlen(line);
-	while (n && line[n - 1] == '\n')
-		line[--n] = '\0';
-	log_debug("vnc: %s", line);
-}
-
-/* ---- viewer input from client threads ---------------------------------------- */
-
-struct vevent {
-	char sid[64];
-	bool key;
-	int a, b, c;		/* key: down, keysym; pointer: mask, x, y */
-	struct vevent *next;
-};
-
-static struct {
-	pthread_mutex_t mu;
-	struct vevent *head, *tail;
-	uv_async_t async;
-	bool inited;
-} Q = { .mu = PTHREAD_MUTEX_INITIALIZER };
-
-static void queue_push(const char *sid, bool key, int a, int b, int c)
-{
-	struct vevent *e = xcalloc(1, sizeof(*e));
-
-	snprintf(e->sid, sizeof(e->sid), "%s", sid);
-	e->key = key;
-	e->a = a;
-	e->b = b;
-	e->c = c;
-	pthread_mutex_lock(&Q.mu);
-	if (Q.tail)
-		Q.tail->next = e;
-	else
-		Q.head = e;
-	Q.tail = e;
-	pthread_mutex_unlock(&Q.mu);
-	uv_async_send(&Q.async);
-}
-
-static void queue_drain(uv_async_t *a)
-{
-	struct vevent *e;
-
-	pthread_mutex_lock(&Q.mu);
-	e = Q.head;
-	Q.head = Q.tail = NULL;
-	pthread_mutex_unlock(&Q.mu);
-	while (e) {
-		struct vevent *next = e->next;
-		struct vnc_display *d = vnc_display_find(e->sid, NULL);
-		if (d) {
-			if (e->key)
-				vnc_display_viewer_key(d, e->a != 0, (uint32_t)e->b);
-			else
-				vnc_display_viewer_pointer(d, e->a, e->b, e->c);
-		}
-		free(e);
-		e = next;
-	}
-}
-
-static void queue_init(void)
-{
-	if (Q.inited)
-		return;
-	uv_async_init(uv_default_loop(), &Q.async, queue_drain);
-	uv_unref((uv_handle_t *)&Q.async);
-	Q.inited = true;
-	rfbLog = rfb_to_log;
-	rfbErr = rfb_to_log;
-}
-
-/* client threads */
-static void on_ptr(int mask, int x, int y, rfbClientPtr cl)
-{
-	queue_push(cl->screen->screenData, false, mask, x, y);
-}
-
-static void on_key(rfbBool down, rfbKeySym sym, rfbClientPtr cl)
-{
-	queue_push(cl->screen->screenData, true, down, (int)sym, 0);
-}
-
-/* ---- screens ------------------------------------------------------------------ */
-
-struct vnc_srv {
-	rfbScreenInfoPtr scr;
-	char *sid;
-	struct vnc_fbuf *fb;	/* held */
-	char *passwds[2];
-};
+/* Loaded by the first vnc_srv_new; a screen implies it. */
+static const struct vnc_rfb_api *R;
 
 struct vnc_srv *vnc_srv_new(struct vnc_display *d, struct vnc_fbuf *fb, struct err **errp)
 {
-	struct vnc_srv *s = xcalloc(1, sizeof(*s));
-
-	queue_init();
-	s->scr = rfbGetScreen(NULL, NULL, fb->w, fb->h, 8, 3, 4);
-	if (!s->scr) {
-		free(s);
-		return err_set(errp, 0, "cannot create a VNC screen"), NULL;
+	if (!R && !(R = srv_module_api("rfb", sizeof(*R), errp))) {
+		err_wrap(errp, "VNC is not available");
+		return NULL;
 	}
-	s->sid = xstrdup(vnc_display_session_id(d));
-	s->fb = fb;
-	fb->refs++;
-	s->scr->frameBuffer = (char *)fb->pix;
-	s->scr->paddedWidthInBytes = (int)fb->stride;
-	s->scr->serverFormat.redShift = 16;
-	s->scr->serverFormat.greenShift = 8;
-	s->scr->serverFormat.blueShift = 0;
-	s->scr->depth = s->scr->serverFormat.depth = 24;
-	s->scr->desktopName = "mcpbox";
-	s->scr->autoPort = FALSE;
-	s->scr->port = -1;
-	s->scr->ipv6port = -1;
-	s->scr->httpPort = -1;
-	s->scr->http6Port = -1;
-	s->scr->cursor = NULL;		/* Xvfb draws its cursor into the pixels already */
-	s->scr->ptrAddEvent = on_ptr;
-	s->scr->kbdAddEvent = on_key;
-	s->scr->screenData = s->sid;
-	s->scr->deferUpdateTime = 5;
-	s->scr->alwaysShared = TRUE;
-	s->scr->backgroundLoop = TRUE;	/* clients on their own threads */
-	rfbInitServer(s->scr);
-	return s;
-}
-
-int vnc_srv_set_password(struct vnc_srv *s, const char *password)
-{
-	s->passwds[0] = xstrdup(password);
-	s->passwds[1] = NULL;
-	s->scr->authPasswdData = (void *)s->passwds;
-	s->scr->passwordCheck = rfbCheckPasswordByList;
-	return 0;
+	return R->screen_new(vnc_display_session_id(d), fb, errp);
 }
 
 void vnc_srv_damage(struct vnc_srv *s, const struct vnc_rect *r, int n)
 {
-	for (int i = 0; i < n; i++)
-		rfbMarkRectAsModified(s->scr, r[i].x, r[i].y, r[i].x + r[i].w, r[i].y + r[i].h);
+	R->damage(s, r, n);
+}
+
+int vnc_srv_set_password(struct vnc_srv *s, const char *password)
+{
+	return R->set_password(s, password);
 }
 
 void vnc_srv_free(struct vnc_srv *s)
 {
-	if (!s)
-		return;
-	rfbShutdownServer(s->scr, TRUE);
-	rfbScreenCleanup(s->scr);
-	vnc_fbuf_put(s->fb);
-	free(s->passwds[0]);
-	free(s->sid);
-	free(s);
+	if (s)
+		R->screen_free(s);
 }
 
 int vnc_srv_add_client(struct vnc_srv *s, int fd, bool view_only, struct err **errp)
 {
-	rfbClientPtr cl;
-
-	if (fd >= FD_SETSIZE) {
-		int low = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-		close(fd);
-		if (low < 0 || low >= FD_SETSIZE) {
-			if (low >= 0)
-				close(low);
-			return err_set(errp, EMFILE, "too many open files for a VNC client (libvncserver needs fds below %d)",
-				       FD_SETSIZE);
-		}
-		fd = low;
-	}
-	cl = rfbNewClient(s->scr, fd);
-	if (!cl)
-		return err_set(errp, 0, "the VNC server refused the client");
-	cl->viewOnly = view_only;
-	if (!cl->onHold)
-		rfbStartOnHoldClient(cl);
-	return 0;
+	return R->add_client(s, fd, view_only, errp);
 }
 
 /* ---- tokens --------------------------------------------------------------------- */

@@ -236,11 +236,11 @@ export class RawServer {
   }
 }
 
-/** Spawn the binary directly: `BIN stdio --data DIR`. */
-export async function startRaw({ dataDir, extraArgs = [] } = {}) {
+/** Spawn the binary directly: `BIN stdio --data DIR` (bin: another copy of it). */
+export async function startRaw({ dataDir, extraArgs = [], bin = BIN } = {}) {
   const ownDir = !dataDir;
   dataDir = dataDir || makeDataDir();
-  const child = spawn(BIN, ['stdio', '--data', dataDir, ...extraArgs], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(bin, ['stdio', '--data', dataDir, ...extraArgs], { stdio: ['pipe', 'pipe', 'pipe'] });
   await new Promise((resolve, reject) => {
     child.once('spawn', resolve);
     child.once('error', reject);

@@ -56,6 +56,7 @@ if [ "$(id -u)" -eq 0 ]; then
 			mkdir -p "$c/tests"
 			cp -a "$TESTS/e2e" "$TESTS/node_modules" "$TESTS/package.json" "$c/tests/"
 			cp "$BIN" "$c/mcpbox"
+			cp "$(dirname "$BIN")"/mcpbox-*.so "$c/"	# modules sit beside the binary
 			chmod -R a+rX "$c"
 			echo "# e2e: $HERE is not readable by nobody; running a copy in $c"
 			BIN="$c/mcpbox"; HERE="$c/tests/e2e"

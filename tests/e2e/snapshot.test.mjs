@@ -4,7 +4,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { makeDataDir, startRaw, startServe, createKey, httpClient } from './helpers.mjs';
+import { BIN, makeDataDir, startRaw, startServe, createKey, httpClient } from './helpers.mjs';
 
 /** path -> {type, mode, content|target} of a tree, without following symlinks. */
 function walk(root) {
@@ -173,5 +173,34 @@ describe('snapshots of other principals', () => {
     assert.equal(info.structuredContent?.session_id, msid, JSON.stringify(info));
     const bobs = (await mallory.call('session_list', {})).structuredContent.sessions.map((x) => x.session_id);
     assert.ok(!bobs.includes(sid), 'a non-administrator lists only its own');
+  });
+});
+
+describe('snapshot module missing', () => {
+  // The snapshot engine is a module beside the binary (server/module.h): without it every
+  // other tool works and snapshot tools fail with a clear error, never a crash.
+  let raw, dir, copy;
+  before(async () => {
+    dir = makeDataDir();
+    copy = fs.mkdtempSync(path.join(dir, 'bin-'));
+    fs.chmodSync(copy, 0o755);
+    fs.copyFileSync(BIN, path.join(copy, 'mcpbox'));
+    fs.chmodSync(path.join(copy, 'mcpbox'), 0o755);
+    raw = await startRaw({ dataDir: dir, bin: path.join(copy, 'mcpbox') });
+    await raw.handshake();
+  });
+  after(() => raw.close());
+
+  test('snapshot tools say the module is missing; execute still works', async () => {
+    const sid = (await call(raw, 'session_create', {})).structuredContent.session_id;
+    const r = await call(raw, 'session_snapshot', { session_id: sid });
+    assert.equal(r.isError, true, JSON.stringify(r));
+    assert.match(r.content[0].text, /snapshots are not available: module mcpbox-snapshot\.so could not be loaded/);
+    assert.doesNotMatch(r.content[0].text, new RegExp(copy), 'no host path in the client error');
+    const again = await call(raw, 'snapshot_list', {});
+    assert.ok(again, 'server still answers');
+    const e = await call(raw, 'execute', { session_id: sid, language: 'shell', code: 'echo ok' });
+    assert.equal(e.structuredContent.exit_code, 0);
+    assert.match(raw.stderr(), /module snapshot: .*mcpbox-snapshot\.so/, 'the operator log says where it looked');
   });
 });
