@@ -85,6 +85,10 @@ struct vnc_display {
 	xcb_window_t root;
 	uint32_t damage;
 	uint8_t damage_event;
+	uint8_t cursor_event;		/* XFixes CursorNotify */
+	bool cursor_asked;		/* a GetCursorImage is in flight */
+	unsigned int cursor_seq;
+	struct vnc_cursor *cursor;	/* the displayed cursor's shape (NULL: none yet) */
 	uv_poll_t *xpoll;
 	int w, h;
 	int fb_fd;
@@ -163,6 +167,7 @@ static void display_put(struct vnc_display *d)
 	free(d->sid);
 	free(d->owner);
 	free(d->syms);
+	free(d->cursor);
 	buf_release(&d->dfd_buf);
 	free(d);
 }
@@ -304,6 +309,7 @@ struct connect_work {
 	int w, h;
 	uint32_t damage;
 	uint8_t damage_event;
+	uint8_t cursor_event;
 	uint8_t min_kc, max_kc;
 	int per;
 	uint32_t *syms;
@@ -418,6 +424,10 @@ static void connect_work(uv_work_t *req)
 	cw->damage_event = ext->first_event + XCB_DAMAGE_NOTIFY;
 	cw->damage = xcb_generate_id(cw->c);
 	xcb_damage_create(cw->c, cw->damage, cw->root, XCB_DAMAGE_REPORT_LEVEL_RAW_RECTANGLES);
+	/* the cursor's shape, for VNC clients that draw it themselves */
+	ext = xcb_get_extension_data(cw->c, &xcb_xfixes_id);
+	cw->cursor_event = ext->first_event + XCB_XFIXES_CURSOR_NOTIFY;
+	xcb_xfixes_select_cursor_input(cw->c, cw->root, XCB_XFIXES_CURSOR_NOTIFY_MASK_DISPLAY_CURSOR);
 
 	/* a plain background and an arrow cursor instead of X's weave and cross */
 	uint32_t bg = BACKGROUND;
@@ -481,6 +491,7 @@ static void find_spares(struct vnc_display *d)
 }
 
 static int keycode_for(struct vnc_display *d, uint32_t sym, bool *shift);
+static void cursor_ask(struct vnc_display *d);
 
 static void connect_done(uv_work_t *req, int status)
 {
@@ -514,6 +525,7 @@ static void connect_done(uv_work_t *req, int status)
 	d->h = cw->h;
 	d->damage = cw->damage;
 	d->damage_event = cw->damage_event;
+	d->cursor_event = cw->cursor_event;
 	d->min_kc = cw->min_kc;
 	d->max_kc = cw->max_kc;
 	d->per = cw->per;
@@ -548,6 +560,7 @@ static void connect_done(uv_work_t *req, int status)
 			err_free(e);
 		}
 	}
+	cursor_ask(d);
 	x_drain(d);
 	run_waiters(d, NULL);
 	display_put(d);
@@ -682,6 +695,9 @@ static void display_stop(struct vnc_display *d, const char *why)
 		xcb_disconnect(d->c);
 		d->c = NULL;
 	}
+	d->cursor_asked = false;
+	free(d->cursor);
+	d->cursor = NULL;
 	if (d->fb_fd >= 0) {
 		close(d->fb_fd);
 		d->fb_fd = -1;
@@ -867,6 +883,49 @@ static void add_damage(struct vnc_display *d, int x, int y, int w, int h)
 
 static void quiet_check(struct vnc_display *d);
 
+/* ---- the cursor's shape ------------------------------------------------------ */
+
+/* The displayed cursor changed (or we never asked): ask for its image. */
+static void cursor_ask(struct vnc_display *d)
+{
+	if (d->cursor_asked)
+		return;		/* the answer in flight is at least as new as this event */
+	d->cursor_seq = xcb_xfixes_get_cursor_image(d->c).sequence;
+	d->cursor_asked = true;
+	xcb_flush(d->c);
+}
+
+/* The image arrived: keep it and give it to the VNC screens. */
+static void cursor_take(struct vnc_display *d)
+{
+	xcb_xfixes_get_cursor_image_reply_t *r = NULL;
+	xcb_generic_error_t *e = NULL;
+
+	if (!xcb_poll_for_reply(d->c, d->cursor_seq, (void **)&r, &e))
+		return;
+	d->cursor_asked = false;
+	free(e);
+	if (!r)
+		return;
+	int n = xcb_xfixes_get_cursor_image_cursor_image_length(r);
+	if (r->width && r->height && r->width <= VNC_CURSOR_MAX && r->height <= VNC_CURSOR_MAX &&
+	    n == r->width * r->height) {
+		struct vnc_cursor *c = xmalloc(sizeof(*c) + (size_t)n * sizeof(uint32_t));
+		c->w = r->width;
+		c->h = r->height;
+		c->xhot = r->xhot < r->width ? r->xhot : 0;
+		c->yhot = r->yhot < r->height ? r->yhot : 0;
+		memcpy(c->argb, xcb_xfixes_get_cursor_image_cursor_image(r), (size_t)n * sizeof(uint32_t));
+		free(d->cursor);
+		d->cursor = c;
+		if (d->srv)
+			vnc_srv_cursor(d->srv, c);
+		if (d->srv_tcp)
+			vnc_srv_cursor(d->srv_tcp, c);
+	}
+	free(r);
+}
+
 /* Take every event and reply XCB has or can read now. */
 static void x_drain(struct vnc_display *d)
 {
@@ -880,6 +939,8 @@ static void x_drain(struct vnc_display *d)
 			xcb_damage_notify_event_t *dn = (void *)ev;
 			add_damage(d, dn->area.x, dn->area.y, dn->area.width, dn->area.height);
 			d->last_damage_ms = now_ms();
+		} else if (type == d->cursor_event) {
+			cursor_ask(d);
 		} else if (type == 0) {
 			xcb_generic_error_t *e = (void *)ev;
 			log_debug("display of session %s: X error %d (request %d)", d->sid, e->error_code,
@@ -903,6 +964,8 @@ static void x_drain(struct vnc_display *d)
 		if (!d->c)
 			return;
 	}
+	if (d->cursor_asked)
+		cursor_take(d);
 	if (xcb_connection_has_error(d->c)) {
 		display_stop(d, "the X connection broke");
 		return;
@@ -1393,6 +1456,8 @@ struct vnc_srv *vnc_display_srv(struct vnc_display *d, bool tcp, struct err **er
 		*sp = vnc_srv_new(d, d->fb, errp);
 		if (*sp && tcp && V.cfg->vnc_password)
 			vnc_srv_set_password(*sp, V.cfg->vnc_password);
+		if (*sp && d->cursor)
+			vnc_srv_cursor(*sp, d->cursor);
 	}
 	return *sp;
 }

@@ -150,6 +150,15 @@ struct vnc_fbuf {
 };
 
 void vnc_fbuf_put(struct vnc_fbuf *f);
+
+#define VNC_CURSOR_MAX 128	/* larger cursor images are not forwarded */
+
+/** The displayed cursor's shape (XFixes): ARGB, premultiplied alpha, w * h pixels. */
+struct vnc_cursor {
+	int w, h;
+	int xhot, yhot;
+	uint32_t argb[];
+};
 /** The display's VNC screen (made on first use); tcp: the raw-port one (password). */
 struct vnc_srv *vnc_display_srv(struct vnc_display *d, bool tcp, struct err **errp);
 bool vnc_display_running(const struct vnc_display *d);

@@ -109,25 +109,139 @@ static void queue_init(void)
 	rfbErr = rfb_to_log;
 }
 
-/* client threads */
-static void on_ptr(int mask, int x, int y, rfbClientPtr cl)
-{
-	queue_push(cl->screen->screenData, false, mask, x, y);
-}
-
-static void on_key(rfbBool down, rfbKeySym sym, rfbClientPtr cl)
-{
-	queue_push(cl->screen->screenData, true, down, (int)sym, 0);
-}
-
 /* ---- screens ------------------------------------------------------------------ */
+
+#define MAX_SHAPES 64	/* distinct cursor shapes kept per screen (X has a few dozen) */
 
 struct vnc_srv {
 	rfbScreenInfoPtr scr;
 	char *sid;
 	struct vnc_fbuf *fb;	/* held */
 	char *passwds[2];
+	/* Cursor shapes. Client threads may be sending any shape that was ever
+	   current, so shapes live as long as the screen; cursor_mu guards current. */
+	pthread_mutex_t cursor_mu;
+	rfbCursorPtr current;
+	rfbCursorPtr shapes[MAX_SHAPES];
+	uint64_t shape_key[MAX_SHAPES];
+	int nshapes;
+	bool shapes_full_logged;
 };
+
+/* client threads */
+static void on_ptr(int mask, int x, int y, rfbClientPtr cl)
+{
+	struct vnc_srv *s = cl->screen->screenData;
+	queue_push(s->sid, false, mask, x, y);
+}
+
+static void on_key(rfbBool down, rfbKeySym sym, rfbClientPtr cl)
+{
+	struct vnc_srv *s = cl->screen->screenData;
+	queue_push(s->sid, true, down, (int)sym, 0);
+}
+
+/* Which shape a client gets (client threads): the current one with control;
+   none (an empty shape) for watchers, who see the cursor Xvfb draws. The
+   screen's own cursor stays NULL, so libvncserver never draws into the
+   shared framebuffer copy for clients without the Cursor encoding. */
+static rfbCursorPtr cursor_for(rfbClientPtr cl)
+{
+	struct vnc_srv *s = cl->screen->screenData;
+	rfbCursorPtr c;
+
+	if (cl->viewOnly)
+		return NULL;
+	pthread_mutex_lock(&s->cursor_mu);
+	c = s->current;
+	pthread_mutex_unlock(&s->cursor_mu);
+	return c;
+}
+
+static uint64_t cursor_key(const struct vnc_cursor *c)
+{
+	uint64_t h = 1469598103934665603ull;	/* FNV-1a */
+	const int head[4] = { c->w, c->h, c->xhot, c->yhot };
+	const unsigned char *p = (const void *)head;
+
+	for (size_t i = 0; i < sizeof(head); i++)
+		h = (h ^ p[i]) * 1099511628211ull;
+	p = (const void *)c->argb;
+	for (size_t i = 0; i < (size_t)c->w * (size_t)c->h * 4; i++)
+		h = (h ^ p[i]) * 1099511628211ull;
+	return h;
+}
+
+/* An rfbCursor from XFixes' premultiplied ARGB: colours un-premultiplied,
+   the mask where a pixel is at least half opaque. */
+static rfbCursorPtr cursor_build(rfbScreenInfoPtr scr, const struct vnc_cursor *in)
+{
+	rfbCursorPtr c = xcalloc(1, sizeof(*c));
+	size_t n = (size_t)in->w * (size_t)in->h, bpl = ((size_t)in->w + 7) / 8;
+	uint32_t *rich = xmalloc(n * 4);
+
+	c->width = (unsigned short)in->w;
+	c->height = (unsigned short)in->h;
+	c->xhot = (unsigned short)in->xhot;
+	c->yhot = (unsigned short)in->yhot;
+	c->mask = xcalloc(bpl * (size_t)in->h, 1);
+	for (int y = 0; y < in->h; y++)
+		for (int x = 0; x < in->w; x++) {
+			uint32_t p = in->argb[(size_t)y * (size_t)in->w + (size_t)x];
+			unsigned a = p >> 24, r = (p >> 16) & 0xff, g = (p >> 8) & 0xff, b = p & 0xff;
+			if (a && a < 255) {
+				r = r * 255 / a;
+				g = g * 255 / a;
+				b = b * 255 / a;
+				r = r > 255 ? 255 : r;
+				g = g > 255 ? 255 : g;
+				b = b > 255 ? 255 : b;
+			}
+			rich[(size_t)y * (size_t)in->w + (size_t)x] = r << 16 | g << 8 | b;	/* serverFormat */
+			if (a >= 128)
+				c->mask[(size_t)y * bpl + (size_t)x / 8] |= (unsigned char)(0x80 >> (x % 8));
+		}
+	c->richSource = (unsigned char *)rich;
+	/* the two-colour form for clients that only know XCursor */
+	rfbMakeXCursorFromRichCursor(scr, c);
+	c->cleanup = c->cleanupSource = c->cleanupMask = c->cleanupRichSource = TRUE;
+	return c;
+}
+
+static void set_cursor(struct vnc_srv *s, const struct vnc_cursor *in)
+{
+	uint64_t key = cursor_key(in);
+	rfbCursorPtr c = NULL;
+	rfbClientIteratorPtr it;
+	rfbClientPtr cl;
+
+	for (int i = 0; i < s->nshapes && !c; i++)
+		if (s->shape_key[i] == key)
+			c = s->shapes[i];
+	if (!c) {
+		if (s->nshapes == MAX_SHAPES) {
+			if (!s->shapes_full_logged)
+				log_info("vnc %s: more than %d cursor shapes; keeping the last one", s->sid, MAX_SHAPES);
+			s->shapes_full_logged = true;
+			return;
+		}
+		c = cursor_build(s->scr, in);
+		s->shape_key[s->nshapes] = key;
+		s->shapes[s->nshapes++] = c;
+	}
+	pthread_mutex_lock(&s->cursor_mu);
+	bool same = s->current == c;
+	s->current = c;
+	pthread_mutex_unlock(&s->cursor_mu);
+	if (same)
+		return;
+	it = rfbGetClientIterator(s->scr);
+	while ((cl = rfbClientIteratorNext(it)))
+		cl->cursorWasChanged = TRUE;
+	rfbReleaseClientIterator(it);
+	/* wake the clients' output threads */
+	rfbMarkRectAsModified(s->scr, 0, 0, 1, 1);
+}
 
 static struct vnc_srv *screen_new(const char *sid, struct vnc_fbuf *fb, struct err **errp)
 {
@@ -154,10 +268,12 @@ static struct vnc_srv *screen_new(const char *sid, struct vnc_fbuf *fb, struct e
 	s->scr->ipv6port = -1;
 	s->scr->httpPort = -1;
 	s->scr->http6Port = -1;
-	s->scr->cursor = NULL;		/* Xvfb draws its cursor into the pixels already */
+	s->scr->cursor = NULL;		/* see cursor_for() */
+	s->scr->getCursorPtr = cursor_for;
+	pthread_mutex_init(&s->cursor_mu, NULL);
 	s->scr->ptrAddEvent = on_ptr;
 	s->scr->kbdAddEvent = on_key;
-	s->scr->screenData = s->sid;
+	s->scr->screenData = s;
 	s->scr->deferUpdateTime = 5;
 	s->scr->alwaysShared = TRUE;
 	s->scr->backgroundLoop = TRUE;	/* clients on their own threads */
@@ -184,6 +300,9 @@ static void screen_free(struct vnc_srv *s)
 {
 	rfbShutdownServer(s->scr, TRUE);
 	rfbScreenCleanup(s->scr);
+	for (int i = 0; i < s->nshapes; i++)
+		rfbFreeCursor(s->shapes[i]);
+	pthread_mutex_destroy(&s->cursor_mu);
 	vnc_fbuf_put(s->fb);
 	free(s->passwds[0]);
 	free(s->sid);
@@ -222,6 +341,7 @@ const struct vnc_rfb_api mcpbox_rfb_api = {
 	.screen_new = screen_new,
 	.damage = damage,
 	.set_password = set_password,
+	.set_cursor = set_cursor,
 	.screen_free = screen_free,
 	.add_client = add_client,
 };

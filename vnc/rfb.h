@@ -21,6 +21,8 @@ struct vnc_rfb_api {
 	struct vnc_srv *(*screen_new)(const char *sid, struct vnc_fbuf *fb, struct err **errp);
 	void (*damage)(struct vnc_srv *s, const struct vnc_rect *r, int n);
 	int (*set_password)(struct vnc_srv *s, const char *password);
+	/* The cursor's shape for clients with control (c copied). */
+	void (*set_cursor)(struct vnc_srv *s, const struct vnc_cursor *c);
 	/* Disconnect every client, join their threads, free s. */
 	void (*screen_free)(struct vnc_srv *s);
 	/* Take over a connected socket; RFB starts at once. */

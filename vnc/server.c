@@ -43,6 +43,11 @@ void vnc_srv_damage(struct vnc_srv *s, const struct vnc_rect *r, int n)
 	R->damage(s, r, n);
 }
 
+void vnc_srv_cursor(struct vnc_srv *s, const struct vnc_cursor *c)
+{
+	R->set_cursor(s, c);
+}
+
 int vnc_srv_set_password(struct vnc_srv *s, const char *password)
 {
 	return R->set_password(s, password);

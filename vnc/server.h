@@ -25,6 +25,12 @@ struct vnc_srv;
 struct vnc_srv *vnc_srv_new(struct vnc_display *d, struct vnc_fbuf *fb, struct err **errp);
 /** These rectangles of fb changed. */
 void vnc_srv_damage(struct vnc_srv *s, const struct vnc_rect *r, int n);
+/**
+ * The cursor's shape changed (c copied). Sent to clients with control that
+ * draw the cursor themselves (the Cursor pseudo-encoding); view-only clients
+ * get an empty shape and watch the cursor Xvfb draws into the pixels.
+ */
+void vnc_srv_cursor(struct vnc_srv *s, const struct vnc_cursor *c);
 /** Ask VNC clients for this password (VNC authentication). */
 int vnc_srv_set_password(struct vnc_srv *s, const char *password);
 /** Disconnect every client, join their threads, free s. */

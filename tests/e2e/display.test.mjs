@@ -8,6 +8,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { startClient, startServe, httpClient, createKey, textOf, exec, poll, sleep, REPO, makeDataDir } from './helpers.mjs';
 import { decodePng, decodePpm, pixel, meanDiff, changedPixels } from './png.mjs';
+import { RfbClient, ENC_CURSOR, maskBits } from './rfb.mjs';
 
 const BG = [0x2e, 0x34, 0x40];	// the display's plain background
 
@@ -259,6 +260,42 @@ describe('VNC: TCP port, WebSocket, access control', () => {
     assert.equal(c.ok, false, 'an expired token is refused');
     res = await fetch(info.view_url);
     assert.equal(res.status, 403, 'an expired token cannot open the page');
+  });
+
+  test('cursor shape: control clients get the X cursor and its changes (Cursor encoding); watchers an empty one', async () => {
+    const base = serve.base.replace('http', 'ws');
+    const d = (await cli.call('session_info', { session_id: sid })).structuredContent.display;
+    const tok = (u) => new URL(u).searchParams.get('token');
+    const control = await RfbClient.ws(`${base}/sessions/${sid}/vnc?token=${tok(d.control_url)}`);
+    const view = await RfbClient.ws(`${base}/sessions/${sid}/vnc?token=${tok(d.view_url)}`);
+    try {
+      for (const c of [control, view]) {
+        await c.handshake();
+        c.setEncodings([ENC_CURSOR, 0]);
+        c.requestUpdate(false);
+      }
+      assert.ok(await control.until((c) => c.cursors.some((k) => k.w > 0)), 'the control client got a cursor shape');
+      const arrow = control.cursors.findLast((k) => k.w > 0);
+      assert.ok(arrow.h > 0 && maskBits(arrow) > 20, `a real arrow: ${arrow.w}x${arrow.h}, ${maskBits(arrow)} opaque pixels`);
+      assert.ok(arrow.xhot < arrow.w && arrow.yhot < arrow.h, 'hot spot inside the shape');
+      assert.ok(await view.until((c) => c.cursors.length > 0), 'the watcher got a cursor message');
+      assert.ok(view.cursors.every((k) => k.w === 0 && k.h === 0), 'watchers get an empty shape (they see the drawn cursor)');
+      // over an xterm the X cursor becomes xterm's text cursor: the new shape is sent
+      const r = await cli.call('execute', { session_id: sid, language: 'shell',
+        code: '(xterm -geometry 30x8+600+400 >/dev/null 2>&1 &); for i in $(seq 50); do xwininfo -root -children | grep -q xterm && break; sleep 0.1; done; sleep 0.3' });
+      assertOk(r, 'xterm');
+      assertOk(await cli.call('input', { session_id: sid, space: 'screen', actions: [{ type: 'move', x: 680, y: 450 }] }), 'input');
+      const changed = await control.until((c) => c.cursors.some((k) => k.w > 0 && !k.pixels.equals(arrow.pixels)), 5000);
+      assert.ok(changed, `a new shape after the pointer entered the xterm (got ${control.cursors.length} shapes)`);
+      // and back on the root window: the arrow again
+      const before = control.cursors.length;
+      assertOk(await cli.call('input', { session_id: sid, space: 'screen', actions: [{ type: 'move', x: 100, y: 700 }] }), 'input');
+      assert.ok(await control.until((c) => c.cursors.length > before && c.cursors.at(-1).pixels.equals(arrow.pixels), 5000), 'the arrow again');
+      await cli.call('execute', { session_id: sid, language: 'shell', code: 'pkill xterm; true' });
+    } finally {
+      control.close();
+      view.close();
+    }
   });
 
   test('Chromium opens the view URL: the noVNC canvas shows the screen; only the control token clicks', async (t) => {
