@@ -69,6 +69,8 @@ const void *srv_module_api(const char *name, size_t size, struct err **errp)
 	for (size_t i = 0; i < nloaded; i++)
 		if (!strcmp(loaded[i].name, name)) {
 			api = loaded[i].api;
+			if (check(name, api, size, errp) < 0)
+				api = NULL;
 			goto out;
 		}
 	/* Linked into this program (unit tests)? */

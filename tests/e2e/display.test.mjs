@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { startClient, startServe, httpClient, createKey, textOf, exec, poll, sleep, REPO, makeDataDir } from './helpers.mjs';
+import { startClient, startRaw, startServe, httpClient, createKey, textOf, exec, poll, sleep, REPO, makeDataDir, hostPidsMatching } from './helpers.mjs';
 import { decodePng, decodePpm, pixel, meanDiff, changedPixels } from './png.mjs';
 import { RfbClient, ENC_CURSOR, maskBits } from './rfb.mjs';
 
@@ -352,6 +352,80 @@ describe('VNC: TCP port, WebSocket, access control', () => {
         `the click landed at ${m?.[1]},${m?.[2]}, want 400,300 (page pixels = screen pixels)`);
     } finally {
       await browser.close();
+    }
+  });
+});
+
+describe('VNC password on the TCP port', () => {
+  let serve, cli, sid, port, dataDir;
+  const hasTools = fs.existsSync('/usr/bin/vncsnapshot') && fs.existsSync('/usr/bin/x11vnc');
+  before(async () => {
+    if (!hasTools) return;
+    dataDir = makeDataDir();
+    fs.writeFileSync(path.join(dataDir, 'config.json'), JSON.stringify({ vnc_tcp: true, vnc_password: 'opensesame' }));
+    serve = await startServe({ dataDir });
+    cli = await httpClient(serve);
+    const c = await cli.call('session_create', { display: true });
+    assertOk(c, 'session_create');
+    sid = c.structuredContent.session_id;
+    port = (await poll(async () => {
+      const d = (await cli.call('session_info', { session_id: sid })).structuredContent.display;
+      return d?.status === 'running' && d.vnc_port ? d : null;
+    }, { timeout: 5000, interval: 50 }))?.vnc_port;
+    assert.ok(port, 'VNC port');
+  });
+  after(async () => { await cli?.close(); await serve?.close(); });
+
+  const snapshot = (passwdFile) => spawnSync('vncsnapshot', [...(passwdFile ? ['-passwd', passwdFile] : []), '-allowblank',
+    `127.0.0.1::${port}`, path.join(dataDir, 'p.jpg')], { encoding: 'utf8', timeout: 15000, input: '' });
+  const storePasswd = (pw, file) => {
+    const r = spawnSync('x11vnc', ['-storepasswd', pw, file], { encoding: 'utf8', timeout: 15000 });
+    assert.equal(r.status, 0, r.stderr);
+    return file;
+  };
+
+  test('vncsnapshot with the right password gets the screen; a wrong or no password is refused', { skip: !hasTools && 'vncsnapshot/x11vnc not installed' }, () => {
+    const good = snapshot(storePasswd('opensesame', path.join(dataDir, 'good.pw')));
+    assert.equal(good.status, 0, `right password: ${good.stderr}`);
+    assert.ok(fs.statSync(path.join(dataDir, 'p.jpg')).size > 1000, 'an image was written');
+    fs.rmSync(path.join(dataDir, 'p.jpg'));
+    const bad = snapshot(storePasswd('wrongpass', path.join(dataDir, 'bad.pw')));
+    assert.notEqual(bad.status, 0, 'a wrong password must be refused');
+    assert.match(bad.stderr + bad.stdout, /auth|fail|refus/i);
+    const none = snapshot(null);
+    assert.notEqual(none.status, 0, 'no password must be refused');
+    assert.ok(!fs.existsSync(path.join(dataDir, 'p.jpg')), 'no image without the password');
+  });
+});
+
+describe('a crashed server', () => {
+  test('kill -9: Xvfb dies with its sandbox, and the next start removes the dead server\'s display files', async () => {
+    const dataDir = makeDataDir();
+    const before = new Set(hostPidsMatching('Xvfb').map((p) => p.pid));
+    const raw = await startRaw({ dataDir });
+    await raw.handshake();
+    const r = await raw.callTool('screenshot', {}, 'shot');
+    assert.ok(!r.result?.isError, JSON.stringify(r).slice(0, 300));
+    const xvfb = hostPidsMatching('Xvfb').filter((p) => !before.has(p.pid)).map((p) => p.pid);
+    assert.equal(xvfb.length, 1, 'one new Xvfb');
+    const top = fs.readdirSync('/dev/shm').includes(`mcpbox-${process.getuid()}`) ? `/dev/shm/mcpbox-${process.getuid()}` : `/tmp/mcpbox-${process.getuid()}`;
+    const mine = path.join(top, String(raw.child.pid));
+    assert.ok(fs.existsSync(mine) && fs.readdirSync(mine).length >= 1, `the display files of this server are in ${mine}`);
+
+    process.kill(raw.child.pid, 'SIGKILL');
+    await raw.waitExit();
+    const gone = await poll(() => xvfb.every((pid) => !fs.existsSync(`/proc/${pid}`) ||
+      fs.readFileSync(`/proc/${pid}/stat`, 'latin1').replace(/^.*\) /, '')[0] === 'Z'), { timeout: 5000, interval: 50 });
+    assert.ok(gone, 'Xvfb outlived the server');
+
+    const next = await startRaw({ dataDir });
+    await next.handshake();
+    try {
+      assert.ok(await poll(() => !fs.existsSync(mine), { timeout: 3000 }), `${mine} was not removed by the next start`);
+      const again = await next.callTool('screenshot', {}, 'shot2');
+      assert.ok(!again.result?.isError, 'displays work after the crash');
+    } finally {
+      await next.close();
     }
   });
 });
