@@ -1,5 +1,6 @@
 #include "rpc.h"
 #include "buf.h"
+#include "json_out.h"
 #include "common.h"
 #include "log.h"
 #include "banned.h"
@@ -89,20 +90,17 @@ bool srv_req_cancelled(const struct srv_req *r) { return r->cancelled; }
 
 static void send_json(struct srv_conn *c, void *ctx, json_t *msg, bool answer)
 {
-	size_t n;
-	char *s;
+	struct buf b = BUF_INIT;
 
 	if (c->closing)
 		return;
-	n = json_dumpb(msg, NULL, 0, JSON_COMPACT);
-	if (!n) {
+	if (srv_json_write(&b, msg) < 0 || !b.len) {
 		log_error("rpc: cannot serialize a message");
+		buf_release(&b);
 		return;
 	}
-	s = xmalloc(n);
-	json_dumpb(msg, s, n, JSON_COMPACT);
-	c->ops->send(c->tp, ctx, s, n, answer);
-	free(s);
+	c->ops->send(c->tp, ctx, b.data, b.len, answer);
+	buf_release(&b);
 }
 
 static json_t *make_error(json_t *id, int code, const char *msg)

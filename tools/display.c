@@ -55,8 +55,9 @@ static json_t *image_result(struct vnc_shot *shot, const char *text)
 
 	if (text)
 		json_array_append_new(content, json_pack("{s:s, s:s}", "type", "text", "text", text));
-	json_array_append_new(content, json_pack("{s:s, s:s%, s:s}", "type", "image", "data", b64, n, "mimeType",
-						 shot->jpeg ? "image/jpeg" : "image/png"));
+	/* base64 is ASCII: no UTF-8 check over the whole image */
+	json_array_append_new(content, json_pack("{s:s, s:o, s:s}", "type", "image", "data", json_stringn_nocheck(b64, n),
+						 "mimeType", shot->jpeg ? "image/jpeg" : "image/png"));
 	free(b64);
 	return json_pack("{s:o, s:{s:i, s:i, s:f, s:s, s:I, s:{s:i, s:i, s:i, s:i}}}", "content", content,
 			 "structuredContent", "width", shot->w, "height", shot->h, "scale", shot->scale, "format",

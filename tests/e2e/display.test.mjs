@@ -190,7 +190,7 @@ describe('VNC: TCP port, WebSocket, access control', () => {
   let serve, dataDir, cli, sid, info;
   before(async () => {
     dataDir = makeDataDir();
-    fs.writeFileSync(path.join(dataDir, 'config.json'), JSON.stringify({ vnc_tcp: true, view_token_ttl: '2s' }));
+    fs.writeFileSync(path.join(dataDir, 'config.json'), JSON.stringify({ vnc_tcp: true, view_token_ttl: '4s' }));
     serve = await startServe({ dataDir });
     cli = await httpClient(serve);
     const c = await cli.call('session_create', { display: true });
@@ -229,7 +229,7 @@ describe('VNC: TCP port, WebSocket, access control', () => {
 
   test('WebSocket /sessions/ID/vnc: RFB greeting with the owner key or a token; refused otherwise', async () => {
     const base = serve.base.replace('http', 'ws');
-    // fresh URLs: this server's tokens live 2 s
+    // fresh URLs: this server's tokens live 4 s
     info = (await cli.call('session_info', { session_id: sid })).structuredContent.display;
     const token = new URL(info.view_url).searchParams.get('token');
     let c = await wsOpen(`${base}/sessions/${sid}/vnc?token=${token}`);
@@ -254,8 +254,8 @@ describe('VNC: TCP port, WebSocket, access control', () => {
     assert.match(await res.text(), /novnc\/vnc_lite\.html/);
     res = await fetch(`${serve.base}/novnc/vnc_lite.html`);
     assert.equal(res.status, 200);
-    // tokens expire (view_token_ttl 2s here)
-    await sleep(2200);
+    // tokens expire (view_token_ttl 4s here)
+    await sleep(4200);
     c = await wsOpen(`${base}/sessions/${sid}/vnc?token=${token}`);
     assert.equal(c.ok, false, 'an expired token is refused');
     res = await fetch(info.view_url);
@@ -291,7 +291,7 @@ describe('VNC: TCP port, WebSocket, access control', () => {
       const before = control.cursors.length;
       assertOk(await cli.call('input', { session_id: sid, space: 'screen', actions: [{ type: 'move', x: 100, y: 700 }] }), 'input');
       assert.ok(await control.until((c) => c.cursors.length > before && c.cursors.at(-1).pixels.equals(arrow.pixels), 5000), 'the arrow again');
-      await cli.call('execute', { session_id: sid, language: 'shell', code: 'pkill xterm; true' });
+      await cli.call('execute', { session_id: sid, language: 'shell', code: 'pkill xterm; for i in $(seq 50); do pgrep -x xterm >/dev/null || break; sleep 0.1; done; sleep 0.2' });
     } finally {
       control.close();
       view.close();
@@ -308,7 +308,6 @@ describe('VNC: TCP port, WebSocket, access control', () => {
       return;
     }
     if (!fs.existsSync('/usr/bin/chromium')) { t.skip('chromium not installed'); return; }
-    const fresh = (await cli.call('session_info', { session_id: sid })).structuredContent.display;
     await cli.call('execute', { session_id: sid, language: 'shell', code: 'rm -f /workspace/xev.log; (xev -root -event mouse > /workspace/xev.log 2>&1 &); sleep 0.3' });
     const browser = await chromium.launch({
       executablePath: '/usr/bin/chromium',
@@ -316,6 +315,8 @@ describe('VNC: TCP port, WebSocket, access control', () => {
     });
     try {
       const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+      // tokens of this server live 4 s: take one only now that the browser is up
+      const fresh = (await cli.call('session_info', { session_id: sid })).structuredContent.display;
       await page.goto(fresh.view_url);
       const canvas = page.locator('#screen canvas');
       await canvas.waitFor({ timeout: 10000 });
@@ -334,7 +335,7 @@ describe('VNC: TCP port, WebSocket, access control', () => {
       await sleep(500);
       let log = (await cli.call('execute', { session_id: sid, language: 'shell', code: 'cat /workspace/xev.log' })).structuredContent.stdout;
       assert.doesNotMatch(log, /ButtonPress/, 'the view token must not give control');
-      // control token (fresh: this server's tokens live 2 s)
+      // control token (fresh: this server's tokens live 4 s)
       const again = (await cli.call('session_info', { session_id: sid })).structuredContent.display;
       await page.goto(again.control_url);
       await canvas.waitFor({ timeout: 10000 });

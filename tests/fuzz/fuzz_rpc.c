@@ -4,7 +4,7 @@
  * holds others and finishes them later, cancels some, and sends progress,
  * so the batch/cancel/done bookkeeping is exercised, not just the parser.
  * Invariants: no crash, no leak (ASan), every text is done exactly once,
- * and every message sent is valid JSON.
+ * and every message sent is valid JSON, byte for byte what jansson would write.
  */
 #include "server/rpc.h"
 
@@ -20,6 +20,11 @@ static void fz_send(void *tp, void *ctx, const char *json, size_t len, bool answ
 	json_t *v = json_loadb(json, len, 0, NULL);
 	if (!v)
 		abort(); /* the engine must only emit JSON */
+	/* and exactly the text jansson would have written (server/json_out.c) */
+	char *again = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	if (!again || strlen(again) != len || memcmp(again, json, len))
+		abort();
+	free(again);
 	json_decref(v);
 }
 

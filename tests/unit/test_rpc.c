@@ -2,6 +2,7 @@
 #include "tap.h"
 #include "server/rpc.h"
 #include "server/buf.h"
+#include "server/json_out.h"
 
 #include <jansson.h>
 
@@ -76,6 +77,20 @@ static void send_text(struct srv_conn *c, const char *s)
 static int err_code(json_t *m)
 {
 	return (int)json_integer_value(json_object_get(json_object_get(m, "error"), "code"));
+}
+
+/* srv_json_write must write exactly what json_dumps does. */
+static void json_out_matches(const char *what, json_t *v)
+{
+	struct buf b = BUF_INIT;
+	char *want = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	int rc = srv_json_write(&b, v);
+	ok(rc == 0 && want && b.len == strlen(want) && !memcmp(b.data, want, b.len), "json_out: %s", what);
+	if (!(rc == 0 && want && b.len == strlen(want) && !memcmp(b.data, want, b.len)))
+		printf("#   got:  %.*s\n#   want: %s\n", (int)b.len, b.data ? b.data : "", want ? want : "(null)");
+	free(want);
+	buf_release(&b);
+	json_decref(v);
 }
 
 int main(void)
@@ -215,5 +230,30 @@ int main(void)
 	ok(released == 1, "connection released after its last request finished");
 
 	json_decref(sent);
+
+	/* json_out: compact output identical to jansson's */
+	{
+		char ctl[40];
+		for (int i = 0; i < 32; i++)
+			ctl[i] = (char)(i + 1 < 32 ? i + 1 : 'x');
+		ctl[32] = '"';
+		ctl[33] = '\\';
+		ctl[34] = '/';
+		ctl[35] = 0;
+		json_out_matches("control characters, quote, backslash, slash", json_string(ctl));
+		json_out_matches("UTF-8 (2, 3 and 4 byte sequences) stays raw", json_string("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));
+		json_out_matches("an embedded NUL", json_stringn("a\0b", 3));
+		json_out_matches("nested containers, empty ones, key order",
+				 json_pack("{s:[], s:{}, s:[i,{s:n,s:b,s:b}], s:s, s:I}", "z", "a", "m", 1, "k", "t", 1, "f", 0,
+					   "\n\"key\"", "v", "big", (json_int_t)-9007199254740993LL));
+		json_out_matches("reals as jansson writes them", json_pack("[f,f,f,f,f]", 0.6666666666666666, 1.0, -0.0, 1e300, 3.5e-7));
+		json_out_matches("a bare scalar", json_integer(42));
+		size_t n = 300000;
+		char *big = malloc(n);
+		for (size_t i = 0; i < n; i++)
+			big[i] = "ABCabc012+/="[i % 12];
+		json_out_matches("a 300 KB base64-like string", json_pack("{s:s%}", "data", big, n));
+		free(big);
+	}
 	return tap_done();
 }

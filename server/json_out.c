@@ -1,0 +1,105 @@
+/**
+ * json_out.c — see json_out.h.
+ */
+#include "json_out.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "banned.h"
+
+/* Bytes a JSON string must escape: '"', '\\' and control characters. */
+static bool needs_escape[256] = {
+	[0 ... 0x1f] = true, ['"'] = true, ['\\'] = true,
+};
+
+static void write_string(struct buf *out, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789ABCDEF";	/* as jansson writes them */
+	size_t run = 0;
+
+	buf_grow(out, n + 2);
+	buf_addch(out, '"');
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (!needs_escape[c])
+			continue;
+		buf_add(out, s + run, i - run);
+		run = i + 1;
+		switch (c) {
+		case '"': buf_add(out, "\\\"", 2); break;
+		case '\\': buf_add(out, "\\\\", 2); break;
+		case '\b': buf_add(out, "\\b", 2); break;
+		case '\f': buf_add(out, "\\f", 2); break;
+		case '\n': buf_add(out, "\\n", 2); break;
+		case '\r': buf_add(out, "\\r", 2); break;
+		case '\t': buf_add(out, "\\t", 2); break;
+		default: {
+			char u[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+			buf_add(out, u, sizeof(u));
+		}
+		}
+	}
+	buf_add(out, s + run, n - run);
+	buf_addch(out, '"');
+}
+
+static int dump_cb(const char *p, size_t n, void *data)
+{
+	buf_add(data, p, n);
+	return 0;
+}
+
+int srv_json_write(struct buf *out, const json_t *j)
+{
+	const char *key;
+	json_t *v;
+	size_t i;
+	bool first = true;
+
+	switch (json_typeof(j)) {
+	case JSON_OBJECT:
+		buf_addch(out, '{');
+		json_object_foreach((json_t *)j, key, v) {
+			if (!first)
+				buf_addch(out, ',');
+			first = false;
+			write_string(out, key, strlen(key));
+			buf_addch(out, ':');
+			if (srv_json_write(out, v) < 0)
+				return -1;
+		}
+		buf_addch(out, '}');
+		return 0;
+	case JSON_ARRAY:
+		buf_addch(out, '[');
+		json_array_foreach(j, i, v) {
+			if (i)
+				buf_addch(out, ',');
+			if (srv_json_write(out, v) < 0)
+				return -1;
+		}
+		buf_addch(out, ']');
+		return 0;
+	case JSON_STRING:
+		write_string(out, json_string_value(j), json_string_length(j));
+		return 0;
+	case JSON_INTEGER:
+		buf_addf(out, "%" JSON_INTEGER_FORMAT, json_integer_value(j));
+		return 0;
+	case JSON_TRUE:
+		buf_add(out, "true", 4);
+		return 0;
+	case JSON_FALSE:
+		buf_add(out, "false", 5);
+		return 0;
+	case JSON_NULL:
+		buf_add(out, "null", 4);
+		return 0;
+	case JSON_REAL:
+	default:
+		/* jansson's own formatting of numbers (shortest round trip) */
+		return json_dump_callback(j, dump_cb, out, JSON_COMPACT | JSON_ENCODE_ANY);
+	}
+}
