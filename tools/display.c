@@ -2,8 +2,8 @@
  * screenshot, input: see and drive the session's virtual display (vnc/).
  *
  * The display starts on first use. Coordinates given to input are in the
- * space of the last screenshot of that display (scaled and cropped back to
- * the screen) unless space is "screen".
+ * space of the last screenshot the calling connection took of that session
+ * (scaled and cropped back to the screen) unless space is "screen".
  */
 #include "tool.h"
 #include "../vnc/display.h"
@@ -31,6 +31,59 @@ struct dstate {
 	bool shot_after;
 	size_t done_actions;
 };
+
+/* ---- coordinate spaces: each connection's last screenshot, per session ----- */
+
+struct tool_view {
+	char *sid;
+	struct vnc_view v;
+	struct tool_view *next;
+};
+
+#define MAX_VIEWS 64	/* sessions remembered per connection (the oldest go first) */
+
+static struct tool_view *view_find(struct tool_conn *tc, const char *sid)
+{
+	for (struct tool_view *v = tc ? tc->views : NULL; v; v = v->next)
+		if (!strcmp(v->sid, sid))
+			return v;
+	return NULL;
+}
+
+static void view_set(struct tool_conn *tc, const char *sid, const struct vnc_rect *region, double scale)
+{
+	struct tool_view *v = view_find(tc, sid), **pp;
+	size_t n = 0;
+
+	if (!tc)
+		return;
+	if (!v) {
+		v = xcalloc(1, sizeof(*v));
+		v->sid = xstrdup(sid);
+		v->next = tc->views;
+		tc->views = v;
+		for (pp = &tc->views; *pp; pp = &(*pp)->next)
+			if (++n > MAX_VIEWS) {
+				struct tool_view *old = *pp;
+				*pp = NULL;
+				free(old->sid);
+				free(old);
+				break;
+			}
+	}
+	v->v.region = *region;
+	v->v.scale = scale > 0 ? scale : 1.0;
+}
+
+void tool_display_views_free(struct tool_conn *tc)
+{
+	while (tc->views) {
+		struct tool_view *v = tc->views;
+		tc->views = v->next;
+		free(v->sid);
+		free(v);
+	}
+}
 
 static void dstate_free(struct dstate *st)
 {
@@ -76,7 +129,7 @@ static void shot_done(void *arg, struct vnc_shot *shot, struct err *err)
 		dstate_free(st);
 		return;
 	}
-	vnc_display_set_view(st->d, &shot->region, shot->scale);
+	view_set(call->conn, vnc_display_session_id(st->d), &shot->region, shot->scale);
 	struct buf text = BUF_INIT;
 	if (st->acts)
 		buf_addf(&text, "did %zu action%s; screen after:", st->done_actions, st->done_actions == 1 ? "" : "s");
@@ -201,7 +254,8 @@ static int point(struct tool_call *call, struct vnc_display *d, json_t *o, bool 
 			return -2;
 		return 0;
 	}
-	vnc_display_from_view(d, json_number_value(jx), json_number_value(jy), x, y);
+	struct tool_view *v = view_find(call->conn, vnc_display_session_id(d));
+	vnc_display_from_view(d, v ? &v->v : NULL, json_number_value(jx), json_number_value(jy), x, y);
 	return 0;
 }
 

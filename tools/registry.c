@@ -407,6 +407,7 @@ void tool_conn_release(struct tool_conn *tc)
 	tc->implicit_session = NULL;
 	json_decref(tc->client_caps);
 	tc->client_caps = NULL;
+	tool_display_views_free(tc);
 }
 
 /* ---- JSON helpers ------------------------------------------------------- */

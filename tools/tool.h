@@ -37,10 +37,16 @@ struct tool_env {
 };
 
 /** Per-connection state the tools keep (embedded in the MCP connection). */
+struct tool_view;
+
 struct tool_conn {
 	char *implicit_session;	/* id of the connection's default session, once created */
 	json_t *client_caps;	/* the client's initialize capabilities (owned), or NULL */
+	struct tool_view *views;	/* per session: how this connection's last screenshot maps (display.c) */
 };
+
+/** Forget a connection's screenshot mappings (display.c; at tool_conn_release). */
+void tool_display_views_free(struct tool_conn *tc);
 
 struct tool_call {
 	struct srv_req *req;

@@ -109,10 +109,6 @@ struct vnc_display {
 	struct xsync *syncs, *syncs_tail;
 	struct quiet *quiets;
 	uv_timer_t *quiet_timer;
-	/* the last screenshot's mapping */
-	bool have_view;
-	struct vnc_rect view;
-	double view_scale;
 	uint64_t last_use_ms;
 	struct vnc_srv *srv, *srv_tcp;
 	int tcp_port;
@@ -710,7 +706,6 @@ static void display_stop(struct vnc_display *d, const char *why)
 	d->xvfb_alive = false;
 	d->worker = NULL;
 	d->state = D_STOPPED;
-	d->have_view = false;
 	/* finish what waited on the X server */
 	while (d->syncs) {
 		struct xsync *x = d->syncs;
@@ -1181,20 +1176,13 @@ void vnc_display_screenshot(struct vnc_display *d, const struct vnc_shot_opts *o
 	uv_queue_work(V.loop, &sw->w, shot_work, shot_done);
 }
 
-void vnc_display_set_view(struct vnc_display *d, const struct vnc_rect *region, double scale)
-{
-	d->have_view = true;
-	d->view = *region;
-	d->view_scale = scale > 0 ? scale : 1.0;
-}
-
-void vnc_display_from_view(const struct vnc_display *d, double x, double y, int *sx, int *sy)
+void vnc_display_from_view(const struct vnc_display *d, const struct vnc_view *v, double x, double y, int *sx, int *sy)
 {
 	double fx = x, fy = y;
 
-	if (d->have_view) {
-		fx = d->view.x + x / d->view_scale;
-		fy = d->view.y + y / d->view_scale;
+	if (v && v->scale > 0) {
+		fx = v->region.x + x / v->scale;
+		fy = v->region.y + y / v->scale;
 	}
 	*sx = (int)(fx + 0.5);
 	*sy = (int)(fy + 0.5);

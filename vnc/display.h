@@ -83,10 +83,14 @@ struct vnc_shot {
 typedef void (*vnc_shot_cb)(void *arg, struct vnc_shot *shot, struct err *err);
 void vnc_display_screenshot(struct vnc_display *d, const struct vnc_shot_opts *o, vnc_shot_cb cb, void *arg);
 
-/** Remember how the caller's last screenshot mapped to the screen (for input). */
-void vnc_display_set_view(struct vnc_display *d, const struct vnc_rect *region, double scale);
-/** Map a point of the last screenshot to screen pixels (identity when none). */
-void vnc_display_from_view(const struct vnc_display *d, double x, double y, int *sx, int *sy);
+/** How a screenshot maps to the screen: region of the screen, image pixels per screen pixel. */
+struct vnc_view {
+	struct vnc_rect region;
+	double scale;
+};
+
+/** Map a point of a screenshot (v; NULL: none, identity) to screen pixels, clamped to the screen. */
+void vnc_display_from_view(const struct vnc_display *d, const struct vnc_view *v, double x, double y, int *sx, int *sy);
 
 enum vnc_action_type {
 	VNC_ACT_MOVE,

@@ -262,6 +262,30 @@ describe('VNC: TCP port, WebSocket, access control', () => {
     assert.equal(res.status, 403, 'an expired token cannot open the page');
   });
 
+  test('coordinates follow each connection\'s own last screenshot', async () => {
+    const other = await httpClient(serve);	// a second MCP connection of the same owner
+    try {
+      const xev = await cli.call('execute', { session_id: sid, language: 'shell', code: 'rm -f /workspace/xev2.log; (xev -root -event button > /workspace/xev2.log 2>&1 &); sleep 0.3' });
+      assertOk(xev, 'xev');
+      const half = await cli.call('screenshot', { session_id: sid, max_width: 640 });	// scale 0.5 for this connection
+      assert.equal(half.structuredContent.scale, 0.5);
+      const full = await other.call('screenshot', { session_id: sid, max_width: 1280 });	// scale 1 for the other
+      assert.equal(full.structuredContent.scale, 1);
+      assertOk(await cli.call('input', { session_id: sid, actions: [{ type: 'click', x: 100, y: 50 }] }), 'click A');
+      assertOk(await other.call('input', { session_id: sid, actions: [{ type: 'click', x: 100, y: 50 }] }), 'click B');
+      const log = await poll(async () => {
+        const o = (await cli.call('execute', { session_id: sid, language: 'shell', code: 'cat /workspace/xev2.log' })).structuredContent.stdout;
+        return (o.match(/ButtonPress/g) || []).length >= 2 ? o : null;
+      }, { timeout: 3000, interval: 100 });
+      assert.ok(log, 'both clicks arrived');
+      const at = [...log.matchAll(/ButtonPress event[\s\S]*?root:\((\d+),(\d+)\)/g)].map((m) => [Number(m[1]), Number(m[2])]);
+      assert.deepEqual(at.slice(0, 2), [[200, 100], [100, 50]], 'A\'s (100,50) is screen (200,100) at scale 0.5; B\'s is (100,50) at scale 1');
+      await cli.call('execute', { session_id: sid, language: 'shell', code: 'pkill -x xev; true' });
+    } finally {
+      await other.close();
+    }
+  });
+
   test('cursor shape: control clients get the X cursor and its changes (Cursor encoding); watchers an empty one', async () => {
     const base = serve.base.replace('http', 'ws');
     const d = (await cli.call('session_info', { session_id: sid })).structuredContent.display;
