@@ -30,6 +30,7 @@ struct dstate {
 	size_t nacts;
 	bool shot_after;
 	size_t done_actions;
+	struct vnc_input *job;		/* the input being sent (cleared by the display module) */
 };
 
 /* ---- coordinate spaces: each connection's last screenshot, per session ----- */
@@ -405,7 +406,15 @@ static void input_ready(void *arg, struct vnc_display *d, struct err *err)
 		dstate_free(st);
 		return;
 	}
-	vnc_display_input(d, st->acts, st->nacts, input_done, st);
+	vnc_display_input(d, st->acts, st->nacts, input_done, st, &st->job);
+}
+
+/* notifications/cancelled (or the connection went): stop sending, end a wait now */
+static void input_cancel(void *arg)
+{
+	struct dstate *st = arg;
+	if (st->job)
+		vnc_input_cancel(st->job);
 }
 
 static void input_in_session(struct tool_call *call, struct sess_session *s)
@@ -422,6 +431,7 @@ static void input_run(struct tool_call *call)
 	st->shot_after = tool_arg_bool(call, "screenshot_after", false);
 	parse_shot_opts(call, &st->o);
 	call->state = st;
+	srv_req_on_cancel(call->req, input_cancel, st);
 	tool_with_session(call, input_in_session);
 }
 

@@ -61,7 +61,7 @@ struct quiet {
 	struct quiet *next;
 };
 
-struct input_job;
+struct vnc_input;
 
 struct vnc_display {
 	char *sid;
@@ -1270,29 +1270,39 @@ static void key(struct vnc_display *d, uint32_t sym, bool down, bool with_shift)
 		fake(d, XCB_KEY_RELEASE, d->kc_shift, 0, 0);
 }
 
-struct input_job {
+struct vnc_input {
 	struct vnc_display *d;		/* held */
 	struct vnc_action *acts;
 	size_t n, next;
 	uv_timer_t *timer;
+	bool waiting;			/* in a wait action: the timer runs */
+	bool cancelled;
+	int pressed;			/* buttons pressed by this job's down actions (bit b-1) */
+	struct vnc_input **handle;	/* the caller's pointer to this job, cleared at the end */
 	void (*cb)(void *arg, struct err *err);
 	void *arg;
 };
 
-static void input_continue(struct input_job *j);
+static void input_continue(struct vnc_input *j);
 
 static void input_wait_done(uv_timer_t *t)
 {
-	input_continue(t->data);
+	struct vnc_input *j = t->data;
+	j->waiting = false;
+	input_continue(j);
 }
 
 static void input_synced(void *arg, struct err *err)
 {
-	struct input_job *j = arg;
+	struct vnc_input *j = arg;
 	struct vnc_display *d = j->d;
 
 	if (j->timer)
 		uv_close((uv_handle_t *)j->timer, handle_close_free);
+	if (j->cancelled && !err)
+		err_set(&err, ECANCELED, "cancelled");
+	if (j->handle)
+		*j->handle = NULL;
 	for (size_t i = 0; i < j->n; i++)
 		free(j->acts[i].syms);
 	free(j->acts);
@@ -1301,7 +1311,7 @@ static void input_synced(void *arg, struct err *err)
 	display_put(d);
 }
 
-static void input_continue(struct input_job *j)
+static void input_continue(struct vnc_input *j)
 {
 	struct vnc_display *d = j->d;
 
@@ -1328,11 +1338,13 @@ static void input_continue(struct input_job *j)
 			if (a->x >= 0)
 				move_to(d, a->x, a->y);
 			button(d, a->button, true);
+			j->pressed |= 1 << (a->button - 1);
 			break;
 		case VNC_ACT_UP:
 			if (a->x >= 0)
 				move_to(d, a->x, a->y);
 			button(d, a->button, false);
+			j->pressed &= ~(1 << (a->button - 1));
 			break;
 		case VNC_ACT_DRAG: {
 			move_to(d, a->x, a->y);
@@ -1377,16 +1389,38 @@ static void input_continue(struct input_job *j)
 				j->timer->data = j;
 			}
 			uv_timer_start(j->timer, input_wait_done, (uint64_t)a->ms, 0);
+			j->waiting = true;
 			return;
 		}
 	}
 	x_sync(d, input_synced, j);
 }
 
-void vnc_display_input(struct vnc_display *d, const struct vnc_action *acts, size_t n,
-		       void (*cb)(void *arg, struct err *err), void *arg)
+void vnc_input_cancel(struct vnc_input *j)
 {
-	struct input_job *j = xcalloc(1, sizeof(*j));
+	struct vnc_display *d = j->d;
+
+	if (j->cancelled)
+		return;
+	j->cancelled = true;
+	j->next = j->n;		/* nothing more is sent */
+	if (d->state == D_READY)
+		for (int b = 1; b <= 8; b++)
+			if (j->pressed & (1 << (b - 1)))
+				button(d, b, false);	/* no button stays held by a cancelled drag */
+	j->pressed = 0;
+	if (j->waiting) {
+		/* cut the wait short; otherwise a round trip is in flight and ends the job */
+		uv_timer_stop(j->timer);
+		j->waiting = false;
+		input_continue(j);
+	}
+}
+
+void vnc_display_input(struct vnc_display *d, const struct vnc_action *acts, size_t n,
+		       void (*cb)(void *arg, struct err *err), void *arg, struct vnc_input **handle)
+{
+	struct vnc_input *j = xcalloc(1, sizeof(*j));
 
 	d->last_use_ms = now_ms();
 	j->d = d;
@@ -1404,6 +1438,9 @@ void vnc_display_input(struct vnc_display *d, const struct vnc_action *acts, siz
 	j->n = n;
 	j->cb = cb;
 	j->arg = arg;
+	j->handle = handle;
+	if (handle)
+		*handle = j;
 	input_continue(j);
 }
 

@@ -117,12 +117,17 @@ struct vnc_action {
 	int ms;			/* wait */
 };
 
+struct vnc_input;
 /**
  * Inject actions (copied) with XTest; cb runs once the X server has
- * processed them all (a round trip), with an error if the display went away.
+ * processed them all (a round trip), with an error if the display went away
+ * or the job was cancelled (ECANCELED). *handle (may be NULL) names the job
+ * for vnc_input_cancel() until the job clears it, just before cb runs.
  */
 void vnc_display_input(struct vnc_display *d, const struct vnc_action *acts, size_t n,
-		       void (*cb)(void *arg, struct err *err), void *arg);
+		       void (*cb)(void *arg, struct err *err), void *arg, struct vnc_input **handle);
+/** Send nothing more (a running wait ends now), release the buttons the job holds down. */
+void vnc_input_cancel(struct vnc_input *j);
 /** cb once no damage arrived for quiet_ms (at most max_ms from now). */
 void vnc_display_when_quiet(struct vnc_display *d, unsigned quiet_ms, unsigned max_ms,
 			    void (*cb)(void *arg), void *arg);

@@ -454,3 +454,36 @@ describe('a crashed server', () => {
     }
   });
 });
+
+describe('input cancellation', () => {
+  test('notifications/cancelled ends a wait at once: later actions are not sent, held buttons are released', async () => {
+    const raw = await startRaw();
+    try {
+      await raw.handshake();
+      const sh = async (code, id) => (await raw.callTool('execute', { language: 'shell', code }, id)).result.structuredContent;
+      assert.ok(!(await raw.callTool('screenshot', {}, 'shot')).result.isError);
+      await sh('rm -f /workspace/xev.log; (xev -root -event button > /workspace/xev.log 2>&1 &); sleep 0.3', 'xev');
+      raw.send({ jsonrpc: '2.0', id: 'in1', method: 'tools/call', params: { name: 'input', arguments: { space: 'screen', actions: [
+        { type: 'down', x: 100, y: 100, button: 'left' },
+        { type: 'wait', ms: 3000 },
+        { type: 'click', x: 300, y: 300, button: 'right' },
+      ] } } });
+      // the down arrives; then cancel in the middle of the wait
+      const down = await poll(async () => /ButtonPress/.test((await sh('cat /workspace/xev.log', `c${Date.now()}`)).stdout), { timeout: 2000, interval: 50 });
+      assert.ok(down, 'the button went down');
+      const t0 = Date.now();
+      raw.notify('notifications/cancelled', { requestId: 'in1' });
+      const released = await poll(async () => /ButtonRelease/.test((await sh('cat /workspace/xev.log', `r${Date.now()}`)).stdout), { timeout: 1500, interval: 50 });
+      assert.ok(released && Date.now() - t0 < 1500, 'the held button is released when the call is cancelled, not after the wait');
+      await sleep(3200);
+      const log = (await sh('cat /workspace/xev.log', 'final')).stdout;
+      assert.doesNotMatch(log, /button 3/, 'the click after the wait was never sent');
+      assert.ok(!raw.messages.some((m) => m && m.id === 'in1'), 'no response for a cancelled request');
+      // and the display still takes input
+      const r = await raw.callTool('input', { space: 'screen', actions: [{ type: 'click', x: 10, y: 10 }] }, 'after');
+      assert.ok(!r.result.isError, JSON.stringify(r));
+    } finally {
+      await raw.close();
+    }
+  });
+});
