@@ -631,6 +631,7 @@ static void display_start(struct vnc_display *d)
 	snprintf(geom, sizeof(geom), "%dx%dx24", d->req_w, d->req_h);
 	const char *argv[] = {
 		"/usr/bin/Xvfb", ":0", "-screen", "0", geom, "-fbdir", "/run/mcpbox/display", "-nolisten", "tcp",
+		"-nolisten", "local",	/* no abstract socket: a network session shares the host namespace */
 		"-ac", "-noreset", "-extension", "GLX", "-displayfd", "3", NULL,
 	};
 	if (pipe2(p, O_CLOEXEC) < 0) {

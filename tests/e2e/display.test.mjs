@@ -487,3 +487,24 @@ describe('input cancellation', () => {
     }
   });
 });
+
+describe('network sessions and X', () => {
+  test('a network session\'s Xvfb has no abstract socket in the host network namespace', async () => {
+    const srv = await startClient();
+    try {
+      const c = await srv.call('session_create', { network: true, display: true });
+      assertOk(c, 'session_create');
+      const sid = c.structuredContent.session_id;
+      const s = await srv.call('screenshot', { session_id: sid });
+      assertOk(s, 'screenshot');
+      // other network sessions (and host processes) would see an abstract socket here
+      const unix = fs.readFileSync('/proc/net/unix', 'utf8');
+      assert.doesNotMatch(unix, /@\/tmp\/\.X11-unix\/X0\b/, 'abstract X socket visible on the host');
+      // programs in the session still reach their display through /tmp/.X11-unix/X0
+      const r = await exec(srv, 'shell', 'xdpyinfo | grep dimensions', { session_id: sid });
+      assert.match(r.sc.stdout, /1280x800 pixels/);
+    } finally {
+      await srv.close();
+    }
+  });
+});
