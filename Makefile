@@ -74,6 +74,11 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIBOBJ) $(MOD_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -rdynamic -I. -o $@ $(filter %.c %.o,$^) $(LDLIBS) $(foreach m,$(MODULES),$(MODLIBS_$(m)))
 
+# benchmark programs linked like the unit tests (tests/bench/snapshot_bench.sh)
+$(BUILD)/bench/%: tests/bench/%.c $(LIBOBJ) $(MOD_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -rdynamic -I. -o $@ $(filter %.c %.o,$^) $(LDLIBS) $(foreach m,$(MODULES),$(MODLIBS_$(m)))
+
 # libFuzzer targets for the parsers that read bytes from outside (clang)
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJ)
 	@mkdir -p $(dir $@)

@@ -24,6 +24,7 @@ void srv_config_defaults(struct srv_config *cfg)
 	cfg->timeout_s = (struct srv_limit){ 30, 3600 };
 	cfg->output_bytes = (struct srv_limit){ 1 * MiB, 64 * MiB };
 	cfg->read_bytes = (struct srv_limit){ 8 * MiB, 64 * MiB };
+	cfg->prestart = true;
 	cfg->display_idle_s = 600;
 	cfg->view_token_ttl_s = 900;
 }
@@ -187,6 +188,10 @@ int srv_config_apply_json(struct srv_config *cfg, json_t *obj, struct err **errp
 				return -1;
 			if (cfg->view_token_ttl_s < 1)
 				return err_set(errp, 0, "config: view_token_ttl must be at least 1s");
+		} else if (!strcmp(key, "prestart")) {
+			if (!json_is_boolean(v))
+				return err_set(errp, 0, "config: prestart must be true or false");
+			cfg->prestart = json_is_true(v);
 		} else if (!strcmp(key, "vnc_tcp")) {
 			if (!json_is_boolean(v))
 				return err_set(errp, 0, "config: vnc_tcp must be true or false");

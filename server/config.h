@@ -27,8 +27,9 @@ struct srv_config {
 	unsigned pool_size;		/* warm sandboxes kept ready */
 	uint64_t idle_ttl_s;		/* explicit sessions die after this long idle */
 	uint64_t max_line_bytes;	/* longest accepted message (stdio line, HTTP body, WebSocket message) */
-	uint64_t shutdown_grace_s;
-	uint64_t workspace_bytes;	/* largest workspace a snapshot accepts */	/* serve: SIGTERM lets running calls finish this long */
+	uint64_t shutdown_grace_s;	/* serve: SIGTERM lets running calls finish this long */
+	uint64_t workspace_bytes;	/* largest workspace a snapshot accepts */
+	bool prestart;			/* start a session's next interpreter ahead (sessions/run.h) */
 	struct srv_limit memory_bytes;
 	struct srv_limit max_pids;
 	struct srv_limit cpu_s;

@@ -33,9 +33,85 @@ struct sess_run {
 	bool finished;			/* done() called */
 	bool killed;
 	struct sess_run *next, **pprev;	/* in sess->runs while not finished */
+
+	/* Prestarting (run.h): what the program was started with, kept to start
+	   the session's next one the same way, and a spare's writer fds. */
+	bool held;			/* a spare: started, waiting for its code */
+	bool dropping;			/* a spare being stopped: never taken */
+	uint64_t shape;
+	struct spawn_copy *copy;	/* NULL when prestarting is off */
+	int held_in, held_code;		/* a spare's stdin and fd 3 write ends */
+};
+
+/* A deep copy of what a program was started with. */
+struct spawn_copy {
+	char **argv, **envp, *cwd;
+	bool has_input, want_result;
+	struct sess_limits limits;
+	uint64_t output_cap;
 };
 
 static void run_maybe_finish(struct sess_run *r);
+static void spare_after(struct sess_run *r);
+static void spare_release(struct sess_run *r);
+
+/* ---- prestarting ------------------------------------------------------------ */
+
+#define SPARE_IDLE_MS (60 * 1000)	/* a spare nobody took by then is stopped */
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *c = p;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ c[i]) * 1099511628211ull;
+	return h;
+}
+
+/* What makes two starts interchangeable: everything but the data. */
+static uint64_t shape_of(const char *const *argv, const char *const *envp, const char *cwd, bool has_input,
+			 bool want_result, const struct sess_limits *l)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (size_t i = 0; argv && argv[i]; i++)
+		h = fnv(h, argv[i], strlen(argv[i]) + 1);
+	h = fnv(h, "|", 1);
+	for (size_t i = 0; envp && envp[i]; i++)
+		h = fnv(h, envp[i], strlen(envp[i]) + 1);
+	h = fnv(h, "|", 1);
+	if (cwd)
+		h = fnv(h, cwd, strlen(cwd) + 1);
+	h = fnv(h, &has_input, sizeof(has_input));
+	h = fnv(h, &want_result, sizeof(want_result));
+	return fnv(h, l, sizeof(*l));
+}
+
+static char **strv_dup(const char *const *v)
+{
+	size_t n = 0;
+	while (v && v[n])
+		n++;
+	char **c = xcalloc(n + 1, sizeof(char *));
+	for (size_t i = 0; i < n; i++)
+		c[i] = xstrdup(v[i]);
+	return c;
+}
+
+static void strv_free(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void copy_free(struct spawn_copy *c)
+{
+	if (!c)
+		return;
+	strv_free(c->argv);
+	strv_free(c->envp);
+	free(c->cwd);
+	free(c);
+}
 
 static void handle_closed(uv_handle_t *h)
 {
@@ -46,6 +122,11 @@ static void handle_closed(uv_handle_t *h)
 		buf_release(&r->res.res);
 		free(r->stdin_copy);
 		free(r->input_copy);
+		copy_free(r->copy);
+		if (r->held_in >= 0)
+			close(r->held_in);
+		if (r->held_code >= 0)
+			close(r->held_code);
 		sess_put(r->sess);
 		free(r);
 	}
@@ -137,6 +218,7 @@ static void finish(struct sess_run *r)
 	r->sess->cpu_ms += r->res.exit.cpu_ms;
 	sess_touch(r->sess);
 	r->o.done(r->o.arg, &r->res);
+	spare_after(r);
 	close_handle(r, (uv_handle_t *)&r->timer);
 }
 
@@ -159,7 +241,7 @@ static void grace_cb(uv_timer_t *t)
 
 static void run_maybe_finish(struct sess_run *r)
 {
-	if (!r->exited || r->finished)
+	if (!r->exited || r->finished || r->held)
 		return;
 	for (int i = 0; i < P_NREAD; i++)
 		if (r->rd_open[i])
@@ -194,6 +276,11 @@ void sess_run_cancel(struct sess_run *r)
 
 void sess_run_abort_all(struct sess_session *s)
 {
+	if (s->spare) {
+		struct sess_run *sp = s->spare;
+		s->spare = NULL;
+		spare_release(sp);	/* no exit report will come */
+	}
 	while (s->runs) {
 		struct sess_run *r = s->runs;
 		if (!r->exited) {
@@ -208,6 +295,13 @@ static void exit_cb(void *arg, uint64_t exec_id, const struct sess_exit *ex)
 {
 	struct sess_run *r = arg;
 
+	if (r->held) {
+		/* a spare ended before anyone took it (stopped, killed, or failed to start) */
+		if (r->sess->spare == r)
+			r->sess->spare = NULL;
+		spare_release(r);
+		return;
+	}
 	r->exited = true;
 	r->res.exit = *ex;
 	uv_timer_stop(&r->timer);
@@ -260,19 +354,20 @@ static int open_writer(struct sess_run *r, uv_pipe_t *p, bool *open, uv_write_t 
 	return 0;
 }
 
-int sess_run_start(struct sess_session *s, const struct sess_run_opts *o, struct sess_run **out,
-		   struct err **errp)
+/*
+ * Make the pipes and start the program: the run is linked nowhere yet, its
+ * readers run; the write ends of stdin (when stdin_pipe) and fd 3 (when
+ * has_input) are left in *in_fd and *code_fd.
+ */
+static struct sess_run *spawn_run(struct sess_session *s, const char *const *argv, const char *const *envp,
+				  const char *cwd, bool stdin_pipe, bool has_input, bool want_result,
+				  const struct sess_limits *limits, int *in_fd, int *code_fd, struct err **errp)
 {
 	uv_loop_t *loop = uv_default_loop();
 	int child[5] = { -1, -1, -1, -1, -1 };
 	int ours[5] = { -1, -1, -1, -1, -1 };
+	int nfds = want_result ? 5 : has_input ? 4 : 3;
 	struct sess_run *r;
-	int nfds = o->want_result ? 5 : o->input ? 4 : 3;
-
-	if (s->state != SESS_RUNNING || !s->worker)
-		return err_set(errp, 0, "session %s is not running", s->id);
-	if (o->input_len > UINT32_MAX || o->stdin_len > UINT32_MAX)
-		return err_set(errp, 0, "input too large");
 
 	/*
 	 * Pipes belong to whoever makes them. Make them as the sandbox user so
@@ -288,7 +383,7 @@ int sess_run_start(struct sess_session *s, const struct sess_run_opts *o, struct
 	for (int i = 0; i < nfds; i++) {
 		int p[2];
 		bool child_reads = (i == 0 || i == 3);
-		if (i == 0 && !o->stdin_data)
+		if (i == 0 && !stdin_pipe)
 			continue;
 		if (pipe2(p, O_CLOEXEC) < 0) {
 			err_set(errp, errno, "pipe");
@@ -305,18 +400,18 @@ int sess_run_start(struct sess_session *s, const struct sess_run_opts *o, struct
 		goto fail;
 
 	struct sess_spawn sp = {
-		.argv = o->argv,
-		.envp = o->envp,
-		.cwd = o->cwd,
+		.argv = argv,
+		.envp = envp,
+		.cwd = cwd,
 		.nfds = nfds,
-		.limits = o->limits,
+		.limits = *limits,
 	};
 	for (int i = 0; i < 8; i++)
 		sp.fds[i] = i < nfds ? child[i] : -1;
 
 	r = xcalloc(1, sizeof(*r));
 	r->sess = s;
-	r->o = *o;
+	r->held_in = r->held_code = -1;
 	r->started_ns = now_ns();
 	if (sess_worker_spawn(s->worker, &sp, exit_cb, r, &r->exec_id, errp) < 0) {
 		free(r);
@@ -326,18 +421,9 @@ int sess_run_start(struct sess_session *s, const struct sess_run_opts *o, struct
 		if (child[i] >= 0)
 			close(child[i]);
 	sess_hold(s);
-	s->running++;
-	r->next = s->runs;
-	if (r->next)
-		r->next->pprev = &r->next;
-	s->runs = r;
-	r->pprev = &s->runs;
-
 	uv_timer_init(loop, &r->timer);
 	r->timer.data = r;
 	r->open_handles++;
-	if (o->timeout_ms)
-		uv_timer_start(&r->timer, timeout_cb, o->timeout_ms, 0);
 
 	static const int read_fd[P_NREAD] = { 1, 2, 4 };
 	for (int i = 0; i < P_NREAD; i++) {
@@ -355,19 +441,9 @@ int sess_run_start(struct sess_session *s, const struct sess_run_opts *o, struct
 			close_handle(r, (uv_handle_t *)&r->rd[i]);
 		}
 	}
-	/* writers: failures here only mean the program sees a short input */
-	auto_err struct err *werr = NULL;
-	if (ours[0] >= 0 &&
-	    open_writer(r, &r->wr_in, &r->wr_in_open, &r->wreq_in, ours[0], &r->stdin_copy,
-			o->stdin_data, o->stdin_len, &werr) < 0)
-		log_warn("session %s: stdin: %s", s->id, werr->msg);
-	if (ours[3] >= 0 &&
-	    open_writer(r, &r->wr_code, &r->wr_code_open, &r->wreq_code, ours[3], &r->input_copy,
-			o->input, o->input_len, &werr) < 0)
-		log_warn("session %s: code: %s", s->id, werr->msg);
-	if (out)
-		*out = r;
-	return 0;
+	*in_fd = ours[0];
+	*code_fd = ours[3];
+	return r;
 
 fail:
 	for (int i = 0; i < 5; i++) {
@@ -376,5 +452,158 @@ fail:
 		if (ours[i] >= 0)
 			close(ours[i]);
 	}
-	return -1;
+	return NULL;
+}
+
+/* The run becomes an execution: linked, timed, its input written. */
+static void arm_run(struct sess_run *r, const struct sess_run_opts *o, int in_fd, int code_fd)
+{
+	struct sess_session *s = r->sess;
+
+	r->o = *o;
+	r->started_ns = now_ns();
+	s->running++;
+	r->next = s->runs;
+	if (r->next)
+		r->next->pprev = &r->next;
+	s->runs = r;
+	r->pprev = &s->runs;
+	if (o->timeout_ms)
+		uv_timer_start(&r->timer, timeout_cb, o->timeout_ms, 0);
+	/* writers: failures here only mean the program sees a short input */
+	auto_err struct err *werr = NULL;
+	if (in_fd >= 0 &&
+	    open_writer(r, &r->wr_in, &r->wr_in_open, &r->wreq_in, in_fd, &r->stdin_copy,
+			o->stdin_data, o->stdin_data ? o->stdin_len : 0, &werr) < 0)
+		log_warn("session %s: stdin: %s", s->id, werr->msg);
+	if (code_fd >= 0 &&
+	    open_writer(r, &r->wr_code, &r->wr_code_open, &r->wreq_code, code_fd, &r->input_copy,
+			o->input, o->input_len, &werr) < 0)
+		log_warn("session %s: code: %s", s->id, werr->msg);
+}
+
+/* Count how often the same kind of start repeats (a spare only pays off then). */
+static void note_shape(struct sess_session *s, uint64_t shape)
+{
+	if (s->spare_shape == shape) {
+		s->spare_repeats++;
+	} else {
+		s->spare_shape = shape;
+		s->spare_repeats = 1;
+	}
+}
+
+int sess_run_start(struct sess_session *s, const struct sess_run_opts *o, struct sess_run **out,
+		   struct err **errp)
+{
+	struct sess_run *r;
+	int in_fd = -1, code_fd = -1;
+	uint64_t shape;
+
+	if (s->state != SESS_RUNNING || !s->worker)
+		return err_set(errp, 0, "session %s is not running", s->id);
+	if (o->input_len > UINT32_MAX || o->stdin_len > UINT32_MAX)
+		return err_set(errp, 0, "input too large");
+
+	shape = shape_of(o->argv, o->envp, o->cwd, o->input != NULL, o->want_result, &o->limits);
+	note_shape(s, shape);
+	if (s->spare && s->spare->shape != shape)
+		sess_run_drop_spare(s);	/* the session moved on to another kind of program */
+	if (s->spare && !s->spare->dropping && s->spare->shape == shape) {
+		/* the same program was started ahead: it waits for its code */
+		r = s->spare;
+		s->spare = NULL;
+		r->held = false;
+		uv_timer_stop(&r->timer);
+		in_fd = steal_fd(r->held_in);
+		code_fd = steal_fd(r->held_code);
+		if (s->worker)
+			sess_worker_rebase(s->worker, r->exec_id);
+	} else {
+		r = spawn_run(s, o->argv, o->envp, o->cwd, o->stdin_data != NULL, o->input != NULL, o->want_result,
+			      &o->limits, &in_fd, &code_fd, errp);
+		if (!r)
+			return -1;
+	}
+	r->shape = shape;
+	if (!r->copy && sess_registry_config(s->reg)->prestart) {
+		r->copy = xcalloc(1, sizeof(*r->copy));
+		r->copy->argv = strv_dup(o->argv);
+		r->copy->envp = strv_dup(o->envp);
+		r->copy->cwd = o->cwd ? xstrdup(o->cwd) : NULL;
+		r->copy->has_input = o->input != NULL;
+		r->copy->want_result = o->want_result;
+		r->copy->limits = o->limits;
+	}
+	arm_run(r, o, in_fd, code_fd);
+	if (out)
+		*out = r;
+	return 0;
+}
+
+/* ---- spares ------------------------------------------------------------------ */
+
+/* Let go of a spare that never ran anything: its pipes, timer and memory. */
+static void spare_release(struct sess_run *r)
+{
+	r->exited = true;
+	r->finished = true;
+	for (int i = 0; i < P_NREAD; i++) {
+		if (r->rd_open[i]) {
+			uv_read_stop((uv_stream_t *)&r->rd[i]);
+			r->rd_open[i] = false;
+			close_handle(r, (uv_handle_t *)&r->rd[i]);
+		}
+	}
+	uv_timer_stop(&r->timer);
+	close_handle(r, (uv_handle_t *)&r->timer);	/* the last handle frees r and its held fds */
+}
+
+void sess_run_drop_spare(struct sess_session *s)
+{
+	struct sess_run *r = s->spare;
+
+	if (!r || r->dropping)
+		return;
+	/* it stays the session's spare (never taken) until its exit report releases it */
+	r->dropping = true;
+	auto_err struct err *err = NULL;
+	if (s->worker && sess_worker_kill(s->worker, r->exec_id, SIGKILL, &err) < 0)
+		log_warn("session %s: cannot stop its spare: %s", s->id, err->msg);
+}
+
+static void spare_idle(uv_timer_t *t)
+{
+	struct sess_run *r = t->data;
+	if (r->sess->spare == r)
+		sess_run_drop_spare(r->sess);
+}
+
+/* A run finished: when its kind of start repeats, start the next one now (not while
+   it ran: the start would compete with it for the CPU and the worker). */
+static void spare_after(struct sess_run *done)
+{
+	struct sess_session *s = done->sess;
+	struct spawn_copy *c = done->copy;
+	struct err *err = NULL;
+	struct sess_run *r;
+	int in_fd, code_fd;
+
+	if (!c || s->spare || s->spare_shape != done->shape || s->spare_repeats < 2 || s->state != SESS_RUNNING ||
+	    !s->worker || !sess_registry_config(s->reg)->prestart)
+		return;
+	r = spawn_run(s, (const char *const *)c->argv, (const char *const *)c->envp, c->cwd, true, c->has_input,
+		      c->want_result, &c->limits, &in_fd, &code_fd, &err);
+	if (!r) {
+		log_debug("session %s: no spare: %s", s->id, err->msg);
+		err_free(err);
+		return;
+	}
+	r->held = true;
+	r->shape = done->shape;
+	r->copy = steal_ptr(done->copy);
+	r->held_in = in_fd;
+	r->held_code = code_fd;
+	uv_timer_start(&r->timer, spare_idle, SPARE_IDLE_MS, 0);
+	s->spare = r;
 }

@@ -124,6 +124,9 @@ int sess_worker_spawn(struct sess_worker *w, const struct sess_spawn *s, sess_ex
  */
 int sess_worker_kill(struct sess_worker *w, uint64_t exec_id, int sig, struct err **errp);
 
+/** exec_id starts counting OOM kills from now (a program started ahead of its use). */
+void sess_worker_rebase(struct sess_worker *w, uint64_t exec_id);
+
 /** Change the sandbox-wide limits (cgroup memory / pids) after creation. */
 int sess_worker_set_limits(struct sess_worker *w, const struct sess_limits *l, struct err **errp);
 

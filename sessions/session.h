@@ -78,6 +78,9 @@ struct sess_session {
 	char *last_snapshot;	/* commit of the newest snapshot taken of it (parent of the next) */
 	bool snap_busy;		/* a snapshot or restore of its workspace is running */
 	struct sess_run *runs;	/* those executions (run.c keeps the list) */
+	struct sess_run *spare;	/* a program started ahead (run.h: prestarting) */
+	uint64_t spare_shape;	/* the kind of the last start, and how often it repeated */
+	unsigned spare_repeats;
 
 	/* private to session.c */
 	unsigned refs;

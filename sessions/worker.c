@@ -291,6 +291,15 @@ int sess_worker_spawn(struct sess_worker *w, const struct sess_spawn *s, sess_ex
 	return 0;
 }
 
+void sess_worker_rebase(struct sess_worker *w, uint64_t exec_id)
+{
+	for (struct wexec *x = w->execs; x; x = x->next)
+		if (x->id == exec_id) {
+			x->oom_known = w->cg.memory && sess_cgroup_oom_kills(&w->cg, w->id, &x->oom_before) == 0;
+			return;
+		}
+}
+
 int sess_worker_kill(struct sess_worker *w, uint64_t exec_id, int sig, struct err **errp)
 {
 	struct sess_msg_kill m;

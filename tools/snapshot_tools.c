@@ -6,6 +6,7 @@
  * only books the results.
  */
 #include "tool.h"
+#include "../sessions/run.h"
 #include "../sessions/catalog.h"
 #include "../sessions/snapshot.h"
 #include "../sessions/workspace.h"
@@ -333,6 +334,8 @@ static void session_restore_run(struct tool_call *call)
 			return;
 		}
 		j->restart = true;
+	} else if (s->state == SESS_RUNNING) {
+		sess_run_drop_spare(s);	/* it started on the files being replaced */
 	}
 	s->snap_busy = true;
 	job_queue(j);

@@ -3,7 +3,8 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import { startClient, textOf, exec } from './helpers.mjs';
+import { startClient, textOf, exec, makeDataDir, sleep } from './helpers.mjs';
+import path from 'node:path';
 
 const TOOLS = ['execute', 'file_read', 'file_write', 'file_list', 'file_delete',
   'session_create', 'session_list', 'session_info', 'session_destroy'];
@@ -433,5 +434,59 @@ describe('sessions', () => {
     assertErr(await exec(srv, 'shell', 'true', { session_id: 'no-such-session' }), 'not found');
     assertErr(await srv.call('session_info', { session_id: 'no-such-session' }), 'not found');
     assertErr(await srv.call('session_destroy', {}), 'session_id');
+  });
+});
+
+// Prestarting (sessions/run.h): once a session runs the same kind of program twice, the next one is
+// started ahead. Seen from inside: the process that runs the third call is older than the call.
+const AGE = 's=$(cut -d" " -f22 /proc/$$/stat); u=$(cut -d" " -f1 /proc/uptime); echo "$$ $u $s $(getconf CLK_TCK) $V"';
+function ageOf(r) {
+  const [pid, up, start, tck, v] = r.sc.stdout.trim().split(' ');
+  return { pid: Number(pid), age: Number(up) - Number(start) / Number(tck), v };
+}
+
+describe('prestart', () => {
+  test('the third call of the same kind runs in a process started ahead; each call still gets a fresh one', async () => {
+    const srv = await startClient();
+    try {
+      const seen = [];
+      for (let i = 0; i < 4; i++) {
+        const r = await exec(srv, 'shell', AGE, { env: { V: 'a' } });
+        assert.equal(r.sc.exit_code, 0, JSON.stringify(r.sc));
+        seen.push(ageOf(r));
+        await sleep(700);
+      }
+      assert.ok(seen[0].age < 0.5 && seen[1].age < 0.5, `first two start cold: ${JSON.stringify(seen)}`);
+      assert.ok(seen[2].age >= 0.5 && seen[3].age >= 0.5, `later ones were started ahead: ${JSON.stringify(seen)}`);
+      assert.equal(new Set(seen.map((x) => x.pid)).size, 4, 'a new process every time');
+      // another environment is another kind of start: cold, and it sees its own value
+      const other = ageOf(await exec(srv, 'shell', AGE, { env: { V: 'b' } }));
+      assert.equal(other.v, 'b');
+      assert.ok(other.age < 0.5, `a different env never takes the spare: ${JSON.stringify(other)}`);
+      // python too, and its output is only its own
+      for (let i = 0; i < 3; i++) await exec(srv, 'python', 'print(1)');
+      await sleep(300);
+      const py = await exec(srv, 'python', 'import sys; print("py", len(sys.argv))');
+      assert.equal(py.sc.stdout, 'py 1\n');
+      assert.equal(py.sc.stderr, '');
+    } finally {
+      await srv.close();
+    }
+  });
+
+  test('config prestart: false starts every program on demand', async () => {
+    const dataDir = makeDataDir();
+    fs.writeFileSync(path.join(dataDir, 'config.json'), JSON.stringify({ prestart: false }));
+    const srv = await startClient({ dataDir });
+    try {
+      const seen = [];
+      for (let i = 0; i < 3; i++) {
+        seen.push(ageOf(await exec(srv, 'shell', AGE)));
+        await sleep(700);
+      }
+      assert.ok(seen.every((x) => x.age < 0.5), `all cold: ${JSON.stringify(seen)}`);
+    } finally {
+      await srv.close();
+    }
   });
 });

@@ -38,11 +38,15 @@ int main(void)
 	   cfg.memory_bytes.max == 2ull << 30 && cfg.timeout_s.def == 120 && cfg.max_pids.max == 100,
 	   "values parsed with units");
 	json_decref(j);
+	ok(cfg.prestart, "prestart is on by default");
+	j = json_loads("{\"prestart\":false}", 0, NULL);
+	ok(srv_config_apply_json(&cfg, j, &e) == 0 && !cfg.prestart, "prestart can be turned off");
+	json_decref(j);
 
 	const char *bad[] = {
 		"{\"nope\":1}", "{\"limits\":{\"memry\":\"1G\"}}", "{\"limits\":{\"memory\":{\"default\":\"4G\",\"max\":\"1G\"}}}",
 		"{\"pool_size\":-1}", "{\"limits\":{\"memory\":true}}", "{\"limits\":{\"timeout\":{\"dflt\":1}}}",
-		"{\"pool_size\":100000}",
+		"{\"pool_size\":100000}", "{\"prestart\":\"yes\"}",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		j = json_loads(bad[i], 0, NULL);
