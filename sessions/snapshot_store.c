@@ -278,7 +278,10 @@ void snapi_store_close(struct snap_store *st)
 	free(st->gitdir);
 	free(st->gen_path);
 	free(st);
-	git_libgit2_shutdown();
+	/* No git_libgit2_shutdown(): it deletes libgit2's thread-state key while
+	   libuv's pool threads still hold state under it, which then can never be
+	   freed (their exit no longer runs its destructor). The library stays
+	   initialized until the process ends. */
 }
 
 /* ---- the stat cache ----------------------------------------------------- */
