@@ -439,8 +439,10 @@ describe('a crashed server', () => {
 
     process.kill(raw.child.pid, 'SIGKILL');
     await raw.waitExit();
-    const gone = await poll(() => xvfb.every((pid) => !fs.existsSync(`/proc/${pid}`) ||
-      fs.readFileSync(`/proc/${pid}/stat`, 'latin1').replace(/^.*\) /, '')[0] === 'Z'), { timeout: 5000, interval: 50 });
+    const deadOrZombie = (pid) => {
+      try { return fs.readFileSync(`/proc/${pid}/stat`, 'latin1').replace(/^.*\) /, '')[0] === 'Z'; } catch { return true; }
+    };
+    const gone = await poll(() => xvfb.every(deadOrZombie), { timeout: 5000, interval: 50 });
     assert.ok(gone, 'Xvfb outlived the server');
 
     const next = await startRaw({ dataDir });
