@@ -506,6 +506,27 @@ async function main() {
   res.py = await timeLoop(N, () => call(box, 'execute', { language: 'python', code: 'print(1)' }));
   log('execute python done');
 
+  // prestart (sessions/run.h) off: every program started on demand; and both at an agent's pace
+  {
+    const cold = await connect('mcpbox', { prestart: false });
+    res.shTrueCold = await timeLoop(N, () => call(cold, 'execute', { language: 'shell', code: 'true' }));
+    res.pyCold = await timeLoop(Math.min(N, 100), () => call(cold, 'execute', { language: 'python', code: 'print(1)' }));
+    const paced = async (c) => {
+      const out = [];
+      for (let i = 0; i < 23; i++) {
+        await new Promise((r) => setTimeout(r, 200));
+        const t0 = now();
+        await call(c, 'execute', { language: 'python', code: 'print(1)' });
+        if (i >= 3) out.push(now() - t0);
+      }
+      return stats(out);
+    };
+    res.pyPacedCold = await paced(cold);
+    res.pyPaced = await paced(box);
+    await cold.client.close();
+  }
+  log('prestart comparison done');
+
   // RSS per idle session
   {
     await new Promise((r) => setTimeout(r, 200));
@@ -652,6 +673,9 @@ function report({ res, notes }) {
   }
   row('execute shell `echo hi`', res.echo, `mcp-server-commands \`${res.peerTool || '?'}\` echo hi (unisolated)`, res.peerEcho, '', undefined);
   row('execute python `print(1)`', res.py, "`/usr/bin/python3 -c 'print(1)'`", res.peerPy, 'within 1.2× of bare python3', res.py.p50 <= 1.2 * res.peerPy.p50);
+  row('execute shell `true`, prestart off (every program started on demand)', res.shTrueCold, '`/bin/sh -c true` spawned from node', res.peerSh, '', undefined);
+  row('execute python `print(1)`, prestart off', res.pyCold, "`/usr/bin/python3 -c 'print(1)'`", res.peerPy, '', undefined);
+  row('execute python `print(1)`, calls 200 ms apart (an agent\'s pace), prestart on', res.pyPaced, 'the same with prestart off', res.pyPacedCold, '', undefined);
 
   const r = res.rss;
   const date = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
