@@ -15,8 +15,9 @@
  * Prestarting (config "prestart", on by default): starting an interpreter is
  * most of an execution's latency (bash ~1 ms, python3 ~10 ms, node ~40 ms).
  * Once a session has started the same program the same way (argv, env, cwd,
- * limits) twice in a row, the next one is started as soon as an execution
- * ends: a spare, with its pipes, blocked reading its code from fd 3. The next
+ * limits) twice in a row, the next one is started while the current one
+ * runs (or when it ends, if none waits): a spare, with its pipes, blocked
+ * reading its code from fd 3. The next
  * matching sess_run_start() takes it and only writes the code; anything else
  * starts cold as before. A spare is a fresh process like any other (own
  * process group, nothing shared with earlier executions); what differs is

@@ -991,6 +991,11 @@ static int on_http(struct lws *wsi, struct pss *p, const char *path)
 		}
 		return 0; /* the body follows */
 	}
+	if (m != LWSHUMETH_GET && m != LWSHUMETH_DELETE) {
+		stream_error(p->st, 405, RPC_INVALID_REQUEST, "Method Not Allowed");
+		log_debug("http: %s %s refused", method_name(m), path);
+		return 0;
+	}
 	if (!p->session_id[0]) {
 		stream_error(p->st, 400, RPC_INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required");
 		return 0;
@@ -1006,16 +1011,12 @@ static int on_http(struct lws *wsi, struct pss *p, const char *path)
 		stream_reply(p->st, 200, NULL);
 		return 0;
 	}
-	if (m == LWSHUMETH_GET) {
-		if (!accept_has(wsi, "text/event-stream")) {
-			stream_error(p->st, 406, RPC_INVALID_REQUEST, "Not Acceptable: Accept must list text/event-stream");
-			return 0;
-		}
-		open_get_stream(s, p->st);
+	/* GET */
+	if (!accept_has(wsi, "text/event-stream")) {
+		stream_error(p->st, 406, RPC_INVALID_REQUEST, "Not Acceptable: Accept must list text/event-stream");
 		return 0;
 	}
-	stream_error(p->st, 405, RPC_INVALID_REQUEST, "Method Not Allowed");
-	log_debug("http: %s %s refused", method_name(m), path);
+	open_get_stream(s, p->st);
 	return 0;
 }
 

@@ -619,6 +619,7 @@ describe('serve: Streamable HTTP on the wire', () => {
     assert.equal((await httpRequest(srv, { method: 'GET', path: '/nope', headers: { Authorization: `Bearer ${srv.key}` } })).status, 404);
     const sid = await rawSession(srv);
     assert.equal((await httpRequest(srv, { method: 'PUT', headers: hdrs(srv.key, sid), body: '{}' })).status, 405);
+    assert.equal((await httpRequest(srv, { method: 'PUT', headers: hdrs(srv.key), body: '{}' })).status, 405, 'PUT without a session is 405 too');
   });
 
   test('/metrics: sessions, connections by transport, executions, duration histogram, tool calls', async () => {
