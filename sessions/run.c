@@ -48,7 +48,6 @@ struct spawn_copy {
 	char **argv, **envp, *cwd;
 	bool has_input, want_result;
 	struct sess_limits limits;
-	uint64_t output_cap;
 };
 
 static void run_maybe_finish(struct sess_run *r);
@@ -412,7 +411,6 @@ static struct sess_run *spawn_run(struct sess_session *s, const char *const *arg
 	r = xcalloc(1, sizeof(*r));
 	r->sess = s;
 	r->held_in = r->held_code = -1;
-	r->started_ns = now_ns();
 	if (sess_worker_spawn(s->worker, &sp, exit_cb, r, &r->exec_id, errp) < 0) {
 		free(r);
 		goto fail;
