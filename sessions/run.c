@@ -57,6 +57,10 @@ static void spare_release(struct sess_run *r);
 /* ---- prestarting ------------------------------------------------------------ */
 
 #define SPARE_IDLE_MS (60 * 1000)	/* a spare nobody took by then is stopped */
+/* Calls closer than this are back to back: the next program starts while the
+   current one runs. Slower-paced calls start it once the current one ended,
+   so that its start-up never takes CPU from the run a client waits for. */
+#define BACK_TO_BACK_NS (10 * 1000000ull)
 
 static uint64_t fnv(uint64_t h, const void *p, size_t n)
 {
@@ -215,6 +219,7 @@ static void finish(struct sess_run *r)
 	r->sess->running--;
 	r->sess->executions++;
 	r->sess->cpu_ms += r->res.exit.cpu_ms;
+	r->sess->last_end_ns = now_ns();
 	sess_touch(r->sess);
 	r->o.done(r->o.arg, &r->res);
 	spare_after(r);
@@ -497,12 +502,14 @@ int sess_run_start(struct sess_session *s, const struct sess_run_opts *o, struct
 	struct sess_run *r;
 	int in_fd = -1, code_fd = -1;
 	uint64_t shape;
+	bool back_to_back;
 
 	if (s->state != SESS_RUNNING || !s->worker)
 		return err_set(errp, 0, "session %s is not running", s->id);
 	if (o->input_len > UINT32_MAX || o->stdin_len > UINT32_MAX)
 		return err_set(errp, 0, "input too large");
 
+	back_to_back = s->running > 0 || (s->last_end_ns && now_ns() - s->last_end_ns < BACK_TO_BACK_NS);
 	shape = shape_of(o->argv, o->envp, o->cwd, o->input != NULL, o->want_result, &o->limits);
 	note_shape(s, shape);
 	if (s->spare && s->spare->shape != shape)
@@ -534,8 +541,8 @@ int sess_run_start(struct sess_session *s, const struct sess_run_opts *o, struct
 		r->copy->limits = o->limits;
 	}
 	arm_run(r, o, in_fd, code_fd);
-	/* the next one starts while this one runs (a tight loop of calls gains too) */
-	spare_after(r);
+	if (back_to_back)
+		spare_after(r);	/* else when this one has finished */
 	if (out)
 		*out = r;
 	return 0;

@@ -364,9 +364,12 @@ static void close_others(const int *keep, size_t n)
 
 /* ---- worker (PID 1) ------------------------------------------------------- */
 
+struct spawn_req;
+
 struct wexec {
 	uint64_t id;
 	pid_t pid;
+	struct spawn_req *req;	/* what the child reads until it has exec'd; freed at reap */
 };
 
 struct worker {
@@ -381,18 +384,22 @@ struct worker {
 	struct wexec lingering[64];
 	size_t nlingering;
 	char *buf;		/* SESS_PROTO_MAX_MSG receive buffer */
-	char *child_stack;	/* CHILD_STACK_SIZE, for the vfork-style clone */
 };
 
-#define CHILD_STACK_SIZE (256 * 1024)
+#define CHILD_STACK_SIZE (64 * 1024)
 
+/* One spawn, owned by the worker until the child is reaped: the child runs
+   in the worker's memory until its execve, and reads all of this. */
 struct spawn_req {
-	const struct sess_msg_spawn *m;
+	struct sess_msg_spawn msg;	/* a copy: the receive buffer is reused */
+	const struct sess_msg_spawn *m;	/* &msg */
 	int fds[SESS_PROTO_MAX_FDS];	/* -1: not sent */
 	char *cwd;
 	char **argv;
 	char **envp;
 	char *arena;
+	char *stack;			/* CHILD_STACK_SIZE, the child's until its execve */
+	struct worker *w;
 };
 
 /* Write "mcpbox: cannot execute ARGV0: [step: ]reason" to fd 2 and exit 127. */
@@ -400,8 +407,11 @@ __attribute__((noreturn))
 static void child_fail(const char *argv0, const char *step, int errnum)
 {
 	char msg[1024];
+	/* strerrordesc_np: a constant string; strerror may translate, which
+	   allocates, and this child shares the worker's heap. */
+	const char *why = strerrordesc_np(errnum);
 	int n = snprintf(msg, sizeof(msg), "mcpbox: cannot execute %s: %s%s%s\n", argv0,
-			 step ? step : "", step ? ": " : "", strerror(errnum));
+			 step ? step : "", step ? ": " : "", why ? why : "unknown error");
 
 	if (n > 0 && write(2, msg, (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1) < 0)
 		_exit(127);
@@ -455,7 +465,7 @@ static void run_child(struct worker *w, const struct spawn_req *r)
 			if (dup2(high[i], (int)i) < 0)
 				child_fail(argv0, "dup2", errno);
 		} else {
-			close((int)i);
+			close_range(i, i, 0); /* unlike close(), no errno for a closed fd */
 		}
 	}
 	close_range(m->nfds, ~0U, 0);
@@ -527,7 +537,8 @@ static int parse_spawn(const char *buf, size_t len, struct spawn_req *r)
 	    (m->fd_mask >> m->nfds) || m->argc < 1 ||
 	    m->argc > SESS_PROTO_MAX_ARGS || m->envc > SESS_PROTO_MAX_ARGS)
 		return -1;
-	r->m = m;
+	r->msg = *m;
+	r->m = &r->msg;
 	/* Every string gets a NUL in a private arena (the wire has none). */
 	r->arena = a = xmalloc(len + m->argc + m->envc + 1);
 	r->argv = xcalloc(m->argc + 1, sizeof(char *));
@@ -550,87 +561,97 @@ static int parse_spawn(const char *buf, size_t len, struct spawn_req *r)
 	return rd.left == 0 ? 0 : -1;
 }
 
-static void spawn_req_release(struct spawn_req *r)
+static void spawn_req_free(struct spawn_req *r)
 {
-	for (int i = 0; i < SESS_PROTO_MAX_FDS; i++)
-		if (r->fds[i] >= 0)
-			close(r->fds[i]);
+	if (!r)
+		return;
+	if (r->stack)
+		munmap(r->stack, CHILD_STACK_SIZE);
 	free(r->arena);
 	free(r->argv);
 	free(r->envp);
+	free(r);
 }
-
-struct child_args {
-	struct worker *w;
-	const struct spawn_req *r;
-};
 
 static int child_entry(void *arg)
 {
-	struct child_args *a = arg;
+	struct spawn_req *r = arg;
 
-	run_child(a->w, a->r);
+	run_child(r->w, r);
+}
+
+/* The worker does not wait for the child: clone(CLONE_VM) without
+   CLONE_VFORK shares our memory (no page tables to copy) and lets the worker
+   go on at once, so a prestarted program's start-up never delays the exit
+   report of the program that is running. The child reads only its request,
+   which stays untouched until it is reaped, and the worker's constant seccomp
+   program and capability count; it writes only its own stack, fd table,
+   creds and rlimits. */
+static pid_t start_child(struct worker *w, struct spawn_req *r)
+{
+	r->w = w;
+#ifdef __SANITIZE_ADDRESS__
+	/* ASan cannot follow a child running on a foreign stack in our memory. */
+	(void)child_entry;
+	pid_t pid = fork();
+	if (pid == 0)
+		run_child(w, r);
+	return pid;
+#else
+	r->stack = mmap(NULL, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (r->stack == MAP_FAILED) {
+		r->stack = NULL;
+		return -1;
+	}
+	return clone(child_entry, r->stack + CHILD_STACK_SIZE, CLONE_VM | SIGCHLD, r);
+#endif
 }
 
 static void handle_spawn(struct worker *w, size_t len, const int *fds, size_t nfds)
 {
-	struct child_args cargs;
-	struct spawn_req r;
+	struct spawn_req *r = xcalloc(1, sizeof(*r));
 	size_t k = 0;
 	pid_t pid;
-	int fderr;
 
-	memset(&r, 0, sizeof(r));
 	for (int i = 0; i < SESS_PROTO_MAX_FDS; i++)
-		r.fds[i] = -1;
-	if (parse_spawn(w->buf, len, &r) < 0 ||
-	    (size_t)__builtin_popcount(r.m->fd_mask) != nfds) {
+		r->fds[i] = -1;
+	if (parse_spawn(w->buf, len, r) < 0 ||
+	    (size_t)__builtin_popcount(r->m->fd_mask) != nfds) {
 		fprintf(stderr, "mcpbox-worker: malformed spawn request\n");
 		for (size_t i = 0; i < nfds; i++)
 			close(fds[i]);
-		spawn_req_release(&r);
 		_exit(1);
 	}
-	for (unsigned i = 0; i < r.m->nfds; i++)
-		if (r.m->fd_mask & (1u << i))
-			r.fds[i] = fds[k++];
+	for (unsigned i = 0; i < r->m->nfds; i++)
+		if (r->m->fd_mask & (1u << i))
+			r->fds[i] = fds[k++];
 
 	if (w->nexecs == w->cap) {
 		w->cap = w->cap ? 2 * w->cap : 16;
 		w->execs = xrealloc(w->execs, w->cap * sizeof(*w->execs));
 	}
-	/* vfork-style: no page tables to copy, the worker waits (microseconds)
-	   until the child has exec'd or failed. The child touches only its own
-	   stack, its own fd table, creds and rlimits (posix_spawn does the same). */
-	cargs.w = w;
-	cargs.r = &r;
-#ifdef __SANITIZE_ADDRESS__
-	/* ASan cannot follow a child running on a foreign stack in our memory. */
-	(void)child_entry;
-	(void)cargs;
-	pid = fork();
-	if (pid == 0)
-		run_child(w, &r);
-#else
-	pid = clone(child_entry, w->child_stack + CHILD_STACK_SIZE,
-		    CLONE_VM | CLONE_VFORK | SIGCHLD, &cargs);
-#endif
+	pid = start_child(w, r);
 	if (pid < 0) {
 		/* E.g. pids limit reached: report like a failed exec. */
 		char msg[512];
 		int n = snprintf(msg, sizeof(msg), "mcpbox: cannot execute %s: fork: %s\n",
-				 r.argv[0], strerror(errno));
-		fderr = r.fds[2];
-		if (fderr >= 0 && n > 0 && write(fderr, msg, (size_t)n) < 0) {
+				 r->argv[0], strerror(errno));
+		if (r->fds[2] >= 0 && n > 0 && write(r->fds[2], msg, (size_t)n) < 0) {
 			/* nothing more we can say */
 		}
-		send_exit(w, r.m->exec_id, W_EXITCODE(127, 0), NULL);
+		send_exit(w, r->m->exec_id, W_EXITCODE(127, 0), NULL);
+		spawn_req_free(r);
 	} else {
-		w->execs[w->nexecs].id = r.m->exec_id;
+		w->execs[w->nexecs].id = r->m->exec_id;
 		w->execs[w->nexecs].pid = pid;
+		w->execs[w->nexecs].req = r; /* the child may still be reading it */
 		w->nexecs++;
 	}
-	spawn_req_release(&r);
+	/* The child has its own copies (its fd table was copied at clone);
+	   close ours by their numbers, leaving r->fds as the child reads it. */
+	for (size_t i = 0; i < nfds; i++)
+		close(fds[i]);
 }
 
 static void handle_kill(struct worker *w, size_t len)
@@ -641,7 +662,9 @@ static void handle_kill(struct worker *w, size_t len)
 		return;
 	for (size_t i = 0; i < w->nexecs; i++)
 		if (w->execs[i].id == m->exec_id) {
+			/* the pid too: a child not yet past its setsid() has no group */
 			kill(-w->execs[i].pid, m->sig);
+			kill(w->execs[i].pid, m->sig);
 			return;
 		}
 	/* An exited program whose group lives on: kill what is left of it.
@@ -688,6 +711,8 @@ static void reap(struct worker *w)
 			if (w->execs[i].pid != pid)
 				continue;
 			send_exit(w, w->execs[i].id, status, &ru);
+			spawn_req_free(w->execs[i].req);
+			w->execs[i].req = NULL;
 			linger(w, &w->execs[i]);
 			w->execs[i] = w->execs[--w->nexecs];
 			break;
@@ -750,10 +775,6 @@ static void worker_loop(struct worker *w)
 	struct pollfd p[2] = { { w->ctl, POLLIN, 0 }, { w->sigfd, POLLIN, 0 } };
 
 	w->buf = xmalloc(SESS_PROTO_MAX_MSG);
-	w->child_stack = mmap(NULL, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE,
-			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-	if (w->child_stack == MAP_FAILED)
-		_exit(1);
 	for (;;) {
 		if (poll(p, 2, -1) < 0) {
 			if (errno == EINTR)

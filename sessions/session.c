@@ -41,6 +41,8 @@ struct sess_registry {
 	struct sess_persist persist;
 	struct sess_snap *snaps;	/* catalog.c */
 	uv_timer_t ttl_timer;
+	uv_check_t fill_check;		/* refills the pool once this loop turn's replies are out */
+	int open_handles;		/* while closing: the two above */
 	unsigned *pending_alive;	/* shared with in-flight pool creations after free */
 };
 
@@ -322,6 +324,20 @@ void sess_pool_fill(struct sess_registry *reg)
 	}
 }
 
+static void fill_check_cb(uv_check_t *c)
+{
+	uv_check_stop(c);
+	sess_pool_fill(c->data);
+}
+
+/* Refill after this loop turn: the reply to the session_create that took a
+ * sandbox goes out before the zygote (woken on this CPU) starts cloning. */
+static void pool_fill_soon(struct sess_registry *reg)
+{
+	if (!reg->shutting_down)
+		uv_check_start(&reg->fill_check, fill_check_cb);
+}
+
 /* The oldest pool creation no session has claimed yet, or NULL. */
 static struct pool_req *unclaimed_pending(struct sess_registry *reg)
 {
@@ -551,7 +567,7 @@ int sess_create(struct sess_registry *reg, const char *owner, bool implicit,
 	link_session(reg, s);
 	save(s);
 	sess_audit(reg, owner, "session.create", s->id, implicit ? "implicit" : NULL);
-	sess_pool_fill(reg);
+	pool_fill_soon(reg);
 	*out = s;
 	return 0;
 }
@@ -759,6 +775,8 @@ int sess_registry_new(struct sess_registry **out, uv_loop_t *loop, struct sess_z
 		uv_timer_start(&reg->ttl_timer, ttl_tick, every, every);
 	}
 	uv_unref((uv_handle_t *)&reg->ttl_timer);
+	uv_check_init(loop, &reg->fill_check);
+	reg->fill_check.data = reg;
 	*out = reg;
 	return 0;
 }
@@ -766,6 +784,8 @@ int sess_registry_new(struct sess_registry **out, uv_loop_t *loop, struct sess_z
 static void free_after_close(uv_handle_t *h)
 {
 	struct sess_registry *reg = h->data;
+	if (--reg->open_handles)
+		return;
 	free(reg->ws_root);
 	free(reg);
 }
@@ -815,5 +835,7 @@ void sess_registry_free(struct sess_registry *reg)
 	reg->pending_alive[0] = 0;
 	if (reg->pending_alive[1] == 0)
 		free(reg->pending_alive);
+	reg->open_handles = 2;
 	uv_close((uv_handle_t *)&reg->ttl_timer, free_after_close);
+	uv_close((uv_handle_t *)&reg->fill_check, free_after_close);
 }

@@ -81,6 +81,7 @@ struct sess_session {
 	struct sess_run *spare;	/* a program started ahead (run.h: prestarting) */
 	uint64_t spare_shape;	/* the kind of the last start, and how often it repeated */
 	unsigned spare_repeats;
+	uint64_t last_end_ns;	/* when the last run finished (monotonic), 0: none yet */
 
 	/* private to session.c */
 	unsigned refs;
