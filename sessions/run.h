@@ -15,9 +15,12 @@
  * Prestarting (config "prestart", on by default): starting an interpreter is
  * most of an execution's latency (bash ~1 ms, python3 ~10 ms, node ~40 ms).
  * Once a session has started the same program the same way (argv, env, cwd,
- * limits) twice in a row, the next one is started while the current one
- * runs (or when it ends, if none waits): a spare, with its pipes, blocked
- * reading its code from fd 3. The next
+ * limits) twice in a row, the next one is started ahead: a spare, with its
+ * pipes, blocked reading its code from fd 3. When calls come back to back
+ * (less than 10 ms apart, or overlapping) it is started while the current
+ * call runs, so that its start-up overlaps that call; at a slower pace it is
+ * started once the call has finished, so that its start-up never takes CPU
+ * from a call a client is waiting for. The next
  * matching sess_run_start() takes it and only writes the code; anything else
  * starts cold as before. A spare is a fresh process like any other (own
  * process group, nothing shared with earlier executions); what differs is

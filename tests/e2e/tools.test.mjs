@@ -474,6 +474,27 @@ describe('prestart', () => {
     }
   });
 
+  test('back-to-back calls start the next program while one runs; slow-paced calls only after it ended', async () => {
+    // other processes in the sandbox besides its init and this shell, counted with builtins only
+    const OTHERS = 'n=0; for p in /proc/[0-9]*; do p=${p#/proc/}; [ "$p" = 1 ] || [ "$p" = $$ ] || n=$((n+1)); done; echo $n';
+    const srv = await startClient();
+    try {
+      const fast = [];
+      for (let i = 0; i < 6; i++) fast.push(Number((await exec(srv, 'shell', OTHERS)).sc.stdout));
+      // (a call the test runner delays by more than 10 ms counts as slow-paced: allow for one or two)
+      assert.ok(fast.every((n) => n <= 1) && fast.slice(2).filter((n) => n === 1).length >= 2,
+        `back to back: the next one waits beside the running call: ${fast}`);
+      const slow = [];
+      for (let i = 0; i < 3; i++) {
+        await sleep(100);
+        slow.push(Number((await exec(srv, 'shell', OTHERS)).sc.stdout));
+      }
+      assert.deepEqual(slow, [0, 0, 0], `slow pace: nothing starts while a call runs: ${slow}`);
+    } finally {
+      await srv.close();
+    }
+  });
+
   test('config prestart: false starts every program on demand', async () => {
     const dataDir = makeDataDir();
     fs.writeFileSync(path.join(dataDir, 'config.json'), JSON.stringify({ prestart: false }));
