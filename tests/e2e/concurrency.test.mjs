@@ -132,6 +132,30 @@ describe('cancellation', () => {
       killLeftovers(`sleep ${secs}`);
     }
   });
+
+  test('raw: a cancel right behind its call still kills a program that has barely started', async () => {
+    // The worker does not wait for a new program's execve: the kill may reach it before it has its
+    // own process group. Sent in one write, the call and its cancel arrive together, five times over.
+    const raw = await startRaw();
+    const secs = uniqueSleepSeconds(30);
+    try {
+      await raw.handshake();
+      const warm = await raw.callTool('execute', { language: 'shell', code: 'true' }, 'warm');
+      assert.equal(warm.result.structuredContent.exit_code, 0);
+      for (let i = 0; i < 5; i++) {
+        const id = `c${i}`;
+        const call = { jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'execute', arguments: { language: 'shell', code: `exec sleep ${secs}` } } };
+        const cancel = { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id } };
+        raw.child.stdin.write(JSON.stringify(call) + '\n' + JSON.stringify(cancel) + '\n');
+      }
+      await sleep(1000);
+      assert.deepEqual(hostPidsMatching(`sleep ${secs}`), [], 'a cancelled program survived');
+      assert.ok(!raw.messages.some((m) => m && typeof m.id === 'string' && m.id.startsWith('c')), 'no response for a cancelled request');
+    } finally {
+      await raw.close();
+      killLeftovers(`sleep ${secs}`);
+    }
+  });
 });
 
 describe('killing', () => {
