@@ -1,4 +1,5 @@
 #include "run.h"
+#include "workspace.h"
 #include "../server/common.h"
 #include "../server/log.h"
 #include "../server/banned.h"
@@ -41,11 +42,12 @@ struct sess_run {
 	uint64_t shape;
 	struct spawn_copy *copy;	/* NULL when prestarting is off */
 	int held_in, held_code;		/* a spare's stdin and fd 3 write ends */
+	uint64_t startup_fp;		/* a spare: its startup_paths as they were when it started */
 };
 
 /* A deep copy of what a program was started with. */
 struct spawn_copy {
-	char **argv, **envp, *cwd;
+	char **argv, **envp, *cwd, **startup_paths;
 	bool has_input, want_result;
 	struct sess_limits limits;
 };
@@ -53,6 +55,7 @@ struct spawn_copy {
 static void run_maybe_finish(struct sess_run *r);
 static void spare_after(struct sess_run *r);
 static void spare_release(struct sess_run *r);
+static bool spare_current(const struct sess_run *r);
 
 /* ---- prestarting ------------------------------------------------------------ */
 
@@ -112,6 +115,7 @@ static void copy_free(struct spawn_copy *c)
 		return;
 	strv_free(c->argv);
 	strv_free(c->envp);
+	strv_free(c->startup_paths);
 	free(c->cwd);
 	free(c);
 }
@@ -514,6 +518,8 @@ int sess_run_start(struct sess_session *s, const struct sess_run_opts *o, struct
 	note_shape(s, shape);
 	if (s->spare && s->spare->shape != shape)
 		sess_run_drop_spare(s);	/* the session moved on to another kind of program */
+	else if (s->spare && !spare_current(s->spare))
+		sess_run_drop_spare(s);	/* what it read at its start has changed since */
 	if (s->spare && !s->spare->dropping && s->spare->shape == shape) {
 		/* the same program was started ahead: it waits for its code */
 		r = s->spare;
@@ -536,6 +542,7 @@ int sess_run_start(struct sess_session *s, const struct sess_run_opts *o, struct
 		r->copy->argv = strv_dup(o->argv);
 		r->copy->envp = strv_dup(o->envp);
 		r->copy->cwd = o->cwd ? xstrdup(o->cwd) : NULL;
+		r->copy->startup_paths = o->startup_paths ? strv_dup(o->startup_paths) : NULL;
 		r->copy->has_input = o->input != NULL;
 		r->copy->want_result = o->want_result;
 		r->copy->limits = o->limits;
@@ -549,6 +556,14 @@ int sess_run_start(struct sess_session *s, const struct sess_run_opts *o, struct
 }
 
 /* ---- spares ------------------------------------------------------------------ */
+
+/* Does the spare's view of its start-up files still hold? */
+static bool spare_current(const struct sess_run *r)
+{
+	const struct spawn_copy *c = r->copy;
+	return !c || !c->startup_paths ||
+	       sess_ws_fingerprint(r->sess->wsfd, (const char *const *)c->startup_paths) == r->startup_fp;
+}
 
 /* Let go of a spare that never ran anything: its pipes, timer and memory. */
 static void spare_release(struct sess_run *r)
@@ -595,10 +610,13 @@ static void spare_after(struct sess_run *done)
 	struct err *err = NULL;
 	struct sess_run *r;
 	int in_fd, code_fd;
+	uint64_t fp;
 
 	if (!c || s->spare || s->spare_shape != done->shape || s->spare_repeats < 2 || s->state != SESS_RUNNING ||
 	    !s->worker || !sess_registry_config(s->reg)->prestart)
 		return;
+	/* before the start: a change from here on makes the spare stale */
+	fp = sess_ws_fingerprint(s->wsfd, (const char *const *)c->startup_paths);
 	r = spawn_run(s, (const char *const *)c->argv, (const char *const *)c->envp, c->cwd, true, c->has_input,
 		      c->want_result, &c->limits, &in_fd, &code_fd, &err);
 	if (!r) {
@@ -607,6 +625,7 @@ static void spare_after(struct sess_run *done)
 		return;
 	}
 	r->held = true;
+	r->startup_fp = fp;
 	r->shape = done->shape;
 	r->copy = steal_ptr(done->copy);
 	r->held_in = in_fd;

@@ -25,7 +25,9 @@
  * starts cold as before. A spare is a fresh process like any other (own
  * process group, nothing shared with earlier executions); what differs is
  * when it started: it sees the environment and files as they were then
- * (site/.pth processing of python happens at its start). It is stopped after
+ * (site/.pth processing of python happens at its start): the startup_paths
+ * of the options (their existence, inode and times) are read before a spare
+ * starts and again when it would be taken, and a change drops it. It is stopped after
  * 60 s untaken, by sess_run_drop_spare() (restore), and with the sandbox. It
  * counts against the session's pids and memory like any process, and its
  * output before being taken (none, normally) belongs to the execution that
@@ -64,6 +66,9 @@ struct sess_run_opts {
 	const char *input;		/* fd 3 contents; NULL: no fd 3 */
 	size_t input_len;
 	bool want_result;		/* capture fd 4 */
+	/* Workspace paths (relative) the program reads as it starts, e.g. python's
+	   user site-packages: a spare started before they changed is not used. */
+	const char *const *startup_paths;
 	uint64_t timeout_ms;
 	uint64_t output_cap;		/* bytes kept per stream */
 	struct sess_limits limits;	/* rlimits for the program */

@@ -297,7 +297,7 @@ static int start_sandbox(struct sess_registry *reg, const char *id, const char *
 	return 0;
 }
 
-void sess_pool_fill(struct sess_registry *reg)
+static void pool_fill_now(struct sess_registry *reg)
 {
 	struct sess_limits lim = default_limits(reg->cfg);
 
@@ -327,12 +327,13 @@ void sess_pool_fill(struct sess_registry *reg)
 static void fill_check_cb(uv_check_t *c)
 {
 	uv_check_stop(c);
-	sess_pool_fill(c->data);
+	pool_fill_now(c->data);
 }
 
-/* Refill after this loop turn: the reply to the session_create that took a
- * sandbox goes out before the zygote (woken on this CPU) starts cloning. */
-static void pool_fill_soon(struct sess_registry *reg)
+/* The refill is sent after this loop turn: the zygote, woken on this CPU,
+ * would otherwise run its clone before the replies of the turn go out (the
+ * session_create that took a sandbox, the initialize of a starting server). */
+void sess_pool_fill(struct sess_registry *reg)
 {
 	if (!reg->shutting_down)
 		uv_check_start(&reg->fill_check, fill_check_cb);
@@ -567,7 +568,7 @@ int sess_create(struct sess_registry *reg, const char *owner, bool implicit,
 	link_session(reg, s);
 	save(s);
 	sess_audit(reg, owner, "session.create", s->id, implicit ? "implicit" : NULL);
-	pool_fill_soon(reg);
+	sess_pool_fill(reg);
 	*out = s;
 	return 0;
 }

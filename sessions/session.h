@@ -147,7 +147,7 @@ char *sess_tree_path(const struct sess_registry *reg, const char *commit);
 struct sess_snap **sess_registry_snaps(struct sess_registry *reg);
 const struct sess_persist *sess_registry_persist(const struct sess_registry *reg);
 
-/** Start filling the warm pool. */
+/** Fill the warm pool: the requests go to the zygote after this loop turn. */
 void sess_pool_fill(struct sess_registry *reg);
 void sess_registry_set_persist(struct sess_registry *reg, const struct sess_persist *p);
 /** Report an audit event through the persistence hook (no-op without one). */

@@ -239,6 +239,33 @@ static int openat2_beneath(int dirfd, const char *rel, int flags, mode_t mode)
 	return (int)fd;
 }
 
+uint64_t sess_ws_fingerprint(int wsfd, const char *const *paths)
+{
+	uint64_t h = 14695981039346656037ull;
+
+	for (; paths && *paths; paths++) {
+		uint64_t v[8] = { 0 };
+		struct stat st;
+		int fd = openat2_beneath(wsfd, *paths, O_PATH, 0);
+		if (fd >= 0) {
+			if (fstat(fd, &st) == 0) {
+				v[0] = 1;
+				v[1] = st.st_ino;
+				v[2] = (uint64_t)st.st_size;
+				v[3] = st.st_nlink;
+				v[4] = (uint64_t)st.st_mtim.tv_sec;
+				v[5] = (uint64_t)st.st_mtim.tv_nsec;
+				v[6] = (uint64_t)st.st_ctim.tv_sec;
+				v[7] = (uint64_t)st.st_ctim.tv_nsec;
+			}
+			close(fd);
+		}
+		for (size_t i = 0; i < sizeof(v); i++)
+			h = (h ^ ((const unsigned char *)v)[i]) * 1099511628211ull;
+	}
+	return h;
+}
+
 static int open_error(struct err **errp, const char *shown)
 {
 	switch (errno) {

@@ -14,6 +14,7 @@
 #define MCPBOX_SESS_WORKSPACE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <uv.h>
 
@@ -49,6 +50,15 @@ int sess_ws_relpath(const char *path, char **rel, struct err **errp);
 
 /** openat2(wsfd, rel, flags, mode, RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS). Returns the fd. */
 int sess_ws_open(int wsfd, const char *rel, int flags, mode_t mode, const char *shown, struct err **errp);
+
+/**
+ * A hash of the state of some paths in the workspace (each resolved beneath
+ * it): whether it exists, its inode, size, link count, mtime and ctime.
+ * Equal hashes: none of them was created, removed or changed in between
+ * (with a kernel's coarse timestamps, a change in the same clock tick as the
+ * earlier reading can be missed; multigrain timestamps, Linux 6.13+, close that).
+ */
+uint64_t sess_ws_fingerprint(int wsfd, const char *const *paths);
 
 /**
  * Open the directory that holds rel's last component (creating missing

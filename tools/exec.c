@@ -15,7 +15,10 @@
 #include "../server/metrics.h"
 #include "../server/banned.h"
 
+#include <limits.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 
@@ -24,6 +27,8 @@ struct lang {
 	const char *name;
 	const char *const argv[5];		/* code on fd 3 */
 	const char *const handler_argv[5];	/* {"code","event"} on fd 3, result on fd 4; NULL: none */
+	/* workspace paths the interpreter reads as it starts (run.h); NULL: none */
+	const char *const *(*startup_paths)(void);
 };
 
 #define PY_RUN "import sys;sys.argv=['<code>'];__f=open(3,encoding='utf-8');__c=__f.read();__f.close();" \
@@ -53,10 +58,34 @@ struct lang {
 	"Promise.resolve().then(()=>h(d.event)).then(r=>{fs.writeFileSync(4,JSON.stringify(r===undefined?null:r));}," \
 	"err=>{console.error(err&&err.stack||String(err));process.exitCode=1;});"
 
+/* Python's start-up adds the user site-packages (HOME is /workspace) to
+ * sys.path if that directory exists then, and runs the .pth files in it: a
+ * program started ahead must not miss a `pip install --user` done since. */
+static const char *const *python_startup_paths(void)
+{
+	static char site[64], lib[48];
+	static const char *paths[5];
+	char real[PATH_MAX];
+	const char *base;
+
+	if (paths[0])
+		return paths;
+	/* the host's python3 names its version: /usr/bin/python3 -> python3.11 */
+	base = realpath("/usr/bin/python3", real) ? strrchr(real, '/') + 1 : "python3";
+	snprintf(lib, sizeof(lib), ".local/lib/%s", base);
+	snprintf(site, sizeof(site), "%s/site-packages", lib);
+	paths[1] = ".local/lib";
+	paths[2] = lib;
+	paths[3] = site;
+	paths[0] = ".local"; /* last: the table is complete once this is set */
+	return paths;
+}
+
 static const struct lang langs[] = {
-	{ "python", { "/usr/bin/python3", "-c", PY_RUN, NULL }, { "/usr/bin/python3", "-c", PY_HANDLER, NULL } },
-	{ "javascript", { "/usr/bin/node", "-e", JS_RUN, NULL }, { "/usr/bin/node", "-e", JS_HANDLER, NULL } },
-	{ "shell", { "/bin/bash", "/dev/fd/3", NULL }, { NULL } },
+	{ "python", { "/usr/bin/python3", "-c", PY_RUN, NULL }, { "/usr/bin/python3", "-c", PY_HANDLER, NULL },
+	  python_startup_paths },
+	{ "javascript", { "/usr/bin/node", "-e", JS_RUN, NULL }, { "/usr/bin/node", "-e", JS_HANDLER, NULL }, NULL },
+	{ "shell", { "/bin/bash", "/dev/fd/3", NULL }, { NULL }, NULL },
 };
 
 /* The environment every program starts from; session and call env add to it. */
@@ -327,6 +356,7 @@ static void exec_in_session(struct tool_call *call, struct sess_session *s)
 		.input = input,
 		.input_len = input_len,
 		.want_result = event != NULL,
+		.startup_paths = st->lang->startup_paths ? st->lang->startup_paths() : NULL,
 		.timeout_ms = (uint64_t)timeout * 1000,
 		.output_cap = cfg->output_bytes.def,
 		.limits = s->limits,

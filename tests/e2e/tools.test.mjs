@@ -495,6 +495,27 @@ describe('prestart', () => {
     }
   });
 
+  test('a python started ahead is not used once the user site-packages changed (pip install --user)', async () => {
+    const srv = await startClient();
+    try {
+      for (let i = 0; i < 2; i++) await exec(srv, 'python', 'pass');
+      // back to back, so the next python starts while this one runs, before the directory exists
+      const mk = await exec(srv, 'python', 'import site, os, time\ntime.sleep(0.5)\nos.makedirs(site.USER_SITE)\n' +
+        'open(site.USER_SITE + "/mod_a.py", "w").write("X = 1")');
+      assert.equal(mk.sc.exit_code, 0, JSON.stringify(mk.sc));
+      const a = await exec(srv, 'python', 'import mod_a; print(mod_a.X)');
+      assert.equal(a.sc.stdout, '1\n', `a new user site is on sys.path: ${JSON.stringify(a.sc)}`);
+      // a .pth file added to it later (what editable installs do) is read too
+      const pth = await exec(srv, 'python', 'import site, os, time\ntime.sleep(0.5)\nos.makedirs("/workspace/lib_b")\n' +
+        'open("/workspace/lib_b/mod_b.py", "w").write("Y = 2")\nopen(site.USER_SITE + "/b.pth", "w").write("/workspace/lib_b\\n")');
+      assert.equal(pth.sc.exit_code, 0, JSON.stringify(pth.sc));
+      const b = await exec(srv, 'python', 'import mod_b; print(mod_b.Y)');
+      assert.equal(b.sc.stdout, '2\n', `a new .pth file is processed: ${JSON.stringify(b.sc)}`);
+    } finally {
+      await srv.close();
+    }
+  });
+
   test('config prestart: false starts every program on demand', async () => {
     const dataDir = makeDataDir();
     fs.writeFileSync(path.join(dataDir, 'config.json'), JSON.stringify({ prestart: false }));

@@ -69,6 +69,32 @@ int main(void)
 	ok(sess_ws_open_parent(ws, ".", false, 0, 0, &base, ".", &e) < 0, "workspace itself has no parent");
 	err_free(e); e = NULL;
 
+	/* fingerprints of start-up paths: creation, a new entry, removal; never outside */
+	{
+		static const char *const paths[] = { "fp", "fp/site", NULL };
+		static const char *const outp[] = { "out", NULL };
+		uint64_t f0 = sess_ws_fingerprint(ws, paths), f1, f2, f3, f4;
+		ok(f0 == sess_ws_fingerprint(ws, paths), "fingerprint is stable");
+		ok(mkdirat(ws, "fp", 0755) == 0, "mkdir fp");
+		f1 = sess_ws_fingerprint(ws, paths);
+		ok(f1 != f0, "creating a path changes the fingerprint");
+		ok(mkdirat(ws, "fp/site", 0755) == 0, "mkdir fp/site");
+		f2 = sess_ws_fingerprint(ws, paths);
+		ok(f2 != f1, "creating a child changes it");
+		fd = openat(ws, "fp/site/x.pth", O_WRONLY | O_CREAT, 0644);
+		close(fd);
+		f3 = sess_ws_fingerprint(ws, paths);
+		ok(f3 != f2, "a new file in a watched directory changes it");
+		ok(f3 == sess_ws_fingerprint(ws, paths), "and it is stable again");
+		unlinkat(ws, "fp/site/x.pth", 0);
+		f4 = sess_ws_fingerprint(ws, paths);
+		ok(f4 != f3, "removing it changes it");
+		/* "out" is a symlink leaving the workspace: it counts as absent, like a missing path */
+		static const char *const none[] = { "nothing-here", NULL };
+		ok(sess_ws_fingerprint(ws, outp) == sess_ws_fingerprint(ws, none), "a symlink out is not followed");
+		ok(sess_ws_fingerprint(ws, NULL) == sess_ws_fingerprint(ws, (const char *const[]){ NULL }), "no paths");
+	}
+
 	ok(sess_ws_remove_at(AT_FDCWD, tmpl, &e) == 0, "tree removed");
 	ok(fstatat(od, "secret", &st, 0) == 0, "removal did not follow the symlink out");
 	sess_ws_remove_at(AT_FDCWD, outside, NULL);
