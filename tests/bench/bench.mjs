@@ -511,18 +511,20 @@ async function main() {
     const cold = await connect('mcpbox', { prestart: false });
     res.shTrueCold = await timeLoop(N, () => call(cold, 'execute', { language: 'shell', code: 'true' }));
     res.pyCold = await timeLoop(Math.min(N, 100), () => call(cold, 'execute', { language: 'python', code: 'print(1)' }));
-    const paced = async (c) => {
+    const paced = async (c, language, code, n = 20) => {
       const out = [];
-      for (let i = 0; i < 23; i++) {
+      for (let i = 0; i < n + 3; i++) {
         await new Promise((r) => setTimeout(r, 200));
         const t0 = now();
-        await call(c, 'execute', { language: 'python', code: 'print(1)' });
+        await call(c, 'execute', { language, code });
         if (i >= 3) out.push(now() - t0);
       }
       return stats(out);
     };
-    res.pyPacedCold = await paced(cold);
-    res.pyPaced = await paced(box);
+    res.pyPacedCold = await paced(cold, 'python', 'print(1)');
+    res.pyPaced = await paced(box, 'python', 'print(1)');
+    res.shPacedCold = await paced(cold, 'shell', 'true', 40);
+    res.shPaced = await paced(box, 'shell', 'true', 40);
     await cold.client.close();
   }
   log('prestart comparison done');
@@ -676,6 +678,7 @@ function report({ res, notes }) {
   row('execute shell `true`, prestart off (every program started on demand)', res.shTrueCold, '`/bin/sh -c true` spawned from node', res.peerSh, '', undefined);
   row('execute python `print(1)`, prestart off', res.pyCold, "`/usr/bin/python3 -c 'print(1)'`", res.peerPy, '', undefined);
   row('execute python `print(1)`, calls 200 ms apart (an agent\'s pace), prestart on', res.pyPaced, 'the same with prestart off', res.pyPacedCold, '', undefined);
+  row('execute shell `true`, calls 200 ms apart (an agent\'s pace), prestart on', res.shPaced, 'the same with prestart off', res.shPacedCold, '', undefined);
 
   const r = res.rss;
   const date = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
