@@ -375,8 +375,6 @@ struct wexec {
 struct worker {
 	int ctl;
 	int sigfd;
-	struct sock_fprog prog;
-	int last_cap;
 	struct wexec *execs;
 	size_t nexecs, cap;
 	/* Programs that exited while others of their process group live on
@@ -399,7 +397,6 @@ struct spawn_req {
 	char **envp;
 	char *arena;
 	char *stack;			/* CHILD_STACK_SIZE, the child's until its execve */
-	struct worker *w;
 };
 
 /* Write "mcpbox: cannot execute ARGV0: [step: ]reason" to fd 2 and exit 127. */
@@ -431,9 +428,9 @@ static void set_limit(int res, uint64_t v)
 	setrlimit(res, &rl);
 }
 
-/* In the forked child: become the program. Never returns. */
+/* In the new child (start_child): become the program. Never returns. */
 __attribute__((noreturn))
-static void run_child(struct worker *w, const struct spawn_req *r)
+static void run_child(const struct spawn_req *r)
 {
 	const struct sess_msg_spawn *m = r->m;
 	const char *argv0 = r->argv[0];
@@ -573,25 +570,23 @@ static int child_entry(void *arg)
 {
 	struct spawn_req *r = arg;
 
-	run_child(r->w, r);
+	run_child(r);
 }
 
 /* The worker does not wait for the child: clone(CLONE_VM) without
    CLONE_VFORK shares our memory (no page tables to copy) and lets the worker
    go on at once, so a prestarted program's start-up never delays the exit
    report of the program that is running. The child reads only its request,
-   which stays untouched until it is reaped, and the worker's constant seccomp
-   program and capability count; it writes only its own stack, fd table,
-   creds and rlimits. */
-static pid_t start_child(struct worker *w, struct spawn_req *r)
+   which stays untouched until it is reaped; it writes only its own stack,
+   fd table, creds and rlimits, and allocates nothing. */
+static pid_t start_child(struct spawn_req *r)
 {
-	r->w = w;
 #ifdef __SANITIZE_ADDRESS__
 	/* ASan cannot follow a child running on a foreign stack in our memory. */
 	(void)child_entry;
 	pid_t pid = fork();
 	if (pid == 0)
-		run_child(w, r);
+		run_child(r);
 	return pid;
 #else
 	r->stack = mmap(NULL, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE,
@@ -627,7 +622,7 @@ static void handle_spawn(struct worker *w, size_t len, const int *fds, size_t nf
 		w->cap = w->cap ? 2 * w->cap : 16;
 		w->execs = xrealloc(w->execs, w->cap * sizeof(*w->execs));
 	}
-	pid = start_child(w, r);
+	pid = start_child(r);
 	if (pid < 0) {
 		/* E.g. pids limit reached: report like a failed exec. */
 		char msg[512];
@@ -806,7 +801,7 @@ void sess_sandbox_child(const struct sess_child_args *a)
 	struct worker w;
 	sigset_t mask;
 	char go;
-	int ws_fd, keep[3] = { a->ctl_fd, a->go_fd, a->status_fd };
+	int ws_fd, last_cap, keep[3] = { a->ctl_fd, a->go_fd, a->status_fd };
 	struct mnt_fds fds = { -1, -1, -1 };
 	char dpath[600];
 
@@ -853,8 +848,7 @@ void sess_sandbox_child(const struct sess_child_args *a)
 	if (setresuid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID) < 0)
 		die(errno, "setresuid");
 
-	w.prog = *a->filter; /* our copy of the zygote's memory holds the program */
-	w.last_cap = read_last_cap();
+	last_cap = read_last_cap(); /* the host's /proc, before pivot_root */
 
 	setup_root(&fds);
 	close(ws_fd);
@@ -883,10 +877,11 @@ void sess_sandbox_child(const struct sess_child_args *a)
 	   inherits. Attaching it compiles and JIT-translates the program: that
 	   cost a spawn ~0.1 ms, 5 % of a tight loop's CPU. The worker itself
 	   makes none of the calls the filter refuses. */
-	for (int c = 0; c <= w.last_cap; c++)
+	for (int c = 0; c <= last_cap; c++)
 		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
 			die(errno, "drop bounding capabilities");
-	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &w.prog, 0, 0) < 0)
+	/* a->filter: our copy of the zygote's memory holds the program */
+	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, a->filter, 0, 0) < 0)
 		die(errno, "seccomp");
 
 	if (write(status_fd, "K", 1) != 1)
