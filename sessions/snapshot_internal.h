@@ -203,6 +203,14 @@ int snapi_resolve(struct snap_store *st, const char *snapshot_id, char hex[41], 
 
 /** Walk a commit and everything it reaches (once per object, across calls). */
 int snapi_reach_commit(struct reach *r, const git_oid *id);
+/**
+ * Open the store's repository and object database into r and walk every
+ * snapshot's commit: *ids (malloc'd, *n of them) lists them, and so does
+ * commits when not NULL. The caller frees *ids and calls
+ * snapi_reach_release(r), also after a failure.
+ */
+int snapi_reach_all(struct snap_store *st, struct reach *r, git_oid **ids, size_t *n, struct oidset *commits);
+void snapi_reach_release(struct reach *r);
 /** Log and report a missing or corrupt object. Returns -1. */
 int snapi_reach_fail(struct reach *r, const git_oid *oid, const char *what);
 

@@ -768,28 +768,15 @@ int snapi_verify(struct snap_store *st, uint64_t *refs, uint64_t *objects, struc
 	struct reach r = { .errp = errp };
 	git_oid *ids = NULL;
 	size_t n = 0;
-	int rc = -1;
+	int rc = snapi_reach_all(st, &r, &ids, &n, NULL);
 
-	if (snapi_repo_open(st, &r.repo, errp) < 0)
-		return -1;
-	if (git_repository_odb(&r.odb, r.repo) < 0) {
-		snapi_git_fail(errp, "opening the object database");
-		goto out;
+	if (rc == 0) {
+		if (refs)
+			*refs = n;
+		if (objects)
+			*objects = r.objects;
 	}
-	if (snapi_snapshot_refs(r.repo, &ids, &n, errp) < 0)
-		goto out;
-	for (size_t i = 0; i < n; i++)
-		if (snapi_reach_commit(&r, &ids[i]) < 0)
-			goto out;
-	if (refs)
-		*refs = n;
-	if (objects)
-		*objects = r.objects;
-	rc = 0;
-out:
 	free(ids);
-	snapi_oidset_release(&r.seen);
-	git_odb_free(r.odb);
-	git_repository_free(r.repo);
+	snapi_reach_release(&r);
 	return rc;
 }

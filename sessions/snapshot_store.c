@@ -623,6 +623,31 @@ int snapi_reach_commit(struct reach *r, const git_oid *id)
 	return rc;
 }
 
+int snapi_reach_all(struct snap_store *st, struct reach *r, git_oid **ids, size_t *n, struct oidset *commits)
+{
+	if (snapi_repo_open(st, &r->repo, r->errp) < 0)
+		return -1;
+	if (git_repository_odb(&r->odb, r->repo) < 0)
+		return snapi_git_fail(r->errp, "opening the object database");
+	if (snapi_snapshot_refs(r->repo, ids, n, r->errp) < 0)
+		return -1;
+	for (size_t i = 0; i < *n; i++) {
+		if (commits)
+			snapi_oidset_add(commits, (*ids)[i].id);
+		if (snapi_reach_commit(r, &(*ids)[i]) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+void snapi_reach_release(struct reach *r)
+{
+	free(r->list);
+	snapi_oidset_release(&r->seen);
+	git_odb_free(r->odb);
+	git_repository_free(r->repo);
+}
+
 /* ---- the module's one export (server/module.h) --------------------------- */
 
 __attribute__((visibility("default"))) extern const struct snap_engine mcpbox_snapshot_api;

@@ -782,19 +782,8 @@ int snapi_gc(struct snap_store *st, struct err **errp)
 	char name[41] = "";
 	int rc = -1;
 
-	if (snapi_repo_open(st, &r.repo, errp) < 0)
-		return -1;
-	if (git_repository_odb(&r.odb, r.repo) < 0) {
-		snapi_git_fail(errp, "opening the object database");
+	if (snapi_reach_all(st, &r, &ids, &n, &commits) < 0)
 		goto out;
-	}
-	if (snapi_snapshot_refs(r.repo, &ids, &n, errp) < 0)
-		goto out;
-	for (size_t i = 0; i < n; i++) {
-		snapi_oidset_add(&commits, ids[i].id);
-		if (snapi_reach_commit(&r, &ids[i]) < 0)
-			goto out;
-	}
 	if (r.n) {
 		if (gc_write(&r, name, errp) < 0)
 			goto out;
@@ -834,11 +823,8 @@ int snapi_gc(struct snap_store *st, struct err **errp)
 	rc = 0;
 out:
 	free(ids);
-	free(r.list);
 	snapi_oidset_release(&commits);
-	snapi_oidset_release(&r.seen);
-	git_odb_free(r.odb);
-	git_repository_free(r.repo);
+	snapi_reach_release(&r);
 	buf_release(&path);
 	buf_release(&shallow);
 	buf_release(&gen);
