@@ -38,42 +38,36 @@ bool sess_cgroup_id_ok(const char *id)
 	return true;
 }
 
-/* Read a whole small file into a NUL-terminated buffer; -1 with errno. */
-static int read_small(const char *path, char *out, size_t cap)
+/* One read or write on a freshly opened file: its count, or -1 with errno. */
+static ssize_t file_io(const char *path, int flags, void *buf, size_t len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, flags | O_CLOEXEC);
 	ssize_t n;
+	int e;
 
 	if (fd < 0)
 		return -1;
-	n = read(fd, out, cap - 1);
-	if (n < 0) {
-		int e = errno;
-		close(fd);
-		errno = e;
-		return -1;
-	}
+	n = flags == O_RDONLY ? read(fd, buf, len) : write(fd, buf, len);
+	e = errno;
 	close(fd);
+	errno = e;
+	return n;
+}
+
+/* Read a whole small file into a NUL-terminated buffer; -1 with errno. */
+static int read_small(const char *path, char *out, size_t cap)
+{
+	ssize_t n = file_io(path, O_RDONLY, out, cap - 1);
+
+	if (n < 0)
+		return -1;
 	out[n] = '\0';
 	return 0;
 }
 
 static int write_str(const char *path, const char *s)
 {
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = write(fd, s, strlen(s));
-	if (n < 0) {
-		int e = errno;
-		close(fd);
-		errno = e;
-		return -1;
-	}
-	close(fd);
-	return 0;
+	return file_io(path, O_WRONLY, (void *)s, strlen(s)) < 0 ? -1 : 0;
 }
 
 /* The server's own cgroup path for a v1 controller ("memory") or v2 (""). */

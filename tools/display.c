@@ -119,17 +119,25 @@ static json_t *image_result(struct vnc_shot *shot, const char *text)
 			 shot->region.x, "y", shot->region.y, "width", shot->region.w, "height", shot->region.h);
 }
 
+/* An error from the display ends the call: report it, free the call's state
+   (and err). True when it did. */
+static bool failed(struct dstate *st, struct err *err, const char *what)
+{
+	if (!err)
+		return false;
+	tool_fail(st->call, "%s%s", what, err->msg);
+	err_free(err);
+	dstate_free(st);
+	return true;
+}
+
 static void shot_done(void *arg, struct vnc_shot *shot, struct err *err)
 {
 	struct dstate *st = arg;
 	struct tool_call *call = st->call;
 
-	if (err) {
-		tool_fail(call, "%s", err->msg);
-		err_free(err);
-		dstate_free(st);
+	if (failed(st, err, ""))
 		return;
-	}
 	view_set(call->conn, vnc_display_session_id(st->d), &shot->region, shot->scale);
 	struct buf text = BUF_INIT;
 	if (st->acts)
@@ -150,12 +158,8 @@ static void shot_ready(void *arg, struct vnc_display *d, struct err *err)
 	struct dstate *st = arg;
 	int w, h;
 
-	if (err) {
-		tool_fail(st->call, "%s", err->msg);
-		err_free(err);
-		dstate_free(st);
+	if (failed(st, err, ""))
 		return;
-	}
 	st->d = d;
 	vnc_display_size(d, &w, &h);
 	struct vnc_rect *r = &st->o.region;
@@ -222,12 +226,8 @@ static void input_done(void *arg, struct err *err)
 	struct dstate *st = arg;
 	struct tool_call *call = st->call;
 
-	if (err) {
-		tool_fail(call, "input: %s", err->msg);
-		err_free(err);
-		dstate_free(st);
+	if (failed(st, err, "input: "))
 		return;
-	}
 	st->done_actions = st->nacts;
 	if (st->shot_after) {
 		/* settled: no new pixels for 50 ms (at most 1 s) */
@@ -393,12 +393,8 @@ static void input_ready(void *arg, struct vnc_display *d, struct err *err)
 	struct dstate *st = arg;
 	char *msg;
 
-	if (err) {
-		tool_fail(st->call, "%s", err->msg);
-		err_free(err);
-		dstate_free(st);
+	if (failed(st, err, ""))
 		return;
-	}
 	st->d = d;
 	if ((msg = parse_actions(st->call, st, d))) {
 		tool_fail(st->call, "argument \"actions\": %s", msg);
