@@ -239,29 +239,76 @@ static int openat2_beneath(int dirfd, const char *rel, int flags, mode_t mode)
 	return (int)fd;
 }
 
+static uint64_t fnv_mix(uint64_t h, const void *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ ((const unsigned char *)p)[i]) * 1099511628211ull;
+	return h;
+}
+
+/* Mix in whether st is there (ok) and what changes with any write. */
+static uint64_t mix_stat(uint64_t h, bool ok, const struct stat *st)
+{
+	uint64_t v[8] = { 0 };
+	if (ok) {
+		v[0] = 1;
+		v[1] = st->st_ino;
+		v[2] = (uint64_t)st->st_size;
+		v[3] = st->st_nlink;
+		v[4] = (uint64_t)st->st_mtim.tv_sec;
+		v[5] = (uint64_t)st->st_mtim.tv_nsec;
+		v[6] = (uint64_t)st->st_ctim.tv_sec;
+		v[7] = (uint64_t)st->st_ctim.tv_nsec;
+	}
+	return fnv_mix(h, v, sizeof(v));
+}
+
+/* A pattern whose last component is a star and a suffix ("d/" "*.pth"):
+   every entry of that directory whose name ends in the suffix, in directory
+   order. */
+static uint64_t mix_matching(uint64_t h, int wsfd, const char *pattern)
+{
+	const char *star = strrchr(pattern, '/');
+	auto_free char *dir = star ? xstrndup(pattern, (size_t)(star - pattern)) : xstrdup(".");
+	const char *suffix = (star ? star + 1 : pattern) + 1;
+	size_t sl = strlen(suffix);
+	int fd = openat2_beneath(wsfd, dir, O_RDONLY | O_DIRECTORY, 0);
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return fnv_mix(h, "-", 1);
+	}
+	while ((de = readdir(d))) {
+		size_t nl = strlen(de->d_name);
+		if (nl < sl || strcmp(de->d_name + nl - sl, suffix))
+			continue;
+		h = fnv_mix(h, de->d_name, nl + 1);
+		h = mix_stat(h, fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0, &st);
+	}
+	closedir(d);
+	return h;
+}
+
 uint64_t sess_ws_fingerprint(int wsfd, const char *const *paths)
 {
 	uint64_t h = 14695981039346656037ull;
 
 	for (; paths && *paths; paths++) {
-		uint64_t v[8] = { 0 };
+		const char *last = strrchr(*paths, '/');
+		if ((last ? last[1] : (*paths)[0]) == '*') {
+			h = mix_matching(h, wsfd, *paths);
+			continue;
+		}
 		struct stat st;
 		int fd = openat2_beneath(wsfd, *paths, O_PATH, 0);
-		if (fd >= 0) {
-			if (fstat(fd, &st) == 0) {
-				v[0] = 1;
-				v[1] = st.st_ino;
-				v[2] = (uint64_t)st.st_size;
-				v[3] = st.st_nlink;
-				v[4] = (uint64_t)st.st_mtim.tv_sec;
-				v[5] = (uint64_t)st.st_mtim.tv_nsec;
-				v[6] = (uint64_t)st.st_ctim.tv_sec;
-				v[7] = (uint64_t)st.st_ctim.tv_nsec;
-			}
+		bool ok = fd >= 0 && fstat(fd, &st) == 0;
+		if (fd >= 0)
 			close(fd);
-		}
-		for (size_t i = 0; i < sizeof(v); i++)
-			h = (h ^ ((const unsigned char *)v)[i]) * 1099511628211ull;
+		h = mix_stat(h, ok, &st);
 	}
 	return h;
 }

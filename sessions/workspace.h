@@ -53,7 +53,9 @@ int sess_ws_open(int wsfd, const char *rel, int flags, mode_t mode, const char *
 
 /**
  * A hash of the state of some paths in the workspace (each resolved beneath
- * it): whether it exists, its inode, size, link count, mtime and ctime.
+ * it): whether it exists, its inode, size, link count, mtime and ctime. A
+ * last component "*suffix" stands for every entry of that directory whose
+ * name ends in suffix (names and states; symlinks not followed).
  * Equal hashes: none of them was created, removed or changed in between
  * (with a kernel's coarse timestamps, a change in the same clock tick as the
  * earlier reading can be missed; multigrain timestamps, Linux 6.13+, close that).

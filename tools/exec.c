@@ -63,8 +63,8 @@ struct lang {
  * program started ahead must not miss a `pip install --user` done since. */
 static const char *const *python_startup_paths(void)
 {
-	static char site[64], lib[48];
-	static const char *paths[5];
+	static char lib[64], site[96], pth[112], custom[128];
+	static const char *paths[7];
 	char real[PATH_MAX];
 	const char *base;
 
@@ -72,11 +72,15 @@ static const char *const *python_startup_paths(void)
 		return paths;
 	/* the host's python3 names its version: /usr/bin/python3 -> python3.11 */
 	base = realpath("/usr/bin/python3", real) ? strrchr(real, '/') + 1 : "python3";
-	snprintf(lib, sizeof(lib), ".local/lib/%s", base);
+	snprintf(lib, sizeof(lib), ".local/lib/%.40s", base);
 	snprintf(site, sizeof(site), "%s/site-packages", lib);
+	snprintf(pth, sizeof(pth), "%s/*.pth", site);		/* each one's contents too */
+	snprintf(custom, sizeof(custom), "%s/usercustomize.py", site);
 	paths[1] = ".local/lib";
 	paths[2] = lib;
 	paths[3] = site;
+	paths[4] = pth;
+	paths[5] = custom;
 	paths[0] = ".local"; /* last: the table is complete once this is set */
 	return paths;
 }

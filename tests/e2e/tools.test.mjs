@@ -511,6 +511,12 @@ describe('prestart', () => {
       assert.equal(pth.sc.exit_code, 0, JSON.stringify(pth.sc));
       const b = await exec(srv, 'python', 'import mod_b; print(mod_b.Y)');
       assert.equal(b.sc.stdout, '2\n', `a new .pth file is processed: ${JSON.stringify(b.sc)}`);
+      // and so is one edited in place (an append leaves the directory as it was)
+      const edit = await exec(srv, 'python', 'import site, os, time\ntime.sleep(0.5)\nos.makedirs("/workspace/lib_c")\n' +
+        'open("/workspace/lib_c/mod_c.py", "w").write("Z = 3")\nopen(site.USER_SITE + "/b.pth", "a").write("/workspace/lib_c\\n")');
+      assert.equal(edit.sc.exit_code, 0, JSON.stringify(edit.sc));
+      const c = await exec(srv, 'python', 'import mod_c; print(mod_c.Z)');
+      assert.equal(c.sc.stdout, '3\n', `a .pth file edited in place is processed: ${JSON.stringify(c.sc)}`);
     } finally {
       await srv.close();
     }

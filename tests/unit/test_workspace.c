@@ -89,6 +89,25 @@ int main(void)
 		unlinkat(ws, "fp/site/x.pth", 0);
 		f4 = sess_ws_fingerprint(ws, paths);
 		ok(f4 != f3, "removing it changes it");
+		/* "*.pth": the matching files' own states, so an edit in place shows */
+		static const char *const pths[] = { "fp/site/*.pth", NULL };
+		fd = openat(ws, "fp/site/a.pth", O_WRONLY | O_CREAT, 0644);
+		ok(fd >= 0 && write(fd, "x\n", 2) == 2, "a.pth written");
+		close(fd);
+		fd = openat(ws, "fp/site/other.txt", O_WRONLY | O_CREAT, 0644);
+		close(fd);
+		uint64_t p0 = sess_ws_fingerprint(ws, pths);
+		ok(p0 == sess_ws_fingerprint(ws, pths), "pattern fingerprint is stable");
+		fd = openat(ws, "fp/site/other.txt", O_WRONLY | O_APPEND);
+		ok(fd >= 0 && write(fd, "y", 1) == 1, "other.txt appended");
+		close(fd);
+		ok(p0 == sess_ws_fingerprint(ws, pths), "a file the pattern does not match is ignored");
+		fd = openat(ws, "fp/site/a.pth", O_WRONLY | O_APPEND);
+		ok(fd >= 0 && write(fd, "y\n", 2) == 2, "a.pth appended in place");
+		close(fd);
+		ok(p0 != sess_ws_fingerprint(ws, pths), "editing a matching file in place changes it");
+		static const char *const nodir[] = { "nope/*.pth", NULL };
+		ok(sess_ws_fingerprint(ws, nodir) == sess_ws_fingerprint(ws, nodir), "a missing directory is fine");
 		/* "out" is a symlink leaving the workspace: it counts as absent, like a missing path */
 		static const char *const none[] = { "nothing-here", NULL };
 		ok(sess_ws_fingerprint(ws, outp) == sess_ws_fingerprint(ws, none), "a symlink out is not followed");
