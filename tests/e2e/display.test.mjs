@@ -111,11 +111,12 @@ describe('screenshot and input over stdio', () => {
     assertOk(await exec(srv, 'shell', 'rm -f /workspace/xev.log; (xev -root -event mouse > /workspace/xev.log 2>&1 &); sleep 0.3'), 'xev');
     const s = await shot(srv, { max_width: 640 }); // scale 0.5: (150, 120) is screen (300, 240)
     assert.equal(s.sc.scale, 0.5);
-    assertOk(await srv.call('input', { actions: [{ type: 'click', x: 150, y: 120 }] }), 'click');
+    // click until xev reports it: on a busy machine xev may not be listening yet after 0.3 s
     const seen = await poll(async () => {
-      const r = await exec(srv, 'shell', 'cat /workspace/xev.log');
+      assertOk(await srv.call('input', { actions: [{ type: 'click', x: 150, y: 120 }] }), 'click');
+      const r = await exec(srv, 'shell', 'sleep 0.05; cat /workspace/xev.log');
       return /ButtonPress event[\s\S]*?root:\(\d+,\d+\)/.test(r.sc.stdout) ? r.sc.stdout : null;
-    }, { timeout: 3000, interval: 100 });
+    }, { timeout: 5000, interval: 100 });
     assert.ok(seen, 'xev saw no click');
     const m = /ButtonPress event[\s\S]*?root:\((\d+),(\d+)\)/.exec(seen);
     assert.ok(m, `cannot parse xev output: ${seen.slice(0, 400)}`);
