@@ -45,6 +45,16 @@ char *xstrndup(const char *s, size_t n);
 /* Monotonic clock in nanoseconds / milliseconds. */
 uint64_t now_ns(void);
 static inline uint64_t now_ms(void) { return now_ns() / 1000000; }
+
+/* FNV-1a over n bytes, continuing from h (start from FNV1A_INIT): a cheap
+   hash for fingerprints and cache keys, not for anything an attacker picks. */
+#define FNV1A_INIT 14695981039346656037ull
+static inline uint64_t fnv1a(uint64_t h, const void *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ ((const unsigned char *)p)[i]) * 1099511628211ull;
+	return h;
+}
 /* Wall clock, milliseconds since the epoch. */
 uint64_t wall_ms(void);
 

@@ -65,30 +65,22 @@ static bool spare_current(const struct sess_run *r);
    so that its start-up never takes CPU from the run a client waits for. */
 #define BACK_TO_BACK_NS (10 * 1000000ull)
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-	const unsigned char *c = p;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ c[i]) * 1099511628211ull;
-	return h;
-}
-
 /* What makes two starts interchangeable: everything but the data. */
 static uint64_t shape_of(const char *const *argv, const char *const *envp, const char *cwd, bool has_input,
 			 bool want_result, const struct sess_limits *l)
 {
-	uint64_t h = 1469598103934665603ull;
+	uint64_t h = FNV1A_INIT;
 	for (size_t i = 0; argv && argv[i]; i++)
-		h = fnv(h, argv[i], strlen(argv[i]) + 1);
-	h = fnv(h, "|", 1);
+		h = fnv1a(h, argv[i], strlen(argv[i]) + 1);
+	h = fnv1a(h, "|", 1);
 	for (size_t i = 0; envp && envp[i]; i++)
-		h = fnv(h, envp[i], strlen(envp[i]) + 1);
-	h = fnv(h, "|", 1);
+		h = fnv1a(h, envp[i], strlen(envp[i]) + 1);
+	h = fnv1a(h, "|", 1);
 	if (cwd)
-		h = fnv(h, cwd, strlen(cwd) + 1);
-	h = fnv(h, &has_input, sizeof(has_input));
-	h = fnv(h, &want_result, sizeof(want_result));
-	return fnv(h, l, sizeof(*l));
+		h = fnv1a(h, cwd, strlen(cwd) + 1);
+	h = fnv1a(h, &has_input, sizeof(has_input));
+	h = fnv1a(h, &want_result, sizeof(want_result));
+	return fnv1a(h, l, sizeof(*l));
 }
 
 static char **strv_dup(const char *const *v)
@@ -601,8 +593,8 @@ static void spare_idle(uv_timer_t *t)
 		sess_run_drop_spare(r->sess);
 }
 
-/* A run started (or finished without leaving a spare): when its kind of start
-   repeats, have the next one started now, while this one runs. */
+/* A run started back to back with the last one, or finished: when its kind
+   of start repeats and no spare waits, have the next one started now. */
 static void spare_after(struct sess_run *done)
 {
 	struct sess_session *s = done->sess;

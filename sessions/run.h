@@ -26,9 +26,9 @@
  * process group, nothing shared with earlier executions); what differs is
  * when it started: it sees the environment and files as they were then
  * (site/.pth processing of python happens at its start): the startup_paths
- * of the options (their existence, inode and times) are read before a spare
- * starts and again when it would be taken, and a change drops it. It is stopped after
- * 60 s untaken, by sess_run_drop_spare() (restore), and with the sandbox. It
+ * of the options are fingerprinted (sess_ws_fingerprint) before a spare
+ * starts and again when it would be taken, and a change drops it. It is
+ * stopped after 60 s untaken, by sess_run_drop_spare() (restore), and with the sandbox. It
  * counts against the session's pids and memory like any process, and its
  * output before being taken (none, normally) belongs to the execution that
  * takes it. duration_ms counts from the take.

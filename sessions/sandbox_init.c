@@ -390,7 +390,6 @@ struct worker {
    in the worker's memory until its execve, and reads all of this. */
 struct spawn_req {
 	struct sess_msg_spawn msg;	/* a copy: the receive buffer is reused */
-	const struct sess_msg_spawn *m;	/* &msg */
 	int fds[SESS_PROTO_MAX_FDS];	/* -1: not sent */
 	char *cwd;
 	char **argv;
@@ -432,7 +431,7 @@ static void set_limit(int res, uint64_t v)
 __attribute__((noreturn))
 static void run_child(const struct spawn_req *r)
 {
-	const struct sess_msg_spawn *m = r->m;
+	const struct sess_msg_spawn *m = &r->msg;
 	const char *argv0 = r->argv[0];
 	struct __user_cap_header_struct ch = { _LINUX_CAPABILITY_VERSION_3, 0 };
 	struct __user_cap_data_struct cd[2];
@@ -531,7 +530,6 @@ static int parse_spawn(const char *buf, size_t len, struct spawn_req *r)
 	    m->argc > SESS_PROTO_MAX_ARGS || m->envc > SESS_PROTO_MAX_ARGS)
 		return -1;
 	r->msg = *m;
-	r->m = &r->msg;
 	/* Every string gets a NUL in a private arena (the wire has none). */
 	r->arena = a = xmalloc(len + m->argc + m->envc + 1);
 	r->argv = xcalloc(m->argc + 1, sizeof(char *));
@@ -608,14 +606,14 @@ static void handle_spawn(struct worker *w, size_t len, const int *fds, size_t nf
 	for (int i = 0; i < SESS_PROTO_MAX_FDS; i++)
 		r->fds[i] = -1;
 	if (parse_spawn(w->buf, len, r) < 0 ||
-	    (size_t)__builtin_popcount(r->m->fd_mask) != nfds) {
+	    (size_t)__builtin_popcount(r->msg.fd_mask) != nfds) {
 		fprintf(stderr, "mcpbox-worker: malformed spawn request\n");
 		for (size_t i = 0; i < nfds; i++)
 			close(fds[i]);
 		_exit(1);
 	}
-	for (unsigned i = 0; i < r->m->nfds; i++)
-		if (r->m->fd_mask & (1u << i))
+	for (unsigned i = 0; i < r->msg.nfds; i++)
+		if (r->msg.fd_mask & (1u << i))
 			r->fds[i] = fds[k++];
 
 	if (w->nexecs == w->cap) {
@@ -631,10 +629,10 @@ static void handle_spawn(struct worker *w, size_t len, const int *fds, size_t nf
 		if (r->fds[2] >= 0 && n > 0 && write(r->fds[2], msg, (size_t)n) < 0) {
 			/* nothing more we can say */
 		}
-		send_exit(w, r->m->exec_id, W_EXITCODE(127, 0), NULL);
+		send_exit(w, r->msg.exec_id, W_EXITCODE(127, 0), NULL);
 		spawn_req_free(r);
 	} else {
-		w->execs[w->nexecs].id = r->m->exec_id;
+		w->execs[w->nexecs].id = r->msg.exec_id;
 		w->execs[w->nexecs].pid = pid;
 		w->execs[w->nexecs].req = r; /* the child may still be reading it */
 		w->nexecs++;

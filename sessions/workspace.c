@@ -239,13 +239,6 @@ static int openat2_beneath(int dirfd, const char *rel, int flags, mode_t mode)
 	return (int)fd;
 }
 
-static uint64_t fnv_mix(uint64_t h, const void *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ ((const unsigned char *)p)[i]) * 1099511628211ull;
-	return h;
-}
-
 /* Mix in whether st is there (ok) and what changes with any write. */
 static uint64_t mix_stat(uint64_t h, bool ok, const struct stat *st)
 {
@@ -260,7 +253,7 @@ static uint64_t mix_stat(uint64_t h, bool ok, const struct stat *st)
 		v[6] = (uint64_t)st->st_ctim.tv_sec;
 		v[7] = (uint64_t)st->st_ctim.tv_nsec;
 	}
-	return fnv_mix(h, v, sizeof(v));
+	return fnv1a(h, v, sizeof(v));
 }
 
 /* A pattern whose last component is a star and a suffix ("d/" "*.pth"):
@@ -280,13 +273,13 @@ static uint64_t mix_matching(uint64_t h, int wsfd, const char *pattern)
 	if (fd < 0 || !(d = fdopendir(fd))) {
 		if (fd >= 0)
 			close(fd);
-		return fnv_mix(h, "-", 1);
+		return fnv1a(h, "-", 1);
 	}
 	while ((de = readdir(d))) {
 		size_t nl = strlen(de->d_name);
 		if (nl < sl || strcmp(de->d_name + nl - sl, suffix))
 			continue;
-		h = fnv_mix(h, de->d_name, nl + 1);
+		h = fnv1a(h, de->d_name, nl + 1);
 		h = mix_stat(h, fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0, &st);
 	}
 	closedir(d);
@@ -295,7 +288,7 @@ static uint64_t mix_matching(uint64_t h, int wsfd, const char *pattern)
 
 uint64_t sess_ws_fingerprint(int wsfd, const char *const *paths)
 {
-	uint64_t h = 14695981039346656037ull;
+	uint64_t h = FNV1A_INIT;
 
 	for (; paths && *paths; paths++) {
 		const char *last = strrchr(*paths, '/');

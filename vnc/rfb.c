@@ -160,16 +160,9 @@ static rfbCursorPtr cursor_for(rfbClientPtr cl)
 
 static uint64_t cursor_key(const struct vnc_cursor *c)
 {
-	uint64_t h = 1469598103934665603ull;	/* FNV-1a */
 	const int head[4] = { c->w, c->h, c->xhot, c->yhot };
-	const unsigned char *p = (const void *)head;
 
-	for (size_t i = 0; i < sizeof(head); i++)
-		h = (h ^ p[i]) * 1099511628211ull;
-	p = (const void *)c->argb;
-	for (size_t i = 0; i < (size_t)c->w * (size_t)c->h * 4; i++)
-		h = (h ^ p[i]) * 1099511628211ull;
-	return h;
+	return fnv1a(fnv1a(FNV1A_INIT, head, sizeof(head)), c->argb, (size_t)c->w * (size_t)c->h * 4);
 }
 
 /* An rfbCursor from XFixes' premultiplied ARGB: colours un-premultiplied,
