@@ -330,9 +330,10 @@ static void fill_check_cb(uv_check_t *c)
 	pool_fill_now(c->data);
 }
 
-/* The refill is sent after this loop turn: the zygote, woken on this CPU,
- * would otherwise run its clone before the replies of the turn go out (the
- * session_create that took a sandbox, the initialize of a starting server). */
+/* The refill is sent at the end of this loop turn: the zygote, woken on this
+ * CPU, would otherwise run its clone before the replies written during the
+ * turn go out (stdio writes at once; libwebsockets writes on a later
+ * writable callback, so over HTTP the refill still comes first). */
 void sess_pool_fill(struct sess_registry *reg)
 {
 	if (!reg->shutting_down)
