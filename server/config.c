@@ -1,8 +1,10 @@
 #include "config.h"
+#include "buf.h"
 #include "common.h"
 #include "banned.h"
 
 #include <ctype.h>
+#include <libgen.h>
 #include <inttypes.h>
 #include <string.h>
 
@@ -233,8 +235,23 @@ int srv_config_load_file(struct srv_config *cfg, const char *path, struct err **
 
 	if (!obj)
 		return err_set(errp, 0, "config %s:%d: %s", path, e.line, e.text);
+	char *before = cfg->data_dir;
+	cfg->data_dir = NULL;
 	r = srv_config_apply_json(cfg, obj, errp);
 	json_decref(obj);
+	if (!cfg->data_dir) {
+		cfg->data_dir = before;
+	} else {
+		free(before);
+		/* a relative data_dir is relative to the file that names it */
+		if (cfg->data_dir[0] != '/') {
+			auto_free char *copy = xstrdup(path);
+			struct buf b = BUF_INIT;
+			buf_addf(&b, "%s/%s", dirname(copy), cfg->data_dir);
+			free(cfg->data_dir);
+			cfg->data_dir = buf_detach(&b);
+		}
+	}
 	if (r < 0)
 		return err_wrap(errp, "%s", path);
 	return 0;

@@ -19,6 +19,7 @@
 #include "metrics.h"
 #include "records.h"
 #include "store.h"
+#include "../sessions/instance.h"
 #include "../sessions/sandbox.h"
 #include "../sessions/session.h"
 #include "../sessions/snapshot.h"
@@ -44,6 +45,7 @@ struct server {
 	struct srv_store *store;
 	struct srv_auth *auth;
 	struct snap_store *snapshots;
+	struct sess_instance *instance;	/* our claim on the (maybe shared) data directory */
 	uv_timer_t repack_timer;
 	bool repacking;
 	bool serving_http;
@@ -246,7 +248,13 @@ static int core_start(void)
 	srv.loop = uv_default_loop();
 	sess_zygote_attach(srv.zygote, srv.loop);
 	sess_ws_init(srv.loop);
-	if (sess_registry_new(&srv.sessions, srv.loop, srv.zygote, &srv.cfg, &err) < 0) {
+	if (sess_instance_open(&srv.instance, srv.cfg.data_dir, &err) < 0) {
+		log_error("%s", err->msg);
+		return -1;
+	}
+	sess_instance_sweep(srv.instance); /* what processes that are gone left */
+	if (sess_registry_new(&srv.sessions, srv.loop, srv.zygote, &srv.cfg, sess_instance_dir(srv.instance),
+			      &err) < 0) {
 		log_error("%s", err->msg);
 		return -1;
 	}
@@ -254,7 +262,7 @@ static int core_start(void)
 		log_error("%s", err->msg);
 		return -1;
 	}
-	if (srv_records_init(srv.store, srv.sessions, &srv.cfg, &err) < 0) {
+	if (srv_records_init(srv.store, srv.sessions, &srv.cfg, srv.instance, &err) < 0) {
 		log_error("%s", err->msg);
 		return -1;
 	}
@@ -294,6 +302,8 @@ static int core_run(void)
 	uv_run(srv.loop, UV_RUN_DEFAULT);
 	mcp_release();
 	uv_loop_close(srv.loop);
+	sess_instance_free(srv.instance); /* after the pool's workspaces went */
+	srv.instance = NULL;
 	return 0;
 }
 
@@ -542,6 +552,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mcpbox: cannot create data directory %s: %s\n", srv.cfg.data_dir, strerror(errno));
 		return 1;
 	}
+	/* every path below is derived from it: make it absolute once (a relative
+	   one would mean another place to each process that changes directory) */
+	char *abs = realpath(srv.cfg.data_dir, NULL);
+	if (!abs) {
+		fprintf(stderr, "mcpbox: data directory %s: %s\n", srv.cfg.data_dir, strerror(errno));
+		return 1;
+	}
+	free(srv.cfg.data_dir);
+	srv.cfg.data_dir = abs;
 	rc = !strcmp(cmd, "stdio") ? cmd_stdio() : cmd_serve(listen, auth_mode);
 	srv_config_release(&srv.cfg);
 	return rc;

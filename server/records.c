@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #define EXECUTIONS_KEPT 1000	/* records (and output files) kept */
 #define PRUNE_EVERY 100
@@ -43,7 +44,7 @@ static struct {
 	bool flusher_on;
 	struct sess_registry *reg;
 	const struct srv_config *cfg;
-	char instance[64];	/* "pid:starttime" of this server process */
+	const struct sess_instance *instance;	/* this process's claim on the data directory */
 	unsigned since_prune;
 } R;
 
@@ -134,46 +135,6 @@ static void flush_cb(uv_timer_t *h)
 	srv_records_flush();
 }
 
-/* pid:starttime identifies a process even after its pid is reused. */
-static int process_instance(pid_t pid, char *out, size_t cap)
-{
-	char path[64], buf[1024];
-	int fd;
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	/* field 22 (starttime) counts from after the ")" that ends comm */
-	char *p = strrchr(buf, ')');
-	if (!p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X')
-		return -1; /* a zombie or a dead process is no running server */
-	unsigned long long start = 0;
-	int field = 2;
-	for (p++; *p && field < 22; p++)
-		if (*p == ' ')
-			field++;
-	if (sscanf(p, "%llu", &start) != 1)
-		return -1;
-	snprintf(out, cap, "%d:%llu", (int)pid, start);
-	return 0;
-}
-
-static bool instance_alive(const char *inst)
-{
-	char now[64];
-	int pid;
-	if (!inst || sscanf(inst, "%d:", &pid) != 1 || pid <= 0)
-		return false;
-	return process_instance(pid, now, sizeof(now)) == 0 && !strcmp(now, inst);
-}
-
 static json_t *limits_doc(const struct sess_session *s)
 {
 	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "memory_bytes", (json_int_t)s->limits.memory_bytes,
@@ -187,7 +148,7 @@ static void save_session(void *arg, const struct sess_session *s)
 	auto_err struct err *err = NULL;
 	json_t *doc = json_pack("{s:O, s:O, s:b, s:o, s:s, s:s, s:I, s:I, s:I}", "labels", s->labels, "env", s->env,
 				"network", s->network, "limits", limits_doc(s), "workspace", s->workspace,
-				"instance", R.instance, "last_active", (json_int_t)s->last_active, "started_at",
+				"instance", sess_instance_id(R.instance), "last_active", (json_int_t)s->last_active, "started_at",
 				(json_int_t)s->started_at, "stopped_at", (json_int_t)s->stopped_at);
 	if (s->name)
 		json_object_set_new(doc, "name", json_string(s->name));
@@ -363,7 +324,7 @@ static void bring_back(void *arg, const struct srv_record *r)
 		json_decref(doc);
 		return;
 	}
-	if (instance_alive(instance) && strcmp(instance, R.instance)) {
+	if (sess_instance_alive(R.instance, instance)) {
 		json_decref(doc);
 		return; /* another running server holds it */
 	}
@@ -415,22 +376,34 @@ static int has_id(const struct known *k, const char *id)
 	return 0;
 }
 
-/* Workspaces without a record: report them (empty ones are pool leftovers: removed). */
+/*
+ * Workspaces without a record. Another process on this data directory may
+ * have made one a moment ago and be about to record it (a session's
+ * workspace and record are made in one loop turn, warm-pool workspaces wait
+ * in that process's instance directory): report, never remove, except empty
+ * ones older than ORPHAN_AGE_S (left by versions that kept the pool here).
+ */
+#define ORPHAN_AGE_S 3600
+
 static void report_orphans(const struct known *k)
 {
 	struct buf dir = BUF_INIT;
 	DIR *d;
 	struct dirent *de;
+	struct stat st;
+	time_t now = time(NULL);
 
 	buf_addf(&dir, "%s/workspaces", R.cfg->data_dir);
 	d = opendir(dir.data);
 	while (d && (de = readdir(d))) {
 		if (de->d_name[0] == '.' || has_id(k, de->d_name))
 			continue;
-		if (strncmp(de->d_name, "ses_", 4) == 0 && unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR) == 0)
-			continue; /* empty: a warm-pool sandbox of an earlier run */
-		if (errno == ENOTEMPTY || errno == EEXIST)
-			log_warn("records: workspace %s/%s has no session record; left in place", dir.data, de->d_name);
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+			continue;
+		bool old = !strncmp(de->d_name, "ses_", 4) && now - st.st_mtime > ORPHAN_AGE_S;
+		if (old && unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR) == 0)
+			continue;
+		log_warn("records: workspace %s/%s has no session record; left in place", dir.data, de->d_name);
 	}
 	if (d)
 		closedir(d);
@@ -438,7 +411,7 @@ static void report_orphans(const struct known *k)
 }
 
 int srv_records_init(struct srv_store *st, struct sess_registry *reg, const struct srv_config *cfg,
-		     struct err **errp)
+		     const struct sess_instance *in, struct err **errp)
 {
 	static const struct sess_persist persist = {
 		.save = save_session,
@@ -453,8 +426,7 @@ int srv_records_init(struct srv_store *st, struct sess_registry *reg, const stru
 	R.reg = reg;
 	R.cfg = cfg;
 	R.tail = &R.head;
-	if (process_instance(getpid(), R.instance, sizeof(R.instance)) < 0)
-		snprintf(R.instance, sizeof(R.instance), "%d:0", (int)getpid());
+	R.instance = in;
 	buf_addf(&dir, "%s/executions", cfg->data_dir);
 	if (mkdir(dir.data, 0700) < 0 && errno != EEXIST) {
 		err_set(errp, errno, "mkdir %s", dir.data);

@@ -11,17 +11,20 @@
 #include "config.h"
 #include "err.h"
 #include "store.h"
+#include "../sessions/instance.h"
 #include "../sessions/session.h"
 
 /**
  * Install the hooks on reg and reconcile: sessions recorded by a server that
- * is no longer running come back stopped (workspace intact); implicit ones
- * (their connection is gone) are deleted; workspaces without a record are
- * reported (empty ones, left by a warm pool, are removed). st and reg must
- * outlive the hooks.
+ * is no longer running (its instance, sessions/instance.h, is not held) come
+ * back stopped (workspace intact); implicit ones (their connection is gone)
+ * are deleted; those of a process that still runs on the same data
+ * directory are left to it. Workspaces without a record are reported, never
+ * removed (another process may be about to record one); only empty ones that
+ * are older than an hour go. st, reg and in must outlive the hooks.
  */
 int srv_records_init(struct srv_store *st, struct sess_registry *reg, const struct srv_config *cfg,
-		     struct err **errp);
+		     const struct sess_instance *in, struct err **errp);
 
 /** Store what is queued now (the loop does it after each iteration; call before closing the store). */
 void srv_records_flush(void);

@@ -31,6 +31,7 @@ struct sess_registry {
 	struct sess_zygote *zygote;
 	const struct srv_config *cfg;
 	char *ws_root;			/* DATA/workspaces */
+	char *pool_root;		/* where pool workspaces wait (sess_registry_new) */
 	struct sess_session *head, *tail;
 	size_t count;
 	struct pool_entry *pool;	/* ready */
@@ -151,6 +152,24 @@ static char *workspace_path(struct sess_registry *reg, const char *id)
 	return buf_detach(&b);
 }
 
+static char *pool_path(struct sess_registry *reg, const char *id)
+{
+	struct buf b = BUF_INIT;
+	buf_addf(&b, "%s/%s", reg->pool_root, id);
+	return buf_detach(&b);
+}
+
+/* A session takes a pool workspace: move it to DATA/workspaces, where its
+   record will name it (the sandbox's bind mount does not care). */
+static int adopt_pool_workspace(const char *from, const char *to, struct err **errp)
+{
+	if (!strcmp(from, to))
+		return 0;
+	if (rename(from, to) < 0)
+		return err_set(errp, errno, "cannot move a pool workspace into place");
+	return 0;
+}
+
 /* The default sandbox-wide limits derived from the config. */
 static struct sess_limits default_limits(const struct srv_config *cfg)
 {
@@ -197,6 +216,17 @@ static void pool_created(void *arg, struct sess_worker *w, struct err *err)
 		} else if (--pr->alive[1] == 0) {
 			free(pr->alive);
 		}
+		struct err *moved = NULL;
+		if (s->state == SESS_DELETED)
+			sess_ws_remove(pr->workspace);
+		else if (adopt_pool_workspace(pr->workspace, s->workspace, &moved) < 0 && w) {
+			sess_worker_free(w);
+			w = NULL;
+			err = moved;
+		} else {
+			err_free(moved);
+		}
+		free(pr->workspace);
 		free(pr);
 		session_created(s, w, err); /* may free s */
 		if (registry_alive)
@@ -307,7 +337,7 @@ static void pool_fill_now(struct sess_registry *reg)
 		pr->reg = reg;
 		pr->alive = reg->pending_alive;
 		pr->id = random_id("ses_", 12);
-		pr->workspace = workspace_path(reg, pr->id);
+		pr->workspace = pool_path(reg, pr->id);
 		if (start_sandbox(reg, pr->id, pr->workspace, NULL, false, &lim, pool_created, pr, &err) < 0) {
 			log_warn("warm pool: %s", err->msg);
 			free(pr->id);
@@ -498,6 +528,7 @@ int sess_create(struct sess_registry *reg, const char *owner, bool implicit,
 	const struct srv_config *cfg = reg->cfg;
 	struct sess_limits lim = default_limits(cfg);
 	struct pool_req *pr;
+	const char *here = NULL;	/* where the workspace is now, if not yet at s->workspace */
 	uint64_t mem, timeout;
 
 	if (reg->shutting_down)
@@ -530,21 +561,25 @@ int sess_create(struct sess_registry *reg, const char *owner, bool implicit,
 		reg->pool = e->next;
 		reg->pool_ready--;
 		s->id = e->id;
-		s->workspace = e->workspace;
-		if (sess_worker_set_limits(e->worker, &lim, errp) < 0) {
+		s->workspace = workspace_path(reg, s->id);
+		if (sess_worker_set_limits(e->worker, &lim, errp) < 0 ||
+		    adopt_pool_workspace(e->workspace, s->workspace, errp) < 0) {
 			sess_worker_free(e->worker);
 			sess_ws_remove(e->workspace);
+			free(e->workspace);
 			free(e);
 			session_free(s);
-			return err_wrap(errp, "cannot apply the session's limits");
+			return err_wrap(errp, "cannot take a sandbox from the warm pool");
 		}
 		attach_worker(s, e->worker);
+		free(e->workspace);
 		free(e);
 	} else if (poolable && (pr = unclaimed_pending(reg))) {
 		/* The pool is empty but a sandbox for it is on its way: that one
 		 * is ready sooner than a new request queued behind it. */
 		s->id = steal_ptr(pr->id);
-		s->workspace = steal_ptr(pr->workspace);
+		s->workspace = workspace_path(reg, s->id); /* moved there once created */
+		here = pr->workspace;
 		s->state = SESS_CREATING;
 		pr->claim = s;
 		sess_hold(s); /* for session_created */
@@ -560,7 +595,7 @@ int sess_create(struct sess_registry *reg, const char *owner, bool implicit,
 			s->overlay_lower = xstrdup(rq->lower_commit);
 		sess_hold(s); /* for session_created */
 	}
-	s->wsfd = open(s->workspace, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	s->wsfd = open(here ? here : s->workspace, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s->wsfd < 0) {
 		err_set(errp, errno, "cannot open the session workspace");
 		sess_destroy(s);
@@ -745,18 +780,20 @@ static void ttl_tick(uv_timer_t *t)
 }
 
 int sess_registry_new(struct sess_registry **out, uv_loop_t *loop, struct sess_zygote *z,
-		      const struct srv_config *cfg, struct err **errp)
+		      const struct srv_config *cfg, const char *pool_dir, struct err **errp)
 {
 	struct sess_registry *reg = xcalloc(1, sizeof(*reg));
 	struct buf b = BUF_INIT;
 
 	buf_addf(&b, "%s/workspaces", cfg->data_dir);
 	reg->ws_root = buf_detach(&b);
+	reg->pool_root = xstrdup(pool_dir ? pool_dir : reg->ws_root);
 	/* 0711: sandboxes (another uid when we are root) may traverse it to
 	 * reach their own workspace but cannot list the others. */
 	if (mkdir(reg->ws_root, 0711) < 0 && errno != EEXIST) {
 		err_set(errp, errno, "mkdir %s", reg->ws_root);
 		free(reg->ws_root);
+		free(reg->pool_root);
 		free(reg);
 		return -1;
 	}
@@ -789,6 +826,7 @@ static void free_after_close(uv_handle_t *h)
 	if (--reg->open_handles)
 		return;
 	free(reg->ws_root);
+	free(reg->pool_root);
 	free(reg);
 }
 

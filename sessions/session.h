@@ -134,8 +134,14 @@ struct sess_request {
 	const char *lower_commit;
 };
 
+/**
+ * pool_dir: where warm-pool sandboxes get their workspaces until a session
+ * takes one and it moves to DATA/workspaces/<id> (the process's instance
+ * directory, sessions/instance.h, so that nobody else mistakes them for
+ * leftovers); NULL: DATA/workspaces itself.
+ */
 int sess_registry_new(struct sess_registry **out, uv_loop_t *loop, struct sess_zygote *z,
-		      const struct srv_config *cfg, struct err **errp);
+		      const struct srv_config *cfg, const char *pool_dir, struct err **errp);
 /** Destroy every session and the pool; free the registry. */
 void sess_registry_free(struct sess_registry *reg);
 const struct srv_config *sess_registry_config(const struct sess_registry *reg);

@@ -236,11 +236,19 @@ static void call_free(struct tool_call *call)
 	if (call->state && call->state_free)
 		call->state_free(call->state);
 	json_decref(call->args);
+	free(call->restarted);
 	free(call);
 }
 
 void tool_finish(struct tool_call *call, json_t *result)
 {
+	json_t *content = json_object_get(result, "content");
+	if (call->restarted && json_is_array(content)) {
+		struct buf b = BUF_INIT;
+		buf_addf(&b, "(session %s was stopped; it was started again on its kept workspace)", call->restarted);
+		json_array_append_new(content, json_pack("{s:s, s:s%}", "type", "text", "text", b.data, b.len));
+		buf_release(&b);
+	}
 	metrics_tool_call(call->def->name, json_is_true(json_object_get(result, "isError")));
 	srv_req_result(call->req, result);
 	call_free(call);
@@ -389,6 +397,15 @@ void tool_with_session(struct tool_call *call, tool_session_cb cb)
 		free(call->conn->implicit_session);
 		call->conn->implicit_session = xstrdup(s->id);
 		tool_log(call, LOG_LVL_INFO, "created session %s for this connection", s->id);
+	}
+	if (s->state == SESS_STOPPED) {
+		auto_err struct err *err = NULL;
+		if (sess_start(s, &err) < 0) {
+			tool_fail(call, "%s", err->msg);
+			return;
+		}
+		call->restarted = xstrdup(s->id);
+		tool_log(call, LOG_LVL_INFO, "session %s was stopped: starting it again", s->id);
 	}
 	struct session_wait *w = xmalloc(sizeof(*w));
 	w->call = call;

@@ -55,6 +55,7 @@ struct tool_call {
 	json_t *args;		/* validated arguments (owned) */
 	const struct tool_env *env;
 	const struct tool_def *def;
+	char *restarted;	/* id of a stopped session this call started again (said in the result) */
 	void *state;		/* the handler's */
 	void (*state_free)(void *state);	/* frees state when the call finishes (may be NULL) */
 };
@@ -126,8 +127,10 @@ bool tool_arg_bool(struct tool_call *call, const char *name, bool def);
 typedef void (*tool_session_cb)(struct tool_call *call, struct sess_session *s);
 /**
  * Find the session the call names (argument session_id) or the connection's
- * implicit session, creating it on first use, and call cb once it runs. On
- * failure the call is finished with an error and cb is not called.
+ * implicit session, creating it on first use, and call cb once it runs. A
+ * stopped session (e.g. made by an earlier process) is started again first,
+ * and the result says so. On failure the call is finished with an error and
+ * cb is not called.
  */
 void tool_with_session(struct tool_call *call, tool_session_cb cb);
 

@@ -30,13 +30,16 @@ describe('restart', () => {
       'the explicit session is back, stopped; the implicit one is gone');
     assert.deepEqual(list[0].labels, { team: 'a' });
     assert.ok(!fs.existsSync(path.join(dir, 'workspaces', implicitId)), 'the implicit workspace was deleted');
-    const refused = await raw.callTool('execute', { language: 'shell', code: 'cat f', session_id: id }, 11);
-    assert.equal(refused.result.isError, true);
-    assert.match(refused.result.content[0].text, /stopped.*session_start/);
-    const st = await raw.callTool('session_start', { session_id: id }, 12);
-    assert.equal(st.result.structuredContent.status, 'running', JSON.stringify(st.result));
-    const cat = await raw.callTool('execute', { language: 'shell', code: 'cat f; stat -c %a d', session_id: id }, 13);
+    // a stopped session its owner uses again starts by itself (one-shot clients: a process per call)
+    const cat = await raw.callTool('execute', { language: 'shell', code: 'cat f; stat -c %a d', session_id: id }, 11);
+    assert.equal(cat.result.isError, undefined, JSON.stringify(cat.result));
     assert.equal(cat.result.structuredContent.stdout, 'kept\n700\n');
+    assert.match(cat.result.content.map((c) => c.text).join('\n'), new RegExp(`session ${id} was stopped; it was started again`),
+      'the result says the session was started again');
+    const info = await raw.callTool('session_info', { session_id: id }, 12);
+    assert.equal(info.result.structuredContent.status, 'running');
+    const again1 = await raw.callTool('execute', { language: 'shell', code: 'true', session_id: id }, 13);
+    assert.doesNotMatch(again1.result.content.map((c) => c.text).join('\n'), /was stopped/, 'said only when it happened');
     const stop = await raw.callTool('session_stop', { session_id: id }, 14);
     assert.equal(stop.result.structuredContent.status, 'stopped');
     const again = await raw.callTool('session_stop', { session_id: id }, 15);
