@@ -4,7 +4,7 @@
 #   make test     deps + build + every test (unit, end-to-end as root and as an unprivileged user)
 #   make asan     the whole suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make bench    benchmarks; writes docs/benchmarks.md
-#   make run      deps + build + start the server
+#   make run      build deps + build + start the server (LISTEN=host:port, DATA=dir)
 
 CC      ?= cc
 BUILD   ?= build
@@ -35,19 +35,26 @@ LIBOBJ   := $(filter-out $(BUILD)/obj/server/main.o,$(OBJ))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-DEB_PKGS := build-essential pkg-config libuv1-dev libjansson-dev libseccomp-dev libsqlite3-dev libssl-dev \
+# what building and running mcpbox needs (make run) ...
+RUN_PKGS := build-essential pkg-config libuv1-dev libjansson-dev libseccomp-dev libsqlite3-dev libssl-dev \
             libwebsockets-dev libwebsockets-evlib-uv \
             xvfb x11-xkb-utils xkb-data libx11-dev libxcb1-dev libxcb-damage0-dev libxcb-xfixes0-dev libxcb-xtest0-dev \
             libxtst-dev libxdamage-dev libxfixes-dev libpng-dev libturbojpeg0-dev libvncserver-dev novnc \
-            xterm x11-apps x11-utils vncsnapshot chromium scrot imagemagick x11vnc \
-            clang python3 nodejs bash coreutils util-linux bubblewrap procps iproute2 hyperfine wrk libgit2-dev git
+            python3 nodejs bash coreutils util-linux libgit2-dev
+# ... and what the tests and benchmarks add (make test, make bench)
+DEB_PKGS := $(RUN_PKGS) xterm x11-apps x11-utils vncsnapshot chromium scrot imagemagick x11vnc \
+            clang bubblewrap procps iproute2 hyperfine wrk git
+
+# make run: where it listens and keeps its data
+LISTEN  ?= 127.0.0.1:8080
+DATA    ?= ./data
 
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_SECONDS ?= 5
 FUZZ_OBJ := server/rpc.c server/json_out.c server/buf.c server/common.c server/err.c server/log.c sessions/workspace.c
 
-.PHONY: all deps test unit e2e fuzz asan bench run clean
+.PHONY: all deps deps-run test unit e2e fuzz asan bench run clean
 all: $(BUILD)/mcpbox $(MOD_SO)
 
 # -rdynamic: the modules call the binary's own functions (log, err, buf, ...)
@@ -93,6 +100,9 @@ fuzz: $(FUZZ_BIN)
 deps:
 	@./tests/deps.sh $(DEB_PKGS)
 
+deps-run:
+	@DEPS_NO_NPM=1 ./tests/deps.sh $(RUN_PKGS)
+
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "# $$t"; $$t; done
 	@if [ "$$(id -u)" -eq 0 ]; then echo "# $(BUILD)/tests/test_sandbox as uid 65534"; \
@@ -120,9 +130,10 @@ asan: deps
 bench: deps all
 	@./tests/bench/run.sh $(BUILD)/mcpbox
 
-run: deps all
-	@./tests/run-hint.sh $(BUILD)/mcpbox
-	@exec $(BUILD)/mcpbox serve --data ./data
+run: deps-run
+	@$(MAKE) --no-print-directory all
+	@./tests/run-hint.sh $(BUILD)/mcpbox $(LISTEN) $(DATA)
+	@exec $(BUILD)/mcpbox serve --listen $(LISTEN) --data $(DATA)
 
 clean:
 	rm -rf $(BUILD)

@@ -75,6 +75,7 @@ static void usage(FILE *f)
 	      "                       else ~/.local/share/mcpbox)\n"
 	      "  --config FILE        JSON configuration (default DATA/config.json when it exists)\n"
 	      "  --log-level L        debug, info, warning, error (default info; logs go to stderr)\n"
+	      "  -q, --quiet          the same as --log-level warning\n"
 	      "  --listen HOST:PORT   serve: address to listen on (default 127.0.0.1:8080)\n"
 	      "  --auth key|none      serve: require API keys (default) or not (loopback only)\n"
 	      "  --fixtures conformance  also serve the fixture tools, resources and prompts of the\n"
@@ -451,6 +452,7 @@ int main(int argc, char **argv)
 		{ "listen", required_argument, NULL, 'L' },
 		{ "auth", required_argument, NULL, 'a' },
 		{ "fixtures", required_argument, NULL, 'f' },
+		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -495,7 +497,7 @@ int main(int argc, char **argv)
 		return rc;
 	}
 	optind = 2;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "q", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd': data = optarg; break;
 		case 'c': config = optarg; break;
@@ -515,6 +517,7 @@ int main(int argc, char **argv)
 			}
 			log_set_level((enum log_level)log_level_parse(optarg));
 			break;
+		case 'q': log_set_level(LOG_LVL_WARNING); break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}

@@ -12,6 +12,7 @@ if [ -n "$missing" ]; then
 	$SUDO apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
+[ -n "${DEPS_NO_NPM:-}" ] && exit 0	# make run: no test clients
 # test clients (tests/), the conformance suite with its Node 22 (tests/conformance/), playwright-core (tests/display/)
 for dir in "$(dirname "$0")" "$(dirname "$0")/conformance" "$(dirname "$0")/display"; do
 	(
