@@ -3,7 +3,9 @@
  */
 #include "json_out.h"
 
+#include <math.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -45,9 +47,26 @@ static void write_string(struct buf *out, const char *s, size_t n)
 	buf_addch(out, '"');
 }
 
-static int dump_cb(const char *p, size_t n, void *data)
+/*
+ * The fewest significant digits that read back as the same double (jansson
+ * writes 17: 0.05 became 0.050000000000000003 in what models read), and a
+ * ".0" when the text would otherwise read as an integer, as jansson does.
+ */
+static int write_real(struct buf *out, double d)
 {
-	buf_add(data, p, n);
+	char t[32];
+	int n = 0;
+
+	if (!isfinite(d))
+		return -1; /* no JSON text for it (jansson refuses to make one) */
+	for (int prec = 1; prec <= 17; prec++) {
+		n = snprintf(t, sizeof(t), "%.*g", prec, d);
+		if (strtod(t, NULL) == d)
+			break;
+	}
+	buf_add(out, t, (size_t)n);
+	if (!strpbrk(t, ".eE"))
+		buf_add(out, ".0", 2);
 	return 0;
 }
 
@@ -98,8 +117,18 @@ int srv_json_write(struct buf *out, const json_t *j)
 		buf_add(out, "null", 4);
 		return 0;
 	case JSON_REAL:
+		return write_real(out, json_real_value(j));
 	default:
-		/* jansson's own formatting of numbers (shortest round trip) */
-		return json_dump_callback(j, dump_cb, out, JSON_COMPACT | JSON_ENCODE_ANY);
+		return -1;
 	}
+}
+
+char *srv_json_dumps(const json_t *j)
+{
+	struct buf b = BUF_INIT;
+	if (srv_json_write(&b, j) < 0) {
+		buf_release(&b);
+		return NULL;
+	}
+	return buf_detach(&b);
 }

@@ -1,11 +1,12 @@
 /**
  * json_out.h — compact JSON text of a jansson value, appended to a buf.
  *
- * Byte for byte what json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) writes,
- * but strings are copied in runs instead of decoded one code point at a time
- * (jansson checked them when they were made): a response carrying a
- * screenshot's 270 KB of base64 serializes in tens of microseconds instead
- * of more than a millisecond.
+ * What json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) writes, with two
+ * differences: strings are copied in runs instead of decoded one code point
+ * at a time (jansson checked them when they were made): a response carrying
+ * a screenshot's 270 KB of base64 serializes in tens of microseconds instead
+ * of more than a millisecond; and reals get the fewest digits that read back
+ * exactly (0.05, not jansson's 0.050000000000000003).
  */
 #ifndef MCPBOX_JSON_OUT_H
 #define MCPBOX_JSON_OUT_H
@@ -16,5 +17,7 @@
 
 /** Append j to out; -1 (out partly written) for a value jansson could not dump either. */
 int srv_json_write(struct buf *out, const json_t *j);
+/** The same as a malloc'd NUL-terminated string (NULL where srv_json_write fails). */
+char *srv_json_dumps(const json_t *j);
 
 #endif

@@ -101,22 +101,38 @@ static void init_once(struct tool_call *call)
 
 /* ---- screenshot ----------------------------------------------------------- */
 
-static json_t *image_result(struct vnc_shot *shot, const char *text)
+/*
+ * An image result has no structuredContent: clients that find one (Codex,
+ * Mastra) hand the model only that JSON and drop the image. The picture's
+ * geometry goes in a short text for the model and in _meta for programs.
+ */
+static json_t *image_result(struct vnc_shot *shot, const char *lead, size_t actions)
 {
 	size_t n;
 	char *b64 = base64_encode(shot->data.data, shot->data.len, &n);
 	json_t *content = json_array();
+	struct buf text = BUF_INIT;
 
-	if (text)
-		json_array_append_new(content, json_pack("{s:s, s:s}", "type", "text", "text", text));
+	if (lead)
+		buf_addf(&text, "%s ", lead);
+	buf_addf(&text, "%s %dx%d of screen region (%d,%d) %dx%d, scale %.4g, %zu bytes", shot->jpeg ? "JPEG" : "PNG",
+		 shot->w, shot->h, shot->region.x, shot->region.y, shot->region.w, shot->region.h, shot->scale,
+		 shot->data.len);
+	json_array_append_new(content, json_pack("{s:s, s:s%}", "type", "text", "text", text.data, text.len));
+	buf_release(&text);
 	/* base64 is ASCII: no UTF-8 check over the whole image */
 	json_array_append_new(content, json_pack("{s:s, s:o, s:s}", "type", "image", "data", json_stringn_nocheck(b64, n),
 						 "mimeType", shot->jpeg ? "image/jpeg" : "image/png"));
 	free(b64);
-	return json_pack("{s:o, s:{s:i, s:i, s:f, s:s, s:I, s:{s:i, s:i, s:i, s:i}}}", "content", content,
-			 "structuredContent", "width", shot->w, "height", shot->h, "scale", shot->scale, "format",
-			 shot->jpeg ? "jpeg" : "png", "bytes", (json_int_t)shot->data.len, "region", "x",
-			 shot->region.x, "y", shot->region.y, "width", shot->region.w, "height", shot->region.h);
+	/* encode time to 0.01 ms: what a reader can use of it */
+	double encode_ms = (double)(shot->encode_us / 10) / 100.0;
+	json_t *meta = json_pack("{s:i, s:i, s:f, s:s, s:I, s:{s:i, s:i, s:i, s:i}, s:f}", "width", shot->w, "height",
+				 shot->h, "scale", shot->scale, "format", shot->jpeg ? "jpeg" : "png", "bytes",
+				 (json_int_t)shot->data.len, "region", "x", shot->region.x, "y", shot->region.y, "width",
+				 shot->region.w, "height", shot->region.h, "encode_ms", encode_ms);
+	if (lead)
+		json_object_set_new(meta, "actions", json_integer((json_int_t)actions));
+	return json_pack("{s:o, s:{s:o}}", "content", content, "_meta", "mcpbox/screenshot", meta);
 }
 
 /* An error from the display ends the call: report it, free the call's state
@@ -142,13 +158,8 @@ static void shot_done(void *arg, struct vnc_shot *shot, struct err *err)
 	struct buf text = BUF_INIT;
 	if (st->acts)
 		buf_addf(&text, "did %zu action%s; screen after:", st->done_actions, st->done_actions == 1 ? "" : "s");
-	json_t *res = image_result(shot, text.len ? text.data : NULL);
+	json_t *res = image_result(shot, st->acts ? text.data : NULL, st->done_actions);
 	buf_release(&text);
-	json_object_set_new(json_object_get(res, "structuredContent"), "encode_ms",
-			    json_real((double)shot->encode_us / 1000.0));
-	if (st->acts)
-		json_object_set_new(json_object_get(res, "structuredContent"), "actions",
-				    json_integer((json_int_t)st->done_actions));
 	dstate_free(st);
 	tool_finish(call, res);
 }
@@ -444,13 +455,6 @@ static void input_run(struct tool_call *call)
 	"\"format\":{\"type\":\"string\",\"enum\":[\"png\",\"jpeg\"],\"description\":\"png (default, lossless) or jpeg (smaller, faster).\"}," \
 	"\"quality\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"JPEG quality (default 80).\"}"
 
-#define SHOT_OUT \
-	"{\"type\":\"object\",\"properties\":{\"width\":{\"type\":\"integer\"},\"height\":{\"type\":\"integer\"}," \
-	"\"scale\":{\"type\":\"number\",\"description\":\"Image pixels per screen pixel.\"}," \
-	"\"format\":{\"type\":\"string\"},\"bytes\":{\"type\":\"integer\"},\"region\":{\"type\":\"object\"}," \
-	"\"encode_ms\":{\"type\":\"number\"},\"actions\":{\"type\":\"integer\"}}," \
-	"\"required\":[\"width\",\"height\",\"scale\",\"format\",\"bytes\"]}"
-
 #define POINT "{\"type\":\"object\",\"properties\":{\"x\":{\"type\":\"number\"},\"y\":{\"type\":\"number\"}},\"required\":[\"x\",\"y\"]}"
 
 const struct tool_def tool_display_defs[] = {
@@ -462,7 +466,6 @@ const struct tool_def tool_display_defs[] = {
 			       "asked for another size). Returns a PNG scaled so its longer side is at most 1280 px "
 			       "(and under 1 MB), or JPEG on request; input coordinates refer to the last screenshot.",
 		.input_schema = "{\"type\":\"object\",\"properties\":{" SESSION_ARG "," SHOT_ARGS "},\"additionalProperties\":false}",
-		.output_schema = SHOT_OUT,
 		.read_only = true,
 		.idempotent = true,
 		.run = screenshot_run,
@@ -493,9 +496,6 @@ const struct tool_def tool_display_defs[] = {
 				"\"space\":{\"type\":\"string\",\"enum\":[\"screenshot\",\"screen\"],\"description\":\"Coordinate space (default: the last screenshot's).\"},"
 				"\"screenshot_after\":{\"type\":\"boolean\",\"description\":\"Also return a screenshot once the screen is quiet.\"},"
 				SHOT_ARGS "},\"required\":[\"actions\"],\"additionalProperties\":false}",
-		.output_schema = "{\"type\":\"object\",\"properties\":{\"actions\":{\"type\":\"integer\"},"
-				 "\"width\":{\"type\":\"integer\"},\"height\":{\"type\":\"integer\"},\"scale\":{\"type\":\"number\"},"
-				 "\"format\":{\"type\":\"string\"},\"bytes\":{\"type\":\"integer\"}},\"required\":[\"actions\"]}",
 		.destructive = true,
 		.run = input_run,
 	},

@@ -1,5 +1,6 @@
 #include "tool.h"
 #include "../vnc/display.h"
+#include "../server/json_out.h"
 #include "../server/buf.h"
 #include "../server/common.h"
 #include "../server/log.h"
@@ -260,7 +261,7 @@ void tool_ok(struct tool_call *call, json_t *structured, const char *text)
 	char *dump = NULL;
 
 	if (!text)
-		text = dump = json_dumps(structured, JSON_COMPACT);
+		text = dump = srv_json_dumps(structured);
 	json_object_set_new(res, "content", json_pack("[{s:s, s:o}]", "type", "text", "text",
 						       tool_json_text(text, strlen(text))));
 	json_object_set_new(res, "structuredContent", structured);

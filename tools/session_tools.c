@@ -3,6 +3,7 @@
  */
 #include "tool.h"
 #include "../vnc/display.h"
+#include "../server/json_out.h"
 #include "../server/buf.h"
 #include "../server/common.h"
 #include "../server/log.h"
@@ -54,7 +55,7 @@ static void reply_session(struct tool_call *call, struct sess_session *s, const 
 {
 	json_t *sc = session_json(s, true);
 	struct buf text = BUF_INIT;
-	char *dump = json_dumps(sc, JSON_COMPACT);
+	char *dump = srv_json_dumps(sc);
 	if (verb)
 		buf_addf(&text, "%s session %s\n", verb, s->id);
 	buf_adds(&text, dump);

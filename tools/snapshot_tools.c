@@ -10,6 +10,7 @@
 #include "../sessions/catalog.h"
 #include "../sessions/snapshot.h"
 #include "../sessions/workspace.h"
+#include "../server/json_out.h"
 #include "../server/buf.h"
 #include "../server/common.h"
 #include "../server/log.h"
@@ -171,7 +172,7 @@ static json_t *snap_json(const struct sess_snap *sn)
 
 static void reply_json(struct tool_call *call, json_t *sc, const char *lead)
 {
-	char *dump = json_dumps(sc, JSON_COMPACT);
+	char *dump = srv_json_dumps(sc);
 	struct buf text = BUF_INIT;
 	if (lead)
 		buf_addf(&text, "%s\n", lead);

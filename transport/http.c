@@ -20,6 +20,7 @@
 #include "../server/auth.h"
 #include "../server/buf.h"
 #include "../server/common.h"
+#include "../server/json_out.h"
 #include "../server/log.h"
 #include "../vnc/display.h"
 #include "../vnc/server.h"
@@ -280,6 +281,44 @@ static bool authenticate(const char *key, char *principal)
 	if (!key[0] || !H.o.authenticate)
 		return false;
 	return H.o.authenticate(H.o.auth_arg, key, principal, PRINCIPAL_MAX) == 1;
+}
+
+/* What a 401 says: how to pass a key (clients show this text to people). */
+static const char *unauthorized_msg(const char *key)
+{
+	return key[0] ? "Unauthorized: unknown or revoked API key (send a key from `mcpbox key create` as "
+			"\"Authorization: Bearer KEY\" or \"X-API-Key: KEY\")"
+		      : "Unauthorized: send an API key as \"Authorization: Bearer KEY\" or \"X-API-Key: KEY\" "
+			"(the first start printed one; `mcpbox key create --name NAME` makes more; mcpbox does no OAuth)";
+}
+
+/*
+ * Refuse a WebSocket upgrade with a real HTTP answer (libwebsockets would
+ * drop the connection without a byte, which clients report as ECONNRESET
+ * or "non-101 status"). The handshake is still plain HTTP on the socket and
+ * the answer is small, so it is written in one send() before lws closes.
+ */
+static void refuse_upgrade(struct lws *wsi, int status, const char *msg)
+{
+	static const struct { int status; const char *reason; } reasons[] = {
+		{ 401, "Unauthorized" }, { 403, "Forbidden" }, { 404, "Not Found" }, { 503, "Service Unavailable" },
+	};
+	const char *reason = "Bad Request";
+	struct buf body = BUF_INIT, out = BUF_INIT;
+
+	for (size_t i = 0; i < ARRAY_SIZE(reasons); i++)
+		if (reasons[i].status == status)
+			reason = reasons[i].reason;
+	json_t *j = json_pack("{s:s, s:n, s:{s:i, s:s}}", "jsonrpc", "2.0", "id", "error", "code", RPC_INVALID_REQUEST,
+			      "message", msg);
+	srv_json_write(&body, j);
+	json_decref(j);
+	buf_addf(&out, "HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %zu\r\n"
+		 "connection: close\r\n\r\n%s", status, reason, body.len, body.data);
+	if (send(lws_get_socket_fd(wsi), out.data, out.len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		log_debug("http: cannot answer a refused upgrade: %s", strerror(errno));
+	buf_release(&body);
+	buf_release(&out);
 }
 
 /* ---- streams ------------------------------------------------------------ */
@@ -944,11 +983,15 @@ static int on_http(struct lws *wsi, struct pss *p, const char *path)
 		stream_kick(p->st);
 		return 0;
 	}
+	/* Unknown paths before the key: OAuth discovery (/.well-known/..., /register)
+	   must read "no such thing" (404), or clients wait for a browser login. */
+	if (strcmp(path, "/mcp") && strcmp(path, "/metrics") && strcmp(path, "/sse") && strcmp(path, "/messages")) {
+		stream_error(p->st, 404, RPC_INVALID_REQUEST, "Not found");
+		return 0;
+	}
 	find_key(wsi, p->key, sizeof(p->key));
 	if (!authenticate(p->key, p->principal)) {
-		stream_error(p->st, 401, RPC_INVALID_REQUEST,
-			     p->key[0] ? "Unauthorized: unknown or revoked API key"
-				       : "Unauthorized: send an API key (Authorization: Bearer KEY or X-API-Key)");
+		stream_error(p->st, 401, RPC_INVALID_REQUEST, unauthorized_msg(p->key));
 		return 0;
 	}
 	if (!strcmp(path, "/metrics") && m == LWSHUMETH_GET) {
@@ -964,10 +1007,6 @@ static int on_http(struct lws *wsi, struct pss *p, const char *path)
 	}
 	if (!strcmp(path, "/sse") || !strcmp(path, "/messages"))
 		return on_legacy(wsi, p, path, m);
-	if (strcmp(path, "/mcp") != 0) {
-		stream_error(p->st, 404, RPC_INVALID_REQUEST, "Not found");
-		return 0;
-	}
 	custom_hdr(wsi, "mcp-session-id:", p->session_id, sizeof(p->session_id));
 	if (m == LWSHUMETH_POST) {
 		if (!accept_has(wsi, "application/json") || !accept_has(wsi, "text/event-stream")) {
@@ -1072,30 +1111,39 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
 		char uri[256], origin[128], sid[40];
-		if (H.draining)
+		if (H.draining) {
+			refuse_upgrade(wsi, 503, "Service Unavailable: the server is shutting down");
 			return 1;
-		if (hdr(wsi, WSI_TOKEN_GET_URI, uri, sizeof(uri)) == 0 && session_path(uri, "vnc", sid, sizeof(sid))) {
+		}
+		if (hdr(wsi, WSI_TOKEN_GET_URI, uri, sizeof(uri)) < 0)
+			uri[0] = '\0';
+		if (!origin_ok(wsi, origin, sizeof(origin))) {
+			refuse_upgrade(wsi, 403, "Forbidden: foreign Origin or Host");
+			return 1;
+		}
+		find_key(wsi, p->key, sizeof(p->key));
+		if (session_path(uri, "vnc", sid, sizeof(sid))) {
 			/* the display's VNC: the owner's key or a view/control token */
 			bool control;
-			if (!origin_ok(wsi, origin, sizeof(origin)))
-				return 1;
 			urlarg(wsi, "token=", p->token, sizeof(p->token));
-			find_key(wsi, p->key, sizeof(p->key));
 			if (!p->key[0] || !authenticate(p->key, p->principal))
 				p->principal[0] = '\0';
-			if (!vnc_access(sid, p->principal[0] ? p->principal : NULL, p->token, &control))
+			if (!vnc_access(sid, p->principal[0] ? p->principal : NULL, p->token, &control)) {
+				refuse_upgrade(wsi, 401, "Unauthorized: the session's key or a view token is needed");
 				return 1;
+			}
 			snprintf(p->session_id, sizeof(p->session_id), "%s", sid);
 			p->is_vnc = true;
 			return 0;
 		}
-		if (hdr(wsi, WSI_TOKEN_GET_URI, uri, sizeof(uri)) < 0 || strcmp(uri, "/mcp") != 0)
+		if (strcmp(uri, "/mcp") != 0) {
+			refuse_upgrade(wsi, 404, "Not found");
 			return 1;
-		if (!origin_ok(wsi, origin, sizeof(origin)))
+		}
+		if (!authenticate(p->key, p->principal)) {
+			refuse_upgrade(wsi, 401, unauthorized_msg(p->key));
 			return 1;
-		find_key(wsi, p->key, sizeof(p->key));
-		if (!authenticate(p->key, p->principal))
-			return 1;
+		}
 		return 0;
 	}
 

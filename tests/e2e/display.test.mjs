@@ -24,7 +24,7 @@ async function shot(srv, args = {}) {
   const r = await srv.call('screenshot', args);
   assertOk(r, 'screenshot');
   const img = imageOf(r);
-  return { r, img, png: img.mimeType === 'image/png' ? decodePng(img.buf) : null, sc: r.structuredContent };
+  return { r, img, png: img.mimeType === 'image/png' ? decodePng(img.buf) : null, sc: r._meta?.['mcpbox/screenshot'] };
 }
 const isBg = (p) => Math.abs(p[0] - BG[0]) < 3 && Math.abs(p[1] - BG[1]) < 3 && Math.abs(p[2] - BG[2]) < 3;
 function nonBg(png, rect) {
@@ -37,7 +37,7 @@ describe('screenshot and input over stdio', () => {
   let srv;
   before(async () => {
     srv = await startClient();
-    await srv.client.listTools(); // the SDK then checks structuredContent against outputSchema
+    await srv.client.listTools(); // the SDK then checks any structuredContent against an outputSchema
   });
   after(async () => { await srv?.close(); });
 
@@ -47,6 +47,10 @@ describe('screenshot and input over stdio', () => {
     assert.ok(s && i, 'screenshot and input are listed');
     assert.equal(s.annotations.readOnlyHint, true);
     assert.equal(i.annotations.readOnlyHint, false);
+    // an image tool with an outputSchema would have to return structuredContent, and clients that
+    // find structuredContent (Codex, Mastra) hand the model only that and drop the image
+    assert.equal(s.outputSchema, undefined, 'screenshot declares no outputSchema');
+    assert.equal(i.outputSchema, undefined, 'input declares no outputSchema');
   });
 
   test('default screenshot: a PNG of the whole 1280x800 screen that decodes to its stated size', async () => {
@@ -55,6 +59,22 @@ describe('screenshot and input over stdio', () => {
     assert.equal(png.width, 1280);
     assert.equal(png.height, 800);
     assert.deepEqual([sc.width, sc.height, sc.scale, sc.format, sc.bytes], [1280, 800, 1, 'png', img.buf.length]);
+    const { r } = await shot(srv, { max_width: 64 });
+    assert.equal(r.structuredContent, undefined, 'an image result carries no structuredContent');
+    assert.deepEqual(r.content.map((c) => c.type), ['text', 'image'], 'a short text, then the image');
+    assert.match(r.content[0].text, /^PNG 64x40 of screen region \(0,0\) 1280x800, scale 0\.05, \d+ bytes$/);
+    assert.equal(r._meta['mcpbox/screenshot'].scale, 0.05, 'scale 0.05 as 0.05, not 0.050000000000000003');
+    // the bytes on the wire, not a re-serialization: reals with the fewest digits that read back exactly
+    const raw = await startRaw();
+    try {
+      await raw.handshake();
+      await raw.callTool('screenshot', { max_width: 64 }, 'shot');
+      const line = raw.lines.find((l) => l.includes('"id":"shot"'));
+      assert.match(line, /"scale":0\.05[,}]/);
+      assert.doesNotMatch(line, /\d\.\d{15,}/, 'no 17-digit reals');
+    } finally {
+      await raw.close();
+    }
     assert.ok(isBg(pixel(png, 5, 5)), `plain background, got ${pixel(png, 5, 5)}`);
     assert.ok(img.buf.length < 1_000_000, 'under 1 MB');
   });
@@ -269,9 +289,9 @@ describe('VNC: TCP port, WebSocket, access control', () => {
       const xev = await cli.call('execute', { session_id: sid, language: 'shell', code: 'rm -f /workspace/xev2.log; (xev -root -event button > /workspace/xev2.log 2>&1 &); sleep 0.3' });
       assertOk(xev, 'xev');
       const half = await cli.call('screenshot', { session_id: sid, max_width: 640 });	// scale 0.5 for this connection
-      assert.equal(half.structuredContent.scale, 0.5);
+      assert.equal(half._meta['mcpbox/screenshot'].scale, 0.5);
       const full = await other.call('screenshot', { session_id: sid, max_width: 1280 });	// scale 1 for the other
-      assert.equal(full.structuredContent.scale, 1);
+      assert.equal(full._meta['mcpbox/screenshot'].scale, 1);
       assertOk(await cli.call('input', { session_id: sid, actions: [{ type: 'click', x: 100, y: 50 }] }), 'click A');
       assertOk(await other.call('input', { session_id: sid, actions: [{ type: 'click', x: 100, y: 50 }] }), 'click B');
       const log = await poll(async () => {

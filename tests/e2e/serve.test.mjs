@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
+import http from 'node:http';
 import path from 'node:path';
 import {
   startServe, createKey, keyCli, httpClient, wsClient, httpRequest, parseSse, textOf, sleep, poll,
@@ -430,6 +431,32 @@ describe('serve: WebSocket with the SDK client', () => {
     await assert.rejects(openWs(srv.wsUrl(null), 'mcp'), /failed to open/);
     await assert.rejects(openWs(srv.wsUrl('mcpbox_wrong'), 'mcp'), /failed to open/);
   });
+
+  // Clients report a dropped upgrade as ECONNRESET / "non-101 status": it gets a real HTTP answer.
+  test('an upgrade without a key, with a wrong one or to an unknown path is answered 401/404 with the JSON error body', async () => {
+    const upgrade = (p, headers = {}) => new Promise((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port: srv.port, path: p, agent: false, headers: {
+        Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13',
+        'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Protocol': 'mcp', ...headers } });
+      req.on('upgrade', (res, sock) => { sock.destroy(); reject(new Error(`upgraded: ${res.statusCode}`)); });
+      req.on('response', (res) => {
+        let body = '';
+        res.on('data', (c) => { body += c; });
+        res.on('end', () => resolve({ status: res.statusCode, type: res.headers['content-type'], json: JSON.parse(body) }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    const none = await upgrade('/mcp');
+    assert.equal(none.status, 401);
+    assert.equal(none.type, 'application/json');
+    assert.equal(none.json.error.code, -32600);
+    assert.match(none.json.error.message, /Authorization: Bearer KEY/, 'says how to pass a key');
+    const wrong = await upgrade('/mcp', { Authorization: 'Bearer mcpbox_wrong' });
+    assert.equal(wrong.status, 401);
+    assert.match(wrong.json.error.message, /unknown or revoked/);
+    assert.equal((await upgrade('/elsewhere', { Authorization: `Bearer ${srv.key}` })).status, 404);
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -608,6 +635,19 @@ describe('serve: Streamable HTTP on the wire', () => {
     for (const m of ['POST', 'GET', 'DELETE']) assert.ok(allowM.includes(m), `allow-methods lacks ${m}: ${allowM}`);
     const bad = await httpRequest(srv, { method: 'OPTIONS', headers: { Origin: 'https://evil.example', 'Access-Control-Request-Method': 'POST' } });
     assert.equal(bad.status, 403);
+  });
+
+  test('OAuth discovery and registration answer 404 without a key (mcpbox does no OAuth); the 401 of /mcp says how to pass a key', async () => {
+    for (const p of ['/.well-known/oauth-protected-resource', '/.well-known/oauth-protected-resource/mcp',
+      '/.well-known/oauth-authorization-server', '/.well-known/openid-configuration', '/register', '/authorize', '/token']) {
+      for (const method of ['GET', 'POST']) {
+        const r = await httpRequest(srv, { method, path: p, headers: { 'Content-Type': 'application/json' }, body: method === 'POST' ? '{}' : undefined });
+        assert.equal(r.status, 404, `${method} ${p}`);
+      }
+    }
+    const r = await httpRequest(srv, { headers: hdrs(null, null), body: INIT });
+    assert.equal(r.status, 401);
+    assert.match(r.json.error.message, /"Authorization: Bearer KEY" or "X-API-Key: KEY"/);
   });
 
   test('/healthz needs no key; /metrics needs one; unknown paths 404; other methods 405', async () => {

@@ -93,6 +93,18 @@ static void json_out_matches(const char *what, json_t *v)
 	json_decref(v);
 }
 
+/* ... except reals, which get their shortest exact text */
+static void json_out_writes(const char *what, json_t *v, const char *want)
+{
+	struct buf b = BUF_INIT;
+	int rc = srv_json_write(&b, v);
+	ok(rc == 0 && b.len == strlen(want) && !memcmp(b.data, want, b.len), "json_out: %s", what);
+	if (!(rc == 0 && b.len == strlen(want) && !memcmp(b.data, want, b.len)))
+		printf("#   got:  %.*s\n#   want: %s\n", (int)b.len, b.data ? b.data : "", want);
+	buf_release(&b);
+	json_decref(v);
+}
+
 int main(void)
 {
 	struct srv_conn *c;
@@ -246,7 +258,9 @@ int main(void)
 		json_out_matches("nested containers, empty ones, key order",
 				 json_pack("{s:[], s:{}, s:[i,{s:n,s:b,s:b}], s:s, s:I}", "z", "a", "m", 1, "k", "t", 1, "f", 0,
 					   "\n\"key\"", "v", "big", (json_int_t)-9007199254740993LL));
-		json_out_matches("reals as jansson writes them", json_pack("[f,f,f,f,f]", 0.6666666666666666, 1.0, -0.0, 1e300, 3.5e-7));
+		json_out_writes("reals with the fewest digits that read back exactly",
+				json_pack("[f,f,f,f,f,f,f,f]", 0.6666666666666666, 1.0, -0.0, 1e300, 3.5e-7, 0.05, 7.906, 0.1 + 0.2),
+				"[0.6666666666666666,1.0,-0.0,1e+300,3.5e-07,0.05,7.906,0.30000000000000004]");
 		json_out_matches("a bare scalar", json_integer(42));
 		size_t n = 300000;
 		char *big = malloc(n);
