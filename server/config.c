@@ -15,6 +15,7 @@ void srv_config_defaults(struct srv_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->pool_size = 2;
 	cfg->idle_ttl_s = 3600;
+	cfg->http_session_idle_s = 600;	/* most clients never send DELETE */
 	cfg->max_line_bytes = 64 * MiB;
 	cfg->shutdown_grace_s = 10;
 	cfg->workspace_bytes = 1024 * MiB;
@@ -182,6 +183,11 @@ int srv_config_apply_json(struct srv_config *cfg, json_t *obj, struct err **errp
 		} else if (!strcmp(key, "max_message")) {
 			if (json_scalar(v, key, srv_parse_size, &cfg->max_line_bytes, errp) < 0)
 				return -1;
+		} else if (!strcmp(key, "http_session_idle")) {
+			if (json_scalar(v, key, srv_parse_duration, &cfg->http_session_idle_s, errp) < 0)
+				return -1;
+			if (cfg->http_session_idle_s < 1)
+				return err_set(errp, 0, "config: http_session_idle must be at least 1s");
 		} else if (!strcmp(key, "display_idle")) {
 			if (json_scalar(v, key, srv_parse_duration, &cfg->display_idle_s, errp) < 0)
 				return -1;

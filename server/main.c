@@ -414,7 +414,7 @@ static int cmd_serve(const char *listen, const char *auth_mode)
 		.max_body = srv.cfg.max_line_bytes,
 		.max_ws_message = srv.cfg.max_line_bytes,
 		.max_inflight = 256,
-		.session_idle_s = srv.cfg.idle_ttl_s ? srv.cfg.idle_ttl_s : 3600,
+		.session_idle_s = srv.cfg.http_session_idle_s,
 		.auth_none = auth_none,
 		.authenticate = authenticate,
 		.metrics = render_metrics,

@@ -13,8 +13,9 @@ if [ -n "$missing" ]; then
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 [ -n "${DEPS_NO_NPM:-}" ] && exit 0	# make run: no test clients
-# test clients (tests/), the conformance suite with its Node 22 (tests/conformance/), playwright-core (tests/display/)
-for dir in "$(dirname "$0")" "$(dirname "$0")/conformance" "$(dirname "$0")/display"; do
+# test clients (tests/), the conformance suite with its Node 22 (tests/conformance/), playwright-core (tests/display/),
+# client libraries other than the official SDK (tests/clients/)
+for dir in "$(dirname "$0")" "$(dirname "$0")/conformance" "$(dirname "$0")/display" "$(dirname "$0")/clients"; do
 	(
 		cd "$dir" || exit 1
 		if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

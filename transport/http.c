@@ -1352,7 +1352,10 @@ int tp_http_start(uv_loop_t *loop, const struct srv_app *app, const struct tp_ht
 	uv_timer_start(&H.hangup, hangup_tick, 100, 100);
 	uv_unref((uv_handle_t *)&H.hangup);
 	uv_timer_init(loop, &H.sweep);
-	uv_timer_start(&H.sweep, sweep, 10000, 10000);
+	/* check a few times per idle period: an abandoned session ends at most a quarter late */
+	uint64_t every = H.o.session_idle_s * 1000 / 4;
+	every = every < 250 ? 250 : every > 10000 ? 10000 : every;
+	uv_timer_start(&H.sweep, sweep, every, every);
 	uv_unref((uv_handle_t *)&H.sweep);
 	return 0;
 }

@@ -843,6 +843,44 @@ describe('serve: shutdown and restart', () => {
 
 // ---------------------------------------------------------------------------------------------
 
+describe('serve: abandoned MCP HTTP sessions', () => {
+  // most clients never send DELETE: after http_session_idle with no request and no open stream the
+  // MCP session ends, and its implicit sandbox with it
+  test('no request and no stream for http_session_idle: the session and its sandbox end; an open GET stream keeps one', async () => {
+    const dataDir = makeDataDir();
+    fs.writeFileSync(path.join(dataDir, 'config.json'), JSON.stringify({ http_session_idle: '1s' }));
+    const srv = await startServe({ dataDir });
+    const key = srv.key;
+    const watcher = await httpClient(srv, { key });	// opens its GET stream: kept however idle
+    try {
+      const sid = await rawSession(srv, key);
+      const r = await httpRequest(srv, { headers: hdrs(key, sid), body: toolCall(1, 'execute', { language: 'shell', code: 'echo $$ > /tmp/x; pwd' }) });
+      assert.equal(r.status, 200, r.text);
+      const info = await httpRequest(srv, { headers: hdrs(key, sid), body: toolCall(2, 'session_info', {}) });
+      const implicit = answerOf(info).result.structuredContent.session_id;
+      const w = await watcher.call('session_info', {});
+      const watcherSession = w.structuredContent.session_id;
+      // used now and then: kept
+      for (let i = 0; i < 3; i++) {
+        await sleep(500);
+        assert.equal((await httpRequest(srv, { headers: hdrs(key, sid), body: ping(10 + i) })).status, 200, 'kept while used');
+      }
+      // untouched (a request would keep it): 1 s idle, checked every 250 ms
+      await sleep(2000);
+      assert.equal((await httpRequest(srv, { headers: hdrs(key, sid), body: ping(20) })).status, 404, 'the abandoned MCP session ended');
+      const list = (await watcher.call('session_list', {})).structuredContent.sessions.map((x) => x.session_id);
+      assert.ok(!list.includes(implicit), `its implicit sandbox went with it: ${list}`);
+      assert.ok(!fs.existsSync(path.join(dataDir, 'workspaces', implicit)), 'and its workspace');
+      assert.ok(list.includes(watcherSession), 'the session with an open GET stream stays');
+      assertOk(await watcher.call('execute', { language: 'shell', code: 'true' }), 'the watcher still works');
+    } finally {
+      await watcher.close();
+      await srv.stop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('serve: config max_message', () => {
   test('"max_message": "1M" → 413 above it, fine below it', async () => {
     const dataDir = makeDataDir();
