@@ -3,7 +3,8 @@ import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { makeDataDir, startRaw, hostPidsMatching, poll, uniqueSleepSeconds, sleep, IS_ROOT } from './helpers.mjs';
+import { spawnSync } from 'node:child_process';
+import { makeDataDir, startRaw, hostPidsMatching, poll, uniqueSleepSeconds, sleep, IS_ROOT, BIN } from './helpers.mjs';
 
 async function session(raw, id) {
   const r = await raw.callTool('session_info', { session_id: id }, `info-${Math.random()}`);
@@ -134,5 +135,31 @@ describe('restart', () => {
     const out = await poll(() => fs.existsSync(path.join(dir, 'executions', `${eid}.stdout`)), { timeout: 2000 });
     assert.ok(out, 'stdout kept in a file');
     assert.equal(fs.readFileSync(path.join(dir, 'executions', `${eid}.stdout`), 'utf8'), 'recorded\n');
+  });
+});
+
+// One-shot clients (the Inspector CLI, mcpc, scripts) start a process per call: session_id carries
+// state across them, and -q keeps mcpbox's log out of what they print.
+describe('a process per call (MCP Inspector CLI over stdio)', () => {
+  const here = path.dirname(new URL(import.meta.url).pathname);
+  const INSPECTOR = path.resolve(here, '..', 'node_modules', '.bin', 'mcp-inspector');
+  const inspect = (dir, tool, args = {}) => {
+    const argv = ['--cli', BIN, 'stdio', '-q', '--data', dir, '--method', 'tools/call', '--tool-name', tool];
+    for (const [k, v] of Object.entries(args)) argv.push('--tool-arg', `${k}=${v}`);
+    const r = spawnSync(INSPECTOR, argv, { encoding: 'utf8', timeout: 60000, env: { ...process.env, HOME: process.env.HOME || '/tmp' } });
+    assert.equal(r.status, 0, `inspector ${tool}: ${r.stderr}`);
+    return JSON.parse(r.stdout); // nothing but the result on stdout
+  };
+
+  test('session_create in one process, execute and file_read in the next ones: the stopped session starts by itself', { skip: fs.existsSync(INSPECTOR) ? false : 'inspector not installed' }, () => {
+    const dir = makeDataDir();
+    const sid = inspect(dir, 'session_create').structuredContent.session_id;
+    const w = inspect(dir, 'execute', { language: 'shell', code: 'echo kept > f; cat f', session_id: sid });
+    assert.equal(w.structuredContent.stdout, 'kept\n');
+    assert.match(w.content.map((c) => c.text).join('\n'), /was stopped; it was started again/);
+    const r = inspect(dir, 'file_read', { path: 'f', session_id: sid });
+    assert.equal(r.isError, undefined, JSON.stringify(r));
+    assert.match(r.content[0].text, /kept/);
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 });
