@@ -5,8 +5,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
-import { BIN, makeDataDir } from './helpers.mjs';
+import os from 'node:os';
+import { spawn, spawnSync } from 'node:child_process';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { BIN, makeDataDir, startRaw, startServe } from './helpers.mjs';
 
 const here = path.dirname(new URL(import.meta.url).pathname);
 const clients = path.resolve(here, '..', 'clients');
@@ -27,5 +30,74 @@ test('the screenshot image reaches the caller through the Vercel AI SDK and Mast
     }
   } finally {
     fs.rmSync(data, { recursive: true, force: true });
+  }
+});
+
+// `claude mcp add mcpbox -- BIN stdio` exactly as the README says, then `claude mcp list`, whose
+// health check starts another `mcpbox stdio` on the same data directory as an editor already
+// running one: the editor's calls must keep working (its warm-pool workspaces used to be swept).
+const claude = path.join(clients, 'node_modules', '@anthropic-ai', 'claude-code-linux-x64', 'claude');
+test('Claude Code: claude mcp add (README) + claude mcp list health check beside a running editor', { skip: fs.existsSync(claude) ? false : 'Claude Code not installed here (make deps)', timeout: 120000 }, async () => {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'mcpbox-claude-'));
+  const data = makeDataDir();
+  const env = { ...process.env, HOME: home, MCPBOX_DATA: data, DISABLE_AUTOUPDATER: '1', CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1' };
+  const editor = await startRaw({ dataDir: data });
+  try {
+    await editor.handshake();
+    const call = async (id, code) => {
+      const r = await editor.callTool('execute', { language: 'shell', code }, id);
+      assert.equal(r.result?.isError, undefined, JSON.stringify(r));
+      return r.result.structuredContent.stdout;
+    };
+    assert.equal(await call(1, 'echo before'), 'before\n');
+    const add = spawnSync(claude, ['mcp', 'add', 'mcpbox', '--', BIN, 'stdio'], { cwd: home, env, encoding: 'utf8', timeout: 60000 });
+    assert.equal(add.status, 0, add.stdout + add.stderr);
+    for (let i = 0; i < 2; i++) {
+      const list = await new Promise((resolve) => {
+        const c = spawn(claude, ['mcp', 'list'], { cwd: home, env });
+        let out = '';
+        c.stdout.on('data', (d) => { out += d; });
+        c.stderr.on('data', (d) => { out += d; });
+        c.on('exit', () => resolve(out));
+      });
+      assert.match(list, /mcpbox: .*mcpbox stdio - ✔ Connected/, list);
+      // the editor's pool sandboxes survived the other process's start and exit
+      const sid = (await editor.callTool('session_create', {}, 10 + i)).result.structuredContent.session_id;
+      const r = await editor.callTool('execute', { language: 'shell', code: 'echo after', session_id: sid }, 20 + i);
+      assert.equal(r.result?.isError, undefined, JSON.stringify(r));
+    }
+    assert.equal(await call(30, 'echo still'), 'still\n');
+  } finally {
+    await editor.close();
+    fs.rmSync(home, { recursive: true, force: true });
+    fs.rmSync(data, { recursive: true, force: true });
+  }
+});
+
+// Claude Desktop reaches a remote server through mcp-remote (README): the official SDK client
+// speaks stdio to mcp-remote, which speaks Streamable HTTP to `mcpbox serve` with the key header.
+const mcpRemote = path.join(clients, 'node_modules', 'mcp-remote', 'dist', 'proxy.js');
+test('mcp-remote URL --header "Authorization: Bearer KEY" (README, Claude Desktop): execute works; a wrong key fails fast', { skip: fs.existsSync(mcpRemote) ? false : 'mcp-remote not installed here (make deps)', timeout: 120000 }, async () => {
+  const srv = await startServe({});
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'mcpbox-remote-'));
+  const connect = async (key) => {
+    const t = new StdioClientTransport({ command: process.execPath, args: [mcpRemote, srv.url, '--header', `Authorization: Bearer ${key}`],
+      stderr: 'pipe', env: { ...process.env, HOME: home } });
+    const c = new Client({ name: 'mcp-remote-e2e', version: '1.0.0' });
+    await c.connect(t);
+    return c;
+  };
+  try {
+    const c = await connect(srv.key);
+    const r = await c.callTool({ name: 'execute', arguments: { language: 'shell', code: 'echo via mcp-remote' } });
+    assert.equal(r.structuredContent.stdout, 'via mcp-remote\n');
+    await c.close();
+    // a wrong key: no browser login to wait for; OAuth discovery answers 404 and mcp-remote gives up
+    const t0 = Date.now();
+    await assert.rejects(connect('mcpbox_wrong'));
+    assert.ok(Date.now() - t0 < 30000, `gave up in ${Date.now() - t0} ms`);
+  } finally {
+    await srv.stop();
+    fs.rmSync(home, { recursive: true, force: true });
   }
 });
