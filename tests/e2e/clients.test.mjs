@@ -74,6 +74,29 @@ test('Claude Code: claude mcp add (README) + claude mcp list health check beside
   }
 });
 
+// README: claude mcp add --transport http mcpbox http://127.0.0.1:8080/mcp --header "Authorization: Bearer KEY"
+test('Claude Code over HTTP: claude mcp add --transport http ... --header (README), then claude mcp list', { skip: fs.existsSync(claude) ? false : 'Claude Code not installed here (make deps)', timeout: 120000 }, async () => {
+  const srv = await startServe({});
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'mcpbox-claude-http-'));
+  const env = { ...process.env, HOME: home, DISABLE_AUTOUPDATER: '1', CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1' };
+  const run = (args) => new Promise((resolve) => {
+    const c = spawn(claude, args, { cwd: home, env });
+    let out = '';
+    c.stdout.on('data', (d) => { out += d; });
+    c.stderr.on('data', (d) => { out += d; });
+    c.on('exit', (code) => resolve({ code, out }));
+  });
+  try {
+    const add = await run(['mcp', 'add', '--transport', 'http', 'mcpbox', srv.url, '--header', `Authorization: Bearer ${srv.key}`]);
+    assert.equal(add.code, 0, add.out);
+    const list = await run(['mcp', 'list']);
+    assert.match(list.out, /mcpbox: .*\/mcp \(HTTP\) - ✔ Connected/, list.out);
+  } finally {
+    await srv.stop();
+    fs.rmSync(home, { recursive: true, force: true });
+  }
+});
+
 // Claude Desktop reaches a remote server through mcp-remote (README): the official SDK client
 // speaks stdio to mcp-remote, which speaks Streamable HTTP to `mcpbox serve` with the key header.
 const mcpRemote = path.join(clients, 'node_modules', 'mcp-remote', 'dist', 'proxy.js');
@@ -99,5 +122,41 @@ test('mcp-remote URL --header "Authorization: Bearer KEY" (README, Claude Deskto
   } finally {
     await srv.stop();
     fs.rmSync(home, { recursive: true, force: true });
+  }
+});
+
+// The README's client configurations as written, read by mcporter (which reads .cursor/mcp.json the
+// way Cursor does). Only placeholders change: the binary's path, KEY, the port, and `npx mcp-remote`
+// becomes the mcp-remote installed here (npx would fetch it from the registry).
+const mcporter = path.join(clients, 'node_modules', 'mcporter', 'dist', 'cli.js');
+test('every mcpServers snippet of the README works through mcporter', { skip: fs.existsSync(mcporter) && fs.existsSync(node22) ? false : 'mcporter not installed here (make deps)', timeout: 180000 }, async () => {
+  const readme = fs.readFileSync(path.resolve(here, '..', '..', 'README.md'), 'utf8');
+  // fenced ```json blocks and `inline` snippets that hold an mcpServers object
+  const texts = [...readme.matchAll(/```json\n([\s\S]*?)```/g), ...readme.matchAll(/`(\{"mcpServers"[^`]*)`/g)].map((m) => m[1]);
+  const servers = texts.filter((t) => t.includes('"mcpServers"')).map((t) => JSON.parse(t).mcpServers.mcpbox);
+  assert.ok(servers.length >= 3, `the README has its stdio, URL and mcp-remote snippets: ${servers.length}`);
+  const srv = await startServe({});
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'mcpbox-mcporter-'));
+  const data = makeDataDir();
+  const fill = (v) => v.replace('/absolute/path/to/build/mcpbox', BIN).replace('KEY', srv.key).replace('http://127.0.0.1:8080', srv.base);
+  const config = { mcpServers: {} };
+  servers.forEach((s, i) => {
+    const e = JSON.parse(JSON.stringify(s), (k, v) => (typeof v === 'string' ? fill(v) : v));
+    if (e.command === 'npx' && e.args[0] === 'mcp-remote') { e.command = process.execPath; e.args[0] = mcpRemote; }
+    config.mcpServers[`box${i}`] = e;
+  });
+  try {
+    fs.mkdirSync(path.join(home, '.cursor'));
+    fs.writeFileSync(path.join(home, '.cursor', 'mcp.json'), JSON.stringify(config, null, 2));
+    const env = { ...process.env, HOME: home, MCPBOX_DATA: data };
+    for (const name of Object.keys(config.mcpServers)) {
+      const r = spawnSync(node22, [mcporter, 'call', `${name}.execute`, 'language=shell', `code=echo from ${name}`],
+        { cwd: home, env, encoding: 'utf8', timeout: 60000 });
+      assert.match(r.stdout, new RegExp(`"stdout": "from ${name}\\\\n"`), `${name} ${JSON.stringify(config.mcpServers[name])}:\n${r.stdout}\n${r.stderr}`);
+    }
+  } finally {
+    await srv.stop();
+    fs.rmSync(home, { recursive: true, force: true });
+    fs.rmSync(data, { recursive: true, force: true });
   }
 });
