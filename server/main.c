@@ -346,12 +346,15 @@ static void count_session(void *arg, struct sess_session *s)
 	g->executions_running += s->running;
 }
 
-static void render_metrics(void *arg, struct buf *out)
+/* An administrator sees the whole server; any other key only its own sessions. */
+static void render_metrics(void *arg, const char *principal, struct buf *out)
 {
 	struct metrics_gauges g = { 0 };
-	sess_foreach(srv.sessions, NULL, count_session, &g);
-	tp_http_counts(&g.http_sessions, &g.websockets);
-	metrics_render(out, &g);
+	bool all = sess_principal_admin(principal) || !strcmp(principal, "anonymous");
+	sess_foreach(srv.sessions, all ? NULL : principal, count_session, &g);
+	if (all)
+		tp_http_counts(&g.http_sessions, &g.websockets);
+	metrics_render(out, &g, all);
 }
 
 static int parse_listen(const char *s, char *host, size_t cap, int *port)

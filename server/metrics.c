@@ -81,12 +81,18 @@ static void render_series(struct buf *out, const char *name, const char *help, s
 		buf_addf(out, "%s{%s} %llu\n", name, s->labels, (unsigned long long)s->count);
 }
 
-void metrics_render(struct buf *out, const struct metrics_gauges *g)
+void metrics_render(struct buf *out, const struct metrics_gauges *g, bool server_wide)
 {
 	buf_adds(out, "# HELP mcpbox_sessions Sandbox sessions by state.\n# TYPE mcpbox_sessions gauge\n");
 	buf_addf(out, "mcpbox_sessions{state=\"creating\"} %u\n", g->sessions_creating);
 	buf_addf(out, "mcpbox_sessions{state=\"running\"} %u\n", g->sessions_running);
 	buf_addf(out, "mcpbox_sessions{state=\"failed\"} %u\n", g->sessions_failed);
+	if (!server_wide) {
+		buf_adds(out, "# HELP mcpbox_executions_running Executions in flight.\n"
+			      "# TYPE mcpbox_executions_running gauge\n");
+		buf_addf(out, "mcpbox_executions_running %u\n", g->executions_running);
+		return;
+	}
 	buf_adds(out, "# HELP mcpbox_connections Open client connections by transport.\n"
 		      "# TYPE mcpbox_connections gauge\n");
 	buf_addf(out, "mcpbox_connections{transport=\"http\"} %u\n", g->http_sessions);

@@ -22,6 +22,7 @@ struct metrics_gauges {
 	unsigned http_sessions, websockets;
 	unsigned executions_running;
 };
-void metrics_render(struct buf *out, const struct metrics_gauges *g);
+/** The exposition; without server_wide only the gauges (a caller's own sessions), no server-wide counters. */
+void metrics_render(struct buf *out, const struct metrics_gauges *g, bool server_wide);
 
 #endif

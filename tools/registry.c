@@ -178,6 +178,11 @@ int tool_schema_check(json_t *schema, json_t *value, const char *where, struct e
 		size_t i;
 		struct buf sub = BUF_INIT;
 
+		if ((x = json_object_get(schema, "maxProperties")) && (json_int_t)json_object_size(value) > json_integer_value(x))
+			return err_set(errp, 0, "%s must not have more than %" JSON_INTEGER_FORMAT " entries", where,
+				       json_integer_value(x));
+		json_t *pnames = json_object_get(schema, "propertyNames");
+		json_t *name_max = json_object_get(pnames, "maxLength");
 		json_array_foreach(req, i, x) {
 			if (!json_object_get(value, json_string_value(x)))
 				return err_set(errp, 0, "%s: missing required argument \"%s\"", where,
@@ -185,6 +190,11 @@ int tool_schema_check(json_t *schema, json_t *value, const char *where, struct e
 		}
 		json_object_foreach(value, k, x) {
 			json_t *ps = json_object_get(props, k);
+			if (name_max && (json_int_t)strlen(k) > json_integer_value(name_max)) {
+				buf_release(&sub);
+				return err_set(errp, 0, "%s: the name \"%.40s...\" is longer than %" JSON_INTEGER_FORMAT
+						" characters", where, k, json_integer_value(name_max));
+			}
 			buf_reset(&sub);
 			if (!strcmp(where, "arguments"))
 				buf_addf(&sub, "argument \"%s\"", k);

@@ -320,9 +320,9 @@ const struct tool_def tool_session_defs[] = {
 				"\"network\":{\"type\":\"boolean\",\"description\":\"Give the sandbox the host network (default: none).\"},"
 				"\"memory_mb\":{\"type\":\"integer\",\"minimum\":16,\"description\":\"Memory limit for the whole session.\"},"
 				"\"timeout_s\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":3600,\"description\":\"Default execute timeout.\"},"
-				"\"env\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"},\"description\":\"Environment for every execution.\"},"
+				"\"env\":{\"type\":\"object\",\"maxProperties\":256,\"propertyNames\":{\"maxLength\":256},\"additionalProperties\":{\"type\":\"string\",\"maxLength\":32768},\"description\":\"Environment for every execution.\"},"
 				"\"name\":{\"type\":\"string\",\"maxLength\":200},"
-				"\"labels\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"}},"
+				"\"labels\":" TOOL_LABELS_SCHEMA ","
 				"\"display\":{\"description\":\"true, or {width, height} (default 1280x800, max 3840x2160): start the virtual display now (it otherwise starts on the first screenshot).\"},"
 				"\"snapshot_id\":{\"type\":\"string\",\"description\":\"Start with the workspace of this snapshot.\"}"
 				"},\"additionalProperties\":false}",

@@ -582,7 +582,7 @@ static void snapshot_diff_run(struct tool_call *call)
 
 #define SNAP_OUT "{\"type\":\"object\",\"properties\":{\"snapshot_id\":{\"type\":\"string\"}," \
 	"\"session_id\":{\"type\":\"string\"},\"files\":{\"type\":\"integer\"},\"bytes\":{\"type\":\"integer\"}}}"
-#define LABELS "\"labels\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"}}"
+#define LABELS "\"labels\":" TOOL_LABELS_SCHEMA
 
 const struct tool_def tool_snapshot_defs[] = {
 	{

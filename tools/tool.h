@@ -70,6 +70,12 @@ struct tool_def {
 	void (*run)(struct tool_call *call);
 };
 
+/* Labels on sessions and snapshots: bounded in count and bytes (they are kept in every record and listing). */
+#define TOOL_LABELS_SCHEMA \
+	"{\"type\":\"object\",\"maxProperties\":32,\"propertyNames\":{\"maxLength\":64}," \
+	"\"additionalProperties\":{\"type\":\"string\",\"maxLength\":256}," \
+	"\"description\":\"At most 32 labels; names up to 64 characters, values up to 256.\"}"
+
 extern const struct tool_def tool_exec_defs[];
 extern const struct tool_def tool_file_defs[];
 extern const struct tool_def tool_session_defs[];

@@ -253,8 +253,12 @@ static bool origin_ok(struct lws *wsi, char *origin, size_t cap)
 	return host[0] && !strcasecmp(auth, host);
 }
 
-/* The key: Authorization: Bearer, X-API-Key, or ?api_key= (browsers' WebSockets cannot set headers). */
-static void find_key(struct lws *wsi, char *key, size_t cap)
+/*
+ * The key: Authorization: Bearer, X-API-Key, or, where query allows it,
+ * ?api_key= (browsers' WebSockets cannot set headers; a view page is opened
+ * from a link). Nowhere else: a key in a URL ends up in logs and histories.
+ */
+static void find_key(struct lws *wsi, char *key, size_t cap, bool query)
 {
 	char a[512];
 
@@ -267,7 +271,7 @@ static void find_key(struct lws *wsi, char *key, size_t cap)
 		snprintf(key, cap, "%s", n && n < cap ? k : "invalid");
 		return;
 	}
-	if (custom_hdr(wsi, "x-api-key:", key, (int)cap) == 0)
+	if (custom_hdr(wsi, "x-api-key:", key, (int)cap) == 0 || !query)
 		return;
 	urlarg(wsi, "api_key=", key, cap);
 }
@@ -917,7 +921,7 @@ static void serve_view(struct lws *wsi, struct pss *p, const char *sid)
 	struct buf b = BUF_INIT;
 
 	urlarg(wsi, "token=", token, sizeof(token));
-	find_key(wsi, p->key, sizeof(p->key));
+	find_key(wsi, p->key, sizeof(p->key), true);
 	if (p->key[0] && !authenticate(p->key, principal))
 		principal[0] = '\0';
 	if (H.o.auth_none)
@@ -989,7 +993,7 @@ static int on_http(struct lws *wsi, struct pss *p, const char *path)
 		stream_error(p->st, 404, RPC_INVALID_REQUEST, "Not found");
 		return 0;
 	}
-	find_key(wsi, p->key, sizeof(p->key));
+	find_key(wsi, p->key, sizeof(p->key), false);
 	if (!authenticate(p->key, p->principal)) {
 		stream_error(p->st, 401, RPC_INVALID_REQUEST, unauthorized_msg(p->key));
 		return 0;
@@ -997,7 +1001,7 @@ static int on_http(struct lws *wsi, struct pss *p, const char *path)
 	if (!strcmp(path, "/metrics") && m == LWSHUMETH_GET) {
 		struct buf b = BUF_INIT;
 		if (H.o.metrics)
-			H.o.metrics(H.o.metrics_arg, &b);
+			H.o.metrics(H.o.metrics_arg, p->principal, &b);
 		p->st->status = 200;
 		p->st->type = "text/plain; version=0.0.4; charset=utf-8";
 		stream_queue(p->st, b.data ? b.data : "", b.len);
@@ -1121,7 +1125,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 			refuse_upgrade(wsi, 403, "Forbidden: foreign Origin or Host");
 			return 1;
 		}
-		find_key(wsi, p->key, sizeof(p->key));
+		find_key(wsi, p->key, sizeof(p->key), true); /* a WebSocket upgrade */
 		if (session_path(uri, "vnc", sid, sizeof(sid))) {
 			/* the display's VNC: the owner's key or a view/control token */
 			bool control;

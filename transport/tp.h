@@ -43,8 +43,8 @@ struct tp_http_opts {
 	 */
 	int (*authenticate)(void *arg, const char *key, char *principal, size_t cap);
 	void *auth_arg;
-	/* Append the Prometheus text exposition for GET /metrics. */
-	void (*metrics)(void *arg, struct buf *out);
+	/* Append the Prometheus text exposition for GET /metrics, as principal may see it. */
+	void (*metrics)(void *arg, const char *principal, struct buf *out);
 	void *metrics_arg;
 };
 

@@ -77,8 +77,8 @@ function parseProm(text) {
   }
   return out;
 }
-async function metrics(srv) {
-  const r = await httpRequest(srv, { method: 'GET', path: '/metrics', headers: { Authorization: `Bearer ${srv.key}` } });
+async function metrics(srv, key = srv.key) {
+  const r = await httpRequest(srv, { method: 'GET', path: '/metrics', headers: { Authorization: `Bearer ${key}` } });
   assert.equal(r.status, 200, r.text);
   return { text: r.text, m: parseProm(r.text), headers: r.headers };
 }
@@ -561,14 +561,16 @@ describe('serve: Streamable HTTP on the wire', () => {
     }
   });
 
-  test('401 without a key, with a wrong key; Bearer, X-API-Key and ?api_key= all work', async () => {
+  test('401 without a key, with a wrong key, with ?api_key= (only WebSocket upgrades and view pages take it); Bearer and X-API-Key work', async () => {
     const sid = await rawSession(srv);
     assertJsonError(await httpRequest(srv, { headers: hdrs(null, sid), body: ping(1) }), 401);
     assertJsonError(await httpRequest(srv, { headers: hdrs('mcpbox_wrongwrongwrongwrongwrongwrongwrongwrong1', sid), body: ping(1) }), 401);
     assertJsonError(await httpRequest(srv, { headers: hdrs(null, sid, { Authorization: 'Basic Zm9vOmJhcg==' }), body: ping(1) }), 401);
     assertJsonError(await httpRequest(srv, { headers: hdrs(null, null), body: INIT }), 401);
     assert.equal((await httpRequest(srv, { headers: hdrs(null, sid, { 'X-API-Key': srv.key }), body: ping(2) })).status, 200);
-    assert.equal((await httpRequest(srv, { path: `/mcp?api_key=${encodeURIComponent(srv.key)}`, headers: hdrs(null, sid), body: ping(3) })).status, 200);
+    // a key in a URL ends up in proxy logs and shell histories: plain HTTP requests must send it in a header
+    assertJsonError(await httpRequest(srv, { path: `/mcp?api_key=${encodeURIComponent(srv.key)}`, headers: hdrs(null, sid), body: ping(3) }), 401);
+    assertJsonError(await httpRequest(srv, { method: 'GET', path: `/metrics?api_key=${encodeURIComponent(srv.key)}` }), 401);
     assert.equal((await httpRequest(srv, { headers: hdrs(null, sid, { Authorization: `bearer ${srv.key}` }), body: ping(4) })).status, 200, 'the scheme is case-insensitive');
   });
 
@@ -692,6 +694,25 @@ describe('serve: Streamable HTTP on the wire', () => {
     // the closed WebSocket is no longer counted
     const gone = await poll(async () => (await metrics(srv)).m['mcpbox_connections{transport="websocket"}'] === 0, { timeout: 2000, interval: 50 });
     assert.ok(gone, 'websocket connection gauge did not drop back to 0');
+  });
+
+  test('/metrics with an ordinary key shows only its own sessions, no server-wide numbers', async () => {
+    const { key } = createKey(srv.dataDir, { name: `metrics-${Date.now()}` });
+    const admin = await wsClient(srv);	// the first key is an administrator's
+    const mine = await wsClient(srv, { key });
+    try {
+      await admin.call('session_create', {});
+      await mine.call('session_create', {});
+      const all = (await metrics(srv)).m;
+      const own = await metrics(srv, key);
+      assert.equal(own.m['mcpbox_sessions{state="running"}'], 1, `only its own session: ${own.text}`);
+      assert.ok(all['mcpbox_sessions{state="running"}'] >= 2, 'the administrator sees every session');
+      for (const name of ['mcpbox_connections', 'mcpbox_executions_total', 'mcpbox_tool_calls_total', 'mcpbox_execution_duration_seconds'])
+        assert.doesNotMatch(own.text, new RegExp(`^${name}`, 'm'), `${name} is server-wide: administrators only`);
+    } finally {
+      await admin.close();
+      await mine.close();
+    }
   });
 });
 

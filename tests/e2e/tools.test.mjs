@@ -352,6 +352,24 @@ describe('sessions', () => {
     assert.notEqual(s1, s2);
   });
 
+  test('labels and env are bounded: count, name and value sizes (they live in every record and listing)', async () => {
+    const many = Object.fromEntries([...Array(33).keys()].map((i) => [`k${i}`, 'v']));
+    const cases = [
+      [{ labels: many }, /labels" must not have more than 32 entries/],
+      [{ labels: { ['n'.repeat(65)]: 'v' } }, /longer than 64 characters/],
+      [{ labels: { k: 'v'.repeat(257) } }, /must not be longer than 256 characters/],
+      [{ env: { K: 'v'.repeat(32769) } }, /must not be longer than 32768 characters/],
+    ];
+    for (const [args, re] of cases) {
+      const r = await srv.call('session_create', args);
+      assert.equal(r.isError, true, JSON.stringify(args).slice(0, 80));
+      assert.match(r.content[0].text, re);
+    }
+    const snap = await srv.call('session_snapshot', { labels: many });
+    assert.equal(snap.isError, true);
+    assert.match(snap.content[0].text, /more than 32 entries/);
+  });
+
   test('session_create honours limits', async () => {
     const r = await srv.call('session_create', { memory_mb: 300, timeout_s: 7 });
     assertOk(r);
