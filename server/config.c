@@ -16,6 +16,7 @@ void srv_config_defaults(struct srv_config *cfg)
 	cfg->pool_size = 2;
 	cfg->idle_ttl_s = 3600;
 	cfg->http_session_idle_s = 600;	/* most clients never send DELETE */
+	cfg->client_stall_s = 60;
 	cfg->max_line_bytes = 64 * MiB;
 	cfg->shutdown_grace_s = 10;
 	cfg->workspace_bytes = 1024 * MiB;
@@ -183,11 +184,12 @@ int srv_config_apply_json(struct srv_config *cfg, json_t *obj, struct err **errp
 		} else if (!strcmp(key, "max_message")) {
 			if (json_scalar(v, key, srv_parse_size, &cfg->max_line_bytes, errp) < 0)
 				return -1;
-		} else if (!strcmp(key, "http_session_idle")) {
-			if (json_scalar(v, key, srv_parse_duration, &cfg->http_session_idle_s, errp) < 0)
+		} else if (!strcmp(key, "http_session_idle") || !strcmp(key, "client_stall")) {
+			uint64_t *dst = key[0] == 'h' ? &cfg->http_session_idle_s : &cfg->client_stall_s;
+			if (json_scalar(v, key, srv_parse_duration, dst, errp) < 0)
 				return -1;
-			if (cfg->http_session_idle_s < 1)
-				return err_set(errp, 0, "config: http_session_idle must be at least 1s");
+			if (*dst < 1)
+				return err_set(errp, 0, "config: %s must be at least 1s", key);
 		} else if (!strcmp(key, "display_idle")) {
 			if (json_scalar(v, key, srv_parse_duration, &cfg->display_idle_s, errp) < 0)
 				return -1;

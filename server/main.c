@@ -418,6 +418,7 @@ static int cmd_serve(const char *listen, const char *auth_mode)
 		.max_ws_message = srv.cfg.max_line_bytes,
 		.max_inflight = 256,
 		.session_idle_s = srv.cfg.http_session_idle_s,
+		.stall_s = srv.cfg.client_stall_s,
 		.auth_none = auth_none,
 		.authenticate = authenticate,
 		.metrics = render_metrics,

@@ -38,6 +38,14 @@
 
 #define SSE_PING_US (15 * 1000000)
 #define WRITE_CHUNK 65536
+/*
+ * Bytes queued for one client that does not read: past QUEUE_PAUSE a
+ * WebSocket's further requests are not read (its calls in flight still
+ * answer); past QUEUE_MAX the connection is closed and its queue freed. One
+ * reply may be up to the read limit (64 MiB, 85 MiB as base64).
+ */
+#define QUEUE_PAUSE (16u << 20)
+#define QUEUE_MAX (256u << 20)
 #define PRINCIPAL_MAX 64
 
 struct session;
@@ -60,6 +68,7 @@ struct stream {
 	size_t sent;			/* of out, after the headroom */
 	char *answer;			/* JSON answer waiting for done (non-SSE) */
 	size_t answer_len;
+	bool overflow;			/* the client read nothing of QUEUE_MAX bytes: close */
 	struct stream *next_in_sess;
 };
 
@@ -133,6 +142,9 @@ struct wsconn {
 	char key[256];			/* re-checked on every message */
 	char principal[PRINCIPAL_MAX];
 	struct frameq q;
+	bool paused;			/* not reading requests: QUEUE_PAUSE bytes wait for the client */
+	bool overflow;			/* QUEUE_MAX bytes waited, or the client stalled: close */
+	uint64_t paused_at;		/* when it was paused, or last wrote something while paused */
 };
 
 /* lws per-connection data (zeroed by lws). */
@@ -381,6 +393,19 @@ static void stream_kick(struct stream *st)
 
 static void stream_queue(struct stream *st, const char *data, size_t len)
 {
+	if (st->overflow)
+		return;
+	if (st->out.len - LWS_PRE - st->sent + len > QUEUE_MAX) {
+		log_info("http: a client read nothing of %u MiB queued for it: closing its stream", QUEUE_MAX >> 20);
+		st->overflow = true;
+		buf_release(&st->out);
+		buf_grow(&st->out, LWS_PRE);
+		st->out.len = LWS_PRE;
+		st->sent = 0;
+		if (st->wsi)
+			lws_set_timeout(st->wsi, PENDING_TIMEOUT_HTTP_CONTENT, LWS_TO_KILL_ASYNC);
+		return;
+	}
 	buf_add(&st->out, data, len);
 	stream_kick(st);
 }
@@ -446,6 +471,8 @@ static int stream_write(struct stream *st)
 	struct lws *wsi = st->wsi;
 	size_t pending = st->out.len - LWS_PRE - st->sent;
 
+	if (st->overflow)
+		return -1;
 	if (!st->headers_sent) {
 		unsigned char hb[LWS_PRE + 2048], *start = hb + LWS_PRE, *p = start, *end = hb + sizeof(hb) - 1;
 		const char *type = st->sse ? "text/event-stream" : pending ? (st->type ? st->type : "application/json")
@@ -622,9 +649,22 @@ static void ws_send(void *tp, void *ctx, const char *json, size_t len, bool answ
 {
 	struct wsconn *w = tp;
 
-	if (!w->wsi)
+	if (!w->wsi || w->overflow)
 		return;
-	frameq_push(&w->q, json, len);
+	if (w->q.queued + len > QUEUE_MAX) {
+		log_info("http: a WebSocket client read nothing of %u MiB queued for it: closing it", QUEUE_MAX >> 20);
+		w->overflow = true;
+		frameq_clear(&w->q);
+		lws_set_timeout(w->wsi, PENDING_TIMEOUT_AWAITING_PING, LWS_TO_KILL_ASYNC);
+		return;
+	} else {
+		frameq_push(&w->q, json, len);
+		if (w->q.queued > QUEUE_PAUSE && !w->paused) {
+			w->paused = true;
+			w->paused_at = now_ms();
+			lws_rx_flow_control(w->wsi, 0);
+		}
+	}
 	lws_callback_on_writable(w->wsi);
 }
 
@@ -1223,8 +1263,17 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		}
 		if (!w)
 			return 0;
+		if (w->overflow) {
+			lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)"replies not read", 16);
+			return -1;
+		}
 		if (frameq_write(&w->q, wsi, LWS_WRITE_TEXT) < 0)
 			return -1;
+		w->paused_at = now_ms(); /* it reads: not stalled */
+		if (w->paused && w->q.queued < QUEUE_PAUSE / 2) {
+			w->paused = false;
+			lws_rx_flow_control(wsi, 1);
+		}
 		if (w->q.head)
 			lws_callback_on_writable(wsi);
 		return 0;
@@ -1279,6 +1328,17 @@ static void sweep(uv_timer_t *t)
 		if (!srv_conn_inflight(s->conn) && !s->get && now - s->last_used > H.o.session_idle_s * 1000) {
 			log_info("http: MCP session %.8s… idle, ending it", s->id);
 			session_end(s);
+		}
+	}
+	/* a WebSocket that reads none of the replies queued for it is closed (and its queue freed) */
+	for (struct wsconn_list *l = H.wss; l; l = l->next) {
+		struct wsconn *w = l->w;
+		if (w->paused && !w->overflow && now - w->paused_at > H.o.stall_s * 1000) {
+			log_info("http: a WebSocket client read nothing for %llus: closing it", (unsigned long long)H.o.stall_s);
+			w->overflow = true;
+			frameq_clear(&w->q);
+			/* it does not read, so it will never be writable: close it from here */
+			lws_set_timeout(w->wsi, PENDING_TIMEOUT_AWAITING_PING, LWS_TO_KILL_ASYNC);
 		}
 	}
 }
@@ -1357,7 +1417,7 @@ int tp_http_start(uv_loop_t *loop, const struct srv_app *app, const struct tp_ht
 	uv_unref((uv_handle_t *)&H.hangup);
 	uv_timer_init(loop, &H.sweep);
 	/* check a few times per idle period: an abandoned session ends at most a quarter late */
-	uint64_t every = H.o.session_idle_s * 1000 / 4;
+	uint64_t every = (H.o.stall_s < H.o.session_idle_s ? H.o.stall_s : H.o.session_idle_s) * 1000 / 4;
 	every = every < 250 ? 250 : every > 10000 ? 10000 : every;
 	uv_timer_start(&H.sweep, sweep, every, every);
 	uv_unref((uv_handle_t *)&H.sweep);

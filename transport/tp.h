@@ -35,6 +35,7 @@ struct tp_http_opts {
 	uint64_t max_ws_message;	/* WebSocket message cap (close 1009 above) */
 	unsigned max_inflight;		/* requests in flight per connection */
 	uint64_t session_idle_s;	/* an MCP session unused this long ends */
+	uint64_t stall_s;		/* a client that reads none of its queued replies this long is closed */
 	bool auth_none;			/* no keys (loopback only; checked by the caller) */
 	/*
 	 * Who is calling: write the principal for a valid key and return 1;

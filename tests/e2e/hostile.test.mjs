@@ -1,0 +1,97 @@
+// Clients written as an attacker would: what one of them holds in the server is bounded, and the
+// others keep working within their usual latency.
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { startServe, wsClient, makeDataDir, httpRequest, sleep } from './helpers.mjs';
+
+/** A WebSocket by hand on a raw socket, so that it can stop reading (or break the protocol). */
+function rawWs(srv, { key = srv.key, mask = true } = {}) {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(srv.port, '127.0.0.1');
+    let head = '';
+    const onData = (d) => {
+      head += d.toString('latin1');
+      if (!head.includes('\r\n\r\n')) return;
+      sock.off('data', onData);
+      if (!/^HTTP\/1\.1 101/.test(head)) { reject(new Error(head)); return; }
+      resolve({
+        sock,
+        send(obj) {
+          const payload = Buffer.from(JSON.stringify(obj));
+          const n = payload.length;
+          const hdr = n < 126 ? Buffer.from([0x81, (mask ? 0x80 : 0) | n])
+            : n < 65536 ? Buffer.from([0x81, (mask ? 0x80 : 0) | 126, n >> 8, n & 255])
+              : (() => { const b = Buffer.alloc(10); b[0] = 0x81; b[1] = (mask ? 0x80 : 0) | 127; b.writeBigUInt64BE(BigInt(n), 2); return b; })();
+          if (!mask) { sock.write(Buffer.concat([hdr, payload])); return; }
+          const m = crypto.randomBytes(4);
+          const body = Buffer.from(payload);
+          for (let i = 0; i < body.length; i++) body[i] ^= m[i & 3];
+          sock.write(Buffer.concat([hdr, m, body]));
+        },
+      });
+    };
+    sock.on('data', onData);
+    sock.on('error', reject);
+    sock.write(`GET /mcp HTTP/1.1\r\nHost: 127.0.0.1:${srv.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      `Sec-WebSocket-Key: ${crypto.randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n` +
+      `Sec-WebSocket-Protocol: mcp\r\nAuthorization: Bearer ${key}\r\n\r\n`);
+  });
+}
+
+const rssMb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
+
+describe('a client that does not read its replies', () => {
+  test('WebSocket: 300 unread 8 MB file_read replies: the server stays small, closes that client, others are unaffected', { timeout: 120000 }, async () => {
+    const dataDir = makeDataDir();
+    fs.writeFileSync(path.join(dataDir, 'config.json'), JSON.stringify({ client_stall: '3s' }));
+    const srv = await startServe({ dataDir });
+    const other = await wsClient(srv);
+    try {
+      const w = await rawWs(srv);
+      const INIT = { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'hog', version: '1' } } };
+      w.send(INIT);
+      w.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+      w.send({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'execute', arguments: { language: 'shell', code: 'head -c 8000000 /dev/zero | tr "\\0" a > big' } } });
+      await sleep(1500);
+      w.sock.pause(); // never read again
+      let closed = false;
+      w.sock.on('close', () => { closed = true; });
+      w.sock.on('error', () => { closed = true; });
+      for (let i = 0; i < 300; i++) w.send({ jsonrpc: '2.0', id: 100 + i, method: 'tools/call', params: { name: 'file_read', arguments: { path: 'big' } } });
+      let peak = 0;
+      const lat = [];
+      for (let i = 0; i < 40 && !closed; i++) {
+        peak = Math.max(peak, rssMb(srv.pid));
+        const t0 = performance.now();
+        await other.client.ping();
+        lat.push(performance.now() - t0);
+        await sleep(100);
+      }
+      peak = Math.max(peak, rssMb(srv.pid));
+      // it stopped reading the hog's requests once 16 MiB waited, and closes it after client_stall
+      // (a paused socket never sees the close: ask the server how many WebSockets it holds)
+      const sockets = async () => Number(/^mcpbox_connections\{transport="websocket"\} (\d+)/m.exec(
+        (await httpRequest(srv, { method: 'GET', path: '/metrics', headers: { Authorization: `Bearer ${srv.key}` } })).text)[1]);
+      const held = await sockets();
+      console.log(`# after the flood: ${held} WebSockets, peak RSS ${peak.toFixed(0)} MB`);
+      const deadline = Date.now() + 15000;
+      while (!closed && Date.now() < deadline && await sockets() > 1) { await sleep(200); peak = Math.max(peak, rssMb(srv.pid)); }
+      assert.equal(await sockets(), 1, 'the server closed the client that read nothing');
+      assert.ok(peak < 700, `server RSS peaked at ${peak.toFixed(0)} MB (300 replies of 8 MB would be 2.4 GB)`);
+      console.log(`# peak RSS ${peak.toFixed(0)} MB; other client's pings: ${lat.length}`);
+      lat.sort((a, b) => a - b);
+      assert.ok(lat.length === 0 || lat[Math.floor(lat.length / 2)] < 200, `the other client's ping median ${lat[Math.floor(lat.length / 2)]} ms`);
+      const r = await other.call('execute', { language: 'shell', code: 'echo fine' });
+      assert.equal(r.structuredContent.stdout, 'fine\n');
+      w.sock.destroy();
+    } finally {
+      await other.close();
+      await srv.stop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
