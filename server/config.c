@@ -17,6 +17,12 @@ void srv_config_defaults(struct srv_config *cfg)
 	cfg->idle_ttl_s = 3600;
 	cfg->http_session_idle_s = 600;	/* most clients never send DELETE */
 	cfg->client_stall_s = 60;
+	cfg->quota = (struct srv_quota){
+		.sessions = 32,
+		.memory_bytes = 32ull << 30,
+		.executions = 64,
+		.snapshots = 1000,
+	};
 	cfg->max_line_bytes = 64 * MiB;
 	cfg->shutdown_grace_s = 10;
 	cfg->workspace_bytes = 1024 * MiB;
@@ -212,6 +218,33 @@ int srv_config_apply_json(struct srv_config *cfg, json_t *obj, struct err **errp
 				return err_set(errp, 0, "config: %s must be a non-empty string", key);
 			free(*dst);
 			*dst = xstrdup(json_string_value(v));
+		} else if (!strcmp(key, "quota")) {
+			static const struct {
+				const char *name;
+				size_t off;
+				int (*parse)(const char *, uint64_t *, struct err **);
+			} quotas[] = {
+				{ "sessions", offsetof(struct srv_quota, sessions), NULL },
+				{ "memory", offsetof(struct srv_quota, memory_bytes), srv_parse_size },
+				{ "executions", offsetof(struct srv_quota, executions), NULL },
+				{ "snapshots", offsetof(struct srv_quota, snapshots), NULL },
+			};
+			const char *qk;
+			json_t *qv;
+			if (!json_is_object(v))
+				return err_set(errp, 0, "config: quota must be an object");
+			json_object_foreach(v, qk, qv) {
+				size_t i;
+				for (i = 0; i < ARRAY_SIZE(quotas); i++)
+					if (!strcmp(qk, quotas[i].name))
+						break;
+				if (i == ARRAY_SIZE(quotas))
+					return err_set(errp, 0, "config: quota: unknown quota \"%s\" (expected sessions, "
+								"memory, executions, snapshots)", qk);
+				if (json_scalar(qv, qk, quotas[i].parse, (uint64_t *)((char *)&cfg->quota + quotas[i].off),
+						errp) < 0)
+					return -1;
+			}
 		} else if (!strcmp(key, "limits")) {
 			const char *lk;
 			json_t *lv;

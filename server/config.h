@@ -22,6 +22,14 @@ struct srv_limit {
 	uint64_t max;
 };
 
+/** What one principal (API key) may hold at once; 0: no bound. Administrators and stdio have none. */
+struct srv_quota {
+	uint64_t sessions;		/* sessions it owns, in any state */
+	uint64_t memory_bytes;		/* memory limits summed over its sessions that are not stopped */
+	uint64_t executions;		/* executions running at once */
+	uint64_t snapshots;		/* snapshots it owns */
+};
+
 struct srv_config {
 	char *data_dir;
 	unsigned pool_size;		/* warm sandboxes kept ready */
@@ -40,6 +48,7 @@ struct srv_config {
 	struct srv_limit timeout_s;	/* wall clock per execution */
 	struct srv_limit output_bytes;	/* captured per stream per execution */
 	struct srv_limit read_bytes;	/* file_read cap */
+	struct srv_quota quota;		/* per principal */
 	/* virtual displays (vnc/) */
 	uint64_t display_idle_s;	/* stop a display unused this long (0: never) */
 	uint64_t view_token_ttl_s;	/* lifetime of view/control tokens in view URLs */

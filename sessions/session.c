@@ -1,5 +1,6 @@
 #include "session.h"
 #include "catalog.h"
+#include "quota.h"
 #include "run.h"
 #include "workspace.h"
 #include "../server/buf.h"
@@ -539,6 +540,9 @@ int sess_create(struct sess_registry *reg, const char *owner, bool implicit,
 	if (srv_limit_pick(&cfg->timeout_s, rq->timeout_s, 1, "timeout_s", &timeout, errp) < 0)
 		return -1;
 	lim.memory_bytes = mem;
+	struct sess_held add = { .sessions = 1, .memory_bytes = mem };
+	if (sess_quota_check(reg, owner, &add, errp) < 0)
+		return -1;
 
 	struct sess_session *s = xcalloc(1, sizeof(*s));
 	s->owner = xstrdup(owner);
@@ -635,6 +639,9 @@ int sess_start(struct sess_session *s, struct err **errp)
 
 	if (s->state == SESS_RUNNING || s->state == SESS_CREATING)
 		return err_set(errp, 0, "session %s is already %s", s->id, state_names[s->state]);
+	struct sess_held add = { .memory_bytes = s->limits.memory_bytes };
+	if (s->state == SESS_STOPPED && sess_quota_check(s->reg, s->owner, &add, errp) < 0)
+		return -1;
 	if (s->state == SESS_FAILED && s->worker) {
 		struct sess_worker *w = s->worker;
 		s->worker = NULL;

@@ -8,6 +8,7 @@
  * on fd 4, so the program's own stdout stays untouched.
  */
 #include "tool.h"
+#include "../sessions/quota.h"
 #include "../sessions/run.h"
 #include "../server/buf.h"
 #include "../server/common.h"
@@ -335,6 +336,11 @@ static void exec_in_session(struct tool_call *call, struct sess_session *s)
 
 	if (st->cancelled) {
 		tool_fail(call, "cancelled");
+		return;
+	}
+	struct sess_held one = { .executions = 1 };
+	if (sess_quota_check(call->env->sessions, call->principal, &one, &err) < 0) {
+		tool_fail(call, "%s", err->msg);
 		return;
 	}
 	if ((uint64_t)timeout > cfg->timeout_s.max) {

@@ -6,6 +6,7 @@
  * only books the results.
  */
 #include "tool.h"
+#include "../sessions/quota.h"
 #include "../sessions/run.h"
 #include "../sessions/catalog.h"
 #include "../sessions/snapshot.h"
@@ -237,6 +238,12 @@ static void snapshot_take(struct tool_call *call, struct sess_session *s)
 {
 	if (s->snap_busy) {
 		tool_fail(call, "session %s: a snapshot or restore is already running; try again when it ends", s->id);
+		return;
+	}
+	struct sess_held one = { .snapshots = 1 };
+	auto_err struct err *err = NULL;
+	if (sess_quota_check(call->env->sessions, call->principal, &one, &err) < 0) {
+		tool_fail(call, "%s", err->msg);
 		return;
 	}
 	struct job *j = job_new(call, JOB_TAKE, s);

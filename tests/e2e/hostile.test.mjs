@@ -6,7 +6,7 @@ import net from 'node:net';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startServe, wsClient, makeDataDir, httpRequest, sleep } from './helpers.mjs';
+import { startServe, wsClient, makeDataDir, httpRequest, createKey, sleep } from './helpers.mjs';
 
 /** A WebSocket by hand on a raw socket, so that it can stop reading (or break the protocol). */
 function rawWs(srv, { key = srv.key, mask = true } = {}) {
@@ -90,6 +90,48 @@ describe('a client that does not read its replies', () => {
       w.sock.destroy();
     } finally {
       await other.close();
+      await srv.stop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('quotas per key', () => {
+  // one key made 60 sessions of 16 GiB each in 0.5 s: now each key holds at most its quota
+  test('sessions, memory, running executions and snapshots are bounded per key; another key is unaffected', { timeout: 120000 }, async () => {
+    const dataDir = makeDataDir();
+    fs.writeFileSync(path.join(dataDir, 'config.json'), JSON.stringify({ quota: { sessions: 3, memory: '2G', executions: 2, snapshots: 1 } }));
+    const srv = await startServe({ dataDir });
+    const a = await wsClient(srv, { key: createKey(dataDir, { name: 'tenant-a' }).key });
+    const b = await wsClient(srv, { key: createKey(dataDir, { name: 'tenant-b' }).key });
+    const quotaError = (r, re) => {
+      assert.equal(r.isError, true, JSON.stringify(r).slice(0, 300));
+      assert.match(r.content[0].text, re);
+    };
+    try {
+      quotaError(await a.call('session_create', { memory_mb: 4096 }), /quota: this key may hold 2048 MiB of memory; it holds 0 MiB and asked for 4096 MiB more/);
+      const ids = [];
+      for (let i = 0; i < 3; i++) ids.push((await a.call('session_create', { memory_mb: 512 })).structuredContent.session_id);
+      quotaError(await a.call('session_create', { memory_mb: 512 }), /quota: this key may hold 3 sessions and holds 3/);
+      quotaError(await a.call('execute', { language: 'shell', code: 'true' }), /3 sessions/); // its default session would be a 4th
+      // the other tenant is unaffected
+      const bs = await b.call('session_create', { memory_mb: 512 });
+      assert.equal(bs.isError, undefined, JSON.stringify(bs));
+      // running executions
+      const slow = [0, 1].map(() => a.call('execute', { language: 'shell', code: 'sleep 1.5', session_id: ids[0] }));
+      await sleep(500);
+      quotaError(await a.call('execute', { language: 'shell', code: 'true', session_id: ids[1] }), /2 running executions and holds 2 \(wait for one to finish\)/);
+      for (const r of await Promise.all(slow)) assert.equal(r.isError, undefined, JSON.stringify(r));
+      assert.equal((await a.call('execute', { language: 'shell', code: 'true', session_id: ids[1] })).isError, undefined);
+      // snapshots
+      assert.equal((await a.call('session_snapshot', { session_id: ids[0] })).isError, undefined);
+      quotaError(await a.call('session_snapshot', { session_id: ids[1] }), /1 snapshots and holds 1/);
+      // freeing one makes room again
+      await a.call('session_destroy', { session_id: ids[2] });
+      assert.equal((await a.call('session_create', { memory_mb: 512 })).isError, undefined);
+    } finally {
+      await a.close();
+      await b.close();
       await srv.stop();
       fs.rmSync(dataDir, { recursive: true, force: true });
     }
