@@ -17,6 +17,9 @@ void srv_config_defaults(struct srv_config *cfg)
 	cfg->idle_ttl_s = 3600;
 	cfg->http_session_idle_s = 600;	/* most clients never send DELETE */
 	cfg->client_stall_s = 60;
+	cfg->max_connections = 4096;
+	cfg->max_unauthenticated = 256;
+	cfg->header_timeout_s = 10;
 	cfg->quota = (struct srv_quota){
 		.sessions = 32,
 		.memory_bytes = 32ull << 30,
@@ -190,12 +193,20 @@ int srv_config_apply_json(struct srv_config *cfg, json_t *obj, struct err **errp
 		} else if (!strcmp(key, "max_message")) {
 			if (json_scalar(v, key, srv_parse_size, &cfg->max_line_bytes, errp) < 0)
 				return -1;
-		} else if (!strcmp(key, "http_session_idle") || !strcmp(key, "client_stall")) {
-			uint64_t *dst = key[0] == 'h' ? &cfg->http_session_idle_s : &cfg->client_stall_s;
+		} else if (!strcmp(key, "http_session_idle") || !strcmp(key, "client_stall") ||
+			   !strcmp(key, "header_timeout")) {
+			uint64_t *dst = key[0] == 'c' ? &cfg->client_stall_s
+				      : key[1] == 't' ? &cfg->http_session_idle_s : &cfg->header_timeout_s;
 			if (json_scalar(v, key, srv_parse_duration, dst, errp) < 0)
 				return -1;
 			if (*dst < 1)
 				return err_set(errp, 0, "config: %s must be at least 1s", key);
+		} else if (!strcmp(key, "max_connections") || !strcmp(key, "max_unauthenticated")) {
+			uint64_t *dst = key[4] == 'c' ? &cfg->max_connections : &cfg->max_unauthenticated;
+			if (json_scalar(v, key, NULL, dst, errp) < 0)
+				return -1;
+			if (*dst < 1 || *dst > 1000000)
+				return err_set(errp, 0, "config: %s must be between 1 and 1000000", key);
 		} else if (!strcmp(key, "display_idle")) {
 			if (json_scalar(v, key, srv_parse_duration, &cfg->display_idle_s, errp) < 0)
 				return -1;

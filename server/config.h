@@ -36,6 +36,9 @@ struct srv_config {
 	uint64_t idle_ttl_s;		/* explicit sessions die after this long idle */
 	uint64_t http_session_idle_s;	/* an MCP HTTP session with no request and no stream this long ends */
 	uint64_t client_stall_s;	/* a WebSocket client that reads none of its replies this long is closed */
+	uint64_t max_connections;	/* serve: open client connections (also bounded by RLIMIT_NOFILE / 4) */
+	uint64_t max_unauthenticated;	/* serve: of those, ones that have not shown a key yet */
+	uint64_t header_timeout_s;	/* serve: a new connection sends its request headers within this */
 	uint64_t max_line_bytes;	/* longest accepted message (stdio line, HTTP body, WebSocket message) */
 	uint64_t shutdown_grace_s;	/* serve: SIGTERM lets running calls finish this long */
 	uint64_t workspace_bytes;	/* largest workspace a snapshot accepts */

@@ -32,6 +32,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #define SHUTDOWN_GRACE_MS 1500
@@ -411,6 +412,11 @@ static int cmd_serve(const char *listen, const char *auth_mode)
 	}
 	if (core_start() < 0)
 		return 1;
+	/* connections may take at most a quarter of the fds: the rest is for sandboxes and executions */
+	struct rlimit nofile;
+	uint64_t max_conns = srv.cfg.max_connections;
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY && max_conns > nofile.rlim_cur / 4)
+		max_conns = nofile.rlim_cur / 4;
 	struct tp_http_opts o = {
 		.host = host,
 		.port = port,
@@ -419,6 +425,10 @@ static int cmd_serve(const char *listen, const char *auth_mode)
 		.max_inflight = 256,
 		.session_idle_s = srv.cfg.http_session_idle_s,
 		.stall_s = srv.cfg.client_stall_s,
+		.max_connections = (unsigned)max_conns,
+		.max_unauthenticated = (unsigned)(srv.cfg.max_unauthenticated < max_conns ? srv.cfg.max_unauthenticated
+											: max_conns),
+		.header_timeout_s = (unsigned)srv.cfg.header_timeout_s,
 		.auth_none = auth_none,
 		.authenticate = authenticate,
 		.metrics = render_metrics,

@@ -32,6 +32,7 @@
 #include <libwebsockets.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 
 #include "../server/banned.h"
@@ -175,6 +176,8 @@ static struct {
 	uv_timer_t hangup;		/* notices clients that left an event stream */
 	bool draining;
 	bool stopping;
+	unsigned conns, unauth;		/* accepted client connections; of them, not yet authenticated */
+	uint64_t refused_logged;	/* when a refused connection was last logged */
 	struct wsconn_list {
 		struct wsconn *w;
 		struct wsconn_list *next;
@@ -297,6 +300,96 @@ static bool authenticate(const char *key, char *principal)
 	if (!key[0] || !H.o.authenticate)
 		return false;
 	return H.o.authenticate(H.o.auth_arg, key, principal, PRINCIPAL_MAX) == 1;
+}
+
+/*
+ * Connection admission. Every accepted client connection is counted until
+ * lws destroys it, and is "unauthenticated" until a request on it shows a
+ * valid key (or a view token). Past max_connections or max_unauthenticated a
+ * new connection is hung up at accept, so slow or idle clients cannot take
+ * the fds that admitted work needs; a new connection must send its headers
+ * within header_timeout_s.
+ */
+struct conn_mark {
+	struct lws *wsi;
+	uint64_t opened;		/* now_ms() at accept */
+	bool headers;			/* a request (or upgrade) arrived on it */
+	bool authed;
+	LIST_ENTRY(conn_mark) link;
+};
+static LIST_HEAD(, conn_mark) marks = LIST_HEAD_INITIALIZER(marks);
+
+static bool admit(void)
+{
+	if (H.conns < H.o.max_connections && H.unauth < H.o.max_unauthenticated)
+		return true;
+	uint64_t now = now_ms();
+	if (now - H.refused_logged > 10000) {
+		H.refused_logged = now;
+		log_warn("http: refusing connections: %u open (max_connections %u), %u without a key yet "
+			 "(max_unauthenticated %u)", H.conns, H.o.max_connections, H.unauth, H.o.max_unauthenticated);
+	}
+	return false;
+}
+
+static void conn_opened(struct lws *wsi)
+{
+	struct conn_mark *m = xcalloc(1, sizeof(*m));
+	m->wsi = wsi;
+	m->opened = now_ms();
+	LIST_INSERT_HEAD(&marks, m, link);
+	lws_set_opaque_user_data(wsi, m);
+	H.conns++;
+	H.unauth++;
+}
+
+static struct conn_mark *mark_of(struct lws *wsi)
+{
+	struct lws *top = lws_get_network_wsi(wsi);
+	return lws_get_opaque_user_data(top ? top : wsi);
+}
+
+/* Headers arrived: the header timeout no longer applies (lws' own timeouts do). */
+static void conn_headers(struct lws *wsi)
+{
+	struct conn_mark *m = mark_of(wsi);
+	if (m)
+		m->headers = true;
+}
+
+static void conn_authenticated(struct lws *wsi)
+{
+	struct conn_mark *m = mark_of(wsi);
+	if (m && !m->authed) {
+		m->headers = true;
+		m->authed = true;
+		H.unauth--;
+	}
+}
+
+static void conn_closed(struct lws *wsi)
+{
+	struct conn_mark *m = lws_get_opaque_user_data(wsi);
+	if (!m || m->wsi != wsi)
+		return; /* not a client connection we admitted (the listener, an adopted socket) */
+	lws_set_opaque_user_data(wsi, NULL);
+	LIST_REMOVE(m, link);
+	H.conns--;
+	if (!m->authed)
+		H.unauth--;
+	free(m);
+}
+
+/* Connections that sent no request within header_timeout_s are dropped (sweep). */
+static void conn_expire(uint64_t now)
+{
+	struct conn_mark *m;
+	LIST_FOREACH(m, &marks, link) {
+		if (!m->headers && now - m->opened > H.o.header_timeout_s * 1000) {
+			m->headers = true; /* once */
+			lws_set_timeout(m->wsi, PENDING_TIMEOUT_HTTP_KEEPALIVE_IDLE, LWS_TO_KILL_ASYNC);
+		}
+	}
 }
 
 /* What a 401 says: how to pass a key (clients show this text to people). */
@@ -1038,6 +1131,7 @@ static int on_http(struct lws *wsi, struct pss *p, const char *path)
 		stream_error(p->st, 401, RPC_INVALID_REQUEST, unauthorized_msg(p->key));
 		return 0;
 	}
+	conn_authenticated(wsi);
 	if (!strcmp(path, "/metrics") && m == LWSHUMETH_GET) {
 		struct buf b = BUF_INIT;
 		if (H.o.metrics)
@@ -1107,10 +1201,23 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 {
 	struct pss *p = user;
 
+	switch (reason) {
+	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+		return admit() ? 0 : 1; /* user is lws' accept info here, not our pss */
+	case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+		conn_opened(wsi);
+		return 0;
+	case LWS_CALLBACK_WSI_DESTROY:
+		conn_closed(wsi);
+		return 0;
+	default:
+		break;
+	}
 	if (!p) /* lws calls some reasons before per-connection data exists */
 		return lws_callback_http_dummy(wsi, reason, user, in, len);
 	switch (reason) {
 	case LWS_CALLBACK_HTTP:
+		conn_headers(wsi);
 		return on_http(wsi, p, (const char *)in);
 
 	case LWS_CALLBACK_HTTP_BODY:
@@ -1155,6 +1262,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
 		char uri[256], origin[128], sid[40];
+		conn_headers(wsi);
 		if (H.draining) {
 			refuse_upgrade(wsi, 503, "Service Unavailable: the server is shutting down");
 			return 1;
@@ -1178,6 +1286,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 			}
 			snprintf(p->session_id, sizeof(p->session_id), "%s", sid);
 			p->is_vnc = true;
+			conn_authenticated(wsi);
 			return 0;
 		}
 		if (strcmp(uri, "/mcp") != 0) {
@@ -1188,6 +1297,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 			refuse_upgrade(wsi, 401, unauthorized_msg(p->key));
 			return 1;
 		}
+		conn_authenticated(wsi);
 		return 0;
 	}
 
@@ -1330,6 +1440,7 @@ static void sweep(uv_timer_t *t)
 			session_end(s);
 		}
 	}
+	conn_expire(now);
 	/* a WebSocket that reads none of the replies queued for it is closed (and its queue freed) */
 	for (struct wsconn_list *l = H.wss; l; l = l->next) {
 		struct wsconn *w = l->w;
@@ -1417,7 +1528,10 @@ int tp_http_start(uv_loop_t *loop, const struct srv_app *app, const struct tp_ht
 	uv_unref((uv_handle_t *)&H.hangup);
 	uv_timer_init(loop, &H.sweep);
 	/* check a few times per idle period: an abandoned session ends at most a quarter late */
-	uint64_t every = (H.o.stall_s < H.o.session_idle_s ? H.o.stall_s : H.o.session_idle_s) * 1000 / 4;
+	uint64_t every = H.o.stall_s < H.o.session_idle_s ? H.o.stall_s : H.o.session_idle_s;
+	if (H.o.header_timeout_s < every)
+		every = H.o.header_timeout_s;
+	every = every * 1000 / 4;
 	every = every < 250 ? 250 : every > 10000 ? 10000 : every;
 	uv_timer_start(&H.sweep, sweep, every, every);
 	uv_unref((uv_handle_t *)&H.sweep);

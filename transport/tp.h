@@ -34,6 +34,9 @@ struct tp_http_opts {
 	uint64_t max_body;		/* POST body cap (413 above) */
 	uint64_t max_ws_message;	/* WebSocket message cap (close 1009 above) */
 	unsigned max_inflight;		/* requests in flight per connection */
+	unsigned max_connections;	/* open client connections (more are hung up at accept) */
+	unsigned max_unauthenticated;	/* of those, ones that have not yet shown a valid key */
+	unsigned header_timeout_s;	/* a new connection must send its request headers within this */
 	uint64_t session_idle_s;	/* an MCP session unused this long ends */
 	uint64_t stall_s;		/* a client that reads none of its queued replies this long is closed */
 	bool auth_none;			/* no keys (loopback only; checked by the caller) */

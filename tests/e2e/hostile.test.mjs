@@ -6,7 +6,7 @@ import net from 'node:net';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startServe, wsClient, makeDataDir, httpRequest, createKey, sleep } from './helpers.mjs';
+import { startServe, wsClient, httpClient, makeDataDir, httpRequest, createKey, sleep } from './helpers.mjs';
 
 /** A WebSocket by hand on a raw socket, so that it can stop reading (or break the protocol). */
 function rawWs(srv, { key = srv.key, mask = true } = {}) {
@@ -132,6 +132,45 @@ describe('quotas per key', () => {
     } finally {
       await a.close();
       await b.close();
+      await srv.stop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('connections', () => {
+  test('idle connections without a key are capped and timed out; clients with a key keep working, also past the header timeout', { timeout: 60000 }, async () => {
+    const dataDir = makeDataDir();
+    fs.writeFileSync(path.join(dataDir, 'config.json'), JSON.stringify({ max_connections: 40, max_unauthenticated: 8, header_timeout: '2s' }));
+    const srv = await startServe({ dataDir });
+    const ws = await wsClient(srv);
+    const http = await httpClient(srv);	// its GET event stream stays open past the header timeout
+    const idle = [];
+    try {
+      for (let i = 0; i < 30; i++) {
+        const s = net.connect(srv.port, '127.0.0.1');
+        const rec = { s, closedAt: null };
+        s.on('close', () => { rec.closedAt = Date.now(); });
+        s.on('error', () => {});
+        idle.push(rec);
+      }
+      await sleep(500);
+      const open = idle.filter((r) => r.closedAt === null).length;
+      assert.ok(open <= 8, `${open} idle connections without a key held (max_unauthenticated 8)`);
+      // admitted clients are unaffected, and a call longer than the header timeout completes
+      const long = http.call('execute', { language: 'shell', code: 'sleep 3; echo done' });
+      assert.equal((await ws.call('execute', { language: 'shell', code: 'echo ok' })).structuredContent.stdout, 'ok\n');
+      assert.equal((await long).structuredContent.stdout, 'done\n');
+      // the idle ones never sent headers: gone after the header timeout, and new clients get in again
+      await sleep(1000);
+      assert.equal(idle.filter((r) => r.closedAt === null).length, 0, 'idle connections are dropped after header_timeout');
+      assert.equal((await httpRequest(srv, { method: 'GET', path: '/healthz' })).status, 200);
+      assert.equal((await http.call('execute', { language: 'shell', code: 'echo still' })).structuredContent.stdout, 'still\n',
+        'the HTTP client (open GET stream, idle beyond the header timeout) still works');
+    } finally {
+      for (const r of idle) r.s.destroy();
+      await ws.close();
+      await http.close();
       await srv.stop();
       fs.rmSync(dataDir, { recursive: true, force: true });
     }
