@@ -50,6 +50,11 @@ void srv_config_release(struct srv_config *cfg)
 	cfg->vnc_tcp_host = NULL;
 	free(cfg->vnc_password);
 	cfg->vnc_password = NULL;
+	for (size_t i = 0; i < cfg->n_egress_allow; i++)
+		free(cfg->egress_allow[i]);
+	free(cfg->egress_allow);
+	cfg->egress_allow = NULL;
+	cfg->n_egress_allow = 0;
 }
 
 static int parse_scaled(const char *s, uint64_t *out, const char *const *units,
@@ -229,6 +234,21 @@ int srv_config_apply_json(struct srv_config *cfg, json_t *obj, struct err **errp
 				return err_set(errp, 0, "config: %s must be a non-empty string", key);
 			free(*dst);
 			*dst = xstrdup(json_string_value(v));
+		} else if (!strcmp(key, "egress_allow")) {
+			size_t i;
+			json_t *x;
+			if (!json_is_array(v) || json_array_size(v) > 256)
+				return err_set(errp, 0, "config: egress_allow must be an array of at most 256 strings");
+			json_array_foreach(v, i, x)
+				if (!json_is_string(x))
+					return err_set(errp, 0, "config: egress_allow[%zu] must be a string", i);
+			for (i = 0; i < cfg->n_egress_allow; i++)
+				free(cfg->egress_allow[i]);
+			free(cfg->egress_allow);
+			cfg->n_egress_allow = json_array_size(v);
+			cfg->egress_allow = xcalloc(cfg->n_egress_allow + 1, sizeof(char *));
+			json_array_foreach(v, i, x)
+				cfg->egress_allow[i] = xstrdup(json_string_value(x));
 		} else if (!strcmp(key, "quota")) {
 			static const struct {
 				const char *name;

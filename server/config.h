@@ -52,6 +52,8 @@ struct srv_config {
 	struct srv_limit output_bytes;	/* captured per stream per execution */
 	struct srv_limit read_bytes;	/* file_read cap */
 	struct srv_quota quota;		/* per principal */
+	char **egress_allow;		/* private destinations network sessions may reach ("CIDR[:port]") */
+	size_t n_egress_allow;
 	/* virtual displays (vnc/) */
 	uint64_t display_idle_s;	/* stop a display unused this long (0: never) */
 	uint64_t view_token_ttl_s;	/* lifetime of view/control tokens in view URLs */

@@ -20,6 +20,7 @@
 #include "records.h"
 #include "store.h"
 #include "../sessions/instance.h"
+#include "../sessions/netns.h"
 #include "../sessions/sandbox.h"
 #include "../sessions/session.h"
 #include "../sessions/snapshot.h"
@@ -243,6 +244,11 @@ static int core_start(void)
 	auto_err struct err *err = NULL;
 	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
 
+	/* what network sessions may reach: read by every sandbox the zygote makes */
+	if (sess_net_set_egress((const char *const *)srv.cfg.egress_allow, srv.cfg.n_egress_allow, &err) < 0) {
+		log_error("config: %s", err->msg);
+		return -1;
+	}
 	if (sess_zygote_start(&srv.zygote, &err) < 0) {
 		log_error("cannot start the sandbox helper: %s", err->msg);
 		return -1;

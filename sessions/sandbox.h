@@ -72,7 +72,7 @@ struct sess_sandbox_opts {
 	const char *id;		/* session id: names the cgroup and the hostname */
 	const char *workspace;	/* host directory, mounted read-write at /workspace;
 				   sess_zygote_create makes it owned by the sandbox uid */
-	bool network;		/* true: share the host network; false: a private netns with lo up */
+	bool network;		/* true: user-mode networking out (sessions/netns.h); false: lo only */
 	struct sess_limits limits;
 };
 

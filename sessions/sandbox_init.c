@@ -11,6 +11,7 @@
  * every process of the sandbox (the kernel does that for PID 1).
  */
 #include "internal.h"
+#include "netns.h"
 #include "proto.h"
 #include "seccomp.h"
 #include "sandbox.h"
@@ -114,6 +115,9 @@ static const struct mnt_op mnt_ops[] = {
 	{ MNT_CONTENT, "/etc/group", "root:x:0:\nuser:x:1000:\nnogroup:x:65534:\n", 0 },
 	{ MNT_CONTENT, "/etc/hostname", "mcpbox\n", 0 },
 	{ MNT_CONTENT, "/etc/hosts", "127.0.0.1\tlocalhost mcpbox\n::1\tlocalhost ip6-localhost\n", 0 },
+	/* DNS of user-mode networking (sessions/netns.h); without network nothing answers, and the
+	   host's resolver address does not leak in */
+	{ MNT_CONTENT, "/etc/resolv.conf", "nameserver 10.0.2.3\n", 0 },
 	{ MNT_WORKSPACE, "/workspace", NULL, 0 },
 	{ MNT_TMPFS, "/tmp", "mode=1777", MS_NOSUID | MS_NODEV },
 	/* Xvfb's socket and framebuffer, shared with the server (vnc/) */
@@ -856,8 +860,12 @@ void sess_sandbox_child(const struct sess_child_args *a)
 		close(fds.fb);
 	if (sethostname("mcpbox", 6) < 0)
 		die(errno, "sethostname");
-	if (!a->network)
-		loopback_up();
+	loopback_up();
+	if (a->network) {
+		const char *e = sess_net_configure();
+		if (e)
+			die(0, "%s", e);
+	}
 
 	/* SIGCHLD through a signalfd: one poll loop, no handlers. Other
 	   signals keep their default action, which for PID 1 means that

@@ -14,6 +14,7 @@
  * removed (retried while the kernel is still killing the pid namespace).
  */
 #include "internal.h"
+#include "netns.h"
 #include "proto.h"
 #include "seccomp.h"
 #include "sandbox.h"
@@ -52,6 +53,7 @@
 struct zworker {
 	pid_t pid;
 	char id[SESS_PROTO_MAX_ID + 1];
+	int net_exit_fd;	/* network sessions: closing it ends their slirp4netns; else -1 */
 };
 
 struct zrmdir {
@@ -193,6 +195,8 @@ static void reap_workers(struct zstate *zs)
 				display_dir_path(zs->host, zs->workers[i].id, dd, sizeof(dd));
 				remove_tree2(dd);
 			}
+			if (zs->workers[i].net_exit_fd >= 0)
+				close(zs->workers[i].net_exit_fd); /* slirp4netns exits; reaped here later */
 			zs->workers[i] = zs->workers[--zs->nworkers];
 			break;
 		}
@@ -281,7 +285,7 @@ static pid_t create_one(struct zstate *zs, const char *id, const char *workspace
 	   cgroup namespace is unshared by the child once it sits in its own
 	   cgroup, so that cgroup becomes its root. */
 	pid = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC |
-				       CLONE_NEWUTS | (network ? 0 : CLONE_NEWNET) | SIGCHLD,
+				       CLONE_NEWUTS | CLONE_NEWNET | SIGCHLD,
 			     NULL, NULL, NULL, 0);
 	if (pid == 0)
 		sess_sandbox_child(&args);
@@ -300,9 +304,10 @@ static pid_t create_one(struct zstate *zs, const char *id, const char *workspace
 		zs->capworkers = zs->capworkers ? 2 * zs->capworkers : 16;
 		zs->workers = xrealloc(zs->workers, zs->capworkers * sizeof(*zs->workers));
 	}
-	zs->workers[zs->nworkers].pid = pid;
-	snprintf(zs->workers[zs->nworkers].id, sizeof(zs->workers[0].id), "%s", id);
-	zs->nworkers++;
+	struct zworker *zw = &zs->workers[zs->nworkers++];
+	zw->pid = pid;
+	snprintf(zw->id, sizeof(zw->id), "%s", id);
+	zw->net_exit_fd = -1;
 
 	/* Only uid/gid 1000 exist inside. setgroups must be denied before an
 	   unprivileged process may write gid_map. */
@@ -325,6 +330,20 @@ static pid_t create_one(struct zstate *zs, const char *id, const char *workspace
 		*msg = xstrdup(e->msg);
 		err_free(e);
 		goto child_fail;
+	}
+	if (network) {
+		/* user-mode networking, in the session's cgroup: its CPU and memory are the session's */
+		pid_t helper;
+		int exit_fd;
+		*msg = sess_net_start(pid, &exit_fd, &helper);
+		if (*msg)
+			goto child_fail;
+		zw->net_exit_fd = exit_fd;
+		if (zs->cg->version && sess_cgroup_attach(zs->cg, id, helper, &e) < 0) {
+			*msg = xstrdup(e->msg);
+			err_free(e);
+			goto child_fail;
+		}
 	}
 	if (write(go[1], "g", 1) != 1) {
 		*msg = xstrdup("sandbox set-up died");
