@@ -317,7 +317,7 @@ const struct tool_def tool_session_defs[] = {
 			       "session. Sessions made here live until session_destroy or until idle for the "
 			       "server's TTL (1 h by default).",
 		.input_schema = "{\"type\":\"object\",\"properties\":{"
-				"\"network\":{\"type\":\"boolean\",\"description\":\"Give the sandbox the host network (default: none).\"},"
+				"\"network\":{\"type\":\"boolean\",\"description\":\"Internet access (user-mode networking; the host and private networks stay unreachable). Default: none.\"},"
 				"\"memory_mb\":{\"type\":\"integer\",\"minimum\":16,\"description\":\"Memory limit for the whole session.\"},"
 				"\"timeout_s\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":3600,\"description\":\"Default execute timeout.\"},"
 				"\"env\":{\"type\":\"object\",\"maxProperties\":256,\"propertyNames\":{\"maxLength\":256},\"additionalProperties\":{\"type\":\"string\",\"maxLength\":32768},\"description\":\"Environment for every execution.\"},"
