@@ -26,7 +26,7 @@ void sess_held_by(struct sess_registry *reg, const char *principal, struct sess_
 	memset(u, 0, sizeof(*u));
 	sess_foreach(reg, principal, count, u);
 	for (struct sess_snap *sn = *sess_registry_snaps(reg); sn; sn = sn->next)
-		if (!strcmp(sn->owner, principal))
+		if (!principal || !strcmp(sn->owner, principal))
 			u->snapshots++;
 }
 
@@ -47,6 +47,14 @@ int sess_quota_check(struct sess_registry *reg, const char *principal, const str
 	const uint64_t quota[] = { q->sessions, q->memory_bytes, q->executions, q->snapshots };
 	struct sess_held have;
 
+	if (add->executions && q->server_executions) {
+		/* the whole server's bound holds for everyone: it keeps fds and CPU for the work already admitted */
+		struct sess_held all;
+		sess_held_by(reg, NULL, &all);
+		if (all.executions + add->executions > q->server_executions)
+			return err_set(errp, EAGAIN, "the server runs %" PRIu64 " executions, its maximum (quota "
+				       "server_executions); try again when one has finished", all.executions);
+	}
 	if (!sess_quota_applies(principal))
 		return 0;
 	sess_held_by(reg, principal, &have);

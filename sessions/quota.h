@@ -25,11 +25,12 @@ struct sess_held {
 
 /** Does principal have a quota at all? */
 bool sess_quota_applies(const char *principal);
-/** What principal holds now. */
+/** What principal holds now (NULL: everyone). */
 void sess_held_by(struct sess_registry *reg, const char *principal, struct sess_held *u);
 /**
  * 0 if principal may hold add more; else -1 with errno EDQUOT and a message
- * naming the quota, what it holds and what it asked for.
+ * naming the quota, what it holds and what it asked for. Executions are
+ * also bounded for the whole server (everyone, EAGAIN).
  */
 int sess_quota_check(struct sess_registry *reg, const char *principal, const struct sess_held *add,
 		     struct err **errp);

@@ -100,7 +100,7 @@ describe('quotas per key', () => {
   // one key made 60 sessions of 16 GiB each in 0.5 s: now each key holds at most its quota
   test('sessions, memory, running executions and snapshots are bounded per key; another key is unaffected', { timeout: 120000 }, async () => {
     const dataDir = makeDataDir();
-    fs.writeFileSync(path.join(dataDir, 'config.json'), JSON.stringify({ quota: { sessions: 3, memory: '2G', executions: 2, snapshots: 1 } }));
+    fs.writeFileSync(path.join(dataDir, 'config.json'), JSON.stringify({ quota: { sessions: 3, memory: '2G', executions: 2, snapshots: 1, server_executions: 3 } }));
     const srv = await startServe({ dataDir });
     const a = await wsClient(srv, { key: createKey(dataDir, { name: 'tenant-a' }).key });
     const b = await wsClient(srv, { key: createKey(dataDir, { name: 'tenant-b' }).key });
@@ -121,6 +121,11 @@ describe('quotas per key', () => {
       const slow = [0, 1].map(() => a.call('execute', { language: 'shell', code: 'sleep 1.5', session_id: ids[0] }));
       await sleep(500);
       quotaError(await a.call('execute', { language: 'shell', code: 'true', session_id: ids[1] }), /2 running executions and holds 2 \(wait for one to finish\)/);
+      // the whole server's bound (3) holds for the other key too
+      const bslow = b.call('execute', { language: 'shell', code: 'sleep 1', session_id: bs.structuredContent.session_id });
+      await sleep(300);
+      quotaError(await b.call('execute', { language: 'shell', code: 'true', session_id: bs.structuredContent.session_id }), /the server runs 3 executions, its maximum/);
+      assert.equal((await bslow).isError, undefined);
       for (const r of await Promise.all(slow)) assert.equal(r.isError, undefined, JSON.stringify(r));
       assert.equal((await a.call('execute', { language: 'shell', code: 'true', session_id: ids[1] })).isError, undefined);
       // snapshots
