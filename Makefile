@@ -93,7 +93,12 @@ fuzz: $(FUZZ_BIN)
 deps:
 	@./tests/deps.sh $(DEB_PKGS)
 
-unit: $(UNIT_BIN)
+# a static program test_sandbox runs inside sandboxes as hostile code
+$(BUILD)/tests/probe: tests/unit/probe.c
+	@mkdir -p $(dir $@)
+	$(CC) $(OPT) -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -static -o $@ $<
+
+unit: $(UNIT_BIN) $(BUILD)/tests/probe
 	@set -e; for t in $(UNIT_BIN); do echo "# $$t"; $$t; done
 	@if [ "$$(id -u)" -eq 0 ]; then echo "# $(BUILD)/tests/test_sandbox as uid 65534"; \
 	  setpriv --reuid=65534 --regid=65534 --clear-groups env HOME=/tmp $(BUILD)/tests/test_sandbox; \

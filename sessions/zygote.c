@@ -234,6 +234,13 @@ static char *wait_report(int fd)
 	return xstrdup("sandbox set-up died");
 }
 
+uint64_t sess_scratch_bytes(uint64_t memory_bytes)
+{
+	if (!memory_bytes)
+		return 0;
+	return memory_bytes / 2 > SESS_SCRATCH_MIN ? memory_bytes / 2 : SESS_SCRATCH_MIN;
+}
+
 /* Make one sandbox. Returns the worker's pid and control socket in *ctl, or
    -1 with a message in *msg. */
 static pid_t create_one(struct zstate *zs, const char *id, const char *workspace, bool network,
@@ -275,7 +282,8 @@ static pid_t create_one(struct zstate *zs, const char *id, const char *workspace
 	}
 	args = (struct sess_child_args){ .ctl_fd = sv[1], .go_fd = go[0], .status_fd = st[1],
 					 .keep_fd = zs->sock, .id = id, .workspace = workspace, .display_dir = ddir,
-					 .network = network, .filter = &zs->filter };
+					 .network = network, .scratch_bytes = sess_scratch_bytes(l->memory_bytes),
+					 .filter = &zs->filter };
 	/* Raw clone: fork semantics (no separate stack), straight into the
 	   new namespaces; the child becomes PID 1 of its pid namespace. The
 	   cgroup namespace is unshared by the child once it sits in its own
