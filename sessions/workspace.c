@@ -83,6 +83,44 @@ int sess_ws_remove_at(int dirfd, const char *name, struct err **errp)
 	return 0;
 }
 
+struct rm_at_work {
+	uv_work_t req;
+	int dirfd;
+	char *name;
+	struct err *err;
+	sess_ws_done_cb cb;
+	void *arg;
+};
+
+static void rm_at_run(uv_work_t *req)
+{
+	struct rm_at_work *w = req->data;
+	sess_ws_remove_at(w->dirfd, w->name, &w->err);
+}
+
+static void rm_at_done(uv_work_t *req, int status)
+{
+	struct rm_at_work *w = req->data;
+	close(w->dirfd);
+	free(w->name);
+	w->cb(w->arg, w->err);
+	free(w);
+}
+
+void sess_ws_remove_at_async(int dirfd, const char *name, sess_ws_done_cb cb, void *arg)
+{
+	struct rm_at_work *w = xcalloc(1, sizeof(*w));
+	w->req.data = w;
+	w->dirfd = dirfd;
+	w->name = xstrdup(name);
+	w->cb = cb;
+	w->arg = arg;
+	if (!ws_loop || uv_queue_work(ws_loop, &w->req, rm_at_run, rm_at_done) < 0) {
+		rm_at_run(&w->req);
+		rm_at_done(&w->req, 0);
+	}
+}
+
 struct rm_work {
 	uv_work_t req;
 	char *path;
