@@ -106,5 +106,8 @@ describe('host resources', () => {
     const m = limits.match(/^Max open files\s+(\d+)\s+(\d+)/m);
     assert.ok(m, limits);
     assert.equal(Number(m[1]), hard, `soft limit raised from ${soft} (${m[0]})`);
+    // programs keep the configured limit (open_files, 1024 by default), not the server's
+    const r = await raw.callTool('execute', { language: 'shell', code: 'ulimit -Sn; ulimit -Hn' }, 1);
+    assert.equal(r.result.structuredContent.stdout, '1024\n1024\n', JSON.stringify(r.result));
   });
 });
