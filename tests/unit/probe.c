@@ -8,7 +8,8 @@
  *                          children (test_sandbox spawns them meanwhile):
  *                          "early_open N", "early_denied N", "late_open N"
  *   probe worker           "mem1 ERRNO", "ptrace1 ERRNO", "vmread1 ERRNO"
- *   probe inotify          "instances N ERRNO", then holds them until stdin closes
+ *   probe inotify [SECS]   "instances N ERRNO", then holds them SECS seconds
+ *                          or until stdin closes
  *   probe fill PATH MAXMB  writes 1 MiB blocks up to MAXMB: "bytes N ERRNO"
  */
 #include <dirent.h>
@@ -234,7 +235,7 @@ static int mode_worker(void)
 	return 0;
 }
 
-static int mode_inotify(void)
+static int mode_inotify(int hold_s)
 {
 	int n = 0, fd, e;
 
@@ -243,8 +244,11 @@ static int mode_inotify(void)
 	e = errno;
 	printf("instances %d %d\n", n, e);
 	fflush(stdout);
-	while (read(0, &fd, 1) > 0)	/* hold them until the test closes stdin */
-		;
+	if (hold_s > 0)
+		sleep((unsigned)hold_s);
+	else
+		while (read(0, &fd, 1) > 0)	/* hold them until the test closes stdin */
+			;
 	return 0;
 }
 
@@ -285,9 +289,9 @@ int main(int argc, char **argv)
 	if (argc >= 2 && !strcmp(argv[1], "worker"))
 		return mode_worker();
 	if (argc >= 2 && !strcmp(argv[1], "inotify"))
-		return mode_inotify();
+		return mode_inotify(argc >= 3 ? atoi(argv[2]) : 0);
 	if (argc >= 4 && !strcmp(argv[1], "fill"))
 		return mode_fill(argv[2], strtoull(argv[3], NULL, 10));
-	fprintf(stderr, "usage: probe syscalls|memrace SECONDS|worker|inotify|fill PATH MAXMB\n");
+	fprintf(stderr, "usage: probe syscalls|memrace SECONDS|worker|inotify [SECS]|fill PATH MAXMB\n");
 	return 2;
 }

@@ -349,7 +349,52 @@ static void test_worker_closed(struct sess_worker *w)
 
 /* inotify: one sandbox gets its own small share; the host and other
    sandboxes keep theirs while it holds all of it. */
-static void test_inotify(struct sess_worker *a, struct sess_worker *b)
+/* As root, sandboxes are charged to the sandbox uid's inotify allowance
+   (their user namespaces' owner), never to root's: five sandboxes holding
+   all they may (160 instances, more than the usual 128 per host user)
+   leave root's intact. */
+static void test_inotify_owner(struct sess_zygote *z, const char *ws, bool root)
+{
+	struct sess_worker *w[4] = { 0 };
+	struct run r[4];
+	uint64_t ids[4], deadline = now_ns() + 10000000000ull;
+	bool started[4];
+	int fd, holding = 0;
+
+	memset(r, 0, sizeof(r));
+	for (int i = 0; i < 4; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "test-ino-%d", i);
+		w[i] = create(z, name, ws, false, 0, NULL);
+		started[i] = w[i] && start(w[i], &r[i], (const char *[]){ "/workspace/.probe", "inotify", "20", NULL },
+					   NULL, -1, &ids[i]) == 0;
+		holding += started[i];
+	}
+	for (int i = 0; i < 4; i++)
+		while (started[i] && (!r[i].out.data.data || !strchr(r[i].out.data.data, '\n')) && now_ns() < deadline)
+			uv_run(&loop, UV_RUN_NOWAIT), usleep(1000);
+	fd = inotify_init1(IN_CLOEXEC);
+	if (root)
+		ok(holding == 4 && fd >= 0, "inotify: with 5 sandboxes holding all they may, root still gets one (%s)",
+		   fd < 0 ? strerror(errno) : "ok");
+	else
+		skip("inotify: root's allowance untouched by sandboxes", "unprivileged: sandboxes are charged to us");
+	if (fd >= 0)
+		close(fd);
+	for (int i = 0; i < 4; i++) {
+		if (!w[i])
+			continue;
+		if (started[i]) {
+			sess_worker_kill(w[i], ids[i], SIGKILL, NULL);
+			finish(&r[i]);
+			release(&r[i]);
+		}
+		sess_worker_free(w[i]);
+	}
+}
+
+static void test_inotify(struct sess_zygote *z, const char *ws, bool root, struct sess_worker *a,
+			 struct sess_worker *b)
 {
 	struct sess_spawn s;
 	struct run r, rb;
@@ -398,6 +443,7 @@ static void test_inotify(struct sess_worker *a, struct sess_worker *b)
 		   "inotify: another sandbox still gets instances (%s)", rb.out.data.data);
 		release(&rb);
 	}
+	test_inotify_owner(z, ws, root);
 	close(in[1]);
 	finish(&r);
 	release(&r);
@@ -516,7 +562,7 @@ int main(void)
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);
-	printf("1..46\n");
+	printf("1..47\n");
 
 	if (!ok(sess_zygote_start(&z, &e) == 0, "zygote starts")) {
 		printf("# %s\n", e->msg);
@@ -757,10 +803,10 @@ int main(void)
 	if (b && install_probe(ws_a) == 0 && install_probe(ws_b) == 0) {
 		test_syscalls(a);
 		test_worker_closed(a);
-		test_inotify(a, b);
+		test_inotify(z, ws_b, host->root, a, b);
 		test_scratch(z, ws_b);
 	} else {
-		for (int i = 0; i < 10; i++)
+		for (int i = 0; i < 11; i++)
 			ok(false, "probe installed in the workspaces");
 	}
 
@@ -930,7 +976,7 @@ int main(void)
 	ok(uv_loop_close(&loop) == 0, "every handle is closed");
 	rm_rf(ws_a);
 	rm_rf(ws_b);
-	if (test_no != 46)
-		printf("# planned 46, ran %d\n", test_no);
-	return failures || test_no != 46 ? 1 : 0;
+	if (test_no != 47)
+		printf("# planned 47, ran %d\n", test_no);
+	return failures || test_no != 47 ? 1 : 0;
 }
