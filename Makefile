@@ -103,7 +103,13 @@ deps:
 deps-run:
 	@DEPS_NO_NPM=1 ./tests/deps.sh $(RUN_PKGS)
 
-unit: $(UNIT_BIN)
+# a static program test_sandbox runs inside sandboxes as hostile code (no
+# sanitizers: they cannot link statically, and it is not the code under test)
+$(BUILD)/tests/probe: tests/unit/probe.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -static -o $@ $<
+
+unit: $(UNIT_BIN) $(BUILD)/tests/probe
 	@set -e; for t in $(UNIT_BIN); do echo "# $$t"; $$t; done
 	@if [ "$$(id -u)" -eq 0 ]; then echo "# $(BUILD)/tests/test_sandbox as uid 65534"; \
 	  setpriv --reuid=65534 --regid=65534 --clear-groups env HOME=/tmp $(BUILD)/tests/test_sandbox; \

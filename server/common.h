@@ -60,6 +60,12 @@ uint64_t wall_ms(void);
 
 /* Fill buf with n random bytes from getrandom(); aborts if the kernel cannot. */
 void srv_random_bytes(void *buf, size_t n);
+/**
+ * Raise the soft RLIMIT_NOFILE to the hard limit (every connection, pipe and
+ * workspace walk needs fds; 1024 runs out under load). Returns the new soft
+ * limit, or the old one if the kernel refused. Call once at start.
+ */
+unsigned long srv_raise_nofile(void);
 /* A random identifier: prefix followed by 2*nbytes lowercase hex digits. */
 char *random_id(const char *prefix, size_t nbytes);
 

@@ -481,6 +481,7 @@ int main(int argc, char **argv)
 	int c, rc;
 
 	signal(SIGPIPE, SIG_IGN);
+	srv_raise_nofile();
 	srv_config_defaults(&srv.cfg);
 	if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		usage(argc < 2 ? stderr : stdout);

@@ -263,6 +263,21 @@ static int set_pragmas(struct srv_store *st, struct err **errp)
 	return exec_sql(st, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;", "pragmas", errp);
 }
 
+/* Tenants' data at rest must not be readable by other host users: say so
+   when an existing path is open wider than mode (we do not change an
+   operator's choice behind their back). */
+static void warn_if_wider(const char *dir, const char *name, mode_t mode)
+{
+	struct buf path = BUF_INIT;
+	struct stat sb;
+
+	buf_addf(&path, "%s%s%s", dir, name[0] ? "/" : "", name);
+	if (lstat(path.data, &sb) == 0 && (sb.st_mode & 07777 & ~mode))
+		log_warn("%s is mode %04o: other users of this host may read sessions' data "
+			 "(chmod %04o it)", path.data, (unsigned)(sb.st_mode & 07777), (unsigned)mode);
+	buf_release(&path);
+}
+
 int srv_store_open(struct srv_store **out, const char *data_dir, struct err **errp)
 {
 	struct srv_store *st;
@@ -271,6 +286,11 @@ int srv_store_open(struct srv_store **out, const char *data_dir, struct err **er
 
 	if (mkdir(data_dir, 0700) < 0 && errno != EEXIST)
 		return err_set(errp, errno, "store: create data directory");
+	warn_if_wider(data_dir, "", 0700);
+	warn_if_wider(data_dir, "snapshots.git", 0700);
+	warn_if_wider(data_dir, DB_FILE, 0600);
+	warn_if_wider(data_dir, DB_FILE "-wal", 0600);
+	warn_if_wider(data_dir, DB_FILE "-shm", 0600);
 	buf_addf(&path, "%s/" DB_FILE, data_dir);
 	/* Create it ourselves so the database (and its -wal/-shm, which copy its mode) is private. */
 	fd = open(path.data, O_RDWR | O_CREAT | O_CLOEXEC, 0600);

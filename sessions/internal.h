@@ -27,6 +27,7 @@ struct sess_child_args {
 	const char *workspace;	/* host path */
 	const char *display_dir;	/* host path: its x11/ and fb/ are bound inside */
 	bool network;
+	uint64_t scratch_bytes;	/* size of /tmp and of /dev/shm each, 0: the kernel's default */
 	const struct sock_fprog *filter;	/* seccomp program, built once by the zygote */
 };
 

@@ -39,6 +39,24 @@ struct sess_limits {
 	uint32_t open_files;	/* RLIMIT_NOFILE per spawned process */
 };
 
+/**
+ * Size of the sandbox's /tmp and of its /dev/shm (two tmpfs mounts, fixed at
+ * creation) for a memory limit: half the limit each, at least
+ * SESS_SCRATCH_MIN; 0 for no memory limit (the kernel's default, half the
+ * host's RAM). Each also holds at most size / SESS_SCRATCH_BYTES_PER_INODE
+ * files. Any thread.
+ */
+#define SESS_SCRATCH_MIN (8ull << 20)
+#define SESS_SCRATCH_BYTES_PER_INODE 4096
+uint64_t sess_scratch_bytes(uint64_t memory_bytes);
+
+/**
+ * inotify instances and watches one sandbox may hold (its user namespace's
+ * limits; the host user's own limits still apply on top).
+ */
+#define SESS_INOTIFY_INSTANCES "32"
+#define SESS_INOTIFY_WATCHES "16384"
+
 /** What the host offers, decided once by sess_zygote_start(). */
 struct sess_host_info {
 	bool root;		/* the server runs as host root */

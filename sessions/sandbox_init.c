@@ -81,6 +81,7 @@ enum mnt_kind {
 	MNT_SYSTEM,	/* host dir bound read-only, or its symlink recreated; skipped if absent */
 	MNT_WORKSPACE,	/* the session workspace, read-write */
 	MNT_TMPFS,
+	MNT_SCRATCH,	/* a tmpfs for the sandbox's own files, bounded by scratch_bytes */
 	MNT_PROC,
 	MNT_DEVNODE,	/* bind one host device node */
 	MNT_SYMLINK,
@@ -119,7 +120,7 @@ static const struct mnt_op mnt_ops[] = {
 	   host's resolver address does not leak in */
 	{ MNT_CONTENT, "/etc/resolv.conf", "nameserver 10.0.2.3\n", 0 },
 	{ MNT_WORKSPACE, "/workspace", NULL, 0 },
-	{ MNT_TMPFS, "/tmp", "mode=1777", MS_NOSUID | MS_NODEV },
+	{ MNT_SCRATCH, "/tmp", "mode=1777", MS_NOSUID | MS_NODEV },
 	/* Xvfb's socket and framebuffer, shared with the server (vnc/) */
 	{ MNT_DISPLAY, "/tmp/.X11-unix", "x11", MS_NOSUID | MS_NODEV | MS_NOEXEC },
 	{ MNT_PROC, "/proc", NULL, MS_NOSUID | MS_NODEV | MS_NOEXEC },
@@ -136,7 +137,7 @@ static const struct mnt_op mnt_ops[] = {
 	{ MNT_SYMLINK, "/dev/stderr", "/proc/self/fd/2", 0 },
 	{ MNT_SYMLINK, "/dev/core", "/proc/kcore", 0 },
 	{ MNT_SYMLINK, "/dev/ptmx", "pts/ptmx", 0 },
-	{ MNT_TMPFS, "/dev/shm", "mode=1777", MS_NOSUID | MS_NODEV },
+	{ MNT_SCRATCH, "/dev/shm", "mode=1777", MS_NOSUID | MS_NODEV },
 	{ MNT_DEVPTS, "/dev/pts", "newinstance,ptmxmode=0666,mode=0620", MS_NOSUID | MS_NOEXEC },
 	{ MNT_READONLY, "/dev", NULL, MS_NOSUID | MS_NOEXEC },
 	{ MNT_DISPLAY, "/run/mcpbox/display", "fb", MS_NOSUID | MS_NODEV | MS_NOEXEC },
@@ -146,6 +147,7 @@ static const struct mnt_op mnt_ops[] = {
 struct mnt_fds {
 	int ws;
 	int x11, fb;	/* display subdirectories, -1 if absent */
+	uint64_t scratch_bytes;	/* MNT_SCRATCH size, 0: the kernel's default */
 };
 
 /* Mount flags the kernel locks on a mount we received from a more privileged
@@ -236,6 +238,23 @@ static void do_mount(const struct mnt_op *op, const struct mnt_fds *fds)
 		if (mount("tmpfs", op->dest, "tmpfs", op->flags, op->src) < 0)
 			die(errno, "mount tmpfs on %s", op->dest);
 		return;
+	case MNT_SCRATCH: {
+		char opts[128];
+		if (mkdir(op->dest, 0755) < 0 && errno != EEXIST)
+			die(errno, "mkdir %s", op->dest);
+		/* Bounded in bytes and inodes (an inode costs kernel memory that
+		   the size does not count): the sandbox gets ENOSPC, not the
+		   host's memory, also when no memory cgroup charges it. */
+		if (fds->scratch_bytes)
+			snprintf(opts, sizeof(opts), "%s,size=%llu,nr_inodes=%llu", op->src,
+				 (unsigned long long)fds->scratch_bytes,
+				 (unsigned long long)(fds->scratch_bytes / SESS_SCRATCH_BYTES_PER_INODE));
+		else
+			snprintf(opts, sizeof(opts), "%s", op->src);
+		if (mount("tmpfs", op->dest, "tmpfs", op->flags, opts) < 0)
+			die(errno, "mount tmpfs on %s", op->dest);
+		return;
+	}
 	case MNT_PROC:
 		if (mkdir(op->dest, 0555) < 0)
 			die(errno, "mkdir %s", op->dest);
@@ -346,6 +365,47 @@ static void loopback_up(void)
 	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
 		die(errno, "bring lo up");
 	close(s);
+}
+
+/* Per-user-namespace counters (/proc/sys/user, kernel >= 5.11 for inotify):
+   what we write here bounds our namespace, and every use is charged up to
+   the host user who runs mcpbox too, so one sandbox cannot use up the
+   host's share. Programs (no capabilities) can only read them. */
+static const struct {
+	const char *name;
+	const char *value;
+} ucount_caps[] = {
+	{ "max_inotify_instances", SESS_INOTIFY_INSTANCES },
+	{ "max_inotify_watches", SESS_INOTIFY_WATCHES },
+	{ "max_fanotify_groups", "0" },
+	{ "max_fanotify_marks", "0" },
+	/* the filter already refuses new namespaces; this holds for clone3 too */
+	{ "max_user_namespaces", "0" },
+	{ "max_mnt_namespaces", "0" },
+	{ "max_pid_namespaces", "0" },
+	{ "max_net_namespaces", "0" },
+	{ "max_ipc_namespaces", "0" },
+	{ "max_uts_namespaces", "0" },
+	{ "max_cgroup_namespaces", "0" },
+	{ "max_time_namespaces", "0" },
+};
+
+/* After the sandbox's /proc is mounted. A counter this kernel lacks is
+   skipped; any other failure fails the sandbox's creation. */
+static void cap_ucounts(void)
+{
+	char path[128];
+
+	for (size_t i = 0; i < ARRAY_SIZE(ucount_caps); i++) {
+		int fd;
+		snprintf(path, sizeof(path), "/proc/sys/user/%s", ucount_caps[i].name);
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd < 0 && errno == ENOENT)
+			continue;
+		if (fd < 0 || write_all(fd, ucount_caps[i].value, strlen(ucount_caps[i].value)) < 0)
+			die(errno, "limit %s", path);
+		close(fd);
+	}
 }
 
 /* Close every fd except 0..2 and the ones in keep (unsorted, may hold -1). */
@@ -804,7 +864,7 @@ void sess_sandbox_child(const struct sess_child_args *a)
 	sigset_t mask;
 	char go;
 	int ws_fd, last_cap, keep[3] = { a->ctl_fd, a->go_fd, a->status_fd };
-	struct mnt_fds fds = { -1, -1, -1 };
+	struct mnt_fds fds = { -1, -1, -1, a->scratch_bytes };
 	char dpath[600];
 
 	status_fd = a->status_fd;
@@ -849,6 +909,16 @@ void sess_sandbox_child(const struct sess_child_args *a)
 		die(errno, "setresgid");
 	if (setresuid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID) < 0)
 		die(errno, "setresuid");
+	/* Sandbox code runs as our uid. A spawn child shares our memory until
+	   its execve, and once it has dropped its capabilities nothing else
+	   stops sandbox code from opening its /proc/PID/mem or ptracing it,
+	   and so rewriting us. Not dumpable, our memory is closed to anyone
+	   without CAP_SYS_PTRACE in the zygote's user namespace, which owns it.
+	   The kernel clears the flag by itself only when a credential change
+	   moves the host uid, not when mcpbox runs unprivileged. execve gives
+	   each program a dumpable mm of its own. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		die(errno, "make the worker non-dumpable");
 
 	last_cap = read_last_cap(); /* the host's /proc, before pivot_root */
 
@@ -860,6 +930,7 @@ void sess_sandbox_child(const struct sess_child_args *a)
 		close(fds.fb);
 	if (sethostname("mcpbox", 6) < 0)
 		die(errno, "sethostname");
+	cap_ucounts();
 	loopback_up();
 	if (a->network) {
 		const char *e = sess_net_configure();

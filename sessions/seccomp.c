@@ -14,18 +14,29 @@
 
 #include "../server/banned.h"
 
-/* Syscalls that return EPERM: they change the host, namespaces or mounts. */
+/* Syscalls that return EPERM (docs/security.md lists them with reasons). */
 static const char *const eperm_syscalls[] = {
-	"mount", "umount", "umount2", "pivot_root", "unshare", "setns",
-	"keyctl", "add_key", "request_key", "bpf", "perf_event_open",
-	"kexec_load", "kexec_file_load", "init_module", "finit_module",
-	"delete_module", "reboot", "swapon", "swapoff", "acct",
-	"open_by_handle_at", "name_to_handle_at", "userfaultfd",
-	"lookup_dcookie", "iopl", "ioperm", "quotactl", "quotactl_fd",
-	"settimeofday", "clock_settime", "clock_adjtime", "adjtimex", "stime",
-	"syslog", "vhangup", "nfsservctl",
+	/* mounts and namespaces */
+	"mount", "umount", "umount2", "pivot_root", "unshare", "setns", "chroot",
 	"open_tree", "move_mount", "fsopen", "fsconfig", "fsmount", "fspick",
-	"mount_setattr",
+	"mount_setattr", "sethostname", "setdomainname",
+	/* the kernel itself: modules, kexec, reboot, swap, accounting, time */
+	"kexec_load", "kexec_file_load", "init_module", "finit_module",
+	"delete_module", "create_module", "query_module", "get_kernel_syms",
+	"reboot", "swapon", "swapoff", "acct", "settimeofday", "clock_settime",
+	"clock_adjtime", "adjtimex", "stime", "syslog", "vhangup", "nfsservctl",
+	"quotactl", "quotactl_fd", "lookup_dcookie", "iopl", "ioperm",
+	"vm86", "vm86old", "uselib", "ustat", "sysfs", "_sysctl",
+	/* large kernel attack surface the sandbox does not need */
+	"keyctl", "add_key", "request_key", "bpf", "perf_event_open", "userfaultfd",
+	"io_uring_setup", "io_uring_enter", "io_uring_register", "fanotify_init",
+	"open_by_handle_at", "name_to_handle_at",
+	/* other processes' memory and the machine's memory placement */
+	"process_vm_readv", "process_vm_writev", "kcmp",
+	"move_pages", "migrate_pages", "mbind", "set_mempolicy", "get_mempolicy",
+	"set_mempolicy_home_node",
+	/* never implemented on x86-64: refuse rather than trust ENOSYS */
+	"afs_syscall", "tuxcall", "security", "vserver", "putpmsg", "getpmsg",
 };
 
 /* clone() flags that create namespaces. CLONE_NEWTIME shares its bit with
@@ -47,6 +58,18 @@ static int add_rules(scmp_filter_ctx ctx, struct err **errp)
 		if (rc < 0 && rc != -EDOM)
 			return err_set(errp, -rc, "seccomp: rule for %s", eperm_syscalls[i]);
 	}
+	/* personality(): only the default persona and the query (0xffffffff);
+	   the kernel reads 32 bits. Anything else (e.g. READ_IMPLIES_EXEC,
+	   ADDR_NO_RANDOMIZE) weakens the process's own memory protections. */
+	/* A rule may test an argument once, so: a value is neither all zeros
+	   nor all ones exactly when two neighbouring bits differ. */
+	for (unsigned b = 0; b < 31; b++)
+		for (unsigned v = 1; v <= 2; v++) {
+			rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(personality), 1,
+					      SCMP_A0_32(SCMP_CMP_MASKED_EQ, 3u << b, v << b));
+			if (rc < 0)
+				return err_set(errp, -rc, "seccomp: rule for personality");
+		}
 	nr = seccomp_syscall_resolve_name("clone3");
 	if (nr != __NR_SCMP_ERROR) {
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), nr, 0);

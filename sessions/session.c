@@ -558,8 +558,9 @@ int sess_create(struct sess_registry *reg, const char *owner, bool implicit,
 	s->reg = reg;
 	s->refs = 1; /* the registry's */
 
-	/* an overlay must be in place before the sandbox mounts the workspace: no pool */
-	bool poolable = !rq->network && !rq->lower;
+	/* an overlay must be in place before the sandbox mounts the workspace: no pool;
+	   nor for another memory limit: /tmp and /dev/shm are sized from it at creation */
+	bool poolable = !rq->network && !rq->lower && mem == cfg->memory_bytes.def;
 	struct pool_entry *e = poolable ? reg->pool : NULL;
 	if (e) {
 		reg->pool = e->next;

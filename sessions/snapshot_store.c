@@ -241,8 +241,19 @@ int snapi_store_open(struct snap_store **out, const char *data_dir, struct err *
 		git_config *cfg = NULL;
 		git_repository_init_options_init(&o, GIT_REPOSITORY_INIT_OPTIONS_VERSION);
 		o.flags = GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_MKPATH;
+		/* ours alone from its first moment (libgit2 would use 0777 &
+		   ~umask): nothing under it can be reached by other host users */
+		if (mkdir(st->gitdir, 0700) < 0 && errno != EEXIST) {
+			err_set(errp, errno, "creating the object store");
+			goto fail;
+		}
 		if (git_repository_init_ext(&repo, st->gitdir, &o) < 0) {
 			snapi_git_fail(errp, "creating the object store");
+			goto fail;
+		}
+		if (chmod(st->gitdir, 0700) < 0) {	/* in case it existed, empty */
+			err_set(errp, errno, "creating the object store");
+			git_repository_free(repo);
 			goto fail;
 		}
 		/* the git CLI, if someone points it here, must not gc or prune on its own */

@@ -326,6 +326,53 @@ int sess_worker_set_limits(struct sess_worker *w, const struct sess_limits *l, s
 	return sess_cgroup_set_limits(&w->cg, w->id, l, errp);
 }
 
+/* The pid namespace link of pid, or of one of its children when pid's own
+   is closed to us (the worker is not dumpable; an unprivileged server may
+   not read it, but it may read those of the programs, which are). */
+static int ns_of(pid_t worker, char *out, size_t size)
+{
+	char path[300], stat[512];
+	struct dirent *de;
+	ssize_t len;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)worker);
+	len = readlink(path, out, size - 1);
+	if (len >= 0) {
+		out[len] = '\0';
+		return 0;
+	}
+	d = opendir("/proc");
+	if (!d)
+		return -1;
+	while ((de = readdir(d))) {
+		const char *p;
+		int fd, ppid;
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		len = read(fd, stat, sizeof(stat) - 1);
+		close(fd);
+		stat[len > 0 ? len : 0] = '\0';
+		/* "pid (comm) state ppid ...": comm may hold anything, skip past its last ')' */
+		p = strrchr(stat, ')');
+		if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1 || ppid != (int)worker)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/ns/pid", de->d_name);
+		len = readlink(path, out, size - 1);
+		if (len >= 0) {
+			out[len] = '\0';
+			closedir(d);
+			return 0;
+		}
+	}
+	closedir(d);
+	return -1;
+}
+
 /* Processes in the worker's pid namespace, counted through the host's /proc. */
 static int count_ns_procs(pid_t worker, uint32_t *n)
 {
@@ -334,11 +381,8 @@ static int count_ns_procs(pid_t worker, uint32_t *n)
 	ssize_t len;
 	DIR *d;
 
-	snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)worker);
-	len = readlink(path, want, sizeof(want) - 1);
-	if (len < 0)
+	if (ns_of(worker, want, sizeof(want)) < 0)
 		return -1;
-	want[len] = '\0';
 	d = opendir("/proc");
 	if (!d)
 		return -1;
@@ -348,8 +392,12 @@ static int count_ns_procs(pid_t worker, uint32_t *n)
 			continue;
 		snprintf(path, sizeof(path), "/proc/%s/ns/pid", de->d_name);
 		len = readlink(path, got, sizeof(got) - 1);
-		if (len < 0)
+		if (len < 0) {
+			/* the worker itself, when it is closed to us */
+			if (atoi(de->d_name) == (int)worker)
+				(*n)++;
 			continue;
+		}
 		got[len] = '\0';
 		if (!strcmp(got, want))
 			(*n)++;

@@ -26,14 +26,47 @@ int sess_ws_create(const char *path, struct err **errp)
 	return 0;
 }
 
-static int remove_dir_contents(int dfd);
+/* A tree may be as deep as the sandbox made it. Walking it with one open
+   directory per level would take the server's fds (and stack) in proportion:
+   below RM_MAX_DEPTH levels a directory is moved up into the top directory
+   being removed instead (a rename beneath it: nothing climbs ".."), and the
+   top is walked again until nothing more comes up. */
+#define RM_MAX_DEPTH 32
+#define RM_MAX_PASSES 1000000
 
-static int remove_entry(int dirfd, const char *name)
+struct rm_walk {
+	int top;		/* the directory being emptied at depth 0, or -1 */
+	unsigned long moved;	/* directories moved up during this pass */
+	unsigned long seq;	/* for their names */
+};
+
+static int remove_dir_contents(struct rm_walk *w, int dfd, int depth);
+
+/* Move dirfd/name into the top directory under a fresh name; 0 if done. */
+static int move_up(struct rm_walk *w, int dirfd, const char *name)
+{
+	char to[48];
+
+	for (int tries = 0; tries < 8; tries++) {
+		snprintf(to, sizeof(to), ".mcpbox-rm-%lu", w->seq++);
+		if (renameat2(dirfd, name, w->top, to, RENAME_NOREPLACE) == 0) {
+			w->moved++;
+			return 0;
+		}
+		if (errno != EEXIST)
+			return -1;
+	}
+	return -1;
+}
+
+static int remove_entry(struct rm_walk *w, int dirfd, const char *name, int depth)
 {
 	if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT)
 		return 0;
 	if (errno != EISDIR && errno != EPERM)
 		return -1;
+	if (w->top >= 0 && depth >= RM_MAX_DEPTH && move_up(w, dirfd, name) == 0)
+		return 0;
 	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 && errno == EACCES) {
 		/* a directory the sandbox made unreadable: we own it, so fix it */
@@ -43,7 +76,16 @@ static int remove_entry(int dirfd, const char *name)
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -1;
 	fchmod(fd, 0700);
-	int r = remove_dir_contents(fd);
+	bool is_top = w->top < 0;
+	int r, passes = 0;
+	if (is_top)
+		w->top = fd;
+	do {
+		w->moved = 0;
+		r = remove_dir_contents(w, fd, depth + 1);
+	} while (is_top && r == 0 && w->moved && ++passes < RM_MAX_PASSES);
+	if (is_top)
+		w->top = -1;
 	close(fd);
 	if (r < 0)
 		return -1;
@@ -53,7 +95,7 @@ static int remove_entry(int dirfd, const char *name)
 }
 
 /* Takes no ownership of dfd. */
-static int remove_dir_contents(int dfd)
+static int remove_dir_contents(struct rm_walk *w, int dfd, int depth)
 {
 	int fd = dup(dfd);
 	if (fd < 0)
@@ -66,21 +108,68 @@ static int remove_dir_contents(int dfd)
 		close(fd);
 		return -1;
 	}
+	rewinddir(d);	/* the dup shares dfd's offset: the top is read more than once */
 	while ((de = readdir(d))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		if (remove_entry(dfd, de->d_name) < 0)
+		if (remove_entry(w, dfd, de->d_name, depth) < 0)
 			r = -1;
 	}
 	closedir(d);
 	return r;
 }
 
+/* Remove dirfd/name and everything under it, never following symlinks. */
+static int remove_tree(int dirfd, const char *name)
+{
+	struct rm_walk w = { .top = -1 };
+
+	return remove_entry(&w, dirfd, name, 0);
+}
+
 int sess_ws_remove_at(int dirfd, const char *name, struct err **errp)
 {
-	if (remove_entry(dirfd, name) < 0)
+	if (remove_tree(dirfd, name) < 0)
 		return err_set(errp, errno, "cannot remove");
 	return 0;
+}
+
+struct rm_at_work {
+	uv_work_t req;
+	int dirfd;
+	char *name;
+	struct err *err;
+	sess_ws_done_cb cb;
+	void *arg;
+};
+
+static void rm_at_run(uv_work_t *req)
+{
+	struct rm_at_work *w = req->data;
+	sess_ws_remove_at(w->dirfd, w->name, &w->err);
+}
+
+static void rm_at_done(uv_work_t *req, int status)
+{
+	struct rm_at_work *w = req->data;
+	close(w->dirfd);
+	free(w->name);
+	w->cb(w->arg, w->err);
+	free(w);
+}
+
+void sess_ws_remove_at_async(int dirfd, const char *name, sess_ws_done_cb cb, void *arg)
+{
+	struct rm_at_work *w = xcalloc(1, sizeof(*w));
+	w->req.data = w;
+	w->dirfd = dirfd;
+	w->name = xstrdup(name);
+	w->cb = cb;
+	w->arg = arg;
+	if (!ws_loop || uv_queue_work(ws_loop, &w->req, rm_at_run, rm_at_done) < 0) {
+		rm_at_run(&w->req);
+		rm_at_done(&w->req, 0);
+	}
 }
 
 struct rm_work {
@@ -91,7 +180,7 @@ struct rm_work {
 static void rm_run(uv_work_t *req)
 {
 	struct rm_work *w = req->data;
-	if (remove_entry(AT_FDCWD, w->path) < 0)
+	if (remove_tree(AT_FDCWD, w->path) < 0)
 		log_warn("cannot remove workspace %s: %s", w->path, strerror(errno));
 }
 
@@ -105,7 +194,7 @@ static void rm_done(uv_work_t *req, int status)
 void sess_ws_remove(const char *path)
 {
 	if (!ws_loop) {
-		remove_entry(AT_FDCWD, path);
+		remove_tree(AT_FDCWD, path);
 		return;
 	}
 	struct rm_work *w = xcalloc(1, sizeof(*w));

@@ -41,6 +41,18 @@ void sess_ws_remove(const char *path);
 /** Remove a tree synchronously: name inside dirfd, not following symlinks. */
 int sess_ws_remove_at(int dirfd, const char *name, struct err **errp);
 
+/** Called on the loop thread when background work ends; err is NULL or the callee's to free. */
+typedef void (*sess_ws_done_cb)(void *arg, struct err *err);
+/**
+ * sess_ws_remove_at() on the thread pool of the loop given to sess_ws_init()
+ * (synchronously without one): the time a tree of any size takes is never
+ * spent on the loop. Takes over dirfd, which keeps the walk beneath it even
+ * if the workspace is removed or renamed meanwhile; copies name. cb runs
+ * exactly once, on the loop thread (from inside this call if the work
+ * cannot be queued). Loop thread only.
+ */
+void sess_ws_remove_at_async(int dirfd, const char *name, sess_ws_done_cb cb, void *arg);
+
 /**
  * Turn a client path into a path relative to the workspace: "" "." "/workspace"
  * → "."; "/workspace/a/b/" → "a/b"; "a//b/./c" → "a/b/c". Other absolute paths

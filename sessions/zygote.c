@@ -24,11 +24,13 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/securebits.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -238,6 +240,43 @@ static char *wait_report(int fd)
 	return xstrdup("sandbox set-up died");
 }
 
+uint64_t sess_scratch_bytes(uint64_t memory_bytes)
+{
+	if (!memory_bytes)
+		return 0;
+	return memory_bytes / 2 > SESS_SCRATCH_MIN ? memory_bytes / 2 : SESS_SCRATCH_MIN;
+}
+
+/* Clone the sandbox's first process into new namespaces. As root, with the
+   sandbox uid as our euid: a user namespace belongs to the euid that makes
+   it, and the kernel charges everything counted per user namespace
+   (inotify instances and watches, namespaces) to that owner on the host
+   too, so sandboxes then share the sandbox uid's allowance, never root's.
+   fsuid stays 0, so the child still opens the workspace and the display
+   directories (root's, mode 0700) before it drops to the sandbox uid. */
+static pid_t clone_as_owner(const struct sess_host_info *host, unsigned long flags)
+{
+	pid_t pid;
+	int saved;
+
+	if (host->root) {
+		if (setresuid((uid_t)-1, host->sandbox_uid, (uid_t)-1) < 0)
+			return -1;
+		setfsuid(0);
+	}
+	pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, 0);
+	if (pid == 0 || !host->root)
+		return pid;
+	saved = errno;
+	if (setresuid((uid_t)-1, 0, (uid_t)-1) < 0) {
+		/* we could not make sandboxes as root any more: stop */
+		log_error("zygote: cannot get root back: %s", strerror(errno));
+		_exit(1);
+	}
+	errno = saved;
+	return pid;
+}
+
 /* Make one sandbox. Returns the worker's pid and control socket in *ctl, or
    -1 with a message in *msg. */
 static pid_t create_one(struct zstate *zs, const char *id, const char *workspace, bool network,
@@ -279,14 +318,14 @@ static pid_t create_one(struct zstate *zs, const char *id, const char *workspace
 	}
 	args = (struct sess_child_args){ .ctl_fd = sv[1], .go_fd = go[0], .status_fd = st[1],
 					 .keep_fd = zs->sock, .id = id, .workspace = workspace, .display_dir = ddir,
-					 .network = network, .filter = &zs->filter };
+					 .network = network, .scratch_bytes = sess_scratch_bytes(l->memory_bytes),
+					 .filter = &zs->filter };
 	/* Raw clone: fork semantics (no separate stack), straight into the
 	   new namespaces; the child becomes PID 1 of its pid namespace. The
 	   cgroup namespace is unshared by the child once it sits in its own
 	   cgroup, so that cgroup becomes its root. */
-	pid = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC |
-				       CLONE_NEWUTS | CLONE_NEWNET | SIGCHLD,
-			     NULL, NULL, NULL, 0);
+	pid = clone_as_owner(zs->host, CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC |
+					       CLONE_NEWUTS | CLONE_NEWNET | SIGCHLD);
 	if (pid == 0)
 		sess_sandbox_child(&args);
 	close(sv[1]);
@@ -508,6 +547,10 @@ static void zygote_main(int sock, pid_t server, const struct sess_cgroup *cg,
 	   (setgroups is denied inside, so they could never drop them). */
 	if (host->root && setgroups(0, NULL) < 0)
 		log_warn("zygote: setgroups: %s", strerror(errno));
+	/* As root, keep our capabilities while our euid is the sandbox uid
+	   (clone_as_owner). */
+	if (host->root && prctl(PR_SET_SECUREBITS, SECBIT_NO_SETUID_FIXUP, 0, 0, 0) < 0)
+		log_warn("zygote: securebits: %s", strerror(errno));
 
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, SIG_IGN);	/* ^C is the server's business */

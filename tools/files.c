@@ -263,6 +263,63 @@ static void list_dir(struct lister *l, int dfd, const char *prefix, int depth)
 	closedir(d);
 }
 
+/* A listing on the thread pool: up to LIST_MAX_ENTRIES fstatat calls and
+   their JSON are not the loop's to wait for. The session is held; the walk
+   goes on beneath the fd opened on the loop even if it is destroyed. */
+struct list_job {
+	uv_work_t req;
+	struct tool_call *call;
+	struct sess_session *sess;
+	int fd;
+	char *rel;
+	struct lister l;
+	struct buf text;
+};
+
+static void list_run(uv_work_t *req)
+{
+	struct list_job *j = req->data;
+	struct lister *l = &j->l;
+
+	list_dir(l, j->fd, j->rel, 0);	/* takes the fd */
+	j->fd = -1;
+	/* sorted by path: stable output for models and tests */
+	size_t n = json_array_size(l->entries);
+	json_t **v = xcalloc(n ? n : 1, sizeof(*v));
+	for (size_t i = 0; i < n; i++)
+		v[i] = json_incref(json_array_get(l->entries, i));
+	qsort(v, n, sizeof(*v), cmp_entry);
+	json_array_clear(l->entries);
+	for (size_t i = 0; i < n; i++) {
+		json_t *e = v[i];
+		const char *type = json_string_value(json_object_get(e, "type"));
+		buf_addf(&j->text, "%s%s\t%lld\t%s\n", json_string_value(json_object_get(e, "path")),
+			 !strcmp(type, "directory") ? "/" : !strcmp(type, "symlink") ? "@" : "",
+			 (long long)json_integer_value(json_object_get(e, "size")),
+			 json_string_value(json_object_get(e, "mtime")));
+		json_array_append_new(l->entries, e);
+	}
+	free(v);
+	if (!n)
+		buf_adds(&j->text, "(empty directory)\n");
+	if (l->truncated)
+		buf_addf(&j->text, "[truncated at %d entries]\n", LIST_MAX_ENTRIES);
+}
+
+static void list_done(uv_work_t *req, int status)
+{
+	struct list_job *j = req->data;
+	const char *shown = tool_arg_str(j->call, "path", ".");
+
+	json_t *sc = json_pack("{s:s, s:o, s:b}", "path", shown, "entries", j->l.entries, "truncated",
+			       j->l.truncated);
+	tool_ok(j->call, sc, j->text.data);
+	buf_release(&j->text);
+	sess_put(j->sess);
+	free(j->rel);
+	free(j);
+}
+
 static void file_list_run_s(struct tool_call *call, struct sess_session *s)
 {
 	auto_free char *rel = rel_path(call, "path");
@@ -270,41 +327,54 @@ static void file_list_run_s(struct tool_call *call, struct sess_session *s)
 		return;
 	const char *shown = tool_arg_str(call, "path", ".");
 	auto_err struct err *err = NULL;
-	struct lister l = { .entries = json_array(), .recursive = tool_arg_bool(call, "recursive", false) };
 
 	int fd = sess_ws_open(s->wsfd, rel, O_RDONLY | O_DIRECTORY, 0, shown, &err);
 	if (fd < 0) {
-		json_decref(l.entries);
 		tool_fail(call, "file_list: %s", err->msg);
 		return;
 	}
-	list_dir(&l, fd, rel, 0);
-
-	/* sorted by path: stable output for models and tests */
-	size_t n = json_array_size(l.entries);
-	json_t **v = xcalloc(n ? n : 1, sizeof(*v));
-	for (size_t i = 0; i < n; i++)
-		v[i] = json_incref(json_array_get(l.entries, i));
-	qsort(v, n, sizeof(*v), cmp_entry);
-	json_array_clear(l.entries);
-	struct buf text = BUF_INIT;
-	for (size_t i = 0; i < n; i++) {
-		json_t *e = v[i];
-		const char *type = json_string_value(json_object_get(e, "type"));
-		buf_addf(&text, "%s%s\t%lld\t%s\n", json_string_value(json_object_get(e, "path")),
-			 !strcmp(type, "directory") ? "/" : !strcmp(type, "symlink") ? "@" : "",
-			 (long long)json_integer_value(json_object_get(e, "size")),
-			 json_string_value(json_object_get(e, "mtime")));
-		json_array_append_new(l.entries, e);
+	struct list_job *j = xcalloc(1, sizeof(*j));
+	j->req.data = j;
+	j->call = call;
+	j->sess = s;
+	sess_hold(s);
+	j->fd = fd;
+	j->rel = steal_ptr(rel);
+	j->l = (struct lister){ .entries = json_array(), .recursive = tool_arg_bool(call, "recursive", false) };
+	j->text = (struct buf)BUF_INIT;
+	if (uv_queue_work(uv_default_loop(), &j->req, list_run, list_done) < 0) {
+		list_run(&j->req);
+		list_done(&j->req, 0);
 	}
-	free(v);
-	if (!n)
-		buf_adds(&text, "(empty directory)\n");
-	if (l.truncated)
-		buf_addf(&text, "[truncated at %d entries]\n", LIST_MAX_ENTRIES);
-	json_t *sc = json_pack("{s:s, s:o, s:b}", "path", shown, "entries", l.entries, "truncated", l.truncated);
-	tool_ok(call, sc, text.data);
+}
+
+static void reply_deleted(struct tool_call *call, const char *shown, bool dir)
+{
+	struct buf text = BUF_INIT;
+	buf_addf(&text, "deleted %s%s", shown, dir ? " (directory)" : "");
+	tool_ok(call, json_pack("{s:s, s:b}", "path", shown, "deleted", 1), text.data);
 	buf_release(&text);
+}
+
+/* A recursive delete in flight on the thread pool. The session is held: it
+   may be destroyed meanwhile (the walk goes on beneath its own fd). */
+struct delete_job {
+	struct tool_call *call;
+	struct sess_session *sess;
+};
+
+static void delete_done(void *arg, struct err *err)
+{
+	struct delete_job *j = arg;
+	const char *shown = tool_arg_str(j->call, "path", "");
+
+	if (err)
+		tool_fail(j->call, "file_delete: \"%s\": %s", shown, err->msg);
+	else
+		reply_deleted(j->call, shown, true);
+	err_free(err);
+	sess_put(j->sess);
+	free(j);
 }
 
 static void file_delete_run_s(struct tool_call *call, struct sess_session *s)
@@ -334,11 +404,15 @@ static void file_delete_run_s(struct tool_call *call, struct sess_session *s)
 	}
 	if (S_ISDIR(st.st_mode)) {
 		if (recursive) {
-			if (sess_ws_remove_at(dfd, base, &err) < 0) {
-				tool_fail(call, "file_delete: \"%s\": %s", shown, err->msg);
-				return;
-			}
-		} else if (unlinkat(dfd, base, AT_REMOVEDIR) < 0) {
+			/* its size is the workspace's: off the loop */
+			struct delete_job *j = xcalloc(1, sizeof(*j));
+			j->call = call;
+			j->sess = s;
+			sess_hold(s);
+			sess_ws_remove_at_async(steal_fd(dfd), base, delete_done, j);
+			return;
+		}
+		if (unlinkat(dfd, base, AT_REMOVEDIR) < 0) {
 			if (errno == ENOTEMPTY || errno == EEXIST)
 				tool_fail(call, "file_delete: directory \"%s\" is not empty; pass recursive: true to "
 						"delete it with its contents", shown);
@@ -350,10 +424,7 @@ static void file_delete_run_s(struct tool_call *call, struct sess_session *s)
 		tool_fail(call, "file_delete: \"%s\": %s", shown, strerror(errno));
 		return;
 	}
-	struct buf text = BUF_INIT;
-	buf_addf(&text, "deleted %s%s", shown, S_ISDIR(st.st_mode) ? " (directory)" : "");
-	tool_ok(call, json_pack("{s:s, s:b}", "path", shown, "deleted", 1), text.data);
-	buf_release(&text);
+	reply_deleted(call, shown, S_ISDIR(st.st_mode));
 }
 
 static void file_read_run(struct tool_call *call) { tool_with_session(call, file_read_run_s); }

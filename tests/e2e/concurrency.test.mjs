@@ -1,5 +1,5 @@
 // Concurrency, cancellation and progress.
-import { test, describe } from 'node:test';
+import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startClient, startRaw, textOf, exec, sleep, poll, hostPidsMatching, uniqueSleepSeconds } from './helpers.mjs';
 
@@ -257,5 +257,37 @@ describe('batches', () => {
     } finally {
       await srv.close();
     }
+  });
+});
+
+describe('workspace walks run off the loop', () => {
+  test('file_delete of a 100k-file tree: pings stay fast meanwhile', { timeout: 180000 }, async () => {
+    const raw = await startRaw();
+    after(() => raw.close());
+    await raw.handshake();
+    const made = await raw.callTool('execute', {
+      language: 'shell', timeout_s: 120,
+      code: 'mkdir big && cd big && seq 0 99 | xargs mkdir && for d in $(seq 0 99); do (cd $d && seq 1000 | xargs touch); done; find . -type f | wc -l',
+    }, 'make', { timeout: 150000 });
+    assert.equal(made.result.structuredContent.stdout.trim(), '100000', JSON.stringify(made.result));
+    raw.send({ jsonrpc: '2.0', id: 'del', method: 'tools/call', params: { name: 'file_delete', arguments: { path: 'big', recursive: true } } });
+    const del = raw.response('del', { timeout: 120000 });
+    let done = false;
+    del.then(() => { done = true; }, () => { done = true; });
+    const lat = [];
+    for (let i = 0; !done; i++) {
+      const t0 = process.hrtime.bigint();
+      await raw.request('ping', undefined, `p${i}`, { timeout: 10000 });
+      lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      await sleep(2);
+    }
+    const r = await del;
+    assert.equal(r.result.isError, undefined, JSON.stringify(r.result));
+    assert.equal(r.result.structuredContent.deleted, true);
+    lat.sort((a, b) => a - b);
+    const p99 = lat[Math.min(lat.length - 1, Math.floor(lat.length * 0.99))];
+    assert.ok(p99 < 100, `ping p99 ${p99.toFixed(1)} ms, max ${lat[lat.length - 1].toFixed(1)} ms over ${lat.length} pings`);
+    const gone = await raw.callTool('execute', { language: 'shell', code: 'ls -A' }, 'ls');
+    assert.equal(gone.result.structuredContent.stdout, '', 'the tree is gone and the session works');
   });
 });

@@ -3,8 +3,8 @@ import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
-import { BIN, makeDataDir, startRaw, sleep } from './helpers.mjs';
+import { spawn, spawnSync } from 'node:child_process';
+import { BIN, RawServer, makeDataDir, startRaw, sleep } from './helpers.mjs';
 
 describe('configuration file', () => {
   test('a bad config stops the server with a message naming the key', () => {
@@ -87,5 +87,27 @@ describe('log notifications', () => {
     await raw.callTool('session_create', {}, 5);
     assert.equal(raw.messages.slice(from2).filter((m) => m.method === 'notifications/message').length, 0,
       'info messages are not sent at level error');
+  });
+});
+
+describe('host resources', () => {
+  test('the soft limit on open files is raised to the hard limit at start', async () => {
+    // started as an editor would, with the usual soft limit of a login shell
+    const hard = Number(spawnSync('sh', ['-c', 'ulimit -Hn']).stdout.toString().trim());
+    const soft = Math.min(256, hard);
+    const dir = makeDataDir();
+    const child = spawn('prlimit', [`--nofile=${soft}:${hard}`, BIN, 'stdio', '--data', dir],
+      { stdio: ['pipe', 'pipe', 'pipe'] });
+    await new Promise((resolve, reject) => { child.once('spawn', resolve); child.once('error', reject); });
+    const raw = new RawServer(child, dir, true);
+    after(() => raw.close());
+    await raw.handshake();
+    const limits = fs.readFileSync(`/proc/${child.pid}/limits`, 'utf8');
+    const m = limits.match(/^Max open files\s+(\d+)\s+(\d+)/m);
+    assert.ok(m, limits);
+    assert.equal(Number(m[1]), hard, `soft limit raised from ${soft} (${m[0]})`);
+    // programs keep the configured limit (open_files, 1024 by default), not the server's
+    const r = await raw.callTool('execute', { language: 'shell', code: 'ulimit -Sn; ulimit -Hn' }, 1);
+    assert.equal(r.result.structuredContent.stdout, '1024\n1024\n', JSON.stringify(r.result));
   });
 });

@@ -18,6 +18,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -240,6 +241,277 @@ static int sh(struct sess_worker *w, struct run *r, const char *script)
 	return run(w, r, argv);
 }
 
+
+/* ---- hostile code (tests/unit/probe.c, run inside) -------------------------- */
+
+/* Copy build/tests/probe (beside this binary) into ws as .probe. */
+static int install_probe(const char *ws)
+{
+	char self[4096], src[4200], dst[4200], chunk[65536];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1), got;
+	int in, out, rc = 0;
+
+	if (n < 0)
+		return -1;
+	self[n] = '\0';
+	*strrchr(self, '/') = '\0';
+	snprintf(src, sizeof(src), "%s/probe", self);
+	snprintf(dst, sizeof(dst), "%s/.probe", ws);
+	in = open(src, O_RDONLY | O_CLOEXEC);
+	out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+	if (in < 0 || out < 0)
+		rc = -1;
+	while (rc == 0 && (got = read(in, chunk, sizeof(chunk))) > 0)
+		if (write_all(out, chunk, (size_t)got) < 0)
+			rc = -1;
+	if (in >= 0)
+		close(in);
+	if (out >= 0 && close(out) < 0)
+		rc = -1;
+	return rc;
+}
+
+/* The number after "key " in the probe's output, or -1. */
+static long long probe_val(const char *out, const char *key)
+{
+	char pat[64];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "%s ", key);
+	for (p = out; (p = strstr(p, pat)); p++)
+		if (p == out || p[-1] == '\n')
+			return atoll(p + strlen(pat));
+	return -1;
+}
+
+/* Every candidate call the filter must refuse answers EPERM; the controls work. */
+static void test_syscalls(struct sess_worker *w)
+{
+	struct buf bad = BUF_INIT;
+	struct run r;
+	int rc = run(w, &r, (const char *[]){ "/workspace/.probe", "syscalls", NULL }), n = 0;
+	char *save = NULL;
+
+	for (char *line = strtok_r(r.out.data.data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *sp = strchr(line, ' ');
+		int want, got;
+		if (!sp)
+			continue;
+		*sp = '\0';
+		got = atoi(sp + 1);
+		want = !strncmp(line, "ok_", 3) ? 0 : EPERM;
+		n++;
+		if (got != want)
+			buf_addf(&bad, " %s=%d", line, got);
+	}
+	ok(rc == 0 && n >= 70 && bad.len == 0, "seccomp: %d calls probed from inside, wrong answers:%s",
+	   n, bad.len ? bad.data : " none");
+	buf_release(&bad);
+	release(&r);
+}
+
+/* The worker (PID 1, capabilities in its namespace) and the children that
+   share its memory until their execve are closed to sandbox code. */
+static void test_worker_closed(struct sess_worker *w)
+{
+	struct run r, race;
+	uint64_t id, t_end;
+	int rc, spawned = 0;
+
+	rc = run(w, &r, (const char *[]){ "/workspace/.probe", "worker", NULL });
+	ok(rc == 0 && (probe_val(r.out.data.data, "mem1") == EACCES || probe_val(r.out.data.data, "mem1") == EPERM) &&
+	   (probe_val(r.out.data.data, "mem1_read") == EACCES || probe_val(r.out.data.data, "mem1_read") == EPERM) &&
+	   probe_val(r.out.data.data, "ptrace1") == EPERM && probe_val(r.out.data.data, "seize1") == EPERM &&
+	   probe_val(r.out.data.data, "vmread1") == EPERM,
+	   "PID 1: /proc/1/mem, PTRACE_ATTACH/SEIZE, process_vm_readv refused (%s)", r.out.data.data);
+	release(&r);
+
+	/* Spawn /bin/true again and again while the probe opens every new
+	   pid's /proc/PID/mem as soon as it appears. */
+	if (start(w, &race, (const char *[]){ "/workspace/.probe", "memrace", "3", NULL }, NULL, -1, &id) < 0) {
+		ok(false, "memrace probe started");
+		return;
+	}
+	t_end = now_ns() + 2800000000ull;
+	while (now_ns() < t_end && !race.exited) {
+		struct run t;
+		if (run(w, &t, (const char *[]){ "/bin/true", NULL }) == 0)
+			spawned++;
+		release(&t);
+	}
+	finish(&race);
+	ok(exit_code(&race) == 0 && probe_val(race.out.data.data, "early_open") == 0 &&
+	   probe_val(race.out.data.data, "early_denied") > 0,
+	   "%d spawn children raced: none opened before execve (%s)", spawned,
+	   race.out.data.data);
+	release(&race);
+}
+
+/* inotify: one sandbox gets its own small share; the host and other
+   sandboxes keep theirs while it holds all of it. */
+/* As root, sandboxes are charged to the sandbox uid's inotify allowance
+   (their user namespaces' owner), never to root's: five sandboxes holding
+   all they may (160 instances, more than the usual 128 per host user)
+   leave root's intact. */
+static void test_inotify_owner(struct sess_zygote *z, const char *ws, bool root)
+{
+	struct sess_worker *w[4] = { 0 };
+	struct run r[4];
+	uint64_t ids[4], deadline = now_ns() + 10000000000ull;
+	bool started[4];
+	int fd, holding = 0;
+
+	memset(r, 0, sizeof(r));
+	for (int i = 0; i < 4; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "test-ino-%d", i);
+		w[i] = create(z, name, ws, false, 0, NULL);
+		started[i] = w[i] && start(w[i], &r[i], (const char *[]){ "/workspace/.probe", "inotify", "20", NULL },
+					   NULL, -1, &ids[i]) == 0;
+		holding += started[i];
+	}
+	for (int i = 0; i < 4; i++)
+		while (started[i] && (!r[i].out.data.data || !strchr(r[i].out.data.data, '\n')) && now_ns() < deadline)
+			uv_run(&loop, UV_RUN_NOWAIT), usleep(1000);
+	fd = inotify_init1(IN_CLOEXEC);
+	if (root)
+		ok(holding == 4 && fd >= 0, "inotify: with 5 sandboxes holding all they may, root still gets one (%s)",
+		   fd < 0 ? strerror(errno) : "ok");
+	else
+		skip("inotify: root's allowance untouched by sandboxes", "unprivileged: sandboxes are charged to us");
+	if (fd >= 0)
+		close(fd);
+	for (int i = 0; i < 4; i++) {
+		if (!w[i])
+			continue;
+		if (started[i]) {
+			sess_worker_kill(w[i], ids[i], SIGKILL, NULL);
+			finish(&r[i]);
+			release(&r[i]);
+		}
+		sess_worker_free(w[i]);
+	}
+}
+
+static void test_inotify(struct sess_zygote *z, const char *ws, bool root, struct sess_worker *a,
+			 struct sess_worker *b)
+{
+	struct sess_spawn s;
+	struct run r, rb;
+	struct err *e = NULL;
+	int in[2], po[2], fd;
+	uint64_t id, deadline;
+	long long n;
+
+	memset(&r, 0, sizeof(r));
+	memset(&s, 0, sizeof(s));
+	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(po, O_CLOEXEC) < 0) {
+		ok(false, "pipes");
+		return;
+	}
+	s.argv = (const char *const[]){ "/workspace/.probe", "inotify", NULL };
+	s.envp = (const char *const[]){ NULL };
+	s.fds[0] = in[0];
+	s.fds[1] = po[1];
+	s.fds[2] = -1;
+	s.nfds = 3;
+	if (sess_worker_spawn(a, &s, on_exit_cb, &r, &id, &e) < 0) {
+		ok(false, "spawn inotify probe: %s", e->msg);
+		err_free(e);
+		return;
+	}
+	close(in[0]);
+	close(po[1]);
+	watch_pipe(&r.out, po[0]);
+	r.err.eof = true;
+	uv_pipe_init(&loop, &r.err.pipe, 0);
+	deadline = now_ns() + 10000000000ull;
+	while ((!r.out.data.data || !strchr(r.out.data.data, '\n')) && !r.exited && now_ns() < deadline)
+		uv_run(&loop, UV_RUN_NOWAIT), usleep(1000);
+	n = r.out.data.data ? probe_val(r.out.data.data, "instances") : -1;
+	ok(n > 0 && n <= atoi(SESS_INOTIFY_INSTANCES),
+	   "inotify: a sandbox gets at most %s instances (got '%s')", SESS_INOTIFY_INSTANCES,
+	   r.out.data.data ? r.out.data.data : "");
+	/* while a holds them all */
+	fd = inotify_init1(IN_CLOEXEC);
+	ok(fd >= 0, "inotify: the host still gets an instance (%s)", fd < 0 ? strerror(errno) : "ok");
+	if (fd >= 0)
+		close(fd);
+	{
+		int rc = run(b, &rb, (const char *[]){ "/workspace/.probe", "inotify", NULL });
+		ok(rc == 0 && probe_val(rb.out.data.data, "instances") > 0,
+		   "inotify: another sandbox still gets instances (%s)", rb.out.data.data);
+		release(&rb);
+	}
+	test_inotify_owner(z, ws, root);
+	close(in[1]);
+	finish(&r);
+	release(&r);
+}
+
+/* Shmem in /proc/meminfo, in bytes (tmpfs pages of the whole host). */
+static long long host_shmem(void)
+{
+	char line[256];
+	long long kb = -1;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "Shmem:", 6))
+			kb = atoll(line + 6);
+	fclose(f);
+	return kb * 1024;
+}
+
+/* /tmp and /dev/shm are bounded by the session's memory limit: filling them
+   gets ENOSPC near the bound, the sandbox lives on, destroy frees it all. */
+static void test_scratch(struct sess_zygote *z, const char *ws)
+{
+	const uint64_t mem = 128ull << 20, bound = sess_scratch_bytes(mem);
+	struct sess_worker *w = create(z, "test-fill", ws, false, mem, NULL);
+	long long before, full, after = 0, got;
+	struct run r;
+	int rc;
+
+	if (!w) {
+		ok(false, "create a sandbox of 128 MiB");
+		return;
+	}
+	before = host_shmem();
+	/* The probe stops at 4 times the bound: without one the test fails
+	   rather than eat the host's memory. */
+	rc = sh(w, &r, "/workspace/.probe fill /tmp/f 256; rm -f /tmp/f");
+	got = probe_val(r.out.data.data, "bytes");
+	ok(rc == 0 && got >= (long long)(bound - (4ull << 20)) && got <= (long long)bound &&
+	   strstr(r.out.data.data, " 28\n"),
+	   "/tmp: ENOSPC after %lld bytes (bound %llu) ('%s')", got, (unsigned long long)bound,
+	   r.out.data.data);
+	release(&r);
+	rc = sh(w, &r, "/workspace/.probe fill /dev/shm/f 256");
+	got = probe_val(r.out.data.data, "bytes");
+	ok(rc == 0 && got >= (long long)(bound - (4ull << 20)) && got <= (long long)bound &&
+	   strstr(r.out.data.data, " 28\n"),
+	   "/dev/shm: ENOSPC after %lld bytes ('%s')", got, r.out.data.data);
+	release(&r);
+	full = host_shmem();
+	rc = sh(w, &r, "echo alive; ls -s /dev/shm/f");
+	ok(rc == 0 && !strncmp(r.out.data.data, "alive\n", 6), "the sandbox lives on with /dev/shm full");
+	release(&r);
+	sess_worker_free(w);
+	for (int i = 0; i < 300; i++) {
+		uv_run(&loop, UV_RUN_NOWAIT);
+		after = host_shmem();
+		if (after < full - (long long)bound / 2)
+			break;
+		usleep(10000);
+	}
+	ok(full - before >= (long long)bound / 2 && after < full - (long long)bound / 2,
+	   "destroy returns the host's memory (Shmem %lld -> %lld -> %lld MiB)", before >> 20, full >> 20,
+	   after >> 20);
+}
+
 /* ---- misc ---------------------------------------------------------------- */
 
 static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
@@ -290,7 +562,7 @@ int main(void)
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);
-	printf("1..36\n");
+	printf("1..47\n");
 
 	if (!ok(sess_zygote_start(&z, &e) == 0, "zygote starts")) {
 		printf("# %s\n", e->msg);
@@ -527,6 +799,17 @@ int main(void)
 		ok(false, "sandbox b cannot see a's workspace");
 	}
 
+	/* Hostile code inside. */
+	if (b && install_probe(ws_a) == 0 && install_probe(ws_b) == 0) {
+		test_syscalls(a);
+		test_worker_closed(a);
+		test_inotify(z, ws_b, host->root, a, b);
+		test_scratch(z, ws_b);
+	} else {
+		for (int i = 0; i < 11; i++)
+			ok(false, "probe installed in the workspaces");
+	}
+
 	/* Create latency over a few rounds. */
 	{
 		double sum = 0;
@@ -693,7 +976,7 @@ int main(void)
 	ok(uv_loop_close(&loop) == 0, "every handle is closed");
 	rm_rf(ws_a);
 	rm_rf(ws_b);
-	if (test_no != 36)
-		printf("# planned 36, ran %d\n", test_no);
-	return failures || test_no != 36 ? 1 : 0;
+	if (test_no != 47)
+		printf("# planned 47, ran %d\n", test_no);
+	return failures || test_no != 47 ? 1 : 0;
 }

@@ -688,6 +688,13 @@ int main(void)
 
 	ok(snap_store_open(&st, data_dir, &e) == 0, "open a new store");
 	if (e) printf("#   %s\n", e->msg);
+	{
+		char gitdir[600];
+		struct stat sb;
+		snprintf(gitdir, sizeof(gitdir), "%s/snapshots.git", data_dir);
+		ok(stat(gitdir, &sb) == 0 && (sb.st_mode & 07777) == 0700,
+		   "the object store is created 0700 (umask 022)");
+	}
 	if (!st)
 		return tap_done();
 	test_roundtrip(st);

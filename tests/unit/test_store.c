@@ -553,9 +553,75 @@ static void test_cli(void)
 	free(dir);
 }
 
+
+static bool mode_is(const char *dir, const char *file, mode_t want)
+{
+	char *p = path_in(dir, file);
+	struct stat sb;
+	bool r = stat(p, &sb) == 0 && (sb.st_mode & 07777) == want;
+
+	if (!r)
+		printf("#   %s: mode %04o, want %04o\n", p, (unsigned)(sb.st_mode & 07777), (unsigned)want);
+	free(p);
+	return r;
+}
+
+/* Data at rest: private whatever the umask; wider existing paths are reported. */
+static void test_private(void)
+{
+	char *top = mktemp_dir(), *dir = path_in(top, "data"), *snap = path_in(dir, "snapshots.git");
+	char *logf = path_in(top, "log"), *log = NULL;
+	struct srv_store *st = NULL;
+	struct err *e = NULL;
+	mode_t old = umask(0);
+	size_t len = 0;
+	int saved, fd;
+
+	ok(srv_store_open(&st, dir, &e) == 0, "open with umask 0");
+	ok(mode_is(top, "data", 0700) && mode_is(dir, "mcpbox.db", 0600) &&
+	   mode_is(dir, "mcpbox.db-wal", 0600) && mode_is(dir, "mcpbox.db-shm", 0600),
+	   "data directory 0700, database and its -wal/-shm 0600");
+	srv_store_close(st);
+	st = NULL;
+
+	/* an operator (or an older mcpbox) left them open */
+	chmod(dir, 0755);
+	mkdir(snap, 0775);
+	chmod(snap, 0775);
+	{
+		char *db = path_in(dir, "mcpbox.db");
+		chmod(db, 0644);
+		free(db);
+	}
+	fflush(stderr);
+	saved = dup(2);
+	fd = open(logf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	dup2(fd, 2);
+	close(fd);
+	ok(srv_store_open(&st, dir, &e) == 0, "open with wider modes still works");
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	slurp(logf, &log, &len);
+	log = xrealloc(log, len + 1);
+	log[len] = '\0';
+	ok(strstr(log, "/data is mode 0755") && strstr(log, "snapshots.git is mode 0775") &&
+	   strstr(log, "mcpbox.db is mode 0644"), "each wider path is reported at start");
+	if (!strstr(log, "snapshots.git is mode 0775"))
+		printf("#   log: %s\n", log);
+	srv_store_close(st);
+	umask(old);
+	free(log);
+	free(logf);
+	free(snap);
+	free(dir);
+	free(top);
+}
+
 int main(void)
 {
 	test_migrations();
+	test_private();
 	test_header();
 	test_keys();
 	test_bootstrap();

@@ -4,6 +4,7 @@
 #include "server/common.h"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 static const char *rel(const char *p)
@@ -112,6 +113,37 @@ int main(void)
 		static const char *const none[] = { "nothing-here", NULL };
 		ok(sess_ws_fingerprint(ws, outp) == sess_ws_fingerprint(ws, none), "a symlink out is not followed");
 		ok(sess_ws_fingerprint(ws, NULL) == sess_ws_fingerprint(ws, (const char *const[]){ NULL }), "no paths");
+	}
+
+	/* A tree as deep as a sandbox can make it, removed with few fds: a
+	   walk holding one directory per level would run out of them. */
+	{
+		struct rlimit old, low = { 256, 256 };
+		int cur = openat(ws, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), made = 0;
+		for (int i = 0; i < 5000 && cur >= 0; i++) {
+			int next;
+			if (mkdirat(cur, i ? "d" : "deep", 0755) < 0)
+				break;
+			next = openat(cur, i ? "d" : "deep", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (i % 100 == 0 && next >= 0) {
+				int f = openat(next, "f", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+				if (f >= 0)
+					close(f);
+			}
+			close(cur);
+			cur = next;
+			made++;
+		}
+		if (cur >= 0)
+			close(cur);
+		getrlimit(RLIMIT_NOFILE, &old);
+		setrlimit(RLIMIT_NOFILE, &low);
+		int rc = sess_ws_remove_at(ws, "deep", &e);
+		setrlimit(RLIMIT_NOFILE, &old);
+		ok(made == 5000 && rc == 0 && fstatat(ws, "deep", &st, AT_SYMLINK_NOFOLLOW) < 0,
+		   "a tree 5000 levels deep is removed within 256 fds (%s)", e ? e->msg : "ok");
+		err_free(e);
+		e = NULL;
 	}
 
 	ok(sess_ws_remove_at(AT_FDCWD, tmpl, &e) == 0, "tree removed");
