@@ -128,9 +128,17 @@ struct node {
 	size_t nkids;
 };
 
+/*
+ * The largest file a snapshot keeps (apparent size, holes included): a
+ * restore or diff holds one file's content in memory (libgit2 inflates a
+ * blob whole), so this bounds what one call can make the server hold.
+ */
+#define SNAP_FILE_MAX (256ull << 20)
+
 struct walk {
 	int rootfd;
 	uint64_t max_bytes, bytes, files, dirs, skipped;
+	uint64_t max_file;	/* 0: no bound (diff); snapshots: SNAP_FILE_MAX */
 	int depth;
 	struct buf path;
 	struct err **errp;

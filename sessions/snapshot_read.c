@@ -108,6 +108,27 @@ static int rst_install(struct rst *r, int dfd, const char *name, const char *tmp
 	return 0;
 }
 
+/* Write n bytes to a new file, leaving a hole for every all-zero block: a
+   sparse file comes back sparse instead of filling the disk with zeros. */
+static int write_sparse(int fd, const void *data, size_t n)
+{
+	static const unsigned char zero[4096];
+	const unsigned char *p = data;
+	size_t off = 0;
+
+	while (off < n) {
+		size_t k = n - off < sizeof(zero) ? n - off : sizeof(zero);
+		if (k == sizeof(zero) && !memcmp(p + off, zero, k)) {
+			if (lseek(fd, (off_t)k, SEEK_CUR) < 0)
+				return -1;
+		} else if (write_all(fd, p + off, k) < 0) {
+			return -1;
+		}
+		off += k;
+	}
+	return ftruncate(fd, (off_t)n); /* a trailing hole still counts in the size */
+}
+
 static int rst_file(struct rst *r, int dfd, const char *name, const git_oid *oid, bool exec, bool exists,
 		    struct stat *sb)
 {
@@ -151,7 +172,7 @@ static int rst_file(struct rst *r, int dfd, const char *name, const git_oid *oid
 		goto fail;
 	}
 	if ((r->do_chown && fchown(fd, r->uid, r->gid) < 0) || fchmod(fd, want) < 0 ||
-	    write_all(fd, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob)) < 0) {
+	    write_sparse(fd, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob)) < 0) {
 		err_set(r->errp, errno, "cannot write \"%s\"", r->path.data);
 		close(fd);
 		unlinkat(dfd, tmp, 0);
@@ -544,6 +565,18 @@ static int load_content(git_repository *repo, int rootfd, const struct fent *e, 
 {
 	memset(c, 0, sizeof(*c));
 	if (!from_ws) {
+		/* a file too big to compare is not inflated at all */
+		git_odb *odb = NULL;
+		size_t len = 0;
+		git_object_t type;
+		if (git_repository_odb(&odb, repo) == 0 &&
+		    git_odb_read_header(&len, &type, odb, (const git_oid *)e->oid) == 0 && len > DIFF_MAX) {
+			git_odb_free(odb);
+			c->n = len;
+			c->too_big = true;
+			return 0;
+		}
+		git_odb_free(odb);
 		if (git_blob_lookup(&c->blob, repo, (const git_oid *)e->oid) < 0)
 			return snapi_git_fail(errp, "reading a file of the snapshot");
 		c->n = (size_t)git_blob_rawsize(c->blob);

@@ -117,6 +117,12 @@ int snapi_walk_dir(struct walk *w, int dfd, struct node *dir)
 		} else if (gm == GM_TREE) {
 			w->dirs++;
 		} else {
+			if (w->max_file && (uint64_t)sb.st_size > w->max_file) {
+				r = err_set(w->errp, EFBIG, "\"%s%s%s\" is %llu MiB: a snapshot keeps files of at most %llu MiB",
+					    w->path.len ? w->path.data : "", w->path.len ? "/" : "", name,
+					    (unsigned long long)sb.st_size >> 20, (unsigned long long)w->max_file >> 20);
+				break;
+			}
 			w->bytes += (uint64_t)sb.st_size;
 			w->files++;
 		}
@@ -530,7 +536,8 @@ int snapi_take(struct snap_store *st, const char *workspace_dir, const char *ind
 	uint64_t t0 = now_ns();
 	struct buf refname = BUF_INIT, commit = BUF_INIT;
 	struct take t = { .st = st, .rootfd = -1, .errp = errp };
-	struct walk w = { .max_bytes = max_bytes ? max_bytes : SNAP_DEFAULT_MAX_BYTES, .errp = errp };
+	struct walk w = { .max_bytes = max_bytes ? max_bytes : SNAP_DEFAULT_MAX_BYTES, .max_file = SNAP_FILE_MAX,
+			  .errp = errp };
 	struct node root = { .gmode = GM_TREE };
 	struct node cnode = { .gmode = 0 };
 	struct packw pw = { 0 };

@@ -72,6 +72,34 @@ describe('snapshots', () => {
     assert.equal(inside.structuredContent.stdout, 'alpha\nrun\ndir\n');
   });
 
+  // a sparse file is small on disk and in the pack but large once inflated: a snapshot keeps files up
+  // to 256 MiB (so a restore or diff holds at most that), and a restore writes its holes back as holes
+  test('sparse files: restored sparse (holes kept), diffed as binary; over 256 MiB refused with the file named', async () => {
+    const s = (await call(raw, 'session_create', { memory_mb: 512 })).structuredContent.session_id;
+    const ws = path.join(dir, 'workspaces', s);
+    const mk = await call(raw, 'execute', { session_id: s, language: 'shell',
+      code: 'truncate -s 200M sparse.bin; printf tail >> sparse.bin; truncate -s 300M too-big.bin' });
+    assert.equal(mk.structuredContent.exit_code, 0);
+    const refused = await call(raw, 'session_snapshot', { session_id: s });
+    assert.equal(refused.isError, true);
+    assert.match(refused.content[0].text, /"too-big\.bin" is 300 MiB: a snapshot keeps files of at most 256 MiB/);
+    await call(raw, 'file_delete', { session_id: s, path: 'too-big.bin' });
+    const snap = await call(raw, 'session_snapshot', { session_id: s });
+    assert.ok(snap.structuredContent?.snapshot_id, JSON.stringify(snap));
+    await call(raw, 'file_delete', { session_id: s, path: 'sparse.bin' });
+    const diff = await call(raw, 'snapshot_diff', { from: snap.structuredContent.snapshot_id, session_id: s });
+    assert.deepEqual(diff.structuredContent.deleted.map((e) => [e.path, e.binary]), [['sparse.bin', true]]);
+    const rss = () => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${raw.pid}/status`, 'utf8'))[1]) >> 10;
+    const r = await call(raw, 'session_restore', { session_id: s, snapshot_id: snap.structuredContent.snapshot_id });
+    assert.equal(r.structuredContent?.status, 'running', JSON.stringify(r));
+    const st = fs.statSync(path.join(ws, 'sparse.bin'));
+    assert.equal(st.size, 200 * 1024 * 1024 + 4);
+    assert.ok(st.blocks * 512 < 1024 * 1024, `restored sparse: ${st.blocks * 512} bytes allocated for ${st.size}`);
+    assert.ok(rss() < 900, `server RSS ${rss()} MiB after the restore`);
+    const tail = await call(raw, 'execute', { session_id: s, language: 'shell', code: 'tail -c 4 sparse.bin' });
+    assert.equal(tail.structuredContent.stdout, 'tail');
+  });
+
   test('a session created from a snapshot sees the snapshot while the source keeps changing', async () => {
     const sn = (await call(raw, 'snapshot_list', { session_id: sid })).structuredContent.snapshots[0].snapshot_id;
     await call(raw, 'execute', { session_id: sid, language: 'shell', code: 'echo later > src/a.txt; echo more > more.txt' });
