@@ -20,6 +20,7 @@ void srv_config_defaults(struct srv_config *cfg)
 	cfg->max_connections = 4096;
 	cfg->max_unauthenticated = 256;
 	cfg->header_timeout_s = 10;
+	cfg->max_receiving = 1ull << 30;
 	cfg->quota = (struct srv_quota){
 		.sessions = 32,
 		.memory_bytes = 32ull << 30,
@@ -196,6 +197,11 @@ int srv_config_apply_json(struct srv_config *cfg, json_t *obj, struct err **errp
 		} else if (!strcmp(key, "shutdown_grace")) {
 			if (json_scalar(v, key, srv_parse_duration, &cfg->shutdown_grace_s, errp) < 0)
 				return -1;
+		} else if (!strcmp(key, "max_receiving")) {
+			if (json_scalar(v, key, srv_parse_size, &cfg->max_receiving, errp) < 0)
+				return -1;
+			if (cfg->max_receiving < (1u << 20))
+				return err_set(errp, 0, "config: max_receiving must be at least 1M");
 		} else if (!strcmp(key, "max_message")) {
 			if (json_scalar(v, key, srv_parse_size, &cfg->max_line_bytes, errp) < 0)
 				return -1;

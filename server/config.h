@@ -40,6 +40,7 @@ struct srv_config {
 	uint64_t max_connections;	/* serve: open client connections (also bounded by RLIMIT_NOFILE / 4) */
 	uint64_t max_unauthenticated;	/* serve: of those, ones that have not shown a key yet */
 	uint64_t header_timeout_s;	/* serve: a new connection sends its request headers within this */
+	uint64_t max_receiving;		/* serve: bytes of unfinished requests of all clients together */
 	uint64_t max_line_bytes;	/* longest accepted message (stdio line, HTTP body, WebSocket message) */
 	uint64_t shutdown_grace_s;	/* serve: SIGTERM lets running calls finish this long */
 	uint64_t workspace_bytes;	/* largest workspace a snapshot accepts */

@@ -435,6 +435,7 @@ static int cmd_serve(const char *listen, const char *auth_mode)
 		.max_unauthenticated = (unsigned)(srv.cfg.max_unauthenticated < max_conns ? srv.cfg.max_unauthenticated
 											: max_conns),
 		.header_timeout_s = (unsigned)srv.cfg.header_timeout_s,
+		.max_receiving = srv.cfg.max_receiving,
 		.auth_none = auth_none,
 		.authenticate = authenticate,
 		.metrics = render_metrics,

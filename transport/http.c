@@ -150,7 +150,7 @@ struct wsconn {
 
 /* lws per-connection data (zeroed by lws). */
 struct pss {
-	struct buf body;		/* POST body, or a WebSocket message being reassembled */
+	struct buf body;		/* POST body, or a WebSocket message being reassembled (counted in H.receiving) */
 	struct stream *st;		/* the current HTTP transaction's stream */
 	struct wsconn *ws;
 	char principal[PRINCIPAL_MAX];
@@ -177,6 +177,7 @@ static struct {
 	bool draining;
 	bool stopping;
 	unsigned conns, unauth;		/* accepted client connections; of them, not yet authenticated */
+	uint64_t receiving;		/* bytes of unfinished request bodies and WebSocket messages */
 	uint64_t refused_logged;	/* when a refused connection was last logged */
 	struct wsconn_list {
 		struct wsconn *w;
@@ -787,9 +788,26 @@ static const char *method_name(int m)
 
 static void session_end(struct session *s);
 
+/* Add to the request being received; false when the server-wide budget is spent. */
+static bool body_add(struct pss *p, const void *in, size_t len)
+{
+	/* each request may be up to max_message; together they may not hold more than max_receiving */
+	if (H.receiving + len > H.o.max_receiving)
+		return false;
+	H.receiving += len;
+	buf_add(&p->body, in, len);
+	return true;
+}
+
+static void body_release(struct pss *p)
+{
+	H.receiving -= p->body.len;
+	buf_release(&p->body);
+}
+
 static void pss_reset(struct pss *p)
 {
-	buf_release(&p->body);
+	body_release(p);
 	if (p->st && p->st->is_get && p->st->sess && p->st->sess->legacy && !H.stopping) {
 		/* an HTTP+SSE client that goes away ends its session */
 		struct session *s = p->st->sess;
@@ -823,7 +841,7 @@ static void process_legacy_post(struct pss *p)
 	}
 	s->last_used = now_ms();
 	srv_conn_receive(s->conn, p->body.data ? p->body.data : "", p->body.len, NULL);
-	buf_release(&p->body);
+	body_release(p);
 	stream_reply(p->st, 202, NULL);
 }
 
@@ -874,7 +892,7 @@ static void process_post(struct lws *wsi, struct pss *p)
 	s->streams = st;
 	st->engine_done = false; /* the engine owns it as a context until done() */
 	srv_conn_receive(s->conn, p->body.data, p->body.len, st);
-	buf_release(&p->body);
+	body_release(p);
 }
 
 /* Open a session's GET event stream (standalone notifications, or legacy HTTP+SSE). */
@@ -1228,7 +1246,12 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 			p->rejected = true;
 			return 0;
 		}
-		buf_add(&p->body, in, len);
+		if (!body_add(p, in, len)) {
+			body_release(p);
+			stream_error(p->st, 503, RPC_INVALID_REQUEST,
+				     "Service Unavailable: the server is receiving too many large requests; try again");
+			p->rejected = true;
+		}
 		return 0;
 
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
@@ -1345,7 +1368,11 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 			lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)"message too large", 17);
 			return -1;
 		}
-		buf_add(&p->body, in, len);
+		if (!body_add(p, in, len)) {
+			/* 1013 "try again later" (RFC 6455 registry; lws 4.1 has no name for it) */
+			lws_close_reason(wsi, (enum lws_close_status)1013, (unsigned char *)"server busy", 11);
+			return -1;
+		}
 		if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
 			return 0;
 		/* a revoked key stops working at its next message */
@@ -1354,7 +1381,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 			return -1;
 		}
 		srv_conn_receive(w->conn, p->body.data, p->body.len, NULL);
-		buf_release(&p->body);
+		body_release(p);
 		return 0;
 	}
 
@@ -1410,7 +1437,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 			srv_conn_close(w->conn); /* the engine will not call us again */
 			ws_free(w);
 		}
-		buf_release(&p->body);
+		body_release(p);
 		return 0;
 
 	default:

@@ -37,6 +37,7 @@ struct tp_http_opts {
 	unsigned max_connections;	/* open client connections (more are hung up at accept) */
 	unsigned max_unauthenticated;	/* of those, ones that have not yet shown a valid key */
 	unsigned header_timeout_s;	/* a new connection must send its request headers within this */
+	uint64_t max_receiving;		/* bytes of unfinished requests (bodies, WebSocket messages) of all clients */
 	uint64_t session_idle_s;	/* an MCP session unused this long ends */
 	uint64_t stall_s;		/* a client that reads none of its queued replies this long is closed */
 	bool auth_none;			/* no keys (loopback only; checked by the caller) */

@@ -181,3 +181,43 @@ describe('connections', () => {
     }
   });
 });
+
+describe('requests received in pieces', () => {
+  test('unfinished request bodies of all clients together are bounded (max_receiving): past it 503, and the budget comes back', { timeout: 60000 }, async () => {
+    const dataDir = makeDataDir();
+    fs.writeFileSync(path.join(dataDir, 'config.json'), JSON.stringify({ max_receiving: '8M', max_message: '4M' }));
+    const srv = await startServe({ dataDir });
+    const held = [];
+    // a POST that announces 3.5 MB and sends 3 MB, then nothing: returns what the server answered, if anything
+    const partial = () => new Promise((resolve) => {
+      const s = net.connect(srv.port, '127.0.0.1');
+      const rec = { s, answer: '' };
+      s.on('data', (d) => { rec.answer += d; });
+      s.on('error', () => {});
+      s.write(`POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${srv.key}\r\nContent-Type: application/json\r\n` +
+        `Accept: application/json, text/event-stream\r\nContent-Length: ${3.5 * 1024 * 1024}\r\n\r\n`);
+      s.write(Buffer.alloc(3 * 1024 * 1024, 0x20), () => resolve(rec));
+      held.push(rec);
+    });
+    try {
+      await partial();
+      await partial();
+      const third = await partial();
+      await sleep(500);
+      assert.match(third.answer, /^HTTP\/1\.1 503/, `the third is refused: ${third.answer.slice(0, 200)}`);
+      assert.match(third.answer, /receiving too many large requests/);
+      assert.equal(held[0].answer, '', 'the first two are still being received');
+      // small requests still pass; once the stalled ones are gone the budget is back
+      assert.equal((await httpRequest(srv, { method: 'GET', path: '/healthz' })).status, 200);
+      for (const r of held) r.s.destroy();
+      await sleep(300);
+      const big = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'x'.repeat(3 * 1024 * 1024), version: '1' } } };
+      const r = await httpRequest(srv, { headers: { Authorization: `Bearer ${srv.key}`, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' }, body: big });
+      assert.equal(r.status, 200, r.text.slice(0, 200));
+    } finally {
+      for (const r of held) r.s.destroy();
+      await srv.stop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
