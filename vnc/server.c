@@ -22,6 +22,11 @@
 
 #define RFB_PREFIX "RFB "
 #define MAX_PENDING (1u << 20)
+/* Viewer bytes libvncserver has not read yet. It stops reading while it
+   cannot write its updates (the viewer does not read them), so a viewer that
+   keeps sending requests without reading would otherwise grow this without
+   end; past it the viewer is dropped. */
+#define MAX_TO_SERVER (4u << 20)
 #define TOKEN_MAX 128
 
 /* ---- screens: forwarded to mcpbox-rfb.so ------------------------------------- */
@@ -244,6 +249,12 @@ static void viewer_forward(struct vnc_viewer *v, const char *data, size_t len)
 	}
 	if (!len || !v->pipe)
 		return;
+	if (uv_stream_get_write_queue_size((uv_stream_t *)v->pipe) + len > MAX_TO_SERVER) {
+		log_info("vnc: a viewer sent %u MiB its display did not take (it reads none of its updates): dropping it",
+			 MAX_TO_SERVER >> 20);
+		viewer_end(v);
+		return;
+	}
 	struct vwrite *w = xmalloc(sizeof(*w) + len);
 	memcpy(w->data, data, len);
 	uv_buf_t b = uv_buf_init(w->data, (unsigned)len);

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { startServe, wsClient, httpClient, makeDataDir, httpRequest, createKey, sleep } from './helpers.mjs';
 
 /** A WebSocket by hand on a raw socket, so that it can stop reading (or break the protocol). */
-function rawWs(srv, { key = srv.key, mask = true } = {}) {
+function rawWs(srv, { key = srv.key, mask = true, path: wsPath = '/mcp', protocol = 'mcp' } = {}) {
   return new Promise((resolve, reject) => {
     const sock = net.connect(srv.port, '127.0.0.1');
     let head = '';
@@ -20,12 +20,12 @@ function rawWs(srv, { key = srv.key, mask = true } = {}) {
       if (!/^HTTP\/1\.1 101/.test(head)) { reject(new Error(head)); return; }
       resolve({
         sock,
-        send(obj) {
-          const payload = Buffer.from(JSON.stringify(obj));
+        send(obj, op = 0x81) {
+          const payload = Buffer.isBuffer(obj) ? obj : Buffer.from(JSON.stringify(obj));
           const n = payload.length;
-          const hdr = n < 126 ? Buffer.from([0x81, (mask ? 0x80 : 0) | n])
-            : n < 65536 ? Buffer.from([0x81, (mask ? 0x80 : 0) | 126, n >> 8, n & 255])
-              : (() => { const b = Buffer.alloc(10); b[0] = 0x81; b[1] = (mask ? 0x80 : 0) | 127; b.writeBigUInt64BE(BigInt(n), 2); return b; })();
+          const hdr = n < 126 ? Buffer.from([op, (mask ? 0x80 : 0) | n])
+            : n < 65536 ? Buffer.from([op, (mask ? 0x80 : 0) | 126, n >> 8, n & 255])
+              : (() => { const b = Buffer.alloc(10); b[0] = op; b[1] = (mask ? 0x80 : 0) | 127; b.writeBigUInt64BE(BigInt(n), 2); return b; })();
           if (!mask) { sock.write(Buffer.concat([hdr, payload])); return; }
           const m = crypto.randomBytes(4);
           const body = Buffer.from(payload);
@@ -36,9 +36,9 @@ function rawWs(srv, { key = srv.key, mask = true } = {}) {
     };
     sock.on('data', onData);
     sock.on('error', reject);
-    sock.write(`GET /mcp HTTP/1.1\r\nHost: 127.0.0.1:${srv.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+    sock.write(`GET ${wsPath} HTTP/1.1\r\nHost: 127.0.0.1:${srv.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
       `Sec-WebSocket-Key: ${crypto.randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n` +
-      `Sec-WebSocket-Protocol: mcp\r\nAuthorization: Bearer ${key}\r\n\r\n`);
+      (protocol ? `Sec-WebSocket-Protocol: ${protocol}\r\n` : '') + `Authorization: Bearer ${key}\r\n\r\n`);
   });
 }
 
@@ -92,6 +92,39 @@ describe('a client that does not read its replies', () => {
       await other.close();
       await srv.stop();
       fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+  test('VNC viewer: one that keeps requesting updates and reads none is dropped; the server stays small', { timeout: 120000 }, async () => {
+    const srv = await startServe({});
+    const c = await wsClient(srv);
+    try {
+      const sid = (await c.call('session_create', { display: true })).structuredContent.session_id;
+      assert.equal((await c.call('screenshot', { session_id: sid })).isError, undefined);
+      const v = await rawWs(srv, { path: `/sessions/${sid}/vnc`, protocol: null });
+      let broken = false;
+      v.sock.on('error', () => { broken = true; });
+      v.sock.on('close', () => { broken = true; });
+      await sleep(300);
+      v.sock.pause(); // reads nothing from here on
+      v.send(Buffer.from('RFB 003.008\n'), 0x82);
+      v.send(Buffer.from([1]), 0x82); // security type None (the owner's key)
+      v.send(Buffer.from([1]), 0x82); // ClientInit, shared
+      // FramebufferUpdateRequest, non-incremental, whole screen: 64 KiB of them per frame
+      const req = Buffer.from([3, 0, 0, 0, 0, 0, 0x05, 0, 0x03, 0x20]);
+      const burst = Buffer.concat(Array(6553).fill(req));
+      let peak = 0;
+      for (let i = 0; i < 800 && !broken; i++) {
+        v.send(burst, 0x82);
+        if (i % 50 === 0) { peak = Math.max(peak, rssMb(srv.pid)); await sleep(10); }
+      }
+      peak = Math.max(peak, rssMb(srv.pid));
+      assert.ok(broken, 'the server dropped the viewer (50 MB of requests it never took)');
+      assert.ok(peak < 400, `server RSS peaked at ${peak.toFixed(0)} MB`);
+      assert.equal((await c.call('screenshot', { session_id: sid })).isError, undefined, 'the display still works');
+      v.sock.destroy();
+    } finally {
+      await c.close();
+      await srv.stop();
     }
   });
 });
