@@ -244,6 +244,14 @@ static int core_start(void)
 	auto_err struct err *err = NULL;
 	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
 
+	/* every execution holds up to five pipe ends in the server: keep them within the fds we have */
+	struct rlimit nofile;
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY &&
+	    (!srv.cfg.quota.server_executions || srv.cfg.quota.server_executions > nofile.rlim_cur / 8)) {
+		srv.cfg.quota.server_executions = nofile.rlim_cur / 8;
+		log_info("at most %llu executions at once (RLIMIT_NOFILE %llu)",
+			 (unsigned long long)srv.cfg.quota.server_executions, (unsigned long long)nofile.rlim_cur);
+	}
 	/* what network sessions may reach: read by every sandbox the zygote makes */
 	if (sess_net_set_egress((const char *const *)srv.cfg.egress_allow, srv.cfg.n_egress_allow, &err) < 0) {
 		log_error("config: %s", err->msg);
