@@ -26,6 +26,7 @@ void srv_config_defaults(struct srv_config *cfg)
 		.memory_bytes = 32ull << 30,
 		.executions = 64,
 		.snapshots = 1000,
+		.displays = 4,
 		.server_executions = 1024,
 	};
 	cfg->max_line_bytes = 64 * MiB;
@@ -266,6 +267,7 @@ int srv_config_apply_json(struct srv_config *cfg, json_t *obj, struct err **errp
 				{ "memory", offsetof(struct srv_quota, memory_bytes), srv_parse_size },
 				{ "executions", offsetof(struct srv_quota, executions), NULL },
 				{ "snapshots", offsetof(struct srv_quota, snapshots), NULL },
+				{ "displays", offsetof(struct srv_quota, displays), NULL },
 				{ "server_executions", offsetof(struct srv_quota, server_executions), NULL },
 			};
 			const char *qk;
@@ -279,7 +281,7 @@ int srv_config_apply_json(struct srv_config *cfg, json_t *obj, struct err **errp
 						break;
 				if (i == ARRAY_SIZE(quotas))
 					return err_set(errp, 0, "config: quota: unknown quota \"%s\" (expected sessions, "
-								"memory, executions, snapshots, server_executions)", qk);
+								"memory, executions, snapshots, displays, server_executions)", qk);
 				if (json_scalar(qv, qk, quotas[i].parse, (uint64_t *)((char *)&cfg->quota + quotas[i].off),
 						errp) < 0)
 					return -1;

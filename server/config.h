@@ -28,6 +28,7 @@ struct srv_quota {
 	uint64_t memory_bytes;		/* memory limits summed over its sessions that are not stopped */
 	uint64_t executions;		/* executions running at once */
 	uint64_t snapshots;		/* snapshots it owns */
+	uint64_t displays;		/* virtual displays running (each an Xvfb and a framebuffer) */
 	uint64_t server_executions;	/* executions running at once on the whole server, for everyone */
 };
 

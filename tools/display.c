@@ -6,6 +6,7 @@
  * (scaled and cropped back to the screen) unless space is "screen".
  */
 #include "tool.h"
+#include "../sessions/quota.h"
 #include "../vnc/display.h"
 #include "../vnc/keys.h"
 #include "../server/base64.h"
@@ -188,9 +189,51 @@ static void shot_ready(void *arg, struct vnc_display *d, struct err *err)
 	vnc_display_screenshot(d, &st->o, shot_done, st);
 }
 
+/* ---- quota ------------------------------------------------------------------ */
+
+static bool has_display(struct sess_session *s)
+{
+	struct vnc_display *d = vnc_display_find(s->id, NULL);
+	return d && vnc_display_running(d);
+}
+
+static void count_display(void *arg, struct sess_session *s)
+{
+	if (has_display(s))
+		++*(uint64_t *)arg;
+}
+
+int tool_display_quota(struct tool_call *call, struct sess_session *s, struct err **errp)
+{
+	uint64_t max = call->env->cfg->quota.displays, held = 0;
+
+	if (!max || !sess_quota_applies(call->principal) || (s && has_display(s)))
+		return 0;
+	sess_foreach(call->env->sessions, call->principal, count_display, &held);
+	if (held + 1 > max)
+		return err_set(errp, EDQUOT, "quota: this key may hold %llu displays and holds %llu (a display stops "
+			       "when unused for display_idle, or with its session)", (unsigned long long)max,
+			       (unsigned long long)held);
+	return 0;
+}
+
+/* A call that needs s's display: start it (within the caller's quota). */
+static void with_display(struct tool_call *call, struct sess_session *s, vnc_ready_cb cb)
+{
+	auto_err struct err *err = NULL;
+	struct dstate *st = call->state;
+
+	if (tool_display_quota(call, s, &err) < 0) {
+		tool_fail(call, "%s", err->msg);
+		dstate_free(st);
+		return;
+	}
+	vnc_display_ensure(s, cb, st);
+}
+
 static void shot_in_session(struct tool_call *call, struct sess_session *s)
 {
-	vnc_display_ensure(s, shot_ready, call->state);
+	with_display(call, s, shot_ready);
 }
 
 static void parse_shot_opts(struct tool_call *call, struct vnc_shot_opts *o)
@@ -426,7 +469,7 @@ static void input_cancel(void *arg)
 
 static void input_in_session(struct tool_call *call, struct sess_session *s)
 {
-	vnc_display_ensure(s, input_ready, call->state);
+	with_display(call, s, input_ready);
 }
 
 static void input_run(struct tool_call *call)

@@ -45,6 +45,13 @@ struct tool_conn {
 	struct tool_view *views;	/* per session: how this connection's last screenshot maps (display.c) */
 };
 
+struct tool_call;
+/**
+ * May the caller start a display for s (NULL: a new session)? 0, or -1 with
+ * a message naming the caller's displays quota (display.c). A session whose
+ * display already runs needs no new one.
+ */
+int tool_display_quota(struct tool_call *call, struct sess_session *s, struct err **errp);
 /** Forget a connection's screenshot mappings (display.c; at tool_conn_release). */
 void tool_display_views_free(struct tool_conn *tc);
 

@@ -176,6 +176,33 @@ describe('quotas per key', () => {
   });
 });
 
+describe('quotas per key: displays', () => {
+  test('a key holds at most quota.displays running displays; screenshot, input and session_create {display} say so', { timeout: 120000 }, async () => {
+    const dataDir = makeDataDir();
+    fs.writeFileSync(path.join(dataDir, 'config.json'), JSON.stringify({ quota: { displays: 1 } }));
+    const srv = await startServe({ dataDir });
+    const a = await wsClient(srv, { key: createKey(dataDir, { name: 'viewer-a' }).key });
+    try {
+      const s1 = (await a.call('session_create', {})).structuredContent.session_id;
+      const s2 = (await a.call('session_create', {})).structuredContent.session_id;
+      assert.equal((await a.call('screenshot', { session_id: s1 })).isError, undefined);
+      assert.equal((await a.call('screenshot', { session_id: s1 })).isError, undefined, 'its own running display needs no new one');
+      for (const r of [await a.call('screenshot', { session_id: s2 }),
+        await a.call('input', { session_id: s2, actions: [{ type: 'move', x: 1, y: 1 }] }),
+        await a.call('session_create', { display: true })]) {
+        assert.equal(r.isError, true, JSON.stringify(r).slice(0, 200));
+        assert.match(r.content[0].text, /quota: this key may hold 1 displays and holds 1/);
+      }
+      await a.call('session_destroy', { session_id: s1 });
+      assert.equal((await a.call('screenshot', { session_id: s2 })).isError, undefined, 'room again once the first display is gone');
+    } finally {
+      await a.close();
+      await srv.stop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('connections', () => {
   test('idle connections without a key are capped and timed out; clients with a key keep working, also past the header timeout', { timeout: 60000 }, async () => {
     const dataDir = makeDataDir();
@@ -236,7 +263,7 @@ describe('requests received in pieces', () => {
       await partial();
       await partial();
       const third = await partial();
-      await sleep(500);
+      for (let i = 0; i < 100 && !third.answer; i++) await sleep(100); // the server reads at its own pace
       assert.match(third.answer, /^HTTP\/1\.1 503/, `the third is refused: ${third.answer.slice(0, 200)}`);
       assert.match(third.answer, /receiving too many large requests/);
       assert.equal(held[0].answer, '', 'the first two are still being received');
