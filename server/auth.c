@@ -102,7 +102,7 @@ static int check_name(const char *name, struct err **errp)
 }
 
 /* Build a row for a new key; the secret goes to *key_out. */
-static int key_new_row(const char *name, bool admin, struct srv_key_row *row, char **key_out, struct err **errp)
+static int key_new_row(const char *name, unsigned flags, struct srv_key_row *row, char **key_out, struct err **errp)
 {
 	char *id, *key;
 
@@ -113,7 +113,8 @@ static int key_new_row(const char *name, bool admin, struct srv_key_row *row, ch
 	snprintf(row->id, sizeof(row->id), "%s", id);
 	free(id);
 	snprintf(row->name, sizeof(row->name), "%s", name);
-	row->admin = admin;
+	row->admin = flags & SRV_KEY_ADMIN;
+	row->no_network = flags & SRV_KEY_NO_NETWORK;
 	row->created_at = (int64_t)wall_ms();
 	key = key_generate();
 	if (key_hash(key, strlen(key), row->hash) < 0) {
@@ -124,13 +125,13 @@ static int key_new_row(const char *name, bool admin, struct srv_key_row *row, ch
 	return 0;
 }
 
-int srv_auth_key_create(struct srv_store *st, const char *name, bool admin, char **key_out, char **id_out,
+int srv_auth_key_create(struct srv_store *st, const char *name, unsigned flags, char **key_out, char **id_out,
 			struct err **errp)
 {
 	struct srv_key_row row;
 	char *key;
 
-	if (key_new_row(name, admin, &row, &key, errp) < 0)
+	if (key_new_row(name, flags, &row, &key, errp) < 0)
 		return -1;
 	if (srv_store_key_insert(st, &row, false, errp) < 0) {
 		srv_auth_key_free(key);
@@ -147,7 +148,7 @@ int srv_auth_bootstrap(struct srv_store *st, char **key_out, struct err **errp)
 	char *key;
 	int rc;
 
-	if (key_new_row(BOOTSTRAP_NAME, true, &row, &key, errp) < 0)
+	if (key_new_row(BOOTSTRAP_NAME, SRV_KEY_ADMIN, &row, &key, errp) < 0)
 		return -1;
 	rc = srv_store_key_insert(st, &row, true, errp);
 	if (rc <= 0) {
@@ -185,6 +186,7 @@ int srv_auth_key_list(struct srv_store *st, json_t **out, struct err **errp)
 		/* only a database edited by hand can hold a name that is not UTF-8 */
 		json_object_set_new(o, "name", name ? name : json_string("?"));
 		json_object_set_new(o, "admin", json_boolean(rows[i].admin));
+		json_object_set_new(o, "network", json_boolean(!rows[i].no_network));
 		set_time(o, "created_at", rows[i].created_at ? rows[i].created_at : 1);
 		set_time(o, "revoked_at", rows[i].revoked_at);
 		set_time(o, "last_used_at", rows[i].last_used_at);
@@ -290,6 +292,7 @@ static struct cache_entry *cache_add(struct srv_auth *a, const struct srv_key_ro
 	snprintf(e->p.id, sizeof(e->p.id), "%s", row->id);
 	snprintf(e->p.name, sizeof(e->p.name), "%s", row->name);
 	e->p.admin = row->admin;
+	e->p.no_network = row->no_network;
 	e->last_used_at = row->last_used_at;
 	b = bucket_of(a, e->hash);
 	e->next = a->buckets[b];

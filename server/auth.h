@@ -29,18 +29,23 @@ struct srv_principal {
 	char id[32];		/* the key id, "key_..." */
 	char name[128];
 	bool admin;
+	bool no_network;	/* may not ask for sessions with network (key create --no-network) */
 };
 
 /** Longest key name accepted, in bytes. */
 #define SRV_KEY_NAME_MAX 127
 
+/** Flags of a new key. */
+#define SRV_KEY_ADMIN 1u		/* sees and uses every principal's sessions */
+#define SRV_KEY_NO_NETWORK 2u		/* may not ask for sessions with network */
+
 /**
- * Create a key. name: 1..SRV_KEY_NAME_MAX bytes without control characters.
- * On success *key_out is the secret (shown once, never stored; free it with
- * srv_auth_key_free) and *id_out its id (free()). Fails on a bad name or a
- * store error.
+ * Create a key with flags (SRV_KEY_*). name: 1..SRV_KEY_NAME_MAX bytes
+ * without control characters. On success *key_out is the secret (shown
+ * once, never stored; free it with srv_auth_key_free) and *id_out its id
+ * (free()). Fails on a bad name or a store error.
  */
-int srv_auth_key_create(struct srv_store *st, const char *name, bool admin, char **key_out, char **id_out,
+int srv_auth_key_create(struct srv_store *st, const char *name, unsigned flags, char **key_out, char **id_out,
 			struct err **errp);
 /** Wipe and free a key string from srv_auth_key_create/bootstrap. NULL is fine. */
 void srv_auth_key_free(char *key);

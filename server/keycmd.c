@@ -12,7 +12,9 @@
 
 static void usage(FILE *f)
 {
-	fputs("usage: mcpbox key create [--name NAME] [--admin]   create a key and print it (once)\n"
+	fputs("usage: mcpbox key create [--name NAME] [--admin] [--no-network]\n"
+	      "                                                    create a key and print it (once);\n"
+	      "                                                    --no-network: its sessions get no network\n"
 	      "       mcpbox key list                              show all keys\n"
 	      "       mcpbox key revoke ID                         revoke a key at once, also for a running server\n",
 	      f);
@@ -25,12 +27,12 @@ static int fail(struct err *e)
 	return 1;
 }
 
-static int cmd_create(struct srv_store *st, const char *name, bool admin)
+static int cmd_create(struct srv_store *st, const char *name, unsigned flags)
 {
 	struct err *e = NULL;
 	char *key = NULL, *id = NULL;
 
-	if (srv_auth_key_create(st, name, admin, &key, &id, &e) < 0)
+	if (srv_auth_key_create(st, name, flags, &key, &id, &e) < 0)
 		return fail(e);
 	/* the key alone on stdout, so `KEY=$(mcpbox key create)` works */
 	if (printf("%s\n", key) < 0 || fflush(stdout) != 0) {
@@ -42,8 +44,8 @@ static int cmd_create(struct srv_store *st, const char *name, bool admin)
 		return 1;
 	}
 	srv_auth_key_free(key);
-	fprintf(stderr, "mcpbox: created %skey %s (\"%s\"). The key above is shown only once: store it now.\n",
-		admin ? "admin " : "", id, name);
+	fprintf(stderr, "mcpbox: created %skey %s (\"%s\"%s). The key above is shown only once: store it now.\n",
+		flags & SRV_KEY_ADMIN ? "admin " : "", id, name, flags & SRV_KEY_NO_NETWORK ? ", no network" : "");
 	free(id);
 	return 0;
 }
@@ -70,11 +72,12 @@ static int cmd_list(struct srv_store *st)
 		if (w > wname)
 			wname = w;
 	}
-	printf("%-16s  %-*s  %-5s  %-20s  %-20s  %s\n", "ID", wname, "NAME", "ADMIN", "CREATED", "REVOKED",
-	       "LAST USED");
+	printf("%-16s  %-*s  %-5s  %-7s  %-20s  %-20s  %s\n", "ID", wname, "NAME", "ADMIN", "NETWORK", "CREATED",
+	       "REVOKED", "LAST USED");
 	json_array_foreach(keys, i, k) {
-		printf("%-16s  %-*s  %-5s  %-20s  %-20s  %s\n", field(k, "id", "?"), wname, field(k, "name", "?"),
-		       json_is_true(json_object_get(k, "admin")) ? "yes" : "no", field(k, "created_at", "?"),
+		printf("%-16s  %-*s  %-5s  %-7s  %-20s  %-20s  %s\n", field(k, "id", "?"), wname, field(k, "name", "?"),
+		       json_is_true(json_object_get(k, "admin")) ? "yes" : "no",
+		       json_is_true(json_object_get(k, "network")) ? "yes" : "no", field(k, "created_at", "?"),
 		       field(k, "revoked_at", "-"), field(k, "last_used_at", "never"));
 	}
 	if (json_array_size(keys) == 0)
@@ -97,7 +100,7 @@ int srv_key_command(int argc, char **argv, const char *data_dir)
 {
 	enum { CREATE, LIST, REVOKE } cmd;
 	const char *name = DEFAULT_NAME, *id = NULL;
-	bool admin = false;
+	unsigned flags = 0;
 	struct srv_store *st = NULL;
 	struct err *e = NULL;
 	int rc;
@@ -115,7 +118,9 @@ int srv_key_command(int argc, char **argv, const char *data_dir)
 		cmd = CREATE;
 		for (int i = 2; i < argc; i++) {
 			if (!strcmp(argv[i], "--admin")) {
-				admin = true;
+				flags |= SRV_KEY_ADMIN;
+			} else if (!strcmp(argv[i], "--no-network")) {
+				flags |= SRV_KEY_NO_NETWORK;
 			} else if (!strcmp(argv[i], "--name") && i + 1 < argc) {
 				name = argv[++i];
 			} else if (!strncmp(argv[i], "--name=", 7)) {
@@ -139,7 +144,7 @@ int srv_key_command(int argc, char **argv, const char *data_dir)
 	if (srv_store_open(&st, data_dir, &e) < 0)
 		return fail(e);
 	switch (cmd) {
-	case CREATE: rc = cmd_create(st, name, admin); break;
+	case CREATE: rc = cmd_create(st, name, flags); break;
 	case LIST: rc = cmd_list(st); break;
 	case REVOKE: rc = cmd_revoke(st, id); break;
 	default: rc = 2; break;

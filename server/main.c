@@ -344,8 +344,9 @@ static int authenticate(void *arg, const char *key, char *principal, size_t cap)
 	struct srv_principal p;
 	if (srv_auth_verify(srv.auth, key, &p) != 1)
 		return 0;
-	/* administrators see every session and snapshot (sess_principal_admin) */
-	snprintf(principal, cap, "%s%s", p.admin ? "admin:" : "", p.id);
+	/* administrators see every session and snapshot (sess_principal_admin); a key made with
+	   --no-network may not ask for network (sess_principal_no_network) */
+	snprintf(principal, cap, "%s%s", p.admin ? "admin:" : p.no_network ? "nonet:" : "", p.id);
 	return 1;
 }
 

@@ -67,6 +67,8 @@ static const char *const migrations[] = {
 	"  object    TEXT NOT NULL,"
 	"  detail    TEXT"
 	");",
+	/* 3: whether a key may ask for sessions with network (keys made before may). */
+	"ALTER TABLE keys ADD COLUMN network INTEGER NOT NULL DEFAULT 1 CHECK (network IN (0, 1));",
 };
 
 enum stmt_id {
@@ -92,14 +94,14 @@ enum stmt_id {
 	STMT__COUNT,
 };
 
-#define KEY_COLUMNS "id, name, hash, admin, created_at, revoked_at, last_used_at"
+#define KEY_COLUMNS "id, name, hash, admin, created_at, revoked_at, last_used_at, network"
 
 static const char *const stmt_sql[STMT__COUNT] = {
 	[STMT_DATA_VERSION] = "PRAGMA data_version",
-	[STMT_KEY_INSERT] = "INSERT INTO keys (" KEY_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[STMT_KEY_INSERT] = "INSERT INTO keys (" KEY_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	/* one statement, so the check and the insert are atomic */
 	[STMT_KEY_INSERT_IF_NONE_ACTIVE] = "INSERT INTO keys (" KEY_COLUMNS ") "
-		"SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 "
+		"SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 "
 		"WHERE NOT EXISTS (SELECT 1 FROM keys WHERE revoked_at IS NULL)",
 	[STMT_KEY_BY_HASH] = "SELECT " KEY_COLUMNS " FROM keys WHERE hash = ?1",
 	[STMT_KEY_BY_ID] = "SELECT " KEY_COLUMNS " FROM keys WHERE id = ?1",
@@ -386,6 +388,7 @@ static void read_row(sqlite3_stmt *s, struct srv_key_row *row)
 	}
 	if (sqlite3_column_type(s, 6) != SQLITE_NULL)
 		row->last_used_at = sqlite3_column_int64(s, 6);
+	row->no_network = sqlite3_column_int(s, 7) == 0;
 }
 
 int srv_store_key_insert(struct srv_store *st, const struct srv_key_row *row, bool only_if_no_active,
@@ -402,7 +405,8 @@ int srv_store_key_insert(struct srv_store *st, const struct srv_key_row *row, bo
 	    sqlite3_bind_int(s, 4, row->admin ? 1 : 0) != SQLITE_OK ||
 	    sqlite3_bind_int64(s, 5, row->created_at) != SQLITE_OK ||
 	    (row->revoked_at ? sqlite3_bind_int64(s, 6, row->revoked_at) : sqlite3_bind_null(s, 6)) != SQLITE_OK ||
-	    (row->last_used_at ? sqlite3_bind_int64(s, 7, row->last_used_at) : sqlite3_bind_null(s, 7)) != SQLITE_OK)
+	    (row->last_used_at ? sqlite3_bind_int64(s, 7, row->last_used_at) : sqlite3_bind_null(s, 7)) != SQLITE_OK ||
+	    sqlite3_bind_int(s, 8, row->no_network ? 0 : 1) != SQLITE_OK)
 		return db_fail(st, errp, "insert key");
 	if (sqlite3_step(s) != SQLITE_DONE)
 		return db_fail(st, errp, "insert key");

@@ -38,6 +38,7 @@ struct srv_key_row {
 	char name[128];			/* label chosen by the operator */
 	unsigned char hash[SRV_KEY_HASH_LEN];
 	bool admin;
+	bool no_network;		/* may not ask for sessions with network */
 	int64_t created_at;		/* epoch ms */
 	int64_t revoked_at;		/* epoch ms; 0: active */
 	int64_t last_used_at;		/* epoch ms; 0: never used */

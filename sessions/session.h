@@ -195,6 +195,12 @@ static inline bool sess_principal_admin(const char *principal)
 	return principal && !strncmp(principal, "admin:", 6);
 }
 
+/** A key made with --no-network: its sessions may not have network. */
+static inline bool sess_principal_no_network(const char *principal)
+{
+	return principal && !strncmp(principal, "nonet:", 6);
+}
+
 /** The session id, if owner may see it (owner NULL or an administrator: any owner). */
 struct sess_session *sess_find(struct sess_registry *reg, const char *id, const char *owner);
 /** Visit the sessions owner may see, oldest first. */

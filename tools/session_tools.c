@@ -126,6 +126,13 @@ static void create_session(struct tool_call *call, struct sess_snap *sn, const c
 	int dw = (int)json_integer_value(json_object_get(disp, "width"));
 	int dh = (int)json_integer_value(json_object_get(disp, "height"));
 
+	if (rq.network && sess_principal_no_network(call->principal)) {
+		if (sn)
+			sn->in_use--;
+		tool_fail(call, "session_create: this API key may not ask for network (it was made with "
+				"`mcpbox key create --no-network`)");
+		return;
+	}
 	if ((disp && !json_is_false(disp) && tool_display_quota(call, NULL, &err) < 0) ||
 	    sess_create(call->env->sessions, call->principal, false, &rq, &s, &err) < 0) {
 		if (sn)

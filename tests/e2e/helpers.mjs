@@ -398,8 +398,9 @@ export function keyCli(dataDir, ...args) {
 }
 
 /** `key create [--name N] [--admin]`: {key, id} (the key from stdout, its id from the message on stderr). */
-export function createKey(dataDir, { name, admin = false } = {}) {
-  const r = keyCli(dataDir, 'create', ...(name ? ['--name', name] : []), ...(admin ? ['--admin'] : []));
+export function createKey(dataDir, { name, admin = false, noNetwork = false } = {}) {
+  const r = keyCli(dataDir, 'create', ...(name ? ['--name', name] : []), ...(admin ? ['--admin'] : []),
+    ...(noNetwork ? ['--no-network'] : []));
   if (r.status !== 0) throw new Error(`key create exited ${r.status}: ${r.stderr}`);
   const key = /mcpbox_\S+/.exec(r.stdout)?.[0];
   const id = /key_[0-9a-f]+/.exec(r.stderr + r.stdout)?.[0];

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { startServe, wsClient, makeDataDir, IS_ROOT } from './helpers.mjs';
+import { startServe, wsClient, makeDataDir, createKey, keyCli, IS_ROOT } from './helpers.mjs';
 
 // Stand-ins for the world, as extra addresses of the host's lo (root only; this kernel has no dummy
 // interfaces): a public address (TEST-NET-3), the metadata address, a private address the config
@@ -116,6 +116,22 @@ describe('network sessions', { skip: tunUsable ? false : 'no access to /dev/net/
     const o = await probe(client, a, [['10.0.2.100', 8000], ['10.0.2.2', 8000], ['127.0.0.1', 8000]]);
     for (const [k, v] of Object.entries(o)) assert.ok(!v.startsWith('CONNECTED'), `${k}: ${v}`);
     assert.equal((await lb).structuredContent.stdout, 'none\n');
+  });
+
+  test('a key made with --no-network may not ask for network; others may', async () => {
+    const { key, id } = createKey(dataDir, { name: 'offline', noNetwork: true });
+    const line = keyCli(dataDir, 'list').stdout.split('\n').find((l) => l.includes(id));
+    assert.match(line, /offline\s+no\s+no\s/, `key list: ADMIN no, NETWORK no: ${line}`);
+    const off = await wsClient(srv, { key });
+    try {
+      const r = await off.call('session_create', { network: true });
+      assert.equal(r.isError, true);
+      assert.match(r.content[0].text, /this API key may not ask for network/);
+      assert.equal((await off.call('session_create', {})).isError, undefined, 'a session without network is fine');
+      assert.equal((await off.call('execute', { language: 'shell', code: 'true' })).isError, undefined);
+    } finally {
+      await off.close();
+    }
   });
 
   test('a session without network has only loopback, and no helper process runs for it', async () => {
