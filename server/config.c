@@ -27,6 +27,8 @@ void srv_config_defaults(struct srv_config *cfg)
 		.executions = 64,
 		.snapshots = 1000,
 		.displays = 4,
+		.disk_bytes = 20ull << 30,
+		.disk_scan_s = 30,
 		.server_executions = 1024,
 	};
 	cfg->max_line_bytes = 64 * MiB;
@@ -268,6 +270,8 @@ int srv_config_apply_json(struct srv_config *cfg, json_t *obj, struct err **errp
 				{ "executions", offsetof(struct srv_quota, executions), NULL },
 				{ "snapshots", offsetof(struct srv_quota, snapshots), NULL },
 				{ "displays", offsetof(struct srv_quota, displays), NULL },
+				{ "disk", offsetof(struct srv_quota, disk_bytes), srv_parse_size },
+				{ "disk_scan", offsetof(struct srv_quota, disk_scan_s), srv_parse_duration },
 				{ "server_executions", offsetof(struct srv_quota, server_executions), NULL },
 			};
 			const char *qk;
@@ -281,7 +285,8 @@ int srv_config_apply_json(struct srv_config *cfg, json_t *obj, struct err **errp
 						break;
 				if (i == ARRAY_SIZE(quotas))
 					return err_set(errp, 0, "config: quota: unknown quota \"%s\" (expected sessions, "
-								"memory, executions, snapshots, displays, server_executions)", qk);
+								"memory, executions, snapshots, displays, disk, disk_scan, "
+								"server_executions)", qk);
 				if (json_scalar(qv, qk, quotas[i].parse, (uint64_t *)((char *)&cfg->quota + quotas[i].off),
 						errp) < 0)
 					return -1;

@@ -29,6 +29,8 @@ struct srv_quota {
 	uint64_t executions;		/* executions running at once */
 	uint64_t snapshots;		/* snapshots it owns */
 	uint64_t displays;		/* virtual displays running (each an Xvfb and a framebuffer) */
+	uint64_t disk_bytes;		/* space its sessions' workspaces take on the host disk */
+	uint64_t disk_scan_s;		/* how often workspaces are measured */
 	uint64_t server_executions;	/* executions running at once on the whole server, for everyone */
 };
 

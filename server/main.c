@@ -21,6 +21,7 @@
 #include "store.h"
 #include "../sessions/instance.h"
 #include "../sessions/netns.h"
+#include "../sessions/quota.h"
 #include "../sessions/sandbox.h"
 #include "../sessions/session.h"
 #include "../sessions/snapshot.h"
@@ -130,6 +131,7 @@ static void finish_shutdown(void)
 	uv_close((uv_handle_t *)&srv.shutdown_timer, NULL);
 	for (size_t i = 0; i < ARRAY_SIZE(srv.sig); i++)
 		uv_close((uv_handle_t *)&srv.sig[i], NULL);
+	sess_quota_stop();
 	sess_registry_free(srv.sessions);
 	srv.sessions = NULL;
 	srv_records_close(); /* the stops just recorded, then no more writes */
@@ -282,6 +284,7 @@ static int core_start(void)
 		log_error("%s", err->msg);
 		return -1;
 	}
+	sess_quota_start(srv.sessions, srv.loop); /* disk use of workspaces, for quota.disk */
 	srv.env.snapshots = snapshot_store; /* libgit2 starts on first use, not at every start */
 	{
 		/* stat caches of the workspaces' snapshots */

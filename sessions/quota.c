@@ -1,11 +1,18 @@
 #include "quota.h"
 #include "catalog.h"
+#include "../server/common.h"
 #include "../server/config.h"
 #include "../server/banned.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <string.h>
+#include <sys/stat.h>
+
+#define DU_MAX_DEPTH 64
+#define DU_MAX_ENTRIES (4u << 20)	/* per scan: a walk costs the pool a bounded time */
 
 bool sess_quota_applies(const char *principal)
 {
@@ -19,6 +26,7 @@ static void count(void *arg, struct sess_session *s)
 	if (s->state != SESS_STOPPED && s->state != SESS_FAILED)
 		u->memory_bytes += s->limits.memory_bytes;
 	u->executions += s->running;
+	u->disk_bytes += s->disk_bytes;
 }
 
 void sess_held_by(struct sess_registry *reg, const char *principal, struct sess_held *u)
@@ -45,6 +53,7 @@ int sess_quota_check(struct sess_registry *reg, const char *principal, const str
 		{ "snapshots", offsetof(struct sess_held, snapshots), false },
 	};
 	const uint64_t quota[] = { q->sessions, q->memory_bytes, q->executions, q->snapshots };
+	_Static_assert(sizeof(quota) / sizeof(quota[0]) == 4, "fields and quota[] agree");
 	struct sess_held have;
 
 	if (add->executions && q->server_executions) {
@@ -58,6 +67,10 @@ int sess_quota_check(struct sess_registry *reg, const char *principal, const str
 	if (!sess_quota_applies(principal))
 		return 0;
 	sess_held_by(reg, principal, &have);
+	if (add->disk_bytes && q->disk_bytes && have.disk_bytes >= q->disk_bytes)
+		return err_set(errp, EDQUOT, "quota: this key's workspaces take %" PRIu64 " MiB of disk; its quota is %"
+			       PRIu64 " MiB (delete files or sessions; use is measured every %" PRIu64 " s)",
+			       have.disk_bytes >> 20, q->disk_bytes >> 20, q->disk_scan_s);
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
 		uint64_t want = *(const uint64_t *)((const char *)add + fields[i].off);
 		uint64_t held = *(const uint64_t *)((const char *)&have + fields[i].off);
@@ -72,4 +85,129 @@ int sess_quota_check(struct sess_registry *reg, const char *principal, const str
 			       i == 2 ? "wait for one to finish" : "remove one, or ask the operator for a larger quota");
 	}
 	return 0;
+}
+
+/* ---- disk use ------------------------------------------------------------------ */
+
+struct du_item {
+	char id[64];
+	int fd;			/* the workspace, opened for the walk (which closes it) */
+	uint64_t bytes;
+};
+
+struct du_scan {
+	uv_work_t req;
+	struct du_item *items;
+	size_t n;
+};
+
+static struct {
+	struct sess_registry *reg;
+	uv_timer_t timer;
+	bool on, busy;
+} Q;
+
+/* Allocated bytes beneath dfd (which this closes), never following a symlink or leaving it. */
+static uint64_t du_dir(int dfd, int depth, uint64_t *budget)
+{
+	DIR *d = fdopendir(dfd);
+	struct dirent *de;
+	struct stat st;
+	uint64_t total = 0;
+
+	if (!d) {
+		close(dfd);
+		return 0;
+	}
+	while ((de = readdir(d)) && *budget) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		--*budget;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		total += (uint64_t)st.st_blocks * 512;
+		if (S_ISDIR(st.st_mode) && depth < DU_MAX_DEPTH) {
+			int cfd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (cfd >= 0)
+				total += du_dir(cfd, depth + 1, budget);
+		}
+	}
+	closedir(d);
+	return total;
+}
+
+static void du_run(uv_work_t *req)
+{
+	struct du_scan *sc = req->data;
+	uint64_t budget = DU_MAX_ENTRIES;
+	for (size_t i = 0; i < sc->n; i++) {
+		sc->items[i].bytes = du_dir(sc->items[i].fd, 0, &budget);
+		sc->items[i].fd = -1;
+	}
+}
+
+static void du_done(uv_work_t *req, int status)
+{
+	struct du_scan *sc = req->data;
+	for (size_t i = 0; i < sc->n; i++) {
+		struct sess_session *s = Q.on && status == 0 ? sess_find(Q.reg, sc->items[i].id, NULL) : NULL;
+		if (s)
+			s->disk_bytes = sc->items[i].bytes;
+		if (sc->items[i].fd >= 0)
+			close(sc->items[i].fd);
+	}
+	free(sc->items);
+	free(sc);
+	Q.busy = false;
+}
+
+static void collect(void *arg, struct sess_session *s)
+{
+	struct du_scan *sc = arg;
+	if (s->wsfd < 0)
+		return;
+	/* a new open file, not a dup: a directory stream's offset is shared by dups */
+	int fd = openat(s->wsfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	sc->items = xrealloc(sc->items, (sc->n + 1) * sizeof(*sc->items));
+	struct du_item *it = &sc->items[sc->n++];
+	snprintf(it->id, sizeof(it->id), "%s", s->id);
+	it->fd = fd;
+	it->bytes = 0;
+}
+
+static void du_tick(uv_timer_t *t)
+{
+	if (Q.busy)
+		return; /* the last walk is still going: never two at once */
+	struct du_scan *sc = xcalloc(1, sizeof(*sc));
+	sess_foreach(Q.reg, NULL, collect, sc);
+	sc->req.data = sc;
+	Q.busy = true;
+	if (uv_queue_work(t->loop, &sc->req, du_run, du_done) < 0) {
+		du_run(&sc->req);
+		du_done(&sc->req, 0);
+	}
+}
+
+void sess_quota_start(struct sess_registry *reg, uv_loop_t *loop)
+{
+	const struct srv_quota *q = &sess_registry_config(reg)->quota;
+	if (!q->disk_bytes || !q->disk_scan_s)
+		return;
+	Q.reg = reg;
+	Q.on = true;
+	uv_timer_init(loop, &Q.timer);
+	uv_timer_start(&Q.timer, du_tick, q->disk_scan_s * 1000, q->disk_scan_s * 1000);
+	uv_unref((uv_handle_t *)&Q.timer);
+}
+
+void sess_quota_stop(void)
+{
+	if (!Q.on)
+		return;
+	Q.on = false;
+	uv_timer_stop(&Q.timer);
+	uv_close((uv_handle_t *)&Q.timer, NULL);
 }

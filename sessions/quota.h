@@ -5,13 +5,18 @@
  *
  * Administrators and the local user of stdio have no quota. Usage is counted
  * from the registry when asked (a walk of the principal's sessions), so
- * nothing can drift. Loop thread only.
+ * nothing can drift; only disk use is measured ahead: every disk_scan
+ * seconds libuv's pool walks each workspace (du: allocated blocks, no
+ * symlink followed, never leaving the workspace) and the loop records the
+ * result in the session. A key over its disk quota cannot start executions
+ * or write files until it frees space. Loop thread only.
  */
 #ifndef MCPBOX_SESS_QUOTA_H
 #define MCPBOX_SESS_QUOTA_H
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <uv.h>
 
 #include "session.h"
 #include "../server/err.h"
@@ -21,6 +26,7 @@ struct sess_held {
 	uint64_t memory_bytes;	/* limits of its sessions that are not stopped */
 	uint64_t executions;	/* running */
 	uint64_t snapshots;
+	uint64_t disk_bytes;	/* its workspaces, as last measured; in a check: non-zero means "will write" */
 };
 
 /** Does principal have a quota at all? */
@@ -34,5 +40,10 @@ void sess_held_by(struct sess_registry *reg, const char *principal, struct sess_
  */
 int sess_quota_check(struct sess_registry *reg, const char *principal, const struct sess_held *add,
 		     struct err **errp);
+
+/** Measure workspaces every quota.disk_scan_s (nothing if 0). */
+void sess_quota_start(struct sess_registry *reg, uv_loop_t *loop);
+/** Stop measuring (shutdown); a walk in flight finishes and is dropped. */
+void sess_quota_stop(void);
 
 #endif

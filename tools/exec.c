@@ -338,7 +338,7 @@ static void exec_in_session(struct tool_call *call, struct sess_session *s)
 		tool_fail(call, "cancelled");
 		return;
 	}
-	struct sess_held one = { .executions = 1 };
+	struct sess_held one = { .executions = 1, .disk_bytes = 1 };
 	if (sess_quota_check(call->env->sessions, call->principal, &one, &err) < 0) {
 		tool_fail(call, "%s", err->msg);
 		return;

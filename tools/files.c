@@ -4,6 +4,7 @@
  * beneath the workspace), so nothing outside /workspace can be named.
  */
 #include "tool.h"
+#include "../sessions/quota.h"
 #include "../sessions/workspace.h"
 #include "../server/base64.h"
 #include "../server/buf.h"
@@ -154,6 +155,12 @@ static void file_write_run_s(struct tool_call *call, struct sess_session *s)
 	const struct sess_host_info *host = sess_registry_host(call->env->sessions);
 	auto_err struct err *err = NULL;
 	auto_close int dfd = -1, fd = -1;
+	struct sess_held write_some = { .disk_bytes = 1 };
+
+	if (sess_quota_check(call->env->sessions, call->principal, &write_some, &err) < 0) {
+		tool_fail(call, "%s", err->msg);
+		return;
+	}
 	auto_free char *decoded = NULL;
 	const char *data = json_string_value(jc), *base;
 	size_t len = json_string_length(jc);

@@ -203,6 +203,35 @@ describe('quotas per key: displays', () => {
   });
 });
 
+describe('quotas per key: disk', () => {
+  test('a key whose workspaces take more than quota.disk cannot execute or write until it frees space; another key can', { timeout: 60000 }, async () => {
+    const dataDir = makeDataDir();
+    fs.writeFileSync(path.join(dataDir, 'config.json'), JSON.stringify({ quota: { disk: '5M', disk_scan: '1s' } }));
+    const srv = await startServe({ dataDir });
+    const a = await wsClient(srv, { key: createKey(dataDir, { name: 'filler' }).key });
+    const b = await wsClient(srv, { key: createKey(dataDir, { name: 'bystander' }).key });
+    try {
+      const sid = (await a.call('session_create', {})).structuredContent.session_id;
+      assert.equal((await a.call('execute', { session_id: sid, language: 'shell', code: 'head -c 8000000 /dev/urandom > fill.bin' })).isError, undefined);
+      await sleep(2500); // measured within disk_scan
+      for (const r of [await a.call('execute', { session_id: sid, language: 'shell', code: 'true' }),
+        await a.call('file_write', { session_id: sid, path: 'x.txt', content: 'x' })]) {
+        assert.equal(r.isError, true, JSON.stringify(r).slice(0, 200));
+        assert.match(r.content[0].text, /quota: this key's workspaces take [7-9] MiB of disk; its quota is 5 MiB/);
+      }
+      assert.equal((await b.call('execute', { language: 'shell', code: 'echo fine' })).structuredContent.stdout, 'fine\n', 'another key is unaffected');
+      assert.equal((await a.call('file_delete', { session_id: sid, path: 'fill.bin' })).isError, undefined, 'deleting is always allowed');
+      await sleep(2500);
+      assert.equal((await a.call('execute', { session_id: sid, language: 'shell', code: 'true' })).isError, undefined, 'room again');
+    } finally {
+      await a.close();
+      await b.close();
+      await srv.stop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('connections', () => {
   test('idle connections without a key are capped and timed out; clients with a key keep working, also past the header timeout', { timeout: 60000 }, async () => {
     const dataDir = makeDataDir();
