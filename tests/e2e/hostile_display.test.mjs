@@ -1,0 +1,133 @@
+// The display is hostile input (issue 11 §1): sandbox code puts a fake X server at :0
+// (tests/e2e/fixtures/fake_x.py) and kills the real Xvfb, so the next display start talks to it.
+// Only the display agent inside the sandbox speaks X; the server must stay up, fail that
+// session's display calls within a bounded time, keep serving the other session at its usual
+// pace, and leave nothing behind once the session is destroyed.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { startClient, textOf, poll, sleep, REPO, hostPidsMatching } from './helpers.mjs';
+
+const FAKE = fs.readFileSync(path.join(REPO, 'tests', 'e2e', 'fixtures', 'fake_x.py'), 'utf8');
+
+function fdCount(pid) {
+  return fs.readdirSync(`/proc/${pid}/fd`).length;
+}
+function cpuTicks(pid) {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'latin1').replace(/^.*\) /, '').split(' ');
+  return Number(f[11]) + Number(f[12]);	// utime + stime
+}
+
+describe('a hostile X server inside the sandbox', () => {
+  let srv, other;
+  before(async () => {
+    srv = await startClient();
+    other = (await srv.call('session_create', {})).structuredContent.session_id;
+    const r = await srv.call('screenshot', { session_id: other });
+    assert.ok(!r.isError, textOf(r));
+    // once through everything an attack uses, so that pools and caches are warm before fds are counted
+    const w = (await srv.call('session_create', {})).structuredContent.session_id;
+    await srv.call('screenshot', { session_id: w });
+    await srv.call('file_write', { session_id: w, path: 'x', content: 'x' });
+    await srv.call('execute', { session_id: w, language: 'shell', code: 'true' });
+    await srv.call('session_destroy', { session_id: w });
+    for (let i = 0; i < 3; i++)
+      await otherWorks('warm-up');	// the other session's execute gets its prestarted spare (pipes)
+    await sleep(500);
+  });
+  after(async () => { await srv?.close(); });
+
+  // The other session answers at its usual pace meanwhile.
+  async function otherWorks(what) {
+    const t0 = Date.now();
+    const e = await srv.call('execute', { session_id: other, language: 'shell', code: 'echo alive' });
+    assert.equal(e.structuredContent?.stdout, 'alive\n', `${what}: the other session's execute: ${textOf(e)}`);
+    const s = await srv.call('screenshot', { session_id: other, format: 'jpeg' });
+    assert.ok(!s.isError, `${what}: the other session's screenshot: ${textOf(s)}`);
+    const ms = Date.now() - t0;
+    assert.ok(ms < 3000, `${what}: the other session took ${ms} ms`);
+    return ms;
+  }
+
+  const agents = () => new Set(hostPidsMatching('display-agent').map((p) => p.pid));
+
+  async function attack(mode) {
+    const c = await srv.call('session_create', {});
+    const sid = c.structuredContent.session_id;
+    const first = await srv.call('screenshot', { session_id: sid });
+    assert.ok(!first.isError, `the real display works first: ${textOf(first)}`);
+    await srv.call('file_write', { session_id: sid, path: 'fake_x.py', content: FAKE });
+    const e = await srv.call('execute', {
+      session_id: sid, language: 'shell',
+      code: `setsid -f python3 /workspace/fake_x.py ${mode} 1280 800 >/tmp/fake_x.log 2>&1
+             for i in $(seq 200); do [ -e /tmp/fake_x.ready ] && exit 0; sleep 0.05; done; cat /tmp/fake_x.log; exit 1`,
+    });
+    assert.equal(e.structuredContent?.exit_code, 0, `the fake X server started: ${textOf(e)}`);
+    // the display notices that its Xvfb died
+    const stopped = await poll(async () => {
+      const i = await srv.call('session_info', { session_id: sid });
+      return i.structuredContent?.display?.status !== 'running';
+    }, { timeout: 10000, interval: 100 });
+    assert.ok(stopped, 'the display stopped when its Xvfb was killed');
+    return sid;
+  }
+
+  async function destroyAndCheck(sid, fdsBefore, agentsBefore) {
+    const mine = [...agents()].filter((p) => !agentsBefore.has(p));
+    await srv.call('session_destroy', { session_id: sid });
+    const left = () => hostPidsMatching('fake_x.py').concat(hostPidsMatching('display-agent').filter((p) => mine.includes(p.pid)));
+    const clean = await poll(() => left().length === 0, { timeout: 10000, interval: 100 });
+    assert.ok(clean, `processes left: ${JSON.stringify(left())}`);
+    const fds = await poll(() => fdCount(srv.pid) <= fdsBefore, { timeout: 5000, interval: 100 });
+    assert.ok(fds, `the server holds ${fdCount(srv.pid)} fds, ${fdsBefore} before the attack`);
+  }
+
+  for (const [mode, bound, expect] of [
+    ['keysyms', 20000, /keyboard map/],
+    ['huge', 20000, /65535x65535/],
+    ['silent', 25000, /in time/],
+    ['mute', 25000, /no answer|in time/],
+  ]) {
+    test(`${mode}: the screenshot fails for that session alone within ${bound / 1000} s`, async () => {
+      const fdsBefore = fdCount(srv.pid), agentsBefore = agents();
+      const sid = await attack(mode);
+      const t0 = Date.now();
+      const pending = srv.call('screenshot', { session_id: sid });
+      await otherWorks(`${mode}, during`);
+      const r = await pending;
+      const took = Date.now() - t0;
+      assert.ok(r.isError, `the screenshot through the fake X server failed: ${textOf(r).slice(0, 200)}`);
+      assert.match(textOf(r), expect);
+      assert.ok(took < bound, `it failed after ${took} ms`);
+      if (mode === 'mute') {
+        const t1 = Date.now();
+        const i = await srv.call('input', { session_id: sid, actions: [{ type: 'click', x: 5, y: 5 }] });
+        assert.ok(i.isError, 'input through a mute agent fails');
+        assert.ok(Date.now() - t1 < 25000, 'within a bounded time');
+      }
+      process.kill(srv.pid, 0);	// still up
+      await otherWorks(`${mode}, after`);
+      await destroyAndCheck(sid, fdsBefore, agentsBefore);
+    });
+  }
+
+  test('flood: an endless DamageNotify stream costs the server a bounded share of a core', async (t) => {
+    const fdsBefore = fdCount(srv.pid), agentsBefore = agents();
+    const sid = await attack('flood');
+    const r = await srv.call('screenshot', { session_id: sid });
+    // the fake answers correctly: the display runs, flooded
+    assert.ok(!r.isError, `the flooded display runs: ${textOf(r)}`);
+    const t0 = Date.now(), c0 = cpuTicks(srv.pid);
+    await sleep(2000);
+    const share = (cpuTicks(srv.pid) - c0) / 100 / ((Date.now() - t0) / 1000);
+    let worst = 0;
+    for (let i = 0; i < 5; i++)
+      worst = Math.max(worst, await otherWorks('flood'));
+    const again = await srv.call('screenshot', { session_id: sid });
+    t.diagnostic(`server CPU under the flood: ${Math.round(share * 100)} % of a core; other session's calls: ${worst} ms at worst`);
+    assert.ok(Date.now() - t0 < 20000, 'screenshots of the flooded display end');
+    assert.ok(share < 0.6, `the server used ${Math.round(share * 100)} % of a core under the flood (first screenshot: ${r.isError ? textOf(r) : 'ok'}, again: ${again.isError ? textOf(again) : 'ok'})`);
+    await destroyAndCheck(sid, fdsBefore, agentsBefore);
+  });
+});
