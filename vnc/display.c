@@ -315,6 +315,8 @@ static void agent_misbehaves(struct vnc_display *d, const char *what)
 
 /* ---- the channel: commands out ------------------------------------------------- */
 
+static void chan_cb(uv_poll_t *h, int status, int events);
+
 static void chan_poll_update(struct vnc_display *d)
 {
 	int ev = (d->paused ? 0 : UV_READABLE) | (d->out.len ? UV_WRITABLE : 0);
@@ -322,7 +324,7 @@ static void chan_poll_update(struct vnc_display *d)
 	if (!d->cpoll)
 		return;
 	if (ev)
-		uv_poll_start(d->cpoll, ev, NULL);
+		uv_poll_start(d->cpoll, ev, chan_cb);
 	else
 		uv_poll_stop(d->cpoll);
 }
