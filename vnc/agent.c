@@ -220,13 +220,14 @@ static void fb_open(void)
 	A.fb_bpl = hd[12];
 }
 
-static void rows_read(int y0, int y1)
+/* Copy a rectangle of Xvfb's framebuffer file into the shared buffer. */
+static void rect_read(const struct vnc_agent_rect *r)
 {
-	size_t stride = (size_t)A.w * 4;
-	uint8_t *fb = A.shm + VNC_AGENT_FB_OFFSET;
+	size_t stride = (size_t)A.w * 4, len = (size_t)r->w * 4;
+	uint8_t *fb = A.shm + VNC_AGENT_FB_OFFSET + (size_t)r->x * 4;
 
-	for (int y = y0; y < y1; y++)
-		if (pread(A.fb_fd, fb + (size_t)y * stride, stride, (off_t)(A.fb_off + (size_t)y * A.fb_bpl)) <= 0)
+	for (int y = r->y; y < r->y + r->h; y++)
+		if (pread(A.fb_fd, fb + (size_t)y * stride, len, (off_t)(A.fb_off + (size_t)y * A.fb_bpl + (size_t)r->x * 4)) <= 0)
 			break;
 }
 
@@ -330,31 +331,33 @@ static void add_damage(int x, int y, int w, int h)
 	A.dmg[A.ndmg++] = (struct vnc_agent_rect){ (uint16_t)x, (uint16_t)y, (uint16_t)w, (uint16_t)h };
 }
 
-/* Read the damaged rows into the shared buffer, then tell the server. */
+/* Read the damaged rectangles into the shared buffer, then tell the server. */
 static void damage_send(void)
 {
 	struct vnc_agent_msg m;
-	int n = A.ndmg, y0 = A.h, y1 = 0;
+	int n = A.ndmg;
 
 	if (!n)
 		return;
-	for (int i = 0; i < n; i++) {
-		if (A.dmg[i].y < y0)
-			y0 = A.dmg[i].y;
-		if (A.dmg[i].y + A.dmg[i].h > y1)
-			y1 = A.dmg[i].y + A.dmg[i].h;
-	}
-	rows_read(y0, y1);
 	memset(&m, 0, sizeof(m));
 	m.type = VNC_AGENT_DAMAGE;
 	if (n > VNC_AGENT_RECTS) {
 		/* one band of whole rows */
+		int y0 = A.h, y1 = 0;
+		for (int i = 0; i < n; i++) {
+			if (A.dmg[i].y < y0)
+				y0 = A.dmg[i].y;
+			if (A.dmg[i].y + A.dmg[i].h > y1)
+				y1 = A.dmg[i].y + A.dmg[i].h;
+		}
 		m.a = 1;
 		m.u.rects[0] = (struct vnc_agent_rect){ 0, (uint16_t)y0, (uint16_t)A.w, (uint16_t)(y1 - y0) };
 	} else {
 		m.a = (uint32_t)n;
 		memcpy(m.u.rects, A.dmg, sizeof(A.dmg[0]) * (size_t)n);
 	}
+	for (uint32_t i = 0; i < m.a; i++)
+		rect_read(&m.u.rects[i]);
 	send_msg(&m);
 	A.ndmg = 0;
 	A.last_flush_ms = now_ms();
@@ -551,7 +554,7 @@ int vnc_agent_main(int argc, char **argv)
 	xvfb_start();
 	x_connect();
 	fb_open();
-	rows_read(0, A.h);
+	rect_read(&(struct vnc_agent_rect){ 0, 0, (uint16_t)A.w, (uint16_t)A.h });
 	memset(&m, 0, sizeof(m));
 	m.type = VNC_AGENT_READY;
 	m.a = (uint32_t)A.w;

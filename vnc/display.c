@@ -86,6 +86,7 @@ struct vnc_display {
 	const uint8_t *shm;		/* the shared buffer, read-only */
 	size_t shm_len;
 	struct buf out;			/* commands the agent has not taken yet */
+	bool out_armed;			/* the poll waits for room to send them */
 	uint64_t win_start_ms;
 	unsigned win_msgs;
 	uv_timer_t *pace_timer;		/* resumes reading, copies deferred damage */
@@ -323,37 +324,47 @@ static void chan_poll_update(struct vnc_display *d)
 
 	if (!d->cpoll)
 		return;
+	d->out_armed = d->out.len > 0;
 	if (ev)
 		uv_poll_start(d->cpoll, ev, chan_cb);
 	else
 		uv_poll_stop(d->cpoll);
 }
 
-/* Send what is queued; false when the channel broke (the display stopped). */
+/* Send what is queued, many commands per call (the agent then wakes once);
+   false when the channel broke (the display stopped). */
 static bool out_flush(struct vnc_display *d)
 {
+	const size_t sz = sizeof(struct vnc_agent_cmd);
 	size_t off = 0;
 
 	while (off < d->out.len) {
-		ssize_t n = send(d->chan, d->out.data + off, sizeof(struct vnc_agent_cmd), MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
+		struct mmsghdr mm[64];
+		struct iovec iov[64];
+		unsigned n = 0;
+		for (; n < 64 && off + n * sz < d->out.len; n++) {
+			iov[n] = (struct iovec){ d->out.data + off + n * sz, sz };
+			mm[n] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &iov[n], .msg_iovlen = 1 } };
+		}
+		int sent = sendmmsg(d->chan, mm, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (sent < 0 && errno == EINTR)
 			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			break;
-		if (n != (ssize_t)sizeof(struct vnc_agent_cmd)) {
+		if (sent <= 0) {
 			display_stop(d, "the display agent's channel broke");
 			return false;
 		}
-		off += (size_t)n;
+		off += (size_t)sent * sz;
 	}
 	buf_consume(&d->out, off);
 	return true;
 }
 
+/* Queue a command; out_kick() sends the queue. */
 static void agent_cmd(struct vnc_display *d, uint32_t type, int x, int y, uint32_t code, uint32_t flags)
 {
 	struct vnc_agent_cmd c = { .type = type, .x = x, .y = y, .code = code, .flags = flags };
-	bool queued = d->out.len > 0;
 
 	if (d->chan < 0 || d->state != D_READY)
 		return;
@@ -362,7 +373,13 @@ static void agent_cmd(struct vnc_display *d, uint32_t type, int x, int y, uint32
 		return;
 	}
 	buf_add(&d->out, &c, sizeof(c));
-	if (!queued && out_flush(d) && d->out.len)
+}
+
+static void out_kick(struct vnc_display *d)
+{
+	if (d->chan < 0 || !d->out.len || d->out_armed)
+		return;
+	if (out_flush(d) && d->out.len)
 		chan_poll_update(d);
 }
 
@@ -626,6 +643,7 @@ static void agent_sync(struct vnc_display *d, void (*cb)(void *arg, struct err *
 	if (d->syncs == x)
 		sync_timer_update(d);
 	agent_cmd(d, VNC_AGENT_SYNC, 0, 0, x->seq, 0);
+	out_kick(d);
 }
 
 /* ---- start: the agent in the sandbox -------------------------------------------- */
@@ -775,6 +793,7 @@ static void display_stop(struct vnc_display *d, const char *why)
 		d->shm = NULL;
 	}
 	buf_reset(&d->out);
+	d->out_armed = false;
 	timer_free(&d->pace_timer);
 	timer_free(&d->sync_timer);
 	d->paused = false;
@@ -1250,6 +1269,7 @@ static void input_continue(struct vnc_input *j)
 				key(d, a->syms[i], false, false);
 			break;
 		case VNC_ACT_WAIT:
+			out_kick(d);
 			if (!j->timer) {
 				j->timer = xcalloc(1, sizeof(*j->timer));
 				uv_timer_init(V.loop, j->timer);
@@ -1276,6 +1296,7 @@ void vnc_input_cancel(struct vnc_input *j)
 			if (j->pressed & (1 << (b - 1)))
 				button(d, b, false);	/* no button stays held by a cancelled drag */
 	j->pressed = 0;
+	out_kick(d);
 	if (j->waiting) {
 		/* cut the wait short; otherwise a round trip is in flight and ends the job */
 		uv_timer_stop(j->timer);
@@ -1323,6 +1344,7 @@ void vnc_display_viewer_pointer(struct vnc_display *d, int mask, int x, int y)
 		if (want != have)
 			button(d, b, want);
 	}
+	out_kick(d);
 }
 
 void vnc_display_viewer_key(struct vnc_display *d, bool down, uint32_t keysym)
@@ -1332,6 +1354,7 @@ void vnc_display_viewer_key(struct vnc_display *d, bool down, uint32_t keysym)
 	d->last_use_ms = now_ms();
 	/* the viewer sends its own Shift presses */
 	key(d, keysym, down, false);
+	out_kick(d);
 }
 
 struct vnc_srv *vnc_display_srv(struct vnc_display *d, bool tcp, struct err **errp)
