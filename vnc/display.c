@@ -37,7 +37,8 @@
 #define FLOOD_WINDOW_MS 100
 #define FLOOD_MAX 2000		/* messages per window; past it, reading pauses until the window ends */
 #define FLUSH_MIN_MS 10		/* damage is copied at most this often (screenshots copy at once) */
-#define OUT_MAX (256u * 1024)	/* queued commands for an agent that does not read */
+#define OUT_HIGH (256u * 1024)	/* queued commands past which input waits between actions */
+#define OUT_MAX (4u << 20)	/* queued commands for an agent that does not read (one action adds < 512 KiB) */
 
 enum dstate { D_STOPPED, D_STARTING, D_READY };
 
@@ -87,6 +88,7 @@ struct vnc_display {
 	size_t shm_len;
 	struct buf out;			/* commands the agent has not taken yet */
 	bool out_armed;			/* the poll waits for room to send them */
+	struct vnc_input *blocked;	/* input jobs waiting for the queue to drain (OUT_HIGH) */
 	uint64_t win_start_ms;
 	unsigned win_msgs;
 	uv_timer_t *pace_timer;		/* resumes reading, copies deferred damage */
@@ -317,6 +319,7 @@ static void agent_misbehaves(struct vnc_display *d, const char *what)
 /* ---- the channel: commands out ------------------------------------------------- */
 
 static void chan_cb(uv_poll_t *h, int status, int events);
+static void input_unblock(struct vnc_display *d);
 
 static void chan_poll_update(struct vnc_display *d)
 {
@@ -583,8 +586,11 @@ static void chan_cb(uv_poll_t *h, int status, int events)
 	d->refs++;
 	if (status < 0)
 		display_stop(d, "the display agent's channel broke");
-	if (d->state != D_STOPPED && (events & UV_WRITABLE) && out_flush(d))
+	if (d->state != D_STOPPED && (events & UV_WRITABLE) && out_flush(d)) {
 		chan_poll_update(d);
+		if (d->out.len <= OUT_HIGH)
+			input_unblock(d);
+	}
 	if (d->state != D_STOPPED && (events & (UV_READABLE | UV_DISCONNECT)))
 		chan_read(d);
 	forget_if_deleted(d);
@@ -817,6 +823,7 @@ static void display_stop(struct vnc_display *d, const char *why)
 		free(x);
 	}
 	d->syncs_tail = NULL;
+	input_unblock(d);	/* each ends with "display stopped" */
 	while (d->quiets) {
 		struct quiet *q = d->quiets;
 		d->quiets = q->next;
@@ -1165,6 +1172,8 @@ struct vnc_input {
 	bool waiting;			/* in a wait action: the timer runs */
 	bool cancelled;
 	int pressed;			/* buttons pressed by this job's down actions (bit b-1) */
+	bool blocked;			/* on d->blocked until the agent took the queue */
+	struct vnc_input *next_blocked;
 	struct vnc_input **handle;	/* the caller's pointer to this job, cleared at the end */
 	void (*cb)(void *arg, struct err *err);
 	void *arg;
@@ -1209,6 +1218,20 @@ static void input_continue(struct vnc_input *j)
 		return;
 	}
 	while (j->next < j->n) {
+		if (d->out.len > OUT_HIGH) {
+			/* the agent is behind: go on when it has taken the queue */
+			out_kick(d);
+			if (d->state != D_READY || d->out.len > OUT_HIGH) {
+				if (d->state == D_READY) {
+					j->blocked = true;
+					j->next_blocked = d->blocked;
+					d->blocked = j;
+				} else {
+					input_continue(j);
+				}
+				return;
+			}
+		}
 		const struct vnc_action *a = &j->acts[j->next++];
 		switch (a->type) {
 		case VNC_ACT_MOVE:
@@ -1283,6 +1306,21 @@ static void input_continue(struct vnc_input *j)
 	agent_sync(d, input_synced, j);
 }
 
+/* Go on with the input jobs that waited for the queue (or fail them: the display stopped). */
+static void input_unblock(struct vnc_display *d)
+{
+	struct vnc_input *j = d->blocked;
+
+	d->blocked = NULL;
+	while (j) {
+		struct vnc_input *next = j->next_blocked;
+		j->blocked = false;
+		j->next_blocked = NULL;
+		input_continue(j);
+		j = next;
+	}
+}
+
 void vnc_input_cancel(struct vnc_input *j)
 {
 	struct vnc_display *d = j->d;
@@ -1297,7 +1335,15 @@ void vnc_input_cancel(struct vnc_input *j)
 				button(d, b, false);	/* no button stays held by a cancelled drag */
 	j->pressed = 0;
 	out_kick(d);
-	if (j->waiting) {
+	if (j->blocked) {
+		struct vnc_input **pp = &d->blocked;
+		while (*pp && *pp != j)
+			pp = &(*pp)->next_blocked;
+		if (*pp)
+			*pp = j->next_blocked;
+		j->blocked = false;
+		input_continue(j);	/* nothing more to send: the round trip ends it */
+	} else if (j->waiting) {
 		/* cut the wait short; otherwise a round trip is in flight and ends the job */
 		uv_timer_stop(j->timer);
 		j->waiting = false;
