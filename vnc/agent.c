@@ -467,8 +467,10 @@ static void command(const struct vnc_agent_cmd *c)
 		/* once GetInputFocus answers, X has processed the input and sent
 		   the damage it caused before the reply */
 		free(xcb_get_input_focus_reply(A.c, xcb_get_input_focus(A.c), NULL));
-		x_drain();
-		damage_send();
+		if (c->flags & VNC_AGENT_WITH_DAMAGE) {
+			x_drain();
+			damage_send();
+		}
 		memset(&m, 0, sizeof(m));
 		m.type = VNC_AGENT_SYNCED;
 		m.a = c->code;

@@ -66,11 +66,12 @@ enum vnc_agent_cmd_type {
 	VNC_AGENT_BUTTON,	/* code: button 1..31; flags: VNC_AGENT_DOWN */
 	VNC_AGENT_KEY,		/* code: keysym; flags: DOWN, WITH_SHIFT (press Shift when the keysym needs it) */
 	VNC_AGENT_SYNC,		/* code: seq; answered with VNC_AGENT_SYNCED once X processed everything
-				   before it and the damage up to then was sent */
+				   before it; flags WITH_DAMAGE: and the damage up to then was sent */
 };
 
 #define VNC_AGENT_DOWN 1u
 #define VNC_AGENT_WITH_SHIFT 2u
+#define VNC_AGENT_WITH_DAMAGE 4u
 
 struct vnc_agent_cmd {
 	uint32_t type;

@@ -129,7 +129,7 @@ static void display_remove(struct vnc_display *d);
 static void forget_if_deleted(struct vnc_display *d);
 static void damage_flush(struct vnc_display *d);
 static void quiet_check(struct vnc_display *d);
-static void agent_sync(struct vnc_display *d, void (*cb)(void *arg, struct err *err), void *arg);
+static void agent_sync(struct vnc_display *d, bool damage, void (*cb)(void *arg, struct err *err), void *arg);
 
 /* ---- framebuffer copies ---------------------------------------------------- */
 
@@ -624,9 +624,9 @@ static void sync_timer_update(struct vnc_display *d)
 		       d->syncs->deadline_ms > now ? d->syncs->deadline_ms - now : 0, 0);
 }
 
-/* cb once the agent answered: X processed everything sent before, and the
-   damage up to then is in our copy's queue. */
-static void agent_sync(struct vnc_display *d, void (*cb)(void *arg, struct err *err), void *arg)
+/* cb once the agent answered: X processed everything sent before (with
+   damage: and the damage up to then is in our copy's queue). */
+static void agent_sync(struct vnc_display *d, bool damage, void (*cb)(void *arg, struct err *err), void *arg)
 {
 	struct xsync *x;
 
@@ -648,7 +648,7 @@ static void agent_sync(struct vnc_display *d, void (*cb)(void *arg, struct err *
 	d->syncs_tail = x;
 	if (d->syncs == x)
 		sync_timer_update(d);
-	agent_cmd(d, VNC_AGENT_SYNC, 0, 0, x->seq, 0);
+	agent_cmd(d, VNC_AGENT_SYNC, 0, 0, x->seq, damage ? VNC_AGENT_WITH_DAMAGE : 0);
 	out_kick(d);
 }
 
@@ -1114,7 +1114,7 @@ void vnc_display_screenshot(struct vnc_display *d, const struct vnc_shot_opts *o
 	sw->cb = cb;
 	sw->arg = arg;
 	sw->w.data = sw;
-	agent_sync(d, shot_synced, sw);
+	agent_sync(d, true, shot_synced, sw);
 }
 
 void vnc_display_from_view(const struct vnc_display *d, const struct vnc_view *v, double x, double y, int *sx, int *sy)
@@ -1303,7 +1303,7 @@ static void input_continue(struct vnc_input *j)
 			return;
 		}
 	}
-	agent_sync(d, input_synced, j);
+	agent_sync(d, false, input_synced, j);	/* input is done once X has it; its pixels follow */
 }
 
 /* Go on with the input jobs that waited for the queue (or fail them: the display stopped). */
