@@ -134,8 +134,8 @@ static const struct mnt_op mnt_ops[] = {
 	{ MNT_TMPFS, "/dev/shm", "mode=1777", MS_NOSUID | MS_NODEV },
 	{ MNT_DEVPTS, "/dev/pts", "newinstance,ptmxmode=0666,mode=0620", MS_NOSUID | MS_NOEXEC },
 	{ MNT_READONLY, "/dev", NULL, MS_NOSUID | MS_NOEXEC },
-	/* Xvfb's framebuffer file (at most 3840x2160x4 and a header), read by the display agent */
-	{ MNT_TMPFS, "/run/mcpbox/display", "mode=0755,size=40m", MS_NOSUID | MS_NODEV | MS_NOEXEC },
+	/* Xvfb's -fbdir: the display agent links its framebuffer file to the server's shared buffer */
+	{ MNT_TMPFS, "/run/mcpbox/display", "mode=0755,size=64k", MS_NOSUID | MS_NODEV | MS_NOEXEC },
 };
 
 /* Host directories opened before we changed uid (see sess_sandbox_child). */

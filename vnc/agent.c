@@ -4,10 +4,11 @@
  * namespaces, uid, seccomp filter and cgroup) and is worth no more than the
  * sandbox's own code.
  *
- * It starts Xvfb, is the only process that speaks X (damage, the cursor's
- * shape, XTest input, the keyboard map) and reads Xvfb's framebuffer file,
- * and it hands the server pixels through the shared buffer and small
- * messages (vnc/agent_proto.h). The server checks everything it sends.
+ * It starts Xvfb with the shared buffer as its framebuffer file (so Xvfb
+ * draws straight into it and nobody copies pixels on this side), is the
+ * only process that speaks X (damage, the cursor's shape, XTest input, the
+ * keyboard map), and tells the server what changed in small messages
+ * (vnc/agent_proto.h). The server checks everything it sends.
  *
  * Single-threaded, one poll loop; blocking on the X server is fine here: a
  * stuck agent stalls its own display only, and the server times it out.
@@ -46,12 +47,12 @@
 static struct {
 	int chan;
 	int w, h;
-	uint8_t *shm;		/* cursor slot, then the screen */
+	uint8_t *shm;		/* Xvfb's framebuffer file, then the cursor slot */
+	size_t shm_len;
 	xcb_connection_t *c;
 	xcb_window_t root;
 	uint8_t damage_event, cursor_event;
-	int fb_fd;
-	size_t fb_off, fb_bpl;
+	size_t fb_off;
 	struct vnc_agent_rect dmg[MAX_DAMAGE];
 	int ndmg;
 	uint64_t last_flush_ms;
@@ -62,7 +63,7 @@ static struct {
 	uint8_t spare[NSPARE];
 	int nspare, next_spare;
 	uint8_t kc_shift;
-} A = { .chan = -1, .fb_fd = -1 };
+} A = { .chan = -1 };
 
 static void send_msg(const struct vnc_agent_msg *m)
 {
@@ -110,6 +111,11 @@ static void xvfb_start(void)
 		"-nolisten", "local",	/* no abstract socket: a network session shares the host namespace */
 		"-ac", "-noreset", "-extension", "GLX", "-displayfd", "3", NULL,
 	};
+	/* Xvfb opens FBDIR/Xvfb_screen0 without O_TRUNC and writes within its
+	   size: through this link it opens the shared buffer (its fd 4) */
+	unlink(FBDIR "/Xvfb_screen0");
+	if (symlink("/proc/self/fd/4", FBDIR "/Xvfb_screen0") < 0)
+		fail("cannot link the framebuffer file: %s", strerror(errno));
 	if (pipe2(p, O_CLOEXEC) < 0)
 		fail("cannot make a pipe");
 	pid = fork();
@@ -117,9 +123,9 @@ static void xvfb_start(void)
 		fail("cannot start Xvfb (fork: %s)", strerror(errno));
 	if (pid == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (dup2(p[1], 3) < 0)
+		if (dup2(p[1], 3) < 0 || fcntl(VNC_AGENT_FD_SHM, F_SETFD, 0) < 0)
 			_exit(127);
-		close_range(4, ~0U, 0);
+		close_range(5, ~0U, 0);
 		execve(argv[0], (char *const *)argv, (char *const *)envp);
 		_exit(127);
 	}
@@ -198,37 +204,22 @@ static void find_spares(void)
 	}
 }
 
-/* Read the XWD header of Xvfb's framebuffer file. */
-static void fb_open(void)
+/* Check the XWD header Xvfb wrote at the start of the shared buffer. */
+static void fb_check(void)
 {
 	uint32_t hd[25];
-	struct stat st;
 
-	A.fb_fd = open(FBDIR "/Xvfb_screen0", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (A.fb_fd < 0)
-		fail("no framebuffer file");
-	if (fstat(A.fb_fd, &st) < 0 || !S_ISREG(st.st_mode) || pread(A.fb_fd, hd, sizeof(hd), 0) != sizeof(hd))
-		fail("bad framebuffer file");
+	memcpy(hd, A.shm, sizeof(hd));
 	for (int i = 0; i < 25; i++)
 		hd[i] = ntohl(hd[i]);
 	/* header_size, ..., [4] width, [5] height, [7] byte order, [11] bpp,
 	   [12] bytes per line, [14..16] masks, [19] ncolors */
-	if (hd[11] != 32 || hd[4] != (uint32_t)A.w || hd[5] != (uint32_t)A.h || hd[12] < hd[4] * 4 || hd[7] != 0 ||
-	    hd[14] != 0xff0000 || hd[15] != 0xff00 || hd[16] != 0xff || hd[19] > 65536 || hd[0] > 65536)
+	if (hd[11] != 32 || hd[4] != (uint32_t)A.w || hd[5] != (uint32_t)A.h || hd[12] != hd[4] * 4 || hd[7] != 0 ||
+	    hd[14] != 0xff0000 || hd[15] != 0xff00 || hd[16] != 0xff || hd[19] > 4096 || hd[0] > 4096)
 		fail("unexpected framebuffer format (%u bpp, %ux%u)", hd[11], hd[4], hd[5]);
 	A.fb_off = hd[0] + (size_t)hd[19] * 12;
-	A.fb_bpl = hd[12];
-}
-
-/* Copy a rectangle of Xvfb's framebuffer file into the shared buffer. */
-static void rect_read(const struct vnc_agent_rect *r)
-{
-	size_t stride = (size_t)A.w * 4, len = (size_t)r->w * 4;
-	uint8_t *fb = A.shm + VNC_AGENT_FB_OFFSET + (size_t)r->x * 4;
-
-	for (int y = r->y; y < r->y + r->h; y++)
-		if (pread(A.fb_fd, fb + (size_t)y * stride, len, (off_t)(A.fb_off + (size_t)y * A.fb_bpl + (size_t)r->x * 4)) <= 0)
-			break;
+	if (A.fb_off % 4 || A.fb_off > VNC_AGENT_HEADER_MAX)
+		fail("unexpected framebuffer header of %zu bytes", A.fb_off);
 }
 
 static void x_connect(void)
@@ -331,7 +322,7 @@ static void add_damage(int x, int y, int w, int h)
 	A.dmg[A.ndmg++] = (struct vnc_agent_rect){ (uint16_t)x, (uint16_t)y, (uint16_t)w, (uint16_t)h };
 }
 
-/* Read the damaged rectangles into the shared buffer, then tell the server. */
+/* Tell the server what changed (Xvfb drew it into the shared buffer already). */
 static void damage_send(void)
 {
 	struct vnc_agent_msg m;
@@ -356,8 +347,6 @@ static void damage_send(void)
 		m.a = (uint32_t)n;
 		memcpy(m.u.rects, A.dmg, sizeof(A.dmg[0]) * (size_t)n);
 	}
-	for (uint32_t i = 0; i < m.a; i++)
-		rect_read(&m.u.rects[i]);
 	send_msg(&m);
 	A.ndmg = 0;
 	A.last_flush_ms = now_ms();
@@ -374,7 +363,8 @@ static void cursor_send(void)
 	int n = xcb_xfixes_get_cursor_image_cursor_image_length(r);
 	if (r->width && r->height && r->width <= VNC_AGENT_CURSOR_MAX && r->height <= VNC_AGENT_CURSOR_MAX &&
 	    n == r->width * r->height) {
-		memcpy(A.shm, xcb_xfixes_get_cursor_image_cursor_image(r), (size_t)n * 4);
+		memcpy(A.shm + vnc_agent_cursor_offset(A.w, A.h), xcb_xfixes_get_cursor_image_cursor_image(r),
+		       (size_t)n * 4);
 		memset(&m, 0, sizeof(m));
 		m.type = VNC_AGENT_CURSOR;
 		m.a = r->width;
@@ -546,21 +536,23 @@ int vnc_agent_main(int argc, char **argv)
 	A.h = atoi(argv[3]);
 	if (A.w < 1 || A.h < 1 || A.w > 65535 || A.h > 65535)
 		fail("bad size");
-	if (fstat(VNC_AGENT_FD_SHM, &st) < 0 || (size_t)st.st_size < vnc_agent_shm_size(A.w, A.h))
+	A.shm_len = vnc_agent_shm_size(A.w, A.h);
+	if (fstat(VNC_AGENT_FD_SHM, &st) < 0 || (size_t)st.st_size < A.shm_len)
 		fail("shared buffer too small");
-	A.shm = mmap(NULL, vnc_agent_shm_size(A.w, A.h), PROT_READ | PROT_WRITE, MAP_SHARED, VNC_AGENT_FD_SHM, 0);
+	A.shm = mmap(NULL, A.shm_len, PROT_READ | PROT_WRITE, MAP_SHARED, VNC_AGENT_FD_SHM, 0);
 	if (A.shm == MAP_FAILED)
 		fail("cannot map the shared buffer: %s", strerror(errno));
-	close(VNC_AGENT_FD_SHM);
 
-	xvfb_start();
+	xvfb_start();	/* Xvfb keeps the buffer open: we need not */
+	close(VNC_AGENT_FD_SHM);
 	x_connect();
-	fb_open();
-	rect_read(&(struct vnc_agent_rect){ 0, 0, (uint16_t)A.w, (uint16_t)A.h });
+	fb_check();
 	memset(&m, 0, sizeof(m));
 	m.type = VNC_AGENT_READY;
 	m.a = (uint32_t)A.w;
 	m.b = (uint32_t)A.h;
+	m.c = (uint32_t)A.fb_off;
+	m.d = (uint32_t)A.w * 4;
 	send_msg(&m);
 	cursor_send();
 	x_drain();

@@ -8,10 +8,13 @@
  *    (exactly that size, every time), the server sends struct vnc_agent_cmd
  *    (exactly that size);
  *  - one memfd the server created and sealed (F_SEAL_SHRINK | F_SEAL_GROW |
- *    F_SEAL_SEAL) at vnc_agent_shm_size(w, h) for the size the server chose:
- *    the cursor slot at offset 0, the screen at VNC_AGENT_FB_OFFSET (B,G,R,X,
- *    stride w * 4). The server maps it read-only; since it cannot shrink, no
- *    access within that size can fault.
+ *    F_SEAL_SEAL) at vnc_agent_shm_size(w, h) for the size the server chose.
+ *    It is Xvfb's framebuffer file itself (the agent makes -fbdir's
+ *    Xvfb_screen0 a link to it, so no process copies pixels into it): an XWD
+ *    header and colormap in the first VNC_AGENT_HEADER_MAX bytes, the screen
+ *    at the offset READY names (B,G,R,X, stride w * 4), then the cursor slot
+ *    at vnc_agent_cursor_offset(w, h). The server maps it read-only; since it
+ *    cannot shrink, no access within that size can fault.
  *
  * Everything the server receives is checked by vnc_chan_parse() (vnc/chan.h)
  * against the size the server fixed; pixel bytes are plain data copied into
@@ -24,7 +27,8 @@
 #include <stdint.h>
 
 #define VNC_AGENT_CURSOR_MAX 128
-#define VNC_AGENT_FB_OFFSET ((size_t)VNC_AGENT_CURSOR_MAX * VNC_AGENT_CURSOR_MAX * 4)
+#define VNC_AGENT_CURSOR_BYTES ((size_t)VNC_AGENT_CURSOR_MAX * VNC_AGENT_CURSOR_MAX * 4)
+#define VNC_AGENT_HEADER_MAX ((size_t)64 * 1024)	/* room for Xvfb's XWD header and colormap */
 #define VNC_AGENT_RECTS 32
 #define VNC_AGENT_TEXT 200
 
@@ -33,14 +37,20 @@
 #define VNC_AGENT_FD_SHM 4
 #define VNC_AGENT_FD_EXE 5
 
+static inline size_t vnc_agent_cursor_offset(int w, int h)
+{
+	return VNC_AGENT_HEADER_MAX + (size_t)w * (size_t)h * 4;
+}
+
 static inline size_t vnc_agent_shm_size(int w, int h)
 {
-	return VNC_AGENT_FB_OFFSET + (size_t)w * (size_t)h * 4;
+	return vnc_agent_cursor_offset(w, h) + VNC_AGENT_CURSOR_BYTES;
 }
 
 /* agent → server */
 enum vnc_agent_msg_type {
-	VNC_AGENT_READY = 1,	/* a, b: the screen's width and height; the screen is in the buffer */
+	VNC_AGENT_READY = 1,	/* a, b: the screen's width and height; c: the offset of its pixels,
+				   d: bytes per row (w * 4) */
 	VNC_AGENT_DAMAGE,	/* a: count of rects; their pixels are in the buffer */
 	VNC_AGENT_CURSOR,	/* a, b: width, height; c, d: hot spot; ARGB image in the cursor slot */
 	VNC_AGENT_SYNCED,	/* a: the seq of the VNC_AGENT_SYNC it answers */

@@ -50,8 +50,11 @@ int vnc_chan_parse(const void *buf, size_t len, int scr_w, int scr_h, struct vnc
 	case VNC_AGENT_READY:
 		if (in.a != (uint32_t)scr_w || in.b != (uint32_t)scr_h)
 			return err_set(errp, 0, "screen %ux%u, not the %dx%d asked for", in.a, in.b, scr_w, scr_h);
+		if (in.c % 4 || in.c > VNC_AGENT_HEADER_MAX || in.d != (uint32_t)scr_w * 4)
+			return err_set(errp, 0, "pixels at %u with %u bytes per row", in.c, in.d);
 		m->w = scr_w;
 		m->h = scr_h;
+		m->fb_off = in.c;
 		return 0;
 	case VNC_AGENT_DAMAGE:
 		return parse_damage(&in, scr_w, scr_h, m, errp);

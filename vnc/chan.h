@@ -21,6 +21,7 @@
 struct vnc_chan_msg {
 	enum vnc_agent_msg_type type;
 	int w, h;		/* READY: the screen; CURSOR: the image */
+	size_t fb_off;		/* READY: where the pixels start (4-aligned, <= VNC_AGENT_HEADER_MAX) */
 	int xhot, yhot;		/* CURSOR */
 	uint32_t seq;		/* SYNCED */
 	int nrects;		/* DAMAGE: 1..VNC_AGENT_RECTS, each inside the screen, not empty */

@@ -86,6 +86,7 @@ struct vnc_display {
 	bool paused;			/* reading paused until the flood window ends */
 	const uint8_t *shm;		/* the shared buffer, read-only */
 	size_t shm_len;
+	size_t fb_off;			/* where the pixels start in it (checked READY) */
 	struct buf out;			/* commands the agent has not taken yet */
 	bool out_armed;			/* the poll waits for room to send them */
 	struct vnc_input *blocked;	/* input jobs waiting for the queue to drain (OUT_HIGH) */
@@ -394,7 +395,7 @@ static void display_ready(struct vnc_display *d)
 	d->w = d->req_w;
 	d->h = d->req_h;
 	pthread_rwlock_wrlock(&d->fb->lock);
-	memcpy(d->fb->pix, d->shm + VNC_AGENT_FB_OFFSET, (size_t)d->h * d->fb->stride);
+	memcpy(d->fb->pix, d->shm + d->fb_off, (size_t)d->h * d->fb->stride);
 	pthread_rwlock_unlock(&d->fb->lock);
 	d->px = d->w / 2;
 	d->py = d->h / 2;
@@ -443,7 +444,7 @@ static void cursor_take(struct vnc_display *d, const struct vnc_chan_msg *m)
 	c->h = m->h;
 	c->xhot = m->xhot;
 	c->yhot = m->yhot;
-	memcpy(c->argb, d->shm, n * sizeof(uint32_t));
+	memcpy(c->argb, d->shm + vnc_agent_cursor_offset(d->w, d->h), n * sizeof(uint32_t));
 	free(d->cursor);
 	d->cursor = c;
 	if (d->srv)
@@ -463,6 +464,7 @@ static bool agent_msg(struct vnc_display *d, const struct vnc_chan_msg *m)
 	case VNC_AGENT_READY:
 		if (d->state != D_STARTING)
 			return agent_misbehaves(d, "ready twice"), false;
+		d->fb_off = m->fb_off;
 		display_ready(d);
 		return d->state == D_READY;
 	case VNC_AGENT_FAILED:
@@ -914,7 +916,7 @@ static void damage_flush(struct vnc_display *d)
 	t0 = now_ns();
 	memcpy(rs, d->dmg, sizeof(rs[0]) * (size_t)n);
 	d->ndmg = 0;
-	vnc_chan_copy_rects(d->fb->pix, d->shm + VNC_AGENT_FB_OFFSET, d->w, rs, n);
+	vnc_chan_copy_rects(d->fb->pix, d->shm + d->fb_off, d->w, rs, n);
 	pthread_rwlock_unlock(&d->fb->lock);
 	/* copying takes at most a tenth of the loop's time, whatever the agent claims changed */
 	d->next_flush_ms = now_ms() + FLUSH_MIN_MS + (now_ns() - t0) * 10 / 1000000;

@@ -424,16 +424,24 @@ describe('VNC password on the TCP port', () => {
   });
 });
 
+// Processes under pid (its zygote, workers and what they run), whose command line has needle.
+function descendants(pid, needle) {
+  const parent = (p) => { try { return Number(fs.readFileSync(`/proc/${p}/stat`, 'latin1').replace(/^.*\) /, '').split(' ')[1]); } catch { return 0; } };
+  return hostPidsMatching(needle).map((p) => p.pid).filter((p) => {
+    for (let q = parent(p), n = 0; q > 1 && n < 64; q = parent(q), n++) if (q === pid) return true;
+    return false;
+  });
+}
+
 describe('a crashed server', () => {
   test('kill -9: Xvfb and the display agent die with their sandbox; no display file is ever on the host', async () => {
     const dataDir = makeDataDir();
-    const before = new Set(hostPidsMatching('Xvfb').concat(hostPidsMatching('display-agent')).map((p) => p.pid));
     const raw = await startRaw({ dataDir });
     await raw.handshake();
     const r = await raw.callTool('screenshot', {}, 'shot');
     assert.ok(!r.result?.isError, JSON.stringify(r).slice(0, 300));
-    const xvfb = hostPidsMatching('Xvfb').filter((p) => !before.has(p.pid)).map((p) => p.pid);
-    const agent = hostPidsMatching('display-agent').filter((p) => !before.has(p.pid)).map((p) => p.pid);
+    const xvfb = descendants(raw.child.pid, 'Xvfb');
+    const agent = descendants(raw.child.pid, 'display-agent');
     assert.equal(xvfb.length, 1, 'one new Xvfb');
     assert.equal(agent.length, 1, 'one new display agent');
     // the socket and the framebuffer live on the sandbox's own tmpfs mounts

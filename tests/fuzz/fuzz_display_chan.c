@@ -19,7 +19,7 @@ static void check(const struct vnc_chan_msg *m, int w, int h)
 {
 	switch (m->type) {
 	case VNC_AGENT_READY:
-		if (m->w != w || m->h != h)
+		if (m->w != w || m->h != h || m->fb_off % 4 || m->fb_off > VNC_AGENT_HEADER_MAX)
 			abort();
 		break;
 	case VNC_AGENT_DAMAGE: {
@@ -34,7 +34,7 @@ static void check(const struct vnc_chan_msg *m, int w, int h)
 		break;
 	}
 	case VNC_AGENT_CURSOR:
-		if (m->w < 1 || m->h < 1 || (size_t)m->w * (size_t)m->h * 4 > VNC_AGENT_FB_OFFSET || m->xhot >= m->w ||
+		if (m->w < 1 || m->h < 1 || (size_t)m->w * (size_t)m->h * 4 > VNC_AGENT_CURSOR_BYTES || m->xhot >= m->w ||
 		    m->yhot >= m->h || m->xhot < 0 || m->yhot < 0)
 			abort();
 		break;

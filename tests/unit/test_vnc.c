@@ -39,7 +39,21 @@ static void test_chan(void)
 	in.type = VNC_AGENT_READY;
 	in.a = 1280;
 	in.b = 800;
-	ok(vnc_chan_parse(&in, sizeof(in), 1280, 800, &m, &e) == 0 && m.w == 1280, "ready with the size asked for");
+	in.c = 3232;
+	in.d = 1280 * 4;
+	ok(vnc_chan_parse(&in, sizeof(in), 1280, 800, &m, &e) == 0 && m.w == 1280 && m.fb_off == 3232,
+	   "ready with the size asked for");
+	in.c = VNC_AGENT_HEADER_MAX + 4;
+	ok(vnc_chan_parse(&in, sizeof(in), 1280, 800, &m, &e) < 0, "pixels past the header room refused");
+	err_free(e), e = NULL;
+	in.c = 3233;
+	ok(vnc_chan_parse(&in, sizeof(in), 1280, 800, &m, &e) < 0, "unaligned pixels refused");
+	err_free(e), e = NULL;
+	in.c = 3232;
+	in.d = 1280 * 4 + 4;
+	ok(vnc_chan_parse(&in, sizeof(in), 1280, 800, &m, &e) < 0, "another row stride refused");
+	err_free(e), e = NULL;
+	in.d = 1280 * 4;
 	in.a = in.b = 65535;
 	ok(vnc_chan_parse(&in, sizeof(in), 1280, 800, &m, &e) < 0, "ready 65535x65535 refused (%s)", e ? e->msg : "");
 	err_free(e), e = NULL;
