@@ -3,9 +3,10 @@
  * send it input, take screenshots, stop when idle.
  *
  * The X server runs inside the sandbox, so the server never speaks X and
- * never reads the framebuffer file: the display agent (agent.c), started in
- * the sandbox through the worker, does both and hands us pixels through a
- * shared buffer whose size we fixed and small messages that chan.c checks.
+ * never opens a file of the sandbox: the display agent (agent.c), started in
+ * the sandbox through the worker, speaks X and has Xvfb draw into a shared
+ * buffer whose size we fixed and sealed; it says what changed in small
+ * messages that chan.c checks.
  * Every wait on the agent has a deadline; a misbehaving agent stops its own
  * display, nothing else. Nothing here blocks: the channel is non-blocking,
  * commands queue (bounded) when the agent does not read, and an agent that

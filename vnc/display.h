@@ -15,8 +15,9 @@
  * trip) or a queue it does not take stops that display only, and the
  * calls waiting on it fail with the reason.
  *
- * Pixels: the agent reports damaged rectangles; they are copied from the
- * sealed shared buffer into a private copy under a write lock. Screenshots
+ * Pixels: Xvfb draws into the sealed shared buffer and the agent reports
+ * damaged rectangles; they are copied from it into a private copy under a
+ * write lock. Screenshots
  * (after a round trip through the agent, so they show everything drawn
  * before the call) read that copy under a read lock on the pool, VNC
  * clients (server.c) read it from their threads.
