@@ -77,7 +77,6 @@ struct vnc_display {
 	uint64_t gen;			/* names this run of the agent (exit callbacks) */
 	struct sess_worker *worker;	/* the sandbox it runs in */
 	uint64_t exec_id;
-	bool agent_alive;
 	uint64_t start_ms, ready_ms;
 	struct waiter *waiters;
 	uv_timer_t *start_timer;
@@ -291,7 +290,6 @@ static void agent_exited(void *arg, uint64_t exec_id, const struct sess_exit *ex
 	for (struct vnc_display *d = V.head; d; d = d->next) {
 		if (d->gen != gen)
 			continue;
-		d->agent_alive = false;
 		d->refs++;
 		/* what it said before it went (VNC_AGENT_FAILED) is the better reason */
 		if (d->state != D_STOPPED)
@@ -760,7 +758,6 @@ static void display_start(struct vnc_display *d)
 		return;
 	}
 	d->worker = s->worker;
-	d->agent_alive = true;
 	d->state = D_STARTING;
 	d->paused = false;
 	d->win_msgs = 0;
@@ -811,9 +808,9 @@ static void display_stop(struct vnc_display *d, const char *why)
 	vnc_fbuf_put(d->fb);
 	d->fb = NULL;
 	d->ndmg = 0;
-	if (d->agent_alive && d->worker && d->s && d->s->worker == d->worker)
+	/* the whole group, also when the agent has exited: its Xvfb goes too */
+	if (d->worker && d->s && d->s->worker == d->worker)
 		sess_worker_kill(d->worker, d->exec_id, SIGKILL, NULL);
-	d->agent_alive = false;
 	d->worker = NULL;
 	d->state = D_STOPPED;
 	/* finish what waited on the agent */
