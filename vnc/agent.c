@@ -29,6 +29,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <xcb/damage.h>
 #include <xcb/xcb.h>
@@ -222,11 +223,24 @@ static void fb_check(void)
 		fail("unexpected framebuffer header of %zu bytes", A.fb_off);
 }
 
+/* The socket Xvfb made, by path: xcb_connect(":0") would try the abstract
+   socket first, which in a session sharing the host's network namespace is
+   the host's X server, if one runs (Xvfb itself runs with -nolisten local). */
+static int x_socket(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = "/tmp/.X11-unix/X0" };
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (s < 0 || connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		fail("cannot connect to Xvfb: %s", strerror(errno));
+	return s;
+}
+
 static void x_connect(void)
 {
 	xcb_generic_error_t *e = NULL;
 
-	A.c = xcb_connect(":0", NULL);
+	A.c = xcb_connect_to_fd(x_socket(), NULL);
 	if (xcb_connection_has_error(A.c))
 		fail("X connection failed");
 	const xcb_setup_t *setup = xcb_get_setup(A.c);

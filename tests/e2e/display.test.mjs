@@ -2,7 +2,7 @@
 // and who may watch. Real clients written by others wherever one exists.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -518,5 +518,39 @@ describe('network sessions and X', () => {
     } finally {
       await srv.close();
     }
+  });
+
+  test('in a network session the agent connects to its own Xvfb by path, never to an abstract :0 of the host', async (t) => {
+    if (/@\/tmp\/\.X11-unix\/X0\b/.test(fs.readFileSync('/proc/net/unix', 'utf8')))
+      return t.skip('a host X server owns the abstract :0');
+    // stands in for the host's X server: XCB tries the abstract socket before the path (python:
+    // libuv would bind the name padded with NULs, which is another abstract name)
+    const host = spawn('python3', ['-c', `
+import socket, sys, threading
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind('\\0/tmp/.X11-unix/X0'); s.listen(8)
+n = [0]
+def accept():
+    while True:
+        c, _ = s.accept(); n[0] += 1; c.close()
+threading.Thread(target=accept, daemon=True).start()
+print('ready', flush=True); sys.stdin.read(); print(n[0], flush=True)`], { stdio: ['pipe', 'pipe', 'inherit'] });
+    let out = '';
+    host.stdout.on('data', (d) => { out += d; });
+    assert.ok(await poll(() => out.startsWith('ready'), { timeout: 5000 }), 'the stand-in listens');
+    const srv = await startClient();
+    try {
+      const c = await srv.call('session_create', { network: true });
+      const sid = c.structuredContent.session_id;
+      const r = await srv.call('screenshot', { session_id: sid });
+      assert.ok(!r.isError, `the network session's display works: ${textOf(r)}`);
+      const i = await srv.call('input', { session_id: sid, actions: [{ type: 'click', x: 5, y: 5 }] });
+      assert.ok(!i.isError, textOf(i));
+    } finally {
+      await srv.close();
+      host.stdin.end();
+    }
+    await poll(() => /\n\d+/.test(out), { timeout: 5000 });
+    assert.equal(out.split('\n')[1], '0', 'the agent connected to the host\'s abstract :0');
   });
 });
