@@ -112,6 +112,37 @@ describe('a hostile X server inside the sandbox', () => {
     });
   }
 
+  test('the shared framebuffer: sandbox code can scribble on it but not truncate it; the server stays up', async () => {
+    const c = await srv.call('session_create', {});
+    const sid = c.structuredContent.session_id;
+    const first = await srv.call('screenshot', { session_id: sid });
+    assert.ok(!first.isError, textOf(first));
+    // Xvfb's framebuffer is the server's buffer (its fd 4): reach it the way an attacker would
+    const e = await srv.call('execute', {
+      session_id: sid, language: 'python',
+      code: `import os
+pid = next(p for p in os.listdir('/proc') if p.isdigit() and open('/proc/%s/comm' % p).read().strip() == 'Xvfb')
+fd = os.open('/proc/%s/fd/4' % pid, os.O_RDWR)
+for size in (0, 4096, 1 << 40):
+    try:
+        os.ftruncate(fd, size)
+        print('resized to', size)
+    except OSError as err:
+        print('refused', size, err.errno)
+os.pwrite(fd, os.urandom(1 << 20), 0)
+print('scribbled')`,
+    });
+    const out = e.structuredContent?.stdout || '';
+    assert.doesNotMatch(out, /resized/, `the buffer cannot change size: ${out} ${textOf(e)}`);
+    assert.match(out, /scribbled/, textOf(e));
+    // pixels are just data: screenshots go on (the agent reports no damage for what it did not draw)
+    const again = await srv.call('screenshot', { session_id: sid, format: 'jpeg' });
+    assert.ok(!again.isError, textOf(again));
+    process.kill(srv.pid, 0);
+    await otherWorks('after the scribbling');
+    await srv.call('session_destroy', { session_id: sid });
+  });
+
   test('flood: an endless DamageNotify stream costs the server a bounded share of a core', async (t) => {
     const fdsBefore = fdCount(srv.pid), agentsBefore = agents();
     const sid = await attack('flood');
