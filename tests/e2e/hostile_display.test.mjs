@@ -143,6 +143,72 @@ print('scribbled')`,
     await srv.call('session_destroy', { session_id: sid });
   });
 
+  // Sandbox code can take the agent's end of the channel (same uid: pidfd_getfd) and speak for
+  // it: the server's checks are all that stands between it and a compromised agent.
+  const speakAsAgent = (mode) => `import ctypes, os, socket, struct, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+pid = next(int(p) for p in os.listdir('/proc') if p.isdigit() and
+           open('/proc/%s/cmdline' % p, 'rb').read().split(b'\\0')[1:2] == [b'display-agent'])
+fd = libc.syscall(438, os.pidfd_open(pid), 3, 0)	# pidfd_getfd: the agent's fd 3
+if fd < 0:
+    sys.exit('pidfd_getfd: errno %d' % ctypes.get_errno())
+s = socket.socket(fileno=fd)
+msg = lambda t, a=0, b=0, c=0, d=0, u=b'': struct.pack('<5I256s', t, a, b, c, d, u)
+mode = '${mode}'
+if mode == 'garbage':
+    s.send(b'\\x02' * 7)
+elif mode == 'outside':
+    s.send(msg(2, 1, u=struct.pack('<4H', 1200, 700, 200, 200)))
+elif mode == 'ready':
+    s.send(msg(1, 65535, 65535, 0, 65535 * 4))
+elif mode == 'flood':
+    s.settimeout(0.05)
+    n, end = 0, time.time() + 2
+    while time.time() < end:
+        try:
+            s.send(msg(2, 1, u=struct.pack('<4H', 0, 0, 1280, 800))); n += 1
+        except (socket.timeout, BlockingIOError):
+            pass
+    print('sent', n)
+print('done')`;
+
+  for (const [mode, expect] of [['garbage', /message of 7 bytes/], ['outside', /outside the 1280x800 screen/], ['ready', /ready twice|screen 65535x65535/]]) {
+    test(`a compromised agent (${mode}): the server stops that display alone and says why`, async () => {
+      const fdsBefore = fdCount(srv.pid), agentsBefore = agents();
+      const sid = (await srv.call('session_create', {})).structuredContent.session_id;
+      assert.ok(!(await srv.call('screenshot', { session_id: sid })).isError);
+      const e = await srv.call('execute', { session_id: sid, language: 'python', code: speakAsAgent(mode) });
+      assert.match(e.structuredContent?.stdout || '', /done/, textOf(e));
+      const stopped = await poll(async () =>
+        (await srv.call('session_info', { session_id: sid })).structuredContent?.display?.status === 'stopped',
+      { timeout: 5000, interval: 50 });
+      assert.ok(stopped, 'the display stopped');
+      assert.match(srv.stderr(), expect, 'the log names the broken rule');
+      // the next call starts a fresh agent
+      const again = await srv.call('screenshot', { session_id: sid });
+      assert.ok(!again.isError, textOf(again));
+      await otherWorks(`compromised agent, ${mode}`);
+      await destroyAndCheck(sid, fdsBefore, agentsBefore);
+    });
+  }
+
+  test('a compromised agent floods the channel: read at a bounded rate, other sessions unaffected', async (t) => {
+    const fdsBefore = fdCount(srv.pid), agentsBefore = agents();
+    const sid = (await srv.call('session_create', {})).structuredContent.session_id;
+    assert.ok(!(await srv.call('screenshot', { session_id: sid })).isError);
+    const c0 = cpuTicks(srv.pid), t0 = Date.now();
+    const flood = srv.call('execute', { session_id: sid, language: 'python', code: speakAsAgent('flood') });
+    let worst = 0;
+    for (let i = 0; i < 3; i++)
+      worst = Math.max(worst, await otherWorks('channel flood'));
+    const e = await flood;
+    const share = (cpuTicks(srv.pid) - c0) / 100 / ((Date.now() - t0) / 1000);
+    t.diagnostic(`${(e.structuredContent?.stdout || '').trim().split('\n')[0]} messages in 2 s; server CPU ${Math.round(share * 100)} % of a core; other session ${worst} ms at worst`);
+    assert.match(e.structuredContent?.stdout || '', /done/, textOf(e));
+    assert.ok(share < 0.8, `the server used ${Math.round(share * 100)} % of a core`);
+    await destroyAndCheck(sid, fdsBefore, agentsBefore);
+  });
+
   test('flood: an endless DamageNotify stream costs the server a bounded share of a core', async (t) => {
     const fdsBefore = fdCount(srv.pid), agentsBefore = agents();
     const sid = await attack('flood');
