@@ -27,6 +27,7 @@
 #include "../sessions/snapshot.h"
 #include "../sessions/workspace.h"
 #include "../transport/tp.h"
+#include "../vnc/agent.h"
 #include "banned.h"
 
 #include <arpa/inet.h>
@@ -493,6 +494,9 @@ int main(int argc, char **argv)
 	const char *data = NULL, *config = NULL, *listen = "127.0.0.1:8080", *auth_mode = "key";
 	int c, rc;
 
+	/* inside a sandbox, started by the server (vnc/agent.h): nothing else of the server runs */
+	if (argc > 1 && !strcmp(argv[1], "display-agent"))
+		return vnc_agent_main(argc, argv);
 	signal(SIGPIPE, SIG_IGN);
 	srv_raise_nofile();
 	srv_config_defaults(&srv.cfg);

@@ -25,7 +25,6 @@ struct sess_child_args {
 	int keep_fd;		/* zygote's server socket: closed by the child first */
 	const char *id;		/* validated session id (hostname) */
 	const char *workspace;	/* host path */
-	const char *display_dir;	/* host path: its x11/ and fb/ are bound inside */
 	bool network;
 	uint64_t scratch_bytes;	/* size of /tmp and of /dev/shm each, 0: the kernel's default */
 	const struct sock_fprog *filter;	/* seccomp program, built once by the zygote */

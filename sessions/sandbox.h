@@ -14,7 +14,9 @@
  *
  * Inside a sandbox: the host's /usr, /bin, /lib*, /sbin, /etc are bind-mounted
  * read-only, the session workspace read-write at /workspace, a private tmpfs
- * at /tmp, a private /proc and a minimal /dev. Programs run as uid/gid 1000
+ * at /tmp, a private /proc and a minimal /dev. The display's X socket
+ * directory (/tmp/.X11-unix) and framebuffer directory (/run/mcpbox/display)
+ * are tmpfs mounts of the sandbox's own: nothing of a display is on the host. Programs run as uid/gid 1000
  * with no capabilities, no_new_privs and a seccomp filter (sessions/seccomp.c).
  *
  * Threads: sess_zygote_start() must run before any thread exists. Everything
@@ -65,10 +67,6 @@ struct sess_host_info {
 	bool cgroup_memory;	/* per-sandbox memory cgroup available (v1 or v2) */
 	bool cgroup_pids;	/* per-sandbox pids cgroup available */
 	int cgroup_version;	/* 1, 2, or 0 when no cgroups are usable */
-	/* Host directory holding one display directory per sandbox
-	   (DISPLAY_ROOT/<id>/x11 bound at /tmp/.X11-unix, .../fb at
-	   /run/mcpbox/display inside); on tmpfs (/dev/shm) when the host has it. */
-	char display_root[256];
 };
 
 struct sess_zygote;

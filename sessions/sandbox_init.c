@@ -88,7 +88,6 @@ enum mnt_kind {
 	MNT_DEVPTS,	/* optional: a private devpts instance */
 	MNT_READONLY,	/* remount an earlier tmpfs read-only */
 	MNT_CONTENT,	/* a read-only file with the text src, over a host file */
-	MNT_DISPLAY,	/* subdirectory src of the sandbox's host display directory, read-write */
 };
 
 struct mnt_op {
@@ -121,8 +120,8 @@ static const struct mnt_op mnt_ops[] = {
 	{ MNT_CONTENT, "/etc/resolv.conf", "nameserver 10.0.2.3\n", 0 },
 	{ MNT_WORKSPACE, "/workspace", NULL, 0 },
 	{ MNT_SCRATCH, "/tmp", "mode=1777", MS_NOSUID | MS_NODEV },
-	/* Xvfb's socket and framebuffer, shared with the server (vnc/) */
-	{ MNT_DISPLAY, "/tmp/.X11-unix", "x11", MS_NOSUID | MS_NODEV | MS_NOEXEC },
+	/* Xvfb's socket; only the display agent inside talks to it (vnc/agent.c) */
+	{ MNT_TMPFS, "/tmp/.X11-unix", "mode=1777,size=64k", MS_NOSUID | MS_NODEV | MS_NOEXEC },
 	{ MNT_PROC, "/proc", NULL, MS_NOSUID | MS_NODEV | MS_NOEXEC },
 	{ MNT_TMPFS, "/dev", "mode=0755,size=64k", MS_NOSUID | MS_NOEXEC },
 	{ MNT_DEVNODE, "/dev/null", NULL, 0 },
@@ -140,13 +139,13 @@ static const struct mnt_op mnt_ops[] = {
 	{ MNT_SCRATCH, "/dev/shm", "mode=1777", MS_NOSUID | MS_NODEV },
 	{ MNT_DEVPTS, "/dev/pts", "newinstance,ptmxmode=0666,mode=0620", MS_NOSUID | MS_NOEXEC },
 	{ MNT_READONLY, "/dev", NULL, MS_NOSUID | MS_NOEXEC },
-	{ MNT_DISPLAY, "/run/mcpbox/display", "fb", MS_NOSUID | MS_NODEV | MS_NOEXEC },
+	/* Xvfb's -fbdir: the display agent links its framebuffer file to the server's shared buffer */
+	{ MNT_TMPFS, "/run/mcpbox/display", "mode=0755,size=64k", MS_NOSUID | MS_NODEV | MS_NOEXEC },
 };
 
 /* Host directories opened before we changed uid (see sess_sandbox_child). */
 struct mnt_fds {
 	int ws;
-	int x11, fb;	/* display subdirectories, -1 if absent */
 	uint64_t scratch_bytes;	/* MNT_SCRATCH size, 0: the kernel's default */
 };
 
@@ -299,24 +298,6 @@ static void do_mount(const struct mnt_op *op, const struct mnt_fds *fds)
 		if (mount(NULL, op->dest, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | op->flags, NULL) < 0)
 			die(errno, "remount %s read-only", op->dest);
 		return;
-	case MNT_DISPLAY: {
-		int fd = !strcmp(op->src, "x11") ? fds->x11 : fds->fb;
-		if (fd < 0)
-			return;
-		if (mkdir("/run", 0755) < 0 && errno != EEXIST)
-			die(errno, "mkdir /run");
-		if (mkdir("/run/mcpbox", 0755) < 0 && errno != EEXIST)
-			die(errno, "mkdir /run/mcpbox");
-		if (mkdir(op->dest, 0755) < 0 && errno != EEXIST)
-			die(errno, "mkdir %s", op->dest);
-		snprintf(src, sizeof(src), OLDROOT "/proc/self/fd/%d", fd);
-		if (mount(src, op->dest, NULL, MS_BIND, NULL) < 0)
-			die(errno, "bind %s", op->dest);
-		if (mount(NULL, op->dest, NULL, MS_REMOUNT | MS_BIND | op->flags | locked_flags(op->dest),
-			  NULL) < 0)
-			die(errno, "remount %s", op->dest);
-		return;
-	}
 	}
 }
 
@@ -864,8 +845,7 @@ void sess_sandbox_child(const struct sess_child_args *a)
 	sigset_t mask;
 	char go;
 	int ws_fd, last_cap, keep[3] = { a->ctl_fd, a->go_fd, a->status_fd };
-	struct mnt_fds fds = { -1, -1, -1, a->scratch_bytes };
-	char dpath[600];
+	struct mnt_fds fds = { -1, a->scratch_bytes };
 
 	status_fd = a->status_fd;
 	memset(&w, 0, sizeof(w));
@@ -894,12 +874,6 @@ void sess_sandbox_child(const struct sess_child_args *a)
 	if (ws_fd < 0)
 		die(errno, "open workspace");
 	fds.ws = ws_fd;
-	if (a->display_dir) {
-		snprintf(dpath, sizeof(dpath), "%s/x11", a->display_dir);
-		fds.x11 = open(dpath, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		snprintf(dpath, sizeof(dpath), "%s/fb", a->display_dir);
-		fds.fb = open(dpath, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	}
 
 	/* Become uid/gid 1000 (the only ids mapped) but keep our capabilities
 	   in the user namespace: they are what lets us mount. */
@@ -924,10 +898,6 @@ void sess_sandbox_child(const struct sess_child_args *a)
 
 	setup_root(&fds);
 	close(ws_fd);
-	if (fds.x11 >= 0)
-		close(fds.x11);
-	if (fds.fb >= 0)
-		close(fds.fb);
 	if (sethostname("mcpbox", 6) < 0)
 		die(errno, "sethostname");
 	cap_ucounts();

@@ -34,12 +34,9 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <dirent.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <linux/magic.h>
 #include <unistd.h>
 
 #include "../server/banned.h"
@@ -118,59 +115,6 @@ static void try_rmdirs(struct zstate *zs)
 	}
 }
 
-/* ---- display directories (DISPLAY_ROOT/<id>/{x11,fb}) ---- */
-
-/* Remove dir and what is in it (what a sandbox made there: bounded depth). */
-static void remove_tree_depth(const char *dir, int depth)
-{
-	char path[1024];
-	DIR *d = depth > 0 ? opendir(dir) : NULL;
-	struct dirent *e;
-
-	if (d) {
-		while ((e = readdir(d))) {
-			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-				continue;
-			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-			if (unlink(path) < 0 && (errno == EISDIR || errno == EPERM))
-				remove_tree_depth(path, depth - 1);
-		}
-		closedir(d);
-	}
-	rmdir(dir);
-}
-
-static void remove_tree2(const char *dir)
-{
-	remove_tree_depth(dir, 8);
-}
-
-static void display_dir_path(const struct sess_host_info *host, const char *id, char *out, size_t cap)
-{
-	snprintf(out, cap, "%s/%s", host->display_root, id);
-}
-
-/* Every sandbox gets an (empty) display directory: Xvfb, started later
-   inside, puts its socket in x11/ and its framebuffer in fb/. */
-static int display_dir_create(const struct sess_host_info *host, const char *id, char *out, size_t cap)
-{
-	char sub[600];
-
-	display_dir_path(host, id, out, cap);
-	remove_tree2(out);	/* a leftover of an earlier sandbox of that id */
-	if (mkdir(out, 0700) < 0)
-		return -1;
-	for (int i = 0; i < 2; i++) {
-		snprintf(sub, sizeof(sub), "%s/%s", out, i ? "fb" : "x11");
-		if (mkdir(sub, i ? 0755 : 01777) < 0 || chmod(sub, i ? 0755 : 01777) < 0 ||
-		    (host->root && chown(sub, host->sandbox_uid, host->sandbox_gid) < 0)) {
-			remove_tree2(out);
-			return -1;
-		}
-	}
-	return 0;
-}
-
 static void reap_workers(struct zstate *zs)
 {
 	struct signalfd_siginfo si;
@@ -191,11 +135,6 @@ static void reap_workers(struct zstate *zs)
 				       sizeof(zs->workers[i].id));
 				zs->rmdirs[zs->nrmdirs].deadline_ms = now_ms() + RMDIR_GIVE_UP_MS;
 				zs->nrmdirs++;
-			}
-			{
-				char dd[512];
-				display_dir_path(zs->host, zs->workers[i].id, dd, sizeof(dd));
-				remove_tree2(dd);
 			}
 			if (zs->workers[i].net_exit_fd >= 0)
 				close(zs->workers[i].net_exit_fd); /* slirp4netns exits; reaped here later */
@@ -286,20 +225,12 @@ static pid_t create_one(struct zstate *zs, const char *id, const char *workspace
 	int sv[2], go[2], st[2];
 	char map[64];
 	struct err *e = NULL;
-	char ddir[512];
 	pid_t pid;
 
 	forget_rmdir(zs, id);
-	if (display_dir_create(zs->host, id, ddir, sizeof(ddir)) < 0) {
-		struct buf b = BUF_INIT;
-		buf_addf(&b, "create sandbox: display directory %s: %s", ddir, strerror(errno));
-		*msg = buf_detach(&b);
-		return -1;
-	}
 	if (zs->cg->version && sess_cgroup_create(zs->cg, id, l, &e) < 0) {
 		*msg = xstrdup(e->msg);
 		err_free(e);
-		remove_tree2(ddir);
 		return -1;
 	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
@@ -317,7 +248,7 @@ static pid_t create_one(struct zstate *zs, const char *id, const char *workspace
 		goto sys_fail;
 	}
 	args = (struct sess_child_args){ .ctl_fd = sv[1], .go_fd = go[0], .status_fd = st[1],
-					 .keep_fd = zs->sock, .id = id, .workspace = workspace, .display_dir = ddir,
+					 .keep_fd = zs->sock, .id = id, .workspace = workspace,
 					 .network = network, .scratch_bytes = sess_scratch_bytes(l->memory_bytes),
 					 .filter = &zs->filter };
 	/* Raw clone: fork semantics (no separate stack), straight into the
@@ -412,7 +343,6 @@ sys_fail:
 	}
 	if (zs->cg->version)
 		sess_cgroup_remove(zs->cg, id);
-	remove_tree2(ddir);
 	return -1;
 }
 
@@ -640,58 +570,6 @@ static void zreq_free(struct zreq *r)
 	free(r);
 }
 
-/*
- * DISPLAY_ROOT = /dev/shm/mcpbox-<euid>/<pid> (tmpfs: framebuffers never hit
- * a disk), else under /tmp. The per-server level lets a new server remove
- * what a crashed one left (siblings whose pid is gone).
- */
-static void display_root_init(struct sess_host_info *host)
-{
-	const char *base = "/dev/shm";
-	char top[128], path[1024];
-	struct statfs sf;
-	struct stat st;
-	DIR *d;
-	struct dirent *e;
-
-	if (statfs(base, &sf) < 0 || sf.f_type != TMPFS_MAGIC || access(base, W_OK) < 0)
-		base = "/tmp";
-	snprintf(top, sizeof(top), "%s/mcpbox-%u", base, (unsigned)geteuid());
-	if (mkdir(top, 0700) < 0 && errno != EEXIST)
-		log_warn("sandbox: mkdir %s: %s", top, strerror(errno));
-	/* another user may have planted it: only ours, a real directory */
-	if (lstat(top, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid()) {
-		log_warn("sandbox: %s is not a directory of ours; displays will not work", top);
-		snprintf(host->display_root, sizeof(host->display_root), "/nonexistent");
-		return;
-	}
-	chmod(top, 0700);
-	if ((d = opendir(top))) {
-		while ((e = readdir(d))) {
-			long pid = strtol(e->d_name, NULL, 10);
-			if (pid > 0 && pid != (long)getpid() && kill((pid_t)pid, 0) < 0 && errno == ESRCH) {
-				char dead[512];
-				DIR *dd;
-				struct dirent *x;
-				snprintf(dead, sizeof(dead), "%s/%s", top, e->d_name);
-				if ((dd = opendir(dead))) {
-					while ((x = readdir(dd)))
-						if (x->d_name[0] != '.') {
-							snprintf(path, sizeof(path), "%s/%s", dead, x->d_name);
-							remove_tree2(path);
-						}
-					closedir(dd);
-				}
-				rmdir(dead);
-			}
-		}
-		closedir(d);
-	}
-	snprintf(host->display_root, sizeof(host->display_root), "%s/%d", top, (int)getpid());
-	if (mkdir(host->display_root, 0711) < 0 && errno != EEXIST)
-		log_warn("sandbox: mkdir %s: %s", host->display_root, strerror(errno));
-}
-
 int sess_zygote_start(struct sess_zygote **zp, struct err **errp)
 {
 	struct sess_zygote *z = xcalloc(1, sizeof(*z));
@@ -705,7 +583,6 @@ int sess_zygote_start(struct sess_zygote **zp, struct err **errp)
 	z->host.cgroup_version = z->cg.version;
 	z->host.cgroup_memory = z->cg.memory;
 	z->host.cgroup_pids = z->cg.pids;
-	display_root_init(&z->host);
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
 		err_set(errp, errno, "zygote: socketpair");

@@ -1,44 +1,47 @@
 /*
- * display.c — Xvfb per session: start, connect, track changes, inject input,
- * take screenshots, stop when idle.
+ * display.c — a display per session: start its agent, take what it sends,
+ * send it input, take screenshots, stop when idle.
  *
- * XCB rather than Xlib: Xlib ends the process when a connection breaks (its
- * I/O error handler must not return), and a sandbox can kill its Xvfb at any
- * moment; XCB reports a broken connection as a value. Nothing on the loop
- * ever waits for an X reply: round trips are matched when the socket becomes
- * readable, and the connection handshake runs on the pool.
+ * The X server runs inside the sandbox, so the server never speaks X and
+ * never opens a file of the sandbox: the display agent (agent.c), started in
+ * the sandbox through the worker, speaks X and has Xvfb draw into a shared
+ * buffer whose size we fixed and sealed; it says what changed in small
+ * messages that chan.c checks.
+ * Every wait on the agent has a deadline; a misbehaving agent stops its own
+ * display, nothing else. Nothing here blocks: the channel is non-blocking,
+ * commands queue (bounded) when the agent does not read, and an agent that
+ * sends faster than a display can need is read at a bounded rate.
  */
 #include "display.h"
-#include "keys.h"
+#include "agent_proto.h"
+#include "chan.h"
 #include "server.h"
 #include "../sessions/sandbox.h"
 #include "../server/buf.h"
 #include "../server/common.h"
 #include "../server/log.h"
 
-#include <X11/keysym.h>
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
-#include <xcb/damage.h>
-#include <xcb/xcb.h>
-#include <xcb/xcbext.h>
-#include <xcb/xfixes.h>
-#include <xcb/xtest.h>
 
 #include "../server/banned.h"
 
-#define START_TIMEOUT_MS 10000
+#define START_TIMEOUT_MS 15000	/* the agent gives Xvfb 9 s */
+#define SYNC_TIMEOUT_MS 5000	/* a round trip through the agent and X */
 #define SWEEP_MS 1000
 #define MAX_DAMAGE 64
-#define NSPARE 8
-#define BACKGROUND 0x2e3440	/* a plain dark grey-blue */
+#define READ_BATCH 64		/* messages per wake-up, then the loop runs others */
+#define FLOOD_WINDOW_MS 100
+#define FLOOD_MAX 2000		/* messages per window; past it, reading pauses until the window ends */
+#define FLUSH_MIN_MS 10		/* damage is copied at most this often (screenshots copy at once) */
+#define OUT_HIGH (256u * 1024)	/* queued commands past which input waits between actions */
+#define OUT_MAX (4u << 20)	/* queued commands for an agent that does not read (one action adds < 512 KiB) */
 
-enum dstate { D_STOPPED, D_STARTING, D_CONNECTING, D_READY };
+enum dstate { D_STOPPED, D_STARTING, D_READY };
 
 struct waiter {
 	vnc_ready_cb cb;
@@ -47,7 +50,8 @@ struct waiter {
 };
 
 struct xsync {
-	unsigned int seq;
+	uint32_t seq;
+	uint64_t deadline_ms;
 	void (*cb)(void *arg, struct err *err);
 	void *arg;
 	struct xsync *next;
@@ -70,40 +74,34 @@ struct vnc_display {
 	int req_w, req_h;
 	enum dstate state;
 	unsigned refs;
-	uint64_t gen;			/* names this run of Xvfb (exit callbacks) */
+	uint64_t gen;			/* names this run of the agent (exit callbacks) */
 	struct sess_worker *worker;	/* the sandbox it runs in */
 	uint64_t exec_id;
-	bool xvfb_alive;
 	uint64_t start_ms, ready_ms;
 	struct waiter *waiters;
-	/* start-up */
-	uv_pipe_t *dfd;			/* Xvfb's -displayfd */
 	uv_timer_t *start_timer;
-	struct buf dfd_buf;
-	/* X */
-	xcb_connection_t *c;
-	xcb_window_t root;
-	uint32_t damage;
-	uint8_t damage_event;
-	uint8_t cursor_event;		/* XFixes CursorNotify */
-	bool cursor_asked;		/* a GetCursorImage is in flight */
-	unsigned int cursor_seq;
+	/* the channel */
+	int chan;			/* our end of the SOCK_SEQPACKET pair, non-blocking */
+	uv_poll_t *cpoll;
+	bool paused;			/* reading paused until the flood window ends */
+	const uint8_t *shm;		/* the shared buffer, read-only */
+	size_t shm_len;
+	size_t fb_off;			/* where the pixels start in it (checked READY) */
+	struct buf out;			/* commands the agent has not taken yet */
+	bool out_armed;			/* the poll waits for room to send them */
+	struct vnc_input *blocked;	/* input jobs waiting for the queue to drain (OUT_HIGH) */
+	uint64_t win_start_ms;
+	unsigned win_msgs;
+	uv_timer_t *pace_timer;		/* resumes reading, copies deferred damage */
+	uv_timer_t *sync_timer;		/* the oldest round trip's deadline */
+	uint32_t next_seq;
+	/* the screen */
 	struct vnc_cursor *cursor;	/* the displayed cursor's shape (NULL: none yet) */
-	uv_poll_t *xpoll;
 	int w, h;
-	int fb_fd;
-	size_t fb_off, fb_bpl;
 	struct vnc_fbuf *fb;
 	struct vnc_rect dmg[MAX_DAMAGE];
 	int ndmg;
-	uint64_t last_damage_ms;
-	/* keyboard */
-	uint8_t min_kc, max_kc;
-	int per;
-	uint32_t *syms;
-	uint8_t spare[NSPARE];
-	int nspare, next_spare;
-	uint8_t kc_shift;
+	uint64_t last_damage_ms, next_flush_ms;
 	int buttons;			/* mask of pressed buttons (bit b-1) */
 	int px, py;			/* pointer */
 	struct xsync *syncs, *syncs_tail;
@@ -123,13 +121,16 @@ static struct {
 	uv_timer_t sweep;
 	uint64_t gen;
 	char *http_base;
+	int exe_fd;			/* this program, for the agent (fexecve through /proc/self/fd) */
 	bool inited;
-} V;
+} V = { .exe_fd = -1 };
 
 static void display_stop(struct vnc_display *d, const char *why);
 static void display_remove(struct vnc_display *d);
 static void forget_if_deleted(struct vnc_display *d);
-static void x_drain(struct vnc_display *d);
+static void damage_flush(struct vnc_display *d);
+static void quiet_check(struct vnc_display *d);
+static void agent_sync(struct vnc_display *d, bool damage, void (*cb)(void *arg, struct err *err), void *arg);
 
 /* ---- framebuffer copies ---------------------------------------------------- */
 
@@ -162,9 +163,8 @@ static void display_put(struct vnc_display *d)
 		return;
 	free(d->sid);
 	free(d->owner);
-	free(d->syms);
 	free(d->cursor);
-	buf_release(&d->dfd_buf);
+	buf_release(&d->out);
 	free(d);
 }
 
@@ -183,7 +183,7 @@ static struct vnc_display *display_get(struct sess_session *s, bool create)
 	d->s = s;
 	sess_hold(s);
 	d->refs = 1;
-	d->fb_fd = -1;
+	d->chan = -1;
 	d->tcp_port = -1;
 	d->last_use_ms = now_ms();
 	d->next = V.head;
@@ -262,287 +262,143 @@ static void handle_close_free(uv_handle_t *h)
 	free(h);
 }
 
-static void close_start_handles(struct vnc_display *d)
+static void timer_free(uv_timer_t **t)
 {
-	if (d->dfd) {
-		uv_close((uv_handle_t *)d->dfd, handle_close_free);
-		d->dfd = NULL;
-	}
-	if (d->start_timer) {
-		uv_timer_stop(d->start_timer);
-		uv_close((uv_handle_t *)d->start_timer, handle_close_free);
-		d->start_timer = NULL;
+	if (*t) {
+		uv_timer_stop(*t);
+		uv_close((uv_handle_t *)*t, handle_close_free);
+		*t = NULL;
 	}
 }
 
-static void xvfb_exited(void *arg, uint64_t exec_id, const struct sess_exit *ex)
+static uv_timer_t *timer_new(struct vnc_display *d)
+{
+	uv_timer_t *t = xcalloc(1, sizeof(*t));
+
+	uv_timer_init(V.loop, t);
+	t->data = d;
+	return t;
+}
+
+static void chan_read(struct vnc_display *d);
+static void close_start_handles(struct vnc_display *d);
+
+static void agent_exited(void *arg, uint64_t exec_id, const struct sess_exit *ex)
 {
 	uint64_t gen = (uint64_t)(uintptr_t)arg;
 
 	for (struct vnc_display *d = V.head; d; d = d->next) {
 		if (d->gen != gen)
 			continue;
-		d->xvfb_alive = false;
+		d->refs++;
+		/* what it said before it went (VNC_AGENT_FAILED) is the better reason */
+		if (d->state != D_STOPPED)
+			chan_read(d);
 		if (d->state != D_STOPPED) {
-			log_warn("display of session %s: Xvfb exited (status %d)", d->sid, ex->status);
-			display_stop(d, "Xvfb exited");
+			char why[64];
+			log_warn("display of session %s: the display agent exited (status %d)", d->sid, ex->status);
+			snprintf(why, sizeof(why), "the display agent exited (status %d)", ex->status);
+			display_stop(d, why);
 		}
+		forget_if_deleted(d);
+		display_put(d);
 		return;
 	}
 }
 
-/* ---- connecting (pool thread) ---------------------------------------------- */
-
-struct connect_work {
-	uv_work_t req;
-	struct vnc_display *d;		/* held */
-	char x11[512], fbdir[512];
-	int want_w, want_h;
-	/* results */
-	char msg[256];
-	xcb_connection_t *c;
-	xcb_window_t root;
-	int w, h;
-	uint32_t damage;
-	uint8_t damage_event;
-	uint8_t cursor_event;
-	uint8_t min_kc, max_kc;
-	int per;
-	uint32_t *syms;
-	int fb_fd;
-	size_t fb_off, fb_bpl;
-	struct vnc_fbuf *fb;
-};
-
-static int open_x_socket(const char *dir, char *msg, size_t cap)
+/* The agent broke the protocol: it is as hostile as its sandbox. */
+static void agent_misbehaves(struct vnc_display *d, const char *what)
 {
-	auto_close int dfd = open(dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	auto_close int sfd = -1;
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct stat st;
-	int s;
+	char why[300];
 
-	if (dfd < 0) {
-		snprintf(msg, cap, "no display directory (%s)", strerror(errno));
-		return -1;
-	}
-	/* The sandbox owns this directory: never follow a link it planted;
-	   connect through the checked inode itself. */
-	sfd = openat(dfd, "X0", O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	if (sfd < 0 || fstat(sfd, &st) < 0 || !S_ISSOCK(st.st_mode)) {
-		snprintf(msg, cap, "Xvfb made no socket");
-		return -1;
-	}
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d", sfd);
-	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (s < 0 || connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		snprintf(msg, cap, "cannot connect to Xvfb: %s", strerror(errno));
-		if (s >= 0)
-			close(s);
-		return -1;
-	}
-	return s;
+	log_warn("display of session %s: the display agent misbehaves (%s): stopping the display", d->sid, what);
+	snprintf(why, sizeof(why), "the display agent misbehaved (%s)", what);
+	display_stop(d, why);
 }
 
-/* Read the XWD header of Xvfb's framebuffer file. */
-static int open_fb(struct connect_work *cw)
+/* ---- the channel: commands out ------------------------------------------------- */
+
+static void chan_cb(uv_poll_t *h, int status, int events);
+static void input_unblock(struct vnc_display *d);
+
+static void chan_poll_update(struct vnc_display *d)
 {
-	auto_close int dfd = open(cw->fbdir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	uint32_t hd[25];
-	struct stat st;
-	int fd;
+	int ev = (d->paused ? 0 : UV_READABLE) | (d->out.len ? UV_WRITABLE : 0);
 
-	if (dfd < 0 || (fd = openat(dfd, "Xvfb_screen0", O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
-		snprintf(cw->msg, sizeof(cw->msg), "no framebuffer file");
-		return -1;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || pread(fd, hd, sizeof(hd), 0) != sizeof(hd)) {
-		close(fd);
-		snprintf(cw->msg, sizeof(cw->msg), "bad framebuffer file");
-		return -1;
-	}
-	for (int i = 0; i < 25; i++)
-		hd[i] = ntohl(hd[i]);
-	/* header_size, ..., [4] width, [5] height, [7] byte order, [11] bpp,
-	   [12] bytes per line, [14..16] masks, [19] ncolors */
-	if (hd[11] != 32 || (int)hd[4] != cw->w || (int)hd[5] != cw->h || hd[12] < hd[4] * 4 ||
-	    hd[7] != 0 || hd[14] != 0xff0000 || hd[15] != 0xff00 || hd[16] != 0xff || hd[19] > 65536 ||
-	    hd[0] > 65536) {
-		close(fd);
-		snprintf(cw->msg, sizeof(cw->msg), "unexpected framebuffer format (%u bpp, %ux%u)", hd[11], hd[4],
-			 hd[5]);
-		return -1;
-	}
-	cw->fb_fd = fd;
-	cw->fb_off = hd[0] + (size_t)hd[19] * 12;
-	cw->fb_bpl = hd[12];
-	return 0;
-}
-
-static void connect_work(uv_work_t *req)
-{
-	struct connect_work *cw = req->data;
-	xcb_generic_error_t *e = NULL;
-	int fd;
-
-	cw->fb_fd = -1;
-	fd = open_x_socket(cw->x11, cw->msg, sizeof(cw->msg));
-	if (fd < 0)
+	if (!d->cpoll)
 		return;
-	cw->c = xcb_connect_to_fd(fd, NULL);
-	if (xcb_connection_has_error(cw->c)) {
-		snprintf(cw->msg, sizeof(cw->msg), "X connection failed");
-		goto fail;
-	}
-	const xcb_setup_t *setup = xcb_get_setup(cw->c);
-	xcb_screen_t *scr = xcb_setup_roots_iterator(setup).data;
-	cw->root = scr->root;
-	cw->w = scr->width_in_pixels;
-	cw->h = scr->height_in_pixels;
-	cw->min_kc = setup->min_keycode;
-	cw->max_kc = setup->max_keycode;
+	d->out_armed = d->out.len > 0;
+	if (ev)
+		uv_poll_start(d->cpoll, ev, chan_cb);
+	else
+		uv_poll_stop(d->cpoll);
+}
 
-	xcb_xfixes_query_version_reply_t *xf =
-		xcb_xfixes_query_version_reply(cw->c, xcb_xfixes_query_version(cw->c, 5, 0), &e);
-	xcb_damage_query_version_reply_t *dm =
-		xf ? xcb_damage_query_version_reply(cw->c, xcb_damage_query_version(cw->c, 1, 1), &e) : NULL;
-	xcb_test_get_version_reply_t *xt =
-		dm ? xcb_test_get_version_reply(cw->c, xcb_test_get_version(cw->c, 2, 2), &e) : NULL;
-	free(xf);
-	free(dm);
-	free(e);
-	if (!xt) {
-		snprintf(cw->msg, sizeof(cw->msg), "Xvfb lacks XFIXES, DAMAGE or XTEST");
-		goto fail;
-	}
-	free(xt);
-	const xcb_query_extension_reply_t *ext = xcb_get_extension_data(cw->c, &xcb_damage_id);
-	cw->damage_event = ext->first_event + XCB_DAMAGE_NOTIFY;
-	cw->damage = xcb_generate_id(cw->c);
-	xcb_damage_create(cw->c, cw->damage, cw->root, XCB_DAMAGE_REPORT_LEVEL_RAW_RECTANGLES);
-	/* the cursor's shape, for VNC clients that draw it themselves */
-	ext = xcb_get_extension_data(cw->c, &xcb_xfixes_id);
-	cw->cursor_event = ext->first_event + XCB_XFIXES_CURSOR_NOTIFY;
-	xcb_xfixes_select_cursor_input(cw->c, cw->root, XCB_XFIXES_CURSOR_NOTIFY_MASK_DISPLAY_CURSOR);
+/* Send what is queued, many commands per call (the agent then wakes once);
+   false when the channel broke (the display stopped). */
+static bool out_flush(struct vnc_display *d)
+{
+	const size_t sz = sizeof(struct vnc_agent_cmd);
+	size_t off = 0;
 
-	/* a plain background and an arrow cursor instead of X's weave and cross */
-	uint32_t bg = BACKGROUND;
-	xcb_change_window_attributes(cw->c, cw->root, XCB_CW_BACK_PIXEL, &bg);
-	xcb_font_t font = xcb_generate_id(cw->c);
-	xcb_cursor_t cur = xcb_generate_id(cw->c);
-	xcb_open_font(cw->c, font, 6, "cursor");
-	xcb_create_glyph_cursor(cw->c, cur, font, font, 68, 69, 0, 0, 0, 0xffff, 0xffff, 0xffff); /* left_ptr */
-	xcb_change_window_attributes(cw->c, cw->root, XCB_CW_CURSOR, &cur);
-	xcb_free_cursor(cw->c, cur);
-	xcb_close_font(cw->c, font);
-	xcb_clear_area(cw->c, 0, cw->root, 0, 0, 0, 0);
-
-	xcb_get_keyboard_mapping_reply_t *km = xcb_get_keyboard_mapping_reply(
-		cw->c, xcb_get_keyboard_mapping(cw->c, cw->min_kc, (uint8_t)(cw->max_kc - cw->min_kc + 1)), &e);
-	if (!km) {
-		free(e);
-		snprintf(cw->msg, sizeof(cw->msg), "cannot read the keyboard map");
-		goto fail;
-	}
-	cw->per = km->keysyms_per_keycode;
-	size_t n = (size_t)xcb_get_keyboard_mapping_keysyms_length(km);
-	cw->syms = xcalloc((size_t)(cw->max_kc - cw->min_kc + 1) * (size_t)(cw->per ? cw->per : 1), sizeof(uint32_t));
-	memcpy(cw->syms, xcb_get_keyboard_mapping_keysyms(km), n * sizeof(uint32_t));
-	free(km);
-	/* everything above has been processed once this answers */
-	free(xcb_get_input_focus_reply(cw->c, xcb_get_input_focus(cw->c), NULL));
-	if (xcb_connection_has_error(cw->c)) {
-		snprintf(cw->msg, sizeof(cw->msg), "X connection broke during set-up");
-		goto fail;
-	}
-	if (open_fb(cw) < 0)
-		goto fail;
-	cw->fb = fbuf_new(cw->w, cw->h);
-	for (int y = 0; y < cw->h; y++)
-		if (pread(cw->fb_fd, cw->fb->pix + (size_t)y * cw->fb->stride, cw->fb->stride,
-			  (off_t)(cw->fb_off + (size_t)y * cw->fb_bpl)) < 0)
+	while (off < d->out.len) {
+		struct mmsghdr mm[64];
+		struct iovec iov[64];
+		unsigned n = 0;
+		for (; n < 64 && off + n * sz < d->out.len; n++) {
+			iov[n] = (struct iovec){ d->out.data + off + n * sz, sz };
+			mm[n] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &iov[n], .msg_iovlen = 1 } };
+		}
+		int sent = sendmmsg(d->chan, mm, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (sent < 0 && errno == EINTR)
+			continue;
+		if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			break;
-	return;
-fail:
-	if (cw->c)
-		xcb_disconnect(cw->c);
-	cw->c = NULL;
-	free(cw->syms);
-	cw->syms = NULL;
+		if (sent <= 0) {
+			display_stop(d, "the display agent's channel broke");
+			return false;
+		}
+		off += (size_t)sent * sz;
+	}
+	buf_consume(&d->out, off);
+	return true;
 }
 
-static void x_poll_cb(uv_poll_t *h, int status, int events);
-
-static void find_spares(struct vnc_display *d)
+/* Queue a command; out_kick() sends the queue. */
+static void agent_cmd(struct vnc_display *d, uint32_t type, int x, int y, uint32_t code, uint32_t flags)
 {
-	d->nspare = 0;
-	for (int kc = d->max_kc; kc >= d->min_kc && d->nspare < NSPARE; kc--) {
-		bool empty = true;
-		for (int i = 0; i < d->per; i++)
-			if (d->syms[(kc - d->min_kc) * d->per + i])
-				empty = false;
-		if (empty)
-			d->spare[d->nspare++] = (uint8_t)kc;
+	struct vnc_agent_cmd c = { .type = type, .x = x, .y = y, .code = code, .flags = flags };
+
+	if (d->chan < 0 || d->state != D_READY)
+		return;
+	if (d->out.len + sizeof(c) > OUT_MAX) {
+		agent_misbehaves(d, "it does not take its input");
+		return;
 	}
+	buf_add(&d->out, &c, sizeof(c));
 }
 
-static int keycode_for(struct vnc_display *d, uint32_t sym, bool *shift);
-static void cursor_ask(struct vnc_display *d);
-
-static void connect_done(uv_work_t *req, int status)
+static void out_kick(struct vnc_display *d)
 {
-	struct connect_work *cw = req->data;
-	struct vnc_display *d = cw->d;
+	if (d->chan < 0 || !d->out.len || d->out_armed)
+		return;
+	if (out_flush(d) && d->out.len)
+		chan_poll_update(d);
+}
 
-	if (d->state != D_CONNECTING || !d->s) {
-		/* stopped meanwhile */
-		if (cw->c)
-			xcb_disconnect(cw->c);
-		if (cw->fb_fd >= 0)
-			close(cw->fb_fd);
-		vnc_fbuf_put(cw->fb);
-		free(cw->syms);
-		free(cw);
-		display_put(d);
-		return;
-	}
-	if (!cw->c) {
-		log_warn("display of session %s: %s", d->sid, cw->msg);
-		char msg[300];
-		snprintf(msg, sizeof(msg), "%s", cw->msg);
-		free(cw);
-		display_stop(d, msg);
-		display_put(d);
-		return;
-	}
-	d->c = cw->c;
-	d->root = cw->root;
-	d->w = cw->w;
-	d->h = cw->h;
-	d->damage = cw->damage;
-	d->damage_event = cw->damage_event;
-	d->cursor_event = cw->cursor_event;
-	d->min_kc = cw->min_kc;
-	d->max_kc = cw->max_kc;
-	d->per = cw->per;
-	free(d->syms);
-	d->syms = cw->syms;
-	d->fb_fd = cw->fb_fd;
-	d->fb_off = cw->fb_off;
-	d->fb_bpl = cw->fb_bpl;
-	d->fb = cw->fb;
+/* ---- the channel: messages in ------------------------------------------------ */
+
+static void display_ready(struct vnc_display *d)
+{
+	close_start_handles(d);
+	d->w = d->req_w;
+	d->h = d->req_h;
+	pthread_rwlock_wrlock(&d->fb->lock);
+	memcpy(d->fb->pix, d->shm + d->fb_off, (size_t)d->h * d->fb->stride);
+	pthread_rwlock_unlock(&d->fb->lock);
 	d->px = d->w / 2;
 	d->py = d->h / 2;
 	d->buttons = 0;
-	find_spares(d);
-	bool sh;
-	int kc = keycode_for(d, XK_Shift_L, &sh);
-	d->kc_shift = kc > 0 ? (uint8_t)kc : 0;
-	free(cw);
-	d->xpoll = xcalloc(1, sizeof(*d->xpoll));
-	uv_poll_init(V.loop, d->xpoll, xcb_get_file_descriptor(d->c));
-	d->xpoll->data = d;
-	uv_poll_start(d->xpoll, UV_READABLE, x_poll_cb);
 	d->state = D_READY;
 	d->ready_ms = now_ms();
 	d->last_use_ms = d->ready_ms;
@@ -556,68 +412,335 @@ static void connect_done(uv_work_t *req, int status)
 			err_free(e);
 		}
 	}
-	cursor_ask(d);
-	x_drain(d);
 	run_waiters(d, NULL);
+}
+
+static void add_damage(struct vnc_display *d, const struct vnc_rect *r)
+{
+	if (d->ndmg == MAX_DAMAGE) {
+		/* too many: one bounding box */
+		int x0 = r->x, y0 = r->y, x1 = r->x + r->w, y1 = r->y + r->h;
+		for (int i = 0; i < d->ndmg; i++) {
+			struct vnc_rect *o = &d->dmg[i];
+			if (o->x < x0) x0 = o->x;
+			if (o->y < y0) y0 = o->y;
+			if (o->x + o->w > x1) x1 = o->x + o->w;
+			if (o->y + o->h > y1) y1 = o->y + o->h;
+		}
+		d->ndmg = 1;
+		d->dmg[0] = (struct vnc_rect){ x0, y0, x1 - x0, y1 - y0 };
+		return;
+	}
+	d->dmg[d->ndmg++] = *r;
+}
+
+static void cursor_take(struct vnc_display *d, const struct vnc_chan_msg *m)
+{
+	size_t n = (size_t)m->w * (size_t)m->h;
+	struct vnc_cursor *c = xmalloc(sizeof(*c) + n * sizeof(uint32_t));
+
+	c->w = m->w;
+	c->h = m->h;
+	c->xhot = m->xhot;
+	c->yhot = m->yhot;
+	memcpy(c->argb, d->shm + vnc_agent_cursor_offset(d->w, d->h), n * sizeof(uint32_t));
+	free(d->cursor);
+	d->cursor = c;
+	if (d->srv)
+		vnc_srv_cursor(d->srv, c);
+	if (d->srv_tcp)
+		vnc_srv_cursor(d->srv_tcp, c);
+}
+
+static void sync_timer_update(struct vnc_display *d);
+
+/* One checked message; false when the display stopped. */
+static bool agent_msg(struct vnc_display *d, const struct vnc_chan_msg *m)
+{
+	char why[VNC_AGENT_TEXT + 8];
+
+	switch (m->type) {
+	case VNC_AGENT_READY:
+		if (d->state != D_STARTING)
+			return agent_misbehaves(d, "ready twice"), false;
+		d->fb_off = m->fb_off;
+		display_ready(d);
+		return d->state == D_READY;
+	case VNC_AGENT_FAILED:
+		snprintf(why, sizeof(why), "%s", m->text[0] ? m->text : "the display agent failed");
+		log_warn("display of session %s: %s", d->sid, why);
+		display_stop(d, why);
+		return false;
+	default:
+		break;
+	}
+	if (d->state != D_READY)
+		return agent_misbehaves(d, "a message before ready"), false;
+	switch (m->type) {
+	case VNC_AGENT_DAMAGE:
+		for (int i = 0; i < m->nrects; i++)
+			add_damage(d, &m->rects[i]);
+		d->last_damage_ms = now_ms();
+		return true;
+	case VNC_AGENT_CURSOR:
+		cursor_take(d, m);
+		return true;
+	case VNC_AGENT_SYNCED: {
+		struct xsync *x = d->syncs;
+		if (!x || x->seq != m->seq)
+			return agent_misbehaves(d, "an answer to no question"), false;
+		d->syncs = x->next;
+		if (!d->syncs)
+			d->syncs_tail = NULL;
+		sync_timer_update(d);
+		x->cb(x->arg, NULL);
+		free(x);
+		return d->state == D_READY;
+	}
+	default:
+		return agent_misbehaves(d, "unexpected message"), false;
+	}
+}
+
+static void pace_tick(uv_timer_t *t);
+
+/* Copy the damage now unless the last copy was too recent (then the pace timer does). */
+static void damage_flush_paced(struct vnc_display *d)
+{
+	uint64_t now = now_ms();
+
+	if (!d->ndmg || d->state != D_READY)
+		return;
+	if (now >= d->next_flush_ms) {
+		damage_flush(d);
+		return;
+	}
+	if (!d->pace_timer)
+		d->pace_timer = timer_new(d);
+	if (!uv_is_active((uv_handle_t *)d->pace_timer))
+		uv_timer_start(d->pace_timer, pace_tick, d->next_flush_ms - now, 0);
+}
+
+static void chan_read(struct vnc_display *d)
+{
+	for (int i = 0; i < READ_BATCH && d->chan >= 0 && !d->paused; i++) {
+		struct vnc_agent_msg raw;
+		struct vnc_chan_msg m;
+		auto_err struct err *e = NULL;
+		uint64_t now = now_ms();
+
+		if (now - d->win_start_ms >= FLOOD_WINDOW_MS) {
+			d->win_start_ms = now;
+			d->win_msgs = 0;
+		}
+		if (++d->win_msgs > FLOOD_MAX) {
+			/* more than any screen needs: read on when the window ends */
+			d->paused = true;
+			chan_poll_update(d);
+			if (!d->pace_timer)
+				d->pace_timer = timer_new(d);
+			uv_timer_start(d->pace_timer, pace_tick, d->win_start_ms + FLOOD_WINDOW_MS - now, 0);
+			break;
+		}
+		/* MSG_TRUNC: the real length of a longer message, which the check refuses */
+		ssize_t n = recv(d->chan, &raw, sizeof(raw), MSG_DONTWAIT | MSG_TRUNC);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			d->win_msgs--;
+			break;
+		}
+		if (n <= 0) {
+			display_stop(d, d->state == D_STARTING ? "the display agent exited before it was ready"
+							       : "the display agent went away");
+			return;
+		}
+		if (vnc_chan_parse(&raw, (size_t)n, d->req_w, d->req_h, &m, &e) < 0) {
+			agent_misbehaves(d, e->msg);
+			return;
+		}
+		if (!agent_msg(d, &m))
+			return;
+	}
+	damage_flush_paced(d);
+	if (d->quiets)
+		quiet_check(d);
+}
+
+static void pace_tick(uv_timer_t *t)
+{
+	struct vnc_display *d = t->data;
+
+	d->refs++;
+	if (d->paused) {
+		d->paused = false;
+		chan_poll_update(d);
+	}
+	damage_flush_paced(d);
 	display_put(d);
 }
 
-static void start_connect(struct vnc_display *d)
+static void chan_cb(uv_poll_t *h, int status, int events)
 {
-	struct connect_work *cw = xcalloc(1, sizeof(*cw));
-	const struct sess_host_info *host = sess_registry_host(V.reg);
+	struct vnc_display *d = h->data;
 
-	close_start_handles(d);
-	d->state = D_CONNECTING;
-	cw->d = d;
 	d->refs++;
-	cw->w = d->req_w;
-	cw->h = d->req_h;
-	snprintf(cw->x11, sizeof(cw->x11), "%s/%s/x11", host->display_root, d->sid);
-	snprintf(cw->fbdir, sizeof(cw->fbdir), "%s/%s/fb", host->display_root, d->sid);
-	cw->req.data = cw;
-	uv_queue_work(V.loop, &cw->req, connect_work, connect_done);
+	if (status < 0)
+		display_stop(d, "the display agent's channel broke");
+	if (d->state != D_STOPPED && (events & UV_WRITABLE) && out_flush(d)) {
+		chan_poll_update(d);
+		if (d->out.len <= OUT_HIGH)
+			input_unblock(d);
+	}
+	if (d->state != D_STOPPED && (events & (UV_READABLE | UV_DISCONNECT)))
+		chan_read(d);
+	forget_if_deleted(d);
+	display_put(d);
 }
 
-static void dfd_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+/* ---- round trips ---------------------------------------------------------------- */
+
+static void sync_timeout(uv_timer_t *t)
 {
-	static char tmp[64];
-	b->base = tmp;
-	b->len = sizeof(tmp);
+	struct vnc_display *d = t->data;
+
+	d->refs++;
+	agent_misbehaves(d, "no answer within 5 s");
+	forget_if_deleted(d);
+	display_put(d);
 }
 
-static void dfd_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+static void sync_timer_update(struct vnc_display *d)
 {
-	struct vnc_display *d = s->data;
+	uint64_t now = now_ms();
 
-	if (n > 0) {
-		buf_add(&d->dfd_buf, b->base, (size_t)n);
-		if (memchr(d->dfd_buf.data, '\n', d->dfd_buf.len))
-			start_connect(d);
+	if (!d->syncs) {
+		if (d->sync_timer)
+			uv_timer_stop(d->sync_timer);
 		return;
 	}
-	if (n < 0) {
-		d->refs++;
-		display_stop(d, "Xvfb did not start (is the xvfb package installed?)");
-		forget_if_deleted(d);
-		display_put(d);
+	if (!d->sync_timer)
+		d->sync_timer = timer_new(d);
+	uv_timer_start(d->sync_timer, sync_timeout,
+		       d->syncs->deadline_ms > now ? d->syncs->deadline_ms - now : 0, 0);
+}
+
+/* cb once the agent answered: X processed everything sent before (with
+   damage: and the damage up to then is in our copy's queue). */
+static void agent_sync(struct vnc_display *d, bool damage, void (*cb)(void *arg, struct err *err), void *arg)
+{
+	struct xsync *x;
+
+	if (d->state != D_READY) {
+		struct err *e = NULL;
+		err_set(&e, 0, "display stopped");
+		cb(arg, e);
+		return;
 	}
+	x = xcalloc(1, sizeof(*x));
+	x->seq = ++d->next_seq;
+	x->deadline_ms = now_ms() + SYNC_TIMEOUT_MS;
+	x->cb = cb;
+	x->arg = arg;
+	if (d->syncs_tail)
+		d->syncs_tail->next = x;
+	else
+		d->syncs = x;
+	d->syncs_tail = x;
+	if (d->syncs == x)
+		sync_timer_update(d);
+	agent_cmd(d, VNC_AGENT_SYNC, 0, 0, x->seq, damage ? VNC_AGENT_WITH_DAMAGE : 0);
+	out_kick(d);
+}
+
+/* ---- start: the agent in the sandbox -------------------------------------------- */
+
+static void close_start_handles(struct vnc_display *d)
+{
+	timer_free(&d->start_timer);
 }
 
 static void start_timeout(uv_timer_t *t)
 {
-	display_stop(t->data, "Xvfb did not become ready in time");
+	struct vnc_display *d = t->data;
+
+	d->refs++;
+	display_stop(d, "the display did not become ready in time");
+	forget_if_deleted(d);
+	display_put(d);
 }
 
-static const char *const xvfb_env[] = {
+static const char *const agent_env[] = {
 	"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/workspace", "LANG=C.UTF-8", "TMPDIR=/tmp", NULL,
 };
+
+/* The shared buffer: sized by us, sealed so the agent can neither shrink nor grow it. */
+static int shm_create(size_t len, struct err **errp)
+{
+	auto_close int fd = memfd_create("mcpbox-display", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	if (fd < 0)
+		return err_set(errp, errno, "memfd_create");
+	if (ftruncate(fd, (off_t)len) < 0)
+		return err_set(errp, errno, "size the shared buffer");
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
+		return err_set(errp, errno, "seal the shared buffer");
+	return steal_fd(fd);
+}
+
+static int agent_spawn(struct vnc_display *d, struct err **errp)
+{
+	struct sess_session *s = d->s;
+	char w[16], h[16], exe[32];
+	int sv[2];
+	size_t len = vnc_agent_shm_size(d->req_w, d->req_h);
+
+	if (V.exe_fd < 0)
+		return err_set(errp, 0, "the display agent's program is not available");
+	auto_close int shm = shm_create(len, errp);
+	if (shm < 0)
+		return -1;
+	void *map = mmap(NULL, len, PROT_READ, MAP_SHARED, shm, 0);
+	if (map == MAP_FAILED)
+		return err_set(errp, errno, "map the shared buffer");
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0) {
+		munmap(map, len);
+		return err_set(errp, errno, "socketpair");
+	}
+	/* the agent's end blocks: it may wait for us, never we for it */
+	fd_set_nonblock(sv[1], false);
+	snprintf(w, sizeof(w), "%d", d->req_w);
+	snprintf(h, sizeof(h), "%d", d->req_h);
+	snprintf(exe, sizeof(exe), "/proc/self/fd/%d", VNC_AGENT_FD_EXE);
+	const char *argv[] = { exe, "display-agent", w, h, NULL };
+	struct sess_spawn sp = {
+		.argv = argv,
+		.envp = agent_env,
+		.cwd = "/tmp",
+		.fds = { -1, -1, -1, sv[1], shm, V.exe_fd, -1, -1 },
+		.nfds = 6,
+		.limits = s->limits,
+	};
+#if defined(__SANITIZE_ADDRESS__)
+	sp.limits.memory_bytes = 0;	/* ASan's shadow does not fit an RLIMIT_AS */
+#endif
+	d->gen = ++V.gen;
+	if (sess_worker_spawn(s->worker, &sp, agent_exited, (void *)(uintptr_t)d->gen, &d->exec_id, errp) < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		munmap(map, len);
+		return -1;
+	}
+	close(sv[1]);
+	d->shm = map;
+	d->shm_len = len;
+	d->chan = sv[0];
+	return 0;
+}
 
 static void display_start(struct vnc_display *d)
 {
 	struct sess_session *s = d->s;
-	char geom[64];
-	int p[2];
 	auto_err struct err *e = NULL;
 
 	if (!s->worker || s->state != SESS_RUNNING) {
@@ -628,49 +751,28 @@ static void display_start(struct vnc_display *d)
 		d->req_w = VNC_DEFAULT_W;
 		d->req_h = VNC_DEFAULT_H;
 	}
-	snprintf(geom, sizeof(geom), "%dx%dx24", d->req_w, d->req_h);
-	const char *argv[] = {
-		"/usr/bin/Xvfb", ":0", "-screen", "0", geom, "-fbdir", "/run/mcpbox/display", "-nolisten", "tcp",
-		"-nolisten", "local",	/* no abstract socket: a network session shares the host namespace */
-		"-ac", "-noreset", "-extension", "GLX", "-displayfd", "3", NULL,
-	};
-	if (pipe2(p, O_CLOEXEC) < 0) {
-		run_waiters(d, "cannot make a pipe");
-		return;
-	}
-	struct sess_spawn sp = {
-		.argv = argv,
-		.envp = xvfb_env,
-		.cwd = "/tmp",
-		.fds = { -1, -1, -1, p[1], -1, -1, -1, -1 },
-		.nfds = 4,
-		.limits = s->limits,
-	};
-	d->gen = ++V.gen;
 	d->start_ms = now_ms();
-	if (sess_worker_spawn(s->worker, &sp, xvfb_exited, (void *)(uintptr_t)d->gen, &d->exec_id, &e) < 0) {
-		close(p[0]);
-		close(p[1]);
+	if (agent_spawn(d, &e) < 0) {
+		log_warn("display of session %s: %s", d->sid, e->msg);
 		run_waiters(d, e->msg);
 		return;
 	}
-	close(p[1]);
 	d->worker = s->worker;
-	d->xvfb_alive = true;
 	d->state = D_STARTING;
-	buf_reset(&d->dfd_buf);
-	d->dfd = xcalloc(1, sizeof(*d->dfd));
-	uv_pipe_init(V.loop, d->dfd, 0);
-	uv_pipe_open(d->dfd, p[0]);
-	d->dfd->data = d;
-	uv_read_start((uv_stream_t *)d->dfd, dfd_alloc, dfd_read);
-	d->start_timer = xcalloc(1, sizeof(*d->start_timer));
-	uv_timer_init(V.loop, d->start_timer);
-	d->start_timer->data = d;
+	d->paused = false;
+	d->win_msgs = 0;
+	d->next_flush_ms = 0;
+	buf_reset(&d->out);
+	d->fb = fbuf_new(d->req_w, d->req_h);
+	d->cpoll = xcalloc(1, sizeof(*d->cpoll));
+	uv_poll_init(V.loop, d->cpoll, d->chan);
+	d->cpoll->data = d;
+	uv_poll_start(d->cpoll, UV_READABLE, chan_cb);
+	d->start_timer = timer_new(d);
 	uv_timer_start(d->start_timer, start_timeout, START_TIMEOUT_MS, 0);
 }
 
-/* Back to STOPPED: Xvfb killed, connection and copies released, waiters failed. */
+/* Back to STOPPED: the agent (and its Xvfb) killed, channel and copies released, waiters failed. */
 static void display_stop(struct vnc_display *d, const char *why)
 {
 	if (d->state == D_STOPPED && !d->waiters)
@@ -683,31 +785,35 @@ static void display_stop(struct vnc_display *d, const char *why)
 	vnc_srv_free(d->srv);
 	vnc_srv_free(d->srv_tcp);
 	d->srv = d->srv_tcp = NULL;
-	if (d->xpoll) {
-		uv_poll_stop(d->xpoll);
-		uv_close((uv_handle_t *)d->xpoll, handle_close_free);
-		d->xpoll = NULL;
+	if (d->cpoll) {
+		uv_poll_stop(d->cpoll);
+		uv_close((uv_handle_t *)d->cpoll, handle_close_free);
+		d->cpoll = NULL;
 	}
-	if (d->c) {
-		xcb_disconnect(d->c);
-		d->c = NULL;
+	if (d->chan >= 0) {
+		close(d->chan);
+		d->chan = -1;
 	}
-	d->cursor_asked = false;
+	if (d->shm) {
+		munmap((void *)d->shm, d->shm_len);
+		d->shm = NULL;
+	}
+	buf_reset(&d->out);
+	d->out_armed = false;
+	timer_free(&d->pace_timer);
+	timer_free(&d->sync_timer);
+	d->paused = false;
 	free(d->cursor);
 	d->cursor = NULL;
-	if (d->fb_fd >= 0) {
-		close(d->fb_fd);
-		d->fb_fd = -1;
-	}
 	vnc_fbuf_put(d->fb);
 	d->fb = NULL;
 	d->ndmg = 0;
-	if (d->xvfb_alive && d->worker && d->s && d->s->worker == d->worker)
+	/* the whole group, also when the agent has exited: its Xvfb goes too */
+	if (d->worker && d->s && d->s->worker == d->worker)
 		sess_worker_kill(d->worker, d->exec_id, SIGKILL, NULL);
-	d->xvfb_alive = false;
 	d->worker = NULL;
 	d->state = D_STOPPED;
-	/* finish what waited on the X server */
+	/* finish what waited on the agent */
 	while (d->syncs) {
 		struct xsync *x = d->syncs;
 		struct err *e = NULL;
@@ -717,17 +823,14 @@ static void display_stop(struct vnc_display *d, const char *why)
 		free(x);
 	}
 	d->syncs_tail = NULL;
+	input_unblock(d);	/* each ends with "display stopped" */
 	while (d->quiets) {
 		struct quiet *q = d->quiets;
 		d->quiets = q->next;
 		q->cb(q->arg);
 		free(q);
 	}
-	if (d->quiet_timer) {
-		uv_timer_stop(d->quiet_timer);
-		uv_close((uv_handle_t *)d->quiet_timer, handle_close_free);
-		d->quiet_timer = NULL;
-	}
+	timer_free(&d->quiet_timer);
 	run_waiters(d, why);
 	log_info("display of session %s stopped: %s", d->sid, why);
 	display_put(d);
@@ -794,220 +897,39 @@ int vnc_display_configure(struct sess_session *s, int w, int h, bool start, stru
 	return 0;
 }
 
-/* ---- X events, damage ------------------------------------------------------ */
+/* ---- damage ------------------------------------------------------------------ */
 
-/* Read the changed rows into the private copy (write lock; retried later if
-   a screenshot holds the read lock). */
+/* Copy the damaged rectangles from the shared buffer into the private copy
+   (write lock; retried later if a screenshot holds the read lock). */
 static void damage_flush(struct vnc_display *d)
 {
 	struct vnc_rect rs[MAX_DAMAGE];
 	int n = d->ndmg;
+	uint64_t t0;
 
-	if (!n || !d->fb || d->fb_fd < 0)
+	if (!n || !d->fb || !d->shm || d->state != D_READY)
 		return;
 	if (pthread_rwlock_trywrlock(&d->fb->lock) != 0)
 		return;	/* the screenshot's after-work callback flushes */
+	t0 = now_ns();
 	memcpy(rs, d->dmg, sizeof(rs[0]) * (size_t)n);
 	d->ndmg = 0;
-	/* merge the row ranges, then one pread per range */
-	for (int i = 0; i < n; i++) {
-		for (int j = i + 1; j < n; j++) {
-			if (rs[j].y < rs[i].y) {
-				struct vnc_rect t = rs[i];
-				rs[i] = rs[j];
-				rs[j] = t;
-			}
-		}
-	}
-	int y0 = -1, y1 = -1;
-	for (int i = 0; i <= n; i++) {
-		if (i < n && y0 >= 0 && rs[i].y <= y1) {
-			if (rs[i].y + rs[i].h > y1)
-				y1 = rs[i].y + rs[i].h;
-			continue;
-		}
-		if (y0 >= 0) {
-			for (int y = y0; y < y1; y++)
-				if (pread(d->fb_fd, d->fb->pix + (size_t)y * d->fb->stride, d->fb->stride,
-					  (off_t)(d->fb_off + (size_t)y * d->fb_bpl)) <= 0)
-					break;
-		}
-		if (i < n) {
-			y0 = rs[i].y;
-			y1 = rs[i].y + rs[i].h;
-		}
-	}
+	vnc_chan_copy_rects(d->fb->pix, d->shm + d->fb_off, d->w, rs, n);
 	pthread_rwlock_unlock(&d->fb->lock);
+	/* copying takes at most a tenth of the loop's time, whatever the agent claims changed */
+	d->next_flush_ms = now_ms() + FLUSH_MIN_MS + (now_ns() - t0) * 10 / 1000000;
 	if (d->srv)
 		vnc_srv_damage(d->srv, rs, n);
 	if (d->srv_tcp)
 		vnc_srv_damage(d->srv_tcp, rs, n);
 }
 
-static void add_damage(struct vnc_display *d, int x, int y, int w, int h)
-{
-	if (x < 0) {
-		w += x;
-		x = 0;
-	}
-	if (y < 0) {
-		h += y;
-		y = 0;
-	}
-	if (x + w > d->w)
-		w = d->w - x;
-	if (y + h > d->h)
-		h = d->h - y;
-	if (w <= 0 || h <= 0)
-		return;
-	if (d->ndmg == MAX_DAMAGE) {
-		/* too many: one bounding box */
-		int x0 = x, y0 = y, x1 = x + w, y1 = y + h;
-		for (int i = 0; i < d->ndmg; i++) {
-			struct vnc_rect *r = &d->dmg[i];
-			if (r->x < x0) x0 = r->x;
-			if (r->y < y0) y0 = r->y;
-			if (r->x + r->w > x1) x1 = r->x + r->w;
-			if (r->y + r->h > y1) y1 = r->y + r->h;
-		}
-		d->ndmg = 1;
-		d->dmg[0] = (struct vnc_rect){ x0, y0, x1 - x0, y1 - y0 };
-		return;
-	}
-	d->dmg[d->ndmg++] = (struct vnc_rect){ x, y, w, h };
-}
-
-static void quiet_check(struct vnc_display *d);
-
-/* ---- the cursor's shape ------------------------------------------------------ */
-
-/* The displayed cursor changed (or we never asked): ask for its image. */
-static void cursor_ask(struct vnc_display *d)
-{
-	if (d->cursor_asked)
-		return;		/* the answer in flight is at least as new as this event */
-	d->cursor_seq = xcb_xfixes_get_cursor_image(d->c).sequence;
-	d->cursor_asked = true;
-	xcb_flush(d->c);
-}
-
-/* The image arrived: keep it and give it to the VNC screens. */
-static void cursor_take(struct vnc_display *d)
-{
-	xcb_xfixes_get_cursor_image_reply_t *r = NULL;
-	xcb_generic_error_t *e = NULL;
-
-	if (!xcb_poll_for_reply(d->c, d->cursor_seq, (void **)&r, &e))
-		return;
-	d->cursor_asked = false;
-	free(e);
-	if (!r)
-		return;
-	int n = xcb_xfixes_get_cursor_image_cursor_image_length(r);
-	if (r->width && r->height && r->width <= VNC_CURSOR_MAX && r->height <= VNC_CURSOR_MAX &&
-	    n == r->width * r->height) {
-		struct vnc_cursor *c = xmalloc(sizeof(*c) + (size_t)n * sizeof(uint32_t));
-		c->w = r->width;
-		c->h = r->height;
-		c->xhot = r->xhot < r->width ? r->xhot : 0;
-		c->yhot = r->yhot < r->height ? r->yhot : 0;
-		memcpy(c->argb, xcb_xfixes_get_cursor_image_cursor_image(r), (size_t)n * sizeof(uint32_t));
-		free(d->cursor);
-		d->cursor = c;
-		if (d->srv)
-			vnc_srv_cursor(d->srv, c);
-		if (d->srv_tcp)
-			vnc_srv_cursor(d->srv_tcp, c);
-	}
-	free(r);
-}
-
-/* Take every event and reply XCB has or can read now. */
-static void x_drain(struct vnc_display *d)
-{
-	xcb_generic_event_t *ev;
-
-	if (!d->c)
-		return;
-	while ((ev = xcb_poll_for_event(d->c))) {
-		uint8_t type = ev->response_type & 0x7f;
-		if (type == d->damage_event) {
-			xcb_damage_notify_event_t *dn = (void *)ev;
-			add_damage(d, dn->area.x, dn->area.y, dn->area.width, dn->area.height);
-			d->last_damage_ms = now_ms();
-		} else if (type == d->cursor_event) {
-			cursor_ask(d);
-		} else if (type == 0) {
-			xcb_generic_error_t *e = (void *)ev;
-			log_debug("display of session %s: X error %d (request %d)", d->sid, e->error_code,
-				  e->major_code);
-		}
-		free(ev);
-	}
-	while (d->syncs) {
-		void *reply = NULL;
-		xcb_generic_error_t *e = NULL;
-		if (!xcb_poll_for_reply(d->c, d->syncs->seq, &reply, &e))
-			break;
-		free(reply);
-		free(e);
-		struct xsync *x = d->syncs;
-		d->syncs = x->next;
-		if (!d->syncs)
-			d->syncs_tail = NULL;
-		x->cb(x->arg, NULL);
-		free(x);
-		if (!d->c)
-			return;
-	}
-	if (d->cursor_asked)
-		cursor_take(d);
-	if (xcb_connection_has_error(d->c)) {
-		display_stop(d, "the X connection broke");
-		return;
-	}
-	damage_flush(d);
-	if (d->quiets)
-		quiet_check(d);
-}
-
-/* After the X side ended: a display whose session is gone goes too (at
+/* After the display ended: a display whose session is gone goes too (at
    shutdown this is how displays let go of their sessions). */
 static void forget_if_deleted(struct vnc_display *d)
 {
 	if (d->state == D_STOPPED && d->s && d->s->state == SESS_DELETED)
 		display_remove(d);
-}
-
-static void x_poll_cb(uv_poll_t *h, int status, int events)
-{
-	struct vnc_display *d = h->data;
-
-	d->refs++;
-	if (status < 0)
-		display_stop(d, "the X connection broke");
-	else
-		x_drain(d);
-	forget_if_deleted(d);
-	display_put(d);
-}
-
-/* Send what is queued; the reply to a GetInputFocus then tells us the X
-   server has processed everything before it. */
-static void x_sync(struct vnc_display *d, void (*cb)(void *arg, struct err *err), void *arg)
-{
-	struct xsync *x = xcalloc(1, sizeof(*x));
-
-	x->seq = xcb_get_input_focus(d->c).sequence;
-	x->cb = cb;
-	x->arg = arg;
-	if (d->syncs_tail)
-		d->syncs_tail->next = x;
-	else
-		d->syncs = x;
-	d->syncs_tail = x;
-	xcb_flush(d->c);
-	x_drain(d);
 }
 
 /* ---- quiet screen ------------------------------------------------------------ */
@@ -1152,6 +1074,27 @@ static void shot_done(uv_work_t *w, int status)
 	display_put(d);
 }
 
+/* The agent answered: everything drawn before the call is in the shared buffer. */
+static void shot_synced(void *arg, struct err *err)
+{
+	struct shot_work *sw = arg;
+	struct vnc_display *d = sw->d;
+
+	if (err || d->state != D_READY || !d->fb) {
+		if (!err)
+			err_set(&err, 0, "display is not running");
+		err_wrap(&err, "screenshot");
+		sw->cb(sw->arg, NULL, err);
+		free(sw);
+		display_put(d);
+		return;
+	}
+	damage_flush(d);
+	sw->fb = d->fb;
+	d->fb->refs++;
+	uv_queue_work(V.loop, &sw->w, shot_work, shot_done);
+}
+
 void vnc_display_screenshot(struct vnc_display *d, const struct vnc_shot_opts *o, vnc_shot_cb cb, void *arg)
 {
 	struct shot_work *sw;
@@ -1163,18 +1106,15 @@ void vnc_display_screenshot(struct vnc_display *d, const struct vnc_shot_opts *o
 		return;
 	}
 	d->last_use_ms = now_ms();
-	damage_flush(d);
 	sw = xcalloc(1, sizeof(*sw));
 	sw->d = d;
 	d->refs++;
-	sw->fb = d->fb;
-	d->fb->refs++;
 	sw->o = *o;
 	sw->shot.jpeg = o->jpeg;
 	sw->cb = cb;
 	sw->arg = arg;
 	sw->w.data = sw;
-	uv_queue_work(V.loop, &sw->w, shot_work, shot_done);
+	agent_sync(d, true, shot_synced, sw);
 }
 
 void vnc_display_from_view(const struct vnc_display *d, const struct vnc_view *v, double x, double y, int *sx, int *sy)
@@ -1199,58 +1139,20 @@ void vnc_display_from_view(const struct vnc_display *d, const struct vnc_view *v
 
 /* ---- input ---------------------------------------------------------------------- */
 
-static int keycode_for(struct vnc_display *d, uint32_t sym, bool *shift)
-{
-	int n = d->max_kc - d->min_kc + 1;
-
-	for (int col = 0; col < 2 && col < d->per; col++) {
-		for (int i = 0; i < n; i++) {
-			if (d->syms[i * d->per + col] == sym) {
-				*shift = col == 1;
-				return d->min_kc + i;
-			}
-		}
-	}
-	*shift = false;
-	return 0;
-}
-
-/* A keycode that types sym, mapping a spare one when the keymap has none. */
-static int keycode_map(struct vnc_display *d, uint32_t sym, bool *shift)
-{
-	int kc = keycode_for(d, sym, shift);
-
-	if (kc || !d->nspare)
-		return kc;
-	kc = d->spare[d->next_spare];
-	d->next_spare = (d->next_spare + 1) % d->nspare;
-	uint32_t *row = &d->syms[(kc - d->min_kc) * d->per];
-	for (int i = 0; i < d->per; i++)
-		row[i] = i < 2 ? sym : 0;
-	xcb_change_keyboard_mapping(d->c, 1, (xcb_keycode_t)kc, (uint8_t)d->per, row);
-	*shift = false;
-	return kc;
-}
-
-static void fake(struct vnc_display *d, uint8_t type, uint8_t detail, int x, int y)
-{
-	xcb_test_fake_input(d->c, type, detail, XCB_CURRENT_TIME, d->root, (int16_t)x, (int16_t)y, 0);
-}
-
 static void move_to(struct vnc_display *d, int x, int y)
 {
 	if (x < 0 || y < 0)
 		return;
 	d->px = x;
 	d->py = y;
-	fake(d, XCB_MOTION_NOTIFY, 0, x, y);
+	agent_cmd(d, VNC_AGENT_MOTION, x, y, 0, 0);
 }
 
 static void button(struct vnc_display *d, int b, bool down)
 {
 	if (b < 1 || b > 31)
 		return;
-	fake(d, down ? XCB_BUTTON_PRESS : XCB_BUTTON_RELEASE, (uint8_t)b, 0, 0);
+	agent_cmd(d, VNC_AGENT_BUTTON, 0, 0, (uint32_t)b, down ? VNC_AGENT_DOWN : 0);
 	if (down)
 		d->buttons |= 1 << (b - 1);
 	else
@@ -1259,16 +1161,7 @@ static void button(struct vnc_display *d, int b, bool down)
 
 static void key(struct vnc_display *d, uint32_t sym, bool down, bool with_shift)
 {
-	bool shift;
-	int kc = keycode_map(d, sym, &shift);
-
-	if (!kc)
-		return;
-	if (with_shift && shift && d->kc_shift && down)
-		fake(d, XCB_KEY_PRESS, d->kc_shift, 0, 0);
-	fake(d, down ? XCB_KEY_PRESS : XCB_KEY_RELEASE, (uint8_t)kc, 0, 0);
-	if (with_shift && shift && d->kc_shift && !down)
-		fake(d, XCB_KEY_RELEASE, d->kc_shift, 0, 0);
+	agent_cmd(d, VNC_AGENT_KEY, 0, 0, sym, (down ? VNC_AGENT_DOWN : 0) | (with_shift ? VNC_AGENT_WITH_SHIFT : 0));
 }
 
 struct vnc_input {
@@ -1279,6 +1172,8 @@ struct vnc_input {
 	bool waiting;			/* in a wait action: the timer runs */
 	bool cancelled;
 	int pressed;			/* buttons pressed by this job's down actions (bit b-1) */
+	bool blocked;			/* on d->blocked until the agent took the queue */
+	struct vnc_input *next_blocked;
 	struct vnc_input **handle;	/* the caller's pointer to this job, cleared at the end */
 	void (*cb)(void *arg, struct err *err);
 	void *arg;
@@ -1323,6 +1218,20 @@ static void input_continue(struct vnc_input *j)
 		return;
 	}
 	while (j->next < j->n) {
+		if (d->out.len > OUT_HIGH) {
+			/* the agent is behind: go on when it has taken the queue */
+			out_kick(d);
+			if (d->state != D_READY || d->out.len > OUT_HIGH) {
+				if (d->state == D_READY) {
+					j->blocked = true;
+					j->next_blocked = d->blocked;
+					d->blocked = j;
+				} else {
+					input_continue(j);
+				}
+				return;
+			}
+		}
 		const struct vnc_action *a = &j->acts[j->next++];
 		switch (a->type) {
 		case VNC_ACT_MOVE:
@@ -1383,7 +1292,7 @@ static void input_continue(struct vnc_input *j)
 				key(d, a->syms[i], false, false);
 			break;
 		case VNC_ACT_WAIT:
-			xcb_flush(d->c);
+			out_kick(d);
 			if (!j->timer) {
 				j->timer = xcalloc(1, sizeof(*j->timer));
 				uv_timer_init(V.loop, j->timer);
@@ -1394,7 +1303,22 @@ static void input_continue(struct vnc_input *j)
 			return;
 		}
 	}
-	x_sync(d, input_synced, j);
+	agent_sync(d, false, input_synced, j);	/* input is done once X has it; its pixels follow */
+}
+
+/* Go on with the input jobs that waited for the queue (or fail them: the display stopped). */
+static void input_unblock(struct vnc_display *d)
+{
+	struct vnc_input *j = d->blocked;
+
+	d->blocked = NULL;
+	while (j) {
+		struct vnc_input *next = j->next_blocked;
+		j->blocked = false;
+		j->next_blocked = NULL;
+		input_continue(j);
+		j = next;
+	}
 }
 
 void vnc_input_cancel(struct vnc_input *j)
@@ -1410,7 +1334,16 @@ void vnc_input_cancel(struct vnc_input *j)
 			if (j->pressed & (1 << (b - 1)))
 				button(d, b, false);	/* no button stays held by a cancelled drag */
 	j->pressed = 0;
-	if (j->waiting) {
+	out_kick(d);
+	if (j->blocked) {
+		struct vnc_input **pp = &d->blocked;
+		while (*pp && *pp != j)
+			pp = &(*pp)->next_blocked;
+		if (*pp)
+			*pp = j->next_blocked;
+		j->blocked = false;
+		input_continue(j);	/* nothing more to send: the round trip ends it */
+	} else if (j->waiting) {
 		/* cut the wait short; otherwise a round trip is in flight and ends the job */
 		uv_timer_stop(j->timer);
 		j->waiting = false;
@@ -1457,8 +1390,7 @@ void vnc_display_viewer_pointer(struct vnc_display *d, int mask, int x, int y)
 		if (want != have)
 			button(d, b, want);
 	}
-	xcb_flush(d->c);
-	x_drain(d);
+	out_kick(d);
 }
 
 void vnc_display_viewer_key(struct vnc_display *d, bool down, uint32_t keysym)
@@ -1468,8 +1400,7 @@ void vnc_display_viewer_key(struct vnc_display *d, bool down, uint32_t keysym)
 	d->last_use_ms = now_ms();
 	/* the viewer sends its own Shift presses */
 	key(d, keysym, down, false);
-	xcb_flush(d->c);
-	x_drain(d);
+	out_kick(d);
 }
 
 struct vnc_srv *vnc_display_srv(struct vnc_display *d, bool tcp, struct err **errp)
@@ -1538,6 +1469,10 @@ void vnc_init(uv_loop_t *loop, struct sess_registry *reg, const struct srv_confi
 	V.reg = reg;
 	V.cfg = cfg;
 	V.inited = true;
+	/* the agent runs this very program inside the sandbox, which cannot see its path */
+	V.exe_fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	if (V.exe_fd < 0)
+		log_warn("display: cannot open /proc/self/exe (%s): displays will not start", strerror(errno));
 	uv_timer_init(loop, &V.sweep);
 	uv_timer_start(&V.sweep, sweep, SWEEP_MS, SWEEP_MS);
 	uv_unref((uv_handle_t *)&V.sweep);
@@ -1553,6 +1488,9 @@ void vnc_shutdown(void)
 	uv_close((uv_handle_t *)&V.sweep, NULL);
 	free(V.http_base);
 	V.http_base = NULL;
+	if (V.exe_fd >= 0)
+		close(V.exe_fd);
+	V.exe_fd = -1;
 	V.inited = false;
 }
 
@@ -1571,7 +1509,7 @@ void vnc_set_http_base(const char *host, int port)
 json_t *vnc_display_info(struct sess_session *s, const char *principal)
 {
 	struct vnc_display *d = display_get(s, false);
-	static const char *const names[] = { "stopped", "starting", "starting", "running" };
+	static const char *const names[] = { "stopped", "starting", "running" };
 	json_t *o;
 
 	if (!d)

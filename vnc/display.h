@@ -1,22 +1,26 @@
 /**
- * display.h — one virtual display per session: Xvfb inside the sandbox,
- * watched and driven from the server.
+ * display.h — one virtual display per session: Xvfb and the display agent
+ * inside the sandbox, driven from the server through a checked channel.
  *
  * Lifecycle: nothing exists until something needs the display (screenshot,
- * input, a viewer, session_create with display). Then Xvfb is started in the
- * session's sandbox through its worker (socket in DISPLAY_ROOT/<id>/x11,
- * framebuffer file in DISPLAY_ROOT/<id>/fb, see sessions/sandbox.h); once it
- * reports ready (-displayfd) the server connects with XCB and reads the
- * framebuffer, both on libuv's pool (a connection handshake must never block
- * the loop). A display with no viewer and no call for the configured
+ * input, a viewer, session_create with display). Then the display agent
+ * (agent.h) is started in the session's sandbox through its worker; it
+ * starts Xvfb and says READY once the screen is in the shared buffer (at
+ * most 15 s). A display with no viewer and no call for the configured
  * display_idle time is stopped and restarted on the next need. A destroyed
  * session's display goes with it.
  *
- * Pixels: XDamage (raw rectangles) says what changed; the changed rows are
- * read from the framebuffer file (pread: a sandbox that truncates the file
- * gets a short read here, never a SIGBUS in the server) into a private copy
- * under a write lock. Screenshots read that copy under a read lock on the
- * pool, VNC clients (server.c) read it from their threads.
+ * Trust: the agent is as hostile as its sandbox (agent_proto.h). Every
+ * message is checked (chan.h); a bad one, a missed deadline (5 s per round
+ * trip) or a queue it does not take stops that display only, and the
+ * calls waiting on it fail with the reason.
+ *
+ * Pixels: Xvfb draws into the sealed shared buffer and the agent reports
+ * damaged rectangles; they are copied from it into a private copy under a
+ * write lock. Screenshots
+ * (after a round trip through the agent, so they show everything drawn
+ * before the call) read that copy under a read lock on the pool, VNC
+ * clients (server.c) read it from their threads.
  *
  * Ownership: the module owns every display; callers get borrowed pointers
  * valid until their callback returns. Loop thread only, except where noted.
@@ -119,9 +123,9 @@ struct vnc_action {
 
 struct vnc_input;
 /**
- * Inject actions (copied) with XTest; cb runs once the X server has
- * processed them all (a round trip), with an error if the display went away
- * or the job was cancelled (ECANCELED). *handle (may be NULL) names the job
+ * Inject actions (copied) through the agent (XTest); cb runs once the X
+ * server has processed them all (a round trip, at most 5 s), with an error
+ * if the display went away or the job was cancelled (ECANCELED). *handle (may be NULL) names the job
  * for vnc_input_cancel() until the job clears it, just before cb runs.
  */
 void vnc_display_input(struct vnc_display *d, const struct vnc_action *acts, size_t n,

@@ -2,7 +2,7 @@
 // and who may watch. Real clients written by others wherever one exists.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -444,32 +444,41 @@ describe('VNC password on the TCP port', () => {
   });
 });
 
+// Processes under pid (its zygote, workers and what they run), whose command line has needle.
+function descendants(pid, needle) {
+  const parent = (p) => { try { return Number(fs.readFileSync(`/proc/${p}/stat`, 'latin1').replace(/^.*\) /, '').split(' ')[1]); } catch { return 0; } };
+  return hostPidsMatching(needle).map((p) => p.pid).filter((p) => {
+    for (let q = parent(p), n = 0; q > 1 && n < 64; q = parent(q), n++) if (q === pid) return true;
+    return false;
+  });
+}
+
 describe('a crashed server', () => {
-  test('kill -9: Xvfb dies with its sandbox, and the next start removes the dead server\'s display files', async () => {
+  test('kill -9: Xvfb and the display agent die with their sandbox; no display file is ever on the host', async () => {
     const dataDir = makeDataDir();
-    const before = new Set(hostPidsMatching('Xvfb').map((p) => p.pid));
     const raw = await startRaw({ dataDir });
     await raw.handshake();
     const r = await raw.callTool('screenshot', {}, 'shot');
     assert.ok(!r.result?.isError, JSON.stringify(r).slice(0, 300));
-    const xvfb = hostPidsMatching('Xvfb').filter((p) => !before.has(p.pid)).map((p) => p.pid);
+    const xvfb = descendants(raw.child.pid, 'Xvfb');
+    const agent = descendants(raw.child.pid, 'display-agent');
     assert.equal(xvfb.length, 1, 'one new Xvfb');
-    const top = fs.readdirSync('/dev/shm').includes(`mcpbox-${process.getuid()}`) ? `/dev/shm/mcpbox-${process.getuid()}` : `/tmp/mcpbox-${process.getuid()}`;
-    const mine = path.join(top, String(raw.child.pid));
-    assert.ok(fs.existsSync(mine) && fs.readdirSync(mine).length >= 1, `the display files of this server are in ${mine}`);
+    assert.equal(agent.length, 1, 'one new display agent');
+    // the socket and the framebuffer live on the sandbox's own tmpfs mounts
+    for (const top of [`/dev/shm/mcpbox-${process.getuid()}`, `/tmp/mcpbox-${process.getuid()}`])
+      assert.ok(!fs.existsSync(path.join(top, String(raw.child.pid))), `no display directory of this server in ${top}`);
 
     process.kill(raw.child.pid, 'SIGKILL');
     await raw.waitExit();
     const deadOrZombie = (pid) => {
       try { return fs.readFileSync(`/proc/${pid}/stat`, 'latin1').replace(/^.*\) /, '')[0] === 'Z'; } catch { return true; }
     };
-    const gone = await poll(() => xvfb.every(deadOrZombie), { timeout: 5000, interval: 50 });
-    assert.ok(gone, 'Xvfb outlived the server');
+    const gone = await poll(() => xvfb.concat(agent).every(deadOrZombie), { timeout: 5000, interval: 50 });
+    assert.ok(gone, 'Xvfb or the display agent outlived the server');
 
     const next = await startRaw({ dataDir });
     await next.handshake();
     try {
-      assert.ok(await poll(() => !fs.existsSync(mine), { timeout: 3000 }), `${mine} was not removed by the next start`);
       const again = await next.callTool('screenshot', {}, 'shot2');
       assert.ok(!again.result?.isError, 'displays work after the crash');
     } finally {
@@ -532,5 +541,39 @@ describe('network sessions and X', { skip: tunUsable ? false : 'no access to /de
     } finally {
       await srv.close();
     }
+  });
+
+  test('in a network session the agent connects to its own Xvfb by path, never to an abstract :0 of the host', async (t) => {
+    if (/@\/tmp\/\.X11-unix\/X0\b/.test(fs.readFileSync('/proc/net/unix', 'utf8')))
+      return t.skip('a host X server owns the abstract :0');
+    // stands in for the host's X server: XCB tries the abstract socket before the path (python:
+    // libuv would bind the name padded with NULs, which is another abstract name)
+    const host = spawn('python3', ['-c', `
+import socket, sys, threading
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind('\\0/tmp/.X11-unix/X0'); s.listen(8)
+n = [0]
+def accept():
+    while True:
+        c, _ = s.accept(); n[0] += 1; c.close()
+threading.Thread(target=accept, daemon=True).start()
+print('ready', flush=True); sys.stdin.read(); print(n[0], flush=True)`], { stdio: ['pipe', 'pipe', 'inherit'] });
+    let out = '';
+    host.stdout.on('data', (d) => { out += d; });
+    assert.ok(await poll(() => out.startsWith('ready'), { timeout: 5000 }), 'the stand-in listens');
+    const srv = await startClient();
+    try {
+      const c = await srv.call('session_create', { network: true });
+      const sid = c.structuredContent.session_id;
+      const r = await srv.call('screenshot', { session_id: sid });
+      assert.ok(!r.isError, `the network session's display works: ${textOf(r)}`);
+      const i = await srv.call('input', { session_id: sid, actions: [{ type: 'click', x: 5, y: 5 }] });
+      assert.ok(!i.isError, textOf(i));
+    } finally {
+      await srv.close();
+      host.stdin.end();
+    }
+    await poll(() => /\n\d+/.test(out), { timeout: 5000 });
+    assert.equal(out.split('\n')[1], '0', 'the agent connected to the host\'s abstract :0');
   });
 });

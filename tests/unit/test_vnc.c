@@ -1,5 +1,7 @@
-/* Unit tests of vnc/: PNG round trip (decoded with libpng), JPEG, scaling math, keysyms. */
+/* Unit tests of vnc/: PNG round trip (decoded with libpng), JPEG, scaling math, keysyms,
+   the check of what a display agent sends. */
 #include "tap.h"
+#include "vnc/chan.h"
 #include "vnc/image.h"
 #include "vnc/keys.h"
 #include "server/common.h"
@@ -24,6 +26,97 @@ static uint8_t *png_decode(const struct buf *b, int *w, int *h)
 	*w = (int)img.width;
 	*h = (int)img.height;
 	return out;
+}
+
+/* What a hostile display agent may send: every field is checked against the screen we fixed. */
+static void test_chan(void)
+{
+	struct vnc_agent_msg in;
+	struct vnc_chan_msg m;
+	struct err *e = NULL;
+
+	memset(&in, 0, sizeof(in));
+	in.type = VNC_AGENT_READY;
+	in.a = 1280;
+	in.b = 800;
+	in.c = 3232;
+	in.d = 1280 * 4;
+	ok(vnc_chan_parse(&in, sizeof(in), 1280, 800, &m, &e) == 0 && m.w == 1280 && m.fb_off == 3232,
+	   "ready with the size asked for");
+	in.c = VNC_AGENT_HEADER_MAX + 4;
+	ok(vnc_chan_parse(&in, sizeof(in), 1280, 800, &m, &e) < 0, "pixels past the header room refused");
+	err_free(e), e = NULL;
+	in.c = 3233;
+	ok(vnc_chan_parse(&in, sizeof(in), 1280, 800, &m, &e) < 0, "unaligned pixels refused");
+	err_free(e), e = NULL;
+	in.c = 3232;
+	in.d = 1280 * 4 + 4;
+	ok(vnc_chan_parse(&in, sizeof(in), 1280, 800, &m, &e) < 0, "another row stride refused");
+	err_free(e), e = NULL;
+	in.d = 1280 * 4;
+	in.a = in.b = 65535;
+	ok(vnc_chan_parse(&in, sizeof(in), 1280, 800, &m, &e) < 0, "ready 65535x65535 refused (%s)", e ? e->msg : "");
+	err_free(e), e = NULL;
+	in.a = 1280;
+	in.b = 800;
+	ok(vnc_chan_parse(&in, sizeof(in) - 1, 1280, 800, &m, &e) < 0, "a short message refused");
+	err_free(e), e = NULL;
+	ok(vnc_chan_parse(&in, sizeof(in) + 1, 1280, 800, &m, &e) < 0, "a long (truncated) message refused");
+	err_free(e), e = NULL;
+
+	memset(&in, 0, sizeof(in));
+	in.type = VNC_AGENT_DAMAGE;
+	in.a = 2;
+	in.u.rects[0] = (struct vnc_agent_rect){ 0, 0, 1280, 800 };
+	in.u.rects[1] = (struct vnc_agent_rect){ 1270, 790, 10, 10 };
+	ok(vnc_chan_parse(&in, sizeof(in), 1280, 800, &m, &e) == 0 && m.nrects == 2 && m.rects[1].x == 1270,
+	   "damage inside the screen");
+	in.u.rects[1] = (struct vnc_agent_rect){ 1271, 790, 10, 10 };
+	ok(vnc_chan_parse(&in, sizeof(in), 1280, 800, &m, &e) < 0, "damage past the right edge refused");
+	err_free(e), e = NULL;
+	in.u.rects[1] = (struct vnc_agent_rect){ 0, 0, 0, 10 };
+	ok(vnc_chan_parse(&in, sizeof(in), 1280, 800, &m, &e) < 0, "empty damage refused");
+	err_free(e), e = NULL;
+	in.a = VNC_AGENT_RECTS + 1;
+	ok(vnc_chan_parse(&in, sizeof(in), 1280, 800, &m, &e) < 0, "more rectangles than a message holds refused");
+	err_free(e), e = NULL;
+	in.a = 0;
+	ok(vnc_chan_parse(&in, sizeof(in), 1280, 800, &m, &e) < 0, "no rectangles refused");
+	err_free(e), e = NULL;
+
+	memset(&in, 0, sizeof(in));
+	in.type = VNC_AGENT_CURSOR;
+	in.a = 16, in.b = 16, in.c = 15, in.d = 0;
+	ok(vnc_chan_parse(&in, sizeof(in), 1280, 800, &m, &e) == 0 && m.xhot == 15, "a 16x16 cursor");
+	in.c = 16;
+	ok(vnc_chan_parse(&in, sizeof(in), 1280, 800, &m, &e) < 0, "a hot spot outside the cursor refused");
+	err_free(e), e = NULL;
+	in.a = VNC_AGENT_CURSOR_MAX + 1, in.c = 0;
+	ok(vnc_chan_parse(&in, sizeof(in), 1280, 800, &m, &e) < 0, "a cursor larger than its slot refused");
+	err_free(e), e = NULL;
+
+	memset(&in, 0, sizeof(in));
+	in.type = VNC_AGENT_FAILED;
+	memset(in.u.text, 'x', sizeof(in.u.text));
+	ok(vnc_chan_parse(&in, sizeof(in), 1280, 800, &m, &e) < 0, "unterminated text refused");
+	err_free(e), e = NULL;
+	memcpy(in.u.text, "bad\x1b[2J", sizeof("bad\x1b[2J"));	/* a terminal escape */
+	ok(vnc_chan_parse(&in, sizeof(in), 1280, 800, &m, &e) < 0, "control bytes in text refused");
+	err_free(e), e = NULL;
+	in.type = 77;
+	ok(vnc_chan_parse(&in, sizeof(in), 1280, 800, &m, &e) < 0, "an unknown type refused");
+	err_free(e), e = NULL;
+
+	/* the copy moves exactly the rectangle */
+	uint8_t src[8 * 4 * 4], dst[8 * 4 * 4];
+	memset(src, 1, sizeof(src));
+	memset(dst, 0, sizeof(dst));
+	struct vnc_rect r = { 2, 1, 3, 2 };
+	vnc_chan_copy_rects(dst, src, 8, &r, 1);
+	int copied = 0;
+	for (size_t i = 0; i < sizeof(dst); i++)
+		copied += dst[i];
+	ok(copied == 3 * 2 * 4 && dst[(1 * 8 + 2) * 4] == 1 && dst[(1 * 8 + 1) * 4] == 0, "copy: only the rectangle");
 }
 
 int main(void)
@@ -117,5 +210,6 @@ int main(void)
 	uint32_t cp;
 	ok(vnc_utf8_next("\xe2\x82\xac", 3, &cp) == 3 && cp == 0x20ac, "UTF-8 decode €");
 	ok(vnc_utf8_next("\xe2\x82", 2, &cp) == 1 && cp == 0xfffd, "truncated UTF-8 is U+FFFD");
+	test_chan();
 	return tap_done();
 }

@@ -1,0 +1,230 @@
+// The display is hostile input (issue 11 §1): sandbox code puts a fake X server at :0
+// (tests/e2e/fixtures/fake_x.py) and kills the real Xvfb, so the next display start talks to it.
+// Only the display agent inside the sandbox speaks X; the server must stay up, fail that
+// session's display calls within a bounded time, keep serving the other session at its usual
+// pace, and leave nothing behind once the session is destroyed.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { startClient, textOf, poll, sleep, REPO, hostPidsMatching } from './helpers.mjs';
+
+const FAKE = fs.readFileSync(path.join(REPO, 'tests', 'e2e', 'fixtures', 'fake_x.py'), 'utf8');
+
+function fdCount(pid) {
+  return fs.readdirSync(`/proc/${pid}/fd`).length;
+}
+function cpuTicks(pid) {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'latin1').replace(/^.*\) /, '').split(' ');
+  return Number(f[11]) + Number(f[12]);	// utime + stime
+}
+
+describe('a hostile X server inside the sandbox', () => {
+  let srv, other;
+  before(async () => {
+    srv = await startClient();
+    other = (await srv.call('session_create', {})).structuredContent.session_id;
+    const r = await srv.call('screenshot', { session_id: other });
+    assert.ok(!r.isError, textOf(r));
+    // once through everything an attack uses, so that pools and caches are warm before fds are counted
+    const w = (await srv.call('session_create', {})).structuredContent.session_id;
+    await srv.call('screenshot', { session_id: w });
+    await srv.call('file_write', { session_id: w, path: 'x', content: 'x' });
+    await srv.call('execute', { session_id: w, language: 'shell', code: 'true' });
+    await srv.call('session_destroy', { session_id: w });
+    for (let i = 0; i < 3; i++)
+      await otherWorks('warm-up');	// the other session's execute gets its prestarted spare (pipes)
+    await sleep(500);
+  });
+  after(async () => { await srv?.close(); });
+
+  // The other session answers at its usual pace meanwhile.
+  async function otherWorks(what) {
+    const t0 = Date.now();
+    const e = await srv.call('execute', { session_id: other, language: 'shell', code: 'echo alive' });
+    assert.equal(e.structuredContent?.stdout, 'alive\n', `${what}: the other session's execute: ${textOf(e)}`);
+    const s = await srv.call('screenshot', { session_id: other, format: 'jpeg' });
+    assert.ok(!s.isError, `${what}: the other session's screenshot: ${textOf(s)}`);
+    const ms = Date.now() - t0;
+    assert.ok(ms < 3000, `${what}: the other session took ${ms} ms`);
+    return ms;
+  }
+
+  const agents = () => new Set(hostPidsMatching('display-agent').map((p) => p.pid));
+
+  async function attack(mode) {
+    const c = await srv.call('session_create', {});
+    const sid = c.structuredContent.session_id;
+    const first = await srv.call('screenshot', { session_id: sid });
+    assert.ok(!first.isError, `the real display works first: ${textOf(first)}`);
+    await srv.call('file_write', { session_id: sid, path: 'fake_x.py', content: FAKE });
+    const e = await srv.call('execute', {
+      session_id: sid, language: 'shell',
+      code: `setsid -f python3 /workspace/fake_x.py ${mode} 1280 800 >/tmp/fake_x.log 2>&1
+             for i in $(seq 200); do [ -e /tmp/fake_x.ready ] && exit 0; sleep 0.05; done; cat /tmp/fake_x.log; exit 1`,
+    });
+    assert.equal(e.structuredContent?.exit_code, 0, `the fake X server started: ${textOf(e)}`);
+    // the display notices that its Xvfb died
+    const stopped = await poll(async () => {
+      const i = await srv.call('session_info', { session_id: sid });
+      return i.structuredContent?.display?.status !== 'running';
+    }, { timeout: 10000, interval: 100 });
+    assert.ok(stopped, 'the display stopped when its Xvfb was killed');
+    return sid;
+  }
+
+  async function destroyAndCheck(sid, fdsBefore, agentsBefore) {
+    const mine = [...agents()].filter((p) => !agentsBefore.has(p));
+    await srv.call('session_destroy', { session_id: sid });
+    const left = () => hostPidsMatching('fake_x.py').concat(hostPidsMatching('display-agent').filter((p) => mine.includes(p.pid)));
+    const clean = await poll(() => left().length === 0, { timeout: 10000, interval: 100 });
+    assert.ok(clean, `processes left: ${JSON.stringify(left())}`);
+    const fds = await poll(() => fdCount(srv.pid) <= fdsBefore, { timeout: 5000, interval: 100 });
+    assert.ok(fds, `the server holds ${fdCount(srv.pid)} fds, ${fdsBefore} before the attack`);
+  }
+
+  for (const [mode, bound, expect] of [
+    ['keysyms', 20000, /keyboard map/],
+    ['huge', 20000, /65535x65535/],
+    ['silent', 25000, /in time/],
+    ['mute', 25000, /no answer|in time/],
+  ]) {
+    test(`${mode}: the screenshot fails for that session alone within ${bound / 1000} s`, async () => {
+      const fdsBefore = fdCount(srv.pid), agentsBefore = agents();
+      const sid = await attack(mode);
+      const t0 = Date.now();
+      const pending = srv.call('screenshot', { session_id: sid });
+      await otherWorks(`${mode}, during`);
+      const r = await pending;
+      const took = Date.now() - t0;
+      assert.ok(r.isError, `the screenshot through the fake X server failed: ${textOf(r).slice(0, 200)}`);
+      assert.match(textOf(r), expect);
+      assert.ok(took < bound, `it failed after ${took} ms`);
+      if (mode === 'mute') {
+        const t1 = Date.now();
+        const i = await srv.call('input', { session_id: sid, actions: [{ type: 'click', x: 5, y: 5 }] });
+        assert.ok(i.isError, 'input through a mute agent fails');
+        assert.ok(Date.now() - t1 < 25000, 'within a bounded time');
+      }
+      process.kill(srv.pid, 0);	// still up
+      await otherWorks(`${mode}, after`);
+      await destroyAndCheck(sid, fdsBefore, agentsBefore);
+    });
+  }
+
+  test('the shared framebuffer: sandbox code can scribble on it but not truncate it; the server stays up', async () => {
+    const c = await srv.call('session_create', {});
+    const sid = c.structuredContent.session_id;
+    const first = await srv.call('screenshot', { session_id: sid });
+    assert.ok(!first.isError, textOf(first));
+    // Xvfb's framebuffer is the server's buffer (its fd 4): reach it the way an attacker would
+    const e = await srv.call('execute', {
+      session_id: sid, language: 'python',
+      code: `import os
+pid = next(p for p in os.listdir('/proc') if p.isdigit() and open('/proc/%s/comm' % p).read().strip() == 'Xvfb')
+fd = os.open('/proc/%s/fd/4' % pid, os.O_RDWR)
+for size in (0, 4096, 1 << 40):
+    try:
+        os.ftruncate(fd, size)
+        print('resized to', size)
+    except OSError as err:
+        print('refused', size, err.errno)
+os.pwrite(fd, os.urandom(1 << 20), 0)
+print('scribbled')`,
+    });
+    const out = e.structuredContent?.stdout || '';
+    assert.doesNotMatch(out, /resized/, `the buffer cannot change size: ${out} ${textOf(e)}`);
+    assert.match(out, /scribbled/, textOf(e));
+    // pixels are just data: screenshots go on (the agent reports no damage for what it did not draw)
+    const again = await srv.call('screenshot', { session_id: sid, format: 'jpeg' });
+    assert.ok(!again.isError, textOf(again));
+    process.kill(srv.pid, 0);
+    await otherWorks('after the scribbling');
+    await srv.call('session_destroy', { session_id: sid });
+  });
+
+  // Sandbox code can take the agent's end of the channel (same uid: pidfd_getfd) and speak for
+  // it: the server's checks are all that stands between it and a compromised agent.
+  const speakAsAgent = (mode) => `import ctypes, os, socket, struct, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+pid = next(int(p) for p in os.listdir('/proc') if p.isdigit() and
+           open('/proc/%s/cmdline' % p, 'rb').read().split(b'\\0')[1:2] == [b'display-agent'])
+fd = libc.syscall(438, os.pidfd_open(pid), 3, 0)	# pidfd_getfd: the agent's fd 3
+if fd < 0:
+    sys.exit('pidfd_getfd: errno %d' % ctypes.get_errno())
+s = socket.socket(fileno=fd)
+msg = lambda t, a=0, b=0, c=0, d=0, u=b'': struct.pack('<5I256s', t, a, b, c, d, u)
+mode = '${mode}'
+if mode == 'garbage':
+    s.send(b'\\x02' * 7)
+elif mode == 'outside':
+    s.send(msg(2, 1, u=struct.pack('<4H', 1200, 700, 200, 200)))
+elif mode == 'ready':
+    s.send(msg(1, 65535, 65535, 0, 65535 * 4))
+elif mode == 'flood':
+    s.settimeout(0.05)
+    n, end = 0, time.time() + 2
+    while time.time() < end:
+        try:
+            s.send(msg(2, 1, u=struct.pack('<4H', 0, 0, 1280, 800))); n += 1
+        except (socket.timeout, BlockingIOError):
+            pass
+    print('sent', n)
+print('done')`;
+
+  for (const [mode, expect] of [['garbage', /message of 7 bytes/], ['outside', /outside the 1280x800 screen/], ['ready', /ready twice|screen 65535x65535/]]) {
+    test(`a compromised agent (${mode}): the server stops that display alone and says why`, async () => {
+      const fdsBefore = fdCount(srv.pid), agentsBefore = agents();
+      const sid = (await srv.call('session_create', {})).structuredContent.session_id;
+      assert.ok(!(await srv.call('screenshot', { session_id: sid })).isError);
+      const e = await srv.call('execute', { session_id: sid, language: 'python', code: speakAsAgent(mode) });
+      assert.match(e.structuredContent?.stdout || '', /done/, textOf(e));
+      const stopped = await poll(async () =>
+        (await srv.call('session_info', { session_id: sid })).structuredContent?.display?.status === 'stopped',
+      { timeout: 5000, interval: 50 });
+      assert.ok(stopped, 'the display stopped');
+      assert.match(srv.stderr(), expect, 'the log names the broken rule');
+      // the next call starts a fresh agent
+      const again = await srv.call('screenshot', { session_id: sid });
+      assert.ok(!again.isError, textOf(again));
+      await otherWorks(`compromised agent, ${mode}`);
+      await destroyAndCheck(sid, fdsBefore, agentsBefore);
+    });
+  }
+
+  test('a compromised agent floods the channel: read at a bounded rate, other sessions unaffected', async (t) => {
+    const fdsBefore = fdCount(srv.pid), agentsBefore = agents();
+    const sid = (await srv.call('session_create', {})).structuredContent.session_id;
+    assert.ok(!(await srv.call('screenshot', { session_id: sid })).isError);
+    const c0 = cpuTicks(srv.pid), t0 = Date.now();
+    const flood = srv.call('execute', { session_id: sid, language: 'python', code: speakAsAgent('flood') });
+    let worst = 0;
+    for (let i = 0; i < 3; i++)
+      worst = Math.max(worst, await otherWorks('channel flood'));
+    const e = await flood;
+    const share = (cpuTicks(srv.pid) - c0) / 100 / ((Date.now() - t0) / 1000);
+    t.diagnostic(`${(e.structuredContent?.stdout || '').trim().split('\n')[0]} messages in 2 s; server CPU ${Math.round(share * 100)} % of a core; other session ${worst} ms at worst`);
+    assert.match(e.structuredContent?.stdout || '', /done/, textOf(e));
+    assert.ok(share < 0.8, `the server used ${Math.round(share * 100)} % of a core`);
+    await destroyAndCheck(sid, fdsBefore, agentsBefore);
+  });
+
+  test('flood: an endless DamageNotify stream costs the server a bounded share of a core', async (t) => {
+    const fdsBefore = fdCount(srv.pid), agentsBefore = agents();
+    const sid = await attack('flood');
+    const r = await srv.call('screenshot', { session_id: sid });
+    // the fake answers correctly: the display runs, flooded
+    assert.ok(!r.isError, `the flooded display runs: ${textOf(r)}`);
+    const t0 = Date.now(), c0 = cpuTicks(srv.pid);
+    await sleep(2000);
+    const share = (cpuTicks(srv.pid) - c0) / 100 / ((Date.now() - t0) / 1000);
+    let worst = 0;
+    for (let i = 0; i < 5; i++)
+      worst = Math.max(worst, await otherWorks('flood'));
+    const again = await srv.call('screenshot', { session_id: sid });
+    t.diagnostic(`server CPU under the flood: ${Math.round(share * 100)} % of a core; other session's calls: ${worst} ms at worst`);
+    assert.ok(Date.now() - t0 < 20000, 'screenshots of the flooded display end');
+    assert.ok(share < 0.6, `the server used ${Math.round(share * 100)} % of a core under the flood (first screenshot: ${r.isError ? textOf(r) : 'ok'}, again: ${again.isError ? textOf(again) : 'ok'})`);
+    await destroyAndCheck(sid, fdsBefore, agentsBefore);
+  });
+});
