@@ -87,8 +87,10 @@ void tool_display_views_free(struct tool_conn *tc)
 	}
 }
 
-static void dstate_free(struct dstate *st)
+/* call->state_free: the state goes with its call, however the call ends */
+static void dstate_free(void *arg)
 {
+	struct dstate *st = arg;
 	for (size_t i = 0; i < st->nacts; i++)
 		free(st->acts[i].syms);
 	free(st->acts);
@@ -136,15 +138,13 @@ static json_t *image_result(struct vnc_shot *shot, const char *lead, size_t acti
 	return json_pack("{s:o, s:{s:o}}", "content", content, "_meta", "mcpbox/screenshot", meta);
 }
 
-/* An error from the display ends the call: report it, free the call's state
-   (and err). True when it did. */
+/* An error from the display ends the call (and its state): report it, free err. True when it did. */
 static bool failed(struct dstate *st, struct err *err, const char *what)
 {
 	if (!err)
 		return false;
 	tool_fail(st->call, "%s%s", what, err->msg);
 	err_free(err);
-	dstate_free(st);
 	return true;
 }
 
@@ -161,7 +161,6 @@ static void shot_done(void *arg, struct vnc_shot *shot, struct err *err)
 		buf_addf(&text, "did %zu action%s; screen after:", st->done_actions, st->done_actions == 1 ? "" : "s");
 	json_t *res = image_result(shot, st->acts ? text.data : NULL, st->done_actions);
 	buf_release(&text);
-	dstate_free(st);
 	tool_finish(call, res);
 }
 
@@ -178,7 +177,6 @@ static void shot_ready(void *arg, struct vnc_display *d, struct err *err)
 	if (r->w) {
 		if (r->x < 0 || r->y < 0 || r->x >= w || r->y >= h) {
 			tool_fail(st->call, "argument \"region\" lies outside the %dx%d screen", w, h);
-			dstate_free(st);
 			return;
 		}
 		if (r->x + r->w > w)
@@ -225,7 +223,6 @@ static void with_display(struct tool_call *call, struct sess_session *s, vnc_rea
 
 	if (tool_display_quota(call, s, &err) < 0) {
 		tool_fail(call, "%s", err->msg);
-		dstate_free(st);
 		return;
 	}
 	vnc_display_ensure(s, cb, st);
@@ -264,6 +261,7 @@ static void screenshot_run(struct tool_call *call)
 	st->call = call;
 	parse_shot_opts(call, &st->o);
 	call->state = st;
+	call->state_free = dstate_free;
 	tool_with_session(call, shot_in_session);
 }
 
@@ -292,7 +290,6 @@ static void input_done(void *arg, struct err *err)
 	buf_addf(&text, "did %zu action%s", st->nacts, st->nacts == 1 ? "" : "s");
 	tool_ok(call, json_pack("{s:I}", "actions", (json_int_t)st->nacts), text.data);
 	buf_release(&text);
-	dstate_free(st);
 }
 
 static int point(struct tool_call *call, struct vnc_display *d, json_t *o, bool screen, int *x, int *y)
@@ -453,7 +450,6 @@ static void input_ready(void *arg, struct vnc_display *d, struct err *err)
 	if ((msg = parse_actions(st->call, st, d))) {
 		tool_fail(st->call, "argument \"actions\": %s", msg);
 		free(msg);
-		dstate_free(st);
 		return;
 	}
 	vnc_display_input(d, st->acts, st->nacts, input_done, st, &st->job);
@@ -481,6 +477,7 @@ static void input_run(struct tool_call *call)
 	st->shot_after = tool_arg_bool(call, "screenshot_after", false);
 	parse_shot_opts(call, &st->o);
 	call->state = st;
+	call->state_free = dstate_free;
 	srv_req_on_cancel(call->req, input_cancel, st);
 	tool_with_session(call, input_in_session);
 }

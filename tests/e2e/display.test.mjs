@@ -53,6 +53,15 @@ describe('screenshot and input over stdio', () => {
     assert.equal(i.outputSchema, undefined, 'input declares no outputSchema');
   });
 
+  // (under make asan this also checks that the call's state is freed when no display callback runs)
+  test('screenshot and input of an unknown session: not found', async () => {
+    for (const [tool, args] of [['screenshot', {}], ['input', { actions: [{ type: 'move', x: 1, y: 1 }] }]]) {
+      const r = await srv.call(tool, { session_id: 'ses_000000000000000000000000', ...args });
+      assert.equal(r.isError, true);
+      assert.match(textOf(r), /not found/);
+    }
+  });
+
   test('default screenshot: a PNG of the whole 1280x800 screen that decodes to its stated size', async () => {
     const { img, png, sc } = await shot(srv);
     assert.equal(img.mimeType, 'image/png');
