@@ -159,7 +159,7 @@ export async function benchDisplay({ bin, dataDir, n = 30 }) {
     for (let i = 0; i < n; i++) full.push((await c.timed('screenshot', { session_id: a, max_width: 1920 }))[0]);
     for (let i = 0; i < n; i++) jpeg.push((await c.timed('screenshot', { session_id: a, format: 'jpeg' }))[0]);
     const [, one] = await c.timed('screenshot', { session_id: a, max_width: 1920 });
-    notes.push(`full-size PNG of that desktop: ${one.structuredContent.bytes} bytes; default (1280x720) ` +
+    notes.push(`full-size PNG of that desktop: ${one._meta['mcpbox/screenshot'].bytes} bytes; default (1280x720) ` +
       `${(await c.call('screenshot', { session_id: a }))._meta['mcpbox/screenshot'].bytes} bytes`);
     memory = await displayMemory(c, a, xterms);
     // peers, inside the same sandbox on the same display (timed there, without the execute overhead)
