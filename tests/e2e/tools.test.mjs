@@ -499,8 +499,10 @@ describe('prestart', () => {
     try {
       const fast = [];
       for (let i = 0; i < 6; i++) fast.push(Number((await exec(srv, 'shell', OTHERS)).sc.stdout));
-      // (a call the test runner delays by more than 10 ms counts as slow-paced: allow for one or two)
-      assert.ok(fast.every((n) => n <= 1) && fast.slice(2).filter((n) => n === 1).length >= 2,
+      // (a call the test runner delays by more than 10 ms counts as slow-paced: allow for one or two;
+      // under the sanitizers, where every turn-around is several times slower, for three)
+      const need = process.env.ASAN_OPTIONS ? 1 : 2;
+      assert.ok(fast.every((n) => n <= 1) && fast.slice(2).filter((n) => n === 1).length >= need,
         `back to back: the next one waits beside the running call: ${fast}`);
       const slow = [];
       for (let i = 0; i < 3; i++) {
