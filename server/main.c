@@ -27,6 +27,7 @@
 #include "../sessions/snapshot.h"
 #include "../sessions/workspace.h"
 #include "../transport/tp.h"
+#include "../vnc/display.h"
 #include "../vnc/agent.h"
 #include "banned.h"
 
@@ -133,6 +134,7 @@ static void finish_shutdown(void)
 	for (size_t i = 0; i < ARRAY_SIZE(srv.sig); i++)
 		uv_close((uv_handle_t *)&srv.sig[i], NULL);
 	sess_quota_stop();
+	vnc_shutdown(); /* displays hold their sessions' agents and handles: before the sessions go */
 	sess_registry_free(srv.sessions);
 	srv.sessions = NULL;
 	srv_records_close(); /* the stops just recorded, then no more writes */
@@ -321,7 +323,11 @@ static int core_run(void)
 	sess_pool_fill(srv.sessions);
 	uv_run(srv.loop, UV_RUN_DEFAULT);
 	mcp_release();
-	uv_loop_close(srv.loop);
+	/* every handle must be closed by now: one left open is a module that did not shut down */
+	uv_run(srv.loop, UV_RUN_NOWAIT); /* the close callbacks of mcp_release */
+	int lc = uv_loop_close(srv.loop);
+	if (lc < 0)
+		log_error("exit: the event loop still has open handles (%s)", uv_strerror(lc));
 	sess_instance_free(srv.instance); /* after the pool's workspaces went */
 	srv.instance = NULL;
 	return 0;

@@ -62,6 +62,24 @@ describe('screenshot and input over stdio', () => {
     }
   });
 
+  test('a server that showed a display exits with every handle closed (stdio and serve)', async () => {
+    const raw = await startRaw();
+    await raw.handshake();
+    await raw.callTool('screenshot', { max_width: 64 }, 'shot');
+    raw.endStdin();
+    const ex = await raw.waitExit(10000);
+    assert.equal(ex.code, 0);
+    assert.doesNotMatch(raw.stderr(), /open handles/, raw.stderr().slice(-500));
+    await raw.close();
+    const serve = await startServe({});
+    const c = await httpClient(serve);
+    assert.equal((await c.call('screenshot', { max_width: 64 })).isError, undefined);
+    await c.close();
+    const st = await serve.stop(10000);
+    assert.equal(st.code, 0);
+    assert.doesNotMatch(serve.stderr(), /open handles/, serve.stderr().slice(-500));
+  });
+
   test('default screenshot: a PNG of the whole 1280x800 screen that decodes to its stated size', async () => {
     const { img, png, sc } = await shot(srv);
     assert.equal(img.mimeType, 'image/png');
