@@ -47,6 +47,15 @@ void srv_config_defaults(struct srv_config *cfg)
 	cfg->view_token_ttl_s = 900;
 }
 
+static void egress_release(struct srv_config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_egress_allow; i++)
+		free(cfg->egress_allow[i]);
+	free(cfg->egress_allow);
+	cfg->egress_allow = NULL;
+	cfg->n_egress_allow = 0;
+}
+
 void srv_config_release(struct srv_config *cfg)
 {
 	free(cfg->data_dir);
@@ -55,11 +64,7 @@ void srv_config_release(struct srv_config *cfg)
 	cfg->vnc_tcp_host = NULL;
 	free(cfg->vnc_password);
 	cfg->vnc_password = NULL;
-	for (size_t i = 0; i < cfg->n_egress_allow; i++)
-		free(cfg->egress_allow[i]);
-	free(cfg->egress_allow);
-	cfg->egress_allow = NULL;
-	cfg->n_egress_allow = 0;
+	egress_release(cfg);
 }
 
 static int parse_scaled(const char *s, uint64_t *out, const char *const *units,
@@ -157,6 +162,65 @@ static int apply_limit(struct srv_limit *l, json_t *v, const char *key,
 	return 0;
 }
 
+/* A uint64_t setting at off in its struct: a number, or a string parse() reads, within [min, max]. */
+struct scalar_key {
+	const char *name;
+	size_t off;
+	int (*parse)(const char *, uint64_t *, struct err **);
+	uint64_t min, max;	/* max 0: no bound */
+	const char *bound;	/* how the bound reads in an error */
+};
+
+#define CFG(f) offsetof(struct srv_config, f)
+#define QUOTA(f) offsetof(struct srv_quota, f)
+#define DURATION srv_parse_duration
+#define SIZE srv_parse_size
+
+static const struct scalar_key settings[] = {
+	{ "idle_ttl", CFG(idle_ttl_s), DURATION, 0, 0, NULL },
+	{ "http_session_idle", CFG(http_session_idle_s), DURATION, 1, 0, "at least 1s" },
+	{ "client_stall", CFG(client_stall_s), DURATION, 1, 0, "at least 1s" },
+	{ "header_timeout", CFG(header_timeout_s), DURATION, 1, 0, "at least 1s" },
+	{ "max_connections", CFG(max_connections), NULL, 1, 1000000, "between 1 and 1000000" },
+	{ "max_unauthenticated", CFG(max_unauthenticated), NULL, 1, 1000000, "between 1 and 1000000" },
+	{ "max_receiving", CFG(max_receiving), SIZE, 1u << 20, 0, "at least 1M" },
+	{ "max_message", CFG(max_line_bytes), SIZE, 0, 0, NULL },
+	{ "max_workspace", CFG(workspace_bytes), SIZE, 0, 0, NULL },
+	{ "shutdown_grace", CFG(shutdown_grace_s), DURATION, 0, 0, NULL },
+	{ "display_idle", CFG(display_idle_s), DURATION, 0, 0, NULL },
+	{ "view_token_ttl", CFG(view_token_ttl_s), DURATION, 1, 0, "at least 1s" },
+};
+
+/* the "quota" object: what one API key may hold (0: no bound) */
+static const struct scalar_key quotas[] = {
+	{ "sessions", QUOTA(sessions), NULL, 0, 0, NULL },
+	{ "memory", QUOTA(memory_bytes), SIZE, 0, 0, NULL },
+	{ "executions", QUOTA(executions), NULL, 0, 0, NULL },
+	{ "snapshots", QUOTA(snapshots), NULL, 0, 0, NULL },
+	{ "displays", QUOTA(displays), NULL, 0, 0, NULL },
+	{ "disk", QUOTA(disk_bytes), SIZE, 0, 0, NULL },
+	{ "disk_scan", QUOTA(disk_scan_s), DURATION, 0, 0, NULL },
+	{ "server_executions", QUOTA(server_executions), NULL, 0, 0, NULL },
+};
+
+static const struct scalar_key *scalar_find(const struct scalar_key *t, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(t[i].name, name))
+			return &t[i];
+	return NULL;
+}
+
+static int scalar_apply(const struct scalar_key *k, void *base, json_t *v, struct err **errp)
+{
+	uint64_t *dst = (uint64_t *)((char *)base + k->off);
+	if (json_scalar(v, k->name, k->parse, dst, errp) < 0)
+		return -1;
+	if (*dst < k->min || (k->max && *dst > k->max))
+		return err_set(errp, 0, "config: %s must be %s", k->name, k->bound);
+	return 0;
+}
+
 int srv_config_apply_json(struct srv_config *cfg, json_t *obj, struct err **errp)
 {
 	static const struct {
@@ -180,7 +244,11 @@ int srv_config_apply_json(struct srv_config *cfg, json_t *obj, struct err **errp
 	if (!json_is_object(obj))
 		return err_set(errp, 0, "config: expected a JSON object");
 	json_object_foreach(obj, key, v) {
-		if (!strcmp(key, "data_dir")) {
+		const struct scalar_key *k = scalar_find(settings, ARRAY_SIZE(settings), key);
+		if (k) {
+			if (scalar_apply(k, cfg, v, errp) < 0)
+				return -1;
+		} else if (!strcmp(key, "data_dir")) {
 			if (!json_is_string(v))
 				return err_set(errp, 0, "config: data_dir must be a string");
 			free(cfg->data_dir);
@@ -191,45 +259,6 @@ int srv_config_apply_json(struct srv_config *cfg, json_t *obj, struct err **errp
 			if (n > 256)
 				return err_set(errp, 0, "config: pool_size must be at most 256");
 			cfg->pool_size = (unsigned)n;
-		} else if (!strcmp(key, "idle_ttl")) {
-			if (json_scalar(v, key, srv_parse_duration, &cfg->idle_ttl_s, errp) < 0)
-				return -1;
-		} else if (!strcmp(key, "max_workspace")) {
-			if (json_scalar(v, key, srv_parse_size, &cfg->workspace_bytes, errp) < 0)
-				return -1;
-		} else if (!strcmp(key, "shutdown_grace")) {
-			if (json_scalar(v, key, srv_parse_duration, &cfg->shutdown_grace_s, errp) < 0)
-				return -1;
-		} else if (!strcmp(key, "max_receiving")) {
-			if (json_scalar(v, key, srv_parse_size, &cfg->max_receiving, errp) < 0)
-				return -1;
-			if (cfg->max_receiving < (1u << 20))
-				return err_set(errp, 0, "config: max_receiving must be at least 1M");
-		} else if (!strcmp(key, "max_message")) {
-			if (json_scalar(v, key, srv_parse_size, &cfg->max_line_bytes, errp) < 0)
-				return -1;
-		} else if (!strcmp(key, "http_session_idle") || !strcmp(key, "client_stall") ||
-			   !strcmp(key, "header_timeout")) {
-			uint64_t *dst = key[0] == 'c' ? &cfg->client_stall_s
-				      : key[1] == 't' ? &cfg->http_session_idle_s : &cfg->header_timeout_s;
-			if (json_scalar(v, key, srv_parse_duration, dst, errp) < 0)
-				return -1;
-			if (*dst < 1)
-				return err_set(errp, 0, "config: %s must be at least 1s", key);
-		} else if (!strcmp(key, "max_connections") || !strcmp(key, "max_unauthenticated")) {
-			uint64_t *dst = key[4] == 'c' ? &cfg->max_connections : &cfg->max_unauthenticated;
-			if (json_scalar(v, key, NULL, dst, errp) < 0)
-				return -1;
-			if (*dst < 1 || *dst > 1000000)
-				return err_set(errp, 0, "config: %s must be between 1 and 1000000", key);
-		} else if (!strcmp(key, "display_idle")) {
-			if (json_scalar(v, key, srv_parse_duration, &cfg->display_idle_s, errp) < 0)
-				return -1;
-		} else if (!strcmp(key, "view_token_ttl")) {
-			if (json_scalar(v, key, srv_parse_duration, &cfg->view_token_ttl_s, errp) < 0)
-				return -1;
-			if (cfg->view_token_ttl_s < 1)
-				return err_set(errp, 0, "config: view_token_ttl must be at least 1s");
 		} else if (!strcmp(key, "prestart")) {
 			if (!json_is_boolean(v))
 				return err_set(errp, 0, "config: prestart must be true or false");
@@ -252,43 +281,23 @@ int srv_config_apply_json(struct srv_config *cfg, json_t *obj, struct err **errp
 			json_array_foreach(v, i, x)
 				if (!json_is_string(x))
 					return err_set(errp, 0, "config: egress_allow[%zu] must be a string", i);
-			for (i = 0; i < cfg->n_egress_allow; i++)
-				free(cfg->egress_allow[i]);
-			free(cfg->egress_allow);
+			egress_release(cfg);
 			cfg->n_egress_allow = json_array_size(v);
 			cfg->egress_allow = xcalloc(cfg->n_egress_allow + 1, sizeof(char *));
 			json_array_foreach(v, i, x)
 				cfg->egress_allow[i] = xstrdup(json_string_value(x));
 		} else if (!strcmp(key, "quota")) {
-			static const struct {
-				const char *name;
-				size_t off;
-				int (*parse)(const char *, uint64_t *, struct err **);
-			} quotas[] = {
-				{ "sessions", offsetof(struct srv_quota, sessions), NULL },
-				{ "memory", offsetof(struct srv_quota, memory_bytes), srv_parse_size },
-				{ "executions", offsetof(struct srv_quota, executions), NULL },
-				{ "snapshots", offsetof(struct srv_quota, snapshots), NULL },
-				{ "displays", offsetof(struct srv_quota, displays), NULL },
-				{ "disk", offsetof(struct srv_quota, disk_bytes), srv_parse_size },
-				{ "disk_scan", offsetof(struct srv_quota, disk_scan_s), srv_parse_duration },
-				{ "server_executions", offsetof(struct srv_quota, server_executions), NULL },
-			};
 			const char *qk;
 			json_t *qv;
 			if (!json_is_object(v))
 				return err_set(errp, 0, "config: quota must be an object");
 			json_object_foreach(v, qk, qv) {
-				size_t i;
-				for (i = 0; i < ARRAY_SIZE(quotas); i++)
-					if (!strcmp(qk, quotas[i].name))
-						break;
-				if (i == ARRAY_SIZE(quotas))
+				const struct scalar_key *q = scalar_find(quotas, ARRAY_SIZE(quotas), qk);
+				if (!q)
 					return err_set(errp, 0, "config: quota: unknown quota \"%s\" (expected sessions, "
 								"memory, executions, snapshots, displays, disk, disk_scan, "
 								"server_executions)", qk);
-				if (json_scalar(qv, qk, quotas[i].parse, (uint64_t *)((char *)&cfg->quota + quotas[i].off),
-						errp) < 0)
+				if (scalar_apply(q, &cfg->quota, qv, errp) < 0)
 					return -1;
 			}
 		} else if (!strcmp(key, "limits")) {

@@ -43,7 +43,17 @@ int main(void)
 	ok(srv_config_apply_json(&cfg, j, &e) == 0 && !cfg.prestart, "prestart can be turned off");
 	json_decref(j);
 
+	j = json_loads("{\"http_session_idle\":\"2m\",\"max_receiving\":\"64M\",\"max_connections\":10,"
+		       "\"quota\":{\"memory\":\"4G\",\"displays\":2,\"disk_scan\":\"1m\"},\"egress_allow\":[\"10.1.0.0/16\"]}", 0, NULL);
+	ok(srv_config_apply_json(&cfg, j, &e) == 0 && cfg.http_session_idle_s == 120 && cfg.max_receiving == 64ull << 20 &&
+	   cfg.max_connections == 10 && cfg.quota.memory_bytes == 4ull << 30 && cfg.quota.displays == 2 &&
+	   cfg.quota.disk_scan_s == 60 && cfg.quota.sessions == 32 && cfg.n_egress_allow == 1,
+	   "settings and quotas from their tables, with units; quotas not named keep their defaults");
+	json_decref(j);
+
 	const char *bad[] = {
+		"{\"http_session_idle\":0}", "{\"max_receiving\":\"1k\"}", "{\"max_connections\":0}",
+		"{\"quota\":{\"sesions\":1}}", "{\"quota\":{\"memory\":\"lots\"}}", "{\"egress_allow\":[1]}",
 		"{\"nope\":1}", "{\"limits\":{\"memry\":\"1G\"}}", "{\"limits\":{\"memory\":{\"default\":\"4G\",\"max\":\"1G\"}}}",
 		"{\"pool_size\":-1}", "{\"limits\":{\"memory\":true}}", "{\"limits\":{\"timeout\":{\"dflt\":1}}}",
 		"{\"pool_size\":100000}", "{\"prestart\":\"yes\"}",
