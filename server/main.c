@@ -36,7 +36,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 
 #define SHUTDOWN_GRACE_MS 1500
@@ -51,6 +50,7 @@ struct server {
 	struct srv_auth *auth;
 	struct snap_store *snapshots;
 	struct sess_instance *instance;	/* our claim on the (maybe shared) data directory */
+	unsigned long nofile;		/* RLIMIT_NOFILE once raised (0: unknown); bounds connections and executions */
 	uv_timer_t repack_timer;
 	bool repacking;
 	bool serving_http;
@@ -250,12 +250,10 @@ static int core_start(void)
 	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
 
 	/* every execution holds up to five pipe ends in the server: keep them within the fds we have */
-	struct rlimit nofile;
-	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY &&
-	    (!srv.cfg.quota.server_executions || srv.cfg.quota.server_executions > nofile.rlim_cur / 8)) {
-		srv.cfg.quota.server_executions = nofile.rlim_cur / 8;
-		log_info("at most %llu executions at once (RLIMIT_NOFILE %llu)",
-			 (unsigned long long)srv.cfg.quota.server_executions, (unsigned long long)nofile.rlim_cur);
+	if (srv.nofile && (!srv.cfg.quota.server_executions || srv.cfg.quota.server_executions > srv.nofile / 8)) {
+		srv.cfg.quota.server_executions = srv.nofile / 8;
+		log_info("at most %llu executions at once (RLIMIT_NOFILE %lu)",
+			 (unsigned long long)srv.cfg.quota.server_executions, srv.nofile);
 	}
 	/* what network sessions may reach: read by every sandbox the zygote makes */
 	if (sess_net_set_egress((const char *const *)srv.cfg.egress_allow, srv.cfg.n_egress_allow, &err) < 0) {
@@ -438,10 +436,9 @@ static int cmd_serve(const char *listen, const char *auth_mode)
 	if (core_start() < 0)
 		return 1;
 	/* connections may take at most a quarter of the fds: the rest is for sandboxes and executions */
-	struct rlimit nofile;
 	uint64_t max_conns = srv.cfg.max_connections;
-	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY && max_conns > nofile.rlim_cur / 4)
-		max_conns = nofile.rlim_cur / 4;
+	if (srv.nofile && max_conns > srv.nofile / 4)
+		max_conns = srv.nofile / 4;
 	struct tp_http_opts o = {
 		.host = host,
 		.port = port,
@@ -504,7 +501,7 @@ int main(int argc, char **argv)
 	if (argc > 1 && !strcmp(argv[1], "display-agent"))
 		return vnc_agent_main(argc, argv);
 	signal(SIGPIPE, SIG_IGN);
-	srv_raise_nofile();
+	srv.nofile = srv_raise_nofile();
 	srv_config_defaults(&srv.cfg);
 	if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		usage(argc < 2 ? stderr : stdout);
