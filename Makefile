@@ -43,7 +43,7 @@ RUN_PKGS := build-essential pkg-config libuv1-dev libjansson-dev libseccomp-dev 
             python3 nodejs bash coreutils util-linux libgit2-dev slirp4netns libnftables1
 # ... and what the tests and benchmarks add (make test, make bench)
 DEB_PKGS := $(RUN_PKGS) xterm x11-apps x11-utils vncsnapshot chromium scrot imagemagick x11vnc \
-            clang bubblewrap procps iproute2 hyperfine wrk git
+            clang bubblewrap procps iproute2 hyperfine wrk git nftables
 
 # make run: where it listens and keeps its data
 LISTEN  ?= 127.0.0.1:8080

@@ -93,10 +93,12 @@ char *sess_net_start(pid_t child, int *exit_fd, pid_t *helper)
 		if (dup2(ready[1], 3) < 0 || dup2(ex[0], 4) < 0)
 			_exit(127);
 		close_range(5, ~0U, 0);
+		/* its chatter ("sent tapfd=...") would land in the server's log; failures are reported by us */
 		int devnull = open("/dev/null", O_RDWR);
 		if (devnull >= 0) {
 			dup2(devnull, 0);
 			dup2(devnull, 1);
+			dup2(devnull, 2);
 		}
 		char *argv[] = { "slirp4netns", "--configure", "--mtu=65520", "--disable-host-loopback",
 				 "--ready-fd=3", "--exit-fd=4", pidarg, "tap0", NULL };
@@ -124,7 +126,8 @@ char *sess_net_start(pid_t child, int *exit_fd, pid_t *helper)
 		else if (r == 0)
 			buf_addf(&msg, "user-mode networking (slirp4netns) did not come up within %d ms", SLIRP_READY_MS);
 		else
-			buf_adds(&msg, "user-mode networking (slirp4netns) failed to start (see the server's log)");
+			buf_addf(&msg, "user-mode networking (slirp4netns) failed to start (exit status %d)",
+				 WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
 		return buf_detach(&msg);
 	}
 	*exit_fd = ex[1];

@@ -19,70 +19,70 @@ bool sess_quota_applies(const char *principal)
 	return principal && !sess_principal_admin(principal) && strcmp(principal, "local") != 0;
 }
 
-static void count(void *arg, struct sess_session *s)
-{
-	struct sess_held *u = arg;
-	u->sessions++;
-	if (s->state != SESS_STOPPED && s->state != SESS_FAILED)
-		u->memory_bytes += s->limits.memory_bytes;
-	u->executions += s->running;
-	u->disk_bytes += s->disk_bytes;
-}
+/* One walk of the registry: what principal holds, and executions running on the whole server. */
+struct tally {
+	const char *principal;	/* NULL: no quota to count for */
+	struct sess_held mine;
+	uint64_t running;
+};
 
-void sess_held_by(struct sess_registry *reg, const char *principal, struct sess_held *u)
+static void tally_session(void *arg, struct sess_session *s)
 {
-	memset(u, 0, sizeof(*u));
-	sess_foreach(reg, principal, count, u);
-	for (struct sess_snap *sn = *sess_registry_snaps(reg); sn; sn = sn->next)
-		if (!principal || !strcmp(sn->owner, principal))
-			u->snapshots++;
+	struct tally *t = arg;
+
+	t->running += s->running;
+	if (!t->principal || strcmp(s->owner, t->principal))
+		return;
+	t->mine.sessions++;
+	if (s->state != SESS_STOPPED && s->state != SESS_FAILED)
+		t->mine.memory_bytes += s->limits.memory_bytes;
+	t->mine.executions += s->running;
+	t->mine.disk_bytes += s->disk_bytes;
 }
 
 int sess_quota_check(struct sess_registry *reg, const char *principal, const struct sess_held *add,
 		     struct err **errp)
 {
 	const struct srv_quota *q = &sess_registry_config(reg)->quota;
-	static const struct {
-		const char *what;
-		size_t off;
-		bool bytes;
-	} fields[] = {
-		{ "sessions", offsetof(struct sess_held, sessions), false },
-		{ "memory", offsetof(struct sess_held, memory_bytes), true },
-		{ "running executions", offsetof(struct sess_held, executions), false },
-		{ "snapshots", offsetof(struct sess_held, snapshots), false },
-	};
-	const uint64_t quota[] = { q->sessions, q->memory_bytes, q->executions, q->snapshots };
-	_Static_assert(sizeof(quota) / sizeof(quota[0]) == 4, "fields and quota[] agree");
-	struct sess_held have;
+	struct tally t = { .principal = sess_quota_applies(principal) ? principal : NULL };
 
-	if (add->executions && q->server_executions) {
-		/* the whole server's bound holds for everyone: it keeps fds and CPU for the work already admitted */
-		struct sess_held all;
-		sess_held_by(reg, NULL, &all);
-		if (all.executions + add->executions > q->server_executions)
-			return err_set(errp, EAGAIN, "the server runs %" PRIu64 " executions, its maximum (quota "
-				       "server_executions); try again when one has finished", all.executions);
-	}
-	if (!sess_quota_applies(principal))
+	if (!t.principal && !add->executions)
 		return 0;
-	sess_held_by(reg, principal, &have);
-	if (add->disk_bytes && q->disk_bytes && have.disk_bytes >= q->disk_bytes)
+	sess_foreach(reg, NULL, tally_session, &t);
+	if (add->executions && q->server_executions && t.running + add->executions > q->server_executions)
+		/* the whole server's bound holds for everyone: it keeps fds and CPU for the work already admitted */
+		return err_set(errp, EAGAIN, "the server runs %" PRIu64 " executions, its maximum (quota "
+			       "server_executions); try again when one has finished", t.running);
+	if (!t.principal)
+		return 0;
+	if (add->snapshots)
+		for (struct sess_snap *sn = *sess_registry_snaps(reg); sn; sn = sn->next)
+			t.mine.snapshots += !strcmp(sn->owner, principal);
+	if (add->disk_bytes && q->disk_bytes && t.mine.disk_bytes >= q->disk_bytes)
 		return err_set(errp, EDQUOT, "quota: this key's workspaces take %" PRIu64 " MiB of disk; its quota is %"
 			       PRIu64 " MiB (delete files or sessions; use is measured every %" PRIu64 " s)",
-			       have.disk_bytes >> 20, q->disk_bytes >> 20, q->disk_scan_s);
-	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-		uint64_t want = *(const uint64_t *)((const char *)add + fields[i].off);
-		uint64_t held = *(const uint64_t *)((const char *)&have + fields[i].off);
-		if (!want || !quota[i] || held + want <= quota[i])
+			       t.mine.disk_bytes >> 20, q->disk_bytes >> 20, q->disk_scan_s);
+	const char *free_one = "remove one, or ask the operator for a larger quota";
+	const struct quota_field {
+		const char *what;
+		uint64_t want, held, max;
+		bool bytes;
+		const char *hint;
+	} fields[] = {
+		{ "sessions", add->sessions, t.mine.sessions, q->sessions, false, free_one },
+		{ "memory", add->memory_bytes, t.mine.memory_bytes, q->memory_bytes, true, NULL },
+		{ "running executions", add->executions, t.mine.executions, q->executions, false, "wait for one to finish" },
+		{ "snapshots", add->snapshots, t.mine.snapshots, q->snapshots, false, free_one },
+	};
+	for (const struct quota_field *f = fields; f < fields + ARRAY_SIZE(fields); f++) {
+		if (!f->want || !f->max || f->held + f->want <= f->max)
 			continue;
-		if (fields[i].bytes)
+		if (f->bytes)
 			return err_set(errp, EDQUOT, "quota: this key may hold %" PRIu64 " MiB of %s; it holds %" PRIu64
 				       " MiB and asked for %" PRIu64 " MiB more (stop or destroy a session, or ask the "
-				       "operator for a larger quota)", quota[i] >> 20, fields[i].what, held >> 20, want >> 20);
-		return err_set(errp, EDQUOT, "quota: this key may hold %" PRIu64 " %s and holds %" PRIu64 " (%s)",
-			       quota[i], fields[i].what, held,
-			       i == 2 ? "wait for one to finish" : "remove one, or ask the operator for a larger quota");
+				       "operator for a larger quota)", f->max >> 20, f->what, f->held >> 20, f->want >> 20);
+		return err_set(errp, EDQUOT, "quota: this key may hold %" PRIu64 " %s and holds %" PRIu64 " (%s)", f->max,
+			       f->what, f->held, f->hint);
 	}
 	return 0;
 }

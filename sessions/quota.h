@@ -4,8 +4,8 @@
  * up to, executions running, snapshots (config "quota", server/config.h).
  *
  * Administrators and the local user of stdio have no quota. Usage is counted
- * from the registry when asked (a walk of the principal's sessions), so
- * nothing can drift; only disk use is measured ahead: every disk_scan
+ * from the registry when asked (one walk of the sessions; snapshots only
+ * when a snapshot is asked for), so nothing can drift; only disk use is measured ahead: every disk_scan
  * seconds libuv's pool walks each workspace (du: allocated blocks, no
  * symlink followed, never leaving the workspace) and the loop records the
  * result in the session. A key over its disk quota cannot start executions
@@ -31,8 +31,6 @@ struct sess_held {
 
 /** Does principal have a quota at all? */
 bool sess_quota_applies(const char *principal);
-/** What principal holds now (NULL: everyone). */
-void sess_held_by(struct sess_registry *reg, const char *principal, struct sess_held *u);
 /**
  * 0 if principal may hold add more; else -1 with errno EDQUOT and a message
  * naming the quota, what it holds and what it asked for. Executions are

@@ -5,8 +5,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import path from 'node:path';
-import { startServe, wsClient, httpClient, makeDataDir, httpRequest, createKey, sleep } from './helpers.mjs';
+import { startServe, wsClient, httpClient, httpRequest, createKey, sleep } from './helpers.mjs';
 
 /** A WebSocket by hand on a raw socket, so that it can stop reading (or break the protocol). */
 function rawWs(srv, { key = srv.key, mask = true, path: wsPath = '/mcp', protocol = 'mcp' } = {}) {
@@ -46,9 +45,7 @@ const rssMb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid
 
 describe('a client that does not read its replies', () => {
   test('WebSocket: 300 unread 8 MB file_read replies: the server stays small, closes that client, others are unaffected', { timeout: 120000 }, async () => {
-    const dataDir = makeDataDir();
-    fs.writeFileSync(path.join(dataDir, 'config.json'), JSON.stringify({ client_stall: '3s' }));
-    const srv = await startServe({ dataDir });
+    const srv = await startServe({ config: { client_stall: '3s' } });
     const other = await wsClient(srv);
     try {
       const w = await rawWs(srv);
@@ -90,8 +87,7 @@ describe('a client that does not read its replies', () => {
       w.sock.destroy();
     } finally {
       await other.close();
-      await srv.stop();
-      fs.rmSync(dataDir, { recursive: true, force: true });
+      await srv.close();
     }
   });
   test('VNC viewer: one that keeps requesting updates and reads none is dropped; the server stays small', { timeout: 120000 }, async () => {
@@ -124,7 +120,7 @@ describe('a client that does not read its replies', () => {
       v.sock.destroy();
     } finally {
       await c.close();
-      await srv.stop();
+      await srv.close();
     }
   });
 });
@@ -132,9 +128,8 @@ describe('a client that does not read its replies', () => {
 describe('quotas per key', () => {
   // one key made 60 sessions of 16 GiB each in 0.5 s: now each key holds at most its quota
   test('sessions, memory, running executions and snapshots are bounded per key; another key is unaffected', { timeout: 120000 }, async () => {
-    const dataDir = makeDataDir();
-    fs.writeFileSync(path.join(dataDir, 'config.json'), JSON.stringify({ quota: { sessions: 3, memory: '2G', executions: 2, snapshots: 1, server_executions: 3 } }));
-    const srv = await startServe({ dataDir });
+    const srv = await startServe({ config: { quota: { sessions: 3, memory: '2G', executions: 2, snapshots: 1, server_executions: 3 } } });
+    const { dataDir } = srv;
     const a = await wsClient(srv, { key: createKey(dataDir, { name: 'tenant-a' }).key });
     const b = await wsClient(srv, { key: createKey(dataDir, { name: 'tenant-b' }).key });
     const quotaError = (r, re) => {
@@ -170,17 +165,15 @@ describe('quotas per key', () => {
     } finally {
       await a.close();
       await b.close();
-      await srv.stop();
-      fs.rmSync(dataDir, { recursive: true, force: true });
+      await srv.close();
     }
   });
 });
 
 describe('quotas per key: displays', () => {
   test('a key holds at most quota.displays running displays; screenshot, input and session_create {display} say so', { timeout: 120000 }, async () => {
-    const dataDir = makeDataDir();
-    fs.writeFileSync(path.join(dataDir, 'config.json'), JSON.stringify({ quota: { displays: 1 } }));
-    const srv = await startServe({ dataDir });
+    const srv = await startServe({ config: { quota: { displays: 1 } } });
+    const { dataDir } = srv;
     const a = await wsClient(srv, { key: createKey(dataDir, { name: 'viewer-a' }).key });
     try {
       const s1 = (await a.call('session_create', {})).structuredContent.session_id;
@@ -197,17 +190,15 @@ describe('quotas per key: displays', () => {
       assert.equal((await a.call('screenshot', { session_id: s2 })).isError, undefined, 'room again once the first display is gone');
     } finally {
       await a.close();
-      await srv.stop();
-      fs.rmSync(dataDir, { recursive: true, force: true });
+      await srv.close();
     }
   });
 });
 
 describe('quotas per key: disk', () => {
   test('a key whose workspaces take more than quota.disk cannot execute or write until it frees space; another key can', { timeout: 60000 }, async () => {
-    const dataDir = makeDataDir();
-    fs.writeFileSync(path.join(dataDir, 'config.json'), JSON.stringify({ quota: { disk: '5M', disk_scan: '1s' } }));
-    const srv = await startServe({ dataDir });
+    const srv = await startServe({ config: { quota: { disk: '5M', disk_scan: '1s' } } });
+    const { dataDir } = srv;
     const a = await wsClient(srv, { key: createKey(dataDir, { name: 'filler' }).key });
     const b = await wsClient(srv, { key: createKey(dataDir, { name: 'bystander' }).key });
     try {
@@ -226,17 +217,14 @@ describe('quotas per key: disk', () => {
     } finally {
       await a.close();
       await b.close();
-      await srv.stop();
-      fs.rmSync(dataDir, { recursive: true, force: true });
+      await srv.close();
     }
   });
 });
 
 describe('connections', () => {
   test('idle connections without a key are capped and timed out; clients with a key keep working, also past the header timeout', { timeout: 60000 }, async () => {
-    const dataDir = makeDataDir();
-    fs.writeFileSync(path.join(dataDir, 'config.json'), JSON.stringify({ max_connections: 40, max_unauthenticated: 8, header_timeout: '2s' }));
-    const srv = await startServe({ dataDir });
+    const srv = await startServe({ config: { max_connections: 40, max_unauthenticated: 8, header_timeout: '2s' } });
     const ws = await wsClient(srv);
     const http = await httpClient(srv);	// its GET event stream stays open past the header timeout
     const idle = [];
@@ -265,17 +253,14 @@ describe('connections', () => {
       for (const r of idle) r.s.destroy();
       await ws.close();
       await http.close();
-      await srv.stop();
-      fs.rmSync(dataDir, { recursive: true, force: true });
+      await srv.close();
     }
   });
 });
 
 describe('requests received in pieces', () => {
   test('unfinished request bodies of all clients together are bounded (max_receiving): past it 503, and the budget comes back', { timeout: 60000 }, async () => {
-    const dataDir = makeDataDir();
-    fs.writeFileSync(path.join(dataDir, 'config.json'), JSON.stringify({ max_receiving: '8M', max_message: '4M' }));
-    const srv = await startServe({ dataDir });
+    const srv = await startServe({ config: { max_receiving: '8M', max_message: '4M' } });
     const held = [];
     // a POST that announces 3.5 MB and sends 3 MB, then nothing: returns what the server answered, if anything
     const partial = () => new Promise((resolve) => {
@@ -307,8 +292,7 @@ describe('requests received in pieces', () => {
       assert.equal(r.status, 200, r.text.slice(0, 200));
     } finally {
       for (const r of held) r.s.destroy();
-      await srv.stop();
-      fs.rmSync(dataDir, { recursive: true, force: true });
+      await srv.close();
     }
   });
 });
