@@ -393,6 +393,14 @@ static void conn_expire(uint64_t now)
 	}
 }
 
+/* The body of every HTTP error: a JSON-RPC error with id null. */
+static void error_body(struct buf *b, int code, const char *msg)
+{
+	json_t *j = json_pack("{s:s, s:n, s:{s:i, s:s}}", "jsonrpc", "2.0", "id", "error", "code", code, "message", msg);
+	srv_json_write(b, j);
+	json_decref(j);
+}
+
 /* What a 401 says: how to pass a key (clients show this text to people). */
 static const char *unauthorized_msg(const char *key)
 {
@@ -419,10 +427,7 @@ static void refuse_upgrade(struct lws *wsi, int status, const char *msg)
 	for (size_t i = 0; i < ARRAY_SIZE(reasons); i++)
 		if (reasons[i].status == status)
 			reason = reasons[i].reason;
-	json_t *j = json_pack("{s:s, s:n, s:{s:i, s:s}}", "jsonrpc", "2.0", "id", "error", "code", RPC_INVALID_REQUEST,
-			      "message", msg);
-	srv_json_write(&body, j);
-	json_decref(j);
+	error_body(&body, RPC_INVALID_REQUEST, msg);
 	buf_addf(&out, "HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %zu\r\n"
 		 "connection: close\r\n\r\n%s", status, reason, body.len, body.data);
 	if (send(lws_get_socket_fd(wsi), out.data, out.len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
@@ -524,12 +529,7 @@ static void stream_reply(struct stream *st, int status, const char *json)
 static void stream_error(struct stream *st, int status, int code, const char *msg)
 {
 	struct buf b = BUF_INIT;
-	json_t *j = json_pack("{s:s, s:n, s:{s:i, s:s}}", "jsonrpc", "2.0", "id", "error", "code", code,
-			      "message", msg);
-	char *s = json_dumps(j, JSON_COMPACT);
-	buf_adds(&b, s);
-	free(s);
-	json_decref(j);
+	error_body(&b, code, msg);
 	stream_reply(st, status, b.data);
 	buf_release(&b);
 }
