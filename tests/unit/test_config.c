@@ -67,6 +67,7 @@ int main(void)
 		json_decref(j);
 	}
 
+	srv_config_release(&cfg);
 	srv_config_defaults(&cfg);
 	ok(srv_limit_pick(&cfg.timeout_s, -1, 1, "timeout_s", &v, &e) == 0 && v == 30, "absent → default");
 	ok(srv_limit_pick(&cfg.timeout_s, 3600, 1, "timeout_s", &v, &e) == 0 && v == 3600, "max allowed");
