@@ -342,7 +342,7 @@ static void touch(struct srv_auth *a, struct cache_entry *e)
 	/* Remember the attempt even if it fails: a failing store is not retried on every request. */
 	e->last_used_at = now;
 	if (srv_store_key_touch(a->st, e->p.id, now, &err) < 0) {
-		log_warn("auth: %s", err->msg);
+		log_warn("auth: %s", err_text(err));
 		err_free(err);
 	}
 }
@@ -383,7 +383,7 @@ int srv_auth_verify(struct srv_auth *a, const char *key, struct srv_principal *p
 	*p = e->p;
 	return 1;
 store_failed:
-	log_warn("auth: cannot check a key: %s", err->msg);
+	log_warn("auth: cannot check a key: %s", err_text(err));
 	err_free(err);
 	return 0;
 }

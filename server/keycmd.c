@@ -22,7 +22,7 @@ static void usage(FILE *f)
 
 static int fail(struct err *e)
 {
-	fprintf(stderr, "mcpbox: %s\n", e ? e->msg : "failed");
+	fprintf(stderr, "mcpbox: %s\n", e ? err_text(e) : "failed");
 	err_free(e);
 	return 1;
 }

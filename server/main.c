@@ -212,7 +212,7 @@ static void repack_done(uv_work_t *req, int status)
 {
 	struct repack_job *j = req->data;
 	if (j->err)
-		log_warn("snapshots: repack: %s", j->err->msg);
+		log_warn("snapshots: repack: %s", err_text(j->err));
 	err_free(j->err);
 	free(j);
 	srv.repacking = false;
@@ -257,32 +257,32 @@ static int core_start(void)
 	}
 	/* what network sessions may reach: read by every sandbox the zygote makes */
 	if (sess_net_set_egress((const char *const *)srv.cfg.egress_allow, srv.cfg.n_egress_allow, &err) < 0) {
-		log_error("config: %s", err->msg);
+		log_error("config: %s", err_text(err));
 		return -1;
 	}
 	if (sess_zygote_start(&srv.zygote, &err) < 0) {
-		log_error("cannot start the sandbox helper: %s", err->msg);
+		log_error("cannot start the sandbox helper: %s", err_text(err));
 		return -1;
 	}
 	srv.loop = uv_default_loop();
 	sess_zygote_attach(srv.zygote, srv.loop);
 	sess_ws_init(srv.loop);
 	if (sess_instance_open(&srv.instance, srv.cfg.data_dir, &err) < 0) {
-		log_error("%s", err->msg);
+		log_error("%s", err_text(err));
 		return -1;
 	}
 	sess_instance_sweep(srv.instance); /* what processes that are gone left */
 	if (sess_registry_new(&srv.sessions, srv.loop, srv.zygote, &srv.cfg, sess_instance_dir(srv.instance),
 			      &err) < 0) {
-		log_error("%s", err->msg);
+		log_error("%s", err_text(err));
 		return -1;
 	}
 	if (!srv.store && srv_store_open(&srv.store, srv.cfg.data_dir, &err) < 0) {
-		log_error("%s", err->msg);
+		log_error("%s", err_text(err));
 		return -1;
 	}
 	if (srv_records_init(srv.store, srv.sessions, &srv.cfg, srv.instance, &err) < 0) {
-		log_error("%s", err->msg);
+		log_error("%s", err_text(err));
 		return -1;
 	}
 	sess_quota_start(srv.sessions, srv.loop); /* disk use of workspaces, for quota.disk */
@@ -306,7 +306,6 @@ static int core_start(void)
 	uv_unref((uv_handle_t *)&srv.repack_timer);
 	srv.env.sessions = srv.sessions;
 	srv.env.cfg = &srv.cfg;
-	srv.env.log = mcp_req_log;
 	mcp_init(&srv.env);
 	uv_timer_init(srv.loop, &srv.shutdown_timer);
 	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++) {
@@ -338,7 +337,7 @@ static int cmd_stdio(void)
 	if (core_start() < 0)
 		return 1;
 	if (tp_stdio_start(srv.loop, &mcp_app, srv.cfg.max_line_bytes, begin_shutdown, NULL, &err) < 0) {
-		log_error("%s", err->msg);
+		log_error("%s", err_text(err));
 		return 1;
 	}
 	int rc = core_run();
@@ -424,13 +423,13 @@ static int cmd_serve(const char *listen, const char *auth_mode)
 		return 2;
 	}
 	if (srv_store_open(&srv.store, srv.cfg.data_dir, &err) < 0) {
-		fprintf(stderr, "mcpbox: %s\n", err->msg);
+		fprintf(stderr, "mcpbox: %s\n", err_text(err));
 		return 1;
 	}
 	srv.auth = srv_auth_new(srv.store);
 	char *first_key = NULL;
 	if (!auth_none && srv_auth_bootstrap(srv.store, &first_key, &err) < 0) {
-		fprintf(stderr, "mcpbox: %s\n", err->msg);
+		fprintf(stderr, "mcpbox: %s\n", err_text(err));
 		return 1;
 	}
 	if (core_start() < 0)
@@ -457,7 +456,7 @@ static int cmd_serve(const char *listen, const char *auth_mode)
 		.metrics = render_metrics,
 	};
 	if (tp_http_start(srv.loop, &mcp_app, &o, &err) < 0) {
-		log_error("%s", err->msg);
+		log_error("%s", err_text(err));
 		srv_auth_key_free(first_key);
 		return 1;
 	}
@@ -578,13 +577,13 @@ int main(int argc, char **argv)
 		struct buf b = BUF_INIT;
 		buf_addf(&b, "%s/config.json", srv.cfg.data_dir);
 		if (access(b.data, R_OK) == 0 && srv_config_load_file(&srv.cfg, b.data, &err) < 0) {
-			fprintf(stderr, "mcpbox: %s\n", err->msg);
+			fprintf(stderr, "mcpbox: %s\n", err_text(err));
 			buf_release(&b);
 			return 2;
 		}
 		buf_release(&b);
 	} else if (srv_config_load_file(&srv.cfg, config, &err) < 0) {
-		fprintf(stderr, "mcpbox: %s\n", err->msg);
+		fprintf(stderr, "mcpbox: %s\n", err_text(err));
 		return 2;
 	}
 	if (data) {

@@ -54,16 +54,54 @@ void mcp_log(struct srv_conn *c, int lvl, const char *logger, const char *fmt, .
 	buf_release(&b);
 }
 
-void mcp_req_log(struct srv_req *r, int lvl, const char *logger, const char *msg)
+/* ---- the tools' caller: a tools/call request ---------------------------- */
+
+static void call_finish(void *ctx, json_t *result, enum err_class cls)
 {
+	/* the error's class has no place in a CallToolResult: its text says it */
+	srv_req_result(ctx, result);
+}
+
+static bool call_wants_progress(void *ctx)
+{
+	return srv_req_progress_token(ctx) != NULL;
+}
+
+static void call_progress(void *ctx, double progress, double total, const char *msg)
+{
+	srv_req_progress(ctx, progress, total, msg);
+}
+
+static void call_log(void *ctx, int lvl, const char *msg)
+{
+	struct srv_req *r = ctx;
 	struct srv_conn *c = srv_req_conn(r);
 	struct mcp_conn *m = conn_state(c);
 
 	if (lvl < m->log_level || srv_conn_closing(c))
 		return;
 	srv_req_notify(r, "notifications/message",
-		       json_pack("{s:s, s:s, s:s}", "level", log_level_name(lvl), "logger", logger, "data", msg));
+		       json_pack("{s:s, s:s, s:s}", "level", log_level_name(lvl), "logger", "mcpbox", "data", msg));
 }
+
+static void call_on_cancel(void *ctx, void (*fn)(void *arg), void *arg)
+{
+	srv_req_on_cancel(ctx, fn, arg);
+}
+
+static void call_ask(void *ctx, const char *method, json_t *params, tool_reply_cb cb, void *arg)
+{
+	srv_req_ask(ctx, method, params, cb, arg);
+}
+
+static const struct tool_caller_ops mcp_caller = {
+	.finish = call_finish,
+	.wants_progress = call_wants_progress,
+	.progress = call_progress,
+	.log = call_log,
+	.on_cancel = call_on_cancel,
+	.ask = call_ask,
+};
 
 static void do_initialize(struct srv_req *req, struct mcp_conn *m, json_t *params)
 {
@@ -124,8 +162,14 @@ static void mcp_request(struct srv_req *req, const char *method, json_t *params)
 			srv_req_error(req, RPC_INVALID_PARAMS, "tools/call: params.arguments must be an object");
 			return;
 		}
-		tool_registry_call(req, srv_conn_principal(c), &m->tools, json_string_value(name),
-				   json_is_object(args) ? args : NULL);
+		if (!tool_registry_has(json_string_value(name))) {
+			srv_req_error(req, RPC_INVALID_PARAMS, "Unknown tool: %s", json_string_value(name));
+			return;
+		}
+		struct tool_caller caller = {
+			.ops = &mcp_caller, .ctx = req, .principal = srv_conn_principal(c), .conn = &m->tools,
+		};
+		tool_registry_call(&caller, json_string_value(name), json_is_object(args) ? args : NULL);
 	} else if (!strcmp(method, "logging/setLevel")) {
 		const char *lvl = json_string_value(json_object_get(params, "level"));
 		int l = lvl ? log_level_parse(lvl) : -1;

@@ -25,7 +25,5 @@ unsigned mcp_connections(void);
 /** Send notifications/message to c if its level admits lvl (enum log_level). */
 void mcp_log(struct srv_conn *c, int lvl, const char *logger, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
-/** The same about request r: routed with it (on the HTTP stream that carries r). */
-void mcp_req_log(struct srv_req *r, int lvl, const char *logger, const char *msg);
 
 #endif

@@ -98,7 +98,7 @@ void srv_records_flush(void)
 	R.queued = 0;
 	bool tx = srv_store_begin(R.st, &err) == 0;
 	if (!tx) {
-		log_error("records: %s", err->msg);
+		log_error("records: %s", err_text(err));
 		err_free(err);
 		err = NULL;
 	}
@@ -119,7 +119,7 @@ void srv_records_flush(void)
 		}
 		if (rc < 0) {
 			log_error("records: %s %s: %s", p->kind == PEND_AUDIT ? "audit" : "record", p->id ? p->id : "",
-				  err->msg);
+				  err_text(err));
 			err_free(err);
 			err = NULL;
 		}
@@ -127,7 +127,7 @@ void srv_records_flush(void)
 		p = next;
 	}
 	if (tx && srv_store_commit(R.st, &err) < 0)
-		log_error("records: %s", err->msg);
+		log_error("records: %s", err_text(err));
 }
 
 static void flush_cb(uv_timer_t *h)
@@ -157,7 +157,7 @@ static void save_session(void *arg, const struct sess_session *s)
 	if (s->overlay_lower)
 		json_object_set_new(doc, "overlay_lower", json_string(s->overlay_lower));
 	if (s->failure)
-		json_object_set_new(doc, "error", json_string(s->failure->msg));
+		json_object_set_new(doc, "error", json_string(err_text(s->failure)));
 	char *text = json_dumps(doc, JSON_COMPACT);
 	struct srv_record r = {
 		.id = s->id,
@@ -170,7 +170,7 @@ static void save_session(void *arg, const struct sess_session *s)
 	};
 	/* not queued: a session whose creation was answered must survive a crash */
 	if (srv_store_session_put(R.st, &r, &err) < 0)
-		log_error("records: session %s: %s", s->id, err->msg);
+		log_error("records: session %s: %s", s->id, err_text(err));
 	free(text);
 	json_decref(doc);
 }
@@ -297,7 +297,7 @@ static void execution(void *arg, const struct sess_session *s, const char *exec_
 		R.since_prune = 0;
 		srv_records_flush();
 		if (srv_store_execution_prune(R.st, EXECUTIONS_KEPT, drop_outputs, NULL, &err) < 0)
-			log_error("records: %s", err->msg);
+			log_error("records: %s", err_text(err));
 	}
 }
 
@@ -354,7 +354,7 @@ static void bring_back(void *arg, const struct srv_record *r)
 		.stopped_at = (uint64_t)json_integer_value(json_object_get(doc, "stopped_at")),
 	};
 	if (sess_adopt(R.reg, &sv, &err) < 0) {
-		log_warn("records: %s", err->msg);
+		log_warn("records: %s", err_text(err));
 	} else {
 		struct sess_session *s = sess_find(R.reg, r->id, NULL);
 		if (r->flag) {

@@ -17,7 +17,7 @@
  * Threads: a store holds one connection and its cached statements; call it
  * from one thread only (the server's loop thread, or the CLI's main thread).
  * Errors: every function that can fail returns -1 and sets *errp; database
- * messages are carried in err->msg (errnum 0 unless a system call failed).
+ * messages are carried in err_text(err) (errnum 0 unless a system call failed).
  */
 #ifndef MCPBOX_SRV_STORE_H
 #define MCPBOX_SRV_STORE_H

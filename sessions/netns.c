@@ -30,18 +30,18 @@ static int allow_rule(const char *spec, struct buf *b, struct err **errp)
 	char tail;
 
 	if (alen == 0 || alen >= sizeof(addr))
-		return err_set(errp, 0, "egress_allow: \"%s\" is not an IPv4 CIDR", spec);
+		return err_setc(errp, ERR_INVALID, 0, "egress_allow: \"%s\" is not an IPv4 CIDR", spec);
 	memcpy(addr, spec, alen);
 	addr[alen] = '\0';
 	if (inet_pton(AF_INET, addr, &a) != 1)
-		return err_set(errp, 0, "egress_allow: \"%s\" is not an IPv4 CIDR", spec);
+		return err_setc(errp, ERR_INVALID, 0, "egress_allow: \"%s\" is not an IPv4 CIDR", spec);
 	if (slash && (sscanf(slash + 1, "%u%c", &len, &tail) < 1 || len > 32 ||
 		      (colon && colon < slash)))
-		return err_set(errp, 0, "egress_allow: \"%s\": bad prefix length", spec);
+		return err_setc(errp, ERR_INVALID, 0, "egress_allow: \"%s\": bad prefix length", spec);
 	if (colon && (sscanf(colon + 1, "%u%c", &port, &tail) != 1 || port < 1 || port > 65535))
-		return err_set(errp, 0, "egress_allow: \"%s\": bad port", spec);
+		return err_setc(errp, ERR_INVALID, 0, "egress_allow: \"%s\": bad port", spec);
 	if (slash && !colon && strspn(slash + 1, "0123456789") != strlen(slash + 1))
-		return err_set(errp, 0, "egress_allow: \"%s\": bad prefix length", spec);
+		return err_setc(errp, ERR_INVALID, 0, "egress_allow: \"%s\": bad prefix length", spec);
 	if (port)
 		buf_addf(b, "\t\tip daddr %s/%u tcp dport %u accept\n\t\tip daddr %s/%u udp dport %u accept\n", addr, len,
 			 port, addr, len, port);

@@ -256,7 +256,7 @@ static void kill_group(struct sess_run *r)
 	r->killed = true;
 	auto_err struct err *err = NULL;
 	if (sess_worker_kill(r->sess->worker, r->exec_id, SIGKILL, &err) < 0)
-		log_warn("session %s: kill: %s", r->sess->id, err->msg);
+		log_warn("session %s: kill: %s", r->sess->id, err_text(err));
 }
 
 static void timeout_cb(uv_timer_t *t)
@@ -474,11 +474,11 @@ static void arm_run(struct sess_run *r, const struct sess_run_opts *o, int in_fd
 	if (in_fd >= 0 &&
 	    open_writer(r, &r->wr_in, &r->wr_in_open, &r->wreq_in, in_fd, &r->stdin_copy,
 			o->stdin_data, o->stdin_data ? o->stdin_len : 0, &werr) < 0)
-		log_warn("session %s: stdin: %s", s->id, werr->msg);
+		log_warn("session %s: stdin: %s", s->id, err_text(werr));
 	if (code_fd >= 0 &&
 	    open_writer(r, &r->wr_code, &r->wr_code_open, &r->wreq_code, code_fd, &r->input_copy,
 			o->input, o->input_len, &werr) < 0)
-		log_warn("session %s: code: %s", s->id, werr->msg);
+		log_warn("session %s: code: %s", s->id, err_text(werr));
 }
 
 /* Count how often the same kind of start repeats (a spare only pays off then). */
@@ -501,9 +501,9 @@ int sess_run_start(struct sess_session *s, const struct sess_run_opts *o, struct
 	bool back_to_back;
 
 	if (s->state != SESS_RUNNING || !s->worker)
-		return err_set(errp, 0, "session %s is not running", s->id);
+		return err_setc(errp, ERR_CONFLICT, 0, "session %s is not running", s->id);
 	if (o->input_len > UINT32_MAX || o->stdin_len > UINT32_MAX)
-		return err_set(errp, 0, "input too large");
+		return err_setc(errp, ERR_LIMIT, 0, "input too large");
 
 	back_to_back = s->running > 0 || (s->last_end_ns && now_ns() - s->last_end_ns < BACK_TO_BACK_NS);
 	shape = shape_of(o->argv, o->envp, o->cwd, o->input != NULL, o->want_result, &o->limits);
@@ -583,7 +583,7 @@ void sess_run_drop_spare(struct sess_session *s)
 	r->dropping = true;
 	auto_err struct err *err = NULL;
 	if (s->worker && sess_worker_kill(s->worker, r->exec_id, SIGKILL, &err) < 0)
-		log_warn("session %s: cannot stop its spare: %s", s->id, err->msg);
+		log_warn("session %s: cannot stop its spare: %s", s->id, err_text(err));
 }
 
 static void spare_idle(uv_timer_t *t)
@@ -612,7 +612,7 @@ static void spare_after(struct sess_run *done)
 	r = spawn_run(s, (const char *const *)c->argv, (const char *const *)c->envp, c->cwd, true, c->has_input,
 		      c->want_result, &c->limits, &in_fd, &code_fd, &err);
 	if (!r) {
-		log_debug("session %s: no spare: %s", s->id, err->msg);
+		log_debug("session %s: no spare: %s", s->id, err_text(err));
 		err_free(err);
 		return;
 	}

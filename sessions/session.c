@@ -110,7 +110,7 @@ static void save(struct sess_session *s)
 int sess_set_state(struct sess_session *s, enum sess_state to, struct err **errp)
 {
 	if (!(allowed[s->state] & TO(to)))
-		return err_set(errp, 0, "session %s is %s and cannot become %s", s->id, state_names[s->state],
+		return err_setc(errp, ERR_CONFLICT, 0, "session %s is %s and cannot become %s", s->id, state_names[s->state],
 			       state_names[to]);
 	s->state = to;
 	if (to == SESS_RUNNING)
@@ -126,7 +126,7 @@ static void must_set_state(struct sess_session *s, enum sess_state to)
 {
 	auto_err struct err *err = NULL;
 	if (sess_set_state(s, to, &err) < 0) {
-		log_error("%s", err->msg);
+		log_error("%s", err_text(err));
 		abort();
 	}
 }
@@ -251,7 +251,7 @@ static void pool_created(void *arg, struct sess_worker *w, struct err *err)
 	pr->alive[1]--;
 	reg->pool_pending--;
 	if (!w) {
-		log_warn("warm pool: cannot create a sandbox: %s", err->msg);
+		log_warn("warm pool: cannot create a sandbox: %s", err_text(err));
 		err_free(err);
 		sess_ws_remove(pr->workspace);
 		free(pr->id);
@@ -340,7 +340,7 @@ static void pool_fill_now(struct sess_registry *reg)
 		pr->id = random_id("ses_", 12);
 		pr->workspace = pool_path(reg, pr->id);
 		if (start_sandbox(reg, pr->id, pr->workspace, NULL, false, &lim, pool_created, pr, &err) < 0) {
-			log_warn("warm pool: %s", err->msg);
+			log_warn("warm pool: %s", err_text(err));
 			free(pr->id);
 			free(pr->workspace);
 			free(pr);
@@ -450,14 +450,14 @@ static struct err *not_running(struct sess_session *s)
 		return NULL;
 	case SESS_STOPPED:
 	case SESS_STOPPING:
-		err_set(&err, 0, "session %s is stopped; call session_start to run it again", s->id);
+		err_setc(&err, ERR_CONFLICT, 0, "session %s is stopped; call session_start to run it again", s->id);
 		break;
 	case SESS_FAILED:
-		err_set(&err, 0, "session %s failed: %s (session_start tries again)", s->id,
-			s->failure ? s->failure->msg : "its sandbox died");
+		err_setc(&err, ERR_UNAVAILABLE, 0, "session %s failed: %s (session_start tries again)", s->id,
+			s->failure ? err_text(s->failure) : "its sandbox died");
 		break;
 	default:
-		err_set(&err, 0, "session %s was destroyed", s->id);
+		err_setc(&err, ERR_NOT_FOUND, 0, "session %s was destroyed", s->id);
 	}
 	return err;
 }
@@ -514,7 +514,7 @@ static void session_created(void *arg, struct sess_worker *w, struct err *err)
 	if (!w) {
 		err_free(s->failure);
 		s->failure = err;
-		log_warn("session %s: %s", s->id, err->msg);
+		log_warn("session %s: %s", s->id, err_text(err));
 		must_set_state(s, SESS_FAILED);
 	} else {
 		attach_worker(s, w);
@@ -533,7 +533,7 @@ int sess_create(struct sess_registry *reg, const char *owner, bool implicit,
 	uint64_t mem, timeout;
 
 	if (reg->shutting_down)
-		return err_set(errp, 0, "the server is shutting down");
+		return err_setc(errp, ERR_UNAVAILABLE, 0, "the server is shutting down");
 	if (srv_limit_pick(&cfg->memory_bytes, rq->memory_mb < 0 ? -1 : rq->memory_mb * 1024 * 1024,
 			   16ull << 20, "memory_mb (in bytes)", &mem, errp) < 0)
 		return -1;
@@ -617,7 +617,7 @@ int sess_create(struct sess_registry *reg, const char *owner, bool implicit,
 int sess_stop(struct sess_session *s, struct err **errp)
 {
 	if (s->state == SESS_STOPPED)
-		return err_set(errp, 0, "session %s is already stopped", s->id);
+		return err_setc(errp, ERR_CONFLICT, 0, "session %s is already stopped", s->id);
 	if (sess_set_state(s, SESS_STOPPING, errp) < 0)
 		return -1;
 	sess_run_abort_all(s); /* their processes die with the sandbox */
@@ -639,7 +639,7 @@ int sess_start(struct sess_session *s, struct err **errp)
 	};
 
 	if (s->state == SESS_RUNNING || s->state == SESS_CREATING)
-		return err_set(errp, 0, "session %s is already %s", s->id, state_names[s->state]);
+		return err_setc(errp, ERR_CONFLICT, 0, "session %s is already %s", s->id, state_names[s->state]);
 	struct sess_held add = { .memory_bytes = s->limits.memory_bytes };
 	if (s->state == SESS_STOPPED && sess_quota_check(s->reg, s->owner, &add, errp) < 0)
 		return -1;

@@ -656,7 +656,7 @@ int snapi_take(struct snap_store *st, const char *workspace_dir, const char *ind
 	/* 6. the stat cache, last: a stale one is merely slower */
 	memcpy(t.cache.commit, cnode.oid, OIDLEN);
 	if (snapi_cache_save(&t.cache, index_path, errp) < 0) {
-		log_warn("snapshot: stat cache not saved: %s", (*errp)->msg);
+		log_warn("snapshot: stat cache not saved: %s", err_text(*errp));
 		err_free(*errp);
 		*errp = NULL;
 	}

@@ -233,7 +233,7 @@ int sess_worker_spawn(struct sess_worker *w, const struct sess_spawn *s, sess_ex
 	uint32_t argc = 0, envc = 0;
 
 	if (w->dead || w->closing)
-		return err_set(errp, 0, "sandbox is gone");
+		return err_setc(errp, ERR_UNAVAILABLE, 0, "sandbox is gone");
 	if (!s->argv || !s->argv[0] || !s->argv[0][0])
 		return err_set(errp, EINVAL, "spawn: empty argv");
 	if (s->nfds < 3 || s->nfds > SESS_PROTO_MAX_FDS)
@@ -412,7 +412,7 @@ int sess_worker_usage(struct sess_worker *w, struct sess_usage *u, struct err **
 
 	memset(u, 0, sizeof(*u));
 	if (w->dead || w->closing)
-		return err_set(errp, 0, "sandbox is gone");
+		return err_setc(errp, ERR_UNAVAILABLE, 0, "sandbox is gone");
 	if (w->cg.memory && sess_cgroup_memory_current(&w->cg, w->id, &v) == 0)
 		u->memory_bytes = v;
 	if (w->cg.pids && sess_cgroup_pids_current(&w->cg, w->id, &v) == 0) {

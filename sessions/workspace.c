@@ -225,7 +225,7 @@ int sess_ws_overlay(const char *workspace, const char *lower, const char *overla
 	}
 	/* the paths are ours (data directory), but refuse what the option syntax cannot carry */
 	if (strpbrk(lower, ",:\\") || strpbrk(overlay_dir, ",:\\")) {
-		err_set(errp, 0, "the data directory path contains ',', ':' or '\\': overlays are unavailable");
+		err_setc(errp, ERR_UNAVAILABLE, 0, "the data directory path contains ',', ':' or '\\': overlays are unavailable");
 		goto out;
 	}
 	buf_addf(&opts, "lowerdir=%s,upperdir=%s,workdir=%s", lower, upper.data, work.data);
@@ -269,7 +269,7 @@ int sess_ws_relpath(const char *path, char **rel, struct err **errp)
 
 	if (*p == '/') {
 		if (strncmp(p, "/workspace", 10) != 0 || (p[10] != '\0' && p[10] != '/'))
-			return err_set(errp, 0, "path \"%s\" is outside the workspace: use a path relative "
+			return err_setc(errp, ERR_INVALID, 0, "path \"%s\" is outside the workspace: use a path relative "
 					 "to /workspace or one that starts with /workspace/", path);
 		p += 10;
 	}
@@ -285,7 +285,7 @@ int sess_ws_relpath(const char *path, char **rel, struct err **errp)
 		} else if (n == 2 && p[0] == '.' && p[1] == '.') {
 			if (depth == 0) {
 				buf_release(&b);
-				return err_set(errp, 0, "path \"%s\" escapes the workspace", path);
+				return err_setc(errp, ERR_INVALID, 0, "path \"%s\" escapes the workspace", path);
 			}
 			/* drop the last component */
 			char *slash = strrchr(b.data, '/');
@@ -295,7 +295,7 @@ int sess_ws_relpath(const char *path, char **rel, struct err **errp)
 		} else {
 			if (n > 255) {
 				buf_release(&b);
-				return err_set(errp, 0, "path \"%s\": a component is longer than 255 bytes", path);
+				return err_setc(errp, ERR_INVALID, 0, "path \"%s\": a component is longer than 255 bytes", path);
 			}
 			if (b.len)
 				buf_addch(&b, '/');
@@ -306,7 +306,7 @@ int sess_ws_relpath(const char *path, char **rel, struct err **errp)
 	}
 	if (b.len > 4000) {
 		buf_release(&b);
-		return err_set(errp, 0, "path \"%s\" is too long", path);
+		return err_setc(errp, ERR_INVALID, 0, "path \"%s\" is too long", path);
 	}
 	if (!b.len)
 		buf_addch(&b, '.');
@@ -399,17 +399,17 @@ static int open_error(struct err **errp, const char *shown)
 {
 	switch (errno) {
 	case EXDEV:
-		return err_set(errp, 0, "path \"%s\" escapes the workspace (through \"..\" or a symlink)", shown);
+		return err_setc(errp, ERR_INVALID, 0, "path \"%s\" escapes the workspace (through \"..\" or a symlink)", shown);
 	case ELOOP:
-		return err_set(errp, 0, "path \"%s\": too many symlinks, or a symlink where none may be", shown);
+		return err_setc(errp, ERR_INVALID, 0, "path \"%s\": too many symlinks, or a symlink where none may be", shown);
 	case ENOENT:
-		return err_set(errp, 0, "path \"%s\" does not exist", shown);
+		return err_setc(errp, ERR_NOT_FOUND, 0, "path \"%s\" does not exist", shown);
 	case ENOTDIR:
-		return err_set(errp, 0, "path \"%s\": a component is not a directory", shown);
+		return err_setc(errp, ERR_INVALID, 0, "path \"%s\": a component is not a directory", shown);
 	case EISDIR:
-		return err_set(errp, 0, "path \"%s\" is a directory", shown);
+		return err_setc(errp, ERR_INVALID, 0, "path \"%s\" is a directory", shown);
 	case EEXIST:
-		return err_set(errp, 0, "path \"%s\" already exists", shown);
+		return err_setc(errp, ERR_CONFLICT, 0, "path \"%s\" already exists", shown);
 	default:
 		return err_set(errp, errno, "path \"%s\"", shown);
 	}
@@ -431,7 +431,7 @@ int sess_ws_open_parent(int wsfd, const char *rel, bool mkdirs, uid_t uid, gid_t
 	int fd;
 
 	if (!strcmp(rel, "."))
-		return err_set(errp, 0, "path \"%s\" is the workspace itself", shown);
+		return err_setc(errp, ERR_INVALID, 0, "path \"%s\" is the workspace itself", shown);
 	*base = slash ? slash + 1 : rel;
 	dir = slash ? xstrndup(rel, (size_t)(slash - rel)) : xstrdup(".");
 	fd = openat2_beneath(wsfd, dir, O_RDONLY | O_DIRECTORY, 0);

@@ -229,7 +229,7 @@ static pid_t create_one(struct zstate *zs, const char *id, const char *workspace
 
 	forget_rmdir(zs, id);
 	if (zs->cg->version && sess_cgroup_create(zs->cg, id, l, &e) < 0) {
-		*msg = xstrdup(e->msg);
+		*msg = xstrdup(err_text(e));
 		err_free(e);
 		return -1;
 	}
@@ -297,7 +297,7 @@ static pid_t create_one(struct zstate *zs, const char *id, const char *workspace
 	}
 	/* Before it runs anything of the user's. */
 	if (zs->cg->version && sess_cgroup_attach(zs->cg, id, pid, &e) < 0) {
-		*msg = xstrdup(e->msg);
+		*msg = xstrdup(err_text(e));
 		err_free(e);
 		goto child_fail;
 	}
@@ -310,7 +310,7 @@ static pid_t create_one(struct zstate *zs, const char *id, const char *workspace
 			goto child_fail;
 		zw->net_exit_fd = exit_fd;
 		if (zs->cg->version && sess_cgroup_attach(zs->cg, id, helper, &e) < 0) {
-			*msg = xstrdup(e->msg);
+			*msg = xstrdup(err_text(e));
 			err_free(e);
 			goto child_fail;
 		}
@@ -500,7 +500,7 @@ static void zygote_main(int sock, pid_t server, const struct sess_cgroup *cg,
 		/* built once here instead of in every new sandbox */
 		struct err *e = NULL;
 		if (sess_seccomp_build(&zs.filter, &e) < 0) {
-			log_error("zygote: %s", e->msg);
+			log_error("zygote: %s", err_text(e));
 			_exit(1);
 		}
 	}
@@ -782,7 +782,7 @@ int sess_zygote_create(struct sess_zygote *z, const struct sess_sandbox_opts *o,
 	auto_close int dfd = -1;
 
 	if (z->dead || z->closing)
-		return err_set(errp, 0, "sandbox service stopped");
+		return err_setc(errp, ERR_UNAVAILABLE, 0, "sandbox service stopped");
 	if (!sess_cgroup_id_ok(o->id))
 		return err_set(errp, EINVAL, "create sandbox: bad id");
 	if (!o->workspace || o->workspace[0] != '/' ||

@@ -143,7 +143,7 @@ static bool failed(struct dstate *st, struct err *err, const char *what)
 {
 	if (!err)
 		return false;
-	tool_fail(st->call, "%s%s", what, err->msg);
+	tool_fail_err(st->call, err, what);
 	err_free(err);
 	return true;
 }
@@ -153,7 +153,7 @@ static void shot_done(void *arg, struct vnc_shot *shot, struct err *err)
 	struct dstate *st = arg;
 	struct tool_call *call = st->call;
 
-	if (failed(st, err, ""))
+	if (failed(st, err, NULL))
 		return;
 	view_set(call->conn, vnc_display_session_id(st->d), &shot->region, shot->scale);
 	struct buf text = BUF_INIT;
@@ -169,7 +169,7 @@ static void shot_ready(void *arg, struct vnc_display *d, struct err *err)
 	struct dstate *st = arg;
 	int w, h;
 
-	if (failed(st, err, ""))
+	if (failed(st, err, NULL))
 		return;
 	st->d = d;
 	vnc_display_size(d, &w, &h);
@@ -222,7 +222,7 @@ static void with_display(struct tool_call *call, struct sess_session *s, vnc_rea
 	struct dstate *st = call->state;
 
 	if (tool_display_quota(call, s, &err) < 0) {
-		tool_fail(call, "%s", err->msg);
+		tool_fail_err(call, err, NULL);
 		return;
 	}
 	vnc_display_ensure(s, cb, st);
@@ -278,7 +278,7 @@ static void input_done(void *arg, struct err *err)
 	struct dstate *st = arg;
 	struct tool_call *call = st->call;
 
-	if (failed(st, err, "input: "))
+	if (failed(st, err, "input"))
 		return;
 	st->done_actions = st->nacts;
 	if (st->shot_after) {
@@ -406,7 +406,7 @@ static char *parse_actions(struct tool_call *call, struct dstate *st, struct vnc
 			if (v->nsyms < 0) {
 				v->nsyms = 0;
 				st->nacts++;
-				buf_addf(&msg, "actions[%zu]: %s", i, e->msg);
+				buf_addf(&msg, "actions[%zu]: %s", i, err_text(e));
 				break;
 			}
 		} else if (!strcmp(type, "wait")) {
@@ -444,7 +444,7 @@ static void input_ready(void *arg, struct vnc_display *d, struct err *err)
 	struct dstate *st = arg;
 	char *msg;
 
-	if (failed(st, err, ""))
+	if (failed(st, err, NULL))
 		return;
 	st->d = d;
 	if ((msg = parse_actions(st->call, st, d))) {
@@ -478,7 +478,7 @@ static void input_run(struct tool_call *call)
 	parse_shot_opts(call, &st->o);
 	call->state = st;
 	call->state_free = dstate_free;
-	srv_req_on_cancel(call->req, input_cancel, st);
+	tool_on_cancel(call, input_cancel, st);
 	tool_with_session(call, input_in_session);
 }
 

@@ -153,6 +153,7 @@ static void on_output(void *arg, int stream, const char *data, size_t len)
 	struct exec_state *st = arg;
 	const char *nl;
 
+	tool_output(st->call, stream == 1 ? "stdout" : "stderr", data, len);
 	if (!st->progress)
 		return;
 	/* keep the last complete line, bounded */
@@ -181,7 +182,7 @@ static void progress_tick(uv_timer_t *t)
 	else
 		buf_addf(&msg, "running for %llu s", (unsigned long long)st->ticks);
 	json_t *m = tool_json_text(msg.data, msg.len);
-	srv_req_progress(st->call->req, (double)st->ticks, 0, json_string_value(m));
+	tool_progress(st->call, (double)st->ticks, 0, json_string_value(m));
 	json_decref(m);
 	buf_release(&msg);
 }
@@ -340,7 +341,7 @@ static void exec_in_session(struct tool_call *call, struct sess_session *s)
 	}
 	struct sess_held one = { .executions = 1, .disk_bytes = 1 };
 	if (sess_quota_check(call->env->sessions, call->principal, &one, &err) < 0) {
-		tool_fail(call, "%s", err->msg);
+		tool_fail_err(call, err, NULL);
 		return;
 	}
 	if ((uint64_t)timeout > cfg->timeout_s.max) {
@@ -378,7 +379,7 @@ static void exec_in_session(struct tool_call *call, struct sess_session *s)
 	free_env(envp);
 	free(input);
 	if (r < 0) {
-		tool_fail(call, "cannot start the program: %s", err->msg);
+		tool_fail_err(call, err, "cannot start the program");
 		return;
 	}
 	st->sess = s;
@@ -386,7 +387,7 @@ static void exec_in_session(struct tool_call *call, struct sess_session *s)
 	sess_hold(s);
 	tool_log(call, LOG_LVL_DEBUG, "execute: %s in session %s (timeout %lld s)", st->lang->name, s->id,
 		 (long long)timeout);
-	if (srv_req_progress_token(call->req)) {
+	if (tool_wants_progress(call)) {
 		st->progress = xcalloc(1, sizeof(*st->progress));
 		uv_timer_init(uv_default_loop(), st->progress);
 		st->progress->data = st;
@@ -425,7 +426,7 @@ static void execute_run(struct tool_call *call)
 	st->lang = lang;
 	call->state = st;
 	call->state_free = exec_state_free; /* freed with the call, however it ends */
-	srv_req_on_cancel(call->req, on_cancel, st);
+	tool_on_cancel(call, on_cancel, st);
 	tool_with_session(call, exec_in_session);
 }
 

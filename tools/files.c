@@ -25,7 +25,7 @@ static char *rel_path(struct tool_call *call, const char *arg)
 	auto_err struct err *err = NULL;
 	char *rel;
 	if (sess_ws_relpath(tool_arg_str(call, arg, "."), &rel, &err) < 0) {
-		tool_fail(call, "argument \"%s\": %s", arg, err->msg);
+		tool_fail_err(call, err, "argument \"%s\"", arg);
 		return NULL;
 	}
 	return rel;
@@ -71,7 +71,7 @@ static void file_read_run_s(struct tool_call *call, struct sess_session *s)
 
 	fd = sess_ws_open(s->wsfd, rel, O_RDONLY | O_NOCTTY | O_NONBLOCK, 0, shown, &err);
 	if (fd < 0) {
-		tool_fail(call, "file_read: %s", err->msg);
+		tool_fail_err(call, err, "file_read");
 		return;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
@@ -158,7 +158,7 @@ static void file_write_run_s(struct tool_call *call, struct sess_session *s)
 	struct sess_held write_some = { .disk_bytes = 1 };
 
 	if (sess_quota_check(call->env->sessions, call->principal, &write_some, &err) < 0) {
-		tool_fail(call, "%s", err->msg);
+		tool_fail_err(call, err, NULL);
 		return;
 	}
 	auto_free char *decoded = NULL;
@@ -181,13 +181,13 @@ static void file_write_run_s(struct tool_call *call, struct sess_session *s)
 	}
 	dfd = sess_ws_open_parent(s->wsfd, rel, true, host->sandbox_uid, host->sandbox_gid, &base, shown, &err);
 	if (dfd < 0) {
-		tool_fail(call, "file_write: %s", err->msg);
+		tool_fail_err(call, err, "file_write");
 		return;
 	}
 	fd = sess_ws_open(s->wsfd, rel, O_WRONLY | O_CREAT | O_NOCTTY | O_NONBLOCK | (append ? O_APPEND : O_TRUNC),
 			  mode, shown, &err);
 	if (fd < 0) {
-		tool_fail(call, "file_write: %s", err->msg);
+		tool_fail_err(call, err, "file_write");
 		return;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
@@ -337,7 +337,7 @@ static void file_list_run_s(struct tool_call *call, struct sess_session *s)
 
 	int fd = sess_ws_open(s->wsfd, rel, O_RDONLY | O_DIRECTORY, 0, shown, &err);
 	if (fd < 0) {
-		tool_fail(call, "file_list: %s", err->msg);
+		tool_fail_err(call, err, "file_list");
 		return;
 	}
 	struct list_job *j = xcalloc(1, sizeof(*j));
@@ -376,7 +376,7 @@ static void delete_done(void *arg, struct err *err)
 	const char *shown = tool_arg_str(j->call, "path", "");
 
 	if (err)
-		tool_fail(j->call, "file_delete: \"%s\": %s", shown, err->msg);
+		tool_fail_err(j->call, err, "file_delete: \"%s\"", shown);
 	else
 		reply_deleted(j->call, shown, true);
 	err_free(err);
@@ -402,11 +402,11 @@ static void file_delete_run_s(struct tool_call *call, struct sess_session *s)
 	}
 	dfd = sess_ws_open_parent(s->wsfd, rel, false, 0, 0, &base, shown, &err);
 	if (dfd < 0) {
-		tool_fail(call, "file_delete: %s", err->msg);
+		tool_fail_err(call, err, "file_delete");
 		return;
 	}
 	if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-		tool_fail(call, "file_delete: path \"%s\" does not exist", shown);
+		tool_fail_as(call, ERR_NOT_FOUND, "file_delete: path \"%s\" does not exist", shown);
 		return;
 	}
 	if (S_ISDIR(st.st_mode)) {
@@ -421,7 +421,7 @@ static void file_delete_run_s(struct tool_call *call, struct sess_session *s)
 		}
 		if (unlinkat(dfd, base, AT_REMOVEDIR) < 0) {
 			if (errno == ENOTEMPTY || errno == EEXIST)
-				tool_fail(call, "file_delete: directory \"%s\" is not empty; pass recursive: true to "
+				tool_fail_as(call, ERR_CONFLICT, "file_delete: directory \"%s\" is not empty; pass recursive: true to "
 						"delete it with its contents", shown);
 			else
 				tool_fail(call, "file_delete: \"%s\": %s", shown, strerror(errno));

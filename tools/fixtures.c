@@ -121,7 +121,7 @@ static void with_logging(struct tool_call *call)
 
 static void progress_step(struct tool_call *call, int step)
 {
-	srv_req_progress(call->req, step * 50, 100, NULL);
+	tool_progress(call, step * 50, 100, NULL);
 	if (step < 2)
 		after_ms(50, call, step + 1, progress_step);
 	else
@@ -167,7 +167,7 @@ static void sampling(struct tool_call *call)
 		tool_fail(call, "the client does not support sampling (no sampling capability)");
 		return;
 	}
-	srv_req_ask(call->req, "sampling/createMessage",
+	tool_ask(call, "sampling/createMessage",
 		    json_pack("{s:[{s:s, s:{s:s, s:s}}], s:i}", "messages", "role", "user", "content", "type", "text",
 			      "text", tool_arg_str(call, "prompt", ""), "maxTokens", 100),
 		    sampling_answer, call);
@@ -212,7 +212,7 @@ static void elicitation(struct tool_call *call)
 {
 	if (!need_elicitation(call))
 		return;
-	srv_req_ask(call->req, "elicitation/create",
+	tool_ask(call, "elicitation/create",
 		    json_pack("{s:s, s:{s:s, s:{s:{s:s, s:s}, s:{s:s, s:s}}, s:[s, s]}}", "message",
 			      tool_arg_str(call, "message", ""), "requestedSchema", "type", "object", "properties",
 			      "username", "type", "string", "description", "User's response", "email", "type",
@@ -231,7 +231,7 @@ static void elicitation_defaults(struct tool_call *call)
 		"\"score\":{\"type\":\"number\",\"default\":95.5},"
 		"\"status\":{\"type\":\"string\",\"enum\":[\"active\",\"inactive\",\"pending\"],\"default\":\"active\"},"
 		"\"verified\":{\"type\":\"boolean\",\"default\":true}}}", 0, NULL);
-	srv_req_ask(call->req, "elicitation/create",
+	tool_ask(call, "elicitation/create",
 		    json_pack("{s:s, s:o}", "message", "Please review and update the form fields with defaults",
 			      "requestedSchema", schema),
 		    elicitation_done, call);
@@ -252,7 +252,7 @@ static void elicitation_enums(struct tool_call *call)
 		"\"titledMulti\":{\"type\":\"array\",\"items\":{\"anyOf\":[{\"const\":\"value1\",\"title\":\"First Choice\"},"
 		"{\"const\":\"value2\",\"title\":\"Second Choice\"},{\"const\":\"value3\",\"title\":\"Third Choice\"}]}}}}",
 		0, NULL);
-	srv_req_ask(call->req, "elicitation/create",
+	tool_ask(call, "elicitation/create",
 		    json_pack("{s:s, s:o}", "message", "Please select options from the enum fields", "requestedSchema",
 			      schema),
 		    elicitation_done, call);

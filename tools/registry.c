@@ -124,7 +124,7 @@ int tool_schema_check(json_t *schema, json_t *value, const char *where, struct e
 	json_t *x;
 
 	if (json_is_string(type) && !type_matches(json_string_value(type), value))
-		return err_set(errp, 0, "%s must be %s%s, not %s", where,
+		return err_setc(errp, ERR_INVALID, 0, "%s must be %s%s, not %s", where,
 			       strchr("aeiou", json_string_value(type)[0]) ? "an " : "a ",
 			       json_string_value(type), type_name(value));
 	if (json_is_array(type)) {
@@ -132,7 +132,7 @@ int tool_schema_check(json_t *schema, json_t *value, const char *where, struct e
 		bool ok = false;
 		json_array_foreach(type, i, x) ok = ok || type_matches(json_string_value(x), value);
 		if (!ok)
-			return err_set(errp, 0, "%s has the wrong type (%s)", where, type_name(value));
+			return err_setc(errp, ERR_INVALID, 0, "%s has the wrong type (%s)", where, type_name(value));
 	}
 	if (json_is_array(en)) {
 		size_t i;
@@ -147,7 +147,7 @@ int tool_schema_check(json_t *schema, json_t *value, const char *where, struct e
 		}
 		if (!ok) {
 			char *got = json_dumps(value, JSON_ENCODE_ANY | JSON_COMPACT);
-			err_set(errp, 0, "%s must be one of %s (got %.80s)", where, b.data, got);
+			err_setc(errp, ERR_INVALID, 0, "%s must be one of %s (got %.80s)", where, b.data, got);
 			free(got);
 			buf_release(&b);
 			return -1;
@@ -157,17 +157,17 @@ int tool_schema_check(json_t *schema, json_t *value, const char *where, struct e
 	if (json_is_number(value)) {
 		double d = json_number_value(value);
 		if ((x = json_object_get(schema, "minimum")) && d < json_number_value(x))
-			return err_set(errp, 0, "%s must be at least %g (got %g)", where, json_number_value(x), d);
+			return err_setc(errp, ERR_INVALID, 0, "%s must be at least %g (got %g)", where, json_number_value(x), d);
 		if ((x = json_object_get(schema, "maximum")) && d > json_number_value(x))
-			return err_set(errp, 0, "%s must be at most %g (got %g)", where, json_number_value(x), d);
+			return err_setc(errp, ERR_INVALID, 0, "%s must be at most %g (got %g)", where, json_number_value(x), d);
 	}
 	if (json_is_string(value)) {
 		size_t n = json_string_length(value);
 		if ((x = json_object_get(schema, "minLength")) && (json_int_t)n < json_integer_value(x))
-			return err_set(errp, 0, "%s must not be shorter than %" JSON_INTEGER_FORMAT " characters",
+			return err_setc(errp, ERR_INVALID, 0, "%s must not be shorter than %" JSON_INTEGER_FORMAT " characters",
 				       where, json_integer_value(x));
 		if ((x = json_object_get(schema, "maxLength")) && (json_int_t)n > json_integer_value(x))
-			return err_set(errp, 0, "%s must not be longer than %" JSON_INTEGER_FORMAT " characters",
+			return err_setc(errp, ERR_INVALID, 0, "%s must not be longer than %" JSON_INTEGER_FORMAT " characters",
 				       where, json_integer_value(x));
 	}
 	if (json_is_object(value)) {
@@ -179,20 +179,20 @@ int tool_schema_check(json_t *schema, json_t *value, const char *where, struct e
 		struct buf sub = BUF_INIT;
 
 		if ((x = json_object_get(schema, "maxProperties")) && (json_int_t)json_object_size(value) > json_integer_value(x))
-			return err_set(errp, 0, "%s must not have more than %" JSON_INTEGER_FORMAT " entries", where,
+			return err_setc(errp, ERR_INVALID, 0, "%s must not have more than %" JSON_INTEGER_FORMAT " entries", where,
 				       json_integer_value(x));
 		json_t *pnames = json_object_get(schema, "propertyNames");
 		json_t *name_max = json_object_get(pnames, "maxLength");
 		json_array_foreach(req, i, x) {
 			if (!json_object_get(value, json_string_value(x)))
-				return err_set(errp, 0, "%s: missing required argument \"%s\"", where,
+				return err_setc(errp, ERR_INVALID, 0, "%s: missing required argument \"%s\"", where,
 					       json_string_value(x));
 		}
 		json_object_foreach(value, k, x) {
 			json_t *ps = json_object_get(props, k);
 			if (name_max && (json_int_t)strlen(k) > json_integer_value(name_max)) {
 				buf_release(&sub);
-				return err_set(errp, 0, "%s: the name \"%.40s...\" is longer than %" JSON_INTEGER_FORMAT
+				return err_setc(errp, ERR_INVALID, 0, "%s: the name \"%.40s...\" is longer than %" JSON_INTEGER_FORMAT
 						" characters", where, k, json_integer_value(name_max));
 			}
 			buf_reset(&sub);
@@ -206,7 +206,7 @@ int tool_schema_check(json_t *schema, json_t *value, const char *where, struct e
 					const char *pk;
 					json_t *pv;
 					json_object_foreach(props, pk, pv) buf_addf(&names, "%s%s", names.len ? ", " : "", pk);
-					err_set(errp, 0, "unknown %s (expected: %s)", sub.data, names.data ? names.data : "none");
+					err_setc(errp, ERR_INVALID, 0, "unknown %s (expected: %s)", sub.data, names.data ? names.data : "none");
 					buf_release(&names);
 					buf_release(&sub);
 					return -1;
@@ -251,7 +251,7 @@ static void call_free(struct tool_call *call)
 	free(call);
 }
 
-void tool_finish(struct tool_call *call, json_t *result)
+static void finish_as(struct tool_call *call, json_t *result, enum err_class cls)
 {
 	json_t *content = json_object_get(result, "content");
 	if (call->restarted && json_is_array(content)) {
@@ -260,9 +260,15 @@ void tool_finish(struct tool_call *call, json_t *result)
 		json_array_append_new(content, json_pack("{s:s, s:s%}", "type", "text", "text", b.data, b.len));
 		buf_release(&b);
 	}
-	metrics_tool_call(call->def->name, json_is_true(json_object_get(result, "isError")));
-	srv_req_result(call->req, result);
+	bool failed = json_is_true(json_object_get(result, "isError"));
+	metrics_tool_call(call->def->name, failed);
+	call->caller.ops->finish(call->caller.ctx, result, failed ? cls : ERR_INTERNAL);
 	call_free(call);
+}
+
+void tool_finish(struct tool_call *call, json_t *result)
+{
+	finish_as(call, result, ERR_INTERNAL);
 }
 
 void tool_ok(struct tool_call *call, json_t *structured, const char *text)
@@ -279,6 +285,14 @@ void tool_ok(struct tool_call *call, json_t *structured, const char *text)
 	tool_finish(call, res);
 }
 
+static void fail_text(struct tool_call *call, enum err_class cls, struct buf *b)
+{
+	json_t *res = json_pack("{s:[{s:s, s:o}], s:b}", "content", "type", "text", "text",
+				tool_json_text(b->data ? b->data : "", b->len), "isError", 1);
+	buf_release(b);
+	finish_as(call, res, cls);
+}
+
 void tool_fail(struct tool_call *call, const char *fmt, ...)
 {
 	struct buf b = BUF_INIT;
@@ -287,34 +301,68 @@ void tool_fail(struct tool_call *call, const char *fmt, ...)
 	va_start(ap, fmt);
 	buf_vaddf(&b, fmt, ap);
 	va_end(ap);
-	json_t *res = json_pack("{s:[{s:s, s:o}], s:b}", "content", "type", "text", "text",
-				tool_json_text(b.data, b.len), "isError", 1);
-	buf_release(&b);
-	tool_finish(call, res);
+	fail_text(call, ERR_INVALID, &b);
 }
 
-void tool_registry_call(struct srv_req *req, const char *principal, struct tool_conn *conn,
-			const char *name, json_t *args)
+void tool_fail_as(struct tool_call *call, enum err_class cls, const char *fmt, ...)
 {
-	struct entry *e = NULL;
-	auto_err struct err *err = NULL;
+	struct buf b = BUF_INIT;
+	va_list ap;
 
+	va_start(ap, fmt);
+	buf_vaddf(&b, fmt, ap);
+	va_end(ap);
+	fail_text(call, cls, &b);
+}
+
+void tool_fail_err(struct tool_call *call, struct err *err, const char *context, ...)
+{
+	struct buf b = BUF_INIT;
+	va_list ap;
+
+	if (context) {
+		va_start(ap, context);
+		buf_vaddf(&b, context, ap);
+		va_end(ap);
+		buf_adds(&b, ": ");
+	}
+	buf_adds(&b, err_text(err));
+	fail_text(call, err->cls, &b);
+}
+
+static struct entry *find_entry(const char *name)
+{
 	for (size_t i = 0; i < nentries; i++)
 		if (!strcmp(entries[i].def->name, name))
-			e = &entries[i];
+			return &entries[i];
+	return NULL;
+}
+
+bool tool_registry_has(const char *name)
+{
+	return find_entry(name) != NULL;
+}
+
+void tool_registry_call(const struct tool_caller *caller, const char *name, json_t *args)
+{
+	struct entry *e = find_entry(name);
+	auto_err struct err *err = NULL;
+
 	if (!e) {
-		srv_req_error(req, RPC_INVALID_PARAMS, "Unknown tool: %s", name);
+		json_t *res = json_pack("{s:[{s:s, s:s+}], s:b}", "content", "type", "text", "text",
+					"Unknown tool: ", name, "isError", 1);
+		caller->ops->finish(caller->ctx, res, ERR_NOT_FOUND);
 		return;
 	}
 	struct tool_call *call = xcalloc(1, sizeof(*call));
-	call->req = req;
-	call->principal = principal;
-	call->conn = conn;
+	call->caller = *caller;
+	call->principal = caller->principal;
+	call->conn = caller->conn;
 	call->env = tool_env;
 	call->def = e->def;
 	call->args = args ? json_incref(args) : json_object();
 	if (tool_schema_check(e->input, call->args, "arguments", &err) < 0) {
-		tool_fail(call, "Invalid arguments for %s: %s", name, err->msg);
+		tool_fail(call, "Invalid arguments for %s: %s", name, err_text(err));
 		return;
 	}
 	e->def->run(call);
@@ -325,13 +373,54 @@ void tool_log(struct tool_call *call, int lvl, const char *fmt, ...)
 	struct buf b = BUF_INIT;
 	va_list ap;
 
-	if (!call->env->log)
+	if (!call->caller.ops->log)
 		return;
 	va_start(ap, fmt);
 	buf_vaddf(&b, fmt, ap);
 	va_end(ap);
-	call->env->log(call->req, lvl, "mcpbox", b.data);
+	call->caller.ops->log(call->caller.ctx, lvl, b.data);
 	buf_release(&b);
+}
+
+bool tool_wants_progress(struct tool_call *call)
+{
+	const struct tool_caller_ops *o = call->caller.ops;
+	return o->progress && o->wants_progress && o->wants_progress(call->caller.ctx);
+}
+
+void tool_progress(struct tool_call *call, double progress, double total, const char *msg)
+{
+	if (tool_wants_progress(call))
+		call->caller.ops->progress(call->caller.ctx, progress, total, msg);
+}
+
+bool tool_wants_output(struct tool_call *call)
+{
+	return call->caller.ops->output != NULL;
+}
+
+void tool_output(struct tool_call *call, const char *stream, const char *data, size_t len)
+{
+	if (call->caller.ops->output)
+		call->caller.ops->output(call->caller.ctx, stream, data, len);
+}
+
+void tool_on_cancel(struct tool_call *call, void (*fn)(void *arg), void *arg)
+{
+	if (call->caller.ops->on_cancel)
+		call->caller.ops->on_cancel(call->caller.ctx, fn, arg);
+}
+
+void tool_ask(struct tool_call *call, const char *method, json_t *params, tool_reply_cb cb, void *arg)
+{
+	if (!call->caller.ops->ask) {
+		json_decref(params);
+		json_t *e = json_pack("{s:i, s:s}", "code", -32601, "message", "this caller cannot be asked questions");
+		cb(arg, NULL, e);
+		json_decref(e);
+		return;
+	}
+	call->caller.ops->ask(call->caller.ctx, method, params, cb, arg);
 }
 
 /* ---- argument helpers --------------------------------------------------- */
@@ -373,7 +462,7 @@ static void session_ready(void *arg, struct sess_session *s, struct err *err)
 
 	free(w);
 	if (err) {
-		tool_fail(call, "%s", err->msg);
+		tool_fail_err(call, err, NULL);
 		err_free(err);
 		return;
 	}
@@ -390,7 +479,7 @@ void tool_with_session(struct tool_call *call, tool_session_cb cb)
 	if (id) {
 		s = sess_find(reg, id, call->principal);
 		if (!s) {
-			tool_fail(call, "session \"%s\" not found (argument session_id): it may have been "
+			tool_fail_as(call, ERR_NOT_FOUND, "session \"%s\" not found (argument session_id): it may have been "
 					"destroyed or expired; omit session_id to use this connection's default session "
 					"or call session_create", id);
 			return;
@@ -402,7 +491,7 @@ void tool_with_session(struct tool_call *call, tool_session_cb cb)
 		struct sess_request rq = { .memory_mb = -1, .timeout_s = -1 };
 		auto_err struct err *err = NULL;
 		if (sess_create(reg, call->principal, true, &rq, &s, &err) < 0) {
-			tool_fail(call, "cannot create a session: %s", err->msg);
+			tool_fail_err(call, err, "cannot create a session");
 			return;
 		}
 		free(call->conn->implicit_session);
@@ -412,7 +501,7 @@ void tool_with_session(struct tool_call *call, tool_session_cb cb)
 	if (s->state == SESS_STOPPED) {
 		auto_err struct err *err = NULL;
 		if (sess_start(s, &err) < 0) {
-			tool_fail(call, "%s", err->msg);
+			tool_fail_err(call, err, NULL);
 			return;
 		}
 		call->restarted = xstrdup(s->id);

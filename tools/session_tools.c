@@ -44,7 +44,7 @@ static json_t *session_json(struct sess_session *s, bool detail)
 						  "executions", (json_int_t)s->executions, "running",
 						  (json_int_t)s->running, "cpu_ms", (json_int_t)s->cpu_ms));
 	if (s->failure)
-		json_object_set_new(o, "error", json_string(s->failure->msg));
+		json_object_set_new(o, "error", json_string(err_text(s->failure)));
 	json_t *display = vnc_display_info(s, s->owner); /* only owners see a session */
 	if (display)
 		json_object_set_new(o, "display", display);
@@ -84,7 +84,7 @@ static void created_from_snapshot(void *arg, struct sess_session *s, struct err 
 	free(cc);
 	if (err) {
 		sn->in_use--;
-		tool_fail(call, "session_create: %s", err->msg);
+		tool_fail_err(call, err, "session_create");
 		err_free(err);
 		return;
 	}
@@ -95,7 +95,7 @@ static void created(void *arg, struct sess_session *s, struct err *err)
 {
 	struct tool_call *call = arg;
 	if (err) {
-		tool_fail(call, "session_create: %s", err->msg);
+		tool_fail_err(call, err, "session_create");
 		err_free(err);
 		return;
 	}
@@ -129,7 +129,7 @@ static void create_session(struct tool_call *call, struct sess_snap *sn, const c
 	if (rq.network && sess_principal_no_network(call->principal)) {
 		if (sn)
 			sn->in_use--;
-		tool_fail(call, "session_create: this API key may not ask for network (it was made with "
+		tool_fail_as(call, ERR_DENIED, "session_create: this API key may not ask for network (it was made with "
 				"`mcpbox key create --no-network`)");
 		return;
 	}
@@ -137,7 +137,7 @@ static void create_session(struct tool_call *call, struct sess_snap *sn, const c
 	    sess_create(call->env->sessions, call->principal, false, &rq, &s, &err) < 0) {
 		if (sn)
 			sn->in_use--;
-		tool_fail(call, "session_create: %s", err->msg);
+		tool_fail_err(call, err, "session_create");
 		return;
 	}
 	if (disp && !json_is_false(disp))
@@ -181,7 +181,7 @@ static void session_create_run(struct tool_call *call)
 	const char *snap_id = tool_arg_str(call, "snapshot_id", NULL);
 	struct sess_snap *sn = NULL;
 	if (snap_id && !(sn = sess_snap_find(call->env->sessions, snap_id, call->principal))) {
-		tool_fail(call, "snapshot \"%s\" not found (argument snapshot_id)", snap_id);
+		tool_fail_as(call, ERR_NOT_FOUND, "snapshot \"%s\" not found (argument snapshot_id)", snap_id);
 		return;
 	}
 	if (!sn) {
@@ -221,7 +221,7 @@ static struct sess_session *named_session(struct tool_call *call)
 	const char *id = tool_arg_str(call, "session_id", "");
 	struct sess_session *s = sess_find(call->env->sessions, id, call->principal);
 	if (!s)
-		tool_fail(call, "session \"%s\" not found (argument session_id)", id);
+		tool_fail_as(call, ERR_NOT_FOUND, "session \"%s\" not found (argument session_id)", id);
 	return s;
 }
 
@@ -248,7 +248,7 @@ static void session_destroy_run(struct tool_call *call)
 	struct sess_session *s = sess_find(call->env->sessions, id, call->principal);
 
 	if (!s) {
-		tool_fail(call, "session \"%s\" not found (argument session_id)", id);
+		tool_fail_as(call, ERR_NOT_FOUND, "session \"%s\" not found (argument session_id)", id);
 		return;
 	}
 	if (call->conn->implicit_session && !strcmp(call->conn->implicit_session, id)) {
@@ -277,7 +277,7 @@ static void session_stop_run(struct tool_call *call)
 		return;
 	}
 	if (sess_stop(s, &err) < 0) {
-		tool_fail(call, "session_stop: %s", err->msg);
+		tool_fail_err(call, err, "session_stop");
 		return;
 	}
 	sess_audit(call->env->sessions, call->principal, "session.stop", s->id, NULL);
@@ -288,7 +288,7 @@ static void started(void *arg, struct sess_session *s, struct err *err)
 {
 	struct tool_call *call = arg;
 	if (err) {
-		tool_fail(call, "session_start: %s", err->msg);
+		tool_fail_err(call, err, "session_start");
 		err_free(err);
 		return;
 	}
@@ -303,7 +303,7 @@ static void session_start_run(struct tool_call *call)
 	if (!s)
 		return;
 	if (sess_start(s, &err) < 0) {
-		tool_fail(call, "session_start: %s", err->msg);
+		tool_fail_err(call, err, "session_start");
 		return;
 	}
 	sess_audit(call->env->sessions, call->principal, "session.start", s->id, NULL);

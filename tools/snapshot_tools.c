@@ -130,7 +130,7 @@ static bool store_or_fail(struct tool_call *call)
 	auto_err struct err *err = NULL;
 	if (call->env->snapshots(&err))
 		return true;
-	tool_fail(call, "snapshots are unavailable: %s", err ? err->msg : "cannot open the store");
+	tool_fail_as(call, ERR_UNAVAILABLE, "snapshots are unavailable: %s", err ? err_text(err) : "cannot open the store");
 	return false;
 }
 
@@ -194,7 +194,7 @@ static struct sess_session *target_session(struct tool_call *call, bool required
 	else if (!required && call->conn->implicit_session)
 		s = sess_find(call->env->sessions, call->conn->implicit_session, call->principal);
 	if (!s)
-		tool_fail(call, id ? "session \"%s\" not found (argument session_id)"
+		tool_fail_as(call, ERR_NOT_FOUND, id ? "session \"%s\" not found (argument session_id)"
 				   : "this connection has no session yet: pass session_id%s", id ? id : "");
 	return s;
 }
@@ -208,7 +208,7 @@ static void took(struct job *j)
 
 	s->snap_busy = false;
 	if (j->err) {
-		tool_fail(call, "session_snapshot: %s", j->err->msg);
+		tool_fail_err(call, j->err, "session_snapshot");
 		return;
 	}
 	struct sess_snap tmpl = {
@@ -237,13 +237,13 @@ static void took(struct job *j)
 static void snapshot_take(struct tool_call *call, struct sess_session *s)
 {
 	if (s->snap_busy) {
-		tool_fail(call, "session %s: a snapshot or restore is already running; try again when it ends", s->id);
+		tool_fail_as(call, ERR_CONFLICT, "session %s: a snapshot or restore is already running; try again when it ends", s->id);
 		return;
 	}
 	struct sess_held one = { .snapshots = 1 };
 	auto_err struct err *err = NULL;
 	if (sess_quota_check(call->env->sessions, call->principal, &one, &err) < 0) {
-		tool_fail(call, "%s", err->msg);
+		tool_fail_err(call, err, NULL);
 		return;
 	}
 	struct job *j = job_new(call, JOB_TAKE, s);
@@ -275,8 +275,7 @@ static void restarted(void *arg, struct sess_session *s, struct err *err)
 {
 	struct tool_call *call = arg;
 	if (err) {
-		tool_fail(call, "session_restore: the workspace was restored but the session did not start: %s",
-			  err->msg);
+		tool_fail_err(call, err, "session_restore: the workspace was restored but the session did not start");
 		err_free(err);
 		return;
 	}
@@ -293,7 +292,7 @@ static void restored(struct job *j)
 
 	s->snap_busy = false;
 	if (j->err) {
-		tool_fail(call, "session_restore: %s", j->err->msg);
+		tool_fail_err(call, j->err, "session_restore");
 		return;
 	}
 	free(s->last_snapshot);
@@ -301,7 +300,7 @@ static void restored(struct job *j)
 	sess_audit(call->env->sessions, call->principal, "session.restore", s->id, tool_arg_str(call, "snapshot_id", ""));
 	if (j->restart && s->state != SESS_DELETED) {
 		if (sess_start(s, &err) < 0) {
-			tool_fail(call, "session_restore: %s", err->msg);
+			tool_fail_err(call, err, "session_restore");
 			return;
 		}
 		sess_when_ready(s, restarted, call);
@@ -323,11 +322,11 @@ static void session_restore_run(struct tool_call *call)
 		return;
 	sn = sess_snap_find(call->env->sessions, snap_id, call->principal);
 	if (!sn) {
-		tool_fail(call, "snapshot \"%s\" not found (argument snapshot_id)", snap_id);
+		tool_fail_as(call, ERR_NOT_FOUND, "snapshot \"%s\" not found (argument snapshot_id)", snap_id);
 		return;
 	}
 	if (s->snap_busy || s->state == SESS_CREATING) {
-		tool_fail(call, "session %s is busy (%s); try again", s->id,
+		tool_fail_as(call, ERR_CONFLICT, "session %s is busy (%s); try again", s->id,
 			  s->snap_busy ? "a snapshot or restore runs" : "it is starting");
 		return;
 	}
@@ -338,7 +337,7 @@ static void session_restore_run(struct tool_call *call)
 	if (s->state == SESS_RUNNING && !tool_arg_bool(call, "keep_processes", false)) {
 		if (sess_stop(s, &err) < 0) {
 			job_free(j);
-			tool_fail(call, "session_restore: %s", err->msg);
+			tool_fail_err(call, err, "session_restore");
 			return;
 		}
 		j->restart = true;
@@ -366,8 +365,7 @@ static void filled(struct job *j)
 	fs->snap->in_use--;
 	s->snap_busy = false;
 	if (j->err) {
-		tool_fail(call, "session_create: cannot fill the workspace from snapshot %s: %s", fs->snap->id,
-			  j->err->msg);
+		tool_fail_err(call, j->err, "session_create: cannot fill the workspace from snapshot %s", fs->snap->id);
 		sess_destroy(s);
 	} else {
 		free(s->last_snapshot);
@@ -405,7 +403,7 @@ static void tree_ready(struct job *j)
 	struct tree_wait *tw = j->arg;
 	if (j->err) {
 		tw->snap->in_use--;
-		tool_fail(j->call, "session_create: cannot prepare snapshot %s: %s", tw->snap->id, j->err->msg);
+		tool_fail_err(j->call, j->err, "session_create: cannot prepare snapshot %s", tw->snap->id);
 	} else {
 		tw->cont(j->call, tw->snap, j->workspace);
 	}
@@ -500,7 +498,7 @@ static struct sess_snap *named_snap(struct tool_call *call, const char *arg)
 	const char *id = tool_arg_str(call, arg, "");
 	struct sess_snap *sn = sess_snap_find(call->env->sessions, id, call->principal);
 	if (!sn)
-		tool_fail(call, "snapshot \"%s\" not found (argument %s)", id, arg);
+		tool_fail_as(call, ERR_NOT_FOUND, "snapshot \"%s\" not found (argument %s)", id, arg);
 	return sn;
 }
 
@@ -519,13 +517,13 @@ static void snapshot_delete_run(struct tool_call *call)
 	if (!sn)
 		return;
 	if (sn->in_use) {
-		tool_fail(call, "snapshot %s is in use: a session is being created from it; try again", sn->id);
+		tool_fail_as(call, ERR_CONFLICT, "snapshot %s is in use: a session is being created from it; try again", sn->id);
 		return;
 	}
 	if (!store_or_fail(call))
 		return;
 	if (snap_delete(call->env->snapshots(NULL), sn->id, &err) < 0 && err->errnum != ENOENT) {
-		tool_fail(call, "snapshot_delete: %s", err->msg);
+		tool_fail_err(call, err, "snapshot_delete");
 		return;
 	}
 	json_t *sc = json_pack("{s:s, s:b}", "snapshot_id", sn->id, "deleted", 1);
@@ -538,7 +536,7 @@ static void diffed(struct job *j)
 {
 	struct tool_call *call = j->call;
 	if (j->err) {
-		tool_fail(call, "snapshot_diff: %s", j->err->msg);
+		tool_fail_err(call, j->err, "snapshot_diff");
 		return;
 	}
 	json_t *sc = json_incref(j->diff);
@@ -575,7 +573,7 @@ static void snapshot_diff_run(struct tool_call *call)
 		const char *sid = tool_arg_str(call, "session_id", from->session_id);
 		s = sess_find(call->env->sessions, sid, call->principal);
 		if (!s) {
-			tool_fail(call, "snapshot_diff: session \"%s\" not found; pass \"to\" (a snapshot) or a "
+			tool_fail_as(call, ERR_NOT_FOUND, "snapshot_diff: session \"%s\" not found; pass \"to\" (a snapshot) or a "
 					"session_id", sid);
 			return;
 		}

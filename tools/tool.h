@@ -9,8 +9,10 @@
  * isError result whose text names the argument and what was expected.
  *
  * A handler owns its struct tool_call and finishes it exactly once, now or
- * later, with tool_ok(), tool_fail() or tool_finish(). Transport-agnostic:
- * no tool knows where a call came from, only its principal.
+ * later, with tool_ok(), tool_fail() or tool_finish(). Protocol-agnostic:
+ * no tool knows whether a call came over MCP or a REST dialect, only its
+ * caller (struct tool_caller: principal, per-caller state, and how to
+ * answer, report progress, log and learn of cancellation).
  * Loop thread only.
  */
 #ifndef MCPBOX_TOOL_H
@@ -20,7 +22,6 @@
 #include <stdbool.h>
 
 #include "../server/err.h"
-#include "../server/rpc.h"
 #include "../sessions/session.h"
 
 struct snap_store;
@@ -32,17 +33,54 @@ struct tool_env {
 	/* the snapshot object store, opened on first use (NULL with *errp if it cannot be) */
 	struct snap_store *(*snapshots)(struct err **errp);
 	bool fixtures;		/* also offer the conformance fixture tools */
-	/* Send a log message (enum log_level) about request r to its client, if its level admits it. */
-	void (*log)(struct srv_req *r, int lvl, const char *logger, const char *msg);
 };
 
-/** Per-connection state the tools keep (embedded in the MCP connection). */
+/**
+ * What the tools keep per caller, whichever protocol it speaks: embedded in
+ * an MCP connection, or in a REST dialect's per-principal or per-sandbox
+ * state. Released with tool_conn_release().
+ */
 struct tool_view;
 
 struct tool_conn {
-	char *implicit_session;	/* id of the connection's default session, once created */
-	json_t *client_caps;	/* the client's initialize capabilities (owned), or NULL */
-	struct tool_view *views;	/* per session: how this connection's last screenshot maps (display.c) */
+	char *implicit_session;	/* id of the caller's default session, once created */
+	json_t *client_caps;	/* the client's MCP initialize capabilities (owned), or NULL */
+	struct tool_view *views;	/* per session: how this caller's last screenshot maps (display.c) */
+};
+
+/** The answer to a question asked of the client (exactly one of result and error is set). */
+typedef void (*tool_reply_cb)(void *arg, json_t *result, json_t *error);
+
+/**
+ * How a call talks back to whoever made it. ctx is the caller's (an MCP
+ * request, an HTTP request). Only finish is required.
+ */
+struct tool_caller_ops {
+	/*
+	 * The call is done: result is a CallToolResult (stolen); for an isError
+	 * result cls says what kind of failure it is (ERR_INTERNAL otherwise).
+	 * Called exactly once, also after a cancellation.
+	 */
+	void (*finish)(void *ctx, json_t *result, enum err_class cls);
+	/* Does the caller want progress reports? */
+	bool (*wants_progress)(void *ctx);
+	/* Progress (increasing), total (0: unknown) and a short message. */
+	void (*progress)(void *ctx, double progress, double total, const char *msg);
+	/* A log message (enum log_level) about the call. */
+	void (*log)(void *ctx, int lvl, const char *msg);
+	/* Output of a running program as it arrives (stream "stdout" or "stderr"). */
+	void (*output)(void *ctx, const char *stream, const char *data, size_t len);
+	/* Call fn(arg) once if the caller gives up on the call (it still must be finished). */
+	void (*on_cancel)(void *ctx, void (*fn)(void *arg), void *arg);
+	/* Ask the client something (MCP sampling/elicitation); steals params. */
+	void (*ask)(void *ctx, const char *method, json_t *params, tool_reply_cb cb, void *arg);
+};
+
+struct tool_caller {
+	const struct tool_caller_ops *ops;
+	void *ctx;
+	const char *principal;	/* who calls; sessions of others are invisible (outlives the call) */
+	struct tool_conn *conn;	/* the caller's state (outlives the call) */
 };
 
 struct tool_call;
@@ -56,9 +94,9 @@ int tool_display_quota(struct tool_call *call, struct sess_session *s, struct er
 void tool_display_views_free(struct tool_conn *tc);
 
 struct tool_call {
-	struct srv_req *req;
-	const char *principal;	/* who calls; sessions of others are invisible */
-	struct tool_conn *conn;
+	struct tool_caller caller;
+	const char *principal;	/* caller.principal */
+	struct tool_conn *conn;	/* caller.conn */
 	json_t *args;		/* validated arguments (owned) */
 	const struct tool_env *env;
 	const struct tool_def *def;
@@ -108,10 +146,16 @@ void tool_registry_init(const struct tool_env *env);
 void tool_registry_release(void);
 /** {"tools":[...]} in a fixed order. */
 json_t *tool_registry_list(void);
-/** Validate and run; finishes req (an unknown tool is a -32602 error). */
-void tool_registry_call(struct srv_req *req, const char *principal, struct tool_conn *conn,
-			const char *name, json_t *args);
-/** The connection is gone: destroy its implicit session. */
+/** Is there a tool of that name? */
+bool tool_registry_has(const char *name);
+/**
+ * Validate args (borrowed; NULL: none) and run the tool; the caller's finish
+ * is called exactly once, possibly before this returns. An unknown tool is
+ * the caller's to refuse first (tool_registry_has); here it is an isError
+ * result of class ERR_NOT_FOUND.
+ */
+void tool_registry_call(const struct tool_caller *caller, const char *name, json_t *args);
+/** The caller is gone: forget its state and destroy its implicit session (one tool_with_session made). */
 void tool_conn_release(struct tool_conn *tc);
 
 /**
@@ -125,8 +169,14 @@ int tool_schema_check(json_t *schema, json_t *value, const char *where, struct e
 
 /** Result with structuredContent (stolen) and a text block (the JSON of it when text is NULL). */
 void tool_ok(struct tool_call *call, json_t *structured, const char *text);
-/** isError result with a message. */
+/** isError result with a message, of class ERR_INVALID (the call's arguments or the state it asks about). */
 void tool_fail(struct tool_call *call, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/** The same with another class. */
+void tool_fail_as(struct tool_call *call, enum err_class cls, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/** isError result from err: "context: err_text(err)" (context may be NULL), err's class. */
+void tool_fail_err(struct tool_call *call, struct err *err, const char *context, ...)
+	__attribute__((format(printf, 3, 4)));
 /** Finish with a complete CallToolResult (stolen). */
 void tool_finish(struct tool_call *call, json_t *result);
 
@@ -147,8 +197,18 @@ typedef void (*tool_session_cb)(struct tool_call *call, struct sess_session *s);
  */
 void tool_with_session(struct tool_call *call, tool_session_cb cb);
 
-/** Log to the calling client (notifications/message), logger "mcpbox". */
+/** Log to the caller (MCP: notifications/message, logger "mcpbox"). */
 void tool_log(struct tool_call *call, int lvl, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/** Does the caller want progress reports? */
+bool tool_wants_progress(struct tool_call *call);
+void tool_progress(struct tool_call *call, double progress, double total, const char *msg);
+/** Program output as it arrives, to a caller that streams it. */
+bool tool_wants_output(struct tool_call *call);
+void tool_output(struct tool_call *call, const char *stream, const char *data, size_t len);
+/** Call fn(arg) once if the caller gives up on the call (the handler must still finish it). */
+void tool_on_cancel(struct tool_call *call, void (*fn)(void *arg), void *arg);
+/** Ask the client (MCP sampling/elicitation); a caller that cannot gets cb with an error. Steals params. */
+void tool_ask(struct tool_call *call, const char *method, json_t *params, tool_reply_cb cb, void *arg);
 
 /** Make a JSON string from bytes that may not be valid UTF-8 (bad bytes → U+FFFD). */
 json_t *tool_json_text(const char *data, size_t len);

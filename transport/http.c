@@ -1332,7 +1332,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 			p->vnc = vw;
 			if (vnc_viewer_open(p->session_id, p->principal[0] ? p->principal : NULL, p->token, &vncws_ops,
 					    vw, &vw->v, &e) < 0) {
-				log_info("http: VNC viewer for session %s refused: %s", p->session_id, e->msg);
+				log_info("http: VNC viewer for session %s refused: %s", p->session_id, err_text(e));
 				err_free(e);
 				return -1;
 			}

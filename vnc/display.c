@@ -408,7 +408,7 @@ static void display_ready(struct vnc_display *d)
 		struct err *e = NULL;
 		d->tcp_port = vnc_tcp_listen(d, &e);
 		if (d->tcp_port < 0) {
-			log_warn("display of session %s: VNC TCP port: %s", d->sid, e->msg);
+			log_warn("display of session %s: VNC TCP port: %s", d->sid, err_text(e));
 			err_free(e);
 		}
 	}
@@ -556,7 +556,7 @@ static void chan_read(struct vnc_display *d)
 			return;
 		}
 		if (vnc_chan_parse(&raw, (size_t)n, d->req_w, d->req_h, &m, &e) < 0) {
-			agent_misbehaves(d, e->msg);
+			agent_misbehaves(d, err_text(e));
 			return;
 		}
 		if (!agent_msg(d, &m))
@@ -696,7 +696,7 @@ static int agent_spawn(struct vnc_display *d, struct err **errp)
 	size_t len = vnc_agent_shm_size(d->req_w, d->req_h);
 
 	if (V.exe_fd < 0)
-		return err_set(errp, 0, "the display agent's program is not available");
+		return err_setc(errp, ERR_UNAVAILABLE, 0, "the display agent's program is not available");
 	auto_close int shm = shm_create(len, errp);
 	if (shm < 0)
 		return -1;
@@ -753,8 +753,8 @@ static void display_start(struct vnc_display *d)
 	}
 	d->start_ms = now_ms();
 	if (agent_spawn(d, &e) < 0) {
-		log_warn("display of session %s: %s", d->sid, e->msg);
-		run_waiters(d, e->msg);
+		log_warn("display of session %s: %s", d->sid, err_text(e));
+		run_waiters(d, err_text(e));
 		return;
 	}
 	d->worker = s->worker;
@@ -882,12 +882,12 @@ int vnc_display_configure(struct sess_session *s, int w, int h, bool start, stru
 {
 	if (w || h) {
 		if (w < 64 || h < 64 || w > VNC_MAX_W || h > VNC_MAX_H)
-			return err_set(errp, 0, "display size %dx%d out of range (64x64 to %dx%d)", w, h, VNC_MAX_W,
+			return err_setc(errp, ERR_INVALID, 0, "display size %dx%d out of range (64x64 to %dx%d)", w, h, VNC_MAX_W,
 				       VNC_MAX_H);
 	}
 	struct vnc_display *d = display_get(s, true);
 	if (!d)
-		return err_set(errp, 0, "the session was deleted");
+		return err_setc(errp, ERR_NOT_FOUND, 0, "the session was deleted");
 	if (w) {
 		d->req_w = w;
 		d->req_h = h;
@@ -1028,7 +1028,7 @@ static void shot_work(uv_work_t *w)
 				    : vnc_png_encode(rgb, ow, oh, &sw->shot.data, &e);
 		free(rgb);
 		if (rc < 0) {
-			snprintf(sw->msg, sizeof(sw->msg), "%s", e->msg);
+			snprintf(sw->msg, sizeof(sw->msg), "%s", err_text(e));
 			err_free(e);
 			sw->failed = true;
 			return;
@@ -1408,7 +1408,7 @@ struct vnc_srv *vnc_display_srv(struct vnc_display *d, bool tcp, struct err **er
 	struct vnc_srv **sp = tcp ? &d->srv_tcp : &d->srv;
 
 	if (d->state != D_READY || !d->fb)
-		return err_set(errp, 0, "display is not running"), NULL;
+		return err_setc(errp, ERR_UNAVAILABLE, 0, "display is not running"), NULL;
 	if (!*sp) {
 		*sp = vnc_srv_new(d, d->fb, errp);
 		if (*sp && tcp && V.cfg->vnc_password)

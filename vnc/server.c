@@ -271,14 +271,14 @@ static void viewer_connect(struct vnc_viewer *v, struct vnc_display *d)
 	struct vnc_srv *srv = vnc_display_srv(d, v->tcp, &e);
 
 	if (!srv || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-		log_warn("vnc: session %s: %s", v->sid, e ? e->msg : strerror(errno));
+		log_warn("vnc: session %s: %s", v->sid, e ? err_text(e) : strerror(errno));
 		err_free(e);
 		viewer_end(v);
 		return;
 	}
 	/* answers libvncserver's WebSocket sniff at once (see the top) */
 	if (write(sv[0], RFB_PREFIX, 4) != 4 || vnc_srv_add_client(srv, sv[1], !v->control, &e) < 0) {
-		log_warn("vnc: session %s: %s", v->sid, e ? e->msg : "cannot start the client");
+		log_warn("vnc: session %s: %s", v->sid, e ? err_text(e) : "cannot start the client");
 		err_free(e);
 		close(sv[0]);
 		viewer_end(v);

@@ -20,7 +20,7 @@ static char base[256];
 
 static void die(const char *what, struct err *e)
 {
-	fprintf(stderr, "snapshot_bench: %s: %s\n", what, e ? e->msg : strerror(errno));
+	fprintf(stderr, "snapshot_bench: %s: %s\n", what, e ? err_text(e) : strerror(errno));
 	exit(1);
 }
 

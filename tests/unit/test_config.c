@@ -12,7 +12,7 @@ int main(void)
 	ok(srv_parse_size("1G", &v, &e) == 0 && v == 1ull << 30, "1G");
 	ok(srv_parse_size("64 KiB", &v, &e) == 0 && v == 64ull << 10, "64 KiB");
 	ok(srv_parse_size("100", &v, &e) == 0 && v == 100, "plain bytes");
-	ok(srv_parse_size("12X", &v, &e) < 0 && e && strstr(e->msg, "unknown unit"), "unknown unit refused");
+	ok(srv_parse_size("12X", &v, &e) < 0 && e && strstr(err_text(e), "unknown unit"), "unknown unit refused");
 	err_free(e); e = NULL;
 	ok(srv_parse_size("-1M", &v, &e) < 0, "negative refused");
 	err_free(e); e = NULL;
@@ -33,7 +33,7 @@ int main(void)
 	json_t *j = json_loads("{\"pool_size\":4,\"idle_ttl\":\"10m\",\"limits\":{\"memory\":{\"default\":\"256M\",\"max\":\"2G\"},"
 			       "\"timeout\":\"2m\",\"pids\":{\"default\":50,\"max\":100}}}", 0, NULL);
 	ok(srv_config_apply_json(&cfg, j, &e) == 0, "valid config applies");
-	if (e) printf("#   %s\n", e->msg);
+	if (e) printf("#   %s\n", err_text(e));
 	ok(cfg.pool_size == 4 && cfg.idle_ttl_s == 600 && cfg.memory_bytes.def == 256ull << 20 &&
 	   cfg.memory_bytes.max == 2ull << 30 && cfg.timeout_s.def == 120 && cfg.max_pids.max == 100,
 	   "values parsed with units");
@@ -60,9 +60,9 @@ int main(void)
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		j = json_loads(bad[i], 0, NULL);
-		ok(srv_config_apply_json(&cfg, j, &e) < 0 && e && e->msg[0], "refused with a message: %s", bad[i]);
+		ok(srv_config_apply_json(&cfg, j, &e) < 0 && e && err_text(e)[0], "refused with a message: %s", bad[i]);
 		if (e)
-			printf("#   %s\n", e->msg);
+			printf("#   %s\n", err_text(e));
 		err_free(e); e = NULL;
 		json_decref(j);
 	}
@@ -71,7 +71,7 @@ int main(void)
 	srv_config_defaults(&cfg);
 	ok(srv_limit_pick(&cfg.timeout_s, -1, 1, "timeout_s", &v, &e) == 0 && v == 30, "absent → default");
 	ok(srv_limit_pick(&cfg.timeout_s, 3600, 1, "timeout_s", &v, &e) == 0 && v == 3600, "max allowed");
-	ok(srv_limit_pick(&cfg.timeout_s, 3601, 1, "timeout_s", &v, &e) < 0 && strstr(e->msg, "timeout_s"), "above max names the argument");
+	ok(srv_limit_pick(&cfg.timeout_s, 3601, 1, "timeout_s", &v, &e) < 0 && strstr(err_text(e), "timeout_s"), "above max names the argument");
 	err_free(e); e = NULL;
 	ok(srv_limit_pick(&cfg.timeout_s, 0, 1, "timeout_s", &v, &e) < 0, "below min refused");
 	err_free(e); e = NULL;

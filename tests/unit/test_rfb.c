@@ -57,15 +57,15 @@ int main(void)
 
 	/* the loader: the table is found in this program; a wrong size is refused */
 	const struct vnc_rfb_api *R = srv_module_api("rfb", sizeof(*R), &e);
-	ok(R != NULL, "the rfb table is found (%s)", e ? e->msg : "");
+	ok(R != NULL, "the rfb table is found (%s)", e ? err_text(e) : "");
 	if (!R)
 		return 1;
-	ok(srv_module_api("rfb", sizeof(*R) + 8, &e) == NULL && e && strstr(e->msg, "another mcpbox"),
-	   "a table of another size is refused: %s", e ? e->msg : "(no error)");
+	ok(srv_module_api("rfb", sizeof(*R) + 8, &e) == NULL && e && strstr(err_text(e), "another mcpbox"),
+	   "a table of another size is refused: %s", e ? err_text(e) : "(no error)");
 	err_free(e);
 	e = NULL;
-	ok(srv_module_api("nosuchmodule", 16, &e) == NULL && e && strstr(e->msg, "mcpbox-nosuchmodule.so"),
-	   "a missing module is a clear error: %s", e ? e->msg : "(no error)");
+	ok(srv_module_api("nosuchmodule", 16, &e) == NULL && e && strstr(err_text(e), "mcpbox-nosuchmodule.so"),
+	   "a missing module is a clear error: %s", e ? err_text(e) : "(no error)");
 	err_free(e);
 	e = NULL;
 
@@ -107,14 +107,14 @@ int main(void)
 			close(fd);
 		c = connect_client(R, s, high, &e);
 		ok(c < 0 && e && e->errnum == EMFILE, "no free fd below %d: refused with EMFILE (%s)", FD_SETSIZE,
-		   e ? e->msg : "accepted");
+		   e ? err_text(e) : "accepted");
 		ok(fcntl(high, F_GETFD) < 0 && errno == EBADF, "and the refused socket is closed");
 		err_free(e);
 		e = NULL;
 		for (int i = 0; i < 3; i++)	/* the socket pair and the move */
 			close(fill[--nfill]);
 		c = connect_client(R, s, high, &e);
-		ok(c >= 0 && read_n(c, buf, 12) == 12, "fds freed: served again (%s)", e ? e->msg : "");
+		ok(c >= 0 && read_n(c, buf, 12) == 12, "fds freed: served again (%s)", e ? err_text(e) : "");
 		if (c >= 0)
 			close(c);
 		while (nfill)

@@ -82,7 +82,7 @@ static struct sess_worker *create(struct sess_zygote *z, const char *id, const c
 
 	o.limits.memory_bytes = mem;
 	if (sess_zygote_create(z, &o, on_created, &c, &e) < 0) {
-		printf("# create %s: %s\n", id, e->msg);
+		printf("# create %s: %s\n", id, err_text(e));
 		err_free(e);
 		return NULL;
 	}
@@ -93,7 +93,7 @@ static struct sess_worker *create(struct sess_zygote *z, const char *id, const c
 	if (ms)
 		*ms = (double)(now_ns() - t0) / 1e6;
 	if (c.err) {
-		printf("# create %s: %s\n", id, c.err->msg);
+		printf("# create %s: %s\n", id, err_text(c.err));
 		err_free(c.err);
 		return NULL;
 	}
@@ -182,7 +182,7 @@ static int start(struct sess_worker *w, struct run *r, const char *const *argv,
 	close(po[1]);
 	close(pe[1]);
 	if (rc < 0) {
-		printf("# spawn %s: %s\n", argv[0], e->msg);
+		printf("# spawn %s: %s\n", argv[0], err_text(e));
 		err_free(e);
 		close(po[0]);
 		close(pe[0]);
@@ -416,7 +416,7 @@ static void test_inotify(struct sess_zygote *z, const char *ws, bool root, struc
 	s.fds[2] = -1;
 	s.nfds = 3;
 	if (sess_worker_spawn(a, &s, on_exit_cb, &r, &id, &e) < 0) {
-		ok(false, "spawn inotify probe: %s", e->msg);
+		ok(false, "spawn inotify probe: %s", err_text(e));
 		err_free(e);
 		return;
 	}
@@ -565,7 +565,7 @@ int main(void)
 	printf("1..47\n");
 
 	if (!ok(sess_zygote_start(&z, &e) == 0, "zygote starts")) {
-		printf("# %s\n", e->msg);
+		printf("# %s\n", err_text(e));
 		return 1;
 	}
 	host = sess_zygote_host(z);

@@ -254,7 +254,7 @@ static void test_roundtrip(struct snap_store *st)
 	char *want = dump(ws);
 
 	ok(snap_take(st, ws, idx, NULL, "s1", "first", 0, &res, &e) == 0, "first snapshot");
-	if (e) printf("#   %s\n", e->msg);
+	if (e) printf("#   %s\n", err_text(e));
 	ok(strlen(res.commit) == 40 && res.files == 15 && res.dirs == 8, "counts: %llu files, %llu dirs",
 	   (unsigned long long)res.files, (unsigned long long)res.dirs);
 	ok(count_loose() == 0 && count_pack_files(".pack") == 1 && count_pack_files(".idx") == 1,
@@ -293,7 +293,7 @@ static void test_roundtrip(struct snap_store *st)
 	/* diff against the live workspace, then a second snapshot and diff between commits */
 	json_t *d = NULL;
 	ok(snap_diff(st, s1, NULL, ws, &d, &e) == 0 && d, "diff against the workspace");
-	if (e) printf("#   %s\n", e->msg);
+	if (e) printf("#   %s\n", err_text(e));
 	char *js = d ? json_dumps(d, JSON_SORT_KEYS) : NULL;
 	printf("# %s\n", js ? js : "(null)");
 	ok(js && strstr(js, "{\"added_lines\": 2, \"deleted_lines\": 1, \"new_mode\": \"100755\", \"old_mode\": \"100644\", \"path\": \"a.txt\"}"),
@@ -310,7 +310,7 @@ static void test_roundtrip(struct snap_store *st)
 	json_decref(d);
 
 	ok(snap_take(st, ws, idx, s1, "s2", "second", 0, &res2, &e) == 0, "second snapshot (parent s1)");
-	if (e) printf("#   %s\n", e->msg);
+	if (e) printf("#   %s\n", err_text(e));
 	ok(res2.skipped == 1, "the FIFO is skipped, not recorded");
 	char *changed = dump(ws);
 	d = NULL;
@@ -323,7 +323,7 @@ static void test_roundtrip(struct snap_store *st)
 
 	/* restore: the workspace becomes exactly s1 */
 	ok(snap_restore(st, s1, ws, idx, &e) == 0, "restore s1");
-	if (e) printf("#   %s\n", e->msg);
+	if (e) printf("#   %s\n", err_text(e));
 	char *got = dump(ws);
 	ok(!strcmp(want, got), "restored tree equals the original (content, modes, symlinks, empty dirs)");
 	if (strcmp(want, got))
@@ -400,7 +400,7 @@ static void test_attacks(struct snap_store *st)
 	if (link(P("%s/victim", outside), P("%s/g", ws)) < 0)
 		printf("# (hard link not possible here: %s)\n", strerror(errno));
 	ok(snap_restore(st, s, ws, idx, &e) == 0, "restore over planted links");
-	if (e) printf("#   %s\n", e->msg);
+	if (e) printf("#   %s\n", err_text(e));
 	struct stat sb;
 	ok(lstat(P("%s/dir", ws), &sb) == 0 && S_ISDIR(sb.st_mode), "dir is a real directory again");
 	ok(access(P("%s/f", outside), F_OK) < 0, "nothing was written through the symlink");
@@ -432,7 +432,7 @@ static void test_attacks(struct snap_store *st)
 	/* size limit */
 	size_t packs = count_pack_files(".pack");
 	ok(snap_take(st, ws, idx, NULL, "too-big", NULL, 10, &res, &e) < 0 && e && e->errnum == EFBIG &&
-	   strstr(e->msg, "10 bytes"), "a workspace over max_bytes is refused: %s", e ? e->msg : "");
+	   strstr(err_text(e), "10 bytes"), "a workspace over max_bytes is refused: %s", e ? err_text(e) : "");
 	err_free(e), e = NULL;
 	char hex[41];
 	ok(count_pack_files(".pack") == packs && snap_resolve(st, "too-big", hex, &e) < 0,
@@ -549,7 +549,7 @@ static void test_gc(struct snap_store *st)
 	ok(snap_delete(st, "inc1", &e) == 0, "delete inc1 (inc2's parent)");
 	uint64_t t0 = now_ns();
 	ok(snap_gc(st, &e) == 0, "gc: %llu ms", (unsigned long long)((now_ns() - t0) / 1000000));
-	if (e) printf("#   %s\n", e->msg);
+	if (e) printf("#   %s\n", err_text(e));
 	ok(!blob_exists("only in gc2\n", 12) && !blob_exists("only in gc1\n", 12), "deleted snapshots' objects are gone");
 	ok(blob_exists("one\ntwo\nthree\n", 14) && blob_exists("nested file\n", 12), "others kept");
 	ok(count_loose() == 0 && count_pack_files(".pack") == 1 && count_pack_files(NULL) == 2,
@@ -589,7 +589,7 @@ static void *thr_run(void *arg)
 	snprintf(id, sizeof(id), "thr%d", t->i);
 	t->rc = snap_take(t->st, ws, NULL, NULL, id, NULL, 0, &r, &e);
 	if (e)
-		printf("#   thread %d: %s\n", t->i, e->msg);
+		printf("#   thread %d: %s\n", t->i, err_text(e));
 	err_free(e);
 	return NULL;
 }
@@ -652,7 +652,7 @@ static void test_crash(struct snap_store *st)
 		else if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 			completed++;
 		if (snap_verify(st, NULL, NULL, &e) < 0) {
-			printf("#   after a kill at %d ms: %s\n", delays_ms[k], e->msg);
+			printf("#   after a kill at %d ms: %s\n", delays_ms[k], err_text(e));
 			err_free(e), e = NULL;
 			bad++;
 		}
@@ -660,7 +660,7 @@ static void test_crash(struct snap_store *st)
 	printf("# %d killed mid-way, %d completed before the kill\n", killed, completed);
 	ok(bad == 0 && killed >= 3, "store verifies after every kill -9 during snap_take");
 	ok(snap_take(st, ws, idx, NULL, "after-crash", NULL, 0, &r, &e) == 0, "a new snapshot succeeds");
-	if (e) printf("#   %s\n", e->msg);
+	if (e) printf("#   %s\n", err_text(e));
 	char mat[256];
 	snprintf(mat, sizeof(mat), "%s/mat-crash", base);
 	ok(snap_materialize(st, r.commit, mat, &e) == 0, "and materializes");
@@ -687,7 +687,7 @@ int main(void)
 	printf("# uid %d, data in %s\n", (int)getuid(), base);
 
 	ok(snap_store_open(&st, data_dir, &e) == 0, "open a new store");
-	if (e) printf("#   %s\n", e->msg);
+	if (e) printf("#   %s\n", err_text(e));
 	{
 		char gitdir[600];
 		struct stat sb;

@@ -200,7 +200,7 @@ static void test_migrations(void)
 
 	ok(srv_store_open(&st, dir, &e) == 0, "open on a fresh directory");
 	if (e)
-		printf("#   %s\n", e->msg);
+		printf("#   %s\n", err_text(e));
 	ok(srv_store_schema_version() >= 1, "at least one migration");
 	ok(raw_int(dir, "PRAGMA user_version") == srv_store_schema_version(), "user_version records the migrations");
 	ok(raw_int(dir, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'keys'") == 1,
@@ -221,7 +221,7 @@ static void test_migrations(void)
 
 	raw_exec(dir, "PRAGMA user_version = 99");
 	ok(srv_store_open(&st, dir, &e) < 0 && !st, "a database from a newer mcpbox is refused");
-	ok(e && strstr(e->msg, "newer") && strstr(e->msg, "99"), "with a clear message: %s", e ? e->msg : "(none)");
+	ok(e && strstr(err_text(e), "newer") && strstr(err_text(e), "99"), "with a clear message: %s", e ? err_text(e) : "(none)");
 	err_free(e);
 	e = NULL;
 	ok(raw_int(dir, "PRAGMA user_version") == 99, "and is left untouched");
@@ -244,7 +244,7 @@ static void test_migrations(void)
 	   "wrote a garbage file");
 	close(fd);
 	free(p);
-	ok(srv_store_open(&st, dir, &e) < 0 && e && e->msg[0], "garbage file refused: %s", e ? e->msg : "");
+	ok(srv_store_open(&st, dir, &e) < 0 && e && err_text(e)[0], "garbage file refused: %s", e ? err_text(e) : "");
 	err_free(e);
 	e = NULL;
 	rm_db(dir);
@@ -286,7 +286,7 @@ static void test_keys(void)
 
 	ok(srv_auth_key_create(st, "alice", false, &key, &id, &e) == 0, "create a key");
 	if (e)
-		printf("#   %s\n", e->msg);
+		printf("#   %s\n", err_text(e));
 	ok(key_well_formed(key), "key is mcpbox_ + 43 base64url chars: %s", key ? key : "");
 	ok(id_well_formed(id), "id is key_ + 12 hex: %s", id ? id : "");
 	secrets[nsecrets++] = xstrdup(key);
@@ -349,12 +349,12 @@ static void test_keys(void)
 	/* revocation in this process: immediate */
 	ok(srv_auth_key_revoke(st, id, &e) == 0, "revoke");
 	ok(srv_auth_verify(a, key, &p) == 0, "revoked key invalid at once (same process)");
-	ok(srv_auth_key_revoke(st, id, &e) < 0 && e && strstr(e->msg, "already revoked"),
-	   "revoking twice says so: %s", e ? e->msg : "");
+	ok(srv_auth_key_revoke(st, id, &e) < 0 && e && strstr(err_text(e), "already revoked"),
+	   "revoking twice says so: %s", e ? err_text(e) : "");
 	err_free(e);
 	e = NULL;
-	ok(srv_auth_key_revoke(st, "key_000000000000", &e) < 0 && e && strstr(e->msg, "no key"),
-	   "unknown id: %s", e ? e->msg : "");
+	ok(srv_auth_key_revoke(st, "key_000000000000", &e) < 0 && e && strstr(err_text(e), "no key"),
+	   "unknown id: %s", e ? err_text(e) : "");
 	err_free(e);
 	e = NULL;
 	ok(srv_auth_key_revoke(st, "", &e) < 0, "empty id refused");
@@ -395,7 +395,7 @@ static void test_keys(void)
 	const char *bad_names[] = { "", longname, "a\nb", "\xff\xfe" };
 	for (size_t i = 0; i < ARRAY_SIZE(bad_names); i++) {
 		ok(srv_auth_key_create(st, bad_names[i], false, &kx, &ix, &e) < 0 && !kx && !ix,
-		   "bad name %zu refused: %s", i, e ? e->msg : "");
+		   "bad name %zu refused: %s", i, e ? err_text(e) : "");
 		err_free(e);
 		e = NULL;
 	}

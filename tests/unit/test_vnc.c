@@ -55,7 +55,7 @@ static void test_chan(void)
 	err_free(e), e = NULL;
 	in.d = 1280 * 4;
 	in.a = in.b = 65535;
-	ok(vnc_chan_parse(&in, sizeof(in), 1280, 800, &m, &e) < 0, "ready 65535x65535 refused (%s)", e ? e->msg : "");
+	ok(vnc_chan_parse(&in, sizeof(in), 1280, 800, &m, &e) < 0, "ready 65535x65535 refused (%s)", e ? err_text(e) : "");
 	err_free(e), e = NULL;
 	in.a = 1280;
 	in.b = 800;
@@ -203,7 +203,7 @@ int main(void)
 	ok(vnc_keys_parse("f5", syms, VNC_MAX_COMBO, &e) == 1 && syms[0] == XK_F5, "f5 → F5");
 	ok(vnc_keys_parse("alt+Tab", syms, VNC_MAX_COMBO, &e) == 2 && syms[1] == XK_Tab, "alt+Tab");
 	ok(vnc_keys_parse("ctrl++", syms, VNC_MAX_COMBO, &e) == 2 && syms[1] == XK_plus, "ctrl++ is ctrl and plus");
-	ok(vnc_keys_parse("ctrl+nosuchkey", syms, VNC_MAX_COMBO, &e) < 0 && e && strstr(e->msg, "nosuchkey"),
+	ok(vnc_keys_parse("ctrl+nosuchkey", syms, VNC_MAX_COMBO, &e) < 0 && e && strstr(err_text(e), "nosuchkey"),
 	   "unknown keys are named in the error");
 	err_free(e);
 	e = NULL;
