@@ -194,12 +194,27 @@ static void session_create_run(struct tool_call *call)
 
 struct list_ctx {
 	json_t *arr;
+	json_t *labels;	/* only sessions with all of these (borrowed; may be NULL) */
 	struct buf text;
 };
+
+static bool has_labels(struct sess_session *s, json_t *want)
+{
+	const char *k;
+	json_t *v;
+	json_object_foreach(want, k, v) {
+		json_t *have = json_object_get(s->labels, k);
+		if (!json_is_string(have) || strcmp(json_string_value(have), json_string_value(v)))
+			return false;
+	}
+	return true;
+}
 
 static void list_one(void *arg, struct sess_session *s)
 {
 	struct list_ctx *l = arg;
+	if (!has_labels(s, l->labels))
+		return;
 	json_array_append_new(l->arr, session_json(s, false));
 	buf_addf(&l->text, "%s\t%s\t%s%s\n", s->id, sess_state_name(s->state), s->name ? s->name : "-",
 		 s->implicit ? "\t(this connection's default)" : "");
@@ -207,7 +222,7 @@ static void list_one(void *arg, struct sess_session *s)
 
 static void session_list_run(struct tool_call *call)
 {
-	struct list_ctx l = { .arr = json_array(), .text = BUF_INIT };
+	struct list_ctx l = { .arr = json_array(), .labels = json_object_get(call->args, "labels"), .text = BUF_INIT };
 	sess_foreach(call->env->sessions, call->principal, list_one, &l);
 	if (!json_array_size(l.arr))
 		buf_adds(&l.text, "no sessions\n");
@@ -341,8 +356,9 @@ const struct tool_def tool_session_defs[] = {
 	{
 		.name = "session_list",
 		.title = "List sessions",
-		.description = "List the caller's sessions.",
-		.input_schema = "{\"type\":\"object\",\"properties\":{},\"additionalProperties\":false}",
+		.description = "List the caller's sessions, optionally only those carrying all the given labels.",
+		.input_schema = "{\"type\":\"object\",\"properties\":{\"labels\":" TOOL_LABELS_SCHEMA "},"
+				"\"additionalProperties\":false}",
 		.output_schema = "{\"type\":\"object\",\"properties\":{\"sessions\":{\"type\":\"array\"}},\"required\":[\"sessions\"]}",
 		.read_only = true,
 		.idempotent = true,

@@ -416,6 +416,19 @@ describe('sessions', () => {
     assert.ok(ss.some((s) => s.implicit === true), 'the implicit session (used above) should be listed');
   });
 
+  test('session_list filters by labels (every one given must match)', async () => {
+    let r = await srv.call('session_list', { labels: { team: 'e2e' } });
+    assertOk(r);
+    assert.deepEqual(r.structuredContent.sessions.map((s) => s.session_id), [s1]);
+    r = await srv.call('session_list', { labels: { team: 'e2e', other: 'x' } });
+    assertOk(r);
+    assert.deepEqual(r.structuredContent.sessions, []);
+    r = await srv.call('session_list', { labels: { team: 'nobody' } });
+    assert.deepEqual(r.structuredContent.sessions, []);
+    r = await srv.call('session_list', { labels: { team: 5 } });
+    assert.equal(r.isError, true);
+  });
+
   test('session_info', async () => {
     const r = await srv.call('session_info', { session_id: s1 });
     assertOk(r);
