@@ -29,7 +29,7 @@ MOD_SRC  := $(foreach m,$(MODULES),$(MOD_$(m)))
 MOD_OBJ  := $(MOD_SRC:%.c=$(BUILD)/pic/%.o)
 MOD_SO   := $(MODULES:%=$(BUILD)/mcpbox-%.so)
 
-SRC      := $(filter-out $(MOD_SRC),$(wildcard server/*.c transport/*.c tools/*.c sessions/*.c vnc/*.c))
+SRC      := $(filter-out $(MOD_SRC),$(wildcard server/*.c server/rest/*.c transport/*.c tools/*.c sessions/*.c vnc/*.c))
 OBJ      := $(SRC:%.c=$(BUILD)/obj/%.o)
 LIBOBJ   := $(filter-out $(BUILD)/obj/server/main.o,$(OBJ))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -43,7 +43,8 @@ RUN_PKGS := build-essential pkg-config libuv1-dev libjansson-dev libseccomp-dev 
             python3 nodejs bash coreutils util-linux libgit2-dev slirp4netns libnftables1
 # ... and what the tests and benchmarks add (make test, make bench)
 DEB_PKGS := $(RUN_PKGS) xterm x11-apps x11-utils vncsnapshot chromium scrot imagemagick x11vnc \
-            clang bubblewrap procps iproute2 hyperfine wrk git nftables
+            clang bubblewrap procps iproute2 hyperfine wrk git nftables \
+            python3-httpx python3-aiohttp
 
 # make run: where it listens and keeps its data
 LISTEN  ?= 127.0.0.1:8080

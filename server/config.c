@@ -64,6 +64,8 @@ void srv_config_release(struct srv_config *cfg)
 	cfg->vnc_tcp_host = NULL;
 	free(cfg->vnc_password);
 	cfg->vnc_password = NULL;
+	json_decref(cfg->compat);
+	cfg->compat = NULL;
 	egress_release(cfg);
 }
 
@@ -286,6 +288,17 @@ int srv_config_apply_json(struct srv_config *cfg, json_t *obj, struct err **errp
 			cfg->egress_allow = xcalloc(cfg->n_egress_allow + 1, sizeof(char *));
 			json_array_foreach(v, i, x)
 				cfg->egress_allow[i] = xstrdup(json_string_value(x));
+		} else if (!strcmp(key, "compat")) {
+			const char *dk;
+			json_t *dv;
+			if (!json_is_object(v))
+				return err_set(errp, 0, "config: compat must be an object of dialects");
+			json_object_foreach(v, dk, dv)
+				if (!json_is_false(dv) && !json_is_true(dv) && !json_is_object(dv))
+					return err_set(errp, 0, "config: compat.%s must be false, true or an object of settings",
+						       dk);
+			json_decref(cfg->compat);
+			cfg->compat = json_deep_copy(v);
 		} else if (!strcmp(key, "quota")) {
 			const char *qk;
 			json_t *qv;

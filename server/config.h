@@ -65,6 +65,11 @@ struct srv_config {
 	bool vnc_tcp;			/* a raw TCP VNC port per display */
 	char *vnc_tcp_host;		/* its address (default 127.0.0.1) */
 	char *vnc_password;		/* VNC password on the TCP port (NULL: none) */
+	/*
+	 * REST dialects (server/rest/): {"<dialect>": false | {settings}}; a
+	 * dialect absent or given an object is served. Owned; NULL: all defaults.
+	 */
+	json_t *compat;
 };
 
 /** Fill cfg with built-in defaults (data_dir NULL). */

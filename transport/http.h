@@ -1,0 +1,111 @@
+/**
+ * http.h — routes on the port of `mcpbox serve` for everything that is not
+ * the MCP endpoint: REST dialects, the VNC viewer's files and pages, the VNC
+ * WebSocket. The transport owns connections, admission, Origin checks, body
+ * limits, CORS and draining; a route only reads its request and answers.
+ *
+ * Patterns are literal segments and captures: "/sessions/{id}/view"; a last
+ * segment "{rest*}" takes the remainder of the path (possibly empty).
+ * Routes are tried in registration order; a path matched only with another
+ * method gets 405; no match at all gets 404. Register before
+ * tp_http_start(). Loop thread only.
+ */
+#ifndef MCPBOX_HTTP_H
+#define MCPBOX_HTTP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+enum tp_method {
+	TP_GET = 1 << 0,
+	TP_POST = 1 << 1,
+	TP_PUT = 1 << 2,
+	TP_PATCH = 1 << 3,
+	TP_DELETE = 1 << 4,
+};
+#define TP_ANY (TP_GET | TP_POST | TP_PUT | TP_PATCH | TP_DELETE)
+
+/**
+ * One HTTP request and its answer. The route's handler owns it from the
+ * call on and finishes it exactly once (tp_req_send, tp_req_json or
+ * tp_req_end), now or later; it stays valid until then even if the client
+ * leaves (what is written then is dropped). Unfinished requests count as
+ * in flight, so shutdown waits for them.
+ */
+struct tp_req;
+typedef void (*tp_route_fn)(struct tp_req *r, void *arg);
+
+/** Serve methods (a mask of enum tp_method) of pattern with fn. */
+void tp_http_route(unsigned methods, const char *pattern, tp_route_fn fn, void *arg);
+
+/* ---- the request (valid until it is finished) ---- */
+enum tp_method tp_req_method(const struct tp_req *r);
+const char *tp_req_method_name(const struct tp_req *r);
+/** The path, without the query. */
+const char *tp_req_path(const struct tp_req *r);
+/** A capture of the route's pattern ("id" for "{id}"), or NULL. */
+const char *tp_req_param(const struct tp_req *r, const char *name);
+/** Query argument name, URL-decoded, into out: 0, or -1 if absent or longer than cap. */
+int tp_req_query(const struct tp_req *r, const char *name, char *out, size_t cap);
+/** Header name (any case, no colon), into out: 0, or -1 if absent or longer than cap. */
+int tp_req_header(const struct tp_req *r, const char *name, char *out, size_t cap);
+/** The whole body (NUL-terminated; "" when there is none), up to the server's body limit. */
+const char *tp_req_body(const struct tp_req *r, size_t *len);
+/**
+ * The key of the usual credentials: "Authorization: Bearer KEY" or
+ * "X-API-Key: KEY" ("" when neither is sent; a malformed Authorization is
+ * a wrong key, "invalid").
+ */
+void tp_req_key(const struct tp_req *r, char *out, size_t cap);
+/**
+ * Who key belongs to: 1 and the principal, or 0. Under --auth none every
+ * request is "anonymous". Success also counts the connection as
+ * authenticated (admission).
+ */
+int tp_req_authenticate(struct tp_req *r, const char *key, char *principal, size_t cap);
+/** Has the client gone away? */
+bool tp_req_gone(const struct tp_req *r);
+/** Call fn(arg) once when the client goes away before the request is finished. */
+void tp_req_on_gone(struct tp_req *r, void (*fn)(void *arg), void *arg);
+
+/* ---- the answer ---- */
+/** Add a response header (before the answer starts). */
+void tp_req_add_header(struct tp_req *r, const char *name, const char *value);
+/** Answer with status and a body of type (NULL: application/json), and finish. */
+void tp_req_send(struct tp_req *r, int status, const char *type, const void *body, size_t len);
+/** Answer with status and the JSON of body (stolen), and finish. */
+void tp_req_json(struct tp_req *r, int status, json_t *body);
+/** Start a streamed answer (no length): tp_req_write() pieces, then tp_req_end(). */
+void tp_req_start(struct tp_req *r, int status, const char *type);
+void tp_req_write(struct tp_req *r, const void *data, size_t len);
+void tp_req_end(struct tp_req *r);
+
+/* ---- WebSocket routes ---- */
+struct tp_ws;
+struct tp_ws_ops {
+	/*
+	 * The upgrade request (r: path, params, query, headers; no body). Return
+	 * 0 to accept it with *user as the connection's, or an HTTP status to
+	 * refuse it with (*why the message). r is valid during the call only.
+	 */
+	int (*accept)(struct tp_req *r, void *arg, void **user, const char **why);
+	/* The connection is open; -1 closes it. */
+	int (*open)(struct tp_ws *ws, void *user);
+	/* A message or a fragment of one, as it arrives. */
+	void (*receive)(void *user, const void *data, size_t len);
+	/* The queue fell under a quarter of what the route let it hold after tp_ws_send said it was full. */
+	void (*drained)(void *user);
+	/* The connection is gone; user is the route's to free. */
+	void (*closed)(void *user);
+};
+void tp_ws_route(const char *pattern, const struct tp_ws_ops *ops, void *arg);
+/**
+ * Queue a binary (or text) message; false when the queue holds more than
+ * the route's budget now (the caller should stop producing until drained).
+ */
+bool tp_ws_send(struct tp_ws *ws, const void *data, size_t len, bool binary);
+/** Close once what is queued is written. */
+void tp_ws_close(struct tp_ws *ws);
+
+#endif
