@@ -53,7 +53,7 @@ DATA    ?= ./data
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_SECONDS ?= 5
-FUZZ_OBJ := server/rpc.c server/json_out.c server/buf.c server/common.c server/err.c server/log.c sessions/workspace.c vnc/chan.c
+FUZZ_OBJ := server/rpc.c server/json_out.c server/buf.c server/common.c server/err.c server/log.c sessions/workspace.c vnc/chan.c transport/route.c
 
 .PHONY: all deps deps-run test unit e2e fuzz asan bench run clean
 all: $(BUILD)/mcpbox $(MOD_SO)

@@ -29,6 +29,8 @@
 #include "../transport/tp.h"
 #include "../vnc/display.h"
 #include "../vnc/agent.h"
+#include "../vnc/web.h"
+#include "rest/rest.h"
 #include "banned.h"
 
 #include <arpa/inet.h>
@@ -155,7 +157,7 @@ static void shutdown_tick(uv_timer_t *t)
 		tp_http_stop();
 	}
 	/* wait for the connections' killed executions to report, but not forever */
-	if (mcp_connections() == 0 || now - srv.shutdown_started > SHUTDOWN_GRACE_MS)
+	if ((mcp_connections() == 0 && rest_calls() == 0) || now - srv.shutdown_started > SHUTDOWN_GRACE_MS)
 		finish_shutdown();
 }
 
@@ -319,6 +321,7 @@ static int core_run(void)
 {
 	sess_pool_fill(srv.sessions);
 	uv_run(srv.loop, UV_RUN_DEFAULT);
+	rest_stop();
 	mcp_release();
 	/* every handle must be closed by now: one left open is a module that did not shut down */
 	uv_run(srv.loop, UV_RUN_NOWAIT); /* the close callbacks of mcp_release */
@@ -455,12 +458,15 @@ static int cmd_serve(const char *listen, const char *auth_mode)
 		.authenticate = authenticate,
 		.metrics = render_metrics,
 	};
+	vnc_web_routes();
+	rest_start(&srv.cfg);
 	if (tp_http_start(srv.loop, &mcp_app, &o, &err) < 0) {
 		log_error("%s", err_text(err));
 		srv_auth_key_free(first_key);
 		return 1;
 	}
 	srv.serving_http = true;
+	vnc_set_http_base(host, tp_http_port());
 	printf("mcpbox %s serving MCP at http://%s:%d/mcp (Streamable HTTP and WebSocket)\n", MCPBOX_VERSION, host,
 	       tp_http_port());
 	if (first_key) {

@@ -17,15 +17,17 @@
  * done with it, so the engine never holds a dangling context.
  */
 #include "tp.h"
+#include "http.h"
+#include "route.h"
 #include "../server/auth.h"
 #include "../server/buf.h"
 #include "../server/common.h"
 #include "../server/json_out.h"
 #include "../server/log.h"
-#include "../vnc/display.h"
-#include "../vnc/server.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
+#include <limits.h>
 #include <ctype.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -70,6 +72,8 @@ struct stream {
 	char *answer;			/* JSON answer waiting for done (non-SSE) */
 	size_t answer_len;
 	bool overflow;			/* the client read nothing of QUEUE_MAX bytes: close */
+	struct buf xhdr;		/* a route's extra headers: "name:\0value\0"... */
+	struct tp_req *req;		/* a route's unfinished request, told when the client leaves */
 	struct stream *next_in_sess;
 };
 
@@ -158,10 +162,14 @@ struct pss {
 	char session_id[40];
 	bool rejected;			/* an error answer is on its way */
 	bool legacy;			/* a POST of the HTTP+SSE transport */
-	struct vncws *vnc;		/* a /sessions/{id}/vnc WebSocket (bridged to the display) */
-	bool is_vnc;
-	char token[80];
+	struct tp_req *req;		/* a route's request whose body is arriving */
+	const struct route *wsroute;	/* a WebSocket upgrade a route accepted ... */
+	void *wsuser;			/* ... with this state of the route's */
+	struct tp_ws *rws;		/* that WebSocket once open */
 };
+
+static void req_abandon(struct pss *p);
+static void req_gone(struct tp_req *r);
 
 static struct {
 	uv_loop_t *loop;
@@ -179,6 +187,7 @@ static struct {
 	unsigned conns, unauth;		/* accepted client connections; of them, not yet authenticated */
 	uint64_t receiving;		/* bytes of unfinished request bodies and WebSocket messages */
 	uint64_t refused_logged;	/* when a refused connection was last logged */
+	unsigned reqs;			/* route requests not finished yet */
 	struct wsconn_list {
 		struct wsconn *w;
 		struct wsconn_list *next;
@@ -473,6 +482,7 @@ static void stream_free(struct stream *st)
 {
 	stream_unlink(st);
 	buf_release(&st->out);
+	buf_release(&st->xhdr);
 	free(st->answer);
 	free(st);
 }
@@ -536,7 +546,7 @@ static void stream_error(struct stream *st, int status, int code, const char *ms
 
 static int add_cors(struct lws *wsi, const char *origin, bool preflight, unsigned char **p, unsigned char *end)
 {
-	static const char methods[] = "GET, POST, DELETE, OPTIONS";
+	static const char methods[] = "GET, POST, PUT, PATCH, DELETE, OPTIONS";
 	static const char headers[] = "content-type, accept, authorization, x-api-key, mcp-session-id, "
 				      "mcp-protocol-version, last-event-id";
 	if (!origin[0])
@@ -569,8 +579,8 @@ static int stream_write(struct stream *st)
 		return -1;
 	if (!st->headers_sent) {
 		unsigned char hb[LWS_PRE + 2048], *start = hb + LWS_PRE, *p = start, *end = hb + sizeof(hb) - 1;
-		const char *type = st->sse ? "text/event-stream" : pending ? (st->type ? st->type : "application/json")
-							   : NULL;
+		const char *type = st->sse ? (st->type ? st->type : "text/event-stream")
+				   : pending ? (st->type ? st->type : "application/json") : NULL;
 		lws_filepos_t clen = st->sse ? LWS_ILLEGAL_HTTP_CONTENT_LEN : (lws_filepos_t)pending;
 
 		if (!st->sse && !st->finished)
@@ -582,6 +592,13 @@ static int stream_write(struct stream *st)
 						(const unsigned char *)st->session_hdr, (int)strlen(st->session_hdr), &p,
 						end))
 			return -1;
+		for (size_t off = 0; off < st->xhdr.len;) {
+			const char *name = st->xhdr.data + off, *val = name + strlen(name) + 1;
+			off = (size_t)(val - st->xhdr.data) + strlen(val) + 1;
+			if (lws_add_http_header_by_name(wsi, (const unsigned char *)name, (const unsigned char *)val,
+							(int)strlen(val), &p, end))
+				return -1;
+		}
 		if (st->sse && lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
 							   (const unsigned char *)"no-cache", 8, &p, end))
 			return -1;
@@ -807,6 +824,8 @@ static void body_release(struct pss *p)
 
 static void pss_reset(struct pss *p)
 {
+	if (p->req)
+		req_abandon(p);
 	body_release(p);
 	if (p->st && p->st->is_get && p->st->sess && p->st->sess->legacy && !H.stopping) {
 		/* an HTTP+SSE client that goes away ends its session */
@@ -816,6 +835,8 @@ static void pss_reset(struct pss *p)
 	}
 	if (p->st) {
 		p->st->wsi = NULL;
+		if (p->st->req)
+			req_gone(p->st->req);
 		stream_maybe_free(p->st);
 		p->st = NULL;
 	}
@@ -951,147 +972,392 @@ static int on_legacy(struct lws *wsi, struct pss *p, const char *path, int m)
 	return 0; /* the body follows */
 }
 
-/* ---- virtual displays: noVNC files, view pages, the VNC WebSocket ---------- */
+/* ---- routes: everything that is not MCP ---------------------------------- */
 
-#define NOVNC_DIR "/usr/share/novnc"
-#define VNC_WS_QUEUE_MAX (4u << 20)
+struct route {
+	unsigned methods;		/* enum tp_method; 0 for a WebSocket route */
+	char *pattern;
+	tp_route_fn fn;
+	const struct tp_ws_ops *ws;
+	void *arg;
+	struct route *next;
+};
+static struct route *routes, **routes_tail = &routes;
 
-/* A VNC WebSocket: RFB bytes copied to and from the display's VNC server. */
-struct vncws {
-	struct lws *wsi;
-	struct vnc_viewer *v;
-	struct frameq q;
-	bool ended;			/* the display side closed */
+struct tp_req {
+	const struct route *route;
+	struct stream *st;		/* the answer; NULL for a WebSocket upgrade */
+	struct lws *upgrade;		/* the upgrading connection (during accept only) */
+	enum tp_method method;
+	char *path;
+	struct tp_match match;
+	struct buf body;
+	void (*on_gone)(void *arg);
+	void *gone_arg;
 };
 
-static void vncws_send(void *arg, const void *data, size_t len)
+/* A WebSocket a route accepted. */
+struct tp_ws {
+	struct lws *wsi;		/* NULL once closed */
+	const struct tp_ws_ops *ops;
+	void *user;
+	struct frameq q;
+	bool full;			/* tp_ws_send said so: call drained when it empties */
+	bool binary;			/* the kind of frames written */
+	bool closing;
+};
+#define WS_ROUTE_QUEUE_MAX (4u << 20)
+
+static void route_add(unsigned methods, const char *pattern, tp_route_fn fn, const struct tp_ws_ops *ws, void *arg)
 {
-	struct vncws *w = arg;
-	frameq_push(&w->q, data, len);
-	if (w->q.queued > VNC_WS_QUEUE_MAX && w->v)
-		vnc_viewer_pause(w->v, true);
-	if (w->wsi)
-		lws_callback_on_writable(w->wsi);
+	assert(tp_pattern_valid(pattern));
+	struct route *r = xcalloc(1, sizeof(*r));
+	r->methods = methods;
+	r->pattern = xstrdup(pattern);
+	r->fn = fn;
+	r->ws = ws;
+	r->arg = arg;
+	*routes_tail = r;
+	routes_tail = &r->next;
 }
 
-static void vncws_closed(void *arg)
+void tp_http_route(unsigned methods, const char *pattern, tp_route_fn fn, void *arg)
 {
-	struct vncws *w = arg;
-	w->v = NULL;
-	w->ended = true;
-	if (w->wsi)
-		lws_callback_on_writable(w->wsi);
+	route_add(methods, pattern, fn, NULL, arg);
 }
 
-static const struct vnc_viewer_ops vncws_ops = { vncws_send, vncws_closed };
-
-static void vncws_free(struct vncws *w)
+void tp_ws_route(const char *pattern, const struct tp_ws_ops *ops, void *arg)
 {
-	frameq_clear(&w->q);
-	if (w->v)
-		vnc_viewer_close(w->v);
-	free(w);
+	route_add(0, pattern, NULL, ops, arg);
 }
 
-/* "/sessions/ID/what" → ID (copied) when the rest is exactly what. */
-static bool session_path(const char *path, const char *what, char *sid, size_t cap)
+static void routes_free(void)
 {
-	const char *p = path, *e;
-	size_t n;
+	while (routes) {
+		struct route *r = routes;
+		routes = r->next;
+		free(r->pattern);
+		free(r);
+	}
+	routes_tail = &routes;
+}
 
-	if (strncmp(p, "/sessions/", 10))
-		return false;
-	p += 10;
-	e = strchr(p, '/');
-	if (!e || strcmp(e + 1, what) || (n = (size_t)(e - p)) == 0 || n >= cap)
-		return false;
+static enum tp_method method_of(int m)
+{
+	switch (m) {
+	case LWSHUMETH_GET: return TP_GET;
+	case LWSHUMETH_POST: return TP_POST;
+	case LWSHUMETH_PUT: return TP_PUT;
+	case LWSHUMETH_PATCH: return TP_PATCH;
+	case LWSHUMETH_DELETE: return TP_DELETE;
+	default: return 0;
+	}
+}
+
+/*
+ * The route for path and method (m filled), NULL if none; *other tells
+ * whether the path matched a route for other methods (405 then).
+ */
+static const struct route *route_find(const char *path, unsigned method, bool ws, struct tp_match *m, bool *other)
+{
+	*other = false;
+	for (const struct route *r = routes; r; r = r->next) {
+		if (!!r->ws != ws || !tp_route_match(r->pattern, path, m))
+			continue;
+		if (ws || (r->methods & method))
+			return r;
+		*other = true;
+	}
+	return NULL;
+}
+
+static struct lws *req_wsi(const struct tp_req *r)
+{
+	return r->st ? r->st->wsi : r->upgrade;
+}
+
+static struct tp_req *req_new(const struct route *rt, struct stream *st, struct lws *upgrade, enum tp_method method,
+			      const char *path, const struct tp_match *m)
+{
+	struct tp_req *r = xcalloc(1, sizeof(*r));
+	r->route = rt;
+	r->st = st;
+	r->upgrade = upgrade;
+	r->method = method;
+	r->path = xstrdup(path);
+	r->match = *m;
+	if (st) {
+		st->req = r;
+		st->engine_done = false; /* kept until the route finishes */
+		H.reqs++;
+	}
+	return r;
+}
+
+static void req_free(struct tp_req *r)
+{
+	buf_release(&r->body);
+	free(r->path);
+	free(r);
+}
+
+/* The route is done with r: the answer is queued, the stream may go. */
+static void req_finish(struct tp_req *r)
+{
+	struct stream *st = r->st;
+	assert(st && st->req == r);
+	st->req = NULL;
+	st->finished = true;
+	st->engine_done = true;
+	H.reqs--;
+	stream_kick(st);
+	stream_maybe_free(st);
+	req_free(r);
+}
+
+/* The client left before the route finished: tell it (once). */
+static void req_gone(struct tp_req *r)
+{
+	void (*fn)(void *) = r->on_gone;
+	r->on_gone = NULL;
+	if (fn)
+		fn(r->gone_arg);
+}
+
+/* A request whose body never completed: the route never saw it. */
+static void req_abandon(struct pss *p)
+{
+	struct tp_req *r = p->req;
+	p->req = NULL;
+	r->st->req = NULL;
+	r->st->engine_done = true;
+	H.reqs--;
+	req_free(r);
+}
+
+/* Hand a complete request to its route. */
+static void req_dispatch(struct pss *p)
+{
+	struct tp_req *r = p->req;
+	const struct route *rt = r->route;
+	p->req = NULL;
+	/* the body leaves the receiving budget: it is the route's now */
+	H.receiving -= p->body.len;
+	r->body = p->body;
+	p->body = (struct buf)BUF_INIT;
+	if (!r->body.data)
+		buf_adds(&r->body, "");
+	rt->fn(r, rt->arg);
+}
+
+enum tp_method tp_req_method(const struct tp_req *r)
+{
+	return r->method;
+}
+
+const char *tp_req_method_name(const struct tp_req *r)
+{
+	switch (r->method) {
+	case TP_GET: return "GET";
+	case TP_POST: return "POST";
+	case TP_PUT: return "PUT";
+	case TP_PATCH: return "PATCH";
+	case TP_DELETE: return "DELETE";
+	}
+	return "?";
+}
+
+const char *tp_req_path(const struct tp_req *r)
+{
+	return r->path;
+}
+
+const char *tp_req_param(const struct tp_req *r, const char *name)
+{
+	return tp_match_get(&r->match, name);
+}
+
+int tp_req_query(const struct tp_req *r, const char *name, char *out, size_t cap)
+{
+	char key[64];
+	struct lws *wsi = req_wsi(r);
+
+	out[0] = '\0';
+	if (!wsi || snprintf(key, sizeof(key), "%s=", name) >= (int)sizeof(key))
+		return -1;
+	return urlarg(wsi, key, out, cap);
+}
+
+int tp_req_header(const struct tp_req *r, const char *name, char *out, size_t cap)
+{
+	char key[64];
+	struct lws *wsi = req_wsi(r);
+	size_t n = strlen(name);
+
+	out[0] = '\0';
+	if (!wsi || n + 2 > sizeof(key) || cap > INT_MAX)
+		return -1;
 	for (size_t i = 0; i < n; i++)
-		if (!isalnum((unsigned char)p[i]) && p[i] != '_' && p[i] != '-')
-			return false;
-	memcpy(sid, p, n);
-	sid[n] = '\0';
+		key[i] = (char)tolower((unsigned char)name[i]);
+	key[n] = ':';
+	key[n + 1] = '\0';
+	/* headers lws knows are tokens; the rest are "custom" */
+	for (int t = 0; t < WSI_TOKEN_COUNT; t++) {
+		const unsigned char *tn = lws_token_to_string((enum lws_token_indexes)t);
+		if (tn && !strcmp((const char *)tn, key))
+			return hdr(wsi, (enum lws_token_indexes)t, out, (int)cap);
+	}
+	return custom_hdr(wsi, key, out, (int)cap);
+}
+
+const char *tp_req_body(const struct tp_req *r, size_t *len)
+{
+	if (len)
+		*len = r->body.len;
+	return r->body.data ? r->body.data : "";
+}
+
+void tp_req_key(const struct tp_req *r, char *out, size_t cap)
+{
+	struct lws *wsi = req_wsi(r);
+	out[0] = '\0';
+	if (wsi)
+		find_key(wsi, out, cap, false);
+}
+
+void tp_req_link_key(const struct tp_req *r, char *out, size_t cap)
+{
+	struct lws *wsi = req_wsi(r);
+	out[0] = '\0';
+	if (wsi)
+		find_key(wsi, out, cap, true);
+}
+
+int tp_req_authenticate(struct tp_req *r, const char *key, char *principal, size_t cap)
+{
+	char who[PRINCIPAL_MAX];
+	struct lws *wsi = req_wsi(r);
+
+	principal[0] = '\0';
+	if (!authenticate(key, who) || strlen(who) >= cap)
+		return 0;
+	memcpy(principal, who, strlen(who) + 1);
+	if (wsi)
+		conn_authenticated(wsi);
+	return 1;
+}
+
+bool tp_req_gone(const struct tp_req *r)
+{
+	return !req_wsi(r);
+}
+
+void tp_req_on_gone(struct tp_req *r, void (*fn)(void *arg), void *arg)
+{
+	r->on_gone = fn;
+	r->gone_arg = arg;
+}
+
+void tp_req_add_header(struct tp_req *r, const char *name, const char *value)
+{
+	if (!r->st || r->st->headers_sent)
+		return;
+	buf_addf(&r->st->xhdr, "%s:", name);
+	buf_add(&r->st->xhdr, "", 1);
+	buf_adds(&r->st->xhdr, value);
+	buf_add(&r->st->xhdr, "", 1);
+}
+
+void tp_req_send(struct tp_req *r, int status, const char *type, const void *body, size_t len)
+{
+	r->st->status = status;
+	r->st->type = type;
+	if (len)
+		stream_queue(r->st, body, len);
+	req_finish(r);
+}
+
+void tp_req_json(struct tp_req *r, int status, json_t *body)
+{
+	struct buf b = BUF_INIT;
+	srv_json_write(&b, body);
+	json_decref(body);
+	tp_req_send(r, status, NULL, b.data, b.len);
+	buf_release(&b);
+}
+
+void tp_req_start(struct tp_req *r, int status, const char *type)
+{
+	r->st->status = status;
+	r->st->type = type;
+	r->st->sse = true; /* no length: the body ends with the connection's final write */
+	stream_kick(r->st);
+}
+
+void tp_req_write(struct tp_req *r, const void *data, size_t len)
+{
+	stream_queue(r->st, data, len);
+}
+
+void tp_req_end(struct tp_req *r)
+{
+	req_finish(r);
+}
+
+bool tp_ws_send(struct tp_ws *ws, const void *data, size_t len, bool binary)
+{
+	if (!ws->wsi || ws->closing)
+		return false;
+	frameq_push(&ws->q, data, len);
+	ws->binary = binary; /* a route's WebSocket speaks one kind of frame */
+	lws_callback_on_writable(ws->wsi);
+	if (ws->q.queued > WS_ROUTE_QUEUE_MAX) {
+		ws->full = true;
+		return false;
+	}
 	return true;
 }
 
-static const char *mime_of(const char *path)
+void tp_ws_close(struct tp_ws *ws)
 {
-	static const struct {
-		const char *ext, *type;
-	} types[] = {
-		{ ".html", "text/html; charset=utf-8" }, { ".js", "text/javascript; charset=utf-8" },
-		{ ".css", "text/css" }, { ".svg", "image/svg+xml" }, { ".png", "image/png" },
-		{ ".ico", "image/x-icon" }, { ".json", "application/json" }, { ".woff", "font/woff" },
-		{ ".woff2", "font/woff2" }, { ".ttf", "font/ttf" }, { ".ogg", "audio/ogg" }, { ".mp3", "audio/mpeg" },
-	};
-	const char *dot = strrchr(path, '.');
-	for (size_t i = 0; dot && i < sizeof(types) / sizeof(types[0]); i++)
-		if (!strcmp(dot, types[i].ext))
-			return types[i].type;
-	return "application/octet-stream";
+	ws->closing = true;
+	if (ws->wsi)
+		lws_callback_on_writable(ws->wsi);
 }
 
-/* GET /novnc/...: the viewer's files (public code, no key needed). */
-static void serve_novnc(struct pss *p, const char *rel)
+/*
+ * A request for a route: answered now (GET, DELETE, no body) or once its
+ * body is in (req_dispatch at BODY_COMPLETION). Returns false when no route
+ * has this path.
+ */
+static bool on_route(struct lws *wsi, struct pss *p, const char *path, int lm)
 {
-	char path[512];
-	struct stat st;
-	int fd;
+	struct tp_match m;
+	bool other = false;
+	unsigned method = method_of(lm);
+	const struct route *rt = method ? route_find(path, method, false, &m, &other) : NULL;
+	char clen[32];
 
-	for (const char *c = rel; *c; c++)
-		if (!isalnum((unsigned char)*c) && !strchr("._-/", *c)) {
-			stream_error(p->st, 404, RPC_INVALID_REQUEST, "Not found");
-			return;
+	if (!rt) {
+		if (!other)
+			return false;
+		stream_error(p->st, 405, RPC_INVALID_REQUEST, "Method Not Allowed");
+		return true;
+	}
+	p->st->engine_done = false;
+	p->req = req_new(rt, p->st, NULL, method, path, &m);
+	if ((method & (TP_POST | TP_PUT | TP_PATCH)) && hdr(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, clen, sizeof(clen)) == 0 &&
+	    strtoull(clen, NULL, 10) > 0) {
+		if (strtoull(clen, NULL, 10) > H.o.max_body) {
+			struct tp_req *r = p->req;
+			p->req = NULL;
+			p->rejected = true;
+			tp_req_json(r, 413, json_pack("{s:s}", "detail", "Payload Too Large"));
 		}
-	if (!*rel || strstr(rel, "..") || snprintf(path, sizeof(path), NOVNC_DIR "/%s", rel) >= (int)sizeof(path) ||
-	    (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		stream_error(p->st, 404, RPC_INVALID_REQUEST, "Not found (is the novnc package installed?)");
-		return;
+		return true; /* the body follows */
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > (8 << 20)) {
-		close(fd);
-		stream_error(p->st, 404, RPC_INVALID_REQUEST, "Not found");
-		return;
-	}
-	char *data = xmalloc((size_t)st.st_size + 1);
-	ssize_t n = read(fd, data, (size_t)st.st_size);
-	close(fd);
-	p->st->status = 200;
-	p->st->type = mime_of(path);
-	stream_queue(p->st, data, n > 0 ? (size_t)n : 0);
-	free(data);
-	p->st->finished = true;
-	stream_kick(p->st);
-}
-
-/* GET /sessions/ID/view: a page that opens noVNC on this session's VNC WebSocket. */
-static void serve_view(struct lws *wsi, struct pss *p, const char *sid)
-{
-	char token[80], principal[PRINCIPAL_MAX] = "";
-	const char *tok = token;
-	bool control;
-	struct buf b = BUF_INIT;
-
-	urlarg(wsi, "token=", token, sizeof(token));
-	find_key(wsi, p->key, sizeof(p->key), true);
-	if (p->key[0] && !authenticate(p->key, principal))
-		principal[0] = '\0';
-	if (H.o.auth_none)
-		snprintf(principal, sizeof(principal), "anonymous");
-	if (!vnc_access(sid, principal[0] ? principal : NULL, token, &control)) {
-		stream_error(p->st, 403, RPC_INVALID_REQUEST, "Forbidden: a valid view token or the owner's key is needed");
-		return;
-	}
-	if (!token[0] || (principal[0] && control))
-		tok = vnc_token_get(sid, principal, control); /* never put a key into a URL */
-	buf_addf(&b, "<!doctype html><meta charset=utf-8><title>mcpbox %s</title>"
-		     "<script>location.replace('/novnc/vnc_lite.html?path='+encodeURIComponent('sessions/%s/vnc?token=%s')%s);"
-		     "</script>", sid, sid, tok, control ? "" : "+'&view_only=true'");
-	p->st->status = 200;
-	p->st->type = "text/html; charset=utf-8";
-	stream_queue(p->st, b.data, b.len);
-	buf_release(&b);
-	p->st->finished = true;
-	stream_kick(p->st);
+	req_dispatch(p);
+	return true;
 }
 
 static int on_http(struct lws *wsi, struct pss *p, const char *path)
@@ -1117,19 +1383,6 @@ static int on_http(struct lws *wsi, struct pss *p, const char *path)
 		stream_error(p->st, 503, -32000, "Service Unavailable: the server is shutting down");
 		return 0;
 	}
-	if (m == LWSHUMETH_GET && !strncmp(path, "/novnc/", 7)) {
-		p->st->engine_done = true; /* no engine involved: freed with the request */
-		serve_novnc(p, path + 7);
-		return 0;
-	}
-	{
-		char sid[64];
-		if (m == LWSHUMETH_GET && session_path(path, "view", sid, sizeof(sid))) {
-			p->st->engine_done = true;
-			serve_view(wsi, p, sid);
-			return 0;
-		}
-	}
 	if (m == LWSHUMETH_OPTIONS) {
 		/* CORS preflight: only allowed origins got this far */
 		p->st->status = 204;
@@ -1141,6 +1394,8 @@ static int on_http(struct lws *wsi, struct pss *p, const char *path)
 	/* Unknown paths before the key: OAuth discovery (/.well-known/..., /register)
 	   must read "no such thing" (404), or clients wait for a browser login. */
 	if (strcmp(path, "/mcp") && strcmp(path, "/metrics") && strcmp(path, "/sse") && strcmp(path, "/messages")) {
+		if (on_route(wsi, p, path, m))
+			return 0;
 		stream_error(p->st, 404, RPC_INVALID_REQUEST, "Not found");
 		return 0;
 	}
@@ -1215,6 +1470,39 @@ static int on_http(struct lws *wsi, struct pss *p, const char *path)
 	return 0;
 }
 
+/* A WebSocket upgrade for a route: its accept decides; 1 refuses (answered already). */
+static int ws_route_accept(struct lws *wsi, struct pss *p, const char *uri)
+{
+	char path[256];
+	struct tp_match m;
+	bool other;
+	const char *q = strchr(uri, '?'), *why = "Not found";
+	size_t n = q ? (size_t)(q - uri) : strlen(uri);
+
+	if (n >= sizeof(path)) {
+		refuse_upgrade(wsi, 404, why);
+		return 1;
+	}
+	memcpy(path, uri, n);
+	path[n] = '\0';
+	const struct route *rt = route_find(path, TP_GET, true, &m, &other);
+	if (!rt) {
+		refuse_upgrade(wsi, 404, why);
+		return 1;
+	}
+	struct tp_req *r = req_new(rt, NULL, wsi, TP_GET, path, &m);
+	void *user = NULL;
+	int status = rt->ws->accept(r, rt->arg, &user, &why);
+	req_free(r);
+	if (status) {
+		refuse_upgrade(wsi, status, why ? why : "Refused");
+		return 1;
+	}
+	p->wsroute = rt;
+	p->wsuser = user;
+	return 0;
+}
+
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
 	struct pss *p = user;
@@ -1242,12 +1530,16 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		if (p->rejected || !p->st || p->st->finished)
 			return 0;
 		if (p->body.len + len > H.o.max_body) {
+			if (p->req)
+				req_abandon(p);
 			stream_error(p->st, 413, RPC_INVALID_REQUEST, "Payload Too Large");
 			p->rejected = true;
 			return 0;
 		}
 		if (!body_add(p, in, len)) {
 			body_release(p);
+			if (p->req)
+				req_abandon(p);
 			stream_error(p->st, 503, RPC_INVALID_REQUEST,
 				     "Service Unavailable: the server is receiving too many large requests; try again");
 			p->rejected = true;
@@ -1255,6 +1547,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		return 0;
 
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		if (p->req && !p->rejected) {
+			req_dispatch(p);
+			return 0;
+		}
 		if (p->st && !p->st->finished && !p->rejected) {
 			if (p->legacy)
 				process_legacy_post(p);
@@ -1284,7 +1580,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		return 0;
 
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
-		char uri[256], origin[128], sid[40];
+		char uri[256], origin[128];
 		conn_headers(wsi);
 		if (H.draining) {
 			refuse_upgrade(wsi, 503, "Service Unavailable: the server is shutting down");
@@ -1297,25 +1593,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 			return 1;
 		}
 		find_key(wsi, p->key, sizeof(p->key), true); /* a WebSocket upgrade */
-		if (session_path(uri, "vnc", sid, sizeof(sid))) {
-			/* the display's VNC: the owner's key or a view/control token */
-			bool control;
-			urlarg(wsi, "token=", p->token, sizeof(p->token));
-			if (!p->key[0] || !authenticate(p->key, p->principal))
-				p->principal[0] = '\0';
-			if (!vnc_access(sid, p->principal[0] ? p->principal : NULL, p->token, &control)) {
-				refuse_upgrade(wsi, 401, "Unauthorized: the session's key or a view token is needed");
-				return 1;
-			}
-			snprintf(p->session_id, sizeof(p->session_id), "%s", sid);
-			p->is_vnc = true;
-			conn_authenticated(wsi);
-			return 0;
-		}
-		if (strcmp(uri, "/mcp") != 0) {
-			refuse_upgrade(wsi, 404, "Not found");
-			return 1;
-		}
+		if (strcmp(uri, "/mcp") != 0)
+			return ws_route_accept(wsi, p, uri);
 		if (!authenticate(p->key, p->principal)) {
 			refuse_upgrade(wsi, 401, unauthorized_msg(p->key));
 			return 1;
@@ -1325,18 +1604,13 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	}
 
 	case LWS_CALLBACK_ESTABLISHED: {
-		if (p->is_vnc) {
-			struct vncws *vw = xcalloc(1, sizeof(*vw));
-			struct err *e = NULL;
-			vw->wsi = wsi;
-			p->vnc = vw;
-			if (vnc_viewer_open(p->session_id, p->principal[0] ? p->principal : NULL, p->token, &vncws_ops,
-					    vw, &vw->v, &e) < 0) {
-				log_info("http: VNC viewer for session %s refused: %s", p->session_id, err_text(e));
-				err_free(e);
-				return -1;
-			}
-			return 0;
+		if (p->wsroute) {
+			struct tp_ws *ws = xcalloc(1, sizeof(*ws));
+			ws->wsi = wsi;
+			ws->ops = p->wsroute->ws;
+			ws->user = p->wsuser;
+			p->rws = ws;
+			return ws->ops->open(ws, ws->user) < 0 ? -1 : 0;
 		}
 		struct wsconn *w = xcalloc(1, sizeof(*w));
 		w->wsi = wsi;
@@ -1356,10 +1630,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	case LWS_CALLBACK_RECEIVE: {
 		struct wsconn *w = p->ws;
 		char principal[PRINCIPAL_MAX];
-		if (p->vnc) {
-			if (!p->vnc->v)
-				return -1;
-			vnc_viewer_write(p->vnc->v, in, len);
+		if (p->rws) {
+			if (p->rws->closing)
+				return 0;
+			p->rws->ops->receive(p->rws->user, in, len);
 			return 0;
 		}
 		if (!w)
@@ -1387,14 +1661,17 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 
 	case LWS_CALLBACK_SERVER_WRITEABLE: {
 		struct wsconn *w = p->ws;
-		if (p->vnc) {
-			struct vncws *vw = p->vnc;
-			int r = frameq_write(&vw->q, wsi, LWS_WRITE_BINARY);
-			if (r < 0 || (r == 0 && vw->ended))
+		if (p->rws) {
+			struct tp_ws *ws = p->rws;
+			int r = frameq_write(&ws->q, wsi, ws->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+			if (r < 0 || (r == 0 && ws->closing))
 				return -1;
-			if (vw->v && vw->q.queued < VNC_WS_QUEUE_MAX / 4)
-				vnc_viewer_pause(vw->v, false);
-			if (vw->q.head || vw->ended)
+			if (ws->full && ws->q.queued < WS_ROUTE_QUEUE_MAX / 4) {
+				ws->full = false;
+				if (ws->ops->drained)
+					ws->ops->drained(ws->user);
+			}
+			if (ws->q.head || ws->closing)
 				lws_callback_on_writable(wsi);
 			return 0;
 		}
@@ -1417,10 +1694,18 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	}
 
 	case LWS_CALLBACK_CLOSED:
-		if (p->vnc) {
-			vncws_free(p->vnc);
-			p->vnc = NULL;
+		if (p->rws) {
+			struct tp_ws *ws = p->rws;
+			p->rws = NULL;
+			ws->wsi = NULL;
+			frameq_clear(&ws->q);
+			ws->ops->closed(ws->user);
+			free(ws);
+		} else if (p->wsroute && p->wsuser) {
+			p->wsroute->ws->closed(p->wsuser); /* accepted, never opened */
 		}
+		p->wsroute = NULL;
+		p->wsuser = NULL;
 		if (p->ws) {
 			struct wsconn *w = p->ws;
 			p->ws = NULL;
@@ -1549,7 +1834,6 @@ int tp_http_start(uv_loop_t *loop, const struct srv_app *app, const struct tp_ht
 		return err_set(errp, 0, "cannot listen on %s:%d (in use, or not an address of this host)", o->host,
 			       o->port);
 	}
-	vnc_set_http_base(o->host, H.port);
 	uv_timer_init(loop, &H.hangup);
 	uv_timer_start(&H.hangup, hangup_tick, 100, 100);
 	uv_unref((uv_handle_t *)&H.hangup);
@@ -1588,7 +1872,7 @@ size_t tp_http_busy(void)
 		n += srv_conn_inflight(s->conn);
 	for (struct wsconn_list *l = H.wss; l; l = l->next)
 		n += srv_conn_inflight(l->w->conn);
-	return n;
+	return n + H.reqs;
 }
 
 void tp_http_stop(void)
@@ -1604,4 +1888,5 @@ void tp_http_stop(void)
 	uv_close((uv_handle_t *)&H.hangup, NULL);
 	lws_context_destroy(H.ctx); /* closes every connection; handles drain on the loop */
 	H.ctx = NULL;
+	routes_free();
 }

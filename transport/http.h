@@ -58,6 +58,8 @@ const char *tp_req_body(const struct tp_req *r, size_t *len);
  * a wrong key, "invalid").
  */
 void tp_req_key(const struct tp_req *r, char *out, size_t cap);
+/** The same, also taking ?api_key= (only for WebSocket upgrades and pages opened from links). */
+void tp_req_link_key(const struct tp_req *r, char *out, size_t cap);
 /**
  * Who key belongs to: 1 and the principal, or 0. Under --auth none every
  * request is "anonymous". Success also counts the connection as

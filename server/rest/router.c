@@ -1,0 +1,306 @@
+/*
+ * server/rest/router.c — mounting the REST dialects and calling tools for
+ * them (see rest.h).
+ *
+ * Mounting: every route of every enabled dialect is served at its documented
+ * path and at /compat/<dialect><path>. Documented paths that several
+ * dialects share (POST /execute, GET /health) become one transport route
+ * whose request goes to the dialect whose claims() takes the body (the
+ * first one of the table otherwise); a shared GET /health answers the union
+ * of the dialects' health fields.
+ *
+ * Calling: a REST request's tool calls go through rest_caller (the tools'
+ * struct tool_caller). Each call is on a list while it runs, so that a
+ * client that leaves cancels every call made for its request, and shutdown
+ * can wait for them (rest_calls).
+ */
+#include "rest.h"
+#include "../buf.h"
+#include "../common.h"
+#include "../config.h"
+#include "../json_out.h"
+#include "../log.h"
+
+#include <string.h>
+#include <sys/queue.h>
+#include <time.h>
+
+#include "../banned.h"
+
+/* The dialects, in the order shared paths prefer them. */
+static const struct rest_dialect *const dialects[] = {
+	NULL,
+};
+
+/* ---- per-principal tool state ---- */
+
+struct rest_conn {
+	char *dialect;
+	char *principal;
+	struct tool_conn tc;
+	LIST_ENTRY(rest_conn) link;
+};
+static LIST_HEAD(, rest_conn) conns = LIST_HEAD_INITIALIZER(conns);
+
+struct tool_conn *rest_conn(const char *dialect, const char *principal)
+{
+	struct rest_conn *c;
+	LIST_FOREACH(c, &conns, link)
+		if (!strcmp(c->dialect, dialect) && !strcmp(c->principal, principal))
+			return &c->tc;
+	c = xcalloc(1, sizeof(*c));
+	c->dialect = xstrdup(dialect);
+	c->principal = xstrdup(principal);
+	LIST_INSERT_HEAD(&conns, c, link);
+	return &c->tc;
+}
+
+/* ---- the tools' caller for REST requests ---- */
+
+struct rest_callctx {
+	struct tp_req *r;		/* NULL: no request, or its client left */
+	char *principal;
+	rest_done_fn done;
+	void *arg;
+	void (*cancel)(void *arg);
+	void *cancel_arg;
+	LIST_ENTRY(rest_callctx) link;
+};
+static LIST_HEAD(, rest_callctx) calls = LIST_HEAD_INITIALIZER(calls);
+static unsigned ncalls;
+
+/* r's client left: cancel every call made for it. */
+static void req_gone(void *arg)
+{
+	struct tp_req *r = arg;
+	struct rest_callctx *c, *next;
+	for (c = LIST_FIRST(&calls); c; c = next) {
+		next = LIST_NEXT(c, link);
+		if (c->r != r)
+			continue;
+		c->r = NULL;
+		if (c->cancel) {
+			void (*fn)(void *) = c->cancel;
+			c->cancel = NULL;
+			fn(c->cancel_arg);
+		}
+	}
+}
+
+static void caller_finish(void *ctx, json_t *result, enum err_class cls)
+{
+	struct rest_callctx *c = ctx, *o;
+	bool others = false;
+
+	LIST_REMOVE(c, link);
+	ncalls--;
+	if (c->r) {
+		/* the last call of its request no longer needs to hear of the client leaving */
+		LIST_FOREACH(o, &calls, link)
+			others |= o->r == c->r;
+		if (!others)
+			tp_req_on_gone(c->r, NULL, NULL);
+	}
+	c->done(c->arg, result, cls);
+	free(c->principal);
+	free(c);
+}
+
+static void caller_on_cancel(void *ctx, void (*fn)(void *arg), void *arg)
+{
+	struct rest_callctx *c = ctx;
+	c->cancel = fn;
+	c->cancel_arg = arg;
+}
+
+static const struct tool_caller_ops rest_caller_ops = {
+	.finish = caller_finish,
+	.on_cancel = caller_on_cancel,
+};
+
+void rest_call(struct tp_req *r, const char *principal, struct tool_conn *conn, const char *tool, json_t *args,
+	       rest_done_fn done, void *arg)
+{
+	struct rest_callctx *c = xcalloc(1, sizeof(*c));
+	c->r = r && !tp_req_gone(r) ? r : NULL;
+	c->principal = xstrdup(principal);
+	c->done = done;
+	c->arg = arg;
+	LIST_INSERT_HEAD(&calls, c, link);
+	ncalls++;
+	if (c->r)
+		tp_req_on_gone(c->r, req_gone, c->r);
+	struct tool_caller caller = { &rest_caller_ops, c, c->principal, conn };
+	tool_registry_call(&caller, tool, args);
+	json_decref(args);
+}
+
+unsigned rest_calls(void)
+{
+	return ncalls;
+}
+
+/* ---- results ---- */
+
+json_t *rest_result_data(json_t *result)
+{
+	return json_object_get(result, "structuredContent");
+}
+
+const char *rest_result_text(json_t *result)
+{
+	size_t i;
+	json_t *b;
+	json_array_foreach(json_object_get(result, "content"), i, b)
+		if (json_is_string(json_object_get(b, "text")))
+			return json_string_value(json_object_get(b, "text"));
+	return "";
+}
+
+bool rest_result_failed(json_t *result)
+{
+	return json_is_true(json_object_get(result, "isError"));
+}
+
+int rest_status_of(enum err_class cls)
+{
+	switch (cls) {
+	case ERR_INVALID: return 400;
+	case ERR_NOT_FOUND: return 404;
+	case ERR_CONFLICT: return 409;
+	case ERR_DENIED: return 403;
+	case ERR_LIMIT: return 429;
+	case ERR_UNAVAILABLE: return 503;
+	case ERR_TIMEOUT: return 504;
+	case ERR_INTERNAL: break;
+	}
+	return 500;
+}
+
+json_t *rest_now(void)
+{
+	struct timespec ts;
+	struct tm tm;
+	char b[40];
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	size_t n = strftime(b, sizeof(b), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(b + n, sizeof(b) - n, ".%03ldZ", ts.tv_nsec / 1000000);
+	return json_string(b);
+}
+
+/* ---- mounting ---- */
+
+/* The dialects of one documented path that several serve. */
+struct shared {
+	char *path;
+	unsigned methods;
+	size_t n;
+	const struct rest_dialect *d[ARRAY_SIZE(dialects)];
+	const struct rest_route *rt[ARRAY_SIZE(dialects)];
+	struct shared *next;
+};
+static struct shared *shareds;
+static const struct rest_dialect *enabled[ARRAY_SIZE(dialects)];
+static size_t nenabled;
+
+static void shared_dispatch(struct tp_req *r, void *arg)
+{
+	struct shared *sh = arg;
+	enum tp_method m = tp_req_method(r);
+
+	if (m == TP_GET && !strcmp(sh->path, "/health")) {
+		json_t *out = json_object();
+		for (size_t i = 0; i < sh->n; i++)
+			if (sh->d[i]->health)
+				sh->d[i]->health(out);
+		tp_req_json(r, 200, out);
+		return;
+	}
+	size_t len;
+	const char *body = tp_req_body(r, &len);
+	json_t *j = len ? json_loadb(body, len, 0, NULL) : NULL;
+	const struct rest_route *pick = NULL;
+	for (size_t i = 0; i < sh->n && !pick; i++)
+		if ((sh->rt[i]->methods & m) && sh->d[i]->claims && sh->d[i]->claims(sh->path, j))
+			pick = sh->rt[i];
+	for (size_t i = 0; i < sh->n && !pick; i++)
+		if (sh->rt[i]->methods & m)
+			pick = sh->rt[i];
+	json_decref(j);
+	pick->handle(r, NULL);
+}
+
+static bool dialect_on(const struct srv_config *cfg, const char *name)
+{
+	return !json_is_false(json_object_get(cfg->compat, name));
+}
+
+void rest_start(const struct srv_config *cfg)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach(cfg->compat, k, v) {
+		size_t i;
+		for (i = 0; dialects[i] && strcmp(dialects[i]->name, k); i++)
+			;
+		if (!dialects[i])
+			log_warn("config: compat.%s: no such dialect (ignored)", k);
+	}
+	for (size_t i = 0; dialects[i]; i++) {
+		const struct rest_dialect *d = dialects[i];
+		if (!dialect_on(cfg, d->name))
+			continue;
+		enabled[nenabled++] = d;
+		if (d->init)
+			d->init(cfg);
+		for (const struct rest_route *rt = d->routes; rt->path; rt++) {
+			struct buf b = BUF_INIT;
+			buf_addf(&b, "/compat/%s%s", d->name, strcmp(rt->path, "/") ? rt->path : "");
+			tp_http_route(rt->methods, b.data, rt->handle, NULL);
+			buf_release(&b);
+			/* the documented path: shared with another dialect's? */
+			struct shared *sh;
+			for (sh = shareds; sh && strcmp(sh->path, rt->path); sh = sh->next)
+				;
+			if (!sh) {
+				sh = xcalloc(1, sizeof(*sh));
+				sh->path = xstrdup(rt->path);
+				sh->next = shareds;
+				shareds = sh;
+			}
+			sh->methods |= rt->methods;
+			sh->d[sh->n] = d;
+			sh->rt[sh->n++] = rt;
+		}
+	}
+	for (struct shared *sh = shareds; sh; sh = sh->next) {
+		if (sh->n == 1)
+			tp_http_route(sh->methods, sh->path, sh->rt[0]->handle, NULL);
+		else
+			tp_http_route(sh->methods, sh->path, shared_dispatch, sh);
+	}
+}
+
+void rest_stop(void)
+{
+	for (size_t i = 0; i < nenabled; i++)
+		if (enabled[i]->release)
+			enabled[i]->release();
+	nenabled = 0;
+	while (shareds) {
+		struct shared *sh = shareds;
+		shareds = sh->next;
+		free(sh->path);
+		free(sh);
+	}
+	while (!LIST_EMPTY(&conns)) {
+		struct rest_conn *c = LIST_FIRST(&conns);
+		LIST_REMOVE(c, link);
+		tool_conn_release(&c->tc);
+		free(c->dialect);
+		free(c->principal);
+		free(c);
+	}
+}
