@@ -59,6 +59,7 @@ void tool_registry_init(const struct tool_env *env)
 	tool_env = env;
 	add_family(tool_exec_defs);
 	add_family(tool_file_defs);
+	add_family(tool_search_defs);
 	add_family(tool_session_defs);
 	add_family(tool_snapshot_defs);
 	add_family(tool_display_defs);

@@ -126,6 +126,7 @@ extern const struct tool_def tool_file_defs[];
 extern const struct tool_def tool_session_defs[];
 extern const struct tool_def tool_fixture_defs[];
 extern const struct tool_def tool_snapshot_defs[];
+extern const struct tool_def tool_search_defs[];
 
 struct sess_snap;
 /**
