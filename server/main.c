@@ -360,6 +360,12 @@ static int authenticate(void *arg, const char *key, char *principal, size_t cap)
 	return 1;
 }
 
+/* A session-bound MCP endpoint's token (tools/bind.c). */
+static int authenticate_scoped(void *arg, const char *scope, const char *token, char *principal, size_t cap)
+{
+	return tool_session_token_check(&srv.env, scope, token, principal, cap);
+}
+
 static void count_session(void *arg, struct sess_session *s)
 {
 	struct metrics_gauges *g = arg;
@@ -456,6 +462,7 @@ static int cmd_serve(const char *listen, const char *auth_mode)
 		.max_receiving = srv.cfg.max_receiving,
 		.auth_none = auth_none,
 		.authenticate = authenticate,
+		.authenticate_scoped = authenticate_scoped,
 		.metrics = render_metrics,
 	};
 	vnc_web_routes();
@@ -466,7 +473,14 @@ static int cmd_serve(const char *listen, const char *auth_mode)
 		return 1;
 	}
 	srv.serving_http = true;
-	vnc_set_http_base(host, tp_http_port());
+	{
+		/* what URLs in results (view pages, session endpoints) start with */
+		const char *h = !strcmp(host, "0.0.0.0") || !strcmp(host, "::") ? "127.0.0.1" : host;
+		bool v6 = strchr(h, ':') != NULL;
+		snprintf(srv.env.http_base, sizeof(srv.env.http_base), "http://%s%s%s:%d", v6 ? "[" : "", h,
+			 v6 ? "]" : "", tp_http_port());
+		vnc_set_http_base(srv.env.http_base);
+	}
 	printf("mcpbox %s serving MCP at http://%s:%d/mcp (Streamable HTTP and WebSocket)\n", MCPBOX_VERSION, host,
 	       tp_http_port());
 	if (first_key) {

@@ -32,6 +32,8 @@ static struct mcp_conn *conn_state(struct srv_conn *c)
 	if (!m) {
 		m = xcalloc(1, sizeof(*m));
 		m->log_level = LOG_LVL_INFO;
+		if (srv_conn_scope(c))
+			m->tools.bound_session = xstrdup(srv_conn_scope(c));
 		srv_conn_set_app_data(c, m);
 		nconns++;
 	}
@@ -150,7 +152,7 @@ static void mcp_request(struct srv_req *req, const char *method, json_t *params)
 			srv_req_error(req, RPC_INVALID_PARAMS, "tools/list: unknown cursor");
 			return;
 		}
-		srv_req_result(req, tool_registry_list());
+		srv_req_result(req, tool_registry_list(&m->tools));
 	} else if (!strcmp(method, "tools/call")) {
 		json_t *name = json_object_get(params, "name");
 		json_t *args = json_object_get(params, "arguments");
@@ -162,7 +164,7 @@ static void mcp_request(struct srv_req *req, const char *method, json_t *params)
 			srv_req_error(req, RPC_INVALID_PARAMS, "tools/call: params.arguments must be an object");
 			return;
 		}
-		if (!tool_registry_has(json_string_value(name))) {
+		if (!tool_registry_has(&m->tools, json_string_value(name))) {
 			srv_req_error(req, RPC_INVALID_PARAMS, "Unknown tool: %s", json_string_value(name));
 			return;
 		}

@@ -47,6 +47,7 @@ struct srv_conn {
 	const struct tp_ops *ops;
 	void *tp;
 	char *principal;
+	char *scope;		/* the one resource the connection may act on, or NULL */
 	void *app_data;
 	struct srv_req *reqs;	/* in flight */
 	size_t ninflight;
@@ -75,6 +76,7 @@ static void conn_maybe_free(struct srv_conn *c)
 	if (c->app->release)
 		c->app->release(c);
 	free(c->principal);
+	free(c->scope);
 	free(c);
 }
 
@@ -82,6 +84,14 @@ bool srv_conn_closing(const struct srv_conn *c) { return c->closing; }
 void srv_conn_set_max_inflight(struct srv_conn *c, size_t max) { c->max_inflight = max; }
 size_t srv_conn_inflight(const struct srv_conn *c) { return c->ninflight; }
 const char *srv_conn_principal(const struct srv_conn *c) { return c->principal; }
+
+void srv_conn_set_scope(struct srv_conn *c, const char *scope)
+{
+	free(c->scope);
+	c->scope = scope ? xstrdup(scope) : NULL;
+}
+
+const char *srv_conn_scope(const struct srv_conn *c) { return c->scope; }
 void *srv_conn_app_data(const struct srv_conn *c) { return c->app_data; }
 void srv_conn_set_app_data(struct srv_conn *c, void *data) { c->app_data = data; }
 struct srv_conn *srv_req_conn(const struct srv_req *r) { return r->conn; }

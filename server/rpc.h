@@ -88,6 +88,12 @@ void srv_conn_set_max_inflight(struct srv_conn *c, size_t max);
 /** Requests in flight (not yet finished). */
 size_t srv_conn_inflight(const struct srv_conn *c);
 const char *srv_conn_principal(const struct srv_conn *c);
+/**
+ * A connection scoped to one resource (an MCP endpoint bound to one session):
+ * set by the transport before the first message; the app enforces it.
+ */
+void srv_conn_set_scope(struct srv_conn *c, const char *scope);
+const char *srv_conn_scope(const struct srv_conn *c);
 void *srv_conn_app_data(const struct srv_conn *c);
 void srv_conn_set_app_data(struct srv_conn *c, void *data);
 /** Send a connection-wide notification; steals params (may be NULL). Dropped once closing. */

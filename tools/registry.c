@@ -14,6 +14,7 @@
 
 struct entry {
 	const struct tool_def *def;
+	bool bound_only;	/* offered only on session-bound endpoints (aliases.c) */
 	json_t *input;
 	json_t *output;
 	json_t *listing;	/* the tools/list element */
@@ -34,13 +35,14 @@ static json_t *parse_schema(const char *tool, const char *text)
 	return v;
 }
 
-static void add_family(const struct tool_def *defs)
+static void add_family(const struct tool_def *defs, bool bound_only)
 {
 	for (; defs->name; defs++) {
 		struct entry *e;
 		entries = xrealloc(entries, (nentries + 1) * sizeof(*entries));
 		e = &entries[nentries++];
 		e->def = defs;
+		e->bound_only = bound_only;
 		e->input = parse_schema(defs->name, defs->input_schema);
 		e->output = defs->output_schema ? parse_schema(defs->name, defs->output_schema) : NULL;
 		e->listing = json_pack("{s:s, s:s, s:s, s:O, s:{s:s, s:b, s:b, s:b, s:b}}",
@@ -57,15 +59,16 @@ static void add_family(const struct tool_def *defs)
 void tool_registry_init(const struct tool_env *env)
 {
 	tool_env = env;
-	add_family(tool_exec_defs);
-	add_family(tool_file_defs);
-	add_family(tool_search_defs);
-	add_family(tool_session_defs);
-	add_family(tool_snapshot_defs);
-	add_family(tool_display_defs);
+	add_family(tool_exec_defs, false);
+	add_family(tool_file_defs, false);
+	add_family(tool_search_defs, false);
+	add_family(tool_session_defs, false);
+	add_family(tool_snapshot_defs, false);
+	add_family(tool_display_defs, false);
 	vnc_init(uv_default_loop(), env->sessions, env->cfg);
+	add_family(tool_alias_defs, true);
 	if (env->fixtures)
-		add_family(tool_fixture_defs);
+		add_family(tool_fixture_defs, false);
 }
 
 void tool_registry_release(void)
@@ -80,11 +83,34 @@ void tool_registry_release(void)
 	nentries = 0;
 }
 
-json_t *tool_registry_list(void)
+/*
+ * What a session-bound endpoint offers besides the aliases: the tools that
+ * act inside one session. Creating, listing or destroying sessions and
+ * snapshots is the owner's, with the owner's key.
+ */
+static const char *const bound_tools[] = {
+	"execute", "file_read", "file_write", "file_list", "file_delete", "file_edit", "grep", "glob",
+	"screenshot", "input", "session_info",
+};
+
+static bool offered(const struct entry *e, const struct tool_conn *tc)
+{
+	if (!tc || !tc->bound_session)
+		return !e->bound_only;
+	if (e->bound_only)
+		return true;
+	for (size_t i = 0; i < ARRAY_SIZE(bound_tools); i++)
+		if (!strcmp(bound_tools[i], e->def->name))
+			return true;
+	return false;
+}
+
+json_t *tool_registry_list(const struct tool_conn *tc)
 {
 	json_t *arr = json_array();
 	for (size_t i = 0; i < nentries; i++)
-		json_array_append(arr, entries[i].listing);
+		if (offered(&entries[i], tc))
+			json_array_append(arr, entries[i].listing);
 	return json_pack("{s:o}", "tools", arr);
 }
 
@@ -272,6 +298,11 @@ void tool_finish(struct tool_call *call, json_t *result)
 	finish_as(call, result, ERR_INTERNAL);
 }
 
+void tool_finish_as(struct tool_call *call, json_t *result, enum err_class cls)
+{
+	finish_as(call, result, cls);
+}
+
 void tool_ok(struct tool_call *call, json_t *structured, const char *text)
 {
 	json_t *res = json_object();
@@ -339,16 +370,20 @@ static struct entry *find_entry(const char *name)
 	return NULL;
 }
 
-bool tool_registry_has(const char *name)
+bool tool_registry_has(const struct tool_conn *tc, const char *name)
 {
-	return find_entry(name) != NULL;
+	const struct entry *e = find_entry(name);
+	return e && offered(e, tc);
 }
 
 void tool_registry_call(const struct tool_caller *caller, const char *name, json_t *args)
 {
 	struct entry *e = find_entry(name);
 	auto_err struct err *err = NULL;
+	const char *bound = caller->conn ? caller->conn->bound_session : NULL;
 
+	if (e && !offered(e, caller->conn))
+		e = NULL;
 	if (!e) {
 		json_t *res = json_pack("{s:[{s:s, s:s+}], s:b}", "content", "type", "text", "text",
 					"Unknown tool: ", name, "isError", 1);
@@ -364,6 +399,12 @@ void tool_registry_call(const struct tool_caller *caller, const char *name, json
 	call->args = args ? json_incref(args) : json_object();
 	if (tool_schema_check(e->input, call->args, "arguments", &err) < 0) {
 		tool_fail(call, "Invalid arguments for %s: %s", name, err_text(err));
+		return;
+	}
+	const char *sid = json_string_value(json_object_get(call->args, "session_id"));
+	if (bound && sid && strcmp(sid, bound)) {
+		tool_fail_as(call, ERR_DENIED, "this endpoint acts on session %s only (argument session_id names %s)",
+			     bound, sid);
 		return;
 	}
 	e->def->run(call);
@@ -477,7 +518,15 @@ void tool_with_session(struct tool_call *call, tool_session_cb cb)
 	const char *id = tool_arg_str(call, "session_id", NULL);
 	struct sess_session *s = NULL;
 
-	if (id) {
+	if (call->conn->bound_session) {
+		/* a session-bound endpoint: that session or nothing, never a new one */
+		s = sess_find(reg, call->conn->bound_session, call->principal);
+		if (!s) {
+			tool_fail_as(call, ERR_NOT_FOUND, "session %s, which this endpoint is bound to, no longer exists",
+				     call->conn->bound_session);
+			return;
+		}
+	} else if (id) {
 		s = sess_find(reg, id, call->principal);
 		if (!s) {
 			tool_fail_as(call, ERR_NOT_FOUND, "session \"%s\" not found (argument session_id): it may have been "
@@ -516,6 +565,8 @@ void tool_with_session(struct tool_call *call, tool_session_cb cb)
 
 void tool_conn_release(struct tool_conn *tc)
 {
+	free(tc->bound_session);
+	tc->bound_session = NULL;
 	if (tc->implicit_session && tool_env) {
 		struct sess_session *s = sess_find(tool_env->sessions, tc->implicit_session, NULL);
 		if (s && s->implicit)

@@ -51,9 +51,31 @@ static json_t *session_json(struct sess_session *s, bool detail)
 	return o;
 }
 
+/*
+ * The MCP endpoints bound to s (Streamable HTTP, and legacy SSE for older
+ * clients), with s's token: hand one to another agent and it can work in s
+ * and nowhere else. Only under serve.
+ */
+static void add_endpoints(json_t *o, const struct tool_env *env, const struct sess_session *s)
+{
+	char token[TOOL_TOKEN_LEN + 1];
+	struct buf b = BUF_INIT;
+
+	if (!env->http_base[0])
+		return;
+	tool_session_token(s->owner, s->id, token);
+	buf_addf(&b, "%s/sessions/%s/mcp?token=%s", env->http_base, s->id, token);
+	json_object_set_new(o, "mcp_url", json_string(b.data));
+	buf_reset(&b);
+	buf_addf(&b, "%s/sessions/%s/sse?token=%s", env->http_base, s->id, token);
+	json_object_set_new(o, "mcp_sse_url", json_string(b.data));
+	buf_release(&b);
+}
+
 static void reply_session(struct tool_call *call, struct sess_session *s, const char *verb)
 {
 	json_t *sc = session_json(s, true);
+	add_endpoints(sc, call->env, s);
 	struct buf text = BUF_INIT;
 	char *dump = srv_json_dumps(sc);
 	if (verb)

@@ -33,6 +33,7 @@ struct tool_env {
 	/* the snapshot object store, opened on first use (NULL with *errp if it cannot be) */
 	struct snap_store *(*snapshots)(struct err **errp);
 	bool fixtures;		/* also offer the conformance fixture tools */
+	char http_base[300];	/* "http://host:port" of serve, for URLs in results; "" under stdio */
 };
 
 /**
@@ -46,6 +47,12 @@ struct tool_conn {
 	char *implicit_session;	/* id of the caller's default session, once created */
 	json_t *client_caps;	/* the client's MCP initialize capabilities (owned), or NULL */
 	struct tool_view *views;	/* per session: how this caller's last screenshot maps (display.c) */
+	/*
+	 * A session-bound endpoint (session_info's mcp_url): every call acts on
+	 * this session, other session_ids are refused, and only the tools that
+	 * work inside one session are offered, with seed 000's names as aliases.
+	 */
+	char *bound_session;
 };
 
 /** The answer to a question asked of the client (exactly one of result and error is set). */
@@ -127,6 +134,7 @@ extern const struct tool_def tool_session_defs[];
 extern const struct tool_def tool_fixture_defs[];
 extern const struct tool_def tool_snapshot_defs[];
 extern const struct tool_def tool_search_defs[];
+extern const struct tool_def tool_alias_defs[];
 
 struct sess_snap;
 /**
@@ -145,10 +153,10 @@ extern const struct tool_def tool_display_defs[];
 /** Parse every schema once; aborts on a malformed built-in schema (a bug). */
 void tool_registry_init(const struct tool_env *env);
 void tool_registry_release(void);
-/** {"tools":[...]} in a fixed order. */
-json_t *tool_registry_list(void);
-/** Is there a tool of that name? */
-bool tool_registry_has(const char *name);
+/** {"tools":[...]} in a fixed order: what tc (NULL: an ordinary caller) is offered. */
+json_t *tool_registry_list(const struct tool_conn *tc);
+/** Is a tool of that name offered to tc (NULL: an ordinary caller)? */
+bool tool_registry_has(const struct tool_conn *tc, const char *name);
 /**
  * Validate args (borrowed; NULL: none) and run the tool; the caller's finish
  * is called exactly once, possibly before this returns. An unknown tool is
@@ -180,6 +188,16 @@ void tool_fail_err(struct tool_call *call, struct err *err, const char *context,
 	__attribute__((format(printf, 3, 4)));
 /** Finish with a complete CallToolResult (stolen). */
 void tool_finish(struct tool_call *call, json_t *result);
+/** The same, keeping the class of a failure (result with isError). */
+void tool_finish_as(struct tool_call *call, json_t *result, enum err_class cls);
+
+/* ---- session-bound endpoints (bind.c) ---- */
+#define TOOL_TOKEN_LEN 32
+/** The token that binds an endpoint to session sid of owner (valid while the session and this process live). */
+void tool_session_token(const char *owner, const char *sid, char out[TOOL_TOKEN_LEN + 1]);
+/** Is token sid's? 1 with its owner copied out, or 0. */
+int tool_session_token_check(const struct tool_env *env, const char *sid, const char *token, char *owner,
+			     size_t cap);
 
 /* ---- helpers for handlers ---- */
 

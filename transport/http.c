@@ -80,6 +80,7 @@ struct stream {
 struct session {
 	char id[40];
 	char principal[PRINCIPAL_MAX];
+	char scope[64];			/* a session-bound endpoint's session, or "" */
 	struct srv_conn *conn;
 	struct stream *streams;		/* open POST streams and the GET stream */
 	struct stream *get;
@@ -162,6 +163,8 @@ struct pss {
 	char session_id[40];
 	bool rejected;			/* an error answer is on its way */
 	bool legacy;			/* a POST of the HTTP+SSE transport */
+	char scope[64];			/* /sessions/{id}/mcp|sse|messages: the session, or "" */
+	char token[80];			/* the scoped token it came with, if any */
 	struct tp_req *req;		/* a route's request whose body is arriving */
 	const struct route *wsroute;	/* a WebSocket upgrade a route accepted ... */
 	void *wsuser;			/* ... with this state of the route's */
@@ -659,20 +662,29 @@ static struct session *session_find(const char *id)
 	return NULL;
 }
 
-static struct session *session_new(const char *principal)
+static struct session *session_new(const char *principal, const char *scope)
 {
 	struct session *s = xcalloc(1, sizeof(*s));
 	char *id = random_id("", 16);
 	snprintf(s->id, sizeof(s->id), "%s", id);
 	free(id);
 	snprintf(s->principal, sizeof(s->principal), "%s", principal);
+	snprintf(s->scope, sizeof(s->scope), "%s", scope);
 	s->conn = srv_conn_new(H.app, &http_ops, s, principal);
+	if (scope[0])
+		srv_conn_set_scope(s->conn, scope);
 	srv_conn_set_max_inflight(s->conn, H.o.max_inflight);
 	s->last_used = now_ms();
 	s->next = H.sessions;
 	H.sessions = s;
 	H.nsessions++;
 	return s;
+}
+
+/* May the request p use MCP session s? The same principal through the same kind of endpoint. */
+static bool session_mine(const struct session *s, const struct pss *p)
+{
+	return !strcmp(s->principal, p->principal) && !strcmp(s->scope, p->scope);
 }
 
 /* End an MCP session: its requests are cancelled, its open streams end. */
@@ -856,7 +868,7 @@ static void process_legacy_post(struct pss *p)
 {
 	struct session *s = session_find(p->session_id);
 
-	if (!s || !s->legacy || strcmp(s->principal, p->principal)) {
+	if (!s || !s->legacy || !session_mine(s, p)) {
 		stream_error(p->st, 404, RPC_INVALID_REQUEST, "Session not found");
 		return;
 	}
@@ -887,7 +899,7 @@ static void process_post(struct lws *wsi, struct pss *p)
 				     "Bad Request: initialize on an existing session; omit Mcp-Session-Id to start a new one");
 			return;
 		}
-		s = session_new(p->principal);
+		s = session_new(p->principal, p->scope);
 		snprintf(st->session_hdr, sizeof(st->session_hdr), "%s", s->id);
 	} else {
 		if (!p->session_id[0]) {
@@ -895,7 +907,7 @@ static void process_post(struct lws *wsi, struct pss *p)
 			return;
 		}
 		s = session_find(p->session_id);
-		if (!s || strcmp(s->principal, p->principal)) {
+		if (!s || !session_mine(s, p)) {
 			stream_error(st, 404, RPC_INVALID_REQUEST,
 				     "Session not found: it ended or the server restarted; initialize a new one");
 			return;
@@ -950,11 +962,15 @@ static int on_legacy(struct lws *wsi, struct pss *p, const char *path, int m)
 			stream_error(p->st, 405, RPC_INVALID_REQUEST, "Method Not Allowed");
 			return 0;
 		}
-		struct session *s = session_new(p->principal);
+		struct session *s = session_new(p->principal, p->scope);
 		s->legacy = true;
 		open_get_stream(s, p->st);
 		struct buf b = BUF_INIT;
-		buf_addf(&b, "event: endpoint\ndata: /messages?sessionId=%s\n\n", s->id);
+		if (p->scope[0])
+			buf_addf(&b, "event: endpoint\ndata: /sessions/%s/messages?sessionId=%s%s%s\n\n", p->scope, s->id,
+				 p->token[0] ? "&token=" : "", p->token);
+		else
+			buf_addf(&b, "event: endpoint\ndata: /messages?sessionId=%s\n\n", s->id);
 		stream_queue(p->st, b.data, b.len);
 		buf_release(&b);
 		return 0;
@@ -1360,6 +1376,26 @@ static bool on_route(struct lws *wsi, struct pss *p, const char *path, int lm)
 	return true;
 }
 
+/*
+ * "/sessions/ID/mcp" → "/mcp" with ID copied to scope (likewise sse and
+ * messages); any other path is returned as it is.
+ */
+static const char *bound_path(const char *path, char *scope, size_t cap)
+{
+	static const char *const ends[] = { "/mcp", "/sse", "/messages" };
+	struct tp_match m;
+	for (size_t i = 0; i < ARRAY_SIZE(ends); i++) {
+		char pat[40];
+		snprintf(pat, sizeof(pat), "/sessions/{id}%s", ends[i]);
+		const char *id;
+		if (tp_route_match(pat, path, &m) && (id = tp_match_get(&m, "id")) && strlen(id) < cap) {
+			snprintf(scope, cap, "%s", id);
+			return ends[i];
+		}
+	}
+	return path;
+}
+
 static int on_http(struct lws *wsi, struct pss *p, const char *path)
 {
 	char *uri;
@@ -1391,6 +1427,9 @@ static int on_http(struct lws *wsi, struct pss *p, const char *path)
 		stream_kick(p->st);
 		return 0;
 	}
+	/* an MCP endpoint bound to one session: /sessions/{id}/mcp, .../sse, .../messages */
+	p->scope[0] = p->token[0] = '\0';
+	path = bound_path(path, p->scope, sizeof(p->scope));
 	/* Unknown paths before the key: OAuth discovery (/.well-known/..., /register)
 	   must read "no such thing" (404), or clients wait for a browser login. */
 	if (strcmp(path, "/mcp") && strcmp(path, "/metrics") && strcmp(path, "/sse") && strcmp(path, "/messages")) {
@@ -1399,10 +1438,20 @@ static int on_http(struct lws *wsi, struct pss *p, const char *path)
 		stream_error(p->st, 404, RPC_INVALID_REQUEST, "Not found");
 		return 0;
 	}
-	find_key(wsi, p->key, sizeof(p->key), false);
-	if (!authenticate(p->key, p->principal)) {
-		stream_error(p->st, 401, RPC_INVALID_REQUEST, unauthorized_msg(p->key));
-		return 0;
+	if (p->scope[0]) {
+		/* the session's token (never a key: a key's holder has /mcp): the owner's rights, on that session only */
+		if (urlarg(wsi, "token=", p->token, sizeof(p->token)) < 0 || !p->token[0] || !H.o.authenticate_scoped ||
+		    !H.o.authenticate_scoped(H.o.auth_arg, p->scope, p->token, p->principal, PRINCIPAL_MAX)) {
+			stream_error(p->st, 401, RPC_INVALID_REQUEST,
+				     "Unauthorized: the session's token is wrong, or the session no longer exists");
+			return 0;
+		}
+	} else {
+		find_key(wsi, p->key, sizeof(p->key), false);
+		if (!authenticate(p->key, p->principal)) {
+			stream_error(p->st, 401, RPC_INVALID_REQUEST, unauthorized_msg(p->key));
+			return 0;
+		}
 	}
 	conn_authenticated(wsi);
 	if (!strcmp(path, "/metrics") && m == LWSHUMETH_GET) {
@@ -1451,7 +1500,7 @@ static int on_http(struct lws *wsi, struct pss *p, const char *path)
 		return 0;
 	}
 	struct session *s = session_find(p->session_id);
-	if (!s || strcmp(s->principal, p->principal)) {
+	if (!s || !session_mine(s, p)) {
 		stream_error(p->st, 404, RPC_INVALID_REQUEST, "Session not found");
 		return 0;
 	}

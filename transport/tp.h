@@ -47,6 +47,11 @@ struct tp_http_opts {
 	 * every WebSocket message (revocation takes effect at once).
 	 */
 	int (*authenticate)(void *arg, const char *key, char *principal, size_t cap);
+	/*
+	 * An MCP endpoint bound to one resource (/sessions/{scope}/mcp, .../sse,
+	 * .../messages ?token=): 1 and the principal when token is scope's.
+	 */
+	int (*authenticate_scoped)(void *arg, const char *scope, const char *token, char *principal, size_t cap);
 	void *auth_arg;
 	/* Append the Prometheus text exposition for GET /metrics, as principal may see it. */
 	void (*metrics)(void *arg, const char *principal, struct buf *out);

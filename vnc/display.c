@@ -1494,16 +1494,10 @@ void vnc_shutdown(void)
 	V.inited = false;
 }
 
-void vnc_set_http_base(const char *host, int port)
+void vnc_set_http_base(const char *base)
 {
-	struct buf b = BUF_INIT;
-	bool v6 = strchr(host, ':') != NULL;
-
-	if (!strcmp(host, "0.0.0.0") || !strcmp(host, "::"))
-		host = "127.0.0.1";
-	buf_addf(&b, "http://%s%s%s:%d", v6 ? "[" : "", host, v6 ? "]" : "", port);
 	free(V.http_base);
-	V.http_base = buf_detach(&b);
+	V.http_base = base && base[0] ? xstrdup(base) : NULL;
 }
 
 json_t *vnc_display_info(struct sess_session *s, const char *principal)

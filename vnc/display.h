@@ -51,7 +51,7 @@ void vnc_init(uv_loop_t *loop, struct sess_registry *reg, const struct srv_confi
 /** Stop every display (at shutdown). */
 void vnc_shutdown(void);
 /** The server's HTTP base ("http://127.0.0.1:8080") for view URLs; NULL: none (stdio). */
-void vnc_set_http_base(const char *host, int port);
+void vnc_set_http_base(const char *base);
 
 /**
  * Record the display size for session s (0: default) and, with start, start

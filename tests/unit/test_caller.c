@@ -87,7 +87,7 @@ static void test_calls(void)
 	struct fake f = { 0 };
 
 	tool_registry_init(&env);
-	ok(tool_registry_has("execute") && tool_registry_has("test_simple_text") && !tool_registry_has("nope"),
+	ok(tool_registry_has(NULL, "execute") && tool_registry_has(NULL, "test_simple_text") && !tool_registry_has(NULL, "nope"),
 	   "tool_registry_has knows the registered tools");
 
 	call(&f, &bare_ops, &tc, "test_simple_text", NULL);

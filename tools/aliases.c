@@ -1,0 +1,335 @@
+/*
+ * tools/aliases.c — seed 000's MCP tool names on session-bound endpoints
+ * (session_info's mcp_url; the manager dialect's mcpUrl): read_file,
+ * write_file, list_directory, delete_file and run_command, with that
+ * document's arguments, each a translation onto one of our tools.
+ *
+ * An alias is a caller too: its handler calls the target tool through a
+ * struct tool_caller that forwards progress, logs, output and cancellation
+ * to the alias's own caller, then maps the result back (the target's
+ * structured result, reshaped where the document's arguments ask for it).
+ */
+#include "tool.h"
+#include "../server/buf.h"
+#include "../server/common.h"
+
+#include <assert.h>
+#include <string.h>
+
+#include "../server/banned.h"
+
+struct alias {
+	const char *name;
+	const char *target;
+	/* the target's arguments from the alias's (validated); NULL with a message in *why */
+	json_t *(*args)(json_t *in, const char **why);
+	/* reshape the target's result (stolen; also a failed one); NULL: as it is */
+	json_t *(*result)(json_t *in, json_t *result, enum err_class *cls);
+};
+
+static void copy(json_t *to, json_t *from, const char *key, const char *as)
+{
+	json_t *v = json_object_get(from, key);
+	if (v)
+		json_object_set(to, as ? as : key, v);
+}
+
+static json_t *text_result(const char *text, size_t len, json_t *structured, bool failed)
+{
+	json_t *r = json_pack("{s:[{s:s, s:o}]}", "content", "type", "text", "text", tool_json_text(text, len));
+	if (structured)
+		json_object_set_new(r, "structuredContent", structured);
+	if (failed)
+		json_object_set_new(r, "isError", json_true());
+	return r;
+}
+
+/* ---- read_file {path, offset?, limit?}: lines offset.. (0-based), at most limit ---- */
+
+static json_t *read_args(json_t *in, const char **why)
+{
+	json_t *o = json_object();
+	copy(o, in, "path", NULL);
+	return o;
+}
+
+static json_t *read_result(json_t *in, json_t *result, enum err_class *cls)
+{
+	json_t *sc = json_object_get(result, "structuredContent");
+	const char *content = json_string_value(json_object_get(sc, "content"));
+	json_t *jo = json_object_get(in, "offset"), *jl = json_object_get(in, "limit");
+	if (!content || (!jo && !jl) || json_is_true(json_object_get(result, "isError")) || strcmp(json_string_value(json_object_get(sc, "encoding")) ?: "", "utf8"))
+		return result;
+	json_int_t off = jo ? json_integer_value(jo) : 0, lim = jl ? json_integer_value(jl) : -1, line = 0, n = 0;
+	const char *p = content, *start = NULL, *end = content + strlen(content);
+	while (p < end && (lim < 0 || n < lim)) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *next = nl ? nl + 1 : end;
+		if (line >= off) {
+			if (!start)
+				start = p;
+			n++;
+		}
+		line++;
+		p = next;
+	}
+	json_t *out = json_pack("{s:O, s:I, s:I, s:b}", "path", json_object_get(sc, "path"), "offset", off, "lines", n,
+				"truncated", json_is_true(json_object_get(sc, "truncated")) || p < end);
+	json_object_set_new(out, "content", tool_json_text(start ? start : "", start ? (size_t)(p - start) : 0));
+	json_t *r = text_result(start ? start : "", start ? (size_t)(p - start) : 0, out, false);
+	json_decref(result);
+	return r;
+}
+
+/* ---- write_file {path, content, append=false} ---- */
+
+static json_t *write_args(json_t *in, const char **why)
+{
+	json_t *o = json_object();
+	copy(o, in, "path", NULL);
+	copy(o, in, "content", NULL);
+	copy(o, in, "append", NULL);
+	return o;
+}
+
+/* ---- list_directory {path=".", recursive=false, include_hidden=false} ---- */
+
+static json_t *list_args(json_t *in, const char **why)
+{
+	json_t *o = json_object();
+	const char *path = json_string_value(json_object_get(in, "path"));
+	if (path && strcmp(path, "."))
+		json_object_set_new(o, "path", json_string(path));
+	copy(o, in, "recursive", NULL);
+	return o;
+}
+
+static bool hidden(const char *path)
+{
+	/* any component that starts with a dot */
+	for (const char *p = path; p && *p; p = strchr(p, '/') ? strchr(p, '/') + 1 : NULL)
+		if (p[0] == '.' && p[1] != '/' && p[1] != '\0')
+			return true;
+	return false;
+}
+
+static json_t *list_result(json_t *in, json_t *result, enum err_class *cls)
+{
+	json_t *sc = json_object_get(result, "structuredContent");
+	json_t *entries = json_object_get(sc, "entries"), *kept = json_array(), *e;
+	struct buf text = BUF_INIT;
+	size_t i;
+
+	if (!json_is_array(entries) || json_is_true(json_object_get(result, "isError"))) {
+		json_decref(kept);
+		return result;
+	}
+	bool all = json_is_true(json_object_get(in, "include_hidden"));
+	json_array_foreach(entries, i, e) {
+		const char *path = json_string_value(json_object_get(e, "path"));
+		const char *name = json_string_value(json_object_get(e, "name"));
+		if (!all && ((name && name[0] == '.') || (path && hidden(path))))
+			continue;
+		json_array_append(kept, e);
+		const char *type = json_string_value(json_object_get(e, "type"));
+		buf_addf(&text, "%s %s\n", type && !strcmp(type, "directory") ? "[DIR] " : "[FILE]",
+			 path ? path : name ? name : "?");
+	}
+	json_t *out = json_pack("{s:O, s:o, s:O}", "path", json_object_get(sc, "path"), "entries", kept, "truncated",
+				json_object_get(sc, "truncated") ?: json_false());
+	json_t *r = text_result(text.data ? text.data : "(empty)\n", text.data ? text.len : 8, out, false);
+	buf_release(&text);
+	json_decref(result);
+	return r;
+}
+
+/* ---- delete_file {path, recursive=false} ---- */
+
+static json_t *delete_args(json_t *in, const char **why)
+{
+	json_t *o = json_object();
+	copy(o, in, "path", NULL);
+	copy(o, in, "recursive", NULL);
+	return o;
+}
+
+/* ---- run_command {command, timeout?, allow_nonzero_exit_code=false} ---- */
+
+static json_t *run_args(json_t *in, const char **why)
+{
+	json_t *o = json_pack("{s:s}", "language", "shell");
+	copy(o, in, "command", "code");
+	copy(o, in, "timeout", "timeout_s");
+	return o;
+}
+
+static json_t *run_result(json_t *in, json_t *result, enum err_class *cls)
+{
+	json_t *sc = json_object_get(result, "structuredContent");
+	json_int_t code = json_integer_value(json_object_get(sc, "exit_code"));
+	if (!sc || !code || json_is_true(json_object_get(sc, "timed_out")))
+		return result; /* success, or a failure of execute's own (timeout, bad arguments) */
+	if (json_is_true(json_object_get(in, "allow_nonzero_exit_code"))) {
+		/* the document's contract: an allowed non-zero exit is a result, not an error */
+		json_object_del(result, "isError");
+		return result;
+	}
+	/* the document's contract: a failing command is an error unless allowed */
+	json_object_set_new(result, "isError", json_true());
+	struct buf b = BUF_INIT;
+	buf_addf(&b, "the command exited with status %lld (allow_nonzero_exit_code: true accepts that)",
+		 (long long)code);
+	json_array_insert_new(json_object_get(result, "content"), 0,
+			      json_pack("{s:s, s:s%}", "type", "text", "text", b.data, b.len));
+	buf_release(&b);
+	*cls = ERR_INVALID;
+	return result;
+}
+
+static const struct alias aliases[] = {
+	{ "read_file", "file_read", read_args, read_result },
+	{ "write_file", "file_write", write_args, NULL },
+	{ "list_directory", "file_list", list_args, list_result },
+	{ "delete_file", "file_delete", delete_args, NULL },
+	{ "run_command", "execute", run_args, run_result },
+};
+
+/* ---- the forwarding caller ---- */
+
+struct alias_call {
+	struct tool_call *call;
+	const struct alias *a;
+};
+
+static void fwd_finish(void *ctx, json_t *result, enum err_class cls)
+{
+	struct alias_call *ac = ctx;
+	struct tool_call *call = ac->call;
+	if (ac->a->result)
+		result = ac->a->result(call->args, result, &cls);
+	free(ac);
+	tool_finish_as(call, result, cls);
+}
+
+static bool fwd_wants_progress(void *ctx)
+{
+	return tool_wants_progress(((struct alias_call *)ctx)->call);
+}
+
+static void fwd_progress(void *ctx, double progress, double total, const char *msg)
+{
+	tool_progress(((struct alias_call *)ctx)->call, progress, total, msg);
+}
+
+static void fwd_log(void *ctx, int lvl, const char *msg)
+{
+	tool_log(((struct alias_call *)ctx)->call, lvl, "%s", msg);
+}
+
+static void fwd_output(void *ctx, const char *stream, const char *data, size_t len)
+{
+	tool_output(((struct alias_call *)ctx)->call, stream, data, len);
+}
+
+static void fwd_on_cancel(void *ctx, void (*fn)(void *arg), void *arg)
+{
+	tool_on_cancel(((struct alias_call *)ctx)->call, fn, arg);
+}
+
+static void fwd_ask(void *ctx, const char *method, json_t *params, tool_reply_cb cb, void *arg)
+{
+	tool_ask(((struct alias_call *)ctx)->call, method, params, cb, arg);
+}
+
+static const struct tool_caller_ops fwd_ops = {
+	.finish = fwd_finish,
+	.wants_progress = fwd_wants_progress,
+	.progress = fwd_progress,
+	.log = fwd_log,
+	.output = fwd_output,
+	.on_cancel = fwd_on_cancel,
+	.ask = fwd_ask,
+};
+
+static void alias_run(struct tool_call *call)
+{
+	const struct alias *a = NULL;
+	const char *why = NULL;
+
+	for (size_t i = 0; i < ARRAY_SIZE(aliases) && !a; i++)
+		if (!strcmp(aliases[i].name, call->def->name))
+			a = &aliases[i];
+	assert(a);
+	json_t *args = a->args(call->args, &why);
+	if (!args) {
+		tool_fail(call, "%s: %s", a->name, why);
+		return;
+	}
+	struct alias_call *ac = xmalloc(sizeof(*ac));
+	ac->call = call;
+	ac->a = a;
+	struct tool_caller c = { &fwd_ops, ac, call->principal, call->conn };
+	tool_registry_call(&c, a->target, args);
+	json_decref(args);
+}
+
+#define PATH_ARG "\"path\":{\"type\":\"string\",\"description\":\"A path in the workspace (relative, or under /workspace).\"}"
+
+const struct tool_def tool_alias_defs[] = {
+	{
+		.name = "read_file",
+		.title = "Read a file",
+		.description = "Read a text file of this sandbox; offset (0-based) and limit select lines.",
+		.input_schema = "{\"type\":\"object\",\"properties\":{" PATH_ARG ","
+				"\"offset\":{\"type\":\"integer\",\"minimum\":0},\"limit\":{\"type\":\"integer\",\"minimum\":0}},"
+				"\"required\":[\"path\"],\"additionalProperties\":false}",
+		.read_only = true,
+		.idempotent = true,
+		.run = alias_run,
+	},
+	{
+		.name = "write_file",
+		.title = "Write a file",
+		.description = "Write (or with append: true, append to) a text file of this sandbox.",
+		.input_schema = "{\"type\":\"object\",\"properties\":{" PATH_ARG ",\"content\":{\"type\":\"string\"},"
+				"\"append\":{\"type\":\"boolean\"}},\"required\":[\"path\",\"content\"],"
+				"\"additionalProperties\":false}",
+		.destructive = true,
+		.run = alias_run,
+	},
+	{
+		.name = "list_directory",
+		.title = "List a directory",
+		.description = "List a directory of this sandbox (default the workspace); recursive and hidden entries on request.",
+		.input_schema = "{\"type\":\"object\",\"properties\":{\"path\":{\"type\":\"string\"},"
+				"\"recursive\":{\"type\":\"boolean\"},\"include_hidden\":{\"type\":\"boolean\"}},"
+				"\"additionalProperties\":false}",
+		.read_only = true,
+		.idempotent = true,
+		.run = alias_run,
+	},
+	{
+		.name = "delete_file",
+		.title = "Delete a file",
+		.description = "Delete a file, or a directory with recursive: true.",
+		.input_schema = "{\"type\":\"object\",\"properties\":{" PATH_ARG ",\"recursive\":{\"type\":\"boolean\"}},"
+				"\"required\":[\"path\"],\"additionalProperties\":false}",
+		.destructive = true,
+		.idempotent = true,
+		.run = alias_run,
+	},
+	{
+		.name = "run_command",
+		.title = "Run a shell command",
+		.description = "Run a shell command in this sandbox's workspace; a non-zero exit is an error unless "
+			       "allow_nonzero_exit_code is true.",
+		.input_schema = "{\"type\":\"object\",\"properties\":{\"command\":{\"type\":\"string\"},"
+				"\"timeout\":{\"type\":\"integer\",\"minimum\":1,\"description\":\"Seconds.\"},"
+				"\"allow_nonzero_exit_code\":{\"type\":\"boolean\"}},\"required\":[\"command\"],"
+				"\"additionalProperties\":false}",
+		.destructive = true,
+		.open_world = true,
+		.run = alias_run,
+	},
+	{ 0 },
+};
