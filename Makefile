@@ -9,7 +9,7 @@
 CC      ?= cc
 BUILD   ?= build
 # The binary links CORE_PKGS only; libgit2 and libvncserver (and the ~40 libraries
-# they pull in) live in modules loaded on first use (server/module.h).
+# they pull in) live in modules loaded on first use (server/base/module.h).
 CORE_PKGS := libuv jansson libseccomp sqlite3 libcrypto libwebsockets \
            xcb xcb-damage xcb-xfixes xcb-xtest x11 libpng libturbojpeg zlib
 PKGS    := $(CORE_PKGS) libgit2 libvncserver
@@ -29,7 +29,7 @@ MOD_SRC  := $(foreach m,$(MODULES),$(MOD_$(m)))
 MOD_OBJ  := $(MOD_SRC:%.c=$(BUILD)/pic/%.o)
 MOD_SO   := $(MODULES:%=$(BUILD)/mcpbox-%.so)
 
-SRC      := $(filter-out $(MOD_SRC),$(wildcard server/*.c server/rest/*.c transport/*.c tools/*.c sessions/*.c vnc/*.c))
+SRC      := $(filter-out $(MOD_SRC),$(wildcard server/*.c server/base/*.c server/rest/*.c transport/*.c tools/*.c sessions/*.c vnc/*.c fixtures/*.c))
 OBJ      := $(SRC:%.c=$(BUILD)/obj/%.o)
 LIBOBJ   := $(filter-out $(BUILD)/obj/server/main.o,$(OBJ))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -53,7 +53,7 @@ DATA    ?= ./data
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_SECONDS ?= 5
-FUZZ_OBJ := server/rpc.c server/json_out.c server/buf.c server/common.c server/err.c server/log.c sessions/workspace.c vnc/chan.c transport/route.c
+FUZZ_OBJ := server/base/rpc.c server/base/json_out.c server/base/buf.c server/base/common.c server/base/err.c server/base/log.c sessions/workspace.c vnc/chan.c transport/route.c
 
 .PHONY: all deps deps-run test unit e2e fuzz asan bench run clean
 all: $(BUILD)/mcpbox $(MOD_SO)
@@ -111,6 +111,7 @@ $(BUILD)/tests/probe: tests/unit/probe.c
 	$(CC) -O2 -g -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -static -o $@ $<
 
 unit: $(UNIT_BIN) $(BUILD)/tests/probe
+	@./tests/layers.sh
 	@set -e; for t in $(UNIT_BIN); do echo "# $$t"; $$t; done
 	@if [ "$$(id -u)" -eq 0 ]; then echo "# $(BUILD)/tests/test_sandbox as uid 65534"; \
 	  setpriv --reuid=65534 --regid=65534 --clear-groups env HOME=/tmp $(BUILD)/tests/test_sandbox; \

@@ -1,7 +1,7 @@
 #include "auth.h"
-#include "base64.h"
-#include "common.h"
-#include "log.h"
+#include "base/base64.h"
+#include "base/common.h"
+#include "base/log.h"
 
 #include <assert.h>
 #include <openssl/crypto.h>
@@ -11,7 +11,7 @@
 #include <strings.h>
 #include <time.h>
 
-#include "banned.h"
+#include "base/banned.h"
 
 #define KEY_PREFIX "mcpbox_"
 #define KEY_PREFIX_LEN (sizeof(KEY_PREFIX) - 1)
@@ -388,28 +388,3 @@ store_failed:
 	return 0;
 }
 
-const char *srv_auth_key_from_header(const char *authorization)
-{
-	static const char scheme[] = "Bearer";
-	const char *p = authorization, *tok;
-
-	if (!p)
-		return NULL;
-	while (*p == ' ' || *p == '\t')
-		p++;
-	if (strncasecmp(p, scheme, sizeof(scheme) - 1) != 0)
-		return NULL;
-	p += sizeof(scheme) - 1;
-	if (*p != ' ' && *p != '\t')
-		return NULL;
-	while (*p == ' ' || *p == '\t')
-		p++;
-	tok = p;
-	while (*p && *p != ' ' && *p != '\t')
-		p++;
-	if (p == tok)
-		return NULL;
-	while (*p == ' ' || *p == '\t')
-		p++;
-	return *p ? NULL : tok;
-}

@@ -12,8 +12,7 @@
  * another process such as `mcpbox key revoke`), flushing the cache if so.
  *
  * Threads: everything here uses a struct srv_store, so it runs on the thread
- * that owns that store (the server's loop thread). srv_auth_key_from_header
- * is pure and may be called anywhere.
+ * that owns that store (the server's loop thread).
  */
 #ifndef MCPBOX_SRV_AUTH_H
 #define MCPBOX_SRV_AUTH_H
@@ -21,7 +20,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "err.h"
+#include "base/err.h"
 #include "store.h"
 
 /** Who a valid key belongs to. */
@@ -88,19 +87,10 @@ void srv_auth_free(struct srv_auth *a);
  * Check a presented key. Returns 1 and fills *p when the key exists and is
  * not revoked, 0 otherwise — for any input, including NULL, empty, overlong
  * or non-UTF-8 text, and also when the store fails (logged). Trailing spaces
- * and tabs are ignored (see srv_auth_key_from_header). Records last use in
+ * and tabs are ignored (see tp_bearer_token, transport/http.h). Records last use in
  * the store at most once a minute per key.
  */
 int srv_auth_verify(struct srv_auth *a, const char *key, struct srv_principal *p);
-
-/**
- * The token of an HTTP Authorization header value "Bearer <token>": the
- * scheme is matched case-insensitively, spaces and tabs around it are
- * skipped. Returns a pointer into authorization (trailing spaces, if any,
- * are left in place and ignored by srv_auth_verify), or NULL when the value
- * is NULL, uses another scheme, has no token or whitespace inside the token.
- */
-const char *srv_auth_key_from_header(const char *authorization);
 
 /**
  * `mcpbox key create [--name N] [--admin] | list | revoke ID`, with argv[0]

@@ -1,12 +1,12 @@
 /* `mcpbox key ...`: manage API keys from the command line (see auth.h). */
 #include "auth.h"
-#include "common.h"
+#include "base/common.h"
 #include "store.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "banned.h"
+#include "base/banned.h"
 
 #define DEFAULT_NAME "unnamed"
 

@@ -11,12 +11,12 @@
  * single-threaded process and never from the server.
  */
 #include "auth.h"
-#include "buf.h"
-#include "common.h"
-#include "config.h"
-#include "log.h"
+#include "base/buf.h"
+#include "base/common.h"
+#include "base/config.h"
+#include "base/log.h"
 #include "mcp.h"
-#include "metrics.h"
+#include "base/metrics.h"
 #include "records.h"
 #include "store.h"
 #include "../sessions/instance.h"
@@ -31,7 +31,7 @@
 #include "../vnc/agent.h"
 #include "../vnc/web.h"
 #include "rest/rest.h"
-#include "banned.h"
+#include "base/banned.h"
 
 #include <arpa/inet.h>
 #include <getopt.h>

@@ -1,9 +1,9 @@
 #include "mcp.h"
-#include "buf.h"
-#include "common.h"
-#include "fixtures.h"
-#include "log.h"
-#include "banned.h"
+#include "base/buf.h"
+#include "base/common.h"
+#include "../fixtures/catalog.h"
+#include "base/log.h"
+#include "base/banned.h"
 
 #include <stdarg.h>
 #include <string.h>

@@ -9,7 +9,7 @@
 #ifndef MCPBOX_SRV_MCP_H
 #define MCPBOX_SRV_MCP_H
 
-#include "rpc.h"
+#include "base/rpc.h"
 #include "../tools/tool.h"
 
 #define MCPBOX_VERSION "0.1.0"

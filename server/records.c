@@ -1,10 +1,10 @@
 #include "records.h"
-#include "buf.h"
-#include "common.h"
-#include "log.h"
+#include "base/buf.h"
+#include "base/common.h"
+#include "base/log.h"
 #include "../sessions/catalog.h"
 #include "../sessions/workspace.h"
-#include "banned.h"
+#include "base/banned.h"
 
 #include <dirent.h>
 #include <fcntl.h>

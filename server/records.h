@@ -8,8 +8,8 @@
 #ifndef MCPBOX_RECORDS_H
 #define MCPBOX_RECORDS_H
 
-#include "config.h"
-#include "err.h"
+#include "base/config.h"
+#include "base/err.h"
 #include "store.h"
 #include "../sessions/instance.h"
 #include "../sessions/session.h"

@@ -1,7 +1,7 @@
 #include "store.h"
-#include "buf.h"
-#include "common.h"
-#include "log.h"
+#include "base/buf.h"
+#include "base/common.h"
+#include "base/log.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "banned.h"
+#include "base/banned.h"
 
 #define DB_FILE "mcpbox.db"
 #define BUSY_TIMEOUT_MS 5000

@@ -26,7 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "err.h"
+#include "base/err.h"
 
 #define SRV_KEY_HASH_LEN 32	/* SHA-256 */
 

@@ -1,7 +1,7 @@
 #include "catalog.h"
 #include "session.h"
-#include "../server/common.h"
-#include "../server/banned.h"
+#include "../server/base/common.h"
+#include "../server/base/banned.h"
 
 #include <string.h>
 

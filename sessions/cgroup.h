@@ -23,7 +23,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "../server/err.h"
+#include "../server/base/err.h"
 
 struct sess_limits;
 

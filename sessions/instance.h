@@ -25,7 +25,7 @@
 
 #include <stdbool.h>
 
-#include "../server/err.h"
+#include "../server/base/err.h"
 
 struct sess_instance;
 

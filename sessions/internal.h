@@ -15,7 +15,7 @@
 #include <uv.h>
 
 #include "cgroup.h"
-#include "../server/err.h"
+#include "../server/base/err.h"
 
 /** What the cloned child needs; all fds are inherited from the zygote. */
 struct sess_child_args {

@@ -1,7 +1,7 @@
 #include "netns.h"
-#include "../server/buf.h"
-#include "../server/common.h"
-#include "../server/banned.h"
+#include "../server/base/buf.h"
+#include "../server/base/common.h"
+#include "../server/base/banned.h"
 
 #include <arpa/inet.h>
 #include <dlfcn.h>

@@ -26,7 +26,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "../server/err.h"
+#include "../server/base/err.h"
 
 /**
  * Destinations network sessions may reach although they are private:

@@ -30,7 +30,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#include "../server/buf.h"
+#include "../server/base/buf.h"
 
 #define SESS_PROTO_MAX_MSG (256u * 1024u)
 #define SESS_PROTO_MAX_FDS 8

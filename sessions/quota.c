@@ -1,8 +1,8 @@
 #include "quota.h"
 #include "catalog.h"
-#include "../server/common.h"
-#include "../server/config.h"
-#include "../server/banned.h"
+#include "../server/base/common.h"
+#include "../server/base/config.h"
+#include "../server/base/banned.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -19,7 +19,7 @@
 #include <uv.h>
 
 #include "session.h"
-#include "../server/err.h"
+#include "../server/base/err.h"
 
 struct sess_held {
 	uint64_t sessions;

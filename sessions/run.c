@@ -1,8 +1,8 @@
 #include "run.h"
 #include "workspace.h"
-#include "../server/common.h"
-#include "../server/log.h"
-#include "../server/banned.h"
+#include "../server/base/common.h"
+#include "../server/base/log.h"
+#include "../server/base/banned.h"
 
 #include <fcntl.h>
 #include <signal.h>

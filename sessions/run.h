@@ -43,7 +43,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../server/buf.h"
+#include "../server/base/buf.h"
 #include "session.h"
 
 struct sess_run;

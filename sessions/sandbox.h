@@ -30,7 +30,7 @@
 #include <sys/types.h>
 #include <uv.h>
 
-#include "../server/err.h"
+#include "../server/base/err.h"
 
 /** Resource limits. 0 means "no limit" for every field. */
 struct sess_limits {

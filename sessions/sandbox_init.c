@@ -15,7 +15,7 @@
 #include "proto.h"
 #include "seccomp.h"
 #include "sandbox.h"
-#include "../server/common.h"
+#include "../server/base/common.h"
 
 #include <fcntl.h>
 #include <grp.h>
@@ -42,7 +42,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../server/banned.h"
+#include "../server/base/banned.h"
 
 #define SANDBOX_UID 1000
 #define SANDBOX_GID 1000

@@ -3,7 +3,7 @@
  * it as raw BPF (see seccomp.h).
  */
 #include "seccomp.h"
-#include "../server/common.h"
+#include "../server/base/common.h"
 
 #include <sched.h>
 #include <seccomp.h>
@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../server/banned.h"
+#include "../server/base/banned.h"
 
 /* Syscalls that return EPERM (docs/security.md lists them with reasons). */
 static const char *const eperm_syscalls[] = {

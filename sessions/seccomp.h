@@ -17,7 +17,7 @@
 
 #include <linux/filter.h>
 
-#include "../server/err.h"
+#include "../server/base/err.h"
 
 /* Build the filter into prog (heap-allocated instructions). */
 int sess_seccomp_build(struct sock_fprog *prog, struct err **errp);

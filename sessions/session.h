@@ -25,9 +25,9 @@
 #include <string.h>
 #include <uv.h>
 
-#include "../server/buf.h"
-#include "../server/config.h"
-#include "../server/err.h"
+#include "../server/base/buf.h"
+#include "../server/base/config.h"
+#include "../server/base/err.h"
 #include "sandbox.h"
 
 /*

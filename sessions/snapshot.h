@@ -56,8 +56,8 @@
 #include <stdint.h>
 #include <jansson.h>
 
-#include "../server/err.h"
-#include "../server/module.h"
+#include "../server/base/err.h"
+#include "../server/base/module.h"
 
 #define SNAP_DEFAULT_MAX_BYTES (1ull << 30)
 

@@ -24,8 +24,8 @@
 #include <openssl/evp.h>
 
 #include "snapshot.h"
-#include "../server/buf.h"
-#include "../server/err.h"
+#include "../server/base/buf.h"
+#include "../server/base/err.h"
 
 #define GM_TREE 0040000u
 #define GM_BLOB 0100644u

@@ -7,9 +7,9 @@
 #include "snapshot.h"
 #include "snapshot_internal.h"
 #include "workspace.h"
-#include "../server/buf.h"
-#include "../server/common.h"
-#include "../server/log.h"
+#include "../server/base/buf.h"
+#include "../server/base/common.h"
+#include "../server/base/log.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -19,7 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../server/banned.h"
+#include "../server/base/banned.h"
 
 #define DIFF_MAX (32u << 20)
 

@@ -7,9 +7,9 @@
  */
 #include "snapshot.h"
 #include "snapshot_internal.h"
-#include "../server/buf.h"
-#include "../server/common.h"
-#include "../server/log.h"
+#include "../server/base/buf.h"
+#include "../server/base/common.h"
+#include "../server/base/log.h"
 
 #include <fcntl.h>
 #include <git2.h>
@@ -21,7 +21,7 @@
 #include <sys/syscall.h>
 #include <time.h>
 
-#include "../server/banned.h"
+#include "../server/base/banned.h"
 
 #define RACY_SLACK_NS 20000000ll	/* timestamps are jiffy-grained */
 #define RACY_SLACK_COARSE_NS 2000000000ll

@@ -12,9 +12,9 @@
  */
 #include "snapshot.h"
 #include "snapshot_internal.h"
-#include "../server/buf.h"
-#include "../server/common.h"
-#include "../server/log.h"
+#include "../server/base/buf.h"
+#include "../server/base/common.h"
+#include "../server/base/log.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -26,7 +26,7 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
-#include "../server/banned.h"
+#include "../server/base/banned.h"
 
 /* ---- walking a workspace ------------------------------------------------ */
 

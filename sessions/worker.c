@@ -14,9 +14,9 @@
 #include "internal.h"
 #include "proto.h"
 #include "sandbox.h"
-#include "../server/buf.h"
-#include "../server/common.h"
-#include "../server/log.h"
+#include "../server/base/buf.h"
+#include "../server/base/common.h"
+#include "../server/base/log.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -27,7 +27,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../server/banned.h"
+#include "../server/base/banned.h"
 
 struct wexec {
 	struct wexec *next;

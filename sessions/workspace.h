@@ -18,7 +18,7 @@
 #include <sys/types.h>
 #include <uv.h>
 
-#include "../server/err.h"
+#include "../server/base/err.h"
 
 /** Give the module the loop whose thread pool removes workspaces. */
 void sess_ws_init(uv_loop_t *loop);

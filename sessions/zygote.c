@@ -18,9 +18,9 @@
 #include "proto.h"
 #include "seccomp.h"
 #include "sandbox.h"
-#include "../server/buf.h"
-#include "../server/common.h"
-#include "../server/log.h"
+#include "../server/base/buf.h"
+#include "../server/base/common.h"
+#include "../server/base/log.h"
 
 #include <fcntl.h>
 #include <grp.h>
@@ -39,7 +39,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../server/banned.h"
+#include "../server/base/banned.h"
 
 #define ROOT_SANDBOX_ID 101000		/* host uid/gid of uid 1000 inside, when we are root */
 #define SETUP_TIMEOUT_MS 10000		/* child set-up report */

@@ -10,13 +10,13 @@
  * structured result, reshaped where the document's arguments ask for it).
  */
 #include "tool.h"
-#include "../server/buf.h"
-#include "../server/common.h"
+#include "../server/base/buf.h"
+#include "../server/base/common.h"
 
 #include <assert.h>
 #include <string.h>
 
-#include "../server/banned.h"
+#include "../server/base/banned.h"
 
 struct alias {
 	const char *name;

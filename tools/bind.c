@@ -8,14 +8,14 @@
  * or the session's destruction ends it). The secret is random per process.
  */
 #include "tool.h"
-#include "../server/common.h"
+#include "../server/base/common.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <string.h>
 
-#include "../server/banned.h"
+#include "../server/base/banned.h"
 
 static unsigned char secret[32];
 static bool have_secret;

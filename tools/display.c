@@ -9,11 +9,11 @@
 #include "../sessions/quota.h"
 #include "../vnc/display.h"
 #include "../vnc/keys.h"
-#include "../server/base64.h"
-#include "../server/buf.h"
-#include "../server/common.h"
-#include "../server/log.h"
-#include "../server/banned.h"
+#include "../server/base/base64.h"
+#include "../server/base/buf.h"
+#include "../server/base/common.h"
+#include "../server/base/log.h"
+#include "../server/base/banned.h"
 
 #include <string.h>
 

@@ -10,11 +10,11 @@
 #include "tool.h"
 #include "../sessions/quota.h"
 #include "../sessions/run.h"
-#include "../server/buf.h"
-#include "../server/common.h"
-#include "../server/log.h"
-#include "../server/metrics.h"
-#include "../server/banned.h"
+#include "../server/base/buf.h"
+#include "../server/base/common.h"
+#include "../server/base/log.h"
+#include "../server/base/metrics.h"
+#include "../server/base/banned.h"
 
 #include <limits.h>
 #include <signal.h>

@@ -6,10 +6,10 @@
 #include "tool.h"
 #include "../sessions/quota.h"
 #include "../sessions/workspace.h"
-#include "../server/base64.h"
-#include "../server/buf.h"
-#include "../server/common.h"
-#include "../server/banned.h"
+#include "../server/base/base64.h"
+#include "../server/base/buf.h"
+#include "../server/base/common.h"
+#include "../server/base/banned.h"
 
 #include <dirent.h>
 #include <fcntl.h>

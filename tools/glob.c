@@ -6,9 +6,9 @@
  * match costs O(components × pattern components × component length).
  */
 #include "glob.h"
-#include "../server/buf.h"
-#include "../server/common.h"
-#include "../server/banned.h"
+#include "../server/base/buf.h"
+#include "../server/base/common.h"
+#include "../server/base/banned.h"
 
 #include <stdint.h>
 #include <string.h>

@@ -21,7 +21,7 @@
 
 #include <stdbool.h>
 
-#include "../server/err.h"
+#include "../server/base/err.h"
 
 struct tool_glob;
 

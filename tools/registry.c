@@ -1,11 +1,11 @@
 #include "tool.h"
 #include "../vnc/display.h"
-#include "../server/json_out.h"
-#include "../server/buf.h"
-#include "../server/common.h"
-#include "../server/log.h"
-#include "../server/metrics.h"
-#include "../server/banned.h"
+#include "../server/base/json_out.h"
+#include "../server/base/buf.h"
+#include "../server/base/common.h"
+#include "../server/base/log.h"
+#include "../server/base/metrics.h"
+#include "../server/base/banned.h"
 
 #include <inttypes.h>
 #include <stdarg.h>

@@ -6,9 +6,9 @@
  * O_NOFOLLOW: no path is ever resolved, so nothing can lead out.
  */
 #include "search.h"
-#include "../server/buf.h"
-#include "../server/common.h"
-#include "../server/banned.h"
+#include "../server/base/buf.h"
+#include "../server/base/common.h"
+#include "../server/base/banned.h"
 
 #include <dirent.h>
 #include <fcntl.h>

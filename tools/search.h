@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../server/err.h"
+#include "../server/base/err.h"
 
 #define TOOL_WALK_MAX_DEPTH 64
 

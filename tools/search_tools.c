@@ -9,9 +9,9 @@
 #include "glob.h"
 #include "search.h"
 #include "../sessions/workspace.h"
-#include "../server/buf.h"
-#include "../server/common.h"
-#include "../server/banned.h"
+#include "../server/base/buf.h"
+#include "../server/base/common.h"
+#include "../server/base/banned.h"
 
 #include <dirent.h>
 #include <fcntl.h>

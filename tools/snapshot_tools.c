@@ -11,11 +11,11 @@
 #include "../sessions/catalog.h"
 #include "../sessions/snapshot.h"
 #include "../sessions/workspace.h"
-#include "../server/json_out.h"
-#include "../server/buf.h"
-#include "../server/common.h"
-#include "../server/log.h"
-#include "../server/banned.h"
+#include "../server/base/json_out.h"
+#include "../server/base/buf.h"
+#include "../server/base/common.h"
+#include "../server/base/log.h"
+#include "../server/base/banned.h"
 
 #include <fcntl.h>
 #include <ftw.h>

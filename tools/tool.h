@@ -21,7 +21,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "../server/err.h"
+#include "../server/base/err.h"
 #include "../sessions/session.h"
 
 struct snap_store;

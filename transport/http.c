@@ -19,11 +19,10 @@
 #include "tp.h"
 #include "http.h"
 #include "route.h"
-#include "../server/auth.h"
-#include "../server/buf.h"
-#include "../server/common.h"
-#include "../server/json_out.h"
-#include "../server/log.h"
+#include "../server/base/buf.h"
+#include "../server/base/common.h"
+#include "../server/base/json_out.h"
+#include "../server/base/log.h"
 
 #include <arpa/inet.h>
 #include <assert.h>
@@ -37,7 +36,7 @@
 #include <sys/queue.h>
 #include <sys/socket.h>
 
-#include "../server/banned.h"
+#include "../server/base/banned.h"
 
 #define SSE_PING_US (15 * 1000000)
 #define WRITE_CHUNK 65536
@@ -199,6 +198,33 @@ static struct {
 
 /* ---- small helpers ------------------------------------------------------ */
 
+const char *tp_bearer_token(const char *authorization)
+{
+	static const char scheme[] = "Bearer";
+	const char *p = authorization, *tok;
+
+	if (!p)
+		return NULL;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (strncasecmp(p, scheme, sizeof(scheme) - 1) != 0)
+		return NULL;
+	p += sizeof(scheme) - 1;
+	if (*p != ' ' && *p != '\t')
+		return NULL;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	tok = p;
+	while (*p && *p != ' ' && *p != '\t')
+		p++;
+	if (p == tok)
+		return NULL;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	return *p ? NULL : tok;
+}
+
+
 /* The value of URL argument name ("key="), copied into out; -1 if absent. */
 static int urlarg(struct lws *wsi, const char *name, char *out, size_t cap)
 {
@@ -293,7 +319,7 @@ static void find_key(struct lws *wsi, char *key, size_t cap, bool query)
 	key[0] = '\0';
 	if (hdr(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, a, sizeof(a)) == 0) {
 		/* the store's parser: one definition of what a Bearer header means */
-		const char *k = srv_auth_key_from_header(a);
+		const char *k = tp_bearer_token(a);
 		size_t n = k ? strlen(k) : 0;
 		/* a malformed or overlong header is a wrong key, not a missing one */
 		snprintf(key, cap, "%s", n && n < cap ? k : "invalid");

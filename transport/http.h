@@ -83,6 +83,13 @@ void tp_req_start(struct tp_req *r, int status, const char *type);
 void tp_req_write(struct tp_req *r, const void *data, size_t len);
 void tp_req_end(struct tp_req *r);
 
+/**
+ * The token of an "Authorization: Bearer TOKEN" header value (scheme in any
+ * case, spaces and tabs around it ignored), or NULL when the value is NULL,
+ * uses another scheme, has no token or whitespace inside it. Pure.
+ */
+const char *tp_bearer_token(const char *authorization);
+
 /* ---- WebSocket routes ---- */
 struct tp_ws;
 struct tp_ws_ops {

@@ -5,7 +5,7 @@
 
 #include <string.h>
 
-#include "../server/banned.h"
+#include "../server/base/banned.h"
 
 /* Length of the segment starting at s (up to '/' or the end). */
 static size_t seg_len(const char *s)

@@ -1,8 +1,8 @@
 #include "tp.h"
-#include "../server/buf.h"
-#include "../server/common.h"
-#include "../server/log.h"
-#include "../server/banned.h"
+#include "../server/base/buf.h"
+#include "../server/base/common.h"
+#include "../server/base/log.h"
+#include "../server/base/banned.h"
 
 #include <string.h>
 

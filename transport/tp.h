@@ -10,8 +10,8 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "../server/err.h"
-#include "../server/rpc.h"
+#include "../server/base/err.h"
+#include "../server/base/rpc.h"
 
 /**
  * MCP over stdin/stdout: one JSON text per line ("\n", "\r\n" tolerated),

@@ -15,7 +15,7 @@
  */
 #include "agent.h"
 #include "agent_proto.h"
-#include "../server/common.h"
+#include "../server/base/common.h"
 
 #include <X11/keysym.h>
 #include <arpa/inet.h>
@@ -36,7 +36,7 @@
 #include <xcb/xfixes.h>
 #include <xcb/xtest.h>
 
-#include "../server/banned.h"
+#include "../server/base/banned.h"
 
 #define XVFB_START_MS 9000
 #define FLUSH_EVERY_MS 5	/* damage is sent at most this often (a SYNC sends it at once) */

@@ -5,7 +5,7 @@
 
 #include <string.h>
 
-#include "../server/banned.h"
+#include "../server/base/banned.h"
 
 static int parse_damage(const struct vnc_agent_msg *in, int scr_w, int scr_h, struct vnc_chan_msg *m,
 			struct err **errp)

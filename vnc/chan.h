@@ -15,7 +15,7 @@
 
 #include "agent_proto.h"
 #include "image.h"
-#include "../server/err.h"
+#include "../server/base/err.h"
 
 /** A message that passed the check. */
 struct vnc_chan_msg {

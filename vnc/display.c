@@ -17,9 +17,9 @@
 #include "chan.h"
 #include "server.h"
 #include "../sessions/sandbox.h"
-#include "../server/buf.h"
-#include "../server/common.h"
-#include "../server/log.h"
+#include "../server/base/buf.h"
+#include "../server/base/common.h"
+#include "../server/base/log.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -28,7 +28,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
-#include "../server/banned.h"
+#include "../server/base/banned.h"
 
 #define START_TIMEOUT_MS 15000	/* the agent gives Xvfb 9 s */
 #define SYNC_TIMEOUT_MS 5000	/* a round trip through the agent and X */

@@ -35,8 +35,8 @@
 #include <uv.h>
 
 #include "image.h"
-#include "../server/config.h"
-#include "../server/err.h"
+#include "../server/base/config.h"
+#include "../server/base/err.h"
 #include "../sessions/session.h"
 
 #define VNC_DEFAULT_W 1280

@@ -7,7 +7,7 @@
  * the notes on libpng); JPEG uses libturbojpeg's fast DCT.
  */
 #include "image.h"
-#include "../server/common.h"
+#include "../server/base/common.h"
 
 #include <png.h>
 #include <pthread.h>
@@ -15,7 +15,7 @@
 #include <turbojpeg.h>
 #include <zlib.h>
 
-#include "../server/banned.h"
+#include "../server/base/banned.h"
 
 double vnc_fit(int w, int h, int max_w, int max_h, int max_side, int *out_w, int *out_h)
 {

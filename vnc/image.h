@@ -12,8 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../server/buf.h"
-#include "../server/err.h"
+#include "../server/base/buf.h"
+#include "../server/base/err.h"
 
 struct vnc_rect {
 	int x, y, w, h;

@@ -2,7 +2,7 @@
  * keys.c — key names and characters to X keysyms.
  */
 #include "keys.h"
-#include "../server/common.h"
+#include "../server/base/common.h"
 
 #include <X11/Xlib.h>
 #include <X11/keysym.h>
@@ -10,7 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "../server/banned.h"
+#include "../server/base/banned.h"
 
 uint32_t vnc_keysym_for_char(uint32_t cp)
 {

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../server/err.h"
+#include "../server/base/err.h"
 
 #define VNC_MAX_COMBO 8
 

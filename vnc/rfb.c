@@ -14,15 +14,15 @@
  *    loop (uv_async).
  */
 #include "rfb.h"
-#include "../server/common.h"
-#include "../server/log.h"
+#include "../server/base/common.h"
+#include "../server/base/log.h"
 
 #include <fcntl.h>
 #include <rfb/rfb.h>
 #include <stdarg.h>
 #include <string.h>
 
-#include "../server/banned.h"
+#include "../server/base/banned.h"
 
 /* ---- logging ------------------------------------------------------------ */
 

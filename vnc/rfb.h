@@ -11,7 +11,7 @@
 #include <stdbool.h>
 
 #include "display.h"
-#include "../server/module.h"
+#include "../server/base/module.h"
 
 struct vnc_srv;
 

@@ -9,16 +9,16 @@
  */
 #include "server.h"
 #include "rfb.h"
-#include "../server/buf.h"
-#include "../server/common.h"
-#include "../server/log.h"
+#include "../server/base/buf.h"
+#include "../server/base/common.h"
+#include "../server/base/log.h"
 
 #include <fcntl.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/socket.h>
 
-#include "../server/banned.h"
+#include "../server/base/banned.h"
 
 #define RFB_PREFIX "RFB "
 #define MAX_PENDING (1u << 20)

@@ -12,9 +12,9 @@
 #include "web.h"
 #include "display.h"
 #include "server.h"
-#include "../server/buf.h"
-#include "../server/common.h"
-#include "../server/log.h"
+#include "../server/base/buf.h"
+#include "../server/base/common.h"
+#include "../server/base/log.h"
 #include "../transport/http.h"
 
 #include <ctype.h>
@@ -23,7 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../server/banned.h"
+#include "../server/base/banned.h"
 
 #define NOVNC_DIR "/usr/share/novnc"
 #define NOVNC_FILE_MAX (8 << 20)

@@ -13,7 +13,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "../err.h"
+#include "../base/err.h"
 #include "../../tools/tool.h"
 #include "../../transport/http.h"
 

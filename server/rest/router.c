@@ -15,17 +15,17 @@
  * can wait for them (rest_calls).
  */
 #include "rest.h"
-#include "../buf.h"
-#include "../common.h"
-#include "../config.h"
-#include "../json_out.h"
-#include "../log.h"
+#include "../base/buf.h"
+#include "../base/common.h"
+#include "../base/config.h"
+#include "../base/json_out.h"
+#include "../base/log.h"
 
 #include <string.h>
 #include <sys/queue.h>
 #include <time.h>
 
-#include "../banned.h"
+#include "../base/banned.h"
 
 /* The dialects, in the order shared paths prefer them. */
 static const struct rest_dialect *const dialects[] = {

@@ -6,8 +6,8 @@
  *   snapshot_bench [--files N] [--mb M] [--runs R] [--dir TMPDIR]
  */
 #include "sessions/snapshot.h"
-#include "server/buf.h"
-#include "server/common.h"
+#include "server/base/buf.h"
+#include "server/base/common.h"
 
 #include <fcntl.h>
 #include <stdio.h>

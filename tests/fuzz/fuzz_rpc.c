@@ -6,8 +6,8 @@
  * Invariants: no crash, no leak (ASan), every text is done exactly once,
  * and every message sent is valid JSON that writes back to the same bytes.
  */
-#include "server/json_out.h"
-#include "server/rpc.h"
+#include "server/base/json_out.h"
+#include "server/base/rpc.h"
 
 #include <jansson.h>
 #include <stdlib.h>

@@ -5,8 +5,8 @@
  * sandbox.
  */
 #include "tap.h"
-#include "server/err.h"
-#include "server/log.h"
+#include "server/base/err.h"
+#include "server/base/log.h"
 #include "tools/tool.h"
 #include "vnc/display.h"
 

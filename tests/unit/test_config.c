@@ -1,6 +1,6 @@
 /* Unit tests of limits and configuration parsing (server/config.c). */
 #include "tap.h"
-#include "server/config.h"
+#include "server/base/config.h"
 
 int main(void)
 {

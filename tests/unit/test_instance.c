@@ -4,7 +4,7 @@
  */
 #include "tap.h"
 #include "sessions/instance.h"
-#include "server/common.h"
+#include "server/base/common.h"
 
 #include <dirent.h>
 #include <signal.h>

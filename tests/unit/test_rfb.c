@@ -5,8 +5,8 @@
  * offered once a password is set; and the module loader's checks.
  */
 #include "tap.h"
-#include "server/common.h"
-#include "server/module.h"
+#include "server/base/common.h"
+#include "server/base/module.h"
 #include "vnc/rfb.h"
 
 #include <poll.h>

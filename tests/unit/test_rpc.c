@@ -1,8 +1,8 @@
 /* Unit tests of the JSON-RPC engine (server/rpc.c) with a fake transport and app. */
 #include "tap.h"
-#include "server/rpc.h"
-#include "server/buf.h"
-#include "server/json_out.h"
+#include "server/base/rpc.h"
+#include "server/base/buf.h"
+#include "server/base/json_out.h"
 
 #include <jansson.h>
 

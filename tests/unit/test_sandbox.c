@@ -7,8 +7,8 @@
  * checks are skipped when the host gives us no cgroups.
  */
 #include "sessions/sandbox.h"
-#include "server/buf.h"
-#include "server/common.h"
+#include "server/base/buf.h"
+#include "server/base/common.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -24,7 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "server/banned.h"
+#include "server/base/banned.h"
 
 static int test_no, failures;
 static uv_loop_t loop;

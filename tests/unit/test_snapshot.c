@@ -5,8 +5,8 @@
  */
 #include "tap.h"
 #include "sessions/snapshot.h"
-#include "server/buf.h"
-#include "server/common.h"
+#include "server/base/buf.h"
+#include "server/base/common.h"
 
 #include <dirent.h>
 #include <fcntl.h>

@@ -1,7 +1,8 @@
 /* Unit tests of the store (server/store.c), API keys (server/auth.c) and `mcpbox key` (server/keycmd.c). */
 #include "tap.h"
+#include "transport/http.h"
 #include "server/auth.h"
-#include "server/common.h"
+#include "server/base/common.h"
 #include "server/store.h"
 
 #include <fcntl.h>
@@ -255,17 +256,17 @@ static void test_header(void)
 {
 	const char *t;
 
-	is_str(srv_auth_key_from_header("Bearer abc"), "abc", "Bearer token");
-	is_str(srv_auth_key_from_header("  bEaReR \t abc"), "abc", "scheme case-insensitive, spaces skipped");
-	t = srv_auth_key_from_header("Bearer abc  ");
+	is_str(tp_bearer_token("Bearer abc"), "abc", "Bearer token");
+	is_str(tp_bearer_token("  bEaReR \t abc"), "abc", "scheme case-insensitive, spaces skipped");
+	t = tp_bearer_token("Bearer abc  ");
 	ok(t && !strncmp(t, "abc", 3) && strspn(t + 3, " ") == strlen(t + 3), "trailing spaces left after the token");
-	ok(!srv_auth_key_from_header(NULL), "NULL header");
-	ok(!srv_auth_key_from_header("Basic abc"), "other scheme");
-	ok(!srv_auth_key_from_header("Bearer"), "no token");
-	ok(!srv_auth_key_from_header("Bearer   "), "blank token");
-	ok(!srv_auth_key_from_header("Bearerabc"), "no space after scheme");
-	ok(!srv_auth_key_from_header("Bearer a b"), "space inside the token");
-	ok(!srv_auth_key_from_header(""), "empty header");
+	ok(!tp_bearer_token(NULL), "NULL header");
+	ok(!tp_bearer_token("Basic abc"), "other scheme");
+	ok(!tp_bearer_token("Bearer"), "no token");
+	ok(!tp_bearer_token("Bearer   "), "blank token");
+	ok(!tp_bearer_token("Bearerabc"), "no space after scheme");
+	ok(!tp_bearer_token("Bearer a b"), "space inside the token");
+	ok(!tp_bearer_token(""), "empty header");
 }
 
 static void test_keys(void)
@@ -328,7 +329,7 @@ static void test_keys(void)
 	free(spaced);
 	char hdr[128];
 	snprintf(hdr, sizeof(hdr), "Bearer %s", key);
-	ok(srv_auth_verify(a, srv_auth_key_from_header(hdr), &p) == 1, "header → verify");
+	ok(srv_auth_verify(a, tp_bearer_token(hdr), &p) == 1, "header → verify");
 
 	/* last use is written once, then not again within a minute */
 	list = NULL;

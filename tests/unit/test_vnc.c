@@ -4,7 +4,7 @@
 #include "vnc/chan.h"
 #include "vnc/image.h"
 #include "vnc/keys.h"
-#include "server/common.h"
+#include "server/base/common.h"
 
 #include <X11/keysym.h>
 #include <png.h>

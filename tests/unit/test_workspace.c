@@ -1,7 +1,7 @@
 /* Unit tests of path confinement (sessions/workspace.c) on a real directory. */
 #include "tap.h"
 #include "sessions/workspace.h"
-#include "server/common.h"
+#include "server/base/common.h"
 
 #include <fcntl.h>
 #include <sys/resource.h>
