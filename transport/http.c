@@ -11,14 +11,15 @@
  *
  * WebSocket: one JSON-RPC message or batch per text frame, same engine.
  *
+ * Every other path is a route (http_route.c, transport/http.h); the types
+ * both files share are in http_int.h.
+ *
  * Lifetimes: lws owns each wsi and its per-connection data (struct pss). Our
  * own objects (struct session, struct stream, struct wsconn) outlive a wsi
  * when needed: a stream whose client went away stays until the engine is
  * done with it, so the engine never holds a dangling context.
  */
-#include "tp.h"
-#include "http.h"
-#include "route.h"
+#include "http_int.h"
 #include "../server/base/buf.h"
 #include "../server/base/common.h"
 #include "../server/base/json_out.h"
@@ -38,69 +39,7 @@
 
 #include "../server/base/banned.h"
 
-#define SSE_PING_US (15 * 1000000)
-#define WRITE_CHUNK 65536
-/*
- * Bytes queued for one client that does not read: past QUEUE_PAUSE a
- * WebSocket's further requests are not read (its calls in flight still
- * answer); past QUEUE_MAX the connection is closed and its queue freed. One
- * reply may be up to the read limit (64 MiB, 85 MiB as base64).
- */
-#define QUEUE_PAUSE (16u << 20)
-#define QUEUE_MAX (256u << 20)
-#define PRINCIPAL_MAX 64
-
-struct session;
-
-/* One HTTP request/response: a POST (the engine's ctx) or the GET stream. */
-struct stream {
-	struct lws *wsi;		/* NULL once the client is gone */
-	struct session *sess;
-	int status;
-	bool sse;			/* answering as an event stream */
-	bool headers_sent;
-	bool finished;			/* nothing more will be queued */
-	bool engine_done;		/* ops->done ran (or never will) */
-	bool is_get;
-	bool preflight;			/* CORS: also list allowed methods and headers */
-	const char *type;		/* content type of a plain answer (default JSON) */
-	char session_hdr[40];		/* Mcp-Session-Id to send, if any */
-	char origin[128];		/* CORS: echo an allowed Origin */
-	struct buf out;			/* LWS_PRE headroom, then bytes to write */
-	size_t sent;			/* of out, after the headroom */
-	char *answer;			/* JSON answer waiting for done (non-SSE) */
-	size_t answer_len;
-	bool overflow;			/* the client read nothing of QUEUE_MAX bytes: close */
-	struct buf xhdr;		/* a route's extra headers: "name:\0value\0"... */
-	struct tp_req *req;		/* a route's unfinished request, told when the client leaves */
-	struct stream *next_in_sess;
-};
-
-struct session {
-	char id[40];
-	char principal[PRINCIPAL_MAX];
-	char scope[64];			/* a session-bound endpoint's session, or "" */
-	struct srv_conn *conn;
-	struct stream *streams;		/* open POST streams and the GET stream */
-	struct stream *get;
-	uint64_t last_used;
-	bool legacy;			/* HTTP+SSE (2024-11-05): everything goes on the GET stream */
-	struct session *next;
-};
-
-struct wsframe {
-	struct wsframe *next;
-	size_t len;
-	unsigned char data[];		/* LWS_PRE headroom, then len bytes */
-};
-
-/* WebSocket frames waiting for the socket to be writable, oldest first. */
-struct frameq {
-	struct wsframe *head, *tail;
-	size_t queued;			/* payload bytes */
-};
-
-static void frameq_push(struct frameq *q, const void *data, size_t len)
+void http_frameq_push(struct frameq *q, const void *data, size_t len)
 {
 	struct wsframe *f = xmalloc(sizeof(*f) + LWS_PRE + len);
 	f->next = NULL;
@@ -114,8 +53,7 @@ static void frameq_push(struct frameq *q, const void *data, size_t len)
 	q->queued += len;
 }
 
-/* Write the oldest frame: 1 written (more may wait), 0 nothing queued, -1 the socket failed. */
-static int frameq_write(struct frameq *q, struct lws *wsi, enum lws_write_protocol kind)
+int http_frameq_write(struct frameq *q, struct lws *wsi, enum lws_write_protocol kind)
 {
 	struct wsframe *f = q->head;
 	if (!f)
@@ -130,7 +68,7 @@ static int frameq_write(struct frameq *q, struct lws *wsi, enum lws_write_protoc
 	return 1;
 }
 
-static void frameq_clear(struct frameq *q)
+void http_frameq_clear(struct frameq *q)
 {
 	while (q->head) {
 		struct wsframe *f = q->head;
@@ -141,60 +79,9 @@ static void frameq_clear(struct frameq *q)
 	q->queued = 0;
 }
 
-struct wsconn {
-	struct lws *wsi;
-	struct srv_conn *conn;
-	char key[256];			/* re-checked on every message */
-	char principal[PRINCIPAL_MAX];
-	struct frameq q;
-	bool paused;			/* not reading requests: QUEUE_PAUSE bytes wait for the client */
-	bool overflow;			/* QUEUE_MAX bytes waited, or the client stalled: close */
-	uint64_t paused_at;		/* when it was paused, or last wrote something while paused */
-};
 
-/* lws per-connection data (zeroed by lws). */
-struct pss {
-	struct buf body;		/* POST body, or a WebSocket message being reassembled (counted in H.receiving) */
-	struct stream *st;		/* the current HTTP transaction's stream */
-	struct wsconn *ws;
-	char principal[PRINCIPAL_MAX];
-	char key[256];
-	char session_id[40];
-	bool rejected;			/* an error answer is on its way */
-	bool legacy;			/* a POST of the HTTP+SSE transport */
-	char scope[64];			/* /sessions/{id}/mcp|sse|messages: the session, or "" */
-	char token[80];			/* the scoped token it came with, if any */
-	struct tp_req *req;		/* a route's request whose body is arriving */
-	const struct route *wsroute;	/* a WebSocket upgrade a route accepted ... */
-	void *wsuser;			/* ... with this state of the route's */
-	struct tp_ws *rws;		/* that WebSocket once open */
-};
+struct http_state H;
 
-static void req_abandon(struct pss *p);
-static void req_gone(struct tp_req *r);
-
-static struct {
-	uv_loop_t *loop;
-	struct lws_context *ctx;
-	const struct srv_app *app;
-	struct tp_http_opts o;
-	bool loopback;
-	int port;
-	struct session *sessions;
-	unsigned nsessions, nws;
-	uv_timer_t sweep;
-	uv_timer_t hangup;		/* notices clients that left an event stream */
-	bool draining;
-	bool stopping;
-	unsigned conns, unauth;		/* accepted client connections; of them, not yet authenticated */
-	uint64_t receiving;		/* bytes of unfinished request bodies and WebSocket messages */
-	uint64_t refused_logged;	/* when a refused connection was last logged */
-	unsigned reqs;			/* route requests not finished yet */
-	struct wsconn_list {
-		struct wsconn *w;
-		struct wsconn_list *next;
-	} *wss;
-} H;
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -226,7 +113,7 @@ const char *tp_bearer_token(const char *authorization)
 
 
 /* The value of URL argument name ("key="), copied into out; -1 if absent. */
-static int urlarg(struct lws *wsi, const char *name, char *out, size_t cap)
+int http_urlarg(struct lws *wsi, const char *name, char *out, size_t cap)
 {
 	char tmp[512];
 	const char *v = lws_get_urlarg_by_name(wsi, name, tmp, sizeof(tmp));
@@ -239,7 +126,7 @@ static int urlarg(struct lws *wsi, const char *name, char *out, size_t cap)
 	return 0;
 }
 
-static int hdr(struct lws *wsi, enum lws_token_indexes t, char *out, int cap)
+int http_hdr(struct lws *wsi, enum lws_token_indexes t, char *out, int cap)
 {
 	out[0] = '\0';
 	if (lws_hdr_total_length(wsi, t) <= 0 || lws_hdr_total_length(wsi, t) >= cap)
@@ -247,7 +134,7 @@ static int hdr(struct lws *wsi, enum lws_token_indexes t, char *out, int cap)
 	return lws_hdr_copy(wsi, out, cap, t) < 0 ? -1 : 0;
 }
 
-static int custom_hdr(struct lws *wsi, const char *name, char *out, int cap)
+int http_custom_hdr(struct lws *wsi, const char *name, char *out, int cap)
 {
 	int n = (int)strlen(name);
 	out[0] = '\0';
@@ -292,11 +179,11 @@ static bool origin_ok(struct lws *wsi, char *origin, size_t cap)
 {
 	char host[256];
 
-	if (hdr(wsi, WSI_TOKEN_HOST, host, sizeof(host)) < 0)
+	if (http_hdr(wsi, WSI_TOKEN_HOST, host, sizeof(host)) < 0)
 		host[0] = '\0';
 	if (H.loopback && host[0] && !host_is_loopback(host))
 		return false;
-	if (hdr(wsi, WSI_TOKEN_ORIGIN, origin, (int)cap) < 0 || !origin[0])
+	if (http_hdr(wsi, WSI_TOKEN_ORIGIN, origin, (int)cap) < 0 || !origin[0])
 		return true; /* not a browser */
 	const char *auth = strstr(origin, "://");
 	if (!auth)
@@ -312,12 +199,12 @@ static bool origin_ok(struct lws *wsi, char *origin, size_t cap)
  * ?api_key= (browsers' WebSockets cannot set headers; a view page is opened
  * from a link). Nowhere else: a key in a URL ends up in logs and histories.
  */
-static void find_key(struct lws *wsi, char *key, size_t cap, bool query)
+void http_find_key(struct lws *wsi, char *key, size_t cap, bool query)
 {
 	char a[512];
 
 	key[0] = '\0';
-	if (hdr(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, a, sizeof(a)) == 0) {
+	if (http_hdr(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, a, sizeof(a)) == 0) {
 		/* the store's parser: one definition of what a Bearer header means */
 		const char *k = tp_bearer_token(a);
 		size_t n = k ? strlen(k) : 0;
@@ -325,12 +212,12 @@ static void find_key(struct lws *wsi, char *key, size_t cap, bool query)
 		snprintf(key, cap, "%s", n && n < cap ? k : "invalid");
 		return;
 	}
-	if (custom_hdr(wsi, "x-api-key:", key, (int)cap) == 0 || !query)
+	if (http_custom_hdr(wsi, "x-api-key:", key, (int)cap) == 0 || !query)
 		return;
-	urlarg(wsi, "api_key=", key, cap);
+	http_urlarg(wsi, "api_key=", key, cap);
 }
 
-static bool authenticate(const char *key, char *principal)
+bool http_authenticate(const char *key, char *principal)
 {
 	if (H.o.auth_none) {
 		snprintf(principal, PRINCIPAL_MAX, "anonymous");
@@ -396,7 +283,7 @@ static void conn_headers(struct lws *wsi)
 		m->headers = true;
 }
 
-static void conn_authenticated(struct lws *wsi)
+void http_conn_authenticated(struct lws *wsi)
 {
 	struct conn_mark *m = mark_of(wsi);
 	if (m && !m->authed) {
@@ -454,7 +341,7 @@ static const char *unauthorized_msg(const char *key)
  * or "non-101 status"). The handshake is still plain HTTP on the socket and
  * the answer is small, so it is written in one send() before lws closes.
  */
-static void refuse_upgrade(struct lws *wsi, int status, const char *msg)
+void http_refuse_upgrade(struct lws *wsi, int status, const char *msg)
 {
 	static const struct { int status; const char *reason; } reasons[] = {
 		{ 401, "Unauthorized" }, { 403, "Forbidden" }, { 404, "Not Found" }, { 503, "Service Unavailable" },
@@ -517,19 +404,19 @@ static void stream_free(struct stream *st)
 }
 
 /* Free st if neither lws nor the engine will touch it again. */
-static void stream_maybe_free(struct stream *st)
+void http_stream_maybe_free(struct stream *st)
 {
 	if (!st->wsi && st->engine_done)
 		stream_free(st);
 }
 
-static void stream_kick(struct stream *st)
+void http_stream_kick(struct stream *st)
 {
 	if (st->wsi)
 		lws_callback_on_writable(st->wsi);
 }
 
-static void stream_queue(struct stream *st, const char *data, size_t len)
+void http_stream_queue(struct stream *st, const char *data, size_t len)
 {
 	if (st->overflow)
 		return;
@@ -545,14 +432,14 @@ static void stream_queue(struct stream *st, const char *data, size_t len)
 		return;
 	}
 	buf_add(&st->out, data, len);
-	stream_kick(st);
+	http_stream_kick(st);
 }
 
 static void stream_event(struct stream *st, const char *json, size_t len)
 {
-	stream_queue(st, "event: message\ndata: ", 21);
-	stream_queue(st, json, len);
-	stream_queue(st, "\n\n", 2);
+	http_stream_queue(st, "event: message\ndata: ", 21);
+	http_stream_queue(st, json, len);
+	http_stream_queue(st, "\n\n", 2);
 }
 
 /* Answer a request at once with a status and a small JSON body. */
@@ -560,12 +447,12 @@ static void stream_reply(struct stream *st, int status, const char *json)
 {
 	st->status = status;
 	if (json)
-		stream_queue(st, json, strlen(json));
+		http_stream_queue(st, json, strlen(json));
 	st->finished = true;
-	stream_kick(st);
+	http_stream_kick(st);
 }
 
-static void stream_error(struct stream *st, int status, int code, const char *msg)
+void http_stream_error(struct stream *st, int status, int code, const char *msg)
 {
 	struct buf b = BUF_INIT;
 	error_body(&b, code, msg);
@@ -731,9 +618,9 @@ static void session_end(struct session *s)
 			if (!st->headers_sent && !st->sse)
 				st->status = 404;
 			st->finished = true;
-			stream_kick(st);
+			http_stream_kick(st);
 		}
-		stream_maybe_free(st);
+		http_stream_maybe_free(st);
 	}
 	free(s);
 }
@@ -774,7 +661,7 @@ static void http_done(void *tp, void *ctx)
 		return; /* a legacy POST: answered with 202 already, answers went to the GET stream */
 	st->engine_done = true;
 	if (st->answer) {
-		stream_queue(st, st->answer, st->answer_len);
+		http_stream_queue(st, st->answer, st->answer_len);
 		free(st->answer);
 		st->answer = NULL;
 	} else if (!st->sse) {
@@ -782,8 +669,8 @@ static void http_done(void *tp, void *ctx)
 	}
 	st->finished = true;
 	stream_unlink(st);
-	stream_kick(st);
-	stream_maybe_free(st);
+	http_stream_kick(st);
+	http_stream_maybe_free(st);
 }
 
 static const struct tp_ops http_ops = {
@@ -803,11 +690,11 @@ static void ws_send(void *tp, void *ctx, const char *json, size_t len, bool answ
 	if (w->q.queued + len > QUEUE_MAX) {
 		log_info("http: a WebSocket client read nothing of %u MiB queued for it: closing it", QUEUE_MAX >> 20);
 		w->overflow = true;
-		frameq_clear(&w->q);
+		http_frameq_clear(&w->q);
 		lws_set_timeout(w->wsi, PENDING_TIMEOUT_AWAITING_PING, LWS_TO_KILL_ASYNC);
 		return;
 	} else {
-		frameq_push(&w->q, json, len);
+		http_frameq_push(&w->q, json, len);
 		if (w->q.queued > QUEUE_PAUSE && !w->paused) {
 			w->paused = true;
 			w->paused_at = now_ms();
@@ -824,7 +711,7 @@ static const struct tp_ops ws_ops = {
 
 static void ws_free(struct wsconn *w)
 {
-	frameq_clear(&w->q);
+	http_frameq_clear(&w->q);
 	free(w);
 }
 
@@ -863,7 +750,7 @@ static void body_release(struct pss *p)
 static void pss_reset(struct pss *p)
 {
 	if (p->req)
-		req_abandon(p);
+		http_req_abandon(p);
 	body_release(p);
 	if (p->st && p->st->is_get && p->st->sess && p->st->sess->legacy && !H.stopping) {
 		/* an HTTP+SSE client that goes away ends its session */
@@ -874,8 +761,8 @@ static void pss_reset(struct pss *p)
 	if (p->st) {
 		p->st->wsi = NULL;
 		if (p->st->req)
-			req_gone(p->st->req);
-		stream_maybe_free(p->st);
+			http_req_gone(p->st->req);
+		http_stream_maybe_free(p->st);
 		p->st = NULL;
 	}
 	p->rejected = false;
@@ -885,7 +772,7 @@ static void pss_reset(struct pss *p)
 static bool accept_has(struct lws *wsi, const char *type)
 {
 	char a[512];
-	if (hdr(wsi, WSI_TOKEN_HTTP_ACCEPT, a, sizeof(a)) < 0)
+	if (http_hdr(wsi, WSI_TOKEN_HTTP_ACCEPT, a, sizeof(a)) < 0)
 		return false;
 	return strstr(a, type) || strstr(a, "*/*");
 }
@@ -895,7 +782,7 @@ static void process_legacy_post(struct pss *p)
 	struct session *s = session_find(p->session_id);
 
 	if (!s || !s->legacy || !session_mine(s, p)) {
-		stream_error(p->st, 404, RPC_INVALID_REQUEST, "Session not found");
+		http_stream_error(p->st, 404, RPC_INVALID_REQUEST, "Session not found");
 		return;
 	}
 	s->last_used = now_ms();
@@ -916,12 +803,12 @@ static void process_post(struct lws *wsi, struct pss *p)
 
 	json_decref(msg);
 	if (!msg) {
-		stream_error(st, 400, RPC_PARSE_ERROR, "Parse error: the body is not JSON");
+		http_stream_error(st, 400, RPC_PARSE_ERROR, "Parse error: the body is not JSON");
 		return;
 	}
 	if (is_init) {
 		if (p->session_id[0]) {
-			stream_error(st, 400, RPC_INVALID_REQUEST,
+			http_stream_error(st, 400, RPC_INVALID_REQUEST,
 				     "Bad Request: initialize on an existing session; omit Mcp-Session-Id to start a new one");
 			return;
 		}
@@ -929,19 +816,19 @@ static void process_post(struct lws *wsi, struct pss *p)
 		snprintf(st->session_hdr, sizeof(st->session_hdr), "%s", s->id);
 	} else {
 		if (!p->session_id[0]) {
-			stream_error(st, 400, RPC_INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required");
+			http_stream_error(st, 400, RPC_INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required");
 			return;
 		}
 		s = session_find(p->session_id);
 		if (!s || !session_mine(s, p)) {
-			stream_error(st, 404, RPC_INVALID_REQUEST,
+			http_stream_error(st, 404, RPC_INVALID_REQUEST,
 				     "Session not found: it ended or the server restarted; initialize a new one");
 			return;
 		}
-		if (custom_hdr(wsi, "mcp-protocol-version:", ver, sizeof(ver)) == 0 &&
+		if (http_custom_hdr(wsi, "mcp-protocol-version:", ver, sizeof(ver)) == 0 &&
 		    strcmp(ver, "2025-11-25") && strcmp(ver, "2025-06-18") && strcmp(ver, "2025-03-26") &&
 		    strcmp(ver, "2024-11-05")) {
-			stream_error(st, 400, RPC_INVALID_REQUEST, "Bad Request: unsupported MCP-Protocol-Version");
+			http_stream_error(st, 400, RPC_INVALID_REQUEST, "Bad Request: unsupported MCP-Protocol-Version");
 			return;
 		}
 	}
@@ -962,7 +849,7 @@ static void open_get_stream(struct session *s, struct stream *st)
 		struct stream *old = s->get;
 		stream_unlink(old);
 		old->finished = true;
-		stream_kick(old);
+		http_stream_kick(old);
 	}
 	st->sess = s;
 	st->next_in_sess = s->streams;
@@ -971,7 +858,7 @@ static void open_get_stream(struct session *s, struct stream *st)
 	st->is_get = true;
 	st->sse = true;
 	st->engine_done = true; /* the engine never finishes a GET stream */
-	stream_kick(st);
+	http_stream_kick(st);
 }
 
 /*
@@ -985,7 +872,7 @@ static int on_legacy(struct lws *wsi, struct pss *p, const char *path, int m)
 
 	if (!strcmp(path, "/sse")) {
 		if (m != LWSHUMETH_GET) {
-			stream_error(p->st, 405, RPC_INVALID_REQUEST, "Method Not Allowed");
+			http_stream_error(p->st, 405, RPC_INVALID_REQUEST, "Method Not Allowed");
 			return 0;
 		}
 		struct session *s = session_new(p->principal, p->scope);
@@ -997,409 +884,21 @@ static int on_legacy(struct lws *wsi, struct pss *p, const char *path, int m)
 				 p->token[0] ? "&token=" : "", p->token);
 		else
 			buf_addf(&b, "event: endpoint\ndata: /messages?sessionId=%s\n\n", s->id);
-		stream_queue(p->st, b.data, b.len);
+		http_stream_queue(p->st, b.data, b.len);
 		buf_release(&b);
 		return 0;
 	}
 	if (m != LWSHUMETH_POST) {
-		stream_error(p->st, 405, RPC_INVALID_REQUEST, "Method Not Allowed");
+		http_stream_error(p->st, 405, RPC_INVALID_REQUEST, "Method Not Allowed");
 		return 0;
 	}
-	if (urlarg(wsi, "sessionId=", id, sizeof(id)) < 0 || !id[0]) {
-		stream_error(p->st, 400, RPC_INVALID_REQUEST, "Bad Request: sessionId is required");
+	if (http_urlarg(wsi, "sessionId=", id, sizeof(id)) < 0 || !id[0]) {
+		http_stream_error(p->st, 400, RPC_INVALID_REQUEST, "Bad Request: sessionId is required");
 		return 0;
 	}
 	memcpy(p->session_id, id, sizeof(id));
 	p->legacy = true;
 	return 0; /* the body follows */
-}
-
-/* ---- routes: everything that is not MCP ---------------------------------- */
-
-struct route {
-	unsigned methods;		/* enum tp_method; 0 for a WebSocket route */
-	char *pattern;
-	tp_route_fn fn;
-	const struct tp_ws_ops *ws;
-	void *arg;
-	struct route *next;
-};
-static struct route *routes, **routes_tail = &routes;
-
-struct tp_req {
-	const struct route *route;
-	struct stream *st;		/* the answer; NULL for a WebSocket upgrade */
-	struct lws *upgrade;		/* the upgrading connection (during accept only) */
-	enum tp_method method;
-	char *path;
-	struct tp_match match;
-	struct buf body;
-	void (*on_gone)(void *arg);
-	void *gone_arg;
-};
-
-/* A WebSocket a route accepted. */
-struct tp_ws {
-	struct lws *wsi;		/* NULL once closed */
-	const struct tp_ws_ops *ops;
-	void *user;
-	struct frameq q;
-	bool full;			/* tp_ws_send said so: call drained when it empties */
-	bool binary;			/* the kind of frames written */
-	bool closing;
-};
-#define WS_ROUTE_QUEUE_MAX (4u << 20)
-
-static void route_add(unsigned methods, const char *pattern, tp_route_fn fn, const struct tp_ws_ops *ws, void *arg)
-{
-	assert(tp_pattern_valid(pattern));
-	struct route *r = xcalloc(1, sizeof(*r));
-	r->methods = methods;
-	r->pattern = xstrdup(pattern);
-	r->fn = fn;
-	r->ws = ws;
-	r->arg = arg;
-	*routes_tail = r;
-	routes_tail = &r->next;
-}
-
-void tp_http_route(unsigned methods, const char *pattern, tp_route_fn fn, void *arg)
-{
-	route_add(methods, pattern, fn, NULL, arg);
-}
-
-void tp_ws_route(const char *pattern, const struct tp_ws_ops *ops, void *arg)
-{
-	route_add(0, pattern, NULL, ops, arg);
-}
-
-static void routes_free(void)
-{
-	while (routes) {
-		struct route *r = routes;
-		routes = r->next;
-		free(r->pattern);
-		free(r);
-	}
-	routes_tail = &routes;
-}
-
-static enum tp_method method_of(int m)
-{
-	switch (m) {
-	case LWSHUMETH_GET: return TP_GET;
-	case LWSHUMETH_POST: return TP_POST;
-	case LWSHUMETH_PUT: return TP_PUT;
-	case LWSHUMETH_PATCH: return TP_PATCH;
-	case LWSHUMETH_DELETE: return TP_DELETE;
-	default: return 0;
-	}
-}
-
-/*
- * The route for path and method (m filled), NULL if none; *other tells
- * whether the path matched a route for other methods (405 then).
- */
-static const struct route *route_find(const char *path, unsigned method, bool ws, struct tp_match *m, bool *other)
-{
-	*other = false;
-	for (const struct route *r = routes; r; r = r->next) {
-		if (!!r->ws != ws || !tp_route_match(r->pattern, path, m))
-			continue;
-		if (ws || (r->methods & method))
-			return r;
-		*other = true;
-	}
-	return NULL;
-}
-
-static struct lws *req_wsi(const struct tp_req *r)
-{
-	return r->st ? r->st->wsi : r->upgrade;
-}
-
-static struct tp_req *req_new(const struct route *rt, struct stream *st, struct lws *upgrade, enum tp_method method,
-			      const char *path, const struct tp_match *m)
-{
-	struct tp_req *r = xcalloc(1, sizeof(*r));
-	r->route = rt;
-	r->st = st;
-	r->upgrade = upgrade;
-	r->method = method;
-	r->path = xstrdup(path);
-	r->match = *m;
-	if (st) {
-		st->req = r;
-		st->engine_done = false; /* kept until the route finishes */
-		H.reqs++;
-	}
-	return r;
-}
-
-static void req_free(struct tp_req *r)
-{
-	buf_release(&r->body);
-	free(r->path);
-	free(r);
-}
-
-/* The route is done with r: the answer is queued, the stream may go. */
-static void req_finish(struct tp_req *r)
-{
-	struct stream *st = r->st;
-	assert(st && st->req == r);
-	st->req = NULL;
-	st->finished = true;
-	st->engine_done = true;
-	H.reqs--;
-	stream_kick(st);
-	stream_maybe_free(st);
-	req_free(r);
-}
-
-/* The client left before the route finished: tell it (once). */
-static void req_gone(struct tp_req *r)
-{
-	void (*fn)(void *) = r->on_gone;
-	r->on_gone = NULL;
-	if (fn)
-		fn(r->gone_arg);
-}
-
-/* A request whose body never completed: the route never saw it. */
-static void req_abandon(struct pss *p)
-{
-	struct tp_req *r = p->req;
-	p->req = NULL;
-	r->st->req = NULL;
-	r->st->engine_done = true;
-	H.reqs--;
-	req_free(r);
-}
-
-/* Hand a complete request to its route. */
-static void req_dispatch(struct pss *p)
-{
-	struct tp_req *r = p->req;
-	const struct route *rt = r->route;
-	p->req = NULL;
-	/* the body leaves the receiving budget: it is the route's now */
-	H.receiving -= p->body.len;
-	r->body = p->body;
-	p->body = (struct buf)BUF_INIT;
-	if (!r->body.data)
-		buf_adds(&r->body, "");
-	rt->fn(r, rt->arg);
-}
-
-enum tp_method tp_req_method(const struct tp_req *r)
-{
-	return r->method;
-}
-
-const char *tp_req_method_name(const struct tp_req *r)
-{
-	switch (r->method) {
-	case TP_GET: return "GET";
-	case TP_POST: return "POST";
-	case TP_PUT: return "PUT";
-	case TP_PATCH: return "PATCH";
-	case TP_DELETE: return "DELETE";
-	}
-	return "?";
-}
-
-const char *tp_req_path(const struct tp_req *r)
-{
-	return r->path;
-}
-
-const char *tp_req_param(const struct tp_req *r, const char *name)
-{
-	return tp_match_get(&r->match, name);
-}
-
-int tp_req_query(const struct tp_req *r, const char *name, char *out, size_t cap)
-{
-	char key[64];
-	struct lws *wsi = req_wsi(r);
-
-	out[0] = '\0';
-	if (!wsi || snprintf(key, sizeof(key), "%s=", name) >= (int)sizeof(key))
-		return -1;
-	return urlarg(wsi, key, out, cap);
-}
-
-int tp_req_header(const struct tp_req *r, const char *name, char *out, size_t cap)
-{
-	char key[64];
-	struct lws *wsi = req_wsi(r);
-	size_t n = strlen(name);
-
-	out[0] = '\0';
-	if (!wsi || n + 2 > sizeof(key) || cap > INT_MAX)
-		return -1;
-	for (size_t i = 0; i < n; i++)
-		key[i] = (char)tolower((unsigned char)name[i]);
-	key[n] = ':';
-	key[n + 1] = '\0';
-	/* headers lws knows are tokens; the rest are "custom" */
-	for (int t = 0; t < WSI_TOKEN_COUNT; t++) {
-		const unsigned char *tn = lws_token_to_string((enum lws_token_indexes)t);
-		if (tn && !strcmp((const char *)tn, key))
-			return hdr(wsi, (enum lws_token_indexes)t, out, (int)cap);
-	}
-	return custom_hdr(wsi, key, out, (int)cap);
-}
-
-const char *tp_req_body(const struct tp_req *r, size_t *len)
-{
-	if (len)
-		*len = r->body.len;
-	return r->body.data ? r->body.data : "";
-}
-
-void tp_req_key(const struct tp_req *r, char *out, size_t cap)
-{
-	struct lws *wsi = req_wsi(r);
-	out[0] = '\0';
-	if (wsi)
-		find_key(wsi, out, cap, false);
-}
-
-void tp_req_link_key(const struct tp_req *r, char *out, size_t cap)
-{
-	struct lws *wsi = req_wsi(r);
-	out[0] = '\0';
-	if (wsi)
-		find_key(wsi, out, cap, true);
-}
-
-int tp_req_authenticate(struct tp_req *r, const char *key, char *principal, size_t cap)
-{
-	char who[PRINCIPAL_MAX];
-	struct lws *wsi = req_wsi(r);
-
-	principal[0] = '\0';
-	if (!authenticate(key, who) || strlen(who) >= cap)
-		return 0;
-	memcpy(principal, who, strlen(who) + 1);
-	if (wsi)
-		conn_authenticated(wsi);
-	return 1;
-}
-
-bool tp_req_gone(const struct tp_req *r)
-{
-	return !req_wsi(r);
-}
-
-void tp_req_on_gone(struct tp_req *r, void (*fn)(void *arg), void *arg)
-{
-	r->on_gone = fn;
-	r->gone_arg = arg;
-}
-
-void tp_req_add_header(struct tp_req *r, const char *name, const char *value)
-{
-	if (!r->st || r->st->headers_sent)
-		return;
-	buf_addf(&r->st->xhdr, "%s:", name);
-	buf_add(&r->st->xhdr, "", 1);
-	buf_adds(&r->st->xhdr, value);
-	buf_add(&r->st->xhdr, "", 1);
-}
-
-void tp_req_send(struct tp_req *r, int status, const char *type, const void *body, size_t len)
-{
-	r->st->status = status;
-	r->st->type = type;
-	if (len)
-		stream_queue(r->st, body, len);
-	req_finish(r);
-}
-
-void tp_req_json(struct tp_req *r, int status, json_t *body)
-{
-	struct buf b = BUF_INIT;
-	srv_json_write(&b, body);
-	json_decref(body);
-	tp_req_send(r, status, NULL, b.data, b.len);
-	buf_release(&b);
-}
-
-void tp_req_start(struct tp_req *r, int status, const char *type)
-{
-	r->st->status = status;
-	r->st->type = type;
-	r->st->sse = true; /* no length: the body ends with the connection's final write */
-	stream_kick(r->st);
-}
-
-void tp_req_write(struct tp_req *r, const void *data, size_t len)
-{
-	stream_queue(r->st, data, len);
-}
-
-void tp_req_end(struct tp_req *r)
-{
-	req_finish(r);
-}
-
-bool tp_ws_send(struct tp_ws *ws, const void *data, size_t len, bool binary)
-{
-	if (!ws->wsi || ws->closing)
-		return false;
-	frameq_push(&ws->q, data, len);
-	ws->binary = binary; /* a route's WebSocket speaks one kind of frame */
-	lws_callback_on_writable(ws->wsi);
-	if (ws->q.queued > WS_ROUTE_QUEUE_MAX) {
-		ws->full = true;
-		return false;
-	}
-	return true;
-}
-
-void tp_ws_close(struct tp_ws *ws)
-{
-	ws->closing = true;
-	if (ws->wsi)
-		lws_callback_on_writable(ws->wsi);
-}
-
-/*
- * A request for a route: answered now (GET, DELETE, no body) or once its
- * body is in (req_dispatch at BODY_COMPLETION). Returns false when no route
- * has this path.
- */
-static bool on_route(struct lws *wsi, struct pss *p, const char *path, int lm)
-{
-	struct tp_match m;
-	bool other = false;
-	unsigned method = method_of(lm);
-	const struct route *rt = method ? route_find(path, method, false, &m, &other) : NULL;
-	char clen[32];
-
-	if (!rt) {
-		if (!other)
-			return false;
-		stream_error(p->st, 405, RPC_INVALID_REQUEST, "Method Not Allowed");
-		return true;
-	}
-	p->st->engine_done = false;
-	p->req = req_new(rt, p->st, NULL, method, path, &m);
-	if ((method & (TP_POST | TP_PUT | TP_PATCH)) && hdr(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, clen, sizeof(clen)) == 0 &&
-	    strtoull(clen, NULL, 10) > 0) {
-		if (strtoull(clen, NULL, 10) > H.o.max_body) {
-			struct tp_req *r = p->req;
-			p->req = NULL;
-			p->rejected = true;
-			tp_req_json(r, 413, json_pack("{s:s}", "detail", "Payload Too Large"));
-		}
-		return true; /* the body follows */
-	}
-	req_dispatch(p);
-	return true;
 }
 
 /*
@@ -1431,7 +930,7 @@ static int on_http(struct lws *wsi, struct pss *p, const char *path)
 	pss_reset(p);
 	p->st = stream_new(wsi, NULL, "");
 	if (!origin_ok(wsi, origin, sizeof(origin))) {
-		stream_error(p->st, 403, RPC_INVALID_REQUEST, "Forbidden: foreign Origin or Host");
+		http_stream_error(p->st, 403, RPC_INVALID_REQUEST, "Forbidden: foreign Origin or Host");
 		return 0;
 	}
 	snprintf(p->st->origin, sizeof(p->st->origin), "%s", origin);
@@ -1442,7 +941,7 @@ static int on_http(struct lws *wsi, struct pss *p, const char *path)
 		return 0;
 	}
 	if (H.draining) {
-		stream_error(p->st, 503, -32000, "Service Unavailable: the server is shutting down");
+		http_stream_error(p->st, 503, -32000, "Service Unavailable: the server is shutting down");
 		return 0;
 	}
 	if (m == LWSHUMETH_OPTIONS) {
@@ -1450,7 +949,7 @@ static int on_http(struct lws *wsi, struct pss *p, const char *path)
 		p->st->status = 204;
 		p->st->preflight = true;
 		p->st->finished = true;
-		stream_kick(p->st);
+		http_stream_kick(p->st);
 		return 0;
 	}
 	/* an MCP endpoint bound to one session: /sessions/{id}/mcp, .../sse, .../messages */
@@ -1459,75 +958,75 @@ static int on_http(struct lws *wsi, struct pss *p, const char *path)
 	/* Unknown paths before the key: OAuth discovery (/.well-known/..., /register)
 	   must read "no such thing" (404), or clients wait for a browser login. */
 	if (strcmp(path, "/mcp") && strcmp(path, "/metrics") && strcmp(path, "/sse") && strcmp(path, "/messages")) {
-		if (on_route(wsi, p, path, m))
+		if (http_route_request(wsi, p, path, m))
 			return 0;
-		stream_error(p->st, 404, RPC_INVALID_REQUEST, "Not found");
+		http_stream_error(p->st, 404, RPC_INVALID_REQUEST, "Not found");
 		return 0;
 	}
 	if (p->scope[0]) {
 		/* the session's token (never a key: a key's holder has /mcp): the owner's rights, on that session only */
-		if (urlarg(wsi, "token=", p->token, sizeof(p->token)) < 0 || !p->token[0] || !H.o.authenticate_scoped ||
+		if (http_urlarg(wsi, "token=", p->token, sizeof(p->token)) < 0 || !p->token[0] || !H.o.authenticate_scoped ||
 		    !H.o.authenticate_scoped(H.o.auth_arg, p->scope, p->token, p->principal, PRINCIPAL_MAX)) {
-			stream_error(p->st, 401, RPC_INVALID_REQUEST,
+			http_stream_error(p->st, 401, RPC_INVALID_REQUEST,
 				     "Unauthorized: the session's token is wrong, or the session no longer exists");
 			return 0;
 		}
 	} else {
-		find_key(wsi, p->key, sizeof(p->key), false);
-		if (!authenticate(p->key, p->principal)) {
-			stream_error(p->st, 401, RPC_INVALID_REQUEST, unauthorized_msg(p->key));
+		http_find_key(wsi, p->key, sizeof(p->key), false);
+		if (!http_authenticate(p->key, p->principal)) {
+			http_stream_error(p->st, 401, RPC_INVALID_REQUEST, unauthorized_msg(p->key));
 			return 0;
 		}
 	}
-	conn_authenticated(wsi);
+	http_conn_authenticated(wsi);
 	if (!strcmp(path, "/metrics") && m == LWSHUMETH_GET) {
 		struct buf b = BUF_INIT;
 		if (H.o.metrics)
 			H.o.metrics(H.o.metrics_arg, p->principal, &b);
 		p->st->status = 200;
 		p->st->type = "text/plain; version=0.0.4; charset=utf-8";
-		stream_queue(p->st, b.data ? b.data : "", b.len);
+		http_stream_queue(p->st, b.data ? b.data : "", b.len);
 		buf_release(&b);
 		p->st->finished = true;
 		return 0;
 	}
 	if (!strcmp(path, "/sse") || !strcmp(path, "/messages"))
 		return on_legacy(wsi, p, path, m);
-	custom_hdr(wsi, "mcp-session-id:", p->session_id, sizeof(p->session_id));
+	http_custom_hdr(wsi, "mcp-session-id:", p->session_id, sizeof(p->session_id));
 	if (m == LWSHUMETH_POST) {
 		if (!accept_has(wsi, "application/json") || !accept_has(wsi, "text/event-stream")) {
-			stream_error(p->st, 406, RPC_INVALID_REQUEST,
+			http_stream_error(p->st, 406, RPC_INVALID_REQUEST,
 				     "Not Acceptable: Accept must list application/json and text/event-stream");
 			return 0;
 		}
-		if (hdr(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, ctype, sizeof(ctype)) < 0 ||
+		if (http_hdr(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, ctype, sizeof(ctype)) < 0 ||
 		    strncasecmp(ctype, "application/json", 16)) {
-			stream_error(p->st, 415, RPC_INVALID_REQUEST, "Unsupported Media Type: send application/json");
+			http_stream_error(p->st, 415, RPC_INVALID_REQUEST, "Unsupported Media Type: send application/json");
 			return 0;
 		}
-		if (hdr(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, clen, sizeof(clen)) < 0) {
-			stream_error(p->st, 411, RPC_INVALID_REQUEST, "Length Required");
+		if (http_hdr(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, clen, sizeof(clen)) < 0) {
+			http_stream_error(p->st, 411, RPC_INVALID_REQUEST, "Length Required");
 			return 0;
 		}
 		if (strtoull(clen, NULL, 10) > H.o.max_body) {
-			stream_error(p->st, 413, RPC_INVALID_REQUEST, "Payload Too Large");
+			http_stream_error(p->st, 413, RPC_INVALID_REQUEST, "Payload Too Large");
 			p->rejected = true;
 			return 0;
 		}
 		return 0; /* the body follows */
 	}
 	if (m != LWSHUMETH_GET && m != LWSHUMETH_DELETE) {
-		stream_error(p->st, 405, RPC_INVALID_REQUEST, "Method Not Allowed");
+		http_stream_error(p->st, 405, RPC_INVALID_REQUEST, "Method Not Allowed");
 		log_debug("http: %s %s refused", method_name(m), path);
 		return 0;
 	}
 	if (!p->session_id[0]) {
-		stream_error(p->st, 400, RPC_INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required");
+		http_stream_error(p->st, 400, RPC_INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required");
 		return 0;
 	}
 	struct session *s = session_find(p->session_id);
 	if (!s || !session_mine(s, p)) {
-		stream_error(p->st, 404, RPC_INVALID_REQUEST, "Session not found");
+		http_stream_error(p->st, 404, RPC_INVALID_REQUEST, "Session not found");
 		return 0;
 	}
 	s->last_used = now_ms();
@@ -1538,45 +1037,13 @@ static int on_http(struct lws *wsi, struct pss *p, const char *path)
 	}
 	/* GET */
 	if (!accept_has(wsi, "text/event-stream")) {
-		stream_error(p->st, 406, RPC_INVALID_REQUEST, "Not Acceptable: Accept must list text/event-stream");
+		http_stream_error(p->st, 406, RPC_INVALID_REQUEST, "Not Acceptable: Accept must list text/event-stream");
 		return 0;
 	}
 	open_get_stream(s, p->st);
 	return 0;
 }
 
-/* A WebSocket upgrade for a route: its accept decides; 1 refuses (answered already). */
-static int ws_route_accept(struct lws *wsi, struct pss *p, const char *uri)
-{
-	char path[256];
-	struct tp_match m;
-	bool other;
-	const char *q = strchr(uri, '?'), *why = "Not found";
-	size_t n = q ? (size_t)(q - uri) : strlen(uri);
-
-	if (n >= sizeof(path)) {
-		refuse_upgrade(wsi, 404, why);
-		return 1;
-	}
-	memcpy(path, uri, n);
-	path[n] = '\0';
-	const struct route *rt = route_find(path, TP_GET, true, &m, &other);
-	if (!rt) {
-		refuse_upgrade(wsi, 404, why);
-		return 1;
-	}
-	struct tp_req *r = req_new(rt, NULL, wsi, TP_GET, path, &m);
-	void *user = NULL;
-	int status = rt->ws->accept(r, rt->arg, &user, &why);
-	req_free(r);
-	if (status) {
-		refuse_upgrade(wsi, status, why ? why : "Refused");
-		return 1;
-	}
-	p->wsroute = rt;
-	p->wsuser = user;
-	return 0;
-}
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
@@ -1606,16 +1073,16 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 			return 0;
 		if (p->body.len + len > H.o.max_body) {
 			if (p->req)
-				req_abandon(p);
-			stream_error(p->st, 413, RPC_INVALID_REQUEST, "Payload Too Large");
+				http_req_abandon(p);
+			http_stream_error(p->st, 413, RPC_INVALID_REQUEST, "Payload Too Large");
 			p->rejected = true;
 			return 0;
 		}
 		if (!body_add(p, in, len)) {
 			body_release(p);
 			if (p->req)
-				req_abandon(p);
-			stream_error(p->st, 503, RPC_INVALID_REQUEST,
+				http_req_abandon(p);
+			http_stream_error(p->st, 503, RPC_INVALID_REQUEST,
 				     "Service Unavailable: the server is receiving too many large requests; try again");
 			p->rejected = true;
 		}
@@ -1623,7 +1090,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
 		if (p->req && !p->rejected) {
-			req_dispatch(p);
+			http_req_dispatch(p);
 			return 0;
 		}
 		if (p->st && !p->st->finished && !p->rejected) {
@@ -1644,7 +1111,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	case LWS_CALLBACK_TIMER:
 		/* keep an idle GET stream alive through proxies */
 		if (p->st && p->st->is_get && p->st->headers_sent && !p->st->finished) {
-			stream_queue(p->st, ": ping\n\n", 8);
+			http_stream_queue(p->st, ": ping\n\n", 8);
 			lws_set_timer_usecs(wsi, SSE_PING_US);
 		}
 		return 0;
@@ -1658,35 +1125,29 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		char uri[256], origin[128];
 		conn_headers(wsi);
 		if (H.draining) {
-			refuse_upgrade(wsi, 503, "Service Unavailable: the server is shutting down");
+			http_refuse_upgrade(wsi, 503, "Service Unavailable: the server is shutting down");
 			return 1;
 		}
-		if (hdr(wsi, WSI_TOKEN_GET_URI, uri, sizeof(uri)) < 0)
+		if (http_hdr(wsi, WSI_TOKEN_GET_URI, uri, sizeof(uri)) < 0)
 			uri[0] = '\0';
 		if (!origin_ok(wsi, origin, sizeof(origin))) {
-			refuse_upgrade(wsi, 403, "Forbidden: foreign Origin or Host");
+			http_refuse_upgrade(wsi, 403, "Forbidden: foreign Origin or Host");
 			return 1;
 		}
-		find_key(wsi, p->key, sizeof(p->key), true); /* a WebSocket upgrade */
+		http_find_key(wsi, p->key, sizeof(p->key), true); /* a WebSocket upgrade */
 		if (strcmp(uri, "/mcp") != 0)
-			return ws_route_accept(wsi, p, uri);
-		if (!authenticate(p->key, p->principal)) {
-			refuse_upgrade(wsi, 401, unauthorized_msg(p->key));
+			return http_ws_accept(wsi, p, uri);
+		if (!http_authenticate(p->key, p->principal)) {
+			http_refuse_upgrade(wsi, 401, unauthorized_msg(p->key));
 			return 1;
 		}
-		conn_authenticated(wsi);
+		http_conn_authenticated(wsi);
 		return 0;
 	}
 
 	case LWS_CALLBACK_ESTABLISHED: {
-		if (p->wsroute) {
-			struct tp_ws *ws = xcalloc(1, sizeof(*ws));
-			ws->wsi = wsi;
-			ws->ops = p->wsroute->ws;
-			ws->user = p->wsuser;
-			p->rws = ws;
-			return ws->ops->open(ws, ws->user) < 0 ? -1 : 0;
-		}
+		if (p->wsroute)
+			return http_ws_open(wsi, p);
 		struct wsconn *w = xcalloc(1, sizeof(*w));
 		w->wsi = wsi;
 		snprintf(w->key, sizeof(w->key), "%s", p->key);
@@ -1705,12 +1166,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	case LWS_CALLBACK_RECEIVE: {
 		struct wsconn *w = p->ws;
 		char principal[PRINCIPAL_MAX];
-		if (p->rws) {
-			if (p->rws->closing)
-				return 0;
-			p->rws->ops->receive(p->rws->user, in, len);
-			return 0;
-		}
+		if (p->rws)
+			return http_ws_receive(p, in, len);
 		if (!w)
 			return -1;
 		if (p->body.len + len > H.o.max_ws_message) {
@@ -1725,7 +1182,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
 			return 0;
 		/* a revoked key stops working at its next message */
-		if (!authenticate(w->key, principal)) {
+		if (!http_authenticate(w->key, principal)) {
 			lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)"key revoked", 11);
 			return -1;
 		}
@@ -1736,27 +1193,15 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 
 	case LWS_CALLBACK_SERVER_WRITEABLE: {
 		struct wsconn *w = p->ws;
-		if (p->rws) {
-			struct tp_ws *ws = p->rws;
-			int r = frameq_write(&ws->q, wsi, ws->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
-			if (r < 0 || (r == 0 && ws->closing))
-				return -1;
-			if (ws->full && ws->q.queued < WS_ROUTE_QUEUE_MAX / 4) {
-				ws->full = false;
-				if (ws->ops->drained)
-					ws->ops->drained(ws->user);
-			}
-			if (ws->q.head || ws->closing)
-				lws_callback_on_writable(wsi);
-			return 0;
-		}
+		if (p->rws)
+			return http_ws_writable(wsi, p);
 		if (!w)
 			return 0;
 		if (w->overflow) {
 			lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)"replies not read", 16);
 			return -1;
 		}
-		if (frameq_write(&w->q, wsi, LWS_WRITE_TEXT) < 0)
+		if (http_frameq_write(&w->q, wsi, LWS_WRITE_TEXT) < 0)
 			return -1;
 		w->paused_at = now_ms(); /* it reads: not stalled */
 		if (w->paused && w->q.queued < QUEUE_PAUSE / 2) {
@@ -1769,18 +1214,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	}
 
 	case LWS_CALLBACK_CLOSED:
-		if (p->rws) {
-			struct tp_ws *ws = p->rws;
-			p->rws = NULL;
-			ws->wsi = NULL;
-			frameq_clear(&ws->q);
-			ws->ops->closed(ws->user);
-			free(ws);
-		} else if (p->wsroute && p->wsuser) {
-			p->wsroute->ws->closed(p->wsuser); /* accepted, never opened */
-		}
-		p->wsroute = NULL;
-		p->wsuser = NULL;
+		http_ws_closed(p);
 		if (p->ws) {
 			struct wsconn *w = p->ws;
 			p->ws = NULL;
@@ -1834,7 +1268,7 @@ static void sweep(uv_timer_t *t)
 		if (w->paused && !w->overflow && now - w->paused_at > H.o.stall_s * 1000) {
 			log_info("http: a WebSocket client read nothing for %llus: closing it", (unsigned long long)H.o.stall_s);
 			w->overflow = true;
-			frameq_clear(&w->q);
+			http_frameq_clear(&w->q);
 			/* it does not read, so it will never be writable: close it from here */
 			lws_set_timeout(w->wsi, PENDING_TIMEOUT_AWAITING_PING, LWS_TO_KILL_ASYNC);
 		}
@@ -1963,5 +1397,5 @@ void tp_http_stop(void)
 	uv_close((uv_handle_t *)&H.hangup, NULL);
 	lws_context_destroy(H.ctx); /* closes every connection; handles drain on the loop */
 	H.ctx = NULL;
-	routes_free();
+	http_routes_free();
 }

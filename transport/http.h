@@ -114,7 +114,7 @@ void tp_ws_route(const char *pattern, const struct tp_ws_ops *ops, void *arg);
  * the route's budget now (the caller should stop producing until drained).
  */
 bool tp_ws_send(struct tp_ws *ws, const void *data, size_t len, bool binary);
-/** Close once what is queued is written. */
+/** Close once what is queued is written; a message the client sends meanwhile closes it at once. */
 void tp_ws_close(struct tp_ws *ws);
 
 #endif

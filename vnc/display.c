@@ -12,7 +12,7 @@
  * commands queue (bounded) when the agent does not read, and an agent that
  * sends faster than a display can need is read at a bounded rate.
  */
-#include "display.h"
+#include "display_int.h"
 #include "agent_proto.h"
 #include "chan.h"
 #include "server.h"
@@ -30,107 +30,13 @@
 
 #include "../server/base/banned.h"
 
-#define START_TIMEOUT_MS 15000	/* the agent gives Xvfb 9 s */
-#define SYNC_TIMEOUT_MS 5000	/* a round trip through the agent and X */
-#define SWEEP_MS 1000
-#define MAX_DAMAGE 64
-#define READ_BATCH 64		/* messages per wake-up, then the loop runs others */
-#define FLOOD_WINDOW_MS 100
-#define FLOOD_MAX 2000		/* messages per window; past it, reading pauses until the window ends */
-#define FLUSH_MIN_MS 10		/* damage is copied at most this often (screenshots copy at once) */
-#define OUT_HIGH (256u * 1024)	/* queued commands past which input waits between actions */
-#define OUT_MAX (4u << 20)	/* queued commands for an agent that does not read (one action adds < 512 KiB) */
-
-enum dstate { D_STOPPED, D_STARTING, D_READY };
-
-struct waiter {
-	vnc_ready_cb cb;
-	void *arg;
-	struct waiter *next;
-};
-
-struct xsync {
-	uint32_t seq;
-	uint64_t deadline_ms;
-	void (*cb)(void *arg, struct err *err);
-	void *arg;
-	struct xsync *next;
-};
-
-struct quiet {
-	void (*cb)(void *arg);
-	void *arg;
-	uint64_t deadline_ms;
-	unsigned quiet_ms;
-	struct quiet *next;
-};
-
-struct vnc_input;
-
-struct vnc_display {
-	char *sid;
-	char *owner;
-	struct sess_session *s;		/* held */
-	int req_w, req_h;
-	enum dstate state;
-	unsigned refs;
-	uint64_t gen;			/* names this run of the agent (exit callbacks) */
-	struct sess_worker *worker;	/* the sandbox it runs in */
-	uint64_t exec_id;
-	uint64_t start_ms, ready_ms;
-	struct waiter *waiters;
-	uv_timer_t *start_timer;
-	/* the channel */
-	int chan;			/* our end of the SOCK_SEQPACKET pair, non-blocking */
-	uv_poll_t *cpoll;
-	bool paused;			/* reading paused until the flood window ends */
-	const uint8_t *shm;		/* the shared buffer, read-only */
-	size_t shm_len;
-	size_t fb_off;			/* where the pixels start in it (checked READY) */
-	struct buf out;			/* commands the agent has not taken yet */
-	bool out_armed;			/* the poll waits for room to send them */
-	struct vnc_input *blocked;	/* input jobs waiting for the queue to drain (OUT_HIGH) */
-	uint64_t win_start_ms;
-	unsigned win_msgs;
-	uv_timer_t *pace_timer;		/* resumes reading, copies deferred damage */
-	uv_timer_t *sync_timer;		/* the oldest round trip's deadline */
-	uint32_t next_seq;
-	/* the screen */
-	struct vnc_cursor *cursor;	/* the displayed cursor's shape (NULL: none yet) */
-	int w, h;
-	struct vnc_fbuf *fb;
-	struct vnc_rect dmg[MAX_DAMAGE];
-	int ndmg;
-	uint64_t last_damage_ms, next_flush_ms;
-	int buttons;			/* mask of pressed buttons (bit b-1) */
-	int px, py;			/* pointer */
-	struct xsync *syncs, *syncs_tail;
-	struct quiet *quiets;
-	uv_timer_t *quiet_timer;
-	uint64_t last_use_ms;
-	struct vnc_srv *srv, *srv_tcp;
-	int tcp_port;
-	struct vnc_display *next;
-};
-
-static struct {
-	uv_loop_t *loop;
-	struct sess_registry *reg;
-	const struct srv_config *cfg;
-	struct vnc_display *head;
-	uv_timer_t sweep;
-	uint64_t gen;
-	char *http_base;
-	int exe_fd;			/* this program, for the agent (fexecve through /proc/self/fd) */
-	bool inited;
-} V = { .exe_fd = -1 };
+struct vnc_state V = { .exe_fd = -1 };
 
 static void display_stop(struct vnc_display *d, const char *why);
 static void display_remove(struct vnc_display *d);
 static void forget_if_deleted(struct vnc_display *d);
 static void damage_flush(struct vnc_display *d);
 static void quiet_check(struct vnc_display *d);
-static void agent_sync(struct vnc_display *d, bool damage, void (*cb)(void *arg, struct err *err), void *arg);
 
 /* ---- framebuffer copies ---------------------------------------------------- */
 
@@ -157,7 +63,7 @@ void vnc_fbuf_put(struct vnc_fbuf *f)
 
 /* ---- registry of displays --------------------------------------------------- */
 
-static void display_put(struct vnc_display *d)
+void vnc_display_put(struct vnc_display *d)
 {
 	if (--d->refs)
 		return;
@@ -202,7 +108,7 @@ static void display_remove(struct vnc_display *d)
 	display_stop(d, "session ended");
 	sess_put(d->s);
 	d->s = NULL;
-	display_put(d);
+	vnc_display_put(d);
 }
 
 struct vnc_display *vnc_display_find(const char *sid, const char *owner)
@@ -254,10 +160,10 @@ static void run_waiters(struct vnc_display *d, const char *failure)
 		vnc_viewers_ready(d, e);
 		err_free(e);
 	}
-	display_put(d);
+	vnc_display_put(d);
 }
 
-static void handle_close_free(uv_handle_t *h)
+void vnc_handle_close_free(uv_handle_t *h)
 {
 	free(h);
 }
@@ -266,7 +172,7 @@ static void timer_free(uv_timer_t **t)
 {
 	if (*t) {
 		uv_timer_stop(*t);
-		uv_close((uv_handle_t *)*t, handle_close_free);
+		uv_close((uv_handle_t *)*t, vnc_handle_close_free);
 		*t = NULL;
 	}
 }
@@ -301,7 +207,7 @@ static void agent_exited(void *arg, uint64_t exec_id, const struct sess_exit *ex
 			display_stop(d, why);
 		}
 		forget_if_deleted(d);
-		display_put(d);
+		vnc_display_put(d);
 		return;
 	}
 }
@@ -319,7 +225,6 @@ static void agent_misbehaves(struct vnc_display *d, const char *what)
 /* ---- the channel: commands out ------------------------------------------------- */
 
 static void chan_cb(uv_poll_t *h, int status, int events);
-static void input_unblock(struct vnc_display *d);
 
 static void chan_poll_update(struct vnc_display *d)
 {
@@ -364,8 +269,8 @@ static bool out_flush(struct vnc_display *d)
 	return true;
 }
 
-/* Queue a command; out_kick() sends the queue. */
-static void agent_cmd(struct vnc_display *d, uint32_t type, int x, int y, uint32_t code, uint32_t flags)
+/* Queue a command; vnc_out_kick() sends the queue. */
+void vnc_agent_cmd(struct vnc_display *d, uint32_t type, int x, int y, uint32_t code, uint32_t flags)
 {
 	struct vnc_agent_cmd c = { .type = type, .x = x, .y = y, .code = code, .flags = flags };
 
@@ -378,7 +283,7 @@ static void agent_cmd(struct vnc_display *d, uint32_t type, int x, int y, uint32
 	buf_add(&d->out, &c, sizeof(c));
 }
 
-static void out_kick(struct vnc_display *d)
+void vnc_out_kick(struct vnc_display *d)
 {
 	if (d->chan < 0 || !d->out.len || d->out_armed)
 		return;
@@ -577,7 +482,7 @@ static void pace_tick(uv_timer_t *t)
 		chan_poll_update(d);
 	}
 	damage_flush_paced(d);
-	display_put(d);
+	vnc_display_put(d);
 }
 
 static void chan_cb(uv_poll_t *h, int status, int events)
@@ -590,12 +495,12 @@ static void chan_cb(uv_poll_t *h, int status, int events)
 	if (d->state != D_STOPPED && (events & UV_WRITABLE) && out_flush(d)) {
 		chan_poll_update(d);
 		if (d->out.len <= OUT_HIGH)
-			input_unblock(d);
+			vnc_input_unblock(d);
 	}
 	if (d->state != D_STOPPED && (events & (UV_READABLE | UV_DISCONNECT)))
 		chan_read(d);
 	forget_if_deleted(d);
-	display_put(d);
+	vnc_display_put(d);
 }
 
 /* ---- round trips ---------------------------------------------------------------- */
@@ -607,7 +512,7 @@ static void sync_timeout(uv_timer_t *t)
 	d->refs++;
 	agent_misbehaves(d, "no answer within 5 s");
 	forget_if_deleted(d);
-	display_put(d);
+	vnc_display_put(d);
 }
 
 static void sync_timer_update(struct vnc_display *d)
@@ -627,7 +532,7 @@ static void sync_timer_update(struct vnc_display *d)
 
 /* cb once the agent answered: X processed everything sent before (with
    damage: and the damage up to then is in our copy's queue). */
-static void agent_sync(struct vnc_display *d, bool damage, void (*cb)(void *arg, struct err *err), void *arg)
+void vnc_agent_sync(struct vnc_display *d, bool damage, void (*cb)(void *arg, struct err *err), void *arg)
 {
 	struct xsync *x;
 
@@ -649,8 +554,8 @@ static void agent_sync(struct vnc_display *d, bool damage, void (*cb)(void *arg,
 	d->syncs_tail = x;
 	if (d->syncs == x)
 		sync_timer_update(d);
-	agent_cmd(d, VNC_AGENT_SYNC, 0, 0, x->seq, damage ? VNC_AGENT_WITH_DAMAGE : 0);
-	out_kick(d);
+	vnc_agent_cmd(d, VNC_AGENT_SYNC, 0, 0, x->seq, damage ? VNC_AGENT_WITH_DAMAGE : 0);
+	vnc_out_kick(d);
 }
 
 /* ---- start: the agent in the sandbox -------------------------------------------- */
@@ -667,7 +572,7 @@ static void start_timeout(uv_timer_t *t)
 	d->refs++;
 	display_stop(d, "the display did not become ready in time");
 	forget_if_deleted(d);
-	display_put(d);
+	vnc_display_put(d);
 }
 
 static const char *const agent_env[] = {
@@ -787,7 +692,7 @@ static void display_stop(struct vnc_display *d, const char *why)
 	d->srv = d->srv_tcp = NULL;
 	if (d->cpoll) {
 		uv_poll_stop(d->cpoll);
-		uv_close((uv_handle_t *)d->cpoll, handle_close_free);
+		uv_close((uv_handle_t *)d->cpoll, vnc_handle_close_free);
 		d->cpoll = NULL;
 	}
 	if (d->chan >= 0) {
@@ -823,7 +728,7 @@ static void display_stop(struct vnc_display *d, const char *why)
 		free(x);
 	}
 	d->syncs_tail = NULL;
-	input_unblock(d);	/* each ends with "display stopped" */
+	vnc_input_unblock(d);	/* each ends with "display stopped" */
 	while (d->quiets) {
 		struct quiet *q = d->quiets;
 		d->quiets = q->next;
@@ -833,7 +738,7 @@ static void display_stop(struct vnc_display *d, const char *why)
 	timer_free(&d->quiet_timer);
 	run_waiters(d, why);
 	log_info("display of session %s stopped: %s", d->sid, why);
-	display_put(d);
+	vnc_display_put(d);
 }
 
 void vnc_display_ensure(struct sess_session *s, vnc_ready_cb cb, void *arg)
@@ -850,7 +755,7 @@ void vnc_display_ensure(struct sess_session *s, vnc_ready_cb cb, void *arg)
 	if (d->state == D_READY) {
 		d->refs++;
 		cb(arg, d, NULL);
-		display_put(d);
+		vnc_display_put(d);
 		return;
 	}
 	struct waiter *w = xcalloc(1, sizeof(*w)), **pp = &d->waiters;
@@ -1071,7 +976,7 @@ static void shot_done(uv_work_t *w, int status)
 	free(sw);
 	if (d->fb && d->ndmg)
 		damage_flush(d);
-	display_put(d);
+	vnc_display_put(d);
 }
 
 /* The agent answered: everything drawn before the call is in the shared buffer. */
@@ -1086,7 +991,7 @@ static void shot_synced(void *arg, struct err *err)
 		err_wrap(&err, "screenshot");
 		sw->cb(sw->arg, NULL, err);
 		free(sw);
-		display_put(d);
+		vnc_display_put(d);
 		return;
 	}
 	damage_flush(d);
@@ -1114,7 +1019,7 @@ void vnc_display_screenshot(struct vnc_display *d, const struct vnc_shot_opts *o
 	sw->cb = cb;
 	sw->arg = arg;
 	sw->w.data = sw;
-	agent_sync(d, true, shot_synced, sw);
+	vnc_agent_sync(d, true, shot_synced, sw);
 }
 
 void vnc_display_from_view(const struct vnc_display *d, const struct vnc_view *v, double x, double y, int *sx, int *sy)
@@ -1135,303 +1040,6 @@ void vnc_display_from_view(const struct vnc_display *d, const struct vnc_view *v
 		*sx = d->w - 1;
 	if (d->h && *sy >= d->h)
 		*sy = d->h - 1;
-}
-
-/* ---- input ---------------------------------------------------------------------- */
-
-static void move_to(struct vnc_display *d, int x, int y)
-{
-	if (x < 0 || y < 0)
-		return;
-	d->px = x;
-	d->py = y;
-	agent_cmd(d, VNC_AGENT_MOTION, x, y, 0, 0);
-}
-
-static void button(struct vnc_display *d, int b, bool down)
-{
-	if (b < 1 || b > 31)
-		return;
-	agent_cmd(d, VNC_AGENT_BUTTON, 0, 0, (uint32_t)b, down ? VNC_AGENT_DOWN : 0);
-	if (down)
-		d->buttons |= 1 << (b - 1);
-	else
-		d->buttons &= ~(1 << (b - 1));
-}
-
-static void key(struct vnc_display *d, uint32_t sym, bool down, bool with_shift)
-{
-	agent_cmd(d, VNC_AGENT_KEY, 0, 0, sym, (down ? VNC_AGENT_DOWN : 0) | (with_shift ? VNC_AGENT_WITH_SHIFT : 0));
-}
-
-struct vnc_input {
-	struct vnc_display *d;		/* held */
-	struct vnc_action *acts;
-	size_t n, next;
-	uv_timer_t *timer;
-	bool waiting;			/* in a wait action: the timer runs */
-	bool cancelled;
-	int pressed;			/* buttons pressed by this job's down actions (bit b-1) */
-	bool blocked;			/* on d->blocked until the agent took the queue */
-	struct vnc_input *next_blocked;
-	struct vnc_input **handle;	/* the caller's pointer to this job, cleared at the end */
-	void (*cb)(void *arg, struct err *err);
-	void *arg;
-};
-
-static void input_continue(struct vnc_input *j);
-
-static void input_wait_done(uv_timer_t *t)
-{
-	struct vnc_input *j = t->data;
-	j->waiting = false;
-	input_continue(j);
-}
-
-static void input_synced(void *arg, struct err *err)
-{
-	struct vnc_input *j = arg;
-	struct vnc_display *d = j->d;
-
-	if (j->timer)
-		uv_close((uv_handle_t *)j->timer, handle_close_free);
-	if (j->cancelled && !err)
-		err_set(&err, ECANCELED, "cancelled");
-	if (j->handle)
-		*j->handle = NULL;
-	for (size_t i = 0; i < j->n; i++)
-		free(j->acts[i].syms);
-	free(j->acts);
-	j->cb(j->arg, err);
-	free(j);
-	display_put(d);
-}
-
-static void input_continue(struct vnc_input *j)
-{
-	struct vnc_display *d = j->d;
-
-	if (d->state != D_READY) {
-		struct err *e = NULL;
-		err_set(&e, 0, "display stopped");
-		input_synced(j, e);
-		return;
-	}
-	while (j->next < j->n) {
-		if (d->out.len > OUT_HIGH) {
-			/* the agent is behind: go on when it has taken the queue */
-			out_kick(d);
-			if (d->state != D_READY || d->out.len > OUT_HIGH) {
-				if (d->state == D_READY) {
-					j->blocked = true;
-					j->next_blocked = d->blocked;
-					d->blocked = j;
-				} else {
-					input_continue(j);
-				}
-				return;
-			}
-		}
-		const struct vnc_action *a = &j->acts[j->next++];
-		switch (a->type) {
-		case VNC_ACT_MOVE:
-			move_to(d, a->x, a->y);
-			break;
-		case VNC_ACT_CLICK:
-			move_to(d, a->x, a->y);
-			for (int i = 0; i < (a->count > 0 ? a->count : 1); i++) {
-				button(d, a->button, true);
-				button(d, a->button, false);
-			}
-			break;
-		case VNC_ACT_DOWN:
-			if (a->x >= 0)
-				move_to(d, a->x, a->y);
-			button(d, a->button, true);
-			j->pressed |= 1 << (a->button - 1);
-			break;
-		case VNC_ACT_UP:
-			if (a->x >= 0)
-				move_to(d, a->x, a->y);
-			button(d, a->button, false);
-			j->pressed &= ~(1 << (a->button - 1));
-			break;
-		case VNC_ACT_DRAG: {
-			move_to(d, a->x, a->y);
-			button(d, a->button ? a->button : 1, true);
-			for (int i = 1; i <= 8; i++)
-				move_to(d, a->x + (a->x2 - a->x) * i / 8, a->y + (a->y2 - a->y) * i / 8);
-			button(d, a->button ? a->button : 1, false);
-			break;
-		}
-		case VNC_ACT_SCROLL: {
-			move_to(d, a->x, a->y);
-			int b = a->dy > 0 ? 5 : 4, n = a->dy > 0 ? a->dy : -a->dy;
-			for (int i = 0; i < n; i++) {
-				button(d, b, true);
-				button(d, b, false);
-			}
-			b = a->dx > 0 ? 7 : 6;
-			n = a->dx > 0 ? a->dx : -a->dx;
-			for (int i = 0; i < n; i++) {
-				button(d, b, true);
-				button(d, b, false);
-			}
-			break;
-		}
-		case VNC_ACT_TYPE:
-			for (int i = 0; i < a->nsyms; i++) {
-				key(d, a->syms[i], true, true);
-				key(d, a->syms[i], false, true);
-			}
-			break;
-		case VNC_ACT_KEY:
-			for (int i = 0; i < a->nsyms; i++)
-				key(d, a->syms[i], true, false);
-			for (int i = a->nsyms - 1; i >= 0; i--)
-				key(d, a->syms[i], false, false);
-			break;
-		case VNC_ACT_WAIT:
-			out_kick(d);
-			if (!j->timer) {
-				j->timer = xcalloc(1, sizeof(*j->timer));
-				uv_timer_init(V.loop, j->timer);
-				j->timer->data = j;
-			}
-			uv_timer_start(j->timer, input_wait_done, (uint64_t)a->ms, 0);
-			j->waiting = true;
-			return;
-		}
-	}
-	agent_sync(d, false, input_synced, j);	/* input is done once X has it; its pixels follow */
-}
-
-/* Go on with the input jobs that waited for the queue (or fail them: the display stopped). */
-static void input_unblock(struct vnc_display *d)
-{
-	struct vnc_input *j = d->blocked;
-
-	d->blocked = NULL;
-	while (j) {
-		struct vnc_input *next = j->next_blocked;
-		j->blocked = false;
-		j->next_blocked = NULL;
-		input_continue(j);
-		j = next;
-	}
-}
-
-void vnc_input_cancel(struct vnc_input *j)
-{
-	struct vnc_display *d = j->d;
-
-	if (j->cancelled)
-		return;
-	j->cancelled = true;
-	j->next = j->n;		/* nothing more is sent */
-	if (d->state == D_READY)
-		for (int b = 1; b <= 8; b++)
-			if (j->pressed & (1 << (b - 1)))
-				button(d, b, false);	/* no button stays held by a cancelled drag */
-	j->pressed = 0;
-	out_kick(d);
-	if (j->blocked) {
-		struct vnc_input **pp = &d->blocked;
-		while (*pp && *pp != j)
-			pp = &(*pp)->next_blocked;
-		if (*pp)
-			*pp = j->next_blocked;
-		j->blocked = false;
-		input_continue(j);	/* nothing more to send: the round trip ends it */
-	} else if (j->waiting) {
-		/* cut the wait short; otherwise a round trip is in flight and ends the job */
-		uv_timer_stop(j->timer);
-		j->waiting = false;
-		input_continue(j);
-	}
-}
-
-void vnc_display_input(struct vnc_display *d, const struct vnc_action *acts, size_t n,
-		       void (*cb)(void *arg, struct err *err), void *arg, struct vnc_input **handle)
-{
-	struct vnc_input *j = xcalloc(1, sizeof(*j));
-
-	d->last_use_ms = now_ms();
-	j->d = d;
-	d->refs++;
-	j->acts = xcalloc(n ? n : 1, sizeof(*acts));
-	for (size_t i = 0; i < n; i++) {
-		j->acts[i] = acts[i];
-		if (acts[i].nsyms) {
-			j->acts[i].syms = xcalloc((size_t)acts[i].nsyms, sizeof(uint32_t));
-			memcpy(j->acts[i].syms, acts[i].syms, sizeof(uint32_t) * (size_t)acts[i].nsyms);
-		} else {
-			j->acts[i].syms = NULL;
-		}
-	}
-	j->n = n;
-	j->cb = cb;
-	j->arg = arg;
-	j->handle = handle;
-	if (handle)
-		*handle = j;
-	input_continue(j);
-}
-
-void vnc_display_viewer_pointer(struct vnc_display *d, int mask, int x, int y)
-{
-	if (d->state != D_READY)
-		return;
-	d->last_use_ms = now_ms();
-	if (x != d->px || y != d->py)
-		move_to(d, x, y);
-	for (int b = 1; b <= 8; b++) {
-		bool want = mask & (1 << (b - 1)), have = d->buttons & (1 << (b - 1));
-		if (want != have)
-			button(d, b, want);
-	}
-	out_kick(d);
-}
-
-void vnc_display_viewer_key(struct vnc_display *d, bool down, uint32_t keysym)
-{
-	if (d->state != D_READY)
-		return;
-	d->last_use_ms = now_ms();
-	/* the viewer sends its own Shift presses */
-	key(d, keysym, down, false);
-	out_kick(d);
-}
-
-struct vnc_srv *vnc_display_srv(struct vnc_display *d, bool tcp, struct err **errp)
-{
-	struct vnc_srv **sp = tcp ? &d->srv_tcp : &d->srv;
-
-	if (d->state != D_READY || !d->fb)
-		return err_setc(errp, ERR_UNAVAILABLE, 0, "display is not running"), NULL;
-	if (!*sp) {
-		*sp = vnc_srv_new(d, d->fb, errp);
-		if (*sp && tcp && V.cfg->vnc_password)
-			vnc_srv_set_password(*sp, V.cfg->vnc_password);
-		if (*sp && d->cursor)
-			vnc_srv_cursor(*sp, d->cursor);
-	}
-	return *sp;
-}
-
-bool vnc_display_running(const struct vnc_display *d)
-{
-	return d->state == D_READY;
-}
-
-struct sess_session *vnc_session_find(const char *sid, const char *owner)
-{
-	return V.reg ? sess_find(V.reg, sid, owner) : NULL;
-}
-
-const struct srv_config *vnc_config(void)
-{
-	return V.cfg;
 }
 
 /* ---- module ------------------------------------------------------------------ */

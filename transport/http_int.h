@@ -1,0 +1,172 @@
+/*
+ * http_int.h — what the HTTP transport's files share (http.c: connections,
+ * admission, MCP over Streamable HTTP and WebSocket, the lws callback;
+ * http_route.c: the route table, requests and WebSocket routes). Not for
+ * anything outside transport/. Loop thread only.
+ */
+#ifndef MCPBOX_HTTP_INT_H
+#define MCPBOX_HTTP_INT_H
+
+#include "tp.h"
+#include "http.h"
+#include "route.h"
+#include "../server/base/buf.h"
+
+#include <libwebsockets.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct route;
+struct tp_req;
+struct tp_ws;
+
+#define SSE_PING_US (15 * 1000000)
+#define WRITE_CHUNK 65536
+/*
+ * Bytes queued for one client that does not read: past QUEUE_PAUSE a
+ * WebSocket's further requests are not read (its calls in flight still
+ * answer); past QUEUE_MAX the connection is closed and its queue freed. One
+ * reply may be up to the read limit (64 MiB, 85 MiB as base64).
+ */
+#define QUEUE_PAUSE (16u << 20)
+#define QUEUE_MAX (256u << 20)
+#define PRINCIPAL_MAX 64
+
+struct session;
+
+/* One HTTP request/response: a POST (the engine's ctx) or the GET stream. */
+struct stream {
+	struct lws *wsi;		/* NULL once the client is gone */
+	struct session *sess;
+	int status;
+	bool sse;			/* answering as an event stream */
+	bool headers_sent;
+	bool finished;			/* nothing more will be queued */
+	bool engine_done;		/* ops->done ran (or never will) */
+	bool is_get;
+	bool preflight;			/* CORS: also list allowed methods and headers */
+	const char *type;		/* content type of a plain answer (default JSON) */
+	char session_hdr[40];		/* Mcp-Session-Id to send, if any */
+	char origin[128];		/* CORS: echo an allowed Origin */
+	struct buf out;			/* LWS_PRE headroom, then bytes to write */
+	size_t sent;			/* of out, after the headroom */
+	char *answer;			/* JSON answer waiting for done (non-SSE) */
+	size_t answer_len;
+	bool overflow;			/* the client read nothing of QUEUE_MAX bytes: close */
+	struct buf xhdr;		/* a route's extra headers: "name:\0value\0"... */
+	struct tp_req *req;		/* a route's unfinished request, told when the client leaves */
+	struct stream *next_in_sess;
+};
+
+struct session {
+	char id[40];
+	char principal[PRINCIPAL_MAX];
+	char scope[64];			/* a session-bound endpoint's session, or "" */
+	struct srv_conn *conn;
+	struct stream *streams;		/* open POST streams and the GET stream */
+	struct stream *get;
+	uint64_t last_used;
+	bool legacy;			/* HTTP+SSE (2024-11-05): everything goes on the GET stream */
+	struct session *next;
+};
+
+struct wsframe {
+	struct wsframe *next;
+	size_t len;
+	unsigned char data[];		/* LWS_PRE headroom, then len bytes */
+};
+
+/* WebSocket frames waiting for the socket to be writable, oldest first. */
+struct frameq {
+	struct wsframe *head, *tail;
+	size_t queued;			/* payload bytes */
+};
+
+struct wsconn {
+	struct lws *wsi;
+	struct srv_conn *conn;
+	char key[256];			/* re-checked on every message */
+	char principal[PRINCIPAL_MAX];
+	struct frameq q;
+	bool paused;			/* not reading requests: QUEUE_PAUSE bytes wait for the client */
+	bool overflow;			/* QUEUE_MAX bytes waited, or the client stalled: close */
+	uint64_t paused_at;		/* when it was paused, or last wrote something while paused */
+};
+
+/* lws per-connection data (zeroed by lws). */
+struct pss {
+	struct buf body;		/* POST body, or a WebSocket message being reassembled (counted in H.receiving) */
+	struct stream *st;		/* the current HTTP transaction's stream */
+	struct wsconn *ws;
+	char principal[PRINCIPAL_MAX];
+	char key[256];
+	char session_id[40];
+	bool rejected;			/* an error answer is on its way */
+	bool legacy;			/* a POST of the HTTP+SSE transport */
+	char scope[64];			/* /sessions/{id}/mcp|sse|messages: the session, or "" */
+	char token[80];			/* the scoped token it came with, if any */
+	struct tp_req *req;		/* a route's request whose body is arriving */
+	const struct route *wsroute;	/* a WebSocket upgrade a route accepted ... */
+	void *wsuser;			/* ... with this state of the route's */
+	struct tp_ws *rws;		/* that WebSocket once open */
+};
+
+struct http_state {
+	uv_loop_t *loop;
+	struct lws_context *ctx;
+	const struct srv_app *app;
+	struct tp_http_opts o;
+	bool loopback;
+	int port;
+	struct session *sessions;
+	unsigned nsessions, nws;
+	uv_timer_t sweep;
+	uv_timer_t hangup;		/* notices clients that left an event stream */
+	bool draining;
+	bool stopping;
+	unsigned conns, unauth;		/* accepted client connections; of them, not yet authenticated */
+	uint64_t receiving;		/* bytes of unfinished request bodies and WebSocket messages */
+	uint64_t refused_logged;	/* when a refused connection was last logged */
+	unsigned reqs;			/* route requests not finished yet */
+	struct wsconn_list {
+		struct wsconn *w;
+		struct wsconn_list *next;
+	} *wss;
+};
+extern struct http_state H;
+
+/* ---- http.c, for http_route.c ---- */
+int http_urlarg(struct lws *wsi, const char *name, char *out, size_t cap);
+int http_hdr(struct lws *wsi, enum lws_token_indexes t, char *out, int cap);
+int http_custom_hdr(struct lws *wsi, const char *name, char *out, int cap);
+/* The key of Authorization: Bearer, X-API-Key or (query) ?api_key=. */
+void http_find_key(struct lws *wsi, char *key, size_t cap, bool query);
+bool http_authenticate(const char *key, char *principal);
+void http_conn_authenticated(struct lws *wsi);
+void http_frameq_push(struct frameq *q, const void *data, size_t len);
+int http_frameq_write(struct frameq *q, struct lws *wsi, enum lws_write_protocol kind);
+void http_frameq_clear(struct frameq *q);
+void http_stream_queue(struct stream *st, const char *data, size_t len);
+void http_stream_kick(struct stream *st);
+void http_stream_maybe_free(struct stream *st);
+void http_stream_error(struct stream *st, int status, int code, const char *msg);
+void http_refuse_upgrade(struct lws *wsi, int status, const char *msg);
+
+/* ---- http_route.c, for http.c ---- */
+/* A request for a route (answered now, or once its body is in): false when no route has this path. */
+bool http_route_request(struct lws *wsi, struct pss *p, const char *path, int lws_method);
+/* The body of p's route request is complete: hand it to the route. */
+void http_req_dispatch(struct pss *p);
+/* The body never completed: forget the request. */
+void http_req_abandon(struct pss *p);
+/* The client of an unfinished route request left. */
+void http_req_gone(struct tp_req *r);
+/* A WebSocket upgrade for a route: its accept decides; 1 refuses (answered already). */
+int http_ws_accept(struct lws *wsi, struct pss *p, const char *uri);
+int http_ws_open(struct lws *wsi, struct pss *p);
+int http_ws_receive(struct pss *p, const void *in, size_t len);
+int http_ws_writable(struct lws *wsi, struct pss *p);
+void http_ws_closed(struct pss *p);
+void http_routes_free(void);
+
+#endif

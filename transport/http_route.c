@@ -1,0 +1,487 @@
+/*
+ * transport/http_route.c — the route table (transport/http.h): everything on
+ * the port that is not MCP. A request is matched at its headers; a body,
+ * if any, is collected under the transport's limits; the route then owns
+ * the request until it answers (tp_req_send/json/end), and its stream keeps
+ * the answer alive if the client leaves. WebSocket routes get the upgrade
+ * as a request, then a connection with a bounded send queue.
+ */
+#include "http_int.h"
+#include "../server/base/common.h"
+#include "../server/base/json_out.h"
+
+#include <assert.h>
+#include <ctype.h>
+#include <limits.h>
+#include <string.h>
+
+#include "../server/base/banned.h"
+
+struct route {
+	unsigned methods;		/* enum tp_method; 0 for a WebSocket route */
+	char *pattern;
+	tp_route_fn fn;
+	const struct tp_ws_ops *ws;
+	void *arg;
+	struct route *next;
+};
+static struct route *routes, **routes_tail = &routes;
+
+struct tp_req {
+	const struct route *route;
+	struct stream *st;		/* the answer; NULL for a WebSocket upgrade */
+	struct lws *upgrade;		/* the upgrading connection (during accept only) */
+	enum tp_method method;
+	char *path;
+	struct tp_match match;
+	struct buf body;
+	void (*on_gone)(void *arg);
+	void *gone_arg;
+};
+
+/* A WebSocket a route accepted. */
+struct tp_ws {
+	struct lws *wsi;		/* NULL once closed */
+	const struct tp_ws_ops *ops;
+	void *user;
+	struct frameq q;
+	bool full;			/* tp_ws_send said so: call drained when it empties */
+	bool binary;			/* the kind of frames written */
+	bool closing;
+};
+#define WS_ROUTE_QUEUE_MAX (4u << 20)
+
+static void route_add(unsigned methods, const char *pattern, tp_route_fn fn, const struct tp_ws_ops *ws, void *arg)
+{
+	assert(tp_pattern_valid(pattern));
+	struct route *r = xcalloc(1, sizeof(*r));
+	r->methods = methods;
+	r->pattern = xstrdup(pattern);
+	r->fn = fn;
+	r->ws = ws;
+	r->arg = arg;
+	*routes_tail = r;
+	routes_tail = &r->next;
+}
+
+void tp_http_route(unsigned methods, const char *pattern, tp_route_fn fn, void *arg)
+{
+	route_add(methods, pattern, fn, NULL, arg);
+}
+
+void tp_ws_route(const char *pattern, const struct tp_ws_ops *ops, void *arg)
+{
+	route_add(0, pattern, NULL, ops, arg);
+}
+
+void http_routes_free(void)
+{
+	while (routes) {
+		struct route *r = routes;
+		routes = r->next;
+		free(r->pattern);
+		free(r);
+	}
+	routes_tail = &routes;
+}
+
+static enum tp_method method_of(int m)
+{
+	switch (m) {
+	case LWSHUMETH_GET: return TP_GET;
+	case LWSHUMETH_POST: return TP_POST;
+	case LWSHUMETH_PUT: return TP_PUT;
+	case LWSHUMETH_PATCH: return TP_PATCH;
+	case LWSHUMETH_DELETE: return TP_DELETE;
+	default: return 0;
+	}
+}
+
+/*
+ * The route for path and method (m filled), NULL if none; *other tells
+ * whether the path matched a route for other methods (405 then).
+ */
+static const struct route *route_find(const char *path, unsigned method, bool ws, struct tp_match *m, bool *other)
+{
+	*other = false;
+	for (const struct route *r = routes; r; r = r->next) {
+		if (!!r->ws != ws || !tp_route_match(r->pattern, path, m))
+			continue;
+		if (ws || (r->methods & method))
+			return r;
+		*other = true;
+	}
+	return NULL;
+}
+
+static struct lws *req_wsi(const struct tp_req *r)
+{
+	return r->st ? r->st->wsi : r->upgrade;
+}
+
+static struct tp_req *req_new(const struct route *rt, struct stream *st, struct lws *upgrade, enum tp_method method,
+			      const char *path, const struct tp_match *m)
+{
+	struct tp_req *r = xcalloc(1, sizeof(*r));
+	r->route = rt;
+	r->st = st;
+	r->upgrade = upgrade;
+	r->method = method;
+	r->path = xstrdup(path);
+	r->match = *m;
+	if (st) {
+		st->req = r;
+		st->engine_done = false; /* kept until the route finishes */
+		H.reqs++;
+	}
+	return r;
+}
+
+static void req_free(struct tp_req *r)
+{
+	buf_release(&r->body);
+	free(r->path);
+	free(r);
+}
+
+/* The route is done with r: the answer is queued, the stream may go. */
+static void req_finish(struct tp_req *r)
+{
+	struct stream *st = r->st;
+	assert(st && st->req == r);
+	st->req = NULL;
+	st->finished = true;
+	st->engine_done = true;
+	H.reqs--;
+	http_stream_kick(st);
+	http_stream_maybe_free(st);
+	req_free(r);
+}
+
+/* The client left before the route finished: tell it (once). */
+void http_req_gone(struct tp_req *r)
+{
+	void (*fn)(void *) = r->on_gone;
+	r->on_gone = NULL;
+	if (fn)
+		fn(r->gone_arg);
+}
+
+/* A request whose body never completed: the route never saw it. */
+void http_req_abandon(struct pss *p)
+{
+	struct tp_req *r = p->req;
+	p->req = NULL;
+	r->st->req = NULL;
+	r->st->engine_done = true;
+	H.reqs--;
+	req_free(r);
+}
+
+/* Hand a complete request to its route. */
+void http_req_dispatch(struct pss *p)
+{
+	struct tp_req *r = p->req;
+	const struct route *rt = r->route;
+	p->req = NULL;
+	/* the body leaves the receiving budget: it is the route's now */
+	H.receiving -= p->body.len;
+	r->body = p->body;
+	p->body = (struct buf)BUF_INIT;
+	if (!r->body.data)
+		buf_adds(&r->body, "");
+	rt->fn(r, rt->arg);
+}
+
+enum tp_method tp_req_method(const struct tp_req *r)
+{
+	return r->method;
+}
+
+const char *tp_req_method_name(const struct tp_req *r)
+{
+	switch (r->method) {
+	case TP_GET: return "GET";
+	case TP_POST: return "POST";
+	case TP_PUT: return "PUT";
+	case TP_PATCH: return "PATCH";
+	case TP_DELETE: return "DELETE";
+	}
+	return "?";
+}
+
+const char *tp_req_path(const struct tp_req *r)
+{
+	return r->path;
+}
+
+const char *tp_req_param(const struct tp_req *r, const char *name)
+{
+	return tp_match_get(&r->match, name);
+}
+
+int tp_req_query(const struct tp_req *r, const char *name, char *out, size_t cap)
+{
+	char key[64];
+	struct lws *wsi = req_wsi(r);
+
+	out[0] = '\0';
+	if (!wsi || snprintf(key, sizeof(key), "%s=", name) >= (int)sizeof(key))
+		return -1;
+	return http_urlarg(wsi, key, out, cap);
+}
+
+int tp_req_header(const struct tp_req *r, const char *name, char *out, size_t cap)
+{
+	char key[64];
+	struct lws *wsi = req_wsi(r);
+	size_t n = strlen(name);
+
+	out[0] = '\0';
+	if (!wsi || n + 2 > sizeof(key) || cap > INT_MAX)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		key[i] = (char)tolower((unsigned char)name[i]);
+	key[n] = ':';
+	key[n + 1] = '\0';
+	/* headers lws knows are tokens; the rest are "custom" */
+	for (int t = 0; t < WSI_TOKEN_COUNT; t++) {
+		const unsigned char *tn = lws_token_to_string((enum lws_token_indexes)t);
+		if (tn && !strcmp((const char *)tn, key))
+			return http_hdr(wsi, (enum lws_token_indexes)t, out, (int)cap);
+	}
+	return http_custom_hdr(wsi, key, out, (int)cap);
+}
+
+const char *tp_req_body(const struct tp_req *r, size_t *len)
+{
+	if (len)
+		*len = r->body.len;
+	return r->body.data ? r->body.data : "";
+}
+
+void tp_req_key(const struct tp_req *r, char *out, size_t cap)
+{
+	struct lws *wsi = req_wsi(r);
+	out[0] = '\0';
+	if (wsi)
+		http_find_key(wsi, out, cap, false);
+}
+
+void tp_req_link_key(const struct tp_req *r, char *out, size_t cap)
+{
+	struct lws *wsi = req_wsi(r);
+	out[0] = '\0';
+	if (wsi)
+		http_find_key(wsi, out, cap, true);
+}
+
+int tp_req_authenticate(struct tp_req *r, const char *key, char *principal, size_t cap)
+{
+	char who[PRINCIPAL_MAX];
+	struct lws *wsi = req_wsi(r);
+
+	principal[0] = '\0';
+	if (!http_authenticate(key, who) || strlen(who) >= cap)
+		return 0;
+	memcpy(principal, who, strlen(who) + 1);
+	if (wsi)
+		http_conn_authenticated(wsi);
+	return 1;
+}
+
+bool tp_req_gone(const struct tp_req *r)
+{
+	return !req_wsi(r);
+}
+
+void tp_req_on_gone(struct tp_req *r, void (*fn)(void *arg), void *arg)
+{
+	r->on_gone = fn;
+	r->gone_arg = arg;
+}
+
+void tp_req_add_header(struct tp_req *r, const char *name, const char *value)
+{
+	if (!r->st || r->st->headers_sent)
+		return;
+	buf_addf(&r->st->xhdr, "%s:", name);
+	buf_add(&r->st->xhdr, "", 1);
+	buf_adds(&r->st->xhdr, value);
+	buf_add(&r->st->xhdr, "", 1);
+}
+
+void tp_req_send(struct tp_req *r, int status, const char *type, const void *body, size_t len)
+{
+	r->st->status = status;
+	r->st->type = type;
+	if (len)
+		http_stream_queue(r->st, body, len);
+	req_finish(r);
+}
+
+void tp_req_json(struct tp_req *r, int status, json_t *body)
+{
+	struct buf b = BUF_INIT;
+	srv_json_write(&b, body);
+	json_decref(body);
+	tp_req_send(r, status, NULL, b.data, b.len);
+	buf_release(&b);
+}
+
+void tp_req_start(struct tp_req *r, int status, const char *type)
+{
+	r->st->status = status;
+	r->st->type = type;
+	r->st->sse = true; /* no length: the body ends with the connection's final write */
+	http_stream_kick(r->st);
+}
+
+void tp_req_write(struct tp_req *r, const void *data, size_t len)
+{
+	http_stream_queue(r->st, data, len);
+}
+
+void tp_req_end(struct tp_req *r)
+{
+	req_finish(r);
+}
+
+bool tp_ws_send(struct tp_ws *ws, const void *data, size_t len, bool binary)
+{
+	if (!ws->wsi || ws->closing)
+		return false;
+	http_frameq_push(&ws->q, data, len);
+	ws->binary = binary; /* a route's WebSocket speaks one kind of frame */
+	lws_callback_on_writable(ws->wsi);
+	if (ws->q.queued > WS_ROUTE_QUEUE_MAX) {
+		ws->full = true;
+		return false;
+	}
+	return true;
+}
+
+void tp_ws_close(struct tp_ws *ws)
+{
+	ws->closing = true;
+	if (ws->wsi)
+		lws_callback_on_writable(ws->wsi);
+}
+
+/*
+ * A request for a route: answered now (GET, DELETE, no body) or once its
+ * body is in (req_dispatch at BODY_COMPLETION). Returns false when no route
+ * has this path.
+ */
+bool http_route_request(struct lws *wsi, struct pss *p, const char *path, int lm)
+{
+	struct tp_match m;
+	bool other = false;
+	unsigned method = method_of(lm);
+	const struct route *rt = method ? route_find(path, method, false, &m, &other) : NULL;
+	char clen[32];
+
+	if (!rt) {
+		if (!other)
+			return false;
+		http_stream_error(p->st, 405, RPC_INVALID_REQUEST, "Method Not Allowed");
+		return true;
+	}
+	p->st->engine_done = false;
+	p->req = req_new(rt, p->st, NULL, method, path, &m);
+	if ((method & (TP_POST | TP_PUT | TP_PATCH)) && http_hdr(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, clen, sizeof(clen)) == 0 &&
+	    strtoull(clen, NULL, 10) > 0) {
+		if (strtoull(clen, NULL, 10) > H.o.max_body) {
+			struct tp_req *r = p->req;
+			p->req = NULL;
+			p->rejected = true;
+			tp_req_json(r, 413, json_pack("{s:s}", "detail", "Payload Too Large"));
+		}
+		return true; /* the body follows */
+	}
+	http_req_dispatch(p);
+	return true;
+}
+
+/* A WebSocket upgrade for a route: its accept decides; 1 refuses (answered already). */
+int http_ws_accept(struct lws *wsi, struct pss *p, const char *uri)
+{
+	char path[256];
+	struct tp_match m;
+	bool other;
+	const char *q = strchr(uri, '?'), *why = "Not found";
+	size_t n = q ? (size_t)(q - uri) : strlen(uri);
+
+	if (n >= sizeof(path)) {
+		http_refuse_upgrade(wsi, 404, why);
+		return 1;
+	}
+	memcpy(path, uri, n);
+	path[n] = '\0';
+	const struct route *rt = route_find(path, TP_GET, true, &m, &other);
+	if (!rt) {
+		http_refuse_upgrade(wsi, 404, why);
+		return 1;
+	}
+	struct tp_req *r = req_new(rt, NULL, wsi, TP_GET, path, &m);
+	void *user = NULL;
+	int status = rt->ws->accept(r, rt->arg, &user, &why);
+	req_free(r);
+	if (status) {
+		http_refuse_upgrade(wsi, status, why ? why : "Refused");
+		return 1;
+	}
+	p->wsroute = rt;
+	p->wsuser = user;
+	return 0;
+}
+
+int http_ws_open(struct lws *wsi, struct pss *p)
+{
+	struct tp_ws *ws = xcalloc(1, sizeof(*ws));
+	ws->wsi = wsi;
+	ws->ops = p->wsroute->ws;
+	ws->user = p->wsuser;
+	p->rws = ws;
+	return ws->ops->open(ws, ws->user) < 0 ? -1 : 0;
+}
+
+int http_ws_receive(struct pss *p, const void *in, size_t len)
+{
+	if (p->rws->closing)
+		return -1; /* the route is done with it: a client that still sends is closed now */
+	p->rws->ops->receive(p->rws->user, in, len);
+	return 0;
+}
+
+int http_ws_writable(struct lws *wsi, struct pss *p)
+{
+	struct tp_ws *ws = p->rws;
+	int r = http_frameq_write(&ws->q, wsi, ws->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+	if (r < 0 || (r == 0 && ws->closing))
+		return -1;
+	if (ws->full && ws->q.queued < WS_ROUTE_QUEUE_MAX / 4) {
+		ws->full = false;
+		if (ws->ops->drained)
+			ws->ops->drained(ws->user);
+	}
+	if (ws->q.head || ws->closing)
+		lws_callback_on_writable(wsi);
+	return 0;
+}
+
+void http_ws_closed(struct pss *p)
+{
+	if (p->rws) {
+		struct tp_ws *ws = p->rws;
+		p->rws = NULL;
+		ws->wsi = NULL;
+		http_frameq_clear(&ws->q);
+		ws->ops->closed(ws->user);
+		free(ws);
+	} else if (p->wsroute && p->wsuser) {
+		p->wsroute->ws->closed(p->wsuser); /* accepted, never opened */
+	}
+	p->wsroute = NULL;
+	p->wsuser = NULL;
+}
