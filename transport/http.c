@@ -1283,6 +1283,7 @@ static void sweep(uv_timer_t *t)
  */
 static void hangup_tick(uv_timer_t *t)
 {
+	http_routes_hangup();
 	for (struct session *s = H.sessions; s; s = s->next) {
 		for (struct stream *st = s->streams; st; st = st->next_in_sess) {
 			char c;

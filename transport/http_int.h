@@ -167,6 +167,8 @@ int http_ws_open(struct lws *wsi, struct pss *p);
 int http_ws_receive(struct pss *p, const void *in, size_t len);
 int http_ws_writable(struct lws *wsi, struct pss *p);
 void http_ws_closed(struct pss *p);
+/* Close the connections of unanswered requests whose clients left (hang-up timer). */
+void http_routes_hangup(void);
 void http_routes_free(void);
 
 #endif

@@ -14,6 +14,8 @@
 #include <ctype.h>
 #include <limits.h>
 #include <string.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
 
 #include "../server/base/banned.h"
 
@@ -26,9 +28,11 @@ struct route {
 	struct route *next;
 };
 static struct route *routes, **routes_tail = &routes;
+static LIST_HEAD(, tp_req) pending = LIST_HEAD_INITIALIZER(pending);
 
 struct tp_req {
 	const struct route *route;
+	LIST_ENTRY(tp_req) link;	/* in pending while a route owns it */
 	struct stream *st;		/* the answer; NULL for a WebSocket upgrade */
 	struct lws *upgrade;		/* the upgrading connection (during accept only) */
 	enum tp_method method;
@@ -72,6 +76,25 @@ void tp_http_route(unsigned methods, const char *pattern, tp_route_fn fn, void *
 void tp_ws_route(const char *pattern, const struct tp_ws_ops *ops, void *arg)
 {
 	route_add(0, pattern, NULL, ops, arg);
+}
+
+/*
+ * lws does not read a connection while a request on it waits for its answer,
+ * so a client that left is only noticed at the next write, or after lws'
+ * timeout. Peek at the sockets of unanswered requests now and then (the
+ * transport's hang-up timer) and close the ones at EOF: the route hears of it
+ * (tp_req_on_gone) and can cancel its work.
+ */
+void http_routes_hangup(void)
+{
+	struct tp_req *r;
+	LIST_FOREACH(r, &pending, link) {
+		char c;
+		struct lws *wsi = r->st->wsi;
+		int fd = wsi ? (int)lws_get_socket_fd(wsi) : -1;
+		if (fd >= 0 && recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
+			lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+	}
 }
 
 void http_routes_free(void)
@@ -133,12 +156,15 @@ static struct tp_req *req_new(const struct route *rt, struct stream *st, struct 
 		st->req = r;
 		st->engine_done = false; /* kept until the route finishes */
 		H.reqs++;
+		LIST_INSERT_HEAD(&pending, r, link);
 	}
 	return r;
 }
 
 static void req_free(struct tp_req *r)
 {
+	if (r->st)
+		LIST_REMOVE(r, link);
 	buf_release(&r->body);
 	free(r->path);
 	free(r);

@@ -1,0 +1,201 @@
+/*
+ * The HTTP transport's route table, driven by real requests over a socket:
+ * captures and query, bodies for POST/PUT/PATCH, 404/405/413, trailing
+ * slashes, extra headers, a route that answers later, a client that leaves
+ * before the answer (told, nothing freed twice), draining counts, and a
+ * loop that closes cleanly after tp_http_stop().
+ */
+#include "transport/http.h"
+#include "transport/tp.h"
+#include "server/base/buf.h"
+#include "server/base/log.h"
+#include "tap.h"
+
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static int port;
+static volatile int client_done;
+static int gone_calls, late_answered;
+static struct tp_req *held;
+
+static void echo(struct tp_req *r, void *arg)
+{
+	char q[64], h[64];
+	size_t len;
+	const char *body = tp_req_body(r, &len);
+	if (tp_req_query(r, "q", q, sizeof(q)) < 0)
+		strcpy(q, "-");
+	if (tp_req_header(r, "x-test", h, sizeof(h)) < 0)
+		strcpy(h, "-");
+	tp_req_add_header(r, "x-route", "echo");
+	tp_req_json(r, 200, json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "method", tp_req_method_name(r), "id",
+				      tp_req_param(r, "id") ? tp_req_param(r, "id") : "-", "q", q, "h", h, "body",
+				      body, "len", (json_int_t)len));
+}
+
+static void on_gone(void *arg)
+{
+	gone_calls++;
+}
+
+/* answers only when the test says so (after its client left) */
+static void later(struct tp_req *r, void *arg)
+{
+	held = r;
+	tp_req_on_gone(r, on_gone, NULL);
+}
+
+static void stream(struct tp_req *r, void *arg)
+{
+	tp_req_start(r, 200, "text/plain");
+	tp_req_write(r, "one,", 4);
+	tp_req_write(r, "two", 3);
+	tp_req_end(r);
+}
+
+static void noop_request(struct srv_req *req, const char *method, json_t *params)
+{
+}
+
+static const struct srv_app app = { .request = noop_request };
+
+/* One request on a new connection; the whole answer (until the server closes or Content-Length is in). */
+static char *roundtrip(const char *raw, bool leave_early)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	struct buf b = BUF_INIT;
+	char tmp[4096];
+	struct timeval tv = { 5, 0 };
+
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || write(fd, raw, strlen(raw)) < 0) {
+		close(fd);
+		return strdup("connect failed");
+	}
+	if (leave_early) {
+		usleep(200000);
+		close(fd);
+		return strdup("");
+	}
+	for (;;) {
+		ssize_t n = read(fd, tmp, sizeof(tmp));
+		if (n <= 0)
+			break;
+		buf_add(&b, tmp, (size_t)n);
+		const char *end = b.data ? strstr(b.data, "\r\n\r\n") : NULL;
+		const char *cl = b.data ? strcasestr(b.data, "content-length:") : NULL;
+		if (end && cl && cl < end && b.len >= (size_t)(end + 4 - b.data) + strtoul(cl + 15, NULL, 10))
+			break;
+	}
+	close(fd);
+	return b.data ? buf_detach(&b) : strdup("");
+}
+
+static char *results[16];
+static double took[16];
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static char *timed(int i, const char *raw, bool early)
+{
+	double t0 = now_s();
+	char *r = roundtrip(raw, early);
+	took[i] = now_s() - t0;
+	return r;
+}
+
+static void *client(void *arg)
+{
+	results[0] = timed(0, "GET /t/abc?q=hello HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Test: yes\r\n\r\n", false);
+	results[1] = timed(1, "POST /t/p1 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+			       "Content-Length: 11\r\n\r\n{\"a\":\"b c\"}", false);
+	results[2] = timed(2, "PUT /t/p2 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 3\r\n\r\nput", false);
+	results[3] = timed(3, "PATCH /t/p3 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n\r\npatch", false);
+	results[4] = timed(4, "DELETE /t/x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", false);
+	results[5] = timed(5, "GET /nowhere HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", false);
+	results[6] = timed(6, "POST /t/big HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5000\r\n\r\n", false);
+	results[7] = timed(7, "GET /t/slash/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", false);
+	results[8] = timed(8, "GET /stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", false);
+	results[9] = timed(9, "POST /t/empty HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n", false);
+	results[10] = timed(10, "GET /later HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", true);
+	client_done = 1;
+	return NULL;
+}
+
+static bool has(int i, const char *s)
+{
+	bool r = results[i] && strstr(results[i], s);
+	if (!r)
+		printf("#   result %d lacks %s:\n#   %s\n", i, s, results[i] ? results[i] : "(null)");
+	return r;
+}
+
+int main(void)
+{
+	uv_loop_t *loop = uv_default_loop();
+	struct tp_http_opts o = {
+		.host = "127.0.0.1", .port = 0, .max_body = 1024, .max_ws_message = 1024, .max_inflight = 16,
+		.max_connections = 64, .max_unauthenticated = 64, .header_timeout_s = 10, .max_receiving = 1 << 20,
+		.session_idle_s = 60, .stall_s = 60, .auth_none = true,
+	};
+	struct err *e = NULL;
+	pthread_t th;
+	double t_start = now_s();
+
+	setvbuf(stdout, NULL, _IONBF, 0);
+	log_set_level(LOG_LVL_ERROR);
+	tp_http_route(TP_GET | TP_POST | TP_PUT | TP_PATCH, "/t/{id}", echo, NULL);
+	tp_http_route(TP_GET, "/later", later, NULL);
+	tp_http_route(TP_GET, "/stream", stream, NULL);
+	ok(tp_http_start(loop, &app, &o, &e) == 0, "the transport starts");
+	port = tp_http_port();
+	pthread_create(&th, NULL, client, NULL);
+	while (!client_done || (held && gone_calls == 0))
+		uv_run(loop, UV_RUN_ONCE);
+	pthread_join(th, NULL);
+	ok(now_s() - t_start < 5, "a client that left is noticed in %.0f ms (not at lws' 30 s timeout)",
+	   (now_s() - t_start) * 1000);
+
+	ok(has(0, "200") && has(0, "\"id\":\"abc\"") && has(0, "\"q\":\"hello\"") && has(0, "\"h\":\"yes\"") &&
+	   has(0, "\"method\":\"GET\""), "GET: capture, query and header reach the route");
+	ok(has(0, "x-route: echo"), "a route's extra header is sent");
+	ok(has(1, "\"method\":\"POST\"") && has(1, "\"body\":\"{\\\"a\\\":\\\"b c\\\"}\"") && has(1, "\"len\":11"),
+	   "POST: the whole body");
+	ok(has(2, "\"method\":\"PUT\"") && has(2, "\"body\":\"put\""), "PUT: the body");
+	ok(has(3, "\"method\":\"PATCH\"") && has(3, "\"body\":\"patch\""), "PATCH: the body");
+	ok(has(4, "405"), "a method the route does not serve: 405");
+	ok(has(5, "404"), "no route: 404");
+	ok(has(6, "413"), "a body past max_body: 413 before it is read");
+	ok(has(7, "\"id\":\"slash\""), "a trailing slash is the same path");
+	ok(has(8, "one,two"), "a streamed answer arrives whole");
+	ok(has(9, "\"len\":0") && has(9, "\"body\":\"\""), "POST without a body reaches the route at once");
+	ok(held && gone_calls == 1, "a client that leaves before the answer is told to the route, once");
+	ok(tp_http_busy() == 1, "an unanswered request counts as in flight (draining waits for it)");
+	if (held) {
+		tp_req_json(held, 200, json_pack("{s:b}", "late", 1)); /* dropped: nobody to read it */
+		late_answered = 1;
+	}
+	ok(late_answered && tp_http_busy() == 0, "answering after the client left is fine and ends it");
+	tp_http_stop();
+	uv_run(loop, UV_RUN_DEFAULT);
+
+	ok(uv_loop_close(loop) == 0, "every handle is closed: the loop closes");
+	for (size_t i = 0; i < 16; i++) {
+		if (results[i] && took[i] > 1)
+			printf("# request %zu took %.0f ms\n", i, took[i] * 1000);
+		free(results[i]);
+	}
+	return tap_done();
+}
