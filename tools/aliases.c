@@ -1,7 +1,7 @@
 /*
  * tools/aliases.c — seed 000's MCP tool names on session-bound endpoints
  * (session_info's mcp_url; the manager dialect's mcpUrl): read_file,
- * write_file, list_directory, delete_file and run_command, with that
+ * write_file, list_directory, delete_file, run_command and search_files, with that
  * document's arguments, each a translation onto one of our tools.
  *
  * An alias is a caller too: its handler calls the target tool through a
@@ -186,12 +186,37 @@ static json_t *run_result(json_t *in, json_t *result, enum err_class *cls)
 	return result;
 }
 
+/* ---- search_files {pattern, path, max_results=10}: file names anywhere below path ---- */
+
+static json_t *search_args(json_t *in, const char **why)
+{
+	const char *pat = json_string_value(json_object_get(in, "pattern"));
+	json_t *o = json_object();
+	struct buf b = BUF_INIT;
+
+	/* a bare name or fragment matches at any depth; a pattern with a "/" is taken as it is */
+	if (strchr(pat, '/'))
+		buf_adds(&b, pat);
+	else if (strpbrk(pat, "*?[{"))
+		buf_addf(&b, "**/%s", pat);
+	else
+		buf_addf(&b, "**/*%s*", pat);
+	json_object_set_new(o, "pattern", json_string(b.data));
+	buf_release(&b);
+	copy(o, in, "path", NULL);
+	json_object_set_new(o, "max_results", json_integer(json_is_integer(json_object_get(in, "max_results"))
+								  ? json_integer_value(json_object_get(in, "max_results"))
+								  : 10));
+	return o;
+}
+
 static const struct alias aliases[] = {
 	{ "read_file", "file_read", read_args, read_result },
 	{ "write_file", "file_write", write_args, NULL },
 	{ "list_directory", "file_list", list_args, list_result },
 	{ "delete_file", "file_delete", delete_args, NULL },
 	{ "run_command", "execute", run_args, run_result },
+	{ "search_files", "glob", search_args, NULL },
 };
 
 /* ---- the forwarding caller ---- */
@@ -329,6 +354,19 @@ const struct tool_def tool_alias_defs[] = {
 				"\"additionalProperties\":false}",
 		.destructive = true,
 		.open_world = true,
+		.run = alias_run,
+	},
+	{
+		.name = "search_files",
+		.title = "Find files by name",
+		.description = "Find files whose names match pattern anywhere below path (a plain word matches names "
+			       "containing it; *, ?, [..] and {a,b} are globs; a pattern with / is matched against the "
+			       "whole relative path).",
+		.input_schema = "{\"type\":\"object\",\"properties\":{\"pattern\":{\"type\":\"string\",\"minLength\":1,"
+				"\"maxLength\":4096},\"path\":{\"type\":\"string\"},\"max_results\":{\"type\":\"integer\","
+				"\"minimum\":1,\"maximum\":10000}},\"required\":[\"pattern\"],\"additionalProperties\":false}",
+		.read_only = true,
+		.idempotent = true,
 		.run = alias_run,
 	},
 	{ 0 },

@@ -72,6 +72,11 @@ describe('session-bound endpoints', () => {
       r = await b.call('run_command', { command: 'exit 3', allow_nonzero_exit_code: true });
       assert.ok(!r.isError);
       assert.equal(r.structuredContent.exit_code, 3);
+      r = await b.call('search_files', { pattern: 'ote' });
+      assert.ok(!r.isError, textOf(r));
+      assert.deepEqual(r.structuredContent.matches.map((m) => m.path), ['notes.txt'], 'a plain word matches part of a name');
+      r = await b.call('search_files', { pattern: '{x,y}' });
+      assert.deepEqual(r.structuredContent.matches.map((m) => m.path), ['d/x'], 'a glob matches names at any depth');
       r = await b.call('delete_file', { path: 'd', recursive: true });
       assert.ok(!r.isError, textOf(r));
       // the owner's own connection sees the same workspace
