@@ -244,7 +244,8 @@ static void parse_shot_opts(struct tool_call *call, struct vnc_shot_opts *o)
 	o->max_side = o->max_w || o->max_h ? 0 : DEFAULT_SIDE;
 	o->jpeg = !strcmp(fmt, "jpeg");
 	o->quality = (int)tool_arg_int(call, "quality", 80);
-	o->max_bytes = DEFAULT_MAX_BYTES;
+	o->max_bytes = json_object_get(call->args, "max_bytes") ? (size_t)tool_arg_int(call, "max_bytes", 0)
+								 : DEFAULT_MAX_BYTES;
 	if (region) {
 		o->region.x = (int)json_integer_value(json_object_get(region, "x"));
 		o->region.y = (int)json_integer_value(json_object_get(region, "y"));
@@ -393,14 +394,14 @@ static char *parse_actions(struct tool_call *call, struct dstate *st, struct vnc
 				off += (size_t)vnc_utf8_next(text + off, len - off, &cp);
 				v->syms[v->nsyms++] = vnc_keysym_for_char(cp);
 			}
-		} else if (!strcmp(type, "key")) {
+		} else if (!strcmp(type, "key") || !strcmp(type, "key_down") || !strcmp(type, "key_up")) {
 			const char *keys = json_string_value(json_object_get(a, "keys"));
 			auto_err struct err *e = NULL;
 			if (!keys) {
-				buf_addf(&msg, "actions[%zu]: key needs \"keys\" (e.g. \"ctrl+c\")", i);
+				buf_addf(&msg, "actions[%zu]: %s needs \"keys\" (e.g. \"ctrl+c\")", i, type);
 				break;
 			}
-			v->type = VNC_ACT_KEY;
+			v->type = !strcmp(type, "key") ? VNC_ACT_KEY : !strcmp(type, "key_down") ? VNC_ACT_KEY_DOWN : VNC_ACT_KEY_UP;
 			v->syms = xcalloc(VNC_MAX_COMBO, sizeof(uint32_t));
 			v->nsyms = vnc_keys_parse(keys, v->syms, VNC_MAX_COMBO, &e);
 			if (v->nsyms < 0) {
@@ -417,7 +418,7 @@ static char *parse_actions(struct tool_call *call, struct dstate *st, struct vnc
 				break;
 			}
 		} else {
-			buf_addf(&msg, "actions[%zu]: unknown type \"%s\" (move, click, down, up, drag, scroll, type, key, wait)",
+			buf_addf(&msg, "actions[%zu]: unknown type \"%s\" (move, click, down, up, drag, scroll, type, key, key_down, key_up, wait)",
 				 i, type);
 			break;
 		}
@@ -493,7 +494,8 @@ static void input_run(struct tool_call *call)
 	"\"max_width\":{\"type\":\"integer\",\"minimum\":16,\"maximum\":8000,\"description\":\"Scale down to at most this width (default: longer side at most 1280).\"}," \
 	"\"max_height\":{\"type\":\"integer\",\"minimum\":16,\"maximum\":8000}," \
 	"\"format\":{\"type\":\"string\",\"enum\":[\"png\",\"jpeg\"],\"description\":\"png (default, lossless) or jpeg (smaller, faster).\"}," \
-	"\"quality\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"JPEG quality (default 80).\"}"
+	"\"quality\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"JPEG quality (default 80).\"}," \
+	"\"max_bytes\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":1000000000,\"description\":\"PNG: scale down further until the file is at most this many bytes (default 1000000, what MCP clients accept; 0: never scale for size).\"}"
 
 #define POINT "{\"type\":\"object\",\"properties\":{\"x\":{\"type\":\"number\"},\"y\":{\"type\":\"number\"}},\"required\":[\"x\",\"y\"]}"
 
@@ -518,13 +520,14 @@ const struct tool_def tool_display_defs[] = {
 			       "{type:\"down\"|\"up\",button?,x?,y?}, {type:\"drag\",from:{x,y},to:{x,y}}, "
 			       "{type:\"scroll\",x,y,dx?,dy?} (clicks; dy>0 scrolls down), {type:\"type\",text} (any "
 			       "Unicode), {type:\"key\",keys:\"ctrl+shift+t\"} (X keysym names or ctrl, alt, shift, "
-			       "super, enter, esc, tab, up, f5...), {type:\"wait\",ms}. Coordinates are in the last "
+			       "super, enter, esc, tab, up, f5...), {type:\"key_down\"|\"key_up\",keys} (hold keys across "
+			       "actions and calls, release them), {type:\"wait\",ms}. Coordinates are in the last "
 			       "screenshot's pixels (space:\"screen\" for real screen pixels). Returns once the X "
 			       "server has processed the input; screenshot_after:true adds a screenshot taken when the "
 			       "screen has settled.",
 		.input_schema = "{\"type\":\"object\",\"properties\":{" SESSION_ARG ","
 				"\"actions\":{\"type\":\"array\",\"minItems\":1,\"items\":{\"type\":\"object\",\"properties\":{"
-				"\"type\":{\"type\":\"string\",\"enum\":[\"move\",\"click\",\"down\",\"up\",\"drag\",\"scroll\",\"type\",\"key\",\"wait\"]},"
+				"\"type\":{\"type\":\"string\",\"enum\":[\"move\",\"click\",\"down\",\"up\",\"drag\",\"scroll\",\"type\",\"key\",\"key_down\",\"key_up\",\"wait\"]},"
 				"\"x\":{\"type\":\"number\"},\"y\":{\"type\":\"number\"},"
 				"\"button\":{\"type\":\"string\",\"enum\":[\"left\",\"middle\",\"right\"]},"
 				"\"count\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":10},"

@@ -105,6 +105,8 @@ enum vnc_action_type {
 	VNC_ACT_SCROLL,
 	VNC_ACT_TYPE,
 	VNC_ACT_KEY,
+	VNC_ACT_KEY_DOWN,	/* press the combination's keys and keep them held */
+	VNC_ACT_KEY_UP,		/* release them (last first) */
 	VNC_ACT_WAIT,
 };
 
@@ -116,7 +118,7 @@ struct vnc_action {
 	int button;		/* 1 left, 2 middle, 3 right */
 	int count;		/* click count */
 	int dx, dy;		/* scroll clicks (dy > 0: down) */
-	uint32_t *syms;		/* type: keysyms to type; key: the combination */
+	uint32_t *syms;		/* type: keysyms to type; key, key_down, key_up: the combination */
 	int nsyms;
 	int ms;			/* wait */
 };

@@ -167,6 +167,14 @@ static void input_continue(struct vnc_input *j)
 			for (int i = a->nsyms - 1; i >= 0; i--)
 				key(d, a->syms[i], false, false);
 			break;
+		case VNC_ACT_KEY_DOWN:
+			for (int i = 0; i < a->nsyms; i++)
+				key(d, a->syms[i], true, false);
+			break;
+		case VNC_ACT_KEY_UP:
+			for (int i = a->nsyms - 1; i >= 0; i--)
+				key(d, a->syms[i], false, false);
+			break;
 		case VNC_ACT_WAIT:
 			vnc_out_kick(d);
 			if (!j->timer) {

@@ -122,6 +122,32 @@ describe('screenshot and input over stdio', () => {
     assert.equal(bad.isError, true);
   });
 
+  test('max_bytes bounds a PNG (scaled down to fit); 0 keeps every pixel', async () => {
+    const small = await shot(srv, { max_bytes: 3000 });
+    assert.ok(small.img.buf.length <= 3000 || small.png.width <= 64, `at most 3000 bytes: ${small.img.buf.length} (${small.png.width}x${small.png.height})`);
+    assert.ok(small.png.width < 1280, `scaled down to fit: ${small.png.width}`);
+    const full = await shot(srv, { max_bytes: 0, max_width: 1280, max_height: 800 });
+    assert.deepEqual([full.png.width, full.png.height, full.sc.scale], [1280, 800, 1]);
+    assert.equal((await srv.call('screenshot', { max_bytes: -1 })).isError, true, 'a negative bound is refused');
+  });
+
+  test('key_down holds keys across calls until key_up (shift-click, held modifiers)', async () => {
+    const sh = (code) => exec(srv, 'shell', code);
+    assertOk(await srv.call('input', { space: 'screen', actions: [{ type: 'move', x: 5, y: 5 }] }), 'move');
+    assertOk(await sh('rm -f /workspace/xevk.log; (xev -root -event keyboard > /workspace/xevk.log 2>&1 &); sleep 0.3'), 'xev');
+    assertOk(await srv.call('input', { space: 'screen', actions: [{ type: 'key_down', keys: 'shift' }] }), 'key_down');
+    const pressed = await poll(async () => /KeyPress[\s\S]*Shift_L/.test((await sh('cat /workspace/xevk.log')).sc.stdout), { timeout: 3000, interval: 50 });
+    assert.ok(pressed, 'shift went down');
+    assert.doesNotMatch((await sh('cat /workspace/xevk.log')).sc.stdout, /KeyRelease/, 'and stays down after the call');
+    assertOk(await srv.call('input', { space: 'screen', actions: [{ type: 'key_up', keys: 'shift' }] }), 'key_up');
+    const released = await poll(async () => /KeyRelease[\s\S]*Shift_L/.test((await sh('cat /workspace/xevk.log')).sc.stdout), { timeout: 3000, interval: 50 });
+    assert.ok(released, 'key_up released it');
+    await sh('pkill -x xev; true');
+    const bad = await srv.call('input', { space: 'screen', actions: [{ type: 'key_down', keys: 'ctrl+nosuchkey' }] });
+    assert.equal(bad.isError, true);
+    assert.match(textOf(bad), /actions\[0\]: unknown key/);
+  });
+
   test('a window opened with execute appears in the next screenshot', async () => {
     const before = (await shot(srv)).png;
     const rect = { x: 300, y: 300, width: 200, height: 100 };
