@@ -11,7 +11,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "../err.h"
+#include "../base/err.h"
 
 /* The twin's codes (server/backends/error_codes.py), not the document's 1001...5000 table. */
 enum af_code {

@@ -5,9 +5,9 @@
  * bash:run and code:*, whose backends the twin never shipped).
  */
 #include "agentflow.h"
-#include "../buf.h"
-#include "../common.h"
-#include "../banned.h"
+#include "../base/buf.h"
+#include "../base/common.h"
+#include "../base/banned.h"
 
 #include <ctype.h>
 #include <math.h>

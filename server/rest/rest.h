@@ -43,6 +43,9 @@ struct rest_dialect {
 	void (*release)(void);
 };
 
+/* The dialects (one file each; router.c's table lists them). */
+extern const struct rest_dialect rest_agentflow;	/* 002: agentflow.c */
+
 /** Mount every dialect the config enables (cfg->compat) on the HTTP transport. */
 void rest_start(const struct srv_config *cfg);
 /** Release the dialects' state (after the loop has no request left). */
