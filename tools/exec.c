@@ -42,7 +42,8 @@ struct lang {
 	"h=g.get('handler')\n" \
 	"if not callable(h):\n" \
 	"    sys.stderr.write('mcpbox: the code defines no function handler(event)\\n'); sys.exit(1)\n" \
-	"r=h(d['event'])\n" \
+	"c=getattr(h,'__code__',None)\n" \
+	"r=h(d['event'],{}) if c and c.co_argcount-len(h.__defaults__ or ())>=2 else h(d['event'])\n" \
 	"if hasattr(r,'__await__'):\n" \
 	"    import asyncio\n" \
 	"    async def _w(): return await r\n" \
@@ -53,10 +54,11 @@ struct lang {
 		"const m=new M(F,null);m.filename=F;m.paths=M._nodeModulePaths('/workspace');"
 #define JS_RUN JS_LOAD "m._compile(fs.readFileSync(3,'utf8'),F);"
 #define JS_HANDLER JS_LOAD \
-	"const d=JSON.parse(fs.readFileSync(3,'utf8'));m._compile(d.code,F);" \
-	"const e=m.exports;const h=typeof e==='function'?e:e&&e.handler;" \
-	"if(typeof h!=='function'){process.stderr.write('mcpbox: the code exports no handler(event)\\n');process.exit(1);}" \
-	"Promise.resolve().then(()=>h(d.event)).then(r=>{fs.writeFileSync(4,JSON.stringify(r===undefined?null:r));}," \
+	"const d=JSON.parse(fs.readFileSync(3,'utf8'));" \
+	"m._compile(d.code+'\\n;module.__h=typeof handler===\\'function\\'?handler:undefined;',F);" \
+	"const e=m.exports;const h=typeof e==='function'?e:e&&typeof e.handler==='function'?e.handler:m.__h;" \
+	"if(typeof h!=='function'){process.stderr.write('mcpbox: the code defines no handler(event)\\n');process.exit(1);}" \
+	"Promise.resolve().then(()=>h(d.event,{})).then(r=>{fs.writeFileSync(4,JSON.stringify(r===undefined?null:r));}," \
 	"err=>{console.error(err&&err.stack||String(err));process.exitCode=1;});"
 
 /* Python's start-up adds the user site-packages (HOME is /workspace) to
@@ -432,7 +434,7 @@ static void execute_run(struct tool_call *call)
 
 #define EXEC_INPUT \
 	"{\"type\":\"object\",\"properties\":{" \
-	"\"code\":{\"type\":\"string\",\"description\":\"The program text. With event: Python defines handler(event), JavaScript sets module.exports.handler = (event) => ... (may return a Promise).\"}," \
+	"\"code\":{\"type\":\"string\",\"description\":\"The program text. With event: Python defines handler(event) or handler(event, context); JavaScript sets module.exports.handler = (event) => ... or defines a function handler(event, context) (may return a Promise).\"}," \
 	"\"language\":{\"type\":\"string\",\"enum\":[\"python\",\"javascript\",\"shell\"],\"description\":\"python (python3), javascript (node) or shell (bash).\"}," \
 	"\"session_id\":{\"type\":\"string\",\"description\":\"Session to run in; default: this connection's own session, created on first use.\"}," \
 	"\"timeout_s\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":3600,\"description\":\"Wall-clock limit in seconds (default 30); the whole process tree is killed when it passes.\"}," \

@@ -130,6 +130,18 @@ describe('execute', () => {
     assert.deepEqual(r.sc.result, { m: 42 });
   });
 
+  test('handler(event, context): Python and a global JavaScript function (the executor twin\'s style)', async () => {
+    const py = await exec(srv, 'python', 'def handler(event, context):\n    return [event["x"], context]\n', { event: { x: 1 } });
+    assertOk(py);
+    assert.deepEqual(py.sc.result, [1, {}]);
+    const js = await exec(srv, 'javascript', 'function handler(event, context) { return [event.x, typeof context]; }', { event: { x: 2 } });
+    assertOk(js);
+    assert.deepEqual(js.sc.result, [2, 'object']);
+    const none = await exec(srv, 'javascript', 'const x = 1; // no handler', { event: {} });
+    assert.equal(none.isError, true);
+    assert.match(none.sc.stderr, /defines no handler/);
+  });
+
   test('handler output on stdout is kept separate from the result', async () => {
     const r = await exec(srv, 'python', 'def handler(event):\n    print("log line")\n    return [event, None, "s"]\n', { event: 'e' });
     assertOk(r);
