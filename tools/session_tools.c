@@ -21,8 +21,8 @@ static json_t *limits_json(const struct sess_session *s)
 
 static json_t *session_json(struct sess_session *s, bool detail)
 {
-	json_t *o = json_pack("{s:s, s:s, s:O, s:o, s:o, s:b, s:b}", "session_id", s->id, "status",
-			      sess_state_name(s->state), "labels", s->labels, "created_at",
+	json_t *o = json_pack("{s:s, s:s, s:s, s:O, s:o, s:o, s:b, s:b}", "session_id", s->id, "status",
+			      sess_state_name(s->state), "owner", s->owner, "labels", s->labels, "created_at",
 			      tool_json_time(s->created_at), "last_active", tool_json_time(s->last_active),
 			      "implicit", s->implicit, "network", s->network);
 	if (s->name)
@@ -349,7 +349,8 @@ static void session_start_run(struct tool_call *call)
 
 #define SESSION_OUT \
 	"{\"type\":\"object\",\"properties\":{\"session_id\":{\"type\":\"string\"},\"status\":{\"type\":\"string\"}," \
-	"\"name\":{\"type\":\"string\"},\"labels\":{\"type\":\"object\"},\"created_at\":{\"type\":\"string\"}," \
+	"\"name\":{\"type\":\"string\"},\"owner\":{\"type\":\"string\",\"description\":\"The principal (API key) the session belongs to.\"}," \
+	"\"labels\":{\"type\":\"object\"},\"created_at\":{\"type\":\"string\"}," \
 	"\"last_active\":{\"type\":\"string\"},\"implicit\":{\"type\":\"boolean\"},\"network\":{\"type\":\"boolean\"}," \
 	"\"limits\":{\"type\":\"object\"},\"usage\":{\"type\":\"object\"}},\"required\":[\"session_id\",\"status\"]}"
 
