@@ -4,9 +4,9 @@
  * json module's (Modules/_json.c), positions in characters.
  */
 #include "fastapi.h"
-#include "../buf.h"
-#include "../common.h"
-#include "../banned.h"
+#include "../base/buf.h"
+#include "../base/common.h"
+#include "../base/banned.h"
 
 #include <ctype.h>
 #include <math.h>

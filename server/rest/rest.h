@@ -45,6 +45,7 @@ struct rest_dialect {
 
 /* The dialects (one file each; router.c's table lists them). */
 extern const struct rest_dialect rest_agentflow;	/* 002: agentflow.c */
+extern const struct rest_dialect rest_executor;	/* 001: executor.c */
 
 /** Mount every dialect the config enables (cfg->compat) on the HTTP transport. */
 void rest_start(const struct srv_config *cfg);

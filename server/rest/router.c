@@ -30,6 +30,7 @@
 /* The dialects, in the order shared paths prefer them. */
 static const struct rest_dialect *const dialects[] = {
 	&rest_agentflow,
+	&rest_executor,
 	NULL,
 };
 
