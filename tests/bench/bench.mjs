@@ -755,8 +755,10 @@ try {
   const { benchRl } = await import('./rl.mjs');
   const { benchDisplay } = await import('./display.mjs');
   const { benchWrk } = await import('./wrk.mjs');
+  const { benchCompat } = await import('./compat.mjs');
   const sections = [];
   for (const [name, fn] of [['wrk', () => benchWrk({ bin: BIN, dataDir: DATA })],
+                             ['REST dialects', () => benchCompat({ bin: BIN, dataDir: DATA, n: Math.max(N, 300) })],
                              ['rl', () => benchRl({ bin: BIN, dataDir: DATA, n: Math.min(N, 50) })],
                              ['display', () => benchDisplay({ bin: BIN, dataDir: DATA, n: Math.min(N, 30) })],
                              ['snapshot store', () => snapshotStore()]]) {

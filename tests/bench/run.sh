@@ -1,5 +1,5 @@
 #!/bin/sh
-# Benchmarks: tests/bench/run.sh BIN   (env BENCH_N=200 iterations, BENCH_SPAWN_RUNS=20,
+# Benchmarks: tests/bench/run.sh BIN   (bench.mjs runs the sections of wrk.mjs, compat.mjs (REST dialect overhead), rl.mjs, display.mjs too; env BENCH_N=200 iterations, BENCH_SPAWN_RUNS=20,
 #   BENCH_CLIENTS=64 and BENCH_LOAD_MS=3000 for the serve throughput runs, BENCH_IDLE_WS=200;
 #   BENCH_ONLY=serve prints just the serve section and leaves docs/benchmarks.md alone)
 # Prints a markdown table and writes docs/benchmarks.md.
