@@ -767,6 +767,7 @@ static void pss_reset(struct pss *p)
 	}
 	p->rejected = false;
 	p->legacy = false;
+	p->routed = false;
 }
 
 static bool accept_has(struct lws *wsi, const char *type)
@@ -1093,6 +1094,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 			http_req_dispatch(p);
 			return 0;
 		}
+		/* a route's request without a body was dispatched already (lws may still
+		   report the completion of its empty body, e.g. Content-Length: 0) */
+		if (p->routed)
+			return 0;
 		if (p->st && !p->st->finished && !p->rejected) {
 			if (p->legacy)
 				process_legacy_post(p);

@@ -103,6 +103,7 @@ struct pss {
 	char session_id[40];
 	bool rejected;			/* an error answer is on its way */
 	bool legacy;			/* a POST of the HTTP+SSE transport */
+	bool routed;			/* a route's request: never the MCP endpoint's POST */
 	char scope[64];			/* /sessions/{id}/mcp|sse|messages: the session, or "" */
 	char token[80];			/* the scoped token it came with, if any */
 	struct tp_req *req;		/* a route's request whose body is arriving */

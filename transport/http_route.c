@@ -414,6 +414,7 @@ bool http_route_request(struct lws *wsi, struct pss *p, const char *path, int lm
 		return true;
 	}
 	p->st->engine_done = false;
+	p->routed = true;
 	p->req = req_new(rt, p->st, NULL, method, path, &m);
 	if ((method & (TP_POST | TP_PUT | TP_PATCH)) && http_hdr(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, clen, sizeof(clen)) == 0 &&
 	    strtoull(clen, NULL, 10) > 0) {

@@ -44,6 +44,7 @@ struct rest_dialect {
 };
 
 /* The dialects (one file each; router.c's table lists them). */
+extern const struct rest_dialect rest_manager;	/* 000: manager.c */
 extern const struct rest_dialect rest_agentflow;	/* 002: agentflow.c */
 extern const struct rest_dialect rest_executor;	/* 001: executor.c */
 

@@ -29,6 +29,7 @@
 
 /* The dialects, in the order shared paths prefer them. */
 static const struct rest_dialect *const dialects[] = {
+	&rest_manager,
 	&rest_agentflow,
 	&rest_executor,
 	NULL,
