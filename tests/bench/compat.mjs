@@ -38,6 +38,40 @@ function post(agent, port, p, headers, body) {
   });
 }
 
+function get(agent, port, p, headers) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method: 'GET', path: p, agent, headers }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, text: Buffer.concat(chunks).toString() }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** n interleaved pairs (alternating which goes first) after 20 warm-up pairs: {a, b, d} latencies in ms. */
+async function pairs(rest, mcp, n) {
+  for (let i = 0; i < 20; i++) { await rest(); await mcp(); }
+  const a = [];
+  const b = [];
+  const d = [];
+  for (let i = 0; i < n; i++) {
+    const order = i % 2 ? [['r', rest], ['m', mcp]] : [['m', mcp], ['r', rest]];
+    const t = {};
+    for (const [k, fn] of order) { const t0 = now(); await fn(); t[k] = now() - t0; }
+    a.push(t.r);
+    b.push(t.m);
+    d.push(t.r - t.m);
+  }
+  return { a, b, d };
+}
+
+function row(what, mapsTo, { a, b, d }) {
+  const over50 = pct(a, 50) - pct(b, 50);
+  return `| ${what} | ${fmt(pct(a, 50))} | ${fmt(pct(a, 99))} | ${mapsTo} | ${fmt(pct(b, 50))} | ${fmt(pct(b, 99))} | ${fmt(over50)} | ${fmt(pct(a, 99) - pct(b, 99))} | ${fmt(pct(d, 50))} | p50 overhead ≤ 0.2 ms | ${over50 <= 0.2 ? 'met' : '**missed**'} |`;
+}
+
 /** The JSON-RPC response in a Streamable HTTP answer (JSON or one SSE event). */
 function rpcResult(res) {
   const t = res.text.trim();
@@ -78,32 +112,35 @@ export async function benchCompat({ bin, dataDir, n = 300 }) {
         params: { name: 'execute', arguments: { language: 'shell', code: 'true', session_id: sid, timeout_s: 10 } } })));
       if (r.error || r.result.isError) throw new Error(`execute: ${JSON.stringify(r)}`);
     };
-    for (let i = 0; i < 20; i++) { await rest(); await mcpCall(); }
-    const a = [];
-    const b = [];
-    const d = [];
-    for (let i = 0; i < n; i++) {
-      // alternate which goes first, so neither always follows the other
-      const order = i % 2 ? [['r', rest], ['m', mcpCall]] : [['m', mcpCall], ['r', rest]];
-      const t = {};
-      for (const [k, fn] of order) { const t0 = now(); await fn(); t[k] = now() - t0; }
-      a.push(t.r);
-      b.push(t.m);
-      d.push(t.r - t.m);
-    }
+    const executor = await pairs(rest, mcpCall, n);
+
+    // 000 manager: GET /api/v1/sandboxes/{id}/status against tools/call session_info
+    const made = await post(restAgent, port, '/api/v1/sandboxes', { 'X-API-KEY': key }, JSON.stringify({ userId: 'bench' }));
+    if (made.status !== 201) throw new Error(`POST /api/v1/sandboxes: ${made.status} ${made.text}`);
+    const box0 = JSON.parse(made.text).data.sandboxId;
+    const status = async () => {
+      const r = await get(restAgent, port, `/api/v1/sandboxes/${box0}/status`, { 'X-API-KEY': key });
+      if (r.status !== 200 || JSON.parse(r.text).data.status !== 'RUNNING') throw new Error(`GET status: ${r.status} ${r.text}`);
+    };
+    const info = async () => {
+      const r = rpcResult(await post(mcpAgent, port, '/mcp', mcpHeaders, JSON.stringify({ jsonrpc: '2.0', id: id++, method: 'tools/call',
+        params: { name: 'session_info', arguments: { session_id: box0 } } })));
+      if (r.error || r.result.isError) throw new Error(`session_info: ${JSON.stringify(r)}`);
+    };
+    const manager = await pairs(status, info, n);
     restAgent.destroy();
     mcpAgent.destroy();
-    const over50 = pct(a, 50) - pct(b, 50);
     return [
       '## REST dialects: overhead over the MCP call they map to',
       '',
       `\`mcpbox serve\` with an API key; ${n} pairs after 20 warm-up pairs, interleaved (REST, MCP, alternating which goes first), ` +
         `each side on its own keep-alive connection from node:http in one process, on ${os.cpus().length} cores shared with the server. ` +
-        'The REST request and the MCP `tools/call` run the same program (`true`, shell) in the same sandbox; the REST side also looks the sandbox up by its name (`session_list` with a label) on every call.',
+        '000: the status of one running sandbox against `session_info` of the same session. 001: the REST request and the MCP `tools/call` run the same program (`true`, shell) in the same sandbox; the REST side also looks the sandbox up by its name (`session_list` with a label) on every call.',
       '',
       '| request | p50 ms | p99 ms | MCP call it maps to | p50 ms | p99 ms | overhead p50 ms | overhead p99 ms | median of per-pair differences ms | target | met? |',
       '| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | --- |',
-      `| 001 executor \`POST /execute\` (shell \`true\`, session_id \`bench\`) | ${fmt(pct(a, 50))} | ${fmt(pct(a, 99))} | \`tools/call execute\` over Streamable HTTP | ${fmt(pct(b, 50))} | ${fmt(pct(b, 99))} | ${fmt(over50)} | ${fmt(pct(a, 99) - pct(b, 99))} | ${fmt(pct(d, 50))} | p50 overhead ≤ 0.2 ms | ${over50 <= 0.2 ? 'met' : '**missed**'} |`,
+      row('000 manager `GET /api/v1/sandboxes/{id}/status`', '`tools/call session_info {session_id}` over Streamable HTTP', manager),
+      row('001 executor `POST /execute` (shell `true`, session_id `bench`)', '`tools/call execute` over Streamable HTTP', executor),
       '',
     ].join('\n');
   } finally {
