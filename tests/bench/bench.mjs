@@ -756,12 +756,14 @@ try {
   const { benchDisplay } = await import('./display.mjs');
   const { benchWrk } = await import('./wrk.mjs');
   const { benchCompat } = await import('./compat.mjs');
+  const { benchAgentflow } = await import('./agentflow.mjs');
   const sections = [];
   for (const [name, fn] of [['wrk', () => benchWrk({ bin: BIN, dataDir: DATA })],
                              ['REST dialects', () => benchCompat({ bin: BIN, dataDir: DATA, n: Math.max(N, 300) })],
                              ['rl', () => benchRl({ bin: BIN, dataDir: DATA, n: Math.min(N, 50) })],
                              ['display', () => benchDisplay({ bin: BIN, dataDir: DATA, n: Math.min(N, 30) })],
-                             ['snapshot store', () => snapshotStore()]]) {
+                             ['snapshot store', () => snapshotStore()],
+                             ['agentflow', () => benchAgentflow({ bin: BIN, dataDir: DATA, n: Math.min(N, 400) })]]) {
     try {
       log(`${name} benchmarks`);
       sections.push(await fn());
