@@ -9,7 +9,7 @@
  * twin is a FastAPI service; the credential is Authorization: Bearer.
  */
 #include "rest.h"
-#include "fastapi.h"
+#include "executor.h"
 #include "../base/buf.h"
 #include "../base/common.h"
 #include "../base/config.h"
@@ -22,13 +22,12 @@
 #include <sys/queue.h>
 
 #define DIALECT "executor"
-/* the label naming a sandbox by the client's session_id (label values hold up to 256 characters) */
-#define LABEL "compat.executor.session_id"
-#define NAME_MAX_CHARS 256
+#define LABEL EXECUTOR_LABEL
+#define NAME_MAX_CHARS 256	/* what a label value holds */
 #define VERSION "1.0.0"
 
 /* The twin's ExecuteRequest (pydantic); the document's types, default and range. */
-static const struct fastapi_field execute_model[] = {
+const struct fastapi_field executor_request[] = {
 	{ .name = "execution_id", .type = FASTAPI_STR, .required = true },
 	{ .name = "session_id", .type = FASTAPI_STR, .required = true, .bounds = FASTAPI_MAX_LEN,
 	  .max_len = NAME_MAX_CHARS },
@@ -85,21 +84,25 @@ static void answer_failure(struct exec_req *x, const char *text, enum err_class 
 		answer(x, rest_status_of(cls), fastapi_detail("%s", text));
 }
 
+const char *executor_status(json_t *sc)
+{
+	if (json_is_true(json_object_get(sc, "timed_out")))
+		return "timeout";
+	if (json_object_get(sc, "signal"))
+		return "error"; /* killed (out of memory, a signal) */
+	return json_integer_value(json_object_get(sc, "exit_code")) == 0 ? "completed" : "failed";
+}
+
 /* The document's {execution_id, status, message} and what its clients may also read. */
-static void answer_result(struct exec_req *x, json_t *sc)
+json_t *executor_answer(json_t *req, json_t *sc)
 {
 	json_t *result = json_object_get(sc, "result");
-	int64_t code = json_integer_value(json_object_get(sc, "exit_code"));
-	const char *status = json_is_true(json_object_get(sc, "timed_out")) ? "timeout"
-			   : json_object_get(sc, "signal") ? "error"	/* killed (out of memory, a signal) */
-			   : code == 0 ? "completed" : "failed";
-	json_t *body = json_pack("{s:O, s:s, s:s, s:O?, s:O?, s:I, s:O, s:f}", "execution_id",
-				 json_object_get(x->body, "execution_id"), "status", status, "message",
-				 "Execution completed", "stdout", json_object_get(sc, "stdout"), "stderr",
-				 json_object_get(sc, "stderr"), "exit_code", (json_int_t)code, "return_value",
-				 result ? result : json_null(), "execution_time",
-				 (double)json_integer_value(json_object_get(sc, "duration_ms")) / 1000.0);
-	answer(x, 200, body);
+	return json_pack("{s:O, s:s, s:s, s:O?, s:O?, s:I, s:O, s:f}", "execution_id",
+			 json_object_get(req, "execution_id"), "status", executor_status(sc), "message",
+			 "Execution completed", "stdout", json_object_get(sc, "stdout"), "stderr",
+			 json_object_get(sc, "stderr"), "exit_code", json_integer_value(json_object_get(sc, "exit_code")),
+			 "return_value", result ? result : json_null(), "execution_time",
+			 (double)json_integer_value(json_object_get(sc, "duration_ms")) / 1000.0);
 }
 
 /* ---- running the code ---- */
@@ -112,7 +115,7 @@ static void executed(void *arg, json_t *result, enum err_class cls)
 	json_t *sc = rest_result_data(result);
 
 	if (sc && json_object_get(sc, "exit_code")) {
-		answer_result(x, sc);
+		answer(x, 200, executor_answer(x->body, sc));
 	} else if (cls == ERR_NOT_FOUND && !x->retried) {
 		/* the sandbox went (destroyed, expired) after it was looked up: look again, once */
 		x->retried = true;
@@ -140,20 +143,25 @@ static json_t *env_of(json_t *vars)
 	return env;
 }
 
-static void run(struct exec_req *x, const char *session)
+json_t *executor_tool_args(json_t *req, const char *session, uint64_t max_timeout)
 {
-	json_t *b = x->body;
-	const char *lang = json_string_value(json_object_get(b, "language"));
-	int64_t timeout = json_integer_value(json_object_get(b, "timeout"));
-	int64_t max = X.cfg && X.cfg->timeout_s.max ? (int64_t)X.cfg->timeout_s.max : 3600;
-	json_t *args = json_pack("{s:O, s:s, s:s, s:I}", "code", json_object_get(b, "code"), "language", lang,
-				 "session_id", session, "timeout_s", (json_int_t)(timeout < max ? timeout : max));
+	const char *lang = json_string_value(json_object_get(req, "language"));
+	json_int_t timeout = json_integer_value(json_object_get(req, "timeout"));
+	json_int_t max = max_timeout ? (json_int_t)max_timeout : 3600;
+	json_t *args = json_pack("{s:O, s:s, s:s, s:I}", "code", json_object_get(req, "code"), "language", lang,
+				 "session_id", session, "timeout_s", timeout < max ? timeout : max);
 
-	if (json_object_size(json_object_get(b, "env_vars")))
-		json_object_set_new(args, "env", env_of(json_object_get(b, "env_vars")));
+	if (json_object_size(json_object_get(req, "env_vars")))
+		json_object_set_new(args, "env", env_of(json_object_get(req, "env_vars")));
 	/* Python and JavaScript code is a handler, given the event (default {}); shell is run as it is */
 	if (strcmp(lang, "shell"))
-		json_object_set(args, "event", json_object_get(b, "event"));
+		json_object_set(args, "event", json_object_get(req, "event"));
+	return args;
+}
+
+static void run(struct exec_req *x, const char *session)
+{
+	json_t *args = executor_tool_args(x->body, session, X.cfg ? X.cfg->timeout_s.max : 0);
 	rest_call(x->r, x->principal, rest_conn(DIALECT, x->principal), "execute", args, executed, x);
 }
 
@@ -288,7 +296,7 @@ static void execute_route(struct tp_req *r, void *arg)
 		return;
 	const char *text = tp_req_body(r, &len);
 	int status = fastapi_body(tp_req_header(r, "Content-Type", type, sizeof(type)) == 0 ? type : NULL, text, len,
-				  execute_model, &body, &error);
+				  executor_request, &body, &error);
 	if (status) {
 		tp_req_json(r, status, error);
 		return;
