@@ -94,6 +94,7 @@ static void test_calls(void)
 	ok(f.finishes == 1 && !json_is_true(json_object_get(f.result, "isError")), "a call finishes once, not an error");
 	ok(first_text(f.result) != NULL, "its result has a text block");
 
+	json_decref(f.result);
 	memset(&f, 0, sizeof(f));
 	call(&f, &bare_ops, &tc, "no_such_tool", NULL);
 	ok(f.finishes == 1 && json_is_true(json_object_get(f.result, "isError")) && f.cls == ERR_NOT_FOUND,
