@@ -135,6 +135,7 @@ extern const struct tool_def tool_fixture_defs[];
 extern const struct tool_def tool_snapshot_defs[];
 extern const struct tool_def tool_search_defs[];
 extern const struct tool_def tool_alias_defs[];
+extern const struct tool_def tool_edit_defs[];
 
 struct sess_snap;
 /**

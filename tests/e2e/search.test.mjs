@@ -119,3 +119,81 @@ describe('glob', () => {
     assertErr(await srv.call('glob', { pattern: '{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}' }), 'alternatives');
   });
 });
+
+describe('file_edit', () => {
+  const read = async (p) => (await srv.call('file_read', { path: p })).structuredContent.content;
+  const write = async (p, content) => assertOk(await srv.call('file_write', { path: p, content }));
+
+  test('exact-string replace: unique match, diff and counts; mode kept', async () => {
+    await write('e/a.py', 'def f():\n    return 1\n\ndef g():\n    return 1\n');
+    await exec(srv, 'shell', 'chmod 755 e/a.py');
+    const r = await srv.call('file_edit', { path: 'e/a.py', old_string: 'def g():\n    return 1', new_string: 'def g():\n    return 2' });
+    assertOk(r);
+    assert.equal(await read('e/a.py'), 'def f():\n    return 1\n\ndef g():\n    return 2\n');
+    const sc = r.structuredContent;
+    assert.equal(sc.operation, 'replace');
+    assert.equal(sc.changes, 1);
+    assert.equal(sc.first_line, 4);
+    assert.equal(sc.lines_removed, 2);
+    assert.equal(sc.lines_added, 2);
+    assert.match(sc.diff, /^@@ -1,5 \+1,5 @@\n/);
+    assert.match(sc.diff, /\n-    return 1\n\+def g\(\):\n\+    return 2\n$/);
+    assert.match(textOf(r), /edited e\/a\.py: 1 replacement, first at line 4/);
+    const m = await exec(srv, 'shell', 'stat -c %a e/a.py; ls -a e');
+    assert.equal(m.sc.stdout, '755\n.\n..\na.py\n', 'mode kept, no temporary file left');
+  });
+
+  test('absent and ambiguous old_string are refused precisely; replace_all', async () => {
+    await write('e/b.txt', 'x = 1\ny = 1\nz = 1\n');
+    assertErr(await srv.call('file_edit', { path: 'e/b.txt', old_string: 'w = 1', new_string: 'w = 2' }), 'not found', 'exactly');
+    assertErr(await srv.call('file_edit', { path: 'e/b.txt', old_string: '= 1', new_string: '= 2' }),
+      'occurs 3 times', 'lines 1, 2, 3', 'replace_all');
+    assert.equal(await read('e/b.txt'), 'x = 1\ny = 1\nz = 1\n', 'unchanged after a refusal');
+    const r = await srv.call('file_edit', { path: 'e/b.txt', old_string: '= 1', new_string: '= 2', replace_all: true });
+    assertOk(r);
+    assert.equal(r.structuredContent.changes, 3);
+    assert.equal(await read('e/b.txt'), 'x = 2\ny = 2\nz = 2\n');
+  });
+
+  test('line operations: insert before/after, replace and delete a range', async () => {
+    await write('e/c.txt', 'one\ntwo\nthree\n');
+    assertOk(await srv.call('file_edit', { path: 'e/c.txt', insert_before: 1, new_string: 'zero' }));
+    assertOk(await srv.call('file_edit', { path: 'e/c.txt', insert_after: 4, new_string: 'four\n' }));
+    assert.equal(await read('e/c.txt'), 'zero\none\ntwo\nthree\nfour\n');
+    let r = await srv.call('file_edit', { path: 'e/c.txt', start_line: 2, end_line: 3, new_string: 'ONE-TWO' });
+    assertOk(r);
+    assert.equal(r.structuredContent.operation, 'replace_lines');
+    assert.equal(await read('e/c.txt'), 'zero\nONE-TWO\nthree\nfour\n');
+    r = await srv.call('file_edit', { path: 'e/c.txt', start_line: 1, new_string: '' });
+    assertOk(r);
+    assert.equal(r.structuredContent.operation, 'delete_lines');
+    assert.equal(r.structuredContent.lines_removed, 1);
+    assert.equal(await read('e/c.txt'), 'ONE-TWO\nthree\nfour\n');
+    assertErr(await srv.call('file_edit', { path: 'e/c.txt', start_line: 2, end_line: 9, new_string: '' }), 'out of range', 'has 3 lines');
+    assertErr(await srv.call('file_edit', { path: 'e/c.txt', insert_after: 7, new_string: 'x' }), 'out of range');
+  });
+
+  test('argument errors: no operation, two operations, replace_all without old_string', async () => {
+    assertErr(await srv.call('file_edit', { path: 'e/c.txt', new_string: 'x' }), 'exactly one of');
+    assertErr(await srv.call('file_edit', { path: 'e/c.txt', old_string: 'a', insert_after: 1, new_string: 'x' }), 'exactly one of');
+    assertErr(await srv.call('file_edit', { path: 'e/c.txt', insert_after: 1, new_string: 'x', replace_all: true }), 'replace_all');
+    assertErr(await srv.call('file_edit', { path: 'e/c.txt', old_string: 'three' }), 'new_string');
+  });
+
+  test('refused: escapes, symlinks, binary files, directories, FIFOs, missing files', async () => {
+    assertErr(await srv.call('file_edit', { path: '../x', old_string: 'a', new_string: 'b' }), 'escapes the workspace');
+    assertErr(await srv.call('file_edit', { path: '/etc/passwd', old_string: 'root', new_string: 'toor' }), 'outside the workspace');
+    assertErr(await srv.call('file_edit', { path: 'rootlink/etc/passwd', old_string: 'root', new_string: 'toor' }), 'escapes');
+    assertErr(await srv.call('file_edit', { path: 'pwlink', old_string: 'root', new_string: 'toor' }), 'symlink');
+    assertErr(await srv.call('file_edit', { path: 'blob.bin', old_string: 'helper', new_string: 'x' }), 'binary');
+    assertErr(await srv.call('file_edit', { path: 'src', old_string: 'a', new_string: 'b' }), 'not a regular file');
+    assertErr(await srv.call('file_edit', { path: 'fifo.c', old_string: 'a', new_string: 'b' }), 'not a regular file');
+    assertErr(await srv.call('file_edit', { path: 'e/none.txt', old_string: 'a', new_string: 'b' }), 'does not exist');
+  });
+
+  test('a file over the read cap is refused', async () => {
+    const r = await exec(srv, 'shell', 'head -c 9000000 /dev/zero | tr "\\0" a > e/big.txt');
+    assert.equal(r.sc.exit_code, 0);
+    assertErr(await srv.call('file_edit', { path: 'e/big.txt', old_string: 'a', new_string: 'b' }), 'larger than');
+  });
+});
