@@ -7,8 +7,9 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startServe, createKey, REPO } from './helpers.mjs';
+import { loadCompat, compatRequest, assertExchange, assertCompactJson } from './compat.mjs';
 
-const FIX = JSON.parse(fs.readFileSync(path.join(REPO, 'fixtures', 'compat', 'agentflow.json'), 'utf8'));
+const FIX = loadCompat('agentflow');
 
 async function req(base, method, p, body, headers = {}) {
   const init = { method, headers: { 'content-type': 'application/json', ...headers } };
@@ -48,11 +49,11 @@ describe('AgentFlow under --auth none', () => {
   before(async () => { srv = await startServe({ auth: 'none' }); B = srv.base; });
   after(async () => { await srv?.close(); });
 
-  test('the exchanges recorded from the document, at the bare paths', async () => {
+  test('the exchanges recorded from the document, at the bare paths (FastAPI\'s compact bytes)', async () => {
     for (const x of FIX.exchanges) {
-      const r = await req(B, x.request.method, x.request.path, x.request.body);
-      assert.equal(r.status, x.response.status, `${x.name}: status (${r.text.slice(0, 300)})`);
-      matches(r.json, x.response.body, x.name);
+      const r = await compatRequest(srv, x.request);
+      assertExchange(r, x.response, x.name);
+      assertCompactJson(r);
     }
   });
 
@@ -274,6 +275,16 @@ describe('AgentFlow with keys', () => {
     bob = createKey(srv.dataDir, { name: 'bob' }).key;
   });
   after(async () => { await srv?.close(); });
+
+  test('the recorded exchanges under /compat/agentflow with a key (a fresh principal: the same session names)', async () => {
+    for (const x of FIX.exchanges) {
+      const r = await compatRequest(srv, x.request, { prefix: FIX.prefix, key: alice });
+      assertExchange(r, x.response, x.name);
+    }
+    const none = await compatRequest(srv, FIX.exchanges[1].request, { prefix: FIX.prefix });
+    assert.equal(none.status, 401, 'without the key');
+    await req(B, 'POST', '/api/v1/worker/disconnect', { worker_id: 'fx' }, { authorization: `Bearer ${alice}` });
+  });
 
   test('no key or a wrong one: 401 in the envelope; health and ready answer without one', async () => {
     let r = await req(B, 'POST', '/execute', { worker_id: 'w', action: 'bash:run', params: { command: 'true' } });
