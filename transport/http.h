@@ -42,6 +42,11 @@ void tp_http_route(unsigned methods, const char *pattern, tp_route_fn fn, void *
 /* ---- the request (valid until it is finished) ---- */
 enum tp_method tp_req_method(const struct tp_req *r);
 const char *tp_req_method_name(const struct tp_req *r);
+/**
+ * Does a route registered before this one serve the path with other
+ * methods? (A catch-all route answers 405 rather than 404 then.)
+ */
+bool tp_req_path_known(const struct tp_req *r);
 /** The path, without the query. */
 const char *tp_req_path(const struct tp_req *r);
 /** A capture of the route's pattern ("id" for "{id}"), or NULL. */

@@ -38,6 +38,7 @@ struct tp_req {
 	enum tp_method method;
 	char *path;
 	struct tp_match match;
+	bool path_known;		/* an earlier route serves this path with other methods */
 	struct buf body;
 	void (*on_gone)(void *arg);
 	void *gone_arg;
@@ -236,6 +237,11 @@ const char *tp_req_method_name(const struct tp_req *r)
 	return "?";
 }
 
+bool tp_req_path_known(const struct tp_req *r)
+{
+	return r->path_known;
+}
+
 const char *tp_req_path(const struct tp_req *r)
 {
 	return r->path;
@@ -416,6 +422,7 @@ bool http_route_request(struct lws *wsi, struct pss *p, const char *path, int lm
 	p->st->engine_done = false;
 	p->routed = true;
 	p->req = req_new(rt, p->st, NULL, method, path, &m);
+	p->req->path_known = other;
 	if ((method & (TP_POST | TP_PUT | TP_PATCH)) && http_hdr(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, clen, sizeof(clen)) == 0 &&
 	    strtoull(clen, NULL, 10) > 0) {
 		if (strtoull(clen, NULL, 10) > H.o.max_body) {

@@ -367,16 +367,17 @@ static void executor_release(void)
 	fastapi_release();
 }
 
-/* The twin serves only POST /execute; other methods get FastAPI's 405. */
-static void execute_other_route(struct tp_req *r, void *arg)
+/* What FastAPI answers for a path it has no route for, or a method a path does not serve. */
+static void executor_unrouted(struct tp_req *r, bool wrong_method)
 {
-	tp_req_add_header(r, "Allow", "POST");
-	tp_req_json(r, 405, fastapi_detail("Method Not Allowed"));
+	if (wrong_method)
+		tp_req_json(r, 405, fastapi_detail("Method Not Allowed"));
+	else
+		tp_req_json(r, 404, fastapi_detail("Not Found"));
 }
 
 static const struct rest_route executor_routes[] = {
 	{ TP_POST, "/execute", execute_route },
-	{ TP_GET | TP_PUT | TP_PATCH | TP_DELETE, "/execute", execute_other_route },
 	{ TP_GET, "/health", health_route },
 	{ TP_GET, "/info", info_route },
 	{ TP_GET, "/", root_route },
@@ -388,6 +389,7 @@ const struct rest_dialect rest_executor = {
 	.routes = executor_routes,
 	.claims = executor_claims,
 	.health = executor_health,
+	.unrouted = executor_unrouted,
 	.init = executor_init,
 	.release = executor_release,
 };

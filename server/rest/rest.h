@@ -37,6 +37,13 @@ struct rest_dialect {
 	bool (*claims)(const char *path, json_t *body);
 	/* GET /health, served by several: add this dialect's fields to the union. */
 	void (*health)(json_t *out);
+	/*
+	 * A request under /compat/<name>/ that no route takes, or a documented
+	 * path asked with a method no route serves (wrong_method): answer it in
+	 * the dialect's own shape (FastAPI's {"detail": "Not Found"}, an
+	 * envelope...). NULL: the transport's 404/405.
+	 */
+	void (*unrouted)(struct tp_req *r, bool wrong_method);
 	/* Set up (config, state); called once before serving. */
 	void (*init)(const struct srv_config *cfg);
 	/* Free what init made; nothing is in flight any more. */

@@ -234,6 +234,12 @@ static void shared_dispatch(struct tp_req *r, void *arg)
 	pick->handle(r, NULL);
 }
 
+static void unrouted_dispatch(struct tp_req *r, void *arg)
+{
+	const struct rest_dialect *d = arg;
+	d->unrouted(r, tp_req_path_known(r));
+}
+
 static bool dialect_on(const struct srv_config *cfg, const char *name)
 {
 	return !json_is_false(json_object_get(cfg->compat, name));
@@ -277,12 +283,28 @@ void rest_start(const struct srv_config *cfg)
 			sh->d[sh->n] = d;
 			sh->rt[sh->n++] = rt;
 		}
+		if (d->unrouted) {
+			/* after the dialect's routes: what they leave under its prefix */
+			struct buf b = BUF_INIT;
+			buf_addf(&b, "/compat/%s/{rest*}", d->name);
+			tp_http_route(TP_ANY, b.data, unrouted_dispatch, (void *)d);
+			buf_release(&b);
+		}
 	}
 	for (struct shared *sh = shareds; sh; sh = sh->next) {
 		if (sh->n == 1)
 			tp_http_route(sh->methods, sh->path, sh->rt[0]->handle, NULL);
 		else
 			tp_http_route(sh->methods, sh->path, shared_dispatch, sh);
+	}
+	/* documented paths asked with another method: the first dialect's 405 */
+	for (struct shared *sh = shareds; sh; sh = sh->next) {
+		for (size_t i = 0; i < sh->n; i++) {
+			if (sh->d[i]->unrouted) {
+				tp_http_route(TP_ANY, sh->path, unrouted_dispatch, (void *)sh->d[i]);
+				break;
+			}
+		}
 	}
 }
 
