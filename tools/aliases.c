@@ -21,7 +21,11 @@
 struct alias {
 	const char *name;
 	const char *target;
-	/* the target's arguments from the alias's (validated); NULL with a message in *why */
+	/*
+	 * The target's arguments from the alias's (validated): an object for one
+	 * call, or an array of them for calls made one after another (the first
+	 * failure ends the sequence); NULL with a message in *why.
+	 */
 	json_t *(*args)(json_t *in, const char **why);
 	/* reshape the target's result (stolen; also a failed one); NULL: as it is */
 	json_t *(*result)(json_t *in, json_t *result, enum err_class *cls);
@@ -210,6 +214,47 @@ static json_t *search_args(json_t *in, const char **why)
 	return o;
 }
 
+/*
+ * ---- edit_file {path, operations: [{type: insert|replace, start_line, end_line?, content}]} ----
+ * Line numbers refer to the file as it was: the operations are applied from
+ * the bottom up (one file_edit each), so an earlier one never shifts a later
+ * one's lines.
+ */
+
+static int op_cmp(const void *a, const void *b)
+{
+	json_int_t la = json_integer_value(json_object_get(*(json_t *const *)a, "start_line"));
+	json_int_t lb = json_integer_value(json_object_get(*(json_t *const *)b, "start_line"));
+	return la < lb ? 1 : la > lb ? -1 : 0;
+}
+
+static json_t *edit_args(json_t *in, const char **why)
+{
+	json_t *ops = json_object_get(in, "operations"), *op, *steps = json_array();
+	size_t i, n = json_array_size(ops);
+	json_t **sorted = xcalloc(n ? n : 1, sizeof(*sorted));
+
+	json_array_foreach(ops, i, op)
+		sorted[i] = op;
+	qsort(sorted, n, sizeof(*sorted), op_cmp);
+	for (i = 0; i < n; i++) {
+		op = sorted[i];
+		const char *type = json_string_value(json_object_get(op, "type"));
+		json_t *o = json_object();
+		copy(o, in, "path", NULL);
+		copy(o, op, "content", "new_string");
+		if (!strcmp(type, "insert")) {
+			copy(o, op, "start_line", "insert_before");
+		} else {
+			copy(o, op, "start_line", NULL);
+			copy(o, op, "end_line", NULL);
+		}
+		json_array_append_new(steps, o);
+	}
+	free(sorted);
+	return steps;
+}
+
 static const struct alias aliases[] = {
 	{ "read_file", "file_read", read_args, read_result },
 	{ "write_file", "file_write", write_args, NULL },
@@ -217,6 +262,7 @@ static const struct alias aliases[] = {
 	{ "delete_file", "file_delete", delete_args, NULL },
 	{ "run_command", "execute", run_args, run_result },
 	{ "search_files", "glob", search_args, NULL },
+	{ "edit_file", "file_edit", edit_args, NULL },
 };
 
 /* ---- the forwarding caller ---- */
@@ -224,12 +270,42 @@ static const struct alias aliases[] = {
 struct alias_call {
 	struct tool_call *call;
 	const struct alias *a;
+	json_t *steps;		/* the argument objects of a sequence (NULL: one call) */
+	size_t next;		/* of steps, the one to call next */
+	json_t *done;		/* the structured results of the steps so far */
 };
+
+static const struct tool_caller_ops fwd_ops;
+
+static void step(struct alias_call *ac, json_t *args)
+{
+	struct tool_caller c = { &fwd_ops, ac, ac->call->principal, ac->call->conn };
+	tool_registry_call(&c, ac->a->target, args);
+}
 
 static void fwd_finish(void *ctx, json_t *result, enum err_class cls)
 {
 	struct alias_call *ac = ctx;
 	struct tool_call *call = ac->call;
+	bool failed = json_is_true(json_object_get(result, "isError"));
+
+	if (ac->steps) {
+		json_t *sc = json_object_get(result, "structuredContent");
+		json_array_append(ac->done, sc ? sc : json_null());
+		if (!failed && ac->next < json_array_size(ac->steps)) {
+			json_decref(result);
+			step(ac, json_array_get(ac->steps, ac->next++));
+			return;
+		}
+		/* the last result, or the first failure, with every step's structured result */
+		if (!failed) {
+			json_t *out = json_pack("{s:I, s:O}", "applied", (json_int_t)json_array_size(ac->done), "steps",
+						ac->done);
+			json_object_set_new(result, "structuredContent", out);
+		}
+		json_decref(ac->steps);
+		json_decref(ac->done);
+	}
 	if (ac->a->result)
 		result = ac->a->result(call->args, result, &cls);
 	free(ac);
@@ -290,11 +366,23 @@ static void alias_run(struct tool_call *call)
 		tool_fail(call, "%s: %s", a->name, why);
 		return;
 	}
-	struct alias_call *ac = xmalloc(sizeof(*ac));
+	struct alias_call *ac = xcalloc(1, sizeof(*ac));
 	ac->call = call;
 	ac->a = a;
-	struct tool_caller c = { &fwd_ops, ac, call->principal, call->conn };
-	tool_registry_call(&c, a->target, args);
+	if (json_is_array(args)) {
+		if (!json_array_size(args)) {
+			json_decref(args);
+			free(ac);
+			tool_fail(call, "%s: nothing to do", a->name);
+			return;
+		}
+		ac->steps = args;
+		ac->done = json_array();
+		ac->next = 1;
+		step(ac, json_array_get(args, 0));
+		return;
+	}
+	step(ac, args);
 	json_decref(args);
 }
 
@@ -354,6 +442,22 @@ const struct tool_def tool_alias_defs[] = {
 				"\"additionalProperties\":false}",
 		.destructive = true,
 		.open_world = true,
+		.run = alias_run,
+	},
+	{
+		.name = "edit_file",
+		.title = "Edit a file by lines",
+		.description = "Insert or replace lines of a text file. Line numbers (from 1) refer to the file before "
+			       "the call: the operations are applied from the bottom up. insert puts content before "
+			       "start_line (one past the last line appends); replace puts content in place of lines "
+			       "start_line..end_line (default start_line).",
+		.input_schema = "{\"type\":\"object\",\"properties\":{" PATH_ARG ",\"operations\":{\"type\":\"array\","
+				"\"maxItems\":1000,\"items\":{\"type\":\"object\",\"properties\":{\"type\":{\"type\":\"string\","
+				"\"enum\":[\"insert\",\"replace\"]},\"start_line\":{\"type\":\"integer\",\"minimum\":1},"
+				"\"end_line\":{\"type\":\"integer\",\"minimum\":1},\"content\":{\"type\":\"string\"}},"
+				"\"required\":[\"type\",\"start_line\",\"content\"],\"additionalProperties\":false}}},"
+				"\"required\":[\"path\",\"operations\"],\"additionalProperties\":false}",
+		.destructive = true,
 		.run = alias_run,
 	},
 	{

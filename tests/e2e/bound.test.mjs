@@ -72,6 +72,18 @@ describe('session-bound endpoints', () => {
       r = await b.call('run_command', { command: 'exit 3', allow_nonzero_exit_code: true });
       assert.ok(!r.isError);
       assert.equal(r.structuredContent.exit_code, 3);
+      r = await b.call('write_file', { path: 'e.txt', content: 'a\nb\nc\n' });
+      r = await b.call('edit_file', { path: 'e.txt', operations: [
+        { type: 'replace', start_line: 2, content: 'B' },
+        { type: 'insert', start_line: 1, content: 'top' },
+        { type: 'insert', start_line: 4, content: 'end' },
+      ] });
+      assert.ok(!r.isError, textOf(r));
+      assert.equal(r.structuredContent.applied, 3);
+      r = await b.call('read_file', { path: 'e.txt' });
+      assert.equal(r.structuredContent.content, 'top\na\nB\nc\nend\n', 'line numbers refer to the file before the call');
+      r = await b.call('edit_file', { path: 'e.txt', operations: [{ type: 'replace', start_line: 99, content: 'x' }] });
+      assert.equal(r.isError, true, 'a line past the end is refused');
       r = await b.call('search_files', { pattern: 'ote' });
       assert.ok(!r.isError, textOf(r));
       assert.deepEqual(r.structuredContent.matches.map((m) => m.path), ['notes.txt'], 'a plain word matches part of a name');
