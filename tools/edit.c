@@ -16,6 +16,8 @@ static int64_t count_nl(const char *p, size_t n)
 {
 	int64_t c = 0;
 	const char *e = p + n;
+	if (!n)
+		return 0; /* an empty text may have no buffer at all (memchr(NULL, ...) is undefined) */
 	while ((p = memchr(p, '\n', (size_t)(e - p)))) {
 		c++;
 		p++;
