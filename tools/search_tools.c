@@ -15,6 +15,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <regex.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -79,9 +80,15 @@ static char *search_rel(struct tool_call *call)
 	return rel;
 }
 
-/* Queue j (rootfd, state and work set) for call in session s. */
-static void search_start(struct search_job *j, struct tool_call *call, struct sess_session *s, const char *rel)
+/* Run work on the thread pool for call in session s, beneath fd (taken over). */
+static void search_start(struct tool_call *call, struct sess_session *s, const char *rel, int fd,
+			 void (*work)(struct search_job *j), void *state, void (*state_free)(void *state))
 {
+	struct search_job *j = xcalloc(1, sizeof(*j));
+	j->rootfd = fd;
+	j->work = work;
+	j->state = state;
+	j->state_free = state_free;
 	j->req.data = j;
 	j->call = call;
 	j->sess = s;
@@ -260,15 +267,285 @@ static void glob_run_s(struct tool_call *call, struct sess_session *s)
 	st->max = (size_t)tool_arg_int(call, "max_results", GLOB_DEFAULT_RESULTS);
 	st->by_mtime = !strcmp(tool_arg_str(call, "sort", "name"), "mtime");
 	st->matches = json_array();
-	struct search_job *j = xcalloc(1, sizeof(*j));
-	j->rootfd = fd;
-	j->work = glob_work;
-	j->state = st;
-	j->state_free = glob_state_free;
-	search_start(j, call, s, rel);
+	search_start(call, s, rel, fd, glob_work, st, glob_state_free);
 }
 
 static void glob_run(struct tool_call *call) { tool_with_session(call, glob_run_s); }
+
+/* ---- grep --------------------------------------------------------------- */
+
+#define GREP_DEFAULT_RESULTS 100
+#define GREP_SHOW_MAX 500	/* bytes of a line shown */
+#define GREP_LINE_MAX 8192	/* a longer line is matched in pieces of this size */
+
+struct grep_state {
+	regex_t re;
+	char *fixed;		/* fixed-string search (case-sensitive): memmem, no regex */
+	size_t fixed_len;
+	struct tool_glob **inc, **exc;
+	size_t ninc, nexc;
+	int before, after;
+	size_t max, cap;
+	json_t *matches;
+	bool more;
+	size_t files, binary, large;
+	struct buf data, path;
+	struct search_job *j;
+};
+
+static void grep_state_free(void *arg)
+{
+	struct grep_state *st = arg;
+	if (!st->fixed)
+		regfree(&st->re);
+	free(st->fixed);
+	for (size_t i = 0; i < st->ninc; i++)
+		tool_glob_free(st->inc[i]);
+	for (size_t i = 0; i < st->nexc; i++)
+		tool_glob_free(st->exc[i]);
+	free(st->inc);
+	free(st->exc);
+	json_decref(st->matches);
+	buf_release(&st->data);
+	buf_release(&st->path);
+	free(st);
+}
+
+/* A glob without "/" is matched against the name alone. */
+static bool any_glob(struct tool_glob **g, size_t n, const char *path, const char *name, bool dir)
+{
+	for (size_t i = 0; i < n; i++)
+		if (tool_glob_match(g[i], tool_glob_has_slash(g[i]) ? path : name, dir))
+			return true;
+	return false;
+}
+
+static bool line_matches(struct grep_state *st, const char *p, size_t n)
+{
+	if (st->fixed)
+		return memmem(p, n, st->fixed, st->fixed_len) != NULL;
+	for (size_t off = 0;; off += GREP_LINE_MAX - 256) {
+		size_t len = n - off < GREP_LINE_MAX ? n - off : GREP_LINE_MAX;
+		regmatch_t m = { .rm_so = 0, .rm_eo = (regoff_t)len };
+		if (regexec(&st->re, p + off, 1, &m, REG_STARTEND | (off ? REG_NOTBOL : 0) |
+			    (off + len < n ? REG_NOTEOL : 0)) == 0)
+			return true;
+		if (off + len >= n)
+			return false;
+	}
+}
+
+static json_t *line_json(const char *p, size_t n)
+{
+	if (n && p[n - 1] == '\r')
+		n--;
+	return tool_json_text(p, n > GREP_SHOW_MAX ? GREP_SHOW_MAX : n);
+}
+
+/* Search buffer d (path shown as `shown`), appending matches. */
+static void grep_buffer(struct grep_state *st, const char *d, size_t len, const char *shown)
+{
+	size_t nlines = 0, cap = 0, *starts = NULL;	/* line starts, for context */
+	for (size_t pos = 0; pos < len;) {
+		const char *nl = memchr(d + pos, '\n', len - pos);
+		if (nlines == cap)
+			starts = xrealloc(starts, (cap = cap ? cap * 2 : 256) * sizeof(*starts));
+		starts[nlines++] = pos;
+		pos = nl ? (size_t)(nl - d) + 1 : len;
+	}
+	for (size_t i = 0; i < nlines; i++) {
+		size_t a = starts[i], b = i + 1 < nlines ? starts[i + 1] : len;
+		size_t n = b - a - (b > a && d[b - 1] == '\n');
+		if (!line_matches(st, d + a, n))
+			continue;
+		if (json_array_size(st->matches) >= st->max) {
+			st->more = true;
+			break;
+		}
+		json_t *m = json_pack("{s:s, s:I, s:o}", "path", shown, "line", (json_int_t)(i + 1), "text", line_json(d + a, n));
+		if (st->before || st->after) {
+			json_t *bef = json_array(), *aft = json_array();
+			for (size_t k = i >= (size_t)st->before ? i - (size_t)st->before : 0; k < i; k++) {
+				size_t e = starts[k + 1] - 1;
+				json_array_append_new(bef, line_json(d + starts[k], e - starts[k]));
+			}
+			for (size_t k = i + 1; k < nlines && k <= i + (size_t)st->after; k++) {
+				size_t e = k + 1 < nlines ? starts[k + 1] : len;
+				json_array_append_new(aft, line_json(d + starts[k], e - starts[k] - (e > starts[k] && d[e - 1] == '\n')));
+			}
+			json_object_set_new(m, "before", bef);
+			json_object_set_new(m, "after", aft);
+		}
+		json_array_append_new(st->matches, m);
+	}
+	free(starts);
+}
+
+/* Search the regular file fd (taken over). */
+static void grep_fd(struct grep_state *st, int fd, const char *shown)
+{
+	struct stat sb;
+	st->data.len = 0;
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		return;
+	}
+	if ((uint64_t)sb.st_size > st->cap) {
+		st->large++;
+		close(fd);
+		return;
+	}
+	st->files++;
+	for (;;) {
+		buf_grow(&st->data, 65536);
+		ssize_t n = read(fd, st->data.data + st->data.len, st->data.cap - st->data.len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0 || st->data.len + (size_t)n > st->cap)
+			break;
+		st->data.len += (size_t)n;
+	}
+	close(fd);
+	if (memchr(st->data.data, '\0', st->data.len)) {
+		st->binary++;
+		return;
+	}
+	grep_buffer(st, st->data.data, st->data.len, shown);
+}
+
+static enum tool_walk_next grep_visit(void *arg, const struct tool_walk_entry *e)
+{
+	struct grep_state *st = arg;
+	bool dir = e->type == DT_DIR;
+
+	if (any_glob(st->exc, st->nexc, e->path, e->name, dir))
+		return TOOL_WALK_NEXT;
+	if (dir)
+		return TOOL_WALK_DESCEND;
+	if (e->type != DT_REG || (st->ninc && !any_glob(st->inc, st->ninc, e->path, e->name, false)))
+		return TOOL_WALK_NEXT;
+	int fd = openat(e->dirfd, e->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return TOOL_WALK_NEXT;
+	shown_path(&st->path, st->j, e->path);
+	grep_fd(st, fd, st->path.data);
+	return st->more ? TOOL_WALK_HALT : TOOL_WALK_NEXT;
+}
+
+static void grep_work(struct search_job *j)
+{
+	struct grep_state *st = j->state;
+	struct tool_walk_stats ws = { 0 };
+	struct stat sb;
+
+	st->j = j;
+	if (fstat(j->rootfd, &sb) == 0 && S_ISREG(sb.st_mode))
+		grep_fd(st, dup(j->rootfd), tool_arg_str(j->call, "path", "."));
+	else
+		tool_walk(j->rootfd, &j->ctl, SEARCH_MAX_ENTRIES, grep_visit, st, &ws);
+	const char *reason = stop_reason(j, st->more, ws.truncated && !st->more);
+	size_t n = json_array_size(st->matches), i;
+	json_t *m;
+	json_array_foreach(st->matches, i, m) {
+		const char *p = json_string_value(json_object_get(m, "path"));
+		int64_t line = json_integer_value(json_object_get(m, "line"));
+		json_t *bef = json_object_get(m, "before"), *aft = json_object_get(m, "after"), *x;
+		size_t k;
+		if (bef || aft)
+			buf_adds(&j->text, i ? "--\n" : "");
+		json_array_foreach(bef, k, x)
+			buf_addf(&j->text, "%s-%lld-%s\n", p, (long long)(line - (int64_t)json_array_size(bef) + (int64_t)k), json_string_value(x));
+		buf_addf(&j->text, "%s:%lld:%s\n", p, (long long)line, json_string_value(json_object_get(m, "text")));
+		json_array_foreach(aft, k, x)
+			buf_addf(&j->text, "%s-%lld-%s\n", p, (long long)(line + 1 + (int64_t)k), json_string_value(x));
+	}
+	if (!n)
+		buf_adds(&j->text, "(no matches)\n");
+	if (st->binary || st->large)
+		buf_addf(&j->text, "[skipped: %zu binary file%s, %zu over %zu bytes]\n", st->binary, st->binary == 1 ? "" : "s",
+			 st->large, st->cap);
+	if (reason)
+		add_reason_text(&j->text, reason, n);
+	j->sc = json_pack("{s:s, s:s, s:O, s:I, s:I, s:I, s:I, s:b}", "pattern", tool_arg_str(j->call, "pattern", ""),
+			  "path", tool_arg_str(j->call, "path", "."), "matches", st->matches, "count", (json_int_t)n,
+			  "files_searched", (json_int_t)st->files, "binary_skipped", (json_int_t)st->binary,
+			  "large_skipped", (json_int_t)st->large, "truncated", reason != NULL);
+	if (reason)
+		json_object_set_new(j->sc, "reason", json_string(reason));
+}
+
+/* Compile the globs of argument name into *out; -1 (call finished) on a bad one. */
+static int grep_globs(struct tool_call *call, const char *name, struct tool_glob ***out, size_t *n)
+{
+	json_t *a = json_object_get(call->args, name), *x;
+	size_t i;
+	*n = 0;
+	*out = xcalloc(json_array_size(a) + 1, sizeof(**out));
+	json_array_foreach(a, i, x) {
+		auto_err struct err *err = NULL;
+		if (tool_glob_compile(json_string_value(x), &(*out)[*n], &err) < 0) {
+			tool_fail_err(call, err, "argument \"%s\"", name);
+			return -1;
+		}
+		(*n)++;
+	}
+	return 0;
+}
+
+static void grep_run_s(struct tool_call *call, struct sess_session *s)
+{
+	auto_free char *rel = search_rel(call);
+	if (!rel)
+		return;
+	const char *shown = tool_arg_str(call, "path", ".");
+	const char *pat = tool_arg_str(call, "pattern", "");
+	bool icase = tool_arg_bool(call, "ignore_case", false), fixed = tool_arg_bool(call, "fixed_strings", false);
+	auto_err struct err *err = NULL;
+	struct grep_state *st = xcalloc(1, sizeof(*st));
+
+	st->data = (struct buf)BUF_INIT;
+	st->path = (struct buf)BUF_INIT;
+	st->matches = json_array();
+	st->fixed = NULL;
+	if (fixed && !icase) {
+		st->fixed = xstrdup(pat);
+		st->fixed_len = strlen(pat);
+	} else {
+		struct buf re = BUF_INIT;
+		for (const char *p = pat; fixed && *p; p++) {	/* a fixed string, case-insensitive: quoted */
+			if (strchr(".[]()*+?{}|^$\\", *p))
+				buf_addch(&re, '\\');
+			buf_addch(&re, *p);
+		}
+		int rc = regcomp(&st->re, fixed ? (re.data ? re.data : "") : pat, REG_EXTENDED | REG_NEWLINE | (icase ? REG_ICASE : 0));
+		buf_release(&re);
+		if (rc) {
+			char msg[256];
+			regerror(rc, &st->re, msg, sizeof(msg));
+			st->fixed = xstrdup("");	/* nothing to regfree */
+			grep_state_free(st);
+			tool_fail(call, "argument \"pattern\": not a valid extended regular expression: %s", msg);
+			return;
+		}
+	}
+	if (grep_globs(call, "include", &st->inc, &st->ninc) < 0 || grep_globs(call, "exclude", &st->exc, &st->nexc) < 0) {
+		grep_state_free(st);
+		return;
+	}
+	st->before = (int)tool_arg_int(call, "before", tool_arg_int(call, "context", 0));
+	st->after = (int)tool_arg_int(call, "after", tool_arg_int(call, "context", 0));
+	st->max = (size_t)tool_arg_int(call, "max_results", GREP_DEFAULT_RESULTS);
+	st->cap = call->env->cfg->read_bytes.def;
+	int fd = sess_ws_open(s->wsfd, rel, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0, shown, &err);
+	if (fd < 0) {
+		grep_state_free(st);
+		tool_fail_err(call, err, "grep");
+		return;
+	}
+	search_start(call, s, rel, fd, grep_work, st, grep_state_free);
+}
+
+static void grep_run(struct tool_call *call) { tool_with_session(call, grep_run_s); }
 
 #define SESSION_ARG "\"session_id\":{\"type\":\"string\",\"description\":\"Session; default: this connection's own session.\"}"
 #define STOP_SCHEMA "\"truncated\":{\"type\":\"boolean\"}," \
@@ -301,6 +578,36 @@ const struct tool_def tool_search_defs[] = {
 		.read_only = true,
 		.idempotent = true,
 		.run = glob_run,
+	},
+	{
+		.name = "grep",
+		.title = "Search file contents",
+		.description = "Search the text of the files of the session workspace for a POSIX extended regular "
+			       "expression (or a fixed string), like grep -rn: include/exclude globs (a glob without "
+			       "\"/\" matches file names), context lines, max_results. Binary files (a NUL byte), "
+			       ".git and symlinks are skipped. Results in file path order.",
+		.input_schema = "{\"type\":\"object\",\"properties\":{"
+				"\"pattern\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":4096,\"description\":\"Extended regular expression (or a fixed string with fixed_strings).\"},"
+				"\"path\":{\"type\":\"string\",\"description\":\"Directory or file to search; default the workspace root.\"},"
+				"\"ignore_case\":{\"type\":\"boolean\"},\"fixed_strings\":{\"type\":\"boolean\"},"
+				"\"include\":{\"type\":\"array\",\"maxItems\":32,\"items\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":4096},\"description\":\"Only files matching one of these globs (\\\"*.py\\\", \\\"src/**/*.c\\\").\"},"
+				"\"exclude\":{\"type\":\"array\",\"maxItems\":32,\"items\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":4096},\"description\":\"Skip files and directories matching one of these globs.\"},"
+				"\"context\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":20,\"description\":\"Lines before and after each match.\"},"
+				"\"before\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":20},\"after\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":20},"
+				"\"max_results\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":2000,\"description\":\"Default 100.\"},"
+				SESSION_ARG
+				"},\"required\":[\"pattern\"],\"additionalProperties\":false}",
+		.output_schema = "{\"type\":\"object\",\"properties\":{\"pattern\":{\"type\":\"string\"},\"path\":{\"type\":\"string\"},"
+				 "\"matches\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{"
+				 "\"path\":{\"type\":\"string\"},\"line\":{\"type\":\"integer\"},\"text\":{\"type\":\"string\"},"
+				 "\"before\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},\"after\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}}},"
+				 "\"required\":[\"path\",\"line\",\"text\"]}},"
+				 "\"count\":{\"type\":\"integer\"},\"files_searched\":{\"type\":\"integer\"},"
+				 "\"binary_skipped\":{\"type\":\"integer\"},\"large_skipped\":{\"type\":\"integer\"}," STOP_SCHEMA "},"
+				 "\"required\":[\"pattern\",\"matches\",\"count\",\"truncated\"]}",
+		.read_only = true,
+		.idempotent = true,
+		.run = grep_run,
 	},
 	{ 0 },
 };

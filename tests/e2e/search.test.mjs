@@ -197,3 +197,75 @@ describe('file_edit', () => {
     assertErr(await srv.call('file_edit', { path: 'e/big.txt', old_string: 'a', new_string: 'b' }), 'larger than');
   });
 });
+
+describe('grep', () => {
+  test('regex over the workspace: sorted, .git, symlinks and binary files skipped', async () => {
+    const r = await srv.call('grep', { pattern: 'helper\\(' });
+    assertOk(r);
+    assert.deepEqual(r.structuredContent.matches.map((m) => `${m.path}:${m.line}:${m.text}`),
+      ['src/lib/helper.c:1:int helper(int x)', 'src/lib/helper.h:1:int helper(int x);', 'src/main.c:3:\treturn helper(1);']);
+    assert.equal(r.structuredContent.truncated, false);
+    assert.match(textOf(r), /^src\/lib\/helper\.c:1:int helper\(int x\)\n/);
+    const all = await srv.call('grep', { pattern: 'helper' });
+    const files = all.structuredContent.matches.map((m) => m.path);
+    assert.ok(!files.some((f) => f.startsWith('.git/')), '.git skipped');
+    assert.ok(!files.includes('blob.bin'), 'binary skipped');
+    assert.ok(!files.some((f) => f.startsWith('srclink/') || f.startsWith('rootlink/')), 'symlinks not followed');
+    assert.ok(all.structuredContent.binary_skipped >= 1);
+    assert.ok(files.includes('.hidden.c') && files.includes('node_modules/x/i.c'));
+  });
+
+  test('include/exclude globs, ignore_case, fixed_strings, a single file', async () => {
+    let r = await srv.call('grep', { pattern: 'helper', include: ['*.h', 'docs/**'] });
+    assert.deepEqual(r.structuredContent.matches.map((m) => m.path), ['docs/README.md', 'src/lib/helper.h']);
+    r = await srv.call('grep', { pattern: 'helper', exclude: ['node_modules', 'src', '.*'] });
+    assert.deepEqual(r.structuredContent.matches.map((m) => m.path), ['docs/README.md']);
+    r = await srv.call('grep', { pattern: 'TITLE', ignore_case: true });
+    assert.deepEqual(r.structuredContent.matches.map((m) => m.text), ['# Title']);
+    r = await srv.call('grep', { pattern: 'x + 1', fixed_strings: true });
+    assert.deepEqual(r.structuredContent.matches.map((m) => m.line), [3]);
+    r = await srv.call('grep', { pattern: 'X + 1', fixed_strings: true, ignore_case: true });
+    assert.deepEqual(r.structuredContent.matches.map((m) => m.line), [3]);
+    r = await srv.call('grep', { pattern: '^\treturn', path: 'src/main.c' });
+    assert.deepEqual(r.structuredContent.matches.map((m) => [m.path, m.line]), [['src/main.c', 3]]);
+  });
+
+  test('context lines', async () => {
+    const r = await srv.call('grep', { pattern: 'return x', context: 1, path: 'src' });
+    assertOk(r);
+    const m = r.structuredContent.matches[0];
+    assert.deepEqual([m.before, m.line, m.after], [['{'], 3, ['}']]);
+    assert.equal(textOf(r), 'src/lib/helper.c-2-{\nsrc/lib/helper.c:3:\treturn x + 1;\nsrc/lib/helper.c-4-}\n');
+  });
+
+  test('max_results truncates and says so; no match is not an error', async () => {
+    let r = await srv.call('grep', { pattern: 'helper', max_results: 2 });
+    assert.equal(r.structuredContent.count, 2);
+    assert.equal(r.structuredContent.truncated, true);
+    assert.equal(r.structuredContent.reason, 'max_results');
+    assert.match(textOf(r), /truncated: first 2 results/);
+    r = await srv.call('grep', { pattern: 'zzz_nothing' });
+    assertOk(r);
+    assert.equal(r.structuredContent.count, 0);
+    assert.match(textOf(r), /no matches/);
+  });
+
+  test('errors: bad regex, escapes, missing path, bad globs', async () => {
+    assertErr(await srv.call('grep', { pattern: 'a(' }), 'regular expression');
+    assertErr(await srv.call('grep', { pattern: 'root', path: '../' }), 'escapes the workspace');
+    assertErr(await srv.call('grep', { pattern: 'root', path: '/etc' }), 'outside the workspace');
+    assertErr(await srv.call('grep', { pattern: 'root', path: 'pwlink' }), 'escapes');
+    assertErr(await srv.call('grep', { pattern: 'root', path: 'nope' }), 'does not exist');
+    assertErr(await srv.call('grep', { pattern: 'x', include: ['/'] }), 'include');
+  });
+
+  test('a FIFO as the path does not block; long lines are searched', async () => {
+    let r = await srv.call('grep', { pattern: 'x', path: 'fifo.c' });
+    assertOk(r);
+    assert.equal(r.structuredContent.count, 0);
+    const w = await exec(srv, 'shell', 'python3 -c "print(\'a\' * 100000 + \'NEEDLE\' + \'b\' * 100000)" > e/long.txt');
+    assert.equal(w.sc.exit_code, 0);
+    r = await srv.call('grep', { pattern: 'NEE+DLE', path: 'e' });
+    assert.deepEqual(r.structuredContent.matches.map((m) => [m.path, m.line, m.text.length]), [['e/long.txt', 1, 500]]);
+  });
+});
