@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startServe, createKey, REPO } from './helpers.mjs';
+import { startServe, createKey, httpClient, REPO } from './helpers.mjs';
 import { loadCompat, compatRequest, assertExchange, assertCompactJson } from './compat.mjs';
 
 const FIX = loadCompat('agentflow');
@@ -262,6 +262,34 @@ describe('AgentFlow under --auth none', () => {
     const seen = JSON.parse(r.stdout.trim().split('\n').pop());
     assert.deepEqual(seen.screenshot, [1024, 768]);
     assert.deepEqual(seen.batch, ['vm:move', 'bash:run', 'vm:screenshot']);
+  });
+});
+
+describe('AgentFlow session TTL (compat.agentflow.session_ttl)', () => {
+  let srv, B;
+  before(async () => { srv = await startServe({ auth: 'none', config: { compat: { agentflow: { session_ttl: 1 } } } }); B = srv.base; });
+  after(async () => { await srv?.close(); });
+
+  test('a session without an action for session_ttl ends (its sandbox too); refresh keeps it', async () => {
+    const c = await req(B, 'POST', '/session/create', { worker_id: 'ttl', resource_type: 'bash' });
+    assert.equal(c.status, 200);
+    const listed = (await req(B, 'POST', '/session/list', { worker_id: 'ttl' })).json.data.sessions[0];
+    const e = new Date(listed.expires_at + 'Z'); // utcnow().isoformat(): no zone
+    assert.ok(Math.abs(e.getTime() - Date.now() - 1000) < 1500, `expires_at is about 1 s ahead: ${listed.expires_at}`);
+    const mcp = await httpClient(srv);
+    const mine = async () => (await mcp.call('session_list', { labels: { 'agentflow.session': listed.session_id } })).structuredContent.sessions;
+    assert.equal((await mine()).length, 1, 'MCP sees the sandbox by its labels');
+    // the sweep runs every 10 s
+    let gone = false;
+    for (let i = 0; i < 30 && !gone; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      gone = (await req(B, 'POST', '/session/list', { worker_id: 'ttl' })).json.data.count === 0;
+    }
+    assert.ok(gone, 'the expired session was ended within the sweep period');
+    assert.equal((await mine()).length, 0, 'its sandbox is gone too');
+    await mcp.close();
+    const r = await req(B, 'POST', '/execute', { worker_id: 'ttl', action: 'bash:run', params: { command: 'true' } });
+    assert.equal(r.json.meta.temporary_session, true, 'the next action gets a new (temporary) session');
   });
 });
 
