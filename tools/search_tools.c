@@ -282,6 +282,7 @@ struct grep_state {
 	regex_t re;
 	char *fixed;		/* fixed-string search (case-sensitive): memmem, no regex */
 	size_t fixed_len;
+	char *lit;		/* a string every match contains (case-sensitive), or NULL */
 	struct tool_glob **inc, **exc;
 	size_t ninc, nexc;
 	int before, after;
@@ -299,6 +300,7 @@ static void grep_state_free(void *arg)
 	if (!st->fixed)
 		regfree(&st->re);
 	free(st->fixed);
+	free(st->lit);
 	for (size_t i = 0; i < st->ninc; i++)
 		tool_glob_free(st->inc[i]);
 	for (size_t i = 0; i < st->nexc; i++)
@@ -309,6 +311,70 @@ static void grep_state_free(void *arg)
 	buf_release(&st->data);
 	buf_release(&st->path);
 	free(st);
+}
+
+/*
+ * The longest run of plain characters an extended regex requires at its top
+ * level (none with "|" anywhere): a file without it cannot match, so its
+ * lines need no regexec. A character followed by "*", "?" or "{" is optional.
+ */
+static char *required_literal(const char *re)
+{
+	struct buf run = BUF_INIT, best = BUF_INIT;
+	int depth = 0;
+
+	if (strchr(re, '|'))
+		return NULL;
+	for (const char *p = re; *p; p++) {
+		char c = *p;
+		bool plain = !strchr(".[]()*+?{}|^$\\", c);
+		if (c == '\\' && p[1] && !((p[1] >= 'a' && p[1] <= 'z') || (p[1] >= 'A' && p[1] <= 'Z') ||
+					   (p[1] >= '0' && p[1] <= '9'))) {
+			c = *++p;
+			plain = true;
+		}
+		if (plain && depth == 0 && p[1] && strchr("*?{", p[1])) {
+			plain = false;	/* optional: ends the run without it */
+		}
+		if (plain && depth == 0) {
+			buf_addch(&run, c);
+			if (p[1] != '+')
+				continue;
+		}
+		if (run.len > best.len) {
+			buf_release(&best);
+			best = run;
+			run = (struct buf)BUF_INIT;
+		}
+		run.len = 0;
+		if (c == '\\' && p[1])
+			p++;	/* \w, \1 and the like: not plain */
+		else if (c == '{') {	/* a bound: its digits are not text */
+			while (p[1] && *p != '}')
+				p++;
+		} else if (c == '(')
+			depth++;
+		else if (c == ')' && depth)
+			depth--;
+		else if (c == '[') {	/* skip the bracket expression */
+			p++;
+			if (*p == '^')
+				p++;
+			if (*p == ']')
+				p++;
+			while (*p && *p != ']')
+				p++;
+			if (!*p)
+				break;
+		}
+	}
+	if (run.len > best.len) {
+		buf_release(&best);
+		best = run;
+		run = (struct buf)BUF_INIT;
+	}
+	buf_release(&run);
+	return best.len >= 2 ? buf_detach(&best) : (buf_release(&best), NULL);
 }
 
 /* A glob without "/" is matched against the name alone. */
@@ -410,6 +476,8 @@ static void grep_fd(struct grep_state *st, int fd, const char *shown)
 		st->binary++;
 		return;
 	}
+	if (st->lit && !memmem(st->data.data, st->data.len, st->lit, strlen(st->lit)))
+		return;
 	grep_buffer(st, st->data.data, st->data.len, shown);
 }
 
@@ -517,6 +585,8 @@ static void grep_run_s(struct tool_call *call, struct sess_session *s)
 				buf_addch(&re, '\\');
 			buf_addch(&re, *p);
 		}
+		if (!icase && !fixed)
+			st->lit = required_literal(pat);
 		int rc = regcomp(&st->re, fixed ? (re.data ? re.data : "") : pat, REG_EXTENDED | REG_NEWLINE | (icase ? REG_ICASE : 0));
 		buf_release(&re);
 		if (rc) {

@@ -754,6 +754,7 @@ try {
   // the other issues' sections, measured in the same run on the same machine
   const { benchRl } = await import('./rl.mjs');
   const { benchDisplay } = await import('./display.mjs');
+  const { benchSearch } = await import('./search.mjs');
   const { benchWrk } = await import('./wrk.mjs');
   const { benchCompat } = await import('./compat.mjs');
   const { benchAgentflow } = await import('./agentflow.mjs');
@@ -761,6 +762,7 @@ try {
   for (const [name, fn] of [['wrk', () => benchWrk({ bin: BIN, dataDir: DATA })],
                              ['REST dialects', () => benchCompat({ bin: BIN, dataDir: DATA, n: Math.max(N, 300) })],
                              ['rl', () => benchRl({ bin: BIN, dataDir: DATA, n: Math.min(N, 50) })],
+                             ['grep', () => benchSearch({ bin: BIN, dataDir: DATA, n: Math.min(N, 20) })],
                              ['display', () => benchDisplay({ bin: BIN, dataDir: DATA, n: Math.min(N, 30) })],
                              ['snapshot store', () => snapshotStore()],
                              ['agentflow', () => benchAgentflow({ bin: BIN, dataDir: DATA, n: Math.min(N, 400) })]]) {

@@ -230,6 +230,19 @@ describe('grep', () => {
     assert.deepEqual(r.structuredContent.matches.map((m) => [m.path, m.line]), [['src/main.c', 3]]);
   });
 
+  test('regex features around the literal prefilter keep matching', async () => {
+    const lines = async (pattern) => (await srv.call('grep', { pattern, path: 'src/lib/helper.c' })).structuredContent.matches.map((m) => m.line);
+    assert.deepEqual(await lines('retur?n x'), [3], 'optional character');
+    assert.deepEqual(await lines('hel+per\\(int'), [1], 'plus');
+    assert.deepEqual(await lines('(int|void) helper'), [1], 'alternation');
+    assert.deepEqual(await lines('x \\+ 1'), [3], 'escaped plus');
+    assert.deepEqual(await lines('ret{1}urn'), [3], 'bound');
+    assert.deepEqual(await lines('\\{'), [2], 'escaped brace');
+    assert.deepEqual(await lines('[r]eturn x'), [3], 'bracket');
+    assert.deepEqual(await lines('helperX?'), [1], 'optional last character');
+    assert.deepEqual(await lines('nothere'), [], 'absent literal');
+  });
+
   test('context lines', async () => {
     const r = await srv.call('grep', { pattern: 'return x', context: 1, path: 'src' });
     assertOk(r);
