@@ -276,6 +276,7 @@ static void glob_run(struct tool_call *call) { tool_with_session(call, glob_run_
 
 #define GREP_DEFAULT_RESULTS 100
 #define GREP_SHOW_MAX 500	/* bytes of a line shown */
+#define GREP_BOUNDS_MAX 1000	/* product of a pattern's {n,m} bounds */
 #define GREP_LINE_MAX 8192	/* a longer line is matched in pieces of this size */
 
 struct grep_state {
@@ -375,6 +376,28 @@ static char *required_literal(const char *re)
 	}
 	buf_release(&run);
 	return best.len >= 2 ? buf_detach(&best) : (buf_release(&best), NULL);
+}
+
+/* The product of a regex's repetition bounds ({n}, {n,m}): glibc's regcomp
+   copies the repeated part that many times, so nested bounds would take
+   the loop thread's time and memory. */
+static double bounds_product(const char *re)
+{
+	double prod = 1;
+	for (const char *p = re; *p; p++) {
+		if (*p == '\\' && p[1]) {
+			p++;
+			continue;
+		}
+		if (*p != '{')
+			continue;
+		char *end;
+		unsigned long a = strtoul(p + 1, &end, 10), b = a;
+		if (*end == ',')
+			b = end[1] == '}' ? a : strtoul(end + 1, &end, 10);
+		prod *= (double)(a > b ? a : b) + 1;
+	}
+	return prod;
 }
 
 /* A glob without "/" is matched against the name alone. */
@@ -584,6 +607,14 @@ static void grep_run_s(struct tool_call *call, struct sess_session *s)
 			if (strchr(".[]()*+?{}|^$\\", *p))
 				buf_addch(&re, '\\');
 			buf_addch(&re, *p);
+		}
+		if (!fixed && bounds_product(pat) > GREP_BOUNDS_MAX) {
+			buf_release(&re);
+			st->fixed = xstrdup("");	/* nothing to regfree */
+			grep_state_free(st);
+			tool_fail_as(call, ERR_LIMIT, "argument \"pattern\": its repetition bounds ({n,m}) multiply to more "
+				     "than %d", GREP_BOUNDS_MAX);
+			return;
 		}
 		if (!icase && !fixed)
 			st->lit = required_literal(pat);

@@ -265,6 +265,8 @@ describe('grep', () => {
 
   test('errors: bad regex, escapes, missing path, bad globs', async () => {
     assertErr(await srv.call('grep', { pattern: 'a(' }), 'regular expression');
+    assertErr(await srv.call('grep', { pattern: '((a{1,255}){1,255}){1,255}' }), 'repetition bounds');
+    assertOk(await srv.call('grep', { pattern: 'a{1,20}b{2}', path: 'src' }));
     assertErr(await srv.call('grep', { pattern: 'root', path: '../' }), 'escapes the workspace');
     assertErr(await srv.call('grep', { pattern: 'root', path: '/etc' }), 'outside the workspace');
     assertErr(await srv.call('grep', { pattern: 'root', path: 'pwlink' }), 'escapes');
