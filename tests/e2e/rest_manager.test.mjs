@@ -7,6 +7,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { startServe, httpClient, createKey, httpRequest, textOf, REPO } from './helpers.mjs';
 
 const fixture = JSON.parse(fs.readFileSync(path.join(REPO, 'fixtures', 'compat', 'manager.json'), 'utf8'));
@@ -103,6 +106,28 @@ describe('REST dialect 000: the sandbox manager', () => {
     assert.equal(list.json.data.total, 1);
     assert.equal(list.json.data.sandboxes[0].instanceType, 't2.small');
     assert.equal(list.json.data.sandboxes[0].userId, 'u-spec');
+  });
+
+  test('mcpUrl: an MCP client with only that URL works in the sandbox (Streamable HTTP, and legacy SSE with the same token)', async () => {
+    const res = await api(srv, srv.key, 'POST', '/api/v1/sandboxes', { userId: 'u-mcp' });
+    const { sandboxId, mcpUrl } = res.json.data;
+    const sseUrl = mcpUrl.replace(`/sessions/${sandboxId}/mcp?`, `/sessions/${sandboxId}/sse?`);
+    for (const [url, Transport, file] of [[mcpUrl, StreamableHTTPClientTransport, 'a.txt'], [sseUrl, SSEClientTransport, 'b.txt']]) {
+      const client = new Client({ name: 'manager-e2e', version: '1.0.0' }, { capabilities: {} });
+      await client.connect(new Transport(new URL(url)));
+      try {
+        const names = (await client.listTools()).tools.map((t) => t.name);
+        for (const n of ['read_file', 'write_file', 'list_directory', 'run_command']) assert.ok(names.includes(n), `${n} offered: ${names}`);
+        const w = await client.callTool({ name: 'write_file', arguments: { path: file, content: `via ${file}\n` } });
+        assert.ok(!w.isError, textOf(w));
+      } finally { await client.close().catch(() => {}); }
+      const r = await mcp.call('file_read', { session_id: sandboxId, path: file });
+      assert.equal(r.structuredContent.content, `via ${file}\n`, 'the bound endpoint acts on the sandbox');
+    }
+    // the URL carries no key: without its token it is refused
+    const bare = await httpRequest(srv, { method: 'POST', path: new URL(mcpUrl).pathname, headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' },
+      body: { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } } } });
+    assert.equal(bare.status, 401);
   });
 
   test('aliases: /v1/..., /compat/manager/api/v1/... and /compat/manager/v1/...', async () => {
