@@ -80,7 +80,12 @@ static uint64_t shape_of(const char *const *argv, const char *const *envp, const
 		h = fnv1a(h, cwd, strlen(cwd) + 1);
 	h = fnv1a(h, &has_input, sizeof(has_input));
 	h = fnv1a(h, &want_result, sizeof(want_result));
-	return fnv1a(h, l, sizeof(*l));
+	/* field by field: the struct's padding is whatever the caller's stack held */
+	h = fnv1a(h, &l->memory_bytes, sizeof(l->memory_bytes));
+	h = fnv1a(h, &l->max_pids, sizeof(l->max_pids));
+	h = fnv1a(h, &l->cpu_seconds, sizeof(l->cpu_seconds));
+	h = fnv1a(h, &l->file_bytes, sizeof(l->file_bytes));
+	return fnv1a(h, &l->open_files, sizeof(l->open_files));
 }
 
 static char **strv_dup(const char *const *v)
