@@ -255,6 +255,34 @@ static json_t *edit_args(json_t *in, const char **why)
 	return steps;
 }
 
+/*
+ * ---- grep_search {pattern, path, recursive=true, case_sensitive=false,
+ *      include_pattern?, exclude_pattern?, max_results=50} ----
+ */
+static json_t *grep_args(json_t *in, const char **why)
+{
+	json_t *o = json_object(), *v;
+	json_t *exclude = json_array();
+
+	copy(o, in, "pattern", NULL);
+	v = json_object_get(in, "path");
+	if (json_is_string(v) && strcmp(json_string_value(v), "."))
+		json_object_set(o, "path", v);
+	json_object_set_new(o, "ignore_case", json_boolean(!json_is_true(json_object_get(in, "case_sensitive"))));
+	if ((v = json_object_get(in, "include_pattern")))
+		json_object_set_new(o, "include", json_pack("[O]", v));
+	if ((v = json_object_get(in, "exclude_pattern")))
+		json_array_append(exclude, v);
+	if (json_is_false(json_object_get(in, "recursive")))
+		json_array_append_new(exclude, json_string("*/*")); /* below a subdirectory: files directly in path only */
+	if (json_array_size(exclude))
+		json_object_set(o, "exclude", exclude);
+	json_decref(exclude);
+	v = json_object_get(in, "max_results");
+	json_object_set_new(o, "max_results", json_integer(json_is_integer(v) ? json_integer_value(v) : 50));
+	return o;
+}
+
 static const struct alias aliases[] = {
 	{ "read_file", "file_read", read_args, read_result },
 	{ "write_file", "file_write", write_args, NULL },
@@ -263,6 +291,7 @@ static const struct alias aliases[] = {
 	{ "run_command", "execute", run_args, run_result },
 	{ "search_files", "glob", search_args, NULL },
 	{ "edit_file", "file_edit", edit_args, NULL },
+	{ "grep_search", "grep", grep_args, NULL },
 };
 
 /* ---- the forwarding caller ---- */
@@ -458,6 +487,22 @@ const struct tool_def tool_alias_defs[] = {
 				"\"required\":[\"type\",\"start_line\",\"content\"],\"additionalProperties\":false}}},"
 				"\"required\":[\"path\",\"operations\"],\"additionalProperties\":false}",
 		.destructive = true,
+		.run = alias_run,
+	},
+	{
+		.name = "grep_search",
+		.title = "Search file contents",
+		.description = "Search the text of files below path for a regular expression (POSIX extended), case "
+			       "insensitive unless case_sensitive; include_pattern/exclude_pattern are file globs; "
+			       "recursive: false searches only the files directly in path.",
+		.input_schema = "{\"type\":\"object\",\"properties\":{\"pattern\":{\"type\":\"string\",\"minLength\":1,"
+				"\"maxLength\":4096},\"path\":{\"type\":\"string\"},\"recursive\":{\"type\":\"boolean\"},"
+				"\"case_sensitive\":{\"type\":\"boolean\"},\"include_pattern\":{\"type\":\"string\",\"minLength\":1,"
+				"\"maxLength\":4096},\"exclude_pattern\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":4096},"
+				"\"max_results\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":2000}},\"required\":[\"pattern\"],"
+				"\"additionalProperties\":false}",
+		.read_only = true,
+		.idempotent = true,
 		.run = alias_run,
 	},
 	{

@@ -84,6 +84,16 @@ describe('session-bound endpoints', () => {
       assert.equal(r.structuredContent.content, 'top\na\nB\nc\nend\n', 'line numbers refer to the file before the call');
       r = await b.call('edit_file', { path: 'e.txt', operations: [{ type: 'replace', start_line: 99, content: 'x' }] });
       assert.equal(r.isError, true, 'a line past the end is refused');
+      r = await b.call('grep_search', { pattern: 'THREE' });
+      assert.ok(!r.isError, textOf(r));
+      assert.deepEqual(r.structuredContent.matches.map((m) => [m.path, m.line]), [['notes.txt', 3]], 'case-insensitive by default');
+      r = await b.call('grep_search', { pattern: 'THREE', case_sensitive: true });
+      assert.equal(r.structuredContent.matches.length, 0);
+      await b.call('write_file', { path: 'd/deep.txt', content: 'three deep\n' });
+      r = await b.call('grep_search', { pattern: 'three', recursive: false });
+      assert.deepEqual(r.structuredContent.matches.map((m) => m.path), ['notes.txt'], 'recursive: false stays in path');
+      r = await b.call('grep_search', { pattern: 'three', include_pattern: 'deep*' });
+      assert.deepEqual(r.structuredContent.matches.map((m) => m.path), ['d/deep.txt']);
       r = await b.call('search_files', { pattern: 'ote' });
       assert.ok(!r.isError, textOf(r));
       assert.deepEqual(r.structuredContent.matches.map((m) => m.path), ['notes.txt'], 'a plain word matches part of a name');
