@@ -1450,10 +1450,11 @@ static bool action_works(const struct af_action *a)
 
 static void on_tools(struct tp_req *r, void *arg)
 {
-	json_t *tools = json_array();
+	json_t *tools;
 
 	if (!caller(r, "tools", STATUS_MESSAGE))
 		return;
+	tools = json_array();
 	for (const struct af_action *a = af_actions; a->name; a++)
 		if (action_works(a))
 			json_array_append_new(tools, af_action_info(a, false));
