@@ -126,6 +126,7 @@ const char *mgr_error_code(int status)
 	case 401: return "UNAUTHORIZED";
 	case 403: return "FORBIDDEN";
 	case 404: return "NOT_FOUND";
+	case 405: return "METHOD_NOT_ALLOWED";
 	case 409: return "CONFLICT";
 	case 413: return "PAYLOAD_TOO_LARGE";
 	case 429: return "TOO_MANY_REQUESTS";
@@ -703,6 +704,15 @@ static void image_create(struct tp_req *r, void *arg)
 
 /* ---- the dialect ---- */
 
+/* Unknown paths under /compat/manager/ and documented paths asked with another method: the envelope. */
+static void manager_unrouted(struct tp_req *r, bool wrong_method)
+{
+	if (wrong_method)
+		fail(r, 405, "%s is not served for %s", tp_req_method_name(r), tp_req_path(r));
+	else
+		fail(r, 404, "no such endpoint: %s", tp_req_path(r));
+}
+
 #define BOTH(methods, path, fn) { methods, "/api/v1" path, fn }, { methods, "/v1" path, fn }
 
 static const struct rest_route routes[] = {
@@ -723,4 +733,5 @@ static const struct rest_route routes[] = {
 const struct rest_dialect rest_manager = {
 	.name = "manager",
 	.routes = routes,
+	.unrouted = manager_unrouted,
 };

@@ -192,6 +192,11 @@ describe('REST dialect 000: the sandbox manager', () => {
     ])
       assertEnvelopeError(await api(srv, srv.key, m, p), 404, `${m} ${p}`);
     assertEnvelopeError(await api(srv, srv.key, 'POST', '/api/v1/sandboxes', { userId: 'u', imageId: 'snap_nope' }), 404, 'create from unknown image');
+    // what no route serves: unknown paths under the prefix, documented paths with another method
+    assertEnvelopeError(await api(srv, srv.key, 'GET', '/compat/manager/api/v1/nothing'), 404, 'unknown path under the prefix');
+    assertEnvelopeError(await api(srv, srv.key, 'GET', '/api/v1/sandboxes/ses_x/stop'), 405, 'GET of stop');
+    assertEnvelopeError(await api(srv, srv.key, 'PUT', '/api/v1/sandboxes'), 405, 'PUT of sandboxes');
+    assertEnvelopeError(await api(srv, srv.key, 'GET', '/compat/manager/v1/sandbox-images/x/delete'), 405, 'GET of delete under the prefix');
   });
 
   test('stop takes an image; a new sandbox starts from it; a stopped sandbox cannot be stopped again', async () => {

@@ -73,6 +73,7 @@ int main(void)
 	is_str(mgr_error_code(400), "BAD_REQUEST", "400");
 	is_str(mgr_error_code(401), "UNAUTHORIZED", "401");
 	is_str(mgr_error_code(403), "FORBIDDEN", "403");
+	is_str(mgr_error_code(405), "METHOD_NOT_ALLOWED", "405");
 	is_str(mgr_error_code(500), "INTERNAL_ERROR", "500");
 	is_str(mgr_error_code(418), "INTERNAL_ERROR", "anything else");
 
