@@ -16,6 +16,7 @@
  */
 #include "rest.h"
 #include "agentflow.h"
+#include "fastapi.h"
 #include "../base/buf.h"
 #include "../base/common.h"
 #include "../base/config.h"
@@ -1877,11 +1878,21 @@ static const struct rest_route routes[] = {
 	{ 0 },
 };
 
+/* The twin is a FastAPI app: its answers for an unknown path or a method a path does not serve. */
+static void unrouted(struct tp_req *r, bool wrong_method)
+{
+	if (wrong_method)
+		tp_req_json(r, 405, fastapi_detail("Method Not Allowed"));
+	else
+		tp_req_json(r, 404, fastapi_detail("Not Found"));
+}
+
 const struct rest_dialect rest_agentflow = {
 	.name = DIALECT,
 	.routes = routes,
 	.claims = claims,
 	.health = health,
+	.unrouted = unrouted,
 	.init = init,
 	.release = release,
 };

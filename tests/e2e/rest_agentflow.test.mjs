@@ -68,6 +68,18 @@ describe('AgentFlow under --auth none', () => {
     assert.equal((await req(B, 'GET', '/ready')).json.status, 'ready');
   });
 
+  test('what no route serves is answered as FastAPI does: 404 under the prefix, 405 for a known path', async () => {
+    let r = await req(B, 'GET', '/compat/agentflow/no/such/path');
+    assert.equal(r.status, 404);
+    assert.deepEqual(r.json, { detail: 'Not Found' });
+    r = await req(B, 'DELETE', '/compat/agentflow/tools');
+    assert.equal(r.status, 405);
+    assert.deepEqual(r.json, { detail: 'Method Not Allowed' });
+    r = await req(B, 'PUT', '/api/v1/tools');
+    assert.equal(r.status, 405, 'a documented path asked with another method');
+    assert.deepEqual(r.json, { detail: 'Method Not Allowed' });
+  });
+
   test('action names: vm-click, vm.click, vm_click, bare names, ambiguity', async () => {
     await req(B, 'POST', '/session/create', { worker_id: 'names', resource_type: 'vm', session_config: { screen_size: [640, 480] } });
     for (const a of ['vm:click', 'vm-click', 'vm.click', 'vm_click', 'click']) {
