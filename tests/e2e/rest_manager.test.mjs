@@ -94,7 +94,7 @@ describe('REST dialect 000: the sandbox manager', () => {
     assert.equal(d.status, 'RUNNING');
     assert.equal(d.cdpUrl, null);
     const info = (await mcp.call('session_info', { session_id: d.sandboxId })).structuredContent;
-    assert.equal(d.mcpUrl, info.mcp_url, 'mcpUrl is the session-bound MCP endpoint');
+    assert.equal(d.mcpUrl, info.mcp_sse_url, "mcpUrl is the session-bound MCP endpoint's SSE URL, as the document's is");
     assert.match(d.vncUrl, new RegExp(`^${srv.base}/sessions/${d.sandboxId}/view\\?token=`));
     assert.equal(info.limits.memory_mb, 2048);
     assert.equal(info.labels['manager.userId'], 'u-spec');
@@ -108,11 +108,12 @@ describe('REST dialect 000: the sandbox manager', () => {
     assert.equal(list.json.data.sandboxes[0].userId, 'u-spec');
   });
 
-  test('mcpUrl: an MCP client with only that URL works in the sandbox (Streamable HTTP, and legacy SSE with the same token)', async () => {
+  test('mcpUrl: an MCP client with only that URL works in the sandbox (legacy SSE, and Streamable HTTP with the same token)', async () => {
     const res = await api(srv, srv.key, 'POST', '/api/v1/sandboxes', { userId: 'u-mcp' });
     const { sandboxId, mcpUrl } = res.json.data;
-    const sseUrl = mcpUrl.replace(`/sessions/${sandboxId}/mcp?`, `/sessions/${sandboxId}/sse?`);
-    for (const [url, Transport, file] of [[mcpUrl, StreamableHTTPClientTransport, 'a.txt'], [sseUrl, SSEClientTransport, 'b.txt']]) {
+    assert.match(mcpUrl, new RegExp(`/sessions/${sandboxId}/sse\\?token=[0-9a-f]{32}$`));
+    const httpUrl = mcpUrl.replace(`/sessions/${sandboxId}/sse?`, `/sessions/${sandboxId}/mcp?`);
+    for (const [url, Transport, file] of [[mcpUrl, SSEClientTransport, 'a.txt'], [httpUrl, StreamableHTTPClientTransport, 'b.txt']]) {
       const client = new Client({ name: 'manager-e2e', version: '1.0.0' }, { capabilities: {} });
       await client.connect(new Transport(new URL(url)));
       try {
