@@ -1091,21 +1091,36 @@ static void on_session_destroy(struct tp_req *r, void *arg)
 		session_destroyed(d);
 }
 
-static void on_session_list(struct tp_req *r, void *arg)
+/*
+ * The start of every request about one worker's sessions: the caller (401 in
+ * the envelope otherwise), a JSON object body, and its worker_id (400
+ * "worker_id required" otherwise). NULL when it was answered already.
+ */
+static struct af_req *worker_request(struct tp_req *r, const char *action, const char **worker)
 {
-	struct af_user *u = caller(r, "session:list", ENVELOPE);
+	struct af_user *u = caller(r, action, ENVELOPE);
 	json_t *body;
 
-	if (!u || !(body = plain_body(r, "session:list", false)))
-		return;
+	if (!u || !(body = plain_body(r, action, false)))
+		return NULL;
 	struct af_req *q = req_new(r, u, body);
-	const char *worker = body_str(body, "worker_id");
-	if (!worker) {
+	if (!(*worker = body_str(body, "worker_id"))) {
 		answer_envelope(q, 400, AF_INVALID_REQUEST_FORMAT, "worker_id required",
-				json_pack("{s:O}", "worker_id", json_object_get(body, "worker_id") ?: json_null()),
-				"session:list", "session", NULL);
-		return;
+				json_pack("{s:O}", "worker_id", json_object_get(body, "worker_id") ?: json_null()), action,
+				"session", NULL);
+		return NULL;
 	}
+	return q;
+}
+
+static void on_session_list(struct tp_req *r, void *arg)
+{
+	const char *worker;
+	struct af_req *q = worker_request(r, "session:list", &worker);
+
+	if (!q)
+		return;
+	struct af_user *u = q->u;
 	json_t *list = json_array();
 	struct af_sess *s;
 	TAILQ_FOREACH(s, &u->sessions, link)
@@ -1118,20 +1133,15 @@ static void on_session_list(struct tp_req *r, void *arg)
 
 static void on_session_refresh(struct tp_req *r, void *arg)
 {
-	struct af_user *u = caller(r, "session:refresh", ENVELOPE);
-	json_t *body;
+	const char *worker;
+	struct af_req *q = worker_request(r, "session:refresh", &worker);
 
-	if (!u || !(body = plain_body(r, "session:refresh", false)))
+	if (!q)
 		return;
-	struct af_req *q = req_new(r, u, body);
-	const char *worker = body_str(body, "worker_id"), *rt = body_str(body, "resource_type");
+	struct af_user *u = q->u;
+	json_t *body = q->body;
+	const char *rt = body_str(body, "resource_type");
 	struct af_sess *s;
-	if (!worker) {
-		answer_envelope(q, 400, AF_INVALID_REQUEST_FORMAT, "worker_id required",
-				json_pack("{s:O}", "worker_id", json_object_get(body, "worker_id") ?: json_null()),
-				"session:refresh", "session", NULL);
-		return;
-	}
 	if (rt) {
 		struct buf m = BUF_INIT;
 		if (!(s = afs_find(u, worker, rt))) {
@@ -1170,19 +1180,12 @@ static void on_session_refresh(struct tp_req *r, void *arg)
 
 static void on_heartbeat(struct tp_req *r, void *arg)
 {
-	struct af_user *u = caller(r, "session:heartbeat", ENVELOPE);
-	json_t *body;
+	const char *worker;
+	struct af_req *q = worker_request(r, "session:heartbeat", &worker);
 
-	if (!u || !(body = plain_body(r, "session:heartbeat", false)))
+	if (!q)
 		return;
-	struct af_req *q = req_new(r, u, body);
-	const char *worker = body_str(body, "worker_id");
-	if (!worker) {
-		answer_envelope(q, 400, AF_INVALID_REQUEST_FORMAT, "worker_id required",
-				json_pack("{s:O}", "worker_id", json_object_get(body, "worker_id") ?: json_null()),
-				"session:heartbeat", "session", NULL);
-		return;
-	}
+	struct af_user *u = q->u;
 	json_t *active = json_array();
 	struct af_sess *s;
 	TAILQ_FOREACH(s, &u->sessions, link)
@@ -1203,19 +1206,12 @@ static unsigned tools_available(void)
 
 static void on_status(struct tp_req *r, void *arg)
 {
-	struct af_user *u = caller(r, "session:status", ENVELOPE);
-	json_t *body;
+	const char *worker;
+	struct af_req *q = worker_request(r, "session:status", &worker);
 
-	if (!u || !(body = plain_body(r, "session:status", false)))
+	if (!q)
 		return;
-	struct af_req *q = req_new(r, u, body);
-	const char *worker = body_str(body, "worker_id");
-	if (!worker) {
-		answer_envelope(q, 400, AF_INVALID_REQUEST_FORMAT, "worker_id required",
-				json_pack("{s:O}", "worker_id", json_object_get(body, "worker_id") ?: json_null()),
-				"session:status", "session", NULL);
-		return;
-	}
+	struct af_user *u = q->u;
 	json_t *active = json_array(), *sessions = json_object();
 	struct af_sess *s;
 	TAILQ_FOREACH(s, &u->sessions, link) {
