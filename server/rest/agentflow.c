@@ -315,110 +315,39 @@ static void answer_envelope(struct af_req *q, int status, enum af_code code, con
 
 /* ---- bodies ------------------------------------------------------------------------- */
 
-/* FastAPI's 422 for a body model (pydantic v2 error shape). */
-enum ftype { F_STR, F_DICT, F_INT_OPT, F_BOOL, F_LIST_DICT };
-struct field {
-	const char *name;
-	enum ftype type;
-	bool required;
-};
+/* String fields the twin bounds (worker_id, resource_type, action, ...). */
+#define STR_FIELD(n, req) { .name = n, .type = FASTAPI_STR, .required = req, .bounds = FASTAPI_MAX_LEN, .max_len = MAX_NAME }
 
-static void field_error(json_t *detail, const char *type, json_t *loc, const char *msg, json_t *input)
-{
-	json_array_append_new(detail, json_pack("{s:s, s:o, s:s, s:O}", "type", type, "loc", loc, "msg", msg, "input",
-						input ? input : json_null()));
-}
-
-static void check_field(json_t *detail, const struct field *f, json_t *v)
-{
-	json_t *loc = json_pack("[s, s]", "body", f->name);
-	size_t i;
-	json_t *x;
-
-	switch (f->type) {
-	case F_STR:
-		if (!json_is_string(v))
-			field_error(detail, "string_type", loc, "Input should be a valid string", v);
-		else if (json_string_length(v) > MAX_NAME) {
-			json_array_append_new(detail, json_pack("{s:s, s:o, s:s, s:O, s:{s:i}}", "type", "string_too_long", "loc",
-								 loc, "msg", "String should have at most 256 characters", "input",
-								 v, "ctx", "max_length", MAX_NAME));
-		} else
-			json_decref(loc);
-		return;
-	case F_DICT:
-		if (!json_is_object(v))
-			field_error(detail, "dict_type", loc, "Input should be a valid dictionary", v);
-		else
-			json_decref(loc);
-		return;
-	case F_INT_OPT:
-		if (json_is_null(v) || json_is_integer(v) ||
-		    (json_is_real(v) && json_real_value(v) == (double)(json_int_t)json_real_value(v)))
-			json_decref(loc);
-		else if (json_is_real(v))
-			field_error(detail, "int_from_float", loc,
-				    "Input should be a valid integer, got a number with a fractional part", v);
-		else
-			field_error(detail, "int_type", loc, "Input should be a valid integer", v);
-		return;
-	case F_BOOL:
-		if (!json_is_boolean(v))
-			field_error(detail, "bool_type", loc, "Input should be a valid boolean", v);
-		else
-			json_decref(loc);
-		return;
-	case F_LIST_DICT:
-		if (!json_is_array(v)) {
-			field_error(detail, "list_type", loc, "Input should be a valid list", v);
-			return;
-		}
-		json_array_foreach(v, i, x)
-			if (!json_is_object(x))
-				field_error(detail, "dict_type", json_pack("[s, s, I]", "body", f->name, (json_int_t)i),
-					    "Input should be a valid dictionary", x);
-		json_decref(loc);
-		return;
-	}
-	json_decref(loc);
-}
+static const struct fastapi_field any_dict = { .type = FASTAPI_DICT };
 
 /*
- * Parse r's body against fields; NULL (and r answered 422) when it fails.
- * The body is returned (caller owns).
+ * Parse r's body as FastAPI does for a pydantic model (server/rest/fastapi.c):
+ * NULL (and r answered 422/400 in FastAPI's shape) when it fails; else the
+ * whole object (the twin also reads fields its models do not declare), with
+ * the declared ones as pydantic coerced them. Caller owns it.
  */
-static json_t *model_body(struct tp_req *r, const struct field *fields)
+static json_t *model_body(struct tp_req *r, const struct fastapi_field *model)
 {
 	size_t len;
 	const char *text = tp_req_body(r, &len);
-	json_error_t e;
-	json_t *body = json_loadb(text, len, JSON_DECODE_ANY, &e), *detail = json_array();
+	char ctype[256];
+	json_t *out = NULL, *error = NULL;
 
-	if (!len) {
-		field_error(detail, "missing", json_pack("[s]", "body"), "Field required", NULL);
-	} else if (!body) {
-		json_array_append_new(detail, json_pack("{s:s, s:[s, I], s:s, s:{}, s:{s:s}}", "type", "json_invalid", "loc",
-							"body", (json_int_t)e.position, "msg", "JSON decode error", "input",
-							"ctx", "error", "Expecting value"));
-	} else if (!json_is_object(body)) {
-		field_error(detail, "model_attributes_type", json_pack("[s]", "body"),
-			    "Input should be a valid dictionary or object to extract fields from", body);
-	} else {
-		for (const struct field *f = fields; f->name; f++) {
-			json_t *v = json_object_get(body, f->name);
-			if (!v && f->required)
-				field_error(detail, "missing", json_pack("[s, s]", "body", f->name), "Field required", body);
-			else if (v)
-				check_field(detail, f, v);
-		}
+	int status = fastapi_body(tp_req_header(r, "content-type", ctype, sizeof(ctype)) == 0 ? ctype : NULL, text, len,
+				  model, &out, &error);
+	if (status) {
+		tp_req_json(r, status, error);
+		return NULL;
 	}
-	if (!json_array_size(detail)) {
-		json_decref(detail);
-		return body;
+	json_t *body = json_loadb(text, len, 0, NULL);
+	if (!json_is_object(body)) {
+		/* fastapi_body accepted it, so it is an object; keep the validated view if not */
+		json_decref(body);
+		return out;
 	}
-	json_decref(body);
-	tp_req_json(r, 422, json_pack("{s:o}", "detail", detail));
-	return NULL;
+	json_object_update(body, out);
+	json_decref(out);
+	return body;
 }
 
 /* The routes the twin parses by hand (await request.json()): an object, or NULL with r answered. */
@@ -807,9 +736,13 @@ static void execute_done(struct af_job *j)
 	req_free(q);
 }
 
-static const struct field execute_fields[] = {
-	{ "worker_id", F_STR, true }, { "action", F_STR, true }, { "params", F_DICT, false },
-	{ "timeout", F_INT_OPT, false }, { "async_mode", F_BOOL, false }, { NULL },
+static const struct fastapi_field execute_fields[] = {
+	STR_FIELD("worker_id", true),
+	STR_FIELD("action", true),
+	{ .name = "params", .type = FASTAPI_DICT, .required = false },
+	{ .name = "timeout", .type = FASTAPI_INT, .required = false, .nullable = true },
+	{ .name = "async_mode", .type = FASTAPI_BOOL, .required = false },
+	{ 0 },
 };
 
 static void on_execute(struct tp_req *r, void *arg)
@@ -881,9 +814,12 @@ static void batch_next(struct af_req *q)
 	job_start(job_new(q, i, json_array_get(json_object_get(q->body, "actions"), i), batch_item_done), worker);
 }
 
-static const struct field batch_fields[] = {
-	{ "worker_id", F_STR, true }, { "actions", F_LIST_DICT, true }, { "parallel", F_BOOL, false },
-	{ "stop_on_error", F_BOOL, false }, { NULL },
+static const struct fastapi_field batch_fields[] = {
+	STR_FIELD("worker_id", true),
+	{ .name = "actions", .type = FASTAPI_LIST, .required = true, .items = &any_dict },
+	{ .name = "parallel", .type = FASTAPI_BOOL, .required = false },
+	{ .name = "stop_on_error", .type = FASTAPI_BOOL, .required = false },
+	{ 0 },
 };
 
 static void on_batch(struct tp_req *r, void *arg)
@@ -1287,7 +1223,10 @@ static void disconnected(struct af_req *q, unsigned count)
 			"session:disconnect", "session", NULL);
 }
 
-static const struct field worker_fields[] = { { "worker_id", F_STR, true }, { NULL } };
+static const struct fastapi_field worker_fields[] = {
+	STR_FIELD("worker_id", true),
+	{ 0 },
+};
 
 static void on_disconnect(struct tp_req *r, void *arg)
 {
@@ -1309,8 +1248,11 @@ static void init_answer(void *arg, bool ok)
 	create_answer(c, ok);
 }
 
-static const struct field init_fields[] = {
-	{ "worker_id", F_STR, true }, { "resource_type", F_STR, true }, { "init_config", F_DICT, false }, { NULL },
+static const struct fastapi_field init_fields[] = {
+	STR_FIELD("worker_id", true),
+	STR_FIELD("resource_type", true),
+	{ .name = "init_config", .type = FASTAPI_DICT, .required = false },
+	{ 0 },
 };
 
 static void on_init_resource(struct tp_req *r, void *arg)
@@ -1380,8 +1322,10 @@ static void init_item_done(void *arg, bool ok)
 		init_batch_answer(q);
 }
 
-static const struct field init_batch_fields[] = {
-	{ "worker_id", F_STR, true }, { "resource_configs", F_DICT, false }, { NULL },
+static const struct fastapi_field init_batch_fields[] = {
+	STR_FIELD("worker_id", true),
+	{ .name = "resource_configs", .type = FASTAPI_DICT, .required = false },
+	{ 0 },
 };
 
 static void on_init_batch(struct tp_req *r, void *arg)
