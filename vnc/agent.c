@@ -468,12 +468,18 @@ static void command(const struct vnc_agent_cmd *c)
 		key(c->code, down, c->flags & VNC_AGENT_WITH_SHIFT);
 		break;
 	case VNC_AGENT_SYNC:
-		/* once GetInputFocus answers, X has processed the input and sent
-		   the damage it caused before the reply */
-		free(xcb_get_input_focus_reply(A.c, xcb_get_input_focus(A.c), NULL));
 		if (c->flags & VNC_AGENT_WITH_DAMAGE) {
+			/* once GetInputFocus answers, X has processed everything
+			   before it and sent the damage it caused before the reply */
+			free(xcb_get_input_focus_reply(A.c, xcb_get_input_focus(A.c), NULL));
 			x_drain();
 			damage_send();
+		} else {
+			/* input: done once X has it. X runs one connection's
+			   requests in order, so whatever is asked of the display
+			   after this (a screenshot syncs above) sees its effect */
+			if (xcb_flush(A.c) <= 0)
+				fail("the X connection broke");
 		}
 		memset(&m, 0, sizeof(m));
 		m.type = VNC_AGENT_SYNCED;

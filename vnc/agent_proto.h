@@ -75,8 +75,10 @@ enum vnc_agent_cmd_type {
 	VNC_AGENT_MOTION = 101,	/* x, y */
 	VNC_AGENT_BUTTON,	/* code: button 1..31; flags: VNC_AGENT_DOWN */
 	VNC_AGENT_KEY,		/* code: keysym; flags: DOWN, WITH_SHIFT (press Shift when the keysym needs it) */
-	VNC_AGENT_SYNC,		/* code: seq; answered with VNC_AGENT_SYNCED once X processed everything
-				   before it; flags WITH_DAMAGE: and the damage up to then was sent */
+	VNC_AGENT_SYNC,		/* code: seq; answered with VNC_AGENT_SYNCED once everything before
+				   it was written to X (input: X runs it in order before anything
+				   asked later); flags WITH_DAMAGE: once X processed it all and
+				   the damage up to then was sent (screenshots) */
 };
 
 #define VNC_AGENT_DOWN 1u

@@ -180,7 +180,8 @@ export async function benchDisplay({ bin, dataDir, n = 30 }) {
     // what the privilege separation (issue 11 §1) costs, from a measurement on one machine state:
     // calls to the build before the display agent and to the one with it, interleaved
     notes.push('cost of the display agent (interleaved A/B runs, 2026-12-06, p50): PNG screenshot within ±5 %, ' +
-      'JPEG +6–7 %, input round trip +45–75 % (0.11–0.16 → 0.19–0.23 ms: two more process wake-ups per round trip); ' +
+      'JPEG +6–7 %; input round trip +45–75 % while the agent answered after an X round trip (0.11–0.16 → 0.19–0.23 ms), ' +
+      '+3–5 % (three runs of 1,000 interleaved calls: 0.70×, 1.03×, 1.05×) since it answers once the events are written to X; ' +
       'before it, on a quiet machine (2026-11-22): PNG 12.9 ms, JPEG 8.6 ms, input 0.1 ms');
     // display start to first screenshot
     const starts = [];
