@@ -5,7 +5,10 @@
 #include "seccomp.h"
 #include "../server/base/common.h"
 
+#include <linux/seccomp.h>
 #include <sched.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <seccomp.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -38,6 +41,25 @@ static const char *const eperm_syscalls[] = {
 	/* never implemented on x86-64: refuse rather than trust ENOSYS */
 	"afs_syscall", "tuxcall", "security", "vserver", "putpmsg", "getpmsg",
 };
+
+/* Calls newer than the libseccomp mcpbox may be built with (Debian 12 has
+   2.5.4, which names nothing past 450). They share one number on x86-64,
+   i386 and x32 (plus the x32 bit), so a few raw BPF instructions in front
+   of libseccomp's program refuse them on every architecture by number. */
+static const struct {
+	const char *name;
+	uint32_t nr;
+} eperm_by_number[] = {
+	{ "statmount", 457 },	/* mount information; like the mount calls above */
+	{ "listmount", 458 },
+	{ "open_tree_attr", 467 },	/* open_tree and mount_setattr in one */
+};
+#define SYSCALL_FIRST_BY_NUMBER 451
+/* Every call numbered past the newest one reviewed (file_setattr, Linux
+   6.17) answers ENOSYS, as Docker's allow-list does for calls it does not
+   know: programs take that as "an older kernel" and fall back. */
+#define SYSCALL_NEWEST_REVIEWED 469
+#define X32_SYSCALL_BIT 0x40000000u
 
 /* clone() flags that create namespaces. CLONE_NEWTIME shares its bit with
    the exit-signal byte of clone(), so it can only be refused via clone3. */
@@ -85,6 +107,36 @@ static int add_rules(scmp_filter_ctx ctx, struct err **errp)
 	return 0;
 }
 
+/* The raw prefix described at eperm_by_number: into out (room for
+   PREFIX_MAX instructions), returning how many it wrote. It only returns
+   or falls through to the instruction after it, and leaves nothing behind
+   (libseccomp's program loads what it tests first). */
+#define PREFIX_MAX (ARRAY_SIZE(eperm_by_number) + 6)
+
+static size_t prefix_build(struct sock_filter *out)
+{
+	const size_t n = ARRAY_SIZE(eperm_by_number);
+	/* layout: 0 load, 1 mask, 2 range, 3..3+n-1 table, 3+n newest,
+	   4+n EPERM, 5+n ENOSYS, then libseccomp's program at 6+n */
+	const size_t eperm = 4 + n, enosys = 5 + n, end = 6 + n;
+	size_t i = 0;
+
+	out[i++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
+	out[i++] = (struct sock_filter)BPF_STMT(BPF_ALU | BPF_AND | BPF_K, ~X32_SYSCALL_BIT);
+	out[i] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, SYSCALL_FIRST_BY_NUMBER, 0,
+					      (uint8_t)(end - i - 1));
+	i++;
+	for (size_t k = 0; k < n; k++, i++)
+		out[i] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, eperm_by_number[k].nr,
+						      (uint8_t)(eperm - i - 1), 0);
+	out[i] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, SYSCALL_NEWEST_REVIEWED,
+					      (uint8_t)(enosys - i - 1), (uint8_t)(end - i - 1));
+	i++;
+	out[i++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA));
+	out[i++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA));
+	return i;
+}
+
 int sess_seccomp_build(struct sock_fprog *prog, struct err **errp)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
@@ -125,18 +177,19 @@ int sess_seccomp_build(struct sock_fprog *prog, struct err **errp)
 	}
 	if (fstat(mfd, &st) < 0 || st.st_size <= 0 ||
 	    st.st_size % (off_t)sizeof(struct sock_filter) ||
-	    st.st_size / (off_t)sizeof(struct sock_filter) > 65535) {
+	    st.st_size / (off_t)sizeof(struct sock_filter) > BPF_MAXINSNS - (off_t)PREFIX_MAX) {
 		err_set(errp, errno ? errno : EINVAL, "seccomp: exported program");
 		goto out_err;
 	}
-	insns = xmalloc((size_t)st.st_size);
-	if (pread(mfd, insns, (size_t)st.st_size, 0) != st.st_size) {
+	insns = xmalloc(PREFIX_MAX * sizeof(struct sock_filter) + (size_t)st.st_size);
+	size_t np = prefix_build(insns);
+	if (pread(mfd, (struct sock_filter *)insns + np, (size_t)st.st_size, 0) != st.st_size) {
 		free(insns);
 		err_set(errp, errno ? errno : EIO, "seccomp: read program");
 		goto out_err;
 	}
 	prog->filter = insns;
-	prog->len = (unsigned short)(st.st_size / (off_t)sizeof(struct sock_filter));
+	prog->len = (unsigned short)(np + (size_t)st.st_size / sizeof(struct sock_filter));
 	seccomp_release(ctx);
 	return 0;
 out_err:

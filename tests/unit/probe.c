@@ -3,7 +3,8 @@
  * workspace and runs there, acting as hostile sandbox code. Each mode prints
  * what it saw on stdout, one fact per line, for the test to judge:
  *
- *   probe syscalls         "NAME ERRNO" per refused-call candidate (0: allowed)
+ *   probe syscalls         "NAME ERRNO" per refused-call candidate (0: allowed;
+ *                          names starting enosys_ must get ENOSYS, ok_ 0)
  *   probe memrace SECONDS  races opens of /proc/PID/mem of the worker's new
  *                          children (test_sandbox spawns them meanwhile):
  *                          "early_open N", "early_denied N", "late_open N"
@@ -112,6 +113,15 @@ static const struct call calls[] = {
 	{ "vserver", SYS_vserver, { 0 } },
 	{ "putpmsg", SYS_putpmsg, { 0 } },
 	{ "getpmsg", SYS_getpmsg, { 0 } },
+	/* newer than libseccomp 2.5.4: refused by number, x32 too */
+	{ "statmount", 457, { 0, 0, 0, 0 } },
+	{ "listmount", 458, { 0, 0, 0, 0 } },
+	{ "open_tree_attr", 467, { -1, 0, -1, 0, 0 } },
+	{ "listmount_x32", 0x40000000L | 458, { 0, 0, 0, 0 } },
+	/* past the newest reviewed call: ENOSYS from the filter */
+	{ "enosys_470", 470, { 0 } },
+	{ "enosys_1000", 1000, { 0 } },
+	{ "enosys_x32_470", 0x40000000L | 470, { 0 } },
 	/* controls: these must keep working */
 	{ "ok_personality_query", SYS_personality, { 0xffffffffL } },
 	{ "ok_personality_default", SYS_personality, { 0 } },
