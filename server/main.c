@@ -274,6 +274,7 @@ static int core_start(void)
 		return -1;
 	}
 	sess_instance_sweep(srv.instance); /* what processes that are gone left */
+	sess_instance_sweep_legacy_displays((const char *const[]){ "/dev/shm", "/tmp", NULL });
 	if (sess_registry_new(&srv.sessions, srv.loop, srv.zygote, &srv.cfg, sess_instance_dir(srv.instance),
 			      &err) < 0) {
 		log_error("%s", err_text(err));

@@ -6,6 +6,11 @@
 #include "../server/base/banned.h"
 
 #include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -186,6 +191,42 @@ unsigned sess_instance_sweep(struct sess_instance *in)
 	}
 	if (d)
 		closedir(d);
+	return swept;
+}
+
+unsigned sess_instance_sweep_legacy_displays(const char *const *bases)
+{
+	unsigned swept = 0;
+
+	for (; *bases; bases++) {
+		char top[256];
+		struct stat st;
+		struct dirent *de;
+
+		snprintf(top, sizeof(top), "%s/mcpbox-%u", *bases, (unsigned)geteuid());
+		auto_close int topfd = open(top, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (topfd < 0 || fstat(topfd, &st) < 0 || st.st_uid != geteuid())
+			continue;
+		DIR *d = fdopendir(dup(topfd));
+		while (d && (de = readdir(d))) {
+			char *end;
+			long pid = strtol(de->d_name, &end, 10);
+			if (*end || pid <= 0 || pid > INT_MAX || (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
+				continue; /* not a pid's directory, or that process runs */
+			auto_err struct err *err = NULL;
+			if (sess_ws_remove_at(topfd, de->d_name, &err) < 0) {
+				log_warn("instances: cannot remove %s/%s, left by an older version: %s", top,
+					 de->d_name, err_text(err));
+				continue;
+			}
+			log_info("instances: removed %s/%s, display directories an older version left", top,
+				 de->d_name);
+			swept++;
+		}
+		if (d)
+			closedir(d);
+		rmdir(top); /* only once empty */
+	}
 	return swept;
 }
 

@@ -47,6 +47,15 @@ bool sess_instance_alive(const struct sess_instance *in, const char *id);
  * thread (start-up, before any sandbox of ours exists).
  */
 unsigned sess_instance_sweep(struct sess_instance *in);
+/**
+ * Remove the display directories that versions before the per-sandbox tmpfs
+ * left in BASE/mcpbox-<euid>/<pid>/ (BASE: each of bases, NULL-terminated;
+ * the server passes /dev/shm and /tmp) for every <pid> that no longer runs,
+ * however deep the trees its sandboxes made, then the top directory once
+ * empty. Only a real directory owned by our euid is touched. Returns how many
+ * were removed. Start-up only (the caller's thread).
+ */
+unsigned sess_instance_sweep_legacy_displays(const char *const *bases);
 /** Release the lock and remove this instance's directory (exit). NULL is fine. */
 void sess_instance_free(struct sess_instance *in);
 

@@ -7,6 +7,8 @@
 #include "server/base/common.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <errno.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -34,6 +36,67 @@ static int entries(void)
 	if (d)
 		closedir(d);
 	return n;
+}
+
+/* BASE/mcpbox-<euid>/<pid>/x11/... as versions before the per-sandbox tmpfs
+   left it: a tree too deep and too long-named for a plain recursive remove
+   (the issue's case: deeper than 8 levels, paths over 1 KiB). */
+static void legacy_tree(const char *base, pid_t pid)
+{
+	char p[1024], name[128];
+	snprintf(p, sizeof(p), "%s/mcpbox-%u", base, (unsigned)geteuid());
+	mkdir(p, 0700);
+	snprintf(p + strlen(p), sizeof(p) - strlen(p), "/%d", (int)pid);
+	mkdir(p, 0711);
+	int fd = open(p, O_RDONLY | O_DIRECTORY);
+	for (int i = 0; fd >= 0 && i < 40; i++) {	/* 40 x 121 bytes: past PATH_MAX */
+		snprintf(name, sizeof(name), "%0120d", i);
+		int next = mkdirat(fd, name, 0700) < 0 ? -1 : openat(fd, name, O_RDONLY | O_DIRECTORY);
+		close(fd);
+		fd = next;
+	}
+	ok(fd >= 0, "a legacy tree 40 levels deep made under %s", p);
+	if (fd >= 0) {
+		close(openat(fd, "fb", O_WRONLY | O_CREAT, 0600));
+		close(fd);
+	}
+}
+
+static void test_legacy_displays(void)
+{
+	char base[600], p[1024];
+	struct stat st;
+	snprintf(base, sizeof(base), "%s/shm", data);
+	mkdir(base, 0700);
+	pid_t dead = fork();
+	if (dead == 0)
+		_exit(0);
+	waitpid(dead, NULL, 0);
+	legacy_tree(base, dead);
+	legacy_tree(base, getpid());
+	snprintf(p, sizeof(p), "%s/mcpbox-%u/not-a-pid", base, (unsigned)geteuid());
+	mkdir(p, 0700);
+	unsigned n = sess_instance_sweep_legacy_displays((const char *const[]){ base, "/nonexistent", NULL });
+	snprintf(p, sizeof(p), "%s/mcpbox-%u/%d", base, (unsigned)geteuid(), (int)dead);
+	ok(n == 1 && lstat(p, &st) < 0 && errno == ENOENT,
+	   "legacy displays: a gone process's 40-level tree with 4.8 KiB paths is removed (%u)", n);
+	snprintf(p, sizeof(p), "%s/mcpbox-%u/%d", base, (unsigned)geteuid(), (int)getpid());
+	ok(lstat(p, &st) == 0, "a running process's directory is kept");
+	snprintf(p, sizeof(p), "%s/mcpbox-%u/not-a-pid", base, (unsigned)geteuid());
+	ok(lstat(p, &st) == 0, "and so is what is not a pid's");
+	/* another user's (or a planted symlink) is never followed */
+	char link[640];
+	snprintf(link, sizeof(link), "%s/link", data);
+	mkdir(link, 0700);
+	snprintf(p, sizeof(p), "%s/mcpbox-%u", link, (unsigned)geteuid());
+	char target[1024];
+	snprintf(target, sizeof(target), "%s/mcpbox-%u", base, (unsigned)geteuid());
+	if (symlink(target, p) < 0)
+		ok(false, "symlink");
+	legacy_tree(base, dead);
+	n = sess_instance_sweep_legacy_displays((const char *const[]){ link, NULL });
+	snprintf(p, sizeof(p), "%s/mcpbox-%u/%d", base, (unsigned)geteuid(), (int)dead);
+	ok(n == 0 && lstat(p, &st) == 0, "a top directory that is a symlink is not followed (%u)", n);
 }
 
 /* A child that claims an instance, puts a "pool workspace" in it, tells us its
@@ -119,6 +182,8 @@ int main(void)
 	ok(entries() == 2, "only our lock and directory remain (%d entries)", entries());
 	sess_instance_free(me);
 	ok(entries() == 0, "and they go when we exit (%d entries)", entries());
+
+	test_legacy_displays();
 
 	char cmd[600];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", data);
