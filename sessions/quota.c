@@ -1,5 +1,7 @@
 #include "quota.h"
 #include "catalog.h"
+#include "run.h"
+#include "../server/base/log.h"
 #include "../server/base/common.h"
 #include "../server/base/config.h"
 #include "../server/base/banned.h"
@@ -103,8 +105,9 @@ struct du_scan {
 
 static struct {
 	struct sess_registry *reg;
-	uv_timer_t timer;
-	bool on, busy;
+	uv_timer_t timer;	/* every workspace, every disk_scan_s */
+	uv_timer_t busy_timer;	/* those being written, every disk_scan_busy_s */
+	bool on, busy, busy_on;
 } Q;
 
 /* Allocated bytes beneath dfd (which this closes), never following a symlink or leaving it. */
@@ -146,19 +149,57 @@ static void du_run(uv_work_t *req)
 	}
 }
 
+static void stop_runs(void *arg, struct sess_session *s)
+{
+	if (s->running && !strcmp(s->owner, arg))
+		sess_run_stop_over_quota(s);
+}
+
+/* A key found over its disk quota while its programs write: they are killed,
+   so what it takes past the quota is what it wrote since the last scan. */
+static void enforce(const char *owner)
+{
+	const struct srv_quota *q = &sess_registry_config(Q.reg)->quota;
+	struct tally t = { .principal = owner };
+
+	if (!q->disk_bytes || !sess_quota_applies(owner))
+		return;
+	sess_foreach(Q.reg, NULL, tally_session, &t);
+	if (t.mine.disk_bytes < q->disk_bytes || !t.mine.executions)
+		return;
+	log_warn("quota: key %s takes %" PRIu64 " MiB of disk, over its quota of %" PRIu64
+		 " MiB: its %" PRIu64 " running executions are killed", owner, t.mine.disk_bytes >> 20,
+		 q->disk_bytes >> 20, t.mine.executions);
+	sess_foreach(Q.reg, NULL, stop_runs, (void *)owner);
+}
+
 static void du_done(uv_work_t *req, int status)
 {
 	struct du_scan *sc = req->data;
+	char **owners = xcalloc(sc->n + 1, sizeof(*owners));
+	size_t nowners = 0;
+
 	for (size_t i = 0; i < sc->n; i++) {
 		struct sess_session *s = Q.on && status == 0 ? sess_find(Q.reg, sc->items[i].id, NULL) : NULL;
-		if (s)
+		if (s) {
 			s->disk_bytes = sc->items[i].bytes;
+			size_t k = 0;
+			while (k < nowners && strcmp(owners[k], s->owner))
+				k++;
+			if (k == nowners)
+				owners[nowners++] = xstrdup(s->owner);
+		}
 		if (sc->items[i].fd >= 0)
 			close(sc->items[i].fd);
 	}
 	free(sc->items);
 	free(sc);
 	Q.busy = false;
+	for (size_t k = 0; k < nowners; k++) {
+		enforce(owners[k]);
+		free(owners[k]);
+	}
+	free(owners);
 }
 
 static void collect(void *arg, struct sess_session *s)
@@ -177,18 +218,41 @@ static void collect(void *arg, struct sess_session *s)
 	it->bytes = 0;
 }
 
-static void du_tick(uv_timer_t *t)
+/* Only the workspaces being written: executions running or ended since. */
+static void collect_busy(void *arg, struct sess_session *s)
+{
+	if (!s->running && !s->disk_dirty)
+		return;
+	s->disk_dirty = false;
+	collect(arg, s);
+}
+
+static void scan(uv_loop_t *loop, void (*pick)(void *arg, struct sess_session *s))
 {
 	if (Q.busy)
 		return; /* the last walk is still going: never two at once */
 	struct du_scan *sc = xcalloc(1, sizeof(*sc));
-	sess_foreach(Q.reg, NULL, collect, sc);
+	sess_foreach(Q.reg, NULL, pick, sc);
+	if (!sc->n) {
+		free(sc);
+		return;
+	}
 	sc->req.data = sc;
 	Q.busy = true;
-	if (uv_queue_work(t->loop, &sc->req, du_run, du_done) < 0) {
+	if (uv_queue_work(loop, &sc->req, du_run, du_done) < 0) {
 		du_run(&sc->req);
 		du_done(&sc->req, 0);
 	}
+}
+
+static void du_tick(uv_timer_t *t)
+{
+	scan(t->loop, collect);
+}
+
+static void du_busy_tick(uv_timer_t *t)
+{
+	scan(t->loop, collect_busy);
 }
 
 void sess_quota_start(struct sess_registry *reg, uv_loop_t *loop)
@@ -201,6 +265,12 @@ void sess_quota_start(struct sess_registry *reg, uv_loop_t *loop)
 	uv_timer_init(loop, &Q.timer);
 	uv_timer_start(&Q.timer, du_tick, q->disk_scan_s * 1000, q->disk_scan_s * 1000);
 	uv_unref((uv_handle_t *)&Q.timer);
+	if (q->disk_scan_busy_s) {
+		Q.busy_on = true;
+		uv_timer_init(loop, &Q.busy_timer);
+		uv_timer_start(&Q.busy_timer, du_busy_tick, q->disk_scan_busy_s * 1000, q->disk_scan_busy_s * 1000);
+		uv_unref((uv_handle_t *)&Q.busy_timer);
+	}
 }
 
 void sess_quota_stop(void)
@@ -210,4 +280,9 @@ void sess_quota_stop(void)
 	Q.on = false;
 	uv_timer_stop(&Q.timer);
 	uv_close((uv_handle_t *)&Q.timer, NULL);
+	if (Q.busy_on) {
+		Q.busy_on = false;
+		uv_timer_stop(&Q.busy_timer);
+		uv_close((uv_handle_t *)&Q.busy_timer, NULL);
+	}
 }

@@ -221,6 +221,7 @@ static void finish(struct sess_run *r)
 	r->sess->executions++;
 	r->sess->cpu_ms += r->res.exit.cpu_ms;
 	r->sess->last_end_ns = now_ns();
+	r->sess->disk_dirty = true;	/* what it wrote is measured by the next busy scan */
 	sess_touch(r->sess);
 	r->o.done(r->o.arg, &r->res);
 	spare_after(r);
@@ -277,6 +278,16 @@ void sess_run_cancel(struct sess_run *r)
 		return;
 	r->res.cancelled = true;
 	kill_group(r);
+}
+
+void sess_run_stop_over_quota(struct sess_session *s)
+{
+	for (struct sess_run *r = s->runs; r; r = r->next) {
+		if (r->finished || r->exited)
+			continue;
+		r->res.over_quota = true;
+		kill_group(r);
+	}
 }
 
 void sess_run_abort_all(struct sess_session *s)

@@ -54,6 +54,7 @@ struct sess_run_result {
 	struct sess_exit exit;
 	bool timed_out;
 	bool cancelled;
+	bool over_quota;	/* killed: its key's workspaces went over the disk quota */
 	uint64_t duration_ms;
 };
 
@@ -82,6 +83,9 @@ int sess_run_start(struct sess_session *s, const struct sess_run_opts *o, struct
 		   struct err **errp);
 /** Kill the program's process group; done() still runs (with cancelled set). */
 void sess_run_cancel(struct sess_run *r);
+
+/** Kill every run of s (done() runs with over_quota set): its key is over its disk quota. */
+void sess_run_stop_over_quota(struct sess_session *s);
 
 /**
  * The session's sandbox is going away: finish every run of s now, as killed

@@ -76,6 +76,7 @@ struct sess_session {
 	uint64_t cpu_ms;
 	unsigned running;	/* executions in flight */
 	uint64_t disk_bytes;	/* space its workspace takes, as last measured (quota.c) */
+	bool disk_dirty;	/* written since (an execution ended, a file written): measure it soon */
 	char *last_snapshot;	/* commit of the newest snapshot taken of it (parent of the next) */
 	bool snap_busy;		/* a snapshot or restore of its workspace is running */
 	struct sess_run *runs;	/* those executions (run.c keeps the list) */

@@ -244,6 +244,9 @@ static void run_done(void *arg, struct sess_run_result *res)
 	}
 	if (res->timed_out)
 		buf_addf(&text, "[timed out after %lld s: killed]", (long long)st->timeout_s);
+	else if (res->over_quota)
+		buf_addf(&text, "[killed: this key's workspaces went over its disk quota of %llu MiB; delete files "
+			 "or sessions]", (unsigned long long)(call->env->cfg->quota.disk_bytes >> 20));
 	else if (res->exit.oom_killed)
 		buf_adds(&text, "[killed: out of memory (the session's memory limit)]");
 	else if (sig)
@@ -259,6 +262,8 @@ static void run_done(void *arg, struct sess_run_result *res)
 	json_object_set_new(result, "content",
 			    json_pack("[{s:s, s:o}]", "type", "text", "text", tool_json_text(text.data, text.len)));
 	json_object_set_new(result, "structuredContent", sc);
+	if (res->over_quota)
+		json_object_set_new(sc, "disk_quota_exceeded", json_true());
 	if (code != 0 || res->timed_out)
 		json_object_set_new(result, "isError", json_true());
 	buf_release(&text);
@@ -269,6 +274,7 @@ static void run_done(void *arg, struct sess_run_result *res)
 	json_object_del(summary, "stderr");
 	json_object_set_new(summary, "language", json_string(st->lang->name));
 	json_object_set_new(summary, "status", json_string(res->timed_out ? "timed_out"
+							   : res->over_quota ? "disk_quota"
 							   : res->cancelled ? "cancelled"
 							   : res->exit.oom_killed ? "oom_killed" : "finished"));
 	json_object_set_new(summary, "stdout_bytes", json_integer((json_int_t)res->out.len));
@@ -451,7 +457,8 @@ static void execute_run(struct tool_call *call)
 	"\"timed_out\":{\"type\":\"boolean\"},\"oom_killed\":{\"type\":\"boolean\"},\"truncated\":{\"type\":\"boolean\"}," \
 	"\"duration_ms\":{\"type\":\"integer\"},\"cpu_ms\":{\"type\":\"integer\"},\"max_rss_kb\":{\"type\":\"integer\"}," \
 	"\"result\":{\"description\":\"The handler's return value (with event).\"}," \
-	"\"execution_id\":{\"type\":\"string\",\"description\":\"The record of this execution.\"}" \
+	"\"execution_id\":{\"type\":\"string\",\"description\":\"The record of this execution.\"}," \
+	"\"disk_quota_exceeded\":{\"type\":\"boolean\",\"description\":\"Killed: the key's workspaces went over its disk quota.\"}" \
 	"},\"required\":[\"exit_code\",\"stdout\",\"stderr\",\"timed_out\",\"oom_killed\",\"truncated\",\"duration_ms\",\"cpu_ms\",\"max_rss_kb\"]}"
 
 const struct tool_def tool_exec_defs[] = {

@@ -203,6 +203,10 @@ static void file_write_run_s(struct tool_call *call, struct sess_session *s)
 		return;
 	}
 	fstat(fd, &st);
+	/* counted at once (the busy scan measures it within quota.disk_scan_busy):
+	   writes in a row cannot pass the disk quota by more than one file */
+	s->disk_bytes += len;
+	s->disk_dirty = true;
 	json_t *sc = json_pack("{s:s, s:I, s:I}", "path", shown, "bytes", (json_int_t)len, "size",
 			       (json_int_t)st.st_size);
 	struct buf text = BUF_INIT;
@@ -375,6 +379,7 @@ static void delete_done(void *arg, struct err *err)
 	struct delete_job *j = arg;
 	const char *shown = tool_arg_str(j->call, "path", "");
 
+	j->sess->disk_dirty = true;	/* measured again by the next busy scan */
 	if (err)
 		tool_fail_err(j->call, err, "file_delete: \"%s\"", shown);
 	else
@@ -430,7 +435,12 @@ static void file_delete_run_s(struct tool_call *call, struct sess_session *s)
 	} else if (unlinkat(dfd, base, 0) < 0) {
 		tool_fail(call, "file_delete: \"%s\": %s", shown, strerror(errno));
 		return;
+	} else if (S_ISREG(st.st_mode) && st.st_nlink == 1) {
+		/* its blocks are free now: a key over its disk quota can work again at once */
+		uint64_t freed = (uint64_t)st.st_blocks * 512;
+		s->disk_bytes -= freed < s->disk_bytes ? freed : s->disk_bytes;
 	}
+	s->disk_dirty = true;
 	reply_deleted(call, shown, S_ISDIR(st.st_mode));
 }
 

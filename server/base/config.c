@@ -29,6 +29,7 @@ void srv_config_defaults(struct srv_config *cfg)
 		.displays = 4,
 		.disk_bytes = 20ull << 30,
 		.disk_scan_s = 30,
+		.disk_scan_busy_s = 2,
 		.server_executions = 1024,
 	};
 	cfg->max_line_bytes = 64 * MiB;
@@ -202,6 +203,7 @@ static const struct scalar_key quotas[] = {
 	{ "displays", QUOTA(displays), NULL, 0, 0, NULL },
 	{ "disk", QUOTA(disk_bytes), SIZE, 0, 0, NULL },
 	{ "disk_scan", QUOTA(disk_scan_s), DURATION, 0, 0, NULL },
+	{ "disk_scan_busy", QUOTA(disk_scan_busy_s), DURATION, 0, 0, NULL },
 	{ "server_executions", QUOTA(server_executions), NULL, 0, 0, NULL },
 };
 
@@ -308,7 +310,7 @@ int srv_config_apply_json(struct srv_config *cfg, json_t *obj, struct err **errp
 				const struct scalar_key *q = scalar_find(quotas, ARRAY_SIZE(quotas), qk);
 				if (!q)
 					return err_set(errp, 0, "config: quota: unknown quota \"%s\" (expected sessions, "
-								"memory, executions, snapshots, displays, disk, disk_scan, "
+								"memory, executions, snapshots, displays, disk, disk_scan, disk_scan_busy, "
 								"server_executions)", qk);
 				if (scalar_apply(q, &cfg->quota, qv, errp) < 0)
 					return -1;

@@ -222,6 +222,45 @@ describe('quotas per key: disk', () => {
   });
 });
 
+describe('quotas per key: disk, while it is being written', () => {
+  test('a program writing past the disk quota is killed within quota.disk_scan_busy, not the slow scan; file_write counts at once', { timeout: 90000 }, async () => {
+    const srv = await startServe({ config: { quota: { disk: '20M', disk_scan: '10m', disk_scan_busy: '1s' } } });
+    const a = await wsClient(srv, { key: createKey(srv.dataDir, { name: 'writer' }).key });
+    const b = await wsClient(srv, { key: createKey(srv.dataDir, { name: 'bystander' }).key });
+    try {
+      const sid = (await a.call('session_create', {})).structuredContent.session_id;
+      // 1 MB every 50 ms for up to 60 s: 1.2 GB if nothing stops it
+      const t0 = Date.now();
+      const r = await a.call('execute', { session_id: sid, language: 'shell', timeout_s: 120,
+        code: 'for i in $(seq 1200); do head -c 1000000 /dev/zero >> fill.bin; sleep 0.05; done' });
+      const took = Date.now() - t0;
+      assert.equal(r.isError, true, JSON.stringify(r).slice(0, 300));
+      assert.equal(r.structuredContent.disk_quota_exceeded, true);
+      assert.match(r.content[0].text, /killed: this key's workspaces went over its disk quota of 20 MiB/);
+      assert.ok(took < 15000, `killed after ${took} ms`);
+      const size = (await a.call('file_list', { session_id: sid })).structuredContent.entries.find((e) => e.name === 'fill.bin').size;
+      assert.ok(size > 20e6 && size < 100e6, `the file stopped at ${size} bytes (quota 20 MB + what 1 s of writing adds)`);
+      assert.equal((await b.call('execute', { language: 'shell', code: 'echo fine' })).structuredContent.stdout, 'fine\n', 'another key is unaffected');
+      assert.equal((await a.call('file_delete', { session_id: sid, path: 'fill.bin' })).isError, undefined);
+      assert.equal((await a.call('execute', { session_id: sid, language: 'shell', code: 'true' })).isError, undefined,
+        'a deleted file frees its quota at once, not at the next scan');
+      // file_write is counted at once: the slow scan (10 min) never runs in this test
+      const big = Buffer.alloc(8 << 20, 120).toString('base64');
+      const s2 = (await a.call('session_create', {})).structuredContent.session_id;
+      assert.equal((await a.call('file_write', { session_id: s2, path: 'a.bin', content: big, encoding: 'base64' })).isError, undefined);
+      assert.equal((await a.call('file_write', { session_id: s2, path: 'b.bin', content: big, encoding: 'base64' })).isError, undefined);
+      assert.equal((await a.call('file_write', { session_id: s2, path: 'c.bin', content: big, encoding: 'base64' })).isError, undefined);
+      const w = await a.call('file_write', { session_id: s2, path: 'd.bin', content: big, encoding: 'base64' });
+      assert.equal(w.isError, true, 'the fourth 8 MiB write finds 24 MiB counted against 20 MiB');
+      assert.match(w.content[0].text, /quota: this key's workspaces take/);
+    } finally {
+      await a.close();
+      await b.close();
+      await srv.close();
+    }
+  });
+});
+
 describe('connections', () => {
   test('idle connections without a key are capped and timed out; clients with a key keep working, also past the header timeout', { timeout: 60000 }, async () => {
     const srv = await startServe({ config: { max_connections: 40, max_unauthenticated: 8, header_timeout: '2s' } });
