@@ -137,8 +137,9 @@ static void flush_cb(uv_timer_t *h)
 
 static json_t *limits_doc(const struct sess_session *s)
 {
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "memory_bytes", (json_int_t)s->limits.memory_bytes,
-			 "max_pids", (json_int_t)s->limits.max_pids, "cpu_seconds",
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "memory_bytes", (json_int_t)s->limits.memory_bytes,
+			 "max_pids", (json_int_t)s->limits.max_pids, "cpu_millis", (json_int_t)s->limits.cpu_millis,
+			 "cpu_seconds",
 			 (json_int_t)s->limits.cpu_seconds, "file_bytes", (json_int_t)s->limits.file_bytes,
 			 "open_files", (json_int_t)s->limits.open_files, "timeout_s", (json_int_t)s->timeout_s);
 }
@@ -343,6 +344,7 @@ static void bring_back(void *arg, const struct srv_record *r)
 		.limits = {
 			.memory_bytes = (uint64_t)json_integer_value(json_object_get(lim, "memory_bytes")),
 			.max_pids = (uint32_t)json_integer_value(json_object_get(lim, "max_pids")),
+			.cpu_millis = (uint32_t)json_integer_value(json_object_get(lim, "cpu_millis")),
 			.cpu_seconds = (uint32_t)json_integer_value(json_object_get(lim, "cpu_seconds")),
 			.file_bytes = (uint64_t)json_integer_value(json_object_get(lim, "file_bytes")),
 			.open_files = (uint32_t)json_integer_value(json_object_get(lim, "open_files")),

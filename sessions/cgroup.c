@@ -1,5 +1,5 @@
 /*
- * cgroup.c — per-sandbox memory/pids cgroups (see cgroup.h).
+ * cgroup.c — per-sandbox memory/pids/cpu cgroups (see cgroup.h).
  *
  * Kept as plain file operations on paths so the zygote (creator) and the
  * server (reader) can both use it without sharing any state.
@@ -70,6 +70,17 @@ static int write_str(const char *path, const char *s)
 	return file_io(path, O_WRONLY, (void *)s, strlen(s)) < 0 ? -1 : 0;
 }
 
+/* Is name one of the comma-separated controllers of a v1 hierarchy ("cpu,cpuacct")? */
+static bool names_controller(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = list; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+		if (!strncmp(p, name, n) && (p[n] == ',' || p[n] == '\0'))
+			return true;
+	return false;
+}
+
 /* The server's own cgroup path for a v1 controller ("memory") or v2 (""). */
 static char *own_cgroup(const char *controller)
 {
@@ -86,7 +97,7 @@ static char *own_cgroup(const char *controller)
 		*c2 = '\0';
 		c2[strcspn(c2 + 1, "\n") + 1] = '\0';
 		if (!*controller ? (c1[1] == '\0' && !strncmp(line, "0", 1))
-				 : !strcmp(c1 + 1, controller))
+				 : names_controller(c1 + 1, controller))
 			res = xstrdup(c2 + 1);
 	}
 	fclose(f);
@@ -128,6 +139,18 @@ static char *v1_base(const char *controller)
 	return NULL;
 }
 
+/* CFS bandwidth control (CONFIG_CFS_BANDWIDTH) in a v1 cpu hierarchy. */
+static bool v1_has_bandwidth(const char *base)
+{
+	struct buf b = BUF_INIT;
+	bool ok;
+
+	buf_addf(&b, "%s/cpu.cfs_quota_us", base);
+	ok = access(b.data, W_OK) == 0;
+	buf_release(&b);
+	return ok;
+}
+
 static bool file_has_word(const char *path, const char *word)
 {
 	char data[1024];
@@ -159,7 +182,8 @@ static void detect_v2(struct sess_cgroup *cg)
 		own[1] = '\0';
 	buf_addf(&b, CG_ROOT "%s", strcmp(own, "/") ? own : "");
 	buf_addf(&f, "%s/cgroup.subtree_control", b.data);
-	if (!file_has_word(f.data, "memory") && !file_has_word(f.data, "pids"))
+	if (!file_has_word(f.data, "memory") && !file_has_word(f.data, "pids") &&
+	    !file_has_word(f.data, "cpu"))
 		goto out;
 	buf_adds(&b, "/mcpbox");
 	if (!base_usable(b.data))
@@ -168,19 +192,40 @@ static void detect_v2(struct sess_cgroup *cg)
 	buf_addf(&f, "%s/cgroup.subtree_control", b.data);
 	write_str(f.data, "+memory");
 	write_str(f.data, "+pids");
+	write_str(f.data, "+cpu");
 	cg->memory = file_has_word(f.data, "memory");
 	cg->pids = file_has_word(f.data, "pids");
-	if (cg->memory || cg->pids) {
+	cg->cpu = file_has_word(f.data, "cpu");
+	if (cg->memory || cg->pids || cg->cpu) {
 		cg->version = 2;
 		cg->mem_base = buf_detach(&b);
 		cg->pids_base = xstrdup(cg->mem_base);
+		cg->cpu_base = xstrdup(cg->mem_base);
 	}
 out:
 	buf_release(&b);
 	buf_release(&f);
 }
 
-void sess_cgroup_detect(struct sess_cgroup *cg)
+/* The base's weight among its siblings: one default process's per CPU. */
+static void set_base_weight(const struct sess_cgroup *cg, unsigned cpus)
+{
+	struct buf f = BUF_INIT;
+	char v[32];
+
+	if (cg->version == 2) {
+		buf_addf(&f, "%s/cpu.weight", cg->cpu_base);
+		snprintf(v, sizeof(v), "%u", cpus * 100 > 10000 ? 10000 : cpus * 100);
+	} else {
+		buf_addf(&f, "%s/cpu.shares", cg->cpu_base);
+		snprintf(v, sizeof(v), "%u", cpus * 1024);
+	}
+	if (write_str(f.data, v) < 0)
+		log_warn("cgroup: cannot set the weight of %s: %s", cg->cpu_base, strerror(errno));
+	buf_release(&f);
+}
+
+void sess_cgroup_detect(struct sess_cgroup *cg, unsigned cpus)
 {
 	memset(cg, 0, sizeof(*cg));
 	if (access(CG_ROOT "/cgroup.controllers", F_OK) == 0) {
@@ -188,9 +233,15 @@ void sess_cgroup_detect(struct sess_cgroup *cg)
 	} else {
 		cg->mem_base = v1_base("memory");
 		cg->pids_base = v1_base("pids");
+		cg->cpu_base = v1_base("cpu");
 		cg->memory = cg->mem_base != NULL;
 		cg->pids = cg->pids_base != NULL;
-		if (cg->memory || cg->pids)
+		cg->cpu = cg->cpu_base && v1_has_bandwidth(cg->cpu_base);
+		if (!cg->cpu) {
+			free(cg->cpu_base);
+			cg->cpu_base = NULL;
+		}
+		if (cg->memory || cg->pids || cg->cpu)
 			cg->version = 1;
 		if (cg->memory) {
 			struct buf b = BUF_INIT;
@@ -199,13 +250,24 @@ void sess_cgroup_detect(struct sess_cgroup *cg)
 			buf_release(&b);
 		}
 	}
+	if (cg->cpu)
+		set_base_weight(cg, cpus);
 }
 
 void sess_cgroup_release(struct sess_cgroup *cg)
 {
 	free(cg->mem_base);
 	free(cg->pids_base);
+	free(cg->cpu_base);
 	memset(cg, 0, sizeof(*cg));
+}
+
+void sess_cgroup_copy(struct sess_cgroup *dst, const struct sess_cgroup *src)
+{
+	*dst = *src;
+	dst->mem_base = src->mem_base ? xstrdup(src->mem_base) : NULL;
+	dst->pids_base = src->pids_base ? xstrdup(src->pids_base) : NULL;
+	dst->cpu_base = src->cpu_base ? xstrdup(src->cpu_base) : NULL;
 }
 
 static char *cg_file(const char *base, const char *id, const char *file)
@@ -259,6 +321,32 @@ static int set_pids(const struct sess_cgroup *cg, const char *id, uint32_t n, st
 	return cg_write(cg->pids_base, id, "pids.max", v, errp);
 }
 
+/*
+ * CFS bandwidth: millis thousandths of a CPU are a quota of millis * period /
+ * 1000 in every period. The kernel's default period (100 ms) lets a 0.5 CPU
+ * session run 50 ms, then wait 50 ms.
+ */
+#define CPU_PERIOD_US 100000
+
+static int set_cpu(const struct sess_cgroup *cg, const char *id, uint32_t millis, struct err **errp)
+{
+	uint64_t quota = (uint64_t)millis * CPU_PERIOD_US / 1000;
+	char v[64];
+
+	if (cg->version == 2) {
+		if (millis)
+			snprintf(v, sizeof(v), "%" PRIu64 " %u", quota, CPU_PERIOD_US);
+		else
+			snprintf(v, sizeof(v), "max %u", CPU_PERIOD_US);
+		return cg_write(cg->cpu_base, id, "cpu.max", v, errp);
+	}
+	snprintf(v, sizeof(v), "%u", CPU_PERIOD_US);
+	if (cg_write(cg->cpu_base, id, "cpu.cfs_period_us", v, errp) < 0)
+		return -1;
+	snprintf(v, sizeof(v), millis ? "%" PRIu64 : "-1", quota);
+	return cg_write(cg->cpu_base, id, "cpu.cfs_quota_us", v, errp);
+}
+
 int sess_cgroup_set_limits(const struct sess_cgroup *cg, const char *id,
 			   const struct sess_limits *l, struct err **errp)
 {
@@ -266,25 +354,40 @@ int sess_cgroup_set_limits(const struct sess_cgroup *cg, const char *id,
 		return -1;
 	if (cg->pids && set_pids(cg, id, l->max_pids, errp) < 0)
 		return -1;
+	if (cg->cpu && set_cpu(cg, id, l->cpu_millis, errp) < 0)
+		return -1;
 	return 0;
+}
+
+/*
+ * The directories of a sandbox's cgroups: one per v1 controller in use, the
+ * one shared directory under v2. Returns how many it put in dirs.
+ */
+static size_t cg_bases(const struct sess_cgroup *cg, const char *dirs[3])
+{
+	size_t n = 0;
+
+	if (cg->version == 2) {
+		dirs[n++] = cg->mem_base;
+		return n;
+	}
+	if (cg->memory)
+		dirs[n++] = cg->mem_base;
+	if (cg->pids)
+		dirs[n++] = cg->pids_base;
+	if (cg->cpu)
+		dirs[n++] = cg->cpu_base;
+	return n;
 }
 
 int sess_cgroup_create(const struct sess_cgroup *cg, const char *id,
 		       const struct sess_limits *l, struct err **errp)
 {
-	const char *bases[2] = { cg->memory ? cg->mem_base : NULL,
-				 cg->pids && cg->version == 1 ? cg->pids_base : NULL };
+	const char *bases[3];
+	size_t n = cg_bases(cg, bases);
 
-	for (size_t i = 0; i < ARRAY_SIZE(bases); i++) {
-		auto_free char *p = NULL;
-		if (!bases[i])
-			continue;
-		p = cg_file(bases[i], id, NULL);
-		if (mkdir(p, 0755) < 0 && errno != EEXIST)
-			return err_set(errp, errno, "cgroup: create");
-	}
-	if (cg->version == 2 && !cg->memory && cg->pids) {
-		auto_free char *p = cg_file(cg->pids_base, id, NULL);
+	for (size_t i = 0; i < n; i++) {
+		auto_free char *p = cg_file(bases[i], id, NULL);
 		if (mkdir(p, 0755) < 0 && errno != EEXIST)
 			return err_set(errp, errno, "cgroup: create");
 	}
@@ -292,34 +395,33 @@ int sess_cgroup_create(const struct sess_cgroup *cg, const char *id,
 		return -1;
 	if (cg->pids && l->max_pids && set_pids(cg, id, l->max_pids, errp) < 0)
 		return -1;
+	if (cg->cpu && l->cpu_millis && set_cpu(cg, id, l->cpu_millis, errp) < 0)
+		return -1;
 	return 0;
 }
 
 int sess_cgroup_attach(const struct sess_cgroup *cg, const char *id, pid_t pid,
 		       struct err **errp)
 {
+	const char *bases[3];
+	size_t n = cg_bases(cg, bases);
 	char v[32];
 
 	snprintf(v, sizeof(v), "%d", (int)pid);
-	if (cg->memory && cg_write(cg->mem_base, id, "cgroup.procs", v, errp) < 0)
-		return -1;
-	if (cg->pids && (cg->version == 1 || !cg->memory) &&
-	    cg_write(cg->pids_base, id, "cgroup.procs", v, errp) < 0)
-		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (cg_write(bases[i], id, "cgroup.procs", v, errp) < 0)
+			return -1;
 	return 0;
 }
 
 int sess_cgroup_remove(const struct sess_cgroup *cg, const char *id)
 {
-	const char *bases[2] = { cg->memory ? cg->mem_base : NULL,
-				 cg->pids && (cg->version == 1 || !cg->memory) ? cg->pids_base : NULL };
+	const char *bases[3];
+	size_t n = cg_bases(cg, bases);
 	int ret = 0, e = 0;
 
-	for (size_t i = 0; i < ARRAY_SIZE(bases); i++) {
-		auto_free char *p = NULL;
-		if (!bases[i])
-			continue;
-		p = cg_file(bases[i], id, NULL);
+	for (size_t i = 0; i < n; i++) {
+		auto_free char *p = cg_file(bases[i], id, NULL);
 		if (rmdir(p) < 0 && errno != ENOENT) {
 			ret = -1;
 			e = errno;
@@ -360,10 +462,11 @@ static void cleanup_base(const char *base)
 
 void sess_cgroup_cleanup_stale(const struct sess_cgroup *cg)
 {
-	if (cg->memory)
-		cleanup_base(cg->mem_base);
-	if (cg->pids && (cg->version == 1 || !cg->memory))
-		cleanup_base(cg->pids_base);
+	const char *bases[3];
+	size_t n = cg_bases(cg, bases);
+
+	for (size_t i = 0; i < n; i++)
+		cleanup_base(bases[i]);
 }
 
 /* Value of "key N" in a flat keyed file, or of a single-number file (key NULL). */

@@ -1,12 +1,12 @@
 /**
- * cgroup.h — per-sandbox cgroups (memory, pids), v1 or v2, internal to
+ * cgroup.h — per-sandbox cgroups (memory, pids, cpu), v1 or v2, internal to
  * sessions/.
  *
  * sess_cgroup_detect() runs once in the server before the zygote is forked;
  * both processes then share the same (copied) struct. Directories are
  * <base>/<id> where <base> is an "mcpbox" directory we created:
- *   v1: <memory mount>/<server's memory cgroup>/mcpbox, same for pids
- *       (falling back to <mount>/mcpbox);
+ *   v1: <memory mount>/<server's memory cgroup>/mcpbox, same for pids and
+ *       cpu (falling back to <mount>/mcpbox);
  *   v2: <parent of the server's cgroup>/mcpbox (a delegated subtree), or
  *       /sys/fs/cgroup/mcpbox when the server sits at the root.
  * When nothing is writable (ordinary user without delegation) detection
@@ -31,14 +31,23 @@ struct sess_cgroup {
 	int version;		/* 1, 2, or 0: no usable cgroups */
 	bool memory;		/* per-sandbox memory controller usable */
 	bool pids;		/* per-sandbox pids controller usable */
+	bool cpu;		/* per-sandbox cpu controller usable (CFS bandwidth) */
 	bool memsw;		/* v1 memory.memsw.* exists (limit swap too) */
 	char *mem_base;		/* ".../mcpbox" for memory (v2: the one base) */
 	char *pids_base;	/* ".../mcpbox" for pids (v2: same as mem_base) */
+	char *cpu_base;		/* ".../mcpbox" for cpu (v2: same as mem_base) */
 };
 
-/* Fill cg (never fails: degrades to version 0). Release with sess_cgroup_release. */
-void sess_cgroup_detect(struct sess_cgroup *cg);
+/*
+ * Fill cg (never fails: degrades to version 0). Release with
+ * sess_cgroup_release. cpus: the CPUs the server may use; the sandboxes'
+ * common cpu cgroup weighs as much as that many busy processes, so that
+ * grouping them does not shrink their share of a busy host to one process's.
+ */
+void sess_cgroup_detect(struct sess_cgroup *cg, unsigned cpus);
 void sess_cgroup_release(struct sess_cgroup *cg);
+/* Fill dst with a copy of src that owns its own paths. */
+void sess_cgroup_copy(struct sess_cgroup *dst, const struct sess_cgroup *src);
 
 /* An id usable as a directory name and hostname: [A-Za-z0-9_.-], 1..64 bytes, not "." / "..". */
 bool sess_cgroup_id_ok(const char *id);
@@ -49,7 +58,7 @@ int sess_cgroup_create(const struct sess_cgroup *cg, const char *id,
 /* Move pid into the sandbox's cgroups. */
 int sess_cgroup_attach(const struct sess_cgroup *cg, const char *id, pid_t pid,
 		       struct err **errp);
-/* Change memory / pids limits (0 = unlimited). */
+/* Change memory / pids / cpu limits (0 = unlimited). */
 int sess_cgroup_set_limits(const struct sess_cgroup *cg, const char *id,
 			   const struct sess_limits *l, struct err **errp);
 /* rmdir the sandbox's cgroups: 0 when all gone, -1 with errno (EBUSY: retry later). */

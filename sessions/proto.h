@@ -59,7 +59,7 @@ struct sess_msg_limits {
 	uint32_t max_pids;
 	uint32_t cpu_seconds;
 	uint32_t open_files;
-	uint32_t pad;
+	uint32_t cpu_millis;
 };
 
 struct sess_msg_create {

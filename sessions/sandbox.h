@@ -36,6 +36,8 @@
 struct sess_limits {
 	uint64_t memory_bytes;	/* whole sandbox: cgroup memory limit; else RLIMIT_AS per process */
 	uint32_t max_pids;	/* whole sandbox: cgroup pids.max; else RLIMIT_NPROC */
+	uint32_t cpu_millis;	/* whole sandbox: CPU bandwidth in thousandths of a CPU (cgroup
+				   cpu quota); only with a cpu controller (sess_host_info) */
 	uint32_t cpu_seconds;	/* RLIMIT_CPU per spawned process */
 	uint64_t file_bytes;	/* RLIMIT_FSIZE per spawned process */
 	uint32_t open_files;	/* RLIMIT_NOFILE per spawned process */
@@ -66,6 +68,8 @@ struct sess_host_info {
 	gid_t sandbox_gid;
 	bool cgroup_memory;	/* per-sandbox memory cgroup available (v1 or v2) */
 	bool cgroup_pids;	/* per-sandbox pids cgroup available */
+	bool cgroup_cpu;	/* per-sandbox cpu cgroup (CFS bandwidth) available */
+	unsigned cpus;		/* CPUs the server may run on (its affinity mask), at least 1 */
 	int cgroup_version;	/* 1, 2, or 0 when no cgroups are usable */
 };
 
@@ -143,7 +147,7 @@ int sess_worker_kill(struct sess_worker *w, uint64_t exec_id, int sig, struct er
 /** exec_id starts counting OOM kills from now (a program started ahead of its use). */
 void sess_worker_rebase(struct sess_worker *w, uint64_t exec_id);
 
-/** Change the sandbox-wide limits (cgroup memory / pids) after creation. */
+/** Change the sandbox-wide limits (cgroup memory / pids / cpu) after creation. */
 int sess_worker_set_limits(struct sess_worker *w, const struct sess_limits *l, struct err **errp);
 
 struct sess_usage {

@@ -171,12 +171,16 @@ static int adopt_pool_workspace(const char *from, const char *to, struct err **e
 	return 0;
 }
 
-/* The default sandbox-wide limits derived from the config. */
-static struct sess_limits default_limits(const struct srv_config *cfg)
+/* The default sandbox-wide limits derived from the config (a CPU cap only
+   where a cpu controller can enforce it: sess_registry_new warned). */
+static struct sess_limits default_limits(const struct sess_registry *reg)
 {
+	const struct srv_config *cfg = reg->cfg;
+
 	return (struct sess_limits){
 		.memory_bytes = cfg->memory_bytes.def,
 		.max_pids = (uint32_t)cfg->max_pids.def,
+		.cpu_millis = sess_registry_host(reg)->cgroup_cpu ? (uint32_t)cfg->cpu_millis.def : 0,
 		.cpu_seconds = (uint32_t)cfg->cpu_s.def,
 		.file_bytes = cfg->file_bytes.def,
 		.open_files = (uint32_t)cfg->open_files.def,
@@ -330,7 +334,7 @@ static int start_sandbox(struct sess_registry *reg, const char *id, const char *
 
 static void pool_fill_now(struct sess_registry *reg)
 {
-	struct sess_limits lim = default_limits(reg->cfg);
+	struct sess_limits lim = default_limits(reg);
 
 	while (!reg->shutting_down && reg->pool_ready + reg->pool_pending < reg->cfg->pool_size) {
 		struct pool_req *pr = xcalloc(1, sizeof(*pr));
@@ -523,11 +527,41 @@ static void session_created(void *arg, struct sess_worker *w, struct err *err)
 	sess_put(s);
 }
 
+/*
+ * The CPU cap a request asks for, in thousandths of a CPU: at least 0.01, at
+ * most the config's maximum and the CPUs the server may use, and only where a
+ * cpu cgroup can enforce it (a cap silently not kept would be worse than none).
+ */
+static int pick_cpus(const struct sess_registry *reg, double cpus, uint32_t *out, struct err **errp)
+{
+	const struct sess_host_info *host = sess_registry_host(reg);
+	uint64_t max = (uint64_t)host->cpus * 1000, want;
+
+	if (cpus == 0)
+		return 0;
+	if (!(cpus >= 0.01))
+		return err_setc(errp, ERR_INVALID, 0, "cpus must be at least 0.01 (a number of CPUs, e.g. 0.5)");
+	want = cpus > 1e9 ? UINT64_MAX : (uint64_t)(cpus * 1000 + 0.5);
+	if (reg->cfg->cpu_millis.max && reg->cfg->cpu_millis.max < max) {
+		if (want > reg->cfg->cpu_millis.max)
+			return err_setc(errp, ERR_INVALID, 0, "cpus must be at most %g (the server's maximum)",
+					(double)reg->cfg->cpu_millis.max / 1000);
+	} else if (want > max) {
+		return err_setc(errp, ERR_INVALID, 0, "cpus must be at most %u (the CPUs of this host)", host->cpus);
+	}
+	if (!host->cgroup_cpu)
+		return err_setc(errp, ERR_UNAVAILABLE, 0, "cpus: this server cannot limit a session's CPU (no usable "
+				"cpu cgroup controller: run mcpbox as root or in a delegated cgroup v2 subtree with the "
+				"cpu controller); create the session without cpus");
+	*out = (uint32_t)want;
+	return 0;
+}
+
 int sess_create(struct sess_registry *reg, const char *owner, bool implicit,
 		const struct sess_request *rq, struct sess_session **out, struct err **errp)
 {
 	const struct srv_config *cfg = reg->cfg;
-	struct sess_limits lim = default_limits(cfg);
+	struct sess_limits lim = default_limits(reg);
 	struct pool_req *pr;
 	const char *here = NULL;	/* where the workspace is now, if not yet at s->workspace */
 	uint64_t mem, timeout;
@@ -538,6 +572,8 @@ int sess_create(struct sess_registry *reg, const char *owner, bool implicit,
 			   16ull << 20, "memory_mb (in bytes)", &mem, errp) < 0)
 		return -1;
 	if (srv_limit_pick(&cfg->timeout_s, rq->timeout_s, 1, "timeout_s", &timeout, errp) < 0)
+		return -1;
+	if (pick_cpus(reg, rq->cpus, &lim.cpu_millis, errp) < 0)
 		return -1;
 	lim.memory_bytes = mem;
 	struct sess_held add = { .sessions = 1, .memory_bytes = mem };
@@ -681,6 +717,11 @@ int sess_adopt(struct sess_registry *reg, const struct sess_saved *sv, struct er
 	s->network = sv->network;
 	s->implicit = sv->implicit;
 	s->limits = sv->limits;
+	if (s->limits.cpu_millis && !sess_registry_host(reg)->cgroup_cpu) {
+		log_warn("session %s: its CPU cap cannot be kept here (no cpu cgroup controller); it has none now",
+			 s->id);
+		s->limits.cpu_millis = 0;
+	}
 	s->timeout_s = sv->timeout_s;
 	s->created_at = sv->created_at;
 	s->last_active = s->persisted_active = sv->last_active;
@@ -809,6 +850,8 @@ int sess_registry_new(struct sess_registry **out, uv_loop_t *loop, struct sess_z
 	reg->loop = loop;
 	reg->zygote = z;
 	reg->cfg = cfg;
+	if (cfg->cpu_millis.def && !sess_zygote_host(z)->cgroup_cpu)
+		log_warn("limits.cpus: no usable cpu cgroup controller here, so sessions get no CPU cap by default");
 	reg->pending_alive = xcalloc(2, sizeof(unsigned));
 	reg->pending_alive[0] = 1;
 	uv_timer_init(loop, &reg->ttl_timer);

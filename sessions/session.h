@@ -126,6 +126,7 @@ struct sess_saved {
 struct sess_request {
 	bool network;
 	int64_t memory_mb;
+	double cpus;		/* CPU cap in CPUs (fractions allowed); 0: the config's default */
 	int64_t timeout_s;
 	const char *name;
 	json_t *labels;		/* borrowed */

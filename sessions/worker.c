@@ -94,9 +94,7 @@ struct sess_worker *sess_worker_new(uv_loop_t *loop, int fd, pid_t pid, const ch
 	w->pid = pid;
 	w->id = xstrdup(id);
 	if (cg && cg->version) {
-		w->cg = *cg;
-		w->cg.mem_base = cg->mem_base ? xstrdup(cg->mem_base) : NULL;
-		w->cg.pids_base = cg->pids_base ? xstrdup(cg->pids_base) : NULL;
+		sess_cgroup_copy(&w->cg, cg);
 	}
 	/* SEQPACKET records must fit in the send buffer: spawn records can be
 	   SESS_PROTO_MAX_MSG (the kernel caps this at 2 * wmem_max). */

@@ -418,6 +418,7 @@ static void handle_create(struct zstate *zs, size_t len)
 	memset(&l, 0, sizeof(l));
 	l.memory_bytes = m->limits.memory_bytes;
 	l.max_pids = m->limits.max_pids;
+	l.cpu_millis = m->limits.cpu_millis;
 	pid = create_one(zs, id, ws, m->network != 0, &l, &ctl, &msg);
 out:
 	reply_created(zs, pid, ctl, msg);
@@ -570,6 +571,18 @@ static void zreq_free(struct zreq *r)
 	free(r);
 }
 
+/* CPUs this process may run on: the most a session's cpus limit can use. */
+static unsigned usable_cpus(void)
+{
+	cpu_set_t set;
+	long n;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		return (unsigned)CPU_COUNT(&set);
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (unsigned)n : 1;
+}
+
 int sess_zygote_start(struct sess_zygote **zp, struct err **errp)
 {
 	struct sess_zygote *z = xcalloc(1, sizeof(*z));
@@ -579,10 +592,12 @@ int sess_zygote_start(struct sess_zygote **zp, struct err **errp)
 	z->host.root = geteuid() == 0;
 	z->host.sandbox_uid = z->host.root ? ROOT_SANDBOX_ID : geteuid();
 	z->host.sandbox_gid = z->host.root ? ROOT_SANDBOX_ID : getegid();
-	sess_cgroup_detect(&z->cg);
+	z->host.cpus = usable_cpus();
+	sess_cgroup_detect(&z->cg, z->host.cpus);
 	z->host.cgroup_version = z->cg.version;
 	z->host.cgroup_memory = z->cg.memory;
 	z->host.cgroup_pids = z->cg.pids;
+	z->host.cgroup_cpu = z->cg.cpu;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
 		err_set(errp, errno, "zygote: socketpair");
@@ -605,9 +620,10 @@ int sess_zygote_start(struct sess_zygote **zp, struct err **errp)
 	setsockopt(z->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 	fd_set_nonblock(z->fd, true);
 	z->rbuf = xmalloc(4096 + SESS_PROTO_MAX_ID);
-	log_info("sandbox: zygote %d, %s, sandbox uid %u, cgroups v%d%s%s", (int)z->pid,
+	log_info("sandbox: zygote %d, %s, sandbox uid %u, cgroups v%d%s%s%s, %u CPUs", (int)z->pid,
 		 z->host.root ? "root" : "unprivileged", (unsigned)z->host.sandbox_uid,
-		 z->cg.version, z->cg.memory ? " memory" : "", z->cg.pids ? " pids" : "");
+		 z->cg.version, z->cg.memory ? " memory" : "", z->cg.pids ? " pids" : "",
+		 z->cg.cpu ? " cpu" : "", z->host.cpus);
 	*zp = z;
 	return 0;
 fail:
@@ -800,6 +816,7 @@ int sess_zygote_create(struct sess_zygote *z, const struct sess_sandbox_opts *o,
 	m.network = o->network;
 	m.limits.memory_bytes = o->limits.memory_bytes;
 	m.limits.max_pids = o->limits.max_pids;
+	m.limits.cpu_millis = o->limits.cpu_millis;
 	r = xcalloc(1, sizeof(*r));
 	r->cb = cb;
 	r->arg = arg;

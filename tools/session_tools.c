@@ -14,9 +14,11 @@
 
 static json_t *limits_json(const struct sess_session *s)
 {
-	return json_pack("{s:I, s:I, s:I, s:I, s:I}", "memory_mb", (json_int_t)(s->limits.memory_bytes >> 20),
-			 "max_pids", (json_int_t)s->limits.max_pids, "cpu_s", (json_int_t)s->limits.cpu_seconds,
-			 "file_mb", (json_int_t)(s->limits.file_bytes >> 20), "timeout_s", (json_int_t)s->timeout_s);
+	return json_pack("{s:I, s:I, s:o, s:I, s:I, s:I}", "memory_mb", (json_int_t)(s->limits.memory_bytes >> 20),
+			 "max_pids", (json_int_t)s->limits.max_pids, "cpus",
+			 s->limits.cpu_millis ? json_real(s->limits.cpu_millis / 1000.0) : json_null(), "cpu_s",
+			 (json_int_t)s->limits.cpu_seconds, "file_mb", (json_int_t)(s->limits.file_bytes >> 20),
+			 "timeout_s", (json_int_t)s->timeout_s);
 }
 
 static json_t *session_json(struct sess_session *s, bool detail)
@@ -135,6 +137,7 @@ static void create_session(struct tool_call *call, struct sess_snap *sn, const c
 	struct sess_request rq = {
 		.network = tool_arg_bool(call, "network", false),
 		.memory_mb = tool_arg_int(call, "memory_mb", -1),
+		.cpus = json_number_value(json_object_get(call->args, "cpus")), /* absent: 0 */
 		.timeout_s = tool_arg_int(call, "timeout_s", -1),
 		.name = tool_arg_str(call, "name", NULL),
 		.labels = json_object_get(call->args, "labels"),
@@ -365,6 +368,7 @@ const struct tool_def tool_session_defs[] = {
 		.input_schema = "{\"type\":\"object\",\"properties\":{"
 				"\"network\":{\"type\":\"boolean\",\"description\":\"Internet access (user-mode networking; the host and private networks stay unreachable). Default: none.\"},"
 				"\"memory_mb\":{\"type\":\"integer\",\"minimum\":16,\"description\":\"Memory limit for the whole session.\"},"
+				"\"cpus\":{\"type\":\"number\",\"minimum\":0.01,\"description\":\"CPU limit for the whole session, in CPUs (0.5: half of one; at most the host's CPUs). Default: no cap.\"},"
 				"\"timeout_s\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":3600,\"description\":\"Default execute timeout.\"},"
 				"\"env\":{\"type\":\"object\",\"maxProperties\":256,\"propertyNames\":{\"maxLength\":256},\"additionalProperties\":{\"type\":\"string\",\"maxLength\":32768},\"description\":\"Environment for every execution.\"},"
 				"\"name\":{\"type\":\"string\",\"maxLength\":200},"

@@ -38,6 +38,7 @@ void srv_config_defaults(struct srv_config *cfg)
 	cfg->memory_bytes = (struct srv_limit){ 1024 * MiB, 16384 * MiB };
 	cfg->max_pids = (struct srv_limit){ 256, 4096 };
 	cfg->cpu_s = (struct srv_limit){ 0, 0 };	/* 0: no CPU-time limit */
+	cfg->cpu_millis = (struct srv_limit){ 0, 0 };	/* no CPU cap; at most the host's CPUs */
 	cfg->file_bytes = (struct srv_limit){ 1024 * MiB, 16384 * MiB };
 	cfg->open_files = (struct srv_limit){ 1024, 65536 };
 	cfg->timeout_s = (struct srv_limit){ 30, 3600 };
@@ -141,20 +142,48 @@ static int json_scalar(json_t *v, const char *key, int (*parse)(const char *, ui
 	return err_set(errp, 0, "config: %s must be %s", key, parse ? "a number or a string" : "a number");
 }
 
-/* "limits": {"memory": {"default": "512M", "max": "4G"}, ...} or a bare value for the default. */
-static int apply_limit(struct srv_limit *l, json_t *v, const char *key,
-		       int (*parse)(const char *, uint64_t *, struct err **), struct err **errp)
+/* A uint64_t setting at off in its struct: a number, or a string parse() reads, within [min, max]. */
+struct scalar_key {
+	const char *name;
+	size_t off;
+	int (*parse)(const char *, uint64_t *, struct err **);
+	uint64_t min, max;	/* max 0: no bound */
+	const char *bound;	/* how the bound reads in an error */
+};
+
+/* One of the "limits": its default and max read as k says, or (cpus) as CPUs in thousandths. */
+struct limit_key {
+	struct scalar_key k;
+	bool cpus;
+};
+
+static int key_value(const struct limit_key *lk, json_t *v, uint64_t *out, struct err **errp)
 {
+	double d = json_number_value(v);
+
+	if (!lk->cpus)
+		return json_scalar(v, lk->k.name, lk->k.parse, out, errp);
+	if (!json_is_number(v) || !(d >= 0) || d > 4096)
+		return err_set(errp, 0, "config: %s must be a number of CPUs from 0 to 4096 (e.g. 0.5, 2)", lk->k.name);
+	*out = (uint64_t)(d * 1000 + 0.5);
+	return 0;
+}
+
+/* "limits": {"memory": {"default": "512M", "max": "4G"}, ...} or a bare value for the default. */
+static int apply_limit(struct srv_limit *l, json_t *v, const struct limit_key *lk, struct err **errp)
+{
+	const char *key = lk->k.name;
+
 	if (!json_is_object(v))
-		return json_scalar(v, key, parse, &l->def, errp);
+		return key_value(lk, v, &l->def, errp);
 	const char *k;
 	json_t *x;
 	json_object_foreach(v, k, x) {
 		if (!strcmp(k, "default")) {
-			if (json_scalar(x, key, parse, &l->def, errp) < 0)
+			if (key_value(lk, x, &l->def, errp) < 0)
 				return -1;
 		} else if (!strcmp(k, "max")) {
-			if (json_scalar(x, key, parse, &l->max, errp) < 0)
+			if (key_value(lk, x, &l->max, errp) < 0)
 				return -1;
 		} else {
 			return err_set(errp, 0, "config: %s: unknown key \"%s\" (expected default, max)", key, k);
@@ -164,15 +193,6 @@ static int apply_limit(struct srv_limit *l, json_t *v, const char *key,
 		return err_set(errp, 0, "config: %s: default exceeds max", key);
 	return 0;
 }
-
-/* A uint64_t setting at off in its struct: a number, or a string parse() reads, within [min, max]. */
-struct scalar_key {
-	const char *name;
-	size_t off;
-	int (*parse)(const char *, uint64_t *, struct err **);
-	uint64_t min, max;	/* max 0: no bound */
-	const char *bound;	/* how the bound reads in an error */
-};
 
 #define CFG(f) offsetof(struct srv_config, f)
 #define QUOTA(f) offsetof(struct srv_quota, f)
@@ -227,19 +247,16 @@ static int scalar_apply(const struct scalar_key *k, void *base, json_t *v, struc
 
 int srv_config_apply_json(struct srv_config *cfg, json_t *obj, struct err **errp)
 {
-	static const struct {
-		const char *name;
-		size_t off;
-		int (*parse)(const char *, uint64_t *, struct err **);
-	} limits[] = {
-		{ "memory", offsetof(struct srv_config, memory_bytes), srv_parse_size },
-		{ "pids", offsetof(struct srv_config, max_pids), NULL },
-		{ "cpu", offsetof(struct srv_config, cpu_s), srv_parse_duration },
-		{ "file_size", offsetof(struct srv_config, file_bytes), srv_parse_size },
-		{ "open_files", offsetof(struct srv_config, open_files), NULL },
-		{ "timeout", offsetof(struct srv_config, timeout_s), srv_parse_duration },
-		{ "output", offsetof(struct srv_config, output_bytes), srv_parse_size },
-		{ "read", offsetof(struct srv_config, read_bytes), srv_parse_size },
+	static const struct limit_key limits[] = {
+		{ { "memory", CFG(memory_bytes), SIZE, 0, 0, NULL }, false },
+		{ { "pids", CFG(max_pids), NULL, 0, 0, NULL }, false },
+		{ { "cpu", CFG(cpu_s), DURATION, 0, 0, NULL }, false },
+		{ { "cpus", CFG(cpu_millis), NULL, 0, 0, NULL }, true },
+		{ { "file_size", CFG(file_bytes), SIZE, 0, 0, NULL }, false },
+		{ { "open_files", CFG(open_files), NULL, 0, 0, NULL }, false },
+		{ { "timeout", CFG(timeout_s), DURATION, 0, 0, NULL }, false },
+		{ { "output", CFG(output_bytes), SIZE, 0, 0, NULL }, false },
+		{ { "read", CFG(read_bytes), SIZE, 0, 0, NULL }, false },
 	};
 	const char *key;
 	json_t *v;
@@ -323,12 +340,12 @@ int srv_config_apply_json(struct srv_config *cfg, json_t *obj, struct err **errp
 			json_object_foreach(v, lk, lv) {
 				size_t i;
 				for (i = 0; i < ARRAY_SIZE(limits); i++)
-					if (!strcmp(lk, limits[i].name))
+					if (!strcmp(lk, limits[i].k.name))
 						break;
 				if (i == ARRAY_SIZE(limits))
 					return err_set(errp, 0, "config: limits: unknown limit \"%s\"", lk);
-				if (apply_limit((struct srv_limit *)((char *)cfg + limits[i].off), lv, lk,
-						limits[i].parse, errp) < 0)
+				if (apply_limit((struct srv_limit *)((char *)cfg + limits[i].k.off), lv, &limits[i],
+						errp) < 0)
 					return -1;
 			}
 		} else {
@@ -376,9 +393,10 @@ int srv_limit_pick(const struct srv_limit *l, int64_t requested, uint64_t min, c
 		return 0;
 	}
 	if ((uint64_t)requested < min)
-		return err_set(errp, 0, "%s must be at least %" PRIu64, what, min);
+		return err_setc(errp, ERR_INVALID, 0, "%s must be at least %" PRIu64, what, min);
 	if (l->max && (uint64_t)requested > l->max)
-		return err_set(errp, 0, "%s must be at most %" PRIu64 " (the server's maximum)", what, l->max);
+		return err_setc(errp, ERR_INVALID, 0, "%s must be at most %" PRIu64 " (the server's maximum)", what,
+				l->max);
 	*out = (uint64_t)requested;
 	return 0;
 }

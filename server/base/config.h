@@ -52,6 +52,8 @@ struct srv_config {
 	struct srv_limit memory_bytes;
 	struct srv_limit max_pids;
 	struct srv_limit cpu_s;
+	struct srv_limit cpu_millis;	/* session CPU cap in thousandths of a CPU: default 0 = none,
+					   max 0 = the host's CPU count */
 	struct srv_limit file_bytes;
 	struct srv_limit open_files;
 	struct srv_limit timeout_s;	/* wall clock per execution */

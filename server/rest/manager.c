@@ -409,9 +409,38 @@ static void created(struct mreq *m, json_t *info)
 	finish(m, 201, sandbox_urls(info));
 }
 
+/*
+ * A host without a cpu cgroup controller cannot keep a CPU count, and
+ * session_create refuses `cpus` there (ERR_UNAVAILABLE). The document's
+ * clients send instanceSpecification routinely ("1u1g" is its default), so
+ * the sandbox is then made without the CPU cap, as the memory limit falls
+ * back to rlimits on such a host; session_info's limits.cpus shows null.
+ * m->info holds the arguments without cpus for that second call.
+ */
+static void create_done(void *arg, json_t *result, enum err_class cls)
+{
+	struct mreq *m = arg;
+
+	if (rest_result_failed(result) && cls == ERR_UNAVAILABLE && m->info) {
+		json_t *args = m->info;
+		m->info = NULL;
+		json_decref(result);
+		call(m, "session_create", args, created);
+		return;
+	}
+	json_decref(m->info);
+	m->info = NULL;
+	call_done(m, result, cls);
+}
+
 static void create_session(struct mreq *m, json_t *args)
 {
-	call(m, "session_create", args, created);
+	if (!json_object_get(args, "cpus"))
+		return call(m, "session_create", args, created);
+	m->info = json_deep_copy(args);
+	json_object_del(m->info, "cpus");
+	m->next = created;
+	rest_call(m->r, m->principal, m->conn, "session_create", args, create_done, m);
 }
 
 static void create_from_image(struct mreq *m, json_t *snap)
@@ -446,8 +475,10 @@ static void sandbox_create(struct tp_req *r, void *arg)
 	if (spec)
 		json_object_set_new(labels, LABEL_SPEC, json_string(spec));
 	json_t *args = json_pack("{s:b, s:o}", "display", 1, "labels", labels);
-	if (spec)
+	if (spec) {
 		json_object_set_new(args, "memory_mb", json_integer((json_int_t)sp.memory_gb * 1024));
+		json_object_set_new(args, "cpus", json_integer((json_int_t)sp.cpus));
+	}
 	if (!image)
 		return create_session(m, args);
 	snprintf(m->id, sizeof(m->id), "%s", image);

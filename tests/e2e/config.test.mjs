@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
-import { BIN, RawServer, makeDataDir, startRaw, sleep } from './helpers.mjs';
+import { BIN, IS_ROOT, RawServer, makeDataDir, startRaw, sleep } from './helpers.mjs';
 
 describe('configuration file', () => {
   test('a bad config stops the server with a message naming the key', () => {
@@ -19,13 +19,16 @@ describe('configuration file', () => {
   test('limits from the config reach the session', async () => {
     const dir = makeDataDir();
     fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({
-      limits: { timeout: { default: '7s', max: '9s' }, output: '1k' },
+      limits: { timeout: { default: '7s', max: '9s' }, output: '1k', cpus: { default: 0.25, max: 0.5 } },
     }));
     const raw = await startRaw({ dataDir: dir });
     after(() => raw.close());
     await raw.handshake();
     const info = await raw.callTool('session_info', {}, 1);
     assert.equal(info.result.structuredContent.limits.timeout_s, 7);
+    // the default CPU cap holds where a cpu cgroup can keep it (as root here); elsewhere none, with a warning
+    if (IS_ROOT) assert.equal(info.result.structuredContent.limits.cpus, 0.25);
+    else assert.ok([0.25, null].includes(info.result.structuredContent.limits.cpus));
     const big = await raw.callTool('execute', { language: 'shell', code: 'head -c 5000 /dev/zero | tr "\\0" a' }, 2);
     assert.equal(big.result.structuredContent.truncated, true);
     assert.equal(big.result.structuredContent.stdout.length, 1024);
@@ -35,6 +38,9 @@ describe('configuration file', () => {
     const create = await raw.callTool('session_create', { timeout_s: 20 }, 4);
     assert.equal(create.result.isError, true, JSON.stringify(create.result));
     assert.match(create.result.content[0].text, /timeout_s/);
+    const cpus = await raw.callTool('session_create', { cpus: 0.75 }, 5);
+    assert.equal(cpus.result.isError, true, JSON.stringify(cpus.result));
+    assert.match(cpus.result.content[0].text, /cpus must be at most 0\.5 \(the server's maximum\)/);
   });
 });
 

@@ -312,6 +312,76 @@ except OSError as e:
     }
   });
 
+  // Two busy processes for 2 s each: their own CPU time (cpu_ms: the shell's waited-for children)
+  // over the wall clock is how many CPUs the session got.
+  const BURN = 'for i in 1 2; do timeout 2 sh -c "while :; do :; done" & done; wait';
+  async function cpusUsed(sessionId) {
+    const r = await exec(srv, 'shell', BURN, { session_id: sessionId, timeout_s: 20 });
+    assert.equal(r.sc.exit_code, 0, JSON.stringify(r.sc));
+    return r.sc.cpu_ms / r.sc.duration_ms;
+  }
+
+  /** The CPU quota the kernel holds for session id ("50000 100000"), read where sessions/cgroup.c puts it. */
+  function cpuQuota(id) {
+    const own = fs.readFileSync(`/proc/${srv.pid}/cgroup`, 'utf8').split('\n').map((l) => l.split(':'));
+    const v1 = own.find((f) => f.length >= 3 && f[1].split(',').includes('cpu'));
+    const dirs = v1
+      ? [`/sys/fs/cgroup/cpu${v1[2] === '/' ? '' : v1[2]}/mcpbox/${id}`, `/sys/fs/cgroup/cpu/mcpbox/${id}`]
+      : [path.join('/sys/fs/cgroup', path.dirname(own.find((f) => f[0] === '0')[2]), 'mcpbox', id)];
+    const dir = dirs.find((d) => fs.existsSync(d));
+    assert.ok(dir, `no cpu cgroup of ${id} in ${dirs}`);
+    if (!v1) return fs.readFileSync(`${dir}/cpu.max`, 'utf8').trim();
+    return ['cpu.cfs_quota_us', 'cpu.cfs_period_us'].map((f) => fs.readFileSync(`${dir}/${f}`, 'utf8').trim()).join(' ');
+  }
+
+  test('cpus 0.5: the cgroup quota; two busy processes get at most ~0.6 of a CPU, without a cap more', { timeout: 90000 }, async () => {
+    const sess = await srv.call('session_create', { cpus: 0.5 });
+    if (TEST_USER !== 'root' && sess.isError) {
+      // no writable cpu controller here (cgroup v1 as an ordinary user): refused, never ignored
+      assert.match(textOf(sess), /cannot limit a session's CPU/);
+      return;
+    }
+    assert.ok(!sess.isError, textOf(sess));
+    const id = sess.structuredContent.session_id;
+    const free = (await srv.call('session_create', {})).structuredContent.session_id;
+    try {
+      assert.equal(sess.structuredContent.limits.cpus, 0.5);
+      assert.equal((await srv.call('session_info', { session_id: id })).structuredContent.limits.cpus, 0.5);
+      assert.equal((await srv.call('session_info', { session_id: free })).structuredContent.limits.cpus, null);
+      if (TEST_USER === 'root') {
+        assert.equal(cpuQuota(id), '50000 100000');
+        assert.match(cpuQuota(free), /^(-1|max) 100000$/);
+      }
+      // Other work on the host can starve the uncapped run (never lift the cap): a few tries to see it
+      // get more than the cap would allow.
+      let capped, uncapped;
+      for (let i = 0; i < 4; i++) {
+        capped = await cpusUsed(id);
+        assert.ok(capped <= 0.6, `cpus 0.5 used ${capped.toFixed(2)} CPUs`);
+        uncapped = await cpusUsed(free);
+        if (uncapped > 0.65 && uncapped > capped * 1.2) break;
+      }
+      assert.ok(uncapped > 0.65 && uncapped > capped * 1.2,
+        `without a cap ${uncapped.toFixed(2)} CPUs, with cpus 0.5 ${capped.toFixed(2)} (load ${fs.readFileSync('/proc/loadavg', 'utf8').trim()})`);
+    } finally {
+      await srv.call('session_destroy', { session_id: id });
+      await srv.call('session_destroy', { session_id: free });
+    }
+  });
+
+  test('cpus: 0, negative, above the host\'s CPUs and non-numbers are refused', async () => {
+    const cases = [
+      [0, /cpus.*at least 0\.01/], [-1, /cpus.*at least 0\.01/], [0.001, /cpus.*at least 0\.01/],
+      [100000, /cpus must be at most \d+ \(the CPUs of this host\)/],
+      ['1', /cpus.*must be a number, not a string/], [true, /cpus.*must be a number/], [null, /cpus.*must be a number/],
+    ];
+    for (const [cpus, re] of cases) {
+      const r = await srv.call('session_create', { cpus });
+      assert.equal(r.isError, true, `cpus ${JSON.stringify(cpus)} was accepted`);
+      assert.match(textOf(r), re, `cpus ${JSON.stringify(cpus)}`);
+    }
+  });
+
   test('infinite loop with timeout_s 2 -> timed_out', async () => {
     const t0 = Date.now();
     const r = await exec(srv, 'python', 'while True:\n    pass\n', { timeout_s: 2 });

@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
-import { startServe, httpClient, createKey, httpRequest, textOf, REPO } from './helpers.mjs';
+import { startServe, httpClient, createKey, httpRequest, textOf, REPO, IS_ROOT } from './helpers.mjs';
 
 const fixture = JSON.parse(fs.readFileSync(path.join(REPO, 'fixtures', 'compat', 'manager.json'), 'utf8'));
 
@@ -97,6 +97,9 @@ describe('REST dialect 000: the sandbox manager', () => {
     assert.equal(d.mcpUrl, info.mcp_sse_url, "mcpUrl is the session-bound MCP endpoint's SSE URL, as the document's is");
     assert.match(d.vncUrl, new RegExp(`^${srv.base}/sessions/${d.sandboxId}/view\\?token=`));
     assert.equal(info.limits.memory_mb, 2048);
+    // the CPU count is the session's cpus where a cpu cgroup can keep it (root here); elsewhere no cap
+    if (IS_ROOT) assert.equal(info.limits.cpus, 1);
+    else assert.ok([1, null].includes(info.limits.cpus), JSON.stringify(info.limits));
     assert.equal(info.labels['manager.userId'], 'u-spec');
     assert.equal(info.labels['manager.instanceType'], 't2.small');
     // the view page opens with the vncUrl's token
@@ -183,6 +186,10 @@ describe('REST dialect 000: the sandbox manager', () => {
         : await api(srv, srv.key, m, p, body);
       assertEnvelopeError(res, 400, why);
     }
+    // more CPUs than this host has: refused by session_create, its message in the envelope
+    const many = await api(srv, srv.key, 'POST', '/api/v1/sandboxes', { userId: 'u', instanceSpecification: `${os.availableParallelism() + 1}u1g` });
+    assertEnvelopeError(many, 400, 'more CPUs than the host');
+    assert.match(many.json.error.message, /cpus must be at most \d+ \(the CPUs of this host\)/);
   });
 
   test('unknown ids get 404 in the envelope', async () => {

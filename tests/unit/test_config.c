@@ -43,6 +43,12 @@ int main(void)
 	ok(srv_config_apply_json(&cfg, j, &e) == 0 && !cfg.prestart, "prestart can be turned off");
 	json_decref(j);
 
+	ok(cfg.cpu_millis.def == 0 && cfg.cpu_millis.max == 0, "no CPU cap by default, at most the host's CPUs");
+	j = json_loads("{\"limits\":{\"cpus\":{\"default\":0.5,\"max\":2}}}", 0, NULL);
+	ok(srv_config_apply_json(&cfg, j, &e) == 0 && cfg.cpu_millis.def == 500 && cfg.cpu_millis.max == 2000,
+	   "limits.cpus in CPUs, fractions allowed");
+	json_decref(j);
+
 	j = json_loads("{\"http_session_idle\":\"2m\",\"max_receiving\":\"64M\",\"max_connections\":10,"
 		       "\"quota\":{\"memory\":\"4G\",\"displays\":2,\"disk_scan\":\"1m\"},\"egress_allow\":[\"10.1.0.0/16\"]}", 0, NULL);
 	ok(srv_config_apply_json(&cfg, j, &e) == 0 && cfg.http_session_idle_s == 120 && cfg.max_receiving == 64ull << 20 &&
@@ -56,7 +62,8 @@ int main(void)
 		"{\"quota\":{\"sesions\":1}}", "{\"quota\":{\"memory\":\"lots\"}}", "{\"egress_allow\":[1]}",
 		"{\"nope\":1}", "{\"limits\":{\"memry\":\"1G\"}}", "{\"limits\":{\"memory\":{\"default\":\"4G\",\"max\":\"1G\"}}}",
 		"{\"pool_size\":-1}", "{\"limits\":{\"memory\":true}}", "{\"limits\":{\"timeout\":{\"dflt\":1}}}",
-		"{\"pool_size\":100000}", "{\"prestart\":\"yes\"}",
+		"{\"pool_size\":100000}", "{\"prestart\":\"yes\"}", "{\"limits\":{\"cpus\":-1}}",
+		"{\"limits\":{\"cpus\":\"2\"}}", "{\"limits\":{\"cpus\":{\"default\":2,\"max\":1}}}",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		j = json_loads(bad[i], 0, NULL);
