@@ -7,6 +7,7 @@
  */
 #include "tool.h"
 #include "glob.h"
+#include "literal.h"
 #include "search.h"
 #include "../sessions/workspace.h"
 #include "../server/base/buf.h"
@@ -281,9 +282,10 @@ static void glob_run(struct tool_call *call) { tool_with_session(call, glob_run_
 
 struct grep_state {
 	regex_t re;
-	char *fixed;		/* fixed-string search (case-sensitive): memmem, no regex */
-	size_t fixed_len;
-	char *lit;		/* a string every match contains (case-sensitive), or NULL */
+	bool has_re;		/* re is compiled */
+	struct tool_lit lit;	/* a string every matching line holds ... */
+	bool has_lit;		/* ... if there is one */
+	bool lit_only;		/* holding it is matching (a fixed string): no regex */
 	struct tool_glob **inc, **exc;
 	size_t ninc, nexc;
 	int before, after;
@@ -292,16 +294,18 @@ struct grep_state {
 	bool more;
 	size_t files, binary, large;
 	struct buf data, path;
+	size_t *starts, starts_cap;	/* line starts of the buffer searched */
 	struct search_job *j;
 };
 
 static void grep_state_free(void *arg)
 {
 	struct grep_state *st = arg;
-	if (!st->fixed)
+	if (st->has_re)
 		regfree(&st->re);
-	free(st->fixed);
-	free(st->lit);
+	if (st->has_lit)
+		tool_lit_release(&st->lit);
+	free(st->starts);
 	for (size_t i = 0; i < st->ninc; i++)
 		tool_glob_free(st->inc[i]);
 	for (size_t i = 0; i < st->nexc; i++)
@@ -312,70 +316,6 @@ static void grep_state_free(void *arg)
 	buf_release(&st->data);
 	buf_release(&st->path);
 	free(st);
-}
-
-/*
- * The longest run of plain characters an extended regex requires at its top
- * level (none with "|" anywhere): a file without it cannot match, so its
- * lines need no regexec. A character followed by "*", "?" or "{" is optional.
- */
-static char *required_literal(const char *re)
-{
-	struct buf run = BUF_INIT, best = BUF_INIT;
-	int depth = 0;
-
-	if (strchr(re, '|'))
-		return NULL;
-	for (const char *p = re; *p; p++) {
-		char c = *p;
-		bool plain = !strchr(".[]()*+?{}|^$\\", c);
-		if (c == '\\' && p[1] && !((p[1] >= 'a' && p[1] <= 'z') || (p[1] >= 'A' && p[1] <= 'Z') ||
-					   (p[1] >= '0' && p[1] <= '9'))) {
-			c = *++p;
-			plain = true;
-		}
-		if (plain && depth == 0 && p[1] && strchr("*?{", p[1])) {
-			plain = false;	/* optional: ends the run without it */
-		}
-		if (plain && depth == 0) {
-			buf_addch(&run, c);
-			if (p[1] != '+')
-				continue;
-		}
-		if (run.len > best.len) {
-			buf_release(&best);
-			best = run;
-			run = (struct buf)BUF_INIT;
-		}
-		run.len = 0;
-		if (c == '\\' && p[1])
-			p++;	/* \w, \1 and the like: not plain */
-		else if (c == '{') {	/* a bound: its digits are not text */
-			while (p[1] && *p != '}')
-				p++;
-		} else if (c == '(')
-			depth++;
-		else if (c == ')' && depth)
-			depth--;
-		else if (c == '[') {	/* skip the bracket expression */
-			p++;
-			if (*p == '^')
-				p++;
-			if (*p == ']')
-				p++;
-			while (*p && *p != ']')
-				p++;
-			if (!*p)
-				break;
-		}
-	}
-	if (run.len > best.len) {
-		buf_release(&best);
-		best = run;
-		run = (struct buf)BUF_INIT;
-	}
-	buf_release(&run);
-	return best.len >= 2 ? buf_detach(&best) : (buf_release(&best), NULL);
 }
 
 /* The product of a regex's repetition bounds ({n}, {n,m}): glibc's regcomp
@@ -411,8 +351,8 @@ static bool any_glob(struct tool_glob **g, size_t n, const char *path, const cha
 
 static bool line_matches(struct grep_state *st, const char *p, size_t n)
 {
-	if (st->fixed)
-		return memmem(p, n, st->fixed, st->fixed_len) != NULL;
+	if (st->lit_only)	/* a line may hold it only across its '\n' */
+		return memmem(p, n, st->lit.s, st->lit.len) != NULL;
 	for (size_t off = 0;; off += GREP_LINE_MAX - 256) {
 		size_t len = n - off < GREP_LINE_MAX ? n - off : GREP_LINE_MAX;
 		regmatch_t m = { .rm_so = 0, .rm_eo = (regoff_t)len };
@@ -431,18 +371,27 @@ static json_t *line_json(const char *p, size_t n)
 	return tool_json_text(p, n > GREP_SHOW_MAX ? GREP_SHOW_MAX : n);
 }
 
-/* Search buffer d (path shown as `shown`), appending matches. */
+/* Search buffer d (path shown as `shown`), appending matches. Only lines
+   holding the literal (if any) are tried: no other line can match. */
 static void grep_buffer(struct grep_state *st, const char *d, size_t len, const char *shown)
 {
-	size_t nlines = 0, cap = 0, *starts = NULL;	/* line starts, for context */
+	size_t nlines = 0, *starts;	/* line starts: numbers and context */
 	for (size_t pos = 0; pos < len;) {
 		const char *nl = memchr(d + pos, '\n', len - pos);
-		if (nlines == cap)
-			starts = xrealloc(starts, (cap = cap ? cap * 2 : 256) * sizeof(*starts));
-		starts[nlines++] = pos;
+		if (nlines == st->starts_cap)
+			st->starts = xrealloc(st->starts, (st->starts_cap = st->starts_cap ? st->starts_cap * 2 : 256) * sizeof(*st->starts));
+		st->starts[nlines++] = pos;
 		pos = nl ? (size_t)(nl - d) + 1 : len;
 	}
+	starts = st->starts;
 	for (size_t i = 0; i < nlines; i++) {
+		if (st->has_lit) {
+			size_t at = tool_lit_next_line(&st->lit, d, len, starts[i]);
+			if (at >= len)
+				break;
+			while (starts[i] < at)
+				i++;
+		}
 		size_t a = starts[i], b = i + 1 < nlines ? starts[i + 1] : len;
 		size_t n = b - a - (b > a && d[b - 1] == '\n');
 		if (!line_matches(st, d + a, n))
@@ -467,7 +416,6 @@ static void grep_buffer(struct grep_state *st, const char *d, size_t len, const 
 		}
 		json_array_append_new(st->matches, m);
 	}
-	free(starts);
 }
 
 /* Search the regular file fd (taken over). */
@@ -499,8 +447,6 @@ static void grep_fd(struct grep_state *st, int fd, const char *shown)
 		st->binary++;
 		return;
 	}
-	if (st->lit && !memmem(st->data.data, st->data.len, st->lit, strlen(st->lit)))
-		return;
 	grep_buffer(st, st->data.data, st->data.len, shown);
 }
 
@@ -583,6 +529,46 @@ static int grep_globs(struct tool_call *call, const char *name, struct tool_glob
 	return 0;
 }
 
+/* Prepare st's matcher for pat; -1 (call finished) when it is refused. A
+   fixed string (case-sensitive) is its own literal and needs no regex. */
+static int grep_compile(struct grep_state *st, struct tool_call *call, const char *pat, bool icase, bool fixed)
+{
+	struct buf re = BUF_INIT;
+	auto_free char *lit = NULL;
+
+	if (fixed && !icase && *pat) {
+		tool_lit_init(&st->lit, pat, strlen(pat), false);
+		st->has_lit = st->lit_only = true;
+		return 0;
+	}
+	if (!fixed && bounds_product(pat) > GREP_BOUNDS_MAX) {
+		tool_fail_as(call, ERR_LIMIT, "argument \"pattern\": its repetition bounds ({n,m}) multiply to more "
+			     "than %d", GREP_BOUNDS_MAX);
+		return -1;
+	}
+	for (const char *p = pat; fixed && *p; p++) {	/* a fixed string, case-insensitive: quoted */
+		if (strchr(".[]()*+?{}|^$\\", *p))
+			buf_addch(&re, '\\');
+		buf_addch(&re, *p);
+	}
+	int rc = regcomp(&st->re, fixed ? (re.data ? re.data : "") : pat, REG_EXTENDED | REG_NEWLINE | (icase ? REG_ICASE : 0));
+	if (rc) {
+		char msg[256];
+		regerror(rc, &st->re, msg, sizeof(msg));
+		buf_release(&re);
+		tool_fail(call, "argument \"pattern\": not a valid extended regular expression: %s", msg);
+		return -1;
+	}
+	st->has_re = true;
+	lit = tool_lit_required(fixed ? (re.data ? re.data : "") : pat);
+	buf_release(&re);
+	if (lit) {
+		tool_lit_init(&st->lit, lit, strlen(lit), icase);
+		st->has_lit = true;
+	}
+	return 0;
+}
+
 static void grep_run_s(struct tool_call *call, struct sess_session *s)
 {
 	auto_free char *rel = search_rel(call);
@@ -597,37 +583,9 @@ static void grep_run_s(struct tool_call *call, struct sess_session *s)
 	st->data = (struct buf)BUF_INIT;
 	st->path = (struct buf)BUF_INIT;
 	st->matches = json_array();
-	st->fixed = NULL;
-	if (fixed && !icase) {
-		st->fixed = xstrdup(pat);
-		st->fixed_len = strlen(pat);
-	} else {
-		struct buf re = BUF_INIT;
-		for (const char *p = pat; fixed && *p; p++) {	/* a fixed string, case-insensitive: quoted */
-			if (strchr(".[]()*+?{}|^$\\", *p))
-				buf_addch(&re, '\\');
-			buf_addch(&re, *p);
-		}
-		if (!fixed && bounds_product(pat) > GREP_BOUNDS_MAX) {
-			buf_release(&re);
-			st->fixed = xstrdup("");	/* nothing to regfree */
-			grep_state_free(st);
-			tool_fail_as(call, ERR_LIMIT, "argument \"pattern\": its repetition bounds ({n,m}) multiply to more "
-				     "than %d", GREP_BOUNDS_MAX);
-			return;
-		}
-		if (!icase && !fixed)
-			st->lit = required_literal(pat);
-		int rc = regcomp(&st->re, fixed ? (re.data ? re.data : "") : pat, REG_EXTENDED | REG_NEWLINE | (icase ? REG_ICASE : 0));
-		buf_release(&re);
-		if (rc) {
-			char msg[256];
-			regerror(rc, &st->re, msg, sizeof(msg));
-			st->fixed = xstrdup("");	/* nothing to regfree */
-			grep_state_free(st);
-			tool_fail(call, "argument \"pattern\": not a valid extended regular expression: %s", msg);
-			return;
-		}
+	if (grep_compile(st, call, pat, icase, fixed) < 0) {
+		grep_state_free(st);
+		return;
 	}
 	if (grep_globs(call, "include", &st->inc, &st->ninc) < 0 || grep_globs(call, "exclude", &st->exc, &st->nexc) < 0) {
 		grep_state_free(st);
