@@ -34,6 +34,7 @@ struct walk {
 	void *arg;
 	struct tool_walk_stats *stats;
 	bool halted;
+	unsigned long dirs;	/* directories opened */
 	struct buf path;
 };
 
@@ -86,6 +87,7 @@ static void walk_dir(struct walk *w, int fd, int depth)
 {
 	DIR *d = fdopendir(fd);
 	size_t n, base = w->path.len;
+	unsigned long seq = ++w->dirs;
 
 	if (!d) {
 		close(fd);
@@ -106,6 +108,7 @@ static void walk_dir(struct walk *w, int fd, int depth)
 		w->stats->entries++;
 		struct tool_walk_entry e = {
 			.path = w->path.data, .name = v[i].name, .dirfd = dirfd(d), .type = v[i].type, .depth = depth,
+			.dir_seq = seq,
 		};
 		enum tool_walk_next next = w->cb(w->arg, &e);
 		if (next == TOOL_WALK_HALT) {

@@ -40,6 +40,8 @@ struct tool_walk_entry {
 	int dirfd;		/* the directory that holds it */
 	unsigned char type;	/* DT_REG, DT_DIR, DT_LNK, or another DT_ value */
 	int depth;		/* 0 for entries of the root */
+	unsigned long dir_seq;	/* which directory: the same for entries of one, new for each
+				   directory the walk opens (dirfd numbers are reused) */
 };
 
 /** What a walk does after an entry. */

@@ -15,6 +15,8 @@
 #include "../server/base/banned.h"
 
 #include <dirent.h>
+#include <pthread.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <regex.h>
 #include <string.h>
@@ -280,9 +282,47 @@ static void glob_run(struct tool_call *call) { tool_with_session(call, glob_run_
 #define GREP_BOUNDS_MAX 1000	/* product of a pattern's {n,m} bounds */
 #define GREP_LINE_MAX 8192	/* a longer line is matched in pieces of this size */
 
+#define GREP_RING 32		/* files queued, being searched, or searched and waiting for their turn */
+#define GREP_HELPER_AFTER 4	/* a second thread starts once this many files wait */
+#define GREP_HELD_MAX 20000	/* lines (matches and their context) files after the first unmerged one may hold */
+
+/* A directory of queued files: a dup of the walk's fd, closed by whoever
+   drops the last reference (under the state's mu). */
+struct grep_dir {
+	int fd;
+	int refs;
+};
+
+/* One file to search; its results wait in the ring until every file before
+   it is merged, so they come out in path order whichever thread searched it. */
+struct grep_item {
+	size_t seq;
+	struct grep_dir *dir;	/* NULL: the call's path is this file (the job's rootfd) */
+	char *name, *shown;
+	json_t *matches;	/* this file's, at most max + 1 */
+	size_t held;		/* lines of matches counted in the state's held */
+	bool searched, binary, large, done;
+};
+
+struct grep_state;
+
+/* A searching thread's own: its regex (glibc serialises regexec on one
+   regex_t) and reused buffers. */
+struct grep_scan {
+	struct grep_state *st;
+	regex_t *re;
+	struct buf data;
+	size_t *starts, starts_cap;	/* line starts of the buffer searched */
+	struct grep_item *item;		/* being searched */
+};
+
+/* One call. The matcher and the arguments are fixed once the job starts;
+   the ring and the result belong to whoever holds mu. */
 struct grep_state {
-	regex_t re;
+	regex_t re;		/* the walking thread's */
 	bool has_re;		/* re is compiled */
+	char *re_src;		/* what re was compiled from, with re_flags (for the helper's own) */
+	int re_flags;
 	struct tool_lit lit;	/* a string every matching line holds ... */
 	bool has_lit;		/* ... if there is one */
 	bool lit_only;		/* holding it is matching (a fixed string): no regex */
@@ -290,13 +330,48 @@ struct grep_state {
 	size_t ninc, nexc;
 	int before, after;
 	size_t max, cap;
-	json_t *matches;
+	struct search_job *j;
+	struct grep_scan scan;	/* the walking thread's */
+	struct buf path;	/* the walking thread's */
+	struct grep_dir *dir;	/* the walk's current directory, and its dir_seq */
+	unsigned long dir_seq;
+
+	pthread_mutex_t mu;
+	pthread_cond_t cv;	/* a file was queued, finished or merged, or the search stops */
+	struct grep_item ring[GREP_RING];
+	size_t head, next, tail;	/* first not merged, first not taken, next to queue */
+	size_t held;		/* lines held by files after head */
+	bool closed;		/* no more files come */
+	atomic_bool halt;	/* stop: enough results, cancelled or out of time */
+	bool helper_started, helper_running;
+	pthread_t helper;
+	json_t *matches;	/* the merged result, in path order */
 	bool more;
 	size_t files, binary, large;
-	struct buf data, path;
-	size_t *starts, starts_cap;	/* line starts of the buffer searched */
-	struct search_job *j;
 };
+
+static void grep_scan_release(struct grep_scan *sc)
+{
+	buf_release(&sc->data);
+	free(sc->starts);
+}
+
+static void grep_dir_put(struct grep_dir *d)
+{
+	if (d && --d->refs == 0) {
+		close(d->fd);
+		free(d);
+	}
+}
+
+static void grep_item_release(struct grep_item *it)
+{
+	grep_dir_put(it->dir);
+	free(it->name);
+	free(it->shown);
+	json_decref(it->matches);
+	*it = (struct grep_item){ 0 };
+}
 
 static void grep_state_free(void *arg)
 {
@@ -305,16 +380,21 @@ static void grep_state_free(void *arg)
 		regfree(&st->re);
 	if (st->has_lit)
 		tool_lit_release(&st->lit);
-	free(st->starts);
+	free(st->re_src);
 	for (size_t i = 0; i < st->ninc; i++)
 		tool_glob_free(st->inc[i]);
 	for (size_t i = 0; i < st->nexc; i++)
 		tool_glob_free(st->exc[i]);
 	free(st->inc);
 	free(st->exc);
+	for (size_t s = st->head; s < st->tail; s++)
+		grep_item_release(&st->ring[s % GREP_RING]);
+	grep_dir_put(st->dir);
 	json_decref(st->matches);
-	buf_release(&st->data);
+	grep_scan_release(&st->scan);
 	buf_release(&st->path);
+	pthread_mutex_destroy(&st->mu);
+	pthread_cond_destroy(&st->cv);
 	free(st);
 }
 
@@ -349,14 +429,15 @@ static bool any_glob(struct tool_glob **g, size_t n, const char *path, const cha
 	return false;
 }
 
-static bool line_matches(struct grep_state *st, const char *p, size_t n)
+static bool line_matches(struct grep_scan *sc, const char *p, size_t n)
 {
+	struct grep_state *st = sc->st;
 	if (st->lit_only)	/* a line may hold it only across its '\n' */
 		return memmem(p, n, st->lit.s, st->lit.len) != NULL;
 	for (size_t off = 0;; off += GREP_LINE_MAX - 256) {
 		size_t len = n - off < GREP_LINE_MAX ? n - off : GREP_LINE_MAX;
 		regmatch_t m = { .rm_so = 0, .rm_eo = (regoff_t)len };
-		if (regexec(&st->re, p + off, 1, &m, REG_STARTEND | (off ? REG_NOTBOL : 0) |
+		if (regexec(sc->re, p + off, 1, &m, REG_STARTEND | (off ? REG_NOTBOL : 0) |
 			    (off + len < n ? REG_NOTEOL : 0)) == 0)
 			return true;
 		if (off + len >= n)
@@ -371,19 +452,42 @@ static json_t *line_json(const char *p, size_t n)
 	return tool_json_text(p, n > GREP_SHOW_MAX ? GREP_SHOW_MAX : n);
 }
 
-/* Search buffer d (path shown as `shown`), appending matches. Only lines
-   holding the literal (if any) are tried: no other line can match. */
-static void grep_buffer(struct grep_state *st, const char *d, size_t len, const char *shown)
+/*
+ * May the file being searched keep a match of `lines` lines? The first
+ * unmerged file always may; a later one waits while later files hold
+ * GREP_HELD_MAX lines (its results cannot be used before the first is
+ * merged). False when the search stops.
+ */
+static bool grep_hold(struct grep_scan *sc, size_t lines)
 {
+	struct grep_state *st = sc->st;
+	pthread_mutex_lock(&st->mu);
+	while (sc->item->seq != st->head && st->held + lines > GREP_HELD_MAX && !atomic_load(&st->halt))
+		pthread_cond_wait(&st->cv, &st->mu);
+	bool ok = !atomic_load(&st->halt);
+	if (ok) {
+		st->held += lines;
+		sc->item->held += lines;
+	}
+	pthread_mutex_unlock(&st->mu);
+	return ok;
+}
+
+/* Search buffer d, adding matches to the item. Only lines holding the
+   literal (if any) are tried: no other line can match. */
+static void grep_buffer(struct grep_scan *sc, const char *d, size_t len)
+{
+	struct grep_state *st = sc->st;
+	struct grep_item *it = sc->item;
 	size_t nlines = 0, *starts;	/* line starts: numbers and context */
 	for (size_t pos = 0; pos < len;) {
 		const char *nl = memchr(d + pos, '\n', len - pos);
-		if (nlines == st->starts_cap)
-			st->starts = xrealloc(st->starts, (st->starts_cap = st->starts_cap ? st->starts_cap * 2 : 256) * sizeof(*st->starts));
-		st->starts[nlines++] = pos;
+		if (nlines == sc->starts_cap)
+			sc->starts = xrealloc(sc->starts, (sc->starts_cap = sc->starts_cap ? sc->starts_cap * 2 : 256) * sizeof(*sc->starts));
+		sc->starts[nlines++] = pos;
 		pos = nl ? (size_t)(nl - d) + 1 : len;
 	}
-	starts = st->starts;
+	starts = sc->starts;
 	for (size_t i = 0; i < nlines; i++) {
 		if (st->has_lit) {
 			size_t at = tool_lit_next_line(&st->lit, d, len, starts[i]);
@@ -394,13 +498,11 @@ static void grep_buffer(struct grep_state *st, const char *d, size_t len, const 
 		}
 		size_t a = starts[i], b = i + 1 < nlines ? starts[i + 1] : len;
 		size_t n = b - a - (b > a && d[b - 1] == '\n');
-		if (!line_matches(st, d + a, n))
+		if (!line_matches(sc, d + a, n))
 			continue;
-		if (json_array_size(st->matches) >= st->max) {
-			st->more = true;
+		if (!grep_hold(sc, 1 + (size_t)st->before + (size_t)st->after))
 			break;
-		}
-		json_t *m = json_pack("{s:s, s:I, s:o}", "path", shown, "line", (json_int_t)(i + 1), "text", line_json(d + a, n));
+		json_t *m = json_pack("{s:s, s:I, s:o}", "path", it->shown, "line", (json_int_t)(i + 1), "text", line_json(d + a, n));
 		if (st->before || st->after) {
 			json_t *bef = json_array(), *aft = json_array();
 			for (size_t k = i >= (size_t)st->before ? i - (size_t)st->before : 0; k < i; k++) {
@@ -414,40 +516,180 @@ static void grep_buffer(struct grep_state *st, const char *d, size_t len, const 
 			json_object_set_new(m, "before", bef);
 			json_object_set_new(m, "after", aft);
 		}
-		json_array_append_new(st->matches, m);
+		json_array_append_new(it->matches, m);
+		if (json_array_size(it->matches) > st->max)
+			break;	/* one beyond max: enough to know there are more */
 	}
 }
 
-/* Search the regular file fd (taken over). */
-static void grep_fd(struct grep_state *st, int fd, const char *shown)
+/* Search the file of sc->item. */
+static void grep_file(struct grep_scan *sc)
 {
+	struct grep_state *st = sc->st;
+	struct grep_item *it = sc->item;
 	struct stat sb;
-	st->data.len = 0;
+	int fd = it->dir ? openat(it->dir->fd, it->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
+		 : fcntl(st->j->rootfd, F_DUPFD_CLOEXEC, 0);
+
+	if (fd < 0)
+		return;
 	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
 		close(fd);
 		return;
 	}
 	if ((uint64_t)sb.st_size > st->cap) {
-		st->large++;
+		it->large = true;
 		close(fd);
 		return;
 	}
-	st->files++;
+	it->searched = true;
+	sc->data.len = 0;
 	for (;;) {
-		buf_grow(&st->data, 65536);
-		ssize_t n = read(fd, st->data.data + st->data.len, st->data.cap - st->data.len - 1);
+		/* ask for one byte more than the size: a short read then is the end,
+		   without the extra read() that would return 0 */
+		size_t want = sc->data.len < (size_t)sb.st_size ? (size_t)sb.st_size - sc->data.len + 1 : 65536;
+		buf_grow(&sc->data, want);
+		ssize_t n = read(fd, sc->data.data + sc->data.len, sc->data.cap - sc->data.len - 1);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0 || st->data.len + (size_t)n > st->cap)
+		if (n <= 0 || sc->data.len + (size_t)n > st->cap)
 			break;
-		st->data.len += (size_t)n;
+		sc->data.len += (size_t)n;
+		if ((size_t)n < want && sc->data.len >= (size_t)sb.st_size)
+			break;
 	}
 	close(fd);
-	if (memchr(st->data.data, '\0', st->data.len)) {
-		st->binary++;
+	if (memchr(sc->data.data, '\0', sc->data.len)) {
+		it->binary = true;
 		return;
 	}
-	grep_buffer(st, st->data.data, st->data.len, shown);
+	grep_buffer(sc, sc->data.data, sc->data.len);
+}
+
+/* Merge the finished files at the head of the ring, in order (mu held). */
+static void grep_merge(struct grep_state *st)
+{
+	while (st->head < st->tail && st->ring[st->head % GREP_RING].done && !atomic_load(&st->halt)) {
+		struct grep_item *it = &st->ring[st->head % GREP_RING];
+		json_t *m;
+		size_t k;
+		st->files += it->searched;
+		st->binary += it->binary;
+		st->large += it->large;
+		json_array_foreach(it->matches, k, m) {
+			if (json_array_size(st->matches) >= st->max) {
+				st->more = true;
+				atomic_store(&st->halt, true);
+				break;
+			}
+			json_array_append(st->matches, m);
+		}
+		st->held -= it->held;
+		grep_item_release(it);
+		st->head++;
+	}
+	pthread_cond_broadcast(&st->cv);
+}
+
+/* Take the next queued file and search it (mu held; released meanwhile). */
+static void grep_take(struct grep_scan *sc)
+{
+	struct grep_state *st = sc->st;
+	struct grep_item *it = &st->ring[st->next++ % GREP_RING];
+
+	pthread_mutex_unlock(&st->mu);
+	if (tool_search_stop(&st->j->ctl))
+		atomic_store(&st->halt, true);
+	else {
+		sc->item = it;
+		grep_file(sc);
+		sc->item = NULL;
+	}
+	pthread_mutex_lock(&st->mu);
+	it->done = true;
+	grep_merge(st);
+}
+
+/* The second searching thread: takes queued files until none come. */
+static void *grep_helper(void *arg)
+{
+	struct grep_state *st = arg;
+	struct grep_scan sc = { .st = st, .data = BUF_INIT };
+	regex_t re;
+
+	if (st->has_re) {
+		if (regcomp(&re, st->re_src, st->re_flags))
+			return NULL;	/* out of memory: the walking thread does it all */
+		sc.re = &re;
+	}
+	pthread_mutex_lock(&st->mu);
+	while (!atomic_load(&st->halt)) {
+		if (st->next < st->tail)
+			grep_take(&sc);
+		else if (st->closed)
+			break;
+		else
+			pthread_cond_wait(&st->cv, &st->mu);
+	}
+	pthread_mutex_unlock(&st->mu);
+	if (st->has_re)
+		regfree(&re);
+	grep_scan_release(&sc);
+	return NULL;
+}
+
+static void grep_helper_start(struct grep_state *st)
+{
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);	/* signals are the loop thread's */
+	st->helper_running = pthread_create(&st->helper, NULL, grep_helper, st) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/* Queue a file (dir NULL: the job's rootfd); while the ring is full, search
+   queued files here. */
+static void grep_add(struct grep_state *st, struct grep_dir *dir, const char *name, const char *shown)
+{
+	pthread_mutex_lock(&st->mu);
+	while (!atomic_load(&st->halt) && st->tail - st->head >= GREP_RING) {
+		if (st->next < st->tail)
+			grep_take(&st->scan);
+		else
+			pthread_cond_wait(&st->cv, &st->mu);
+	}
+	if (!atomic_load(&st->halt)) {
+		struct grep_item *it = &st->ring[st->tail % GREP_RING];
+		*it = (struct grep_item){ .seq = st->tail, .dir = dir, .name = name ? xstrdup(name) : NULL,
+					  .shown = xstrdup(shown), .matches = json_array() };
+		if (dir)
+			dir->refs++;
+		st->tail++;
+		pthread_cond_broadcast(&st->cv);
+	}
+	bool start = !st->helper_started && st->tail - st->next >= GREP_HELPER_AFTER;
+	st->helper_started |= start;
+	pthread_mutex_unlock(&st->mu);
+	if (start)
+		grep_helper_start(st);
+}
+
+/* No more files: search what is queued, wait for the helper, merge. */
+static void grep_finish(struct grep_state *st)
+{
+	pthread_mutex_lock(&st->mu);
+	st->closed = true;
+	pthread_cond_broadcast(&st->cv);
+	while (!atomic_load(&st->halt) && st->next < st->tail)
+		grep_take(&st->scan);
+	pthread_mutex_unlock(&st->mu);
+	if (st->helper_running)
+		pthread_join(st->helper, NULL);
+	pthread_mutex_lock(&st->mu);
+	grep_merge(st);
+	grep_dir_put(st->dir);
+	st->dir = NULL;
+	pthread_mutex_unlock(&st->mu);
 }
 
 static enum tool_walk_next grep_visit(void *arg, const struct tool_walk_entry *e)
@@ -455,18 +697,30 @@ static enum tool_walk_next grep_visit(void *arg, const struct tool_walk_entry *e
 	struct grep_state *st = arg;
 	bool dir = e->type == DT_DIR;
 
+	if (atomic_load(&st->halt))
+		return TOOL_WALK_HALT;
 	if (any_glob(st->exc, st->nexc, e->path, e->name, dir))
 		return TOOL_WALK_NEXT;
 	if (dir)
 		return TOOL_WALK_DESCEND;
 	if (e->type != DT_REG || (st->ninc && !any_glob(st->inc, st->ninc, e->path, e->name, false)))
 		return TOOL_WALK_NEXT;
-	int fd = openat(e->dirfd, e->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-	if (fd < 0)
-		return TOOL_WALK_NEXT;
+	if (!st->dir || st->dir_seq != e->dir_seq) {
+		int fd = fcntl(e->dirfd, F_DUPFD_CLOEXEC, 0);
+		if (fd < 0)
+			return TOOL_WALK_NEXT;
+		struct grep_dir *d = xcalloc(1, sizeof(*d));
+		d->fd = fd;
+		d->refs = 1;	/* the walk's, until it leaves the directory */
+		pthread_mutex_lock(&st->mu);
+		grep_dir_put(st->dir);
+		pthread_mutex_unlock(&st->mu);
+		st->dir = d;
+		st->dir_seq = e->dir_seq;
+	}
 	shown_path(&st->path, st->j, e->path);
-	grep_fd(st, fd, st->path.data);
-	return st->more ? TOOL_WALK_HALT : TOOL_WALK_NEXT;
+	grep_add(st, st->dir, e->name, st->path.data);
+	return atomic_load(&st->halt) ? TOOL_WALK_HALT : TOOL_WALK_NEXT;
 }
 
 static void grep_work(struct search_job *j)
@@ -477,9 +731,10 @@ static void grep_work(struct search_job *j)
 
 	st->j = j;
 	if (fstat(j->rootfd, &sb) == 0 && S_ISREG(sb.st_mode))
-		grep_fd(st, dup(j->rootfd), tool_arg_str(j->call, "path", "."));
+		grep_add(st, NULL, NULL, tool_arg_str(j->call, "path", "."));
 	else
 		tool_walk(j->rootfd, &j->ctl, SEARCH_MAX_ENTRIES, grep_visit, st, &ws);
+	grep_finish(st);
 	const char *reason = stop_reason(j, st->more, ws.truncated && !st->more);
 	size_t n = json_array_size(st->matches), i;
 	json_t *m;
@@ -551,18 +806,19 @@ static int grep_compile(struct grep_state *st, struct tool_call *call, const cha
 			buf_addch(&re, '\\');
 		buf_addch(&re, *p);
 	}
-	int rc = regcomp(&st->re, fixed ? (re.data ? re.data : "") : pat, REG_EXTENDED | REG_NEWLINE | (icase ? REG_ICASE : 0));
+	st->re_src = xstrdup(fixed ? (re.data ? re.data : "") : pat);
+	st->re_flags = REG_EXTENDED | REG_NEWLINE | (icase ? REG_ICASE : 0);
+	buf_release(&re);
+	int rc = regcomp(&st->re, st->re_src, st->re_flags);
 	if (rc) {
 		char msg[256];
 		regerror(rc, &st->re, msg, sizeof(msg));
-		buf_release(&re);
 		tool_fail(call, "argument \"pattern\": not a valid extended regular expression: %s", msg);
 		return -1;
 	}
 	st->has_re = true;
-	lit = tool_lit_required(fixed ? (re.data ? re.data : "") : pat);
-	buf_release(&re);
-	if (lit) {
+	st->scan.re = &st->re;
+	if ((lit = tool_lit_required(st->re_src))) {
 		tool_lit_init(&st->lit, lit, strlen(lit), icase);
 		st->has_lit = true;
 	}
@@ -580,9 +836,12 @@ static void grep_run_s(struct tool_call *call, struct sess_session *s)
 	auto_err struct err *err = NULL;
 	struct grep_state *st = xcalloc(1, sizeof(*st));
 
-	st->data = (struct buf)BUF_INIT;
+	st->scan = (struct grep_scan){ .st = st, .data = BUF_INIT };
 	st->path = (struct buf)BUF_INIT;
 	st->matches = json_array();
+	pthread_mutex_init(&st->mu, NULL);
+	pthread_cond_init(&st->cv, NULL);
+	atomic_init(&st->halt, false);
 	if (grep_compile(st, call, pat, icase, fixed) < 0) {
 		grep_state_free(st);
 		return;

@@ -274,6 +274,43 @@ describe('grep', () => {
     assertErr(await srv.call('grep', { pattern: 'x', include: ['/'] }), 'include');
   });
 
+  test('many files, searched by two threads: GNU grep\'s matches, in path order; max_results keeps the first', async () => {
+    // 400 files in 4 directories, match counts varying from 0 to 12 per file, so that
+    // files finish out of order; a mix of files without the literal, binary ones and big ones
+    const w = await exec(srv, 'python', [
+      'import os',
+      'for d in range(4):',
+      '    os.makedirs(f"many/d{d}", exist_ok=True)',
+      '    for f in range(100):',
+      '        i = d * 100 + f',
+      '        lines = [f"filler {k} of {i}" for k in range(200 + (i * 37) % 3000)]',
+      '        for k in range((i * 7) % 10):',
+      '            lines[(k * 97 + i) % len(lines)] = f"hit KEY_{i}_{k} here"',
+      '        body = "\\n".join(lines) + "\\n"',
+      '        if i % 50 == 3: body = "KEY_bin\\0\\n" + body',
+      '        open(f"many/d{d}/f{f:03}.txt", "w").write(body)',
+    ].join('\n'));
+    assert.equal(w.sc.exit_code, 0, textOf(w));
+    const g = await exec(srv, 'shell', "grep -rnaE 'KEY_[0-9]+_[0-9]+' many --binary-files=without-match | LC_ALL=C sort -t: -k1,1 -k2,2n");
+    const want = g.sc.stdout.trim().split('\n');
+    assert.ok(want.length > 1500, `GNU grep found ${want.length}`);
+    const r = await srv.call('grep', { pattern: 'KEY_[0-9]+_[0-9]+', path: 'many', max_results: 2000 });
+    assertOk(r);
+    const got = r.structuredContent.matches.map((m) => `${m.path}:${m.line}:${m.text}`);
+    assert.deepEqual(got, want);
+    assert.equal(r.structuredContent.files_searched, 400);
+    assert.equal(r.structuredContent.binary_skipped, 8);
+    for (const max of [1, 37, 500]) {
+      const t = await srv.call('grep', { pattern: 'KEY_[0-9]+_[0-9]+', path: 'many', max_results: max });
+      assert.deepEqual(t.structuredContent.matches.map((m) => `${m.path}:${m.line}:${m.text}`), want.slice(0, max));
+      assert.equal(t.structuredContent.reason, 'max_results');
+    }
+    const c = await srv.call('grep', { pattern: 'key_1[0-9]_3', path: 'many', ignore_case: true, context: 2 });
+    const m = c.structuredContent.matches;
+    assert.deepEqual(m.map((x) => `${x.path}:${x.line}:${x.text}`), want.filter((l) => /KEY_1[0-9]_3 /.test(l)));
+    assert.ok(m.every((x) => x.before.length === 2 && x.after.length === 2), 'two lines of context each side');
+  });
+
   test('a FIFO as the path does not block; long lines are searched', async () => {
     let r = await srv.call('grep', { pattern: 'x', path: 'fifo.c' });
     assertOk(r);
