@@ -1827,12 +1827,23 @@ static void unrouted(struct tp_req *r, bool wrong_method)
 		tp_req_json(r, 404, fastapi_detail("Not Found"));
 }
 
+/* A failure under /api/v1 that no route takes: FastAPI's {"detail": reason} (rest.h). */
+static void fail_fields(json_t *out, int status, const char *message)
+{
+	(void)message;
+	json_object_set_new(out, "detail", json_string(status == 405 ? "Method Not Allowed" : "Not Found"));
+}
+
+static const char *const prefixes[] = { "/api/v1", NULL };
+
 const struct rest_dialect rest_agentflow = {
 	.name = DIALECT,
 	.routes = routes,
 	.claims = claims,
 	.health = health,
 	.unrouted = unrouted,
+	.prefixes = prefixes,
+	.fail_fields = fail_fields,
 	.init = init,
 	.release = release,
 };

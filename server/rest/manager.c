@@ -748,6 +748,17 @@ static void manager_unrouted(struct tp_req *r, bool wrong_method)
 		fail(r, 404, "no such endpoint: %s", tp_req_path(r));
 }
 
+/* A failure under /api/v1 or /v1 that no route takes: the envelope's fields (rest.h). */
+static void manager_fail_fields(json_t *out, int status, const char *message)
+{
+	json_t *e = mgr_envelope_fail(status, message, epoch_ms());
+
+	json_object_update(out, e);
+	json_decref(e);
+}
+
+static const char *const manager_prefixes[] = { "/api/v1", "/v1", NULL };
+
 #define BOTH(methods, path, fn) { methods, "/api/v1" path, fn }, { methods, "/v1" path, fn }
 
 static const struct rest_route routes[] = {
@@ -769,4 +780,6 @@ const struct rest_dialect rest_manager = {
 	.name = "manager",
 	.routes = routes,
 	.unrouted = manager_unrouted,
+	.prefixes = manager_prefixes,
+	.fail_fields = manager_fail_fields,
 };

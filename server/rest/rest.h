@@ -44,6 +44,15 @@ struct rest_dialect {
 	 * envelope...). NULL: the transport's 404/405.
 	 */
 	void (*unrouted)(struct tp_req *r, bool wrong_method);
+	/*
+	 * Path prefixes of its documented paths that other APIs share ("/api/v1";
+	 * NULL-ended, or NULL for none). A path under one that no route serves is
+	 * answered by the router with the union of the failure fields of every
+	 * dialect that declares the prefix (fail_fields), as /health is.
+	 */
+	const char *const *prefixes;
+	/* Add this dialect's fields of a failure with status and message to out. */
+	void (*fail_fields)(json_t *out, int status, const char *message);
 	/* Set up (config, state); called once before serving. */
 	void (*init)(const struct srv_config *cfg);
 	/* Free what init made; nothing is in flight any more. */

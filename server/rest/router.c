@@ -7,7 +7,9 @@
  * dialects share (POST /execute, GET /health) become one transport route
  * whose request goes to the dialect whose claims() takes the body (the
  * first one of the table otherwise); a shared GET /health answers the union
- * of the dialects' health fields.
+ * of the dialects' health fields. Under the path prefixes dialects declare
+ * (/api/v1, /v1), a path no route serves gets 404 (405 if it is served for
+ * other methods) with the union of the declaring dialects' failure fields.
  *
  * Calling: a REST request's tool calls go through rest_caller (the tools'
  * struct tool_caller). Each call is on a list while it runs, so that a
@@ -240,6 +242,49 @@ static void unrouted_dispatch(struct tp_req *r, void *arg)
 	d->unrouted(r, tp_req_path_known(r));
 }
 
+/* A path prefix several dialects' documented paths share, and those dialects. */
+struct prefix {
+	char *prefix;
+	size_t n;
+	const struct rest_dialect *d[ARRAY_SIZE(dialects)];
+	struct prefix *next;
+};
+static struct prefix *prefixes;
+
+/* Under a shared prefix, a path no route serves: every sharing dialect's failure fields at once. */
+static void prefix_dispatch(struct tp_req *r, void *arg)
+{
+	struct prefix *p = arg;
+	bool known = tp_req_path_known(r);
+	int status = known ? 405 : 404;
+	struct buf msg = BUF_INIT;
+	json_t *out = json_object();
+
+	if (known)
+		buf_addf(&msg, "%s is not served for %s", tp_req_method_name(r), tp_req_path(r));
+	else
+		buf_addf(&msg, "no such endpoint: %s", tp_req_path(r));
+	for (size_t i = 0; i < p->n; i++)
+		p->d[i]->fail_fields(out, status, msg.data);
+	buf_release(&msg);
+	tp_req_json(r, status, out);
+}
+
+static void prefix_add(const struct rest_dialect *d, const char *name)
+{
+	struct prefix *p;
+
+	for (p = prefixes; p && strcmp(p->prefix, name); p = p->next)
+		;
+	if (!p) {
+		p = xcalloc(1, sizeof(*p));
+		p->prefix = xstrdup(name);
+		p->next = prefixes;
+		prefixes = p;
+	}
+	p->d[p->n++] = d;
+}
+
 static bool dialect_on(const struct srv_config *cfg, const char *name)
 {
 	return !json_is_false(json_object_get(cfg->compat, name));
@@ -283,6 +328,8 @@ void rest_start(const struct srv_config *cfg)
 			sh->d[sh->n] = d;
 			sh->rt[sh->n++] = rt;
 		}
+		for (const char *const *p = d->prefixes; p && *p && d->fail_fields; p++)
+			prefix_add(d, *p);
 		if (d->unrouted) {
 			/* after the dialect's routes: what they leave under its prefix */
 			struct buf b = BUF_INIT;
@@ -306,6 +353,13 @@ void rest_start(const struct srv_config *cfg)
 			}
 		}
 	}
+	/* last: what no documented path takes under a prefix dialects share */
+	for (struct prefix *p = prefixes; p; p = p->next) {
+		struct buf b = BUF_INIT;
+		buf_addf(&b, "%s/{rest*}", p->prefix);
+		tp_http_route(TP_ANY, b.data, prefix_dispatch, p);
+		buf_release(&b);
+	}
 }
 
 void rest_stop(void)
@@ -319,6 +373,12 @@ void rest_stop(void)
 		shareds = sh->next;
 		free(sh->path);
 		free(sh);
+	}
+	while (prefixes) {
+		struct prefix *p = prefixes;
+		prefixes = p->next;
+		free(p->prefix);
+		free(p);
 	}
 	while (!LIST_EMPTY(&conns)) {
 		struct rest_conn *c = LIST_FIRST(&conns);
