@@ -20,13 +20,17 @@ struct sess_run {
 	struct sess_run_opts o;
 	struct sess_run_result res;
 	uint64_t started_ns;
+	uint64_t res_cap;		/* bytes kept of fd 4 */
 
 	uv_pipe_t rd[P_NREAD];		/* read ends */
 	bool rd_open[P_NREAD];
-	uv_pipe_t wr_in, wr_code;	/* stdin data and fd 3 writers */
+	uv_pipe_t wr_in, wr_code;	/* stdin and fd 3 writers */
 	bool wr_in_open, wr_code_open;
-	uv_write_t wreq_in, wreq_code;
-	char *stdin_copy, *input_copy;
+	uv_write_t wreq_code;
+	char *input_copy;
+	size_t in_pending;		/* bytes written to stdin that the program has not taken yet */
+	unsigned in_writes;		/* stdin writes in flight */
+	bool in_eof;			/* close stdin once they are done */
 	uv_timer_t timer;		/* timeout, then EOF grace */
 	unsigned open_handles;
 
@@ -124,7 +128,6 @@ static void handle_closed(uv_handle_t *h)
 		buf_release(&r->res.out);
 		buf_release(&r->res.err);
 		buf_release(&r->res.res);
-		free(r->stdin_copy);
 		free(r->input_copy);
 		copy_free(r->copy);
 		if (r->held_in >= 0)
@@ -173,7 +176,7 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 
 	if (n > 0) {
 		size_t keep = (size_t)n;
-		uint64_t cap = r->o.output_cap;
+		uint64_t cap = i == P_RES ? r->res_cap : r->o.output_cap;
 		if (out->len + keep > cap) {
 			keep = out->len < cap ? (size_t)(cap - out->len) : 0;
 			*trunc = true;
@@ -272,6 +275,32 @@ static void timeout_cb(uv_timer_t *t)
 	kill_group(r);
 }
 
+void sess_run_redirect(struct sess_run *r, void (*on_output)(void *, int, const char *, size_t),
+		       void (*done)(void *, struct sess_run_result *), void *arg)
+{
+	r->o.on_output = on_output;
+	r->o.done = done;
+	r->o.arg = arg;
+	r->o.output_cap = 0;
+	buf_release(&r->res.out);
+	buf_release(&r->res.err);
+}
+
+const struct sess_run_result *sess_run_so_far(const struct sess_run *r)
+{
+	return &r->res;
+}
+
+uint64_t sess_run_id(const struct sess_run *r)
+{
+	return r->exec_id;
+}
+
+uint64_t sess_run_elapsed_ms(const struct sess_run *r)
+{
+	return (now_ns() - r->started_ns) / 1000000;
+}
+
 void sess_run_cancel(struct sess_run *r)
 {
 	if (r->finished)
@@ -333,14 +362,93 @@ static void exit_cb(void *arg, uint64_t exec_id, const struct sess_exit *ex)
 static void write_done(uv_write_t *req, int status)
 {
 	struct sess_run *r = req->data;
-	uv_pipe_t *p = req == &r->wreq_in ? &r->wr_in : &r->wr_code;
-	bool *open = req == &r->wreq_in ? &r->wr_in_open : &r->wr_code_open;
 
 	/* EPIPE is normal: the program did not read all of it */
-	if (*open) {
-		*open = false;
-		close_handle(r, (uv_handle_t *)p);
+	if (r->wr_code_open) {
+		r->wr_code_open = false;
+		close_handle(r, (uv_handle_t *)&r->wr_code);
 	}
+}
+
+/* One write to stdin; the data follows the request. */
+struct in_write {
+	uv_write_t req;
+	size_t len;
+	char data[];
+};
+
+static void stdin_close_if_done(struct sess_run *r)
+{
+	if (r->wr_in_open && r->in_eof && !r->in_writes) {
+		r->wr_in_open = false;
+		close_handle(r, (uv_handle_t *)&r->wr_in);
+	}
+}
+
+static void in_write_done(uv_write_t *req, int status)
+{
+	struct in_write *w = (struct in_write *)req;
+	struct sess_run *r = req->data;
+
+	r->in_pending -= w->len;
+	r->in_writes--;
+	free(w);
+	if (status < 0 && r->wr_in_open) /* the program closed its stdin (EPIPE) or it is gone */
+		r->in_eof = true;
+	stdin_close_if_done(r);
+}
+
+int sess_run_write(struct sess_run *r, const char *data, size_t len, bool eof, struct err **errp)
+{
+	if (r->finished || !r->wr_in_open || r->in_eof)
+		return err_setc(errp, ERR_CONFLICT, 0, "the program's standard input is closed");
+	if (len > SESS_RUN_STDIN_QUEUE || r->in_pending + len > SESS_RUN_STDIN_QUEUE)
+		return err_setc(errp, ERR_LIMIT, 0,
+				"the program has not yet read %zu bytes written to its standard input; at most %u may wait",
+				r->in_pending, SESS_RUN_STDIN_QUEUE);
+	if (len) {
+		struct in_write *w = xmalloc(sizeof(*w) + len);
+		uv_buf_t b = uv_buf_init(w->data, (unsigned)len);
+		int e;
+		memcpy(w->data, data, len);
+		w->len = len;
+		w->req.data = r;
+		if ((e = uv_write(&w->req, (uv_stream_t *)&r->wr_in, &b, 1, in_write_done)) < 0) {
+			free(w);
+			r->in_eof = true;
+			stdin_close_if_done(r);
+			return err_setc(errp, ERR_CONFLICT, -e, "the program's standard input is closed");
+		}
+		r->in_pending += len;
+		r->in_writes++;
+	}
+	if (eof) {
+		r->in_eof = true;
+		stdin_close_if_done(r);
+	}
+	return 0;
+}
+
+/* stdin: the data given at the start, then closed unless the caller keeps it open for sess_run_write. */
+static int open_stdin(struct sess_run *r, int fd, const struct sess_run_opts *o, struct err **errp)
+{
+	int e;
+
+	if (!o->stdin_open && !o->stdin_len) {
+		close(fd); /* the program reads EOF at once */
+		return 0;
+	}
+	uv_pipe_init(uv_default_loop(), &r->wr_in, 0);
+	r->wr_in.data = r;
+	r->open_handles++;
+	r->wr_in_open = true;
+	if ((e = uv_pipe_open(&r->wr_in, fd)) < 0) {
+		close(fd);
+		r->wr_in_open = false;
+		close_handle(r, (uv_handle_t *)&r->wr_in);
+		return err_set(errp, -e, "pipe");
+	}
+	return sess_run_write(r, o->stdin_data, o->stdin_len, !o->stdin_open, errp);
 }
 
 static int open_writer(struct sess_run *r, uv_pipe_t *p, bool *open, uv_write_t *req, int fd,
@@ -476,6 +584,7 @@ static void arm_run(struct sess_run *r, const struct sess_run_opts *o, int in_fd
 	struct sess_session *s = r->sess;
 
 	r->o = *o;
+	r->res_cap = o->result_cap ? o->result_cap : o->output_cap;
 	r->started_ns = now_ns();
 	s->running++;
 	r->next = s->runs;
@@ -487,9 +596,7 @@ static void arm_run(struct sess_run *r, const struct sess_run_opts *o, int in_fd
 		uv_timer_start(&r->timer, timeout_cb, o->timeout_ms, 0);
 	/* writers: failures here only mean the program sees a short input */
 	auto_err struct err *werr = NULL;
-	if (in_fd >= 0 &&
-	    open_writer(r, &r->wr_in, &r->wr_in_open, &r->wreq_in, in_fd, &r->stdin_copy,
-			o->stdin_data, o->stdin_data ? o->stdin_len : 0, &werr) < 0)
+	if (in_fd >= 0 && open_stdin(r, in_fd, o, &werr) < 0)
 		log_warn("session %s: stdin: %s", s->id, err_text(werr));
 	if (code_fd >= 0 &&
 	    open_writer(r, &r->wr_code, &r->wr_code_open, &r->wreq_code, code_fd, &r->input_copy,
@@ -539,7 +646,7 @@ int sess_run_start(struct sess_session *s, const struct sess_run_opts *o, struct
 		if (s->worker)
 			sess_worker_rebase(s->worker, r->exec_id);
 	} else {
-		r = spawn_run(s, o->argv, o->envp, o->cwd, o->stdin_data != NULL, o->input != NULL, o->want_result,
+		r = spawn_run(s, o->argv, o->envp, o->cwd, o->stdin_data || o->stdin_open, o->input != NULL, o->want_result,
 			      &o->limits, &in_fd, &code_fd, errp);
 		if (!r)
 			return -1;

@@ -62,8 +62,9 @@ struct sess_run_opts {
 	const char *const *argv;
 	const char *const *envp;
 	const char *cwd;		/* NULL: /workspace */
-	const char *stdin_data;		/* NULL: /dev/null */
+	const char *stdin_data;		/* NULL: /dev/null (unless stdin_open) */
 	size_t stdin_len;
+	bool stdin_open;		/* keep stdin a pipe after stdin_data: sess_run_write() adds to it */
 	const char *input;		/* fd 3 contents; NULL: no fd 3 */
 	size_t input_len;
 	bool want_result;		/* capture fd 4 */
@@ -71,7 +72,8 @@ struct sess_run_opts {
 	   user site-packages: a spare started before they changed is not used. */
 	const char *const *startup_paths;
 	uint64_t timeout_ms;
-	uint64_t output_cap;		/* bytes kept per stream */
+	uint64_t output_cap;		/* bytes kept per stream (0: none; on_output still sees all) */
+	uint64_t result_cap;		/* bytes kept of fd 4 (0: output_cap) */
 	struct sess_limits limits;	/* rlimits for the program */
 	/* New output arrived (stream 1 or 2): for progress reports. May be NULL. */
 	void (*on_output)(void *arg, int stream, const char *data, size_t len);
@@ -86,6 +88,28 @@ void sess_run_cancel(struct sess_run *r);
 
 /** Kill every run of s (done() runs with over_quota set): its key is over its disk quota. */
 void sess_run_stop_over_quota(struct sess_session *s);
+
+/** Most bytes written to a program's stdin that may wait for it to read them. */
+#define SESS_RUN_STDIN_QUEUE (1u << 20)
+/**
+ * Write to the stdin of a run started with stdin_open (eof: close it after).
+ * ERR_CONFLICT when its stdin is closed (or it finished), ERR_LIMIT when
+ * more than SESS_RUN_STDIN_QUEUE bytes would wait unread.
+ */
+int sess_run_write(struct sess_run *r, const char *data, size_t len, bool eof, struct err **errp);
+/**
+ * Someone else takes the run over (a foreground execution becomes a job):
+ * from now on its output and its end go to these callbacks, and no stdout
+ * or stderr is kept in the result (what was kept is freed).
+ */
+void sess_run_redirect(struct sess_run *r, void (*on_output)(void *arg, int stream, const char *data, size_t len),
+		       void (*done)(void *arg, struct sess_run_result *res), void *arg);
+/** What the run has captured so far (its output buffers; exit fields are not set yet). */
+const struct sess_run_result *sess_run_so_far(const struct sess_run *r);
+/** The worker's number for the run's program (what session logs name it by). */
+uint64_t sess_run_id(const struct sess_run *r);
+/** Milliseconds since the run started (or was taken from the spares). */
+uint64_t sess_run_elapsed_ms(const struct sess_run *r);
 
 /**
  * The session's sandbox is going away: finish every run of s now, as killed

@@ -1,5 +1,6 @@
 #include "session.h"
 #include "catalog.h"
+#include "job.h"
 #include "quota.h"
 #include "run.h"
 #include "workspace.h"
@@ -413,6 +414,7 @@ static void unlink_session(struct sess_registry *reg, struct sess_session *s)
 
 static void session_free(struct sess_session *s)
 {
+	sess_jobs_free(s);
 	free(s->overlay_lower);
 	free(s->last_snapshot);
 	free(s->source_snapshot);

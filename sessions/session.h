@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <uv.h>
 
 #include "../server/base/buf.h"
@@ -84,6 +85,7 @@ struct sess_session {
 	uint64_t spare_shape;	/* the kind of the last start, and how often it repeated */
 	unsigned spare_repeats;
 	uint64_t last_end_ns;	/* when the last run finished (monotonic), 0: none yet */
+	LIST_HEAD(, sess_job) jobs;	/* its background jobs, newest first (job.c keeps the list) */
 
 	/* private to session.c */
 	unsigned refs;

@@ -8,6 +8,8 @@
  * on fd 4, so the program's own stdout stays untouched.
  */
 #include "tool.h"
+#include "exec.h"
+#include "../sessions/job.h"
 #include "../sessions/quota.h"
 #include "../sessions/run.h"
 #include "../server/base/buf.h"
@@ -120,23 +122,31 @@ struct exec_state {
 	struct buf line;		/* latest complete output line, for progress */
 	struct buf partial;		/* output since the last newline */
 	uv_timer_t *progress;		/* heap: closes asynchronously */
+	uv_timer_t *wait;		/* wait_s: then the run becomes a job (heap, as progress) */
 	uint64_t ticks;
 	bool cancelled;
 	int64_t timeout_s;
+	int64_t wait_s;
 };
 
-static void progress_closed(uv_handle_t *h)
+static void timer_closed(uv_handle_t *h)
 {
 	free(h);
+}
+
+static void timer_free(uv_timer_t *t)
+{
+	if (t) {
+		uv_timer_stop(t);
+		uv_close((uv_handle_t *)t, timer_closed);
+	}
 }
 
 static void exec_state_free(void *arg)
 {
 	struct exec_state *st = arg;
-	if (st->progress) {
-		uv_timer_stop(st->progress);
-		uv_close((uv_handle_t *)st->progress, progress_closed);
-	}
+	timer_free(st->progress);
+	timer_free(st->wait);
 	buf_release(&st->line);
 	buf_release(&st->partial);
 	free(st);
@@ -189,7 +199,7 @@ static void progress_tick(uv_timer_t *t)
 	buf_release(&msg);
 }
 
-static const char *signal_name(int sig)
+const char *tool_signal_name(int sig)
 {
 	static char other[16];
 	const char *abbrev = sigabbrev_np(sig);
@@ -201,39 +211,37 @@ static const char *signal_name(int sig)
 	return other;
 }
 
-static void run_done(void *arg, struct sess_run_result *res)
+json_t *tool_exec_result(const struct tool_exec_outcome *o)
 {
-	struct exec_state *st = arg;
-	struct tool_call *call = st->call;
-	int status = res->exit.status;
+	int status = o->exit.status;
 	int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
 	int code = sig ? 128 + sig : WEXITSTATUS(status);
-	bool truncated = res->out_truncated || res->err_truncated;
 	struct buf text = BUF_INIT;
 	json_t *sc;
 
 	sc = json_pack("{s:i, s:o, s:o, s:b, s:b, s:b, s:I, s:I, s:I}", "exit_code", code, "stdout",
-		       tool_json_text(res->out.data ? res->out.data : "", res->out.len), "stderr",
-		       tool_json_text(res->err.data ? res->err.data : "", res->err.len), "timed_out",
-		       res->timed_out, "oom_killed", res->exit.oom_killed, "truncated", truncated,
-		       "duration_ms", (json_int_t)res->duration_ms, "cpu_ms", (json_int_t)res->exit.cpu_ms,
-		       "max_rss_kb", (json_int_t)res->exit.max_rss_kb);
+		       tool_json_text(o->out->data ? o->out->data : "", o->out->len), "stderr",
+		       tool_json_text(o->err->data ? o->err->data : "", o->err->len), "timed_out",
+		       o->timed_out, "oom_killed", o->exit.oom_killed, "truncated", o->truncated,
+		       "duration_ms", (json_int_t)o->duration_ms, "cpu_ms", (json_int_t)o->exit.cpu_ms,
+		       "max_rss_kb", (json_int_t)o->exit.max_rss_kb);
 	if (sig)
-		json_object_set_new(sc, "signal", json_string(signal_name(sig)));
-	if (json_object_get(call->args, "event") && !sig && code == 0) {
+		json_object_set_new(sc, "signal", json_string(tool_signal_name(sig)));
+	if (o->has_event && !sig && code == 0) {
 		json_error_t e;
-		json_t *r = res->res.len ? json_loadb(res->res.data, res->res.len, JSON_DECODE_ANY, &e) : NULL;
+		json_t *r = o->result && o->result->len ?
+			json_loadb(o->result->data, o->result->len, JSON_DECODE_ANY, &e) : NULL;
 		json_object_set_new(sc, "result", r ? r : json_null());
 	}
 
 	/* the text a model reads: stdout, stderr, then one status line */
-	if (res->out.len)
-		buf_add(&text, res->out.data, res->out.len);
-	if (res->err.len) {
+	if (o->out->len)
+		buf_add(&text, o->out->data, o->out->len);
+	if (o->err->len) {
 		if (text.len && text.data[text.len - 1] != '\n')
 			buf_addch(&text, '\n');
 		buf_adds(&text, "[stderr]\n");
-		buf_add(&text, res->err.data, res->err.len);
+		buf_add(&text, o->err->data, o->err->len);
 	}
 	if (text.len && text.data[text.len - 1] != '\n')
 		buf_addch(&text, '\n');
@@ -242,31 +250,65 @@ static void run_done(void *arg, struct sess_run_result *res)
 		buf_addf(&text, "[result] %s\n", r);
 		free(r);
 	}
-	if (res->timed_out)
-		buf_addf(&text, "[timed out after %lld s: killed]", (long long)st->timeout_s);
-	else if (res->over_quota)
+	if (o->timed_out)
+		buf_addf(&text, "[timed out after %lld s: killed]", (long long)o->timeout_s);
+	else if (o->over_quota)
 		buf_addf(&text, "[killed: this key's workspaces went over its disk quota of %llu MiB; delete files "
-			 "or sessions]", (unsigned long long)(call->env->cfg->quota.disk_bytes >> 20));
-	else if (res->exit.oom_killed)
+			 "or sessions]", (unsigned long long)o->disk_quota_mb);
+	else if (o->exit.oom_killed)
 		buf_adds(&text, "[killed: out of memory (the session's memory limit)]");
+	else if (o->cancelled)
+		buf_adds(&text, "[cancelled: killed]");
 	else if (sig)
-		buf_addf(&text, "[killed by %s]", signal_name(sig));
+		buf_addf(&text, "[killed by %s]", tool_signal_name(sig));
 	else
 		buf_addf(&text, "[exit_code %d]", code);
-	buf_addf(&text, " (%llu ms)", (unsigned long long)res->duration_ms);
-	if (truncated)
-		buf_addf(&text, " [output truncated at %llu bytes per stream]",
-			 (unsigned long long)call->env->cfg->output_bytes.def);
+	buf_addf(&text, " (%llu ms)", (unsigned long long)o->duration_ms);
+	if (o->note)
+		buf_addf(&text, " %s", o->note);
 
 	json_t *result = json_object();
 	json_object_set_new(result, "content",
 			    json_pack("[{s:s, s:o}]", "type", "text", "text", tool_json_text(text.data, text.len)));
 	json_object_set_new(result, "structuredContent", sc);
-	if (res->over_quota)
+	if (o->over_quota)
 		json_object_set_new(sc, "disk_quota_exceeded", json_true());
-	if (code != 0 || res->timed_out)
+	if (code != 0 || o->timed_out)
 		json_object_set_new(result, "isError", json_true());
 	buf_release(&text);
+	return result;
+}
+
+static void run_done(void *arg, struct sess_run_result *res)
+{
+	struct exec_state *st = arg;
+	struct tool_call *call = st->call;
+	int status = res->exit.status;
+	int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+	int code = sig ? 128 + sig : WEXITSTATUS(status);
+	bool truncated = res->out_truncated || res->err_truncated;
+	struct buf note = BUF_INIT;
+
+	if (truncated)
+		buf_addf(&note, "[output truncated at %llu bytes per stream]",
+			 (unsigned long long)call->env->cfg->output_bytes.def);
+	struct tool_exec_outcome o = {
+		.out = &res->out,
+		.err = &res->err,
+		.result = &res->res,
+		.has_event = json_object_get(call->args, "event") != NULL,
+		.exit = res->exit,
+		.timed_out = res->timed_out,
+		.over_quota = res->over_quota,
+		.disk_quota_mb = call->env->cfg->quota.disk_bytes >> 20,
+		.truncated = truncated,
+		.duration_ms = res->duration_ms,
+		.timeout_s = st->timeout_s,
+		.note = note.len ? note.data : NULL,
+	};
+	json_t *result = tool_exec_result(&o);
+	json_t *sc = json_object_get(result, "structuredContent");
+	buf_release(&note);
 	/* the record: everything but the output, which goes to files */
 	char *exec_id = random_id("exe_", 8);
 	json_t *summary = json_deep_copy(sc);
@@ -280,7 +322,7 @@ static void run_done(void *arg, struct sess_run_result *res)
 	json_object_set_new(summary, "stdout_bytes", json_integer((json_int_t)res->out.len));
 	json_object_set_new(summary, "stderr_bytes", json_integer((json_int_t)res->err.len));
 	json_object_set_new(summary, "principal", json_string(call->principal));
-	json_object_set_new(json_object_get(result, "structuredContent"), "execution_id", json_string(exec_id));
+	json_object_set_new(sc, "execution_id", json_string(exec_id));
 	metrics_execution(st->lang->name,
 			  res->timed_out ? "timeout" : res->exit.oom_killed ? "oom" : res->cancelled ? "cancelled"
 			  : code ? "error" : "ok", res->duration_ms);
@@ -288,11 +330,47 @@ static void run_done(void *arg, struct sess_run_result *res)
 		tool_log(call, LOG_LVL_WARNING, "execute in session %s: %s", st->sess->id,
 			 res->timed_out ? "timed out, killed" : "out of memory, killed");
 	struct sess_session *sess = st->sess; /* st goes with the call */
+	st->run = NULL;
 	tool_finish(call, result);
 	/* after the answer is on its way: keeping the record costs the client nothing */
 	sess_record_execution(sess, exec_id, summary, &res->out, &res->err);
 	json_decref(summary);
 	free(exec_id);
+	sess_put(sess);
+}
+
+/*
+ * wait_s passed and the program still runs: answer now (most clients give up
+ * at a fixed 60 s) and let it go on as a job; its timeout still applies.
+ */
+static void wait_passed(uv_timer_t *t)
+{
+	struct exec_state *st = t->data;
+	struct tool_call *call = st->call;
+	const struct sess_run_result *so;
+	auto_err struct err *err = NULL;
+	struct sess_job *job;
+	struct buf what = BUF_INIT;
+
+	if (!st->run || st->cancelled)
+		return;
+	so = sess_run_so_far(st->run);
+	struct sess_job_opts jo = {
+		.language = st->lang->name,
+		.code = tool_arg_str(call, "code", ""),
+		.timeout_s = st->timeout_s,
+		.has_event = json_object_get(call->args, "event") != NULL,
+	};
+	if (sess_job_adopt(st->sess, st->run, &jo, &so->out, &so->err, &job, &err) < 0) {
+		tool_log(call, LOG_LVL_WARNING, "execute keeps running in the foreground: %s", err_text(err));
+		return;
+	}
+	st->run = NULL;
+	buf_addf(&what, "still running after %lld s (wait_s)", (long long)st->wait_s);
+	json_t *result = tool_job_running_result(job, 0, call->env->cfg->output_bytes.def, what.data);
+	buf_release(&what);
+	struct sess_session *sess = st->sess;
+	tool_finish(call, result);
 	sess_put(sess);
 }
 
@@ -338,7 +416,10 @@ static void exec_in_session(struct tool_call *call, struct sess_session *s)
 	json_t *event = json_object_get(call->args, "event");
 	const char *code = tool_arg_str(call, "code", "");
 	const char *stdin_data = tool_arg_str(call, "stdin", NULL);
-	int64_t timeout = tool_arg_int(call, "timeout_s", (int64_t)s->timeout_s);
+	bool background = tool_arg_bool(call, "background", false);
+	/* a background job runs until it ends, is cancelled or the server's longest timeout passes */
+	int64_t timeout = tool_arg_int(call, "timeout_s", background ? (int64_t)cfg->timeout_s.max : (int64_t)s->timeout_s);
+	int64_t wait_s = tool_arg_int(call, "wait_s", (int64_t)cfg->wait_s);
 	auto_err struct err *err = NULL;
 	char *input = NULL;
 	size_t input_len;
@@ -383,6 +464,23 @@ static void exec_in_session(struct tool_call *call, struct sess_session *s)
 		.done = run_done,
 		.arg = st,
 	};
+	if (background) {
+		struct sess_job_opts jo = {
+			.language = st->lang->name, .code = code, .timeout_s = timeout, .has_event = event != NULL,
+		};
+		struct sess_job *job;
+		int r = sess_job_start(s, &o, &jo, &job, &err);
+		free_env(envp);
+		free(input);
+		if (r < 0) {
+			tool_fail_err(call, err, "cannot start the job");
+			return;
+		}
+		tool_log(call, LOG_LVL_DEBUG, "execute: %s job %s in session %s (timeout %lld s)", st->lang->name,
+			 job->id, s->id, (long long)timeout);
+		tool_finish(call, tool_job_running_result(job, 0, cfg->output_bytes.def, "started in the background"));
+		return;
+	}
 	int r = sess_run_start(s, &o, &st->run, &err);
 	free_env(envp);
 	free(input);
@@ -400,6 +498,13 @@ static void exec_in_session(struct tool_call *call, struct sess_session *s)
 		uv_timer_init(uv_default_loop(), st->progress);
 		st->progress->data = st;
 		uv_timer_start(st->progress, progress_tick, 1000, 1000);
+	}
+	if (wait_s < timeout) {
+		st->wait = xcalloc(1, sizeof(*st->wait));
+		uv_timer_init(uv_default_loop(), st->wait);
+		st->wait->data = st;
+		st->wait_s = wait_s;
+		uv_timer_start(st->wait, wait_passed, (uint64_t)wait_s * 1000, 0);
 	}
 }
 
@@ -446,7 +551,9 @@ static void execute_run(struct tool_call *call)
 	"\"timeout_s\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":3600,\"description\":\"Wall-clock limit in seconds (default 30); the whole process tree is killed when it passes.\"}," \
 	"\"stdin\":{\"type\":\"string\",\"description\":\"Text fed to the program's standard input.\"}," \
 	"\"env\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"},\"description\":\"Extra environment variables.\"}," \
-	"\"event\":{\"description\":\"Any JSON value: run the code as a handler and return its result.\"}" \
+	"\"event\":{\"description\":\"Any JSON value: run the code as a handler and return its result.\"}," \
+	"\"background\":{\"type\":\"boolean\",\"description\":\"Start it as a job and answer at once with its job_id (follow it with job_status, job_wait, job_write, job_cancel). Its stdin stays open for job_write; its timeout defaults to the server's longest.\"}," \
+	"\"wait_s\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":3600,\"description\":\"Answer after this many seconds (default 50, under the fixed 60 s of most clients) if the program still runs: the output so far, running: true and a job_id that job_wait and job_status continue. timeout_s still applies.\"}" \
 	"},\"required\":[\"code\",\"language\"],\"additionalProperties\":false}"
 
 #define EXEC_OUTPUT \
@@ -458,8 +565,11 @@ static void execute_run(struct tool_call *call)
 	"\"duration_ms\":{\"type\":\"integer\"},\"cpu_ms\":{\"type\":\"integer\"},\"max_rss_kb\":{\"type\":\"integer\"}," \
 	"\"result\":{\"description\":\"The handler's return value (with event).\"}," \
 	"\"execution_id\":{\"type\":\"string\",\"description\":\"The record of this execution.\"}," \
-	"\"disk_quota_exceeded\":{\"type\":\"boolean\",\"description\":\"Killed: the key's workspaces went over its disk quota.\"}" \
-	"},\"required\":[\"exit_code\",\"stdout\",\"stderr\",\"timed_out\",\"oom_killed\",\"truncated\",\"duration_ms\",\"cpu_ms\",\"max_rss_kb\"]}"
+	"\"disk_quota_exceeded\":{\"type\":\"boolean\",\"description\":\"Killed: the key's workspaces went over its disk quota.\"}," \
+	"\"running\":{\"type\":\"boolean\",\"description\":\"Still running as job job_id (background, or past wait_s); no exit_code yet.\"}," \
+	"\"job_id\":{\"type\":\"string\"},\"session_id\":{\"type\":\"string\"},\"state\":{\"type\":\"string\"}," \
+	"\"next_offset\":{\"type\":\"integer\",\"description\":\"Where the job's output continues: since_offset for job_status / job_wait.\"}" \
+	"},\"required\":[\"stdout\",\"stderr\",\"duration_ms\"]}"
 
 const struct tool_def tool_exec_defs[] = {
 	{

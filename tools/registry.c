@@ -60,6 +60,7 @@ void tool_registry_init(const struct tool_env *env)
 {
 	tool_env = env;
 	add_family(tool_exec_defs, false);
+	add_family(tool_job_defs, false);
 	add_family(tool_file_defs, false);
 	add_family(tool_edit_defs, false);
 	add_family(tool_search_defs, false);
@@ -91,7 +92,7 @@ void tool_registry_release(void)
  */
 static const char *const bound_tools[] = {
 	"execute", "file_read", "file_write", "file_list", "file_delete", "file_edit", "grep", "glob",
-	"screenshot", "input", "session_info",
+	"screenshot", "input", "session_info", "job_status", "job_wait", "job_write", "job_cancel", "job_list",
 };
 
 static bool offered(const struct entry *e, const struct tool_conn *tc)

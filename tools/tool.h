@@ -129,6 +129,7 @@ struct tool_def {
 	"\"description\":\"At most 32 labels; names up to 64 characters, values up to 256.\"}"
 
 extern const struct tool_def tool_exec_defs[];
+extern const struct tool_def tool_job_defs[];
 extern const struct tool_def tool_file_defs[];
 extern const struct tool_def tool_session_defs[];
 extern const struct tool_def tool_fixture_defs[];

@@ -45,6 +45,10 @@ void srv_config_defaults(struct srv_config *cfg)
 	cfg->output_bytes = (struct srv_limit){ 1 * MiB, 64 * MiB };
 	cfg->read_bytes = (struct srv_limit){ 8 * MiB, 64 * MiB };
 	cfg->prestart = true;
+	cfg->jobs_per_session = 16;
+	cfg->job_output_bytes = 8 * MiB;
+	cfg->wait_s = 50;
+	cfg->session_log_bytes = 1 * MiB;
 	cfg->display_idle_s = 600;
 	cfg->view_token_ttl_s = 900;
 }
@@ -212,6 +216,10 @@ static const struct scalar_key settings[] = {
 	{ "shutdown_grace", CFG(shutdown_grace_s), DURATION, 0, 0, NULL },
 	{ "display_idle", CFG(display_idle_s), DURATION, 0, 0, NULL },
 	{ "view_token_ttl", CFG(view_token_ttl_s), DURATION, 1, 0, "at least 1s" },
+	{ "jobs_per_session", CFG(jobs_per_session), NULL, 1, 1000, "between 1 and 1000" },
+	{ "job_output", CFG(job_output_bytes), SIZE, 4096, 1ull << 30, "between 4k and 1G" },
+	{ "wait", CFG(wait_s), DURATION, 1, 3600, "between 1s and 1h" },
+	{ "session_log", CFG(session_log_bytes), SIZE, 4096, 1ull << 30, "between 4k and 1G" },
 };
 
 /* the "quota" object: what one API key may hold (0: no bound) */

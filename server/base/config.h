@@ -49,6 +49,11 @@ struct srv_config {
 	uint64_t shutdown_grace_s;	/* serve: SIGTERM lets running calls finish this long */
 	uint64_t workspace_bytes;	/* largest workspace a snapshot accepts */
 	bool prestart;			/* start a session's next interpreter ahead (sessions/run.h) */
+	/* background jobs (sessions/job.h) */
+	uint64_t jobs_per_session;	/* jobs a session keeps (running or finished) */
+	uint64_t job_output_bytes;	/* output kept per job (oldest dropped beyond) */
+	uint64_t wait_s;		/* a foreground execute still running this long becomes a job */
+	uint64_t session_log_bytes;	/* a session's log of every execution's output */
 	struct srv_limit memory_bytes;
 	struct srv_limit max_pids;
 	struct srv_limit cpu_s;

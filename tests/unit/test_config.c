@@ -42,6 +42,17 @@ int main(void)
 	j = json_loads("{\"prestart\":false}", 0, NULL);
 	ok(srv_config_apply_json(&cfg, j, &e) == 0 && !cfg.prestart, "prestart can be turned off");
 	json_decref(j);
+	ok(cfg.wait_s == 50 && cfg.job_output_bytes == 8 << 20 && cfg.jobs_per_session == 16 &&
+	   cfg.session_log_bytes == 1 << 20, "job defaults: wait 50 s (under clients' fixed 60 s), 8 MiB output per job");
+	j = json_loads("{\"wait\":\"20s\",\"job_output\":\"64k\",\"jobs_per_session\":3,\"session_log\":\"8k\"}", 0, NULL);
+	ok(srv_config_apply_json(&cfg, j, &e) == 0 && cfg.wait_s == 20 && cfg.job_output_bytes == 64 << 10 &&
+	   cfg.jobs_per_session == 3 && cfg.session_log_bytes == 8 << 10, "job settings parsed");
+	json_decref(j);
+	j = json_loads("{\"jobs_per_session\":0}", 0, NULL);
+	ok(srv_config_apply_json(&cfg, j, &e) < 0, "jobs_per_session 0 refused");
+	err_free(e);
+	e = NULL;
+	json_decref(j);
 
 	ok(cfg.cpu_millis.def == 0 && cfg.cpu_millis.max == 0, "no CPU cap by default, at most the host's CPUs");
 	j = json_loads("{\"limits\":{\"cpus\":{\"default\":0.5,\"max\":2}}}", 0, NULL);

@@ -1,0 +1,209 @@
+#include "job.h"
+#include "../server/base/common.h"
+#include "../server/base/log.h"
+#include "../server/base/banned.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define COMMAND_KEPT 200	/* bytes of a job's code shown in listings */
+
+static const char *const state_names[] = { "running", "exited", "cancelled", "timed_out", "lost" };
+
+const char *sess_job_state_name(enum sess_job_state st)
+{
+	return st < ARRAY_SIZE(state_names) ? state_names[st] : "unknown";
+}
+
+unsigned sess_job_count(const struct sess_session *s)
+{
+	const struct sess_job *j;
+	unsigned n = 0;
+	LIST_FOREACH(j, &s->jobs, link)
+		n++;
+	return n;
+}
+
+static void job_free(struct sess_job *j)
+{
+	LIST_REMOVE(j, link);
+	sess_ring_release(&j->out);
+	buf_release(&j->result);
+	free(j->id);
+	free(j->language);
+	free(j->command);
+	free(j);
+}
+
+void sess_jobs_free(struct sess_session *s)
+{
+	while (!LIST_EMPTY(&s->jobs)) {
+		struct sess_job *j = LIST_FIRST(&s->jobs);
+		assert(!j->run && LIST_EMPTY(&j->waiters));
+		job_free(j);
+	}
+}
+
+/* Room for one more job: the oldest finished one goes when the session is full. */
+static int make_room(struct sess_session *s, struct err **errp)
+{
+	uint64_t max = sess_registry_config(s->reg)->jobs_per_session;
+	struct sess_job *j, *oldest = NULL;
+
+	if (sess_job_count(s) < max)
+		return 0;
+	LIST_FOREACH(j, &s->jobs, link) /* newest first: the last finished one seen is the oldest */
+		if (j->state != SESS_JOB_RUNNING)
+			oldest = j;
+	if (!oldest)
+		return err_setc(errp, ERR_LIMIT, 0,
+				"session %s already runs %llu jobs (the most a session may keep); wait for one or "
+				"cancel one with job_cancel", s->id, (unsigned long long)max);
+	job_free(oldest);
+	return 0;
+}
+
+static struct sess_job *job_new(struct sess_session *s, const struct sess_job_opts *jo)
+{
+	struct sess_job *j = xcalloc(1, sizeof(*j));
+	const char *code = jo->code ? jo->code : "";
+	size_t n = strlen(code);
+
+	j->id = random_id("job_", 8);
+	j->sess = s;
+	j->language = xstrdup(jo->language ? jo->language : "");
+	j->command = xstrndup(code, n > COMMAND_KEPT ? COMMAND_KEPT : n);
+	j->timeout_s = jo->timeout_s;
+	j->has_event = jo->has_event;
+	j->started_at = wall_ms();
+	sess_ring_init(&j->out, sess_registry_config(s->reg)->job_output_bytes, UINT64_MAX);
+	LIST_INIT(&j->waiters);
+	LIST_INSERT_HEAD(&s->jobs, j, link);
+	return j;
+}
+
+static void job_output(void *arg, int stream, const char *data, size_t len)
+{
+	struct sess_job *j = arg;
+	sess_ring_add(&j->out, stream, j->exec_id, wall_ms(), data, len);
+}
+
+static void job_done(void *arg, struct sess_run_result *res)
+{
+	struct sess_job *j = arg;
+	struct sess_job_waiter *w;
+
+	j->run = NULL;
+	j->exit = res->exit;
+	j->duration_ms = res->duration_ms;
+	j->ended_at = wall_ms();
+	j->state = res->timed_out ? SESS_JOB_TIMED_OUT : res->cancelled ? SESS_JOB_CANCELLED : SESS_JOB_EXITED;
+	if (j->has_event && res->res.len)
+		buf_add(&j->result, res->res.data, res->res.len);
+	log_debug("session %s: job %s %s", j->sess->id, j->id, sess_job_state_name(j->state));
+	while ((w = LIST_FIRST(&j->waiters))) {
+		LIST_REMOVE(w, link);
+		w->done(w, j);
+	}
+}
+
+int sess_job_start(struct sess_session *s, struct sess_run_opts *o, const struct sess_job_opts *jo,
+		   struct sess_job **out, struct err **errp)
+{
+	struct sess_job *j;
+
+	if (make_room(s, errp) < 0)
+		return -1;
+	j = job_new(s, jo);
+	o->on_output = job_output;
+	o->done = job_done;
+	o->arg = j;
+	o->output_cap = 0;	/* the ring keeps it */
+	o->stdin_open = true;
+	if (sess_run_start(s, o, &j->run, errp) < 0) {
+		job_free(j);
+		return -1;
+	}
+	j->exec_id = sess_run_id(j->run);
+	j->stdin_open = true;
+	*out = j;
+	return 0;
+}
+
+int sess_job_adopt(struct sess_session *s, struct sess_run *r, const struct sess_job_opts *jo,
+		   const struct buf *out_so_far, const struct buf *err_so_far, struct sess_job **out,
+		   struct err **errp)
+{
+	struct sess_job *j;
+	uint64_t now = wall_ms();
+
+	if (make_room(s, errp) < 0)
+		return -1;
+	j = job_new(s, jo);
+	j->run = r;
+	j->exec_id = sess_run_id(r);
+	j->started_at = now - sess_run_elapsed_ms(r);
+	if (out_so_far->len)
+		sess_ring_add(&j->out, 1, j->exec_id, now, out_so_far->data, out_so_far->len);
+	if (err_so_far->len)
+		sess_ring_add(&j->out, 2, j->exec_id, now, err_so_far->data, err_so_far->len);
+	sess_run_redirect(r, job_output, job_done, j);
+	*out = j;
+	return 0;
+}
+
+struct find {
+	const char *id, *bound;
+	struct sess_job *found;
+};
+
+static void find_in(void *arg, struct sess_session *s)
+{
+	struct find *f = arg;
+	struct sess_job *j;
+
+	if (f->found || (f->bound && strcmp(f->bound, s->id)))
+		return;
+	LIST_FOREACH(j, &s->jobs, link) {
+		if (!strcmp(j->id, f->id)) {
+			f->found = j;
+			return;
+		}
+	}
+}
+
+struct sess_job *sess_job_find(struct sess_registry *reg, const char *id, const char *owner, const char *bound)
+{
+	struct find f = { .id = id, .bound = bound };
+	sess_foreach(reg, owner, find_in, &f);
+	return f.found;
+}
+
+void sess_job_cancel(struct sess_job *j)
+{
+	if (j->run)
+		sess_run_cancel(j->run);
+}
+
+int sess_job_write(struct sess_job *j, const char *data, size_t len, bool eof, struct err **errp)
+{
+	if (!j->run)
+		return err_setc(errp, ERR_CONFLICT, 0, "job %s has ended (%s)", j->id, sess_job_state_name(j->state));
+	if (!j->stdin_open)
+		return err_setc(errp, ERR_CONFLICT, 0,
+				"job %s has no open standard input (only jobs started with background: true have one)",
+				j->id);
+	return sess_run_write(j->run, data, len, eof, errp);
+}
+
+void sess_job_wait_add(struct sess_job *j, struct sess_job_waiter *w)
+{
+	assert(j->state == SESS_JOB_RUNNING);
+	LIST_INSERT_HEAD(&j->waiters, w, link);
+}
+
+void sess_job_wait_remove(struct sess_job_waiter *w)
+{
+	LIST_REMOVE(w, link);
+}

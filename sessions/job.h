@@ -1,0 +1,115 @@
+/**
+ * job.h — background jobs: programs of a session that run on without a
+ * caller waiting for them.
+ *
+ * A job is a run (run.h) whose output goes to a bounded ring (ring.h: the
+ * config's job_output bytes, oldest dropped and counted) instead of a reply.
+ * It starts as one (execute {background: true}: sess_job_start) or becomes
+ * one (a foreground execute still running after wait_s: sess_job_adopt).
+ * Callers come and go: they read its output from an offset, wait for its
+ * end (sess_job_wait_add), write to its stdin, cancel it.
+ *
+ * Ownership: the session owns its jobs (s->jobs) and frees them with itself
+ * (sess_jobs_free, from session_free), so a job dies with its session and
+ * outlives the connection that started it. A job keeps no reference on its
+ * session; while its program runs the run holds one. A session keeps at most
+ * the config's jobs_per_session jobs: a new one pushes out the oldest
+ * finished one, and when all of them run it is refused (ERR_LIMIT).
+ * When the sandbox ends (stop, destroy, failure) every run is finished as
+ * killed, so waiters are always told before a job goes away.
+ * Loop thread only.
+ */
+#ifndef MCPBOX_SESS_JOB_H
+#define MCPBOX_SESS_JOB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "ring.h"
+#include "run.h"
+#include "session.h"
+
+enum sess_job_state {
+	SESS_JOB_RUNNING,
+	SESS_JOB_EXITED,	/* the program ended: exit status, signal or OOM in exit */
+	SESS_JOB_CANCELLED,	/* job_cancel (or the sandbox ended) killed it */
+	SESS_JOB_TIMED_OUT,	/* its timeout_s passed: killed */
+	SESS_JOB_LOST,		/* it ran when an earlier server process ended (records only) */
+};
+
+struct sess_job;
+
+/** Someone waiting for a job to end; called once (after being removed from the job). */
+struct sess_job_waiter {
+	LIST_ENTRY(sess_job_waiter) link;
+	void (*done)(struct sess_job_waiter *w, struct sess_job *j);
+};
+
+struct sess_job {
+	char *id;			/* "job_…" */
+	struct sess_session *sess;	/* its session (not held: the session frees its jobs) */
+	char *language;
+	char *command;			/* the start of its code, for listings */
+	enum sess_job_state state;
+	struct sess_run *run;		/* while running */
+	uint64_t exec_id;		/* the worker's number for its program (session logs name it) */
+	struct sess_ring out;		/* its output */
+	bool stdin_open;		/* started with a stdin job_write can reach */
+	bool has_event;			/* handler mode: result holds the handler's JSON */
+	int64_t timeout_s;
+	uint64_t started_at, ended_at;	/* wall clock, ms */
+	/* when it ended */
+	struct sess_exit exit;
+	uint64_t duration_ms;
+	struct buf result;
+	LIST_HEAD(, sess_job_waiter) waiters;
+	LIST_ENTRY(sess_job) link;
+};
+
+/** What a job is started or adopted with. */
+struct sess_job_opts {
+	const char *language;
+	const char *code;		/* the start is kept for listings */
+	int64_t timeout_s;		/* what its run was given (for messages) */
+	bool has_event;
+};
+
+/**
+ * Start o as a new job of s (o's callbacks, output cap and stdin mode are
+ * the job's: stdin stays open for sess_job_write). ERR_LIMIT when the
+ * session's jobs all run; the run's own errors otherwise.
+ */
+int sess_job_start(struct sess_session *s, struct sess_run_opts *o, const struct sess_job_opts *jo,
+		   struct sess_job **out, struct err **errp);
+/**
+ * Make the running r (started for a caller that stops waiting) a job: its
+ * output so far (stdout then stderr) opens the job's output, and from now
+ * on the job gets its output and its end (sess_run_redirect). r's stdin is
+ * whatever it was started with (closed, for execute). ERR_LIMIT as above;
+ * on failure r is untouched.
+ */
+int sess_job_adopt(struct sess_session *s, struct sess_run *r, const struct sess_job_opts *jo,
+		   const struct buf *out_so_far, const struct buf *err_so_far, struct sess_job **out,
+		   struct err **errp);
+
+/** The job id of a session owner may see (sess_find's rule), or NULL. bound: only in that session (may be NULL). */
+struct sess_job *sess_job_find(struct sess_registry *reg, const char *id, const char *owner, const char *bound);
+/** Kill the job's process group (its run finishes as cancelled); no-op once it ended. */
+void sess_job_cancel(struct sess_job *j);
+/** Write to its stdin (run.h's sess_run_write rules); ERR_CONFLICT once it ended or without an open stdin. */
+int sess_job_write(struct sess_job *j, const char *data, size_t len, bool eof, struct err **errp);
+
+/** Call w->done when j ends (j must be running). */
+void sess_job_wait_add(struct sess_job *j, struct sess_job_waiter *w);
+/** Stop waiting (w was added and has not been called). */
+void sess_job_wait_remove(struct sess_job_waiter *w);
+
+/** "running", "exited", "cancelled", "timed_out", "lost". */
+const char *sess_job_state_name(enum sess_job_state st);
+/** Number of jobs s keeps. */
+unsigned sess_job_count(const struct sess_session *s);
+/** Free every job of s (its runs have finished: the session is being freed). */
+void sess_jobs_free(struct sess_session *s);
+
+#endif

@@ -1,0 +1,489 @@
+/*
+ * job_status, job_wait, job_write, job_cancel, job_list: the tools over
+ * background jobs (sessions/job.h). A job is found by its id among the
+ * sessions the caller may see (a session-bound endpoint: its session only),
+ * so a client that reconnects finds the jobs of its explicit sessions.
+ */
+#include "tool.h"
+#include "exec.h"
+#include "../sessions/job.h"
+#include "../server/base/buf.h"
+#include "../server/base/common.h"
+#include "../server/base/log.h"
+#include "../server/base/banned.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#define CANCEL_WAIT_MS 5000	/* job_cancel waits this long for the job's end to be reported */
+
+/* Most output bytes in one answer: max_bytes, else the config's per-stream capture cap. */
+static uint64_t out_limit(struct tool_call *call)
+{
+	return (uint64_t)tool_arg_int(call, "max_bytes", (int64_t)call->env->cfg->output_bytes.def);
+}
+
+/* The fields every job answer has: who, what, state, exit, output from since. */
+static json_t *job_fields(const struct sess_job *j, uint64_t since, uint64_t limit, struct buf *text)
+{
+	struct buf out = BUF_INIT, err = BUF_INIT;
+	uint64_t from = since > j->out.start ? since : j->out.start;
+	uint64_t next = sess_ring_split(&j->out, since, limit, &out, &err);
+	uint64_t dropped = since < j->out.start ? j->out.start - since : 0;
+	bool running = j->state == SESS_JOB_RUNNING;
+	uint64_t duration = running ? wall_ms() - j->started_at : j->duration_ms;
+	json_t *o;
+
+	o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:o, s:o, s:I, s:I, s:I, s:I, s:b, s:I, s:o, s:b}", "job_id",
+		      j->id, "session_id", j->sess->id, "language", j->language, "command", j->command, "state",
+		      sess_job_state_name(j->state), "running", running, "stdout", tool_json_text(out.data ? out.data : "", out.len),
+		      "stderr", tool_json_text(err.data ? err.data : "", err.len), "since_offset", (json_int_t)from,
+		      "next_offset", (json_int_t)next, "dropped_bytes", (json_int_t)dropped, "total_bytes",
+		      (json_int_t)j->out.end, "more", next < j->out.end, "duration_ms", (json_int_t)duration,
+		      "started_at", tool_json_time(j->started_at), "stdin_open", running && j->stdin_open);
+	if (j->ended_at)
+		json_object_set_new(o, "ended_at", tool_json_time(j->ended_at));
+	if (!running && j->state != SESS_JOB_LOST) {
+		int st = j->exit.status;
+		int sig = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
+		json_object_set_new(o, "exit_code", json_integer(sig ? 128 + sig : WEXITSTATUS(st)));
+		if (sig)
+			json_object_set_new(o, "signal", json_string(tool_signal_name(sig)));
+		json_object_set_new(o, "timed_out", json_boolean(j->state == SESS_JOB_TIMED_OUT));
+		json_object_set_new(o, "oom_killed", json_boolean(j->exit.oom_killed));
+	}
+	if (text) {
+		if (dropped)
+			buf_addf(text, "[%llu bytes of older output were dropped: the job keeps the newest %llu]\n",
+				 (unsigned long long)dropped, (unsigned long long)(j->out.end - j->out.start));
+		if (out.len)
+			buf_add(text, out.data, out.len);
+		if (err.len) {
+			if (text->len && text->data[text->len - 1] != '\n')
+				buf_addch(text, '\n');
+			buf_adds(text, "[stderr]\n");
+			buf_add(text, err.data, err.len);
+		}
+		if (text->len && text->data[text->len - 1] != '\n')
+			buf_addch(text, '\n');
+	}
+	buf_release(&out);
+	buf_release(&err);
+	return o;
+}
+
+static json_t *text_result(json_t *sc, struct buf *text)
+{
+	json_t *r = json_object();
+	json_object_set_new(r, "content", json_pack("[{s:s, s:o}]", "type", "text", "text",
+						    tool_json_text(text->data ? text->data : "", text->len)));
+	json_object_set_new(r, "structuredContent", sc);
+	return r;
+}
+
+static void add_next_hint(struct buf *text, const struct sess_job *j, uint64_t next)
+{
+	buf_addf(text, "[job %s %s for %llu s; output continues at offset %llu: job_status {\"job_id\": \"%s\", "
+		 "\"since_offset\": %llu} or job_wait]", j->id, sess_job_state_name(j->state),
+		 (unsigned long long)((wall_ms() - j->started_at) / 1000), (unsigned long long)next, j->id,
+		 (unsigned long long)next);
+}
+
+json_t *tool_job_running_result(struct sess_job *j, uint64_t since, uint64_t limit, const char *what)
+{
+	struct buf text = BUF_INIT;
+	json_t *sc = job_fields(j, since, limit, &text);
+	uint64_t next = (uint64_t)json_integer_value(json_object_get(sc, "next_offset"));
+
+	if (j->state != SESS_JOB_RUNNING) /* it ended in the meantime: say how */
+		buf_addf(&text, "[job %s %s (%s)] ", j->id, sess_job_state_name(j->state), what);
+	else
+		buf_addf(&text, "[%s: job %s] ", what, j->id);
+	add_next_hint(&text, j, next);
+	json_t *r = text_result(sc, &text);
+	buf_release(&text);
+	return r;
+}
+
+/* The execute-shaped answer for a job that ended (job_wait). */
+static json_t *job_final_result(struct tool_call *call, struct sess_job *j, uint64_t since, uint64_t limit)
+{
+	struct buf out = BUF_INIT, err = BUF_INIT, note = BUF_INIT;
+	uint64_t dropped = since < j->out.start ? j->out.start - since : 0;
+	uint64_t next = sess_ring_split(&j->out, since, limit, &out, &err);
+
+	if (dropped)
+		buf_addf(&note, "[%llu bytes of older output dropped]", (unsigned long long)dropped);
+	if (next < j->out.end)
+		buf_addf(&note, "%s[more output from offset %llu: job_status]", note.len ? " " : "",
+			 (unsigned long long)next);
+	struct tool_exec_outcome o = {
+		.out = &out,
+		.err = &err,
+		.result = &j->result,
+		.has_event = j->has_event,
+		.exit = j->exit,
+		.timed_out = j->state == SESS_JOB_TIMED_OUT,
+		.cancelled = j->state == SESS_JOB_CANCELLED,
+		.truncated = dropped || next < j->out.end,
+		.duration_ms = j->duration_ms,
+		.timeout_s = j->timeout_s,
+		.note = note.len ? note.data : NULL,
+	};
+	json_t *r = tool_exec_result(&o);
+	json_t *sc = json_object_get(r, "structuredContent");
+	json_object_set_new(sc, "job_id", json_string(j->id));
+	json_object_set_new(sc, "session_id", json_string(j->sess->id));
+	json_object_set_new(sc, "state", json_string(sess_job_state_name(j->state)));
+	json_object_set_new(sc, "running", json_false());
+	json_object_set_new(sc, "next_offset", json_integer((json_int_t)next));
+	json_object_set_new(sc, "dropped_bytes", json_integer((json_int_t)dropped));
+	buf_release(&out);
+	buf_release(&err);
+	buf_release(&note);
+	return r;
+}
+
+/* The job the call names, or the call is finished with not found. */
+static struct sess_job *find_job(struct tool_call *call)
+{
+	const char *id = tool_arg_str(call, "job_id", "");
+	struct sess_job *j = sess_job_find(call->env->sessions, id, call->principal, call->conn->bound_session);
+	if (!j)
+		tool_fail_as(call, ERR_NOT_FOUND, "job \"%s\" not found (argument job_id): it may have ended with its "
+			     "session, or been pushed out by newer jobs; job_list shows the jobs you can see", id);
+	return j;
+}
+
+static void job_status_run(struct tool_call *call)
+{
+	struct sess_job *j = find_job(call);
+	struct buf text = BUF_INIT;
+	if (!j)
+		return;
+	json_t *sc = job_fields(j, (uint64_t)tool_arg_int(call, "since_offset", 0),
+				out_limit(call), &text);
+	uint64_t next = (uint64_t)json_integer_value(json_object_get(sc, "next_offset"));
+	if (j->state == SESS_JOB_RUNNING) {
+		add_next_hint(&text, j, next);
+	} else if (j->state == SESS_JOB_LOST) {
+		buf_addf(&text, "[job %s lost: it was running when the server stopped; its exit status is unknown]",
+			 j->id);
+	} else {
+		json_t *code = json_object_get(sc, "exit_code");
+		buf_addf(&text, "[job %s %s, exit_code %lld (%llu ms)]", j->id, sess_job_state_name(j->state),
+			 (long long)json_integer_value(code), (unsigned long long)j->duration_ms);
+		if (next < j->out.end)
+			buf_addf(&text, " [more output from offset %llu]", (unsigned long long)next);
+	}
+	tool_finish(call, text_result(sc, &text));
+	buf_release(&text);
+}
+
+/* ---- job_wait and job_cancel: waiting for a job's end ---- */
+
+struct job_wait {
+	struct sess_job_waiter w;
+	struct tool_call *call;
+	struct sess_job *job;	/* valid while waiting (a running job is never freed) */
+	uv_timer_t *timer;	/* heap: closes asynchronously */
+	uv_timer_t *progress;
+	uint64_t ticks;
+	bool waiting, cancelling;
+	uint64_t since, limit;
+};
+
+static void timer_closed(uv_handle_t *h)
+{
+	free(h);
+}
+
+static void timer_drop(uv_timer_t **t)
+{
+	if (*t) {
+		uv_timer_stop(*t);
+		uv_close((uv_handle_t *)*t, timer_closed);
+		*t = NULL;
+	}
+}
+
+static void job_wait_free(void *arg)
+{
+	struct job_wait *jw = arg;
+	if (jw->waiting)
+		sess_job_wait_remove(&jw->w);
+	timer_drop(&jw->timer);
+	timer_drop(&jw->progress);
+	free(jw);
+}
+
+/* Stop waiting and answer with what the job is now. */
+static void job_wait_answer(struct job_wait *jw)
+{
+	struct tool_call *call = jw->call;
+	struct sess_job *j = jw->job;
+	json_t *r;
+
+	if (jw->waiting) {
+		sess_job_wait_remove(&jw->w);
+		jw->waiting = false;
+	}
+	timer_drop(&jw->timer);
+	timer_drop(&jw->progress);
+	if (j->state != SESS_JOB_RUNNING) {
+		r = job_final_result(call, j, jw->since, jw->limit);
+		if (jw->cancelling && j->state == SESS_JOB_CANCELLED)
+			json_object_del(r, "isError");	/* what was asked for happened */
+	} else {
+		r = tool_job_running_result(j, jw->since, jw->limit,
+					    jw->cancelling ? "cancelled, but its end was not reported in time"
+					    : "still running after job_wait's timeout_s");
+	}
+	tool_finish(call, r);	/* frees jw */
+}
+
+static void job_ended(struct sess_job_waiter *w, struct sess_job *j)
+{
+	struct job_wait *jw = (struct job_wait *)w;
+	jw->waiting = false;	/* the job removed w */
+	job_wait_answer(jw);
+}
+
+static void job_wait_timeout(uv_timer_t *t)
+{
+	job_wait_answer(t->data);
+}
+
+static void job_wait_cancelled(void *arg)
+{
+	job_wait_answer(arg);	/* the caller is gone: the answer is dropped */
+}
+
+static void job_wait_tick(uv_timer_t *t)
+{
+	struct job_wait *jw = t->data;
+	struct buf msg = BUF_INIT;
+
+	jw->ticks++;
+	if (!sess_ring_last_line(&jw->job->out, &msg, 200))
+		buf_addf(&msg, "job %s running for %llu s", jw->job->id,
+			 (unsigned long long)((wall_ms() - jw->job->started_at) / 1000));
+	json_t *m = tool_json_text(msg.data, msg.len);
+	tool_progress(jw->call, (double)jw->ticks, 0, json_string_value(m));
+	json_decref(m);
+	buf_release(&msg);
+}
+
+static void wait_for(struct tool_call *call, struct sess_job *j, uint64_t timeout_ms, bool cancelling)
+{
+	struct job_wait *jw = xcalloc(1, sizeof(*jw));
+
+	jw->call = call;
+	jw->job = j;
+	jw->cancelling = cancelling;
+	jw->since = (uint64_t)tool_arg_int(call, "since_offset", 0);
+	jw->limit = out_limit(call);
+	call->state = jw;
+	call->state_free = job_wait_free;
+	if (j->state != SESS_JOB_RUNNING) {
+		job_wait_answer(jw);
+		return;
+	}
+	jw->w.done = job_ended;
+	sess_job_wait_add(j, &jw->w);
+	jw->waiting = true;
+	jw->timer = xcalloc(1, sizeof(*jw->timer));
+	uv_timer_init(uv_default_loop(), jw->timer);
+	jw->timer->data = jw;
+	uv_timer_start(jw->timer, job_wait_timeout, timeout_ms, 0);
+	if (tool_wants_progress(call)) {
+		jw->progress = xcalloc(1, sizeof(*jw->progress));
+		uv_timer_init(uv_default_loop(), jw->progress);
+		jw->progress->data = jw;
+		uv_timer_start(jw->progress, job_wait_tick, 1000, 1000);
+	}
+	tool_on_cancel(call, job_wait_cancelled, jw);
+}
+
+static void job_wait_run(struct tool_call *call)
+{
+	struct sess_job *j = find_job(call);
+	if (j)
+		wait_for(call, j, (uint64_t)tool_arg_int(call, "timeout_s", 30) * 1000, false);
+}
+
+static void job_cancel_run(struct tool_call *call)
+{
+	struct sess_job *j = find_job(call);
+	if (!j)
+		return;
+	if (j->state == SESS_JOB_RUNNING)
+		sess_job_cancel(j);
+	/* the kill goes through the worker: answer once its end is reported */
+	wait_for(call, j, CANCEL_WAIT_MS, true);
+}
+
+static void job_write_run(struct tool_call *call)
+{
+	struct sess_job *j = find_job(call);
+	json_t *data = json_object_get(call->args, "data");
+	bool eof = tool_arg_bool(call, "eof", false);
+	auto_err struct err *err = NULL;
+
+	if (!j)
+		return;
+	size_t len = data ? json_string_length(data) : 0;
+	if (sess_job_write(j, data ? json_string_value(data) : "", len, eof, &err) < 0) {
+		tool_fail_err(call, err, "job_write");
+		return;
+	}
+	json_t *sc = json_pack("{s:s, s:I, s:b}", "job_id", j->id, "written", (json_int_t)len, "stdin_open", !eof);
+	struct buf text = BUF_INIT;
+	buf_addf(&text, "wrote %zu bytes to the standard input of job %s%s", len, j->id,
+		 eof ? " and closed it" : "");
+	tool_finish(call, text_result(sc, &text));
+	buf_release(&text);
+}
+
+/* ---- job_list ---- */
+
+struct list_ctx {
+	json_t *jobs;
+	struct buf text;
+	const char *only;	/* a session id, or NULL: every session the caller sees */
+};
+
+static void list_session(void *arg, struct sess_session *s)
+{
+	struct list_ctx *lc = arg;
+	struct sess_job *j;
+
+	if (lc->only && strcmp(lc->only, s->id))
+		return;
+	LIST_FOREACH(j, &s->jobs, link) {
+		json_t *o = job_fields(j, j->out.end, 1, NULL); /* no output: offsets and state only */
+		json_object_del(o, "stdout");
+		json_object_del(o, "stderr");
+		json_object_del(o, "since_offset");
+		json_object_del(o, "next_offset");
+		json_object_del(o, "dropped_bytes");
+		json_object_del(o, "more");
+		json_array_append_new(lc->jobs, o);
+		buf_addf(&lc->text, "%s  %-9s  %s  session %s  %s: %.60s\n", j->id, sess_job_state_name(j->state),
+			 j->state == SESS_JOB_RUNNING ? "running" : "ended  ", s->id, j->language, j->command);
+	}
+}
+
+static void job_list_run(struct tool_call *call)
+{
+	const char *sid = tool_arg_str(call, "session_id", NULL);
+	struct list_ctx lc = { .jobs = json_array(), .text = BUF_INIT };
+
+	lc.only = call->conn->bound_session ? call->conn->bound_session : sid;
+	if (lc.only && !sess_find(call->env->sessions, lc.only, call->principal)) {
+		json_decref(lc.jobs);
+		tool_fail_as(call, ERR_NOT_FOUND, "session \"%s\" not found (argument session_id)", lc.only);
+		return;
+	}
+	sess_foreach(call->env->sessions, call->principal, list_session, &lc);
+	if (!lc.text.len)
+		buf_adds(&lc.text, "no jobs");
+	tool_finish(call, text_result(json_pack("{s:o}", "jobs", lc.jobs), &lc.text));
+	buf_release(&lc.text);
+}
+
+/* ---- schemas ---- */
+
+#define JOB_ID "\"job_id\":{\"type\":\"string\",\"description\":\"The job, as execute returned it (job_…).\"}"
+#define SINCE "\"since_offset\":{\"type\":\"integer\",\"minimum\":0,\"description\":\"Output from this byte offset on (default 0: all that is kept); pass the next_offset of the previous answer to get only what is new.\"}"
+#define MAX_BYTES "\"max_bytes\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":67108864,\"description\":\"Most output bytes in this answer (default 1 MiB); more: true says there is more from next_offset.\"}"
+
+#define JOB_FIELDS \
+	"\"job_id\":{\"type\":\"string\"},\"session_id\":{\"type\":\"string\"},\"language\":{\"type\":\"string\"}," \
+	"\"command\":{\"type\":\"string\",\"description\":\"The start of its code.\"}," \
+	"\"state\":{\"type\":\"string\",\"enum\":[\"running\",\"exited\",\"cancelled\",\"timed_out\",\"lost\"]}," \
+	"\"running\":{\"type\":\"boolean\"},\"exit_code\":{\"type\":\"integer\"},\"signal\":{\"type\":\"string\"}," \
+	"\"timed_out\":{\"type\":\"boolean\"},\"oom_killed\":{\"type\":\"boolean\"}," \
+	"\"started_at\":{\"type\":\"string\"},\"ended_at\":{\"type\":\"string\"},\"duration_ms\":{\"type\":\"integer\"}," \
+	"\"total_bytes\":{\"type\":\"integer\",\"description\":\"Output bytes the job has written in all.\"}," \
+	"\"stdin_open\":{\"type\":\"boolean\"}"
+
+#define STATUS_OUTPUT \
+	"{\"type\":\"object\",\"properties\":{" JOB_FIELDS "," \
+	"\"stdout\":{\"type\":\"string\"},\"stderr\":{\"type\":\"string\"}," \
+	"\"since_offset\":{\"type\":\"integer\",\"description\":\"Where this output starts (later than asked when older output was dropped).\"}," \
+	"\"next_offset\":{\"type\":\"integer\",\"description\":\"Pass as since_offset next time.\"}," \
+	"\"dropped_bytes\":{\"type\":\"integer\",\"description\":\"Bytes after the asked offset that are gone (the job keeps its newest output only).\"}," \
+	"\"more\":{\"type\":\"boolean\"}" \
+	"},\"required\":[\"job_id\",\"session_id\",\"state\",\"running\",\"stdout\",\"stderr\",\"next_offset\",\"dropped_bytes\"]}"
+
+const struct tool_def tool_job_defs[] = {
+	{
+		.name = "job_status",
+		.title = "Job status and output",
+		.description = "State, exit status and output of a job (execute with background: true, or a foreground "
+			       "execute that outlived wait_s). Pass since_offset = the previous next_offset to read only "
+			       "new output. A job keeps its newest output (8 MiB by default); dropped_bytes says how "
+			       "much older output is gone.",
+		.input_schema = "{\"type\":\"object\",\"properties\":{" JOB_ID "," SINCE "," MAX_BYTES "},"
+				"\"required\":[\"job_id\"],\"additionalProperties\":false}",
+		.output_schema = STATUS_OUTPUT,
+		.read_only = true,
+		.idempotent = true,
+		.run = job_status_run,
+	},
+	{
+		.name = "job_wait",
+		.title = "Wait for a job",
+		.description = "Wait up to timeout_s (default 30; keep it under your client's own request timeout) for a "
+			       "job to end, with progress notifications meanwhile. Returns like execute (exit_code, "
+			       "stdout, stderr from since_offset) when it ended, or running: true and next_offset when "
+			       "it still runs.",
+		.input_schema = "{\"type\":\"object\",\"properties\":{" JOB_ID ","
+				"\"timeout_s\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":3600,\"description\":\"Longest wait in seconds (default 30).\"},"
+				SINCE "," MAX_BYTES "},\"required\":[\"job_id\"],\"additionalProperties\":false}",
+		.read_only = true,
+		.run = job_wait_run,
+	},
+	{
+		.name = "job_write",
+		.title = "Write to a job's stdin",
+		.description = "Send text to the standard input of a job started with background: true; eof: true "
+			       "closes it afterwards. At most 1 MiB may wait unread by the program.",
+		.input_schema = "{\"type\":\"object\",\"properties\":{" JOB_ID ","
+				"\"data\":{\"type\":\"string\",\"maxLength\":1048576,\"description\":\"Text to write (add \\\\n to end a line).\"},"
+				"\"eof\":{\"type\":\"boolean\",\"description\":\"Close the job's stdin after writing.\"}},"
+				"\"required\":[\"job_id\"],\"additionalProperties\":false}",
+		.output_schema = "{\"type\":\"object\",\"properties\":{\"job_id\":{\"type\":\"string\"},"
+				 "\"written\":{\"type\":\"integer\"},\"stdin_open\":{\"type\":\"boolean\"}},"
+				 "\"required\":[\"job_id\",\"written\",\"stdin_open\"]}",
+		.run = job_write_run,
+	},
+	{
+		.name = "job_cancel",
+		.title = "Cancel a job",
+		.description = "Kill a job's whole process group (the program and every process it started that did "
+			       "not leave it) and return its final state like execute.",
+		.input_schema = "{\"type\":\"object\",\"properties\":{" JOB_ID "," SINCE "," MAX_BYTES "},"
+				"\"required\":[\"job_id\"],\"additionalProperties\":false}",
+		.destructive = true,
+		.idempotent = true,
+		.run = job_cancel_run,
+	},
+	{
+		.name = "job_list",
+		.title = "List jobs",
+		.description = "The jobs of a session (session_id), or of every session you can see: running ones and "
+			       "the most recent finished ones. Jobs of an explicit session outlive the connection that "
+			       "started them; a connection's own session (no session_id) and its jobs end with it.",
+		.input_schema = "{\"type\":\"object\",\"properties\":{\"session_id\":{\"type\":\"string\",\"description\":\"Only this session's jobs.\"}},"
+				"\"additionalProperties\":false}",
+		.output_schema = "{\"type\":\"object\",\"properties\":{\"jobs\":{\"type\":\"array\",\"items\":{\"type\":\"object\","
+				 "\"properties\":{" JOB_FIELDS "}}}},\"required\":[\"jobs\"]}",
+		.read_only = true,
+		.idempotent = true,
+		.run = job_list_run,
+	},
+	{ 0 },
+};
