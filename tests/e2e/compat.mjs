@@ -2,9 +2,12 @@
 //
 // fixtures/compat/<dialect>.json holds the request/response exchanges recorded from a seed
 // document: {dialect, prefix, credential: {header, scheme?}, exchanges: [{name, source, skip?,
-// request: {method, path, auth?, headers?, body? | raw?}, response: {status, body, exact?, oneOf?,
-// extra?, values?, contains?}, curl?}], ...}.
+// request: {method, path, auth?, headers?, body? | raw?}, response: {status, body, nullable?, nonEmpty?,
+// exact?, oneOf?, extra?, values?, contains?}, curl?}], ...}.
 //   response.body      the document's example: the answer must have every field, with the same JSON type
+//   response.nullable  JSON pointers into body whose field may come back null (a value mcpbox does not
+//                      have, documented so); an array's items are its first item ("/data/items/0/ip")
+//   response.nonEmpty  JSON pointers of arrays that must have items, so that their items' shape is checked
 //   response.exact     JSON pointers whose documented value must come back unchanged
 //   response.oneOf     {pointer: [allowed values]}: the document's vocabularies
 //   response.extra     {field: JSON type} that mcpbox adds (a superset the document's clients ignore)
@@ -55,18 +58,23 @@ function typeFits(got, want) {
   return got === want || (want === 'number' && got === 'integer');
 }
 
-/** Every field of the documented example is in actual, with the same JSON type (arrays: each element like the first). */
-export function assertShape(actual, documented, where = '') {
+/**
+ * Every field of the documented example is in actual, with the same JSON type (arrays: each element like
+ * the first). nullable: pointers into the documented example (an array's items are its item 0) where
+ * null may come back instead.
+ */
+export function assertShape(actual, documented, where = '', nullable = [], docPath = where) {
   const want = jsonType(documented);
   const got = jsonType(actual);
+  if (got === 'null' && nullable.includes(docPath)) return;
   assert.ok(typeFits(got, want), `${where || '/'}: ${want} documented, got ${got} (${JSON.stringify(actual)?.slice(0, 200)})`);
   if (want === 'object') {
     for (const [k, v] of Object.entries(documented)) {
       assert.ok(Object.prototype.hasOwnProperty.call(actual, k), `${where}/${k}: documented field missing in ${JSON.stringify(actual).slice(0, 300)}`);
-      assertShape(actual[k], v, `${where}/${k}`);
+      assertShape(actual[k], v, `${where}/${k}`, nullable, `${docPath}/${k}`);
     }
   } else if (want === 'array' && documented.length) {
-    actual.forEach((item, i) => assertShape(item, documented[0], `${where}/${i}`));
+    actual.forEach((item, i) => assertShape(item, documented[0], `${where}/${i}`, nullable, `${docPath}/0`));
   }
 }
 
@@ -75,7 +83,14 @@ export function assertExchange(res, want, what = '') {
   const ctx = `${what}: ${res.status} ${res.text?.slice(0, 400)}`;
   assert.equal(res.status, want.status, `status: ${ctx}`);
   assert.ok(res.json !== undefined, `not JSON: ${ctx}`);
-  if (want.body !== undefined) assertShape(res.json, want.body);
+  for (const p of want.nullable || []) {
+    // a nullable pointer that names nothing documented would silently allow nothing: a fixture error
+    assert.notEqual(pointer(want.body, p), undefined, `nullable ${p} is not in the documented body`);
+  }
+  for (const p of want.nonEmpty || []) {
+    assert.ok(pointer(res.json, p)?.length > 0, `${p}: an empty list cannot show its items' shape: ${ctx}`);
+  }
+  if (want.body !== undefined) assertShape(res.json, want.body, '', want.nullable || []);
   for (const p of want.exact || []) assert.deepEqual(pointer(res.json, p), pointer(want.body, p), `${p}: ${ctx}`);
   for (const [p, allowed] of Object.entries(want.oneOf || {})) {
     assert.ok(allowed.includes(pointer(res.json, p)), `${p} is ${JSON.stringify(pointer(res.json, p))}, not one of ${allowed}: ${ctx}`);
