@@ -20,7 +20,7 @@ CFLAGS  := $(OPT) -std=gnu11 -MMD -MP -Wall -Wextra -Werror -Wshadow -Wstrict-pr
 LDLIBS  := $(shell pkg-config --libs $(CORE_PKGS) 2>/dev/null) -lpthread -ldl
 
 # modules: name, sources, libraries
-MOD_snapshot := sessions/snapshot_store.c sessions/snapshot_write.c sessions/snapshot_read.c
+MOD_snapshot := sessions/snapshot_store.c sessions/snapshot_write.c sessions/snapshot_read.c sessions/snapshot_blob.c
 MOD_rfb      := vnc/rfb.c
 MODLIBS_snapshot := $(shell pkg-config --libs libgit2 libcrypto 2>/dev/null)
 MODLIBS_rfb      := $(shell pkg-config --libs libvncserver 2>/dev/null)

@@ -10,8 +10,10 @@
  * FIFOs and device nodes are not recorded (like git). Each snapshot has the ref
  * refs/snapshots/<snapshot_id>.
  *
- * Objects are always written as packs (one per snapshot, no loose objects);
- * snap_gc() repacks what the refs reach and drops the rest. Object ids are
+ * Objects are written as packs (one per snapshot), except blobs over 8 MiB,
+ * which are loose objects streamed in and out in pieces (snapshot_blob.c), so
+ * no call holds a large file in memory; snap_gc() repacks what the refs reach
+ * (large blobs stay loose) and drops the rest. Object ids are
  * SHA-1 (checked with libgit2's collision-detecting SHA-1 when a pack is
  * indexed).
  *
@@ -121,7 +123,9 @@ int snap_materialize(struct snap_store *st, const char *commit_hex, const char *
  * workspace_dir when to_hex is NULL (every file is read and hashed). *out:
  * {"added":[{path,lines}], "modified":[{path,added_lines,deleted_lines}],
  *  "deleted":[{path,lines}]}, paths sorted. Binary files (a NUL in the first
- * 8000 bytes) and files over 32 MiB have 0 lines and "binary":true. A change
+ * 8000 bytes) and files over 32 MiB have 0 lines and "binary":true; only
+ * their size and first 8000 bytes are read (text files up to 32 MiB are
+ * read whole, both sides of a modified one). A change
  * of the executable bit or of the file type alone is listed under modified
  * with "old_mode"/"new_mode" (git's octal modes as strings).
  */

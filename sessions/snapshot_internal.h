@@ -5,6 +5,7 @@
  *   snapshot_store.c  the store, shared helpers, the stat cache, refs, reachability
  *   snapshot_write.c  workspace walk and hashing, the pack writer, snap_take, snap_gc
  *   snapshot_read.c   snap_restore, snap_materialize, snap_diff, snap_verify
+ *   snapshot_blob.c   large files in and out of the store in bounded pieces
  *
  * These files build mcpbox-snapshot.so (server/module.h): snapi_<f> implements
  * snapshot.h's snap_<f>, which the server reaches through the module's table.
@@ -22,6 +23,7 @@
 #include <sys/types.h>
 #include <git2.h>
 #include <openssl/evp.h>
+#include <zlib.h>
 
 #include "snapshot.h"
 #include "../server/base/buf.h"
@@ -35,7 +37,14 @@
 #define OIDLEN 20
 #define MAX_DEPTH 256
 #define KEEP_FILE_MAX (8u << 20)	/* files up to this size stay in memory between hash and pack */
-#define KEEP_BUDGET (256u << 20)
+#define KEEP_BUDGET (64u << 20)
+/* files larger than this are stored as loose objects, streamed in and out (snapshot_blob.c) */
+#define LOOSE_MIN KEEP_FILE_MAX
+/* the largest blob read whole: packed ones (<= LOOSE_MIN since loose objects, up to the
+   256 MiB per-file limit of the versions before) */
+#define SNAP_WHOLE_MAX (256ull << 20)
+#define SNAP_MWINDOW_SIZE (4u << 20)	/* libgit2's mmap windows on packs, and their total */
+#define SNAP_MWINDOW_MAPPED (32u << 20)
 
 struct snap_store {
 	char *gitdir;
@@ -128,17 +137,9 @@ struct node {
 	size_t nkids;
 };
 
-/*
- * The largest file a snapshot keeps (apparent size, holes included): a
- * restore or diff holds one file's content in memory (libgit2 inflates a
- * blob whole), so this bounds what one call can make the server hold.
- */
-#define SNAP_FILE_MAX (256ull << 20)
-
 struct walk {
 	int rootfd;
 	uint64_t max_bytes, bytes, files, dirs, skipped;
-	uint64_t max_file;	/* 0: no bound (diff); snapshots: SNAP_FILE_MAX */
 	int depth;
 	struct buf path;
 	struct err **errp;
@@ -170,6 +171,41 @@ struct take {
 /** Read the file at t->path once: set n->oid and, when small, keep the content. */
 int snapi_hash_file(struct take *t, struct node *n);
 
+/* ---- large blobs (snapshot_blob.c) -------------------------------------- */
+
+/* A blob being read: a loose one inflated piece by piece, or a packed one held whole. */
+struct blobrd {
+	uint64_t size, pos;	/* content length, bytes handed out */
+	git_odb_object *obj;	/* packed: the whole blob (at most SNAP_WHOLE_MAX) */
+	int fd;			/* loose: the object file */
+	z_stream zs;
+	bool zinit, ended, eof, checked;
+	unsigned char *in;
+	unsigned char pend[64];	/* content inflated with the header */
+	size_t pend_len;
+	EVP_MD_CTX *md;
+	unsigned char oid[OIDLEN];
+};
+
+/** Is the object stored loose (as large blobs are)? */
+bool snapi_loose_has(struct snap_store *st, const unsigned char *oid);
+/** Open blob oid for reading; b->size is its length. snapi_blob_close() also after a failure. */
+int snapi_blob_open(struct blobrd *b, struct snap_store *st, git_odb *odb, const git_oid *oid, struct err **errp);
+/**
+ * Fill buf with the next min(n, what is left) bytes; returns that count (0 at the
+ * end) or -1. The read that reaches the end also checks the content against the
+ * blob's id (EIO: corrupt).
+ */
+ssize_t snapi_blob_read(struct blobrd *b, void *buf, size_t n, struct err **errp);
+void snapi_blob_close(struct blobrd *b);
+/**
+ * Store the size bytes read from fd as a loose blob through libgit2's write
+ * stream (1 MiB pieces through iobuf); EAGAIN if they do not hash to want
+ * (the file changed since it was hashed). rel names the file in errors.
+ */
+int snapi_blob_write_loose(git_odb *odb, int fd, uint64_t size, const unsigned char *want, unsigned char *iobuf,
+			   const char *rel, struct err **errp);
+
 /* ---- refs and reachability (snapshot_store.c) --------------------------- */
 
 /** Commit ids of every refs/snapshots/ ref; the caller frees *out. */
@@ -181,6 +217,7 @@ struct robj {
 };
 
 struct reach {
+	struct snap_store *st;
 	git_repository *repo;
 	git_odb *odb;
 	bool collect;		/* gc: list what is reached instead of reading blobs */

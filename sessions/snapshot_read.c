@@ -26,6 +26,7 @@
 /* ---- snap_restore / snap_materialize ------------------------------------ */
 
 struct rst {
+	struct snap_store *st;
 	git_repository *repo;
 	git_odb *odb;
 	struct cache old, cache;
@@ -126,14 +127,43 @@ static int write_sparse(int fd, const void *data, size_t n)
 		}
 		off += k;
 	}
-	return ftruncate(fd, (off_t)n); /* a trailing hole still counts in the size */
+	return 0;
+}
+
+/* Copy the blob into fd in pieces of the 1 MiB iobuf (a multiple of the hole size). */
+static int write_blob(struct rst *r, int fd, const git_oid *oid)
+{
+	struct blobrd b;
+	int rc = -1;
+
+	if (snapi_blob_open(&b, r->st, r->odb, oid, r->errp) < 0)
+		goto out;
+	for (;;) {
+		ssize_t k = snapi_blob_read(&b, r->iobuf, 1 << 20, r->errp);
+		if (k < 0)
+			goto out;
+		if (k == 0)
+			break;
+		if (write_sparse(fd, r->iobuf, (size_t)k) < 0) {
+			err_set(r->errp, errno, "cannot write \"%s\"", r->path.data);
+			goto out;
+		}
+	}
+	/* a trailing hole still counts in the size */
+	if (ftruncate(fd, (off_t)b.size) < 0) {
+		err_set(r->errp, errno, "cannot write \"%s\"", r->path.data);
+		goto out;
+	}
+	rc = 0;
+out:
+	snapi_blob_close(&b);
+	return rc;
 }
 
 static int rst_file(struct rst *r, int dfd, const char *name, const git_oid *oid, bool exec, bool exists,
 		    struct stat *sb)
 {
 	mode_t want = exec ? 0755 : 0644;
-	git_blob *blob = NULL;
 	char *tmp = NULL;
 	int fd = -1;
 
@@ -158,8 +188,6 @@ static int rst_file(struct rst *r, int dfd, const char *name, const git_oid *oid
 			return 0;
 		}
 	}
-	if (git_blob_lookup(&blob, r->repo, oid) < 0)
-		return snapi_git_fail(r->errp, "reading a file of the snapshot");
 	for (int tries = 0; fd < 0 && tries < 8; tries++) {
 		free(tmp);
 		tmp = random_id(".mcpbox-tmp-", 8);
@@ -171,9 +199,10 @@ static int rst_file(struct rst *r, int dfd, const char *name, const git_oid *oid
 		err_set(r->errp, errno, "cannot write \"%s\"", r->path.data);
 		goto fail;
 	}
-	if ((r->do_chown && fchown(fd, r->uid, r->gid) < 0) || fchmod(fd, want) < 0 ||
-	    write_sparse(fd, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob)) < 0) {
-		err_set(r->errp, errno, "cannot write \"%s\"", r->path.data);
+	int wr = (r->do_chown && fchown(fd, r->uid, r->gid) < 0) || fchmod(fd, want) < 0
+			 ? err_set(r->errp, errno, "cannot write \"%s\"", r->path.data)
+			 : write_blob(r, fd, oid);
+	if (wr < 0) {
 		close(fd);
 		unlinkat(dfd, tmp, 0);
 		goto fail;
@@ -188,11 +217,9 @@ static int rst_file(struct rst *r, int dfd, const char *name, const git_oid *oid
 	/* rename changes ctime on some filesystems: record the stat after it */
 	if (fstatat(dfd, name, sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(sb->st_mode))
 		snapi_cache_push(&r->cache, r->path.data, sb, oid->id);
-	git_blob_free(blob);
 	free(tmp);
 	return 0;
 fail:
-	git_blob_free(blob);
 	free(tmp);
 	return -1;
 }
@@ -357,7 +384,7 @@ static int rst_dir(struct rst *r, int dfd, const git_tree *tree)
 static int rst_run(struct snap_store *st, const char *commit_hex, int rootfd, bool fresh, const char *index_path,
 		   struct err **errp)
 {
-	struct rst r = { .fresh = fresh, .errp = errp };
+	struct rst r = { .st = st, .fresh = fresh, .errp = errp };
 	git_oid oid;
 	git_commit *commit = NULL;
 	git_tree *tree = NULL;
@@ -552,78 +579,119 @@ static int flatten_ws(struct take *t, struct node *dir, struct fvec *out)
 	return 0;
 }
 
+/* What snap_diff reads contents with. */
+struct dctx {
+	struct snap_store *st;
+	git_repository *repo;
+	git_odb *odb;
+	int rootfd;		/* the live workspace, or -1 */
+	struct err **errp;
+};
+
 struct content {
-	git_blob *blob;
 	char *owned;
 	const char *p;
 	size_t n;
-	bool too_big;
+	bool too_big, binary;
 };
 
-static int load_content(git_repository *repo, int rootfd, const struct fent *e, bool from_ws, struct content *c,
-			struct err **errp)
+/* Fill c->owned from a stream of size bytes, stopping after the first 8000 if they hold a NUL. */
+static int read_content(struct content *c, uint64_t size, ssize_t (*rd)(void *, void *, size_t, struct err **),
+			void *src, struct err **errp)
+{
+	c->owned = xmalloc((size_t)size + 1);
+	while (c->n < size) {
+		size_t want = (size_t)size - c->n;
+		if (c->n < 8000 && want > 8000 - c->n)
+			want = 8000 - c->n;	/* the probe first */
+		ssize_t k = rd(src, c->owned + c->n, want, errp);
+		if (k < 0)
+			return -1;
+		if (k == 0)
+			break;
+		bool had_probe = c->n >= 8000;
+		c->n += (size_t)k;
+		if (!had_probe && memchr(c->owned, 0, c->n < 8000 ? c->n : 8000)) {
+			c->binary = true;
+			break;
+		}
+	}
+	c->p = c->owned;
+	return 0;
+}
+
+static ssize_t blob_rd(void *src, void *buf, size_t n, struct err **errp)
+{
+	return snapi_blob_read(src, buf, n, errp);
+}
+
+static ssize_t fd_rd(void *src, void *buf, size_t n, struct err **errp)
+{
+	for (;;) {
+		ssize_t k = read(*(int *)src, buf, n);
+		if (k >= 0 || errno != EINTR)
+			return k < 0 ? err_set(errp, errno, "cannot read a file of the workspace") : k;
+	}
+}
+
+/*
+ * A side of a diff: its size first (over DIFF_MAX: "binary", nothing read),
+ * then its first 8000 bytes (a NUL: binary, nothing more read), then the rest.
+ * So a large or binary file is never held whole, on either side.
+ */
+static int load_content(struct dctx *d, const struct fent *e, bool from_ws, struct content *c)
 {
 	memset(c, 0, sizeof(*c));
 	if (!from_ws) {
-		/* a file too big to compare is not inflated at all */
-		git_odb *odb = NULL;
 		size_t len = 0;
 		git_object_t type;
-		if (git_repository_odb(&odb, repo) == 0 &&
-		    git_odb_read_header(&len, &type, odb, (const git_oid *)e->oid) == 0 && len > DIFF_MAX) {
-			git_odb_free(odb);
+		struct blobrd b;
+		if (git_odb_read_header(&len, &type, d->odb, (const git_oid *)e->oid) < 0)
+			return snapi_git_fail(d->errp, "reading a file of the snapshot");
+		if (len > DIFF_MAX) {
 			c->n = len;
 			c->too_big = true;
 			return 0;
 		}
-		git_odb_free(odb);
-		if (git_blob_lookup(&c->blob, repo, (const git_oid *)e->oid) < 0)
-			return snapi_git_fail(errp, "reading a file of the snapshot");
-		c->n = (size_t)git_blob_rawsize(c->blob);
-		c->p = git_blob_rawcontent(c->blob);
-		c->too_big = c->n > DIFF_MAX;
-		return 0;
+		int rc = snapi_blob_open(&b, d->st, d->odb, (const git_oid *)e->oid, d->errp);
+		if (rc == 0)
+			rc = read_content(c, b.size, blob_rd, &b, d->errp);
+		snapi_blob_close(&b);
+		return rc;
 	}
 	if (e->mode == GM_LINK) {
 		c->p = e->data;
 		c->n = e->len;
 		return 0;
 	}
-	int fd = snapi_open_beneath(rootfd, e->path, O_RDONLY | O_NONBLOCK);
-	if (fd < 0)
-		return err_set(errp, errno, "cannot read \"%s\"", e->path);
-	size_t cap = 64 << 10;
-	c->owned = xmalloc(cap);
-	for (;;) {
-		if (c->n == cap) {
-			if (cap > DIFF_MAX) {
-				c->too_big = true;
-				break;
-			}
-			cap *= 2;
-			c->owned = xrealloc(c->owned, cap);
-		}
-		ssize_t k = read(fd, c->owned + c->n, cap - c->n);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			break;
-		c->n += (size_t)k;
+	/* replaced since it was hashed (by a FIFO, a link, a directory): not read */
+	int fd = snapi_open_beneath(d->rootfd, e->path, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+	struct stat sb;
+	if (fd < 0 || fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		int en = fd < 0 ? errno : EAGAIN;
+		if (fd >= 0)
+			close(fd);
+		return err_set(d->errp, en, "cannot read \"%s\"", e->path);
+	}
+	int rc = 0;
+	if ((uint64_t)sb.st_size > DIFF_MAX) {
+		c->n = (size_t)sb.st_size;
+		c->too_big = true;
+	} else {
+		rc = read_content(c, (uint64_t)sb.st_size, fd_rd, &fd, d->errp);
 	}
 	close(fd);
-	c->p = c->owned;
-	return 0;
+	return rc;
 }
 
 static void content_release(struct content *c)
 {
-	git_blob_free(c->blob);
 	free(c->owned);
 }
 
 static bool is_binary(const struct content *c)
 {
-	return c->too_big || memchr(c->p, 0, c->n < 8000 ? c->n : 8000) != NULL;
+	return c->too_big || c->binary;
 }
 
 static json_int_t count_lines(const struct content *c)
@@ -636,14 +704,15 @@ static json_int_t count_lines(const struct content *c)
 	return n;
 }
 
-static json_t *diff_one(git_repository *repo, int rootfd, const struct fent *a, const struct fent *b, bool b_ws,
-			struct err **errp)
+static json_t *diff_one(struct dctx *d, const struct fent *a, const struct fent *b, bool b_ws)
 {
 	struct content ca = { 0 }, cb = { 0 };
+	struct err **errp = d->errp;
 	json_t *o = NULL;
 
-	if ((a && load_content(repo, rootfd, a, false, &ca, errp) < 0) ||
-	    (b && load_content(repo, rootfd, b, b_ws, &cb, errp) < 0))
+	/* once one side is binary, the other is not read at all */
+	if ((a && load_content(d, a, false, &ca) < 0) ||
+	    (b && !(a && is_binary(&ca)) && load_content(d, b, b_ws, &cb) < 0))
 		goto out;
 	o = json_pack("{s:s}", "path", (a ? a : b)->path);
 	if (!a || !b) {
@@ -655,7 +724,7 @@ static json_t *diff_one(git_repository *repo, int rootfd, const struct fent *a, 
 		goto out;
 	}
 	size_t adds = 0, dels = 0;
-	bool bin = is_binary(&ca) || is_binary(&cb);
+	bool bin = is_binary(&ca) || is_binary(&cb);	/* cb is empty when ca is binary */
 	if (!bin && memcmp(a->oid, b->oid, OIDLEN)) {
 		git_patch *patch = NULL;
 		if (git_patch_from_buffers(&patch, ca.p, ca.n, a->path, cb.p, cb.n, b->path, NULL) < 0 ||
@@ -716,6 +785,7 @@ int snapi_diff(struct snap_store *st, const char *from_hex, const char *to_hex,
 	      const char *workspace_dir, json_t **out, struct err **errp)
 {
 	git_repository *repo = NULL;
+	git_odb *odb = NULL;
 	struct fvec a = { 0 }, b = { 0 };
 	struct take t = { .st = st, .rootfd = -1, .errp = errp };
 	struct walk w = { .max_bytes = UINT64_MAX, .errp = errp };
@@ -725,6 +795,10 @@ int snapi_diff(struct snap_store *st, const char *from_hex, const char *to_hex,
 
 	if (snapi_repo_open(st, &repo, errp) < 0)
 		goto out;
+	if (git_repository_odb(&odb, repo) < 0) {
+		snapi_git_fail(errp, "opening the object database");
+		goto out;
+	}
 	if (load_side(repo, from_hex, &a, errp) < 0)
 		goto out;
 	if (to_hex) {
@@ -765,7 +839,8 @@ int snapi_diff(struct snap_store *st, const char *from_hex, const char *to_hex,
 			i++, j++;
 			continue;
 		}
-		o = diff_one(repo, t.rootfd, c <= 0 ? &a.v[i] : NULL, c >= 0 ? &b.v[j] : NULL, !to_hex, errp);
+		struct dctx d = { .st = st, .repo = repo, .odb = odb, .rootfd = t.rootfd, .errp = errp };
+		o = diff_one(&d, c <= 0 ? &a.v[i] : NULL, c >= 0 ? &b.v[j] : NULL, !to_hex);
 		if (!o)
 			goto out;
 		json_array_append_new(c < 0 ? deleted : c > 0 ? added : modified, o);
@@ -790,6 +865,7 @@ out:
 	free(t.iobuf);
 	if (t.rootfd >= 0)
 		close(t.rootfd);
+	git_odb_free(odb);
 	git_repository_free(repo);
 	return rc;
 }

@@ -169,6 +169,11 @@ static void lib_init(void)
 	git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, GIT_CONFIG_LEVEL_XDG, "");
 	git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, GIT_CONFIG_LEVEL_GLOBAL, "");
 	git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, GIT_CONFIG_LEVEL_PROGRAMDATA, "");
+	/* libgit2 reads packs through mmap'd windows (1 GiB each, 8 GiB in all on 64-bit by
+	   default): every page of a pack it touched, e.g. the indexer checking a 200 MB file
+	   just written, stayed in the server's RSS. Small windows, few of them mapped. */
+	git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, (size_t)SNAP_MWINDOW_SIZE);
+	git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, (size_t)SNAP_MWINDOW_MAPPED);
 }
 
 int snapi_repo_open(struct snap_store *st, git_repository **repo, struct err **errp)
@@ -583,6 +588,23 @@ int snapi_reach_fail(struct reach *r, const git_oid *oid, const char *what)
 	return err_set(r->errp, EIO, "snapshot commit %s: %s %s is missing or corrupt", r->ref, what, hex);
 }
 
+/* Read a blob to its end in pieces: its content must hash to its id. */
+static int reach_read_blob(struct reach *r, const git_oid *oid)
+{
+	struct blobrd b;
+	struct err *e = NULL;
+	unsigned char buf[64 << 10];
+	ssize_t k = snapi_blob_open(&b, r->st, r->odb, oid, &e);
+
+	while (k >= 0 && (k = snapi_blob_read(&b, buf, sizeof(buf), &e)) > 0)
+		;
+	snapi_blob_close(&b);
+	if (e)
+		log_warn("snapshot: %s", err_text(e));
+	err_free(e);
+	return k < 0 ? -1 : 0;
+}
+
 static int reach_tree(struct reach *r, const git_oid *id, int depth)
 {
 	git_tree *tree = NULL;
@@ -603,13 +625,8 @@ static int reach_tree(struct reach *r, const git_oid *id, int depth)
 			rc = reach_tree(r, oid, depth + 1);
 		} else if (mode != GIT_FILEMODE_COMMIT && snapi_oidset_add(&r->seen, oid->id)) {
 			reach_add(r, oid, GIT_OBJECT_BLOB);
-			if (!r->collect) {
-				/* a full read: libgit2 checks that the content hashes to the id */
-				git_odb_object *obj = NULL;
-				if (git_odb_read(&obj, r->odb, oid) < 0 || git_odb_object_type(obj) != GIT_OBJECT_BLOB)
-					rc = snapi_reach_fail(r, oid, "file");
-				git_odb_object_free(obj);
-			}
+			if (!r->collect && reach_read_blob(r, oid) < 0)
+				rc = snapi_reach_fail(r, oid, "file");
 		}
 	}
 	git_tree_free(tree);
@@ -636,6 +653,7 @@ int snapi_reach_commit(struct reach *r, const git_oid *id)
 
 int snapi_reach_all(struct snap_store *st, struct reach *r, git_oid **ids, size_t *n, struct oidset *commits)
 {
+	r->st = st;
 	if (snapi_repo_open(st, &r->repo, r->errp) < 0)
 		return -1;
 	if (git_repository_odb(&r->odb, r->repo) < 0)

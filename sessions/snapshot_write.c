@@ -117,12 +117,6 @@ int snapi_walk_dir(struct walk *w, int dfd, struct node *dir)
 		} else if (gm == GM_TREE) {
 			w->dirs++;
 		} else {
-			if (w->max_file && (uint64_t)sb.st_size > w->max_file) {
-				r = err_set(w->errp, EFBIG, "\"%s%s%s\" is %llu MiB: a snapshot keeps files of at most %llu MiB",
-					    w->path.len ? w->path.data : "", w->path.len ? "/" : "", name,
-					    (unsigned long long)sb.st_size >> 20, (unsigned long long)w->max_file >> 20);
-				break;
-			}
 			w->bytes += (uint64_t)sb.st_size;
 			w->files++;
 		}
@@ -487,24 +481,34 @@ fail:
 	return -1;
 }
 
-/* Stream a large file into the pack, checking it still hashes to n->oid. */
-static int pack_file(struct take *t, struct packw *pw, struct node *n, const char *rel)
+/* The file at rel again, as it was hashed: same size, a regular file beneath the root. */
+static int reopen_file(struct take *t, struct node *n, const char *rel)
 {
 	int fd = snapi_open_beneath(t->rootfd, rel, O_RDONLY | O_NONBLOCK | O_NOCTTY);
 	struct stat sb;
-	unsigned char oid[OIDLEN];
-	uint64_t got = 0;
 
-	if (fd < 0 || fstat(fd, &sb) < 0 || sb.st_size != n->sb.st_size) {
+	if (fd < 0 || fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_size != n->sb.st_size) {
 		if (fd >= 0)
 			close(fd);
 		return err_set(t->errp, EAGAIN, "\"%s\" changed while the snapshot was taken", rel);
 	}
-	if (pw_obj_header(pw, GIT_OBJECT_BLOB, (uint64_t)sb.st_size, t->errp) < 0)
+	return fd;
+}
+
+/* Stream a file whose content was not kept into the pack, checking it still hashes to n->oid. */
+static int pack_file(struct take *t, struct packw *pw, struct node *n, const char *rel)
+{
+	unsigned char oid[OIDLEN];
+	uint64_t got = 0, size = (uint64_t)n->sb.st_size;
+	int fd = reopen_file(t, n, rel);
+
+	if (fd < 0)
+		return -1;
+	if (pw_obj_header(pw, GIT_OBJECT_BLOB, size, t->errp) < 0)
 		goto fail;
-	snapi_hash_begin(t->md, GIT_OBJECT_BLOB, (uint64_t)sb.st_size);
-	while (got < (uint64_t)sb.st_size) {
-		size_t want = (uint64_t)sb.st_size - got < (1u << 20) ? (size_t)((uint64_t)sb.st_size - got) : 1u << 20;
+	snapi_hash_begin(t->md, GIT_OBJECT_BLOB, size);
+	while (got < size) {
+		size_t want = size - got < (1u << 20) ? (size_t)(size - got) : 1u << 20;
 		ssize_t r = read(fd, t->iobuf, want);
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -516,7 +520,7 @@ static int pack_file(struct take *t, struct packw *pw, struct node *n, const cha
 		got += (uint64_t)r;
 	}
 	snapi_hash_end(t->md, oid);
-	if (got != (uint64_t)sb.st_size || memcmp(oid, n->oid, OIDLEN)) {
+	if (got != size || memcmp(oid, n->oid, OIDLEN)) {
 		err_set(t->errp, EAGAIN, "\"%s\" changed while the snapshot was taken", rel);
 		goto fail;
 	}
@@ -529,6 +533,22 @@ fail:
 	return -1;
 }
 
+/* Store a large file as a loose object, streamed (snapshot_blob.c says why). */
+static int loose_file(struct take *t, struct node *n)
+{
+	int fd = reopen_file(t, n, n->rel);
+	if (fd < 0)
+		return -1;
+	int rc = snapi_blob_write_loose(t->odb, fd, (uint64_t)n->sb.st_size, n->oid, t->iobuf, n->rel, t->errp);
+	close(fd);
+	return rc;
+}
+
+static bool goes_loose(const struct node *n)
+{
+	return n->rel && (uint64_t)n->sb.st_size > LOOSE_MIN;
+}
+
 int snapi_take(struct snap_store *st, const char *workspace_dir, const char *index_path,
 	      const char *parent_commit_hex, const char *snapshot_id, const char *message,
 	      uint64_t max_bytes, struct snap_result *res, struct err **errp)
@@ -536,7 +556,7 @@ int snapi_take(struct snap_store *st, const char *workspace_dir, const char *ind
 	uint64_t t0 = now_ns();
 	struct buf refname = BUF_INIT, commit = BUF_INIT;
 	struct take t = { .st = st, .rootfd = -1, .errp = errp };
-	struct walk w = { .max_bytes = max_bytes ? max_bytes : SNAP_DEFAULT_MAX_BYTES, .max_file = SNAP_FILE_MAX,
+	struct walk w = { .max_bytes = max_bytes ? max_bytes : SNAP_DEFAULT_MAX_BYTES,
 			  .errp = errp };
 	struct node root = { .gmode = GM_TREE };
 	struct node cnode = { .gmode = 0 };
@@ -621,17 +641,27 @@ int snapi_take(struct snap_store *st, const char *workspace_dir, const char *ind
 		queue(&t, &cnode);
 	}
 
-	/* 4. one pack with every new object, streamed through libgit2's indexer */
+	/* 4. large files as loose objects, then one pack with every other new object,
+	   streamed through libgit2's indexer */
+	size_t npacked = 0;
+	for (size_t i = 0; i < t.ntodo; i++) {
+		if (!goes_loose(t.todo[i]))
+			npacked++;
+		else if (loose_file(&t, t.todo[i]) < 0)
+			goto out;
+	}
 	if (git_odb_write_pack(&pw.wp, t.odb, NULL, NULL) < 0) {
 		snapi_git_fail(errp, "starting a pack");
 		goto out;
 	}
 	/* level 1 like git's loose objects: a snapshot is latency-bound; gc recompresses */
-	if (pw_begin(&pw, (uint32_t)t.ntodo, 1, errp) < 0)
+	if (pw_begin(&pw, (uint32_t)npacked, 1, errp) < 0)
 		goto out;
 	for (size_t i = 0; i < t.ntodo; i++) {
 		struct node *n = t.todo[i];
 		int type = n == &cnode ? GIT_OBJECT_COMMIT : n->gmode == GM_TREE ? GIT_OBJECT_TREE : GIT_OBJECT_BLOB;
+		if (goes_loose(n))
+			continue;
 		if (!n->rel) {
 			if (pw_object(&pw, type, n->data ? n->data : "", n->len, errp) < 0)
 				goto out;
@@ -699,8 +729,8 @@ out:
 
 /* ---- snap_gc ------------------------------------------------------------ */
 
-/* Remove everything in objects/ but the pack named keep (NULL: keep nothing). */
-static void remove_other_objects(struct snap_store *st, const char *keep)
+/* Remove everything in objects/ but the pack named keep (NULL: keep nothing) and the loose objects in loose. */
+static void remove_other_objects(struct snap_store *st, const char *keep, const struct oidset *loose)
 {
 	struct buf p = BUF_INIT, k = BUF_INIT;
 	DIR *d;
@@ -721,19 +751,30 @@ static void remove_other_objects(struct snap_store *st, const char *keep)
 	if ((d = opendir(p.data))) {
 		int dfd = dirfd(d);
 		while ((de = readdir(d))) {
+			if (!strncmp(de->d_name, "tmp_object", 10))
+				unlinkat(dfd, de->d_name, 0);	/* a loose object whose writer died */
 			if (strlen(de->d_name) != 2 || strspn(de->d_name, "0123456789abcdef") != 2)
 				continue;
 			int sfd = openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			DIR *s = sfd >= 0 ? fdopendir(sfd) : NULL;
 			struct dirent *se;
-			while (s && (se = readdir(s)))
-				if (se->d_name[0] != '.')
-					unlinkat(sfd, se->d_name, 0);
+			while (s && (se = readdir(s))) {
+				char hex[41] = "";
+				git_oid id;
+				if (strlen(se->d_name) == 38) {
+					memcpy(hex, de->d_name, 2);
+					memcpy(hex + 2, se->d_name, 39);
+				}
+				if (se->d_name[0] == '.' ||
+				    (git_oid_fromstr(&id, hex) == 0 && snapi_oidset_has(loose, id.id)))
+					continue;
+				unlinkat(sfd, se->d_name, 0);
+			}
 			if (s)
 				closedir(s);
 			else if (sfd >= 0)
 				close(sfd);
-			unlinkat(dfd, de->d_name, AT_REMOVEDIR);
+			unlinkat(dfd, de->d_name, AT_REMOVEDIR);	/* fails while a kept object is in it */
 		}
 		closedir(d);
 	}
@@ -747,20 +788,29 @@ static void remove_other_objects(struct snap_store *st, const char *keep)
  * not to, and snapshots wait while gc runs. Objects are recompressed at zlib's
  * default level.
  */
-static int gc_write(struct reach *r, char *name, struct err **errp)
+static int gc_write(struct reach *r, char *name, struct oidset *loose, struct err **errp)
 {
 	struct packw pw = { 0 };
 	unsigned char trailer[OIDLEN];
+	size_t npacked = 0;
 	int rc = -1;
 
+	/* large blobs stay loose, where they can be streamed (snapshot_blob.c) */
+	for (size_t i = 0; i < r->n; i++)
+		if (r->list[i].type == GIT_OBJECT_BLOB && snapi_loose_has(r->st, r->list[i].id.id))
+			snapi_oidset_add(loose, r->list[i].id.id);
+		else
+			npacked++;
 	if (git_odb_write_pack(&pw.wp, r->odb, NULL, NULL) < 0) {
 		snapi_git_fail(errp, "starting a pack");
 		goto out;
 	}
-	if (pw_begin(&pw, (uint32_t)r->n, Z_DEFAULT_COMPRESSION, errp) < 0)
+	if (pw_begin(&pw, (uint32_t)npacked, Z_DEFAULT_COMPRESSION, errp) < 0)
 		goto out;
 	for (size_t i = 0; i < r->n; i++) {
 		git_odb_object *obj = NULL;
+		if (r->list[i].type == GIT_OBJECT_BLOB && snapi_oidset_has(loose, r->list[i].id.id))
+			continue;
 		if (git_odb_read(&obj, r->odb, &r->list[i].id) < 0) {
 			snapi_reach_fail(r, &r->list[i].id, "object");
 			goto out;
@@ -785,14 +835,14 @@ int snapi_gc(struct snap_store *st, struct err **errp)
 	struct buf path = BUF_INIT, shallow = BUF_INIT, gen = BUF_INIT;
 	git_oid *ids = NULL;
 	size_t n = 0;
-	struct oidset commits = { 0 };
+	struct oidset commits = { 0 }, loose = { 0 };
 	char name[41] = "";
 	int rc = -1;
 
 	if (snapi_reach_all(st, &r, &ids, &n, &commits) < 0)
 		goto out;
 	if (r.n) {
-		if (gc_write(&r, name, errp) < 0)
+		if (gc_write(&r, name, &loose, errp) < 0)
 			goto out;
 		buf_addf(&path, "%s/objects/pack/pack-%s.idx", st->gitdir, name);
 		if (access(path.data, F_OK) < 0) {
@@ -826,11 +876,12 @@ int snapi_gc(struct snap_store *st, struct err **errp)
 	} else {
 		unlink(path.data);
 	}
-	remove_other_objects(st, r.n ? name : NULL);
+	remove_other_objects(st, r.n ? name : NULL, &loose);
 	rc = 0;
 out:
 	free(ids);
 	snapi_oidset_release(&commits);
+	snapi_oidset_release(&loose);
 	snapi_reach_release(&r);
 	buf_release(&path);
 	buf_release(&shallow);

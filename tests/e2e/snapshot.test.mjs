@@ -72,17 +72,17 @@ describe('snapshots', () => {
     assert.equal(inside.structuredContent.stdout, 'alpha\nrun\ndir\n');
   });
 
-  // a sparse file is small on disk and in the pack but large once inflated: a snapshot keeps files up
-  // to 256 MiB (so a restore or diff holds at most that), and a restore writes its holes back as holes
-  test('sparse files: restored sparse (holes kept), diffed as binary; over 256 MiB refused with the file named', async () => {
+  // a sparse file is small on disk and in the store but large once inflated: its apparent size counts
+  // against the workspace limit (1 GiB), and a restore writes its holes back as holes
+  test('sparse files: restored sparse (holes kept), diffed as binary; apparent sizes over the limit refused', async () => {
     const s = (await call(raw, 'session_create', { memory_mb: 512 })).structuredContent.session_id;
     const ws = path.join(dir, 'workspaces', s);
     const mk = await call(raw, 'execute', { session_id: s, language: 'shell',
-      code: 'truncate -s 200M sparse.bin; printf tail >> sparse.bin; truncate -s 300M too-big.bin' });
+      code: 'truncate -s 200M sparse.bin; printf tail >> sparse.bin; truncate -s 900M too-big.bin' });
     assert.equal(mk.structuredContent.exit_code, 0);
     const refused = await call(raw, 'session_snapshot', { session_id: s });
     assert.equal(refused.isError, true);
-    assert.match(refused.content[0].text, /"too-big\.bin" is 300 MiB: a snapshot keeps files of at most 256 MiB/);
+    assert.match(refused.content[0].text, /the workspace holds more than the 1073741824 bytes a snapshot may hold/);
     await call(raw, 'file_delete', { session_id: s, path: 'too-big.bin' });
     const snap = await call(raw, 'session_snapshot', { session_id: s });
     assert.ok(snap.structuredContent?.snapshot_id, JSON.stringify(snap));
