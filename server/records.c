@@ -3,6 +3,7 @@
 #include "base/common.h"
 #include "base/log.h"
 #include "../sessions/catalog.h"
+#include "../sessions/job.h"
 #include "../sessions/workspace.h"
 #include "base/banned.h"
 
@@ -26,7 +27,7 @@
  */
 #define FLUSH_MS 50
 #define FLUSH_AT 512
-enum pend_kind { PEND_SNAPSHOT, PEND_EXECUTION, PEND_AUDIT };
+enum pend_kind { PEND_SNAPSHOT, PEND_EXECUTION, PEND_AUDIT, PEND_JOB, PEND_JOB_GONE };
 
 struct pend {
 	enum pend_kind kind;
@@ -113,6 +114,8 @@ void srv_records_flush(void)
 		switch (p->kind) {
 		case PEND_SNAPSHOT: rc = srv_store_snapshot_put(R.st, &r, &err); break;
 		case PEND_EXECUTION: rc = srv_store_execution_put(R.st, &r, &err); break;
+		case PEND_JOB: rc = srv_store_job_put(R.st, &r, &err); break;
+		case PEND_JOB_GONE: rc = srv_store_job_delete(R.st, r.id, &err); break;
 		case PEND_AUDIT:
 			rc = srv_store_audit(R.st, p->created_at, p->owner, p->status, p->id, p->doc, &err);
 			break;
@@ -302,6 +305,117 @@ static void execution(void *arg, const struct sess_session *s, const char *exec_
 	}
 }
 
+/* ---- jobs ---- */
+
+/*
+ * A job's record: started (status running), ended (its output ring written
+ * to DATA/executions/<id>.stdout/.stderr, as an execution's), gone. A record
+ * still "running" at start-up belonged to a process that ended: lost.
+ */
+static void job_record(void *arg, const struct sess_job *j, bool gone)
+{
+	if (gone) {
+		struct srv_record r = { .id = j->id };
+		enqueue(PEND_JOB_GONE, &r);
+		drop_outputs(NULL, j->id);
+		return;
+	}
+	if (j->state != SESS_JOB_RUNNING && j->state != SESS_JOB_LOST) {
+		struct buf out = BUF_INIT, err = BUF_INIT;
+		sess_ring_split(&j->out, 0, UINT64_MAX, &out, &err);
+		write_output(j->id, "stdout", &out);
+		write_output(j->id, "stderr", &err);
+		buf_release(&out);
+		buf_release(&err);
+	}
+	json_t *doc = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:b, s:b, s:I, s:I, s:s}", "language", j->language,
+				"command", j->command, "started_at", (json_int_t)j->started_at, "ended_at",
+				(json_int_t)j->ended_at, "duration_ms", (json_int_t)j->duration_ms, "timeout_s",
+				(json_int_t)j->timeout_s, "has_event", j->has_event, "oom_killed", j->exit.oom_killed,
+				"wait_status", (json_int_t)j->exit.status, "dropped", (json_int_t)j->out.start,
+				"output", "executions/<job_id>.stdout, .stderr");
+	char *text = json_dumps(doc, JSON_COMPACT);
+	struct srv_record r = {
+		.id = j->id,
+		.session_id = j->sess->id,
+		.owner = j->sess->owner,
+		.status = sess_job_state_name(j->state),
+		.created_at = (int64_t)j->started_at,
+		.updated_at = (int64_t)wall_ms(),
+		.doc = text,
+	};
+	enqueue(PEND_JOB, &r);
+	free(text);
+	json_decref(doc);
+}
+
+/* Read what a job's output file holds, its newest `cap` bytes at most. */
+static void read_output(const char *id, const char *stream, uint64_t cap, struct buf *b)
+{
+	struct buf path = BUF_INIT;
+	struct stat st;
+	int fd;
+
+	output_path(&path, id, stream);
+	fd = open(path.data, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	buf_release(&path);
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+		off_t from = (uint64_t)st.st_size > cap ? st.st_size - (off_t)cap : 0;
+		size_t n = (size_t)(st.st_size - from);
+		buf_grow(b, n);
+		ssize_t got = pread(fd, b->data + b->len, n, from);
+		if (got > 0) {
+			b->len += (size_t)got;
+			b->data[b->len] = 0;
+		}
+	}
+	close(fd);
+}
+
+static void bring_back_job(void *arg, const struct srv_record *r)
+{
+	struct sess_session *s = arg;
+	json_error_t je;
+	json_t *doc = json_loads(r->doc, 0, &je);
+	struct buf out = BUF_INIT, err = BUF_INIT;
+	enum sess_job_state state;
+
+	if (!doc || !sess_job_state_parse(r->status, &state)) {
+		log_warn("records: job %s: unreadable record", r->id);
+		json_decref(doc);
+		return;
+	}
+	uint64_t cap = R.cfg->job_output_bytes;
+	read_output(r->id, "stdout", cap / 2, &out);
+	read_output(r->id, "stderr", cap / 2, &err);
+	struct sess_job_saved sv = {
+		.id = r->id,
+		.language = json_string_value(json_object_get(doc, "language")),
+		.command = json_string_value(json_object_get(doc, "command")),
+		.state = state,
+		.exit = {
+			.status = (int)json_integer_value(json_object_get(doc, "wait_status")),
+			.oom_killed = json_is_true(json_object_get(doc, "oom_killed")),
+		},
+		.started_at = (uint64_t)json_integer_value(json_object_get(doc, "started_at")),
+		.ended_at = (uint64_t)json_integer_value(json_object_get(doc, "ended_at")),
+		.duration_ms = (uint64_t)json_integer_value(json_object_get(doc, "duration_ms")),
+		.timeout_s = json_integer_value(json_object_get(doc, "timeout_s")),
+		.has_event = json_is_true(json_object_get(doc, "has_event")),
+		.dropped = (uint64_t)json_integer_value(json_object_get(doc, "dropped")),
+		.out = &out,
+		.err = &err,
+	};
+	if (state == SESS_JOB_RUNNING)
+		log_info("records: job %s of session %s was running when the earlier run ended: lost", r->id, s->id);
+	sess_job_restore(s, &sv);
+	buf_release(&out);
+	buf_release(&err);
+	json_decref(doc);
+}
+
 /* ---- start-up ---- */
 
 struct known {
@@ -359,6 +473,8 @@ static void bring_back(void *arg, const struct srv_record *r)
 		log_warn("records: %s", err_text(err));
 	} else {
 		struct sess_session *s = sess_find(R.reg, r->id, NULL);
+		if (srv_store_job_list(R.st, r->id, bring_back_job, s, &err) < 0)
+			log_warn("records: jobs of %s: %s", r->id, err_text(err));
 		if (r->flag) {
 			/* an implicit session dies with its connection, which is gone */
 			log_info("records: session %s belonged to a connection of an earlier run: deleting it", r->id);
@@ -420,6 +536,7 @@ int srv_records_init(struct srv_store *st, struct sess_registry *reg, const stru
 		.audit = audit,
 		.snapshot = save_snapshot,
 		.execution = execution,
+		.job = job_record,
 	};
 	struct known k = { 0 };
 	struct buf dir = BUF_INIT;

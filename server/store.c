@@ -69,6 +69,17 @@ static const char *const migrations[] = {
 	");",
 	/* 3: whether a key may ask for sessions with network (keys made before may). */
 	"ALTER TABLE keys ADD COLUMN network INTEGER NOT NULL DEFAULT 1 CHECK (network IN (0, 1));",
+	/* 4: background jobs (their output files are beside the executions'). */
+	"CREATE TABLE jobs ("
+	"  id         TEXT PRIMARY KEY,"
+	"  session_id TEXT NOT NULL,"
+	"  owner      TEXT NOT NULL,"
+	"  status     TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL,"
+	"  doc        TEXT NOT NULL"
+	");"
+	"CREATE INDEX jobs_session ON jobs (session_id, created_at);",
 };
 
 enum stmt_id {
@@ -91,6 +102,9 @@ enum stmt_id {
 	STMT_SNAP_GET,
 	STMT_SNAP_LIST,
 	STMT_AUDIT,
+	STMT_JOB_PUT,
+	STMT_JOB_DELETE,
+	STMT_JOB_LIST,
 	STMT__COUNT,
 };
 
@@ -129,6 +143,12 @@ static const char *const stmt_sql[STMT__COUNT] = {
 	[STMT_SNAP_LIST] = "SELECT id, owner, session_id, created_at, doc FROM snapshots "
 		"WHERE deleted_at IS NULL ORDER BY created_at, id",
 	[STMT_AUDIT] = "INSERT INTO audit (at, principal, action, object, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+	[STMT_JOB_PUT] = "INSERT INTO jobs (id, session_id, owner, status, created_at, updated_at, doc) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO UPDATE SET "
+		"status = excluded.status, updated_at = excluded.updated_at, doc = excluded.doc",
+	[STMT_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?1",
+	[STMT_JOB_LIST] = "SELECT id, owner, status, 0, created_at, doc FROM jobs WHERE session_id = ?1 "
+		"ORDER BY created_at, id",
 };
 
 struct srv_store {
@@ -592,6 +612,42 @@ int srv_store_session_list(struct srv_store *st, void (*fn)(void *arg, const str
 	if (!s)
 		return -1;
 	return walk(st, s, false, fn, arg, "list sessions", errp);
+}
+
+int srv_store_job_put(struct srv_store *st, const struct srv_record *r, struct err **errp)
+{
+	auto_stmt sqlite3_stmt *s = stmt_get(st, STMT_JOB_PUT, errp);
+
+	if (!s)
+		return -1;
+	sqlite3_bind_text(s, 1, r->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, r->session_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, r->owner, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, r->status, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 5, r->created_at);
+	sqlite3_bind_int64(s, 6, r->updated_at);
+	sqlite3_bind_text(s, 7, r->doc, -1, SQLITE_STATIC);
+	return step_done(st, s, "save job", errp);
+}
+
+int srv_store_job_delete(struct srv_store *st, const char *id, struct err **errp)
+{
+	auto_stmt sqlite3_stmt *s = stmt_get(st, STMT_JOB_DELETE, errp);
+
+	if (!s)
+		return -1;
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+	return step_done(st, s, "delete job", errp);
+}
+
+int srv_store_job_list(struct srv_store *st, const char *session_id,
+		       void (*fn)(void *arg, const struct srv_record *r), void *arg, struct err **errp)
+{
+	auto_stmt sqlite3_stmt *s = stmt_get(st, STMT_JOB_LIST, errp);
+	if (!s)
+		return -1;
+	sqlite3_bind_text(s, 1, session_id, -1, SQLITE_STATIC);
+	return walk(st, s, false, fn, arg, "list jobs", errp);
 }
 
 int srv_store_execution_put(struct srv_store *st, const struct srv_record *r, struct err **errp)

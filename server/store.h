@@ -125,6 +125,11 @@ int srv_store_execution_put(struct srv_store *st, const struct srv_record *r, st
 int srv_store_execution_prune(struct srv_store *st, unsigned keep, void (*fn)(void *arg, const char *id),
 			      void *arg, struct err **errp);
 /** Insert or update a snapshot record (deleted_at set: deleted). */
+/** Background jobs: insert or update (status, updated_at, doc); forget one; a session's, oldest first (flag 0). */
+int srv_store_job_put(struct srv_store *st, const struct srv_record *r, struct err **errp);
+int srv_store_job_delete(struct srv_store *st, const char *id, struct err **errp);
+int srv_store_job_list(struct srv_store *st, const char *session_id,
+		       void (*fn)(void *arg, const struct srv_record *r), void *arg, struct err **errp);
 int srv_store_snapshot_put(struct srv_store *st, const struct srv_record *r, struct err **errp);
 /** Every live snapshot record, oldest first. */
 int srv_store_snapshot_list(struct srv_store *st, void (*fn)(void *arg, const struct srv_record *r), void *arg,

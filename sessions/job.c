@@ -25,6 +25,31 @@ unsigned sess_job_count(const struct sess_session *s)
 	return n;
 }
 
+bool sess_job_state_parse(const char *name, enum sess_job_state *st)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(state_names); i++) {
+		if (name && !strcmp(name, state_names[i])) {
+			*st = (enum sess_job_state)i;
+			return true;
+		}
+	}
+	return false;
+}
+
+static void record(const struct sess_job *j, bool gone)
+{
+	const struct sess_persist *p = sess_registry_persist(j->sess->reg);
+	if (p->job)
+		p->job(p->arg, j, gone);
+}
+
+void sess_jobs_forget(struct sess_session *s)
+{
+	struct sess_job *j;
+	LIST_FOREACH(j, &s->jobs, link)
+		record(j, true);
+}
+
 static void job_free(struct sess_job *j)
 {
 	LIST_REMOVE(j, link);
@@ -60,6 +85,7 @@ static int make_room(struct sess_session *s, struct err **errp)
 		return err_setc(errp, ERR_LIMIT, 0,
 				"session %s already runs %llu jobs (the most a session may keep); wait for one or "
 				"cancel one with job_cancel", s->id, (unsigned long long)max);
+	record(oldest, true);
 	job_free(oldest);
 	return 0;
 }
@@ -102,6 +128,7 @@ static void job_done(void *arg, struct sess_run_result *res)
 	if (j->has_event && res->res.len)
 		buf_add(&j->result, res->res.data, res->res.len);
 	log_debug("session %s: job %s %s", j->sess->id, j->id, sess_job_state_name(j->state));
+	record(j, false);
 	while ((w = LIST_FIRST(&j->waiters))) {
 		LIST_REMOVE(w, link);
 		w->done(w, j);
@@ -127,6 +154,7 @@ int sess_job_start(struct sess_session *s, struct sess_run_opts *o, const struct
 	}
 	j->exec_id = sess_run_id(j->run);
 	j->stdin_open = true;
+	record(j, false);
 	*out = j;
 	return 0;
 }
@@ -149,8 +177,33 @@ int sess_job_adopt(struct sess_session *s, struct sess_run *r, const struct sess
 	if (err_so_far->len)
 		sess_ring_add(&j->out, 2, j->exec_id, now, err_so_far->data, err_so_far->len);
 	sess_run_redirect(r, job_output, job_done, j);
+	record(j, false);
 	*out = j;
 	return 0;
+}
+
+void sess_job_restore(struct sess_session *s, const struct sess_job_saved *sv)
+{
+	struct sess_job_opts jo = {
+		.language = sv->language, .code = sv->command, .timeout_s = sv->timeout_s, .has_event = sv->has_event,
+	};
+	struct sess_job *j = job_new(s, &jo);
+
+	free(j->id);
+	j->id = xstrdup(sv->id);
+	j->state = sv->state == SESS_JOB_RUNNING ? SESS_JOB_LOST : sv->state;
+	j->exit = sv->exit;
+	j->started_at = sv->started_at;
+	j->ended_at = sv->ended_at;
+	j->duration_ms = sv->duration_ms;
+	j->out.start = j->out.end = sv->dropped;
+	if (sv->out && sv->out->len)
+		sess_ring_add(&j->out, 1, 0, sv->ended_at, sv->out->data, sv->out->len);
+	if (sv->err && sv->err->len)
+		sess_ring_add(&j->out, 2, 0, sv->ended_at, sv->err->data, sv->err->len);
+	/* restored oldest first, each at the head: the list stays newest first */
+	if (sv->state == SESS_JOB_RUNNING)
+		record(j, false);	/* now recorded as lost */
 }
 
 struct find {

@@ -107,6 +107,24 @@ void sess_job_wait_remove(struct sess_job_waiter *w);
 
 /** "running", "exited", "cancelled", "timed_out", "lost". */
 const char *sess_job_state_name(enum sess_job_state st);
+/** The state of a name; false if there is none. */
+bool sess_job_state_parse(const char *name, enum sess_job_state *st);
+
+/** A job as recorded by an earlier server process (strings and buffers borrowed). */
+struct sess_job_saved {
+	const char *id, *language, *command;
+	enum sess_job_state state;	/* RUNNING is taken to mean LOST: that process is gone */
+	struct sess_exit exit;
+	uint64_t started_at, ended_at, duration_ms;
+	int64_t timeout_s;
+	bool has_event;
+	uint64_t dropped;		/* bytes of its output that were gone when it was recorded */
+	const struct buf *out, *err;	/* its output as kept (may be empty) */
+};
+/** Bring a recorded job back into s's list (finished or lost; never running). */
+void sess_job_restore(struct sess_session *s, const struct sess_job_saved *sv);
+/** Tell the persistence hook that every job of s is gone (s is being destroyed). */
+void sess_jobs_forget(struct sess_session *s);
 /** Number of jobs s keeps. */
 unsigned sess_job_count(const struct sess_session *s);
 /** Free every job of s (its runs have finished: the session is being freed). */

@@ -791,6 +791,7 @@ void sess_destroy(struct sess_session *s)
 		unlink_session(reg, s);
 	must_set_state(s, SESS_DELETED);
 	sess_run_abort_all(s); /* before the worker goes: no exit report will come */
+	sess_jobs_forget(s); /* their records go with the session; the memory with its last reference */
 	if (s->worker) {
 		struct sess_worker *w = s->worker;
 		s->worker = NULL;

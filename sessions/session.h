@@ -107,6 +107,8 @@ struct sess_persist {
 	/* a finished execution: summary (JSON object, borrowed) and its output */
 	void (*execution)(void *arg, const struct sess_session *s, const char *exec_id, json_t *summary,
 			  const struct buf *out, const struct buf *err);
+	/* a job started, ended (output: its ring) or is forgotten (gone: pushed out, or its session destroyed) */
+	void (*job)(void *arg, const struct sess_job *j, bool gone);
 	void *arg;
 };
 

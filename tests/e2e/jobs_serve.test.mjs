@@ -1,0 +1,71 @@
+// Jobs across connections and restarts: `mcpbox serve` with Streamable HTTP clients (the official SDK).
+// A job of an explicit session outlives the connection that started it; after the server is killed,
+// the next one reports the running job as lost and the finished one with its exit status and output.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServe, httpClient, textOf, sleep, makeDataDir } from './helpers.mjs';
+
+const servers = [];
+after(async () => { for (const s of servers) await s.close().catch(() => {}); });
+
+function ok(r, what = '') {
+  assert.ok(!r.isError, `${what} unexpectedly failed: ${textOf(r)}`);
+  return r.structuredContent;
+}
+
+test('a reconnecting client finds its jobs; a restart reports a running job as lost', async () => {
+  const dataDir = makeDataDir();
+  const srv = await startServe({ dataDir });
+  servers.push(srv);
+  const a = await httpClient(srv);
+  const sid = ok(await a.call('session_create', {})).session_id;
+  const running = ok(await a.call('execute', { language: 'shell', session_id: sid, background: true,
+    code: 'echo hello; sleep 300' }));
+  const finished = ok(await a.call('execute', { language: 'shell', session_id: sid, background: true,
+    code: 'echo done-output; echo warn >&2; exit 4' }));
+  const end = await a.call('job_wait', { job_id: finished.job_id, timeout_s: 10 });
+  assert.equal(end.structuredContent.exit_code, 4);
+  await a.close();
+
+  // another connection (a new MCP session) of the same key
+  const b = await httpClient(srv);
+  const jobs = ok(await b.call('job_list', {})).jobs;
+  const mine = jobs.find((j) => j.job_id === running.job_id);
+  assert.ok(mine, `the running job is listed for the new connection: ${JSON.stringify(jobs)}`);
+  assert.equal(mine.state, 'running');
+  assert.equal(mine.session_id, sid);
+  const st = ok(await b.call('job_status', { job_id: running.job_id }));
+  assert.equal(st.stdout, 'hello\n');
+  await b.close();
+
+  await sleep(300); // records are written behind the answers (at most 50 ms later)
+  srv.child.kill('SIGKILL');
+  await srv.waitExit(5000);
+
+  const srv2 = await startServe({ dataDir, key: srv.key });
+  servers.push(srv2);
+  const c = await httpClient(srv2);
+  const lost = ok(await c.call('job_status', { job_id: running.job_id }));
+  assert.equal(lost.state, 'lost');
+  assert.equal(lost.running, false);
+  assert.match(textOf(await c.call('job_status', { job_id: running.job_id })), /lost/);
+  const kept = ok(await c.call('job_status', { job_id: finished.job_id }));
+  assert.equal(kept.state, 'exited');
+  assert.equal(kept.exit_code, 4);
+  assert.equal(kept.stdout, 'done-output\n');
+  assert.equal(kept.stderr, 'warn\n');
+  const listed = ok(await c.call('job_list', { session_id: sid })).jobs.map((j) => `${j.job_id}:${j.state}`);
+  assert.deepEqual(listed.sort(), [`${running.job_id}:lost`, `${finished.job_id}:exited`].sort());
+  // destroying the session forgets its jobs, in the records too
+  ok(await c.call('session_destroy', { session_id: sid }));
+  assert.equal((await c.call('job_status', { job_id: finished.job_id })).isError, true);
+  await c.close();
+  await srv2.close();
+  servers.pop();
+  const srv3 = await startServe({ dataDir, key: srv.key });
+  servers.push(srv3);
+  const d = await httpClient(srv3);
+  const after3 = ok(await d.call('job_list', {})).jobs;
+  assert.equal(after3.length, 0, 'no job of the destroyed session comes back');
+  await d.close();
+});
