@@ -38,11 +38,11 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # what building and running mcpbox needs (make run) ...
 RUN_PKGS := build-essential pkg-config libuv1-dev libjansson-dev libseccomp-dev libsqlite3-dev libssl-dev \
             libwebsockets-dev libwebsockets-evlib-uv \
-            xvfb x11-xkb-utils xkb-data libx11-dev libxcb1-dev libxcb-damage0-dev libxcb-xfixes0-dev libxcb-xtest0-dev \
+            xvfb x11-xkb-utils xkb-data jwm xterm xfonts-base fonts-dejavu-core libx11-dev libxcb1-dev libxcb-damage0-dev libxcb-xfixes0-dev libxcb-xtest0-dev \
             libxtst-dev libxdamage-dev libxfixes-dev libpng-dev libturbojpeg0-dev libvncserver-dev novnc \
             python3 nodejs bash coreutils util-linux libgit2-dev slirp4netns libnftables1
 # ... and what the tests and benchmarks add (make test, make bench)
-DEB_PKGS := $(RUN_PKGS) xterm x11-apps x11-utils vncsnapshot chromium scrot imagemagick x11vnc \
+DEB_PKGS := $(RUN_PKGS) x11-apps x11-utils vncsnapshot chromium scrot imagemagick x11vnc \
             clang bubblewrap procps iproute2 hyperfine wrk git nftables \
             python3-httpx python3-aiohttp
 

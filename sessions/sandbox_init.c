@@ -107,6 +107,10 @@ static const struct mnt_op mnt_ops[] = {
 	{ MNT_SYSTEM, "/lib64", NULL, 0 },
 	{ MNT_SYSTEM, "/lib32", NULL, 0 },
 	{ MNT_SYSTEM, "/libx32", NULL, 0 },
+	/* fontconfig's cache of the system fonts: without it every program that
+	   draws text (the desktop's window manager, xterm) spends a second
+	   building one in the workspace */
+	{ MNT_SYSTEM, "/var/cache/fontconfig", NULL, 0 },
 	/* the sandbox's own identity: no host user names or host names leak in */
 	{ MNT_CONTENT, "/etc/passwd",
 	  "root:x:0:0:root:/root:/usr/sbin/nologin\n"
@@ -218,6 +222,12 @@ static void do_mount(const struct mnt_op *op, const struct mnt_fds *fds)
 		}
 		if (!S_ISDIR(st.st_mode))
 			return;
+		for (char *p = strchr(op->dest + 1, '/'); p; p = strchr(p + 1, '/')) {
+			char parent[256];
+			snprintf(parent, sizeof(parent), "%.*s", (int)(p - op->dest), op->dest);
+			if (mkdir(parent, 0755) < 0 && errno != EEXIST)
+				die(errno, "mkdir %s", parent);
+		}
 		if (mkdir(op->dest, 0755) < 0)
 			die(errno, "mkdir %s", op->dest);
 		bind_readonly(src, op->dest, MS_NOSUID);

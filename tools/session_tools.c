@@ -165,8 +165,10 @@ static void create_session(struct tool_call *call, struct sess_snap *sn, const c
 		tool_fail_err(call, err, "session_create");
 		return;
 	}
-	if (disp && !json_is_false(disp))
-		vnc_display_configure(s, dw, dh, true, NULL);
+	if (disp && !json_is_false(disp)) {
+		const char *desk = json_string_value(json_object_get(disp, "desktop"));
+		vnc_display_configure(s, dw, dh, desk ? !strcmp(desk, "bare") : call->env->cfg->display_bare, true, NULL);
+	}
 	if (sn && tree) {
 		sn->in_use--;
 		free(s->source_snapshot);
@@ -197,10 +199,19 @@ static void session_create_run(struct tool_call *call)
 		}
 	}
 	json_t *disp = json_object_get(call->args, "display");
-	int dw = (int)json_integer_value(json_object_get(disp, "width"));
-	int dh = (int)json_integer_value(json_object_get(disp, "height"));
-	if (disp && !json_is_boolean(disp) && (!json_is_object(disp) || dw < 64 || dh < 64 || dw > VNC_MAX_W || dh > VNC_MAX_H)) {
-		tool_fail(call, "argument \"display\" must be true or {width, height} within 64x64..%dx%d", VNC_MAX_W, VNC_MAX_H);
+	json_t *jw = json_object_get(disp, "width"), *jh = json_object_get(disp, "height");
+	json_t *desk = json_object_get(disp, "desktop");
+	int dw = (int)json_integer_value(jw), dh = (int)json_integer_value(jh);
+	if (disp && !json_is_boolean(disp) &&
+	    (!json_is_object(disp) || (jw || jh ? dw < 64 || dh < 64 || dw > VNC_MAX_W || dh > VNC_MAX_H : false))) {
+		tool_fail(call, "argument \"display\" must be true or {width, height, desktop} with a size within 64x64..%dx%d",
+			  VNC_MAX_W, VNC_MAX_H);
+		return;
+	}
+	if (desk && (!json_is_string(desk) || (strcmp(json_string_value(desk), "standard") &&
+					       strcmp(json_string_value(desk), "bare")))) {
+		tool_fail(call, "argument \"display.desktop\" must be \"standard\" (a window manager, a task bar and a "
+			  "terminal) or \"bare\" (the X server alone)");
 		return;
 	}
 	const char *snap_id = tool_arg_str(call, "snapshot_id", NULL);
@@ -373,7 +384,7 @@ const struct tool_def tool_session_defs[] = {
 				"\"env\":{\"type\":\"object\",\"maxProperties\":256,\"propertyNames\":{\"maxLength\":256},\"additionalProperties\":{\"type\":\"string\",\"maxLength\":32768},\"description\":\"Environment for every execution.\"},"
 				"\"name\":{\"type\":\"string\",\"maxLength\":200},"
 				"\"labels\":" TOOL_LABELS_SCHEMA ","
-				"\"display\":{\"description\":\"true, or {width, height} (default 1280x800, max 3840x2160): start the virtual display now (it otherwise starts on the first screenshot).\"},"
+				"\"display\":{\"description\":\"true, or {width?, height?, desktop?} (default 1280x800, max 3840x2160; desktop \\\"standard\\\": a window manager with title bars, a task bar and a terminal, or \\\"bare\\\": the X server alone): start the virtual display now (it otherwise starts on the first screenshot, as a standard desktop).\"},"
 				"\"snapshot_id\":{\"type\":\"string\",\"description\":\"Start with the workspace of this snapshot.\"}"
 				"},\"additionalProperties\":false}",
 		.output_schema = SESSION_OUT,

@@ -1,5 +1,5 @@
 /*
- * agent.c — the display agent: `mcpbox display-agent W H`, started by the
+ * agent.c — the display agent: `mcpbox display-agent W H [DESKTOP]`, started by the
  * server through the session's worker, so it runs inside the sandbox (its
  * namespaces, uid, seccomp filter and cgroup) and is worth no more than the
  * sandbox's own code.
@@ -15,6 +15,7 @@
  */
 #include "agent.h"
 #include "agent_proto.h"
+#include "desktop.h"
 #include "../server/base/common.h"
 
 #include <X11/keysym.h>
@@ -33,12 +34,14 @@
 #include <sys/wait.h>
 #include <xcb/damage.h>
 #include <xcb/xcb.h>
+#include <xcb/xcbext.h>
 #include <xcb/xfixes.h>
 #include <xcb/xtest.h>
 
 #include "../server/base/banned.h"
 
 #define XVFB_START_MS 9000
+#define WM_START_MS 3000	/* the desktop is shown once its window manager runs, or after this */
 #define FLUSH_EVERY_MS 5	/* damage is sent at most this often (a SYNC sends it at once) */
 #define MAX_DAMAGE 64
 #define NSPARE 8
@@ -95,11 +98,14 @@ __attribute__((noreturn, format(printf, 1, 2))) static void fail(const char *fmt
 
 /* ---- start: Xvfb ------------------------------------------------------------ */
 
+/* what the agent's children (Xvfb, the desktop) run with */
+static const char *const child_env[] = {
+	"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/workspace", "LANG=C.UTF-8", "TMPDIR=/tmp", NULL,
+};
+
 static void xvfb_start(void)
 {
-	static const char *const envp[] = {
-		"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/workspace", "LANG=C.UTF-8", "TMPDIR=/tmp", NULL,
-	};
+	const char *const *envp = child_env;
 	char geom[64], buf[32];
 	size_t got = 0;
 	int p[2];
@@ -515,6 +521,33 @@ static void commands_read(void)
 
 /* ---- main ------------------------------------------------------------------------ */
 
+/* Until a window manager runs (it holds SubstructureRedirect on the root
+   window), so that the first screenshot shows the desktop; at most
+   WM_START_MS (one that is not installed or does not start is left out). */
+static void wm_wait(void)
+{
+	uint64_t deadline = now_ms() + WM_START_MS, now;
+
+	while ((now = now_ms()) < deadline) {
+		xcb_get_window_attributes_cookie_t ck = xcb_get_window_attributes(A.c, A.root);
+		xcb_get_window_attributes_reply_t *a = NULL;
+		xcb_generic_error_t *e = NULL;
+		xcb_flush(A.c);
+		/* never block past the deadline, whatever the X server does */
+		while (!xcb_poll_for_reply(A.c, ck.sequence, (void **)&a, &e) && (now = now_ms()) < deadline) {
+			struct pollfd p = { .fd = xcb_get_file_descriptor(A.c), .events = POLLIN };
+			if (xcb_connection_has_error(A.c) || (poll(&p, 1, (int)(deadline - now)) < 0 && errno != EINTR))
+				break;
+		}
+		bool managed = a && (a->all_event_masks & XCB_EVENT_MASK_SUBSTRUCTURE_REDIRECT);
+		free(a);
+		free(e);
+		if (managed || xcb_connection_has_error(A.c))
+			return;
+		poll(NULL, 0, 5);
+	}
+}
+
 static void agent_loop(void)
 {
 	for (;;) {
@@ -550,8 +583,11 @@ int vnc_agent_main(int argc, char **argv)
 	close(VNC_AGENT_FD_EXE);
 	fd_set_cloexec(A.chan);
 	fd_set_cloexec(VNC_AGENT_FD_SHM);
-	if (argc != 4 || fstat(A.chan, &st) < 0 || !S_ISSOCK(st.st_mode))
-		fail("usage: mcpbox display-agent WIDTH HEIGHT (started by the server)");
+	if ((argc != 4 && argc != 5) || fstat(A.chan, &st) < 0 || !S_ISSOCK(st.st_mode))
+		fail("usage: mcpbox display-agent WIDTH HEIGHT [standard|bare] (started by the server)");
+	bool desktop = argc == 4 || !strcmp(argv[4], VNC_DESKTOP_STANDARD);
+	if (!desktop && strcmp(argv[4], VNC_DESKTOP_BARE))
+		fail("unknown desktop \"%s\"", argv[4]);
 	A.w = atoi(argv[2]);
 	A.h = atoi(argv[3]);
 	if (A.w < 1 || A.h < 1 || A.w > 65535 || A.h > 65535)
@@ -567,6 +603,11 @@ int vnc_agent_main(int argc, char **argv)
 	close(VNC_AGENT_FD_SHM);
 	x_connect();
 	fb_check();
+	if (desktop) {
+		signal(SIGCHLD, SIG_IGN);	/* its programs are reaped by the kernel */
+		vnc_desktop_start(FBDIR, child_env);
+		wm_wait();
+	}
 	memset(&m, 0, sizeof(m));
 	m.type = VNC_AGENT_READY;
 	m.a = (uint32_t)A.w;

@@ -15,6 +15,7 @@
 #include "display_int.h"
 #include "agent_proto.h"
 #include "chan.h"
+#include "desktop.h"
 #include "server.h"
 #include "../sessions/sandbox.h"
 #include "../server/base/buf.h"
@@ -91,6 +92,7 @@ static struct vnc_display *display_get(struct sess_session *s, bool create)
 	d->refs = 1;
 	d->chan = -1;
 	d->tcp_port = -1;
+	d->bare = V.cfg->display_bare;
 	d->last_use_ms = now_ms();
 	d->next = V.head;
 	V.head = d;
@@ -617,7 +619,7 @@ static int agent_spawn(struct vnc_display *d, struct err **errp)
 	snprintf(w, sizeof(w), "%d", d->req_w);
 	snprintf(h, sizeof(h), "%d", d->req_h);
 	snprintf(exe, sizeof(exe), "/proc/self/fd/%d", VNC_AGENT_FD_EXE);
-	const char *argv[] = { exe, "display-agent", w, h, NULL };
+	const char *argv[] = { exe, "display-agent", w, h, d->bare ? VNC_DESKTOP_BARE : VNC_DESKTOP_STANDARD, NULL };
 	struct sess_spawn sp = {
 		.argv = argv,
 		.envp = agent_env,
@@ -783,7 +785,7 @@ static void configured_ready(void *arg, struct sess_session *s, struct err *err)
 		vnc_display_ensure(s, started_ignore, NULL);
 }
 
-int vnc_display_configure(struct sess_session *s, int w, int h, bool start, struct err **errp)
+int vnc_display_configure(struct sess_session *s, int w, int h, bool bare, bool start, struct err **errp)
 {
 	if (w || h) {
 		if (w < 64 || h < 64 || w > VNC_MAX_W || h > VNC_MAX_H)
@@ -797,6 +799,7 @@ int vnc_display_configure(struct sess_session *s, int w, int h, bool start, stru
 		d->req_w = w;
 		d->req_h = h;
 	}
+	d->bare = bare;
 	if (start)
 		sess_when_ready(s, configured_ready, NULL);
 	return 0;
@@ -1116,10 +1119,10 @@ json_t *vnc_display_info(struct sess_session *s, const char *principal)
 
 	if (!d)
 		return NULL;
-	o = json_pack("{s:s, s:i, s:i, s:i}", "status", names[d->state], "width",
+	o = json_pack("{s:s, s:i, s:i, s:s, s:i}", "status", names[d->state], "width",
 		      d->state == D_READY ? d->w : d->req_w ? d->req_w : VNC_DEFAULT_W, "height",
-		      d->state == D_READY ? d->h : d->req_h ? d->req_h : VNC_DEFAULT_H, "viewers",
-		      (int)vnc_viewer_count(d));
+		      d->state == D_READY ? d->h : d->req_h ? d->req_h : VNC_DEFAULT_H, "desktop",
+		      d->bare ? VNC_DESKTOP_BARE : VNC_DESKTOP_STANDARD, "viewers", (int)vnc_viewer_count(d));
 	if (V.http_base && principal && !strcmp(principal, d->owner)) {
 		struct buf b = BUF_INIT;
 		buf_addf(&b, "%s/sessions/%s/view?token=%s", V.http_base, d->sid, vnc_token_get(d->sid, d->owner, false));

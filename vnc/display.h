@@ -54,10 +54,12 @@ void vnc_shutdown(void);
 void vnc_set_http_base(const char *base);
 
 /**
- * Record the display size for session s (0: default) and, with start, start
- * it as soon as the sandbox runs. Fails on a size out of range.
+ * Record the display size for session s (0: default) and whether it is a
+ * bare X server (else the standard desktop of vnc/desktop.h: a window
+ * manager and a terminal), and with start, start it as soon as the sandbox
+ * runs. Fails on a size out of range. Takes effect at the display's next start.
  */
-int vnc_display_configure(struct sess_session *s, int w, int h, bool start, struct err **errp);
+int vnc_display_configure(struct sess_session *s, int w, int h, bool bare, bool start, struct err **errp);
 
 typedef void (*vnc_ready_cb)(void *arg, struct vnc_display *d, struct err *err);
 /** Call cb once s's display runs (starting it if needed); cb owns err. */
@@ -125,8 +127,9 @@ struct vnc_action {
 
 struct vnc_input;
 /**
- * Inject actions (copied) through the agent (XTest); cb runs once the X
- * server has processed them all (a round trip, at most 5 s), with an error
+ * Inject actions (copied) through the agent (XTest); cb runs once they were
+ * all handed to the X server, which runs them before anything asked later
+ * (at most 5 s), with an error
  * if the display went away or the job was cancelled (ECANCELED). *handle (may be NULL) names the job
  * for vnc_input_cancel() until the job clears it, just before cb runs.
  */

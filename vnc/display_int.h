@@ -57,6 +57,7 @@ struct vnc_display {
 	char *owner;
 	struct sess_session *s;		/* held */
 	int req_w, req_h;
+	bool bare;			/* no window manager or terminal (desktop "bare") */
 	enum dstate state;
 	unsigned refs;
 	uint64_t gen;			/* names this run of the agent (exit callbacks) */

@@ -132,14 +132,8 @@ static void input_continue(struct vnc_input *j)
 			button(d, a->button, false);
 			j->pressed &= ~(1 << (a->button - 1));
 			break;
-		case VNC_ACT_DRAG: {
-			move_to(d, a->x, a->y);
-			button(d, a->button ? a->button : 1, true);
-			for (int i = 1; i <= 8; i++)
-				move_to(d, a->x + (a->x2 - a->x) * i / 8, a->y + (a->y2 - a->y) * i / 8);
-			button(d, a->button ? a->button : 1, false);
+		case VNC_ACT_DRAG:	/* vnc_display_input() made it steps and waits */
 			break;
-		}
 		case VNC_ACT_SCROLL: {
 			move_to(d, a->x, a->y);
 			int b = a->dy > 0 ? 5 : 4, n = a->dy > 0 ? a->dy : -a->dy;
@@ -235,25 +229,61 @@ void vnc_input_cancel(struct vnc_input *j)
 	}
 }
 
+/*
+ * A drag at the speed of XTest is a click to most programs: a window manager
+ * that sees the button already released when it starts moving a window does
+ * not move it. So a drag is paced as a hand would: press, hold, move in
+ * steps, hold, release (about 0.1 s); as waits, cancelling one releases the
+ * button like any held one.
+ */
+#define DRAG_STEPS 8
+#define DRAG_HOLD_MS 30
+#define DRAG_STEP_MS 8
+#define DRAG_ACTIONS (2 + 2 * DRAG_STEPS + 1)
+
+static size_t drag_expand(const struct vnc_action *a, struct vnc_action *out)
+{
+	int b = a->button ? a->button : 1;
+	size_t k = 0;
+
+	out[k++] = (struct vnc_action){ .type = VNC_ACT_DOWN, .x = a->x, .y = a->y, .button = b };
+	out[k++] = (struct vnc_action){ .type = VNC_ACT_WAIT, .ms = DRAG_HOLD_MS };
+	for (int i = 1; i <= DRAG_STEPS; i++) {
+		out[k++] = (struct vnc_action){ .type = VNC_ACT_MOVE, .x = a->x + (a->x2 - a->x) * i / DRAG_STEPS,
+						.y = a->y + (a->y2 - a->y) * i / DRAG_STEPS };
+		out[k++] = (struct vnc_action){ .type = VNC_ACT_WAIT, .ms = i < DRAG_STEPS ? DRAG_STEP_MS : DRAG_HOLD_MS };
+	}
+	out[k++] = (struct vnc_action){ .type = VNC_ACT_UP, .x = a->x2, .y = a->y2, .button = b };
+	return k;
+}
+
 void vnc_display_input(struct vnc_display *d, const struct vnc_action *acts, size_t n,
 		       void (*cb)(void *arg, struct err *err), void *arg, struct vnc_input **handle)
 {
 	struct vnc_input *j = xcalloc(1, sizeof(*j));
+	size_t total = 0, k = 0;
 
 	d->last_use_ms = now_ms();
 	j->d = d;
 	d->refs++;
-	j->acts = xcalloc(n ? n : 1, sizeof(*acts));
+	for (size_t i = 0; i < n; i++)
+		total += acts[i].type == VNC_ACT_DRAG ? DRAG_ACTIONS : 1;
+	j->acts = xcalloc(total ? total : 1, sizeof(*acts));
 	for (size_t i = 0; i < n; i++) {
-		j->acts[i] = acts[i];
-		if (acts[i].nsyms) {
-			j->acts[i].syms = xcalloc((size_t)acts[i].nsyms, sizeof(uint32_t));
-			memcpy(j->acts[i].syms, acts[i].syms, sizeof(uint32_t) * (size_t)acts[i].nsyms);
-		} else {
-			j->acts[i].syms = NULL;
+		if (acts[i].type == VNC_ACT_DRAG) {
+			k += drag_expand(&acts[i], &j->acts[k]);
+			continue;
 		}
+		j->acts[k] = acts[i];
+		if (acts[i].nsyms) {
+			j->acts[k].syms = xcalloc((size_t)acts[i].nsyms, sizeof(uint32_t));
+			memcpy(j->acts[k].syms, acts[i].syms, sizeof(uint32_t) * (size_t)acts[i].nsyms);
+		} else {
+			j->acts[k].syms = NULL;
+		}
+		k++;
 	}
-	j->n = n;
+	j->n = k;
 	j->cb = cb;
 	j->arg = arg;
 	j->handle = handle;

@@ -292,6 +292,11 @@ int srv_config_apply_json(struct srv_config *cfg, json_t *obj, struct err **errp
 			if (!json_is_boolean(v))
 				return err_set(errp, 0, "config: prestart must be true or false");
 			cfg->prestart = json_is_true(v);
+		} else if (!strcmp(key, "display_desktop")) {
+			const char *d = json_string_value(v);
+			if (!d || (strcmp(d, "standard") && strcmp(d, "bare")))
+				return err_set(errp, 0, "config: display_desktop must be \"standard\" or \"bare\"");
+			cfg->display_bare = !strcmp(d, "bare");
 		} else if (!strcmp(key, "vnc_tcp")) {
 			if (!json_is_boolean(v))
 				return err_set(errp, 0, "config: vnc_tcp must be true or false");

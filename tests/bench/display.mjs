@@ -142,7 +142,8 @@ async function displayMemory(c, a, xterms) {
 export async function benchDisplay({ bin, dataDir, n = 30 }) {
   const own = !dataDir;
   dataDir = dataDir || fs.mkdtempSync(path.join(os.tmpdir(), 'mcpbox-bench-display-'));
-  fs.writeFileSync(path.join(dataDir, 'config.json'), JSON.stringify({ vnc_tcp: true }));
+  // bare X servers, so that these rows compare with the figures before the standard desktop
+  fs.writeFileSync(path.join(dataDir, 'config.json'), JSON.stringify({ vnc_tcp: true, display_desktop: 'bare' }));
   const c = await startStdio(bin, dataDir);
   const rows = [];
   const row = (what, xs, target, peer) => rows.push({ what, p50: med(xs), p99: pct(xs, 0.99), target, peer });
@@ -184,14 +185,32 @@ export async function benchDisplay({ bin, dataDir, n = 30 }) {
       '+3–5 % (three runs of 1,000 interleaved calls: 0.70×, 1.03×, 1.05×) since it answers once the events are written to X; ' +
       'before it, on a quiet machine (2026-11-22): PNG 12.9 ms, JPEG 8.6 ms, input 0.1 ms');
     // display start to first screenshot
-    const starts = [];
+    // the standard desktop (window manager, task bar, terminal) against the bare X server, interleaved;
+    // its first screenshot waits until the window manager runs
+    const stdDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mcpbox-bench-desktop-'));
+    const cs = await startStdio(bin, stdDir);
+    const starts = [], stdStarts = [];
     for (let i = 0; i < Math.min(n, 10); i++) {
-      const s = (await c.call('session_create', {})).structuredContent.session_id;
-      await c.call('execute', { session_id: s, language: 'shell', code: 'true' });	// sandbox ready
-      starts.push((await c.timed('screenshot', { session_id: s }))[0]);
-      await c.call('session_destroy', { session_id: s });
+      for (const [cl, xs] of [[c, starts], [cs, stdStarts]]) {
+        const s = (await cl.call('session_create', {})).structuredContent.session_id;
+        await cl.call('execute', { session_id: s, language: 'shell', code: 'true' });	// sandbox ready
+        xs.push((await cl.timed('screenshot', { session_id: s }))[0]);
+        await cl.call('session_destroy', { session_id: s });
+      }
     }
     row('display start to first screenshot (1280x800)', starts, '<= 80 ms', 'Xvfb alone: 33–39 ms (notes)');
+    row('display start to first screenshot, standard desktop (JWM, task bar, xterm)', stdStarts, '', `bare: ${f1(med(starts))} ms in the same run`);
+    {
+      const s = (await cs.call('session_create', { display: true })).structuredContent.session_id;
+      await cs.call('screenshot', { session_id: s });
+      await sleep(1500);	// the terminal is up
+      const kb = async (name) => Number(/^Pss:\s+(\d+)/m.exec((await sh(cs, s, `cat /proc/$(pgrep -x ${name} | head -1)/smaps_rollup`)).stdout)?.[1] || 0);
+      const wm = await kb('jwm'), term = await kb('xterm');
+      notes.push(`the standard desktop's programs, per display: JWM PSS ${(wm / 1024).toFixed(1)} MiB, xterm PSS ${(term / 1024).toFixed(1)} MiB (in the session's memory cgroup)`);
+      await cs.call('session_destroy', { session_id: s });
+    }
+    await cs.close();
+    fs.rmSync(stdDir, { recursive: true, force: true });
 
     // VNC: our TCP port vs x11vnc on the same kind of display. Every sandbox has its own network
     // namespace, so x11vnc listens on a Unix socket in the workspace, which the host can reach.

@@ -6,7 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { startClient, startRaw, startServe, httpClient, createKey, textOf, exec, poll, sleep, REPO, makeDataDir, hostPidsMatching } from './helpers.mjs';
+import { startClient, startRaw, startServe, httpClient, createKey, textOf, exec, poll, sleep, REPO, makeDataDir, bareDataDir, hostPidsMatching } from './helpers.mjs';
 import { decodePng, decodePpm, pixel, meanDiff, changedPixels } from './png.mjs';
 import { RfbClient, ENC_CURSOR, maskBits } from './rfb.mjs';
 
@@ -36,7 +36,7 @@ function nonBg(png, rect) {
 describe('screenshot and input over stdio', () => {
   let srv;
   before(async () => {
-    srv = await startClient();
+    srv = await startClient({ dataDir: bareDataDir() });
     await srv.client.listTools(); // the SDK then checks any structuredContent against an outputSchema
   });
   after(async () => { await srv?.close(); });
@@ -63,7 +63,7 @@ describe('screenshot and input over stdio', () => {
   });
 
   test('a server that showed a display exits with every handle closed (stdio and serve)', async () => {
-    const raw = await startRaw();
+    const raw = await startRaw({ dataDir: bareDataDir() });
     await raw.handshake();
     await raw.callTool('screenshot', { max_width: 64 }, 'shot');
     raw.endStdin();
@@ -71,7 +71,7 @@ describe('screenshot and input over stdio', () => {
     assert.equal(ex.code, 0);
     assert.doesNotMatch(raw.stderr(), /open handles/, raw.stderr().slice(-500));
     await raw.close();
-    const serve = await startServe({});
+    const serve = await startServe({ dataDir: bareDataDir() });
     const c = await httpClient(serve);
     assert.equal((await c.call('screenshot', { max_width: 64 })).isError, undefined);
     await c.close();
@@ -92,7 +92,7 @@ describe('screenshot and input over stdio', () => {
     assert.match(r.content[0].text, /^PNG 64x40 of screen region \(0,0\) 1280x800, scale 0\.05, \d+ bytes$/);
     assert.equal(r._meta['mcpbox/screenshot'].scale, 0.05, 'scale 0.05 as 0.05, not 0.050000000000000003');
     // the bytes on the wire, not a re-serialization: reals with the fewest digits that read back exactly
-    const raw = await startRaw();
+    const raw = await startRaw({ dataDir: bareDataDir() });
     try {
       await raw.handshake();
       await raw.callTool('screenshot', { max_width: 64 }, 'shot');
@@ -223,8 +223,8 @@ describe('screenshot and input over stdio', () => {
 describe('idle displays stop and come back', () => {
   let srv;
   before(async () => {
-    const dataDir = makeDataDir();
-    fs.writeFileSync(path.join(dataDir, 'config.json'), JSON.stringify({ display_idle: '1s' }));
+    const dataDir = bareDataDir();
+    fs.writeFileSync(path.join(dataDir, 'config.json'), JSON.stringify({ display_desktop: 'bare', display_idle: '1s' }));
     srv = await startClient({ dataDir });
   });
   after(async () => { await srv?.close(); });
@@ -263,8 +263,8 @@ function wsOpen(url, { timeout = 5000 } = {}) {
 describe('VNC: TCP port, WebSocket, access control', () => {
   let serve, dataDir, cli, sid, info;
   before(async () => {
-    dataDir = makeDataDir();
-    fs.writeFileSync(path.join(dataDir, 'config.json'), JSON.stringify({ vnc_tcp: true, view_token_ttl: '4s' }));
+    dataDir = bareDataDir();
+    fs.writeFileSync(path.join(dataDir, 'config.json'), JSON.stringify({ display_desktop: 'bare', vnc_tcp: true, view_token_ttl: '4s' }));
     serve = await startServe({ dataDir });
     cli = await httpClient(serve);
     const c = await cli.call('session_create', { display: true });
@@ -460,8 +460,8 @@ describe('VNC password on the TCP port', () => {
   const hasTools = fs.existsSync('/usr/bin/vncsnapshot') && fs.existsSync('/usr/bin/x11vnc');
   before(async () => {
     if (!hasTools) return;
-    dataDir = makeDataDir();
-    fs.writeFileSync(path.join(dataDir, 'config.json'), JSON.stringify({ vnc_tcp: true, vnc_password: 'opensesame' }));
+    dataDir = bareDataDir();
+    fs.writeFileSync(path.join(dataDir, 'config.json'), JSON.stringify({ display_desktop: 'bare', vnc_tcp: true, vnc_password: 'opensesame' }));
     serve = await startServe({ dataDir });
     cli = await httpClient(serve);
     const c = await cli.call('session_create', { display: true });
@@ -508,7 +508,7 @@ function descendants(pid, needle) {
 
 describe('a crashed server', () => {
   test('kill -9: Xvfb and the display agent die with their sandbox; no display file is ever on the host', async () => {
-    const dataDir = makeDataDir();
+    const dataDir = bareDataDir();
     const raw = await startRaw({ dataDir });
     await raw.handshake();
     const r = await raw.callTool('screenshot', {}, 'shot');
@@ -542,7 +542,7 @@ describe('a crashed server', () => {
 
 describe('input cancellation', () => {
   test('notifications/cancelled ends a wait at once: later actions are not sent, held buttons are released', async () => {
-    const raw = await startRaw();
+    const raw = await startRaw({ dataDir: bareDataDir() });
     try {
       await raw.handshake();
       const sh = async (code, id) => (await raw.callTool('execute', { language: 'shell', code }, id)).result.structuredContent;
@@ -578,7 +578,7 @@ const tunUsable = (() => { try { fs.accessSync('/dev/net/tun', fs.constants.R_OK
 
 describe('network sessions and X', { skip: tunUsable ? false : 'no access to /dev/net/tun' }, () => {
   test('a network session\'s Xvfb has no abstract socket in the host network namespace', async () => {
-    const srv = await startClient();
+    const srv = await startClient({ dataDir: bareDataDir() });
     try {
       const c = await srv.call('session_create', { network: true, display: true });
       assertOk(c, 'session_create');
@@ -614,7 +614,7 @@ print('ready', flush=True); sys.stdin.read(); print(n[0], flush=True)`], { stdio
     let out = '';
     host.stdout.on('data', (d) => { out += d; });
     assert.ok(await poll(() => out.startsWith('ready'), { timeout: 5000 }), 'the stand-in listens');
-    const srv = await startClient();
+    const srv = await startClient({ dataDir: bareDataDir() });
     try {
       const c = await srv.call('session_create', { network: true });
       const sid = c.structuredContent.session_id;

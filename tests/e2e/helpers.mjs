@@ -36,6 +36,14 @@ export function makeDataDir() {
   return fs.mkdtempSync(path.join(base, 'e2e-'));
 }
 
+/** A data dir whose displays are bare X servers (config display_desktop), for tests that look at
+ *  pixels or speak X themselves; desktop.test.mjs tests the standard desktop. */
+export function bareDataDir() {
+  const dir = makeDataDir();
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ display_desktop: 'bare' }));
+  return dir;
+}
+
 function rmQuiet(dir) {
   try { fs.rmSync(dir, { recursive: true, force: true }); } catch { /* files owned by the sandbox uid */ }
 }

@@ -7,7 +7,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startClient, textOf, poll, sleep, REPO, hostPidsMatching } from './helpers.mjs';
+import { startClient, bareDataDir, textOf, poll, sleep, REPO, hostPidsMatching } from './helpers.mjs';
 
 const FAKE = fs.readFileSync(path.join(REPO, 'tests', 'e2e', 'fixtures', 'fake_x.py'), 'utf8');
 
@@ -22,7 +22,8 @@ function cpuTicks(pid) {
 describe('a hostile X server inside the sandbox', () => {
   let srv, other;
   before(async () => {
-    srv = await startClient();
+    // the fake X servers speak only what the agent asks of a bare display
+    srv = await startClient({ dataDir: bareDataDir() });
     other = (await srv.call('session_create', {})).structuredContent.session_id;
     const r = await srv.call('screenshot', { session_id: other });
     assert.ok(!r.isError, textOf(r));
