@@ -19,9 +19,10 @@ describe('the standard desktop', () => {
   };
   /** A client window's absolute geometry by its title, or null once it is gone. */
   const win = async (title) => {
-    const o = await sh(`DISPLAY=:0 xwininfo -name ${title} 2>&1 || true`);
+    const o = await sh(`DISPLAY=:0 xwininfo -name ${title} 2>&1 && DISPLAY=:0 xwininfo -tree -name ${title} 2>&1 || true`);
     const m = /Absolute upper-left X:\s+(\d+)[\s\S]*Absolute upper-left Y:\s+(\d+)[\s\S]*Width:\s+(\d+)[\s\S]*Height:\s+(\d+)/.exec(o.stdout);
-    return m ? { x: +m[1], y: +m[2], w: +m[3], h: +m[4] } : null;
+    // framed: the window manager has reparented it into its frame (title bar and buttons)
+    return m ? { x: +m[1], y: +m[2], w: +m[3], h: +m[4], framed: !/Parent window id: \S+ \(the root window\)/.test(o.stdout) } : null;
   };
   const screen = async () => {
     const r = await srv.call('screenshot', { session_id: sid, format: 'png', max_width: 1280, max_height: 800 });
@@ -53,10 +54,10 @@ describe('the standard desktop', () => {
 
   test('two xterms: one dragged by its title bar, the other closed with its close button, all by input', { timeout: 90000 }, async () => {
     await sh('(xterm -T one -geometry 50x10+680+100 >/dev/null 2>&1 &); (xterm -T two -geometry 50x10+150+520 >/dev/null 2>&1 &)');
-    const one = await poll(() => win('one'), { timeout: 10000, interval: 200 });
-    const two = await poll(() => win('two'), { timeout: 10000, interval: 200 });
-    assert.ok(one && two, 'both windows are mapped');
-    await sleepFor(300);	// the window manager has framed them
+    const framed = async (t) => { const w = await win(t); return w?.framed ? w : null; };
+    const one = await poll(() => framed('one'), { timeout: 10000, interval: 200 });
+    const two = await poll(() => framed('two'), { timeout: 10000, interval: 200 });
+    assert.ok(one && two, 'both windows are mapped and framed by the window manager');
 
     // drag "one" by its title bar (just above the client area, left of the buttons)
     const grab = { x: one.x + 60, y: one.y - 10 };
@@ -99,5 +100,3 @@ describe('the standard desktop', () => {
     assert.match(textOf(bad), /display.desktop" must be "standard"/);
   });
 });
-
-const sleepFor = (ms) => new Promise((r) => setTimeout(r, ms));
