@@ -9,6 +9,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { startClient, bareDataDir, textOf, poll, sleep, REPO, hostPidsMatching } from './helpers.mjs';
 
+// names this run's fake X servers (an argument they ignore): other suites may run on the host at once
+const RUN_TAG = `run-${process.pid}-${Date.now()}`;
 const FAKE = fs.readFileSync(path.join(REPO, 'tests', 'e2e', 'fixtures', 'fake_x.py'), 'utf8');
 
 function fdCount(pid) {
@@ -61,7 +63,7 @@ describe('a hostile X server inside the sandbox', () => {
     await srv.call('file_write', { session_id: sid, path: 'fake_x.py', content: FAKE });
     const e = await srv.call('execute', {
       session_id: sid, language: 'shell',
-      code: `setsid -f python3 /workspace/fake_x.py ${mode} 1280 800 >/tmp/fake_x.log 2>&1
+      code: `setsid -f python3 /workspace/fake_x.py ${mode} 1280 800 ${RUN_TAG} >/tmp/fake_x.log 2>&1
              for i in $(seq 200); do [ -e /tmp/fake_x.ready ] && exit 0; sleep 0.05; done; cat /tmp/fake_x.log; exit 1`,
     });
     assert.equal(e.structuredContent?.exit_code, 0, `the fake X server started: ${textOf(e)}`);
@@ -77,7 +79,7 @@ describe('a hostile X server inside the sandbox', () => {
   async function destroyAndCheck(sid, fdsBefore, agentsBefore) {
     const mine = [...agents()].filter((p) => !agentsBefore.has(p));
     await srv.call('session_destroy', { session_id: sid });
-    const left = () => hostPidsMatching('fake_x.py').concat(hostPidsMatching('display-agent').filter((p) => mine.includes(p.pid)));
+    const left = () => hostPidsMatching(RUN_TAG).concat(hostPidsMatching('display-agent').filter((p) => mine.includes(p.pid)));
     const clean = await poll(() => left().length === 0, { timeout: 10000, interval: 100 });
     assert.ok(clean, `processes left: ${JSON.stringify(left())}`);
     const fds = await poll(() => fdCount(srv.pid) <= fdsBefore, { timeout: 5000, interval: 100 });
