@@ -415,6 +415,10 @@ static void unlink_session(struct sess_registry *reg, struct sess_session *s)
 static void session_free(struct sess_session *s)
 {
 	sess_jobs_free(s);
+	if (s->log) {
+		sess_ring_release(s->log);
+		free(s->log);
+	}
 	free(s->overlay_lower);
 	free(s->last_snapshot);
 	free(s->source_snapshot);

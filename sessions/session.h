@@ -86,6 +86,7 @@ struct sess_session {
 	unsigned spare_repeats;
 	uint64_t last_end_ns;	/* when the last run finished (monotonic), 0: none yet */
 	LIST_HEAD(, sess_job) jobs;	/* its background jobs, newest first (job.c keeps the list) */
+	struct sess_ring *log;	/* every execution's output, bounded (run.c; made on first output) */
 
 	/* private to session.c */
 	unsigned refs;

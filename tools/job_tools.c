@@ -393,6 +393,118 @@ static void job_list_run(struct tool_call *call)
 	buf_release(&lc.text);
 }
 
+/* ---- session_logs ---- */
+
+/* Who wrote a log chunk: the job whose program it was, if any. */
+static const char *job_of(struct sess_session *s, uint64_t exec_id)
+{
+	struct sess_job *j;
+	LIST_FOREACH(j, &s->jobs, link)
+		if (j->exec_id == exec_id)
+			return j->id;
+	return NULL;
+}
+
+static void add_entry(json_t *entries, struct sess_session *s, const struct sess_ring_chunk *c, const char *data,
+		      size_t len)
+{
+	const char *job = job_of(s, c->source);
+	json_t *e = json_pack("{s:o, s:s, s:I, s:o}", "time", tool_json_time(c->ms), "stream",
+			      c->stream == 2 ? "stderr" : "stdout", "exec", (json_int_t)c->source, "text",
+			      tool_json_text(data, len));
+	if (job)
+		json_object_set_new(e, "job_id", json_string(job));
+	json_array_append_new(entries, e);
+}
+
+/* The newest `tail` lines of the entries (an entry cut in its middle keeps its end). */
+static void keep_tail(json_t *entries, int64_t tail)
+{
+	int64_t lines = 0;
+	for (size_t i = json_array_size(entries); i-- > 0;) {
+		json_t *e = json_array_get(entries, i);
+		const char *t = json_string_value(json_object_get(e, "text"));
+		size_t n = strlen(t);
+		/* a final newline ends a line, it does not start one */
+		for (size_t k = n; k-- > 0;) {
+			if (t[k] != '\n' || k == n - 1)
+				continue;
+			if (++lines == tail) {
+				json_object_set_new(e, "text", json_string(t + k + 1));
+				while (i-- > 0)
+					json_array_remove(entries, 0);
+				return;
+			}
+		}
+		if (n && ++lines == tail) {
+			while (i-- > 0)
+				json_array_remove(entries, 0);
+			return;
+		}
+	}
+}
+
+static void session_logs_run(struct tool_call *call)
+{
+	const char *sid = call->conn->bound_session ? call->conn->bound_session
+			  : tool_arg_str(call, "session_id", call->conn->implicit_session);
+	struct sess_session *s = sid ? sess_find(call->env->sessions, sid, call->principal) : NULL;
+	uint64_t since = (uint64_t)tool_arg_int(call, "since", 0);
+	int64_t tail = tool_arg_int(call, "tail", 0);
+	uint64_t limit = out_limit(call);
+	const struct sess_ring_chunk *c;
+	struct buf text = BUF_INIT;
+
+	if (!s) {
+		if (sid)
+			tool_fail_as(call, ERR_NOT_FOUND, "session \"%s\" not found (argument session_id)", sid);
+		else
+			tool_fail_as(call, ERR_NOT_FOUND, "this connection has no session yet; pass session_id");
+		return;
+	}
+	json_t *entries = json_array();
+	uint64_t start = s->log ? s->log->start : 0, end = s->log ? s->log->end : 0;
+	uint64_t at = since > start ? since : start;
+	if (s->log) {
+		TAILQ_FOREACH(c, &s->log->chunks, link) {
+			if (c->off + c->len <= at)
+				continue;
+			if (!limit)
+				break;
+			size_t skip = at > c->off ? (size_t)(at - c->off) : 0;
+			size_t n = c->len - skip < limit ? c->len - skip : (size_t)limit;
+			add_entry(entries, s, c, c->data + skip, n);
+			limit -= n;
+			at += n;
+		}
+	}
+	if (at < since)
+		at = since < end ? since : end;
+	if (tail > 0)
+		keep_tail(entries, tail);
+	size_t i;
+	json_t *e;
+	json_array_foreach(entries, i, e) {
+		const char *who = json_string_value(json_object_get(e, "job_id"));
+		const char *t = json_string_value(json_object_get(e, "text"));
+		buf_addf(&text, "%s %s ", json_string_value(json_object_get(e, "time")),
+			 json_string_value(json_object_get(e, "stream")));
+		if (who)
+			buf_adds(&text, who);
+		else
+			buf_addf(&text, "exec %lld", (long long)json_integer_value(json_object_get(e, "exec")));
+		buf_addf(&text, ": %s%s", t, *t && t[strlen(t) - 1] == '\n' ? "" : "\n");
+	}
+	uint64_t dropped = since < start ? start - since : 0;
+	if (dropped)
+		buf_addf(&text, "[%llu bytes of older log were dropped]\n", (unsigned long long)dropped);
+	buf_addf(&text, "[next since: %llu]", (unsigned long long)at);
+	json_t *sc = json_pack("{s:s, s:o, s:I, s:I, s:I}", "session_id", s->id, "entries", entries, "next_offset",
+			       (json_int_t)at, "dropped_bytes", (json_int_t)dropped, "total_bytes", (json_int_t)end);
+	tool_finish(call, text_result(sc, &text));
+	buf_release(&text);
+}
+
 /* ---- schemas ---- */
 
 #define JOB_ID "\"job_id\":{\"type\":\"string\",\"description\":\"The job, as execute returned it (job_…).\"}"
@@ -484,6 +596,29 @@ const struct tool_def tool_job_defs[] = {
 		.read_only = true,
 		.idempotent = true,
 		.run = job_list_run,
+	},
+	{
+		.name = "session_logs",
+		.title = "Session output log",
+		.description = "Everything the session's programs wrote (foreground executions and jobs), with a "
+			       "time, stream and program per entry, from a bounded log (1 MiB by default, oldest "
+			       "dropped). tail: only the last N lines; since: the next_offset of an earlier call, to "
+			       "get only what is new.",
+		.input_schema = "{\"type\":\"object\",\"properties\":{"
+				"\"session_id\":{\"type\":\"string\",\"description\":\"Default: this connection's own session.\"},"
+				"\"tail\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100000,\"description\":\"Only the last N lines.\"},"
+				"\"since\":{\"type\":\"integer\",\"minimum\":0,\"description\":\"Log offset to start from (next_offset of an earlier call).\"},"
+				MAX_BYTES "},\"additionalProperties\":false}",
+		.output_schema = "{\"type\":\"object\",\"properties\":{\"session_id\":{\"type\":\"string\"},"
+				 "\"entries\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{"
+				 "\"time\":{\"type\":\"string\"},\"stream\":{\"type\":\"string\",\"enum\":[\"stdout\",\"stderr\"]},"
+				 "\"exec\":{\"type\":\"integer\",\"description\":\"The program (the same number for one execution).\"},"
+				 "\"job_id\":{\"type\":\"string\"},\"text\":{\"type\":\"string\"}}}},"
+				 "\"next_offset\":{\"type\":\"integer\"},\"dropped_bytes\":{\"type\":\"integer\"},"
+				 "\"total_bytes\":{\"type\":\"integer\"}},\"required\":[\"session_id\",\"entries\",\"next_offset\"]}",
+		.read_only = true,
+		.idempotent = true,
+		.run = session_logs_run,
 	},
 	{ 0 },
 };

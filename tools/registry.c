@@ -92,7 +92,7 @@ void tool_registry_release(void)
  */
 static const char *const bound_tools[] = {
 	"execute", "file_read", "file_write", "file_list", "file_delete", "file_edit", "grep", "glob",
-	"screenshot", "input", "session_info", "job_status", "job_wait", "job_write", "job_cancel", "job_list",
+	"screenshot", "input", "session_info", "job_status", "job_wait", "job_write", "job_cancel", "job_list", "session_logs",
 };
 
 static bool offered(const struct entry *e, const struct tool_conn *tc)

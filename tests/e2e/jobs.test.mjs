@@ -212,3 +212,44 @@ describe('background jobs', () => {
     assert.ok(gone, 'no sleep 305 left on the host');
   });
 });
+
+describe('session_logs', () => {
+  test('every execution\'s output, foreground and job, with time, stream and program; tail and since', async () => {
+    const s3 = ok(await srv.call('session_create', {})).session_id;
+    ok(await srv.call('execute', { language: 'shell', session_id: s3, code: 'echo fg-one; echo fg-err >&2' }));
+    const j = ok(await srv.call('execute', { language: 'shell', session_id: s3, background: true,
+      code: 'printf "job-a\\njob-b\\njob-c\\n"' }));
+    ok(await srv.call('job_wait', { job_id: j.job_id, timeout_s: 5 }));
+    const all = ok(await srv.call('session_logs', { session_id: s3 }));
+    const texts = all.entries.map((e) => `${e.stream}:${e.text}`);
+    assert.ok(texts.includes('stdout:fg-one\n'), JSON.stringify(texts));
+    assert.ok(texts.includes('stderr:fg-err\n'), JSON.stringify(texts));
+    const jobEntry = all.entries.find((e) => e.job_id === j.job_id);
+    assert.equal(jobEntry?.text, 'job-a\njob-b\njob-c\n');
+    for (const e of all.entries) assert.match(e.time, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/);
+    assert.equal(all.next_offset, all.total_bytes);
+    const txt = textOf(await srv.call('session_logs', { session_id: s3 }));
+    assert.match(txt, new RegExp(`stdout ${j.job_id}: job-a`));
+    const tail = ok(await srv.call('session_logs', { session_id: s3, tail: 2 }));
+    assert.deepEqual(tail.entries.map((e) => e.text), ['job-b\njob-c\n']);
+    ok(await srv.call('execute', { language: 'shell', session_id: s3, code: 'echo later' }));
+    const since = ok(await srv.call('session_logs', { session_id: s3, since: all.next_offset }));
+    assert.deepEqual(since.entries.map((e) => e.text), ['later\n']);
+    err(await srv.call('session_logs', { session_id: 'nope' }), 'not found');
+  });
+
+  test('the session log is bounded: a flood keeps the newest and says what was dropped', async () => {
+    const s4 = ok(await srv.call('session_create', {})).session_id;
+    // 3 MB through the default 1 MiB log
+    ok(await srv.call('execute', { language: 'python', session_id: s4,
+      code: 'import sys\nfor i in range(3000): sys.stdout.write("%06d" % i + "x" * 993 + "\\n")' }));
+    const r = ok(await srv.call('session_logs', { session_id: s4, max_bytes: 67108864 }));
+    const kept = r.entries.reduce((n, e) => n + e.text.length, 0);
+    assert.ok(kept <= 1 << 20 && kept > 500000, `kept ${kept}`);
+    assert.equal(r.total_bytes, 3000 * 1000);
+    assert.ok(r.entries.at(-1).text.endsWith('002999' + 'x'.repeat(993) + '\n'));
+    const r0 = ok(await srv.call('session_logs', { session_id: s4, since: 0, max_bytes: 10 }));
+    assert.ok(r0.dropped_bytes > 1000000, `dropped ${r0.dropped_bytes}`);
+    ok(await srv.call('session_destroy', { session_id: s4 }));
+  });
+});
