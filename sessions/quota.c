@@ -13,8 +13,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define DU_MAX_DEPTH 64
-#define DU_MAX_ENTRIES (4u << 20)	/* per scan: a walk costs the pool a bounded time */
+/* per workspace: a walk costs the pool a bounded time and fds; what it cannot see
+   cannot be hidden there, since a workspace past either bound counts as over quota */
+#define DU_MAX_DEPTH 256
+#define DU_MAX_ENTRIES (4u << 20)
 
 bool sess_quota_applies(const char *principal)
 {
@@ -26,6 +28,7 @@ struct tally {
 	const char *principal;	/* NULL: no quota to count for */
 	struct sess_held mine;
 	uint64_t running;
+	const char *unmeasured;	/* one of its sessions whose workspace could not be measured */
 };
 
 static void tally_session(void *arg, struct sess_session *s)
@@ -40,6 +43,8 @@ static void tally_session(void *arg, struct sess_session *s)
 		t->mine.memory_bytes += s->limits.memory_bytes;
 	t->mine.executions += s->running;
 	t->mine.disk_bytes += s->disk_bytes;
+	if (s->disk_unmeasured)
+		t->unmeasured = s->id;
 }
 
 int sess_quota_check(struct sess_registry *reg, const char *principal, const struct sess_held *add,
@@ -60,6 +65,10 @@ int sess_quota_check(struct sess_registry *reg, const char *principal, const str
 	if (add->snapshots)
 		for (struct sess_snap *sn = *sess_registry_snaps(reg); sn; sn = sn->next)
 			t.mine.snapshots += !strcmp(sn->owner, principal);
+	if (add->disk_bytes && q->disk_bytes && t.unmeasured)
+		return err_set(errp, EDQUOT, "quota: the workspace of session %s cannot be measured (directories nested "
+			       "deeper than %d levels, or more than %u entries), so it counts as over this key's disk "
+			       "quota: remove some", t.unmeasured, DU_MAX_DEPTH, DU_MAX_ENTRIES);
 	if (add->disk_bytes && q->disk_bytes && t.mine.disk_bytes >= q->disk_bytes)
 		return err_set(errp, EDQUOT, "quota: this key's workspaces take %" PRIu64 " MiB of disk; its quota is %"
 			       PRIu64 " MiB (delete files or sessions; use is measured every %" PRIu64 " s)",
@@ -95,6 +104,12 @@ struct du_item {
 	char id[64];
 	int fd;			/* the workspace, opened for the walk (which closes it) */
 	uint64_t bytes;
+	bool incomplete;	/* the walk met DU_MAX_DEPTH or DU_MAX_ENTRIES */
+};
+
+struct du_walk {
+	uint64_t budget;	/* entries left */
+	bool incomplete;
 };
 
 struct du_scan {
@@ -111,7 +126,7 @@ static struct {
 } Q;
 
 /* Allocated bytes beneath dfd (which this closes), never following a symlink or leaving it. */
-static uint64_t du_dir(int dfd, int depth, uint64_t *budget)
+static uint64_t du_dir(int dfd, int depth, struct du_walk *w)
 {
 	DIR *d = fdopendir(dfd);
 	struct dirent *de;
@@ -122,18 +137,26 @@ static uint64_t du_dir(int dfd, int depth, uint64_t *budget)
 		close(dfd);
 		return 0;
 	}
-	while ((de = readdir(d)) && *budget) {
+	while ((de = readdir(d))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		--*budget;
+		if (!w->budget) {
+			w->incomplete = true;
+			break;
+		}
+		w->budget--;
 		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
 		total += (uint64_t)st.st_blocks * 512;
-		if (S_ISDIR(st.st_mode) && depth < DU_MAX_DEPTH) {
-			int cfd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (cfd >= 0)
-				total += du_dir(cfd, depth + 1, budget);
+		if (!S_ISDIR(st.st_mode))
+			continue;
+		if (depth + 1 >= DU_MAX_DEPTH) {
+			w->incomplete = true;
+			continue;
 		}
+		int cfd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (cfd >= 0)
+			total += du_dir(cfd, depth + 1, w);
 	}
 	closedir(d);
 	return total;
@@ -142,9 +165,11 @@ static uint64_t du_dir(int dfd, int depth, uint64_t *budget)
 static void du_run(uv_work_t *req)
 {
 	struct du_scan *sc = req->data;
-	uint64_t budget = DU_MAX_ENTRIES;
+	/* a bound per workspace: one full of entries never leaves another unmeasured */
 	for (size_t i = 0; i < sc->n; i++) {
-		sc->items[i].bytes = du_dir(sc->items[i].fd, 0, &budget);
+		struct du_walk w = { .budget = DU_MAX_ENTRIES };
+		sc->items[i].bytes = du_dir(sc->items[i].fd, 0, &w);
+		sc->items[i].incomplete = w.incomplete;
 		sc->items[i].fd = -1;
 	}
 }
@@ -165,7 +190,7 @@ static void enforce(const char *owner)
 	if (!q->disk_bytes || !sess_quota_applies(owner))
 		return;
 	sess_foreach(Q.reg, NULL, tally_session, &t);
-	if (t.mine.disk_bytes < q->disk_bytes || !t.mine.executions)
+	if ((t.mine.disk_bytes < q->disk_bytes && !t.unmeasured) || !t.mine.executions)
 		return;
 	log_warn("quota: key %s takes %" PRIu64 " MiB of disk, over its quota of %" PRIu64
 		 " MiB: its %" PRIu64 " running executions are killed", owner, t.mine.disk_bytes >> 20,
@@ -183,6 +208,7 @@ static void du_done(uv_work_t *req, int status)
 		struct sess_session *s = Q.on && status == 0 ? sess_find(Q.reg, sc->items[i].id, NULL) : NULL;
 		if (s) {
 			s->disk_bytes = sc->items[i].bytes;
+			s->disk_unmeasured = sc->items[i].incomplete;
 			size_t k = 0;
 			while (k < nowners && strcmp(owners[k], s->owner))
 				k++;

@@ -78,6 +78,7 @@ struct sess_session {
 	unsigned running;	/* executions in flight */
 	uint64_t disk_bytes;	/* space its workspace takes, as last measured (quota.c) */
 	bool disk_dirty;	/* written since (an execution ended, a file written): measure it soon */
+	bool disk_unmeasured;	/* the last walk could not see all of it (too deep, too many entries): over quota */
 	char *last_snapshot;	/* commit of the newest snapshot taken of it (parent of the next) */
 	bool snap_busy;		/* a snapshot or restore of its workspace is running */
 	struct sess_run *runs;	/* those executions (run.c keeps the list) */

@@ -9,6 +9,7 @@
 #include "workspace.h"
 #include "../server/base/buf.h"
 #include "../server/base/common.h"
+#include "../server/base/json_out.h"
 #include "../server/base/log.h"
 
 #include <dirent.h>
@@ -714,7 +715,8 @@ static json_t *diff_one(struct dctx *d, const struct fent *a, const struct fent 
 	if ((a && load_content(d, a, false, &ca) < 0) ||
 	    (b && !(a && is_binary(&ca)) && load_content(d, b, b_ws, &cb) < 0))
 		goto out;
-	o = json_pack("{s:s}", "path", (a ? a : b)->path);
+	/* a name may be any bytes but "/" and NUL: never a reason to drop the entry */
+	o = json_pack("{s:o}", "path", srv_json_text((a ? a : b)->path, strlen((a ? a : b)->path)));
 	if (!a || !b) {
 		const struct content *c = a ? &ca : &cb;
 		bool bin = is_binary(c);
@@ -841,8 +843,11 @@ int snapi_diff(struct snap_store *st, const char *from_hex, const char *to_hex,
 		}
 		struct dctx d = { .st = st, .repo = repo, .odb = odb, .rootfd = t.rootfd, .errp = errp };
 		o = diff_one(&d, c <= 0 ? &a.v[i] : NULL, c >= 0 ? &b.v[j] : NULL, !to_hex);
-		if (!o)
+		if (!o) {
+			if (!*errp)
+				err_set(errp, ENOMEM, "cannot describe a change");
 			goto out;
+		}
 		json_array_append_new(c < 0 ? deleted : c > 0 ? added : modified, o);
 		if (c <= 0)
 			i++;

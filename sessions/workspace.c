@@ -5,6 +5,7 @@
 #include "../server/base/banned.h"
 
 #include <dirent.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <string.h>
@@ -348,8 +349,16 @@ static uint64_t mix_stat(uint64_t h, bool ok, const struct stat *st)
 /* A pattern whose last component is a star and a suffix ("d/" "*.pth"):
    every entry of that directory whose name ends in the suffix, in directory
    order. */
+/*
+ * The fingerprint runs on the loop thread before each execution: a directory
+ * the sandbox filled with entries is not read past this many; the fingerprint
+ * then differs on every call (a spare started ahead is never reused for it).
+ */
+#define FP_MAX_ENTRIES 4096
+
 static uint64_t mix_matching(uint64_t h, int wsfd, const char *pattern)
 {
+	static _Atomic uint64_t too_big;
 	const char *star = strrchr(pattern, '/');
 	auto_free char *dir = star ? xstrndup(pattern, (size_t)(star - pattern)) : xstrdup(".");
 	const char *suffix = (star ? star + 1 : pattern) + 1;
@@ -364,8 +373,13 @@ static uint64_t mix_matching(uint64_t h, int wsfd, const char *pattern)
 			close(fd);
 		return fnv1a(h, "-", 1);
 	}
-	while ((de = readdir(d))) {
+	for (unsigned seen = 0; (de = readdir(d)); seen++) {
 		size_t nl = strlen(de->d_name);
+		if (seen == FP_MAX_ENTRIES) {
+			uint64_t n = atomic_fetch_add(&too_big, 1);
+			h = fnv1a(h, &n, sizeof(n));
+			break;
+		}
 		if (nl < sl || strcmp(de->d_name + nl - sl, suffix))
 			continue;
 		h = fnv1a(h, de->d_name, nl + 1);

@@ -71,6 +71,8 @@ int sess_ws_open(int wsfd, const char *rel, int flags, mode_t mode, const char *
  * Equal hashes: none of them was created, removed or changed in between
  * (with a kernel's coarse timestamps, a change in the same clock tick as the
  * earlier reading can be missed; multigrain timestamps, Linux 6.13+, close that).
+ * A directory of a "*suffix" is read up to 4096 entries (this runs on the
+ * loop): past that the hash differs on every call, as if it always changed.
  */
 uint64_t sess_ws_fingerprint(int wsfd, const char *const *paths);
 

@@ -132,3 +132,60 @@ char *srv_json_dumps(const json_t *j)
 	}
 	return buf_detach(&b);
 }
+
+/* The length of the valid UTF-8 sequence at p (n bytes left), or 0. */
+static size_t utf8_seq(const unsigned char *p, size_t n)
+{
+	unsigned c = p[0];
+	size_t len;
+	unsigned cp;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		len = 2, cp = c & 0x1f;
+	else if (c >= 0xe0 && c <= 0xef)
+		len = 3, cp = c & 0x0f;
+	else if (c >= 0xf0 && c <= 0xf4)
+		len = 4, cp = c & 0x07;
+	else
+		return 0;
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return len;
+}
+
+json_t *srv_json_text(const char *data, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)data;
+	struct buf b = BUF_INIT;
+	size_t i = 0, start = 0;
+	bool clean = true;
+
+	while (i < len) {
+		size_t n = p[i] ? utf8_seq(p + i, len - i) : 0;
+		if (n) {
+			i += n;
+			continue;
+		}
+		/* invalid byte or NUL: copy what was good, then U+FFFD */
+		clean = false;
+		buf_add(&b, data + start, i - start);
+		buf_adds(&b, "\xef\xbf\xbd");
+		i++;
+		start = i;
+	}
+	if (clean)
+		return json_stringn(data, len);
+	buf_add(&b, data + start, len - start);
+	json_t *s = json_stringn(b.data, b.len);
+	buf_release(&b);
+	return s;
+}

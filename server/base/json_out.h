@@ -19,5 +19,10 @@
 int srv_json_write(struct buf *out, const json_t *j);
 /** The same as a malloc'd NUL-terminated string (NULL where srv_json_write fails). */
 char *srv_json_dumps(const json_t *j);
+/**
+ * A JSON string of len bytes that may not be UTF-8 (file names, file
+ * contents): valid text as it is, each invalid byte or NUL as U+FFFD.
+ */
+json_t *srv_json_text(const char *data, size_t len);
 
 #endif

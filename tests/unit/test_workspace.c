@@ -107,6 +107,17 @@ int main(void)
 		ok(fd >= 0 && write(fd, "y\n", 2) == 2, "a.pth appended in place");
 		close(fd);
 		ok(p0 != sess_ws_fingerprint(ws, pths), "editing a matching file in place changes it");
+		/* a directory the sandbox filled is read only so far: never equal, never a long stall */
+		ok(mkdirat(ws, "fp/full", 0755) == 0, "fp/full made");
+		for (int i = 0; i < 5000; i++) {
+			char nm[32];
+			snprintf(nm, sizeof(nm), "fp/full/%d.pth", i);
+			close(openat(ws, nm, O_WRONLY | O_CREAT, 0644));
+		}
+		static const char *const full[] = { "fp/full/*.pth", NULL };
+		uint64_t t0 = now_ns(), q0 = sess_ws_fingerprint(ws, full);
+		ok(q0 != sess_ws_fingerprint(ws, full), "a directory of 5000 entries is never vouched for (%llu us)",
+		   (unsigned long long)(now_ns() - t0) / 1000);
 		static const char *const nodir[] = { "nope/*.pth", NULL };
 		ok(sess_ws_fingerprint(ws, nodir) == sess_ws_fingerprint(ws, nodir), "a missing directory is fine");
 		/* "out" is a symlink leaving the workspace: it counts as absent, like a missing path */
