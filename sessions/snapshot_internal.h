@@ -137,9 +137,17 @@ struct node {
 	size_t nkids;
 };
 
+/*
+ * Entries (files, directories, links, skipped special files) a walk takes
+ * at most: each costs the server about 300 bytes until the call ends, so a
+ * tree of millions of empty files cannot grow it without bound.
+ */
+#define SNAP_MAX_ENTRIES (1u << 20)
+
 struct walk {
 	int rootfd;
 	uint64_t max_bytes, bytes, files, dirs, skipped;
+	uint64_t entries, max_entries;	/* max_entries 0: SNAP_MAX_ENTRIES */
 	int depth;
 	struct buf path;
 	struct err **errp;

@@ -74,11 +74,16 @@ static bool same_content(struct rst *r, int dfd, const char *name, const struct 
 	if (git_odb_read_header(&len, &type, r->odb, oid) < 0 || (uint64_t)len != (uint64_t)sb->st_size)
 		return false;
 	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
+	struct stat now;
+	if (fd < 0 || fstat(fd, &now) < 0 || !S_ISREG(now.st_mode)) {
+		if (fd >= 0)
+			close(fd);	/* swapped for a FIFO since the stat: rewritten, never read */
 		return false;
+	}
 	snapi_hash_begin(r->md, GIT_OBJECT_BLOB, len);
-	for (;;) {
-		ssize_t k = read(fd, r->iobuf, 1 << 20);
+	while (n <= (uint64_t)len) {	/* one byte past the size at most, however it grows */
+		uint64_t left = (uint64_t)len + 1 - n;
+		ssize_t k = read(fd, r->iobuf, left < (1u << 20) ? (size_t)left : 1u << 20);
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k <= 0)
@@ -315,32 +320,65 @@ static bool tree_name_ok(const char *name)
 	return *name && strcmp(name, ".") && strcmp(name, "..") && !strchr(name, '/');
 }
 
+/*
+ * Remove the entries of dfd that the snapshot's tree does not have. The
+ * sandbox may have made millions: their names are gathered RST_PRUNE_BATCH
+ * at a time, removed, and the directory read again, so memory stays bounded.
+ */
+#define RST_PRUNE_BATCH 65536
+
+static int rst_prune(struct rst *r, int dfd, const git_tree *tree)
+{
+	size_t mark = r->path.len;
+	int fd = dup(dfd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct buf gone = BUF_INIT;	/* NUL-separated names not in the snapshot */
+	int rc = 0;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return err_set(r->errp, errno, "cannot read directory \"%s\"", mark ? r->path.data : ".");
+	}
+	for (unsigned pass = 0, full = 1; full && rc == 0; pass++) {
+		struct dirent *de;
+		if (pass > SNAP_MAX_ENTRIES / RST_PRUNE_BATCH + 1) {
+			rc = err_set(r->errp, EAGAIN, "directory \"%s\" keeps filling while it is restored",
+				     mark ? r->path.data : ".");
+			break;
+		}
+		size_t count = 0;
+		full = 0;
+		rewinddir(d);
+		while ((de = readdir(d))) {
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") || git_tree_entry_byname(tree, de->d_name))
+				continue;
+			buf_add(&gone, de->d_name, strlen(de->d_name) + 1);
+			if (++count == RST_PRUNE_BATCH) {
+				full = 1;
+				break;
+			}
+		}
+		for (size_t off = 0; off < gone.len && rc == 0; off += strlen(gone.data + off) + 1) {
+			rst_path(r, mark, gone.data + off);
+			rc = rst_remove(r, dfd, gone.data + off);
+		}
+		buf_reset(&gone);
+	}
+	closedir(d);
+	buf_release(&gone);
+	r->path.len = mark;
+	r->path.data[mark] = '\0';
+	return rc;
+}
+
 static int rst_dir(struct rst *r, int dfd, const git_tree *tree)
 {
 	size_t mark = r->path.len;
 	int rc = 0;
 
-	if (!r->fresh) {
-		int fd = dup(dfd);
-		DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-		struct dirent *de;
-		struct buf gone = BUF_INIT;	/* NUL-separated names not in the snapshot */
-		if (!d) {
-			if (fd >= 0)
-				close(fd);
-			return err_set(r->errp, errno, "cannot read directory \"%s\"", mark ? r->path.data : ".");
-		}
-		while ((de = readdir(d)))
-			if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
-			    !git_tree_entry_byname(tree, de->d_name))
-				buf_add(&gone, de->d_name, strlen(de->d_name) + 1);
-		closedir(d);
-		for (size_t off = 0; off < gone.len && rc == 0; off += strlen(gone.data + off) + 1) {
-			rst_path(r, mark, gone.data + off);
-			rc = rst_remove(r, dfd, gone.data + off);
-		}
-		buf_release(&gone);
-	}
+	if (!r->fresh && rst_prune(r, dfd, tree) < 0)
+		return -1;
 	for (size_t i = 0; rc == 0 && i < git_tree_entrycount(tree); i++) {
 		const git_tree_entry *te = git_tree_entry_byindex(tree, i);
 		const char *name = git_tree_entry_name(te);

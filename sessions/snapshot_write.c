@@ -71,6 +71,11 @@ int snapi_walk_dir(struct walk *w, int dfd, struct node *dir)
 		struct stat sb;
 		if (!strcmp(name, ".") || !strcmp(name, ".."))
 			continue;
+		if (++w->entries > (w->max_entries ? w->max_entries : SNAP_MAX_ENTRIES)) {
+			r = err_set(w->errp, EFBIG, "the workspace holds more than %llu files and directories, the most "
+				    "a snapshot takes", (unsigned long long)(w->max_entries ? w->max_entries : SNAP_MAX_ENTRIES));
+			break;
+		}
 		if (fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
 			if (errno == ENOENT)
 				continue;	/* removed while we look: not part of the snapshot */
@@ -390,8 +395,10 @@ int snapi_hash_file(struct take *t, struct node *n)
 		t->kept += got;
 	} else {
 		snapi_hash_begin(t->md, GIT_OBJECT_BLOB, (uint64_t)sb.st_size);
-		for (;;) {
-			ssize_t r = read(fd, t->iobuf, 1 << 20);
+		/* one byte past the size at most: a file the sandbox keeps appending to ends the read */
+		while (got <= (uint64_t)sb.st_size) {
+			uint64_t left = (uint64_t)sb.st_size + 1 - got;
+			ssize_t r = read(fd, t->iobuf, left < (1u << 20) ? (size_t)left : 1u << 20);
 			if (r < 0 && errno == EINTR)
 				continue;
 			if (r < 0) {

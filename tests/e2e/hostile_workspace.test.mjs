@@ -83,6 +83,15 @@ describe('special files and hostile names in a workspace', () => {
     await swapper;
   });
 
+  test('a restore removes a directory the sandbox filled with 70,000 junk entries (in bounded batches)', async () => {
+    await sh('rm -rf ./*; mkdir junk; echo keep > junk/keep.txt');
+    const sn = (await call(raw, 'session_snapshot', { session_id: sid })).structuredContent.snapshot_id;
+    await sh('python3 -c "import os\nfor i in range(70000): os.close(os.open(\'junk/f%d\' % i, os.O_CREAT|os.O_WRONLY))"');
+    const rs = await within(60000, 'restore', call(raw, 'session_restore', { session_id: sid, snapshot_id: sn }));
+    assert.equal(rs.structuredContent?.status, 'running', JSON.stringify(rs));
+    assert.equal(await sh('ls junk | wc -l; cat junk/keep.txt'), '1\nkeep\n');
+  });
+
   test('names with newlines, invalid UTF-8 and control characters: listed, snapshotted, diffed, restored', async () => {
     await sh([
       'rm -rf ./*',

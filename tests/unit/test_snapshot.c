@@ -5,6 +5,7 @@
  */
 #include "tap.h"
 #include "sessions/snapshot.h"
+#include "sessions/snapshot_internal.h"
 #include "server/base/buf.h"
 #include "server/base/common.h"
 
@@ -238,6 +239,37 @@ static void make_workspace(const char *ws)
 	put(P("%s/empty-file", ws), "", 0644);
 	put_random(P("%s/blob.bin", ws), 100000, 1);
 	put_random(P("%s/large.bin", ws), 9u << 20, 2);	/* above the in-memory limit: streamed */
+}
+
+/* A tree of many empty files costs no bytes: the walk's entry bound stops it, with a clear error. */
+static void test_walk_bound(void)
+{
+	char *ws = xstrdup(P("%s/ws-many", base));
+	struct err *e = NULL;
+	CHECK(mkdir(ws, 0755));
+	CHECK(mkdir(P("%s/sub", ws), 0755));
+	for (int i = 0; i < 150; i++)
+		put(P("%s/sub/%d", ws, i), "", 0644);
+	int fd = open(ws, O_RDONLY | O_DIRECTORY);
+	struct walk w = { .rootfd = fd, .max_bytes = UINT64_MAX, .max_entries = 100, .errp = &e };
+	struct node root = { .gmode = GM_TREE };
+	buf_adds(&w.path, "");
+	ok(snapi_walk_dir(&w, fd, &root) < 0 && e && e->errnum == EFBIG && strstr(err_text(e), "more than 100 files"),
+	   "a walk past its entry bound stops: %s", e ? err_text(e) : "");
+	err_free(e), e = NULL;
+	snapi_node_release(&root);
+	close(fd);
+	fd = open(ws, O_RDONLY | O_DIRECTORY);	/* the walk read the shared directory offset to its end */
+	struct walk w2 = { .rootfd = fd, .max_bytes = UINT64_MAX, .max_entries = 1000, .errp = &e };
+	struct node root2 = { .gmode = GM_TREE };
+	buf_adds(&w2.path, "");
+	ok(snapi_walk_dir(&w2, fd, &root2) == 0 && w2.entries == 151 && w2.files == 150, "within it: %llu entries",
+	   (unsigned long long)w2.entries);
+	snapi_node_release(&root2);
+	buf_release(&w.path);
+	buf_release(&w2.path);
+	close(fd);
+	free(ws);
 }
 
 static void test_roundtrip(struct snap_store *st)
@@ -699,6 +731,7 @@ int main(void)
 	}
 	if (!st)
 		return tap_done();
+	test_walk_bound();
 	test_roundtrip(st);
 	test_attacks(st);
 	test_incremental(st);
