@@ -9,6 +9,7 @@
  */
 #include "tool.h"
 #include "exec.h"
+#include "lang.h"
 #include "../sessions/job.h"
 #include "../sessions/quota.h"
 #include "../sessions/run.h"
@@ -26,77 +27,6 @@
 #include <sys/wait.h>
 
 /* One row per language: more languages are one row each. */
-struct lang {
-	const char *name;
-	const char *const argv[5];		/* code on fd 3 */
-	const char *const handler_argv[5];	/* {"code","event"} on fd 3, result on fd 4; NULL: none */
-	/* workspace paths the interpreter reads as it starts (run.h); NULL: none */
-	const char *const *(*startup_paths)(void);
-};
-
-#define PY_RUN "import sys;sys.argv=['<code>'];__f=open(3,encoding='utf-8');__c=__f.read();__f.close();" \
-	       "del __f;exec(compile(__c,'<code>','exec'))"
-#define PY_HANDLER \
-	"import json,sys\n" \
-	"with open(3,encoding='utf-8') as f: d=json.load(f)\n" \
-	"g={'__name__':'handler','__builtins__':__builtins__}\n" \
-	"exec(compile(d['code'],'<code>','exec'),g)\n" \
-	"h=g.get('handler')\n" \
-	"if not callable(h):\n" \
-	"    sys.stderr.write('mcpbox: the code defines no function handler(event)\\n'); sys.exit(1)\n" \
-	"c=getattr(h,'__code__',None)\n" \
-	"r=h(d['event'],{}) if c and c.co_argcount-len(h.__defaults__ or ())>=2 else h(d['event'])\n" \
-	"if hasattr(r,'__await__'):\n" \
-	"    import asyncio\n" \
-	"    async def _w(): return await r\n" \
-	"    r=asyncio.run(_w())\n" \
-	"sys.stdout.flush()\n" \
-	"with open(4,'w',encoding='utf-8') as f: json.dump(r,f,default=str)\n"
-#define JS_LOAD "const M=require('module'),fs=require('fs');const F='/workspace/[code].js';" \
-		"const m=new M(F,null);m.filename=F;m.paths=M._nodeModulePaths('/workspace');"
-#define JS_RUN JS_LOAD "m._compile(fs.readFileSync(3,'utf8'),F);"
-#define JS_HANDLER JS_LOAD \
-	"const d=JSON.parse(fs.readFileSync(3,'utf8'));" \
-	"m._compile(d.code+'\\n;module.__h=typeof handler===\\'function\\'?handler:undefined;',F);" \
-	"const e=m.exports;const h=typeof e==='function'?e:e&&typeof e.handler==='function'?e.handler:m.__h;" \
-	"if(typeof h!=='function'){process.stderr.write('mcpbox: the code defines no handler(event)\\n');process.exit(1);}" \
-	"Promise.resolve().then(()=>h(d.event,{})).then(r=>{fs.writeFileSync(4,JSON.stringify(r===undefined?null:r));}," \
-	"err=>{console.error(err&&err.stack||String(err));process.exitCode=1;});"
-
-/* Python's start-up adds the user site-packages (HOME is /workspace) to
- * sys.path if that directory exists then, and runs the .pth files in it: a
- * program started ahead must not miss a `pip install --user` done since. */
-static const char *const *python_startup_paths(void)
-{
-	static char lib[64], site[96], pth[112], custom[128];
-	static const char *paths[7];
-	char real[PATH_MAX];
-	const char *base;
-
-	if (paths[0])
-		return paths;
-	/* the host's python3 names its version: /usr/bin/python3 -> python3.11 */
-	base = realpath("/usr/bin/python3", real) ? strrchr(real, '/') + 1 : "python3";
-	snprintf(lib, sizeof(lib), ".local/lib/%.40s", base);
-	snprintf(site, sizeof(site), "%s/site-packages", lib);
-	snprintf(pth, sizeof(pth), "%s/*.pth", site);		/* each one's contents too */
-	snprintf(custom, sizeof(custom), "%s/usercustomize.py", site);
-	paths[1] = ".local/lib";
-	paths[2] = lib;
-	paths[3] = site;
-	paths[4] = pth;
-	paths[5] = custom;
-	paths[0] = ".local"; /* last: the table is complete once this is set */
-	return paths;
-}
-
-static const struct lang langs[] = {
-	{ "python", { "/usr/bin/python3", "-c", PY_RUN, NULL }, { "/usr/bin/python3", "-c", PY_HANDLER, NULL },
-	  python_startup_paths },
-	{ "javascript", { "/usr/bin/node", "-e", JS_RUN, NULL }, { "/usr/bin/node", "-e", JS_HANDLER, NULL }, NULL },
-	{ "shell", { "/bin/bash", "/dev/fd/3", NULL }, { NULL }, NULL },
-};
-
 /* The environment every program starts from; session and call env add to it. */
 static const char *const base_env[] = {
 	"PATH=/usr/local/bin:/usr/bin:/bin",
@@ -511,16 +441,13 @@ static void exec_in_session(struct tool_call *call, struct sess_session *s)
 static void execute_run(struct tool_call *call)
 {
 	const char *language = tool_arg_str(call, "language", "");
-	const struct lang *lang = NULL;
+	const struct lang *lang = lang_find(language);
 	json_t *env = json_object_get(call->args, "env");
 	const char *k;
 	json_t *v;
 
-	for (size_t i = 0; i < ARRAY_SIZE(langs); i++)
-		if (!strcmp(langs[i].name, language))
-			lang = &langs[i];
 	if (!lang) {
-		tool_fail(call, "argument \"language\" must be one of python, javascript, shell");
+		tool_fail(call, "argument \"language\" must be one of " LANG_LIST);
 		return;
 	}
 	if (json_object_get(call->args, "event") && !lang->handler_argv[0]) {
@@ -546,7 +473,7 @@ static void execute_run(struct tool_call *call)
 #define EXEC_INPUT \
 	"{\"type\":\"object\",\"properties\":{" \
 	"\"code\":{\"type\":\"string\",\"description\":\"The program text. With event: Python defines handler(event) or handler(event, context); JavaScript sets module.exports.handler = (event) => ... or defines a function handler(event, context) (may return a Promise).\"}," \
-	"\"language\":{\"type\":\"string\",\"enum\":[\"python\",\"javascript\",\"shell\"],\"description\":\"python (python3), javascript (node) or shell (bash).\"}," \
+	"\"language\":{\"type\":\"string\",\"enum\":" LANG_NAMES_JSON ",\"description\":\"python (python3), javascript (node; also nodejs), typescript (transpiled, then node), shell (bash), c (gcc), cpp (g++), go, rust (rustc), java (javac, then java), ruby. Compiled code is built once into /workspace/.cache/mcpbox/ and reused; a compile error is the result (stderr, exit code).\"}," \
 	"\"session_id\":{\"type\":\"string\",\"description\":\"Session to run in; default: this connection's own session, created on first use.\"}," \
 	"\"timeout_s\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":3600,\"description\":\"Wall-clock limit in seconds (default 30); the whole process tree is killed when it passes.\"}," \
 	"\"stdin\":{\"type\":\"string\",\"description\":\"Text fed to the program's standard input.\"}," \

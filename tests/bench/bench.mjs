@@ -758,6 +758,7 @@ try {
   const { benchWrk } = await import('./wrk.mjs');
   const { benchCompat } = await import('./compat.mjs');
   const { benchAgentflow } = await import('./agentflow.mjs');
+  const { benchLanguages } = await import('./languages.mjs');
   const sections = [];
   for (const [name, fn] of [['wrk', () => benchWrk({ bin: BIN, dataDir: DATA })],
                              ['REST dialects', () => benchCompat({ bin: BIN, dataDir: DATA, n: Math.max(N, 300) })],
@@ -765,7 +766,8 @@ try {
                              ['grep', () => benchSearch({ bin: BIN, dataDir: DATA, n: Math.min(N, 20) })],
                              ['display', () => benchDisplay({ bin: BIN, dataDir: DATA, n: Math.min(N, 30) })],
                              ['snapshot store', () => snapshotStore()],
-                             ['agentflow', () => benchAgentflow({ bin: BIN, dataDir: DATA, n: Math.min(N, 400) })]]) {
+                             ['agentflow', () => benchAgentflow({ bin: BIN, dataDir: DATA, n: Math.min(N, 400) })],
+                             ['languages', () => benchLanguages({ bin: BIN, dataDir: DATA, n: Math.min(N, 10) })]]) {
     try {
       log(`${name} benchmarks`);
       sections.push(await fn());

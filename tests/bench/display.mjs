@@ -17,7 +17,7 @@ const med = (xs) => pct(xs, 0.5);
 const f1 = (x) => (x === undefined || Number.isNaN(x) ? 'n/a' : x.toFixed(1));
 
 /** A bare newline-delimited JSON-RPC client over `bin stdio` (no SDK in the timed path). */
-async function startStdio(bin, dataDir) {
+export async function startStdio(bin, dataDir) {
   const child = spawn(bin, ['stdio', '--data', dataDir], { stdio: ['pipe', 'pipe', 'pipe'] });
   const waiting = new Map();
   let pending = '', nextId = 1, stderr = '';

@@ -50,7 +50,9 @@ describe('tools/list', () => {
     assert.equal(by.execute.annotations?.destructiveHint, true);
     assert.equal(by.file_read.annotations?.readOnlyHint, true);
     assert.deepEqual([...by.execute.inputSchema.required].sort(), ['code', 'language']);
-    assert.deepEqual([...by.execute.inputSchema.properties.language.enum].sort(), ['javascript', 'python', 'shell']);
+    assert.deepEqual([...by.execute.inputSchema.properties.language.enum].sort(),
+      ['bash', 'c', 'c++', 'cpp', 'go', 'golang', 'java', 'javascript', 'js', 'node', 'nodejs', 'py', 'python', 'python3',
+        'rb', 'rs', 'ruby', 'rust', 'sh', 'shell', 'ts', 'typescript']);
   });
 
   test('order is deterministic', async () => {
