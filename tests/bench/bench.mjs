@@ -759,6 +759,7 @@ try {
   const { benchCompat } = await import('./compat.mjs');
   const { benchAgentflow } = await import('./agentflow.mjs');
   const { benchLanguages } = await import('./languages.mjs');
+  const { benchJobs } = await import('./jobs.mjs');
   const sections = [];
   for (const [name, fn] of [['wrk', () => benchWrk({ bin: BIN, dataDir: DATA })],
                              ['REST dialects', () => benchCompat({ bin: BIN, dataDir: DATA, n: Math.max(N, 300) })],
@@ -767,7 +768,8 @@ try {
                              ['display', () => benchDisplay({ bin: BIN, dataDir: DATA, n: Math.min(N, 30) })],
                              ['snapshot store', () => snapshotStore()],
                              ['agentflow', () => benchAgentflow({ bin: BIN, dataDir: DATA, n: Math.min(N, 400) })],
-                             ['languages', () => benchLanguages({ bin: BIN, dataDir: DATA, n: Math.min(N, 10) })]]) {
+                             ['languages', () => benchLanguages({ bin: BIN, dataDir: DATA, n: Math.min(N, 10) })],
+                             ['jobs', () => benchJobs({ bin: BIN, dataDir: DATA, n: Math.min(N, 100) })]]) {
     try {
       log(`${name} benchmarks`);
       sections.push(await fn());
