@@ -11,7 +11,7 @@ BUILD   ?= build
 # The binary links CORE_PKGS only; libgit2 and libvncserver (and the ~40 libraries
 # they pull in) live in modules loaded on first use (server/base/module.h).
 CORE_PKGS := libuv jansson libseccomp sqlite3 libcrypto libwebsockets \
-           xcb xcb-damage xcb-xfixes xcb-xtest x11 libpng libturbojpeg zlib
+           xcb xcb-damage xcb-xfixes xcb-xtest x11 libpng libturbojpeg zlib vterm
 PKGS    := $(CORE_PKGS) libgit2 libvncserver
 OPT     ?= -O2 -g
 CFLAGS  := $(OPT) -std=gnu11 -MMD -MP -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
@@ -40,6 +40,7 @@ RUN_PKGS := build-essential pkg-config libuv1-dev libjansson-dev libseccomp-dev 
             libwebsockets-dev libwebsockets-evlib-uv \
             xvfb x11-xkb-utils xkb-data jwm xterm xfonts-base fonts-dejavu-core libx11-dev libxcb1-dev libxcb-damage0-dev libxcb-xfixes0-dev libxcb-xtest0-dev \
             libxtst-dev libxdamage-dev libxfixes-dev libpng-dev libturbojpeg0-dev libvncserver-dev novnc \
+            libvterm-dev libjs-xterm \
             python3 nodejs bash coreutils g++ golang-go rustc default-jdk-headless ruby node-typescript util-linux libgit2-dev slirp4netns libnftables1
 # ... and what the tests and benchmarks add (make test, make bench)
 DEB_PKGS := $(RUN_PKGS) x11-apps x11-utils vncsnapshot chromium scrot imagemagick x11vnc \

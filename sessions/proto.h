@@ -1,6 +1,6 @@
 /**
  * proto.h — wire format between the server, the zygote and each worker.
- * Internal to sessions/ (zygote.c, worker.c, sandbox_init.c).
+ * Internal to sessions/ (zygote.c, worker.c, sandbox_init.c; term.c reads the pty hand-over).
  *
  * Every message is ONE SOCK_SEQPACKET record: a fixed header, a fixed body
  * for its type, then zero or more strings, each a uint32_t length followed by
@@ -85,16 +85,29 @@ struct sess_msg_spawn {
 	uint32_t envc;
 	uint32_t has_memory_cg;	/* sandbox has a memory cgroup: no RLIMIT_AS */
 	uint32_t has_pids_cg;	/* sandbox has a pids cgroup: no RLIMIT_NPROC */
+	uint16_t pty_rows;	/* nonzero: the program runs on a new pty of the sandbox; fd 3 is */
+	uint16_t pty_cols;	/* a socket the child sends the master over (proto below) */
+	uint32_t pad;
 	struct sess_msg_limits limits;
 	/* strings: cwd (empty = /workspace), argv[argc], envp[envc] */
+};
+
+/*
+ * A pty spawn's answer on its fd 3, from the child before its execve: an
+ * int32_t errno (0: the master travels beside it as SCM_RIGHTS; else the
+ * pty could not be made and the child exits 127).
+ */
+struct sess_msg_pty {
+	int32_t error;
 };
 
 struct sess_msg_kill {
 	struct sess_msg_hdr h;
 	uint64_t exec_id;
 	int32_t sig;
-	uint32_t pad;
+	uint32_t flags;		/* SESS_KILL_SESSION: also every process of the program's session */
 };
+#define SESS_KILL_SESSION 1u
 
 struct sess_msg_exit {
 	struct sess_msg_hdr h;

@@ -126,7 +126,14 @@ struct sess_spawn {
 					   for 0..2, closed for 3..; the caller keeps its fds */
 	int nfds;			/* how many entries of fds are used (>= 3) */
 	struct sess_limits limits;	/* rlimits for this program */
+	/* Nonzero: the program gets a new pty of the sandbox's devpts as its
+	   controlling terminal and fds 0..2 (rows x cols, each 1..SESS_PTY_MAX);
+	   fds[3] must then be one end of a SOCK_SEQPACKET pair over which the
+	   child sends a struct sess_msg_pty and the master (proto.h), and
+	   nfds must be 4. */
+	int pty_rows, pty_cols;
 };
+#define SESS_PTY_MAX 1000
 
 /**
  * Start a program in the sandbox in a new session/process group. cb runs
@@ -143,6 +150,12 @@ int sess_worker_spawn(struct sess_worker *w, const struct sess_spawn *s, sess_ex
  * after the exit report too, as long as other members of the group live.
  */
 int sess_worker_kill(struct sess_worker *w, uint64_t exec_id, int sig, struct err **errp);
+
+/**
+ * The same, and every process whose session is the program's (a terminal's
+ * program is a session leader: the job-control groups of a shell on it).
+ */
+int sess_worker_kill_session(struct sess_worker *w, uint64_t exec_id, int sig, struct err **errp);
 
 /** exec_id starts counting OOM kills from now (a program started ahead of its use). */
 void sess_worker_rebase(struct sess_worker *w, uint64_t exec_id);

@@ -17,6 +17,7 @@
 #include "sandbox.h"
 #include "../server/base/common.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
@@ -28,6 +29,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -482,6 +484,57 @@ static void set_limit(int res, uint64_t v)
 	setrlimit(res, &rl);
 }
 
+/* Tell the server on fd 3 how the pty went, with the master when it did. */
+static void pty_report(int32_t error, int master)
+{
+	struct sess_msg_pty rep = { .error = error };
+	struct iovec iov = { &rep, sizeof(rep) };
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	if (master >= 0) {
+		memset(&u, 0, sizeof(u));
+		mh.msg_control = u.buf;
+		mh.msg_controllen = sizeof(u.buf);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &master, sizeof(int));
+	}
+	while (sendmsg(3, &mh, MSG_NOSIGNAL) < 0 && errno == EINTR)
+		;
+}
+
+/* In the child, after setsid: a new pty of the sandbox's own devpts becomes
+   the controlling terminal and fds 0..2; the master goes to the server over
+   fd 3, which is closed afterwards. A failure is reported there and ends
+   the child. */
+static void pty_become(const struct spawn_req *r)
+{
+	const char *argv0 = r->argv[0];
+	struct winsize ws = { .ws_row = r->msg.pty_rows, .ws_col = r->msg.pty_cols };
+	int unlock = 0, slave, master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+
+	if (master < 0 || ioctl(master, TIOCSPTLCK, &unlock) < 0 || ioctl(master, TIOCSWINSZ, &ws) < 0 ||
+	    (slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_CLOEXEC)) < 0 || ioctl(slave, TIOCSCTTY, 0) < 0) {
+		int e = errno ? errno : EIO;
+		pty_report(e, -1);
+		child_fail(argv0, "pty", e);
+	}
+	for (int i = 0; i < 3; i++)
+		if (dup2(slave, i) < 0) {
+			int e = errno;
+			pty_report(e, -1);
+			child_fail(argv0, "pty", e);
+		}
+	pty_report(0, master);
+	close_range(3, ~0U, 0);
+}
+
 /* In the new child (start_child): become the program. Never returns. */
 __attribute__((noreturn))
 static void run_child(const struct spawn_req *r)
@@ -520,6 +573,8 @@ static void run_child(const struct spawn_req *r)
 		}
 	}
 	close_range(m->nfds, ~0U, 0);
+	if (m->pty_rows)
+		pty_become(r);
 
 	if (chdir(r->cwd[0] ? r->cwd : "/workspace") < 0)
 		child_fail(argv0, "chdir", errno);
@@ -582,6 +637,9 @@ static int parse_spawn(const char *buf, size_t len, struct spawn_req *r)
 
 	if (len < sizeof(*m) || m->nfds < 3 || m->nfds > SESS_PROTO_MAX_FDS ||
 	    (m->fd_mask >> m->nfds) || m->argc < 1 ||
+	    (!m->pty_rows != !m->pty_cols) ||
+	    (m->pty_rows && (m->nfds != 4 || !(m->fd_mask & 8u) || m->pty_rows > SESS_PTY_MAX ||
+			     m->pty_cols > SESS_PTY_MAX)) ||
 	    m->argc > SESS_PROTO_MAX_ARGS || m->envc > SESS_PROTO_MAX_ARGS)
 		return -1;
 	r->msg = *m;
@@ -698,6 +756,26 @@ static void handle_spawn(struct worker *w, size_t len, const int *fds, size_t nf
 		close(fds[i]);
 }
 
+/* Signal every process of the sandbox whose session is sid (we are PID 1:
+   /proc lists the sandbox's processes only). */
+static void kill_session(pid_t sid, int sig)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		char *end;
+		long pid = strtol(e->d_name, &end, 10);
+		if (*end || pid <= 1)
+			continue;
+		if (getsid((pid_t)pid) == sid)
+			kill((pid_t)pid, sig);
+	}
+	closedir(d);
+}
+
 static void handle_kill(struct worker *w, size_t len)
 {
 	const struct sess_msg_kill *m = (const void *)w->buf;
@@ -706,6 +784,8 @@ static void handle_kill(struct worker *w, size_t len)
 		return;
 	for (size_t i = 0; i < w->nexecs; i++)
 		if (w->execs[i].id == m->exec_id) {
+			if (m->flags & SESS_KILL_SESSION)
+				kill_session(w->execs[i].pid, m->sig);
 			/* the pid too: a child not yet past its setsid() has no group */
 			kill(-w->execs[i].pid, m->sig);
 			kill(w->execs[i].pid, m->sig);
@@ -715,6 +795,8 @@ static void handle_kill(struct worker *w, size_t len)
 	   Otherwise a late kill is a no-op. */
 	for (size_t i = 0; i < w->nlingering; i++)
 		if (w->lingering[i].id == m->exec_id) {
+			if (m->flags & SESS_KILL_SESSION)
+				kill_session(w->lingering[i].pid, m->sig);
 			kill(-w->lingering[i].pid, m->sig);
 			w->lingering[i] = w->lingering[--w->nlingering];
 			return;

@@ -3,12 +3,14 @@
 #include "job.h"
 #include "quota.h"
 #include "run.h"
+#include "term.h"
 #include "workspace.h"
 #include "../server/base/buf.h"
 #include "../server/base/common.h"
 #include "../server/base/log.h"
 #include "../server/base/banned.h"
 
+#include <assert.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -414,6 +416,7 @@ static void unlink_session(struct sess_registry *reg, struct sess_session *s)
 
 static void session_free(struct sess_session *s)
 {
+	assert(LIST_EMPTY(&s->terms)); /* closed with its sandbox (stop, destroy) */
 	sess_jobs_free(s);
 	if (s->log) {
 		sess_ring_release(s->log);
@@ -493,6 +496,7 @@ static void worker_died(void *arg)
 
 	log_warn("session %s: its sandbox died", s->id);
 	s->worker = NULL; /* freed by its own death path */
+	sess_terms_close_all(s); /* their programs' ends were reported just before */
 	err_free(s->failure);
 	s->failure = NULL;
 	err_set(&s->failure, 0, "sandbox died");
@@ -663,6 +667,7 @@ int sess_stop(struct sess_session *s, struct err **errp)
 	if (sess_set_state(s, SESS_STOPPING, errp) < 0)
 		return -1;
 	sess_run_abort_all(s); /* their processes die with the sandbox */
+	sess_terms_close_all(s);
 	if (s->worker) {
 		struct sess_worker *w = s->worker;
 		s->worker = NULL;
@@ -795,6 +800,7 @@ void sess_destroy(struct sess_session *s)
 		unlink_session(reg, s);
 	must_set_state(s, SESS_DELETED);
 	sess_run_abort_all(s); /* before the worker goes: no exit report will come */
+	sess_terms_close_all(s);
 	sess_jobs_forget(s); /* their records go with the session; the memory with its last reference */
 	if (s->worker) {
 		struct sess_worker *w = s->worker;

@@ -88,6 +88,7 @@ struct sess_session {
 	uint64_t last_end_ns;	/* when the last run finished (monotonic), 0: none yet */
 	LIST_HEAD(, sess_job) jobs;	/* its background jobs, newest first (job.c keeps the list) */
 	struct sess_ring *log;	/* every execution's output, bounded (run.c; made on first output) */
+	LIST_HEAD(, sess_term) terms;	/* its terminals, newest first (term.c keeps the list) */
 
 	/* private to session.c */
 	unsigned refs;

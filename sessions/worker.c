@@ -242,6 +242,11 @@ int sess_worker_spawn(struct sess_worker *w, const struct sess_spawn *s, sess_ex
 		envc++;
 	if (argc + envc > SESS_PROTO_MAX_ARGS)
 		return err_set(errp, E2BIG, "spawn: too many arguments");
+	if ((s->pty_rows || s->pty_cols) &&
+	    (s->nfds != 4 || s->fds[3] < 0 || s->pty_rows < 1 || s->pty_rows > SESS_PTY_MAX ||
+	     s->pty_cols < 1 || s->pty_cols > SESS_PTY_MAX))
+		return err_set(errp, EINVAL, "spawn: a pty needs 1..%d rows and columns and its socket as fd 3",
+			       SESS_PTY_MAX);
 
 	memset(&m, 0, sizeof(m));
 	m.h.type = SESS_MSG_SPAWN;
@@ -256,6 +261,8 @@ int sess_worker_spawn(struct sess_worker *w, const struct sess_spawn *s, sess_ex
 	m.envc = envc;
 	m.has_memory_cg = w->cg.memory;
 	m.has_pids_cg = w->cg.pids;
+	m.pty_rows = (uint16_t)s->pty_rows;
+	m.pty_cols = (uint16_t)s->pty_cols;
 	m.limits.memory_bytes = s->limits.memory_bytes;
 	m.limits.max_pids = s->limits.max_pids;
 	m.limits.cpu_seconds = s->limits.cpu_seconds;
@@ -298,7 +305,7 @@ void sess_worker_rebase(struct sess_worker *w, uint64_t exec_id)
 		}
 }
 
-int sess_worker_kill(struct sess_worker *w, uint64_t exec_id, int sig, struct err **errp)
+static int send_kill(struct sess_worker *w, uint64_t exec_id, int sig, uint32_t flags, struct err **errp)
 {
 	struct sess_msg_kill m;
 	struct buf b = BUF_INIT;
@@ -313,8 +320,19 @@ int sess_worker_kill(struct sess_worker *w, uint64_t exec_id, int sig, struct er
 	m.h.type = SESS_MSG_KILL;
 	m.exec_id = exec_id;
 	m.sig = sig;
+	m.flags = flags;
 	buf_add(&b, &m, sizeof(m));
 	return send_or_queue(w, &b, NULL, 0, errp);
+}
+
+int sess_worker_kill(struct sess_worker *w, uint64_t exec_id, int sig, struct err **errp)
+{
+	return send_kill(w, exec_id, sig, 0, errp);
+}
+
+int sess_worker_kill_session(struct sess_worker *w, uint64_t exec_id, int sig, struct err **errp)
+{
+	return send_kill(w, exec_id, sig, SESS_KILL_SESSION, errp);
 }
 
 int sess_worker_set_limits(struct sess_worker *w, const struct sess_limits *l, struct err **errp)

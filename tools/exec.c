@@ -304,9 +304,8 @@ static void wait_passed(uv_timer_t *t)
 	sess_put(sess);
 }
 
-/* envp: base, then session env, then call env (later wins by appearing later
- * is not how getenv works, so earlier duplicates are dropped). */
-static char **build_env(json_t *session_env, json_t *call_env)
+/* A later source wins by replacing the key (getenv takes the first of duplicates, so none are kept). */
+char **tool_exec_env(json_t *session_env, json_t *call_env)
 {
 	json_t *merged = json_object();
 	const char *k;
@@ -332,7 +331,7 @@ static char **build_env(json_t *session_env, json_t *call_env)
 	return envp;
 }
 
-static void free_env(char **envp)
+void tool_exec_env_free(char **envp)
 {
 	for (char **e = envp; *e; e++)
 		free(*e);
@@ -377,7 +376,7 @@ static void exec_in_session(struct tool_call *call, struct sess_session *s)
 		input = xstrdup(code);
 		input_len = json_string_length(json_object_get(call->args, "code"));
 	}
-	char **envp = build_env(s->env, json_object_get(call->args, "env"));
+	char **envp = tool_exec_env(s->env, json_object_get(call->args, "env"));
 	struct sess_run_opts o = {
 		.argv = event ? st->lang->handler_argv : st->lang->argv,
 		.envp = (const char *const *)envp,
@@ -400,7 +399,7 @@ static void exec_in_session(struct tool_call *call, struct sess_session *s)
 		};
 		struct sess_job *job;
 		int r = sess_job_start(s, &o, &jo, &job, &err);
-		free_env(envp);
+		tool_exec_env_free(envp);
 		free(input);
 		if (r < 0) {
 			tool_fail_err(call, err, "cannot start the job");
@@ -412,7 +411,7 @@ static void exec_in_session(struct tool_call *call, struct sess_session *s)
 		return;
 	}
 	int r = sess_run_start(s, &o, &st->run, &err);
-	free_env(envp);
+	tool_exec_env_free(envp);
 	free(input);
 	if (r < 0) {
 		tool_fail_err(call, err, "cannot start the program");

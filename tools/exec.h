@@ -39,6 +39,13 @@ const char *tool_signal_name(int sig);
  * next_offset for job_status / job_wait. what says how it came to be ("started
  * in the background", "still running after 50 s").
  */
+/**
+ * A program's environment (NULL-terminated, owned: tool_exec_env_free): the
+ * base every program starts from, then the session's env, then call_env
+ * (may be NULL); a later one wins.
+ */
+char **tool_exec_env(json_t *session_env, json_t *call_env);
+void tool_exec_env_free(char **envp);
 json_t *tool_job_running_result(struct sess_job *j, uint64_t since, uint64_t limit, const char *what);
 
 #endif

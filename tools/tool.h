@@ -130,6 +130,7 @@ struct tool_def {
 
 extern const struct tool_def tool_exec_defs[];
 extern const struct tool_def tool_job_defs[];
+extern const struct tool_def tool_terminal_defs[];
 extern const struct tool_def tool_file_defs[];
 extern const struct tool_def tool_session_defs[];
 extern const struct tool_def tool_fixture_defs[];

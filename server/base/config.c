@@ -49,6 +49,9 @@ void srv_config_defaults(struct srv_config *cfg)
 	cfg->job_output_bytes = 8 * MiB;
 	cfg->wait_s = 50;
 	cfg->session_log_bytes = 1 * MiB;
+	cfg->terminals_per_session = 8;
+	cfg->terminal_idle_s = 1800;
+	cfg->terminal_output_bytes = 1 * MiB;
 	cfg->display_idle_s = 600;
 	cfg->view_token_ttl_s = 900;
 }
@@ -220,6 +223,9 @@ static const struct scalar_key settings[] = {
 	{ "job_output", CFG(job_output_bytes), SIZE, 4096, 1ull << 30, "between 4k and 1G" },
 	{ "wait", CFG(wait_s), DURATION, 1, 3600, "between 1s and 1h" },
 	{ "session_log", CFG(session_log_bytes), SIZE, 4096, 1ull << 30, "between 4k and 1G" },
+	{ "terminals_per_session", CFG(terminals_per_session), NULL, 1, 100, "between 1 and 100" },
+	{ "terminal_idle", CFG(terminal_idle_s), DURATION, 0, 0, NULL },
+	{ "terminal_output", CFG(terminal_output_bytes), SIZE, 4096, 64ull << 20, "between 4k and 64M" },
 };
 
 /* the "quota" object: what one API key may hold (0: no bound) */

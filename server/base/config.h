@@ -54,6 +54,10 @@ struct srv_config {
 	uint64_t job_output_bytes;	/* output kept per job (oldest dropped beyond) */
 	uint64_t wait_s;		/* a foreground execute still running this long becomes a job */
 	uint64_t session_log_bytes;	/* a session's log of every execution's output */
+	/* terminals (sessions/term.h) */
+	uint64_t terminals_per_session;	/* terminals a session keeps open at once */
+	uint64_t terminal_idle_s;	/* close a terminal with no call and no viewer this long (0: never) */
+	uint64_t terminal_output_bytes;	/* raw output kept per terminal (oldest dropped beyond) */
 	struct srv_limit memory_bytes;
 	struct srv_limit max_pids;
 	struct srv_limit cpu_s;

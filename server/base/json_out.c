@@ -164,6 +164,8 @@ static size_t utf8_seq(const unsigned char *p, size_t n)
 
 json_t *srv_json_text(const char *data, size_t len)
 {
+	if (!data)	/* an empty struct buf */
+		data = "";
 	const unsigned char *p = (const unsigned char *)data;
 	struct buf b = BUF_INIT;
 	size_t i = 0, start = 0;

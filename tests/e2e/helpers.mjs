@@ -12,6 +12,7 @@
 //                  httpClient()/wsClient() (the SDK's Streamable HTTP and WebSocket transports),
 //                  httpRequest() (node:http, any header) and keyCli()/createKey() for `mcpbox key`.
 
+import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -104,6 +105,18 @@ export async function startClient({ dataDir, extraArgs = [], env, name = 'mcpbox
 /** The text of all text content items of a tool result, joined. */
 export function textOf(result) {
   return (result?.content || []).filter((c) => c.type === 'text').map((c) => c.text).join('\n');
+}
+
+/** Assert a tool result succeeded; returns its structuredContent. */
+export function okResult(r, what = '') {
+  assert.ok(!r.isError, `${what} unexpectedly failed: ${textOf(r)}`);
+  return r.structuredContent;
+}
+
+/** Assert a tool result is an isError whose text mentions each of mentions. */
+export function errResult(r, ...mentions) {
+  assert.equal(r.isError, true, `expected isError, got ${JSON.stringify(r).slice(0, 400)}`);
+  for (const m of mentions) assert.ok(textOf(r).includes(m), `error should mention ${m}: ${textOf(r)}`);
 }
 
 /** Run code through execute; returns the result (structuredContent in .sc for brevity). */

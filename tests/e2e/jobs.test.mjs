@@ -4,7 +4,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startClient, textOf, makeDataDir, sleep, poll, hostPidsMatching } from './helpers.mjs';
+import { okResult, errResult, startClient, textOf, makeDataDir, sleep, poll, hostPidsMatching } from './helpers.mjs';
 
 let srv;
 let sid;
@@ -19,14 +19,8 @@ before(async () => {
 });
 after(async () => { await srv?.close(); });
 
-function ok(r, what = '') {
-  assert.ok(!r.isError, `${what} unexpectedly failed: ${textOf(r)}`);
-  return r.structuredContent;
-}
-function err(r, ...mentions) {
-  assert.equal(r.isError, true, `expected isError, got ${JSON.stringify(r).slice(0, 400)}`);
-  for (const m of mentions) assert.ok(textOf(r).includes(m), `error should mention ${m}: ${textOf(r)}`);
-}
+const ok = okResult;
+const err = errResult;
 const bg = (code, extra = {}) => srv.call('execute', { language: 'shell', code, background: true, session_id: sid, ...extra });
 const status = (job_id, extra = {}) => srv.call('job_status', { job_id, ...extra });
 async function finishAll() { // keep the session under its job limit between tests

@@ -1,0 +1,214 @@
+// Terminals (terminal_open, terminal_write, terminal_read, terminal_resize, terminal_close, terminal_list)
+// through the official SDK client: a shell, full-screen programs, Ctrl+C, resize, closing, limits, another
+// principal, the idle timeout.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { okResult, errResult, startClient, startServe, httpClient, createKey, textOf, makeDataDir, poll, hostPidsMatching,
+  uniqueSleepSeconds } from './helpers.mjs';
+
+let srv;
+let sid;
+before(async () => {
+  const dataDir = makeDataDir();
+  fs.writeFileSync(path.join(dataDir, 'config.json'), JSON.stringify({ terminals_per_session: 3, terminal_output: '64k' }));
+  srv = await startClient({ dataDir });
+  await srv.client.listTools(); // the SDK then checks every structuredContent against its outputSchema
+  sid = (await srv.call('session_create', {})).structuredContent.session_id;
+});
+after(async () => { await srv?.close(); });
+
+const ok = okResult;
+const err = errResult;
+const open = async (args = {}) => ok(await srv.call('terminal_open', { session_id: sid, ...args }), 'terminal_open');
+const write = async (terminal_id, data, keys) =>
+  ok(await srv.call('terminal_write', { terminal_id, ...(data !== undefined ? { data } : {}), ...(keys ? { keys } : {}) }), 'terminal_write');
+const read = async (terminal_id, extra = {}) => ok(await srv.call('terminal_read', { terminal_id, ...extra }), 'terminal_read');
+const close = async (terminal_id) => ok(await srv.call('terminal_close', { terminal_id }), 'terminal_close');
+/** Read until the screen matches re (the program may take a moment). */
+async function screenMatching(id, re, timeout = 5000) {
+  let last;
+  const got = await poll(async () => { last = await read(id, { wait_ms: 300 }); return re.test(last.screen) ? last : null; },
+    { timeout, interval: 50 });
+  assert.ok(got, `screen never matched ${re}; last screen:\n${last?.screen}`);
+  return got;
+}
+async function shellReady(id) { return screenMatching(id, /\$\s*$/m); }
+
+describe('terminals', () => {
+  test('a shell: type echo hi + Enter, read the raw output and the screen', async () => {
+    const t = await open();
+    assert.match(t.terminal_id, /^term_/);
+    assert.equal(t.rows, 24);
+    assert.equal(t.cols, 80);
+    await shellReady(t.terminal_id);
+    const w = await write(t.terminal_id, 'echo hi-$((6*7))', ['Enter']);
+    assert.equal(w.written, 16);
+    assert.equal(w.keys, 1);
+    const r = await screenMatching(t.terminal_id, /^hi-42$/m);
+    const rows = r.screen.split('\n');
+    const at = rows.findIndex((l) => l.endsWith('echo hi-$((6*7))'));
+    assert.ok(at >= 0, `the typed command is on the screen:\n${r.screen}`);
+    assert.equal(rows[at + 1], 'hi-42');
+    assert.equal(r.cursor.row, at + 2, 'the cursor sits on the next prompt');
+    // raw output from the write's offset on: the echo of the line and its answer, with the terminal's CR LF
+    const raw = await read(t.terminal_id, { since_offset: w.next_offset, screen: false });
+    assert.ok(raw.output.includes('hi-42\r\n'), JSON.stringify(raw.output));
+    assert.equal(raw.screen, undefined);
+    assert.equal(raw.next_offset, raw.total_bytes);
+    await close(t.terminal_id);
+  });
+
+  test('full-screen programs: less and vi show the file; q and :q quit them', async () => {
+    ok(await srv.call('file_write', { session_id: sid, path: 'poem.txt',
+      content: Array.from({ length: 60 }, (_, i) => `line ${i + 1} of the poem`).join('\n') + '\n' }));
+    const l = await open({ command: 'less poem.txt' });
+    const s = await screenMatching(l.terminal_id, /^line 1 of the poem$/m);
+    assert.ok(s.screen.includes('line 23 of the poem'), 'a screenful of the file');
+    assert.ok(!s.screen.includes('line 30 of the poem'), 'and no more than a screenful');
+    await write(l.terminal_id, undefined, ['PageDown']);
+    await screenMatching(l.terminal_id, /^line 30 of the poem$/m);
+    await write(l.terminal_id, 'q');
+    const ended = await poll(async () => { const r = await read(l.terminal_id, { wait_ms: 200 }); return r.state === 'exited' ? r : null; },
+      { timeout: 5000 });
+    assert.ok(ended, 'less exited after q');
+    assert.equal(ended.exit_code, 0);
+    assert.equal(ended.running, false);
+    await close(l.terminal_id);
+
+    const v = await open({ command: 'vi poem.txt' });
+    await screenMatching(v.terminal_id, /^line 1 of the poem/m);
+    // edit through vi: go to the end, append a line, save and quit
+    await write(v.terminal_id, 'Go', []);
+    await write(v.terminal_id, 'written in vi', ['Escape']);
+    await screenMatching(v.terminal_id, /^written in vi$/m);
+    await write(v.terminal_id, ':wq', ['Enter']);
+    const done = await poll(async () => { const r = await read(v.terminal_id, { wait_ms: 200 }); return r.state === 'exited' ? r : null; },
+      { timeout: 5000 });
+    assert.ok(done, 'vi exited after :wq');
+    const back = ok(await srv.call('file_read', { session_id: sid, path: 'poem.txt' }));
+    assert.ok(JSON.stringify(back).includes('line 60 of the poem\\nwritten in vi\\n'), 'vi saved the edit');
+    await close(v.terminal_id);
+  });
+
+  test('Ctrl+C interrupts sleep 100; Up recalls the last command', async () => {
+    const t = await open();
+    await shellReady(t.terminal_id);
+    await write(t.terminal_id, 'sleep 100', ['Enter']);
+    await screenMatching(t.terminal_id, /sleep 100$/m);
+    const t0 = Date.now();
+    await write(t.terminal_id, undefined, ['Ctrl+C']);
+    await write(t.terminal_id, 'echo rc=$?', ['Enter']);
+    await screenMatching(t.terminal_id, /^rc=130$/m);
+    assert.ok(Date.now() - t0 < 5000);
+    await write(t.terminal_id, undefined, ['Up', 'Enter']);
+    const r = await screenMatching(t.terminal_id, /^rc=0$/m); // echo rc=$? again: the echo before it succeeded
+    assert.ok(r.screen.match(/echo rc=\$\?/g).length >= 2, r.screen);
+    await close(t.terminal_id);
+  });
+
+  test('terminal_resize changes what tput cols says', async () => {
+    const t = await open({ cols: 90, rows: 30 });
+    await shellReady(t.terminal_id);
+    await write(t.terminal_id, 'echo cols=$(tput cols) lines=$(tput lines)', ['Enter']);
+    await screenMatching(t.terminal_id, /^cols=90 lines=30$/m);
+    const r = ok(await srv.call('terminal_resize', { terminal_id: t.terminal_id, cols: 120, rows: 40 }));
+    assert.equal(r.cols, 120);
+    assert.equal(r.rows, 40);
+    await write(t.terminal_id, 'echo cols=$(tput cols) lines=$(tput lines)', ['Enter']);
+    await screenMatching(t.terminal_id, /^cols=120 lines=40$/m);
+    err(await srv.call('terminal_resize', { terminal_id: t.terminal_id, cols: 0 }));
+    await close(t.terminal_id);
+  });
+
+  test('terminal_close kills the shell, its foreground program and its background jobs', async () => {
+    const bgSleep = uniqueSleepSeconds(300), fgSleep = uniqueSleepSeconds(300);
+    const t = await open();
+    await shellReady(t.terminal_id);
+    await write(t.terminal_id, `sleep ${bgSleep} & sleep ${fgSleep}`, ['Enter']);
+    const seen = await poll(() => hostPidsMatching(bgSleep).length && hostPidsMatching(fgSleep).length, { timeout: 5000 });
+    assert.ok(seen, 'both sleeps run');
+    const c = await close(t.terminal_id);
+    assert.equal(c.state, 'closed');
+    const gone = await poll(() => !hostPidsMatching(bgSleep).length && !hostPidsMatching(fgSleep).length, { timeout: 5000 });
+    assert.ok(gone, `left behind: ${JSON.stringify([...hostPidsMatching(bgSleep), ...hostPidsMatching(fgSleep)])}`);
+    err(await srv.call('terminal_read', { terminal_id: t.terminal_id }), 'not found');
+    err(await srv.call('terminal_write', { terminal_id: t.terminal_id, data: 'x' }), 'not found');
+  });
+
+  test('limits: terminals per session, sizes, key names, writes to an ended program', async () => {
+    const a = await open(), b = await open(), c = await open({ command: 'exit 3' });
+    // the third one's program ended: a fourth pushes it out; with all three running a fourth is refused
+    await poll(async () => (await read(c.terminal_id)).state === 'exited', { timeout: 5000 });
+    err(await srv.call('terminal_write', { terminal_id: c.terminal_id, data: 'x' }), 'ended');
+    assert.equal((await read(c.terminal_id)).exit_code, 3);
+    const d = await open();
+    err(await srv.call('terminal_read', { terminal_id: c.terminal_id }), 'not found');
+    err(await srv.call('terminal_open', { session_id: sid }), 'already has 3 open terminals');
+    const list = ok(await srv.call('terminal_list', { session_id: sid })).terminals.map((t) => t.terminal_id).sort();
+    assert.deepEqual(list, [a.terminal_id, b.terminal_id, d.terminal_id].sort());
+    err(await srv.call('terminal_open', { session_id: sid, cols: 501 }));
+    err(await srv.call('terminal_write', { terminal_id: a.terminal_id, keys: ['Hyper+Q'] }), 'unknown key');
+    err(await srv.call('terminal_write', { terminal_id: a.terminal_id }), 'data');
+    for (const t of [a, b, d]) await close(t.terminal_id);
+    await open().then((t) => close(t.terminal_id)); // room again
+  });
+
+  test('a flood of output stays bounded and the server keeps answering', async () => {
+    const t = await open({ command: 'yes flood-line-of-text | head -c 3000000; sleep 100' });
+    const t0 = Date.now();
+    ok(await srv.call('execute', { session_id: sid, language: 'shell', code: 'echo alive' }));
+    assert.ok(Date.now() - t0 < 5000, 'another call was answered during the flood');
+    const r = await poll(async () => { const x = await read(t.terminal_id, { screen: false, max_bytes: 10 }); return x.total_bytes >= 3000000 ? x : null; },
+      { timeout: 15000, interval: 100 });
+    assert.ok(r, 'all of the flood was read');
+    assert.ok(r.dropped_bytes > 2900000, `only the newest 64k kept: dropped ${r.dropped_bytes}`);
+    assert.ok(r.output.length <= 10);
+    const s = await read(t.terminal_id);
+    assert.match(s.screen, /flood-line-of-text/);
+    await close(t.terminal_id);
+  });
+});
+
+describe('terminals under serve: principals and the idle timeout', () => {
+  let serve, a, b;
+  before(async () => {
+    serve = await startServe({ config: { terminal_idle: '2s' } });
+    const other = createKey(serve.dataDir, { name: 'other' });
+    a = await httpClient(serve);
+    b = await httpClient(serve, { key: other.key });
+    await a.client.listTools();
+    await b.client.listTools();
+  });
+  after(async () => { await a?.close(); await b?.close(); await serve?.close(); });
+
+  test("another principal cannot see, type into, read or close a terminal", async () => {
+    const s = (await a.call('session_create', {})).structuredContent.session_id;
+    const t = ok(await a.call('terminal_open', { session_id: s }));
+    for (const [tool, args] of [['terminal_write', { data: 'echo pwned' }], ['terminal_read', {}],
+      ['terminal_resize', { cols: 10 }], ['terminal_close', {}]]) {
+      err(await b.call(tool, { terminal_id: t.terminal_id, ...args }), 'not found');
+    }
+    assert.deepEqual(ok(await b.call('terminal_list', {})).terminals, []);
+    err(await b.call('terminal_open', { session_id: s }), 'not found');
+    assert.equal(ok(await a.call('terminal_read', { terminal_id: t.terminal_id })).state, 'running');
+    ok(await a.call('terminal_close', { terminal_id: t.terminal_id }));
+  });
+
+  test('an unused terminal closes after terminal_idle; one in use stays', async () => {
+    const s = (await a.call('session_create', {})).structuredContent.session_id;
+    const sleepArg = uniqueSleepSeconds(300);
+    const idle = ok(await a.call('terminal_open', { session_id: s, command: `sleep ${sleepArg}` }));
+    const used = ok(await a.call('terminal_open', { session_id: s }));
+    await poll(() => hostPidsMatching(sleepArg).length, { timeout: 5000 });
+    const t0 = Date.now();
+    while (Date.now() - t0 < 3500) { // keep one in use
+      ok(await a.call('terminal_read', { terminal_id: used.terminal_id, wait_ms: 500 }));
+    }
+    err(await a.call('terminal_read', { terminal_id: idle.terminal_id }), 'not found');
+    assert.ok(await poll(() => !hostPidsMatching(sleepArg).length, { timeout: 5000 }), 'its program was killed');
+    assert.equal(ok(await a.call('terminal_read', { terminal_id: used.terminal_id })).state, 'running');
+    ok(await a.call('terminal_close', { terminal_id: used.terminal_id }));
+  });
+});
