@@ -559,10 +559,15 @@ static void grep_file(struct grep_scan *sc)
 			break;
 	}
 	close(fd);
+	if (!sc->data.data)
+		return;	/* nothing read */
 	if (memchr(sc->data.data, '\0', sc->data.len)) {
 		it->binary = true;
 		return;
 	}
+	/* the reads leave a byte: regexec gets a string that ends, whatever
+	   REG_STARTEND says (ASan's interceptor measures it with strlen) */
+	sc->data.data[sc->data.len] = '\0';
 	grep_buffer(sc, sc->data.data, sc->data.len);
 }
 
