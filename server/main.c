@@ -25,6 +25,7 @@
 #include "../sessions/sandbox.h"
 #include "../sessions/session.h"
 #include "../sessions/snapshot.h"
+#include "../sessions/watch.h"
 #include "../sessions/workspace.h"
 #include "../transport/tp.h"
 #include "../vnc/display.h"
@@ -139,6 +140,7 @@ static void finish_shutdown(void)
 	vnc_shutdown(); /* displays hold their sessions' agents and handles: before the sessions go */
 	sess_registry_free(srv.sessions);
 	srv.sessions = NULL;
+	sess_watch_shutdown(); /* every watch went with its session */
 	srv_records_close(); /* the stops just recorded, then no more writes */
 	sess_zygote_free(srv.zygote);
 	srv.zygote = NULL;
@@ -269,6 +271,7 @@ static int core_start(void)
 	srv.loop = uv_default_loop();
 	sess_zygote_attach(srv.zygote, srv.loop);
 	sess_ws_init(srv.loop);
+	sess_watch_init(srv.loop);
 	if (sess_instance_open(&srv.instance, srv.cfg.data_dir, &err) < 0) {
 		log_error("%s", err_text(err));
 		return -1;

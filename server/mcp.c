@@ -2,6 +2,7 @@
 #include "base/buf.h"
 #include "base/common.h"
 #include "../fixtures/catalog.h"
+#include "resources.h"
 #include "base/log.h"
 #include "base/banned.h"
 
@@ -16,6 +17,7 @@ struct mcp_conn {
 	char version[16];
 	int log_level;			/* minimum level sent to this client; -1: none chosen yet */
 	struct tool_conn tools;
+	struct res_conn *res;		/* its resource subscriptions (resources.c) */
 };
 
 static unsigned nconns;
@@ -120,10 +122,10 @@ static void do_initialize(struct srv_req *req, struct mcp_conn *m, json_t *param
 	snprintf(m->version, sizeof(m->version), "%s", v);
 	json_decref(m->tools.client_caps);
 	m->tools.client_caps = json_incref(json_object_get(params, "capabilities"));
-	json_t *caps = json_pack("{s:{s:b}, s:{}}", "tools", "listChanged", 0, "logging");
+	json_t *caps = json_pack("{s:{s:b}, s:{}, s:o}", "tools", "listChanged", 0, "logging", "resources",
+				 res_capability());
 	if (fixtures) {
 		/* advertised only when the catalog that serves them is on */
-		json_object_set_new(caps, "resources", json_pack("{s:b, s:b}", "subscribe", 1, "listChanged", 0));
 		json_object_set_new(caps, "prompts", json_pack("{s:b}", "listChanged", 0));
 		json_object_set_new(caps, "completions", json_object());
 	}
@@ -183,8 +185,8 @@ static void mcp_request(struct srv_req *req, const char *method, json_t *params)
 		}
 		m->log_level = l;
 		srv_req_result(req, json_object());
-	} else if (fixtures && !strncmp(method, "resources/", 10)) {
-		fixtures_resources(req, method, params);
+	} else if (!strncmp(method, "resources/", 10)) {
+		res_request(req, &m->res, &m->tools, method, params);
 	} else if (fixtures && !strncmp(method, "prompts/", 8)) {
 		fixtures_prompts(req, method, params);
 	} else if (fixtures && !strcmp(method, "completion/complete")) {
@@ -212,6 +214,8 @@ static void mcp_notification(struct srv_conn *c, const char *method, json_t *par
 static void mcp_closed(struct srv_conn *c)
 {
 	struct mcp_conn *m = conn_state(c);
+	res_conn_free(m->res);
+	m->res = NULL;
 	tool_conn_release(&m->tools);
 }
 
@@ -220,6 +224,7 @@ static void mcp_release_conn(struct srv_conn *c)
 	struct mcp_conn *m = srv_conn_app_data(c);
 	if (!m)
 		return;
+	res_conn_free(m->res);
 	tool_conn_release(&m->tools);
 	free(m);
 	nconns--;
@@ -236,6 +241,7 @@ void mcp_init(const struct tool_env *env)
 {
 	fixtures = env->fixtures;
 	tool_registry_init(env);
+	res_init(env);
 }
 
 void mcp_release(void)

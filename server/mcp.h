@@ -1,7 +1,8 @@
 /**
  * mcp.h — the MCP layer on top of the JSON-RPC engine: lifecycle
  * (initialize with version negotiation, initialized, ping), tools/list,
- * tools/call, logging/setLevel with notifications/message, cancellation.
+ * tools/call, logging/setLevel with notifications/message, cancellation;
+ * the resources methods through resources.h.
  *
  * Transports create connections with srv_conn_new(&mcp_app, ...).
  * Loop thread only.

@@ -4,6 +4,7 @@
 #include "quota.h"
 #include "run.h"
 #include "term.h"
+#include "watch.h"
 #include "workspace.h"
 #include "../server/base/buf.h"
 #include "../server/base/common.h"
@@ -799,6 +800,7 @@ void sess_destroy(struct sess_session *s)
 	if (s->next || s->prev || reg->head == s)
 		unlink_session(reg, s);
 	must_set_state(s, SESS_DELETED);
+	sess_watch_session_gone(s); /* before its workspace goes: no reports of its removal */
 	sess_run_abort_all(s); /* before the worker goes: no exit report will come */
 	sess_terms_close_all(s);
 	sess_jobs_forget(s); /* their records go with the session; the memory with its last reference */
@@ -914,6 +916,7 @@ void sess_registry_free(struct sess_registry *reg)
 			s->worker = NULL;
 		}
 		unlink_session(reg, s);
+		sess_watch_session_gone(s);
 		if (s->wsfd >= 0) {
 			close(s->wsfd);
 			s->wsfd = -1;

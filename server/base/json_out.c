@@ -162,6 +162,16 @@ static size_t utf8_seq(const unsigned char *p, size_t n)
 	return len;
 }
 
+size_t srv_utf8_prefix(const char *data, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)data;
+	size_t i = 0, n;
+
+	while (i < len && p[i] && (n = utf8_seq(p + i, len - i)))
+		i += n;
+	return i;
+}
+
 json_t *srv_json_text(const char *data, size_t len)
 {
 	if (!data)	/* an empty struct buf */

@@ -24,5 +24,7 @@ char *srv_json_dumps(const json_t *j);
  * contents): valid text as it is, each invalid byte or NUL as U+FFFD.
  */
 json_t *srv_json_text(const char *data, size_t len);
+/** How many of len bytes, from the start, are valid UTF-8 with no NUL (len: all of them). */
+size_t srv_utf8_prefix(const char *data, size_t len);
 
 #endif
