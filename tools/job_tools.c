@@ -327,12 +327,12 @@ static void job_cancel_run(struct tool_call *call)
 static void job_write_run(struct tool_call *call)
 {
 	struct sess_job *j = find_job(call);
-	json_t *data = json_object_get(call->args, "data");
-	bool eof = tool_arg_bool(call, "eof", false);
 	auto_err struct err *err = NULL;
 
 	if (!j)
-		return;
+		return;	/* call is finished (and freed): touch nothing of it */
+	json_t *data = json_object_get(call->args, "data");
+	bool eof = tool_arg_bool(call, "eof", false);
 	size_t len = data ? json_string_length(data) : 0;
 	if (sess_job_write(j, data ? json_string_value(data) : "", len, eof, &err) < 0) {
 		tool_fail_err(call, err, "job_write");
