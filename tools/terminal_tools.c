@@ -126,14 +126,15 @@ static void terminal_open_run(struct tool_call *call)
 static void terminal_write_run(struct tool_call *call)
 {
 	struct sess_term *t = find_term(call);
-	json_t *data = json_object_get(call->args, "data");
-	json_t *keys = json_object_get(call->args, "keys");
 	auto_err struct err *err = NULL;
-	size_t i, n = data ? json_string_length(data) : 0;
+	size_t i, n;
 	json_t *k;
 
 	if (!t)
-		return;
+		return;	/* call is finished (and freed): touch nothing of it */
+	json_t *data = json_object_get(call->args, "data");
+	json_t *keys = json_object_get(call->args, "keys");
+	n = data ? json_string_length(data) : 0;
 	if (!data && !json_array_size(keys)) {
 		tool_fail(call, "terminal_write needs data (text to type) or keys (named keys to press)");
 		return;
@@ -270,12 +271,11 @@ static void read_cancelled(void *arg)
 static void terminal_read_run(struct tool_call *call)
 {
 	struct sess_term *t = find_term(call);
+	if (!t)
+		return;	/* call is finished (and freed): touch nothing of it */
 	uint64_t since = (uint64_t)tool_arg_int(call, "since_offset", 0);
 	uint64_t limit = (uint64_t)tool_arg_int(call, "max_bytes", READ_DEFAULT_BYTES);
 	int64_t wait = tool_arg_int(call, "wait_ms", 0);
-
-	if (!t)
-		return;
 	if (!wait) {
 		read_answer(call, t, since, limit);
 		return;

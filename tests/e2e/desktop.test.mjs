@@ -54,7 +54,14 @@ describe('the standard desktop', () => {
 
   test('two xterms: one dragged by its title bar, the other closed with its close button, all by input', { timeout: 90000 }, async () => {
     await sh('(xterm -T one -geometry 50x10+680+100 >/dev/null 2>&1 &); (xterm -T two -geometry 50x10+150+520 >/dev/null 2>&1 &)');
-    const framed = async (t) => { const w = await win(t); return w?.framed ? w : null; };
+    // framed, and placed: the window manager reparents first and moves after; two reads 200 ms apart agree
+    const framed = async (t) => {
+      const a = await win(t);
+      if (!a?.framed) return null;
+      await new Promise((r) => setTimeout(r, 200));
+      const b = await win(t);
+      return b && b.x === a.x && b.y === a.y ? b : null;
+    };
     const one = await poll(() => framed('one'), { timeout: 10000, interval: 200 });
     const two = await poll(() => framed('two'), { timeout: 10000, interval: 200 });
     assert.ok(one && two, 'both windows are mapped and framed by the window manager');
