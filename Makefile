@@ -29,7 +29,7 @@ MOD_SRC  := $(foreach m,$(MODULES),$(MOD_$(m)))
 MOD_OBJ  := $(MOD_SRC:%.c=$(BUILD)/pic/%.o)
 MOD_SO   := $(MODULES:%=$(BUILD)/mcpbox-%.so)
 
-SRC      := $(filter-out $(MOD_SRC),$(wildcard server/*.c server/base/*.c server/rest/*.c transport/*.c tools/*.c sessions/*.c vnc/*.c fixtures/*.c))
+SRC      := $(filter-out $(MOD_SRC),$(wildcard server/*.c server/base/*.c server/rest/*.c transport/*.c tools/*.c sessions/*.c vnc/*.c proxy/*.c fixtures/*.c))
 OBJ      := $(SRC:%.c=$(BUILD)/obj/%.o)
 LIBOBJ   := $(filter-out $(BUILD)/obj/server/main.o,$(OBJ))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)

@@ -31,6 +31,7 @@
 #include "../vnc/display.h"
 #include "../vnc/agent.h"
 #include "../vnc/web.h"
+#include "../proxy/proxy.h"
 #include "rest/rest.h"
 #include "base/banned.h"
 
@@ -470,6 +471,7 @@ static int cmd_serve(const char *listen, const char *auth_mode)
 		.metrics = render_metrics,
 	};
 	vnc_web_routes();
+	px_routes();
 	rest_start(&srv.cfg);
 	if (tp_http_start(srv.loop, &mcp_app, &o, &err) < 0) {
 		log_error("%s", err_text(err));
@@ -484,6 +486,7 @@ static int cmd_serve(const char *listen, const char *auth_mode)
 		snprintf(srv.env.http_base, sizeof(srv.env.http_base), "http://%s%s%s:%d", v6 ? "[" : "", h,
 			 v6 ? "]" : "", tp_http_port());
 		vnc_set_http_base(srv.env.http_base);
+		px_set_http_base(srv.env.http_base);
 	}
 	printf("mcpbox %s serving MCP at http://%s:%d/mcp (Streamable HTTP and WebSocket)\n", MCPBOX_VERSION, host,
 	       tp_http_port());

@@ -19,7 +19,11 @@
  *                                       the present fds as SCM_RIGHTS
  *                     SESS_MSG_KILL     struct sess_msg_kill
  *                     SESS_MSG_SHUTDOWN (no body) kill everything and exit
+ *                     SESS_MSG_CONNECT  struct sess_msg_connect: open a TCP connection
+ *                                       to a loopback port inside the sandbox
  *   worker → server   SESS_MSG_EXIT     struct sess_msg_exit
+ *                     SESS_MSG_CONNECTED struct sess_msg_connected; when error is
+ *                                       0, the socket (connect in progress) as SCM_RIGHTS
  */
 #ifndef MCPBOX_SESS_PROTO_H
 #define MCPBOX_SESS_PROTO_H
@@ -45,6 +49,8 @@ enum sess_msg_type {
 	SESS_MSG_KILL,
 	SESS_MSG_SHUTDOWN,
 	SESS_MSG_EXIT,
+	SESS_MSG_CONNECT,
+	SESS_MSG_CONNECTED,
 };
 
 struct sess_msg_hdr {
@@ -118,6 +124,20 @@ struct sess_msg_exit {
 	uint64_t max_rss_kb;
 };
 
+struct sess_msg_connect {
+	struct sess_msg_hdr h;
+	uint64_t req_id;
+	uint32_t port;		/* 1..65535 */
+	uint32_t ipv6;		/* 0: 127.0.0.1, 1: ::1 */
+};
+
+struct sess_msg_connected {
+	struct sess_msg_hdr h;
+	uint64_t req_id;
+	int32_t error;		/* 0: the socket comes along; else an errno */
+	uint32_t pad;
+};
+
 /* Cursor over the string area of a received record. */
 struct sess_rd {
 	const char *p;
@@ -148,6 +168,21 @@ static inline void sess_wr_str(struct buf *b, const char *s)
 
 	buf_add(b, &len, sizeof(len));
 	buf_add(b, s, len);
+}
+
+/* Attach one fd as SCM_RIGHTS to mh, in cbuf (at least CMSG_SPACE(sizeof(int)) bytes). */
+static inline void sess_proto_put_fd(struct msghdr *mh, void *cbuf, size_t cap, int fd)
+{
+	struct cmsghdr *c;
+
+	memset(cbuf, 0, cap);
+	mh->msg_control = cbuf;
+	mh->msg_controllen = CMSG_SPACE(sizeof(int));
+	c = CMSG_FIRSTHDR(mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
 }
 
 /*

@@ -169,6 +169,25 @@ struct sess_usage {
 };
 int sess_worker_usage(struct sess_worker *w, struct sess_usage *u, struct err **errp);
 
+/**
+ * A connection's socket (fd >= 0, non-blocking, connect maybe still in
+ * progress: wait for writability and check SO_ERROR; the callee owns it), or
+ * err (owned by the callee; fd -1).
+ */
+typedef void (*sess_connect_cb)(void *arg, int fd, struct err *err);
+/**
+ * Ask the worker to open a TCP connection to port on the sandbox's loopback
+ * (127.0.0.1, or ::1 with ipv6) from inside its network namespace and pass
+ * the socket back: the server never joins the sandbox's namespaces and no
+ * other network path into the sandbox exists. cb runs exactly once (also
+ * when the worker dies or is freed: then with an error), unless cancelled
+ * first. *req_id names the request for sess_worker_connect_cancel().
+ */
+int sess_worker_connect(struct sess_worker *w, unsigned port, bool ipv6, sess_connect_cb cb, void *arg,
+			uint64_t *req_id, struct err **errp);
+/** cb will not run for req_id; the socket, if it comes, is closed. */
+void sess_worker_connect_cancel(struct sess_worker *w, uint64_t req_id);
+
 /** Called when the worker dies on its own (not after sess_worker_free). */
 void sess_worker_on_death(struct sess_worker *w, void (*cb)(void *arg), void *arg);
 

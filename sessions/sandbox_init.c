@@ -24,6 +24,8 @@
 #include <linux/seccomp.h>
 #include <linux/securebits.h>
 #include <net/if.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -776,6 +778,62 @@ static void kill_session(pid_t sid, int sig)
 	closedir(d);
 }
 
+/* Connect to a port of the sandbox's loopback and hand the socket over.
+   Non-blocking: a listener with a full backlog never stalls the worker;
+   the server waits for the connection with its own timeout. */
+static void handle_connect(struct worker *w, size_t len)
+{
+	const struct sess_msg_connect *m = (const void *)w->buf;
+	struct sess_msg_connected r;
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} cbuf;
+	struct iovec iov = { &r, sizeof(r) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct sockaddr_in a4 = { .sin_family = AF_INET };
+	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6 };
+	int fd = -1;
+
+	if (len != sizeof(*m) || m->port < 1 || m->port > 65535 || m->ipv6 > 1) {
+		fprintf(stderr, "mcpbox-worker: malformed connect request\n");
+		_exit(1);
+	}
+	memset(&r, 0, sizeof(r));
+	r.h.type = SESS_MSG_CONNECTED;
+	r.req_id = m->req_id;
+	fd = socket(m->ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd >= 0) {
+		int rc;
+		if (m->ipv6) {
+			a6.sin6_port = htons((uint16_t)m->port);
+			a6.sin6_addr = in6addr_loopback;
+			rc = connect(fd, (struct sockaddr *)&a6, sizeof(a6));
+		} else {
+			a4.sin_port = htons((uint16_t)m->port);
+			a4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+			rc = connect(fd, (struct sockaddr *)&a4, sizeof(a4));
+		}
+		if (rc < 0 && errno != EINPROGRESS) {
+			r.error = errno;
+			close(fd);
+			fd = -1;
+		}
+	} else {
+		r.error = errno;
+	}
+	if (fd >= 0)
+		sess_proto_put_fd(&mh, cbuf.buf, sizeof(cbuf.buf), fd);
+	/* Blocking, as send_exit: the server reads promptly; if it is gone, so are we. */
+	while (sendmsg(w->ctl, &mh, MSG_NOSIGNAL) < 0) {
+		if (errno == EINTR)
+			continue;
+		_exit(0);
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
 static void handle_kill(struct worker *w, size_t len)
 {
 	const struct sess_msg_kill *m = (const void *)w->buf;
@@ -884,6 +942,9 @@ static void handle_ctl(struct worker *w)
 		return;
 	case SESS_MSG_KILL:
 		handle_kill(w, (size_t)n);
+		break;
+	case SESS_MSG_CONNECT:
+		handle_connect(w, (size_t)n);
 		break;
 	case SESS_MSG_SHUTDOWN:
 		_exit(0);

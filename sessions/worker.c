@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -36,6 +37,14 @@ struct wexec {
 	void *arg;
 	uint64_t oom_before;	/* cgroup oom_kill counter at spawn */
 	bool oom_known;
+};
+
+/* A connection asked of the worker, waiting for its answer. */
+struct wconn {
+	struct wconn *next;
+	uint64_t id;
+	sess_connect_cb cb;
+	void *arg;
 };
 
 /* A record waiting for room in the socket (the worker's queue is short). */
@@ -54,6 +63,7 @@ struct sess_worker {
 	char *id;
 	struct sess_cgroup cg;		/* own copy: may outlive the zygote */
 	struct wexec *execs;
+	struct wconn *conns;
 	uint64_t next_exec_id;
 	struct wout *out_head, *out_tail;
 	int events;
@@ -441,6 +451,22 @@ int sess_worker_usage(struct sess_worker *w, struct sess_usage *u, struct err **
 	return 0;
 }
 
+/* Every connection still asked for fails: the worker cannot answer any more. */
+static void fail_conns(struct sess_worker *w)
+{
+	while (w->conns) {
+		struct wconn *c = w->conns;
+		w->conns = c->next;
+		struct err *e = NULL;
+		err_setc(&e, ERR_UNAVAILABLE, 0, "the session's sandbox is gone");
+		if (c->cb)
+			c->cb(c->arg, -1, e);
+		else
+			err_free(e);
+		free(c);
+	}
+}
+
 static bool oom_since(struct sess_worker *w, const struct wexec *x, int status)
 {
 	uint64_t now;
@@ -468,6 +494,7 @@ static void worker_died(struct sess_worker *w, const char *why)
 			x->cb(x->arg, x->id, &ex);
 		free(x);
 	}
+	fail_conns(w);
 	if (!w->closing && w->on_death)
 		w->on_death(w->death_arg);
 }
@@ -501,6 +528,83 @@ static void handle_exit(struct sess_worker *w, size_t len)
 	free(x);
 }
 
+/* The answer to a connect request: an error, or exactly one stream socket. */
+static void handle_connected(struct sess_worker *w, size_t len, const int *fds, size_t nfds)
+{
+	struct sess_msg_connected m;
+	struct wconn **pp, *c;
+	int type = 0;
+	socklen_t tl = sizeof(type);
+	struct stat st;
+
+	if (len != sizeof(m)) {
+		worker_died(w, "sent a malformed record");
+		return;
+	}
+	memcpy(&m, w->rbuf, sizeof(m));
+	for (pp = &w->conns; *pp && (*pp)->id != m.req_id; pp = &(*pp)->next)
+		;
+	if (!*pp || nfds != (m.error ? 0u : 1u) ||
+	    (nfds && (fstat(fds[0], &st) < 0 || !S_ISSOCK(st.st_mode) ||
+		      getsockopt(fds[0], SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_STREAM))) {
+		if (nfds)
+			close(fds[0]);
+		worker_died(w, "answered a connection it was not asked for");
+		return;
+	}
+	c = *pp;
+	*pp = c->next;
+	if (!c->cb) {
+		if (nfds)
+			close(fds[0]);
+	} else if (m.error) {
+		struct err *e = NULL;
+		err_setc(&e, ERR_UNAVAILABLE, m.error > 0 && m.error < 4096 ? m.error : 0, "connect inside the sandbox");
+		c->cb(c->arg, -1, e);
+	} else {
+		c->cb(c->arg, fds[0], NULL);
+	}
+	free(c);
+}
+
+int sess_worker_connect(struct sess_worker *w, unsigned port, bool ipv6, sess_connect_cb cb, void *arg,
+			uint64_t *req_id, struct err **errp)
+{
+	struct sess_msg_connect m;
+	struct buf b = BUF_INIT;
+	struct wconn *c;
+
+	if (w->dead || w->closing)
+		return err_setc(errp, ERR_UNAVAILABLE, 0, "the session's sandbox is gone");
+	if (port < 1 || port > 65535)
+		return err_setc(errp, ERR_INVALID, 0, "port %u is not 1..65535", port);
+	memset(&m, 0, sizeof(m));
+	m.h.type = SESS_MSG_CONNECT;
+	m.req_id = ++w->next_exec_id;	/* one counter: ids never repeat in a worker */
+	m.port = port;
+	m.ipv6 = ipv6;
+	buf_add(&b, &m, sizeof(m));
+	if (send_or_queue(w, &b, NULL, 0, errp) < 0)
+		return -1;
+	c = xcalloc(1, sizeof(*c));
+	c->id = m.req_id;
+	c->cb = cb;
+	c->arg = arg;
+	c->next = w->conns;
+	w->conns = c;
+	*req_id = c->id;
+	return 0;
+}
+
+void sess_worker_connect_cancel(struct sess_worker *w, uint64_t req_id)
+{
+	for (struct wconn *c = w->conns; c; c = c->next)
+		if (c->id == req_id) {
+			c->cb = NULL;	/* the answer's socket is closed when it comes */
+			return;
+		}
+}
+
 static void worker_poll_cb(uv_poll_t *h, int status, int events)
 {
 	struct sess_worker *w = h->data;
@@ -524,7 +628,8 @@ static void worker_poll_cb(uv_poll_t *h, int status, int events)
 		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
 				     .msg_control = cbuf.buf, .msg_controllen = sizeof(cbuf.buf) };
 		struct sess_msg_hdr hdr;
-		bool bad_fds = false;
+		int fds[1] = { -1 };
+		size_t nfds;
 		ssize_t n = recvmsg(w->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -533,16 +638,23 @@ static void worker_poll_cb(uv_poll_t *h, int status, int events)
 			worker_died(w, NULL);	/* EOF: the sandbox ended */
 			return;
 		}
-		/* The worker never sends fds: close any it smuggles in. */
-		if (sess_proto_take_fds(&mh, NULL, 0))
-			bad_fds = true;
-		if (bad_fds || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
-		    (size_t)n < sizeof(hdr)) {
+		/* Only a connect answer carries an fd, one at most: close what else
+		   it smuggles in. */
+		nfds = sess_proto_take_fds(&mh, fds, 1);
+		if (nfds > 1 || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || (size_t)n < sizeof(hdr)) {
+			if (nfds)
+				close(fds[0]);
 			worker_died(w, "sent a malformed record");
 			return;
 		}
 		memcpy(&hdr, w->rbuf, sizeof(hdr));
-		if (hdr.type != SESS_MSG_EXIT) {
+		if (hdr.type == SESS_MSG_CONNECTED) {
+			handle_connected(w, (size_t)n, fds, nfds);
+			continue;
+		}
+		if (nfds)
+			close(fds[0]);
+		if (hdr.type != SESS_MSG_EXIT || nfds) {
 			worker_died(w, "sent an unknown record");
 			return;
 		}
@@ -579,6 +691,7 @@ void sess_worker_free(struct sess_worker *w)
 	if (!w->dead)
 		send(w->fd, &q, sizeof(q), MSG_NOSIGNAL | MSG_DONTWAIT);
 	w->closing = true;
+	fail_conns(w);
 	/* libuv may still reference the handle: free in the close callback. */
 	uv_close((uv_handle_t *)&w->poll, worker_close_cb);
 }

@@ -368,17 +368,8 @@ static void reply_created(struct zstate *zs, pid_t pid, int ctl, const char *msg
 	memset(&mh, 0, sizeof(mh));
 	mh.msg_iov = &iov;
 	mh.msg_iovlen = 1;
-	if (ctl >= 0) {
-		struct cmsghdr *c;
-		memset(&cbuf, 0, sizeof(cbuf));
-		mh.msg_control = cbuf.buf;
-		mh.msg_controllen = sizeof(cbuf.buf);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &ctl, sizeof(int));
-	}
+	if (ctl >= 0)
+		sess_proto_put_fd(&mh, cbuf.buf, sizeof(cbuf.buf), ctl);
 	while (sendmsg(zs->sock, &mh, MSG_NOSIGNAL) < 0) {
 		if (errno == EINTR)
 			continue;

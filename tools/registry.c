@@ -1,5 +1,6 @@
 #include "tool.h"
 #include "../vnc/display.h"
+#include "../proxy/proxy.h"
 #include "../server/base/json_out.h"
 #include "../server/base/buf.h"
 #include "../server/base/common.h"
@@ -69,6 +70,7 @@ void tool_registry_init(const struct tool_env *env)
 	add_family(tool_snapshot_defs, false);
 	add_family(tool_display_defs, false);
 	vnc_init(uv_default_loop(), env->sessions, env->cfg);
+	px_init(env->sessions, env->cfg);
 	add_family(tool_alias_defs, true);
 	if (env->fixtures)
 		add_family(tool_fixture_defs, false);

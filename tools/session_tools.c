@@ -3,6 +3,7 @@
  */
 #include "tool.h"
 #include "../vnc/display.h"
+#include "../proxy/proxy.h"
 #include "../server/base/json_out.h"
 #include "../server/base/buf.h"
 #include "../server/base/common.h"
@@ -50,6 +51,9 @@ static json_t *session_json(struct sess_session *s, bool detail)
 	json_t *display = vnc_display_info(s, s->owner); /* only owners see a session */
 	if (display)
 		json_object_set_new(o, "display", display);
+	json_t *ports = px_ports_json(s);
+	if (ports)
+		json_object_set_new(o, "ports", ports);
 	return o;
 }
 

@@ -44,6 +44,7 @@ void http_frameq_push(struct frameq *q, const void *data, size_t len)
 	struct wsframe *f = xmalloc(sizeof(*f) + LWS_PRE + len);
 	f->next = NULL;
 	f->len = len;
+	f->binary = -1;
 	memcpy(f->data + LWS_PRE, data, len);
 	if (q->tail)
 		q->tail->next = f;
@@ -58,6 +59,8 @@ int http_frameq_write(struct frameq *q, struct lws *wsi, enum lws_write_protocol
 	struct wsframe *f = q->head;
 	if (!f)
 		return 0;
+	if (f->binary >= 0)
+		kind = f->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT;
 	if (lws_write(wsi, f->data + LWS_PRE, f->len, kind) < (int)f->len)
 		return -1;
 	q->head = f->next;
@@ -369,6 +372,7 @@ static struct stream *stream_new(struct lws *wsi, struct session *s, const char 
 	st->wsi = wsi;
 	st->sess = s;
 	st->status = 200;
+	st->length = -1;
 	st->engine_done = true; /* until a POST hands it to the engine (process_post) */
 	snprintf(st->origin, sizeof(st->origin), "%s", origin);
 	buf_grow(&st->out, LWS_PRE);
@@ -400,6 +404,7 @@ static void stream_free(struct stream *st)
 	buf_release(&st->out);
 	buf_release(&st->xhdr);
 	free(st->answer);
+	free(st->own_type);
 	free(st);
 }
 
@@ -494,10 +499,12 @@ static int stream_write(struct stream *st)
 	if (st->overflow)
 		return -1;
 	if (!st->headers_sent) {
-		unsigned char hb[LWS_PRE + 2048], *start = hb + LWS_PRE, *p = start, *end = hb + sizeof(hb) - 1;
-		const char *type = st->sse ? (st->type ? st->type : "text/event-stream")
+		unsigned char hb[LWS_PRE + 8192], *start = hb + LWS_PRE, *p = start, *end = hb + sizeof(hb) - 1;
+		const char *type = st->raw ? st->own_type
+				   : st->sse ? (st->type ? st->type : "text/event-stream")
 				   : pending ? (st->type ? st->type : "application/json") : NULL;
-		lws_filepos_t clen = st->sse ? LWS_ILLEGAL_HTTP_CONTENT_LEN : (lws_filepos_t)pending;
+		lws_filepos_t clen = st->raw && st->length >= 0 ? (lws_filepos_t)st->length
+				     : st->sse ? LWS_ILLEGAL_HTTP_CONTENT_LEN : (lws_filepos_t)pending;
 
 		if (!st->sse && !st->finished)
 			return 0; /* the answer is not there yet */
@@ -515,7 +522,7 @@ static int stream_write(struct stream *st)
 							(int)strlen(val), &p, end))
 				return -1;
 		}
-		if (st->sse && lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+		if (st->sse && !st->raw && lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
 							   (const unsigned char *)"no-cache", 8, &p, end))
 			return -1;
 		if (st->status == 401 &&
@@ -525,7 +532,7 @@ static int stream_write(struct stream *st)
 		if (add_cors(wsi, st->origin, st->preflight, &p, end) || lws_finalize_write_http_header(wsi, start, &p, end))
 			return -1;
 		st->headers_sent = true;
-		if (st->sse) {
+		if (st->sse && !st->raw) {
 			lws_http_mark_sse(wsi);
 			if (st->is_get)
 				lws_set_timer_usecs(wsi, SSE_PING_US);
@@ -548,6 +555,8 @@ static int stream_write(struct stream *st)
 			st->out.len = LWS_PRE;
 			st->sent = 0;
 		}
+		if (st->on_written)
+			st->on_written(st->written_arg);
 		if (last)
 			return lws_http_transaction_completed(wsi) ? -1 : 0;
 		if (n < pending)
@@ -760,8 +769,11 @@ static void pss_reset(struct pss *p)
 	}
 	if (p->st) {
 		p->st->wsi = NULL;
-		if (p->st->req)
+		if (p->st->req) {
+			p->st->in_gone = true; /* a route may finish its request in there: free it here only */
 			http_req_gone(p->st->req);
+			p->st->in_gone = false;
+		}
 		http_stream_maybe_free(p->st);
 		p->st = NULL;
 	}

@@ -16,6 +16,9 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include "../server/base/buf.h"
 
 enum tp_method {
 	TP_GET = 1 << 0,
@@ -87,6 +90,24 @@ void tp_req_json(struct tp_req *r, int status, json_t *body);
 void tp_req_start(struct tp_req *r, int status, const char *type);
 void tp_req_write(struct tp_req *r, const void *data, size_t len);
 void tp_req_end(struct tp_req *r);
+/**
+ * Start an answer passed through from elsewhere (a proxy): status, type
+ * (copied; NULL: no Content-Type), length (-1: unknown, the connection then
+ * ends the body). Then tp_req_write() pieces and tp_req_end(), as above.
+ */
+void tp_req_start_raw(struct tp_req *r, int status, const char *type, int64_t length);
+/** Bytes of the answer queued and not yet written to the client (a streaming route's backpressure). */
+size_t tp_req_queued(const struct tp_req *r);
+/** Call fn(arg) whenever a piece of the queued answer was written to the client (NULL: stop). */
+void tp_req_on_written(struct tp_req *r, void (*fn)(void *arg), void *arg);
+/**
+ * The request's query as it goes on to another server: "?a=b&c=d"
+ * (percent-encoded again), without the arguments named in drop (a
+ * NULL-terminated list, may be NULL); appended to out, nothing when empty.
+ */
+void tp_req_query_string(const struct tp_req *r, const char *const *drop, struct buf *out);
+/** Percent-encode s onto b, keeping unreserved characters and those in keep. Pure. */
+void tp_url_encode(struct buf *b, const char *s, const char *keep);
 
 /**
  * The token of an "Authorization: Bearer TOKEN" header value (scheme in any
@@ -115,10 +136,14 @@ struct tp_ws_ops {
 };
 void tp_ws_route(const char *pattern, const struct tp_ws_ops *ops, void *arg);
 /**
- * Queue a binary (or text) message; false when the queue holds more than
+ * Queue a binary (or text) message (each message keeps its kind); false when the queue holds more than
  * the route's budget now (the caller should stop producing until drained).
  */
 bool tp_ws_send(struct tp_ws *ws, const void *data, size_t len, bool binary);
+/** During receive: does this piece end its message, and is the message binary? */
+void tp_ws_piece(const struct tp_ws *ws, bool *final, bool *binary);
+/** Stop (true) or resume reading the client's messages (backpressure). */
+void tp_ws_pause(struct tp_ws *ws, bool paused);
 /** Close once what is queued is written; a message the client sends meanwhile closes it at once. */
 void tp_ws_close(struct tp_ws *ws);
 

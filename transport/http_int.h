@@ -46,6 +46,12 @@ struct stream {
 	bool is_get;
 	bool preflight;			/* CORS: also list allowed methods and headers */
 	const char *type;		/* content type of a plain answer (default JSON) */
+	bool raw;			/* a passed-through answer (tp_req_start_raw): no SSE marks */
+	char *own_type;			/* its content type (copied), or NULL for none */
+	int64_t length;			/* its length, -1: unknown */
+	void (*on_written)(void *arg);	/* a route wants to hear that queued bytes went out */
+	void *written_arg;
+	bool in_gone;			/* the route is being told that the client left */
 	char session_hdr[40];		/* Mcp-Session-Id to send, if any */
 	char origin[128];		/* CORS: echo an allowed Origin */
 	struct buf out;			/* LWS_PRE headroom, then bytes to write */
@@ -73,6 +79,7 @@ struct session {
 struct wsframe {
 	struct wsframe *next;
 	size_t len;
+	signed char binary;		/* -1: the writer's kind; 0 text; 1 binary */
 	unsigned char data[];		/* LWS_PRE headroom, then len bytes */
 };
 

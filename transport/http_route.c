@@ -177,12 +177,14 @@ static void req_finish(struct tp_req *r)
 	struct stream *st = r->st;
 	assert(st && st->req == r);
 	st->req = NULL;
+	st->on_written = NULL; /* the route is done with the stream */
 	st->finished = true;
 	st->engine_done = true;
 	H.reqs--;
 	http_stream_kick(st);
-	http_stream_maybe_free(st);
 	req_free(r);
+	if (!st->in_gone)
+		http_stream_maybe_free(st);
 }
 
 /* The client left before the route finished: tell it (once). */
@@ -369,6 +371,67 @@ void tp_req_start(struct tp_req *r, int status, const char *type)
 	http_stream_kick(r->st);
 }
 
+void tp_req_start_raw(struct tp_req *r, int status, const char *type, int64_t length)
+{
+	r->st->own_type = type ? xstrdup(type) : NULL;
+	r->st->raw = true;
+	r->st->length = length;
+	tp_req_start(r, status, NULL);
+}
+
+size_t tp_req_queued(const struct tp_req *r)
+{
+	return r->st->out.len - LWS_PRE - r->st->sent;
+}
+
+void tp_req_on_written(struct tp_req *r, void (*fn)(void *arg), void *arg)
+{
+	r->st->on_written = fn;
+	r->st->written_arg = arg;
+}
+
+static void add_encoded(struct buf *b, const char *s, size_t n, const char *keep)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (isalnum(c) || strchr("-._~", c) || (c && strchr(keep, c)))
+			buf_add(b, &s[i], 1);
+		else
+			buf_addf(b, "%%%c%c", hex[c >> 4], hex[c & 15]);
+	}
+}
+
+void tp_url_encode(struct buf *b, const char *s, const char *keep)
+{
+	add_encoded(b, s, strlen(s), keep);
+}
+
+void tp_req_query_string(const struct tp_req *r, const char *const *drop, struct buf *out)
+{
+	struct lws *wsi = req_wsi(r);
+	char frag[4096];
+	bool first = true;
+	int n;
+
+	for (int i = 0; wsi && (n = lws_hdr_copy_fragment(wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i)) >= 0; i++) {
+		const char *eq = strchr(frag, '=');
+		size_t nl = eq ? (size_t)(eq - frag) : strlen(frag);
+		bool skip = false;
+		for (const char *const *d = drop; d && *d && !skip; d++)
+			skip = strlen(*d) == nl && !memcmp(*d, frag, nl);
+		if (skip || !frag[0])
+			continue;
+		buf_add(out, first ? "?" : "&", 1);
+		first = false;
+		add_encoded(out, frag, nl, "");
+		if (eq) {
+			buf_add(out, "=", 1);
+			add_encoded(out, eq + 1, strlen(eq + 1), "");
+		}
+	}
+}
+
 void tp_req_write(struct tp_req *r, const void *data, size_t len)
 {
 	http_stream_queue(r->st, data, len);
@@ -384,13 +447,25 @@ bool tp_ws_send(struct tp_ws *ws, const void *data, size_t len, bool binary)
 	if (!ws->wsi || ws->closing)
 		return false;
 	http_frameq_push(&ws->q, data, len);
-	ws->binary = binary; /* a route's WebSocket speaks one kind of frame */
+	ws->q.tail->binary = binary;
 	lws_callback_on_writable(ws->wsi);
 	if (ws->q.queued > WS_ROUTE_QUEUE_MAX) {
 		ws->full = true;
 		return false;
 	}
 	return true;
+}
+
+void tp_ws_piece(const struct tp_ws *ws, bool *final, bool *binary)
+{
+	*final = ws->wsi && lws_is_final_fragment(ws->wsi) && !lws_remaining_packet_payload(ws->wsi);
+	*binary = ws->wsi && lws_frame_is_binary(ws->wsi);
+}
+
+void tp_ws_pause(struct tp_ws *ws, bool paused)
+{
+	if (ws->wsi)
+		lws_rx_flow_control(ws->wsi, paused ? 0 : 1);
 }
 
 void tp_ws_close(struct tp_ws *ws)
