@@ -19,6 +19,7 @@
 
 #include <fcntl.h>
 #include <ftw.h>
+#include <openssl/crypto.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -100,6 +101,9 @@ static void job_run(uv_work_t *req)
 		materialize(j);
 		break;
 	}
+	/* the engine hashed with OpenSSL on this pool thread: free its per-thread
+	   state now, as pool threads outlive OpenSSL's clean-up at exit */
+	OPENSSL_thread_stop();
 }
 
 static void job_free(struct job *j)
