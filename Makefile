@@ -11,7 +11,7 @@ BUILD   ?= build
 # The binary links CORE_PKGS only; libgit2 and libvncserver (and the ~40 libraries
 # they pull in) live in modules loaded on first use (server/base/module.h).
 CORE_PKGS := libuv jansson libseccomp sqlite3 libcrypto libwebsockets \
-           xcb xcb-damage xcb-xfixes xcb-xtest x11 libpng libturbojpeg zlib vterm
+           xcb xcb-damage xcb-xfixes xcb-xtest x11 libpng libturbojpeg zlib vterm libzmq
 PKGS    := $(CORE_PKGS) libgit2 libvncserver
 OPT     ?= -O2 -g
 CFLAGS  := $(OPT) -std=gnu11 -MMD -MP -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
@@ -29,7 +29,7 @@ MOD_SRC  := $(foreach m,$(MODULES),$(MOD_$(m)))
 MOD_OBJ  := $(MOD_SRC:%.c=$(BUILD)/pic/%.o)
 MOD_SO   := $(MODULES:%=$(BUILD)/mcpbox-%.so)
 
-SRC      := $(filter-out $(MOD_SRC),$(wildcard server/*.c server/base/*.c server/rest/*.c transport/*.c tools/*.c sessions/*.c vnc/*.c proxy/*.c fixtures/*.c))
+SRC      := $(filter-out $(MOD_SRC),$(wildcard server/*.c server/base/*.c server/rest/*.c transport/*.c tools/*.c sessions/*.c vnc/*.c proxy/*.c kernel/*.c fixtures/*.c))
 OBJ      := $(SRC:%.c=$(BUILD)/obj/%.o)
 LIBOBJ   := $(filter-out $(BUILD)/obj/server/main.o,$(OBJ))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -41,11 +41,12 @@ RUN_PKGS := build-essential pkg-config libuv1-dev libjansson-dev libseccomp-dev 
             xvfb x11-xkb-utils xkb-data jwm xterm xfonts-base fonts-dejavu-core libx11-dev libxcb1-dev libxcb-damage0-dev libxcb-xfixes0-dev libxcb-xtest0-dev \
             libxtst-dev libxdamage-dev libxfixes-dev libpng-dev libturbojpeg0-dev libvncserver-dev novnc \
             libvterm-dev libjs-xterm \
-            python3 nodejs bash coreutils g++ golang-go rustc default-jdk-headless ruby node-typescript util-linux libgit2-dev slirp4netns libnftables1
+            python3 nodejs bash coreutils g++ golang-go rustc default-jdk-headless ruby node-typescript util-linux libgit2-dev slirp4netns libnftables1 \
+            libzmq3-dev python3-ipykernel python3-matplotlib
 # ... and what the tests and benchmarks add (make test, make bench)
 DEB_PKGS := $(RUN_PKGS) x11-apps x11-utils vncsnapshot chromium scrot imagemagick x11vnc \
             clang bubblewrap procps iproute2 hyperfine wrk git nftables \
-            python3-httpx python3-aiohttp
+            python3-httpx python3-aiohttp python3-jupyter-client
 
 # make run: where it listens and keeps its data
 LISTEN  ?= 127.0.0.1:8080
@@ -54,7 +55,7 @@ DATA    ?= ./data
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_SECONDS ?= 5
-FUZZ_OBJ := server/rest/fastapi.c server/base/rpc.c server/base/json_out.c server/base/buf.c server/base/common.c server/base/err.c server/base/log.c sessions/workspace.c vnc/chan.c transport/route.c
+FUZZ_OBJ := server/rest/fastapi.c server/base/rpc.c server/base/json_out.c server/base/buf.c server/base/common.c server/base/err.c server/base/log.c sessions/workspace.c vnc/chan.c kernel/chan.c transport/route.c
 
 .PHONY: all deps deps-run test unit e2e fuzz asan bench run clean
 all: $(BUILD)/mcpbox $(MOD_SO)

@@ -30,6 +30,8 @@
 #include "../transport/tp.h"
 #include "../vnc/display.h"
 #include "../vnc/agent.h"
+#include "../kernel/agent.h"
+#include "../kernel/kernel.h"
 #include "../vnc/web.h"
 #include "../proxy/proxy.h"
 #include "rest/rest.h"
@@ -138,6 +140,7 @@ static void finish_shutdown(void)
 	for (size_t i = 0; i < ARRAY_SIZE(srv.sig); i++)
 		uv_close((uv_handle_t *)&srv.sig[i], NULL);
 	sess_quota_stop();
+	kern_shutdown(); /* kernels hold their sessions and agents: before the sessions go */
 	vnc_shutdown(); /* displays hold their sessions' agents and handles: before the sessions go */
 	sess_registry_free(srv.sessions);
 	srv.sessions = NULL;
@@ -526,6 +529,8 @@ int main(int argc, char **argv)
 	/* inside a sandbox, started by the server (vnc/agent.h): nothing else of the server runs */
 	if (argc > 1 && !strcmp(argv[1], "display-agent"))
 		return vnc_agent_main(argc, argv);
+	if (argc > 1 && !strcmp(argv[1], "kernel-agent"))
+		return kern_agent_main(argc, argv);
 	signal(SIGPIPE, SIG_IGN);
 	srv.nofile = srv_raise_nofile();
 	srv_config_defaults(&srv.cfg);

@@ -4,7 +4,7 @@
 # listed before it here. Run by `make unit`.
 set -e
 cd "$(dirname "$0")/.."
-LAYERS="server/base sessions transport vnc proxy tools fixtures server/rest server"
+LAYERS="server/base sessions transport vnc proxy kernel tools fixtures server/rest server"
 bad=0
 below=""
 for d in $LAYERS; do

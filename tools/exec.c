@@ -9,6 +9,7 @@
  */
 #include "tool.h"
 #include "exec.h"
+#include "kernel_tools.h"
 #include "lang.h"
 #include "../sessions/job.h"
 #include "../sessions/quota.h"
@@ -338,6 +339,24 @@ void tool_exec_env_free(char **envp)
 	free(envp);
 }
 
+bool tool_exec_admit(struct tool_call *call, int64_t timeout_s)
+{
+	const struct srv_config *cfg = call->env->cfg;
+	auto_err struct err *err = NULL;
+	struct sess_held one = { .executions = 1, .disk_bytes = 1 };
+
+	if (sess_quota_check(call->env->sessions, call->principal, &one, &err) < 0) {
+		tool_fail_err(call, err, NULL);
+		return false;
+	}
+	if ((uint64_t)timeout_s > cfg->timeout_s.max) {
+		tool_fail(call, "argument \"timeout_s\" must be at most %llu (the server's maximum)",
+			  (unsigned long long)cfg->timeout_s.max);
+		return false;
+	}
+	return true;
+}
+
 static void exec_in_session(struct tool_call *call, struct sess_session *s)
 {
 	struct exec_state *st = call->state;
@@ -357,16 +376,8 @@ static void exec_in_session(struct tool_call *call, struct sess_session *s)
 		tool_fail(call, "cancelled");
 		return;
 	}
-	struct sess_held one = { .executions = 1, .disk_bytes = 1 };
-	if (sess_quota_check(call->env->sessions, call->principal, &one, &err) < 0) {
-		tool_fail_err(call, err, NULL);
+	if (!tool_exec_admit(call, timeout))
 		return;
-	}
-	if ((uint64_t)timeout > cfg->timeout_s.max) {
-		tool_fail(call, "argument \"timeout_s\" must be at most %llu (the server's maximum)",
-			  (unsigned long long)cfg->timeout_s.max);
-		return;
-	}
 	if (event) {
 		json_t *doc = json_pack("{s:s, s:O}", "code", code, "event", event);
 		input = json_dumps(doc, JSON_COMPACT | JSON_ENCODE_ANY);
@@ -449,6 +460,10 @@ static void execute_run(struct tool_call *call)
 		tool_fail(call, "argument \"language\" must be one of " LANG_LIST);
 		return;
 	}
+	if (tool_arg_bool(call, "kernel", false)) {
+		tool_kernel_execute(call);
+		return;
+	}
 	if (json_object_get(call->args, "event") && !lang->handler_argv[0]) {
 		tool_fail(call, "argument \"event\" is supported for python and javascript handlers, not %s",
 			  lang->name);
@@ -479,6 +494,7 @@ static void execute_run(struct tool_call *call)
 	"\"env\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"},\"description\":\"Extra environment variables.\"}," \
 	"\"event\":{\"description\":\"Any JSON value: run the code as a handler and return its result.\"}," \
 	"\"background\":{\"type\":\"boolean\",\"description\":\"Start it as a job and answer at once with its job_id (follow it with job_status, job_wait, job_write, job_cancel). Its stdin stays open for job_write; its timeout defaults to the server's longest.\"}," \
+	"\"kernel\":{\"type\":\"boolean\",\"description\":\"Run the code as a cell of the session's stateful Jupyter kernel for the language (python): variables, imports and open files persist between calls. Matplotlib figures and displayed images come back as image content, display(HTML(...)) and results as text, an exception as its traceback (isError). Cancelling the call interrupts the cell and keeps the kernel; kernel_restart starts it fresh. Not with background, event, stdin or wait_s.\"}," \
 	"\"wait_s\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":3600,\"description\":\"Answer after this many seconds (default 50, under the fixed 60 s of most clients) if the program still runs: the output so far, running: true and a job_id that job_wait and job_status continue. timeout_s still applies.\"}" \
 	"},\"required\":[\"code\",\"language\"],\"additionalProperties\":false}"
 

@@ -48,4 +48,19 @@ char **tool_exec_env(json_t *session_env, json_t *call_env);
 void tool_exec_env_free(char **envp);
 json_t *tool_job_running_result(struct sess_job *j, uint64_t since, uint64_t limit, const char *what);
 
+struct tool_call;
+/**
+ * May the call start an execution of timeout_s seconds (the key's quota, the
+ * server's longest timeout)? false: the call was finished with why not.
+ */
+bool tool_exec_admit(struct tool_call *call, int64_t timeout_s);
+
+/**
+ * The environment of a program in a session: the base environment, then the
+ * session's variables, then the call's (either may be NULL). NULL-terminated,
+ * malloc'd; free with tool_exec_env_free().
+ */
+char **tool_exec_env(json_t *session_env, json_t *call_env);
+void tool_exec_env_free(char **envp);
+
 #endif

@@ -63,6 +63,7 @@ void tool_registry_init(const struct tool_env *env)
 	add_family(tool_exec_defs, false);
 	add_family(tool_job_defs, false);
 	add_family(tool_terminal_defs, false);
+	add_family(tool_kernel_defs, false);
 	add_family(tool_file_defs, false);
 	add_family(tool_edit_defs, false);
 	add_family(tool_search_defs, false);

@@ -138,6 +138,7 @@ extern const struct tool_def tool_snapshot_defs[];
 extern const struct tool_def tool_search_defs[];
 extern const struct tool_def tool_alias_defs[];
 extern const struct tool_def tool_edit_defs[];
+extern const struct tool_def tool_kernel_defs[];
 
 struct sess_snap;
 /**

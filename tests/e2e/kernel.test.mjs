@@ -1,0 +1,169 @@
+// Stateful kernels (execute {kernel: true}, kernel_restart): a real ipykernel inside the session's sandbox,
+// driven through the official SDK client over stdio.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startClient, textOf, hostPidsMatching, poll, sleep } from './helpers.mjs';
+
+let srv;
+let sid;
+before(async () => {
+  srv = await startClient();
+  // listTools first: the SDK then validates every structuredContent against the tool's outputSchema
+  await srv.client.listTools();
+  sid = (await srv.call('session_create', {})).structuredContent.session_id;
+});
+after(async () => { await srv?.close(); });
+
+const cell = (code, extra = {}, opts = {}) =>
+  srv.call('execute', { language: 'python', kernel: true, code, session_id: sid, ...extra }, opts);
+function ok(r, what = '') {
+  assert.ok(!r.isError, `${what} unexpectedly failed: ${textOf(r)}`);
+  return r.structuredContent;
+}
+// The kernel's own process, found on the host by its connection file (unique per kernel).
+async function connFile(session = sid) {
+  const r = await srv.call('execute', { language: 'python', kernel: true, session_id: session,
+    code: 'import sys\nprint([a for a in sys.argv if a.endswith("kernel.json")][0])' });
+  return ok(r, 'argv').stdout.trim();
+}
+
+describe('stateful kernels', () => {
+  test('variables and imports persist between calls; the result and stdout come back', async () => {
+    const first = ok(await cell('import json\nx = 41\nprint("hello")\nx + 1'));
+    assert.equal(first.stdout, 'hello\n');
+    assert.equal(first.status, 'ok');
+    assert.deepEqual(first.outputs.map((o) => [o.type, o.text]), [['execute_result', '42']]);
+    assert.equal(first.kernel.language, 'python');
+    assert.match(first.kernel.implementation, /python 3/);
+    const second = await cell('print(json.dumps({"x": x}))');
+    assert.equal(ok(second).stdout, '{"x": 41}\n', 'x and the json import survived');
+    assert.ok(second.structuredContent.execution_count > first.execution_count);
+    assert.equal(second.structuredContent.kernel.started, false, 'the same kernel');
+  });
+
+  test('an open file stays open between calls', async () => {
+    ok(await cell('f = open("kept.txt", "w")\nf.write("one ")'));
+    ok(await cell('f.write("two")\nf.close()'));
+    const r = await srv.call('file_read', { path: 'kept.txt', session_id: sid });
+    assert.equal(textOf(r).includes('one two'), true, textOf(r));
+  });
+
+  test('a matplotlib figure comes back as a PNG image block', async () => {
+    const r = await cell('import matplotlib.pyplot as plt\nplt.plot([1, 3, 2])\nplt.title("mcpbox")\nplt.show()');
+    ok(r);
+    const imgs = r.content.filter((c) => c.type === 'image');
+    assert.equal(imgs.length, 1, JSON.stringify(r.content.map((c) => c.type)));
+    assert.equal(imgs[0].mimeType, 'image/png');
+    const png = Buffer.from(imgs[0].data, 'base64');
+    assert.deepEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    const w = png.readUInt32BE(16), h = png.readUInt32BE(20);
+    assert.ok(w >= 200 && w <= 2000 && h >= 150 && h <= 2000, `plausible size ${w}x${h}`);
+    assert.ok(png.length > 5000 && png.length < 4 << 20, `plausible bytes ${png.length}`);
+    const out = r.structuredContent.outputs.find((o) => o.mime === 'image/png');
+    assert.equal(out.width, w);
+    assert.equal(out.image, 1);
+  });
+
+  test('display(HTML(...)) comes back as its HTML', async () => {
+    const r = await cell('from IPython.display import display, HTML\ndisplay(HTML("<b>bold move</b>"))');
+    ok(r);
+    assert.ok(textOf(r).includes('<b>bold move</b>'), textOf(r));
+    const d = r.structuredContent.outputs[0];
+    assert.equal(d.type, 'display_data');
+    assert.equal(d.mime, 'text/html');
+  });
+
+  test('an exception comes back with its traceback and isError; the kernel keeps its state', async () => {
+    const r = await cell('def inner():\n    return 1 / 0\ninner()');
+    assert.equal(r.isError, true);
+    assert.equal(r.structuredContent.status, 'error');
+    assert.equal(r.structuredContent.error.ename, 'ZeroDivisionError');
+    assert.match(textOf(r), /ZeroDivisionError/);
+    assert.match(textOf(r), /inner\(\)/, 'the traceback names the frames');
+    assert.doesNotMatch(textOf(r), /\x1b\[/, 'no terminal colours');
+    assert.equal(ok(await cell('print(x)')).stdout, '41\n');
+  });
+
+  test('cancelling a call interrupts the cell and keeps the kernel and its variables', async () => {
+    const ac = new AbortController();
+    const t0 = Date.now();
+    const long = cell('import time\ntime.sleep(100)', {}, { signal: ac.signal }).then((r) => ({ r }), (e) => ({ e }));
+    await sleep(1500);
+    ac.abort('the test cancels');
+    const got = await long;
+    assert.ok(got.e, 'the SDK rejects the cancelled call');
+    // the next cell runs soon: the sleep was interrupted, not waited out
+    const r = await cell('print(x + 1)');
+    assert.equal(ok(r).stdout, '42\n');
+    assert.equal(r.structuredContent.kernel.started, false, 'the same kernel');
+    assert.ok(Date.now() - t0 < 20000, `took ${Date.now() - t0} ms`);
+  });
+
+  test('a timeout interrupts the cell; the kernel keeps its variables', async () => {
+    const r = await cell('import time\ntime.sleep(30)', { timeout_s: 1 });
+    assert.equal(r.isError, true);
+    assert.equal(r.structuredContent.timed_out, true);
+    assert.match(textOf(r), /timed out after 1 s: interrupted/);
+    assert.equal(ok(await cell('print(x)')).stdout, '41\n');
+  });
+
+  test('kernel_restart starts it fresh: the variables are gone', async () => {
+    const r = await srv.call('kernel_restart', { session_id: sid });
+    assert.equal(ok(r).was_running, true);
+    const after = await cell('print(x)');
+    assert.equal(after.isError, true);
+    assert.equal(after.structuredContent.error.ename, 'NameError');
+    ok(await cell('x = 7'));
+  });
+
+  test('a kernel killed from a shell is reported by the next call, which starts a new one', async () => {
+    const conn = await connFile();
+    assert.ok(hostPidsMatching(conn).length > 0, 'the kernel runs');
+    const k = await srv.call('execute', { language: 'shell', session_id: sid, code: `pkill -KILL -f '${conn}'; echo done` });
+    assert.ok(!k.isError, textOf(k));
+    // the agent reports the death as soon as it reaps the kernel
+    await poll(() => hostPidsMatching(conn).length === 0, { timeout: 5000 });
+    await sleep(200);
+    const r = await cell('print("fresh")');
+    assert.equal(ok(r).stdout, 'fresh\n');
+    assert.match(textOf(r), /previous python kernel ended \(the kernel died \(killed by signal 9/);
+    assert.equal(r.structuredContent.kernel.started, true);
+    assert.match(r.structuredContent.kernel.previous_died, /died/);
+    const gone = await cell('x');
+    assert.equal(gone.structuredContent.error.ename, 'NameError', 'the old state is gone');
+  });
+
+  test('a kernel counts against its session memory; over the limit it is killed and reported, not the server', async () => {
+    const small = (await srv.call('session_create', { memory_mb: 128 })).structuredContent.session_id;
+    ok(await srv.call('execute', { language: 'python', kernel: true, session_id: small, code: 'y = 1' }));
+    const r = await srv.call('execute', { language: 'python', kernel: true, session_id: small,
+      code: 'b = bytearray(200 * 1024 * 1024)\nb[::4096] = b"x" * len(b[::4096])' });
+    assert.equal(r.isError, true, textOf(r));
+    const sc = r.structuredContent;
+    // with a memory cgroup the kernel is OOM-killed; with only RLIMIT_AS the allocation fails in Python
+    assert.ok(sc.status === 'died' || sc.error?.ename === 'MemoryError', textOf(r));
+    if (sc.status === 'died') assert.match(textOf(r), /out-of-memory killer/);
+    // the server is fine and the session works (a new kernel if it died)
+    const next = await srv.call('execute', { language: 'python', kernel: true, session_id: small, code: 'print("alive")' });
+    assert.equal(ok(next).stdout, 'alive\n');
+    ok(await srv.call('session_destroy', { session_id: small }));
+  });
+
+  test('destroying the session leaves no kernel process', async () => {
+    const s2 = (await srv.call('session_create', {})).structuredContent.session_id;
+    const conn = await connFile(s2);
+    assert.ok(hostPidsMatching(conn).length > 0);
+    ok(await srv.call('session_destroy', { session_id: s2 }));
+    assert.ok(await poll(() => hostPidsMatching(conn).length === 0, { timeout: 5000 }),
+      `left: ${JSON.stringify(hostPidsMatching(conn))}`);
+  });
+
+  test('arguments that do not go with a kernel are refused', async () => {
+    const r = await cell('1', { background: true });
+    assert.equal(r.isError, true);
+    assert.match(textOf(r), /"background" does not go with kernel: true/);
+    const js = await srv.call('execute', { language: 'javascript', kernel: true, code: '1', session_id: sid });
+    assert.equal(js.isError, true);
+    assert.match(textOf(js), /no kernel for language javascript/);
+  });
+});

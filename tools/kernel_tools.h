@@ -1,0 +1,13 @@
+/**
+ * kernel_tools.h — execute {kernel: true}: run the call's code as a cell of
+ * the session's stateful kernel (kernel_tools.c). Loop thread only.
+ */
+#ifndef MCPBOX_TOOL_KERNEL_TOOLS_H
+#define MCPBOX_TOOL_KERNEL_TOOLS_H
+
+struct tool_call;
+
+/** Run execute's validated call in a kernel; finishes the call exactly once. */
+void tool_kernel_execute(struct tool_call *call);
+
+#endif
