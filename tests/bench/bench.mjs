@@ -760,6 +760,7 @@ try {
   const { benchAgentflow } = await import('./agentflow.mjs');
   const { benchLanguages } = await import('./languages.mjs');
   const { benchJobs } = await import('./jobs.mjs');
+  const { benchKernels } = await import('./kernels.mjs');
   const sections = [];
   for (const [name, fn] of [['wrk', () => benchWrk({ bin: BIN, dataDir: DATA })],
                              ['REST dialects', () => benchCompat({ bin: BIN, dataDir: DATA, n: Math.max(N, 300) })],
@@ -769,7 +770,8 @@ try {
                              ['snapshot store', () => snapshotStore()],
                              ['agentflow', () => benchAgentflow({ bin: BIN, dataDir: DATA, n: Math.min(N, 400) })],
                              ['languages', () => benchLanguages({ bin: BIN, dataDir: DATA, n: Math.min(N, 10) })],
-                             ['jobs', () => benchJobs({ bin: BIN, dataDir: DATA, n: Math.min(N, 100) })]]) {
+                             ['jobs', () => benchJobs({ bin: BIN, dataDir: DATA, n: Math.min(N, 100) })],
+                             ['kernels', () => benchKernels({ bin: BIN, dataDir: DATA, n: Math.min(N, 200) })]]) {
     try {
       log(`${name} benchmarks`);
       sections.push(await fn());
