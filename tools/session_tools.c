@@ -2,6 +2,7 @@
  * session_create, session_list, session_info, session_destroy.
  */
 #include "tool.h"
+#include "../kernel/kernel.h"
 #include "../vnc/display.h"
 #include "../proxy/proxy.h"
 #include "../server/base/json_out.h"
@@ -51,6 +52,9 @@ static json_t *session_json(struct sess_session *s, bool detail)
 	json_t *display = vnc_display_info(s, s->owner); /* only owners see a session */
 	if (display)
 		json_object_set_new(o, "display", display);
+	json_t *kernels = kern_session_info(s);
+	if (kernels)
+		json_object_set_new(o, "kernels", kernels);
 	json_t *ports = px_ports_json(s);
 	if (ports)
 		json_object_set_new(o, "ports", ports);

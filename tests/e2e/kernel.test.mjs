@@ -39,6 +39,9 @@ describe('stateful kernels', () => {
     assert.equal(ok(second).stdout, '{"x": 41}\n', 'x and the json import survived');
     assert.ok(second.structuredContent.execution_count > first.execution_count);
     assert.equal(second.structuredContent.kernel.started, false, 'the same kernel');
+    const info = (await srv.call('session_info', { session_id: sid })).structuredContent;
+    assert.equal(info.kernels?.[0]?.language, 'python', JSON.stringify(info.kernels));
+    assert.equal(info.kernels[0].state, 'running');
   });
 
   test('an open file stays open between calls', async () => {
