@@ -40,7 +40,7 @@ RUN_PKGS := build-essential pkg-config libuv1-dev libjansson-dev libseccomp-dev 
             libwebsockets-dev libwebsockets-evlib-uv \
             xvfb x11-xkb-utils xkb-data jwm xterm xfonts-base fonts-dejavu-core libx11-dev libxcb1-dev libxcb-damage0-dev libxcb-xfixes0-dev libxcb-xtest0-dev \
             libxtst-dev libxdamage-dev libxfixes-dev libpng-dev libturbojpeg0-dev libvncserver-dev novnc \
-            libvterm-dev libjs-xterm \
+            libvterm-dev libjs-xterm node-xterm \
             python3 nodejs bash coreutils g++ golang-go rustc default-jdk-headless ruby node-typescript util-linux libgit2-dev slirp4netns libnftables1 \
             libzmq3-dev python3-ipykernel python3-matplotlib
 # ... and what the tests and benchmarks add (make test, make bench)

@@ -474,6 +474,7 @@ static int cmd_serve(const char *listen, const char *auth_mode)
 		.metrics = render_metrics,
 	};
 	vnc_web_routes();
+	vnc_term_web_routes();
 	px_routes();
 	rest_start(&srv.cfg);
 	if (tp_http_start(srv.loop, &mcp_app, &o, &err) < 0) {

@@ -113,6 +113,18 @@ static void stop_sock(struct sess_term_io *io)
 		close(steal_fd(io->sock));
 }
 
+/* Tell the viewers that the size or the state changed (each may remove itself). */
+static void viewers_changed(struct sess_term *t)
+{
+	struct sess_term_viewer *v, *next;
+
+	for (v = LIST_FIRST(&t->viewers); v; v = next) {
+		next = LIST_NEXT(v, link);
+		if (v->changed)
+			v->changed(v);
+	}
+}
+
 /* The program's end, from the worker (also when the sandbox died: SIGKILL). */
 static void term_exited(void *arg, uint64_t exec_id, const struct sess_exit *ex)
 {
@@ -120,8 +132,10 @@ static void term_exited(void *arg, uint64_t exec_id, const struct sess_exit *ex)
 
 	t->io->exit_seen = true;
 	t->exit = *ex;
-	if (t->state == SESS_TERM_RUNNING)
+	if (t->state == SESS_TERM_RUNNING) {
 		t->state = SESS_TERM_EXITED;
+		viewers_changed(t);
+	}
 	maybe_free(t);
 }
 
@@ -367,6 +381,7 @@ int sess_term_resize(struct sess_term *t, int rows, int cols, struct err **errp)
 	vterm_set_size(t->io->vt, rows, cols);
 	t->rows = rows;
 	t->cols = cols;
+	viewers_changed(t);
 	return 0;
 }
 

@@ -58,6 +58,8 @@ struct sess_term;
 struct sess_term_viewer {
 	LIST_ENTRY(sess_term_viewer) link;
 	void (*output)(struct sess_term_viewer *v, const char *data, size_t len);
+	/* its size (rows, cols) or state changed; may be NULL */
+	void (*changed)(struct sess_term_viewer *v);
 	/* the terminal goes away; v was removed before this call */
 	void (*closed)(struct sess_term_viewer *v);
 };
@@ -120,6 +122,10 @@ void sess_term_touch(struct sess_term *t);
 /** Kill its program's process group and close it (t leaves s->terms now). */
 void sess_term_close(struct sess_term *t);
 
+/**
+ * Watch t: v's callbacks run on the loop until sess_term_viewer_remove() or
+ * its closed callback; any of them may remove v (never another viewer).
+ */
 void sess_term_viewer_add(struct sess_term *t, struct sess_term_viewer *v);
 void sess_term_viewer_remove(struct sess_term_viewer *v);
 

@@ -7,6 +7,7 @@
 #include "tool.h"
 #include "exec.h"
 #include "../sessions/term.h"
+#include "../vnc/server.h"
 #include "../server/base/buf.h"
 #include "../server/base/common.h"
 #include "../server/base/log.h"
@@ -61,6 +62,29 @@ static json_t *term_fields(const struct sess_term *t)
 	return o;
 }
 
+/*
+ * Where a person watches (view_url) or also types (control_url) in a
+ * browser: under serve, for the session's owner. The tokens are the
+ * session's view and control tokens (as for its display).
+ */
+static void add_urls(json_t *o, const struct tool_call *call, const struct sess_term *t)
+{
+	const char *base = call->env->http_base;
+	struct buf b = BUF_INIT;
+
+	if (!base[0] || strcmp(call->principal, t->sess->owner))
+		return;
+	buf_addf(&b, "%s/sessions/%s/terminals/%s?token=%s", base, t->sess->id, t->id,
+		 vnc_token_get(t->sess->id, t->sess->owner, false));
+	json_object_set_new(o, "view_url", json_string(b.data));
+	buf_reset(&b);
+	buf_addf(&b, "%s/sessions/%s/terminals/%s?token=%s", base, t->sess->id, t->id,
+		 vnc_token_get(t->sess->id, t->sess->owner, true));
+	json_object_set_new(o, "control_url", json_string(b.data));
+	buf_release(&b);
+	json_object_set_new(o, "token_ttl_s", json_integer((json_int_t)call->env->cfg->view_token_ttl_s));
+}
+
 static void status_line(struct buf *text, const struct sess_term *t)
 {
 	buf_addf(text, "[terminal %s %s, %dx%d", t->id, sess_term_state_name(t->state), t->cols, t->rows);
@@ -89,7 +113,12 @@ static void opened(void *arg, struct sess_term *t, struct err *err)
 	buf_addf(&text, "opened terminal %s (%dx%d) running %s in session %s. Next: terminal_write {\"terminal_id\": "
 		 "\"%s\", \"data\": \"ls\", \"keys\": [\"Enter\"]}, then terminal_read {\"terminal_id\": \"%s\", "
 		 "\"wait_ms\": 2000} for its screen.", t->id, t->cols, t->rows, t->command, t->sess->id, t->id, t->id);
-	tool_finish(call, text_result(term_fields(t), &text));
+	json_t *sc = term_fields(t);
+	add_urls(sc, call, t);
+	if (json_object_get(sc, "view_url"))
+		buf_addf(&text, " A person can watch it in a browser at %s (or type too at %s).",
+			 json_string_value(json_object_get(sc, "view_url")), json_string_value(json_object_get(sc, "control_url")));
+	tool_finish(call, text_result(sc, &text));
 	buf_release(&text);
 }
 
@@ -334,6 +363,7 @@ static void terminal_close_run(struct tool_call *call)
 }
 
 struct list_ctx {
+	const struct tool_call *call;
 	json_t *terms;
 	struct buf text;
 	const char *only;
@@ -347,7 +377,9 @@ static void list_session(void *arg, struct sess_session *s)
 	if (lc->only && strcmp(lc->only, s->id))
 		return;
 	LIST_FOREACH(t, &s->terms, link) {
-		json_array_append_new(lc->terms, term_fields(t));
+		json_t *o = term_fields(t);
+		add_urls(o, lc->call, t);
+		json_array_append_new(lc->terms, o);
 		buf_addf(&lc->text, "%s  %-7s  %dx%d  session %s  %.60s\n", t->id, sess_term_state_name(t->state),
 			 t->cols, t->rows, s->id, t->command);
 	}
@@ -356,7 +388,7 @@ static void list_session(void *arg, struct sess_session *s)
 static void terminal_list_run(struct tool_call *call)
 {
 	const char *sid = tool_arg_str(call, "session_id", NULL);
-	struct list_ctx lc = { .terms = json_array(), .text = BUF_INIT };
+	struct list_ctx lc = { .call = call, .terms = json_array(), .text = BUF_INIT };
 
 	lc.only = call->conn->bound_session ? call->conn->bound_session : sid;
 	if (lc.only && !sess_find(call->env->sessions, lc.only, call->principal)) {
@@ -383,7 +415,10 @@ static void terminal_list_run(struct tool_call *call)
 	"\"state\":{\"type\":\"string\",\"enum\":[\"opening\",\"running\",\"exited\",\"closed\"]}," \
 	"\"running\":{\"type\":\"boolean\"},\"rows\":{\"type\":\"integer\"},\"cols\":{\"type\":\"integer\"}," \
 	"\"opened_at\":{\"type\":\"string\"},\"total_bytes\":{\"type\":\"integer\",\"description\":\"Output bytes written in all.\"}," \
-	"\"exit_code\":{\"type\":\"integer\"},\"signal\":{\"type\":\"string\"}"
+	"\"exit_code\":{\"type\":\"integer\"},\"signal\":{\"type\":\"string\"}," \
+	"\"view_url\":{\"type\":\"string\",\"description\":\"A browser page that shows the terminal live, read-only (serve only).\"}," \
+	"\"control_url\":{\"type\":\"string\",\"description\":\"The same page where a person can also type.\"}," \
+	"\"token_ttl_s\":{\"type\":\"integer\",\"description\":\"The URLs' tokens stop working after this many seconds.\"}"
 
 #define TERM_OUTPUT "{\"type\":\"object\",\"properties\":{" TERM_FIELDS "},\"required\":[\"terminal_id\",\"session_id\",\"state\"]}"
 

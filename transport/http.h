@@ -42,6 +42,20 @@ typedef void (*tp_route_fn)(struct tp_req *r, void *arg);
 /** Serve methods (a mask of enum tp_method) of pattern with fn. */
 void tp_http_route(unsigned methods, const char *pattern, tp_route_fn fn, void *arg);
 
+/**
+ * Files of a directory served as they are (public code such as a viewer's
+ * scripts: no key is asked for). The route's pattern ends in "{file*}";
+ * names are letters, digits and "._-/" without "..", regular files up to
+ * TP_STATIC_FILE_MAX, typed by their extension; anything else is 404 with
+ * missing as its message. The struct must outlive the server (a static).
+ */
+struct tp_static {
+	const char *dir;	/* absolute */
+	const char *missing;	/* e.g. "Not found (is the novnc package installed?)" */
+};
+#define TP_STATIC_FILE_MAX (8u << 20)
+void tp_http_static(const char *pattern, const struct tp_static *files);
+
 /* ---- the request (valid until it is finished) ---- */
 enum tp_method tp_req_method(const struct tp_req *r);
 const char *tp_req_method_name(const struct tp_req *r);

@@ -12,10 +12,13 @@
 
 #include <assert.h>
 #include <ctype.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <string.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "../server/base/banned.h"
 
@@ -77,6 +80,69 @@ void tp_http_route(unsigned methods, const char *pattern, tp_route_fn fn, void *
 void tp_ws_route(const char *pattern, const struct tp_ws_ops *ops, void *arg)
 {
 	route_add(0, pattern, NULL, ops, arg);
+}
+
+/* ---- static files ---- */
+
+static const char *mime_of(const char *path)
+{
+	static const struct {
+		const char *ext, *type;
+	} types[] = {
+		{ ".html", "text/html; charset=utf-8" }, { ".js", "text/javascript; charset=utf-8" },
+		{ ".css", "text/css" }, { ".svg", "image/svg+xml" }, { ".png", "image/png" },
+		{ ".ico", "image/x-icon" }, { ".json", "application/json" }, { ".woff", "font/woff" },
+		{ ".woff2", "font/woff2" }, { ".ttf", "font/ttf" }, { ".ogg", "audio/ogg" }, { ".mp3", "audio/mpeg" },
+	};
+	const char *dot = strrchr(path, '.');
+	for (size_t i = 0; dot && i < ARRAY_SIZE(types); i++)
+		if (!strcmp(dot, types[i].ext))
+			return types[i].type;
+	return "application/octet-stream";
+}
+
+static void static_not_found(struct tp_req *r, const char *msg)
+{
+	tp_req_json(r, 404, json_pack("{s:{s:i, s:s}}", "error", "code", 404, "message", msg));
+}
+
+static void serve_static(struct tp_req *r, void *arg)
+{
+	const struct tp_static *files = arg;
+	const char *rel = tp_req_param(r, "file");
+	char path[512];
+	struct stat st;
+	auto_close int fd = -1;
+	size_t got = 0;
+
+	for (const char *c = rel; *c; c++)
+		if (!isalnum((unsigned char)*c) && !strchr("._-/", *c)) {
+			static_not_found(r, "Not found");
+			return;
+		}
+	if (!*rel || strstr(rel, "..") || snprintf(path, sizeof(path), "%s/%s", files->dir, rel) >= (int)sizeof(path) ||
+	    (fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0) {
+		static_not_found(r, files->missing);
+		return;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > TP_STATIC_FILE_MAX) {
+		static_not_found(r, "Not found");
+		return;
+	}
+	char *data = xmalloc((size_t)st.st_size + 1);
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, data + got, (size_t)st.st_size - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	tp_req_send(r, 200, mime_of(path), data, got);
+	free(data);
+}
+
+void tp_http_static(const char *pattern, const struct tp_static *files)
+{
+	tp_http_route(TP_GET, pattern, serve_static, (void *)files);
 }
 
 /*

@@ -18,67 +18,15 @@
 #include "../transport/http.h"
 
 #include <ctype.h>
-#include <fcntl.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "../server/base/banned.h"
 
-#define NOVNC_DIR "/usr/share/novnc"
-#define NOVNC_FILE_MAX (8 << 20)
-#define PRINCIPAL_MAX 64
+#define PRINCIPAL_MAX VNC_WEB_PRINCIPAL_CAP
 
 static void send_error(struct tp_req *r, int status, const char *msg)
 {
 	tp_req_json(r, status, json_pack("{s:{s:i, s:s}}", "error", "code", status, "message", msg));
-}
-
-static const char *mime_of(const char *path)
-{
-	static const struct {
-		const char *ext, *type;
-	} types[] = {
-		{ ".html", "text/html; charset=utf-8" }, { ".js", "text/javascript; charset=utf-8" },
-		{ ".css", "text/css" }, { ".svg", "image/svg+xml" }, { ".png", "image/png" },
-		{ ".ico", "image/x-icon" }, { ".json", "application/json" }, { ".woff", "font/woff" },
-		{ ".woff2", "font/woff2" }, { ".ttf", "font/ttf" }, { ".ogg", "audio/ogg" }, { ".mp3", "audio/mpeg" },
-	};
-	const char *dot = strrchr(path, '.');
-	for (size_t i = 0; dot && i < ARRAY_SIZE(types); i++)
-		if (!strcmp(dot, types[i].ext))
-			return types[i].type;
-	return "application/octet-stream";
-}
-
-/* GET /novnc/{file}: the viewer's files (public code, no key needed). */
-static void serve_novnc(struct tp_req *r, void *arg)
-{
-	const char *rel = tp_req_param(r, "file");
-	char path[512];
-	struct stat st;
-	int fd;
-
-	for (const char *c = rel; *c; c++)
-		if (!isalnum((unsigned char)*c) && !strchr("._-/", *c)) {
-			send_error(r, 404, "Not found");
-			return;
-		}
-	if (!*rel || strstr(rel, "..") || snprintf(path, sizeof(path), NOVNC_DIR "/%s", rel) >= (int)sizeof(path) ||
-	    (fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0) {
-		send_error(r, 404, "Not found (is the novnc package installed?)");
-		return;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > NOVNC_FILE_MAX) {
-		close(fd);
-		send_error(r, 404, "Not found");
-		return;
-	}
-	char *data = xmalloc((size_t)st.st_size + 1);
-	ssize_t n = read(fd, data, (size_t)st.st_size);
-	close(fd);
-	tp_req_send(r, 200, mime_of(path), data, n > 0 ? (size_t)n : 0);
-	free(data);
 }
 
 /* Who the request's key belongs to ("" for none or a wrong one). */
@@ -90,24 +38,39 @@ static void caller_of(struct tp_req *r, char *principal)
 		principal[0] = '\0';
 }
 
+bool vnc_web_access(struct tp_req *r, const char *sid, char token[VNC_WEB_TOKEN_CAP], char principal[VNC_WEB_PRINCIPAL_CAP],
+		    bool *control)
+{
+	if (tp_req_query(r, "token", token, VNC_WEB_TOKEN_CAP) < 0)
+		token[0] = '\0';
+	caller_of(r, principal);
+	return vnc_access(sid, principal[0] ? principal : NULL, token, control);
+}
+
+bool vnc_web_id_valid(const char *id)
+{
+	if (!*id || strlen(id) >= 64)
+		return false;
+	for (const char *c = id; *c; c++)
+		if (!isalnum((unsigned char)*c) && *c != '_' && *c != '-')
+			return false;
+	return true;
+}
+
 /* GET /sessions/{id}/view: a page that opens noVNC on this session's VNC WebSocket. */
 static void serve_view(struct tp_req *r, void *arg)
 {
 	const char *sid = tp_req_param(r, "id");
-	char token[80], principal[PRINCIPAL_MAX];
+	char token[VNC_WEB_TOKEN_CAP], principal[VNC_WEB_PRINCIPAL_CAP];
 	const char *tok = token;
 	bool control;
 	struct buf b = BUF_INIT;
 
-	for (const char *c = sid; *c; c++)
-		if (!isalnum((unsigned char)*c) && *c != '_' && *c != '-') {
-			send_error(r, 404, "Not found");
-			return;
-		}
-	if (tp_req_query(r, "token", token, sizeof(token)) < 0)
-		token[0] = '\0';
-	caller_of(r, principal);
-	if (!vnc_access(sid, principal[0] ? principal : NULL, token, &control)) {
+	if (!vnc_web_id_valid(sid)) {
+		send_error(r, 404, "Not found");
+		return;
+	}
+	if (!vnc_web_access(r, sid, token, principal, &control)) {
 		send_error(r, 403, "Forbidden: a valid view token or the owner's key is needed");
 		return;
 	}
@@ -126,8 +89,8 @@ struct vncws {
 	struct tp_ws *ws;
 	struct vnc_viewer *v;		/* NULL once the display side ended */
 	char sid[64];
-	char principal[PRINCIPAL_MAX];
-	char token[80];
+	char principal[VNC_WEB_PRINCIPAL_CAP];
+	char token[VNC_WEB_TOKEN_CAP];
 };
 
 static void vncws_send(void *arg, const void *data, size_t len)
@@ -158,10 +121,7 @@ static int vncws_accept(struct tp_req *r, void *arg, void **user, const char **w
 	}
 	w = xcalloc(1, sizeof(*w));
 	snprintf(w->sid, sizeof(w->sid), "%s", sid);
-	if (tp_req_query(r, "token", w->token, sizeof(w->token)) < 0)
-		w->token[0] = '\0';
-	caller_of(r, w->principal);
-	if (!vnc_access(sid, w->principal[0] ? w->principal : NULL, w->token, &control)) {
+	if (!vnc_web_access(r, sid, w->token, w->principal, &control)) {
 		free(w);
 		*why = "Unauthorized: the session's key or a view token is needed";
 		return 401;
@@ -217,7 +177,9 @@ static const struct tp_ws_ops vncws_route = {
 
 void vnc_web_routes(void)
 {
-	tp_http_route(TP_GET, "/novnc/{file*}", serve_novnc, NULL);
+	static const struct tp_static novnc = { "/usr/share/novnc", "Not found (is the novnc package installed?)" };
+
+	tp_http_static("/novnc/{file*}", &novnc);
 	tp_http_route(TP_GET, "/sessions/{id}/view", serve_view, NULL);
 	tp_ws_route("/sessions/{id}/vnc", &vncws_route, NULL);
 }

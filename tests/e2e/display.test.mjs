@@ -5,8 +5,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { createRequire } from 'node:module';
-import { startClient, startRaw, startServe, httpClient, createKey, textOf, exec, poll, sleep, REPO, makeDataDir, bareDataDir, hostPidsMatching } from './helpers.mjs';
+import { startClient, startRaw, startServe, httpClient, createKey, textOf, exec, poll, sleep, makeDataDir, bareDataDir, hostPidsMatching, launchChromium } from './helpers.mjs';
 import { decodePng, decodePpm, pixel, meanDiff, changedPixels } from './png.mjs';
 import { RfbClient, ENC_CURSOR, maskBits } from './rfb.mjs';
 
@@ -397,20 +396,9 @@ describe('VNC: TCP port, WebSocket, access control', () => {
   });
 
   test('Chromium opens the view URL: the noVNC canvas shows the screen; only the control token clicks', async (t) => {
-    let chromium;
-    try {
-      const req = createRequire(path.join(REPO, 'tests', 'display', 'package.json'));
-      ({ chromium } = req('playwright-core'));
-    } catch {
-      t.skip('playwright-core not installed in tests/display (make deps)');
-      return;
-    }
-    if (!fs.existsSync('/usr/bin/chromium')) { t.skip('chromium not installed'); return; }
+    const browser = await launchChromium(t);
+    if (!browser) return;
     await cli.call('execute', { session_id: sid, language: 'shell', code: 'rm -f /workspace/xev.log; (xev -root -event mouse > /workspace/xev.log 2>&1 &); sleep 0.3' });
-    const browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
     try {
       const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
       // tokens of this server live 4 s: take one only now that the browser is up

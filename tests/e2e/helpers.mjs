@@ -18,6 +18,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
@@ -512,5 +513,25 @@ export function httpRequest(srv, { method = 'POST', path: p = '/mcp', headers = 
       else req.write(payload);
     }
     req.end();
+  });
+}
+
+/**
+ * Debian's Chromium, headless, driven by playwright-core (tests/display): the browser, or null after
+ * t.skip() when either is missing.
+ */
+export async function launchChromium(t) {
+  let chromium;
+  try {
+    const req = createRequire(path.join(REPO, 'tests', 'display', 'package.json'));
+    ({ chromium } = req('playwright-core'));
+  } catch {
+    t.skip('playwright-core not installed in tests/display (make deps)');
+    return null;
+  }
+  if (!fs.existsSync('/usr/bin/chromium')) { t.skip('chromium not installed'); return null; }
+  return chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
   });
 }
