@@ -98,7 +98,23 @@ static void call_ask(void *ctx, const char *method, json_t *params, tool_reply_c
 	srv_req_ask(ctx, method, params, cb, arg);
 }
 
+/* A refusal is a JSON-RPC error with the retry time (and, over HTTP, a 429 with headers). */
+static bool call_rate(void *ctx, const struct srv_rate_verdict *v)
+{
+	srv_req_rate(ctx, v);
+	if (!v->refused)
+		return false;
+	srv_req_error_data(ctx, RPC_RATE_LIMITED,
+			   json_pack("{s:I, s:s, s:I, s:I}", "retry_after_ms", (json_int_t)v->retry_after_ms, "category",
+				     srv_rate_cat_name(v->cat), "limit", (json_int_t)v->limit, "reset",
+				     (json_int_t)srv_rate_reset_epoch(v)),
+			   "Rate limit exceeded for %s calls (%llu at once, refilled over a minute): retry after %llu ms",
+			   srv_rate_cat_name(v->cat), (unsigned long long)v->limit, (unsigned long long)v->retry_after_ms);
+	return true;
+}
+
 static const struct tool_caller_ops mcp_caller = {
+	.rate = call_rate,
 	.finish = call_finish,
 	.wants_progress = call_wants_progress,
 	.progress = call_progress,

@@ -24,6 +24,7 @@ struct entry {
 static struct entry *entries;
 static size_t nentries;
 static const struct tool_env *tool_env;
+static struct srv_rate *rates;	/* every call's rate limits (loop thread: no lock) */
 
 static json_t *parse_schema(const char *tool, const char *text)
 {
@@ -60,6 +61,7 @@ static void add_family(const struct tool_def *defs, bool bound_only)
 void tool_registry_init(const struct tool_env *env)
 {
 	tool_env = env;
+	rates = env->cfg ? srv_rate_new(&env->cfg->rate) : NULL; /* no config (unit tests): no limits */
 	add_family(tool_exec_defs, false);
 	add_family(tool_job_defs, false);
 	add_family(tool_terminal_defs, false);
@@ -87,6 +89,54 @@ void tool_registry_release(void)
 	free(entries);
 	entries = NULL;
 	nentries = 0;
+	srv_rate_free(rates);
+	rates = NULL;
+}
+
+struct srv_rate *tool_rate_table(void)
+{
+	return rates;
+}
+
+enum srv_rate_cat tool_rate_category(const char *name)
+{
+	static const struct { const char *tool; enum srv_rate_cat cat; } cats[] = {
+		{ "execute", SRV_RATE_EXECUTE },
+		{ "terminal_open", SRV_RATE_EXECUTE },
+		{ "session_create", SRV_RATE_SESSIONS },
+		{ "session_destroy", SRV_RATE_SESSIONS },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cats); i++)
+		if (!strcmp(cats[i].tool, name))
+			return cats[i].cat;
+	return SRV_RATE_REQUESTS;
+}
+
+/*
+ * Count the call against its principal's bucket. false: refused and answered
+ * (by the caller in its own shape, or here as an isError result of class ERR_LIMIT).
+ */
+static bool rate_admits(const struct tool_caller *caller, const char *name)
+{
+	struct srv_rate_verdict v;
+
+	if (!srv_rate_take(rates, caller->principal, tool_rate_category(name), now_ns(), &v))
+		return true;
+	bool answered = caller->ops->rate && caller->ops->rate(caller->ctx, &v);
+	if (!v.refused)
+		return true;
+	metrics_tool_call(name, true);
+	if (!answered) {
+		struct buf b = BUF_INIT;
+		buf_addf(&b, "rate limit exceeded for %s calls (%" PRIu64 " at once, refilled over a minute): retry "
+			 "in %" PRIu64 " ms", srv_rate_cat_name(v.cat), v.limit, v.retry_after_ms);
+		json_t *res = json_pack("{s:[{s:s, s:s}], s:{s:I, s:s, s:I}, s:b}", "content", "type", "text", "text",
+					b.data, "structuredContent", "retry_after_ms", (json_int_t)v.retry_after_ms,
+					"category", srv_rate_cat_name(v.cat), "limit", (json_int_t)v.limit, "isError", 1);
+		buf_release(&b);
+		caller->ops->finish(caller->ctx, res, ERR_LIMIT);
+	}
+	return false;
 }
 
 /*
@@ -396,6 +446,9 @@ void tool_registry_call(const struct tool_caller *caller, const char *name, json
 		caller->ops->finish(caller->ctx, res, ERR_NOT_FOUND);
 		return;
 	}
+	/* an alias is counted as the tool it calls, once */
+	if (!e->bound_only && !rate_admits(caller, name))
+		return;
 	struct tool_call *call = xcalloc(1, sizeof(*call));
 	call->caller = *caller;
 	call->principal = caller->principal;

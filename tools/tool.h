@@ -22,6 +22,7 @@
 #include <stdbool.h>
 
 #include "../server/base/err.h"
+#include "../server/base/rate.h"
 #include "../sessions/session.h"
 
 struct snap_store;
@@ -81,6 +82,15 @@ struct tool_caller_ops {
 	void (*on_cancel)(void *ctx, void (*fn)(void *arg), void *arg);
 	/* Ask the client something (MCP sampling/elicitation); steals params. */
 	void (*ask)(void *ctx, const char *method, json_t *params, tool_reply_cb cb, void *arg);
+	/*
+	 * A rate limit applies to the call (server/base/rate.h): told once, before
+	 * the call runs, with the state of the bucket it used (for headers). When
+	 * v->refused the call does not run: return true if the caller answered
+	 * the refusal itself in its protocol's shape (finish is then not called),
+	 * false to get it finished as an isError result of class ERR_LIMIT.
+	 * NULL: the same as returning false.
+	 */
+	bool (*rate)(void *ctx, const struct srv_rate_verdict *v);
 };
 
 struct tool_caller {
@@ -153,6 +163,14 @@ void tool_snapshot_tree(struct tool_call *call, struct sess_snap *sn,
 void tool_fill_from_snapshot(struct tool_call *call, struct sess_session *s, struct sess_snap *sn,
 			     void (*reply)(struct tool_call *call, struct sess_session *s));
 extern const struct tool_def tool_display_defs[];
+
+/**
+ * The rate-limit category of a call of tool name: execute and terminal_open
+ * (programs started), session_create and session_destroy, everything else.
+ */
+enum srv_rate_cat tool_rate_category(const char *name);
+/** The rate limits every tool call passes (tool_registry_call); NULL before init. */
+struct srv_rate *tool_rate_table(void);
 
 /** Parse every schema once; aborts on a malformed built-in schema (a bug). */
 void tool_registry_init(const struct tool_env *env);

@@ -24,11 +24,13 @@
 #include "../server/base/common.h"
 #include "../server/base/json_out.h"
 #include "../server/base/log.h"
+#include "../server/base/rate.h"
 
 #include <arpa/inet.h>
 #include <assert.h>
 #include <limits.h>
 #include <ctype.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <libwebsockets.h>
@@ -465,6 +467,9 @@ void http_stream_error(struct stream *st, int status, int code, const char *msg)
 	buf_release(&b);
 }
 
+/* what a browser's script may read of our answers */
+#define EXPOSED "Mcp-Session-Id, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After"
+
 static int add_cors(struct lws *wsi, const char *origin, bool preflight, unsigned char **p, unsigned char *end)
 {
 	static const char methods[] = "GET, POST, PUT, PATCH, DELETE, OPTIONS";
@@ -483,7 +488,7 @@ static int add_cors(struct lws *wsi, const char *origin, bool preflight, unsigne
 	if (lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-allow-origin:",
 					(const unsigned char *)origin, (int)strlen(origin), p, end) ||
 	    lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-expose-headers:",
-					(const unsigned char *)"Mcp-Session-Id", 14, p, end) ||
+					(const unsigned char *)EXPOSED, (int)strlen(EXPOSED), p, end) ||
 	    lws_add_http_header_by_name(wsi, (const unsigned char *)"vary:", (const unsigned char *)"Origin", 6,
 					p, end))
 		return -1;
@@ -682,10 +687,53 @@ static void http_done(void *tp, void *ctx)
 	http_stream_maybe_free(st);
 }
 
+void http_stream_add_header(struct stream *st, const char *name, const char *value)
+{
+	if (st->headers_sent)
+		return;
+	buf_addf(&st->xhdr, "%s:", name);
+	buf_add(&st->xhdr, "", 1);
+	buf_adds(&st->xhdr, value);
+	buf_add(&st->xhdr, "", 1);
+}
+
+void http_stream_rate_headers(struct stream *st, const struct srv_rate_verdict *v)
+{
+	char n[32];
+
+	if (st->rate_hdr || st->headers_sent)
+		return; /* a batch: the first limited request's bucket */
+	st->rate_hdr = true;
+	snprintf(n, sizeof(n), "%" PRIu64, v->limit);
+	http_stream_add_header(st, "x-ratelimit-limit", n);
+	snprintf(n, sizeof(n), "%" PRIu64, v->remaining);
+	http_stream_add_header(st, "x-ratelimit-remaining", n);
+	snprintf(n, sizeof(n), "%" PRIu64, srv_rate_reset_epoch(v));
+	http_stream_add_header(st, "x-ratelimit-reset", n);
+	if (v->refused) {
+		snprintf(n, sizeof(n), "%" PRIu64, (v->retry_after_ms + 999) / 1000);
+		http_stream_add_header(st, "retry-after", n);
+	}
+}
+
+/* A rate limit applied to a request of this POST: headers, and 429 for a lone refused request. */
+static void http_rate(void *tp, void *ctx, const struct srv_rate_verdict *v, bool batch)
+{
+	struct stream *st = ctx;
+
+	(void)tp;
+	if (!st)
+		return; /* a legacy POST: answered 202 already */
+	http_stream_rate_headers(st, v);
+	if (v->refused && !batch && !st->sse && !st->headers_sent)
+		st->status = 429;
+}
+
 static const struct tp_ops http_ops = {
 	.name = "http",
 	.send = http_send,
 	.done = http_done,
+	.rate = http_rate,
 };
 
 /* ---- WebSocket ---------------------------------------------------------- */

@@ -96,6 +96,9 @@ void tp_req_on_gone(struct tp_req *r, void (*fn)(void *arg), void *arg);
 /* ---- the answer ---- */
 /** Add a response header (before the answer starts). */
 void tp_req_add_header(struct tp_req *r, const char *name, const char *value);
+struct srv_rate_verdict;
+/** Add the rate-limit headers of v (server/base/rate.h): X-RateLimit-*, Retry-After when refused. */
+void tp_req_rate_headers(struct tp_req *r, const struct srv_rate_verdict *v);
 /** Answer with status and a body of type (NULL: application/json), and finish. */
 void tp_req_send(struct tp_req *r, int status, const char *type, const void *body, size_t len);
 /** Answer with status and the JSON of body (stolen), and finish. */

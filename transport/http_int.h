@@ -60,6 +60,7 @@ struct stream {
 	size_t answer_len;
 	bool overflow;			/* the client read nothing of QUEUE_MAX bytes: close */
 	struct buf xhdr;		/* a route's extra headers: "name:\0value\0"... */
+	bool rate_hdr;			/* X-RateLimit-* are in xhdr */
 	struct tp_req *req;		/* a route's unfinished request, told when the client leaves */
 	struct stream *next_in_sess;
 };
@@ -155,6 +156,10 @@ void http_frameq_push(struct frameq *q, const void *data, size_t len);
 int http_frameq_write(struct frameq *q, struct lws *wsi, enum lws_write_protocol kind);
 void http_frameq_clear(struct frameq *q);
 void http_stream_queue(struct stream *st, const char *data, size_t len);
+/** Add a response header (dropped once the headers went out). */
+void http_stream_add_header(struct stream *st, const char *name, const char *value);
+/** X-RateLimit-Limit/Remaining/Reset (and Retry-After when refused), once per answer. */
+void http_stream_rate_headers(struct stream *st, const struct srv_rate_verdict *v);
 void http_stream_kick(struct stream *st);
 void http_stream_maybe_free(struct stream *st);
 void http_stream_error(struct stream *st, int status, int code, const char *msg);

@@ -403,12 +403,14 @@ void tp_req_on_gone(struct tp_req *r, void (*fn)(void *arg), void *arg)
 
 void tp_req_add_header(struct tp_req *r, const char *name, const char *value)
 {
-	if (!r->st || r->st->headers_sent)
-		return;
-	buf_addf(&r->st->xhdr, "%s:", name);
-	buf_add(&r->st->xhdr, "", 1);
-	buf_adds(&r->st->xhdr, value);
-	buf_add(&r->st->xhdr, "", 1);
+	if (r->st)
+		http_stream_add_header(r->st, name, value);
+}
+
+void tp_req_rate_headers(struct tp_req *r, const struct srv_rate_verdict *v)
+{
+	if (r->st)
+		http_stream_rate_headers(r->st, v);
 }
 
 void tp_req_send(struct tp_req *r, int status, const char *type, const void *body, size_t len)

@@ -54,6 +54,15 @@ void srv_config_defaults(struct srv_config *cfg)
 	cfg->terminal_output_bytes = 1 * MiB;
 	cfg->display_idle_s = 600;
 	cfg->view_token_ttl_s = 900;
+	/* generous: a person or an agent never meets them; a runaway loop with one key does */
+	cfg->rate = (struct srv_rate_config){
+		.cat = {
+			[SRV_RATE_EXECUTE] = { 600, 600 },
+			[SRV_RATE_SESSIONS] = { 120, 120 },
+			[SRV_RATE_REQUESTS] = { 1200, 1200 },
+		},
+		.principals = 10000,
+	};
 }
 
 static void egress_release(struct srv_config *cfg)
@@ -75,6 +84,8 @@ void srv_config_release(struct srv_config *cfg)
 	cfg->vnc_password = NULL;
 	json_decref(cfg->compat);
 	cfg->compat = NULL;
+	json_decref(cfg->templates);
+	cfg->templates = NULL;
 	egress_release(cfg);
 }
 
@@ -241,6 +252,65 @@ static const struct scalar_key quotas[] = {
 	{ "server_executions", QUOTA(server_executions), NULL, 0, 0, NULL },
 };
 
+/* "rate_limits": {"execute": {"per_minute": 100, "burst": 20}, ..., "admins": false, "local": false, "principals": N} */
+static const struct scalar_key rate_keys[] = {
+	{ "per_minute", offsetof(struct srv_rate_limit, per_minute), NULL, 0, 1000000, "between 0 and 1000000" },
+	{ "burst", offsetof(struct srv_rate_limit, burst), NULL, 0, 1000000, "between 0 and 1000000" },
+};
+
+static int scalar_apply(const struct scalar_key *k, void *base, json_t *v, struct err **errp);
+
+static int apply_rate(struct srv_rate_config *rc, json_t *v, struct err **errp)
+{
+	static const char *const cats[SRV_RATE_NCAT] = { "execute", "sessions", "requests" };
+	const char *k;
+	json_t *x;
+
+	if (!json_is_object(v))
+		return err_set(errp, 0, "config: rate_limits must be an object");
+	json_object_foreach(v, k, x) {
+		int c;
+		for (c = 0; c < SRV_RATE_NCAT && strcmp(k, cats[c]); c++)
+			;
+		if (c < SRV_RATE_NCAT) {
+			struct srv_rate_limit l = { 0, 0 };
+			bool burst = false;
+			const char *lk;
+			json_t *lv;
+			if (!json_is_object(x))
+				return err_set(errp, 0, "config: rate_limits.%s must be {per_minute, burst}", k);
+			json_object_foreach(x, lk, lv) {
+				const struct scalar_key *q = NULL;
+				for (size_t i = 0; i < 2; i++)
+					if (!strcmp(lk, rate_keys[i].name))
+						q = &rate_keys[i];
+				if (!q)
+					return err_set(errp, 0, "config: rate_limits.%s: unknown key \"%s\" (expected "
+								"per_minute, burst)", k, lk);
+				if (scalar_apply(q, &l, lv, errp) < 0)
+					return err_wrap(errp, "config: rate_limits.%s", k);
+				burst |= q == &rate_keys[1];
+			}
+			if (!burst)
+				l.burst = l.per_minute; /* a minute's worth at once */
+			rc->cat[c] = l;
+		} else if (!strcmp(k, "admins") || !strcmp(k, "local")) {
+			if (!json_is_boolean(x))
+				return err_set(errp, 0, "config: rate_limits.%s must be true or false", k);
+			*(k[0] == 'a' ? &rc->admins : &rc->local) = json_is_true(x);
+		} else if (!strcmp(k, "principals")) {
+			if (json_scalar(x, "rate_limits.principals", NULL, &rc->principals, errp) < 0)
+				return -1;
+			if (rc->principals < 1 || rc->principals > 1000000)
+				return err_set(errp, 0, "config: rate_limits.principals must be between 1 and 1000000");
+		} else {
+			return err_set(errp, 0, "config: rate_limits: unknown key \"%s\" (expected execute, sessions, "
+						"requests, admins, local, principals)", k);
+		}
+	}
+	return 0;
+}
+
 static const struct scalar_key *scalar_find(const struct scalar_key *t, size_t n, const char *name)
 {
 	for (size_t i = 0; i < n; i++)
@@ -337,6 +407,9 @@ int srv_config_apply_json(struct srv_config *cfg, json_t *obj, struct err **errp
 						       dk);
 			json_decref(cfg->compat);
 			cfg->compat = json_deep_copy(v);
+		} else if (!strcmp(key, "rate_limits")) {
+			if (apply_rate(&cfg->rate, v, errp) < 0)
+				return -1;
 		} else if (!strcmp(key, "quota")) {
 			const char *qk;
 			json_t *qv;

@@ -35,6 +35,27 @@ struct srv_quota {
 	uint64_t server_executions;	/* executions running at once on the whole server, for everyone */
 };
 
+/** Rate-limit categories: which calls share a bucket (server/base/rate.h). */
+enum srv_rate_cat {
+	SRV_RATE_EXECUTE,	/* execute (foreground or a background job), terminal_open */
+	SRV_RATE_SESSIONS,	/* session_create, session_destroy */
+	SRV_RATE_REQUESTS,	/* every other tool call */
+	SRV_RATE_NCAT,
+};
+
+/** One category's bucket: refilled per_minute tokens a minute, holding at most burst; 0 in either: no limit. */
+struct srv_rate_limit {
+	uint64_t per_minute;
+	uint64_t burst;
+};
+
+struct srv_rate_config {
+	struct srv_rate_limit cat[SRV_RATE_NCAT];
+	bool admins;		/* limit administrators' keys too (default: exempt) */
+	bool local;		/* limit the stdio user too (default: exempt) */
+	uint64_t principals;	/* principals whose buckets are kept (the least recently seen is forgotten) */
+};
+
 struct srv_config {
 	char *data_dir;
 	unsigned pool_size;		/* warm sandboxes kept ready */
@@ -69,6 +90,12 @@ struct srv_config {
 	struct srv_limit output_bytes;	/* captured per stream per execution */
 	struct srv_limit read_bytes;	/* file_read cap */
 	struct srv_quota quota;		/* per principal */
+	struct srv_rate_config rate;	/* config "rate_limits" */
+	/*
+	 * Session presets (config "templates"): {"<name>": {memory_mb, cpus, ...}}
+	 * checked with srv_tmpl_check (server/base/template.h). Owned; NULL: none.
+	 */
+	json_t *templates;
 	char **egress_allow;		/* private destinations network sessions may reach ("CIDR[:port]") */
 	size_t n_egress_allow;
 	/* virtual displays (vnc/) */

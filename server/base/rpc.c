@@ -184,6 +184,27 @@ void srv_req_error(struct srv_req *r, int code, const char *fmt, ...)
 	req_finish(r, ans);
 }
 
+void srv_req_error_data(struct srv_req *r, int code, json_t *data, const char *fmt, ...)
+{
+	struct buf b = BUF_INIT;
+	va_list ap;
+
+	va_start(ap, fmt);
+	buf_vaddf(&b, fmt, ap);
+	va_end(ap);
+	json_t *ans = make_error(r->id, code, b.data ? b.data : "");
+	buf_release(&b);
+	json_object_set_new(json_object_get(ans, "error"), "data", data);
+	req_finish(r, ans);
+}
+
+void srv_req_rate(struct srv_req *r, const struct srv_rate_verdict *v)
+{
+	struct srv_conn *c = r->conn;
+	if (c->ops->rate && !c->closing)
+		c->ops->rate(c->tp, r->text->ctx, v, r->text->array);
+}
+
 void srv_req_on_cancel(struct srv_req *r, void (*fn)(void *arg), void *arg)
 {
 	r->cancel_fn = fn;

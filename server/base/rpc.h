@@ -34,7 +34,10 @@ enum {
 	RPC_INVALID_PARAMS = -32602,
 	RPC_INTERNAL_ERROR = -32603,
 	RPC_RESOURCE_NOT_FOUND = -32002,
+	RPC_RATE_LIMITED = -32029,	/* a rate limit refused the request: data {retry_after_ms, ...} */
 };
+
+struct srv_rate_verdict;
 
 struct srv_conn;
 struct srv_req;
@@ -58,6 +61,10 @@ struct tp_ops {
 	 * called the engine calls neither send nor done: the transport finishes
 	 * its open contexts itself. */
 	void (*done)(void *tp, void *ctx);
+	/* A rate limit applied to a request of ctx (server/base/rate.h): HTTP
+	 * adds X-RateLimit-* headers, and answers 429 when a lone request (batch
+	 * false) was refused. May be NULL. */
+	void (*rate)(void *tp, void *ctx, const struct srv_rate_verdict *v, bool batch);
 };
 
 /** The application behind the engine (the MCP layer). */
@@ -107,6 +114,11 @@ struct srv_req *srv_conn_find(struct srv_conn *c, json_t *id);
 void srv_req_result(struct srv_req *r, json_t *result);
 /** Finish req with a JSON-RPC error. Frees req. */
 void srv_req_error(struct srv_req *r, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/** The same with the error's data member (stolen). */
+void srv_req_error_data(struct srv_req *r, int code, json_t *data, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/** Tell r's transport that a rate limit applied to r (its headers, a refusal's status). */
+void srv_req_rate(struct srv_req *r, const struct srv_rate_verdict *v);
 /** Install the hook srv_req_cancel() calls (once). */
 void srv_req_on_cancel(struct srv_req *r, void (*fn)(void *arg), void *arg);
 void srv_req_cancel(struct srv_req *r);

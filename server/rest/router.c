@@ -118,8 +118,18 @@ static void caller_on_cancel(void *ctx, void (*fn)(void *arg), void *arg)
 	c->cancel_arg = arg;
 }
 
+/* Headers on every limited answer; a refusal is finished as ERR_LIMIT, which the dialect answers 429. */
+static bool caller_rate(void *ctx, const struct srv_rate_verdict *v)
+{
+	struct rest_callctx *c = ctx;
+	if (c->r)
+		tp_req_rate_headers(c->r, v);
+	return false;
+}
+
 static const struct tool_caller_ops rest_caller_ops = {
 	.finish = caller_finish,
+	.rate = caller_rate,
 	.on_cancel = caller_on_cancel,
 };
 

@@ -738,6 +738,15 @@ function snapshotStore() {
   return `## Snapshot store (2,000 files / 50 MB, beside the git CLI and cp -a)\n\n${r.stdout.trim()}\n`;
 }
 
+/** The cost of a rate-limit check (C, tests/bench/rate_bench.c), beside a mutex in the same run. */
+function rateCheck() {
+  const make = spawnSync('make', ['--no-print-directory', '-s', 'build/bench/rate_bench'], { cwd: REPO, encoding: 'utf8', timeout: 300000 });
+  if (make.status !== 0) throw new Error(`make rate_bench exited ${make.status}: ${(make.stderr || '').slice(-300)}`);
+  const r = spawnSync(path.join(REPO, 'build', 'bench', 'rate_bench'), [], { encoding: 'utf8', timeout: 120000 });
+  if (r.status !== 0) throw new Error(`rate_bench exited ${r.status}: ${(r.stderr || '').slice(-300)}`);
+  return `## Rate limits: the check every tool call passes\n\n${r.stdout.trim()}\n`;
+}
+
 function sdkVersion() {
   try {
     return '@modelcontextprotocol/sdk ' + JSON.parse(fs.readFileSync(path.join(TESTS, 'node_modules/@modelcontextprotocol/sdk/package.json'), 'utf8')).version;
@@ -768,6 +777,7 @@ try {
                              ['grep', () => benchSearch({ bin: BIN, dataDir: DATA, n: Math.min(N, 20) })],
                              ['display', () => benchDisplay({ bin: BIN, dataDir: DATA, n: Math.min(N, 30) })],
                              ['snapshot store', () => snapshotStore()],
+                             ['rate limits', () => rateCheck()],
                              ['agentflow', () => benchAgentflow({ bin: BIN, dataDir: DATA, n: Math.min(N, 400) })],
                              ['languages', () => benchLanguages({ bin: BIN, dataDir: DATA, n: Math.min(N, 10) })],
                              ['jobs', () => benchJobs({ bin: BIN, dataDir: DATA, n: Math.min(N, 100) })],

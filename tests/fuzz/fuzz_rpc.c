@@ -34,7 +34,7 @@ static void fz_done(void *tp, void *ctx)
 	dones++;
 }
 
-static const struct tp_ops ops = { "fuzz", fz_send, fz_done };
+static const struct tp_ops ops = { .name = "fuzz", .send = fz_send, .done = fz_done };
 
 static void fz_request(struct srv_req *r, const char *method, json_t *params)
 {

@@ -33,7 +33,7 @@ static void fake_send(void *tp, void *ctx, const char *json, size_t len, bool an
 	json_array_append_new(sent, v);
 }
 
-static const struct tp_ops fake_tp = { "fake", fake_send, fake_done };
+static const struct tp_ops fake_tp = { .name = "fake", .send = fake_send, .done = fake_done };
 
 static void on_cancel(void *arg)
 {

@@ -1,0 +1,99 @@
+// Rate limits per principal and category (server/base/rate.c, checked in tools/registry.c for every protocol):
+// a JSON-RPC error with the retry time (WebSocket, the official SDK client), 429 with X-RateLimit-* and
+// Retry-After over Streamable HTTP, recovery after the refill, other keys and administrators unaffected.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServe, createKey, wsClient, httpRequest, textOf, sleep, PROTOCOL_LATEST } from './helpers.mjs';
+
+const ACCEPT = 'application/json, text/event-stream';
+const INIT = { jsonrpc: '2.0', id: 'init', method: 'initialize', params: { protocolVersion: PROTOCOL_LATEST, capabilities: {}, clientInfo: { name: 'rate-raw', version: '1.0.0' } } };
+const hdrs = (key, sid) => ({ 'Content-Type': 'application/json', Accept: ACCEPT, Authorization: `Bearer ${key}`, ...(sid ? { 'Mcp-Session-Id': sid } : {}) });
+const call = (id, name, args = {}) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args } });
+
+describe('rate limits', () => {
+  let srv;
+  before(async () => {
+    // requests: 3 at once, one more a second; execute: 2 at once
+    srv = await startServe({ config: { pool_size: 1, rate_limits: { requests: { per_minute: 60, burst: 3 }, execute: { per_minute: 60, burst: 2 } } } });
+  });
+  after(async () => { await srv?.close(); });
+
+  test('MCP: an exhausted bucket is a JSON-RPC error with the retry time; it recovers; another key is unaffected', async () => {
+    const a = createKey(srv.dataDir, { name: 'rate-a' }).key;
+    const b = createKey(srv.dataDir, { name: 'rate-b' }).key;
+    const ca = await wsClient(srv, { key: a });
+    const cb = await wsClient(srv, { key: b });
+    try {
+      for (let i = 0; i < 3; i++) assert.ok(!(await ca.call('session_list')).isError, `call ${i + 1} of the burst`);
+      const t0 = Date.now();
+      const err = await ca.call('session_list').then((r) => ({ unexpected: r }), (e) => e);
+      assert.ok(!err.unexpected, `the fourth call should be refused: ${JSON.stringify(err.unexpected)}`);
+      assert.equal(err.code, -32029, `JSON-RPC code: ${err.message}`);
+      assert.match(err.message, /rate limit.*requests.*retry after \d+ ms/i);
+      assert.ok(err.data && err.data.retry_after_ms > 0 && err.data.retry_after_ms <= 1000, JSON.stringify(err.data));
+      assert.equal(err.data.category, 'requests');
+      assert.equal(err.data.limit, 3);
+      // another key has its own bucket
+      for (let i = 0; i < 3; i++) assert.ok(!(await cb.call('session_list')).isError, `key b call ${i + 1}`);
+      // execute is its own category: a's exhausted requests bucket does not stop it
+      const ex = await ca.call('execute', { language: 'shell', code: 'echo hi' });
+      assert.ok(!ex.isError, textOf(ex));
+      // recovery: after the retry time one call is admitted again
+      await sleep(Math.max(0, err.data.retry_after_ms - (Date.now() - t0)) + 50);
+      assert.ok(!(await ca.call('session_list')).isError, 'admitted again after the retry time');
+    } finally {
+      await ca.close();
+      await cb.close();
+    }
+  });
+
+  test('Streamable HTTP: X-RateLimit-* on limited answers, 429 with Retry-After when exhausted', async () => {
+    const c = createKey(srv.dataDir, { name: 'rate-c' }).key;
+    const init = await httpRequest(srv, { headers: hdrs(c), body: INIT });
+    assert.equal(init.status, 200, init.text);
+    assert.equal(init.headers['x-ratelimit-limit'], undefined, 'initialize is not a tool call: not limited');
+    const sid = init.headers['mcp-session-id'];
+    assert.equal((await httpRequest(srv, { headers: hdrs(c, sid), body: { jsonrpc: '2.0', method: 'notifications/initialized' } })).status, 202);
+    const seen = [];
+    for (let i = 1; i <= 3; i++) {
+      const r = await httpRequest(srv, { headers: hdrs(c, sid), body: call(i, 'session_list') });
+      assert.equal(r.status, 200, r.text);
+      seen.push(r.headers['x-ratelimit-remaining']);
+      assert.equal(r.headers['x-ratelimit-limit'], '3');
+      const reset = Number(r.headers['x-ratelimit-reset']);
+      const now = Date.now() / 1000;
+      assert.ok(reset >= now - 1 && reset <= now + 5, `X-RateLimit-Reset is an epoch time within the refill: ${reset} vs ${now}`);
+    }
+    assert.deepEqual(seen, ['2', '1', '0']);
+    const r = await httpRequest(srv, { headers: hdrs(c, sid), body: call(4, 'session_list') });
+    assert.equal(r.status, 429, r.text);
+    assert.equal(r.headers['x-ratelimit-remaining'], '0');
+    assert.equal(r.headers['x-ratelimit-limit'], '3');
+    assert.equal(r.headers['retry-after'], '1');
+    assert.match(r.headers['content-type'] || '', /^application\/json/);
+    assert.equal(r.json?.error?.code, -32029, r.text);
+    assert.ok(r.json.error.data.retry_after_ms > 0);
+    assert.equal(r.json.id, 4);
+    await sleep(r.json.error.data.retry_after_ms + 50);
+    const again = await httpRequest(srv, { headers: hdrs(c, sid), body: call(5, 'session_list') });
+    assert.equal(again.status, 200, again.text);
+    assert.equal(again.headers['x-ratelimit-remaining'], '0');
+  });
+
+  test('administrators are exempt by default', async () => {
+    const ca = await wsClient(srv);
+    try {
+      for (let i = 0; i < 8; i++) assert.ok(!(await ca.call('session_list')).isError, `admin call ${i + 1}`);
+    } finally { await ca.close(); }
+    const init = await httpRequest(srv, { headers: hdrs(srv.key), body: INIT });
+    const sid = init.headers['mcp-session-id'];
+    const r = await httpRequest(srv, { headers: hdrs(srv.key, sid), body: call(1, 'session_list') });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers['x-ratelimit-limit'], undefined, 'no limit, no headers');
+  });
+
+  test('a bad rate_limits config is refused at start', async () => {
+    await assert.rejects(startServe({ config: { rate_limits: { execute: { per_minute: 10, brust: 3 } } }, timeout: 5000 }),
+      /brust|exited/);
+  });
+});
