@@ -9,6 +9,7 @@
  * and that cookie never reach the server inside.
  */
 #include "proxy.h"
+#include "browser.h"
 #include "http1.h"
 #include "upstream.h"
 #include "../server/base/buf.h"
@@ -126,7 +127,7 @@ int px_allowed(struct tp_req *r, const char *sid, const char *token, bool *contr
 	return vnc_access(sid, principal[0] ? principal : NULL, token, control);
 }
 
-static bool valid_sid(const char *sid)
+bool px_valid_sid(const char *sid)
 {
 	if (!sid[0] || strlen(sid) >= 64)
 		return false;
@@ -150,7 +151,7 @@ static unsigned port_of(const char *s)
 	return v <= 65535 ? v : 0;
 }
 
-static void send_error(struct tp_req *r, int status, const char *msg)
+void px_send_error(struct tp_req *r, int status, const char *msg)
 {
 	tp_req_json(r, status, json_pack("{s:{s:i, s:s}}", "error", "code", status, "message", msg));
 }
@@ -209,7 +210,7 @@ static void pxhttp_fail(struct pxhttp *x, int status, const char *msg)
 	if (x->started) {
 		tp_req_end(x->r); /* the answer is cut short: the client sees the connection end */
 	} else {
-		send_error(x->r, status, msg);
+		px_send_error(x->r, status, msg);
 	}
 	pxhttp_release(x);
 }
@@ -424,12 +425,12 @@ static void serve_port(struct tp_req *r, void *arg)
 	const char *why;
 	int status;
 
-	if (!valid_sid(sid) || !port) {
-		send_error(r, 404, "Not found");
+	if (!px_valid_sid(sid) || !port) {
+		px_send_error(r, 404, "Not found");
 		return;
 	}
 	if (!preview_access(r, sid, token, &from_url)) {
-		send_error(r, 401, "Unauthorized: the session's key or a view token is needed");
+		px_send_error(r, 401, "Unauthorized: the session's key or a view token is needed");
 		return;
 	}
 	if (!rest && tp_req_path(r)[strlen(tp_req_path(r)) - 1] == '/')
@@ -446,13 +447,17 @@ static void serve_port(struct tp_req *r, void *arg)
 	}
 	s = px_session(sid);
 	if (!s || s->state != SESS_RUNNING) {
-		send_error(r, s ? 409 : 404, s ? "Conflict: the session is not running" : "Not found");
+		px_send_error(r, s ? 409 : 404, s ? "Conflict: the session is not running" : "Not found");
+		return;
+	}
+	if (px_browser_port_is(s, port)) {
+		px_send_error(r, 403, "Forbidden: the browser's DevTools are reached at /sessions/{id}/cdp");
 		return;
 	}
 	struct pxhttp *x = xcalloc(1, sizeof(*x));
 	if ((status = px_slot_take(&x->slot, sid, &why))) {
 		free(x);
-		send_error(r, status, why);
+		px_send_error(r, status, why);
 		return;
 	}
 	x->r = r;
@@ -494,7 +499,7 @@ static int portws_accept(struct tp_req *r, void *arg, void **user, const char **
 	int status = 0;
 
 	*why = "Not found";
-	if (!valid_sid(sid) || !port || !rest)
+	if (!px_valid_sid(sid) || !port || !rest)
 		return 404;
 	if (!preview_access(r, sid, token, &from_url)) {
 		*why = "Unauthorized: the session's key or a view token is needed";
@@ -503,6 +508,10 @@ static int portws_accept(struct tp_req *r, void *arg, void **user, const char **
 	s = px_session(sid);
 	if (!s || s->state != SESS_RUNNING)
 		return 404;
+	if (px_browser_port_is(s, port)) {
+		*why = "Forbidden: the browser's DevTools are reached at /sessions/{id}/cdp";
+		return 403;
+	}
 	struct portws *w = xcalloc(1, sizeof(*w));
 	w->p = px_wsp_new(sid, &status, why);
 	if (!w->p) {
@@ -565,6 +574,8 @@ json_t *px_ports_json(struct sess_session *s)
 		return NULL;
 	a = json_array();
 	for (int i = 0; i < n; i++) {
+		if (px_browser_port_is(s, ports[i].port))
+			continue; /* the browser's DevTools: cdp_url */
 		json_t *o = json_pack("{s:i}", "port", (int)ports[i].port);
 		if (P.http_base) {
 			struct buf b = BUF_INIT;
@@ -583,4 +594,5 @@ void px_routes(void)
 	tp_http_route(TP_ANY, "/sessions/{id}/ports/{port}", serve_port, NULL);
 	tp_http_route(TP_ANY, "/sessions/{id}/ports/{port}/{rest*}", serve_port, NULL);
 	tp_ws_route("/sessions/{id}/ports/{port}/{rest*}", &portws_route, NULL);
+	px_browser_routes();
 }

@@ -33,6 +33,7 @@
 #include "../kernel/agent.h"
 #include "../kernel/kernel.h"
 #include "../vnc/web.h"
+#include "../proxy/browser.h"
 #include "../proxy/proxy.h"
 #include "rest/rest.h"
 #include "base/banned.h"
@@ -141,6 +142,7 @@ static void finish_shutdown(void)
 		uv_close((uv_handle_t *)&srv.sig[i], NULL);
 	sess_quota_stop();
 	kern_shutdown(); /* kernels hold their sessions and agents: before the sessions go */
+	px_browser_shutdown(); /* browsers run on displays */
 	vnc_shutdown(); /* displays hold their sessions' agents and handles: before the sessions go */
 	sess_registry_free(srv.sessions);
 	srv.sessions = NULL;

@@ -74,6 +74,7 @@ void tool_registry_init(const struct tool_env *env)
 	add_family(tool_display_defs, false);
 	vnc_init(uv_default_loop(), env->sessions, env->cfg);
 	px_init(env->sessions, env->cfg);
+	add_family(tool_browser_defs, false);
 	add_family(tool_alias_defs, true);
 	if (env->fixtures)
 		add_family(tool_fixture_defs, false);
@@ -146,7 +147,7 @@ static bool rate_admits(const struct tool_caller *caller, const char *name)
  */
 static const char *const bound_tools[] = {
 	"execute", "file_read", "file_write", "file_list", "file_delete", "file_edit", "grep", "glob",
-	"screenshot", "input", "session_info", "job_status", "job_wait", "job_write", "job_cancel", "job_list", "session_logs",
+	"screenshot", "input", "browser_open", "session_info", "job_status", "job_wait", "job_write", "job_cancel", "job_list", "session_logs",
 };
 
 static bool offered(const struct entry *e, const struct tool_conn *tc)

@@ -4,6 +4,7 @@
 #include "tool.h"
 #include "../kernel/kernel.h"
 #include "../vnc/display.h"
+#include "../proxy/browser.h"
 #include "../proxy/proxy.h"
 #include "../server/base/json_out.h"
 #include "../server/base/buf.h"
@@ -58,6 +59,12 @@ static json_t *session_json(struct sess_session *s, bool detail)
 	json_t *ports = px_ports_json(s);
 	if (ports)
 		json_object_set_new(o, "ports", ports);
+	json_t *browser = px_browser_json(s);
+	if (browser)
+		json_object_set_new(o, "browser", browser);
+	const char *cdp = px_browser_cdp_url(s);
+	if (cdp)
+		json_object_set_new(o, "cdp_url", json_string(cdp));
 	return o;
 }
 

@@ -163,6 +163,7 @@ void tool_snapshot_tree(struct tool_call *call, struct sess_snap *sn,
 void tool_fill_from_snapshot(struct tool_call *call, struct sess_session *s, struct sess_snap *sn,
 			     void (*reply)(struct tool_call *call, struct sess_session *s));
 extern const struct tool_def tool_display_defs[];
+extern const struct tool_def tool_browser_defs[];
 
 /**
  * The rate-limit category of a call of tool name: execute and terminal_open

@@ -378,13 +378,15 @@ static json_t *str_or_null(const char *s)
 /*
  * The URLs of a session_info: mcpUrl (the session-bound MCP endpoint; an SSE
  * URL as the document's is, for the clients it names), vncUrl (its view
- * page), cdpUrl.
+ * page), cdpUrl (its CDP endpoint, session_info's cdp_url: the browser starts
+ * on the first connection to it).
  */
 static json_t *sandbox_urls(json_t *info)
 {
-	return json_pack("{s:s, s:o, s:o, s:n, s:s}", "sandboxId", str(info, "session_id"), "mcpUrl",
+	return json_pack("{s:s, s:o, s:o, s:o, s:s}", "sandboxId", str(info, "session_id"), "mcpUrl",
 			 str_or_null(str(info, "mcp_sse_url")), "vncUrl",
-			 str_or_null(str(json_object_get(info, "display"), "view_url")), "cdpUrl", "status",
+			 str_or_null(str(json_object_get(info, "display"), "view_url")), "cdpUrl",
+			 str_or_null(str(info, "cdp_url")), "status",
 			 mgr_sandbox_status(str(info, "status")));
 }
 

@@ -66,8 +66,9 @@ describe('REST dialect 000: the sandbox manager', () => {
     const d = res.json.data;
     assert.match(d.sandboxId, /^ses_/);
     assert.equal(d.status, 'RUNNING');
-    assert.equal(d.cdpUrl, null);
     const info = (await mcp.call('session_info', { session_id: d.sandboxId })).structuredContent;
+    assert.equal(d.cdpUrl, info.cdp_url, "cdpUrl is the session's CDP endpoint");
+    assert.match(d.cdpUrl, new RegExp(`^ws://127\\.0\\.0\\.1:${srv.port}/sessions/${d.sandboxId}/cdp\\?token=[0-9a-f]{32}$`));
     assert.equal(d.mcpUrl, info.mcp_sse_url, "mcpUrl is the session-bound MCP endpoint's SSE URL, as the document's is");
     assert.match(d.vncUrl, new RegExp(`^${srv.base}/sessions/${d.sandboxId}/view\\?token=`));
     assert.equal(info.limits.memory_mb, 2048);
