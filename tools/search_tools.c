@@ -284,6 +284,7 @@ static void glob_run(struct tool_call *call) { tool_with_session(call, glob_run_
 
 #define GREP_RING 32		/* files queued, being searched, or searched and waiting for their turn */
 #define GREP_HELPER_AFTER 4	/* a second thread starts once this many files wait */
+#define GREP_BATCH 8		/* an idle helper is woken once this many files wait (not for each) */
 #define GREP_HELD_MAX 20000	/* lines (matches and their context) files after the first unmerged one may hold */
 
 /* A directory of queued files: a dup of the walk's fd, closed by whoever
@@ -338,6 +339,8 @@ struct grep_state {
 
 	pthread_mutex_t mu;
 	pthread_cond_t cv;	/* a file was queued, finished or merged, or the search stops */
+	unsigned waiting;	/* threads in pthread_cond_wait(cv): nobody waits, nobody is woken */
+	bool helper_idle;	/* the helper waits for files: woken once GREP_BATCH are queued */
 	struct grep_item ring[GREP_RING];
 	size_t head, next, tail;	/* first not merged, first not taken, next to queue */
 	size_t held;		/* lines held by files after head */
@@ -452,6 +455,14 @@ static json_t *line_json(const char *p, size_t n)
 	return tool_json_text(p, n > GREP_SHOW_MAX ? GREP_SHOW_MAX : n);
 }
 
+/* Wait on cv (mu held), counted so that nobody is woken for nothing. */
+static void grep_wait(struct grep_state *st)
+{
+	st->waiting++;
+	pthread_cond_wait(&st->cv, &st->mu);
+	st->waiting--;
+}
+
 /*
  * May the file being searched keep a match of `lines` lines? The first
  * unmerged file always may; a later one waits while later files hold
@@ -463,7 +474,7 @@ static bool grep_hold(struct grep_scan *sc, size_t lines)
 	struct grep_state *st = sc->st;
 	pthread_mutex_lock(&st->mu);
 	while (sc->item->seq != st->head && st->held + lines > GREP_HELD_MAX && !atomic_load(&st->halt))
-		pthread_cond_wait(&st->cv, &st->mu);
+		grep_wait(st);
 	bool ok = !atomic_load(&st->halt);
 	if (ok) {
 		st->held += lines;
@@ -593,7 +604,8 @@ static void grep_merge(struct grep_state *st)
 		grep_item_release(it);
 		st->head++;
 	}
-	pthread_cond_broadcast(&st->cv);
+	if (st->waiting)
+		pthread_cond_broadcast(&st->cv);
 }
 
 /* Take the next queued file and search it (mu held; released meanwhile). */
@@ -633,8 +645,11 @@ static void *grep_helper(void *arg)
 			grep_take(&sc);
 		else if (st->closed)
 			break;
-		else
-			pthread_cond_wait(&st->cv, &st->mu);
+		else {
+			st->helper_idle = true;
+			grep_wait(st);
+			st->helper_idle = false;
+		}
 	}
 	pthread_mutex_unlock(&st->mu);
 	if (st->has_re)
@@ -661,7 +676,7 @@ static void grep_add(struct grep_state *st, struct grep_dir *dir, const char *na
 		if (st->next < st->tail)
 			grep_take(&st->scan);
 		else
-			pthread_cond_wait(&st->cv, &st->mu);
+			grep_wait(st);
 	}
 	if (!atomic_load(&st->halt)) {
 		struct grep_item *it = &st->ring[st->tail % GREP_RING];
@@ -670,7 +685,8 @@ static void grep_add(struct grep_state *st, struct grep_dir *dir, const char *na
 		if (dir)
 			dir->refs++;
 		st->tail++;
-		pthread_cond_broadcast(&st->cv);
+		if (st->helper_idle && st->tail - st->next >= GREP_BATCH)
+			pthread_cond_broadcast(&st->cv);
 	}
 	bool start = !st->helper_started && st->tail - st->next >= GREP_HELPER_AFTER;
 	st->helper_started |= start;
