@@ -62,6 +62,11 @@ def http_flood(c):
     except OSError: pass
 threading.Thread(target=serve, args=(9001, echo), daemon=True).start()
 threading.Thread(target=serve, args=(9002, flood), daemon=True).start()
+# 9004 listens and never accepts: connections wait in its backlog, holding no thread (as an
+# ordinary user every thread counts against the sandbox's process limit)
+idle = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+idle.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+idle.bind(('127.0.0.1', 9004)); idle.listen(128)
 serve(9003, http_flood)
 `;
 
@@ -79,7 +84,7 @@ describe('ports: previews of servers inside a session', () => {
     ok(await cli.call('execute', { session_id: sid, language: 'shell', background: true, code: 'exec python3 ws.py' }));
     await poll(async () => {
       const ports = ok(await cli.call('session_info', { session_id: sid })).ports || [];
-      return [8000, 9001, 9002, 9003].every((p) => ports.some((x) => x.port === p));
+      return [8000, 9001, 9002, 9003, 9004].every((p) => ports.some((x) => x.port === p));
     }, { timeout: 15000, interval: 200 });
     viewUrl = ok(await cli.call('session_info', { session_id: sid })).ports.find((p) => p.port === 8000).url;
   });
@@ -199,7 +204,7 @@ http.server.HTTPServer(('127.0.0.1', 8010), H).serve_forever()
       const s = net.connect(Number(new URL(srv.base).port), '127.0.0.1');
       await new Promise((resolve, reject) => { s.once('connect', resolve); s.once('error', reject); });
       s.on('error', () => {});
-      s.write(`GET /sessions/${sid}/ports/9003/ HTTP/1.1\r\nHost: ${new URL(srv.base).host}\r\nAuthorization: Bearer ${srv.key}\r\n\r\n`);
+      s.write(`GET /sessions/${sid}/ports/9004/ HTTP/1.1\r\nHost: ${new URL(srv.base).host}\r\nAuthorization: Bearer ${srv.key}\r\n\r\n`);
       s.pause();
       socks.push(s);
     }
