@@ -318,6 +318,11 @@ static int core_start(void)
 	uv_unref((uv_handle_t *)&srv.repack_timer);
 	srv.env.sessions = srv.sessions;
 	srv.env.cfg = &srv.cfg;
+	srv.env.templates = srv_records_templates();
+	if (tool_tmpl_config_check(&srv.cfg, &err) < 0) {
+		log_error("%s", err_text(err));
+		return -1;
+	}
 	mcp_init(&srv.env);
 	uv_timer_init(srv.loop, &srv.shutdown_timer);
 	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++) {

@@ -5,6 +5,7 @@
 #include "../sessions/catalog.h"
 #include "../sessions/job.h"
 #include "../sessions/workspace.h"
+#include "../tools/tool.h"
 #include "base/banned.h"
 
 #include <dirent.h>
@@ -577,4 +578,50 @@ void srv_records_close(void)
 		uv_timer_stop(&R.flusher);
 		uv_close((uv_handle_t *)&R.flusher, NULL);
 	}
+}
+
+/* ---- session templates made by tool (tools/template_tools.c): written at once, they are rare ---- */
+
+static int tmpl_put(void *arg, const char *owner, const char *name, json_t *settings, uint64_t created_ms,
+		    struct err **errp)
+{
+	auto_free char *doc = json_dumps(settings, JSON_COMPACT);
+	struct srv_record r = { .id = name, .owner = owner, .created_at = (int64_t)created_ms, .doc = doc };
+	return srv_store_template_put(R.st, &r, errp);
+}
+
+static int tmpl_del(void *arg, const char *owner, const char *name, struct err **errp)
+{
+	return srv_store_template_delete(R.st, owner, name, errp);
+}
+
+struct tmpl_load {
+	void (*fn)(void *fnarg, const char *owner, const char *name, json_t *settings, uint64_t created_ms);
+	void *fnarg;
+};
+
+static void tmpl_row(void *arg, const struct srv_record *r)
+{
+	struct tmpl_load *l = arg;
+	json_t *settings = json_loads(r->doc, 0, NULL);
+	if (!settings) {
+		log_warn("stored template %s: its settings are not JSON: ignored", r->id);
+		return;
+	}
+	l->fn(l->fnarg, r->owner, r->id, settings, (uint64_t)r->created_at);
+	json_decref(settings);
+}
+
+static int tmpl_load_all(void *arg, void (*fn)(void *fnarg, const char *owner, const char *name, json_t *settings,
+					      uint64_t created_ms),
+			 void *fnarg, struct err **errp)
+{
+	struct tmpl_load l = { fn, fnarg };
+	return srv_store_template_list(R.st, tmpl_row, &l, errp);
+}
+
+const struct tool_tmpl_store *srv_records_templates(void)
+{
+	static const struct tool_tmpl_store ops = { .put = tmpl_put, .del = tmpl_del, .load = tmpl_load_all };
+	return R.st ? &ops : NULL;
 }

@@ -26,6 +26,10 @@
 int srv_records_init(struct srv_store *st, struct sess_registry *reg, const struct srv_config *cfg,
 		     const struct sess_instance *in, struct err **errp);
 
+struct tool_tmpl_store;
+/** Session templates made by tool, kept in the store (for tool_env.templates); NULL before init. */
+const struct tool_tmpl_store *srv_records_templates(void);
+
 /** Store what is queued now (the loop does it after each iteration; call before closing the store). */
 void srv_records_flush(void);
 /** Stop the flusher handle (before the loop ends). */

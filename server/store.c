@@ -80,6 +80,14 @@ static const char *const migrations[] = {
 	"  doc        TEXT NOT NULL"
 	");"
 	"CREATE INDEX jobs_session ON jobs (session_id, created_at);",
+	/* 5: session templates made by tool (owner '' : everyone's, made by an administrator). */
+	"CREATE TABLE templates ("
+	"  owner      TEXT NOT NULL,"
+	"  name       TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  doc        TEXT NOT NULL,"
+	"  PRIMARY KEY (owner, name)"
+	");",
 };
 
 enum stmt_id {
@@ -105,6 +113,9 @@ enum stmt_id {
 	STMT_JOB_PUT,
 	STMT_JOB_DELETE,
 	STMT_JOB_LIST,
+	STMT_TMPL_PUT,
+	STMT_TMPL_DELETE,
+	STMT_TMPL_LIST,
 	STMT__COUNT,
 };
 
@@ -149,6 +160,9 @@ static const char *const stmt_sql[STMT__COUNT] = {
 	[STMT_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?1",
 	[STMT_JOB_LIST] = "SELECT id, owner, status, 0, created_at, doc FROM jobs WHERE session_id = ?1 "
 		"ORDER BY created_at, id",
+	[STMT_TMPL_PUT] = "INSERT OR REPLACE INTO templates (owner, name, created_at, doc) VALUES (?1, ?2, ?3, ?4)",
+	[STMT_TMPL_DELETE] = "DELETE FROM templates WHERE owner = ?1 AND name = ?2",
+	[STMT_TMPL_LIST] = "SELECT name, owner, '', created_at, doc FROM templates ORDER BY created_at, owner, name",
 };
 
 struct srv_store {
@@ -728,4 +742,37 @@ int srv_store_audit(struct srv_store *st, int64_t at, const char *principal, con
 	else
 		sqlite3_bind_null(s, 5);
 	return step_done(st, s, "audit", errp);
+}
+
+int srv_store_template_put(struct srv_store *st, const struct srv_record *r, struct err **errp)
+{
+	auto_stmt sqlite3_stmt *s = stmt_get(st, STMT_TMPL_PUT, errp);
+
+	if (!s)
+		return -1;
+	sqlite3_bind_text(s, 1, r->owner, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, r->id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, r->created_at);
+	sqlite3_bind_text(s, 4, r->doc, -1, SQLITE_STATIC);
+	return step_done(st, s, "save template", errp);
+}
+
+int srv_store_template_delete(struct srv_store *st, const char *owner, const char *name, struct err **errp)
+{
+	auto_stmt sqlite3_stmt *s = stmt_get(st, STMT_TMPL_DELETE, errp);
+
+	if (!s)
+		return -1;
+	sqlite3_bind_text(s, 1, owner, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+	return step_done(st, s, "delete template", errp);
+}
+
+int srv_store_template_list(struct srv_store *st, void (*fn)(void *arg, const struct srv_record *r), void *arg,
+			    struct err **errp)
+{
+	auto_stmt sqlite3_stmt *s = stmt_get(st, STMT_TMPL_LIST, errp);
+	if (!s)
+		return -1;
+	return walk(st, s, true, fn, arg, "list templates", errp);
 }

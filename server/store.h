@@ -138,4 +138,14 @@ int srv_store_snapshot_list(struct srv_store *st, void (*fn)(void *arg, const st
 int srv_store_audit(struct srv_store *st, int64_t at, const char *principal, const char *action,
 		    const char *object, const char *detail, struct err **errp);
 
+/**
+ * Session templates made by tool: id is the name, owner the principal ("" for
+ * everyone's), doc the settings (JSON). Put replaces one of the same owner and name.
+ */
+int srv_store_template_put(struct srv_store *st, const struct srv_record *r, struct err **errp);
+int srv_store_template_delete(struct srv_store *st, const char *owner, const char *name, struct err **errp);
+/** Every stored template, oldest first (r->id: name, r->owner, r->created_at, r->doc). */
+int srv_store_template_list(struct srv_store *st, void (*fn)(void *arg, const struct srv_record *r), void *arg,
+			    struct err **errp);
+
 #endif

@@ -70,6 +70,8 @@ void tool_registry_init(const struct tool_env *env)
 	add_family(tool_edit_defs, false);
 	add_family(tool_search_defs, false);
 	add_family(tool_session_defs, false);
+	add_family(tool_template_defs, false);
+	tool_tmpl_init(env);
 	add_family(tool_snapshot_defs, false);
 	add_family(tool_display_defs, false);
 	vnc_init(uv_default_loop(), env->sessions, env->cfg);
@@ -92,6 +94,7 @@ void tool_registry_release(void)
 	nentries = 0;
 	srv_rate_free(rates);
 	rates = NULL;
+	tool_tmpl_release();
 }
 
 struct srv_rate *tool_rate_table(void)

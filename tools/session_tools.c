@@ -89,10 +89,31 @@ static void add_endpoints(json_t *o, const struct tool_env *env, const struct se
 	buf_release(&b);
 }
 
+/* session_create {template}: what was applied (call->state), said in the reply */
+struct tmpl_state {
+	struct tool_tmpl t;
+	json_t *files;		/* to write once the session runs (owned), or NULL */
+};
+
+static void tmpl_state_free(void *p)
+{
+	struct tmpl_state *ts = p;
+	json_decref(ts->files);
+	free(ts);
+}
+
 static void reply_session(struct tool_call *call, struct sess_session *s, const char *verb)
 {
 	json_t *sc = session_json(s, true);
 	add_endpoints(sc, call->env, s);
+	if (call->state && call->state_free == tmpl_state_free) {
+		struct tmpl_state *ts = call->state;
+		json_object_set_new(sc, "template", json_string(ts->t.name));
+		if (ts->t.image[0])
+			json_object_set_new(sc, "image", json_string(ts->t.image));
+		if (ts->t.language[0])
+			json_object_set_new(sc, "language", json_string(ts->t.language));
+	}
 	struct buf text = BUF_INIT;
 	char *dump = srv_json_dumps(sc);
 	if (verb)
@@ -110,6 +131,15 @@ struct create_ctx {
 
 static void reply_created(struct tool_call *call, struct sess_session *s)
 {
+	struct tmpl_state *ts = call->state_free == tmpl_state_free ? call->state : NULL;
+	auto_err struct err *err = NULL;
+
+	if (ts && ts->files && tool_tmpl_write_files(call->env, s, ts->files, &err) < 0) {
+		/* a session without the files it was asked for is not the one asked for */
+		sess_destroy(s);
+		tool_fail_err(call, err, "session_create {template: %s}", ts->t.name);
+		return;
+	}
 	tool_log(call, LOG_LVL_INFO, "created session %s", s->id);
 	reply_session(call, s, "created");
 }
@@ -138,8 +168,7 @@ static void created(void *arg, struct sess_session *s, struct err *err)
 		err_free(err);
 		return;
 	}
-	tool_log(call, LOG_LVL_INFO, "created session %s", s->id);
-	reply_session(call, s, "created");
+	reply_created(call, s);
 }
 
 /*
@@ -201,8 +230,36 @@ static void create_session(struct tool_call *call, struct sess_snap *sn, const c
 	}
 }
 
+/* session_create {template}: the preset under the call's own arguments; false: the call failed */
+static bool apply_template(struct tool_call *call)
+{
+	const char *name = tool_arg_str(call, "template", NULL);
+	auto_err struct err *err = NULL;
+	struct tmpl_state *ts;
+
+	if (!name)
+		return true;
+	ts = xcalloc(1, sizeof(*ts));
+	if (tool_tmpl_resolve(call->principal, name, &ts->t, &err) < 0) {
+		free(ts);
+		tool_fail_err(call, err, "session_create");
+		return false;
+	}
+	ts->files = json_incref(json_object_get(ts->t.settings, "files"));
+	json_t *args = srv_tmpl_merge(ts->t.settings, call->args);
+	json_object_del(args, "template");
+	json_decref(call->args);
+	call->args = args;
+	ts->t.settings = NULL; /* may go (template_delete) before the session is ready: what is needed is copied */
+	call->state = ts;
+	call->state_free = tmpl_state_free;
+	return true;
+}
+
 static void session_create_run(struct tool_call *call)
 {
+	if (!apply_template(call))
+		return;
 	json_t *env = json_object_get(call->args, "env");
 	const char *k;
 	json_t *v;
@@ -400,7 +457,8 @@ const struct tool_def tool_session_defs[] = {
 				"\"name\":{\"type\":\"string\",\"maxLength\":200},"
 				"\"labels\":" TOOL_LABELS_SCHEMA ","
 				"\"display\":{\"description\":\"true, or {width?, height?, desktop?} (default 1280x800, max 3840x2160; desktop \\\"standard\\\": a window manager with title bars, a task bar and a terminal, or \\\"bare\\\": the X server alone): start the virtual display now (it otherwise starts on the first screenshot, as a standard desktop).\"},"
-				"\"snapshot_id\":{\"type\":\"string\",\"description\":\"Start with the workspace of this snapshot.\"}"
+				"\"snapshot_id\":{\"type\":\"string\",\"description\":\"Start with the workspace of this snapshot.\"},"
+				"\"template\":{\"type\":\"string\",\"maxLength\":200,\"description\":\"A session preset (template_list) whose limits, env, files, network and snapshot apply under this call's own arguments; an image name (python:3.11-slim, node:20, ubuntu) picks the template of its language, since the sandbox runs the host's interpreters.\"}"
 				"},\"additionalProperties\":false}",
 		.output_schema = SESSION_OUT,
 		.open_world = false,

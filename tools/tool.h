@@ -23,9 +23,24 @@
 
 #include "../server/base/err.h"
 #include "../server/base/rate.h"
+#include "../server/base/template.h"
 #include "../sessions/session.h"
 
 struct snap_store;
+
+/**
+ * Where templates made by tool are kept (server/records.c over the store).
+ * settings is borrowed; load calls fn for each stored one (owner "" : everyone's).
+ */
+struct tool_tmpl_store {
+	int (*put)(void *arg, const char *owner, const char *name, json_t *settings, uint64_t created_ms,
+		   struct err **errp);
+	int (*del)(void *arg, const char *owner, const char *name, struct err **errp);
+	int (*load)(void *arg, void (*fn)(void *fnarg, const char *owner, const char *name, json_t *settings,
+					  uint64_t created_ms),
+		    void *fnarg, struct err **errp);
+	void *arg;
+};
 
 /** Server-wide things tools use. */
 struct tool_env {
@@ -35,6 +50,7 @@ struct tool_env {
 	struct snap_store *(*snapshots)(struct err **errp);
 	bool fixtures;		/* also offer the conformance fixture tools */
 	char http_base[300];	/* "http://host:port" of serve, for URLs in results; "" under stdio */
+	const struct tool_tmpl_store *templates;	/* NULL: templates made by tool live in memory only */
 };
 
 /**
@@ -148,6 +164,28 @@ extern const struct tool_def tool_snapshot_defs[];
 extern const struct tool_def tool_search_defs[];
 extern const struct tool_def tool_alias_defs[];
 extern const struct tool_def tool_edit_defs[];
+extern const struct tool_def tool_template_defs[];
+
+/* ---- session templates (template_tools.c) ---- */
+/** A template resolved for session_create (settings borrowed: valid until templates change). */
+struct tool_tmpl {
+	char name[SRV_TMPL_NAME_MAX + 1];	/* the template used */
+	char image[201];			/* the image name asked for, or "" */
+	char language[33];			/* its language, or "" */
+	json_t *settings;
+};
+/** Are the config's templates' languages ones mcpbox runs? (start-up: the config cannot know the table) */
+int tool_tmpl_config_check(const struct srv_config *cfg, struct err **errp);
+/** Load the stored templates (env->templates); at registry init. */
+void tool_tmpl_init(const struct tool_env *env);
+void tool_tmpl_release(void);
+/**
+ * The template name (or an image name: python:*, node:*, ubuntu...) as
+ * principal sees it. ERR_NOT_FOUND naming the available templates.
+ */
+int tool_tmpl_resolve(const char *principal, const char *name, struct tool_tmpl *out, struct err **errp);
+/** Write a template's files ({path: text}) into s's workspace (owned by the sandbox user). */
+int tool_tmpl_write_files(const struct tool_env *env, struct sess_session *s, json_t *files, struct err **errp);
 extern const struct tool_def tool_kernel_defs[];
 
 struct sess_snap;

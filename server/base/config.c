@@ -1,6 +1,7 @@
 #include "config.h"
 #include "buf.h"
 #include "common.h"
+#include "template.h"
 #include "banned.h"
 
 #include <ctype.h>
@@ -407,6 +408,16 @@ int srv_config_apply_json(struct srv_config *cfg, json_t *obj, struct err **errp
 						       dk);
 			json_decref(cfg->compat);
 			cfg->compat = json_deep_copy(v);
+		} else if (!strcmp(key, "templates")) {
+			const char *tk;
+			json_t *tv;
+			if (!json_is_object(v) || json_object_size(v) > 1000)
+				return err_set(errp, 0, "config: templates must be an object of at most 1000 {name: settings}");
+			json_object_foreach(v, tk, tv)
+				if (srv_tmpl_name_check(tk, errp) < 0 || srv_tmpl_check(tk, tv, errp) < 0)
+					return err_wrap(errp, "config: templates");
+			json_decref(cfg->templates);
+			cfg->templates = json_deep_copy(v);
 		} else if (!strcmp(key, "rate_limits")) {
 			if (apply_rate(&cfg->rate, v, errp) < 0)
 				return -1;
