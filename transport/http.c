@@ -496,6 +496,8 @@ static int add_cors(struct lws *wsi, const char *origin, bool preflight, unsigne
 }
 
 /* Write what is queued; returns -1 when lws should close the connection. */
+static int add_rate_headers(struct stream *st, unsigned char **p, unsigned char *end);
+
 static int stream_write(struct stream *st)
 {
 	struct lws *wsi = st->wsi;
@@ -527,6 +529,8 @@ static int stream_write(struct stream *st)
 							(int)strlen(val), &p, end))
 				return -1;
 		}
+		if (st->has_rate && add_rate_headers(st, &p, end))
+			return -1;
 		if (st->sse && !st->raw && lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
 							   (const unsigned char *)"no-cache", 8, &p, end))
 			return -1;
@@ -699,21 +703,30 @@ void http_stream_add_header(struct stream *st, const char *name, const char *val
 
 void http_stream_rate_headers(struct stream *st, const struct srv_rate_verdict *v)
 {
-	char n[32];
+	if (st->headers_sent)
+		return;
+	if (!st->has_rate || v->refused || (!st->rate.refused && v->remaining <= st->rate.remaining))
+		st->rate = *v;
+	st->has_rate = true;
+}
 
-	if (st->rate_hdr || st->headers_sent)
-		return; /* a batch: the first limited request's bucket */
-	st->rate_hdr = true;
-	snprintf(n, sizeof(n), "%" PRIu64, v->limit);
-	http_stream_add_header(st, "x-ratelimit-limit", n);
-	snprintf(n, sizeof(n), "%" PRIu64, v->remaining);
-	http_stream_add_header(st, "x-ratelimit-remaining", n);
-	snprintf(n, sizeof(n), "%" PRIu64, srv_rate_reset_epoch(v));
-	http_stream_add_header(st, "x-ratelimit-reset", n);
-	if (v->refused) {
-		snprintf(n, sizeof(n), "%" PRIu64, (v->retry_after_ms + 999) / 1000);
-		http_stream_add_header(st, "retry-after", n);
-	}
+/* The X-RateLimit-* headers of st->rate. */
+static int add_rate_headers(struct stream *st, unsigned char **p, unsigned char *end)
+{
+	const struct srv_rate_verdict *v = &st->rate;
+	char n[4][24];
+	static const char *const names[] = { "x-ratelimit-limit:", "x-ratelimit-remaining:", "x-ratelimit-reset:",
+					      "retry-after:" };
+
+	snprintf(n[0], sizeof(n[0]), "%" PRIu64, v->limit);
+	snprintf(n[1], sizeof(n[1]), "%" PRIu64, v->remaining);
+	snprintf(n[2], sizeof(n[2]), "%" PRIu64, srv_rate_reset_epoch(v));
+	snprintf(n[3], sizeof(n[3]), "%" PRIu64, (v->retry_after_ms + 999) / 1000);
+	for (size_t i = 0; i < (v->refused ? 4u : 3u); i++)
+		if (lws_add_http_header_by_name(st->wsi, (const unsigned char *)names[i], (const unsigned char *)n[i],
+						(int)strlen(n[i]), p, end))
+			return -1;
+	return 0;
 }
 
 /* A rate limit applied to a request of this POST: headers, and 429 for a lone refused request. */

@@ -11,6 +11,7 @@
 #include "http.h"
 #include "route.h"
 #include "../server/base/buf.h"
+#include "../server/base/rate.h"
 
 #include <libwebsockets.h>
 #include <stdbool.h>
@@ -60,7 +61,8 @@ struct stream {
 	size_t answer_len;
 	bool overflow;			/* the client read nothing of QUEUE_MAX bytes: close */
 	struct buf xhdr;		/* a route's extra headers: "name:\0value\0"... */
-	bool rate_hdr;			/* X-RateLimit-* are in xhdr */
+	bool has_rate;			/* a rate limit applied: X-RateLimit-* from rate */
+	struct srv_rate_verdict rate;	/* the tightest bucket of the calls made for this answer */
 	struct tp_req *req;		/* a route's unfinished request, told when the client leaves */
 	struct stream *next_in_sess;
 };
@@ -158,7 +160,11 @@ void http_frameq_clear(struct frameq *q);
 void http_stream_queue(struct stream *st, const char *data, size_t len);
 /** Add a response header (dropped once the headers went out). */
 void http_stream_add_header(struct stream *st, const char *name, const char *value);
-/** X-RateLimit-Limit/Remaining/Reset (and Retry-After when refused), once per answer. */
+/**
+ * A rate limit applied to a call made for this answer: X-RateLimit-Limit,
+ * -Remaining, -Reset (and Retry-After when refused) go out with the headers,
+ * from the bucket with the fewest tokens left among its calls (a refusal wins).
+ */
 void http_stream_rate_headers(struct stream *st, const struct srv_rate_verdict *v);
 void http_stream_kick(struct stream *st);
 void http_stream_maybe_free(struct stream *st);

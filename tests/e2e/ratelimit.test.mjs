@@ -80,6 +80,26 @@ describe('rate limits', () => {
     assert.equal(again.headers['x-ratelimit-remaining'], '0');
   });
 
+  test('REST routes (the executor dialect): X-RateLimit-* of its tightest bucket, 429 with Retry-After when exhausted', async () => {
+    const d = createKey(srv.dataDir, { name: 'rate-d' }).key;
+    const post = () => httpRequest(srv, { path: '/compat/executor/execute', timeout: 60000,
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${d}` },
+      body: { execution_id: 'e1', session_id: 'rate-rest', code: 'echo ok', language: 'shell' } });
+    const seen = [];
+    for (let i = 0; i < 2; i++) {
+      const r = await post();
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.headers['x-ratelimit-limit'], '2', JSON.stringify(r.headers));
+      seen.push(r.headers['x-ratelimit-remaining']);
+    }
+    assert.deepEqual(seen, ['1', '0']);
+    const r = await post();
+    assert.equal(r.status, 429, r.text);
+    assert.equal(r.headers['x-ratelimit-remaining'], '0');
+    assert.equal(r.headers['retry-after'], '1');
+    assert.match(r.text, /rate limit/i);
+  });
+
   test('administrators are exempt by default', async () => {
     const ca = await wsClient(srv);
     try {

@@ -101,6 +101,20 @@ describe('session templates', () => {
     fails(await ca.call('template_delete', { name: 'small' }), /config/, 'the config\'s cannot be deleted');
   });
 
+  test('a template with a snapshot starts from its workspace, its files written over it', async () => {
+    const src = ok(await ca.call('session_create', {}), 'source session');
+    ok(await ca.call('execute', { session_id: src.session_id, language: 'shell', code: 'echo from-snapshot > base.txt; echo old > note.txt' }), 'fill');
+    const snap = ok(await ca.call('session_snapshot', { session_id: src.session_id }), 'snapshot');
+    ok(await ca.call('template_create', { name: 'from-snap', snapshot_id: snap.snapshot_id, files: { 'note.txt': 'new\n' } }), 'template');
+    fails(await cb.call('template_create', { name: 'steal', snapshot_id: snap.snapshot_id }), /snapshot .* not found/, 'another key\'s snapshot');
+    const s = ok(await ca.call('session_create', { template: 'from-snap' }), 'create from it');
+    assert.equal(s.source_snapshot, snap.snapshot_id);
+    const r = ok(await ca.call('execute', { session_id: s.session_id, language: 'shell', code: 'cat base.txt note.txt' }), 'read');
+    assert.equal(r.stdout, 'from-snapshot\nnew\n');
+    for (const id of [src.session_id, s.session_id]) ok(await ca.call('session_destroy', { session_id: id }), 'destroy');
+    ok(await ca.call('template_delete', { name: 'from-snap' }), 'delete');
+  });
+
   test('administrators make templates for everyone; stored templates survive a restart', async () => {
     const admin = await wsClient(srv);
     try {
