@@ -97,11 +97,6 @@ void tool_registry_release(void)
 	tool_tmpl_release();
 }
 
-struct srv_rate *tool_rate_table(void)
-{
-	return rates;
-}
-
 enum srv_rate_cat tool_rate_category(const char *name)
 {
 	static const struct { const char *tool; enum srv_rate_cat cat; } cats[] = {

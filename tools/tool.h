@@ -208,8 +208,6 @@ extern const struct tool_def tool_browser_defs[];
  * (programs started), session_create and session_destroy, everything else.
  */
 enum srv_rate_cat tool_rate_category(const char *name);
-/** The rate limits every tool call passes (tool_registry_call); NULL before init. */
-struct srv_rate *tool_rate_table(void);
 
 /** Parse every schema once; aborts on a malformed built-in schema (a bug). */
 void tool_registry_init(const struct tool_env *env);
