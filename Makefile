@@ -10,7 +10,7 @@ CC      ?= cc
 BUILD   ?= build
 # The binary links CORE_PKGS only; libgit2 and libvncserver (and the ~40 libraries
 # they pull in) live in modules loaded on first use (server/base/module.h).
-CORE_PKGS := libuv jansson libseccomp sqlite3 libcrypto libwebsockets \
+CORE_PKGS := libuv jansson libseccomp sqlite3 libcrypto libsodium libwebsockets \
            xcb xcb-damage xcb-xfixes xcb-xtest x11 libpng libturbojpeg zlib vterm libzmq
 PKGS    := $(CORE_PKGS) libgit2 libvncserver
 OPT     ?= -O2 -g
@@ -36,7 +36,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 # what building and running mcpbox needs (make run) ...
-RUN_PKGS := build-essential pkg-config libuv1-dev libjansson-dev libseccomp-dev libsqlite3-dev libssl-dev \
+RUN_PKGS := build-essential pkg-config libuv1-dev libjansson-dev libseccomp-dev libsqlite3-dev libssl-dev libsodium-dev \
             libwebsockets-dev libwebsockets-evlib-uv \
             xvfb x11-xkb-utils xkb-data jwm xterm xfonts-base fonts-dejavu-core libx11-dev libxcb1-dev libxcb-damage0-dev libxcb-xfixes0-dev libxcb-xtest0-dev \
             libxtst-dev libxdamage-dev libxfixes-dev libpng-dev libturbojpeg0-dev libvncserver-dev novnc \
@@ -55,7 +55,7 @@ DATA    ?= ./data
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_SECONDS ?= 5
-FUZZ_OBJ := server/rest/fastapi.c server/base/rpc.c server/base/json_out.c server/base/buf.c server/base/common.c server/base/err.c server/base/log.c sessions/workspace.c vnc/chan.c kernel/chan.c transport/route.c
+FUZZ_OBJ := server/jwt.c server/rest/fastapi.c server/base/rpc.c server/base/json_out.c server/base/buf.c server/base/common.c server/base/err.c server/base/log.c sessions/workspace.c vnc/chan.c kernel/chan.c transport/route.c
 
 .PHONY: all deps deps-run test unit e2e fuzz asan bench run clean
 all: $(BUILD)/mcpbox $(MOD_SO)
@@ -93,7 +93,7 @@ $(BUILD)/bench/%: tests/bench/%.c $(LIBOBJ) $(MOD_OBJ)
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJ)
 	@mkdir -p $(dir $@)
 	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,undefined $(shell pkg-config --cflags $(PKGS)) \
-	  -o $@ $^ $(shell pkg-config --libs libuv jansson)
+	  -o $@ $^ $(shell pkg-config --libs libuv jansson libcrypto)
 
 fuzz: $(FUZZ_BIN)
 	@set -e; for f in $(FUZZ_BIN); do echo "# $$f ($(FUZZ_SECONDS) s)"; \

@@ -119,7 +119,7 @@ static void cookie_token(const char *cookies, char *out, size_t cap)
 
 int px_allowed(struct tp_req *r, const char *sid, const char *token, bool *control)
 {
-	char key[256], principal[PRINCIPAL_MAX];
+	char key[TP_KEY_MAX], principal[PRINCIPAL_MAX];
 
 	tp_req_link_key(r, key, sizeof(key));
 	if (!key[0] || !tp_req_authenticate(r, key, principal, sizeof(principal)))

@@ -160,7 +160,7 @@ int srv_auth_bootstrap(struct srv_store *st, char **key_out, struct err **errp)
 	return 1;
 }
 
-static int set_time(json_t *o, const char *field, int64_t ms)
+int srv_auth_json_time(json_t *o, const char *field, int64_t ms)
 {
 	char t[32];
 
@@ -187,9 +187,9 @@ int srv_auth_key_list(struct srv_store *st, json_t **out, struct err **errp)
 		json_object_set_new(o, "name", name ? name : json_string("?"));
 		json_object_set_new(o, "admin", json_boolean(rows[i].admin));
 		json_object_set_new(o, "network", json_boolean(!rows[i].no_network));
-		set_time(o, "created_at", rows[i].created_at ? rows[i].created_at : 1);
-		set_time(o, "revoked_at", rows[i].revoked_at);
-		set_time(o, "last_used_at", rows[i].last_used_at);
+		srv_auth_json_time(o, "created_at", rows[i].created_at ? rows[i].created_at : 1);
+		srv_auth_json_time(o, "revoked_at", rows[i].revoked_at);
+		srv_auth_json_time(o, "last_used_at", rows[i].last_used_at);
 		json_array_append_new(arr, o);
 	}
 	free(rows);

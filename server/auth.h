@@ -56,6 +56,9 @@ void srv_auth_key_free(char *key);
  */
 int srv_auth_key_list(struct srv_store *st, json_t **out, struct err **errp);
 
+/** Set field of o to ms (epoch ms) as an ISO 8601 UTC string; nothing when ms is 0. 0 or -1. */
+int srv_auth_json_time(json_t *o, const char *field, int64_t ms);
+
 /**
  * Revoke key id. Fails with errnum ENOENT when no key has that id and
  * EALREADY when it is already revoked; the message says which.

@@ -1,6 +1,7 @@
 /* `mcpbox key ...`: manage API keys from the command line (see auth.h). */
 #include "auth.h"
 #include "base/common.h"
+#include "cli.h"
 #include "store.h"
 
 #include <stdio.h>
@@ -20,26 +21,19 @@ static void usage(FILE *f)
 	      f);
 }
 
-static int fail(struct err *e)
-{
-	fprintf(stderr, "mcpbox: %s\n", e ? err_text(e) : "failed");
-	err_free(e);
-	return 1;
-}
-
 static int cmd_create(struct srv_store *st, const char *name, unsigned flags)
 {
 	struct err *e = NULL;
 	char *key = NULL, *id = NULL;
 
 	if (srv_auth_key_create(st, name, flags, &key, &id, &e) < 0)
-		return fail(e);
+		return srv_cli_fail(e);
 	/* the key alone on stdout, so `KEY=$(mcpbox key create)` works */
 	if (printf("%s\n", key) < 0 || fflush(stdout) != 0) {
 		srv_auth_key_free(key);
 		fprintf(stderr, "mcpbox: cannot write the key to stdout; revoking it\n");
 		if (srv_auth_key_revoke(st, id, &e) < 0)
-			fail(e);
+			srv_cli_fail(e);
 		free(id);
 		return 1;
 	}
@@ -50,13 +44,6 @@ static int cmd_create(struct srv_store *st, const char *name, unsigned flags)
 	return 0;
 }
 
-static const char *field(json_t *o, const char *name, const char *absent)
-{
-	const char *s = json_string_value(json_object_get(o, name));
-
-	return s ? s : absent;
-}
-
 static int cmd_list(struct srv_store *st)
 {
 	struct err *e = NULL;
@@ -65,9 +52,9 @@ static int cmd_list(struct srv_store *st)
 	int wname = (int)strlen("NAME");
 
 	if (srv_auth_key_list(st, &keys, &e) < 0)
-		return fail(e);
+		return srv_cli_fail(e);
 	json_array_foreach(keys, i, k) {
-		int w = (int)strlen(field(k, "name", ""));
+		int w = (int)strlen(srv_cli_field(k, "name", ""));
 
 		if (w > wname)
 			wname = w;
@@ -75,10 +62,10 @@ static int cmd_list(struct srv_store *st)
 	printf("%-16s  %-*s  %-5s  %-7s  %-20s  %-20s  %s\n", "ID", wname, "NAME", "ADMIN", "NETWORK", "CREATED",
 	       "REVOKED", "LAST USED");
 	json_array_foreach(keys, i, k) {
-		printf("%-16s  %-*s  %-5s  %-7s  %-20s  %-20s  %s\n", field(k, "id", "?"), wname, field(k, "name", "?"),
+		printf("%-16s  %-*s  %-5s  %-7s  %-20s  %-20s  %s\n", srv_cli_field(k, "id", "?"), wname, srv_cli_field(k, "name", "?"),
 		       json_is_true(json_object_get(k, "admin")) ? "yes" : "no",
-		       json_is_true(json_object_get(k, "network")) ? "yes" : "no", field(k, "created_at", "?"),
-		       field(k, "revoked_at", "-"), field(k, "last_used_at", "never"));
+		       json_is_true(json_object_get(k, "network")) ? "yes" : "no", srv_cli_field(k, "created_at", "?"),
+		       srv_cli_field(k, "revoked_at", "-"), srv_cli_field(k, "last_used_at", "never"));
 	}
 	if (json_array_size(keys) == 0)
 		fprintf(stderr, "mcpbox: no keys yet; `mcpbox key create` makes one\n");
@@ -91,20 +78,35 @@ static int cmd_revoke(struct srv_store *st, const char *id)
 	struct err *e = NULL;
 
 	if (srv_auth_key_revoke(st, id, &e) < 0)
-		return fail(e);
+		return srv_cli_fail(e);
 	printf("revoked %s\n", id);
 	return 0;
 }
 
+enum key_cmd { CREATE, LIST, REVOKE };
+struct key_args {
+	enum key_cmd cmd;
+	const char *name, *id;
+	unsigned flags;
+};
+
+static int run(struct srv_store *st, void *ctx)
+{
+	const struct key_args *a = ctx;
+
+	switch (a->cmd) {
+	case CREATE: return cmd_create(st, a->name, a->flags);
+	case LIST: return cmd_list(st);
+	case REVOKE: return cmd_revoke(st, a->id);
+	}
+	return 2;
+}
+
 int srv_key_command(int argc, char **argv, const char *data_dir)
 {
-	enum { CREATE, LIST, REVOKE } cmd;
+	enum key_cmd cmd;
 	const char *name = DEFAULT_NAME, *id = NULL;
 	unsigned flags = 0;
-	struct srv_store *st = NULL;
-	struct err *e = NULL;
-	int rc;
-
 	if (argc < 2) {
 		usage(stderr);
 		return 2;
@@ -141,14 +143,6 @@ int srv_key_command(int argc, char **argv, const char *data_dir)
 		return 2;
 	}
 
-	if (srv_store_open(&st, data_dir, &e) < 0)
-		return fail(e);
-	switch (cmd) {
-	case CREATE: rc = cmd_create(st, name, flags); break;
-	case LIST: rc = cmd_list(st); break;
-	case REVOKE: rc = cmd_revoke(st, id); break;
-	default: rc = 2; break;
-	}
-	srv_store_close(st);
-	return rc;
+	struct key_args args = { cmd, name, id, flags };
+	return srv_cli_with_store(data_dir, run, &args);
 }

@@ -4,6 +4,7 @@
  *   mcpbox stdio [--data DIR] [--config FILE]          MCP over stdin/stdout
  *   mcpbox serve [--listen HOST:PORT] [--auth key|none] MCP over HTTP and WebSocket
  *   mcpbox key create|list|revoke                      API keys for serve
+ *   mcpbox user add|list|passwd|disable                users who log in for JWTs
  *   mcpbox version
  *
  * Start-up order matters: the zygote is forked before anything creates a
@@ -11,6 +12,9 @@
  * single-threaded process and never from the server.
  */
 #include "auth.h"
+#include "jwt.h"
+#include "login.h"
+#include "users.h"
 #include "base/buf.h"
 #include "base/common.h"
 #include "base/config.h"
@@ -55,6 +59,7 @@ struct server {
 	struct tool_env env;
 	struct srv_store *store;
 	struct srv_auth *auth;
+	struct srv_users *users;
 	struct snap_store *snapshots;
 	struct sess_instance *instance;	/* our claim on the (maybe shared) data directory */
 	unsigned long nofile;		/* RLIMIT_NOFILE once raised (0: unknown); bounds connections and executions */
@@ -80,6 +85,8 @@ static void usage(FILE *f)
 	      "  serve                serve MCP over Streamable HTTP and WebSocket at /mcp\n"
 	      "  key create [--name N] [--admin] | key list | key revoke ID\n"
 	      "                       API keys for serve (shown once, stored as hashes)\n"
+	      "  user add NAME [--admin] --password-stdin | user list | user passwd NAME --password-stdin |\n"
+	      "  user disable NAME    users who log in (POST /auth/login) for tokens used like keys\n"
 	      "  version              print the version\n"
 	      "\n"
 	      "options:\n"
@@ -367,6 +374,9 @@ static int cmd_stdio(void)
 static int authenticate(void *arg, const char *key, char *principal, size_t cap)
 {
 	struct srv_principal p;
+	/* a login token (users.h); its principal is "user:NAME" or "admin:user:NAME" */
+	if (srv_jwt_shaped(key))
+		return srv_users_verify(srv.users, key, principal, cap);
 	if (srv_auth_verify(srv.auth, key, &p) != 1)
 		return 0;
 	/* administrators see every session and snapshot (sess_principal_admin); a key made with
@@ -458,6 +468,10 @@ static int cmd_serve(const char *listen, const char *auth_mode)
 	}
 	if (core_start() < 0)
 		return 1;
+	if (srv_users_open(&srv.users, srv.loop, srv.store, srv.cfg.data_dir, srv.cfg.jwt_ttl_s, &err) < 0) {
+		fprintf(stderr, "mcpbox: %s\n", err_text(err));
+		return 1;
+	}
 	/* connections may take at most a quarter of the fds: the rest is for sandboxes and executions */
 	uint64_t max_conns = srv.cfg.max_connections;
 	if (srv.nofile && max_conns > srv.nofile / 4)
@@ -483,6 +497,7 @@ static int cmd_serve(const char *listen, const char *auth_mode)
 	vnc_web_routes();
 	vnc_term_web_routes();
 	px_routes();
+	srv_login_routes(srv.users);
 	rest_start(&srv.cfg);
 	if (tp_http_start(srv.loop, &mcp_app, &o, &err) < 0) {
 		log_error("%s", err_text(err));
@@ -512,8 +527,38 @@ static int cmd_serve(const char *listen, const char *auth_mode)
 	fflush(stdout);
 	int rc = core_run();
 	snap_store_close(srv.snapshots);
+	srv_users_free(srv.users);
 	srv_auth_free(srv.auth);
 	srv_store_close(srv.store);
+	return rc;
+}
+
+/* `mcpbox key|user ... [--data DIR]`: take --data out, hand the rest to fn. */
+static int cli_command(int argc, char **argv, int (*fn)(int argc, char **argv, const char *data_dir))
+{
+	const char *data = NULL;
+	int n = 0, rc;
+
+	log_set_level(LOG_LVL_WARNING); /* the command's own output says what happened */
+	char **rest = xcalloc((size_t)argc, sizeof(char *));
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--data") && i + 1 < argc)
+			data = argv[++i];
+		else if (!strncmp(argv[i], "--data=", 7))
+			data = argv[i] + 7;
+		else
+			rest[n++] = argv[i];
+	}
+	char *dir = data ? xstrdup(data) : default_data_dir();
+	if (mkdir_p(dir, 0700) < 0) {
+		fprintf(stderr, "mcpbox: cannot create data directory %s: %s\n", dir, strerror(errno));
+		free(dir);
+		free(rest);
+		return 1;
+	}
+	rc = fn(n, rest, dir);
+	free(dir);
+	free(rest);
 	return rc;
 }
 
@@ -551,31 +596,10 @@ int main(int argc, char **argv)
 		printf("mcpbox %s\n", MCPBOX_VERSION);
 		return 0;
 	}
-	if (!strcmp(cmd, "key")) {
-		log_set_level(LOG_LVL_WARNING); /* the command's own output says what happened */
-		/* `mcpbox key ... [--data DIR]`: take --data out, leave the rest */
-		char **rest = xcalloc((size_t)argc, sizeof(char *));
-		int n = 0;
-		for (int i = 1; i < argc; i++) {
-			if (!strcmp(argv[i], "--data") && i + 1 < argc)
-				data = argv[++i];
-			else if (!strncmp(argv[i], "--data=", 7))
-				data = argv[i] + 7;
-			else
-				rest[n++] = argv[i];
-		}
-		char *dir = data ? xstrdup(data) : default_data_dir();
-		if (mkdir_p(dir, 0700) < 0) {
-			fprintf(stderr, "mcpbox: cannot create data directory %s: %s\n", dir, strerror(errno));
-			free(dir);
-			free(rest);
-			return 1;
-		}
-		rc = srv_key_command(n, rest, dir);
-		free(dir);
-		free(rest);
-		return rc;
-	}
+	if (!strcmp(cmd, "key"))
+		return cli_command(argc, argv, srv_key_command);
+	if (!strcmp(cmd, "user"))
+		return cli_command(argc, argv, srv_user_command);
 	optind = 2;
 	while ((c = getopt_long(argc, argv, "q", opts, NULL)) != -1) {
 		switch (c) {

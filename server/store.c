@@ -88,6 +88,16 @@ static const char *const migrations[] = {
 	"  doc        TEXT NOT NULL,"
 	"  PRIMARY KEY (owner, name)"
 	");",
+	/* 6: users who log in with a password (argon2id string) and get JWTs; tokens issued
+	 * before tokens_after (epoch s: a password change, a disable) are refused. */
+	"CREATE TABLE users ("
+	"  name         TEXT PRIMARY KEY,"
+	"  hash         TEXT NOT NULL,"
+	"  role         TEXT NOT NULL CHECK (role IN ('user', 'admin', 'super_admin')),"
+	"  created_at   INTEGER NOT NULL,"
+	"  disabled_at  INTEGER,"
+	"  tokens_after INTEGER NOT NULL DEFAULT 0"
+	");",
 };
 
 enum stmt_id {
@@ -116,9 +126,15 @@ enum stmt_id {
 	STMT_TMPL_PUT,
 	STMT_TMPL_DELETE,
 	STMT_TMPL_LIST,
+	STMT_USER_INSERT,
+	STMT_USER_GET,
+	STMT_USER_LIST,
+	STMT_USER_PASSWD,
+	STMT_USER_DISABLE,
 	STMT__COUNT,
 };
 
+#define USER_COLUMNS "name, hash, role, created_at, disabled_at, tokens_after"
 #define KEY_COLUMNS "id, name, hash, admin, created_at, revoked_at, last_used_at, network"
 
 static const char *const stmt_sql[STMT__COUNT] = {
@@ -163,6 +179,12 @@ static const char *const stmt_sql[STMT__COUNT] = {
 	[STMT_TMPL_PUT] = "INSERT OR REPLACE INTO templates (owner, name, created_at, doc) VALUES (?1, ?2, ?3, ?4)",
 	[STMT_TMPL_DELETE] = "DELETE FROM templates WHERE owner = ?1 AND name = ?2",
 	[STMT_TMPL_LIST] = "SELECT name, owner, '', created_at, doc FROM templates ORDER BY created_at, owner, name",
+	[STMT_USER_INSERT] = "INSERT INTO users (name, hash, role, created_at, tokens_after) VALUES (?1, ?2, ?3, ?4, 0) "
+		"ON CONFLICT (name) DO NOTHING",
+	[STMT_USER_GET] = "SELECT " USER_COLUMNS " FROM users WHERE name = ?1",
+	[STMT_USER_LIST] = "SELECT " USER_COLUMNS " FROM users ORDER BY created_at, name",
+	[STMT_USER_PASSWD] = "UPDATE users SET hash = ?2, tokens_after = ?3 WHERE name = ?1",
+	[STMT_USER_DISABLE] = "UPDATE users SET disabled_at = ?2, tokens_after = ?3 WHERE name = ?1 AND disabled_at IS NULL",
 };
 
 struct srv_store {
@@ -485,29 +507,42 @@ int srv_store_key_find_id(struct srv_store *st, const char *id, struct srv_key_r
 	return find_one(st, s, row, errp);
 }
 
-int srv_store_key_list(struct srv_store *st, struct srv_key_row **rows, size_t *n, struct err **errp)
+/* Step s to the end, reading each row with read (size bytes each) into a malloc'd array. */
+static int collect_rows(struct srv_store *st, sqlite3_stmt *s, size_t size, void (*read)(sqlite3_stmt *s, void *row),
+			void **rows, size_t *n, const char *what, struct err **errp)
 {
-	auto_stmt sqlite3_stmt *s = stmt_get(st, STMT_KEY_LIST, errp);
-	struct srv_key_row *v = NULL;
+	char *v = NULL;
 	size_t len = 0, cap = 0;
 	int rc;
 
-	if (!s)
-		return -1;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		if (len == cap) {
 			cap = cap ? 2 * cap : 8;
-			v = xrealloc(v, cap * sizeof(*v));
+			v = xrealloc(v, cap * size);
 		}
-		read_row(s, &v[len++]);
+		read(s, v + len++ * size);
 	}
 	if (rc != SQLITE_DONE) {
 		free(v);
-		return db_fail(st, errp, "list keys");
+		return db_fail(st, errp, what);
 	}
 	*rows = v;
 	*n = len;
 	return 0;
+}
+
+static void read_key_any(sqlite3_stmt *s, void *row)
+{
+	read_row(s, row);
+}
+
+int srv_store_key_list(struct srv_store *st, struct srv_key_row **rows, size_t *n, struct err **errp)
+{
+	auto_stmt sqlite3_stmt *s = stmt_get(st, STMT_KEY_LIST, errp);
+
+	if (!s)
+		return -1;
+	return collect_rows(st, s, sizeof(**rows), read_key_any, (void **)rows, n, "list keys", errp);
 }
 
 int srv_store_key_count(struct srv_store *st, bool active_only, struct err **errp)
@@ -775,4 +810,101 @@ int srv_store_template_list(struct srv_store *st, void (*fn)(void *arg, const st
 	if (!s)
 		return -1;
 	return walk(st, s, true, fn, arg, "list templates", errp);
+}
+
+/* ---- users ---------------------------------------------------------------- */
+
+static void read_user(sqlite3_stmt *s, struct srv_user_row *row)
+{
+	memset(row, 0, sizeof(*row));
+	copy_text(row->name, sizeof(row->name), sqlite3_column_text(s, 0));
+	copy_text(row->hash, sizeof(row->hash), sqlite3_column_text(s, 1));
+	copy_text(row->role, sizeof(row->role), sqlite3_column_text(s, 2));
+	row->created_at = sqlite3_column_int64(s, 3);
+	if (sqlite3_column_type(s, 4) != SQLITE_NULL)
+		row->disabled_at = sqlite3_column_int64(s, 4) > 0 ? sqlite3_column_int64(s, 4) : 1;
+	row->tokens_after = sqlite3_column_int64(s, 5);
+}
+
+/* Run a write; 1 when it changed a row (and then the generation moves), 0 when none. */
+static int write_changed(struct srv_store *st, sqlite3_stmt *s, const char *what, struct err **errp)
+{
+	if (sqlite3_step(s) != SQLITE_DONE)
+		return db_fail(st, errp, what);
+	if (sqlite3_changes(st->db) == 0)
+		return 0;
+	st->gen++;
+	return 1;
+}
+
+int srv_store_user_insert(struct srv_store *st, const struct srv_user_row *row, struct err **errp)
+{
+	auto_stmt sqlite3_stmt *s = stmt_get(st, STMT_USER_INSERT, errp);
+
+	if (!s)
+		return -1;
+	if (sqlite3_bind_text(s, 1, row->name, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_text(s, 2, row->hash, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_text(s, 3, row->role, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 4, row->created_at) != SQLITE_OK)
+		return db_fail(st, errp, "insert user");
+	return write_changed(st, s, "insert user", errp);
+}
+
+int srv_store_user_get(struct srv_store *st, const char *name, struct srv_user_row *row, struct err **errp)
+{
+	auto_stmt sqlite3_stmt *s = stmt_get(st, STMT_USER_GET, errp);
+	int rc;
+
+	if (!s)
+		return -1;
+	if (sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC) != SQLITE_OK)
+		return db_fail(st, errp, "find user");
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE)
+		return 0;
+	if (rc != SQLITE_ROW)
+		return db_fail(st, errp, "find user");
+	read_user(s, row);
+	return 1;
+}
+
+static void read_user_any(sqlite3_stmt *s, void *row)
+{
+	read_user(s, row);
+}
+
+int srv_store_user_list(struct srv_store *st, struct srv_user_row **rows, size_t *n, struct err **errp)
+{
+	auto_stmt sqlite3_stmt *s = stmt_get(st, STMT_USER_LIST, errp);
+
+	if (!s)
+		return -1;
+	return collect_rows(st, s, sizeof(**rows), read_user_any, (void **)rows, n, "list users", errp);
+}
+
+int srv_store_user_passwd(struct srv_store *st, const char *name, const char *hash, int64_t tokens_after,
+			  struct err **errp)
+{
+	auto_stmt sqlite3_stmt *s = stmt_get(st, STMT_USER_PASSWD, errp);
+
+	if (!s)
+		return -1;
+	if (sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_text(s, 2, hash, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 3, tokens_after) != SQLITE_OK)
+		return db_fail(st, errp, "set password");
+	return write_changed(st, s, "set password", errp);
+}
+
+int srv_store_user_disable(struct srv_store *st, const char *name, int64_t at_ms, struct err **errp)
+{
+	auto_stmt sqlite3_stmt *s = stmt_get(st, STMT_USER_DISABLE, errp);
+
+	if (!s)
+		return -1;
+	if (sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 2, at_ms) != SQLITE_OK || sqlite3_bind_int64(s, 3, at_ms / 1000) != SQLITE_OK)
+		return db_fail(st, errp, "disable user");
+	return write_changed(st, s, "disable user", errp);
 }

@@ -1,5 +1,5 @@
 /**
- * store.h — the server's persistent store: API keys today, more tables later.
+ * store.h — the server's persistent store: API keys, users, records of sessions and the rest.
  *
  * The interface speaks in rows and operations, never in SQL, so that another
  * backend (PostgreSQL for a shared deployment) can stand in for this SQLite
@@ -93,6 +93,28 @@ int srv_store_key_count(struct srv_store *st, bool active_only, struct err **err
 int srv_store_key_revoke(struct srv_store *st, const char *id, int64_t at_ms, struct err **errp);
 /** Record that key id was used at at_ms. 0 or -1. */
 int srv_store_key_touch(struct srv_store *st, const char *id, int64_t at_ms, struct err **errp);
+
+/** A user who logs in with a password (server/users.h). */
+struct srv_user_row {
+	char name[64];
+	char hash[128];			/* argon2id string (crypto_pwhash_str) */
+	char role[16];			/* user, admin, super_admin */
+	int64_t created_at;		/* epoch ms */
+	int64_t disabled_at;		/* epoch ms; 0: enabled */
+	int64_t tokens_after;		/* epoch s: tokens issued earlier are refused */
+};
+
+/** Add a user: 1 added, 0 the name exists, -1 error. */
+int srv_store_user_insert(struct srv_store *st, const struct srv_user_row *row, struct err **errp);
+/** Look a user up: 1 found (*row filled), 0 none, -1 error. */
+int srv_store_user_get(struct srv_store *st, const char *name, struct srv_user_row *row, struct err **errp);
+/** All users, oldest first; *rows malloc'd (NULL when *n is 0), written only on success. */
+int srv_store_user_list(struct srv_store *st, struct srv_user_row **rows, size_t *n, struct err **errp);
+/** Replace a user's password hash and refuse tokens older than tokens_after: 1 done, 0 no such user, -1. */
+int srv_store_user_passwd(struct srv_store *st, const char *name, const char *hash, int64_t tokens_after,
+			  struct err **errp);
+/** Disable a user at at_ms (its tokens stop working): 1 done, 0 no enabled user of that name, -1. */
+int srv_store_user_disable(struct srv_store *st, const char *name, int64_t at_ms, struct err **errp);
 
 /**
  * A stored record of a session, execution or snapshot: the columns queries

@@ -206,7 +206,7 @@ static bool origin_ok(struct lws *wsi, char *origin, size_t cap)
  */
 void http_find_key(struct lws *wsi, char *key, size_t cap, bool query)
 {
-	char a[512];
+	char a[TP_KEY_MAX + 32];
 
 	key[0] = '\0';
 	if (http_hdr(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, a, sizeof(a)) == 0) {

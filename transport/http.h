@@ -74,6 +74,9 @@ int tp_req_query(const struct tp_req *r, const char *name, char *out, size_t cap
 int tp_req_header(const struct tp_req *r, const char *name, char *out, size_t cap);
 /** The whole body (NUL-terminated; "" when there is none), up to the server's body limit. */
 const char *tp_req_body(const struct tp_req *r, size_t *len);
+/** Longest credential (an API key or a login token) the transport passes on, with its NUL. */
+#define TP_KEY_MAX 1100
+
 /**
  * The key of the usual credentials: "Authorization: Bearer KEY" or
  * "X-API-Key: KEY" ("" when neither is sent; a malformed Authorization is
@@ -88,6 +91,8 @@ void tp_req_link_key(const struct tp_req *r, char *out, size_t cap);
  * authenticated (admission).
  */
 int tp_req_authenticate(struct tp_req *r, const char *key, char *principal, size_t cap);
+/** The client's address ("127.0.0.1", "::1"), into out; "" when unknown or gone. */
+void tp_req_peer(const struct tp_req *r, char *out, size_t cap);
 /** Has the client gone away? */
 bool tp_req_gone(const struct tp_req *r);
 /** Call fn(arg) once when the client goes away before the request is finished. */

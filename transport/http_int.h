@@ -95,7 +95,7 @@ struct frameq {
 struct wsconn {
 	struct lws *wsi;
 	struct srv_conn *conn;
-	char key[256];			/* re-checked on every message */
+	char key[TP_KEY_MAX];		/* re-checked on every message */
 	char principal[PRINCIPAL_MAX];
 	struct frameq q;
 	bool paused;			/* not reading requests: QUEUE_PAUSE bytes wait for the client */
@@ -109,7 +109,7 @@ struct pss {
 	struct stream *st;		/* the current HTTP transaction's stream */
 	struct wsconn *ws;
 	char principal[PRINCIPAL_MAX];
-	char key[256];
+	char key[TP_KEY_MAX];
 	char session_id[40];
 	bool rejected;			/* an error answer is on its way */
 	bool legacy;			/* a POST of the HTTP+SSE transport */

@@ -390,6 +390,15 @@ int tp_req_authenticate(struct tp_req *r, const char *key, char *principal, size
 	return 1;
 }
 
+void tp_req_peer(const struct tp_req *r, char *out, size_t cap)
+{
+	struct lws *wsi = req_wsi(r);
+
+	out[0] = '\0';
+	if (wsi && cap > 1 && !lws_get_peer_simple(wsi, out, cap))
+		out[0] = '\0';
+}
+
 bool tp_req_gone(const struct tp_req *r)
 {
 	return !req_wsi(r);

@@ -32,7 +32,7 @@ static void send_error(struct tp_req *r, int status, const char *msg)
 /* Who the request's key belongs to ("" for none or a wrong one). */
 static void caller_of(struct tp_req *r, char *principal)
 {
-	char key[256];
+	char key[TP_KEY_MAX];
 	tp_req_link_key(r, key, sizeof(key));
 	if (!tp_req_authenticate(r, key, principal, PRINCIPAL_MAX))
 		principal[0] = '\0';

@@ -64,6 +64,7 @@ void srv_config_defaults(struct srv_config *cfg)
 		},
 		.principals = 10000,
 	};
+	cfg->jwt_ttl_s = 3600;
 }
 
 static void egress_release(struct srv_config *cfg)
@@ -231,6 +232,7 @@ static const struct scalar_key settings[] = {
 	{ "shutdown_grace", CFG(shutdown_grace_s), DURATION, 0, 0, NULL },
 	{ "display_idle", CFG(display_idle_s), DURATION, 0, 0, NULL },
 	{ "view_token_ttl", CFG(view_token_ttl_s), DURATION, 1, 0, "at least 1s" },
+	{ "jwt_ttl", CFG(jwt_ttl_s), DURATION, 60, 30 * 86400, "between 1m and 30d" },
 	{ "jobs_per_session", CFG(jobs_per_session), NULL, 1, 1000, "between 1 and 1000" },
 	{ "job_output", CFG(job_output_bytes), SIZE, 4096, 1ull << 30, "between 4k and 1G" },
 	{ "wait", CFG(wait_s), DURATION, 1, 3600, "between 1s and 1h" },

@@ -386,7 +386,7 @@ enum shape { ENVELOPE, STATUS_MESSAGE };
  */
 static struct af_user *caller(struct tp_req *r, const char *tool, enum shape shape)
 {
-	char key[512], principal[256];
+	char key[TP_KEY_MAX], principal[256];
 	static const char msg[] = "Unauthorized: a valid API key is required (Authorization: Bearer KEY or X-API-Key: KEY)";
 
 	tp_req_key(r, key, sizeof(key));
@@ -1625,7 +1625,7 @@ static void on_warmup_status(struct tp_req *r, void *arg)
 
 static void on_ready(struct tp_req *r, void *arg)
 {
-	char key[512], principal[256];
+	char key[TP_KEY_MAX], principal[256];
 	unsigned workers = 0, sessions = 0;
 
 	/* an info endpoint: no credential needed; with one, the caller's own counts */
@@ -1677,7 +1677,7 @@ static void shutdown_answer(struct af_req *q, unsigned count)
 
 static void on_shutdown(struct tp_req *r, void *arg)
 {
-	char key[512], principal[256];
+	char key[TP_KEY_MAX], principal[256];
 	json_t *body;
 
 	tp_req_key(r, key, sizeof(key));

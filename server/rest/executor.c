@@ -277,7 +277,7 @@ static void lookup_join(struct exec_req *x)
 /* The caller's principal by its Bearer key; otherwise 401 as FastAPI's HTTPBearer (the transport adds WWW-Authenticate). */
 static bool authenticate(struct tp_req *r, char *principal, size_t cap)
 {
-	char key[256];
+	char key[TP_KEY_MAX];
 
 	tp_req_key(r, key, sizeof(key));
 	if (tp_req_authenticate(r, key, principal, cap))

@@ -261,7 +261,7 @@ static void finish(struct mreq *m, int status, json_t *data)
  */
 static struct mreq *begin(struct tp_req *r, const char *param, int want_body)
 {
-	char key[512];
+	char key[TP_KEY_MAX];
 	struct mreq m = { .r = r, .page = 1, .size = 20 };
 
 	tp_req_key(r, key, sizeof(key));

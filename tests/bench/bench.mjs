@@ -770,6 +770,7 @@ try {
   const { benchLanguages } = await import('./languages.mjs');
   const { benchJobs } = await import('./jobs.mjs');
   const { benchKernels } = await import('./kernels.mjs');
+  const { benchUsers } = await import('./users.mjs');
   const sections = [];
   for (const [name, fn] of [['wrk', () => benchWrk({ bin: BIN, dataDir: DATA })],
                              ['REST dialects', () => benchCompat({ bin: BIN, dataDir: DATA, n: Math.max(N, 300) })],
@@ -781,7 +782,8 @@ try {
                              ['agentflow', () => benchAgentflow({ bin: BIN, dataDir: DATA, n: Math.min(N, 400) })],
                              ['languages', () => benchLanguages({ bin: BIN, dataDir: DATA, n: Math.min(N, 10) })],
                              ['jobs', () => benchJobs({ bin: BIN, dataDir: DATA, n: Math.min(N, 100) })],
-                             ['kernels', () => benchKernels({ bin: BIN, dataDir: DATA, n: Math.min(N, 200) })]]) {
+                             ['kernels', () => benchKernels({ bin: BIN, dataDir: DATA, n: Math.min(N, 200) })],
+                             ['users', () => benchUsers({ bin: BIN, dataDir: DATA, n: Math.max(N, 1000) })]]) {
     try {
       log(`${name} benchmarks`);
       sections.push(await fn());

@@ -14,10 +14,10 @@ import { fileURLToPath } from 'node:url';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const now = () => Number(process.hrtime.bigint()) / 1e6;
-const pct = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]; };
-const fmt = (x) => (Math.abs(x) >= 10 ? x.toFixed(1) : x.toFixed(3));
+export const pct = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]; };
+export const fmt = (x) => (Math.abs(x) >= 10 ? x.toFixed(1) : x.toFixed(3));
 
-async function waitFor(child, re, ms = 10000) {
+export async function waitFor(child, re, ms = 10000) {
   let out = '';
   child.stdout.on('data', (c) => { out += c; });
   child.stderr.on('data', (c) => { out += c; });
@@ -26,7 +26,7 @@ async function waitFor(child, re, ms = 10000) {
   throw new Error(`server did not start: ${out.slice(-500)}`);
 }
 
-function post(agent, port, p, headers, body) {
+export function post(agent, port, p, headers, body) {
   return new Promise((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: p, agent, headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), ...headers } }, (res) => {
       const chunks = [];
@@ -38,7 +38,7 @@ function post(agent, port, p, headers, body) {
   });
 }
 
-function get(agent, port, p, headers) {
+export function get(agent, port, p, headers) {
   return new Promise((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port, method: 'GET', path: p, agent, headers }, (res) => {
       const chunks = [];
@@ -51,7 +51,7 @@ function get(agent, port, p, headers) {
 }
 
 /** n interleaved pairs (alternating which goes first) after 20 warm-up pairs: {a, b, d} latencies in ms. */
-async function pairs(rest, mcp, n) {
+export async function pairs(rest, mcp, n) {
   for (let i = 0; i < 20; i++) { await rest(); await mcp(); }
   const a = [];
   const b = [];

@@ -4,6 +4,7 @@
 #include "server/auth.h"
 #include "server/base/common.h"
 #include "server/store.h"
+#include "server/users.h"
 
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -619,6 +620,56 @@ static void test_private(void)
 	free(top);
 }
 
+/* Users (server/users.c over the store): add, duplicates, passwords, disable, list, generation. */
+static void test_users(void)
+{
+	char *dir = mktemp_dir();
+	struct srv_store *st = NULL;
+	struct srv_user_row row;
+	struct err *e = NULL;
+	uint64_t g0, g1;
+	json_t *list;
+
+	ok(srv_store_open(&st, dir, &e) == 0, "open");
+	ok(srv_user_add(st, "alice", "user", "password-1", 10, &e) == 0, "add alice");
+	ok(srv_user_add(st, "alice", "admin", "password-2", 10, &e) < 0 && e->cls == ERR_CONFLICT, "a second alice: conflict");
+	err_free(e);
+	e = NULL;
+	ok(srv_user_add(st, "../x", "user", "password-1", 10, &e) < 0 && e->cls == ERR_INVALID, "a bad name: invalid");
+	err_free(e);
+	e = NULL;
+	ok(srv_user_add(st, "bob", "root", "password-1", 10, &e) < 0 && e->cls == ERR_INVALID, "a bad role: invalid");
+	err_free(e);
+	e = NULL;
+	ok(srv_store_user_get(st, "alice", &row, &e) == 1 && !strcmp(row.role, "user") && !row.disabled_at &&
+	   srv_user_password_ok(row.hash, "password-1", 10), "alice is stored with her hash");
+	ok(!contains(row.hash, strlen(row.hash), "password-1", 10), "not the password itself");
+	ok(srv_store_generation(st, &g0, &e) == 0, "generation");
+	ok(srv_user_passwd(st, "alice", "password-3", 10, &e) == 0, "passwd");
+	ok(srv_store_generation(st, &g1, &e) == 0 && g1 != g0, "a password change moves the generation");
+	ok(srv_store_user_get(st, "alice", &row, &e) == 1 && srv_user_password_ok(row.hash, "password-3", 10) &&
+	   !srv_user_password_ok(row.hash, "password-1", 10) && row.tokens_after > 0, "the new password, tokens_after set");
+	ok(srv_user_passwd(st, "nobody", "password-3", 10, &e) < 0 && e->cls == ERR_NOT_FOUND, "passwd of nobody: not found");
+	err_free(e);
+	e = NULL;
+	ok(srv_user_disable(st, "alice", &e) == 0, "disable");
+	ok(srv_user_disable(st, "alice", &e) < 0 && e->cls == ERR_CONFLICT, "twice: conflict");
+	err_free(e);
+	e = NULL;
+	ok(srv_store_user_get(st, "alice", &row, &e) == 1 && row.disabled_at > 0, "disabled_at set");
+	ok(srv_user_add(st, "boss", "super_admin", "password-1", 10, &e) == 0, "add a super_admin");
+	ok(srv_user_list(st, &list, &e) == 0 && json_array_size(list) == 2, "list: two users");
+	is_str(json_string_value(json_object_get(json_array_get(list, 1), "role")), "super_admin", "with roles");
+	ok(iso_utc(json_string_value(json_object_get(json_array_get(list, 0), "disabled_at"))), "and disabled_at");
+	char *text = json_dumps(list, 0);
+	ok(!strstr(text, "argon2"), "never hashes");
+	free(text);
+	json_decref(list);
+	srv_store_close(st);
+	rm_db(dir);
+	free(dir);
+}
+
 int main(void)
 {
 	test_migrations();
@@ -627,5 +678,6 @@ int main(void)
 	test_keys();
 	test_bootstrap();
 	test_cli();
+	test_users();
 	return tap_done();
 }

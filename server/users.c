@@ -1,0 +1,502 @@
+#include "users.h"
+#include "auth.h"
+#include "jwt.h"
+#include "base/buf.h"
+#include "base/common.h"
+#include "base/log.h"
+
+#include <ctype.h>
+#include <fcntl.h>
+#include <sys/queue.h>
+#include <openssl/evp.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/banned.h"
+
+#define SECRET_FILE "jwt.secret"
+#define SECRET_LEN 32
+#define FREE_FAILURES 5
+#define MAX_BACKOFF_S 300
+#define FAIL_FORGET_MS (15 * 60 * 1000)
+#define FAIL_SLOTS 1024		/* a power of two */
+#define FAIL_PROBE 8
+#define MAX_HASHING 4		/* logins on the pool at once: each takes 64 MiB */
+
+/*
+ * What an unknown name's password is checked against, so that a login takes
+ * as long whether or not the user exists. The password behind it is random
+ * and was thrown away; the result is ignored anyway.
+ */
+static const char dummy_hash[] =
+	"$argon2id$v=19$m=65536,t=2,p=1$3Jtdbd5quDXlvtSkJIolsw$BDT/FYu124fKUn125IusO5fIlDV312AMdp6W44DKFkY";
+
+struct fail_slot {
+	char key[SRV_USER_NAME_MAX + 1 + 64];	/* name "\n" source; "" free */
+	unsigned fails;
+	uint64_t last_ms, locked_until_ms;
+};
+
+struct srv_users {
+	uv_loop_t *loop;
+	struct srv_store *st;
+	unsigned char secret[SECRET_LEN];
+	char issuer[32];
+	uint64_t ttl_s;
+	unsigned hashing;
+	struct fail_slot fails[FAIL_SLOTS];
+	LIST_HEAD(, login) logins;	/* on the pool */
+};
+
+struct login {
+	uv_work_t work;
+	struct srv_users *u;		/* NULL: the server went away */
+	srv_login_cb cb;
+	void *arg;
+	char name[SRV_USER_NAME_MAX + 1];
+	char key[SRV_USER_NAME_MAX + 1 + 64];
+	char hash[SRV_USER_HASH_MAX];
+	char *pw;
+	size_t len;
+	bool known, match;
+	LIST_ENTRY(login) link;
+};
+
+static int sodium_ready(void)
+{
+	return sodium_init() < 0 ? -1 : 0;
+}
+
+bool srv_user_role_valid(const char *role)
+{
+	return role && (!strcmp(role, "user") || !strcmp(role, "admin") || !strcmp(role, "super_admin"));
+}
+
+static bool name_valid(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+
+	if (n == 0 || n > SRV_USER_NAME_MAX || !isalnum((unsigned char)name[0]))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)name[i]) && !strchr("._@-", name[i]))
+			return false;
+	return true;
+}
+
+int srv_user_hash_password(const char *pw, size_t len, char out[SRV_USER_HASH_MAX], struct err **errp)
+{
+	char h[crypto_pwhash_STRBYTES];
+
+	if (len < SRV_USER_PASSWORD_MIN || len > SRV_USER_PASSWORD_MAX)
+		return err_setc(errp, ERR_INVALID, 0, "a password must be %d to %d bytes", SRV_USER_PASSWORD_MIN,
+				SRV_USER_PASSWORD_MAX);
+	_Static_assert(crypto_pwhash_STRBYTES <= SRV_USER_HASH_MAX, "hash string fits");
+	if (sodium_ready() < 0 || crypto_pwhash_str(h, pw, len, crypto_pwhash_OPSLIMIT_INTERACTIVE,
+						   crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
+		return err_setc(errp, ERR_UNAVAILABLE, ENOMEM, "hash the password");
+	memcpy(out, h, sizeof(h));
+	return 0;
+}
+
+bool srv_user_password_ok(const char *hash, const char *pw, size_t len)
+{
+	if (sodium_ready() < 0 || !hash || strnlen(hash, SRV_USER_HASH_MAX) >= SRV_USER_HASH_MAX)
+		return false;
+	return crypto_pwhash_str_verify(hash, pw, len) == 0;
+}
+
+int srv_user_add(struct srv_store *st, const char *name, const char *role, const char *pw, size_t len,
+		 struct err **errp)
+{
+	struct srv_user_row row = { 0 };
+	int rc;
+
+	if (!name_valid(name))
+		return err_setc(errp, ERR_INVALID, 0, "a user name is 1 to %d of A-Z a-z 0-9 . _ @ -, starting with a "
+				"letter or digit", SRV_USER_NAME_MAX);
+	if (!srv_user_role_valid(role))
+		return err_setc(errp, ERR_INVALID, 0, "a role is user, admin or super_admin");
+	if (srv_user_hash_password(pw, len, row.hash, errp) < 0)
+		return -1;
+	snprintf(row.name, sizeof(row.name), "%s", name);
+	snprintf(row.role, sizeof(row.role), "%s", role);
+	row.created_at = (int64_t)wall_ms();
+	rc = srv_store_user_insert(st, &row, errp);
+	explicit_bzero(row.hash, sizeof(row.hash));
+	if (rc < 0)
+		return err_wrap(errp, "add user %s", name);
+	if (rc == 0)
+		return err_setc(errp, ERR_CONFLICT, 0, "a user named \"%s\" exists already", name);
+	return 0;
+}
+
+static int no_user(const char *name, struct err **errp)
+{
+	return err_setc(errp, ERR_NOT_FOUND, 0, "no user named \"%.*s\"", SRV_USER_NAME_MAX, name ? name : "");
+}
+
+int srv_user_passwd(struct srv_store *st, const char *name, const char *pw, size_t len, struct err **errp)
+{
+	char hash[SRV_USER_HASH_MAX];
+	int rc;
+
+	if (!name_valid(name))
+		return no_user(name, errp);
+	if (srv_user_hash_password(pw, len, hash, errp) < 0)
+		return -1;
+	rc = srv_store_user_passwd(st, name, hash, (int64_t)(wall_ms() / 1000), errp);
+	explicit_bzero(hash, sizeof(hash));
+	if (rc < 0)
+		return err_wrap(errp, "set the password of %s", name);
+	return rc == 0 ? no_user(name, errp) : 0;
+}
+
+int srv_user_disable(struct srv_store *st, const char *name, struct err **errp)
+{
+	struct srv_user_row row;
+	int rc;
+
+	if (!name_valid(name))
+		return no_user(name, errp);
+	rc = srv_store_user_disable(st, name, (int64_t)wall_ms(), errp);
+	if (rc < 0)
+		return err_wrap(errp, "disable %s", name);
+	if (rc == 1)
+		return 0;
+	rc = srv_store_user_get(st, name, &row, errp);
+	if (rc < 0)
+		return -1;
+	return rc == 0 ? no_user(name, errp) : err_setc(errp, ERR_CONFLICT, 0, "%s is disabled already", name);
+}
+
+int srv_user_list(struct srv_store *st, json_t **out, struct err **errp)
+{
+	struct srv_user_row *rows;
+	size_t n;
+	json_t *arr;
+
+	if (srv_store_user_list(st, &rows, &n, errp) < 0)
+		return -1;
+	arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		json_t *o = json_object(), *name = json_string(rows[i].name);
+
+		json_object_set_new(o, "name", name ? name : json_string("?"));
+		json_object_set_new(o, "role", json_string(srv_user_role_valid(rows[i].role) ? rows[i].role : "?"));
+		srv_auth_json_time(o, "created_at", rows[i].created_at ? rows[i].created_at : 1);
+		srv_auth_json_time(o, "disabled_at", rows[i].disabled_at);
+		json_array_append_new(arr, o);
+		explicit_bzero(rows[i].hash, sizeof(rows[i].hash));
+	}
+	free(rows);
+	*out = arr;
+	return 0;
+}
+
+/* ---- the secret ---- */
+
+static int read_secret(const char *path, unsigned char *out, struct err **errp)
+{
+	auto_close int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	unsigned char extra;
+	struct stat sb;
+	ssize_t n;
+
+	if (fd < 0)
+		return err_set(errp, errno, "open %s", path);
+	if (fstat(fd, &sb) == 0 && (sb.st_mode & 077))
+		log_warn("%s is mode %04o: other users of this host could forge logins (chmod 0600 it)", path,
+			 (unsigned)(sb.st_mode & 07777));
+	n = read(fd, out, SECRET_LEN);
+	if (n != SECRET_LEN || read(fd, &extra, 1) != 0)
+		return err_setc(errp, ERR_INTERNAL, 0, "%s must hold exactly %d bytes (delete it to make a new one: "
+				"every token issued so far stops working)", path, SECRET_LEN);
+	return 0;
+}
+
+/* Made under a temporary name and linked into place, so nobody reads half a secret. */
+static int load_secret(struct srv_users *u, const char *data_dir, struct err **errp)
+{
+	struct buf path = BUF_INIT, tmp = BUF_INIT;
+	unsigned char s[SECRET_LEN];
+	int rc = -1, fd;
+
+	buf_addf(&path, "%s/" SECRET_FILE, data_dir);
+	if (access(path.data, F_OK) != 0) {
+		buf_addf(&tmp, "%s/" SECRET_FILE ".%d.tmp", data_dir, (int)getpid());
+		fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd < 0) {
+			err_set(errp, errno, "create %s", tmp.data);
+			goto out;
+		}
+		srv_random_bytes(s, sizeof(s));
+		if (write(fd, s, sizeof(s)) != (ssize_t)sizeof(s) || fsync(fd) < 0) {
+			err_set(errp, errno ? errno : EIO, "write %s", tmp.data);
+			close(fd);
+			unlink(tmp.data);
+			goto out;
+		}
+		close(fd);
+		if (link(tmp.data, path.data) == 0)
+			log_info("users: made %s, the secret of login tokens", path.data);
+		else if (errno != EEXIST)
+			err_set(errp, errno, "create %s", path.data);
+		unlink(tmp.data);
+		explicit_bzero(s, sizeof(s));
+		if (errp && *errp)
+			goto out;
+	}
+	rc = read_secret(path.data, u->secret, errp);
+out:
+	buf_release(&path);
+	buf_release(&tmp);
+	return rc;
+}
+
+int srv_users_open(struct srv_users **out, uv_loop_t *loop, struct srv_store *st, const char *data_dir,
+		   uint64_t ttl_s, struct err **errp)
+{
+	struct srv_users *u = xcalloc(1, sizeof(*u));
+	unsigned char d[32];
+	unsigned int n = 0;
+
+	if (sodium_ready() < 0) {
+		free(u);
+		return err_setc(errp, ERR_INTERNAL, 0, "libsodium failed to start");
+	}
+	u->loop = loop;
+	u->st = st;
+	u->ttl_s = ttl_s;
+	LIST_INIT(&u->logins);
+	if (load_secret(u, data_dir, errp) < 0) {
+		free(u);
+		return -1;
+	}
+	/* the issuer names this data directory's secret without revealing it */
+	EVP_Digest(u->secret, sizeof(u->secret), d, &n, EVP_sha256(), NULL);
+	snprintf(u->issuer, sizeof(u->issuer), "mcpbox:%02x%02x%02x%02x%02x%02x%02x%02x", d[0], d[1], d[2], d[3],
+		 d[4], d[5], d[6], d[7]);
+	*out = u;
+	return 0;
+}
+
+void srv_users_free(struct srv_users *u)
+{
+	struct login *l;
+
+	if (!u)
+		return;
+	while ((l = LIST_FIRST(&u->logins))) {
+		LIST_REMOVE(l, link);
+		l->u = NULL;
+	}
+	explicit_bzero(u, sizeof(*u));
+	free(u);
+}
+
+int srv_users_verify(struct srv_users *u, const char *token, char *principal, size_t cap)
+{
+	struct srv_jwt_claims c;
+	struct srv_user_row row;
+	struct err *err = NULL;
+	enum srv_jwt_status s;
+	int rc;
+
+	s = srv_jwt_verify(u->secret, sizeof(u->secret), u->issuer, token, (int64_t)(wall_ms() / 1000), &c);
+	if (s != SRV_JWT_OK) {
+		log_debug("users: token refused: %s", srv_jwt_status_name(s));
+		return 0;
+	}
+	rc = srv_store_user_get(u->st, c.sub, &row, &err);
+	if (rc < 0) {
+		log_warn("users: cannot check a token: %s", err_text(err));
+		err_free(err);
+		return 0;
+	}
+	explicit_bzero(row.hash, sizeof(row.hash));
+	if (rc == 0 || row.disabled_at || c.iat < row.tokens_after)
+		return 0;
+	rc = snprintf(principal, cap, "%suser:%s", strcmp(row.role, "user") ? "admin:" : "", row.name);
+	return rc > 0 && (size_t)rc < cap;
+}
+
+/* ---- logins and their failures ---- */
+
+static struct fail_slot *fail_find(struct srv_users *u, const char *key, bool make, uint64_t now)
+{
+	uint64_t h = 1469598103934665603ull;
+	struct fail_slot *oldest = NULL;
+
+	for (const char *p = key; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ull;
+	for (unsigned i = 0; i < FAIL_PROBE; i++) {
+		struct fail_slot *f = &u->fails[(h + i) & (FAIL_SLOTS - 1)];
+
+		if (f->key[0] && now - f->last_ms > FAIL_FORGET_MS && now >= f->locked_until_ms)
+			f->key[0] = '\0';
+		if (f->key[0] && !strcmp(f->key, key))
+			return f;
+		if (!oldest || !f->key[0] || (oldest->key[0] && f->last_ms < oldest->last_ms))
+			oldest = f;
+	}
+	if (!make)
+		return NULL;
+	memset(oldest, 0, sizeof(*oldest));
+	snprintf(oldest->key, sizeof(oldest->key), "%s", key);
+	return oldest;
+}
+
+static void login_answer(struct login *l, struct srv_login_result *res)
+{
+	if (l->pw) {
+		explicit_bzero(l->pw, l->len);
+		free(l->pw);
+	}
+	explicit_bzero(l->hash, sizeof(l->hash));
+	l->cb(l->arg, res);
+	free(l);
+}
+
+static void login_work(uv_work_t *w)
+{
+	struct login *l = w->data;
+
+	l->match = srv_user_password_ok(l->known ? l->hash : dummy_hash, l->pw, l->len) && l->known;
+}
+
+static void issue(struct srv_users *u, struct login *l, struct srv_login_result *res)
+{
+	struct srv_jwt_claims c = { 0 };
+	struct srv_user_row row;
+	struct err *err = NULL;
+	char *token;
+
+	/* read again: the user may have been disabled or changed while the password was checked */
+	if (srv_store_user_get(u->st, l->name, &row, &err) != 1 || row.disabled_at || strcmp(row.hash, l->hash)) {
+		if (err)
+			log_warn("users: login: %s", err_text(err));
+		err_free(err);
+		explicit_bzero(row.hash, sizeof(row.hash));
+		*res = (struct srv_login_result){ .cls = ERR_DENIED, .message = "invalid username or password" };
+		return;
+	}
+	explicit_bzero(row.hash, sizeof(row.hash));
+	snprintf(c.sub, sizeof(c.sub), "%s", row.name);
+	snprintf(c.role, sizeof(c.role), "%s", row.role);
+	c.iat = c.nbf = (int64_t)(wall_ms() / 1000);
+	c.exp = c.iat + (int64_t)u->ttl_s;
+	token = srv_jwt_sign(u->secret, sizeof(u->secret), u->issuer, &c);
+	if (!token) {
+		*res = (struct srv_login_result){ .cls = ERR_INTERNAL, .message = "cannot make a token" };
+		return;
+	}
+	*res = (struct srv_login_result){ .ok = true, .token = token, .expires_in = u->ttl_s };
+	log_info("users: %s logged in", row.name);
+}
+
+static void login_done(uv_work_t *w, int status)
+{
+	struct login *l = w->data;
+	struct srv_users *u = l->u;
+	struct srv_login_result res = { .cls = ERR_DENIED, .message = "invalid username or password" };
+	uint64_t now = now_ms();
+
+	if (!u) {
+		/* the server is going away: nobody to answer */
+		l->cb = NULL;
+		if (l->pw) {
+			explicit_bzero(l->pw, l->len);
+			free(l->pw);
+		}
+		free(l);
+		return;
+	}
+	LIST_REMOVE(l, link);
+	u->hashing--;
+	if (status == 0 && l->match)
+		issue(u, l, &res);
+	if (res.ok) {
+		struct fail_slot *f = fail_find(u, l->key, false, now);
+
+		if (f)
+			f->key[0] = '\0';
+	} else if (res.cls == ERR_DENIED) {
+		struct fail_slot *f = fail_find(u, l->key, true, now);
+
+		f->fails++;
+		f->last_ms = now;
+		if (f->fails >= FREE_FAILURES) {
+			unsigned shift = f->fails - FREE_FAILURES;
+			uint64_t wait = shift >= 9 ? MAX_BACKOFF_S : (1u << shift);
+
+			f->locked_until_ms = now + (wait > MAX_BACKOFF_S ? MAX_BACKOFF_S : wait) * 1000;
+		}
+	}
+	login_answer(l, &res);
+	free((char *)res.token);
+}
+
+void srv_users_login(struct srv_users *u, const char *name, const char *password, size_t len, const char *source,
+		     srv_login_cb cb, void *arg)
+{
+	struct login *l = xcalloc(1, sizeof(*l));
+	struct srv_login_result res = { .cls = ERR_DENIED, .message = "invalid username or password" };
+	struct srv_user_row row;
+	struct err *err = NULL;
+	struct fail_slot *f;
+	uint64_t now = now_ms();
+	int rc;
+
+	l->cb = cb;
+	l->arg = arg;
+	if (!name || !*name || strlen(name) > SRV_USER_NAME_MAX || !password || len > SRV_USER_PASSWORD_MAX) {
+		login_answer(l, &res);
+		return;
+	}
+	snprintf(l->name, sizeof(l->name), "%s", name);
+	snprintf(l->key, sizeof(l->key), "%s\n%.63s", name, source ? source : "");
+	f = fail_find(u, l->key, false, now);
+	if (f && f->locked_until_ms > now) {
+		res = (struct srv_login_result){ .cls = ERR_LIMIT, .message = "too many failed logins: try again later",
+						 .retry_after_s = (unsigned)((f->locked_until_ms - now + 999) / 1000) };
+		login_answer(l, &res);
+		return;
+	}
+	if (u->hashing >= MAX_HASHING) {
+		res = (struct srv_login_result){ .cls = ERR_LIMIT, .message = "too many logins in progress: try again",
+						 .retry_after_s = 1 };
+		login_answer(l, &res);
+		return;
+	}
+	rc = name_valid(name) ? srv_store_user_get(u->st, name, &row, &err) : 0;
+	if (rc < 0) {
+		log_warn("users: login: %s", err_text(err));
+		err_free(err);
+		res = (struct srv_login_result){ .cls = ERR_INTERNAL, .message = "cannot check the password now" };
+		login_answer(l, &res);
+		return;
+	}
+	/* a disabled user's password is still checked, so the answer takes as long and says as little */
+	l->known = rc == 1 && !row.disabled_at;
+	if (rc == 1)
+		memcpy(l->hash, row.hash, sizeof(l->hash));
+	explicit_bzero(row.hash, sizeof(row.hash));
+	l->pw = xmalloc(len + 1);
+	memcpy(l->pw, password, len);
+	l->pw[len] = '\0';
+	l->len = len;
+	l->u = u;
+	l->work.data = l;
+	if (uv_queue_work(u->loop, &l->work, login_work, login_done) != 0) {
+		res = (struct srv_login_result){ .cls = ERR_INTERNAL, .message = "cannot check the password now" };
+		login_answer(l, &res);
+		return;
+	}
+	u->hashing++;
+	LIST_INSERT_HEAD(&u->logins, l, link);
+}
