@@ -289,8 +289,36 @@ static void damage(struct vnc_srv *s, const struct vnc_rect *r, int n)
 		rfbMarkRectAsModified(s->scr, r[i].x, r[i].y, r[i].x + r[i].w, r[i].y + r[i].h);
 }
 
+/*
+ * End every client's thread before the screen goes. libvncserver 0.9.14's
+ * rfbShutdownServer(TRUE) closes and frees threaded clients itself while their
+ * own threads, seeing the socket closed, free them too: a double free whenever
+ * a viewer is connected as its display stops (the unit test hit it under
+ * load). shutdown() makes each client thread end on its own (also one blocked
+ * writing to a viewer that does not read); we wait for the list to empty.
+ */
+static void clients_end(rfbScreenInfoPtr scr)
+{
+	rfbClientIteratorPtr it = rfbGetClientIterator(scr);
+	rfbClientPtr cl;
+
+	while ((cl = rfbClientIteratorNext(it)))
+		if (cl->sock > -1)
+			shutdown(cl->sock, SHUT_RDWR);
+	rfbReleaseClientIterator(it);
+	for (int i = 0; i < 2000; i++) {	/* 2 s at most */
+		it = rfbGetClientIterator(scr);
+		bool any = rfbClientIteratorNext(it) != NULL;
+		rfbReleaseClientIterator(it);
+		if (!any)
+			return;
+		usleep(1000);
+	}
+}
+
 static void screen_free(struct vnc_srv *s)
 {
+	clients_end(s->scr);
 	rfbShutdownServer(s->scr, TRUE);
 	rfbScreenCleanup(s->scr);
 	for (int i = 0; i < s->nshapes; i++)
