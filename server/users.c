@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <fcntl.h>
 #include <sys/queue.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -26,6 +27,7 @@
 #define FAIL_SLOTS 1024		/* a power of two */
 #define FAIL_PROBE 8
 #define MAX_HASHING 4		/* logins on the pool at once: each takes 64 MiB */
+#define TOKEN_SLOTS 64		/* tokens verified lately (direct-mapped) */
 
 /*
  * What an unknown name's password is checked against, so that a login takes
@@ -41,6 +43,15 @@ struct fail_slot {
 	uint64_t last_ms, locked_until_ms;
 };
 
+/* A token that verified, and whose it was, while the store's generation stays the same. */
+struct token_slot {
+	char *token;		/* NULL: empty */
+	size_t len;
+	uint64_t gen;
+	int64_t exp;
+	char principal[SRV_USER_NAME_MAX + 16];
+};
+
 struct srv_users {
 	uv_loop_t *loop;
 	struct srv_store *st;
@@ -49,6 +60,7 @@ struct srv_users {
 	uint64_t ttl_s;
 	unsigned hashing;
 	struct fail_slot fails[FAIL_SLOTS];
+	struct token_slot tokens[TOKEN_SLOTS];
 	LIST_HEAD(, login) logins;	/* on the pool */
 };
 
@@ -291,6 +303,8 @@ void srv_users_free(struct srv_users *u)
 
 	if (!u)
 		return;
+	for (size_t i = 0; i < TOKEN_SLOTS; i++)
+		free(u->tokens[i].token);
 	while ((l = LIST_FIRST(&u->logins))) {
 		LIST_REMOVE(l, link);
 		l->u = NULL;
@@ -299,7 +313,18 @@ void srv_users_free(struct srv_users *u)
 	free(u);
 }
 
-int srv_users_verify(struct srv_users *u, const char *token, char *principal, size_t cap)
+static uint64_t fnv(const char *p, size_t n)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
+	return h;
+}
+
+/* The full check: signature and claims, then the user's row. */
+static int verify_token(struct srv_users *u, const char *token, int64_t now, char *principal, size_t cap,
+			int64_t *exp)
 {
 	struct srv_jwt_claims c;
 	struct srv_user_row row;
@@ -307,7 +332,7 @@ int srv_users_verify(struct srv_users *u, const char *token, char *principal, si
 	enum srv_jwt_status s;
 	int rc;
 
-	s = srv_jwt_verify(u->secret, sizeof(u->secret), u->issuer, token, (int64_t)(wall_ms() / 1000), &c);
+	s = srv_jwt_verify(u->secret, sizeof(u->secret), u->issuer, token, now, &c);
 	if (s != SRV_JWT_OK) {
 		log_debug("users: token refused: %s", srv_jwt_status_name(s));
 		return 0;
@@ -322,18 +347,57 @@ int srv_users_verify(struct srv_users *u, const char *token, char *principal, si
 	if (rc == 0 || row.disabled_at || c.iat < row.tokens_after)
 		return 0;
 	rc = snprintf(principal, cap, "%suser:%s", strcmp(row.role, "user") ? "admin:" : "", row.name);
+	*exp = c.exp;
 	return rc > 0 && (size_t)rc < cap;
+}
+
+/*
+ * Every request carries its token again: one that verified is remembered
+ * (the whole string, compared in constant time) until it expires or the
+ * store changes (a user added, disabled, given a new password, by this
+ * process or another), so a request costs a hash of the token and the
+ * store's generation check, as a key does.
+ */
+int srv_users_verify(struct srv_users *u, const char *token, char *principal, size_t cap)
+{
+	int64_t now = (int64_t)(wall_ms() / 1000), exp = 0;
+	struct err *err = NULL;
+	struct token_slot *t;
+	uint64_t gen;
+	size_t len;
+
+	if (!srv_jwt_shaped(token))
+		return 0;
+	if (srv_store_generation(u->st, &gen, &err) < 0) {
+		log_warn("users: cannot check a token: %s", err_text(err));
+		err_free(err);
+		return 0;
+	}
+	len = strlen(token);
+	t = &u->tokens[fnv(token, len) & (TOKEN_SLOTS - 1)];
+	if (t->token && t->len == len && t->gen == gen && now < t->exp + SRV_JWT_SKEW_S &&
+	    CRYPTO_memcmp(t->token, token, len) == 0 && strlen(t->principal) < cap) {
+		memcpy(principal, t->principal, strlen(t->principal) + 1);
+		return 1;
+	}
+	if (!verify_token(u, token, now, principal, cap, &exp))
+		return 0;
+	free(t->token);
+	t->token = xstrdup(token);
+	t->len = len;
+	t->gen = gen;
+	t->exp = exp;
+	snprintf(t->principal, sizeof(t->principal), "%s", principal);
+	return 1;
 }
 
 /* ---- logins and their failures ---- */
 
 static struct fail_slot *fail_find(struct srv_users *u, const char *key, bool make, uint64_t now)
 {
-	uint64_t h = 1469598103934665603ull;
+	uint64_t h = fnv(key, strlen(key));
 	struct fail_slot *oldest = NULL;
 
-	for (const char *p = key; *p; p++)
-		h = (h ^ (unsigned char)*p) * 1099511628211ull;
 	for (unsigned i = 0; i < FAIL_PROBE; i++) {
 		struct fail_slot *f = &u->fails[(h + i) & (FAIL_SLOTS - 1)];
 

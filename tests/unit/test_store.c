@@ -5,6 +5,7 @@
 #include "server/base/common.h"
 #include "server/store.h"
 #include "server/users.h"
+#include "server/jwt.h"
 
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -665,6 +666,45 @@ static void test_users(void)
 	ok(!strstr(text, "argon2"), "never hashes");
 	free(text);
 	json_decref(list);
+
+	/* tokens: signed with the data directory's secret, checked (and remembered) by srv_users_verify */
+	struct srv_users *u = NULL;
+	unsigned char secret[32];
+	char principal[80], *p = path_in(dir, "jwt.secret"), *data = NULL;
+	size_t n = 0;
+	ok(srv_users_open(&u, uv_default_loop(), st, dir, 3600, &e) == 0, "users open (makes the secret)");
+	slurp(p, &data, &n);
+	ok(n == 32, "a 32-byte secret");
+	memcpy(secret, data, 32);
+	free(data);
+	free(p);
+	ok(srv_user_add(st, "gina", "admin", "password-1", 10, &e) == 0, "add gina (admin)");
+	int64_t now = (int64_t)(wall_ms() / 1000);
+	unsigned char d[32];
+	unsigned int dn = 0;
+	char iss[32];
+	EVP_Digest(secret, 32, d, &dn, EVP_sha256(), NULL);
+	snprintf(iss, sizeof(iss), "mcpbox:%02x%02x%02x%02x%02x%02x%02x%02x", d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]);
+	struct srv_jwt_claims c = { .sub = "gina", .role = "user", .iat = now, .nbf = now, .exp = now + 60 };
+	char *tok = srv_jwt_sign(secret, 32, iss, &c);
+	ok(srv_users_verify(u, tok, principal, sizeof(principal)) == 1, "a token of gina's is accepted");
+	is_str(principal, "admin:user:gina", "its principal, with the role from the store (not the token)");
+	ok(srv_users_verify(u, tok, principal, sizeof(principal)) == 1, "again (remembered)");
+	c.exp = now - SRV_JWT_SKEW_S + 2;
+	char *old = srv_jwt_sign(secret, 32, iss, &c);
+	ok(srv_users_verify(u, old, principal, sizeof(principal)) == 1, "a token within the skew of its expiry: accepted");
+	sleep(3);
+	ok(srv_users_verify(u, old, principal, sizeof(principal)) == 0, "three seconds later it has expired, remembered or not");
+	ok(srv_user_disable(st, "gina", &e) == 0, "disable gina");
+	ok(srv_users_verify(u, tok, principal, sizeof(principal)) == 0, "her remembered token is refused at once");
+	c = (struct srv_jwt_claims){ .sub = "alice", .role = "user", .iat = now - 100, .nbf = now - 100, .exp = now + 60 };
+	char *before = srv_jwt_sign(secret, 32, iss, &c);
+	ok(srv_users_verify(u, before, principal, sizeof(principal)) == 0, "a token of a disabled user is refused");
+	ok(srv_users_verify(u, "eyJ.eyJ.sig", principal, sizeof(principal)) == 0, "garbage is refused");
+	free(tok);
+	free(old);
+	free(before);
+	srv_users_free(u);
 	srv_store_close(st);
 	rm_db(dir);
 	free(dir);
