@@ -97,6 +97,8 @@ static void usage(FILE *f)
 	      "  -q, --quiet          the same as --log-level warning\n"
 	      "  --listen HOST:PORT   serve: address to listen on (default 127.0.0.1:8080)\n"
 	      "  --auth key|none      serve: require API keys (default) or not (loopback only)\n"
+	      "  --admin-user NAME    serve: make an administrator NAME (role super_admin) with a random\n"
+	      "                       password, printed once, unless that user exists\n"
 	      "  --fixtures conformance  also serve the fixture tools, resources and prompts of the\n"
 	      "                       MCP conformance suite (for testing the protocol engine)\n",
 	      f);
@@ -437,7 +439,7 @@ static bool is_loopback_host(const char *h)
 	return !strcmp(h, "localhost") || (inet_pton(AF_INET, h, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127);
 }
 
-static int cmd_serve(const char *listen, const char *auth_mode)
+static int cmd_serve(const char *listen, const char *auth_mode, const char *admin_user)
 {
 	auto_err struct err *err = NULL;
 	char host[256];
@@ -461,7 +463,11 @@ static int cmd_serve(const char *listen, const char *auth_mode)
 		return 1;
 	}
 	srv.auth = srv_auth_new(srv.store);
-	char *first_key = NULL;
+	char *first_key = NULL, *admin_pw = NULL;
+	if (admin_user && srv_user_bootstrap(srv.store, admin_user, &admin_pw, &err) < 0) {
+		fprintf(stderr, "mcpbox: --admin-user: %s\n", err_text(err));
+		return 1;
+	}
 	if (!auth_none && srv_auth_bootstrap(srv.store, &first_key, &err) < 0) {
 		fprintf(stderr, "mcpbox: %s\n", err_text(err));
 		return 1;
@@ -502,6 +508,7 @@ static int cmd_serve(const char *listen, const char *auth_mode)
 	if (tp_http_start(srv.loop, &mcp_app, &o, &err) < 0) {
 		log_error("%s", err_text(err));
 		srv_auth_key_free(first_key);
+		srv_user_password_free(admin_pw);
 		return 1;
 	}
 	srv.serving_http = true;
@@ -521,6 +528,12 @@ static int cmd_serve(const char *listen, const char *auth_mode)
 		       "Use it as \"Authorization: Bearer KEY\". More keys: mcpbox key create --name NAME\n",
 		       first_key);
 		srv_auth_key_free(first_key);
+	}
+	if (admin_pw) {
+		printf("\nThe administrator \"%s\" was created. Its password is shown only this once:\n\n"
+		       "    password: %s\n\nLog in with POST /auth/login; change it with mcpbox user passwd %s --password-stdin\n",
+		       admin_user, admin_pw, admin_user);
+		srv_user_password_free(admin_pw);
 	}
 	if (auth_none)
 		printf("WARNING: --auth none: anyone who can reach %s:%d may use it\n", host, tp_http_port());
@@ -570,13 +583,14 @@ int main(int argc, char **argv)
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "listen", required_argument, NULL, 'L' },
 		{ "auth", required_argument, NULL, 'a' },
+		{ "admin-user", required_argument, NULL, 'U' },
 		{ "fixtures", required_argument, NULL, 'f' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	auto_err struct err *err = NULL;
-	const char *data = NULL, *config = NULL, *listen = "127.0.0.1:8080", *auth_mode = "key";
+	const char *data = NULL, *config = NULL, *listen = "127.0.0.1:8080", *auth_mode = "key", *admin_user = NULL;
 	int c, rc;
 
 	/* inside a sandbox, started by the server (vnc/agent.h): nothing else of the server runs */
@@ -607,6 +621,7 @@ int main(int argc, char **argv)
 		case 'c': config = optarg; break;
 		case 'L': listen = optarg; break;
 		case 'a': auth_mode = optarg; break;
+		case 'U': admin_user = optarg; break;
 		case 'f':
 			if (strcmp(optarg, "conformance")) {
 				fprintf(stderr, "mcpbox: --fixtures takes \"conformance\"\n");
@@ -668,7 +683,7 @@ int main(int argc, char **argv)
 	}
 	free(srv.cfg.data_dir);
 	srv.cfg.data_dir = abs;
-	rc = !strcmp(cmd, "stdio") ? cmd_stdio() : cmd_serve(listen, auth_mode);
+	rc = !strcmp(cmd, "stdio") ? cmd_stdio() : cmd_serve(listen, auth_mode, admin_user);
 	srv_config_release(&srv.cfg);
 	return rc;
 }

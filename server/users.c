@@ -147,6 +147,53 @@ int srv_user_add(struct srv_store *st, const char *name, const char *role, const
 	return 0;
 }
 
+int srv_user_bootstrap(struct srv_store *st, const char *name, char **password_out, struct err **errp)
+{
+	static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	struct srv_user_row row;
+	unsigned char raw[24];
+	struct err *e = NULL;
+	char *pw;
+	int rc;
+
+	rc = name_valid(name) ? srv_store_user_get(st, name, &row, errp) : 0;
+	if (rc != 0) {
+		explicit_bzero(row.hash, sizeof(row.hash));
+		return rc < 0 ? -1 : 0;
+	}
+	srv_random_bytes(raw, sizeof(raw));
+	pw = xmalloc(sizeof(raw) / 3 * 4 + 1);
+	for (size_t i = 0, o = 0; i < sizeof(raw); i += 3) {
+		uint32_t v = (uint32_t)raw[i] << 16 | (uint32_t)raw[i + 1] << 8 | raw[i + 2];
+
+		for (int k = 3; k >= 0; k--)
+			pw[o++] = a[(v >> (6 * k)) & 63];
+		pw[o] = '\0';
+	}
+	explicit_bzero(raw, sizeof(raw));
+	if (srv_user_add(st, name, "super_admin", pw, strlen(pw), &e) < 0) {
+		srv_user_password_free(pw);
+		/* another server starting beside this one made it first */
+		if (e->cls == ERR_CONFLICT) {
+			err_free(e);
+			return 0;
+		}
+		*errp = e;
+		return -1;
+	}
+	log_info("users: made the administrator %s (serve --admin-user)", name);
+	*password_out = pw;
+	return 1;
+}
+
+void srv_user_password_free(char *pw)
+{
+	if (pw) {
+		explicit_bzero(pw, strlen(pw));
+		free(pw);
+	}
+}
+
 static int no_user(const char *name, struct err **errp)
 {
 	return err_setc(errp, ERR_NOT_FOUND, 0, "no user named \"%.*s\"", SRV_USER_NAME_MAX, name ? name : "");

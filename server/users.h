@@ -53,6 +53,15 @@ int srv_user_add(struct srv_store *st, const char *name, const char *role, const
 		 struct err **errp);
 int srv_user_passwd(struct srv_store *st, const char *name, const char *pw, size_t len, struct err **errp);
 int srv_user_disable(struct srv_store *st, const char *name, struct err **errp);
+/**
+ * `serve --admin-user NAME`: when no user NAME exists, make one with the role
+ * super_admin and a random password (24 random bytes, base64url), put the
+ * password in *password_out (shown once by the caller; free with
+ * srv_user_password_free) and return 1. 0 when the user exists (nothing
+ * changes), -1 on error. There is never a default user otherwise.
+ */
+int srv_user_bootstrap(struct srv_store *st, const char *name, char **password_out, struct err **errp);
+void srv_user_password_free(char *pw);
 /** All users as a new JSON array of {name, role, created_at, disabled_at?}. */
 int srv_user_list(struct srv_store *st, json_t **out, struct err **errp);
 

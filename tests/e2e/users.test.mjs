@@ -198,4 +198,51 @@ describe('users and login tokens', () => {
     assert.deepEqual(l.json, (await login(srv, 'nobody-here', 'x-password')).json);
     assert.match(userCli(srv.dataDir, '', 'list').stdout, /^frank\s+user\s+\S+\s+\d{4}-/m);
   });
+
+  test('user disable closes an open WebSocket on its next message', async () => {
+    addUser(srv.dataDir, 'gus', 'gus-password-1');
+    const w = wsWithHeader(srv, await token(srv, 'gus', 'gus-password-1'));
+    try {
+      await w.opened;
+      const init = await w.rpc(1, 'initialize', { protocolVersion: PROTOCOL_LATEST, capabilities: {}, clientInfo: { name: 'ws-jwt', version: '1' } });
+      assert.ok(init.result);
+      assert.equal(userCli(srv.dataDir, '', 'disable', 'gus').status, 0);
+      const closed = new Promise((resolve) => w.ws.once('close', (code) => resolve(code)));
+      w.ws.send(JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'ping' }));
+      assert.equal(await closed, 1008);
+    } finally { w.ws.terminate(); }
+  });
+});
+
+describe('serve --admin-user', () => {
+  test('makes a super_admin with a random password shown once; a restart keeps it and shows nothing', async () => {
+    let srv = await startServe({ extraArgs: ['--admin-user', 'chief'] });
+    const dataDir = srv.dataDir;
+    try {
+      const m = /^\s+password: (\S+)\s*$/m.exec(srv.stdout);
+      assert.ok(m, `no password in: ${srv.stdout}`);
+      assert.ok(m[1].length >= 32, 'a long random password');
+      assert.match(userCli(dataDir, '', 'list').stdout, /^chief\s+super_admin\s/m);
+      const t = await token(srv, 'chief', m[1]);
+      assert.match((await metricsAs(srv, t)).text, /mcpbox_connections\{transport="http"\}/, 'an administrator');
+      await srv.close({ keepData: true });
+      srv = await startServe({ dataDir, extraArgs: ['--admin-user', 'chief'], key: 'unused' });
+      assert.doesNotMatch(srv.stdout, /password:/);
+      assert.equal((await login(srv, 'chief', m[1])).status, 200, 'the same password still works');
+    } finally {
+      await srv.close();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  test('no user exists unless one is asked for', async () => {
+    const srv = await startServe();
+    try {
+      assert.doesNotMatch(srv.stdout, /password:/);
+      assert.match(userCli(srv.dataDir, '', 'list').stderr, /no users yet/);
+      for (const [u, p] of [['admin', 'admin'], ['admin', 'password'], ['root', 'root']]) {
+        assert.equal((await login(srv, u, p)).status, 401, `${u}/${p}`);
+      }
+    } finally { await srv.close(); }
+  });
 });
