@@ -19,8 +19,10 @@
 
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-static void b64url_add(struct buf *b, const unsigned char *p, size_t n)
+void srv_jwt_b64url(struct buf *b, const void *data, size_t n)
 {
+	const unsigned char *p = data;
+
 	size_t i;
 
 	for (i = 0; i + 2 < n; i += 3) {
@@ -114,7 +116,7 @@ static void add_json_part(struct buf *b, json_t *j)
 {
 	char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
 
-	b64url_add(b, (const unsigned char *)s, strlen(s));
+	srv_jwt_b64url(b, (const unsigned char *)s, strlen(s));
 	free(s);
 }
 
@@ -141,7 +143,7 @@ char *srv_jwt_sign(const unsigned char *secret, size_t secret_len, const char *i
 		return NULL;
 	}
 	buf_add(&b, ".", 1);
-	b64url_add(&b, m, sizeof(m));
+	srv_jwt_b64url(&b, m, sizeof(m));
 	return buf_detach(&b);
 }
 

@@ -63,6 +63,10 @@ char *srv_jwt_sign(const unsigned char *secret, size_t secret_len, const char *i
 enum srv_jwt_status srv_jwt_verify(const unsigned char *secret, size_t secret_len, const char *iss,
 				   const char *token, int64_t now, struct srv_jwt_claims *out);
 
+struct buf;
+/** Append n bytes as unpadded base64url (the encoding of each part of a token). */
+void srv_jwt_b64url(struct buf *b, const void *p, size_t n);
+
 /** Does s have the shape of a JWT (two dots, no API key prefix)? Cheap; no verification. */
 int srv_jwt_shaped(const char *s);
 

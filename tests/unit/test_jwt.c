@@ -24,25 +24,6 @@ static enum srv_jwt_status check(const char *tok, struct srv_jwt_claims *c)
 	return srv_jwt_verify(secret, sizeof(secret), ISS, tok, NOW, c);
 }
 
-static void b64url(struct buf *b, const char *s, size_t n)
-{
-	static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-	const unsigned char *p = (const unsigned char *)s;
-	uint32_t acc = 0;
-	int bits = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		acc = acc << 8 | p[i];
-		bits += 8;
-		while (bits >= 6) {
-			bits -= 6;
-			buf_add(b, &a[(acc >> bits) & 63], 1);
-		}
-	}
-	if (bits)
-		buf_add(b, &a[(acc << (6 - bits)) & 63], 1);
-}
-
 /* A token with any header and payload, signed (HS256) with key, or with sig as given. */
 static char *forge(const char *header, const char *payload, const unsigned char *key, const char *sig)
 {
@@ -50,15 +31,15 @@ static char *forge(const char *header, const char *payload, const unsigned char 
 	unsigned char m[32];
 	unsigned int n = 0;
 
-	b64url(&b, header, strlen(header));
+	srv_jwt_b64url(&b, header, strlen(header));
 	buf_add(&b, ".", 1);
-	b64url(&b, payload, strlen(payload));
+	srv_jwt_b64url(&b, payload, strlen(payload));
 	HMAC(EVP_sha256(), key, 32, (const unsigned char *)b.data, b.len, m, &n);
 	buf_add(&b, ".", 1);
 	if (sig)
 		buf_adds(&b, sig);
 	else
-		b64url(&b, (const char *)m, 32);
+		srv_jwt_b64url(&b, (const char *)m, 32);
 	return buf_detach(&b);
 }
 
