@@ -171,31 +171,35 @@ void srv_req_result(struct srv_req *r, json_t *result)
 	req_finish(r, ans);
 }
 
-void srv_req_error(struct srv_req *r, int code, const char *fmt, ...)
+/* The error answer to r; data (taken, may be NULL) becomes error.data. */
+static void req_error_v(struct srv_req *r, int code, json_t *data, const char *fmt, va_list ap)
 {
 	struct buf b = BUF_INIT;
+
+	buf_vaddf(&b, fmt, ap);
+	json_t *ans = make_error(r->id, code, b.data ? b.data : "");
+	buf_release(&b);
+	if (data)
+		json_object_set_new(json_object_get(ans, "error"), "data", data);
+	req_finish(r, ans);
+}
+
+void srv_req_error(struct srv_req *r, int code, const char *fmt, ...)
+{
 	va_list ap;
 
 	va_start(ap, fmt);
-	buf_vaddf(&b, fmt, ap);
+	req_error_v(r, code, NULL, fmt, ap);
 	va_end(ap);
-	json_t *ans = make_error(r->id, code, b.data ? b.data : "");
-	buf_release(&b);
-	req_finish(r, ans);
 }
 
 void srv_req_error_data(struct srv_req *r, int code, json_t *data, const char *fmt, ...)
 {
-	struct buf b = BUF_INIT;
 	va_list ap;
 
 	va_start(ap, fmt);
-	buf_vaddf(&b, fmt, ap);
+	req_error_v(r, code, data, fmt, ap);
 	va_end(ap);
-	json_t *ans = make_error(r->id, code, b.data ? b.data : "");
-	buf_release(&b);
-	json_object_set_new(json_object_get(ans, "error"), "data", data);
-	req_finish(r, ans);
 }
 
 void srv_req_rate(struct srv_req *r, const struct srv_rate_verdict *v)
