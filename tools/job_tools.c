@@ -73,15 +73,6 @@ static json_t *job_fields(const struct sess_job *j, uint64_t since, uint64_t lim
 	return o;
 }
 
-static json_t *text_result(json_t *sc, struct buf *text)
-{
-	json_t *r = json_object();
-	json_object_set_new(r, "content", json_pack("[{s:s, s:o}]", "type", "text", "text",
-						    tool_json_text(text->data ? text->data : "", text->len)));
-	json_object_set_new(r, "structuredContent", sc);
-	return r;
-}
-
 static void add_next_hint(struct buf *text, const struct sess_job *j, uint64_t next)
 {
 	buf_addf(text, "[job %s %s for %llu s; output continues at offset %llu: job_status {\"job_id\": \"%s\", "
@@ -101,7 +92,7 @@ json_t *tool_job_running_result(struct sess_job *j, uint64_t since, uint64_t lim
 	else
 		buf_addf(&text, "[%s: job %s] ", what, j->id);
 	add_next_hint(&text, j, next);
-	json_t *r = text_result(sc, &text);
+	json_t *r = tool_result_text(sc, text.data, text.len);
 	buf_release(&text);
 	return r;
 }
@@ -177,7 +168,7 @@ static void job_status_run(struct tool_call *call)
 		if (next < j->out.end)
 			buf_addf(&text, " [more output from offset %llu]", (unsigned long long)next);
 	}
-	tool_finish(call, text_result(sc, &text));
+	tool_finish(call, tool_result_text(sc, text.data, text.len));
 	buf_release(&text);
 }
 
@@ -342,7 +333,7 @@ static void job_write_run(struct tool_call *call)
 	struct buf text = BUF_INIT;
 	buf_addf(&text, "wrote %zu bytes to the standard input of job %s%s", len, j->id,
 		 eof ? " and closed it" : "");
-	tool_finish(call, text_result(sc, &text));
+	tool_finish(call, tool_result_text(sc, text.data, text.len));
 	buf_release(&text);
 }
 
@@ -377,19 +368,15 @@ static void list_session(void *arg, struct sess_session *s)
 
 static void job_list_run(struct tool_call *call)
 {
-	const char *sid = tool_arg_str(call, "session_id", NULL);
-	struct list_ctx lc = { .jobs = json_array(), .text = BUF_INIT };
+	struct list_ctx lc = { .text = BUF_INIT };
 
-	lc.only = call->conn->bound_session ? call->conn->bound_session : sid;
-	if (lc.only && !sess_find(call->env->sessions, lc.only, call->principal)) {
-		json_decref(lc.jobs);
-		tool_fail_as(call, ERR_NOT_FOUND, "session \"%s\" not found (argument session_id)", lc.only);
+	if (!tool_list_scope(call, &lc.only))
 		return;
-	}
+	lc.jobs = json_array();
 	sess_foreach(call->env->sessions, call->principal, list_session, &lc);
 	if (!lc.text.len)
 		buf_adds(&lc.text, "no jobs");
-	tool_finish(call, text_result(json_pack("{s:o}", "jobs", lc.jobs), &lc.text));
+	tool_finish(call, tool_result_text(json_pack("{s:o}", "jobs", lc.jobs), lc.text.data, lc.text.len));
 	buf_release(&lc.text);
 }
 
@@ -501,7 +488,7 @@ static void session_logs_run(struct tool_call *call)
 	buf_addf(&text, "[next since: %llu]", (unsigned long long)at);
 	json_t *sc = json_pack("{s:s, s:o, s:I, s:I, s:I}", "session_id", s->id, "entries", entries, "next_offset",
 			       (json_int_t)at, "dropped_bytes", (json_int_t)dropped, "total_bytes", (json_int_t)end);
-	tool_finish(call, text_result(sc, &text));
+	tool_finish(call, tool_result_text(sc, text.data, text.len));
 	buf_release(&text);
 }
 

@@ -358,16 +358,32 @@ void tool_finish_as(struct tool_call *call, json_t *result, enum err_class cls)
 	finish_as(call, result, cls);
 }
 
-void tool_ok(struct tool_call *call, json_t *structured, const char *text)
+bool tool_list_scope(struct tool_call *call, const char **only)
+{
+	*only = call->conn->bound_session ? call->conn->bound_session : tool_arg_str(call, "session_id", NULL);
+	if (*only && !sess_find(call->env->sessions, *only, call->principal)) {
+		tool_fail_as(call, ERR_NOT_FOUND, "session \"%s\" not found (argument session_id)", *only);
+		return false;
+	}
+	return true;
+}
+
+json_t *tool_result_text(json_t *structured, const char *text, size_t len)
 {
 	json_t *res = json_object();
+	json_object_set_new(res, "content", json_pack("[{s:s, s:o}]", "type", "text", "text",
+						       tool_json_text(text ? text : "", text ? len : 0)));
+	json_object_set_new(res, "structuredContent", structured);
+	return res;
+}
+
+void tool_ok(struct tool_call *call, json_t *structured, const char *text)
+{
 	char *dump = NULL;
 
 	if (!text)
 		text = dump = srv_json_dumps(structured);
-	json_object_set_new(res, "content", json_pack("[{s:s, s:o}]", "type", "text", "text",
-						       tool_json_text(text, strlen(text))));
-	json_object_set_new(res, "structuredContent", structured);
+	json_t *res = tool_result_text(structured, text, strlen(text));
 	free(dump);
 	tool_finish(call, res);
 }

@@ -36,15 +36,6 @@ static struct sess_term *find_term(struct tool_call *call)
 	return t;
 }
 
-static json_t *text_result(json_t *sc, const struct buf *text)
-{
-	json_t *r = json_object();
-	json_object_set_new(r, "content", json_pack("[{s:s, s:o}]", "type", "text", "text",
-						    tool_json_text(text->data, text->len)));
-	json_object_set_new(r, "structuredContent", sc);
-	return r;
-}
-
 /* What every terminal answer says about it. */
 static json_t *term_fields(const struct sess_term *t)
 {
@@ -118,7 +109,7 @@ static void opened(void *arg, struct sess_term *t, struct err *err)
 	if (json_object_get(sc, "view_url"))
 		buf_addf(&text, " A person can watch it in a browser at %s (or type too at %s).",
 			 json_string_value(json_object_get(sc, "view_url")), json_string_value(json_object_get(sc, "control_url")));
-	tool_finish(call, text_result(sc, &text));
+	tool_finish(call, tool_result_text(sc, text.data, text.len));
 	buf_release(&text);
 }
 
@@ -198,7 +189,7 @@ static void terminal_write_run(struct tool_call *call)
 		 t->id, (unsigned long long)t->out.end);
 	json_t *sc = json_pack("{s:s, s:I, s:I, s:I}", "terminal_id", t->id, "written", (json_int_t)n, "keys",
 			       (json_int_t)json_array_size(keys), "next_offset", (json_int_t)t->out.end);
-	tool_finish(call, text_result(sc, &text));
+	tool_finish(call, tool_result_text(sc, text.data, text.len));
 	buf_release(&text);
 }
 
@@ -261,7 +252,7 @@ static void read_answer(struct tool_call *call, struct sess_term *t, uint64_t si
 	if (dropped)
 		buf_addf(&text, "[%llu bytes of older output were dropped]\n", (unsigned long long)dropped);
 	buf_addf(&text, "[output continues at offset %llu: pass it as since_offset]", (unsigned long long)next);
-	tool_finish(call, text_result(sc, &text));
+	tool_finish(call, tool_result_text(sc, text.data, text.len));
 	buf_release(&out);
 	buf_release(&none);
 	buf_release(&screen);
@@ -343,7 +334,7 @@ static void terminal_resize_run(struct tool_call *call)
 	}
 	status_line(&text, t);
 	buf_adds(&text, " resized; its program was told (SIGWINCH)");
-	tool_finish(call, text_result(term_fields(t), &text));
+	tool_finish(call, tool_result_text(term_fields(t), text.data, text.len));
 	buf_release(&text);
 }
 
@@ -358,7 +349,7 @@ static void terminal_close_run(struct tool_call *call)
 	buf_addf(&text, "closed terminal %s: its program and every process of its process group were killed", t->id);
 	sess_term_close(t);
 	json_object_set_new(sc, "state", json_string("closed"));
-	tool_finish(call, text_result(sc, &text));
+	tool_finish(call, tool_result_text(sc, text.data, text.len));
 	buf_release(&text);
 }
 
@@ -387,19 +378,15 @@ static void list_session(void *arg, struct sess_session *s)
 
 static void terminal_list_run(struct tool_call *call)
 {
-	const char *sid = tool_arg_str(call, "session_id", NULL);
-	struct list_ctx lc = { .call = call, .terms = json_array(), .text = BUF_INIT };
+	struct list_ctx lc = { .call = call, .text = BUF_INIT };
 
-	lc.only = call->conn->bound_session ? call->conn->bound_session : sid;
-	if (lc.only && !sess_find(call->env->sessions, lc.only, call->principal)) {
-		json_decref(lc.terms);
-		tool_fail_as(call, ERR_NOT_FOUND, "session \"%s\" not found (argument session_id)", lc.only);
+	if (!tool_list_scope(call, &lc.only))
 		return;
-	}
+	lc.terms = json_array();
 	sess_foreach(call->env->sessions, call->principal, list_session, &lc);
 	if (!lc.text.len)
 		buf_adds(&lc.text, "no terminals");
-	tool_finish(call, text_result(json_pack("{s:o}", "terminals", lc.terms), &lc.text));
+	tool_finish(call, tool_result_text(json_pack("{s:o}", "terminals", lc.terms), lc.text.data, lc.text.len));
 	buf_release(&lc.text);
 }
 

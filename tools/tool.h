@@ -237,6 +237,14 @@ int tool_schema_check(json_t *schema, json_t *value, const char *where, struct e
 
 /** Result with structuredContent (stolen) and a text block (the JSON of it when text is NULL). */
 void tool_ok(struct tool_call *call, json_t *structured, const char *text);
+/**
+ * Which session a listing tool is limited to: the bound session, else the
+ * session_id argument, else none (*only = NULL: all of the caller's). False
+ * when the one named is not the caller's: the call is then finished (not found).
+ */
+bool tool_list_scope(struct tool_call *call, const char **only);
+/** The result tool_ok() makes, for a text of len bytes (NULs and invalid UTF-8 shown, not cut), to finish later. */
+json_t *tool_result_text(json_t *structured, const char *text, size_t len);
 /** isError result with a message, of class ERR_INVALID (the call's arguments or the state it asks about). */
 void tool_fail(struct tool_call *call, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /** The same with another class. */
