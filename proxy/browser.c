@@ -18,6 +18,7 @@
 #include "../transport/http.h"
 #include "../vnc/display.h"
 #include "../vnc/server.h"
+#include "../vnc/web.h"
 
 #include <ctype.h>
 #include <signal.h>
@@ -553,7 +554,7 @@ static int cdpws_accept(struct tp_req *r, void *arg, void **user, const char **w
 
 	cdp_token(r, token, sizeof(token), suffix, sizeof(suffix));
 	*why = "Not found";
-	if (!px_valid_sid(sid) || !(s = px_session(sid)))
+	if (!vnc_web_id_valid(sid) || !(s = px_session(sid)))
 		return 404;
 	if (!px_allowed(r, sid, token, &control) || !control) {
 		*why = "Unauthorized: the session's key or a control token is needed";
@@ -681,7 +682,7 @@ static void serve_cdp_http(struct tp_req *r, void *arg)
 	cdp_token(r, token, sizeof(token), suffix, sizeof(suffix));
 	if (!rest)
 		rest = suffix;
-	if (!px_valid_sid(sid) || !(s = px_session(sid))) {
+	if (!vnc_web_id_valid(sid) || !(s = px_session(sid))) {
 		px_send_error(r, 404, "Not found");
 		return;
 	}

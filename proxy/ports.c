@@ -18,6 +18,7 @@
 #include "../sessions/ports.h"
 #include "../transport/http.h"
 #include "../vnc/server.h"
+#include "../vnc/web.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -125,16 +126,6 @@ int px_allowed(struct tp_req *r, const char *sid, const char *token, bool *contr
 	if (!key[0] || !tp_req_authenticate(r, key, principal, sizeof(principal)))
 		principal[0] = '\0';
 	return vnc_access(sid, principal[0] ? principal : NULL, token, control);
-}
-
-bool px_valid_sid(const char *sid)
-{
-	if (!sid[0] || strlen(sid) >= 64)
-		return false;
-	for (const char *c = sid; *c; c++)
-		if (!isalnum((unsigned char)*c) && *c != '_' && *c != '-')
-			return false;
-	return true;
 }
 
 /* "8000" → 8000; 0 when not a port number. */
@@ -425,7 +416,7 @@ static void serve_port(struct tp_req *r, void *arg)
 	const char *why;
 	int status;
 
-	if (!px_valid_sid(sid) || !port) {
+	if (!vnc_web_id_valid(sid) || !port) {
 		px_send_error(r, 404, "Not found");
 		return;
 	}
@@ -499,7 +490,7 @@ static int portws_accept(struct tp_req *r, void *arg, void **user, const char **
 	int status = 0;
 
 	*why = "Not found";
-	if (!px_valid_sid(sid) || !port || !rest)
+	if (!vnc_web_id_valid(sid) || !port || !rest)
 		return 404;
 	if (!preview_access(r, sid, token, &from_url)) {
 		*why = "Unauthorized: the session's key or a view token is needed";

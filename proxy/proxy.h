@@ -55,8 +55,6 @@ void px_slot_give(struct px_slot *sl);
 /** Who asks: 1 with *control when the owner's key or a live token for sid came along, else 0. */
 struct tp_req;
 int px_allowed(struct tp_req *r, const char *sid, const char *token, bool *control);
-/** Is sid shaped like a session id (what may go into a path or a log)? */
-bool px_valid_sid(const char *sid);
 /** Answer r with status and {"error": {code, message}}, and finish it. */
 void px_send_error(struct tp_req *r, int status, const char *msg);
 /** The session sid (any owner), or NULL. */
