@@ -32,7 +32,7 @@ static const struct tool_env *tenv;
 /* The names the seed documents' examples use, and one per interpreted language that images name. */
 static const char *const builtin_json =
 	"{\"basic\":{\"description\":\"A Linux sandbox with the server's default limits (shell).\",\"language\":\"shell\"},"
-	"\"basic-python\":{\"description\":\"Python 3 (the host's python3), the server's default limits.\",\"language\":\"python\"},"
+	"\"basic-python\":{\"description\":\"Python 3 (the host's python3), the server's default limits.\",\"language\":\"python\",\"env\":{\"PYTHONPATH\":\"/workspace\"}},"
 	"\"basic-javascript\":{\"description\":\"JavaScript (the host's node), the server's default limits.\",\"language\":\"javascript\"}}";
 static json_t *builtins;
 

@@ -63,6 +63,7 @@ struct rest_dialect {
 extern const struct rest_dialect rest_manager;	/* 000: manager.c */
 extern const struct rest_dialect rest_agentflow;	/* 002: agentflow.c */
 extern const struct rest_dialect rest_executor;	/* 001: executor.c */
+extern const struct rest_dialect rest_soulbox;	/* 004: soulbox*.c */
 
 /** Mount every dialect the config enables (cfg->compat) on the HTTP transport. */
 void rest_start(const struct srv_config *cfg);

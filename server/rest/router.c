@@ -34,6 +34,7 @@ static const struct rest_dialect *const dialects[] = {
 	&rest_manager,
 	&rest_agentflow,
 	&rest_executor,
+	&rest_soulbox,
 	NULL,
 };
 

@@ -1,0 +1,485 @@
+/*
+ * server/rest/soulbox.c — dialect 004, SoulBox (see soulbox.h and
+ * docs/compat.md): the dialect's table, the parts that make it up, and what
+ * every part shares (errors, credential, rate limits, pagination).
+ *
+ * The document (api-reference.md of RcityHunter/soulbox) is the only
+ * contract: its server implements none of it. Its base URL is /api, its
+ * WebSockets are under /ws; everything is also served under
+ * /compat/soulbox/.
+ */
+#include "soulbox.h"
+#include "../base/buf.h"
+#include "../base/common.h"
+#include "../base/config.h"
+#include "../base/log.h"
+#include "../base/rate.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../base/banned.h"
+
+#define PREFIX "/compat/soulbox"
+#define MAX_ROUTES 128
+#define PAGE_DEFAULT 50
+#define PAGE_MAX 1000
+
+/* The files of the dialect (soulbox.h says how to add one). */
+static const struct sb_part *const parts[] = {
+	&sb_part_sandbox,
+	NULL,
+};
+
+/* Every part's routes, gathered at init (the dialect's table points here). */
+static struct rest_route all_routes[MAX_ROUTES + 1];
+
+/* ---- errors ---- */
+
+static const char *const code_names[] = {
+	[SB_VALIDATION_ERROR] = "VALIDATION_ERROR",
+	[SB_AUTHENTICATION_REQUIRED] = "AUTHENTICATION_REQUIRED",
+	[SB_INSUFFICIENT_PERMISSIONS] = "INSUFFICIENT_PERMISSIONS",
+	[SB_RESOURCE_NOT_FOUND] = "RESOURCE_NOT_FOUND",
+	[SB_RESOURCE_LIMIT_EXCEEDED] = "RESOURCE_LIMIT_EXCEEDED",
+	[SB_EXECUTION_TIMEOUT] = "EXECUTION_TIMEOUT",
+	[SB_EXECUTION_ERROR] = "EXECUTION_ERROR",
+	[SB_SYSTEM_ERROR] = "SYSTEM_ERROR",
+};
+
+const char *sb_code_name(enum sb_code code)
+{
+	return (unsigned)code < ARRAY_SIZE(code_names) ? code_names[code] : "SYSTEM_ERROR";
+}
+
+int sb_status_of(enum err_class cls, enum sb_code *code)
+{
+	static const struct {
+		int status;
+		enum sb_code code;
+	} map[] = {
+		[ERR_INTERNAL] = { 500, SB_SYSTEM_ERROR },
+		[ERR_INVALID] = { 400, SB_VALIDATION_ERROR },
+		[ERR_NOT_FOUND] = { 404, SB_RESOURCE_NOT_FOUND },
+		[ERR_CONFLICT] = { 409, SB_VALIDATION_ERROR },
+		[ERR_DENIED] = { 403, SB_INSUFFICIENT_PERMISSIONS },
+		[ERR_LIMIT] = { 429, SB_RESOURCE_LIMIT_EXCEEDED },
+		[ERR_UNAVAILABLE] = { 503, SB_SYSTEM_ERROR },
+		[ERR_TIMEOUT] = { 504, SB_EXECUTION_TIMEOUT },
+	};
+	size_t i = (unsigned)cls < ARRAY_SIZE(map) ? (size_t)cls : ERR_INTERNAL;
+	*code = map[i].code;
+	return map[i].status;
+}
+
+void sb_request_id(char *out)
+{
+	unsigned char b[8];
+	srv_random_bytes(b, sizeof(b));
+	memcpy(out, "req_", 4);
+	for (size_t i = 0; i < sizeof(b); i++)
+		snprintf(out + 4 + 2 * i, 3, "%02x", b[i]);
+}
+
+json_t *sb_error_json(enum sb_code code, const char *message, const char *field, const char *reason,
+		      const char *request_id)
+{
+	char id[SB_REQ_ID_MAX];
+	json_t *details = json_object();
+
+	if (!request_id) {
+		sb_request_id(id);
+		request_id = id;
+	}
+	if (field)
+		json_object_set_new(details, "field", json_string(field));
+	if (reason)
+		json_object_set_new(details, "reason", json_string(reason));
+	return json_pack("{s:{s:s, s:s, s:o, s:s}}", "error", "code", sb_code_name(code), "message", message,
+			 "details", details, "request_id", request_id);
+}
+
+/* Answer with a request id both in the header and (for failures) in the body. */
+static void answer(struct tp_req *r, int status, json_t *body, const char *id)
+{
+	tp_req_add_header(r, "X-Request-ID", id);
+	tp_req_json(r, status, body);
+}
+
+void sb_json(struct tp_req *r, int status, json_t *body)
+{
+	char id[SB_REQ_ID_MAX];
+	sb_request_id(id);
+	answer(r, status, body, id);
+}
+
+/* The document's example: a field's failure says "Invalid request parameters" and puts the why in reason. */
+static void fail_text(struct tp_req *r, int status, enum sb_code code, const char *field, const char *text)
+{
+	char id[SB_REQ_ID_MAX];
+	sb_request_id(id);
+	json_t *body = field ? sb_error_json(code, "Invalid request parameters", field, text, id)
+			     : sb_error_json(code, text, NULL, NULL, id);
+	answer(r, status, body, id);
+}
+
+static void fail_va(struct tp_req *r, int status, enum sb_code code, const char *field, const char *fmt, va_list ap)
+	__attribute__((format(printf, 5, 0)));
+static void fail_va(struct tp_req *r, int status, enum sb_code code, const char *field, const char *fmt, va_list ap)
+{
+	char text[1024];
+	vsnprintf(text, sizeof(text), fmt, ap);
+	fail_text(r, status, code, field, text);
+}
+
+void sb_fail(struct tp_req *r, int status, enum sb_code code, const char *field, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fail_va(r, status, code, field, fmt, ap);
+	va_end(ap);
+}
+
+void sb_fail_class(struct tp_req *r, enum err_class cls, const char *message)
+{
+	enum sb_code code;
+	int status = sb_status_of(cls, &code);
+	fail_text(r, status, code, NULL, message && *message ? message : "Internal system error");
+}
+
+/* ---- who calls ---- */
+
+static const struct {
+	const char *name;	/* in config compat.soulbox.rate_limits */
+	uint64_t per_minute;	/* the document's */
+} bucket_defaults[SB_RATE_NBUCKETS] = {
+	[SB_RATE_REQUESTS] = { "requests", 100 },
+	[SB_RATE_EXECUTIONS] = { "executions", 20 },
+	[SB_RATE_UPLOADS] = { "uploads", 10 },
+};
+static struct srv_rate *rates[SB_RATE_NBUCKETS];
+
+/*
+ * One table per bucket, each using the core's "requests" category: the
+ * document's limits are the dialect's own, beside the core's per-tool ones.
+ * compat.soulbox.rate_limits {requests, executions, uploads} (per minute,
+ * 0: off) replaces the document's numbers.
+ */
+static void rates_init(const struct srv_config *cfg)
+{
+	json_t *conf = json_object_get(json_object_get(cfg->compat, "soulbox"), "rate_limits");
+	for (size_t i = 0; i < SB_RATE_NBUCKETS; i++) {
+		uint64_t n = bucket_defaults[i].per_minute;
+		json_t *v = json_object_get(conf, bucket_defaults[i].name);
+		if (v && (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 1000000))
+			log_warn("config: compat.soulbox.rate_limits.%s must be an integer from 0 to 1000000 "
+				 "(the document's %" PRIu64 " is used)", bucket_defaults[i].name, n);
+		else if (v)
+			n = (uint64_t)json_integer_value(v);
+		struct srv_rate_config rc = { .principals = cfg->rate.principals ? cfg->rate.principals : 10000 };
+		rc.cat[SRV_RATE_REQUESTS] = (struct srv_rate_limit){ n, n };
+		rates[i] = srv_rate_new(&rc);
+	}
+}
+
+static void rates_release(void)
+{
+	for (size_t i = 0; i < SB_RATE_NBUCKETS; i++) {
+		srv_rate_free(rates[i]);
+		rates[i] = NULL;
+	}
+}
+
+bool sb_rate_take(const char *principal, enum sb_bucket bucket, uint64_t *retry_after_ms)
+{
+	struct srv_rate_verdict v;
+	*retry_after_ms = 0;
+	if (!srv_rate_take(rates[bucket], principal, SRV_RATE_REQUESTS, now_ns(), &v) || !v.refused)
+		return true;
+	*retry_after_ms = v.retry_after_ms;
+	return false;
+}
+
+int sb_begin(struct tp_req *r, enum sb_bucket bucket, char *principal)
+{
+	char key[TP_KEY_MAX];
+	struct srv_rate_verdict v;
+
+	tp_req_key(r, key, sizeof(key));
+	if (tp_req_authenticate(r, key, principal, SB_PRINCIPAL_MAX) != 1) {
+		if (key[0])
+			sb_fail(r, 401, SB_AUTHENTICATION_REQUIRED, NULL, "Invalid API key or token");
+		else
+			sb_fail(r, 401, SB_AUTHENTICATION_REQUIRED, NULL,
+				"Authentication is required: send X-API-Key or Authorization: Bearer");
+		return -1;
+	}
+	if (srv_rate_take(rates[bucket], principal, SRV_RATE_REQUESTS, now_ns(), &v)) {
+		tp_req_rate_headers(r, &v);
+		if (v.refused) {
+			sb_fail(r, 429, SB_RESOURCE_LIMIT_EXCEEDED, NULL,
+				"Rate limit exceeded: %" PRIu64 " %s per minute per key; retry in %" PRIu64 " s", v.limit,
+				bucket_defaults[bucket].name, (v.retry_after_ms + 999) / 1000);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int sb_body(struct tp_req *r, bool required, json_t **out)
+{
+	size_t len;
+	const char *body = tp_req_body(r, &len);
+	json_error_t je;
+	json_t *j = NULL;
+
+	*out = NULL;
+	if (len) {
+		j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+		if (!j) {
+			sb_fail(r, 400, SB_VALIDATION_ERROR, "body", "Malformed JSON: %s (at character %d)", je.text,
+				je.position);
+			return -1;
+		}
+		if (!json_is_object(j)) {
+			json_decref(j);
+			sb_fail(r, 400, SB_VALIDATION_ERROR, "body", "The request body must be a JSON object");
+			return -1;
+		}
+	} else if (required) {
+		sb_fail(r, 400, SB_VALIDATION_ERROR, "body", "A JSON body is required");
+		return -1;
+	}
+	*out = j;
+	return 0;
+}
+
+struct tool_conn *sb_conn(const char *principal)
+{
+	return rest_conn("soulbox", principal);
+}
+
+/* ---- pagination ---- */
+
+/* A decimal count from 0 to max: 0, or -1. */
+static int parse_count(const char *s, size_t max, size_t *out)
+{
+	size_t v = 0;
+	if (!*s)
+		return -1;
+	for (; *s; s++) {
+		if (!isdigit((unsigned char)*s))
+			return -1;
+		v = v * 10 + (size_t)(*s - '0');
+		if (v > max)
+			return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* Cursors are "o" and the offset they continue at (opaque to clients: given in X-Pagination-Next-Cursor). */
+#define CURSOR_TAG 'o'
+#define OFFSET_MAX 100000000
+
+int sb_page_query(struct tp_req *r, struct sb_page *p)
+{
+	char v[32];
+	bool has_offset = false;
+
+	p->limit = PAGE_DEFAULT;
+	p->offset = 0;
+	if (!tp_req_query(r, "limit", v, sizeof(v)) && (parse_count(v, PAGE_MAX, &p->limit) || !p->limit)) {
+		sb_fail(r, 400, SB_VALIDATION_ERROR, "limit", "limit must be an integer from 1 to %d", PAGE_MAX);
+		return -1;
+	}
+	if (!tp_req_query(r, "offset", v, sizeof(v))) {
+		if (parse_count(v, OFFSET_MAX, &p->offset)) {
+			sb_fail(r, 400, SB_VALIDATION_ERROR, "offset", "offset must be an integer from 0 to %d",
+				OFFSET_MAX);
+			return -1;
+		}
+		has_offset = true;
+	}
+	if (!tp_req_query(r, "cursor", v, sizeof(v)) && v[0]) {
+		if (has_offset) {
+			sb_fail(r, 400, SB_VALIDATION_ERROR, "cursor", "Give either cursor or offset, not both");
+			return -1;
+		}
+		if (v[0] != CURSOR_TAG || parse_count(v + 1, OFFSET_MAX, &p->offset)) {
+			sb_fail(r, 400, SB_VALIDATION_ERROR, "cursor", "Invalid cursor (use X-Pagination-Next-Cursor)");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+json_t *sb_page_apply(struct tp_req *r, const struct sb_page *p, json_t *items, size_t *total)
+{
+	size_t n = json_array_size(items);
+	json_t *page = json_array();
+	char num[32];
+
+	for (size_t i = p->offset; i < n && i < p->offset + p->limit; i++)
+		json_array_append(page, json_array_get(items, i));
+	json_decref(items);
+	snprintf(num, sizeof(num), "%zu", n);
+	tp_req_add_header(r, "X-Pagination-Total", num);
+	snprintf(num, sizeof(num), "%zu", p->limit);
+	tp_req_add_header(r, "X-Pagination-Limit", num);
+	snprintf(num, sizeof(num), "%zu", p->offset);
+	tp_req_add_header(r, "X-Pagination-Offset", num);
+	if (p->offset + p->limit < n) {
+		static const char *const drop[] = { "offset", "limit", "cursor", NULL };
+		struct buf b = BUF_INIT;
+		buf_adds(&b, tp_req_path(r));
+		tp_req_query_string(r, drop, &b);
+		buf_addf(&b, "%coffset=%zu&limit=%zu", strchr(b.data, '?') ? '&' : '?', p->offset + p->limit,
+			 p->limit);
+		tp_req_add_header(r, "X-Pagination-Next", b.data);
+		snprintf(num, sizeof(num), "%c%zu", CURSOR_TAG, p->offset + p->limit);
+		tp_req_add_header(r, "X-Pagination-Next-Cursor", num);
+		buf_release(&b);
+	}
+	if (total)
+		*total = n;
+	return page;
+}
+
+/* ---- a request's chain of tool calls ---- */
+
+struct sb_call *sb_call_new(struct tp_req *r, const char *principal, json_t *body)
+{
+	struct sb_call *c = xcalloc(1, sizeof(*c));
+	c->r = r;
+	snprintf(c->principal, sizeof(c->principal), "%s", principal);
+	c->conn = sb_conn(principal);
+	c->body = body;
+	return c;
+}
+
+void sb_call_free(struct sb_call *c)
+{
+	json_decref(c->body);
+	json_decref(c->keep);
+	if (c->ext_free)
+		c->ext_free(c->ext);
+	free(c);
+}
+
+static void call_done(void *arg, json_t *result, enum err_class cls)
+{
+	struct sb_call *c = arg;
+	if (rest_result_failed(result)) {
+		if (c->on_fail) {
+			c->on_fail(c, result, cls);
+		} else {
+			sb_fail_class(c->r, cls, rest_result_text(result));
+			sb_call_free(c);
+		}
+	} else {
+		void (*next)(struct sb_call *, json_t *) = c->next;
+		c->next = NULL;
+		next(c, rest_result_data(result));
+	}
+	json_decref(result);
+}
+
+void sb_call_tool(struct sb_call *c, const char *tool, json_t *args, void (*next)(struct sb_call *c, json_t *data))
+{
+	c->next = next;
+	rest_call(c->r, c->principal, c->conn, tool, args, call_done, c);
+}
+
+void sb_call_answer(struct sb_call *c, int status, json_t *body)
+{
+	sb_json(c->r, status, body);
+	sb_call_free(c);
+}
+
+void sb_call_fail(struct sb_call *c, int status, enum sb_code code, const char *field, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fail_va(c->r, status, code, field, fmt, ap);
+	va_end(ap);
+	sb_call_free(c);
+}
+
+/* ---- small helpers ---- */
+
+json_t *sb_time(const char *iso)
+{
+	if (!iso || strlen(iso) < 19)
+		return json_null();
+	char b[24];
+	snprintf(b, sizeof(b), "%.19sZ", iso);
+	return json_string(b);
+}
+
+const char *sb_runtime_of(const char *language)
+{
+	if (!language)
+		return "bash";
+	if (!strcmp(language, "javascript"))
+		return "nodejs";
+	if (!strcmp(language, "shell"))
+		return "bash";
+	return language;
+}
+
+/* ---- the dialect ---- */
+
+static void soulbox_unrouted(struct tp_req *r, bool wrong_method)
+{
+	if (wrong_method)
+		sb_fail(r, 405, SB_VALIDATION_ERROR, "method", "%s is not served for %s", tp_req_method_name(r),
+			tp_req_path(r));
+	else
+		sb_fail(r, 404, SB_RESOURCE_NOT_FOUND, NULL, "No such endpoint: %s", tp_req_path(r));
+}
+
+static void soulbox_init(const struct srv_config *cfg)
+{
+	size_t n = 0;
+
+	rates_init(cfg);
+	for (size_t i = 0; parts[i]; i++) {
+		for (const struct rest_route *rt = parts[i]->routes; rt && rt->path; rt++) {
+			if (n == MAX_ROUTES) {
+				log_error("soulbox: more than %d routes (raise MAX_ROUTES)", MAX_ROUTES);
+				abort();
+			}
+			all_routes[n++] = *rt;
+		}
+		for (const struct sb_ws_route *w = parts[i]->ws; w && w->path; w++) {
+			struct buf b = BUF_INIT;
+			tp_ws_route(w->path, w->ops, NULL);
+			buf_addf(&b, PREFIX "%s", w->path);
+			tp_ws_route(b.data, w->ops, NULL);
+			buf_release(&b);
+		}
+		if (parts[i]->init)
+			parts[i]->init(cfg);
+	}
+	all_routes[n] = (struct rest_route){ 0, NULL, NULL };
+}
+
+static void soulbox_release(void)
+{
+	for (size_t i = 0; parts[i]; i++)
+		if (parts[i]->release)
+			parts[i]->release();
+	rates_release();
+}
+
+const struct rest_dialect rest_soulbox = {
+	.name = "soulbox",
+	.routes = all_routes,
+	.unrouted = soulbox_unrouted,
+	.init = soulbox_init,
+	.release = soulbox_release,
+};
