@@ -131,6 +131,8 @@ enum stmt_id {
 	STMT_USER_LIST,
 	STMT_USER_PASSWD,
 	STMT_USER_DISABLE,
+	STMT_USER_ENABLE,
+	STMT_USER_ROLE,
 	STMT__COUNT,
 };
 
@@ -185,6 +187,8 @@ static const char *const stmt_sql[STMT__COUNT] = {
 	[STMT_USER_LIST] = "SELECT " USER_COLUMNS " FROM users ORDER BY created_at, name",
 	[STMT_USER_PASSWD] = "UPDATE users SET hash = ?2, tokens_after = ?3 WHERE name = ?1",
 	[STMT_USER_DISABLE] = "UPDATE users SET disabled_at = ?2, tokens_after = ?3 WHERE name = ?1 AND disabled_at IS NULL",
+	[STMT_USER_ENABLE] = "UPDATE users SET disabled_at = NULL WHERE name = ?1 AND disabled_at IS NOT NULL",
+	[STMT_USER_ROLE] = "UPDATE users SET role = ?2 WHERE name = ?1 AND role <> ?2",
 };
 
 struct srv_store {
@@ -904,7 +908,30 @@ int srv_store_user_disable(struct srv_store *st, const char *name, int64_t at_ms
 	if (!s)
 		return -1;
 	if (sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC) != SQLITE_OK ||
-	    sqlite3_bind_int64(s, 2, at_ms) != SQLITE_OK || sqlite3_bind_int64(s, 3, at_ms / 1000) != SQLITE_OK)
+	    sqlite3_bind_int64(s, 2, at_ms) != SQLITE_OK || sqlite3_bind_int64(s, 3, at_ms / 1000 + 1) != SQLITE_OK)
 		return db_fail(st, errp, "disable user");
 	return write_changed(st, s, "disable user", errp);
+}
+
+int srv_store_user_enable(struct srv_store *st, const char *name, struct err **errp)
+{
+	auto_stmt sqlite3_stmt *s = stmt_get(st, STMT_USER_ENABLE, errp);
+
+	if (!s)
+		return -1;
+	if (sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC) != SQLITE_OK)
+		return db_fail(st, errp, "enable user");
+	return write_changed(st, s, "enable user", errp);
+}
+
+int srv_store_user_role(struct srv_store *st, const char *name, const char *role, struct err **errp)
+{
+	auto_stmt sqlite3_stmt *s = stmt_get(st, STMT_USER_ROLE, errp);
+
+	if (!s)
+		return -1;
+	if (sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_text(s, 2, role, -1, SQLITE_STATIC) != SQLITE_OK)
+		return db_fail(st, errp, "set user role");
+	return write_changed(st, s, "set user role", errp);
 }

@@ -101,7 +101,7 @@ struct srv_user_row {
 	char role[16];			/* user, admin, super_admin */
 	int64_t created_at;		/* epoch ms */
 	int64_t disabled_at;		/* epoch ms; 0: enabled */
-	int64_t tokens_after;		/* epoch s: tokens issued earlier are refused */
+	int64_t tokens_after;		/* epoch s: tokens issued earlier are refused (the second after a change) */
 };
 
 /** Add a user: 1 added, 0 the name exists, -1 error. */
@@ -115,6 +115,13 @@ int srv_store_user_passwd(struct srv_store *st, const char *name, const char *ha
 			  struct err **errp);
 /** Disable a user at at_ms (its tokens stop working): 1 done, 0 no enabled user of that name, -1. */
 int srv_store_user_disable(struct srv_store *st, const char *name, int64_t at_ms, struct err **errp);
+/**
+ * Enable a disabled user (tokens from before the disable stay refused): 1 done, 0 no disabled user of
+ * that name, -1.
+ */
+int srv_store_user_enable(struct srv_store *st, const char *name, struct err **errp);
+/** Give a user another role: 1 done, 0 no such user or the role is already that, -1. */
+int srv_store_user_role(struct srv_store *st, const char *name, const char *role, struct err **errp);
 
 /**
  * A stored record of a session, execution or snapshot: the columns queries

@@ -17,7 +17,10 @@ static void usage(FILE *f)
 	      "       mcpbox user list                 show all users\n"
 	      "       mcpbox user passwd NAME --password-stdin\n"
 	      "                                        set a new password (the user's tokens stop working)\n"
-	      "       mcpbox user disable NAME         refuse the user's logins and tokens at once\n",
+	      "       mcpbox user disable NAME         refuse the user's logins and tokens at once\n"
+	      "       mcpbox user enable NAME          let a disabled user log in again\n"
+	      "       mcpbox user role NAME user|admin|super_admin\n"
+	      "                                        give a user another role (from its next request on)\n",
 	      f);
 }
 
@@ -91,7 +94,7 @@ static int cmd_list(struct srv_store *st)
 	return 0;
 }
 
-enum user_cmd { ADD, LIST, PASSWD, DISABLE };
+enum user_cmd { ADD, LIST, PASSWD, DISABLE, ENABLE, ROLE };
 struct user_args {
 	enum user_cmd cmd;
 	const char *name, *role;
@@ -111,6 +114,16 @@ static int run(struct srv_store *st, void *ctx)
 			return srv_cli_fail(e);
 		fprintf(stderr, "mcpbox: disabled %s; its tokens stopped working\n", a->name);
 		return 0;
+	case ENABLE:
+		if (srv_user_enable(st, a->name, &e) < 0)
+			return srv_cli_fail(e);
+		fprintf(stderr, "mcpbox: enabled %s; it may log in again\n", a->name);
+		return 0;
+	case ROLE:
+		if (srv_user_set_role(st, a->name, a->role, &e) < 0)
+			return srv_cli_fail(e);
+		fprintf(stderr, "mcpbox: %s is %s now\n", a->name, a->role);
+		return 0;
 	}
 	return 2;
 }
@@ -127,9 +140,17 @@ int srv_user_command(int argc, char **argv, const char *data_dir)
 	}
 	if (argc == 2 && !strcmp(argv[1], "list")) {
 		cmd = LIST;
-	} else if (argc == 3 && !strcmp(argv[1], "disable")) {
-		cmd = DISABLE;
+	} else if (argc == 3 && (!strcmp(argv[1], "disable") || !strcmp(argv[1], "enable"))) {
+		cmd = !strcmp(argv[1], "disable") ? DISABLE : ENABLE;
 		name = argv[2];
+	} else if (argc == 4 && !strcmp(argv[1], "role")) {
+		cmd = ROLE;
+		name = argv[2];
+		role = argv[3];
+		if (!srv_user_role_valid(role)) {
+			fprintf(stderr, "mcpbox user role: the role is user, admin or super_admin\n");
+			return 2;
+		}
 	} else if (argc >= 3 && (!strcmp(argv[1], "add") || !strcmp(argv[1], "passwd"))) {
 		cmd = !strcmp(argv[1], "add") ? ADD : PASSWD;
 		name = argv[2];

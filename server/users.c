@@ -208,29 +208,57 @@ int srv_user_passwd(struct srv_store *st, const char *name, const char *pw, size
 		return no_user(name, errp);
 	if (srv_user_hash_password(pw, len, hash, errp) < 0)
 		return -1;
-	rc = srv_store_user_passwd(st, name, hash, (int64_t)(wall_ms() / 1000), errp);
+	/* tokens issued in this very second are older too (iat has a resolution of 1 s) */
+	rc = srv_store_user_passwd(st, name, hash, (int64_t)(wall_ms() / 1000) + 1, errp);
 	explicit_bzero(hash, sizeof(hash));
 	if (rc < 0)
 		return err_wrap(errp, "set the password of %s", name);
 	return rc == 0 ? no_user(name, errp) : 0;
 }
 
-int srv_user_disable(struct srv_store *st, const char *name, struct err **errp)
+/*
+ * The end of a change the store made (rc 1) or did not (rc 0: no such user,
+ * or nothing to change, which *unchanged says in words, with the name's %s).
+ */
+static int changed(struct srv_store *st, const char *name, int rc, const char *what, const char *unchanged,
+		   struct err **errp)
 {
 	struct srv_user_row row;
-	int rc;
 
-	if (!name_valid(name))
-		return no_user(name, errp);
-	rc = srv_store_user_disable(st, name, (int64_t)wall_ms(), errp);
 	if (rc < 0)
-		return err_wrap(errp, "disable %s", name);
+		return err_wrap(errp, "%s %s", what, name);
 	if (rc == 1)
 		return 0;
 	rc = srv_store_user_get(st, name, &row, errp);
+	explicit_bzero(row.hash, sizeof(row.hash));
 	if (rc < 0)
 		return -1;
-	return rc == 0 ? no_user(name, errp) : err_setc(errp, ERR_CONFLICT, 0, "%s is disabled already", name);
+	return rc == 0 ? no_user(name, errp) : err_setc(errp, ERR_CONFLICT, 0, unchanged, name);
+}
+
+int srv_user_disable(struct srv_store *st, const char *name, struct err **errp)
+{
+	if (!name_valid(name))
+		return no_user(name, errp);
+	return changed(st, name, srv_store_user_disable(st, name, (int64_t)wall_ms(), errp), "disable",
+		       "%s is disabled already", errp);
+}
+
+int srv_user_enable(struct srv_store *st, const char *name, struct err **errp)
+{
+	if (!name_valid(name))
+		return no_user(name, errp);
+	return changed(st, name, srv_store_user_enable(st, name, errp), "enable", "%s is not disabled", errp);
+}
+
+int srv_user_set_role(struct srv_store *st, const char *name, const char *role, struct err **errp)
+{
+	if (!name_valid(name))
+		return no_user(name, errp);
+	if (!srv_user_role_valid(role))
+		return err_setc(errp, ERR_INVALID, 0, "a role is user, admin or super_admin");
+	return changed(st, name, srv_store_user_role(st, name, role, errp), "set the role of",
+		       "%s has that role already", errp);
 }
 
 int srv_user_list(struct srv_store *st, json_t **out, struct err **errp)
@@ -499,7 +527,12 @@ static void issue(struct srv_users *u, struct login *l, struct srv_login_result 
 	explicit_bzero(row.hash, sizeof(row.hash));
 	snprintf(c.sub, sizeof(c.sub), "%s", row.name);
 	snprintf(c.role, sizeof(c.role), "%s", row.role);
-	c.iat = c.nbf = (int64_t)(wall_ms() / 1000);
+	/*
+	 * A token is valid from the second after the user's last password change
+	 * or disable (tokens_after), so one issued in that very second, after
+	 * the change, is dated then (within the verifier's skew allowance).
+	 */
+	c.iat = c.nbf = MAX((int64_t)(wall_ms() / 1000), row.tokens_after);
 	c.exp = c.iat + (int64_t)u->ttl_s;
 	token = srv_jwt_sign(u->secret, sizeof(u->secret), u->issuer, &c);
 	if (!token) {

@@ -54,6 +54,14 @@ int srv_user_add(struct srv_store *st, const char *name, const char *role, const
 int srv_user_passwd(struct srv_store *st, const char *name, const char *pw, size_t len, struct err **errp);
 int srv_user_disable(struct srv_store *st, const char *name, struct err **errp);
 /**
+ * enable: a disabled user may log in again (tokens issued before the disable
+ * stay refused). set_role: the new role applies to the user's next request,
+ * tokens issued before included (its principal becomes "user:NAME" or
+ * "admin:user:NAME" with it). ERR_CONFLICT when nothing would change.
+ */
+int srv_user_enable(struct srv_store *st, const char *name, struct err **errp);
+int srv_user_set_role(struct srv_store *st, const char *name, const char *role, struct err **errp);
+/**
  * `serve --admin-user NAME`: when no user NAME exists, make one with the role
  * super_admin and a random password (24 random bytes, base64url), put the
  * password in *password_out (shown once by the caller; free with

@@ -294,6 +294,14 @@ static const struct alias aliases[] = {
 	{ "grep_search", "grep", grep_args, NULL },
 };
 
+const char *tool_alias_target(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(aliases); i++)
+		if (!strcmp(aliases[i].name, name))
+			return aliases[i].target;
+	return NULL;
+}
+
 /* ---- the forwarding caller ---- */
 
 struct alias_call {
@@ -308,7 +316,9 @@ static const struct tool_caller_ops fwd_ops;
 
 static void step(struct alias_call *ac, json_t *args)
 {
-	struct tool_caller c = { &fwd_ops, ac, ac->call->principal, ac->call->conn };
+	/* the alias's own call was counted as its target (tool_registry_call) */
+	struct tool_caller c = { .ops = &fwd_ops, .ctx = ac, .principal = ac->call->principal, .conn = ac->call->conn,
+				 .counted = true };
 	tool_registry_call(&c, ac->a->target, args);
 }
 

@@ -118,8 +118,9 @@ enum srv_rate_cat tool_rate_category(const char *name)
 static bool rate_admits(const struct tool_caller *caller, const char *name)
 {
 	struct srv_rate_verdict v;
+	const char *target = tool_alias_target(name);
 
-	if (!srv_rate_take(rates, caller->principal, tool_rate_category(name), now_ns(), &v))
+	if (!srv_rate_take(rates, caller->principal, tool_rate_category(target ? target : name), now_ns(), &v))
 		return true;
 	bool answered = caller->ops->rate && caller->ops->rate(caller->ctx, &v);
 	if (!v.refused)
@@ -461,8 +462,11 @@ void tool_registry_call(const struct tool_caller *caller, const char *name, json
 		caller->ops->finish(caller->ctx, res, ERR_NOT_FOUND);
 		return;
 	}
-	/* an alias is counted as the tool it calls, once */
-	if (!e->bound_only && !rate_admits(caller, name))
+	/*
+	 * An alias is counted once, as the tool it calls, here where its caller
+	 * can answer a refusal in its own protocol; the calls it makes are not.
+	 */
+	if (!caller->counted && !rate_admits(caller, name))
 		return;
 	struct tool_call *call = xcalloc(1, sizeof(*call));
 	call->caller = *caller;

@@ -114,6 +114,7 @@ struct tool_caller {
 	void *ctx;
 	const char *principal;	/* who calls; sessions of others are invisible (outlives the call) */
 	struct tool_conn *conn;	/* the caller's state (outlives the call) */
+	bool counted;		/* made by a call its rate limit already counted (an alias's target) */
 };
 
 struct tool_call;
@@ -163,6 +164,8 @@ extern const struct tool_def tool_fixture_defs[];
 extern const struct tool_def tool_snapshot_defs[];
 extern const struct tool_def tool_search_defs[];
 extern const struct tool_def tool_alias_defs[];
+/** The tool an alias (tool_alias_defs) calls, or NULL when name is no alias. */
+const char *tool_alias_target(const char *name);
 extern const struct tool_def tool_edit_defs[];
 extern const struct tool_def tool_template_defs[];
 

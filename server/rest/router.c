@@ -146,7 +146,7 @@ void rest_call(struct tp_req *r, const char *principal, struct tool_conn *conn, 
 	ncalls++;
 	if (c->r)
 		tp_req_on_gone(c->r, req_gone, c->r);
-	struct tool_caller caller = { &rest_caller_ops, c, c->principal, conn };
+	struct tool_caller caller = { .ops = &rest_caller_ops, .ctx = c, .principal = c->principal, .conn = conn };
 	tool_registry_call(&caller, tool, args);
 	json_decref(args);
 }

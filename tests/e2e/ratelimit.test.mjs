@@ -3,7 +3,9 @@
 // Retry-After over Streamable HTTP, recovery after the refill, other keys and administrators unaffected.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServe, createKey, wsClient, httpRequest, textOf, sleep, PROTOCOL_LATEST } from './helpers.mjs';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { startServe, createKey, wsClient, httpClient, httpRequest, textOf, sleep, PROTOCOL_LATEST } from './helpers.mjs';
 
 const ACCEPT = 'application/json, text/event-stream';
 const INIT = { jsonrpc: '2.0', id: 'init', method: 'initialize', params: { protocolVersion: PROTOCOL_LATEST, capabilities: {}, clientInfo: { name: 'rate-raw', version: '1.0.0' } } };
@@ -98,6 +100,33 @@ describe('rate limits', () => {
     assert.equal(r.headers['x-ratelimit-remaining'], '0');
     assert.equal(r.headers['retry-after'], '1');
     assert.match(r.text, /rate limit/i);
+  });
+
+  test('session-bound endpoints: an alias counts once, as its target, and a refusal is the protocol error', async () => {
+    const e = createKey(srv.dataDir, { name: 'rate-e' }).key;
+    const owner = await httpClient(srv, { key: e });
+    const client = new Client({ name: 'rate-bound', version: '1.0.0' }, { capabilities: {} });
+    try {
+      const sid = (await owner.call('session_create', {})).structuredContent.session_id;
+      const url = (await owner.call('session_info', { session_id: sid })).structuredContent.mcp_url;
+      await sleep(2100); // the execute bucket (2 at once, one a second) is full again
+      await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+      const run = () => client.callTool({ name: 'run_command', arguments: { command: 'echo hi' } }, undefined, { timeout: 60000 });
+      for (let i = 0; i < 2; i++) {
+        const r = await run();
+        assert.ok(!r.isError, `run_command ${i + 1}: ${textOf(r)}`);
+      }
+      const err = await run().then((r) => ({ unexpected: r }), (x) => x);
+      assert.ok(!err.unexpected, `the third run_command should be refused by the execute bucket: ${JSON.stringify(err.unexpected)}`);
+      // over Streamable HTTP the SDK surfaces the 429 with the JSON-RPC error body in its message
+      assert.equal(err.code, 429, `an HTTP 429, not an isError result: ${err.message}`);
+      const body = JSON.parse(err.message.slice(err.message.indexOf('{')));
+      assert.equal(body.error.code, -32029, err.message);
+      assert.equal(body.error.data.category, 'execute', err.message);
+    } finally {
+      await client.close().catch(() => {});
+      await owner.close();
+    }
   });
 
   test('administrators are exempt by default', async () => {

@@ -1,4 +1,4 @@
-// Users and login tokens: `mcpbox user add|list|passwd|disable`, POST /auth/login, the token as
+// Users and login tokens: `mcpbox user add|list|passwd|disable|enable|role`, POST /auth/login, the token as
 // "Authorization: Bearer" for MCP over Streamable HTTP (the SDK client) and over WebSocket (the `ws`
 // package, which can send headers), refusals (wrong password, disabled user, old password, forged and
 // expired tokens), the failure backoff, and what an admin user's token sees (/metrics server-wide).
@@ -174,7 +174,6 @@ describe('users and login tokens', () => {
     addUser(srv.dataDir, 'erin', 'erin-password-1');
     const old = await token(srv, 'erin', 'erin-password-1');
     assert.equal((await metricsAs(srv, old)).status, 200);
-    await new Promise((r) => setTimeout(r, 1100)); // tokens_after has a resolution of 1 s
     const r = userCli(srv.dataDir, 'erin-password-2\n', 'passwd', 'erin', '--password-stdin');
     assert.equal(r.status, 0, r.stderr);
     assert.equal((await metricsAs(srv, old)).status, 401, 'a token from before the change');
@@ -197,6 +196,36 @@ describe('users and login tokens', () => {
     assert.equal(l.status, 401);
     assert.deepEqual(l.json, (await login(srv, 'nobody-here', 'x-password')).json);
     assert.match(userCli(srv.dataDir, '', 'list').stdout, /^frank\s+user\s+\S+\s+\d{4}-/m);
+  });
+
+  test('user role: a role change applies to the next request of a token already issued; user enable', async () => {
+    addUser(srv.dataDir, 'hank', 'hank-password-1');
+    const t = await token(srv, 'hank', 'hank-password-1');
+    const serverWide = async () => {
+      const m = await metricsAs(srv, t);
+      assert.equal(m.status, 200, m.text);
+      return /mcpbox_connections\{transport="http"\}/.test(m.text);
+    };
+    assert.equal(await serverWide(), false, 'an ordinary user sees no server-wide metrics');
+    let r = userCli(srv.dataDir, '', 'role', 'hank', 'admin');
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(await serverWide(), true, 'promoted: the same token is an admin\'s now');
+    assert.match(userCli(srv.dataDir, '', 'list').stdout, /^hank\s+admin\s/m);
+    r = userCli(srv.dataDir, '', 'role', 'hank', 'admin');
+    assert.equal(r.status, 1, 'nothing to change is an error');
+    assert.match(r.stderr, /hank has that role already/);
+    assert.equal(userCli(srv.dataDir, '', 'role', 'hank', 'root').status, 2, 'an unknown role is a usage error');
+    assert.equal(userCli(srv.dataDir, '', 'role', 'nobody-here', 'admin').status, 1);
+    assert.equal(userCli(srv.dataDir, '', 'role', 'hank', 'user').status, 0);
+    assert.equal(await serverWide(), false, 'demoted at once');
+    // disable, then enable: logins work again, the token from before the disable does not
+    assert.equal(userCli(srv.dataDir, '', 'disable', 'hank').status, 0);
+    assert.equal((await login(srv, 'hank', 'hank-password-1')).status, 401);
+    r = userCli(srv.dataDir, '', 'enable', 'hank');
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(userCli(srv.dataDir, '', 'enable', 'hank').status, 1, 'enabled already');
+    assert.equal((await metricsAs(srv, t)).status, 401, 'tokens from before the disable stay refused');
+    assert.equal((await login(srv, 'hank', 'hank-password-1')).status, 200);
   });
 
   test('user disable closes an open WebSocket on its next message', async () => {
