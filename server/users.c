@@ -21,12 +21,14 @@
 
 #define SECRET_FILE "jwt.secret"
 #define SECRET_LEN 32
-#define FREE_FAILURES 5
+#define FREE_FAILURES 5		/* per name and address */
+#define FREE_SOURCE_FAILURES 50	/* per address, whatever the names */
 #define MAX_BACKOFF_S 300
 #define FAIL_FORGET_MS (15 * 60 * 1000)
 #define FAIL_SLOTS 1024		/* a power of two */
 #define FAIL_PROBE 8
 #define MAX_HASHING 4		/* logins on the pool at once: each takes 64 MiB */
+#define MAX_HASHING_SOURCE 2	/* of them, from one address */
 #define TOKEN_SLOTS 64		/* tokens verified lately (direct-mapped) */
 
 /*
@@ -37,8 +39,13 @@
 static const char dummy_hash[] =
 	"$argon2id$v=19$m=65536,t=2,p=1$3Jtdbd5quDXlvtSkJIolsw$BDT/FYu124fKUn125IusO5fIlDV312AMdp6W44DKFkY";
 
+/*
+ * Failed logins, counted per name and address (key "NAME\nSOURCE") and per
+ * address alone (key "\nSOURCE": names never hold a newline), so that trying
+ * many names from one address backs off too.
+ */
 struct fail_slot {
-	char key[SRV_USER_NAME_MAX + 1 + 64];	/* name "\n" source; "" free */
+	char key[SRV_USER_NAME_MAX + 1 + 64];	/* "" free */
 	unsigned fails;
 	uint64_t last_ms, locked_until_ms;
 };
@@ -70,7 +77,7 @@ struct login {
 	srv_login_cb cb;
 	void *arg;
 	char name[SRV_USER_NAME_MAX + 1];
-	char key[SRV_USER_NAME_MAX + 1 + 64];
+	char key[SRV_USER_NAME_MAX + 1 + 64];	/* name "\n" source */
 	char hash[SRV_USER_HASH_MAX];
 	char *pw;
 	size_t len;
@@ -468,6 +475,24 @@ int srv_users_verify(struct srv_users *u, const char *token, char *principal, si
 
 /* ---- logins and their failures ---- */
 
+/*
+ * Is f a better slot to take than g? A free one first, then one that holds no
+ * running lock (the least recently failed), then the lock that ends first:
+ * flooding the table with new failures must not free an address's lock.
+ */
+static bool evict_before(const struct fail_slot *f, const struct fail_slot *g, uint64_t now)
+{
+	bool f_locked = f->locked_until_ms > now, g_locked = g->locked_until_ms > now;
+
+	if (!g->key[0])
+		return false;
+	if (!f->key[0])
+		return true;
+	if (f_locked != g_locked)
+		return !f_locked;
+	return f_locked ? f->locked_until_ms < g->locked_until_ms : f->last_ms < g->last_ms;
+}
+
 static struct fail_slot *fail_find(struct srv_users *u, const char *key, bool make, uint64_t now)
 {
 	uint64_t h = fnv(key, strlen(key));
@@ -480,7 +505,7 @@ static struct fail_slot *fail_find(struct srv_users *u, const char *key, bool ma
 			f->key[0] = '\0';
 		if (f->key[0] && !strcmp(f->key, key))
 			return f;
-		if (!oldest || !f->key[0] || (oldest->key[0] && f->last_ms < oldest->last_ms))
+		if (!oldest || evict_before(f, oldest, now))
 			oldest = f;
 	}
 	if (!make)
@@ -488,6 +513,42 @@ static struct fail_slot *fail_find(struct srv_users *u, const char *key, bool ma
 	memset(oldest, 0, sizeof(*oldest));
 	snprintf(oldest->key, sizeof(oldest->key), "%s", key);
 	return oldest;
+}
+
+/* One more failure for key; past free of them, each doubles the wait (up to MAX_BACKOFF_S). */
+static void fail_count(struct srv_users *u, const char *key, unsigned free_failures, uint64_t now)
+{
+	struct fail_slot *f = fail_find(u, key, true, now);
+
+	f->fails++;
+	f->last_ms = now;
+	if (f->fails >= free_failures) {
+		unsigned shift = f->fails - free_failures;
+		uint64_t wait = shift >= 9 ? MAX_BACKOFF_S : (1u << shift);
+
+		f->locked_until_ms = now + (wait > MAX_BACKOFF_S ? MAX_BACKOFF_S : wait) * 1000;
+	}
+}
+
+/* Is key (or its address alone) waiting out a backoff? The seconds left, or 0. */
+static unsigned fail_locked(struct srv_users *u, const char *key, uint64_t now)
+{
+	struct fail_slot *f = fail_find(u, key, false, now), *s = fail_find(u, strchr(key, '\n'), false, now);
+	uint64_t until = MAX(f ? f->locked_until_ms : 0, s ? s->locked_until_ms : 0);
+
+	return until > now ? (unsigned)((until - now + 999) / 1000) : 0;
+}
+
+/* Logins of source (the part of key after the newline) on the pool now. */
+static unsigned hashing_from(struct srv_users *u, const char *key)
+{
+	const char *source = strchr(key, '\n');
+	struct login *l;
+	unsigned n = 0;
+
+	LIST_FOREACH(l, &u->logins, link)
+		n += !strcmp(strchr(l->key, '\n'), source);
+	return n;
 }
 
 static void login_answer(struct login *l, struct srv_login_result *res)
@@ -570,16 +631,8 @@ static void login_done(uv_work_t *w, int status)
 		if (f)
 			f->key[0] = '\0';
 	} else if (res.cls == ERR_DENIED) {
-		struct fail_slot *f = fail_find(u, l->key, true, now);
-
-		f->fails++;
-		f->last_ms = now;
-		if (f->fails >= FREE_FAILURES) {
-			unsigned shift = f->fails - FREE_FAILURES;
-			uint64_t wait = shift >= 9 ? MAX_BACKOFF_S : (1u << shift);
-
-			f->locked_until_ms = now + (wait > MAX_BACKOFF_S ? MAX_BACKOFF_S : wait) * 1000;
-		}
+		fail_count(u, l->key, FREE_FAILURES, now);
+		fail_count(u, strchr(l->key, '\n'), FREE_SOURCE_FAILURES, now);
 	}
 	login_answer(l, &res);
 	free((char *)res.token);
@@ -592,8 +645,8 @@ void srv_users_login(struct srv_users *u, const char *name, const char *password
 	struct srv_login_result res = { .cls = ERR_DENIED, .message = "invalid username or password" };
 	struct srv_user_row row;
 	struct err *err = NULL;
-	struct fail_slot *f;
 	uint64_t now = now_ms();
+	unsigned wait;
 	int rc;
 
 	l->cb = cb;
@@ -604,14 +657,13 @@ void srv_users_login(struct srv_users *u, const char *name, const char *password
 	}
 	snprintf(l->name, sizeof(l->name), "%s", name);
 	snprintf(l->key, sizeof(l->key), "%s\n%.63s", name, source ? source : "");
-	f = fail_find(u, l->key, false, now);
-	if (f && f->locked_until_ms > now) {
+	if ((wait = fail_locked(u, l->key, now))) {
 		res = (struct srv_login_result){ .cls = ERR_LIMIT, .message = "too many failed logins: try again later",
-						 .retry_after_s = (unsigned)((f->locked_until_ms - now + 999) / 1000) };
+						 .retry_after_s = wait };
 		login_answer(l, &res);
 		return;
 	}
-	if (u->hashing >= MAX_HASHING) {
+	if (u->hashing >= MAX_HASHING || hashing_from(u, l->key) >= MAX_HASHING_SOURCE) {
 		res = (struct srv_login_result){ .cls = ERR_LIMIT, .message = "too many logins in progress: try again",
 						 .retry_after_s = 1 };
 		login_answer(l, &res);

@@ -489,13 +489,13 @@ export function parseSse(text) {
  * Resolves to {status, headers, text, json} (json is undefined unless the body parses).
  * body: string/Buffer (Content-Length set unless chunked:true), or an object (JSON-encoded).
  */
-export function httpRequest(srv, { method = 'POST', path: p = '/mcp', headers = {}, body, chunked = false, timeout = 15000 } = {}) {
+export function httpRequest(srv, { method = 'POST', path: p = '/mcp', headers = {}, body, chunked = false, timeout = 15000, localAddress } = {}) {
   return new Promise((resolve, reject) => {
     let payload = body;
     if (payload !== undefined && typeof payload !== 'string' && !Buffer.isBuffer(payload)) payload = JSON.stringify(payload);
     const h = Object.fromEntries(Object.entries(headers).filter(([, v]) => v !== undefined && v !== null));
     if (payload !== undefined && !chunked) h['Content-Length'] = Buffer.byteLength(payload);
-    const req = http.request({ host: new URL(srv.base).hostname, port: srv.port, method, path: p, headers: h, agent: false, timeout }, (res) => {
+    const req = http.request({ host: new URL(srv.base).hostname, port: srv.port, method, path: p, headers: h, agent: false, timeout, localAddress }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => {

@@ -20,8 +20,8 @@ function addUser(dataDir, name, password, ...flags) {
   const r = userCli(dataDir, `${password}\n`, 'add', name, ...flags, '--password-stdin');
   assert.equal(r.status, 0, `user add ${name}: ${r.stderr}`);
 }
-const login = (srv, username, password, headers = {}) =>
-  httpRequest(srv, { path: '/auth/login', headers: { 'Content-Type': 'application/json', ...headers }, body: { username, password } });
+const login = (srv, username, password, headers = {}, localAddress = undefined) =>
+  httpRequest(srv, { path: '/auth/login', headers: { 'Content-Type': 'application/json', ...headers }, body: { username, password }, localAddress });
 
 async function token(srv, username, password) {
   const r = await login(srv, username, password);
@@ -273,5 +273,38 @@ describe('serve --admin-user', () => {
         assert.equal((await login(srv, u, p)).status, 401, `${u}/${p}`);
       }
     } finally { await srv.close(); }
+  });
+});
+
+// A server of its own: these tests make 127.0.0.1 wait, which the tests above must not see.
+describe('login abuse from one address', () => {
+  let srv;
+  before(async () => {
+    srv = await startServe();
+    addUser(srv.dataDir, 'ivy', 'ivy-password-1');
+  });
+  after(async () => { await srv?.close(); });
+
+  test('one address checks at most two passwords at once; the others wait their turn', async () => {
+    const all = await Promise.all([0, 1, 2, 3].map(() => login(srv, 'ivy', 'ivy-password-1')));
+    const busy = all.filter((r) => r.status === 429);
+    assert.ok(busy.length >= 1, `four at once from one address: ${all.map((r) => r.status)}`);
+    for (const r of busy) assert.match(r.text, /in progress/);
+    assert.ok(all.some((r) => r.status === 200), `${all.map((r) => r.status)}`);
+  });
+
+  test('many names tried from one address back off that address, not another', async () => {
+    let limited;
+    for (let i = 0; i < 60 && !limited; i++) {
+      const r = await login(srv, `guess-${i}`, 'not-the-password');
+      if (r.status === 429) limited = { r, i };
+      else assert.equal(r.status, 401, r.text);
+    }
+    assert.ok(limited, 'no 429 after 60 failures with 60 different names');
+    assert.ok(limited.i >= 50, `the address backs off after 50 failures, not ${limited.i}`);
+    assert.match(limited.r.text, /too many failed logins/);
+    assert.equal((await login(srv, 'ivy', 'ivy-password-1')).status, 429, 'even a right password waits on that address');
+    const other = await login(srv, 'ivy', 'ivy-password-1', {}, '127.0.0.2');
+    assert.equal(other.status, 200, `another address is not affected: ${other.text}`);
   });
 });
