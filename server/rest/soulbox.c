@@ -20,6 +20,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "../base/banned.h"
 
@@ -31,6 +32,7 @@
 /* The files of the dialect (soulbox.h says how to add one). */
 static const struct sb_part *const parts[] = {
 	&sb_part_sandbox,
+	&sb_part_exec,
 	NULL,
 };
 
@@ -112,7 +114,11 @@ static void answer(struct tp_req *r, int status, json_t *body, const char *id)
 void sb_json(struct tp_req *r, int status, json_t *body)
 {
 	char id[SB_REQ_ID_MAX];
-	sb_request_id(id);
+	const char *given = json_string_value(json_object_get(json_object_get(body, "error"), "request_id"));
+	if (given)
+		snprintf(id, sizeof(id), "%s", given); /* an error made with sb_error_json: the same id */
+	else
+		sb_request_id(id);
 	answer(r, status, body, id);
 }
 
@@ -394,6 +400,18 @@ void sb_call_tool(struct sb_call *c, const char *tool, json_t *args, void (*next
 	rest_call(c->r, c->principal, c->conn, tool, args, call_done, c);
 }
 
+static void forgotten(void *arg, json_t *result, enum err_class cls)
+{
+	(void)arg;
+	(void)cls;
+	json_decref(result);
+}
+
+void sb_call_forget(struct sb_call *c, const char *tool, json_t *args)
+{
+	rest_call(NULL, c->principal, c->conn, tool, args, forgotten, NULL);
+}
+
 void sb_call_answer(struct sb_call *c, int status, json_t *body)
 {
 	sb_json(c->r, status, body);
@@ -417,6 +435,50 @@ json_t *sb_time(const char *iso)
 		return json_null();
 	char b[24];
 	snprintf(b, sizeof(b), "%.19sZ", iso);
+	return json_string(b);
+}
+
+int64_t sb_memory_mb(const json_t *v)
+{
+	uint64_t bytes;
+	if (json_is_integer(v)) {
+		if (json_integer_value(v) <= 0)
+			return -1;
+		bytes = (uint64_t)json_integer_value(v);
+	} else {
+		const char *s = json_string_value(v);
+		char *end;
+		if (!s || !isdigit((unsigned char)*s))
+			return -1;
+		double n = strtod(s, &end);
+		static const struct {
+			const char *suffix;
+			double mult;
+		} units[] = {
+			{ "", 1 }, { "B", 1 }, { "K", 1024 }, { "KB", 1024 }, { "KI", 1024 }, { "KIB", 1024 },
+			{ "M", 1 << 20 }, { "MB", 1 << 20 }, { "MI", 1 << 20 }, { "MIB", 1 << 20 },
+			{ "G", 1 << 30 }, { "GB", 1 << 30 }, { "GI", 1 << 30 }, { "GIB", 1 << 30 },
+			{ "T", 1099511627776.0 }, { "TB", 1099511627776.0 }, { "TI", 1099511627776.0 },
+			{ "TIB", 1099511627776.0 },
+		};
+		size_t i;
+		for (i = 0; i < ARRAY_SIZE(units) && strcasecmp(end, units[i].suffix); i++)
+			;
+		if (i == ARRAY_SIZE(units) || !(n > 0) || n * units[i].mult > 1e15)
+			return -1;
+		bytes = (uint64_t)(n * units[i].mult);
+	}
+	uint64_t mb = (bytes + (1u << 20) - 1) >> 20;
+	return mb < 16 || mb > (1u << 30) ? -1 : (int64_t)mb;
+}
+
+json_t *sb_memory_str(uint64_t mb)
+{
+	char b[32];
+	if (mb && !(mb % 1024))
+		snprintf(b, sizeof(b), "%" PRIu64 "G", mb / 1024);
+	else
+		snprintf(b, sizeof(b), "%" PRIu64 "M", mb);
 	return json_string(b);
 }
 

@@ -23,6 +23,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "rest.h"
 
@@ -42,6 +43,7 @@ struct sb_part {
 };
 
 extern const struct sb_part sb_part_sandbox;	/* soulbox_sandbox.c: sandboxes, templates */
+extern const struct sb_part sb_part_exec;	/* soulbox_exec.c: /api/execute */
 
 /* ---- errors: {"error": {code, message, details: {field, reason}, request_id}} ---- */
 
@@ -84,7 +86,7 @@ void sb_fail(struct tp_req *r, int status, enum sb_code code, const char *field,
 	__attribute__((format(printf, 5, 6)));
 /** Answer a tool failure (result's text, class cls) in the envelope. Finishes r. */
 void sb_fail_class(struct tp_req *r, enum err_class cls, const char *message);
-/** Answer status and body (stolen), with X-Request-ID. Finishes r. */
+/** Answer status and body (stolen), with X-Request-ID (an error body's own request_id). Finishes r. */
 void sb_json(struct tp_req *r, int status, json_t *body);
 
 /* ---- who calls ---- */
@@ -159,6 +161,8 @@ struct sb_call *sb_call_new(struct tp_req *r, const char *principal, json_t *bod
 void sb_call_free(struct sb_call *c);
 /** Call tool with args (stolen); its structuredContent goes to next (borrowed). */
 void sb_call_tool(struct sb_call *c, const char *tool, json_t *args, void (*next)(struct sb_call *c, json_t *data));
+/** Call tool with args (stolen) as c's principal and ignore its result (c may end first). */
+void sb_call_forget(struct sb_call *c, const char *tool, json_t *args);
 /** Answer status and body (stolen) and free the chain. */
 void sb_call_answer(struct sb_call *c, int status, json_t *body);
 /** Answer a failure (as sb_fail) and free the chain. */
@@ -169,6 +173,14 @@ void sb_call_fail(struct sb_call *c, int status, enum sb_code code, const char *
 
 /** ISO 8601 UTC seconds ("2023-12-01T10:00:00Z") of an ISO time with more precision; null for NULL. */
 json_t *sb_time(const char *iso);
+/**
+ * A memory size as the document writes it ("256M", "1G", "512Mi", "1024K",
+ * "2GB"; an integer is bytes) in MiB, rounded up: at least 16, or -1 when
+ * it is not one.
+ */
+int64_t sb_memory_mb(const json_t *v);
+/** MiB as the document writes sizes: "512M", "1G". */
+json_t *sb_memory_str(uint64_t mb);
 /** The soulbox runtime name of an mcpbox language (javascript → nodejs, shell → bash; others as they are). */
 const char *sb_runtime_of(const char *language);
 

@@ -4,8 +4,8 @@
 // rate limits (X-RateLimit-*, 429, recovery); pagination (limit, offset, cursor, X-Pagination-*).
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServe, createKey, httpRequest, sleep } from './helpers.mjs';
-import { loadCompat, compatRequest, assertExchange } from './compat.mjs';
+import { startServe, createKey, httpRequest, httpClient, sleep, poll, hostPidsMatching } from './helpers.mjs';
+import { loadCompat, compatRequest, assertExchange, runShell } from './compat.mjs';
 
 const FX = loadCompat('soulbox');
 const PREFIX = FX.prefix;
@@ -35,7 +35,7 @@ describe('soulbox (004): skeleton', () => {
   let alice;
   let bob;
   before(async () => {
-    srv = await startServe({ config: { compat: { soulbox: { rate_limits: { requests: 30 } } } } });
+    srv = await startServe({ config: { compat: { soulbox: { rate_limits: { requests: 10000, executions: 10000 } } } } });
     alice = createKey(srv.dataDir, { name: 'alice' }).key;
     bob = createKey(srv.dataDir, { name: 'bob' }).key;
   });
@@ -92,6 +92,149 @@ describe('soulbox (004): skeleton', () => {
     assertError(await sb(srv, alice, 'GET', '/api/templates?offset=-1'), 400, 'VALIDATION_ERROR', 'offset');
     assertError(await sb(srv, alice, 'GET', '/api/templates?cursor=zzz'), 400, 'VALIDATION_ERROR', 'cursor');
     assertError(await sb(srv, alice, 'GET', `/api/templates?cursor=${c}&offset=1`), 400, 'VALIDATION_ERROR', 'cursor');
+  });
+
+  const run = (key, body, extra = {}) => sb(srv, key, 'POST', '/api/execute', body, extra);
+
+  test('execute: files, environment and files_created; output, error and exit_code of a failing program', async () => {
+    let r = await run(alice, {
+      language: 'python',
+      code: "import os\nprint(open('input.txt').read(), os.environ['CUSTOM_VAR'])\nopen('out/result.txt' if os.path.isdir('out') else 'result.txt', 'w').write('x' * 1234)",
+      files: [{ name: 'input.txt', content: 'Sample input data' }],
+      environment: { CUSTOM_VAR: 'value' },
+    });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.status, 'completed');
+    assert.equal(r.json.output, 'Sample input data value\n');
+    assert.equal(r.json.error, null);
+    assert.deepEqual(r.json.files_created, [{ name: 'result.txt', size: 1234 }]);
+    assert.match(r.json.execution_id, /^exec_[0-9a-f]{12}$/);
+    assert.ok(r.json.memory_used > 1e6, r.text);
+    r = await run(alice, { language: 'bash', code: 'echo out; echo oops >&2; exit 3' });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.status, 'failed');
+    assert.equal(r.json.exit_code, 3);
+    assert.equal(r.json.output, 'out\n');
+    assert.equal(r.json.error, 'oops\n');
+    assert.equal(r.json.error_code, 'EXECUTION_ERROR');
+    r = await run(alice, { language: 'python', code: 'import time\ntime.sleep(30)', timeout: 1 });
+    assert.equal(r.json.status, 'timeout', r.text);
+    assert.equal(r.json.error_code, 'EXECUTION_TIMEOUT');
+    assert.ok(r.json.execution_time >= 0.9 && r.json.execution_time < 5, r.text);
+  });
+
+  test('execute: the documented languages and the real server\'s aliases', async () => {
+    const hello = {
+      python: "print('hi')", nodejs: "console.log('hi')", javascript: "console.log('hi')", node: "console.log('hi')",
+      bash: 'echo hi', go: 'package main\nimport "fmt"\nfunc main() { fmt.Println("hi") }',
+      rust: 'fn main() { println!("hi"); }', java: 'public class Main { public static void main(String[] a) { System.out.println("hi"); } }',
+    };
+    const res = await Promise.all(Object.entries(hello).map(([language, code]) => run(alice, { language, code, timeout: 60 })));
+    for (const [i, r] of res.entries()) {
+      assert.equal(r.json?.status, 'completed', `${Object.keys(hello)[i]}: ${r.text}`);
+      assert.equal(r.json.output, 'hi\n');
+    }
+  });
+
+  test('execute: memory_limit is the sandbox\'s memory limit; each execution gets a sandbox of its own, gone afterwards', async () => {
+    let r = await run(alice, { language: 'python', code: 'x = bytearray(400 * 1024 * 1024)\nprint(len(x))', memory_limit: '64M' });
+    assert.equal(r.json.status, 'failed', r.text);
+    assert.notEqual(r.json.exit_code, 0);
+    r = await run(alice, { language: 'python', code: 'x = bytearray(40 * 1024 * 1024)\nprint(len(x))', memory_limit: '256M', cpu_limit: 0.5 });
+    assert.equal(r.json.status, 'completed', r.text);
+    r = await run(alice, { language: 'bash', code: 'ls /workspace; echo left > /workspace/mark' });
+    assert.equal(r.json.output, '', 'a fresh workspace');
+    const mcp = await httpClient(srv, { key: alice });
+    try {
+      const list = await mcp.call('session_list', {});
+      const left = list.structuredContent.sessions.filter((x) => x.labels?.['soulbox.execution']);
+      assert.deepEqual(left, [], 'execution sandboxes are destroyed');
+    } finally { await mcp.close(); }
+  });
+
+  test('execute: validation errors name the field', async () => {
+    const cases = [
+      [{ code: 'x' }, 'language'], [{ language: 'python' }, 'code'], [{ language: 'python', code: 1 }, 'code'],
+      [{ language: 'python', code: 'x', timeout: 0 }, 'timeout'], [{ language: 'python', code: 'x', timeout: 'a' }, 'timeout'],
+      [{ language: 'python', code: 'x', memory_limit: '12Q' }, 'memory_limit'], [{ language: 'python', code: 'x', memory_limit: '1M' }, 'memory_limit'],
+      [{ language: 'python', code: 'x', cpu_limit: -1 }, 'cpu_limit'], [{ language: 'python', code: 'x', environment: { A: 1 } }, 'environment'],
+      [{ language: 'python', code: 'x', files: [{ name: 'a' }] }, 'files'], [{ language: 'python', code: 'x', network_access: 'yes' }, 'network_access'],
+      [{ language: 'python', code: 'x', sandbox_id: 'sb_x', memory_limit: '1G' }, 'memory_limit'],
+    ];
+    for (const [body, field] of cases) assertError(await run(alice, body), 400, 'VALIDATION_ERROR', field);
+    assertError(await run(alice, '{"language": "python", "code": '), 400, 'VALIDATION_ERROR', 'body');
+    assertError(await run(alice, '[1]'), 400, 'VALIDATION_ERROR', 'body');
+    assertError(await run(alice, { language: 'python', code: 'print(1)', sandbox_id: 'sb_nope' }), 404, 'RESOURCE_NOT_FOUND');
+    assertError(await run(null, { language: 'python', code: 'print(1)' }), 401, 'AUTHENTICATION_REQUIRED');
+  });
+
+  test('execution status and cancel (on background jobs): progress and output while it runs, then cancelled; foreign keys see nothing', async () => {
+    const r = await run(alice, { language: 'python', code: 'import time\nfor i in range(100):\n    print(f"Count: {i}", flush=True)\n    time.sleep(0.1)', async: true, timeout: 20 });
+    assert.equal(r.status, 202, r.text);
+    assert.equal(r.json.status, 'running');
+    const id = r.json.execution_id;
+    await sleep(1200);
+    const st = await sb(srv, alice, 'GET', `/api/execute/${id}`);
+    assertExchange(st, FX.exchanges.find((e) => e.name === 'execution status').response, 'status');
+    assert.equal(st.json.status, 'running');
+    assert.ok(st.json.progress > 0 && st.json.progress < 1, st.text);
+    assert.match(st.json.output, /^Count: 0\nCount: 1\n/);
+    assertError(await sb(srv, bob, 'GET', `/api/execute/${id}`), 404, 'RESOURCE_NOT_FOUND');
+    assertError(await sb(srv, bob, 'DELETE', `/api/execute/${id}`), 404, 'RESOURCE_NOT_FOUND');
+    const del = await sb(srv, alice, 'DELETE', `/api/execute/${id}`);
+    assertExchange(del, FX.exchanges.find((e) => e.name === 'execution cancel').response, 'cancel');
+    const t0 = Date.now();
+    let after;
+    do { after = await sb(srv, alice, 'GET', `/api/execute/${id}`); } while (after.json.completed_at === null && Date.now() - t0 < 5000 && !(await sleep(50)));
+    assert.equal(after.json.status, 'cancelled', after.text);
+    assert.equal(after.json.progress, 1);
+    assert.ok(after.json.execution_time < 10, after.text);
+    assertError(await sb(srv, alice, 'DELETE', `/api/execute/${id}`), 409, 'VALIDATION_ERROR', 'execution_id');
+    assertError(await sb(srv, alice, 'GET', '/api/execute/exec_000000000000'), 404, 'RESOURCE_NOT_FOUND');
+    // a finished synchronous execution's status stays known
+    const done = await run(alice, { language: 'bash', code: 'echo fin' });
+    const got = await sb(srv, alice, 'GET', `/api/execute/${done.json.execution_id}`);
+    assert.equal(got.json.status, 'completed');
+    assert.equal(got.json.output, 'fin\n');
+    assert.equal(got.json.progress, 1);
+  });
+
+  test('a client that leaves mid-execution cancels it: the program is killed and its sandbox destroyed', async () => {
+    const marker = `sbgone${Date.now()}`;
+    const req = httpRequest(srv, {
+      method: 'POST', path: '/api/execute', headers: { 'Content-Type': 'application/json', 'X-API-Key': alice },
+      body: { language: 'bash', code: `exec -a ${marker} sleep 30` }, timeout: 1500,
+    });
+    await assert.rejects(req, /timed out/);
+    assert.ok(await poll(() => hostPidsMatching(marker).length === 0, { timeout: 5000 }), 'the program still runs');
+    const mcp = await httpClient(srv, { key: alice });
+    try {
+      assert.ok(await poll(async () => {
+        const list = await mcp.call('session_list', {});
+        return !list.structuredContent.sessions.some((x) => x.labels?.['soulbox.execution']);
+      }, { timeout: 5000 }), 'its sandbox is left');
+    } finally { await mcp.close(); }
+  });
+});
+
+describe('soulbox (004): rate limits', () => {
+  let srv;
+  let bob;
+  before(async () => {
+    srv = await startServe({ config: { compat: { soulbox: { rate_limits: { requests: 30, executions: 3 } } } } });
+    bob = createKey(srv.dataDir, { name: 'bob' }).key;
+  });
+  after(async () => { await srv?.close(); });
+
+  test('executions have their own bucket: the 4th execution in a minute is refused, other requests are not', async () => {
+    const dave = createKey(srv.dataDir, { name: 'dave' }).key;
+    for (let i = 0; i < 3; i++) {
+      const r = await sb(srv, dave, 'POST', '/api/execute', { language: 'bash', code: 'true' });
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.headers['x-ratelimit-limit'], '3');
+    }
+    assertError(await sb(srv, dave, 'POST', '/api/execute', { language: 'bash', code: 'true' }), 429, 'RESOURCE_LIMIT_EXCEEDED');
+    assert.equal((await sb(srv, dave, 'GET', '/api/templates')).status, 200);
   });
 
   test('rate limits: X-RateLimit-* count down, 429 RESOURCE_LIMIT_EXCEEDED with Retry-After, per key, and recovery', async () => {
