@@ -49,10 +49,97 @@ static bool utf8_valid(const unsigned char *p, size_t n, size_t *valid_prefix)
 			;
 		if (k < len)
 			break;
+		/* no overlong forms, no UTF-16 surrogates, nothing past U+10FFFF */
+		unsigned c1 = p[i + 1];
+		if ((c == 0xe0 && c1 < 0xa0) || (c == 0xed && c1 > 0x9f) || (c == 0xf0 && c1 < 0x90) ||
+		    (c == 0xf4 && c1 > 0x8f))
+			break;
 		i += len;
 	}
 	*valid_prefix = i;
 	return i == n;
+}
+
+/*
+ * A read window of a file: read and encoded on the thread pool when it is
+ * larger than READ_INLINE_MAX (up to read_bytes, 8 MiB by default, whose
+ * pread, UTF-8 check and base64 take milliseconds), on the loop otherwise.
+ * The fd is the job's own, so the session may go away meanwhile.
+ */
+#define READ_INLINE_MAX (256 * 1024)
+
+struct read_job {
+	uv_work_t req;
+	struct tool_call *call;
+	int fd;
+	int64_t offset;
+	uint64_t want;
+	int64_t size;		/* of the file, when opened */
+	bool base64;
+	/* results */
+	json_t *content;	/* NULL: not UTF-8 (at offset + bad) */
+	size_t got, bad;
+};
+
+static void read_window(uv_work_t *req)
+{
+	struct read_job *j = req->data;
+	char *data = xmalloc(j->want + 1);
+	size_t got = 0;
+
+	while (got < j->want) {
+		ssize_t n = pread(j->fd, data + got, j->want - got, j->offset + (off_t)got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	if (j->base64) {
+		size_t n;
+		char *b = base64_encode(data, got, &n);
+		j->content = json_stringn(b, n);
+		free(b);
+	} else {
+		size_t ok;
+		if (!utf8_valid((unsigned char *)data, got, &ok))
+			j->bad = ok;
+		else
+			j->content = json_stringn(data, ok); /* ok: no character split at the window's end */
+		got = ok;
+	}
+	j->got = got;
+	free(data);
+}
+
+static void read_done(uv_work_t *req, int status)
+{
+	struct read_job *j = req->data;
+	struct tool_call *call = j->call;
+	const char *shown = tool_arg_str(call, "path", ".");
+	int64_t length = tool_arg_int(call, "length", -1);
+	bool capped = length >= 0 && (uint64_t)length > call->env->cfg->read_bytes.def;
+
+	close(j->fd);
+	if (!j->content) {
+		tool_fail(call, "file_read: \"%s\" is not UTF-8 text (invalid byte at offset %lld); read it "
+				"with encoding \"base64\"", shown, (long long)(j->offset + (int64_t)j->bad));
+		free(j);
+		return;
+	}
+	bool truncated = (uint64_t)j->offset + j->got < (uint64_t)j->size && (length < 0 || capped);
+	json_t *sc = json_pack("{s:s, s:O, s:s, s:I, s:I, s:I, s:b}", "path", shown, "content", j->content,
+			       "encoding", j->base64 ? "base64" : "utf8", "size", (json_int_t)j->size,
+			       "offset", (json_int_t)j->offset, "bytes", (json_int_t)j->got, "truncated", truncated);
+	struct buf text = BUF_INIT;
+	buf_add(&text, json_string_value(j->content), json_string_length(j->content));
+	if (truncated)
+		buf_addf(&text, "\n[truncated: %zu of %lld bytes shown from offset %lld; read more with offset]",
+			 j->got, (long long)j->size, (long long)j->offset);
+	json_decref(j->content);
+	tool_ok(call, sc, text.data ? text.data : "");
+	buf_release(&text);
+	free(j);
 }
 
 static void file_read_run_s(struct tool_call *call, struct sess_session *s)
@@ -61,7 +148,6 @@ static void file_read_run_s(struct tool_call *call, struct sess_session *s)
 	if (!rel)
 		return; /* call finished */
 	const char *shown = tool_arg_str(call, "path", ".");
-	const char *enc = tool_arg_str(call, "encoding", "utf8");
 	int64_t offset = tool_arg_int(call, "offset", 0);
 	int64_t length = tool_arg_int(call, "length", -1);
 	uint64_t cap = call->env->cfg->read_bytes.def;
@@ -80,56 +166,20 @@ static void file_read_run_s(struct tool_call *call, struct sess_session *s)
 			  S_ISDIR(st.st_mode) ? " (use file_list)" : "");
 		return;
 	}
-	uint64_t want = length < 0 ? cap : (uint64_t)length;
-	bool capped = false;
-	if (want > cap) {
-		want = cap;
-		capped = true;
-	}
+	uint64_t want = length < 0 || (uint64_t)length > cap ? cap : (uint64_t)length;
 	uint64_t avail = (uint64_t)offset < (uint64_t)st.st_size ? (uint64_t)st.st_size - (uint64_t)offset : 0;
-	if (want > avail)
-		want = avail;
-	char *data = xmalloc(want + 1);
-	size_t got = 0;
-	while (got < want) {
-		ssize_t n = pread(fd, data + got, want - got, offset + (off_t)got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
+	struct read_job *j = xcalloc(1, sizeof(*j));
+	j->req.data = j;
+	j->call = call;
+	j->fd = steal_fd(fd);
+	j->offset = offset;
+	j->want = want > avail ? avail : want;
+	j->size = st.st_size;
+	j->base64 = !strcmp(tool_arg_str(call, "encoding", "utf8"), "base64");
+	if (j->want <= READ_INLINE_MAX || uv_queue_work(uv_default_loop(), &j->req, read_window, read_done) < 0) {
+		read_window(&j->req);
+		read_done(&j->req, 0);
 	}
-	bool base64 = !strcmp(enc, "base64");
-	json_t *content;
-	if (base64) {
-		size_t n;
-		char *b = base64_encode(data, got, &n);
-		content = json_stringn(b, n);
-		free(b);
-	} else {
-		size_t ok;
-		if (!utf8_valid((unsigned char *)data, got, &ok)) {
-			free(data);
-			tool_fail(call, "file_read: \"%s\" is not UTF-8 text (invalid byte at offset %lld); read it "
-					"with encoding \"base64\"", shown, (long long)(offset + (int64_t)ok));
-			return;
-		}
-		got = ok; /* do not split a character at the end of the window */
-		content = json_stringn(data, got);
-	}
-	free(data);
-	bool truncated = (uint64_t)offset + got < (uint64_t)st.st_size && (length < 0 || capped);
-	json_t *sc = json_pack("{s:s, s:O, s:s, s:I, s:I, s:I, s:b}", "path", shown, "content", content,
-			       "encoding", base64 ? "base64" : "utf8", "size", (json_int_t)st.st_size,
-			       "offset", (json_int_t)offset, "bytes", (json_int_t)got, "truncated", truncated);
-	struct buf text = BUF_INIT;
-	buf_add(&text, json_string_value(content), json_string_length(content));
-	if (truncated)
-		buf_addf(&text, "\n[truncated: %zu of %lld bytes shown from offset %lld; read more with offset]",
-			 got, (long long)st.st_size, (long long)offset);
-	json_decref(content);
-	tool_ok(call, sc, text.data ? text.data : "");
-	buf_release(&text);
 }
 
 static int parse_mode(const char *s, mode_t *out)

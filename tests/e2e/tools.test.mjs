@@ -214,6 +214,35 @@ describe('files', () => {
     assert.equal(sum.sc.stdout.split(' ')[0], crypto.createHash('sha256').update(bytes).digest('hex'));
   });
 
+  test('large windows (read on the thread pool): text, a cut character, base64, a bad byte, a surrogate', async () => {
+    const line = 'héllo wörld — ✓ 𝄞\n'; // 1-, 2-, 3- and 4-byte characters
+    const text = line.repeat(Math.ceil((3 << 20) / Buffer.byteLength(line)));
+    const bytes = Buffer.from(text);
+    assertOk(await srv.call('file_write', { path: 'big.txt', content: text }), 'file_write');
+    let r = await srv.call('file_read', { path: 'big.txt', length: 2 << 20 });
+    assertOk(r, 'file_read');
+    const sc = r.structuredContent;
+    assert.equal(sc.size, bytes.length);
+    assert.ok(sc.bytes <= 2 << 20 && sc.bytes > (2 << 20) - 4, `${sc.bytes}`);
+    assert.equal(Buffer.from(sc.content).length, sc.bytes);
+    assert.ok(bytes.subarray(0, sc.bytes).equals(Buffer.from(sc.content)), 'the window is the file\'s first bytes, no character split');
+    const rand = crypto.randomBytes(1 << 20);
+    assertOk(await srv.call('file_write', { path: 'big.bin', content: rand.toString('base64'), encoding: 'base64' }));
+    r = await srv.call('file_read', { path: 'big.bin', encoding: 'base64', offset: 1000 });
+    assertOk(r);
+    assert.ok(Buffer.from(r.structuredContent.content, 'base64').equals(rand.subarray(1000)));
+    const bad = Buffer.concat([Buffer.from(text.slice(0, 600000)), Buffer.from([0xff])]);
+    assertOk(await srv.call('file_write', { path: 'bad.txt', content: bad.toString('base64'), encoding: 'base64' }));
+    assertErr(await srv.call('file_read', { path: 'bad.txt' }), `offset ${bad.length - 1}`);
+    // a UTF-16 surrogate in UTF-8 form is not text either, in a small window and a large one
+    const sur = Buffer.concat([Buffer.from('ok '), Buffer.from([0xed, 0xa0, 0x80])]);
+    assertOk(await srv.call('file_write', { path: 'sur.txt', content: sur.toString('base64'), encoding: 'base64' }));
+    assertErr(await srv.call('file_read', { path: 'sur.txt' }), 'invalid byte at offset 3');
+    const big = Buffer.concat([Buffer.alloc(400000, 0x61), sur]);
+    assertOk(await srv.call('file_write', { path: 'sur2.txt', content: big.toString('base64'), encoding: 'base64' }));
+    assertErr(await srv.call('file_read', { path: 'sur2.txt' }), 'invalid byte at offset 400003');
+  });
+
   test('offset and length', async () => {
     await srv.call('file_write', { path: 'digits.txt', content: '0123456789' });
     const r = await srv.call('file_read', { path: 'digits.txt', offset: 3, length: 4 });
