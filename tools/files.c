@@ -79,6 +79,7 @@ struct read_job {
 	/* results */
 	json_t *content;	/* NULL: not UTF-8 (at offset + bad) */
 	size_t got, bad;
+	bool nul;		/* content holds a NUL byte */
 };
 
 static void read_window(uv_work_t *req)
@@ -109,6 +110,7 @@ static void read_window(uv_work_t *req)
 		got = ok;
 	}
 	j->got = got;
+	j->nul = j->content && memchr(json_string_value(j->content), '\0', json_string_length(j->content));
 	free(data);
 }
 
@@ -131,14 +133,26 @@ static void read_done(uv_work_t *req, int status)
 	json_t *sc = json_pack("{s:s, s:O, s:s, s:I, s:I, s:I, s:b}", "path", shown, "content", j->content,
 			       "encoding", j->base64 ? "base64" : "utf8", "size", (json_int_t)j->size,
 			       "offset", (json_int_t)j->offset, "bytes", (json_int_t)j->got, "truncated", truncated);
-	struct buf text = BUF_INIT;
-	buf_add(&text, json_string_value(j->content), json_string_length(j->content));
-	if (truncated)
-		buf_addf(&text, "\n[truncated: %zu of %lld bytes shown from offset %lld; read more with offset]",
-			 j->got, (long long)j->size, (long long)j->offset);
+	/*
+	 * The text block is the content itself, the same string (no second copy
+	 * or check of up to 8 MiB on the loop), unless a note follows it or a NUL
+	 * must be shown as U+FFFD there.
+	 */
+	json_t *text;
+	if (!truncated && !j->nul) {
+		text = json_incref(j->content);
+	} else {
+		struct buf b = BUF_INIT;
+		buf_add(&b, json_string_value(j->content), json_string_length(j->content));
+		if (truncated)
+			buf_addf(&b, "\n[truncated: %zu of %lld bytes shown from offset %lld; read more with offset]",
+				 j->got, (long long)j->size, (long long)j->offset);
+		text = tool_json_text(b.data ? b.data : "", b.len);
+		buf_release(&b);
+	}
 	json_decref(j->content);
-	tool_ok(call, sc, text.data ? text.data : "");
-	buf_release(&text);
+	tool_finish(call, json_pack("{s:[{s:s, s:o}], s:o}", "content", "type", "text", "text", text,
+				    "structuredContent", sc));
 	free(j);
 }
 
