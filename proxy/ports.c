@@ -28,7 +28,7 @@
 #include "../server/base/banned.h"
 
 #define COOKIE "mcpbox_token"
-#define PRINCIPAL_MAX 64
+#define PRINCIPAL_MAX 128	/* SRV_PRINCIPAL_MAX */
 #define TOKEN_MAX 80
 
 static struct {

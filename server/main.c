@@ -381,10 +381,9 @@ static int authenticate(void *arg, const char *key, char *principal, size_t cap)
 		return srv_users_verify(srv.users, key, principal, cap);
 	if (srv_auth_verify(srv.auth, key, &p) != 1)
 		return 0;
-	/* administrators see every session and snapshot (sess_principal_admin); a key made with
-	   --no-network may not ask for network (sess_principal_no_network) */
-	snprintf(principal, cap, "%s%s", p.admin ? "admin:" : p.no_network ? "nonet:" : "", p.id);
-	return 1;
+	/* "key_ID" (flagged admin: or nonet:) for a key of its own, "OWNER#key_ID" for a key of a user
+	   or of another key (base/rights.h); its rights are checked per call (tools/registry.c) */
+	return srv_principal_format(&p, principal, cap) == 0;
 }
 
 /* A session-bound MCP endpoint's token (tools/bind.c). */

@@ -98,6 +98,15 @@ static const char *const migrations[] = {
 	"  disabled_at  INTEGER,"
 	"  tokens_after INTEGER NOT NULL DEFAULT 0"
 	");",
+	/* 7: key rights (base/rights.h): a description, an expiry, the principal a key acts for and
+	 * the one that made it, capabilities (bits: 1 execute, 2 sandbox_read, 4 sandbox_write) and
+	 * per-session grants ("SID:LEVEL,..."). Keys made before keep every capability, for themselves. */
+	"ALTER TABLE keys ADD COLUMN description TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE keys ADD COLUMN expires_at INTEGER;"
+	"ALTER TABLE keys ADD COLUMN owner TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE keys ADD COLUMN created_by TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE keys ADD COLUMN caps INTEGER NOT NULL DEFAULT 7 CHECK (caps BETWEEN 1 AND 7);"
+	"ALTER TABLE keys ADD COLUMN grants TEXT NOT NULL DEFAULT '';",
 };
 
 enum stmt_id {
@@ -137,14 +146,15 @@ enum stmt_id {
 };
 
 #define USER_COLUMNS "name, hash, role, created_at, disabled_at, tokens_after"
-#define KEY_COLUMNS "id, name, hash, admin, created_at, revoked_at, last_used_at, network"
+#define KEY_COLUMNS "id, name, hash, admin, created_at, revoked_at, last_used_at, network, " \
+	"description, expires_at, owner, created_by, caps, grants"
 
 static const char *const stmt_sql[STMT__COUNT] = {
 	[STMT_DATA_VERSION] = "PRAGMA data_version",
-	[STMT_KEY_INSERT] = "INSERT INTO keys (" KEY_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[STMT_KEY_INSERT] = "INSERT INTO keys (" KEY_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
 	/* one statement, so the check and the insert are atomic */
 	[STMT_KEY_INSERT_IF_NONE_ACTIVE] = "INSERT INTO keys (" KEY_COLUMNS ") "
-		"SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 "
+		"SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14 "
 		"WHERE NOT EXISTS (SELECT 1 FROM keys WHERE revoked_at IS NULL)",
 	[STMT_KEY_BY_HASH] = "SELECT " KEY_COLUMNS " FROM keys WHERE hash = ?1",
 	[STMT_KEY_BY_ID] = "SELECT " KEY_COLUMNS " FROM keys WHERE id = ?1",
@@ -449,6 +459,13 @@ static void read_row(sqlite3_stmt *s, struct srv_key_row *row)
 	if (sqlite3_column_type(s, 6) != SQLITE_NULL)
 		row->last_used_at = sqlite3_column_int64(s, 6);
 	row->no_network = sqlite3_column_int(s, 7) == 0;
+	copy_text(row->description, sizeof(row->description), sqlite3_column_text(s, 8));
+	if (sqlite3_column_type(s, 9) != SQLITE_NULL)
+		row->expires_at = sqlite3_column_int64(s, 9);
+	copy_text(row->owner, sizeof(row->owner), sqlite3_column_text(s, 10));
+	copy_text(row->created_by, sizeof(row->created_by), sqlite3_column_text(s, 11));
+	row->caps = (unsigned)sqlite3_column_int(s, 12) & SRV_CAP_ALL;
+	copy_text(row->grants, sizeof(row->grants), sqlite3_column_text(s, 13));
 }
 
 int srv_store_key_insert(struct srv_store *st, const struct srv_key_row *row, bool only_if_no_active,
@@ -466,7 +483,13 @@ int srv_store_key_insert(struct srv_store *st, const struct srv_key_row *row, bo
 	    sqlite3_bind_int64(s, 5, row->created_at) != SQLITE_OK ||
 	    (row->revoked_at ? sqlite3_bind_int64(s, 6, row->revoked_at) : sqlite3_bind_null(s, 6)) != SQLITE_OK ||
 	    (row->last_used_at ? sqlite3_bind_int64(s, 7, row->last_used_at) : sqlite3_bind_null(s, 7)) != SQLITE_OK ||
-	    sqlite3_bind_int(s, 8, row->no_network ? 0 : 1) != SQLITE_OK)
+	    sqlite3_bind_int(s, 8, row->no_network ? 0 : 1) != SQLITE_OK ||
+	    sqlite3_bind_text(s, 9, row->description, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    (row->expires_at ? sqlite3_bind_int64(s, 10, row->expires_at) : sqlite3_bind_null(s, 10)) != SQLITE_OK ||
+	    sqlite3_bind_text(s, 11, row->owner, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_text(s, 12, row->created_by, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_int(s, 13, (int)(row->caps ? row->caps : SRV_CAP_ALL)) != SQLITE_OK ||
+	    sqlite3_bind_text(s, 14, row->grants, -1, SQLITE_STATIC) != SQLITE_OK)
 		return db_fail(st, errp, "insert key");
 	if (sqlite3_step(s) != SQLITE_DONE)
 		return db_fail(st, errp, "insert key");

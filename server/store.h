@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "base/err.h"
+#include "base/rights.h"
 
 #define SRV_KEY_HASH_LEN 32	/* SHA-256 */
 
@@ -42,6 +43,13 @@ struct srv_key_row {
 	int64_t created_at;		/* epoch ms */
 	int64_t revoked_at;		/* epoch ms; 0: active */
 	int64_t last_used_at;		/* epoch ms; 0: never used */
+	/* since schema 7 (rights.h); keys made before hold all capabilities, own themselves, never expire */
+	char description[256];
+	char owner[SRV_PRINCIPAL_MAX];	/* principal the key acts for; "": itself */
+	char created_by[SRV_PRINCIPAL_MAX];	/* principal that made it; "": the CLI */
+	int64_t expires_at;		/* epoch ms; 0: never */
+	unsigned caps;			/* SRV_CAP_* */
+	char grants[SRV_GRANTS_MAX * (SRV_GRANT_SID_MAX + 8)];	/* "SID:LEVEL,..."; "": unscoped */
 };
 
 /**

@@ -9,7 +9,7 @@ static struct sess_snap *copy(const struct sess_snap *t)
 {
 	struct sess_snap *sn = xcalloc(1, sizeof(*sn));
 	sn->id = xstrdup(t->id);
-	sn->owner = xstrdup(t->owner);
+	sn->owner = sess_principal_owner(t->owner);
 	sn->session_id = xstrdup(t->session_id);
 	sn->name = t->name ? xstrdup(t->name) : NULL;
 	sn->labels = t->labels ? json_deep_copy(t->labels) : json_object();
@@ -48,7 +48,7 @@ struct sess_snap *sess_snap_find(struct sess_registry *reg, const char *id, cons
 {
 	for (struct sess_snap *sn = *sess_registry_snaps(reg); sn; sn = sn->next)
 		if (!strcmp(sn->id, id))
-			return !owner || sess_principal_admin(owner) || !strcmp(owner, sn->owner) ? sn : NULL;
+			return sess_principal_sees(owner, sn->owner) ? sn : NULL;
 	return NULL;
 }
 
@@ -58,7 +58,7 @@ void sess_snap_foreach(struct sess_registry *reg, const char *owner,
 	struct sess_snap *sn, *next;
 	for (sn = *sess_registry_snaps(reg); sn; sn = next) {
 		next = sn->next;
-		if (!owner || sess_principal_admin(owner) || !strcmp(owner, sn->owner))
+		if (sess_principal_sees(owner, sn->owner))
 			fn(arg, sn);
 	}
 }

@@ -36,7 +36,7 @@ static void tally_session(void *arg, struct sess_session *s)
 	struct tally *t = arg;
 
 	t->running += s->running;
-	if (!t->principal || strcmp(s->owner, t->principal))
+	if (!t->principal || !srv_principal_owned_by(t->principal, s->owner))
 		return;
 	t->mine.sessions++;
 	if (s->state != SESS_STOPPED && s->state != SESS_FAILED)
@@ -64,7 +64,7 @@ int sess_quota_check(struct sess_registry *reg, const char *principal, const str
 		return 0;
 	if (add->snapshots)
 		for (struct sess_snap *sn = *sess_registry_snaps(reg); sn; sn = sn->next)
-			t.mine.snapshots += !strcmp(sn->owner, principal);
+			t.mine.snapshots += srv_principal_owned_by(principal, sn->owner);
 	if (add->disk_bytes && q->disk_bytes && t.unmeasured)
 		return err_set(errp, EDQUOT, "quota: the workspace of session %s cannot be measured (directories nested "
 			       "deeper than %d levels, or more than %u entries), so it counts as over this key's disk "

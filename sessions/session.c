@@ -592,7 +592,7 @@ int sess_create(struct sess_registry *reg, const char *owner, bool implicit,
 		return -1;
 
 	struct sess_session *s = xcalloc(1, sizeof(*s));
-	s->owner = xstrdup(owner);
+	s->owner = sess_principal_owner(owner);
 	s->implicit = implicit;
 	s->name = rq->name ? xstrdup(rq->name) : NULL;
 	s->labels = rq->labels ? json_deep_copy(rq->labels) : json_object();
@@ -772,11 +772,16 @@ void sess_when_ready(struct sess_session *s, sess_ready_cb cb, void *arg)
 	*pp = w;
 }
 
+char *sess_principal_owner(const char *principal)
+{
+	return xstrndup(principal, srv_principal_owner_len(principal));
+}
+
 struct sess_session *sess_find(struct sess_registry *reg, const char *id, const char *owner)
 {
 	for (struct sess_session *s = reg->head; s; s = s->next)
 		if (!strcmp(s->id, id))
-			return !owner || sess_principal_admin(owner) || !strcmp(owner, s->owner) ? s : NULL;
+			return sess_principal_sees(owner, s->owner) ? s : NULL;
 	return NULL;
 }
 
@@ -786,7 +791,7 @@ void sess_foreach(struct sess_registry *reg, const char *owner,
 	struct sess_session *s, *next;
 	for (s = reg->head; s; s = next) {
 		next = s->next;
-		if (!owner || sess_principal_admin(owner) || !strcmp(owner, s->owner))
+		if (sess_principal_sees(owner, s->owner))
 			fn(arg, s);
 	}
 }

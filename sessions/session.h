@@ -29,6 +29,7 @@
 #include "../server/base/buf.h"
 #include "../server/base/config.h"
 #include "../server/base/err.h"
+#include "../server/base/rights.h"
 #include "sandbox.h"
 
 /*
@@ -195,21 +196,31 @@ typedef void (*sess_ready_cb)(void *arg, struct sess_session *s, struct err *err
 void sess_when_ready(struct sess_session *s, sess_ready_cb cb, void *arg);
 
 /**
- * Principals are opaque strings made by the server (the stdio user, or an API
- * key's id); the server gives administrators' keys the prefix "admin:", and an
- * administrator sees every session and snapshot. No client can choose its
- * principal string.
+ * Principals are opaque strings made by the server (server/base/rights.h:
+ * stdio's "local", a login's "user:NAME", a key's id, or OWNER "#" key id
+ * for a key acting for OWNER). What a session records as its owner is the
+ * owner part; administrators ("admin:", or a key of an owner flagged so)
+ * see every session and snapshot. No client can choose its principal string.
  */
 static inline bool sess_principal_admin(const char *principal)
 {
-	return principal && !strncmp(principal, "admin:", 6);
+	return srv_principal_is_admin(principal);
 }
 
 /** A key made with --no-network: its sessions may not have network. */
 static inline bool sess_principal_no_network(const char *principal)
 {
-	return principal && !strncmp(principal, "nonet:", 6);
+	return srv_principal_is_no_network(principal);
 }
+
+/** May principal (NULL: anyone) see a thing owned by owner? */
+static inline bool sess_principal_sees(const char *principal, const char *owner)
+{
+	return !principal || sess_principal_admin(principal) || srv_principal_owned_by(principal, owner);
+}
+
+/** The owner part of principal, as a new string (what a session or snapshot records). */
+char *sess_principal_owner(const char *principal);
 
 /** The session id, if owner may see it (owner NULL or an administrator: any owner). */
 struct sess_session *sess_find(struct sess_registry *reg, const char *id, const char *owner);

@@ -31,7 +31,7 @@ struct tp_ws;
  */
 #define QUEUE_PAUSE (16u << 20)
 #define QUEUE_MAX (256u << 20)
-#define PRINCIPAL_MAX 64
+#define PRINCIPAL_MAX 128	/* SRV_PRINCIPAL_MAX (server/base/rights.h) */
 
 struct session;
 

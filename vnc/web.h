@@ -16,7 +16,7 @@
 struct tp_req;
 
 #define VNC_WEB_TOKEN_CAP 80
-#define VNC_WEB_PRINCIPAL_CAP 64
+#define VNC_WEB_PRINCIPAL_CAP 128	/* SRV_PRINCIPAL_MAX */
 
 void vnc_web_routes(void);
 void vnc_term_web_routes(void);
