@@ -11,6 +11,7 @@
  * thread (libuv's pool starts lazily), so sandboxes are cloned from a small
  * single-threaded process and never from the server.
  */
+#include "alerts.h"
 #include "auth.h"
 #include "jwt.h"
 #include "login.h"
@@ -150,6 +151,7 @@ static void finish_shutdown(void)
 	for (size_t i = 0; i < ARRAY_SIZE(srv.sig); i++)
 		uv_close((uv_handle_t *)&srv.sig[i], NULL);
 	sess_quota_stop();
+	srv_alerts_stop();
 	kern_shutdown(); /* kernels hold their sessions and agents: before the sessions go */
 	px_browser_shutdown(); /* browsers run on displays */
 	vnc_shutdown(); /* displays hold their sessions' agents and handles: before the sessions go */
@@ -328,6 +330,11 @@ static int core_start(void)
 	srv.env.sessions = srv.sessions;
 	srv.env.cfg = &srv.cfg;
 	srv.env.templates = srv_records_templates();
+	if (srv_alerts_start(srv.loop, srv.store, srv.sessions, &srv.cfg, &err) < 0) {
+		log_error("%s", err_text(err));
+		return -1;
+	}
+	srv.env.alerts = srv_alerts_tools();
 	if (tool_tmpl_config_check(&srv.cfg, &err) < 0) {
 		log_error("%s", err_text(err));
 		return -1;
@@ -413,6 +420,7 @@ static void render_metrics(void *arg, const char *principal, struct buf *out)
 	if (all)
 		tp_http_counts(&g.http_sessions, &g.websockets);
 	metrics_render(out, &g, all);
+	srv_alerts_render(out); /* server-wide aggregates every key may see (tools/alert_tools.c) */
 }
 
 static int parse_listen(const char *s, char *host, size_t cap, int *port)

@@ -107,6 +107,18 @@ static const char *const migrations[] = {
 	"ALTER TABLE keys ADD COLUMN created_by TEXT NOT NULL DEFAULT '';"
 	"ALTER TABLE keys ADD COLUMN caps INTEGER NOT NULL DEFAULT 7 CHECK (caps BETWEEN 1 AND 7);"
 	"ALTER TABLE keys ADD COLUMN grants TEXT NOT NULL DEFAULT '';",
+	/* 8: alerts fired by the rules on server metrics (server/alerts.h); the doc has value, threshold,
+	 * message, acknowledgement and resolution. */
+	"CREATE TABLE alerts ("
+	"  id           TEXT PRIMARY KEY,"
+	"  rule         TEXT NOT NULL,"
+	"  severity     TEXT NOT NULL,"
+	"  status       TEXT NOT NULL CHECK (status IN ('active', 'acknowledged', 'resolved')),"
+	"  triggered_at INTEGER NOT NULL,"
+	"  updated_at   INTEGER NOT NULL,"
+	"  doc          TEXT NOT NULL"
+	");"
+	"CREATE INDEX alerts_status ON alerts (status, triggered_at);",
 };
 
 enum stmt_id {
@@ -142,6 +154,10 @@ enum stmt_id {
 	STMT_USER_DISABLE,
 	STMT_USER_ENABLE,
 	STMT_USER_ROLE,
+	STMT_ALERT_PUT,
+	STMT_ALERT_LIST,
+	STMT_ALERT_PRUNE,
+	STMT_ALERT_COUNT,
 	STMT__COUNT,
 };
 
@@ -199,6 +215,15 @@ static const char *const stmt_sql[STMT__COUNT] = {
 	[STMT_USER_DISABLE] = "UPDATE users SET disabled_at = ?2, tokens_after = ?3 WHERE name = ?1 AND disabled_at IS NULL",
 	[STMT_USER_ENABLE] = "UPDATE users SET disabled_at = NULL WHERE name = ?1 AND disabled_at IS NOT NULL",
 	[STMT_USER_ROLE] = "UPDATE users SET role = ?2 WHERE name = ?1 AND role <> ?2",
+	[STMT_ALERT_PUT] = "INSERT INTO alerts (id, rule, severity, status, triggered_at, updated_at, doc) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO UPDATE SET "
+		"status = excluded.status, updated_at = excluded.updated_at, doc = excluded.doc",
+	[STMT_ALERT_LIST] = "SELECT id, rule, severity, status, triggered_at, updated_at, doc FROM alerts "
+		"WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR severity = ?2) AND (?3 IS NULL OR id = ?3) "
+		"ORDER BY triggered_at DESC, id DESC LIMIT ?4",
+	[STMT_ALERT_PRUNE] = "DELETE FROM alerts WHERE status = 'resolved' AND id NOT IN "
+		"(SELECT id FROM alerts WHERE status = 'resolved' ORDER BY updated_at DESC, id LIMIT ?1)",
+	[STMT_ALERT_COUNT] = "SELECT status, severity, count(*) FROM alerts GROUP BY status, severity",
 };
 
 struct srv_store {
@@ -690,20 +715,26 @@ int srv_store_session_list(struct srv_store *st, void (*fn)(void *arg, const str
 	return walk(st, s, false, fn, arg, "list sessions", errp);
 }
 
-int srv_store_job_put(struct srv_store *st, const struct srv_record *r, struct err **errp)
+/* An upsert of the shape (4 texts, created, updated, doc) that jobs and alerts share. */
+static int put_row(struct srv_store *st, enum stmt_id id, const char *const text[4], int64_t created,
+		   int64_t updated, const char *doc, const char *what, struct err **errp)
 {
-	auto_stmt sqlite3_stmt *s = stmt_get(st, STMT_JOB_PUT, errp);
+	auto_stmt sqlite3_stmt *s = stmt_get(st, id, errp);
 
 	if (!s)
 		return -1;
-	sqlite3_bind_text(s, 1, r->id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, r->session_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 3, r->owner, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 4, r->status, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 5, r->created_at);
-	sqlite3_bind_int64(s, 6, r->updated_at);
-	sqlite3_bind_text(s, 7, r->doc, -1, SQLITE_STATIC);
-	return step_done(st, s, "save job", errp);
+	for (int i = 0; i < 4; i++)
+		sqlite3_bind_text(s, i + 1, text[i], -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 5, created);
+	sqlite3_bind_int64(s, 6, updated);
+	sqlite3_bind_text(s, 7, doc, -1, SQLITE_STATIC);
+	return step_done(st, s, what, errp);
+}
+
+int srv_store_job_put(struct srv_store *st, const struct srv_record *r, struct err **errp)
+{
+	const char *const text[4] = { r->id, r->session_id, r->owner, r->status };
+	return put_row(st, STMT_JOB_PUT, text, r->created_at, r->updated_at, r->doc, "save job", errp);
 }
 
 int srv_store_job_delete(struct srv_store *st, const char *id, struct err **errp)
@@ -957,4 +988,77 @@ int srv_store_user_role(struct srv_store *st, const char *name, const char *role
 	    sqlite3_bind_text(s, 2, role, -1, SQLITE_STATIC) != SQLITE_OK)
 		return db_fail(st, errp, "set user role");
 	return write_changed(st, s, "set user role", errp);
+}
+
+/* ---- alerts ---------------------------------------------------------------- */
+
+static void bind_opt(sqlite3_stmt *s, int i, const char *v)
+{
+	if (v)
+		sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, i);
+}
+
+int srv_store_alert_put(struct srv_store *st, const struct srv_alert_row *r, struct err **errp)
+{
+	const char *const text[4] = { r->id, r->rule, r->severity, r->status };
+	return put_row(st, STMT_ALERT_PUT, text, r->triggered_at, r->updated_at, r->doc, "save alert", errp);
+}
+
+int srv_store_alert_list(struct srv_store *st, const char *status, const char *severity, const char *id,
+			 unsigned limit, void (*fn)(void *arg, const struct srv_alert_row *r), void *arg,
+			 struct err **errp)
+{
+	auto_stmt sqlite3_stmt *s = stmt_get(st, STMT_ALERT_LIST, errp);
+	int rc;
+
+	if (!s)
+		return -1;
+	bind_opt(s, 1, status);
+	bind_opt(s, 2, severity);
+	bind_opt(s, 3, id);
+	sqlite3_bind_int64(s, 4, limit);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct srv_alert_row r = {
+			.id = (const char *)sqlite3_column_text(s, 0),
+			.rule = (const char *)sqlite3_column_text(s, 1),
+			.severity = (const char *)sqlite3_column_text(s, 2),
+			.status = (const char *)sqlite3_column_text(s, 3),
+			.triggered_at = sqlite3_column_int64(s, 4),
+			.updated_at = sqlite3_column_int64(s, 5),
+			.doc = (const char *)sqlite3_column_text(s, 6),
+		};
+		fn(arg, &r);
+	}
+	if (rc != SQLITE_DONE)
+		return db_fail(st, errp, "list alerts");
+	return 0;
+}
+
+int srv_store_alert_prune(struct srv_store *st, unsigned keep, struct err **errp)
+{
+	auto_stmt sqlite3_stmt *s = stmt_get(st, STMT_ALERT_PRUNE, errp);
+
+	if (!s)
+		return -1;
+	sqlite3_bind_int64(s, 1, keep);
+	return step_done(st, s, "prune alerts", errp);
+}
+
+int srv_store_alert_counts(struct srv_store *st, void (*fn)(void *arg, const char *status, const char *severity,
+							     uint64_t n),
+			   void *arg, struct err **errp)
+{
+	auto_stmt sqlite3_stmt *s = stmt_get(st, STMT_ALERT_COUNT, errp);
+	int rc;
+
+	if (!s)
+		return -1;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		fn(arg, (const char *)sqlite3_column_text(s, 0), (const char *)sqlite3_column_text(s, 1),
+		   (uint64_t)sqlite3_column_int64(s, 2));
+	if (rc != SQLITE_DONE)
+		return db_fail(st, errp, "count alerts");
+	return 0;
 }

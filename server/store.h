@@ -185,4 +185,30 @@ int srv_store_template_delete(struct srv_store *st, const char *owner, const cha
 int srv_store_template_list(struct srv_store *st, void (*fn)(void *arg, const struct srv_record *r), void *arg,
 			    struct err **errp);
 
+/**
+ * Alerts (server/alerts.h): the columns listings filter on, the rest a JSON
+ * document. Strings are borrowed.
+ */
+struct srv_alert_row {
+	const char *id;
+	const char *rule;
+	const char *severity;		/* info, warning, critical, emergency */
+	const char *status;		/* active, acknowledged, resolved */
+	int64_t triggered_at;		/* epoch ms */
+	int64_t updated_at;
+	const char *doc;		/* JSON object */
+};
+/** Insert or update (status, updated_at, doc) an alert. */
+int srv_store_alert_put(struct srv_store *st, const struct srv_alert_row *r, struct err **errp);
+/** Alerts newest first, at most limit, filtered by status, severity and id (each NULL: any). */
+int srv_store_alert_list(struct srv_store *st, const char *status, const char *severity, const char *id,
+			 unsigned limit, void (*fn)(void *arg, const struct srv_alert_row *r), void *arg,
+			 struct err **errp);
+/** How many alerts are kept, by status and severity: fn once per pair that has any. */
+int srv_store_alert_counts(struct srv_store *st, void (*fn)(void *arg, const char *status, const char *severity,
+							     uint64_t n),
+			   void *arg, struct err **errp);
+/** Forget all but the keep most recently resolved alerts (open ones stay). */
+int srv_store_alert_prune(struct srv_store *st, unsigned keep, struct err **errp);
+
 #endif

@@ -42,6 +42,24 @@ struct tool_tmpl_store {
 	void *arg;
 };
 
+/**
+ * Alerts on the server's metrics (server/alerts.h), for the alert_* tools.
+ * An alert is {alert_id, rule_name, severity, status, message, metric, op,
+ * value, threshold, triggered_at, ...}. Results are owned by the caller.
+ */
+struct tool_alerts {
+	/* {"alerts": [...]}, newest first; status, severity: filters (NULL: any), already validated */
+	json_t *(*list)(void *arg, const char *status, const char *severity, struct err **errp);
+	/*
+	 * Acknowledge (resolve false) or resolve alert id as principal, with a
+	 * comment (NULL: none): the alert as it is then. ERR_NOT_FOUND for an
+	 * unknown id, ERR_CONFLICT for one already resolved.
+	 */
+	json_t *(*act)(void *arg, const char *id, bool resolve, const char *principal, const char *comment,
+		       struct err **errp);
+	void *arg;
+};
+
 /** Server-wide things tools use. */
 struct tool_env {
 	struct sess_registry *sessions;
@@ -51,6 +69,7 @@ struct tool_env {
 	bool fixtures;		/* also offer the conformance fixture tools */
 	char http_base[300];	/* "http://host:port" of serve, for URLs in results; "" under stdio */
 	const struct tool_tmpl_store *templates;	/* NULL: templates made by tool live in memory only */
+	const struct tool_alerts *alerts;	/* NULL: no alerts (the alert tools say so) */
 };
 
 /**
@@ -168,6 +187,7 @@ extern const struct tool_def tool_alias_defs[];
 const char *tool_alias_target(const char *name);
 extern const struct tool_def tool_edit_defs[];
 extern const struct tool_def tool_template_defs[];
+extern const struct tool_def tool_alert_defs[];
 
 /* ---- session templates (template_tools.c) ---- */
 /** A template resolved for session_create (settings borrowed: valid until templates change). */

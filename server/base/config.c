@@ -65,6 +65,7 @@ void srv_config_defaults(struct srv_config *cfg)
 		.principals = 10000,
 	};
 	cfg->jwt_ttl_s = 3600;
+	cfg->alert_interval_s = 10;
 }
 
 static void egress_release(struct srv_config *cfg)
@@ -89,6 +90,10 @@ void srv_config_release(struct srv_config *cfg)
 	json_decref(cfg->templates);
 	cfg->templates = NULL;
 	egress_release(cfg);
+	free(cfg->alert_rules);
+	cfg->alert_rules = NULL;
+	cfg->n_alert_rules = 0;
+	cfg->alert_rules_set = false;
 }
 
 static int parse_scaled(const char *s, uint64_t *out, const char *const *units,
@@ -240,6 +245,7 @@ static const struct scalar_key settings[] = {
 	{ "terminals_per_session", CFG(terminals_per_session), NULL, 1, 100, "between 1 and 100" },
 	{ "terminal_idle", CFG(terminal_idle_s), DURATION, 0, 0, NULL },
 	{ "terminal_output", CFG(terminal_output_bytes), SIZE, 4096, 64ull << 20, "between 4k and 64M" },
+	{ "alert_interval", CFG(alert_interval_s), DURATION, 1, 3600, "between 1s and 1h" },
 };
 
 /* the "quota" object: what one API key may hold (0: no bound) */
@@ -420,6 +426,15 @@ int srv_config_apply_json(struct srv_config *cfg, json_t *obj, struct err **errp
 					return err_wrap(errp, "config: templates");
 			json_decref(cfg->templates);
 			cfg->templates = json_deep_copy(v);
+		} else if (!strcmp(key, "alerts")) {
+			struct srv_alert_rule *rules;
+			size_t nrules;
+			if (srv_alert_rules_parse(v, &rules, &nrules, errp) < 0)
+				return -1;
+			free(cfg->alert_rules);
+			cfg->alert_rules = rules;
+			cfg->n_alert_rules = nrules;
+			cfg->alert_rules_set = true;
 		} else if (!strcmp(key, "rate_limits")) {
 			if (apply_rate(&cfg->rate, v, errp) < 0)
 				return -1;

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "alert.h"
 #include "err.h"
 
 /** One limit: the default a session gets and the most it may ask for. */
@@ -111,6 +112,11 @@ struct srv_config {
 	 * dialect absent or given an object is served. Owned; NULL: all defaults.
 	 */
 	json_t *compat;
+	/* alerts (server/alerts.h): config "alerts" replaces the default rules ([] : none) */
+	struct srv_alert_rule *alert_rules;	/* owned; used only when alert_rules_set */
+	size_t n_alert_rules;
+	bool alert_rules_set;
+	uint64_t alert_interval_s;	/* how often metrics are sampled and the rules evaluated */
 };
 
 /** Fill cfg with built-in defaults (data_dir NULL). */

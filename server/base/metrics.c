@@ -25,6 +25,7 @@ struct hist {
 
 static struct series *executions, *tool_calls, *tool_errors;
 static struct hist *durations;
+static struct metrics_exec_totals totals;
 
 static void bump(struct series **list, const char *labels)
 {
@@ -49,6 +50,9 @@ void metrics_execution(const char *language, const char *outcome, uint64_t durat
 
 	snprintf(labels, sizeof(labels), "language=\"%s\",outcome=\"%s\"", language, outcome);
 	bump(&executions, labels);
+	totals.count++;
+	totals.failed += strcmp(outcome, "ok") && strcmp(outcome, "cancelled");
+	totals.seconds += secs;
 	for (h = durations; h; h = h->next)
 		if (!strcmp(h->language, language))
 			break;
@@ -63,6 +67,11 @@ void metrics_execution(const char *language, const char *outcome, uint64_t durat
 			h->buckets[i]++;
 	h->count++;
 	h->sum += secs;
+}
+
+void metrics_exec_totals(struct metrics_exec_totals *t)
+{
+	*t = totals;
 }
 
 void metrics_tool_call(const char *tool, bool is_error)

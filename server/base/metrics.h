@@ -13,6 +13,12 @@
 
 /** An execution finished. outcome: "ok", "error", "timeout", "oom", "cancelled". */
 void metrics_execution(const char *language, const char *outcome, uint64_t duration_ms);
+/** Executions finished since start: all, failed (outcome other than ok and cancelled), and their wall time. */
+struct metrics_exec_totals {
+	uint64_t count, failed;
+	double seconds;
+};
+void metrics_exec_totals(struct metrics_exec_totals *t);
 /** A tool call finished; is_error: it returned isError. */
 void metrics_tool_call(const char *tool, bool is_error);
 
