@@ -568,6 +568,37 @@ static int pick_cpus(const struct sess_registry *reg, double cpus, uint32_t *out
 	return 0;
 }
 
+int sess_update(struct sess_session *s, int64_t memory_mb, double cpus, json_t *env, json_t *labels,
+		struct err **errp)
+{
+	struct sess_registry *reg = s->reg;
+	struct sess_limits lim = s->limits;
+	uint64_t mem = lim.memory_bytes;
+
+	if (s->state == SESS_DELETED)
+		return err_setc(errp, ERR_NOT_FOUND, 0, "session %s is gone", s->id);
+	if (memory_mb > 0 && srv_limit_pick(&reg->cfg->memory_bytes, memory_mb * 1024 * 1024, 16ull << 20,
+					    "memory_mb (in bytes)", &mem, errp) < 0)
+		return -1;
+	if (cpus > 0 && pick_cpus(reg, cpus, &lim.cpu_millis, errp) < 0)
+		return -1;
+	if (mem > lim.memory_bytes) {
+		struct sess_held add = { .memory_bytes = mem - lim.memory_bytes };
+		if (sess_quota_check(reg, s->owner, &add, errp) < 0)
+			return -1;
+	}
+	lim.memory_bytes = mem;
+	if (s->worker && s->state == SESS_RUNNING && sess_worker_set_limits(s->worker, &lim, errp) < 0)
+		return err_wrap(errp, "session %s: cannot change its limits", s->id);
+	s->limits = lim;
+	if (env)
+		json_object_update(s->env, env);
+	if (labels)
+		json_object_update(s->labels, labels);
+	save(s);
+	return 0;
+}
+
 int sess_create(struct sess_registry *reg, const char *owner, bool implicit,
 		const struct sess_request *rq, struct sess_session **out, struct err **errp)
 {

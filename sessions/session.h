@@ -184,6 +184,18 @@ int sess_stop(struct sess_session *s, struct err **errp);
 /** A new sandbox on the kept workspace: stopped/failed → creating → running (wait with sess_when_ready). */
 int sess_start(struct sess_session *s, struct err **errp);
 
+/**
+ * Change s's memory limit (memory_mb > 0; else kept), CPU cap (cpus > 0; else
+ * kept), environment and labels (env's and labels' entries over its own;
+ * NULL: kept; both checked by the caller). Checked
+ * as at creation (the config's maxima, a cpu controller, the owner's memory
+ * quota); a running sandbox's cgroups get the limits at once (without
+ * cgroups, programs started from now on get them as rlimits). Its /tmp and
+ * /dev/shm keep the size they were made with.
+ */
+int sess_update(struct sess_session *s, int64_t memory_mb, double cpus, json_t *env, json_t *labels,
+		struct err **errp);
+
 /** Create a session for owner; checks the request against the config's maxima. */
 int sess_create(struct sess_registry *reg, const char *owner, bool implicit,
 		const struct sess_request *rq, struct sess_session **out, struct err **errp);

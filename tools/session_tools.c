@@ -256,20 +256,24 @@ static bool apply_template(struct tool_call *call)
 	return true;
 }
 
-static void session_create_run(struct tool_call *call)
+/* Are the names of the call's env variables valid? false: the call was finished saying which is not. */
+static bool env_names_ok(struct tool_call *call)
 {
-	if (!apply_template(call))
-		return;
-	json_t *env = json_object_get(call->args, "env");
 	const char *k;
 	json_t *v;
-
-	json_object_foreach(env, k, v) {
+	json_object_foreach(json_object_get(call->args, "env"), k, v) {
 		if (!*k || strchr(k, '=')) {
 			tool_fail(call, "argument \"env\": invalid variable name \"%s\"", k);
-			return;
+			return false;
 		}
 	}
+	return true;
+}
+
+static void session_create_run(struct tool_call *call)
+{
+	if (!apply_template(call) || !env_names_ok(call))
+		return;
 	json_t *disp = json_object_get(call->args, "display");
 	json_t *jw = json_object_get(disp, "width"), *jh = json_object_get(disp, "height");
 	json_t *desk = json_object_get(disp, "desktop");
@@ -387,6 +391,31 @@ static void session_destroy_run(struct tool_call *call)
 	buf_release(&text);
 }
 
+static void session_update_run(struct tool_call *call)
+{
+	struct sess_session *s = named_session(call);
+	auto_err struct err *err = NULL;
+
+	json_t *labels = json_object_get(call->args, "labels");
+	if (!s || !env_names_ok(call))
+		return;
+	json_t *merged = json_deep_copy(s->labels);
+	json_object_update(merged, labels);
+	bool too_many = labels && json_object_size(merged) > 32;
+	json_decref(merged);
+	if (too_many) {
+		tool_fail(call, "argument \"labels\": a session holds at most 32 labels");
+		return;
+	}
+	if (sess_update(s, tool_arg_int(call, "memory_mb", 0), json_number_value(json_object_get(call->args, "cpus")),
+			json_object_get(call->args, "env"), labels, &err) < 0) {
+		tool_fail_err(call, err, "session_update");
+		return;
+	}
+	sess_audit(call->env->sessions, call->principal, "session.update", s->id, NULL);
+	reply_session(call, s, "updated");
+}
+
 static void session_stop_run(struct tool_call *call)
 {
 	struct sess_session *s = named_session(call);
@@ -485,6 +514,22 @@ const struct tool_def tool_session_defs[] = {
 		.read_only = true,
 		.idempotent = true,
 		.run = session_info_run,
+	},
+	{
+		.name = "session_update",
+		.title = "Change a session's limits",
+		.description = "Change a session's memory limit, CPU cap, environment or labels. A running sandbox gets the "
+			       "new limits at once; the environment applies to the programs started from now on. The "
+			       "sandbox's /tmp and /dev/shm keep the size they were made with.",
+		.input_schema = "{\"type\":\"object\",\"properties\":{\"session_id\":{\"type\":\"string\"},"
+				"\"memory_mb\":{\"type\":\"integer\",\"minimum\":16,\"description\":\"New memory limit for the whole session.\"},"
+				"\"cpus\":{\"type\":\"number\",\"minimum\":0.01,\"description\":\"New CPU cap in CPUs (only where a cpu cgroup can keep it).\"},"
+				"\"env\":{\"type\":\"object\",\"maxProperties\":256,\"propertyNames\":{\"maxLength\":256},\"additionalProperties\":{\"type\":\"string\",\"maxLength\":32768},\"description\":\"Variables set over the session's own.\"},"
+				"\"labels\":" TOOL_LABELS_SCHEMA "}"
+				",\"required\":[\"session_id\"],\"additionalProperties\":false}",
+		.output_schema = SESSION_OUT,
+		.idempotent = true,
+		.run = session_update_run,
 	},
 	{
 		.name = "session_stop",

@@ -4,6 +4,7 @@
 // rate limits (X-RateLimit-*, 429, recovery); pagination (limit, offset, cursor, X-Pagination-*).
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import os from 'node:os';
 import { startServe, createKey, httpRequest, httpClient, sleep, poll, hostPidsMatching } from './helpers.mjs';
 import { loadCompat, compatRequest, assertExchange, runShell } from './compat.mjs';
 
@@ -30,15 +31,17 @@ function assertError(res, status, code, field) {
   if (field) assert.equal(e.details.field, field, res.text);
 }
 
+/** A server whose own rate limits stay out of the way (unless given), and two keys. */
+async function serveWithKeys(rateLimits = { requests: 10000, executions: 10000, uploads: 10000 }) {
+  const srv = await startServe({ config: { compat: { soulbox: { rate_limits: rateLimits } } } });
+  return { srv, alice: createKey(srv.dataDir, { name: 'alice' }).key, bob: createKey(srv.dataDir, { name: 'bob' }).key };
+}
+
 describe('soulbox (004): skeleton', () => {
   let srv;
   let alice;
   let bob;
-  before(async () => {
-    srv = await startServe({ config: { compat: { soulbox: { rate_limits: { requests: 10000, executions: 10000 } } } } });
-    alice = createKey(srv.dataDir, { name: 'alice' }).key;
-    bob = createKey(srv.dataDir, { name: 'bob' }).key;
-  });
+  before(async () => ({ srv, alice, bob } = await serveWithKeys()));
   after(async () => { await srv?.close(); });
 
   for (const base of BASES) {
@@ -217,13 +220,137 @@ describe('soulbox (004): skeleton', () => {
   });
 });
 
+describe('soulbox (004): sandboxes', () => {
+  let srv;
+  let alice;
+  let bob;
+  before(async () => ({ srv, alice, bob } = await serveWithKeys()));
+  after(async () => { await srv?.close(); });
+  const ex = (name) => FX.exchanges.find((e) => e.name === name);
+  const withId = (name, id) => ({ ...ex(name).request, path: ex(name).request.path.replace('{sandbox_id}', id) });
+
+  for (const base of BASES) {
+    test(`${base || '(documented path)'}: create, list, details, update, delete as documented`, async () => {
+      const made = await compatRequest(srv, ex('sandboxes: create').request, { prefix: base, key: alice, credential: FX.credential });
+      assertExchange(made, ex('sandboxes: create').response, 'create');
+      const id = made.json.sandbox_id;
+      assert.deepEqual(made.json.network, { enabled: false, allowed_hosts: [] });
+      // the sandbox is an mcpbox session of the key, with its environment
+      const r = await sb(srv, alice, 'POST', `${base}/api/execute`, { language: 'bash', code: 'echo $PYTHON_PATH; echo data > script.py', sandbox_id: id });
+      assert.equal(r.json.output, '/custom/path\n', r.text);
+      const list = await compatRequest(srv, ex('sandboxes: list').request, { prefix: base, key: alice, credential: FX.credential });
+      assertExchange(list, ex('sandboxes: list').response, 'list');
+      assert.ok(list.json.sandboxes.some((x) => x.sandbox_id === id && x.name === 'my-sandbox' && x.runtime === 'python'));
+      const got = await compatRequest(srv, withId('sandboxes: details', id), { prefix: base, key: alice, credential: FX.credential });
+      assertExchange(got, ex('sandboxes: details').response, 'details');
+      assert.deepEqual(got.json.files.map((f) => [f.name, f.size]), [['script.py', 5]]);
+      assert.equal(got.json.template, 'basic');
+      const put = withId('sandboxes: update', id);
+      if (os.cpus().length < 2) put.body = { ...put.body, resources: { memory_limit: '1G', cpu_limit: 1.0 } };
+      const upd = await compatRequest(srv, put, { prefix: base, key: alice, credential: FX.credential });
+      assertExchange(upd, ex('sandboxes: update').response, 'update');
+      const after2 = await sb(srv, alice, 'POST', `${base}/api/execute`, { language: 'bash', code: 'echo $NEW_VAR $PYTHON_PATH', sandbox_id: id });
+      assert.equal(after2.json.output, 'new_value /custom/path\n', after2.text);
+      assertError(await sb(srv, bob, 'GET', `${base}/api/sandboxes/${id}`), 404, 'RESOURCE_NOT_FOUND');
+      assertError(await sb(srv, bob, 'DELETE', `${base}/api/sandboxes/${id}`), 404, 'RESOURCE_NOT_FOUND');
+      assert.ok(!(await sb(srv, bob, 'GET', `${base}/api/sandboxes`)).json.sandboxes.some((x) => x.sandbox_id === id));
+      const del = await compatRequest(srv, withId('sandboxes: delete', id), { prefix: base, key: alice, credential: FX.credential });
+      assertExchange(del, ex('sandboxes: delete').response, 'delete');
+      assertError(await sb(srv, alice, 'GET', `${base}/api/sandboxes/${id}`), 404, 'RESOURCE_NOT_FOUND');
+    });
+  }
+
+  test('resources are the session\'s limits: memory_limit is enforced, and PUT raises it', async () => {
+    const made = await sb(srv, alice, 'POST', '/api/sandboxes', { name: 'small', runtime: 'python', resources: { memory_limit: '64M' } });
+    assert.equal(made.status, 201, made.text);
+    const id = made.json.sandbox_id;
+    const grow = { language: 'python', code: 'x = bytearray(150 * 1024 * 1024)\nprint(len(x))', sandbox_id: id };
+    let r = await sb(srv, alice, 'POST', '/api/execute', grow);
+    assert.equal(r.json.status, 'failed', r.text);
+    const upd = await sb(srv, alice, 'PUT', `/api/sandboxes/${id}`, { resources: { memory_limit: '512M' } });
+    assert.equal(upd.json.resources.memory_limit, '512M', upd.text);
+    r = await sb(srv, alice, 'POST', '/api/execute', grow);
+    assert.equal(r.json.status, 'completed', r.text);
+    const mcp = await httpClient(srv, { key: alice });
+    try {
+      const info = await mcp.call('session_info', { session_id: id });
+      assert.equal(info.structuredContent.limits.memory_mb, 512);
+    } finally { await mcp.close(); }
+    assert.equal((await sb(srv, alice, 'DELETE', `/api/sandboxes/${id}`)).status, 200);
+  });
+
+  test('network: enabled without allowed_hosts is served; allowed_hosts with network on is refused clearly', async () => {
+    const refused = await sb(srv, alice, 'POST', '/api/sandboxes', { name: 'n', network: { enabled: true, allowed_hosts: ['api.example.com'] } });
+    assertError(refused, 400, 'VALIDATION_ERROR', 'network.allowed_hosts');
+    assert.match(refused.json.error.details.reason, /cannot limit a sandbox's network to named hosts/);
+    const off = await sb(srv, alice, 'POST', '/api/sandboxes', { name: 'n', network: { enabled: false } });
+    assert.equal(off.json.network.enabled, false);
+    const ifaces = "import socket\nprint(' '.join(sorted(n for _, n in socket.if_nameindex())))";
+    let r = await sb(srv, alice, 'POST', '/api/execute', { language: 'python', code: ifaces, sandbox_id: off.json.sandbox_id });
+    assert.equal(r.json.output, 'lo\n', r.text);
+    await sb(srv, alice, 'DELETE', `/api/sandboxes/${off.json.sandbox_id}`);
+    const on = await sb(srv, alice, 'POST', '/api/sandboxes', { name: 'n', network: { enabled: true, allowed_hosts: [] } });
+    if (on.status === 503 && /\/dev\/net\/tun/.test(on.text)) return; // this host cannot give a sandbox network (as nobody): said so
+    assert.equal(on.status, 201, on.text);
+    assert.equal(on.json.network.enabled, true);
+    r = await sb(srv, alice, 'POST', '/api/execute', { language: 'python', code: ifaces, sandbox_id: on.json.sandbox_id });
+    assert.notEqual(r.json.output, 'lo\n', r.text);
+    assert.equal((await sb(srv, alice, 'GET', `/api/sandboxes/${on.json.sandbox_id}`)).json.network.enabled, true);
+    await sb(srv, alice, 'DELETE', `/api/sandboxes/${on.json.sandbox_id}`);
+  });
+
+  test('list filters (status, runtime), pagination headers; delete without force refuses a sandbox that is running code', async () => {
+    const ids = [];
+    for (const runtime of ['python', 'nodejs', 'go']) ids.push((await sb(srv, bob, 'POST', '/api/sandboxes', { name: `rt-${runtime}`, runtime })).json.sandbox_id);
+    let r = await sb(srv, bob, 'GET', '/api/sandboxes?runtime=nodejs');
+    assert.deepEqual(r.json.sandboxes.map((x) => x.name), ['rt-nodejs']);
+    r = await sb(srv, bob, 'GET', '/api/sandboxes?status=stopped');
+    assert.deepEqual(r.json.sandboxes, []);
+    r = await sb(srv, bob, 'GET', '/api/sandboxes?status=running&limit=2');
+    assert.equal(r.json.total, 3);
+    assert.equal(r.json.sandboxes.length, 2);
+    assert.equal(r.json.limit, 2);
+    assert.equal(r.headers['x-pagination-total'], '3');
+    assert.equal(r.headers['x-pagination-next'], '/api/sandboxes?status=running&offset=2&limit=2');
+    r = await sb(srv, bob, 'GET', r.headers['x-pagination-next']);
+    assert.equal(r.json.sandboxes.length, 1);
+    assert.equal(r.json.offset, 2);
+    assertError(await sb(srv, bob, 'GET', '/api/sandboxes?status=sleeping'), 400, 'VALIDATION_ERROR', 'status');
+    const job = await sb(srv, bob, 'POST', '/api/execute', { language: 'bash', code: 'sleep 20', sandbox_id: ids[0], async: true });
+    assert.equal(job.status, 202);
+    await sleep(300);
+    assertError(await sb(srv, bob, 'DELETE', `/api/sandboxes/${ids[0]}`), 409, 'VALIDATION_ERROR', 'force');
+    assert.equal((await sb(srv, bob, 'DELETE', `/api/sandboxes/${ids[0]}?force=true`)).status, 200);
+    const st = await poll(async () => {
+      const x = await sb(srv, bob, 'GET', `/api/execute/${job.json.execution_id}`);
+      return x.json.completed_at ? x : null;
+    }, { timeout: 5000 });
+    assert.ok(st && st.json.status !== 'completed', st?.text);
+    for (const id of ids.slice(1)) assert.equal((await sb(srv, bob, 'DELETE', `/api/sandboxes/${id}`)).status, 200);
+  });
+
+  test('sandbox validation errors name the field', async () => {
+    const cases = [
+      [{ runtime: 'cobol' }, 'runtime'], [{ name: '' }, 'name'], [{ template: 5 }, 'template'],
+      [{ resources: { memory_limit: 'lots' } }, 'resources.memory_limit'], [{ resources: { cpu_limit: 0 } }, 'resources.cpu_limit'],
+      [{ resources: { disk_limit: 'x' } }, 'resources.disk_limit'], [{ environment: { A: 1 } }, 'environment'],
+      [{ network: { enabled: 'yes' } }, 'network'], [{ resources: [] }, 'resources'],
+    ];
+    for (const [body, field] of cases) assertError(await sb(srv, alice, 'POST', '/api/sandboxes', body), 400, 'VALIDATION_ERROR', field);
+    assertError(await sb(srv, alice, 'POST', '/api/sandboxes', { template: 'no-such' }), 404, 'RESOURCE_NOT_FOUND');
+    assertError(await sb(srv, alice, 'PUT', '/api/sandboxes/ses_nope', { resources: { memory_limit: '1G' } }), 404, 'RESOURCE_NOT_FOUND');
+    const made = await sb(srv, alice, 'POST', '/api/sandboxes', {});
+    assert.equal(made.status, 201, made.text);
+    assertError(await sb(srv, alice, 'PUT', `/api/sandboxes/${made.json.sandbox_id}`, { network: { enabled: true } }), 400, 'VALIDATION_ERROR', 'network');
+    assertError(await sb(srv, alice, 'DELETE', `/api/sandboxes/${made.json.sandbox_id}?force=maybe`), 400, 'VALIDATION_ERROR', 'force');
+    assert.equal((await sb(srv, alice, 'DELETE', `/api/sandboxes/${made.json.sandbox_id}`)).status, 200);
+  });
+});
+
 describe('soulbox (004): rate limits', () => {
   let srv;
   let bob;
-  before(async () => {
-    srv = await startServe({ config: { compat: { soulbox: { rate_limits: { requests: 30, executions: 3 } } } } });
-    bob = createKey(srv.dataDir, { name: 'bob' }).key;
-  });
+  before(async () => ({ srv, bob } = await serveWithKeys({ requests: 30, executions: 3 })));
   after(async () => { await srv?.close(); });
 
   test('executions have their own bucket: the 4th execution in a minute is refused, other requests are not', async () => {
