@@ -15,6 +15,7 @@
 #include "auth.h"
 #include "jwt.h"
 #include "login.h"
+#include "services.h"
 #include "users.h"
 #include "base/buf.h"
 #include "base/common.h"
@@ -511,6 +512,7 @@ static int cmd_serve(const char *listen, const char *auth_mode, const char *admi
 	vnc_term_web_routes();
 	px_routes();
 	srv_login_routes(srv.users);
+	srv_services_start(srv.users, srv.store);
 	rest_start(&srv.cfg);
 	if (tp_http_start(srv.loop, &mcp_app, &o, &err) < 0) {
 		log_error("%s", err_text(err));

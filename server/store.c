@@ -119,6 +119,16 @@ static const char *const migrations[] = {
 	"  doc          TEXT NOT NULL"
 	");"
 	"CREATE INDEX alerts_status ON alerts (status, triggered_at);",
+	/* 9: what a REST dialect keeps beyond the sessions (003's environment specs: labels,
+	 * tolerations, ...), one JSON document per (dialect, id); id is usually a session's. */
+	"CREATE TABLE rest_objects ("
+	"  dialect    TEXT NOT NULL,"
+	"  id         TEXT NOT NULL,"
+	"  owner      TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  doc        TEXT NOT NULL,"
+	"  PRIMARY KEY (dialect, id)"
+	");",
 };
 
 enum stmt_id {
@@ -158,6 +168,9 @@ enum stmt_id {
 	STMT_ALERT_LIST,
 	STMT_ALERT_PRUNE,
 	STMT_ALERT_COUNT,
+	STMT_REST_PUT,
+	STMT_REST_DELETE,
+	STMT_REST_LIST,
 	STMT__COUNT,
 };
 
@@ -206,6 +219,9 @@ static const char *const stmt_sql[STMT__COUNT] = {
 		"ORDER BY created_at, id",
 	[STMT_TMPL_PUT] = "INSERT OR REPLACE INTO templates (owner, name, created_at, doc) VALUES (?1, ?2, ?3, ?4)",
 	[STMT_TMPL_DELETE] = "DELETE FROM templates WHERE owner = ?1 AND name = ?2",
+	[STMT_REST_PUT] = "INSERT OR REPLACE INTO rest_objects (dialect, id, owner, created_at, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
+	[STMT_REST_DELETE] = "DELETE FROM rest_objects WHERE dialect = ?1 AND id = ?2",
+	[STMT_REST_LIST] = "SELECT id, owner, '', created_at, doc FROM rest_objects WHERE dialect = ?1 ORDER BY created_at, id",
 	[STMT_TMPL_LIST] = "SELECT name, owner, '', created_at, doc FROM templates ORDER BY created_at, owner, name",
 	[STMT_USER_INSERT] = "INSERT INTO users (name, hash, role, created_at, tokens_after) VALUES (?1, ?2, ?3, ?4, 0) "
 		"ON CONFLICT (name) DO NOTHING",
@@ -868,6 +884,41 @@ int srv_store_template_list(struct srv_store *st, void (*fn)(void *arg, const st
 	if (!s)
 		return -1;
 	return walk(st, s, true, fn, arg, "list templates", errp);
+}
+
+int srv_store_rest_put(struct srv_store *st, const char *dialect, const struct srv_record *r, struct err **errp)
+{
+	auto_stmt sqlite3_stmt *s = stmt_get(st, STMT_REST_PUT, errp);
+
+	if (!s)
+		return -1;
+	sqlite3_bind_text(s, 1, dialect, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, r->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, r->owner, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, r->created_at);
+	sqlite3_bind_text(s, 5, r->doc, -1, SQLITE_STATIC);
+	return step_done(st, s, "save a REST object", errp);
+}
+
+int srv_store_rest_delete(struct srv_store *st, const char *dialect, const char *id, struct err **errp)
+{
+	auto_stmt sqlite3_stmt *s = stmt_get(st, STMT_REST_DELETE, errp);
+
+	if (!s)
+		return -1;
+	sqlite3_bind_text(s, 1, dialect, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, id, -1, SQLITE_STATIC);
+	return step_done(st, s, "delete a REST object", errp);
+}
+
+int srv_store_rest_list(struct srv_store *st, const char *dialect, void (*fn)(void *arg, const struct srv_record *r),
+			void *arg, struct err **errp)
+{
+	auto_stmt sqlite3_stmt *s = stmt_get(st, STMT_REST_LIST, errp);
+	if (!s)
+		return -1;
+	sqlite3_bind_text(s, 1, dialect, -1, SQLITE_STATIC);
+	return walk(st, s, true, fn, arg, "list REST objects", errp);
 }
 
 /* ---- users ---------------------------------------------------------------- */

@@ -210,5 +210,13 @@ int srv_store_alert_counts(struct srv_store *st, void (*fn)(void *arg, const cha
 			   void *arg, struct err **errp);
 /** Forget all but the keep most recently resolved alerts (open ones stay). */
 int srv_store_alert_prune(struct srv_store *st, unsigned keep, struct err **errp);
+ * What a REST dialect keeps beyond the sessions (server/rest/rest.h's
+ * objects): one document per (dialect, id) with r->owner, r->created_at,
+ * r->doc. Put replaces; list is oldest first.
+ */
+int srv_store_rest_put(struct srv_store *st, const char *dialect, const struct srv_record *r, struct err **errp);
+int srv_store_rest_delete(struct srv_store *st, const char *dialect, const char *id, struct err **errp);
+int srv_store_rest_list(struct srv_store *st, const char *dialect, void (*fn)(void *arg, const struct srv_record *r),
+			void *arg, struct err **errp);
 
 #endif

@@ -81,7 +81,10 @@ struct login {
 	char hash[SRV_USER_HASH_MAX];
 	char *pw;
 	size_t len;
-	bool known, match;
+	char *new_pw;			/* a password change: the new password (NULL: a login) */
+	size_t new_len;
+	char new_hash[SRV_USER_HASH_MAX];
+	bool known, match, hashed;
 	LIST_ENTRY(login) link;
 };
 
@@ -268,6 +271,18 @@ int srv_user_set_role(struct srv_store *st, const char *name, const char *role, 
 		       "%s has that role already", errp);
 }
 
+static json_t *user_json(struct srv_user_row *row)
+{
+	json_t *o = json_object(), *name = json_string(row->name);
+
+	json_object_set_new(o, "name", name ? name : json_string("?"));
+	json_object_set_new(o, "role", json_string(srv_user_role_valid(row->role) ? row->role : "?"));
+	srv_auth_json_time(o, "created_at", row->created_at ? row->created_at : 1);
+	srv_auth_json_time(o, "disabled_at", row->disabled_at);
+	explicit_bzero(row->hash, sizeof(row->hash));
+	return o;
+}
+
 int srv_user_list(struct srv_store *st, json_t **out, struct err **errp)
 {
 	struct srv_user_row *rows;
@@ -277,19 +292,21 @@ int srv_user_list(struct srv_store *st, json_t **out, struct err **errp)
 	if (srv_store_user_list(st, &rows, &n, errp) < 0)
 		return -1;
 	arr = json_array();
-	for (size_t i = 0; i < n; i++) {
-		json_t *o = json_object(), *name = json_string(rows[i].name);
-
-		json_object_set_new(o, "name", name ? name : json_string("?"));
-		json_object_set_new(o, "role", json_string(srv_user_role_valid(rows[i].role) ? rows[i].role : "?"));
-		srv_auth_json_time(o, "created_at", rows[i].created_at ? rows[i].created_at : 1);
-		srv_auth_json_time(o, "disabled_at", rows[i].disabled_at);
-		json_array_append_new(arr, o);
-		explicit_bzero(rows[i].hash, sizeof(rows[i].hash));
-	}
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, user_json(&rows[i]));
 	free(rows);
 	*out = arr;
 	return 0;
+}
+
+int srv_user_get(struct srv_store *st, const char *name, json_t **out, struct err **errp)
+{
+	struct srv_user_row row;
+	int rc = name_valid(name) ? srv_store_user_get(st, name, &row, errp) : 0;
+
+	if (rc == 1)
+		*out = user_json(&row);
+	return rc;
 }
 
 /* ---- the secret ---- */
@@ -557,7 +574,12 @@ static void login_answer(struct login *l, struct srv_login_result *res)
 		explicit_bzero(l->pw, l->len);
 		free(l->pw);
 	}
+	if (l->new_pw) {
+		explicit_bzero(l->new_pw, l->new_len);
+		free(l->new_pw);
+	}
 	explicit_bzero(l->hash, sizeof(l->hash));
+	explicit_bzero(l->new_hash, sizeof(l->new_hash));
 	l->cb(l->arg, res);
 	free(l);
 }
@@ -567,6 +589,35 @@ static void login_work(uv_work_t *w)
 	struct login *l = w->data;
 
 	l->match = srv_user_password_ok(l->known ? l->hash : dummy_hash, l->pw, l->len) && l->known;
+	if (l->match && l->new_pw)
+		l->hashed = srv_user_hash_password(l->new_pw, l->new_len, l->new_hash, NULL) == 0;
+}
+
+/* A password change whose old password matched: store the new hash (tokens issued before stop working). */
+static void change(struct srv_users *u, struct login *l, struct srv_login_result *res)
+{
+	struct srv_user_row row;
+	struct err *err = NULL;
+	int rc;
+
+	/* read again: the user may have been disabled or changed while the passwords were hashed */
+	rc = srv_store_user_get(u->st, l->name, &row, &err);
+	if (rc == 1 && !row.disabled_at && !strcmp(row.hash, l->hash))
+		rc = srv_store_user_passwd(u->st, l->name, l->new_hash, (int64_t)(wall_ms() / 1000), &err);
+	else if (rc == 1)
+		rc = 0;
+	explicit_bzero(row.hash, sizeof(row.hash));
+	if (rc == 1) {
+		*res = (struct srv_login_result){ .ok = true };
+		log_info("users: %s changed the password", l->name);
+		return;
+	}
+	if (err)
+		log_warn("users: password change: %s", err_text(err));
+	*res = (struct srv_login_result){ .cls = rc < 0 ? ERR_INTERNAL : ERR_DENIED,
+					  .message = rc < 0 ? "cannot change the password now"
+							    : "invalid username or password" };
+	err_free(err);
 }
 
 static void issue(struct srv_users *u, struct login *l, struct srv_login_result *res)
@@ -618,12 +669,21 @@ static void login_done(uv_work_t *w, int status)
 			explicit_bzero(l->pw, l->len);
 			free(l->pw);
 		}
+		if (l->new_pw) {
+			explicit_bzero(l->new_pw, l->new_len);
+			free(l->new_pw);
+		}
+		explicit_bzero(l->new_hash, sizeof(l->new_hash));
 		free(l);
 		return;
 	}
 	LIST_REMOVE(l, link);
 	u->hashing--;
-	if (status == 0 && l->match)
+	if (status == 0 && l->match && l->new_pw && !l->hashed)
+		res = (struct srv_login_result){ .cls = ERR_INTERNAL, .message = "cannot hash the new password now" };
+	else if (status == 0 && l->match && l->new_pw)
+		change(u, l, &res);
+	else if (status == 0 && l->match)
 		issue(u, l, &res);
 	if (res.ok) {
 		struct fail_slot *f = fail_find(u, l->key, false, now);
@@ -638,8 +698,8 @@ static void login_done(uv_work_t *w, int status)
 	free((char *)res.token);
 }
 
-void srv_users_login(struct srv_users *u, const char *name, const char *password, size_t len, const char *source,
-		     srv_login_cb cb, void *arg)
+static void login_start(struct srv_users *u, const char *name, const char *password, size_t len, const char *source,
+			const char *new_pw, size_t new_len, srv_login_cb cb, void *arg)
 {
 	struct login *l = xcalloc(1, sizeof(*l));
 	struct srv_login_result res = { .cls = ERR_DENIED, .message = "invalid username or password" };
@@ -686,6 +746,10 @@ void srv_users_login(struct srv_users *u, const char *name, const char *password
 	memcpy(l->pw, password, len);
 	l->pw[len] = '\0';
 	l->len = len;
+	if (new_pw) {
+		l->new_pw = xstrndup(new_pw, new_len);
+		l->new_len = new_len;
+	}
 	l->u = u;
 	l->work.data = l;
 	if (uv_queue_work(u->loop, &l->work, login_work, login_done) != 0) {
@@ -695,4 +759,23 @@ void srv_users_login(struct srv_users *u, const char *name, const char *password
 	}
 	u->hashing++;
 	LIST_INSERT_HEAD(&u->logins, l, link);
+}
+
+void srv_users_login(struct srv_users *u, const char *name, const char *password, size_t len, const char *source,
+		     srv_login_cb cb, void *arg)
+{
+	login_start(u, name, password, len, source, NULL, 0, cb, arg);
+}
+
+void srv_users_change_password(struct srv_users *u, const char *name, const char *old, size_t old_len,
+			       const char *new_pw, size_t new_len, const char *source, srv_login_cb cb, void *arg)
+{
+	struct srv_login_result res = { .cls = ERR_INVALID };
+
+	if (new_len < SRV_USER_PASSWORD_MIN || new_len > SRV_USER_PASSWORD_MAX || memchr(new_pw, 0, new_len)) {
+		res.message = "the new password must be 8 to 1024 bytes";
+		cb(arg, &res);
+		return;
+	}
+	login_start(u, name, old, old_len, source, new_pw, new_len, cb, arg);
 }

@@ -72,6 +72,8 @@ int srv_user_bootstrap(struct srv_store *st, const char *name, char **password_o
 void srv_user_password_free(char *pw);
 /** All users as a new JSON array of {name, role, created_at, disabled_at?}. */
 int srv_user_list(struct srv_store *st, json_t **out, struct err **errp);
+/** One user as a new {name, role, created_at, disabled_at?}: 1 found, 0 no such user, -1 error. */
+int srv_user_get(struct srv_store *st, const char *name, json_t **out, struct err **errp);
 
 /** The server's side: the secret, the logins in progress and their failures. */
 struct srv_users;
@@ -112,6 +114,17 @@ typedef void (*srv_login_cb)(void *arg, const struct srv_login_result *res);
  */
 void srv_users_login(struct srv_users *u, const char *name, const char *password, size_t len, const char *source,
 		     srv_login_cb cb, void *arg);
+
+/**
+ * A user's own password change: old is checked and new_pw hashed on libuv's
+ * pool (never on the loop), then stored; tokens issued before stop working.
+ * cb is called once, on the loop: ok; or ERR_INVALID (new_pw not 8..1024
+ * bytes, said before anything is hashed), ERR_DENIED (old is wrong or the
+ * user is disabled: counted as a failed login of name from source), ERR_LIMIT
+ * (retry_after_s), ERR_INTERNAL.
+ */
+void srv_users_change_password(struct srv_users *u, const char *name, const char *old, size_t old_len,
+			       const char *new_pw, size_t new_len, const char *source, srv_login_cb cb, void *arg);
 
 /**
  * `mcpbox user add NAME [--admin | --role ROLE] --password-stdin | list |

@@ -1453,6 +1453,11 @@ void tp_http_drain(void)
 	H.draining = true;
 }
 
+bool tp_http_draining(void)
+{
+	return H.draining;
+}
+
 size_t tp_http_busy(void)
 {
 	size_t n = 0;

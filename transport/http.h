@@ -118,6 +118,8 @@ void tp_req_end(struct tp_req *r);
  * ends the body). Then tp_req_write() pieces and tp_req_end(), as above.
  */
 void tp_req_start_raw(struct tp_req *r, int status, const char *type, int64_t length);
+/** Is the server shutting down? (A route's endless stream ends then, so that shutdown need not wait for it.) */
+bool tp_http_draining(void);
 /** Bytes of the answer queued and not yet written to the client (a streaming route's backpressure). */
 size_t tp_req_queued(const struct tp_req *r);
 /** Call fn(arg) whenever a piece of the queued answer was written to the client (NULL: stop). */

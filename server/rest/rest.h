@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "../base/err.h"
 #include "../../tools/tool.h"
@@ -64,6 +65,45 @@ extern const struct rest_dialect rest_manager;	/* 000: manager.c */
 extern const struct rest_dialect rest_agentflow;	/* 002: agentflow.c */
 extern const struct rest_dialect rest_executor;	/* 001: executor.c */
 extern const struct rest_dialect rest_soulbox;	/* 004: soulbox*.c */
+extern const struct rest_dialect rest_agentbox;	/* 003: agentbox.c */
+
+/** The outcome of a login or a password change (server/users.h's, for dialects). */
+struct rest_login {
+	bool ok;
+	enum err_class cls;		/* when not ok: ERR_DENIED, ERR_INVALID, ERR_LIMIT, ERR_INTERNAL */
+	const char *message;
+	const char *token;		/* a login's, valid during the callback */
+	uint64_t expires_in;		/* seconds */
+	unsigned retry_after_s;		/* ERR_LIMIT */
+};
+typedef void (*rest_login_cb)(void *arg, const struct rest_login *res);
+
+/** A dialect's stored object (objects below): id, its owner (a principal), when, and its document. */
+typedef void (*rest_object_fn)(void *arg, const char *id, const char *owner, int64_t created_ms, json_t *doc);
+
+/**
+ * What the server gives dialects that keep more than the tools do (003):
+ * users who log in (server/users.h; password work runs off the loop and
+ * callbacks come on the loop, once) and objects kept in the store across
+ * restarts (server/store.h's rest_objects, one JSON document per dialect and
+ * id). Set before rest_start under serve (server/services.c); loop thread.
+ */
+struct rest_services {
+	void (*login)(const char *name, const char *pw, size_t len, const char *source, rest_login_cb cb, void *arg);
+	void (*change_password)(const char *name, const char *old, size_t old_len, const char *new_pw, size_t new_len,
+				const char *source, rest_login_cb cb, void *arg);
+	/* 1 and a new {name, role, created_at, disabled_at?}; 0 no such user; -1 */
+	int (*user_get)(const char *name, json_t **out, struct err **errp);
+	/* objects: put replaces (doc borrowed); list calls fn for each, oldest first */
+	int (*object_put)(const char *dialect, const char *id, const char *owner, int64_t created_ms, const json_t *doc,
+			  struct err **errp);
+	int (*object_delete)(const char *dialect, const char *id, struct err **errp);
+	int (*object_list)(const char *dialect, rest_object_fn fn, void *arg, struct err **errp);
+};
+/** Set the services (a static that outlives the server). */
+void rest_set_services(const struct rest_services *s);
+/** The services, or NULL (stdio: no users, and no dialect is served). */
+const struct rest_services *rest_services(void);
 
 /** Mount every dialect the config enables (cfg->compat) on the HTTP transport. */
 void rest_start(const struct srv_config *cfg);

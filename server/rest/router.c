@@ -34,9 +34,22 @@ static const struct rest_dialect *const dialects[] = {
 	&rest_manager,
 	&rest_agentflow,
 	&rest_executor,
+	&rest_agentbox,
 	&rest_soulbox,
 	NULL,
 };
+
+static const struct rest_services *services;
+
+void rest_set_services(const struct rest_services *s)
+{
+	services = s;
+}
+
+const struct rest_services *rest_services(void)
+{
+	return services;
+}
 
 /* ---- per-principal tool state ---- */
 

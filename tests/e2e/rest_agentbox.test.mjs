@@ -1,0 +1,472 @@
+// Dialect 003, AgentBox (server/rest/agentbox*.c): the document's exchanges after a login
+// (fixtures/compat/agentbox.json) under /api/v1 and /compat/agentbox/api/v1, its complete bash
+// workflow (curl + jq) run unchanged, Go's bytes, the twin's validator messages, what mcpbox refuses
+// to pretend, label selectors, exec without a shell, async runs, logs (and their SSE stream), and
+// abuse: forged, expired and wrong-issuer tokens, a revoked key, other principals, limits.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { startServe, httpClient, createKey, keyCli, httpRequest, textOf, BIN, REPO, sleep } from './helpers.mjs';
+import { loadCompat, assertExchange, runShell } from './compat.mjs';
+
+const fixture = loadCompat('agentbox');
+// the document's "Complete Workflow Example", copied as it is
+const workflow = fs.readFileSync(path.join(REPO, 'fixtures', 'compat', 'agentbox_workflow.sh'), 'utf8');
+
+function addUser(dataDir, name, password, ...flags) {
+  const r = spawnSync(BIN, ['user', 'add', name, ...flags, '--password-stdin', '--data', dataDir], { input: `${password}\n`, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+}
+
+function api(srv, token, method, p, body, headers = {}) {
+  const h = { ...headers };
+  if (token) h.Authorization = `Bearer ${token}`;
+  if (body !== undefined) h['Content-Type'] = 'application/json';
+  return httpRequest(srv, { method, path: p, headers: h, body, timeout: 60000 });
+}
+
+async function login(srv, username, password) {
+  const r = await api(srv, null, 'POST', '/api/v1/auth/login', { username, password });
+  assert.equal(r.status, 200, r.text);
+  return r.json.token;
+}
+
+function assertError(res, status, error, message) {
+  assert.equal(res.status, status, res.text);
+  assert.deepEqual(Object.keys(res.json), ['error', 'message', 'code'], res.text);
+  assert.equal(res.json.code, status);
+  if (error instanceof RegExp) assert.match(res.json.error, error);
+  else if (error !== undefined) assert.equal(res.json.error, error, res.text);
+  if (message !== undefined) {
+    if (message instanceof RegExp) assert.match(res.json.message, message);
+    else assert.equal(res.json.message, message, res.text);
+  }
+}
+
+const ENV = (name, extra = {}) => ({ name, image: 'python:3.11-slim', resources: { cpu: '500m', memory: '256Mi', storage: '1Gi' }, ...extra });
+
+/** A token signed with secret, in the server's format. */
+function forge(secret, payload) {
+  const b = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const body = `${b({ alg: 'HS256', typ: 'JWT' })}.${b(payload)}`;
+  return `${body}.${crypto.createHmac('sha256', secret).update(body).digest('base64url')}`;
+}
+const claimsOf = (t) => JSON.parse(Buffer.from(t.split('.')[1], 'base64url').toString());
+
+describe('REST dialect 003: AgentBox', () => {
+  let srv, alice, bob;
+  before(async () => {
+    // the document's limits (20 creations a minute...) would refuse this suite's own pace
+    srv = await startServe({ config: { compat: { agentbox: { rate_limits: { auth: 1000, create: 1000, exec: 10000, other: 10000 } } } } });
+    addUser(srv.dataDir, 'alice', 'alice-password-1');
+    addUser(srv.dataDir, 'bob', 'bob-password-1');
+    alice = await login(srv, 'alice', 'alice-password-1');
+    bob = await login(srv, 'bob', 'bob-password-1');
+  });
+  after(async () => { await srv?.close(); });
+
+  for (const prefix of ['/api/v1', '/compat/agentbox/api/v1']) {
+    test(`the document's exchanges, in order, under ${prefix}`, async () => {
+      const saved = { username: 'alice', password: 'alice-password-1' };
+      const fill = (v) => JSON.parse(JSON.stringify(v).replace(/\{(\w+)\}/g, (m, k) => saved[k] ?? m));
+      for (const ex of fixture.exchanges) {
+        const req = fill(ex.request);
+        const res = await api(srv, req.auth ? saved.token : null, req.method, prefix + req.path, req.body);
+        if (ex.response.status === 204) {
+          assert.equal(res.status, 204, `${ex.name}: ${res.text}`);
+          assert.equal(res.text, '');
+          continue;
+        }
+        assertExchange(res, fill(ex.response), ex.name);
+        // Go's encoder: one JSON value and a newline
+        assert.ok(res.text.endsWith('}\n'), `${ex.name}: Go's trailing newline`);
+        assert.equal(res.headers['content-type']?.split(';')[0], 'application/json');
+        for (const [k, from] of Object.entries(ex.save || {})) saved[k] = res.json[from];
+        if (ex.name === 'create an environment') {
+          assert.equal(res.json.endpoint, `ws://${srv.base.replace(/^http:\/\//, '')}${prefix}/environments/${res.json.id}/attach`);
+          assert.equal(res.json.namespace, `agentbox-${res.json.id}`);
+          // the document's field order (Go's struct order)
+          assert.deepEqual(Object.keys(res.json).slice(0, 4), ['id', 'name', 'status', 'image']);
+        }
+      }
+    });
+  }
+
+  test('the document\'s complete bash workflow runs unchanged after a login', async () => {
+    assert.match(workflow, /SERVER="https:\/\/your-server\/api\/v1"/);
+    const script = workflow
+      .replace('SERVER="https://your-server/api/v1"', `SERVER="${srv.base}/api/v1"`)
+      .replace('TOKEN="your-jwt-token"', `TOKEN="${alice}"`);
+    const file = path.join(srv.dataDir, 'workflow.sh');
+    fs.writeFileSync(file, script);
+    const r = await runShell(`bash -e ${file}`, { base: srv.base });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const out = r.stdout;
+    const envId = /Created environment: (\S+)/.exec(out)?.[1];
+    assert.ok(envId && envId !== 'null', out);
+    assert.match(out, /Environment is running!/);
+    // both exec answers came back as JSON with an exit code (pip has no network here: its failure is an answer too)
+    assert.match(out, /"exit_code": \d+/);
+    assert.match(out, /"logs": \[/);
+    assert.match(out, /Done!/);
+    // the environment is gone
+    const gone = await api(srv, alice, 'GET', `/api/v1/environments/${envId}`);
+    assertError(gone, 404, 'environment not found');
+  });
+
+  test('errors: the twin\'s 401 messages, bad JSON, bodies over the limit, unknown paths', async () => {
+    const noauth = await api(srv, null, 'GET', '/api/v1/environments');
+    assertError(noauth, 401, 'unauthorized', 'missing authorization header');
+    const basic = await api(srv, null, 'GET', '/api/v1/environments', undefined, { Authorization: 'Basic eDp5' });
+    assertError(basic, 401, 'unauthorized', 'invalid authorization header format');
+    const three = await api(srv, null, 'GET', '/api/v1/environments', undefined, { Authorization: 'Bearer a b' });
+    assertError(three, 401, 'unauthorized', 'invalid authorization header format');
+    const wrong = await api(srv, 'mcpbox_nope', 'GET', '/api/v1/environments');
+    assertError(wrong, 401, 'unauthorized', 'invalid token or API key');
+    const xkey = await api(srv, null, 'GET', '/api/v1/environments', undefined, { 'X-API-Key': 'mcpbox_nope' });
+    assertError(xkey, 401, 'unauthorized', 'invalid API key');
+    // a real key in X-API-Key works, and wins over a bad Authorization
+    const good = await api(srv, 'bad', 'GET', '/api/v1/environments', undefined, { 'X-API-Key': srv.key });
+    assert.equal(good.status, 200, good.text);
+
+    const bad = await httpRequest(srv, { method: 'POST', path: '/api/v1/environments', headers: { Authorization: `Bearer ${alice}`, 'Content-Type': 'application/json' }, body: '{"name": ' });
+    assertError(bad, 400, 'invalid request body');
+    const arr = await api(srv, alice, 'POST', '/api/v1/environments', []);
+    assertError(arr, 400, 'invalid request body');
+    const big = await api(srv, alice, 'POST', '/api/v1/environments', { ...ENV('big'), env: { X: 'x'.repeat(1100000) } });
+    assert.ok([400, 413].includes(big.status), big.text.slice(0, 200));
+    if (big.status === 400) assertError(big, 400, 'invalid request body', 'http: request body too large');
+    const made = await api(srv, alice, 'POST', '/api/v1/environments', ENV('limits'));
+    const bigExec = await api(srv, alice, 'POST', `/api/v1/environments/${made.json.id}/exec`, { command: ['x'.repeat(70000)] });
+    assertError(bigExec, 400, 'invalid request body', 'http: request body too large');
+    assert.equal((await api(srv, alice, 'DELETE', `/api/v1/environments/${made.json.id}`)).status, 204);
+    const none = await api(srv, alice, 'GET', '/api/v1/nowhere');
+    assert.equal(none.status, 404);
+    assert.equal(none.json.code, 404);
+    const compatNone = await api(srv, alice, 'GET', '/compat/agentbox/api/v1/nowhere');
+    assertError(compatNone, 404, 'not found');
+    // /api/v1 is shared with dialect 000: its envelope still answers its own paths
+    const mgr = await httpRequest(srv, { method: 'GET', path: '/api/v1/sandboxes', headers: { 'X-API-KEY': srv.key } });
+    assert.equal(mgr.json.success, true, mgr.text);
+  });
+
+  test('the validator: every rule of the twin, with its message', async () => {
+    const cases = [
+      [{ image: 'python:3.11-slim', resources: { cpu: '1', memory: '1Gi', storage: '1Gi' } }, 'name is required'],
+      [ENV('My_Env'), 'name must be lowercase alphanumeric with hyphens'],
+      [ENV('-bad'), 'name must be lowercase alphanumeric with hyphens'],
+      [ENV('a'.repeat(64)), 'name must be 63 characters or less'],
+      [{ name: 'x', resources: { cpu: '1', memory: '1Gi', storage: '1Gi' } }, 'image is required'],
+      [ENV('x', { resources: { memory: '1Gi', storage: '1Gi' } }), 'invalid resources: cpu is required'],
+      [ENV('x', { resources: { cpu: '0.5', memory: '1Gi', storage: '1Gi' } }), 'invalid resources: invalid cpu format: invalid format (expected: 100m or 1)'],
+      [ENV('x', { resources: { cpu: '20', memory: '1Gi', storage: '1Gi' } }), 'invalid resources: cpu exceeds maximum allowed (10000m)'],
+      [ENV('x', { resources: { cpu: '0m', memory: '1Gi', storage: '1Gi' } }), 'invalid resources: cpu must be positive'],
+      [ENV('x', { resources: { cpu: '1', storage: '1Gi' } }), 'invalid resources: memory is required'],
+      [ENV('x', { resources: { cpu: '1', memory: '1GB', storage: '1Gi' } }), 'invalid resources: invalid memory format: invalid format (expected: 512Mi, 1Gi, etc)'],
+      [ENV('x', { resources: { cpu: '1', memory: '11Gi', storage: '1Gi' } }), `invalid resources: memory exceeds maximum allowed (${10 * 2 ** 30} bytes)`],
+      [ENV('x', { resources: { cpu: '1', memory: '1Gi' } }), 'invalid resources: storage is required'],
+      [ENV('x', { resources: { cpu: '1', memory: '1Gi', storage: '1Pi' } }), 'invalid resources: invalid storage format: invalid format (expected: 1Gi, 5Gi, etc)'],
+      [ENV('x', { resources: { cpu: '1', memory: '1Gi', storage: '101Gi' } }), `invalid resources: storage exceeds maximum allowed (${100 * 2 ** 30} bytes)`],
+      [ENV('x', { timeout: 86401 }), 'timeout exceeds maximum allowed (86400 seconds)'],
+      [ENV('x', { timeout: -1 }), 'timeout cannot be negative'],
+      [ENV('x', { env: { '': 'v' } }), 'environment variable name cannot be empty'],
+      [ENV('x', { labels: { '': 'v' } }), 'label key cannot be empty'],
+      [ENV('x', { labels: { ['k'.repeat(64)]: 'v' } }), 'label key must be 63 characters or less'],
+      [ENV('x', { labels: { k: 'v'.repeat(64) } }), 'label value must be 63 characters or less'],
+      [ENV('x', { node_selector: { '': 'v' } }), 'node selector key cannot be empty'],
+      [ENV('x', { node_selector: { ['k'.repeat(254)]: 'v' } }), 'node selector key must be 253 characters or less'],
+      [ENV('x', { node_selector: { k: 'v'.repeat(64) } }), 'node selector value must be 63 characters or less'],
+      [ENV('x', { tolerations: [{ operator: 'Maybe' }] }), "toleration[0]: operator must be 'Exists' or 'Equal'"],
+      [ENV('x', { tolerations: [{ key: 'k', operator: 'Equal', value: 'v', effect: 'NoSchedule' }, { effect: 'Never' }] }), "toleration[1]: effect must be 'NoSchedule', 'PreferNoSchedule', or 'NoExecute'"],
+      [ENV('x', { tolerations: [{ operator: 'Exists', value: 'v' }] }), "toleration[0]: value must be empty when operator is 'Exists'"],
+      [ENV('x', { tolerations: [{ effect: 'NoSchedule', tolerationSeconds: 5 }] }), "toleration[0]: tolerationSeconds can only be set when effect is 'NoExecute'"],
+      [ENV('x', { tolerations: [{ key: 'k'.repeat(254) }] }), 'toleration[0]: key must be 253 characters or less'],
+      [ENV('x', { isolation: { runtime_class: 'gVisor' } }), 'isolation.runtime_class must be lowercase alphanumeric with hyphens'],
+      [ENV('x', { isolation: { runtime_class: 'g'.repeat(64) } }), 'isolation.runtime_class must be 63 characters or less'],
+      [ENV('x', { isolation: { network_policy: { allowed_egress_cidrs: ['10.0.0/8'] } } }), "isolation.network_policy.allowed_egress_cidrs[0]: invalid CIDR format '10.0.0/8'"],
+      [ENV('x', { isolation: { network_policy: { allowed_ingress_ports: [0] } } }), 'isolation.network_policy.allowed_ingress_ports[0]: port must be between 1 and 65535'],
+      [ENV('x', { isolation: { security_context: { run_as_user: -1 } } }), 'isolation.security_context.run_as_user must be non-negative'],
+      [ENV('x', { isolation: { security_context: { run_as_group: -5 } } }), 'isolation.security_context.run_as_group must be non-negative'],
+    ];
+    for (const [body, message] of cases) {
+      const r = await api(srv, alice, 'POST', '/api/v1/environments', body);
+      assertError(r, 400, 'validation failed', message);
+    }
+    // a field of the wrong JSON type is the decoder's failure
+    const typed = await api(srv, alice, 'POST', '/api/v1/environments', { ...ENV('x'), timeout: '60' });
+    assertError(typed, 400, 'invalid request body', /cannot unmarshal string into Go struct field timeout of type int/);
+    const listed = await api(srv, alice, 'GET', '/api/v1/environments');
+    assert.equal(listed.json.total, 0, 'nothing was created by a refused request');
+  });
+
+  test('what mcpbox cannot honour is refused, said, never ignored; an unknown image lists the known ones', async () => {
+    const cases = [
+      [{ network_policy: { allowed_egress_cidrs: ['10.0.0.0/8'] } }, /allowed_egress_cidrs is not supported/],
+      [{ network_policy: { allow_cluster_internal: true } }, /allow_cluster_internal is not supported/],
+      [{ network_policy: { allowed_ingress_ports: [8080] } }, /allowed_ingress_ports is not supported/],
+      [{ security_context: { run_as_user: 0 } }, /run_as_user 0 is not supported: .* uid and gid 1000/],
+      [{ security_context: { run_as_group: 2000 } }, /run_as_group 2000 is not supported/],
+      [{ security_context: { allow_privilege_escalation: true } }, /allow_privilege_escalation: true is not supported/],
+      [{ security_context: { read_only_root_filesystem: false } }, /read_only_root_filesystem: false is not supported/],
+    ];
+    for (const [isolation, message] of cases) {
+      const r = await api(srv, alice, 'POST', '/api/v1/environments', ENV('iso', { isolation }));
+      assertError(r, 400, 'validation failed', message);
+    }
+    const unknown = await api(srv, alice, 'POST', '/api/v1/environments', { ...ENV('img'), image: 'oracle-db:19' });
+    assertError(unknown, 400, 'validation failed', /"oracle-db:19" not found.*available: .*basic-python/);
+    // what it can honour: uid 1000, no escalation, a read-only root, a runtime class kept, no internet
+    const ok = await api(srv, alice, 'POST', '/api/v1/environments', ENV('iso-ok', {
+      isolation: { runtime_class: 'gvisor', network_policy: { allow_internet: false }, security_context: { run_as_user: 1000, run_as_group: 1000, run_as_non_root: true, read_only_root_filesystem: true, allow_privilege_escalation: false } },
+      node_selector: { 'disk': 'ssd' }, tolerations: [{ key: 'k', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 30 }],
+    }));
+    assert.equal(ok.status, 201, ok.text);
+    assert.deepEqual(Object.keys(ok.json).slice(-3), ['node_selector', 'tolerations', 'isolation']);
+    assert.equal(ok.json.isolation.runtime_class, 'gvisor');
+    const id = ok.json.id;
+    const who = await api(srv, alice, 'POST', `/api/v1/environments/${id}/exec`, { command: ['sh', '-c', 'id -u; id -g; touch /usr/x 2>&1; echo rc=$?'] });
+    assert.match(who.json.stdout, /^1000\n1000\n.*\nrc=1\n$/s);
+    const net = await api(srv, alice, 'POST', `/api/v1/environments/${id}/exec`, { command: ['sh', '-c', 'cat /proc/net/dev | grep -c :'] });
+    assert.equal(net.json.stdout.trim(), '1', 'only the loopback interface without allow_internet');
+    assert.equal((await api(srv, alice, 'DELETE', `/api/v1/environments/${id}?force=true`)).status, 204);
+  });
+
+  test('list: status, label selectors, limit and offset, in creation order; each principal sees its own', async () => {
+    const made = [];
+    for (const [name, labels] of [['sel-a', { team: 'x', tier: 'web' }], ['sel-b', { team: 'y', tier: 'web' }], ['sel-c', { team: 'z' }]]) {
+      const r = await api(srv, alice, 'POST', '/api/v1/environments', ENV(name, { labels }));
+      assert.equal(r.status, 201, r.text);
+      made.push(r.json.id);
+    }
+    const names = async (q, token = alice) => {
+      const r = await api(srv, token, 'GET', `/api/v1/environments${q}`);
+      assert.equal(r.status, 200, r.text);
+      return r.json.environments.map((e) => e.name);
+    };
+    assert.deepEqual(await names(''), ['sel-a', 'sel-b', 'sel-c']);
+    assert.deepEqual(await names('?label=team%3Dx'), ['sel-a']);
+    assert.deepEqual(await names('?label=team!%3Dx'), ['sel-b', 'sel-c']);
+    assert.deepEqual(await names('?label=team%20in%20(x%2Cz)'), ['sel-a', 'sel-c']);
+    assert.deepEqual(await names('?label=team%20notin%20(x)'), ['sel-b', 'sel-c']);
+    assert.deepEqual(await names('?label=tier'), ['sel-a', 'sel-b']);
+    assert.deepEqual(await names('?label=!tier'), ['sel-c']);
+    assert.deepEqual(await names('?label=tier%3Dweb%2Cteam%3Dy'), ['sel-b']);
+    assert.deepEqual(await names('?status=running&limit=2&offset=1'), ['sel-b', 'sel-c']);
+    assert.deepEqual(await names('?status=terminated'), []);
+    const page = await api(srv, alice, 'GET', '/api/v1/environments?limit=1&offset=2');
+    assert.equal(page.json.total, 3);
+    assert.equal(page.json.limit, 1);
+    assert.equal(page.json.offset, 2);
+    assertError(await api(srv, alice, 'GET', '/api/v1/environments?label=team%20in%20x'), 400, 'invalid label selector');
+    assertError(await api(srv, alice, 'GET', '/api/v1/environments?status=sleeping'), 400, 'invalid status');
+    // bob sees none of alice's, and cannot reach them
+    assert.deepEqual(await names('', bob), []);
+    assertError(await api(srv, bob, 'GET', `/api/v1/environments/${made[0]}`), 404, 'environment not found');
+    assertError(await api(srv, bob, 'POST', `/api/v1/environments/${made[0]}/exec`, { command: ['true'] }), 404, 'environment not found');
+    assertError(await api(srv, bob, 'DELETE', `/api/v1/environments/${made[0]}`), 404, 'environment not found');
+    // PATCH: labels change (and filter), the image cannot
+    const p = await api(srv, alice, 'PATCH', `/api/v1/environments/${made[2]}`, { labels: { team: 'x' } });
+    assert.equal(p.status, 200, p.text);
+    assert.deepEqual(p.json.labels, { team: 'x' });
+    assert.deepEqual(await names('?label=team%3Dx'), ['sel-a', 'sel-c']);
+    assertError(await api(srv, alice, 'PATCH', `/api/v1/environments/${made[2]}`, { image: 'node:20' }), 400, 'validation failed', /image cannot be changed/);
+    assertError(await api(srv, alice, 'PATCH', `/api/v1/environments/${made[2]}`, { labels: { '': 'x' } }), 400, 'validation failed', 'label key cannot be empty');
+    for (const id of made) assert.equal((await api(srv, alice, 'DELETE', `/api/v1/environments/${id}`)).status, 204);
+    assert.deepEqual(await names(''), []);
+  });
+
+  test('exec runs the argv without a shell; runs are jobs; logs carry real times and streams', async () => {
+    const c = await api(srv, alice, 'POST', '/api/v1/environments', ENV('exec-env', { env: { GREETING: 'hi <&>' } }));
+    assert.equal(c.status, 201, c.text);
+    const id = c.json.id;
+    const argv = await api(srv, alice, 'POST', `/api/v1/environments/${id}/exec`, { command: ['printf', '%s|', '$HOME', '*', "it's", 'a b'] });
+    assert.equal(argv.json.stdout, "$HOME|*|it's|a b|", 'no expansion, no globbing, no splitting');
+    // Go escapes <, > and & in strings
+    const env = await api(srv, alice, 'POST', `/api/v1/environments/${id}/exec`, { command: ['sh', '-c', 'echo "$GREETING"; echo oops >&2; exit 3'] });
+    assert.deepEqual([env.json.stdout, env.json.stderr, env.json.exit_code], ['hi <&>\n', 'oops\n', 3]);
+    assert.match(env.text, /hi \\u003c\\u0026\\u003e/);
+    assert.equal(typeof env.json.duration_ms, 'number');
+    const missing = await api(srv, alice, 'POST', `/api/v1/environments/${id}/exec`, { command: ['no-such-program'] });
+    assert.equal(missing.json.exit_code, 127);
+    const slow = await api(srv, alice, 'POST', `/api/v1/environments/${id}/exec`, { command: ['sleep', '30'], timeout: 1 });
+    assert.notEqual(slow.json.exit_code, 0);
+    assert.ok(slow.json.duration_ms < 10000, 'the timeout applied');
+    assertError(await api(srv, alice, 'POST', `/api/v1/environments/${id}/exec`, { command: [] }), 400, 'command is required');
+    assertError(await api(srv, alice, 'POST', `/api/v1/environments/${id}/exec`, { command: ['x'], timeout: -1 }), 400, 'timeout cannot be negative');
+    const empty = await httpRequest(srv, { method: 'POST', path: `/api/v1/environments/${id}/exec`, headers: { Authorization: `Bearer ${alice}` } });
+    assert.equal(empty.status, 400);
+    assert.match(empty.json.error, /^request body is required/);
+
+    // async: run → executions → get → cancel
+    const run = await api(srv, alice, 'POST', `/api/v1/environments/${id}/run`, { command: ['sh', '-c', 'echo started; sleep 30'] });
+    assert.equal(run.status, 202, run.text);
+    assert.deepEqual(Object.keys(run.json), ['id', 'environment_id', 'status', 'created_at']);
+    assert.equal(run.json.environment_id, id);
+    const quick = await api(srv, alice, 'POST', `/api/v1/environments/${id}/run`, { command: ['sh', '-c', 'echo done-$X'], env: { X: 'y' } });
+    let got;
+    for (let i = 0; i < 100; i++) {
+      got = await api(srv, alice, 'GET', `/api/v1/executions/${quick.json.id}`);
+      if (got.json.status !== 'running') break;
+      await sleep(50);
+    }
+    assert.equal(got.json.status, 'completed', got.text);
+    assert.equal(got.json.exit_code, 0);
+    assert.equal(got.json.stdout, 'done-y\n');
+    const list = await api(srv, alice, 'GET', `/api/v1/environments/${id}/executions`);
+    assert.ok(list.json.executions.some((e) => e.id === run.json.id && e.status === 'running'), list.text);
+    assert.equal(list.json.total, list.json.executions.length);
+    assertError(await api(srv, bob, 'GET', `/api/v1/executions/${run.json.id}`), 404, 'execution not found');
+    const cancel = await api(srv, alice, 'DELETE', `/api/v1/executions/${run.json.id}`);
+    assert.deepEqual(cancel.json, { status: 'canceled' });
+    const after = await api(srv, alice, 'GET', `/api/v1/executions/${run.json.id}`);
+    assert.equal(after.json.status, 'canceled');
+    assertError(await api(srv, alice, 'DELETE', `/api/v1/executions/${quick.json.id}`), 400, /cannot be canceled/);
+
+    // logs: lines with the stream each came on
+    const logs = await api(srv, alice, 'GET', `/api/v1/environments/${id}/logs`);
+    const msgs = logs.json.logs.map((l) => `${l.stream}:${l.message}`);
+    assert.ok(msgs.includes('stdout:hi <&>') && msgs.includes('stderr:oops'), msgs.join('\n'));
+    for (const l of logs.json.logs) assert.match(l.timestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
+    const tail = await api(srv, alice, 'GET', `/api/v1/environments/${id}/logs?tail=1&timestamps=false`);
+    assert.equal(tail.json.logs.length, 1);
+    assert.equal(tail.json.logs[0].timestamp, '0001-01-01T00:00:00Z');
+
+    // follow: Server-Sent Events, each line when it is written
+    const lines = [];
+    const res = await new Promise((resolve, reject) => {
+      const req = http.get({ host: '127.0.0.1', port: srv.port, path: `/api/v1/environments/${id}/logs?follow=true&tail=1`, headers: { Authorization: `Bearer ${alice}` } }, resolve);
+      req.on('error', reject);
+    });
+    assert.equal(res.statusCode, 200);
+    assert.match(res.headers['content-type'], /^text\/event-stream/);
+    assert.equal(res.headers['cache-control'], 'no-cache');
+    let buf = '';
+    const arrived = [];
+    res.on('data', (d) => {
+      buf += d;
+      let i;
+      while ((i = buf.indexOf('\n\n')) >= 0) {
+        const frame = buf.slice(0, i);
+        buf = buf.slice(i + 2);
+        assert.ok(frame.startsWith('data: '), frame);
+        lines.push(JSON.parse(frame.slice(6)));
+        arrived.push(Date.now());
+      }
+    });
+    await sleep(400);
+    assert.equal(lines.length, 1, 'tail=1 first');
+    await api(srv, alice, 'POST', `/api/v1/environments/${id}/run`, { command: ['sh', '-c', 'for i in 1 2 3; do echo tick-$i; sleep 0.6; done'] });
+    for (let i = 0; i < 60 && lines.filter((l) => /^tick-/.test(l.message)).length < 3; i++) await sleep(100);
+    const ticks = lines.filter((l) => /^tick-/.test(l.message));
+    assert.deepEqual(ticks.map((l) => l.message), ['tick-1', 'tick-2', 'tick-3']);
+    const at = lines.map((l, i) => [l, arrived[i]]).filter(([l]) => /^tick-/.test(l.message)).map(([, t]) => t);
+    assert.ok(at[2] - at[0] > 800, `streamed as written, not at the end (${at[2] - at[0]} ms)`);
+    const times = ticks.map((l) => Date.parse(l.timestamp));
+    assert.ok(times[2] - times[0] >= 1000, `each line has the time it was written (${times[2] - times[0]} ms)`);
+    res.destroy();
+    assert.equal((await api(srv, alice, 'DELETE', `/api/v1/environments/${id}`)).status, 204);
+    assertError(await api(srv, alice, 'GET', `/api/v1/environments/${id}/logs`), 404, 'environment not found');
+  });
+
+  test('auth: me, change-password, logout; forged, expired, wrong-issuer tokens; a revoked key; MCP sees the same sessions', async () => {
+    addUser(srv.dataDir, 'carol', 'carol-password-1');
+    const carol = await login(srv, 'carol', 'carol-password-1');
+    const me = await api(srv, carol, 'GET', '/api/v1/auth/me');
+    assert.equal(me.json.username, 'carol');
+    const badLogin = await api(srv, null, 'POST', '/api/v1/auth/login', { username: 'carol', password: 'nope-nope-nope' });
+    assertError(badLogin, 401, 'authentication failed', 'invalid credentials');
+    assertError(await api(srv, null, 'POST', '/api/v1/auth/login', { username: 'carol' }), 400, undefined, 'username and password are required');
+
+    const secret = fs.readFileSync(path.join(srv.dataDir, 'jwt.secret'));
+    const claims = claimsOf(carol);
+    const now = Math.floor(Date.now() / 1000);
+    const expired = forge(secret, { ...claims, iat: now - 7200, nbf: now - 7200, exp: now - 3600 });
+    assertError(await api(srv, expired, 'GET', '/api/v1/auth/me'), 401, 'unauthorized', 'invalid token or API key');
+    const issuer = forge(secret, { ...claims, iss: 'agentbox' });
+    assertError(await api(srv, issuer, 'GET', '/api/v1/auth/me'), 401, 'unauthorized', 'invalid token or API key');
+    const [h, p] = carol.split('.');
+    const elevated = Buffer.from(JSON.stringify({ ...claims, sub: 'alice' })).toString('base64url');
+    assertError(await api(srv, `${h}.${elevated}.${carol.split('.')[2]}`, 'GET', '/api/v1/auth/me'), 401, 'unauthorized', 'invalid token or API key');
+    const other = forge(crypto.randomBytes(32), claims);
+    assertError(await api(srv, other, 'GET', '/api/v1/auth/me'), 401, 'unauthorized', 'invalid token or API key');
+    assert.ok(p);
+
+    // change-password: the old one is checked; afterwards only the new one logs in
+    assertError(await api(srv, carol, 'POST', '/api/v1/auth/change-password', { current_password: 'wrong-one-1', new_password: 'carol-password-2' }), 401, 'invalid current password');
+    assertError(await api(srv, carol, 'POST', '/api/v1/auth/change-password', { current_password: 'carol-password-1', new_password: 'short' }), 400, 'validation failed');
+    const changed = await api(srv, carol, 'POST', '/api/v1/auth/change-password', { current_password: 'carol-password-1', new_password: 'carol-password-2' });
+    assert.equal(changed.status, 200, changed.text);
+    assertError(await api(srv, null, 'POST', '/api/v1/auth/login', { username: 'carol', password: 'carol-password-1' }), 401);
+    await login(srv, 'carol', 'carol-password-2');
+    const out = await api(srv, carol, 'POST', '/api/v1/auth/logout');
+    assert.equal(out.status, 204);
+
+    // a key: works as Bearer and as X-API-Key; revoked, it does not
+    const k = createKey(srv.dataDir, { name: 'agentbox-ci' });
+    const made = await api(srv, k.key, 'POST', '/api/v1/environments', ENV('by-key'));
+    assert.equal(made.status, 201, made.text);
+    const mcp = await httpClient(srv, { key: k.key });
+    const sessions = await mcp.call('session_list', {});
+    assert.match(textOf(sessions), new RegExp(made.json.id), 'the environment is a session MCP clients of the key see');
+    const viaMcp = await mcp.call('execute', { session_id: made.json.id, language: 'shell', code: 'echo from-mcp' });
+    assert.match(textOf(viaMcp), /from-mcp/);
+    await mcp.close();
+    const logs = await api(srv, null, 'GET', `/api/v1/environments/${made.json.id}/logs`, undefined, { 'X-API-Key': k.key });
+    assert.ok(logs.json.logs.some((l) => l.message === 'from-mcp'), logs.text);
+    assert.equal(keyCli(srv.dataDir, 'revoke', k.id).status, 0);
+    assertError(await api(srv, k.key, 'GET', '/api/v1/environments'), 401, 'unauthorized', 'invalid token or API key');
+    assertError(await api(srv, null, 'GET', '/api/v1/environments', undefined, { 'X-API-Key': k.key }), 401, 'unauthorized', 'invalid API key');
+  });
+  test('environments survive a restart of the server', async () => {
+    const k = createKey(srv.dataDir, { name: 'persist' }).key;
+    const c = await api(srv, k, 'POST', '/api/v1/environments', ENV('keep-me', { labels: { a: 'b' }, tolerations: [{ key: 't', operator: 'Exists' }] }));
+    assert.equal(c.status, 201, c.text);
+    await srv.close({ keepData: true });
+    srv = await startServe({ dataDir: srv.dataDir });
+    const got = await api(srv, k, 'GET', `/api/v1/environments/${c.json.id}`);
+    assert.equal(got.status, 200, got.text);
+    assert.deepEqual(got.json.labels, { a: 'b' });
+    assert.deepEqual(got.json.tolerations, [{ key: 't', operator: 'Exists' }]);
+    assert.equal(got.json.status, 'terminated', 'a session of an earlier run comes back stopped');
+    const retry = await api(srv, k, 'POST', `/api/v1/environments/${c.json.id}/retry`);
+    assert.deepEqual([retry.status, retry.json], [202, { status: 'retry_triggered' }]);
+    const again = await api(srv, k, 'GET', `/api/v1/environments/${c.json.id}`);
+    assert.equal(again.json.status, 'running');
+    assert.equal((await api(srv, k, 'DELETE', `/api/v1/environments/${c.json.id}`)).status, 204);
+  });
+});
+
+describe('REST dialect 003: rate limits', () => {
+  let srv, dataDir;
+  before(async () => {
+    srv = await startServe({ config: { compat: { agentbox: { rate_limits: { other: { per_minute: 120, burst: 3 }, auth: { per_minute: 60, burst: 2 } } } } } });
+    dataDir = srv.dataDir;
+  });
+  after(async () => { await srv?.close(); });
+
+  test('a category exhausted answers 429 in the dialect\'s shape with X-RateLimit-*, and recovers', async () => {
+    const k = createKey(dataDir, { name: 'limited' }).key;
+    const seen = [];
+    for (let i = 0; i < 4; i++) seen.push(await api(srv, k, 'GET', '/api/v1/environments'));
+    assert.deepEqual(seen.map((r) => r.status), [200, 200, 200, 429]);
+    assert.equal(seen[0].headers['x-ratelimit-limit'], '3');
+    assert.equal(seen[0].headers['x-ratelimit-remaining'], '2');
+    assert.ok(Number(seen[0].headers['x-ratelimit-reset']) >= Math.floor(Date.now() / 1000));
+    assertError(seen[3], 429, 'rate limit exceeded', /retry in \d+ s/);
+    assert.equal(seen[3].headers['x-ratelimit-remaining'], '0');
+    // another principal is not affected
+    const other = createKey(dataDir, { name: 'other' }).key;
+    assert.equal((await api(srv, other, 'GET', '/api/v1/environments')).status, 200);
+    await sleep(600); // 120 a minute: one token every 0.5 s
+    assert.equal((await api(srv, k, 'GET', '/api/v1/environments')).status, 200);
+    // logins are counted per address
+    const l = [];
+    for (let i = 0; i < 3; i++) l.push(await api(srv, null, 'POST', '/api/v1/auth/login', { username: 'x', password: 'y' }));
+    assert.deepEqual(l.map((r) => r.status), [401, 401, 429]);
+  });
+
+});
