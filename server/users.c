@@ -603,7 +603,8 @@ static void change(struct srv_users *u, struct login *l, struct srv_login_result
 	/* read again: the user may have been disabled or changed while the passwords were hashed */
 	rc = srv_store_user_get(u->st, l->name, &row, &err);
 	if (rc == 1 && !row.disabled_at && !strcmp(row.hash, l->hash))
-		rc = srv_store_user_passwd(u->st, l->name, l->new_hash, (int64_t)(wall_ms() / 1000), &err);
+		/* as srv_user_passwd: tokens of this very second are older too */
+		rc = srv_store_user_passwd(u->st, l->name, l->new_hash, (int64_t)(wall_ms() / 1000) + 1, &err);
 	else if (rc == 1)
 		rc = 0;
 	explicit_bzero(row.hash, sizeof(row.hash));
