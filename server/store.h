@@ -210,6 +210,8 @@ int srv_store_alert_counts(struct srv_store *st, void (*fn)(void *arg, const cha
 			   void *arg, struct err **errp);
 /** Forget all but the keep most recently resolved alerts (open ones stay). */
 int srv_store_alert_prune(struct srv_store *st, unsigned keep, struct err **errp);
+
+/**
  * What a REST dialect keeps beyond the sessions (server/rest/rest.h's
  * objects): one document per (dialect, id) with r->owner, r->created_at,
  * r->doc. Put replaces; list is oldest first.
