@@ -33,6 +33,7 @@
 static const struct sb_part *const parts[] = {
 	&sb_part_sandbox,
 	&sb_part_exec,
+	&sb_part_files,
 	NULL,
 };
 
@@ -398,6 +399,37 @@ void sb_call_tool(struct sb_call *c, const char *tool, json_t *args, void (*next
 {
 	c->next = next;
 	rest_call(c->r, c->principal, c->conn, tool, args, call_done, c);
+}
+
+struct sb_call *sb_call_path(struct tp_req *r, const char *param, int body)
+{
+	char principal[SB_PRINCIPAL_MAX];
+	json_t *b = NULL;
+	const char *id = tp_req_param(r, param);
+	if (sb_begin(r, SB_RATE_REQUESTS, principal))
+		return NULL;
+	if (!id || !*id || strlen(id) > 256) {
+		sb_fail(r, 400, SB_VALIDATION_ERROR, param, "%s must be 1 to 256 characters", param);
+		return NULL;
+	}
+	if (body && sb_body(r, body > 1, &b))
+		return NULL;
+	struct sb_call *c = sb_call_new(r, principal, body && !b ? json_object() : b);
+	snprintf(c->id, sizeof(c->id), "%s", id);
+	return c;
+}
+
+int sb_call_page(struct sb_call *c)
+{
+	struct sb_page page;
+	if (sb_page_query(c->r, &page)) {
+		sb_call_free(c);
+		return -1;
+	}
+	c->ext = xcalloc(1, sizeof(page));
+	*(struct sb_page *)c->ext = page;
+	c->ext_free = free;
+	return 0;
 }
 
 static void forgotten(void *arg, json_t *result, enum err_class cls)

@@ -44,6 +44,7 @@ struct sb_part {
 
 extern const struct sb_part sb_part_sandbox;	/* soulbox_sandbox.c: sandboxes, templates */
 extern const struct sb_part sb_part_exec;	/* soulbox_exec.c: /api/execute */
+extern const struct sb_part sb_part_files;	/* soulbox_files.c: files, snapshots */
 
 /* ---- errors: {"error": {code, message, details: {field, reason}, request_id}} ---- */
 
@@ -161,6 +162,14 @@ struct sb_call *sb_call_new(struct tp_req *r, const char *principal, json_t *bod
 void sb_call_free(struct sb_call *c);
 /** Call tool with args (stolen); its structuredContent goes to next (borrowed). */
 void sb_call_tool(struct sb_call *c, const char *tool, json_t *args, void (*next)(struct sb_call *c, json_t *data));
+/**
+ * sb_begin (the requests bucket), then the path's capture param (1 to 256
+ * characters) as c->id and the JSON body (body: 0 none, 1 optional, an
+ * empty object when absent, 2 required). NULL when r was answered.
+ */
+struct sb_call *sb_call_path(struct tp_req *r, const char *param, int body);
+/** The pagination query into a new c->ext (struct sb_page): 0, or -1 when answered (c is then freed). */
+int sb_call_page(struct sb_call *c);
 /** Call tool with args (stolen) as c's principal and ignore its result (c may end first). */
 void sb_call_forget(struct sb_call *c, const char *tool, json_t *args);
 /** Answer status and body (stolen) and free the chain. */

@@ -83,13 +83,11 @@ static void template_list(struct tp_req *r, void *arg)
 {
 	(void)arg;
 	char principal[SB_PRINCIPAL_MAX];
-	struct sb_page page;
-	if (sb_begin(r, SB_RATE_REQUESTS, principal) || sb_page_query(r, &page))
+	if (sb_begin(r, SB_RATE_REQUESTS, principal))
 		return;
 	struct sb_call *c = sb_call_new(r, principal, NULL);
-	c->ext = xcalloc(1, sizeof(page));
-	*(struct sb_page *)c->ext = page;
-	c->ext_free = free;
+	if (sb_call_page(c))
+		return;
 	sb_call_tool(c, "template_list", json_object(), templates_listed);
 }
 
@@ -235,29 +233,11 @@ static void detail_info(struct sb_call *c, json_t *info)
 	sb_call_tool(c, "file_list", json_pack("{s:s, s:b}", "session_id", c->id, "recursive", 1), detail_listed);
 }
 
-/* The path's sandbox id into a new chain; NULL when answered. */
-static struct sb_call *sandbox_call(struct tp_req *r, bool want_body)
-{
-	char principal[SB_PRINCIPAL_MAX];
-	json_t *body = NULL;
-	const char *id = tp_req_param(r, "sandbox_id");
-	if (sb_begin(r, SB_RATE_REQUESTS, principal))
-		return NULL;
-	if (!id || !*id || strlen(id) > 256) {
-		sb_fail(r, 400, SB_VALIDATION_ERROR, "sandbox_id", "sandbox_id must be 1 to 256 characters");
-		return NULL;
-	}
-	if (want_body && sb_body(r, true, &body))
-		return NULL;
-	struct sb_call *c = sb_call_new(r, principal, body);
-	snprintf(c->id, sizeof(c->id), "%s", id);
-	return c;
-}
 
 static void sandbox_get(struct tp_req *r, void *arg)
 {
 	(void)arg;
-	struct sb_call *c = sandbox_call(r, false);
+	struct sb_call *c = sb_call_path(r, "sandbox_id", 0);
 	if (c)
 		sb_call_tool(c, "session_info", json_pack("{s:s}", "session_id", c->id), detail_info);
 }
@@ -443,8 +423,7 @@ static void sandbox_list(struct tp_req *r, void *arg)
 {
 	(void)arg;
 	char principal[SB_PRINCIPAL_MAX], v[64];
-	struct sb_page page;
-	if (sb_begin(r, SB_RATE_REQUESTS, principal) || sb_page_query(r, &page))
+	if (sb_begin(r, SB_RATE_REQUESTS, principal))
 		return;
 	if (!tp_req_query(r, "status", v, sizeof(v)) && v[0] && strcmp(v, "creating") && strcmp(v, "running") &&
 	    strcmp(v, "stopped") && strcmp(v, "error")) {
@@ -452,9 +431,8 @@ static void sandbox_list(struct tp_req *r, void *arg)
 		return;
 	}
 	struct sb_call *c = sb_call_new(r, principal, NULL);
-	c->ext = xcalloc(1, sizeof(page));
-	*(struct sb_page *)c->ext = page;
-	c->ext_free = free;
+	if (sb_call_page(c))
+		return;
 	sb_call_tool(c, "session_list", json_object(), sandboxes_listed);
 }
 
@@ -471,7 +449,7 @@ static void update_failed(struct sb_call *c, json_t *result, enum err_class cls)
 static void sandbox_update(struct tp_req *r, void *arg)
 {
 	(void)arg;
-	struct sb_call *c = sandbox_call(r, true);
+	struct sb_call *c = sb_call_path(r, "sandbox_id", 2);
 	if (!c)
 		return;
 	json_t *labels = json_object(), *args = json_pack("{s:s}", "session_id", c->id);
@@ -526,7 +504,7 @@ static void sandbox_delete(struct tp_req *r, void *arg)
 			sb_fail(r, 400, SB_VALIDATION_ERROR, "force", "force must be true or false");
 		return;
 	}
-	struct sb_call *c = sandbox_call(r, false);
+	struct sb_call *c = sb_call_path(r, "sandbox_id", 0);
 	if (c)
 		sb_call_tool(c, "session_info", json_pack("{s:s}", "session_id", c->id), delete_checked);
 }

@@ -5,6 +5,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import os from 'node:os';
+import crypto from 'node:crypto';
 import { startServe, createKey, httpRequest, httpClient, sleep, poll, hostPidsMatching } from './helpers.mjs';
 import { loadCompat, compatRequest, assertExchange, runShell } from './compat.mjs';
 
@@ -344,6 +345,138 @@ describe('soulbox (004): sandboxes', () => {
     assertError(await sb(srv, alice, 'PUT', `/api/sandboxes/${made.json.sandbox_id}`, { network: { enabled: true } }), 400, 'VALIDATION_ERROR', 'network');
     assertError(await sb(srv, alice, 'DELETE', `/api/sandboxes/${made.json.sandbox_id}?force=maybe`), 400, 'VALIDATION_ERROR', 'force');
     assert.equal((await sb(srv, alice, 'DELETE', `/api/sandboxes/${made.json.sandbox_id}`)).status, 200);
+  });
+});
+
+describe('soulbox (004): files and snapshots', () => {
+  let srv;
+  let alice;
+  let bob;
+  let id;
+  before(async () => {
+    ({ srv, alice, bob } = await serveWithKeys());
+    id = (await sb(srv, alice, 'POST', '/api/sandboxes', { name: 'files' })).json.sandbox_id;
+  });
+  after(async () => { await srv?.close(); });
+  const ex = (name) => FX.exchanges.find((e) => e.name === name);
+  const req = (name, vars) => {
+    const r = JSON.parse(JSON.stringify(ex(name).request).replace(/\{(sandbox_id|snapshot_id)\}/g, (_, k) => vars[k]));
+    return r;
+  };
+  /** POST /api/files/upload with fields (strings) and files ([field, name, Buffer]) as multipart/form-data. */
+  const upload = async (key, fields, files, prefix = '') => {
+    const fd = new FormData();
+    for (const [k, v] of Object.entries(fields)) fd.append(k, v);
+    for (const [field, name, data] of files) fd.append(field, new Blob([data]), name);
+    const res = await fetch(`${srv.base}${prefix}/api/files/upload`, { method: 'POST', body: fd, headers: key ? { 'X-API-Key': key } : {} });
+    const text = await res.text();
+    let json;
+    try { json = JSON.parse(text); } catch { /* not JSON */ }
+    return { status: res.status, headers: Object.fromEntries(res.headers), text, json };
+  };
+
+  for (const base of BASES) {
+    test(`${base || '(documented path)'}: upload, list, download, delete as documented`, async () => {
+      const bin = Buffer.from([0, 1, 2, 255, 254, 10, 13, 0]);
+      let r = await upload(alice, { sandbox_id: id }, [['file', 'script.py', Buffer.from("print('hi')\n")]], base);
+      assertExchange(r, ex('files: upload').response, 'upload');
+      assert.deepEqual(r.json.files.map((f) => [f.name, f.path, f.size]), [['script.py', '/workspace/script.py', 12]]);
+      r = await upload(alice, { sandbox_id: id, path: '/sandbox/holder/data/' }, [['file', 'blob.bin', bin]], base);
+      assert.equal(r.json.files[0].path, '/workspace/holder/data/blob.bin', r.text);
+      const ran = await sb(srv, alice, 'POST', `${base}/api/execute`, { language: 'python', code: "print(open('script.py').read(), end='')", sandbox_id: id });
+      assert.equal(ran.json.output, "print('hi')\n");
+      const list = await compatRequest(srv, req('files: list', { sandbox_id: id }), { prefix: base, key: alice, credential: FX.credential });
+      assertExchange(list, ex('files: list').response, 'list');
+      assert.deepEqual(list.json.files.map((f) => [f.name, f.path, f.type, f.size]), [['blob.bin', '/workspace/holder/data/blob.bin', 'file', bin.length]]);
+      const dirs = await compatRequest(srv, req('files: list with a directory', { sandbox_id: id }), { prefix: base, key: alice, credential: FX.credential });
+      assertExchange(dirs, ex('files: list with a directory').response, 'list dirs');
+      const rec = await sb(srv, alice, 'GET', `${base}/api/sandboxes/${id}/files?recursive=true`);
+      assert.ok(rec.json.files.some((f) => f.path === '/workspace/holder/data/blob.bin' && f.size === bin.length), rec.text);
+      const dl = await fetch(`${srv.base}${base}/api/sandboxes/${id}/files/holder/data/blob.bin`, { headers: { 'X-API-Key': alice } });
+      assert.equal(dl.status, 200);
+      assert.equal(dl.headers.get('content-type'), 'application/octet-stream');
+      assert.deepEqual(Buffer.from(await dl.arrayBuffer()), bin);
+      const py = await fetch(`${srv.base}${base}/api/sandboxes/${id}/files/script.py`, { headers: { 'X-API-Key': alice } });
+      assert.match(py.headers.get('content-type'), /^text\/x-python/);
+      assert.equal(await py.text(), "print('hi')\n");
+      const del = await compatRequest(srv, req('files: delete', { sandbox_id: id }), { prefix: base, key: alice, credential: FX.credential });
+      assertExchange(del, ex('files: delete').response, 'delete');
+      assertError(await sb(srv, alice, 'GET', `${base}/api/sandboxes/${id}/files/script.py`), 404, 'RESOURCE_NOT_FOUND');
+    });
+  }
+
+  test('paths that leave the workspace are refused in upload and download; other keys see nothing', async () => {
+    for (const path of ['../escape.py', '/etc/evil', '/sandbox/../../x']) {
+      const r = await upload(alice, { sandbox_id: id, path }, [['file', 'a.txt', Buffer.from('x')]]);
+      assertError(r, 400, 'VALIDATION_ERROR');
+    }
+    const r = await upload(alice, { sandbox_id: id }, [['file', '../../../../tmp/evil.txt', Buffer.from('x')]]);
+    assert.equal(r.json.files[0].path, '/workspace/evil.txt', 'a filename keeps only its last component');
+    await sb(srv, alice, 'POST', '/api/execute', { language: 'bash', code: 'ln -sf /etc/passwd link; ln -sfn / rootlink', sandbox_id: id });
+    assertError(await sb(srv, alice, 'GET', `/api/sandboxes/${id}/files/link`), 400, 'VALIDATION_ERROR');
+    assertError(await sb(srv, alice, 'GET', `/api/sandboxes/${id}/files/rootlink/etc/passwd`), 400, 'VALIDATION_ERROR');
+    const up = await upload(alice, { sandbox_id: id, path: 'rootlink/tmp/owned.txt' }, [['file', 'a.txt', Buffer.from('x')]]);
+    assertError(up, 400, 'VALIDATION_ERROR');
+    const enc = await sb(srv, alice, 'GET', `/api/sandboxes/${id}/files/..%2F..%2F..%2Fetc%2Fpasswd`);
+    assert.ok(enc.status >= 400 && !enc.text.includes('root:'), enc.text);
+    assertError(await upload(bob, { sandbox_id: id }, [['file', 'a.txt', Buffer.from('x')]]), 404, 'RESOURCE_NOT_FOUND');
+    assertError(await sb(srv, bob, 'GET', `/api/sandboxes/${id}/files`), 404, 'RESOURCE_NOT_FOUND');
+    assertError(await sb(srv, bob, 'GET', `/api/sandboxes/${id}/files/evil.txt`), 404, 'RESOURCE_NOT_FOUND');
+  });
+
+  test('malformed uploads: 10 MB of multipart garbage, no boundary, missing fields are VALIDATION_ERROR; the server goes on', async () => {
+    const garbage = crypto.randomBytes(10 * 1024 * 1024);
+    const post = (body, ctype) => httpRequest(srv, { method: 'POST', path: '/api/files/upload', body, headers: { 'X-API-Key': alice, 'Content-Type': ctype }, timeout: 60000 });
+    assertError(await post(garbage, 'multipart/form-data; boundary=xyzzy'), 400, 'VALIDATION_ERROR', 'file');
+    // garbage after a real first boundary, and a body that never closes its part
+    assertError(await post(Buffer.concat([Buffer.from('--xyzzy\r\n'), garbage]), 'multipart/form-data; boundary=xyzzy'), 400, 'VALIDATION_ERROR', 'file');
+    assertError(await post(Buffer.from('--xyzzy\r\nContent-Disposition: form-data; name="file"; filename="a"\r\n\r\nabc'), 'multipart/form-data; boundary=xyzzy'), 400, 'VALIDATION_ERROR', 'file');
+    assertError(await post(garbage, 'multipart/form-data'), 400, 'VALIDATION_ERROR', 'file');
+    assertError(await post('{"sandbox_id": "x"}', 'application/json'), 400, 'VALIDATION_ERROR', 'file');
+    assertError(await upload(alice, { sandbox_id: id }, []), 400, 'VALIDATION_ERROR', 'file');
+    assertError(await upload(alice, {}, [['file', 'a.txt', Buffer.from('x')]]), 400, 'VALIDATION_ERROR', 'sandbox_id');
+    // several files at once; then a 5 MiB file (written in pieces) comes back byte for byte
+    let r = await upload(alice, { sandbox_id: id, path: 'many' }, [['file', 'one.txt', Buffer.from('1')], ['file', 'two.txt', Buffer.from('22')]]);
+    assert.deepEqual(r.json.files.map((f) => [f.path, f.size]), [['/workspace/many/one.txt', 1], ['/workspace/many/two.txt', 2]]);
+    const big = crypto.randomBytes(5 * 1024 * 1024 + 7);
+    r = await upload(alice, { sandbox_id: id, path: 'big.bin' }, [['file', 'ignored.bin', big]]);
+    assert.equal(r.json.files[0].size, big.length, r.text);
+    const dl = await fetch(`${srv.base}/api/sandboxes/${id}/files/big.bin`, { headers: { 'X-API-Key': alice } });
+    assert.equal(dl.headers.get('content-length'), String(big.length));
+    assert.ok(Buffer.from(await dl.arrayBuffer()).equals(big));
+  });
+
+  test('snapshots: include_memory is refused; create, list, restore, delete as documented', async () => {
+    const vars = { sandbox_id: id };
+    await sb(srv, alice, 'POST', '/api/execute', { language: 'bash', code: 'echo v1 > state.txt', sandbox_id: id });
+    const mem = await compatRequest(srv, req('snapshots: create with include_memory', vars), { key: alice, credential: FX.credential });
+    assertExchange(mem, ex('snapshots: create with include_memory').response, 'include_memory');
+    const made = await compatRequest(srv, req('snapshots: create', vars), { key: alice, credential: FX.credential });
+    assertExchange(made, ex('snapshots: create').response, 'create');
+    vars.snapshot_id = made.json.snapshot_id;
+    const list = await compatRequest(srv, req('snapshots: list', vars), { key: alice, credential: FX.credential });
+    assertExchange(list, ex('snapshots: list').response, 'list');
+    const mine = list.json.snapshots.find((x) => x.snapshot_id === vars.snapshot_id);
+    assert.deepEqual(mine.tags, { version: '1.0', environment: 'production' });
+    assert.equal(mine.type, 'full');
+    await sb(srv, alice, 'POST', '/api/execute', { language: 'bash', code: 'echo v2 > state.txt; touch new.txt', sandbox_id: id });
+    assertError(await sb(srv, alice, 'POST', `/api/snapshots/${vars.snapshot_id}/restore`, { restore_options: { include_memory: true } }), 400, 'VALIDATION_ERROR', 'restore_options.include_memory');
+    assertError(await sb(srv, bob, 'POST', `/api/snapshots/${vars.snapshot_id}/restore`, {}), 404, 'RESOURCE_NOT_FOUND');
+    const rs = await compatRequest(srv, req('snapshots: restore', vars), { key: alice, credential: FX.credential });
+    assertExchange(rs, ex('snapshots: restore').response, 'restore');
+    const after = await sb(srv, alice, 'POST', '/api/execute', { language: 'bash', code: 'cat state.txt; ls new.txt 2>&1 | head -c 20', sandbox_id: id });
+    assert.match(after.json.output, /^v1\nls: cannot access/, after.text);
+    // a restore into a new sandbox of the same key
+    const other = (await sb(srv, alice, 'POST', '/api/sandboxes', { name: 'target' })).json.sandbox_id;
+    assert.equal((await sb(srv, alice, 'POST', `/api/snapshots/${vars.snapshot_id}/restore`, { target_sandbox_id: other })).status, 200);
+    const there = await sb(srv, alice, 'POST', '/api/execute', { language: 'bash', code: 'cat state.txt', sandbox_id: other });
+    assert.equal(there.json.output, 'v1\n');
+    assertError(await sb(srv, bob, 'DELETE', `/api/snapshots/${vars.snapshot_id}`), 404, 'RESOURCE_NOT_FOUND');
+    const del = await compatRequest(srv, req('snapshots: delete', vars), { key: alice, credential: FX.credential });
+    assertExchange(del, ex('snapshots: delete').response, 'delete');
+    assertError(await sb(srv, alice, 'DELETE', `/api/snapshots/${vars.snapshot_id}`), 404, 'RESOURCE_NOT_FOUND');
+    assertError(await sb(srv, alice, 'GET', '/api/sandboxes/ses_nope/snapshots'), 404, 'RESOURCE_NOT_FOUND');
+    assertError(await sb(srv, alice, 'POST', `/api/sandboxes/${id}/snapshots`, { type: 'differential' }), 400, 'VALIDATION_ERROR', 'type');
   });
 });
 
