@@ -370,7 +370,11 @@ static void spawn(struct browser *b, struct sess_session *s)
 	};
 	/* Chromium reserves tens of GiB of address space up front: an RLIMIT_AS
 	   (the memory bound where there is no memory cgroup) stops it at once.
-	   With a memory cgroup the limit is not an rlimit and holds as ever. */
+	   There, each of its processes gets the session's memory as RLIMIT_DATA
+	   instead (what it writes, not what it reserves), so a page that
+	   allocates without end fails in its renderer, not on the host. With a
+	   memory cgroup the limit is not an rlimit and holds as ever. */
+	sp.limits.data_bytes = sp.limits.memory_bytes;
 	sp.limits.memory_bytes = 0;
 	sp.limits.cpu_seconds = 0;
 	b->started_ms = now_ms();

@@ -62,6 +62,7 @@ struct sess_msg_hdr {
 struct sess_msg_limits {
 	uint64_t memory_bytes;
 	uint64_t file_bytes;
+	uint64_t data_bytes;
 	uint32_t max_pids;
 	uint32_t cpu_seconds;
 	uint32_t open_files;

@@ -41,6 +41,9 @@ struct sess_limits {
 	uint32_t cpu_seconds;	/* RLIMIT_CPU per spawned process */
 	uint64_t file_bytes;	/* RLIMIT_FSIZE per spawned process */
 	uint32_t open_files;	/* RLIMIT_NOFILE per spawned process */
+	uint64_t data_bytes;	/* RLIMIT_DATA per spawned process, only without a memory cgroup: the
+				   bound of a program RLIMIT_AS would stop (Chromium reserves tens of
+				   GiB of address space it never uses); 0: none */
 };
 
 /**

@@ -583,6 +583,8 @@ static void run_child(const struct spawn_req *r)
 
 	if (m->limits.memory_bytes && !m->has_memory_cg)
 		set_limit(RLIMIT_AS, m->limits.memory_bytes);
+	if (m->limits.data_bytes && !m->has_memory_cg)
+		set_limit(RLIMIT_DATA, m->limits.data_bytes);
 	if (m->limits.max_pids && !m->has_pids_cg)
 		set_limit(RLIMIT_NPROC, m->limits.max_pids);
 	if (m->limits.cpu_seconds)

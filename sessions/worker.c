@@ -278,6 +278,7 @@ int sess_worker_spawn(struct sess_worker *w, const struct sess_spawn *s, sess_ex
 	m.limits.cpu_seconds = s->limits.cpu_seconds;
 	m.limits.file_bytes = s->limits.file_bytes;
 	m.limits.open_files = s->limits.open_files;
+	m.limits.data_bytes = s->limits.data_bytes;
 	buf_add(&b, &m, sizeof(m));
 	sess_wr_str(&b, s->cwd ? s->cwd : "");
 	for (uint32_t i = 0; i < argc; i++)

@@ -139,6 +139,34 @@ describe('browser: Chromium inside the session, driven over the proxied CDP URL'
     assert.equal(res.status, 403, 'the DevTools port is not a preview');
   });
 
+  test('a page that allocates without end fails in its renderer, within the session\'s memory, not on the host', async () => {
+    // 768 MiB: the memory cgroup where there is one, else RLIMIT_DATA per Chromium process
+    const small = ok(await cli.call('session_create', { memory_mb: 768 })).session_id;
+    try {
+      const cdp = ok(await cli.call('browser_open', { session_id: small })).cdp_url;
+      const browser = await chromium.connectOverCDP(cdp, { timeout: 60000 });
+      try {
+        const page = await browser.contexts()[0].newPage();
+        // at most 4 GiB, touched: without a bound this returns 64 (and the host paid for it)
+        // a renderer that dies leaves the evaluation pending: its crash event is the answer
+        const crashed = page.waitForEvent('crash', { timeout: 90000 }).then(() => ({ crashed: true }), (e) => ({ e }));
+        const got = await Promise.race([crashed, page.evaluate(() => {
+          const keep = [];
+          for (let i = 0; i < 64; i++) keep.push(new Uint8Array(64 << 20).fill(1));
+          return keep.length;
+        }).then((n) => ({ n }), (e) => ({ e }))]);
+        assert.equal(got.n, undefined, `the page allocated ${got.n} x 64 MiB past a 768 MiB session`);
+        assert.ok(got.crashed || /crash|closed|memory|Allocation|Array buffer/i.test(String(got.e?.message)),
+          `the renderer fails: ${got.e?.message}`);
+      } finally { await browser.close().catch(() => {}); }
+      // the browser itself lives on and opens another tab (a reconnecting Playwright would wait on the dead target)
+      ok(await cli.call('browser_open', { session_id: small, url: 'about:blank' }), 'browser_open after the crash');
+      assert.equal(ok(await cli.call('session_info', { session_id: small })).browser.status, 'running');
+    } finally {
+      await cli.call('session_destroy', { session_id: small });
+    }
+  });
+
   test('the browser counts in the session: usage shows it; destroy leaves no Chromium on the host', async () => {
     const info = ok(await cli.call('session_info', { session_id: sid }));
     assert.ok(info.usage.pids >= 5, `pids counted: ${info.usage.pids}`);

@@ -29,6 +29,20 @@ status=0
 cleanup=""
 trap 'rm -rf $cleanup' EXIT INT TERM
 
+# Servers a test file left running (a test that timed out never ran its after() hook): they would
+# hold sessions, browsers and ports into the next files and passes. Every server of a pass has its
+# data dir under the pass's, so its command line names it.
+reap() { # data-dir
+	pkill -TERM -f -- "--data $1/" 2>/dev/null || return 0
+	echo "# e2e: stopped servers left running under $1"
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
+		pgrep -f -- "--data $1/" >/dev/null || return 0
+		sleep 1
+	done
+	pkill -KILL -f -- "--data $1/" 2>/dev/null
+	return 0
+}
+
 pass() { # user data-dir command...
 	user=$1; data=$2; shift 2
 	echo "# e2e: running as $user (data dir $data)"
@@ -40,6 +54,7 @@ pass() { # user data-dir command...
 		echo "# e2e: pass as $user FAILED ($(( $(date +%s) - start )) s)"
 		status=1
 	fi
+	reap "$data"
 }
 
 cd "$TESTS"
