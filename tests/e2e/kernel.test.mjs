@@ -164,6 +164,15 @@ describe('stateful kernels', () => {
       `left: ${JSON.stringify(hostPidsMatching(conn))}`);
   });
 
+  test('the kernel runs tuned for latency (no sleep before the reply, no empty flush round trips), output intact', async () => {
+    const r = ok(await cell('import sys\nk = get_ipython().kernel\nprint(k._execute_sleep, type(sys.stdout).flush.__name__)'));
+    assert.equal(r.stdout, '0.0 f_wait\n', 'started by mcpbox\'s launcher with _execute_sleep=0');
+    // every write still arrives, in order, before the cell ends (flushes with and without text in between)
+    const many = ok(await cell('import sys, threading\nfor i in range(200):\n    print(i)\n    sys.stdout.flush()\n    sys.stdout.flush()\n' +
+      't = threading.Thread(target=lambda: print("thread"))\nt.start(); t.join()\nprint("end", end="")'));
+    assert.equal(many.stdout, [...Array(200).keys()].join('\n') + '\nthread\nend');
+  });
+
   test('arguments that do not go with a kernel are refused', async () => {
     const r = await cell('1', { background: true });
     assert.equal(r.isError, true);
