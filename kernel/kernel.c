@@ -31,9 +31,13 @@
 enum kern_state { K_STARTING, K_READY, K_GONE };
 
 struct kern {
-	LIST_ENTRY(kern) link;
-	struct sess_session *s;		/* held */
+	LIST_ENTRY(kern) link;		/* K.head, or K.pool while its sandbox waits in the warm pool */
+	struct sess_session *s;		/* held; NULL in the pool */
 	struct sess_worker *worker;	/* the sandbox the agent runs in */
+	struct sess_worker *sandbox;	/* in the pool: its sandbox (the agent's when one runs) */
+	struct sess_limits limits;	/* in the pool: the sandbox's */
+	bool ahead;			/* started ahead in the pool; no cell has used it yet */
+	uint64_t taken_ms;		/* when a session took it from the pool */
 	char lang[16];
 	enum kern_state state;
 	int chan;
@@ -61,7 +65,7 @@ struct kern_cell {
 	void *arg;
 	uv_timer_t *timer;		/* its timeout, then the grace after an interrupt */
 	uint64_t timeout_ms, call_ms;
-	bool interrupted, timed_out, interrupt_sent, started;
+	bool interrupted, timed_out, interrupt_sent, started, ahead;
 	uint64_t start_ms;
 	char *previous;
 };
@@ -73,6 +77,12 @@ static struct {
 	uint64_t gen;
 	uv_timer_t sweep;
 	LIST_HEAD(, kern) head;
+	/* kernels started ahead in warm-pool sandboxes (kern_pool_start) */
+	LIST_HEAD(, kern) pool;
+	struct sess_registry *reg;	/* NULL: none are */
+	char pool_lang[16];
+	char **pool_envp;
+	uint64_t last_cell_ms;		/* the last kern_cell_run: kernels are in use */
 } K = { .exe_fd = -1 };
 
 static void kern_stop(struct kern *k, const char *why, enum kern_end_how how, int wstatus);
@@ -120,6 +130,11 @@ static void kern_remove(struct kern *k)
 	kern_put(k);
 }
 
+static const char *kname(const struct kern *k)
+{
+	return k->s ? k->s->id : "(warm pool)";
+}
+
 static const char *wait_text(int st, char *b, size_t n)
 {
 	if (WIFSIGNALED(st))
@@ -140,7 +155,7 @@ static void cell_end(struct kern_cell *c, enum kern_end_how how, enum kern_statu
 	struct kern_end e = {
 		.how = how, .status = status, .count = count, .wstatus = wstatus, .why = why,
 		.timed_out = c->timed_out, .interrupted = c->interrupted, .previous = c->previous,
-		.kernel = k->info, .started = c->started, .start_ms = c->start_ms,
+		.kernel = k->info, .started = c->started, .ahead = c->ahead, .start_ms = c->start_ms,
 		.duration_ms = now_ms() - c->call_ms,
 	};
 
@@ -264,7 +279,7 @@ static void misbehaves(struct kern *k, const char *what)
 {
 	char why[300];
 
-	log_warn("kernel of session %s: the kernel agent misbehaves (%s): stopping it", k->s ? k->s->id : "?", what);
+	log_warn("kernel of session %s: the kernel agent misbehaves (%s): stopping it", kname(k), what);
 	snprintf(why, sizeof(why), "the kernel agent misbehaved (%s)", what);
 	kern_stop(k, why, KERN_END_DIED, -1);
 }
@@ -291,10 +306,10 @@ static bool on_msg(struct kern *k, const struct kern_msg *m)
 		k->state = K_READY;
 		k->ready_ms = now_ms();
 		timer_free(&k->start_timer);
-		log_info("kernel of session %s: %s ready in %llu ms", k->s->id, k->info,
+		log_info("kernel of session %s: %s ready in %llu ms", kname(k), k->info,
 			 (unsigned long long)(k->ready_ms - k->start_ms));
 		for (struct kern_cell *x = TAILQ_FIRST(&k->cells); x; x = TAILQ_NEXT(x, link))
-			if (x->started)
+			if (x->started || x->ahead)
 				x->start_ms = k->ready_ms - k->start_ms;
 		cell_next(k);
 		return k->state == K_READY;
@@ -380,14 +395,24 @@ static void chan_cb(uv_poll_t *h, int status, int events)
 
 /* ---- the agent ---------------------------------------------------------------------- */
 
-static void agent_exited(void *arg, uint64_t exec_id, const struct sess_exit *ex)
+static struct kern *find_gen(uint64_t gen)
 {
-	uint64_t gen = (uint64_t)(uintptr_t)arg;
 	struct kern *k;
 
-	LIST_FOREACH(k, &K.head, link) {
-		if (k->gen != gen || k->state == K_GONE)
-			continue;
+	LIST_FOREACH(k, &K.head, link)
+		if (k->gen == gen)
+			return k;
+	LIST_FOREACH(k, &K.pool, link)
+		if (k->gen == gen)
+			return k;
+	return NULL;
+}
+
+static void agent_exited(void *arg, uint64_t exec_id, const struct sess_exit *ex)
+{
+	struct kern *k = find_gen((uint64_t)(uintptr_t)arg);
+
+	if (k && k->state != K_GONE) {
 		k->refs++;
 		chan_read(k);	/* what it said before it went (DIED, FAILED) is the better reason */
 		if (k->state != K_GONE) {
@@ -397,7 +422,6 @@ static void agent_exited(void *arg, uint64_t exec_id, const struct sess_exit *ex
 			kern_stop(k, why, KERN_END_DIED, ex->status);
 		}
 		kern_put(k);
-		return;
 	}
 }
 
@@ -410,7 +434,8 @@ static void start_timeout(uv_timer_t *t)
 	kern_put(k);
 }
 
-static int agent_spawn(struct kern *k, const char *const *envp, struct err **errp)
+static int agent_spawn(struct kern *k, struct sess_worker *w, const struct sess_limits *lim,
+		       const char *const *envp, struct err **errp)
 {
 	char exe[32];
 	int sv[2];
@@ -428,20 +453,20 @@ static int agent_spawn(struct kern *k, const char *const *envp, struct err **err
 		.cwd = "/workspace",
 		.fds = { -1, -1, -1, sv[1], K.exe_fd, -1, -1, -1 },
 		.nfds = 5,
-		.limits = k->s->limits,
+		.limits = *lim,
 	};
 #if defined(__SANITIZE_ADDRESS__)
 	sp.limits.memory_bytes = 0;	/* ASan's shadow does not fit an RLIMIT_AS */
 #endif
 	k->gen = ++K.gen;
-	if (sess_worker_spawn(k->s->worker, &sp, agent_exited, (void *)(uintptr_t)k->gen, &k->exec_id, errp) < 0) {
+	if (sess_worker_spawn(w, &sp, agent_exited, (void *)(uintptr_t)k->gen, &k->exec_id, errp) < 0) {
 		close(sv[0]);
 		close(sv[1]);
 		return -1;
 	}
 	close(sv[1]);
 	k->chan = sv[0];
-	k->worker = k->s->worker;
+	k->worker = w;
 	k->state = K_STARTING;
 	k->start_ms = now_ms();
 	k->info[0] = 0;
@@ -478,15 +503,16 @@ static void kern_stop(struct kern *k, const char *why, enum kern_end_how how, in
 		k->chan = -1;
 	}
 	/* the whole group: the kernel and whatever it started */
-	if (k->worker && k->s && k->s->worker == k->worker)
+	if (k->worker && (k->s ? k->s->worker == k->worker : k->sandbox == k->worker))
 		sess_worker_kill(k->worker, k->exec_id, SIGKILL, NULL);
 	k->worker = NULL;
 	free(k->died);
-	k->died = xstrdup(why);
+	/* a kernel started ahead that no cell used: nobody lost anything */
+	k->died = k->ahead ? NULL : xstrdup(why);
 	if (TAILQ_FIRST(&k->cells)) {	/* the cells learn of it: the next call need not */
 		free(k->died);
 		k->died = NULL;
-		log_info("kernel of session %s: %s", k->s ? k->s->id : "?", why);
+		log_info("kernel of session %s: %s", kname(k), why);
 	}
 	while ((c = TAILQ_FIRST(&k->cells)))
 		cell_end(c, how, KERN_ABORTED, 0, wstatus, why);
@@ -509,15 +535,35 @@ static bool lang_ok(const char *lang)
 }
 
 /* s's kernel for lang, running or starting (a new one when there is none or it died). */
+static bool env_same(const char *const *a, char *const *b)
+{
+	size_t i;
+
+	for (i = 0; a[i] && b[i]; i++)
+		if (strcmp(a[i], b[i]))
+			return false;
+	return !a[i] && !b[i];
+}
+
 static struct kern *kern_get(struct sess_session *s, const char *lang, const char *const *envp, bool *started,
-			     struct err **errp)
+			     bool *ahead, struct err **errp)
 {
 	struct kern *k = kern_find(s, lang);
 
-	*started = false;
+	*started = *ahead = false;
 	if (!s->worker || s->state != SESS_RUNNING) {
 		err_setc(errp, ERR_UNAVAILABLE, 0, "the session's sandbox is not running");
 		return NULL;
+	}
+	if (k && k->state != K_GONE && k->worker == s->worker && k->ahead) {
+		/* started ahead with the environment of a session without env: the first call decides */
+		if (envp && (!K.pool_envp || !env_same(envp, K.pool_envp))) {
+			kern_stop(k, "started ahead with another environment", KERN_END_FAILED, -1);
+		} else {
+			k->ahead = false;
+			*ahead = true;
+			return k;
+		}
 	}
 	if (k && k->state != K_GONE && k->worker == s->worker)
 		return k;
@@ -534,18 +580,21 @@ static struct kern *kern_get(struct sess_session *s, const char *lang, const cha
 		TAILQ_INIT(&k->cells);
 		LIST_INSERT_HEAD(&K.head, k, link);
 	}
-	if (agent_spawn(k, envp, errp) < 0)
+	if (agent_spawn(k, s->worker, &s->limits, envp, errp) < 0)
 		return NULL;
+	k->ahead = false;
 	*started = true;
 	return k;
 }
 
 /* ---- the interface ------------------------------------------------------------------ */
 
+static void pool_wake(void);
+
 int kern_cell_run(struct sess_session *s, const struct kern_cell_opts *o, struct kern_cell **out,
 		  struct err **errp)
 {
-	bool started;
+	bool started, ahead;
 
 	if (!lang_ok(o->lang))
 		return err_setc(errp, ERR_INVALID, 0, "no kernel for language %s (kernels: " KERN_LANGS ")", o->lang);
@@ -556,7 +605,8 @@ int kern_cell_run(struct sess_session *s, const struct kern_cell_opts *o, struct
 	if (k && k->state != K_GONE && k->ncells >= KERN_QUEUE_MAX)
 		return err_setc(errp, ERR_LIMIT, 0, "%u cells already wait for this kernel", k->ncells);
 	char *previous = k && k->state == K_GONE && k->died ? steal_ptr(k->died) : NULL;
-	k = kern_get(s, o->lang, o->envp, &started, errp);
+	pool_wake();
+	k = kern_get(s, o->lang, o->envp, &started, &ahead, errp);
 	if (!k) {
 		free(previous);
 		return -1;
@@ -570,6 +620,9 @@ int kern_cell_run(struct sess_session *s, const struct kern_cell_opts *o, struct
 	c->arg = o->arg;
 	c->call_ms = now_ms();
 	c->started = started;
+	c->ahead = ahead;
+	if (ahead && k->state == K_READY)
+		c->start_ms = k->ready_ms - k->start_ms;
 	c->previous = previous;
 	c->timeout_ms = o->timeout_ms;
 	if (o->timeout_ms) {
@@ -587,7 +640,7 @@ int kern_restart(struct sess_session *s, const char *lang, const char *const *en
 		 struct err **errp)
 {
 	struct kern *k = kern_find(s, lang);
-	bool started;
+	bool started, ahead;
 
 	if (!lang_ok(lang))
 		return err_setc(errp, ERR_INVALID, 0, "no kernel for language %s (kernels: " KERN_LANGS ")", lang);
@@ -598,7 +651,7 @@ int kern_restart(struct sess_session *s, const char *lang, const char *const *en
 		free(k->died);	/* asked for: nothing to tell the next call */
 		k->died = NULL;
 	}
-	return kern_get(s, lang, envp, &started, errp) ? 0 : -1;
+	return kern_get(s, lang, envp, &started, &ahead, errp) ? 0 : -1;
 }
 
 json_t *kern_session_info(struct sess_session *s)
@@ -614,6 +667,8 @@ json_t *kern_session_info(struct sess_session *s)
 			a = json_array();
 		json_t *o = json_pack("{s:s, s:s, s:s, s:i}", "language", k->lang, "state", names[k->state],
 				      "kernel", k->info, "queued", (int)k->ncells);
+		if (k->ahead)
+			json_object_set_new(o, "started_ahead", json_true());
 		if (k->state == K_GONE && k->died)
 			json_object_set_new(o, "ended", json_string(k->died));
 		json_array_append_new(a, o);
@@ -623,9 +678,139 @@ json_t *kern_session_info(struct sess_session *s)
 
 /* ---- module ----------------------------------------------------------------------------- */
 
+/* ---- kernels started ahead in the warm pool -------------------------------------------- */
+
+/* Kernels are in use: a cell ran within KERN_POOL_WANT_MS. */
+static bool pool_wanted(void)
+{
+	return K.reg && K.last_cell_ms && now_ms() - K.last_cell_ms < KERN_POOL_WANT_MS;
+}
+
+static void pool_kernel_start(struct kern *k)
+{
+	auto_err struct err *e = NULL;
+
+	if (agent_spawn(k, k->sandbox, &k->limits, (const char *const *)K.pool_envp, &e) < 0)
+		log_warn("warm pool: cannot start a kernel ahead: %s", err_text(e));
+	else
+		k->ahead = true;
+}
+
+/* A cell is about to run: once kernels are wanted again, the pool's sandboxes get theirs. */
+static void pool_wake(void)
+{
+	bool was = pool_wanted();
+	struct kern *k;
+
+	K.last_cell_ms = now_ms();
+	if (was || !K.reg)
+		return;
+	LIST_FOREACH(k, &K.pool, link)
+		if (k->state == K_GONE)
+			pool_kernel_start(k);
+}
+
+static struct kern *pool_find(struct sess_worker *w)
+{
+	struct kern *k;
+
+	LIST_FOREACH(k, &K.pool, link)
+		if (k->sandbox == w)
+			return k;
+	return NULL;
+}
+
+static void pool_ready(void *arg, struct sess_worker *w, const struct sess_limits *lim)
+{
+	struct kern *k = xcalloc(1, sizeof(*k));
+
+	k->sandbox = w;
+	k->limits = *lim;
+#if defined(__SANITIZE_ADDRESS__)
+	k->limits.memory_bytes = 0;
+#endif
+	snprintf(k->lang, sizeof(k->lang), "%s", K.pool_lang);
+	k->chan = -1;
+	k->state = K_GONE;
+	k->refs = 1;
+	TAILQ_INIT(&k->cells);
+	LIST_INSERT_HEAD(&K.pool, k, link);
+	if (pool_wanted())
+		pool_kernel_start(k);
+}
+
+static void pool_drop(struct kern *k)
+{
+	kern_stop(k, "its sandbox left the warm pool", KERN_END_FAILED, -1);
+	LIST_REMOVE(k, link);
+	kern_put(k);
+}
+
+static void pool_dropped(void *arg, struct sess_worker *w)
+{
+	struct kern *k = pool_find(w);
+
+	if (k)
+		pool_drop(k);
+}
+
+/* The session that took the sandbox gets its kernel (starting or ready). */
+static void pool_taken(void *arg, struct sess_session *s)
+{
+	struct kern *k = pool_find(s->worker);
+
+	if (!k)
+		return;
+	if (k->state == K_GONE || kern_find(s, k->lang)) {
+		pool_drop(k);
+		return;
+	}
+	LIST_REMOVE(k, link);
+	k->s = s;
+	sess_hold(s);
+	k->sandbox = NULL;
+	k->taken_ms = now_ms();
+	LIST_INSERT_HEAD(&K.head, k, link);
+}
+
+void kern_pool_start(struct sess_registry *reg, const char *lang, const char *const *envp)
+{
+	static const struct sess_pool_hooks hooks = { .ready = pool_ready, .taken = pool_taken,
+						      .dropped = pool_dropped };
+	size_t n = 0;
+
+	if (!K.inited || K.reg || !lang_ok(lang))
+		return;
+	while (envp[n])
+		n++;
+	K.pool_envp = xcalloc(n + 1, sizeof(char *));
+	for (size_t i = 0; i < n; i++)
+		K.pool_envp[i] = xstrdup(envp[i]);
+	snprintf(K.pool_lang, sizeof(K.pool_lang), "%s", lang);
+	K.reg = reg;
+	sess_pool_set_hooks(reg, &hooks);
+}
+
+static void pool_stop(void)
+{
+	if (!K.reg)
+		return;
+	sess_pool_set_hooks(K.reg, NULL);
+	K.reg = NULL;
+	while (!LIST_EMPTY(&K.pool))
+		pool_drop(LIST_FIRST(&K.pool));
+	for (char **e = K.pool_envp; e && *e; e++)
+		free(*e);
+	free(K.pool_envp);
+	K.pool_envp = NULL;
+}
+
+/* ---- module ----------------------------------------------------------------------------- */
+
 static void sweep(uv_timer_t *t)
 {
 	struct kern *k, *next;
+	uint64_t now = now_ms();
 
 	for (k = LIST_FIRST(&K.head); k; k = next) {
 		next = LIST_NEXT(k, link);
@@ -634,8 +819,16 @@ static void sweep(uv_timer_t *t)
 			kern_remove(k);
 		} else if (k->state != K_GONE && (k->s->state != SESS_RUNNING || k->s->worker != k->worker)) {
 			kern_stop(k, "the sandbox stopped", KERN_END_FAILED, -1);
+		} else if (k->ahead && now - k->taken_ms >= KERN_AHEAD_IDLE_MS) {
+			/* its session runs no kernel cells: the memory is the session's */
+			kern_stop(k, "started ahead and not used", KERN_END_FAILED, -1);
+			kern_remove(k);
 		}
 	}
+	if (!pool_wanted())
+		LIST_FOREACH(k, &K.pool, link)
+			if (k->state != K_GONE)
+				kern_stop(k, "kernels are not in use", KERN_END_FAILED, -1);
 }
 
 void kern_init(uv_loop_t *loop)
@@ -645,6 +838,7 @@ void kern_init(uv_loop_t *loop)
 	K.loop = loop;
 	K.inited = true;
 	LIST_INIT(&K.head);
+	LIST_INIT(&K.pool);
 	/* the agent runs this very program inside the sandbox, which cannot see its path */
 	K.exe_fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
 	if (K.exe_fd < 0)
@@ -658,6 +852,7 @@ void kern_shutdown(void)
 {
 	if (!K.inited)
 		return;
+	pool_stop();
 	while (!LIST_EMPTY(&K.head)) {
 		struct kern *k = LIST_FIRST(&K.head);
 		kern_stop(k, "the server is shutting down", KERN_END_FAILED, -1);

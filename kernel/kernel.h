@@ -32,6 +32,8 @@
 #define KERN_GRACE_MS 3000
 #define KERN_QUEUE_MAX 16
 #define KERN_CODE_MAX ((size_t)1 << 20)
+#define KERN_POOL_WANT_MS (10 * 60 * 1000)	/* warm-pool sandboxes get kernels while cells ran this recently */
+#define KERN_AHEAD_IDLE_MS 60000		/* a kernel started ahead and not used by its session stops then */
 
 /** The languages with a kernel, as a JSON enum and as text. */
 #define KERN_LANGS_JSON "[\"python\"]"
@@ -56,7 +58,8 @@ struct kern_end {
 					   the last call: why (this cell runs in a new one), or NULL */
 	const char *kernel;		/* what runs ("ipykernel 6.17.0, python 3.11.2"), or "" */
 	bool started;			/* a kernel was started for this cell */
-	uint64_t start_ms;		/* how long that start took */
+	bool ahead;			/* the cell took a kernel started ahead in the warm pool */
+	uint64_t start_ms;		/* started, ahead: how long the kernel's start took */
 	uint64_t duration_ms;		/* the whole call */
 };
 
@@ -108,6 +111,18 @@ void kern_cell_interrupt(struct kern_cell *c);
  */
 int kern_restart(struct sess_session *s, const char *lang, const char *const *envp, bool *was,
 		 struct err **errp);
+
+/**
+ * Start kernels ahead in warm-pool sandboxes (config pool_kernels): while a
+ * kernel cell ran within KERN_POOL_WANT_MS, every sandbox of reg's warm
+ * pool gets a kernel for lang, started with envp (copied: the environment a
+ * session without env gives its kernels), so the session that takes the
+ * sandbox finds it ready or starting. Its first cell takes it when it asks
+ * for that environment, else a new one starts; one its session leaves
+ * unused for KERN_AHEAD_IDLE_MS is stopped (its memory counts against the
+ * session). They stop while no cells run. After kern_init; once.
+ */
+void kern_pool_start(struct sess_registry *reg, const char *lang, const char *const *envp);
 
 /** s's kernels for session_info: [{language, state, kernel}] or NULL when none. */
 json_t *kern_session_info(struct sess_session *s);

@@ -38,6 +38,7 @@
 #include "../vnc/agent.h"
 #include "../kernel/agent.h"
 #include "../kernel/kernel.h"
+#include "../tools/kernel_tools.h"
 #include "../vnc/web.h"
 #include "../proxy/browser.h"
 #include "../proxy/proxy.h"
@@ -310,6 +311,8 @@ static int core_start(void)
 		return -1;
 	}
 	sess_quota_start(srv.sessions, srv.loop); /* disk use of workspaces, for quota.disk */
+	if (srv.cfg.pool_kernels && srv.cfg.pool_size)
+		tool_kernel_pool_init(srv.sessions);
 	srv.env.snapshots = snapshot_store; /* libgit2 starts on first use, not at every start */
 	{
 		/* stat caches of the workspaces' snapshots */

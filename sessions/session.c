@@ -50,6 +50,7 @@ struct sess_registry {
 	uv_check_t fill_check;		/* refills the pool once this loop turn's replies are out */
 	int open_handles;		/* while closing: the two above */
 	unsigned *pending_alive;	/* shared with in-flight pool creations after free */
+	struct sess_pool_hooks hooks;	/* sess_pool_set_hooks */
 };
 
 static const char *const state_names[] = { "creating", "running", "stopping", "stopped", "failed", "deleted" };
@@ -275,6 +276,30 @@ static void pool_created(void *arg, struct sess_worker *w, struct err *err)
 	reg->pool = e;
 	reg->pool_ready++;
 	free(pr);
+	if (reg->hooks.ready) {
+		struct sess_limits lim = default_limits(reg);
+		reg->hooks.ready(reg->hooks.arg, w, &lim);
+	}
+}
+
+void sess_pool_set_hooks(struct sess_registry *reg, const struct sess_pool_hooks *h)
+{
+	if (h)
+		reg->hooks = *h;
+	else
+		memset(&reg->hooks, 0, sizeof(reg->hooks));
+}
+
+/* A pool sandbox goes without a session. */
+static void pool_entry_drop(struct sess_registry *reg, struct pool_entry *e)
+{
+	if (reg->hooks.dropped)
+		reg->hooks.dropped(reg->hooks.arg, e->worker);
+	sess_worker_free(e->worker);
+	sess_ws_remove(e->workspace);
+	free(e->id);
+	free(e->workspace);
+	free(e);
 }
 
 static char *overlay_dir(const struct sess_registry *reg, const char *id)
@@ -607,6 +632,7 @@ int sess_create(struct sess_registry *reg, const char *owner, bool implicit,
 	struct pool_req *pr;
 	const char *here = NULL;	/* where the workspace is now, if not yet at s->workspace */
 	uint64_t mem, timeout;
+	bool taken = false;
 
 	if (reg->shutting_down)
 		return err_setc(errp, ERR_UNAVAILABLE, 0, "the server is shutting down");
@@ -647,16 +673,15 @@ int sess_create(struct sess_registry *reg, const char *owner, bool implicit,
 		s->workspace = workspace_path(reg, s->id);
 		if (sess_worker_set_limits(e->worker, &lim, errp) < 0 ||
 		    adopt_pool_workspace(e->workspace, s->workspace, errp) < 0) {
-			sess_worker_free(e->worker);
-			sess_ws_remove(e->workspace);
-			free(e->workspace);
-			free(e);
+			e->id = NULL;	/* s->id's now */
+			pool_entry_drop(reg, e);
 			session_free(s);
 			return err_wrap(errp, "cannot take a sandbox from the warm pool");
 		}
 		attach_worker(s, e->worker);
 		free(e->workspace);
 		free(e);
+		taken = true;
 	} else if (poolable && (pr = unclaimed_pending(reg))) {
 		/* The pool is empty but a sandbox for it is on its way: that one
 		 * is ready sooner than a new request queued behind it. */
@@ -688,6 +713,8 @@ int sess_create(struct sess_registry *reg, const char *owner, bool implicit,
 	save(s);
 	sess_audit(reg, owner, "session.create", s->id, implicit ? "implicit" : NULL);
 	sess_pool_fill(reg);
+	if (taken && reg->hooks.taken)
+		reg->hooks.taken(reg->hooks.arg, s);
 	*out = s;
 	return 0;
 }
@@ -967,11 +994,7 @@ void sess_registry_free(struct sess_registry *reg)
 	while (reg->pool) {
 		struct pool_entry *e = reg->pool;
 		reg->pool = e->next;
-		sess_worker_free(e->worker);
-		sess_ws_remove(e->workspace);
-		free(e->id);
-		free(e->workspace);
-		free(e);
+		pool_entry_drop(reg, e);
 	}
 	sess_snap_forget_all(reg);
 	/* creations still in flight clean up after themselves */

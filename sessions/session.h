@@ -166,6 +166,22 @@ const struct sess_persist *sess_registry_persist(const struct sess_registry *reg
 
 /** Fill the warm pool: the requests go to the zygote after this loop turn. */
 void sess_pool_fill(struct sess_registry *reg);
+
+/**
+ * What the warm pool tells a module that starts programs ahead in its
+ * sandboxes (kernel/: a Jupyter kernel). ready: a sandbox joined the pool
+ * (its worker, the default limits it was made with); taken: session s took
+ * a pool sandbox (s->worker is that worker, s is RUNNING); dropped: a pool
+ * sandbox is about to be freed without a session (w is still valid during
+ * the call). Loop thread; NULL hooks stop the calls.
+ */
+struct sess_pool_hooks {
+	void (*ready)(void *arg, struct sess_worker *w, const struct sess_limits *lim);
+	void (*taken)(void *arg, struct sess_session *s);
+	void (*dropped)(void *arg, struct sess_worker *w);
+	void *arg;
+};
+void sess_pool_set_hooks(struct sess_registry *reg, const struct sess_pool_hooks *h);
 void sess_registry_set_persist(struct sess_registry *reg, const struct sess_persist *p);
 /** Report an audit event through the persistence hook (no-op without one). */
 void sess_audit(struct sess_registry *reg, const char *principal, const char *action, const char *object,

@@ -260,7 +260,9 @@ static void cell_done(void *arg, const struct kern_end *e)
 			       "truncated", kc->truncated);
 	json_t *kern = json_pack("{s:s, s:s, s:b}", "language", lang, "implementation", e->kernel, "started",
 				 e->started);
-	if (e->started)
+	if (e->ahead)
+		json_object_set_new(kern, "started_ahead", json_true());
+	if (e->started || (e->ahead && e->how == KERN_END_DONE))
 		json_object_set_new(kern, "start_ms", json_integer((json_int_t)e->start_ms));
 	if (e->previous)
 		json_object_set_new(kern, "previous_died", json_string(e->previous));
@@ -304,6 +306,8 @@ static void cell_done(void *arg, const struct kern_end *e)
 	buf_addf(&status, " (%llu ms", (unsigned long long)e->duration_ms);
 	if (e->started)
 		buf_addf(&status, ", %s kernel started in %llu ms", lang, (unsigned long long)e->start_ms);
+	else if (e->ahead)
+		buf_addf(&status, ", a %s kernel started ahead", lang);
 	buf_adds(&status, ")");
 
 	struct buf text = BUF_INIT;
@@ -391,6 +395,17 @@ void tool_kernel_execute(struct tool_call *call)
 	call->state_free = kcall_free;
 	tool_on_cancel(call, on_cancel, kc);
 	tool_with_session(call, kernel_in_session);
+}
+
+void tool_kernel_pool_init(struct sess_registry *reg)
+{
+	json_t *none = json_object();
+	char **envp = tool_exec_env(none, NULL);
+
+	kern_init(uv_default_loop());
+	kern_pool_start(reg, "python", (const char *const *)envp);
+	tool_exec_env_free(envp);
+	json_decref(none);
 }
 
 static void restart_in_session(struct tool_call *call, struct sess_session *s)

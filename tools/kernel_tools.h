@@ -10,4 +10,8 @@ struct tool_call;
 /** Run execute's validated call in a kernel; finishes the call exactly once. */
 void tool_kernel_execute(struct tool_call *call);
 
+struct sess_registry;
+/** Start python kernels ahead in reg's warm-pool sandboxes (kern_pool_start; config pool_kernels). */
+void tool_kernel_pool_init(struct sess_registry *reg);
+
 #endif

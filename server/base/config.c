@@ -46,6 +46,7 @@ void srv_config_defaults(struct srv_config *cfg)
 	cfg->output_bytes = (struct srv_limit){ 1 * MiB, 64 * MiB };
 	cfg->read_bytes = (struct srv_limit){ 8 * MiB, 64 * MiB };
 	cfg->prestart = true;
+	cfg->pool_kernels = true;
 	cfg->jobs_per_session = 16;
 	cfg->job_output_bytes = 8 * MiB;
 	cfg->wait_s = 50;
@@ -377,6 +378,10 @@ int srv_config_apply_json(struct srv_config *cfg, json_t *obj, struct err **errp
 			if (!json_is_boolean(v))
 				return err_set(errp, 0, "config: prestart must be true or false");
 			cfg->prestart = json_is_true(v);
+		} else if (!strcmp(key, "pool_kernels")) {
+			if (!json_is_boolean(v))
+				return err_set(errp, 0, "config: pool_kernels must be true or false");
+			cfg->pool_kernels = json_is_true(v);
 		} else if (!strcmp(key, "display_desktop")) {
 			const char *d = json_string_value(v);
 			if (!d || (strcmp(d, "standard") && strcmp(d, "bare")))
