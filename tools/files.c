@@ -114,6 +114,12 @@ static void read_window(uv_work_t *req)
 	free(data);
 }
 
+static void read_cancel(void *arg)
+{
+	struct read_job *j = arg;
+	uv_cancel((uv_req_t *)&j->req);
+}
+
 static void read_done(uv_work_t *req, int status)
 {
 	struct read_job *j = req->data;
@@ -123,6 +129,12 @@ static void read_done(uv_work_t *req, int status)
 	bool capped = length >= 0 && (uint64_t)length > call->env->cfg->read_bytes.def;
 
 	close(j->fd);
+	if (status == UV_ECANCELED) {
+		/* the caller left before the pool got to it: no read, nobody to answer */
+		tool_fail_as(call, ERR_UNAVAILABLE, "file_read: cancelled");
+		free(j);
+		return;
+	}
 	if (!j->content) {
 		tool_fail(call, "file_read: \"%s\" is not UTF-8 text (invalid byte at offset %lld); read it "
 				"with encoding \"base64\"", shown, (long long)(j->offset + (int64_t)j->bad));
@@ -193,7 +205,10 @@ static void file_read_run_s(struct tool_call *call, struct sess_session *s)
 	if (j->want <= READ_INLINE_MAX || uv_queue_work(uv_default_loop(), &j->req, read_window, read_done) < 0) {
 		read_window(&j->req);
 		read_done(&j->req, 0);
+		return;
 	}
+	/* a client that leaves takes its queued reads off the pool (one that runs finishes) */
+	tool_on_cancel(call, read_cancel, j);
 }
 
 static int parse_mode(const char *s, mode_t *out)
