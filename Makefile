@@ -46,7 +46,7 @@ RUN_PKGS := build-essential pkg-config libuv1-dev libjansson-dev libseccomp-dev 
 # ... and what the tests and benchmarks add (make test, make bench)
 DEB_PKGS := $(RUN_PKGS) x11-apps x11-utils vncsnapshot chromium scrot imagemagick x11vnc \
             clang bubblewrap procps iproute2 hyperfine wrk git nftables \
-            python3-httpx python3-aiohttp python3-jupyter-client \
+            python3-httpx python3-aiohttp python3-jupyter-client python3-requests \
             curl jq
 
 # make run: where it listens and keeps its data

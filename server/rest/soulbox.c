@@ -34,6 +34,7 @@ static const struct sb_part *const parts[] = {
 	&sb_part_sandbox,
 	&sb_part_exec,
 	&sb_part_files,
+	&sb_part_ws,
 	NULL,
 };
 

@@ -45,6 +45,7 @@ struct sb_part {
 extern const struct sb_part sb_part_sandbox;	/* soulbox_sandbox.c: sandboxes, templates */
 extern const struct sb_part sb_part_exec;	/* soulbox_exec.c: /api/execute */
 extern const struct sb_part sb_part_files;	/* soulbox_files.c: files, snapshots */
+extern const struct sb_part sb_part_ws;		/* soulbox_ws.c: /ws/execute */
 
 /* ---- errors: {"error": {code, message, details: {field, reason}, request_id}} ---- */
 

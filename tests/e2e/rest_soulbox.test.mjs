@@ -6,6 +6,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import os from 'node:os';
 import crypto from 'node:crypto';
+import WebSocket from 'ws';
 import { startServe, createKey, httpRequest, httpClient, sleep, poll, hostPidsMatching } from './helpers.mjs';
 import { loadCompat, compatRequest, assertExchange, runShell } from './compat.mjs';
 
@@ -480,6 +481,150 @@ describe('soulbox (004): files and snapshots', () => {
   });
 });
 
+/** A WebSocket to /ws/execute: {ws, next(pred?, ms) → the next message (JSON, with .at ms), all}. */
+async function wsExecute(srv, { key, query = '', prefix = '' } = {}) {
+  const ws = new WebSocket(`${srv.base.replace('http', 'ws')}${prefix}/ws/execute${query}`, { headers: key ? { 'X-API-Key': key } : {} });
+  const all = [];
+  const waiters = [];
+  ws.on('message', (d) => {
+    const m = JSON.parse(d);
+    m.at = Date.now();
+    all.push(m);
+    for (const w of waiters.splice(0)) w();
+  });
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('unexpected-response', (_, res) => reject(Object.assign(new Error(`refused ${res.statusCode}`), { status: res.statusCode })));
+    ws.once('error', reject);
+  });
+  let seen = 0;
+  const next = async (ms = 20000) => {
+    const t0 = Date.now();
+    while (seen >= all.length) {
+      if (Date.now() - t0 > ms) throw new Error(`no message in ${ms} ms (got ${JSON.stringify(all)})`);
+      await new Promise((r) => { waiters.push(r); setTimeout(r, 50); });
+    }
+    return all[seen++];
+  };
+  /** Messages up to and including the completion (or an error). */
+  const untilDone = async (ms = 30000) => {
+    const out = [];
+    for (;;) {
+      const m = await next(ms);
+      out.push(m);
+      if (m.type === 'completion' || m.type === 'error') return out;
+    }
+  };
+  return { ws, next, untilDone, all, send: (o) => ws.send(typeof o === 'string' ? o : JSON.stringify(o)) };
+}
+
+describe('soulbox (004): /ws/execute', () => {
+  let srv;
+  let alice;
+  let bob;
+  before(async () => ({ srv, alice, bob } = await serveWithKeys()));
+  after(async () => { await srv?.close(); });
+
+  for (const base of BASES) {
+    test(`${base || '(documented path)'}: the document's counting loop streams line by line as it is printed, then completion`, async () => {
+      const c = await wsExecute(srv, { key: alice, prefix: base });
+      try {
+        const t0 = Date.now();
+        c.send({ type: 'execute', language: 'python', code: "import time\nfor i in range(5):\n    print(f'Count: {i}')\n    time.sleep(0.4)", timeout: 30 });
+        const msgs = await c.untilDone();
+        const outs = msgs.filter((m) => m.type === 'output');
+        assert.deepEqual(outs.map((m) => m.data), [0, 1, 2, 3, 4].map((i) => `Count: ${i}\n`));
+        assert.deepEqual(outs.map((m) => m.output), outs.map((m) => m.data), 'the user guide reads data.output');
+        const done = msgs.at(-1);
+        assert.equal(done.type, 'completion', JSON.stringify(msgs));
+        assert.equal(done.status, 'completed');
+        assert.equal(done.exit_code, 0);
+        assert.match(done.execution_id, /^exec_[0-9a-f]{12}$/);
+        assert.ok(done.execution_time >= 1.6 && done.execution_time < 10, String(done.execution_time));
+        // arrival times prove streaming: each line ~0.4 s after the one before, the first long before the end
+        assert.ok(outs[0].at - t0 < 1500, `first line after ${outs[0].at - t0} ms`);
+        for (let i = 1; i < outs.length; i++) {
+          const gap = outs[i].at - outs[i - 1].at;
+          assert.ok(gap > 250 && gap < 1500, `gap ${i}: ${gap} ms`);
+        }
+        assert.ok(done.at - outs[0].at > 1400, 'the first line came with the completion');
+      } finally { c.ws.close(); }
+    });
+  }
+
+  test('stderr, a failing program, errors as frames; the connection keeps its sandbox between executions', async () => {
+    const c = await wsExecute(srv, { key: alice });
+    try {
+      c.send({ type: 'execute', language: 'bash', code: 'echo kept > f; echo oops >&2; exit 4' });
+      let msgs = await c.untilDone();
+      assert.deepEqual(msgs.filter((m) => m.type === 'output').map((m) => [m.stream, m.data]), [['stderr', 'oops\n']]);
+      assert.equal(msgs.at(-1).status, 'failed');
+      assert.equal(msgs.at(-1).exit_code, 4);
+      assert.equal(msgs.at(-1).error_code, 'EXECUTION_ERROR');
+      c.send({ type: 'execute', language: 'nodejs', code: "process.stdout.write(require('fs').readFileSync('f', 'utf8'))" });
+      msgs = await c.untilDone();
+      assert.equal(msgs[0].data, 'kept\n', JSON.stringify(msgs));
+      c.send({ type: 'execute', language: 'python', code: 'import time\ntime.sleep(10)', timeout: 1 });
+      msgs = await c.untilDone();
+      assert.equal(msgs.at(-1).status, 'timeout');
+      assert.equal(msgs.at(-1).error_code, 'EXECUTION_TIMEOUT');
+      for (const [m, field] of [[{ type: 'execute', language: 'cobol', code: 'x' }, 'language'], [{ type: 'execute', language: 'python' }, 'code'],
+        [{ type: 'execute', language: 'python', code: 'x', timeout: 0 }, 'timeout'], [{ type: 'dance' }, 'type'], [{}, 'type'], ['not json', 'message']]) {
+        c.send(m);
+        const e = await c.next();
+        assert.equal(e.type, 'error', JSON.stringify(e));
+        assert.equal(e.error.code, 'VALIDATION_ERROR');
+        assert.equal(e.error.details.field, field);
+      }
+      c.send({ type: 'ping' });
+      assert.equal((await c.next()).type, 'pong');
+      // a partial line still arrives, at the end; one execution at a time
+      c.send({ type: 'execute', language: 'bash', code: 'printf "no newline"; sleep 1' });
+      c.send({ type: 'execute', language: 'bash', code: 'true' });
+      msgs = await c.untilDone();
+      assert.equal(msgs[0].type, 'error', JSON.stringify(msgs));
+      msgs = await c.untilDone();
+      assert.equal(msgs[0].data, 'no newline');
+    } finally { c.ws.close(); }
+  });
+
+  test('cancel, and a client that closes mid-run: the program is killed', async () => {
+    const c = await wsExecute(srv, { key: alice });
+    c.send({ type: 'execute', language: 'bash', code: 'echo started; sleep 30' });
+    assert.equal((await c.next()).data, 'started\n');
+    c.send({ type: 'cancel' });
+    const done = (await c.untilDone(5000)).at(-1);
+    assert.equal(done.status, 'cancelled', JSON.stringify(done));
+    const marker = `wsgone${Date.now()}`;
+    c.send({ type: 'execute', language: 'bash', code: `echo up; exec -a ${marker} sleep 30` });
+    assert.equal((await c.next()).data, 'up\n');
+    assert.ok(await poll(() => hostPidsMatching(marker).length > 0, { timeout: 3000 }));
+    c.ws.close();
+    assert.ok(await poll(() => hostPidsMatching(marker).length === 0, { timeout: 5000 }), 'still running after the close');
+  });
+
+  test('credentials: none or a wrong key is refused (401); ?api_key= works for browsers; sandbox_id of another key is not found', async () => {
+    await assert.rejects(wsExecute(srv, {}), (e) => e.status === 401);
+    await assert.rejects(wsExecute(srv, { key: 'mcpbox_wrong' }), (e) => e.status === 401);
+    const c = await wsExecute(srv, { query: `?api_key=${encodeURIComponent(alice)}` });
+    try {
+      const mine = (await sb(srv, alice, 'POST', '/api/sandboxes', { name: 'ws' })).json.sandbox_id;
+      c.send({ type: 'execute', language: 'bash', code: 'echo in-sandbox > marker; echo ok', sandbox_id: mine });
+      assert.equal((await c.untilDone()).at(-1).status, 'completed');
+      const r = await sb(srv, alice, 'GET', `/api/sandboxes/${mine}`);
+      assert.ok(r.json.files.some((f) => f.name === 'marker'), r.text);
+    } finally { c.ws.close(); }
+    const b = await wsExecute(srv, { key: bob });
+    try {
+      const mine = (await sb(srv, alice, 'GET', '/api/sandboxes')).json.sandboxes[0].sandbox_id;
+      b.send({ type: 'execute', language: 'bash', code: 'ls', sandbox_id: mine });
+      const e = await b.next();
+      assert.equal(e.type, 'error');
+      assert.equal(e.error.code, 'RESOURCE_NOT_FOUND');
+    } finally { b.ws.close(); }
+  });
+});
+
 describe('soulbox (004): rate limits', () => {
   let srv;
   let bob;
@@ -495,6 +640,14 @@ describe('soulbox (004): rate limits', () => {
     }
     assertError(await sb(srv, dave, 'POST', '/api/execute', { language: 'bash', code: 'true' }), 429, 'RESOURCE_LIMIT_EXCEEDED');
     assert.equal((await sb(srv, dave, 'GET', '/api/templates')).status, 200);
+    // /ws/execute's executions take from the same bucket
+    const c = await wsExecute(srv, { key: dave });
+    try {
+      c.send({ type: 'execute', language: 'bash', code: 'true' });
+      const e = await c.next();
+      assert.equal(e.type, 'error', JSON.stringify(e));
+      assert.equal(e.error.code, 'RESOURCE_LIMIT_EXCEEDED');
+    } finally { c.ws.close(); }
   });
 
   test('rate limits: X-RateLimit-* count down, 429 RESOURCE_LIMIT_EXCEEDED with Retry-After, per key, and recovery', async () => {
