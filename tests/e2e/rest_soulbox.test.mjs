@@ -39,12 +39,14 @@ async function serveWithKeys(rateLimits = { requests: 10000, executions: 10000, 
   return { srv, alice: createKey(srv.dataDir, { name: 'alice' }).key, bob: createKey(srv.dataDir, { name: 'bob' }).key };
 }
 
+// one server for every part but the rate limits' (which needs its own numbers)
+let srv;
+let alice;
+let bob;
+before(async () => ({ srv, alice, bob } = await serveWithKeys()));
+after(async () => { await srv?.close(); });
+
 describe('soulbox (004): skeleton', () => {
-  let srv;
-  let alice;
-  let bob;
-  before(async () => ({ srv, alice, bob } = await serveWithKeys()));
-  after(async () => { await srv?.close(); });
 
   for (const base of BASES) {
     for (const ex of FX.exchanges.filter((e) => !e.skip && !e.later)) {
@@ -223,11 +225,6 @@ describe('soulbox (004): skeleton', () => {
 });
 
 describe('soulbox (004): sandboxes', () => {
-  let srv;
-  let alice;
-  let bob;
-  before(async () => ({ srv, alice, bob } = await serveWithKeys()));
-  after(async () => { await srv?.close(); });
   const ex = (name) => FX.exchanges.find((e) => e.name === name);
   const withId = (name, id) => ({ ...ex(name).request, path: ex(name).request.path.replace('{sandbox_id}', id) });
 
@@ -350,15 +347,10 @@ describe('soulbox (004): sandboxes', () => {
 });
 
 describe('soulbox (004): files and snapshots', () => {
-  let srv;
-  let alice;
-  let bob;
   let id;
   before(async () => {
-    ({ srv, alice, bob } = await serveWithKeys());
     id = (await sb(srv, alice, 'POST', '/api/sandboxes', { name: 'files' })).json.sandbox_id;
   });
-  after(async () => { await srv?.close(); });
   const ex = (name) => FX.exchanges.find((e) => e.name === name);
   const req = (name, vars) => {
     const r = JSON.parse(JSON.stringify(ex(name).request).replace(/\{(sandbox_id|snapshot_id)\}/g, (_, k) => vars[k]));
@@ -519,11 +511,6 @@ async function wsExecute(srv, { key, query = '', prefix = '' } = {}) {
 }
 
 describe('soulbox (004): /ws/execute', () => {
-  let srv;
-  let alice;
-  let bob;
-  before(async () => ({ srv, alice, bob } = await serveWithKeys()));
-  after(async () => { await srv?.close(); });
 
   for (const base of BASES) {
     test(`${base || '(documented path)'}: the document's counting loop streams line by line as it is printed, then completion`, async () => {
@@ -626,8 +613,8 @@ describe('soulbox (004): /ws/execute', () => {
 });
 
 describe('soulbox (004): rate limits', () => {
-  let srv;
-  let bob;
+  let srv; // eslint-disable-line no-shadow
+  let bob; // eslint-disable-line no-shadow
   before(async () => ({ srv, bob } = await serveWithKeys({ requests: 30, executions: 3 })));
   after(async () => { await srv?.close(); });
 
