@@ -1322,6 +1322,8 @@ static const struct lws_protocols protocols[] = {
 	/* first: the default for HTTP and for WebSockets without a subprotocol */
 	{ "mcp", callback, sizeof(struct pss), 65536, 0, NULL, 0 },
 	{ "binary", callback, sizeof(struct pss), 65536, 0, NULL, 0 },	/* older noVNC asks for it */
+	/* a browser's way to pass a token (003's attach): new WebSocket(url, ['Authorization', 'Bearer T']) */
+	{ "Authorization", callback, sizeof(struct pss), 65536, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 },
 };
 

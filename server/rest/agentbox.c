@@ -15,6 +15,7 @@
 #include "../base/buf.h"
 #include "../base/common.h"
 #include "../base/log.h"
+#include "../base/rights.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -135,12 +136,18 @@ void ab_set_base(struct abreq *a, void *arg)
 	a->base = !strncmp(tp_req_path(a->r), "/compat/agentbox/", 17) ? "/compat/agentbox/api/v1" : "/api/v1";
 }
 
-const char *ab_user_name(const char *principal)
+const char *ab_user_name(const char *principal, char *out, size_t cap)
 {
 	const char *p = principal;
-	if (!strncmp(p, "admin:", 6))
+	size_t n = srv_principal_owner_len(principal);
+	if (!strncmp(p, "admin:", 6)) {
 		p += 6;
-	return !strncmp(p, "user:", 5) ? p + 5 : NULL;
+		n -= n >= 6 ? 6 : n;
+	}
+	if (strncmp(p, "user:", 5) || n <= 5)
+		return NULL;
+	snprintf(out, cap, "%.*s", (int)(n - 5), p + 5);
+	return out;
 }
 
 /* ---- requests ---- */
@@ -473,12 +480,13 @@ static void on_me(struct tp_req *r, void *arg)
 	json_t *u = NULL;
 	if (!a)
 		return;
-	const char *name = ab_user_name(a->principal);
+	char nb[64];
+	const char *name = ab_user_name(a->principal, nb, sizeof(nb));
 	if (!name) {
-		const char *id = !strncmp(a->principal, "admin:", 6) || !strncmp(a->principal, "nonet:", 6) ? a->principal + 6
-			       : a->principal;
+		/* a key of its own (`mcpbox key create`): there is no user behind it */
+		const char *id = srv_principal_key_id(a->principal) ? srv_principal_key_id(a->principal) : a->principal;
 		return ab_finish(a, 200, json_pack("{s:s, s:s, s:s, s:s}", "id", id, "username", id, "role",
-						   sess_principal_admin(a->principal) ? "admin" : "user", "status", "active"));
+						   srv_principal_is_admin(a->principal) ? "admin" : "user", "status", "active"));
 	}
 	if (!rest_services() || rest_services()->user_get(name, &u, &err) != 1)
 		return ab_finish_fail(a, 401, "not authenticated", "not authenticated");
@@ -508,7 +516,8 @@ static void on_change_password(struct tp_req *r, void *arg)
 	struct abreq *a = ab_begin(r, NULL, LOGIN_BODY_MAX, AB_BODY_REQUIRED | AB_RATE_AUTH);
 	if (!a)
 		return;
-	const char *name = ab_user_name(a->principal);
+	char nb[64];
+	const char *name = srv_principal_key_id(a->principal) ? NULL : ab_user_name(a->principal, nb, sizeof(nb));
 	json_t *cur = json_object_get(a->body, "current_password"), *nw = json_object_get(a->body, "new_password");
 	if (!cur)
 		cur = json_object_get(a->body, "old_password");
@@ -652,10 +661,13 @@ static void env_create(struct tp_req *r, void *arg)
 		set_if(spec, kept[i], json_object_get(a->body, kept[i]));
 	json_object_set_new(spec, "resources", json_pack("{s:s, s:s, s:s}", "cpu", str(res, "cpu"), "memory",
 							 str(res, "memory"), "storage", str(res, "storage")));
-	json_object_set_new(spec, "user_id", json_string(ab_user_name(a->principal) ? ab_user_name(a->principal)
+	char nb[64];
+	json_object_set_new(spec, "user_id", json_string(ab_user_name(a->principal, nb, sizeof(nb)) ? nb
+						       : srv_principal_key_id(a->principal) ? srv_principal_key_id(a->principal)
 						       : a->principal));
 	json_int_t now = (json_int_t)wall_ms(), life = json_integer_value(json_object_get(a->body, "timeout"));
 	json_object_set_new(spec, "created_ms", json_integer(now));
+	json_object_set_new(spec, "owner", json_string(a->principal));
 	json_object_set_new(spec, "expires_ms", json_integer(now + (life ? life : AB_DEFAULT_TIMEOUT) * 1000));
 	a->work = spec;
 	a->info = json_deep_copy(args);
@@ -935,6 +947,7 @@ static void agentbox_init(const struct srv_config *cfg)
 	if (rest_services() && rest_services()->object_list("agentbox", load_one, NULL, &err) < 0)
 		log_warn("agentbox: cannot read the stored environments: %s", err_text(err));
 	ab_rate_init(cfg);
+	ab_attach_routes();
 	sweeper = xcalloc(1, sizeof(*sweeper));
 	uv_timer_init(uv_default_loop(), sweeper);
 	uv_timer_start(sweeper, sweep, SWEEP_MS, SWEEP_MS);

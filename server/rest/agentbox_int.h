@@ -62,8 +62,11 @@ int ab_authenticate(struct tp_req *r, bool websocket, char *principal, size_t ca
 int ab_ws_token(struct tp_req *r, char *out, size_t cap);
 /** Has s a JWT's shape? */
 bool srv_jwt_like(const char *s);
-/** The user name of a login token's principal ("user:NAME", "admin:user:NAME"), or NULL (a key). */
-const char *ab_user_name(const char *principal);
+/**
+ * The user principal acts for ("user:NAME", "admin:user:NAME", a user's key
+ * "user:NAME#key_ID"): NAME into out, or NULL (a key of its own, stdio).
+ */
+const char *ab_user_name(const char *principal, char *out, size_t cap);
 
 /**
  * Start a request: authenticate (unless AB_PUBLIC), take a token of its
@@ -110,6 +113,8 @@ void ab_executions(struct tp_req *r, void *arg);
 void ab_execution_get(struct tp_req *r, void *arg);
 void ab_execution_cancel(struct tp_req *r, void *arg);
 void ab_logs(struct tp_req *r, void *arg);
+/** The attach WebSocket at both prefixes (agentbox_attach.c); before serving. */
+void ab_attach_routes(void);
 
 #define AB_EXEC_ROUTES \
 	{ TP_POST, "/api/v1/environments/{id}/exec", ab_exec }, \

@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { startServe, httpClient, createKey, keyCli, httpRequest, textOf, BIN, REPO, sleep } from './helpers.mjs';
+import WebSocket from 'ws';
 import { loadCompat, assertExchange, runShell } from './compat.mjs';
 
 const fixture = loadCompat('agentbox');
@@ -372,6 +373,73 @@ describe('REST dialect 003: AgentBox', () => {
     assertError(await api(srv, alice, 'GET', `/api/v1/environments/${id}/logs`), 404, 'environment not found');
   });
 
+  test('attach: an interactive shell over the WebSocket (stdin in, stdout out, an exit frame), with each way of passing the token', async () => {
+    const c = await api(srv, alice, 'POST', '/api/v1/environments', ENV('attach-env'));
+    assert.equal(c.status, 201, c.text);
+    const id = c.json.id;
+    const wsBase = srv.base.replace(/^http/, 'ws');
+    /** Open, type lines, collect frames until the exit frame. */
+    const session = (url, protocols, options, lines) => new Promise((resolve, reject) => {
+      const ws = new WebSocket(url, protocols, options);
+      const frames = [];
+      let out = '';
+      const timer = setTimeout(() => { ws.terminate(); reject(new Error(`no exit frame; got ${JSON.stringify(frames).slice(0, 500)}`)); }, 20000);
+      ws.on('unexpected-response', (_req, res) => { clearTimeout(timer); resolve({ refused: res.statusCode }); });
+      ws.on('error', (e) => { clearTimeout(timer); reject(e); });
+      ws.on('open', () => {
+        for (const l of lines) ws.send(JSON.stringify({ type: 'stdin', data: l }));
+      });
+      ws.on('message', (d, binary) => {
+        assert.equal(binary, false, 'text frames');
+        const m = JSON.parse(d.toString());
+        frames.push(m);
+        if (m.type === 'stdout') out += m.data;
+        assert.match(m.timestamp, /^\d{4}-\d\d-\d\dT/);
+      });
+      ws.on('close', () => { clearTimeout(timer); resolve({ frames, out, protocol: ws.protocol }); });
+    });
+    // the header (as the twin's middleware wants it)
+    const byHeader = await session(`${wsBase}/api/v1/environments/${id}/attach`, [], { headers: { Authorization: `Bearer ${alice}` } },
+      ['echo "hello from $(id -u)"\n', 'pwd\n', 'exit 7\n']);
+    assert.match(byHeader.out, /hello from 1000/);
+    assert.match(byHeader.out, /\/workspace/);
+    const exit = byHeader.frames.at(-1);
+    assert.equal(exit.type, 'exit');
+    assert.equal(exit.data, '');
+    assert.equal(exit.exit_code, 7);
+    // the document's browser way, the subprotocol pair ['Authorization', 'Bearer <token>']: conformant
+    // clients (browsers, ws) refuse a protocol with a space before sending it, so it is sent raw here
+    const upgrade = (protocol) => new Promise((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port: srv.port, path: `/api/v1/environments/${id}/attach`, headers: {
+        Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13',
+        'Sec-WebSocket-Key': crypto.randomBytes(16).toString('base64'), 'Sec-WebSocket-Protocol': protocol,
+      } });
+      req.on('upgrade', (res, socket) => { socket.destroy(); resolve({ status: res.statusCode, protocol: res.headers['sec-websocket-protocol'] }); });
+      req.on('response', (res) => { res.resume(); resolve({ status: res.statusCode }); });
+      req.on('error', reject);
+      req.end();
+    });
+    // (libwebsockets takes protocol names of up to 63 bytes: an API key fits, a login token does not)
+    // (the server's administrator key reaches every environment)
+    assert.deepEqual(await upgrade(`Authorization, Bearer ${srv.key}`), { status: 101, protocol: 'Authorization' });
+    assert.equal((await upgrade('Authorization, Bearer mcpbox_forged')).status, 401);
+    // ?token= and the compat prefix; an interactive program reading stdin
+    const byQuery = await session(`${wsBase}/compat/agentbox/api/v1/environments/${id}/attach?token=${alice}`, [], {},
+      ['read x; echo "got:$x"\n', 'typed\n', 'exit 0\n']);
+    assert.match(byQuery.out, /got:typed/);
+    // refusals at the upgrade: no token, a bad one, another user's environment, an unknown one
+    assert.equal((await session(`${wsBase}/api/v1/environments/${id}/attach`, [], {}, [])).refused, 401);
+    assert.equal((await session(`${wsBase}/api/v1/environments/${id}/attach?token=nope`, [], {}, [])).refused, 401);
+    assert.equal((await session(`${wsBase}/api/v1/environments/${id}/attach`, [], { headers: { Authorization: `Bearer ${bob}` } }, [])).refused, 404);
+    assert.equal((await session(`${wsBase}/api/v1/environments/ses_nope/attach`, [], { headers: { Authorization: `Bearer ${alice}` } }, [])).refused, 404);
+    // what the shell typed went through the environment's terminal, which is closed again
+    const mcp = await httpClient(srv, { key: alice });
+    const terms = await mcp.call('terminal_list', { session_id: id });
+    assert.doesNotMatch(textOf(terms), /running/);
+    await mcp.close();
+    assert.equal((await api(srv, alice, 'DELETE', `/api/v1/environments/${id}`)).status, 204);
+  });
+
   test('auth: me, change-password, logout; forged, expired, wrong-issuer tokens; a revoked key; MCP sees the same sessions', async () => {
     addUser(srv.dataDir, 'carol', 'carol-password-1');
     const carol = await login(srv, 'carol', 'carol-password-1');
@@ -443,7 +511,7 @@ describe('REST dialect 003: AgentBox', () => {
 describe('REST dialect 003: rate limits', () => {
   let srv, dataDir;
   before(async () => {
-    srv = await startServe({ config: { compat: { agentbox: { rate_limits: { other: { per_minute: 120, burst: 3 }, auth: { per_minute: 60, burst: 2 } } } } } });
+    srv = await startServe({ config: { compat: { agentbox: { rate_limits: { other: { per_minute: 120, burst: 3 }, auth: { per_minute: 6, burst: 2 } } } } } });
     dataDir = srv.dataDir;
   });
   after(async () => { await srv?.close(); });
