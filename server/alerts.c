@@ -11,6 +11,7 @@
 #include "base/common.h"
 #include "base/log.h"
 #include "base/metrics.h"
+#include "base/monitor.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -25,12 +26,6 @@
 #define RING_MAX 8640		/* samples kept for the history */
 #define FAILED_WINDOW_MS (5 * 60 * 1000)
 
-struct sample {
-	uint64_t at_ms;
-	double v[SRV_METRIC_COUNT];
-	struct metrics_exec_totals ex;
-};
-
 static uv_timer_t timer;	/* outside A: it may still be closing when A is cleared */
 static bool timer_made;
 
@@ -43,8 +38,6 @@ static struct {
 	size_t nrules;
 	struct srv_alert_track *track;
 	json_t **open;			/* per rule: its open alert's document, or NULL */
-	struct sample *ring;
-	size_t head, count;		/* ring[head] is the next slot */
 	uint64_t cpu_busy, cpu_total;	/* /proc/stat at the last sample */
 	struct tool_alerts tools;
 } A;
@@ -201,22 +194,15 @@ static double sample_disk(void)
 
 static void count_session(void *arg, struct sess_session *s)
 {
-	double *v = arg;
+	struct srv_mon_sample *sm = arg;
 	if (s->state == SESS_RUNNING)
-		v[SRV_METRIC_SESSIONS]++;
-	v[SRV_METRIC_EXECUTIONS] += s->running;
-	v[SRV_METRIC_WORKSPACE_BYTES] += (double)s->disk_bytes;
+		sm->v[SRV_METRIC_SESSIONS]++;
+	sm->v[SRV_METRIC_EXECUTIONS] += s->running;
+	sm->v[SRV_METRIC_WORKSPACE_BYTES] += (double)s->disk_bytes;
+	sm->sessions_total++;
 }
 
-/* The sample n back from the newest (0: the newest), or NULL. */
-static const struct sample *ring_back(size_t n)
-{
-	if (n >= A.count)
-		return NULL;
-	return &A.ring[(A.head + RING_MAX - 1 - n) % RING_MAX];
-}
-
-static void sample_take(struct sample *sm)
+static void sample_take(struct srv_mon_sample *sm)
 {
 	memset(sm, 0, sizeof(*sm));
 	sm->at_ms = wall_ms();
@@ -224,30 +210,52 @@ static void sample_take(struct sample *sm)
 	sm->v[SRV_METRIC_MEMORY] = sample_memory();
 	sm->v[SRV_METRIC_DISK] = sample_disk();
 	if (A.reg)
-		sess_foreach(A.reg, NULL, count_session, sm->v);
+		sess_foreach(A.reg, NULL, count_session, sm);
 	else
 		sm->v[SRV_METRIC_SESSIONS] = sm->v[SRV_METRIC_EXECUTIONS] = sm->v[SRV_METRIC_WORKSPACE_BYTES] = NAN;
 	metrics_exec_totals(&sm->ex);
+	metrics_sandbox_totals(&sm->sb);
 	/* failures since the oldest sample inside the window (at least: since the last sample; at first: since start) */
-	uint64_t base = A.count ? ring_back(0)->ex.failed : 0;
-	for (size_t n = 0; n < A.count && sm->at_ms - ring_back(n)->at_ms <= FAILED_WINDOW_MS; n++)
-		base = ring_back(n)->ex.failed;
-	sm->v[SRV_METRIC_FAILED] = (double)(sm->ex.failed - base);
+	const struct srv_mon_sample *from = srv_mon_back(0), *o;
+	for (size_t n = 1; (o = srv_mon_back(n)) && sm->at_ms - o->at_ms <= FAILED_WINDOW_MS; n++)
+		from = o;
+	sm->v[SRV_METRIC_FAILED] = (double)(sm->ex.failed - (from ? from->ex.failed : 0));
+}
+
+static void count_nothing(void *arg, const char *status, const char *severity, uint64_t n)
+{
+}
+
+/*
+ * The health of the parts: the store answers a read of a table (not only a
+ * pragma), and the latest sandbox the zygote was asked for (a session's or
+ * the warm pool's) was made.
+ */
+static void check_health(const struct srv_mon_sample *sm)
+{
+	auto_err struct err *err = NULL;
+	if (A.st && srv_store_alert_counts(A.st, count_nothing, NULL, &err) < 0)
+		srv_mon_health_set(SRV_MON_DATABASE, false, err_text(err));
+	else
+		srv_mon_health_set(SRV_MON_DATABASE, A.st != NULL, "no store");
+	bool failing = sm->sb.last_failed_ms > sm->sb.last_ok_ms;
+	char msg[260];
+	snprintf(msg, sizeof(msg), "the last sandbox could not be made: %s", metrics_sandbox_last_error());
+	srv_mon_health_set(SRV_MON_CONTAINERS, !failing, msg);
 }
 
 static void tick(uv_timer_t *t)
 {
-	struct sample *sm = &A.ring[A.head];
-	sample_take(sm);
-	A.head = (A.head + 1) % RING_MAX;
-	if (A.count < RING_MAX)
-		A.count++;
-	srv_alerts_evaluate(sm->v, now_ms());
+	struct srv_mon_sample sm;
+	sample_take(&sm);
+	srv_mon_push(&sm);
+	check_health(&sm);
+	srv_alerts_evaluate(sm.v, now_ms());
 }
 
 double srv_alerts_current(enum srv_metric m)
 {
-	const struct sample *s = ring_back(0);
+	const struct srv_mon_sample *s = srv_mon_back(0);
 	return s ? s->v[m] : NAN;
 }
 
@@ -422,7 +430,7 @@ int srv_alerts_start(uv_loop_t *loop, struct srv_store *st, struct sess_registry
 		memcpy(A.rules, rules, n * sizeof(*rules));
 	A.track = xcalloc(n + 1, sizeof(*A.track));
 	A.open = xcalloc(n + 1, sizeof(*A.open));
-	A.ring = xcalloc(RING_MAX, sizeof(*A.ring));
+	srv_mon_init(RING_MAX);
 	A.tools = (struct tool_alerts){ .list = tools_list, .act = tools_act };
 	if (srv_store_alert_list(st, "active", NULL, NULL, LIST_MAX, adopt, NULL, errp) < 0 ||
 	    srv_store_alert_list(st, "acknowledged", NULL, NULL, LIST_MAX, adopt, NULL, errp) < 0) {
@@ -455,6 +463,6 @@ void srv_alerts_stop(void)
 	free(A.open);
 	free(A.track);
 	free(A.rules);
-	free(A.ring);
+	srv_mon_release();
 	memset(&A, 0, sizeof(A));
 }

@@ -10,10 +10,9 @@
 #ifndef MCPBOX_SRV_MCP_H
 #define MCPBOX_SRV_MCP_H
 
+#include "base/common.h"	/* MCPBOX_VERSION */
 #include "base/rpc.h"
 #include "../tools/tool.h"
-
-#define MCPBOX_VERSION "0.1.0"
 
 extern const struct srv_app mcp_app;
 

@@ -21,6 +21,7 @@
 #include "../server/base/buf.h"
 #include "../server/base/common.h"
 #include "../server/base/log.h"
+#include "../server/base/metrics.h"
 
 #include <fcntl.h>
 #include <grp.h>
@@ -538,6 +539,7 @@ struct zreq {
 	char *id;
 	struct buf msg;
 	bool sent;
+	uint64_t asked_ms;	/* monotonic: how long making it took (metrics) */
 };
 
 struct sess_zygote {
@@ -684,6 +686,7 @@ static void zygote_died(struct sess_zygote *z, const char *why)
 		if (!z->head)
 			z->tail = NULL;
 		err_set(&e, 0, "sandbox service stopped");
+		metrics_sandbox_created(false, now_ms() - r->asked_ms, err_text(e));
 		r->cb(r->arg, NULL, e);
 		zreq_free(r);
 	}
@@ -719,6 +722,7 @@ static void zygote_handle_reply(struct sess_zygote *z, size_t len, int fd)
 	} else {
 		w = sess_worker_new(z->loop, fd, m->pid, r->id, &z->cg, &e);
 	}
+	metrics_sandbox_created(w != NULL, now_ms() - r->asked_ms, e ? err_text(e) : NULL);
 	r->cb(r->arg, w, e);
 	zreq_free(r);
 }
@@ -812,6 +816,7 @@ int sess_zygote_create(struct sess_zygote *z, const struct sess_sandbox_opts *o,
 	r->cb = cb;
 	r->arg = arg;
 	r->id = xstrdup(o->id);
+	r->asked_ms = now_ms();
 	buf_add(&r->msg, &m, sizeof(m));
 	sess_wr_str(&r->msg, o->id);
 	sess_wr_str(&r->msg, o->workspace);

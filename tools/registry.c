@@ -77,7 +77,7 @@ void tool_registry_init(const struct tool_env *env)
 	vnc_init(uv_default_loop(), env->sessions, env->cfg);
 	px_init(env->sessions, env->cfg);
 	add_family(tool_browser_defs, false);
-	add_family(tool_alert_defs, false);
+	add_family(tool_monitor_defs, false);
 	add_family(tool_alias_defs, true);
 	if (env->fixtures)
 		add_family(tool_fixture_defs, false);

@@ -187,7 +187,7 @@ extern const struct tool_def tool_alias_defs[];
 const char *tool_alias_target(const char *name);
 extern const struct tool_def tool_edit_defs[];
 extern const struct tool_def tool_template_defs[];
-extern const struct tool_def tool_alert_defs[];
+extern const struct tool_def tool_monitor_defs[];
 
 /* ---- session templates (template_tools.c) ---- */
 /** A template resolved for session_create (settings borrowed: valid until templates change). */

@@ -585,6 +585,12 @@ static int stream_write(struct stream *st)
 
 static const struct tp_ops http_ops;
 
+void tp_http_metrics_text(const char *principal, struct buf *out)
+{
+	if (H.o.metrics)
+		H.o.metrics(H.o.metrics_arg, principal, out);
+}
+
 static struct session *session_find(const char *id)
 {
 	for (struct session *s = H.sessions; s; s = s->next)
@@ -1055,10 +1061,9 @@ static int on_http(struct lws *wsi, struct pss *p, const char *path)
 	http_conn_authenticated(wsi);
 	if (!strcmp(path, "/metrics") && m == LWSHUMETH_GET) {
 		struct buf b = BUF_INIT;
-		if (H.o.metrics)
-			H.o.metrics(H.o.metrics_arg, p->principal, &b);
+		tp_http_metrics_text(p->principal, &b);
 		p->st->status = 200;
-		p->st->type = "text/plain; version=0.0.4; charset=utf-8";
+		p->st->type = TP_METRICS_TYPE;
 		http_stream_queue(p->st, b.data ? b.data : "", b.len);
 		buf_release(&b);
 		p->st->finished = true;

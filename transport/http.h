@@ -140,6 +140,10 @@ void tp_url_encode(struct buf *b, const char *s, const char *keep);
  */
 const char *tp_bearer_token(const char *authorization);
 
+/** The Prometheus text of GET /metrics as principal may see it, appended to out (a REST dialect's metrics path). */
+void tp_http_metrics_text(const char *principal, struct buf *out);
+#define TP_METRICS_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
 /* ---- WebSocket routes ---- */
 struct tp_ws;
 struct tp_ws_ops {

@@ -8,6 +8,9 @@
 #ifndef MCPBOX_COMMON_H
 #define MCPBOX_COMMON_H
 
+/** The version every protocol reports (MCP serverInfo, health answers). */
+#define MCPBOX_VERSION "0.1.0"
+
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>

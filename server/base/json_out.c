@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <stdio.h>
+#include <inttypes.h>
 #include <string.h>
 
 #include "banned.h"
@@ -59,6 +60,11 @@ static int write_real(struct buf *out, double d)
 
 	if (!isfinite(d))
 		return -1; /* no JSON text for it (jansson refuses to make one) */
+	/* a whole number is written whole ("100.0", not %g's shortest "1e+02") */
+	if (d == (double)(int64_t)d && d > -1e15 && d < 1e15 && !(d == 0 && signbit(d))) {
+		buf_addf(out, "%" PRId64 ".0", (int64_t)d);
+		return 0;
+	}
 	for (int prec = 1; prec <= 17; prec++) {
 		n = snprintf(t, sizeof(t), "%.*g", prec, d);
 		if (strtod(t, NULL) == d)

@@ -26,6 +26,8 @@ struct hist {
 static struct series *executions, *tool_calls, *tool_errors;
 static struct hist *durations;
 static struct metrics_exec_totals totals;
+static struct metrics_sandbox_totals sandboxes;
+static char sandbox_error[200];
 
 static void bump(struct series **list, const char *labels)
 {
@@ -50,9 +52,11 @@ void metrics_execution(const char *language, const char *outcome, uint64_t durat
 
 	snprintf(labels, sizeof(labels), "language=\"%s\",outcome=\"%s\"", language, outcome);
 	bump(&executions, labels);
-	totals.count++;
-	totals.failed += strcmp(outcome, "ok") && strcmp(outcome, "cancelled");
-	totals.seconds += secs;
+	if (strcmp(outcome, "cancelled")) {
+		totals.count++;
+		totals.failed += strcmp(outcome, "ok") != 0;
+		totals.seconds += secs;
+	}
 	for (h = durations; h; h = h->next)
 		if (!strcmp(h->language, language))
 			break;
@@ -72,6 +76,29 @@ void metrics_execution(const char *language, const char *outcome, uint64_t durat
 void metrics_exec_totals(struct metrics_exec_totals *t)
 {
 	*t = totals;
+}
+
+void metrics_sandbox_created(bool ok, uint64_t duration_ms, const char *error)
+{
+	if (ok) {
+		sandboxes.created++;
+		sandboxes.seconds += (double)duration_ms / 1000.0;
+		sandboxes.last_ok_ms = wall_ms();
+	} else {
+		sandboxes.failed++;
+		sandboxes.last_failed_ms = wall_ms();
+		snprintf(sandbox_error, sizeof(sandbox_error), "%s", error ? error : "failed");
+	}
+}
+
+void metrics_sandbox_totals(struct metrics_sandbox_totals *t)
+{
+	*t = sandboxes;
+}
+
+const char *metrics_sandbox_last_error(void)
+{
+	return sandbox_error;
 }
 
 void metrics_tool_call(const char *tool, bool is_error)
@@ -109,6 +136,13 @@ void metrics_render(struct buf *out, const struct metrics_gauges *g, bool server
 	buf_adds(out, "# HELP mcpbox_executions_running Executions in flight.\n# TYPE mcpbox_executions_running gauge\n");
 	buf_addf(out, "mcpbox_executions_running %u\n", g->executions_running);
 	render_series(out, "mcpbox_executions_total", "Finished executions by language and outcome.", executions);
+	buf_adds(out, "# HELP mcpbox_sandboxes_created_total Sandboxes the zygote was asked for, by result.\n"
+		      "# TYPE mcpbox_sandboxes_created_total counter\n");
+	buf_addf(out, "mcpbox_sandboxes_created_total{result=\"ok\"} %llu\n", (unsigned long long)sandboxes.created);
+	buf_addf(out, "mcpbox_sandboxes_created_total{result=\"failed\"} %llu\n", (unsigned long long)sandboxes.failed);
+	buf_adds(out, "# HELP mcpbox_sandbox_create_seconds_total Time spent making the sandboxes made.\n"
+		      "# TYPE mcpbox_sandbox_create_seconds_total counter\n");
+	buf_addf(out, "mcpbox_sandbox_create_seconds_total %.6f\n", sandboxes.seconds);
 	render_series(out, "mcpbox_tool_calls_total", "Tool calls by tool.", tool_calls);
 	render_series(out, "mcpbox_tool_errors_total", "Tool calls that returned isError, by tool.", tool_errors);
 	buf_adds(out, "# HELP mcpbox_execution_duration_seconds Wall time of executions.\n"

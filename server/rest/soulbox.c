@@ -35,6 +35,7 @@ static const struct sb_part *const parts[] = {
 	&sb_part_exec,
 	&sb_part_files,
 	&sb_part_ws,
+	&sb_part_monitor,
 	NULL,
 };
 

@@ -46,6 +46,7 @@ extern const struct sb_part sb_part_sandbox;	/* soulbox_sandbox.c: sandboxes, te
 extern const struct sb_part sb_part_exec;	/* soulbox_exec.c: /api/execute */
 extern const struct sb_part sb_part_files;	/* soulbox_files.c: files, snapshots */
 extern const struct sb_part sb_part_ws;		/* soulbox_ws.c: /ws/execute */
+extern const struct sb_part sb_part_monitor;	/* soulbox_monitor.c: alerts, metrics, health, /ws/monitor */
 
 /* ---- errors: {"error": {code, message, details: {field, reason}, request_id}} ---- */
 

@@ -4,6 +4,7 @@
 #include "server/base/alert.h"
 #include "server/base/common.h"
 #include "server/base/config.h"
+#include "server/base/monitor.h"
 #include "server/store.h"
 
 #include <math.h>
@@ -229,9 +230,41 @@ static void test_lifecycle(void)
 	ok(system(cmd) == 0, "clean up");
 }
 
+static void test_history(void)
+{
+	struct srv_mon_sample sm;
+	struct srv_mon_stat st;
+
+	srv_mon_init(4);
+	srv_mon_stat(SRV_METRIC_CPU, 60000, &st);
+	ok(isnan(st.current) && !st.samples, "no samples: nothing measured");
+	for (int i = 0; i < 6; i++) {
+		memset(&sm, 0, sizeof(sm));
+		sm.at_ms = 1000000 + (uint64_t)i * 10000;
+		sm.v[SRV_METRIC_CPU] = 10.0 * (i + 1);
+		sm.v[SRV_METRIC_MEMORY] = i == 5 ? NAN : 50;
+		srv_mon_push(&sm);
+	}
+	ok(srv_mon_count() == 4 && srv_mon_back(0)->v[SRV_METRIC_CPU] == 60 && srv_mon_back(3)->v[SRV_METRIC_CPU] == 30
+	   && !srv_mon_back(4), "the ring keeps the last 4 samples");
+	srv_mon_stat(SRV_METRIC_CPU, 20000, &st);
+	ok(st.current == 60 && st.samples == 3 && st.peak == 60 && st.average == 50, "a 20 s window: 40, 50, 60");
+	srv_mon_stat(SRV_METRIC_CPU, 3600000, &st);
+	ok(st.samples == 4 && st.average == 45, "a window longer than the history: every sample kept");
+	srv_mon_stat(SRV_METRIC_MEMORY, 3600000, &st);
+	ok(isnan(st.current) && st.samples == 3 && st.average == 50, "a sample that did not measure is left out");
+	ok(srv_mon_window_start(15000) == srv_mon_back(1), "the window's first sample");
+	srv_mon_health_set(SRV_MON_CONTAINERS, false, "zygote gone");
+	ok(srv_mon_health_get(SRV_MON_CONTAINERS)->checked && !srv_mon_health_get(SRV_MON_CONTAINERS)->healthy &&
+	   !strcmp(srv_mon_health_get(SRV_MON_CONTAINERS)->message, "zygote gone") &&
+	   !srv_mon_health_get(SRV_MON_DATABASE)->checked, "health per component");
+	srv_mon_release();
+}
+
 int main(void)
 {
 	test_parse();
+	test_history();
 	test_step();
 	test_lifecycle();
 	return tap_done();
