@@ -397,6 +397,43 @@ static int authenticate(void *arg, const char *key, char *principal, size_t cap)
 	return srv_principal_format(&p, principal, cap) == 0;
 }
 
+/* The rights of a key's principal, for every tool call and token (sessions/session.h). */
+static int key_rights(const char *principal, struct srv_rights *out)
+{
+	return srv_auth_rights(srv.auth, principal, out);
+}
+
+/* key_create may grant a session only if its creator can see it. */
+static bool key_reach(void *arg, const char *sid)
+{
+	return sess_find(srv.sessions, sid, arg) != NULL;
+}
+
+static int keys_make(void *arg, const char *principal, const struct tool_key_request *rq, char **key, json_t **info,
+		     struct err **errp)
+{
+	struct srv_key_spec spec = { rq->name, rq->description, rq->caps_set, rq->rights };
+	struct srv_key_made m = { 0 };
+
+	if (srv_auth_key_make(srv.auth, principal, &spec, key_reach, (void *)principal, &m, errp) < 0)
+		return -1;
+	*key = m.key;
+	*info = m.info;
+	return 0;
+}
+
+static int keys_list(void *arg, const char *principal, json_t **out, struct err **errp)
+{
+	return srv_auth_key_list_as(srv.auth, principal, out, errp);
+}
+
+static int keys_revoke(void *arg, const char *principal, const char *id, struct err **errp)
+{
+	return srv_auth_key_revoke_as(srv.auth, principal, id, errp);
+}
+
+static const struct tool_keys key_tools = { keys_make, keys_list, keys_revoke, NULL };
+
 /* A session-bound MCP endpoint's token (tools/bind.c). */
 static int authenticate_scoped(void *arg, const char *scope, const char *token, char *principal, size_t cap)
 {
@@ -474,6 +511,8 @@ static int cmd_serve(const char *listen, const char *auth_mode, const char *admi
 		return 1;
 	}
 	srv.auth = srv_auth_new(srv.store);
+	sess_set_rights_hook(key_rights);
+	srv.env.keys = &key_tools;
 	char *first_key = NULL, *admin_pw = NULL;
 	if (admin_user && srv_user_bootstrap(srv.store, admin_user, &admin_pw, &err) < 0) {
 		fprintf(stderr, "mcpbox: --admin-user: %s\n", err_text(err));
@@ -553,6 +592,7 @@ static int cmd_serve(const char *listen, const char *auth_mode, const char *admi
 	int rc = core_run();
 	snap_store_close(srv.snapshots);
 	srv_users_free(srv.users);
+	sess_set_rights_hook(NULL);
 	srv_auth_free(srv.auth);
 	srv_store_close(srv.store);
 	return rc;

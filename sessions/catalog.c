@@ -48,7 +48,9 @@ struct sess_snap *sess_snap_find(struct sess_registry *reg, const char *id, cons
 {
 	for (struct sess_snap *sn = *sess_registry_snaps(reg); sn; sn = sn->next)
 		if (!strcmp(sn->id, id))
-			return sess_principal_sees(owner, sn->owner) ? sn : NULL;
+			/* a key limited to some sessions sees the snapshots taken of them */
+			return sess_principal_sees(owner, sn->owner) && sess_principal_in_scope(owner, sn->session_id) ?
+				       sn : NULL;
 	return NULL;
 }
 
@@ -58,7 +60,7 @@ void sess_snap_foreach(struct sess_registry *reg, const char *owner,
 	struct sess_snap *sn, *next;
 	for (sn = *sess_registry_snaps(reg); sn; sn = next) {
 		next = sn->next;
-		if (sess_principal_sees(owner, sn->owner))
+		if (sess_principal_sees(owner, sn->owner) && sess_principal_in_scope(owner, sn->session_id))
 			fn(arg, sn);
 	}
 }

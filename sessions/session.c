@@ -835,11 +835,81 @@ char *sess_principal_owner(const char *principal)
 	return xstrndup(principal, srv_principal_owner_len(principal));
 }
 
+static int (*rights_hook)(const char *principal, struct srv_rights *out);
+
+void sess_set_rights_hook(int (*fn)(const char *principal, struct srv_rights *out))
+{
+	rights_hook = fn;
+}
+
+int sess_principal_rights(const char *principal, struct srv_rights *out)
+{
+	if (!principal) {
+		srv_rights_full(out, true, false);
+		return 1;
+	}
+	if (!rights_hook || !srv_principal_key_id(principal)) {
+		srv_rights_full(out, sess_principal_admin(principal), sess_principal_no_network(principal));
+		return 1;
+	}
+	return rights_hook(principal, out);
+}
+
+/*
+ * What a principal's key limits it to, looked up once per find or walk:
+ * NULL rights (no key, or an unscoped one) limit nothing beyond ownership.
+ */
+struct scope {
+	bool none;			/* a key that no longer counts */
+	bool scoped;
+	struct srv_rights r;
+};
+
+static void scope_of(const char *principal, struct scope *sc)
+{
+	sc->none = false;
+	sc->scoped = false;
+	if (!principal || !srv_principal_key_id(principal))
+		return;
+	if (!sess_principal_rights(principal, &sc->r)) {
+		sc->none = true;
+		return;
+	}
+	sc->scoped = sc->r.ngrants > 0;
+}
+
+static bool in_scope(const struct scope *sc, const char *sid)
+{
+	return !sc->none && (!sc->scoped || srv_rights_level(&sc->r, sid) != SRV_LEVEL_NONE);
+}
+
+bool sess_principal_in_scope(const char *principal, const char *sid)
+{
+	struct scope sc;
+
+	scope_of(principal, &sc);
+	return in_scope(&sc, sid);
+}
+
+bool sess_principal_may(const char *principal, const char *sid, unsigned caps, enum srv_level level)
+{
+	struct srv_rights r;
+	char why[8];
+
+	return sess_principal_rights(principal, &r) && srv_rights_allow(&r, caps, level, sid, why, sizeof(why));
+}
+
 struct sess_session *sess_find(struct sess_registry *reg, const char *id, const char *owner)
 {
 	for (struct sess_session *s = reg->head; s; s = s->next)
-		if (!strcmp(s->id, id))
-			return sess_principal_sees(owner, s->owner) ? s : NULL;
+		if (!strcmp(s->id, id)) {
+			struct scope sc;
+
+			if (!sess_principal_sees(owner, s->owner))
+				return NULL;
+			scope_of(owner, &sc);
+			return in_scope(&sc, s->id) ? s : NULL;
+		}
 	return NULL;
 }
 
@@ -847,9 +917,12 @@ void sess_foreach(struct sess_registry *reg, const char *owner,
 		  void (*fn)(void *arg, struct sess_session *s), void *arg)
 {
 	struct sess_session *s, *next;
+	struct scope sc;
+
+	scope_of(owner, &sc);
 	for (s = reg->head; s; s = next) {
 		next = s->next;
-		if (sess_principal_sees(owner, s->owner))
+		if (sess_principal_sees(owner, s->owner) && in_scope(&sc, s->id))
 			fn(arg, s);
 	}
 }

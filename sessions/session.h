@@ -250,7 +250,30 @@ static inline bool sess_principal_sees(const char *principal, const char *owner)
 /** The owner part of principal, as a new string (what a session or snapshot records). */
 char *sess_principal_owner(const char *principal);
 
-/** The session id, if owner may see it (owner NULL or an administrator: any owner). */
+/**
+ * Where the rights of a key's principal come from (server/auth.c's
+ * srv_auth_rights, set once at start-up): 1 with *out, 0 when the key is
+ * revoked, expired or unknown. Without a hook every principal holds all.
+ */
+void sess_set_rights_hook(int (*fn)(const char *principal, struct srv_rights *out));
+/**
+ * The rights of principal (NULL: the server itself, everything). 0 when its
+ * key no longer counts: it then sees no session.
+ */
+int sess_principal_rights(const char *principal, struct srv_rights *out);
+/**
+ * May principal reach session sid at level (and hold caps)? Visibility,
+ * rights and scope in one (vnc, proxy: what a token may be minted for).
+ */
+bool sess_principal_may(const char *principal, const char *sid, unsigned caps, enum srv_level level);
+/** Is session sid within what principal's key is limited to (always, for a principal without a scoped key)? */
+bool sess_principal_in_scope(const char *principal, const char *sid);
+
+/**
+ * The session id, if owner may see it (owner NULL or an administrator: any
+ * owner; a key limited to some sessions (base/rights.h): only those; a
+ * revoked or expired key: none).
+ */
 struct sess_session *sess_find(struct sess_registry *reg, const char *id, const char *owner);
 /** Visit the sessions owner may see, oldest first. */
 void sess_foreach(struct sess_registry *reg, const char *owner,

@@ -30,7 +30,7 @@ static void opened(void *arg, struct err *err)
 	o = json_pack("{s:s, s:s}", "session_id", s->id, "status", "running");
 	if ((url = px_browser_cdp_url(s)))
 		json_object_set_new(o, "cdp_url", json_string(url));
-	json_t *d = vnc_display_info(s, s->owner);
+	json_t *d = vnc_display_info(s, s->owner, tool_may_control(call, s->id));
 	if (d && json_object_get(d, "view_url"))
 		json_object_set(o, "view_url", json_object_get(d, "view_url"));
 	json_decref(d);

@@ -1,6 +1,8 @@
 #include "tool.h"
 #include "../vnc/display.h"
 #include "../proxy/proxy.h"
+#include "../sessions/job.h"
+#include "../sessions/term.h"
 #include "../server/base/json_out.h"
 #include "../server/base/buf.h"
 #include "../server/base/common.h"
@@ -71,6 +73,8 @@ void tool_registry_init(const struct tool_env *env)
 	add_family(tool_search_defs, false);
 	add_family(tool_session_defs, false);
 	add_family(tool_template_defs, false);
+	if (env->keys)
+		add_family(tool_key_defs, false);
 	tool_tmpl_init(env);
 	add_family(tool_snapshot_defs, false);
 	add_family(tool_display_defs, false);
@@ -138,6 +142,161 @@ static bool rate_admits(const struct tool_caller *caller, const char *name)
 		caller->ops->finish(caller->ctx, res, ERR_LIMIT);
 	}
 	return false;
+}
+
+/* ---- rights (tool.h) ----------------------------------------------------- */
+
+/* How a tool meets sessions, for a key limited to some of them. */
+enum reach {
+	ONE,		/* acts on one session: named, a job's or terminal's, the bound one, or the implicit one */
+	LISTING,	/* lists what the caller sees (filtered by the sessions layer), optionally in one session */
+	CREATES,	/* makes a new session */
+	OWNERS,		/* changes things of the owner's beyond sessions (templates, snapshots) */
+	NONE,		/* nothing of a session (key management checks its own rights) */
+};
+
+static const struct need {
+	const char *tool;
+	unsigned caps;
+	enum srv_level level;
+	enum reach reach;
+} needs[] = {
+	{ "execute", SRV_CAP_EXECUTE, SRV_LEVEL_EDITOR, ONE },
+	{ "job_status", SRV_CAP_READ, SRV_LEVEL_VIEWER, ONE },
+	{ "job_wait", SRV_CAP_READ, SRV_LEVEL_VIEWER, ONE },
+	{ "job_write", SRV_CAP_EXECUTE, SRV_LEVEL_EDITOR, ONE },
+	{ "job_cancel", SRV_CAP_EXECUTE, SRV_LEVEL_EDITOR, ONE },
+	{ "job_list", SRV_CAP_READ, SRV_LEVEL_VIEWER, LISTING },
+	{ "session_logs", SRV_CAP_READ, SRV_LEVEL_VIEWER, ONE },
+	{ "terminal_open", SRV_CAP_EXECUTE, SRV_LEVEL_EDITOR, ONE },
+	{ "terminal_write", SRV_CAP_EXECUTE, SRV_LEVEL_EDITOR, ONE },
+	{ "terminal_read", SRV_CAP_READ, SRV_LEVEL_VIEWER, ONE },
+	{ "terminal_resize", SRV_CAP_EXECUTE, SRV_LEVEL_EDITOR, ONE },
+	{ "terminal_close", SRV_CAP_EXECUTE, SRV_LEVEL_EDITOR, ONE },
+	{ "terminal_list", SRV_CAP_READ, SRV_LEVEL_VIEWER, LISTING },
+	{ "kernel_restart", SRV_CAP_EXECUTE, SRV_LEVEL_EDITOR, ONE },
+	{ "browser_open", SRV_CAP_EXECUTE, SRV_LEVEL_EDITOR, ONE },
+	{ "file_read", SRV_CAP_READ, SRV_LEVEL_VIEWER, ONE },
+	{ "file_list", SRV_CAP_READ, SRV_LEVEL_VIEWER, ONE },
+	{ "glob", SRV_CAP_READ, SRV_LEVEL_VIEWER, ONE },
+	{ "grep", SRV_CAP_READ, SRV_LEVEL_VIEWER, ONE },
+	{ "screenshot", SRV_CAP_READ, SRV_LEVEL_VIEWER, ONE },
+	{ "session_info", SRV_CAP_READ, SRV_LEVEL_VIEWER, ONE },
+	{ "file_write", SRV_CAP_WRITE, SRV_LEVEL_EDITOR, ONE },
+	{ "file_delete", SRV_CAP_WRITE, SRV_LEVEL_EDITOR, ONE },
+	{ "file_edit", SRV_CAP_WRITE, SRV_LEVEL_EDITOR, ONE },
+	{ "input", SRV_CAP_WRITE, SRV_LEVEL_EDITOR, ONE },
+	{ "session_snapshot", SRV_CAP_WRITE, SRV_LEVEL_EDITOR, ONE },
+	{ "session_restore", SRV_CAP_WRITE, SRV_LEVEL_EDITOR, ONE },
+	{ "session_stop", SRV_CAP_WRITE, SRV_LEVEL_EDITOR, ONE },
+	{ "session_start", SRV_CAP_WRITE, SRV_LEVEL_EDITOR, ONE },
+	{ "session_destroy", SRV_CAP_WRITE, SRV_LEVEL_OWNER, ONE },
+	{ "session_create", SRV_CAP_WRITE, SRV_LEVEL_NONE, CREATES },
+	{ "session_list", SRV_CAP_READ, SRV_LEVEL_VIEWER, LISTING },
+	{ "snapshot_list", SRV_CAP_READ, SRV_LEVEL_VIEWER, LISTING },
+	{ "snapshot_info", SRV_CAP_READ, SRV_LEVEL_NONE, LISTING },
+	{ "snapshot_diff", SRV_CAP_READ, SRV_LEVEL_NONE, LISTING },
+	{ "snapshot_delete", SRV_CAP_WRITE, SRV_LEVEL_NONE, OWNERS },
+	{ "template_list", SRV_CAP_READ, SRV_LEVEL_NONE, NONE },
+	{ "template_info", SRV_CAP_READ, SRV_LEVEL_NONE, NONE },
+	{ "template_create", SRV_CAP_WRITE, SRV_LEVEL_NONE, OWNERS },
+	{ "template_delete", SRV_CAP_WRITE, SRV_LEVEL_NONE, OWNERS },
+	{ "key_create", 0, SRV_LEVEL_NONE, NONE },
+	{ "key_list", 0, SRV_LEVEL_NONE, NONE },
+	{ "key_revoke", 0, SRV_LEVEL_NONE, NONE },
+};
+
+/* A tool not in the table: a read-only one needs sandbox_read, any other sandbox_write as an editor. */
+static const struct need need_read = { NULL, SRV_CAP_READ, SRV_LEVEL_VIEWER, LISTING };
+static const struct need need_write = { NULL, SRV_CAP_WRITE, SRV_LEVEL_EDITOR, ONE };
+
+static const struct need *need_of(const struct tool_def *def)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(needs); i++)
+		if (!strcmp(needs[i].tool, def->name))
+			return &needs[i];
+	return def->read_only ? &need_read : &need_write;
+}
+
+bool tool_rights_needed(const char *name, unsigned *caps, enum srv_level *level)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(needs); i++)
+		if (!strcmp(needs[i].tool, name)) {
+			*caps = needs[i].caps;
+			*level = needs[i].level;
+			return true;
+		}
+	return false;
+}
+
+bool tool_may(const struct tool_call *call, const char *sid, unsigned caps, enum srv_level level)
+{
+	char why[8];
+	return srv_rights_allow(&call->rights, caps, level, sid, why, sizeof(why));
+}
+
+bool tool_may_control(const struct tool_call *call, const char *sid)
+{
+	return tool_may(call, sid, SRV_CAP_WRITE | SRV_CAP_EXECUTE, SRV_LEVEL_EDITOR);
+}
+
+/* The session a call acts on, as far as its arguments say: NULL when none is named (or found). */
+static const char *call_session(struct tool_call *call, bool *named)
+{
+	struct sess_registry *reg = call->env ? call->env->sessions : NULL;
+	const char *bound = call->conn ? call->conn->bound_session : NULL;
+	const char *id;
+
+	*named = true;
+	if (bound)
+		return bound;
+	if ((id = tool_arg_str(call, "session_id", NULL)))
+		return id;
+	if ((id = tool_arg_str(call, "job_id", NULL))) {
+		struct sess_job *j = reg ? sess_job_find(reg, id, call->principal, NULL) : NULL;
+		return j ? j->sess->id : NULL;
+	}
+	if ((id = tool_arg_str(call, "terminal_id", NULL))) {
+		struct sess_term *t = reg ? sess_term_find(reg, id, call->principal, NULL) : NULL;
+		return t ? t->sess->id : NULL;
+	}
+	*named = false;
+	return NULL;
+}
+
+/* Check the call against its credential's rights; false: refused and finished (ERR_DENIED). */
+static bool rights_admit(struct tool_call *call)
+{
+	const struct need *n = need_of(call->def);
+	struct srv_rights *r = &call->rights;
+	const char *name = call->def->name, *sid;
+	bool named = false;
+	char why[200];
+
+	if (!sess_principal_rights(call->principal, r)) {
+		tool_fail_as(call, ERR_DENIED, "%s: this key was revoked or has expired", name);
+		return false;
+	}
+	if (r->caps == SRV_CAP_ALL && !r->ngrants)
+		return true;	/* everything its owner may do (the owner's sessions are checked where they are found) */
+	sid = n->reach == ONE || n->reach == LISTING ? call_session(call, &named) : NULL;
+	if (r->ngrants) {
+		const char *what = n->reach == CREATES ? "create sessions" : n->reach == OWNERS ? "change the owner's "
+			"templates and snapshots" : NULL;
+		if (!what && n->reach == ONE && !named)
+			what = "use a session it does not name: give session_id";
+		if (what) {
+			tool_fail_as(call, ERR_DENIED, "%s: this key is limited to %u session%s (%s%s) and may not %s", name,
+				     r->ngrants, r->ngrants > 1 ? "s" : "", r->grants[0].session_id,
+				     r->ngrants > 1 ? ", ..." : "", what);
+			return false;
+		}
+	}
+	if (!srv_rights_allow(r, n->caps, n->level, sid, why, sizeof(why))) {
+		tool_fail_as(call, ERR_DENIED, "%s: permission denied: %s", name, why);
+		return false;
+	}
+	return true;
 }
 
 /*
@@ -486,6 +645,8 @@ void tool_registry_call(const struct tool_caller *caller, const char *name, json
 			     bound, sid);
 		return;
 	}
+	if (!rights_admit(call))
+		return;
 	e->def->run(call);
 }
 
@@ -615,6 +776,12 @@ void tool_with_session(struct tool_call *call, tool_session_cb cb)
 		}
 	} else if (call->conn->implicit_session) {
 		s = sess_find(reg, call->conn->implicit_session, call->principal);
+	}
+	if (!s && (!(call->rights.caps & SRV_CAP_WRITE) || call->rights.ngrants)) {
+		tool_fail_as(call, ERR_DENIED, "%s: permission denied: this key may not create sessions (it needs "
+			     "sandbox_write and no session limits); name one of its sessions with session_id",
+			     call->def->name);
+		return;
 	}
 	if (!s) {
 		struct sess_request rq = { .memory_mb = -1, .timeout_s = -1 };

@@ -24,7 +24,7 @@ static json_t *limits_json(const struct sess_session *s)
 			 "timeout_s", (json_int_t)s->timeout_s);
 }
 
-static json_t *session_json(struct sess_session *s, bool detail)
+static json_t *session_json(struct sess_session *s, bool detail, bool control)
 {
 	json_t *o = json_pack("{s:s, s:s, s:s, s:O, s:o, s:o, s:b, s:b}", "session_id", s->id, "status",
 			      sess_state_name(s->state), "owner", s->owner, "labels", s->labels, "created_at",
@@ -50,7 +50,7 @@ static json_t *session_json(struct sess_session *s, bool detail)
 						  (json_int_t)s->running, "cpu_ms", (json_int_t)s->cpu_ms));
 	if (s->failure)
 		json_object_set_new(o, "error", json_string(err_text(s->failure)));
-	json_t *display = vnc_display_info(s, s->owner); /* only owners see a session */
+	json_t *display = vnc_display_info(s, s->owner, control); /* only owners see a session */
 	if (display)
 		json_object_set_new(o, "display", display);
 	json_t *kernels = kern_session_info(s);
@@ -62,7 +62,7 @@ static json_t *session_json(struct sess_session *s, bool detail)
 	json_t *browser = px_browser_json(s);
 	if (browser)
 		json_object_set_new(o, "browser", browser);
-	const char *cdp = px_browser_cdp_url(s);
+	const char *cdp = control ? px_browser_cdp_url(s) : NULL;	/* its token controls the browser */
 	if (cdp)
 		json_object_set_new(o, "cdp_url", json_string(cdp));
 	return o;
@@ -104,8 +104,10 @@ static void tmpl_state_free(void *p)
 
 static void reply_session(struct tool_call *call, struct sess_session *s, const char *verb)
 {
-	json_t *sc = session_json(s, true);
-	add_endpoints(sc, call->env, s);
+	json_t *sc = session_json(s, true, tool_may_control(call, s->id));
+	/* the endpoints' token acts as the owner: only for a credential holding everything there */
+	if (tool_may(call, s->id, SRV_CAP_ALL, SRV_LEVEL_OWNER))
+		add_endpoints(sc, call->env, s);
 	if (call->state && call->state_free == tmpl_state_free) {
 		struct tmpl_state *ts = call->state;
 		json_object_set_new(sc, "template", json_string(ts->t.name));
@@ -327,7 +329,7 @@ static void list_one(void *arg, struct sess_session *s)
 	struct list_ctx *l = arg;
 	if (!has_labels(s, l->labels))
 		return;
-	json_array_append_new(l->arr, session_json(s, false));
+	json_array_append_new(l->arr, session_json(s, false, false));
 	buf_addf(&l->text, "%s\t%s\t%s%s\n", s->id, sess_state_name(s->state), s->name ? s->name : "-",
 		 s->implicit ? "\t(this connection's default)" : "");
 }

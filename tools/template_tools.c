@@ -81,11 +81,24 @@ void tool_tmpl_release(void)
 	made = builtins = NULL;
 }
 
+/* Templates are their owner's: a key acting for user:alice ("user:alice#key_...") shares hers. */
+static const char *owner_of(const char *principal, char out[SRV_PRINCIPAL_MAX])
+{
+	snprintf(out, SRV_PRINCIPAL_MAX, "%.*s", (int)srv_principal_owner_len(principal), principal);
+	return out;
+}
+
+static json_t *made_by(const char *principal)
+{
+	char owner[SRV_PRINCIPAL_MAX];
+	return json_object_get(made, owner_of(principal, owner));
+}
+
 /* The settings of template name as principal sees it, and where it comes from; NULL: none. */
 static json_t *find(const char *principal, const char *name, const char **source)
 {
 	json_t *t;
-	if ((t = json_object_get(json_object_get(made, principal), name))) {
+	if ((t = json_object_get(made_by(principal), name))) {
 		*source = "own";
 		return json_object_get(t, "settings");
 	}
@@ -108,7 +121,7 @@ static json_t *find(const char *principal, const char *name, const char **source
 static char *names_of(const char *principal)
 {
 	json_t *seen = json_object(), *srcs[4] = {
-		json_object_get(made, principal), json_object_get(made, ""),
+		made_by(principal), json_object_get(made, ""),
 		tenv && tenv->cfg ? tenv->cfg->templates : NULL, builtins,
 	};
 	const char *k;
@@ -237,7 +250,7 @@ static void template_list_run(struct tool_call *call)
 	json_t *arr = json_array(), *seen = json_object();
 	struct buf text = BUF_INIT;
 	struct { json_t *set; const char *source; bool made; } srcs[] = {
-		{ json_object_get(made, call->principal), "own", true },
+		{ made_by(call->principal), "own", true },
 		{ json_object_get(made, ""), "global", true },
 		{ call->env->cfg ? call->env->cfg->templates : NULL, "config", false },
 		{ builtins, "builtin", false },
@@ -293,7 +306,8 @@ static void template_create_run(struct tool_call *call)
 {
 	const char *name = tool_arg_str(call, "name", "");
 	bool global = tool_arg_bool(call, "global", false);
-	const char *owner = global ? "" : call->principal;
+	char mine[SRV_PRINCIPAL_MAX];
+	const char *owner = global ? "" : owner_of(call->principal, mine);
 	json_t *settings = json_deep_copy(call->args);
 	auto_err struct err *err = NULL;
 	const char *source;
@@ -368,7 +382,8 @@ static void template_delete_run(struct tool_call *call)
 			     : !strcmp(source, "config") ? "defined in the server's config" : "built in");
 		return;
 	}
-	const char *owner = !strcmp(source, "own") ? call->principal : "";
+	char mine[SRV_PRINCIPAL_MAX];
+	const char *owner = !strcmp(source, "own") ? owner_of(call->principal, mine) : "";
 	if (tenv->templates && tenv->templates->del(tenv->templates->arg, owner, name, &err) < 0) {
 		tool_fail_err(call, err, "template_delete");
 		return;

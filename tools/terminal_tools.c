@@ -63,15 +63,17 @@ static void add_urls(json_t *o, const struct tool_call *call, const struct sess_
 	const char *base = call->env->http_base;
 	struct buf b = BUF_INIT;
 
-	if (!base[0] || strcmp(call->principal, t->sess->owner))
+	if (!base[0] || !srv_principal_owned_by(call->principal, t->sess->owner))
 		return;
 	buf_addf(&b, "%s/sessions/%s/terminals/%s?token=%s", base, t->sess->id, t->id,
 		 vnc_token_get(t->sess->id, t->sess->owner, false));
 	json_object_set_new(o, "view_url", json_string(b.data));
 	buf_reset(&b);
-	buf_addf(&b, "%s/sessions/%s/terminals/%s?token=%s", base, t->sess->id, t->id,
-		 vnc_token_get(t->sess->id, t->sess->owner, true));
-	json_object_set_new(o, "control_url", json_string(b.data));
+	if (tool_may_control(call, t->sess->id)) {
+		buf_addf(&b, "%s/sessions/%s/terminals/%s?token=%s", base, t->sess->id, t->id,
+			 vnc_token_get(t->sess->id, t->sess->owner, true));
+		json_object_set_new(o, "control_url", json_string(b.data));
+	}
 	buf_release(&b);
 	json_object_set_new(o, "token_ttl_s", json_integer((json_int_t)call->env->cfg->view_token_ttl_s));
 }

@@ -60,6 +60,28 @@ struct tool_alerts {
 	void *arg;
 };
 
+/** A key asked for by key_create (strings borrowed). */
+struct tool_key_request {
+	const char *name, *description;
+	bool caps_set;			/* rights.caps was asked; otherwise the creator's */
+	struct srv_rights rights;	/* admin, no_network, caps, expires_at, grants */
+};
+
+/**
+ * API keys as the server keeps them (server/auth.h), for key_create,
+ * key_list and key_revoke: each acts as principal, who sees, makes and
+ * revokes only keys of its own (administrators: all) and never grants more
+ * than it holds (ERR_DENIED). make: *key is the secret (free()), *info the
+ * key's listing entry.
+ */
+struct tool_keys {
+	int (*make)(void *arg, const char *principal, const struct tool_key_request *rq, char **key, json_t **info,
+		    struct err **errp);
+	int (*list)(void *arg, const char *principal, json_t **out, struct err **errp);
+	int (*revoke)(void *arg, const char *principal, const char *id, struct err **errp);
+	void *arg;
+};
+
 /** Server-wide things tools use. */
 struct tool_env {
 	struct sess_registry *sessions;
@@ -70,6 +92,7 @@ struct tool_env {
 	char http_base[300];	/* "http://host:port" of serve, for URLs in results; "" under stdio */
 	const struct tool_tmpl_store *templates;	/* NULL: templates made by tool live in memory only */
 	const struct tool_alerts *alerts;	/* NULL: no alerts (the alert tools say so) */
+	const struct tool_keys *keys;	/* NULL: no key tools (stdio without a store) */
 };
 
 /**
@@ -156,6 +179,7 @@ struct tool_call {
 	char *restarted;	/* id of a stopped session this call started again (said in the result) */
 	void *state;		/* the handler's */
 	void (*state_free)(void *state);	/* frees state when the call finishes (may be NULL) */
+	struct srv_rights rights;	/* what principal's credential may do (base/rights.h), checked before run */
 };
 
 struct tool_def {
@@ -188,6 +212,7 @@ const char *tool_alias_target(const char *name);
 extern const struct tool_def tool_edit_defs[];
 extern const struct tool_def tool_template_defs[];
 extern const struct tool_def tool_monitor_defs[];
+extern const struct tool_def tool_key_defs[];
 
 /* ---- session templates (template_tools.c) ---- */
 /** A template resolved for session_create (settings borrowed: valid until templates change). */
@@ -231,6 +256,23 @@ extern const struct tool_def tool_browser_defs[];
  * (programs started), session_create and session_destroy, everything else.
  */
 enum srv_rate_cat tool_rate_category(const char *name);
+
+/**
+ * Rights (base/rights.h). Every call is checked once in tool_registry_call,
+ * whatever transport it came by: the tool's capability and level (a table
+ * in registry.c: read tools need sandbox_read as viewer, tools that change
+ * a session sandbox_write as editor, tools that run programs execute as
+ * editor, session_destroy sandbox_write as owner, session_create
+ * sandbox_write and no session scope), the session it names (session_id,
+ * a job's or terminal's session, the bound session), and a scoped key's
+ * limits. A refusal is an isError result of class ERR_DENIED naming the
+ * missing right. Handlers use these for what they hand out.
+ */
+bool tool_may(const struct tool_call *call, const char *sid, unsigned caps, enum srv_level level);
+/** May the caller give input to session sid (a control token: sandbox_write and execute as editor)? */
+bool tool_may_control(const struct tool_call *call, const char *sid);
+/** What a tool needs, for documentation and tests: false for an unknown tool. */
+bool tool_rights_needed(const char *name, unsigned *caps, enum srv_level *level);
 
 /** Parse every schema once; aborts on a malformed built-in schema (a bug). */
 void tool_registry_init(const struct tool_env *env);

@@ -1111,7 +1111,7 @@ void vnc_set_http_base(const char *base)
 	V.http_base = base && base[0] ? xstrdup(base) : NULL;
 }
 
-json_t *vnc_display_info(struct sess_session *s, const char *principal)
+json_t *vnc_display_info(struct sess_session *s, const char *principal, bool control)
 {
 	struct vnc_display *d = display_get(s, false);
 	static const char *const names[] = { "stopped", "starting", "running" };
@@ -1128,8 +1128,11 @@ json_t *vnc_display_info(struct sess_session *s, const char *principal)
 		buf_addf(&b, "%s/sessions/%s/view?token=%s", V.http_base, d->sid, vnc_token_get(d->sid, d->owner, false));
 		json_object_set_new(o, "view_url", json_string(b.data));
 		buf_reset(&b);
-		buf_addf(&b, "%s/sessions/%s/view?token=%s", V.http_base, d->sid, vnc_token_get(d->sid, d->owner, true));
-		json_object_set_new(o, "control_url", json_string(b.data));
+		if (control) {
+			buf_addf(&b, "%s/sessions/%s/view?token=%s", V.http_base, d->sid,
+				 vnc_token_get(d->sid, d->owner, true));
+			json_object_set_new(o, "control_url", json_string(b.data));
+		}
 		buf_release(&b);
 		json_object_set_new(o, "token_ttl_s", json_integer((json_int_t)V.cfg->view_token_ttl_s));
 	}

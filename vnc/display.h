@@ -142,10 +142,11 @@ void vnc_display_when_quiet(struct vnc_display *d, unsigned quiet_ms, unsigned m
 			    void (*cb)(void *arg), void *arg);
 
 /**
- * What session_info shows about s's display for principal (view and control
- * URLs with fresh tokens, VNC port, viewers), or NULL when s never had one.
+ * What session_info shows about s's display for principal (view and, when
+ * control, control URLs with fresh tokens, VNC port, viewers), or NULL when
+ * s never had one. control: the caller may give input (vnc_access's rule).
  */
-json_t *vnc_display_info(struct sess_session *s, const char *principal);
+json_t *vnc_display_info(struct sess_session *s, const char *principal, bool control);
 
 /* ---- for server.c (viewers) ---- */
 

@@ -124,8 +124,10 @@ bool vnc_access(const char *sid, const char *principal, const char *token, bool 
 	struct sess_session *s;
 
 	*control = false;
-	if (principal && principal[0] && (s = vnc_session_find(sid, principal))) {
-		*control = true;
+	if (principal && principal[0] && (s = vnc_session_find(sid, principal)) &&
+	    sess_principal_may(principal, sid, SRV_CAP_READ, SRV_LEVEL_VIEWER)) {
+		/* input, a terminal, a browser's CDP: an editor's key holding sandbox_write and execute */
+		*control = sess_principal_may(principal, sid, SRV_CAP_WRITE | SRV_CAP_EXECUTE, SRV_LEVEL_EDITOR);
 		return true;
 	}
 	if (!token || !token[0])

@@ -70,8 +70,11 @@ void vnc_viewers_end(struct vnc_display *d);
 void vnc_viewers_ready(struct vnc_display *d, struct err *err);
 
 /**
- * May this caller see session sid? principal (NULL: none) must own it, or
- * token must be a live token for it. *control says whether input is allowed.
+ * May this caller see session sid? principal (NULL: none) must own it (and
+ * its key hold sandbox_read there), or token must be a live token for it.
+ * *control says whether input is allowed: for a principal, when its key is
+ * an editor of sid holding sandbox_write and execute (base/rights.h), so a
+ * viewer's key never mints a control token.
  */
 bool vnc_access(const char *sid, const char *principal, const char *token, bool *control);
 /** A token for sid (owner's), valid ttl_ms; reuses a fresh one. Static storage. */
