@@ -151,7 +151,7 @@ enum reach {
 	ONE,		/* acts on one session: named, a job's or terminal's, the bound one, or the implicit one */
 	LISTING,	/* lists what the caller sees (filtered by the sessions layer), optionally in one session */
 	CREATES,	/* makes a new session */
-	OWNERS,		/* changes things of the owner's beyond sessions (templates, snapshots) */
+	OWNERS,		/* changes things beyond its sessions (templates, snapshots, alerts) */
 	NONE,		/* nothing of a session (key management checks its own rights) */
 };
 
@@ -201,6 +201,9 @@ static const struct need {
 	{ "template_info", SRV_CAP_READ, SRV_LEVEL_NONE, NONE },
 	{ "template_create", SRV_CAP_WRITE, SRV_LEVEL_NONE, OWNERS },
 	{ "template_delete", SRV_CAP_WRITE, SRV_LEVEL_NONE, OWNERS },
+	{ "alert_list", SRV_CAP_READ, SRV_LEVEL_NONE, NONE },
+	{ "alert_acknowledge", SRV_CAP_WRITE, SRV_LEVEL_NONE, OWNERS },
+	{ "alert_resolve", SRV_CAP_WRITE, SRV_LEVEL_NONE, OWNERS },
 	{ "key_create", 0, SRV_LEVEL_NONE, NONE },
 	{ "key_list", 0, SRV_LEVEL_NONE, NONE },
 	{ "key_revoke", 0, SRV_LEVEL_NONE, NONE },
@@ -282,7 +285,7 @@ static bool rights_admit(struct tool_call *call)
 	sid = n->reach == ONE || n->reach == LISTING ? call_session(call, &named) : NULL;
 	if (r->ngrants) {
 		const char *what = n->reach == CREATES ? "create sessions" : n->reach == OWNERS ? "change the owner's "
-			"templates and snapshots" : NULL;
+			"templates, snapshots and alerts" : NULL;
 		if (!what && n->reach == ONE && !named)
 			what = "use a session it does not name: give session_id";
 		if (what) {
