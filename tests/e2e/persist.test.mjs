@@ -132,9 +132,11 @@ describe('restart', () => {
     const r = await raw.callTool('execute', { language: 'python', code: 'print("recorded")' }, 1);
     const eid = r.result.structuredContent.execution_id;
     assert.match(eid, /^exe_[0-9a-f]{16}$/);
-    const out = await poll(() => fs.existsSync(path.join(dir, 'executions', `${eid}.stdout`)), { timeout: 2000 });
-    assert.ok(out, 'stdout kept in a file');
-    assert.equal(fs.readFileSync(path.join(dir, 'executions', `${eid}.stdout`), 'utf8'), 'recorded\n');
+    // the file is written beside the answer, not before it: wait for its content, not its existence
+    const file = path.join(dir, 'executions', `${eid}.stdout`);
+    const read = () => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : null);
+    await poll(() => read() === 'recorded\n', { timeout: 5000 });
+    assert.equal(read(), 'recorded\n', 'stdout kept in a file');
   });
 });
 
