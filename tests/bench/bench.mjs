@@ -771,6 +771,7 @@ try {
   const { benchJobs } = await import('./jobs.mjs');
   const { benchKernels } = await import('./kernels.mjs');
   const { benchUsers } = await import('./users.mjs');
+  const { benchKeys } = await import('./keys.mjs');
   const sections = [];
   for (const [name, fn] of [['wrk', () => benchWrk({ bin: BIN, dataDir: DATA })],
                              ['REST dialects', () => benchCompat({ bin: BIN, dataDir: DATA, n: Math.max(N, 300) })],
@@ -783,7 +784,8 @@ try {
                              ['languages', () => benchLanguages({ bin: BIN, dataDir: DATA, n: Math.min(N, 10) })],
                              ['jobs', () => benchJobs({ bin: BIN, dataDir: DATA, n: Math.min(N, 100) })],
                              ['kernels', () => benchKernels({ bin: BIN, dataDir: DATA, n: Math.min(N, 200) })],
-                             ['users', () => benchUsers({ bin: BIN, dataDir: DATA, n: Math.max(N, 1000) })]]) {
+                             ['users', () => benchUsers({ bin: BIN, dataDir: DATA, n: Math.max(N, 1000) })],
+                             ['key rights', () => benchKeys({ bin: BIN, dataDir: DATA, n: Math.max(N, 1000) })]]) {
     try {
       log(`${name} benchmarks`);
       sections.push(await fn());
