@@ -555,6 +555,7 @@ static int cmd_serve(const char *listen, const char *auth_mode, const char *admi
 	px_routes();
 	srv_login_routes(srv.users);
 	srv_services_start(srv.users, srv.store);
+	srv_services_set_auth(srv.auth);
 	rest_start(&srv.cfg);
 	if (tp_http_start(srv.loop, &mcp_app, &o, &err) < 0) {
 		log_error("%s", err_text(err));

@@ -3,6 +3,7 @@
  * (see services.h).
  */
 #include "services.h"
+#include "auth.h"
 #include "base/common.h"
 #include "base/json_out.h"
 #include "base/log.h"
@@ -15,6 +16,7 @@
 
 static struct srv_users *users;
 static struct srv_store *store;
+static struct srv_auth *auth;
 
 /* ---- users ---- */
 
@@ -100,6 +102,24 @@ static int svc_object_list(const char *dialect, rest_object_fn fn, void *arg, st
 	return srv_store_rest_list(store, dialect, list_one, &l, errp);
 }
 
+/* ---- keys ---- */
+
+static int svc_key_make(const char *principal, const struct rest_key_spec *spec, json_t **out, struct err **errp)
+{
+	struct srv_key_spec ks = { .name = spec->name, .description = spec->description, .caps_set = spec->caps_set,
+				   .rights = spec->rights };
+	struct srv_key_made m = { 0 };
+
+	if (!auth)
+		return err_setc(errp, ERR_UNAVAILABLE, 0, "keys are not served here");
+	if (srv_auth_key_make(auth, principal, &ks, NULL, NULL, &m, errp) < 0)
+		return -1;
+	*out = json_deep_copy(m.info);
+	json_object_set_new(*out, "key", json_string(m.key));
+	srv_key_made_release(&m);
+	return 0;
+}
+
 static const struct rest_services services = {
 	.login = svc_login,
 	.change_password = svc_change_password,
@@ -107,7 +127,13 @@ static const struct rest_services services = {
 	.object_put = svc_object_put,
 	.object_delete = svc_object_delete,
 	.object_list = svc_object_list,
+	.key_make = svc_key_make,
 };
+
+void srv_services_set_auth(struct srv_auth *a)
+{
+	auth = a;
+}
 
 void srv_services_start(struct srv_users *u, struct srv_store *st)
 {

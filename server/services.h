@@ -13,4 +13,8 @@
 /** Hand the dialects their services (rest_set_services), before rest_start. */
 void srv_services_start(struct srv_users *u, struct srv_store *st);
 
+struct srv_auth;
+/** The keys the dialects make keys with (key_make); a must outlive the serving. */
+void srv_services_set_auth(struct srv_auth *a);
+
 #endif

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "../base/err.h"
+#include "../base/rights.h"
 #include "../../tools/tool.h"
 #include "../../transport/http.h"
 
@@ -78,6 +79,14 @@ struct rest_login {
 };
 typedef void (*rest_login_cb)(void *arg, const struct rest_login *res);
 
+/** A new API key as a dialect asks for it (server/auth.h's srv_key_spec). Strings borrowed. */
+struct rest_key_spec {
+	const char *name;		/* NULL: "unnamed" */
+	const char *description;	/* NULL: "" */
+	bool caps_set;			/* rights.caps was asked; otherwise the creator's */
+	struct srv_rights rights;	/* caps, expires_at (epoch ms, 0: the creator's), grants asked */
+};
+
 /** A dialect's stored object (objects below): id, its owner (a principal), when, and its document. */
 typedef void (*rest_object_fn)(void *arg, const char *id, const char *owner, int64_t created_ms, json_t *doc);
 
@@ -99,6 +108,13 @@ struct rest_services {
 			  struct err **errp);
 	int (*object_delete)(const char *dialect, const char *id, struct err **errp);
 	int (*object_list)(const char *dialect, rest_object_fn fn, void *arg, struct err **errp);
+	/*
+	 * Make an API key as principal, never with more than it holds
+	 * (srv_auth_key_make): 0 and *out {key (the secret, shown once), id, name,
+	 * description, permissions, expires_at, created_at, ...}, or -1
+	 * (ERR_INVALID: a bad ask; ERR_DENIED: more than principal holds).
+	 */
+	int (*key_make)(const char *principal, const struct rest_key_spec *spec, json_t **out, struct err **errp);
 };
 /** Set the services (a static that outlives the server). */
 void rest_set_services(const struct rest_services *s);

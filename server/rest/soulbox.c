@@ -36,6 +36,7 @@ static const struct sb_part *const parts[] = {
 	&sb_part_files,
 	&sb_part_ws,
 	&sb_part_monitor,
+	&sb_part_keys,
 	NULL,
 };
 

@@ -47,6 +47,7 @@ extern const struct sb_part sb_part_exec;	/* soulbox_exec.c: /api/execute */
 extern const struct sb_part sb_part_files;	/* soulbox_files.c: files, snapshots */
 extern const struct sb_part sb_part_ws;		/* soulbox_ws.c: /ws/execute */
 extern const struct sb_part sb_part_monitor;	/* soulbox_monitor.c: alerts, metrics, health, /ws/monitor */
+extern const struct sb_part sb_part_keys;	/* soulbox_keys.c: /auth/api-keys */
 
 /* ---- errors: {"error": {code, message, details: {field, reason}, request_id}} ---- */
 

@@ -612,6 +612,38 @@ describe('soulbox (004): /ws/execute', () => {
   });
 });
 
+describe('soulbox (004): API keys', () => {
+  test('a key made with the document\'s body works at once; its permissions and expiry are the server\'s', async () => {
+    const r = await sb(srv, alice, 'POST', '/api/auth/api-keys', { name: 'app', permissions: ['sandbox_read'], expires_at: '2099-01-01T00:00:00Z' });
+    assert.equal(r.status, 201, r.text);
+    assert.match(r.json.key, /^mcpbox_/);
+    assert.ok(r.json.display_key.length < 24 && !r.json.display_key.includes(r.json.key.slice(12, 40)));
+    assert.deepEqual(r.json.permissions, ['sandbox_read']);
+    assert.equal((await sb(srv, r.json.key, 'GET', '/api/templates')).status, 200);
+    // it acts for alice: her sandboxes are its sandboxes
+    const mine = (await sb(srv, alice, 'POST', '/api/sandboxes', { name: 'shared-with-key' })).json.sandbox_id;
+    const seen = await sb(srv, r.json.key, 'GET', '/api/sandboxes');
+    assert.ok(seen.json.sandboxes.some((x) => x.sandbox_id === mine), seen.text);
+    // a read-only key cannot make a key that may execute
+    const up = await sb(srv, r.json.key, 'POST', '/auth/api-keys', { name: 'more', permissions: ['execute'] });
+    assertError(up, 403, 'INSUFFICIENT_PERMISSIONS', 'permissions');
+    await sb(srv, alice, 'DELETE', `/api/sandboxes/${mine}`);
+  });
+
+  test('an expiring key is refused once it has expired; bad asks name their field', async () => {
+    const r = await sb(srv, alice, 'POST', '/auth/api-keys', { name: 'brief', expires_at: '2s' });
+    assert.equal(r.status, 201, r.text);
+    assert.equal((await sb(srv, r.json.key, 'GET', '/api/templates')).status, 200);
+    await sleep(2600);
+    assertError(await sb(srv, r.json.key, 'GET', '/api/templates'), 401, 'AUTHENTICATION_REQUIRED');
+    for (const [body, field] of [[{ permissions: ['fly'] }, 'permissions'], [{ permissions: [] }, 'permissions'], [{ permissions: 'execute' }, 'permissions'],
+      [{ expires_at: 'someday' }, 'expires_at'], [{ expires_at: 5 }, 'expires_at'], [{ name: '' }, 'name']]) {
+      assertError(await sb(srv, alice, 'POST', '/auth/api-keys', body), 400, 'VALIDATION_ERROR', field);
+    }
+    assertError(await sb(srv, null, 'POST', '/auth/api-keys', { name: 'x' }), 401, 'AUTHENTICATION_REQUIRED');
+  });
+});
+
 describe('soulbox (004): rate limits', () => {
   let srv; // eslint-disable-line no-shadow
   let bob; // eslint-disable-line no-shadow
