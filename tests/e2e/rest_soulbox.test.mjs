@@ -624,6 +624,11 @@ describe('soulbox (004): API keys', () => {
     const mine = (await sb(srv, alice, 'POST', '/api/sandboxes', { name: 'shared-with-key' })).json.sandbox_id;
     const seen = await sb(srv, r.json.key, 'GET', '/api/sandboxes');
     assert.ok(seen.json.sandboxes.some((x) => x.sandbox_id === mine), seen.text);
+    // what it may not do is refused in the envelope (the server's rights, enforced on every tool call)
+    assertError(await sb(srv, r.json.key, 'POST', '/api/execute', { language: 'bash', code: 'true' }), 403, 'INSUFFICIENT_PERMISSIONS');
+    assertError(await sb(srv, r.json.key, 'POST', '/api/execute', { language: 'bash', code: 'true', sandbox_id: mine }), 403, 'INSUFFICIENT_PERMISSIONS');
+    assertError(await sb(srv, r.json.key, 'DELETE', `/api/sandboxes/${mine}`), 403, 'INSUFFICIENT_PERMISSIONS');
+    assert.equal((await sb(srv, r.json.key, 'GET', `/api/sandboxes/${mine}`)).status, 200);
     // a read-only key cannot make a key that may execute
     const up = await sb(srv, r.json.key, 'POST', '/auth/api-keys', { name: 'more', permissions: ['execute'] });
     assertError(up, 403, 'INSUFFICIENT_PERMISSIONS', 'permissions');
