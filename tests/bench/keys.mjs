@@ -6,13 +6,14 @@
 // the scope and level checks), interleaved pairs on one keep-alive connection each.
 //
 //   node tests/bench/keys.mjs --bin build/mcpbox [--n 1000]     (standalone; prints markdown)
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { pct, fmt, waitFor, post, pairs } from './compat.mjs';
+import { pct, fmt, post, pairs } from './compat.mjs';
+import { serveWithAdminUser } from './users.mjs';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -47,15 +48,8 @@ export async function benchKeys({ bin, dataDir, n = 1000 }) {
   const micro = spawnSync(path.join(REPO, 'build', 'bench', 'keys_bench'), [], { encoding: 'utf8', timeout: 120000 });
   if (micro.status !== 0) throw new Error(`keys_bench exited ${micro.status}: ${(micro.stderr || '').slice(-300)}`);
 
-  const dir = fs.mkdtempSync(path.join(dataDir, 'keys-'));
-  const data = path.join(dir, 'data');
-  fs.mkdirSync(data);
-  const add = spawnSync(bin, ['user', 'add', 'bench', '--admin', '--password-stdin', '--data', data], { input: 'bench-password-1\n', encoding: 'utf8' });
-  if (add.status !== 0) throw new Error(`user add: ${add.stderr}`);
-  const box = spawn(bin, ['serve', '--data', data, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const { box, dir, port } = await serveWithAdminUser(bin, dataDir, 'keys-');
   try {
-    const out = await waitFor(box, /^\s+mcpbox_\S+\s*$/m);
-    const port = Number(new URL(/serving MCP at (http:\/\/\S+\/mcp)/.exec(out)[1]).port);
     const login = await post(new http.Agent(), port, '/auth/login', {}, JSON.stringify({ username: 'bench', password: 'bench-password-1' }));
     const token = JSON.parse(login.text).access_token;
     const user = await mcp(port, token);

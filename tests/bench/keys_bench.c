@@ -8,6 +8,7 @@
  */
 #include "server/auth.h"
 #include "server/base/common.h"
+#include "tests/bench/bench_clock.h"
 #include "server/base/rights.h"
 #include "server/store.h"
 
@@ -19,18 +20,6 @@
 #define BATCH 1000
 #define BATCHES 2000
 
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static uint64_t mono(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
-}
 
 static struct srv_auth *A;
 static const char *KEY, *PRINCIPAL;
@@ -68,12 +57,12 @@ static void measure(const char *what, void (*fn)(void))
 	for (int i = 0; i < BATCH; i++)
 		fn();
 	for (int b = 0; b < BATCHES; b++) {
-		uint64_t a = mono();
+		uint64_t a = bench_mono();
 		for (int i = 0; i < BATCH; i++)
 			fn();
-		per[b] = (double)(mono() - a) / BATCH;
+		per[b] = (double)(bench_mono() - a) / BATCH;
 	}
-	qsort(per, BATCHES, sizeof(*per), cmp);
+	qsort(per, BATCHES, sizeof(*per), bench_cmp);
 	printf("| %s | %.0f | %.0f |\n", what, per[BATCHES / 2], per[BATCHES * 99 / 100]);
 }
 

@@ -5,6 +5,7 @@
  */
 #include "server/base/rate.h"
 #include "server/base/common.h"
+#include "tests/bench/bench_clock.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -14,18 +15,6 @@
 #define BATCH 1000
 #define BATCHES 3000
 
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static uint64_t mono(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
-}
 
 static char (*names)[24];
 
@@ -44,15 +33,15 @@ static void measure(const char *what, size_t n, uint64_t cap, int admin)
 	for (size_t i = 0; i < n; i++) /* warm: every principal once */
 		srv_rate_take(rl, names[i], SRV_RATE_REQUESTS, t++, &v);
 	for (int b = 0; b < BATCHES; b++) {
-		uint64_t a = mono();
+		uint64_t a = bench_mono();
 		for (int i = 0; i < BATCH; i++) {
 			srv_rate_take(rl, admin ? "admin:key_0" : names[k], SRV_RATE_REQUESTS, t++, &v);
 			if (++k == n)
 				k = 0;
 		}
-		per[b] = (double)(mono() - a) / BATCH;
+		per[b] = (double)(bench_mono() - a) / BATCH;
 	}
-	qsort(per, BATCHES, sizeof(*per), cmp);
+	qsort(per, BATCHES, sizeof(*per), bench_cmp);
 	printf("| %s | %.1f | %.1f |\n", what, per[BATCHES / 2], per[BATCHES * 99 / 100]);
 	srv_rate_free(rl);
 }
@@ -72,14 +61,14 @@ int main(void)
 	pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
 	static double per[BATCHES];
 	for (int b = 0; b < BATCHES; b++) {
-		uint64_t a = mono();
+		uint64_t a = bench_mono();
 		for (int i = 0; i < BATCH; i++) {
 			pthread_mutex_lock(&m);
 			pthread_mutex_unlock(&m);
 		}
-		per[b] = (double)(mono() - a) / BATCH;
+		per[b] = (double)(bench_mono() - a) / BATCH;
 	}
-	qsort(per, BATCHES, sizeof(*per), cmp);
+	qsort(per, BATCHES, sizeof(*per), bench_cmp);
 	printf("| peer: an uncontended pthread mutex lock + unlock | %.1f | %.1f |\n", per[BATCHES / 2],
 	       per[BATCHES * 99 / 100]);
 	free(names);

@@ -15,17 +15,25 @@ import { pct, fmt, waitFor, post, get, pairs } from './compat.mjs';
 
 const now = () => Number(process.hrtime.bigint()) / 1e6;
 
-export async function benchUsers({ bin, dataDir, n = 1000, logins = 30 }) {
-  const dir = fs.mkdtempSync(path.join(dataDir, 'users-'));
+/**
+ * `mcpbox serve` on a new data directory under dataDir with an admin user "bench" (password
+ * "bench-password-1"): {box, dir, port, key} (key: the first admin key). The caller kills box, removes dir.
+ */
+export async function serveWithAdminUser(bin, dataDir, prefix) {
+  const dir = fs.mkdtempSync(path.join(dataDir, prefix));
   const data = path.join(dir, 'data');
   fs.mkdirSync(data);
   const add = spawnSync(bin, ['user', 'add', 'bench', '--admin', '--password-stdin', '--data', data], { input: 'bench-password-1\n', encoding: 'utf8' });
   if (add.status !== 0) throw new Error(`user add: ${add.stderr}`);
   const box = spawn(bin, ['serve', '--data', data, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = await waitFor(box, /^\s+mcpbox_\S+\s*$/m).catch((e) => { box.kill('SIGKILL'); throw e; });
+  const port = Number(new URL(/serving MCP at (http:\/\/\S+\/mcp)/.exec(out)[1]).port);
+  return { box, dir, port, key: /^\s+(mcpbox_\S+)\s*$/m.exec(out)[1] };
+}
+
+export async function benchUsers({ bin, dataDir, n = 1000, logins = 30 }) {
+  const { box, dir, port, key } = await serveWithAdminUser(bin, dataDir, 'users-');
   try {
-    const out = await waitFor(box, /^\s+mcpbox_\S+\s*$/m);
-    const port = Number(new URL(/serving MCP at (http:\/\/\S+\/mcp)/.exec(out)[1]).port);
-    const key = /^\s+(mcpbox_\S+)\s*$/m.exec(out)[1];
     const loginAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     const body = JSON.stringify({ username: 'bench', password: 'bench-password-1' });
     const times = [];
