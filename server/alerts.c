@@ -25,6 +25,7 @@
 #define KEEP_RESOLVED 10000	/* resolved alerts the store keeps */
 #define RING_MAX 8640		/* samples kept for the history */
 #define FAILED_WINDOW_MS (5 * 60 * 1000)
+#define FIRST_SAMPLE_MS 1000
 
 static uv_timer_t timer;	/* outside A: it may still be closing when A is cleared */
 static bool timer_made;
@@ -231,14 +232,16 @@ static void count_nothing(void *arg, const char *status, const char *severity, u
  * pragma), and the latest sandbox the zygote was asked for (a session's or
  * the warm pool's) was made.
  */
-static void check_health(const struct srv_mon_sample *sm)
+static void check_health(void)
 {
+	struct metrics_sandbox_totals sb;
 	auto_err struct err *err = NULL;
 	if (A.st && srv_store_alert_counts(A.st, count_nothing, NULL, &err) < 0)
 		srv_mon_health_set(SRV_MON_DATABASE, false, err_text(err));
 	else
 		srv_mon_health_set(SRV_MON_DATABASE, A.st != NULL, "no store");
-	bool failing = sm->sb.last_failed_ms > sm->sb.last_ok_ms;
+	metrics_sandbox_totals(&sb);
+	bool failing = sb.last_failed_ms > sb.last_ok_ms;
 	char msg[260];
 	snprintf(msg, sizeof(msg), "the last sandbox could not be made: %s", metrics_sandbox_last_error());
 	srv_mon_health_set(SRV_MON_CONTAINERS, !failing, msg);
@@ -249,7 +252,7 @@ static void tick(uv_timer_t *t)
 	struct srv_mon_sample sm;
 	sample_take(&sm);
 	srv_mon_push(&sm);
-	check_health(&sm);
+	check_health();
 	srv_alerts_evaluate(sm.v, now_ms());
 }
 
@@ -441,7 +444,16 @@ int srv_alerts_start(uv_loop_t *loop, struct srv_store *st, struct sess_registry
 	A.started = true;
 	if (loop && !timer_made) {
 		uv_timer_init(loop, &timer);
-		uv_timer_start(&timer, tick, 0, cfg->alert_interval_s * 1000);
+		/*
+		 * A first sample and check now (the rules wait for the timer), then a
+		 * second from now: CPU use is the difference of two reads, and the
+		 * first sample has none.
+		 */
+		struct srv_mon_sample sm;
+		sample_take(&sm);
+		srv_mon_push(&sm);
+		check_health();
+		uv_timer_start(&timer, tick, FIRST_SAMPLE_MS, cfg->alert_interval_s * 1000);
 		uv_unref((uv_handle_t *)&timer);
 		timer_made = true;
 	}

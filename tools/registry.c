@@ -202,6 +202,8 @@ static const struct need {
 	{ "template_create", SRV_CAP_WRITE, SRV_LEVEL_NONE, OWNERS },
 	{ "template_delete", SRV_CAP_WRITE, SRV_LEVEL_NONE, OWNERS },
 	{ "alert_list", SRV_CAP_READ, SRV_LEVEL_NONE, NONE },
+	{ "server_metrics", SRV_CAP_READ, SRV_LEVEL_NONE, NONE },
+	{ "server_health", SRV_CAP_READ, SRV_LEVEL_NONE, NONE },
 	{ "alert_acknowledge", SRV_CAP_WRITE, SRV_LEVEL_NONE, OWNERS },
 	{ "alert_resolve", SRV_CAP_WRITE, SRV_LEVEL_NONE, OWNERS },
 	{ "key_create", 0, SRV_LEVEL_NONE, NONE },
