@@ -373,6 +373,8 @@ struct sb_call *sb_call_new(struct tp_req *r, const char *principal, json_t *bod
 
 void sb_call_free(struct sb_call *c)
 {
+	free(c->pending_tool);
+	json_decref(c->pending_args);
 	json_decref(c->body);
 	json_decref(c->keep);
 	if (c->ext_free)
@@ -398,8 +400,54 @@ static void call_done(void *arg, json_t *result, enum err_class cls)
 	json_decref(result);
 }
 
+static void named_found(struct sb_call *c, json_t *data)
+{
+	char *tool = steal_ptr(c->pending_tool);
+	json_t *args = steal_ptr(c->pending_args);
+	const char *name = json_string_value(json_object_get(args, "session_id"));
+	const char *id = NULL;
+	unsigned n = 0;
+	size_t i;
+	json_t *s;
+
+	json_array_foreach(json_object_get(data, "sessions"), i, s) {
+		const char *sn = json_string_value(json_object_get(s, "name"));
+		if (sn && !strcmp(sn, name) && !json_is_true(json_object_get(s, "implicit"))) {
+			id = json_string_value(json_object_get(s, "session_id"));
+			n++;
+		}
+	}
+	if (n != 1) {
+		if (n)
+			sb_fail(c->r, 409, SB_VALIDATION_ERROR, "sandbox_id",
+				"%u sandboxes are named %.200s: name one by its sandbox_id", n, name);
+		else
+			sb_fail(c->r, 404, SB_RESOURCE_NOT_FOUND, NULL, "Sandbox %.200s not found", name);
+		free(tool);
+		json_decref(args);
+		sb_call_free(c);
+		return;
+	}
+	if (!strcmp(c->id, name))
+		snprintf(c->id, sizeof(c->id), "%s", id);
+	json_object_set_new(args, "session_id", json_string(id));
+	c->next = c->pending_next;
+	rest_call(c->r, c->principal, c->conn, tool, args, call_done, c);
+	free(tool);
+}
+
 void sb_call_tool(struct sb_call *c, const char *tool, json_t *args, void (*next)(struct sb_call *c, json_t *data))
 {
+	const char *sid = json_string_value(json_object_get(args, "session_id"));
+	if (sid && strncmp(sid, "ses_", 4)) {
+		/* a name: find the sandbox first, then make the call with its id (next is kept for it) */
+		c->pending_tool = xstrdup(tool);
+		c->pending_args = args;
+		c->pending_next = next;
+		c->next = named_found;
+		rest_call(c->r, c->principal, c->conn, "session_list", json_object(), call_done, c);
+		return;
+	}
 	c->next = next;
 	rest_call(c->r, c->principal, c->conn, tool, args, call_done, c);
 }

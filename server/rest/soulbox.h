@@ -158,12 +158,23 @@ struct sb_call {
 	 */
 	void (*on_fail)(struct sb_call *c, json_t *result, enum err_class cls);
 	void (*next)(struct sb_call *c, json_t *data);
+	/* a call waiting for its sandbox's name to be resolved (sb_call_tool) */
+	char *pending_tool;
+	json_t *pending_args;
+	void (*pending_next)(struct sb_call *c, json_t *data);
 };
 
 /** A chain for r (body stolen; principal copied). */
 struct sb_call *sb_call_new(struct tp_req *r, const char *principal, json_t *body);
 void sb_call_free(struct sb_call *c);
-/** Call tool with args (stolen); its structuredContent goes to next (borrowed). */
+/**
+ * Call tool with args (stolen); its structuredContent goes to next
+ * (borrowed). A session_id in args that is not a session id ("ses_…") is a
+ * sandbox's name, as the document's examples use them ("my-sandbox"): it is
+ * looked up among the caller's sandboxes first (session_list; none is
+ * RESOURCE_NOT_FOUND, several is 409 VALIDATION_ERROR), and c->id becomes
+ * the id when it was that name.
+ */
 void sb_call_tool(struct sb_call *c, const char *tool, json_t *args, void (*next)(struct sb_call *c, json_t *data));
 /**
  * sb_begin (the requests bucket), then the path's capture param (1 to 256

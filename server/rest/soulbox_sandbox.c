@@ -318,8 +318,36 @@ static void without_cpus(struct sb_call *c, json_t *result, enum err_class cls, 
 	sb_call_tool(c, tool, json_incref(args), next);
 }
 
+static void created(struct sb_call *c, json_t *info);
+
+/* files [{name, content}] of the create body (its user guide's example): written one by one, then the answer */
+static void file_written(struct sb_call *c, json_t *data)
+{
+	(void)data;
+	json_t *files = json_object_get(c->body, "files"), *info = c->keep;
+	size_t i = (size_t)json_integer_value(json_object_get(info, "soulbox.next_file"));
+	json_t *f = json_array_get(files, i);
+	if (!f) {
+		c->keep = NULL;
+		created(c, info); /* with soulbox.next_file set: the files are written */
+		json_decref(info);
+		return;
+	}
+	json_object_set_new(info, "soulbox.next_file", json_integer((json_int_t)i + 1));
+	sb_call_tool(c, "file_write", json_pack("{s:s, s:O, s:O}", "session_id", str(info, "session_id"), "path",
+						json_object_get(f, "name"), "content", json_object_get(f, "content")),
+		     file_written);
+}
+
 static void created(struct sb_call *c, json_t *info)
 {
+	if (json_array_size(json_object_get(c->body, "files")) && !json_object_get(info, "soulbox.next_file")) {
+		c->keep = json_deep_copy(info);
+		json_object_set_new(c->keep, "soulbox.next_file", json_integer(0));
+		c->on_fail = NULL; /* a file that cannot be written: its error (the sandbox stays, listed) */
+		file_written(c, NULL);
+		return;
+	}
 	json_t *o = json_pack("{s:s, s:o, s:s, s:o, s:o, s:s, s:o, s:{s:b, s:[]}}", "sandbox_id",
 			      str(info, "session_id"), "name", str_or_null(str(info, "name")), "status",
 			      sandbox_status(str(info, "status")), "created_at", sb_time(str(info, "created_at")),
@@ -385,6 +413,20 @@ static void sandbox_create(struct tp_req *r, void *arg)
 		}
 		if (json_is_true(en))
 			json_object_set_new(args, "network", json_true());
+	}
+	json_t *files = json_object_get(b, "files");
+	size_t fi;
+	json_t *f;
+	if (files && (!json_is_array(files) || json_array_size(files) > 256)) {
+		sb_call_fail(c, 400, SB_VALIDATION_ERROR, "files", "files must be a list of at most 256 {name, content}");
+		return;
+	}
+	json_array_foreach(files, fi, f) {
+		if (!json_is_string(json_object_get(f, "name")) || !json_string_length(json_object_get(f, "name")) ||
+		    !json_is_string(json_object_get(f, "content"))) {
+			sb_call_fail(c, 400, SB_VALIDATION_ERROR, "files", "files[%zu] must be {name, content} with strings", fi);
+			return;
+		}
 	}
 	if (resources_args(c, args, labels))
 		return;

@@ -5,10 +5,12 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import os from 'node:os';
+import fs from 'node:fs';
+import path from 'node:path';
 import crypto from 'node:crypto';
 import WebSocket from 'ws';
 import { startServe, createKey, httpRequest, httpClient, sleep, poll, hostPidsMatching } from './helpers.mjs';
-import { loadCompat, compatRequest, assertExchange, runShell } from './compat.mjs';
+import { loadCompat, compatRequest, assertExchange, runShell, runPython } from './compat.mjs';
 
 const FX = loadCompat('soulbox');
 const PREFIX = FX.prefix;
@@ -32,6 +34,8 @@ function assertError(res, status, code, field) {
   assert.equal(res.headers['x-request-id'], e.request_id);
   if (field) assert.equal(e.details.field, field, res.text);
 }
+
+const ex = (name) => FX.exchanges.find((e) => e.name === name);
 
 /** A server whose own rate limits stay out of the way (unless given), and two keys. */
 async function serveWithKeys(rateLimits = { requests: 10000, executions: 10000, uploads: 10000 }) {
@@ -225,7 +229,6 @@ describe('soulbox (004): skeleton', () => {
 });
 
 describe('soulbox (004): sandboxes', () => {
-  const ex = (name) => FX.exchanges.find((e) => e.name === name);
   const withId = (name, id) => ({ ...ex(name).request, path: ex(name).request.path.replace('{sandbox_id}', id) });
 
   for (const base of BASES) {
@@ -351,7 +354,6 @@ describe('soulbox (004): files and snapshots', () => {
   before(async () => {
     id = (await sb(srv, alice, 'POST', '/api/sandboxes', { name: 'files' })).json.sandbox_id;
   });
-  const ex = (name) => FX.exchanges.find((e) => e.name === name);
   const req = (name, vars) => {
     const r = JSON.parse(JSON.stringify(ex(name).request).replace(/\{(sandbox_id|snapshot_id)\}/g, (_, k) => vars[k]));
     return r;
@@ -646,6 +648,52 @@ describe('soulbox (004): API keys', () => {
       assertError(await sb(srv, alice, 'POST', '/auth/api-keys', body), 400, 'VALIDATION_ERROR', field);
     }
     assertError(await sb(srv, null, 'POST', '/auth/api-keys', { name: 'x' }), 401, 'AUTHENTICATION_REQUIRED');
+  });
+});
+
+describe('soulbox (004): the documents\' examples, unchanged (serve --auth none: they send "your-api-key" or nothing)', () => {
+  let open;
+  let dir;
+  before(async () => {
+    // the user guide's sandbox names a template "data-science": an operator defines it
+    open = await startServe({ auth: 'none', config: { templates: { 'data-science': { description: 'Python for data', language: 'python' } } } });
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'soulbox-doc-'));
+    fs.writeFileSync(path.join(dir, 'script.py'), "print('uploaded')\n");
+  });
+  after(async () => { await open?.close(); fs.rmSync(dir, { recursive: true, force: true }); });
+  const shell = (cmd) => runShell(`cd '${dir}' && ${cmd}`, { base: open.base });
+
+  test('the API reference\'s cURL examples: execute, create sandbox, upload (to the sandbox named sb_123456)', async () => {
+    let r = await shell(ex('execute: the cURL example').curl);
+    assert.equal(r.json?.status, 'completed', r.stdout + r.stderr);
+    assert.equal(r.json.output, 'Hello, World!\n');
+    r = await shell(ex('sandboxes: the cURL example').curl);
+    assert.equal(r.json?.name, 'my-sandbox', r.stdout);
+    assert.match(r.json.sandbox_id, /^ses_/);
+    // the upload names the document's sandbox id: a sandbox of that name takes it
+    const made = await sb(open, null, 'POST', '/api/sandboxes', { name: 'sb_123456' });
+    r = await shell(ex('files: upload').curl);
+    assert.deepEqual(r.json?.files?.map((f) => [f.name, f.size]), [['script.py', 18]], r.stdout);
+    const ran = await sb(open, null, 'POST', '/api/execute', { language: 'python', code: "exec(open('script.py').read())", sandbox_id: made.json.sandbox_id });
+    assert.equal(ran.json.output, 'uploaded\n');
+  });
+
+  test('the user guide\'s cURL examples and its Python requests snippet', async () => {
+    const ug = FX.user_guide;
+    let r = await shell(ug.curl_execute);
+    assert.equal(r.json?.output, 'Hello, World!\n', r.stdout);
+    r = await shell(ug.curl_execute_version);
+    assert.match(r.json?.output, /^3\.\d+/, r.stdout);
+    r = await shell(ug.curl_sandbox_with_files);
+    assert.equal(r.json?.template, 'data-science', r.stdout);
+    const data = await sb(open, null, 'POST', '/api/execute', { language: 'bash', code: 'cat data.csv', sandbox_id: r.json.sandbox_id });
+    assert.equal(data.json.output, 'name,age\nAlice,30\nBob,25');
+    // its upload names the sandbox "my-sandbox" (made by the reference's example above)
+    r = await shell(ug.curl_upload);
+    assert.equal(r.json?.files?.[0]?.path, '/workspace/script.py', r.stdout);
+    const py = await runPython(ug.python_requests, { base: open.base });
+    assert.equal(py.code, 0, py.stderr);
+    assert.equal(py.stdout, 'Hello from SoulBox!\n\n');
   });
 });
 
