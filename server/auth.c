@@ -329,19 +329,62 @@ int srv_auth_key_list_as(struct srv_auth *a, const char *principal, json_t **out
 	return list_filtered(a, a->st, principal, out, errp);
 }
 
+/*
+ * Revoke the active keys that key id made, and theirs in turn: a key's children must not outlive
+ * it (a leaked key cannot leave keys behind). One walk of the list per generation of children.
+ */
+static int revoke_children(struct srv_store *st, const char *id, int64_t at, struct err **errp)
+{
+	struct srv_key_row *rows;
+	size_t n, m = 1;
+	char (*ids)[sizeof(rows->id)];	/* revoked here: id, then the children found */
+	int rc = 0;
+
+	if (srv_store_key_list(st, &rows, &n, errp) < 0)
+		return -1;
+	ids = xcalloc(n + 1, sizeof(*ids));
+	snprintf(ids[0], sizeof(ids[0]), "%s", id);
+	for (bool more = true; more && rc == 0;) {
+		more = false;
+		for (size_t i = 0; i < n && rc == 0; i++) {
+			const char *parent = srv_principal_key_id(rows[i].created_by);
+			bool of_revoked = false;
+
+			for (size_t j = 0; parent && !rows[i].revoked_at && !of_revoked && j < m; j++)
+				of_revoked = !strcmp(parent, ids[j]);
+			if (!of_revoked)
+				continue;
+			if (srv_store_key_revoke(st, rows[i].id, at, errp) < 0) {
+				rc = -1;
+				break;
+			}
+			rows[i].revoked_at = at;
+			snprintf(ids[m++], sizeof(ids[0]), "%s", rows[i].id);
+			more = true;
+			log_info("auth: revoked key %s (made by a revoked key)", rows[i].id);
+		}
+	}
+	free(ids);
+	free(rows);
+	return rc;
+}
+
 int srv_auth_key_revoke(struct srv_store *st, const char *id, struct err **errp)
 {
 	struct srv_key_row row;
+	int64_t now = (int64_t)wall_ms();
 	char t[32];
 	int rc;
 
 	if (!id || !*id || strlen(id) >= sizeof(row.id))
 		return err_setc(errp, ERR_NOT_FOUND, ENOENT, "no key with id \"%.40s\"", id ? id : "");
-	rc = srv_store_key_revoke(st, id, (int64_t)wall_ms(), errp);
+	rc = srv_store_key_revoke(st, id, now, errp);
 	if (rc < 0)
 		return err_wrap(errp, "revoke key %s", id);
 	if (rc == 1) {
 		log_info("auth: revoked key %s", id);
+		if (revoke_children(st, id, now, errp) < 0)
+			return err_wrap(errp, "revoke the keys key %s made", id);
 		return 0;
 	}
 	rc = srv_store_key_find_id(st, id, &row, errp);

@@ -138,9 +138,10 @@ int srv_auth_key_list(struct srv_store *st, json_t **out, struct err **errp);
 int srv_auth_json_time(json_t *o, const char *field, int64_t ms);
 
 /**
- * Revoke key id. Fails with errnum ENOENT when no key has that id and
- * EALREADY when it is already revoked; the message says which.
- * Verifiers on any process notice on their next call.
+ * Revoke key id, and the keys it made (and theirs). Fails with errnum ENOENT
+ * (ERR_NOT_FOUND) when no key has that id and EALREADY (ERR_CONFLICT) when it
+ * is already revoked; the message says which. Verifiers on any process
+ * notice on their next call.
  */
 int srv_auth_key_revoke(struct srv_store *st, const char *id, struct err **errp);
 

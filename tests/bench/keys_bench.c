@@ -20,7 +20,6 @@
 #define BATCH 1000
 #define BATCHES 2000
 
-
 static struct srv_auth *A;
 static const char *KEY, *PRINCIPAL;
 static struct srv_rights R;

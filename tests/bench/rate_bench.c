@@ -15,7 +15,6 @@
 #define BATCH 1000
 #define BATCHES 3000
 
-
 static char (*names)[24];
 
 /* ns per check for n distinct principals (cycled) in a table of cap; admin: an exempt principal */

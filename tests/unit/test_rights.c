@@ -311,6 +311,25 @@ static void test_keys(void)
 	ok(srv_auth_verify(a, soon.key, &p) == 0, "refused once expired (from the cache)");
 	srv_principal_format(&p, ps, sizeof(ps));
 
+	/* revoking a key revokes what it made, and what those made; not its siblings */
+	struct srv_key_made k1 = { 0 }, k2 = { 0 }, k3 = { 0 }, sib = { 0 };
+	char p1[SRV_PRINCIPAL_MAX], p2[SRV_PRINCIPAL_MAX];
+	spec.rights.expires_at = 0;
+	ok(srv_auth_key_make(a, "user:carol", &spec, reach_any, NULL, &k1, &e) == 0 && srv_auth_verify(a, k1.key, &p) == 1 &&
+	   srv_principal_format(&p, p1, sizeof(p1)) == 0 &&
+	   srv_auth_key_make(a, p1, &spec, reach_any, NULL, &k2, &e) == 0 && srv_auth_verify(a, k2.key, &p) == 1 &&
+	   srv_principal_format(&p, p2, sizeof(p2)) == 0 &&
+	   srv_auth_key_make(a, p2, &spec, reach_any, NULL, &k3, &e) == 0 &&
+	   srv_auth_key_make(a, "user:carol", &spec, reach_any, NULL, &sib, &e) == 0, "carol's key makes a key that makes a key");
+	ok(srv_auth_key_revoke_as(a, "user:carol", k1.id, &e) == 0, "carol revokes the first");
+	ok(srv_auth_verify(a, k1.key, &p) == 0 && srv_auth_verify(a, k2.key, &p) == 0 && srv_auth_verify(a, k3.key, &p) == 0,
+	   "the keys it made, and theirs, are refused with it");
+	ok(srv_auth_verify(a, sib.key, &p) == 1, "a key carol made herself stays");
+	srv_key_made_release(&k1);
+	srv_key_made_release(&k2);
+	srv_key_made_release(&k3);
+	srv_key_made_release(&sib);
+
 	srv_key_made_release(&full);
 	srv_key_made_release(&ro);
 	srv_key_made_release(&child);
