@@ -117,7 +117,7 @@ static void read_window(uv_work_t *req)
 static void read_cancel(void *arg)
 {
 	struct read_job *j = arg;
-	uv_cancel((uv_req_t *)&j->req);
+	tool_pool_cancel(&j->req);
 }
 
 static void read_done(uv_work_t *req, int status)
@@ -202,11 +202,12 @@ static void file_read_run_s(struct tool_call *call, struct sess_session *s)
 	j->want = want > avail ? avail : want;
 	j->size = st.st_size;
 	j->base64 = !strcmp(tool_arg_str(call, "encoding", "utf8"), "base64");
-	if (j->want <= READ_INLINE_MAX || uv_queue_work(uv_default_loop(), &j->req, read_window, read_done) < 0) {
+	if (j->want <= READ_INLINE_MAX) {
 		read_window(&j->req);
 		read_done(&j->req, 0);
 		return;
 	}
+	tool_pool_queue(call->principal, &j->req, read_window, read_done);
 	/* a client that leaves takes its queued reads off the pool (one that runs finishes) */
 	tool_on_cancel(call, read_cancel, j);
 }
@@ -432,10 +433,7 @@ static void file_list_run_s(struct tool_call *call, struct sess_session *s)
 	j->rel = steal_ptr(rel);
 	j->l = (struct lister){ .entries = json_array(), .recursive = tool_arg_bool(call, "recursive", false) };
 	j->text = (struct buf)BUF_INIT;
-	if (uv_queue_work(uv_default_loop(), &j->req, list_run, list_done) < 0) {
-		list_run(&j->req);
-		list_done(&j->req, 0);
-	}
+	tool_pool_queue(call->principal, &j->req, list_run, list_done);
 }
 
 static void reply_deleted(struct tool_call *call, const char *shown, bool dir)

@@ -102,10 +102,7 @@ static void search_start(struct tool_call *call, struct sess_session *s, const c
 	atomic_init(&j->ctl.cancelled, false);
 	atomic_init(&j->ctl.timed_out, false);
 	tool_on_cancel(call, search_cancel, j);
-	if (uv_queue_work(uv_default_loop(), &j->req, search_run, search_done) < 0) {
-		search_run(&j->req);
-		search_done(&j->req, 0);
-	}
+	tool_pool_queue(call->principal, &j->req, search_run, search_done);
 }
 
 /* Why a search stopped early, or NULL: ctl's reasons first. */

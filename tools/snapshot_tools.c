@@ -156,10 +156,7 @@ static struct job *job_new(struct tool_call *call, enum job_kind kind, struct se
 
 static void job_queue(struct job *j)
 {
-	if (uv_queue_work(uv_default_loop(), &j->req, job_run, job_done) < 0) {
-		job_run(&j->req);
-		job_done(&j->req, 0);
-	}
+	tool_pool_queue(j->call ? j->call->principal : NULL, &j->req, job_run, job_done);
 }
 
 static json_t *snap_json(const struct sess_snap *sn)

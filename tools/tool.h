@@ -356,6 +356,17 @@ void tool_progress(struct tool_call *call, double progress, double total, const 
 /** Program output as it arrives, to a caller that streams it. */
 bool tool_wants_output(struct tool_call *call);
 void tool_output(struct tool_call *call, const char *stream, const char *data, size_t len);
+/**
+ * Run run(req) on libuv's thread pool and done(req, status) on the loop after,
+ * as uv_queue_work does, but fair between principals: at most
+ * TOOL_POOL_PER_PRINCIPAL jobs of one principal are in libuv's hands at once;
+ * its others wait in order (tools/pool.c). Every tool that works on the pool
+ * queues through here. Loop thread.
+ */
+#define TOOL_POOL_PER_PRINCIPAL 2
+void tool_pool_queue(const char *principal, uv_work_t *req, uv_work_cb run, uv_after_work_cb done);
+/** Take req off the pool if it has not started: done then runs later with UV_ECANCELED. */
+void tool_pool_cancel(uv_work_t *req);
 /** Call fn(arg) once if the caller gives up on the call (the handler must still finish it). */
 void tool_on_cancel(struct tool_call *call, void (*fn)(void *arg), void *arg);
 /** Ask the client (MCP sampling/elicitation); a caller that cannot gets cb with an error. Steals params. */

@@ -335,3 +335,41 @@ describe('requests received in pieces', () => {
     }
   });
 });
+
+describe('the thread pool, shared fairly', () => {
+  // libuv's pool is one queue in front of four threads: a key that asks for many searches at once
+  // got all of them ahead of every other key's listings, searches and snapshots
+  test('many greps of one key at once do not hold up another key\'s file_list', { timeout: 180000 }, async () => {
+    const srv = await startServe({ config: { quota: { executions: 64 } } });
+    const a = await wsClient(srv, { key: createKey(srv.dataDir, { name: 'pool-a' }).key });
+    const b = await wsClient(srv, { key: createKey(srv.dataDir, { name: 'pool-b' }).key });
+    try {
+      const sa = (await a.call('session_create', {})).structuredContent.session_id;
+      const sb = (await b.call('session_create', {})).structuredContent.session_id;
+      // about 100 MB of text for a's searches to go through
+      const made = await a.call('execute', { session_id: sa, language: 'python', timeout_s: 120, code:
+        'import os, base64\nfor i in range(400):\n    open(f"f{i}.txt", "w").write(base64.encodebytes(os.urandom(192 * 1024)).decode())' });
+      assert.equal(made.isError, undefined, JSON.stringify(made).slice(0, 300));
+      assert.equal((await b.call('file_write', { session_id: sb, path: 'one.txt', content: 'x' })).isError, undefined);
+      const one = async () => { const t = Date.now(); await a.call('grep', { session_id: sa, pattern: 'q[0-9]{2}Z[0-9]{2}q' }); return Date.now() - t; };
+      const single = await one();
+      const t0 = Date.now();
+      const greps = Array.from({ length: 16 }, one);
+      await sleep(Math.min(1000, single));
+      const t = Date.now();
+      const list = await b.call('file_list', { session_id: sb });
+      const listMs = Date.now() - t;
+      assert.equal(list.isError, undefined, JSON.stringify(list).slice(0, 300));
+      await Promise.all(greps);
+      const allMs = Date.now() - t0;
+      console.log(`# pool fairness: b's file_list ${listMs} ms; a's grep alone ${single} ms, 16 at once ${allMs} ms`);
+      // behind at most two of a's searches, not sixteen
+      assert.ok(listMs < Math.max(3 * single, allMs / 3),
+        `b's file_list took ${listMs} ms while a's 16 greps (${single} ms alone) took ${allMs} ms`);
+    } finally {
+      await a.close();
+      await b.close();
+      await srv.close();
+    }
+  });
+});
