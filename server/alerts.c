@@ -12,6 +12,7 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "base/monitor.h"
+#include "../sessions/sandbox.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -40,6 +41,7 @@ static struct {
 	struct srv_alert_track *track;
 	json_t **open;			/* per rule: its open alert's document, or NULL */
 	uint64_t cpu_busy, cpu_total;	/* /proc/stat at the last sample */
+	uint64_t sb_cpu_ns, sb_at_ns;	/* the sandboxes' cgroup CPU time at the last sample, and when */
 	struct tool_alerts tools;
 } A;
 
@@ -193,6 +195,24 @@ static double sample_disk(void)
 	return used + avail > 0 ? 100.0 * used / (used + avail) : NAN;
 }
 
+/* The sandboxes' common cgroup: memory now, CPU since the last sample as % of the host's CPUs. */
+static void sample_sandboxes(struct srv_mon_sample *sm)
+{
+	const struct sess_zygote *z = A.reg ? sess_registry_zygote(A.reg) : NULL;
+	uint64_t v, now = now_ns();
+
+	sm->v[SRV_METRIC_SANDBOX_MEMORY] = z && sess_zygote_memory(z, &v) == 0 ? (double)v : NAN;
+	sm->v[SRV_METRIC_SANDBOX_CPU] = NAN;
+	if (!z || sess_zygote_cpu_ns(z, &v) < 0)
+		return;
+	unsigned cpus = sess_zygote_host(z)->cpus;
+	if (A.sb_at_ns && now > A.sb_at_ns && v >= A.sb_cpu_ns)
+		sm->v[SRV_METRIC_SANDBOX_CPU] = 100.0 * (double)(v - A.sb_cpu_ns) / ((double)(now - A.sb_at_ns) *
+										  (cpus ? cpus : 1));
+	A.sb_cpu_ns = v;
+	A.sb_at_ns = now;
+}
+
 static void count_session(void *arg, struct sess_session *s)
 {
 	struct srv_mon_sample *sm = arg;
@@ -210,6 +230,7 @@ static void sample_take(struct srv_mon_sample *sm)
 	sm->v[SRV_METRIC_CPU] = sample_cpu();
 	sm->v[SRV_METRIC_MEMORY] = sample_memory();
 	sm->v[SRV_METRIC_DISK] = sample_disk();
+	sample_sandboxes(sm);
 	if (A.reg)
 		sess_foreach(A.reg, NULL, count_session, sm);
 	else

@@ -17,6 +17,7 @@
  *   workspace_bytes    the workspaces, as the disk-quota scans last measured them
  *   sessions           sandboxes running; executions_running
  *   failed_executions  executions finished in error, timeout or OOM in the last 5 minutes
+ *   sandbox_memory_bytes, sandbox_cpu_percent   the sandboxes' common cgroup (NaN without one)
  * The samples are also kept in a bounded ring (the last 8640: a day at the
  * default interval) for srv_alerts_performance().
  *

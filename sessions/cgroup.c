@@ -522,6 +522,27 @@ int sess_cgroup_memory_current(const struct sess_cgroup *cg, const char *id, uin
 			    cg->version == 2 ? "memory.current" : "memory.usage_in_bytes", NULL, n);
 }
 
+int sess_cgroup_base_memory(const struct sess_cgroup *cg, uint64_t *bytes)
+{
+	return sess_cgroup_memory_current(cg, "", bytes);
+}
+
+int sess_cgroup_base_cpu_ns(const struct sess_cgroup *cg, uint64_t *ns)
+{
+	uint64_t v;
+	if (!cg->cpu) {
+		errno = ENOTSUP;
+		return -1;
+	}
+	if (cg->version == 2) {
+		if (read_counter(cg->cpu_base, "", "cpu.stat", "usage_usec", &v) < 0)
+			return -1;
+		*ns = v * 1000;
+		return 0;
+	}
+	return read_counter(cg->cpu_base, "", "cpuacct.usage", NULL, ns);
+}
+
 int sess_cgroup_pids_current(const struct sess_cgroup *cg, const char *id, uint64_t *n)
 {
 	if (!cg->pids) {

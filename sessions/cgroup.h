@@ -70,5 +70,12 @@ void sess_cgroup_cleanup_stale(const struct sess_cgroup *cg);
 int sess_cgroup_oom_kills(const struct sess_cgroup *cg, const char *id, uint64_t *n);
 int sess_cgroup_memory_current(const struct sess_cgroup *cg, const char *id, uint64_t *n);
 int sess_cgroup_pids_current(const struct sess_cgroup *cg, const char *id, uint64_t *n);
+/*
+ * Every sandbox together (the common <base> cgroup): memory charged now, and
+ * CPU time used since the base was made in ns (v2 cpu.stat, or v1 cpuacct.usage
+ * where cpuacct is mounted with cpu). Each -1 (errno) when not available.
+ */
+int sess_cgroup_base_memory(const struct sess_cgroup *cg, uint64_t *bytes);
+int sess_cgroup_base_cpu_ns(const struct sess_cgroup *cg, uint64_t *ns);
 
 #endif

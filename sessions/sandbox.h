@@ -88,6 +88,13 @@ int sess_zygote_start(struct sess_zygote **zp, struct err **errp);
 /** Start watching the zygote socket on loop. */
 void sess_zygote_attach(struct sess_zygote *z, uv_loop_t *loop);
 const struct sess_host_info *sess_zygote_host(const struct sess_zygote *z);
+/**
+ * What every sandbox together uses, from their common cgroup: memory now,
+ * CPU time so far (ns). Each -1 when cgroups cannot tell (no cgroup, v1
+ * without cpuacct beside cpu).
+ */
+int sess_zygote_memory(const struct sess_zygote *z, uint64_t *bytes);
+int sess_zygote_cpu_ns(const struct sess_zygote *z, uint64_t *ns);
 /** Ask the zygote to exit, reap it, and free z. Workers already created stay. */
 void sess_zygote_free(struct sess_zygote *z);
 

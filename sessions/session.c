@@ -146,6 +146,11 @@ const struct sess_host_info *sess_registry_host(const struct sess_registry *reg)
 	return sess_zygote_host(reg->zygote);
 }
 
+const struct sess_zygote *sess_registry_zygote(const struct sess_registry *reg)
+{
+	return reg->zygote;
+}
+
 size_t sess_count(const struct sess_registry *reg)
 {
 	return reg->count;

@@ -157,6 +157,8 @@ int sess_registry_new(struct sess_registry **out, uv_loop_t *loop, struct sess_z
 void sess_registry_free(struct sess_registry *reg);
 const struct srv_config *sess_registry_config(const struct sess_registry *reg);
 const struct sess_host_info *sess_registry_host(const struct sess_registry *reg);
+/** The zygote the registry makes sandboxes with (for what it can tell of every sandbox: sandbox.h). */
+const struct sess_zygote *sess_registry_zygote(const struct sess_registry *reg);
 /** Where the materialized tree of snapshot commit lives (malloc'd): DATA/snapshots/trees/<commit>. */
 char *sess_tree_path(const struct sess_registry *reg, const char *commit);
 

@@ -625,6 +625,16 @@ fail:
 	return -1;
 }
 
+int sess_zygote_memory(const struct sess_zygote *z, uint64_t *bytes)
+{
+	return sess_cgroup_base_memory(&z->cg, bytes);
+}
+
+int sess_zygote_cpu_ns(const struct sess_zygote *z, uint64_t *ns)
+{
+	return sess_cgroup_base_cpu_ns(&z->cg, ns);
+}
+
 const struct sess_host_info *sess_zygote_host(const struct sess_zygote *z)
 {
 	return &z->host;

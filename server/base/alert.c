@@ -20,6 +20,8 @@ static const struct {
 	{ "sessions", SRV_METRIC_SESSIONS },
 	{ "executions_running", SRV_METRIC_EXECUTIONS },
 	{ "failed_executions", SRV_METRIC_FAILED },
+	{ "sandbox_memory_bytes", SRV_METRIC_SANDBOX_MEMORY },
+	{ "sandbox_cpu_percent", SRV_METRIC_SANDBOX_CPU },
 	/* SoulBox's (004) names */
 	{ "cpu_usage", SRV_METRIC_CPU },
 	{ "memory_usage", SRV_METRIC_MEMORY },
@@ -46,7 +48,8 @@ int srv_metric_find(const char *name)
 const char *srv_metric_names(void)
 {
 	return "cpu_percent, memory_percent, disk_percent, workspace_bytes, sessions, executions_running, "
-	       "failed_executions (or cpu_usage, memory_usage, disk_usage, active_containers)";
+	       "failed_executions, sandbox_memory_bytes, sandbox_cpu_percent (or cpu_usage, memory_usage, disk_usage, "
+	       "active_containers)";
 }
 
 static const char *const op_names[] = { ">", ">=", "<", "<=" };
@@ -112,7 +115,7 @@ static int threshold_value(json_t *v, enum srv_metric m, double *out)
 		*out = json_number_value(v);
 		return 0;
 	}
-	if (m == SRV_METRIC_WORKSPACE_BYTES && json_is_string(v) && srv_parse_size(json_string_value(v), &b, NULL) == 0) {
+	if ((m == SRV_METRIC_WORKSPACE_BYTES || m == SRV_METRIC_SANDBOX_MEMORY) && json_is_string(v) && srv_parse_size(json_string_value(v), &b, NULL) == 0) {
 		*out = (double)b;
 		return 0;
 	}
@@ -155,8 +158,8 @@ static int rule_parse(json_t *o, size_t i, struct srv_alert_rule *r, struct err 
 		r->op = (enum srv_alert_op)j;
 	}
 	if (threshold_value(json_object_get(o, "threshold"), r->metric, &r->threshold) < 0)
-		return rule_fail(errp, i, name, "threshold must be a number", r->metric == SRV_METRIC_WORKSPACE_BYTES
-						 ? " or a size (\"10G\")" : NULL);
+		return rule_fail(errp, i, name, "threshold must be a number", r->metric == SRV_METRIC_WORKSPACE_BYTES ||
+						 r->metric == SRV_METRIC_SANDBOX_MEMORY ? " or a size (\"10G\")" : NULL);
 	r->clear = r->threshold;
 	if ((v = json_object_get(o, "clear"))) {
 		if (threshold_value(v, r->metric, &r->clear) < 0)

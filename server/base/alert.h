@@ -37,6 +37,8 @@ enum srv_metric {
 	SRV_METRIC_SESSIONS,		/* "sessions": sandboxes running */
 	SRV_METRIC_EXECUTIONS,		/* "executions_running" */
 	SRV_METRIC_FAILED,		/* "failed_executions": finished failed (error, timeout, oom) in the last 5 min */
+	SRV_METRIC_SANDBOX_MEMORY,	/* "sandbox_memory_bytes": charged to the sandboxes' common cgroup */
+	SRV_METRIC_SANDBOX_CPU,		/* "sandbox_cpu_percent": their cgroup's CPU time since the last sample, % of the host */
 	SRV_METRIC_COUNT,
 };
 

@@ -6,7 +6,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
-import { startServe, createKey, httpRequest, poll, sleep } from './helpers.mjs';
+import { startServe, createKey, httpRequest, poll, sleep, IS_ROOT } from './helpers.mjs';
 
 const sb = (srv, key, method, p, body) => httpRequest(srv, {
   method, path: p, body,
@@ -220,9 +220,13 @@ describe('soulbox (004): monitoring and alerts', () => {
       m.ws.terminate();
     }
     const c = await monitor(srv, alice, '/compat/soulbox/ws/monitor');
-    c.send({ type: 'subscribe', metrics: ['sessions'], interval: 1 });
-    const u = await c.next((x) => x.type === 'metric_update');
-    assert.equal(u.metric, 'sessions');
+    c.send({ type: 'subscribe', metrics: ['sessions', 'sandbox_memory_bytes'], interval: 1 });
+    const u = await c.next((x) => x.type === 'metric_update' && x.metric === 'sessions');
+    assert.equal(typeof u.value, 'number');
+    // the sandboxes' memory cgroup (as root here; an ordinary user has none: null)
+    const mem = await c.next((x) => x.type === 'metric_update' && x.metric === 'sandbox_memory_bytes');
+    if (IS_ROOT) assert.ok(mem.value > 0, JSON.stringify(mem));
+    else assert.ok(mem.value === null || mem.value > 0, JSON.stringify(mem));
     c.ws.close();
   });
 });
