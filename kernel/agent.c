@@ -103,7 +103,7 @@ static struct {
 	char dir[64], conn[96];
 	char key[65];
 	char session[33];
-	void *ctx, *shell, *iopub;
+	void *ctx, *shell, *iopub, *stdin_sock;
 	uint64_t msgs;
 	/* the cell running */
 	uint32_t seq;
@@ -111,6 +111,8 @@ static struct {
 	bool replied, idle;
 	int status;
 	uint32_t count;
+	char *input;			/* its stdin: lines for input() (owned), NULL: none */
+	size_t input_len, input_off;
 } A = { .chan = -1, .errfd = -1, .sigpipe = { -1, -1 } };
 
 /* ---- to the server ------------------------------------------------------------- */
@@ -324,7 +326,9 @@ static void sign(const char *const *parts, const size_t *lens, char out[65])
 	hex(mac, 32, out);
 }
 
-static void jupyter_send(void *sock, const char *msg_type, json_t *content, char *msg_id_out, size_t idlen)
+/* Send a message (content is taken); parent: the header it answers (borrowed) or NULL. */
+static void jupyter_send(void *sock, const char *msg_type, json_t *content, json_t *parent, char *msg_id_out,
+			 size_t idlen)
 {
 	char date[40], sig[65], id[64];
 	struct timespec ts;
@@ -338,7 +342,8 @@ static void jupyter_send(void *sock, const char *msg_type, json_t *content, char
 	json_t *hdr = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "msg_id", id, "session", A.session, "username",
 				"mcpbox", "date", date, "msg_type", msg_type, "version", "5.3");
 	char *parts[4] = {
-		json_dumps(hdr, JSON_COMPACT), xstrdup("{}"), xstrdup("{}"), json_dumps(content, JSON_COMPACT),
+		json_dumps(hdr, JSON_COMPACT), parent ? json_dumps(parent, JSON_COMPACT) : xstrdup("{}"), xstrdup("{}"),
+		json_dumps(content, JSON_COMPACT),
 	};
 	size_t lens[4];
 	for (int i = 0; i < 4; i++)
@@ -570,6 +575,42 @@ static void on_shell(struct jmsg *m)
 	cell_maybe_done();
 }
 
+/* input() in the cell: the next line of its stdin, or EOF ("\x04": ipykernel raises EOFError) once
+ * they ran out, as for a program whose stdin ended. The prompt and the answer are echoed to stdout
+ * as a terminal shows them (not a password's). */
+static void on_stdin(struct jmsg *m)
+{
+	const char *prompt = json_string_value(json_object_get(m->content, "prompt"));
+	bool password = json_is_true(json_object_get(m->content, "password"));
+	unsigned char out = KERN_STDOUT;
+	struct buf echo = BUF_INIT;
+	json_t *value;
+
+	if (!A.seq || strcmp(m->type, "input_request") || !m->parent_id || strcmp(m->parent_id, A.msg_id))
+		return;
+	buf_adds(&echo, prompt ? prompt : "");
+	if (A.input && A.input_off < A.input_len) {
+		const char *p = A.input + A.input_off, *nl = memchr(p, '\n', A.input_len - A.input_off);
+		size_t n = nl ? (size_t)(nl - p) : A.input_len - A.input_off;
+		A.input_off += n + (nl ? 1 : 0);
+		value = json_stringn(p, n > 0 && p[n - 1] == '\r' ? n - 1 : n);
+		if (!value)
+			value = json_string("");	/* not UTF-8: the server checks code, not stdin */
+		if (!password)
+			buf_add(&echo, json_string_value(value), json_string_length(value));
+		buf_addch(&echo, '\n');
+	} else {
+		value = json_string("\x04");
+	}
+	if (echo.len) {
+		const void *ptrs[] = { &out, echo.data };
+		size_t lens[] = { 1, echo.len };
+		send_msg(KERN_STREAM, A.seq, 2, ptrs, lens);
+	}
+	buf_release(&echo);
+	jupyter_send(A.stdin_sock, "input_reply", json_pack("{s:o}", "value", value), m->header, NULL, 0);
+}
+
 /* ---- from the server ----------------------------------------------------------- */
 
 static void read_full(void *p, size_t n)
@@ -605,10 +646,18 @@ static void on_command(void)
 	}
 	if (h.type != KERN_EXECUTE)
 		fail("a command of unknown type %u", h.type);
-	uint32_t l;
-	if (h.len < sizeof(l) || (memcpy(&l, p, sizeof(l)), l != h.len - sizeof(l)))
+	/* two fields: code, stdin */
+	uint32_t l, il;
+	if (h.len < 2 * sizeof(l) || (memcpy(&l, p, sizeof(l)), l > h.len - 2 * sizeof(l)) ||
+	    (memcpy(&il, p + sizeof(l) + l, sizeof(il)), il != h.len - 2 * sizeof(l) - l))
 		fail("a malformed execute command");
 	json_t *code = json_stringn(p + sizeof(l), l);
+	free(A.input);
+	A.input = il ? xmalloc(il) : NULL;
+	if (il)
+		memcpy(A.input, p + 2 * sizeof(l) + l, il);
+	A.input_len = il;
+	A.input_off = 0;
 	A.seq = h.seq;
 	A.replied = A.idle = false;
 	if (!code) {
@@ -622,8 +671,8 @@ static void on_command(void)
 		return;
 	}
 	json_t *content = json_pack("{s:o, s:b, s:b, s:{}, s:b, s:b}", "code", code, "silent", 0, "store_history", 1,
-				    "user_expressions", "allow_stdin", 0, "stop_on_error", 0);
-	jupyter_send(A.shell, "execute_request", content, A.msg_id, sizeof(A.msg_id));
+				    "user_expressions", "allow_stdin", 1, "stop_on_error", 0);
+	jupyter_send(A.shell, "execute_request", content, NULL, A.msg_id, sizeof(A.msg_id));
 }
 
 /* ---- main ------------------------------------------------------------------------ */
@@ -638,6 +687,8 @@ static void *zsock(int type, int n)
 		fail("zmq_socket: %s", zmq_strerror(errno));
 	zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
 	zmq_setsockopt(s, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl));	/* the kernel binds soon after we connect */
+	if (type == ZMQ_DEALER)	/* shell and stdin: the kernel sends input_request to the shell's identity */
+		zmq_setsockopt(s, ZMQ_ROUTING_ID, A.session, strlen(A.session));
 	if (type == ZMQ_SUB)
 		zmq_setsockopt(s, ZMQ_SUBSCRIBE, "", 0);
 	snprintf(ep, sizeof(ep), "ipc://%s/k-%d", A.dir, n);
@@ -659,7 +710,7 @@ static void wait_ready(void)
 			fail("the kernel did not start within %d s", START_MS / 1000);
 		if (now >= next_info && (!replied || !iopub)) {
 			if (!next_info || replied)	/* once, then again until iopub delivers */
-				jupyter_send(A.shell, "kernel_info_request", json_object(), NULL, 0);
+				jupyter_send(A.shell, "kernel_info_request", json_object(), NULL, NULL, 0);
 			next_info = now + INFO_EVERY_MS;
 		}
 		zmq_pollitem_t it[] = {
@@ -728,15 +779,16 @@ int kern_agent_main(int argc, char **argv)
 	zmq_ctx_set(A.ctx, ZMQ_IO_THREADS, ioth);
 	A.shell = zsock(ZMQ_DEALER, 1);
 	A.iopub = zsock(ZMQ_SUB, 2);
+	A.stdin_sock = zsock(ZMQ_DEALER, 3);
 	kernel_start(k);
 	wait_ready();
 	for (;;) {
 		zmq_pollitem_t it[] = {
-			{ A.shell, 0, ZMQ_POLLIN, 0 }, { A.iopub, 0, ZMQ_POLLIN, 0 },
+			{ A.shell, 0, ZMQ_POLLIN, 0 }, { A.iopub, 0, ZMQ_POLLIN, 0 }, { A.stdin_sock, 0, ZMQ_POLLIN, 0 },
 			{ NULL, A.sigpipe[0], ZMQ_POLLIN, 0 }, { NULL, A.chan, ZMQ_POLLIN, 0 },
 			{ NULL, A.errfd, ZMQ_POLLIN, 0 },	/* read on, or the kernel's writes to stderr fail */
 		};
-		if (zmq_poll(it, A.errfd >= 0 ? 5 : 4, -1) < 0) {
+		if (zmq_poll(it, A.errfd >= 0 ? 6 : 5, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			fail("zmq_poll: %s", zmq_strerror(errno));
@@ -753,11 +805,17 @@ int kern_agent_main(int argc, char **argv)
 				on_shell(&m);
 				jmsg_release(&m);
 			}
-		if (it[2].revents)
-			reap(true);
+		/* after iopub: the kernel flushed the cell's output there before it asked */
+		while ((r = jupyter_recv(A.stdin_sock, &m)) != 0)
+			if (r > 0) {
+				on_stdin(&m);
+				jmsg_release(&m);
+			}
 		if (it[3].revents)
+			reap(true);
+		if (it[4].revents)
 			on_command();
-		if (A.errfd >= 0 && it[4].revents)
+		if (A.errfd >= 0 && it[5].revents)
 			err_drain();
 	}
 }

@@ -59,8 +59,8 @@ struct kern_cell {
 	TAILQ_ENTRY(kern_cell) link;
 	struct kern *k;
 	uint32_t seq;			/* 0 until sent */
-	char *code;
-	size_t len;
+	char *code;			/* code, then its stdin */
+	size_t len, input_len;
 	const struct kern_cell_ops *ops;
 	void *arg;
 	uv_timer_t *timer;		/* its timeout, then the grace after an interrupt */
@@ -185,9 +185,9 @@ static void cell_next(struct kern *k)
 		return;
 	c->seq = ++k->seq;
 	k->s->running++;
-	const void *ptrs[] = { c->code };
-	size_t lens[] = { c->len };
-	kern_chan_put(&k->out, KERN_EXECUTE, c->seq, 1, ptrs, lens);
+	const void *ptrs[] = { c->code, c->code + c->len };
+	size_t lens[] = { c->len, c->input_len };
+	kern_chan_put(&k->out, KERN_EXECUTE, c->seq, 2, ptrs, lens);
 	free(c->code);
 	c->code = NULL;
 	poll_update(k);	/* sent from the loop: a broken channel never ends a cell inside its caller */
@@ -601,6 +601,9 @@ int kern_cell_run(struct sess_session *s, const struct kern_cell_opts *o, struct
 	if (o->code_len > KERN_CODE_MAX)
 		return err_setc(errp, ERR_INVALID, 0, "the code is %zu bytes (a cell takes at most %zu)", o->code_len,
 				KERN_CODE_MAX);
+	if (o->input_len > KERN_CODE_MAX)
+		return err_setc(errp, ERR_INVALID, 0, "stdin is %zu bytes (a cell takes at most %zu)", o->input_len,
+				KERN_CODE_MAX);
 	struct kern *k = kern_find(s, o->lang);
 	if (k && k->state != K_GONE && k->ncells >= KERN_QUEUE_MAX)
 		return err_setc(errp, ERR_LIMIT, 0, "%u cells already wait for this kernel", k->ncells);
@@ -613,9 +616,12 @@ int kern_cell_run(struct sess_session *s, const struct kern_cell_opts *o, struct
 	}
 	struct kern_cell *c = xcalloc(1, sizeof(*c));
 	c->k = k;
-	c->code = xmalloc(o->code_len + 1);
+	c->code = xmalloc(o->code_len + o->input_len + 1);
 	memcpy(c->code, o->code, o->code_len);
+	if (o->input_len)
+		memcpy(c->code + o->code_len, o->input, o->input_len);
 	c->len = o->code_len;
+	c->input_len = o->input_len;
 	c->ops = o->ops;
 	c->arg = o->arg;
 	c->call_ms = now_ms();

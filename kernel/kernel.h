@@ -74,6 +74,8 @@ struct kern_cell_opts {
 	const char *lang;		/* one of KERN_LANGS */
 	const char *code;
 	size_t code_len;		/* at most KERN_CODE_MAX */
+	const char *input;		/* its stdin: each input() takes a line, then EOFError; may be NULL */
+	size_t input_len;		/* at most KERN_CODE_MAX */
 	uint64_t timeout_ms;		/* 0: none */
 	const char *const *envp;	/* the kernel's environment if one is started for this cell */
 	const struct kern_cell_ops *ops;

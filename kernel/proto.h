@@ -54,7 +54,8 @@ enum kern_status { KERN_OK = 0, KERN_EXC = 1, KERN_ABORTED = 2 };
 
 /* server → agent */
 enum kern_cmd_type {
-	KERN_EXECUTE = 101,	/* code (one field); seq: its number, increasing */
+	KERN_EXECUTE = 101,	/* code, stdin (two fields; stdin: lines that answer the cell's input()
+				   requests in order, then EOF); seq: its number, increasing */
 	KERN_INTERRUPT,		/* no field; seq: the EXECUTE to interrupt (SIGINT to the kernel) */
 };
 

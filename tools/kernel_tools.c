@@ -350,6 +350,7 @@ static void kernel_in_session(struct tool_call *call, struct sess_session *s)
 {
 	struct kcall *kc = call->state;
 	json_t *code = json_object_get(call->args, "code");
+	json_t *input = json_object_get(call->args, "stdin");
 	int64_t timeout = tool_arg_int(call, "timeout_s", (int64_t)s->timeout_s);
 	auto_err struct err *err = NULL;
 
@@ -360,6 +361,8 @@ static void kernel_in_session(struct tool_call *call, struct sess_session *s)
 		.lang = tool_arg_str(call, "language", "python"),
 		.code = json_string_value(code),
 		.code_len = json_string_length(code),
+		.input = json_string_value(input),
+		.input_len = json_string_length(input),
 		.timeout_ms = (uint64_t)timeout * 1000,
 		.envp = (const char *const *)envp,
 		.ops = &cell_ops,
@@ -378,7 +381,7 @@ static void kernel_in_session(struct tool_call *call, struct sess_session *s)
 
 void tool_kernel_execute(struct tool_call *call)
 {
-	static const char *const refused[] = { "background", "event", "stdin", "wait_s" };
+	static const char *const refused[] = { "background", "event", "wait_s" };
 
 	for (size_t i = 0; i < ARRAY_SIZE(refused); i++)
 		if (json_object_get(call->args, refused[i])) {

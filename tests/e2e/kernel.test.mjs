@@ -173,6 +173,22 @@ describe('stateful kernels', () => {
     assert.equal(many.stdout, [...Array(200).keys()].join('\n') + '\nthread\nend');
   });
 
+  test('input() reads the lines of stdin in order, echoed like a terminal; past them EOFError', async () => {
+    const r = ok(await cell('print("before")\nname = input("Name: ")\nage = input("Age: ")\nprint(f"{name} is {age}")',
+      { stdin: 'Ada\r\n36\nunused\n' }));
+    assert.equal(r.stdout, 'before\nName: Ada\nAge: 36\nAda is 36\n');
+    const pw = ok(await cell('import getpass\nsecret = getpass.getpass("Password: ")\nlen(secret)', { stdin: 'hunter2\n' }));
+    assert.equal(pw.stdout, 'Password: \n', 'a password is not echoed');
+    assert.equal(pw.outputs[0].text, '7');
+    const eof = await cell('a = input("first: ")\nb = input("second: ")', { stdin: 'only one' });
+    assert.equal(eof.isError, true);
+    assert.equal(eof.structuredContent.error.ename, 'EOFError');
+    assert.equal(eof.structuredContent.stdout, 'first: only one\nsecond: ');
+    const none = await cell('input()');
+    assert.equal(none.structuredContent.error?.ename, 'EOFError', 'no stdin: input() sees its end at once');
+    assert.equal(ok(await cell('a')).outputs[0].text, "'only one'", 'the kernel kept going');
+  });
+
   test('arguments that do not go with a kernel are refused', async () => {
     const r = await cell('1', { background: true });
     assert.equal(r.isError, true);
