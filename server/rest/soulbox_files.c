@@ -23,7 +23,7 @@
 
 #include "../base/banned.h"
 
-#define CHUNK (4u << 20)
+#define CHUNK (8u << 20)
 #define QUEUE_MAX (8u << 20)
 #define MAX_PARTS 64
 #define HEADERS_MAX 8192

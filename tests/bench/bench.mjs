@@ -772,6 +772,7 @@ try {
   const { benchKernels } = await import('./kernels.mjs');
   const { benchUsers } = await import('./users.mjs');
   const { benchKeys } = await import('./keys.mjs');
+  const { benchSoulbox } = await import('./soulbox.mjs');
   const sections = [];
   for (const [name, fn] of [['wrk', () => benchWrk({ bin: BIN, dataDir: DATA })],
                              ['REST dialects', () => benchCompat({ bin: BIN, dataDir: DATA, n: Math.max(N, 300) })],
@@ -785,7 +786,8 @@ try {
                              ['jobs', () => benchJobs({ bin: BIN, dataDir: DATA, n: Math.min(N, 100) })],
                              ['kernels', () => benchKernels({ bin: BIN, dataDir: DATA, n: Math.min(N, 200) })],
                              ['users', () => benchUsers({ bin: BIN, dataDir: DATA, n: Math.max(N, 1000) })],
-                             ['key rights', () => benchKeys({ bin: BIN, dataDir: DATA, n: Math.max(N, 1000) })]]) {
+                             ['key rights', () => benchKeys({ bin: BIN, dataDir: DATA, n: Math.max(N, 1000) })],
+                             ['soulbox', () => benchSoulbox({ bin: BIN, dataDir: DATA, n: Math.min(N, 50) })]]) {
     try {
       log(`${name} benchmarks`);
       sections.push(await fn());

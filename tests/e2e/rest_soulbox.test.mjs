@@ -430,10 +430,10 @@ describe('soulbox (004): files and snapshots', () => {
     assertError(await post('{"sandbox_id": "x"}', 'application/json'), 400, 'VALIDATION_ERROR', 'file');
     assertError(await upload(alice, { sandbox_id: id }, []), 400, 'VALIDATION_ERROR', 'file');
     assertError(await upload(alice, {}, [['file', 'a.txt', Buffer.from('x')]]), 400, 'VALIDATION_ERROR', 'sandbox_id');
-    // several files at once; then a 5 MiB file (written in pieces) comes back byte for byte
+    // several files at once; then a 9 MiB file (written and read in two pieces) comes back byte for byte
     let r = await upload(alice, { sandbox_id: id, path: 'many' }, [['file', 'one.txt', Buffer.from('1')], ['file', 'two.txt', Buffer.from('22')]]);
     assert.deepEqual(r.json.files.map((f) => [f.path, f.size]), [['/workspace/many/one.txt', 1], ['/workspace/many/two.txt', 2]]);
-    const big = crypto.randomBytes(5 * 1024 * 1024 + 7);
+    const big = crypto.randomBytes(9 * 1024 * 1024 + 7);
     r = await upload(alice, { sandbox_id: id, path: 'big.bin' }, [['file', 'ignored.bin', big]]);
     assert.equal(r.json.files[0].size, big.length, r.text);
     const dl = await fetch(`${srv.base}/api/sandboxes/${id}/files/big.bin`, { headers: { 'X-API-Key': alice } });
