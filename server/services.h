@@ -1,7 +1,7 @@
 /**
  * services.h — what the server gives the REST dialects beyond tool calls
  * (server/rest/rest.h, struct rest_services): users who log in and objects
- * kept in the store, over server/users.h and server/store.h.
+ * kept in the store, API keys, over server/users.h, store.h and auth.h.
  * Loop thread; u and st must outlive the serving.
  */
 #ifndef MCPBOX_SRV_SERVICES_H

@@ -132,8 +132,8 @@ bool srv_user_password_ok(const char *hash, const char *pw, size_t len)
 	return crypto_pwhash_str_verify(hash, pw, len) == 0;
 }
 
-int srv_user_add(struct srv_store *st, const char *name, const char *role, const char *pw, size_t len,
-		 struct err **errp)
+int srv_user_add_hashed(struct srv_store *st, const char *name, const char *role, const char *hash,
+			struct err **errp)
 {
 	struct srv_user_row row = { 0 };
 	int rc;
@@ -143,10 +143,9 @@ int srv_user_add(struct srv_store *st, const char *name, const char *role, const
 				"letter or digit", SRV_USER_NAME_MAX);
 	if (!srv_user_role_valid(role))
 		return err_setc(errp, ERR_INVALID, 0, "a role is user, admin or super_admin");
-	if (srv_user_hash_password(pw, len, row.hash, errp) < 0)
-		return -1;
 	snprintf(row.name, sizeof(row.name), "%s", name);
 	snprintf(row.role, sizeof(row.role), "%s", role);
+	snprintf(row.hash, sizeof(row.hash), "%s", hash);
 	row.created_at = (int64_t)wall_ms();
 	rc = srv_store_user_insert(st, &row, errp);
 	explicit_bzero(row.hash, sizeof(row.hash));
@@ -155,6 +154,21 @@ int srv_user_add(struct srv_store *st, const char *name, const char *role, const
 	if (rc == 0)
 		return err_setc(errp, ERR_CONFLICT, 0, "a user named \"%s\" exists already", name);
 	return 0;
+}
+
+int srv_user_add(struct srv_store *st, const char *name, const char *role, const char *pw, size_t len,
+		 struct err **errp)
+{
+	char hash[SRV_USER_HASH_MAX];
+	int rc;
+
+	if (!name_valid(name) || !srv_user_role_valid(role))
+		return srv_user_add_hashed(st, name, role, "", errp); /* says what is wrong */
+	if (srv_user_hash_password(pw, len, hash, errp) < 0)
+		return -1;
+	rc = srv_user_add_hashed(st, name, role, hash, errp);
+	explicit_bzero(hash, sizeof(hash));
+	return rc;
 }
 
 int srv_user_bootstrap(struct srv_store *st, const char *name, char **password_out, struct err **errp)
@@ -209,6 +223,19 @@ static int no_user(const char *name, struct err **errp)
 	return err_setc(errp, ERR_NOT_FOUND, 0, "no user named \"%.*s\"", SRV_USER_NAME_MAX, name ? name : "");
 }
 
+int srv_user_passwd_hashed(struct srv_store *st, const char *name, const char *hash, struct err **errp)
+{
+	int rc;
+
+	if (!name_valid(name))
+		return no_user(name, errp);
+	/* tokens issued in this very second are older too (iat has a resolution of 1 s) */
+	rc = srv_store_user_passwd(st, name, hash, (int64_t)(wall_ms() / 1000) + 1, errp);
+	if (rc < 0)
+		return err_wrap(errp, "set the password of %s", name);
+	return rc == 0 ? no_user(name, errp) : 0;
+}
+
 int srv_user_passwd(struct srv_store *st, const char *name, const char *pw, size_t len, struct err **errp)
 {
 	char hash[SRV_USER_HASH_MAX];
@@ -218,12 +245,9 @@ int srv_user_passwd(struct srv_store *st, const char *name, const char *pw, size
 		return no_user(name, errp);
 	if (srv_user_hash_password(pw, len, hash, errp) < 0)
 		return -1;
-	/* tokens issued in this very second are older too (iat has a resolution of 1 s) */
-	rc = srv_store_user_passwd(st, name, hash, (int64_t)(wall_ms() / 1000) + 1, errp);
+	rc = srv_user_passwd_hashed(st, name, hash, errp);
 	explicit_bzero(hash, sizeof(hash));
-	if (rc < 0)
-		return err_wrap(errp, "set the password of %s", name);
-	return rc == 0 ? no_user(name, errp) : 0;
+	return rc;
 }
 
 /*

@@ -52,6 +52,10 @@ bool srv_user_password_ok(const char *hash, const char *pw, size_t len);
 int srv_user_add(struct srv_store *st, const char *name, const char *role, const char *pw, size_t len,
 		 struct err **errp);
 int srv_user_passwd(struct srv_store *st, const char *name, const char *pw, size_t len, struct err **errp);
+/** add and passwd with a hash made already (srv_user_hash_password, off the loop): the store's part only. */
+int srv_user_add_hashed(struct srv_store *st, const char *name, const char *role, const char *hash,
+			struct err **errp);
+int srv_user_passwd_hashed(struct srv_store *st, const char *name, const char *hash, struct err **errp);
 int srv_user_disable(struct srv_store *st, const char *name, struct err **errp);
 /**
  * enable: a disabled user may log in again (tokens issued before the disable

@@ -17,6 +17,7 @@
 #include "../base/log.h"
 #include "../base/rights.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -36,6 +37,8 @@
 /* {session id: the environment's spec} (owned): every environment this server knows. */
 static json_t *envs;
 static uv_timer_t *sweeper;
+static unsigned pool_size;	/* the config's warm pool */
+static void routes_fill(void);
 
 /* ---- answers ---- */
 
@@ -267,6 +270,27 @@ json_t *ab_env_spec(const char *id)
 	return envs ? json_object_get(envs, id) : NULL;
 }
 
+bool ab_env_reaches(const char *principal, const char *id)
+{
+	json_t *spec = ab_env_spec(id);
+	const char *owner = spec ? json_string_value(json_object_get(spec, "owner")) : NULL;
+	if (!owner)
+		return false;
+	if (srv_principal_is_admin(principal))
+		return true;
+	char o[SRV_PRINCIPAL_MAX];
+	snprintf(o, sizeof(o), "%.*s", (int)srv_principal_owner_len(owner), owner);
+	return srv_principal_owned_by(principal, o);
+}
+
+/* Is environment id one principal's rights reach at all (a scoped key: one of its grants)? */
+static bool visible(const char *principal, const char *id)
+{
+	struct srv_rights rights;
+	const struct rest_services *svc = rest_services();
+	return !svc || (svc->rights(principal, &rights) && srv_rights_level(&rights, id) != SRV_LEVEL_NONE);
+}
+
 static int spec_save(const char *id, const char *owner, json_t *spec)
 {
 	const struct rest_services *svc = rest_services();
@@ -303,8 +327,7 @@ static void set_if(json_t *out, const char *name, json_t *v)
 		json_object_set(out, name, v);
 }
 
-/* The CPU an environment used since it was last asked (or since it started), as millicores. */
-static json_t *cpu_usage(json_t *spec, json_t *info)
+json_int_t ab_env_cpu_millis(json_t *spec, json_t *info)
 {
 	json_int_t cpu_ms = json_integer_value(json_object_get(json_object_get(info, "usage"), "cpu_ms"));
 	json_int_t now = (json_int_t)wall_ms();
@@ -314,10 +337,16 @@ static json_t *cpu_usage(json_t *spec, json_t *info)
 		t0 = json_integer_value(json_object_get(spec, "created_ms"));
 		c0 = 0;
 	}
-	json_object_set_new(spec, "cpu_sample", json_pack("[I, I]", now, cpu_ms));
+	/* the next one is measured from now, unless this one covers too short a time to say much */
+	if (now - t0 >= 1000 || !last)
+		json_object_set_new(spec, "cpu_sample", json_pack("[I, I]", now, cpu_ms));
+	return now > t0 && cpu_ms >= c0 ? (cpu_ms - c0) * 1000 / (now - t0) : 0;
+}
+
+static json_t *cpu_usage(json_t *spec, json_t *info)
+{
 	char b[32];
-	json_int_t millis = now > t0 && cpu_ms >= c0 ? (cpu_ms - c0) * 1000 / (now - t0) : 0;
-	snprintf(b, sizeof(b), "%lldm", (long long)millis);
+	snprintf(b, sizeof(b), "%lldm", (long long)ab_env_cpu_millis(spec, info));
 	return json_string(b);
 }
 
@@ -627,6 +656,12 @@ static void env_create(struct tp_req *r, void *arg)
 	if (!a)
 		return;
 	ab_set_base(a, arg);
+	struct srv_rights rights;
+	if (ab_allowed(a, AB_NEED_OWNER | AB_NEED_WRITE, NULL) < 0)
+		return;
+	if (rest_services() && rest_services()->rights(a->principal, &rights) && rights.ngrants)
+		return ab_finish_fail(a, 403, "insufficient permissions", "a key scoped to environments cannot create "
+				      "environments");
 	if ((rc = ab_env_validate(a->body, msg, sizeof(msg))) < 0)
 		return ab_finish_fail(a, 400, rc == -2 ? "invalid request body" : "validation failed", msg);
 	if (unsupported(a->body, msg, sizeof(msg)) < 0)
@@ -700,7 +735,7 @@ static void env_listed(struct abreq *a, json_t *data)
 
 	json_array_foreach(sessions, i, s) {
 		json_t *spec = ab_env_spec(str(s, "session_id"));
-		if (!spec)
+		if (!spec || !visible(a->principal, str(s, "session_id")))
 			continue;
 		if (status && strcmp(ab_env_status(str(s, "status")), status))
 			continue;
@@ -759,17 +794,40 @@ static void env_list(struct tp_req *r, void *arg)
 
 /* ---- get, patch, delete ---- */
 
+int ab_allowed(struct abreq *a, unsigned flags, const char *sid)
+{
+	struct srv_rights rights;
+	char why[256];
+	unsigned cap = flags & AB_NEED_EXECUTE ? SRV_CAP_EXECUTE : flags & AB_NEED_WRITE ? SRV_CAP_WRITE : SRV_CAP_READ;
+	enum srv_level level = flags & AB_NEED_OWNER ? SRV_LEVEL_OWNER : flags & AB_NEED_EDITOR ? SRV_LEVEL_EDITOR
+			     : SRV_LEVEL_VIEWER;
+	const struct rest_services *svc = rest_services();
+
+	if (!svc)
+		return 0; /* no keys without serve */
+	if (!svc->rights(a->principal, &rights)) {
+		ab_finish_fail(a, 401, "unauthorized", "invalid token or API key");
+		return -1;
+	}
+	if (!srv_rights_allow(&rights, cap, level, sid, why, sizeof(why))) {
+		ab_finish_fail(a, 403, "insufficient permissions", why);
+		return -1;
+	}
+	return 0;
+}
+
 struct abreq *ab_begin_env(struct tp_req *r, void *arg, size_t body_max, unsigned flags)
 {
 	struct abreq *a = ab_begin(r, "id", body_max, flags);
 	if (!a)
 		return NULL;
 	ab_set_base(a, arg);
-	if (!ab_env_spec(a->id)) {
+	/* a key scoped to other environments does not learn that this one exists */
+	if (!ab_env_spec(a->id) || !visible(a->principal, a->id)) {
 		ab_finish_fail(a, 404, "environment not found", NULL);
 		return NULL;
 	}
-	return a;
+	return ab_allowed(a, flags, a->id) < 0 ? NULL : a;
 }
 
 static void env_got(struct abreq *a, json_t *info)
@@ -842,7 +900,7 @@ static void env_patched(struct abreq *a, json_t *info)
 
 static void env_patch(struct tp_req *r, void *arg)
 {
-	struct abreq *a = ab_begin_env(r, arg, CREATE_BODY_MAX, AB_BODY_REQUIRED);
+	struct abreq *a = ab_begin_env(r, arg, CREATE_BODY_MAX, AB_BODY_REQUIRED | AB_NEED_EDITOR | AB_NEED_WRITE);
 	if (!a)
 		return;
 	a->what = "failed to update environment";
@@ -860,7 +918,7 @@ static void env_deleted(struct abreq *a, json_t *data)
 static void env_delete(struct tp_req *r, void *arg)
 {
 	char force[16];
-	struct abreq *a = ab_begin_env(r, arg, 0, 0);
+	struct abreq *a = ab_begin_env(r, arg, 0, AB_NEED_OWNER | AB_NEED_WRITE);
 	if (!a)
 		return;
 	/* force or not, the sandbox and everything in it end at once (there is no graceful stop to wait for) */
@@ -888,7 +946,7 @@ static void env_retry_found(struct abreq *a, json_t *info)
 
 static void env_retry(struct tp_req *r, void *arg)
 {
-	struct abreq *a = ab_begin_env(r, arg, 0, 0);
+	struct abreq *a = ab_begin_env(r, arg, 0, AB_NEED_EDITOR | AB_NEED_WRITE);
 	if (!a)
 		return;
 	a->what = "failed to retry reconciliation";
@@ -941,8 +999,9 @@ static void timer_closed(uv_handle_t *h)
 
 static void agentbox_init(const struct srv_config *cfg)
 {
-	(void)cfg;
 	auto_err struct err *err = NULL;
+	routes_fill();
+	pool_size = cfg->pool_size;
 	envs = json_object();
 	if (rest_services() && rest_services()->object_list("agentbox", load_one, NULL, &err) < 0)
 		log_warn("agentbox: cannot read the stored environments: %s", err_text(err));
@@ -987,7 +1046,7 @@ static void agentbox_fail_fields(json_t *out, int status, const char *message)
 
 static const char *const agentbox_prefixes[] = { "/api/v1", NULL };
 
-const struct rest_route ab_routes[] = {
+static const struct rest_route env_routes[] = {
 	{ TP_GET, "/api/v1/health", on_health },
 	{ TP_POST, "/api/v1/auth/login", on_login },
 	{ TP_POST, "/api/v1/auth/logout", on_logout },
@@ -1003,9 +1062,29 @@ const struct rest_route ab_routes[] = {
 	{ 0, NULL, NULL },
 };
 
+/* the dialect's routes: env_routes, then agentbox_admin.c's (filled by init, before the router reads them) */
+static struct rest_route all_routes[ARRAY_SIZE(env_routes) + 24];
+
+static void routes_fill(void)
+{
+	size_t n = 0;
+	for (const struct rest_route *rt = env_routes; rt->path; rt++)
+		all_routes[n++] = *rt;
+	for (const struct rest_route *rt = ab_admin_routes; rt->path; rt++) {
+		assert(n + 1 < ARRAY_SIZE(all_routes));
+		all_routes[n++] = *rt;
+	}
+	all_routes[n] = (struct rest_route){ 0, NULL, NULL };
+}
+
+unsigned ab_pool_size(void)
+{
+	return pool_size;
+}
+
 const struct rest_dialect rest_agentbox = {
 	.name = "agentbox",
-	.routes = ab_routes,
+	.routes = all_routes,
 	.health = health_fields,
 	.unrouted = agentbox_unrouted,
 	.prefixes = agentbox_prefixes,

@@ -193,20 +193,6 @@ static void opened(void *arg, json_t *result, enum err_class cls)
 
 /* ---- the route ---- */
 
-/* Can principal reach environment id? (Its session's owner is principal's, or principal is an administrator.) */
-static bool reaches(const char *principal, const char *id)
-{
-	json_t *spec = ab_env_spec(id);
-	const char *owner = spec ? json_string_value(json_object_get(spec, "owner")) : NULL;
-	if (!owner)
-		return false;
-	if (srv_principal_is_admin(principal))
-		return true;
-	char o[SRV_PRINCIPAL_MAX];
-	snprintf(o, sizeof(o), "%.*s", (int)srv_principal_owner_len(owner), owner);
-	return srv_principal_owned_by(principal, o);
-}
-
 static int attach_accept(struct tp_req *r, void *arg, void **user, const char **why)
 {
 	(void)arg;
@@ -215,9 +201,19 @@ static int attach_accept(struct tp_req *r, void *arg, void **user, const char **
 
 	if (ab_authenticate(r, true, principal, sizeof(principal), why) < 0)
 		return 401;
-	if (!id || strlen(id) > AB_MAX_ID || !reaches(principal, id)) {
+	struct srv_rights rights;
+	const struct rest_services *svc = rest_services();
+	bool have = !svc || svc->rights(principal, &rights);
+	if (!id || strlen(id) > AB_MAX_ID || !ab_env_reaches(principal, id) ||
+	    (svc && have && srv_rights_level(&rights, id) == SRV_LEVEL_NONE)) {
 		*why = "environment not found";
 		return 404;
+	}
+	/* a shell runs programs: the execute capability and editor (write) on the environment */
+	static char denied[256];
+	if (svc && (!have || !srv_rights_allow(&rights, SRV_CAP_EXECUTE, SRV_LEVEL_EDITOR, id, denied, sizeof(denied)))) {
+		*why = have ? denied : "invalid token or API key";
+		return have ? 403 : 401;
 	}
 	if (attached >= ATTACH_MAX) {
 		*why = "too many attached sessions";

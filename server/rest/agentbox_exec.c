@@ -149,7 +149,7 @@ static void when_running(struct abreq *a, json_t *info)
 
 static struct abreq *exec_begin(struct tp_req *r, void *arg, json_int_t def_timeout, json_t **argsp)
 {
-	struct abreq *a = ab_begin_env(r, arg, EXEC_BODY_MAX, AB_RATE_EXEC);
+	struct abreq *a = ab_begin_env(r, arg, EXEC_BODY_MAX, AB_RATE_EXEC | AB_NEED_EDITOR | AB_NEED_EXECUTE);
 	json_t *argv;
 	json_int_t timeout;
 	if (!a)
@@ -293,7 +293,7 @@ static bool is_execution(struct abreq *a, json_t *j)
 
 static void got_job(struct abreq *a, json_t *j)
 {
-	if (is_execution(a, j))
+	if (is_execution(a, j) && !ab_allowed(a, 0, str(j, "session_id")))
 		ab_finish(a, 200, execution_json(j, true));
 }
 
@@ -314,7 +314,7 @@ static void cancelled(struct abreq *a, json_t *j)
 
 static void cancel_found(struct abreq *a, json_t *j)
 {
-	if (!is_execution(a, j))
+	if (!is_execution(a, j) || ab_allowed(a, AB_NEED_EDITOR | AB_NEED_EXECUTE, str(j, "session_id")) < 0)
 		return;
 	if (!json_is_true(json_object_get(j, "running"))) {
 		char msg[128];

@@ -27,6 +27,11 @@ enum {
 	AB_RATE_AUTH = 1 << 4,
 	AB_RATE_CREATE = 1 << 5,
 	AB_RATE_EXEC = 1 << 6,
+	/* what an /environments/{id} request needs of a key's rights (default: viewer, sandbox_read) */
+	AB_NEED_EDITOR = 1 << 7,	/* editor (003's write) */
+	AB_NEED_OWNER = 1 << 8,		/* owner (003's admin) */
+	AB_NEED_EXECUTE = 1 << 9,	/* the execute capability */
+	AB_NEED_WRITE = 1 << 10,	/* sandbox_write */
 };
 
 /** One request's chain of tool calls. */
@@ -74,7 +79,12 @@ const char *ab_user_name(const char *principal, char *out, size_t cap);
  * body_max bytes (0: none). NULL when it was answered already.
  */
 struct abreq *ab_begin(struct tp_req *r, const char *param, size_t body_max, unsigned flags);
-/** ab_begin for /environments/{id}...: also the base, and 404 unless {id} is an environment. */
+/**
+ * May a's principal do what flags (AB_NEED_*) say on session sid (NULL: no
+ * session: only the capability)? 0, or -1 answered 403 with what is missing.
+ */
+int ab_allowed(struct abreq *a, unsigned flags, const char *sid);
+/** ab_begin for /environments/{id}...: also the base, 404 unless {id} is an environment, 403 (ab_allowed). */
 struct abreq *ab_begin_env(struct tp_req *r, void *arg, size_t body_max, unsigned flags);
 void ab_free(struct abreq *a);
 /** Answer body (stolen; NULL: no body) and free a. */
@@ -86,8 +96,16 @@ void ab_call(struct abreq *a, const char *tool, json_t *args, void (*next)(struc
 /** a->base from the request's path. */
 void ab_set_base(struct abreq *a, void *arg);
 
+/** Is id an environment of principal's owner (or principal an administrator)? */
+bool ab_env_reaches(const char *principal, const char *id);
 /** The stored spec of environment id (borrowed), or NULL when id is no environment. */
 json_t *ab_env_spec(const char *id);
+/** The CPU environment spec used since it was last asked (or since it started), in millicores (from info's usage). */
+json_int_t ab_env_cpu_millis(json_t *spec, json_t *info);
+/** The warm pool's configured size. */
+unsigned ab_pool_size(void);
+/** agentbox_admin.c's routes: API keys, users, metrics, the pool. */
+extern const struct rest_route ab_admin_routes[];
 /** The Environment object of session info with spec (detail: metrics too). */
 json_t *ab_env_json(struct abreq *a, json_t *info, json_t *spec, bool detail);
 

@@ -103,6 +103,21 @@ struct rest_services {
 				const char *source, rest_login_cb cb, void *arg);
 	/* 1 and a new {name, role, created_at, disabled_at?}; 0 no such user; -1 */
 	int (*user_get)(const char *name, json_t **out, struct err **errp);
+	/* users, for administrators' endpoints: all ({name, role, created_at, disabled_at?}, oldest first) */
+	int (*user_list)(json_t **out, struct err **errp);
+	/*
+	 * Make a user, or change one (role NULL: unchanged; enable 1 / 0 / -1 unchanged; pw NULL:
+	 * unchanged); a password is hashed off the loop. cb once, on the loop: ok, or the class
+	 * and message (ERR_INVALID, ERR_CONFLICT, ERR_NOT_FOUND, ERR_INTERNAL).
+	 */
+	void (*user_create)(const char *name, const char *role, const char *pw, size_t len, rest_login_cb cb, void *arg);
+	void (*user_update)(const char *name, const char *role, int enable, const char *pw, size_t len, rest_login_cb cb,
+			    void *arg);
+	/* API keys (server/auth.h) as principal: the ones it sees, revoke one (key_make: below) */
+	int (*key_list)(const char *principal, json_t **out, struct err **errp);
+	int (*key_revoke)(const char *principal, const char *id, struct err **errp);
+	/* the rights of principal's credential: 1 and *out, 0 unknown (srv_auth_rights) */
+	int (*rights)(const char *principal, struct srv_rights *out);
 	/* objects: put replaces (doc borrowed); list calls fn for each, oldest first */
 	int (*object_put)(const char *dialect, const char *id, const char *owner, int64_t created_ms, const json_t *doc,
 			  struct err **errp);

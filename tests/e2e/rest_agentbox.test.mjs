@@ -489,6 +489,113 @@ describe('REST dialect 003: AgentBox', () => {
     assertError(await api(srv, k.key, 'GET', '/api/v1/environments'), 401, 'unauthorized', 'invalid token or API key');
     assertError(await api(srv, null, 'GET', '/api/v1/environments', undefined, { 'X-API-Key': k.key }), 401, 'unauthorized', 'invalid API key');
   });
+  test('api-keys: create with permissions (read/write/admin), list, revoke; a scoped key reaches only its environment, a viewer cannot exec', async () => {
+    const mine = (await api(srv, alice, 'POST', '/api/v1/environments', ENV('keyed-a'))).json.id;
+    const other = (await api(srv, alice, 'POST', '/api/v1/environments', ENV('keyed-b'))).json.id;
+    const bobs = (await api(srv, bob, 'POST', '/api/v1/environments', ENV('bobs'))).json.id;
+    // the document's request
+    const made = await api(srv, alice, 'POST', '/api/v1/api-keys', { description: 'CI/CD Pipeline Key', expires_in: 90, permissions: [{ environment_id: mine, permission: 'write' }] });
+    assert.equal(made.status, 201, made.text);
+    assert.deepEqual(Object.keys(made.json).slice(0, 2), ['id', 'key']);
+    assert.equal(made.json.description, 'CI/CD Pipeline Key');
+    assert.deepEqual(made.json.permissions, [{ environment_id: mine, permission: 'write' }]);
+    const days = (Date.parse(made.json.expires_at) - Date.parse(made.json.created_at)) / 86400000;
+    assert.ok(Math.abs(days - 90) < 0.01, `expires in 90 days (${days})`);
+    const writer = made.json.key;
+    // the writer: exec on its environment, nothing on the other, no new environments, no delete (admin level)
+    const ok = await api(srv, writer, 'POST', `/api/v1/environments/${mine}/exec`, { command: ['echo', 'scoped'] });
+    assert.equal(ok.json.stdout, 'scoped\n', ok.text);
+    assertError(await api(srv, writer, 'GET', `/api/v1/environments/${other}`), 404, 'environment not found');
+    assertError(await api(srv, writer, 'POST', `/api/v1/environments/${other}/exec`, { command: ['true'] }), 404, 'environment not found');
+    const listed = await api(srv, writer, 'GET', '/api/v1/environments');
+    assert.deepEqual(listed.json.environments.map((e) => e.id), [mine]);
+    assertError(await api(srv, writer, 'POST', '/api/v1/environments', ENV('nope')), 403, 'insufficient permissions');
+    assertError(await api(srv, writer, 'DELETE', `/api/v1/environments/${mine}`), 403, 'insufficient permissions', /owner/);
+    // a viewer (the document's read) sees and reads logs, cannot exec, run or attach
+    const viewer = (await api(srv, alice, 'POST', '/api/v1/api-keys', { permissions: [{ environment_id: mine, permission: 'read' }] })).json.key;
+    assert.equal((await api(srv, viewer, 'GET', `/api/v1/environments/${mine}`)).status, 200);
+    assert.equal((await api(srv, viewer, 'GET', `/api/v1/environments/${mine}/logs`)).status, 200);
+    assertError(await api(srv, viewer, 'POST', `/api/v1/environments/${mine}/exec`, { command: ['id'] }), 403, 'insufficient permissions', /editor/);
+    assertError(await api(srv, viewer, 'POST', `/api/v1/environments/${mine}/run`, { command: ['id'] }), 403, 'insufficient permissions');
+    // a key never exceeds its creator: the viewer cannot make a writer; nobody grants on another's environment
+    const up = await api(srv, viewer, 'POST', '/api/v1/api-keys', { permissions: [{ environment_id: mine, permission: 'admin' }] });
+    assertError(up, 403, 'insufficient permissions');
+    assertError(await api(srv, alice, 'POST', '/api/v1/api-keys', { permissions: [{ environment_id: bobs, permission: 'read' }] }), 403, 'insufficient permissions');
+    assertError(await api(srv, alice, 'POST', '/api/v1/api-keys', { permissions: [{ environment_id: mine, permission: 'superuser' }] }), 400, 'invalid permission level: superuser');
+    assertError(await api(srv, alice, 'POST', '/api/v1/api-keys', { expires_in: 0 }), 400);
+    // list and revoke: alice sees her keys (not bob's); a revoked key stops at once and stays listed
+    const keys = await api(srv, alice, 'GET', '/api/v1/api-keys');
+    const entry = keys.json.api_keys.find((k) => k.id === made.json.id);
+    assert.ok(entry && !('key' in entry), 'listed without its secret');
+    assert.deepEqual(entry.permissions, [{ environment_id: mine, permission: 'write' }]);
+    assert.equal((await api(srv, bob, 'GET', '/api/v1/api-keys')).json.api_keys.some((k) => k.id === made.json.id), false);
+    assertError(await api(srv, bob, 'DELETE', `/api/v1/api-keys/${made.json.id}`), 404, 'failed to revoke API key');
+    assert.equal((await api(srv, alice, 'DELETE', `/api/v1/api-keys/${made.json.id}`)).status, 204);
+    assertError(await api(srv, writer, 'GET', `/api/v1/environments/${mine}`), 401, 'unauthorized', 'invalid token or API key');
+    const after = await api(srv, alice, 'GET', '/api/v1/api-keys');
+    assert.ok(after.json.api_keys.find((k) => k.id === made.json.id).revoked_at);
+    // an unscoped key of alice's acts for alice
+    const hers = (await api(srv, alice, 'POST', '/api/v1/api-keys', { description: 'all of mine' })).json.key;
+    const me = await api(srv, hers, 'GET', '/api/v1/auth/me');
+    assert.equal(me.json.username, 'alice');
+    assert.equal((await api(srv, hers, 'GET', '/api/v1/environments')).json.total, 2);
+    for (const id of [mine, other]) assert.equal((await api(srv, alice, 'DELETE', `/api/v1/environments/${id}`)).status, 204);
+    assert.equal((await api(srv, bob, 'DELETE', `/api/v1/environments/${bobs}`)).status, 204);
+  });
+
+  test('users (administrators), metrics from the sessions, the pool', async () => {
+    addUser(srv.dataDir, 'boss', 'boss-password-1', '--admin');
+    const boss = await login(srv, 'boss', 'boss-password-1');
+    assertError(await api(srv, alice, 'GET', '/api/v1/users'), 403, 'insufficient permissions');
+    const created = await api(srv, boss, 'POST', '/api/v1/users', { username: 'dave', password: 'dave-password-1', role: 'user', email: 'dave@example.com' });
+    assert.equal(created.status, 201, created.text);
+    assert.equal(created.json.username, 'dave');
+    assert.equal(created.json.status, 'active');
+    assertError(await api(srv, boss, 'POST', '/api/v1/users', { username: 'dave', password: 'dave-password-1' }), 409);
+    assertError(await api(srv, boss, 'POST', '/api/v1/users', { username: 'eve', password: 'short' }), 400, 'password must be at least 8 characters');
+    assertError(await api(srv, boss, 'POST', '/api/v1/users', { password: 'long-enough' }), 400, 'username is required');
+    assertError(await api(srv, boss, 'POST', '/api/v1/users', { username: 'eve', password: 'eve-password-1', role: 'super_admin' }), 403, 'only super admins can assign super admin role');
+    const dave = await login(srv, 'dave', 'dave-password-1');
+    const list = await api(srv, boss, 'GET', '/api/v1/users');
+    assert.ok(list.json.users.some((u) => u.username === 'dave'));
+    assert.equal(list.json.total, list.json.users.length);
+    assert.equal((await api(srv, dave, 'GET', '/api/v1/users/dave')).json.role, 'user');
+    assertError(await api(srv, dave, 'GET', '/api/v1/users/alice'), 403);
+    assertError(await api(srv, dave, 'PUT', '/api/v1/users/dave', { role: 'admin' }), 403, 'cannot modify role, status, or username');
+    const promoted = await api(srv, boss, 'PUT', '/api/v1/users/dave', { role: 'admin' });
+    assert.equal(promoted.json.role, 'admin', promoted.text);
+    const disabled = await api(srv, boss, 'PUT', '/api/v1/users/dave', { status: 'inactive' });
+    assert.equal(disabled.json.status, 'inactive');
+    assertError(await api(srv, dave, 'GET', '/api/v1/auth/me'), 401, 'unauthorized');
+    assert.equal((await api(srv, boss, 'PUT', '/api/v1/users/dave', { status: 'active', password: 'dave-password-2' })).status, 200);
+    await login(srv, 'dave', 'dave-password-2');
+    assert.equal((await api(srv, boss, 'DELETE', '/api/v1/users/dave')).status, 204);
+    assertError(await api(srv, null, 'POST', '/api/v1/auth/login', { username: 'dave', password: 'dave-password-2' }), 401);
+    assertError(await api(srv, boss, 'DELETE', '/api/v1/users/boss'), 400, 'cannot delete your own account');
+    assertError(await api(srv, boss, 'GET', '/api/v1/users/nobody-here'), 404, 'user not found');
+    assertError(await api(srv, boss, 'POST', '/api/v1/users/alice/permissions', { environment_id: 'x', permission: 'read' }), 501, 'not implemented', /scoped|api-keys/);
+
+    // metrics: real numbers of the environment's sandbox
+    const env = (await api(srv, alice, 'POST', '/api/v1/environments', ENV('metered', { resources: { cpu: '1', memory: '256Mi', storage: '1Gi' } }))).json.id;
+    await api(srv, alice, 'POST', `/api/v1/environments/${env}/run`, { command: ['sh', '-c', 'python3 -c "b = bytearray(64 << 20); import time; time.sleep(20)"'] });
+    await sleep(1500);
+    const mem = await api(srv, alice, 'GET', `/api/v1/metrics/environment/${env}?type=memory_usage`);
+    assert.equal(mem.status, 200, mem.text);
+    assert.equal(mem.json.environment_id, env);
+    assert.equal(mem.json.type, 'memory_usage');
+    assert.ok(mem.json.metrics[0].value > 60 * 2 ** 20, `the 64 MiB the program holds (${mem.json.metrics[0].value})`);
+    const running = await api(srv, alice, 'GET', '/api/v1/metrics/global');
+    assert.equal(running.json.type, 'running_sandboxes');
+    assert.equal(running.json.metrics[0].value, 1, running.text);
+    assert.equal((await api(srv, bob, 'GET', '/api/v1/metrics/global')).json.metrics[0].value, 0, 'only what the caller sees');
+    assertError(await api(srv, alice, 'GET', '/api/v1/metrics/global?type=nope'), 400, 'invalid metric type');
+    assertError(await api(srv, bob, 'GET', `/api/v1/metrics/environment/${env}`), 404, 'environment not found');
+    const pool = await api(srv, alice, 'GET', '/api/v1/pool/status');
+    assert.equal(typeof pool.json.total, 'number');
+    assert.equal(typeof pool.json.pools, 'object');
+    assert.equal((await api(srv, alice, 'DELETE', `/api/v1/environments/${env}`)).status, 204);
+  });
+
   test('environments survive a restart of the server', async () => {
     const k = createKey(srv.dataDir, { name: 'persist' }).key;
     const c = await api(srv, k, 'POST', '/api/v1/environments', ENV('keep-me', { labels: { a: 'b' }, tolerations: [{ key: 't', operator: 'Exists' }] }));
