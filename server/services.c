@@ -282,6 +282,5 @@ void srv_services_start(struct srv_users *u, struct srv_store *st)
 {
 	users = u;
 	store = st;
-	auth = a;
 	rest_set_services(&services);
 }
