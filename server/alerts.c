@@ -428,7 +428,8 @@ static void adopt(void *arg, const struct srv_alert_row *r)
 		A.track[i].firing = true;
 		return;
 	}
-	resolve_doc(doc, "config", "its rule is no longer configured");
+	/* a second open alert of one rule: another process on the same data directory opened it */
+	resolve_doc(doc, "config", i < A.nrules ? "another alert of its rule is open" : "its rule is no longer configured");
 	json_decref(doc);
 }
 

@@ -398,9 +398,9 @@ static void session_update_run(struct tool_call *call)
 	struct sess_session *s = named_session(call);
 	auto_err struct err *err = NULL;
 
-	json_t *labels = json_object_get(call->args, "labels");
 	if (!s || !env_names_ok(call))
-		return;
+		return; /* the call is finished (and freed): read its arguments only after */
+	json_t *labels = json_object_get(call->args, "labels");
 	json_t *merged = json_deep_copy(s->labels);
 	json_object_update(merged, labels);
 	bool too_many = labels && json_object_size(merged) > 32;
