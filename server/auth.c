@@ -550,6 +550,30 @@ static void touch(struct srv_auth *a, struct cache_entry *e)
 	}
 }
 
+/*
+ * A key of a user counts while the user exists, is enabled and still has the role its owner string
+ * names ("admin:user:NAME" for the admin roles): a disabled or demoted user's keys stop with the
+ * user's tokens. Checked when a key enters the cache; user changes move the store's generation,
+ * which empties the cache. Other owners (a CLI key, stdio's "local") have no row to check.
+ */
+static bool owner_valid(struct srv_store *st, const struct srv_key_row *row)
+{
+	struct srv_user_row u;
+	struct err *err = NULL;
+	bool admin = !strncmp(row->owner, "admin:user:", 11);
+	const char *name = admin ? row->owner + 11 : !strncmp(row->owner, "user:", 5) ? row->owner + 5 : NULL;
+	int rc;
+
+	if (!name)
+		return true;
+	rc = srv_store_user_get(st, name, &u, &err);
+	if (rc < 0) {
+		log_warn("auth: cannot check the user of key %s: %s", row->id, err_text(err));
+		err_free(err);
+	}
+	return rc == 1 && !u.disabled_at && admin == (strcmp(u.role, "user") != 0);
+}
+
 /* Flush the cache when keys may have changed (in any process). 0, or -1 when the store fails (logged). */
 static int cache_fresh(struct srv_auth *a)
 {
@@ -594,7 +618,8 @@ int srv_auth_verify(struct srv_auth *a, const char *key, struct srv_principal *p
 			err_free(err);
 			return 0;
 		}
-		if (rc == 0 || row.revoked_at || CRYPTO_memcmp(row.hash, hash, SRV_KEY_HASH_LEN) != 0)
+		if (rc == 0 || row.revoked_at || CRYPTO_memcmp(row.hash, hash, SRV_KEY_HASH_LEN) != 0 ||
+		    !owner_valid(a->st, &row))
 			return 0;
 		e = cache_add(a, &row);
 	}
@@ -638,7 +663,7 @@ int srv_auth_rights(struct srv_auth *a, const char *principal, struct srv_rights
 			log_warn("auth: cannot check a key: %s", err_text(err));
 			err_free(err);
 		}
-		if (rc <= 0 || row.revoked_at)
+		if (rc <= 0 || row.revoked_at || !owner_valid(a->st, &row))
 			return 0;
 		e = cache_add(a, &row);
 	}

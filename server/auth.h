@@ -19,6 +19,8 @@
  *   most at those levels (a scoped key cannot create sessions); an optional
  *   expiry after which it is refused; last_used_at (recorded at most once a
  *   minute).
+ * - A key of a user works while the user is enabled and keeps the role it
+ *   had when the key was made (a disabled or demoted user's keys stop).
  * - It never holds more than its creator: srv_rights_derive() refuses
  *   (ERR_DENIED, naming what) an admin key from a non-administrator, a
  *   capability, session or level the creator lacks, a longer life than the

@@ -171,4 +171,13 @@ describe('API keys with rights', () => {
     r = keyCli(srv.dataDir, 'create', '--session', `${sidA}:boss`);
     assert.equal(r.status, 2);
   });
+
+  // last: it disables alice
+  test("a disabled user's keys stop with her tokens", async () => {
+    const k = await mint({ name: 'before disable' });
+    okResult(await (await open(k.key)).call('file_list', { session_id: sidA }));
+    const r = spawnSync(BIN, ['user', 'disable', 'alice', '--data', srv.dataDir], { encoding: 'utf8', timeout: 20000 });
+    assert.equal(r.status, 0, r.stderr);
+    await assert.rejects(httpClient(srv, { key: k.key }), (e) => e.code === 401, "alice's key is refused");
+  });
 });

@@ -3,6 +3,7 @@
 #include "server/base/common.h"
 #include "server/base/rights.h"
 #include "server/store.h"
+#include "server/users.h"
 #include "tap.h"
 
 #include <stdlib.h>
@@ -246,6 +247,9 @@ static void test_keys(void)
 
 	ok(dir && srv_store_open(&st, dir, &e) == 0, "open a store");
 	a = srv_auth_new(st);
+	ok(srv_user_add(st, "alice", "user", "alice-password-1", 16, &e) == 0 &&
+	   srv_user_add(st, "carol", "user", "carol-password-1", 16, &e) == 0 &&
+	   srv_user_add(st, "root", "super_admin", "root-password-1", 15, &e) == 0, "users alice, carol, root (admin)");
 
 	ok(srv_auth_key_make(a, "user:alice", &spec, reach_any, NULL, &full, &e) == 0, "alice makes a key");
 	ok(srv_auth_verify(a, full.key, &p) == 1 && !strcmp(p.owner, "user:alice") && p.rights.caps == SRV_CAP_ALL,
@@ -325,6 +329,24 @@ static void test_keys(void)
 	ok(srv_auth_verify(a, k1.key, &p) == 0 && srv_auth_verify(a, k2.key, &p) == 0 && srv_auth_verify(a, k3.key, &p) == 0,
 	   "the keys it made, and theirs, are refused with it");
 	ok(srv_auth_verify(a, sib.key, &p) == 1, "a key carol made herself stays");
+	/* a user's keys stop with the user: disabled, or no longer in the role the key was made in */
+	struct srv_key_made dk = { 0 }, ak = { 0 };
+	ok(srv_user_add(st, "dora", "user", "dora-password-1", 15, &e) == 0 &&
+	   srv_user_add(st, "root2", "admin", "root-password-1", 15, &e) == 0, "users dora and root2 (admin)");
+	ok(srv_auth_key_make(a, "user:dora", &spec, reach_any, NULL, &dk, &e) == 0 && srv_auth_verify(a, dk.key, &p) == 1,
+	   "dora's key works");
+	ok(srv_user_disable(st, "dora", &e) == 0 && srv_auth_verify(a, dk.key, &p) == 0, "not once dora is disabled");
+	ok(srv_user_enable(st, "dora", &e) == 0 && srv_auth_verify(a, dk.key, &p) == 1, "again once she is enabled");
+	ok(srv_auth_key_make(a, "admin:user:root2", &spec, reach_any, NULL, &ak, &e) == 0 &&
+	   srv_auth_verify(a, ak.key, &p) == 1, "an administrator's key works");
+	ok(srv_user_set_role(st, "root2", "user", &e) == 0 && srv_auth_verify(a, ak.key, &p) == 0,
+	   "not once the administrator is demoted");
+	struct srv_key_made gk = { 0 };
+	ok(srv_auth_key_make(a, "user:ghost", &spec, reach_any, NULL, &gk, &e) == 0 && srv_auth_verify(a, gk.key, &p) == 0,
+	   "a key of a user who does not exist is refused");
+	srv_key_made_release(&gk);
+	srv_key_made_release(&dk);
+	srv_key_made_release(&ak);
 	srv_key_made_release(&k1);
 	srv_key_made_release(&k2);
 	srv_key_made_release(&k3);
