@@ -277,12 +277,6 @@ static void tick(uv_timer_t *t)
 	srv_alerts_evaluate(sm.v, now_ms());
 }
 
-double srv_alerts_current(enum srv_metric m)
-{
-	const struct srv_mon_sample *s = srv_mon_back(0);
-	return s ? s->v[m] : NAN;
-}
-
 /* ---- the tools' view ---- */
 
 static bool is_open(json_t *doc, const char *id)

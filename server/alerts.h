@@ -18,8 +18,9 @@
  *   sessions           sandboxes running; executions_running
  *   failed_executions  executions finished in error, timeout or OOM in the last 5 minutes
  *   sandbox_memory_bytes, sandbox_cpu_percent   the sandboxes' common cgroup (NaN without one)
- * The samples are also kept in a bounded ring (the last 8640: a day at the
- * default interval) for srv_alerts_performance().
+ * The samples go into the measured history (server/base/monitor.h: the last
+ * 8640, a day at the default interval), with a health check of the store
+ * and the sandbox service on every sample.
  *
  * Owns its timer, its copy of the rules and the open alerts; the store,
  * registry and config must outlive srv_alerts_stop(). Loop thread only.
@@ -60,8 +61,5 @@ void srv_alerts_render(struct buf *out);
  * does after sampling; NaN: not measured). For tests.
  */
 void srv_alerts_evaluate(const double values[SRV_METRIC_COUNT], uint64_t now_ms);
-
-/** The last sample of metric m (NaN when none yet). */
-double srv_alerts_current(enum srv_metric m);
 
 #endif
