@@ -12,6 +12,7 @@
  * the file tools, which confine it to /workspace.
  */
 #include "soulbox.h"
+#include "multipart.h"
 #include "../base/base64.h"
 #include "../base/buf.h"
 #include "../base/common.h"
@@ -26,155 +27,12 @@
 #define CHUNK (8u << 20)
 #define QUEUE_MAX (8u << 20)
 #define MAX_PARTS 64
-#define HEADERS_MAX 8192
 #define WS_PREFIX "/workspace/"
 #define DOC_PREFIX "/sandbox/"
 
 static const char *str(json_t *o, const char *name)
 {
 	return json_string_value(json_object_get(o, name));
-}
-
-/* ---- multipart/form-data (RFC 7578), parsed in place ---- */
-
-struct mp_part {
-	char name[64];
-	char filename[256];
-	bool has_filename;
-	const char *data;
-	size_t len;
-};
-
-/* The boundary of a multipart/form-data Content-Type, into out: 0, or -1. */
-static int mp_boundary(const char *ctype, char *out, size_t cap)
-{
-	if (strncasecmp(ctype, "multipart/form-data", 19))
-		return -1;
-	const char *b = strcasestr(ctype, "boundary=");
-	if (!b)
-		return -1;
-	b += 9;
-	bool quoted = *b == '"';
-	b += quoted;
-	size_t n = 0;
-	while (b[n] && (quoted ? b[n] != '"' : b[n] != ';' && b[n] != ' ' && b[n] != '\t'))
-		n++;
-	if (!n || n > 70 || n >= cap)
-		return -1;
-	memcpy(out, b, n);
-	out[n] = '\0';
-	return 0;
-}
-
-/* A parameter of a Content-Disposition value (name="x"), into out: 0, or -1 when absent or too long. */
-static int mp_param(const char *h, size_t hlen, const char *param, char *out, size_t cap)
-{
-	size_t pl = strlen(param);
-	for (size_t i = 0; i + pl + 1 < hlen; i++) {
-		if ((i && h[i - 1] != ';' && h[i - 1] != ' ' && h[i - 1] != '\t') || strncasecmp(h + i, param, pl) ||
-		    h[i + pl] != '=')
-			continue;
-		const char *v = h + i + pl + 1, *end = h + hlen;
-		size_t n = 0;
-		if (v < end && *v == '"') {
-			v++;
-			while (v + n < end && v[n] != '"')
-				n++;
-			if (v + n == end)
-				return -1;
-		} else {
-			while (v + n < end && v[n] != ';' && v[n] != ' ' && v[n] != '\r')
-				n++;
-		}
-		if (n >= cap)
-			return -1;
-		memcpy(out, v, n);
-		out[n] = '\0';
-		return 0;
-	}
-	return -1;
-}
-
-/*
- * The parts of body (len bytes) between the boundaries: their count, or -1
- * with *why. Data points into body. Bounded: at most max parts, each part's
- * headers at most HEADERS_MAX bytes.
- */
-static int mp_parse(const char *body, size_t len, const char *boundary, struct mp_part *parts, size_t max,
-		    const char **why)
-{
-	char delim[80];
-	size_t dl = (size_t)snprintf(delim, sizeof(delim), "\r\n--%s", boundary);
-	const char *end = body + len, *p;
-	size_t n = 0;
-
-	/* the first delimiter may open the body (no CRLF before it) */
-	if (len >= dl - 2 && !memcmp(body, delim + 2, dl - 2)) {
-		p = body + dl - 2;
-	} else {
-		const char *d = memmem(body, len, delim, dl);
-		if (!d) {
-			*why = "no multipart boundary found in the body";
-			return -1;
-		}
-		p = d + dl;
-	}
-	for (;;) {
-		if (end - p >= 2 && p[0] == '-' && p[1] == '-')
-			return (int)n; /* the closing delimiter */
-		while (p < end && (*p == ' ' || *p == '\t'))
-			p++;
-		if (end - p < 2 || p[0] != '\r' || p[1] != '\n') {
-			*why = "malformed multipart body (a boundary is not followed by a line end)";
-			return -1;
-		}
-		p += 2;
-		if (n == max) {
-			*why = "too many parts in the multipart body";
-			return -1;
-		}
-		const char *hend = memmem(p, (size_t)(end - p) < HEADERS_MAX ? (size_t)(end - p) : HEADERS_MAX, "\r\n\r\n", 4);
-		if (!hend) {
-			*why = "malformed multipart body (a part's headers do not end)";
-			return -1;
-		}
-		struct mp_part *pt = &parts[n];
-		memset(pt, 0, sizeof(*pt));
-		bool disposition = false;
-		for (const char *line = p; line < hend;) {
-			const char *eol = memmem(line, (size_t)(hend - line), "\r\n", 2);
-			if (!eol)
-				eol = hend;
-			size_t ll = (size_t)(eol - line);
-			if (ll > 20 && !strncasecmp(line, "Content-Disposition:", 20)) {
-				const char *v = line + 20;
-				size_t vl = ll - 20;
-				while (vl && (*v == ' ' || *v == '\t'))
-					v++, vl--;
-				if (vl < 9 || strncasecmp(v, "form-data", 9) || mp_param(v, vl, "name", pt->name, sizeof(pt->name))) {
-					*why = "a multipart part's Content-Disposition is not form-data with a name";
-					return -1;
-				}
-				pt->has_filename = !mp_param(v, vl, "filename", pt->filename, sizeof(pt->filename));
-				disposition = true;
-			}
-			line = eol + 2;
-		}
-		if (!disposition) {
-			*why = "a multipart part has no Content-Disposition";
-			return -1;
-		}
-		const char *data = hend + 4;
-		const char *next = memmem(data, (size_t)(end - data), delim, dl);
-		if (!next) {
-			*why = "malformed multipart body (a part does not end with the boundary)";
-			return -1;
-		}
-		pt->data = data;
-		pt->len = (size_t)(next - data);
-		n++;
-		p = next + dl;
-	}
 }
 
 static bool utf8_ok(const char *s, size_t n)
@@ -233,7 +91,7 @@ static const char *mime_of(const char *path)
 /* ---- upload ---- */
 
 struct upload {
-	struct mp_part parts[MAX_PARTS];
+	struct rest_mp_part parts[MAX_PARTS];
 	int nparts;
 	int cur;		/* the file part being written */
 	size_t off;		/* bytes of it written */
@@ -256,7 +114,7 @@ static void chunk_written(struct sb_call *c, json_t *data)
 {
 	(void)data;
 	struct upload *u = c->ext;
-	const struct mp_part *pt = &u->parts[u->cur];
+	const struct rest_mp_part *pt = &u->parts[u->cur];
 	if (u->off < pt->len) {
 		upload_next(c);
 		return;
@@ -281,7 +139,7 @@ static void upload_next(struct sb_call *c)
 		sb_call_answer(c, 200, json_pack("{s:O}", "files", u->files));
 		return;
 	}
-	const struct mp_part *pt = &u->parts[u->cur];
+	const struct rest_mp_part *pt = &u->parts[u->cur];
 	if (!u->dest[0]) {
 		const char *base = strrchr(pt->filename, '/') ? strrchr(pt->filename, '/') + 1 : pt->filename;
 		const char *dir = u->dir ? rel_path(u->dir) : NULL;
@@ -316,14 +174,14 @@ static void upload(struct tp_req *r, void *arg)
 
 	if (sb_begin(r, SB_RATE_UPLOADS, principal))
 		return;
-	if (tp_req_header(r, "Content-Type", ctype, sizeof(ctype)) || mp_boundary(ctype, boundary, sizeof(boundary))) {
+	if (tp_req_header(r, "Content-Type", ctype, sizeof(ctype)) || rest_mp_boundary(ctype, boundary, sizeof(boundary))) {
 		sb_fail(r, 400, SB_VALIDATION_ERROR, "file",
 			"Send the upload as multipart/form-data (with a boundary): sandbox_id, file, path");
 		return;
 	}
 	const char *body = tp_req_body(r, &len);
 	struct upload *u = xcalloc(1, sizeof(*u));
-	u->nparts = mp_parse(body, len, boundary, u->parts, MAX_PARTS, &why);
+	u->nparts = rest_mp_parse(body, len, boundary, u->parts, MAX_PARTS, &why);
 	if (u->nparts < 0) {
 		upload_free(u);
 		sb_fail(r, 400, SB_VALIDATION_ERROR, "file", "%s", why);
@@ -332,7 +190,7 @@ static void upload(struct tp_req *r, void *arg)
 	const char *sandbox = NULL;
 	int nfiles = 0;
 	for (int i = 0; i < u->nparts; i++) {
-		struct mp_part *pt = &u->parts[i];
+		struct rest_mp_part *pt = &u->parts[i];
 		if (!strcmp(pt->name, "file") && pt->has_filename)
 			nfiles += utf8_ok(pt->filename, strlen(pt->filename)) ? 1 : (why = "file", 0);
 		else if ((!strcmp(pt->name, "sandbox_id") || !strcmp(pt->name, "path")) &&
@@ -340,7 +198,7 @@ static void upload(struct tp_req *r, void *arg)
 			why = pt->name;
 	}
 	for (int i = 0; i < u->nparts && !why; i++) {
-		struct mp_part *pt = &u->parts[i];
+		struct rest_mp_part *pt = &u->parts[i];
 		if (!strcmp(pt->name, "sandbox_id"))
 			sandbox = pt->data;
 		if (!strcmp(pt->name, "path"))
@@ -359,7 +217,7 @@ static void upload(struct tp_req *r, void *arg)
 	}
 	struct sb_call *c = sb_call_new(r, principal, NULL);
 	/* the text fields end at their part's data: copy them out of the body */
-	const struct mp_part *sp = NULL, *pp = NULL;
+	const struct rest_mp_part *sp = NULL, *pp = NULL;
 	for (int i = 0; i < u->nparts; i++) {
 		if (!strcmp(u->parts[i].name, "sandbox_id"))
 			sp = &u->parts[i];
