@@ -6,14 +6,16 @@
  * principal that asks for a hundred searches, listings or snapshots at once
  * would put a hundred jobs ahead of every other principal's. Here each
  * principal has at most TOOL_POOL_PER_PRINCIPAL jobs in libuv's hands
- * (queued there or running); the rest wait in the principal's own FIFO and
- * go to libuv one by one as its earlier jobs finish. Another principal's job
- * then waits behind at most that many jobs of each busy principal.
+ * (queued there or running; a user and its keys are one principal here);
+ * the rest wait in the principal's own FIFO and go to libuv one by one as
+ * its earlier jobs finish. Another principal's job then waits behind at most
+ * that many jobs of each busy principal.
  *
  * Loop thread only (the run callbacks run on pool threads, as ever).
  */
 #include "tool.h"
 #include "../server/base/common.h"
+#include "../server/base/rights.h"
 
 #include <string.h>
 #include <sys/queue.h>
@@ -105,12 +107,14 @@ void tool_pool_queue(const char *principal, uv_work_t *req, uv_work_cb run, uv_a
 
 	if (!principal)
 		principal = "";
+	/* a user's keys share the user's turn ("user:a#key_x" is "user:a"'s) */
+	size_t len = srv_principal_owner_len(principal);
 	LIST_FOREACH(p, &principals, link)
-		if (!strcmp(p->name, principal))
+		if (strlen(p->name) == len && !memcmp(p->name, principal, len))
 			break;
 	if (!p) {
 		p = xcalloc(1, sizeof(*p));
-		p->name = xstrdup(principal);
+		p->name = xstrndup(principal, len);
 		TAILQ_INIT(&p->waiting);
 		TAILQ_INIT(&p->running);
 		LIST_INSERT_HEAD(&principals, p, link);
