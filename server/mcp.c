@@ -170,7 +170,7 @@ static void mcp_request(struct srv_req *req, const char *method, json_t *params)
 			srv_req_error(req, RPC_INVALID_PARAMS, "tools/list: unknown cursor");
 			return;
 		}
-		srv_req_result(req, tool_registry_list(&m->tools));
+		srv_req_result(req, tool_registry_list(&m->tools, srv_conn_principal(c)));
 	} else if (!strcmp(method, "tools/call")) {
 		json_t *name = json_object_get(params, "name");
 		json_t *args = json_object_get(params, "arguments");

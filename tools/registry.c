@@ -326,12 +326,40 @@ static bool offered(const struct entry *e, const struct tool_conn *tc)
 	return false;
 }
 
-json_t *tool_registry_list(const struct tool_conn *tc)
+static struct entry *find_entry(const char *name);
+
+/* Could a credential with rights r ever call a tool that needs n (in some session it holds)? */
+static bool ever_allowed(const struct need *n, const struct srv_rights *r)
 {
+	enum srv_level best = SRV_LEVEL_NONE;
+
+	if ((n->caps & r->caps) != n->caps)
+		return false;
+	if (!r->ngrants)
+		return true;
+	if (n->reach == CREATES || n->reach == OWNERS)
+		return false;
+	for (unsigned i = 0; i < r->ngrants; i++)
+		if (r->grants[i].level > best)
+			best = r->grants[i].level;
+	return n->level <= best;
+}
+
+json_t *tool_registry_list(const struct tool_conn *tc, const char *principal)
+{
+	struct srv_rights r;
+	bool filter = principal && sess_principal_rights(principal, &r) && (r.caps != SRV_CAP_ALL || r.ngrants);
 	json_t *arr = json_array();
-	for (size_t i = 0; i < nentries; i++)
-		if (offered(&entries[i], tc))
-			json_array_append(arr, entries[i].listing);
+
+	for (size_t i = 0; i < nentries; i++) {
+		const struct entry *e = &entries[i];
+		/* an alias needs what its target needs */
+		const char *target = e->bound_only ? tool_alias_target(e->def->name) : NULL;
+		const struct entry *as = target ? find_entry(target) : NULL;
+
+		if (offered(e, tc) && (!filter || ever_allowed(need_of((as ? as : e)->def), &r)))
+			json_array_append(arr, e->listing);
+	}
 	return json_pack("{s:o}", "tools", arr);
 }
 

@@ -277,8 +277,13 @@ bool tool_rights_needed(const char *name, unsigned *caps, enum srv_level *level)
 /** Parse every schema once; aborts on a malformed built-in schema (a bug). */
 void tool_registry_init(const struct tool_env *env);
 void tool_registry_release(void);
-/** {"tools":[...]} in a fixed order: what tc (NULL: an ordinary caller) is offered. */
-json_t *tool_registry_list(const struct tool_conn *tc);
+/**
+ * {"tools":[...]} in a fixed order: what tc (NULL: an ordinary caller) is
+ * offered, less what principal's credential can never call (a viewer key
+ * gets no execute; a key limited to some sessions no session_create).
+ * principal NULL: no such filter.
+ */
+json_t *tool_registry_list(const struct tool_conn *tc, const char *principal);
 /** Is a tool of that name offered to tc (NULL: an ordinary caller)? */
 bool tool_registry_has(const struct tool_conn *tc, const char *name);
 /**

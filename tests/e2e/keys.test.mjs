@@ -76,6 +76,21 @@ describe('API keys with rights', () => {
     assert.equal(r.isError, true, 'nothing was written');
   });
 
+  test('tools/list offers what the key can call: a reader gets no execute, a scoped key no session_create', async () => {
+    const names = async (key) => (await (await open(key)).client.listTools()).tools.map((t) => t.name);
+    const full = await names((await mint({ name: 'all' })).key);
+    for (const n of ['execute', 'file_write', 'file_read', 'session_create', 'session_destroy', 'template_create'])
+      assert.ok(full.includes(n), `a full key is offered ${n}`);
+    const reader = await names((await mint({ name: 'list-reader', permissions: ['sandbox_read'] })).key);
+    for (const n of ['file_read', 'session_list', 'screenshot', 'grep']) assert.ok(reader.includes(n), `a reader is offered ${n}`);
+    for (const n of ['execute', 'file_write', 'input', 'session_create', 'terminal_open']) assert.ok(!reader.includes(n), `a reader is not offered ${n}`);
+    const viewer = await names((await mint({ sessions: [{ session_id: sidA, level: 'viewer' }] })).key);
+    assert.ok(viewer.includes('file_read') && !viewer.includes('file_write') && !viewer.includes('session_create'), viewer.join());
+    const editor = await names((await mint({ sessions: [{ session_id: sidA, level: 'editor' }] })).key);
+    assert.ok(editor.includes('execute') && editor.includes('file_write'), editor.join());
+    assert.ok(!editor.includes('session_destroy') && !editor.includes('session_create') && !editor.includes('template_create'), editor.join());
+  });
+
   test('a viewer (read) key of session A reads it but cannot execute or write there', async () => {
     const k = await mint({ sessions: [{ session_id: sidA, level: 'read' }] });
     assert.deepEqual(k.info.sessions, [{ session_id: sidA, level: 'viewer' }], 'read is stored as viewer');
