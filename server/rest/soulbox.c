@@ -153,11 +153,27 @@ void sb_fail(struct tp_req *r, int status, enum sb_code code, const char *field,
 	va_end(ap);
 }
 
+const char *sb_message_of(enum err_class cls, const char *message, char *buf, size_t cap)
+{
+	const char *q;
+
+	if (!message || !*message)
+		return "Internal system error";
+	/* the tools say 'session "ID" not found (argument session_id): ...' with MCP's advice: a sandbox here */
+	if (cls == ERR_NOT_FOUND && !strncmp(message, "session \"", 9) && (q = strchr(message + 9, '"')) &&
+	    !strncmp(q, "\" not found", 11)) {
+		snprintf(buf, cap, "Sandbox %.*s not found", (int)(q - message - 9 < 200 ? q - message - 9 : 200), message + 9);
+		return buf;
+	}
+	return message;
+}
+
 void sb_fail_class(struct tp_req *r, enum err_class cls, const char *message)
 {
 	enum sb_code code;
 	int status = sb_status_of(cls, &code);
-	fail_text(r, status, code, NULL, message && *message ? message : "Internal system error");
+	char text[300];
+	fail_text(r, status, code, NULL, sb_message_of(cls, message, text, sizeof(text)));
 }
 
 /* ---- who calls ---- */

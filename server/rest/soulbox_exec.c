@@ -152,7 +152,8 @@ static void chain_failed(struct sb_call *c, enum err_class cls, const char *mess
 	struct run *u = c->ext;
 	enum sb_code code;
 	int status = sb_status_of(cls, &code);
-	json_t *err = sb_error_json(code, message, NULL, NULL, NULL);
+	char text[300];
+	json_t *err = sb_error_json(code, sb_message_of(cls, message, text, sizeof(text)), NULL, NULL, NULL);
 	exec_finished(u->e, u->e->cancel ? "cancelled" : "failed",
 		      json_pack("{s:O}", "error", json_object_get(err, "error")));
 	if (u->async) {

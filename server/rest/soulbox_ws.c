@@ -136,8 +136,9 @@ static void caller_finish(void *ctx, json_t *result, enum err_class cls)
 	json_t *code = json_object_get(d, "exit_code");
 	if (rest_result_failed(result) && !code && !json_is_true(json_object_get(d, "timed_out"))) {
 		enum sb_code c;
+		char text[300];
 		sb_status_of(cls, &c);
-		send_error(w, c, NULL, rest_result_text(result));
+		send_error(w, c, NULL, sb_message_of(cls, rest_result_text(result), text, sizeof(text)));
 	} else {
 		bool clean = json_is_integer(code) && !json_integer_value(code);
 		const char *status = clean ? "completed"

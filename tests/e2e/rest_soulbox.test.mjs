@@ -176,6 +176,9 @@ describe('soulbox (004): skeleton', () => {
     assertError(await run(alice, '{"language": "python", "code": '), 400, 'VALIDATION_ERROR', 'body');
     assertError(await run(alice, '[1]'), 400, 'VALIDATION_ERROR', 'body');
     assertError(await run(alice, { language: 'python', code: 'print(1)', sandbox_id: 'sb_nope' }), 404, 'RESOURCE_NOT_FOUND');
+    const gone = await run(alice, { language: 'python', code: 'print(1)', sandbox_id: 'ses_000000000000000000000000' });
+    assertError(gone, 404, 'RESOURCE_NOT_FOUND');
+    assert.equal(gone.json.error.message, 'Sandbox ses_000000000000000000000000 not found');
     assertError(await run(null, { language: 'python', code: 'print(1)' }), 401, 'AUTHENTICATION_REQUIRED');
   });
 
