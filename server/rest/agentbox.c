@@ -69,7 +69,7 @@ int ab_authenticate(struct tp_req *r, bool websocket, char *principal, size_t ca
 
 	/* X-API-Key first: an API key only */
 	if (!tp_req_header(r, "X-API-Key", v, sizeof(v)) && v[0]) {
-		if (srv_jwt_like(v) || tp_req_authenticate(r, v, principal, cap) != 1) {
+		if (ab_jwt_like(v) || tp_req_authenticate(r, v, principal, cap) != 1) {
 			*why = "invalid API key";
 			return -1;
 		}
@@ -99,7 +99,7 @@ token:
 	return 0;
 }
 
-bool srv_jwt_like(const char *s)
+bool ab_jwt_like(const char *s)
 {
 	const char *d1 = strchr(s, '.');
 	return d1 && strchr(d1 + 1, '.') && !strncmp(s, "eyJ", 3);
@@ -180,7 +180,7 @@ struct abreq *ab_begin(struct tp_req *r, const char *param, size_t body_max, uns
 		const char *body = tp_req_body(r, &len);
 		json_error_t je;
 		if (len > body_max) {
-			ab_fail(r, flags & AB_BODY_MSG ? 400 : 400, "invalid request body", "http: request body too large");
+			ab_fail(r, 400, "invalid request body", "http: request body too large");
 			return NULL;
 		}
 		a.body = len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &je) : NULL;
@@ -615,6 +615,7 @@ static void env_created(struct abreq *a, json_t *info)
 	json_t *spec = a->work;
 	a->work = NULL;
 	spec_save(id, a->principal, spec);
+	json_decref(a->info); /* the arguments kept for a retry without cpus */
 	a->info = json_incref(info);
 	if (json_array_size(json_object_get(spec, "command")))
 		ab_start_command(a, spec);

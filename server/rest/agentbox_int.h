@@ -21,7 +21,6 @@
 enum {
 	AB_PUBLIC = 1 << 0,		/* no credential asked */
 	AB_BODY_REQUIRED = 1 << 1,	/* an empty body is "invalid request body" */
-	AB_BODY_MSG = 1 << 2,		/* (unused bit kept for the body-size message) */
 	AB_NO_RATE = 1 << 3,		/* not counted in a rate category (counted already) */
 	/* the document's rate-limit categories (default: other operations) */
 	AB_RATE_AUTH = 1 << 4,
@@ -66,7 +65,7 @@ int ab_authenticate(struct tp_req *r, bool websocket, char *principal, size_t ca
 /** A WebSocket upgrade's token from Sec-WebSocket-Protocol ("Authorization, Bearer T") or ?token=: 0, or -1. */
 int ab_ws_token(struct tp_req *r, char *out, size_t cap);
 /** Has s a JWT's shape? */
-bool srv_jwt_like(const char *s);
+bool ab_jwt_like(const char *s);
 /**
  * The user principal acts for ("user:NAME", "admin:user:NAME", a user's key
  * "user:NAME#key_ID"): NAME into out, or NULL (a key of its own, stdio).

@@ -598,6 +598,22 @@ describe('REST dialect 003: AgentBox', () => {
     assert.equal((await api(srv, alice, 'DELETE', `/api/v1/environments/${env}`)).status, 204);
   });
 
+  test('an environment ends when its lifetime (timeout) has passed', async () => {
+    const c = await api(srv, alice, 'POST', '/api/v1/environments', ENV('short-lived', { timeout: 1 }));
+    assert.equal(c.status, 201, c.text);
+    assert.equal(c.json.timeout, 1);
+    let gone;
+    for (let i = 0; i < 60; i++) {
+      gone = await api(srv, alice, 'GET', `/api/v1/environments/${c.json.id}`);
+      if (gone.status === 404) break;
+      await sleep(250);
+    }
+    assertError(gone, 404, 'environment not found');
+    const mcp = await httpClient(srv, { key: alice });
+    assert.doesNotMatch(textOf(await mcp.call('session_list', {})), new RegExp(c.json.id), 'its session was destroyed');
+    await mcp.close();
+  });
+
   test('environments survive a restart of the server', async () => {
     const k = createKey(srv.dataDir, { name: 'persist' }).key;
     const c = await api(srv, k, 'POST', '/api/v1/environments', ENV('keep-me', { labels: { a: 'b' }, tolerations: [{ key: 't', operator: 'Exists' }] }));
