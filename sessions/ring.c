@@ -157,3 +157,23 @@ bool sess_ring_last_line(const struct sess_ring *r, struct buf *line, size_t max
 	buf_add(line, c->data + begin, end - begin);
 	return true;
 }
+
+uint64_t sess_ring_resume(const struct sess_ring *r, uint64_t since)
+{
+	const struct sess_ring_chunk *c;
+	uint64_t utf8 = UINT64_MAX;
+
+	if (since >= r->start)
+		return since;
+	TAILQ_FOREACH(c, &r->chunks, link)
+		for (size_t i = 0; i < c->len; i++) {
+			unsigned char b = (unsigned char)c->data[i];
+			if (b == 0x1b)
+				return c->off + i;
+			if (b == '\n')
+				return c->off + i + 1;
+			if (utf8 == UINT64_MAX && (b & 0xc0) != 0x80)
+				utf8 = c->off + i;
+		}
+	return utf8 == UINT64_MAX ? r->end : utf8;
+}

@@ -60,4 +60,14 @@ uint64_t sess_ring_split(const struct sess_ring *r, uint64_t since, uint64_t lim
 /** The last complete non-empty line of output (at most max bytes of it) into line; false if none. */
 bool sess_ring_last_line(const struct sess_ring *r, struct buf *line, size_t max);
 
+/**
+ * Where a reader of a terminal's raw output may start once the oldest
+ * bytes were dropped (since < r->start): the first kept byte that begins an
+ * escape sequence (ESC) or follows a newline, so a replay never starts in the
+ * middle of an escape sequence or a UTF-8 character (CSI sequences hold no
+ * newline); when the kept bytes have neither, the first byte that does not
+ * continue a UTF-8 character. since itself when nothing before it was dropped.
+ */
+uint64_t sess_ring_resume(const struct sess_ring *r, uint64_t since);
+
 #endif

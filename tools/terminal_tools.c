@@ -224,8 +224,8 @@ static void read_answer(struct tool_call *call, struct sess_term *t, uint64_t si
 {
 	struct buf out = BUF_INIT, none = BUF_INIT, screen = BUF_INIT, text = BUF_INIT;
 	bool want_screen = tool_arg_bool(call, "screen", true);
-	uint64_t from = since > t->out.start ? since : t->out.start;
-	uint64_t next = sess_ring_split(&t->out, since, limit, &out, &none);
+	uint64_t from = sess_ring_resume(&t->out, since);
+	uint64_t next = sess_ring_split(&t->out, from, limit, &out, &none);
 	uint64_t dropped = since < t->out.start ? t->out.start - since : 0;
 	int crow = 0, ccol = 0;
 	json_t *sc = term_fields(t);

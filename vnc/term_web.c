@@ -260,13 +260,14 @@ static int termws_open(struct tp_ws *ws, void *user)
 	struct termws *w = user;
 	struct sess_term *t = term_of(w->sid, w->tid); /* it may have gone since the upgrade */
 	struct buf out = BUF_INIT, err = BUF_INIT;
-	uint64_t off = 0;
+	uint64_t off;
 	bool ok;
 
 	w->ws = ws;
 	if (!t)
 		return -1;
 	ok = termws_send_state(w, t);
+	off = sess_ring_resume(&t->out, 0);	/* not inside an escape sequence the ring cut */
 	/* what the terminal kept, so the browser draws the screen as it is */
 	while (ok && off < t->out.end) {
 		buf_reset(&out);

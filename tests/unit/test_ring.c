@@ -114,6 +114,25 @@ int main(void)
 	sess_ring_release(&r);
 	ok(r.used == 0 && TAILQ_EMPTY(&r.chunks), "release frees everything");
 
+	/* where a terminal replay may start after a drop */
+	sess_ring_init(&r, 4096, UINT64_MAX);
+	for (int i = 0; i < 400; i++)
+		sess_ring_add(&r, 1, 1, 1, "\x1b[1;31mred\x1b[0m \xc3\xa9\r\n", 19);
+	ok(r.start > 0, "old output was dropped (start %llu)", (unsigned long long)r.start);
+	uint64_t from = sess_ring_resume(&r, 0);
+	split(&r, from, &o, &e);
+	ok(from >= r.start && o.len && o.data[0] == 0x1b && !strncmp(o.data, "\x1b[1;31mred", 10),
+	   "a replay from 0 starts at a whole escape sequence, not inside one (%.8s)", o.data);
+	ok(sess_ring_resume(&r, r.start + 3) == r.start + 3, "a reader's own offset past the drop is kept");
+	sess_ring_release(&r);
+	sess_ring_init(&r, 4096, UINT64_MAX);
+	for (int i = 0; i < 2000; i++)
+		sess_ring_add(&r, 1, 1, 1, "ab\xc3\xa9", 4);
+	from = sess_ring_resume(&r, 0);
+	split(&r, from, &o, &e);
+	ok(((unsigned char)o.data[0] & 0xc0) != 0x80, "no newline or escape kept: not inside a UTF-8 character");
+	sess_ring_release(&r);
+
 	buf_release(&o);
 	buf_release(&e);
 	buf_release(&line);
