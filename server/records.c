@@ -27,6 +27,7 @@
  * record.
  */
 #define FLUSH_MS 50
+#define JOB_SAVE_MS 1000	/* a running job's output to its files at most this often */
 #define FLUSH_AT 512
 enum pend_kind { PEND_SNAPSHOT, PEND_EXECUTION, PEND_AUDIT, PEND_JOB, PEND_JOB_GONE };
 
@@ -42,6 +43,7 @@ static struct {
 	struct srv_store *st;
 	struct pend *head, **tail;
 	uv_timer_t flusher;
+	uv_timer_t job_saver;		/* running jobs' output to their files */
 	unsigned queued;
 	bool flusher_on;
 	struct sess_registry *reg;
@@ -253,15 +255,22 @@ static void output_path(struct buf *b, const char *id, const char *stream)
 	buf_addf(b, "%s/executions/%s.%s", R.cfg->data_dir, id, stream);
 }
 
-static void write_output(const char *id, const char *stream, const struct buf *data)
+/* The output file of id's stream holds data (append: data is added to it). */
+static void write_output(const char *id, const char *stream, const struct buf *data, bool append)
 {
 	struct buf path = BUF_INIT;
 	int fd;
 
-	if (!data->len)
+	if (!data->len) {
+		if (!append) {
+			output_path(&path, id, stream);
+			unlink(path.data);
+			buf_release(&path);
+		}
 		return;
+	}
 	output_path(&path, id, stream);
-	fd = open(path.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	fd = open(path.data, O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC) | O_CLOEXEC, 0600);
 	if (fd < 0 || write_all(fd, data->data, data->len) < 0)
 		log_warn("records: cannot keep the output of %s: %s", id, strerror(errno));
 	if (fd >= 0)
@@ -294,8 +303,8 @@ static void execution(void *arg, const struct sess_session *s, const char *exec_
 	};
 	if (!r.status)
 		r.status = "finished";
-	write_output(exec_id, "stdout", out);
-	write_output(exec_id, "stderr", err_out);
+	write_output(exec_id, "stdout", out, false);
+	write_output(exec_id, "stderr", err_out, false);
 	enqueue(PEND_EXECUTION, &r);
 	free(text);
 	if (++R.since_prune >= PRUNE_EVERY) {
@@ -324,8 +333,8 @@ static void job_record(void *arg, const struct sess_job *j, bool gone)
 	if (j->state != SESS_JOB_RUNNING && j->state != SESS_JOB_LOST) {
 		struct buf out = BUF_INIT, err = BUF_INIT;
 		sess_ring_split(&j->out, 0, UINT64_MAX, &out, &err);
-		write_output(j->id, "stdout", &out);
-		write_output(j->id, "stderr", &err);
+		write_output(j->id, "stdout", &out, false);
+		write_output(j->id, "stderr", &err, false);
 		buf_release(&out);
 		buf_release(&err);
 	}
@@ -348,6 +357,32 @@ static void job_record(void *arg, const struct sess_job *j, bool gone)
 	enqueue(PEND_JOB, &r);
 	free(text);
 	json_decref(doc);
+}
+
+/* A running job's output so far goes to its output files every JOB_SAVE_MS (what came since the last
+ * time is appended; once its ring dropped bytes the files hold, they are rewritten from the ring, so
+ * they stay within the ring's size plus one period's output): a job lost to a crash keeps it. */
+static void save_running(void *arg, struct sess_session *s)
+{
+	struct sess_job *j;
+
+	LIST_FOREACH(j, &s->jobs, link) {
+		if (j->state != SESS_JOB_RUNNING || j->saved == j->out.end)
+			continue;
+		bool rewrite = j->saved < j->out.start;
+		struct buf out = BUF_INIT, err = BUF_INIT;
+		j->saved = sess_ring_split(&j->out, rewrite ? 0 : j->saved, UINT64_MAX, &out, &err);
+		write_output(j->id, "stdout", &out, !rewrite);
+		write_output(j->id, "stderr", &err, !rewrite);
+		buf_release(&out);
+		buf_release(&err);
+	}
+}
+
+static void job_saver_cb(uv_timer_t *t)
+{
+	if (R.reg)
+		sess_foreach(R.reg, NULL, save_running, NULL);
 }
 
 /* Read what a job's output file holds, its newest `cap` bytes at most. */
@@ -563,6 +598,9 @@ int srv_records_init(struct srv_store *st, struct sess_registry *reg, const stru
 		return -1;
 	uv_timer_init(uv_default_loop(), &R.flusher);
 	uv_unref((uv_handle_t *)&R.flusher);
+	uv_timer_init(uv_default_loop(), &R.job_saver);
+	uv_timer_start(&R.job_saver, job_saver_cb, JOB_SAVE_MS, JOB_SAVE_MS);
+	uv_unref((uv_handle_t *)&R.job_saver);
 	R.flusher_on = true;
 	for (size_t i = 0; i < k.n; i++)
 		free(k.ids[i]);
@@ -577,6 +615,8 @@ void srv_records_close(void)
 		R.flusher_on = false;
 		uv_timer_stop(&R.flusher);
 		uv_close((uv_handle_t *)&R.flusher, NULL);
+		uv_timer_stop(&R.job_saver);
+		uv_close((uv_handle_t *)&R.job_saver, NULL);
 	}
 }
 

@@ -63,6 +63,8 @@ struct sess_job {
 	struct sess_exit exit;
 	uint64_t duration_ms;
 	struct buf result;
+	uint64_t saved;			/* output offset its output files hold up to while it runs (the
+					   persistence hook's: server/records.c) */
 	LIST_HEAD(, sess_job_waiter) waiters;
 	LIST_ENTRY(sess_job) link;
 };

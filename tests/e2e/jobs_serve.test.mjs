@@ -1,6 +1,7 @@
 // Jobs across connections and restarts: `mcpbox serve` with Streamable HTTP clients (the official SDK).
 // A job of an explicit session outlives the connection that started it; after the server is killed,
-// the next one reports the running job as lost and the finished one with its exit status and output.
+// the next one reports the running job as lost (with the output it wrote) and the finished one with its exit
+// status and output.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServe, httpClient, textOf, sleep, makeDataDir } from './helpers.mjs';
@@ -20,7 +21,7 @@ test('a reconnecting client finds its jobs; a restart reports a running job as l
   const a = await httpClient(srv);
   const sid = ok(await a.call('session_create', {})).session_id;
   const running = ok(await a.call('execute', { language: 'shell', session_id: sid, background: true,
-    code: 'echo hello; sleep 300' }));
+    code: 'echo hello; sleep 0.5; echo later; sleep 300' }));
   const finished = ok(await a.call('execute', { language: 'shell', session_id: sid, background: true,
     code: 'echo done-output; echo warn >&2; exit 4' }));
   const end = await a.call('job_wait', { job_id: finished.job_id, timeout_s: 10 });
@@ -36,9 +37,11 @@ test('a reconnecting client finds its jobs; a restart reports a running job as l
   assert.equal(mine.session_id, sid);
   const st = ok(await b.call('job_status', { job_id: running.job_id }));
   assert.equal(st.stdout, 'hello\n');
+  await sleep(700);
+  assert.equal(ok(await b.call('job_status', { job_id: running.job_id })).stdout, 'hello\nlater\n');
   await b.close();
 
-  await sleep(300); // records are written behind the answers (at most 50 ms later)
+  await sleep(1300); // records are written behind the answers (at most 50 ms later), running jobs' output every 1 s
   srv.child.kill('SIGKILL');
   await srv.waitExit(5000);
 
@@ -48,6 +51,7 @@ test('a reconnecting client finds its jobs; a restart reports a running job as l
   const lost = ok(await c.call('job_status', { job_id: running.job_id }));
   assert.equal(lost.state, 'lost');
   assert.equal(lost.running, false);
+  assert.equal(lost.stdout, 'hello\nlater\n', 'a lost job keeps the output it wrote before the server died');
   assert.match(textOf(await c.call('job_status', { job_id: running.job_id })), /lost/);
   const kept = ok(await c.call('job_status', { job_id: finished.job_id }));
   assert.equal(kept.state, 'exited');
