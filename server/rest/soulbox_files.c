@@ -308,6 +308,7 @@ static void read_piece(struct sb_call *c);
 static void download_end(struct sb_call *c)
 {
 	tp_req_on_written(c->r, NULL, NULL);
+	tp_req_on_gone(c->r, NULL, NULL);
 	tp_req_end(c->r);
 	sb_call_free(c);
 }
@@ -320,7 +321,17 @@ static void drained(void *arg)
 		return;
 	d->waiting = false;
 	tp_req_on_written(c->r, NULL, NULL);
+	tp_req_on_gone(c->r, NULL, NULL);
 	read_piece(c);
+}
+
+/* The client left while the download waited for it to read: nothing will drain; end it here. */
+static void download_gone(void *arg)
+{
+	struct sb_call *c = arg;
+	struct download *d = c->ext;
+	d->waiting = false;
+	download_end(c);
 }
 
 static void piece_read(struct sb_call *c, json_t *data)
@@ -358,6 +369,7 @@ static void piece_read(struct sb_call *c, json_t *data)
 	if (tp_req_queued(c->r) > QUEUE_MAX) {
 		d->waiting = true;
 		tp_req_on_written(c->r, drained, c);
+		tp_req_on_gone(c->r, download_gone, c);
 		return;
 	}
 	read_piece(c);
