@@ -139,7 +139,7 @@ asan: deps
 	@rm -rf build/asan/reports && mkdir -p build/asan/reports && chmod 1777 build/asan/reports
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:log_path=$(CURDIR)/build/asan/reports/asan \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(CURDIR)/build/asan/reports/ubsan \
-	  E2E_TEST_TIMEOUT_MS=900000 E2E_PASS_TIMEOUT_S=2400 $(MAKE) --no-print-directory BUILD=build/asan e2e; \
+	  E2E_TEST_TIMEOUT_MS=900000 E2E_PASS_TIMEOUT_S=5400 $(MAKE) --no-print-directory BUILD=build/asan e2e; \
 	  rc=$$?; if [ -n "$$(ls build/asan/reports)" ]; then \
 	    echo "asan: sanitizer reports of programs the tests ran:"; head -n 40 build/asan/reports/*; exit 1; fi; exit $$rc
 

@@ -24,12 +24,15 @@ describe('shared REST prefixes', () => {
   before(async () => { srv = await startServe(); });
   after(async () => { await srv?.close(); });
 
-  test('/api/v1: an unknown path is 404 in the manager envelope and FastAPI\'s detail together', async () => {
+  test('/api/v1: an unknown path is 404 in the manager envelope, FastAPI\'s detail and AgentBox\'s message and code together', async () => {
     for (const [method, p] of [['GET', '/api/v1/nothing'], ['POST', '/api/v1/sandboxes/x/y/z'], ['DELETE', '/api/v1/']]) {
       const res = await call(srv, method, p, { 'X-API-KEY': srv.key });
       assertEnvelope(res, 404, 'NOT_FOUND', `${method} ${p}`);
       assert.equal(res.json.detail, 'Not Found', `${method} ${p}`);
-      assert.deepEqual(Object.keys(res.json).sort(), ['data', 'detail', 'error', 'success', 'timestamp']);
+      // AgentBox (003) shares /api/v1 too: its message and code join; its error string gives way to the envelope's
+      assert.deepEqual(Object.keys(res.json).sort(), ['code', 'data', 'detail', 'error', 'message', 'success', 'timestamp']);
+      assert.equal(res.json.code, 404, `${method} ${p}`);
+      assert.equal(res.json.message, res.json.error.message, `${method} ${p}`);
     }
     // no credential needed to learn that nothing is there, and nothing else is told
     const anon = await call(srv, 'GET', '/api/v1/nothing');
