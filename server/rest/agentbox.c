@@ -291,13 +291,20 @@ static bool visible(const char *principal, const char *id)
 	return !svc || (svc->rights(principal, &rights) && srv_rights_level(&rights, id) != SRV_LEVEL_NONE);
 }
 
-static int spec_save(const char *id, const char *owner, json_t *spec)
+static const char *str(json_t *o, const char *name)
+{
+	return json_string_value(json_object_get(o, name));
+}
+
+/* Keep spec (borrowed) as environment id's, in memory and in the store (its owner: the spec's). */
+static int spec_save(const char *id, json_t *spec)
 {
 	const struct rest_services *svc = rest_services();
 	auto_err struct err *err = NULL;
+	const char *owner = str(spec, "owner");
 
 	json_object_set(envs, id, spec);
-	if (svc && svc->object_put("agentbox", id, owner, json_integer_value(json_object_get(spec, "created_ms")),
+	if (svc && svc->object_put("agentbox", id, owner ? owner : "", json_integer_value(json_object_get(spec, "created_ms")),
 				   spec, &err) < 0) {
 		log_warn("agentbox: cannot store environment %s: %s", id, err_text(err));
 		return -1;
@@ -313,11 +320,6 @@ static void spec_forget(const char *id)
 	json_object_del(envs, id);
 	if (svc && svc->object_delete("agentbox", id, &err) < 0)
 		log_warn("agentbox: cannot forget environment %s: %s", id, err_text(err));
-}
-
-static const char *str(json_t *o, const char *name)
-{
-	return json_string_value(json_object_get(o, name));
 }
 
 static void set_if(json_t *out, const char *name, json_t *v)
@@ -614,7 +616,7 @@ static void env_created(struct abreq *a, json_t *info)
 	const char *id = str(info, "session_id");
 	json_t *spec = a->work;
 	a->work = NULL;
-	spec_save(id, a->principal, spec);
+	spec_save(id, spec);
 	json_decref(a->info); /* the arguments kept for a retry without cpus */
 	a->info = json_incref(info);
 	if (json_array_size(json_object_get(spec, "command")))
@@ -843,28 +845,91 @@ static void env_get(struct tp_req *r, void *arg)
 		ab_call(a, "session_info", json_pack("{s:s}", "session_id", a->id), env_got);
 }
 
-/* PATCH: what can change without a new sandbox; the rest must stay as it is. */
-static void env_patched(struct abreq *a, json_t *info)
+/* PATCH applied: the spec kept (a->work), the answer from the session as it is now. */
+static void env_updated(struct abreq *a, json_t *info)
 {
-	json_t *spec = json_deep_copy(ab_env_spec(a->id));
-	json_t *b = a->body;
-	static const char *const fixed[] = { "image", "resources", "env", "command" };
-	for (size_t i = 0; i < ARRAY_SIZE(fixed); i++) {
-		json_t *want = json_object_get(b, fixed[i]);
-		if (want && !json_is_null(want) && !json_equal(want, json_object_get(spec, fixed[i]))) {
-			json_decref(spec);
-			return ab_finish_fail(a, 400, "validation failed", fixed[i][0] == 'i'
-					      ? "image cannot be changed: create a new environment"
-					      : !strcmp(fixed[i], "resources")
-					      ? "resources cannot be changed while the environment exists: create a new one"
-					      : !strcmp(fixed[i], "env")
-					      ? "env cannot be changed while the environment exists: pass variables to each "
-						"exec (sh -c 'VAR=value cmd') or create a new environment"
-					      : "command cannot be changed: it was started when the environment was created");
+	json_t *whole = a->work;
+	a->work = NULL;
+	spec_save(a->id, whole);
+	ab_finish(a, 200, ab_env_json(a, info, whole, false));
+	json_decref(whole);
+}
+
+static void update_failed(struct abreq *a, enum err_class cls, const char *text)
+{
+	if (cls == ERR_UNAVAILABLE)
+		return ab_finish_fail(a, 400, "validation failed", "resources.cpu cannot be changed here: this host has no "
+				      "cpu cgroup controller to keep a CPU cap");
+	int st = rest_status_of(cls);
+	ab_finish_fail(a, st, st == 429 ? "rate limit exceeded" : "failed to update environment", text);
+}
+
+/*
+ * What a PATCH changes in the running session (session_update): memory and
+ * CPU of resources, variables of env (added or changed; a variable cannot be
+ * removed from a running environment). NULL: nothing; -1 answered.
+ */
+static int session_changes(struct abreq *a, json_t *spec, json_t *whole, json_t **out)
+{
+	json_t *args = json_pack("{s:s}", "session_id", a->id);
+	json_t *res = json_object_get(whole, "resources"), *old = json_object_get(spec, "resources");
+	char msg[160];
+	uint64_t v;
+	*out = NULL;
+	if (!json_equal(json_object_get(res, "memory"), json_object_get(old, "memory"))) {
+		ab_quantity_parse(AB_MEMORY, str(res, "memory"), &v, msg, sizeof(msg));
+		if (v < (16u << 20)) {
+			json_decref(args);
+			ab_finish_fail(a, 400, "validation failed", "invalid resources: memory must be at least 16Mi here "
+				       "(the smallest sandbox)");
+			return -1;
+		}
+		json_object_set_new(args, "memory_mb", json_integer((json_int_t)((v + (1u << 20) - 1) >> 20)));
+	}
+	if (!json_equal(json_object_get(res, "cpu"), json_object_get(old, "cpu"))) {
+		ab_quantity_parse(AB_CPU, str(res, "cpu"), &v, msg, sizeof(msg));
+		json_object_set_new(args, "cpus", json_real((double)v / 1000.0));
+	}
+	json_t *env = json_object_get(whole, "env"), *was = json_object_get(spec, "env"), *x;
+	const char *k;
+	json_object_foreach(was, k, x) {
+		if (!json_object_get(env, k)) {
+			json_decref(args);
+			snprintf(msg, sizeof(msg), "env: %.64s cannot be removed from a running environment (set it to \"\" "
+				 "instead)", k);
+			ab_finish_fail(a, 400, "validation failed", msg);
+			return -1;
 		}
 	}
+	if (!json_equal(env, was) && json_object_size(env)) {
+		json_t *e = json_object();
+		json_object_foreach(env, k, x)
+			json_object_set_new(e, k, json_string(json_string_value(x) ? json_string_value(x) : ""));
+		json_object_set_new(args, "env", e);
+	}
+	if (json_object_size(args) > 1)
+		*out = args;
+	else
+		json_decref(args);
+	return 0;
+}
+
+/* PATCH: what can change without a new sandbox; the image and command must stay as they are. */
+static void env_patched(struct abreq *a, json_t *info)
+{
+	json_t *spec = ab_env_spec(a->id);
+	json_t *b = a->body;
+	static const char *const fixed[] = { "image", "command" };
+	for (size_t i = 0; i < ARRAY_SIZE(fixed); i++) {
+		json_t *want = json_object_get(b, fixed[i]);
+		if (want && !json_is_null(want) && !json_equal(want, json_object_get(spec, fixed[i])))
+			return ab_finish_fail(a, 400, "validation failed", i == 0
+					      ? "image cannot be changed: create a new environment"
+					      : "command cannot be changed: it was started when the environment was created");
+	}
 	/* the result must pass the create rules as a whole */
-	static const char *const changeable[] = { "name", "timeout", "labels", "node_selector", "tolerations", "isolation" };
+	static const char *const changeable[] = { "name", "resources", "env", "timeout", "labels", "node_selector",
+						  "tolerations", "isolation" };
 	json_t *whole = json_deep_copy(spec);
 	for (size_t i = 0; i < ARRAY_SIZE(changeable); i++) {
 		json_t *v = json_object_get(b, changeable[i]);
@@ -884,7 +949,6 @@ static void env_patched(struct abreq *a, json_t *info)
 	}
 	if (rc < 0) {
 		json_decref(whole);
-		json_decref(spec);
 		return ab_finish_fail(a, 400, rc == -2 ? "invalid request body" : "validation failed", msg);
 	}
 	json_t *t = json_object_get(b, "timeout");
@@ -893,10 +957,16 @@ static void env_patched(struct abreq *a, json_t *info)
 		json_object_set_new(whole, "expires_ms", json_integer(json_integer_value(json_object_get(spec, "created_ms")) +
 								   (life ? life : AB_DEFAULT_TIMEOUT) * 1000));
 	}
-	json_decref(spec);
-	spec_save(a->id, a->principal, whole);
-	ab_finish(a, 200, ab_env_json(a, info, whole, false));
-	json_decref(whole);
+	json_t *update;
+	if (session_changes(a, spec, whole, &update) < 0) {
+		json_decref(whole);
+		return;
+	}
+	a->work = whole;
+	if (!update)
+		return env_updated(a, info);
+	a->failed = update_failed;
+	ab_call(a, "session_update", update, env_updated);
 }
 
 static void env_patch(struct tp_req *r, void *arg)

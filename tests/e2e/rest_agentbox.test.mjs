@@ -275,6 +275,18 @@ describe('REST dialect 003: AgentBox', () => {
     assert.deepEqual(p.json.labels, { team: 'x' });
     assert.deepEqual(await names('?label=team%3Dx'), ['sel-a', 'sel-c']);
     assertError(await api(srv, alice, 'PATCH', `/api/v1/environments/${made[2]}`, { image: 'node:20' }), 400, 'validation failed', /image cannot be changed/);
+    // resources and env change the running session (session_update): the programs started next see them
+    const more = await api(srv, alice, 'PATCH', `/api/v1/environments/${made[2]}`, { resources: { cpu: '500m', memory: '384Mi', storage: '2Gi' }, env: { COLOR: 'blue' } });
+    assert.equal(more.status, 200, more.text);
+    assert.deepEqual(more.json.resources, { cpu: '500m', memory: '384Mi', storage: '2Gi' });
+    assert.deepEqual(more.json.env, { COLOR: 'blue' });
+    const seen = await api(srv, alice, 'POST', `/api/v1/environments/${made[2]}/exec`, { command: ['sh', '-c', 'echo $COLOR'] });
+    assert.equal(seen.json.stdout, 'blue\n');
+    const mcp = await httpClient(srv, { key: alice });
+    assert.match(textOf(await mcp.call('session_info', { session_id: made[2] })), /"memory_mb":\s*384/);
+    await mcp.close();
+    assertError(await api(srv, alice, 'PATCH', `/api/v1/environments/${made[2]}`, { env: {} }), 400, 'validation failed', /COLOR cannot be removed/);
+    assertError(await api(srv, alice, 'PATCH', `/api/v1/environments/${made[2]}`, { resources: { cpu: '500m', memory: '1Mi', storage: '2Gi' } }), 400, 'validation failed', /at least 16Mi/);
     assertError(await api(srv, alice, 'PATCH', `/api/v1/environments/${made[2]}`, { labels: { '': 'x' } }), 400, 'validation failed', 'label key cannot be empty');
     for (const id of made) assert.equal((await api(srv, alice, 'DELETE', `/api/v1/environments/${id}`)).status, 204);
     assert.deepEqual(await names(''), []);
