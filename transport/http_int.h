@@ -170,6 +170,8 @@ void http_stream_kick(struct stream *st);
 void http_stream_maybe_free(struct stream *st);
 void http_stream_error(struct stream *st, int status, int code, const char *msg);
 void http_refuse_upgrade(struct lws *wsi, int status, const char *msg);
+/** The request is taken and its body is wanted: answer "Expect: 100-continue" with a 100. */
+void http_continue(struct lws *wsi);
 
 /* ---- http_route.c, for http.c ---- */
 /* A request for a route (answered now, or once its body is in): false when no route has this path. */

@@ -582,6 +582,8 @@ bool http_route_request(struct lws *wsi, struct pss *p, const char *path, int lm
 			p->req = NULL;
 			p->rejected = true;
 			tp_req_json(r, 413, json_pack("{s:s}", "detail", "Payload Too Large"));
+		} else {
+			http_continue(wsi);
 		}
 		return true; /* the body follows */
 	}
