@@ -6,7 +6,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
-import { startServe, httpClient, createKey, textOf, poll, hostPidsMatching, makeDataDir } from './helpers.mjs';
+import { startServe, httpClient, createKey, textOf, poll, treePidsMatching, stillAlive, makeDataDir } from './helpers.mjs';
 
 const require = createRequire(import.meta.url);
 
@@ -171,12 +171,12 @@ describe('browser: Chromium inside the session, driven over the proxied CDP URL'
     const info = ok(await cli.call('session_info', { session_id: sid }));
     assert.ok(info.usage.pids >= 5, `pids counted: ${info.usage.pids}`);
     const profile = `--user-data-dir=/tmp/mcpbox-browser/profile`;
-    const before = hostPidsMatching(profile).filter((p) => p.cmd.includes('chromium'));
+    // every sandbox has this profile path: only this server's processes (its tree) are this session's
+    const before = treePidsMatching(srv.pid, profile).filter((p) => p.cmd.includes('chromium'));
     assert.ok(before.length >= 1, 'Chromium seen from the host while it runs');
     ok(await cli.call('session_destroy', { session_id: sid }));
-    const left = await poll(() => hostPidsMatching(profile).filter((p) => before.some((b) => b.pid === p.pid)).length === 0,
-      { timeout: 10000, interval: 100 });
-    assert.ok(left, 'no Chromium process left after destroy');
+    const left = await poll(() => stillAlive(before).length === 0, { timeout: 10000, interval: 100 });
+    assert.ok(left, `Chromium processes left after destroy: ${JSON.stringify(stillAlive(before))}`);
   });
 
   test('seed 000: the manager dialect\'s cdpUrl starts the browser on the first connection (no browser_open)', async () => {

@@ -290,6 +290,55 @@ export function hostPidsMatching(needle) {
   return out;
 }
 
+/** pid, parent pid, state and start time (clock ticks since boot) of a host process, or null once it is gone. */
+function procStat(pid) {
+  let f;
+  try { f = fs.readFileSync(`/proc/${pid}/stat`, 'latin1').replace(/^.*\) /, '').split(' '); } catch { return null; }
+  return { pid: Number(pid), state: f[0], ppid: Number(f[1]), start: f[19] };
+}
+
+/** Pids of `root` and of all its descendants (by parent pid; sandboxes are children of the server). */
+export function pidTree(root) {
+  const kids = new Map();
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    const st = procStat(d);
+    if (!st) continue;
+    if (!kids.has(st.ppid)) kids.set(st.ppid, []);
+    kids.get(st.ppid).push(st.pid);
+  }
+  const out = [], todo = [root];
+  while (todo.length) {
+    const p = todo.pop();
+    out.push(p);
+    todo.push(...(kids.get(p) || []));
+  }
+  return out;
+}
+
+/**
+ * Processes under `root` (a server's pid) whose command line contains `needle`, with their start
+ * times: unlike hostPidsMatching, other suites running on the host at the same time are not seen.
+ */
+export function treePidsMatching(root, needle) {
+  const out = [];
+  for (const pid of pidTree(root)) {
+    let cmd;
+    try { cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1').replace(/\0/g, ' '); } catch { continue; }
+    const st = procStat(pid);
+    if (st && st.state !== 'Z' && cmd.includes(needle)) out.push({ pid, cmd: cmd.trim(), start: st.start });
+  }
+  return out;
+}
+
+/** Of `procs` (from treePidsMatching), those still running wherever they are now (same pid and start time, not a zombie). */
+export function stillAlive(procs) {
+  return procs.filter((p) => {
+    const st = procStat(p.pid);
+    return st && st.start === p.start && st.state !== 'Z';
+  });
+}
+
 /** Poll until fn() is truthy or timeout; returns the last value. */
 export async function poll(fn, { timeout = 2000, interval = 25 } = {}) {
   const end = Date.now() + timeout;

@@ -7,7 +7,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startClient, bareDataDir, textOf, poll, sleep, REPO, hostPidsMatching } from './helpers.mjs';
+import { startClient, bareDataDir, textOf, poll, sleep, REPO, hostPidsMatching, treePidsMatching, stillAlive } from './helpers.mjs';
 
 // names this run's fake X servers (an argument they ignore): other suites may run on the host at once
 const RUN_TAG = `run-${process.pid}-${Date.now()}`;
@@ -53,7 +53,8 @@ describe('a hostile X server inside the sandbox', () => {
     return ms;
   }
 
-  const agents = () => new Set(hostPidsMatching('display-agent').map((p) => p.pid));
+  // this server's display agents (its process tree): other suites on the host have their own
+  const agents = () => treePidsMatching(srv.pid, 'display-agent');
 
   async function attack(mode) {
     const c = await srv.call('session_create', {});
@@ -77,9 +78,10 @@ describe('a hostile X server inside the sandbox', () => {
   }
 
   async function destroyAndCheck(sid, fdsBefore, agentsBefore) {
-    const mine = [...agents()].filter((p) => !agentsBefore.has(p));
+    const mine = agents().filter((p) => !agentsBefore.some((b) => b.pid === p.pid && b.start === p.start));
     await srv.call('session_destroy', { session_id: sid });
-    const left = () => hostPidsMatching(RUN_TAG).concat(hostPidsMatching('display-agent').filter((p) => mine.includes(p.pid)));
+    // wherever they went (a leaked agent may have left the server's tree)
+    const left = () => hostPidsMatching(RUN_TAG).concat(stillAlive(mine));
     const clean = await poll(() => left().length === 0, { timeout: 10000, interval: 100 });
     assert.ok(clean, `processes left: ${JSON.stringify(left())}`);
     const fds = await poll(() => fdCount(srv.pid) <= fdsBefore, { timeout: 5000, interval: 100 });
