@@ -248,9 +248,42 @@ static void finish(struct sess_run *r)
 	close_handle(r, (uv_handle_t *)&r->timer);
 }
 
+/*
+ * Read what the pipes hold now, without waiting (at most DRAIN_MAX per
+ * stream). The loop runs due timers before it polls, so a loop that was
+ * busy for longer than the grace finds the grace over while the program's
+ * last output (or EOF) is still waiting in the pipe: read it before giving up.
+ */
+#define DRAIN_MAX (8u << 20)
+static void drain_pipes(struct sess_run *r)
+{
+	static char scratch[65536];
+
+	for (int i = 0; i < P_NREAD && !r->finished; i++) {
+		uv_os_fd_t fd;
+		size_t taken = 0;
+
+		while (r->rd_open[i] && !r->finished && taken < DRAIN_MAX &&
+		       uv_fileno((uv_handle_t *)&r->rd[i], &fd) == 0) {
+			ssize_t n = read(fd, scratch, sizeof(scratch));
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+				break;
+			uv_buf_t b = uv_buf_init(scratch, n > 0 ? (unsigned)n : 0);
+			read_cb((uv_stream_t *)&r->rd[i], n > 0 ? n : n == 0 ? UV_EOF : uv_translate_sys_error(errno), &b);
+			taken += n > 0 ? (size_t)n : 0;
+		}
+	}
+}
+
 static void grace_cb(uv_timer_t *t)
 {
 	struct sess_run *r = t->data;
+
+	drain_pipes(r);
+	if (r->finished)
+		return;	/* every pipe was at its end after all */
 
 	/*
 	 * The program exited but something still holds its output: children it
