@@ -4,7 +4,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { okResult, errResult, startClient, textOf, makeDataDir, sleep, poll, hostPidsMatching } from './helpers.mjs';
+import { okResult, errResult, startClient, textOf, makeDataDir, poll, hostPidsMatching, uniqueSleepSeconds } from './helpers.mjs';
 
 let srv;
 let sid;
@@ -194,16 +194,18 @@ describe('background jobs', () => {
 
   test('session_destroy kills its jobs and forgets them', async () => {
     const s2 = ok(await srv.call('session_create', {})).session_id;
+    // a number of seconds no other suite on the host uses; the sleep is seen running before the destroy
+    const secs = uniqueSleepSeconds(305);
     const r = ok(await srv.call('execute', { language: 'shell', session_id: s2, background: true,
-      code: 'sleep 305' }));
+      code: `sleep ${secs}` }));
     const waiting = srv.call('job_wait', { job_id: r.job_id, timeout_s: 20 });
-    await sleep(200);
+    assert.ok(await poll(() => hostPidsMatching(`sleep ${secs}`).length > 0, { timeout: 5000, interval: 50 }), 'the sleep started');
     ok(await srv.call('session_destroy', { session_id: s2 }));
     const w = await waiting;
     assert.equal(w.structuredContent.signal, 'SIGKILL', 'the waiter is told the job was killed');
     err(await status(r.job_id), 'not found');
-    const gone = await poll(() => hostPidsMatching('sleep 305').length === 0, { timeout: 5000, interval: 50 });
-    assert.ok(gone, 'no sleep 305 left on the host');
+    const gone = await poll(() => hostPidsMatching(`sleep ${secs}`).length === 0, { timeout: 5000, interval: 50 });
+    assert.ok(gone, `no sleep ${secs} left on the host`);
   });
 });
 
