@@ -553,12 +553,14 @@ describe('prestart', () => {
     const OTHERS = 'n=0; for p in /proc/[0-9]*; do p=${p#/proc/}; [ "$p" = 1 ] || [ "$p" = $$ ] || n=$((n+1)); done; echo $n';
     const srv = await startClient();
     try {
+      // (a call the test runner or a busy host delays by more than 10 ms counts as slow-paced: the
+      // calls go on, up to 30, until enough were seen with the next one beside them; never more than one)
       const fast = [];
-      for (let i = 0; i < 6; i++) fast.push(Number((await exec(srv, 'shell', OTHERS)).sc.stdout));
-      // (a call the test runner delays by more than 10 ms counts as slow-paced: allow for one or two;
-      // under the sanitizers, where every turn-around is several times slower, for three)
       const need = process.env.ASAN_OPTIONS ? 1 : 2;
-      assert.ok(fast.every((n) => n <= 1) && fast.slice(2).filter((n) => n === 1).length >= need,
+      const beside = () => fast.slice(2).filter((n) => n === 1).length;
+      while (fast.length < 6 || (beside() < need && fast.length < 30))
+        fast.push(Number((await exec(srv, 'shell', OTHERS)).sc.stdout));
+      assert.ok(fast.every((n) => n <= 1) && beside() >= need,
         `back to back: the next one waits beside the running call: ${fast}`);
       const slow = [];
       for (let i = 0; i < 3; i++) {
