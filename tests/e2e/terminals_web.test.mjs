@@ -145,6 +145,22 @@ describe('terminals in a browser', () => {
     okResult(await cli.call('terminal_close', { terminal_id: t.terminal_id }), 'terminal_close');
   });
 
+  // Tokens of this server live TTL_S seconds: one is taken only when the browser is ready to use it. A
+  // busy host can take longer than that to load the page and open its socket: then again, with a new one.
+  async function openWithFreshToken(page, terminalId, which, onRetry = () => {}) {
+    for (let attempt = 1; ; attempt++) {
+      const t = okResult(await cli.call('terminal_list', { session_id: sid }), 'terminal_list').terminals.find((x) => x.terminal_id === terminalId);
+      await page.goto(t[which]);
+      try {
+        await page.waitForFunction(() => window.mcpboxOpen && window.mcpboxState, null, { timeout: 15000 });
+        return;
+      } catch (e) {
+        if (attempt >= 3) throw e;	// a page that never opens, three times over, is broken
+        onRetry();
+      }
+    }
+  }
+
   test('Chromium: the control URL types into the shell, the view URL shows it and types nothing', async (t) => {
     const browser = await launchChromium(t);
     if (!browser) return;
@@ -153,13 +169,10 @@ describe('terminals in a browser', () => {
       await screenMatching(term.terminal_id, /\$\s*$/m);
       await write(term.terminal_id, 'echo already-$((1+1))', ['Enter']);
       await screenMatching(term.terminal_id, /^already-2$/m);
-      const errors = [];
+      let errors = [];
       const page = await browser.newPage();
       page.on('pageerror', (e) => errors.push(String(e)));
-      // tokens of this server live a few seconds: take one only now that the browser is up
-      const fresh = okResult(await cli.call('terminal_list', { session_id: sid }), 'terminal_list').terminals.find((x) => x.terminal_id === term.terminal_id);
-      await page.goto(fresh.control_url);
-      await page.waitForFunction(() => window.mcpboxOpen && window.mcpboxState, null, { timeout: 10000 });
+      await openWithFreshToken(page, term.terminal_id, 'control_url', () => { errors = []; });
       assert.deepEqual(errors, []);
       // the replay drew what was there before the page opened (xterm.js's own buffer, read through its API)
       const shown = () => page.evaluate(() => { const x = window.mcpboxTerminal; x.selectAll(); const s = x.getSelection(); x.clearSelection(); return s; });
@@ -175,10 +188,8 @@ describe('terminals in a browser', () => {
         { timeout: 3000, interval: 100 }), 'the page takes the new size');
 
       // the view URL: shows live output, typing does nothing
-      const again = okResult(await cli.call('terminal_list', { session_id: sid }), 'terminal_list').terminals.find((x) => x.terminal_id === term.terminal_id);
       const view = await browser.newPage();
-      await view.goto(again.view_url);
-      await view.waitForFunction(() => window.mcpboxOpen && window.mcpboxState, null, { timeout: 10000 });
+      await openWithFreshToken(view, term.terminal_id, 'view_url');
       assert.equal(await view.evaluate(() => window.mcpboxState.control), false);
       await view.click('#term');
       await view.keyboard.type('echo from-viewer');
