@@ -577,8 +577,8 @@ static int cmd_serve(const char *listen, const char *auth_mode, const char *admi
 	       tp_http_port());
 	if (first_key) {
 		printf("\nA first admin API key was created. It is shown only this once:\n\n    %s\n\n"
-		       "Use it as \"Authorization: Bearer KEY\". More keys: mcpbox key create --name NAME\n",
-		       first_key);
+		       "Use it as \"Authorization: Bearer KEY\". More keys: mcpbox key create --name NAME --data %s\n",
+		       first_key, srv.cfg.data_dir);
 		srv_auth_key_free(first_key);
 	}
 	if (admin_pw) {

@@ -41,6 +41,9 @@ static const char *const base_env[] = {
 	"TMPDIR=/tmp",
 	"PYTHONUNBUFFERED=1",
 	"PYTHONDONTWRITEBYTECODE=1",
+	/* /usr is read-only in a sandbox: pip's refusal (PEP 668) would only stop `pip install X`, which
+	 * then installs into ~/.local (the workspace) as in a container's python */
+	"PIP_BREAK_SYSTEM_PACKAGES=1",
 	"DISPLAY=:0",
 	NULL,
 };

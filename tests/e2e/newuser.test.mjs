@@ -1,0 +1,54 @@
+// What a new user does first, as the README tells them: the commands the serve banner prints work as
+// printed, and the obvious first things in a sandbox (pip install) work as in a container.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { BIN, startServe, startClient, httpRequest } from './helpers.mjs';
+
+describe('a new user', () => {
+  let srv;
+  before(async () => { srv = await startServe(); });
+  after(async () => { await srv?.close(); });
+
+  test('the "more keys" command the first start prints makes a key this server accepts', async () => {
+    const m = /More keys: (mcpbox key create .*)$/m.exec(srv.stdout);
+    assert.ok(m, `the banner names the command: ${srv.stdout}`);
+    // run it as printed (only the binary's path and a name filled in), from another directory and with
+    // another default data directory, as a user in a second terminal would
+    const args = m[1].trim().split(/\s+/).slice(1).map((a) => (a === 'NAME' ? 'second' : a));
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'e2e-home-'));
+    let r;
+    try {
+      r = spawnSync(BIN, args, { encoding: 'utf8', cwd: home, timeout: 10000,
+        env: { ...process.env, MCPBOX_DATA: path.join(home, 'elsewhere') } });
+    } finally {
+      fs.rmSync(home, { recursive: true, force: true });
+    }
+    assert.equal(r.status, 0, r.stderr);
+    const key = /mcpbox_\S+/.exec(r.stdout)?.[0];
+    assert.ok(key, r.stdout);
+    const res = await httpRequest(srv, { headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json',
+      Accept: 'application/json, text/event-stream' },
+    body: { jsonrpc: '2.0', id: 1, method: 'initialize',
+      params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'newuser', version: '1' } } } });
+    assert.equal(res.status, 200, `the printed command made a key the server knows: ${res.text}`);
+  });
+});
+
+describe('pip in a sandbox', () => {
+  let c;
+  before(async () => { c = await startClient(); });
+  after(async () => { await c?.close(); });
+
+  test('pip install is a user install, not refused as an externally managed environment', { timeout: 60000 }, async () => {
+    // pip itself is installed, so this needs no network: "Requirement already satisfied"
+    const r = await c.call('execute', { language: 'shell', code: 'pip install --no-index pip 2>&1; echo "rc=$?"' });
+    const out = r.structuredContent.stdout;
+    assert.doesNotMatch(out, /externally-managed-environment/, out);
+    assert.match(out, /Requirement already satisfied: pip/, out);
+    assert.match(out, /rc=0/, out);
+  });
+});
