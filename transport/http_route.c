@@ -646,8 +646,19 @@ int http_ws_writable(struct lws *wsi, struct pss *p)
 {
 	struct tp_ws *ws = p->rws;
 	int r = http_frameq_write(&ws->q, wsi, ws->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
-	if (r < 0 || (r == 0 && ws->closing))
+	if (r < 0)
 		return -1;
+	if (r == 0 && ws->closing) {
+		/* A close frame (1000) first, written here: after a callback's -1, libwebsockets 4.1 on
+		 * libuv closes a second time at once ("uv repeat test") and drops the socket before its
+		 * own close frame, which clients see as an abnormal end (1006) and browsers as an error.
+		 * 4 is the close opcode (LWS_WRITE_CLOSE, in lws's private header). */
+		unsigned char frame[LWS_PRE + 2] = { 0 };
+		frame[LWS_PRE] = LWS_CLOSE_STATUS_NORMAL >> 8;
+		frame[LWS_PRE + 1] = LWS_CLOSE_STATUS_NORMAL & 0xff;
+		lws_write(wsi, frame + LWS_PRE, 2, (enum lws_write_protocol)4);
+		return -1;
+	}
 	if (ws->full && ws->q.queued < WS_ROUTE_QUEUE_MAX / 4) {
 		ws->full = false;
 		if (ws->ops->drained)

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
+import WebSocket from 'ws';
 import { BIN, startServe, startClient, httpRequest } from './helpers.mjs';
 
 describe('a new user', () => {
@@ -35,6 +36,26 @@ describe('a new user', () => {
     body: { jsonrpc: '2.0', id: 1, method: 'initialize',
       params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'newuser', version: '1' } } } });
     assert.equal(res.status, 200, `the printed command made a key the server knows: ${res.text}`);
+  });
+
+  test('AgentBox attach: when the shell exits the server closes the WebSocket cleanly (1000, not 1006)', async () => {
+    const res = await httpRequest(srv, { path: '/api/v1/environments', headers: { Authorization: `Bearer ${srv.key}`,
+      'Content-Type': 'application/json' },
+    body: { name: 'attach', image: 'python:3.11-slim', resources: { cpu: '1', memory: '512Mi', storage: '1Gi' } } });
+    assert.equal(res.status, 201, res.text);
+    const url = `${srv.base.replace(/^http/, 'ws')}/api/v1/environments/${res.json.id}/attach`;
+    const got = await new Promise((resolve, reject) => {
+      const frames = [];
+      const ws = new WebSocket(url, { headers: { Authorization: `Bearer ${srv.key}` } });
+      const timer = setTimeout(() => { ws.terminate(); reject(new Error(`no close: ${JSON.stringify(frames)}`)); }, 15000);
+      ws.on('open', () => ws.send(JSON.stringify({ type: 'stdin', data: 'exit 3\n' })));
+      ws.on('message', (m) => frames.push(JSON.parse(m.toString())));
+      ws.on('close', (code) => { clearTimeout(timer); resolve({ code, frames }); });
+      ws.on('error', () => {});
+    });
+    assert.equal(got.frames.at(-1)?.type, 'exit', JSON.stringify(got.frames));
+    assert.equal(got.frames.at(-1)?.exit_code, 3);
+    assert.equal(got.code, 1000, 'a close frame, so a browser sees wasClean and no error');
   });
 });
 
