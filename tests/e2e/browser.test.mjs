@@ -1,6 +1,6 @@
 // Browsers with CDP: browser_open starts Chromium on the session's display inside its sandbox;
 // cdp_url (ws://HOST:PORT/sessions/{id}/cdp?token=...) is proxied by mcpbox over the main port and
-// driven here by playwright-core's connectOverCDP, unchanged: a page served inside the sandbox is
+// driven here by playwright-core's connectOverCDP and puppeteer-core's connect, unchanged: a page served inside the sandbox is
 // opened, clicked, read and photographed. Foreign tokens, view tokens and no token are refused.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -107,6 +107,29 @@ describe('browser: Chromium inside the session, driven over the proxied CDP URL'
     const body = await v.json();
     assert.match(body.Browser, /Chrome\//);
     assert.match(body.webSocketDebuggerUrl, new RegExp(`^ws://127\\.0\\.0\\.1:${srv.port}/sessions/${sid}/cdp\\?token=[0-9a-f]{32}$`));
+  });
+
+  test('Puppeteer connect({browserWSEndpoint: cdp_url}): the same page, clicked, read and photographed; a wrong token refused', async () => {
+    const puppeteer = require('puppeteer-core');
+    const { cdp_url: cdpUrl } = ok(await cli.call('session_info', { session_id: sid }));
+    const browser = await puppeteer.connect({ browserWSEndpoint: cdpUrl, protocolTimeout: 30000 });
+    try {
+      assert.match(await browser.version(), /Chrome\//);
+      const page = await browser.newPage();
+      await page.goto('http://127.0.0.1:8000/index.html?via=puppeteer');
+      assert.equal(await page.title(), 'inside');
+      assert.equal(await page.$eval('#out', (e) => e.textContent), 'not yet');
+      await page.click('#b');
+      assert.equal(await page.$eval('#out', (e) => e.textContent), 'clicked 1');
+      const png = Buffer.from(await page.screenshot());
+      assert.deepEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 'a PNG');
+      assert.ok((await browser.pages()).some((p) => p.url().endsWith('?via=puppeteer')));
+      await page.close();
+    } finally {
+      await browser.disconnect(); // the browser inside keeps running
+    }
+    const wrong = cdpUrl.replace(/token=[0-9a-f]{32}/, 'token=' + '0'.repeat(32));
+    await assert.rejects(puppeteer.connect({ browserWSEndpoint: wrong, protocolTimeout: 10000 }), 'a token that is not the session\'s');
   });
 
   test('browser_open refuses what is not a URL', async () => {
