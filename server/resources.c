@@ -39,16 +39,35 @@ struct res_conn {
 	struct srv_conn *c;
 	TAILQ_HEAD(, res_sub) subs;
 	unsigned n;
+	TAILQ_ENTRY(res_conn) link;	/* conns */
 };
+
+/* The connections that used resources/ methods: they hear of changes to the list. */
+static TAILQ_HEAD(, res_conn) conns = TAILQ_HEAD_INITIALIZER(conns);
+
+/* A session came or went: the connections that list it (its owner's; one bound to it) are told. */
+static void sessions_changed(void *arg, const struct sess_session *s)
+{
+	struct res_conn *rc;
+
+	TAILQ_FOREACH(rc, &conns, link) {
+		const char *who = srv_conn_principal(rc->c), *scope = srv_conn_scope(rc->c);
+		if (srv_conn_closing(rc->c) || (scope ? strcmp(scope, s->id) != 0 : !who || strcmp(who, s->owner) != 0))
+			continue;
+		srv_conn_notify(rc->c, "notifications/resources/list_changed", NULL);
+	}
+}
 
 void res_init(const struct tool_env *e)
 {
 	env = e;
+	if (env->sessions)
+		sess_set_list_hook(env->sessions, sessions_changed, NULL);
 }
 
 json_t *res_capability(void)
 {
-	return json_pack("{s:b, s:b}", "subscribe", 1, "listChanged", 0);
+	return json_pack("{s:b, s:b}", "subscribe", 1, "listChanged", 1);
 }
 
 /* ---- URIs ------------------------------------------------------------------ */
@@ -619,6 +638,7 @@ void res_conn_free(struct res_conn *rc)
 		sess_watch_remove(sub->w);
 		sub_free(sub);
 	}
+	TAILQ_REMOVE(&conns, rc, link);
 	free(rc);
 }
 
@@ -634,6 +654,7 @@ void res_request(struct srv_req *req, struct res_conn **rcp, struct tool_conn *t
 		*rcp = xcalloc(1, sizeof(**rcp));
 		(*rcp)->c = srv_req_conn(req);
 		TAILQ_INIT(&(*rcp)->subs);
+		TAILQ_INSERT_TAIL(&conns, *rcp, link);
 	}
 	if (!strcmp(method, "resources/list")) {
 		do_list(req, tc, params);

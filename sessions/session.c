@@ -51,6 +51,8 @@ struct sess_registry {
 	int open_handles;		/* while closing: the two above */
 	unsigned *pending_alive;	/* shared with in-flight pool creations after free */
 	struct sess_pool_hooks hooks;	/* sess_pool_set_hooks */
+	void (*list_hook)(void *arg, const struct sess_session *s);	/* sess_set_list_hook */
+	void *list_arg;
 };
 
 static const char *const state_names[] = { "creating", "running", "stopping", "stopped", "failed", "deleted" };
@@ -293,6 +295,18 @@ void sess_pool_set_hooks(struct sess_registry *reg, const struct sess_pool_hooks
 		reg->hooks = *h;
 	else
 		memset(&reg->hooks, 0, sizeof(reg->hooks));
+}
+
+void sess_set_list_hook(struct sess_registry *reg, void (*fn)(void *arg, const struct sess_session *s), void *arg)
+{
+	reg->list_hook = fn;
+	reg->list_arg = arg;
+}
+
+static void list_changed(struct sess_session *s)
+{
+	if (s->reg->list_hook)
+		s->reg->list_hook(s->reg->list_arg, s);
 }
 
 /* A pool sandbox goes without a session. */
@@ -718,6 +732,7 @@ int sess_create(struct sess_registry *reg, const char *owner, bool implicit,
 	save(s);
 	sess_audit(reg, owner, "session.create", s->id, implicit ? "implicit" : NULL);
 	sess_pool_fill(reg);
+	list_changed(s);
 	if (taken && reg->hooks.taken)
 		reg->hooks.taken(reg->hooks.arg, s);
 	*out = s;
@@ -938,9 +953,12 @@ void sess_destroy(struct sess_session *s)
 
 	if (s->state == SESS_DELETED)
 		return;
-	if (s->next || s->prev || reg->head == s)
+	bool listed = s->next || s->prev || reg->head == s;
+	if (listed)
 		unlink_session(reg, s);
 	must_set_state(s, SESS_DELETED);
+	if (listed)
+		list_changed(s);
 	sess_watch_session_gone(s); /* before its workspace goes: no reports of its removal */
 	sess_run_abort_all(s); /* before the worker goes: no exit report will come */
 	sess_terms_close_all(s);

@@ -184,6 +184,13 @@ struct sess_pool_hooks {
 	void *arg;
 };
 void sess_pool_set_hooks(struct sess_registry *reg, const struct sess_pool_hooks *h);
+
+/**
+ * fn is called when a session is created or destroyed, so the set that
+ * sess_foreach visits changed (MCP resources' list_changed). One hook; NULL
+ * clears it. Loop thread.
+ */
+void sess_set_list_hook(struct sess_registry *reg, void (*fn)(void *arg, const struct sess_session *s), void *arg);
 void sess_registry_set_persist(struct sess_registry *reg, const struct sess_persist *p);
 /** Report an audit event through the persistence hook (no-op without one). */
 void sess_audit(struct sess_registry *reg, const char *principal, const char *action, const char *object,

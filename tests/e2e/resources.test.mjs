@@ -5,7 +5,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import { ResourceUpdatedNotificationSchema, ResourceListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import {
   startClient, startServe, httpClient, wsClient, createKey, bareDataDir, makeDataDir, textOf, sleep, poll, IS_ROOT,
 } from './helpers.mjs';
@@ -54,7 +54,7 @@ test('stdio: list, templates, read text / blob / screen, confinement, errors', a
   const c = await startClient({ dataDir: bareDataDir() });
   closers.push(c);
   const caps = c.client.getServerCapabilities();
-  assert.deepEqual(caps.resources, { subscribe: true, listChanged: false });
+  assert.deepEqual(caps.resources, { subscribe: true, listChanged: true });
 
   // nothing yet: no session of ours
   assert.deepEqual((await c.client.listResources()).resources, []);
@@ -265,6 +265,37 @@ test('serve: two keys over HTTP, and WebSocket; another key\'s session is not th
   await sh(w, sid, 'echo again >> mine.txt');
   await poll(() => wgot.length >= 1, { timeout: 3000 });
   assert.equal(wgot[0].uri, uri);
+});
+
+test('list_changed: a listing client hears of its own sessions created and destroyed, not of another key\'s', async () => {
+  const dataDir = makeDataDir();
+  const srv = await startServe({ dataDir });
+  closers.push(srv);
+  const k1 = createKey(dataDir, { name: 'one' });
+  const k2 = createKey(dataDir, { name: 'two' });
+  const a = await httpClient(srv, { key: k1.key });
+  closers.push(a);
+  const b = await httpClient(srv, { key: k2.key });
+  closers.push(b);
+  assert.equal(a.client.getServerCapabilities().resources.listChanged, true);
+  const heard = { a: 0, b: 0 };
+  a.client.setNotificationHandler(ResourceListChangedNotificationSchema, () => { heard.a++; });
+  b.client.setNotificationHandler(ResourceListChangedNotificationSchema, () => { heard.b++; });
+  await a.client.listResources();
+  await b.client.listResources();
+  const sid = ok(await a.call('session_create', {})).session_id;
+  await poll(() => heard.a >= 1, { timeout: 3000 });
+  assert.equal(heard.a, 1, 'one notification for one new session');
+  ok(await a.call('file_write', { session_id: sid, path: 'new.txt', content: 'x' }));
+  assert.deepEqual((await a.client.listResources()).resources.map((r) => r.uri), [fileUri(sid, 'new.txt')]);
+  ok(await a.call('session_destroy', { session_id: sid }));
+  await poll(() => heard.a >= 2, { timeout: 3000 });
+  await sleep(200);
+  assert.equal(heard.b, 0, 'another key\'s client hears nothing of these sessions');
+  const own = ok(await b.call('session_create', {})).session_id;
+  await poll(() => heard.b >= 1, { timeout: 3000 });
+  assert.equal(heard.a, 2);
+  ok(await b.call('session_destroy', { session_id: own }));
 });
 
 test('a session made from a snapshot (an overlay workspace as root) notifies too', async () => {
