@@ -33,6 +33,20 @@ function updates(client) {
   return got;
 }
 
+/** A serve process with two keys and an HTTP client of each. */
+async function twoKeys() {
+  const dataDir = makeDataDir();
+  const srv = await startServe({ dataDir });
+  closers.push(srv);
+  const k1 = createKey(dataDir, { name: 'one' });
+  const k2 = createKey(dataDir, { name: 'two' });
+  const a = await httpClient(srv, { key: k1.key });
+  closers.push(a);
+  const b = await httpClient(srv, { key: k2.key });
+  closers.push(b);
+  return { srv, k1, a, b };
+}
+
 async function rejects(p, code, re) {
   await assert.rejects(p, (e) => {
     assert.equal(e.code, code, `code of ${e.message}`);
@@ -224,15 +238,7 @@ test('stdio: subscriptions are bounded per connection', async () => {
 });
 
 test('serve: two keys over HTTP, and WebSocket; another key\'s session is not there', async () => {
-  const dataDir = makeDataDir();
-  const srv = await startServe({ dataDir });
-  closers.push(srv);
-  const k1 = createKey(dataDir, { name: 'one' });
-  const k2 = createKey(dataDir, { name: 'two' });
-  const a = await httpClient(srv, { key: k1.key });
-  closers.push(a);
-  const b = await httpClient(srv, { key: k2.key });
-  closers.push(b);
+  const { srv, k1, a, b } = await twoKeys();
   const sid = ok(await a.call('session_create', {})).session_id;
   await sh(a, sid, 'echo secret > mine.txt');
   const uri = fileUri(sid, 'mine.txt');
@@ -268,15 +274,7 @@ test('serve: two keys over HTTP, and WebSocket; another key\'s session is not th
 });
 
 test('list_changed: a listing client hears of its own sessions created and destroyed, not of another key\'s', async () => {
-  const dataDir = makeDataDir();
-  const srv = await startServe({ dataDir });
-  closers.push(srv);
-  const k1 = createKey(dataDir, { name: 'one' });
-  const k2 = createKey(dataDir, { name: 'two' });
-  const a = await httpClient(srv, { key: k1.key });
-  closers.push(a);
-  const b = await httpClient(srv, { key: k2.key });
-  closers.push(b);
+  const { a, b } = await twoKeys();
   assert.equal(a.client.getServerCapabilities().resources.listChanged, true);
   const heard = { a: 0, b: 0 };
   a.client.setNotificationHandler(ResourceListChangedNotificationSchema, () => { heard.a++; });
