@@ -30,7 +30,7 @@
 /* One row per language: more languages are one row each. */
 /* The environment every program starts from; session and call env add to it. */
 static const char *const base_env[] = {
-	"PATH=/usr/local/bin:/usr/bin:/bin",
+	"PATH=/usr/local/bin:/usr/bin:/bin:/workspace/.local/bin", /* where pip install puts commands */
 	"HOME=/workspace",
 	"USER=user",
 	"LOGNAME=user",

@@ -72,4 +72,10 @@ describe('pip in a sandbox', () => {
     assert.match(out, /Requirement already satisfied: pip/, out);
     assert.match(out, /rc=0/, out);
   });
+
+  test('a command pip installs for the user (~/.local/bin) runs by its name', { timeout: 60000 }, async () => {
+    await c.call('file_write', { path: '.local/bin/qa-hello', content: '#!/bin/sh\necho hello from local bin\n' });
+    const r = await c.call('execute', { language: 'shell', code: 'chmod +x ~/.local/bin/qa-hello && qa-hello' });
+    assert.equal(r.structuredContent.stdout, 'hello from local bin\n', JSON.stringify(r.structuredContent));
+  });
 });
