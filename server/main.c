@@ -583,8 +583,9 @@ static int cmd_serve(const char *listen, const char *auth_mode, const char *admi
 	}
 	if (admin_pw) {
 		printf("\nThe administrator \"%s\" was created. Its password is shown only this once:\n\n"
-		       "    password: %s\n\nLog in with POST /auth/login; change it with mcpbox user passwd %s --password-stdin\n",
-		       admin_user, admin_pw, admin_user);
+		       "    password: %s\n\nLog in with POST /auth/login; change it with mcpbox user passwd %s --password-stdin "
+		       "--data %s\n",
+		       admin_user, admin_pw, admin_user, srv.cfg.data_dir);
 		srv_user_password_free(admin_pw);
 	}
 	if (auth_none)

@@ -59,6 +59,31 @@ describe('a new user', () => {
   });
 });
 
+describe('a new administrator (serve --admin-user)', () => {
+  let srv;
+  before(async () => { srv = await startServe({ extraArgs: ['--admin-user', 'boss'] }); });
+  after(async () => { await srv?.close(); });
+
+  test('the password change command the first start prints works on this server', async () => {
+    const m = /change it with (mcpbox user passwd .*)$/m.exec(srv.stdout);
+    assert.ok(m, srv.stdout);
+    const args = m[1].trim().split(/\s+/).slice(1);
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'e2e-home-'));
+    let r;
+    try {
+      r = spawnSync(BIN, args, { encoding: 'utf8', cwd: home, timeout: 10000, input: 'a new password 42\n',
+        env: { ...process.env, MCPBOX_DATA: path.join(home, 'elsewhere') } });
+    } finally {
+      fs.rmSync(home, { recursive: true, force: true });
+    }
+    assert.equal(r.status, 0, r.stderr);
+    const res = await httpRequest(srv, { path: '/auth/login', headers: { 'Content-Type': 'application/json' },
+      body: { username: 'boss', password: 'a new password 42' } });
+    assert.equal(res.status, 200, res.text);
+    assert.ok(res.json.access_token);
+  });
+});
+
 describe('pip in a sandbox', () => {
   let c;
   before(async () => { c = await startClient(); });
