@@ -1,5 +1,5 @@
 /*
- * agent.c — the kernel agent: `mcpbox kernel-agent LANGUAGE`, started by the
+ * agent.c — the kernel agent: `mcpbox kernel-agent LANGUAGE [AS_BYTES]`, started by the
  * server through the session's worker, so it runs inside the sandbox (its
  * namespaces, uid, seccomp filter, cgroup and limits) and is worth no more
  * than the sandbox's own code.
@@ -34,6 +34,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -94,6 +95,7 @@ static const struct lang_kernel kernels[] = {
 };
 
 static struct {
+	unsigned long long as_bytes;	/* RLIMIT_AS for the kernel (an ASan server's agent runs without one), 0: none */
 	int chan;
 	pid_t kpid;
 	int sigpipe[2];
@@ -233,6 +235,8 @@ static void kernel_start(const struct lang_kernel *k)
 		if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(ep[1], 2) < 0)
 			_exit(127);
 		if (chdir("/workspace") < 0 && chdir("/") < 0)
+			_exit(127);
+		if (A.as_bytes && setrlimit(RLIMIT_AS, &(struct rlimit){ A.as_bytes, A.as_bytes }) < 0)
 			_exit(127);
 		execv(argv[0], (char *const *)argv);
 		dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));
@@ -772,6 +776,13 @@ int kern_agent_main(int argc, char **argv)
 			k = &kernels[i];
 	if (!k)
 		fail("no kernel for language %s", argc > 2 ? argv[2] : "(none)");
+	if (argc > 3) {
+		char *end;
+		errno = 0;
+		A.as_bytes = strtoull(argv[3], &end, 10);
+		if (errno || end == argv[3] || *end || !A.as_bytes)
+			fail("a malformed address space bound: %s", argv[3]);
+	}
 	write_connection_file();
 	A.ctx = zmq_ctx_new();
 	if (!A.ctx)

@@ -437,7 +437,7 @@ static void start_timeout(uv_timer_t *t)
 static int agent_spawn(struct kern *k, struct sess_worker *w, const struct sess_limits *lim,
 		       const char *const *envp, struct err **errp)
 {
-	char exe[32];
+	char exe[32], as_bytes[24];
 	int sv[2];
 
 	if (K.exe_fd < 0)
@@ -446,7 +446,7 @@ static int agent_spawn(struct kern *k, struct sess_worker *w, const struct sess_
 		return err_set(errp, errno, "socketpair");
 	fd_set_nonblock(sv[1], false);	/* the agent may wait for us, never we for it */
 	snprintf(exe, sizeof(exe), "/proc/self/fd/%d", KERN_AGENT_FD_EXE);
-	const char *argv[] = { exe, "kernel-agent", k->lang, NULL };
+	const char *argv[] = { exe, "kernel-agent", k->lang, NULL, NULL };
 	struct sess_spawn sp = {
 		.argv = argv,
 		.envp = envp,
@@ -456,7 +456,14 @@ static int agent_spawn(struct kern *k, struct sess_worker *w, const struct sess_
 		.limits = *lim,
 	};
 #if defined(__SANITIZE_ADDRESS__)
-	sp.limits.memory_bytes = 0;	/* ASan's shadow does not fit an RLIMIT_AS */
+	/* ASan's shadow does not fit an RLIMIT_AS: the agent puts the bound on its kernel (not instrumented) */
+	if (lim->memory_bytes && !sess_worker_memory_cgroup(w)) {
+		snprintf(as_bytes, sizeof(as_bytes), "%llu", (unsigned long long)lim->memory_bytes);
+		argv[3] = as_bytes;
+	}
+	sp.limits.memory_bytes = 0;
+#else
+	(void)as_bytes;
 #endif
 	k->gen = ++K.gen;
 	if (sess_worker_spawn(w, &sp, agent_exited, (void *)(uintptr_t)k->gen, &k->exec_id, errp) < 0) {
@@ -731,10 +738,7 @@ static void pool_ready(void *arg, struct sess_worker *w, const struct sess_limit
 	struct kern *k = xcalloc(1, sizeof(*k));
 
 	k->sandbox = w;
-	k->limits = *lim;
-#if defined(__SANITIZE_ADDRESS__)
-	k->limits.memory_bytes = 0;
-#endif
+	k->limits = *lim;	/* agent_spawn keeps RLIMIT_AS off an ASan agent */
 	snprintf(k->lang, sizeof(k->lang), "%s", K.pool_lang);
 	k->chan = -1;
 	k->state = K_GONE;

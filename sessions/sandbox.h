@@ -204,6 +204,9 @@ void sess_worker_on_death(struct sess_worker *w, void (*cb)(void *arg), void *ar
 /** Host pid of the worker (PID 1 inside). */
 pid_t sess_worker_pid(const struct sess_worker *w);
 
+/** Whether the sandbox has a memory cgroup (else its memory bound is RLIMIT_AS per process). */
+bool sess_worker_memory_cgroup(const struct sess_worker *w);
+
 /**
  * Kill everything in the sandbox, close the control socket and free w. No
  * callback of w runs after this. The zygote reaps the worker and removes its

@@ -129,6 +129,11 @@ pid_t sess_worker_pid(const struct sess_worker *w)
 	return w->pid;
 }
 
+bool sess_worker_memory_cgroup(const struct sess_worker *w)
+{
+	return w->cg.memory;
+}
+
 void sess_worker_on_death(struct sess_worker *w, void (*cb)(void *arg), void *arg)
 {
 	w->on_death = cb;
