@@ -58,7 +58,7 @@ int sess_quota_check(struct sess_registry *reg, const char *principal, const str
 	sess_foreach(reg, NULL, tally_session, &t);
 	if (add->executions && q->server_executions && t.running + add->executions > q->server_executions)
 		/* the whole server's bound holds for everyone: it keeps fds and CPU for the work already admitted */
-		return err_set(errp, EAGAIN, "the server runs %" PRIu64 " executions, its maximum (quota "
+		return err_setc(errp, err_class_of(EAGAIN), 0, "the server runs %" PRIu64 " executions, its maximum (quota "
 			       "server_executions); try again when one has finished", t.running);
 	if (!t.principal)
 		return 0;
@@ -66,11 +66,11 @@ int sess_quota_check(struct sess_registry *reg, const char *principal, const str
 		for (struct sess_snap *sn = *sess_registry_snaps(reg); sn; sn = sn->next)
 			t.mine.snapshots += srv_principal_owned_by(principal, sn->owner);
 	if (add->disk_bytes && q->disk_bytes && t.unmeasured)
-		return err_set(errp, EDQUOT, "quota: the workspace of session %s cannot be measured (directories nested "
+		return err_setc(errp, ERR_LIMIT, 0, "quota: the workspace of session %s cannot be measured (directories nested "
 			       "deeper than %d levels, or more than %u entries), so it counts as over this key's disk "
 			       "quota: remove some", t.unmeasured, DU_MAX_DEPTH, DU_MAX_ENTRIES);
 	if (add->disk_bytes && q->disk_bytes && t.mine.disk_bytes >= q->disk_bytes)
-		return err_set(errp, EDQUOT, "quota: this key's workspaces take %" PRIu64 " MiB of disk; its quota is %"
+		return err_setc(errp, ERR_LIMIT, 0, "quota: this key's workspaces take %" PRIu64 " MiB of disk; its quota is %"
 			       PRIu64 " MiB (delete files or sessions; use is measured every %" PRIu64 " s)",
 			       t.mine.disk_bytes >> 20, q->disk_bytes >> 20, q->disk_scan_s);
 	const char *free_one = "remove one, or ask the operator for a larger quota";
@@ -89,10 +89,10 @@ int sess_quota_check(struct sess_registry *reg, const char *principal, const str
 		if (!f->want || !f->max || f->held + f->want <= f->max)
 			continue;
 		if (f->bytes)
-			return err_set(errp, EDQUOT, "quota: this key may hold %" PRIu64 " MiB of %s; it holds %" PRIu64
+			return err_setc(errp, ERR_LIMIT, 0, "quota: this key may hold %" PRIu64 " MiB of %s; it holds %" PRIu64
 				       " MiB and asked for %" PRIu64 " MiB more (stop or destroy a session, or ask the "
 				       "operator for a larger quota)", f->max >> 20, f->what, f->held >> 20, f->want >> 20);
-		return err_set(errp, EDQUOT, "quota: this key may hold %" PRIu64 " %s and holds %" PRIu64 " (%s)", f->max,
+		return err_setc(errp, ERR_LIMIT, 0, "quota: this key may hold %" PRIu64 " %s and holds %" PRIu64 " (%s)", f->max,
 			       f->what, f->held, f->hint);
 	}
 	return 0;

@@ -32,9 +32,9 @@ struct sess_held {
 /** Does principal have a quota at all? */
 bool sess_quota_applies(const char *principal);
 /**
- * 0 if principal may hold add more; else -1 with errno EDQUOT and a message
- * naming the quota, what it holds and what it asked for. Executions are
- * also bounded for the whole server (everyone, EAGAIN).
+ * 0 if principal may hold add more; else -1 with ERR_LIMIT and a message
+ * naming the quota, what it holds and what it asked for (no strerror after
+ * it). Executions are also bounded for the whole server (everyone, EAGAIN's class).
  */
 int sess_quota_check(struct sess_registry *reg, const char *principal, const struct sess_held *add,
 		     struct err **errp);

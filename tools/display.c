@@ -209,7 +209,7 @@ int tool_display_quota(struct tool_call *call, struct sess_session *s, struct er
 		return 0;
 	sess_foreach(call->env->sessions, call->principal, count_display, &held);
 	if (held + 1 > max)
-		return err_set(errp, EDQUOT, "quota: this key may hold %llu displays and holds %llu (a display stops "
+		return err_setc(errp, ERR_LIMIT, 0, "quota: this key may hold %llu displays and holds %llu (a display stops "
 			       "when unused for display_idle, or with its session)", (unsigned long long)max,
 			       (unsigned long long)held);
 	return 0;

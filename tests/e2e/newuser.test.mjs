@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import WebSocket from 'ws';
-import { BIN, startServe, startClient, httpRequest } from './helpers.mjs';
+import { BIN, startServe, startClient, httpRequest, httpClient, createKey } from './helpers.mjs';
 
 describe('a new user', () => {
   let srv;
@@ -81,6 +81,24 @@ describe('a new administrator (serve --admin-user)', () => {
       body: { username: 'boss', password: 'a new password 42' } });
     assert.equal(res.status, 200, res.text);
     assert.ok(res.json.access_token);
+  });
+});
+
+describe('a key at its quota', () => {
+  test('the refusal says which quota, with no unrelated "Disk quota exceeded" after it', { timeout: 60000 }, async () => {
+    const srv = await startServe({ config: { quota: { sessions: 1 } } });
+    const c = await httpClient(srv, { key: createKey(srv.dataDir, { name: 'tenant' }).key });
+    try {
+      const first = await c.call('session_create', {});
+      assert.ok(first.structuredContent?.session_id, JSON.stringify(first));
+      const r = await c.call('session_create', {});
+      assert.equal(r.isError, true, JSON.stringify(r));
+      assert.match(r.content[0].text, /quota: this key may hold 1 sessions and holds 1/);
+      assert.doesNotMatch(r.content[0].text, /Disk quota exceeded/);
+    } finally {
+      await c.close();
+      await srv.close();
+    }
   });
 });
 
