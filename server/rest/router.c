@@ -269,6 +269,7 @@ static void unrouted_dispatch(struct tp_req *r, void *arg)
 /* A path prefix several dialects' documented paths share, and those dialects. */
 struct prefix {
 	char *prefix;
+	bool mounted;			/* its route is added (rest_start) */
 	size_t n;
 	const struct rest_dialect *d[ARRAY_SIZE(dialects)];
 	struct prefix *next;
@@ -377,11 +378,23 @@ void rest_start(const struct srv_config *cfg)
 			}
 		}
 	}
-	/* last: what no documented path takes under a prefix dialects share */
-	for (struct prefix *p = prefixes; p; p = p->next) {
+	/*
+	 * Last: what no documented path takes under a prefix dialects declare,
+	 * the longest prefix first (routes match in the order they are added),
+	 * so /api/v1/x is the /api/v1 dialects' and /api/x SoulBox's alone.
+	 */
+	size_t nprefix = 0;
+	for (struct prefix *p = prefixes; p; p = p->next)
+		nprefix++;
+	for (size_t done = 0; done < nprefix; done++) {
+		struct prefix *longest = NULL;
+		for (struct prefix *p = prefixes; p; p = p->next)
+			if (!p->mounted && (!longest || strlen(p->prefix) > strlen(longest->prefix)))
+				longest = p;
 		struct buf b = BUF_INIT;
-		buf_addf(&b, "%s/{rest*}", p->prefix);
-		tp_http_route(TP_ANY, b.data, prefix_dispatch, p);
+		buf_addf(&b, "%s/{rest*}", longest->prefix);
+		tp_http_route(TP_ANY, b.data, prefix_dispatch, longest);
+		longest->mounted = true;
 		buf_release(&b);
 	}
 }

@@ -603,6 +603,18 @@ static void soulbox_unrouted(struct tp_req *r, bool wrong_method)
 		sb_fail(r, 404, SB_RESOURCE_NOT_FOUND, NULL, "No such endpoint: %s", tp_req_path(r));
 }
 
+/* A failure under /api that no route takes (nor a longer prefix: /api/v1 is other dialects'). */
+static void soulbox_fail_fields(json_t *out, int status, const char *message)
+{
+	json_t *e = sb_error_json(status == 405 ? SB_VALIDATION_ERROR : SB_RESOURCE_NOT_FOUND, message,
+				  status == 405 ? "method" : NULL, NULL, NULL);
+
+	json_object_update(out, e);
+	json_decref(e);
+}
+
+static const char *const soulbox_prefixes[] = { "/api", NULL };
+
 static void soulbox_init(const struct srv_config *cfg)
 {
 	size_t n = 0;
@@ -641,6 +653,8 @@ const struct rest_dialect rest_soulbox = {
 	.name = "soulbox",
 	.routes = all_routes,
 	.unrouted = soulbox_unrouted,
+	.prefixes = soulbox_prefixes,
+	.fail_fields = soulbox_fail_fields,
 	.init = soulbox_init,
 	.release = soulbox_release,
 };

@@ -40,6 +40,17 @@ describe('shared REST prefixes', () => {
     assert.equal(anon.json.detail, 'Not Found');
   });
 
+  test('/api (outside /api/v1) is SoulBox\'s alone: its error envelope', async () => {
+    for (const [method, p] of [['GET', '/api/nonexistent'], ['POST', '/api/sandboxes/x/y/z/w']]) {
+      const res = await call(srv, method, p, { 'X-API-Key': srv.key });
+      assert.equal(res.status, 404, `${method} ${p}: ${res.text}`);
+      assert.deepEqual(Object.keys(res.json), ['error'], res.text);
+      assert.equal(res.json.error.code, 'RESOURCE_NOT_FOUND');
+      assert.match(res.json.error.message, /no such endpoint/);
+      assert.match(res.json.error.request_id, /^req_[0-9a-f]+$/);
+    }
+  });
+
   test('/v1 is the manager\'s alone: its envelope, no FastAPI field', async () => {
     const res = await call(srv, 'GET', '/v1/nothing/here', { 'X-API-KEY': srv.key });
     assertEnvelope(res, 404, 'NOT_FOUND', 'GET /v1/nothing/here');
