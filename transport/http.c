@@ -334,10 +334,12 @@ static void error_body(struct buf *b, int code, const char *msg)
 /* What a 401 says: how to pass a key (clients show this text to people). */
 static const char *unauthorized_msg(const char *key)
 {
-	return key[0] ? "Unauthorized: unknown or revoked API key (send a key from `mcpbox key create` as "
-			"\"Authorization: Bearer KEY\" or \"X-API-Key: KEY\")"
+	/* the server's data directory is not told to an unauthenticated client: DIR stands for it */
+	return key[0] ? "Unauthorized: unknown or revoked API key (send a key from `mcpbox key create --data DIR` "
+			"as \"Authorization: Bearer KEY\" or \"X-API-Key: KEY\"; DIR is the server's data directory)"
 		      : "Unauthorized: send an API key as \"Authorization: Bearer KEY\" or \"X-API-Key: KEY\" "
-			"(the first start printed one; `mcpbox key create --name NAME` makes more; mcpbox does no OAuth)";
+			"(the first start printed one; `mcpbox key create --name NAME --data DIR` on the server makes more, "
+			"DIR being its data directory; mcpbox does no OAuth)";
 }
 
 /*

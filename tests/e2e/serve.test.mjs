@@ -651,6 +651,9 @@ describe('serve: Streamable HTTP on the wire', () => {
     const r = await httpRequest(srv, { headers: hdrs(null, null), body: INIT });
     assert.equal(r.status, 401);
     assert.match(r.json.error.message, /"Authorization: Bearer KEY" or "X-API-Key: KEY"/);
+    // the command that makes a key names the data directory (without it a key lands in another one), not the path itself
+    assert.match(r.json.error.message, /mcpbox key create --name NAME --data DIR/);
+    assert.ok(!r.json.error.message.includes(srv.dataDir), 'the data directory is not told to a client without a key');
   });
 
   test('/healthz needs no key; /metrics needs one; unknown paths 404; other methods 405', async () => {
