@@ -11,29 +11,11 @@ import crypto from 'node:crypto';
 import WebSocket from 'ws';
 import { startServe, createKey, httpRequest, httpClient, sleep, poll, hostPidsMatching } from './helpers.mjs';
 import { loadCompat, compatRequest, assertExchange, runShell, runPython } from './compat.mjs';
+import { sb, assertError } from './soulbox_client.mjs';
 
 const FX = loadCompat('soulbox');
 const PREFIX = FX.prefix;
 const BASES = ['', PREFIX];
-
-export const sb = (srv, key, method, p, body, headers = {}) => httpRequest(srv, {
-  method, path: p, body,
-  headers: { ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}), ...(key ? { 'X-API-Key': key } : {}), ...headers },
-  timeout: 60000,
-});
-
-/** The envelope: {error: {code, message, details, request_id}}, the id also in X-Request-ID. */
-function assertError(res, status, code, field) {
-  assert.equal(res.status, status, res.text);
-  const e = res.json?.error;
-  assert.ok(e, `no error envelope: ${res.text}`);
-  assert.equal(e.code, code, res.text);
-  assert.equal(typeof e.message, 'string');
-  assert.equal(typeof e.details, 'object');
-  assert.match(e.request_id, /^req_[0-9a-f]{16}$/);
-  assert.equal(res.headers['x-request-id'], e.request_id);
-  if (field) assert.equal(e.details.field, field, res.text);
-}
 
 const ex = (name) => FX.exchanges.find((e) => e.name === name);
 

@@ -6,22 +6,8 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
-import { startServe, createKey, httpRequest, poll, sleep, IS_ROOT } from './helpers.mjs';
-
-const sb = (srv, key, method, p, body) => httpRequest(srv, {
-  method, path: p, body,
-  headers: { ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}), ...(key ? { 'X-API-Key': key } : {}) },
-  timeout: 60000,
-});
-
-function assertError(res, status, code, field) {
-  assert.equal(res.status, status, res.text);
-  const e = res.json?.error;
-  assert.ok(e, `no error envelope: ${res.text}`);
-  assert.equal(e.code, code, res.text);
-  assert.match(e.request_id, /^req_[0-9a-f]{16}$/);
-  if (field) assert.equal(e.details.field, field, res.text);
-}
+import { startServe, createKey, poll, sleep, IS_ROOT } from './helpers.mjs';
+import { sb, assertError } from './soulbox_client.mjs';
 
 const ISO_S = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;
 
