@@ -1,6 +1,6 @@
 // SoulBox dialect (seed 004, server/rest/soulbox*.c): how soon /ws/execute delivers a line after the
 // program printed it (the program prints its own clock; the client notes when the frame arrived: one
-// host, one clock), and the throughput of a 100 MB file uploaded (multipart) and downloaded over the
+// host, one clock) beside the same program on the host read through a pipe, and the throughput of a 100 MB file uploaded (multipart) and downloaded over the
 // dialect beside `cp` of the same file inside the sandbox, in the same run.
 //
 //   node tests/bench/soulbox.mjs --bin build/mcpbox [--n 50] [--files 5]     (standalone; prints markdown)
@@ -44,6 +44,24 @@ async function api(srv, method, p, body) {
   return json;
 }
 
+const PRINT_CLOCK = 'import time\nprint(time.time_ns(), flush=True)\ntime.sleep(0.02)';
+
+/** The peer: the same program as a host process, its line read from a pipe; ms from print to arrival, n times. */
+async function pipeLag(n) {
+  const lags = [];
+  for (let i = 0; i < n + 3; i++) {
+    const lag = await new Promise((resolve, reject) => {
+      const child = spawn('python3', ['-c', PRINT_CLOCK], { stdio: ['ignore', 'pipe', 'ignore'] });
+      let lagMs = null;
+      child.stdout.on('data', (d) => { if (lagMs === null) lagMs = nowEpochMs() - Number(String(d).trim()) / 1e6; });
+      child.once('error', reject);
+      child.once('close', () => (lagMs === null ? reject(new Error('python3 printed nothing')) : resolve(lagMs)));
+    });
+    if (i >= 3) lags.push(lag);
+  }
+  return lags;
+}
+
 /** /ws/execute: ms from the program's print (its clock) to the frame's arrival (ours), n times. */
 async function firstByte(srv, n) {
   const ws = new WebSocket(`${srv.base.replace('http', 'ws')}/ws/execute`, { headers: { 'X-API-Key': srv.key } });
@@ -65,7 +83,7 @@ async function firstByte(srv, n) {
         };
         ws.on('message', onMsg);
       });
-      ws.send(JSON.stringify({ type: 'execute', language: 'python', code: 'import time\nprint(time.time_ns(), flush=True)\ntime.sleep(0.02)' }));
+      ws.send(JSON.stringify({ type: 'execute', language: 'python', code: PRINT_CLOCK }));
       const lag = await done;
       if (i >= 3) lags.push(lag);	// the first runs start the sandbox and the interpreter's caches
     }
@@ -111,9 +129,10 @@ export async function benchSoulbox({ bin, dataDir, n = 50, files = 5, size = 100
   const own = !dataDir;
   const dir = own ? fs.mkdtempSync(path.join(os.tmpdir(), 'mcpbox-bench-soulbox-')) : path.join(dataDir, 'soulbox');
   const srv = await serve(bin, dir);
-  let lags, tp;
+  let lags, pipe, tp;
   try {
     lags = await firstByte(srv, n);
+    pipe = await pipeLag(n);
     tp = await throughput(srv, size, files);
   } finally {
     await srv.close();
@@ -125,16 +144,20 @@ export async function benchSoulbox({ bin, dataDir, n = 50, files = 5, size = 100
     '',
     `\`tests/bench/soulbox.mjs\`, \`mcpbox serve\` on loopback, ${os.cpus().length} CPUs. First output: a Python program prints its`,
     `clock (\`time.time_ns()\`) and the \`/ws/execute\` client notes when that line's frame arrives (n = ${n}, one connection,`,
-    `after 3 warm-up runs). Files: a ${size / 1e6} MB random file uploaded as multipart/form-data, downloaded, and copied with`,
-    `\`cp\` inside the sandbox (timed by the sandbox's own clock), ${files} times each in turn; for throughput the p99 column is`,
+    `after 3 warm-up runs); the peer runs the same program as a host \`python3\` and reads the line from a pipe.`,
+    `Files: a ${size / 1e6} MB random file uploaded as multipart/form-data, downloaded, and copied with \`cp\` inside the`,
+    `sandbox (timed by the sandbox's own clock), ${files} times each in turn; for throughput the p99 column is`,
     'the slowest 1 % (the worst run at this n).',
     '',
     '| what | p50 | p99 |',
     '|---|---:|---:|',
     row('`/ws/execute`: a printed line reaches the client after', lags, 'ms'),
+    row('the same program on the host, its line read from a pipe', pipe, 'ms'),
     row(`upload ${size / 1e6} MB (\`POST /api/files/upload\`)`, tp.up, 'MB/s'),
     row(`download ${size / 1e6} MB (\`GET /api/sandboxes/{id}/files/{path}\`)`, tp.down, 'MB/s'),
     row(`\`cp\` of the same file inside the sandbox`, tp.cp, 'MB/s'),
+    '',
+    `A line over \`/ws/execute\` takes ${f2(pct(lags, 0.5) / pct(pipe, 0.5))}x the pipe's time (medians).`,
     '',
     `Upload is ${f2(pct(tp.up, 0.5) / pct(tp.cp, 0.5))}x and download ${f2(pct(tp.down, 0.5) / pct(tp.cp, 0.5))}x the speed of \`cp\` (medians). An upload is held`,
     'whole in memory (the transport has no streaming of request bodies: bounded by max_message) and written in 8 MiB',
