@@ -400,7 +400,7 @@ static void health_fields(json_t *out)
 	ab_bytes_string(pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize : 0, mem, sizeof(mem));
 	snprintf(cpu, sizeof(cpu), "%ld", cpus > 0 ? cpus : 1);
 	json_t *h = json_pack("{s:s, s:s, s:{s:b, s:s}, s:{s:i, s:s, s:s}}", "status", "healthy", "version", VERSION,
-			      "kubernetes", "connected", 1, "version", "mcpbox-" VERSION_MCPBOX, "capacity", "total_nodes", 1,
+			      "kubernetes", "connected", 1, "version", "mcpbox-" MCPBOX_VERSION, "capacity", "total_nodes", 1,
 			      "available_cpu", cpu, "available_memory", mem);
 	json_object_update_missing(out, h);
 	json_decref(h);

@@ -15,7 +15,6 @@
 
 #define AB_MAX_ID 128
 #define AB_SANDBOX_ID 1000	/* the uid and gid programs run as in every sandbox */
-#define VERSION_MCPBOX "0.1.0"
 
 /* ab_begin flags */
 enum {
