@@ -7,7 +7,6 @@
 #include "base/common.h"
 #include "base/json_out.h"
 #include "base/log.h"
-#include "auth.h"
 #include "rest/rest.h"
 
 #include <stdlib.h>
