@@ -62,7 +62,8 @@ describe('REST dialect 003: AgentBox', () => {
   let srv, alice, bob;
   before(async () => {
     // the document's limits (20 creations a minute...) would refuse this suite's own pace
-    srv = await startServe({ config: { compat: { agentbox: { rate_limits: { auth: 1000, create: 1000, exec: 10000, other: 10000 } } } } });
+    // pool_size is the default, said here because /pool/status answers it
+    srv = await startServe({ config: { pool_size: 2, compat: { agentbox: { rate_limits: { auth: 1000, create: 1000, exec: 10000, other: 10000 } } } } });
     addUser(srv.dataDir, 'alice', 'alice-password-1');
     addUser(srv.dataDir, 'bob', 'bob-password-1');
     alice = await login(srv, 'alice', 'alice-password-1');
@@ -605,8 +606,7 @@ describe('REST dialect 003: AgentBox', () => {
     assertError(await api(srv, alice, 'GET', '/api/v1/metrics/global?type=nope'), 400, 'invalid metric type');
     assertError(await api(srv, bob, 'GET', `/api/v1/metrics/environment/${env}`), 404, 'environment not found');
     const pool = await api(srv, alice, 'GET', '/api/v1/pool/status');
-    assert.equal(typeof pool.json.total, 'number');
-    assert.equal(typeof pool.json.pools, 'object');
+    assert.deepEqual(pool.json, { pools: { default: 2 }, total: 2 }, 'the configured pool_size');
     assert.equal((await api(srv, alice, 'DELETE', `/api/v1/environments/${env}`)).status, 204);
   });
 
