@@ -337,9 +337,11 @@ static void download_gone(void *arg)
 static void piece_read(struct sb_call *c, json_t *data)
 {
 	struct download *d = c->ext;
-	size_t n;
+	size_t n = 0;
 	const char *b64 = str(data, "content") ?: "";
 	char *bytes = base64_decode(b64, strlen(b64), &n);
+	if (!bytes)
+		n = 0; /* not base64 (file_read's own output always is): ends the download as a short body */
 	if (!d->started) {
 		d->size = (uint64_t)json_integer_value(json_object_get(data, "size"));
 		const char *slash = strrchr(d->path, '/');
