@@ -45,14 +45,16 @@ struct res_conn {
 /* The connections that used resources/ methods: they hear of changes to the list. */
 static TAILQ_HEAD(, res_conn) conns = TAILQ_HEAD_INITIALIZER(conns);
 
-/* A session came or went: the connections that list it (its owner's; one bound to it) are told. */
+/* A session came or went: the connections whose listing shows it (as sess_foreach decides: its owner's
+ * keys, an admin's, an unauthenticated one's; one bound to it) are told. */
 static void sessions_changed(void *arg, const struct sess_session *s)
 {
 	struct res_conn *rc;
 
 	TAILQ_FOREACH(rc, &conns, link) {
 		const char *who = srv_conn_principal(rc->c), *scope = srv_conn_scope(rc->c);
-		if (srv_conn_closing(rc->c) || (scope ? strcmp(scope, s->id) != 0 : !who || strcmp(who, s->owner) != 0))
+		if (srv_conn_closing(rc->c) || (scope && strcmp(scope, s->id) != 0) ||
+		    !sess_principal_sees(who, s->owner) || !sess_principal_in_scope(who, s->id))
 			continue;
 		srv_conn_notify(rc->c, "notifications/resources/list_changed", NULL);
 	}

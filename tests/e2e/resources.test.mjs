@@ -274,13 +274,18 @@ test('serve: two keys over HTTP, and WebSocket; another key\'s session is not th
 });
 
 test('list_changed: a listing client hears of its own sessions created and destroyed, not of another key\'s', async () => {
-  const { a, b } = await twoKeys();
+  const { srv, a, b } = await twoKeys();
   assert.equal(a.client.getServerCapabilities().resources.listChanged, true);
-  const heard = { a: 0, b: 0 };
+  // an admin key's listing shows every session: it hears of them all
+  const admin = await httpClient(srv, { key: createKey(srv.dataDir, { name: 'root', admin: true }).key });
+  closers.push(admin);
+  const heard = { a: 0, b: 0, admin: 0 };
   a.client.setNotificationHandler(ResourceListChangedNotificationSchema, () => { heard.a++; });
   b.client.setNotificationHandler(ResourceListChangedNotificationSchema, () => { heard.b++; });
+  admin.client.setNotificationHandler(ResourceListChangedNotificationSchema, () => { heard.admin++; });
   await a.client.listResources();
   await b.client.listResources();
+  await admin.client.listResources();
   const sid = ok(await a.call('session_create', {})).session_id;
   await poll(() => heard.a >= 1, { timeout: 3000 });
   assert.equal(heard.a, 1, 'one notification for one new session');
@@ -294,6 +299,8 @@ test('list_changed: a listing client hears of its own sessions created and destr
   await poll(() => heard.b >= 1, { timeout: 3000 });
   assert.equal(heard.a, 2);
   ok(await b.call('session_destroy', { session_id: own }));
+  await poll(() => heard.admin >= 4, { timeout: 3000 });
+  assert.equal(heard.admin, 4, 'the admin heard of both keys\' sessions, created and destroyed');
 });
 
 test('a session made from a snapshot (an overlay workspace as root) notifies too', async () => {
