@@ -283,12 +283,23 @@ bool ab_env_reaches(const char *principal, const char *id)
 	return srv_principal_owned_by(principal, o);
 }
 
-/* Is environment id one principal's rights reach at all (a scoped key: one of its grants)? */
+/* What principal's rights reach: 1 and *out; 0: every environment (no keys without serve); -1: none. */
+static int reach_of(const char *principal, struct srv_rights *out)
+{
+	const struct rest_services *svc = rest_services();
+	return !svc ? 0 : svc->rights(principal, out) ? 1 : -1;
+}
+
+/* Is environment id in what reach_of answered (a scoped key: one of its grants)? */
+static bool reached(int reach, const struct srv_rights *rights, const char *id)
+{
+	return !reach || (reach > 0 && srv_rights_level(rights, id) != SRV_LEVEL_NONE);
+}
+
 static bool visible(const char *principal, const char *id)
 {
 	struct srv_rights rights;
-	const struct rest_services *svc = rest_services();
-	return !svc || (svc->rights(principal, &rights) && srv_rights_level(&rights, id) != SRV_LEVEL_NONE);
+	return reached(reach_of(principal, &rights), &rights, id);
 }
 
 static const char *str(json_t *o, const char *name)
@@ -735,10 +746,12 @@ static void env_listed(struct abreq *a, json_t *data)
 	struct listed *l = xcalloc(cap ? cap : 1, sizeof(*l));
 	char msg[256];
 	const char *sel = str(a->work, "label"), *status = str(a->work, "status");
+	struct srv_rights rights;
+	int reach = reach_of(a->principal, &rights);	/* once, not once a session */
 
 	json_array_foreach(sessions, i, s) {
 		json_t *spec = ab_env_spec(str(s, "session_id"));
-		if (!spec || !visible(a->principal, str(s, "session_id")))
+		if (!spec || !reached(reach, &rights, str(s, "session_id")))
 			continue;
 		if (status && strcmp(ab_env_status(str(s, "status")), status))
 			continue;
