@@ -223,17 +223,6 @@ static const struct need *need_of(const struct tool_def *def)
 	return def->read_only ? &need_read : &need_write;
 }
 
-bool tool_rights_needed(const char *name, unsigned *caps, enum srv_level *level)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(needs); i++)
-		if (!strcmp(needs[i].tool, name)) {
-			*caps = needs[i].caps;
-			*level = needs[i].level;
-			return true;
-		}
-	return false;
-}
-
 bool tool_may(const struct tool_call *call, const char *sid, unsigned caps, enum srv_level level)
 {
 	char why[8];

@@ -271,8 +271,6 @@ enum srv_rate_cat tool_rate_category(const char *name);
 bool tool_may(const struct tool_call *call, const char *sid, unsigned caps, enum srv_level level);
 /** May the caller give input to session sid (a control token: sandbox_write and execute as editor)? */
 bool tool_may_control(const struct tool_call *call, const char *sid);
-/** What a tool needs, for documentation and tests: false for an unknown tool. */
-bool tool_rights_needed(const char *name, unsigned *caps, enum srv_level *level);
 
 /** Parse every schema once; aborts on a malformed built-in schema (a bug). */
 void tool_registry_init(const struct tool_env *env);
