@@ -58,9 +58,13 @@ void sess_snap_foreach(struct sess_registry *reg, const char *owner,
 		       void (*fn)(void *arg, struct sess_snap *sn), void *arg)
 {
 	struct sess_snap *sn, *next;
+	struct sess_scope sc;
+
+	/* once per walk, not per snapshot: each lookup asks the key store */
+	sess_scope_of(owner, &sc);
 	for (sn = *sess_registry_snaps(reg); sn; sn = next) {
 		next = sn->next;
-		if (sess_principal_sees(owner, sn->owner) && sess_principal_in_scope(owner, sn->session_id))
+		if (sess_principal_sees(owner, sn->owner) && sess_scope_has(&sc, sn->session_id))
 			fn(arg, sn);
 	}
 }

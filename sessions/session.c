@@ -875,17 +875,7 @@ int sess_principal_rights(const char *principal, struct srv_rights *out)
 	return rights_hook(principal, out);
 }
 
-/*
- * What a principal's key limits it to, looked up once per find or walk:
- * NULL rights (no key, or an unscoped one) limit nothing beyond ownership.
- */
-struct scope {
-	bool none;			/* a key that no longer counts */
-	bool scoped;
-	struct srv_rights r;
-};
-
-static void scope_of(const char *principal, struct scope *sc)
+void sess_scope_of(const char *principal, struct sess_scope *sc)
 {
 	sc->none = false;
 	sc->scoped = false;
@@ -898,17 +888,17 @@ static void scope_of(const char *principal, struct scope *sc)
 	sc->scoped = sc->r.ngrants > 0;
 }
 
-static bool in_scope(const struct scope *sc, const char *sid)
+bool sess_scope_has(const struct sess_scope *sc, const char *sid)
 {
 	return !sc->none && (!sc->scoped || srv_rights_level(&sc->r, sid) != SRV_LEVEL_NONE);
 }
 
 bool sess_principal_in_scope(const char *principal, const char *sid)
 {
-	struct scope sc;
+	struct sess_scope sc;
 
-	scope_of(principal, &sc);
-	return in_scope(&sc, sid);
+	sess_scope_of(principal, &sc);
+	return sess_scope_has(&sc, sid);
 }
 
 bool sess_principal_may(const char *principal, const char *sid, unsigned caps, enum srv_level level)
@@ -923,12 +913,12 @@ struct sess_session *sess_find(struct sess_registry *reg, const char *id, const 
 {
 	for (struct sess_session *s = reg->head; s; s = s->next)
 		if (!strcmp(s->id, id)) {
-			struct scope sc;
+			struct sess_scope sc;
 
 			if (!sess_principal_sees(owner, s->owner))
 				return NULL;
-			scope_of(owner, &sc);
-			return in_scope(&sc, s->id) ? s : NULL;
+			sess_scope_of(owner, &sc);
+			return sess_scope_has(&sc, s->id) ? s : NULL;
 		}
 	return NULL;
 }
@@ -937,12 +927,12 @@ void sess_foreach(struct sess_registry *reg, const char *owner,
 		  void (*fn)(void *arg, struct sess_session *s), void *arg)
 {
 	struct sess_session *s, *next;
-	struct scope sc;
+	struct sess_scope sc;
 
-	scope_of(owner, &sc);
+	sess_scope_of(owner, &sc);
 	for (s = reg->head; s; s = next) {
 		next = s->next;
-		if (sess_principal_sees(owner, s->owner) && in_scope(&sc, s->id))
+		if (sess_principal_sees(owner, s->owner) && sess_scope_has(&sc, s->id))
 			fn(arg, s);
 	}
 }

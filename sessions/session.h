@@ -275,6 +275,19 @@ int sess_principal_rights(const char *principal, struct srv_rights *out);
  * rights and scope in one (vnc, proxy: what a token may be minted for).
  */
 bool sess_principal_may(const char *principal, const char *sid, unsigned caps, enum srv_level level);
+/*
+ * What a principal's key limits it to, looked up once per find or walk (each
+ * lookup asks the key store): no key, or an unscoped one, limits nothing
+ * beyond ownership.
+ */
+struct sess_scope {
+	bool none;			/* a key that no longer counts: nothing is in scope */
+	bool scoped;			/* limited to r's grants */
+	struct srv_rights r;
+};
+void sess_scope_of(const char *principal, struct sess_scope *sc);
+/** Is session sid within scope sc? */
+bool sess_scope_has(const struct sess_scope *sc, const char *sid);
 /** Is session sid within what principal's key is limited to (always, for a principal without a scoped key)? */
 bool sess_principal_in_scope(const char *principal, const char *sid);
 
