@@ -7,7 +7,6 @@
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #define COMMAND_KEPT 200	/* bytes of a job's code shown in listings */
 
@@ -128,10 +127,7 @@ static void job_done(void *arg, struct sess_run_result *res)
 	j->ended_at = wall_ms();
 	j->state = res->timed_out ? SESS_JOB_TIMED_OUT : res->cancelled ? SESS_JOB_CANCELLED : SESS_JOB_EXITED;
 	/* counted as foreground executions are (tools/exec.c): alerts and performance read the counters */
-	int st = res->exit.status;
-	metrics_execution(j->language[0] ? j->language : "job", res->timed_out ? "timeout" : res->exit.oom_killed ? "oom"
-			  : res->cancelled ? "cancelled" : !WIFEXITED(st) || WEXITSTATUS(st) ? "error" : "ok",
-			  res->duration_ms);
+	metrics_execution(j->language[0] ? j->language : "job", sess_run_outcome(res), res->duration_ms);
 	if (j->has_event && res->res.len)
 		buf_add(&j->result, res->res.data, res->res.len);
 	log_debug("session %s: job %s %s", j->sess->id, j->id, sess_job_state_name(j->state));

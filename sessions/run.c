@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/fsuid.h>
+#include <sys/wait.h>
 
 /* After the program exits, wait this long for its pipes to reach EOF. */
 #define EOF_GRACE_MS 50
@@ -275,6 +276,14 @@ static void drain_pipes(struct sess_run *r)
 			taken += n > 0 ? (size_t)n : 0;
 		}
 	}
+}
+
+const char *sess_run_outcome(const struct sess_run_result *res)
+{
+	int st = res->exit.status;
+
+	return res->timed_out ? "timeout" : res->exit.oom_killed ? "oom" : res->cancelled ? "cancelled"
+	       : !WIFEXITED(st) || WEXITSTATUS(st) ? "error" : "ok";
 }
 
 static void grace_cb(uv_timer_t *t)

@@ -58,6 +58,10 @@ struct sess_run_result {
 	uint64_t duration_ms;
 };
 
+/** How a run ended, as the executions counter names it: "timeout", "oom", "cancelled", "error" (a signal or a
+ * non-zero exit) or "ok". */
+const char *sess_run_outcome(const struct sess_run_result *res);
+
 struct sess_run_opts {
 	const char *const *argv;
 	const char *const *envp;

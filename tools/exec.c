@@ -217,9 +217,6 @@ static void run_done(void *arg, struct sess_run_result *res)
 {
 	struct exec_state *st = arg;
 	struct tool_call *call = st->call;
-	int status = res->exit.status;
-	int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-	int code = sig ? 128 + sig : WEXITSTATUS(status);
 	bool truncated = res->out_truncated || res->err_truncated;
 	struct buf note = BUF_INIT;
 
@@ -257,9 +254,7 @@ static void run_done(void *arg, struct sess_run_result *res)
 	json_object_set_new(summary, "stderr_bytes", json_integer((json_int_t)res->err.len));
 	json_object_set_new(summary, "principal", json_string(call->principal));
 	json_object_set_new(sc, "execution_id", json_string(exec_id));
-	metrics_execution(st->lang->name,
-			  res->timed_out ? "timeout" : res->exit.oom_killed ? "oom" : res->cancelled ? "cancelled"
-			  : code ? "error" : "ok", res->duration_ms);
+	metrics_execution(st->lang->name, sess_run_outcome(res), res->duration_ms);
 	if (res->timed_out || res->exit.oom_killed)
 		tool_log(call, LOG_LVL_WARNING, "execute in session %s: %s", st->sess->id,
 			 res->timed_out ? "timed out, killed" : "out of memory, killed");
