@@ -134,6 +134,7 @@ bool srv_rate_take(struct srv_rate *rl, const char *principal, enum srv_rate_cat
 	memset(v, 0, sizeof(*v));
 	v->cat = cat;
 	v->limit = rl->cfg.cat[cat].burst;
+	v->per_minute = rl->cfg.cat[cat].per_minute;
 	if (missing + t > cap) {
 		v->refused = true;
 		v->retry_after_ms = ns_to_ms_up(missing + t - cap);

@@ -27,6 +27,7 @@ struct srv_rate_verdict {
 	enum srv_rate_cat cat;
 	bool refused;
 	uint64_t limit;		/* the bucket's size (X-RateLimit-Limit) */
+	uint64_t per_minute;	/* its refill: what a minute allows (differs from limit when burst does) */
 	uint64_t remaining;	/* tokens left after this call (X-RateLimit-Remaining) */
 	uint64_t reset_after_ms;	/* until it is full again (X-RateLimit-Reset: srv_rate_reset_epoch) */
 	uint64_t retry_after_ms;	/* refused: when one token is there again (0 otherwise) */

@@ -616,6 +616,6 @@ int ab_rate(struct tp_req *r, const char *principal, unsigned flags)
 	if (!v.refused)
 		return 0;
 	ab_fail(r, 429, "rate limit exceeded", "too many requests: %llu a minute are allowed; retry in %llu s",
-		(unsigned long long)v.limit, (unsigned long long)((v.retry_after_ms + 999) / 1000));
+		(unsigned long long)v.per_minute, (unsigned long long)((v.retry_after_ms + 999) / 1000));
 	return -1;
 }

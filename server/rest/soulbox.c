@@ -247,7 +247,7 @@ int sb_begin(struct tp_req *r, enum sb_bucket bucket, char *principal)
 		tp_req_rate_headers(r, &v);
 		if (v.refused) {
 			sb_fail(r, 429, SB_RESOURCE_LIMIT_EXCEEDED, NULL,
-				"Rate limit exceeded: %" PRIu64 " %s per minute per key; retry in %" PRIu64 " s", v.limit,
+				"Rate limit exceeded: %" PRIu64 " %s per minute per key; retry in %" PRIu64 " s", v.per_minute,
 				bucket_defaults[bucket].name, (v.retry_after_ms + 999) / 1000);
 			return -1;
 		}

@@ -30,6 +30,7 @@ int main(void)
 		   i + 1);
 	}
 	ok(srv_rate_take(rl, "key_a", SRV_RATE_EXECUTE, t, &v) && v.refused, "the sixth is refused (exhausted)");
+	ok(v.limit == 5 && v.per_minute == 60, "the verdict tells the bucket (5) from the rate (60 a minute)");
 	ok(v.retry_after_ms == 1000 && v.remaining == 0, "retry after one token's time (%llu ms)",
 	   (unsigned long long)v.retry_after_ms);
 	ok(v.reset_after_ms == 5000, "full again after five tokens' time (%llu ms)", (unsigned long long)v.reset_after_ms);
