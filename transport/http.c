@@ -372,8 +372,9 @@ void http_refuse_upgrade(struct lws *wsi, int status, const char *msg)
  * A client that sent "Expect: 100-continue" waits for a 100 before its body
  * (curl does for bodies over 1 MiB, giving up after a second): tell it to go
  * on once the request is taken. libwebsockets has no call for an interim
- * answer; nothing has been written on the connection yet, so the 25 bytes go
- * out in one send() ahead of the answer lws writes later.
+ * answer; nothing of this request's answer has been written yet (and none of
+ * an earlier one is left, checked), so the 25 bytes go out in one send()
+ * ahead of the answer lws writes later.
  */
 void http_continue(struct lws *wsi)
 {
@@ -382,6 +383,8 @@ void http_continue(struct lws *wsi)
 
 	if (http_hdr(wsi, WSI_TOKEN_HTTP_EXPECT, expect, sizeof(expect)) < 0 || strcasecmp(expect, "100-continue"))
 		return;
+	if (lws_partial_buffered(wsi))
+		return;	/* an earlier answer is still going out: the client waits and sends its body anyway */
 	if (send(lws_get_socket_fd(wsi), cont, sizeof(cont) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof(cont) - 1)
 		log_debug("http: cannot send 100 Continue: %s", strerror(errno));
 }

@@ -112,6 +112,14 @@ describe('API keys with rights', () => {
     errResult(await c.call('execute', { session_id: sidB, language: 'bash', code: 'echo no' }), 'permission denied', sidB);
     const ids = okResult(await c.call('session_list', {})).sessions.map((s) => s.session_id);
     assert.deepEqual(ids, [sidA], 'its listing has A only');
+    // and only A's snapshots, though alice sees both
+    const snapA = okResult(await alice.call('session_snapshot', { session_id: sidA })).snapshot_id;
+    const snapB = okResult(await alice.call('session_snapshot', { session_id: sidB })).snapshot_id;
+    const mine = okResult(await alice.call('snapshot_list', {})).snapshots.map((s) => s.snapshot_id);
+    assert.ok(mine.includes(snapA) && mine.includes(snapB), 'alice lists both snapshots');
+    const scoped = okResult(await c.call('snapshot_list', {})).snapshots.map((s) => s.snapshot_id);
+    assert.ok(scoped.includes(snapA) && !scoped.includes(snapB), `the scoped key lists A's snapshot only: ${scoped}`);
+    errResult(await c.call('snapshot_info', { snapshot_id: snapB }), snapB);
     errResult(await c.call('session_create', {}), 'may not create sessions');
     errResult(await c.call('execute', { language: 'bash', code: 'echo implicit' }), 'give session_id');
     // nor can it grant itself more
