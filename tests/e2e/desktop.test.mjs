@@ -39,8 +39,9 @@ describe('the standard desktop', () => {
   after(async () => { await srv?.close(); });
 
   test('it starts with a window manager, a task bar and a terminal; session_info says which desktop', async () => {
-    const first = await screen();	// the first screenshot already shows the desktop
-    assert.ok(near(pixel(first, 5, 800 - 14), [0x3b, 0x42, 0x52]), 'the task bar along the bottom');
+    // the first screenshot waits for the window manager to run; on a busy host it may paint its task bar a little later
+    const bar = await poll(async () => near(pixel(await screen(), 5, 800 - 14), [0x3b, 0x42, 0x52]), { timeout: 10000, interval: 250 });
+    assert.ok(bar, 'the task bar along the bottom');
     const info = (await srv.call('session_info', { session_id: sid })).structuredContent;
     assert.equal(info.display.desktop, 'standard');
     const ps = await sh('ps -eo comm');
