@@ -579,6 +579,40 @@ static void on_shell(struct jmsg *m)
 	cell_maybe_done();
 }
 
+/*
+ * Before answering an input_request: take in what iopub still carries. The
+ * kernel flushed the cell's output to iopub before it asked, but that is
+ * another connection, so the request can arrive first (the prompt then
+ * showed before earlier output). The kernel now waits for the answer and
+ * writes nothing more, so once iopub is quiet for IOPUB_QUIET_MS (at most
+ * IOPUB_SETTLE_MS in all) everything it sent before is in.
+ */
+#define IOPUB_QUIET_MS 5
+#define IOPUB_SETTLE_MS 50
+static void iopub_settle(void)
+{
+	uint64_t end = now_ms() + IOPUB_SETTLE_MS;
+
+	for (;;) {
+		zmq_pollitem_t it = { A.iopub, 0, ZMQ_POLLIN, 0 };
+		uint64_t now = now_ms();
+		if (now >= end)
+			return;
+		int n = zmq_poll(&it, 1, (long)(end - now < IOPUB_QUIET_MS ? end - now : IOPUB_QUIET_MS));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		struct jmsg m;
+		int r;
+		while ((r = jupyter_recv(A.iopub, &m)) != 0)
+			if (r > 0) {
+				on_iopub(&m);
+				jmsg_release(&m);
+			}
+	}
+}
+
 /* input() in the cell: the next line of its stdin, or EOF ("\x04": ipykernel raises EOFError) once
  * they ran out, as for a program whose stdin ended. The prompt and the answer are echoed to stdout
  * as a terminal shows them (not a password's). */
@@ -592,6 +626,7 @@ static void on_stdin(struct jmsg *m)
 
 	if (!A.seq || strcmp(m->type, "input_request") || !m->parent_id || strcmp(m->parent_id, A.msg_id))
 		return;
+	iopub_settle();
 	buf_adds(&echo, prompt ? prompt : "");
 	if (A.input && A.input_off < A.input_len) {
 		const char *p = A.input + A.input_off, *nl = memchr(p, '\n', A.input_len - A.input_off);
