@@ -69,6 +69,9 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
+# the files kernel/embed.c builds in (.incbin: the compiler's dependency lists miss them)
+$(BUILD)/obj/kernel/embed.o: kernel/node_kernel.py kernel/node_driver.js
+
 # module objects: position independent, nothing exported but the module's table
 $(BUILD)/pic/%.o: %.c
 	@mkdir -p $(dir $@)

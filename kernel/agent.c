@@ -17,6 +17,7 @@
  */
 #include "agent.h"
 #include "chan.h"
+#include "embed.h"
 #include "proto.h"
 #include "../server/base/base64.h"
 #include "../server/base/buf.h"
@@ -49,7 +50,8 @@
 
 struct lang_kernel {
 	const char *name;
-	const char *const *argv;	/* "{conn}" is replaced by the connection file */
+	const char *const *argv;	/* "{conn}" is replaced by the connection file, "{dir}" by its directory */
+	const struct kern_embedded *files;	/* written into the directory first; NULL: none */
 };
 
 /*
@@ -90,8 +92,15 @@ static const char *const python_argv[] = {
 	"--IPKernelApp.quiet=True", "--Kernel._execute_sleep=0", NULL,
 };
 
+/* kernel/node_kernel.py, written with its driver into the agent's directory ("{dir}") */
+static const char *const node_argv[] = {
+	"/usr/bin/python3", "{dir}/node_kernel.py", "{dir}/node_driver.js", "-f", "{conn}",
+	"--IPKernelApp.quiet=True", "--Kernel._execute_sleep=0", NULL,
+};
+
 static const struct lang_kernel kernels[] = {
-	{ "python", python_argv },
+	{ "python", python_argv, NULL },
+	{ "javascript", node_argv, kern_node_files },
 };
 
 static struct {
@@ -208,14 +217,47 @@ static void write_connection_file(void)
 	buf_release(&b);
 }
 
+/* The embedded files the kernel runs, into the agent's directory (read-only). */
+static void write_files(const struct kern_embedded *f)
+{
+	char path[sizeof(A.dir) + 64];
+
+	for (; f && f->name; f++) {
+		size_t len = (size_t)(f->end - f->data), off = 0;
+		snprintf(path, sizeof(path), "%s/%s", A.dir, f->name);
+		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0400);
+		if (fd < 0)
+			fail("cannot write %s: %s", path, strerror(errno));
+		while (off < len) {
+			ssize_t n = write(fd, f->data + off, len - off);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				fail("cannot write %s: %s", path, n < 0 ? strerror(errno) : "short write");
+			off += (size_t)n;
+		}
+		close(fd);
+	}
+}
+
 static void kernel_start(const struct lang_kernel *k)
 {
+	static char expanded[16][sizeof(A.dir) + 64];
 	const char *argv[16];
 	int ep[2];
 	size_t i;
 
-	for (i = 0; k->argv[i] && i < ARRAY_SIZE(argv) - 1; i++)
-		argv[i] = strcmp(k->argv[i], "{conn}") ? k->argv[i] : A.conn;
+	write_files(k->files);
+	for (i = 0; k->argv[i] && i < ARRAY_SIZE(argv) - 1; i++) {
+		if (!strcmp(k->argv[i], "{conn}")) {
+			argv[i] = A.conn;
+		} else if (!strncmp(k->argv[i], "{dir}", 5)) {
+			snprintf(expanded[i], sizeof(expanded[i]), "%s%s", A.dir, k->argv[i] + 5);
+			argv[i] = expanded[i];
+		} else {
+			argv[i] = k->argv[i];
+		}
+	}
 	argv[i] = NULL;
 	if (pipe2(A.sigpipe, O_CLOEXEC | O_NONBLOCK) < 0 || pipe2(ep, O_CLOEXEC) < 0)
 		fail("pipe: %s", strerror(errno));

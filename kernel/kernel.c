@@ -538,7 +538,7 @@ static struct kern *kern_find(struct sess_session *s, const char *lang)
 
 static bool lang_ok(const char *lang)
 {
-	return !strcmp(lang, "python");
+	return !strcmp(lang, "python") || !strcmp(lang, "javascript");
 }
 
 /* s's kernel for lang, running or starting (a new one when there is none or it died). */

@@ -36,8 +36,8 @@
 #define KERN_AHEAD_IDLE_MS 60000		/* a kernel started ahead and not used by its session stops then */
 
 /** The languages with a kernel, as a JSON enum and as text. */
-#define KERN_LANGS_JSON "[\"python\"]"
-#define KERN_LANGS "python"
+#define KERN_LANGS_JSON "[\"python\",\"javascript\"]"
+#define KERN_LANGS "python, javascript"
 
 /** How a cell ended. */
 enum kern_end_how {

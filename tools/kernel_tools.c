@@ -10,6 +10,7 @@
 #include "tool.h"
 #include "exec.h"
 #include "kernel_tools.h"
+#include "lang.h"
 #include "../kernel/kernel.h"
 #include "../sessions/quota.h"
 #include "../server/base/base64.h"
@@ -40,6 +41,15 @@ struct kcall {
 	json_t *error;			/* {ename, evalue, traceback} */
 	int64_t timeout_s;
 };
+
+
+/* The call's kernel language by its canonical name (nodejs and js are javascript). */
+static const char *kernel_lang(struct tool_call *call)
+{
+	const char *name = tool_arg_str(call, "language", "python");
+	const struct lang *l = lang_find(name);
+	return l ? l->name : name;
+}
 
 static void kcall_free(void *arg)
 {
@@ -248,7 +258,7 @@ static void cell_done(void *arg, const struct kern_end *e)
 	struct kcall *kc = arg;
 	struct tool_call *call = kc->call;
 	struct sess_session *sess = kc->sess;
-	const char *lang = tool_arg_str(call, "language", "python");
+	const char *lang = kernel_lang(call);
 	struct buf status = BUF_INIT;
 	bool failed = e->how != KERN_END_DONE || e->status != KERN_OK || e->timed_out;
 	enum err_class cls = ERR_INTERNAL;
@@ -358,7 +368,7 @@ static void kernel_in_session(struct tool_call *call, struct sess_session *s)
 		return;
 	char **envp = tool_exec_env(s->env, json_object_get(call->args, "env"));
 	struct kern_cell_opts o = {
-		.lang = tool_arg_str(call, "language", "python"),
+		.lang = kernel_lang(call),
 		.code = json_string_value(code),
 		.code_len = json_string_length(code),
 		.input = json_string_value(input),
@@ -413,7 +423,7 @@ void tool_kernel_pool_init(struct sess_registry *reg)
 
 static void restart_in_session(struct tool_call *call, struct sess_session *s)
 {
-	const char *lang = tool_arg_str(call, "language", "python");
+	const char *lang = kernel_lang(call);
 	auto_err struct err *err = NULL;
 	bool was;
 

@@ -1,0 +1,25 @@
+/*
+ * embed.c — the files of embed.h, included at build time (the Makefile makes
+ * this object depend on them).
+ */
+#include "embed.h"
+
+/* SYM[] holds FILE's bytes, SYM_end marks their end (a NUL follows, unused) */
+#define EMBED(sym, file)                                                              \
+	__asm__(".pushsection .rodata\n"                                               \
+		".balign 16\n"                                                       \
+		".hidden " #sym "\n.globl " #sym "\n" #sym ":\n"                        \
+		".incbin \"" file "\"\n"                                              \
+		".hidden " #sym "_end\n.globl " #sym "_end\n" #sym "_end:\n"            \
+		".byte 0\n"                                                          \
+		".popsection\n");                                                    \
+	extern const unsigned char sym[], sym##_end[]
+
+EMBED(kern_node_kernel_py, "kernel/node_kernel.py");
+EMBED(kern_node_driver_js, "kernel/node_driver.js");
+
+const struct kern_embedded kern_node_files[] = {
+	{ "node_kernel.py", kern_node_kernel_py, kern_node_kernel_py_end },
+	{ "node_driver.js", kern_node_driver_js, kern_node_driver_js_end },
+	{ NULL, NULL, NULL },
+};

@@ -1,0 +1,24 @@
+/*
+ * embed.h — files built into the binary that the kernel agent writes into its
+ * private directory (under the sandbox's /tmp) before it starts a kernel that
+ * is not a package of its own: the JavaScript kernel (kernel/node_kernel.py,
+ * a Jupyter wrapper kernel on ipykernel) and its Node.js driver
+ * (kernel/node_driver.js). Built in with the assembler's .incbin, so mcpbox
+ * stays one file to install and the sources stay ordinary files to read and
+ * test. Read-only data; any thread.
+ */
+#ifndef MCPBOX_KERNEL_EMBED_H
+#define MCPBOX_KERNEL_EMBED_H
+
+#include <stddef.h>
+
+struct kern_embedded {
+	const char *name;		/* its file name in the agent's directory */
+	const unsigned char *data;	/* its bytes, up to end */
+	const unsigned char *end;
+};
+
+/** The JavaScript kernel's files; ends with a NULL name. */
+extern const struct kern_embedded kern_node_files[];
+
+#endif
