@@ -193,8 +193,8 @@ describe('stateful kernels', () => {
     const r = await cell('1', { background: true });
     assert.equal(r.isError, true);
     assert.match(textOf(r), /"background" does not go with kernel: true/);
-    const js = await srv.call('execute', { language: 'javascript', kernel: true, code: '1', session_id: sid });
-    assert.equal(js.isError, true);
-    assert.match(textOf(js), /no kernel for language javascript/);
+    const rb = await srv.call('execute', { language: 'ruby', kernel: true, code: '1', session_id: sid });
+    assert.equal(rb.isError, true);
+    assert.match(textOf(rb), /no kernel for language ruby \(kernels: python, javascript\)/);
   });
 });
