@@ -143,11 +143,12 @@ static void flush_cb(uv_timer_t *h)
 
 static json_t *limits_doc(const struct sess_session *s)
 {
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "memory_bytes", (json_int_t)s->limits.memory_bytes,
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "memory_bytes", (json_int_t)s->limits.memory_bytes,
 			 "max_pids", (json_int_t)s->limits.max_pids, "cpu_millis", (json_int_t)s->limits.cpu_millis,
 			 "cpu_seconds",
 			 (json_int_t)s->limits.cpu_seconds, "file_bytes", (json_int_t)s->limits.file_bytes,
-			 "open_files", (json_int_t)s->limits.open_files, "timeout_s", (json_int_t)s->timeout_s);
+			 "open_files", (json_int_t)s->limits.open_files, "timeout_s", (json_int_t)s->timeout_s,
+			 "disk_bytes", (json_int_t)s->disk_limit);
 }
 
 static void save_session(void *arg, const struct sess_session *s)
@@ -499,6 +500,7 @@ static void bring_back(void *arg, const struct srv_record *r)
 			.file_bytes = (uint64_t)json_integer_value(json_object_get(lim, "file_bytes")),
 			.open_files = (uint32_t)json_integer_value(json_object_get(lim, "open_files")),
 		},
+		.disk_limit = (uint64_t)json_integer_value(json_object_get(lim, "disk_bytes")),
 		.timeout_s = (uint64_t)json_integer_value(json_object_get(lim, "timeout_s")),
 		.created_at = (uint64_t)r->created_at,
 		.last_active = (uint64_t)json_integer_value(json_object_get(doc, "last_active")),

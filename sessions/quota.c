@@ -69,10 +69,15 @@ int sess_quota_check(struct sess_registry *reg, const char *principal, const str
 		return err_setc(errp, ERR_LIMIT, 0, "quota: the workspace of session %s cannot be measured (directories nested "
 			       "deeper than %d levels, or more than %u entries), so it counts as over this key's disk "
 			       "quota: remove some", t.unmeasured, DU_MAX_DEPTH, DU_MAX_ENTRIES);
-	if (add->disk_bytes && q->disk_bytes && t.mine.disk_bytes >= q->disk_bytes)
-		return err_setc(errp, ERR_LIMIT, 0, "quota: this key's workspaces take %" PRIu64 " MiB of disk; its quota is %"
-			       PRIu64 " MiB (delete files or sessions; use is measured every %" PRIu64 " s)",
-			       t.mine.disk_bytes >> 20, q->disk_bytes >> 20, q->disk_scan_s);
+	if (add->disk_bytes && q->disk_bytes && t.mine.disk_bytes + add->disk_bytes > q->disk_bytes) {
+		if (t.mine.disk_bytes >= q->disk_bytes)
+			return err_setc(errp, ERR_LIMIT, 0, "quota: this key's workspaces take %" PRIu64 " MiB of disk; its "
+				       "quota is %" PRIu64 " MiB (delete files or sessions; use is measured every %" PRIu64
+				       " s)", t.mine.disk_bytes >> 20, q->disk_bytes >> 20, q->disk_scan_s);
+		return err_setc(errp, ERR_LIMIT, 0, "quota: this key's workspaces take %" PRIu64 " MiB of disk; %" PRIu64
+			       " bytes more would pass its quota of %" PRIu64 " MiB (delete files or sessions)",
+			       t.mine.disk_bytes >> 20, add->disk_bytes, q->disk_bytes >> 20);
+	}
 	const char *free_one = "remove one, or ask the operator for a larger quota";
 	const struct quota_field {
 		const char *what;
@@ -96,6 +101,37 @@ int sess_quota_check(struct sess_registry *reg, const char *principal, const str
 			       f->what, f->held, f->hint);
 	}
 	return 0;
+}
+
+int sess_quota_disk_check(struct sess_registry *reg, struct sess_session *s, const char *principal, uint64_t bytes,
+			  struct err **errp)
+{
+	const struct srv_quota *q = &sess_registry_config(reg)->quota;
+	struct sess_held add = { .disk_bytes = bytes ? bytes : 1 };
+
+	if (s->disk_limit && s->disk_unmeasured)
+		return err_setc(errp, ERR_LIMIT, 0, "disk: the workspace of session %s cannot be measured (directories "
+			       "nested deeper than %d levels, or more than %u entries), so it counts as over its disk "
+			       "limit of %" PRIu64 " MiB (disk_mb): remove some", s->id, DU_MAX_DEPTH, DU_MAX_ENTRIES,
+			       s->disk_limit >> 20);
+	if (s->disk_limit && s->disk_bytes + add.disk_bytes > s->disk_limit) {
+		if (s->disk_bytes >= s->disk_limit)
+			return err_setc(errp, ERR_LIMIT, 0, "disk: session %s may take %" PRIu64 " MiB of disk (its "
+				       "disk_mb) and its workspace takes %" PRIu64 " MiB: delete files, or raise the limit "
+				       "with session_update {disk_mb} (use is measured every %" PRIu64 " s)", s->id,
+				       s->disk_limit >> 20, s->disk_bytes >> 20, q->disk_scan_busy_s ? q->disk_scan_busy_s
+				       : q->disk_scan_s);
+		return err_setc(errp, ERR_LIMIT, 0, "disk: session %s may take %" PRIu64 " MiB of disk (its disk_mb); "
+			       "its workspace takes %" PRIu64 " MiB, and %" PRIu64 " bytes more would pass the limit",
+			       s->id, s->disk_limit >> 20, s->disk_bytes >> 20, add.disk_bytes);
+	}
+	return sess_quota_check(reg, principal, &add, errp);
+}
+
+void sess_quota_disk_add(struct sess_session *s, uint64_t bytes)
+{
+	s->disk_bytes += bytes;
+	s->disk_dirty = true;
 }
 
 /* ---- disk use ------------------------------------------------------------------ */
@@ -177,7 +213,17 @@ static void du_run(uv_work_t *req)
 static void stop_runs(void *arg, struct sess_session *s)
 {
 	if (s->running && !strcmp(s->owner, arg))
-		sess_run_stop_over_quota(s);
+		sess_run_stop_over_quota(s, false);
+}
+
+/* A session found over its own disk limit while its programs write: they are killed. */
+static void enforce_session(struct sess_session *s)
+{
+	if (!s->disk_limit || !s->running || (s->disk_bytes < s->disk_limit && !s->disk_unmeasured))
+		return;
+	log_warn("disk: session %s takes %" PRIu64 " MiB of disk, over its limit of %" PRIu64 " MiB: its %u running "
+		 "executions are killed", s->id, s->disk_bytes >> 20, s->disk_limit >> 20, s->running);
+	sess_run_stop_over_quota(s, true);
 }
 
 /* A key found over its disk quota while its programs write: they are killed,
@@ -209,6 +255,7 @@ static void du_done(uv_work_t *req, int status)
 		if (s) {
 			s->disk_bytes = sc->items[i].bytes;
 			s->disk_unmeasured = sc->items[i].incomplete;
+			enforce_session(s);
 			size_t k = 0;
 			while (k < nowners && strcmp(owners[k], s->owner))
 				k++;
@@ -231,7 +278,8 @@ static void du_done(uv_work_t *req, int status)
 static void collect(void *arg, struct sess_session *s)
 {
 	struct du_scan *sc = arg;
-	if (s->wsfd < 0)
+	/* without a key quota, only sessions with a limit of their own need measuring */
+	if (s->wsfd < 0 || (!sess_registry_config(Q.reg)->quota.disk_bytes && !s->disk_limit))
 		return;
 	/* a new open file, not a dup: a directory stream's offset is shared by dups */
 	int fd = openat(s->wsfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -249,8 +297,8 @@ static void collect_busy(void *arg, struct sess_session *s)
 {
 	if (!s->running && !s->disk_dirty)
 		return;
-	s->disk_dirty = false;
 	collect(arg, s);
+	s->disk_dirty = false;
 }
 
 static void scan(uv_loop_t *loop, void (*pick)(void *arg, struct sess_session *s))
@@ -283,8 +331,10 @@ static void du_busy_tick(uv_timer_t *t)
 
 void sess_quota_start(struct sess_registry *reg, uv_loop_t *loop)
 {
-	const struct srv_quota *q = &sess_registry_config(reg)->quota;
-	if (!q->disk_bytes || !q->disk_scan_s)
+	const struct srv_config *cfg = sess_registry_config(reg);
+	const struct srv_quota *q = &cfg->quota;
+	/* measured for the key quota, or for sessions' own limits (limits.disk: some may be asked for) */
+	if ((!q->disk_bytes && !cfg->disk_bytes.def && !cfg->disk_bytes.max) || !q->disk_scan_s)
 		return;
 	Q.reg = reg;
 	Q.on = true;

@@ -9,7 +9,10 @@
  * seconds libuv's pool walks each workspace (du: allocated blocks, no
  * symlink followed, never leaving the workspace) and the loop records the
  * result in the session. A key over its disk quota cannot start executions
- * or write files until it frees space. Loop thread only.
+ * or write files until it frees space; nor can a session over its own disk
+ * limit (session_create {disk_mb}, sess_session.disk_limit), whatever its
+ * key. A scan that finds either over kills the running executions concerned
+ * (the key's, or the session's). Loop thread only.
  */
 #ifndef MCPBOX_SESS_QUOTA_H
 #define MCPBOX_SESS_QUOTA_H
@@ -38,6 +41,27 @@ bool sess_quota_applies(const char *principal);
  */
 int sess_quota_check(struct sess_registry *reg, const char *principal, const struct sess_held *add,
 		     struct err **errp);
+
+/**
+ * May session s take `bytes` more bytes of disk in its workspace, written on
+ * behalf of principal (the caller: its key's quota.disk applies unless it
+ * has none, sess_quota_applies)? Ask before writing; bytes 0 asks "may it
+ * write at all". 0: yes. -1: ERR_LIMIT, with a message naming what refuses:
+ * the session's own limit ("session ses_… may take N MiB of disk (its
+ * disk_mb) ...") or the key's quota, what is held and what was asked. A
+ * workspace that could not be measured counts as over both. Both compare
+ * the last measure (plus what sess_quota_disk_add reported since) with
+ * held + bytes > limit. For streamed writes, ask per piece with the piece's
+ * size, then report it with sess_quota_disk_add. Loop thread only.
+ */
+int sess_quota_disk_check(struct sess_registry *reg, struct sess_session *s, const char *principal, uint64_t bytes,
+			  struct err **errp);
+/**
+ * bytes were just written into s's workspace: count them at once (writes in
+ * a row cannot pass a limit by more than one piece) and have the busy scan
+ * measure the workspace soon (quota.disk_scan_busy). Loop thread only.
+ */
+void sess_quota_disk_add(struct sess_session *s, uint64_t bytes);
 
 /** Measure workspaces every quota.disk_scan_s (nothing if 0). */
 void sess_quota_start(struct sess_registry *reg, uv_loop_t *loop);

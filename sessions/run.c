@@ -368,12 +368,15 @@ void sess_run_cancel(struct sess_run *r)
 	kill_group(r);
 }
 
-void sess_run_stop_over_quota(struct sess_session *s)
+void sess_run_stop_over_quota(struct sess_session *s, bool session_limit)
 {
 	for (struct sess_run *r = s->runs; r; r = r->next) {
 		if (r->finished || r->exited)
 			continue;
-		r->res.over_quota = true;
+		if (session_limit)
+			r->res.over_disk_limit = true;
+		else
+			r->res.over_quota = true;
 		kill_group(r);
 	}
 }

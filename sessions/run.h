@@ -55,6 +55,7 @@ struct sess_run_result {
 	bool timed_out;
 	bool cancelled;
 	bool over_quota;	/* killed: its key's workspaces went over the disk quota */
+	bool over_disk_limit;	/* killed: its session's workspace went over the session's disk limit */
 	uint64_t duration_ms;
 };
 
@@ -90,8 +91,12 @@ int sess_run_start(struct sess_session *s, const struct sess_run_opts *o, struct
 /** Kill the program's process group; done() still runs (with cancelled set). */
 void sess_run_cancel(struct sess_run *r);
 
-/** Kill every run of s (done() runs with over_quota set): its key is over its disk quota. */
-void sess_run_stop_over_quota(struct sess_session *s);
+/**
+ * Kill every run of s: its key is over its disk quota (done() runs with
+ * over_quota set), or (session_limit) s is over its own disk limit
+ * (over_disk_limit set).
+ */
+void sess_run_stop_over_quota(struct sess_session *s, bool session_limit);
 
 /** Most bytes written to a program's stdin that may wait for it to read them. */
 #define SESS_RUN_STDIN_QUEUE (1u << 20)

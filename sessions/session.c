@@ -13,6 +13,7 @@
 
 #include <assert.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -612,12 +613,28 @@ static int pick_cpus(const struct sess_registry *reg, double cpus, uint32_t *out
 	return 0;
 }
 
-int sess_update(struct sess_session *s, int64_t memory_mb, double cpus, json_t *env, json_t *labels,
+/* disk_mb (> 0) against the config's limits.disk maximum; < 0: its default. */
+static int pick_disk(struct sess_registry *reg, int64_t disk_mb, uint64_t *out, struct err **errp)
+{
+	const struct srv_limit *l = &reg->cfg->disk_bytes;
+
+	if (disk_mb < 0) {
+		*out = l->def;
+		return 0;
+	}
+	if (disk_mb == 0 || (l->max && (uint64_t)disk_mb > l->max >> 20))
+		return err_setc(errp, ERR_INVALID, 0, "disk_mb must be from 1 to %" PRIu64 " (the server's maximum, "
+				"limits.disk)", l->max ? l->max >> 20 : (uint64_t)INT64_MAX >> 20);
+	*out = (uint64_t)disk_mb << 20;
+	return 0;
+}
+
+int sess_update(struct sess_session *s, int64_t memory_mb, double cpus, int64_t disk_mb, json_t *env, json_t *labels,
 		struct err **errp)
 {
 	struct sess_registry *reg = s->reg;
 	struct sess_limits lim = s->limits;
-	uint64_t mem = lim.memory_bytes;
+	uint64_t mem = lim.memory_bytes, disk = s->disk_limit;
 
 	if (s->state == SESS_DELETED)
 		return err_setc(errp, ERR_NOT_FOUND, 0, "session %s is gone", s->id);
@@ -625,6 +642,8 @@ int sess_update(struct sess_session *s, int64_t memory_mb, double cpus, json_t *
 					    "memory_mb (in bytes)", &mem, errp) < 0)
 		return -1;
 	if (cpus > 0 && pick_cpus(reg, cpus, &lim.cpu_millis, errp) < 0)
+		return -1;
+	if (disk_mb > 0 && pick_disk(reg, disk_mb, &disk, errp) < 0)
 		return -1;
 	if (mem > lim.memory_bytes) {
 		struct sess_held add = { .memory_bytes = mem - lim.memory_bytes };
@@ -635,6 +654,7 @@ int sess_update(struct sess_session *s, int64_t memory_mb, double cpus, json_t *
 	if (s->worker && s->state == SESS_RUNNING && sess_worker_set_limits(s->worker, &lim, errp) < 0)
 		return err_wrap(errp, "session %s: cannot change its limits", s->id);
 	s->limits = lim;
+	s->disk_limit = disk;	/* a workspace now over it: refused writes at once, its programs killed at the next scan */
 	if (env)
 		json_object_update(s->env, env);
 	if (labels)
@@ -662,6 +682,9 @@ int sess_create(struct sess_registry *reg, const char *owner, bool implicit,
 		return -1;
 	if (pick_cpus(reg, rq->cpus, &lim.cpu_millis, errp) < 0)
 		return -1;
+	uint64_t disk;
+	if (pick_disk(reg, rq->disk_mb, &disk, errp) < 0)
+		return -1;
 	lim.memory_bytes = mem;
 	struct sess_held add = { .sessions = 1, .memory_bytes = mem };
 	if (sess_quota_check(reg, owner, &add, errp) < 0)
@@ -675,6 +698,7 @@ int sess_create(struct sess_registry *reg, const char *owner, bool implicit,
 	s->env = rq->env ? json_deep_copy(rq->env) : json_object();
 	s->network = rq->network;
 	s->limits = lim;
+	s->disk_limit = disk;
 	s->timeout_s = timeout;
 	s->created_at = s->last_active = wall_ms();
 	s->wsfd = -1;
@@ -813,6 +837,7 @@ int sess_adopt(struct sess_registry *reg, const struct sess_saved *sv, struct er
 		s->limits.cpu_millis = 0;
 	}
 	s->timeout_s = sv->timeout_s;
+	s->disk_limit = sv->disk_limit;
 	s->created_at = sv->created_at;
 	s->last_active = s->persisted_active = sv->last_active;
 	s->started_at = sv->started_at;

@@ -78,6 +78,7 @@ struct sess_session {
 	uint64_t cpu_ms;
 	unsigned running;	/* executions in flight */
 	uint64_t disk_bytes;	/* space its workspace takes, as last measured (quota.c) */
+	uint64_t disk_limit;	/* the most its workspace may take (session_create {disk_mb}); 0: none */
 	bool disk_dirty;	/* written since (an execution ended, a file written): measure it soon */
 	bool disk_unmeasured;	/* the last walk could not see all of it (too deep, too many entries): over quota */
 	char *last_snapshot;	/* commit of the newest snapshot taken of it (parent of the next) */
@@ -126,6 +127,7 @@ struct sess_saved {
 	json_t *labels, *env;		/* borrowed */
 	bool network, implicit;
 	struct sess_limits limits;
+	uint64_t disk_limit;
 	uint64_t timeout_s;
 	uint64_t created_at, last_active, started_at, stopped_at;
 };
@@ -136,6 +138,7 @@ struct sess_request {
 	int64_t memory_mb;
 	double cpus;		/* CPU cap in CPUs (fractions allowed); 0: the config's default */
 	int64_t timeout_s;
+	int64_t disk_mb;	/* workspace limit; < 0: the config's default (limits.disk), 0: none */
 	const char *name;
 	json_t *labels;		/* borrowed */
 	json_t *env;		/* borrowed */
@@ -211,14 +214,14 @@ int sess_start(struct sess_session *s, struct err **errp);
 
 /**
  * Change s's memory limit (memory_mb > 0; else kept), CPU cap (cpus > 0; else
- * kept), environment and labels (env's and labels' entries over its own;
+ * kept), disk limit (disk_mb > 0; else kept: quota.h enforces it), environment and labels (env's and labels' entries over its own;
  * NULL: kept; both checked by the caller). Checked
  * as at creation (the config's maxima, a cpu controller, the owner's memory
  * quota); a running sandbox's cgroups get the limits at once (without
  * cgroups, programs started from now on get them as rlimits). Its /tmp and
  * /dev/shm keep the size they were made with.
  */
-int sess_update(struct sess_session *s, int64_t memory_mb, double cpus, json_t *env, json_t *labels,
+int sess_update(struct sess_session *s, int64_t memory_mb, double cpus, int64_t disk_mb, json_t *env, json_t *labels,
 		struct err **errp);
 
 /** Create a session for owner; checks the request against the config's maxima. */

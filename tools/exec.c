@@ -189,6 +189,9 @@ json_t *tool_exec_result(const struct tool_exec_outcome *o)
 	else if (o->over_quota)
 		buf_addf(&text, "[killed: this key's workspaces went over its disk quota of %llu MiB; delete files "
 			 "or sessions]", (unsigned long long)o->disk_quota_mb);
+	else if (o->over_disk_limit)
+		buf_addf(&text, "[killed: the session's workspace went over its disk limit of %llu MiB (disk_mb); "
+			 "delete files]", (unsigned long long)o->disk_limit_mb);
 	else if (o->exit.oom_killed)
 		buf_adds(&text, "[killed: out of memory (the session's memory limit)]");
 	else if (o->cancelled)
@@ -207,6 +210,8 @@ json_t *tool_exec_result(const struct tool_exec_outcome *o)
 	json_object_set_new(result, "structuredContent", sc);
 	if (o->over_quota)
 		json_object_set_new(sc, "disk_quota_exceeded", json_true());
+	if (o->over_disk_limit)
+		json_object_set_new(sc, "disk_limit_exceeded", json_true());
 	if (code != 0 || o->timed_out)
 		json_object_set_new(result, "isError", json_true());
 	buf_release(&text);
@@ -232,6 +237,8 @@ static void run_done(void *arg, struct sess_run_result *res)
 		.timed_out = res->timed_out,
 		.over_quota = res->over_quota,
 		.disk_quota_mb = call->env->cfg->quota.disk_bytes >> 20,
+		.over_disk_limit = res->over_disk_limit,
+		.disk_limit_mb = st->sess->disk_limit >> 20,
 		.truncated = truncated,
 		.duration_ms = res->duration_ms,
 		.timeout_s = st->timeout_s,
@@ -248,6 +255,7 @@ static void run_done(void *arg, struct sess_run_result *res)
 	json_object_set_new(summary, "language", json_string(st->lang->name));
 	json_object_set_new(summary, "status", json_string(res->timed_out ? "timed_out"
 							   : res->over_quota ? "disk_quota"
+							   : res->over_disk_limit ? "disk_limit"
 							   : res->cancelled ? "cancelled"
 							   : res->exit.oom_killed ? "oom_killed" : "finished"));
 	json_object_set_new(summary, "stdout_bytes", json_integer((json_int_t)res->out.len));
@@ -337,13 +345,15 @@ void tool_exec_env_free(char **envp)
 	free(envp);
 }
 
-bool tool_exec_admit(struct tool_call *call, int64_t timeout_s)
+bool tool_exec_admit(struct tool_call *call, struct sess_session *s, int64_t timeout_s)
 {
 	const struct srv_config *cfg = call->env->cfg;
 	auto_err struct err *err = NULL;
-	struct sess_held one = { .executions = 1, .disk_bytes = 1 };
+	struct sess_held one = { .executions = 1 };
 
-	if (sess_quota_check(call->env->sessions, call->principal, &one, &err) < 0) {
+	/* a program may write: neither the session nor its key may be over its disk limit */
+	if (sess_quota_disk_check(call->env->sessions, s, call->principal, 0, &err) < 0 ||
+	    sess_quota_check(call->env->sessions, call->principal, &one, &err) < 0) {
 		tool_fail_err(call, err, NULL);
 		return false;
 	}
@@ -374,7 +384,7 @@ static void exec_in_session(struct tool_call *call, struct sess_session *s)
 		tool_fail(call, "cancelled");
 		return;
 	}
-	if (!tool_exec_admit(call, timeout))
+	if (!tool_exec_admit(call, s, timeout))
 		return;
 	if (event) {
 		json_t *doc = json_pack("{s:s, s:O}", "code", code, "event", event);
@@ -506,6 +516,7 @@ static void execute_run(struct tool_call *call)
 	"\"result\":{\"description\":\"The handler's return value (with event).\"}," \
 	"\"execution_id\":{\"type\":\"string\",\"description\":\"The record of this execution.\"}," \
 	"\"disk_quota_exceeded\":{\"type\":\"boolean\",\"description\":\"Killed: the key's workspaces went over its disk quota.\"}," \
+	"\"disk_limit_exceeded\":{\"type\":\"boolean\",\"description\":\"Killed: the session's workspace went over its disk limit (disk_mb).\"}," \
 	"\"running\":{\"type\":\"boolean\",\"description\":\"Still running as job job_id (background, or past wait_s); no exit_code yet.\"}," \
 	"\"job_id\":{\"type\":\"string\"},\"session_id\":{\"type\":\"string\"},\"state\":{\"type\":\"string\"}," \
 	"\"next_offset\":{\"type\":\"integer\",\"description\":\"Where the job's output continues: since_offset for job_status / job_wait.\"}" \

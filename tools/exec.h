@@ -24,6 +24,8 @@ struct tool_exec_outcome {
 	bool timed_out, cancelled, truncated;
 	bool over_quota;		/* killed: the key went over its disk quota (of disk_quota_mb) */
 	uint64_t disk_quota_mb;
+	bool over_disk_limit;		/* killed: the session went over its own disk limit (of disk_limit_mb) */
+	uint64_t disk_limit_mb;
 	uint64_t duration_ms;
 	int64_t timeout_s;
 	const char *note;		/* appended to the status line (NULL: none) */
@@ -49,11 +51,13 @@ void tool_exec_env_free(char **envp);
 json_t *tool_job_running_result(struct sess_job *j, uint64_t since, uint64_t limit, const char *what);
 
 struct tool_call;
+struct sess_session;
 /**
- * May the call start an execution of timeout_s seconds (the key's quota, the
- * server's longest timeout)? false: the call was finished with why not.
+ * May the call start an execution of timeout_s seconds in s (the key's quota,
+ * s's disk limit, the server's longest timeout)? false: the call was finished
+ * with why not.
  */
-bool tool_exec_admit(struct tool_call *call, int64_t timeout_s);
+bool tool_exec_admit(struct tool_call *call, struct sess_session *s, int64_t timeout_s);
 
 /**
  * The environment of a program in a session: the base environment, then the

@@ -230,7 +230,6 @@ static void file_edit_run_s(struct tool_call *call, struct sess_session *s)
 	auto_free char *rel = NULL;
 	struct tool_edit e;
 	const char *op, *base;
-	struct sess_held write_some = { .disk_bytes = 1 };
 
 	if (edit_args(call, &e, &op) < 0)
 		return;
@@ -238,7 +237,7 @@ static void file_edit_run_s(struct tool_call *call, struct sess_session *s)
 		tool_fail_err(call, err, "argument \"path\"");
 		return;
 	}
-	if (sess_quota_check(call->env->sessions, call->principal, &write_some, &err) < 0) {
+	if (sess_quota_disk_check(call->env->sessions, s, call->principal, 0, &err) < 0) {
 		tool_fail_err(call, err, NULL);
 		return;
 	}

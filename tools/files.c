@@ -235,12 +235,6 @@ static void file_write_run_s(struct tool_call *call, struct sess_session *s)
 	const struct sess_host_info *host = sess_registry_host(call->env->sessions);
 	auto_err struct err *err = NULL;
 	auto_close int dfd = -1, fd = -1;
-	struct sess_held write_some = { .disk_bytes = 1 };
-
-	if (sess_quota_check(call->env->sessions, call->principal, &write_some, &err) < 0) {
-		tool_fail_err(call, err, NULL);
-		return;
-	}
 	auto_free char *decoded = NULL;
 	const char *data = json_string_value(jc), *base;
 	size_t len = json_string_length(jc);
@@ -258,6 +252,10 @@ static void file_write_run_s(struct tool_call *call, struct sess_session *s)
 			return;
 		}
 		data = decoded;
+	}
+	if (sess_quota_disk_check(call->env->sessions, s, call->principal, len, &err) < 0) {
+		tool_fail_err(call, err, NULL);
+		return;
 	}
 	dfd = sess_ws_open_parent(s->wsfd, rel, true, host->sandbox_uid, host->sandbox_gid, &base, shown, &err);
 	if (dfd < 0) {
@@ -285,8 +283,7 @@ static void file_write_run_s(struct tool_call *call, struct sess_session *s)
 	fstat(fd, &st);
 	/* counted at once (the busy scan measures it within quota.disk_scan_busy):
 	   writes in a row cannot pass the disk quota by more than one file */
-	s->disk_bytes += len;
-	s->disk_dirty = true;
+	sess_quota_disk_add(s, len);
 	json_t *sc = json_pack("{s:s, s:I, s:I}", "path", shown, "bytes", (json_int_t)len, "size",
 			       (json_int_t)st.st_size);
 	struct buf text = BUF_INIT;

@@ -364,7 +364,7 @@ static void kernel_in_session(struct tool_call *call, struct sess_session *s)
 	int64_t timeout = tool_arg_int(call, "timeout_s", (int64_t)s->timeout_s);
 	auto_err struct err *err = NULL;
 
-	if (!tool_exec_admit(call, timeout))
+	if (!tool_exec_admit(call, s, timeout))
 		return;
 	char **envp = tool_exec_env(s->env, json_object_get(call->args, "env"));
 	struct kern_cell_opts o = {

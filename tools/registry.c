@@ -806,7 +806,7 @@ void tool_with_session(struct tool_call *call, tool_session_cb cb)
 		return;
 	}
 	if (!s) {
-		struct sess_request rq = { .memory_mb = -1, .timeout_s = -1 };
+		struct sess_request rq = { .memory_mb = -1, .timeout_s = -1, .disk_mb = -1 };
 		auto_err struct err *err = NULL;
 		if (sess_create(reg, call->principal, true, &rq, &s, &err) < 0) {
 			tool_fail_err(call, err, "cannot create a session");

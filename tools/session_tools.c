@@ -17,11 +17,12 @@
 
 static json_t *limits_json(const struct sess_session *s)
 {
-	return json_pack("{s:I, s:I, s:o, s:I, s:I, s:I}", "memory_mb", (json_int_t)(s->limits.memory_bytes >> 20),
+	return json_pack("{s:I, s:I, s:o, s:I, s:I, s:I, s:o}", "memory_mb", (json_int_t)(s->limits.memory_bytes >> 20),
 			 "max_pids", (json_int_t)s->limits.max_pids, "cpus",
 			 s->limits.cpu_millis ? json_real(s->limits.cpu_millis / 1000.0) : json_null(), "cpu_s",
 			 (json_int_t)s->limits.cpu_seconds, "file_mb", (json_int_t)(s->limits.file_bytes >> 20),
-			 "timeout_s", (json_int_t)s->timeout_s);
+			 "timeout_s", (json_int_t)s->timeout_s, "disk_mb",
+			 s->disk_limit ? json_integer((json_int_t)(s->disk_limit >> 20)) : json_null());
 }
 
 static json_t *session_json(struct sess_session *s, bool detail, bool control)
@@ -44,10 +45,11 @@ static json_t *session_json(struct sess_session *s, bool detail, bool control)
 	struct sess_usage u = { 0 };
 	if (s->worker)
 		sess_worker_usage(s->worker, &u, NULL);
-	json_object_set_new(o, "usage", json_pack("{s:I, s:I, s:I, s:I, s:I}", "memory_bytes",
+	json_object_set_new(o, "usage", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "memory_bytes",
 						  (json_int_t)u.memory_bytes, "pids", (json_int_t)u.pids,
 						  "executions", (json_int_t)s->executions, "running",
-						  (json_int_t)s->running, "cpu_ms", (json_int_t)s->cpu_ms));
+						  (json_int_t)s->running, "cpu_ms", (json_int_t)s->cpu_ms,
+						  "disk_bytes", (json_int_t)s->disk_bytes));
 	if (s->failure)
 		json_object_set_new(o, "error", json_string(err_text(s->failure)));
 	json_t *display = vnc_display_info(s, s->owner, control); /* only owners see a session */
@@ -185,6 +187,7 @@ static void create_session(struct tool_call *call, struct sess_snap *sn, const c
 		.memory_mb = tool_arg_int(call, "memory_mb", -1),
 		.cpus = json_number_value(json_object_get(call->args, "cpus")), /* absent: 0 */
 		.timeout_s = tool_arg_int(call, "timeout_s", -1),
+		.disk_mb = tool_arg_int(call, "disk_mb", -1),
 		.name = tool_arg_str(call, "name", NULL),
 		.labels = json_object_get(call->args, "labels"),
 		.env = json_object_get(call->args, "env"),
@@ -410,7 +413,7 @@ static void session_update_run(struct tool_call *call)
 		return;
 	}
 	if (sess_update(s, tool_arg_int(call, "memory_mb", 0), json_number_value(json_object_get(call->args, "cpus")),
-			json_object_get(call->args, "env"), labels, &err) < 0) {
+			tool_arg_int(call, "disk_mb", 0), json_object_get(call->args, "env"), labels, &err) < 0) {
 		tool_fail_err(call, err, "session_update");
 		return;
 	}
@@ -484,6 +487,7 @@ const struct tool_def tool_session_defs[] = {
 				"\"memory_mb\":{\"type\":\"integer\",\"minimum\":16,\"description\":\"Memory limit for the whole session.\"},"
 				"\"cpus\":{\"type\":\"number\",\"minimum\":0.01,\"description\":\"CPU limit for the whole session, in CPUs (0.5: half of one; at most the host's CPUs). Default: no cap.\"},"
 				"\"timeout_s\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":3600,\"description\":\"Default execute timeout.\"},"
+				"\"disk_mb\":{\"type\":\"integer\",\"minimum\":1,\"description\":\"Most MiB the session's /workspace may take on disk (writes past it are refused, programs writing past it killed). Default: none (the key's disk quota still holds); at most the server's limits.disk maximum.\"},"
 				"\"env\":{\"type\":\"object\",\"maxProperties\":256,\"propertyNames\":{\"maxLength\":256},\"additionalProperties\":{\"type\":\"string\",\"maxLength\":32768},\"description\":\"Environment for every execution.\"},"
 				"\"name\":{\"type\":\"string\",\"maxLength\":200},"
 				"\"labels\":" TOOL_LABELS_SCHEMA ","
@@ -520,12 +524,13 @@ const struct tool_def tool_session_defs[] = {
 	{
 		.name = "session_update",
 		.title = "Change a session's limits",
-		.description = "Change a session's memory limit, CPU cap, environment or labels. A running sandbox gets the "
+		.description = "Change a session's memory limit, CPU cap, disk limit, environment or labels. A running sandbox gets the "
 			       "new limits at once; the environment applies to the programs started from now on. The "
 			       "sandbox's /tmp and /dev/shm keep the size they were made with.",
 		.input_schema = "{\"type\":\"object\",\"properties\":{\"session_id\":{\"type\":\"string\"},"
 				"\"memory_mb\":{\"type\":\"integer\",\"minimum\":16,\"description\":\"New memory limit for the whole session.\"},"
 				"\"cpus\":{\"type\":\"number\",\"minimum\":0.01,\"description\":\"New CPU cap in CPUs (only where a cpu cgroup can keep it).\"},"
+				"\"disk_mb\":{\"type\":\"integer\",\"minimum\":1,\"description\":\"New limit of the MiB its /workspace may take on disk.\"},"
 				"\"env\":{\"type\":\"object\",\"maxProperties\":256,\"propertyNames\":{\"maxLength\":256},\"additionalProperties\":{\"type\":\"string\",\"maxLength\":32768},\"description\":\"Variables set over the session's own.\"},"
 				"\"labels\":" TOOL_LABELS_SCHEMA "}"
 				",\"required\":[\"session_id\"],\"additionalProperties\":false}",

@@ -45,6 +45,7 @@ void srv_config_defaults(struct srv_config *cfg)
 	cfg->timeout_s = (struct srv_limit){ 30, 3600 };
 	cfg->output_bytes = (struct srv_limit){ 1 * MiB, 64 * MiB };
 	cfg->read_bytes = (struct srv_limit){ 8 * MiB, 64 * MiB };
+	cfg->disk_bytes = (struct srv_limit){ 0, 100ull << 30 };	/* none unless asked; 003 allows 100Gi */
 	cfg->prestart = true;
 	cfg->pool_kernels = true;
 	cfg->jobs_per_session = 16;
@@ -351,6 +352,7 @@ int srv_config_apply_json(struct srv_config *cfg, json_t *obj, struct err **errp
 		{ { "timeout", CFG(timeout_s), DURATION, 0, 0, NULL }, false },
 		{ { "output", CFG(output_bytes), SIZE, 0, 0, NULL }, false },
 		{ { "read", CFG(read_bytes), SIZE, 0, 0, NULL }, false },
+		{ { "disk", CFG(disk_bytes), SIZE, 0, 0, NULL }, false },
 	};
 	const char *key;
 	json_t *v;

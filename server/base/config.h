@@ -91,6 +91,8 @@ struct srv_config {
 	struct srv_limit timeout_s;	/* wall clock per execution */
 	struct srv_limit output_bytes;	/* captured per stream per execution */
 	struct srv_limit read_bytes;	/* file_read cap */
+	struct srv_limit disk_bytes;	/* a session's workspace on the host disk (session_create {disk_mb};
+					   0: none, the key's quota.disk still holds); measured as quota.disk */
 	struct srv_quota quota;		/* per principal */
 	struct srv_rate_config rate;	/* config "rate_limits" */
 	/*

@@ -683,13 +683,13 @@ static void env_create(struct tp_req *r, void *arg)
 	json_t *res = json_object_get(a->body, "resources");
 	ab_quantity_parse(AB_CPU, str(res, "cpu"), &cpu, msg, sizeof(msg));
 	ab_quantity_parse(AB_MEMORY, str(res, "memory"), &mem, msg, sizeof(msg));
-	/* storage is checked and kept; the workspace is bounded by the key's disk quota (docs/compat.md) */
+	/* storage: the session's disk limit (disk_mb, rounded up to MiB; the server's limits.disk caps it) */
 	ab_quantity_parse(AB_STORAGE, str(res, "storage"), &disk, msg, sizeof(msg));
 	if (mem < (16u << 20))
 		return ab_finish_fail(a, 400, "validation failed", "invalid resources: memory must be at least 16Mi here "
 				      "(the smallest sandbox)");
 	json_t *np = json_object_get(json_object_get(a->body, "isolation"), "network_policy");
-	json_t *args = json_pack("{s:s, s:s, s:I, s:f, s:b}", "template", str(a->body, "image"), "name",
+	json_t *args = json_pack("{s:s, s:s, s:I, s:f, s:b, s:I}", "template", str(a->body, "image"), "name",
 				 str(a->body, "name"), "memory_mb", (json_int_t)((mem + (1u << 20) - 1) >> 20), "cpus",
 				 (double)cpu / 1000.0, "network", json_is_true(json_object_get(np, "allow_internet")),
 				 "disk_mb", (json_int_t)((disk + (1u << 20) - 1) >> 20));
@@ -878,8 +878,8 @@ static void update_failed(struct abreq *a, enum err_class cls, const char *text)
 }
 
 /*
- * What a PATCH changes in the running session (session_update): memory and
- * CPU of resources, variables of env (added or changed; a variable cannot be
+ * What a PATCH changes in the running session (session_update): memory, CPU
+ * and storage of resources, variables of env (added or changed; a variable cannot be
  * removed from a running environment). NULL: nothing; -1 answered.
  */
 static int session_changes(struct abreq *a, json_t *spec, json_t *whole, json_t **out)
@@ -902,6 +902,10 @@ static int session_changes(struct abreq *a, json_t *spec, json_t *whole, json_t 
 	if (!json_equal(json_object_get(res, "cpu"), json_object_get(old, "cpu"))) {
 		ab_quantity_parse(AB_CPU, str(res, "cpu"), &v, msg, sizeof(msg));
 		json_object_set_new(args, "cpus", json_real((double)v / 1000.0));
+	}
+	if (!json_equal(json_object_get(res, "storage"), json_object_get(old, "storage"))) {
+		ab_quantity_parse(AB_STORAGE, str(res, "storage"), &v, msg, sizeof(msg));
+		json_object_set_new(args, "disk_mb", json_integer((json_int_t)((v + (1u << 20) - 1) >> 20)));
 	}
 	json_t *env = json_object_get(whole, "env"), *was = json_object_get(spec, "env"), *x;
 	const char *k;

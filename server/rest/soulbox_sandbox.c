@@ -115,7 +115,6 @@ static void template_get(struct tp_req *r, void *arg)
 
 #define LABEL_RUNTIME "soulbox.runtime"
 #define LABEL_TEMPLATE "soulbox.template"
-#define LABEL_DISK "soulbox.disk_limit"
 #define LABEL_EXEC "soulbox.execution"
 
 static const char *label(json_t *info, const char *name)
@@ -153,10 +152,11 @@ static json_t *resources_json(json_t *info, bool usage, uint64_t disk_used)
 {
 	json_t *lim = json_object_get(info, "limits");
 	json_t *cpus = json_object_get(lim, "cpus");
+	json_int_t disk_mb = json_integer_value(json_object_get(lim, "disk_mb"));	/* null: none */
 	json_t *o = json_pack("{s:o, s:o, s:o}", "memory_limit",
 			      sb_memory_str((uint64_t)json_integer_value(json_object_get(lim, "memory_mb"))), "cpu_limit",
 			      json_is_number(cpus) ? json_incref(cpus) : json_null(), "disk_limit",
-			      str_or_null(label(info, LABEL_DISK)));
+			      disk_mb > 0 ? sb_memory_str((uint64_t)disk_mb) : json_null());
 	if (!usage)
 		return o;
 	json_t *u = json_object_get(info, "usage");
@@ -244,10 +244,10 @@ static void sandbox_get(struct tp_req *r, void *arg)
 
 /*
  * resources {memory_limit, cpu_limit, disk_limit} and environment of a body
- * into session_create / session_update arguments (args). -1 when answered.
- * disk_limit is kept as a label (mcpbox bounds disk per key, not per sandbox).
+ * into session_create / session_update arguments (args): memory_mb, cpus,
+ * disk_mb (the session's disk limit), env. -1 when answered.
  */
-static int resources_args(struct sb_call *c, json_t *args, json_t *labels)
+static int resources_args(struct sb_call *c, json_t *args)
 {
 	json_t *res = json_object_get(c->body, "resources");
 	json_t *env = json_object_get(c->body, "environment");
@@ -284,8 +284,7 @@ static int resources_args(struct sb_call *c, json_t *args, json_t *labels)
 				     "disk_limit must be a size such as \"1G\"");
 			return -1;
 		}
-		json_t *canon = sb_memory_str((uint64_t)sb_memory_mb(disk));
-		json_object_set_new(labels, LABEL_DISK, canon);
+		json_object_set_new(args, "disk_mb", json_integer(sb_memory_mb(disk)));
 	}
 	if (env && !json_is_object(env)) {
 		sb_call_fail(c, 400, SB_VALIDATION_ERROR, "environment", "environment must be an object of strings");
@@ -428,7 +427,7 @@ static void sandbox_create(struct tp_req *r, void *arg)
 			return;
 		}
 	}
-	if (resources_args(c, args, labels))
+	if (resources_args(c, args))
 		return;
 	if (l)
 		json_object_set_new(labels, LABEL_RUNTIME, json_string(sb_runtime_of(l->name)));
@@ -494,23 +493,17 @@ static void sandbox_update(struct tp_req *r, void *arg)
 	struct sb_call *c = sb_call_path(r, "sandbox_id", 2);
 	if (!c)
 		return;
-	json_t *labels = json_object(), *args = json_pack("{s:s}", "session_id", c->id);
+	json_t *args = json_pack("{s:s}", "session_id", c->id);
 	c->ext = args;
 	c->ext_free = (void (*)(void *))json_decref;
 	for (const char *const *f = (const char *const[]){ "network", "runtime", "template", NULL }; *f; f++) {
 		if (json_object_get(c->body, *f)) {
-			json_decref(labels);
 			sb_call_fail(c, 400, SB_VALIDATION_ERROR, *f, "%s is fixed when the sandbox is made: create another sandbox", *f);
 			return;
 		}
 	}
-	if (resources_args(c, args, labels)) {
-		json_decref(labels);
+	if (resources_args(c, args))
 		return;
-	}
-	if (json_object_size(labels))
-		json_object_set(args, "labels", labels);
-	json_decref(labels);
 	c->on_fail = update_failed;
 	sb_call_tool(c, "session_update", json_incref(args), updated);
 }

@@ -249,10 +249,9 @@ describe('quotas per key: disk, while it is being written', () => {
       const s2 = (await a.call('session_create', {})).structuredContent.session_id;
       assert.equal((await a.call('file_write', { session_id: s2, path: 'a.bin', content: big, encoding: 'base64' })).isError, undefined);
       assert.equal((await a.call('file_write', { session_id: s2, path: 'b.bin', content: big, encoding: 'base64' })).isError, undefined);
-      assert.equal((await a.call('file_write', { session_id: s2, path: 'c.bin', content: big, encoding: 'base64' })).isError, undefined);
-      const w = await a.call('file_write', { session_id: s2, path: 'd.bin', content: big, encoding: 'base64' });
-      assert.equal(w.isError, true, 'the fourth 8 MiB write finds 24 MiB counted against 20 MiB');
-      assert.match(w.content[0].text, /quota: this key's workspaces take/);
+      const w = await a.call('file_write', { session_id: s2, path: 'c.bin', content: big, encoding: 'base64' });
+      assert.equal(w.isError, true, 'the third 8 MiB write would make 24 MiB of a 20 MiB quota: refused before it is written');
+      assert.match(w.content[0].text, /quota: this key's workspaces take 16 MiB of disk; 8388608 bytes more would pass its quota of 20 MiB/);
     } finally {
       await a.close();
       await b.close();
