@@ -80,10 +80,12 @@ static struct {
 	/* kernels started ahead in warm-pool sandboxes (kern_pool_start) */
 	LIST_HEAD(, kern) pool;
 	struct sess_registry *reg;	/* NULL: none are */
-	char pool_lang[16];
 	char **pool_envp;
-	uint64_t last_cell_ms;		/* the last kern_cell_run: kernels are in use */
+	uint64_t last_cell_ms[2];	/* per langs[]: its last kern_cell_run (kernels of it are in use) */
 } K = { .exe_fd = -1 };
+
+/* the languages with a kernel (KERN_LANGS), in kernel/agent.c's table too */
+static const char *const langs[] = { "python", "javascript" };
 
 static void kern_stop(struct kern *k, const char *why, enum kern_end_how how, int wstatus);
 static void chan_cb(uv_poll_t *h, int status, int events);
@@ -536,9 +538,18 @@ static struct kern *kern_find(struct sess_session *s, const char *lang)
 	return NULL;
 }
 
+/* lang's index in langs[], or -1 */
+static int lang_index(const char *lang)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(langs); i++)
+		if (!strcmp(langs[i], lang))
+			return (int)i;
+	return -1;
+}
+
 static bool lang_ok(const char *lang)
 {
-	return !strcmp(lang, "python") || !strcmp(lang, "javascript");
+	return lang_index(lang) >= 0;
 }
 
 /* s's kernel for lang, running or starting (a new one when there is none or it died). */
@@ -596,7 +607,7 @@ static struct kern *kern_get(struct sess_session *s, const char *lang, const cha
 
 /* ---- the interface ------------------------------------------------------------------ */
 
-static void pool_wake(void);
+static void pool_wake(const char *lang);
 
 int kern_cell_run(struct sess_session *s, const struct kern_cell_opts *o, struct kern_cell **out,
 		  struct err **errp)
@@ -615,7 +626,7 @@ int kern_cell_run(struct sess_session *s, const struct kern_cell_opts *o, struct
 	if (k && k->state != K_GONE && k->ncells >= KERN_QUEUE_MAX)
 		return err_setc(errp, ERR_LIMIT, 0, "%u cells already wait for this kernel", k->ncells);
 	char *previous = k && k->state == K_GONE && k->died ? steal_ptr(k->died) : NULL;
-	pool_wake();
+	pool_wake(o->lang);
 	k = kern_get(s, o->lang, o->envp, &started, &ahead, errp);
 	if (!k) {
 		free(previous);
@@ -693,10 +704,10 @@ json_t *kern_session_info(struct sess_session *s)
 
 /* ---- kernels started ahead in the warm pool -------------------------------------------- */
 
-/* Kernels are in use: a cell ran within KERN_POOL_WANT_MS. */
-static bool pool_wanted(void)
+/* Kernels of lang (an index of langs[]) are in use: a cell of it ran within KERN_POOL_WANT_MS. */
+static bool pool_wanted(int lang)
 {
-	return K.reg && K.last_cell_ms && now_ms() - K.last_cell_ms < KERN_POOL_WANT_MS;
+	return K.reg && K.last_cell_ms[lang] && now_ms() - K.last_cell_ms[lang] < KERN_POOL_WANT_MS;
 }
 
 static void pool_kernel_start(struct kern *k)
@@ -704,25 +715,27 @@ static void pool_kernel_start(struct kern *k)
 	auto_err struct err *e = NULL;
 
 	if (agent_spawn(k, k->sandbox, &k->limits, (const char *const *)K.pool_envp, &e) < 0)
-		log_warn("warm pool: cannot start a kernel ahead: %s", err_text(e));
+		log_warn("warm pool: cannot start a %s kernel ahead: %s", k->lang, err_text(e));
 	else
 		k->ahead = true;
 }
 
-/* A cell is about to run: once kernels are wanted again, the pool's sandboxes get theirs. */
-static void pool_wake(void)
+/* A cell of lang is about to run: once its kernels are wanted again, the pool's sandboxes get theirs. */
+static void pool_wake(const char *lang)
 {
-	bool was = pool_wanted();
+	int i = lang_index(lang);
+	bool was = pool_wanted(i);
 	struct kern *k;
 
-	K.last_cell_ms = now_ms();
+	K.last_cell_ms[i] = now_ms();
 	if (was || !K.reg)
 		return;
 	LIST_FOREACH(k, &K.pool, link)
-		if (k->state == K_GONE)
+		if (k->state == K_GONE && !strcmp(k->lang, lang))
 			pool_kernel_start(k);
 }
 
+/* One of a sandbox's kernels in the pool (it has one per language), or NULL. */
 static struct kern *pool_find(struct sess_worker *w)
 {
 	struct kern *k;
@@ -735,18 +748,19 @@ static struct kern *pool_find(struct sess_worker *w)
 
 static void pool_ready(void *arg, struct sess_worker *w, const struct sess_limits *lim)
 {
-	struct kern *k = xcalloc(1, sizeof(*k));
-
-	k->sandbox = w;
-	k->limits = *lim;	/* agent_spawn keeps RLIMIT_AS off an ASan agent */
-	snprintf(k->lang, sizeof(k->lang), "%s", K.pool_lang);
-	k->chan = -1;
-	k->state = K_GONE;
-	k->refs = 1;
-	TAILQ_INIT(&k->cells);
-	LIST_INSERT_HEAD(&K.pool, k, link);
-	if (pool_wanted())
-		pool_kernel_start(k);
+	for (size_t i = 0; i < ARRAY_SIZE(langs); i++) {
+		struct kern *k = xcalloc(1, sizeof(*k));
+		k->sandbox = w;
+		k->limits = *lim;	/* agent_spawn keeps RLIMIT_AS off an ASan agent */
+		snprintf(k->lang, sizeof(k->lang), "%s", langs[i]);
+		k->chan = -1;
+		k->state = K_GONE;
+		k->refs = 1;
+		TAILQ_INIT(&k->cells);
+		LIST_INSERT_HEAD(&K.pool, k, link);
+		if (pool_wanted((int)i))
+			pool_kernel_start(k);
+	}
 }
 
 static void pool_drop(struct kern *k)
@@ -758,45 +772,44 @@ static void pool_drop(struct kern *k)
 
 static void pool_dropped(void *arg, struct sess_worker *w)
 {
-	struct kern *k = pool_find(w);
+	struct kern *k;
 
-	if (k)
+	while ((k = pool_find(w)))
 		pool_drop(k);
 }
 
-/* The session that took the sandbox gets its kernel (starting or ready). */
+/* The session that took the sandbox gets its kernels (starting or ready); the others go. */
 static void pool_taken(void *arg, struct sess_session *s)
 {
-	struct kern *k = pool_find(s->worker);
+	struct kern *k;
 
-	if (!k)
-		return;
-	if (k->state == K_GONE || kern_find(s, k->lang)) {
-		pool_drop(k);
-		return;
+	while ((k = pool_find(s->worker))) {
+		if (k->state == K_GONE || kern_find(s, k->lang)) {
+			pool_drop(k);
+			continue;
+		}
+		LIST_REMOVE(k, link);
+		k->s = s;
+		sess_hold(s);
+		k->sandbox = NULL;
+		k->taken_ms = now_ms();
+		LIST_INSERT_HEAD(&K.head, k, link);
 	}
-	LIST_REMOVE(k, link);
-	k->s = s;
-	sess_hold(s);
-	k->sandbox = NULL;
-	k->taken_ms = now_ms();
-	LIST_INSERT_HEAD(&K.head, k, link);
 }
 
-void kern_pool_start(struct sess_registry *reg, const char *lang, const char *const *envp)
+void kern_pool_start(struct sess_registry *reg, const char *const *envp)
 {
 	static const struct sess_pool_hooks hooks = { .ready = pool_ready, .taken = pool_taken,
 						      .dropped = pool_dropped };
 	size_t n = 0;
 
-	if (!K.inited || K.reg || !lang_ok(lang))
+	if (!K.inited || K.reg)
 		return;
 	while (envp[n])
 		n++;
 	K.pool_envp = xcalloc(n + 1, sizeof(char *));
 	for (size_t i = 0; i < n; i++)
 		K.pool_envp[i] = xstrdup(envp[i]);
-	snprintf(K.pool_lang, sizeof(K.pool_lang), "%s", lang);
 	K.reg = reg;
 	sess_pool_set_hooks(reg, &hooks);
 }
@@ -835,10 +848,9 @@ static void sweep(uv_timer_t *t)
 			kern_remove(k);
 		}
 	}
-	if (!pool_wanted())
-		LIST_FOREACH(k, &K.pool, link)
-			if (k->state != K_GONE)
-				kern_stop(k, "kernels are not in use", KERN_END_FAILED, -1);
+	LIST_FOREACH(k, &K.pool, link)
+		if (k->state != K_GONE && !pool_wanted(lang_index(k->lang)))
+			kern_stop(k, "kernels of its language are not in use", KERN_END_FAILED, -1);
 }
 
 void kern_init(uv_loop_t *loop)

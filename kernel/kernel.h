@@ -115,16 +115,16 @@ int kern_restart(struct sess_session *s, const char *lang, const char *const *en
 		 struct err **errp);
 
 /**
- * Start kernels ahead in warm-pool sandboxes (config pool_kernels): while a
- * kernel cell ran within KERN_POOL_WANT_MS, every sandbox of reg's warm
- * pool gets a kernel for lang, started with envp (copied: the environment a
+ * Start kernels ahead in warm-pool sandboxes (config pool_kernels): for
+ * each language whose kernel cell ran within KERN_POOL_WANT_MS, every
+ * sandbox of reg's warm pool gets a kernel, started with envp (copied: the environment a
  * session without env gives its kernels), so the session that takes the
  * sandbox finds it ready or starting. Its first cell takes it when it asks
  * for that environment, else a new one starts; one its session leaves
  * unused for KERN_AHEAD_IDLE_MS is stopped (its memory counts against the
  * session). They stop while no cells run. After kern_init; once.
  */
-void kern_pool_start(struct sess_registry *reg, const char *lang, const char *const *envp);
+void kern_pool_start(struct sess_registry *reg, const char *const *envp);
 
 /** s's kernels for session_info: [{language, state, kernel}] or NULL when none. */
 json_t *kern_session_info(struct sess_session *s);

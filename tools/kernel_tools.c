@@ -416,7 +416,7 @@ void tool_kernel_pool_init(struct sess_registry *reg)
 	char **envp = tool_exec_env(none, NULL);
 
 	kern_init(uv_default_loop());
-	kern_pool_start(reg, "python", (const char *const *)envp);
+	kern_pool_start(reg, (const char *const *)envp);
 	tool_exec_env_free(envp);
 	json_decref(none);
 }

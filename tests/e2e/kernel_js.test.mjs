@@ -4,12 +4,20 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { startClient, textOf, treePidsMatching, stillAlive, poll, sleep } from './helpers.mjs';
+import path from 'node:path';
+import { startClient, textOf, treePidsMatching, stillAlive, poll, sleep, makeDataDir } from './helpers.mjs';
+
+async function server(config) {
+  const dataDir = makeDataDir();
+  if (config) fs.writeFileSync(path.join(dataDir, 'config.json'), JSON.stringify(config));
+  return startClient({ dataDir });
+}
 
 let srv;
 let sid;
 before(async () => {
-  srv = await startClient();
+  // no kernels started ahead here: the process counts below are the sessions' own (the pool has its test)
+  srv = await server({ pool_kernels: false });
   await srv.client.listTools(); // the SDK then checks every structuredContent against the outputSchema
   sid = (await srv.call('session_create', {})).structuredContent.session_id;
 });
@@ -142,5 +150,30 @@ describe('the JavaScript kernel', () => {
     assert.equal(mine.length, 2, JSON.stringify(mine));
     ok(await srv.call('session_destroy', { session_id: s2 }));
     assert.ok(await poll(() => drivers().length === 1, { timeout: 5000 }), JSON.stringify(drivers()));
+  });
+
+  test('once JavaScript cells run, warm-pool sandboxes get a JavaScript kernel started ahead, beside Python\'s', async () => {
+    const s = await server();
+    try {
+      const cellIn = async (sess, language, code) => {
+        const r = await s.call('execute', { language, kernel: true, code, session_id: sess });
+        assert.ok(!r.isError, textOf(r));
+        return r.structuredContent;
+      };
+      const kernelsOf = async (sess) => ((await s.call('session_info', { session_id: sess })).structuredContent.kernels || [])
+        .map((k) => [k.language, k.started_ahead === true]).sort();
+      assert.equal((await cellIn(await s.call('session_create', {}).then((r) => r.structuredContent.session_id), 'python', '1')).kernel.started, true);
+      const onlyPy = (await s.call('session_create', {})).structuredContent.session_id;
+      assert.deepEqual(await kernelsOf(onlyPy), [['python', true]], 'JavaScript is not in use yet');
+      assert.equal((await cellIn(onlyPy, 'javascript', '1')).kernel.started, true);
+      const both = (await s.call('session_create', {})).structuredContent.session_id;
+      assert.deepEqual(await kernelsOf(both), [['javascript', true], ['python', true]]);
+      const r = await cellIn(both, 'javascript', 'let here = 1; here + 1');
+      assert.equal(r.kernel.started_ahead, true, JSON.stringify(r.kernel));
+      assert.equal(r.kernel.started, false);
+      assert.equal(r.outputs[0].text, '2');
+    } finally {
+      await s.close();
+    }
   });
 });
