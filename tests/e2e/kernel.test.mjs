@@ -167,6 +167,18 @@ describe('stateful kernels', () => {
   test('the kernel runs tuned for latency (no sleep before the reply, no empty flush round trips), output intact', async () => {
     const r = ok(await cell('import sys\nk = get_ipython().kernel\nprint(k._execute_sleep, type(sys.stdout).flush.__name__)'));
     assert.equal(r.stdout, '0.0 f_wait\n', 'started by mcpbox\'s launcher with _execute_sleep=0');
+    // the launcher's other cuts are in place: no signing key, no control-thread round trip, no busy or
+    // execute_input messages, formatters without the decorator's argument binding
+    const cuts = ok(await cell('from IPython.core import formatters as F\nK = type(k)\n' +
+      'print(k.session.key, K._flush_control_queue.__name__, K._publish_status.__name__, K._publish_execute_input.__name__, ' +
+      'F.PlainTextFormatter.__call__.__name__, F.BaseFormatter.__call__.__name__)'));
+    assert.equal(cuts.stdout, "b'' no_control_flush publish_status <lambda> call call\n");
+    // formatters still do their work: one registered for a type, a failing _repr_html_ shown as IPython shows it
+    const fmt = ok(await cell('get_ipython().display_formatter.formatters["text/plain"].for_type(complex, lambda o, p, c: p.text("C!"))\n1j'));
+    assert.deepEqual(fmt.outputs.map((o) => o.text), ['C!']);
+    const bad = await cell('class Bad:\n    def _repr_html_(self): raise ValueError("no html")\n    def __repr__(self): return "Bad()"\nBad()');
+    assert.ok(bad.structuredContent.outputs.some((o) => o.text === 'Bad()'), JSON.stringify(bad.structuredContent));
+    assert.match(JSON.stringify(bad.structuredContent), /no html/, 'the formatter\'s error is reported');
     // every write still arrives, in order, before the cell ends (flushes with and without text in between)
     const many = ok(await cell('import sys, threading\nfor i in range(200):\n    print(i)\n    sys.stdout.flush()\n    sys.stdout.flush()\n' +
       't = threading.Thread(target=lambda: print("thread"))\nt.start(); t.join()\nprint("end", end="")'));
