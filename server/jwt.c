@@ -126,10 +126,12 @@ char *srv_jwt_sign(const unsigned char *secret, size_t secret_len, const char *i
 	unsigned char m[MAC_LEN];
 	json_t *h, *p;
 
-	if (strnlen(c->sub, sizeof(c->sub)) > SRV_JWT_SUB_MAX || strnlen(c->role, sizeof(c->role)) > SRV_JWT_ROLE_MAX)
+	if (strnlen(c->sub, sizeof(c->sub)) > SRV_JWT_SUB_MAX || strnlen(c->role, sizeof(c->role)) > SRV_JWT_ROLE_MAX ||
+	    strnlen(c->jti, sizeof(c->jti)) > SRV_JWT_JTI_MAX)
 		return NULL;
-	p = json_pack("{s:s?, s:s?, s:s?, s:I, s:I, s:I}", "iss", iss, "sub", c->sub, "role", c->role,
-		      "iat", (json_int_t)c->iat, "nbf", (json_int_t)c->nbf, "exp", (json_int_t)c->exp);
+	p = json_pack("{s:s?, s:s?, s:s?, s:I, s:I, s:I, s:s?}", "iss", iss, "sub", c->sub, "role", c->role,
+		      "iat", (json_int_t)c->iat, "nbf", (json_int_t)c->nbf, "exp", (json_int_t)c->exp,
+		      "jti", c->jti[0] ? c->jti : NULL);
 	if (!p)
 		return NULL;	/* a string that is not UTF-8 */
 	h = json_pack("{s:s, s:s}", "alg", "HS256", "typ", "JWT");

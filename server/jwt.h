@@ -6,7 +6,9 @@
  *
  * A token is header.payload.signature, each unpadded base64url. The header
  * is exactly {"alg":"HS256","typ":"JWT"} (typ optional); the payload holds
- * iss, sub, role, iat, nbf and exp (seconds since the epoch).
+ * iss, sub, role, iat, nbf and exp (seconds since the epoch), and jti (a
+ * random id, so that two logins in one second get tokens a logout can tell
+ * apart; not required when verifying).
  *
  * Verification treats the token as hostile input: at most SRV_JWT_MAX bytes,
  * strict base64url (no padding, no other characters, no stray bits), the
@@ -27,10 +29,12 @@
 /** Longest sub and role, in bytes. */
 #define SRV_JWT_SUB_MAX 64
 #define SRV_JWT_ROLE_MAX 16
+#define SRV_JWT_JTI_MAX 32
 
 struct srv_jwt_claims {
 	char sub[SRV_JWT_SUB_MAX + 1];
 	char role[SRV_JWT_ROLE_MAX + 1];
+	char jti[SRV_JWT_JTI_MAX + 1];	/* signed when not empty; verify leaves it empty */
 	int64_t iat, nbf, exp;
 };
 

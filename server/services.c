@@ -54,6 +54,11 @@ static void svc_change_password(const char *name, const char *old, size_t old_le
 				  login_call_new(cb, arg));
 }
 
+static int svc_logout(const char *token, struct err **errp)
+{
+	return srv_users_revoke(users, token, errp);
+}
+
 static int svc_user_get(const char *name, json_t **out, struct err **errp)
 {
 	return srv_user_get(store, name, out, errp);
@@ -259,6 +264,7 @@ static int svc_key_make(const char *principal, const struct rest_key_spec *spec,
 static const struct rest_services services = {
 	.login = svc_login,
 	.change_password = svc_change_password,
+	.logout = svc_logout,
 	.user_get = svc_user_get,
 	.user_list = svc_user_list,
 	.user_create = svc_user_create,

@@ -129,6 +129,13 @@ static const char *const migrations[] = {
 	"  doc        TEXT NOT NULL,"
 	"  PRIMARY KEY (dialect, id)"
 	");",
+	/* 10: login tokens (server/users.h) revoked before they expire (a logout), by SHA-256 of the
+	 * whole token; a row is pruned once the token has expired (epoch s). */
+	"CREATE TABLE revoked_tokens ("
+	"  hash       BLOB PRIMARY KEY CHECK (length(hash) = 32),"
+	"  expires_at INTEGER NOT NULL"
+	");"
+	"CREATE INDEX revoked_tokens_expiry ON revoked_tokens (expires_at);",
 };
 
 enum stmt_id {
@@ -171,6 +178,9 @@ enum stmt_id {
 	STMT_REST_PUT,
 	STMT_REST_DELETE,
 	STMT_REST_LIST,
+	STMT_TOKEN_REVOKE,
+	STMT_TOKEN_REVOKED,
+	STMT_TOKEN_PRUNE,
 	STMT__COUNT,
 };
 
@@ -240,6 +250,9 @@ static const char *const stmt_sql[STMT__COUNT] = {
 	[STMT_ALERT_PRUNE] = "DELETE FROM alerts WHERE status = 'resolved' AND id NOT IN "
 		"(SELECT id FROM alerts WHERE status = 'resolved' ORDER BY updated_at DESC, id LIMIT ?1)",
 	[STMT_ALERT_COUNT] = "SELECT status, severity, count(*) FROM alerts GROUP BY status, severity",
+	[STMT_TOKEN_REVOKE] = "INSERT INTO revoked_tokens (hash, expires_at) VALUES (?1, ?2) ON CONFLICT (hash) DO NOTHING",
+	[STMT_TOKEN_REVOKED] = "SELECT 1 FROM revoked_tokens WHERE hash = ?1",
+	[STMT_TOKEN_PRUNE] = "DELETE FROM revoked_tokens WHERE expires_at < ?1",
 };
 
 struct srv_store {
@@ -958,6 +971,40 @@ int srv_store_user_insert(struct srv_store *st, const struct srv_user_row *row, 
 	    sqlite3_bind_int64(s, 4, row->created_at) != SQLITE_OK)
 		return db_fail(st, errp, "insert user");
 	return write_changed(st, s, "insert user", errp);
+}
+
+int srv_store_token_revoke(struct srv_store *st, const unsigned char hash[SRV_KEY_HASH_LEN], int64_t expires_at,
+			   int64_t now, struct err **errp)
+{
+	auto_stmt sqlite3_stmt *prune = stmt_get(st, STMT_TOKEN_PRUNE, errp);
+	if (!prune)
+		return -1;
+	if (sqlite3_bind_int64(prune, 1, now) != SQLITE_OK || sqlite3_step(prune) != SQLITE_DONE)
+		return db_fail(st, errp, "prune revoked tokens");
+	auto_stmt sqlite3_stmt *s = stmt_get(st, STMT_TOKEN_REVOKE, errp);
+	if (!s)
+		return -1;
+	if (sqlite3_bind_blob(s, 1, hash, SRV_KEY_HASH_LEN, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 2, expires_at) != SQLITE_OK)
+		return db_fail(st, errp, "revoke token");
+	return write_changed(st, s, "revoke token", errp);
+}
+
+int srv_store_token_revoked(struct srv_store *st, const unsigned char hash[SRV_KEY_HASH_LEN], struct err **errp)
+{
+	auto_stmt sqlite3_stmt *s = stmt_get(st, STMT_TOKEN_REVOKED, errp);
+	int rc;
+
+	if (!s)
+		return -1;
+	if (sqlite3_bind_blob(s, 1, hash, SRV_KEY_HASH_LEN, SQLITE_STATIC) != SQLITE_OK)
+		return db_fail(st, errp, "check token");
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc != SQLITE_DONE)
+		return db_fail(st, errp, "check token");
+	return 0;
 }
 
 int srv_store_user_get(struct srv_store *st, const char *name, struct srv_user_row *row, struct err **errp)

@@ -132,6 +132,16 @@ int srv_store_user_enable(struct srv_store *st, const char *name, struct err **e
 int srv_store_user_role(struct srv_store *st, const char *name, const char *role, struct err **errp);
 
 /**
+ * Revoke a login token (by SHA-256 of the whole token) until expires_at
+ * (epoch s), and forget revocations of tokens expired before now: 1 revoked
+ * now (the generation moves), 0 it already was, -1 error.
+ */
+int srv_store_token_revoke(struct srv_store *st, const unsigned char hash[SRV_KEY_HASH_LEN], int64_t expires_at,
+			   int64_t now, struct err **errp);
+/** Was the token of this hash revoked (and not yet pruned)? 1, 0, -1 error. */
+int srv_store_token_revoked(struct srv_store *st, const unsigned char hash[SRV_KEY_HASH_LEN], struct err **errp);
+
+/**
  * A stored record of a session, execution or snapshot: the columns queries
  * filter on, and the rest as a JSON document (doc). Strings are borrowed.
  */

@@ -445,10 +445,20 @@ static uint64_t fnv(const char *p, size_t n)
 	return h;
 }
 
-/* The full check: signature and claims, then the user's row. */
+/* A token's record in the store: SHA-256 of the whole string (the token itself is never stored). */
+static void token_hash(const char *token, unsigned char out[SRV_KEY_HASH_LEN])
+{
+	unsigned int n = 0;
+
+	if (EVP_Digest(token, strlen(token), out, &n, EVP_sha256(), NULL) != 1 || n != SRV_KEY_HASH_LEN)
+		abort(); /* SHA-256 of a bounded string cannot fail but for memory */
+}
+
+/* The full check: signature and claims, not revoked, then the user's row. */
 static int verify_token(struct srv_users *u, const char *token, int64_t now, char *principal, size_t cap,
 			int64_t *exp)
 {
+	unsigned char h[SRV_KEY_HASH_LEN];
 	struct srv_jwt_claims c;
 	struct srv_user_row row;
 	struct err *err = NULL;
@@ -458,6 +468,14 @@ static int verify_token(struct srv_users *u, const char *token, int64_t now, cha
 	s = srv_jwt_verify(u->secret, sizeof(u->secret), u->issuer, token, now, &c);
 	if (s != SRV_JWT_OK) {
 		log_debug("users: token refused: %s", srv_jwt_status_name(s));
+		return 0;
+	}
+	token_hash(token, h);
+	rc = srv_store_token_revoked(u->st, h, &err);
+	if (rc != 0) {
+		if (rc < 0)
+			log_warn("users: cannot check a token: %s", err_text(err));
+		err_free(err);
 		return 0;
 	}
 	rc = srv_store_user_get(u->st, c.sub, &row, &err);
@@ -511,6 +529,22 @@ int srv_users_verify(struct srv_users *u, const char *token, char *principal, si
 	t->gen = gen;
 	t->exp = exp;
 	snprintf(t->principal, sizeof(t->principal), "%s", principal);
+	return 1;
+}
+
+int srv_users_revoke(struct srv_users *u, const char *token, struct err **errp)
+{
+	int64_t now = (int64_t)(wall_ms() / 1000), exp = 0;
+	unsigned char h[SRV_KEY_HASH_LEN];
+	char principal[128];
+
+	if (!srv_jwt_shaped(token) || !verify_token(u, token, now, principal, sizeof(principal), &exp))
+		return 0;
+	token_hash(token, h);
+	/* kept until no verifier would take it any more (exp and the skew allowed), then pruned */
+	if (srv_store_token_revoke(u->st, h, exp + SRV_JWT_SKEW_S, now, errp) < 0)
+		return -1;
+	log_info("users: a token of %s was revoked (logout)", principal);
 	return 1;
 }
 
@@ -664,6 +698,9 @@ static void issue(struct srv_users *u, struct login *l, struct srv_login_result 
 	explicit_bzero(row.hash, sizeof(row.hash));
 	snprintf(c.sub, sizeof(c.sub), "%s", row.name);
 	snprintf(c.role, sizeof(c.role), "%s", row.role);
+	unsigned char id[8];
+	randombytes_buf(id, sizeof(id));
+	sodium_bin2hex(c.jti, sizeof(c.jti), id, sizeof(id));
 	/*
 	 * A token is valid from the second after the user's last password change
 	 * or disable (tokens_after), so one issued in that very second, after

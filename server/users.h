@@ -9,8 +9,9 @@
  * get (principal "admin:user:NAME"; others "user:NAME").
  *
  * The HMAC secret is DATA/jwt.secret (32 random bytes, mode 0600), made at
- * the first start. Tokens are refused when the user is disabled, or when
- * they were issued before the user's last password change or disable.
+ * the first start. Tokens are refused when the user is disabled, when
+ * they were issued before the user's last password change or disable, or
+ * once revoked (srv_users_revoke: a logout).
  *
  * Threads: srv_user_hash_password and srv_user_password_ok run on any thread
  * (they take tens of milliseconds: never on the loop). Everything that takes
@@ -97,6 +98,14 @@ void srv_users_free(struct srv_users *u);
  * bytes), or 0, for any input.
  */
 int srv_users_verify(struct srv_users *u, const char *token, char *principal, size_t cap);
+
+/**
+ * Logout: token (one this server issued, valid now) is refused from now on,
+ * by every process on this store, wherever tokens are accepted; a record
+ * (SHA-256 of the token) is kept until it expires. 1 revoked, 0 not a valid
+ * token (nothing to revoke: expired, forged, already revoked), -1 error.
+ */
+int srv_users_revoke(struct srv_users *u, const char *token, struct err **errp);
 
 /** The answer to a login. */
 struct srv_login_result {

@@ -507,9 +507,20 @@ static void on_login(struct tp_req *r, void *arg)
 static void on_logout(struct tp_req *r, void *arg)
 {
 	(void)arg;
+	char v[TP_KEY_MAX + 16];
+	auto_err struct err *err = NULL;
+
 	if (ab_rate(r, NULL, AB_RATE_AUTH) < 0)
 		return;
-	/* tokens are not kept server-side: the client drops its copy (the twin does the same) */
+	/*
+	 * Public, as the twin's: always 204. A login token in Authorization is
+	 * revoked (refused everywhere from now on, until it would have expired);
+	 * an API key, no credential or a token that is not valid has nothing to
+	 * revoke (keys are revoked with DELETE /api-keys/{id}).
+	 */
+	if (rest_services() && !tp_req_header(r, "Authorization", v, sizeof(v)) && !strncmp(v, "Bearer ", 7) &&
+	    ab_jwt_like(v + 7) && rest_services()->logout(v + 7, &err) < 0)
+		return ab_fail(r, 500, "failed to logout", "failed to logout");
 	tp_req_send(r, 204, NULL, "", 0);
 }
 

@@ -101,6 +101,8 @@ struct rest_services {
 	void (*login)(const char *name, const char *pw, size_t len, const char *source, rest_login_cb cb, void *arg);
 	void (*change_password)(const char *name, const char *old, size_t old_len, const char *new_pw, size_t new_len,
 				const char *source, rest_login_cb cb, void *arg);
+	/* logout: a login token of this server is refused from now on, everywhere (1; 0 not a valid token; -1) */
+	int (*logout)(const char *token, struct err **errp);
 	/* 1 and a new {name, role, created_at, disabled_at?}; 0 no such user; -1 */
 	int (*user_get)(const char *name, json_t **out, struct err **errp);
 	/* users, for administrators' endpoints: all ({name, role, created_at, disabled_at?}, oldest first) */

@@ -502,6 +502,48 @@ describe('REST dialect 003: AgentBox', () => {
     assertError(await api(srv, k.key, 'GET', '/api/v1/environments'), 401, 'unauthorized', 'invalid token or API key');
     assertError(await api(srv, null, 'GET', '/api/v1/environments', undefined, { 'X-API-Key': k.key }), 401, 'unauthorized', 'invalid API key');
   });
+  test('logout revokes the token: refused afterwards by every dialect and by MCP over HTTP and WebSocket; another token of the user still works', async () => {
+    addUser(srv.dataDir, 'erin', 'erin-password-1');
+    const gone = await login(srv, 'erin', 'erin-password-1');
+    const kept = await login(srv, 'erin', 'erin-password-1');
+    assert.notEqual(gone, kept, 'two logins in one second, two tokens (jti)');
+    const mcpInit = (token) => httpRequest(srv, { method: 'POST', path: '/mcp', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' },
+      body: { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'logout-test', version: '1' } } } });
+    const wsStatus = (token) => new Promise((resolve) => {
+      const ws = new WebSocket(srv.url.replace(/^http/, 'ws'), 'mcp', { headers: { Authorization: `Bearer ${token}` } });
+      ws.on('open', () => { ws.close(); resolve(101); });
+      ws.on('unexpected-response', (_req, res) => { res.resume(); resolve(res.statusCode); });
+      ws.on('error', () => resolve(0));
+    });
+    const soulbox = (token) => httpRequest(srv, { method: 'GET', path: '/api/sandboxes', headers: { Authorization: `Bearer ${token}` } });
+    // before: the token works everywhere
+    assert.equal((await api(srv, gone, 'GET', '/api/v1/auth/me')).json.username, 'erin');
+    assert.equal((await api(srv, gone, 'GET', '/compat/agentbox/api/v1/environments')).status, 200);
+    assert.equal((await soulbox(gone)).status, 200);
+    assert.equal((await mcpInit(gone)).status, 200);
+    assert.equal(await wsStatus(gone), 101);
+
+    const out = await api(srv, gone, 'POST', '/api/v1/auth/logout');
+    assert.equal(out.status, 204, out.text);
+    assert.equal(out.text, '');
+    // after: refused by every dialect and transport
+    assertError(await api(srv, gone, 'GET', '/api/v1/auth/me'), 401, 'unauthorized', 'invalid token or API key');
+    assertError(await api(srv, gone, 'GET', '/compat/agentbox/api/v1/environments'), 401, 'unauthorized', 'invalid token or API key');
+    assert.equal((await soulbox(gone)).status, 401);
+    assert.equal((await mcpInit(gone)).status, 401);
+    assert.equal(await wsStatus(gone), 401);
+    // the same user's other token is untouched; a second logout of the revoked one is still a 204
+    assert.equal((await api(srv, kept, 'GET', '/api/v1/auth/me')).json.username, 'erin');
+    assert.equal((await mcpInit(kept)).status, 200);
+    assert.equal((await api(srv, gone, 'POST', '/api/v1/auth/logout')).status, 204);
+    // the revocation is a record in the store (by the token's hash, until the token expires)
+    const db = spawnSync('sqlite3', [path.join(srv.dataDir, 'mcpbox.db'), 'SELECT count(*), min(expires_at) FROM revoked_tokens'], { encoding: 'utf8' });
+    if (db.status === 0) {
+      const [n, exp] = db.stdout.trim().split('|').map(Number);
+      assert.equal(n, 1, db.stdout);
+      assert.equal(exp, claimsOf(gone).exp + 30, 'kept until the token expires (with the verifier\'s skew)');
+    }
+  });
   test('api-keys: create with permissions (read/write/admin), list, revoke; a scoped key reaches only its environment, a viewer cannot exec', async () => {
     const mine = (await api(srv, alice, 'POST', '/api/v1/environments', ENV('keyed-a'))).json.id;
     const other = (await api(srv, alice, 'POST', '/api/v1/environments', ENV('keyed-b'))).json.id;
