@@ -128,6 +128,17 @@ static const char *str(json_t *o, const char *name)
 
 static void executed(struct abreq *a, json_t *res)
 {
+	/*
+	 * The twin runs exec under a context deadline: past it the stream ends
+	 * with "context deadline exceeded" and the handler answers 500 "failed to
+	 * execute command" (no output). The same here, saying so in message.
+	 */
+	if (json_is_true(json_object_get(res, "timed_out"))) {
+		char msg[160];
+		snprintf(msg, sizeof(msg), "failed to execute command: context deadline exceeded (the command ran past its "
+			 "timeout and was killed after %lld ms)", (long long)json_integer_value(json_object_get(res, "duration_ms")));
+		return ab_finish_fail(a, 500, "failed to execute command", msg);
+	}
 	ab_finish(a, 200, json_pack("{s:O, s:O, s:I, s:I}", "stdout", json_object_get(res, "stdout"), "stderr",
 				    json_object_get(res, "stderr"), "exit_code",
 				    json_integer_value(json_object_get(res, "exit_code")), "duration_ms",

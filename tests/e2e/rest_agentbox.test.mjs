@@ -306,9 +306,13 @@ describe('REST dialect 003: AgentBox', () => {
     assert.equal(typeof env.json.duration_ms, 'number');
     const missing = await api(srv, alice, 'POST', `/api/v1/environments/${id}/exec`, { command: ['no-such-program'] });
     assert.equal(missing.json.exit_code, 127);
-    const slow = await api(srv, alice, 'POST', `/api/v1/environments/${id}/exec`, { command: ['sleep', '30'], timeout: 1 });
-    assert.notEqual(slow.json.exit_code, 0);
-    assert.ok(slow.json.duration_ms < 10000, 'the timeout applied');
+    // past its timeout: the twin's answer (its context deadline ends the stream: 500, no output), saying why
+    const t0 = Date.now();
+    const slow = await api(srv, alice, 'POST', `/api/v1/environments/${id}/exec`, { command: ['sh', '-c', 'echo started; sleep 30'], timeout: 1 });
+    assertError(slow, 500, 'failed to execute command', /^failed to execute command: context deadline exceeded \(the command ran past its timeout and was killed after \d+ ms\)$/);
+    assert.ok(Date.now() - t0 < 10000, 'the timeout applied');
+    const selfKilled = await api(srv, alice, 'POST', `/api/v1/environments/${id}/exec`, { command: ['sh', '-c', 'sleep 0.2; exit 137'], timeout: 5 });
+    assert.deepEqual([selfKilled.status, selfKilled.json.exit_code], [200, 137], 'a program that exits 137 by itself is an answer, not a timeout');
     assertError(await api(srv, alice, 'POST', `/api/v1/environments/${id}/exec`, { command: [] }), 400, 'command is required');
     assertError(await api(srv, alice, 'POST', `/api/v1/environments/${id}/exec`, { command: ['x'], timeout: -1 }), 400, 'timeout cannot be negative');
     const empty = await httpRequest(srv, { method: 'POST', path: `/api/v1/environments/${id}/exec`, headers: { Authorization: `Bearer ${alice}` } });
