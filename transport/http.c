@@ -41,19 +41,43 @@
 
 #include "../server/base/banned.h"
 
-void http_frameq_push(struct frameq *q, const void *data, size_t len)
+static void frameq_add(struct frameq *q, struct wsframe *f)
 {
-	struct wsframe *f = xmalloc(sizeof(*f) + LWS_PRE + len);
 	f->next = NULL;
-	f->len = len;
+	f->sent = 0;
 	f->binary = -1;
-	memcpy(f->data + LWS_PRE, data, len);
 	if (q->tail)
 		q->tail->next = f;
 	else
 		q->head = f;
 	q->tail = f;
-	q->queued += len;
+	q->queued += f->len;
+}
+
+void http_frameq_push(struct frameq *q, const void *data, size_t len)
+{
+	struct wsframe *f = xmalloc(sizeof(*f) + LWS_PRE + len);
+	f->len = len;
+	f->block = NULL;
+	f->payload = f->data + LWS_PRE;
+	memcpy(f->payload, data, len);
+	frameq_add(q, f);
+}
+
+void http_frameq_push_buf(struct frameq *q, struct buf *text, size_t headroom)
+{
+	assert(headroom >= LWS_PRE && text->len >= headroom);
+	struct wsframe *f = xmalloc(sizeof(*f));
+	f->len = text->len - headroom;
+	f->block = buf_detach(text);
+	f->payload = (unsigned char *)f->block + headroom;
+	frameq_add(q, f);
+}
+
+static void frame_free(struct wsframe *f)
+{
+	free(f->block);
+	free(f);
 }
 
 int http_frameq_write(struct frameq *q, struct lws *wsi, enum lws_write_protocol kind)
@@ -63,13 +87,24 @@ int http_frameq_write(struct frameq *q, struct lws *wsi, enum lws_write_protocol
 		return 0;
 	if (f->binary >= 0)
 		kind = f->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT;
-	if (lws_write(wsi, f->data + LWS_PRE, f->len, kind) < (int)f->len)
+	size_t n = f->len - f->sent;
+	bool fin = n <= WS_FRAGMENT;
+	if (!fin)
+		n = WS_FRAGMENT;
+	/* a later fragment's header goes over bytes already written (or copied by lws) */
+	unsigned flags = f->sent ? LWS_WRITE_CONTINUATION : kind;
+	if (!fin)
+		flags |= LWS_WRITE_NO_FIN;
+	if (lws_write(wsi, f->payload + f->sent, n, (enum lws_write_protocol)flags) < (int)n)
 		return -1;
+	f->sent += n;
+	q->queued -= n;
+	if (!fin)
+		return 1;
 	q->head = f->next;
 	if (!q->head)
 		q->tail = NULL;
-	q->queued -= f->len;
-	free(f);
+	frame_free(f);
 	return 1;
 }
 
@@ -78,7 +113,7 @@ void http_frameq_clear(struct frameq *q)
 	while (q->head) {
 		struct wsframe *f = q->head;
 		q->head = f->next;
-		free(f);
+		frame_free(f);
 	}
 	q->tail = NULL;
 	q->queued = 0;
@@ -428,7 +463,7 @@ static void stream_free(struct stream *st)
 	stream_unlink(st);
 	buf_release(&st->out);
 	buf_release(&st->xhdr);
-	free(st->answer);
+	buf_release(&st->answer);
 	free(st->own_type);
 	free(st);
 }
@@ -446,30 +481,60 @@ void http_stream_kick(struct stream *st)
 		lws_callback_on_writable(st->wsi);
 }
 
-void http_stream_queue(struct stream *st, const char *data, size_t len)
+/* Whether len more bytes may wait for st's client; false: it read nothing of QUEUE_MAX, closed. */
+static bool stream_admit(struct stream *st, size_t len)
 {
 	if (st->overflow)
+		return false;
+	if (st->out.len - LWS_PRE - st->sent + len <= QUEUE_MAX)
+		return true;
+	log_info("http: a client read nothing of %u MiB queued for it: closing its stream", QUEUE_MAX >> 20);
+	st->overflow = true;
+	buf_release(&st->out);
+	buf_grow(&st->out, LWS_PRE);
+	st->out.len = LWS_PRE;
+	st->sent = 0;
+	if (st->wsi)
+		lws_set_timeout(st->wsi, PENDING_TIMEOUT_HTTP_CONTENT, LWS_TO_KILL_ASYNC);
+	return false;
+}
+
+void http_stream_queue(struct stream *st, const char *data, size_t len)
+{
+	if (!stream_admit(st, len))
 		return;
-	if (st->out.len - LWS_PRE - st->sent + len > QUEUE_MAX) {
-		log_info("http: a client read nothing of %u MiB queued for it: closing its stream", QUEUE_MAX >> 20);
-		st->overflow = true;
-		buf_release(&st->out);
-		buf_grow(&st->out, LWS_PRE);
-		st->out.len = LWS_PRE;
-		st->sent = 0;
-		if (st->wsi)
-			lws_set_timeout(st->wsi, PENDING_TIMEOUT_HTTP_CONTENT, LWS_TO_KILL_ASYNC);
-		return;
-	}
 	buf_add(&st->out, data, len);
 	http_stream_kick(st);
 }
 
-static void stream_event(struct stream *st, const char *json, size_t len)
+/*
+ * Queue the bytes of b after its first off (>= LWS_PRE), taking b: when
+ * nothing else waits, b becomes the stream's buffer and is not copied.
+ */
+static void stream_queue_buf(struct stream *st, struct buf *b, size_t off)
 {
-	http_stream_queue(st, "event: message\ndata: ", 21);
-	http_stream_queue(st, json, len);
-	http_stream_queue(st, "\n\n", 2);
+	assert(off >= LWS_PRE && b->len >= off);
+	if (stream_admit(st, b->len - off)) {
+		if (st->out.len == LWS_PRE) {
+			buf_release(&st->out);
+			st->out = *b;
+			*b = (struct buf)BUF_INIT;
+			st->sent = off - LWS_PRE;
+		} else {
+			buf_add(&st->out, b->data + off, b->len - off);
+		}
+		http_stream_kick(st);
+	}
+	buf_release(b);
+}
+
+/* An answer or notification the engine wrote after TP_HEADROOM bytes, as an SSE event (takes b). */
+static void stream_event_buf(struct stream *st, struct buf *b)
+{
+	size_t off = TP_HEADROOM - (sizeof(SSE_PREFIX) - 1);
+	memcpy(b->data + off, SSE_PREFIX, sizeof(SSE_PREFIX) - 1);
+	buf_add(b, "\n\n", 2);
+	stream_queue_buf(st, b, off);
 }
 
 /* Answer a request at once with a status and a small JSON body. */
@@ -672,32 +737,41 @@ static void session_end(struct session *s)
 	free(s);
 }
 
-static void http_send(void *tp, void *ctx, const char *json, size_t len, bool answer)
+/*
+ * A message for ctx's stream (or the GET stream), written by the engine after
+ * TP_HEADROOM bytes (taken). A lone answer waits for done: it may still go
+ * out as plain JSON; anything before it makes the answer an event stream.
+ */
+static void http_send_buf(void *tp, void *ctx, struct buf *text, bool answer)
 {
 	struct session *s = tp;
 	struct stream *st = ctx ? ctx : s->get;
 
-	if (!st) {
-		return; /* a connection-wide notification and no GET stream: nobody listens */
-	}
-	if (!st->wsi && !ctx)
+	if (!st || (!st->wsi && !ctx)) {
+		/* a connection-wide notification and no GET stream: nobody listens */
+		buf_release(text);
 		return;
-	if (answer && !st->sse && !st->answer) {
-		/* maybe the only message: it may still go out as plain JSON */
-		st->answer = xstrndup(json, len);
-		st->answer_len = len;
+	}
+	if (answer && !st->sse && !st->answer.len) {
+		st->answer = *text;
+		*text = (struct buf)BUF_INIT;
 		return;
 	}
 	if (!st->sse) {
-		/* a notification before the answer: switch to an event stream */
 		st->sse = true;
-		if (st->answer) {
-			stream_event(st, st->answer, st->answer_len);
-			free(st->answer);
-			st->answer = NULL;
-		}
+		if (st->answer.len)
+			stream_event_buf(st, &st->answer);
 	}
-	stream_event(st, json, len);
+	stream_event_buf(st, text);
+}
+
+static void http_send(void *tp, void *ctx, const char *json, size_t len, bool answer)
+{
+	struct buf b = BUF_INIT;
+	buf_grow(&b, TP_HEADROOM + len + 2);
+	b.len = TP_HEADROOM;
+	buf_add(&b, json, len);
+	http_send_buf(tp, ctx, &b, answer);
 }
 
 static void http_done(void *tp, void *ctx)
@@ -707,10 +781,8 @@ static void http_done(void *tp, void *ctx)
 	if (!st)
 		return; /* a legacy POST: answered with 202 already, answers went to the GET stream */
 	st->engine_done = true;
-	if (st->answer) {
-		http_stream_queue(st, st->answer, st->answer_len);
-		free(st->answer);
-		st->answer = NULL;
+	if (st->answer.len) {
+		stream_queue_buf(st, &st->answer, TP_HEADROOM);
 	} else if (!st->sse) {
 		st->status = 202; /* notifications or responses only: accepted, no body */
 	}
@@ -774,38 +846,66 @@ static void http_rate(void *tp, void *ctx, const struct srv_rate_verdict *v, boo
 static const struct tp_ops http_ops = {
 	.name = "http",
 	.send = http_send,
+	.send_buf = http_send_buf,
+	.headroom = TP_HEADROOM,
 	.done = http_done,
 	.rate = http_rate,
 };
 
 /* ---- WebSocket ---------------------------------------------------------- */
 
+/* Whether len more bytes may wait for w's client; false: it read nothing of QUEUE_MAX, closed. */
+static bool ws_admit(struct wsconn *w, size_t len)
+{
+	if (!w->wsi || w->overflow)
+		return false;
+	if (w->q.queued + len <= QUEUE_MAX)
+		return true;
+	log_info("http: a WebSocket client read nothing of %u MiB queued for it: closing it", QUEUE_MAX >> 20);
+	w->overflow = true;
+	http_frameq_clear(&w->q);
+	lws_set_timeout(w->wsi, PENDING_TIMEOUT_AWAITING_PING, LWS_TO_KILL_ASYNC);
+	return false;
+}
+
+/* Something was queued: stop reading past QUEUE_PAUSE, write when writable. */
+static void ws_queued(struct wsconn *w)
+{
+	if (w->q.queued > QUEUE_PAUSE && !w->paused) {
+		w->paused = true;
+		w->paused_at = now_ms();
+		lws_rx_flow_control(w->wsi, 0);
+	}
+	lws_callback_on_writable(w->wsi);
+}
+
 static void ws_send(void *tp, void *ctx, const char *json, size_t len, bool answer)
 {
 	struct wsconn *w = tp;
 
-	if (!w->wsi || w->overflow)
+	if (!ws_admit(w, len))
 		return;
-	if (w->q.queued + len > QUEUE_MAX) {
-		log_info("http: a WebSocket client read nothing of %u MiB queued for it: closing it", QUEUE_MAX >> 20);
-		w->overflow = true;
-		http_frameq_clear(&w->q);
-		lws_set_timeout(w->wsi, PENDING_TIMEOUT_AWAITING_PING, LWS_TO_KILL_ASYNC);
-		return;
-	} else {
-		http_frameq_push(&w->q, json, len);
-		if (w->q.queued > QUEUE_PAUSE && !w->paused) {
-			w->paused = true;
-			w->paused_at = now_ms();
-			lws_rx_flow_control(w->wsi, 0);
-		}
+	http_frameq_push(&w->q, json, len);
+	ws_queued(w);
+}
+
+/* The engine's buffer becomes the frame: a large answer is not copied on the loop. */
+static void ws_send_buf(void *tp, void *ctx, struct buf *text, bool answer)
+{
+	struct wsconn *w = tp;
+
+	if (ws_admit(w, text->len - TP_HEADROOM)) {
+		http_frameq_push_buf(&w->q, text, TP_HEADROOM);
+		ws_queued(w);
 	}
-	lws_callback_on_writable(w->wsi);
+	buf_release(text);
 }
 
 static const struct tp_ops ws_ops = {
 	.name = "websocket",
 	.send = ws_send,
+	.send_buf = ws_send_buf,
+	.headroom = TP_HEADROOM,
 };
 
 static void ws_free(struct wsconn *w)

@@ -57,8 +57,7 @@ struct stream {
 	char origin[128];		/* CORS: echo an allowed Origin */
 	struct buf out;			/* LWS_PRE headroom, then bytes to write */
 	size_t sent;			/* of out, after the headroom */
-	char *answer;			/* JSON answer waiting for done (non-SSE) */
-	size_t answer_len;
+	struct buf answer;		/* JSON answer waiting for done (non-SSE), after TP_HEADROOM bytes */
 	bool overflow;			/* the client read nothing of QUEUE_MAX bytes: close */
 	struct buf xhdr;		/* a route's extra headers: "name:\0value\0"... */
 	bool has_rate;			/* a rate limit applied: X-RateLimit-* from rate */
@@ -82,9 +81,26 @@ struct session {
 struct wsframe {
 	struct wsframe *next;
 	size_t len;
+	size_t sent;			/* of len: a long message goes out in WS_FRAGMENT pieces */
 	signed char binary;		/* -1: the writer's kind; 0 text; 1 binary */
-	unsigned char data[];		/* LWS_PRE headroom, then len bytes */
+	unsigned char *payload;		/* len bytes, with LWS_PRE bytes we may write before them */
+	char *block;			/* the buffer payload lives in when it is not data[] */
+	unsigned char data[];		/* LWS_PRE headroom, then len bytes (when block is NULL) */
 };
+
+/*
+ * A message is written in fragments of at most this size, one per writable
+ * callback: libwebsockets copies whatever the socket does not take of a
+ * write, and a 16 MiB reply written whole was copied again on the loop.
+ */
+#define WS_FRAGMENT (256u << 10)
+/*
+ * Bytes the engine leaves before an MCP message it hands over with
+ * tp_ops.send_buf: LWS_PRE for a WebSocket frame header, and an SSE event's
+ * "event: message\ndata: " after it.
+ */
+#define SSE_PREFIX "event: message\ndata: "
+#define TP_HEADROOM (LWS_PRE + 32)
 
 /* WebSocket frames waiting for the socket to be writable, oldest first. */
 struct frameq {
@@ -155,6 +171,8 @@ void http_find_key(struct lws *wsi, char *key, size_t cap, bool query);
 bool http_authenticate(const char *key, char *principal);
 void http_conn_authenticated(struct lws *wsi);
 void http_frameq_push(struct frameq *q, const void *data, size_t len);
+/** Queue the bytes of text after its first headroom (>= LWS_PRE) without copying them; takes text. */
+void http_frameq_push_buf(struct frameq *q, struct buf *text, size_t headroom);
 int http_frameq_write(struct frameq *q, struct lws *wsi, enum lws_write_protocol kind);
 void http_frameq_clear(struct frameq *q);
 void http_stream_queue(struct stream *st, const char *data, size_t len);

@@ -52,26 +52,25 @@ static void write_done(uv_write_t *req, int status)
 	free(w);
 }
 
-static void stdio_send(void *arg, void *ctx, const char *json, size_t len, bool answer)
+/* Write one line (text: the JSON and its newline; taken). */
+static void send_line(struct buf *text)
 {
 	if (!tp.out_pipe) {
 		/* a file or terminal: plain blocking writes */
-		struct buf b = BUF_INIT;
-		buf_add(&b, json, len);
-		buf_addch(&b, '\n');
-		if (write_all(STDOUT_FILENO, b.data, b.len) < 0)
+		if (write_all(STDOUT_FILENO, text->data, text->len) < 0)
 			log_warn("stdout: %s", strerror(errno));
-		buf_release(&b);
+		buf_release(text);
 		return;
 	}
-	if (!tp.out_open)
+	if (!tp.out_open) {
+		buf_release(text);
 		return;
+	}
 	struct out_write *w = xmalloc(sizeof(*w));
-	w->data = xmalloc(len + 1);
-	memcpy(w->data, json, len);
-	w->data[len] = '\n';
+	size_t len = text->len;
+	w->data = buf_detach(text);
 	w->req.data = w;
-	uv_buf_t b = uv_buf_init(w->data, (unsigned)(len + 1));
+	uv_buf_t b = uv_buf_init(w->data, (unsigned)len);
 	int e = uv_write(&w->req, (uv_stream_t *)&tp.out_h, &b, 1, write_done);
 	if (e < 0) {
 		log_warn("stdout: %s", uv_strerror(e));
@@ -80,9 +79,26 @@ static void stdio_send(void *arg, void *ctx, const char *json, size_t len, bool 
 	}
 }
 
+static void stdio_send(void *arg, void *ctx, const char *json, size_t len, bool answer)
+{
+	struct buf b = BUF_INIT;
+	buf_grow(&b, len + 1);
+	buf_add(&b, json, len);
+	buf_addch(&b, '\n');
+	send_line(&b);
+}
+
+/* The engine's own buffer (no headroom): a large answer is not copied again. */
+static void stdio_send_buf(void *arg, void *ctx, struct buf *text, bool answer)
+{
+	buf_addch(text, '\n');
+	send_line(text);
+}
+
 static const struct tp_ops stdio_ops = {
 	.name = "stdio",
 	.send = stdio_send,	/* one stream: contexts need no routing */
+	.send_buf = stdio_send_buf,
 };
 
 static void feed(const char *data, size_t len)

@@ -76,6 +76,41 @@ static int write_real(struct buf *out, double d)
 	return 0;
 }
 
+/* Adds j's string bytes to *acc until it reaches limit; true once it has. */
+static bool size_add(const json_t *j, size_t limit, size_t *acc)
+{
+	const char *key;
+	json_t *v;
+	size_t i;
+
+	switch (json_typeof(j)) {
+	case JSON_OBJECT:
+		json_object_foreach((json_t *)j, key, v) {
+			*acc += strlen(key) + 4;
+			if (*acc >= limit || size_add(v, limit, acc))
+				return true;
+		}
+		return false;
+	case JSON_ARRAY:
+		json_array_foreach(j, i, v)
+			if (size_add(v, limit, acc))
+				return true;
+		return false;
+	case JSON_STRING:
+		*acc += json_string_length(j) + 2;
+		return *acc >= limit;
+	default:
+		*acc += 8;
+		return *acc >= limit;
+	}
+}
+
+bool srv_json_size_reaches(const json_t *j, size_t limit)
+{
+	size_t acc = 0;
+	return size_add(j, limit, &acc);
+}
+
 int srv_json_write(struct buf *out, const json_t *j)
 {
 	const char *key;

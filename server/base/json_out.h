@@ -12,11 +12,17 @@
 #define MCPBOX_JSON_OUT_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "buf.h"
 
 /** Append j to out; -1 (out partly written) for a value jansson could not dump either. */
 int srv_json_write(struct buf *out, const json_t *j);
+/**
+ * Whether j's strings (and keys) hold at least limit bytes: a cheap look at
+ * how much writing j will cost, which stops as soon as it knows.
+ */
+bool srv_json_size_reaches(const json_t *j, size_t limit);
 /** The same as a malloc'd NUL-terminated string (NULL where srv_json_write fails). */
 char *srv_json_dumps(const json_t *j);
 /**

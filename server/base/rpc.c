@@ -17,9 +17,20 @@
 struct text {
 	void *ctx;		/* the transport's context of the text */
 	bool array;		/* it was a batch */
-	json_t *answers;	/* array, in completion order */
+	struct buf out;		/* the transport's headroom, then the answer or "[a,b,..." in completion order */
+	size_t nanswers;
 	size_t pending;		/* requests not yet finished (+1 while dispatching) */
 };
+
+/* Results whose strings pass this many bytes are written off the loop (srv_rpc_set_offload). */
+#define OFFLOAD_MIN (256u << 10)
+
+static srv_offload_fn offload;
+
+void srv_rpc_set_offload(srv_offload_fn run)
+{
+	offload = run;
+}
 
 struct srv_req {
 	struct srv_conn *conn;
@@ -98,19 +109,48 @@ struct srv_conn *srv_req_conn(const struct srv_req *r) { return r->conn; }
 json_t *srv_req_progress_token(const struct srv_req *r) { return r->progress_token; }
 bool srv_req_cancelled(const struct srv_req *r) { return r->cancelled; }
 
+/* The JSON text of msg after the transport's headroom (zeros); -1: jansson could not dump it either. */
+static int write_text(size_t headroom, const json_t *msg, struct buf *out)
+{
+	buf_grow(out, headroom + 64);
+	memset(out->data, 0, headroom);
+	out->len = headroom;
+	if (srv_json_write(out, msg) < 0 || out->len == headroom) {
+		buf_release(out);
+		return -1;
+	}
+	return 0;
+}
+
+/* Send a text written by write_text (taken: b is empty after). */
+static void send_text(struct srv_conn *c, void *ctx, struct buf *b, bool answer)
+{
+	size_t h = c->ops->headroom;
+
+	if (c->closing) {
+		buf_release(b);
+		return;
+	}
+	if (c->ops->send_buf) {
+		c->ops->send_buf(c->tp, ctx, b, answer);
+		buf_release(b); /* in case the transport left it */
+		return;
+	}
+	c->ops->send(c->tp, ctx, b->data + h, b->len - h, answer);
+	buf_release(b);
+}
+
 static void send_json(struct srv_conn *c, void *ctx, json_t *msg, bool answer)
 {
 	struct buf b = BUF_INIT;
 
 	if (c->closing)
 		return;
-	if (srv_json_write(&b, msg) < 0 || !b.len) {
+	if (write_text(c->ops->headroom, msg, &b) < 0) {
 		log_error("rpc: cannot serialize a message");
-		buf_release(&b);
 		return;
 	}
-	c->ops->send(c->tp, ctx, b.data, b.len, answer);
-	buf_release(&b);
+	send_text(c, ctx, &b, answer);
 }
 
 static json_t *make_error(json_t *id, int code, const char *msg)
@@ -120,27 +160,58 @@ static json_t *make_error(json_t *id, int code, const char *msg)
 }
 
 /*
- * Record a finished answer (NULL: none, for a cancelled request). When the
- * text's last request is finished its answers go out and the transport
- * hears that the text is done.
+ * Record a finished answer's text (written by write_text; taken; NULL:
+ * none, for a cancelled request). When the text's last request is finished
+ * its answers go out and the transport hears that the text is done.
  */
-static void deliver(struct srv_conn *c, struct text *t, json_t *answer)
+static void deliver_text(struct srv_conn *c, struct text *t, struct buf *ans)
 {
-	if (answer)
-		json_array_append_new(t->answers, answer);
+	size_t h = c->ops->headroom;
+
+	if (ans && !t->array) {
+		/* a lone message has at most one answer: it goes out as it was written */
+		buf_release(&t->out);
+		t->out = *ans;
+		*ans = (struct buf)BUF_INIT;
+		t->nanswers = 1;
+	} else if (ans) {
+		if (!t->nanswers++) {
+			buf_grow(&t->out, h + 1 + ans->len - h);
+			memset(t->out.data, 0, h);
+			t->out.len = h;
+			buf_addch(&t->out, '[');
+		} else {
+			buf_addch(&t->out, ',');
+		}
+		buf_add(&t->out, ans->data + h, ans->len - h);
+		buf_release(ans);
+	}
 	if (--t->pending)
 		return;
-	if (t->array && json_array_size(t->answers))
-		send_json(c, t->ctx, t->answers, true);
-	else if (!t->array && json_array_size(t->answers))
-		send_json(c, t->ctx, json_array_get(t->answers, 0), true);
-	json_decref(t->answers);
+	if (t->nanswers) {
+		if (t->array)
+			buf_addch(&t->out, ']');
+		send_text(c, t->ctx, &t->out, true);
+	}
+	buf_release(&t->out);
 	if (c->ops->done && !c->closing)
 		c->ops->done(c->tp, t->ctx);
 	free(t);
 }
 
-static void req_finish(struct srv_req *r, json_t *answer)
+/* The same for an answer as JSON (taken; NULL: none). */
+static void deliver(struct srv_conn *c, struct text *t, json_t *answer)
+{
+	struct buf b = BUF_INIT;
+
+	if (answer && !c->closing && write_text(c->ops->headroom, answer, &b) < 0)
+		log_error("rpc: cannot serialize an answer");
+	json_decref(answer);
+	deliver_text(c, t, b.len ? &b : NULL);
+}
+
+/* Take r off its connection's list; the caller delivers its answer. */
+static void req_unlink(struct srv_req *r)
 {
 	struct srv_conn *c = r->conn;
 
@@ -151,24 +222,86 @@ static void req_finish(struct srv_req *r, json_t *answer)
 	if (r->next)
 		r->next->prev = r->prev;
 	c->ninflight--;
+}
 
-	if (r->cancelled) {
-		/* no response for a cancelled request (MCP cancellation rule) */
-		json_decref(answer);
-		answer = NULL;
-	}
-	deliver(c, r->text, answer);
+static void req_free(struct srv_req *r)
+{
+	struct srv_conn *c = r->conn;
+
 	json_decref(r->id);
 	json_decref(r->progress_token);
 	free(r);
 	conn_maybe_free(c);
 }
 
+static void req_finish(struct srv_req *r, json_t *answer)
+{
+	req_unlink(r);
+	if (r->cancelled) {
+		/* no response for a cancelled request (MCP cancellation rule) */
+		json_decref(answer);
+		answer = NULL;
+	}
+	deliver(r->conn, r->text, answer);
+	req_free(r);
+}
+
+/* An answer being written off the loop. */
+struct offloaded {
+	struct srv_req *r;
+	json_t *answer;
+	size_t headroom;
+	struct buf text;
+	int rc;
+};
+
+static void offload_work(void *arg)
+{
+	struct offloaded *o = arg;
+
+	o->rc = write_text(o->headroom, o->answer, &o->text);
+	json_decref(o->answer); /* the large strings are freed here too, not on the loop */
+	o->answer = NULL;
+}
+
+static void offload_done(void *arg)
+{
+	struct offloaded *o = arg;
+	struct srv_req *r = o->r;
+
+	req_unlink(r);
+	if (r->cancelled || r->conn->closing) {
+		buf_release(&o->text);
+		deliver_text(r->conn, r->text, NULL);
+	} else if (o->rc < 0) {
+		log_error("rpc: cannot serialize an answer");
+		deliver(r->conn, r->text, make_error(r->id, RPC_INTERNAL_ERROR, "Internal error: the result has no JSON text"));
+	} else {
+		deliver_text(r->conn, r->text, &o->text);
+	}
+	free(o);
+	req_free(r);
+}
+
 void srv_req_result(struct srv_req *r, json_t *result)
 {
-	json_t *ans = json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", r->id,
-				"result", result ? result : json_object());
-	req_finish(r, ans);
+	struct srv_conn *c = r->conn;
+	if (!result)
+		result = json_object();
+	bool big = offload && !r->cancelled && !c->closing && srv_json_size_reaches(result, OFFLOAD_MIN);
+	json_t *ans = json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", r->id, "result", result);
+
+	if (!big) {
+		req_finish(r, ans);
+		return;
+	}
+	/* the work the hook would cancel is over: a cancel now only drops the answer */
+	r->cancel_fn = NULL;
+	struct offloaded *o = xcalloc(1, sizeof(*o));
+	o->r = r;
+	o->answer = ans;
+	o->headroom = c->ops->headroom;
+	offload(offload_work, offload_done, o);
 }
 
 /* The error answer to r; data (taken, may be NULL) becomes error.data. */
@@ -381,7 +514,6 @@ void srv_conn_receive(struct srv_conn *c, const char *data, size_t len, void *ct
 	json_t *msg;
 
 	t->ctx = ctx;
-	t->answers = json_array();
 	t->pending = 1; /* held until every message of the text is dispatched */
 	c->busy++;
 	if (c->closing) {
@@ -389,14 +521,15 @@ void srv_conn_receive(struct srv_conn *c, const char *data, size_t len, void *ct
 	} else if (!(msg = json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &e))) {
 		struct buf b = BUF_INIT;
 		buf_addf(&b, "Parse error: %s (at byte %d)", e.text, e.position);
-		json_array_append_new(t->answers, make_error(NULL, RPC_PARSE_ERROR, b.data));
+		t->pending++;
+		deliver(c, t, make_error(NULL, RPC_PARSE_ERROR, b.data));
 		buf_release(&b);
 	} else {
 		if (!json_is_array(msg)) {
 			handle_one(c, msg, t);
 		} else if (json_array_size(msg) == 0) {
-			json_array_append_new(t->answers,
-					      make_error(NULL, RPC_INVALID_REQUEST, "Invalid Request: empty batch"));
+			t->pending++;
+			deliver(c, t, make_error(NULL, RPC_INVALID_REQUEST, "Invalid Request: empty batch"));
 		} else {
 			size_t i;
 			json_t *el;

@@ -38,6 +38,7 @@ enum {
 };
 
 struct srv_rate_verdict;
+struct buf;
 
 struct srv_conn;
 struct srv_req;
@@ -65,6 +66,13 @@ struct tp_ops {
 	 * adds X-RateLimit-* headers, and answers 429 when a lone request (batch
 	 * false) was refused. May be NULL. */
 	void (*rate)(void *tp, void *ctx, const struct srv_rate_verdict *v, bool batch);
+	/* Optional: send a text the engine wrote into *text after `headroom`
+	 * bytes of its own (zeros the transport may write over: a frame header,
+	 * an SSE prefix). The transport takes the buffer (leaving *text empty,
+	 * or as it found it when it copied), so a large answer is never copied
+	 * on the loop. Without it the engine calls send. */
+	void (*send_buf)(void *tp, void *ctx, struct buf *text, bool answer);
+	size_t headroom;
 };
 
 /** The application behind the engine (the MCP layer). */
@@ -110,8 +118,20 @@ void srv_req_notify(struct srv_req *r, const char *method, json_t *params);
 /** Find an in-flight request by its id (for notifications/cancelled). */
 struct srv_req *srv_conn_find(struct srv_conn *c, json_t *id);
 
-/** Finish req with a result (stolen). Frees req. */
+/**
+ * Finish req with a result (stolen). Frees req, now or (a large result,
+ * with an offload runner set) once its text was written on another thread:
+ * nothing else may hold or change a reference into result after the call.
+ */
 void srv_req_result(struct srv_req *r, json_t *result);
+/**
+ * How answers whose strings pass 256 KiB are written: run(work, done, arg)
+ * calls work(arg) on another thread, then done(arg) on the loop thread. Set
+ * once at start-up (server/mcp.c: libuv's pool); without it (unit tests,
+ * fuzzing) every answer is written on the caller's thread.
+ */
+typedef void (*srv_offload_fn)(void (*work)(void *arg), void (*done)(void *arg), void *arg);
+void srv_rpc_set_offload(srv_offload_fn run);
 /** Finish req with a JSON-RPC error. Frees req. */
 void srv_req_error(struct srv_req *r, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /** The same with the error's data member (stolen). */

@@ -774,6 +774,7 @@ try {
   const { benchUsers } = await import('./users.mjs');
   const { benchKeys } = await import('./keys.mjs');
   const { benchSoulbox } = await import('./soulbox.mjs');
+  const { benchBigRead } = await import('./bigread.mjs');
   const sections = [];
   for (const [name, fn] of [['wrk', () => benchWrk({ bin: BIN, dataDir: DATA })],
                              ['REST dialects', () => benchCompat({ bin: BIN, dataDir: DATA, n: Math.max(N, 300) })],
@@ -789,7 +790,8 @@ try {
                              ['javascript kernel', () => benchKernelJs({ bin: BIN, dataDir: DATA, n: Math.min(N, 200) })],
                              ['users', () => benchUsers({ bin: BIN, dataDir: DATA, n: Math.max(N, 1000) })],
                              ['key rights', () => benchKeys({ bin: BIN, dataDir: DATA, n: Math.max(N, 1000) })],
-                             ['soulbox', () => benchSoulbox({ bin: BIN, dataDir: DATA, n: Math.min(N, 50) })]]) {
+                             ['soulbox', () => benchSoulbox({ bin: BIN, dataDir: DATA, n: Math.min(N, 50) })],
+                             ['large replies', () => benchBigRead({ bin: BIN, dataDir: DATA })]]) {
     try {
       log(`${name} benchmarks`);
       sections.push(await fn());

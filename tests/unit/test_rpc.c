@@ -53,6 +53,57 @@ static void app_request(struct srv_req *r, const char *method, json_t *params)
 		srv_req_error(r, RPC_METHOD_NOT_FOUND, "Method not found: %s", method);
 }
 
+/* ---- a transport that takes the engine's buffers, and an offload runner run by hand ---- */
+
+#define HEADROOM 24
+static json_t *bsent;		/* what the buffer transport got, parsed */
+static int headroom_clean;	/* texts whose headroom was all zeros */
+
+static void buf_tp_send_buf(void *tp, void *ctx, struct buf *text, bool answer)
+{
+	static const char zeros[HEADROOM];
+	json_error_t e;
+	headroom_clean += text->len > HEADROOM && !memcmp(text->data, zeros, HEADROOM);
+	json_t *v = json_loadb(text->data + HEADROOM, text->len - HEADROOM, 0, &e);
+	json_array_append_new(bsent, v ? v : json_string("<unparsable>"));
+	buf_release(text);
+}
+
+static const struct tp_ops buf_tp = { .name = "buf", .send = fake_send, .send_buf = buf_tp_send_buf,
+				      .headroom = HEADROOM };
+
+struct job {
+	void (*work)(void *);
+	void (*done)(void *);
+	void *arg;
+};
+static struct job jobs[16];
+static int njobs;
+
+static void fake_offload(void (*work)(void *), void (*done)(void *), void *arg)
+{
+	jobs[njobs++] = (struct job){ work, done, arg };
+}
+
+static void run_jobs(void)
+{
+	for (int i = 0; i < njobs; i++) {
+		jobs[i].work(jobs[i].arg);
+		jobs[i].done(jobs[i].arg);
+	}
+	njobs = 0;
+}
+
+/* A result of n bytes of text. */
+static json_t *big_result(size_t n)
+{
+	char *t = malloc(n);
+	memset(t, 'a', n);
+	json_t *r = json_pack("{s:[{s:s, s:s%}]}", "content", "type", "text", "text", t, n);
+	free(t);
+	return r;
+}
+
 static void app_note(struct srv_conn *c, const char *m, json_t *p)
 {
 	notes++;
@@ -242,6 +293,70 @@ int main(void)
 	ok(released == 1, "connection released after its last request finished");
 
 	json_decref(sent);
+
+	/* large results are written off the loop (an offload runner), into the transport's own buffer */
+	{
+		bsent = json_array();
+		released = 0;
+		srv_rpc_set_offload(fake_offload);
+		c = srv_conn_new(&app, &buf_tp, NULL, "tester");
+		send_text(c, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"echo\"}");
+		ok(json_array_size(bsent) == 1 && njobs == 0 && headroom_clean == 1,
+		   "a small answer goes at once, through send_buf, after zeroed headroom");
+		nheld = 0;
+		send_text(c, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"hold\"}");
+		srv_req_result(held[0], big_result(300000));
+		ok(json_array_size(bsent) == 1 && njobs == 1 && srv_conn_inflight(c) == 1,
+		   "a 300 KB result: nothing sent, its text is written off the loop, still in flight");
+		run_jobs();
+		m = json_array_get(bsent, 1);
+		ok(m && json_integer_value(json_object_get(m, "id")) == 2 &&
+		   json_string_length(json_object_get(json_array_get(json_object_get(json_object_get(m, "result"), "content"), 0), "text")) == 300000 &&
+		   srv_conn_inflight(c) == 0 && headroom_clean == 2,
+		   "then answered whole with its id, and finished");
+
+		/* a batch mixing a large and a small answer */
+		nheld = 0;
+		send_text(c, "[{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"hold\"},{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"echo\"}]");
+		srv_req_result(held[0], big_result(400000));
+		ok(json_array_size(bsent) == 2, "batch: not sent while its large member is being written");
+		run_jobs();
+		m = json_array_get(bsent, 2);
+		ok(json_is_array(m) && json_array_size(m) == 2 &&
+		   json_integer_value(json_object_get(json_array_get(m, 0), "id")) == 4 &&
+		   json_integer_value(json_object_get(json_array_get(m, 1), "id")) == 3, "batch: one array of both answers");
+
+		/* cancelled while its text is written: no answer, and the tool's cancel hook is not called */
+		nheld = 0;
+		cancels = 0;
+		send_text(c, "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"hold\"}");
+		srv_req_result(held[0], big_result(300000));
+		json_t *id5 = json_integer(5);
+		struct srv_req *r5 = srv_conn_find(c, id5);
+		json_decref(id5);
+		ok(r5 != NULL, "a request whose answer is being written can still be found (cancelled)");
+		srv_req_cancel(r5);
+		run_jobs();
+		ok(json_array_size(bsent) == 3 && cancels == 0 && srv_conn_inflight(c) == 0,
+		   "cancelled meanwhile: no answer, no call to the finished work's hook");
+
+		/* closed meanwhile: freed only once the text is back */
+		nheld = 0;
+		send_text(c, "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"hold\"}");
+		srv_req_result(held[0], big_result(300000));
+		srv_conn_close(c);
+		ok(released == 0, "closed while an answer is written: not released yet");
+		run_jobs();
+		ok(released == 1 && json_array_size(bsent) == 3, "released when it is back, nothing sent");
+		srv_rpc_set_offload(NULL);
+		json_decref(bsent);
+
+		json_t *small = json_pack("{s:s, s:[i,i]}", "a", "bc", "n", 1, 2), *big = big_result(300000);
+		ok(!srv_json_size_reaches(small, 1000) && srv_json_size_reaches(big, 256 << 10) &&
+		   !srv_json_size_reaches(big, 400000), "srv_json_size_reaches: counts the strings, stops at the limit");
+		json_decref(small);
+		json_decref(big);
+	}
 
 	/* json_out: compact output identical to jansson's */
 	{
