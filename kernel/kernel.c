@@ -81,6 +81,7 @@ static struct {
 	LIST_HEAD(, kern) pool;
 	struct sess_registry *reg;	/* NULL: none are */
 	char **pool_envp;
+	uint64_t ahead_idle_ms;		/* a kernel started ahead and not used by its session stops then (config pool_kernel_idle) */
 	uint64_t last_cell_ms[2];	/* per langs[]: its last kern_cell_run (kernels of it are in use) */
 } K = { .exe_fd = -1 };
 
@@ -797,7 +798,7 @@ static void pool_taken(void *arg, struct sess_session *s)
 	}
 }
 
-void kern_pool_start(struct sess_registry *reg, const char *const *envp)
+void kern_pool_start(struct sess_registry *reg, const char *const *envp, uint64_t idle_ms)
 {
 	static const struct sess_pool_hooks hooks = { .ready = pool_ready, .taken = pool_taken,
 						      .dropped = pool_dropped };
@@ -811,6 +812,7 @@ void kern_pool_start(struct sess_registry *reg, const char *const *envp)
 	for (size_t i = 0; i < n; i++)
 		K.pool_envp[i] = xstrdup(envp[i]);
 	K.reg = reg;
+	K.ahead_idle_ms = idle_ms;
 	sess_pool_set_hooks(reg, &hooks);
 }
 
@@ -842,7 +844,7 @@ static void sweep(uv_timer_t *t)
 			kern_remove(k);
 		} else if (k->state != K_GONE && (k->s->state != SESS_RUNNING || k->s->worker != k->worker)) {
 			kern_stop(k, "the sandbox stopped", KERN_END_FAILED, -1);
-		} else if (k->ahead && now - k->taken_ms >= KERN_AHEAD_IDLE_MS) {
+		} else if (k->ahead && now - k->taken_ms >= K.ahead_idle_ms) {
 			/* its session runs no kernel cells: the memory is the session's */
 			kern_stop(k, "started ahead and not used", KERN_END_FAILED, -1);
 			kern_remove(k);

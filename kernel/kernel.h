@@ -33,7 +33,6 @@
 #define KERN_QUEUE_MAX 16
 #define KERN_CODE_MAX ((size_t)1 << 20)
 #define KERN_POOL_WANT_MS (10 * 60 * 1000)	/* warm-pool sandboxes get kernels while cells ran this recently */
-#define KERN_AHEAD_IDLE_MS 60000		/* a kernel started ahead and not used by its session stops then */
 
 /** The languages with a kernel, as a JSON enum and as text. */
 #define KERN_LANGS_JSON "[\"python\",\"javascript\"]"
@@ -121,10 +120,10 @@ int kern_restart(struct sess_session *s, const char *lang, const char *const *en
  * session without env gives its kernels), so the session that takes the
  * sandbox finds it ready or starting. Its first cell takes it when it asks
  * for that environment, else a new one starts; one its session leaves
- * unused for KERN_AHEAD_IDLE_MS is stopped (its memory counts against the
+ * unused for idle_ms after it took the sandbox is stopped (its memory counts against the
  * session). They stop while no cells run. After kern_init; once.
  */
-void kern_pool_start(struct sess_registry *reg, const char *const *envp);
+void kern_pool_start(struct sess_registry *reg, const char *const *envp, uint64_t idle_ms);
 
 /** s's kernels for session_info: [{language, state, kernel}] or NULL when none. */
 json_t *kern_session_info(struct sess_session *s);

@@ -312,7 +312,7 @@ static int core_start(void)
 	}
 	sess_quota_start(srv.sessions, srv.loop); /* disk use of workspaces, for quota.disk */
 	if (srv.cfg.pool_kernels && srv.cfg.pool_size)
-		tool_kernel_pool_init(srv.sessions);
+		tool_kernel_pool_init(srv.sessions, srv.cfg.pool_kernel_idle_s * 1000);
 	srv.env.snapshots = snapshot_store; /* libgit2 starts on first use, not at every start */
 	{
 		/* stat caches of the workspaces' snapshots */

@@ -410,13 +410,13 @@ void tool_kernel_execute(struct tool_call *call)
 	tool_with_session(call, kernel_in_session);
 }
 
-void tool_kernel_pool_init(struct sess_registry *reg)
+void tool_kernel_pool_init(struct sess_registry *reg, uint64_t idle_ms)
 {
 	json_t *none = json_object();
 	char **envp = tool_exec_env(none, NULL);
 
 	kern_init(uv_default_loop());
-	kern_pool_start(reg, (const char *const *)envp);
+	kern_pool_start(reg, (const char *const *)envp, idle_ms);
 	tool_exec_env_free(envp);
 	json_decref(none);
 }

@@ -48,6 +48,7 @@ void srv_config_defaults(struct srv_config *cfg)
 	cfg->disk_bytes = (struct srv_limit){ 0, 100ull << 30 };	/* none unless asked; 003 allows 100Gi */
 	cfg->prestart = true;
 	cfg->pool_kernels = true;
+	cfg->pool_kernel_idle_s = 60;
 	cfg->jobs_per_session = 16;
 	cfg->job_output_bytes = 8 * MiB;
 	cfg->wait_s = 50;
@@ -246,6 +247,7 @@ static const struct scalar_key settings[] = {
 	{ "session_log", CFG(session_log_bytes), SIZE, 4096, 1ull << 30, "between 4k and 1G" },
 	{ "terminals_per_session", CFG(terminals_per_session), NULL, 1, 100, "between 1 and 100" },
 	{ "terminal_idle", CFG(terminal_idle_s), DURATION, 0, 0, NULL },
+	{ "pool_kernel_idle", CFG(pool_kernel_idle_s), DURATION, 1, 86400, "between 1s and 1d" },
 	{ "terminal_output", CFG(terminal_output_bytes), SIZE, 4096, 64ull << 20, "between 4k and 64M" },
 	{ "alert_interval", CFG(alert_interval_s), DURATION, 1, 3600, "between 1s and 1h" },
 };

@@ -72,6 +72,7 @@ struct srv_config {
 	uint64_t workspace_bytes;	/* largest workspace a snapshot accepts */
 	bool prestart;			/* start a session's next interpreter ahead (sessions/run.h) */
 	bool pool_kernels;		/* start kernels ahead in warm-pool sandboxes while kernels are in use */
+	uint64_t pool_kernel_idle_s;	/* stop such a kernel its session has not used this long after the take */
 	/* background jobs (sessions/job.h) */
 	uint64_t jobs_per_session;	/* jobs a session keeps (running or finished) */
 	uint64_t job_output_bytes;	/* output kept per job (oldest dropped beyond) */

@@ -4,7 +4,7 @@ import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startClient, textOf, makeDataDir } from './helpers.mjs';
+import { startClient, startServe, httpClient, textOf, makeDataDir, poll, sleep } from './helpers.mjs';
 
 const servers = [];
 after(async () => { for (const s of servers) await s.close(); });
@@ -23,6 +23,15 @@ async function cell(s, sid, code) {
   assert.ok(!r.isError, textOf(r));
   return r.structuredContent;
 }
+
+// Kernel processes in the session's sandbox (its own pid namespace), counted from a shell there.
+async function kernelsRunning(s, sid) {
+  const r = await s.call('execute', { language: 'shell', session_id: sid,
+    code: "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline 2>/dev/null; echo; done | grep -c '[k]ernel[.]json' || true" });
+  assert.ok(!r.isError, textOf(r));
+  return Number(r.structuredContent.stdout.trim());
+}
+const sessionKernels = async (s, sid) => (await s.call('session_info', { session_id: sid })).structuredContent.kernels;
 
 describe('kernels started ahead in the warm pool', () => {
   test('after a first kernel cell, fresh sessions take a kernel started ahead; another env gets its own', async () => {
@@ -55,5 +64,61 @@ describe('kernels started ahead in the warm pool', () => {
     const r = await cell(s, await create(s), '1+1');
     assert.equal(r.kernel.started, true);
     assert.equal(r.kernel.started_ahead, undefined);
+  });
+
+  test('a kernel started ahead that its session leaves unused stops after pool_kernel_idle; the next cell starts one', async () => {
+    const s = await server({ pool_kernel_idle: '2s', pool_size: 1 });
+    await cell(s, await create(s), '1+1');	// kernels are in use: the pool's sandbox gets one
+    await sleep(300);
+    const sid = await create(s);
+    assert.equal((await sessionKernels(s, sid))?.[0]?.started_ahead, true, 'the session took a kernel started ahead');
+    assert.ok(await poll(async () => (await kernelsRunning(s, sid)) === 1, { timeout: 10000, interval: 200 }),
+      'its process runs in the session\'s sandbox');
+    // unused: 2 s after the take (and within the 1 s sweep) it is stopped, its process gone
+    assert.ok(await poll(async () => (await sessionKernels(s, sid)) === undefined, { timeout: 6000, interval: 200 }),
+      `still listed: ${JSON.stringify(await sessionKernels(s, sid))}`);
+    assert.ok(await poll(async () => (await kernelsRunning(s, sid)) === 0, { timeout: 3000, interval: 200 }),
+      'the kernel\'s process is gone');
+    const r = await cell(s, sid, 'x = 6 * 7\nx');
+    assert.equal(r.outputs[0].text, '42', 'the next cell runs in a kernel started for it');
+    assert.equal(r.kernel.started, true);
+    assert.equal(r.kernel.started_ahead, undefined);
+    assert.equal(r.kernel.previous_died, undefined, 'an unused kernel that stopped is not reported as a death');
+    // one the session uses is not stopped by the rule
+    await sleep(3000);
+    assert.equal((await cell(s, sid, 'x')).outputs[0].text, '42', 'a used kernel keeps running past pool_kernel_idle');
+  });
+
+  test('refused cells (bad arguments, no kernel for the language, too much code, no execute right) wake no kernels in the pool', async () => {
+    const srv = await startServe({ config: { pool_size: 1 } });
+    servers.push(srv);
+    const s = await httpClient(srv);
+    servers.push(s);
+    const sid = await create(s);
+    const reader = (await s.call('key_create', { name: 'reader', permissions: ['sandbox_read'] })).structuredContent;
+    assert.ok(reader?.key, 'a key with sandbox_read only');
+    const r2 = await httpClient(srv, { key: reader.key });
+    servers.push(r2);
+    const refused = [
+      [s, { language: 'python', kernel: true, code: '1', background: true }, /does not go with kernel/],
+      [s, { language: 'ruby', kernel: true, code: '1' }, /no kernel for language ruby/],
+      [s, { language: 'python', kernel: true, code: 'x'.repeat((1 << 20) + 1) }, /at most/],
+      [s, { language: 'python', kernel: true, code: '1', timeout_s: -5 }, /timeout_s/],
+      [r2, { language: 'python', kernel: true, code: '1' }, /permission denied|execute/],
+    ];
+    for (const [c, args, why] of refused) {
+      const r = await c.call('execute', { session_id: sid, ...args });
+      assert.equal(r.isError, true, `refused: ${JSON.stringify(args).slice(0, 80)}`);
+      assert.match(textOf(r), why);
+    }
+    await sleep(1500);	// the pool's sandbox is ready: had a refused cell woken the pool, it would have a kernel now
+    const fresh = await create(s);
+    assert.equal(await sessionKernels(s, fresh), undefined, 'no kernel was started ahead');
+    assert.equal(await kernelsRunning(s, fresh), 0);
+    // the control: one cell that runs, and the next fresh session finds a kernel started ahead
+    await cell(s, sid, '1+1');
+    await sleep(300);
+    const after = await create(s);
+    assert.equal((await sessionKernels(s, after))?.[0]?.started_ahead, true, 'a cell that ran wakes the pool');
   });
 });

@@ -700,6 +700,36 @@ describe('serve: Streamable HTTP on the wire', () => {
     assert.ok(gone, 'websocket connection gauge did not drop back to 0');
   });
 
+  test('/metrics: background jobs count in mcpbox_executions_total once each, when they end, by how they ended', async () => {
+    const key = (o) => `mcpbox_executions_total{language="shell",outcome="${o}"}`;
+    const delta = (a, b, o) => (b[key(o)] || 0) - (a[key(o)] || 0);
+    const w = await wsClient(srv);
+    try {
+      const sid = (await w.call('session_create', {})).structuredContent.session_id;
+      const m0 = (await metrics(srv)).m;
+      const slow = (await w.call('execute', { session_id: sid, language: 'shell', background: true, code: 'sleep 1; exit 3' })).structuredContent;
+      assert.ok(slow.job_id, JSON.stringify(slow));
+      const long = (await w.call('execute', { session_id: sid, language: 'shell', background: true, code: 'sleep 60' })).structuredContent;
+      const m1 = (await metrics(srv)).m;
+      assert.equal(delta(m0, m1, 'error') + delta(m0, m1, 'cancelled'), 0, 'nothing counted while the jobs run');
+      const end = await w.call('job_wait', { job_id: slow.job_id, timeout_s: 20 });
+      assert.equal(end.structuredContent.exit_code, 3, JSON.stringify(end.structuredContent));
+      await w.call('job_cancel', { job_id: long.job_id });
+      assert.ok(await poll(async () => (await w.call('job_status', { job_id: long.job_id })).structuredContent.state === 'cancelled',
+        { timeout: 5000, interval: 50 }), 'the cancelled job ended');
+      const m2 = (await metrics(srv)).m;
+      assert.equal(delta(m0, m2, 'error'), 1, 'the job that exited 3 counts once, as an error');
+      assert.equal(delta(m0, m2, 'cancelled'), 1, 'the cancelled job counts once, as cancelled');
+      // status calls and waits on ended jobs count nothing more
+      await w.call('job_status', { job_id: slow.job_id });
+      await w.call('job_wait', { job_id: slow.job_id, timeout_s: 1 });
+      const m3 = (await metrics(srv)).m;
+      assert.equal(delta(m2, m3, 'error') + delta(m2, m3, 'cancelled'), 0);
+    } finally {
+      await w.close();
+    }
+  });
+
   test('/metrics with an ordinary key shows only its own sessions, no server-wide numbers', async () => {
     const { key } = createKey(srv.dataDir, { name: `metrics-${Date.now()}` });
     const admin = await wsClient(srv);	// the first key is an administrator's
