@@ -132,6 +132,26 @@ describe('browser: Chromium inside the session, driven over the proxied CDP URL'
     await assert.rejects(puppeteer.connect({ browserWSEndpoint: wrong, protocolTimeout: 10000 }), 'a token that is not the session\'s');
   });
 
+  test('Puppeteer connect({browserURL}): it asks host:port/json/version with nothing else of the URL, so mcpbox refuses; the documented recipe connects', async () => {
+    const puppeteer = require('puppeteer-core');
+    const { cdp_url: cdpUrl } = ok(await cli.call('session_info', { session_id: sid }));
+    // puppeteer-core resolves '/json/version' against browserURL: path, query (the token) and fragment are dropped,
+    // userinfo makes fetch() throw, and connect's headers are not sent with it
+    const asked = await fetch(`${srv.base}/json/version`);
+    assert.notEqual(asked.status, 200, 'no /json/version without a key or token');
+    await assert.rejects(puppeteer.connect({ browserURL: cdpUrl.replace(/^ws:/, 'http:'), protocolTimeout: 10000 }),
+      (e) => e.message.includes(`${srv.base}/json/version`) && !e.message.includes('token='), 'the token is not in what Puppeteer asked');
+    // the recipe docs/tools.md gives for code that only takes browserURL: ask mcpbox for the endpoint, with the key
+    const v = await (await fetch(`${srv.base}/sessions/${sid}/cdp/json/version`, { headers: { authorization: `Bearer ${srv.key}` } })).json();
+    const browser = await puppeteer.connect({ browserWSEndpoint: v.webSocketDebuggerUrl, protocolTimeout: 30000 });
+    try {
+      assert.match(await browser.version(), /Chrome\//);
+      assert.ok((await browser.pages()).length >= 1);
+    } finally {
+      await browser.disconnect();
+    }
+  });
+
   test('browser_open refuses what is not a URL', async () => {
     for (const url of ['--renderer-cmd-prefix=/bin/sh', 'a b', '']) {
       const r = await cli.call('browser_open', { session_id: sid, url });
