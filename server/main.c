@@ -536,6 +536,7 @@ static int cmd_serve(const char *listen, const char *auth_mode, const char *admi
 		.host = host,
 		.port = port,
 		.max_body = srv.cfg.max_line_bytes,
+		.max_upload = srv.cfg.max_upload_bytes,
 		.max_ws_message = srv.cfg.max_line_bytes,
 		.max_inflight = 256,
 		.session_idle_s = srv.cfg.http_session_idle_s,

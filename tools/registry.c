@@ -87,6 +87,11 @@ void tool_registry_init(const struct tool_env *env)
 		add_family(tool_fixture_defs, false);
 }
 
+const struct tool_env *tool_registry_env(void)
+{
+	return tool_env;
+}
+
 void tool_registry_release(void)
 {
 	for (size_t i = 0; i < nentries; i++) {
@@ -258,39 +263,65 @@ static const char *call_session(struct tool_call *call, bool *named)
 	return NULL;
 }
 
-/* Check the call against its credential's rights; false: refused and finished (ERR_DENIED). */
-static bool rights_admit(struct tool_call *call)
+static struct entry *find_entry(const char *name);
+
+/*
+ * The rule every call meets: may principal's credential (rights filled in r)
+ * do what tool n needs to session sid (named: the call names one)? 0, or -1
+ * with ERR_DENIED and the refusal's text.
+ */
+static int rights_verdict(const struct need *n, const char *name, const char *principal, struct srv_rights *r,
+			  const char *sid, bool named, struct err **errp)
 {
-	const struct need *n = need_of(call->def);
-	struct srv_rights *r = &call->rights;
-	const char *name = call->def->name, *sid;
-	bool named = false;
 	char why[200];
 
-	if (!sess_principal_rights(call->principal, r)) {
-		tool_fail_as(call, ERR_DENIED, "%s: this key was revoked or has expired", name);
-		return false;
-	}
+	if (!sess_principal_rights(principal, r))
+		return err_setc(errp, ERR_DENIED, 0, "%s: this key was revoked or has expired", name);
 	if (r->caps == SRV_CAP_ALL && !r->ngrants)
-		return true;	/* everything its owner may do (the owner's sessions are checked where they are found) */
-	sid = n->reach == ONE || n->reach == LISTING ? call_session(call, &named) : NULL;
+		return 0;	/* everything its owner may do (the owner's sessions are checked where they are found) */
 	if (r->ngrants) {
 		const char *what = n->reach == CREATES ? "create sessions" : n->reach == OWNERS ? "change the owner's "
 			"templates, snapshots and alerts" : NULL;
 		if (!what && n->reach == ONE && !named)
 			what = "use a session it does not name: give session_id";
-		if (what) {
-			tool_fail_as(call, ERR_DENIED, "%s: this key is limited to %u session%s (%s%s) and may not %s", name,
-				     r->ngrants, r->ngrants > 1 ? "s" : "", r->grants[0].session_id,
-				     r->ngrants > 1 ? ", ..." : "", what);
-			return false;
-		}
+		if (what)
+			return err_setc(errp, ERR_DENIED, 0, "%s: this key is limited to %u session%s (%s%s) and may not %s",
+					name, r->ngrants, r->ngrants > 1 ? "s" : "", r->grants[0].session_id,
+					r->ngrants > 1 ? ", ..." : "", what);
 	}
-	if (!srv_rights_allow(r, n->caps, n->level, sid, why, sizeof(why))) {
-		tool_fail_as(call, ERR_DENIED, "%s: permission denied: %s", name, why);
+	if (!srv_rights_allow(r, n->caps, n->level, sid, why, sizeof(why)))
+		return err_setc(errp, ERR_DENIED, 0, "%s: permission denied: %s", name, why);
+	return 0;
+}
+
+/* Check the call against its credential's rights; false: refused and finished (ERR_DENIED). */
+static bool rights_admit(struct tool_call *call)
+{
+	const struct need *n = need_of(call->def);
+	bool named = false;
+	const char *sid = n->reach == ONE || n->reach == LISTING ? call_session(call, &named) : NULL;
+	auto_err struct err *err = NULL;
+
+	if (rights_verdict(n, call->def->name, call->principal, &call->rights, sid, named, &err) < 0) {
+		tool_fail_as(call, ERR_DENIED, "%s", err_text(err));
 		return false;
 	}
 	return true;
+}
+
+int tool_rights_check(const char *principal, const struct tool_conn *conn, const char *tool, const char *sid,
+		      struct err **errp)
+{
+	const struct entry *e = find_entry(tool);
+	struct srv_rights r;
+
+	if (!e)
+		return err_setc(errp, ERR_NOT_FOUND, 0, "Unknown tool: %s", tool);
+	const char *bound = conn ? conn->bound_session : NULL;
+	if (bound && sid && strcmp(sid, bound))
+		return err_setc(errp, ERR_DENIED, 0, "this endpoint acts on session %s only (argument session_id names %s)",
+				bound, sid);
+	return rights_verdict(need_of(e->def), tool, principal, &r, bound ? bound : sid, bound || sid, errp);
 }
 
 /*
@@ -315,7 +346,6 @@ static bool offered(const struct entry *e, const struct tool_conn *tc)
 	return false;
 }
 
-static struct entry *find_entry(const char *name);
 
 /* Could a credential with rights r ever call a tool that needs n (in some session it holds)? */
 static bool ever_allowed(const struct need *n, const struct srv_rights *r)

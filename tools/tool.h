@@ -271,10 +271,21 @@ enum srv_rate_cat tool_rate_category(const char *name);
 bool tool_may(const struct tool_call *call, const char *sid, unsigned caps, enum srv_level level);
 /** May the caller give input to session sid (a control token: sandbox_write and execute as editor)? */
 bool tool_may_control(const struct tool_call *call, const char *sid);
+/**
+ * The same check as a call of tool on session sid gets (the table above, a
+ * scoped key's limits, conn's bound session; conn may be NULL), for work
+ * that is done outside a tool call but must be allowed exactly as the tool
+ * is (a streamed upload is file_write's, a download file_read's): 0, or -1
+ * with ERR_DENIED and the text the call would get (ERR_NOT_FOUND: no such tool).
+ */
+int tool_rights_check(const char *principal, const struct tool_conn *conn, const char *tool, const char *sid,
+		      struct err **errp);
 
 /** Parse every schema once; aborts on a malformed built-in schema (a bug). */
 void tool_registry_init(const struct tool_env *env);
 void tool_registry_release(void);
+/** The env given to tool_registry_init (for work done outside a call: tools/file_stream.h). */
+const struct tool_env *tool_registry_env(void);
 /**
  * {"tools":[...]} in a fixed order: what tc (NULL: an ordinary caller) is
  * offered, less what principal's credential can never call (a viewer key

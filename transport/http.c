@@ -503,6 +503,14 @@ void http_stream_queue(struct stream *st, const char *data, size_t len)
 {
 	if (!stream_admit(st, len))
 		return;
+	if (st->sent >= WRITE_CHUNK * 16 && st->sent >= st->out.len - LWS_PRE - st->sent) {
+		/* a stream written while it is read is never empty: move what is left to the front,
+		   or the buffer would grow by everything written through it */
+		size_t left = st->out.len - LWS_PRE - st->sent;
+		memmove(st->out.data + LWS_PRE, st->out.data + LWS_PRE + st->sent, left);
+		st->out.len = LWS_PRE + left;
+		st->sent = 0;
+	}
 	buf_add(&st->out, data, len);
 	http_stream_kick(st);
 }
@@ -948,7 +956,9 @@ static void body_release(struct pss *p)
 
 static void pss_reset(struct pss *p)
 {
-	if (p->req)
+	if (p->req && http_req_streaming(p->req))
+		http_req_body_end(p, TP_BODY_GONE); /* the route still owns it: told below that the client left */
+	else if (p->req)
 		http_req_abandon(p);
 	body_release(p);
 	if (p->st && p->st->is_get && p->st->sess && p->st->sess->legacy && !H.stopping) {
@@ -1274,6 +1284,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	case LWS_CALLBACK_HTTP_BODY:
 		if (p->rejected || !p->st || p->st->finished)
 			return 0;
+		if (p->req && http_req_streaming(p->req)) {
+			http_req_body_piece(p, in, len);
+			return 0;
+		}
 		if (p->body.len + len > H.o.max_body) {
 			if (p->req)
 				http_req_abandon(p);
@@ -1292,6 +1306,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		return 0;
 
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		if (p->req && http_req_streaming(p->req)) {
+			http_req_body_end(p, TP_BODY_COMPLETE);
+			return 0;
+		}
 		if (p->req && !p->rejected) {
 			http_req_dispatch(p);
 			return 0;

@@ -43,6 +43,45 @@ typedef void (*tp_route_fn)(struct tp_req *r, void *arg);
 void tp_http_route(unsigned methods, const char *pattern, tp_route_fn fn, void *arg);
 
 /**
+ * The same for a route that takes its body as it arrives (uploads): fn runs
+ * at the request's headers, before any of the body is read, and either
+ * answers at once (a refusal: the body is then read and dropped) or takes
+ * the body with tp_req_read_body(). Such a body is never held by the
+ * transport: it is bounded by the server's max_upload, not max_message, and
+ * does not count in max_receiving.
+ */
+void tp_http_route_streamed(unsigned methods, const char *pattern, tp_route_fn fn, void *arg);
+
+/** How a streamed body ended (tp_body_ops.end). */
+enum tp_body_end {
+	TP_BODY_COMPLETE,	/* every byte was handed to data */
+	TP_BODY_TOO_LARGE,	/* it passed max_upload: nothing more comes; the route answers (its 413) */
+	TP_BODY_GONE,		/* the client left before it ended; the route finishes the request (dropped) */
+};
+
+/** What a route that reads its body as it arrives is told (tp_req_read_body). */
+struct tp_body_ops {
+	/* The next piece of the body (valid during the call; any size, any split). */
+	void (*data)(void *arg, const void *data, size_t len);
+	/* The body ended, once; after a route answered early nothing is called. */
+	void (*end)(void *arg, enum tp_body_end how);
+};
+
+/**
+ * Read the body of a streamed route's request: ops->data with each piece as
+ * it arrives, then ops->end once (unless the route answers first: then the
+ * rest is read and dropped, and nothing more is called). Returns 0, or
+ * TP_BODY_TOO_LARGE at once when the request declares a Content-Length past
+ * max_upload (nothing is read; the route answers its 413). A client waiting
+ * for "100 Continue" gets it here, so a refusal at the headers costs no body.
+ */
+int tp_req_read_body(struct tp_req *r, const struct tp_body_ops *ops, void *arg);
+/** Stop (true) or resume reading the body from the socket (a streamed route's backpressure). */
+void tp_req_pause_body(struct tp_req *r, bool paused);
+/** The largest body a streamed route takes (the server's max_upload). */
+uint64_t tp_http_max_upload(void);
+
+/**
  * Files of a directory served as they are (public code such as a viewer's
  * scripts: no key is asked for). The route's pattern ends in "{file*}";
  * names are letters, digits and "._-/" without "..", regular files up to

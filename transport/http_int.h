@@ -196,6 +196,12 @@ void http_continue(struct lws *wsi);
 bool http_route_request(struct lws *wsi, struct pss *p, const char *path, int lws_method);
 /* The body of p's route request is complete: hand it to the route. */
 void http_req_dispatch(struct pss *p);
+/* Is p->req a streamed route's request whose body is arriving? */
+bool http_req_streaming(const struct tp_req *r);
+/* A piece of a streamed body: to the route (which may answer and so clear p->req). */
+void http_req_body_piece(struct pss *p, const void *in, size_t len);
+/* A streamed body ended (complete, or the client left): tell the route; p->req is cleared. */
+void http_req_body_end(struct pss *p, enum tp_body_end how);
 /* The body never completed: forget the request. */
 void http_req_abandon(struct pss *p);
 /* The client of an unfinished route request left. */

@@ -9,6 +9,7 @@
 #include "http_int.h"
 #include "../server/base/common.h"
 #include "../server/base/json_out.h"
+#include "../server/base/log.h"
 
 #include <assert.h>
 #include <ctype.h>
@@ -24,6 +25,7 @@
 
 struct route {
 	unsigned methods;		/* enum tp_method; 0 for a WebSocket route */
+	bool streamed;			/* takes its body as it arrives (tp_http_route_streamed) */
 	char *pattern;
 	tp_route_fn fn;
 	const struct tp_ws_ops *ws;
@@ -45,6 +47,13 @@ struct tp_req {
 	struct buf body;
 	void (*on_gone)(void *arg);
 	void *gone_arg;
+	/* a streamed route's body (tp_req_read_body) */
+	struct pss *body_pss;		/* the connection it arrives on, while it does */
+	const struct tp_body_ops *body_ops;
+	void *body_arg;
+	uint64_t body_got;		/* bytes handed to the route */
+	bool body_ended;		/* ops->end ran (or the route answered) */
+	bool body_paused;		/* tp_req_pause_body(true) */
 };
 
 /* A WebSocket a route accepted. */
@@ -59,7 +68,8 @@ struct tp_ws {
 };
 #define WS_ROUTE_QUEUE_MAX (4u << 20)
 
-static void route_add(unsigned methods, const char *pattern, tp_route_fn fn, const struct tp_ws_ops *ws, void *arg)
+static struct route *route_add(unsigned methods, const char *pattern, tp_route_fn fn, const struct tp_ws_ops *ws,
+			       void *arg)
 {
 	assert(tp_pattern_valid(pattern));
 	struct route *r = xcalloc(1, sizeof(*r));
@@ -70,11 +80,22 @@ static void route_add(unsigned methods, const char *pattern, tp_route_fn fn, con
 	r->arg = arg;
 	*routes_tail = r;
 	routes_tail = &r->next;
+	return r;
 }
 
 void tp_http_route(unsigned methods, const char *pattern, tp_route_fn fn, void *arg)
 {
 	route_add(methods, pattern, fn, NULL, arg);
+}
+
+void tp_http_route_streamed(unsigned methods, const char *pattern, tp_route_fn fn, void *arg)
+{
+	route_add(methods, pattern, fn, NULL, arg)->streamed = true;
+}
+
+uint64_t tp_http_max_upload(void)
+{
+	return H.o.max_upload;
 }
 
 void tp_ws_route(const char *pattern, const struct tp_ws_ops *ops, void *arg)
@@ -230,6 +251,14 @@ static struct tp_req *req_new(const struct route *rt, struct stream *st, struct 
 
 static void req_free(struct tp_req *r)
 {
+	if (r->body_pss) {
+		/* answered before its body ended: the rest is read and dropped */
+		struct pss *p = r->body_pss;
+		p->req = NULL;
+		p->rejected = true;
+		if (r->body_paused && r->st && r->st->wsi)
+			lws_rx_flow_control(r->st->wsi, 1);
+	}
 	if (r->st)
 		LIST_REMOVE(r, link);
 	buf_release(&r->body);
@@ -271,6 +300,74 @@ void http_req_abandon(struct pss *p)
 	r->st->engine_done = true;
 	H.reqs--;
 	req_free(r);
+}
+
+/* ---- streamed bodies ---- */
+
+bool http_req_streaming(const struct tp_req *r)
+{
+	return r->body_pss != NULL;
+}
+
+void http_req_body_piece(struct pss *p, const void *in, size_t len)
+{
+	struct tp_req *r = p->req;
+	if (r->body_ended)
+		return;
+	if (!r->body_ops) {
+		/* fn neither answered nor took the body: a route's bug, answered for it */
+		log_warn("http: %s took neither its body nor answered", r->path);
+		r->body_ended = true;
+		tp_req_json(r, 500, json_pack("{s:s}", "detail", "the route did not read its body"));
+		return;
+	}
+	if (r->body_got + len > H.o.max_upload) {
+		r->body_ended = true;
+		r->body_ops->end(r->body_arg, TP_BODY_TOO_LARGE);
+		return;
+	}
+	r->body_got += len;
+	r->body_ops->data(r->body_arg, in, len); /* may answer, and so free r */
+}
+
+void http_req_body_end(struct pss *p, enum tp_body_end how)
+{
+	struct tp_req *r = p->req;
+	/* the body is over: the request is the route's alone now */
+	p->req = NULL;
+	r->body_pss = NULL;
+	if (r->body_paused && how != TP_BODY_GONE && r->st->wsi)
+		lws_rx_flow_control(r->st->wsi, 1);
+	r->body_paused = false;
+	if (r->body_ended || !r->body_ops)
+		return;
+	r->body_ended = true;
+	r->body_ops->end(r->body_arg, how);
+}
+
+int tp_req_read_body(struct tp_req *r, const struct tp_body_ops *ops, void *arg)
+{
+	char clen[32];
+	struct lws *wsi = r->st ? r->st->wsi : NULL;
+	assert(r->route->streamed && !r->body_ops);
+	if (wsi && http_hdr(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, clen, sizeof(clen)) == 0 &&
+	    strtoull(clen, NULL, 10) > H.o.max_upload)
+		return TP_BODY_TOO_LARGE;
+	r->body_ops = ops;
+	r->body_arg = arg;
+	/* no body at all: it ends as soon as fn returns (http_route_request) */
+	if (r->body_pss && wsi)
+		http_continue(wsi);
+	return 0;
+}
+
+void tp_req_pause_body(struct tp_req *r, bool paused)
+{
+	if (!r->body_pss || r->body_paused == paused)
+		return;
+	r->body_paused = paused;
+	if (r->st && r->st->wsi)
+		lws_rx_flow_control(r->st->wsi, paused ? 0 : 1);
 }
 
 /* Hand a complete request to its route. */
@@ -575,8 +672,24 @@ bool http_route_request(struct lws *wsi, struct pss *p, const char *path, int lm
 	p->routed = true;
 	p->req = req_new(rt, p->st, NULL, method, path, &m);
 	p->req->path_known = other;
-	if ((method & (TP_POST | TP_PUT | TP_PATCH)) && http_hdr(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, clen, sizeof(clen)) == 0 &&
-	    strtoull(clen, NULL, 10) > 0) {
+	bool has_body = (method & (TP_POST | TP_PUT | TP_PATCH)) &&
+			http_hdr(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, clen, sizeof(clen)) == 0 && strtoull(clen, NULL, 10) > 0;
+	if (rt->streamed) {
+		/* the route decides at the headers; its body comes to it piece by piece */
+		struct tp_req *r = p->req;
+		if (has_body)
+			r->body_pss = p;
+		else
+			p->req = NULL;
+		bool empty = !has_body;
+		rt->fn(r, rt->arg);
+		if (empty && p->st && p->st->req == r && r->body_ops && !r->body_ended) {
+			r->body_ended = true;
+			r->body_ops->end(r->body_arg, TP_BODY_COMPLETE);
+		}
+		return true;
+	}
+	if (has_body) {
 		if (strtoull(clen, NULL, 10) > H.o.max_body) {
 			struct tp_req *r = p->req;
 			p->req = NULL;

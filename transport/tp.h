@@ -32,6 +32,7 @@ struct tp_http_opts {
 	const char *host;		/* listen address, e.g. "127.0.0.1" */
 	int port;
 	uint64_t max_body;		/* POST body cap (413 above) */
+	uint64_t max_upload;		/* a streamed route's body cap (tp_http_route_streamed) */
 	uint64_t max_ws_message;	/* WebSocket message cap (close 1009 above) */
 	unsigned max_inflight;		/* requests in flight per connection */
 	unsigned max_connections;	/* open client connections (more are hung up at accept) */

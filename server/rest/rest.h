@@ -21,12 +21,17 @@
 
 struct srv_config;
 
-/** One route of a dialect: methods (enum tp_method), the documented path, the handler. */
+/**
+ * One route of a dialect: methods (enum tp_method), the documented path, the
+ * handler. REST_STREAMED or'ed into methods: it takes its body as it arrives
+ * (tp_http_route_streamed; for a documented path only one dialect serves).
+ */
 struct rest_route {
 	unsigned methods;
 	const char *path;
 	tp_route_fn handle;
 };
+#define REST_STREAMED (1u << 16)
 
 struct rest_dialect {
 	const char *name;		/* also its prefix: /compat/<name> */

@@ -337,7 +337,8 @@ void rest_start(const struct srv_config *cfg)
 		for (const struct rest_route *rt = d->routes; rt->path; rt++) {
 			struct buf b = BUF_INIT;
 			buf_addf(&b, "/compat/%s%s", d->name, strcmp(rt->path, "/") ? rt->path : "");
-			tp_http_route(rt->methods, b.data, rt->handle, NULL);
+			(rt->methods & REST_STREAMED ? tp_http_route_streamed : tp_http_route)(rt->methods & TP_ANY, b.data,
+											 rt->handle, NULL);
 			buf_release(&b);
 			/* the documented path: shared with another dialect's? */
 			struct shared *sh;
@@ -349,7 +350,7 @@ void rest_start(const struct srv_config *cfg)
 				sh->next = shareds;
 				shareds = sh;
 			}
-			sh->methods |= rt->methods;
+			sh->methods |= rt->methods & TP_ANY;
 			sh->d[sh->n] = d;
 			sh->rt[sh->n++] = rt;
 		}
@@ -365,9 +366,10 @@ void rest_start(const struct srv_config *cfg)
 	}
 	for (struct shared *sh = shareds; sh; sh = sh->next) {
 		if (sh->n == 1)
-			tp_http_route(sh->methods, sh->path, sh->rt[0]->handle, NULL);
+			(sh->rt[0]->methods & REST_STREAMED ? tp_http_route_streamed : tp_http_route)(
+				sh->methods, sh->path, sh->rt[0]->handle, NULL);
 		else
-			tp_http_route(sh->methods, sh->path, shared_dispatch, sh);
+			tp_http_route(sh->methods, sh->path, shared_dispatch, sh); /* the body decides: never streamed */
 	}
 	/* documented paths asked with another method: the first dialect's 405 */
 	for (struct shared *sh = shareds; sh; sh = sh->next) {

@@ -3,28 +3,34 @@
  * docs/compat.md 004): upload (multipart/form-data), list, download, delete;
  * snapshots of a sandbox's workspace, restore and delete.
  *
- * The transport hands a route the whole request body (bounded by the
- * server's max_message), so an upload is held once in memory, parsed in
- * place and written to the workspace in pieces of CHUNK bytes (file_write,
- * then file_write {append}); a download is read in pieces (file_read
- * {offset, length}) and streamed to the client as each arrives, pausing
- * while the client has more than QUEUE_MAX unread. Every path goes through
- * the file tools, which confine it to /workspace.
+ * An upload is a streamed route (tp_http_route_streamed): its body comes
+ * piece by piece, bounded by the server's max_upload (413
+ * RESOURCE_LIMIT_EXCEEDED above it), is parsed as it arrives
+ * (rest_mp_stream) and each file part goes to a workspace sink of the core's
+ * (tools/file_stream.h: a temporary file written off the loop, allowed as
+ * file_write is, counted against the disk quota, renamed into place when the
+ * body ended well, removed on any failure or when the client leaves); the
+ * body stops being read while the disk is behind. A download reads the file
+ * in pieces off the loop (tool_source, allowed as file_read is) and streams
+ * them to the client as each arrives, pausing while the client has more
+ * than QUEUE_MAX unread. Neither is ever held whole in memory. Every path
+ * goes through sessions/workspace.h, which confines it to /workspace.
  */
 #include "soulbox.h"
 #include "multipart.h"
-#include "../base/base64.h"
+#include "../../tools/file_stream.h"
+#include "../base/log.h"
 #include "../base/buf.h"
 #include "../base/common.h"
 
 #include <ctype.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "../base/banned.h"
 
-#define CHUNK (8u << 20)
 #define QUEUE_MAX (8u << 20)
 #define MAX_PARTS 64
 #define WS_PREFIX "/workspace/"
@@ -90,87 +96,354 @@ static const char *mime_of(const char *path)
 
 /* ---- upload ---- */
 
-struct upload {
-	struct rest_mp_part parts[MAX_PARTS];
-	int nparts;
-	int cur;		/* the file part being written */
-	size_t off;		/* bytes of it written */
-	char dest[1100];	/* its path in the workspace */
-	const char *dir;	/* the path field: a directory (ends in '/', or several files), else the file */
-	bool many;		/* several file parts */
-	json_t *files;		/* the answer's entries */
+/*
+ * An upload is parsed as it arrives (rest_mp_stream) and each file part goes
+ * to a sink of the core's (tools/file_stream.h: a temporary file in the
+ * workspace, written off the loop, allowed as file_write is), renamed into
+ * place once the body ended well; a failure or a client that leaves removes
+ * them. sandbox_id names the sandbox (resolved as every route resolves it,
+ * with a session_info call while the body waits); file bytes that come
+ * before it are held, up to EARLY_MAX.
+ */
+#define EARLY_MAX (8u << 20)
+#define FIELD_MAX 1024
+
+struct upfile {
+	char filename[256];
+	struct tool_sink *sink;	/* NULL until the sandbox is known */
+	struct buf early;	/* its bytes before that */
 };
+
+struct upload {
+	struct sb_call *c;
+	struct rest_mp_stream *mp;
+	struct upfile files[MAX_PARTS];
+	int nfiles;
+	bool in_file;		/* a file part is arriving (files[nfiles - 1]) */
+	size_t early;		/* bytes held in the files' early buffers */
+	char sandbox[FIELD_MAX + 1], dir[FIELD_MAX + 1];
+	bool has_dir;
+	bool resolving;		/* session_info runs: the body waits */
+	bool resolved;		/* c->id is the sandbox's id */
+	bool sink_full;		/* a sink asked the body to wait */
+	bool body_done;		/* the body ended well */
+	bool gone;		/* the client left during a call */
+	/* a refusal found while parsing, answered once the parser returned */
+	int fail_status;
+	enum sb_code fail_code;
+	const char *fail_field;
+	char fail_text[300];
+	enum err_class fail_cls;
+	bool fail_by_class;
+	/* committing: the next file, and the answer's entries */
+	int next;
+	json_t *answer;
+};
+
+static void upload_drop_sinks(struct upload *u)
+{
+	for (int i = 0; i < u->nfiles; i++) {
+		if (u->files[i].sink)
+			tool_sink_abort(u->files[i].sink);
+		u->files[i].sink = NULL;
+		buf_release(&u->files[i].early);
+	}
+}
 
 static void upload_free(void *p)
 {
 	struct upload *u = p;
-	json_decref(u->files);
+	upload_drop_sinks(u);
+	rest_mp_stream_free(u->mp);
+	json_decref(u->answer);
 	free(u);
 }
 
-static void upload_next(struct sb_call *c);
-
-static void chunk_written(struct sb_call *c, json_t *data)
+static int upload_refuse(struct upload *u, int status, enum sb_code code, const char *field, const char *text)
 {
-	(void)data;
-	struct upload *u = c->ext;
-	const struct rest_mp_part *pt = &u->parts[u->cur];
-	if (u->off < pt->len) {
-		upload_next(c);
-		return;
+	if (!u->fail_status && !u->fail_by_class) {
+		u->fail_status = status;
+		u->fail_code = code;
+		u->fail_field = field;
+		snprintf(u->fail_text, sizeof(u->fail_text), "%s", text);
 	}
-	const char *slash = strrchr(u->dest, '/');
-	json_array_append_new(u->files, json_pack("{s:s, s:o, s:I, s:o}", "name", slash ? slash + 1 : u->dest, "path",
-						  shown_path(u->dest), "size", (json_int_t)pt->len, "uploaded_at",
-						  rest_now()));
-	u->cur++;
-	u->off = 0;
-	u->dest[0] = '\0';
-	upload_next(c);
+	return -1;
 }
 
-/* The next piece of the current file part, or the next file part, or the answer. */
-static void upload_next(struct sb_call *c)
+static int upload_refuse_err(struct upload *u, struct err *e)
 {
-	struct upload *u = c->ext;
-	while (u->cur < u->nparts && (!u->parts[u->cur].has_filename || strcmp(u->parts[u->cur].name, "file")))
-		u->cur++;
-	if (u->cur == u->nparts) {
-		sb_call_answer(c, 200, json_pack("{s:O}", "files", u->files));
+	if (!u->fail_status && !u->fail_by_class) {
+		u->fail_by_class = true;
+		u->fail_cls = e->cls;
+		snprintf(u->fail_text, sizeof(u->fail_text), "%s", err_text(e));
+	}
+	return -1;
+}
+
+/* Answer the refusal recorded (or what) and free everything. */
+static void upload_fail(struct upload *u)
+{
+	struct sb_call *c = u->c;
+	upload_drop_sinks(u);
+	if (u->fail_by_class) {
+		sb_fail_class(c->r, u->fail_cls, u->fail_text);
+		sb_call_free(c);
+	} else {
+		sb_call_fail(c, u->fail_status ? u->fail_status : 500, u->fail_status ? u->fail_code : SB_SYSTEM_ERROR,
+			     u->fail_field, "%s", u->fail_status ? u->fail_text : "the upload failed");
+	}
+}
+
+static void upload_flow(struct upload *u)
+{
+	tp_req_pause_body(u->c->r, u->resolving || u->sink_full);
+}
+
+static void sink_ready(void *arg)
+{
+	struct upload *u = arg;
+	u->sink_full = false;
+	upload_flow(u);
+}
+
+/* Give bytes to the file's sink (or hold them until there is one). */
+static int file_bytes(struct upload *u, struct upfile *f, const char *data, size_t len)
+{
+	if (!f->sink) {
+		if (u->early + len > EARLY_MAX)
+			return upload_refuse(u, 400, SB_VALIDATION_ERROR, "sandbox_id", "sandbox_id must come before the "
+					     "file parts (more than 8 MiB of file data came first)");
+		buf_add(&f->early, data, len);
+		u->early += len;
+		return 0;
+	}
+	if (!tool_sink_write(f->sink, data, len)) {
+		if (tool_sink_failure(f->sink))
+			return upload_refuse_err(u, tool_sink_failure(f->sink));
+		u->sink_full = true;
+		tool_sink_on_ready(f->sink, sink_ready, u);
+	}
+	return 0;
+}
+
+/* A sink for f in the resolved sandbox, with what was held for it. */
+static int file_open(struct upload *u, struct upfile *f)
+{
+	auto_err struct err *err = NULL;
+	f->sink = tool_sink_open(u->c->principal, u->c->conn, u->c->id, &err);
+	if (!f->sink)
+		return upload_refuse_err(u, err);
+	struct buf early = f->early;
+	f->early = (struct buf)BUF_INIT;
+	u->early -= early.len;
+	int r = early.len ? file_bytes(u, f, early.data, early.len) : 0;
+	buf_release(&early);
+	return r;
+}
+
+static bool text_ok(const char *s, size_t n)
+{
+	return n && !memchr(s, 0, n) && utf8_ok(s, n);
+}
+
+static int mp_field(void *arg, const char *name, const char *value, size_t len)
+{
+	struct upload *u = arg;
+	bool sandbox = !strcmp(name, "sandbox_id");
+	if (!sandbox && strcmp(name, "path"))
+		return 0; /* another field: not the document's, ignored */
+	if (!text_ok(value, len))
+		return upload_refuse(u, 400, SB_VALIDATION_ERROR, sandbox ? "sandbox_id" : "path",
+				     sandbox ? "sandbox_id must be UTF-8 text of 1 to 1024 bytes"
+					     : "path must be UTF-8 text of 1 to 1024 bytes");
+	memcpy(sandbox ? u->sandbox : u->dir, value, len + 1);
+	u->has_dir |= !sandbox;
+	return 0;
+}
+
+static int mp_file_begin(void *arg, const struct rest_mp_part *pt)
+{
+	struct upload *u = arg;
+	if (strcmp(pt->name, "file"))
+		return 0; /* another file field: read and dropped */
+	const char *base = strrchr(pt->filename, '/') ? strrchr(pt->filename, '/') + 1 : pt->filename;
+	if (!utf8_ok(pt->filename, strlen(pt->filename)) || !*base || !strcmp(base, ".") || !strcmp(base, ".."))
+		return upload_refuse(u, 400, SB_VALIDATION_ERROR, "file", "the file part's filename must name a file");
+	if (u->nfiles == MAX_PARTS)
+		return upload_refuse(u, 400, SB_VALIDATION_ERROR, "file", "too many files in one upload");
+	struct upfile *f = &u->files[u->nfiles++];
+	snprintf(f->filename, sizeof(f->filename), "%s", base);
+	u->in_file = true;
+	return u->resolved ? file_open(u, f) : 0;
+}
+
+static int mp_file_data(void *arg, const char *data, size_t len)
+{
+	struct upload *u = arg;
+	return u->in_file ? file_bytes(u, &u->files[u->nfiles - 1], data, len) : 0;
+}
+
+static int mp_file_end(void *arg)
+{
+	struct upload *u = arg;
+	u->in_file = false;
+	return 0;
+}
+
+static const struct rest_mp_ops mp_ops = { mp_field, mp_file_begin, mp_file_data, mp_file_end };
+
+static void commit_next(struct upload *u);
+
+static void committed(void *arg, struct err *err, uint64_t size)
+{
+	struct upload *u = arg;
+	struct upfile *f = &u->files[u->next];
+	f->sink = NULL; /* the core freed it */
+	if (err) {
+		upload_refuse_err(u, err);
+		upload_fail(u);
 		return;
 	}
-	const struct rest_mp_part *pt = &u->parts[u->cur];
-	if (!u->dest[0]) {
-		const char *base = strrchr(pt->filename, '/') ? strrchr(pt->filename, '/') + 1 : pt->filename;
-		const char *dir = u->dir ? rel_path(u->dir) : NULL;
-		size_t dl = dir ? strlen(dir) : 0;
-		if (!*base || !strcmp(base, ".") || !strcmp(base, "..")) {
-			sb_call_fail(c, 400, SB_VALIDATION_ERROR, "file", "the file part's filename must name a file");
+	const char *dest = json_string_value(u->c->keep);
+	const char *slash = strrchr(dest, '/');
+	json_array_append_new(u->answer, json_pack("{s:s, s:o, s:I, s:o}", "name", slash ? slash + 1 : dest, "path",
+						   shown_path(dest), "size", (json_int_t)size, "uploaded_at", rest_now()));
+	u->next++;
+	commit_next(u);
+}
+
+/* Rename the files into place one after another, then answer. */
+static void commit_next(struct upload *u)
+{
+	struct sb_call *c = u->c;
+	if (u->next == u->nfiles) {
+		json_t *files = steal_ptr(u->answer);
+		sb_call_answer(c, 200, json_pack("{s:o}", "files", files));
+		return;
+	}
+	struct upfile *f = &u->files[u->next];
+	const char *dir = u->has_dir ? rel_path(u->dir) : NULL;
+	size_t dl = dir ? strlen(dir) : 0;
+	struct buf dest = BUF_INIT;
+	if (dir && dl && dir[dl - 1] != '/' && u->nfiles == 1)
+		buf_adds(&dest, dir); /* one file: path names it */
+	else if (dir && dl)
+		buf_addf(&dest, "%s%s%s", dir, dir[dl - 1] == '/' ? "" : "/", f->filename);
+	else
+		buf_adds(&dest, f->filename);
+	json_decref(c->keep);
+	c->keep = json_string(dest.data);
+	buf_release(&dest);
+	if (!c->keep) {
+		upload_refuse(u, 400, SB_VALIDATION_ERROR, "path", "path must be UTF-8 text of 1 to 1024 bytes");
+		upload_fail(u);
+		return;
+	}
+	tool_sink_commit(f->sink, json_string_value(c->keep), committed, u);
+}
+
+/* The body is in and parsed, the sandbox known: check what the document asks for, then commit. */
+static void upload_complete(struct upload *u)
+{
+	if (!u->sandbox[0]) {
+		upload_refuse(u, 400, SB_VALIDATION_ERROR, "sandbox_id", "sandbox_id is required");
+	} else if (!u->nfiles) {
+		upload_refuse(u, 400, SB_VALIDATION_ERROR, "file", "a file part (with a filename) is required");
+	}
+	if (u->fail_status || u->fail_by_class) {
+		upload_fail(u);
+		return;
+	}
+	u->answer = json_array();
+	commit_next(u);
+}
+
+static void sandbox_known(struct sb_call *c, json_t *info)
+{
+	(void)info;
+	struct upload *u = c->ext;
+	u->resolving = false;
+	u->resolved = true;
+	if (u->gone) {
+		upload_refuse(u, 400, SB_VALIDATION_ERROR, NULL, "the client left");
+		upload_fail(u);
+		return;
+	}
+	for (int i = 0; i < u->nfiles; i++)
+		if (!u->files[i].sink && file_open(u, &u->files[i]) < 0) {
+			upload_fail(u);
 			return;
 		}
-		if (dir && dl && dir[dl - 1] != '/' && !u->many)
-			snprintf(u->dest, sizeof(u->dest), "%s", dir); /* one file: path names it */
-		else if (dir && dl)
-			snprintf(u->dest, sizeof(u->dest), "%s%s%s", dir, dir[dl - 1] == '/' ? "" : "/", base);
-		else
-			snprintf(u->dest, sizeof(u->dest), "%s", base);
+	if (u->body_done) {
+		upload_complete(u);
+		return;
 	}
-	size_t n = pt->len - u->off < CHUNK ? pt->len - u->off : CHUNK;
-	size_t elen;
-	char *b64 = base64_encode(pt->data + u->off, n, &elen);
-	json_t *args = json_pack("{s:s, s:s, s:s%, s:s, s:b}", "session_id", c->id, "path", u->dest, "content", b64,
-				 elen, "encoding", "base64", "append", u->off > 0);
-	free(b64);
-	u->off += n;
-	sb_call_tool(c, "file_write", args, chunk_written);
+	upload_flow(u);
 }
+
+/* After each piece: a refusal is answered, a newly named sandbox looked up (the body waits meanwhile). */
+static void upload_step(struct upload *u)
+{
+	if (u->fail_status || u->fail_by_class) {
+		upload_fail(u);
+		return;
+	}
+	if (u->sandbox[0] && !u->resolved && !u->resolving) {
+		u->resolving = true;
+		snprintf(u->c->id, sizeof(u->c->id), "%.256s", u->sandbox);
+		upload_flow(u);
+		sb_call_tool(u->c, "session_info", json_pack("{s:s}", "session_id", u->sandbox), sandbox_known);
+	}
+}
+
+static void upload_data(void *arg, const void *data, size_t len)
+{
+	struct upload *u = arg;
+	const char *why = NULL;
+	if (rest_mp_stream_feed(u->mp, data, len, &why) < 0 && why)
+		upload_refuse(u, 400, SB_VALIDATION_ERROR, "file", why);
+	upload_step(u);
+}
+
+static void upload_end(void *arg, enum tp_body_end how)
+{
+	struct upload *u = arg;
+	const char *why = NULL;
+
+	if (how == TP_BODY_GONE && u->resolving) {
+		u->gone = true; /* the lookup ends (cancelled), then this is answered */
+		upload_drop_sinks(u);
+		return;
+	}
+	if (how == TP_BODY_TOO_LARGE) {
+		upload_refuse(u, 413, SB_RESOURCE_LIMIT_EXCEEDED, NULL, "");
+		snprintf(u->fail_text, sizeof(u->fail_text),
+			 "The upload is larger than this server takes (max_upload: %" PRIu64 " bytes)", tp_http_max_upload());
+	} else if (how == TP_BODY_GONE) {
+		upload_refuse(u, 400, SB_VALIDATION_ERROR, NULL, "the client left before the upload ended");
+	} else if (rest_mp_stream_end(u->mp, &why) < 0) {
+		upload_refuse(u, 400, SB_VALIDATION_ERROR, "file", why);
+	}
+	if (u->fail_status || u->fail_by_class) {
+		upload_fail(u);
+		return;
+	}
+	u->body_done = true;
+	if (u->resolving)
+		return; /* sandbox_known goes on */
+	if (u->sandbox[0] && !u->resolved) {
+		upload_step(u);
+		return;
+	}
+	upload_complete(u);
+}
+
+static const struct tp_body_ops upload_body = { upload_data, upload_end };
 
 static void upload(struct tp_req *r, void *arg)
 {
 	(void)arg;
 	char principal[SB_PRINCIPAL_MAX], ctype[512], boundary[80];
-	const char *why = NULL;
-	size_t len;
 
 	if (sb_begin(r, SB_RATE_UPLOADS, principal))
 		return;
@@ -179,59 +452,23 @@ static void upload(struct tp_req *r, void *arg)
 			"Send the upload as multipart/form-data (with a boundary): sandbox_id, file, path");
 		return;
 	}
-	const char *body = tp_req_body(r, &len);
 	struct upload *u = xcalloc(1, sizeof(*u));
-	u->nparts = rest_mp_parse(body, len, boundary, u->parts, MAX_PARTS, &why);
-	if (u->nparts < 0) {
-		upload_free(u);
-		sb_fail(r, 400, SB_VALIDATION_ERROR, "file", "%s", why);
+	u->mp = rest_mp_stream_new(boundary, MAX_PARTS, FIELD_MAX, &mp_ops, u);
+	if (!u->mp) {
+		free(u);
+		sb_fail(r, 400, SB_VALIDATION_ERROR, "file", "the multipart boundary must be 1 to 70 characters");
 		return;
 	}
-	const char *sandbox = NULL;
-	int nfiles = 0;
-	for (int i = 0; i < u->nparts; i++) {
-		struct rest_mp_part *pt = &u->parts[i];
-		if (!strcmp(pt->name, "file") && pt->has_filename)
-			nfiles += utf8_ok(pt->filename, strlen(pt->filename)) ? 1 : (why = "file", 0);
-		else if ((!strcmp(pt->name, "sandbox_id") || !strcmp(pt->name, "path")) &&
-			 (!pt->len || pt->len > 1024 || memchr(pt->data, 0, pt->len) || !utf8_ok(pt->data, pt->len)))
-			why = pt->name;
-	}
-	for (int i = 0; i < u->nparts && !why; i++) {
-		struct rest_mp_part *pt = &u->parts[i];
-		if (!strcmp(pt->name, "sandbox_id"))
-			sandbox = pt->data;
-		if (!strcmp(pt->name, "path"))
-			u->dir = pt->data;
-	}
-	if (why) {
-		upload_free(u);
-		sb_fail(r, 400, SB_VALIDATION_ERROR, why, "%s must be UTF-8 text of 1 to 1024 bytes", why);
+	if (tp_req_read_body(r, &upload_body, u) == TP_BODY_TOO_LARGE) {
+		rest_mp_stream_free(u->mp);
+		free(u);
+		sb_fail(r, 413, SB_RESOURCE_LIMIT_EXCEEDED, NULL,
+			"The upload is larger than this server takes (max_upload: %" PRIu64 " bytes)", tp_http_max_upload());
 		return;
 	}
-	if (!sandbox || !nfiles) {
-		upload_free(u);
-		sb_fail(r, 400, SB_VALIDATION_ERROR, sandbox ? "file" : "sandbox_id", "%s is required",
-			sandbox ? "a file part (with a filename)" : "sandbox_id");
-		return;
-	}
-	struct sb_call *c = sb_call_new(r, principal, NULL);
-	/* the text fields end at their part's data: copy them out of the body */
-	const struct rest_mp_part *sp = NULL, *pp = NULL;
-	for (int i = 0; i < u->nparts; i++) {
-		if (!strcmp(u->parts[i].name, "sandbox_id"))
-			sp = &u->parts[i];
-		if (!strcmp(u->parts[i].name, "path"))
-			pp = &u->parts[i];
-	}
-	snprintf(c->id, sizeof(c->id), "%.*s", (int)sp->len, sp->data);
-	c->keep = pp ? json_stringn(pp->data, pp->len) : NULL;
-	u->dir = c->keep ? json_string_value(c->keep) : NULL;
-	u->many = nfiles > 1; /* several files: path is a directory */
-	u->files = json_array();
-	c->ext = u;
-	c->ext_free = upload_free;
-	upload_next(c);
+	u->c = sb_call_new(r, principal, NULL);
+	u->c->ext = u;
+	u->c->ext_free = upload_free;
 }
 
 /* ---- list, download, delete ---- */
@@ -295,13 +532,25 @@ static void files_list(struct tp_req *r, void *arg)
 	sb_call_tool(c, "file_list", args, files_listed);
 }
 
-/* A download: pieces read with file_read and written as they come. */
+/*
+ * A download: the file read in pieces off the loop (tools/file_stream.h,
+ * allowed as file_read is) and written to the client as each arrives,
+ * pausing while the client has more than QUEUE_MAX unread.
+ */
 struct download {
 	char path[1100];
+	struct tool_source *src;
 	uint64_t off, size;
-	bool started;
 	bool waiting;		/* for the client to read what is queued */
 };
+
+static void download_free(void *p)
+{
+	struct download *d = p;
+	if (d->src)
+		tool_source_close(d->src);
+	free(d);
+}
 
 static void read_piece(struct sb_call *c);
 
@@ -334,38 +583,19 @@ static void download_gone(void *arg)
 	download_end(c);
 }
 
-static void piece_read(struct sb_call *c, json_t *data)
+static void piece_read(void *arg, const char *data, size_t n, struct err *err)
 {
+	struct sb_call *c = arg;
 	struct download *d = c->ext;
-	size_t n = 0;
-	const char *b64 = str(data, "content") ?: "";
-	char *bytes = base64_decode(b64, strlen(b64), &n);
-	if (!bytes)
-		n = 0; /* not base64 (file_read's own output always is): ends the download as a short body */
-	if (!d->started) {
-		d->size = (uint64_t)json_integer_value(json_object_get(data, "size"));
-		const char *slash = strrchr(d->path, '/');
-		struct buf disp = BUF_INIT;
-		buf_addf(&disp, "attachment; filename=\"");
-		for (const char *p = slash ? slash + 1 : d->path; *p; p++)
-			buf_addf(&disp, "%c", *p == '"' || *p == '\\' || (unsigned char)*p < 0x20 ? '_' : *p);
-		buf_adds(&disp, "\"");
-		tp_req_add_header(c->r, "Content-Disposition", disp.data);
-		buf_release(&disp);
-		char id[SB_REQ_ID_MAX];
-		sb_request_id(id);
-		tp_req_add_header(c->r, "X-Request-ID", id);
-		tp_req_start_raw(c->r, 200, mime_of(d->path), (int64_t)d->size);
-		d->started = true;
-	}
+	if (err)
+		log_info("soulbox: download of %s ended early: %s", d->path, err_text(err));
 	if (n > d->size - d->off)
 		n = (size_t)(d->size - d->off); /* the file grew meanwhile: the length promised stands */
 	if (n)
-		tp_req_write(c->r, bytes, n);
-	free(bytes);
+		tp_req_write(c->r, data, n);
 	d->off += n;
 	if (!n || d->off >= d->size || tp_req_gone(c->r)) {
-		download_end(c); /* done, or it shrank (the client sees a short body), or the client left */
+		download_end(c); /* done, or it shrank or failed (the client sees a short body), or the client left */
 		return;
 	}
 	if (tp_req_queued(c->r) > QUEUE_MAX) {
@@ -377,25 +607,42 @@ static void piece_read(struct sb_call *c, json_t *data)
 	read_piece(c);
 }
 
-static void read_failed(struct sb_call *c, json_t *result, enum err_class cls)
-{
-	struct download *d = c->ext;
-	if (!d->started) {
-		sb_fail_class(c->r, cls, rest_result_text(result));
-		sb_call_free(c);
-	} else {
-		download_end(c);
-	}
-}
-
 static void read_piece(struct sb_call *c)
 {
 	struct download *d = c->ext;
-	c->on_fail = read_failed;
-	sb_call_tool(c, "file_read",
-		     json_pack("{s:s, s:s, s:s, s:I, s:I}", "session_id", c->id, "path", d->path, "encoding", "base64",
-			       "offset", (json_int_t)d->off, "length", (json_int_t)CHUNK),
-		     piece_read);
+	tool_source_read(d->src, piece_read, c);
+}
+
+/* The sandbox is the caller's (and its name resolved): open the file, answer its headers, stream it. */
+static void download_open(struct sb_call *c, json_t *info)
+{
+	(void)info;
+	struct download *d = c->ext;
+	auto_err struct err *err = NULL;
+
+	d->src = tool_source_open(c->principal, c->conn, c->id, d->path, &d->size, &err);
+	if (!d->src) {
+		sb_fail_class(c->r, err->cls, err_text(err));
+		sb_call_free(c);
+		return;
+	}
+	const char *slash = strrchr(d->path, '/');
+	struct buf disp = BUF_INIT;
+	buf_addf(&disp, "attachment; filename=\"");
+	for (const char *p = slash ? slash + 1 : d->path; *p; p++)
+		buf_addf(&disp, "%c", *p == '"' || *p == '\\' || (unsigned char)*p < 0x20 ? '_' : *p);
+	buf_adds(&disp, "\"");
+	tp_req_add_header(c->r, "Content-Disposition", disp.data);
+	buf_release(&disp);
+	char id[SB_REQ_ID_MAX];
+	sb_request_id(id);
+	tp_req_add_header(c->r, "X-Request-ID", id);
+	tp_req_start_raw(c->r, 200, mime_of(d->path), (int64_t)d->size);
+	if (!d->size) {
+		download_end(c);
+		return;
+	}
+	read_piece(c);
 }
 
 static void file_download(struct tp_req *r, void *arg)
@@ -411,8 +658,8 @@ static void file_download(struct tp_req *r, void *arg)
 	struct download *d = xcalloc(1, sizeof(*d));
 	snprintf(d->path, sizeof(d->path), "%s", rel_path(p));
 	c->ext = d;
-	c->ext_free = free;
-	read_piece(c);
+	c->ext_free = download_free;
+	sb_call_tool(c, "session_info", json_pack("{s:s}", "session_id", c->id), download_open);
 }
 
 static void file_deleted(struct sb_call *c, json_t *data)
@@ -612,7 +859,7 @@ static void snapshot_delete(struct tp_req *r, void *arg)
 /* ---- the part ---- */
 
 static const struct rest_route routes[] = {
-	{ TP_POST, "/api/files/upload", upload },
+	{ TP_POST | REST_STREAMED, "/api/files/upload", upload },
 	{ TP_GET, "/api/sandboxes/{sandbox_id}/files", files_list },
 	{ TP_GET, "/api/sandboxes/{sandbox_id}/files/{file_path*}", file_download },
 	{ TP_DELETE, "/api/sandboxes/{sandbox_id}/files/{file_path*}", file_delete },

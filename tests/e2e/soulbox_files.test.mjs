@@ -1,0 +1,230 @@
+// SoulBox (seed API 004) uploads streamed to disk and downloads streamed from it (server/rest/soulbox_files.c
+// over transport/http_route.c's streamed bodies and tools/file_stream.c's sinks): 100 MB with curl -F and with
+// Python requests lands byte for byte while the server's memory grows by far less than the file; the cap
+// (max_upload) is SoulBox's 413 and leaves nothing; a client that leaves mid-upload leaves no temporary file;
+// paths that escape are refused; a read-only key cannot upload; the disk quota stops an upload; a 100 MB
+// download comes back byte for byte with its type and length.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { startServe, createKey, poll, sleep } from './helpers.mjs';
+import { sb, assertError } from './soulbox_client.mjs';
+
+const MB = 1024 * 1024;
+
+function run(cmd, args, { input } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c) => { stdout += c; });
+    child.stderr.on('data', (c) => { stderr += c; });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(input ?? '');
+  });
+}
+
+/** VmHWM (the peak resident set) of a process, in bytes. */
+function peakRss(pid) {
+  const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m[1]) * 1024;
+}
+
+/** Run bash in the sandbox: its output. */
+async function sh(srv, key, id, code) {
+  const r = await sb(srv, key, 'POST', '/api/execute', { language: 'bash', code, sandbox_id: id });
+  assert.equal(r.status, 200, r.text);
+  return r.json.output;
+}
+
+/** The workspace's temporary upload files (none once every upload ended). */
+async function leftovers(srv, key, id) {
+  const out = await sh(srv, key, id, 'find /workspace -name ".upload-*" | sort');
+  return out.split('\n').filter(Boolean);
+}
+
+let dir;
+let big;          // a 100 MB file of random bytes
+let bigSha;
+
+before(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mcpbox-sbfiles-'));
+  big = path.join(dir, 'big.bin');
+  const data = crypto.randomBytes(100 * MB);
+  fs.writeFileSync(big, data);
+  bigSha = crypto.createHash('sha256').update(data).digest('hex');
+});
+after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+describe('soulbox (004): uploads and downloads streamed', () => {
+  let srv;
+  let alice;
+  let id;
+  before(async () => {
+    srv = await startServe({ config: { max_upload: '150M', compat: { soulbox: { rate_limits: { requests: 10000, executions: 10000, uploads: 10000 } } } } });
+    alice = createKey(srv.dataDir, { name: 'alice' }).key;
+    id = (await sb(srv, alice, 'POST', '/api/sandboxes', { name: 'stream' })).json.sandbox_id;
+  });
+  after(async () => { await srv?.close(); });
+
+  test('100 MB with curl -F lands byte for byte; the server grows by much less than the file', async () => {
+    const before0 = peakRss(srv.pid);
+    const r = await run('curl', ['-sS', '-X', 'POST', `${srv.base}/api/files/upload`, '-H', `X-API-Key: ${alice}`,
+      '-F', `sandbox_id=${id}`, '-F', `file=@${big}`, '-F', 'path=/workspace/up/curl.bin']);
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    assert.deepEqual(j.files.map((f) => [f.name, f.path, f.size]), [['curl.bin', '/workspace/up/curl.bin', 100 * MB]], r.stdout);
+    assert.equal((await sh(srv, alice, id, 'sha256sum up/curl.bin')).split(' ')[0], bigSha);
+    const grew = peakRss(srv.pid) - before0;
+    assert.ok(grew < 40 * MB, `the server's peak RSS grew by ${(grew / MB).toFixed(1)} MB for a 100 MB upload`);
+    assert.deepEqual(await leftovers(srv, alice, id), []);
+  });
+
+  test('100 MB with Python requests (files= and data=) lands byte for byte', async () => {
+    const code = `
+import requests, sys
+with open(${JSON.stringify(big)}, 'rb') as f:
+    r = requests.post(${JSON.stringify(`${srv.base}/api/files/upload`)}, headers={'X-API-Key': ${JSON.stringify(alice)}},
+                      data={'sandbox_id': ${JSON.stringify(id)}, 'path': 'up/'}, files={'file': ('py.bin', f)})
+print(r.status_code)
+print(r.text)
+`;
+    const r = await run('/usr/bin/python3', ['-'], { input: code });
+    assert.equal(r.code, 0, r.stderr);
+    const [status, body] = r.stdout.split('\n');
+    assert.equal(status, '200', r.stdout);
+    assert.deepEqual(JSON.parse(body).files.map((f) => [f.path, f.size]), [['/workspace/up/py.bin', 100 * MB]]);
+    assert.equal((await sh(srv, alice, id, 'sha256sum up/py.bin')).split(' ')[0], bigSha);
+  });
+
+  test('a 100 MB download comes back byte for byte, with Content-Type and Content-Length, without growing the server', async () => {
+    const before0 = peakRss(srv.pid);
+    const res = await fetch(`${srv.base}/api/sandboxes/${id}/files/up/curl.bin`, { headers: { 'X-API-Key': alice } });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type'), 'application/octet-stream');
+    assert.equal(res.headers.get('content-length'), String(100 * MB));
+    const h = crypto.createHash('sha256');
+    let n = 0;
+    for await (const chunk of res.body) { h.update(chunk); n += chunk.length; }
+    assert.equal(n, 100 * MB);
+    assert.equal(h.digest('hex'), bigSha);
+    const grew = peakRss(srv.pid) - before0;
+    assert.ok(grew < 40 * MB, `the server's peak RSS grew by ${(grew / MB).toFixed(1)} MB for a 100 MB download`);
+    await sh(srv, alice, id, 'printf "a,b\\n" > t.csv');
+    const csv = await fetch(`${srv.base}/api/sandboxes/${id}/files/t.csv`, { headers: { 'X-API-Key': alice } });
+    assert.match(csv.headers.get('content-type'), /^text\/csv/);
+    assert.equal(await csv.text(), 'a,b\n');
+  });
+
+  test('a client that leaves mid-upload leaves no temporary file', async () => {
+    const boundary = 'leaveboundary';
+    const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="sandbox_id"\r\n\r\n${id}\r\n` +
+      `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="gone.bin"\r\n\r\n`);
+    const total = head.length + 50 * MB;
+    const sock = net.connect(srv.port, '127.0.0.1');
+    await new Promise((resolve) => sock.once('connect', resolve));
+    sock.write(`POST /api/files/upload HTTP/1.1\r\nHost: 127.0.0.1:${srv.port}\r\nX-API-Key: ${alice}\r\n` +
+      `Content-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: ${total}\r\n\r\n`);
+    sock.write(head);
+    const piece = crypto.randomBytes(MB);
+    for (let i = 0; i < 10; i++) await new Promise((resolve) => sock.write(piece, resolve));
+    // the part is being written to a temporary file in the workspace ...
+    const during = await poll(async () => ((await leftovers(srv, alice, id)).length ? await leftovers(srv, alice, id) : null), { timeout: 5000, interval: 50 });
+    assert.ok(during && during.length === 1 && /\/\.upload-[0-9a-f]+\.part$/.test(during[0]), String(during));
+    sock.destroy();
+    // ... and once the client is gone, nothing of it is left
+    const after0 = await poll(async () => ((await leftovers(srv, alice, id)).length === 0 ? true : null), { timeout: 5000, interval: 50 });
+    assert.ok(after0, `left behind: ${await leftovers(srv, alice, id)}`);
+    assert.equal((await sh(srv, alice, id, 'ls gone.bin up/gone.bin 2>&1 | grep -c "No such"')).trim(), '2');
+  });
+
+  test('paths that escape the workspace are refused, in upload (nothing left) and in download', async () => {
+    for (const p of ['../escape.bin', '/etc/escape.bin', 'lnk/escape.bin']) {
+      await sh(srv, alice, id, 'ln -sfn / lnk');
+      const r = await run('curl', ['-sS', '-X', 'POST', `${srv.base}/api/files/upload`, '-H', `X-API-Key: ${alice}`,
+        '-F', `sandbox_id=${id}`, '-F', `file=@${big};filename=e.bin`, '-F', `path=${p}`, '-w', '\n%{http_code}']);
+      const [body, status] = [r.stdout.slice(0, r.stdout.lastIndexOf('\n')), r.stdout.slice(r.stdout.lastIndexOf('\n') + 1)];
+      assert.equal(status, '400', `${p}: ${r.stdout}`);
+      assert.equal(JSON.parse(body).error.code, 'VALIDATION_ERROR');
+    }
+    assert.deepEqual(await leftovers(srv, alice, id), []);
+    assert.ok(!fs.existsSync('/escape.bin') && !fs.existsSync('/etc/escape.bin'));
+    assertError(await sb(srv, alice, 'GET', `/api/sandboxes/${id}/files/lnk/etc/passwd`), 400, 'VALIDATION_ERROR');
+    // (lws decodes %2F and folds ".." before routing: this one never reaches the route)
+    const enc = await sb(srv, alice, 'GET', `/api/sandboxes/${id}/files/..%2F..%2Fetc%2Fpasswd`);
+    assert.ok(enc.status >= 400 && !enc.text.includes('root:'), enc.text);
+  });
+
+  test('a read-only key (sandbox_read) cannot upload; it can download', async () => {
+    const made = await sb(srv, alice, 'POST', '/api/auth/api-keys', { name: 'viewer', permissions: ['sandbox_read'] });
+    assert.equal(made.status, 201, made.text);
+    const viewer = made.json.key;
+    const r = await run('curl', ['-sS', '-X', 'POST', `${srv.base}/api/files/upload`, '-H', `X-API-Key: ${viewer}`,
+      '-F', `sandbox_id=${id}`, '-F', 'file=@-;filename=v.txt', '-w', '\n%{http_code}'], { input: 'viewer was here' });
+    assert.match(r.stdout, /\n403$/, r.stdout);
+    assert.equal(JSON.parse(r.stdout.slice(0, r.stdout.lastIndexOf('\n'))).error.code, 'INSUFFICIENT_PERMISSIONS');
+    assert.equal((await sh(srv, alice, id, 'ls v.txt 2>&1 | grep -c "No such"')).trim(), '1');
+    assert.deepEqual(await leftovers(srv, alice, id), []);
+    const dl = await sb(srv, viewer, 'GET', `/api/sandboxes/${id}/files/t.csv`);
+    assert.equal(dl.status, 200, dl.text);
+  });
+});
+
+describe('soulbox (004): the upload cap and the disk quota', () => {
+  let srv;
+  let alice;
+  let id;
+  before(async () => {
+    srv = await startServe({ config: { max_upload: '4M', quota: { disk: '3M' }, compat: { soulbox: { rate_limits: { requests: 10000, executions: 10000, uploads: 10000 } } } } });
+    alice = createKey(srv.dataDir, { name: 'alice' }).key;
+    id = (await sb(srv, alice, 'POST', '/api/sandboxes', { name: 'capped' })).json.sandbox_id;
+  });
+  after(async () => { await srv?.close(); });
+
+  const curlUpload = async (file, extra = []) => {
+    const r = await run('curl', ['-sS', '-X', 'POST', `${srv.base}/api/files/upload`, '-H', `X-API-Key: ${alice}`,
+      '-F', `sandbox_id=${id}`, '-F', `file=@${file}`, ...extra, '-w', '\n%{http_code}']);
+    const at = r.stdout.lastIndexOf('\n');
+    return { status: Number(r.stdout.slice(at + 1)), json: JSON.parse(r.stdout.slice(0, at) || 'null'), text: r.stdout };
+  };
+
+  test('over max_upload: SoulBox\'s 413 RESOURCE_LIMIT_EXCEEDED, from curl and from requests, and no file left', async () => {
+    const f = path.join(dir, 'five.bin');
+    fs.writeFileSync(f, crypto.randomBytes(5 * MB));
+    const r = await curlUpload(f);
+    assert.equal(r.status, 413, r.text);
+    assert.equal(r.json.error.code, 'RESOURCE_LIMIT_EXCEEDED');
+    assert.match(r.json.error.message, /max_upload/);
+    assert.match(r.json.error.request_id, /^req_/);
+    const code = `
+import requests
+r = requests.post(${JSON.stringify(`${srv.base}/api/files/upload`)}, headers={'X-API-Key': ${JSON.stringify(alice)}},
+                  data={'sandbox_id': ${JSON.stringify(id)}}, files={'file': ('five.bin', open(${JSON.stringify(f)}, 'rb'))})
+print(r.status_code)
+print(r.json()['error']['code'])
+`;
+    const py = await run('/usr/bin/python3', ['-'], { input: code });
+    assert.equal(py.stdout, '413\nRESOURCE_LIMIT_EXCEEDED\n', py.stderr);
+    assert.equal((await sh(srv, alice, id, 'ls -A /workspace | wc -l')).trim(), '0');
+    // under the cap goes through, on the same server
+    const small = path.join(dir, 'small.bin');
+    fs.writeFileSync(small, crypto.randomBytes(MB));
+    assert.equal((await curlUpload(small)).status, 200);
+  });
+
+  test('a key past its disk quota: the upload stops (RESOURCE_LIMIT_EXCEEDED) and leaves nothing', async () => {
+    const f = path.join(dir, 'three.bin');
+    fs.writeFileSync(f, crypto.randomBytes(Math.floor(3.5 * MB)));
+    const r = await curlUpload(f, ['-F', 'path=q.bin']);
+    assert.equal(r.json?.error?.code, 'RESOURCE_LIMIT_EXCEEDED', r.text);
+    assert.match(r.json.error.message, /disk/);
+    assert.deepEqual(await leftovers(srv, alice, id), []);
+    assert.equal((await sh(srv, alice, id, 'ls q.bin 2>&1 | grep -c "No such"')).trim(), '1');
+  });
+});
