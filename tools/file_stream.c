@@ -80,11 +80,13 @@ static int session_root(const char *principal, const struct tool_conn *conn, con
 	return fd;
 }
 
-/* The key may still write (its disk quota, checked as file_write checks it). */
-static int quota_ok(const char *principal, struct err **errp)
+/* May session sid take bytes more (its disk limit, its key's disk quota: the rule file_write meets)? */
+static int disk_ok(const char *principal, const char *sid, uint64_t bytes, struct err **errp)
 {
-	struct sess_held write_some = { .disk_bytes = 1 };
-	return sess_quota_check(registry(), principal, &write_some, errp);
+	struct sess_session *s = sess_find(registry(), sid, NULL);
+	if (!s)
+		return err_setc(errp, ERR_NOT_FOUND, 0, "session \"%s\" not found (it ended during the upload)", sid);
+	return sess_quota_disk_check(registry(), s, principal, bytes, errp);
 }
 
 struct tool_sink *tool_sink_open(const char *principal, const struct tool_conn *conn, const char *sid,
@@ -94,7 +96,7 @@ struct tool_sink *tool_sink_open(const char *principal, const struct tool_conn *
 	auto_close int root = -1, fd = -1;
 	char name[64];
 
-	if ((root = session_root(principal, conn, "file_write", sid, errp)) < 0 || quota_ok(principal, errp) < 0)
+	if ((root = session_root(principal, conn, "file_write", sid, errp)) < 0 || disk_ok(principal, sid, 0, errp) < 0)
 		return NULL;
 	for (int tries = 0; fd < 0; tries++) {
 		uint64_t r = now_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)&name;
@@ -131,7 +133,7 @@ static void sink_free(struct tool_sink *s)
 	if (s->fd >= 0) {
 		close(s->fd);
 		unlinkat(s->rootfd, s->tmp, 0); /* not renamed: nothing is left of it */
-		/* nor of what it counted against the quota */
+		/* nor of what it counted against the limits (there is no call to take bytes back) */
 		struct sess_session *ss = sess_find(registry(), s->sid, NULL);
 		if (ss) {
 			ss->disk_bytes -= ss->disk_bytes < s->written ? ss->disk_bytes : s->written;
@@ -206,10 +208,8 @@ static void chunk_written(uv_work_t *req, int status)
 		s->written += len;
 		/* counted as it lands, as file_write counts: the quota scan measures it exactly later */
 		struct sess_session *ss = sess_find(registry(), s->sid, NULL);
-		if (ss) {
-			ss->disk_bytes += len;
-			ss->disk_dirty = true;
-		}
+		if (ss)
+			sess_quota_disk_add(ss, len);
 	}
 	kick(s);
 	tell_ready(s);
@@ -224,7 +224,7 @@ static void kick(struct tool_sink *s)
 	if (s->busy || !c || s->failure)
 		return;
 	struct err *e = NULL;
-	if (quota_ok(s->principal, &e) < 0) {
+	if (disk_ok(s->principal, s->sid, c->len, &e) < 0) {
 		sink_fail(s, e);
 		return;
 	}

@@ -10,7 +10,8 @@
  * tool pool (tools/pool.c, fair between principals), never on the loop.
  *
  * Sink: bytes go to a temporary file ".upload-*.part" at the workspace's
- * top, counted against the key's disk quota as they are written; commit
+ * top, each chunk asked of the session's disk limit and its key's disk quota
+ * before it is written (sess_quota_disk_check) and counted as it lands; commit
  * renames it to its path (directories made as file_write makes them); abort,
  * or any failure, removes it. Source: a regular file read in pieces.
  *
@@ -36,8 +37,8 @@ struct tool_sink;
 
 /**
  * A sink into session sid's workspace as principal (conn: its tool state,
- * may be NULL). NULL with *errp: ERR_DENIED (file_write is not allowed, or
- * ERR_LIMIT: the key is over its disk quota), ERR_NOT_FOUND (no such session
+ * may be NULL). NULL with *errp: ERR_DENIED (file_write is not allowed),
+ * ERR_LIMIT (the session or its key is at its disk limit), ERR_NOT_FOUND (no such session
  * of principal's), ERR_CONFLICT (it is not running), or the file's error.
  */
 struct tool_sink *tool_sink_open(const char *principal, const struct tool_conn *conn, const char *sid,

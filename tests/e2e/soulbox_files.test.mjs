@@ -161,6 +161,21 @@ print(r.text)
     assert.ok(enc.status >= 400 && !enc.text.includes('root:'), enc.text);
   });
 
+  test('a sandbox past its own disk_limit: the upload stops and leaves nothing', async () => {
+    const made = await sb(srv, alice, 'POST', '/api/sandboxes', { name: 'small-disk', resources: { disk_limit: '16M' } });
+    assert.equal(made.status, 201, made.text);
+    const sid = made.json.sandbox_id;
+    const f = path.join(dir, 'twenty.bin');
+    fs.writeFileSync(f, crypto.randomBytes(20 * MB));
+    const r = await run('curl', ['-sS', '-X', 'POST', `${srv.base}/api/files/upload`, '-H', `X-API-Key: ${alice}`,
+      '-F', `sandbox_id=${sid}`, '-F', `file=@${f}`, '-w', '\n%{http_code}']);
+    const at = r.stdout.lastIndexOf('\n');
+    const j = JSON.parse(r.stdout.slice(0, at));
+    assert.equal(j.error?.code, 'RESOURCE_LIMIT_EXCEEDED', r.stdout);
+    assert.match(j.error.message, /disk_mb/);
+    assert.deepEqual(await leftovers(srv, alice, sid), []);
+  });
+
   test('a read-only key (sandbox_read) cannot upload; it can download', async () => {
     const made = await sb(srv, alice, 'POST', '/api/auth/api-keys', { name: 'viewer', permissions: ['sandbox_read'] });
     assert.equal(made.status, 201, made.text);
@@ -227,4 +242,5 @@ print(r.json()['error']['code'])
     assert.deepEqual(await leftovers(srv, alice, id), []);
     assert.equal((await sh(srv, alice, id, 'ls q.bin 2>&1 | grep -c "No such"')).trim(), '1');
   });
+
 });
