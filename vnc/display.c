@@ -295,14 +295,11 @@ void vnc_out_kick(struct vnc_display *d)
 
 /* ---- the channel: messages in ------------------------------------------------ */
 
+static void damage_flush_paced(struct vnc_display *d);
+
 static void display_ready(struct vnc_display *d)
 {
 	close_start_handles(d);
-	d->w = d->req_w;
-	d->h = d->req_h;
-	pthread_rwlock_wrlock(&d->fb->lock);
-	memcpy(d->fb->pix, d->shm + d->fb_off, (size_t)d->h * d->fb->stride);
-	pthread_rwlock_unlock(&d->fb->lock);
 	d->px = d->w / 2;
 	d->py = d->h / 2;
 	d->buttons = 0;
@@ -320,6 +317,67 @@ static void display_ready(struct vnc_display *d)
 		}
 	}
 	run_waiters(d, NULL);
+	damage_flush_paced(d); /* what was drawn while the first copy ran */
+}
+
+/*
+ * The first copy of the whole screen (8 ms at the 4K maximum) runs on the
+ * pool. The job holds the display and the copy; when the display stops
+ * meanwhile, the shared buffer's mapping becomes the job's to unmap.
+ */
+struct vnc_prime {
+	uv_work_t w;
+	struct vnc_display *d;		/* held */
+	struct vnc_fbuf *fb;		/* held */
+	const uint8_t *map;		/* the shared buffer */
+	size_t map_len, off;
+	bool unmap;			/* the display stopped: the mapping is ours */
+};
+
+static void prime_work(uv_work_t *w)
+{
+	struct vnc_prime *p = w->data;
+
+	pthread_rwlock_wrlock(&p->fb->lock);
+	memcpy(p->fb->pix, p->map + p->off, (size_t)p->fb->h * p->fb->stride);
+	pthread_rwlock_unlock(&p->fb->lock);
+}
+
+static void prime_done(uv_work_t *w, int status)
+{
+	struct vnc_prime *p = w->data;
+	struct vnc_display *d = p->d;
+	bool current = d->priming == p;
+
+	if (current)
+		d->priming = NULL;
+	if (p->unmap)
+		munmap((void *)p->map, p->map_len);
+	vnc_fbuf_put(p->fb);
+	free(p);
+	if (current && d->state == D_PRIMING)
+		display_ready(d);
+	vnc_display_put(d);
+}
+
+/* READY (checked by vnc_chan_parse): the screen's size is the one asked for; copy it off the loop. */
+static void display_prime(struct vnc_display *d)
+{
+	struct vnc_prime *p = xcalloc(1, sizeof(*p));
+
+	d->w = d->req_w;
+	d->h = d->req_h;
+	d->state = D_PRIMING;
+	p->w.data = p;
+	p->d = d;
+	d->refs++;
+	p->fb = d->fb;
+	d->fb->refs++;
+	p->map = d->shm;
+	p->map_len = d->shm_len;
+	p->off = d->fb_off;
+	d->priming = p;
+	uv_queue_work(V.loop, &p->w, prime_work, prime_done);
 }
 
 static void add_damage(struct vnc_display *d, const struct vnc_rect *r)
@@ -371,8 +429,8 @@ static bool agent_msg(struct vnc_display *d, const struct vnc_chan_msg *m)
 		if (d->state != D_STARTING)
 			return agent_misbehaves(d, "ready twice"), false;
 		d->fb_off = m->fb_off;
-		display_ready(d);
-		return d->state == D_READY;
+		display_prime(d);
+		return true;
 	case VNC_AGENT_FAILED:
 		snprintf(why, sizeof(why), "%s", m->text[0] ? m->text : "the display agent failed");
 		log_warn("display of session %s: %s", d->sid, why);
@@ -381,7 +439,7 @@ static bool agent_msg(struct vnc_display *d, const struct vnc_chan_msg *m)
 	default:
 		break;
 	}
-	if (d->state != D_READY)
+	if (d->state == D_STARTING)
 		return agent_misbehaves(d, "a message before ready"), false;
 	switch (m->type) {
 	case VNC_AGENT_DAMAGE:
@@ -458,7 +516,7 @@ static void chan_read(struct vnc_display *d)
 			break;
 		}
 		if (n <= 0) {
-			display_stop(d, d->state == D_STARTING ? "the display agent exited before it was ready"
+			display_stop(d, d->state != D_READY ? "the display agent exited before it was ready"
 							       : "the display agent went away");
 			return;
 		}
@@ -701,10 +759,14 @@ static void display_stop(struct vnc_display *d, const char *why)
 		close(d->chan);
 		d->chan = -1;
 	}
-	if (d->shm) {
+	if (d->priming) {
+		/* the first copy still reads the buffer: it unmaps it when done */
+		d->priming->unmap = true;
+		d->priming = NULL;
+	} else if (d->shm) {
 		munmap((void *)d->shm, d->shm_len);
-		d->shm = NULL;
 	}
+	d->shm = NULL;
 	buf_reset(&d->out);
 	d->out_armed = false;
 	timer_free(&d->pace_timer);
@@ -1114,7 +1176,7 @@ void vnc_set_http_base(const char *base)
 json_t *vnc_display_info(struct sess_session *s, const char *principal, bool control)
 {
 	struct vnc_display *d = display_get(s, false);
-	static const char *const names[] = { "stopped", "starting", "running" };
+	static const char *const names[] = { [D_STOPPED] = "stopped", [D_STARTING] = "starting", [D_PRIMING] = "starting", [D_READY] = "running" };
 	json_t *o;
 
 	if (!d)

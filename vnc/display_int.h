@@ -26,7 +26,10 @@
 #define OUT_HIGH (256u * 1024)	/* queued commands past which input waits between actions */
 #define OUT_MAX (4u << 20)	/* queued commands for an agent that does not read (one action adds < 512 KiB) */
 
-enum dstate { D_STOPPED, D_STARTING, D_READY };
+/* PRIMING: READY came, the first copy of the whole screen runs on the pool (damage is kept) */
+enum dstate { D_STOPPED, D_STARTING, D_PRIMING, D_READY };
+
+struct vnc_prime;
 
 struct waiter {
 	vnc_ready_cb cb;
@@ -73,6 +76,7 @@ struct vnc_display {
 	const uint8_t *shm;		/* the shared buffer, read-only */
 	size_t shm_len;
 	size_t fb_off;			/* where the pixels start in it (checked READY) */
+	struct vnc_prime *priming;	/* the first copy, on the pool (PRIMING) */
 	struct buf out;			/* commands the agent has not taken yet */
 	bool out_armed;			/* the poll waits for room to send them */
 	struct vnc_input *blocked;	/* input jobs waiting for the queue to drain (OUT_HIGH) */

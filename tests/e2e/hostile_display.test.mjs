@@ -197,6 +197,51 @@ print('done')`;
     });
   }
 
+  // READY and then a broken message at once: the display stops while its first full-screen copy
+  // waits for the pool (one pool thread here, held by a long grep); that job, not the stop, must
+  // unmap the shared buffer it is about to read.
+  test('a compromised agent breaks its channel before the first screen copy ran: the server stays up', { timeout: 120000 }, async () => {
+    const one = await startClient({ dataDir: bareDataDir(), env: { UV_THREADPOOL_SIZE: '1' } });
+    try {
+      const sid = (await one.call('session_create', {})).structuredContent.session_id;
+      const made = await one.call('execute', { session_id: sid, language: 'python', timeout_s: 120, code:
+        'import os, base64\nfor i in range(300):\n    open(f"f{i}.txt", "w").write(base64.encodebytes(os.urandom(192 * 1024)).decode())' });
+      assert.equal(made.isError, undefined, textOf(made));
+      const racer = `import ctypes, os, socket, struct, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+end = time.time() + 15
+fd = -1
+while time.time() < end:
+    try:
+        pid = next(int(p) for p in os.listdir('/proc') if p.isdigit() and
+                   open('/proc/%s/cmdline' % p, 'rb').read().split(b'\\0')[1:2] == [b'display-agent'])
+    except (StopIteration, OSError):
+        time.sleep(0.001)
+        continue
+    fd = libc.syscall(438, os.pidfd_open(pid), 3, 0)
+    if fd >= 0:
+        break
+s = socket.socket(fileno=fd)
+s.send(struct.pack('<5I256s', 1, 1280, 800, 0, 1280 * 4, b''))
+s.send(b'\\x02' * 7)
+print('sent')`;
+      const grep = one.call('grep', { session_id: sid, pattern: 'q[0-9]{2}Z[0-9]{2}q' });
+      const [e] = await Promise.all([
+        one.call('execute', { session_id: sid, language: 'python', code: racer }),
+        one.call('screenshot', { session_id: sid }),
+      ]);
+      assert.match(e.structuredContent?.stdout || '', /sent/, textOf(e));
+      await grep;
+      process.kill(one.pid, 0);
+      assert.match(one.stderr(), new RegExp(`display of session ${sid}: the display agent misbehaves \\((message of 7 bytes|ready twice)`),
+        'the display stopped for the broken message');
+      const again = await one.call('screenshot', { session_id: sid });
+      assert.ok(!again.isError, textOf(again));
+    } finally {
+      await one.close();
+    }
+  });
+
   test('a compromised agent floods the channel: read at a bounded rate, other sessions unaffected', async (t) => {
     const fdsBefore = fdCount(srv.pid), agentsBefore = agents();
     const sid = (await srv.call('session_create', {})).structuredContent.session_id;
