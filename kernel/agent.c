@@ -149,15 +149,21 @@ static const char *const python_argv[] = {
 	"--IPKernelApp.quiet=True", "--Kernel._execute_sleep=0", NULL,
 };
 
-/* kernel/node_kernel.py, written with its driver into the agent's directory ("{dir}") */
+/* kernel/wrap_kernel.py, written with the language's driver into the agent's directory ("{dir}") */
 static const char *const node_argv[] = {
-	"/usr/bin/python3", "{dir}/node_kernel.py", "{dir}/node_driver.js", "-f", "{conn}",
+	"/usr/bin/python3", "{dir}/wrap_kernel.py", "javascript", "{dir}/node_driver.js", "-f", "{conn}",
+	"--IPKernelApp.quiet=True", "--Kernel._execute_sleep=0", NULL,
+};
+
+static const char *const shell_argv[] = {
+	"/usr/bin/python3", "{dir}/wrap_kernel.py", "shell", "{dir}/shell_driver.sh", "-f", "{conn}",
 	"--IPKernelApp.quiet=True", "--Kernel._execute_sleep=0", NULL,
 };
 
 static const struct lang_kernel kernels[] = {
 	{ "python", python_argv, NULL },
 	{ "javascript", node_argv, kern_node_files },
+	{ "shell", shell_argv, kern_shell_files },
 };
 
 static struct {

@@ -70,6 +70,9 @@ struct kern_cell {
 	char *previous;
 };
 
+/* the languages with a kernel (KERN_LANGS), in kernel/agent.c's table too */
+static const char *const langs[] = { "python", "javascript", "shell" };
+
 static struct {
 	bool inited;
 	uv_loop_t *loop;
@@ -82,11 +85,9 @@ static struct {
 	struct sess_registry *reg;	/* NULL: none are */
 	char **pool_envp;
 	uint64_t ahead_idle_ms;		/* a kernel started ahead and not used by its session stops then (config pool_kernel_idle) */
-	uint64_t last_cell_ms[2];	/* per langs[]: its last kern_cell_run (kernels of it are in use) */
+	uint64_t last_cell_ms[ARRAY_SIZE(langs)];	/* per langs[]: its last kern_cell_run (kernels of it are in use) */
 } K = { .exe_fd = -1 };
 
-/* the languages with a kernel (KERN_LANGS), in kernel/agent.c's table too */
-static const char *const langs[] = { "python", "javascript" };
 
 static void kern_stop(struct kern *k, const char *why, enum kern_end_how how, int wstatus);
 static void chan_cb(uv_poll_t *h, int status, int events);

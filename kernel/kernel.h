@@ -35,8 +35,8 @@
 #define KERN_POOL_WANT_MS (10 * 60 * 1000)	/* warm-pool sandboxes get kernels while cells ran this recently */
 
 /** The languages with a kernel, as a JSON enum and as text. */
-#define KERN_LANGS_JSON "[\"python\",\"javascript\"]"
-#define KERN_LANGS "python, javascript"
+#define KERN_LANGS_JSON "[\"python\",\"javascript\",\"shell\"]"
+#define KERN_LANGS "python, javascript, shell"
 
 /** How a cell ended. */
 enum kern_end_how {

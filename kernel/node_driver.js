@@ -1,5 +1,5 @@
 // kernel/node_driver.js — the Node.js side of mcpbox's JavaScript kernel
-// (kernel/node_kernel.py starts it; both run inside the session's sandbox).
+// (kernel/wrap_kernel.py starts it; both run inside the session's sandbox).
 //
 // Cells arrive as JSON lines on the fd named by argv[2]: {"code": "..."}.
 // Each runs as a script in this process's own global context, so `var`,

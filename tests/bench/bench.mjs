@@ -770,7 +770,7 @@ try {
   const { benchLanguages } = await import('./languages.mjs');
   const { benchJobs } = await import('./jobs.mjs');
   const { benchKernels } = await import('./kernels.mjs');
-  const { benchKernelJs } = await import('./kernel_js.mjs');
+  const { benchWrapKernels } = await import('./kernel_wrap.mjs');
   const { benchUsers } = await import('./users.mjs');
   const { benchKeys } = await import('./keys.mjs');
   const { benchSoulbox } = await import('./soulbox.mjs');
@@ -787,7 +787,7 @@ try {
                              ['languages', () => benchLanguages({ bin: BIN, dataDir: DATA, n: Math.min(N, 10) })],
                              ['jobs', () => benchJobs({ bin: BIN, dataDir: DATA, n: Math.min(N, 100) })],
                              ['kernels', () => benchKernels({ bin: BIN, dataDir: DATA, n: Math.min(N, 200) })],
-                             ['javascript kernel', () => benchKernelJs({ bin: BIN, dataDir: DATA, n: Math.min(N, 200) })],
+                             ['javascript and shell kernels', () => benchWrapKernels({ bin: BIN, dataDir: DATA, n: Math.min(N, 200) })],
                              ['users', () => benchUsers({ bin: BIN, dataDir: DATA, n: Math.max(N, 1000) })],
                              ['key rights', () => benchKeys({ bin: BIN, dataDir: DATA, n: Math.max(N, 1000) })],
                              ['soulbox', () => benchSoulbox({ bin: BIN, dataDir: DATA, n: Math.min(N, 50) })],

@@ -18,7 +18,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const PACE_MS = 3000;	// between fresh sessions: the warm pool refills (a sandbox and its kernel) in between
 
 // First kernel calls in fresh sessions, PACE_MS apart, on a server with the given config.
-export async function freshCalls(bin, config, fresh, language = 'python') {
+export async function freshCalls(bin, config, fresh, language = 'python', code = '1+1', expect = 'Out: 2') {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mcpbox-bench-kernels-fresh-'));
   fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config));
   const c = await startStdio(bin, dir);
@@ -27,15 +27,15 @@ export async function freshCalls(bin, config, fresh, language = 'python') {
   try {
     // one cell first: kernels are in use, so the pool's sandboxes get theirs
     const s0 = (await c.call('session_create', {})).structuredContent.session_id;
-    await c.call('execute', { session_id: s0, language, kernel: true, code: '1+1' });
+    await c.call('execute', { session_id: s0, language, kernel: true, code });
     await c.call('session_destroy', { session_id: s0 });
     for (let i = 0; i < fresh; i++) {
       await sleep(PACE_MS);
       const t0 = performance.now();
       const s = (await c.call('session_create', {})).structuredContent.session_id;
       created.push(performance.now() - t0);
-      const [ms, r] = await c.timed('execute', { session_id: s, language, kernel: true, code: '1+1' });
-      if (!r.content[0].text.startsWith('Out: 2')) throw new Error(`1+1 said ${r.content[0].text}`);
+      const [ms, r] = await c.timed('execute', { session_id: s, language, kernel: true, code });
+      if (!r.content[0].text.startsWith(expect)) throw new Error(`${code} said ${r.content[0].text}`);
       first.push(ms);
       const k = r.structuredContent.kernel;
       if (k.started_ahead) ahead++;

@@ -207,6 +207,6 @@ describe('stateful kernels', () => {
     assert.match(textOf(r), /"background" does not go with kernel: true/);
     const rb = await srv.call('execute', { language: 'ruby', kernel: true, code: '1', session_id: sid });
     assert.equal(rb.isError, true);
-    assert.match(textOf(rb), /no kernel for language ruby \(kernels: python, javascript\)/);
+    assert.match(textOf(rb), /no kernel for language ruby \(kernels: python, javascript, shell\)/);
   });
 });

@@ -1,4 +1,4 @@
-// The JavaScript kernel (execute {kernel: true, language: "javascript"}): kernel/node_kernel.py, a
+// The JavaScript kernel (execute {kernel: true, language: "javascript"}): kernel/wrap_kernel.py, a
 // Jupyter wrapper kernel on ipykernel, running cells in one Node.js process inside the session's
 // sandbox; driven through the official SDK client over stdio.
 import { test, describe, before, after } from 'node:test';
