@@ -326,6 +326,12 @@ void tool_sink_commit(struct tool_sink *s, const char *path, tool_sink_done_fn d
 		finish_commit(s);
 }
 
+int tool_sink_path_check(const char *path, struct err **errp)
+{
+	auto_free char *rel = NULL;
+	return sess_ws_relpath(path, &rel, errp);
+}
+
 void tool_sink_abort(struct tool_sink *s)
 {
 	if (s->busy) {

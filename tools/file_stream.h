@@ -64,6 +64,13 @@ uint64_t tool_sink_bytes(const struct tool_sink *s);
  */
 typedef void (*tool_sink_done_fn)(void *arg, struct err *err, uint64_t size);
 void tool_sink_commit(struct tool_sink *s, const char *path, tool_sink_done_fn done, void *arg);
+/**
+ * Can path (a client path) name something beneath a workspace at all (no
+ * "..", no absolute path elsewhere)? 0, or -1 with ERR_INVALID: a writer can
+ * refuse a bad path before any byte is written. Symlinks are met only at
+ * commit.
+ */
+int tool_sink_path_check(const char *path, struct err **errp);
 /** Give up: the temporary file is removed (once a write in flight ends) and the sink freed; no callback runs after. */
 void tool_sink_abort(struct tool_sink *s);
 

@@ -256,6 +256,9 @@ static int mp_field(void *arg, const char *name, const char *value, size_t len)
 		return upload_refuse(u, 400, SB_VALIDATION_ERROR, sandbox ? "sandbox_id" : "path",
 				     sandbox ? "sandbox_id must be UTF-8 text of 1 to 1024 bytes"
 					     : "path must be UTF-8 text of 1 to 1024 bytes");
+	auto_err struct err *err = NULL;
+	if (!sandbox && tool_sink_path_check(rel_path(value), &err) < 0)
+		return upload_refuse_err(u, err); /* refused before any file byte is written */
 	memcpy(sandbox ? u->sandbox : u->dir, value, len + 1);
 	u->has_dir |= !sandbox;
 	return 0;

@@ -155,6 +155,22 @@ print(r.text)
     }
     assert.deepEqual(await leftovers(srv, alice, id), []);
     assert.ok(!fs.existsSync('/escape.bin') && !fs.existsSync('/etc/escape.bin'));
+    // a path field that escapes is refused as it arrives, before the file part is sent (the client waits)
+    const boundary = 'earlyboundary';
+    const sock = net.connect(srv.port, '127.0.0.1');
+    await new Promise((resolve) => sock.once('connect', resolve));
+    let answer = '';
+    sock.on('data', (d) => { answer += d; });
+    const head = `--${boundary}\r\nContent-Disposition: form-data; name="sandbox_id"\r\n\r\n${id}\r\n` +
+      `--${boundary}\r\nContent-Disposition: form-data; name="path"\r\n\r\n../../etc/early.bin\r\n` +
+      `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="e.bin"\r\n\r\n`;
+    sock.write(`POST /api/files/upload HTTP/1.1\r\nHost: 127.0.0.1:${srv.port}\r\nX-API-Key: ${alice}\r\n` +
+      `Content-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: ${head.length + 50 * MB}\r\n\r\n${head}`);
+    const early = await poll(() => (/\r\n\r\n\{/.test(answer) ? answer : null), { timeout: 5000, interval: 20 });
+    sock.destroy();
+    assert.ok(early, 'no answer before the body ended');
+    assert.match(early, /^HTTP\/1\.1 400/);
+    assert.match(early, /VALIDATION_ERROR/);
     assertError(await sb(srv, alice, 'GET', `/api/sandboxes/${id}/files/lnk/etc/passwd`), 400, 'VALIDATION_ERROR');
     // (lws decodes %2F and folds ".." before routing: this one never reaches the route)
     const enc = await sb(srv, alice, 'GET', `/api/sandboxes/${id}/files/..%2F..%2Fetc%2Fpasswd`);
