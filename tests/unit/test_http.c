@@ -2,8 +2,10 @@
  * The HTTP transport's route table, driven by real requests over a socket:
  * captures and query, bodies for POST/PUT/PATCH, 404/405/413, trailing
  * slashes, extra headers, a route that answers later, a client that leaves
- * before the answer (told, nothing freed twice), draining counts, and a
- * loop that closes cleanly after tp_http_stop().
+ * before the answer (told, nothing freed twice), draining counts, a
+ * streamed body (pieces in order through pauses, the cap before 100
+ * Continue, a refusal at the headers with the rest dropped, a client that
+ * leaves mid-body), and a loop that closes cleanly after tp_http_stop().
  */
 #include "transport/http.h"
 #include "transport/tp.h"
@@ -75,6 +77,89 @@ static void stream(struct tp_req *r, void *arg)
 	tp_req_write(r, "two", 3);
 	tp_req_end(r);
 }
+
+/* ---- a streamed route: sums its body as it comes, pausing after every 64 KiB for 5 ms ---- */
+struct upstate {
+	struct tp_req *r;
+	uint64_t got, sum;
+	unsigned pieces, pauses, since_pause;
+	bool slow;
+};
+static struct upstate up;
+static uv_timer_t resume_timer;
+static int body_gone, body_large;
+
+static void resume(uv_timer_t *t)
+{
+	tp_req_pause_body(up.r, false);
+}
+
+static void up_data(void *arg, const void *data, size_t len)
+{
+	struct upstate *u = arg;
+	const unsigned char *p = data;
+	for (size_t i = 0; i < len; i++)
+		u->sum = u->sum * 31 + p[i];
+	u->got += len;
+	u->pieces++;
+	u->since_pause += (unsigned)len;
+	if (u->slow && u->since_pause >= 65536) {
+		u->since_pause = 0;
+		u->pauses++;
+		tp_req_pause_body(u->r, true);
+		uv_timer_start(&resume_timer, resume, 5, 0);
+	}
+}
+
+static void up_end(void *arg, enum tp_body_end how)
+{
+	struct upstate *u = arg;
+	uv_timer_stop(&resume_timer);
+	if (how == TP_BODY_GONE) {
+		body_gone++;
+		tp_req_end(u->r);
+	} else if (how == TP_BODY_TOO_LARGE) {
+		body_large++;
+		tp_req_json(u->r, 413, json_pack("{s:s}", "streamed", "too large"));
+	} else {
+		tp_req_json(u->r, 200, json_pack("{s:I, s:I, s:i}", "got", (json_int_t)u->got, "sum", (json_int_t)u->sum,
+						 "paused", u->pauses > 0));
+	}
+}
+
+static const struct tp_body_ops up_ops = { up_data, up_end };
+
+static void upload_route(struct tp_req *r, void *arg)
+{
+	char mode[16];
+	if (tp_req_header(r, "x-mode", mode, sizeof(mode)) < 0)
+		strcpy(mode, "-");
+	if (!strcmp(mode, "refuse")) {
+		tp_req_json(r, 403, json_pack("{s:s}", "streamed", "refused at the headers"));
+		return;
+	}
+	memset(&up, 0, sizeof(up));
+	up.r = r;
+	up.slow = !strcmp(mode, "slow");
+	if (tp_req_read_body(r, &up_ops, &up) == TP_BODY_TOO_LARGE)
+		tp_req_json(r, 413, json_pack("{s:s}", "streamed", "declared too large"));
+}
+
+/* A POST of n pattern bytes to path with extra headers; the pattern's sum as up_data computes it. */
+static char *upload_request(const char *path, const char *extra, size_t n, uint64_t *sum)
+{
+	struct buf b = BUF_INIT;
+	buf_addf(&b, "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%sContent-Length: %zu\r\n\r\n", path, extra, n);
+	*sum = 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = (char)('a' + (i * 7 + i / 1000) % 26);
+		buf_add(&b, &c, 1);
+		*sum = *sum * 31 + (unsigned char)c;
+	}
+	return buf_detach(&b);
+}
+
+static uint64_t up_sum;
 
 static void noop_request(struct srv_req *req, const char *method, json_t *params)
 {
@@ -183,6 +268,17 @@ static void *client(void *arg)
 	results[11] = keepalive("POST /t/k1 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\n{}",
 				"POST /async/a HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
 				"Content-Length: 0\r\n\r\n");
+	/* streamed bodies */
+	char *req = upload_request("/up/a", "X-Mode: slow\r\n", 600 * 1000, &up_sum);
+	results[12] = timed(12, req, false);
+	free(req);
+	results[13] = timed(13, "POST /up/b HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\n"
+				"Content-Length: 5000000\r\n\r\n", false);
+	uint64_t ignored;
+	req = upload_request("/up/c", "X-Mode: refuse\r\n", 300 * 1000, &ignored);
+	results[14] = keepalive(req, "GET /t/after HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+	free(req);
+	timed(15, "POST /up/d HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 900000\r\n\r\npartial body", true);
 	results[10] = timed(10, "GET /later HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", true);
 	client_done = 1;
 	return NULL;
@@ -202,7 +298,7 @@ int main(void)
 	struct tp_http_opts o = {
 		.host = "127.0.0.1", .port = 0, .max_body = 1024, .max_ws_message = 1024, .max_inflight = 16,
 		.max_connections = 64, .max_unauthenticated = 64, .header_timeout_s = 10, .max_receiving = 1 << 20,
-		.session_idle_s = 60, .stall_s = 60, .auth_none = true,
+		.session_idle_s = 60, .stall_s = 60, .auth_none = true, .max_upload = 1 << 20,
 	};
 	struct err *e = NULL;
 	pthread_t th;
@@ -214,11 +310,13 @@ int main(void)
 	tp_http_route(TP_GET, "/later", later, NULL);
 	tp_http_route(TP_GET, "/stream", stream, NULL);
 	tp_http_route(TP_POST, "/async/{id}", async_route, NULL);
+	tp_http_route_streamed(TP_POST, "/up/{id}", upload_route, NULL);
 	uv_timer_init(loop, &async_timer);
+	uv_timer_init(loop, &resume_timer);
 	ok(tp_http_start(loop, &app, &o, &e) == 0, "the transport starts");
 	port = tp_http_port();
 	pthread_create(&th, NULL, client, NULL);
-	while (!client_done || (held && gone_calls == 0))
+	while (!client_done || (held && gone_calls == 0) || !body_gone)
 		uv_run(loop, UV_RUN_ONCE);
 	pthread_join(th, NULL);
 	ok(now_s() - t_start < 5, "a client that left is noticed in %.0f ms (not at lws' 30 s timeout)",
@@ -239,6 +337,14 @@ int main(void)
 	ok(has(9, "\"len\":0") && has(9, "\"body\":\"\""), "POST without a body reaches the route at once");
 	ok(has(11, "\"async\":\"a\"") && has(11, "\"len\":0") && !strstr(results[11], "jsonrpc"),
 	   "an empty POST answered later, after a POST with a body on the same connection, is the route's alone");
+	char want[128];
+	snprintf(want, sizeof(want), "\"got\":600000,\"sum\":%lld,\"paused\":1", (long long)(int64_t)up_sum);
+	ok(has(12, "200") && has(12, want), "a streamed body reaches the route whole and in order through pauses");
+	ok(has(13, "413") && has(13, "declared too large") && !strstr(results[13], "100 Continue"),
+	   "a declared length past max_upload: the route's 413, and no 100 Continue");
+	ok(has(14, "\"id\":\"after\""), "a streamed route that refuses at the headers: its body is dropped, "
+	   "and the connection serves the next request");
+	ok(body_gone == 1 && !body_large, "a client that leaves mid-body: the route is told TP_BODY_GONE once");
 	ok(held && gone_calls == 1, "a client that leaves before the answer is told to the route, once");
 	ok(tp_http_busy() == 1, "an unanswered request counts as in flight (draining waits for it)");
 	if (held) {
@@ -248,6 +354,7 @@ int main(void)
 	ok(late_answered && tp_http_busy() == 0, "answering after the client left is fine and ends it");
 	tp_http_stop();
 	uv_close((uv_handle_t *)&async_timer, NULL);
+	uv_close((uv_handle_t *)&resume_timer, NULL);
 	uv_run(loop, UV_RUN_DEFAULT);
 
 	ok(uv_loop_close(loop) == 0, "every handle is closed: the loop closes");
