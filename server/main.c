@@ -29,6 +29,7 @@
 #include "../sessions/netns.h"
 #include "../sessions/quota.h"
 #include "../sessions/sandbox.h"
+#include "grants.h"
 #include "../sessions/session.h"
 #include "../sessions/snapshot.h"
 #include "../sessions/watch.h"
@@ -512,6 +513,11 @@ static int cmd_serve(const char *listen, const char *auth_mode, const char *admi
 	}
 	srv.auth = srv_auth_new(srv.store);
 	sess_set_rights_hook(key_rights);
+	if (srv_grants_open(srv.store, &err) < 0) {
+		fprintf(stderr, "mcpbox: %s\n", err_text(err));
+		return 1;
+	}
+	sess_set_share_hook(srv_grants_level);
 	srv.env.keys = &key_tools;
 	char *first_key = NULL, *admin_pw = NULL;
 	if (admin_user && srv_user_bootstrap(srv.store, admin_user, &admin_pw, &err) < 0) {
@@ -596,6 +602,8 @@ static int cmd_serve(const char *listen, const char *auth_mode, const char *admi
 	snap_store_close(srv.snapshots);
 	srv_users_free(srv.users);
 	sess_set_rights_hook(NULL);
+	sess_set_share_hook(NULL);
+	srv_grants_close();
 	srv_auth_free(srv.auth);
 	srv_store_close(srv.store);
 	return rc;

@@ -54,7 +54,7 @@ static void sessions_changed(void *arg, const struct sess_session *s)
 	TAILQ_FOREACH(rc, &conns, link) {
 		const char *who = srv_conn_principal(rc->c), *scope = srv_conn_scope(rc->c);
 		if (srv_conn_closing(rc->c) || (scope && strcmp(scope, s->id) != 0) ||
-		    !sess_principal_sees(who, s->owner) || !sess_principal_in_scope(who, s->id))
+		    !sess_principal_reaches(who, s) || !sess_principal_in_scope(who, s->id))
 			continue;
 		srv_conn_notify(rc->c, "notifications/resources/list_changed", NULL);
 	}

@@ -4,6 +4,7 @@
  */
 #include "services.h"
 #include "auth.h"
+#include "grants.h"
 #include "base/common.h"
 #include "base/json_out.h"
 #include "base/log.h"
@@ -265,6 +266,10 @@ static const struct rest_services services = {
 	.login = svc_login,
 	.change_password = svc_change_password,
 	.logout = svc_logout,
+	.shared_level = srv_grants_level,
+	.grant_set = srv_grants_set,
+	.grant_remove = srv_grants_remove,
+	.grant_list = srv_grants_list,
 	.user_get = svc_user_get,
 	.user_list = svc_user_list,
 	.user_create = svc_user_create,

@@ -136,6 +136,16 @@ static const char *const migrations[] = {
 	"  expires_at INTEGER NOT NULL"
 	");"
 	"CREATE INDEX revoked_tokens_expiry ON revoked_tokens (expires_at);",
+	/* 11: levels (viewer, editor, owner) an administrator granted a user on another's session
+	 * (server/grants.h); the doc has the level and who granted it. */
+	"CREATE TABLE user_grants ("
+	"  id         TEXT NOT NULL UNIQUE,"
+	"  user       TEXT NOT NULL,"
+	"  session_id TEXT NOT NULL,"
+	"  granted_at INTEGER NOT NULL,"	/* epoch ms */
+	"  doc        TEXT NOT NULL,"
+	"  PRIMARY KEY (user, session_id)"
+	");",
 };
 
 enum stmt_id {
@@ -181,6 +191,9 @@ enum stmt_id {
 	STMT_TOKEN_REVOKE,
 	STMT_TOKEN_REVOKED,
 	STMT_TOKEN_PRUNE,
+	STMT_GRANT_PUT,
+	STMT_GRANT_DELETE,
+	STMT_GRANT_LIST,
 	STMT__COUNT,
 };
 
@@ -253,6 +266,10 @@ static const char *const stmt_sql[STMT__COUNT] = {
 	[STMT_TOKEN_REVOKE] = "INSERT INTO revoked_tokens (hash, expires_at) VALUES (?1, ?2) ON CONFLICT (hash) DO NOTHING",
 	[STMT_TOKEN_REVOKED] = "SELECT 1 FROM revoked_tokens WHERE hash = ?1",
 	[STMT_TOKEN_PRUNE] = "DELETE FROM revoked_tokens WHERE expires_at < ?1",
+	[STMT_GRANT_PUT] = "INSERT INTO user_grants (id, user, session_id, granted_at, doc) VALUES (?1, ?2, ?3, ?4, ?5) "
+		"ON CONFLICT (user, session_id) DO UPDATE SET granted_at = excluded.granted_at, doc = excluded.doc",
+	[STMT_GRANT_DELETE] = "DELETE FROM user_grants WHERE user = ?1 AND session_id = ?2",
+	[STMT_GRANT_LIST] = "SELECT id, user, session_id, granted_at, doc FROM user_grants ORDER BY granted_at, id",
 };
 
 struct srv_store {
@@ -866,6 +883,31 @@ int srv_store_audit(struct srv_store *st, int64_t at, const char *principal, con
 	return step_done(st, s, "audit", errp);
 }
 
+/* A delete by a pair of keys (owner and name, dialect and id, user and session). */
+static int delete_pair(struct srv_store *st, enum stmt_id id, const char *a, const char *b, const char *what,
+		       struct err **errp)
+{
+	auto_stmt sqlite3_stmt *s = stmt_get(st, id, errp);
+
+	if (!s)
+		return -1;
+	sqlite3_bind_text(s, 1, a, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, b, -1, SQLITE_STATIC);
+	return step_done(st, s, what, errp);
+}
+
+/* A walk of records (snapshot-shaped rows: id, owner, session_id, created_at, doc), after binding key (if any). */
+static int list_records(struct srv_store *st, enum stmt_id id, const char *key,
+			void (*fn)(void *arg, const struct srv_record *r), void *arg, const char *what, struct err **errp)
+{
+	auto_stmt sqlite3_stmt *s = stmt_get(st, id, errp);
+	if (!s)
+		return -1;
+	if (key)
+		sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+	return walk(st, s, true, fn, arg, what, errp);
+}
+
 int srv_store_template_put(struct srv_store *st, const struct srv_record *r, struct err **errp)
 {
 	auto_stmt sqlite3_stmt *s = stmt_get(st, STMT_TMPL_PUT, errp);
@@ -881,22 +923,13 @@ int srv_store_template_put(struct srv_store *st, const struct srv_record *r, str
 
 int srv_store_template_delete(struct srv_store *st, const char *owner, const char *name, struct err **errp)
 {
-	auto_stmt sqlite3_stmt *s = stmt_get(st, STMT_TMPL_DELETE, errp);
-
-	if (!s)
-		return -1;
-	sqlite3_bind_text(s, 1, owner, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
-	return step_done(st, s, "delete template", errp);
+	return delete_pair(st, STMT_TMPL_DELETE, owner, name, "delete template", errp);
 }
 
 int srv_store_template_list(struct srv_store *st, void (*fn)(void *arg, const struct srv_record *r), void *arg,
 			    struct err **errp)
 {
-	auto_stmt sqlite3_stmt *s = stmt_get(st, STMT_TMPL_LIST, errp);
-	if (!s)
-		return -1;
-	return walk(st, s, true, fn, arg, "list templates", errp);
+	return list_records(st, STMT_TMPL_LIST, NULL, fn, arg, "list templates", errp);
 }
 
 int srv_store_rest_put(struct srv_store *st, const char *dialect, const struct srv_record *r, struct err **errp)
@@ -915,23 +948,38 @@ int srv_store_rest_put(struct srv_store *st, const char *dialect, const struct s
 
 int srv_store_rest_delete(struct srv_store *st, const char *dialect, const char *id, struct err **errp)
 {
-	auto_stmt sqlite3_stmt *s = stmt_get(st, STMT_REST_DELETE, errp);
-
-	if (!s)
-		return -1;
-	sqlite3_bind_text(s, 1, dialect, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, id, -1, SQLITE_STATIC);
-	return step_done(st, s, "delete a REST object", errp);
+	return delete_pair(st, STMT_REST_DELETE, dialect, id, "delete a REST object", errp);
 }
 
 int srv_store_rest_list(struct srv_store *st, const char *dialect, void (*fn)(void *arg, const struct srv_record *r),
 			void *arg, struct err **errp)
 {
-	auto_stmt sqlite3_stmt *s = stmt_get(st, STMT_REST_LIST, errp);
+	return list_records(st, STMT_REST_LIST, dialect, fn, arg, "list REST objects", errp);
+}
+
+int srv_store_grant_put(struct srv_store *st, const struct srv_record *r, struct err **errp)
+{
+	auto_stmt sqlite3_stmt *s = stmt_get(st, STMT_GRANT_PUT, errp);
+
 	if (!s)
 		return -1;
-	sqlite3_bind_text(s, 1, dialect, -1, SQLITE_STATIC);
-	return walk(st, s, true, fn, arg, "list REST objects", errp);
+	sqlite3_bind_text(s, 1, r->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, r->owner, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, r->session_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, r->created_at);
+	sqlite3_bind_text(s, 5, r->doc, -1, SQLITE_STATIC);
+	return step_done(st, s, "save a grant", errp);
+}
+
+int srv_store_grant_delete(struct srv_store *st, const char *user, const char *session_id, struct err **errp)
+{
+	return delete_pair(st, STMT_GRANT_DELETE, user, session_id, "delete a grant", errp);
+}
+
+int srv_store_grant_list(struct srv_store *st, void (*fn)(void *arg, const struct srv_record *r), void *arg,
+			 struct err **errp)
+{
+	return list_records(st, STMT_GRANT_LIST, NULL, fn, arg, "list grants", errp);
 }
 
 /* ---- users ---------------------------------------------------------------- */

@@ -230,5 +230,15 @@ int srv_store_rest_put(struct srv_store *st, const char *dialect, const struct s
 int srv_store_rest_delete(struct srv_store *st, const char *dialect, const char *id, struct err **errp);
 int srv_store_rest_list(struct srv_store *st, const char *dialect, void (*fn)(void *arg, const struct srv_record *r),
 			void *arg, struct err **errp);
+/**
+ * Users' grants on sessions (server/grants.h): put adds or replaces the grant
+ * of (r->owner: the user, r->session_id) with r->id, r->created_at (when
+ * granted) and r->doc ({level, granted_by}); a replaced grant keeps its id.
+ * list gives them oldest first, as put (records with session_id).
+ */
+int srv_store_grant_put(struct srv_store *st, const struct srv_record *r, struct err **errp);
+int srv_store_grant_delete(struct srv_store *st, const char *user, const char *session_id, struct err **errp);
+int srv_store_grant_list(struct srv_store *st, void (*fn)(void *arg, const struct srv_record *r), void *arg,
+			 struct err **errp);
 
 #endif

@@ -881,6 +881,22 @@ char *sess_principal_owner(const char *principal)
 }
 
 static int (*rights_hook)(const char *principal, struct srv_rights *out);
+static enum srv_level (*share_hook)(const char *principal, const char *sid);
+
+void sess_set_share_hook(enum srv_level (*fn)(const char *principal, const char *sid))
+{
+	share_hook = fn;
+}
+
+enum srv_level sess_principal_shared(const char *principal, const char *sid)
+{
+	return principal && share_hook ? share_hook(principal, sid) : SRV_LEVEL_NONE;
+}
+
+bool sess_principal_reaches(const char *principal, const struct sess_session *s)
+{
+	return sess_principal_sees(principal, s->owner) || sess_principal_shared(principal, s->id) != SRV_LEVEL_NONE;
+}
 
 void sess_set_rights_hook(int (*fn)(const char *principal, struct srv_rights *out))
 {
@@ -940,7 +956,7 @@ struct sess_session *sess_find(struct sess_registry *reg, const char *id, const 
 		if (!strcmp(s->id, id)) {
 			struct sess_scope sc;
 
-			if (!sess_principal_sees(owner, s->owner))
+			if (!sess_principal_reaches(owner, s))
 				return NULL;
 			sess_scope_of(owner, &sc);
 			return sess_scope_has(&sc, s->id) ? s : NULL;
@@ -957,7 +973,7 @@ void sess_foreach(struct sess_registry *reg, const char *owner,
 	sess_scope_of(owner, &sc);
 	for (s = reg->head; s; s = next) {
 		next = s->next;
-		if (sess_principal_sees(owner, s->owner) && sess_scope_has(&sc, s->id))
+		if (sess_principal_reaches(owner, s) && sess_scope_has(&sc, s->id))
 			fn(arg, s);
 	}
 }

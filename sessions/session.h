@@ -269,6 +269,19 @@ char *sess_principal_owner(const char *principal);
  */
 void sess_set_rights_hook(int (*fn)(const char *principal, struct srv_rights *out));
 /**
+ * Where grants on other principals' sessions come from (server/grants.c's
+ * srv_grants_level, set once at start-up): the level an administrator
+ * granted principal's user on session sid, SRV_LEVEL_NONE for none. A
+ * session shared so is found and walked for principal like its own (scoped
+ * keys still only see their grants); tools/registry.c caps each call's level
+ * at the grant. Without a hook nothing is shared.
+ */
+void sess_set_share_hook(enum srv_level (*fn)(const char *principal, const char *sid));
+/** The level granted to principal on session sid (SRV_LEVEL_NONE: none, or principal NULL). */
+enum srv_level sess_principal_shared(const char *principal, const char *sid);
+/** May principal see session s: its owner's, an administrator's, or shared with it (scope aside)? */
+bool sess_principal_reaches(const char *principal, const struct sess_session *s);
+/**
  * The rights of principal (NULL: the server itself, everything). 0 when its
  * key no longer counts: it then sees no session.
  */

@@ -228,10 +228,27 @@ static const struct need *need_of(const struct tool_def *def)
 	return def->read_only ? &need_read : &need_write;
 }
 
+/*
+ * The most a call may do in session sid for being shared with its user
+ * (server/grants.h): the level granted when the session is another's,
+ * SRV_LEVEL_OWNER when it is the caller's own, an administrator's, or not
+ * shared at all (then it is not found: refusing here would tell it exists).
+ */
+static enum srv_level shared_cap(const char *principal, const char *sid)
+{
+	struct sess_session *s = sid && tool_env ? sess_find(tool_env->sessions, sid, NULL) : NULL;
+	enum srv_level got;
+
+	if (!s || sess_principal_sees(principal, s->owner))
+		return SRV_LEVEL_OWNER;
+	got = sess_principal_shared(principal, sid);
+	return got == SRV_LEVEL_NONE ? SRV_LEVEL_OWNER : got;
+}
+
 bool tool_may(const struct tool_call *call, const char *sid, unsigned caps, enum srv_level level)
 {
 	char why[8];
-	return srv_rights_allow(&call->rights, caps, level, sid, why, sizeof(why));
+	return shared_cap(call->principal, sid) >= level && srv_rights_allow(&call->rights, caps, level, sid, why, sizeof(why));
 }
 
 bool tool_may_control(const struct tool_call *call, const char *sid)
@@ -277,6 +294,10 @@ static int rights_verdict(const struct need *n, const char *name, const char *pr
 
 	if (!sess_principal_rights(principal, r))
 		return err_setc(errp, ERR_DENIED, 0, "%s: this key was revoked or has expired", name);
+	enum srv_level shared = shared_cap(principal, sid);
+	if (shared < n->level)
+		return err_setc(errp, ERR_DENIED, 0, "%s: permission denied: session %s is shared with this user as %s; %s "
+				"needs %s", name, sid, srv_level_name(shared), name, srv_level_name(n->level));
 	if (r->caps == SRV_CAP_ALL && !r->ngrants)
 		return 0;	/* everything its owner may do (the owner's sessions are checked where they are found) */
 	if (r->ngrants) {

@@ -270,7 +270,21 @@ json_t *ab_env_spec(const char *id)
 	return envs ? json_object_get(envs, id) : NULL;
 }
 
+enum srv_level ab_env_share(const char *principal, const char *id)
+{
+	if (!ab_env_spec(id))
+		return SRV_LEVEL_NONE;
+	if (ab_env_owned(principal, id))
+		return SRV_LEVEL_OWNER;
+	return rest_services() ? rest_services()->shared_level(principal, id) : SRV_LEVEL_NONE;
+}
+
 bool ab_env_reaches(const char *principal, const char *id)
+{
+	return ab_env_share(principal, id) != SRV_LEVEL_NONE;
+}
+
+bool ab_env_owned(const char *principal, const char *id)
 {
 	json_t *spec = ab_env_spec(id);
 	const char *owner = spec ? json_string_value(json_object_get(spec, "owner")) : NULL;
@@ -837,6 +851,13 @@ int ab_allowed(struct abreq *a, unsigned flags, const char *sid)
 		return -1;
 	}
 	if (!srv_rights_allow(&rights, cap, level, sid, why, sizeof(why))) {
+		ab_finish_fail(a, 403, "insufficient permissions", why);
+		return -1;
+	}
+	enum srv_level shared = sid ? ab_env_share(a->principal, sid) : SRV_LEVEL_OWNER;
+	if (shared != SRV_LEVEL_NONE && shared < level) {
+		snprintf(why, sizeof(why), "environment %s is shared with this user as %s; this needs %s", sid,
+			 srv_level_name(shared), srv_level_name(level));
 		ab_finish_fail(a, 403, "insufficient permissions", why);
 		return -1;
 	}

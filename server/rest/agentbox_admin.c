@@ -99,7 +99,7 @@ static void keys_list(struct tp_req *r, void *arg)
 static bool may_grant(struct abreq *a, const char *id)
 {
 	struct srv_rights rights;
-	return ab_env_reaches(a->principal, id) && rest_services()->rights(a->principal, &rights) &&
+	return ab_env_owned(a->principal, id) && rest_services()->rights(a->principal, &rights) &&
 	       srv_rights_level(&rights, id) != SRV_LEVEL_NONE;
 }
 
@@ -359,15 +359,106 @@ static void users_delete(struct tp_req *r, void *arg)
 	rest_services()->user_update(a->id, NULL, 0, NULL, 0, users_delete_done, a);
 }
 
-/* Per-user environment permissions: mcpbox shares an environment through a key scoped to it, not by user. */
+/*
+ * Per-user environment permissions (the twin's permission_handler.go): an
+ * administrator grants a user viewer, editor or owner on an environment that
+ * is not the user's (server/grants.h); the user then reaches it at that level
+ * in every protocol. Users read their own grants; only administrators grant,
+ * change and revoke, never above their own level on the environment.
+ */
+static json_t *permission_json(json_t *g)
+{
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "id", str(g, "id"), "user_id", str(g, "user"), "environment_id",
+			      str(g, "session_id"), "permission", str(g, "level"));
+	if (str(g, "granted_by") && *str(g, "granted_by"))
+		json_object_set_new(o, "granted_by", json_string(str(g, "granted_by")));
+	json_t *at = rest_time(json_integer_value(json_object_get(g, "granted_at")));
+	json_object_set_new(o, "granted_at", ab_time(json_string_value(at)));
+	json_decref(at);
+	return o;
+}
+
+static void permissions_list(struct abreq *a)
+{
+	char nb[64];
+	const char *me = ab_user_name(a->principal, nb, sizeof(nb));
+	if ((!me || strcmp(me, a->id)) && !srv_principal_is_admin(a->principal))
+		return ab_finish_fail(a, 403, "insufficient permissions", NULL);
+	json_t *all = rest_services()->grant_list(a->id), *g, *out = json_array();
+	size_t i;
+	json_array_foreach(all, i, g)
+		json_array_append_new(out, permission_json(g));
+	json_decref(all);
+	ab_finish(a, 200, json_pack("{s:o}", "permissions", out));
+}
+
+/* POST (env from the body) or PUT (env from the path): grant or change a's user's level. */
+static void permissions_set(struct abreq *a, const char *env, bool update)
+{
+	auto_err struct err *err = NULL;
+	json_t *out = NULL;
+	char nb[64], why[200];
+	json_t *p = json_object_get(a->body, "permission");
+	if (!json_is_string(p) && p && !json_is_null(p))
+		return ab_finish_fail(a, 400, "invalid request body", "json: cannot unmarshal into Go struct field of type string");
+	enum srv_level level = srv_level_parse(json_string_value(p));
+	if (!update && (!env || !*env))
+		return ab_finish_fail(a, 400, "environment_id is required", NULL);
+	if (level == SRV_LEVEL_NONE)
+		return ab_finish_fail(a, 400, "invalid permission level (must be viewer, editor, or owner)", NULL);
+	if (!ab_env_spec(env) || !ab_env_reaches(a->principal, env))
+		return ab_finish_fail(a, 404, "environment not found", NULL);
+	/* never above the granter: its credential's level and its own on the environment */
+	struct srv_rights rights;
+	enum srv_level own = ab_env_share(a->principal, env);
+	if (rest_services()->rights(a->principal, &rights) && srv_rights_level(&rights, env) < own)
+		own = srv_rights_level(&rights, env);
+	if (own < level) {
+		snprintf(why, sizeof(why), "cannot grant %s on environment %s: this credential holds %s there",
+			 srv_level_name(level), env, srv_level_name(own));
+		return ab_finish_fail(a, 403, "insufficient permissions", why);
+	}
+	const char *by = ab_user_name(a->principal, nb, sizeof(nb)) ?: srv_principal_key_id(a->principal) ?: a->principal;
+	if (rest_services()->grant_set(a->id, env, level, by, update, &out, &err) < 0)
+		return ab_finish_fail(a, err->cls == ERR_NOT_FOUND ? 404 : 500, err->cls == ERR_NOT_FOUND
+				      ? "permission not found" : update ? "failed to update permission" : "failed to grant permission",
+				      err_text(err));
+	ab_finish(a, update ? 200 : 201, permission_json(out));
+	json_decref(out);
+}
+
 static void user_permissions(struct tp_req *r, void *arg)
 {
-	struct abreq *a = ab_begin(r, "id", ADMIN_BODY_MAX, 0);
 	(void)arg;
-	if (a)
-		ab_finish_fail(a, 501, "not implemented",
-			       "per-user environment permissions are not kept: environments belong to their creator (and "
-			       "administrators); share one with POST /api-keys {permissions: [{environment_id, permission}]}");
+	bool listing = tp_req_method(r) == TP_GET;
+	struct abreq *a = listing ? ab_begin(r, "id", 0, 0) : admin_begin(r, "id", ADMIN_BODY_MAX);
+	auto_err struct err *err = NULL;
+	json_t *u = NULL;
+	if (!a)
+		return;
+	if (!rest_services())
+		return ab_finish_fail(a, 503, "service unavailable", "users are not served here");
+	if (listing)
+		return permissions_list(a);
+	/* the target user must exist (the twin asks before reading the body) */
+	if (rest_services()->user_get(a->id, &u, &err) != 1)
+		return ab_finish_fail(a, 404, "user not found", err ? err_text(err) : "user not found");
+	json_decref(u);
+	const char *env = tp_req_param(r, "envId");
+	if (tp_req_method(r) == TP_DELETE) {
+		int rc = rest_services()->grant_remove(a->id, env, &err);
+		if (rc < 0)
+			return ab_finish_fail(a, 500, "failed to revoke permission", err_text(err));
+		if (!rc)
+			return ab_finish_fail(a, 404, "permission not found", "permission not found");
+		ab_finish(a, 204, NULL);
+		return;
+	}
+	if (!a->body || !json_is_object(a->body))
+		return ab_finish_fail(a, 400, "invalid request body", "EOF");
+	if (tp_req_method(r) == TP_POST)
+		return permissions_set(a, json_string_value(json_object_get(a->body, "environment_id")), false);
+	permissions_set(a, env, true);
 }
 
 /* ---- metrics ---- */

@@ -215,6 +215,10 @@ static int attach_accept(struct tp_req *r, void *arg, void **user, const char **
 		*why = have ? denied : "invalid token or API key";
 		return have ? 403 : 401;
 	}
+	if (ab_env_share(principal, id) < SRV_LEVEL_EDITOR) {
+		*why = "this environment is shared with this user as viewer; a shell needs editor";
+		return 403;
+	}
 	if (attached >= ATTACH_MAX) {
 		*why = "too many attached sessions";
 		return 503;

@@ -95,6 +95,15 @@ void ab_call(struct abreq *a, const char *tool, json_t *args, void (*next)(struc
 void ab_set_base(struct abreq *a, void *arg);
 
 /** Is id an environment of principal's owner (or principal an administrator)? */
+bool ab_env_owned(const char *principal, const char *id);
+/**
+ * principal's level on environment id for owning it or for a grant to its
+ * user (/users/{id}/permissions): SRV_LEVEL_OWNER for its own (or an
+ * administrator), the granted level for one shared with it, else NONE. A
+ * key's own scope is apart (ab_allowed).
+ */
+enum srv_level ab_env_share(const char *principal, const char *id);
+/** Does principal reach environment id (its own, or shared with its user)? */
 bool ab_env_reaches(const char *principal, const char *id);
 /** The stored spec of environment id (borrowed), or NULL when id is no environment. */
 json_t *ab_env_spec(const char *id);

@@ -123,6 +123,16 @@ struct rest_services {
 	/* API keys (server/auth.h) as principal: the ones it sees, revoke one (key_make: below) */
 	int (*key_list)(const char *principal, json_t **out, struct err **errp);
 	int (*key_revoke)(const char *principal, const char *id, struct err **errp);
+	/*
+	 * Users' levels on others' sessions (server/grants.h): the level shared with principal's user on sid
+	 * (SRV_LEVEL_NONE: none); set (update: only an existing grant, else ERR_NOT_FOUND) answering the grant
+	 * {id, user, session_id, level, granted_by, granted_at (ms)}; remove (1, 0 none, -1); list (user NULL: all).
+	 */
+	enum srv_level (*shared_level)(const char *principal, const char *sid);
+	int (*grant_set)(const char *user, const char *sid, enum srv_level level, const char *by, bool update,
+			 json_t **out, struct err **errp);
+	int (*grant_remove)(const char *user, const char *sid, struct err **errp);
+	json_t *(*grant_list)(const char *user);
 	/* the rights of principal's credential: 1 and *out, 0 unknown (srv_auth_rights) */
 	int (*rights)(const char *principal, struct srv_rights *out);
 	/* objects: put replaces (doc borrowed); list calls fn for each, oldest first */
@@ -178,5 +188,7 @@ bool rest_result_failed(json_t *result);
 int rest_status_of(enum err_class cls);
 /** ISO 8601 UTC with milliseconds, now. */
 json_t *rest_now(void);
+/** ISO 8601 UTC with milliseconds of ms (epoch ms). */
+json_t *rest_time(int64_t ms);
 
 #endif

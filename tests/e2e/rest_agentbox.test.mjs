@@ -632,7 +632,7 @@ describe('REST dialect 003: AgentBox', () => {
     assertError(await api(srv, null, 'POST', '/api/v1/auth/login', { username: 'dave', password: 'dave-password-2' }), 401);
     assertError(await api(srv, boss, 'DELETE', '/api/v1/users/boss'), 400, 'cannot delete your own account');
     assertError(await api(srv, boss, 'GET', '/api/v1/users/nobody-here'), 404, 'user not found');
-    assertError(await api(srv, boss, 'POST', '/api/v1/users/alice/permissions', { environment_id: 'x', permission: 'read' }), 501, 'not implemented', /scoped|api-keys/);
+    assertError(await api(srv, boss, 'POST', '/api/v1/users/alice/permissions', { environment_id: 'x', permission: 'read' }), 404, 'environment not found');
 
     // metrics: real numbers of the environment's sandbox
     const env = (await api(srv, alice, 'POST', '/api/v1/environments', ENV('metered', { resources: { cpu: '1', memory: '256Mi', storage: '1Gi' } }))).json.id;
@@ -654,6 +654,79 @@ describe('REST dialect 003: AgentBox', () => {
     const pool = await api(srv, alice, 'GET', '/api/v1/pool/status');
     assert.deepEqual(pool.json, { pools: { default: 2 }, total: 2 }, 'the configured pool_size');
     assert.equal((await api(srv, alice, 'DELETE', `/api/v1/environments/${env}`)).status, 204);
+  });
+
+  test('users/{id}/permissions: an administrator grants a user a level on another\'s environment; the user acts at that level over REST and MCP, no higher', async () => {
+    addUser(srv.dataDir, 'chief', 'chief-password-1', '--admin');
+    addUser(srv.dataDir, 'gus', 'gus-password-1');
+    const chief = await login(srv, 'chief', 'chief-password-1');
+    const gus = await login(srv, 'gus', 'gus-password-1');
+    const env = (await api(srv, alice, 'POST', '/api/v1/environments', ENV('shared-one'))).json.id;
+    await api(srv, alice, 'POST', `/api/v1/environments/${env}/exec`, { command: ['sh', '-c', 'echo secret-data > notes.txt'] });
+    const mcp = await httpClient(srv, { key: gus });
+    try {
+      // nothing before a grant, in either protocol
+      assertError(await api(srv, gus, 'GET', `/api/v1/environments/${env}`), 404, 'environment not found');
+      assert.match(textOf(await mcp.call('file_read', { session_id: env, path: 'notes.txt' })), /not found/);
+      // only administrators grant; the twin's validation
+      assertError(await api(srv, alice, 'POST', '/api/v1/users/gus/permissions', { environment_id: env, permission: 'viewer' }), 403, 'insufficient permissions');
+      assertError(await api(srv, chief, 'POST', '/api/v1/users/nobody-here/permissions', { environment_id: env, permission: 'viewer' }), 404, 'user not found');
+      assertError(await api(srv, chief, 'POST', '/api/v1/users/gus/permissions', { permission: 'viewer' }), 400, 'environment_id is required');
+      assertError(await api(srv, chief, 'POST', '/api/v1/users/gus/permissions', { environment_id: env, permission: 'superuser' }), 400, 'invalid permission level (must be viewer, editor, or owner)');
+      assertError(await api(srv, chief, 'POST', '/api/v1/users/gus/permissions', { environment_id: 'env-nope', permission: 'viewer' }), 404, 'environment not found');
+      // a non-administrator key of an administrator grants nothing; an administrator key limited to the
+      // environment as viewer grants viewer at most (never above the granter)
+      const chiefKey = await api(srv, chief, 'POST', '/api/v1/api-keys', { permissions: [{ environment_id: env, permission: 'admin' }] });
+      assert.equal(chiefKey.status, 201, chiefKey.text);
+      assertError(await api(srv, chiefKey.json.key, 'POST', '/api/v1/users/gus/permissions', { environment_id: env, permission: 'viewer' }), 403, 'insufficient permissions');
+      const opViewer = spawnSync(BIN, ['key', 'create', '--admin', '--session', `${env}:viewer`, '--data', srv.dataDir], { encoding: 'utf8' });
+      assert.equal(opViewer.status, 0, opViewer.stderr);
+      const opKey = /mcpbox_\S+/.exec(opViewer.stdout)[0];
+      assertError(await api(srv, opKey, 'POST', '/api/v1/users/gus/permissions', { environment_id: env, permission: 'editor' }), 403, 'insufficient permissions', /cannot grant editor on environment .*: this credential holds viewer there/);
+
+      const granted = await api(srv, chief, 'POST', '/api/v1/users/gus/permissions', { environment_id: env, permission: 'viewer' });
+      assert.equal(granted.status, 201, granted.text);
+      assert.deepEqual(Object.keys(granted.json), ['id', 'user_id', 'environment_id', 'permission', 'granted_by', 'granted_at']);
+      assert.deepEqual([granted.json.user_id, granted.json.environment_id, granted.json.permission, granted.json.granted_by], ['gus', env, 'viewer', 'chief']);
+      // viewer: reads in REST and MCP; runs nothing, writes nothing
+      assert.equal((await api(srv, gus, 'GET', `/api/v1/environments/${env}`)).status, 200);
+      assert.ok((await api(srv, gus, 'GET', '/api/v1/environments')).json.environments.some((e) => e.id === env), 'listed for the user');
+      assert.equal(textOf(await mcp.call('file_read', { session_id: env, path: 'notes.txt' })).trim(), 'secret-data');
+      assert.ok((await mcp.call('session_list', {})).structuredContent.sessions.some((x) => x.session_id === env));
+      assertError(await api(srv, gus, 'POST', `/api/v1/environments/${env}/exec`, { command: ['id'] }), 403, 'insufficient permissions', /shared with this user as viewer; this needs editor/);
+      const mexec = await mcp.call('execute', { session_id: env, language: 'shell', code: 'echo hi' });
+      assert.equal(mexec.isError, true);
+      assert.match(textOf(mexec), /permission denied: session \S+ is shared with this user as viewer; execute needs editor/);
+      assert.equal((await mcp.call('file_write', { session_id: env, path: 'x.txt', content: 'x' })).isError, true);
+      // a user reads its own grants; others (not administrators) may not
+      const mine = await api(srv, gus, 'GET', '/api/v1/users/gus/permissions');
+      assert.deepEqual(mine.json.permissions.map((p) => [p.environment_id, p.permission]), [[env, 'viewer']]);
+      assertError(await api(srv, bob, 'GET', '/api/v1/users/gus/permissions'), 403, 'insufficient permissions');
+      assert.equal((await api(srv, chief, 'GET', '/api/v1/users/gus/permissions')).json.permissions.length, 1);
+
+      // editor (PUT): runs and writes, in both protocols; still cannot delete (owner)
+      const up = await api(srv, chief, 'PUT', `/api/v1/users/gus/permissions/${env}`, { permission: 'editor' });
+      assert.equal(up.status, 200, up.text);
+      assert.equal(up.json.permission, 'editor');
+      assert.equal(up.json.id, granted.json.id, 'the same grant, changed');
+      assert.equal((await api(srv, gus, 'POST', `/api/v1/environments/${env}/exec`, { command: ['cat', 'notes.txt'] })).json.stdout, 'secret-data\n');
+      assert.equal((await mcp.call('execute', { session_id: env, language: 'shell', code: 'echo from-gus > gus.txt; echo ok' })).structuredContent.stdout, 'ok\n');
+      assertError(await api(srv, gus, 'DELETE', `/api/v1/environments/${env}`), 403, 'insufficient permissions', /as editor; this needs owner/);
+      assert.equal((await mcp.call('session_destroy', { session_id: env })).isError, true);
+      assertError(await api(srv, chief, 'PUT', `/api/v1/users/gus/permissions/${env}`, { permission: 'nope' }), 400, 'invalid permission level (must be viewer, editor, or owner)');
+      assertError(await api(srv, chief, 'PUT', `/api/v1/users/bob/permissions/${env}`, { permission: 'viewer' }), 404, 'permission not found');
+
+      // revoked: gone again everywhere
+      assert.equal((await api(srv, chief, 'DELETE', `/api/v1/users/gus/permissions/${env}`)).status, 204);
+      assertError(await api(srv, chief, 'DELETE', `/api/v1/users/gus/permissions/${env}`), 404, 'permission not found');
+      assertError(await api(srv, gus, 'GET', `/api/v1/environments/${env}`), 404, 'environment not found');
+      assert.equal((await mcp.call('file_read', { session_id: env, path: 'gus.txt' })).isError, true);
+      assert.equal((await api(srv, gus, 'GET', '/api/v1/users/gus/permissions')).json.permissions.length, 0);
+      assert.equal((await api(srv, alice, 'POST', `/api/v1/environments/${env}/exec`, { command: ['cat', 'gus.txt'] })).json.stdout, 'from-gus\n', 'what the editor wrote stays');
+    } finally {
+      await mcp.close();
+      await api(srv, alice, 'DELETE', `/api/v1/environments/${env}`);
+    }
   });
 
   test('an environment ends when its lifetime (timeout) has passed', async () => {
