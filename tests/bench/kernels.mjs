@@ -139,7 +139,7 @@ export async function benchKernels({ bin, dataDir, n = 200, fresh = 5, before = 
     '| what | p50 ms | p99 ms |',
     '|---|---:|---:|',
     `| \`1+1\` on a started kernel: MCP call to answer | ${f2(pct(rt, 0.5))} | ${f2(pct(rt, 0.99))} |`,
-    `| the same, the server's own duration_ms (cell sent to DONE) | ${f2(pct(inside, 0.5))} | ${f2(pct(inside, 0.99))} |`,
+    `| the same, the server's own duration_ms (cell sent to DONE; whole ms) | ${f2(pct(inside, 0.5))} | ${f2(pct(inside, 0.99))} |`,
   ];
   if (targets[1]) rows.push(`| the build before, the same call, in the same rounds | ${f2(pct(targets[1].rt, 0.5))} | ${f2(pct(targets[1].rt, 0.99))} |`);
   if (peer.rt) rows.push(`| peer: \`1+1\` with jupyter_client (no sandbox, no MCP) | ${f2(pct(peer.rt, 0.5))} | ${f2(pct(peer.rt, 0.99))} |`);
