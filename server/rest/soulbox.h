@@ -194,6 +194,30 @@ void sb_call_answer(struct sb_call *c, int status, json_t *body);
 void sb_call_fail(struct sb_call *c, int status, enum sb_code code, const char *field, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
 
+/* ---- execution records (soulbox_exec.c): what GET and DELETE /api/execute/{id} answer ---- */
+
+/*
+ * An execution run elsewhere than POST /api/execute (/ws/execute) keeps a
+ * record too, so that GET /api/execute/{id} answers its status, the output
+ * so far while it runs and its result once ended, and DELETE cancels it.
+ * begin: a running record of principal (sandbox: the sandbox it runs in, NULL
+ * for the caller's own); cancel (may be NULL) is what DELETE calls while it
+ * runs (never after end). output keeps what the program writes (stream 0
+ * stdout, 1 stderr; the newest 4 MiB of each are not kept past that). end:
+ * d is the execute tool's structuredContent (borrowed; NULL when nothing
+ * ran: message says why, as cls); the record's result is built as POST's
+ * (status completed, failed, timeout or cancelled) and returned (a new
+ * reference); the record is not to be used after.
+ */
+struct sb_exec;
+struct sb_exec *sb_exec_begin(const char *principal, int64_t timeout_s, const char *sandbox,
+			      void (*cancel)(void *arg), void *arg);
+const char *sb_exec_id(const struct sb_exec *e);
+void sb_exec_output(struct sb_exec *e, int stream, const char *data, size_t len);
+/** Was the record cancelled (DELETE, or sb_exec_cancelled)? Mark it so. */
+bool sb_exec_cancelled(struct sb_exec *e, bool mark);
+json_t *sb_exec_end(struct sb_exec *e, json_t *d, enum err_class cls, const char *message);
+
 /* ---- small helpers ---- */
 
 /** ISO 8601 UTC seconds ("2023-12-01T10:00:00Z") of an ISO time with more precision; null for NULL. */

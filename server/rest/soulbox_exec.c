@@ -17,6 +17,7 @@
 #include "../base/buf.h"
 #include "../base/common.h"
 #include "../base/config.h"
+#include "../base/json_out.h"
 #include "../../tools/lang.h"
 
 #include <inttypes.h>
@@ -45,6 +46,12 @@ struct sb_exec {
 	uint64_t started_wall_ms, completed_wall_ms, started_ns;
 	int64_t timeout_s;
 	json_t *result;		/* the answer, once done */
+	/* run elsewhere (sb_exec_begin): no job; output kept here, cancel through the runner */
+	bool streamed;
+	struct buf out, err;
+	bool truncated;
+	void (*cancel_fn)(void *arg);
+	void *cancel_arg;
 	TAILQ_ENTRY(sb_exec) link;
 };
 static TAILQ_HEAD(, sb_exec) execs = TAILQ_HEAD_INITIALIZER(execs);
@@ -72,6 +79,14 @@ static void run_free(void *p)
 	buf_release(&u->out);
 	buf_release(&u->err);
 	free(u);
+}
+
+static void exec_free(struct sb_exec *e)
+{
+	json_decref(e->result);
+	buf_release(&e->out);
+	buf_release(&e->err);
+	free(e);
 }
 
 static struct sb_exec *exec_find(const char *id, const char *principal)
@@ -110,6 +125,9 @@ static json_t *status_json(const struct sb_exec *e)
 		json_t *r = json_deep_copy(e->result);
 		json_object_update_missing(o, r);
 		json_decref(r);
+	} else if (e->streamed) {
+		json_object_set_new(o, "output", srv_json_text(e->out.data, e->out.len));
+		json_object_set_new(o, "stderr", srv_json_text(e->err.data, e->err.len));
 	}
 	return o;
 }
@@ -127,8 +145,7 @@ static void exec_finished(struct sb_exec *e, const char *status, json_t *result)
 			if (o->done)
 				break;
 		TAILQ_REMOVE(&execs, o, link);
-		json_decref(o->result);
-		free(o);
+		exec_free(o);
 		nfinished--;
 	}
 }
@@ -199,12 +216,14 @@ static void fail_and_clean(struct sb_call *c, json_t *result, enum err_class cls
 	clean_and_fail(c, cls, rest_result_text(result));
 }
 
-/* The result: the document's fields, and what mcpbox adds (stderr, error_code, times, sandbox_id). */
-static void finish_result(struct sb_call *c, json_t *created)
+/*
+ * The result: the document's fields, and what mcpbox adds (stderr,
+ * error_code, times, sandbox_id), from o (the execute tool's outcome), the
+ * output kept and files_created (stolen; NULL: not known). *status: its status.
+ */
+static json_t *result_json(struct sb_exec *e, json_t *o, const struct buf *out, const struct buf *err, bool truncated,
+			   json_t *created, const char **statusp)
 {
-	struct run *u = c->ext;
-	struct sb_exec *e = u->e;
-	json_t *o = u->outcome;
 	bool timed_out = json_is_true(json_object_get(o, "timed_out"));
 	bool oom = json_is_true(json_object_get(o, "oom_killed"));
 	json_t *code = json_object_get(o, "exit_code");
@@ -221,8 +240,8 @@ static void finish_result(struct sb_call *c, json_t *created)
 			buf_addf(&msg, "Execution timed out after %" PRId64 " s", e->timeout_s);
 		else if (oom)
 			buf_adds(&msg, "Killed: out of memory (memory_limit)");
-		else if (u->err.len)
-			buf_add(&msg, u->err.data, u->err.len);
+		else if (err->len)
+			buf_add(&msg, err->data, srv_utf8_prefix(err->data, err->len));
 		else if (json_string_value(json_object_get(o, "signal")))
 			buf_addf(&msg, "Killed by %s", json_string_value(json_object_get(o, "signal")));
 		else
@@ -231,18 +250,30 @@ static void finish_result(struct sb_call *c, json_t *created)
 		buf_release(&msg);
 		error_code = timed_out && !e->cancel ? "EXECUTION_TIMEOUT" : "EXECUTION_ERROR";
 	}
-	json_t *r = json_pack("{s:s, s:s, s:s%, s:o, s:o, s:f, s:I, s:o, s:s%, s:o, s:o, s:o, s:o}", "execution_id", e->id,
-			      "status", status, "output", u->out.data, u->out.len, "error", error, "exit_code",
+	/* the program's bytes (a stream's pieces, from /ws/execute) need not be UTF-8 */
+	json_t *r = json_pack("{s:s, s:s, s:o, s:o, s:o, s:f, s:I, s:o, s:o, s:o, s:o, s:o}", "execution_id", e->id,
+			      "status", status, "output", srv_json_text(out->data, out->len), "error", error, "exit_code",
 			      json_is_integer(code) ? json_incref(code) : json_null(), "execution_time",
 			      (double)json_integer_value(json_object_get(o, "duration_ms")) / 1000.0, "memory_used",
-			      (json_int_t)json_integer_value(json_object_get(o, "max_rss_kb")) * 1024, "files_created",
-			      created, "stderr", u->err.data, u->err.len, "error_code",
+			      (json_int_t)json_integer_value(json_object_get(o, "max_rss_kb")) * 1024,
+			      "stderr", srv_json_text(err->data, err->len), "error_code",
 			      error_code ? json_string(error_code) : json_null(), "sandbox_id",
 			      e->own_session ? json_null() : json_string(e->session), "started_at",
 			      iso_of(e->started_wall_ms), "completed_at", iso_of(wall_ms()));
-	if (u->truncated)
+	if (created)
+		json_object_set_new(r, "files_created", created);
+	if (truncated)
 		json_object_set_new(r, "truncated", json_true());
-	exec_finished(e, status, json_incref(r));
+	*statusp = status;
+	return r;
+}
+
+static void finish_result(struct sb_call *c, json_t *created)
+{
+	struct run *u = c->ext;
+	const char *status;
+	json_t *r = result_json(u->e, u->outcome, &u->out, &u->err, u->truncated, created, &status);
+	exec_finished(u->e, status, json_incref(r));
 	answer_now(c, 200, r);
 }
 
@@ -298,24 +329,45 @@ static void list_after_failed(struct sb_call *c, json_t *result, enum err_class 
 	listed_after(c, NULL);
 }
 
+/* A new running record of principal (its timeout clamped to the server's longest). */
+static struct sb_exec *exec_new(const char *principal, int64_t timeout_s)
+{
+	struct sb_exec *e = xcalloc(1, sizeof(*e));
+	char *id = random_id("exec_", 6);
+	snprintf(e->id, sizeof(e->id), "%s", id);
+	free(id);
+	snprintf(e->principal, sizeof(e->principal), "%s", principal);
+	e->status = "running";
+	e->started_wall_ms = wall_ms();
+	e->started_ns = now_ns();
+	e->timeout_s = timeout_s;
+	if (config && config->timeout_s.max && (uint64_t)e->timeout_s > config->timeout_s.max)
+		e->timeout_s = (int64_t)config->timeout_s.max;
+	e->out = (struct buf)BUF_INIT;
+	e->err = (struct buf)BUF_INIT;
+	TAILQ_INSERT_TAIL(&execs, e, link);
+	return e;
+}
+
 /* ---- waiting for the job ---- */
 
 static void wait_job(struct sb_call *c);
 
-/* The output of an answer (bounded: what passes OUTPUT_MAX is dropped, the program never waits for it). */
+/* Output kept for an answer (bounded: what passes OUTPUT_MAX is dropped, the program never waits for it). */
+static void keep_output(struct buf *to, bool *truncated, const char *data, size_t n)
+{
+	if (to->len + n > OUTPUT_MAX) {
+		n = OUTPUT_MAX - to->len;
+		*truncated = true;
+	}
+	buf_add(to, data ?: "", n);
+}
+
 static void take_output(struct run *u, json_t *data)
 {
-	const char *names[] = { "stdout", "stderr" };
-	struct buf *to[] = { &u->out, &u->err };
-	for (int i = 0; i < 2; i++) {
-		json_t *v = json_object_get(data, names[i]);
-		size_t n = json_string_length(v);
-		if (to[i]->len + n > OUTPUT_MAX) {
-			n = OUTPUT_MAX - to[i]->len;
-			u->truncated = true;
-		}
-		buf_add(to[i], json_string_value(v) ?: "", n);
-	}
+	json_t *out = json_object_get(data, "stdout"), *err = json_object_get(data, "stderr");
+	keep_output(&u->out, &u->truncated, json_string_value(out), json_string_length(out));
+	keep_output(&u->err, &u->truncated, json_string_value(err), json_string_length(err));
 }
 
 /* The client of a synchronous execution left: job_wait answered early; kill the program, then clean up. */
@@ -545,18 +597,8 @@ static void execute(struct tp_req *r, void *arg)
 		goto bad;
 	}
 
-	struct sb_exec *e = xcalloc(1, sizeof(*e));
-	char *id = random_id("exec_", 6);
-	snprintf(e->id, sizeof(e->id), "%s", id);
-	free(id);
-	snprintf(e->principal, sizeof(e->principal), "%s", principal);
-	e->status = "running";
-	e->started_wall_ms = wall_ms();
-	e->started_ns = now_ns();
-	e->timeout_s = json_is_integer(json_object_get(b, "timeout")) ? json_integer_value(json_object_get(b, "timeout")) : 30;
-	if (config && config->timeout_s.max && (uint64_t)e->timeout_s > config->timeout_s.max)
-		e->timeout_s = (int64_t)config->timeout_s.max;
-	TAILQ_INSERT_TAIL(&execs, e, link);
+	struct sb_exec *e = exec_new(principal, json_is_integer(json_object_get(b, "timeout"))
+				     ? json_integer_value(json_object_get(b, "timeout")) : 30);
 
 	struct sb_call *c = sb_call_new(r, principal, b);
 	struct run *u = xcalloc(1, sizeof(*u));
@@ -590,6 +632,62 @@ static void execute(struct tp_req *r, void *arg)
 	return;
 bad:
 	json_decref(b);
+}
+
+/* ---- records of executions run elsewhere (soulbox.h) ---- */
+
+struct sb_exec *sb_exec_begin(const char *principal, int64_t timeout_s, const char *sandbox,
+			      void (*cancel)(void *arg), void *arg)
+{
+	struct sb_exec *e = exec_new(principal, timeout_s);
+	e->streamed = true;
+	e->own_session = !sandbox;
+	snprintf(e->session, sizeof(e->session), "%s", sandbox ? sandbox : "");
+	e->cancel_fn = cancel;
+	e->cancel_arg = arg;
+	return e;
+}
+
+const char *sb_exec_id(const struct sb_exec *e)
+{
+	return e->id;
+}
+
+void sb_exec_output(struct sb_exec *e, int stream, const char *data, size_t len)
+{
+	keep_output(stream ? &e->err : &e->out, &e->truncated, data, len);
+}
+
+bool sb_exec_cancelled(struct sb_exec *e, bool mark)
+{
+	if (mark)
+		e->cancel = true;
+	return e->cancel;
+}
+
+json_t *sb_exec_end(struct sb_exec *e, json_t *d, enum err_class cls, const char *message)
+{
+	const char *status = "failed";
+	json_t *r;
+
+	e->cancel_fn = NULL;
+	if (d) {
+		r = result_json(e, d, &e->out, &e->err, e->truncated, NULL, &status);
+	} else {
+		enum sb_code code;
+		char text[300];
+		json_t *env;
+		sb_status_of(cls, &code);
+		env = sb_error_json(code, sb_message_of(cls, message, text, sizeof(text)), NULL, NULL, NULL);
+		r = json_pack("{s:O}", "error", json_object_get(env, "error"));
+		json_decref(env);
+		status = e->cancel ? "cancelled" : "failed";
+	}
+	buf_release(&e->out);
+	buf_release(&e->err);
+	e->streamed = false;
+	exec_finished(e, status, json_incref(r));	/* may free e (the oldest ended beyond EXEC_KEEP) */
+	return r;
 }
 
 /* ---- GET and DELETE /api/execute/{execution_id} ---- */
@@ -673,6 +771,13 @@ static void execution_cancel(struct tp_req *r, void *arg)
 		return;
 	}
 	e->cancel = true;
+	if (e->cancel_fn) { /* run elsewhere (/ws/execute): its runner kills it and ends the record */
+		void (*fn)(void *) = e->cancel_fn;
+		e->cancel_fn = NULL;
+		sb_json(r, 200, cancelled_json(e));
+		fn(e->cancel_arg);
+		return;
+	}
 	if (!e->job[0]) { /* not started yet: its chain stops before the program runs */
 		sb_json(r, 200, cancelled_json(e));
 		return;
@@ -694,8 +799,7 @@ static void exec_release(void)
 	while (!TAILQ_EMPTY(&execs)) {
 		struct sb_exec *e = TAILQ_FIRST(&execs);
 		TAILQ_REMOVE(&execs, e, link);
-		json_decref(e->result);
-		free(e);
+		exec_free(e);
 	}
 	nfinished = 0;
 }

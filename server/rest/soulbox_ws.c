@@ -11,11 +11,15 @@
  * the connection's own (the tool connection's implicit session, made on
  * first use and destroyed with the connection), or in one of the key's
  * sandboxes (sandbox_id). One execution at a time per connection;
- * {"type": "cancel"} or closing the connection kills it.
+ * {"type": "cancel"}, DELETE /api/execute/{execution_id} or closing the
+ * connection kills it. Each execution keeps a record (sb_exec_begin), so
+ * GET /api/execute/{execution_id} answers its status, output so far and
+ * result as for POST /api/execute.
  */
 #include "soulbox.h"
 #include "../base/buf.h"
 #include "../base/common.h"
+#include "../base/json_out.h"
 #include "../../tools/lang.h"
 
 #include <stdlib.h>
@@ -33,10 +37,9 @@ struct wsx {
 	struct buf in;		/* the message being received */
 	bool in_too_big;
 	bool closed;		/* the client is gone: free once no call runs */
-	/* the running execution */
+	/* the running execution, and its record (GET /api/execute/{id} answers it: soulbox_exec.c) */
 	bool running;
-	bool cancelled;		/* the client asked for it */
-	char exec_id[32];
+	struct sb_exec *rec;
 	uint64_t started_ns;
 	struct buf line[2];	/* stdout, stderr: the line being written */
 	void (*cancel)(void *arg);
@@ -71,22 +74,10 @@ static void send_error(struct wsx *w, enum sb_code code, const char *field, cons
 /* One output frame: data (the document) and output (its user guide reads that), and the stream. */
 static void send_output(struct wsx *w, int stream, const char *data, size_t len)
 {
-	json_t *d = json_stringn(data, len);
-	if (!d) { /* not UTF-8: the bytes as the tools show them */
-		struct buf b = BUF_INIT;
-		for (size_t i = 0; i < len; i++) {
-			if ((unsigned char)data[i] < 0x80)
-				buf_add(&b, data + i, 1);
-			else
-				buf_adds(&b, "\xef\xbf\xbd"); /* U+FFFD */
-		}
-		d = json_stringn(b.data, b.len);
-		buf_release(&b);
-		if (!d)
-			return;
-	}
-	send_json(w, json_pack("{s:s, s:O, s:o, s:s}", "type", "output", "data", d, "output", d, "stream",
-			       stream ? "stderr" : "stdout"));
+	json_t *d = srv_json_text(data, len); /* not UTF-8: each bad byte as U+FFFD, as the tools show them */
+	/* execution_id too, so that a client can follow it with GET /api/execute/{id} before it completes */
+	send_json(w, json_pack("{s:s, s:O, s:o, s:s, s:s}", "type", "output", "data", d, "output", d, "stream",
+			       stream ? "stderr" : "stdout", "execution_id", sb_exec_id(w->rec)));
 }
 
 /* ---- the tools' caller ---- */
@@ -98,6 +89,7 @@ static void caller_output(void *ctx, const char *stream, const char *data, size_
 	struct buf *b = &w->line[s];
 	const char *nl;
 
+	sb_exec_output(w->rec, s, data, len);
 	/* whole lines go out as they end; a line that will not end goes out in pieces */
 	while ((nl = memchr(data, '\n', len))) {
 		size_t n = (size_t)(nl - data) + 1;
@@ -133,23 +125,23 @@ static void caller_finish(void *ctx, json_t *result, enum err_class cls)
 	}
 	w->running = false;
 	w->cancel = NULL;
+	struct sb_exec *rec = steal_ptr(w->rec);
 	json_t *code = json_object_get(d, "exit_code");
 	if (rest_result_failed(result) && !code && !json_is_true(json_object_get(d, "timed_out"))) {
 		enum sb_code c;
 		char text[300];
+		json_decref(sb_exec_end(rec, NULL, cls, rest_result_text(result)));
 		sb_status_of(cls, &c);
 		send_error(w, c, NULL, sb_message_of(cls, rest_result_text(result), text, sizeof(text)));
 	} else {
-		bool clean = json_is_integer(code) && !json_integer_value(code);
-		const char *status = clean ? "completed"
-				   : json_is_true(json_object_get(d, "timed_out")) ? "timeout"
-				   : w->cancelled ? "cancelled" : "failed";
-		json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:f}", "type", "completion", "execution_id", w->exec_id,
-				      "status", status, "exit_code", json_is_integer(code) ? json_incref(code) : json_null(),
-				      "execution_time", (double)json_integer_value(json_object_get(d, "duration_ms")) / 1000.0);
-		if (!clean)
-			json_object_set_new(o, "error_code", json_string(!strcmp(status, "timeout") ? "EXECUTION_TIMEOUT"
-									 : "EXECUTION_ERROR"));
+		/* the record's result decides, so the frame and GET /api/execute/{id} say the same */
+		json_t *r = sb_exec_end(rec, d, cls, NULL);
+		json_t *o = json_pack("{s:s, s:O, s:O, s:O, s:O}", "type", "completion", "execution_id",
+				      json_object_get(r, "execution_id"), "status", json_object_get(r, "status"), "exit_code",
+				      json_object_get(r, "exit_code"), "execution_time", json_object_get(r, "execution_time"));
+		if (!json_is_null(json_object_get(r, "error_code")))
+			json_object_set(o, "error_code", json_object_get(r, "error_code"));
+		json_decref(r);
 		send_json(w, o);
 	}
 	json_decref(result);
@@ -162,6 +154,17 @@ static bool caller_rate(void *ctx, const struct srv_rate_verdict *v)
 	(void)ctx;
 	(void)v;
 	return false; /* a refusal is finished as ERR_LIMIT: an error frame */
+}
+
+/* DELETE /api/execute/{id} of this connection's running execution (its record is marked cancelled already). */
+static void cancel_running(void *arg)
+{
+	struct wsx *w = arg;
+	if (w->running && w->cancel) {
+		void (*fn)(void *) = w->cancel;
+		w->cancel = NULL;
+		fn(w->cancel_arg);
+	}
 }
 
 static const struct tool_caller_ops ws_caller_ops = {
@@ -216,11 +219,8 @@ static void execute(struct wsx *w, json_t *m)
 	json_t *args = json_pack("{s:O, s:O, s:I, s:I}", "language", lang, "code", code, "timeout_s", t, "wait_s", t);
 	if (sandbox)
 		json_object_set(args, "session_id", sandbox);
-	char *id = random_id("exec_", 6);
-	snprintf(w->exec_id, sizeof(w->exec_id), "%s", id);
-	free(id);
+	w->rec = sb_exec_begin(w->principal, t, json_string_value(sandbox), cancel_running, w);
 	w->running = true;
-	w->cancelled = false;
 	w->started_ns = now_ns();
 	struct tool_caller caller = { .ops = &ws_caller_ops, .ctx = w, .principal = w->principal, .conn = &w->tc };
 	tool_registry_call(&caller, "execute", args);
@@ -241,10 +241,8 @@ static void message(struct wsx *w, const char *text, size_t len)
 		execute(w, m);
 	} else if (!strcmp(type, "cancel")) {
 		if (w->running && w->cancel) {
-			void (*fn)(void *) = w->cancel;
-			w->cancelled = true;
-			w->cancel = NULL;
-			fn(w->cancel_arg);
+			sb_exec_cancelled(w->rec, true);
+			cancel_running(w);
 		}
 	} else if (!strcmp(type, "ping")) {
 		send_json(w, json_pack("{s:s}", "type", "pong"));
@@ -310,10 +308,9 @@ static void ws_closed(void *user)
 		wsx_free(w);
 		return;
 	}
-	if (w->cancel) { /* the execution ends killed; its finish frees w */
-		void (*fn)(void *) = w->cancel;
-		w->cancel = NULL;
-		fn(w->cancel_arg);
+	if (w->cancel) { /* the execution ends killed (cancelled); its finish frees w */
+		sb_exec_cancelled(w->rec, true);
+		cancel_running(w);
 	}
 }
 

@@ -526,6 +526,46 @@ describe('soulbox (004): /ws/execute', () => {
     });
   }
 
+  test('its executions are kept: GET /api/execute/{id} answers while one runs (output so far) and after (the result); DELETE cancels one; other keys see none', async () => {
+    const c = await wsExecute(srv, { key: alice });
+    try {
+      c.send({ type: 'execute', language: 'bash', code: 'echo one; sleep 2; echo two >&2; exit 3', timeout: 20 });
+      const first = await c.next();
+      assert.equal(first.type, 'output', JSON.stringify(first));
+      const id = first.execution_id;
+      assert.match(id, /^exec_[0-9a-f]{12}$/);
+      const live = await sb(srv, alice, 'GET', `/api/execute/${id}`);
+      assert.equal(live.status, 200, live.text);
+      assert.deepEqual([live.json.execution_id, live.json.status, live.json.completed_at, live.json.output], [id, 'running', null, 'one\n']);
+      assert.ok(live.json.progress >= 0 && live.json.progress < 1, String(live.json.progress));
+      const msgs = await c.untilDone();
+      const done = msgs.at(-1);
+      assert.deepEqual([done.type, done.execution_id, done.status, done.exit_code], ['completion', id, 'failed', 3]);
+      const kept = await sb(srv, alice, 'GET', `/api/execute/${id}`);
+      assert.equal(kept.status, 200, kept.text);
+      const k = kept.json;
+      assert.deepEqual([k.status, k.exit_code, k.output, k.stderr, k.error, k.error_code, k.progress, k.sandbox_id],
+        ['failed', 3, 'one\n', 'two\n', 'two\n', 'EXECUTION_ERROR', 1, null]);
+      assert.ok(k.execution_time >= 2 && k.execution_time === done.execution_time, `${k.execution_time} vs ${done.execution_time}`);
+      assert.match(k.completed_at, /^\d{4}-\d\d-\d\dT/);
+      assertError(await sb(srv, bob, 'GET', `/api/execute/${id}`), 404, 'RESOURCE_NOT_FOUND');
+      assertError(await sb(srv, alice, 'DELETE', `/api/execute/${id}`), 409, 'VALIDATION_ERROR', 'execution_id');
+
+      // DELETE while it runs: killed, the completion says cancelled, and so does GET
+      const t0 = Date.now();
+      c.send({ type: 'execute', language: 'bash', code: 'echo started; sleep 30', timeout: 60 });
+      const started = await c.next();
+      assertError(await sb(srv, bob, 'DELETE', `/api/execute/${started.execution_id}`), 404, 'RESOURCE_NOT_FOUND');
+      const del = await sb(srv, alice, 'DELETE', `/api/execute/${started.execution_id}`);
+      assert.deepEqual(del.json, { execution_id: started.execution_id, status: 'cancelled', message: 'Execution cancelled successfully' });
+      const end = (await c.untilDone()).at(-1);
+      assert.deepEqual([end.type, end.status], ['completion', 'cancelled'], JSON.stringify(end));
+      assert.ok(Date.now() - t0 < 10000, 'killed, not waited for');
+      const after = await sb(srv, alice, 'GET', `/api/execute/${started.execution_id}`);
+      assert.deepEqual([after.json.status, after.json.output, after.json.error], ['cancelled', 'started\n', 'Execution cancelled']);
+    } finally { c.ws.close(); }
+  });
+
   test('stderr, a failing program, errors as frames; the connection keeps its sandbox between executions', async () => {
     const c = await wsExecute(srv, { key: alice });
     try {
