@@ -956,10 +956,8 @@ static void body_release(struct pss *p)
 
 static void pss_reset(struct pss *p)
 {
-	if (p->req && http_req_streaming(p->req))
-		http_req_body_end(p, TP_BODY_GONE); /* the route still owns it: told below that the client left */
-	else if (p->req)
-		http_req_abandon(p);
+	if (p->req && !http_req_streaming(p->req))
+		http_req_abandon(p); /* a streamed body's route owns its request: told below */
 	body_release(p);
 	if (p->st && p->st->is_get && p->st->sess && p->st->sess->legacy && !H.stopping) {
 		/* an HTTP+SSE client that goes away ends its session */
@@ -969,11 +967,12 @@ static void pss_reset(struct pss *p)
 	}
 	if (p->st) {
 		p->st->wsi = NULL;
-		if (p->st->req) {
-			p->st->in_gone = true; /* a route may finish its request in there: free it here only */
+		p->st->in_gone = true; /* a route may finish its request in there: free it here only */
+		if (p->req)
+			http_req_body_end(p, TP_BODY_GONE); /* a streamed body cut short */
+		if (p->st->req)
 			http_req_gone(p->st->req);
-			p->st->in_gone = false;
-		}
+		p->st->in_gone = false;
 		http_stream_maybe_free(p->st);
 		p->st = NULL;
 	}

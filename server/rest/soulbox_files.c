@@ -396,7 +396,9 @@ static void upload_step(struct upload *u)
 		snprintf(u->c->id, sizeof(u->c->id), "%.256s", u->sandbox);
 		upload_flow(u);
 		sb_call_tool(u->c, "session_info", json_pack("{s:s}", "session_id", u->sandbox), sandbox_known);
+		return;
 	}
+	upload_flow(u); /* a sink that is behind stops the socket until it is ready */
 }
 
 static void upload_data(void *arg, const void *data, size_t len)

@@ -164,7 +164,7 @@ export async function benchSoulbox({ bin, dataDir, n = 50, files = 5, size = 100
     'the upload\'s body is parsed as it arrives and written to a temporary file in the workspace in 1 MiB pieces on the',
     'thread pool (the socket is not read while more than 4 MiB wait for the disk), renamed into place at the end; the',
     'download is read in 1 MiB pieces on the pool and written as the client takes them. Neither is held whole in memory',
-    '(tests/e2e/soulbox_files.test.mjs bounds the server\'s peak-RSS growth for 100 MB at 40 MB) nor passed as base64. The',
+    '(tests/e2e/soulbox_files.test.mjs bounds the server\'s peak-RSS growth for a 100 MB upload at 25 MB) nor passed as base64. The',
     'client is curl (\`-w %{time_total}\`), on the same 2 CPUs as the server and the sandbox\'s `cp`; the machine is shared,',
     `so runs vary (load average ${os.loadavg()[0].toFixed(1)} when this section was written).`,
     '',
