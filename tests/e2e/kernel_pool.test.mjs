@@ -67,7 +67,7 @@ describe('kernels started ahead in the warm pool', () => {
   });
 
   test('a kernel started ahead that its session leaves unused stops after pool_kernel_idle; the next cell starts one', async () => {
-    const s = await server({ pool_kernel_idle: '2s', pool_size: 1 });
+    const s = await server({ pool_kernel_idle: '2s' });
     await cell(s, await create(s), '1+1');	// kernels are in use: the pool's sandbox gets one
     await sleep(300);
     const sid = await create(s);
@@ -90,7 +90,7 @@ describe('kernels started ahead in the warm pool', () => {
   });
 
   test('refused cells (bad arguments, no kernel for the language, too much code, no execute right) wake no kernels in the pool', async () => {
-    const srv = await startServe({ config: { pool_size: 1 } });
+    const srv = await startServe();
     servers.push(srv);
     const s = await httpClient(srv);
     servers.push(s);
