@@ -23,6 +23,7 @@
 
 #define TMP_PREFIX ".upload-"
 #define TMP_SUFFIX ".part"
+#define SPARE_MAX (TOOL_SINK_AHEAD / TOOL_SINK_CHUNK + 2)
 
 struct chunk {
 	TAILQ_ENTRY(chunk) link;
@@ -38,6 +39,8 @@ struct tool_sink {
 	int fd;				/* the temporary file */
 	char tmp[64];			/* its name at the workspace's top */
 	struct chunks full;		/* chunks waiting for the disk, oldest first */
+	struct chunks spare;		/* written chunks kept for reuse (no 1 MiB malloc and free per chunk) */
+	unsigned nspare;
 	struct chunk *cur;		/* the chunk being filled, or NULL */
 	size_t queued;			/* bytes taken and not yet written */
 	uint64_t taken, written;
@@ -119,6 +122,7 @@ struct tool_sink *tool_sink_open(const char *principal, const struct tool_conn *
 	s->rootfd = steal_fd(root);
 	s->fd = steal_fd(fd);
 	TAILQ_INIT(&s->full);
+	TAILQ_INIT(&s->spare);
 	return s;
 }
 
@@ -127,6 +131,10 @@ static void sink_free(struct tool_sink *s)
 	struct chunk *c;
 	while ((c = TAILQ_FIRST(&s->full))) {
 		TAILQ_REMOVE(&s->full, c, link);
+		free(c);
+	}
+	while ((c = TAILQ_FIRST(&s->spare))) {
+		TAILQ_REMOVE(&s->spare, c, link);
 		free(c);
 	}
 	free(s->cur);
@@ -188,7 +196,12 @@ static void chunk_written(uv_work_t *req, int status)
 {
 	struct tool_sink *s = req->data;
 	size_t len = s->job->len;
-	free(s->job);
+	if (s->nspare < SPARE_MAX) {
+		TAILQ_INSERT_TAIL(&s->spare, s->job, link);
+		s->nspare++;
+	} else {
+		free(s->job);
+	}
 	s->job = NULL;
 	s->busy = false;
 	if (s->aborted) {
@@ -249,7 +262,13 @@ bool tool_sink_write(struct tool_sink *s, const void *data, size_t len)
 	const char *p = data;
 	while (len && !s->failure) {
 		if (!s->cur) {
-			s->cur = xmalloc(sizeof(*s->cur) + TOOL_SINK_CHUNK);
+			s->cur = TAILQ_FIRST(&s->spare);
+			if (s->cur) {
+				TAILQ_REMOVE(&s->spare, s->cur, link);
+				s->nspare--;
+			} else {
+				s->cur = xmalloc(sizeof(*s->cur) + TOOL_SINK_CHUNK);
+			}
 			s->cur->len = 0;
 		}
 		size_t n = TOOL_SINK_CHUNK - s->cur->len < len ? TOOL_SINK_CHUNK - s->cur->len : len;

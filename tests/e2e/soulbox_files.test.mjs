@@ -16,6 +16,9 @@ import { startServe, createKey, poll, sleep } from './helpers.mjs';
 import { sb, assertError } from './soulbox_client.mjs';
 
 const MB = 1024 * 1024;
+// the peak-RSS growth allowed for 100 MB: the sink holds 4 MiB, a download's queue 8 MiB; under make asan
+// the sanitizer's quarantine keeps freed buffers (up to 256 MB), so only a far looser bound holds there
+const RSS_BOUND = (process.env.ASAN_OPTIONS ? 80 : 25) * MB;
 
 function run(cmd, args, { input } = {}) {
   return new Promise((resolve, reject) => {
@@ -82,7 +85,7 @@ describe('soulbox (004): uploads and downloads streamed', () => {
     assert.deepEqual(j.files.map((f) => [f.name, f.path, f.size]), [['curl.bin', '/workspace/up/curl.bin', 100 * MB]], r.stdout);
     assert.equal((await sh(srv, alice, id, 'sha256sum up/curl.bin')).split(' ')[0], bigSha);
     const grew = peakRss(srv.pid) - before0;
-    assert.ok(grew < 25 * MB, `the server's peak RSS grew by ${(grew / MB).toFixed(1)} MB for a 100 MB upload (the sink holds 4 MiB before the socket waits)`);
+    assert.ok(grew < RSS_BOUND, `the server's peak RSS grew by ${(grew / MB).toFixed(1)} MB for a 100 MB upload (the sink holds 4 MiB before the socket waits)`);
     assert.deepEqual(await leftovers(srv, alice, id), []);
   });
 
@@ -115,7 +118,7 @@ print(r.text)
     assert.equal(n, 100 * MB);
     assert.equal(h.digest('hex'), bigSha);
     const grew = peakRss(srv.pid) - before0;
-    assert.ok(grew < 25 * MB, `the server's peak RSS grew by ${(grew / MB).toFixed(1)} MB for a 100 MB download`);
+    assert.ok(grew < RSS_BOUND, `the server's peak RSS grew by ${(grew / MB).toFixed(1)} MB for a 100 MB download`);
     await sh(srv, alice, id, 'printf "a,b\\n" > t.csv');
     const csv = await fetch(`${srv.base}/api/sandboxes/${id}/files/t.csv`, { headers: { 'X-API-Key': alice } });
     assert.match(csv.headers.get('content-type'), /^text\/csv/);

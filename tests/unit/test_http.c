@@ -278,7 +278,7 @@ static void *client(void *arg)
 	req = upload_request("/up/c", "X-Mode: refuse\r\n", 300 * 1000, &ignored);
 	results[14] = keepalive(req, "GET /t/after HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
 	free(req);
-	timed(15, "POST /up/d HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 900000\r\n\r\npartial body", true);
+	results[15] = timed(15, "POST /up/d HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 900000\r\n\r\npartial body", true);
 	results[10] = timed(10, "GET /later HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", true);
 	client_done = 1;
 	return NULL;
