@@ -15,8 +15,11 @@
 #include "../server/base/buf.h"
 #include "../server/base/common.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <git2.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <git2/sys/odb_backend.h>
 #include <stdio.h>
 #include <string.h>
@@ -79,6 +82,172 @@ static int loose_inflate(struct blobrd *b, void *out, size_t n, size_t *made, bo
 	return 0;
 }
 
+/* ---- large blobs that versions before loose objects packed --------------- */
+
+/*
+ * Those versions wrote every object whole (our own pack writer: no deltas), up
+ * to 256 MiB each. libgit2 reads a packed object only whole, so such a blob is
+ * found here through the packs' .idx files (version 2) and inflated from its
+ * .pack piece by piece, like a loose one. Both files are the store's own, but
+ * every count and offset is still checked against their sizes.
+ */
+
+#define IDX_HDR (8 + 256 * 4)
+
+static uint32_t be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Where oid is in the pack of this .idx (mapped, len bytes): 1 found (*off), 0 not there, -1 a bad index. */
+static int idx_lookup(const unsigned char *idx, size_t len, const unsigned char *oid, uint64_t *off)
+{
+	if (len < IDX_HDR + 2 * OIDLEN || memcmp(idx, "\377tOc", 4) || be32(idx + 4) != 2)
+		return -1;
+	const unsigned char *fan = idx + 8;
+	uint32_t n = be32(fan + 255 * 4);
+	uint64_t need = IDX_HDR + (uint64_t)n * (OIDLEN + 4 + 4) + 2 * OIDLEN;
+	if (need > len)
+		return -1;
+	uint32_t lo = oid[0] ? be32(fan + (oid[0] - 1) * 4) : 0, hi = be32(fan + oid[0] * 4);
+	if (lo > hi || hi > n)
+		return -1;
+	const unsigned char *ids = idx + IDX_HDR;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		int c = memcmp(ids + (size_t)mid * OIDLEN, oid, OIDLEN);
+		if (!c) {
+			const unsigned char *offs = ids + (size_t)n * (OIDLEN + 4);
+			uint32_t o = be32(offs + (size_t)mid * 4);
+			if (!(o & 0x80000000u)) {
+				*off = o;
+				return 1;
+			}
+			/* a pack over 2 GiB: an index into the 8-byte offsets after the 4-byte ones */
+			uint64_t at = (uint64_t)(offs - idx) + (uint64_t)n * 4 + (uint64_t)(o & 0x7fffffffu) * 8;
+			if (at + 8 + 2 * OIDLEN > len)
+				return -1;
+			*off = (uint64_t)be32(idx + at) << 32 | be32(idx + at + 4);
+			return 1;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return 0;
+}
+
+/* The pack holding oid, opened, and the object's offset in it: 1, 0 (in no pack), -1. */
+static int pack_find(struct snap_store *st, const unsigned char *oid, int *fdp, uint64_t *offp, struct err **errp)
+{
+	struct buf dir = BUF_INIT, path = BUF_INIT;
+	int found = 0;
+
+	buf_addf(&dir, "%s/objects/pack", st->gitdir);
+	DIR *d = opendir(dir.data);
+	if (!d) {
+		buf_release(&dir);
+		return 0;
+	}
+	for (struct dirent *de; found == 0 && (de = readdir(d));) {
+		size_t nl = strlen(de->d_name);
+		if (nl < 5 || strcmp(de->d_name + nl - 4, ".idx"))
+			continue;
+		buf_reset(&path);
+		buf_addf(&path, "%s/%s", dir.data, de->d_name);
+		auto_close int ifd = open(path.data, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		struct stat sb;
+		if (ifd < 0 || fstat(ifd, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_size < IDX_HDR)
+			continue;
+		void *map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, ifd, 0);
+		if (map == MAP_FAILED)
+			continue;
+		uint64_t off = 0;
+		int r = idx_lookup(map, (size_t)sb.st_size, oid, &off);
+		munmap(map, (size_t)sb.st_size);
+		if (r < 0) {
+			found = err_set(errp, EIO, "snapshot store: the pack index %s is corrupt", de->d_name);
+			break;
+		}
+		if (!r)
+			continue;
+		path.len -= 4;
+		path.data[path.len] = '\0';
+		buf_adds(&path, ".pack");
+		int pfd = open(path.data, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		unsigned char hdr[12];
+		if (pfd < 0 || fstat(pfd, &sb) < 0 || pread(pfd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
+		    memcmp(hdr, "PACK", 4) || be32(hdr + 4) != 2 || off < sizeof(hdr) ||
+		    off + OIDLEN >= (uint64_t)sb.st_size) {
+			if (pfd >= 0)
+				close(pfd);
+			found = corrupt(errp);
+			break;
+		}
+		*fdp = pfd;
+		*offp = off;
+		found = 1;
+	}
+	closedir(d);
+	buf_release(&dir);
+	buf_release(&path);
+	return found;
+}
+
+/*
+ * Open a packed blob for streaming: 1 done, 0 it is not stored whole there (a
+ * delta: a pack made by other tools; the caller reads it whole), -1 failed.
+ */
+static int pack_open(struct blobrd *b, struct snap_store *st, const git_oid *oid, struct err **errp)
+{
+	uint64_t off = 0, size;
+	unsigned char h[16];
+	int fd = -1;
+
+	int r = pack_find(st, oid->id, &fd, &off, errp);
+	if (r <= 0)
+		return r;
+	ssize_t got = pread(fd, h, sizeof(h), (off_t)off);
+	size_t i = 0;
+	if (got < 1) {
+		close(fd);
+		return corrupt(errp);
+	}
+	/* type in bits 4-6 of the first byte, the size in 4 + 7 per byte after */
+	int type = (h[0] >> 4) & 7;
+	size = h[0] & 15;
+	for (unsigned shift = 4; h[i] & 0x80; shift += 7) {
+		if (++i >= (size_t)got || shift > 57) {
+			close(fd);
+			return corrupt(errp);
+		}
+		size |= (uint64_t)(h[i] & 0x7f) << shift;
+	}
+	if (type != GIT_OBJECT_BLOB) {
+		close(fd);
+		return type == GIT_OBJECT_OFS_DELTA || type == GIT_OBJECT_REF_DELTA ? 0 : corrupt(errp);
+	}
+	if (lseek(fd, (off_t)(off + i + 1), SEEK_SET) < 0) {
+		close(fd);
+		return err_set(errp, errno, "snapshot store: cannot read a pack");
+	}
+	b->fd = fd;
+	b->in = xmalloc(LOOSE_IN);
+	if (inflateInit(&b->zs) != Z_OK)
+		return err_set(errp, ENOMEM, "zlib");
+	b->zinit = true;
+	b->size = size;
+	memcpy(b->oid, oid->id, OIDLEN);
+	b->md = EVP_MD_CTX_new();
+	if (!b->md)
+		abort();
+	snapi_hash_begin(b->md, GIT_OBJECT_BLOB, size);
+	return 1;
+}
+
+/* ---- loose blobs --------------------------------------------------------- */
+
 static int loose_open(struct blobrd *b, int fd, const git_oid *oid, struct err **errp)
 {
 	char hdr[64];
@@ -133,6 +302,11 @@ int snapi_blob_open(struct blobrd *b, struct snap_store *st, git_odb *odb, const
 		return snapi_git_fail(errp, "reading a file of the snapshot");
 	if (type != GIT_OBJECT_BLOB)
 		return corrupt(errp);
+	if ((uint64_t)len > LOOSE_MIN) {
+		int r = pack_open(b, st, oid, errp);
+		if (r)
+			return r < 0 ? -1 : 0;
+	}
 	if ((uint64_t)len > SNAP_WHOLE_MAX)
 		return err_set(errp, EFBIG, "snapshot store: a packed file over %llu MiB cannot be read",
 			       (unsigned long long)SNAP_WHOLE_MAX >> 20);
@@ -201,6 +375,92 @@ void snapi_blob_close(struct blobrd *b)
 	free(b->in);
 	memset(b, 0, sizeof(*b));
 	b->fd = -1;
+}
+
+/* Deflate n bytes (flush: Z_FINISH at the end) into fd through out (LOOSE_IN bytes). */
+static int deflate_to(z_stream *zs, int fd, const void *p, size_t n, int flush, unsigned char *out, struct err **errp)
+{
+	zs->next_in = (unsigned char *)p;
+	zs->avail_in = (uInt)n;
+	do {
+		zs->next_out = out;
+		zs->avail_out = LOOSE_IN;
+		int zr = deflate(zs, flush);
+		if (zr == Z_STREAM_ERROR)
+			return err_set(errp, EIO, "zlib");
+		if (write_all(fd, out, LOOSE_IN - zs->avail_out) < 0)
+			return err_set(errp, errno, "snapshot store: cannot write a stored file");
+	} while (zs->avail_out == 0 || zs->avail_in);
+	return 0;
+}
+
+int snapi_blob_make_loose(struct snap_store *st, git_odb *odb, const git_oid *oid, struct err **errp)
+{
+	struct blobrd b;
+	struct buf dest = BUF_INIT, tmp = BUF_INIT;
+	unsigned char *piece = xmalloc(LOOSE_IN), *out = xmalloc(LOOSE_IN);
+	z_stream zs = { 0 };
+	bool zinit = false;
+	int fd = -1, rc = -1;
+	char hdr[32];
+
+	if (snapi_blob_open(&b, st, odb, oid, errp) < 0)
+		goto out;
+	/* libgit2's write stream would see the object in its pack and write nothing */
+	loose_path(st, oid->id, &dest);
+	buf_add(&tmp, dest.data, dest.len - (OIDLEN * 2 - 2));
+	if (mkdir(tmp.data, 0755) < 0 && errno != EEXIST) {
+		err_set(errp, errno, "snapshot store: cannot make an object directory");
+		goto out;
+	}
+	buf_adds(&tmp, "tmp_obj_XXXXXX");
+	fd = mkostemp(tmp.data, O_CLOEXEC);
+	if (fd < 0) {
+		err_set(errp, errno, "snapshot store: cannot write a stored file");
+		goto out;
+	}
+	if (deflateInit(&zs, Z_DEFAULT_COMPRESSION) != Z_OK) {
+		err_set(errp, ENOMEM, "zlib");
+		goto out;
+	}
+	zinit = true;
+	int hn = snprintf(hdr, sizeof(hdr), "blob %llu", (unsigned long long)b.size);
+	if (deflate_to(&zs, fd, hdr, (size_t)hn + 1, Z_NO_FLUSH, out, errp) < 0)
+		goto out;
+	for (;;) {
+		/* the read that reaches the end checks the content against its id */
+		ssize_t k = snapi_blob_read(&b, piece, LOOSE_IN, errp);
+		if (k < 0)
+			goto out;
+		if (deflate_to(&zs, fd, piece, (size_t)k, k ? Z_NO_FLUSH : Z_FINISH, out, errp) < 0)
+			goto out;
+		if (!k)
+			break;
+	}
+	if (fchmod(fd, 0444) < 0 || close(fd) < 0) {
+		fd = -1;
+		err_set(errp, errno, "snapshot store: cannot write a stored file");
+		goto out;
+	}
+	fd = -1;
+	if (rename(tmp.data, dest.data) < 0) {
+		err_set(errp, errno, "snapshot store: cannot write a stored file");
+		goto out;
+	}
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (rc < 0 && tmp.len)
+		unlink(tmp.data);
+	if (zinit)
+		deflateEnd(&zs);
+	snapi_blob_close(&b);
+	free(piece);
+	free(out);
+	buf_release(&dest);
+	buf_release(&tmp);
+	return rc;
 }
 
 int snapi_blob_write_loose(git_odb *odb, int fd, uint64_t size, const unsigned char *want, unsigned char *iobuf,

@@ -40,7 +40,7 @@
 #define KEEP_BUDGET (64u << 20)
 /* files larger than this are stored as loose objects, streamed in and out (snapshot_blob.c) */
 #define LOOSE_MIN KEEP_FILE_MAX
-/* the largest blob read whole: packed ones (<= LOOSE_MIN since loose objects, up to the
+/* the largest blob read whole: small packed ones, and large ones stored as deltas (up to the
    256 MiB per-file limit of the versions before) */
 #define SNAP_WHOLE_MAX (256ull << 20)
 #define SNAP_MWINDOW_SIZE (4u << 20)	/* libgit2's mmap windows on packs, and their total */
@@ -181,7 +181,7 @@ int snapi_hash_file(struct take *t, struct node *n);
 
 /* ---- large blobs (snapshot_blob.c) -------------------------------------- */
 
-/* A blob being read: a loose one inflated piece by piece, or a packed one held whole. */
+/* A blob being read: a loose one (or a large packed one) inflated piece by piece, or a small packed one held whole. */
 struct blobrd {
 	uint64_t size, pos;	/* content length, bytes handed out */
 	git_odb_object *obj;	/* packed: the whole blob (at most SNAP_WHOLE_MAX) */
@@ -206,6 +206,11 @@ int snapi_blob_open(struct blobrd *b, struct snap_store *st, git_odb *odb, const
  */
 ssize_t snapi_blob_read(struct blobrd *b, void *buf, size_t n, struct err **errp);
 void snapi_blob_close(struct blobrd *b);
+/**
+ * Store packed blob oid as a loose object too, streamed (gc moves the large
+ * blobs that versions before loose objects packed out of their packs).
+ */
+int snapi_blob_make_loose(struct snap_store *st, git_odb *odb, const git_oid *oid, struct err **errp);
 /**
  * Store the size bytes read from fd as a loose blob through libgit2's write
  * stream (1 MiB pieces through iobuf); EAGAIN if they do not hash to want

@@ -802,12 +802,27 @@ static int gc_write(struct reach *r, char *name, struct oidset *loose, struct er
 	size_t npacked = 0;
 	int rc = -1;
 
-	/* large blobs stay loose, where they can be streamed (snapshot_blob.c) */
-	for (size_t i = 0; i < r->n; i++)
-		if (r->list[i].type == GIT_OBJECT_BLOB && snapi_loose_has(r->st, r->list[i].id.id))
-			snapi_oidset_add(loose, r->list[i].id.id);
-		else
+	/* large blobs stay loose, where they can be streamed (snapshot_blob.c); those that
+	   versions before loose objects packed become loose here */
+	for (size_t i = 0; i < r->n; i++) {
+		size_t len;
+		git_object_t type;
+		const git_oid *id = &r->list[i].id;
+		if (r->list[i].type != GIT_OBJECT_BLOB) {
 			npacked++;
+		} else if (snapi_loose_has(r->st, id->id)) {
+			snapi_oidset_add(loose, id->id);
+		} else if (git_odb_read_header(&len, &type, r->odb, id) < 0) {
+			snapi_reach_fail(r, id, "object");
+			goto out;
+		} else if ((uint64_t)len > LOOSE_MIN) {
+			if (snapi_blob_make_loose(r->st, r->odb, id, errp) < 0)
+				goto out;
+			snapi_oidset_add(loose, id->id);
+		} else {
+			npacked++;
+		}
+	}
 	if (git_odb_write_pack(&pw.wp, r->odb, NULL, NULL) < 0) {
 		snapi_git_fail(errp, "starting a pack");
 		goto out;
