@@ -74,7 +74,8 @@ static int mime_ok(struct kern_bytes f, char *out, struct err **errp)
 		return err_set(errp, 0, "a mime type of %zu bytes", f.len);
 	for (size_t i = 0; i < f.len; i++) {
 		char c = f.p[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || strchr("+.-/", c)))
+		/* strchr finds the terminating NUL too: a NUL must not pass as one of "+.-/" */
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c && strchr("+.-/", c))))
 			return err_set(errp, 0, "a mime type with byte 0x%02x", (unsigned char)c);
 	}
 	memcpy(out, f.p, f.len);

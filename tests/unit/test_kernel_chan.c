@@ -109,6 +109,10 @@ int main(void)
 		size_t lq[] = { 1, 9, 1 };
 		put(KERN_DATA, 1, 3, q, lq);
 		ok(parse(&m, &why) < 0 && strstr(why, "mime"), "an upper-case mime type: %s", why);
+		const void *nul[] = { &origin, "image/png\0js", "x" };
+		size_t lnul[] = { 1, 12, 1 };
+		put(KERN_DATA, 1, 3, nul, lnul);
+		ok(parse(&m, &why) < 0 && strstr(why, "0x00"), "a NUL in a mime type (the fuzzer found it): %s", why);
 		const void *r[] = { &origin, "text/plain" };
 		size_t lr[] = { 1, 10 };
 		put(KERN_DATA, 1, 2, r, lr);
