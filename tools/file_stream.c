@@ -102,13 +102,21 @@ struct tool_sink *tool_sink_open(const char *principal, const struct tool_conn *
 	if ((root = session_root(principal, conn, "file_write", sid, errp)) < 0 || disk_ok(principal, sid, 0, errp) < 0)
 		return NULL;
 	for (int tries = 0; fd < 0; tries++) {
-		uint64_t r = now_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)&name;
-		snprintf(name, sizeof(name), TMP_PREFIX "%016llx" TMP_SUFFIX, (unsigned long long)(r * 0x9e3779b97f4a7c15ull));
-		fd = openat(root, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, 0644);
-		if (fd < 0 && (errno != EEXIST || tries == 8)) {
-			err_set(errp, errno, "cannot create the upload's temporary file");
+		uint64_t r;
+		srv_random_bytes(&r, sizeof(r));
+		snprintf(name, sizeof(name), TMP_PREFIX "%016llx" TMP_SUFFIX, (unsigned long long)r);
+		/* beneath the workspace like every file tool's path; never an existing entry, never a link */
+		struct err *e = NULL;
+		fd = sess_ws_open(root, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, 0644, name,
+				  &e);
+		if (fd < 0 && (!e || e->cls != ERR_CONFLICT || tries == 8)) { /* EEXIST: try another name */
+			if (errp)
+				*errp = e;
+			else
+				err_free(e);
 			return NULL;
 		}
+		err_free(e);
 	}
 	if (host->root && fchown(fd, host->sandbox_uid, host->sandbox_gid) < 0) {
 		unlinkat(root, name, 0);
