@@ -70,7 +70,7 @@ $(BUILD)/obj/%.o: %.c
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 # the files kernel/embed.c builds in (.incbin: the compiler's dependency lists miss them)
-$(BUILD)/obj/kernel/embed.o: kernel/wrap_kernel.py kernel/node_driver.js kernel/shell_driver.sh
+$(BUILD)/obj/kernel/embed.o: kernel/kernel_tune.py kernel/wrap_kernel.py kernel/node_driver.js kernel/shell_driver.sh
 
 # module objects: position independent, nothing exported but the module's table
 $(BUILD)/pic/%.o: %.c

@@ -51,101 +51,9 @@ struct lang_kernel {
 	const struct kern_embedded *files;	/* written into the directory first; NULL: none */
 };
 
-/*
- * ipykernel's own launcher with changes measured on a `1+1` cell (2 CPUs,
- * a bare pyzmq client, the kernel's CPU time per cell: 2.7 ms before, 1.4 ms
- * after). Each is skipped when the ipykernel/IPython at hand lacks what it
- * replaces.
- * - OutStream.flush() (six per cell: before the reply, in the display hook,
- *   at the end of each shell message) hands a flush and an event to the
- *   IOPub thread and waits for it even when nothing was written since the
- *   last one; here it returns at once then. Writes are counted once their
- *   text is in the buffer, and a flush counts as done once its text was
- *   handed to the IOPub thread, whose queue keeps every message in order, so
- *   nothing can overtake output.
- * - The agent is the kernel's only client: no `busy` status and no
- *   `execute_input` echo (two of a cell's four IOPub messages, each a hop to
- *   the IOPub thread); `idle` still ends every request.
- * - The agent never uses the control channel: no wake-up of the control
- *   thread (and back) before each shell message to order control messages
- *   before it.
- * - Whether do_execute takes a cell_id is asked once per method, not through
- *   inspect.signature() twice a cell; message headers keep their dates as
- *   text (dateutil parsed the date of every request, nothing reads it).
- * - IPython's formatters (eleven per result) are called without the
- *   `decorator` package's wrapper, which binds every call's arguments to the
- *   signature; the same catch_format_error runs around each.
- * - The app's logger drops debug records before they are built.
- * `_execute_sleep=0`: ipykernel sleeps 0.5 ms (1 ms here) before each
- * execute_reply as a workaround for clients that take the reply as the end
- * of the output; the agent waits for the iopub idle instead.
- */
-static const char python_launcher[] =
-	"import logging\n"
-	"from ipykernel import iostream, ipkernel, kernelapp, kernelbase\n"
-	"from IPython.core import formatters\n"
-	"from jupyter_client import session\n"
-	"S = iostream.OutStream\n"
-	"if all(hasattr(S, a) for a in ('write', 'flush', '_flush')):\n"
-	"    write, flush_now, flush_wait = S.write, S._flush, S.flush\n"
-	"    def w(self, s):\n"
-	"        n = write(self, s)\n"
-	"        self._mcpbox_w = getattr(self, '_mcpbox_w', 0) + 1\n"
-	"        return n\n"
-	"    def f_now(self):\n"
-	"        n = getattr(self, '_mcpbox_w', 0)\n"
-	"        flush_now(self)\n"
-	"        self._mcpbox_f = n\n"
-	"    def f_wait(self):\n"
-	"        if getattr(self, 'echo', None) is None and getattr(self, '_mcpbox_w', 0) == getattr(self, '_mcpbox_f', 0):\n"
-	"            return\n"
-	"        flush_wait(self)\n"
-	"    S.write, S._flush, S.flush = w, f_now, f_wait\n"
-	"K = kernelbase.Kernel\n"
-	"if hasattr(K, '_publish_status') and hasattr(K, '_publish_execute_input'):\n"
-	"    status = K._publish_status\n"
-	"    def publish_status(self, state, *a, **kw):\n"
-	"        if state != 'busy':\n"
-	"            status(self, state, *a, **kw)\n"
-	"    K._publish_status = publish_status\n"
-	"    K._publish_execute_input = lambda self, *a, **kw: None\n"
-	"if hasattr(K, '_flush_control_queue'):\n"
-	"    async def no_control_flush(self):\n"
-	"        return None\n"
-	"    K._flush_control_queue = no_control_flush\n"
-	"if hasattr(kernelbase, '_accepts_cell_id'):\n"
-	"    accepts, known = kernelbase._accepts_cell_id, {}\n"
-	"    def accepts_cell_id(meth):\n"
-	"        f = getattr(meth, '__func__', meth)\n"
-	"        if f not in known:\n"
-	"            known[f] = accepts(meth)\n"
-	"        return known[f]\n"
-	"    kernelbase._accepts_cell_id = ipkernel._accepts_cell_id = accepts_cell_id\n"
-	"if hasattr(session, 'extract_dates'):\n"
-	"    session.extract_dates = lambda obj: obj\n"
-	"catch = getattr(getattr(formatters, 'catch_format_error', None), '__wrapped__', None)\n"
-	"for cls in list(vars(formatters).values()):\n"
-	"    decorated = isinstance(cls, type) and cls.__dict__.get('__call__')\n"
-	"    inner = getattr(decorated, '__wrapped__', None)\n"
-	"    if catch and inner:\n"
-	"        def bind(inner, decorated):\n"
-	"            def call(self, *args, **kwargs):\n"
-	"                if kwargs or len(args) != 1:\n"
-	"                    return decorated(self, *args, **kwargs)\n"
-	"                return catch(inner, self, *args)\n"
-	"            return call\n"
-	"        cls.__call__ = bind(inner, decorated)\n"
-	"App = kernelapp.IPKernelApp\n"
-	"if hasattr(App, 'init_kernel'):\n"
-	"    init_kernel = App.init_kernel\n"
-	"    def init_kernel_quiet(self):\n"
-	"        init_kernel(self)\n"
-	"        self.log.setLevel(max(logging.WARN, self.log_level))\n"
-	"    App.init_kernel = init_kernel_quiet\n"
-	"kernelapp.launch_new_instance()\n";
-
+/* kernel/kernel_tune.py (ipykernel tuned for the agent), written into the agent's directory ("{dir}") */
 static const char *const python_argv[] = {
-	"/usr/bin/python3", "-c", python_launcher, "-f", "{conn}", "--HistoryManager.enabled=False",
+	"/usr/bin/python3", "{dir}/kernel_tune.py", "-f", "{conn}", "--HistoryManager.enabled=False",
 	"--IPKernelApp.quiet=True", "--Kernel._execute_sleep=0", NULL,
 };
 
@@ -161,7 +69,7 @@ static const char *const shell_argv[] = {
 };
 
 static const struct lang_kernel kernels[] = {
-	{ "python", python_argv, NULL },
+	{ "python", python_argv, kern_python_files },
 	{ "javascript", node_argv, kern_node_files },
 	{ "shell", shell_argv, kern_shell_files },
 };

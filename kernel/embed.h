@@ -1,8 +1,9 @@
 /*
  * embed.h — files built into the binary that the kernel agent writes into its
- * private directory (under the sandbox's /tmp) before it starts a kernel that
- * is not a package of its own: the wrapper kernel (kernel/wrap_kernel.py, a
- * Jupyter kernel on ipykernel's Kernel class) and its driver for the
+ * private directory (under the sandbox's /tmp) before it starts a kernel:
+ * ipykernel tuned for the agent (kernel/kernel_tune.py: the Python kernel's
+ * launcher), the wrapper kernel (kernel/wrap_kernel.py, a Jupyter kernel on
+ * ipykernel's Kernel class, tuned the same way) and its driver for the
  * language (kernel/node_driver.js for JavaScript, kernel/shell_driver.sh for
  * the shell). Built in with the assembler's .incbin, so mcpbox
  * stays one file to install and the sources stay ordinary files to read and
@@ -19,7 +20,8 @@ struct kern_embedded {
 	const unsigned char *end;
 };
 
-/** The JavaScript and the shell kernel's files; each ends with a NULL name. */
+/** The Python, JavaScript and shell kernels' files; each ends with a NULL name. */
+extern const struct kern_embedded kern_python_files[];
 extern const struct kern_embedded kern_node_files[];
 extern const struct kern_embedded kern_shell_files[];
 

@@ -27,6 +27,8 @@ import sys
 from ipykernel.kernelapp import IPKernelApp
 from ipykernel.kernelbase import Kernel
 
+import kernel_tune
+
 READ = 65536
 
 
@@ -278,6 +280,7 @@ class WrapKernel(Kernel):
 
 
 if __name__ == "__main__":
+    kernel_tune.apply()
     LANGUAGE = sys.argv.pop(1)
     DRIVER = sys.argv.pop(1)
     IPKernelApp.launch_instance(kernel_class=WrapKernel)
