@@ -4,7 +4,9 @@
 #include "../server/base/log.h"
 #include "../server/base/banned.h"
 
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 
 struct stdio_tp {
 	uv_loop_t *loop;
@@ -28,8 +30,11 @@ struct stdio_tp {
 	uv_pipe_t out_h;
 	bool out_open;
 
-	uv_timer_t drain;		/* file stdin: wait for answers before closing */
+	uv_timer_t drain;		/* after EOF: wait for the answers in flight before closing */
 	bool drain_open;
+	uv_poll_t gone;			/* after EOF: a dup of stdout, polled for its reader's end */
+	int gone_fd;
+	bool gone_open;
 	uv_shutdown_t shut;
 
 	void (*on_eof)(void *arg);
@@ -144,6 +149,8 @@ static void feed(const char *data, size_t len)
 
 static void close_conn(void)
 {
+	if (!tp.conn)
+		return;
 	srv_conn_close(tp.conn);
 	tp.conn = NULL;
 	if (tp.on_eof)
@@ -158,6 +165,45 @@ static void drain_tick(uv_timer_t *t)
 	close_conn();
 }
 
+/* The pipe on stdout lost its reader: the client is gone, nobody reads the answers. */
+static void gone_cb(uv_poll_t *p, int status, int events)
+{
+	uv_poll_stop(p);
+	if (tp.conn && srv_conn_inflight(tp.conn))
+		log_info("stdio: the client closed its end of stdout: cancelling what still runs");
+	close_conn();
+}
+
+static void watch_stdout(void)
+{
+	tp.gone_fd = tp.out_pipe ? fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3) : -1;
+	if (tp.gone_fd < 0)
+		return;
+	/* a pipe whose reader closed polls as an error, whatever was asked */
+	if (uv_poll_init(tp.loop, &tp.gone, tp.gone_fd) < 0) {
+		close(tp.gone_fd);
+		tp.gone_fd = -1;
+		return;
+	}
+	tp.gone_open = true;
+	uv_poll_start(&tp.gone, UV_DISCONNECT, gone_cb);
+}
+
+static void gone_closed(uv_handle_t *h)
+{
+	close(tp.gone_fd);
+	tp.gone_fd = -1;
+}
+
+/*
+ * stdin ended: the client sent everything it will send, as a script piped in
+ * (printf ... | mcpbox stdio) or a file does, and as clients do when they
+ * close. The calls in flight are finished (each bounded by its own timeout)
+ * and answered before the connection closes, as other MCP servers do; what
+ * waits for the client (sampling, elicitation) fails at once. A client that
+ * is gone closes stdout's pipe too: then what still runs is cancelled. A
+ * signal cancels it as well (tp_stdio_stop).
+ */
 static void input_ended(void)
 {
 	if (tp.eof)
@@ -167,16 +213,17 @@ static void input_ended(void)
 	if (tp.in.len && !tp.discarding)
 		feed("\n", 1);
 	buf_release(&tp.in);
-	if (tp.in_type == UV_FILE) {
-		/* `mcpbox stdio < requests.jsonl`: the client is not gone, its
-		 * requests simply all arrived; answer them before closing */
-		uv_timer_init(tp.loop, &tp.drain);
-		tp.drain_open = true;
-		uv_timer_start(&tp.drain, drain_tick, 0, 5);
+	if (!tp.conn)
+		return;
+	srv_conn_input_ended(tp.conn);
+	if (!srv_conn_inflight(tp.conn)) {
+		close_conn();
 		return;
 	}
-	/* a client that closes its end is gone: cancel what runs */
-	close_conn();
+	watch_stdout();
+	uv_timer_init(tp.loop, &tp.drain);
+	tp.drain_open = true;
+	uv_timer_start(&tp.drain, drain_tick, 5, 5);
 }
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
@@ -223,6 +270,7 @@ int tp_stdio_start(uv_loop_t *loop, const struct srv_app *app, uint64_t max_line
 	int e;
 
 	memset(&tp, 0, sizeof(tp));
+	tp.gone_fd = -1;
 	tp.loop = loop;
 	tp.max_line = max_line;
 	tp.on_eof = on_eof;
@@ -281,6 +329,10 @@ void tp_stdio_stop(void)
 	if (tp.drain_open) {
 		tp.drain_open = false;
 		uv_close((uv_handle_t *)&tp.drain, NULL);
+	}
+	if (tp.gone_open) {
+		tp.gone_open = false;
+		uv_close((uv_handle_t *)&tp.gone, gone_closed);
 	}
 	if (tp.in_open) {
 		tp.in_open = false;

@@ -17,8 +17,10 @@
  * MCP over stdin/stdout: one JSON text per line ("\n", "\r\n" tolerated),
  * lines up to max_line bytes. stdin may be a pipe, a terminal, a socket or
  * a regular file (read through the loop's file I/O, since files cannot be
- * polled). on_eof runs once stdin ends (or fails); the connection is closed
- * by then. stdout carries nothing but protocol messages.
+ * polled). When stdin ends (or fails) the calls in flight are finished and
+ * answered first, unless stdout's pipe loses its reader (the client is gone:
+ * they are cancelled); then the connection is closed and on_eof runs. stdout
+ * carries nothing but protocol messages.
  */
 int tp_stdio_start(uv_loop_t *loop, const struct srv_app *app, uint64_t max_line,
 		   void (*on_eof)(void *arg), void *arg, struct err **errp);

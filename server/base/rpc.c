@@ -67,6 +67,7 @@ struct srv_conn {
 	struct ask *asks;	/* our requests waiting for the client */
 	json_int_t next_ask_id;
 	int busy;		/* nesting depth of engine entry points */
+	bool input_ended;	/* the client sends nothing more: it cannot answer our requests */
 };
 
 struct srv_conn *srv_conn_new(const struct srv_app *app, const struct tp_ops *ops, void *tp,
@@ -550,8 +551,17 @@ void srv_conn_receive(struct srv_conn *c, const char *data, size_t len, void *ct
 void srv_req_ask(struct srv_req *r, const char *method, json_t *params, srv_reply_cb cb, void *arg)
 {
 	struct srv_conn *c = r->conn;
-	struct ask *a = xcalloc(1, sizeof(*a));
+	struct ask *a;
 	json_t *msg;
+
+	if (c->input_ended || c->closing) {
+		json_t *err = json_pack("{s:i, s:s}", "code", -32000, "message", "the client sends nothing more");
+		json_decref(params);
+		cb(arg, NULL, err);
+		json_decref(err);
+		return;
+	}
+	a = xcalloc(1, sizeof(*a));
 
 	a->id = ++c->next_ask_id;
 	a->cb = cb;
@@ -575,6 +585,15 @@ static void fail_asks(struct srv_conn *c)
 		free(a);
 	}
 	json_decref(err);
+}
+
+void srv_conn_input_ended(struct srv_conn *c)
+{
+	c->input_ended = true;
+	c->busy++;
+	fail_asks(c);
+	c->busy--;
+	conn_maybe_free(c);
 }
 
 void srv_conn_close(struct srv_conn *c)

@@ -95,6 +95,12 @@ struct srv_conn *srv_conn_new(const struct srv_app *app, const struct tp_ops *op
  * once all its answers were sent.
  */
 void srv_conn_receive(struct srv_conn *c, const char *data, size_t len, void *ctx);
+/**
+ * The client sends nothing more (stdin's end) but still reads: requests in
+ * flight go on; what waits for the client's answer (srv_req_ask) fails now,
+ * and later asks fail at once.
+ */
+void srv_conn_input_ended(struct srv_conn *c);
 /** The transport is gone: cancel everything in flight; free once all requests are finished. */
 void srv_conn_close(struct srv_conn *c);
 bool srv_conn_closing(const struct srv_conn *c);

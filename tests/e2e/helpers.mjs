@@ -46,7 +46,7 @@ export function bareDataDir() {
   return dir;
 }
 
-function rmQuiet(dir) {
+export function rmQuiet(dir) {
   try { fs.rmSync(dir, { recursive: true, force: true }); } catch { /* files owned by the sandbox uid */ }
 }
 
@@ -251,8 +251,12 @@ export class RawServer {
 
   async close() {
     if (!this.exited) {
+      // as the SDK's client closes: stdin's end (calls in flight are finished), SIGTERM, SIGKILL
       this.endStdin();
-      try { await this.waitExit(3000); } catch { this.child.kill('SIGKILL'); await this.waitExit(3000).catch(() => {}); }
+      try { await this.waitExit(2000); } catch {
+        this.child.kill('SIGTERM');
+        try { await this.waitExit(2000); } catch { this.child.kill('SIGKILL'); await this.waitExit(3000).catch(() => {}); }
+      }
     }
     if (this.ownDir) rmQuiet(this.dataDir);
   }

@@ -1,7 +1,8 @@
 // JSON-RPC / MCP lifecycle conformance over raw stdio (what the SDK can't send).
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRaw, PROTOCOL_LATEST, sleep, hostPidsMatching, poll, uniqueSleepSeconds } from './helpers.mjs';
+import { spawnSync } from 'node:child_process';
+import { startRaw, PROTOCOL_LATEST, sleep, hostPidsMatching, poll, uniqueSleepSeconds, bareDataDir, rmQuiet, BIN } from './helpers.mjs';
 
 const isResponse = (m) => m && !Array.isArray(m) && ('result' in m || 'error' in m);
 
@@ -233,35 +234,77 @@ describe('JSON-RPC base', () => {
 });
 
 describe('stdin EOF', () => {
-  test('exits 0 within 2 s while an execution is running', async () => {
+  test('a script piped in (printf ... | mcpbox stdio): the calls still running at EOF are answered, then it exits 0', () => {
+    const dir = bareDataDir();
+    try {
+      const lines = [
+        { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: PROTOCOL_LATEST, capabilities: {}, clientInfo: { name: 'sh', version: '1' } } },
+        { jsonrpc: '2.0', method: 'notifications/initialized' },
+        { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'execute', arguments: { language: 'shell', code: 'sleep 1; echo first' } } },
+        { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'execute', arguments: { language: 'python', code: 'print(6 * 7)' } } },
+      ].map((m) => JSON.stringify(m)).join('\n');
+      const t0 = Date.now();
+      const r = spawnSync('sh', ['-c', `printf '%s\\n' "$LINES" | "$BIN" stdio --data "$DIR"`],
+        { env: { ...process.env, LINES: lines, BIN, DIR: dir }, encoding: 'utf8', timeout: 30000 });
+      assert.equal(r.status, 0, r.stderr);
+      const out = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+      const by = (id) => out.find((m) => m.id === id);
+      assert.equal(by(1)?.result?.structuredContent?.stdout, 'first\n', r.stdout.slice(0, 2000));
+      assert.equal(by(2)?.result?.structuredContent?.stdout, '42\n', r.stdout.slice(0, 2000));
+      assert.ok(Date.now() - t0 < 20000);
+    } finally { rmQuiet(dir); }
+  });
+
+  test('EOF with an execution running: it is finished and answered, then exit 0', async () => {
+    const raw = await startRaw();
+    try {
+      await raw.handshake();
+      raw.send({ jsonrpc: '2.0', id: 'slow', method: 'tools/call', params: { name: 'execute', arguments: { language: 'shell', code: 'sleep 1.5; echo done' } } });
+      await sleep(300);
+      raw.endStdin();
+      const m = await raw.response('slow', { timeout: 10000 });
+      assert.equal(m.result.structuredContent.stdout, 'done\n');
+      const ex = await raw.waitExit(3000);
+      assert.equal(ex.code, 0, raw.stderr());
+    } finally { await raw.close(); }
+  });
+
+  test('after EOF, SIGTERM cancels what still runs: exit 0 within 2 s, nothing left behind', async () => {
     const raw = await startRaw();
     const secs = uniqueSleepSeconds(30);
     try {
       await raw.handshake();
       raw.send({ jsonrpc: '2.0', id: 'long', method: 'tools/call', params: { name: 'execute', arguments: { language: 'shell', code: `sleep ${secs}` } } });
-      // wait until the sleep really runs (host-side view of the process table)
-      const seen = await poll(() => hostPidsMatching(`sleep ${secs}`).length > 0, { timeout: 5000 });
-      assert.ok(seen, 'the sleep never started');
-      const t0 = Date.now();
+      assert.ok(await poll(() => hostPidsMatching(`sleep ${secs}`).length > 0, { timeout: 5000 }), 'the sleep never started');
       raw.endStdin();
+      await sleep(300);
+      assert.equal(raw.exited, null, 'still finishing the call after EOF');
+      const t0 = Date.now();
+      raw.child.kill('SIGTERM');
       const ex = await raw.waitExit(2000);
-      const elapsed = ex.at - t0;
       assert.equal(ex.code, 0, `exit code ${ex.code} signal ${ex.signal}; stderr:\n${raw.stderr()}`);
-      assert.ok(elapsed < 2000, `took ${elapsed} ms`);
+      assert.ok(ex.at - t0 < 2000, `took ${ex.at - t0} ms`);
+      const gone = await poll(() => hostPidsMatching(`sleep ${secs}`).length === 0, { timeout: 1000 });
+      assert.ok(gone, `left behind: ${JSON.stringify(hostPidsMatching(`sleep ${secs}`))}`);
     } finally {
+      for (const p of hostPidsMatching(`sleep ${secs}`)) { try { process.kill(p.pid, 'SIGKILL'); } catch { /* not ours */ } }
       await raw.close();
     }
   });
 
-  test('the running execution does not outlive the server', async () => {
+  test('a client that is gone (stdin and stdout closed): what runs is cancelled, exit 0 within 2 s', async () => {
     const raw = await startRaw();
     const secs = uniqueSleepSeconds(31);
     try {
       await raw.handshake();
       raw.send({ jsonrpc: '2.0', id: 'long', method: 'tools/call', params: { name: 'execute', arguments: { language: 'shell', code: `sleep ${secs}` } } });
       assert.ok(await poll(() => hostPidsMatching(`sleep ${secs}`).length > 0, { timeout: 5000 }), 'the sleep never started');
+      const t0 = Date.now();
+      raw.child.stdout.destroy();
       raw.endStdin();
-      await raw.waitExit(2000);
+      const ex = await raw.waitExit(2000);
+      assert.equal(ex.code, 0, `exit code ${ex.code} signal ${ex.signal}; stderr:\n${raw.stderr()}`);
+      assert.ok(ex.at - t0 < 2000, `took ${ex.at - t0} ms`);
       const gone = await poll(() => hostPidsMatching(`sleep ${secs}`).length === 0, { timeout: 1000 });
       assert.ok(gone, `left behind: ${JSON.stringify(hostPidsMatching(`sleep ${secs}`))}`);
     } finally {
