@@ -57,6 +57,7 @@ enum tp_body_end {
 	TP_BODY_COMPLETE,	/* every byte was handed to data */
 	TP_BODY_TOO_LARGE,	/* it passed max_upload: nothing more comes; the route answers (its 413) */
 	TP_BODY_GONE,		/* the client left before it ended; the route finishes the request (dropped) */
+	TP_BODY_UNSIZED,	/* (tp_req_read_body only) sent chunked, without a Content-Length: not readable here */
 };
 
 /** What a route that reads its body as it arrives is told (tp_req_read_body). */
@@ -72,7 +73,9 @@ struct tp_body_ops {
  * it arrives, then ops->end once (unless the route answers first: then the
  * rest is read and dropped, and nothing more is called). Returns 0, or
  * TP_BODY_TOO_LARGE at once when the request declares a Content-Length past
- * max_upload (nothing is read; the route answers its 413). A client waiting
+ * max_upload (nothing is read; the route answers its 413), or
+ * TP_BODY_UNSIZED for a body sent with Transfer-Encoding: chunked and no
+ * Content-Length, which libwebsockets does not read (the route answers 411). A client waiting
  * for "100 Continue" gets it here, so a refusal at the headers costs no body.
  */
 int tp_req_read_body(struct tp_req *r, const struct tp_body_ops *ops, void *arg);

@@ -350,9 +350,13 @@ int tp_req_read_body(struct tp_req *r, const struct tp_body_ops *ops, void *arg)
 	char clen[32];
 	struct lws *wsi = r->st ? r->st->wsi : NULL;
 	assert(r->route->streamed && !r->body_ops);
+	char te[64];
 	if (wsi && http_hdr(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, clen, sizeof(clen)) == 0 &&
 	    strtoull(clen, NULL, 10) > H.o.max_upload)
 		return TP_BODY_TOO_LARGE;
+	if (!r->body_pss && wsi && http_hdr(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING, te, sizeof(te)) == 0 &&
+	    strcasestr(te, "chunked"))
+		return TP_BODY_UNSIZED;
 	r->body_ops = ops;
 	r->body_arg = arg;
 	/* no body at all: it ends as soon as fn returns (http_route_request) */

@@ -464,11 +464,17 @@ static void upload(struct tp_req *r, void *arg)
 		sb_fail(r, 400, SB_VALIDATION_ERROR, "file", "the multipart boundary must be 1 to 70 characters");
 		return;
 	}
-	if (tp_req_read_body(r, &upload_body, u) == TP_BODY_TOO_LARGE) {
+	int refused = tp_req_read_body(r, &upload_body, u);
+	if (refused) {
 		rest_mp_stream_free(u->mp);
 		free(u);
-		sb_fail(r, 413, SB_RESOURCE_LIMIT_EXCEEDED, NULL,
-			"The upload is larger than this server takes (max_upload: %" PRIu64 " bytes)", tp_http_max_upload());
+		if (refused == TP_BODY_TOO_LARGE)
+			sb_fail(r, 413, SB_RESOURCE_LIMIT_EXCEEDED, NULL,
+				"The upload is larger than this server takes (max_upload: %" PRIu64 " bytes)",
+				tp_http_max_upload());
+		else
+			sb_fail(r, 411, SB_VALIDATION_ERROR, "file",
+				"Send the upload with a Content-Length (a chunked request body is not read)");
 		return;
 	}
 	u->c = sb_call_new(r, principal, NULL);

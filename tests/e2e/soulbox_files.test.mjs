@@ -125,6 +125,29 @@ print(r.text)
     assert.equal(await csv.text(), 'a,b\n');
   });
 
+  test('fields after the file part: up to 8 MiB of it is held until sandbox_id comes; more is refused, nothing left', async () => {
+    const small = path.join(dir, 'first.bin');
+    const data = crypto.randomBytes(3 * MB + 5);
+    fs.writeFileSync(small, data);
+    let r = await run('curl', ['-sS', '-X', 'POST', `${srv.base}/api/files/upload`, '-H', `X-API-Key: ${alice}`,
+      '-F', `file=@${small}`, '-F', 'path=late/first.bin', '-F', `sandbox_id=${id}`]);
+    assert.deepEqual(JSON.parse(r.stdout).files.map((f) => [f.path, f.size]), [['/workspace/late/first.bin', data.length]], r.stdout);
+    assert.equal((await sh(srv, alice, id, 'sha256sum late/first.bin')).split(' ')[0], crypto.createHash('sha256').update(data).digest('hex'));
+    r = await run('curl', ['-sS', '-X', 'POST', `${srv.base}/api/files/upload`, '-H', `X-API-Key: ${alice}`,
+      '-F', `file=@${big}`, '-F', `sandbox_id=${id}`, '-w', '\n%{http_code}']);
+    const at = r.stdout.lastIndexOf('\n');
+    assert.equal(r.stdout.slice(at + 1), '400', r.stdout);
+    const e = JSON.parse(r.stdout.slice(0, at)).error;
+    assert.equal(e.code, 'VALIDATION_ERROR');
+    assert.equal(e.details.field, 'sandbox_id');
+    assert.deepEqual(await leftovers(srv, alice, id), []);
+    // a chunked body (no Content-Length) is not read: said so, in the envelope
+    r = await run('curl', ['-sS', '-X', 'POST', `${srv.base}/api/files/upload`, '-H', `X-API-Key: ${alice}`, '-H', 'Transfer-Encoding: chunked',
+      '-F', `sandbox_id=${id}`, '-F', `file=@${small}`, '-w', '\n%{http_code}', '--max-time', '10']);
+    assert.match(r.stdout, /\n411$/, r.stdout + r.stderr);
+    assert.match(r.stdout, /VALIDATION_ERROR.*Content-Length/);
+  });
+
   test('a client that leaves mid-upload leaves no temporary file', async () => {
     const boundary = 'leaveboundary';
     const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="sandbox_id"\r\n\r\n${id}\r\n` +
