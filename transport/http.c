@@ -1133,6 +1133,57 @@ static const char *bound_path(const char *path, char *scope, size_t cap)
 	return path;
 }
 
+/*
+ * A person who opens the server's address in a browser (GET / asking for
+ * text/html, not JSON) gets a page saying what this is and how to connect;
+ * API clients keep the executor dialect's JSON answer at GET / (seed 001).
+ */
+static bool wants_html(struct lws *wsi)
+{
+	char a[512];
+	if (http_hdr(wsi, WSI_TOKEN_HTTP_ACCEPT, a, sizeof(a)) < 0)
+		return false;
+	return strstr(a, "text/html") && !strstr(a, "application/json");
+}
+
+static const char home_page[] =
+	"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>mcpbox</title>\n"
+	"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+	"<style>body{font:16px/1.5 system-ui,sans-serif;max-width:46em;margin:2em auto;padding:0 1em;color:#222}"
+	"code,pre{background:#f2f2f2;padding:0 .25em}pre{padding:.6em;overflow-x:auto}</style></head>\n<body>\n"
+	"<h1>mcpbox</h1>\n"
+	"<p>This is an <b>mcpbox</b> server (version " MCPBOX_VERSION "). It gives AI agents Linux sandboxes of their "
+	"own, isolated from this host, driven through the <a href=\"https://modelcontextprotocol.io\">Model Context "
+	"Protocol</a> (MCP): run code, read and write files, take screenshots, snapshot and restore.</p>\n"
+	"<h2>Connect an MCP client</h2>\n<ul>\n"
+	"<li>MCP endpoint: <code>/mcp</code> on this address: Streamable HTTP (POST, GET and DELETE), or a WebSocket "
+	"with the subprotocol <code>mcp</code>.</li>\n"
+	"<li>Every request needs an API key: <code>Authorization: Bearer KEY</code>. The first start prints an admin "
+	"key; <code>mcpbox key create</code> makes more.</li>\n"
+	"<li>For example, in Cursor's <code>.cursor/mcp.json</code>:"
+	"<pre>{\"mcpServers\": {\"mcpbox\": {\"url\": \"http://HOST:PORT/mcp\",\n"
+	"  \"headers\": {\"Authorization\": \"Bearer KEY\"}}}}</pre></li>\n"
+	"<li>On the same machine a client can also start <code>mcpbox stdio</code> itself, with no key.</li>\n</ul>\n"
+	"<h2>Other endpoints</h2>\n<ul>\n"
+	"<li><code>/healthz</code>: is the server up; <code>/metrics</code>: Prometheus metrics (with a key).</li>\n"
+	"<li><code>/sessions/ID/view</code>: watch a session's screen in the browser (its view link, from "
+	"<code>session_info</code>).</li>\n"
+	"<li>REST compatibility dialects at their documented paths and under <code>/compat/NAME/</code> "
+	"(manager, executor, agentflow, agentbox, soulbox).</li>\n</ul>\n"
+	"<h2>Documentation</h2>\n"
+	"<p>In the mcpbox source: <code>README.md</code> (setup and client configurations), "
+	"<code>docs/tools.md</code> (the tools), <code>docs/compat.md</code> (the REST dialects), "
+	"<code>docs/security.md</code> and <code>docs/architecture.md</code>.</p>\n"
+	"</body></html>\n";
+
+static void serve_home(struct stream *st)
+{
+	st->type = "text/html; charset=utf-8";
+	http_stream_add_header(st, "vary", "Accept");
+	http_stream_add_header(st, "content-security-policy", "default-src 'none'; style-src 'unsafe-inline'");
+	stream_reply(st, 200, home_page);
+}
+
 static int on_http(struct lws *wsi, struct pss *p, const char *path)
 {
 	char *uri;
@@ -1154,6 +1205,10 @@ static int on_http(struct lws *wsi, struct pss *p, const char *path)
 	}
 	if (H.draining) {
 		http_stream_error(p->st, 503, -32000, "Service Unavailable: the server is shutting down");
+		return 0;
+	}
+	if (m == LWSHUMETH_GET && !strcmp(path, "/") && wants_html(wsi)) {
+		serve_home(p->st);
 		return 0;
 	}
 	if (m == LWSHUMETH_OPTIONS) {
