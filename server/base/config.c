@@ -275,6 +275,38 @@ static const struct scalar_key rate_keys[] = {
 
 static int scalar_apply(const struct scalar_key *k, void *base, json_t *v, struct err **errp);
 
+int srv_rate_limit_parse(json_t *v, const char *what, struct srv_rate_limit *out, struct err **errp)
+{
+	struct srv_rate_limit l = { 0, 0 };
+	bool burst = false;
+	const char *lk;
+	json_t *lv;
+
+	if (json_is_integer(v)) {
+		if (scalar_apply(&rate_keys[0], &l, v, errp) < 0)
+			return err_wrap(errp, "config: %s", what);
+		*out = (struct srv_rate_limit){ l.per_minute, l.per_minute };
+		return 0;
+	}
+	if (!json_is_object(v))
+		return err_set(errp, 0, "config: %s must be a number a minute or {per_minute, burst}", what);
+	json_object_foreach(v, lk, lv) {
+		const struct scalar_key *q = NULL;
+		for (size_t i = 0; i < ARRAY_SIZE(rate_keys); i++)
+			if (!strcmp(lk, rate_keys[i].name))
+				q = &rate_keys[i];
+		if (!q)
+			return err_set(errp, 0, "config: %s: unknown key \"%s\" (expected per_minute, burst)", what, lk);
+		if (scalar_apply(q, &l, lv, errp) < 0)
+			return err_wrap(errp, "config: %s", what);
+		burst |= q == &rate_keys[1];
+	}
+	if (!burst)
+		l.burst = l.per_minute; /* a minute's worth at once */
+	*out = l;
+	return 0;
+}
+
 static int apply_rate(struct srv_rate_config *rc, json_t *v, struct err **errp)
 {
 	static const char *const cats[SRV_RATE_NCAT] = { "execute", "sessions", "requests" };
@@ -288,27 +320,12 @@ static int apply_rate(struct srv_rate_config *rc, json_t *v, struct err **errp)
 		for (c = 0; c < SRV_RATE_NCAT && strcmp(k, cats[c]); c++)
 			;
 		if (c < SRV_RATE_NCAT) {
-			struct srv_rate_limit l = { 0, 0 };
-			bool burst = false;
-			const char *lk;
-			json_t *lv;
 			if (!json_is_object(x))
 				return err_set(errp, 0, "config: rate_limits.%s must be {per_minute, burst}", k);
-			json_object_foreach(x, lk, lv) {
-				const struct scalar_key *q = NULL;
-				for (size_t i = 0; i < 2; i++)
-					if (!strcmp(lk, rate_keys[i].name))
-						q = &rate_keys[i];
-				if (!q)
-					return err_set(errp, 0, "config: rate_limits.%s: unknown key \"%s\" (expected "
-								"per_minute, burst)", k, lk);
-				if (scalar_apply(q, &l, lv, errp) < 0)
-					return err_wrap(errp, "config: rate_limits.%s", k);
-				burst |= q == &rate_keys[1];
-			}
-			if (!burst)
-				l.burst = l.per_minute; /* a minute's worth at once */
-			rc->cat[c] = l;
+			char what[64];
+			snprintf(what, sizeof(what), "rate_limits.%s", k);
+			if (srv_rate_limit_parse(x, what, &rc->cat[c], errp) < 0)
+				return -1;
 		} else if (!strcmp(k, "admins") || !strcmp(k, "local")) {
 			if (!json_is_boolean(x))
 				return err_set(errp, 0, "config: rate_limits.%s must be true or false", k);

@@ -131,6 +131,13 @@ int srv_config_apply_json(struct srv_config *cfg, json_t *obj, struct err **errp
 int srv_config_load_file(struct srv_config *cfg, const char *path, struct err **errp);
 void srv_config_release(struct srv_config *cfg);
 
+/**
+ * One rate limit as the config writes it (v, named what in errors): a number
+ * a minute (a bucket as big), or {per_minute, burst} (burst absent: as big as
+ * per_minute), each 0 to 1000000 (0: no limit). The core's rate_limits and
+ * the dialects' compat.*.rate_limits read theirs with it.
+ */
+int srv_rate_limit_parse(json_t *v, const char *what, struct srv_rate_limit *out, struct err **errp);
 /** "512M" → 536870912. Accepts k/K, m/M, g/G, t/T with optional "iB"/"B". */
 int srv_parse_size(const char *s, uint64_t *out, struct err **errp);
 /** "90s", "5m", "1h", "2d", or a plain number of seconds. */

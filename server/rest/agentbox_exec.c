@@ -16,6 +16,7 @@
 #include "../base/log.h"
 #include "../base/rate.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -569,19 +570,20 @@ static void ab_follow_release(void)
 static struct srv_rate *rl_main;	/* execute: exec, sessions: create, requests: other */
 static struct srv_rate *rl_auth;	/* requests: auth */
 
-/* A category's limit: N a minute (a burst of N), or {per_minute, burst}; def when not configured. */
+/* A category's limit (srv_rate_limit_parse: N a minute, or {per_minute, burst}); def when not configured or bad. */
 static struct srv_rate_limit limit_of(const struct srv_config *cfg, const char *name, uint64_t def)
 {
 	json_t *v = json_object_get(json_object_get(json_object_get(cfg->compat, "agentbox"), "rate_limits"), name);
-	json_t *pm = json_object_get(v, "per_minute"), *burst = json_object_get(v, "burst");
-	if (json_is_integer(v) && json_integer_value(v) >= 0)
-		def = (uint64_t)json_integer_value(v);
-	if (json_is_integer(pm) && json_integer_value(pm) >= 0)
-		return (struct srv_rate_limit){ (uint64_t)json_integer_value(pm),
-						json_is_integer(burst) && json_integer_value(burst) > 0
-							? (uint64_t)json_integer_value(burst)
-							: (uint64_t)json_integer_value(pm) };
-	return (struct srv_rate_limit){ def, def };
+	struct srv_rate_limit l = { def, def };
+	auto_err struct err *err = NULL;
+	char what[64];
+
+	snprintf(what, sizeof(what), "compat.agentbox.rate_limits.%s", name);
+	if (v && srv_rate_limit_parse(v, what, &l, &err) < 0) {
+		log_warn("%s (the document's %" PRIu64 " a minute is used)", err_text(err), def);
+		l = (struct srv_rate_limit){ def, def };
+	}
+	return l;
 }
 
 void ab_rate_init(const struct srv_config *cfg)

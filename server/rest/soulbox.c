@@ -200,13 +200,16 @@ static void rates_init(const struct srv_config *cfg)
 	for (size_t i = 0; i < SB_RATE_NBUCKETS; i++) {
 		uint64_t n = bucket_defaults[i].per_minute;
 		json_t *v = json_object_get(conf, bucket_defaults[i].name);
-		if (v && (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 1000000))
-			log_warn("config: compat.soulbox.rate_limits.%s must be an integer from 0 to 1000000 "
-				 "(the document's %" PRIu64 " is used)", bucket_defaults[i].name, n);
-		else if (v)
-			n = (uint64_t)json_integer_value(v);
+		struct srv_rate_limit l = { n, n };
+		auto_err struct err *err = NULL;
+		char what[64];
+		snprintf(what, sizeof(what), "compat.soulbox.rate_limits.%s", bucket_defaults[i].name);
+		if (v && srv_rate_limit_parse(v, what, &l, &err) < 0) {
+			log_warn("%s (the document's %" PRIu64 " a minute is used)", err_text(err), n);
+			l = (struct srv_rate_limit){ n, n };
+		}
 		struct srv_rate_config rc = { .principals = cfg->rate.principals ? cfg->rate.principals : 10000 };
-		rc.cat[SRV_RATE_REQUESTS] = (struct srv_rate_limit){ n, n };
+		rc.cat[SRV_RATE_REQUESTS] = l;
 		rates[i] = srv_rate_new(&rc);
 	}
 }

@@ -93,6 +93,29 @@ int main(void)
 	err_free(e); e = NULL;
 	ok(srv_limit_pick(&cfg.timeout_s, 0, 1, "timeout_s", &v, &e) < 0, "below min refused");
 	err_free(e); e = NULL;
+	/* one rate limit as the core's rate_limits and the dialects' compat.*.rate_limits write it */
+	struct srv_rate_limit rl = { 0, 0 };
+	j = json_integer(120);
+	ok(srv_rate_limit_parse(j, "x", &rl, &e) == 0 && rl.per_minute == 120 && rl.burst == 120, "N a minute: a bucket of N");
+	json_decref(j);
+	j = json_pack("{s:i, s:i}", "per_minute", 200, "burst", 50);
+	ok(srv_rate_limit_parse(j, "x", &rl, &e) == 0 && rl.per_minute == 200 && rl.burst == 50, "{per_minute, burst}");
+	json_decref(j);
+	j = json_pack("{s:i}", "per_minute", 30);
+	ok(srv_rate_limit_parse(j, "x", &rl, &e) == 0 && rl.burst == 30, "burst absent: a minute's worth");
+	json_decref(j);
+	const char *bad_rates[] = { "\"ten\"", "-1", "2000000", "{\"per_minute\":\"x\"}", "{\"burts\":1}", "[1]" };
+	for (size_t i = 0; i < sizeof(bad_rates) / sizeof(bad_rates[0]); i++) {
+		rl = (struct srv_rate_limit){ 7, 7 };
+		j = json_loads(bad_rates[i], JSON_DECODE_ANY, NULL);
+		ok(srv_rate_limit_parse(j, "compat.agentbox.rate_limits.auth", &rl, &e) < 0 && e &&
+		   strstr(err_text(e), "compat.agentbox.rate_limits.auth") && rl.per_minute == 7,
+		   "rate %s refused, naming it, out untouched", bad_rates[i]);
+		if (e)
+			printf("#   %s\n", err_text(e));
+		err_free(e); e = NULL;
+		json_decref(j);
+	}
 	srv_config_release(&cfg);
 	return tap_done();
 }
