@@ -207,6 +207,28 @@ out:
 	buf_release(&f);
 }
 
+/*
+ * v1 cpuacct, for the sandboxes' CPU time: where it is mounted with cpu
+ * ("cpu,cpuacct") cpu_base has cpuacct.usage already; mounted on its own the
+ * sandboxes need a cgroup there too. NULL when cpu_base serves, or without it.
+ */
+static char *v1_acct_base(const char *cpu_base)
+{
+	char *acct = v1_base("cpuacct");
+	if (!acct)
+		return NULL;
+	auto_free char *a = realpath(acct, NULL), *c = cpu_base ? realpath(cpu_base, NULL) : NULL;
+	struct buf f = BUF_INIT;
+	buf_addf(&f, "%s/cpuacct.usage", acct);
+	bool usable = access(f.data, R_OK) == 0;
+	buf_release(&f);
+	if (!usable || !a || (c && !strcmp(a, c))) {
+		free(acct);
+		return NULL;
+	}
+	return acct;
+}
+
 /* The base's weight among its siblings: one default process's per CPU. */
 static void set_base_weight(const struct sess_cgroup *cg, unsigned cpus)
 {
@@ -241,7 +263,8 @@ void sess_cgroup_detect(struct sess_cgroup *cg, unsigned cpus)
 			free(cg->cpu_base);
 			cg->cpu_base = NULL;
 		}
-		if (cg->memory || cg->pids || cg->cpu)
+		cg->acct_base = v1_acct_base(cg->cpu_base);
+		if (cg->memory || cg->pids || cg->cpu || cg->acct_base)
 			cg->version = 1;
 		if (cg->memory) {
 			struct buf b = BUF_INIT;
@@ -259,6 +282,7 @@ void sess_cgroup_release(struct sess_cgroup *cg)
 	free(cg->mem_base);
 	free(cg->pids_base);
 	free(cg->cpu_base);
+	free(cg->acct_base);
 	memset(cg, 0, sizeof(*cg));
 }
 
@@ -268,6 +292,7 @@ void sess_cgroup_copy(struct sess_cgroup *dst, const struct sess_cgroup *src)
 	dst->mem_base = src->mem_base ? xstrdup(src->mem_base) : NULL;
 	dst->pids_base = src->pids_base ? xstrdup(src->pids_base) : NULL;
 	dst->cpu_base = src->cpu_base ? xstrdup(src->cpu_base) : NULL;
+	dst->acct_base = src->acct_base ? xstrdup(src->acct_base) : NULL;
 }
 
 static char *cg_file(const char *base, const char *id, const char *file)
@@ -360,10 +385,12 @@ int sess_cgroup_set_limits(const struct sess_cgroup *cg, const char *id,
 }
 
 /*
- * The directories of a sandbox's cgroups: one per v1 controller in use, the
- * one shared directory under v2. Returns how many it put in dirs.
+ * The directories of a sandbox's cgroups: one per v1 controller in use (and
+ * cpuacct mounted on its own), the one shared directory under v2. Returns how
+ * many it put in dirs.
  */
-static size_t cg_bases(const struct sess_cgroup *cg, const char *dirs[3])
+#define CG_MAX_BASES 4
+static size_t cg_bases(const struct sess_cgroup *cg, const char *dirs[CG_MAX_BASES])
 {
 	size_t n = 0;
 
@@ -377,13 +404,15 @@ static size_t cg_bases(const struct sess_cgroup *cg, const char *dirs[3])
 		dirs[n++] = cg->pids_base;
 	if (cg->cpu)
 		dirs[n++] = cg->cpu_base;
+	if (cg->acct_base)
+		dirs[n++] = cg->acct_base;
 	return n;
 }
 
 int sess_cgroup_create(const struct sess_cgroup *cg, const char *id,
 		       const struct sess_limits *l, struct err **errp)
 {
-	const char *bases[3];
+	const char *bases[CG_MAX_BASES];
 	size_t n = cg_bases(cg, bases);
 
 	for (size_t i = 0; i < n; i++) {
@@ -403,7 +432,7 @@ int sess_cgroup_create(const struct sess_cgroup *cg, const char *id,
 int sess_cgroup_attach(const struct sess_cgroup *cg, const char *id, pid_t pid,
 		       struct err **errp)
 {
-	const char *bases[3];
+	const char *bases[CG_MAX_BASES];
 	size_t n = cg_bases(cg, bases);
 	char v[32];
 
@@ -416,7 +445,7 @@ int sess_cgroup_attach(const struct sess_cgroup *cg, const char *id, pid_t pid,
 
 int sess_cgroup_remove(const struct sess_cgroup *cg, const char *id)
 {
-	const char *bases[3];
+	const char *bases[CG_MAX_BASES];
 	size_t n = cg_bases(cg, bases);
 	int ret = 0, e = 0;
 
@@ -462,7 +491,7 @@ static void cleanup_base(const char *base)
 
 void sess_cgroup_cleanup_stale(const struct sess_cgroup *cg)
 {
-	const char *bases[3];
+	const char *bases[CG_MAX_BASES];
 	size_t n = cg_bases(cg, bases);
 
 	for (size_t i = 0; i < n; i++)
@@ -530,6 +559,8 @@ int sess_cgroup_base_memory(const struct sess_cgroup *cg, uint64_t *bytes)
 int sess_cgroup_base_cpu_ns(const struct sess_cgroup *cg, uint64_t *ns)
 {
 	uint64_t v;
+	if (cg->acct_base)
+		return read_counter(cg->acct_base, "", "cpuacct.usage", NULL, ns);
 	if (!cg->cpu) {
 		errno = ENOTSUP;
 		return -1;

@@ -36,6 +36,8 @@ struct sess_cgroup {
 	char *mem_base;		/* ".../mcpbox" for memory (v2: the one base) */
 	char *pids_base;	/* ".../mcpbox" for pids (v2: same as mem_base) */
 	char *cpu_base;		/* ".../mcpbox" for cpu (v2: same as mem_base) */
+	char *acct_base;	/* v1: ".../mcpbox" for cpuacct when it is a hierarchy of its own
+				   (not mounted with cpu), for the sandboxes' CPU time; else NULL */
 };
 
 /*

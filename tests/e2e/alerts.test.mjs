@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { BIN, makeDataDir, startServe, createKey, httpClient, poll } from './helpers.mjs';
+import { BIN, IS_ROOT, makeDataDir, startServe, createKey, httpClient, poll } from './helpers.mjs';
 
 const CONFIG = {
   alert_interval: '1s',
@@ -123,5 +123,31 @@ describe('alerts', () => {
     const orphan = all.find((a) => a.alert_id === refired.alert_id);
     assert.equal(orphan?.status, 'resolved');
     assert.equal(orphan.resolved_by, 'config');
+  });
+
+  // cgroup v1 hosts often mount cpuacct apart from cpu (this one does): the sandboxes' CPU time
+  // must be read where cpuacct is, or the metric stays null
+  test('sandbox_cpu_percent measures a busy sandbox (cgroup v2, or v1 with cpuacct alone or with cpu)', async (t) => {
+    if (!IS_ROOT) { t.skip('cgroups for sandboxes need root here'); return; }
+    if (!fs.existsSync('/sys/fs/cgroup/cgroup.controllers') && !fs.existsSync('/sys/fs/cgroup/cpuacct')) {
+      t.skip('no cgroup v2 and no v1 cpuacct on this host');
+      return;
+    }
+    const srv = await startServe({ config: { alert_interval: '1s' } });
+    const admin = await httpClient(srv);
+    try {
+      const busy = admin.call('execute', { language: 'python', code: 'import time\nend = time.time() + 4\nwhile time.time() < end: pass\nprint("done")' });
+      let last;
+      const seen = await poll(async () => {
+        const r = await admin.call('server_metrics', { duration: '1m' });
+        last = data(r).current?.sandbox_cpu_percent;
+        return typeof last === 'number' && last > 10;
+      }, { timeout: 8000, interval: 300 });
+      assert.ok(seen, `sandbox_cpu_percent while a sandbox burns a CPU: ${JSON.stringify(last)}`);
+      assert.equal(data(await busy).stdout, 'done\n');
+    } finally {
+      await admin.close();
+      await srv.close();
+    }
   });
 });
