@@ -77,15 +77,6 @@ void srv_auth_key_free(char *key)
 	free(key);
 }
 
-static void iso_time(int64_t ms, char *out, size_t size)
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-
-	if (!gmtime_r(&t, &tm) || !strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm))
-		snprintf(out, size, "?");
-}
-
 static int check_name(const char *name, struct err **errp)
 {
 	size_t len = name ? strlen(name) : 0;
@@ -241,7 +232,7 @@ int srv_auth_json_time(json_t *o, const char *field, int64_t ms)
 
 	if (!ms)
 		return 0;
-	iso_time(ms, t, sizeof(t));
+	srv_time_iso(ms, false, t);
 	return json_object_set_new(o, field, json_string(t));
 }
 
@@ -392,7 +383,7 @@ int srv_auth_key_revoke(struct srv_store *st, const char *id, struct err **errp)
 		return err_wrap(errp, "revoke key %s", id);
 	if (rc == 0)
 		return err_setc(errp, ERR_NOT_FOUND, ENOENT, "no key with id \"%s\"", id);
-	iso_time(row.revoked_at, t, sizeof(t));
+	srv_time_iso(row.revoked_at, false, t);
 	return err_setc(errp, ERR_CONFLICT, EALREADY, "key %s is already revoked (since %s)", id, t);
 }
 

@@ -8,6 +8,7 @@
 #include "base/buf.h"
 #include "base/common.h"
 #include "base/json_out.h"
+#include "base/mime.h"
 #include "../fixtures/catalog.h"
 #include "../sessions/watch.h"
 #include "../sessions/workspace.h"
@@ -17,7 +18,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/queue.h>
 #include <sys/stat.h>
 
@@ -171,71 +171,13 @@ static struct sess_session *uri_session(const struct res_uri *u, struct srv_req 
 
 /* ---- types ------------------------------------------------------------------ */
 
-struct mime {
-	const char *ext;
-	const char *type;
-	bool text;
-};
-
-static const struct mime mimes[] = {
-	{ "txt", "text/plain", true },		{ "log", "text/plain", true },
-	{ "md", "text/markdown", true },	{ "csv", "text/csv", true },
-	{ "tsv", "text/tab-separated-values", true },
-	{ "html", "text/html", true },		{ "htm", "text/html", true },
-	{ "css", "text/css", true },		{ "js", "text/javascript", true },
-	{ "mjs", "text/javascript", true },	{ "cjs", "text/javascript", true },
-	{ "ts", "text/x-typescript", true },	{ "tsx", "text/x-typescript", true },
-	{ "jsx", "text/javascript", true },	{ "json", "application/json", true },
-	{ "ipynb", "application/x-ipynb+json", true },
-	{ "xml", "application/xml", true },	{ "svg", "image/svg+xml", true },
-	{ "yaml", "application/yaml", true },	{ "yml", "application/yaml", true },
-	{ "toml", "application/toml", true },	{ "ini", "text/plain", true },
-	{ "cfg", "text/plain", true },		{ "conf", "text/plain", true },
-	{ "py", "text/x-python", true },	{ "sh", "application/x-sh", true },
-	{ "bash", "application/x-sh", true },	{ "c", "text/x-c", true },
-	{ "h", "text/x-c", true },		{ "cc", "text/x-c++", true },
-	{ "cpp", "text/x-c++", true },		{ "hpp", "text/x-c++", true },
-	{ "go", "text/x-go", true },		{ "rs", "text/x-rust", true },
-	{ "java", "text/x-java", true },	{ "rb", "text/x-ruby", true },
-	{ "php", "text/x-php", true },		{ "pl", "text/x-perl", true },
-	{ "lua", "text/x-lua", true },		{ "sql", "application/sql", true },
-	{ "r", "text/x-r", true },		{ "tex", "text/x-tex", true },
-	{ "diff", "text/x-diff", true },	{ "patch", "text/x-diff", true },
-	{ "png", "image/png", false },		{ "jpg", "image/jpeg", false },
-	{ "jpeg", "image/jpeg", false },	{ "gif", "image/gif", false },
-	{ "webp", "image/webp", false },	{ "bmp", "image/bmp", false },
-	{ "ico", "image/vnd.microsoft.icon", false },
-	{ "pdf", "application/pdf", false },	{ "zip", "application/zip", false },
-	{ "gz", "application/gzip", false },	{ "tgz", "application/gzip", false },
-	{ "tar", "application/x-tar", false },	{ "xz", "application/x-xz", false },
-	{ "wav", "audio/wav", false },		{ "mp3", "audio/mpeg", false },
-	{ "ogg", "audio/ogg", false },		{ "mp4", "video/mp4", false },
-	{ "webm", "video/webm", false },	{ "wasm", "application/wasm", false },
-	{ "sqlite", "application/vnd.sqlite3", false },
-	{ "db", "application/vnd.sqlite3", false },
-};
-
-/* By extension; NULL: unknown (the content decides: UTF-8 → text/plain). */
-static const struct mime *mime_of(const char *path)
-{
-	const char *base = strrchr(path, '/'), *dot;
-	base = base ? base + 1 : path;
-	dot = strrchr(base, '.');
-	if (!dot || dot == base)
-		return NULL;
-	for (size_t i = 0; i < ARRAY_SIZE(mimes); i++)
-		if (!strcasecmp(dot + 1, mimes[i].ext))
-			return &mimes[i];
-	return NULL;
-}
-
 /* ---- resources/read: a caller of file_read and screenshot -------------------- */
 
 struct res_read {
 	struct srv_req *req;
 	char *uri;
 	bool screen;
-	const struct mime *mime;
+	const struct srv_mime *mime;
 };
 
 /* The first text block of a CallToolResult. */
@@ -326,7 +268,7 @@ static void do_read(struct srv_req *req, struct tool_conn *tc, const char *uri, 
 	if (u->screen) {
 		args = json_pack("{s:s}", "session_id", u->sid);
 	} else {
-		rr->mime = mime_of(u->path);
+		rr->mime = srv_mime_of(u->path);
 		args = json_pack("{s:s, s:s, s:s}", "session_id", u->sid, "path", u->path, "encoding", "base64");
 	}
 	struct tool_caller caller = {
@@ -418,7 +360,7 @@ static json_t *file_item(struct sess_session *s, const char *name)
 {
 	struct buf uri = BUF_INIT, desc = BUF_INIT;
 	struct stat st;
-	const struct mime *m = mime_of(name);
+	const struct srv_mime *m = srv_mime_of(name);
 
 	buf_addf(&uri, URI_PREFIX "%s/files/", s->id);
 	pct_encode(&uri, name);

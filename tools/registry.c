@@ -907,11 +907,5 @@ json_t *tool_json_text(const char *data, size_t len)
 
 json_t *tool_json_time(uint64_t ms)
 {
-	char out[64];
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	snprintf(out, sizeof(out), "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900, tm.tm_mon + 1,
-		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned)(ms % 1000));
-	return json_string(out);
+	return srv_json_time((int64_t)ms, true);
 }

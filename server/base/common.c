@@ -65,6 +65,22 @@ uint64_t wall_ms(void)
 	return (uint64_t)ts.tv_sec * 1000ull + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+void srv_time_iso(int64_t ms, bool millis, char out[SRV_TIME_ISO_MAX])
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	size_t n;
+
+	if (!gmtime_r(&t, &tm) || !(n = strftime(out, SRV_TIME_ISO_MAX, "%Y-%m-%dT%H:%M:%S", &tm))) {
+		snprintf(out, SRV_TIME_ISO_MAX, "?");
+		return;
+	}
+	if (millis)
+		snprintf(out + n, SRV_TIME_ISO_MAX - n, ".%03dZ", (int)(ms % 1000));
+	else
+		snprintf(out + n, SRV_TIME_ISO_MAX - n, "Z");
+}
+
 void srv_random_bytes(void *buf, size_t n)
 {
 	unsigned char *p = buf;

@@ -61,6 +61,15 @@ static inline uint64_t fnv1a(uint64_t h, const void *p, size_t n)
 /* Wall clock, milliseconds since the epoch. */
 uint64_t wall_ms(void);
 
+/** Bytes srv_time_iso writes, with its NUL. */
+#define SRV_TIME_ISO_MAX 32
+/**
+ * ms (epoch) as ISO 8601 UTC: "2026-12-07T03:10:00Z", or with milliseconds
+ * ("2026-12-07T03:10:00.123Z") when millis. The one formatter of times for
+ * answers and messages (json_out.h: srv_json_time).
+ */
+void srv_time_iso(int64_t ms, bool millis, char out[SRV_TIME_ISO_MAX]);
+
 /* Fill buf with n random bytes from getrandom(); aborts if the kernel cannot. */
 void srv_random_bytes(void *buf, size_t n);
 /**

@@ -2,6 +2,7 @@
  * json_out.c — see json_out.h.
  */
 #include "json_out.h"
+#include "common.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -203,6 +204,16 @@ static size_t utf8_seq(const unsigned char *p, size_t n)
 	return len;
 }
 
+bool srv_utf8_valid(const char *data, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)data;
+	size_t i = 0, n;
+
+	while (i < len && (n = utf8_seq(p + i, len - i)))
+		i += n;
+	return i == len;
+}
+
 size_t srv_utf8_prefix(const char *data, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)data;
@@ -241,4 +252,11 @@ json_t *srv_json_text(const char *data, size_t len)
 	json_t *s = json_stringn(b.data, b.len);
 	buf_release(&b);
 	return s;
+}
+
+json_t *srv_json_time(int64_t ms, bool millis)
+{
+	char t[SRV_TIME_ISO_MAX];
+	srv_time_iso(ms, millis, t);
+	return json_string(t);
 }

@@ -30,7 +30,11 @@ char *srv_json_dumps(const json_t *j);
  * contents): valid text as it is, each invalid byte or NUL as U+FFFD.
  */
 json_t *srv_json_text(const char *data, size_t len);
+/** A time as a JSON string (common.h's srv_time_iso). */
+json_t *srv_json_time(int64_t ms, bool millis);
 /** How many of len bytes, from the start, are valid UTF-8 with no NUL (len: all of them). */
 size_t srv_utf8_prefix(const char *data, size_t len);
+/** Are the len bytes well-formed UTF-8 (no overlongs, surrogates or values past U+10FFFF; NUL allowed)? */
+bool srv_utf8_valid(const char *data, size_t len);
 
 #endif

@@ -482,11 +482,8 @@ static void logged_in(void *arg, const struct rest_login *res)
 		free(l);
 		return;
 	}
-	time_t exp = time(NULL) + (time_t)res->expires_in;
-	struct tm tm;
-	char at[32];
-	gmtime_r(&exp, &tm);
-	strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	char at[SRV_TIME_ISO_MAX];
+	srv_time_iso(((int64_t)time(NULL) + (int64_t)res->expires_in) * 1000, false, at);
 	tp_req_add_header(r, "Cache-Control", "no-store");
 	ab_send(r, 200, json_pack("{s:s, s:o, s:s}", "token", res->token, "user", user_json(u), "expires_at", at));
 	json_decref(u);

@@ -6,6 +6,7 @@
 #include "fastapi.h"
 #include "../base/buf.h"
 #include "../base/common.h"
+#include "../base/json_out.h"
 #include "../base/banned.h"
 
 #include <ctype.h>
@@ -231,41 +232,6 @@ static int scan_value(struct scan *sc, size_t *i, int depth)
 	}
 }
 
-/* Well-formed UTF-8 (no overlongs, surrogates or values past U+10FFFF)? */
-static bool utf8_valid(const unsigned char *s, size_t n)
-{
-	size_t i = 0;
-	while (i < n) {
-		unsigned char c = s[i];
-		size_t k;
-		uint32_t cp;
-		if (c < 0x80) {
-			i++;
-			continue;
-		} else if ((c & 0xe0) == 0xc0) {
-			k = 1, cp = c & 0x1f;
-		} else if ((c & 0xf0) == 0xe0) {
-			k = 2, cp = c & 0x0f;
-		} else if ((c & 0xf8) == 0xf0) {
-			k = 3, cp = c & 0x07;
-		} else {
-			return false;
-		}
-		if (n - i <= k)
-			return false;
-		for (size_t m = 1; m <= k; m++) {
-			if ((s[i + m] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (s[i + m] & 0x3f);
-		}
-		if ((k == 1 && cp < 0x80) || (k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) || cp > 0x10ffff ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		i += k + 1;
-	}
-	return true;
-}
-
 static size_t chars_before(const unsigned char *s, size_t at)
 {
 	size_t n = 0;
@@ -280,7 +246,7 @@ int fastapi_json_scan(const char *text, size_t len, const char **msg, size_t *po
 	struct scan sc;
 	size_t i;
 
-	if (!utf8_valid(s, len))
+	if (!srv_utf8_valid(text, len))
 		return -2;
 	if (len >= 3 && !memcmp(s, "\xef\xbb\xbf", 3)) /* json.loads(bytes) decodes as utf-8-sig */
 		s += 3, len -= 3;

@@ -208,20 +208,12 @@ int rest_status_of(enum err_class cls)
 
 json_t *rest_time(int64_t ms)
 {
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-	char b[40];
-	gmtime_r(&t, &tm);
-	size_t n = strftime(b, sizeof(b), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(b + n, sizeof(b) - n, ".%03dZ", (int)(ms % 1000));
-	return json_string(b);
+	return srv_json_time(ms, true);
 }
 
 json_t *rest_now(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return rest_time((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	return srv_json_time((int64_t)wall_ms(), true);
 }
 
 /* ---- mounting ---- */

@@ -98,17 +98,6 @@ static struct sb_exec *exec_find(const char *id, const char *principal)
 	return NULL;
 }
 
-/* ISO 8601 of a wall-clock time in ms. */
-static json_t *iso_of(uint64_t ms)
-{
-	char b[40];
-	time_t s = (time_t)(ms / 1000);
-	struct tm tm;
-	gmtime_r(&s, &tm);
-	strftime(b, sizeof(b), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	return json_string(b);
-}
-
 /* The status answer of GET: the document's fields, and the result's once done. */
 static json_t *status_json(const struct sb_exec *e)
 {
@@ -119,8 +108,8 @@ static json_t *status_json(const struct sb_exec *e)
 		progress = progress > 0.99 ? 0.99 : floor(progress * 100) / 100;
 	}
 	json_t *o = json_pack("{s:s, s:s, s:o, s:o, s:f}", "execution_id", e->id, "status", e->status, "started_at",
-			      iso_of(e->started_wall_ms), "completed_at",
-			      e->done ? iso_of(e->completed_wall_ms) : json_null(), "progress", progress);
+			      srv_json_time((int64_t)e->started_wall_ms, false), "completed_at",
+			      e->done ? srv_json_time((int64_t)e->completed_wall_ms, false) : json_null(), "progress", progress);
 	if (e->done && e->result) {
 		json_t *r = json_deep_copy(e->result);
 		json_object_update_missing(o, r);
@@ -259,7 +248,7 @@ static json_t *result_json(struct sb_exec *e, json_t *o, const struct buf *out, 
 			      "stderr", srv_json_text(err->data, err->len), "error_code",
 			      error_code ? json_string(error_code) : json_null(), "sandbox_id",
 			      e->own_session ? json_null() : json_string(e->session), "started_at",
-			      iso_of(e->started_wall_ms), "completed_at", iso_of(wall_ms()));
+			      srv_json_time((int64_t)e->started_wall_ms, false), "completed_at", srv_json_time((int64_t)wall_ms(), false));
 	if (created)
 		json_object_set_new(r, "files_created", created);
 	if (truncated)

@@ -22,6 +22,8 @@
 #include "../base/log.h"
 #include "../base/buf.h"
 #include "../base/common.h"
+#include "../base/json_out.h"
+#include "../base/mime.h"
 
 #include <ctype.h>
 #include <inttypes.h>
@@ -39,13 +41,6 @@
 static const char *str(json_t *o, const char *name)
 {
 	return json_string_value(json_object_get(o, name));
-}
-
-static bool utf8_ok(const char *s, size_t n)
-{
-	json_t *j = json_stringn(s, n);
-	json_decref(j);
-	return j != NULL;
 }
 
 /* ---- paths ---- */
@@ -68,30 +63,6 @@ static json_t *shown_path(const char *rel)
 	json_t *s = json_string(b.data);
 	buf_release(&b);
 	return s;
-}
-
-static const struct {
-	const char *ext, *type;
-} mime[] = {
-	{ ".txt", "text/plain; charset=utf-8" }, { ".py", "text/x-python; charset=utf-8" },
-	{ ".js", "text/javascript; charset=utf-8" }, { ".json", "application/json" },
-	{ ".html", "text/html; charset=utf-8" }, { ".css", "text/css" }, { ".csv", "text/csv; charset=utf-8" },
-	{ ".md", "text/markdown; charset=utf-8" }, { ".xml", "application/xml" }, { ".sh", "text/x-shellscript" },
-	{ ".rs", "text/x-rust" }, { ".go", "text/x-go" }, { ".java", "text/x-java" }, { ".c", "text/x-c" },
-	{ ".png", "image/png" }, { ".jpg", "image/jpeg" }, { ".jpeg", "image/jpeg" }, { ".gif", "image/gif" },
-	{ ".svg", "image/svg+xml" }, { ".pdf", "application/pdf" }, { ".zip", "application/zip" },
-	{ ".gz", "application/gzip" }, { ".tar", "application/x-tar" },
-};
-
-static const char *mime_of(const char *path)
-{
-	const char *dot = strrchr(path, '.');
-	if (dot && strchr(dot, '/'))
-		dot = NULL;
-	for (size_t i = 0; dot && i < sizeof(mime) / sizeof(mime[0]); i++)
-		if (!strcasecmp(dot, mime[i].ext))
-			return mime[i].type;
-	return "application/octet-stream";
 }
 
 /* ---- upload ---- */
@@ -243,7 +214,7 @@ static int file_open(struct upload *u, struct upfile *f)
 
 static bool text_ok(const char *s, size_t n)
 {
-	return n && !memchr(s, 0, n) && utf8_ok(s, n);
+	return n && !memchr(s, 0, n) && srv_utf8_valid(s, n);
 }
 
 static int mp_field(void *arg, const char *name, const char *value, size_t len)
@@ -270,7 +241,7 @@ static int mp_file_begin(void *arg, const struct rest_mp_part *pt)
 	if (strcmp(pt->name, "file"))
 		return 0; /* another file field: read and dropped */
 	const char *base = strrchr(pt->filename, '/') ? strrchr(pt->filename, '/') + 1 : pt->filename;
-	if (!utf8_ok(pt->filename, strlen(pt->filename)) || !*base || !strcmp(base, ".") || !strcmp(base, ".."))
+	if (!srv_utf8_valid(pt->filename, strlen(pt->filename)) || !*base || !strcmp(base, ".") || !strcmp(base, ".."))
 		return upload_refuse(u, 400, SB_VALIDATION_ERROR, "file", "the file part's filename must name a file");
 	if (u->nfiles == MAX_PARTS)
 		return upload_refuse(u, 400, SB_VALIDATION_ERROR, "file", "too many files in one upload");
@@ -648,7 +619,9 @@ static void download_open(struct sb_call *c, json_t *info)
 	char id[SB_REQ_ID_MAX];
 	sb_request_id(id);
 	tp_req_add_header(c->r, "X-Request-ID", id);
-	tp_req_start_raw(c->r, 200, mime_of(d->path), (int64_t)d->size);
+	char type[96];
+	srv_mime_http(d->path, type, sizeof(type));
+	tp_req_start_raw(c->r, 200, type, (int64_t)d->size);
 	if (!d->size) {
 		download_end(c);
 		return;

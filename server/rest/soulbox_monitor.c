@@ -262,11 +262,8 @@ static void push(uv_timer_t *t)
 	const struct srv_mon_sample *s = srv_mon_back(0);
 	if (m->behind || !s)
 		return;
-	char iso[32];
-	time_t sec = (time_t)(s->at_ms / 1000);
-	struct tm tm;
-	gmtime_r(&sec, &tm);
-	strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	char iso[SRV_TIME_ISO_MAX];
+	srv_time_iso((int64_t)s->at_ms, false, iso);
 	for (size_t i = 0; i < m->n && !m->behind; i++) {
 		double v = s->v[m->metric[i]];
 		send_json(m, json_pack("{s:s, s:s, s:o, s:s}", "type", "metric_update", "metric", m->names[i], "value",
