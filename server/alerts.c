@@ -14,8 +14,11 @@
 #include "base/monitor.h"
 #include "../sessions/sandbox.h"
 
+#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
+#include <sys/file.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/statvfs.h>
@@ -43,6 +46,8 @@ static struct {
 	uint64_t cpu_busy, cpu_total;	/* /proc/stat at the last sample */
 	uint64_t sb_cpu_ns, sb_at_ns;	/* the sandboxes' cgroup CPU time at the last sample, and when */
 	struct tool_alerts tools;
+	int lock_fd;			/* DATA/alerts.lock, open; -1 without a data directory */
+	bool writer;			/* we hold its lock: we step the rules */
 } A;
 
 /* ---- keeping alerts ---- */
@@ -268,12 +273,71 @@ static void check_health(void)
 	srv_mon_health_set(SRV_MON_CONTAINERS, !failing, msg);
 }
 
+static void adopt(void *arg, const struct srv_alert_row *r);
+static void load_one(void *arg, const struct srv_alert_row *r);
+
+/*
+ * One evaluator per data directory: whoever holds DATA/alerts.lock. Taking
+ * it (at start, or when its holder has gone) picks up the open alerts the
+ * store holds. False: another process evaluates.
+ */
+static bool take_lease(void)
+{
+	if (A.writer)
+		return true;
+	if (A.lock_fd < 0 || flock(A.lock_fd, LOCK_EX | LOCK_NB) < 0)
+		return false;
+	A.writer = true;
+	auto_err struct err *err = NULL;
+	for (size_t i = 0; i < A.nrules; i++) {
+		json_decref(A.open[i]);
+		A.open[i] = NULL;
+		srv_alert_track_reset(&A.track[i]);
+	}
+	if (srv_store_alert_list(A.st, "active", NULL, NULL, LIST_MAX, adopt, NULL, &err) < 0 ||
+	    srv_store_alert_list(A.st, "acknowledged", NULL, NULL, LIST_MAX, adopt, NULL, &err) < 0)
+		log_warn("alerts: %s", err_text(err));
+	return true;
+}
+
+/*
+ * Our open alerts as the store has them now: a process without the lock may
+ * have acknowledged or resolved one (then its rule may fire again).
+ */
+static void refresh_open(void)
+{
+	for (size_t i = 0; i < A.nrules; i++) {
+		json_t *stored = NULL;
+		auto_err struct err *err = NULL;
+		if (!A.open[i])
+			continue;
+		const char *id = json_string_value(json_object_get(A.open[i], "alert_id"));
+		if (srv_store_alert_list(A.st, NULL, NULL, id, 1, load_one, &stored, &err) < 0 || !stored)
+			continue;
+		const char *st = json_string_value(json_object_get(stored, "status"));
+		if (st && !strcmp(st, "resolved")) {
+			json_decref(A.open[i]);
+			A.open[i] = NULL;
+			srv_alert_track_reset(&A.track[i]);
+		} else if (st && strcmp(st, json_string_value(json_object_get(A.open[i], "status")) ?: "")) {
+			/* acknowledged elsewhere: keep its fields, and our latest value */
+			json_object_set(stored, "last_value", json_object_get(A.open[i], "last_value"));
+			json_decref(A.open[i]);
+			A.open[i] = json_incref(stored);
+		}
+		json_decref(stored);
+	}
+}
+
 static void tick(uv_timer_t *t)
 {
 	struct srv_mon_sample sm;
 	sample_take(&sm);
 	srv_mon_push(&sm);
 	check_health();
+	if (!take_lease())
+		return;
+	refresh_open();
 	srv_alerts_evaluate(sm.v, now_ms());
 }
 
@@ -451,11 +515,26 @@ int srv_alerts_start(uv_loop_t *loop, struct srv_store *st, struct sess_registry
 	A.open = xcalloc(n + 1, sizeof(*A.open));
 	srv_mon_init(RING_MAX);
 	A.tools = (struct tool_alerts){ .list = tools_list, .act = tools_act };
-	if (srv_store_alert_list(st, "active", NULL, NULL, LIST_MAX, adopt, NULL, errp) < 0 ||
-	    srv_store_alert_list(st, "acknowledged", NULL, NULL, LIST_MAX, adopt, NULL, errp) < 0) {
-		A.started = true;
-		srv_alerts_stop();
-		return err_wrap(errp, "alerts");
+	A.lock_fd = -1;
+	if (cfg->data_dir) {
+		struct buf p = BUF_INIT;
+		buf_addf(&p, "%s/alerts.lock", cfg->data_dir);
+		A.lock_fd = open(p.data, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (A.lock_fd < 0)
+			log_warn("alerts: %s: %s (rules are evaluated here alone)", p.data, strerror(errno));
+		buf_release(&p);
+	}
+	if (A.lock_fd < 0) {
+		/* no shared directory to agree on: this process evaluates */
+		A.writer = true;
+		if (srv_store_alert_list(st, "active", NULL, NULL, LIST_MAX, adopt, NULL, errp) < 0 ||
+		    srv_store_alert_list(st, "acknowledged", NULL, NULL, LIST_MAX, adopt, NULL, errp) < 0) {
+			A.started = true;
+			srv_alerts_stop();
+			return err_wrap(errp, "alerts");
+		}
+	} else if (!take_lease()) {
+		log_info("alerts: another process on this data directory evaluates the rules");
 	}
 	A.started = true;
 	if (loop && !timer_made) {
@@ -488,6 +567,8 @@ void srv_alerts_stop(void)
 	}
 	for (size_t i = 0; i < A.nrules; i++)
 		json_decref(A.open[i]);
+	if (A.lock_fd >= 0)
+		close(A.lock_fd); /* the lock goes with it: another process takes over */
 	free(A.open);
 	free(A.track);
 	free(A.rules);

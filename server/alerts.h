@@ -22,6 +22,13 @@
  * 8640, a day at the default interval), with a health check of the store
  * and the sandbox service on every sample.
  *
+ * Several processes may share a data directory (and its store): only the one
+ * holding DATA/alerts.lock (flock) steps the rules and opens or resolves
+ * alerts, so a rule fires once, not once per process; the others sample for
+ * their own history and try to take the lock at each sample, and the one
+ * that takes it picks up the open alerts from the store. Per-process metrics
+ * (sessions, executions, failures) are then the evaluating process's.
+ *
  * Owns its timer, its copy of the rules and the open alerts; the store,
  * registry and config must outlive srv_alerts_stop(). Loop thread only.
  */

@@ -150,4 +150,38 @@ describe('alerts', () => {
       await srv.close();
     }
   });
+
+  test('two servers on one data directory: a rule fires once; when its evaluator stops, the other takes over', { timeout: 60000 }, async () => {
+    const dir = makeDataDir();
+    const config = {
+      alert_interval: '1s',
+      alerts: [{ name: 'always', metric: 'memory_percent', op: '>', threshold: 0, severity: 'info', for: 0 }],
+    };
+    const a = await startServe({ dataDir: dir, config });
+    const b = await startServe({ dataDir: dir, key: a.key });
+    const cb = await httpClient(b);
+    try {
+      const ours = async (c) => (await alertsOf(c)).filter((x) => x.rule_name === 'always');
+      assert.ok(await poll(async () => (await ours(cb)).length > 0, { timeout: 5000, interval: 200 }), 'the rule fired');
+      await new Promise((r) => setTimeout(r, 3000)); // three more samples in each process
+      let all = await ours(cb);
+      assert.equal(all.length, 1, `one alert for the rule, not one per process: ${JSON.stringify(all.map((x) => [x.alert_id, x.status]))}`);
+      const id = all[0].alert_id;
+      await a.close({ keepData: true });
+      await new Promise((r) => setTimeout(r, 3000)); // b takes the lock at its next sample
+      all = await ours(cb);
+      assert.deepEqual(all.map((x) => [x.alert_id, x.status]), [[id, 'active']], 'b carried on with the open alert');
+      // b evaluates now: a resolve there lets the rule fire again, once
+      const r = await cb.call('alert_resolve', { alert_id: id });
+      assert.ok(!r.isError, JSON.stringify(r));
+      assert.ok(await poll(async () => (await ours(cb)).some((x) => x.status === 'active'), { timeout: 5000, interval: 200 }), 'fired again');
+      all = await ours(cb);
+      assert.equal(all.length, 2, JSON.stringify(all.map((x) => [x.alert_id, x.status])));
+    } finally {
+      await cb.close();
+      await b.close({ keepData: true });
+      await a.close({ keepData: true }).catch(() => {});
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
