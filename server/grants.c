@@ -165,6 +165,21 @@ int srv_grants_remove(const char *user, const char *sid, struct err **errp)
 	return 1;
 }
 
+void srv_grants_forget_session(const char *sid)
+{
+	for (size_t i = 0; i < G.n;) {
+		auto_err struct err *err = NULL;
+		if (strcmp(G.v[i].sid, sid)) {
+			i++;
+			continue;
+		}
+		if (G.st && srv_store_grant_delete(G.st, G.v[i].user, sid, &err) < 0)
+			log_warn("grants: %s", err_text(err));
+		grant_release(&G.v[i]);
+		G.v[i] = G.v[--G.n];
+	}
+}
+
 static int newest_first(const void *x, const void *y)
 {
 	const struct grant *a = *(const struct grant *const *)x, *b = *(const struct grant *const *)y;

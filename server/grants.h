@@ -44,6 +44,8 @@ int srv_grants_set(const char *user, const char *sid, enum srv_level level, cons
 		   json_t **out, struct err **errp);
 /** Remove user's grant on sid: 1 removed, 0 there was none, -1 error. */
 int srv_grants_remove(const char *user, const char *sid, struct err **errp);
+/** Session sid is gone: its grants go too (memory and store; a failure is logged). */
+void srv_grants_forget_session(const char *sid);
 /**
  * user's grants (NULL: everyone's), newest first, as a new array of
  * {id, user, session_id, level ("viewer", "editor", "owner"), granted_by, granted_at (epoch ms)}.

@@ -1,4 +1,5 @@
 #include "records.h"
+#include "grants.h"
 #include "base/buf.h"
 #include "base/common.h"
 #include "base/log.h"
@@ -179,6 +180,8 @@ static void save_session(void *arg, const struct sess_session *s)
 	/* not queued: a session whose creation was answered must survive a crash */
 	if (srv_store_session_put(R.st, &r, &err) < 0)
 		log_error("records: session %s: %s", s->id, err_text(err));
+	if (s->state == SESS_DELETED)
+		srv_grants_forget_session(s->id); /* shared with users: no more */
 	free(text);
 	json_decref(doc);
 }

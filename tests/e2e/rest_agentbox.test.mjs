@@ -723,6 +723,10 @@ describe('REST dialect 003: AgentBox', () => {
       assert.equal((await mcp.call('file_read', { session_id: env, path: 'gus.txt' })).isError, true);
       assert.equal((await api(srv, gus, 'GET', '/api/v1/users/gus/permissions')).json.permissions.length, 0);
       assert.equal((await api(srv, alice, 'POST', `/api/v1/environments/${env}/exec`, { command: ['cat', 'gus.txt'] })).json.stdout, 'from-gus\n', 'what the editor wrote stays');
+      // an environment that ends takes its grants with it
+      assert.equal((await api(srv, chief, 'POST', '/api/v1/users/gus/permissions', { environment_id: env, permission: 'viewer' })).status, 201);
+      assert.equal((await api(srv, alice, 'DELETE', `/api/v1/environments/${env}`)).status, 204);
+      assert.deepEqual((await api(srv, gus, 'GET', '/api/v1/users/gus/permissions')).json.permissions, []);
     } finally {
       await mcp.close();
       await api(srv, alice, 'DELETE', `/api/v1/environments/${env}`);
