@@ -124,7 +124,10 @@ describe('trees built to hide from the disk quota', () => {
       const sid = (await a.call('session_create', {})).structuredContent.session_id;
       const mk = await a.call('execute', { session_id: sid, language: 'shell', code:
         'd=deep; for i in $(seq 300); do d=$d/d; done; mkdir -p $d; head -c 40000000 /dev/zero > $d/hidden.bin; echo ok' });
-      assert.equal(mk.structuredContent?.stdout, 'ok\n', JSON.stringify(mk).slice(0, 300));
+      // the busy scans (every 1 s) may see the data past the quota and stop the writer before it ends:
+      // that too proves the nested data counts (more than the quota is there either way)
+      const stopped = mk.structuredContent?.disk_quota_exceeded === true;
+      assert.ok(mk.structuredContent?.stdout === 'ok\n' || stopped, JSON.stringify(mk).slice(0, 300));
       await sleep(3000); // measured by the scans
       const r = await a.call('execute', { session_id: sid, language: 'shell', code: 'true' });
       assert.equal(r.isError, true, 'a 40 MB file 300 levels down must not escape a 20 MB quota: ' + JSON.stringify(r).slice(0, 300));
