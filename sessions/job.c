@@ -124,6 +124,8 @@ static void job_done(void *arg, struct sess_run_result *res)
 	j->run = NULL;
 	j->exit = res->exit;
 	j->duration_ms = res->duration_ms;
+	j->over_quota = res->over_quota;
+	j->over_disk_limit = res->over_disk_limit;
 	j->ended_at = wall_ms();
 	j->state = res->timed_out ? SESS_JOB_TIMED_OUT : res->cancelled ? SESS_JOB_CANCELLED : SESS_JOB_EXITED;
 	/* counted as foreground executions are (tools/exec.c): alerts and performance read the counters */

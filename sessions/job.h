@@ -62,6 +62,8 @@ struct sess_job {
 	/* when it ended */
 	struct sess_exit exit;
 	uint64_t duration_ms;
+	bool over_quota;		/* killed: its key went over its disk quota (sess_run_result's) */
+	bool over_disk_limit;		/* killed: its session went over its own disk limit */
 	struct buf result;
 	uint64_t saved;			/* output offset its output files hold up to while it runs (the
 					   persistence hook's: server/records.c) */

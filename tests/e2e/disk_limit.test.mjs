@@ -65,6 +65,16 @@ describe('a session\'s disk limit', () => {
       assert.match(over.content[0].text, /disk_mb must be from 1 to 1024 \(the server's maximum, limits\.disk\)/);
       assert.match((await a.call('session_create', { disk_mb: 2048 })).content[0].text, /disk_mb must be from 1 to 1024/);
       assert.equal((await a.call('session_info', { session_id: sid })).structuredContent.limits.disk_mb, 64, 'a refused update changes nothing');
+      // a background job past the limit is killed too, and its end says why
+      const bg = await a.call('execute', { session_id: sid, language: 'shell', background: true, timeout_s: 120, code: SLOW_100MB });
+      const jobId = bg.structuredContent.job_id;
+      assert.ok(jobId, JSON.stringify(bg).slice(0, 300));
+      let end;
+      for (let i = 0; i < 10 && !(end && end.structuredContent.running === false); i++)
+        end = await a.call('job_wait', { job_id: jobId, timeout_s: 10 });
+      assert.equal(end.structuredContent.running, false, JSON.stringify(end).slice(0, 300));
+      assert.equal(end.structuredContent.disk_limit_exceeded, true, JSON.stringify(end.structuredContent).slice(0, 300));
+      assert.match(end.content[0].text, /went over its disk limit of 64 MiB/);
     } finally {
       await a.close();
       await srv.close();
