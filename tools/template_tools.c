@@ -396,6 +396,7 @@ static void template_delete_run(struct tool_call *call)
 	"\"description\":{\"type\":\"string\",\"maxLength\":500}," \
 	"\"memory_mb\":{\"type\":\"integer\",\"minimum\":16,\"description\":\"Memory limit of the whole session.\"}," \
 	"\"cpus\":{\"type\":\"number\",\"minimum\":0.01,\"description\":\"CPU cap in CPUs.\"}," \
+	"\"disk_mb\":{\"type\":\"integer\",\"minimum\":1,\"description\":\"Most MiB the session's /workspace may take on disk.\"}," \
 	"\"timeout_s\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":3600,\"description\":\"Default execute timeout.\"}," \
 	"\"network\":{\"type\":\"boolean\"}," \
 	"\"env\":{\"type\":\"object\",\"maxProperties\":256,\"additionalProperties\":{\"type\":\"string\",\"maxLength\":32768}}," \

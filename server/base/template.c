@@ -73,6 +73,8 @@ int srv_tmpl_check(const char *name, json_t *t, struct err **errp)
 		bool bad = false;
 		if (!strcmp(k, "memory_mb")) {
 			bad = !json_is_integer(v) || json_integer_value(v) < 16 || json_integer_value(v) > (1 << 24);
+		} else if (!strcmp(k, "disk_mb")) {
+			bad = !json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > (1 << 30);
 		} else if (!strcmp(k, "cpus")) {
 			bad = !json_is_number(v) || !(json_number_value(v) >= 0.01) || json_number_value(v) > 4096;
 		} else if (!strcmp(k, "timeout_s")) {
@@ -90,11 +92,11 @@ int srv_tmpl_check(const char *name, json_t *t, struct err **errp)
 				return -1;
 		} else {
 			return err_setc(errp, ERR_INVALID, 0, "template %s: unknown key \"%.80s\" (expected description, "
-					"memory_mb, cpus, timeout_s, network, env, files, snapshot_id, language)", name, k);
+					"memory_mb, cpus, disk_mb, timeout_s, network, env, files, snapshot_id, language)", name, k);
 		}
 		if (bad)
 			return err_setc(errp, ERR_INVALID, 0, "template %s: %s has a bad value (memory_mb: an integer >= 16; "
-					"cpus: a number from 0.01; timeout_s: 1 to 3600; network: a boolean; snapshot_id, "
+					"cpus: a number from 0.01; disk_mb: an integer >= 1; timeout_s: 1 to 3600; network: a boolean; snapshot_id, "
 					"language, description: non-empty strings)", name, k);
 	}
 	return 0;
@@ -102,7 +104,7 @@ int srv_tmpl_check(const char *name, json_t *t, struct err **errp)
 
 json_t *srv_tmpl_merge(json_t *t, json_t *args)
 {
-	static const char *const plain[] = { "memory_mb", "cpus", "timeout_s", "network", "snapshot_id" };
+	static const char *const plain[] = { "memory_mb", "cpus", "disk_mb", "timeout_s", "network", "snapshot_id" };
 	json_t *out = args ? json_deep_copy(args) : json_object();
 	json_t *tenv = json_object_get(t, "env");
 

@@ -62,7 +62,7 @@ static json_t *template_json(json_t *t, bool detail)
 	json_object_set_new(o, "environment", env ? json_incref(env) : json_object());
 	json_object_set_new(o, "files", files);
 	json_object_set_new(o, "source", json_string(str(t, "source") ? str(t, "source") : "builtin"));
-	for (const char *const *f = (const char *const[]){ "memory_mb", "cpus", "timeout_s", "network", NULL }; *f; f++)
+	for (const char *const *f = (const char *const[]){ "memory_mb", "cpus", "disk_mb", "timeout_s", "network", NULL }; *f; f++)
 		if (json_object_get(t, *f))
 			json_object_set(o, *f, json_object_get(t, *f));
 	return o;

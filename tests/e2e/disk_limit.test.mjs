@@ -65,6 +65,11 @@ describe('a session\'s disk limit', () => {
       assert.match(over.content[0].text, /disk_mb must be from 1 to 1024 \(the server's maximum, limits\.disk\)/);
       assert.match((await a.call('session_create', { disk_mb: 2048 })).content[0].text, /disk_mb must be from 1 to 1024/);
       assert.equal((await a.call('session_info', { session_id: sid })).structuredContent.limits.disk_mb, 64, 'a refused update changes nothing');
+      // a template may carry it; the call's own disk_mb wins
+      assert.equal((await a.call('template_create', { name: 'tiny-disk', disk_mb: 30 })).isError, undefined);
+      assert.equal((await a.call('session_create', { template: 'tiny-disk' })).structuredContent.limits.disk_mb, 30);
+      assert.equal((await a.call('session_create', { template: 'tiny-disk', disk_mb: 40 })).structuredContent.limits.disk_mb, 40);
+      assert.equal((await a.call('template_create', { name: 'no-disk', disk_mb: 0 })).isError, true);
       // a background job past the limit is killed too, and its end says why
       const bg = await a.call('execute', { session_id: sid, language: 'shell', background: true, timeout_s: 120, code: SLOW_100MB });
       const jobId = bg.structuredContent.job_id;

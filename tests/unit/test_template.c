@@ -48,6 +48,8 @@ int main(void)
 	ok(check("{\"memroy_mb\":1}") < 0, "an unknown key is refused");
 	ok(check("{\"memory_mb\":8}") < 0, "memory_mb below 16 refused");
 	ok(check("{\"timeout_s\":0}") < 0, "timeout_s 0 refused");
+	ok(check("{\"disk_mb\":512}") == 0, "disk_mb, a session's disk limit");
+	ok(check("{\"disk_mb\":0}") < 0 && check("{\"disk_mb\":\"1G\"}") < 0, "disk_mb 0 or a string refused");
 	ok(check("{\"cpus\":\"2\"}") < 0, "cpus as a string refused");
 	ok(check("{\"env\":{\"A=B\":\"1\"}}") < 0, "an env name with = refused");
 	ok(check("{\"env\":{\"A\":1}}") < 0, "an env value not a string refused");
