@@ -79,6 +79,12 @@ int main(void)
 		return 1;
 	}
 	A = srv_auth_new(st);
+	/* a user's keys verify only while the user exists and is enabled */
+	struct srv_user_row alice = { .name = "alice", .hash = "-", .role = "user", .created_at = 1 };
+	if (srv_store_user_insert(st, &alice, &e) != 1) {
+		fprintf(stderr, "keys_bench: cannot add user alice: %s\n", e ? err_text(e) : "exists");
+		return 1;
+	}
 	/* a key of alice's limited to 10 sessions, the tenth at editor: the longest scan of grants */
 	for (int i = 0; i < 10; i++) {
 		char g[64];
@@ -86,9 +92,13 @@ int main(void)
 		if (srv_rights_parse_grant(&spec.rights, g, &e) < 0)
 			return 1;
 	}
-	if (srv_auth_key_make(A, "user:alice", &spec, NULL, NULL, &m, &e) < 0 || srv_auth_verify(A, m.key, &p) != 1 ||
-	    srv_principal_format(&p, ps, sizeof(ps)) < 0 || !srv_auth_rights(A, ps, &R)) {
-		fprintf(stderr, "keys_bench: %s\n", e ? err_text(e) : "the key does not verify");
+	if (srv_auth_key_make(A, "user:alice", &spec, NULL, NULL, &m, &e) < 0) {
+		fprintf(stderr, "keys_bench: %s\n", err_text(e));
+		return 1;
+	}
+	int v = srv_auth_verify(A, m.key, &p);
+	if (v != 1 || srv_principal_format(&p, ps, sizeof(ps)) < 0 || !srv_auth_rights(A, ps, &R)) {
+		fprintf(stderr, "keys_bench: the key does not verify (%d) or has no rights (%s)\n", v, v == 1 ? ps : "-");
 		return 1;
 	}
 	KEY = m.key;
