@@ -562,6 +562,19 @@ static void on_shell(struct jmsg *m)
 	cell_maybe_done();
 }
 
+/* Hand everything iopub holds now to on_iopub. */
+static void iopub_drain(void)
+{
+	struct jmsg m;
+	int r;
+
+	while ((r = jupyter_recv(A.iopub, &m)) != 0)
+		if (r > 0) {
+			on_iopub(&m);
+			jmsg_release(&m);
+		}
+}
+
 /*
  * Before answering an input_request: take in what iopub still carries. The
  * kernel flushed the cell's output to iopub before it asked, but that is
@@ -572,6 +585,7 @@ static void on_shell(struct jmsg *m)
  */
 #define IOPUB_QUIET_MS 5
 #define IOPUB_SETTLE_MS 50
+
 static void iopub_settle(void)
 {
 	uint64_t end = now_ms() + IOPUB_SETTLE_MS;
@@ -586,13 +600,7 @@ static void iopub_settle(void)
 			continue;
 		if (n <= 0)
 			return;
-		struct jmsg m;
-		int r;
-		while ((r = jupyter_recv(A.iopub, &m)) != 0)
-			if (r > 0) {
-				on_iopub(&m);
-				jmsg_release(&m);
-			}
+		iopub_drain();
 	}
 }
 
@@ -822,13 +830,9 @@ int kern_agent_main(int argc, char **argv)
 				continue;
 			fail("zmq_poll: %s", zmq_strerror(errno));
 		}
+		iopub_drain();
 		struct jmsg m;
 		int r;
-		while ((r = jupyter_recv(A.iopub, &m)) != 0)
-			if (r > 0) {
-				on_iopub(&m);
-				jmsg_release(&m);
-			}
 		while ((r = jupyter_recv(A.shell, &m)) != 0)
 			if (r > 0) {
 				on_shell(&m);
