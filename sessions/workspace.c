@@ -437,6 +437,59 @@ int sess_ws_open(int wsfd, const char *rel, int flags, mode_t mode, const char *
 	return fd;
 }
 
+int sess_ws_tmpfile(int wsfd, int flags, mode_t mode, struct err **errp)
+{
+	int fd = openat2_beneath(wsfd, ".", flags | O_TMPFILE, mode);
+	if (fd >= 0)
+		return fd;
+	/* EISDIR: a kernel older than O_TMPFILE sees only its O_DIRECTORY bit */
+	if (errno == EOPNOTSUPP || errno == EISDIR)
+		return err_setc(errp, ERR_UNAVAILABLE, EOPNOTSUPP, "the workspace's filesystem makes no unnamed files");
+	return err_set(errp, errno, "an unnamed file in the workspace");
+}
+
+/* linkat of an unnamed file: by its fd where the kernel allows it (CAP_DAC_READ_SEARCH), else through /proc. */
+static int link_unnamed(int fd, int dirfd, const char *name)
+{
+	char proc[40];
+	if (linkat(fd, "", dirfd, name, AT_EMPTY_PATH) == 0)
+		return 0;
+	if (errno != ENOENT && errno != EPERM)
+		return -1;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	return linkat(AT_FDCWD, proc, dirfd, name, AT_SYMLINK_FOLLOW);
+}
+
+int sess_ws_link(int fd, int dirfd, const char *base, const char *shown, struct err **errp)
+{
+	char tmp[48];
+	struct stat st;
+
+	if (link_unnamed(fd, dirfd, base) == 0)
+		return 0;
+	if (errno != EEXIST)
+		return open_error(errp, shown);
+	if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
+		return err_setc(errp, ERR_INVALID, 0, "path \"%s\" is a directory", shown);
+	/* replacing: a name of its own first, then one rename, so the old file is never missing */
+	for (int tries = 0;; tries++) {
+		uint64_t r;
+		srv_random_bytes(&r, sizeof(r));
+		snprintf(tmp, sizeof(tmp), ".mcpbox-link-%016llx", (unsigned long long)r);
+		if (link_unnamed(fd, dirfd, tmp) == 0)
+			break;
+		if (errno != EEXIST || tries == 8)
+			return open_error(errp, shown);
+	}
+	if (renameat(dirfd, tmp, dirfd, base) < 0) {
+		int e = errno;
+		unlinkat(dirfd, tmp, 0);
+		errno = e;
+		return open_error(errp, shown);
+	}
+	return 0;
+}
+
 int sess_ws_open_parent(int wsfd, const char *rel, bool mkdirs, uid_t uid, gid_t gid, const char **base,
 			const char *shown, struct err **errp)
 {

@@ -64,6 +64,24 @@ int sess_ws_relpath(const char *path, char **rel, struct err **errp);
 int sess_ws_open(int wsfd, const char *rel, int flags, mode_t mode, const char *shown, struct err **errp);
 
 /**
+ * An unnamed regular file in the workspace's top directory (O_TMPFILE, flags
+ * such as O_WRONLY added): nothing can see it, and it vanishes with its last
+ * fd, so a server that dies while writing it leaves nothing behind. Give it a
+ * name with sess_ws_link. -1 with *errp; errnum EOPNOTSUPP (class
+ * ERR_UNAVAILABLE) when the workspace's filesystem cannot make one, so the
+ * caller can fall back to a named temporary file.
+ */
+int sess_ws_tmpfile(int wsfd, int flags, mode_t mode, struct err **errp);
+/**
+ * Give fd (a sess_ws_tmpfile) the name base in dirfd (a directory opened
+ * beneath the workspace; base one component). An entry already there that is
+ * not a directory is replaced atomically (the file is linked under a
+ * temporary name in dirfd, then renamed over it): a reader sees the old file
+ * or the new one, never neither. ERR_INVALID if base is a directory.
+ */
+int sess_ws_link(int fd, int dirfd, const char *base, const char *shown, struct err **errp);
+
+/**
  * A hash of the state of some paths in the workspace (each resolved beneath
  * it): whether it exists, its inode, size, link count, mtime and ctime. A
  * last component "*suffix" stands for every entry of that directory whose

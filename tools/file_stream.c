@@ -36,8 +36,8 @@ struct tool_sink {
 	char *principal;
 	char sid[64];
 	int rootfd;			/* the workspace (a dup of the session's: it may go meanwhile) */
-	int fd;				/* the temporary file */
-	char tmp[64];			/* its name at the workspace's top */
+	int fd;				/* the file being written: unnamed (O_TMPFILE) or named tmp */
+	char tmp[64];			/* its name at the workspace's top, or "" while it has none */
 	struct chunks full;		/* chunks waiting for the disk, oldest first */
 	struct chunks spare;		/* written chunks kept for reuse (no 1 MiB malloc and free per chunk) */
 	unsigned nspare;
@@ -92,34 +92,72 @@ static int disk_ok(const char *principal, const char *sid, uint64_t bytes, struc
 	return sess_quota_disk_check(registry(), s, principal, bytes, errp);
 }
 
-struct tool_sink *tool_sink_open(const char *principal, const struct tool_conn *conn, const char *sid,
-				 struct err **errp)
+/* Does path (a client path) lead out of the workspace, through ".." or a symlink, as far as it exists now? */
+static int path_confined(int root, const char *path, struct err **errp)
 {
-	const struct sess_host_info *host = sess_registry_host(registry());
-	auto_close int root = -1, fd = -1;
-	char name[64];
+	auto_free char *rel = NULL;
+	auto_err struct err *e = NULL;
+	if (sess_ws_relpath(path, &rel, errp) < 0)
+		return -1;
+	/* resolved in order: a component that escapes answers EXDEV before a missing one answers ENOENT */
+	int fd = sess_ws_open(root, rel, O_PATH, 0, path, &e);
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	if (e->cls == ERR_NOT_FOUND)
+		return 0; /* the rest is made at commit */
+	if (errp)
+		*errp = steal_ptr(e);
+	return -1;
+}
 
-	if ((root = session_root(principal, conn, "file_write", sid, errp)) < 0 || disk_ok(principal, sid, 0, errp) < 0)
-		return NULL;
-	for (int tries = 0; fd < 0; tries++) {
+/* The upload's file as a named ".upload-*.part" at the workspace's top (a filesystem without O_TMPFILE). */
+static int open_named(int root, char name[static 64], struct err **errp)
+{
+	for (int tries = 0;; tries++) {
 		uint64_t r;
 		srv_random_bytes(&r, sizeof(r));
-		snprintf(name, sizeof(name), TMP_PREFIX "%016llx" TMP_SUFFIX, (unsigned long long)r);
+		snprintf(name, 64, TMP_PREFIX "%016llx" TMP_SUFFIX, (unsigned long long)r);
 		/* beneath the workspace like every file tool's path; never an existing entry, never a link */
 		struct err *e = NULL;
-		fd = sess_ws_open(root, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, 0644, name,
-				  &e);
-		if (fd < 0 && (!e || e->cls != ERR_CONFLICT || tries == 8)) { /* EEXIST: try another name */
+		int fd = sess_ws_open(root, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, 0644, name,
+				      &e);
+		if (fd >= 0)
+			return fd;
+		if (!e || e->cls != ERR_CONFLICT || tries == 8) { /* EEXIST: try another name */
 			if (errp)
 				*errp = e;
 			else
 				err_free(e);
-			return NULL;
+			return -1;
 		}
 		err_free(e);
 	}
+}
+
+struct tool_sink *tool_sink_open(const char *principal, const struct tool_conn *conn, const char *sid,
+				 const char *path, struct err **errp)
+{
+	const struct sess_host_info *host = sess_registry_host(registry());
+	auto_close int root = -1, fd = -1;
+	auto_err struct err *e = NULL;
+	char name[64] = "";
+
+	if ((root = session_root(principal, conn, "file_write", sid, errp)) < 0 || disk_ok(principal, sid, 0, errp) < 0 ||
+	    (path && path_confined(root, path, errp) < 0))
+		return NULL;
+	/* unnamed until commit links it in: a server that dies meanwhile leaves nothing in the workspace */
+	fd = sess_ws_tmpfile(root, O_WRONLY | O_NOCTTY, 0644, &e);
+	if (fd < 0 && e->errnum == EOPNOTSUPP)
+		fd = open_named(root, name, errp);
+	else if (fd < 0 && errp)
+		*errp = steal_ptr(e);
+	if (fd < 0)
+		return NULL;
 	if (host->root && fchown(fd, host->sandbox_uid, host->sandbox_gid) < 0) {
-		unlinkat(root, name, 0);
+		if (name[0])
+			unlinkat(root, name, 0);
 		err_set(errp, errno, "cannot give the upload's file to the sandbox's user");
 		return NULL;
 	}
@@ -148,7 +186,8 @@ static void sink_free(struct tool_sink *s)
 	free(s->cur);
 	if (s->fd >= 0) {
 		close(s->fd);
-		unlinkat(s->rootfd, s->tmp, 0); /* not renamed: nothing is left of it */
+		if (s->tmp[0])
+			unlinkat(s->rootfd, s->tmp, 0); /* not renamed: nothing is left of it */
 		/* nor of what it counted against the limits (there is no call to take bytes back) */
 		struct sess_session *ss = sess_find(registry(), s->sid, NULL);
 		if (ss) {
@@ -314,7 +353,7 @@ uint64_t tool_sink_bytes(const struct tool_sink *s)
 	return s->taken;
 }
 
-/* Everything is written (or it failed): rename into place, tell, free. */
+/* Everything is written (or it failed): name it at its path, tell, free. */
 static void finish_commit(struct tool_sink *s)
 {
 	auto_err struct err *err = NULL;
@@ -330,12 +369,16 @@ static void finish_commit(struct tool_sink *s)
 	} else if (sess_ws_relpath(s->commit_path, &rel, &err) == 0 &&
 		   (dfd = sess_ws_open_parent(s->rootfd, rel, true, host->sandbox_uid, host->sandbox_gid, &base,
 					      s->commit_path, &err)) >= 0) {
-		if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
+		if (!s->tmp[0]) {
+			if (sess_ws_link(s->fd, dfd, base, s->commit_path, &err) == 0)
+				close(steal_fd(s->fd)); /* linked: it stays when the fd closes */
+		} else if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
 			err_setc(&err, ERR_INVALID, 0, "\"%s\" is a directory", s->commit_path);
-		else if (renameat(s->rootfd, s->tmp, dfd, base) < 0)
+		} else if (renameat(s->rootfd, s->tmp, dfd, base) < 0) {
 			err_set(&err, errno, "\"%s\"", s->commit_path);
-		else
+		} else {
 			close(steal_fd(s->fd)); /* renamed: no longer ours to remove */
+		}
 	}
 	s->done(s->done_arg, err, s->written);
 	sink_free(s);

@@ -9,11 +9,15 @@
  * (openat2 beneath it, no symlink followed out). The disk work runs on the
  * tool pool (tools/pool.c, fair between principals), never on the loop.
  *
- * Sink: bytes go to a temporary file ".upload-*.part" at the workspace's
- * top, each chunk asked of the session's disk limit and its key's disk quota
- * before it is written (sess_quota_disk_check) and counted as it lands; commit
- * renames it to its path (directories made as file_write makes them); abort,
- * or any failure, removes it. Source: a regular file read in pieces.
+ * Sink: bytes go to an unnamed file in the workspace (O_TMPFILE: nothing
+ * sees it, and a server that dies mid-upload leaves nothing), each chunk asked
+ * of the session's disk limit and its key's disk quota before it is written
+ * (sess_quota_disk_check) and counted as it lands; commit links it in at its
+ * path (directories made as file_write makes them; a file already there is
+ * replaced atomically); abort, or any failure, just closes it. On a
+ * filesystem without O_TMPFILE the file is a named ".upload-*.part" at the
+ * workspace's top instead, renamed at commit and removed on failure (a crash
+ * of the server leaves that one behind). Source: a regular file read in pieces.
  *
  * The caller owns a sink or source until commit/abort or close. Loop
  * thread only.
@@ -37,12 +41,17 @@ struct tool_sink;
 
 /**
  * A sink into session sid's workspace as principal (conn: its tool state,
- * may be NULL). NULL with *errp: ERR_DENIED (file_write is not allowed),
- * ERR_LIMIT (the session or its key is at its disk limit), ERR_NOT_FOUND (no such session
- * of principal's), ERR_CONFLICT (it is not running), or the file's error.
+ * may be NULL). path (a client path, or NULL) is where the file is meant to
+ * go as far as the caller knows it: if what of it exists already leads out
+ * of the workspace (a symlink to "/" or "..", say), the sink is refused here,
+ * before any byte is written (commit checks the final path again). NULL with
+ * *errp: ERR_DENIED (file_write is not allowed), ERR_LIMIT (the session or
+ * its key is at its disk limit), ERR_NOT_FOUND (no such session of
+ * principal's), ERR_CONFLICT (it is not running), ERR_INVALID (path escapes
+ * the workspace), or the file's error.
  */
 struct tool_sink *tool_sink_open(const char *principal, const struct tool_conn *conn, const char *sid,
-				 struct err **errp);
+				 const char *path, struct err **errp);
 /**
  * Take len bytes (copied). true: keep writing; false: more than
  * TOOL_SINK_AHEAD waits for the disk, or the sink failed: wait for the ready
@@ -57,7 +66,7 @@ struct err *tool_sink_failure(const struct tool_sink *s);
 uint64_t tool_sink_bytes(const struct tool_sink *s);
 
 /**
- * Write what is left, then rename the file to path (a client path, confined
+ * Write what is left, then give the file its path (a client path, confined
  * to the workspace; missing directories are made). done(arg, err, size) runs
  * once on the loop (err NULL on success, else borrowed for the call: the
  * temporary file is gone then). The sink is freed after done.
@@ -67,8 +76,8 @@ void tool_sink_commit(struct tool_sink *s, const char *path, tool_sink_done_fn d
 /**
  * Can path (a client path) name something beneath a workspace at all (no
  * "..", no absolute path elsewhere)? 0, or -1 with ERR_INVALID: a writer can
- * refuse a bad path before any byte is written. Symlinks are met only at
- * commit.
+ * refuse a bad path before any byte is written, before the session is
+ * known. Symlinks are met by tool_sink_open and at commit.
  */
 int tool_sink_path_check(const char *path, struct err **errp);
 /** Give up: the temporary file is removed (once a write in flight ends) and the sink freed; no callback runs after. */

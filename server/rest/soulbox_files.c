@@ -197,11 +197,28 @@ static int file_bytes(struct upload *u, struct upfile *f, const char *data, size
 	return 0;
 }
 
+/* Where f goes, as far as the parts so far tell: path names the file when it is the only one and ends in no "/". */
+static void upload_dest(const struct upload *u, const struct upfile *f, struct buf *dest)
+{
+	const char *dir = u->has_dir ? rel_path(u->dir) : NULL;
+	size_t dl = dir ? strlen(dir) : 0;
+	if (dir && dl && dir[dl - 1] != '/' && u->nfiles == 1)
+		buf_adds(dest, dir);
+	else if (dir && dl)
+		buf_addf(dest, "%s%s%s", dir, dir[dl - 1] == '/' ? "" : "/", f->filename);
+	else
+		buf_adds(dest, f->filename);
+}
+
 /* A sink for f in the resolved sandbox, with what was held for it. */
 static int file_open(struct upload *u, struct upfile *f)
 {
 	auto_err struct err *err = NULL;
-	f->sink = tool_sink_open(u->c->principal, u->c->conn, u->c->id, &err);
+	struct buf dest = BUF_INIT;
+	upload_dest(u, f, &dest);
+	/* a path that leads out through a symlink is refused here, before a byte of the file is written */
+	f->sink = tool_sink_open(u->c->principal, u->c->conn, u->c->id, dest.data, &err);
+	buf_release(&dest);
 	if (!f->sink)
 		return upload_refuse_err(u, err);
 	struct buf early = f->early;
@@ -296,15 +313,8 @@ static void commit_next(struct upload *u)
 		return;
 	}
 	struct upfile *f = &u->files[u->next];
-	const char *dir = u->has_dir ? rel_path(u->dir) : NULL;
-	size_t dl = dir ? strlen(dir) : 0;
 	struct buf dest = BUF_INIT;
-	if (dir && dl && dir[dl - 1] != '/' && u->nfiles == 1)
-		buf_adds(&dest, dir); /* one file: path names it */
-	else if (dir && dl)
-		buf_addf(&dest, "%s%s%s", dir, dir[dl - 1] == '/' ? "" : "/", f->filename);
-	else
-		buf_adds(&dest, f->filename);
+	upload_dest(u, f, &dest);
 	json_decref(c->keep);
 	c->keep = json_string(dest.data);
 	buf_release(&dest);

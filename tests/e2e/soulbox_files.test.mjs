@@ -12,7 +12,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { startServe, createKey, poll, sleep } from './helpers.mjs';
+import { startServe, createKey, poll, sleep, makeDataDir, rmQuiet } from './helpers.mjs';
 import { sb, assertError } from './soulbox_client.mjs';
 
 const MB = 1024 * 1024;
@@ -50,6 +50,33 @@ async function sh(srv, key, id, code) {
 async function leftovers(srv, key, id) {
   const out = await sh(srv, key, id, 'find /workspace -name ".upload-*" | sort');
   return out.split('\n').filter(Boolean);
+}
+
+/** Send the head of a 50 MB upload of a file named name and its first 10 MB: the socket (the body never ends). */
+async function startUpload(srv, key, id, name, fields = '') {
+  const boundary = 'leaveboundary';
+  const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="sandbox_id"\r\n\r\n${id}\r\n${fields}` +
+    `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${name}"\r\n\r\n`);
+  const sock = net.connect(srv.port, '127.0.0.1');
+  sock.on('error', () => {});
+  await new Promise((resolve) => sock.once('connect', resolve));
+  sock.write(`POST /api/files/upload HTTP/1.1\r\nHost: 127.0.0.1:${srv.port}\r\nX-API-Key: ${key}\r\n` +
+    `Content-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: ${head.length + 50 * MB}\r\n\r\n`);
+  sock.write(head);
+  const piece = crypto.randomBytes(MB);
+  for (let i = 0; i < 10; i++) await new Promise((resolve) => sock.write(piece, resolve));
+  return sock;
+}
+
+/** The server's open unnamed (O_TMPFILE) file in a workspace (DATA/workspaces/…), as /proc shows it ("DIR/#INODE (deleted)"), or null. */
+function unnamedUpload(srv) {
+  const fdDir = `/proc/${srv.pid}/fd`;
+  for (const fd of fs.readdirSync(fdDir)) {
+    let link;
+    try { link = fs.readlinkSync(`${fdDir}/${fd}`); } catch { continue; }
+    if (link.startsWith(path.join(srv.dataDir, 'workspaces') + '/') && /\/#\d+ \(deleted\)$/.test(link)) return link;
+  }
+  return null;
 }
 
 let dir;
@@ -148,26 +175,28 @@ print(r.text)
     assert.match(r.stdout, /VALIDATION_ERROR.*Content-Length/);
   });
 
-  test('a client that leaves mid-upload leaves no temporary file', async () => {
-    const boundary = 'leaveboundary';
-    const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="sandbox_id"\r\n\r\n${id}\r\n` +
-      `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="gone.bin"\r\n\r\n`);
-    const total = head.length + 50 * MB;
-    const sock = net.connect(srv.port, '127.0.0.1');
-    await new Promise((resolve) => sock.once('connect', resolve));
-    sock.write(`POST /api/files/upload HTTP/1.1\r\nHost: 127.0.0.1:${srv.port}\r\nX-API-Key: ${alice}\r\n` +
-      `Content-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: ${total}\r\n\r\n`);
-    sock.write(head);
-    const piece = crypto.randomBytes(MB);
-    for (let i = 0; i < 10; i++) await new Promise((resolve) => sock.write(piece, resolve));
-    // the part is being written to a temporary file in the workspace ...
-    const during = await poll(async () => ((await leftovers(srv, alice, id)).length ? await leftovers(srv, alice, id) : null), { timeout: 5000, interval: 50 });
-    assert.ok(during && during.length === 1 && /\/\.upload-[0-9a-f]+\.part$/.test(during[0]), String(during));
+  test('an upload in progress is an unnamed file: nothing in the workspace, and nothing left when the client leaves', async () => {
+    const sock = await startUpload(srv, alice, id, 'gone.bin');
+    // the part is being written to a file of the workspace's that has no name ...
+    const held = await poll(() => unnamedUpload(srv), { timeout: 5000, interval: 50 });
+    assert.ok(held, 'the server holds no unnamed file of the workspace');
+    assert.deepEqual(await leftovers(srv, alice, id), []);
     sock.destroy();
-    // ... and once the client is gone, nothing of it is left
-    const after0 = await poll(async () => ((await leftovers(srv, alice, id)).length === 0 ? true : null), { timeout: 5000, interval: 50 });
-    assert.ok(after0, `left behind: ${await leftovers(srv, alice, id)}`);
+    // ... and once the client is gone, the server holds it no more and nothing of it is anywhere
+    assert.ok(await poll(() => (unnamedUpload(srv) ? null : true), { timeout: 5000, interval: 50 }), 'still held');
+    assert.deepEqual(await leftovers(srv, alice, id), []);
     assert.equal((await sh(srv, alice, id, 'ls gone.bin up/gone.bin 2>&1 | grep -c "No such"')).trim(), '2');
+  });
+
+  test('a file that exists is replaced by an upload (single file, path names it)', async () => {
+    for (const text of ['first version', 'second, longer version']) {
+      const r = await run('curl', ['-sS', '-X', 'POST', `${srv.base}/api/files/upload`, '-H', `X-API-Key: ${alice}`,
+        '-F', `sandbox_id=${id}`, '-F', 'file=@-;filename=x.txt', '-F', 'path=rep/r.txt', '-w', '\n%{http_code}'], { input: text });
+      assert.match(r.stdout, /\n200$/, r.stdout);
+      assert.equal(await sh(srv, alice, id, 'cat rep/r.txt'), text);
+    }
+    assert.deepEqual(await leftovers(srv, alice, id), []);
+    assert.equal((await sh(srv, alice, id, 'ls -A rep')).trim(), 'r.txt');
   });
 
   test('paths that escape the workspace are refused, in upload (nothing left) and in download', async () => {
@@ -197,6 +226,24 @@ print(r.text)
     assert.ok(early, 'no answer before the body ended');
     assert.match(early, /^HTTP\/1\.1 400/);
     assert.match(early, /VALIDATION_ERROR/);
+    // a path through a symlink to "/" or ".." is refused as the file part begins: before a byte of it is written
+    await sh(srv, alice, id, 'ln -sfn / lnk && ln -sfn .. up1');
+    for (const p of ['lnk/open-escape.bin', 'up1/open-escape.bin', 'up1']) {
+      let got = '';
+      const s2 = await startUpload(srv, alice, id, 'open-escape.bin',
+        `--leaveboundary\r\nContent-Disposition: form-data; name="path"\r\n\r\n${p}\r\n`);
+      s2.on('data', (d) => { got += d; });
+      const refused = await poll(() => (/\r\n\r\n\{/.test(got) ? got : null), { timeout: 5000, interval: 20 });
+      s2.destroy();
+      assert.ok(refused, `${p}: no answer before the body ended`);
+      assert.match(refused, /^HTTP\/1\.1 400/, p);
+      assert.match(refused, /VALIDATION_ERROR.*escapes the workspace/, p);
+      assert.equal(unnamedUpload(srv), null, `${p}: the server holds a file for it`);
+    }
+    assert.ok(!fs.existsSync('/open-escape.bin'));
+    assert.equal((await sh(srv, alice, id, 'find / -xdev -name open-escape.bin 2>/dev/null | wc -l')).trim(), '0');
+    // (seen from the host, ".." of the workspace is DATA/workspaces)
+    assert.ok(!fs.existsSync(path.join(srv.dataDir, 'workspaces', 'open-escape.bin')));
     assertError(await sb(srv, alice, 'GET', `/api/sandboxes/${id}/files/lnk/etc/passwd`), 400, 'VALIDATION_ERROR');
     // (lws decodes %2F and folds ".." before routing: this one never reaches the route)
     const enc = await sb(srv, alice, 'GET', `/api/sandboxes/${id}/files/..%2F..%2Fetc%2Fpasswd`);
@@ -230,6 +277,33 @@ print(r.text)
     assert.deepEqual(await leftovers(srv, alice, id), []);
     const dl = await sb(srv, viewer, 'GET', `/api/sandboxes/${id}/files/t.csv`);
     assert.equal(dl.status, 200, dl.text);
+  });
+});
+
+describe('soulbox (004): a server that dies mid-upload', () => {
+  test('leaves nothing of the upload in the workspace (the file had no name yet)', async () => {
+    const dataDir = makeDataDir();
+    try {
+      let srv = await startServe({ dataDir, config: { max_upload: '150M' } });
+      const alice = createKey(dataDir, { name: 'alice' }).key;
+      const id = (await sb(srv, alice, 'POST', '/api/sandboxes', { name: 'crash' })).json.sandbox_id;
+      const before0 = (await sh(srv, alice, id, 'ls -A /workspace')).split('\n').filter(Boolean);
+      const sock = await startUpload(srv, alice, id, 'crash.bin');
+      const held = await poll(() => unnamedUpload(srv), { timeout: 5000, interval: 50 });
+      assert.ok(held, 'the server holds no unnamed file of the workspace');
+      srv.child.kill('SIGKILL');
+      await srv.waitExit(5000);
+      sock.destroy();
+      // the workspace on the host, as the crash left it: what it held before, nothing more
+      const ws = path.dirname(held);
+      assert.deepEqual(fs.readdirSync(ws).sort(), before0.sort());
+      // and the sandbox, after a restart, sees nothing of it either
+      srv = await startServe({ dataDir });
+      assert.deepEqual((await sh(srv, alice, id, 'ls -A /workspace')).split('\n').filter(Boolean).sort(), before0.sort());
+      await srv.close();
+    } finally {
+      rmQuiet(dataDir);
+    }
   });
 });
 

@@ -3,6 +3,8 @@
 #include "sessions/workspace.h"
 #include "server/base/common.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -69,6 +71,52 @@ int main(void)
 	ok(fstatat(od, "new", &st, 0) < 0, "nothing created outside");
 	ok(sess_ws_open_parent(ws, ".", false, 0, 0, &base, ".", &e) < 0, "workspace itself has no parent");
 	err_free(e); e = NULL;
+
+	/* an unnamed file: invisible until linked; then it creates, or replaces atomically, never a directory */
+	{
+		int dfd = openat(ws, "x/y", O_RDONLY | O_DIRECTORY);
+		int t = sess_ws_tmpfile(ws, O_WRONLY, 0644, &e);
+		if (t < 0 && e && e->errnum == EOPNOTSUPP) {
+			ok(1, "# SKIP the test directory's filesystem makes no unnamed files");
+		} else {
+			ok(t >= 0 && write(t, "new", 3) == 3, "unnamed file written (%s)", e ? err_text(e) : "ok");
+			int n = 0;
+			DIR *d = fdopendir(dup(ws));
+			while (d && readdir(d))
+				n++;
+			if (d)
+				closedir(d);
+			ok(n == 2 + 6, "nothing new in the workspace while it has no name (%d entries)", n);
+			ok(sess_ws_link(t, dfd, "fresh", "x/y/fresh", &e) == 0, "linked where nothing was");
+			char got[8] = "";
+			int r = openat(dfd, "fresh", O_RDONLY);
+			ok(r >= 0 && read(r, got, sizeof(got)) == 3 && !memcmp(got, "new", 3), "its bytes are there");
+			close(r);
+			int old = openat(dfd, "old", O_WRONLY | O_CREAT, 0644);
+			close(old);
+			struct stat before, after;
+			fstatat(dfd, "old", &before, 0);
+			ok(sess_ws_link(t, dfd, "old", "x/y/old", &e) == 0, "an existing file is replaced (%s)", e ? err_text(e) : "ok");
+			fstatat(dfd, "old", &after, 0);
+			ok(after.st_ino != before.st_ino && after.st_size == 3, "by the new file");
+			n = 0;
+			d = fdopendir(dup(dfd));
+			struct dirent *de;
+			while (d && (de = readdir(d)))
+				n += de->d_name[0] != '.';
+			if (d)
+				closedir(d);
+			ok(n == 2, "no temporary name left beside it (%d entries)", n);
+			ok(mkdirat(dfd, "sub", 0755) == 0 && sess_ws_link(t, dfd, "sub", "x/y/sub", &e) < 0 && e->cls == ERR_INVALID,
+			   "a directory is not replaced");
+			err_free(e);
+			e = NULL;
+			close(t);
+		}
+		err_free(e);
+		e = NULL;
+		close(dfd);
+	}
 
 	/* fingerprints of start-up paths: creation, a new entry, removal; never outside */
 	{
