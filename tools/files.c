@@ -222,6 +222,25 @@ static int parse_mode(const char *s, mode_t *out)
 	return 0;
 }
 
+/*
+ * What writing len bytes over rel with O_TRUNC frees, as far as it can be
+ * told now: the blocks the regular file there holds (what the disk scan
+ * counts; never its size, which a sparse file makes anything), at most len.
+ * The sandbox may change the file before it is truncated: this is only the
+ * estimate the check is made with, and the next scan measures what is true.
+ */
+static uint64_t replaced_bytes(int wsfd, const char *rel, bool append, size_t len)
+{
+	auto_close int fd = -1;
+	struct stat st;
+
+	if (append || (fd = sess_ws_open(wsfd, rel, O_PATH, 0, rel, NULL)) < 0 || fstat(fd, &st) < 0 ||
+	    !S_ISREG(st.st_mode))
+		return 0;
+	uint64_t held = (uint64_t)st.st_blocks * 512;
+	return held < len ? held : len;
+}
+
 static void file_write_run_s(struct tool_call *call, struct sess_session *s)
 {
 	auto_free char *rel = rel_path(call, "path");
@@ -253,7 +272,9 @@ static void file_write_run_s(struct tool_call *call, struct sess_session *s)
 		}
 		data = decoded;
 	}
-	if (sess_quota_disk_check(call->env->sessions, s, call->principal, len, &err) < 0) {
+	/* an overwrite frees the old file's blocks as it truncates it: only the growth is asked for */
+	uint64_t grows = len - replaced_bytes(s->wsfd, rel, append, len);
+	if (sess_quota_disk_check(call->env->sessions, s, call->principal, grows, &err) < 0) {
 		tool_fail_err(call, err, NULL);
 		return;
 	}
@@ -283,7 +304,7 @@ static void file_write_run_s(struct tool_call *call, struct sess_session *s)
 	fstat(fd, &st);
 	/* counted at once (the busy scan measures it within quota.disk_scan_busy):
 	   writes in a row cannot pass the disk quota by more than one file */
-	sess_quota_disk_add(s, len);
+	sess_quota_disk_add(s, grows);
 	json_t *sc = json_pack("{s:s, s:I, s:I}", "path", shown, "bytes", (json_int_t)len, "size",
 			       (json_int_t)st.st_size);
 	struct buf text = BUF_INIT;

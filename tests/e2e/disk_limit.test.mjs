@@ -86,6 +86,41 @@ describe('a session\'s disk limit', () => {
     }
   });
 
+  test('file_write over a file counts only what it adds: an overwrite near the limit goes through; append, a sparse file and growth past it do not', { timeout: 60000 }, async () => {
+    const srv = await startServe({ config: { quota: { disk_scan: '10m', disk_scan_busy: '1s' }, limits: { disk: { max: '1G' } } } });
+    const a = await wsClient(srv, { key: createKey(srv.dataDir, { name: 'writer' }).key });
+    try {
+      const sid = (await a.call('session_create', { disk_mb: 20 })).structuredContent.session_id;
+      const write = (p, n, extra = {}) => a.call('file_write', { session_id: sid, path: p, content: bytes(n), encoding: 'base64', ...extra });
+      assert.equal((await write('a.bin', 12 * MiB)).isError, undefined);
+      // 12 MiB over the 12 MiB file: the old blocks go as it is truncated (it was 24 MiB > 20 before)
+      for (let i = 0; i < 3; i++) {
+        const r = await write('a.bin', 12 * MiB);
+        assert.equal(r.isError, undefined, JSON.stringify(r).slice(0, 300));
+      }
+      // growing it by 3 MiB fits (15 of 20) ...
+      assert.equal((await write('a.bin', 15 * MiB)).isError, undefined);
+      // ... by 8 MiB more does not, and the refusal names what it adds
+      const grow = await write('a.bin', 23 * MiB);
+      assert.equal(grow.isError, true);
+      const asked = /may take 20 MiB of disk \(its disk_mb\); its workspace takes \d+ MiB, and (\d+) bytes more/.exec(grow.content[0].text);
+      assert.ok(asked && Number(asked[1]) > 0 && Number(asked[1]) <= 8 * MiB, grow.content[0].text);
+      // appending frees nothing: all of it counts
+      const app = await write('a.bin', 6 * MiB, { append: true });
+      assert.equal(app.isError, true, 'appending 6 MiB to 15 MiB under 20');
+      // a sparse file's size is not space: writing over a 1 GiB hole of no blocks counts in full
+      const made = await a.call('execute', { session_id: sid, language: 'shell', code: 'truncate -s 1G sparse.bin && du -k sparse.bin' });
+      assert.match(made.structuredContent.stdout, /^0\t/, JSON.stringify(made).slice(0, 300));
+      const sparse = await write('sparse.bin', 8 * MiB);
+      assert.equal(sparse.isError, true, 'an 8 MiB write over a sparse file, 15 MiB held of 20');
+      const list = (await a.call('file_list', { session_id: sid })).structuredContent.entries;
+      assert.equal(list.find((e) => e.name === 'a.bin').size, 15 * MiB, 'the refused writes changed nothing');
+    } finally {
+      await a.close();
+      await srv.close();
+    }
+  });
+
   test('003 resources.storage and 004 disk_limit are the session\'s disk limit', { timeout: 120000 }, async () => {
     const srv = await startServe({ config: { quota: { disk_scan: '10m', disk_scan_busy: '1s' } } });
     const admin = await wsClient(srv);	// the operator's key sees every session
