@@ -146,6 +146,12 @@ void tp_req_add_header(struct tp_req *r, const char *name, const char *value);
 struct srv_rate_verdict;
 /** Add the rate-limit headers of v (server/base/rate.h): X-RateLimit-*, Retry-After when refused. */
 void tp_req_rate_headers(struct tp_req *r, const struct srv_rate_verdict *v);
+/**
+ * Did a rate limit refuse this request (tp_req_rate_headers was given a
+ * refused verdict, e.g. by the tool registry's bucket)? A route tells a rate
+ * limit (429) from other limits of the same error class (quotas) with it.
+ */
+bool tp_req_rate_refused(const struct tp_req *r);
 /** Answer with status and a body of type (NULL: application/json), and finish. */
 void tp_req_send(struct tp_req *r, int status, const char *type, const void *body, size_t len);
 /** Answer with status and the JSON of body (stolen), and finish. */

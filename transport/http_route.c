@@ -523,6 +523,11 @@ void tp_req_rate_headers(struct tp_req *r, const struct srv_rate_verdict *v)
 		http_stream_rate_headers(r->st, v);
 }
 
+bool tp_req_rate_refused(const struct tp_req *r)
+{
+	return r->st && r->st->has_rate && r->st->rate.refused;
+}
+
 void tp_req_send(struct tp_req *r, int status, const char *type, const void *body, size_t len)
 {
 	r->st->status = status;

@@ -229,6 +229,23 @@ void ab_finish_fail(struct abreq *a, int status, const char *error, const char *
 	ab_free(a);
 }
 
+/*
+ * The status and short error of a tool's failure of class cls on r. The twin
+ * says nothing of quotas: a rate limit (tp_req_rate_refused) is 429 "rate
+ * limit exceeded" with its X-RateLimit headers; any other limit (a key's
+ * quota, a session's disk limit: waiting does not lift it) is 403 "limit
+ * exceeded", as Kubernetes answers an exceeded quota; the rest as every
+ * dialect maps them (rest_status_of), *error left to the caller.
+ */
+int ab_status_of(struct tp_req *r, enum err_class cls, const char **error)
+{
+	if (cls != ERR_LIMIT)
+		return rest_status_of(cls);
+	bool rate = r && tp_req_rate_refused(r);
+	*error = rate ? "rate limit exceeded" : "limit exceeded";
+	return rate ? 429 : 403;
+}
+
 /* A tool's failure: not found is the dialect's 404; the rest its status with the request's own words. */
 static void call_done(void *arg, json_t *result, enum err_class cls)
 {
@@ -243,10 +260,10 @@ static void call_done(void *arg, json_t *result, enum err_class cls)
 		} else if (cls == ERR_NOT_FOUND) {
 			ab_finish_fail(a, 404, a->not_found ? a->not_found : "environment not found", NULL);
 		} else {
-			int st = rest_status_of(cls);
-			ab_finish_fail(a, st, st >= 500 && a->what ? a->what : st == 429 ? "rate limit exceeded"
-				       : st == 403 ? "forbidden" : a->what ? a->what : "request failed",
-				       rest_result_text(result));
+			const char *error = NULL;
+			int st = ab_status_of(a->r, cls, &error);
+			ab_finish_fail(a, st, error ? error : st >= 500 && a->what ? a->what : st == 403 ? "forbidden"
+				       : a->what ? a->what : "request failed", rest_result_text(result));
 		}
 	} else {
 		void (*next)(struct abreq *, json_t *) = a->next;
@@ -676,9 +693,9 @@ static void create_failed(struct abreq *a, enum err_class cls, const char *text)
 		ab_finish_fail(a, 400, "validation failed", m ? m + 9 : text);
 		return;
 	}
-	int st = rest_status_of(cls);
-	ab_finish_fail(a, st, st == 429 ? "rate limit exceeded" : st == 403 ? "forbidden" : "failed to create environment",
-		       text);
+	const char *error = NULL;
+	int st = ab_status_of(a->r, cls, &error);
+	ab_finish_fail(a, st, error ? error : st == 403 ? "forbidden" : "failed to create environment", text);
 }
 
 static void env_create(struct tp_req *r, void *arg)
@@ -902,8 +919,9 @@ static void update_failed(struct abreq *a, enum err_class cls, const char *text)
 	if (cls == ERR_UNAVAILABLE)
 		return ab_finish_fail(a, 400, "validation failed", "resources.cpu cannot be changed here: this host has no "
 				      "cpu cgroup controller to keep a CPU cap");
-	int st = rest_status_of(cls);
-	ab_finish_fail(a, st, st == 429 ? "rate limit exceeded" : "failed to update environment", text);
+	const char *error = NULL;
+	int st = ab_status_of(a->r, cls, &error);
+	ab_finish_fail(a, st, error ? error : "failed to update environment", text);
 }
 
 /*

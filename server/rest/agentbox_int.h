@@ -51,6 +51,12 @@ struct abreq {
 
 /** Answer body (stolen) as Go's encoder writes it. */
 void ab_send(struct tp_req *r, int status, json_t *body);
+/**
+ * The HTTP status of a tool's failure of class cls on r; for a limit also
+ * *error, its short error: 429 "rate limit exceeded" when a rate limit
+ * refused r, else 403 "limit exceeded" (a quota or a disk limit).
+ */
+int ab_status_of(struct tp_req *r, enum err_class cls, const char **error);
 /** Answer {error, message, code}. */
 void ab_fail(struct tp_req *r, int status, const char *error, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 

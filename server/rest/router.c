@@ -132,7 +132,7 @@ static void caller_on_cancel(void *ctx, void (*fn)(void *arg), void *arg)
 	c->cancel_arg = arg;
 }
 
-/* Headers on every limited answer; a refusal is finished as ERR_LIMIT, which the dialect answers 429. */
+/* Headers on every limited answer; a refusal is finished as ERR_LIMIT, and the request remembers it (tp_req_rate_refused) so the dialect answers 429. */
 static bool caller_rate(void *ctx, const struct srv_rate_verdict *v)
 {
 	struct rest_callctx *c = ctx;

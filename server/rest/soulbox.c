@@ -61,7 +61,7 @@ const char *sb_code_name(enum sb_code code)
 	return (unsigned)code < ARRAY_SIZE(code_names) ? code_names[code] : "SYSTEM_ERROR";
 }
 
-int sb_status_of(enum err_class cls, enum sb_code *code)
+int sb_status_of(struct tp_req *r, enum err_class cls, enum sb_code *code)
 {
 	static const struct {
 		int status;
@@ -72,13 +72,13 @@ int sb_status_of(enum err_class cls, enum sb_code *code)
 		[ERR_NOT_FOUND] = { 404, SB_RESOURCE_NOT_FOUND },
 		[ERR_CONFLICT] = { 409, SB_VALIDATION_ERROR },
 		[ERR_DENIED] = { 403, SB_INSUFFICIENT_PERMISSIONS },
-		[ERR_LIMIT] = { 429, SB_RESOURCE_LIMIT_EXCEEDED },
+		[ERR_LIMIT] = { 403, SB_RESOURCE_LIMIT_EXCEEDED },
 		[ERR_UNAVAILABLE] = { 503, SB_SYSTEM_ERROR },
 		[ERR_TIMEOUT] = { 504, SB_EXECUTION_TIMEOUT },
 	};
 	size_t i = (unsigned)cls < ARRAY_SIZE(map) ? (size_t)cls : ERR_INTERNAL;
 	*code = map[i].code;
-	return map[i].status;
+	return cls == ERR_LIMIT && r && tp_req_rate_refused(r) ? 429 : map[i].status;
 }
 
 void sb_request_id(char *out)
@@ -171,7 +171,7 @@ const char *sb_message_of(enum err_class cls, const char *message, char *buf, si
 void sb_fail_class(struct tp_req *r, enum err_class cls, const char *message)
 {
 	enum sb_code code;
-	int status = sb_status_of(cls, &code);
+	int status = sb_status_of(r, cls, &code);
 	char text[300];
 	fail_text(r, status, code, NULL, sb_message_of(cls, message, text, sizeof(text)));
 }

@@ -65,13 +65,15 @@ enum sb_code {
 /** "VALIDATION_ERROR", ... */
 const char *sb_code_name(enum sb_code code);
 /**
- * The HTTP status and code of a tool failure's class: invalid 400 and
- * conflict 409 VALIDATION_ERROR, not found 404 RESOURCE_NOT_FOUND, denied
- * 403 INSUFFICIENT_PERMISSIONS, limit 429 RESOURCE_LIMIT_EXCEEDED,
- * unavailable 503 and internal 500 SYSTEM_ERROR, timeout 504
- * EXECUTION_TIMEOUT.
+ * The HTTP status and code of a tool failure's class on request r (may be
+ * NULL): invalid 400 and conflict 409 VALIDATION_ERROR, not found 404
+ * RESOURCE_NOT_FOUND, denied 403 INSUFFICIENT_PERMISSIONS, limit
+ * RESOURCE_LIMIT_EXCEEDED: 429 when a rate limit refused r
+ * (tp_req_rate_refused), 403 for any other (a quota, a disk limit: waiting
+ * does not lift it), unavailable 503 and internal 500 SYSTEM_ERROR, timeout
+ * 504 EXECUTION_TIMEOUT.
  */
-int sb_status_of(enum err_class cls, enum sb_code *code);
+int sb_status_of(struct tp_req *r, enum err_class cls, enum sb_code *code);
 /** A new request id, "req_" and 16 hex digits, into out (at least SB_REQ_ID_MAX bytes). */
 #define SB_REQ_ID_MAX 24
 void sb_request_id(char *out);

@@ -157,7 +157,7 @@ static void chain_failed(struct sb_call *c, enum err_class cls, const char *mess
 {
 	struct run *u = c->ext;
 	enum sb_code code;
-	int status = sb_status_of(cls, &code);
+	int status = sb_status_of(c->r, cls, &code);
 	char text[300];
 	json_t *err = sb_error_json(code, sb_message_of(cls, message, text, sizeof(text)), NULL, NULL, NULL);
 	exec_finished(u->e, u->e->cancel ? "cancelled" : "failed",
@@ -666,7 +666,7 @@ json_t *sb_exec_end(struct sb_exec *e, json_t *d, enum err_class cls, const char
 		enum sb_code code;
 		char text[300];
 		json_t *env;
-		sb_status_of(cls, &code);
+		sb_status_of(NULL, cls, &code);
 		env = sb_error_json(code, sb_message_of(cls, message, text, sizeof(text)), NULL, NULL, NULL);
 		r = json_pack("{s:O}", "error", json_object_get(env, "error"));
 		json_decref(env);

@@ -79,7 +79,7 @@ static void key_create(struct tp_req *r, void *arg)
 		const char *field = err->cls == ERR_INVALID && strstr(err_text(err), "expir") ? "expires_at"
 				  : err->cls == ERR_DENIED ? "permissions" : NULL;
 		enum sb_code code;
-		int status = sb_status_of(err->cls, &code);
+		int status = sb_status_of(r, err->cls, &code);
 		if (field)
 			sb_fail(r, err->cls == ERR_DENIED ? 403 : status, code, field, "%s", err_text(err));
 		else

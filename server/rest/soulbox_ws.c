@@ -131,7 +131,7 @@ static void caller_finish(void *ctx, json_t *result, enum err_class cls)
 		enum sb_code c;
 		char text[300];
 		json_decref(sb_exec_end(rec, NULL, cls, rest_result_text(result)));
-		sb_status_of(cls, &c);
+		sb_status_of(NULL, cls, &c);
 		send_error(w, c, NULL, sb_message_of(cls, rest_result_text(result), text, sizeof(text)));
 	} else {
 		/* the record's result decides, so the frame and GET /api/execute/{id} say the same */

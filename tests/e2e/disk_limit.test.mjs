@@ -138,7 +138,8 @@ describe('a session\'s disk limit', () => {
       assert.equal(killed.status, 200, killed.text);
       assert.equal(killed.json.exit_code, 137, killed.text);
       const refused = await ab(token, 'POST', `/api/v1/environments/${id}/exec`, { command: ['true'] });
-      assert.equal(refused.status, 429, refused.text);
+      assert.equal(refused.status, 403, refused.text);
+      assert.equal(refused.json.error, 'limit exceeded', 'a disk limit is not a rate limit');
       assert.match(refused.json.message, /may take 20 MiB of disk \(its disk_mb\)/);
       const patched = await ab(token, 'PATCH', `/api/v1/environments/${id}`, { resources: { cpu: '500m', memory: '256Mi', storage: '1Gi' } });
       assert.equal(patched.status, 200, patched.text);
@@ -157,7 +158,8 @@ describe('a session\'s disk limit', () => {
       fd.append('file', new Blob([Buffer.alloc(30 * MiB, 1)]), 'big.bin');
       const up = await fetch(`${srv.base}/api/files/upload`, { method: 'POST', body: fd, headers: { 'X-API-Key': key } });
       const upText = await up.text();
-      assert.equal(up.status, 429, upText);
+      assert.equal(up.status, 403, upText);
+      assert.equal(JSON.parse(upText).error.code, 'RESOURCE_LIMIT_EXCEEDED');
       assert.match(JSON.parse(upText).error.message, /may take 20 MiB of disk \(its disk_mb\)/);
       const put = await sb(srv, key, 'PUT', `/api/sandboxes/${sid}`, { resources: { disk_limit: '64M' } });
       assert.equal(put.status, 200, put.text);

@@ -798,3 +798,24 @@ describe('REST dialect 003: rate limits', () => {
   });
 
 });
+
+describe('REST dialect 003: a quota is not a rate limit', () => {
+  let srv;
+  before(async () => {
+    srv = await startServe({ config: { quota: { sessions: 1 }, rate_limits: { execute: { per_minute: 6, burst: 1 } } } });
+  });
+  after(async () => { await srv?.close(); });
+
+  test('past a quota: 403 "limit exceeded" naming it; past the server\'s execute rate: 429 "rate limit exceeded" with X-RateLimit-*', async () => {
+    const k = createKey(srv.dataDir, { name: 'quota-k' }).key;
+    const env = await api(srv, k, 'POST', '/api/v1/environments', ENV('one'));
+    assert.equal(env.status, 201, env.text);
+    assertError(await api(srv, k, 'POST', '/api/v1/environments', ENV('two')), 403, 'limit exceeded', /quota: this key may hold 1 sessions and holds 1/);
+    const first = await api(srv, k, 'POST', `/api/v1/environments/${env.json.id}/exec`, { command: ['true'] });
+    assert.equal(first.status, 200, first.text);
+    const second = await api(srv, k, 'POST', `/api/v1/environments/${env.json.id}/exec`, { command: ['true'] });
+    assertError(second, 429, 'rate limit exceeded', /rate limit exceeded for execute calls/);
+    assert.equal(second.headers['x-ratelimit-remaining'], '0', JSON.stringify(second.headers));
+    assert.ok(Number(second.headers['retry-after']) >= 1, JSON.stringify(second.headers));
+  });
+});

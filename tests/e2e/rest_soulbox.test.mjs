@@ -774,3 +774,27 @@ describe('soulbox (004): rate limits', () => {
     assert.equal(again.status, 200, again.text);
   });
 });
+
+describe('soulbox (004): a quota is not a rate limit', () => {
+  let srv; // eslint-disable-line no-shadow
+  before(async () => {
+    srv = await startServe({ config: { quota: { sessions: 1 }, rate_limits: { execute: { per_minute: 6, burst: 1 } },
+      compat: { soulbox: { rate_limits: { requests: 10000, executions: 10000, uploads: 10000 } } } } });
+  });
+  after(async () => { await srv?.close(); });
+
+  test('past a quota: 403 RESOURCE_LIMIT_EXCEEDED naming it; past the server\'s execute rate: 429 with X-RateLimit-*', async () => {
+    const k = createKey(srv.dataDir, { name: 'quota-k' }).key;
+    const one = await sb(srv, k, 'POST', '/api/sandboxes', { name: 'one' });
+    assert.equal(one.status, 201, one.text);
+    const two = await sb(srv, k, 'POST', '/api/sandboxes', { name: 'two' });
+    assertError(two, 403, 'RESOURCE_LIMIT_EXCEEDED');
+    assert.match(two.json.error.message, /quota: this key may hold 1 sessions and holds 1/);
+    const run = () => sb(srv, k, 'POST', '/api/execute', { language: 'bash', code: 'true', sandbox_id: one.json.sandbox_id });
+    assert.equal((await run()).status, 200);
+    const limited = await run();
+    assertError(limited, 429, 'RESOURCE_LIMIT_EXCEEDED');
+    assert.match(limited.json.error.message, /rate limit exceeded for execute calls/);
+    assert.equal(limited.headers['x-ratelimit-remaining'], '0', JSON.stringify(limited.headers));
+  });
+});

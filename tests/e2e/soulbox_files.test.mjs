@@ -354,6 +354,7 @@ print(r.json()['error']['code'])
     fs.writeFileSync(f, crypto.randomBytes(Math.floor(3.5 * MB)));
     const r = await curlUpload(f, ['-F', 'path=q.bin']);
     assert.equal(r.json?.error?.code, 'RESOURCE_LIMIT_EXCEEDED', r.text);
+    assert.equal(r.status, 403, 'a quota, not a rate limit (429)');
     assert.match(r.json.error.message, /disk/);
     assert.deepEqual(await leftovers(srv, alice, id), []);
     assert.equal((await sh(srv, alice, id, 'ls q.bin 2>&1 | grep -c "No such"')).trim(), '1');
