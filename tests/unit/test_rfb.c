@@ -31,6 +31,30 @@ static size_t read_n(int fd, void *buf, size_t n)
 	return got;
 }
 
+/* How many fds below FD_SETSIZE this process has open. */
+static int low_fds(void)
+{
+	int n = 0;
+	for (int fd = 0; fd < FD_SETSIZE; fd++)
+		n += fcntl(fd, F_GETFD) >= 0;
+	return n;
+}
+
+/*
+ * Wait (5 s at most) until no more than n fds below FD_SETSIZE are open: a
+ * client's own thread closes its socket after our end is closed, whenever it
+ * is scheduled.
+ */
+static bool low_fds_back_to(int n)
+{
+	for (int i = 0; i < 5000; i++) {
+		if (low_fds() <= n)
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
 /* A client socket handed to the screen as the server does; our end or -1. */
 static int connect_client(const struct vnc_rfb_api *R, struct vnc_srv *s, int at_fd, struct err **errp)
 {
@@ -79,6 +103,7 @@ int main(void)
 	fb->pix = xcalloc(fb->stride, (size_t)fb->h);
 	struct vnc_srv *s = R->screen_new("ses_test", fb, &e);
 	ok(s != NULL, "a screen");
+	int idle_fds = low_fds();	/* before any client */
 
 	int c = connect_client(R, s, -1, &e);
 	ok(c >= 0 && read_n(c, buf, 12) == 12 && !memcmp(buf, "RFB 003.008\n", 12), "a client gets the RFB greeting at once");
@@ -98,6 +123,8 @@ int main(void)
 		ok(c >= 0 && read_n(c, buf, 12) == 12, "a socket at fd %d is moved below %d and served", high, FD_SETSIZE);
 		if (c >= 0)
 			close(c);
+		/* the clients' server sides must be gone first, or one could free an fd below FD_SETSIZE after the fill */
+		ok(low_fds_back_to(idle_fds), "the clients' sockets are closed once our ends are");
 
 		/* fill every free fd below FD_SETSIZE */
 		int fill[FD_SETSIZE], nfill = 0, fd;
