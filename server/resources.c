@@ -80,11 +80,6 @@ struct res_uri {
 	char *path;		/* files: the decoded path (malloc'd) */
 };
 
-static int hexval(char c)
-{
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
 /* Percent-decoding; NULL for a bad escape or an encoded NUL. */
 static char *pct_decode(const char *s)
 {
@@ -94,7 +89,7 @@ static char *pct_decode(const char *s)
 			buf_add(&b, s, 1);
 			continue;
 		}
-		int hi = hexval(s[1]), lo = hi < 0 ? -1 : hexval(s[2]);
+		int hi = srv_hex_value(s[1]), lo = hi < 0 ? -1 : srv_hex_value(s[2]);
 		if (lo < 0 || (hi == 0 && lo == 0)) {
 			buf_release(&b);
 			return NULL;

@@ -594,6 +594,18 @@ static int add_cors(struct lws *wsi, const char *origin, bool preflight, unsigne
 /* Write what is queued; returns -1 when lws should close the connection. */
 static int add_rate_headers(struct stream *st, unsigned char **p, unsigned char *end);
 
+/* The answer is written: ready for the next request, or closed (-1) when the stream says so. */
+static int transaction_done(struct lws *wsi, struct stream *st)
+{
+	if (!st->close_after)
+		return lws_http_transaction_completed(wsi) ? -1 : 0;
+	if (!lws_partial_buffered(wsi))
+		return -1;
+	st->closing = true; /* lws writes what it holds first */
+	lws_callback_on_writable(wsi);
+	return 0;
+}
+
 static int stream_write(struct stream *st)
 {
 	struct lws *wsi = st->wsi;
@@ -601,6 +613,8 @@ static int stream_write(struct stream *st)
 
 	if (st->overflow)
 		return -1;
+	if (st->closing)
+		return transaction_done(wsi, st);
 	if (!st->headers_sent) {
 		unsigned char hb[LWS_PRE + 8192], *start = hb + LWS_PRE, *p = start, *end = hb + sizeof(hb) - 1;
 		const char *type = st->raw ? st->own_type
@@ -630,6 +644,9 @@ static int stream_write(struct stream *st)
 		if (st->sse && !st->raw && lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
 							   (const unsigned char *)"no-cache", 8, &p, end))
 			return -1;
+		if (st->close_after && lws_add_http_header_by_name(wsi, (const unsigned char *)"connection:",
+								    (const unsigned char *)"close", 5, &p, end))
+			return -1;
 		if (st->status == 401 &&
 		    lws_add_http_header_by_name(wsi, (const unsigned char *)"www-authenticate:",
 						(const unsigned char *)"Bearer realm=\"mcpbox\"", 21, &p, end))
@@ -643,7 +660,7 @@ static int stream_write(struct stream *st)
 				lws_set_timer_usecs(wsi, SSE_PING_US);
 		}
 		if (!pending && st->finished && !st->sse)
-			return lws_http_transaction_completed(wsi) ? -1 : 0;
+			return transaction_done(wsi, st);
 		if (pending || st->finished)
 			lws_callback_on_writable(wsi);
 		return 0;
@@ -663,7 +680,7 @@ static int stream_write(struct stream *st)
 		if (st->on_written)
 			st->on_written(st->written_arg);
 		if (last)
-			return lws_http_transaction_completed(wsi) ? -1 : 0;
+			return transaction_done(wsi, st);
 		if (n < pending)
 			lws_callback_on_writable(wsi);
 		return 0;
@@ -672,7 +689,7 @@ static int stream_write(struct stream *st)
 		/* an event stream ends with an empty final write */
 		if (lws_write(wsi, (unsigned char *)st->out.data + LWS_PRE, 0, LWS_WRITE_HTTP_FINAL) < 0)
 			return -1;
-		return lws_http_transaction_completed(wsi) ? -1 : 0;
+		return transaction_done(wsi, st);
 	}
 	return 0;
 }
@@ -1361,7 +1378,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
 		if (p->req && http_req_streaming(p->req)) {
-			http_req_body_end(p, TP_BODY_COMPLETE);
+			/* a chunked body ends at its last chunk: lws' end is its 100 MiB guess, reached */
+			http_req_body_end(p, p->chunked ? TP_BODY_TOO_LARGE : TP_BODY_COMPLETE);
 			return 0;
 		}
 		if (p->req && !p->rejected) {

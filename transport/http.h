@@ -57,7 +57,8 @@ enum tp_body_end {
 	TP_BODY_COMPLETE,	/* every byte was handed to data */
 	TP_BODY_TOO_LARGE,	/* it passed max_upload: nothing more comes; the route answers (its 413) */
 	TP_BODY_GONE,		/* the client left before it ended; the route finishes the request (dropped) */
-	TP_BODY_UNSIZED,	/* (tp_req_read_body only) sent chunked, without a Content-Length: not readable here */
+	TP_BODY_MALFORMED,	/* its chunked framing is malformed: nothing more comes; the route answers (its 400) */
+	TP_BODY_UNSIZED,	/* (tp_req_read_body only) sent with a transfer coding besides chunked: not readable here */
 };
 
 /** What a route that reads its body as it arrives is told (tp_req_read_body). */
@@ -74,11 +75,20 @@ struct tp_body_ops {
  * rest is read and dropped, and nothing more is called). Returns 0, or
  * TP_BODY_TOO_LARGE at once when the request declares a Content-Length past
  * max_upload (nothing is read; the route answers its 413), or
- * TP_BODY_UNSIZED for a body sent with Transfer-Encoding: chunked and no
- * Content-Length, which libwebsockets does not read (the route answers 411). A client waiting
+ * TP_BODY_UNSIZED for a body sent with a Transfer-Encoding other than
+ * "chunked" alone (a chunked body is decoded and read: tp_req_body_chunked),
+ * which is not read (the route answers 411). A client waiting
  * for "100 Continue" gets it here, so a refusal at the headers costs no body.
  */
 int tp_req_read_body(struct tp_req *r, const struct tp_body_ops *ops, void *arg);
+/**
+ * Is the body of a streamed route's request sent chunked (no Content-Length)?
+ * It is read like any other, decoded (transport/chunked.h), but libwebsockets
+ * 4.1 takes such a body to be 100 MiB long with its framing (server.c,
+ * lws_http_action): past that it ends as TP_BODY_TOO_LARGE whatever
+ * max_upload says. The connection is closed after the answer.
+ */
+bool tp_req_body_chunked(const struct tp_req *r);
 /** Stop (true) or resume reading the body from the socket (a streamed route's backpressure). */
 void tp_req_pause_body(struct tp_req *r, bool paused);
 /** The largest body a streamed route takes (the server's max_upload). */

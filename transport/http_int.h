@@ -10,6 +10,7 @@
 #include "tp.h"
 #include "http.h"
 #include "route.h"
+#include "chunked.h"
 #include "../server/base/buf.h"
 #include "../server/base/rate.h"
 
@@ -63,6 +64,8 @@ struct stream {
 	bool has_rate;			/* a rate limit applied: X-RateLimit-* from rate */
 	struct srv_rate_verdict rate;	/* the tightest bucket of the calls made for this answer */
 	struct tp_req *req;		/* a route's unfinished request, told when the client leaves */
+	bool close_after;		/* close the connection once the answer is out ("connection: close") */
+	bool closing;			/* it is out but for what lws buffered: close when that is written */
 	struct stream *next_in_sess;
 };
 
@@ -133,6 +136,8 @@ struct pss {
 	char scope[64];			/* /sessions/{id}/mcp|sse|messages: the session, or "" */
 	char token[80];			/* the scoped token it came with, if any */
 	struct tp_req *req;		/* a route's request whose body is arriving */
+	bool chunked;			/* ... with Transfer-Encoding: chunked: its bytes go through dechunk */
+	struct tp_chunked dechunk;
 	const struct route *wsroute;	/* a WebSocket upgrade a route accepted ... */
 	void *wsuser;			/* ... with this state of the route's */
 	struct tp_ws *rws;		/* that WebSocket once open */

@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -54,6 +55,7 @@ struct tp_req {
 	uint64_t body_got;		/* bytes handed to the route */
 	bool body_ended;		/* ops->end ran (or the route answered) */
 	bool body_paused;		/* tp_req_pause_body(true) */
+	bool chunked;			/* its body is sent chunked (no Content-Length) */
 };
 
 /* A WebSocket a route accepted. */
@@ -309,25 +311,56 @@ bool http_req_streaming(const struct tp_req *r)
 	return r->body_pss != NULL;
 }
 
-void http_req_body_piece(struct pss *p, const void *in, size_t len)
+/* Body bytes for r: to the route (false once it answered, or its body ended). */
+static bool body_deliver(struct pss *p, struct tp_req *r, const void *in, size_t len)
 {
-	struct tp_req *r = p->req;
-	if (r->body_ended)
-		return;
 	if (!r->body_ops) {
 		/* fn neither answered nor took the body: a route's bug, answered for it */
 		log_warn("http: %s took neither its body nor answered", r->path);
 		r->body_ended = true;
 		tp_req_json(r, 500, json_pack("{s:s}", "detail", "the route did not read its body"));
-		return;
+		return false;
 	}
 	if (r->body_got + len > H.o.max_upload) {
 		r->body_ended = true;
 		r->body_ops->end(r->body_arg, TP_BODY_TOO_LARGE);
-		return;
+		return false;
 	}
 	r->body_got += len;
 	r->body_ops->data(r->body_arg, in, len); /* may answer, and so free r */
+	return p->req == r && !r->body_ended;
+}
+
+void http_req_body_piece(struct pss *p, const void *in, size_t len)
+{
+	struct tp_req *r = p->req;
+	if (r->body_ended)
+		return;
+	if (!p->chunked) {
+		body_deliver(p, r, in, len);
+		return;
+	}
+	/* lws hands the chunked body over raw: its pieces are what the framing carries */
+	const char *at = in, *data;
+	size_t n;
+	for (;;) {
+		switch (tp_chunked_next(&p->dechunk, &at, &len, &data, &n)) {
+		case TP_CHUNKED_DATA:
+			if (!body_deliver(p, r, data, n))
+				return;
+			continue;
+		case TP_CHUNKED_MORE:
+			return;
+		case TP_CHUNKED_END:
+			http_req_body_end(p, TP_BODY_COMPLETE);
+			return;
+		case TP_CHUNKED_BAD:
+			/* a framing that cannot be trusted: nothing more of it is read (the connection closes after the answer) */
+			log_debug("http: %s: malformed chunked body", r->path);
+			http_req_body_end(p, TP_BODY_MALFORMED);
+			return;
+		}
+	}
 }
 
 void http_req_body_end(struct pss *p, enum tp_body_end how)
@@ -354,8 +387,8 @@ int tp_req_read_body(struct tp_req *r, const struct tp_body_ops *ops, void *arg)
 	if (wsi && http_hdr(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, clen, sizeof(clen)) == 0 &&
 	    strtoull(clen, NULL, 10) > H.o.max_upload)
 		return TP_BODY_TOO_LARGE;
-	if (!r->body_pss && wsi && http_hdr(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING, te, sizeof(te)) == 0 &&
-	    strcasestr(te, "chunked"))
+	/* a chunked body is read (http_route_request); a coding besides chunked is not */
+	if (!r->body_pss && wsi && http_hdr(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING, te, sizeof(te)) == 0)
 		return TP_BODY_UNSIZED;
 	r->body_ops = ops;
 	r->body_arg = arg;
@@ -658,6 +691,26 @@ void tp_ws_close(struct tp_ws *ws)
 		lws_callback_on_writable(ws->wsi);
 }
 
+/* Is the request's Transfer-Encoding "chunked" and nothing else (no Content-Length)? */
+static bool chunked_only(struct lws *wsi)
+{
+	char te[64], clen[32];
+	if (http_hdr(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING, te, sizeof(te)) < 0 ||
+	    http_hdr(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, clen, sizeof(clen)) == 0)
+		return false;
+	const char *a = te, *b = te + strlen(te);
+	while (a < b && isspace((unsigned char)*a))
+		a++;
+	while (b > a && isspace((unsigned char)b[-1]))
+		b--;
+	return b - a == 7 && !strncasecmp(a, "chunked", 7);
+}
+
+bool tp_req_body_chunked(const struct tp_req *r)
+{
+	return r->chunked;
+}
+
 /*
  * A request for a route: answered now (GET, DELETE, no body) or once its
  * body is in (req_dispatch at BODY_COMPLETION). Returns false when no route
@@ -683,9 +736,18 @@ bool http_route_request(struct lws *wsi, struct pss *p, const char *path, int lm
 	p->req->path_known = other;
 	bool has_body = (method & (TP_POST | TP_PUT | TP_PATCH)) &&
 			http_hdr(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, clen, sizeof(clen)) == 0 && strtoull(clen, NULL, 10) > 0;
+	p->chunked = false;
 	if (rt->streamed) {
 		/* the route decides at the headers; its body comes to it piece by piece */
 		struct tp_req *r = p->req;
+		if (!has_body && (method & (TP_POST | TP_PUT | TP_PATCH)) && chunked_only(wsi)) {
+			/* lws leaves such a body framed and takes it to be 100 MiB long: decoded
+			   here, and the connection closed after the answer (lws would wait out
+			   the rest of those 100 MiB before reading another request) */
+			has_body = p->chunked = r->chunked = true;
+			tp_chunked_init(&p->dechunk);
+			p->st->close_after = true;
+		}
 		if (has_body)
 			r->body_pss = p;
 		else

@@ -81,6 +81,11 @@ void srv_time_iso(int64_t ms, bool millis, char out[SRV_TIME_ISO_MAX])
 		snprintf(out + n, SRV_TIME_ISO_MAX - n, "Z");
 }
 
+int srv_hex_value(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
 void srv_random_bytes(void *buf, size_t n)
 {
 	unsigned char *p = buf;

@@ -80,6 +80,8 @@ void srv_random_bytes(void *buf, size_t n);
 unsigned long srv_raise_nofile(void);
 /* A random identifier: prefix followed by 2*nbytes lowercase hex digits. */
 char *random_id(const char *prefix, size_t nbytes);
+/* The value of hex digit c (either case), or -1. */
+int srv_hex_value(char c);
 
 /* Set FD_CLOEXEC / O_NONBLOCK on fd; 0 or -1 with errno. */
 int fd_set_cloexec(int fd);

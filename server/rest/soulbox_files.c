@@ -404,7 +404,11 @@ static void upload_end(void *arg, enum tp_body_end how)
 	if (how == TP_BODY_TOO_LARGE) {
 		upload_refuse(u, 413, SB_RESOURCE_LIMIT_EXCEEDED, NULL, "");
 		snprintf(u->fail_text, sizeof(u->fail_text),
-			 "The upload is larger than this server takes (max_upload: %" PRIu64 " bytes)", tp_http_max_upload());
+			 "The upload is larger than this server takes (max_upload: %" PRIu64 " bytes%s)", tp_http_max_upload(),
+			 tp_req_body_chunked(u->c->r) ? "; a chunked body at most 100 MiB with its framing: send a "
+			 "Content-Length for more" : "");
+	} else if (how == TP_BODY_MALFORMED) {
+		upload_refuse(u, 400, SB_VALIDATION_ERROR, "file", "the body's chunked framing is malformed");
 	} else if (how == TP_BODY_GONE) {
 		upload_refuse(u, 400, SB_VALIDATION_ERROR, NULL, "the client left before the upload ended");
 	} else if (rest_mp_stream_end(u->mp, &why) < 0) {
@@ -455,7 +459,8 @@ static void upload(struct tp_req *r, void *arg)
 				tp_http_max_upload());
 		else
 			sb_fail(r, 411, SB_VALIDATION_ERROR, "file",
-				"Send the upload with a Content-Length (a chunked request body is not read)");
+				"Send the upload with a Content-Length, or Transfer-Encoding: chunked alone (no other "
+				"transfer coding is read)");
 		return;
 	}
 	u->c = sb_call_new(r, principal, NULL);

@@ -168,11 +168,102 @@ print(r.text)
     assert.equal(e.code, 'VALIDATION_ERROR');
     assert.equal(e.details.field, 'sandbox_id');
     assert.deepEqual(await leftovers(srv, alice, id), []);
-    // a chunked body (no Content-Length) is not read: said so, in the envelope
-    r = await run('curl', ['-sS', '-X', 'POST', `${srv.base}/api/files/upload`, '-H', `X-API-Key: ${alice}`, '-H', 'Transfer-Encoding: chunked',
-      '-F', `sandbox_id=${id}`, '-F', `file=@${small}`, '-w', '\n%{http_code}', '--max-time', '10']);
+  });
+
+  test('chunked uploads (no Content-Length) are decoded and streamed: curl -F and -T, Python http.client', async () => {
+    const data = crypto.randomBytes(7 * MB + 3);
+    const file = path.join(dir, 'chunked.bin');
+    fs.writeFileSync(file, data);
+    const sha = crypto.createHash('sha256').update(data).digest('hex');
+    // curl -F with the header: the multipart body goes chunked (after 100 Continue)
+    let r = await run('curl', ['-sS', '-v', '-X', 'POST', `${srv.base}/api/files/upload`, '-H', `X-API-Key: ${alice}`,
+      '-H', 'Transfer-Encoding: chunked', '-F', `sandbox_id=${id}`, '-F', `file=@${file}`, '-F', 'path=ch/curl-F.bin', '-w', '\n%{http_code}']);
+    assert.match(r.stdout, /\n200$/, r.stdout + r.stderr);
+    assert.match(r.stderr, /> Transfer-Encoding: chunked/);
+    assert.match(r.stderr, /< connection: close/i, 'the connection is not kept: lws would wait out its 100 MiB guess');
+    assert.deepEqual(JSON.parse(r.stdout.slice(0, r.stdout.lastIndexOf('\n'))).files.map((f) => [f.path, f.size]), [['/workspace/ch/curl-F.bin', data.length]]);
+    // curl -T of a multipart body made beforehand: a file of unknown length sent as it is read
+    const boundary = 'chunkedboundary';
+    const body = path.join(dir, 'chunked.multipart');
+    fs.writeFileSync(body, Buffer.concat([
+      Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="sandbox_id"\r\n\r\n${id}\r\n` +
+        `--${boundary}\r\nContent-Disposition: form-data; name="path"\r\n\r\nch/curl-T.bin\r\n` +
+        `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="t.bin"\r\n\r\n`),
+      data, Buffer.from(`\r\n--${boundary}--\r\n`)]));
+    r = await run('curl', ['-sS', '-X', 'POST', '-T', body, `${srv.base}/api/files/upload`, '-H', `X-API-Key: ${alice}`,
+      '-H', 'Transfer-Encoding: chunked', '-H', `Content-Type: multipart/form-data; boundary=${boundary}`, '-w', '\n%{http_code}']);
+    assert.match(r.stdout, /\n200$/, r.stdout + r.stderr);
+    // Python's http.client, a generator body with encode_chunked (chunks of odd sizes)
+    const code = `
+import http.client, json
+def parts():
+    yield b'--${boundary}\\r\\nContent-Disposition: form-data; name="sandbox_id"\\r\\n\\r\\n${id}\\r\\n'
+    yield b'--${boundary}\\r\\nContent-Disposition: form-data; name="file"; filename="py-chunked.bin"\\r\\n\\r\\n'
+    with open(${JSON.stringify(file)}, 'rb') as f:
+        while True:
+            b = f.read(65521)
+            if not b:
+                break
+            yield b
+    yield b'\\r\\n--${boundary}--\\r\\n'
+c = http.client.HTTPConnection('127.0.0.1', ${srv.port})
+c.request('POST', '/api/files/upload', body=parts(), encode_chunked=True,
+          headers={'X-API-Key': ${JSON.stringify(alice)}, 'Content-Type': 'multipart/form-data; boundary=${boundary}'})
+r = c.getresponse()
+print(r.status, r.getheader('Connection'))
+print(json.dumps(json.loads(r.read())['files'][0]['size']))
+`;
+    const py = await run('/usr/bin/python3', ['-'], { input: code });
+    assert.equal(py.stdout, `200 close\n${data.length}\n`, py.stderr);
+    const sums = (await sh(srv, alice, id, 'sha256sum ch/curl-F.bin ch/curl-T.bin py-chunked.bin')).trim().split('\n').map((l) => l.split(' ')[0]);
+    assert.deepEqual(sums, [sha, sha, sha]);
+    assert.deepEqual(await leftovers(srv, alice, id), []);
+    // a transfer coding besides chunked is not read: 411 in the envelope
+    r = await run('curl', ['-sS', '-X', 'POST', `${srv.base}/api/files/upload`, '-H', `X-API-Key: ${alice}`, '-H', 'Transfer-Encoding: gzip, chunked',
+      '-H', `Content-Type: multipart/form-data; boundary=${boundary}`, '--data-binary', 'x', '-w', '\n%{http_code}', '--max-time', '10']);
     assert.match(r.stdout, /\n411$/, r.stdout + r.stderr);
-    assert.match(r.stdout, /VALIDATION_ERROR.*Content-Length/);
+    assert.match(r.stdout, /VALIDATION_ERROR.*Transfer-Encoding: chunked alone/);
+  });
+
+  test('a chunked upload past lws\' 100 MiB guess is 413, nothing left; malformed chunk framing is 400 and closes the connection, nothing left', async () => {
+    // 105 MB under max_upload (150M): lws takes a body without a length to be 100 MiB long
+    const boundary = 'bigchunked';
+    const head = `--${boundary}\r\nContent-Disposition: form-data; name="sandbox_id"\r\n\r\n${id}\r\n` +
+      `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="huge.bin"\r\n\r\n`;
+    const sock = net.connect(srv.port, '127.0.0.1');
+    sock.on('error', () => {});
+    let answer = '';
+    sock.on('data', (d) => { answer += d; });
+    await new Promise((resolve) => sock.once('connect', resolve));
+    const chunk = (b) => Buffer.concat([Buffer.from(`${b.length.toString(16)}\r\n`), b, Buffer.from('\r\n')]);
+    sock.write(`POST /api/files/upload HTTP/1.1\r\nHost: 127.0.0.1:${srv.port}\r\nX-API-Key: ${alice}\r\n` +
+      `Content-Type: multipart/form-data; boundary=${boundary}\r\nTransfer-Encoding: chunked\r\n\r\n`);
+    sock.write(chunk(Buffer.from(head)));
+    const piece = chunk(crypto.randomBytes(MB));
+    for (let i = 0; i < 105 && !answer; i++) await new Promise((resolve) => sock.write(piece, resolve));
+    const got = await poll(() => (/\r\n\r\n\{/.test(answer) ? answer : null), { timeout: 10000, interval: 20 });
+    sock.destroy();
+    assert.ok(got, 'no answer');
+    assert.match(got, /^HTTP\/1\.1 413/);
+    assert.match(got, /RESOURCE_LIMIT_EXCEEDED.*chunked body at most 100 MiB/);
+    assert.ok(await poll(async () => ((await leftovers(srv, alice, id)).length === 0 && !unnamedUpload(srv) ? true : null), { timeout: 5000, interval: 50 }));
+    assert.equal((await sh(srv, alice, id, 'ls huge.bin 2>&1 | grep -c "No such"')).trim(), '1');
+    // a chunk size that is not hex: the request ends there, the connection is closed, nothing is written
+    const bad = net.connect(srv.port, '127.0.0.1');
+    bad.on('error', () => {});
+    await new Promise((resolve) => bad.once('connect', resolve));
+    let refusal = '';
+    bad.on('data', (d) => { refusal += d; });
+    const closed = new Promise((resolve) => bad.once('close', resolve));
+    bad.write(`POST /api/files/upload HTTP/1.1\r\nHost: 127.0.0.1:${srv.port}\r\nX-API-Key: ${alice}\r\n` +
+      `Content-Type: multipart/form-data; boundary=${boundary}\r\nTransfer-Encoding: chunked\r\n\r\n`);
+    bad.write(chunk(Buffer.from(head.replace('huge.bin', 'badframe.bin'))));
+    bad.write('zz\r\nnot a chunk\r\n');
+    assert.ok(await Promise.race([closed.then(() => true), sleep(5000).then(() => false)]), 'the connection stays open');
+    assert.match(refusal, /^HTTP\/1\.1 400/);
+    assert.match(refusal, /VALIDATION_ERROR.*chunked framing is malformed/);
+    assert.deepEqual(await leftovers(srv, alice, id), []);
+    assert.equal((await sh(srv, alice, id, 'ls badframe.bin 2>&1 | grep -c "No such"')).trim(), '1');
   });
 
   test('an upload in progress is an unnamed file: nothing in the workspace, and nothing left when the client leaves', async () => {
@@ -342,6 +433,12 @@ print(r.json()['error']['code'])
 `;
     const py = await run('/usr/bin/python3', ['-'], { input: code });
     assert.equal(py.stdout, '413\nRESOURCE_LIMIT_EXCEEDED\n', py.stderr);
+    assert.equal((await sh(srv, alice, id, 'ls -A /workspace | wc -l')).trim(), '0');
+    // sent chunked, the cap holds as the decoded bytes arrive: 413 in the envelope, nothing left
+    const ch = await run('curl', ['-sS', '-X', 'POST', `${srv.base}/api/files/upload`, '-H', `X-API-Key: ${alice}`, '-H', 'Transfer-Encoding: chunked',
+      '-F', `sandbox_id=${id}`, '-F', `file=@${f}`, '-w', '\n%{http_code}']);
+    assert.match(ch.stdout, /\n413$/, ch.stdout + ch.stderr);
+    assert.equal(JSON.parse(ch.stdout.slice(0, ch.stdout.lastIndexOf('\n'))).error.code, 'RESOURCE_LIMIT_EXCEEDED');
     assert.equal((await sh(srv, alice, id, 'ls -A /workspace | wc -l')).trim(), '0');
     // under the cap goes through, on the same server
     const small = path.join(dir, 'small.bin');
