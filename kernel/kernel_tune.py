@@ -14,6 +14,18 @@ it replaces:
   buffer, and a flush counts as done once its text was handed to the IOPub
   thread, whose queue keeps every message in order, so nothing can overtake
   output.
+- IOPub messages go out on the thread that makes them, under one lock,
+  instead of each being queued for the IOPub thread and that thread woken
+  through an inproc socket (two GIL hand-overs per message). The same lock
+  covers a stream's flush from taking its text to sending it, so output
+  flushed by the IOPub thread's timer cannot pass a later message of the
+  cell's thread. Forked children still send through the master's pipe.
+- The execute reply goes straight out on the shell socket (non-blocking)
+  when nothing is queued before it, not on the event loop's next turn.
+- A cell is transformed (magics, `!cmd`, prefilters) once, not twice:
+  ipykernel's do_execute transforms it to choose a runner, then IPython's
+  run_cell transforms the same text again. The first result is kept for the
+  second call of the same request only.
 - The agent is the kernel's only client: no `busy` status and no
   `execute_input` echo (two of a cell's four IOPub messages, each a hop to
   the IOPub thread); `idle` still ends every request.
@@ -31,9 +43,13 @@ sleeps 0.5 ms (1 ms here) before each execute_reply as a workaround for
 clients that take the reply as the end of the output; the agent waits for
 the iopub idle instead.
 """
+import functools
 import logging
+import threading
+
+import zmq
 from ipykernel import iostream, ipkernel, kernelapp, kernelbase
-from IPython.core import formatters
+from IPython.core import formatters, interactiveshell
 from jupyter_client import session
 
 
@@ -54,6 +70,21 @@ def apply():
                 return
             flush_wait(self)
         S.write, S._flush, S.flush = w, f_now, f_wait
+    T = iostream.IOPubThread
+    if all(hasattr(T, a) for a in ('send_multipart', '_is_master_process', 'closed')) and hasattr(S, '_flush'):
+        lock = threading.RLock()
+        send_queued = T.send_multipart
+        def send_now(self, msg, *args, **kwargs):
+            if self.closed or not self._is_master_process():
+                return send_queued(self, msg, *args, **kwargs)
+            with lock:
+                self.socket.send_multipart(msg, *args, **kwargs)
+        T.send_multipart = send_now
+        flush_unlocked = S._flush
+        def flush_locked(self):
+            with lock:
+                flush_unlocked(self)
+        S._flush = flush_locked
     K = kernelbase.Kernel
     if hasattr(K, '_publish_status') and hasattr(K, '_publish_execute_input'):
         status = K._publish_status
@@ -74,6 +105,29 @@ def apply():
                 known[f] = accepts(meth)
             return known[f]
         kernelbase._accepts_cell_id = ipkernel._accepts_cell_id = accepts_cell_id
+    Shell = interactiveshell.InteractiveShell
+    if hasattr(Shell, 'transform_cell') and hasattr(ipkernel.IPythonKernel, 'do_execute'):
+        transform = Shell.transform_cell
+        def transform_once(self, raw_cell):
+            memo = self.__dict__.get('_mcpbox_tc')
+            if memo is not None:
+                self._mcpbox_tc = None
+                if memo[0] is raw_cell:
+                    return memo[1]
+            cell = transform(self, raw_cell)
+            if '_mcpbox_tc' in self.__dict__:	# inside do_execute: its run_cell asks again
+                self._mcpbox_tc = (raw_cell, cell)
+            return cell
+        Shell.transform_cell = transform_once
+        do_execute = ipkernel.IPythonKernel.do_execute
+        @functools.wraps(do_execute)
+        async def do_execute_once(self, *args, **kwargs):
+            self.shell._mcpbox_tc = None
+            try:
+                return await do_execute(self, *args, **kwargs)
+            finally:
+                self.shell.__dict__.pop('_mcpbox_tc', None)
+        ipkernel.IPythonKernel.do_execute = do_execute_once
     if hasattr(session, 'extract_dates'):
         session.extract_dates = lambda obj: obj
     catch = getattr(getattr(formatters, 'catch_format_error', None), '__wrapped__', None)
@@ -93,8 +147,24 @@ def apply():
         init_kernel = App.init_kernel
         def init_kernel_quiet(self):
             init_kernel(self)
+            reply_now(getattr(self.kernel, 'shell_stream', None))
             self.log.setLevel(max(logging.WARN, self.log_level))
         App.init_kernel = init_kernel_quiet
+
+
+def reply_now(stream):
+    """Replies on the shell stream go out at once when none waits before them."""
+    if stream is None or not all(hasattr(stream, a) for a in ('sending', 'socket', 'send_multipart')):
+        return
+    queued = stream.send_multipart
+    def send_now(msg, flags=0, copy=True, track=False, callback=None, **kwargs):
+        if callback or kwargs or track or stream.socket is None or stream.sending():
+            return queued(msg, flags=flags, copy=copy, track=track, callback=callback, **kwargs)
+        try:
+            stream.socket.send_multipart(msg, flags=flags | zmq.NOBLOCK, copy=copy)
+        except zmq.Again:
+            queued(msg, flags=flags, copy=copy)
+    stream.send_multipart = send_now
 
 
 if __name__ == "__main__":

@@ -183,6 +183,29 @@ describe('stateful kernels', () => {
     const many = ok(await cell('import sys, threading\nfor i in range(200):\n    print(i)\n    sys.stdout.flush()\n    sys.stdout.flush()\n' +
       't = threading.Thread(target=lambda: print("thread"))\nt.start(); t.join()\nprint("end", end="")'));
     assert.equal(many.stdout, [...Array(200).keys()].join('\n') + '\nthread\nend');
+    // IOPub messages go out on the thread that makes them (under one lock), the reply straight onto the shell socket
+    const direct = ok(await cell('from ipykernel import iostream\nprint(iostream.IOPubThread.send_multipart.__name__, ' +
+      'iostream.OutStream._flush.__name__, k.shell_stream.send_multipart.__name__)'));
+    assert.equal(direct.stdout, 'send_now flush_locked send_now\n');
+    // a cell is transformed once (magics and shell escapes still work, also after a top-level await)
+    const once = ok(await cell('from IPython.core.interactiveshell import InteractiveShell as S\nimport asyncio\n' +
+      'await asyncio.sleep(0)\nprint(S.transform_cell.__name__, type(k).do_execute.__name__)'));
+    assert.equal(once.stdout, 'transform_once do_execute\n');
+    const magic = ok(await cell('a = !echo hi\n%time b = 6 * 7\nprint(a[0], b)'));
+    assert.match(magic.stdout, /hi 42\n$/);
+    // a thread printing without flushes (its text goes out on the IOPub thread's timer) while the cell's thread
+    // displays: every line arrives, each stream in order, all before the cell's result, the displays in order
+    const mixed = ok(await cell('import threading, time\nfrom IPython.display import display\n' +
+      'def bg():\n    for i in range(300):\n        print("bg", i)\n        if i % 50 == 0: time.sleep(0.21)\n' +
+      't = threading.Thread(target=bg)\nt.start()\nfor i in range(30):\n    display(i)\n    time.sleep(0.02)\nt.join()\n"done"'));
+    assert.equal(mixed.stdout, [...Array(300).keys()].map((i) => `bg ${i}\n`).join(''));
+    const shown = mixed.outputs.map((o) => o.text);
+    assert.deepEqual(shown, [...[...Array(30).keys()].map(String), "'done'"], JSON.stringify(shown));
+    // a forked child's output still reaches the cell through the parent's pipe (then the IOPub thread, which
+    // needs a moment: ipykernel gives no way to wait for it)
+    const child = ok(await cell('import os, time\npid = os.fork()\nif pid == 0:\n    print("child", flush=True)\n    os._exit(0)\n' +
+      'os.waitpid(pid, 0)\ntime.sleep(0.5)\nprint("parent")'));
+    assert.match(child.stdout, /^(child\nparent|parent\nchild)\n$/, JSON.stringify(child));
   });
 
   test('input() reads the lines of stdin in order, echoed like a terminal; past them EOFError', async () => {
