@@ -18,6 +18,7 @@
 #include "agent.h"
 #include "chan.h"
 #include "embed.h"
+#include "langs.h"
 #include "proto.h"
 #include "../server/base/base64.h"
 #include "../server/base/buf.h"
@@ -68,11 +69,10 @@ static const char *const shell_argv[] = {
 	"--IPKernelApp.quiet=True", "--Kernel._execute_sleep=0", NULL,
 };
 
-static const struct lang_kernel kernels[] = {
-	{ "python", python_argv, kern_python_files },
-	{ "javascript", node_argv, kern_node_files },
-	{ "shell", shell_argv, kern_shell_files },
-};
+/* a row per language of langs.h */
+#define KERNEL_ROW(name, id) { name, id##_argv, kern_##id##_files }
+static const struct lang_kernel kernels[] = { KERN_LANG_LIST(KERNEL_ROW, KERN_LANG_COMMA) };
+#undef KERNEL_ROW
 
 static struct {
 	unsigned long long as_bytes;	/* RLIMIT_AS for the kernel (an ASan server's agent runs without one), 0: none */

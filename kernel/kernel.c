@@ -70,8 +70,8 @@ struct kern_cell {
 	char *previous;
 };
 
-/* the languages with a kernel (KERN_LANGS), in kernel/agent.c's table too */
-static const char *const langs[] = { "python", "javascript", "shell" };
+/* the languages with a kernel (langs.h) */
+static const char *const langs[] = { KERN_LANG_LIST(KERN_LANG_NAME, KERN_LANG_COMMA) };
 
 static struct {
 	bool inited;

@@ -25,6 +25,7 @@
 #include <uv.h>
 
 #include "chan.h"
+#include "langs.h"
 #include "../server/base/err.h"
 #include "../sessions/session.h"
 
@@ -34,9 +35,6 @@
 #define KERN_CODE_MAX ((size_t)1 << 20)
 #define KERN_POOL_WANT_MS (10 * 60 * 1000)	/* warm-pool sandboxes get kernels while cells ran this recently */
 
-/** The languages with a kernel, as a JSON enum and as text. */
-#define KERN_LANGS_JSON "[\"python\",\"javascript\",\"shell\"]"
-#define KERN_LANGS "python, javascript, shell"
 
 /** How a cell ended. */
 enum kern_end_how {

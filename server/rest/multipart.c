@@ -10,8 +10,6 @@
 
 #include "../base/banned.h"
 
-#define HEADERS_MAX 8192
-
 int rest_mp_boundary(const char *ctype, char *out, size_t cap)
 {
 	if (strncasecmp(ctype, "multipart/form-data", 19))
@@ -61,8 +59,7 @@ static int param_of(const char *h, size_t hlen, const char *param, char *out, si
 	return -1;
 }
 
-/* A part's headers (p up to hend, lines ended by CRLF) into pt: 0, or -1 with *why. */
-static int part_head(const char *p, const char *hend, struct rest_mp_part *pt, const char **why)
+int rest_mp_part_head(const char *p, const char *hend, struct rest_mp_part *pt, const char **why)
 {
 	memset(pt, 0, sizeof(*pt));
 	bool disposition = false;
@@ -92,67 +89,6 @@ static int part_head(const char *p, const char *hend, struct rest_mp_part *pt, c
 	return 0;
 }
 
-int rest_mp_parse(const char *body, size_t len, const char *boundary, struct rest_mp_part *parts, size_t max,
-		  const char **why)
-{
-	char delim[80];
-	size_t bl = strlen(boundary);
-	if (!bl || bl > 70) { /* RFC 2046: 1 to 70 characters; so it always fits delim */
-		*why = "the multipart boundary must be 1 to 70 characters";
-		return -1;
-	}
-	size_t dl = (size_t)snprintf(delim, sizeof(delim), "\r\n--%s", boundary);
-	const char *end = body + len, *p;
-	size_t n = 0;
-
-	/* the first delimiter may open the body (no CRLF before it) */
-	if (len >= dl - 2 && !memcmp(body, delim + 2, dl - 2)) {
-		p = body + dl - 2;
-	} else {
-		const char *d = memmem(body, len, delim, dl);
-		if (!d) {
-			*why = "no multipart boundary found in the body";
-			return -1;
-		}
-		p = d + dl;
-	}
-	for (;;) {
-		if (end - p >= 2 && p[0] == '-' && p[1] == '-')
-			return (int)n; /* the closing delimiter */
-		while (p < end && (*p == ' ' || *p == '\t'))
-			p++;
-		if (end - p < 2 || p[0] != '\r' || p[1] != '\n') {
-			*why = "malformed multipart body (a boundary is not followed by a line end)";
-			return -1;
-		}
-		p += 2;
-		if (n == max) {
-			*why = "too many parts in the multipart body";
-			return -1;
-		}
-		/* an empty line at once: no headers (the CRLF before it ended the delimiter's line) */
-		const char *hend = end - p >= 2 && p[0] == '\r' && p[1] == '\n' ? p - 2
-				   : memmem(p, (size_t)(end - p) < HEADERS_MAX ? (size_t)(end - p) : HEADERS_MAX, "\r\n\r\n", 4);
-		if (!hend) {
-			*why = "malformed multipart body (a part's headers do not end)";
-			return -1;
-		}
-		struct rest_mp_part *pt = &parts[n];
-		if (part_head(p, hend, pt, why) < 0)
-			return -1;
-		const char *data = hend + 4;
-		const char *next = memmem(data, (size_t)(end - data), delim, dl);
-		if (!next) {
-			*why = "malformed multipart body (a part does not end with the boundary)";
-			return -1;
-		}
-		pt->data = data;
-		pt->len = (size_t)(next - data);
-		n++;
-		p = next + dl;
-	}
-}
-
 /* ---- streamed ---- */
 
 enum mp_state {
@@ -176,7 +112,7 @@ struct rest_mp_stream {
 	enum mp_state state;
 	size_t parts, max_parts;
 	struct rest_mp_part pt;	/* the current part's head */
-	char head[HEADERS_MAX];
+	char head[REST_MP_HEADERS_MAX];
 	size_t hlen;
 	char *field;		/* a form field's value so far (field_max + 1 bytes) */
 	size_t flen, field_max;
@@ -261,7 +197,7 @@ static int headers_done(struct rest_mp_stream *m, const char **why)
 {
 	if (m->parts == m->max_parts)
 		return fail(m, why, "too many parts in the multipart body");
-	if (part_head(m->head, m->head + m->hlen, &m->pt, why) < 0) {
+	if (rest_mp_part_head(m->head, m->head + m->hlen, &m->pt, why) < 0) {
 		m->state = MP_FAILED;
 		return -1;
 	}
@@ -358,7 +294,7 @@ int rest_mp_stream_feed(struct rest_mp_stream *m, const char *data, size_t len, 
 			/* headers end at an empty line: "\r\n\r\n", or "\r\n" at once (no headers) */
 			if ((m->hlen == 2 && !memcmp(m->head, "\r\n", 2)) ||
 			    (m->hlen >= 4 && !memcmp(m->head + m->hlen - 4, "\r\n\r\n", 4))) {
-				m->hlen -= 2; /* keep the last header's CRLF, as rest_mp_parse sees it */
+				m->hlen -= 2; /* keep the last header's CRLF, as the in-place parser of the tests sees it */
 				if (headers_done(m, why) < 0)
 					return -1;
 			}

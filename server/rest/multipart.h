@@ -1,11 +1,11 @@
 /**
- * multipart.h — multipart/form-data request bodies (RFC 7578): parsed in
- * place (rest_mp_parse: the parts' data point into the body, nothing is
- * copied), or as the body arrives (rest_mp_stream: form fields buffered,
- * bounded; file parts handed on piece by piece, so an upload is never held
- * whole). For uploads of the REST dialects. Pure; any thread. Bodies are hostile input:
+ * multipart.h — multipart/form-data request bodies (RFC 7578), parsed as
+ * the body arrives (rest_mp_stream: form fields buffered, bounded; file
+ * parts handed on piece by piece, so an upload is never held whole). For
+ * uploads of the REST dialects. Pure; any thread. Bodies are hostile input:
  * every bound is checked (tests/unit/test_multipart.c,
- * tests/fuzz/fuzz_multipart.c).
+ * tests/fuzz/fuzz_multipart.c, which compare it with an in-place parser of
+ * their own: tests/unit/multipart_oracle.h).
  */
 #ifndef MCPBOX_REST_MULTIPART_H
 #define MCPBOX_REST_MULTIPART_H
@@ -25,17 +25,18 @@ struct rest_mp_part {
 /** The boundary of a multipart/form-data Content-Type (1..70 bytes), into out: 0, or -1. */
 int rest_mp_boundary(const char *ctype, char *out, size_t cap);
 
-/**
- * The parts of body (len bytes) between the boundaries: their count, or -1
- * with *why (a static text for people). At most max parts, each part's
- * headers at most 8 KiB, a Content-Disposition of form-data with a name
- * (a longer name than the struct holds is refused; a longer filename counts
- * as none).
- */
-int rest_mp_parse(const char *body, size_t len, const char *boundary, struct rest_mp_part *parts, size_t max,
-		  const char **why);
+/** The most bytes of one part's headers. */
+#define REST_MP_HEADERS_MAX 8192
 
-/* ---- the same, as the body arrives (uploads streamed to disk) ---- */
+/**
+ * A part's headers (p up to hend, lines ended by CRLF) into pt: 0, or -1
+ * with *why (a static text for people). A Content-Disposition of form-data
+ * with a name is required (a longer name than the struct holds is refused;
+ * a longer filename counts as none). data and len are left 0.
+ */
+int rest_mp_part_head(const char *p, const char *hend, struct rest_mp_part *pt, const char **why);
+
+/* ---- a body as it arrives (uploads streamed to disk) ---- */
 
 /** What a streamed multipart body tells its reader. Each returns 0, or -1 to stop (the feed then fails, why NULL). */
 struct rest_mp_ops {
@@ -52,9 +53,9 @@ struct rest_mp_ops {
 struct rest_mp_stream;
 /**
  * A parser of one body with boundary (1..70 bytes, no CR or LF: NULL
- * otherwise): the same rules as rest_mp_parse (at most max_parts parts, each
- * part's headers at most 8 KiB), and form fields of at most field_max bytes
- * (longer: refused). ops and arg are the caller's and outlive it.
+ * otherwise): at most max_parts parts, each part's headers at most
+ * REST_MP_HEADERS_MAX bytes (rest_mp_part_head's rules), and form fields
+ * of at most field_max bytes (longer: refused). ops and arg are the caller's and outlive it.
  */
 struct rest_mp_stream *rest_mp_stream_new(const char *boundary, size_t max_parts, size_t field_max,
 					  const struct rest_mp_ops *ops, void *arg);

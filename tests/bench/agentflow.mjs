@@ -5,29 +5,14 @@
 //
 //   node tests/bench/agentflow.mjs --bin build/mcpbox [--n 200]     (standalone; prints markdown)
 //   import { benchAgentflow } from './agentflow.mjs'; await benchAgentflow({ bin, dataDir, n })
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { startServe } from './display.mjs';
 
 const pct = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(p * s.length))]; };
 const f2 = (x) => (x < 10 ? x.toFixed(2) : x.toFixed(1));
 const now = () => Number(process.hrtime.bigint()) / 1e6;
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function serve(bin, dataDir) {
-  // the overhead is measured, not the rate limit: a quiet machine runs more than 600 executions a minute
-  fs.writeFileSync(path.join(dataDir, 'config.json'), JSON.stringify({ rate_limits: { execute: { per_minute: 0 } } }));
-  const child = spawn(bin, ['serve', '--auth', 'none', '--listen', '127.0.0.1:0', '--data', dataDir, '-q'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (c) => { out += c; });
-  child.stderr.on('data', () => {});
-  const end = Date.now() + 10000;
-  let m;
-  while (!(m = /serving MCP at (http:\/\/[^/\s]+)\/mcp/.exec(out)) && Date.now() < end) await sleep(20);
-  if (!m) throw new Error(`serve did not start: ${out}`);
-  return { base: m[1], close: () => new Promise((r) => { child.on('exit', r); child.kill('SIGTERM'); }) };
-}
 
 async function post(url, body, headers = {}) {
   const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
@@ -39,7 +24,8 @@ async function post(url, body, headers = {}) {
 
 export async function benchAgentflow({ bin, dataDir, n = 200 }) {
   const data = fs.mkdtempSync(path.join(dataDir, 'agentflow-'));
-  const srv = await serve(bin, data);
+  // the overhead is measured, not the rate limit: a quiet machine runs more than 600 executions a minute
+  const srv = await startServe(bin, data, { config: { rate_limits: { execute: { per_minute: 0 } } }, auth: false, args: ['-q'] });
   const B = srv.base;
   try {
     // MCP over Streamable HTTP: one initialized session, JSON answers

@@ -8,7 +8,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawn, spawnSync } from 'node:child_process';
+import { startServe } from './display.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -117,30 +117,13 @@ export async function bigReadPings(srv, { readers = 2, ms = 8000, size = 8 << 20
   return { pings: lat.length, p50: q(0.5), p99: q(0.99), max: lat[lat.length - 1], reads, mb: bytes / 1048576, seconds: ms / 1000 };
 }
 
-/** `mcpbox serve` on loopback with its own key: {port, key, close}. */
-async function serve(bin, dataDir) {
-  fs.mkdirSync(dataDir, { recursive: true });
-  const key = spawnSync(bin, ['key', 'create', '--name', 'bench', '--data', dataDir], { encoding: 'utf8' }).stdout.match(/mcpbox_\S+/)[0];
-  const child = spawn(bin, ['serve', '--listen', '127.0.0.1:0', '--data', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (d) => { out += d; });
-  child.stderr.on('data', () => {});
-  const t0 = Date.now();
-  while (!/serving MCP at (http:\/\/\S+)\/mcp/.test(out)) {
-    if (Date.now() - t0 > 10000) throw new Error(`serve did not start: ${out}`);
-    await sleep(20);
-  }
-  const port = Number(new URL(/serving MCP at (http:\/\/\S+)\/mcp/.exec(out)[1]).port);
-  return { port, key, pid: child.pid, close: () => new Promise((r) => { child.once('exit', r); child.kill('SIGTERM'); }) };
-}
-
 const f2 = (x) => x.toFixed(2);
 
 /** The benchmark section: pings alone, then beside 2 readers of 8 MiB (make bench). */
 export async function benchBigRead({ bin, dataDir, ms = 6000 }) {
   const own = !dataDir;
   const dir = own ? fs.mkdtempSync(path.join(os.tmpdir(), 'mcpbox-bench-bigread-')) : path.join(dataDir, 'bigread');
-  const srv = await serve(bin, dir);
+  const srv = await startServe(bin, dir);
   let alone, beside;
   try {
     alone = await bigReadPings(srv, { readers: 0, ms: ms / 3 });
@@ -170,7 +153,7 @@ export async function benchBigRead({ bin, dataDir, ms = 6000 }) {
 if (import.meta.url === `file://${process.argv[1]}`) {
   const readers = Number(process.argv[3] || 2), secs = Number(process.argv[4] || 8);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mcpbox-bigread-'));
-  const srv = await serve(path.resolve(process.argv[2]), dir);
+  const srv = await startServe(path.resolve(process.argv[2]), dir);
   if (process.env.BIGREAD_PID) fs.writeFileSync(process.env.BIGREAD_PID, String(srv.pid));
   try {
     console.log(JSON.stringify(await bigReadPings(srv, { readers, ms: secs * 1000 })));

@@ -4,7 +4,7 @@
 //
 //   node tests/bench/display.mjs [--bin build/mcpbox] [--n 30]     (standalone; prints markdown)
 //   import { benchDisplay } from './display.mjs'; await benchDisplay({ bin, dataDir, n })
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -46,6 +46,38 @@ export async function startStdio(bin, dataDir) {
   };
   const timed = async (name, args) => { const t = performance.now(); const r = await call(name, args); return [performance.now() - t, r]; };
   return { child, call, timed, close: () => { child.stdin.end(); return new Promise((r) => child.on('exit', r)); } };
+}
+
+/**
+ * `bin serve` on a loopback port of its own, once its banner is out: {base, port, key, pid, close}.
+ * config: written as the data dir's config.json first; auth false: `--auth none` and no key, else a
+ * key named bench is created; args: more options for serve.
+ */
+export async function startServe(bin, dataDir, { config, auth = true, args = [] } = {}) {
+  fs.mkdirSync(dataDir, { recursive: true });
+  if (config) fs.writeFileSync(path.join(dataDir, 'config.json'), JSON.stringify(config));
+  let key;
+  if (auth) {
+    const k = spawnSync(bin, ['key', 'create', '--name', 'bench', '--data', dataDir], { encoding: 'utf8' });
+    key = /mcpbox_\S+/.exec(k.stdout)?.[0];
+    if (!key) throw new Error(`key create failed: ${k.stdout}${k.stderr}`);
+  }
+  const child = spawn(bin, ['serve', '--listen', '127.0.0.1:0', '--data', dataDir, ...(auth ? [] : ['--auth', 'none']), ...args],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '', exited = false;
+  child.stdout.on('data', (c) => { out += c; });
+  child.stderr.on('data', (c) => { out = (out + c).slice(-8000); });
+  child.on('exit', () => { exited = true; });
+  const end = Date.now() + 10000;
+  let m;
+  while (!(m = /serving MCP at (http:\/\/[^/\s]+)\/mcp/.exec(out))) {
+    if (exited || Date.now() > end) { child.kill('SIGKILL'); throw new Error(`serve did not start: ${out}`); }
+    await sleep(20);
+  }
+  return {
+    base: m[1], port: Number(new URL(m[1]).port), key, pid: child.pid,
+    close: () => new Promise((r) => { if (exited) r(); else { child.once('exit', r); child.kill('SIGTERM'); } }),
+  };
 }
 
 const sh = async (c, sid, code, timeout_s = 60) =>

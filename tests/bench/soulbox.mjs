@@ -11,30 +11,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
+import { startServe } from './display.mjs';
 
 const pct = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(p * s.length))]; };
 const f2 = (x) => x.toFixed(2);
 const nowEpochMs = () => performance.timeOrigin + performance.now();
-
-async function serve(bin, dataDir) {
-  fs.mkdirSync(dataDir, { recursive: true });
-  fs.writeFileSync(path.join(dataDir, 'config.json'), JSON.stringify({
-    compat: { soulbox: { rate_limits: { requests: 0, executions: 0, uploads: 0 } } },
-    rate_limits: { execute: { per_minute: 0, burst: 0 }, requests: { per_minute: 0, burst: 0 }, sessions: { per_minute: 0, burst: 0 } },
-  }));
-  const key = spawnSync(bin, ['key', 'create', '--name', 'bench', '--data', dataDir], { encoding: 'utf8' }).stdout.match(/mcpbox_\S+/)[0];
-  const child = spawn(bin, ['serve', '--listen', '127.0.0.1:0', '--data', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (d) => { out += d; });
-  child.stderr.on('data', () => {});
-  const t0 = Date.now();
-  while (!/serving MCP at (http:\/\/\S+)\/mcp/.test(out)) {
-    if (Date.now() - t0 > 10000) throw new Error(`serve did not start: ${out}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  const base = /serving MCP at (http:\/\/\S+)\/mcp/.exec(out)[1];
-  return { base, key, close: () => new Promise((r) => { child.once('exit', r); child.kill('SIGTERM'); }) };
-}
 
 async function api(srv, method, p, body) {
   const res = await fetch(`${srv.base}${p}`, { method, headers: { 'X-API-Key': srv.key, 'Content-Type': 'application/json' }, body: body && JSON.stringify(body) });
@@ -129,7 +110,12 @@ async function throughput(srv, size, runs) {
 export async function benchSoulbox({ bin, dataDir, n = 50, files = 5, size = 100 * 1000 * 1000 }) {
   const own = !dataDir;
   const dir = own ? fs.mkdtempSync(path.join(os.tmpdir(), 'mcpbox-bench-soulbox-')) : path.join(dataDir, 'soulbox');
-  const srv = await serve(bin, dir);
+  const srv = await startServe(bin, dir, {
+    config: {
+      compat: { soulbox: { rate_limits: { requests: 0, executions: 0, uploads: 0 } } },
+      rate_limits: { execute: { per_minute: 0, burst: 0 }, requests: { per_minute: 0, burst: 0 }, sessions: { per_minute: 0, burst: 0 } },
+    },
+  });
   let lags, pipe, tp;
   try {
     lags = await firstByte(srv, n);

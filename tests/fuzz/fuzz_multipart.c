@@ -8,6 +8,7 @@
  * parts; when one refuses, so does the other.
  */
 #include "server/rest/multipart.h"
+#include "tests/unit/multipart_oracle.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -151,7 +152,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 	size_t len = size - (size_t)(body - in);
 	char *copy = malloc(len ? len : 1); /* its own allocation: ASan sees any read past it */
 	memcpy(copy, body, len);
-	int n = rest_mp_parse(copy, len, boundary, parts, MAX_PARTS, &why);
+	int n = mp_parse_in_place(copy, len, boundary, parts, MAX_PARTS, &why);
 	if (n < 0 && !why)
 		abort();
 	if (n > MAX_PARTS)

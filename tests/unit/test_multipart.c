@@ -1,6 +1,10 @@
-/* Unit tests of multipart/form-data parsing (server/rest/multipart.c): curl's and browsers' bodies, boundaries, refusals. */
+/*
+ * Unit tests of multipart/form-data parsing (server/rest/multipart.c), against the tests' own
+ * in-place parser (multipart_oracle.h): curl's and browsers' bodies, boundaries, refusals.
+ */
 #include "tap.h"
 #include "server/rest/multipart.h"
+#include "tests/unit/multipart_oracle.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -94,16 +98,22 @@ int main(void)
 			    B "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"script.py\"\r\n"
 			    "Content-Type: application/octet-stream\r\n\r\nprint(1)\r\n\x00\xff\r\n"
 			    B "--\r\n";
-	int n = rest_mp_parse(body, sizeof(body) - 1, "------------------------abc123", p, 4, &why);
+	char *curl = streamed(body, sizeof(body) - 1, "------------------------abc123", NULL, 0, 4, 64);
+	ok(!strcmp(curl, "field sandbox_id=sb_1|file file (script.py):print(1)\r\n\\0\xff|end|=> ok"),
+	   "curl's body streamed: a text field, a file with binary data, CRLF inside kept (%s)", curl);
+	free(curl);
+
+	/* the tests' own in-place parser (multipart_oracle.h), checked before it is trusted as an oracle */
+	int n = mp_parse_in_place(body, sizeof(body) - 1, "------------------------abc123", p, 4, &why);
 	ok(n == 2, "two parts (%s)", why ? why : "");
 	ok(n == 2 && !strcmp(p[0].name, "sandbox_id") && !p[0].has_filename && p[0].len == 4 && !memcmp(p[0].data, "sb_1", 4),
 	   "a text field");
 	ok(n == 2 && !strcmp(p[1].name, "file") && p[1].has_filename && !strcmp(p[1].filename, "script.py") &&
 	   p[1].len == 12 && !memcmp(p[1].data, "print(1)\r\n\x00\xff", 12), "a file with binary data, CRLF inside kept");
-	ok(rest_mp_parse(body, sizeof(body) - 1, "------------------------abc123", p, 1, &why) < 0, "more parts than max");
+	ok(mp_parse_in_place(body, sizeof(body) - 1, "------------------------abc123", p, 1, &why) < 0, "more parts than max");
 
 	const char preamble[] = "ignored\r\n--x\r\nContent-Disposition: form-data; name=a\r\n\r\nv\r\n--x--";
-	ok(rest_mp_parse(preamble, sizeof(preamble) - 1, "x", p, 4, &why) == 1 && p[0].len == 1, "a preamble, an unquoted name");
+	ok(mp_parse_in_place(preamble, sizeof(preamble) - 1, "x", p, 4, &why) == 1 && p[0].len == 1, "a preamble, an unquoted name");
 	const char *bad[] = {
 		"no boundary at all",
 		"--x\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nnever ends",
@@ -115,14 +125,15 @@ int main(void)
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		why = NULL;
-		ok(rest_mp_parse(bad[i], strlen(bad[i]), "x", p, 4, &why) < 0 && why, "bad body %zu refused (%s)", i,
+		ok(mp_parse_in_place(bad[i], strlen(bad[i]), "x", p, 4, &why) < 0 && why, "bad body %zu refused (%s)", i,
 		   why ? why : "no reason");
 	}
 	char longb[80];
 	memset(longb, 'b', 71);
 	longb[71] = '\0';
 	why = NULL;
-	ok(rest_mp_parse("--x", 3, longb, p, 4, &why) < 0 && why, "a boundary over 70 characters is refused (the fuzzer found the overflow)");
+	ok(mp_parse_in_place("--x", 3, longb, p, 4, &why) < 0 && why, "a boundary over 70 characters is refused (the fuzzer found the overflow)");
+	ok(rest_mp_stream_new(longb, 4, 64, &log_ops, NULL) == NULL, "and by the streamed parser");
 
 	/* ---- streamed: the same body cut anywhere tells the same ---- */
 	const char sbody[] = "preamble\r\n--zz\r\n"
@@ -160,10 +171,10 @@ int main(void)
 	ok(!strcmp(bytes, whole), "one byte at a time: the same");
 	free(bytes);
 
-	/* the in-place parser agrees on every part */
+	/* the in-place parser (the oracle) agrees on every part */
 	struct rest_mp_part ip[8];
-	ok(rest_mp_parse(sbody, slen, "zz", ip, 8, &why) == 3 && ip[1].len == 22 && !memcmp(ip[1].data, "\r\r\n-", 4) &&
-	   ip[2].len == 13, "rest_mp_parse reads the same three parts");
+	ok(mp_parse_in_place(sbody, slen, "zz", ip, 8, &why) == 3 && ip[1].len == 22 && !memcmp(ip[1].data, "\r\r\n-", 4) &&
+	   ip[2].len == 13, "the in-place parser reads the same three parts");
 
 	/* refusals, streamed, whatever the cut */
 	struct {
