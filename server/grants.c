@@ -19,6 +19,7 @@ static struct {
 	struct srv_store *st;
 	struct grant *v;
 	size_t n;
+	uint64_t gen;		/* the store's generation they were read at (srv_store_generation) */
 } G;
 
 static void grant_release(struct grant *g)
@@ -64,18 +65,60 @@ static void loaded(void *arg, const struct srv_record *r)
 	json_decref(doc);
 }
 
+static void grants_drop(struct grant *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		grant_release(&v[i]);
+	free(v);
+}
+
+/* Read every grant of the store anew; on failure what was there stays. */
+static int grants_read(struct err **errp)
+{
+	struct grant *old = G.v;
+	size_t oldn = G.n;
+	uint64_t gen;
+
+	G.v = NULL;
+	G.n = 0;
+	/* the generation first: a change made while they are read is read again next time */
+	if (srv_store_generation(G.st, &gen, errp) < 0 || srv_store_grant_list(G.st, loaded, NULL, errp) < 0) {
+		grants_drop(G.v, G.n);
+		G.v = old;
+		G.n = oldn;
+		return -1;
+	}
+	grants_drop(old, oldn);
+	G.gen = gen;
+	return 0;
+}
+
+/*
+ * Another process on the same store (a second server, a tool of the
+ * operator's) may have granted or revoked since they were read: the store's
+ * generation says so at the cost of a PRAGMA, no disk access.
+ */
+static void grants_fresh(void)
+{
+	auto_err struct err *err = NULL;
+	uint64_t gen;
+
+	if (!G.st)
+		return;
+	if (srv_store_generation(G.st, &gen, &err) < 0 || (gen != G.gen && grants_read(&err) < 0))
+		log_warn("grants: cannot read them again (the ones read before count): %s", err_text(err));
+}
+
 int srv_grants_open(struct srv_store *st, struct err **errp)
 {
 	srv_grants_close();
 	G.st = st;
-	return srv_store_grant_list(st, loaded, NULL, errp);
+	return grants_read(errp);
 }
 
 void srv_grants_close(void)
 {
-	for (size_t i = 0; i < G.n; i++)
-		grant_release(&G.v[i]);
-	free(G.v);
+	grants_drop(G.v, G.n);
 	G.v = NULL;
 	G.n = 0;
 	G.st = NULL;
@@ -86,7 +129,7 @@ enum srv_level srv_grants_level(const char *principal, const char *sid)
 	size_t len;
 	struct grant *g;
 
-	if (!principal || !sid || !G.n)
+	if (!principal || !sid)
 		return SRV_LEVEL_NONE;
 	len = srv_principal_owner_len(principal);
 	if (len > 6 && !strncmp(principal, "admin:", 6)) {
@@ -95,6 +138,7 @@ enum srv_level srv_grants_level(const char *principal, const char *sid)
 	}
 	if (len <= 5 || strncmp(principal, "user:", 5))
 		return SRV_LEVEL_NONE;
+	grants_fresh();
 	g = grant_find(principal + 5, len - 5, sid);
 	return g ? g->level : SRV_LEVEL_NONE;
 }
@@ -120,9 +164,11 @@ static int grant_save(const struct grant *g, struct err **errp)
 int srv_grants_set(const char *user, const char *sid, enum srv_level level, const char *by, bool update,
 		   json_t **out, struct err **errp)
 {
-	struct grant *g = grant_find(user, strlen(user), sid);
+	struct grant *g;
 	struct grant next;
 
+	grants_fresh();
+	g = grant_find(user, strlen(user), sid);
 	if (!G.st)
 		return err_setc(errp, ERR_UNAVAILABLE, 0, "grants are not kept here (no store)");
 	if (level == SRV_LEVEL_NONE)
@@ -154,8 +200,10 @@ int srv_grants_set(const char *user, const char *sid, enum srv_level level, cons
 
 int srv_grants_remove(const char *user, const char *sid, struct err **errp)
 {
-	struct grant *g = grant_find(user, strlen(user), sid);
+	struct grant *g;
 
+	grants_fresh();
+	g = grant_find(user, strlen(user), sid);
 	if (!g)
 		return 0;
 	if (srv_store_grant_delete(G.st, user, sid, errp) < 0)
@@ -167,6 +215,7 @@ int srv_grants_remove(const char *user, const char *sid, struct err **errp)
 
 void srv_grants_forget_session(const char *sid)
 {
+	grants_fresh();
 	for (size_t i = 0; i < G.n;) {
 		auto_err struct err *err = NULL;
 		if (strcmp(G.v[i].sid, sid)) {
@@ -190,6 +239,7 @@ static int newest_first(const void *x, const void *y)
 
 json_t *srv_grants_list(const char *user)
 {
+	grants_fresh();
 	const struct grant **pick = xcalloc(G.n ? G.n : 1, sizeof(*pick));
 	json_t *arr = json_array();
 	size_t n = 0;

@@ -10,8 +10,10 @@
  * The sessions layer asks srv_grants_level through its share hook
  * (sess_set_share_hook), tools/registry.c caps each call's level with it.
  *
- * Grants made by another process on the same store are seen after a restart.
- * Loop thread only.
+ * Grants made or removed by another process on the same store are seen at
+ * the next lookup: every call first asks the store's generation
+ * (srv_store_generation, a PRAGMA without disk access) and reads them all
+ * again when it moved. Loop thread only.
  */
 #ifndef MCPBOX_SRV_GRANTS_H
 #define MCPBOX_SRV_GRANTS_H

@@ -733,6 +733,34 @@ describe('REST dialect 003: AgentBox', () => {
     }
   });
 
+  test('a grant made or removed by another process on the same data directory counts at once, no restart', async () => {
+    addUser(srv.dataDir, 'hal', 'hal-password-1');
+    const hal = await login(srv, 'hal', 'hal-password-1');
+    const env = (await api(srv, alice, 'POST', '/api/v1/environments', ENV('shared-elsewhere'))).json.id;
+    const db = (sql) => {
+      const r = spawnSync('sqlite3', ['-cmd', '.timeout 10000', path.join(srv.dataDir, 'mcpbox.db'), sql], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+    };
+    try {
+      assertError(await api(srv, hal, 'GET', `/api/v1/environments/${env}`), 404, 'environment not found');
+      // another process (here the sqlite3 shell) grants hal viewer on it
+      db(`INSERT INTO user_grants (id, user, session_id, granted_at, doc) VALUES ('perm_elsewhere1', 'hal', '${env}', ${Date.now()}, '{"level":"viewer","granted_by":"ops"}')`);
+      assert.equal((await api(srv, hal, 'GET', `/api/v1/environments/${env}`)).status, 200, 'seen without a restart');
+      const listed = await api(srv, hal, 'GET', '/api/v1/users/hal/permissions');
+      assert.deepEqual(listed.json.permissions.map((p) => [p.id, p.environment_id, p.permission, p.granted_by]), [['perm_elsewhere1', env, 'viewer', 'ops']]);
+      assertError(await api(srv, hal, 'POST', `/api/v1/environments/${env}/exec`, { command: ['id'] }), 403, 'insufficient permissions', /as viewer; this needs editor/);
+      // raised elsewhere: editor runs
+      db(`UPDATE user_grants SET doc = '{"level":"editor","granted_by":"ops"}' WHERE id = 'perm_elsewhere1'`);
+      assert.equal((await api(srv, hal, 'POST', `/api/v1/environments/${env}/exec`, { command: ['true'] })).status, 200);
+      // and removed elsewhere: gone again
+      db(`DELETE FROM user_grants WHERE id = 'perm_elsewhere1'`);
+      assertError(await api(srv, hal, 'GET', `/api/v1/environments/${env}`), 404, 'environment not found');
+      assert.deepEqual((await api(srv, hal, 'GET', '/api/v1/users/hal/permissions')).json.permissions, []);
+    } finally {
+      await api(srv, alice, 'DELETE', `/api/v1/environments/${env}`);
+    }
+  });
+
   test('an environment ends when its lifetime (timeout) has passed', async () => {
     const c = await api(srv, alice, 'POST', '/api/v1/environments', ENV('short-lived', { timeout: 1 }));
     assert.equal(c.status, 201, c.text);
