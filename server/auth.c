@@ -676,7 +676,8 @@ void srv_key_made_release(struct srv_key_made *m)
 }
 
 int srv_auth_key_make(struct srv_auth *a, const char *principal, const struct srv_key_spec *spec,
-		      bool (*reach)(void *arg, const char *sid), void *arg, struct srv_key_made *out, struct err **errp)
+		      enum srv_level (*reach)(void *arg, const char *sid), void *arg, struct srv_key_made *out,
+		      struct err **errp)
 {
 	struct srv_rights creator, want = spec->rights;
 	struct srv_key_row row;

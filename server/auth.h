@@ -89,12 +89,13 @@ void srv_key_made_release(struct srv_key_made *m);
  * Make a key as principal (a string authenticate made; NULL: the operator,
  * who may make any key, owned by itself). The key belongs to principal's
  * owner and gets rights derived from principal's (srv_rights_derive; reach
- * tells whether principal can see a session, NULL: do not check). Fails
+ * tells the level at which principal reaches a session, NULL: do not check). Fails
  * ERR_DENIED when spec asks more than principal holds or principal's key was
  * revoked, ERR_INVALID for a bad name, description, grant or expiry.
  */
 int srv_auth_key_make(struct srv_auth *a, const char *principal, const struct srv_key_spec *spec,
-		      bool (*reach)(void *arg, const char *sid), void *arg, struct srv_key_made *out, struct err **errp);
+		      enum srv_level (*reach)(void *arg, const char *sid), void *arg, struct srv_key_made *out,
+		      struct err **errp);
 
 /**
  * The keys principal may see (NULL or an administrator: all), oldest first,

@@ -404,10 +404,16 @@ static int key_rights(const char *principal, struct srv_rights *out)
 	return srv_auth_rights(srv.auth, principal, out);
 }
 
-/* key_create may grant a session only if its creator can see it. */
-static bool key_reach(void *arg, const char *sid)
+/* key_create may grant a session only if its creator can see it, at most at the level its owner holds there. */
+static enum srv_level key_reach(void *arg, const char *sid)
 {
-	return sess_find(srv.sessions, sid, arg) != NULL;
+	const char *principal = arg;
+	struct sess_session *s = sess_find(srv.sessions, sid, principal);
+	if (!s)
+		return SRV_LEVEL_NONE;
+	if (srv_principal_is_admin(principal) || srv_principal_owned_by(principal, s->owner))
+		return SRV_LEVEL_OWNER;
+	return sess_principal_shared(principal, sid);
 }
 
 static int keys_make(void *arg, const char *principal, const struct tool_key_request *rq, char **key, json_t **info,

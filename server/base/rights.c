@@ -211,7 +211,7 @@ bool srv_rights_allow(const struct srv_rights *r, unsigned cap, enum srv_level l
 }
 
 int srv_rights_derive(const struct srv_rights *creator, bool caps_set, struct srv_rights *want, int64_t now_ms,
-		      bool (*reach)(void *arg, const char *sid), void *arg, struct err **errp)
+		      enum srv_level (*reach)(void *arg, const char *sid), void *arg, struct err **errp)
 {
 	if (want->admin && !creator->admin)
 		return err_setc(errp, ERR_DENIED, 0, "only an administrator can create an admin key");
@@ -246,8 +246,12 @@ int srv_rights_derive(const struct srv_rights *creator, bool caps_set, struct sr
 		const struct srv_grant *g = &want->grants[i];
 		enum srv_level have = srv_rights_level(creator, g->session_id);
 
-		if (have != SRV_LEVEL_NONE && creator->ngrants == 0 && reach && !reach(arg, g->session_id))
-			have = SRV_LEVEL_NONE;
+		/* never above what its owner holds there: a session shared with a user is not the user's own */
+		if (have != SRV_LEVEL_NONE && reach) {
+			enum srv_level held = reach(arg, g->session_id);
+			if (held < have)
+				have = held;
+		}
 		if (have == SRV_LEVEL_NONE)
 			return err_setc(errp, ERR_DENIED, 0, "cannot grant session %s: the credential creating the key "
 					"cannot reach it", g->session_id);

@@ -119,15 +119,18 @@ bool srv_rights_allow(const struct srv_rights *r, unsigned cap, enum srv_level l
  * "the creator's") and goes out as granted. Refused with ERR_DENIED and a
  * message naming what was asked beyond the creator: an admin key by a
  * non-administrator, a capability the creator lacks, a grant on a session
- * the creator cannot reach (reach(arg, sid) false; reach NULL: any session
- * exists) or at a higher level than its own, an expiry later than the
+ * the creator cannot reach or at a higher level than its own (its grant
+ * there, and at most reach(arg, sid): the level its owner holds on the
+ * session, owner of its own, a shared user's grant on another's,
+ * SRV_LEVEL_NONE for one it cannot see; reach NULL: any session exists, at
+ * the creator's grant), an expiry later than the
  * creator's. A creator without network makes keys without network; a
  * scoped creator makes scoped keys (its grants when none are asked); an
  * expiring creator makes keys that expire no later (its expiry when none
  * is asked). ERR_INVALID for an empty capability set or a past expiry.
  */
 int srv_rights_derive(const struct srv_rights *creator, bool caps_set, struct srv_rights *want, int64_t now_ms,
-		      bool (*reach)(void *arg, const char *sid), void *arg, struct err **errp);
+		      enum srv_level (*reach)(void *arg, const char *sid), void *arg, struct err **errp);
 
 /**
  * An expiry as people write it, relative to now_ms: a duration "90d", "12h",

@@ -95,12 +95,26 @@ static void keys_list(struct tp_req *r, void *arg)
 	ab_finish(a, 200, json_pack("{s:o}", "api_keys", out));
 }
 
-/* Can the caller grant on environment id? It must be one it reaches (the level is checked on making). */
-static bool may_grant(struct abreq *a, const char *id)
+/*
+ * Can the caller give a key level on environment id? It must reach it: its
+ * own, or one shared with its user, then at most at the shared level (its
+ * credential's own level there is checked on making). false: why in msg.
+ */
+static bool may_grant(struct abreq *a, const char *id, enum srv_level level, char *msg, size_t cap)
 {
 	struct srv_rights rights;
-	return ab_env_owned(a->principal, id) && rest_services()->rights(a->principal, &rights) &&
-	       srv_rights_level(&rights, id) != SRV_LEVEL_NONE;
+	enum srv_level held = ab_env_share(a->principal, id);
+	if (held == SRV_LEVEL_NONE || !rest_services()->rights(a->principal, &rights) ||
+	    srv_rights_level(&rights, id) == SRV_LEVEL_NONE) {
+		snprintf(msg, cap, "cannot grant a permission on environment %.80s: not one of yours", id);
+		return false;
+	}
+	if (level > held) {
+		snprintf(msg, cap, "cannot grant %s on environment %.80s: it is shared with this user as %s",
+			 srv_level_name(level), id, srv_level_name(held));
+		return false;
+	}
+	return true;
 }
 
 static void keys_create(struct tp_req *r, void *arg)
@@ -134,10 +148,8 @@ static void keys_create(struct tp_req *r, void *arg)
 			snprintf(msg, sizeof(msg), "invalid permission level: %.40s", level ? level : "");
 			return ab_finish_fail(a, 400, msg, "permission is read, write or admin (or viewer, editor, owner)");
 		}
-		if (!may_grant(a, env)) {
-			snprintf(msg, sizeof(msg), "cannot grant a permission on environment %.80s: not one of yours", env);
+		if (!may_grant(a, env, l, msg, sizeof(msg)))
 			return ab_finish_fail(a, 403, "insufficient permissions", msg);
-		}
 		if (srv_rights_add_grant(&want, env, l, &err) < 0)
 			return ab_finish_fail(a, 400, "invalid request", err_text(err));
 	}

@@ -713,6 +713,23 @@ describe('REST dialect 003: AgentBox', () => {
       assert.equal((await mcp.call('execute', { session_id: env, language: 'shell', code: 'echo from-gus > gus.txt; echo ok' })).structuredContent.stdout, 'ok\n');
       assertError(await api(srv, gus, 'DELETE', `/api/v1/environments/${env}`), 403, 'insufficient permissions', /as editor; this needs owner/);
       assert.equal((await mcp.call('session_destroy', { session_id: env })).isError, true);
+      // gus's own keys may be scoped to the shared environment, up to editor (what gus holds there)
+      const gusRead = await api(srv, gus, 'POST', '/api/v1/api-keys', { permissions: [{ environment_id: env, permission: 'read' }] });
+      assert.equal(gusRead.status, 201, gusRead.text);
+      assert.equal((await api(srv, gusRead.json.key, 'GET', `/api/v1/environments/${env}`)).status, 200);
+      assert.deepEqual((await api(srv, gusRead.json.key, 'GET', '/api/v1/environments')).json.environments.map((e) => e.id), [env], 'it sees only its environment');
+      assertError(await api(srv, gusRead.json.key, 'POST', `/api/v1/environments/${env}/exec`, { command: ['id'] }), 403, 'insufficient permissions');
+      const gusWrite = await api(srv, gus, 'POST', '/api/v1/api-keys', { permissions: [{ environment_id: env, permission: 'write' }] });
+      assert.equal(gusWrite.status, 201, gusWrite.text);
+      assert.equal((await api(srv, gusWrite.json.key, 'POST', `/api/v1/environments/${env}/exec`, { command: ['cat', 'notes.txt'] })).json.stdout, 'secret-data\n');
+      assertError(await api(srv, gus, 'POST', '/api/v1/api-keys', { permissions: [{ environment_id: env, permission: 'admin' }] }), 403,
+        'insufficient permissions', /cannot grant owner on environment \S+: it is shared with this user as editor/);
+      // over MCP too (key_create): up to editor, never owner
+      const mk = await mcp.call('key_create', { name: 'gus-scoped', sessions: [{ session_id: env, level: 'editor' }] });
+      assert.equal(mk.isError, undefined, textOf(mk));
+      const mkOwner = await mcp.call('key_create', { name: 'gus-owner', sessions: [{ session_id: env, level: 'owner' }] });
+      assert.equal(mkOwner.isError, true);
+      assert.match(textOf(mkOwner), /cannot grant owner on session \S+: the credential creating the key is only editor there/);
       assertError(await api(srv, chief, 'PUT', `/api/v1/users/gus/permissions/${env}`, { permission: 'nope' }), 400, 'invalid permission level (must be viewer, editor, or owner)');
       assertError(await api(srv, chief, 'PUT', `/api/v1/users/bob/permissions/${env}`, { permission: 'viewer' }), 404, 'permission not found');
 
@@ -722,6 +739,7 @@ describe('REST dialect 003: AgentBox', () => {
       assertError(await api(srv, gus, 'GET', `/api/v1/environments/${env}`), 404, 'environment not found');
       assert.equal((await mcp.call('file_read', { session_id: env, path: 'gus.txt' })).isError, true);
       assert.equal((await api(srv, gus, 'GET', '/api/v1/users/gus/permissions')).json.permissions.length, 0);
+      assertError(await api(srv, gusWrite.json.key, 'GET', `/api/v1/environments/${env}`), 404, 'environment not found', undefined);
       assert.equal((await api(srv, alice, 'POST', `/api/v1/environments/${env}/exec`, { command: ['cat', 'gus.txt'] })).json.stdout, 'from-gus\n', 'what the editor wrote stays');
       // an environment that ends takes its grants with it
       assert.equal((await api(srv, chief, 'POST', '/api/v1/users/gus/permissions', { environment_id: env, permission: 'viewer' })).status, 201);

@@ -100,10 +100,10 @@ static void test_allow(void)
 	ok(!srv_rights_expired(&r, INT64_MAX), "no expiry: never");
 }
 
-static bool reach_a(void *arg, const char *sid)
+static enum srv_level reach_a(void *arg, const char *sid)
 {
 	(void)arg;
-	return !strcmp(sid, "ses_a");
+	return !strcmp(sid, "ses_a") ? SRV_LEVEL_OWNER : !strcmp(sid, "ses_shared") ? SRV_LEVEL_EDITOR : SRV_LEVEL_NONE;
 }
 
 static void test_derive(void)
@@ -150,6 +150,15 @@ static void test_derive(void)
 	srv_rights_parse_grant(&want, "ses_z:viewer", &e);
 	ok(srv_rights_derive(&user, false, &want, NOW, reach_a, NULL, &e) < 0 && e->cls == ERR_DENIED &&
 	   strstr(err_text(e), "ses_z"), "not one it does not: %s", e ? err_text(e) : "");
+	err_free(e), e = NULL;
+	/* a session shared with the creator's user as editor: up to editor, never owner */
+	memset(&want, 0, sizeof(want));
+	srv_rights_parse_grant(&want, "ses_shared:editor", &e);
+	ok(srv_rights_derive(&user, false, &want, NOW, reach_a, NULL, &e) == 0, "a shared session, at its shared level");
+	memset(&want, 0, sizeof(want));
+	srv_rights_parse_grant(&want, "ses_shared:owner", &e);
+	ok(srv_rights_derive(&user, false, &want, NOW, reach_a, NULL, &e) < 0 && e->cls == ERR_DENIED &&
+	   strstr(err_text(e), "only editor"), "not above it: %s", e ? err_text(e) : "");
 	err_free(e), e = NULL;
 
 	/* a scoped creator: within its grants, at most at its levels */
@@ -224,10 +233,10 @@ static void test_principals(void)
 	err_free(e), e = NULL;
 }
 
-static bool reach_any(void *arg, const char *sid)
+static enum srv_level reach_any(void *arg, const char *sid)
 {
 	(void)arg, (void)sid;
-	return true;
+	return SRV_LEVEL_OWNER;
 }
 
 /* Keys made by principals, through the store and the verifier. */
