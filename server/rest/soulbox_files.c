@@ -7,9 +7,9 @@
  * piece by piece, bounded by the server's max_upload (413
  * RESOURCE_LIMIT_EXCEEDED above it), is parsed as it arrives
  * (rest_mp_stream) and each file part goes to a workspace sink of the core's
- * (tools/file_stream.h: a temporary file written off the loop, allowed as
- * file_write is, counted against the disk quota, renamed into place when the
- * body ended well, removed on any failure or when the client leaves); the
+ * (tools/file_stream.h: an unnamed file written off the loop, allowed as
+ * file_write is, counted against the disk quota, linked into place when the
+ * body ended well, gone on any failure or when the client leaves); the
  * body stops being read while the disk is behind. A download reads the file
  * in pieces off the loop (tool_source, allowed as file_read is) and streams
  * them to the client as each arrives, pausing while the client has more
@@ -69,10 +69,10 @@ static json_t *shown_path(const char *rel)
 
 /*
  * An upload is parsed as it arrives (rest_mp_stream) and each file part goes
- * to a sink of the core's (tools/file_stream.h: a temporary file in the
- * workspace, written off the loop, allowed as file_write is), renamed into
- * place once the body ended well; a failure or a client that leaves removes
- * them. sandbox_id names the sandbox (resolved as every route resolves it,
+ * to a sink of the core's (tools/file_stream.h: an unnamed file in the
+ * workspace, written off the loop, allowed as file_write is), linked into
+ * place once the body ended well; a failure or a client that leaves drops
+ * them. A chunked body comes decoded (transport/chunked.h). sandbox_id names the sandbox (resolved as every route resolves it,
  * with a session_info call while the body waits); file bytes that come
  * before it are held, up to EARLY_MAX.
  */

@@ -1,9 +1,11 @@
 // SoulBox (seed API 004) uploads streamed to disk and downloads streamed from it (server/rest/soulbox_files.c
 // over transport/http_route.c's streamed bodies and tools/file_stream.c's sinks): 100 MB with curl -F and with
 // Python requests lands byte for byte while the server's memory grows by far less than the file; the cap
-// (max_upload) is SoulBox's 413 and leaves nothing; a client that leaves mid-upload leaves no temporary file;
-// paths that escape are refused; a read-only key cannot upload; the disk quota stops an upload; a 100 MB
-// download comes back byte for byte with its type and length.
+// (max_upload) is SoulBox's 413 and leaves nothing; an upload in progress is an unnamed file, so neither a
+// client that leaves nor a server killed mid-upload leaves anything; chunked bodies (curl, Python http.client)
+// are decoded and capped; paths that escape, through a symlink too, are refused before a byte is written; a
+// read-only key cannot upload; the disk quota stops an upload (403, not a rate limit); a 100 MB download comes
+// back byte for byte with its type and length.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
