@@ -47,7 +47,7 @@ RUN_PKGS := build-essential pkg-config libuv1-dev libjansson-dev libseccomp-dev 
 DEB_PKGS := $(RUN_PKGS) x11-apps x11-utils vncsnapshot chromium scrot imagemagick x11vnc \
             clang bubblewrap procps iproute2 hyperfine wrk git nftables \
             python3-httpx python3-aiohttp python3-jupyter-client python3-requests \
-            curl jq
+            curl jq btrfs-progs
 
 # make run: where it listens and keeps its data
 LISTEN  ?= 127.0.0.1:8080
@@ -56,7 +56,7 @@ DATA    ?= ./data
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_SECONDS ?= 5
-FUZZ_OBJ := server/jwt.c server/rest/fastapi.c server/rest/multipart.c server/base/rpc.c server/base/json_out.c server/base/buf.c server/base/common.c server/base/err.c server/base/log.c sessions/workspace.c vnc/chan.c kernel/chan.c transport/route.c transport/chunked.c
+FUZZ_OBJ := server/jwt.c server/rest/fastapi.c server/rest/multipart.c server/base/rpc.c server/base/json_out.c server/base/buf.c server/base/common.c server/base/err.c server/base/log.c sessions/workspace.c sessions/btrfs.c vnc/chan.c kernel/chan.c transport/route.c transport/chunked.c
 
 .PHONY: all deps deps-run test unit e2e fuzz asan bench run clean
 all: $(BUILD)/mcpbox $(MOD_SO)

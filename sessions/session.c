@@ -1,4 +1,5 @@
 #include "session.h"
+#include "btrfs.h"
 #include "catalog.h"
 #include "job.h"
 #include "quota.h"
@@ -629,6 +630,21 @@ static int pick_disk(struct sess_registry *reg, int64_t disk_mb, uint64_t *out, 
 	return 0;
 }
 
+/* What the kernel lets s's workspace take where it enforces disk limits
+   (btrfs.h): its own disk limit, and never more than its key's whole
+   quota.disk (shared by the key's sessions: the measured check keeps the sum). */
+static void limit_workspace(struct sess_session *s)
+{
+	const struct srv_quota *q = &s->reg->cfg->quota;
+	uint64_t bytes = s->disk_limit;
+	auto_err struct err *err = NULL;
+
+	if (sess_quota_applies(s->owner) && q->disk_bytes && (!bytes || q->disk_bytes < bytes))
+		bytes = q->disk_bytes;
+	if (s->wsfd >= 0 && sess_btrfs_limit(s->wsfd, bytes, &err) < 0)
+		log_warn("session %s: %s", s->id, err_text(err));
+}
+
 int sess_update(struct sess_session *s, int64_t memory_mb, double cpus, int64_t disk_mb, json_t *env, json_t *labels,
 		struct err **errp)
 {
@@ -655,6 +671,7 @@ int sess_update(struct sess_session *s, int64_t memory_mb, double cpus, int64_t 
 		return err_wrap(errp, "session %s: cannot change its limits", s->id);
 	s->limits = lim;
 	s->disk_limit = disk;	/* a workspace now over it: refused writes at once, its programs killed at the next scan */
+	limit_workspace(s);
 	if (env)
 		json_object_update(s->env, env);
 	if (labels)
@@ -752,6 +769,7 @@ int sess_create(struct sess_registry *reg, const char *owner, bool implicit,
 		sess_destroy(s);
 		return -1;
 	}
+	limit_workspace(s);
 	link_session(reg, s);
 	save(s);
 	sess_audit(reg, owner, "session.create", s->id, implicit ? "implicit" : NULL);
@@ -854,6 +872,7 @@ int sess_adopt(struct sess_registry *reg, const struct sess_saved *sv, struct er
 		session_free(s);
 		return -1;
 	}
+	limit_workspace(s);	/* the config may have changed since */
 	link_session(reg, s);
 	save(s);
 	return 0;
@@ -1052,6 +1071,7 @@ int sess_registry_new(struct sess_registry **out, uv_loop_t *loop, struct sess_z
 		return -1;
 	}
 	chmod(reg->ws_root, 0711);
+	sess_btrfs_init(reg->ws_root);
 	reg->loop = loop;
 	reg->zygote = z;
 	reg->cfg = cfg;

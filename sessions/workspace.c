@@ -1,4 +1,5 @@
 #include "workspace.h"
+#include "btrfs.h"
 #include "../server/base/buf.h"
 #include "../server/base/common.h"
 #include "../server/base/log.h"
@@ -22,6 +23,12 @@ void sess_ws_init(uv_loop_t *loop)
 
 int sess_ws_create(const char *path, struct err **errp)
 {
+	if (sess_btrfs_enforced()) {
+		auto_err struct err *err = NULL;
+		if (sess_btrfs_subvol_create(path, &err) == 0)
+			return 0;
+		log_warn("a workspace made as a directory, its disk limit only measured: %s", err_text(err));
+	}
 	if (mkdir(path, 0700) < 0)
 		return err_set(errp, errno, "cannot create a workspace");
 	return 0;
@@ -120,11 +127,14 @@ static int remove_dir_contents(struct rm_walk *w, int dfd, int depth)
 	return r;
 }
 
-/* Remove dirfd/name and everything under it, never following symlinks. */
+/* Remove dirfd/name and everything under it, never following symlinks: a
+   btrfs subvolume is destroyed whole, without a walk, where the kernel lets us. */
 static int remove_tree(int dirfd, const char *name)
 {
 	struct rm_walk w = { .top = -1 };
 
+	if (sess_btrfs_subvol_destroy(dirfd, name) == 0)
+		return 0;
 	return remove_entry(&w, dirfd, name, 0);
 }
 

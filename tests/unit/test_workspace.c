@@ -1,6 +1,7 @@
 /* Unit tests of path confinement (sessions/workspace.c) on a real directory. */
 #include "tap.h"
 #include "sessions/workspace.h"
+#include "sessions/btrfs.h"
 #include "server/base/common.h"
 
 #include <dirent.h>
@@ -8,6 +9,8 @@
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 
 static const char *rel(const char *p)
 {
@@ -205,6 +208,21 @@ int main(void)
 		e = NULL;
 	}
 
+	/* off btrfs (the e2e disk_btrfs test covers btrfs): a workspace is a directory, nothing more */
+	struct statfs sf;
+	if (statfs(tmpl, &sf) == 0 && sf.f_type != BTRFS_SUPER_MAGIC) {
+		char ws2[4200];
+		ok(!sess_btrfs_init(tmpl) && !sess_btrfs_enforced(), "not on btrfs: limits are measured");
+		snprintf(ws2, sizeof(ws2), "%s/ws2", tmpl);
+		ok(sess_ws_create(ws2, &e) == 0 && stat(ws2, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 0700,
+		   "sess_ws_create: a 0700 directory");
+		int w2 = open(ws2, O_RDONLY | O_DIRECTORY);
+		ok(sess_btrfs_limit(w2, 1 << 20, &e) == 0, "a limit is nothing to do here");
+		close(w2);
+		errno = 0;
+		ok(sess_btrfs_subvol_destroy(ws, "ws2") < 0 && errno == ENOTTY && stat(ws2, &st) == 0,
+		   "a directory is no subvolume to destroy");
+	}
 	ok(sess_ws_remove_at(AT_FDCWD, tmpl, &e) == 0, "tree removed");
 	ok(fstatat(od, "secret", &st, 0) == 0, "removal did not follow the symlink out");
 	sess_ws_remove_at(AT_FDCWD, outside, NULL);
