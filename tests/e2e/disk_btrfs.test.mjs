@@ -12,6 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { startServe, wsClient, createKey, poll } from './helpers.mjs';
 
 const MiB = 1 << 20;
+const dd = (file) => `dd if=/dev/zero of=${file} bs=1M count=60 2>&1; echo rc=$?`;
 const run = (cmd, ...args) => spawnSync(cmd, args, { encoding: 'utf8', timeout: 60000 });
 
 function whyNot() {
@@ -69,7 +70,6 @@ describe('disk limits enforced by btrfs qgroups', () => {
     const ws = path.join(srv.dataDir, 'workspaces', sid);
     const sizeOf = (n) => fs.statSync(path.join(ws, n)).size;
 
-    const dd = (file) => `dd if=/dev/zero of=${file} bs=1M count=60 2>&1; echo rc=$?`;
     const t0 = Date.now();
     const r = await a.call('execute', { session_id: sid, language: 'shell', timeout_s: 60, code: dd('a.bin') });
     const out = r.structuredContent.stdout;
@@ -122,6 +122,34 @@ describe('disk limits enforced by btrfs qgroups', () => {
     await srv.close({ keepData: true });
     srv = null;
     assert.equal(subvols().trim(), '', 'no subvolume outlives the server');
+  });
+
+  test('a restart sets the limits again: a session adopted after quota.disk went from 30M to 10M is bound by 10 MiB', { timeout: 120000 }, async (t) => {
+    if (skip) { t.skip(skip); return; }
+    const data = path.join(mnt, 'data2');
+    fs.mkdirSync(data);
+    const config = (disk) => fs.writeFileSync(path.join(data, 'config.json'),
+      JSON.stringify({ quota: { disk, disk_scan: '10m', disk_scan_busy: '10m' } }));
+    config('30M');
+    srv = await startServe({ dataDir: data });
+    const { key } = createKey(data, { name: 'tenant' });
+    let k = await wsClient(srv, { key });
+    const sid = (await k.call('session_create', {})).structuredContent.session_id;
+    await k.close();
+    await srv.close({ keepData: true });
+    srv = null;
+
+    config('10M');
+    srv = await startServe({ dataDir: data });
+    k = await wsClient(srv, { key });
+    try {
+      const r = await k.call('execute', { session_id: sid, language: 'shell', timeout_s: 60, code: dd('k.bin') });
+      assert.match(r.structuredContent.stdout, /Disk quota exceeded/, JSON.stringify(r.structuredContent).slice(0, 400));
+      const size = fs.statSync(path.join(data, 'workspaces', sid, 'k.bin')).size;
+      assert.ok(size > 5 * MiB && size <= 10 * MiB, `the writer stopped at ${size} bytes (the quota is 10 MiB now)`);
+    } finally {
+      await k.close();
+    }
   });
 });
 
