@@ -23,6 +23,7 @@
 #include "base/log.h"
 #include "mcp.h"
 #include "base/metrics.h"
+#include "base/offload.h"
 #include "records.h"
 #include "store.h"
 #include "../sessions/instance.h"
@@ -268,6 +269,48 @@ static void repack_tick(uv_timer_t *t)
 
 /* ---- the parts both transports share ------------------------------------ */
 
+/*
+ * Large answers (an 8 MiB file_read, a big execute output; MCP's and the REST
+ * dialects': base/offload.h) are written on libuv's pool, not the tools' fair
+ * queue (tools/pool.c): the answer of a finished call must not wait behind its
+ * principal's snapshots, and the calls that make large results already took
+ * their turn there.
+ */
+struct offload_job {
+	uv_work_t w;
+	void (*work)(void *arg);
+	void (*done)(void *arg);
+	void *arg;
+};
+
+static void offload_run(uv_work_t *w)
+{
+	struct offload_job *j = w->data;
+	j->work(j->arg);
+}
+
+static void offload_after(uv_work_t *w, int status)
+{
+	struct offload_job *j = w->data;
+	(void)status; /* never cancelled */
+	j->done(j->arg);
+	free(j);
+}
+
+static void offload_answer(void (*work)(void *arg), void (*done)(void *arg), void *arg)
+{
+	struct offload_job *j = xcalloc(1, sizeof(*j));
+	j->w.data = j;
+	j->work = work;
+	j->done = done;
+	j->arg = arg;
+	if (uv_queue_work(uv_default_loop(), &j->w, offload_run, offload_after) < 0) {
+		work(arg);
+		done(arg);
+		free(j);
+	}
+}
+
 static int core_start(void)
 {
 	auto_err struct err *err = NULL;
@@ -344,6 +387,7 @@ static int core_start(void)
 		log_error("%s", err_text(err));
 		return -1;
 	}
+	srv_offload_set(offload_answer);
 	mcp_init(&srv.env);
 	uv_timer_init(srv.loop, &srv.shutdown_timer);
 	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++) {

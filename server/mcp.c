@@ -253,50 +253,8 @@ const struct srv_app mcp_app = {
 	.release = mcp_release_conn,
 };
 
-/*
- * Large answers (an 8 MiB file_read, a big execute output) are written on
- * libuv's pool, not the tools' fair queue (tools/pool.c): the answer of a
- * finished call must not wait behind its principal's snapshots, and the calls
- * that make large results already took their turn there.
- */
-struct offload_job {
-	uv_work_t w;
-	void (*work)(void *arg);
-	void (*done)(void *arg);
-	void *arg;
-};
-
-static void offload_run(uv_work_t *w)
-{
-	struct offload_job *j = w->data;
-	j->work(j->arg);
-}
-
-static void offload_after(uv_work_t *w, int status)
-{
-	struct offload_job *j = w->data;
-	(void)status; /* never cancelled */
-	j->done(j->arg);
-	free(j);
-}
-
-static void offload_answer(void (*work)(void *arg), void (*done)(void *arg), void *arg)
-{
-	struct offload_job *j = xcalloc(1, sizeof(*j));
-	j->w.data = j;
-	j->work = work;
-	j->done = done;
-	j->arg = arg;
-	if (uv_queue_work(uv_default_loop(), &j->w, offload_run, offload_after) < 0) {
-		work(arg);
-		done(arg);
-		free(j);
-	}
-}
-
 void mcp_init(const struct tool_env *env)
 {
-	srv_rpc_set_offload(offload_answer);
 	fixtures = env->fixtures;
 	tool_registry_init(env);
 	res_init(env);

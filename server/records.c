@@ -282,6 +282,56 @@ static void write_output(const char *id, const char *stream, const struct buf *d
 	buf_release(&path);
 }
 
+/*
+ * An execution's output of OUTPUT_LATER_MIN bytes or more is written on
+ * libuv's pool (a copy: the caller's buffer is gone after the hook): the
+ * page-cache copy of 8 MiB held every client for milliseconds. Each file is
+ * written once, nothing here reads it back, and its record is the newest, so
+ * no prune removes it while the write waits.
+ */
+#define OUTPUT_LATER_MIN (256u << 10)
+
+struct output_later {
+	uv_work_t w;
+	struct buf path;
+	struct buf data;
+};
+
+static void output_later_run(uv_work_t *w)
+{
+	struct output_later *o = w->data;
+	int fd = open(o->path.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || write_all(fd, o->data.data, o->data.len) < 0)
+		log_warn("records: cannot keep the output %s: %s", o->path.data, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
+static void output_later_done(uv_work_t *w, int status)
+{
+	struct output_later *o = w->data;
+	(void)status;
+	buf_release(&o->data);
+	buf_release(&o->path);
+	free(o);
+}
+
+static void write_output_later(const char *id, const char *stream, const struct buf *data)
+{
+	if (data->len < OUTPUT_LATER_MIN) {
+		write_output(id, stream, data, false);
+		return;
+	}
+	struct output_later *o = xcalloc(1, sizeof(*o));
+	o->w.data = o;
+	output_path(&o->path, id, stream);
+	buf_add(&o->data, data->data, data->len);
+	if (uv_queue_work(uv_default_loop(), &o->w, output_later_run, output_later_done) < 0) {
+		output_later_run(&o->w);
+		output_later_done(&o->w, 0);
+	}
+}
+
 static void drop_outputs(void *arg, const char *id)
 {
 	static const char *const streams[] = { "stdout", "stderr" };
@@ -307,8 +357,8 @@ static void execution(void *arg, const struct sess_session *s, const char *exec_
 	};
 	if (!r.status)
 		r.status = "finished";
-	write_output(exec_id, "stdout", out, false);
-	write_output(exec_id, "stderr", err_out, false);
+	write_output_later(exec_id, "stdout", out);
+	write_output_later(exec_id, "stderr", err_out);
 	enqueue(PEND_EXECUTION, &r);
 	free(text);
 	if (++R.since_prune >= PRUNE_EVERY) {

@@ -515,11 +515,7 @@ void http_stream_queue(struct stream *st, const char *data, size_t len)
 	http_stream_kick(st);
 }
 
-/*
- * Queue the bytes of b after its first off (>= LWS_PRE), taking b: when
- * nothing else waits, b becomes the stream's buffer and is not copied.
- */
-static void stream_queue_buf(struct stream *st, struct buf *b, size_t off)
+void http_stream_queue_buf(struct stream *st, struct buf *b, size_t off)
 {
 	assert(off >= LWS_PRE && b->len >= off);
 	if (stream_admit(st, b->len - off)) {
@@ -542,7 +538,7 @@ static void stream_event_buf(struct stream *st, struct buf *b)
 	size_t off = TP_HEADROOM - (sizeof(SSE_PREFIX) - 1);
 	memcpy(b->data + off, SSE_PREFIX, sizeof(SSE_PREFIX) - 1);
 	buf_add(b, "\n\n", 2);
-	stream_queue_buf(st, b, off);
+	http_stream_queue_buf(st, b, off);
 }
 
 /* Answer a request at once with a status and a small JSON body. */
@@ -807,7 +803,7 @@ static void http_done(void *tp, void *ctx)
 		return; /* a legacy POST: answered with 202 already, answers went to the GET stream */
 	st->engine_done = true;
 	if (st->answer.len) {
-		stream_queue_buf(st, &st->answer, TP_HEADROOM);
+		http_stream_queue_buf(st, &st->answer, TP_HEADROOM);
 	} else if (!st->sse) {
 		st->status = 202; /* notifications or responses only: accepted, no body */
 	}

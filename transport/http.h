@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "../server/base/buf.h"
+#include "../server/base/json_out.h"
 
 enum tp_method {
 	TP_GET = 1 << 0,
@@ -164,8 +165,15 @@ void tp_req_rate_headers(struct tp_req *r, const struct srv_rate_verdict *v);
 bool tp_req_rate_refused(const struct tp_req *r);
 /** Answer with status and a body of type (NULL: application/json), and finish. */
 void tp_req_send(struct tp_req *r, int status, const char *type, const void *body, size_t len);
-/** Answer with status and the JSON of body (stolen), and finish. */
+/**
+ * Answer with status and the JSON of body (stolen), and finish. A large
+ * body is written and freed off the loop (server/base/offload.h's rules),
+ * and the request finished when its text is back; r is the transport's from
+ * this call on either way.
+ */
 void tp_req_json(struct tp_req *r, int status, json_t *body);
+/** The same with JSON text in a dialect's style (write: as srv_json_write, pure: it may run on another thread). */
+void tp_req_json_as(struct tp_req *r, int status, json_t *body, srv_json_writer_fn write);
 /** Start a streamed answer (no length): tp_req_write() pieces, then tp_req_end(). */
 void tp_req_start(struct tp_req *r, int status, const char *type);
 void tp_req_write(struct tp_req *r, const void *data, size_t len);

@@ -181,6 +181,11 @@ void http_frameq_push_buf(struct frameq *q, struct buf *text, size_t headroom);
 int http_frameq_write(struct frameq *q, struct lws *wsi, enum lws_write_protocol kind);
 void http_frameq_clear(struct frameq *q);
 void http_stream_queue(struct stream *st, const char *data, size_t len);
+/*
+ * Queue the bytes of b after its first off (>= LWS_PRE), taking b: when
+ * nothing else waits, b becomes the stream's buffer and is not copied.
+ */
+void http_stream_queue_buf(struct stream *st, struct buf *b, size_t off);
 /** Add a response header (dropped once the headers went out). */
 void http_stream_add_header(struct stream *st, const char *name, const char *value);
 /**

@@ -10,6 +10,7 @@
 #include "../server/base/common.h"
 #include "../server/base/json_out.h"
 #include "../server/base/log.h"
+#include "../server/base/offload.h"
 
 #include <assert.h>
 #include <ctype.h>
@@ -570,13 +571,40 @@ void tp_req_send(struct tp_req *r, int status, const char *type, const void *bod
 	req_finish(r);
 }
 
+/* r's JSON answer is written (tp_req_json_as): it goes out as it was written, no copy. */
+static void json_written(void *arg, struct buf *text, int rc)
+{
+	struct tp_req *r = arg;
+
+	if (rc < 0) {
+		log_error("http: an answer has no JSON text");
+		r->st->status = 500;
+		static const char fail[] = "{\"detail\":\"Internal Server Error\"}";
+		http_stream_queue(r->st, fail, sizeof(fail) - 1);
+	} else {
+		http_stream_queue_buf(r->st, text, LWS_PRE);
+	}
+	req_finish(r);
+}
+
+void tp_req_json_as(struct tp_req *r, int status, json_t *body, srv_json_writer_fn write)
+{
+	r->st->status = status;
+	r->st->type = NULL;
+	/* the route is done with r: a client that leaves now only drops the answer */
+	r->on_gone = NULL;
+	if (srv_json_write_off_loop(body, LWS_PRE, write, json_written, r))
+		return;
+	struct buf b = BUF_INIT;
+	int rc = srv_json_write_text(&b, LWS_PRE, body, write);
+	json_decref(body);
+	json_written(r, &b, rc);
+	buf_release(&b);
+}
+
 void tp_req_json(struct tp_req *r, int status, json_t *body)
 {
-	struct buf b = BUF_INIT;
-	srv_json_write(&b, body);
-	json_decref(body);
-	tp_req_send(r, status, NULL, b.data, b.len);
-	buf_release(&b);
+	tp_req_json_as(r, status, body, srv_json_write);
 }
 
 void tp_req_start(struct tp_req *r, int status, const char *type)

@@ -165,6 +165,19 @@ int srv_json_write(struct buf *out, const json_t *j)
 	}
 }
 
+int srv_json_write_text(struct buf *out, size_t headroom, const json_t *j, srv_json_writer_fn write)
+{
+	buf_release(out);
+	buf_grow(out, headroom + 64);
+	memset(out->data, 0, headroom);
+	out->len = headroom;
+	if (write(out, j) < 0 || out->len == headroom) {
+		buf_release(out);
+		return -1;
+	}
+	return 0;
+}
+
 char *srv_json_dumps(const json_t *j)
 {
 	struct buf b = BUF_INIT;
@@ -234,6 +247,16 @@ json_t *srv_json_text(const char *data, size_t len)
 	bool clean = true;
 
 	while (i < len) {
+		/* ASCII without NUL eight bytes at a time: most output is */
+		while (len - i >= 8) {
+			uint64_t w;
+			memcpy(&w, p + i, 8);
+			if ((w & 0x8080808080808080ull) || ((w - 0x0101010101010101ull) & ~w & 0x8080808080808080ull))
+				break;
+			i += 8;
+		}
+		if (i == len)
+			break;
 		size_t n = p[i] ? utf8_seq(p + i, len - i) : 0;
 		if (n) {
 			i += n;
@@ -246,10 +269,11 @@ json_t *srv_json_text(const char *data, size_t len)
 		i++;
 		start = i;
 	}
+	/* checked above: jansson need not check the UTF-8 again */
 	if (clean)
-		return json_stringn(data, len);
+		return json_stringn_nocheck(data, len);
 	buf_add(&b, data + start, len - start);
-	json_t *s = json_stringn(b.data, b.len);
+	json_t *s = json_stringn_nocheck(b.data, b.len);
 	buf_release(&b);
 	return s;
 }

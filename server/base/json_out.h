@@ -18,6 +18,14 @@
 
 /** Append j to out; -1 (out partly written) for a value jansson could not dump either. */
 int srv_json_write(struct buf *out, const json_t *j);
+/** A writer of JSON text in some style: srv_json_write, or a dialect's own (same contract). */
+typedef int (*srv_json_writer_fn)(struct buf *out, const json_t *j);
+/**
+ * out (emptied first) := headroom zero bytes (a transport's, e.g. LWS_PRE),
+ * then j's text by write: 0, or -1 (out released) when write failed or
+ * wrote nothing.
+ */
+int srv_json_write_text(struct buf *out, size_t headroom, const json_t *j, srv_json_writer_fn write);
 /**
  * Whether j's strings (and keys) hold at least limit bytes: a cheap look at
  * how much writing j will cost, which stops as soon as it knows.

@@ -1,6 +1,7 @@
 #include "rpc.h"
 #include "buf.h"
 #include "json_out.h"
+#include "offload.h"
 #include "common.h"
 #include "log.h"
 #include "banned.h"
@@ -21,16 +22,6 @@ struct text {
 	size_t nanswers;
 	size_t pending;		/* requests not yet finished (+1 while dispatching) */
 };
-
-/* Results whose strings pass this many bytes are written off the loop (srv_rpc_set_offload). */
-#define OFFLOAD_MIN (256u << 10)
-
-static srv_offload_fn offload;
-
-void srv_rpc_set_offload(srv_offload_fn run)
-{
-	offload = run;
-}
 
 struct srv_req {
 	struct srv_conn *conn;
@@ -110,20 +101,7 @@ struct srv_conn *srv_req_conn(const struct srv_req *r) { return r->conn; }
 json_t *srv_req_progress_token(const struct srv_req *r) { return r->progress_token; }
 bool srv_req_cancelled(const struct srv_req *r) { return r->cancelled; }
 
-/* The JSON text of msg after the transport's headroom (zeros); -1: jansson could not dump it either. */
-static int write_text(size_t headroom, const json_t *msg, struct buf *out)
-{
-	buf_grow(out, headroom + 64);
-	memset(out->data, 0, headroom);
-	out->len = headroom;
-	if (srv_json_write(out, msg) < 0 || out->len == headroom) {
-		buf_release(out);
-		return -1;
-	}
-	return 0;
-}
-
-/* Send a text written by write_text (taken: b is empty after). */
+/* Send a text written by srv_json_write_text (taken: b is empty after). */
 static void send_text(struct srv_conn *c, void *ctx, struct buf *b, bool answer)
 {
 	size_t h = c->ops->headroom;
@@ -147,7 +125,7 @@ static void send_json(struct srv_conn *c, void *ctx, json_t *msg, bool answer)
 
 	if (c->closing)
 		return;
-	if (write_text(c->ops->headroom, msg, &b) < 0) {
+	if (srv_json_write_text(&b, c->ops->headroom, msg, srv_json_write) < 0) {
 		log_error("rpc: cannot serialize a message");
 		return;
 	}
@@ -161,7 +139,7 @@ static json_t *make_error(json_t *id, int code, const char *msg)
 }
 
 /*
- * Record a finished answer's text (written by write_text; taken; NULL:
+ * Record a finished answer's text (written by srv_json_write_text; taken; NULL:
  * none, for a cancelled request). When the text's last request is finished
  * its answers go out and the transport hears that the text is done.
  */
@@ -205,7 +183,7 @@ static void deliver(struct srv_conn *c, struct text *t, json_t *answer)
 {
 	struct buf b = BUF_INIT;
 
-	if (answer && !c->closing && write_text(c->ops->headroom, answer, &b) < 0)
+	if (answer && !c->closing && srv_json_write_text(&b, c->ops->headroom, answer, srv_json_write) < 0)
 		log_error("rpc: cannot serialize an answer");
 	json_decref(answer);
 	deliver_text(c, t, b.len ? &b : NULL);
@@ -247,40 +225,20 @@ static void req_finish(struct srv_req *r, json_t *answer)
 	req_free(r);
 }
 
-/* An answer being written off the loop. */
-struct offloaded {
-	struct srv_req *r;
-	json_t *answer;
-	size_t headroom;
-	struct buf text;
-	int rc;
-};
-
-static void offload_work(void *arg)
+/* r's answer, written off the loop (srv_req_result), is back on the loop thread. */
+static void result_written(void *arg, struct buf *text, int rc)
 {
-	struct offloaded *o = arg;
-
-	o->rc = write_text(o->headroom, o->answer, &o->text);
-	json_decref(o->answer); /* the large strings are freed here too, not on the loop */
-	o->answer = NULL;
-}
-
-static void offload_done(void *arg)
-{
-	struct offloaded *o = arg;
-	struct srv_req *r = o->r;
+	struct srv_req *r = arg;
 
 	req_unlink(r);
 	if (r->cancelled || r->conn->closing) {
-		buf_release(&o->text);
 		deliver_text(r->conn, r->text, NULL);
-	} else if (o->rc < 0) {
+	} else if (rc < 0) {
 		log_error("rpc: cannot serialize an answer");
 		deliver(r->conn, r->text, make_error(r->id, RPC_INTERNAL_ERROR, "Internal error: the result has no JSON text"));
 	} else {
-		deliver_text(r->conn, r->text, &o->text);
+		deliver_text(r->conn, r->text, text);
 	}
-	free(o);
 	req_free(r);
 }
 
@@ -289,20 +247,12 @@ void srv_req_result(struct srv_req *r, json_t *result)
 	struct srv_conn *c = r->conn;
 	if (!result)
 		result = json_object();
-	bool big = offload && !r->cancelled && !c->closing && srv_json_size_reaches(result, OFFLOAD_MIN);
 	json_t *ans = json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", r->id, "result", result);
-
-	if (!big) {
-		req_finish(r, ans);
-		return;
-	}
 	/* the work the hook would cancel is over: a cancel now only drops the answer */
 	r->cancel_fn = NULL;
-	struct offloaded *o = xcalloc(1, sizeof(*o));
-	o->r = r;
-	o->answer = ans;
-	o->headroom = c->ops->headroom;
-	offload(offload_work, offload_done, o);
+	if (r->cancelled || c->closing ||
+	    !srv_json_write_off_loop(ans, c->ops->headroom, srv_json_write, result_written, r))
+		req_finish(r, ans);
 }
 
 /* The error answer to r; data (taken, may be NULL) becomes error.data. */

@@ -126,18 +126,9 @@ struct srv_req *srv_conn_find(struct srv_conn *c, json_t *id);
 
 /**
  * Finish req with a result (stolen). Frees req, now or (a large result,
- * with an offload runner set) once its text was written on another thread:
- * nothing else may hold or change a reference into result after the call.
+ * offload.h's rules) once its text was written on another thread.
  */
 void srv_req_result(struct srv_req *r, json_t *result);
-/**
- * How answers whose strings pass 256 KiB are written: run(work, done, arg)
- * calls work(arg) on another thread, then done(arg) on the loop thread. Set
- * once at start-up (server/mcp.c: libuv's pool); without it (unit tests,
- * fuzzing) every answer is written on the caller's thread.
- */
-typedef void (*srv_offload_fn)(void (*work)(void *arg), void (*done)(void *arg), void *arg);
-void srv_rpc_set_offload(srv_offload_fn run);
 /** Finish req with a JSON-RPC error. Frees req. */
 void srv_req_error(struct srv_req *r, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /** The same with the error's data member (stolen). */

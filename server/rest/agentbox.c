@@ -44,11 +44,7 @@ static void routes_fill(void);
 
 void ab_send(struct tp_req *r, int status, json_t *body)
 {
-	struct buf b = BUF_INIT;
-	ab_go_json(&b, body);
-	json_decref(body);
-	tp_req_send(r, status, NULL, b.data, b.len);
-	buf_release(&b);
+	tp_req_json_as(r, status, body, ab_go_json);
 }
 
 void ab_fail(struct tp_req *r, int status, const char *error, const char *fmt, ...)

@@ -64,8 +64,10 @@ void ab_bytes_string(uint64_t bytes, char *out, size_t cap);
 /**
  * j as Go's encoding/json writes it (json.NewEncoder.Encode): compact, with
  * <, > and & as \u003c, \u003e, \u0026, and a final newline; appended to out.
+ * 0, or -1 for a value that has no JSON text. Pure (an answer's text is
+ * written on libuv's pool when it is large: tp_req_json_as).
  */
-void ab_go_json(struct buf *out, const json_t *j);
+int ab_go_json(struct buf *out, const json_t *j);
 
 /** An ISO time with milliseconds ("2026-01-22T10:00:00.123Z") as Go's RFC 3339 (zero milliseconds trimmed). */
 json_t *ab_time(const char *iso);

@@ -543,19 +543,26 @@ void ab_bytes_string(uint64_t bytes, char *out, size_t cap)
 		snprintf(out, cap, "%lluKi", (unsigned long long)(bytes >> 10));
 }
 
-void ab_go_json(struct buf *out, const json_t *j)
+int ab_go_json(struct buf *out, const json_t *j)
 {
 	struct buf b = BUF_INIT;
-	srv_json_write(&b, j);
+	if (srv_json_write(&b, j) < 0) {
+		buf_release(&b);
+		return -1;
+	}
+	size_t from = 0;
 	for (size_t i = 0; i < b.len; i++) {
 		char c = b.data[i];
-		if (c == '<' || c == '>' || c == '&')
+		if (c == '<' || c == '>' || c == '&') {
+			buf_add(out, b.data + from, i - from);
 			buf_addf(out, "\\u%04x", (unsigned)c);
-		else
-			buf_addch(out, c);
+			from = i + 1;
+		}
 	}
+	buf_add(out, b.data + from, b.len - from);
 	buf_addch(out, '\n');
 	buf_release(&b);
+	return 0;
 }
 
 json_t *ab_time(const char *iso)

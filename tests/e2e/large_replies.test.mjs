@@ -4,7 +4,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServe, wsClient, httpClient, httpRequest, parseSse } from './helpers.mjs';
-import { bigReadPings } from '../bench/bigread.mjs';
+import { bigReadPings, REST_READ_CONFIG } from '../bench/bigread.mjs';
 
 const SIZE = 8 << 20;
 
@@ -63,5 +63,48 @@ describe('large replies', () => {
     assert.ok(s.reads >= 6, `the readers read ${s.reads} replies`);
     // before the answers were written off the loop: p99 235-660 ms, max 310-880 ms (2 readers, 2 CPUs)
     assert.ok(s.p99 < 120, `ping p99 ${s.p99.toFixed(1)} ms (median ${s.p50.toFixed(2)} ms, max ${s.max.toFixed(1)} ms)`);
+  });
+});
+
+// REST dialects' answers take the same path (tp_req_json: server/base/offload.h)
+describe('large REST answers', () => {
+  let srv;
+  before(async () => { srv = await startServe({ config: REST_READ_CONFIG }); });
+  after(async () => { await srv?.close(); });
+  const auth = () => ({ 'Content-Type': 'application/json', Authorization: `Bearer ${srv.key}` });
+  // 8 MiB of text with every character JSON or Go's encoder escapes
+  const unit = 'abc<def>ghi&jkl"mno\\pqr\tstu/vwxyz\u00e9\n';
+  const code = `python3 -c "import sys; sys.stdout.write(open('/dev/stdin').read() * 200000)" <<'EOF'\n${unit}EOF`;
+
+  test('the executor: an 8 MiB stdout arrives byte for byte, with its length', { timeout: 60000 }, async () => {
+    const r = await httpRequest(srv, { path: '/compat/executor/execute', headers: auth(), timeout: 30000,
+      body: { execution_id: 'big-1', session_id: 'big', language: 'shell', code } });
+    assert.equal(r.status, 200, r.text.slice(0, 300));
+    assert.equal(Number(r.headers['content-length']), Buffer.byteLength(r.text));
+    const want = unit.repeat(200000);
+    assert.ok(r.json.stdout === want, `stdout: ${r.json.stdout.length} characters, ${want.length} wanted`);
+    // the text as jansson's own writer gives it, quotes and backslashes escaped, nothing else
+    assert.ok(r.text.includes(JSON.stringify(unit.repeat(3)).slice(1, -1)), 'escaped as JSON');
+  });
+
+  test("AgentBox: the same through the dialect's Go-style writer (<, > and & escaped, a final newline)", { timeout: 60000 }, async () => {
+    const env = await httpRequest(srv, { path: '/api/v1/environments', headers: auth(),
+      body: { name: 'big', image: 'python:3.11-slim', resources: { cpu: '500m', memory: '256Mi', storage: '1Gi' } } });
+    assert.equal(env.status, 201, env.text);
+    const r = await httpRequest(srv, { path: `/api/v1/environments/${env.json.id}/exec`, headers: auth(), timeout: 30000,
+      body: { command: ['sh', '-c', code], timeout: 60 } });
+    assert.equal(r.status, 200, r.text.slice(0, 300));
+    assert.equal(Number(r.headers['content-length']), Buffer.byteLength(r.text));
+    assert.ok(r.json.stdout === unit.repeat(200000), `stdout: ${r.json.stdout.length} characters`);
+    assert.ok(!/[<>&]/.test(r.text) && r.text.includes('abc\\u003cdef\\u003eghi\\u0026jkl') && r.text.endsWith('\n'),
+      'written as Go writes it');
+  });
+
+  test("another client's pings stay fast while two clients read 8 MiB over POST /execute in a loop", { timeout: 60000 }, async () => {
+    const s = await bigReadPings(srv, { readers: 2, ms: 6000, via: 'rest' });
+    console.log(`# ${JSON.stringify(s)}`);
+    assert.ok(s.reads >= 6, `the readers read ${s.reads} answers`);
+    // before REST answers and output files were written on the pool: p99 326-370 ms, 3x fewer answers (2 readers, 2 CPUs)
+    assert.ok(s.p99 < 300, `ping p99 ${s.p99.toFixed(1)} ms (median ${s.p50.toFixed(2)} ms, max ${s.max.toFixed(1)} ms)`);
   });
 });

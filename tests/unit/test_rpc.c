@@ -3,6 +3,7 @@
 #include "server/base/rpc.h"
 #include "server/base/buf.h"
 #include "server/base/json_out.h"
+#include "server/base/offload.h"
 
 #include <jansson.h>
 
@@ -298,7 +299,7 @@ int main(void)
 	{
 		bsent = json_array();
 		released = 0;
-		srv_rpc_set_offload(fake_offload);
+		srv_offload_set(fake_offload);
 		c = srv_conn_new(&app, &buf_tp, NULL, "tester");
 		send_text(c, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"echo\"}");
 		ok(json_array_size(bsent) == 1 && njobs == 0 && headroom_clean == 1,
@@ -348,7 +349,19 @@ int main(void)
 		ok(released == 0, "closed while an answer is written: not released yet");
 		run_jobs();
 		ok(released == 1 && json_array_size(bsent) == 3, "released when it is back, nothing sent");
-		srv_rpc_set_offload(NULL);
+
+		/* a large result that shares an object with state the loop keeps is written at once */
+		released = 0;
+		c = srv_conn_new(&app, &buf_tp, NULL, "tester");
+		nheld = 0;
+		send_text(c, "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"hold\"}");
+		json_t *kept = big_result(300000);
+		srv_req_result(held[0], json_incref(kept));
+		ok(njobs == 0 && json_array_size(bsent) == 4 && srv_conn_inflight(c) == 0,
+		   "a large result sharing an object: answered at once on the loop, not off it");
+		json_decref(kept);
+		srv_conn_close(c);
+		srv_offload_set(NULL);
 		json_decref(bsent);
 
 		json_t *small = json_pack("{s:s, s:[i,i]}", "a", "bc", "n", 1, 2), *big = big_result(300000);
@@ -356,6 +369,30 @@ int main(void)
 		   !srv_json_size_reaches(big, 400000), "srv_json_size_reaches: counts the strings, stops at the limit");
 		json_decref(small);
 		json_decref(big);
+	}
+
+	/* srv_json_text: valid text as it is, each invalid byte or NUL as U+FFFD, wherever it falls in 8-byte runs */
+	{
+		struct { const char *in; size_t len; const char *want; } cases[] = {
+			{ "", 0, "" },
+			{ "abcdefghijklmnopqrstuvwxyz", 26, "abcdefghijklmnopqrstuvwxyz" },
+			{ "abcdefg\0ijklmnop", 16, "abcdefg\xef\xbf\xbdijklmnop" },
+			{ "abcdefghijklmno\0", 16, "abcdefghijklmno\xef\xbf\xbd" },
+			{ "\0bcdefghij", 10, "\xef\xbf\xbd" "bcdefghij" },
+			{ "abcdefgh\xc3\xa9ijklmnopq\xffrs", 22, "abcdefgh\xc3\xa9ijklmnopq\xef\xbf\xbdrs" },
+			{ "\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac", 9, "\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac" },
+			{ "abcdefg\xe2\x82", 9, "abcdefg\xef\xbf\xbd\xef\xbf\xbd" },
+			{ "\x01\x02\x7f abcdefgh", 12, "\x01\x02\x7f abcdefgh" },
+		};
+		int bad = -1;
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]) && bad < 0; i++) {
+			json_t *t = srv_json_text(cases[i].in, cases[i].len);
+			if (!t || json_string_length(t) != strlen(cases[i].want) ||
+			    memcmp(json_string_value(t), cases[i].want, strlen(cases[i].want)))
+				bad = (int)i;
+			json_decref(t);
+		}
+		ok(bad < 0, "srv_json_text: ASCII runs, NULs and bad bytes at every place (case %d differs)", bad);
 	}
 
 	/* json_out: compact output identical to jansson's */
