@@ -235,11 +235,10 @@ void ab_finish_fail(struct abreq *a, int status, const char *error, const char *
  */
 int ab_status_of(struct tp_req *r, enum err_class cls, const char **error)
 {
-	if (cls != ERR_LIMIT)
-		return rest_status_of(cls);
-	bool rate = r && tp_req_rate_refused(r);
-	*error = rate ? "rate limit exceeded" : "limit exceeded";
-	return rate ? 429 : 403;
+	int status = rest_status_of(r, cls);
+	if (cls == ERR_LIMIT)
+		*error = status == 429 ? "rate limit exceeded" : "limit exceeded";
+	return status;
 }
 
 /* A tool's failure: not found is the dialect's 404; the rest its status with the request's own words. */

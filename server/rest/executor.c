@@ -81,7 +81,7 @@ static void answer_failure(struct exec_req *x, const char *text, enum err_class 
 	if (cls == ERR_INTERNAL)
 		answer(x, 500, fastapi_detail("Internal server error: %s", text));
 	else
-		answer(x, rest_status_of(cls), fastapi_detail("%s", text));
+		answer(x, rest_status_of(x->r, cls), fastapi_detail("%s", text));
 }
 
 const char *executor_status(json_t *sc)

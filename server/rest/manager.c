@@ -232,7 +232,7 @@ static void call_done(void *arg, json_t *result, enum err_class cls)
 {
 	struct mreq *m = arg;
 	if (rest_result_failed(result)) {
-		fail(m->r, rest_status_of(cls), "%s", rest_result_text(result));
+		fail(m->r, rest_status_of(m->r, cls), "%s", rest_result_text(result));
 		mreq_free(m);
 	} else {
 		void (*next)(struct mreq *, json_t *) = m->next;

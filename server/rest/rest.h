@@ -184,8 +184,13 @@ json_t *rest_result_data(json_t *result);
 const char *rest_result_text(json_t *result);
 /** Is result an error? */
 bool rest_result_failed(json_t *result);
-/** The HTTP status an error class maps to (400, 404, 409, 403, 429, 503, 504, 500). */
-int rest_status_of(enum err_class cls);
+/**
+ * The HTTP status a failure of class cls on r maps to: 400, 404, 409, 403,
+ * 503, 504, 500; a limit is 429 only when a rate limit refused r
+ * (tp_req_rate_refused: waiting lifts it), else 403 (a quota, a disk limit).
+ * r may be NULL (then a limit is 403).
+ */
+int rest_status_of(const struct tp_req *r, enum err_class cls);
 /** ISO 8601 UTC with milliseconds, now. */
 json_t *rest_now(void);
 /** ISO 8601 UTC with milliseconds of ms (epoch ms). */

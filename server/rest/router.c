@@ -191,14 +191,14 @@ bool rest_result_failed(json_t *result)
 	return json_is_true(json_object_get(result, "isError"));
 }
 
-int rest_status_of(enum err_class cls)
+int rest_status_of(const struct tp_req *r, enum err_class cls)
 {
 	switch (cls) {
 	case ERR_INVALID: return 400;
 	case ERR_NOT_FOUND: return 404;
 	case ERR_CONFLICT: return 409;
 	case ERR_DENIED: return 403;
-	case ERR_LIMIT: return 429;
+	case ERR_LIMIT: return r && tp_req_rate_refused(r) ? 429 : 403;
 	case ERR_UNAVAILABLE: return 503;
 	case ERR_TIMEOUT: return 504;
 	case ERR_INTERNAL: break;

@@ -63,22 +63,19 @@ const char *sb_code_name(enum sb_code code)
 
 int sb_status_of(struct tp_req *r, enum err_class cls, enum sb_code *code)
 {
-	static const struct {
-		int status;
-		enum sb_code code;
-	} map[] = {
-		[ERR_INTERNAL] = { 500, SB_SYSTEM_ERROR },
-		[ERR_INVALID] = { 400, SB_VALIDATION_ERROR },
-		[ERR_NOT_FOUND] = { 404, SB_RESOURCE_NOT_FOUND },
-		[ERR_CONFLICT] = { 409, SB_VALIDATION_ERROR },
-		[ERR_DENIED] = { 403, SB_INSUFFICIENT_PERMISSIONS },
-		[ERR_LIMIT] = { 403, SB_RESOURCE_LIMIT_EXCEEDED },
-		[ERR_UNAVAILABLE] = { 503, SB_SYSTEM_ERROR },
-		[ERR_TIMEOUT] = { 504, SB_EXECUTION_TIMEOUT },
+	static const enum sb_code codes[] = {
+		[ERR_INTERNAL] = SB_SYSTEM_ERROR,
+		[ERR_INVALID] = SB_VALIDATION_ERROR,
+		[ERR_NOT_FOUND] = SB_RESOURCE_NOT_FOUND,
+		[ERR_CONFLICT] = SB_VALIDATION_ERROR,
+		[ERR_DENIED] = SB_INSUFFICIENT_PERMISSIONS,
+		[ERR_LIMIT] = SB_RESOURCE_LIMIT_EXCEEDED,
+		[ERR_UNAVAILABLE] = SB_SYSTEM_ERROR,
+		[ERR_TIMEOUT] = SB_EXECUTION_TIMEOUT,
 	};
-	size_t i = (unsigned)cls < ARRAY_SIZE(map) ? (size_t)cls : ERR_INTERNAL;
-	*code = map[i].code;
-	return cls == ERR_LIMIT && r && tp_req_rate_refused(r) ? 429 : map[i].status;
+	size_t i = (unsigned)cls < ARRAY_SIZE(codes) ? (size_t)cls : ERR_INTERNAL;
+	*code = codes[i];
+	return rest_status_of(r, (enum err_class)i);
 }
 
 void sb_request_id(char *out)

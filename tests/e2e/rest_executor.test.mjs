@@ -228,3 +228,28 @@ describe('executor (001): the document\'s clients, unchanged, under --auth none'
     });
   }
 });
+
+describe('REST dialect 001: a quota is not a rate limit', () => {
+  let srv;
+  before(async () => {
+    srv = await startServe({ config: { quota: { sessions: 1 }, rate_limits: { execute: { per_minute: 6, burst: 2 } } } });
+  });
+  after(async () => { await srv?.close(); });
+
+  test('past the key\'s sessions quota: 403 naming it; past the execute rate: 429 with X-RateLimit-*', async () => {
+    const k = createKey(srv.dataDir, { name: 'quota-x' }).key;
+    const first = await exec(srv, k, body({ session_id: 'one' }));
+    assert.equal(first.status, 200, first.text);
+    // a second session_id is a second sandbox: over the quota
+    const over = await exec(srv, k, body({ session_id: 'two' }));
+    assert.equal(over.status, 403, over.text);
+    assert.match(over.json.detail, /quota: this key may hold 1 sessions/);
+    // the refused call took no token: one is left, then the rate refuses
+    const again = await exec(srv, k, body({ session_id: 'one' }));
+    assert.equal(again.status, 200, again.text);
+    const fast = await exec(srv, k, body({ session_id: 'one' }));
+    assert.equal(fast.status, 429, fast.text);
+    assert.match(fast.json.detail, /rate limit exceeded for execute calls/);
+    assert.equal(fast.headers['x-ratelimit-remaining'], '0', JSON.stringify(fast.headers));
+  });
+});

@@ -285,3 +285,19 @@ describe('REST dialect 000: the sandbox manager', () => {
     assert.match(r.stdout, /删除镜像结果: \{\n  "success": true,\n  "data": true/);
   });
 });
+
+describe('REST dialect 000: a quota is not a rate limit', () => {
+  let srv;
+  before(async () => { srv = await startServe({ config: { quota: { sessions: 1 } } }); });
+  after(async () => { await srv?.close(); });
+
+  test('past the key\'s sessions quota: 403 FORBIDDEN naming it, not 429', async () => {
+    const k = createKey(srv.dataDir, { name: 'quota-m' }).key;
+    const one = await api(srv, k, 'POST', '/api/v1/sandboxes', { userId: 'q1' });
+    assert.equal(one.status, 201, one.text);
+    const two = await api(srv, k, 'POST', '/api/v1/sandboxes', { userId: 'q2' });
+    assertEnvelopeError(two, 403, 'over the quota');
+    assert.equal(two.json.error.code, 'FORBIDDEN');
+    assert.match(two.json.error.message, /quota: this key may hold 1 sessions/);
+  });
+});
