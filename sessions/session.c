@@ -364,7 +364,7 @@ static int start_sandbox(struct sess_registry *reg, const char *id, const char *
 		.network = network,
 		.limits = *lim,
 	};
-	if (sess_ws_create(workspace, errp) < 0)
+	if (sess_ws_create(workspace, lower != NULL, errp) < 0)
 		return -1;
 	if (lower && mount_overlay(reg, id, workspace, lower, errp) < 0) {
 		sess_ws_remove(workspace);

@@ -21,9 +21,9 @@ void sess_ws_init(uv_loop_t *loop)
 	ws_loop = loop;
 }
 
-int sess_ws_create(const char *path, struct err **errp)
+int sess_ws_create(const char *path, bool for_overlay, struct err **errp)
 {
-	if (sess_btrfs_enforced()) {
+	if (sess_btrfs_enforced() && !for_overlay) {
 		auto_err struct err *err = NULL;
 		if (sess_btrfs_subvol_create(path, &err) == 0)
 			return 0;
@@ -254,12 +254,18 @@ out:
 
 bool sess_ws_is_mounted(const char *path)
 {
-	struct stat a, b;
+	struct statx a, b;
 	struct buf parent = BUF_INIT;
 	bool mounted;
 
+	/* not st_dev: every btrfs subvolume has a device number of its own */
 	buf_addf(&parent, "%s/..", path);
-	mounted = stat(path, &a) == 0 && stat(parent.data, &b) == 0 && a.st_dev != b.st_dev;
+	if (statx(AT_FDCWD, path, 0, STATX_MNT_ID, &a) < 0 || statx(AT_FDCWD, parent.data, 0, STATX_MNT_ID, &b) < 0)
+		mounted = false;
+	else if (a.stx_mask & b.stx_mask & STATX_MNT_ID)
+		mounted = a.stx_mnt_id != b.stx_mnt_id;
+	else	/* a kernel before 5.8 */
+		mounted = a.stx_dev_major != b.stx_dev_major || a.stx_dev_minor != b.stx_dev_minor;
 	buf_release(&parent);
 	return mounted;
 }

@@ -22,8 +22,12 @@
 
 /** Give the module the loop whose thread pool removes workspaces. */
 void sess_ws_init(uv_loop_t *loop);
-/** mkdir the workspace (mode 0700). */
-int sess_ws_create(const char *path, struct err **errp);
+/**
+ * mkdir the workspace (mode 0700); where disk limits are enforced (btrfs.h),
+ * a subvolume instead, unless it is to be only an overlay's mount point
+ * (for_overlay: its files live in the overlay's upper directory).
+ */
+int sess_ws_create(const char *path, bool for_overlay, struct err **errp);
 /**
  * Make workspace an overlay: the read-only tree lower under a writable upper
  * layer kept in overlay_dir (created; its upper directory owned by uid/gid).
@@ -31,7 +35,7 @@ int sess_ws_create(const char *path, struct err **errp);
  */
 int sess_ws_overlay(const char *workspace, const char *lower, const char *overlay_dir, uid_t uid, gid_t gid,
 		    struct err **errp);
-/** Is path a mount point (an overlay workspace that is mounted)? */
+/** Is path a mount point (an overlay workspace that is mounted)? By mount id: a btrfs subvolume is none. */
 bool sess_ws_is_mounted(const char *path);
 /** Detach the overlay on workspace (if any), then remove workspace and overlay_dir in the background. */
 void sess_ws_remove_overlay(const char *workspace, const char *overlay_dir);

@@ -149,7 +149,39 @@ describe('disk limits enforced by btrfs qgroups', () => {
       assert.ok(size > 5 * MiB && size <= 10 * MiB, `the writer stopped at ${size} bytes (the quota is 10 MiB now)`);
     } finally {
       await k.close();
+      await srv.close({ keepData: true });
+      srv = null;
     }
+  });
+
+  test('overlay workspaces (sessions from a snapshot) are as before, and come back with their files after a restart', { timeout: 120000 }, async (t) => {
+    if (skip) { t.skip(skip); return; }
+    const data = path.join(mnt, 'data3');
+    fs.mkdirSync(data);
+    srv = await startServe({ dataDir: data });
+    a = await wsClient(srv);
+    const base = (await a.call('session_create', {})).structuredContent.session_id;
+    await a.call('execute', { session_id: base, language: 'shell', code: 'echo kept > f.txt' });
+    const snap = (await a.call('session_snapshot', { session_id: base })).structuredContent.snapshot_id;
+    const sid = (await a.call('session_create', { snapshot_id: snap })).structuredContent.session_id;
+    const mounts = fs.readFileSync(`/proc/${srv.pid}/mountinfo`, 'utf8');
+    assert.match(mounts, new RegExp(`/workspaces/${sid} .* - overlay `), 'the workspace is an overlay');
+    assert.doesNotMatch(run('btrfs', 'subvolume', 'list', mnt).stdout, new RegExp(`workspaces/${sid}\\n`),
+      'its mount point is a plain directory');
+    const cat = () => a.call('execute', { session_id: sid, language: 'shell', code: 'cat f.txt' });
+    assert.equal((await cat()).structuredContent.stdout, 'kept\n');
+    await a.close();
+    const key = srv.key;
+    await srv.close({ keepData: true });
+    srv = await startServe({ dataDir: data, key });
+    a = await wsClient(srv);
+    await a.call('session_start', { session_id: sid });
+    const again = await cat();
+    assert.equal(again.structuredContent.stdout, 'kept\n', JSON.stringify(again.structuredContent).slice(0, 300));
+    await a.close();
+    a = null;
+    await srv.close({ keepData: true });
+    srv = null;
   });
 });
 

@@ -214,7 +214,7 @@ int main(void)
 		char ws2[4200];
 		ok(!sess_btrfs_init(tmpl) && !sess_btrfs_enforced(), "not on btrfs: limits are measured");
 		snprintf(ws2, sizeof(ws2), "%s/ws2", tmpl);
-		ok(sess_ws_create(ws2, &e) == 0 && stat(ws2, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 0700,
+		ok(sess_ws_create(ws2, false, &e) == 0 && stat(ws2, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 0700,
 		   "sess_ws_create: a 0700 directory");
 		int w2 = open(ws2, O_RDONLY | O_DIRECTORY);
 		ok(sess_btrfs_limit(w2, 1 << 20, &e) == 0, "a limit is nothing to do here");
