@@ -8,7 +8,10 @@
  * Why not packs: libgit2 1.5 cannot stream an object out of a pack, and its
  * indexer maps every page of a large object it checks (windows of a pack it
  * is indexing escape the mapped-memory limit), so a 200 MB file in a pack
- * cost 200 MB of the server's RSS on write and again on every read.
+ * cost 200 MB of the server's RSS on write and again on every read. Large
+ * blobs found in packs all the same (older versions, a git gc by hand) are
+ * read here from the .pack: whole ones inflated piece by piece, deltas
+ * applied through unnamed files.
  */
 #include "snapshot.h"
 #include "snapshot_internal.h"
@@ -195,55 +198,446 @@ static int pack_find(struct snap_store *st, const unsigned char *oid, int *fdp, 
 	return found;
 }
 
-/*
- * Open a packed blob for streaming: 1 done, 0 it is not stored whole there (a
- * delta: a pack made by other tools; the caller reads it whole), -1 failed.
- */
-static int pack_open(struct blobrd *b, struct snap_store *st, const git_oid *oid, struct err **errp)
-{
-	uint64_t off = 0, size;
-	unsigned char h[16];
-	int fd = -1;
+/* One entry of a pack: its type, inflated size, where its zlib data starts, and a delta's base. */
+struct pack_ent {
+	int type;
+	uint64_t size, data;
+	uint64_t base_off;			/* OFS_DELTA: the base's offset in the same pack */
+	unsigned char base_oid[OIDLEN];		/* REF_DELTA: the base's id */
+};
 
-	int r = pack_find(st, oid->id, &fd, &off, errp);
-	if (r <= 0)
-		return r;
-	ssize_t got = pread(fd, h, sizeof(h), (off_t)off);
+/* The entry at off of the pack fd (pack_size bytes): 0, or -1 (corrupt). */
+static int pack_entry(int fd, uint64_t off, uint64_t pack_size, struct pack_ent *e, struct err **errp)
+{
+	unsigned char h[48];
+	ssize_t got = off < pack_size ? pread(fd, h, sizeof(h), (off_t)off) : -1;
 	size_t i = 0;
-	if (got < 1) {
-		close(fd);
+
+	if (got < 1)
 		return corrupt(errp);
-	}
 	/* type in bits 4-6 of the first byte, the size in 4 + 7 per byte after */
-	int type = (h[0] >> 4) & 7;
-	size = h[0] & 15;
+	e->type = (h[0] >> 4) & 7;
+	e->size = h[0] & 15;
 	for (unsigned shift = 4; h[i] & 0x80; shift += 7) {
-		if (++i >= (size_t)got || shift > 57) {
-			close(fd);
+		if (++i >= (size_t)got || shift > 57)
 			return corrupt(errp);
+		e->size |= (uint64_t)(h[i] & 0x7f) << shift;
+	}
+	i++;
+	if (e->type == GIT_OBJECT_OFS_DELTA) {
+		/* the distance back to the base: 7 bits a byte, each continuation adding one */
+		uint64_t back;
+		if (i >= (size_t)got)
+			return corrupt(errp);
+		back = h[i] & 0x7f;
+		while (h[i++] & 0x80) {
+			if (i >= (size_t)got || back >> 56)
+				return corrupt(errp);
+			back = ((back + 1) << 7) | (h[i] & 0x7f);
 		}
-		size |= (uint64_t)(h[i] & 0x7f) << shift;
+		if (!back || back > off - 12)
+			return corrupt(errp);
+		e->base_off = off - back;
+	} else if (e->type == GIT_OBJECT_REF_DELTA) {
+		if (i + OIDLEN > (size_t)got)
+			return corrupt(errp);
+		memcpy(e->base_oid, h + i, OIDLEN);
+		i += OIDLEN;
 	}
-	if (type != GIT_OBJECT_BLOB) {
-		close(fd);
-		return type == GIT_OBJECT_OFS_DELTA || type == GIT_OBJECT_REF_DELTA ? 0 : corrupt(errp);
-	}
-	if (lseek(fd, (off_t)(off + i + 1), SEEK_SET) < 0) {
-		close(fd);
-		return err_set(errp, errno, "snapshot store: cannot read a pack");
-	}
+	e->data = off + i;
+	if (e->data >= pack_size)
+		return corrupt(errp);
+	return 0;
+}
+
+/* Start reading b (a blob of size bytes) from inflating what fd holds at its offset now. */
+static int stream_init(struct blobrd *b, int fd, const unsigned char *oid, uint64_t size, struct err **errp)
+{
 	b->fd = fd;
 	b->in = xmalloc(LOOSE_IN);
 	if (inflateInit(&b->zs) != Z_OK)
 		return err_set(errp, ENOMEM, "zlib");
 	b->zinit = true;
 	b->size = size;
+	memcpy(b->oid, oid, OIDLEN);
+	b->md = EVP_MD_CTX_new();
+	if (!b->md)
+		abort();
+	snapi_hash_begin(b->md, GIT_OBJECT_BLOB, size);
+	return 0;
+}
+
+static int delta_open(struct blobrd *b, struct snap_store *st, int fd, uint64_t off, const git_oid *oid,
+		      uint64_t size, struct err **errp);
+
+/*
+ * Open a packed blob for streaming: 1 done (a whole object inflated as it is
+ * read; a delta applied into an unnamed file first), 0 in no pack, -1 failed.
+ */
+static int pack_open(struct blobrd *b, struct snap_store *st, const git_oid *oid, uint64_t size, struct err **errp)
+{
+	uint64_t off = 0;
+	int fd = -1;
+	struct stat sb;
+	struct pack_ent e;
+
+	int r = pack_find(st, oid->id, &fd, &off, errp);
+	if (r <= 0)
+		return r;
+	if (fstat(fd, &sb) < 0 || pack_entry(fd, off, (uint64_t)sb.st_size, &e, errp) < 0) {
+		close(fd);
+		return corrupt(errp);
+	}
+	if (e.type == GIT_OBJECT_OFS_DELTA || e.type == GIT_OBJECT_REF_DELTA) {
+		r = delta_open(b, st, fd, off, oid, size, errp);
+		close(fd);
+		return r < 0 ? -1 : 1;
+	}
+	if (e.type != GIT_OBJECT_BLOB || e.size != size) {
+		close(fd);
+		return corrupt(errp);
+	}
+	if (lseek(fd, (off_t)e.data, SEEK_SET) < 0) {
+		close(fd);
+		return err_set(errp, errno, "snapshot store: cannot read a pack");
+	}
+	return stream_init(b, fd, oid->id, size, errp) < 0 ? -1 : 1;
+}
+
+/* ---- large blobs stored as deltas (a pack made by other tools, e.g. git gc) ---- */
+
+/*
+ * A delta copies ranges of its base in any order, and a pack's zlib streams
+ * cannot be read at an offset, so the chain is applied from its base up into
+ * unnamed files of the store, one pass a level: the base inflated into the
+ * first, each delta's stream then inflated in pieces and applied, its copies
+ * read from the file below with pread. Memory stays a few 64 KiB buffers
+ * whatever the size; disk use is two of the blob's size at a time. Every size,
+ * offset and instruction is checked; the result is checked against its id as
+ * it is read (snapi_blob_read).
+ */
+#define DELTA_DEPTH_MAX 1024	/* git writes chains of at most 50 unless told otherwise (4095 at most) */
+
+/* An unnamed file in the store's directory (its filesystem has the room the store has). */
+static int store_tmpfile(struct snap_store *st, struct err **errp)
+{
+	int fd = open(st->gitdir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+		struct buf p = BUF_INIT;
+		buf_addf(&p, "%s/tmp_delta_XXXXXX", st->gitdir);
+		fd = mkostemp(p.data, O_CLOEXEC);
+		if (fd >= 0)
+			unlink(p.data);
+		buf_release(&p);
+	}
+	if (fd < 0)
+		return err_set(errp, errno, "snapshot store: cannot make a temporary file");
+	return fd;
+}
+
+/* Inflate the zlib stream at fd's offset at into z (borrowing fd); zread_end() after. */
+static int zread_begin(struct blobrd *z, int fd, uint64_t at, struct err **errp)
+{
+	memset(z, 0, sizeof(*z));
+	z->fd = -1;
+	if (lseek(fd, (off_t)at, SEEK_SET) < 0)
+		return err_set(errp, errno, "snapshot store: cannot read a pack");
+	z->fd = fd;
+	z->in = xmalloc(LOOSE_IN);
+	if (inflateInit(&z->zs) != Z_OK)
+		return err_set(errp, ENOMEM, "zlib");
+	z->zinit = true;
+	return 0;
+}
+
+static void zread_end(struct blobrd *z)
+{
+	if (z->zinit)
+		inflateEnd(&z->zs);
+	free(z->in);
+	memset(z, 0, sizeof(*z));
+	z->fd = -1;
+}
+
+/* The next n bytes of z, exactly; at the stream's end (last) nothing may follow. */
+static int zread_exact(struct blobrd *z, void *out, size_t n, bool last, struct err **errp)
+{
+	size_t made = 0, more = 0;
+	unsigned char extra;
+
+	if (n && loose_inflate(z, out, n, &made, &z->ended, errp) < 0)
+		return -1;
+	if (made != n)
+		return corrupt(errp);
+	if (last && !z->ended && loose_inflate(z, &extra, 1, &more, &z->ended, errp) < 0)
+		return -1;
+	if (last && (more || !z->ended))
+		return corrupt(errp);
+	return 0;
+}
+
+/* A delta's instructions, inflated LOOSE_IN bytes at a time (left: bytes of the stream not yet inflated). */
+struct delta_in {
+	struct blobrd z;
+	unsigned char buf[LOOSE_IN];
+	size_t pos, len;
+	uint64_t left;
+};
+
+static int din_bytes(struct delta_in *d, unsigned char *out, size_t n, struct err **errp)
+{
+	while (n) {
+		if (d->pos == d->len) {
+			size_t k = d->left < LOOSE_IN ? (size_t)d->left : LOOSE_IN;
+			if (!k || zread_exact(&d->z, d->buf, k, k == d->left, errp) < 0)
+				return k ? -1 : corrupt(errp);
+			d->left -= k;
+			d->pos = 0;
+			d->len = k;
+		}
+		size_t t = d->len - d->pos < n ? d->len - d->pos : n;
+		memcpy(out, d->buf + d->pos, t);
+		d->pos += t;
+		out += t;
+		n -= t;
+	}
+	return 0;
+}
+
+/* A size in the delta's header: 7 bits a byte, low first. */
+static int din_size(struct delta_in *d, uint64_t *v, struct err **errp)
+{
+	unsigned char c;
+	*v = 0;
+	for (unsigned shift = 0;; shift += 7) {
+		if (shift > 63 || din_bytes(d, &c, 1, errp) < 0)
+			return shift > 63 ? corrupt(errp) : -1;
+		*v |= (uint64_t)(c & 0x7f) << shift;
+		if (!(c & 0x80))
+			return 0;
+	}
+}
+
+/* Bytes for out_fd, written LOOSE_IN at a time. */
+struct delta_out {
+	int fd;
+	unsigned char buf[LOOSE_IN];
+	size_t len;
+	uint64_t total;
+};
+
+static int dout_flush(struct delta_out *o, struct err **errp)
+{
+	if (o->len && write_all(o->fd, o->buf, o->len) < 0)
+		return err_set(errp, errno, "snapshot store: cannot write a temporary file");
+	o->len = 0;
+	return 0;
+}
+
+/* Apply the delta e (its stream in pack fd) to base (base_size bytes) into out_fd; its size into *made. */
+static int delta_apply(int fd, const struct pack_ent *e, int base, uint64_t base_size, int out_fd, uint64_t *made,
+		       struct err **errp)
+{
+	struct delta_in *d = xcalloc(1, sizeof(*d));
+	struct delta_out *o = xcalloc(1, sizeof(*o));
+	uint64_t src, dst;
+	int rc = -1;
+
+	o->fd = out_fd;
+	d->left = e->size;
+	if (zread_begin(&d->z, fd, e->data, errp) < 0 || din_size(d, &src, errp) < 0 || din_size(d, &dst, errp) < 0)
+		goto out;
+	if (src != base_size) {
+		corrupt(errp);
+		goto out;
+	}
+	while (d->left || d->pos < d->len) {
+		unsigned char c, a[7];
+		if (din_bytes(d, &c, 1, errp) < 0)
+			goto out;
+		if (c & 0x80) {
+			/* copy: which of 4 offset and 3 size bytes follow is in c's low 7 bits */
+			uint64_t off = 0, len = 0;
+			int k = __builtin_popcount(c & 0x7f);
+			if (din_bytes(d, a, (size_t)k, errp) < 0)
+				goto out;
+			for (int bit = 0, at = 0; bit < 7; bit++)
+				if (c & (1u << bit)) {
+					if (bit < 4)
+						off |= (uint64_t)a[at++] << (8 * bit);
+					else
+						len |= (uint64_t)a[at++] << (8 * (bit - 4));
+				}
+			if (!len)
+				len = 0x10000;
+			if (off + len > base_size || o->total + len > dst) {
+				corrupt(errp);
+				goto out;
+			}
+			while (len) {
+				if (o->len == LOOSE_IN && dout_flush(o, errp) < 0)
+					goto out;
+				size_t t = LOOSE_IN - o->len < len ? LOOSE_IN - o->len : (size_t)len;
+				if (pread(base, o->buf + o->len, t, (off_t)off) != (ssize_t)t) {
+					err_set(errp, EIO, "snapshot store: cannot read a temporary file");
+					goto out;
+				}
+				o->len += t;
+				o->total += t;
+				off += t;
+				len -= t;
+			}
+		} else if (c) {
+			/* insert the next c bytes of the delta */
+			if (o->total + c > dst) {
+				corrupt(errp);
+				goto out;
+			}
+			if (LOOSE_IN - o->len < c && dout_flush(o, errp) < 0)
+				goto out;
+			if (din_bytes(d, o->buf + o->len, c, errp) < 0)
+				goto out;
+			o->len += c;
+			o->total += c;
+		} else {
+			corrupt(errp);	/* reserved */
+			goto out;
+		}
+	}
+	if (o->total != dst) {
+		corrupt(errp);
+		goto out;
+	}
+	if (dout_flush(o, errp) < 0)
+		goto out;
+	*made = dst;
+	rc = 0;
+out:
+	zread_end(&d->z);
+	free(d);
+	free(o);
+	return rc;
+}
+
+/* A whole blob in pack fd (entry e) into out_fd, inflated LOOSE_IN at a time. */
+static int pack_blob_to(int fd, const struct pack_ent *e, int out_fd, struct err **errp)
+{
+	struct blobrd z;
+	unsigned char *piece = xmalloc(LOOSE_IN);
+	int rc = zread_begin(&z, fd, e->data, errp);
+
+	for (uint64_t left = e->size; rc == 0;) {
+		size_t k = left < LOOSE_IN ? (size_t)left : LOOSE_IN;
+		rc = zread_exact(&z, piece, k, k == left, errp);
+		if (rc == 0 && k && write_all(out_fd, piece, k) < 0)
+			rc = err_set(errp, errno, "snapshot store: cannot write a temporary file");
+		left -= k;
+		if (!left)
+			break;
+	}
+	zread_end(&z);
+	free(piece);
+	return rc;
+}
+
+/* A loose blob oid into out_fd (checked against its id as it is read); its size into *size. */
+static int loose_blob_to(struct snap_store *st, const unsigned char *oid, int out_fd, uint64_t *size,
+			 struct err **errp);
+
+struct delta_link {
+	int fd;			/* the pack holding it (borrowed) */
+	struct pack_ent e;
+};
+
+static int delta_open(struct blobrd *b, struct snap_store *st, int fd, uint64_t off, const git_oid *oid,
+		      uint64_t size, struct err **errp)
+{
+	struct delta_link *chain = xcalloc(DELTA_DEPTH_MAX + 1, sizeof(*chain));
+	int *owned = xcalloc(DELTA_DEPTH_MAX + 1, sizeof(*owned));	/* packs opened for REF_DELTA bases */
+	size_t n = 0, nowned = 0;
+	int below = -1, above = -1, rc = -1;
+	bool loose_base = false;
+	uint64_t have = 0;
+	unsigned char loose_oid[OIDLEN];
+	struct stat sb;
+
+	/* the chain, from the blob down to its base */
+	for (;;) {
+		if (fstat(fd, &sb) < 0 || pack_entry(fd, off, (uint64_t)sb.st_size, &chain[n].e, errp) < 0)
+			goto out;
+		chain[n].fd = fd;
+		const struct pack_ent *e = &chain[n++].e;
+		if (e->type == GIT_OBJECT_BLOB)
+			break;
+		if (n > DELTA_DEPTH_MAX || (e->type != GIT_OBJECT_OFS_DELTA && e->type != GIT_OBJECT_REF_DELTA)) {
+			corrupt(errp);
+			goto out;
+		}
+		if (e->type == GIT_OBJECT_OFS_DELTA) {
+			off = e->base_off;
+			continue;
+		}
+		if (snapi_loose_has(st, e->base_oid)) {
+			memcpy(loose_oid, e->base_oid, OIDLEN);
+			loose_base = true;
+			break;
+		}
+		int r = pack_find(st, e->base_oid, &fd, &off, errp);
+		if (r <= 0) {
+			if (!r)
+				corrupt(errp);
+			goto out;
+		}
+		owned[nowned++] = fd;
+	}
+	/* the base, then each delta over what is below it */
+	if ((below = store_tmpfile(st, errp)) < 0)
+		goto out;
+	if (loose_base) {
+		if (loose_blob_to(st, loose_oid, below, &have, errp) < 0)
+			goto out;
+	} else {
+		if (pack_blob_to(chain[n - 1].fd, &chain[n - 1].e, below, errp) < 0)
+			goto out;
+		have = chain[n - 1].e.size;
+		n--;
+	}
+	while (n--) {
+		if ((above = store_tmpfile(st, errp)) < 0 ||
+		    delta_apply(chain[n].fd, &chain[n].e, below, have, above, &have, errp) < 0)
+			goto out;
+		close(below);
+		below = above;
+		above = -1;
+	}
+	if (have != size) {
+		corrupt(errp);
+		goto out;
+	}
+	if (lseek(below, 0, SEEK_SET) < 0) {
+		err_set(errp, errno, "snapshot store: cannot read a temporary file");
+		goto out;
+	}
+	b->plain = true;
+	b->fd = below;
+	below = -1;
+	b->size = size;
 	memcpy(b->oid, oid->id, OIDLEN);
 	b->md = EVP_MD_CTX_new();
 	if (!b->md)
 		abort();
 	snapi_hash_begin(b->md, GIT_OBJECT_BLOB, size);
-	return 1;
+	rc = 0;
+out:
+	while (nowned)
+		close(owned[--nowned]);
+	if (below >= 0)
+		close(below);
+	if (above >= 0)
+		close(above);
+	free(chain);
+	free(owned);
+	return rc;
 }
 
 /* ---- loose blobs --------------------------------------------------------- */
@@ -284,6 +678,33 @@ static int loose_open(struct blobrd *b, int fd, const git_oid *oid, struct err *
 	return 0;
 }
 
+static int loose_blob_to(struct snap_store *st, const unsigned char *oid, int out_fd, uint64_t *size,
+			 struct err **errp)
+{
+	struct blobrd b;
+	struct buf p = BUF_INIT;
+	unsigned char *piece = xmalloc(LOOSE_IN);
+	ssize_t k = -1;
+
+	memset(&b, 0, sizeof(b));
+	b.fd = -1;
+	loose_path(st, oid, &p);
+	int fd = open(p.data, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	buf_release(&p);
+	if (fd < 0)
+		err_set(errp, errno, "snapshot store: cannot read a stored file");
+	else if (loose_open(&b, fd, (const git_oid *)oid, errp) == 0)
+		while ((k = snapi_blob_read(&b, piece, LOOSE_IN, errp)) > 0)
+			if (write_all(out_fd, piece, (size_t)k) < 0) {
+				k = err_set(errp, errno, "snapshot store: cannot write a temporary file");
+				break;
+			}
+	*size = b.size;
+	snapi_blob_close(&b);
+	free(piece);
+	return k < 0 ? -1 : 0;
+}
+
 int snapi_blob_open(struct blobrd *b, struct snap_store *st, git_odb *odb, const git_oid *oid, struct err **errp)
 {
 	struct buf p = BUF_INIT;
@@ -297,13 +718,13 @@ int snapi_blob_open(struct blobrd *b, struct snap_store *st, git_odb *odb, const
 	buf_release(&p);
 	if (fd >= 0)
 		return loose_open(b, fd, oid, errp);
-	/* packed: small (<= LOOSE_MIN) unless a version before loose objects stored it */
+	/* packed: small (<= LOOSE_MIN) unless a version before loose objects or another tool stored it */
 	if (git_odb_read_header(&len, &type, odb, oid) < 0)
 		return snapi_git_fail(errp, "reading a file of the snapshot");
 	if (type != GIT_OBJECT_BLOB)
 		return corrupt(errp);
 	if ((uint64_t)len > LOOSE_MIN) {
-		int r = pack_open(b, st, oid, errp);
+		int r = pack_open(b, st, oid, (uint64_t)len, errp);
 		if (r)
 			return r < 0 ? -1 : 0;
 	}
@@ -313,6 +734,27 @@ int snapi_blob_open(struct blobrd *b, struct snap_store *st, git_odb *odb, const
 	if (git_odb_read(&b->obj, odb, oid) < 0)
 		return snapi_git_fail(errp, "reading a file of the snapshot");
 	b->size = git_odb_object_size(b->obj);
+	return 0;
+}
+
+/* The next bytes of b's content into out[0..n): inflated, or read from its file (plain); b->ended at the end. */
+static int blob_fill(struct blobrd *b, void *out, size_t n, size_t *made, struct err **errp)
+{
+	if (!b->plain)
+		return loose_inflate(b, out, n, made, &b->ended, errp);
+	*made = 0;
+	while (*made < n) {
+		ssize_t k = read(b->fd, (char *)out + *made, n - *made);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return err_set(errp, errno, "snapshot store: cannot read a temporary file");
+		if (!k) {
+			b->ended = true;
+			break;
+		}
+		*made += (size_t)k;
+	}
 	return 0;
 }
 
@@ -340,7 +782,7 @@ ssize_t snapi_blob_read(struct blobrd *b, void *buf, size_t n, struct err **errp
 		size_t made;
 		if (b->ended)
 			return corrupt(errp);	/* shorter than its header says */
-		if (loose_inflate(b, (char *)buf + got, n - got, &made, &b->ended, errp) < 0)
+		if (blob_fill(b, (char *)buf + got, n - got, &made, errp) < 0)
 			return -1;
 		got += made;
 		if (got < n)
@@ -352,7 +794,7 @@ ssize_t snapi_blob_read(struct blobrd *b, void *buf, size_t n, struct err **errp
 		unsigned char oid[OIDLEN], extra;
 		size_t made = 0;
 		/* nothing may follow the content, and it must hash to its name */
-		if (!b->ended && loose_inflate(b, &extra, 1, &made, &b->ended, errp) < 0)
+		if (!b->ended && blob_fill(b, &extra, 1, &made, errp) < 0)
 			return -1;
 		if (made || !b->ended)
 			return corrupt(errp);

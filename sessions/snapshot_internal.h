@@ -40,8 +40,8 @@
 #define KEEP_BUDGET (64u << 20)
 /* files larger than this are stored as loose objects, streamed in and out (snapshot_blob.c) */
 #define LOOSE_MIN KEEP_FILE_MAX
-/* the largest blob read whole: small packed ones, and large ones stored as deltas (up to the
-   256 MiB per-file limit of the versions before) */
+/* the largest blob read whole: small packed ones (up to LOOSE_MIN), and a large one only when no
+   .idx of objects/pack names it (an object store this engine did not write: alternates) */
 #define SNAP_WHOLE_MAX (256ull << 20)
 #define SNAP_MWINDOW_SIZE (4u << 20)	/* libgit2's mmap windows on packs, and their total */
 #define SNAP_MWINDOW_MAPPED (32u << 20)
@@ -184,10 +184,10 @@ int snapi_hash_file(struct take *t, struct node *n);
 /* A blob being read: a loose one (or a large packed one) inflated piece by piece, or a small packed one held whole. */
 struct blobrd {
 	uint64_t size, pos;	/* content length, bytes handed out */
-	git_odb_object *obj;	/* packed: the whole blob (at most SNAP_WHOLE_MAX) */
-	int fd;			/* loose: the object file */
+	git_odb_object *obj;	/* packed and small: the whole blob (at most SNAP_WHOLE_MAX) */
+	int fd;			/* loose or packed: the object file; plain: a delta applied into an unnamed file */
 	z_stream zs;
-	bool zinit, ended, eof, checked;
+	bool zinit, ended, eof, checked, plain;
 	unsigned char *in;
 	unsigned char pend[64];	/* content inflated with the header */
 	size_t pend_len;

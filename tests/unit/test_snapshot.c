@@ -799,6 +799,53 @@ static long status_kb(const char *field)
 	return v;
 }
 
+/* DATA and workspace directories named data-NAME and ws-NAME, made; false (a SKIP told) without git. */
+static bool git_case(const char *name, char *dir, char *ws, size_t cap)
+{
+	if (system("git --version >/dev/null 2>&1") != 0) {
+		ok(1, "# SKIP %s: no git", name);
+		return false;
+	}
+	snprintf(dir, cap, "%s/data-%s", base, name);
+	snprintf(ws, cap, "%s/ws-%s", base, name);
+	CHECK(mkdir(dir, 0700));
+	CHECK(mkdir(ws, 0755));
+	return true;
+}
+
+/* Reset the peak RSS (VmHWM) to the current one: whether it could be. */
+static bool peak_reset(void)
+{
+	FILE *cr = fopen("/proc/self/clear_refs", "w");
+	bool reset = cr && fputs("5", cr) >= 0;
+	if (cr)
+		fclose(cr);
+	return reset;
+}
+
+/* Materialize commit into base/NAME (its path into mat); the peak RSS's growth meanwhile in KiB (-1: unknown). */
+static long materialize_peak(struct snap_store *st, const char *commit, const char *name, char *mat, size_t cap,
+			     struct err **e)
+{
+	bool reset = peak_reset();
+	long rss0 = status_kb("VmRSS:");
+	snprintf(mat, cap, "%s/%s", base, name);
+	ok(snap_materialize(st, commit, mat, e) == 0, "materialize %s%s%s", name, *e ? ": " : "", *e ? err_text(*e) : "");
+	return reset ? status_kb("VmHWM:") - rss0 : -1;
+}
+
+/* The number the shell command prints first, or -1. */
+static long sh_number(const char *cmd)
+{
+	char line[64] = "";
+	FILE *f = popen(cmd, "r");
+	if (!f || !fgets(line, sizeof(line), f))
+		line[0] = '\0';
+	if (f)
+		pclose(f);
+	return line[0] ? strtol(line, NULL, 10) : -1;
+}
+
 /*
  * A store from the versions before loose objects: a 40 MiB file in a pack, as
  * a whole object (git repack --window=0 writes what our pack writer wrote). It
@@ -813,14 +860,8 @@ static void test_old_pack(void)
 	char dir[256], ws[256], mat[256], loose[512], hex[64] = "";
 	size_t big = 40u << 20;
 
-	if (system("git --version >/dev/null 2>&1") != 0) {
-		ok(1, "# SKIP old packs: no git");
+	if (!git_case("old", dir, ws, sizeof(dir)))
 		return;
-	}
-	snprintf(dir, sizeof(dir), "%s/data-old", base);
-	snprintf(ws, sizeof(ws), "%s/ws-old", base);
-	CHECK(mkdir(dir, 0700));
-	CHECK(mkdir(ws, 0755));
 	put_random(P("%s/big.bin", ws), big, 77);
 	put(P("%s/small.txt", ws), "small\n", 0644);
 	ok(snap_store_open(&st, dir, &e) == 0 && snap_take(st, ws, NULL, NULL, "old", NULL, 0, &r, &e) == 0,
@@ -841,20 +882,12 @@ static void test_old_pack(void)
 	ok(snap_store_open(&st, dir, &e) == 0, "reopen the store");
 
 	/* read in pieces: the peak RSS (reset first) grows by far less than 40 MiB */
-	FILE *cr = fopen("/proc/self/clear_refs", "w");
-	bool reset = cr && fputs("5", cr) >= 0;
-	if (cr)
-		fclose(cr);
-	long rss0 = status_kb("VmRSS:");
-	snprintf(mat, sizeof(mat), "%s/mat-old", base);
-	ok(snap_materialize(st, r.commit, mat, &e) == 0, "materialize reads the packed file%s%s", e ? ": " : "",
-	   e ? err_text(e) : "");
-	long grew = status_kb("VmHWM:") - rss0;
+	long grew = materialize_peak(st, r.commit, "mat-old", mat, sizeof(mat), &e);
 	char *a = dump(ws), *b = dump(mat);
 	ok(!strcmp(a, b), "with the workspace's content");
 	free(a);
 	free(b);
-	ok(!reset || grew < 16 * 1024, "the peak RSS grew by %ld KiB reading it (the file: 40960 KiB)", grew);
+	ok(grew < 16 * 1024, "the peak RSS grew by %ld KiB reading the packed file (the file: 40960 KiB)", grew);
 	json_t *d = NULL;
 	put_random(P("%s/big.bin", ws), big, 78);
 	ok(snap_diff(st, r.commit, NULL, ws, &d, &e) == 0 && d, "diff against a changed workspace reads it too");
@@ -865,6 +898,63 @@ static void test_old_pack(void)
 	ok(snap_verify(st, NULL, NULL, &e) == 0, "the store verifies");
 	sh(P("rm -rf %s", mat));
 	ok(snap_materialize(st, r.commit, mat, &e) == 0, "and materializes from the loose copy");
+	err_free(e);
+	snap_store_close(st);
+}
+
+/*
+ * A store packed by hand with deltas (git repack -f, as git gc does): two
+ * versions of a 24 MiB file, one stored as a delta of the other. Both are
+ * read with the delta applied in pieces (the peak RSS grows by far less than
+ * the file), and gc makes them loose.
+ */
+static void test_delta_pack(void)
+{
+	struct snap_store *st = NULL;
+	struct snap_result r1, r2;
+	struct err *e = NULL;
+	char dir[256], ws[256], mat[256];
+	size_t big = 24u << 20;
+
+	if (!git_case("delta", dir, ws, sizeof(dir)))
+		return;
+	put_random(P("%s/big.bin", ws), big, 81);
+	ok(snap_store_open(&st, dir, &e) == 0 && snap_take(st, ws, NULL, NULL, "d1", NULL, 0, &r1, &e) == 0,
+	   "snapshot with a 24 MiB file");
+	char *want1 = dump(ws);
+	/* a few bytes changed in the middle and some added at the end: a small delta */
+	int fd = open(P("%s/big.bin", ws), O_WRONLY | O_CLOEXEC);
+	CHECK(fd);
+	CHECK(pwrite(fd, "changed in the middle", 21, (off_t)(big / 2)) == 21 ? 0 : -1);
+	CHECK(pwrite(fd, "and a new end\n", 14, (off_t)big) == 14 ? 0 : -1);
+	close(fd);
+	ok(snap_take(st, ws, NULL, r1.commit, "d2", NULL, 0, &r2, &e) == 0, "snapshot of the changed file");
+	char *want2 = dump(ws);
+	snap_store_close(st);
+	st = NULL;
+	sh(P("cd %s/snapshots.git && GIT_CONFIG_NOSYSTEM=1 HOME=/nonexistent git repack -a -d -f -q --window=10 --depth=10 "
+	     "&& GIT_CONFIG_NOSYSTEM=1 HOME=/nonexistent git prune-packed", dir));
+	long deltas = sh_number(P("cd %s/snapshots.git && GIT_CONFIG_NOSYSTEM=1 HOME=/nonexistent git cat-file "
+				  "--batch-all-objects --batch-check='%%(objecttype) %%(objectsize) %%(deltabase)' | "
+				  "grep -c '^blob [0-9]\\{8,\\} [1-9a-f]'", dir));
+	ok(deltas == 1, "one version is stored as a delta of the other (%ld)", deltas);
+	ok(snap_store_open(&st, dir, &e) == 0, "reopen the store");
+
+	long grew1 = materialize_peak(st, r1.commit, "mat-delta1", mat, sizeof(mat), &e);
+	char *got1 = dump(mat);
+	long grew2 = materialize_peak(st, r2.commit, "mat-delta2", mat, sizeof(mat), &e);
+	char *got2 = dump(mat);
+	ok(!strcmp(want1, got1) && !strcmp(want2, got2), "both with their content");
+	ok(grew1 < 12 * 1024 && grew2 < 12 * 1024, "the peak RSS grew by %ld and %ld KiB reading them (the file: 24576 KiB)",
+	   grew1, grew2);
+	free(want1);
+	free(want2);
+	free(got1);
+	free(got2);
+	ok(snap_gc(st, &e) == 0, "gc%s%s", e ? ": " : "", e ? err_text(e) : "");
+	long loose = sh_number(P("find %s/snapshots.git/objects -path '*/objects/?\?/*' -size +8M | wc -l", dir));
+	ok(loose == 2, "and makes both loose, written from the delta streamed (%ld)", loose);
+	ok(snap_verify(st, NULL, NULL, &e) == 0, "the store verifies%s%s", e ? ": " : "", e ? err_text(e) : "");
 	err_free(e);
 	snap_store_close(st);
 }
@@ -902,6 +992,7 @@ int main(void)
 	test_threads(st);
 	test_crash(st);
 	test_old_pack();
+	test_delta_pack();
 	snap_store_close(st);
 	ok(snap_store_open(&st, data_dir, &e) == 0 && snap_verify(st, NULL, NULL, &e) == 0, "reopen and verify");
 	snap_store_close(st);
