@@ -5,6 +5,7 @@
 #include "seccomp.h"
 #include "../server/base/common.h"
 
+#include <linux/btrfs.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <stddef.h>
@@ -61,6 +62,19 @@ static const struct {
 #define SYSCALL_NEWEST_REVIEWED 469
 #define X32_SYSCALL_BIT 0x40000000u
 
+/* btrfs ioctls that make or remove subvolumes and snapshots, or touch quota
+   groups: a subvolume made inside a workspace would be a quota group of its
+   own, outside the workspace's limit (sessions/btrfs.c), and one left there
+   would stop the workspace from being destroyed whole. Reflinks (FICLONE,
+   the same ioctl type) and reading subvolume information stay allowed. */
+static const unsigned long btrfs_ioctls[] = {
+	BTRFS_IOC_SNAP_CREATE, BTRFS_IOC_SNAP_CREATE_V2, BTRFS_IOC_SUBVOL_CREATE,
+	BTRFS_IOC_SUBVOL_CREATE_V2, BTRFS_IOC_SNAP_DESTROY, BTRFS_IOC_SNAP_DESTROY_V2,
+	BTRFS_IOC_QUOTA_CTL, BTRFS_IOC_QGROUP_ASSIGN, BTRFS_IOC_QGROUP_CREATE,
+	BTRFS_IOC_QGROUP_LIMIT, BTRFS_IOC_QUOTA_RESCAN, BTRFS_IOC_SUBVOL_SETFLAGS,
+	BTRFS_IOC_DEFAULT_SUBVOL,
+};
+
 /* clone() flags that create namespaces. CLONE_NEWTIME shares its bit with
    the exit-signal byte of clone(), so it can only be refused via clone3. */
 static const unsigned long clone_ns_flags[] = {
@@ -97,6 +111,13 @@ static int add_rules(scmp_filter_ctx ctx, struct err **errp)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), nr, 0);
 		if (rc < 0 && rc != -EDOM)
 			return err_set(errp, -rc, "seccomp: rule for clone3");
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(btrfs_ioctls); i++) {
+		/* the kernel takes the request as 32 bits: compare those alone */
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1,
+				      SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffUL, (uint32_t)btrfs_ioctls[i]));
+		if (rc < 0)
+			return err_set(errp, -rc, "seccomp: rule for ioctl");
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(clone_ns_flags); i++) {
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,

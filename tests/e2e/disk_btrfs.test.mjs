@@ -86,6 +86,11 @@ describe('disk limits enforced by btrfs qgroups', () => {
     const total = sizeOf('a.bin') + sizeOf('b.bin');
     assert.ok(total > 35 * MiB && total <= 40 * MiB, `both files take ${total} bytes (40 MiB is the limit now)`);
 
+    // a subvolume or snapshot made inside would be a quota group of its own, outside the limit: the filter refuses them
+    const sv = await a.call('execute', { session_id: sid, language: 'shell', code:
+      'btrfs subvolume create /workspace/sv 2>&1; echo rc=$?; btrfs subvolume snapshot /workspace /workspace/snap 2>&1; echo rc=$?; ls' });
+    assert.match(sv.structuredContent.stdout, /Operation not permitted[^]*rc=1[^]*Operation not permitted[^]*rc=1/, JSON.stringify(sv.structuredContent).slice(0, 600));
+    assert.doesNotMatch(sv.structuredContent.stdout, /^(sv|snap)$/m);
     // deleting frees the space at once: a write below the limit goes through again
     const r3 = await a.call('execute', { session_id: sid, language: 'shell', code: 'rm b.bin && sync && dd if=/dev/zero of=c.bin bs=1M count=10 2>&1; echo rc=$?' });
     assert.match(r3.structuredContent.stdout, /rc=0/, JSON.stringify(r3.structuredContent).slice(0, 400));

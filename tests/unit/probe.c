@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/btrfs.h>
 #include <sys/inotify.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
@@ -122,6 +123,14 @@ static const struct call calls[] = {
 	{ "enosys_470", 470, { 0 } },
 	{ "enosys_1000", 1000, { 0 } },
 	{ "enosys_x32_470", 0x40000000L | 470, { 0 } },
+	/* btrfs subvolumes, snapshots and quota groups (a bad fd: refused before it is looked at) */
+	{ "ioctl_btrfs_subvol_create", SYS_ioctl, { -1, (long)BTRFS_IOC_SUBVOL_CREATE_V2, 0 } },
+	{ "ioctl_btrfs_subvol_create_v1", SYS_ioctl, { -1, (long)BTRFS_IOC_SUBVOL_CREATE, 0 } },
+	{ "ioctl_btrfs_snap_create", SYS_ioctl, { -1, (long)BTRFS_IOC_SNAP_CREATE_V2, 0 } },
+	{ "ioctl_btrfs_snap_destroy", SYS_ioctl, { -1, (long)BTRFS_IOC_SNAP_DESTROY, 0 } },
+	{ "ioctl_btrfs_qgroup_limit", SYS_ioctl, { -1, (long)BTRFS_IOC_QGROUP_LIMIT, 0 } },
+	/* the kernel reads the request as 32 bits: high bits set change nothing */
+	{ "ioctl_btrfs_subvol_create_high", SYS_ioctl, { -1, (long)(0xffffffff00000000UL | BTRFS_IOC_SUBVOL_CREATE_V2), 0 } },
 	/* controls: these must keep working */
 	{ "ok_personality_query", SYS_personality, { 0xffffffffL } },
 	{ "ok_personality_default", SYS_personality, { 0 } },
