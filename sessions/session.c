@@ -641,8 +641,16 @@ static void limit_workspace(struct sess_session *s)
 
 	if (sess_quota_applies(s->owner) && q->disk_bytes && (!bytes || q->disk_bytes < bytes))
 		bytes = q->disk_bytes;
-	if (s->wsfd >= 0 && sess_btrfs_limit(s->wsfd, bytes, &err) < 0)
+	/* an overlay session writes into its overlay's upper layer, not beneath the mount's root */
+	int fd = s->wsfd, ofd = -1;
+	if (s->overlay_lower) {
+		auto_free char *odir = overlay_dir(s->reg, s->id);
+		fd = ofd = open(odir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
+	if (fd >= 0 && sess_btrfs_limit(fd, bytes, &err) < 0)
 		log_warn("session %s: %s", s->id, err_text(err));
+	if (ofd >= 0)
+		close(ofd);
 }
 
 int sess_update(struct sess_session *s, int64_t memory_mb, double cpus, int64_t disk_mb, json_t *env, json_t *labels,

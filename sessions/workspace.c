@@ -225,6 +225,12 @@ int sess_ws_overlay(const char *workspace, const char *lower, const char *overla
 
 	buf_addf(&upper, "%s/upper", overlay_dir);
 	buf_addf(&work, "%s/work", overlay_dir);
+	/* the writable layer is what the session writes: where limits are enforced, a subvolume of its own */
+	if (sess_btrfs_enforced() && access(overlay_dir, F_OK) < 0) {
+		auto_err struct err *err = NULL;
+		if (sess_btrfs_subvol_create(overlay_dir, &err) < 0)
+			log_warn("an overlay made as a directory, its disk limit only measured: %s", err_text(err));
+	}
 	if ((mkdir(overlay_dir, 0700) < 0 && errno != EEXIST) || (mkdir(upper.data, 0755) < 0 && errno != EEXIST) ||
 	    (mkdir(work.data, 0700) < 0 && errno != EEXIST)) {
 		err_set(errp, errno, "cannot create the overlay's directories");

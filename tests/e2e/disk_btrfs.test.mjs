@@ -159,7 +159,7 @@ describe('disk limits enforced by btrfs qgroups', () => {
     }
   });
 
-  test('overlay workspaces (sessions from a snapshot) are as before, and come back with their files after a restart', { timeout: 120000 }, async (t) => {
+  test('overlay workspaces (sessions from a snapshot) keep their files after a restart; their writable layer is a subvolume bound by the limit', { timeout: 120000 }, async (t) => {
     if (skip) { t.skip(skip); return; }
     const data = path.join(mnt, 'data3');
     fs.mkdirSync(data);
@@ -175,6 +175,18 @@ describe('disk limits enforced by btrfs qgroups', () => {
       'its mount point is a plain directory');
     const cat = () => a.call('execute', { session_id: sid, language: 'shell', code: 'cat f.txt' });
     assert.equal((await cat()).structuredContent.stdout, 'kept\n');
+    // what the session writes lands in its overlay's upper layer: that is the subvolume, limited
+    assert.match(run('btrfs', 'subvolume', 'list', mnt).stdout, new RegExp(`path data3/overlays/${sid}\\n`),
+      'the overlay\'s directory is a subvolume');
+    const small = (await a.call('session_create', { snapshot_id: snap, disk_mb: 20 })).structuredContent.session_id;
+    const w = await a.call('execute', { session_id: small, language: 'shell', timeout_s: 60, code: dd('o.bin') });
+    assert.match(w.structuredContent.stdout, /Disk quota exceeded/, JSON.stringify(w.structuredContent).slice(0, 400));
+    const o = fs.statSync(path.join(data, 'overlays', small, 'upper', 'o.bin')).size;
+    assert.ok(o > 15 * MiB && o <= 20 * MiB, `the overlay's writer stopped at ${o} bytes (20 MiB is the limit)`);
+    assert.equal((await a.call('session_destroy', { session_id: small })).isError, undefined);
+    await poll(() => !new RegExp(`overlays/${small}\\n`).test(run('btrfs', 'subvolume', 'list', mnt).stdout) || null,
+      { timeout: 10000, interval: 50 });
+    assert.doesNotMatch(run('btrfs', 'subvolume', 'list', mnt).stdout, new RegExp(`overlays/${small}\\n`), 'destroyed with the session');
     await a.close();
     const key = srv.key;
     await srv.close({ keepData: true });
