@@ -317,6 +317,7 @@ static int pack_open(struct blobrd *b, struct snap_store *st, const git_oid *oid
  * it is read (snapi_blob_read).
  */
 #define DELTA_DEPTH_MAX 1024	/* git writes chains of at most 50 unless told otherwise (4095 at most) */
+#define REF_HOPS_MAX 16		/* bases named by id in another pack: each holds a descriptor while the chain is read */
 
 /* An unnamed file in the store's directory (its filesystem has the room the store has). */
 static int store_tmpfile(struct snap_store *st, struct err **errp)
@@ -553,7 +554,7 @@ static int delta_open(struct blobrd *b, struct snap_store *st, int fd, uint64_t 
 		      uint64_t size, struct err **errp)
 {
 	struct delta_link *chain = xcalloc(DELTA_DEPTH_MAX + 1, sizeof(*chain));
-	int *owned = xcalloc(DELTA_DEPTH_MAX + 1, sizeof(*owned));	/* packs opened for REF_DELTA bases */
+	int owned[REF_HOPS_MAX];	/* packs opened for REF_DELTA bases */
 	size_t n = 0, nowned = 0;
 	int below = -1, above = -1, rc = -1;
 	bool loose_base = false;
@@ -563,7 +564,11 @@ static int delta_open(struct blobrd *b, struct snap_store *st, int fd, uint64_t 
 
 	/* the chain, from the blob down to its base */
 	for (;;) {
-		if (fstat(fd, &sb) < 0 || pack_entry(fd, off, (uint64_t)sb.st_size, &chain[n].e, errp) < 0)
+		if (fstat(fd, &sb) < 0) {
+			err_set(errp, errno, "snapshot store: cannot read a pack");
+			goto out;
+		}
+		if (pack_entry(fd, off, (uint64_t)sb.st_size, &chain[n].e, errp) < 0)
 			goto out;
 		chain[n].fd = fd;
 		const struct pack_ent *e = &chain[n++].e;
@@ -581,6 +586,10 @@ static int delta_open(struct blobrd *b, struct snap_store *st, int fd, uint64_t 
 			memcpy(loose_oid, e->base_oid, OIDLEN);
 			loose_base = true;
 			break;
+		}
+		if (nowned == REF_HOPS_MAX) {	/* git writes REF_DELTA only in thin packs it completed */
+			corrupt(errp);
+			goto out;
 		}
 		int r = pack_find(st, e->base_oid, &fd, &off, errp);
 		if (r <= 0) {
@@ -636,7 +645,6 @@ out:
 	if (above >= 0)
 		close(above);
 	free(chain);
-	free(owned);
 	return rc;
 }
 
