@@ -155,14 +155,18 @@ export async function benchKernels({ bin, dataDir, n = 200, fresh = 5, before = 
     `The kernel is ipykernel's own launcher with cuts of the work a cell does for clients other than the agent ` +
     `(docs/architecture.md, Stateful kernels): no sleep before the reply, no empty flush round trips to the IOPub ` +
     `thread, no \`busy\` or \`execute_input\` messages, no control-thread round trip per request, no signing ` +
-    `key, no date parsing, formatters without the \`decorator\` wrapper; the kernel's CPU per cell went from ` +
-    `2.7 ms to 1.4 ms (bare pyzmq client, /proc times). Where a call's time goes (a build with CLOCK_MONOTONIC ` +
+    `key, no date parsing, formatters without the \`decorator\` wrapper (the kernel's CPU per cell: 2.7 ms to ` +
+    `1.4 ms); then IOPub messages sent on the thread that makes them under one lock instead of a wake-up of the ` +
+    `IOPub thread per message, the execute reply written straight onto the shell socket, a cell transformed ` +
+    `once per request (1.1-1.3 ms to 0.9-1.0 ms; bare pyzmq client, /proc times). \"The build before\" is the ` +
+    `build without those last three when BENCH_KERNEL_BEFORE names it. Where a call's time goes, before the last ` +
+    `three (a build with CLOCK_MONOTONIC ` +
     `stamps in client, server and agent, p50 of 300 back-to-back calls, load average 3.7, 2026-12-07): client ` +
     `to server (stdin) 64 us, server to the cell sent 37 us, server to agent 14 us, agent to ipykernel and back ` +
     `(\`execute_reply\` and \`idle\`) 1.32 ms, agent to server 74 us, server to answer written 43 us, stdout to ` +
     `client 115 us: about 80% is the kernel's own Python (IPython's run_cell: input transformers, compile, the ` +
-    `display hook and formatters; jupyter_client's message serialization; ZMQ sends that wait for the GIL held ` +
-    `by ipykernel's IOPub thread), the rest wake-ups across the client, the server, the agent and the kernel's ` +
+    `display hook and formatters; jupyter_client's message serialization; ZMQ sends that waited for the GIL held ` +
+    `by ipykernel's IOPub thread, now gone), the rest wake-ups across the client, the server, the agent and the kernel's ` +
     `threads. The peer pays all of ipykernel's work (signed, busy/idle, execute_input) and jupyter_client's ` +
     `own Python. While kernel cells run on a server, each warm-pool sandbox gets a kernel ` +
     `started ahead (config \`pool_kernels\`), so a fresh session's first call finds it ready; without it the call ` +
