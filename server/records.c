@@ -374,7 +374,8 @@ static void execution(void *arg, const struct sess_session *s, const char *exec_
 /*
  * A job's record: started (status running), ended (its output ring written
  * to DATA/executions/<id>.stdout/.stderr, as an execution's), gone. A record
- * still "running" at start-up belonged to a process that ended: lost.
+ * still "running" at start-up belonged to a process that ended: lost (a
+ * server that stops records its running jobs as lost itself).
  */
 static void job_record(void *arg, const struct sess_job *j, bool gone)
 {
@@ -384,7 +385,7 @@ static void job_record(void *arg, const struct sess_job *j, bool gone)
 		drop_outputs(NULL, j->id);
 		return;
 	}
-	if (j->state != SESS_JOB_RUNNING && j->state != SESS_JOB_LOST) {
+	if (j->state != SESS_JOB_RUNNING) {
 		struct buf out = BUF_INIT, err = BUF_INIT;
 		sess_ring_split(&j->out, 0, UINT64_MAX, &out, &err);
 		write_output(j->id, "stdout", &out, false);

@@ -44,6 +44,14 @@ static void record(const struct sess_job *j, bool gone)
 		p->job(p->arg, j, gone);
 }
 
+void sess_jobs_lose(struct sess_session *s)
+{
+	struct sess_job *j;
+	LIST_FOREACH(j, &s->jobs, link)
+		if (j->state == SESS_JOB_RUNNING)
+			j->server_ending = true;
+}
+
 void sess_jobs_forget(struct sess_session *s)
 {
 	struct sess_job *j;
@@ -127,7 +135,8 @@ static void job_done(void *arg, struct sess_run_result *res)
 	j->over_quota = res->over_quota;
 	j->over_disk_limit = res->over_disk_limit;
 	j->ended_at = wall_ms();
-	j->state = res->timed_out ? SESS_JOB_TIMED_OUT : res->cancelled ? SESS_JOB_CANCELLED : SESS_JOB_EXITED;
+	j->state = j->server_ending ? SESS_JOB_LOST : res->timed_out ? SESS_JOB_TIMED_OUT
+		   : res->cancelled ? SESS_JOB_CANCELLED : SESS_JOB_EXITED;
 	/* counted as foreground executions are (tools/exec.c): alerts and performance read the counters */
 	metrics_execution(j->language[0] ? j->language : "job", sess_run_outcome(res), res->duration_ms);
 	if (j->has_event && res->res.len)

@@ -35,7 +35,7 @@ enum sess_job_state {
 	SESS_JOB_EXITED,	/* the program ended: exit status, signal or OOM in exit */
 	SESS_JOB_CANCELLED,	/* job_cancel (or the sandbox ended) killed it */
 	SESS_JOB_TIMED_OUT,	/* its timeout_s passed: killed */
-	SESS_JOB_LOST,		/* it ran when an earlier server process ended (records only) */
+	SESS_JOB_LOST,		/* it ran when the server process ended (killed by its stop, or with it) */
 };
 
 struct sess_job;
@@ -64,6 +64,7 @@ struct sess_job {
 	uint64_t duration_ms;
 	bool over_quota;		/* killed: its key went over its disk quota (sess_run_result's) */
 	bool over_disk_limit;		/* killed: its session went over its own disk limit */
+	bool server_ending;		/* killed because the server ends: recorded as lost */
 	struct buf result;
 	uint64_t saved;			/* output offset its output files hold up to while it runs (the
 					   persistence hook's: server/records.c) */
@@ -127,6 +128,12 @@ struct sess_job_saved {
 };
 /** Bring a recorded job back into s's list (finished or lost; never running). */
 void sess_job_restore(struct sess_session *s, const struct sess_job_saved *sv);
+/**
+ * The server is ending and s (kept for the next one) is about to stop: its
+ * running jobs end as lost, not as programs killed by SIGKILL, since they
+ * did not fail and their exit status will never be known.
+ */
+void sess_jobs_lose(struct sess_session *s);
 /** Tell the persistence hook that every job of s is gone (s is being destroyed). */
 void sess_jobs_forget(struct sess_session *s);
 /** Number of jobs s keeps. */

@@ -1126,6 +1126,7 @@ void sess_registry_free(struct sess_registry *reg)
 		/* an explicit session outlives the server: stopped, workspace and record kept */
 		if (s->state != SESS_STOPPED && s->state != SESS_FAILED) {
 			auto_err struct err *err = NULL;
+			sess_jobs_lose(s);
 			if (s->state == SESS_CREATING || sess_stop(s, &err) < 0)
 				sess_set_state(s, SESS_FAILED, NULL);
 		}

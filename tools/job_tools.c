@@ -97,6 +97,25 @@ json_t *tool_job_running_result(struct sess_job *j, uint64_t since, uint64_t lim
 	return r;
 }
 
+static void add_lost_note(struct buf *text, const struct sess_job *j)
+{
+	buf_addf(text, "[job %s lost: it was running when the server stopped; its exit status is unknown]", j->id);
+}
+
+/* A lost job has no exit status to report like execute: its fields and output, and an error (its program
+ * did not finish as far as anyone knows). */
+static json_t *job_lost_result(struct sess_job *j, uint64_t since, uint64_t limit)
+{
+	struct buf text = BUF_INIT;
+	json_t *sc = job_fields(j, since, limit, &text);
+
+	add_lost_note(&text, j);
+	json_t *r = tool_result_text(sc, text.data, text.len);
+	json_object_set_new(r, "isError", json_true());
+	buf_release(&text);
+	return r;
+}
+
 /* The execute-shaped answer for a job that ended (job_wait). */
 static json_t *job_final_result(struct tool_call *call, struct sess_job *j, uint64_t since, uint64_t limit)
 {
@@ -163,8 +182,7 @@ static void job_status_run(struct tool_call *call)
 	if (j->state == SESS_JOB_RUNNING) {
 		add_next_hint(&text, j, next);
 	} else if (j->state == SESS_JOB_LOST) {
-		buf_addf(&text, "[job %s lost: it was running when the server stopped; its exit status is unknown]",
-			 j->id);
+		add_lost_note(&text, j);
 	} else {
 		json_t *code = json_object_get(sc, "exit_code");
 		buf_addf(&text, "[job %s %s, exit_code %lld (%llu ms)]", j->id, sess_job_state_name(j->state),
@@ -226,7 +244,9 @@ static void job_wait_answer(struct job_wait *jw)
 	}
 	timer_drop(&jw->timer);
 	timer_drop(&jw->progress);
-	if (j->state != SESS_JOB_RUNNING) {
+	if (j->state == SESS_JOB_LOST) {
+		r = job_lost_result(j, jw->since, jw->limit);
+	} else if (j->state != SESS_JOB_RUNNING) {
 		r = job_final_result(call, j, jw->since, jw->limit);
 		if (jw->cancelling && j->state == SESS_JOB_CANCELLED)
 			json_object_del(r, "isError");	/* what was asked for happened */

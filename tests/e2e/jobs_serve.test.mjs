@@ -53,6 +53,13 @@ test('a reconnecting client finds its jobs; a restart reports a running job as l
   assert.equal(lost.running, false);
   assert.equal(lost.stdout, 'hello\nlater\n', 'a lost job keeps the output it wrote before the server died');
   assert.match(textOf(await c.call('job_status', { job_id: running.job_id })), /lost/);
+  // job_wait (what a reconnecting agent calls) says lost too: no exit status was ever known, so no exit_code 0
+  const waited = await c.call('job_wait', { job_id: running.job_id, timeout_s: 1 });
+  assert.equal(waited.isError, true, `a lost job is not a success: ${JSON.stringify(waited)}`);
+  assert.equal(waited.structuredContent.state, 'lost');
+  assert.equal(waited.structuredContent.exit_code, undefined);
+  assert.equal(waited.structuredContent.stdout, 'hello\nlater\n');
+  assert.match(textOf(waited), /lost: it was running when the server stopped; its exit status is unknown/);
   const kept = ok(await c.call('job_status', { job_id: finished.job_id }));
   assert.equal(kept.state, 'exited');
   assert.equal(kept.exit_code, 4);
@@ -72,4 +79,36 @@ test('a reconnecting client finds its jobs; a restart reports a running job as l
   const after3 = ok(await d.call('job_list', {})).jobs;
   assert.equal(after3.length, 0, 'no job of the destroyed session comes back');
   await d.close();
+});
+
+test('a server that stops (SIGTERM) records its running jobs as lost, not as killed by SIGKILL', async () => {
+  const dataDir = makeDataDir();
+  const srv = await startServe({ dataDir });
+  servers.push(srv);
+  const a = await httpClient(srv);
+  const sid = ok(await a.call('session_create', {})).session_id;
+  const running = ok(await a.call('execute', { language: 'shell', session_id: sid, background: true,
+    code: 'echo started; sleep 300' }));
+  await sleep(300);
+  assert.equal(ok(await a.call('job_status', { job_id: running.job_id })).stdout, 'started\n');
+  await a.close();
+  await srv.close({ keepData: true });
+  servers.pop();
+
+  const srv2 = await startServe({ dataDir, key: srv.key });
+  servers.push(srv2);
+  const c = await httpClient(srv2);
+  const st = ok(await c.call('job_status', { job_id: running.job_id }));
+  assert.equal(st.state, 'lost', `the job ran when the server stopped: ${JSON.stringify(st)}`);
+  assert.equal(st.exit_code, undefined);
+  assert.equal(st.signal, undefined);
+  assert.equal(st.stdout, 'started\n', 'its output is kept');
+  assert.match(textOf(await c.call('job_status', { job_id: running.job_id })), /lost/);
+  const listed = ok(await c.call('job_list', { session_id: sid })).jobs;
+  assert.deepEqual(listed.map((j) => j.state), ['lost']);
+  const waited = await c.call('job_wait', { job_id: running.job_id, timeout_s: 1 });
+  assert.equal(waited.isError, true);
+  assert.equal(waited.structuredContent.state, 'lost');
+  assert.equal(waited.structuredContent.exit_code, undefined);
+  await c.close();
 });
