@@ -338,6 +338,7 @@ int sess_term_write(struct sess_term *t, const char *data, size_t len, struct er
 {
 	if (writable(t, len, errp) < 0)
 		return -1;
+	t->input_at = t->out.end;
 	enqueue(t, data, len);
 	flush_writes(t);
 	update_events(t);
@@ -353,6 +354,7 @@ int sess_term_key(struct sess_term *t, const char *name, struct err **errp)
 	/* the longest encoding (a modified function key) is far below this */
 	if (writable(t, 64, errp) < 0)
 		return -1;
+	t->input_at = t->out.end;
 	if (k.key)
 		vterm_keyboard_key(t->io->vt, (VTermKey)k.key, (VTermModifier)k.mods);
 	else

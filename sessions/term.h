@@ -76,6 +76,7 @@ struct sess_term {
 	uint64_t opened_at;		/* wall clock, ms */
 	uint64_t last_used;		/* monotonic ms: last call or viewer input */
 	uint64_t last_output;		/* monotonic ms: last byte read (0: none yet) */
+	uint64_t input_at;		/* output offset when input was last written: what answers it starts there */
 	struct sess_ring out;		/* raw output */
 	LIST_HEAD(, sess_term_viewer) viewers;
 	LIST_ENTRY(sess_term) link;

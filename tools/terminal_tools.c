@@ -201,6 +201,7 @@ struct term_read {
 	struct tool_call *call;
 	char *id;		/* looked up again on every tick: the terminal may go meanwhile */
 	uint64_t since, limit, deadline;
+	uint64_t after;		/* the output waited for starts here */
 	uv_timer_t *timer;	/* heap: closes asynchronously */
 };
 
@@ -272,7 +273,7 @@ static bool read_check(struct term_read *tr, bool force)
 		tool_fail_as(call, ERR_NOT_FOUND, "terminal \"%s\" was closed while terminal_read waited", tr->id);
 		return true;
 	}
-	bool fresh = t->out.end > tr->since && now - t->last_output >= READ_SETTLE_MS;
+	bool fresh = t->out.end > tr->after && now - t->last_output >= READ_SETTLE_MS;
 	if (!force && !fresh && t->state != SESS_TERM_EXITED && now < tr->deadline)
 		return false;
 	read_answer(call, t, tr->since, tr->limit);
@@ -306,6 +307,8 @@ static void terminal_read_run(struct tool_call *call)
 	tr->call = call;
 	tr->id = xstrdup(t->id);
 	tr->since = since;
+	/* without since_offset: the answer to the last input (output older than it has settled long ago) */
+	tr->after = json_object_get(call->args, "since_offset") ? since : t->input_at;
 	tr->limit = limit;
 	tr->deadline = now_ms() + (uint64_t)wait;
 	call->state = tr;
@@ -453,8 +456,8 @@ const struct tool_def tool_terminal_defs[] = {
 		.title = "Read a terminal",
 		.description = "The terminal's screen as text (one line per row, trailing blanks dropped), the cursor "
 			       "position, and its raw output (with escape sequences) from since_offset. wait_ms: wait up "
-			       "to that long for output past since_offset and answer once it has been quiet for 150 ms "
-			       "(use it after terminal_write). screen: false for the raw output in the text instead.",
+			       "to that long for output past since_offset (without it: output after the last input "
+			       "written) and answer once it has been quiet for 150 ms (use it after terminal_write). screen: false for the raw output in the text instead.",
 		.input_schema = "{\"type\":\"object\",\"properties\":{" TERM_ID ","
 				"\"since_offset\":{\"type\":\"integer\",\"minimum\":0,\"description\":\"Raw output from this offset (default 0: all that is kept); pass the previous next_offset.\"},"
 				"\"wait_ms\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":60000,\"description\":\"Wait up to this long for new output to arrive and settle (default 0: answer now).\"},"

@@ -108,6 +108,25 @@ describe('terminals', () => {
     await close(t.terminal_id);
   });
 
+  test('terminal_read wait_ms without since_offset waits for the answer to the last input (as docs/tools.md types it)', async () => {
+    // earlier output ("ready") has long settled; the program echoes nothing and answers 400 ms after the input
+    const t = await open({ command: 'echo ready; stty -echo; read x; sleep 0.4; echo got-$x; sleep 30' });
+    try {
+      await screenMatching(t.terminal_id, /^ready$/m);
+      await sleep(300);
+      await write(t.terminal_id, 'abc', ['Enter']);
+      const r = await read(t.terminal_id, { wait_ms: 5000 });
+      assert.match(r.screen, /^got-abc$/m, `the read waited for the program's answer:\n${r.screen}`);
+      // with since_offset it still waits for output past that offset (here: none is new, so it waits the time out)
+      const t0 = Date.now();
+      const again = await read(t.terminal_id, { since_offset: r.next_offset, wait_ms: 400 });
+      assert.ok(Date.now() - t0 >= 350, 'waited for output past since_offset');
+      assert.equal(again.output, '');
+    } finally {
+      await close(t.terminal_id);
+    }
+  });
+
   test('terminal_resize changes what tput cols says', async () => {
     const t = await open({ cols: 90, rows: 30 });
     await shellReady(t.terminal_id);
