@@ -353,6 +353,8 @@ int tool_rights_check(const char *principal, const struct tool_conn *conn, const
 static const char *const bound_tools[] = {
 	"execute", "file_read", "file_write", "file_list", "file_delete", "file_edit", "grep", "glob",
 	"screenshot", "input", "browser_open", "session_info", "job_status", "job_wait", "job_write", "job_cancel", "job_list", "session_logs",
+	"kernel_restart", "terminal_open", "terminal_write", "terminal_read", "terminal_resize", "terminal_close",
+	"terminal_list",
 };
 
 static bool offered(const struct entry *e, const struct tool_conn *tc)

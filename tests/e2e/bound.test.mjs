@@ -45,6 +45,41 @@ describe('session-bound endpoints', () => {
     } finally { await b.close(); }
   });
 
+  test('terminals, jobs and kernel_restart work there too, in the bound session only', async () => {
+    const b = await connect(info.mcp_url);
+    try {
+      const names = (await b.client.listTools()).tools.map((t) => t.name);
+      for (const n of ['terminal_open', 'terminal_write', 'terminal_read', 'terminal_resize', 'terminal_close',
+        'terminal_list', 'kernel_restart', 'job_status', 'job_wait', 'session_logs'])
+        assert.ok(names.includes(n), `missing ${n}: ${names}`);
+      let r = await b.call('terminal_open', {});
+      assert.ok(!r.isError, textOf(r));
+      const tid = r.structuredContent.terminal_id;
+      assert.equal(r.structuredContent.session_id, sid);
+      await b.call('terminal_write', { terminal_id: tid, data: 'echo bound-$((6*7))', keys: ['Enter'] });
+      let screen = '';
+      for (let i = 0; i < 40 && !/^bound-42$/m.test(screen); i++)
+        screen = (await b.call('terminal_read', { terminal_id: tid, wait_ms: 500 })).structuredContent.screen;
+      assert.match(screen, /^bound-42$/m);
+      assert.deepEqual((await b.call('terminal_list', {})).structuredContent.terminals.map((t) => t.terminal_id), [tid]);
+      // the owner's terminal in another session stays out of reach
+      const theirs = (await owner.call('terminal_open', { session_id: other })).structuredContent.terminal_id;
+      assert.equal((await b.call('terminal_read', { terminal_id: theirs })).isError, true);
+      assert.equal((await b.call('terminal_open', { session_id: other })).isError, true);
+      assert.ok(!(await b.call('terminal_close', { terminal_id: tid })).isError);
+      await owner.call('terminal_close', { terminal_id: theirs });
+      // a kernel cell, then a restart: its variables are gone
+      r = await b.call('execute', { language: 'python', kernel: true, code: 'kept = 6 * 7\nkept' });
+      assert.match(textOf(r), /Out: 42/);
+      r = await b.call('kernel_restart', {});
+      assert.ok(!r.isError, textOf(r));
+      assert.equal(r.structuredContent.session_id, sid);
+      r = await b.call('execute', { language: 'python', kernel: true, code: 'kept' });
+      assert.match(textOf(r), /NameError/);
+      assert.equal((await b.call('kernel_restart', { session_id: other })).isError, true);
+    } finally { await b.close(); }
+  });
+
   test('the aliases act on the bound session, as the owner sees it', async () => {
     const b = await connect(info.mcp_url);
     try {
