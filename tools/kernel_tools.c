@@ -40,6 +40,8 @@ struct kcall {
 	json_t *outputs;		/* what the displays and results were (structuredContent) */
 	json_t *error;			/* {ename, evalue, traceback} */
 	int64_t timeout_s;
+	uv_timer_t *progress;		/* heap (closes asynchronously): while the cell runs, if asked */
+	uint64_t ticks;
 };
 
 
@@ -51,10 +53,19 @@ static const char *kernel_lang(struct tool_call *call)
 	return l ? l->name : name;
 }
 
+static void timer_closed(uv_handle_t *h)
+{
+	free(h);
+}
+
 static void kcall_free(void *arg)
 {
 	struct kcall *kc = arg;
 
+	if (kc->progress) {
+		uv_timer_stop(kc->progress);
+		uv_close((uv_handle_t *)kc->progress, timer_closed);
+	}
 	buf_release(&kc->text);
 	buf_release(&kc->out);
 	buf_release(&kc->err);
@@ -348,6 +359,29 @@ static void cell_done(void *arg, const struct kern_end *e)
 
 static const struct kern_cell_ops cell_ops = { .msg = cell_msg, .done = cell_done };
 
+/* Every second while the cell runs, as execute does: its latest output line, so clients that reset their
+ * timeout on progress keep waiting for a long cell. */
+static void progress_tick(uv_timer_t *t)
+{
+	struct kcall *kc = t->data;
+	const char *p = kc->text.data, *end = p + kc->text.len, *nl;
+	struct buf msg = BUF_INIT;
+
+	kc->ticks++;
+	while (end > p && end[-1] == '\n')
+		end--;
+	nl = end > p ? memrchr(p, '\n', (size_t)(end - p)) : NULL;
+	p = nl ? nl + 1 : p;
+	if (end > p)
+		buf_add(&msg, p, (size_t)(end - p) > 200 ? 200 : (size_t)(end - p));
+	else
+		buf_addf(&msg, "cell running for %llu s", (unsigned long long)kc->ticks);
+	json_t *m = tool_json_text(msg.data, msg.len);
+	tool_progress(kc->call, (double)kc->ticks, 0, json_string_value(m));
+	json_decref(m);
+	buf_release(&msg);
+}
+
 static void on_cancel(void *arg)
 {
 	struct kcall *kc = arg;
@@ -387,6 +421,12 @@ static void kernel_in_session(struct tool_call *call, struct sess_session *s)
 	}
 	kc->sess = s;
 	sess_hold(s);
+	if (tool_wants_progress(call)) {
+		kc->progress = xcalloc(1, sizeof(*kc->progress));
+		uv_timer_init(uv_default_loop(), kc->progress);
+		kc->progress->data = kc;
+		uv_timer_start(kc->progress, progress_tick, 1000, 1000);
+	}
 }
 
 void tool_kernel_execute(struct tool_call *call)

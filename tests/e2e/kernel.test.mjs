@@ -102,6 +102,17 @@ describe('stateful kernels', () => {
     assert.ok(Date.now() - t0 < 20000, `took ${Date.now() - t0} ms`);
   });
 
+  test('a long cell sends progress (its latest line), so a client that resets its timeout on progress keeps waiting', async () => {
+    const seen = [];
+    // the client gives up after 1.5 s without progress; the cell takes 3.5 s
+    const r = await cell('import time\nfor i in range(7):\n    print("step", i, flush=True)\n    time.sleep(0.5)\n"done"', {},
+      { timeout: 1500, resetTimeoutOnProgress: true, onprogress: (p) => seen.push(p) });
+    assert.match(ok(r, 'the long cell').stdout, /step 6/);
+    assert.ok(seen.length >= 2, `progress came every second: ${JSON.stringify(seen)}`);
+    assert.deepEqual(seen.map((p) => p.progress), seen.map((_, i) => i + 1), 'progress counts up');
+    assert.match(seen.at(-1).message, /^step \d$/, 'with the latest output line');
+  });
+
   test('a timeout interrupts the cell; the kernel keeps its variables', async () => {
     const r = await cell('import time\ntime.sleep(30)', { timeout_s: 1 });
     assert.equal(r.isError, true);
