@@ -9,6 +9,7 @@
  */
 #include "kernel.h"
 #include "proto.h"
+#include "../sessions/run.h"
 #include "../sessions/sandbox.h"
 #include "../server/base/buf.h"
 #include "../server/base/common.h"
@@ -322,6 +323,9 @@ static bool on_msg(struct kern *k, const struct kern_msg *m)
 		kern_stop(k, why, KERN_END_FAILED, -1);
 		return false;
 	case KERN_STREAM:
+		if (k->s)	/* a kernel's output is the session's programs' output too */
+			sess_log_add(k->s, m->stream == KERN_STDERR ? 2 : 1, k->exec_id, m->text.p, m->text.len);
+		/* fall through */
 	case KERN_DATA:
 	case KERN_ERROR:
 		if (current)

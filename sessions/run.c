@@ -172,15 +172,14 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 /* Chunks of one stream of one program closer than this in time are one log entry. */
 #define LOG_MERGE_MS 100
 
-/* The session log: every program's output, foreground or job, with its time and stream. */
-static void log_output(struct sess_run *r, int stream, const char *data, size_t len)
+/* The session log: every program's output, foreground, job or kernel, with its time and stream. */
+void sess_log_add(struct sess_session *s, int stream, uint64_t exec_id, const char *data, size_t len)
 {
-	struct sess_session *s = r->sess;
 	if (!s->log) {
 		s->log = xmalloc(sizeof(*s->log));
 		sess_ring_init(s->log, sess_registry_config(s->reg)->session_log_bytes, LOG_MERGE_MS);
 	}
-	sess_ring_add(s->log, stream, r->exec_id, wall_ms(), data, len);
+	sess_ring_add(s->log, stream, exec_id, wall_ms(), data, len);
 }
 
 static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
@@ -199,7 +198,7 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 		}
 		buf_add(out, b->base, keep);
 		if (i != P_RES && !r->held)
-			log_output(r, i + 1, b->base, (size_t)n);
+			sess_log_add(r->sess, i + 1, r->exec_id, b->base, (size_t)n);
 		if (r->o.on_output && i != P_RES && !r->finished)
 			r->o.on_output(r->o.arg, i + 1, b->base, (size_t)n);
 		return;

@@ -113,6 +113,12 @@ int sess_run_write(struct sess_run *r, const char *data, size_t len, bool eof, s
  */
 void sess_run_redirect(struct sess_run *r, void (*on_output)(void *arg, int stream, const char *data, size_t len),
 		       void (*done)(void *arg, struct sess_run_result *res), void *arg);
+/**
+ * Add output (stream 1 or 2) of program exec_id of s to the session's log
+ * (s->log, made here on first use; session_logs reads it). Runs do it
+ * themselves; programs started otherwise (kernels) call it.
+ */
+void sess_log_add(struct sess_session *s, int stream, uint64_t exec_id, const char *data, size_t len);
 /** What the run has captured so far (its output buffers; exit fields are not set yet). */
 const struct sess_run_result *sess_run_so_far(const struct sess_run *r);
 /** The worker's number for the run's program (what session logs name it by). */

@@ -113,6 +113,16 @@ describe('stateful kernels', () => {
     assert.match(seen.at(-1).message, /^step \d$/, 'with the latest output line');
   });
 
+  test('what cells print goes to the session log too, with its stream', async () => {
+    ok(await cell('import sys\nprint("cell-out-1")\nprint("cell-err-1", file=sys.stderr)'));
+    ok(await cell('print("cell-out-2")'));
+    const entries = (await srv.call('session_logs', { session_id: sid })).structuredContent.entries;
+    const mine = entries.filter((e) => /^cell-(out|err)-\d/.test(e.text));
+    assert.deepEqual(mine.map((e) => [e.stream, e.text]),
+      [['stdout', 'cell-out-1\n'], ['stderr', 'cell-err-1\n'], ['stdout', 'cell-out-2\n']], JSON.stringify(entries));
+    assert.equal(new Set(mine.map((e) => e.exec)).size, 1, 'one program: the kernel');
+  });
+
   test('a timeout interrupts the cell; the kernel keeps its variables', async () => {
     const r = await cell('import time\ntime.sleep(30)', { timeout_s: 1 });
     assert.equal(r.isError, true);
