@@ -160,6 +160,8 @@ int sess_job_start(struct sess_session *s, struct sess_run_opts *o, const struct
 	o->on_output = job_output;
 	o->done = job_done;
 	o->arg = j;
+	if (!o->result_cap)	/* the handler's result is kept as for a foreground run */
+		o->result_cap = o->output_cap;
 	o->output_cap = 0;	/* the ring keeps it */
 	o->stdin_open = true;
 	if (sess_run_start(s, o, &j->run, errp) < 0) {

@@ -142,6 +142,16 @@ describe('background jobs', () => {
     ok(await bg('true'), 'a finished job makes room');
   });
 
+  test('handler mode (event) in the background: job_wait returns the handler\'s result', async () => {
+    await finishAll();
+    const started = ok(await srv.call('execute', { language: 'python', session_id: sid, background: true, event: { a: 21 },
+      code: 'def handler(event):\n    print("working")\n    return {"doubled": event["a"] * 2}' }));
+    const end = await srv.call('job_wait', { job_id: started.job_id, timeout_s: 20 });
+    assert.deepEqual(ok(end, 'job_wait').result, { doubled: 42 }, JSON.stringify(end));
+    assert.equal(end.structuredContent.stdout, 'working\n');
+    assert.match(textOf(end), /\[result\] \{"doubled":42\}/);
+  });
+
   test('unknown jobs and bad arguments', async () => {
     err(await status('job_nope'), 'not found');
     err(await srv.call('job_wait', { job_id: 'job_nope' }), 'not found');
