@@ -398,16 +398,27 @@ void sb_call_free(struct sb_call *c)
 	free(c);
 }
 
+/*
+ * A step failed (result borrowed): on_fail takes the chain, else the client is
+ * answered, unless none waits (an async execution answered 202 before its
+ * chain ran: c->r is NULL), and the chain ends.
+ */
+static void call_failed(struct sb_call *c, json_t *result, enum err_class cls)
+{
+	if (c->on_fail) {
+		c->on_fail(c, result, cls);
+		return;
+	}
+	if (c->r)
+		sb_fail_class(c->r, cls, rest_result_text(result));
+	sb_call_free(c);
+}
+
 static void call_done(void *arg, json_t *result, enum err_class cls)
 {
 	struct sb_call *c = arg;
 	if (rest_result_failed(result)) {
-		if (c->on_fail) {
-			c->on_fail(c, result, cls);
-		} else {
-			sb_fail_class(c->r, cls, rest_result_text(result));
-			sb_call_free(c);
-		}
+		call_failed(c, result, cls);
 	} else {
 		void (*next)(struct sb_call *, json_t *) = c->next;
 		c->next = NULL;
@@ -434,14 +445,19 @@ static void named_found(struct sb_call *c, json_t *data)
 		}
 	}
 	if (n != 1) {
+		/* the step failed as the tool would have: the chain's on_fail sees it too */
+		struct buf msg = BUF_INIT;
 		if (n)
-			sb_fail(c->r, 409, SB_VALIDATION_ERROR, "sandbox_id",
-				"%u sandboxes are named %.200s: name one by its sandbox_id", n, name);
+			buf_addf(&msg, "%u sandboxes are named %.200s: name one by its sandbox_id", n, name);
 		else
-			sb_fail(c->r, 404, SB_RESOURCE_NOT_FOUND, NULL, "Sandbox %.200s not found", name);
+			buf_addf(&msg, "Sandbox %.200s not found", name);
+		json_t *failed = json_pack("{s:[{s:s, s:s}], s:b}", "content", "type", "text", "text", msg.data,
+					   "isError", 1);
+		buf_release(&msg);
 		free(tool);
 		json_decref(args);
-		sb_call_free(c);
+		call_failed(c, failed, n ? ERR_CONFLICT : ERR_NOT_FOUND);
+		json_decref(failed);
 		return;
 	}
 	if (!strcmp(c->id, name))

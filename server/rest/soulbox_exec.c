@@ -477,6 +477,14 @@ static void write_files(struct sb_call *c, json_t *data)
 		     listed_before);
 }
 
+/* The caller's sandbox, named by id or by name: from here on every call names it by its id. */
+static void sandbox_found(struct sb_call *c, json_t *info)
+{
+	struct run *u = c->ext;
+	snprintf(u->e->session, sizeof(u->e->session), "%s", json_string_value(json_object_get(info, "session_id")));
+	write_files(c, NULL);
+}
+
 static void session_made(struct sb_call *c, json_t *data)
 {
 	struct run *u = c->ext;
@@ -604,7 +612,8 @@ static void execute(struct tp_req *r, void *arg)
 	}
 	if (sandbox) {
 		snprintf(e->session, sizeof(e->session), "%s", sandbox);
-		write_files(c, NULL);
+		c->on_fail = fail_and_clean;
+		sb_call_tool(c, "session_info", json_pack("{s:s}", "session_id", sandbox), sandbox_found);
 		return;
 	}
 	e->own_session = true;

@@ -316,6 +316,36 @@ describe('soulbox (004): sandboxes', () => {
     for (const id of ids.slice(1)) assert.equal((await sb(srv, bob, 'DELETE', `/api/sandboxes/${id}`)).status, 200);
   });
 
+  test('executions in a sandbox named by its name: one naming no sandbox fails in its record (async too, and the server goes on); a forced delete ends a running one; results carry the sandbox\'s id', async () => {
+    const status = async (id) => poll(async () => {
+      const x = await sb(srv, bob, 'GET', `/api/execute/${id}`);
+      return x.json.completed_at ? x : null;
+    }, { timeout: 5000 });
+    for (const sandbox_id of ['no-such-sandbox', 'ses_000000000000000000000000']) {
+      assertError(await sb(srv, bob, 'POST', '/api/execute', { language: 'bash', code: 'true', sandbox_id }), 404, 'RESOURCE_NOT_FOUND');
+      const a = await sb(srv, bob, 'POST', '/api/execute', { language: 'bash', code: 'true', sandbox_id, async: true });
+      assert.equal(a.status, 202, a.text);
+      const st = await status(a.json.execution_id);
+      assert.ok(st, 'the execution never ended');
+      assert.equal(st.json.status, 'failed', st.text);
+      assert.equal(st.json.error.code, 'RESOURCE_NOT_FOUND', st.text);
+    }
+    const named = `named-${Date.now()}`;
+    const made = await sb(srv, bob, 'POST', '/api/sandboxes', { name: named });
+    assert.equal(made.status, 201, made.text);
+    const done = await sb(srv, bob, 'POST', '/api/execute', { language: 'bash', code: 'echo in-named', sandbox_id: named });
+    assert.equal(done.json.output, 'in-named\n', done.text);
+    assert.equal(done.json.sandbox_id, made.json.sandbox_id);
+    const job = await sb(srv, bob, 'POST', '/api/execute', { language: 'bash', code: 'sleep 20', sandbox_id: named, async: true });
+    assert.equal(job.status, 202, job.text);
+    await sleep(300);
+    assert.equal((await sb(srv, bob, 'DELETE', `/api/sandboxes/${named}?force=true`)).status, 200);
+    const st = await status(job.json.execution_id);
+    assert.ok(st && st.json.status === 'failed', st?.text);
+    assert.equal(st.json.sandbox_id, made.json.sandbox_id);
+    assert.equal((await sb(srv, bob, 'GET', '/api/templates')).status, 200);
+  });
+
   test('sandbox validation errors name the field', async () => {
     const cases = [
       [{ runtime: 'cobol' }, 'runtime'], [{ name: '' }, 'name'], [{ template: 5 }, 'template'],
