@@ -475,7 +475,9 @@ static void session_logs_run(struct tool_call *call)
 	}
 	json_t *entries = json_array();
 	uint64_t start = s->log ? s->log->start : 0, end = s->log ? s->log->end : 0;
-	uint64_t at = since > start ? since : start;
+	/* past the end: the log the caller read is gone (a restart starts it afresh), so all of this one is new */
+	bool afresh = since > end;
+	uint64_t at = since < start || afresh ? start : since;
 	if (s->log) {
 		TAILQ_FOREACH(c, &s->log->chunks, link) {
 			if (c->off + c->len <= at)
@@ -489,7 +491,7 @@ static void session_logs_run(struct tool_call *call)
 			at += n;
 		}
 	}
-	if (at < since)
+	if (at < since && !afresh)
 		at = since < end ? since : end;
 	if (tail > 0)
 		keep_tail(entries, tail);
@@ -509,6 +511,10 @@ static void session_logs_run(struct tool_call *call)
 	uint64_t dropped = since < start ? start - since : 0;
 	if (dropped)
 		buf_addf(&text, "[%llu bytes of older log were dropped]\n", (unsigned long long)dropped);
+	if (afresh)
+		buf_addf(&text, "[since %llu is past the end of this log (%llu bytes): the log you read is gone (a server "
+			 "restart starts it afresh), so this is the log from its start]\n", (unsigned long long)since,
+			 (unsigned long long)end);
 	buf_addf(&text, "[next since: %llu]", (unsigned long long)at);
 	json_t *sc = json_pack("{s:s, s:o, s:I, s:I, s:I}", "session_id", s->id, "entries", entries, "next_offset",
 			       (json_int_t)at, "dropped_bytes", (json_int_t)dropped, "total_bytes", (json_int_t)end);

@@ -91,6 +91,9 @@ test('a server that stops (SIGTERM) records its running jobs as lost, not as kil
     code: 'echo started; sleep 300' }));
   await sleep(300);
   assert.equal(ok(await a.call('job_status', { job_id: running.job_id })).stdout, 'started\n');
+  ok(await a.call('execute', { language: 'shell', session_id: sid, code: 'echo before-restart' }));
+  const polled = ok(await a.call('session_logs', { session_id: sid }));
+  assert.ok(polled.next_offset > 0);
   await a.close();
   await srv.close({ keepData: true });
   servers.pop();
@@ -110,5 +113,11 @@ test('a server that stops (SIGTERM) records its running jobs as lost, not as kil
   assert.equal(waited.isError, true);
   assert.equal(waited.structuredContent.state, 'lost');
   assert.equal(waited.structuredContent.exit_code, undefined);
+  // the session log starts afresh with the new server: polling on with the old offset still gets what is new
+  ok(await c.call('execute', { language: 'shell', session_id: sid, code: 'echo after-restart' }));
+  const logs = await c.call('session_logs', { session_id: sid, since: polled.next_offset });
+  assert.deepEqual(ok(logs).entries.map((e) => e.text), ['after-restart\n'], JSON.stringify(logs.structuredContent));
+  assert.equal(logs.structuredContent.next_offset, logs.structuredContent.total_bytes);
+  assert.match(textOf(logs), /past the end of this log/);
   await c.close();
 });
