@@ -427,36 +427,47 @@ static void call_done(void *arg, json_t *result, enum err_class cls)
 	json_decref(result);
 }
 
+json_t *sb_sandbox_named(json_t *list, const char *name, const char **id, enum err_class *cls)
+{
+	unsigned n = 0;
+	size_t i;
+	json_t *s;
+
+	json_array_foreach(json_object_get(list, "sessions"), i, s) {
+		const char *sn = json_string_value(json_object_get(s, "name"));
+		if (sn && !strcmp(sn, name) && !json_is_true(json_object_get(s, "implicit"))) {
+			*id = json_string_value(json_object_get(s, "session_id"));
+			n++;
+		}
+	}
+	if (n == 1)
+		return NULL;
+	*id = NULL;
+	*cls = n ? ERR_CONFLICT : ERR_NOT_FOUND;
+	struct buf msg = BUF_INIT;
+	if (n)
+		buf_addf(&msg, "%u sandboxes are named %.200s: name one by its sandbox_id", n, name);
+	else
+		buf_addf(&msg, "Sandbox %.200s not found", name);
+	json_t *failed = json_pack("{s:[{s:s, s:s}], s:b}", "content", "type", "text", "text", msg.data, "isError", 1);
+	buf_release(&msg);
+	return failed;
+}
+
 static void named_found(struct sb_call *c, json_t *data)
 {
 	char *tool = steal_ptr(c->pending_tool);
 	json_t *args = steal_ptr(c->pending_args);
 	const char *name = json_string_value(json_object_get(args, "session_id"));
-	const char *id = NULL;
-	unsigned n = 0;
-	size_t i;
-	json_t *s;
+	const char *id;
+	enum err_class cls;
+	json_t *failed = sb_sandbox_named(data, name, &id, &cls);
 
-	json_array_foreach(json_object_get(data, "sessions"), i, s) {
-		const char *sn = json_string_value(json_object_get(s, "name"));
-		if (sn && !strcmp(sn, name) && !json_is_true(json_object_get(s, "implicit"))) {
-			id = json_string_value(json_object_get(s, "session_id"));
-			n++;
-		}
-	}
-	if (n != 1) {
+	if (failed) {
 		/* the step failed as the tool would have: the chain's on_fail sees it too */
-		struct buf msg = BUF_INIT;
-		if (n)
-			buf_addf(&msg, "%u sandboxes are named %.200s: name one by its sandbox_id", n, name);
-		else
-			buf_addf(&msg, "Sandbox %.200s not found", name);
-		json_t *failed = json_pack("{s:[{s:s, s:s}], s:b}", "content", "type", "text", "text", msg.data,
-					   "isError", 1);
-		buf_release(&msg);
 		free(tool);
 		json_decref(args);
-		call_failed(c, failed, n ? ERR_CONFLICT : ERR_NOT_FOUND);
+		call_failed(c, failed, cls);
 		json_decref(failed);
 		return;
 	}

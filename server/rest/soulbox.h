@@ -181,6 +181,13 @@ void sb_call_free(struct sb_call *c);
  */
 void sb_call_tool(struct sb_call *c, const char *tool, json_t *args, void (*next)(struct sb_call *c, json_t *data));
 /**
+ * The sandbox named name among session_list's result data (list, borrowed):
+ * NULL and *id (borrowed from list) when exactly one is named so, else a
+ * failed CallToolResult (new) saying none (*cls ERR_NOT_FOUND) or several
+ * (ERR_CONFLICT). Implicit sessions have no name here.
+ */
+json_t *sb_sandbox_named(json_t *list, const char *name, const char **id, enum err_class *cls);
+/**
  * sb_begin (the requests bucket), then the path's capture param (1 to 256
  * characters) as c->id and the JSON body (body: 0 none, 1 optional, an
  * empty object when absent, 2 required). NULL when r was answered.

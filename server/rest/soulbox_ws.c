@@ -10,7 +10,8 @@
  * program's bytes come as they arrive; its programs run in a sandbox of
  * the connection's own (the tool connection's implicit session, made on
  * first use and destroyed with the connection), or in one of the key's
- * sandboxes (sandbox_id). One execution at a time per connection;
+ * sandboxes (sandbox_id: its id, or its name, looked up first). One
+ * execution at a time per connection;
  * {"type": "cancel"}, DELETE /api/execute/{execution_id} or closing the
  * connection kills it. Each execution keeps a record (sb_exec_begin), so
  * GET /api/execute/{execution_id} answers its status, output so far and
@@ -40,6 +41,7 @@ struct wsx {
 	/* the running execution, and its record (GET /api/execute/{id} answers it: soulbox_exec.c) */
 	bool running;
 	struct sb_exec *rec;
+	json_t *pending;	/* an execution's arguments while its sandbox's name is looked up */
 	uint64_t started_ns;
 	struct buf line[2];	/* stdout, stderr: the line being written */
 	void (*cancel)(void *arg);
@@ -48,6 +50,7 @@ struct wsx {
 
 static void wsx_free(struct wsx *w)
 {
+	json_decref(w->pending);
 	tool_conn_release(&w->tc);
 	buf_release(&w->in);
 	buf_release(&w->line[0]);
@@ -176,6 +179,47 @@ static const struct tool_caller_ops ws_caller_ops = {
 
 /* ---- messages ---- */
 
+/* Run args (stolen; session_id a sandbox's id, or none: the connection's own) with a record. */
+static void start(struct wsx *w, json_t *args)
+{
+	w->rec = sb_exec_begin(w->principal, json_integer_value(json_object_get(args, "timeout_s")),
+			       json_string_value(json_object_get(args, "session_id")), cancel_running, w);
+	w->started_ns = now_ns();
+	struct tool_caller caller = { .ops = &ws_caller_ops, .ctx = w, .principal = w->principal, .conn = &w->tc };
+	tool_registry_call(&caller, "execute", args);
+	json_decref(args);
+}
+
+/* The key's sandboxes, to find the one the execution names by its name (w->pending's session_id). */
+static void sandbox_listed(void *arg, json_t *result, enum err_class cls)
+{
+	struct wsx *w = arg;
+	json_t *args = steal_ptr(w->pending);
+	const char *id = NULL;
+	json_t *failed = NULL;
+
+	if (!w->closed && !rest_result_failed(result))
+		failed = sb_sandbox_named(rest_result_data(result), json_string_value(json_object_get(args, "session_id")),
+					 &id, &cls);
+	if (w->closed || rest_result_failed(result) || failed) {
+		json_t *why = failed ? failed : result;
+		enum sb_code code;
+		char text[300];
+		w->running = false;
+		sb_status_of(NULL, cls, &code);
+		send_error(w, code, NULL, sb_message_of(cls, rest_result_text(why), text, sizeof(text)));
+		json_decref(failed);
+		json_decref(args);
+		json_decref(result);
+		if (w->closed)
+			wsx_free(w);
+		return;
+	}
+	json_object_set_new(args, "session_id", json_string(id));
+	json_decref(result);
+	start(w, args);
+}
+
 static void execute(struct wsx *w, json_t *m)
 {
 	json_t *lang = json_object_get(m, "language"), *code = json_object_get(m, "code");
@@ -217,14 +261,17 @@ static void execute(struct wsx *w, json_t *m)
 	json_int_t t = timeout ? json_integer_value(timeout) : 30;
 	/* wait_s as long as the timeout: the call stays in the foreground, its output streaming here */
 	json_t *args = json_pack("{s:O, s:O, s:I, s:I}", "language", lang, "code", code, "timeout_s", t, "wait_s", t);
+	w->running = true;
+	if (sandbox && strncmp(json_string_value(sandbox), "ses_", 4)) {
+		/* a sandbox's name, as everywhere in the dialect: its id first */
+		json_object_set(args, "session_id", sandbox);
+		w->pending = args;
+		rest_call(NULL, w->principal, &w->tc, "session_list", json_object(), sandbox_listed, w);
+		return;
+	}
 	if (sandbox)
 		json_object_set(args, "session_id", sandbox);
-	w->rec = sb_exec_begin(w->principal, t, json_string_value(sandbox), cancel_running, w);
-	w->running = true;
-	w->started_ns = now_ns();
-	struct tool_caller caller = { .ops = &ws_caller_ops, .ctx = w, .principal = w->principal, .conn = &w->tc };
-	tool_registry_call(&caller, "execute", args);
-	json_decref(args);
+	start(w, args);
 }
 
 static void message(struct wsx *w, const char *text, size_t len)

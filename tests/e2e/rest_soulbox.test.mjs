@@ -667,6 +667,33 @@ describe('soulbox (004): /ws/execute', () => {
       assert.equal(e.error.code, 'RESOURCE_NOT_FOUND');
     } finally { b.ws.close(); }
   });
+
+  test('sandbox_id may be a sandbox\'s name, as everywhere in the dialect: its record carries the id; no such name, or two, is an error frame', async () => {
+    const name = `ws-named-${Date.now()}`;
+    const made = (await sb(srv, bob, 'POST', '/api/sandboxes', { name })).json.sandbox_id;
+    const c = await wsExecute(srv, { key: bob });
+    try {
+      c.send({ type: 'execute', language: 'bash', code: 'echo by-name > marker; echo ok', sandbox_id: name });
+      const done = (await c.untilDone()).at(-1);
+      assert.equal(done.status, 'completed', JSON.stringify(done));
+      assert.equal((await sb(srv, bob, 'GET', `/api/execute/${done.execution_id}`)).json.sandbox_id, made);
+      const r = await sb(srv, bob, 'GET', `/api/sandboxes/${made}`);
+      assert.ok(r.json.files.some((f) => f.name === 'marker'), r.text);
+      c.send({ type: 'execute', language: 'bash', code: 'true', sandbox_id: `${name}-none` });
+      let e = await c.next();
+      assert.equal(e.type, 'error', JSON.stringify(e));
+      assert.equal(e.error.code, 'RESOURCE_NOT_FOUND');
+      const twin = (await sb(srv, bob, 'POST', '/api/sandboxes', { name })).json.sandbox_id;
+      c.send({ type: 'execute', language: 'bash', code: 'true', sandbox_id: name });
+      e = await c.next();
+      assert.equal(e.type, 'error', JSON.stringify(e));
+      assert.equal(e.error.code, 'VALIDATION_ERROR');
+      for (const id of [made, twin]) assert.equal((await sb(srv, bob, 'DELETE', `/api/sandboxes/${id}`)).status, 200);
+      // the connection goes on
+      c.send({ type: 'execute', language: 'bash', code: 'echo still' });
+      assert.equal((await c.untilDone()).at(-1).status, 'completed');
+    } finally { c.ws.close(); }
+  });
 });
 
 describe('soulbox (004): API keys', () => {
