@@ -5,6 +5,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -36,6 +37,7 @@ struct srv_auth {
 	struct cache_entry **id_buckets;	/* the same entries by id */
 	size_t nbuckets;	/* a power of two, of each */
 	size_t n;
+	uint64_t keys_max;	/* keys one owner may hold (quota.keys); 0: no bound */
 };
 
 static int key_hash(const char *key, size_t len, unsigned char out[SRV_KEY_HASH_LEN])
@@ -667,6 +669,32 @@ int srv_auth_rights(struct srv_auth *a, const char *principal, struct srv_rights
 	return 1;
 }
 
+void srv_auth_set_key_quota(struct srv_auth *a, uint64_t keys_max)
+{
+	a->keys_max = keys_max;
+}
+
+/* Room for one more key of owner under quota.keys. A full owner's revoked and
+   expired keys (they grant nothing) are dropped first, so revoking one makes
+   room and create-and-revoke cannot grow the table without end. */
+static int key_room(struct srv_auth *a, const char *owner, struct err **errp)
+{
+	int n = srv_store_key_count_owner(a->st, owner, errp), dropped;
+
+	if (n >= 0 && (uint64_t)n >= a->keys_max) {
+		if ((dropped = srv_store_key_prune_owner(a->st, owner, (int64_t)wall_ms(), errp)) < 0)
+			return err_wrap(errp, "drop the revoked keys of %s", owner);
+		if (dropped)
+			n = srv_store_key_count_owner(a->st, owner, errp);
+	}
+	if (n < 0)
+		return err_wrap(errp, "count the keys of %s", owner);
+	if ((uint64_t)n >= a->keys_max)
+		return err_setc(errp, ERR_LIMIT, 0, "quota: this key may hold %" PRIu64 " keys (with the keys they made) and "
+			       "holds %d (revoke one, or ask the operator for a larger quota)", a->keys_max, n);
+	return 0;
+}
+
 void srv_key_made_release(struct srv_key_made *m)
 {
 	srv_auth_key_free(m->key);
@@ -693,6 +721,9 @@ int srv_auth_key_make(struct srv_auth *a, const char *principal, const struct sr
 		return -1;
 	snprintf(owner, sizeof(owner), "%.*s", principal ? (int)srv_principal_owner_len(principal) : 0,
 		 principal ? principal : "");
+	/* a key's quotas are its owner's, so are its keys': none can mint more room for itself */
+	if (principal && a->keys_max && !srv_principal_is_admin(principal) && key_room(a, owner, errp) < 0)
+		return -1;
 	if (key_new_row(spec->name && *spec->name ? spec->name : "unnamed", spec->description ? spec->description : "",
 			&want, owner, principal ? principal : "", &row, &key, errp) < 0)
 		return -1;

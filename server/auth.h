@@ -86,12 +86,21 @@ struct srv_key_made {
 void srv_key_made_release(struct srv_key_made *m);
 
 /**
+ * At most keys_max keys (0: no bound) per owner made by anyone but the
+ * operator and administrators: a key's keys, and theirs, count against the
+ * key's owner, whose revoked and expired keys are deleted when it is full.
+ * Loop thread, before any key is made.
+ */
+void srv_auth_set_key_quota(struct srv_auth *a, uint64_t keys_max);
+
+/**
  * Make a key as principal (a string authenticate made; NULL: the operator,
  * who may make any key, owned by itself). The key belongs to principal's
  * owner and gets rights derived from principal's (srv_rights_derive; reach
  * tells the level at which principal reaches a session, NULL: do not check). Fails
  * ERR_DENIED when spec asks more than principal holds or principal's key was
- * revoked, ERR_INVALID for a bad name, description, grant or expiry.
+ * revoked, ERR_INVALID for a bad name, description, grant or expiry, ERR_LIMIT past
+ * the owner's quota of keys (srv_auth_set_key_quota).
  */
 int srv_auth_key_make(struct srv_auth *a, const char *principal, const struct srv_key_spec *spec,
 		      enum srv_level (*reach)(void *arg, const char *sid), void *arg, struct srv_key_made *out,

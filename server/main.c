@@ -562,6 +562,7 @@ static int cmd_serve(const char *listen, const char *auth_mode, const char *admi
 		return 1;
 	}
 	srv.auth = srv_auth_new(srv.store);
+	srv_auth_set_key_quota(srv.auth, srv.cfg.quota.keys);
 	sess_set_rights_hook(key_rights);
 	if (srv_grants_open(srv.store, &err) < 0) {
 		fprintf(stderr, "mcpbox: %s\n", err_text(err));

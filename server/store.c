@@ -146,6 +146,8 @@ static const char *const migrations[] = {
 	"  doc        TEXT NOT NULL,"
 	"  PRIMARY KEY (user, session_id)"
 	");",
+	/* 12: keys are counted per owner (quota.keys, server/auth.h) at every key_create. */
+	"CREATE INDEX keys_owner ON keys (owner);",
 };
 
 enum stmt_id {
@@ -157,6 +159,8 @@ enum stmt_id {
 	STMT_KEY_LIST,
 	STMT_KEY_COUNT_ALL,
 	STMT_KEY_COUNT_ACTIVE,
+	STMT_KEY_COUNT_OWNER,
+	STMT_KEY_PRUNE_OWNER,
 	STMT_KEY_REVOKE,
 	STMT_KEY_TOUCH,
 	STMT_SESSION_PUT,
@@ -213,6 +217,8 @@ static const char *const stmt_sql[STMT__COUNT] = {
 	[STMT_KEY_LIST] = "SELECT " KEY_COLUMNS " FROM keys ORDER BY created_at, id",
 	[STMT_KEY_COUNT_ALL] = "SELECT count(*) FROM keys",
 	[STMT_KEY_COUNT_ACTIVE] = "SELECT count(*) FROM keys WHERE revoked_at IS NULL",
+	[STMT_KEY_COUNT_OWNER] = "SELECT count(*) FROM keys WHERE owner = ?1",
+	[STMT_KEY_PRUNE_OWNER] = "DELETE FROM keys WHERE owner = ?1 AND (revoked_at IS NOT NULL OR expires_at <= ?2)",
 	[STMT_KEY_REVOKE] = "UPDATE keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
 	[STMT_KEY_TOUCH] = "UPDATE keys SET last_used_at = ?2 "
 		"WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at < ?2)",
@@ -654,6 +660,35 @@ int srv_store_key_count(struct srv_store *st, bool active_only, struct err **err
 		return db_fail(st, errp, "count keys");
 	v = sqlite3_column_int64(s, 0);
 	return v > INT_MAX ? INT_MAX : (int)v;
+}
+
+int srv_store_key_count_owner(struct srv_store *st, const char *owner, struct err **errp)
+{
+	auto_stmt sqlite3_stmt *s = stmt_get(st, STMT_KEY_COUNT_OWNER, errp);
+	int64_t v;
+
+	if (!s)
+		return -1;
+	if (sqlite3_bind_text(s, 1, owner, -1, SQLITE_STATIC) != SQLITE_OK || sqlite3_step(s) != SQLITE_ROW)
+		return db_fail(st, errp, "count keys");
+	v = sqlite3_column_int64(s, 0);
+	return v > INT_MAX ? INT_MAX : (int)v;
+}
+
+int srv_store_key_prune_owner(struct srv_store *st, const char *owner, int64_t now_ms, struct err **errp)
+{
+	auto_stmt sqlite3_stmt *s = stmt_get(st, STMT_KEY_PRUNE_OWNER, errp);
+	int n;
+
+	if (!s)
+		return -1;
+	if (sqlite3_bind_text(s, 1, owner, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 2, now_ms) != SQLITE_OK || sqlite3_step(s) != SQLITE_DONE)
+		return db_fail(st, errp, "drop revoked keys");
+	n = sqlite3_changes(st->db);
+	if (n)
+		st->gen++;
+	return n;
 }
 
 int srv_store_key_revoke(struct srv_store *st, const char *id, int64_t at_ms, struct err **errp)

@@ -94,6 +94,10 @@ int srv_store_key_find_id(struct srv_store *st, const char *id, struct srv_key_r
 int srv_store_key_list(struct srv_store *st, struct srv_key_row **rows, size_t *n, struct err **errp);
 /** Count keys (active_only: unrevoked ones). Returns the count or -1. */
 int srv_store_key_count(struct srv_store *st, bool active_only, struct err **errp);
+/** Count the keys owned by owner (made by it or by its keys), revoked and expired ones too. The count or -1. */
+int srv_store_key_count_owner(struct srv_store *st, const char *owner, struct err **errp);
+/** Delete owner's keys that are revoked or expired at now_ms (they grant nothing). How many, or -1. */
+int srv_store_key_prune_owner(struct srv_store *st, const char *owner, int64_t now_ms, struct err **errp);
 /**
  * Mark key id revoked at at_ms. Returns 1 revoked now, 0 no active key has
  * that id (unknown or already revoked), -1 error.

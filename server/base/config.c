@@ -32,6 +32,7 @@ void srv_config_defaults(struct srv_config *cfg)
 		.disk_scan_s = 30,
 		.disk_scan_busy_s = 2,
 		.server_executions = 1024,
+		.keys = 1000,
 	};
 	cfg->max_line_bytes = 64 * MiB;
 	cfg->max_upload_bytes = 1024 * MiB;
@@ -265,6 +266,7 @@ static const struct scalar_key quotas[] = {
 	{ "disk_scan", QUOTA(disk_scan_s), DURATION, 0, 0, NULL },
 	{ "disk_scan_busy", QUOTA(disk_scan_busy_s), DURATION, 0, 0, NULL },
 	{ "server_executions", QUOTA(server_executions), NULL, 0, 0, NULL },
+	{ "keys", QUOTA(keys), NULL, 0, 0, NULL },
 };
 
 /* "rate_limits": {"execute": {"per_minute": 100, "burst": 20}, ..., "admins": false, "local": false, "principals": N} */
@@ -476,7 +478,7 @@ int srv_config_apply_json(struct srv_config *cfg, json_t *obj, struct err **errp
 				if (!q)
 					return err_set(errp, 0, "config: quota: unknown quota \"%s\" (expected sessions, "
 								"memory, executions, snapshots, displays, disk, disk_scan, disk_scan_busy, "
-								"server_executions)", qk);
+								"server_executions, keys)", qk);
 				if (scalar_apply(q, &cfg->quota, qv, errp) < 0)
 					return -1;
 			}

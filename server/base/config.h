@@ -34,6 +34,7 @@ struct srv_quota {
 	uint64_t disk_scan_s;		/* how often workspaces are measured */
 	uint64_t disk_scan_busy_s;	/* how often those being written (running executions) are */
 	uint64_t server_executions;	/* executions running at once on the whole server, for everyone */
+	uint64_t keys;			/* API keys its owner's keys made (key_create), revoked ones too */
 };
 
 /** Rate-limit categories: which calls share a bucket (server/base/rate.h). */

@@ -170,6 +170,62 @@ describe('quotas per key', () => {
   });
 });
 
+describe('quotas per key: API keys', () => {
+  // key_create had no bound: a key minted keys without end (1,200 a second, each a row in the store and
+  // a fresh rate-limit bucket), and each of them could mint more
+  test('a key and the keys it made hold at most quota.keys (1000) keys; revoked ones make room; another key is unaffected', { timeout: 120000 }, async () => {
+    const srv = await startServe({});
+    const a = createKey(srv.dataDir, { name: 'tenant-a' });
+    const ca = await wsClient(srv, { key: a.key });
+    const cb = await wsClient(srv, { key: createKey(srv.dataDir, { name: 'tenant-b' }).key });
+    const admin = await wsClient(srv);
+    const ownedByA = async () => (await admin.call('key_list', {})).structuredContent.keys.filter((k) => k.owner === a.id);
+    const quotaError = (r) => {
+      assert.equal(r.isError, true, JSON.stringify(r).slice(0, 300));
+      assert.match(r.content[0].text, /quota: this key may hold 1000 keys \(with the keys they made\) and holds 1000/);
+    };
+    try {
+      const sub = (await ca.call('key_create', { name: 'sub' })).structuredContent;
+      const cs = await wsClient(srv, { key: sub.key });
+      let made = 1;
+      const mint = async (c, n) => {
+        for (let i = 0; i < n; i += 50) {
+          const rs = await Promise.all(Array.from({ length: Math.min(50, n - i) }, (_, j) => c.call('key_create', { name: `k${i + j}` })));
+          for (const r of rs) { assert.equal(r.isError, undefined, JSON.stringify(r).slice(0, 300)); made++; }
+        }
+      };
+      await mint(ca, 499);
+      await mint(cs, 500); // the sub-key's keys are its owner's too
+      assert.equal(made, 1000);
+      quotaError(await cs.call('key_create', { name: 'one-more' }));
+      quotaError(await ca.call('key_create', { name: 'one-more' }));
+      // the dialects' api-keys routes make keys through the same check
+      const rest = await httpRequest(srv, { path: '/api/auth/api-keys', headers: { Authorization: `Bearer ${a.key}`, 'Content-Type': 'application/json' }, body: { name: 'rest' } });
+      assert.ok(rest.status >= 400 && /quota/.test(rest.text), `${rest.status} ${rest.text.slice(0, 300)}`);
+      assert.equal((await ownedByA()).length, 1000);
+      // another tenant is unaffected
+      const rb = await cb.call('key_create', { name: 'b' });
+      assert.equal(rb.isError, undefined, JSON.stringify(rb).slice(0, 300));
+      // revoking makes room, and making and revoking keys does not grow the store
+      for (let i = 0; i < 20; i++) {
+        const mine = (await ownedByA()).find((k) => !k.revoked_at && k.id !== sub.id);
+        assert.equal((await ca.call('key_revoke', { id: mine.id })).isError, undefined);
+        const r = await ca.call('key_create', { name: `again${i}` });
+        assert.equal(r.isError, undefined, JSON.stringify(r).slice(0, 300));
+        const owned = await ownedByA();
+        assert.equal(owned.length, 1000, 'revoked keys are dropped when the owner is full');
+        assert.ok(!owned.some((k) => k.revoked_at), 'no revoked key of its owner stays');
+      }
+      await cs.close();
+    } finally {
+      await ca.close();
+      await cb.close();
+      await admin.close();
+      await srv.close();
+    }
+  });
+});
+
 describe('quotas per key: displays', () => {
   test('a key holds at most quota.displays running displays; screenshot, input and session_create {display} say so', { timeout: 120000 }, async () => {
     const srv = await startServe({ config: { quota: { displays: 1 } } });
