@@ -134,9 +134,10 @@ static void job_done(void *arg, struct sess_run_result *res)
 	j->duration_ms = res->duration_ms;
 	j->over_quota = res->over_quota;
 	j->over_disk_limit = res->over_disk_limit;
+	j->session_ended = res->session_ended;
 	j->ended_at = wall_ms();
 	j->state = j->server_ending ? SESS_JOB_LOST : res->timed_out ? SESS_JOB_TIMED_OUT
-		   : res->cancelled ? SESS_JOB_CANCELLED : SESS_JOB_EXITED;
+		   : res->cancelled || res->session_ended ? SESS_JOB_CANCELLED : SESS_JOB_EXITED;
 	/* counted as foreground executions are (tools/exec.c): alerts and performance read the counters */
 	metrics_execution(j->language[0] ? j->language : "job", sess_run_outcome(res), res->duration_ms);
 	if (j->has_event && res->res.len)

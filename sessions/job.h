@@ -15,8 +15,9 @@
  * session; while its program runs the run holds one. A session keeps at most
  * the config's jobs_per_session jobs: a new one pushes out the oldest
  * finished one, and when all of them run it is refused (ERR_LIMIT).
- * When the sandbox ends (stop, destroy, failure) every run is finished as
- * killed, so waiters are always told before a job goes away.
+ * When the sandbox ends every run is finished as killed (a stop or destroy
+ * makes its jobs cancelled, saying which), so waiters are always told before
+ * a job goes away.
  * Loop thread only.
  */
 #ifndef MCPBOX_SESS_JOB_H
@@ -33,7 +34,7 @@
 enum sess_job_state {
 	SESS_JOB_RUNNING,
 	SESS_JOB_EXITED,	/* the program ended: exit status, signal or OOM in exit */
-	SESS_JOB_CANCELLED,	/* job_cancel (or the sandbox ended) killed it */
+	SESS_JOB_CANCELLED,	/* job_cancel, or its session's stop or destroy (session_ended), killed it */
 	SESS_JOB_TIMED_OUT,	/* its timeout_s passed: killed */
 	SESS_JOB_LOST,		/* it ran when the server process ended (killed by its stop, or with it) */
 };
@@ -64,6 +65,7 @@ struct sess_job {
 	uint64_t duration_ms;
 	bool over_quota;		/* killed: its key went over its disk quota (sess_run_result's) */
 	bool over_disk_limit;		/* killed: its session went over its own disk limit */
+	const char *session_ended;	/* killed: its session was "stopped" or "destroyed" (static), or NULL */
 	bool server_ending;		/* killed because the server ends: recorded as lost */
 	struct buf result;
 	uint64_t saved;			/* output offset its output files hold up to while it runs (the

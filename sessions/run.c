@@ -281,7 +281,8 @@ const char *sess_run_outcome(const struct sess_run_result *res)
 {
 	int st = res->exit.status;
 
-	return res->timed_out ? "timeout" : res->exit.oom_killed ? "oom" : res->cancelled ? "cancelled"
+	return res->timed_out ? "timeout" : res->exit.oom_killed ? "oom"
+	       : res->cancelled || res->session_ended ? "cancelled"
 	       : !WIFEXITED(st) || WEXITSTATUS(st) ? "error" : "ok";
 }
 
@@ -382,6 +383,8 @@ void sess_run_stop_over_quota(struct sess_session *s, bool session_limit)
 
 void sess_run_abort_all(struct sess_session *s)
 {
+	const char *why = s->state == SESS_DELETED ? "destroyed" : "stopped";
+
 	if (s->spare) {
 		struct sess_run *sp = s->spare;
 		s->spare = NULL;
@@ -392,6 +395,7 @@ void sess_run_abort_all(struct sess_session *s)
 		if (!r->exited) {
 			r->exited = true;
 			r->res.exit = (struct sess_exit){ .status = SIGKILL };
+			r->res.session_ended = why;
 		}
 		finish(r); /* unlinks r */
 	}

@@ -56,11 +56,13 @@ struct sess_run_result {
 	bool cancelled;
 	bool over_quota;	/* killed: its key's workspaces went over the disk quota */
 	bool over_disk_limit;	/* killed: its session's workspace went over the session's disk limit */
+	const char *session_ended;	/* killed because its session was "stopped" or "destroyed" (a static
+					   word, sess_run_abort_all's), or NULL */
 	uint64_t duration_ms;
 };
 
-/** How a run ended, as the executions counter names it: "timeout", "oom", "cancelled", "error" (a signal or a
- * non-zero exit) or "ok". */
+/** How a run ended, as the executions counter names it: "timeout", "oom", "cancelled" (also by its session's
+ * end), "error" (a signal or a non-zero exit) or "ok". */
 const char *sess_run_outcome(const struct sess_run_result *res);
 
 struct sess_run_opts {
@@ -128,7 +130,8 @@ uint64_t sess_run_elapsed_ms(const struct sess_run *r);
 
 /**
  * The session's sandbox is going away: finish every run of s now, as killed
- * by SIGKILL (their done() runs before this returns); let go of its spare.
+ * by SIGKILL with session_ended saying why (s's state: stopping or deleted;
+ * their done() runs before this returns); let go of its spare.
  */
 void sess_run_abort_all(struct sess_session *s);
 /** Stop the session's spare, if any (its view of the world is out of date). */

@@ -194,6 +194,8 @@ json_t *tool_exec_result(const struct tool_exec_outcome *o)
 			 "delete files]", (unsigned long long)o->disk_limit_mb);
 	else if (o->exit.oom_killed)
 		buf_adds(&text, "[killed: out of memory (the session's memory limit)]");
+	else if (o->session_ended)
+		buf_addf(&text, "[killed: its session was %s]", o->session_ended);
 	else if (o->cancelled)
 		buf_adds(&text, "[cancelled: killed]");
 	else if (sig)
@@ -212,6 +214,8 @@ json_t *tool_exec_result(const struct tool_exec_outcome *o)
 		json_object_set_new(sc, "disk_quota_exceeded", json_true());
 	if (o->over_disk_limit)
 		json_object_set_new(sc, "disk_limit_exceeded", json_true());
+	if (o->session_ended)
+		json_object_set_new(sc, "session_ended", json_string(o->session_ended));
 	if (code != 0 || o->timed_out)
 		json_object_set_new(result, "isError", json_true());
 	buf_release(&text);
@@ -239,6 +243,7 @@ static void run_done(void *arg, struct sess_run_result *res)
 		.disk_quota_mb = call->env->cfg->quota.disk_bytes >> 20,
 		.over_disk_limit = res->over_disk_limit,
 		.disk_limit_mb = st->sess->disk_limit >> 20,
+		.session_ended = res->session_ended,
 		.truncated = truncated,
 		.duration_ms = res->duration_ms,
 		.timeout_s = st->timeout_s,
@@ -256,7 +261,7 @@ static void run_done(void *arg, struct sess_run_result *res)
 	json_object_set_new(summary, "status", json_string(res->timed_out ? "timed_out"
 							   : res->over_quota ? "disk_quota"
 							   : res->over_disk_limit ? "disk_limit"
-							   : res->cancelled ? "cancelled"
+							   : res->cancelled || res->session_ended ? "cancelled"
 							   : res->exit.oom_killed ? "oom_killed" : "finished"));
 	json_object_set_new(summary, "stdout_bytes", json_integer((json_int_t)res->out.len));
 	json_object_set_new(summary, "stderr_bytes", json_integer((json_int_t)res->err.len));
@@ -517,6 +522,7 @@ static void execute_run(struct tool_call *call)
 	"\"execution_id\":{\"type\":\"string\",\"description\":\"The record of this execution.\"}," \
 	"\"disk_quota_exceeded\":{\"type\":\"boolean\",\"description\":\"Killed: the key's workspaces went over its disk quota.\"}," \
 	"\"disk_limit_exceeded\":{\"type\":\"boolean\",\"description\":\"Killed: the session's workspace went over its disk limit (disk_mb).\"}," \
+	"\"session_ended\":{\"type\":\"string\",\"enum\":[\"stopped\",\"destroyed\"],\"description\":\"Killed: its session was stopped or destroyed while it ran.\"}," \
 	"\"running\":{\"type\":\"boolean\",\"description\":\"Still running as job job_id (background, or past wait_s); no exit_code yet.\"}," \
 	"\"job_id\":{\"type\":\"string\"},\"session_id\":{\"type\":\"string\"},\"state\":{\"type\":\"string\"}," \
 	"\"next_offset\":{\"type\":\"integer\",\"description\":\"Where the job's output continues: since_offset for job_status / job_wait.\"}" \

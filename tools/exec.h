@@ -26,6 +26,7 @@ struct tool_exec_outcome {
 	uint64_t disk_quota_mb;
 	bool over_disk_limit;		/* killed: the session went over its own disk limit (of disk_limit_mb) */
 	uint64_t disk_limit_mb;
+	const char *session_ended;	/* killed: its session was "stopped" or "destroyed" (NULL: not) */
 	uint64_t duration_ms;
 	int64_t timeout_s;
 	const char *note;		/* appended to the status line (NULL: none) */

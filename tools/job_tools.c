@@ -140,6 +140,7 @@ static json_t *job_final_result(struct tool_call *call, struct sess_job *j, uint
 		.disk_quota_mb = call->env->cfg->quota.disk_bytes >> 20,
 		.over_disk_limit = j->over_disk_limit,
 		.disk_limit_mb = j->sess->disk_limit >> 20,
+		.session_ended = j->session_ended,
 		.truncated = dropped || next < j->out.end,
 		.duration_ms = j->duration_ms,
 		.timeout_s = j->timeout_s,

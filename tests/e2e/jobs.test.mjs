@@ -202,6 +202,26 @@ describe('background jobs', () => {
     assert.equal(w.stdout, 'implicit\n');
   });
 
+  test('session_stop ends its jobs as cancelled, saying so; a foreground execute is told too', async () => {
+    const s3 = ok(await srv.call('session_create', {})).session_id;
+    const secs = uniqueSleepSeconds(306);
+    const r = ok(await srv.call('execute', { language: 'shell', session_id: s3, background: true,
+      code: `sleep ${secs}` }));
+    const fg = srv.call('execute', { language: 'shell', session_id: s3, code: `sleep ${secs + 1}` });
+    assert.ok(await poll(() => hostPidsMatching(`sleep ${secs + 1}`).length > 0, { timeout: 5000, interval: 50 }), 'both sleeps started');
+    ok(await srv.call('session_stop', { session_id: s3 }));
+    const f = await fg;
+    assert.equal(f.structuredContent.session_ended, 'stopped');
+    assert.match(textOf(f), /\[killed: its session was stopped\]/);
+    const s = ok(await status(r.job_id)); // a stopped session keeps its jobs
+    assert.equal(s.state, 'cancelled');
+    assert.equal(s.running, false);
+    const w = await srv.call('job_wait', { job_id: r.job_id, timeout_s: 1 });
+    assert.equal(w.structuredContent.session_ended, 'stopped');
+    assert.match(textOf(w), /\[killed: its session was stopped\]/);
+    ok(await srv.call('session_destroy', { session_id: s3 }));
+  });
+
   test('session_destroy kills its jobs and forgets them', async () => {
     const s2 = ok(await srv.call('session_create', {})).session_id;
     // a number of seconds no other suite on the host uses; the sleep is seen running before the destroy
@@ -213,6 +233,9 @@ describe('background jobs', () => {
     ok(await srv.call('session_destroy', { session_id: s2 }));
     const w = await waiting;
     assert.equal(w.structuredContent.signal, 'SIGKILL', 'the waiter is told the job was killed');
+    assert.equal(w.structuredContent.state, 'cancelled');
+    assert.equal(w.structuredContent.session_ended, 'destroyed');
+    assert.match(textOf(w), /\[killed: its session was destroyed\]/);
     err(await status(r.job_id), 'not found');
     const gone = await poll(() => hostPidsMatching(`sleep ${secs}`).length === 0, { timeout: 5000, interval: 50 });
     assert.ok(gone, `no sleep ${secs} left on the host`);
