@@ -460,7 +460,7 @@ const struct tool_def tool_terminal_defs[] = {
 			       "written) and answer once it has been quiet for 150 ms (use it after terminal_write). screen: false for the raw output in the text instead.",
 		.input_schema = "{\"type\":\"object\",\"properties\":{" TERM_ID ","
 				"\"since_offset\":{\"type\":\"integer\",\"minimum\":0,\"description\":\"Raw output from this offset (default 0: all that is kept); pass the previous next_offset.\"},"
-				"\"wait_ms\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":60000,\"description\":\"Wait up to this long for new output to arrive and settle (default 0: answer now).\"},"
+				"\"wait_ms\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":50000,\"description\":\"Wait up to this long for new output to arrive and settle (default 0: answer now; at most 50 s, under the fixed 60 s of most clients).\"},"
 				"\"screen\":{\"type\":\"boolean\",\"description\":\"Include the screen (default true).\"},"
 				"\"max_bytes\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":67108864,\"description\":\"Most raw output bytes (default 64 KiB).\"}},"
 				"\"required\":[\"terminal_id\"],\"additionalProperties\":false}",

@@ -138,6 +138,8 @@ describe('terminals', () => {
     await write(t.terminal_id, 'echo cols=$(tput cols) lines=$(tput lines)', ['Enter']);
     await screenMatching(t.terminal_id, /^cols=120 lines=40$/m);
     err(await srv.call('terminal_resize', { terminal_id: t.terminal_id, cols: 0 }));
+    // a wait past 50 s would outlast the fixed 60 s of most clients with the network's share
+    err(await srv.call('terminal_read', { terminal_id: t.terminal_id, wait_ms: 50001 }), 'wait_ms');
     await close(t.terminal_id);
   });
 
