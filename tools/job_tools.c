@@ -73,11 +73,18 @@ static json_t *job_fields(const struct sess_job *j, uint64_t since, uint64_t lim
 	return o;
 }
 
+/* How long j has run, rounded to the nearest second: a run adopted at wait_s started a few ms after the
+   call did, and truncating said "still running after 1 s" beside "running for 0 s". */
+static uint64_t running_s(const struct sess_job *j)
+{
+	return (wall_ms() - j->started_at + 500) / 1000;
+}
+
 static void add_next_hint(struct buf *text, const struct sess_job *j, uint64_t next)
 {
 	buf_addf(text, "[job %s %s for %llu s; output continues at offset %llu: job_status {\"job_id\": \"%s\", "
 		 "\"since_offset\": %llu} or job_wait]", j->id, sess_job_state_name(j->state),
-		 (unsigned long long)((wall_ms() - j->started_at) / 1000), (unsigned long long)next, j->id,
+		 (unsigned long long)running_s(j), (unsigned long long)next, j->id,
 		 (unsigned long long)next);
 }
 
@@ -284,7 +291,7 @@ static void job_wait_tick(uv_timer_t *t)
 	jw->ticks++;
 	if (!sess_ring_last_line(&jw->job->out, &msg, 200))
 		buf_addf(&msg, "job %s running for %llu s", jw->job->id,
-			 (unsigned long long)((wall_ms() - jw->job->started_at) / 1000));
+			 (unsigned long long)running_s(jw->job));
 	json_t *m = tool_json_text(msg.data, msg.len);
 	tool_progress(jw->call, (double)jw->ticks, 0, json_string_value(m));
 	json_decref(m);

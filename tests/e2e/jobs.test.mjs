@@ -174,6 +174,7 @@ describe('background jobs', () => {
     assert.equal(sc.stdout, 'before\n');
     assert.ok(sc.exit_code === undefined, 'no exit code yet');
     assert.match(textOf(r), /still running after 2 s/);
+    assert.match(textOf(r), /running for 2 s/, 'the two times agree (the run started a few ms after the call)');
     const end = await srv.call('job_wait', { job_id: sc.job_id, timeout_s: 3, since_offset: sc.next_offset }, { timeout: 4000 });
     assert.equal(end.structuredContent.exit_code, 5);
     assert.equal(end.structuredContent.stdout, 'after\n');
