@@ -62,9 +62,12 @@ int sess_quota_check(struct sess_registry *reg, const char *principal, const str
 			       "server_executions); try again when one has finished", t.running);
 	if (!t.principal)
 		return 0;
-	if (add->snapshots)
+	if (add->snapshots || add->snapshot_bytes)
 		for (struct sess_snap *sn = *sess_registry_snaps(reg); sn; sn = sn->next)
-			t.mine.snapshots += srv_principal_owned_by(principal, sn->owner);
+			if (srv_principal_owned_by(principal, sn->owner)) {
+				t.mine.snapshots++;
+				t.mine.snapshot_bytes += sn->bytes;
+			}
 	if (add->disk_bytes && q->disk_bytes && t.unmeasured)
 		return err_setc(errp, ERR_LIMIT, 0, "quota: the workspace of session %s cannot be measured (directories nested "
 			       "deeper than %d levels, or more than %u entries), so it counts as over this key's disk "
@@ -86,17 +89,23 @@ int sess_quota_check(struct sess_registry *reg, const char *principal, const str
 		const char *hint;
 	} fields[] = {
 		{ "sessions", add->sessions, t.mine.sessions, q->sessions, false, free_one },
-		{ "memory", add->memory_bytes, t.mine.memory_bytes, q->memory_bytes, true, NULL },
+		{ "memory", add->memory_bytes, t.mine.memory_bytes, q->memory_bytes, true,
+		  "stop or destroy a session, or ask the operator for a larger quota" },
 		{ "running executions", add->executions, t.mine.executions, q->executions, false, "wait for one to finish" },
 		{ "snapshots", add->snapshots, t.mine.snapshots, q->snapshots, false, free_one },
+		{ "snapshots (apparent sizes of their files)", add->snapshot_bytes, t.mine.snapshot_bytes,
+		  q->snapshot_bytes, true, "delete snapshots, or ask the operator for a larger quota" },
 	};
 	for (const struct quota_field *f = fields; f < fields + ARRAY_SIZE(fields); f++) {
 		if (!f->want || !f->max || f->held + f->want <= f->max)
 			continue;
+		if (f->bytes && f->held >= f->max)
+			return err_setc(errp, ERR_LIMIT, 0, "quota: this key may hold %" PRIu64 " MiB of %s and holds %" PRIu64
+				       " MiB (%s)", f->max >> 20, f->what, f->held >> 20, f->hint);
 		if (f->bytes)
 			return err_setc(errp, ERR_LIMIT, 0, "quota: this key may hold %" PRIu64 " MiB of %s; it holds %" PRIu64
-				       " MiB and asked for %" PRIu64 " MiB more (stop or destroy a session, or ask the "
-				       "operator for a larger quota)", f->max >> 20, f->what, f->held >> 20, f->want >> 20);
+				       " MiB and asked for %" PRIu64 " MiB more (%s)", f->max >> 20, f->what, f->held >> 20,
+				       f->want >> 20, f->hint);
 		return err_setc(errp, ERR_LIMIT, 0, "quota: this key may hold %" PRIu64 " %s and holds %" PRIu64 " (%s)", f->max,
 			       f->what, f->held, f->hint);
 	}

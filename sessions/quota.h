@@ -1,7 +1,8 @@
 /**
  * quota.h — what one principal (API key) may hold at once, so that no tenant
  * can take the host from the others: sessions, the memory their limits add
- * up to, executions running, snapshots (config "quota", server/config.h).
+ * up to, executions running, snapshots and the bytes they hold (config
+ * "quota", server/config.h).
  *
  * Administrators and the local user of stdio have no quota. Usage is counted
  * from the registry when asked (one walk of the sessions; snapshots only
@@ -29,6 +30,7 @@ struct sess_held {
 	uint64_t memory_bytes;	/* limits of its sessions that are not stopped */
 	uint64_t executions;	/* running */
 	uint64_t snapshots;
+	uint64_t snapshot_bytes;	/* apparent sizes of its snapshots' files, each snapshot counted whole */
 	uint64_t disk_bytes;	/* its workspaces, as last measured; in a check: non-zero means "will write" */
 };
 

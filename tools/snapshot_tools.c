@@ -212,6 +212,16 @@ static void took(struct job *j)
 		tool_fail_err(call, j->err, "session_snapshot");
 		return;
 	}
+	/* Its size is known only now, and the key's other snapshots may have landed
+	   meanwhile: one past the quota goes again (its objects with the next gc). */
+	struct sess_held add = { .snapshots = 1, .snapshot_bytes = j->res.bytes };
+	auto_err struct err *qerr = NULL, *derr = NULL;
+	if (sess_quota_check(call->env->sessions, call->principal, &add, &qerr) < 0) {
+		if (snap_delete(call->env->snapshots(NULL), j->snap_id, &derr) < 0)
+			log_warn("snapshot %s over its key's quota could not be deleted: %s", j->snap_id, err_text(derr));
+		tool_fail_err(call, qerr, "session_snapshot");
+		return;
+	}
 	struct sess_snap tmpl = {
 		.id = j->snap_id,
 		.owner = (char *)call->principal,
@@ -241,7 +251,7 @@ static void snapshot_take(struct tool_call *call, struct sess_session *s)
 		tool_fail_as(call, ERR_CONFLICT, "session %s: a snapshot or restore is already running; try again when it ends", s->id);
 		return;
 	}
-	struct sess_held one = { .snapshots = 1 };
+	struct sess_held one = { .snapshots = 1, .snapshot_bytes = 1 };
 	auto_err struct err *err = NULL;
 	if (sess_quota_check(call->env->sessions, call->principal, &one, &err) < 0) {
 		tool_fail_err(call, err, NULL);

@@ -226,6 +226,49 @@ describe('quotas per key: API keys', () => {
   });
 });
 
+describe('quotas per key: snapshot disk', () => {
+  // the snapshot store had no per-key bound but the count: 1000 snapshots of a 1 GiB workspace of new
+  // random data each took a terabyte of the host's disk
+  test('a key\'s snapshots hold at most quota.snapshot_disk (apparent sizes, each counted whole); another key is unaffected', { timeout: 60000 }, async () => {
+    const srv = await startServe({ config: { quota: { snapshot_disk: '3M' } } });
+    const a = await wsClient(srv, { key: createKey(srv.dataDir, { name: 'tenant-a' }).key });
+    const b = await wsClient(srv, { key: createKey(srv.dataDir, { name: 'tenant-b' }).key });
+    const quotaError = (r, re) => {
+      assert.equal(r.isError, true, JSON.stringify(r).slice(0, 300));
+      assert.match(r.content[0].text, re);
+    };
+    try {
+      const sid = (await a.call('session_create', {})).structuredContent.session_id;
+      const run = async (c, id, code) => assert.equal((await c.call('execute', { session_id: id, language: 'shell', code })).isError, undefined);
+      await run(a, sid, 'head -c 2000000 /dev/urandom > r');
+      const first = await a.call('session_snapshot', { session_id: sid });
+      assert.equal(first.isError, undefined, JSON.stringify(first).slice(0, 300));
+      // the same bytes again: stored once, but each snapshot counts whole (deleting one frees what it counted)
+      quotaError(await a.call('session_snapshot', { session_id: sid }),
+        /quota: this key may hold 3 MiB of snapshots \(apparent sizes of their files\); it holds 1 MiB and asked for 1 MiB more/);
+      // holes count: a sparse file is as big as its apparent size
+      await run(a, sid, 'rm r; truncate -s 100M sparse');
+      quotaError(await a.call('session_snapshot', { session_id: sid }), /asked for 100 MiB more/);
+      assert.equal((await a.call('snapshot_list', {})).structuredContent.snapshots.length, 1, 'refused snapshots are not kept');
+      // another tenant is unaffected
+      const bs = (await b.call('session_create', {})).structuredContent.session_id;
+      await run(b, bs, 'head -c 2000000 /dev/urandom > r');
+      assert.equal((await b.call('session_snapshot', { session_id: bs })).isError, undefined);
+      // deleting the first makes room
+      assert.equal((await a.call('snapshot_delete', { snapshot_id: first.structuredContent.snapshot_id })).isError, undefined);
+      await run(a, sid, 'rm sparse; head -c 2500000 /dev/urandom > r');
+      const again = await a.call('session_snapshot', { session_id: sid });
+      assert.equal(again.isError, undefined, JSON.stringify(again).slice(0, 300));
+      // and the next one would pass it again
+      quotaError(await a.call('session_snapshot', { session_id: sid }), /quota: this key may hold 3 MiB of snapshots/);
+    } finally {
+      await a.close();
+      await b.close();
+      await srv.close();
+    }
+  });
+});
+
 describe('quotas per key: displays', () => {
   test('a key holds at most quota.displays running displays; screenshot, input and session_create {display} say so', { timeout: 120000 }, async () => {
     const srv = await startServe({ config: { quota: { displays: 1 } } });
