@@ -76,6 +76,7 @@ static const char *const langs[] = { KERN_LANG_LIST(KERN_LANG_NAME, KERN_LANG_CO
 
 static struct {
 	bool inited;
+	bool shutting_down;	/* kern_shutdown runs: the cells it ends are told */
 	uv_loop_t *loop;
 	int exe_fd;
 	uint64_t gen;
@@ -160,6 +161,7 @@ static void cell_end(struct kern_cell *c, enum kern_end_how how, enum kern_statu
 	struct kern_end e = {
 		.how = how, .status = status, .count = count, .wstatus = wstatus, .why = why,
 		.timed_out = c->timed_out, .interrupted = c->interrupted, .previous = c->previous,
+		.server_ending = K.shutting_down,
 		.kernel = k->info, .started = c->started, .ahead = c->ahead, .start_ms = c->start_ms,
 		.duration_ms = now_ms() - c->call_ms,
 	};
@@ -882,6 +884,7 @@ void kern_shutdown(void)
 	if (!K.inited)
 		return;
 	pool_stop();
+	K.shutting_down = true;
 	while (!LIST_EMPTY(&K.head)) {
 		struct kern *k = LIST_FIRST(&K.head);
 		kern_stop(k, "the server is shutting down", KERN_END_FAILED, -1);
@@ -892,5 +895,6 @@ void kern_shutdown(void)
 	if (K.exe_fd >= 0)
 		close(K.exe_fd);
 	K.exe_fd = -1;
+	K.shutting_down = false;
 	K.inited = false;
 }

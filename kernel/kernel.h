@@ -49,6 +49,7 @@ struct kern_end {
 	uint32_t count;			/* DONE: the kernel's execution count */
 	bool timed_out;			/* the timeout passed: interrupted (DONE) or killed (DIED) */
 	bool interrupted;		/* kern_cell_interrupt: interrupted (DONE) or killed (DIED) */
+	bool server_ending;		/* FAILED: the server is shutting down (kern_shutdown) */
 	int wstatus;			/* DIED: the kernel's wait status, -1 unknown */
 	const char *why;		/* DIED, FAILED: what happened */
 	const char *previous;		/* the session's previous kernel of this language died since

@@ -399,6 +399,14 @@ static void job_record(void *arg, const struct sess_job *j, bool gone)
 				(json_int_t)j->timeout_s, "has_event", j->has_event, "oom_killed", j->exit.oom_killed,
 				"wait_status", (json_int_t)j->exit.status, "dropped", (json_int_t)j->out.start,
 				"output", "executions/<job_id>.stdout, .stderr");
+	if (j->kind == SESS_JOB_CELL) {
+		json_object_set_new(doc, "kind", json_string("kernel_cell"));
+		if (j->cell_note)
+			json_object_set_new(doc, "cell_note", json_string(j->cell_note));
+		if (j->cell_fields)
+			json_object_set_new(doc, "cell_fields", json_incref(j->cell_fields));
+		json_object_set_new(doc, "cell_failed", json_boolean(j->cell_failed));
+	}
 	char *text = json_dumps(doc, JSON_COMPACT);
 	struct srv_record r = {
 		.id = j->id,
@@ -495,6 +503,12 @@ static void bring_back_job(void *arg, const struct srv_record *r)
 		.duration_ms = (uint64_t)json_integer_value(json_object_get(doc, "duration_ms")),
 		.timeout_s = json_integer_value(json_object_get(doc, "timeout_s")),
 		.has_event = json_is_true(json_object_get(doc, "has_event")),
+		.kind = json_is_string(json_object_get(doc, "kind")) &&
+			!strcmp(json_string_value(json_object_get(doc, "kind")), "kernel_cell") ? SESS_JOB_CELL
+			: SESS_JOB_PROGRAM,
+		.cell_note = json_string_value(json_object_get(doc, "cell_note")),
+		.cell_fields = json_object_get(doc, "cell_fields"),
+		.cell_failed = json_is_true(json_object_get(doc, "cell_failed")),
 		.dropped = (uint64_t)json_integer_value(json_object_get(doc, "dropped")),
 		.out = &out,
 		.err = &err,

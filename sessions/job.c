@@ -64,6 +64,9 @@ static void job_free(struct sess_job *j)
 	LIST_REMOVE(j, link);
 	sess_ring_release(&j->out);
 	buf_release(&j->result);
+	json_decref(j->images);
+	json_decref(j->cell_fields);
+	free(j->cell_note);
 	free(j->id);
 	free(j->language);
 	free(j->command);
@@ -74,7 +77,7 @@ void sess_jobs_free(struct sess_session *s)
 {
 	while (!LIST_EMPTY(&s->jobs)) {
 		struct sess_job *j = LIST_FIRST(&s->jobs);
-		assert(!j->run && LIST_EMPTY(&j->waiters));
+		assert(!j->run && !j->cell_ops && LIST_EMPTY(&j->waiters));
 		job_free(j);
 	}
 }
@@ -124,10 +127,22 @@ static void job_output(void *arg, int stream, const char *data, size_t len)
 	sess_ring_add(&j->out, stream, j->exec_id, wall_ms(), data, len);
 }
 
+/* Tell the waiters: the job has ended. */
+static void job_ended(struct sess_job *j)
+{
+	struct sess_job_waiter *w;
+
+	log_debug("session %s: job %s %s", j->sess->id, j->id, sess_job_state_name(j->state));
+	record(j, false);
+	while ((w = LIST_FIRST(&j->waiters))) {
+		LIST_REMOVE(w, link);
+		w->done(w, j);
+	}
+}
+
 static void job_done(void *arg, struct sess_run_result *res)
 {
 	struct sess_job *j = arg;
-	struct sess_job_waiter *w;
 
 	j->run = NULL;
 	j->exit = res->exit;
@@ -142,12 +157,7 @@ static void job_done(void *arg, struct sess_run_result *res)
 	metrics_execution(j->language[0] ? j->language : "job", sess_run_outcome(res), res->duration_ms);
 	if (j->has_event && res->res.len)
 		buf_add(&j->result, res->res.data, res->res.len);
-	log_debug("session %s: job %s %s", j->sess->id, j->id, sess_job_state_name(j->state));
-	record(j, false);
-	while ((w = LIST_FIRST(&j->waiters))) {
-		LIST_REMOVE(w, link);
-		w->done(w, j);
-	}
+	job_ended(j);
 }
 
 int sess_job_start(struct sess_session *s, struct sess_run_opts *o, const struct sess_job_opts *jo,
@@ -199,6 +209,52 @@ int sess_job_adopt(struct sess_session *s, struct sess_run *r, const struct sess
 	return 0;
 }
 
+int sess_job_adopt_cell(struct sess_session *s, const struct sess_job_opts *jo, uint64_t elapsed_ms,
+			const struct sess_job_cell_ops *ops, void *arg, struct sess_job **out, struct err **errp)
+{
+	struct sess_job *j;
+
+	if (make_room(s, errp) < 0)
+		return -1;
+	j = job_new(s, jo);
+	j->kind = SESS_JOB_CELL;
+	j->cell_ops = ops;
+	j->cell_arg = arg;
+	j->images = json_array();
+	j->started_at = wall_ms() - elapsed_ms;
+	record(j, false);
+	*out = j;
+	return 0;
+}
+
+void sess_job_cell_output(struct sess_job *j, const char *data, size_t len)
+{
+	assert(j->kind == SESS_JOB_CELL && j->state == SESS_JOB_RUNNING);
+	if (len)
+		sess_ring_add(&j->out, 1, 0, wall_ms(), data, len);
+}
+
+void sess_job_cell_image(struct sess_job *j, json_t *block)
+{
+	assert(j->kind == SESS_JOB_CELL && j->state == SESS_JOB_RUNNING);
+	json_array_append_new(j->images, json_pack("{s:I, s:o}", "offset", (json_int_t)j->out.end, "block", block));
+}
+
+void sess_job_cell_end(struct sess_job *j, enum sess_job_state state, uint64_t duration_ms, json_t *fields,
+		       const char *note, bool failed)
+{
+	assert(j->kind == SESS_JOB_CELL && j->state == SESS_JOB_RUNNING && state != SESS_JOB_RUNNING);
+	j->cell_ops = NULL;
+	j->cell_arg = NULL;
+	j->state = state;
+	j->duration_ms = duration_ms;
+	j->ended_at = wall_ms();
+	j->cell_fields = fields;
+	j->cell_note = xstrdup(note);
+	j->cell_failed = failed;
+	job_ended(j);
+}
+
 void sess_job_restore(struct sess_session *s, const struct sess_job_saved *sv)
 {
 	struct sess_job_opts jo = {
@@ -213,6 +269,13 @@ void sess_job_restore(struct sess_session *s, const struct sess_job_saved *sv)
 	j->started_at = sv->started_at;
 	j->ended_at = sv->ended_at;
 	j->duration_ms = sv->duration_ms;
+	j->kind = sv->kind;
+	if (j->kind == SESS_JOB_CELL) {	/* its images are not kept */
+		j->images = json_array();
+		j->cell_note = xstrdup(sv->cell_note ? sv->cell_note : "");
+		j->cell_fields = json_incref(sv->cell_fields);
+		j->cell_failed = sv->cell_failed;
+	}
 	j->out.start = j->out.end = sv->dropped;
 	if (sv->out && sv->out->len)
 		sess_ring_add(&j->out, 1, 0, sv->ended_at, sv->out->data, sv->out->len);
@@ -254,12 +317,17 @@ void sess_job_cancel(struct sess_job *j)
 {
 	if (j->run)
 		sess_run_cancel(j->run);
+	else if (j->cell_ops)
+		j->cell_ops->cancel(j->cell_arg);	/* may end the job at once */
 }
 
 int sess_job_write(struct sess_job *j, const char *data, size_t len, bool eof, struct err **errp)
 {
-	if (!j->run)
+	if (j->state != SESS_JOB_RUNNING)
 		return err_setc(errp, ERR_CONFLICT, 0, "job %s has ended (%s)", j->id, sess_job_state_name(j->state));
+	if (j->kind == SESS_JOB_CELL)
+		return err_setc(errp, ERR_CONFLICT, 0, "job %s is a kernel cell: its input() reads the lines of the "
+				"stdin argument of its execute call", j->id);
 	if (!j->stdin_open)
 		return err_setc(errp, ERR_CONFLICT, 0,
 				"job %s has no open standard input (only jobs started with background: true have one)",

@@ -9,6 +9,13 @@
  * Callers come and go: they read its output from an offset, wait for its
  * end (sess_job_wait_add), write to its stdin, cancel it.
  *
+ * A job of kind SESS_JOB_CELL runs no program: it is a cell of a stateful
+ * kernel (execute {kernel: true} still running after wait_s) that its
+ * driver (tools/kernel_tools.c) feeds: its text output in order
+ * (sess_job_cell_output), its images (sess_job_cell_image) and its end
+ * (sess_job_cell_end). Cancelling it asks the driver to interrupt the cell;
+ * the cell, not the job, holds the session while it runs.
+ *
  * Ownership: the session owns its jobs (s->jobs) and frees them with itself
  * (sess_jobs_free, from session_free), so a job dies with its session and
  * outlives the connection that started it. A job keeps no reference on its
@@ -23,6 +30,7 @@
 #ifndef MCPBOX_SESS_JOB_H
 #define MCPBOX_SESS_JOB_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/queue.h>
@@ -39,7 +47,19 @@ enum sess_job_state {
 	SESS_JOB_LOST,		/* it ran when the server process ended (killed by its stop, or with it) */
 };
 
+/** What a job runs. */
+enum sess_job_kind {
+	SESS_JOB_PROGRAM,	/* a run (run.h): exit status, stdout and stderr */
+	SESS_JOB_CELL,		/* a kernel cell: its text block as stdout, images, a cell status */
+};
+
 struct sess_job;
+
+/** The driver of a cell job. */
+struct sess_job_cell_ops {
+	/* interrupt the cell; its end still comes through sess_job_cell_end (maybe at once) */
+	void (*cancel)(void *arg);
+};
 
 /** Someone waiting for a job to end; called once (after being removed from the job). */
 struct sess_job_waiter {
@@ -49,11 +69,18 @@ struct sess_job_waiter {
 
 struct sess_job {
 	char *id;			/* "job_…" */
+	enum sess_job_kind kind;
 	struct sess_session *sess;	/* its session (not held: the session frees its jobs) */
 	char *language;
 	char *command;			/* the start of its code, for listings */
 	enum sess_job_state state;
-	struct sess_run *run;		/* while running */
+	struct sess_run *run;		/* PROGRAM, while running */
+	const struct sess_job_cell_ops *cell_ops;	/* CELL, while running */
+	void *cell_arg;
+	json_t *images;			/* CELL: [{"offset": output offset, "block": image content}] */
+	json_t *cell_fields;		/* CELL, ended: the cell's structured fields (status, error...) */
+	char *cell_note;		/* CELL, ended: its status line ("[ok, In [3]] (4012 ms)") */
+	bool cell_failed;		/* CELL, ended: an error, as execute's isError */
 	uint64_t exec_id;		/* the worker's number for its program (session logs name it) */
 	struct sess_ring out;		/* its output */
 	bool stdin_open;		/* started with a stdin job_write can reach */
@@ -100,9 +127,28 @@ int sess_job_adopt(struct sess_session *s, struct sess_run *r, const struct sess
 		   const struct buf *out_so_far, const struct buf *err_so_far, struct sess_job **out,
 		   struct err **errp);
 
+/**
+ * Make a kernel cell that has run elapsed_ms (and still runs) a job of s,
+ * kind SESS_JOB_CELL, driven through ops and arg until sess_job_cell_end.
+ * ERR_LIMIT as above.
+ */
+int sess_job_adopt_cell(struct sess_session *s, const struct sess_job_opts *jo, uint64_t elapsed_ms,
+			const struct sess_job_cell_ops *ops, void *arg, struct sess_job **out, struct err **errp);
+/** The cell's text output (j running, CELL). */
+void sess_job_cell_output(struct sess_job *j, const char *data, size_t len);
+/** An image content block of the cell (stolen), at the current end of its output. */
+void sess_job_cell_image(struct sess_job *j, json_t *block);
+/**
+ * The cell ended: state (EXITED, CANCELLED, TIMED_OUT or LOST), its
+ * structured fields (stolen), its status line; failed as execute's isError.
+ * Waiters are told.
+ */
+void sess_job_cell_end(struct sess_job *j, enum sess_job_state state, uint64_t duration_ms, json_t *fields,
+		       const char *note, bool failed);
+
 /** The job id of a session owner may see (sess_find's rule), or NULL. bound: only in that session (may be NULL). */
 struct sess_job *sess_job_find(struct sess_registry *reg, const char *id, const char *owner, const char *bound);
-/** Kill the job's process group (its run finishes as cancelled); no-op once it ended. */
+/** Kill the job's process group (its run finishes as cancelled), or interrupt its cell; no-op once it ended. */
 void sess_job_cancel(struct sess_job *j);
 /** Write to its stdin (run.h's sess_run_write rules); ERR_CONFLICT once it ended or without an open stdin. */
 int sess_job_write(struct sess_job *j, const char *data, size_t len, bool eof, struct err **errp);
@@ -125,6 +171,10 @@ struct sess_job_saved {
 	uint64_t started_at, ended_at, duration_ms;
 	int64_t timeout_s;
 	bool has_event;
+	enum sess_job_kind kind;
+	const char *cell_note;		/* CELL, ended: as the job's (may be NULL) */
+	json_t *cell_fields;		/* CELL, ended (may be NULL) */
+	bool cell_failed;
 	uint64_t dropped;		/* bytes of its output that were gone when it was recorded */
 	const struct buf *out, *err;	/* its output as kept (may be empty) */
 };
