@@ -42,9 +42,13 @@ static json_t *job_fields(const struct sess_job *j, uint64_t since, uint64_t lim
 		      "next_offset", (json_int_t)next, "dropped_bytes", (json_int_t)dropped, "total_bytes",
 		      (json_int_t)j->out.end, "more", next < j->out.end, "duration_ms", (json_int_t)duration,
 		      "started_at", tool_json_time(j->started_at), "stdin_open", running && j->stdin_open);
+	json_object_set_new(o, "kind", json_string(j->kind == SESS_JOB_CELL ? "kernel_cell" : "program"));
 	if (j->ended_at)
 		json_object_set_new(o, "ended_at", tool_json_time(j->ended_at));
-	if (!running && j->state != SESS_JOB_LOST) {
+	if (j->kind == SESS_JOB_CELL) {
+		if (j->cell_fields)	/* its status, execution_count, error, kernel... */
+			json_object_update(o, j->cell_fields);
+	} else if (!running && j->state != SESS_JOB_LOST) {
 		int st = j->exit.status;
 		int sig = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
 		json_object_set_new(o, "exit_code", json_integer(sig ? 128 + sig : WEXITSTATUS(st)));
@@ -80,6 +84,26 @@ static uint64_t running_s(const struct sess_job *j)
 	return (wall_ms() - j->started_at + 500) / 1000;
 }
 
+/* A kernel cell's images whose place in its output is in [since, next): image content after the text. */
+static void add_images(json_t *result, const struct sess_job *j, uint64_t since, uint64_t next)
+{
+	json_t *content = json_object_get(result, "content");
+	uint64_t from = since > j->out.start ? since : j->out.start;
+	size_t i;
+	json_t *im;
+
+	json_array_foreach(j->images, i, im) {
+		uint64_t off = (uint64_t)json_integer_value(json_object_get(im, "offset"));
+		if (off >= from && off < next)
+			json_array_append(content, json_object_get(im, "block"));
+	}
+}
+
+static uint64_t next_of(json_t *sc)
+{
+	return (uint64_t)json_integer_value(json_object_get(sc, "next_offset"));
+}
+
 static void add_next_hint(struct buf *text, const struct sess_job *j, uint64_t next)
 {
 	buf_addf(text, "[job %s %s for %llu s; output continues at offset %llu: job_status {\"job_id\": \"%s\", "
@@ -92,7 +116,7 @@ json_t *tool_job_running_result(struct sess_job *j, uint64_t since, uint64_t lim
 {
 	struct buf text = BUF_INIT;
 	json_t *sc = job_fields(j, since, limit, &text);
-	uint64_t next = (uint64_t)json_integer_value(json_object_get(sc, "next_offset"));
+	uint64_t next = next_of(sc);
 
 	if (j->state != SESS_JOB_RUNNING) /* it ended in the meantime: say how */
 		buf_addf(&text, "[job %s %s (%s)] ", j->id, sess_job_state_name(j->state), what);
@@ -100,6 +124,7 @@ json_t *tool_job_running_result(struct sess_job *j, uint64_t since, uint64_t lim
 		buf_addf(&text, "[%s: job %s] ", what, j->id);
 	add_next_hint(&text, j, next);
 	json_t *r = tool_result_text(sc, text.data, text.len);
+	add_images(r, j, since, next);
 	buf_release(&text);
 	return r;
 }
@@ -123,13 +148,35 @@ static json_t *job_lost_result(struct sess_job *j, uint64_t since, uint64_t limi
 	return r;
 }
 
+/* A kernel cell's answer once it ended: execute {kernel: true}'s text and fields for its output from since. */
+static json_t *cell_final_result(struct sess_job *j, uint64_t since, uint64_t limit)
+{
+	struct buf text = BUF_INIT;
+	json_t *sc = job_fields(j, since, limit, &text);
+	uint64_t next = next_of(sc);
+
+	buf_adds(&text, j->cell_note ? j->cell_note : "");
+	if (next < j->out.end)
+		buf_addf(&text, " [more output from offset %llu: job_status]", (unsigned long long)next);
+	json_object_set_new(sc, "truncated", json_boolean(next < j->out.end || since < j->out.start));
+	json_t *r = tool_result_text(sc, text.data, text.len);
+	add_images(r, j, since, next);
+	if (j->cell_failed)
+		json_object_set_new(r, "isError", json_true());
+	buf_release(&text);
+	return r;
+}
+
 /* The execute-shaped answer for a job that ended (job_wait). */
 static json_t *job_final_result(struct tool_call *call, struct sess_job *j, uint64_t since, uint64_t limit)
 {
 	struct buf out = BUF_INIT, err = BUF_INIT, note = BUF_INIT;
 	uint64_t dropped = since < j->out.start ? j->out.start - since : 0;
-	uint64_t next = sess_ring_split(&j->out, since, limit, &out, &err);
+	uint64_t next;
 
+	if (j->kind == SESS_JOB_CELL)
+		return cell_final_result(j, since, limit);
+	next = sess_ring_split(&j->out, since, limit, &out, &err);
 	if (dropped)
 		buf_addf(&note, "[%llu bytes of older output dropped]", (unsigned long long)dropped);
 	if (next < j->out.end)
@@ -184,13 +231,17 @@ static void job_status_run(struct tool_call *call)
 	struct buf text = BUF_INIT;
 	if (!j)
 		return;
-	json_t *sc = job_fields(j, (uint64_t)tool_arg_int(call, "since_offset", 0),
-				out_limit(call), &text);
-	uint64_t next = (uint64_t)json_integer_value(json_object_get(sc, "next_offset"));
+	uint64_t since = (uint64_t)tool_arg_int(call, "since_offset", 0);
+	json_t *sc = job_fields(j, since, out_limit(call), &text);
+	uint64_t next = next_of(sc);
 	if (j->state == SESS_JOB_RUNNING) {
 		add_next_hint(&text, j, next);
 	} else if (j->state == SESS_JOB_LOST) {
 		add_lost_note(&text, j);
+	} else if (j->kind == SESS_JOB_CELL) {
+		buf_addf(&text, "[job %s %s] %s", j->id, sess_job_state_name(j->state), j->cell_note ? j->cell_note : "");
+		if (next < j->out.end)
+			buf_addf(&text, " [more output from offset %llu]", (unsigned long long)next);
 	} else {
 		json_t *code = json_object_get(sc, "exit_code");
 		buf_addf(&text, "[job %s %s, exit_code %lld (%llu ms)]", j->id, sess_job_state_name(j->state),
@@ -198,7 +249,9 @@ static void job_status_run(struct tool_call *call)
 		if (next < j->out.end)
 			buf_addf(&text, " [more output from offset %llu]", (unsigned long long)next);
 	}
-	tool_finish(call, tool_result_text(sc, text.data, text.len));
+	json_t *r = tool_result_text(sc, text.data, text.len);
+	add_images(r, j, since, next);
+	tool_finish(call, r);
 	buf_release(&text);
 }
 
@@ -393,8 +446,9 @@ static void list_session(void *arg, struct sess_session *s)
 		json_object_del(o, "dropped_bytes");
 		json_object_del(o, "more");
 		json_array_append_new(lc->jobs, o);
-		buf_addf(&lc->text, "%s  %-9s  %s  session %s  %s: %.60s\n", j->id, sess_job_state_name(j->state),
-			 j->state == SESS_JOB_RUNNING ? "running" : "ended  ", s->id, j->language, j->command);
+		buf_addf(&lc->text, "%s  %-9s  %s  session %s  %s%s: %.60s\n", j->id, sess_job_state_name(j->state),
+			 j->state == SESS_JOB_RUNNING ? "running" : "ended  ", s->id, j->language,
+			 j->kind == SESS_JOB_CELL ? " kernel cell" : "", j->command);
 	}
 }
 
@@ -544,7 +598,8 @@ static void session_logs_run(struct tool_call *call)
 	"\"timed_out\":{\"type\":\"boolean\"},\"oom_killed\":{\"type\":\"boolean\"}," \
 	"\"started_at\":{\"type\":\"string\"},\"ended_at\":{\"type\":\"string\"},\"duration_ms\":{\"type\":\"integer\"}," \
 	"\"total_bytes\":{\"type\":\"integer\",\"description\":\"Output bytes the job has written in all.\"}," \
-	"\"stdin_open\":{\"type\":\"boolean\"}"
+	"\"stdin_open\":{\"type\":\"boolean\"}," \
+	"\"kind\":{\"type\":\"string\",\"enum\":[\"program\",\"kernel_cell\"],\"description\":\"kernel_cell: a cell of execute {kernel: true} that outlived wait_s; its output is the cell's text in order, its images come as image content, and once it ended status (ok, error, aborted, died, failed), execution_count and error say how, as execute's.\"}"
 
 #define STATUS_OUTPUT \
 	"{\"type\":\"object\",\"properties\":{" JOB_FIELDS "," \

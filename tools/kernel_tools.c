@@ -6,12 +6,18 @@
  * image/png, image/jpeg and image/gif as image blocks (checked, size-capped);
  * an exception as its traceback with isError. Cancelling the call interrupts
  * the cell and keeps the kernel.
+ *
+ * A cell still running after wait_s becomes a job (sessions/job.h, kind
+ * SESS_JOB_CELL), as a program does in exec.c: the call answers with the
+ * output so far and the kcall lives on without it, feeding the job its text
+ * and images until the cell ends; job_cancel interrupts the cell.
  */
 #include "tool.h"
 #include "exec.h"
 #include "kernel_tools.h"
 #include "lang.h"
 #include "../kernel/kernel.h"
+#include "../sessions/job.h"
 #include "../sessions/quota.h"
 #include "../server/base/base64.h"
 #include "../server/base/buf.h"
@@ -29,19 +35,28 @@
 #define IMAGES_MAX 8			/* image blocks per cell */
 
 struct kcall {
-	struct tool_call *call;
+	struct tool_call *call;		/* NULL once the cell is a job */
+	struct sess_job *job;		/* the job it became past wait_s, or NULL */
+	char *lang;			/* the kernel's language */
 	struct sess_session *sess;	/* held while the cell runs */
 	struct kern_cell *cell;		/* NULL once done */
-	struct buf text;		/* the text block: everything, in order */
+	struct buf text;		/* the text block: everything, in order (a job's goes to the job) */
+	char last;			/* the last byte of the text block */
+	json_t *image_at;		/* where each image came in the text block (its length then) */
 	struct buf out, err;		/* stdout, stderr alone (structuredContent) */
 	size_t cap;			/* bytes of text kept (output_bytes) */
 	bool truncated;
-	json_t *images;			/* image content blocks */
+	json_t *images;			/* image content blocks (a job's go to the job) */
+	size_t nimages;			/* images taken, the job's too */
 	json_t *outputs;		/* what the displays and results were (structuredContent) */
 	json_t *error;			/* {ename, evalue, traceback} */
 	int64_t timeout_s;
+	int64_t wait_s;
+	uint64_t started_ms;		/* wall clock */
 	uv_timer_t *progress;		/* heap (closes asynchronously): while the cell runs, if asked */
+	uv_timer_t *wait;		/* wait_s: then the cell becomes a job (heap, as progress) */
 	uint64_t ticks;
+	bool cancelled;			/* the caller cancelled: it does not become a job */
 };
 
 
@@ -58,14 +73,23 @@ static void timer_closed(uv_handle_t *h)
 	free(h);
 }
 
+static void timer_drop(uv_timer_t **t)
+{
+	if (*t) {
+		uv_timer_stop(*t);
+		uv_close((uv_handle_t *)*t, timer_closed);
+		*t = NULL;
+	}
+}
+
 static void kcall_free(void *arg)
 {
 	struct kcall *kc = arg;
 
-	if (kc->progress) {
-		uv_timer_stop(kc->progress);
-		uv_close((uv_handle_t *)kc->progress, timer_closed);
-	}
+	timer_drop(&kc->progress);
+	timer_drop(&kc->wait);
+	free(kc->lang);
+	json_decref(kc->image_at);
 	buf_release(&kc->text);
 	buf_release(&kc->out);
 	buf_release(&kc->err);
@@ -91,14 +115,24 @@ static json_t *buf_text(const struct buf *b)
 
 static void text_add(struct kcall *kc, const char *p, size_t n)
 {
-	if (!add_capped(&kc->text, kc->cap, p, n))
+	if (n)
+		kc->last = p[n - 1];
+	if (kc->job)
+		sess_job_cell_output(kc->job, p, n);	/* the job's ring keeps it, bounded */
+	else if (!add_capped(&kc->text, kc->cap, p, n))
 		kc->truncated = true;
+}
+
+/* End the line the text block is on, if any. */
+static void text_newline(struct kcall *kc)
+{
+	if (kc->last && kc->last != '\n')
+		text_add(kc, "\n", 1);
 }
 
 static void text_line(struct kcall *kc, const char *line)
 {
-	if (kc->text.len && kc->text.data[kc->text.len - 1] != '\n')
-		text_add(kc, "\n", 1);
+	text_newline(kc);
 	text_add(kc, line, strlen(line));
 	text_add(kc, "\n", 1);
 }
@@ -107,8 +141,9 @@ static void on_stream(struct kcall *kc, const struct kern_msg *m)
 {
 	struct buf *b = m->stream == KERN_STDERR ? &kc->err : &kc->out;
 
-	tool_output(kc->call, m->stream == KERN_STDERR ? "stderr" : "stdout", m->text.p, m->text.len);
-	if (!add_capped(b, kc->cap, m->text.p, m->text.len))
+	if (kc->call)
+		tool_output(kc->call, m->stream == KERN_STDERR ? "stderr" : "stdout", m->text.p, m->text.len);
+	if (!kc->job && !add_capped(b, kc->cap, m->text.p, m->text.len))
 		kc->truncated = true;
 	text_add(kc, m->text.p, m->text.len);
 }
@@ -163,23 +198,30 @@ static bool take_image(struct kcall *kc, const struct kern_msg *m, json_t *o)
 		json_object_set_new(o, "bytes", json_integer((json_int_t)d.len));
 		if (!image_ok(kinds[i], d, &w, &h)) {
 			snprintf(note, sizeof(note), "[%s left out: not a valid image]", kinds[i]);
-		} else if (d.len > IMAGE_MAX || json_array_size(kc->images) >= IMAGES_MAX) {
+		} else if (d.len > IMAGE_MAX || kc->nimages >= IMAGES_MAX) {
 			snprintf(note, sizeof(note), "[%s of %zu bytes left out: a cell returns at most %d images of "
 				 "%zu MiB]", kinds[i], d.len, IMAGES_MAX, IMAGE_MAX >> 20);
 		} else {
 			size_t n;
 			auto_free char *b64 = base64_encode(d.p, d.len, &n);
-			json_array_append_new(kc->images, json_pack("{s:s, s:s%, s:s}", "type", "image", "data", b64,
-								    n, "mimeType", kinds[i]));
-			json_object_set_new(o, "image", json_integer((json_int_t)json_array_size(kc->images)));
+			json_t *block = json_pack("{s:s, s:s%, s:s}", "type", "image", "data", b64, n, "mimeType",
+						  kinds[i]);
+			text_newline(kc);	/* the image comes before its note, at the start of a line */
+			if (kc->job) {
+				sess_job_cell_image(kc->job, block);
+			} else {
+				json_array_append_new(kc->images, block);
+				json_array_append_new(kc->image_at, json_integer((json_int_t)kc->text.len));
+			}
+			kc->nimages++;
+			json_object_set_new(o, "image", json_integer((json_int_t)kc->nimages));
 			if (w && h) {
 				json_object_set_new(o, "width", json_integer(w));
 				json_object_set_new(o, "height", json_integer(h));
 				snprintf(note, sizeof(note), "[%s %ux%u, %zu bytes: image %zu]", kinds[i], w, h, d.len,
-					 json_array_size(kc->images));
+					 kc->nimages);
 			} else {
-				snprintf(note, sizeof(note), "[%s, %zu bytes: image %zu]", kinds[i], d.len,
-					 json_array_size(kc->images));
+				snprintf(note, sizeof(note), "[%s, %zu bytes: image %zu]", kinds[i], d.len, kc->nimages);
 			}
 		}
 		text_line(kc, note);
@@ -215,8 +257,7 @@ static void on_data(struct kcall *kc, const struct kern_msg *m)
 				snprintf(head, sizeof(head), "Out: ");
 			else
 				snprintf(head, sizeof(head), "[display %s]\n", m->parts[p].mime);
-			if (kc->text.len && kc->text.data[kc->text.len - 1] != '\n')
-				text_add(kc, "\n", 1);
+			text_newline(kc);
 			text_add(kc, head, strlen(head));
 			text_add(kc, t.p, t.len);
 			text_add(kc, "\n", 1);
@@ -264,21 +305,14 @@ static void cell_msg(void *arg, const struct kern_msg *m)
 	}
 }
 
-static void cell_done(void *arg, const struct kern_end *e)
+/* The structured fields and the status line of a cell that ended; *failed: execute's isError. */
+static json_t *cell_end_fields(struct kcall *kc, const struct kern_end *e, struct buf *status, bool *failed)
 {
-	struct kcall *kc = arg;
-	struct tool_call *call = kc->call;
-	struct sess_session *sess = kc->sess;
-	const char *lang = kernel_lang(call);
-	struct buf status = BUF_INIT;
-	bool failed = e->how != KERN_END_DONE || e->status != KERN_OK || e->timed_out;
-	enum err_class cls = ERR_INTERNAL;
+	const char *lang = kc->lang;
 
-	kc->cell = NULL;
-	json_t *sc = json_pack("{s:o, s:o, s:I, s:b, s:b, s:b}", "stdout", buf_text(&kc->out),
-			       "stderr", buf_text(&kc->err), "duration_ms",
-			       (json_int_t)e->duration_ms, "timed_out", e->timed_out, "interrupted", e->interrupted,
-			       "truncated", kc->truncated);
+	*failed = e->how != KERN_END_DONE || e->status != KERN_OK || e->timed_out;
+	json_t *sc = json_pack("{s:I, s:b, s:b, s:b}", "duration_ms", (json_int_t)e->duration_ms, "timed_out",
+			       e->timed_out, "interrupted", e->interrupted, "truncated", kc->truncated);
 	json_t *kern = json_pack("{s:s, s:s, s:b}", "language", lang, "implementation", e->kernel, "started",
 				 e->started);
 	if (e->ahead)
@@ -297,44 +331,93 @@ static void cell_done(void *arg, const struct kern_end *e)
 		json_object_set_new(sc, "status", json_string(e->status == KERN_OK ? "ok"
 							     : e->status == KERN_EXC ? "error" : "aborted"));
 		if (e->timed_out)
-			buf_addf(&status, "[timed out after %lld s: interrupted; the kernel keeps its state]",
+			buf_addf(status, "[timed out after %lld s: interrupted; the kernel keeps its state]",
 				 (long long)kc->timeout_s);
 		else if (e->interrupted)
-			buf_adds(&status, "[interrupted; the kernel keeps its state]");
+			buf_adds(status, "[interrupted; the kernel keeps its state]");
 		else if (e->status == KERN_OK)
-			buf_addf(&status, "[ok, In [%u]]", e->count);
+			buf_addf(status, "[ok, In [%u]]", e->count);
 		else if (e->status == KERN_EXC)
-			buf_addf(&status, "[error: %s, In [%u]]", kc->error ? json_string_value(json_object_get(kc->error, "ename")) : "exception", e->count);
+			buf_addf(status, "[error: %s, In [%u]]", kc->error ? json_string_value(json_object_get(kc->error, "ename")) : "exception", e->count);
 		else
-			buf_adds(&status, "[aborted]");
+			buf_adds(status, "[aborted]");
 	} else {
 		json_object_set_new(sc, "status", json_string(e->how == KERN_END_DIED ? "died" : "failed"));
 		json_object_set_new(sc, "kernel_error", json_string(e->why));
-		buf_addf(&status, "[%s", e->why);
-		if (e->how == KERN_END_DIED) {
+		/* the kernel ended (or its agent went) with its sandbox: said as a program's run says it (run.h) */
+		const char *ended = e->interrupted || e->server_ending || kc->sess->state == SESS_RUNNING ? NULL
+				    : kc->sess->state == SESS_DELETED ? "destroyed" : "stopped";
+		if (ended) {
+			json_object_set_new(sc, "session_ended", json_string(ended));
+			buf_addf(status, "[killed: its session was %s]", ended);
+		} else if (e->how == KERN_END_DIED) {
+			buf_addf(status, "[%s", e->why);
 			if (e->wstatus >= 0 && WIFSIGNALED(e->wstatus) && WTERMSIG(e->wstatus) == 9 &&
-			    sess->limits.memory_bytes)
-				buf_addf(&status, "; SIGKILL in a session limited to %llu MiB of memory is most often "
-					 "the out-of-memory killer", (unsigned long long)(sess->limits.memory_bytes >> 20));
-			buf_adds(&status, "; its variables are gone, the next call starts a new kernel]");
+			    kc->sess->limits.memory_bytes)
+				buf_addf(status, "; SIGKILL in a session limited to %llu MiB of memory is most often "
+					 "the out-of-memory killer", (unsigned long long)(kc->sess->limits.memory_bytes >> 20));
+			buf_adds(status, "; its variables are gone, the next call starts a new kernel]");
 		} else {
-			buf_adds(&status, "]");
+			buf_addf(status, "[%s]", e->why);
 		}
-		cls = e->interrupted ? ERR_INTERNAL : ERR_UNAVAILABLE;
 	}
 	if (kc->truncated)
-		buf_addf(&status, " [output truncated at %zu bytes]", kc->cap);
-	buf_addf(&status, " (%llu ms", (unsigned long long)e->duration_ms);
+		buf_addf(status, " [output truncated at %zu bytes]", kc->cap);
+	buf_addf(status, " (%llu ms", (unsigned long long)e->duration_ms);
 	if (e->started)
-		buf_addf(&status, ", %s kernel started in %llu ms", lang, (unsigned long long)e->start_ms);
+		buf_addf(status, ", %s kernel started in %llu ms", lang, (unsigned long long)e->start_ms);
 	else if (e->ahead)
-		buf_addf(&status, ", a %s kernel started ahead", lang);
-	buf_adds(&status, ")");
+		buf_addf(status, ", a %s kernel started ahead", lang);
+	buf_adds(status, ")");
+	return sc;
+}
+
+/* The cell of a job ended: the job gets its end, the kcall goes. */
+static void cell_job_done(struct kcall *kc, const struct kern_end *e, json_t *sc, const struct buf *status,
+			  bool failed)
+{
+	struct sess_session *sess = kc->sess;
+	struct buf note = BUF_INIT;
+	/* as a program's job: cancelled by job_cancel or by its session's end */
+	enum sess_job_state st = e->server_ending ? SESS_JOB_LOST : e->timed_out ? SESS_JOB_TIMED_OUT
+				 : e->interrupted || json_object_get(sc, "session_ended") ? SESS_JOB_CANCELLED
+				 : SESS_JOB_EXITED;
+
+	text_newline(kc);
+	if (e->previous)
+		buf_addf(&note, "[the previous %s kernel had ended (%s): this cell ran in a new kernel] ", kc->lang,
+			 e->previous);
+	buf_add(&note, status->data, status->len);
+	sess_job_cell_end(kc->job, st, e->duration_ms, sc, note.data, failed);
+	buf_release(&note);
+	kcall_free(kc);
+	sess_put(sess);
+}
+
+static void cell_done(void *arg, const struct kern_end *e)
+{
+	struct kcall *kc = arg;
+	struct tool_call *call = kc->call;
+	struct sess_session *sess = kc->sess;
+	struct buf status = BUF_INIT;
+	bool failed;
+
+	kc->cell = NULL;
+	json_t *sc = cell_end_fields(kc, e, &status, &failed);
+	metrics_execution("kernel", e->timed_out ? "timeout" : e->how != KERN_END_DONE ? "died"
+				    : e->interrupted ? "cancelled" : e->status == KERN_OK ? "ok" : "error", e->duration_ms);
+	if (kc->job) {
+		cell_job_done(kc, e, sc, &status, failed);
+		buf_release(&status);
+		return;
+	}
+	json_object_set_new(sc, "stdout", buf_text(&kc->out));
+	json_object_set_new(sc, "stderr", buf_text(&kc->err));
 
 	struct buf text = BUF_INIT;
 	if (e->previous)
 		buf_addf(&text, "[the previous %s kernel ended (%s): this is a new kernel, its variables are gone]\n",
-			 lang, e->previous);
+			 kc->lang, e->previous);
 	buf_add(&text, kc->text.data, kc->text.len);
 	if (text.len && text.data[text.len - 1] != '\n')
 		buf_addch(&text, '\n');
@@ -345,13 +428,11 @@ static void cell_done(void *arg, const struct kern_end *e)
 	json_t *result = json_pack("{s:o, s:o}", "content", content, "structuredContent", sc);
 	if (failed)
 		json_object_set_new(result, "isError", json_true());
-	metrics_execution("kernel", e->timed_out ? "timeout" : e->how != KERN_END_DONE ? "died"
-				    : e->interrupted ? "cancelled" : e->status == KERN_OK ? "ok" : "error", e->duration_ms);
 	buf_release(&text);
 	buf_release(&status);
 	kc->sess = NULL;
 	if (failed && e->how != KERN_END_DONE)
-		tool_finish_as(call, result, cls);
+		tool_finish_as(call, result, e->interrupted ? ERR_INTERNAL : ERR_UNAVAILABLE);
 	else
 		tool_finish(call, result);
 	sess_put(sess);
@@ -386,8 +467,74 @@ static void on_cancel(void *arg)
 {
 	struct kcall *kc = arg;
 
+	kc->cancelled = true;
 	if (kc->cell)
 		kern_cell_interrupt(kc->cell);	/* may finish the call at once: kc is gone then */
+}
+
+static void cell_job_cancel(void *arg)
+{
+	struct kcall *kc = arg;
+
+	if (kc->cell)
+		kern_cell_interrupt(kc->cell);	/* may end the job at once: kc is gone then */
+}
+
+static const struct sess_job_cell_ops cell_job_ops = { .cancel = cell_job_cancel };
+
+/* The text block so far goes to the job with its images where they came. */
+static void job_takes_so_far(struct kcall *kc)
+{
+	size_t at = 0, i;
+	json_t *im;
+
+	json_array_foreach(kc->images, i, im) {
+		size_t to = (size_t)json_integer_value(json_array_get(kc->image_at, i));
+		sess_job_cell_output(kc->job, kc->text.data + at, to - at);
+		sess_job_cell_image(kc->job, json_incref(im));
+		at = to;
+	}
+	sess_job_cell_output(kc->job, kc->text.data + at, kc->text.len - at);
+	buf_release(&kc->text);
+	json_array_clear(kc->images);
+	json_array_clear(kc->image_at);
+}
+
+/*
+ * wait_s passed and the cell still runs (or waits for the kernel): answer now
+ * (most clients give up at a fixed 60 s) and let it go on as a job, as
+ * exec.c's wait_passed does for a program; its timeout still applies.
+ */
+static void wait_passed(uv_timer_t *t)
+{
+	struct kcall *kc = t->data;
+	struct tool_call *call = kc->call;
+	auto_err struct err *err = NULL;
+	struct sess_job *job;
+	struct buf what = BUF_INIT;
+
+	if (!kc->cell || kc->cancelled)
+		return;
+	struct sess_job_opts jo = {
+		.language = kc->lang, .code = tool_arg_str(call, "code", ""), .timeout_s = kc->timeout_s,
+	};
+	if (sess_job_adopt_cell(kc->sess, &jo, wall_ms() - kc->started_ms, &cell_job_ops, kc, &job, &err) < 0) {
+		tool_log(call, LOG_LVL_WARNING, "the kernel cell keeps running in the foreground: %s", err_text(err));
+		return;
+	}
+	kc->job = job;
+	job_takes_so_far(kc);
+	timer_drop(&kc->progress);
+	timer_drop(&kc->wait);
+	/* the kcall outlives its call now: the cell's end frees it */
+	kc->call = NULL;
+	call->state = NULL;
+	call->state_free = NULL;
+	buf_addf(&what, "cell still running after %lld s (wait_s); it keeps running in the %s kernel",
+		 (long long)kc->wait_s, kc->lang);
+	json_t *result = tool_job_running_result(job, 0, kc->cap, what.data);
+	buf_release(&what);
+	tool_finish(call, result);
 }
 
 static void kernel_in_session(struct tool_call *call, struct sess_session *s)
@@ -396,6 +543,7 @@ static void kernel_in_session(struct tool_call *call, struct sess_session *s)
 	json_t *code = json_object_get(call->args, "code");
 	json_t *input = json_object_get(call->args, "stdin");
 	int64_t timeout = tool_arg_int(call, "timeout_s", (int64_t)s->timeout_s);
+	int64_t wait_s = tool_arg_int(call, "wait_s", (int64_t)call->env->cfg->wait_s);
 	auto_err struct err *err = NULL;
 
 	if (!tool_exec_admit(call, s, timeout))
@@ -413,6 +561,7 @@ static void kernel_in_session(struct tool_call *call, struct sess_session *s)
 		.arg = kc,
 	};
 	kc->timeout_s = timeout;
+	kc->started_ms = wall_ms();
 	int r = kern_cell_run(s, &o, &kc->cell, &err);
 	tool_exec_env_free(envp);
 	if (r < 0) {
@@ -427,11 +576,18 @@ static void kernel_in_session(struct tool_call *call, struct sess_session *s)
 		kc->progress->data = kc;
 		uv_timer_start(kc->progress, progress_tick, 1000, 1000);
 	}
+	if (wait_s < timeout) {
+		kc->wait = xcalloc(1, sizeof(*kc->wait));
+		uv_timer_init(uv_default_loop(), kc->wait);
+		kc->wait->data = kc;
+		kc->wait_s = wait_s;
+		uv_timer_start(kc->wait, wait_passed, (uint64_t)wait_s * 1000, 0);
+	}
 }
 
 void tool_kernel_execute(struct tool_call *call)
 {
-	static const char *const refused[] = { "background", "event", "wait_s" };
+	static const char *const refused[] = { "background", "event" };
 
 	for (size_t i = 0; i < ARRAY_SIZE(refused); i++)
 		if (json_object_get(call->args, refused[i])) {
@@ -442,7 +598,9 @@ void tool_kernel_execute(struct tool_call *call)
 	struct kcall *kc = xcalloc(1, sizeof(*kc));
 	kc->call = call;
 	kc->cap = call->env->cfg->output_bytes.def;
+	kc->lang = xstrdup(kernel_lang(call));
 	kc->images = json_array();
+	kc->image_at = json_array();
 	kc->outputs = json_array();
 	call->state = kc;
 	call->state_free = kcall_free;

@@ -121,3 +121,38 @@ test('a server that stops (SIGTERM) records its running jobs as lost, not as kil
   assert.match(textOf(logs), /past the end of this log/);
   await c.close();
 });
+
+test('kernel cells that became jobs: a stop records a running one as lost, a finished one keeps its end', async () => {
+  const dataDir = makeDataDir();
+  const srv = await startServe({ dataDir });
+  servers.push(srv);
+  const a = await httpClient(srv);
+  const sid = ok(await a.call('session_create', {})).session_id;
+  const cell = (code) => a.call('execute', { language: 'python', kernel: true, session_id: sid, wait_s: 1, code });
+  ok(await cell('pass'));	// the kernel is up
+  const done = ok(await cell('import time\nprint("cell-one", flush=True)\ntime.sleep(1.5)\nprint("cell-two")'));
+  assert.equal(done.running, true);
+  const end = await a.call('job_wait', { job_id: done.job_id, timeout_s: 10 });
+  assert.equal(end.structuredContent.status, 'ok', textOf(end));
+  const running = ok(await cell('import time\nprint("cell-started", flush=True)\ntime.sleep(300)'));
+  assert.equal(running.running, true);
+  assert.equal(running.stdout, 'cell-started\n');
+  await a.close();
+  await srv.close({ keepData: true });
+  servers.pop();
+
+  const srv2 = await startServe({ dataDir, key: srv.key });
+  servers.push(srv2);
+  const c = await httpClient(srv2);
+  const st = ok(await c.call('job_status', { job_id: running.job_id }));
+  assert.equal(st.state, 'lost', `the cell ran when the server stopped: ${JSON.stringify(st)}`);
+  assert.equal(st.kind, 'kernel_cell');
+  assert.equal(st.stdout, 'cell-started\n', 'its output is kept');
+  const kept = await c.call('job_wait', { job_id: done.job_id, timeout_s: 1 });
+  assert.ok(!kept.isError, textOf(kept));
+  assert.equal(kept.structuredContent.kind, 'kernel_cell');
+  assert.equal(kept.structuredContent.status, 'ok');
+  assert.equal(kept.structuredContent.stdout, 'cell-one\ncell-two\n');
+  assert.match(textOf(kept), /cell-two\n\[ok, In \[\d+\]\]/);
+  await c.close();
+});
