@@ -385,6 +385,11 @@ static const char *unauthorized_msg(const char *key)
  */
 void http_refuse_upgrade(struct lws *wsi, int status, const char *msg)
 {
+	http_refuse_upgrade_body(wsi, status, msg, NULL);
+}
+
+void http_refuse_upgrade_body(struct lws *wsi, int status, const char *msg, const struct buf *own)
+{
 	static const struct { int status; const char *reason; } reasons[] = {
 		{ 401, "Unauthorized" }, { 403, "Forbidden" }, { 404, "Not Found" }, { 503, "Service Unavailable" },
 	};
@@ -394,9 +399,13 @@ void http_refuse_upgrade(struct lws *wsi, int status, const char *msg)
 	for (size_t i = 0; i < ARRAY_SIZE(reasons); i++)
 		if (reasons[i].status == status)
 			reason = reasons[i].reason;
-	error_body(&body, RPC_INVALID_REQUEST, msg);
+	if (own)
+		buf_add(&body, own->data, own->len);
+	else
+		error_body(&body, RPC_INVALID_REQUEST, msg);
 	buf_addf(&out, "HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %zu\r\n"
-		 "connection: close\r\n\r\n%s", status, reason, body.len, body.data);
+		 "connection: close\r\n\r\n", status, reason, body.len);
+	buf_add(&out, body.data, body.len);
 	if (send(lws_get_socket_fd(wsi), out.data, out.len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 		log_debug("http: cannot answer a refused upgrade: %s", strerror(errno));
 	buf_release(&body);

@@ -227,6 +227,12 @@ struct tp_ws_ops {
 	void (*drained)(void *user);
 	/* The connection is gone; user is the route's to free. */
 	void (*closed)(void *user);
+	/*
+	 * Optional: the body of a refusal by accept (status, why) in the route's
+	 * own error shape, appended to out (JSON). Without it a refusal is a
+	 * JSON-RPC error.
+	 */
+	void (*refusal)(int status, const char *why, struct buf *out);
 };
 void tp_ws_route(const char *pattern, const struct tp_ws_ops *ops, void *arg);
 /**

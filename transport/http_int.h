@@ -198,6 +198,8 @@ void http_stream_kick(struct stream *st);
 void http_stream_maybe_free(struct stream *st);
 void http_stream_error(struct stream *st, int status, int code, const char *msg);
 void http_refuse_upgrade(struct lws *wsi, int status, const char *msg);
+/* The same with a body of the route's own (JSON; NULL: the JSON-RPC error of msg). */
+void http_refuse_upgrade_body(struct lws *wsi, int status, const char *msg, const struct buf *own);
 /** The request is taken and its body is wanted: answer "Expect: 100-continue" with a 100. */
 void http_continue(struct lws *wsi);
 

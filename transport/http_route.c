@@ -828,7 +828,12 @@ int http_ws_accept(struct lws *wsi, struct pss *p, const char *uri)
 	int status = rt->ws->accept(r, rt->arg, &user, &why);
 	req_free(r);
 	if (status) {
-		http_refuse_upgrade(wsi, status, why ? why : "Refused");
+		struct buf own = BUF_INIT;
+		why = why ? why : "Refused";
+		if (rt->ws->refusal)
+			rt->ws->refusal(status, why, &own);
+		http_refuse_upgrade_body(wsi, status, why, rt->ws->refusal ? &own : NULL);
+		buf_release(&own);
 		return 1;
 	}
 	p->wsroute = rt;

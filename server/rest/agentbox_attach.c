@@ -193,6 +193,15 @@ static void opened(void *arg, json_t *result, enum err_class cls)
 
 /* ---- the route ---- */
 
+/* A refused attach in the dialect's {error, message, code}: the middleware's "unauthorized", the rights' refusal. */
+static void attach_refusal(int status, const char *why, struct buf *out)
+{
+	const char *error = status == 401 ? "unauthorized" : status == 403 ? "insufficient permissions" : why;
+	json_t *body = json_pack("{s:s, s:s, s:i}", "error", error, "message", why, "code", status);
+	ab_go_json(out, body);
+	json_decref(body);
+}
+
 static int attach_accept(struct tp_req *r, void *arg, void **user, const char **why)
 {
 	(void)arg;
@@ -282,6 +291,7 @@ static void attach_closed(void *user)
 
 static const struct tp_ws_ops attach_ops = {
 	.accept = attach_accept,
+	.refusal = attach_refusal,
 	.open = attach_open,
 	.receive = attach_receive,
 	.closed = attach_closed,

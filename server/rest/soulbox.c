@@ -78,6 +78,16 @@ int sb_status_of(struct tp_req *r, enum err_class cls, enum sb_code *code)
 	return rest_status_of(r, (enum err_class)i);
 }
 
+void sb_ws_refusal(int status, const char *why, struct buf *out)
+{
+	enum sb_code code = status == 401 ? SB_AUTHENTICATION_REQUIRED : status == 403 ? SB_INSUFFICIENT_PERMISSIONS
+			  : status == 404 ? SB_RESOURCE_NOT_FOUND : status == 429 ? SB_RESOURCE_LIMIT_EXCEEDED
+			  : status < 500 ? SB_VALIDATION_ERROR : SB_SYSTEM_ERROR;
+	json_t *body = sb_error_json(code, why, NULL, NULL, NULL);
+	srv_json_write(out, body);
+	json_decref(body);
+}
+
 void sb_request_id(char *out)
 {
 	unsigned char b[8];

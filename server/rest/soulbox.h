@@ -64,6 +64,8 @@ enum sb_code {
 
 /** "VALIDATION_ERROR", ... */
 const char *sb_code_name(enum sb_code code);
+/** A refused WebSocket upgrade of the dialect in its envelope (struct tp_ws_ops.refusal). */
+void sb_ws_refusal(int status, const char *why, struct buf *out);
 /**
  * The HTTP status and code of a tool failure's class on request r (may be
  * NULL): invalid 400 and conflict 409 VALIDATION_ERROR, not found 404

@@ -402,6 +402,7 @@ static void monitor_closed(void *user)
 
 static const struct tp_ws_ops monitor_ops = {
 	.accept = monitor_accept,
+	.refusal = sb_ws_refusal,
 	.open = monitor_open,
 	.receive = monitor_receive,
 	.drained = monitor_drained,

@@ -366,6 +366,7 @@ static const struct tp_ws_ops ws_ops = {
 	.open = ws_open,
 	.receive = ws_receive,
 	.closed = ws_closed,
+	.refusal = sb_ws_refusal,
 };
 
 static const struct sb_ws_route ws_routes[] = {

@@ -401,7 +401,12 @@ describe('REST dialect 003: AgentBox', () => {
       const frames = [];
       let out = '';
       const timer = setTimeout(() => { ws.terminate(); reject(new Error(`no exit frame; got ${JSON.stringify(frames).slice(0, 500)}`)); }, 20000);
-      ws.on('unexpected-response', (_req, res) => { clearTimeout(timer); resolve({ refused: res.statusCode }); });
+      ws.on('unexpected-response', (_req, res) => {
+        clearTimeout(timer);
+        let body = '';
+        res.on('data', (d) => { body += d; });
+        res.on('end', () => resolve({ refused: res.statusCode, body }));
+      });
       ws.on('error', (e) => { clearTimeout(timer); reject(e); });
       ws.on('open', () => {
         for (const l of lines) ws.send(JSON.stringify({ type: 'stdin', data: l }));
@@ -444,11 +449,18 @@ describe('REST dialect 003: AgentBox', () => {
     const byQuery = await session(`${wsBase}/compat/agentbox/api/v1/environments/${id}/attach?token=${alice}`, [], {},
       ['read x; echo "got:$x"\n', 'typed\n', 'exit 0\n']);
     assert.match(byQuery.out, /got:typed/);
-    // refusals at the upgrade: no token, a bad one, another user's environment, an unknown one
-    assert.equal((await session(`${wsBase}/api/v1/environments/${id}/attach`, [], {}, [])).refused, 401);
-    assert.equal((await session(`${wsBase}/api/v1/environments/${id}/attach?token=nope`, [], {}, [])).refused, 401);
-    assert.equal((await session(`${wsBase}/api/v1/environments/${id}/attach`, [], { headers: { Authorization: `Bearer ${bob}` } }, [])).refused, 404);
-    assert.equal((await session(`${wsBase}/api/v1/environments/ses_nope/attach`, [], { headers: { Authorization: `Bearer ${alice}` } }, [])).refused, 404);
+    // refusals at the upgrade: no token, a bad one, another user's environment, an unknown one, in the
+    // document's error format (Go's bytes: a newline after the body)
+    const refused = async (url, options, status, error, message) => {
+      const r = await session(url, [], options, []);
+      assert.equal(r.refused, status, r.body);
+      assert.ok(r.body.endsWith('}\n'), JSON.stringify(r.body));
+      assert.deepEqual(JSON.parse(r.body), { error, message, code: status });
+    };
+    await refused(`${wsBase}/api/v1/environments/${id}/attach`, {}, 401, 'unauthorized', 'missing authorization header');
+    await refused(`${wsBase}/api/v1/environments/${id}/attach?token=nope`, {}, 401, 'unauthorized', 'invalid token or API key');
+    await refused(`${wsBase}/api/v1/environments/${id}/attach`, { headers: { Authorization: `Bearer ${bob}` } }, 404, 'environment not found', 'environment not found');
+    await refused(`${wsBase}/api/v1/environments/ses_nope/attach`, { headers: { Authorization: `Bearer ${alice}` } }, 404, 'environment not found', 'environment not found');
     // what the shell typed went through the environment's terminal, which is closed again
     const mcp = await httpClient(srv, { key: alice });
     const terms = await mcp.call('terminal_list', { session_id: id });

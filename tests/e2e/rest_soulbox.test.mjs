@@ -503,7 +503,11 @@ async function wsExecute(srv, { key, query = '', prefix = '' } = {}) {
   });
   await new Promise((resolve, reject) => {
     ws.once('open', resolve);
-    ws.once('unexpected-response', (_, res) => reject(Object.assign(new Error(`refused ${res.statusCode}`), { status: res.statusCode })));
+    ws.once('unexpected-response', (_, res) => {
+      let body = '';
+      res.on('data', (d) => { body += d; });
+      res.on('end', () => reject(Object.assign(new Error(`refused ${res.statusCode}`), { status: res.statusCode, body })));
+    });
     ws.once('error', reject);
   });
   let seen = 0;
@@ -648,8 +652,11 @@ describe('soulbox (004): /ws/execute', () => {
   });
 
   test('credentials: none or a wrong key is refused (401); ?api_key= works for browsers; sandbox_id of another key is not found', async () => {
-    await assert.rejects(wsExecute(srv, {}), (e) => e.status === 401);
-    await assert.rejects(wsExecute(srv, { key: 'mcpbox_wrong' }), (e) => e.status === 401);
+    // refused in the document's error envelope
+    const envelope = (e) => e.status === 401 && JSON.parse(e.body).error.code === 'AUTHENTICATION_REQUIRED' &&
+      /^req_[0-9a-f]{16}$/.test(JSON.parse(e.body).error.request_id);
+    await assert.rejects(wsExecute(srv, {}), envelope);
+    await assert.rejects(wsExecute(srv, { key: 'mcpbox_wrong' }), envelope);
     const c = await wsExecute(srv, { query: `?api_key=${encodeURIComponent(alice)}` });
     try {
       const mine = (await sb(srv, alice, 'POST', '/api/sandboxes', { name: 'ws' })).json.sandbox_id;

@@ -22,7 +22,11 @@ function monitor(srv, key, path = '/ws/monitor') {
       messages.push(m);
       for (const w of [...waiters]) w();
     });
-    ws.on('unexpected-response', (_req, res) => reject(Object.assign(new Error(`refused ${res.statusCode}`), { status: res.statusCode })));
+    ws.on('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (d) => { body += d; });
+      res.on('end', () => reject(Object.assign(new Error(`refused ${res.statusCode}`), { status: res.statusCode, body })));
+    });
     ws.on('error', reject);
     ws.on('open', () => resolve({
       ws,
@@ -67,8 +71,10 @@ describe('soulbox (004): monitoring and alerts', () => {
       assertError(await sb(srv, null, 'GET', p), 401, 'AUTHENTICATION_REQUIRED');
     }
     assertError(await sb(srv, 'mcpbox_wrong', 'POST', '/api/alerts/alert_x/acknowledge', {}), 401, 'AUTHENTICATION_REQUIRED');
-    await assert.rejects(monitor(srv, null), (e) => e.status === 401);
-    await assert.rejects(monitor(srv, 'mcpbox_wrong'), (e) => e.status === 401);
+    // refused in the document's error envelope
+    const envelope = (e) => e.status === 401 && JSON.parse(e.body).error.code === 'AUTHENTICATION_REQUIRED';
+    await assert.rejects(monitor(srv, null), envelope);
+    await assert.rejects(monitor(srv, 'mcpbox_wrong'), envelope);
   });
 
   test('a failing execution fires the rule; listed, acknowledged and resolved over /api/alerts', async () => {
