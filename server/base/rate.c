@@ -1,5 +1,6 @@
 #include "rate.h"
 #include "common.h"
+#include "rights.h"
 #include "banned.h"
 
 #include <string.h>
@@ -88,15 +89,15 @@ bool srv_rate_applies(const struct srv_rate *rl, const char *principal, enum srv
 	return true;
 }
 
-/* principal's entry, made (and the least recently seen one forgotten if the table is full) when new */
-static struct entry *entry_get(struct srv_rate *rl, const char *principal)
+/* The entry of principal's owner (its first len bytes), made (and the least recently seen one
+   forgotten if the table is full) when new */
+static struct entry *entry_get(struct srv_rate *rl, const char *principal, size_t len)
 {
-	size_t len = strlen(principal);
 	uint64_t h = fnv1a(FNV1A_INIT, principal, len);
 	struct entry *e;
 
 	for (e = rl->slots[h & rl->mask]; e; e = e->chain) {
-		if (e->hash == h && !strcmp(e->principal, principal)) {
+		if (e->hash == h && !strncmp(e->principal, principal, len) && !e->principal[len]) {
 			if (e != TAILQ_FIRST(&rl->lru)) {
 				TAILQ_REMOVE(&rl->lru, e, lru);
 				TAILQ_INSERT_HEAD(&rl->lru, e, lru);
@@ -126,7 +127,8 @@ bool srv_rate_take(struct srv_rate *rl, const char *principal, enum srv_rate_cat
 {
 	if (!srv_rate_applies(rl, principal, cat))
 		return false;
-	struct entry *e = entry_get(rl, principal);
+	/* a key's keys share its buckets, as they share its quotas: minting keys is no way round a limit */
+	struct entry *e = entry_get(rl, principal, srv_principal_owner_len(principal));
 	uint64_t t = rl->interval[cat], cap = t * rl->cfg.cat[cat].burst;
 	uint64_t full_at = e->full_at[cat] > now_ns ? e->full_at[cat] : now_ns;
 	uint64_t missing = full_at - now_ns;	/* ns until full: tokens missing times t */

@@ -1,6 +1,7 @@
 /**
  * rate.h — rate limits per principal and category: one token bucket per
- * (principal, category), O(1) per check, no lock (loop thread only).
+ * (principal's owner, category): a key and the keys it made share theirs
+ * (srv_principal_owner_len). O(1) per check, no lock (loop thread only).
  *
  * A bucket holds `burst` tokens and gains `per_minute` per minute; a call
  * takes one or is refused with the time until one is there. Each bucket is

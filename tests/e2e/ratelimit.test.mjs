@@ -49,6 +49,24 @@ describe('rate limits', () => {
     }
   });
 
+  test('a key\'s keys share its buckets: minting keys is no way round the limit', async () => {
+    const ca = await wsClient(srv, { key: createKey(srv.dataDir, { name: 'rate-minter' }).key });
+    let cs;
+    try {
+      const made = await ca.call('key_create', { name: 'fresh-bucket?' }); // 1 of the 3 requests at once
+      assert.ok(!made.isError, textOf(made));
+      cs = await wsClient(srv, { key: made.structuredContent.key });
+      for (let i = 0; i < 2; i++) assert.ok(!(await ca.call('session_list')).isError, `call ${i + 2} of the burst`);
+      const err = await cs.call('session_list').then((r) => ({ unexpected: r }), (e) => e);
+      assert.ok(!err.unexpected, `the sub-key's call should be refused: ${JSON.stringify(err.unexpected)}`);
+      assert.equal(err.code, -32029, err.message);
+      assert.equal(err.data.category, 'requests');
+    } finally {
+      await ca.close();
+      await cs?.close();
+    }
+  });
+
   test('Streamable HTTP: X-RateLimit-* on limited answers, 429 with Retry-After when exhausted', async () => {
     const c = createKey(srv.dataDir, { name: 'rate-c' }).key;
     const init = await httpRequest(srv, { headers: hdrs(c), body: INIT });
