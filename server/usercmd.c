@@ -71,8 +71,10 @@ static int with_password(struct srv_store *st, const char *name, const char *rol
 	explicit_bzero(pw, sizeof(pw));
 	if (rc < 0)
 		return srv_cli_fail(e);
-	fprintf(stderr, role ? "mcpbox: added %s user %s\n" : "mcpbox: %s%s has a new password; its tokens stopped working\n",
-		role ? role : "", name);
+	if (role)
+		fprintf(stderr, "mcpbox: added %s (role %s)\n", name, role);
+	else
+		fprintf(stderr, "mcpbox: %s has a new password; its tokens stopped working\n", name);
 	return 0;
 }
 

@@ -85,6 +85,15 @@ describe('users and login tokens', () => {
     assert.equal(userCli(srv.dataDir, '', 'add', 'dave', 'pw').status, 2, 'a password on the command line is a usage error');
   });
 
+  test('the CLI says what it did, and mcpbox --help names every user command', () => {
+    const r = userCli(srv.dataDir, 'cliuser-password-1\n', 'add', 'cliuser', '--password-stdin');
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /^mcpbox: added cliuser \(role user\)$/m);
+    const help = spawnSync(BIN, ['--help'], { encoding: 'utf8' });
+    const text = help.stdout + help.stderr;
+    for (const cmd of ['add', 'list', 'passwd', 'disable', 'enable', 'role']) assert.match(text, new RegExp(`user ${cmd}\\b`), `--help: user ${cmd}`);
+  });
+
   test('login → token used as Bearer for MCP over Streamable HTTP (the SDK client)', async () => {
     const t = await token(srv, 'alice', 'alice-password-1');
     const c = claimsOf(t);
