@@ -70,8 +70,8 @@ static int cmd_list(struct srv_store *st)
 		if (w > wname)
 			wname = w;
 	}
-	printf("%-16s  %-*s  %-5s  %-7s  %-34s  %-20s  %-20s  %-20s  %s\n", "ID", wname, "NAME", "ADMIN", "NETWORK",
-	       "PERMISSIONS", "CREATED", "EXPIRES", "REVOKED", "LAST USED");
+	printf("%-16s  %-*s  %-5s  %-7s  %-34s  %-20s  %-20s  %-20s  %-20s  %-16s  %s\n", "ID", wname, "NAME", "ADMIN",
+	       "NETWORK", "PERMISSIONS", "CREATED", "EXPIRES", "REVOKED", "LAST USED", "OWNER", "DESCRIPTION");
 	json_array_foreach(keys, i, k) {
 		struct buf perms = BUF_INIT;
 		size_t j;
@@ -81,11 +81,16 @@ static int cmd_list(struct srv_store *st)
 			buf_addf(&perms, "%s%s", j ? "," : "", json_string_value(v));
 		json_array_foreach(json_object_get(k, "sessions"), j, v)
 			buf_addf(&perms, " %s:%s", srv_cli_field(v, "session_id", "?"), srv_cli_field(v, "level", "?"));
-		printf("%-16s  %-*s  %-5s  %-7s  %-34s  %-20s  %-20s  %-20s  %s\n", srv_cli_field(k, "id", "?"), wname,
-		       srv_cli_field(k, "name", "?"), json_is_true(json_object_get(k, "admin")) ? "yes" : "no",
+		/* the owner of a key made by a user or another key (the operator's own themselves: "-") */
+		const char *owner = srv_cli_field(k, "owner", "-");
+		if (!strcmp(owner, srv_cli_field(k, "id", "?")))
+			owner = "-";
+		printf("%-16s  %-*s  %-5s  %-7s  %-34s  %-20s  %-20s  %-20s  %-20s  %-16s  %s\n", srv_cli_field(k, "id", "?"),
+		       wname, srv_cli_field(k, "name", "?"), json_is_true(json_object_get(k, "admin")) ? "yes" : "no",
 		       json_is_true(json_object_get(k, "network")) ? "yes" : "no", perms.data,
 		       srv_cli_field(k, "created_at", "?"), srv_cli_field(k, "expires_at", "never"),
-		       srv_cli_field(k, "revoked_at", "-"), srv_cli_field(k, "last_used_at", "never"));
+		       srv_cli_field(k, "revoked_at", "-"), srv_cli_field(k, "last_used_at", "never"), owner,
+		       srv_cli_field(k, "description", ""));
 		buf_release(&perms);
 	}
 	if (json_array_size(keys) == 0)

@@ -188,6 +188,10 @@ describe('API keys with rights', () => {
     assert.equal(r.status, 0, r.stderr);
     r = keyCli(srv.dataDir, 'list');
     assert.match(r.stdout, new RegExp(`cli-reader\\s.*sandbox_read ${sidA}:viewer`));
+    // the owner and description columns: keys made by alice name her; the description is shown
+    assert.match(r.stdout, /^ID\s.*\sOWNER\s+DESCRIPTION$/m);
+    assert.match(r.stdout, /^key_\w+\s.*\suser:alice\s/m, r.stdout);
+    assert.match(r.stdout, /^key_\w+\s+cli-reader\s.*\s-\s+read only$/m, r.stdout);
     r = keyCli(srv.dataDir, 'create', '--permissions', 'sandbox_fly');
     assert.equal(r.status, 2);
     assert.match(r.stderr, /sandbox_fly/);
