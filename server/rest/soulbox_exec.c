@@ -11,13 +11,15 @@
  * file_write per file, file_list (what exists before), execute, job_wait
  * until the job ends, file_list (files_created), session_destroy. A record
  * per execution (struct sb_exec) outlives the chain, so its status can be
- * asked afterwards (the newest EXEC_KEEP finished ones are kept).
+ * asked afterwards (the newest EXEC_KEEP finished ones of each key are kept,
+ * within bounds of bytes per key and in all).
  */
 #include "soulbox.h"
 #include "../base/buf.h"
 #include "../base/common.h"
 #include "../base/config.h"
 #include "../base/json_out.h"
+#include "../base/rights.h"
 #include "../../tools/lang.h"
 
 #include <inttypes.h>
@@ -28,7 +30,15 @@
 
 #include "../base/banned.h"
 
-#define EXEC_KEEP 1000		/* finished executions whose status stays known */
+/* Finished executions whose status stays known: the newest EXEC_KEEP of each key (with the keys
+   it made), as long as their answers (output, stderr: up to OUTPUT_MAX each) take at most
+   EXEC_KEEP_BYTES; in all at most EXEC_KEEP_ALL, taking EXEC_KEEP_ALL_BYTES. A key over its own
+   bound loses its own oldest, so no key pushes out another's before the server-wide bound. */
+#define EXEC_KEEP 1000
+#define EXEC_KEEP_BYTES (32u << 20)
+#define EXEC_KEEP_ALL 10000
+#define EXEC_KEEP_ALL_BYTES (256u << 20)
+#define EXEC_OVERHEAD 1024	/* a record's own bytes, roughly */
 #define MAX_FILES 256
 #define WAIT_SLICE_S 60		/* one job_wait's longest wait */
 #define OUTPUT_MAX (4u << 20)	/* output bytes of one answer (the job keeps its newest) */
@@ -52,10 +62,11 @@ struct sb_exec {
 	bool truncated;
 	void (*cancel_fn)(void *arg);
 	void *cancel_arg;
+	size_t held;		/* bytes its answer keeps, once done */
 	TAILQ_ENTRY(sb_exec) link;
 };
 static TAILQ_HEAD(, sb_exec) execs = TAILQ_HEAD_INITIALIZER(execs);
-static size_t nfinished;
+static size_t nfinished, finished_bytes;
 static const struct srv_config *config;
 
 /* The chain of one execution. */
@@ -121,22 +132,67 @@ static json_t *status_json(const struct sb_exec *e)
 	return o;
 }
 
-/* The record is done: keep the newest EXEC_KEEP finished ones. */
+/* Bytes a finished record keeps: its answer's strings (the output) and its own. */
+static size_t exec_held(const struct sb_exec *e)
+{
+	const char *k;
+	json_t *v;
+	size_t n = EXEC_OVERHEAD + e->out.len + e->err.len;
+	json_object_foreach(e->result, k, v)
+		n += json_is_string(v) ? json_string_length(v) : 0;
+	return n;
+}
+
+static void exec_drop(struct sb_exec *o)
+{
+	TAILQ_REMOVE(&execs, o, link);
+	nfinished--;
+	finished_bytes -= o->held;
+	exec_free(o);
+}
+
+/* Do a and b belong to one owner (a key and the keys it made: one tenant)? */
+static bool same_owner(const char *a, const char *b)
+{
+	size_t n = srv_principal_owner_len(a);
+	return n == srv_principal_owner_len(b) && !memcmp(a, b, n);
+}
+
+/* The oldest finished record of principal's owner (NULL: anyone's) other than keep, and what that
+   owner's finished records hold (count, bytes). */
+static struct sb_exec *exec_oldest(const char *principal, const struct sb_exec *keep, size_t *count, size_t *bytes)
+{
+	struct sb_exec *e, *oldest = NULL;
+	*count = *bytes = 0;
+	TAILQ_FOREACH(e, &execs, link) {
+		if (!e->done || (principal && !same_owner(e->principal, principal)))
+			continue;
+		++*count;
+		*bytes += e->held;
+		if (!oldest && e != keep)
+			oldest = e;
+	}
+	return oldest;
+}
+
+/* The record is done: keep it, dropping the oldest finished ones past the bounds (EXEC_KEEP). */
 static void exec_finished(struct sb_exec *e, const char *status, json_t *result)
 {
+	struct sb_exec *o;
+	size_t count, bytes;
+
 	e->status = status;
 	e->done = true;
 	e->completed_wall_ms = wall_ms();
 	e->result = result;
-	if (++nfinished > EXEC_KEEP) {
-		struct sb_exec *o;
-		TAILQ_FOREACH(o, &execs, link)
-			if (o->done)
-				break;
-		TAILQ_REMOVE(&execs, o, link);
-		exec_free(o);
-		nfinished--;
-	}
+	e->held = exec_held(e);
+	nfinished++;
+	finished_bytes += e->held;
+	while ((o = exec_oldest(e->principal, e, &count, &bytes)) && (count > EXEC_KEEP || bytes > EXEC_KEEP_BYTES))
+		exec_drop(o);
+	while ((nfinished > EXEC_KEEP_ALL || finished_bytes > EXEC_KEEP_ALL_BYTES) &&
+	       (o = exec_oldest(NULL, e, &count, &bytes)))
+		exec_drop(o);
 }
 
 /* ---- the end of a chain ---- */
@@ -684,7 +740,7 @@ json_t *sb_exec_end(struct sb_exec *e, json_t *d, enum err_class cls, const char
 	buf_release(&e->out);
 	buf_release(&e->err);
 	e->streamed = false;
-	exec_finished(e, status, json_incref(r));	/* may free e (the oldest ended beyond EXEC_KEEP) */
+	exec_finished(e, status, json_incref(r));
 	return r;
 }
 
@@ -799,7 +855,7 @@ static void exec_release(void)
 		TAILQ_REMOVE(&execs, e, link);
 		exec_free(e);
 	}
-	nfinished = 0;
+	nfinished = finished_bytes = 0;
 }
 
 static const struct rest_route routes[] = {

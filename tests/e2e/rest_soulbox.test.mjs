@@ -164,6 +164,35 @@ describe('soulbox (004): skeleton', () => {
     assertError(await run(null, { language: 'python', code: 'print(1)' }), 401, 'AUTHENTICATION_REQUIRED');
   });
 
+  test('ended executions kept for GET are bounded in bytes per key (32 MiB), so a key\'s big outputs push out only its own', { timeout: 120000 }, async () => {
+    // each ended execution kept its whole answer (up to 4 MiB of output) until 1,000 of them had
+    // ended, whoever ran them: one key could make the server hold 4 GB
+    const hog = createKey(srv.dataDir, { name: 'hog' }).key;
+    const quiet = createKey(srv.dataDir, { name: 'quiet' }).key;
+    const big = { language: 'bash', code: 'head -c 4000000 /dev/zero | tr "\\0" a' };
+    const small = await run(quiet, { language: 'bash', code: 'echo kept' });
+    assert.equal(small.status, 200, small.text);
+    const box = (await sb(srv, hog, 'POST', '/api/sandboxes', { name: 'hog-box' })).json.sandbox_id;
+    const ids = [];
+    for (let i = 0; i < 9; i++) {
+      const r = await run(hog, { ...big, sandbox_id: box });
+      assert.equal(r.status, 200, r.text.slice(0, 300));
+      assert.equal(r.json.output.length, 4000000);
+      ids.push(r.json.execution_id);
+    }
+    // 9 x 4 MB > 32 MiB: the oldest of its own went, the newest are kept whole
+    const first = await sb(srv, hog, 'GET', `/api/execute/${ids[0]}`);
+    assert.equal(first.status, 404, first.text.slice(0, 300));
+    const last = await sb(srv, hog, 'GET', `/api/execute/${ids[8]}`);
+    assert.equal(last.status, 200, last.text.slice(0, 300));
+    assert.equal(last.json.output.length, 4000000);
+    // another key's ended execution is still known
+    const q = await sb(srv, quiet, 'GET', `/api/execute/${small.json.execution_id}`);
+    assert.equal(q.status, 200, q.text);
+    assert.equal(q.json.output, 'kept\n');
+    await sb(srv, hog, 'DELETE', `/api/sandboxes/${box}`);
+  });
+
   test('execution status and cancel (on background jobs): progress and output while it runs, then cancelled; foreign keys see nothing', async () => {
     const r = await run(alice, { language: 'python', code: 'import time\nfor i in range(100):\n    print(f"Count: {i}", flush=True)\n    time.sleep(0.1)', async: true, timeout: 20 });
     assert.equal(r.status, 202, r.text);
