@@ -92,7 +92,10 @@ json_t *sb_error_json(enum sb_code code, const char *message, const char *field,
  */
 void sb_fail(struct tp_req *r, int status, enum sb_code code, const char *field, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
-/** A tool failure's message as the dialect says it (a "session" not found is a sandbox; cap >= 256): message or buf. */
+/**
+ * A tool failure's message as the dialect says it (without the tool's name
+ * before it; a "session" not found is a sandbox; cap >= 256): within message, or buf.
+ */
 const char *sb_message_of(enum err_class cls, const char *message, char *buf, size_t cap);
 /** Answer a tool failure (result's text, class cls) in the envelope. Finishes r. */
 void sb_fail_class(struct tp_req *r, enum err_class cls, const char *message);

@@ -54,6 +54,22 @@ describe('soulbox (004): skeleton', () => {
     assertError(await sb(srv, null, 'GET', '/api/templates', undefined, { Authorization: 'Bearer e30.e30.xx' }), 401, 'AUTHENTICATION_REQUIRED');
   });
 
+  test('failure messages say what failed without naming mcpbox\'s tools (a SoulBox client calls none)', async () => {
+    const made = await sb(srv, alice, 'POST', '/api/sandboxes', { name: `msgs-${Date.now()}` });
+    assert.equal(made.status, 201, made.text);
+    const cases = [
+      [await sb(srv, alice, 'GET', '/api/templates/no-such-template'), 404, /^template "no-such-template" not found/],
+      [await sb(srv, alice, 'POST', '/api/sandboxes', { template: 'no-such-template' }), 404, /^template "no-such-template" not found/],
+      [await sb(srv, alice, 'DELETE', `/api/sandboxes/${made.json.sandbox_id}/files/absent.txt`), 404, /^path "absent.txt" does not exist/],
+      [await sb(srv, alice, 'GET', '/api/metrics/performance?duration=forever'), 400, /^duration "forever" must be/],
+    ];
+    for (const [r, status, message] of cases) {
+      assertError(r, status, r.json.error.code);
+      assert.match(r.json.error.message, message, r.text);
+    }
+    assert.equal((await sb(srv, alice, 'DELETE', `/api/sandboxes/${made.json.sandbox_id}`)).status, 200);
+  });
+
   test('unknown paths and methods under /compat/soulbox answer in the envelope', async () => {
     assertError(await sb(srv, alice, 'GET', `${PREFIX}/api/nothing-here`), 404, 'RESOURCE_NOT_FOUND');
     assertError(await sb(srv, alice, 'DELETE', `${PREFIX}/api/templates`), 405, 'VALIDATION_ERROR', 'method');
