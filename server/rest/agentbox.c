@@ -249,16 +249,17 @@ static void call_done(void *arg, json_t *result, enum err_class cls)
 	bool ran = a->program && json_object_get(rest_result_data(result), "exit_code");
 	if (rest_result_failed(result) && !ran) {
 		void (*failed)(struct abreq *, enum err_class, const char *) = a->failed;
+		const char *text = rest_message(rest_result_text(result));
 		a->failed = NULL;
 		if (failed) {
-			failed(a, cls, rest_result_text(result));
+			failed(a, cls, text);
 		} else if (cls == ERR_NOT_FOUND) {
 			ab_finish_fail(a, 404, a->not_found ? a->not_found : "environment not found", NULL);
 		} else {
 			const char *error = NULL;
 			int st = ab_status_of(a->r, cls, &error);
 			ab_finish_fail(a, st, error ? error : st >= 500 && a->what ? a->what : st == 403 ? "forbidden"
-				       : a->what ? a->what : "request failed", rest_result_text(result));
+				       : a->what ? a->what : "request failed", text);
 		}
 	} else {
 		void (*next)(struct abreq *, json_t *) = a->next;

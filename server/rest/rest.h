@@ -182,6 +182,12 @@ void rest_call(struct tp_req *r, const char *principal, struct tool_conn *conn, 
 json_t *rest_result_data(json_t *result);
 /** A CallToolResult's first text block (borrowed), or "". */
 const char *rest_result_text(json_t *result);
+/**
+ * A tool's failure text as a dialect says it (within text): without the
+ * tool's name that MCP shows before it ("session_create: ...", "Invalid
+ * arguments for execute: ..."), since a dialect's clients call no tools.
+ */
+const char *rest_message(const char *text);
 /** Is result an error? */
 bool rest_result_failed(json_t *result);
 /**

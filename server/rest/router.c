@@ -186,6 +186,19 @@ const char *rest_result_text(json_t *result)
 	return "";
 }
 
+const char *rest_message(const char *text)
+{
+	static const char args[] = "Invalid arguments for ";
+	const char *name = strncmp(text, args, sizeof(args) - 1) ? text : text + sizeof(args) - 1;
+	const char *q = strstr(name, ": ");
+	char tool[64];
+
+	if (!q || q - name >= (ptrdiff_t)sizeof(tool))
+		return text;
+	snprintf(tool, sizeof(tool), "%.*s", (int)(q - name), name);
+	return tool_registry_has(NULL, tool) ? q + 2 : text;
+}
+
 bool rest_result_failed(json_t *result)
 {
 	return json_is_true(json_object_get(result, "isError"));

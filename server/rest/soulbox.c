@@ -166,13 +166,7 @@ const char *sb_message_of(enum err_class cls, const char *message, char *buf, si
 
 	if (!message || !*message)
 		return "Internal system error";
-	/* a tool names itself first ("session_create: ..."), as MCP shows it: the dialect's clients name no tools */
-	if ((q = strstr(message, ": ")) && q - message < 64) {
-		char tool[64];
-		snprintf(tool, sizeof(tool), "%.*s", (int)(q - message), message);
-		if (tool_registry_has(NULL, tool))
-			message = q + 2;
-	}
+	message = rest_message(message);
 	/* the tools say 'session "ID" not found (argument session_id): ...' with MCP's advice: a sandbox here */
 	if (cls == ERR_NOT_FOUND && !strncmp(message, "session \"", 9) && (q = strchr(message + 9, '"')) &&
 	    !strncmp(q, "\" not found", 11)) {

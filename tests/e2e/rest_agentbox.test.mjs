@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import http from 'node:http';
 import path from 'node:path';
 import { startServe, httpClient, createKey, keyCli, httpRequest, textOf, BIN, REPO, IS_ROOT, sleep } from './helpers.mjs';
@@ -235,6 +236,21 @@ describe('REST dialect 003: AgentBox', () => {
     const net = await api(srv, alice, 'POST', `/api/v1/environments/${id}/exec`, { command: ['sh', '-c', 'cat /proc/net/dev | grep -c :'] });
     assert.equal(net.json.stdout.trim(), '1', 'only the loopback interface without allow_internet');
     assert.equal((await api(srv, alice, 'DELETE', `/api/v1/environments/${id}?force=true`)).status, 204);
+  });
+
+  test('messages of refusals that come from the core name no mcpbox tool (an AgentBox client calls none)', async () => {
+    const c = await api(srv, alice, 'POST', '/api/v1/environments', ENV('msgs'));
+    assert.equal(c.status, 201, c.text);
+    const id = c.json.id;
+    // more CPUs than this host has (on a host of fewer than 10): the twin's validator takes it, the sandbox cannot
+    const cpu = await api(srv, alice, 'PATCH', `/api/v1/environments/${id}`, { resources: { cpu: '10000m', memory: '256Mi', storage: '1Gi' } });
+    if (os.cpus().length < 10) {
+      assertError(cpu, 400, /./);
+      assert.doesNotMatch(cpu.json.message, /^[a-z]+_[a-z_]+: /, cpu.text);
+    }
+    const run = await api(srv, alice, 'POST', `/api/v1/environments/${id}/run`, { command: ['true'], env: { A: 1 } });
+    assertError(run, 400, 'failed to submit execution', /^argument "env"\.A must be a string/);
+    assert.equal((await api(srv, alice, 'DELETE', `/api/v1/environments/${id}`)).status, 204);
   });
 
   test('list: status, label selectors, limit and offset, in creation order; each principal sees its own', async () => {
