@@ -1,5 +1,7 @@
 #include "job.h"
+#include "quota.h"
 #include "../server/base/common.h"
+#include "../server/base/config.h"
 #include "../server/base/log.h"
 #include "../server/base/metrics.h"
 #include "../server/base/banned.h"
@@ -102,6 +104,50 @@ static int make_room(struct sess_session *s, struct err **errp)
 	return 0;
 }
 
+/* A key's ended jobs: the output they keep in memory, and the one that ended first. */
+struct key_jobs {
+	const char *owner;
+	const struct sess_job *keep;
+	struct sess_job *oldest;
+	uint64_t bytes;
+};
+
+static void tally_jobs(void *arg, struct sess_session *s)
+{
+	struct key_jobs *k = arg;
+	struct sess_job *j;
+
+	if (strcmp(s->owner, k->owner))
+		return;
+	LIST_FOREACH(j, &s->jobs, link) {
+		if (j->state == SESS_JOB_RUNNING)
+			continue;
+		k->bytes += j->out.used + j->result.len;
+		if (j != k->keep && !j->cell_ops && LIST_EMPTY(&j->waiters) &&
+		    (!k->oldest || j->ended_at < k->oldest->ended_at))
+			k->oldest = j;
+	}
+}
+
+/* Ended jobs keep their output in memory until pushed out: a key's together at most quota.job_memory
+   (else its sessions x jobs_per_session x job_output, 4 GiB by default), its oldest going first. */
+static void trim_key(struct sess_job *keep)
+{
+	struct sess_session *s = keep->sess;
+	uint64_t max = sess_registry_config(s->reg)->quota.job_memory;
+
+	if (!max || !sess_quota_applies(s->owner))
+		return;
+	for (;;) {
+		struct key_jobs k = { s->owner, keep, NULL, 0 };
+		sess_foreach(s->reg, NULL, tally_jobs, &k);
+		if (k.bytes <= max || !k.oldest)
+			return;
+		record(k.oldest, true);
+		job_free(k.oldest);
+	}
+}
+
 static struct sess_job *job_new(struct sess_session *s, const struct sess_job_opts *jo)
 {
 	struct sess_job *j = xcalloc(1, sizeof(*j));
@@ -158,6 +204,7 @@ static void job_done(void *arg, struct sess_run_result *res)
 	if (j->has_event && res->res.len)
 		buf_add(&j->result, res->res.data, res->res.len);
 	job_ended(j);
+	trim_key(j);
 }
 
 int sess_job_start(struct sess_session *s, struct sess_run_opts *o, const struct sess_job_opts *jo,
@@ -253,6 +300,7 @@ void sess_job_cell_end(struct sess_job *j, enum sess_job_state state, uint64_t d
 	j->cell_note = xstrdup(note);
 	j->cell_failed = failed;
 	job_ended(j);
+	trim_key(j);
 }
 
 void sess_job_restore(struct sess_session *s, const struct sess_job_saved *sv)
@@ -284,6 +332,7 @@ void sess_job_restore(struct sess_session *s, const struct sess_job_saved *sv)
 	/* restored oldest first, each at the head: the list stays newest first */
 	if (sv->state == SESS_JOB_RUNNING)
 		record(j, false);	/* now recorded as lost */
+	trim_key(j);
 }
 
 struct find {

@@ -269,6 +269,44 @@ describe('quotas per key: snapshot disk', () => {
   });
 });
 
+describe('quotas per key: output of ended jobs', () => {
+  // an ended background job kept its output (up to job_output, 8 MiB) in the server's memory until
+  // its session pushed it out: 32 sessions x 16 jobs let one key hold 4 GiB there
+  test('a key\'s ended jobs keep at most quota.job_memory of output in memory, its oldest going first; another key is unaffected', { timeout: 90000 }, async () => {
+    const srv = await startServe({ config: { quota: { job_memory: '20M' } } });
+    const a = await wsClient(srv, { key: createKey(srv.dataDir, { name: 'tenant-a' }).key });
+    const b = await wsClient(srv, { key: createKey(srv.dataDir, { name: 'tenant-b' }).key });
+    const job = async (c, sid) => {
+      const r = await c.call('execute', { session_id: sid, language: 'shell', code: 'head -c 7000000 /dev/zero | tr "\\0" x', background: true });
+      const id = r.structuredContent.job_id;
+      const w = await c.call('job_wait', { job_id: id, timeout_s: 30, max_bytes: 16 });
+      assert.equal(w.structuredContent.state, 'exited', JSON.stringify(w).slice(0, 300));
+      return id;
+    };
+    try {
+      const bs = (await b.call('session_create', {})).structuredContent.session_id;
+      const bjob = await job(b, bs);
+      // two sessions of one key: the bound is the key's, not a session's
+      const s1 = (await a.call('session_create', {})).structuredContent.session_id;
+      const s2 = (await a.call('session_create', {})).structuredContent.session_id;
+      const ids = [await job(a, s1), await job(a, s2), await job(a, s1)]; // 3 x 7 MB > 20 MiB
+      const gone = await a.call('job_status', { job_id: ids[0] });
+      assert.equal(gone.isError, true, JSON.stringify(gone).slice(0, 300));
+      assert.match(gone.content[0].text, /not found/);
+      for (const id of ids.slice(1)) {
+        const st = await a.call('job_status', { job_id: id, max_bytes: 16 });
+        assert.equal(st.structuredContent?.total_bytes, 7000000, JSON.stringify(st).slice(0, 300));
+      }
+      const bst = await b.call('job_status', { job_id: bjob, max_bytes: 16 });
+      assert.equal(bst.structuredContent?.total_bytes, 7000000, 'another key\'s job is kept');
+    } finally {
+      await a.close();
+      await b.close();
+      await srv.close();
+    }
+  });
+});
+
 describe('quotas per key: displays', () => {
   test('a key holds at most quota.displays running displays; screenshot, input and session_create {display} say so', { timeout: 120000 }, async () => {
     const srv = await startServe({ config: { quota: { displays: 1 } } });
