@@ -1468,6 +1468,11 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	case LWS_CALLBACK_RECEIVE: {
 		struct wsconn *w = p->ws;
 		char principal[PRINCIPAL_MAX];
+		/* a key revoked or expired, its user disabled or logged out: the route's connection stops too */
+		if (p->rws && p->wskey && !http_authenticate(p->key, principal)) {
+			lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)"key revoked", 11);
+			return -1;
+		}
 		if (p->rws)
 			return http_ws_receive(p, in, len);
 		if (!w)

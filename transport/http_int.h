@@ -140,6 +140,7 @@ struct pss {
 	struct tp_chunked dechunk;
 	const struct route *wsroute;	/* a WebSocket upgrade a route accepted ... */
 	void *wsuser;			/* ... with this state of the route's */
+	bool wskey;			/* ... and key, valid then: re-checked on every message, as /mcp's */
 	struct tp_ws *rws;		/* that WebSocket once open */
 };
 

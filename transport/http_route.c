@@ -838,6 +838,8 @@ int http_ws_accept(struct lws *wsi, struct pss *p, const char *uri)
 	}
 	p->wsroute = rt;
 	p->wsuser = user;
+	char principal[PRINCIPAL_MAX];
+	p->wskey = p->key[0] && http_authenticate(p->key, principal);
 	return 0;
 }
 

@@ -9,7 +9,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import WebSocket from 'ws';
-import { startServe, createKey, httpRequest, httpClient, sleep, poll, hostPidsMatching } from './helpers.mjs';
+import { spawnSync } from 'node:child_process';
+import { startServe, createKey, keyCli, httpRequest, httpClient, sleep, poll, hostPidsMatching, BIN } from './helpers.mjs';
 import { loadCompat, compatRequest, assertExchange, runShell, runPython } from './compat.mjs';
 import { sb, assertError } from './soulbox_client.mjs';
 
@@ -536,8 +537,9 @@ describe('soulbox (004): files and snapshots', () => {
 });
 
 /** A WebSocket to /ws/execute: {ws, next(pred?, ms) → the next message (JSON, with .at ms), all}. */
-async function wsExecute(srv, { key, query = '', prefix = '' } = {}) {
-  const ws = new WebSocket(`${srv.base.replace('http', 'ws')}${prefix}/ws/execute${query}`, { headers: key ? { 'X-API-Key': key } : {} });
+async function wsExecute(srv, { key, bearer, query = '', prefix = '' } = {}) {
+  const headers = { ...(key ? { 'X-API-Key': key } : {}), ...(bearer ? { Authorization: `Bearer ${bearer}` } : {}) };
+  const ws = new WebSocket(`${srv.base.replace('http', 'ws')}${prefix}/ws/execute${query}`, { headers });
   const all = [];
   const waiters = [];
   ws.on('message', (d) => {
@@ -718,6 +720,33 @@ describe('soulbox (004): /ws/execute', () => {
       assert.equal(e.type, 'error');
       assert.equal(e.error.code, 'RESOURCE_NOT_FOUND');
     } finally { b.ws.close(); }
+  });
+
+  test('a connection stops at its next message once its credential does: a revoked key, a disabled user\'s token (as /mcp)', async () => {
+    const closed = (c) => new Promise((resolve) => c.ws.once('close', (code) => resolve(code)));
+    const k = createKey(srv.dataDir, { name: 'ws-revoked' });
+    const byKey = await wsExecute(srv, { key: k.key });
+    byKey.send({ type: 'execute', language: 'bash', code: 'echo before' });
+    assert.equal((await byKey.untilDone()).at(-1).status, 'completed');
+    assert.equal(keyCli(srv.dataDir, 'revoke', k.id).status, 0);
+    let gone = closed(byKey);
+    byKey.send({ type: 'execute', language: 'bash', code: 'echo after' });
+    assert.equal(await gone, 1008);
+    assert.ok(!byKey.all.some((m) => m.type === 'output' && m.data === 'after\n'));
+
+    const add = spawnSync(BIN, ['user', 'add', 'wsdave', '--password-stdin', '--data', srv.dataDir], { input: 'wsdave-password-1\n', encoding: 'utf8' });
+    assert.equal(add.status, 0, add.stderr);
+    const login = await httpRequest(srv, { method: 'POST', path: '/auth/login', headers: { 'Content-Type': 'application/json' }, body: { username: 'wsdave', password: 'wsdave-password-1' } });
+    assert.equal(login.status, 200, login.text);
+    const byToken = await wsExecute(srv, { bearer: login.json.access_token });
+    byToken.send({ type: 'execute', language: 'bash', code: 'echo before' });
+    assert.equal((await byToken.untilDone()).at(-1).status, 'completed');
+    const off = spawnSync(BIN, ['user', 'disable', 'wsdave', '--data', srv.dataDir], { encoding: 'utf8' });
+    assert.equal(off.status, 0, off.stderr);
+    gone = closed(byToken);
+    byToken.send({ type: 'execute', language: 'bash', code: 'echo after' });
+    assert.equal(await gone, 1008);
+    assert.ok(!byToken.all.some((m) => m.type === 'output' && m.data === 'after\n'), JSON.stringify(byToken.all));
   });
 
   test('sandbox_id may be a sandbox\'s name, as everywhere in the dialect: its record carries the id; no such name, or two, is an error frame', async () => {
