@@ -5,7 +5,9 @@
  */
 #include "term.h"
 #include "proto.h"
+#include "quota.h"
 #include "../server/base/common.h"
+#include "../server/base/config.h"
 #include "../server/base/log.h"
 
 #include <assert.h>
@@ -549,6 +551,47 @@ static void open_timeout(uv_timer_t *h)
 	cb(arg, NULL, err);
 }
 
+/* A key's terminals: how many, and its oldest whose program ended. */
+struct key_terms {
+	const char *owner;
+	uint64_t count;
+	struct sess_term *oldest;
+};
+
+static void tally_terms(void *arg, struct sess_session *s)
+{
+	struct key_terms *k = arg;
+	struct sess_term *t;
+
+	if (strcmp(s->owner, k->owner))
+		return;
+	LIST_FOREACH(t, &s->terms, link) {
+		k->count++;
+		if (t->state == SESS_TERM_EXITED && (!k->oldest || t->opened_at < k->oldest->opened_at))
+			k->oldest = t;
+	}
+}
+
+/* Room for one more of s's key: each terminal holds its screen (up to 500 x 200 cells, twice) and
+   terminal_output bytes, so a key keeps at most quota.terminals over its sessions; the oldest
+   whose program ended goes when it is full. */
+static int make_key_room(struct sess_session *s, struct err **errp)
+{
+	uint64_t max = sess_registry_config(s->reg)->quota.terminals;
+	struct key_terms k = { s->owner, 0, NULL };
+
+	if (!max || !sess_quota_applies(s->owner))
+		return 0;
+	sess_foreach(s->reg, NULL, tally_terms, &k);
+	if (k.count < max)
+		return 0;
+	if (!k.oldest)
+		return err_setc(errp, ERR_LIMIT, 0, "quota: this key may hold %llu terminals and holds %llu (close one "
+				"with terminal_close)", (unsigned long long)max, (unsigned long long)k.count);
+	sess_term_close(k.oldest);
+	return 0;
+}
+
 /* Room for one more: the oldest terminal whose program ended goes when the session is full. */
 static int make_room(struct sess_session *s, struct err **errp)
 {
@@ -589,7 +632,7 @@ int sess_term_open(struct sess_session *s, const struct sess_term_opts *o, sess_
 		return -1;
 	if (!s->worker || s->state != SESS_RUNNING)
 		return err_setc(errp, ERR_UNAVAILABLE, 0, "session %s is not running", s->id);
-	if (make_room(s, errp) < 0)
+	if (make_room(s, errp) < 0 || make_key_room(s, errp) < 0)
 		return -1;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0)
 		return err_set(errp, errno, "terminal: socketpair");

@@ -29,6 +29,7 @@ void srv_config_defaults(struct srv_config *cfg)
 		.snapshots = 1000,
 		.snapshot_bytes = 100ull << 30,
 		.job_memory = 256ull << 20,
+		.terminals = 32,
 		.displays = 4,
 		.disk_bytes = 20ull << 30,
 		.disk_scan_s = 30,
@@ -265,6 +266,7 @@ static const struct scalar_key quotas[] = {
 	{ "snapshots", QUOTA(snapshots), NULL, 0, 0, NULL },
 	{ "snapshot_disk", QUOTA(snapshot_bytes), SIZE, 0, 0, NULL },
 	{ "job_memory", QUOTA(job_memory), SIZE, 0, 0, NULL },
+	{ "terminals", QUOTA(terminals), NULL, 0, 0, NULL },
 	{ "displays", QUOTA(displays), NULL, 0, 0, NULL },
 	{ "disk", QUOTA(disk_bytes), SIZE, 0, 0, NULL },
 	{ "disk_scan", QUOTA(disk_scan_s), DURATION, 0, 0, NULL },
@@ -481,7 +483,7 @@ int srv_config_apply_json(struct srv_config *cfg, json_t *obj, struct err **errp
 				const struct scalar_key *q = scalar_find(quotas, ARRAY_SIZE(quotas), qk);
 				if (!q)
 					return err_set(errp, 0, "config: quota: unknown quota \"%s\" (expected sessions, "
-								"memory, executions, snapshots, snapshot_disk, job_memory, displays, disk, disk_scan, disk_scan_busy, "
+								"memory, executions, snapshots, snapshot_disk, job_memory, terminals, displays, disk, disk_scan, disk_scan_busy, "
 								"server_executions, keys)", qk);
 				if (scalar_apply(q, &cfg->quota, qv, errp) < 0)
 					return -1;

@@ -31,6 +31,7 @@ struct srv_quota {
 	uint64_t snapshots;		/* snapshots it owns */
 	uint64_t snapshot_bytes;	/* apparent sizes of their files, each snapshot counted whole */
 	uint64_t job_memory;		/* output its ended background jobs keep in the server's memory */
+	uint64_t terminals;		/* terminals kept over its sessions (each a screen and its output) */
 	uint64_t displays;		/* virtual displays running (each an Xvfb and a framebuffer) */
 	uint64_t disk_bytes;		/* space its sessions' workspaces take on the host disk */
 	uint64_t disk_scan_s;		/* how often workspaces are measured */

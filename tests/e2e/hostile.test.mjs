@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import { startServe, wsClient, httpClient, httpRequest, createKey, sleep } from './helpers.mjs';
+import { startServe, wsClient, httpClient, httpRequest, createKey, sleep, poll } from './helpers.mjs';
 
 /** A WebSocket by hand on a raw socket, so that it can stop reading (or break the protocol). */
 function rawWs(srv, { key = srv.key, mask = true, path: wsPath = '/mcp', protocol = 'mcp' } = {}) {
@@ -299,6 +299,42 @@ describe('quotas per key: output of ended jobs', () => {
       }
       const bst = await b.call('job_status', { job_id: bjob, max_bytes: 16 });
       assert.equal(bst.structuredContent?.total_bytes, 7000000, 'another key\'s job is kept');
+    } finally {
+      await a.close();
+      await b.close();
+      await srv.close();
+    }
+  });
+});
+
+describe('quotas per key: terminals', () => {
+  // each terminal holds its screen (up to 500 x 200 cells, twice) and 1 MiB of output in the server:
+  // 8 per session, over 32 sessions, let one key hold 2 GB (measured: 63 MB per session)
+  test('a key keeps at most quota.terminals terminals over its sessions; an ended one makes room; another key is unaffected', { timeout: 60000 }, async () => {
+    const srv = await startServe({ config: { quota: { terminals: 3 } } });
+    const a = await wsClient(srv, { key: createKey(srv.dataDir, { name: 'tenant-a' }).key });
+    const b = await wsClient(srv, { key: createKey(srv.dataDir, { name: 'tenant-b' }).key });
+    const open = async (c, sid, command) => {
+      const r = await c.call('terminal_open', { session_id: sid, command });
+      assert.equal(r.isError, undefined, JSON.stringify(r).slice(0, 300));
+      return r.structuredContent.terminal_id;
+    };
+    try {
+      const s1 = (await a.call('session_create', {})).structuredContent.session_id;
+      const s2 = (await a.call('session_create', {})).structuredContent.session_id;
+      const ended = await open(a, s1, 'true');
+      await open(a, s1, 'sleep 600');
+      await open(a, s2, 'sleep 600');
+      assert.ok(await poll(async () => (await a.call('terminal_list', { session_id: s1 })).structuredContent.terminals
+        .some((t) => t.terminal_id === ended && t.state === 'exited'), { timeout: 10000 }), 'the first terminal\'s program ended');
+      await open(a, s2, 'sleep 600'); // pushes out the ended one, in the other session
+      const gone = await a.call('terminal_read', { terminal_id: ended });
+      assert.equal(gone.isError, true, JSON.stringify(gone).slice(0, 300));
+      const full = await a.call('terminal_open', { session_id: s1, command: 'sleep 600' });
+      assert.equal(full.isError, true, JSON.stringify(full).slice(0, 300));
+      assert.match(full.content[0].text, /quota: this key may hold 3 terminals and holds 3/);
+      const bs = (await b.call('session_create', {})).structuredContent.session_id;
+      await open(b, bs, 'sleep 600');
     } finally {
       await a.close();
       await b.close();
