@@ -141,7 +141,9 @@ void tp_req_link_key(const struct tp_req *r, char *out, size_t cap);
 /**
  * Who key belongs to: 1 and the principal, or 0. Under --auth none every
  * request is "anonymous". Success also counts the connection as
- * authenticated (admission).
+ * authenticated (admission); on a WebSocket upgrade the route accepts, the
+ * key is checked again at every message, and the connection closes (1008)
+ * once it no longer authenticates (revoked, expired, its user disabled).
  */
 int tp_req_authenticate(struct tp_req *r, const char *key, char *principal, size_t cap);
 /** The client's address ("127.0.0.1", "::1"), into out; "" when unknown or gone. */

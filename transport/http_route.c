@@ -42,6 +42,7 @@ struct tp_req {
 	LIST_ENTRY(tp_req) link;	/* in pending while a route owns it */
 	struct stream *st;		/* the answer; NULL for a WebSocket upgrade */
 	struct lws *upgrade;		/* the upgrading connection (during accept only) */
+	char *upgrade_key;		/* the key its accept authenticated with (tp_req_authenticate), or NULL */
 	enum tp_method method;
 	char *path;
 	struct tp_match match;
@@ -265,6 +266,7 @@ static void req_free(struct tp_req *r)
 	if (r->st)
 		LIST_REMOVE(r, link);
 	buf_release(&r->body);
+	free(r->upgrade_key);
 	free(r->path);
 	free(r);
 }
@@ -522,6 +524,10 @@ int tp_req_authenticate(struct tp_req *r, const char *key, char *principal, size
 	memcpy(principal, who, strlen(who) + 1);
 	if (wsi)
 		http_conn_authenticated(wsi);
+	if (r->upgrade && key[0]) {
+		free(r->upgrade_key);
+		r->upgrade_key = xstrdup(key);
+	}
 	return 1;
 }
 
@@ -826,8 +832,11 @@ int http_ws_accept(struct lws *wsi, struct pss *p, const char *uri)
 	struct tp_req *r = req_new(rt, NULL, wsi, TP_GET, path, &m);
 	void *user = NULL;
 	int status = rt->ws->accept(r, rt->arg, &user, &why);
+	/* the credential the route took (a header, ?api_key=, or its own: ?token=, a subprotocol) */
+	char *key = steal_ptr(r->upgrade_key);
 	req_free(r);
 	if (status) {
+		free(key);
 		struct buf own = BUF_INIT;
 		why = why ? why : "Refused";
 		if (rt->ws->refusal)
@@ -838,8 +847,10 @@ int http_ws_accept(struct lws *wsi, struct pss *p, const char *uri)
 	}
 	p->wsroute = rt;
 	p->wsuser = user;
-	char principal[PRINCIPAL_MAX];
-	p->wskey = p->key[0] && http_authenticate(p->key, principal);
+	p->wskey = key && strlen(key) < sizeof(p->key);
+	if (p->wskey)
+		snprintf(p->key, sizeof(p->key), "%s", key);
+	free(key);
 	return 0;
 }
 

@@ -485,6 +485,27 @@ describe('REST dialect 003: AgentBox', () => {
     assert.equal((await api(srv, alice, 'DELETE', `/api/v1/environments/${id}`)).status, 204);
   });
 
+  test('attach opened with ?token= ends at its next frame once the token stops working (its user disabled), as /mcp', async () => {
+    addUser(srv.dataDir, 'attachdave', 'attachdave-password-1');
+    const t = await login(srv, 'attachdave', 'attachdave-password-1');
+    const c = await api(srv, t, 'POST', '/api/v1/environments', ENV('attach-off'));
+    assert.equal(c.status, 201, c.text);
+    const ws = new WebSocket(`${srv.base.replace(/^http/, 'ws')}/api/v1/environments/${c.json.id}/attach?token=${t}`);
+    let out = '';
+    ws.on('message', (d) => { const m = JSON.parse(d.toString()); if (m.type === 'stdout') out += m.data; });
+    await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+    ws.send(JSON.stringify({ type: 'stdin', data: 'echo be$((1+1))fore\n' }));
+    const t0 = Date.now();
+    while (!out.includes('be2fore') && Date.now() - t0 < 10000) await sleep(50);
+    assert.match(out, /be2fore/);
+    const off = spawnSync(BIN, ['user', 'disable', 'attachdave', '--data', srv.dataDir], { encoding: 'utf8' });
+    assert.equal(off.status, 0, off.stderr);
+    const closed = new Promise((resolve) => ws.once('close', (code) => resolve(code)));
+    ws.send(JSON.stringify({ type: 'stdin', data: 'echo af$((1+1))ter\n' }));
+    assert.equal(await Promise.race([closed, sleep(5000).then(() => 'still open')]), 1008);
+    assert.doesNotMatch(out, /af2ter/);
+  });
+
   test('auth: me, change-password, logout; forged, expired, wrong-issuer tokens; a revoked key; MCP sees the same sessions', async () => {
     addUser(srv.dataDir, 'carol', 'carol-password-1');
     const carol = await login(srv, 'carol', 'carol-password-1');
