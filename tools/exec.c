@@ -63,24 +63,11 @@ struct exec_state {
 	int64_t wait_s;
 };
 
-static void timer_closed(uv_handle_t *h)
-{
-	free(h);
-}
-
-static void timer_free(uv_timer_t *t)
-{
-	if (t) {
-		uv_timer_stop(t);
-		uv_close((uv_handle_t *)t, timer_closed);
-	}
-}
-
 static void exec_state_free(void *arg)
 {
 	struct exec_state *st = arg;
-	timer_free(st->progress);
-	timer_free(st->wait);
+	tool_timer_drop(&st->progress);
+	tool_timer_drop(&st->wait);
 	buf_release(&st->line);
 	buf_release(&st->partial);
 	free(st);
@@ -446,18 +433,11 @@ static void exec_in_session(struct tool_call *call, struct sess_session *s)
 	sess_hold(s);
 	tool_log(call, LOG_LVL_DEBUG, "execute: %s in session %s (timeout %lld s)", st->lang->name, s->id,
 		 (long long)timeout);
-	if (tool_wants_progress(call)) {
-		st->progress = xcalloc(1, sizeof(*st->progress));
-		uv_timer_init(uv_default_loop(), st->progress);
-		st->progress->data = st;
-		uv_timer_start(st->progress, progress_tick, 1000, 1000);
-	}
+	if (tool_wants_progress(call))
+		st->progress = tool_timer_start(progress_tick, st, 1000, 1000);
 	if (wait_s < timeout) {
-		st->wait = xcalloc(1, sizeof(*st->wait));
-		uv_timer_init(uv_default_loop(), st->wait);
-		st->wait->data = st;
 		st->wait_s = wait_s;
-		uv_timer_start(st->wait, wait_passed, (uint64_t)wait_s * 1000, 0);
+		st->wait = tool_timer_start(wait_passed, st, (uint64_t)wait_s * 1000, 0);
 	}
 }
 

@@ -268,27 +268,13 @@ struct job_wait {
 	uint64_t since, limit;
 };
 
-static void timer_closed(uv_handle_t *h)
-{
-	free(h);
-}
-
-static void timer_drop(uv_timer_t **t)
-{
-	if (*t) {
-		uv_timer_stop(*t);
-		uv_close((uv_handle_t *)*t, timer_closed);
-		*t = NULL;
-	}
-}
-
 static void job_wait_free(void *arg)
 {
 	struct job_wait *jw = arg;
 	if (jw->waiting)
 		sess_job_wait_remove(&jw->w);
-	timer_drop(&jw->timer);
-	timer_drop(&jw->progress);
+	tool_timer_drop(&jw->timer);
+	tool_timer_drop(&jw->progress);
 	free(jw);
 }
 
@@ -303,8 +289,8 @@ static void job_wait_answer(struct job_wait *jw)
 		sess_job_wait_remove(&jw->w);
 		jw->waiting = false;
 	}
-	timer_drop(&jw->timer);
-	timer_drop(&jw->progress);
+	tool_timer_drop(&jw->timer);
+	tool_timer_drop(&jw->progress);
 	if (j->state == SESS_JOB_LOST) {
 		r = job_lost_result(j, jw->since, jw->limit);
 	} else if (j->state != SESS_JOB_RUNNING) {
@@ -369,16 +355,9 @@ static void wait_for(struct tool_call *call, struct sess_job *j, uint64_t timeou
 	jw->w.done = job_ended;
 	sess_job_wait_add(j, &jw->w);
 	jw->waiting = true;
-	jw->timer = xcalloc(1, sizeof(*jw->timer));
-	uv_timer_init(uv_default_loop(), jw->timer);
-	jw->timer->data = jw;
-	uv_timer_start(jw->timer, job_wait_timeout, timeout_ms, 0);
-	if (tool_wants_progress(call)) {
-		jw->progress = xcalloc(1, sizeof(*jw->progress));
-		uv_timer_init(uv_default_loop(), jw->progress);
-		jw->progress->data = jw;
-		uv_timer_start(jw->progress, job_wait_tick, 1000, 1000);
-	}
+	jw->timer = tool_timer_start(job_wait_timeout, jw, timeout_ms, 0);
+	if (tool_wants_progress(call))
+		jw->progress = tool_timer_start(job_wait_tick, jw, 1000, 1000);
 	tool_on_cancel(call, job_wait_cancelled, jw);
 }
 

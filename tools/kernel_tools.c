@@ -68,26 +68,12 @@ static const char *kernel_lang(struct tool_call *call)
 	return l ? l->name : name;
 }
 
-static void timer_closed(uv_handle_t *h)
-{
-	free(h);
-}
-
-static void timer_drop(uv_timer_t **t)
-{
-	if (*t) {
-		uv_timer_stop(*t);
-		uv_close((uv_handle_t *)*t, timer_closed);
-		*t = NULL;
-	}
-}
-
 static void kcall_free(void *arg)
 {
 	struct kcall *kc = arg;
 
-	timer_drop(&kc->progress);
-	timer_drop(&kc->wait);
+	tool_timer_drop(&kc->progress);
+	tool_timer_drop(&kc->wait);
 	free(kc->lang);
 	json_decref(kc->image_at);
 	buf_release(&kc->text);
@@ -524,8 +510,8 @@ static void wait_passed(uv_timer_t *t)
 	}
 	kc->job = job;
 	job_takes_so_far(kc);
-	timer_drop(&kc->progress);
-	timer_drop(&kc->wait);
+	tool_timer_drop(&kc->progress);
+	tool_timer_drop(&kc->wait);
 	/* the kcall outlives its call now: the cell's end frees it */
 	kc->call = NULL;
 	call->state = NULL;
@@ -570,18 +556,11 @@ static void kernel_in_session(struct tool_call *call, struct sess_session *s)
 	}
 	kc->sess = s;
 	sess_hold(s);
-	if (tool_wants_progress(call)) {
-		kc->progress = xcalloc(1, sizeof(*kc->progress));
-		uv_timer_init(uv_default_loop(), kc->progress);
-		kc->progress->data = kc;
-		uv_timer_start(kc->progress, progress_tick, 1000, 1000);
-	}
+	if (tool_wants_progress(call))
+		kc->progress = tool_timer_start(progress_tick, kc, 1000, 1000);
 	if (wait_s < timeout) {
-		kc->wait = xcalloc(1, sizeof(*kc->wait));
-		uv_timer_init(uv_default_loop(), kc->wait);
-		kc->wait->data = kc;
 		kc->wait_s = wait_s;
-		uv_timer_start(kc->wait, wait_passed, (uint64_t)wait_s * 1000, 0);
+		kc->wait = tool_timer_start(wait_passed, kc, (uint64_t)wait_s * 1000, 0);
 	}
 }
 

@@ -745,6 +745,29 @@ bool tool_wants_progress(struct tool_call *call)
 	return o->progress && o->wants_progress && o->wants_progress(call->caller.ctx);
 }
 
+static void timer_closed(uv_handle_t *h)
+{
+	free(h);
+}
+
+uv_timer_t *tool_timer_start(uv_timer_cb cb, void *data, uint64_t timeout_ms, uint64_t repeat_ms)
+{
+	uv_timer_t *t = xcalloc(1, sizeof(*t));
+	uv_timer_init(uv_default_loop(), t);
+	t->data = data;
+	uv_timer_start(t, cb, timeout_ms, repeat_ms);
+	return t;
+}
+
+void tool_timer_drop(uv_timer_t **t)
+{
+	if (*t) {
+		uv_timer_stop(*t);
+		uv_close((uv_handle_t *)*t, timer_closed);
+		*t = NULL;
+	}
+}
+
 void tool_progress(struct tool_call *call, double progress, double total, const char *msg)
 {
 	if (tool_wants_progress(call))

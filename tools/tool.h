@@ -381,6 +381,13 @@ void tool_output(struct tool_call *call, const char *stream, const char *data, s
 void tool_pool_queue(const char *principal, uv_work_t *req, uv_work_cb run, uv_after_work_cb done);
 /** Take req off the pool if it has not started: done then runs later with UV_ECANCELED. */
 void tool_pool_cancel(uv_work_t *req);
+/**
+ * A timer a call owns: allocated, started (cb gets data as t->data) and
+ * freed by tool_timer_drop once libuv has closed it. Loop thread.
+ */
+uv_timer_t *tool_timer_start(uv_timer_cb cb, void *data, uint64_t timeout_ms, uint64_t repeat_ms);
+/** Stop and close *t (freed when closed) and set it NULL; no-op on NULL. */
+void tool_timer_drop(uv_timer_t **t);
 /** Call fn(arg) once if the caller gives up on the call (the handler must still finish it). */
 void tool_on_cancel(struct tool_call *call, void (*fn)(void *arg), void *arg);
 /** Ask the client (MCP sampling/elicitation); a caller that cannot gets cb with an error. Steals params. */
