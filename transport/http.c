@@ -37,6 +37,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/queue.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include "../server/base/banned.h"
@@ -484,10 +485,63 @@ void http_stream_maybe_free(struct stream *st)
 		stream_free(st);
 }
 
+static int stream_write(struct stream *st);
+
+/* More to write: from lws' writeable callback, or at once on a connection that reads no more. */
+static void stream_want_write(struct stream *st)
+{
+	if (st->rx_stopped)
+		st->want_write = true;
+	else
+		lws_callback_on_writable(st->wsi);
+}
+
+/*
+ * Write st's answer now, outside a writeable callback: lws 4.1 services no
+ * POLLOUT on an HTTP/1 connection under rx flow control, so one that reads no
+ * more is written from here. The socket takes a short answer whole; should it
+ * take only part, reading resumes so that lws writes the rest.
+ */
+static void stream_write_now(struct stream *st)
+{
+	do {
+		st->want_write = false;
+		if (stream_write(st) < 0) {
+			lws_set_timeout(st->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+			return;
+		}
+		if (st->want_write && lws_partial_buffered(st->wsi)) {
+			st->rx_stopped = st->want_write = false;
+			lws_rx_flow_control(st->wsi, 1);
+			lws_callback_on_writable(st->wsi);
+			return;
+		}
+	} while (st->want_write);
+}
+
 void http_stream_kick(struct stream *st)
 {
-	if (st->wsi)
+	if (!st->wsi)
+		return;
+	if (st->rx_stopped)
+		stream_write_now(st);
+	else
 		lws_callback_on_writable(st->wsi);
+}
+
+/*
+ * Read nothing more of st's connection, which closes after the answer. Past
+ * lws' 100 MiB guess at a chunked body's length, lws keeps every later byte
+ * in its buffer list (it consumes none of them), without bound, and spins on
+ * it: a client sending on would grow the server and starve the answer.
+ */
+void http_stream_stop_reading(struct stream *st)
+{
+	if (!st->wsi || st->rx_stopped)
+		return;
+	st->rx_stopped = st->body_unread = true;
+	st->close_after = true;
+	lws_rx_flow_control(st->wsi, 0);
 }
 
 /* Whether len more bytes may wait for st's client; false: it read nothing of QUEUE_MAX, closed. */
@@ -599,15 +653,32 @@ static int add_cors(struct lws *wsi, const char *origin, bool preflight, unsigne
 /* Write what is queued; returns -1 when lws should close the connection. */
 static int add_rate_headers(struct stream *st, unsigned char **p, unsigned char *end);
 
+/*
+ * Close a connection whose client may still be sending: closing a socket with
+ * input unread sends a reset, and a reset can destroy the answer in the
+ * client's buffers before it read it. So the answer is followed by a FIN and
+ * the socket stays open, for LINGER_S at most, until the client closes it.
+ */
+static int linger(struct lws *wsi, struct stream *st)
+{
+	int fd = lws_get_socket_fd(wsi), unread = 0;
+	if (fd < 0 || (ioctl(fd, FIONREAD, &unread) == 0 && !unread && !st->body_unread))
+		return -1;
+	shutdown(fd, SHUT_WR);
+	st->closing = st->lingering = true;
+	lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, LINGER_S);
+	return 0;
+}
+
 /* The answer is written: ready for the next request, or closed (-1) when the stream says so. */
 static int transaction_done(struct lws *wsi, struct stream *st)
 {
 	if (!st->close_after)
 		return lws_http_transaction_completed(wsi) ? -1 : 0;
 	if (!lws_partial_buffered(wsi))
-		return -1;
+		return linger(wsi, st);
 	st->closing = true; /* lws writes what it holds first */
-	lws_callback_on_writable(wsi);
+	stream_want_write(st);
 	return 0;
 }
 
@@ -618,6 +689,8 @@ static int stream_write(struct stream *st)
 
 	if (st->overflow)
 		return -1;
+	if (st->lingering)
+		return 0;
 	if (st->closing)
 		return transaction_done(wsi, st);
 	if (!st->headers_sent) {
@@ -667,7 +740,7 @@ static int stream_write(struct stream *st)
 		if (!pending && st->finished && !st->sse)
 			return transaction_done(wsi, st);
 		if (pending || st->finished)
-			lws_callback_on_writable(wsi);
+			stream_want_write(st);
 		return 0;
 	}
 	if (pending) {
@@ -687,7 +760,7 @@ static int stream_write(struct stream *st)
 		if (last)
 			return transaction_done(wsi, st);
 		if (n < pending)
-			lws_callback_on_writable(wsi);
+			stream_want_write(st);
 		return 0;
 	}
 	if (st->finished) {
@@ -1382,9 +1455,16 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		return 0;
 
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		if (p->chunked && p->st) {
+			/* a chunked body ends at its last chunk: lws' end is its 100 MiB guess, reached;
+			   nothing more is read (the route may have answered already) */
+			http_stream_stop_reading(p->st);
+			if (p->req && http_req_streaming(p->req))
+				http_req_body_end(p, TP_BODY_TOO_LARGE);
+			return 0;
+		}
 		if (p->req && http_req_streaming(p->req)) {
-			/* a chunked body ends at its last chunk: lws' end is its 100 MiB guess, reached */
-			http_req_body_end(p, p->chunked ? TP_BODY_TOO_LARGE : TP_BODY_COMPLETE);
+			http_req_body_end(p, TP_BODY_COMPLETE);
 			return 0;
 		}
 		if (p->req && !p->rejected) {

@@ -23,6 +23,8 @@ struct tp_req;
 struct tp_ws;
 
 #define SSE_PING_US (15 * 1000000)
+/* a connection closed with its client still sending waits this long (s) for the client to close first */
+#define LINGER_S 2
 #define WRITE_CHUNK 65536
 /*
  * Bytes queued for one client that does not read: past QUEUE_PAUSE a
@@ -66,6 +68,10 @@ struct stream {
 	struct tp_req *req;		/* a route's unfinished request, told when the client leaves */
 	bool close_after;		/* close the connection once the answer is out ("connection: close") */
 	bool closing;			/* it is out but for what lws buffered: close when that is written */
+	bool rx_stopped;		/* lws reads no more of the connection: written directly (http_stream_stop_reading) */
+	bool want_write;		/* rx_stopped: more to write at once */
+	bool body_unread;		/* the client may still be sending a body not read to its end */
+	bool lingering;			/* answered, shut for writing: closed when the client is or after LINGER_S */
 	struct stream *next_in_sess;
 };
 
@@ -196,6 +202,7 @@ void http_stream_add_header(struct stream *st, const char *name, const char *val
  */
 void http_stream_rate_headers(struct stream *st, const struct srv_rate_verdict *v);
 void http_stream_kick(struct stream *st);
+void http_stream_stop_reading(struct stream *st);
 void http_stream_maybe_free(struct stream *st);
 void http_stream_error(struct stream *st, int status, int code, const char *msg);
 void http_refuse_upgrade(struct lws *wsi, int status, const char *msg);

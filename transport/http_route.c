@@ -260,6 +260,8 @@ static void req_free(struct tp_req *r)
 		struct pss *p = r->body_pss;
 		p->req = NULL;
 		p->rejected = true;
+		if (r->st)
+			r->st->body_unread = true;
 		if (r->body_paused && r->st && r->st->wsi)
 			lws_rx_flow_control(r->st->wsi, 1);
 	}
@@ -371,7 +373,10 @@ void http_req_body_end(struct pss *p, enum tp_body_end how)
 	struct tp_req *r = p->req;
 	/* the body is over: the request is the route's alone now */
 	p->req = NULL;
+	p->rejected = true; /* what may follow is no part of it */
 	r->body_pss = NULL;
+	if (how != TP_BODY_COMPLETE)
+		r->st->body_unread = true;
 	if (r->body_paused && how != TP_BODY_GONE && r->st->wsi)
 		lws_rx_flow_control(r->st->wsi, 1);
 	r->body_paused = false;

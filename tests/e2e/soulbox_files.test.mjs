@@ -242,10 +242,23 @@ print(json.dumps(json.loads(r.read())['files'][0]['size']))
       `Content-Type: multipart/form-data; boundary=${boundary}\r\nTransfer-Encoding: chunked\r\n\r\n`);
     sock.write(chunk(Buffer.from(head)));
     const piece = chunk(crypto.randomBytes(MB));
-    for (let i = 0; i < 105 && !answer; i++) await new Promise((resolve) => sock.write(piece, resolve));
+    const rss = () => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${srv.pid}/status`, 'utf8'))[1]) >> 10;
+    const before = rss();
+    // a hostile client goes on sending past the guess without reading: the server stops reading it
+    // (lws would otherwise keep every later byte in its buffer list and spin on it, starving the answer)
+    let sent = 0;
+    for (let i = 0; i < 160; i++) {
+      const written = new Promise((resolve) => sock.write(piece, () => resolve(true)));
+      const flushed = await (i < 100 ? written : Promise.race([written, sleep(2000).then(() => false)]));
+      if (!flushed) break; // the server stopped reading: the socket is full
+      sent++;
+    }
     const got = await poll(() => (/\r\n\r\n\{/.test(answer) ? answer : null), { timeout: 10000, interval: 20 });
+    const grew = rss() - before;
     sock.destroy();
-    assert.ok(got, 'no answer');
+    assert.ok(got, `no answer (${sent} MiB sent)`);
+    assert.ok(sent < 120, `the server read ${sent} MiB of a body past its 100 MiB guess`);
+    assert.ok(grew < 40, `the server grew by ${grew} MB on bytes past the guess`);
     assert.match(got, /^HTTP\/1\.1 413/);
     assert.match(got, /RESOURCE_LIMIT_EXCEEDED.*chunked body at most 100 MiB/);
     assert.ok(await poll(async () => ((await leftovers(srv, alice, id)).length === 0 && !unnamedUpload(srv) ? true : null), { timeout: 5000, interval: 50 }));
