@@ -421,7 +421,7 @@ static int cmd_stdio(void)
 
 	if (core_start() < 0)
 		return 1;
-	if (tp_stdio_start(srv.loop, &mcp_app, srv.cfg.max_line_bytes, begin_shutdown, NULL, &err) < 0) {
+	if (tp_stdio_start(srv.loop, &mcp_app, srv.cfg.max_line_bytes, srv.cfg.stdio_max_answer, begin_shutdown, NULL, &err) < 0) {
 		log_error("%s", err_text(err));
 		return 1;
 	}

@@ -36,6 +36,7 @@ static struct mcp_conn *conn_state(struct srv_conn *c)
 		m->log_level = LOG_LVL_INFO;
 		if (srv_conn_scope(c))
 			m->tools.bound_session = xstrdup(srv_conn_scope(c));
+		m->tools.max_answer = srv_conn_max_answer(c);
 		srv_conn_set_app_data(c, m);
 		nconns++;
 	}
@@ -246,11 +247,27 @@ static void mcp_release_conn(struct srv_conn *c)
 	nconns--;
 }
 
+/* A tool's answer too long for the connection: an isError result the model can act on. */
+static json_t *mcp_oversize(struct srv_req *req, const char *method, size_t len, size_t max)
+{
+	(void)req;
+	if (strcmp(method, "tools/call"))
+		return NULL; /* a JSON-RPC error */
+	struct buf b = BUF_INIT;
+	buf_addf(&b, "The answer is %zu bytes, more than this connection carries in one message (%zu bytes; "
+		 "config stdio_max_answer): ask for less at once (file_read with a smaller length, then offset; "
+		 "execute or job_wait with a smaller max_bytes).", len, max);
+	json_t *res = json_pack("{s:[{s:s, s:s}], s:b}", "content", "type", "text", "text", b.data, "isError", 1);
+	buf_release(&b);
+	return res;
+}
+
 const struct srv_app mcp_app = {
 	.request = mcp_request,
 	.notification = mcp_notification,
 	.closed = mcp_closed,
 	.release = mcp_release_conn,
+	.oversize = mcp_oversize,
 };
 
 void mcp_init(const struct tool_env *env)

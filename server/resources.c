@@ -199,10 +199,10 @@ static json_t *file_contents(struct res_read *rr, json_t *sc, struct err **errp)
 {
 	json_t *content = json_object_get(sc, "content");
 	if (json_is_true(json_object_get(sc, "truncated")))
-		return err_setc(errp, ERR_LIMIT, 0, "%s is %lld bytes, more than one read may return (%llu): read it in "
-				"parts with the file_read tool (offset, length)", rr->uri,
+		return err_setc(errp, ERR_LIMIT, 0, "%s is %lld bytes, more than one read returns here (%lld): read it "
+				"in parts with the file_read tool (offset, length)", rr->uri,
 				(long long)json_integer_value(json_object_get(sc, "size")),
-				(unsigned long long)env->cfg->read_bytes.def), NULL;
+				(long long)json_integer_value(json_object_get(sc, "bytes"))), NULL;
 	if (rr->mime && !rr->mime->text)
 		return json_pack("[{s:s, s:s, s:O}]", "uri", rr->uri, "mimeType", rr->mime->type, "blob", content);
 	size_t n;

@@ -181,6 +181,17 @@ static void file_read_run_s(struct tool_call *call, struct sess_session *s)
 	auto_close int fd = -1;
 	struct stat st;
 
+	/*
+	 * The default window fits in one message of the caller's transport: the
+	 * text comes twice (the text block and structuredContent), base64 is 4/3
+	 * of the bytes, and JSON escapes take some more. A longer length asked for
+	 * is read, and answered as an error past the transport's bound (mcp.c).
+	 */
+	size_t max = call->conn ? call->conn->max_answer : 0;
+	bool b64 = !strcmp(tool_arg_str(call, "encoding", "utf8"), "base64");
+	if (length < 0 && max && cap > (b64 ? max / 20 * 7 : max / 5 * 2))
+		cap = b64 ? max / 20 * 7 : max / 5 * 2;
+
 	fd = sess_ws_open(s->wsfd, rel, O_RDONLY | O_NOCTTY | O_NONBLOCK, 0, shown, &err);
 	if (fd < 0) {
 		tool_fail_err(call, err, "file_read");

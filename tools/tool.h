@@ -112,6 +112,8 @@ struct tool_conn {
 	 * work inside one session are offered, with seed 000's names as aliases.
 	 */
 	char *bound_session;
+	/* the longest answer the caller's transport carries in one message (0: no bound): default read windows fit in it */
+	size_t max_answer;
 };
 
 /** The answer to a question asked of the client (exactly one of result and error is set). */

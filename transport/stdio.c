@@ -264,7 +264,7 @@ static void fs_read_cb(uv_fs_t *req)
 	input_ended();
 }
 
-int tp_stdio_start(uv_loop_t *loop, const struct srv_app *app, uint64_t max_line,
+int tp_stdio_start(uv_loop_t *loop, const struct srv_app *app, uint64_t max_line, uint64_t max_answer,
 		   void (*on_eof)(void *arg), void *arg, struct err **errp)
 {
 	int e;
@@ -276,6 +276,7 @@ int tp_stdio_start(uv_loop_t *loop, const struct srv_app *app, uint64_t max_line
 	tp.on_eof = on_eof;
 	tp.arg = arg;
 	tp.conn = srv_conn_new(app, &stdio_ops, &tp, "local");
+	srv_conn_set_max_answer(tp.conn, max_answer);
 
 	if (uv_guess_handle(STDOUT_FILENO) == UV_NAMED_PIPE) {
 		uv_pipe_init(loop, &tp.out_h, 0);

@@ -15,14 +15,15 @@
 
 /**
  * MCP over stdin/stdout: one JSON text per line ("\n", "\r\n" tolerated),
- * lines up to max_line bytes. stdin may be a pipe, a terminal, a socket or
+ * lines up to max_line bytes; an answer longer than max_answer (0: no bound)
+ * is replaced (srv_conn_set_max_answer). stdin may be a pipe, a terminal, a socket or
  * a regular file (read through the loop's file I/O, since files cannot be
  * polled). When stdin ends (or fails) the calls in flight are finished and
  * answered first, unless stdout's pipe loses its reader (the client is gone:
  * they are cancelled); then the connection is closed and on_eof runs. stdout
  * carries nothing but protocol messages.
  */
-int tp_stdio_start(uv_loop_t *loop, const struct srv_app *app, uint64_t max_line,
+int tp_stdio_start(uv_loop_t *loop, const struct srv_app *app, uint64_t max_line, uint64_t max_answer,
 		   void (*on_eof)(void *arg), void *arg, struct err **errp);
 /** Stop reading, flush what is queued for stdout, release handles. */
 void tp_stdio_stop(void);

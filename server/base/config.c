@@ -38,6 +38,9 @@ void srv_config_defaults(struct srv_config *cfg)
 		.keys = 1000,
 	};
 	cfg->max_line_bytes = 64 * MiB;
+	/* the MCP TypeScript SDK's stdio client drops the connection on a line past 10 MiB
+	   (what it holds counts, with the start of the next message read with it) */
+	cfg->stdio_max_answer = 10000000;
 	cfg->max_upload_bytes = 1024 * MiB;
 	cfg->shutdown_grace_s = 10;
 	cfg->workspace_bytes = 1024 * MiB;
@@ -241,6 +244,7 @@ static const struct scalar_key settings[] = {
 	{ "max_unauthenticated", CFG(max_unauthenticated), NULL, 1, 1000000, "between 1 and 1000000" },
 	{ "max_receiving", CFG(max_receiving), SIZE, 1u << 20, 0, "at least 1M" },
 	{ "max_message", CFG(max_line_bytes), SIZE, 0, 0, NULL },
+	{ "stdio_max_answer", CFG(stdio_max_answer), SIZE, 0, 0, NULL },
 	{ "max_upload", CFG(max_upload_bytes), SIZE, 1, 0, "at least 1 byte" },
 	{ "max_workspace", CFG(workspace_bytes), SIZE, 0, 0, NULL },
 	{ "shutdown_grace", CFG(shutdown_grace_s), DURATION, 0, 0, NULL },

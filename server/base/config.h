@@ -72,6 +72,7 @@ struct srv_config {
 	uint64_t header_timeout_s;	/* serve: a new connection sends its request headers within this */
 	uint64_t max_receiving;		/* serve: bytes of unfinished requests of all clients together */
 	uint64_t max_line_bytes;	/* longest accepted message (stdio line, HTTP body, WebSocket message) */
+	uint64_t stdio_max_answer;	/* stdio: longest answer sent in one line (0: no bound) */
 	uint64_t max_upload_bytes;	/* serve: largest body of a route that streams it to disk (an upload) */
 	uint64_t shutdown_grace_s;	/* serve: SIGTERM lets running calls finish this long */
 	uint64_t workspace_bytes;	/* largest workspace a snapshot accepts */

@@ -26,6 +26,7 @@ struct text {
 struct srv_req {
 	struct srv_conn *conn;
 	json_t *id;
+	char *method;
 	json_t *progress_token;
 	double last_progress;
 	bool has_progress;
@@ -55,6 +56,7 @@ struct srv_conn {
 	size_t ninflight;
 	bool closing;
 	size_t max_inflight;	/* 0: no cap */
+	size_t max_answer;	/* 0: no bound */
 	struct ask *asks;	/* our requests waiting for the client */
 	json_int_t next_ask_id;
 	int busy;		/* nesting depth of engine entry points */
@@ -85,6 +87,8 @@ static void conn_maybe_free(struct srv_conn *c)
 
 bool srv_conn_closing(const struct srv_conn *c) { return c->closing; }
 void srv_conn_set_max_inflight(struct srv_conn *c, size_t max) { c->max_inflight = max; }
+void srv_conn_set_max_answer(struct srv_conn *c, size_t max) { c->max_answer = max; }
+size_t srv_conn_max_answer(const struct srv_conn *c) { return c->max_answer; }
 size_t srv_conn_inflight(const struct srv_conn *c) { return c->ninflight; }
 const char *srv_conn_principal(const struct srv_conn *c) { return c->principal; }
 
@@ -207,21 +211,54 @@ static void req_free(struct srv_req *r)
 {
 	struct srv_conn *c = r->conn;
 
+	free(r->method);
 	json_decref(r->id);
 	json_decref(r->progress_token);
 	free(r);
 	conn_maybe_free(c);
 }
 
+/* r's answer text (taken; NULL: none); one longer than its connection takes is replaced. */
+static void deliver_answer(struct srv_req *r, struct buf *text)
+{
+	struct srv_conn *c = r->conn;
+	size_t len = text ? text->len - c->ops->headroom : 0;
+
+	if (!text || !c->max_answer || len <= c->max_answer) {
+		deliver_text(c, r->text, text);
+		return;
+	}
+	buf_release(text);
+	log_info("rpc: a %s answer of %zu bytes is past the connection's %zu: replaced", r->method, len, c->max_answer);
+	json_t *result = c->app->oversize ? c->app->oversize(r, r->method, len, c->max_answer) : NULL;
+	json_t *ans;
+	if (result) {
+		ans = json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", r->id, "result", result);
+	} else {
+		struct buf m = BUF_INIT;
+		buf_addf(&m, "Internal error: the answer is %zu bytes, more than this connection carries in one message (%zu)",
+			 len, c->max_answer);
+		ans = make_error(r->id, RPC_INTERNAL_ERROR, m.data);
+		buf_release(&m);
+	}
+	deliver(c, r->text, ans);
+}
+
 static void req_finish(struct srv_req *r, json_t *answer)
 {
+	struct srv_conn *c = r->conn;
+	struct buf b = BUF_INIT;
+
 	req_unlink(r);
 	if (r->cancelled) {
 		/* no response for a cancelled request (MCP cancellation rule) */
 		json_decref(answer);
 		answer = NULL;
 	}
-	deliver(r->conn, r->text, answer);
+	if (answer && !c->closing && srv_json_write_text(&b, c->ops->headroom, answer, srv_json_write) < 0)
+		log_error("rpc: cannot serialize an answer");
+	json_decref(answer);
+	deliver_answer(r, b.len ? &b : NULL);
 	req_free(r);
 }
 
@@ -237,7 +274,7 @@ static void result_written(void *arg, struct buf *text, int rc)
 		log_error("rpc: cannot serialize an answer");
 		deliver(r->conn, r->text, make_error(r->id, RPC_INTERNAL_ERROR, "Internal error: the result has no JSON text"));
 	} else {
-		deliver_text(r->conn, r->text, text);
+		deliver_answer(r, text);
 	}
 	req_free(r);
 }
@@ -442,6 +479,7 @@ static void handle_one(struct srv_conn *c, json_t *msg, struct text *t)
 	struct srv_req *r = xcalloc(1, sizeof(*r));
 	r->conn = c;
 	r->id = json_incref(id);
+	r->method = xstrdup(json_string_value(method));
 	if (json_is_object(params)) {
 		json_t *meta = json_object_get(params, "_meta");
 		json_t *tok = json_object_get(meta, "progressToken");

@@ -85,6 +85,9 @@ struct srv_app {
 	void (*closed)(struct srv_conn *c);
 	/* The connection is about to be freed: release per-connection app state. */
 	void (*release)(struct srv_conn *c);
+	/* req's answer is len bytes, more than its connection carries (srv_conn_set_max_answer):
+	   the result to send instead (taken), or NULL for a JSON-RPC error. May be NULL. */
+	json_t *(*oversize)(struct srv_req *req, const char *method, size_t len, size_t max);
 };
 
 struct srv_conn *srv_conn_new(const struct srv_app *app, const struct tp_ops *ops, void *tp,
@@ -106,6 +109,14 @@ void srv_conn_close(struct srv_conn *c);
 bool srv_conn_closing(const struct srv_conn *c);
 /** Most requests one connection may have in flight; more get error -32000 (0: no cap). */
 void srv_conn_set_max_inflight(struct srv_conn *c, size_t max);
+/**
+ * The longest answer the connection's client takes in one message (0: no
+ * bound). A longer one is replaced by what srv_app.oversize says, so that
+ * a client that would drop the whole connection over it (the MCP TypeScript
+ * SDK's stdio client past 10 MiB) gets an error it can act on instead.
+ */
+void srv_conn_set_max_answer(struct srv_conn *c, size_t max);
+size_t srv_conn_max_answer(const struct srv_conn *c);
 /** Requests in flight (not yet finished). */
 size_t srv_conn_inflight(const struct srv_conn *c);
 const char *srv_conn_principal(const struct srv_conn *c);

@@ -3,7 +3,7 @@
 // clients read 8 MiB files; every transport still delivers them whole.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServe, wsClient, httpClient, httpRequest, parseSse } from './helpers.mjs';
+import { startServe, startClient, wsClient, httpClient, httpRequest, parseSse } from './helpers.mjs';
 import { bigReadPings, REST_READ_CONFIG } from '../bench/bigread.mjs';
 
 const SIZE = 8 << 20;
@@ -67,6 +67,45 @@ describe('large replies', () => {
 });
 
 // REST dialects' answers take the same path (tp_req_json: server/base/offload.h)
+describe('large replies over stdio (the official SDK client drops its connection on a line past 10 MiB)', () => {
+  let c;
+  before(async () => { c = await startClient(); });
+  after(async () => { await c?.close(); });
+
+  test('file_read pages an 8 MiB file in windows that fit; a larger read asked for is an error the model can act on, and the connection stays', { timeout: 90000 }, async () => {
+    let lost = null;
+    c.client.onerror = (e) => { lost = e; };
+    const mk = await c.call('execute', { language: 'python', code: `open('big','w').write(''.join(chr(97 + i % 26) for i in range(${SIZE})))\nimport os; open('big.bin','wb').write(os.urandom(${SIZE}))` });
+    assert.equal(mk.isError, undefined, JSON.stringify(mk));
+    for (const encoding of ['utf8', 'base64']) {
+      const parts = [];
+      let offset = 0;
+      for (let n = 0; n < 8; n++) {
+        const r = await c.call('file_read', { path: encoding === 'utf8' ? 'big' : 'big.bin', encoding, offset });
+        assert.equal(r.isError, undefined, `${encoding} at ${offset}: ${r.content?.[0]?.text?.slice(0, 300)}`);
+        const sc = r.structuredContent;
+        assert.ok(sc.bytes > 0 && sc.bytes < SIZE, `${encoding}: a window of ${sc.bytes} bytes`);
+        parts.push(encoding === 'utf8' ? Buffer.from(sc.content) : Buffer.from(sc.content, 'base64'));
+        offset += sc.bytes;
+        if (!sc.truncated) break;
+      }
+      assert.equal(offset, SIZE, `${encoding}: read to the end in ${parts.length} windows`);
+      if (encoding === 'utf8') {
+        const all = Buffer.concat(parts).toString();
+        for (const at of [0, 3999999, SIZE - 26])
+          assert.equal(all.charCodeAt(at), 97 + at % 26, `utf8 at ${at}`);
+      }
+    }
+    // the whole file at once does not fit one line: an isError result naming the bound, not a dropped connection
+    const whole = await c.call('file_read', { path: 'big.bin', encoding: 'base64', length: SIZE });
+    assert.equal(whole.isError, true);
+    assert.match(whole.content[0].text, /more than this connection carries in one message \(10000000 bytes; config stdio_max_answer\).*smaller length/);
+    const after = await c.call('execute', { language: 'shell', code: 'echo still here' });
+    assert.match(after.content[0].text, /still here/);
+    assert.equal(lost, null, `the client lost its connection: ${lost?.message}`);
+  });
+});
+
 describe('large REST answers', () => {
   let srv;
   before(async () => { srv = await startServe({ config: REST_READ_CONFIG }); });

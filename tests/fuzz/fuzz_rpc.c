@@ -58,7 +58,7 @@ static void fz_note(struct srv_conn *c, const char *method, json_t *params)
 	}
 }
 
-static const struct srv_app app = { fz_request, fz_note, NULL, NULL };
+static const struct srv_app app = { fz_request, fz_note, NULL, NULL, NULL };
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size);
 

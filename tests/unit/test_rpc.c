@@ -113,7 +113,14 @@ static void app_note(struct srv_conn *c, const char *m, json_t *p)
 static void app_closed(struct srv_conn *c) { closed_calls++; }
 static void app_release(struct srv_conn *c) { released++; }
 
-static const struct srv_app app = { app_request, app_note, app_closed, app_release };
+static const struct srv_app app = { app_request, app_note, app_closed, app_release, NULL };
+
+static json_t *app_oversize(struct srv_req *r, const char *method, size_t len, size_t max)
+{
+	return json_pack("{s:s, s:I, s:I}", "method", method, "len", (json_int_t)len, "max", (json_int_t)max);
+}
+
+static const struct srv_app oversize_app = { app_request, app_note, app_closed, app_release, app_oversize };
 
 static json_t *last(void)
 {
@@ -360,6 +367,40 @@ int main(void)
 		ok(njobs == 0 && json_array_size(bsent) == 4 && srv_conn_inflight(c) == 0,
 		   "a large result sharing an object: answered at once on the loop, not off it");
 		json_decref(kept);
+		srv_conn_close(c);
+
+		/* answers past the connection's max_answer: replaced, on the loop and off it */
+		c = srv_conn_new(&app, &buf_tp, NULL, "tester");
+		srv_conn_set_max_answer(c, 200000);
+		nheld = 0;
+		send_text(c, "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"hold\"}");
+		srv_req_result(held[0], big_result(300000));
+		run_jobs();
+		m = json_array_get(bsent, json_array_size(bsent) - 1);
+		ok(m && json_integer_value(json_object_get(m, "id")) == 8 && err_code(m) == RPC_INTERNAL_ERROR &&
+		   strstr(json_string_value(json_object_get(json_object_get(m, "error"), "message")), "(200000)") &&
+		   srv_conn_inflight(c) == 0, "max_answer: a 300 KB answer written off the loop becomes an error naming the bound");
+		send_text(c, "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"echo\",\"params\":{\"a\":1}}");
+		m = json_array_get(bsent, json_array_size(bsent) - 1);
+		ok(m && json_integer_value(json_object_get(m, "id")) == 9 && json_object_get(m, "result"),
+		   "max_answer: an answer under it goes as it is");
+		srv_conn_set_max_answer(c, 20);
+		send_text(c, "{\"jsonrpc\":\"2.0\",\"id\":10,\"method\":\"echo\",\"params\":{\"a\":1}}");
+		m = json_array_get(bsent, json_array_size(bsent) - 1);
+		ok(m && json_integer_value(json_object_get(m, "id")) == 10 && err_code(m) == RPC_INTERNAL_ERROR,
+		   "max_answer: an answer written on the loop is replaced too");
+		srv_conn_close(c);
+		c = srv_conn_new(&oversize_app, &buf_tp, NULL, "tester");
+		srv_conn_set_max_answer(c, 200000);
+		nheld = 0;
+		send_text(c, "{\"jsonrpc\":\"2.0\",\"id\":11,\"method\":\"hold\"}");
+		srv_req_result(held[0], big_result(300000));
+		run_jobs();
+		m = json_array_get(bsent, json_array_size(bsent) - 1);
+		ok(m && json_integer_value(json_object_get(m, "id")) == 11 &&
+		   json_integer_value(json_object_get(json_object_get(m, "result"), "len")) > 300000 &&
+		   !strcmp(json_string_value(json_object_get(json_object_get(m, "result"), "method")), "hold"),
+		   "max_answer: the app's oversize hook gives the result sent instead (with the method and length)");
 		srv_conn_close(c);
 		srv_offload_set(NULL);
 		json_decref(bsent);
