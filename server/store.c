@@ -256,8 +256,11 @@ static const char *const stmt_sql[STMT__COUNT] = {
 		"ON CONFLICT (name) DO NOTHING",
 	[STMT_USER_GET] = "SELECT " USER_COLUMNS " FROM users WHERE name = ?1",
 	[STMT_USER_LIST] = "SELECT " USER_COLUMNS " FROM users ORDER BY created_at, name",
-	[STMT_USER_PASSWD] = "UPDATE users SET hash = ?2, tokens_after = ?3 WHERE name = ?1",
-	[STMT_USER_DISABLE] = "UPDATE users SET disabled_at = ?2, tokens_after = ?3 WHERE name = ?1 AND disabled_at IS NULL",
+	/* tokens_after only moves on, past every token issued so far: two changes within
+	   one second must not leave the tokens issued between them valid */
+	[STMT_USER_PASSWD] = "UPDATE users SET hash = ?2, tokens_after = MAX(?3, tokens_after + 1) WHERE name = ?1",
+	[STMT_USER_DISABLE] = "UPDATE users SET disabled_at = ?2, tokens_after = MAX(?3, tokens_after + 1) "
+			      "WHERE name = ?1 AND disabled_at IS NULL",
 	[STMT_USER_ENABLE] = "UPDATE users SET disabled_at = NULL WHERE name = ?1 AND disabled_at IS NOT NULL",
 	[STMT_USER_ROLE] = "UPDATE users SET role = ?2 WHERE name = ?1 AND role <> ?2",
 	[STMT_ALERT_PUT] = "INSERT INTO alerts (id, rule, severity, status, triggered_at, updated_at, doc) "

@@ -695,6 +695,18 @@ static void test_users(void)
 	ok(srv_users_verify(u, old, principal, sizeof(principal)) == 1, "a token within the skew of its expiry: accepted");
 	sleep(3);
 	ok(srv_users_verify(u, old, principal, sizeof(principal)) == 0, "three seconds later it has expired, remembered or not");
+	/* two password changes within one second: a token issued between them (dated tokens_after) dies with the second */
+	ok(srv_user_passwd(st, "gina", "password-2", 10, &e) == 0 && srv_store_user_get(st, "gina", &row, &e) == 1,
+	   "gina changes her password");
+	struct srv_jwt_claims mid = { .sub = "gina", .role = "user", .iat = row.tokens_after, .nbf = row.tokens_after,
+				      .exp = row.tokens_after + 60 };
+	char *between = srv_jwt_sign(secret, 32, iss, &mid);
+	ok(srv_users_verify(u, between, principal, sizeof(principal)) == 1, "a token issued after the change is accepted");
+	int64_t first = row.tokens_after;
+	ok(srv_user_passwd(st, "gina", "password-3", 10, &e) == 0 && srv_store_user_get(st, "gina", &row, &e) == 1 &&
+	   row.tokens_after > first, "a second change at once moves tokens_after on");
+	ok(srv_users_verify(u, between, principal, sizeof(principal)) == 0, "and refuses the token issued between the two");
+	free(between);
 	ok(srv_user_disable(st, "gina", &e) == 0, "disable gina");
 	ok(srv_users_verify(u, tok, principal, sizeof(principal)) == 0, "her remembered token is refused at once");
 	c = (struct srv_jwt_claims){ .sub = "alice", .role = "user", .iat = now - 100, .nbf = now - 100, .exp = now + 60 };
