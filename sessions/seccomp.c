@@ -6,6 +6,7 @@
 #include "../server/base/common.h"
 
 #include <linux/btrfs.h>
+#include <linux/net.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <stddef.h>
@@ -13,12 +14,15 @@
 #include <seccomp.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "../server/base/banned.h"
 
-/* Syscalls that return EPERM (docs/security.md lists them with reasons). */
+/* Syscalls that return EPERM (docs/security.md lists them with reasons):
+   every call Docker's default profile (moby/profiles seccomp/default.json)
+   refuses to a container without added capabilities, and a few more. */
 static const char *const eperm_syscalls[] = {
 	/* mounts and namespaces */
 	"mount", "umount", "umount2", "pivot_root", "unshare", "setns", "chroot",
@@ -28,19 +32,25 @@ static const char *const eperm_syscalls[] = {
 	"kexec_load", "kexec_file_load", "init_module", "finit_module",
 	"delete_module", "create_module", "query_module", "get_kernel_syms",
 	"reboot", "swapon", "swapoff", "acct", "settimeofday", "clock_settime",
-	"clock_adjtime", "adjtimex", "stime", "syslog", "vhangup", "nfsservctl",
-	"quotactl", "quotactl_fd", "lookup_dcookie", "iopl", "ioperm",
+	"clock_settime64", "clock_adjtime", "adjtimex", "stime", "syslog", "vhangup",
+	"nfsservctl", "quotactl", "quotactl_fd", "lookup_dcookie", "iopl", "ioperm",
 	"vm86", "vm86old", "uselib", "ustat", "sysfs", "_sysctl",
 	/* large kernel attack surface the sandbox does not need */
 	"keyctl", "add_key", "request_key", "bpf", "perf_event_open", "userfaultfd",
 	"io_uring_setup", "io_uring_enter", "io_uring_register", "fanotify_init",
 	"open_by_handle_at", "name_to_handle_at",
-	/* other processes' memory and the machine's memory placement */
-	"process_vm_readv", "process_vm_writev", "kcmp",
+	/* other processes' memory and files, and the machine's memory placement */
+	"process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd", "process_madvise",
 	"move_pages", "migrate_pages", "mbind", "set_mempolicy", "get_mempolicy",
 	"set_mempolicy_home_node",
 	/* never implemented on x86-64: refuse rather than trust ENOSYS */
 	"afs_syscall", "tuxcall", "security", "vserver", "putpmsg", "getpmsg",
+	/* 32-bit x86 only: obsolete calls the kernel keeps for old binaries
+	   (libc uses the rt_ and new forms; several were never implemented) */
+	"break", "stty", "gtty", "ftime", "prof", "lock", "mpx", "ulimit", "profil",
+	"idle", "oldstat", "oldfstat", "oldlstat", "readdir", "olduname",
+	"oldolduname", "signal", "sigaction", "sigsuspend", "sigpending",
+	"sgetmask", "ssetmask", "nice", "bdflush",
 };
 
 /* Calls newer than the libseccomp mcpbox may be built with (Debian 12 has
@@ -53,13 +63,18 @@ static const struct {
 } eperm_by_number[] = {
 	{ "statmount", 457 },	/* mount information; like the mount calls above */
 	{ "listmount", 458 },
+	{ "lsm_get_self_attr", 459 },	/* security modules: Docker wants CAP_SYS_ADMIN */
+	{ "lsm_set_self_attr", 460 },
+	{ "lsm_list_modules", 461 },
 	{ "open_tree_attr", 467 },	/* open_tree and mount_setattr in one */
 };
 #define SYSCALL_FIRST_BY_NUMBER 451
-/* Every call numbered past the newest one reviewed (file_setattr, Linux
-   6.17) answers ENOSYS, as Docker's allow-list does for calls it does not
-   know: programs take that as "an older kernel" and fall back. */
-#define SYSCALL_NEWEST_REVIEWED 469
+/* Every call numbered past open_tree_attr (Linux 6.15) answers ENOSYS:
+   Docker's profile allows none of them (file_getattr, file_setattr, listns,
+   ...), and like runc for calls newer than its profile, ENOSYS rather than
+   EPERM, which programs take as "an older kernel" and fall back. A new call
+   stays refused until it is reviewed here. */
+#define SYSCALL_ENOSYS_AFTER 467
 #define X32_SYSCALL_BIT 0x40000000u
 
 /* btrfs ioctls that make or remove subvolumes and snapshots, or touch quota
@@ -74,6 +89,12 @@ static const unsigned long btrfs_ioctls[] = {
 	BTRFS_IOC_QGROUP_LIMIT, BTRFS_IOC_QUOTA_RESCAN, BTRFS_IOC_SUBVOL_SETFLAGS,
 	BTRFS_IOC_DEFAULT_SUBVOL,
 };
+
+/* Socket families refused, as Docker does: the kernel's crypto API
+   (AF_ALG, much kernel code for no need here) and virtual machine sockets
+   (AF_VSOCK, which talk to the hypervisor and the host's virtual machines,
+   outside the sandbox's network namespace). */
+static const unsigned socket_families[] = { AF_ALG, AF_VSOCK };
 
 /* clone() flags that create namespaces. CLONE_NEWTIME shares its bit with
    the exit-signal byte of clone(), so it can only be refused via clone3. */
@@ -119,6 +140,21 @@ static int add_rules(scmp_filter_ctx ctx, struct err **errp)
 		if (rc < 0)
 			return err_set(errp, -rc, "seccomp: rule for ioctl");
 	}
+	/* The kernel reads the family as 32 bits: compare those alone. On
+	   32-bit x86, socketcall(SYS_SOCKET) hides the family behind a pointer
+	   the filter cannot read, so libseccomp refuses that form whole (said
+	   again here so that it stays refused): else any program could reach
+	   AF_ALG with int $0x80. The direct 32-bit socket call works. */
+	for (size_t i = 0; i < ARRAY_SIZE(socket_families); i++) {
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(socket), 1,
+				      SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffUL, socket_families[i]));
+		if (rc < 0)
+			return err_set(errp, -rc, "seccomp: rule for socket");
+	}
+	rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(socketcall), 1,
+			      SCMP_A0(SCMP_CMP_EQ, SYS_SOCKET));
+	if (rc < 0 && rc != -EEXIST)
+		return err_set(errp, -rc, "seccomp: rule for socketcall");
 	for (size_t i = 0; i < ARRAY_SIZE(clone_ns_flags); i++) {
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
 				      SCMP_A0(SCMP_CMP_MASKED_EQ, clone_ns_flags[i], clone_ns_flags[i]));
@@ -150,7 +186,7 @@ static size_t prefix_build(struct sock_filter *out)
 	for (size_t k = 0; k < n; k++, i++)
 		out[i] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, eperm_by_number[k].nr,
 						      (uint8_t)(eperm - i - 1), 0);
-	out[i] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, SYSCALL_NEWEST_REVIEWED,
+	out[i] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, SYSCALL_ENOSYS_AFTER,
 					      (uint8_t)(enosys - i - 1), (uint8_t)(end - i - 1));
 	i++;
 	out[i++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA));

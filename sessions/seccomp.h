@@ -2,10 +2,12 @@
  * seccomp.h — the syscall filter every sandboxed program runs under.
  * Internal to sessions/; used by the worker (sandbox_init.c).
  *
- * Default allow; namespace, mount, module, kexec, keyring, bpf, perf,
- * clock and similar host-affecting syscalls fail with EPERM (clone3: ENOSYS
- * so glibc falls back to clone, where CLONE_NEW* flags get EPERM). ptrace
- * stays allowed (gdb, strace). The same rules cover x86_64, x32 and i386 so a
+ * Default allow; every call Docker's default profile refuses to a container
+ * without added capabilities fails with EPERM (namespace, mount, module,
+ * kexec, keyring, bpf, perf, clock, pidfd_getfd, AF_ALG sockets, ...), and a
+ * few more (docs/security.md lists them); clone3 gets ENOSYS so glibc falls
+ * back to clone, where CLONE_NEW* flags get EPERM, and so do calls newer than
+ * the last one reviewed. ptrace stays allowed (gdb, strace). The same rules cover x86_64, x32 and i386 so a
  * 32-bit syscall cannot bypass them; any other architecture is killed.
  *
  * The worker builds the BPF program once (sess_seccomp_build) and each

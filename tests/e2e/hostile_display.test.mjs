@@ -12,6 +12,7 @@ import { startClient, bareDataDir, textOf, poll, sleep, REPO, hostPidsMatching, 
 // names this run's fake X servers (an argument they ignore): other suites may run on the host at once
 const RUN_TAG = `run-${process.pid}-${Date.now()}`;
 const FAKE = fs.readFileSync(path.join(REPO, 'tests', 'e2e', 'fixtures', 'fake_x.py'), 'utf8');
+const SENDFD = fs.readFileSync(path.join(REPO, 'tests', 'e2e', 'fixtures', 'ptrace_sendfd.c'), 'utf8');
 
 function fdCount(pid) {
   return fs.readdirSync(`/proc/${pid}/fd`).length;
@@ -148,16 +149,34 @@ print('scribbled')`,
     await srv.call('session_destroy', { session_id: sid });
   });
 
-  // Sandbox code can take the agent's end of the channel (same uid: pidfd_getfd) and speak for
-  // it: the server's checks are all that stands between it and a compromised agent.
-  const speakAsAgent = (mode) => `import ctypes, os, socket, struct, sys, time
-libc = ctypes.CDLL(None, use_errno=True)
-pid = next(int(p) for p in os.listdir('/proc') if p.isdigit() and
-           open('/proc/%s/cmdline' % p, 'rb').read().split(b'\\0')[1:2] == [b'display-agent'])
-fd = libc.syscall(438, os.pidfd_open(pid), 3, 0)	# pidfd_getfd: the agent's fd 3
-if fd < 0:
-    sys.exit('pidfd_getfd: errno %d' % ctypes.get_errno())
-s = socket.socket(fileno=fd)
+  // Sandbox code can take the agent's end of the channel and speak for it: the server's checks
+  // are all that stands between it and a compromised agent. The filter refuses pidfd_getfd, but
+  // ptrace stays allowed (same uid): tests/e2e/fixtures/ptrace_sendfd.c, compiled in the
+  // sandbox, makes the agent send its fd 3 to the attacker over a Unix socket.
+  async function installSendFd(client, sid) {
+    await client.call('file_write', { session_id: sid, path: 'ptrace_sendfd.c', content: SENDFD });
+    const c = await client.call('execute', { session_id: sid, language: 'shell',
+      code: 'cc -O2 -o /workspace/ptrace_sendfd /workspace/ptrace_sendfd.c' });
+    assert.equal(c.structuredContent?.exit_code, 0, `the ptrace helper compiles in the sandbox: ${textOf(c)}`);
+  }
+  // python: the agent's pid (or None) and its channel taken with the helper (or None, why)
+  const TAKE_CHANNEL = `import os, socket, subprocess
+def agent_pid():
+    return next((int(p) for p in os.listdir('/proc') if p.isdigit() and
+                 open('/proc/%s/cmdline' % p, 'rb').read().split(b'\\0')[1:2] == [b'display-agent']), None)
+def take_channel(pid):
+    name = 'steal-%d' % os.getpid()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as r:
+        r.bind('\\0' + name)
+        p = subprocess.run(['/workspace/ptrace_sendfd', str(pid), '3', name], capture_output=True, text=True)
+        if p.returncode:
+            return None, p.stderr
+        return socket.socket(fileno=socket.recv_fds(r, 1, 1)[1][0]), ''
+`;
+  const speakAsAgent = (mode) => `${TAKE_CHANNEL}import struct, sys, time
+s, why = take_channel(agent_pid())	# the agent's fd 3
+if s is None:
+    sys.exit('ptrace_sendfd: ' + why)
 msg = lambda t, a=0, b=0, c=0, d=0, u=b'': struct.pack('<5I256s', t, a, b, c, d, u)
 mode = '${mode}'
 if mode == 'garbage':
@@ -182,6 +201,7 @@ print('done')`;
       const fdsBefore = fdCount(srv.pid), agentsBefore = agents();
       const sid = (await srv.call('session_create', {})).structuredContent.session_id;
       assert.ok(!(await srv.call('screenshot', { session_id: sid })).isError);
+      await installSendFd(srv, sid);
       const e = await srv.call('execute', { session_id: sid, language: 'python', code: speakAsAgent(mode) });
       assert.match(e.structuredContent?.stdout || '', /done/, textOf(e));
       const stopped = await poll(async () =>
@@ -207,21 +227,21 @@ print('done')`;
       const made = await one.call('execute', { session_id: sid, language: 'python', timeout_s: 120, code:
         'import os, base64\nfor i in range(300):\n    open(f"f{i}.txt", "w").write(base64.encodebytes(os.urandom(192 * 1024)).decode())' });
       assert.equal(made.isError, undefined, textOf(made));
-      const racer = `import ctypes, os, socket, struct, sys, time
-libc = ctypes.CDLL(None, use_errno=True)
+      await installSendFd(one, sid);
+      const racer = `${TAKE_CHANNEL}import struct, sys, time
 end = time.time() + 15
-fd = -1
-while time.time() < end:
+s, why = None, 'no display agent'
+while s is None and time.time() < end:
     try:
-        pid = next(int(p) for p in os.listdir('/proc') if p.isdigit() and
-                   open('/proc/%s/cmdline' % p, 'rb').read().split(b'\\0')[1:2] == [b'display-agent'])
-    except (StopIteration, OSError):
+        pid = agent_pid()
+    except OSError:
+        pid = None
+    if pid is None:
         time.sleep(0.001)
         continue
-    fd = libc.syscall(438, os.pidfd_open(pid), 3, 0)
-    if fd >= 0:
-        break
-s = socket.socket(fileno=fd)
+    s, why = take_channel(pid)
+if s is None:
+    sys.exit('ptrace_sendfd: ' + why)
 s.send(struct.pack('<5I256s', 1, 1280, 800, 0, 1280 * 4, b''))
 try:
     s.send(b'\\x02' * 7)
@@ -251,6 +271,7 @@ print('sent')`;
     const fdsBefore = fdCount(srv.pid), agentsBefore = agents();
     const sid = (await srv.call('session_create', {})).structuredContent.session_id;
     assert.ok(!(await srv.call('screenshot', { session_id: sid })).isError);
+    await installSendFd(srv, sid);
     const c0 = cpuTicks(srv.pid), t0 = Date.now();
     const flood = srv.call('execute', { session_id: sid, language: 'python', code: speakAsAgent('flood') });
     let worst = 0;

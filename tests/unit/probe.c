@@ -4,7 +4,8 @@
  * what it saw on stdout, one fact per line, for the test to judge:
  *
  *   probe syscalls         "NAME ERRNO" per refused-call candidate (0: allowed;
- *                          names starting enosys_ must get ENOSYS, ok_ 0)
+ *                          names starting enosys_ must get ENOSYS, ok_ 0;
+ *                          "skip_i386 1" if this kernel runs no 32-bit calls)
  *   probe memrace SECONDS  races opens of /proc/PID/mem of the worker's new
  *                          children (test_sandbox spawns them meanwhile):
  *                          "early_open N", "early_denied N", "late_open N"
@@ -16,12 +17,17 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <linux/btrfs.h>
+#include <linux/net.h>
 #include <sys/inotify.h>
 #include <sys/ptrace.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -85,6 +91,9 @@ static const struct call calls[] = {
 	{ "process_vm_readv", SYS_process_vm_readv, { 1, 0, 0, 0, 0, 0 } },
 	{ "process_vm_writev", SYS_process_vm_writev, { 1, 0, 0, 0, 0, 0 } },
 	{ "kcmp", SYS_kcmp, { 1, 1, -1, 0, 0 } },
+	{ "pidfd_getfd", SYS_pidfd_getfd, { -1, 0, 0 } },
+	{ "process_madvise", SYS_process_madvise, { -1, 0, 0, 0, 0 } },
+	{ "set_mempolicy_home_node", SYS_set_mempolicy_home_node, { 0, 0, 0, 1 } },
 	{ "fanotify_init", SYS_fanotify_init, { -1, -1 } },
 	{ "unshare_user", SYS_unshare, { 0x10000000 } },
 	{ "unshare_mnt", SYS_unshare, { 0x00020000 } },
@@ -106,6 +115,10 @@ static const struct call calls[] = {
 	{ "setdomainname", SYS_setdomainname, { 0, 0 } },
 	{ "open_tree", SYS_open_tree, { -1, 0, -1 } },
 	{ "fsopen", SYS_fsopen, { 0, -1 } },
+	{ "fsconfig", SYS_fsconfig, { -1, 0, 0, 0, 0 } },
+	{ "fsmount", SYS_fsmount, { -1, 0, 0 } },
+	{ "fspick", SYS_fspick, { -1, 0, 0 } },
+	{ "move_mount", SYS_move_mount, { -1, 0, -1, 0, 0 } },
 	{ "mount_setattr", SYS_mount_setattr, { -1, 0, -1, 0, 0 } },
 	{ "quotactl_fd", SYS_quotactl_fd, { -1, 0, 0, 0 } },
 	{ "afs_syscall", SYS_afs_syscall, { 0 } },
@@ -118,8 +131,14 @@ static const struct call calls[] = {
 	{ "statmount", 457, { 0, 0, 0, 0 } },
 	{ "listmount", 458, { 0, 0, 0, 0 } },
 	{ "open_tree_attr", 467, { -1, 0, -1, 0, 0 } },
+	{ "lsm_get_self_attr", 459, { 0, 0, 0, 0 } },
+	{ "lsm_set_self_attr", 460, { 0, 0, 0, 0 } },
+	{ "lsm_list_modules", 461, { 0, 0, 0 } },
 	{ "listmount_x32", 0x40000000L | 458, { 0, 0, 0, 0 } },
-	/* past the newest reviewed call: ENOSYS from the filter */
+	{ "lsm_list_modules_x32", 0x40000000L | 461, { 0, 0, 0 } },
+	/* past open_tree_attr (467), the newest call reviewed: ENOSYS from the filter */
+	{ "enosys_file_getattr", 468, { -1, 0, 0, 0, 0 } },
+	{ "enosys_file_setattr", 469, { -1, 0, 0, 0, 0 } },
 	{ "enosys_470", 470, { 0 } },
 	{ "enosys_1000", 1000, { 0 } },
 	{ "enosys_x32_470", 0x40000000L | 470, { 0 } },
@@ -131,11 +150,131 @@ static const struct call calls[] = {
 	{ "ioctl_btrfs_qgroup_limit", SYS_ioctl, { -1, (long)BTRFS_IOC_QGROUP_LIMIT, 0 } },
 	/* the kernel reads the request as 32 bits: high bits set change nothing */
 	{ "ioctl_btrfs_subvol_create_high", SYS_ioctl, { -1, (long)(0xffffffff00000000UL | BTRFS_IOC_SUBVOL_CREATE_V2), 0 } },
+	/* socket families (a bad type: let through, the kernel says EINVAL before making a socket) */
+	{ "socket_af_alg", SYS_socket, { AF_ALG, 0xff00, 0 } },
+	{ "socket_af_vsock", SYS_socket, { AF_VSOCK, 0xff00, 0 } },
+	{ "socket_af_alg_high", SYS_socket, { 0x100000000L | AF_ALG, 0xff00, 0 } },
+	{ "socket_af_alg_x32", 0x40000000L | SYS_socket, { AF_ALG, 0xff00, 0 } },
 	/* controls: these must keep working */
+	{ "ok_socket_unix", SYS_socket, { AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0 } },
 	{ "ok_personality_query", SYS_personality, { 0xffffffffL } },
 	{ "ok_personality_default", SYS_personality, { 0 } },
 	{ "ok_getpid", SYS_getpid, { 0 } },
 };
+
+/* socketcall(SYS_SOCKETPAIR)'s arguments: 32-bit words at an address a
+   32-bit call can pass (this static program is not position independent) */
+static int pair_fds[2];
+static uint32_t pair_args[4] = { AF_UNIX, SOCK_DGRAM, 0, 0 };
+
+/* The same through the 32-bit x86 entry (int $0x80 works from 64-bit code
+   and the filter sees the i386 architecture): numbers and arguments are
+   i386's, five at most. */
+static const struct call calls_i386[] = {
+	{ "i386_pidfd_getfd", 438, { -1, 0, 0 } },
+	{ "i386_process_madvise", 440, { -1, 0, 0, 0, 0 } },
+	{ "i386_socket_af_alg", 359, { AF_ALG, 0xff00, 0 } },
+	{ "i386_socket_af_vsock", 359, { AF_VSOCK, 0xff00, 0 } },
+	/* the family is behind socketcall's pointer: SYS_SOCKET is refused whole */
+	{ "i386_socketcall_socket", 102, { SYS_SOCKET, 0 } },
+	{ "i386_umount", 22, { 0 } },
+	{ "i386_stime", 25, { 0 } },
+	{ "i386_clock_settime64", 404, { -1, 0 } },
+	{ "i386_vm86old", 113, { 0 } },
+	{ "i386_vm86", 166, { 0, 0 } },
+	{ "i386_break", 17, { 0 } },
+	{ "i386_stty", 31, { 0, 0 } },
+	{ "i386_gtty", 32, { 0, 0 } },
+	{ "i386_ftime", 35, { 0 } },
+	{ "i386_prof", 44, { 0 } },
+	{ "i386_lock", 53, { 0 } },
+	{ "i386_mpx", 56, { 0 } },
+	{ "i386_ulimit", 58, { 0 } },
+	{ "i386_profil", 98, { 0 } },
+	{ "i386_idle", 112, { 0 } },
+	{ "i386_oldstat", 18, { 0, 0 } },
+	{ "i386_oldfstat", 28, { -1, 0 } },
+	{ "i386_oldlstat", 84, { 0, 0 } },
+	{ "i386_readdir", 89, { -1, 0, 1 } },
+	{ "i386_olduname", 109, { 0 } },
+	{ "i386_oldolduname", 59, { 0 } },
+	{ "i386_signal", 48, { 0, 0 } },
+	{ "i386_sigaction", 67, { 0, 0, 0 } },
+	{ "i386_sigpending", 73, { 0 } },
+	{ "i386_sgetmask", 68, { 0 } },
+	{ "i386_ssetmask", 69, { 0 } },	/* the mask is empty already */
+	{ "i386_nice", 34, { 0 } },
+	{ "i386_bdflush", 134, { 0, 0 } },
+	{ "ok_i386_getpid", 20, { 0 } },
+	{ "ok_i386_socket_unix", 359, { AF_UNIX, SOCK_DGRAM, 0 } },
+	{ "ok_i386_socketcall_socketpair", 102, { SYS_SOCKETPAIR, (long)pair_args } },
+};
+
+static long int80(long nr, const long *a)
+{
+	long ret;
+
+	__asm__ volatile("int $0x80"
+			 : "=a"(ret)
+			 : "a"(nr), "b"(a[0]), "c"(a[1]), "d"(a[2]), "S"(a[3]), "D"(a[4])
+			 : "memory", "r8", "r9", "r10", "r11");
+	return ret;
+}
+
+static sigjmp_buf no_i386;
+
+static void on_segv(int sig __attribute__((unused)))
+{
+	siglongjmp(no_i386, 1);
+}
+
+static void on_usr1(int sig __attribute__((unused)))
+{
+}
+
+static int try_i386(const struct call *c)
+{
+	long r = int80(c->nr, c->a);
+
+	return r < 0 && r >= -4095 ? (int)-r : 0;
+}
+
+/* i386 sigsuspend (mask in its third argument) with SIGUSR1 pending and
+   blocked: let through, it unblocks it and returns EINTR at once. */
+static int try_i386_sigsuspend(void)
+{
+	sigset_t usr1;
+	int e;
+
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	signal(SIGUSR1, on_usr1);
+	sigprocmask(SIG_BLOCK, &usr1, NULL);
+	raise(SIGUSR1);
+	e = try_i386(&(struct call){ "i386_sigsuspend", 72, { 0, 0, 0 } });
+	signal(SIGUSR1, SIG_IGN);	/* drops it if it is still pending */
+	sigprocmask(SIG_UNBLOCK, &usr1, NULL);
+	return e;
+}
+
+static void syscalls_i386(void)
+{
+	struct sigaction sa = { .sa_handler = on_segv }, old;
+
+	/* a kernel without 32-bit emulation answers int $0x80 with SIGSEGV */
+	sigaction(SIGSEGV, &sa, &old);
+	if (sigsetjmp(no_i386, 1)) {
+		sigaction(SIGSEGV, &old, NULL);
+		printf("skip_i386 1\n");
+		return;
+	}
+	try_i386(&(struct call){ "getpid", 20, { 0 } });
+	sigaction(SIGSEGV, &old, NULL);
+	pair_args[3] = (uint32_t)(uintptr_t)pair_fds;
+	for (size_t i = 0; i < sizeof(calls_i386) / sizeof(calls_i386[0]); i++)
+		printf("%s %d\n", calls_i386[i].name, try_i386(&calls_i386[i]));
+	printf("i386_sigsuspend %d\n", try_i386_sigsuspend());
+}
 
 static int mode_syscalls(void)
 {
@@ -143,6 +282,7 @@ static int mode_syscalls(void)
 		const struct call *c = &calls[i];
 		printf("%s %d\n", c->name, try_call(c->nr, c->a[0], c->a[1], c->a[2], c->a[3], c->a[4], c->a[5]));
 	}
+	syscalls_i386();
 	return 0;
 }
 
