@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -295,65 +296,107 @@ void sess_cgroup_copy(struct sess_cgroup *dst, const struct sess_cgroup *src)
 	dst->acct_base = src->acct_base ? xstrdup(src->acct_base) : NULL;
 }
 
-static char *cg_file(const char *base, const char *id, const char *file)
+int sess_cgroup_group_name(const char *owner, char out[SESS_CGROUP_GROUP_SIZE], struct err **errp)
+{
+	unsigned char d[EVP_MAX_MD_SIZE];
+	unsigned n = 0;
+
+	if (!owner) {
+		snprintf(out, SESS_CGROUP_GROUP_SIZE, "%s", SESS_CGROUP_POOL);
+		return 0;
+	}
+	if (EVP_Digest(owner, strlen(owner), d, &n, EVP_sha256(), NULL) != 1 || n < 16)
+		return err_set(errp, 0, "cgroup: cannot name the owner's group (SHA-256 failed)");
+	/* 128 bits: no owner can pick a name that lands in another's group */
+	memcpy(out, "key-", 4);
+	for (unsigned i = 0; i < 16; i++)
+		snprintf(out + 4 + 2 * i, 3, "%02x", d[i]);
+	return 0;
+}
+
+/* <base>[/<group>[/<id>]][/<file>] */
+static char *cg_path(const char *base, const char *group, const char *id, const char *file)
 {
 	struct buf b = BUF_INIT;
 
-	buf_addf(&b, "%s/%s%s%s", base, id, file ? "/" : "", file ? file : "");
+	buf_adds(&b, base);
+	if (group)
+		buf_addf(&b, "/%s", group);
+	if (id)
+		buf_addf(&b, "/%s", id);
+	if (file)
+		buf_addf(&b, "/%s", file);
 	return buf_detach(&b);
 }
 
-static int cg_write(const char *base, const char *id, const char *file, const char *val,
+static int cg_write(const char *base, const char *group, const char *id, const char *file, const char *val,
 		    struct err **errp)
 {
-	auto_free char *p = cg_file(base, id, file);
+	auto_free char *p = cg_path(base, group, id, file);
 
 	if (write_str(p, val) < 0)
 		return err_set(errp, errno, "cgroup: set %s", file);
 	return 0;
 }
 
-static int set_memory(const struct sess_cgroup *cg, const char *id, uint64_t bytes,
+static int set_memory(const struct sess_cgroup *cg, const char *group, const char *id, uint64_t bytes,
 		      struct err **errp)
 {
+	const char *b = cg->mem_base;
 	char v[32];
 
 	if (cg->version == 2) {
 		snprintf(v, sizeof(v), bytes ? "%" PRIu64 : "max", bytes);
-		if (cg_write(cg->mem_base, id, "memory.max", v, errp) < 0)
+		if (cg_write(b, group, id, "memory.max", v, errp) < 0)
 			return -1;
 		/* No swap: the limit means what it says, and OOM comes promptly. */
-		cg_write(cg->mem_base, id, "memory.swap.max", bytes ? "0" : "max", NULL);
+		cg_write(b, group, id, "memory.swap.max", bytes ? "0" : "max", NULL);
 		return 0;
 	}
 	snprintf(v, sizeof(v), bytes ? "%" PRIu64 : "-1", bytes);
 	if (!cg->memsw)
-		return cg_write(cg->mem_base, id, "memory.limit_in_bytes", v, errp);
+		return cg_write(b, group, id, "memory.limit_in_bytes", v, errp);
 	/* memsw must stay >= limit: lower limit first, raise memsw first. */
-	if (cg_write(cg->mem_base, id, "memory.limit_in_bytes", v, NULL) == 0) {
-		return cg_write(cg->mem_base, id, "memory.memsw.limit_in_bytes", v, errp);
-	}
-	if (cg_write(cg->mem_base, id, "memory.memsw.limit_in_bytes", v, errp) < 0)
+	if (cg_write(b, group, id, "memory.limit_in_bytes", v, NULL) == 0)
+		return cg_write(b, group, id, "memory.memsw.limit_in_bytes", v, errp);
+	if (cg_write(b, group, id, "memory.memsw.limit_in_bytes", v, errp) < 0)
 		return -1;
-	return cg_write(cg->mem_base, id, "memory.limit_in_bytes", v, errp);
+	return cg_write(b, group, id, "memory.limit_in_bytes", v, errp);
 }
 
-static int set_pids(const struct sess_cgroup *cg, const char *id, uint32_t n, struct err **errp)
+static int set_pids(const struct sess_cgroup *cg, const char *group, const char *id, uint32_t n,
+		    struct err **errp)
 {
 	char v[32];
 
 	snprintf(v, sizeof(v), n ? "%" PRIu32 : "max", n);
-	return cg_write(cg->pids_base, id, "pids.max", v, errp);
+	return cg_write(cg->pids_base, group, id, "pids.max", v, errp);
 }
 
 /*
  * CFS bandwidth: millis thousandths of a CPU are a quota of millis * period /
  * 1000 in every period. The kernel's default period (100 ms) lets a 0.5 CPU
- * session run 50 ms, then wait 50 ms.
+ * session run 50 ms, then wait 50 ms. Groups and sandboxes use the same
+ * period, so their quotas compare as they are.
  */
 #define CPU_PERIOD_US 100000
 
-static int set_cpu(const struct sess_cgroup *cg, const char *id, uint32_t millis, struct err **errp)
+/* The CPU quota of a v1 group in µs a period, 0 for none (or unreadable). */
+static uint64_t v1_group_quota(const struct sess_cgroup *cg, const char *group)
+{
+	auto_free char *p = cg_path(cg->cpu_base, group, NULL, "cpu.cfs_quota_us");
+	char v[32];
+	long long q;
+
+	if (read_small(p, v, sizeof(v)) < 0)
+		return 0;
+	q = strtoll(v, NULL, 10);
+	return q > 0 ? (uint64_t)q : 0;
+}
+
+/* The CPU cap of a group (id NULL) or of a sandbox in it. */
+static int set_cpu(const struct sess_cgroup *cg, const char *group, const char *id, uint32_t millis,
+		   struct err **errp)
 {
 	uint64_t quota = (uint64_t)millis * CPU_PERIOD_US / 1000;
 	char v[64];
@@ -363,23 +406,27 @@ static int set_cpu(const struct sess_cgroup *cg, const char *id, uint32_t millis
 			snprintf(v, sizeof(v), "%" PRIu64 " %u", quota, CPU_PERIOD_US);
 		else
 			snprintf(v, sizeof(v), "max %u", CPU_PERIOD_US);
-		return cg_write(cg->cpu_base, id, "cpu.max", v, errp);
+		return cg_write(cg->cpu_base, group, id, "cpu.max", v, errp);
 	}
+	/* v1 refuses a child more than its parent (v2 takes the smaller) */
+	uint64_t parent = id ? v1_group_quota(cg, group) : 0;
+	if (parent && millis && quota > parent)
+		quota = parent;
 	snprintf(v, sizeof(v), "%u", CPU_PERIOD_US);
-	if (cg_write(cg->cpu_base, id, "cpu.cfs_period_us", v, errp) < 0)
+	if (cg_write(cg->cpu_base, group, id, "cpu.cfs_period_us", v, errp) < 0)
 		return -1;
 	snprintf(v, sizeof(v), millis ? "%" PRIu64 : "-1", quota);
-	return cg_write(cg->cpu_base, id, "cpu.cfs_quota_us", v, errp);
+	return cg_write(cg->cpu_base, group, id, "cpu.cfs_quota_us", v, errp);
 }
 
-int sess_cgroup_set_limits(const struct sess_cgroup *cg, const char *id,
+int sess_cgroup_set_limits(const struct sess_cgroup *cg, const char *group, const char *id,
 			   const struct sess_limits *l, struct err **errp)
 {
-	if (cg->memory && set_memory(cg, id, l->memory_bytes, errp) < 0)
+	if (cg->memory && set_memory(cg, group, id, l->memory_bytes, errp) < 0)
 		return -1;
-	if (cg->pids && set_pids(cg, id, l->max_pids, errp) < 0)
+	if (cg->pids && set_pids(cg, group, id, l->max_pids, errp) < 0)
 		return -1;
-	if (cg->cpu && set_cpu(cg, id, l->cpu_millis, errp) < 0)
+	if (cg->cpu && set_cpu(cg, group, id, l->cpu_millis, errp) < 0)
 		return -1;
 	return 0;
 }
@@ -409,27 +456,80 @@ static size_t cg_bases(const struct sess_cgroup *cg, const char *dirs[CG_MAX_BAS
 	return n;
 }
 
-int sess_cgroup_create(const struct sess_cgroup *cg, const char *id,
-		       const struct sess_limits *l, struct err **errp)
+/* v2: a group hands its sandboxes the controllers the base has (each time:
+   another mcpbox on the base may have made the group a moment ago). A group
+   that is gone meanwhile is made again by the caller. */
+static int enable_controllers(const struct sess_cgroup *cg, const char *group, struct err **errp)
+{
+	static const char *const names[] = { "+memory", "+pids", "+cpu" };
+	const bool on[] = { cg->memory, cg->pids, cg->cpu };
+
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+		if (on[i] && cg_write(cg->mem_base, group, NULL, "cgroup.subtree_control", names[i], NULL) < 0 &&
+		    errno != ENOENT)
+			return err_set(errp, errno, "cgroup: enable %s in the group", names[i] + 1);
+	return 0;
+}
+
+/*
+ * mkdir <base>/<group>/<id> in every hierarchy, and the group when it is not
+ * there. Whoever removes a group that has just become empty (our zygote, or
+ * another mcpbox on the same base) may do so between our two mkdirs: then
+ * the group is made again.
+ */
+#define CG_MKDIR_TRIES 4
+static int make_dirs(const struct sess_cgroup *cg, const char *group, const char *id, struct err **errp)
 {
 	const char *bases[CG_MAX_BASES];
 	size_t n = cg_bases(cg, bases);
 
 	for (size_t i = 0; i < n; i++) {
-		auto_free char *p = cg_file(bases[i], id, NULL);
-		if (mkdir(p, 0755) < 0 && errno != EEXIST)
-			return err_set(errp, errno, "cgroup: create");
+		auto_free char *g = cg_path(bases[i], group, NULL, NULL);
+		auto_free char *p = cg_path(bases[i], group, id, NULL);
+		int tries = 0;
+		for (;;) {
+			if (mkdir(g, 0755) < 0 && errno != EEXIST)
+				return err_set(errp, errno, "cgroup: create the group");
+			if (cg->version == 2 && enable_controllers(cg, group, errp) < 0)
+				return -1;
+			if (mkdir(p, 0755) == 0 || errno == EEXIST)
+				break;
+			if (errno != ENOENT || ++tries == CG_MKDIR_TRIES)
+				return err_set(errp, errno, "cgroup: create");
+		}
 	}
-	if (cg->memory && l->memory_bytes && set_memory(cg, id, l->memory_bytes, errp) < 0)
+	return 0;
+}
+
+/* The group's CPU cap, written each time a sandbox joins (another mcpbox on
+   the base may have written its own); not being able to is no reason to
+   refuse the sandbox, but it is said. */
+static void set_group_cpu(const struct sess_cgroup *cg, const char *group, uint32_t millis)
+{
+	struct err *e = NULL;
+
+	if (cg->cpu && set_cpu(cg, group, NULL, millis, &e) < 0) {
+		log_warn("cgroup: cannot cap the CPU of group %s: %s", group, err_text(e));
+		err_free(e);
+	}
+}
+
+int sess_cgroup_create(const struct sess_cgroup *cg, const char *group, uint32_t group_cpu_millis,
+		       const char *id, const struct sess_limits *l, struct err **errp)
+{
+	if (make_dirs(cg, group, id, errp) < 0)
 		return -1;
-	if (cg->pids && l->max_pids && set_pids(cg, id, l->max_pids, errp) < 0)
+	set_group_cpu(cg, group, group_cpu_millis);
+	if (cg->memory && l->memory_bytes && set_memory(cg, group, id, l->memory_bytes, errp) < 0)
 		return -1;
-	if (cg->cpu && l->cpu_millis && set_cpu(cg, id, l->cpu_millis, errp) < 0)
+	if (cg->pids && l->max_pids && set_pids(cg, group, id, l->max_pids, errp) < 0)
+		return -1;
+	if (cg->cpu && l->cpu_millis && set_cpu(cg, group, id, l->cpu_millis, errp) < 0)
 		return -1;
 	return 0;
 }
 
-int sess_cgroup_attach(const struct sess_cgroup *cg, const char *id, pid_t pid,
+int sess_cgroup_attach(const struct sess_cgroup *cg, const char *group, const char *id, pid_t pid,
 		       struct err **errp)
 {
 	const char *bases[CG_MAX_BASES];
@@ -438,23 +538,83 @@ int sess_cgroup_attach(const struct sess_cgroup *cg, const char *id, pid_t pid,
 
 	snprintf(v, sizeof(v), "%d", (int)pid);
 	for (size_t i = 0; i < n; i++)
-		if (cg_write(bases[i], id, "cgroup.procs", v, errp) < 0)
+		if (cg_write(bases[i], group, id, "cgroup.procs", v, errp) < 0)
 			return -1;
 	return 0;
 }
 
-int sess_cgroup_remove(const struct sess_cgroup *cg, const char *id)
+/*
+ * Move what is in from's cgroup.procs to to's until from is empty: a process
+ * forked meanwhile is born where its parent was, and the next pass takes it.
+ * (A pid read here that exits before its write could only name another
+ * process once the kernel's pids have wrapped around in between.) 0, or -1
+ * with errno (EBUSY: still not empty after every pass).
+ */
+#define CG_MOVE_PASSES 16
+static int move_procs(const char *from, const char *to)
+{
+	auto_free char *src = cg_path(from, NULL, NULL, "cgroup.procs");
+	auto_free char *dst = cg_path(to, NULL, NULL, "cgroup.procs");
+
+	for (int pass = 0; pass < CG_MOVE_PASSES; pass++) {
+		FILE *f = fopen(src, "re");
+		char line[32];
+		size_t moved = 0;
+		if (!f)
+			return errno == ENOENT ? 0 : -1;	/* gone with its sandbox */
+		while (fgets(line, sizeof(line), f)) {
+			line[strcspn(line, "\n")] = '\0';
+			/* one that exited meanwhile is no failure */
+			if (write_str(dst, line) < 0 && errno != ESRCH) {
+				int e = errno;
+				fclose(f);
+				errno = e;
+				return -1;
+			}
+			moved++;
+		}
+		fclose(f);
+		if (!moved)
+			return 0;
+	}
+	errno = EBUSY;
+	return -1;
+}
+
+int sess_cgroup_move(const struct sess_cgroup *cg, const char *from, const char *to, uint32_t to_cpu_millis,
+		     const char *id, const struct sess_limits *l, struct err **errp)
+{
+	const char *bases[CG_MAX_BASES];
+	size_t n = cg_bases(cg, bases);
+
+	if (sess_cgroup_create(cg, to, to_cpu_millis, id, l, errp) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		auto_free char *src = cg_path(bases[i], from, id, NULL);
+		auto_free char *dst = cg_path(bases[i], to, id, NULL);
+		if (move_procs(src, dst) < 0)
+			return err_set(errp, errno, "cgroup: move the sandbox into its owner's group");
+	}
+	sess_cgroup_remove(cg, from, id);	/* the zygote tries again later if it cannot yet */
+	return 0;
+}
+
+int sess_cgroup_remove(const struct sess_cgroup *cg, const char *group, const char *id)
 {
 	const char *bases[CG_MAX_BASES];
 	size_t n = cg_bases(cg, bases);
 	int ret = 0, e = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		auto_free char *p = cg_file(bases[i], id, NULL);
+		auto_free char *p = cg_path(bases[i], group, id, NULL);
 		if (rmdir(p) < 0 && errno != ENOENT) {
 			ret = -1;
 			e = errno;
+			continue;
 		}
+		/* the group's last sandbox: the group goes too (EBUSY while others remain) */
+		auto_free char *g = cg_path(bases[i], group, NULL, NULL);
+		rmdir(g);
 	}
 	errno = e;
 	return ret;
@@ -464,27 +624,33 @@ int sess_cgroup_remove(const struct sess_cgroup *cg, const char *id)
    being created is empty until its worker is attached, a few ms later). */
 #define STALE_AGE_S 30
 
-static void cleanup_base(const char *base)
+/* rmdir every empty cgroup in dir older than STALE_AGE_S; depth 1: first
+   the sandboxes' in each group. Cgroups hold only cgroups as directories. */
+static void cleanup_dir(int parent, const char *name, int depth, time_t before)
 {
-	DIR *d = opendir(base);
+	int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	struct dirent *de;
-	struct timespec now;
 
-	clock_gettime(CLOCK_REALTIME, &now);
-
-	if (!d)
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
 		return;
+	}
 	while ((de = readdir(d))) {
-		if (de->d_type != DT_DIR || !sess_cgroup_id_ok(de->d_name) ||
-		    !strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
 		struct stat st;
-		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    st.st_mtime > now.tv_sec - STALE_AGE_S)
+		if (de->d_type != DT_DIR || !sess_cgroup_id_ok(de->d_name))
+			continue;
+		/* its age before its contents go (that may count as a change) */
+		bool old = fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_mtime <= before;
+		if (depth > 0)
+			cleanup_dir(dirfd(d), de->d_name, depth - 1, before);
+		if (!old)
 			continue;
 		/* Only empty cgroups go: rmdir fails with EBUSY otherwise. */
 		if (unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR) == 0)
-			log_info("cgroup: removed stale sandbox cgroup %s", de->d_name);
+			log_info("cgroup: removed stale cgroup %s%s%s", depth ? "" : name, depth ? "" : "/",
+				 de->d_name);
 	}
 	closedir(d);
 }
@@ -493,16 +659,19 @@ void sess_cgroup_cleanup_stale(const struct sess_cgroup *cg)
 {
 	const char *bases[CG_MAX_BASES];
 	size_t n = cg_bases(cg, bases);
+	struct timespec now;
 
+	clock_gettime(CLOCK_REALTIME, &now);
+	/* <base>/<group>/<id>, and <base>/<id> as versions before groups made them */
 	for (size_t i = 0; i < n; i++)
-		cleanup_base(bases[i]);
+		cleanup_dir(AT_FDCWD, bases[i], 1, now.tv_sec - STALE_AGE_S);
 }
 
 /* Value of "key N" in a flat keyed file, or of a single-number file (key NULL). */
-static int read_counter(const char *base, const char *id, const char *file, const char *key,
-			uint64_t *n)
+static int read_counter(const char *base, const char *group, const char *id, const char *file,
+			const char *key, uint64_t *n)
 {
-	auto_free char *p = cg_file(base, id, file);
+	auto_free char *p = cg_path(base, group, id, file);
 	char data[4096];
 	const char *at = data;
 
@@ -530,55 +699,55 @@ static int read_counter(const char *base, const char *id, const char *file, cons
 	return 0;
 }
 
-int sess_cgroup_oom_kills(const struct sess_cgroup *cg, const char *id, uint64_t *n)
+int sess_cgroup_oom_kills(const struct sess_cgroup *cg, const char *group, const char *id, uint64_t *n)
 {
 	if (!cg->memory) {
 		errno = ENOTSUP;
 		return -1;
 	}
 	if (cg->version == 2)
-		return read_counter(cg->mem_base, id, "memory.events", "oom_kill", n);
-	return read_counter(cg->mem_base, id, "memory.oom_control", "oom_kill", n);
+		return read_counter(cg->mem_base, group, id, "memory.events", "oom_kill", n);
+	return read_counter(cg->mem_base, group, id, "memory.oom_control", "oom_kill", n);
 }
 
-int sess_cgroup_memory_current(const struct sess_cgroup *cg, const char *id, uint64_t *n)
+int sess_cgroup_memory_current(const struct sess_cgroup *cg, const char *group, const char *id, uint64_t *n)
 {
 	if (!cg->memory) {
 		errno = ENOTSUP;
 		return -1;
 	}
-	return read_counter(cg->mem_base, id,
+	return read_counter(cg->mem_base, group, id,
 			    cg->version == 2 ? "memory.current" : "memory.usage_in_bytes", NULL, n);
 }
 
 int sess_cgroup_base_memory(const struct sess_cgroup *cg, uint64_t *bytes)
 {
-	return sess_cgroup_memory_current(cg, "", bytes);
+	return sess_cgroup_memory_current(cg, NULL, NULL, bytes);
 }
 
 int sess_cgroup_base_cpu_ns(const struct sess_cgroup *cg, uint64_t *ns)
 {
 	uint64_t v;
 	if (cg->acct_base)
-		return read_counter(cg->acct_base, "", "cpuacct.usage", NULL, ns);
+		return read_counter(cg->acct_base, NULL, NULL, "cpuacct.usage", NULL, ns);
 	if (!cg->cpu) {
 		errno = ENOTSUP;
 		return -1;
 	}
 	if (cg->version == 2) {
-		if (read_counter(cg->cpu_base, "", "cpu.stat", "usage_usec", &v) < 0)
+		if (read_counter(cg->cpu_base, NULL, NULL, "cpu.stat", "usage_usec", &v) < 0)
 			return -1;
 		*ns = v * 1000;
 		return 0;
 	}
-	return read_counter(cg->cpu_base, "", "cpuacct.usage", NULL, ns);
+	return read_counter(cg->cpu_base, NULL, NULL, "cpuacct.usage", NULL, ns);
 }
 
-int sess_cgroup_pids_current(const struct sess_cgroup *cg, const char *id, uint64_t *n)
+int sess_cgroup_pids_current(const struct sess_cgroup *cg, const char *group, const char *id, uint64_t *n)
 {
 	if (!cg->pids) {
 		errno = ENOTSUP;
 		return -1;
 	}
-	return read_counter(cg->pids_base, id, "pids.current", NULL, n);
+	return read_counter(cg->pids_base, group, id, "pids.current", NULL, n);
 }

@@ -1,20 +1,28 @@
 /**
- * cgroup.h — per-sandbox cgroups (memory, pids, cpu), v1 or v2, internal to
- * sessions/.
+ * cgroup.h — per-sandbox cgroups (memory, pids, cpu), v1 or v2, grouped per
+ * owner (API key), internal to sessions/.
  *
  * sess_cgroup_detect() runs once in the server before the zygote is forked;
- * both processes then share the same (copied) struct. Directories are
- * <base>/<id> where <base> is an "mcpbox" directory we created:
+ * both processes then share the same (copied) struct. A sandbox's cgroup is
+ * <base>/<group>/<id>, where <base> is an "mcpbox" directory we created:
  *   v1: <memory mount>/<server's memory cgroup>/mcpbox, same for pids and
  *       cpu (falling back to <mount>/mcpbox);
  *   v2: <parent of the server's cgroup>/mcpbox (a delegated subtree), or
  *       /sys/fs/cgroup/mcpbox when the server sits at the root.
+ * and <group> is its owner's (sess_cgroup_group_name): the groups are
+ * siblings of equal cpu weight, so each owner's busy sandboxes together get
+ * the same share of the CPU as another's, however many they are; a group may
+ * also be capped (CFS bandwidth). Sandboxes that belong to nobody yet (the
+ * warm pool) sit in the group SESS_CGROUP_POOL until a session takes one
+ * (sess_cgroup_move). A group goes with its last sandbox.
  * When nothing is writable (ordinary user without delegation) detection
  * yields version 0 and every other call is a successful no-op: the caller
- * falls back to rlimits. Ids must already be validated (sess_cgroup_id_ok).
+ * falls back to rlimits. Ids and groups must already be validated
+ * (sess_cgroup_id_ok); they never come from a user's text.
  *
- * The zygote creates, attaches and removes; the server reads counters and
- * changes limits (it runs as the same uid). No state besides the paths.
+ * The zygote creates, attaches and removes; the server reads counters,
+ * changes limits and moves a taken pool sandbox (it runs as the same uid).
+ * No state besides the paths.
  */
 #ifndef MCPBOX_SESS_CGROUP_H
 #define MCPBOX_SESS_CGROUP_H
@@ -54,24 +62,53 @@ void sess_cgroup_copy(struct sess_cgroup *dst, const struct sess_cgroup *src);
 /* An id usable as a directory name and hostname: [A-Za-z0-9_.-], 1..64 bytes, not "." / "..". */
 bool sess_cgroup_id_ok(const char *id);
 
-/* Create <base>/<id> for each controller and apply l. */
-int sess_cgroup_create(const struct sess_cgroup *cg, const char *id,
-		       const struct sess_limits *l, struct err **errp);
+/* The group of sandboxes that belong to no owner yet (the warm pool). */
+#define SESS_CGROUP_POOL "pool"
+/* Room for a group name and its NUL. */
+#define SESS_CGROUP_GROUP_SIZE 40
+/*
+ * The group of owner's sandboxes: "key-" and 32 hex digits of the SHA-256 of
+ * owner (whatever the owner's text, the name is safe and fixed), or
+ * SESS_CGROUP_POOL for NULL. -1 only when the digest fails.
+ */
+int sess_cgroup_group_name(const char *owner, char out[SESS_CGROUP_GROUP_SIZE], struct err **errp);
+
+/*
+ * Create <base>/<group> (capped at group_cpu_millis thousandths of a CPU,
+ * 0: none) and <base>/<group>/<id> for each controller, and apply l.
+ */
+int sess_cgroup_create(const struct sess_cgroup *cg, const char *group, uint32_t group_cpu_millis,
+		       const char *id, const struct sess_limits *l, struct err **errp);
 /* Move pid into the sandbox's cgroups. */
-int sess_cgroup_attach(const struct sess_cgroup *cg, const char *id, pid_t pid,
+int sess_cgroup_attach(const struct sess_cgroup *cg, const char *group, const char *id, pid_t pid,
 		       struct err **errp);
-/* Change memory / pids / cpu limits (0 = unlimited). */
-int sess_cgroup_set_limits(const struct sess_cgroup *cg, const char *id,
+/*
+ * Move every process of sandbox id from group from to group to (made as
+ * sess_cgroup_create does, with l), then remove its cgroups in from. Memory
+ * the processes were charged before stays charged where it was (the kernel
+ * does not move it). -1 when a process cannot be moved or they fork faster
+ * than they move: then some may be left in from.
+ */
+int sess_cgroup_move(const struct sess_cgroup *cg, const char *from, const char *to, uint32_t to_cpu_millis,
+		     const char *id, const struct sess_limits *l, struct err **errp);
+/*
+ * Change memory / pids / cpu limits (0 = unlimited). Under v1 a sandbox's CPU
+ * cap never exceeds its group's (the kernel refuses that): it is lowered to it.
+ */
+int sess_cgroup_set_limits(const struct sess_cgroup *cg, const char *group, const char *id,
 			   const struct sess_limits *l, struct err **errp);
-/* rmdir the sandbox's cgroups: 0 when all gone, -1 with errno (EBUSY: retry later). */
-int sess_cgroup_remove(const struct sess_cgroup *cg, const char *id);
-/* rmdir every empty <base>/<x> left over by a previous run. */
+/*
+ * rmdir the sandbox's cgroups, then its group if no other sandbox is in it:
+ * 0 when the sandbox's are all gone, -1 with errno (EBUSY: retry later).
+ */
+int sess_cgroup_remove(const struct sess_cgroup *cg, const char *group, const char *id);
+/* rmdir every empty <base>/<group>/<x> and <base>/<group> left over by a previous run. */
 void sess_cgroup_cleanup_stale(const struct sess_cgroup *cg);
 
 /* Counters; -1 (errno) when not available. */
-int sess_cgroup_oom_kills(const struct sess_cgroup *cg, const char *id, uint64_t *n);
-int sess_cgroup_memory_current(const struct sess_cgroup *cg, const char *id, uint64_t *n);
-int sess_cgroup_pids_current(const struct sess_cgroup *cg, const char *id, uint64_t *n);
+int sess_cgroup_oom_kills(const struct sess_cgroup *cg, const char *group, const char *id, uint64_t *n);
+int sess_cgroup_memory_current(const struct sess_cgroup *cg, const char *group, const char *id, uint64_t *n);
+int sess_cgroup_pids_current(const struct sess_cgroup *cg, const char *group, const char *id, uint64_t *n);
 /*
  * Every sandbox together (the common <base> cgroup): memory charged now, and
  * CPU time used since the base was made in ns (v2 cpu.stat, or v1 cpuacct.usage

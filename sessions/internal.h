@@ -35,9 +35,18 @@ __attribute__((noreturn)) void sess_sandbox_child(const struct sess_child_args *
 
 /**
  * Wrap a worker control socket (taken over) in a struct sess_worker on loop.
- * cg may be NULL or a version-0 struct when the sandbox has no cgroups.
+ * cg may be NULL or a version-0 struct when the sandbox has no cgroups; group
+ * names the cgroup group the sandbox sits in (cgroup.h).
  */
-struct sess_worker *sess_worker_new(uv_loop_t *loop, int fd, pid_t pid, const char *id,
+struct sess_worker *sess_worker_new(uv_loop_t *loop, int fd, pid_t pid, const char *id, const char *group,
 				    const struct sess_cgroup *cg, struct err **errp);
+const char *sess_worker_id(const struct sess_worker *w);
+const char *sess_worker_group(const struct sess_worker *w);
+/**
+ * Move w's processes into group (sess_cgroup_move) and count it there from
+ * now on, even when the move failed part-way. No-op without cgroups.
+ */
+int sess_worker_move(struct sess_worker *w, const char *group, uint32_t group_cpu_millis, const struct sess_limits *l,
+		     struct err **errp);
 
 #endif

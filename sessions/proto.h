@@ -51,6 +51,7 @@ enum sess_msg_type {
 	SESS_MSG_EXIT,
 	SESS_MSG_CONNECT,
 	SESS_MSG_CONNECTED,
+	SESS_MSG_REGROUP,	/* server -> zygote, no answer: strings id, group (sess_zygote_assign) */
 };
 
 struct sess_msg_hdr {
@@ -72,9 +73,9 @@ struct sess_msg_limits {
 struct sess_msg_create {
 	struct sess_msg_hdr h;
 	uint32_t network;
-	uint32_t pad;
+	uint32_t group_cpu_millis;	/* the group's CPU cap, thousandths of a CPU; 0: none */
 	struct sess_msg_limits limits;
-	/* strings: id, workspace */
+	/* strings: id, workspace, group (cgroup.h) */
 };
 
 struct sess_msg_created {

@@ -104,6 +104,12 @@ struct sess_sandbox_opts {
 				   sess_zygote_create makes it owned by the sandbox uid */
 	bool network;		/* true: user-mode networking out (sessions/netns.h); false: lo only */
 	struct sess_limits limits;
+	/* The owner (API key) whose sandboxes share one cpu share (cgroup.h), or
+	   NULL for none yet (the warm pool: sess_zygote_assign later). Any text:
+	   it only names the group through a hash. */
+	const char *owner;
+	uint32_t owner_cpu_millis;	/* all of the owner's sandboxes together: CPU cap in thousandths of a
+					   CPU (cgroup quota on their group); 0: none */
 };
 
 /**
@@ -116,6 +122,16 @@ typedef void (*sess_created_cb)(void *arg, struct sess_worker *w, struct err *er
 /** Ask for a new sandbox; cb runs later (never from inside this call). */
 int sess_zygote_create(struct sess_zygote *z, const struct sess_sandbox_opts *o,
 		       sess_created_cb cb, void *arg, struct err **errp);
+
+/**
+ * Sandbox w now belongs to owner (a warm-pool sandbox a session took): its
+ * processes move into owner's cgroup group (capped at owner_cpu_millis, 0:
+ * none) with limits l, so that it shares owner's CPU from now on. Nothing to
+ * do without cgroups or when w is in owner's group already. -1 when the move
+ * failed (some processes may be left behind: free w).
+ */
+int sess_zygote_assign(struct sess_zygote *z, struct sess_worker *w, const char *owner, uint32_t owner_cpu_millis,
+		       const struct sess_limits *l, struct err **errp);
 
 /** How a spawned program ended. */
 struct sess_exit {

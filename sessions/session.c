@@ -354,8 +354,18 @@ static int mount_overlay(struct sess_registry *reg, const char *id, const char *
 	return sess_ws_overlay(workspace, lower, odir, host->sandbox_uid, host->sandbox_gid, errp);
 }
 
+/* The CPU cap of all of owner's sandboxes together (quota.cpus), where a cpu
+   controller can keep it (sess_registry_new warned); 0: none. */
+static uint32_t owner_cpus(const struct sess_registry *reg, const char *owner)
+{
+	if (!owner || !sess_quota_applies(owner) || !sess_registry_host(reg)->cgroup_cpu)
+		return 0;
+	return (uint32_t)reg->cfg->quota.cpu_millis;
+}
+
+/* owner NULL: a warm-pool sandbox, which gets its owner when a session takes it (fit_worker). */
 static int start_sandbox(struct sess_registry *reg, const char *id, const char *workspace, const char *lower,
-			 bool network, const struct sess_limits *lim, sess_created_cb cb, void *arg,
+			 bool network, const struct sess_limits *lim, const char *owner, sess_created_cb cb, void *arg,
 			 struct err **errp)
 {
 	struct sess_sandbox_opts o = {
@@ -363,6 +373,8 @@ static int start_sandbox(struct sess_registry *reg, const char *id, const char *
 		.workspace = workspace,
 		.network = network,
 		.limits = *lim,
+		.owner = owner,
+		.owner_cpu_millis = owner_cpus(reg, owner),
 	};
 	if (sess_ws_create(workspace, lower != NULL, errp) < 0)
 		return -1;
@@ -393,7 +405,7 @@ static void pool_fill_now(struct sess_registry *reg)
 		pr->alive = reg->pending_alive;
 		pr->id = random_id("ses_", 12);
 		pr->workspace = pool_path(reg, pr->id);
-		if (start_sandbox(reg, pr->id, pr->workspace, NULL, false, &lim, pool_created, pr, &err) < 0) {
+		if (start_sandbox(reg, pr->id, pr->workspace, NULL, false, &lim, NULL, pool_created, pr, &err) < 0) {
 			log_warn("warm pool: %s", err_text(err));
 			free(pr->id);
 			free(pr->workspace);
@@ -557,6 +569,15 @@ static void attach_worker(struct sess_session *s, struct sess_worker *w)
 	must_set_state(s, SESS_RUNNING);
 }
 
+/* w is to run s: in the cgroup group of s's owner (where a warm-pool sandbox
+   moves now), with s's limits. */
+static int fit_worker(struct sess_session *s, struct sess_worker *w, struct err **errp)
+{
+	if (sess_zygote_assign(s->reg->zygote, w, s->owner, owner_cpus(s->reg, s->owner), &s->limits, errp) < 0)
+		return -1;
+	return sess_worker_set_limits(w, &s->limits, errp);
+}
+
 static void session_created(void *arg, struct sess_worker *w, struct err *err)
 {
 	struct sess_session *s = arg;
@@ -568,7 +589,7 @@ static void session_created(void *arg, struct sess_worker *w, struct err *err)
 		sess_put(s);
 		return;
 	}
-	if (w && sess_worker_set_limits(w, &s->limits, &err) < 0) {
+	if (w && fit_worker(s, w, &err) < 0) {
 		sess_worker_free(w);
 		w = NULL;
 	}
@@ -739,7 +760,7 @@ int sess_create(struct sess_registry *reg, const char *owner, bool implicit,
 		reg->pool_ready--;
 		s->id = e->id;
 		s->workspace = workspace_path(reg, s->id);
-		if (sess_worker_set_limits(e->worker, &lim, errp) < 0 ||
+		if (fit_worker(s, e->worker, errp) < 0 ||
 		    adopt_pool_workspace(e->workspace, s->workspace, errp) < 0) {
 			e->id = NULL;	/* s->id's now */
 			pool_entry_drop(reg, e);
@@ -763,7 +784,8 @@ int sess_create(struct sess_registry *reg, const char *owner, bool implicit,
 		s->id = random_id("ses_", 12);
 		s->workspace = workspace_path(reg, s->id);
 		s->state = SESS_CREATING;
-		if (start_sandbox(reg, s->id, s->workspace, rq->lower, s->network, &lim, session_created, s, errp) < 0) {
+		if (start_sandbox(reg, s->id, s->workspace, rq->lower, s->network, &lim, s->owner, session_created, s,
+				  errp) < 0) {
 			session_free(s);
 			return -1;
 		}
@@ -812,6 +834,8 @@ int sess_start(struct sess_session *s, struct err **errp)
 		.workspace = s->workspace,
 		.network = s->network,
 		.limits = s->limits,
+		.owner = s->owner,
+		.owner_cpu_millis = owner_cpus(s->reg, s->owner),
 	};
 
 	if (s->state == SESS_RUNNING || s->state == SESS_CREATING)
@@ -1085,6 +1109,8 @@ int sess_registry_new(struct sess_registry **out, uv_loop_t *loop, struct sess_z
 	reg->cfg = cfg;
 	if (cfg->cpu_millis.def && !sess_zygote_host(z)->cgroup_cpu)
 		log_warn("limits.cpus: no usable cpu cgroup controller here, so sessions get no CPU cap by default");
+	if (cfg->quota.cpu_millis && !sess_zygote_host(z)->cgroup_cpu)
+		log_warn("quota.cpus: no usable cpu cgroup controller here, so no key's sessions are capped together");
 	reg->pending_alive = xcalloc(2, sizeof(unsigned));
 	reg->pending_alive[0] = 1;
 	uv_timer_init(loop, &reg->ttl_timer);

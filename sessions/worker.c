@@ -61,6 +61,7 @@ struct sess_worker {
 	int fd;
 	pid_t pid;
 	char *id;
+	char group[SESS_CGROUP_GROUP_SIZE];	/* where its cgroups are (cgroup.h) */
 	struct sess_cgroup cg;		/* own copy: may outlive the zygote */
 	struct wexec *execs;
 	struct wconn *conns;
@@ -93,7 +94,7 @@ static void update_events(struct sess_worker *w)
 		uv_poll_stop(&w->poll);
 }
 
-struct sess_worker *sess_worker_new(uv_loop_t *loop, int fd, pid_t pid, const char *id,
+struct sess_worker *sess_worker_new(uv_loop_t *loop, int fd, pid_t pid, const char *id, const char *group,
 				    const struct sess_cgroup *cg, struct err **errp)
 {
 	struct sess_worker *w = xcalloc(1, sizeof(*w));
@@ -103,6 +104,7 @@ struct sess_worker *sess_worker_new(uv_loop_t *loop, int fd, pid_t pid, const ch
 	w->fd = fd;
 	w->pid = pid;
 	w->id = xstrdup(id);
+	snprintf(w->group, sizeof(w->group), "%s", group);
 	if (cg && cg->version) {
 		sess_cgroup_copy(&w->cg, cg);
 	}
@@ -127,6 +129,28 @@ struct sess_worker *sess_worker_new(uv_loop_t *loop, int fd, pid_t pid, const ch
 pid_t sess_worker_pid(const struct sess_worker *w)
 {
 	return w->pid;
+}
+
+const char *sess_worker_id(const struct sess_worker *w)
+{
+	return w->id;
+}
+
+const char *sess_worker_group(const struct sess_worker *w)
+{
+	return w->group;
+}
+
+int sess_worker_move(struct sess_worker *w, const char *group, uint32_t group_cpu_millis, const struct sess_limits *l,
+		     struct err **errp)
+{
+	char from[SESS_CGROUP_GROUP_SIZE];
+
+	if (!w->cg.version)
+		return 0;
+	memcpy(from, w->group, sizeof(from));
+	snprintf(w->group, sizeof(w->group), "%s", group);
+	return sess_cgroup_move(&w->cg, from, group, group_cpu_millis, w->id, l, errp);
 }
 
 bool sess_worker_memory_cgroup(const struct sess_worker *w)
@@ -300,7 +324,7 @@ int sess_worker_spawn(struct sess_worker *w, const struct sess_spawn *s, sess_ex
 	x->id = m.exec_id;
 	x->cb = cb;
 	x->arg = arg;
-	if (w->cg.memory && sess_cgroup_oom_kills(&w->cg, w->id, &x->oom_before) == 0)
+	if (w->cg.memory && sess_cgroup_oom_kills(&w->cg, w->group, w->id, &x->oom_before) == 0)
 		x->oom_known = true;
 	if (send_or_queue(w, &b, fds, nfds, errp) < 0) {
 		free(x);
@@ -316,7 +340,7 @@ void sess_worker_rebase(struct sess_worker *w, uint64_t exec_id)
 {
 	for (struct wexec *x = w->execs; x; x = x->next)
 		if (x->id == exec_id) {
-			x->oom_known = w->cg.memory && sess_cgroup_oom_kills(&w->cg, w->id, &x->oom_before) == 0;
+			x->oom_known = w->cg.memory && sess_cgroup_oom_kills(&w->cg, w->group, w->id, &x->oom_before) == 0;
 			return;
 		}
 }
@@ -355,7 +379,7 @@ int sess_worker_set_limits(struct sess_worker *w, const struct sess_limits *l, s
 {
 	if (!w->cg.version)
 		return 0;	/* no cgroups here: per-program rlimits are all we have */
-	return sess_cgroup_set_limits(&w->cg, w->id, l, errp);
+	return sess_cgroup_set_limits(&w->cg, w->group, w->id, l, errp);
 }
 
 /* The pid namespace link of pid, or of one of its children when pid's own
@@ -445,9 +469,9 @@ int sess_worker_usage(struct sess_worker *w, struct sess_usage *u, struct err **
 	memset(u, 0, sizeof(*u));
 	if (w->dead || w->closing)
 		return err_setc(errp, ERR_UNAVAILABLE, 0, "sandbox is gone");
-	if (w->cg.memory && sess_cgroup_memory_current(&w->cg, w->id, &v) == 0)
+	if (w->cg.memory && sess_cgroup_memory_current(&w->cg, w->group, w->id, &v) == 0)
 		u->memory_bytes = v;
-	if (w->cg.pids && sess_cgroup_pids_current(&w->cg, w->id, &v) == 0) {
+	if (w->cg.pids && sess_cgroup_pids_current(&w->cg, w->group, w->id, &v) == 0) {
 		u->pids = (uint32_t)v;
 	} else if (count_ns_procs(w->pid, &u->pids) < 0) {
 		u->pids = 1;
@@ -479,7 +503,7 @@ static bool oom_since(struct sess_worker *w, const struct wexec *x, int status)
 
 	if (!x->oom_known || !WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
 		return false;
-	return sess_cgroup_oom_kills(&w->cg, w->id, &now) == 0 && now > x->oom_before;
+	return sess_cgroup_oom_kills(&w->cg, w->group, w->id, &now) == 0 && now > x->oom_before;
 }
 
 /* The worker is gone (or misbehaved): fail everything, tell the owner. */

@@ -53,11 +53,13 @@
 struct zworker {
 	pid_t pid;
 	char id[SESS_PROTO_MAX_ID + 1];
+	char group[SESS_CGROUP_GROUP_SIZE];	/* its cgroups' group (the server may move it: REGROUP) */
 	int net_exit_fd;	/* network sessions: closing it ends their slirp4netns; else -1 */
 };
 
 struct zrmdir {
 	char id[SESS_PROTO_MAX_ID + 1];
+	char group[SESS_CGROUP_GROUP_SIZE];
 	uint64_t deadline_ms;
 };
 
@@ -90,13 +92,26 @@ static int write_file(pid_t pid, const char *name, const char *data)
 	return ret;
 }
 
-static void forget_rmdir(struct zstate *zs, const char *id)
+static void forget_rmdir(struct zstate *zs, const char *group, const char *id)
 {
 	for (size_t i = 0; i < zs->nrmdirs; i++)
-		if (!strcmp(zs->rmdirs[i].id, id)) {
+		if (!strcmp(zs->rmdirs[i].id, id) && !strcmp(zs->rmdirs[i].group, group)) {
 			zs->rmdirs[i] = zs->rmdirs[--zs->nrmdirs];
 			return;
 		}
+}
+
+/* Remove <group>/<id> once the kernel lets it go (retried by try_rmdirs). */
+static void add_rmdir(struct zstate *zs, const char *group, const char *id)
+{
+	if (zs->nrmdirs == zs->caprmdirs) {
+		zs->caprmdirs = zs->caprmdirs ? 2 * zs->caprmdirs : 16;
+		zs->rmdirs = xrealloc(zs->rmdirs, zs->caprmdirs * sizeof(*zs->rmdirs));
+	}
+	struct zrmdir *r = &zs->rmdirs[zs->nrmdirs++];
+	snprintf(r->id, sizeof(r->id), "%s", id);
+	snprintf(r->group, sizeof(r->group), "%s", group);
+	r->deadline_ms = now_ms() + RMDIR_GIVE_UP_MS;
 }
 
 static void try_rmdirs(struct zstate *zs)
@@ -104,7 +119,7 @@ static void try_rmdirs(struct zstate *zs)
 	uint64_t now = now_ms();
 
 	for (size_t i = 0; i < zs->nrmdirs;) {
-		if (sess_cgroup_remove(zs->cg, zs->rmdirs[i].id) == 0 || errno != EBUSY ||
+		if (sess_cgroup_remove(zs->cg, zs->rmdirs[i].group, zs->rmdirs[i].id) == 0 || errno != EBUSY ||
 		    now > zs->rmdirs[i].deadline_ms) {
 			if (now > zs->rmdirs[i].deadline_ms)
 				log_warn("zygote: cgroup of sandbox %s still busy, leaving it",
@@ -127,16 +142,8 @@ static void reap_workers(struct zstate *zs)
 		for (size_t i = 0; i < zs->nworkers; i++) {
 			if (zs->workers[i].pid != pid)
 				continue;
-			if (zs->cg->version) {
-				if (zs->nrmdirs == zs->caprmdirs) {
-					zs->caprmdirs = zs->caprmdirs ? 2 * zs->caprmdirs : 16;
-					zs->rmdirs = xrealloc(zs->rmdirs, zs->caprmdirs * sizeof(*zs->rmdirs));
-				}
-				memcpy(zs->rmdirs[zs->nrmdirs].id, zs->workers[i].id,
-				       sizeof(zs->workers[i].id));
-				zs->rmdirs[zs->nrmdirs].deadline_ms = now_ms() + RMDIR_GIVE_UP_MS;
-				zs->nrmdirs++;
-			}
+			if (zs->cg->version)
+				add_rmdir(zs, zs->workers[i].group, zs->workers[i].id);
 			if (zs->workers[i].net_exit_fd >= 0)
 				close(zs->workers[i].net_exit_fd); /* slirp4netns exits; reaped here later */
 			zs->workers[i] = zs->workers[--zs->nworkers];
@@ -219,8 +226,8 @@ static pid_t clone_as_owner(const struct sess_host_info *host, unsigned long fla
 
 /* Make one sandbox. Returns the worker's pid and control socket in *ctl, or
    -1 with a message in *msg. */
-static pid_t create_one(struct zstate *zs, const char *id, const char *workspace, bool network,
-			const struct sess_limits *l, int *ctl, char **msg)
+static pid_t create_one(struct zstate *zs, const char *group, uint32_t group_cpu_millis, const char *id,
+			const char *workspace, bool network, const struct sess_limits *l, int *ctl, char **msg)
 {
 	struct sess_child_args args;
 	int sv[2], go[2], st[2];
@@ -228,8 +235,8 @@ static pid_t create_one(struct zstate *zs, const char *id, const char *workspace
 	struct err *e = NULL;
 	pid_t pid;
 
-	forget_rmdir(zs, id);
-	if (zs->cg->version && sess_cgroup_create(zs->cg, id, l, &e) < 0) {
+	forget_rmdir(zs, group, id);
+	if (zs->cg->version && sess_cgroup_create(zs->cg, group, group_cpu_millis, id, l, &e) < 0) {
 		*msg = xstrdup(err_text(e));
 		err_free(e);
 		return -1;
@@ -278,6 +285,7 @@ static pid_t create_one(struct zstate *zs, const char *id, const char *workspace
 	struct zworker *zw = &zs->workers[zs->nworkers++];
 	zw->pid = pid;
 	snprintf(zw->id, sizeof(zw->id), "%s", id);
+	snprintf(zw->group, sizeof(zw->group), "%s", group);
 	zw->net_exit_fd = -1;
 
 	/* Only uid/gid 1000 exist inside. setgroups must be denied before an
@@ -297,7 +305,7 @@ static pid_t create_one(struct zstate *zs, const char *id, const char *workspace
 		goto child_fail;
 	}
 	/* Before it runs anything of the user's. */
-	if (zs->cg->version && sess_cgroup_attach(zs->cg, id, pid, &e) < 0) {
+	if (zs->cg->version && sess_cgroup_attach(zs->cg, group, id, pid, &e) < 0) {
 		*msg = xstrdup(err_text(e));
 		err_free(e);
 		goto child_fail;
@@ -310,7 +318,7 @@ static pid_t create_one(struct zstate *zs, const char *id, const char *workspace
 		if (*msg)
 			goto child_fail;
 		zw->net_exit_fd = exit_fd;
-		if (zs->cg->version && sess_cgroup_attach(zs->cg, id, helper, &e) < 0) {
+		if (zs->cg->version && sess_cgroup_attach(zs->cg, group, id, helper, &e) < 0) {
 			*msg = xstrdup(err_text(e));
 			err_free(e);
 			goto child_fail;
@@ -343,7 +351,7 @@ sys_fail:
 		*msg = buf_detach(&b);
 	}
 	if (zs->cg->version)
-		sess_cgroup_remove(zs->cg, id);
+		sess_cgroup_remove(zs->cg, group, id);
 	return -1;
 }
 
@@ -386,7 +394,7 @@ static void handle_create(struct zstate *zs, size_t len)
 	struct sess_rd rd;
 	const char *s;
 	size_t n;
-	char id[SESS_PROTO_MAX_ID + 1], *ws = NULL, *msg = NULL;
+	char id[SESS_PROTO_MAX_ID + 1], group[SESS_CGROUP_GROUP_SIZE], *ws = NULL, *msg = NULL;
 	int ctl = -1;
 	pid_t pid = -1;
 
@@ -403,7 +411,13 @@ static void handle_create(struct zstate *zs, size_t len)
 		goto out;
 	}
 	ws = xstrndup(s, n);
-	if (!sess_cgroup_id_ok(id)) {
+	if (sess_rd_str(&rd, &s, &n) < 0 || n >= sizeof(group)) {
+		msg = xstrdup("bad create request");
+		goto out;
+	}
+	memcpy(group, s, n);
+	group[n] = '\0';
+	if (!sess_cgroup_id_ok(id) || !sess_cgroup_id_ok(group)) {
 		msg = xstrdup("bad sandbox id");
 		goto out;
 	}
@@ -411,13 +425,48 @@ static void handle_create(struct zstate *zs, size_t len)
 	l.memory_bytes = m->limits.memory_bytes;
 	l.max_pids = m->limits.max_pids;
 	l.cpu_millis = m->limits.cpu_millis;
-	pid = create_one(zs, id, ws, m->network != 0, &l, &ctl, &msg);
+	pid = create_one(zs, group, m->group_cpu_millis, id, ws, m->network != 0, &l, &ctl, &msg);
 out:
 	reply_created(zs, pid, ctl, msg);
 	if (ctl >= 0)
 		close(ctl);	/* only the server may hold it: its EOF ends the sandbox */
 	free(ws);
 	free(msg);
+}
+
+/* The server moved sandbox id into another group (sess_zygote_assign): its
+   cgroups are removed there when it dies; what is left in the old group goes
+   now or later. One that died already has its new place removed like its old. */
+static void handle_regroup(struct zstate *zs, size_t len)
+{
+	struct sess_rd rd = { zs->buf + sizeof(struct sess_msg_hdr), len - sizeof(struct sess_msg_hdr) };
+	char id[SESS_PROTO_MAX_ID + 1], group[SESS_CGROUP_GROUP_SIZE];
+	const char *s;
+	size_t n;
+
+	if (sess_rd_str(&rd, &s, &n) < 0 || n >= sizeof(id))
+		return;
+	memcpy(id, s, n);
+	id[n] = '\0';
+	if (sess_rd_str(&rd, &s, &n) < 0 || n >= sizeof(group))
+		return;
+	memcpy(group, s, n);
+	group[n] = '\0';
+	if (!zs->cg->version || !sess_cgroup_id_ok(id) || !sess_cgroup_id_ok(group))
+		return;
+	for (size_t i = 0; i < zs->nworkers; i++) {
+		struct zworker *zw = &zs->workers[i];
+		if (strcmp(zw->id, id))
+			continue;
+		if (strcmp(zw->group, group)) {
+			add_rmdir(zs, zw->group, id);
+			snprintf(zw->group, sizeof(zw->group), "%s", group);
+		}
+		try_rmdirs(zs);
+		return;
+	}
+	add_rmdir(zs, group, id);
+	try_rmdirs(zs);
 }
 
 /* Workers freed just before the server quits are still dying: give them a
@@ -522,6 +571,9 @@ static void zygote_main(int sock, pid_t server, const struct sess_cgroup *cg,
 		case SESS_MSG_CREATE:
 			handle_create(&zs, (size_t)n);
 			break;
+		case SESS_MSG_REGROUP:
+			handle_regroup(&zs, (size_t)n);
+			break;
 		case SESS_MSG_QUIT:
 			quit_gracefully(&zs);
 		default:
@@ -534,9 +586,10 @@ static void zygote_main(int sock, pid_t server, const struct sess_cgroup *cg,
 
 struct zreq {
 	struct zreq *next;
-	sess_created_cb cb;
+	sess_created_cb cb;	/* NULL: a notice, which has no answer */
 	void *arg;
 	char *id;
+	char group[SESS_CGROUP_GROUP_SIZE];
 	struct buf msg;
 	bool sent;
 	uint64_t asked_ms;	/* monotonic: how long making it took (metrics) */
@@ -660,24 +713,50 @@ static void zygote_update_events(struct sess_zygote *z)
 	}
 }
 
-/* Send queued requests in order until the socket is full. */
+/* Send queued requests in order until the socket is full. A notice leaves
+   the queue once sent, so the head is always the create answered next. */
 static int zygote_flush(struct sess_zygote *z)
 {
-	for (struct zreq *r = z->head; r; r = r->next) {
+	struct zreq **pp = &z->head, *prev = NULL;
+
+	while (*pp) {
+		struct zreq *r = *pp;
 		ssize_t n;
-		if (r->sent)
-			continue;
-		n = send(z->fd, r->msg.data, r->msg.len, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				break;
-			return -1;
+		if (!r->sent) {
+			n = send(z->fd, r->msg.data, r->msg.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (n < 0) {
+				if (errno == EAGAIN || errno == EINTR)
+					break;
+				return -1;
+			}
+			r->sent = true;
+			buf_release(&r->msg);
+			if (!r->cb) {
+				*pp = r->next;
+				if (z->tail == r)
+					z->tail = prev;
+				zreq_free(r);
+				continue;
+			}
 		}
-		r->sent = true;
-		buf_release(&r->msg);
+		prev = r;
+		pp = &r->next;
 	}
 	zygote_update_events(z);
 	return 0;
+}
+
+static void zygote_enqueue(struct sess_zygote *z, struct zreq *r)
+{
+	if (z->tail)
+		z->tail->next = r;
+	else
+		z->head = r;
+	z->tail = r;
+	/* Sent now if possible; an answer always comes through the loop (a
+	   broken socket shows up there as EOF and fails the queue). */
+	if (z->attached)
+		zygote_flush(z);
 }
 
 /* The zygote is gone: every waiting request fails (from the loop). */
@@ -696,8 +775,12 @@ static void zygote_died(struct sess_zygote *z, const char *why)
 		if (!z->head)
 			z->tail = NULL;
 		err_set(&e, 0, "sandbox service stopped");
-		metrics_sandbox_created(false, now_ms() - r->asked_ms, err_text(e));
-		r->cb(r->arg, NULL, e);
+		if (r->cb) {
+			metrics_sandbox_created(false, now_ms() - r->asked_ms, err_text(e));
+			r->cb(r->arg, NULL, e);
+		} else {
+			err_free(e);
+		}
 		zreq_free(r);
 	}
 }
@@ -730,7 +813,7 @@ static void zygote_handle_reply(struct sess_zygote *z, size_t len, int fd)
 			close(fd);
 		err_set(&e, 0, "create sandbox: %.*s", (int)n, n ? s : "failed");
 	} else {
-		w = sess_worker_new(z->loop, fd, m->pid, r->id, &z->cg, &e);
+		w = sess_worker_new(z->loop, fd, m->pid, r->id, r->group, &z->cg, &e);
 	}
 	metrics_sandbox_created(w != NULL, now_ms() - r->asked_ms, e ? err_text(e) : NULL);
 	r->cb(r->arg, w, e);
@@ -816,9 +899,14 @@ int sess_zygote_create(struct sess_zygote *z, const struct sess_sandbox_opts *o,
 	    fchown(dfd, z->host.sandbox_uid, z->host.sandbox_gid) < 0)
 		return err_set(errp, errno, "create sandbox: chown workspace");
 
+	char group[SESS_CGROUP_GROUP_SIZE];
+	if (sess_cgroup_group_name(o->owner, group, errp) < 0)
+		return err_wrap(errp, "create sandbox");
+
 	memset(&m, 0, sizeof(m));
 	m.h.type = SESS_MSG_CREATE;
 	m.network = o->network;
+	m.group_cpu_millis = o->owner_cpu_millis;
 	m.limits.memory_bytes = o->limits.memory_bytes;
 	m.limits.max_pids = o->limits.max_pids;
 	m.limits.cpu_millis = o->limits.cpu_millis;
@@ -826,20 +914,39 @@ int sess_zygote_create(struct sess_zygote *z, const struct sess_sandbox_opts *o,
 	r->cb = cb;
 	r->arg = arg;
 	r->id = xstrdup(o->id);
+	memcpy(r->group, group, sizeof(group));
 	r->asked_ms = now_ms();
 	buf_add(&r->msg, &m, sizeof(m));
 	sess_wr_str(&r->msg, o->id);
 	sess_wr_str(&r->msg, o->workspace);
-	if (z->tail)
-		z->tail->next = r;
-	else
-		z->head = r;
-	z->tail = r;
-	/* Sent now if possible; the answer always comes through the loop (a
-	   broken socket shows up there as EOF and fails the queue). */
-	if (z->attached)
-		zygote_flush(z);
+	sess_wr_str(&r->msg, group);
+	zygote_enqueue(z, r);
 	return 0;
+}
+
+int sess_zygote_assign(struct sess_zygote *z, struct sess_worker *w, const char *owner, uint32_t owner_cpu_millis,
+		       const struct sess_limits *l, struct err **errp)
+{
+	char group[SESS_CGROUP_GROUP_SIZE];
+	struct sess_msg_hdr h = { SESS_MSG_REGROUP, 0 };
+
+	if (!z->cg.version)
+		return 0;
+	if (sess_cgroup_group_name(owner, group, errp) < 0)
+		return -1;
+	if (!strcmp(sess_worker_group(w), group))
+		return 0;
+	int rc = sess_worker_move(w, group, owner_cpu_millis, l, errp);
+	/* Told even when the move failed part-way: the zygote then removes
+	   both places once the sandbox is gone. */
+	if (!z->dead && !z->closing) {
+		struct zreq *r = xcalloc(1, sizeof(*r));
+		buf_add(&r->msg, &h, sizeof(h));
+		sess_wr_str(&r->msg, sess_worker_id(w));
+		sess_wr_str(&r->msg, group);
+		zygote_enqueue(z, r);
+	}
+	return rc;
 }
 
 static void zygote_close_cb(uv_handle_t *h)
@@ -903,8 +1010,10 @@ void sess_zygote_free(struct sess_zygote *z)
 		struct zreq *r = z->head;
 		struct err *e = NULL;
 		z->head = r->next;
-		err_set(&e, 0, "sandbox service stopped");
-		r->cb(r->arg, NULL, e);
+		if (r->cb) {
+			err_set(&e, 0, "sandbox service stopped");
+			r->cb(r->arg, NULL, e);
+		}
 		zreq_free(r);
 	}
 	z->tail = NULL;

@@ -484,11 +484,17 @@ int srv_config_apply_json(struct srv_config *cfg, json_t *obj, struct err **errp
 			if (!json_is_object(v))
 				return err_set(errp, 0, "config: quota must be an object");
 			json_object_foreach(v, qk, qv) {
+				static const struct limit_key cpus = { { "quota.cpus", QUOTA(cpu_millis), NULL, 0, 0, NULL }, true };
+				if (!strcmp(qk, "cpus")) {
+					if (key_value(&cpus, qv, &cfg->quota.cpu_millis, errp) < 0)
+						return -1;
+					continue;
+				}
 				const struct scalar_key *q = scalar_find(quotas, ARRAY_SIZE(quotas), qk);
 				if (!q)
 					return err_set(errp, 0, "config: quota: unknown quota \"%s\" (expected sessions, "
 								"memory, executions, snapshots, snapshot_disk, job_memory, terminals, displays, disk, disk_scan, disk_scan_busy, "
-								"server_executions, keys)", qk);
+								"server_executions, keys, cpus)", qk);
 				if (scalar_apply(q, &cfg->quota, qv, errp) < 0)
 					return -1;
 			}

@@ -294,6 +294,39 @@ export function hostPidsMatching(needle) {
   return out;
 }
 
+/**
+ * The "mcpbox" cgroup directory under which the server with pid makes its sandboxes' cgroups for controller
+ * (v1: 'cpu', 'cpuacct', 'memory', 'pids'; v2 has one hierarchy), where sessions/cgroup.c puts it: v1 under
+ * the server's own cgroup of that controller, else at the mount's root; v2 beside the server's cgroup. Null
+ * when there is none.
+ */
+export function cgroupBase(pid, controller = 'cpu') {
+  const own = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').filter(Boolean).map((l) => l.split(':'));
+  let dirs;
+  if (fs.existsSync('/sys/fs/cgroup/cgroup.controllers')) {
+    dirs = [path.join('/sys/fs/cgroup', path.dirname(own.find((f) => f[0] === '0')[2]), 'mcpbox')];
+  } else {
+    const v1 = own.find((f) => f.length >= 3 && f[1].split(',').includes(controller));
+    if (!v1) return null;
+    dirs = [`/sys/fs/cgroup/${controller}${v1[2] === '/' ? '' : v1[2]}/mcpbox`, `/sys/fs/cgroup/${controller}/mcpbox`];
+  }
+  return dirs.find((d) => fs.existsSync(d)) || null;
+}
+
+/**
+ * The cgroup directory of sandbox (session) id of the server with pid for controller: BASE/GROUP/ID (its
+ * key's group), or BASE/ID as versions before key groups made it; null when there is none.
+ */
+export function sandboxCgroup(pid, id, controller = 'cpu') {
+  const base = cgroupBase(pid, controller);
+  if (!base) return null;
+  if (fs.existsSync(path.join(base, id))) return path.join(base, id);
+  for (const g of fs.readdirSync(base, { withFileTypes: true })) {
+    if (g.isDirectory() && fs.existsSync(path.join(base, g.name, id))) return path.join(base, g.name, id);
+  }
+  return null;
+}
+
 /** pid, parent pid, state and start time (clock ticks since boot) of a host process, or null once it is gone. */
 function procStat(pid) {
   let f;

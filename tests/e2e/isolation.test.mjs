@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startClient, textOf, exec, TEST_USER, hostPidsMatching, poll } from './helpers.mjs';
+import { startClient, textOf, exec, TEST_USER, hostPidsMatching, poll, sandboxCgroup } from './helpers.mjs';
 
 const THIS_FILE = fileURLToPath(import.meta.url);
 
@@ -323,13 +323,8 @@ except OSError as e:
 
   /** The cpu cgroup of session id, where sessions/cgroup.c puts it, and whether it is v1's; null if not there. */
   function cpuCgroup(id) {
-    const own = fs.readFileSync(`/proc/${srv.pid}/cgroup`, 'utf8').split('\n').map((l) => l.split(':'));
-    const v1 = own.find((f) => f.length >= 3 && f[1].split(',').includes('cpu'));
-    const dirs = v1
-      ? [`/sys/fs/cgroup/cpu${v1[2] === '/' ? '' : v1[2]}/mcpbox/${id}`, `/sys/fs/cgroup/cpu/mcpbox/${id}`]
-      : [path.join('/sys/fs/cgroup', path.dirname(own.find((f) => f[0] === '0')[2]), 'mcpbox', id)];
-    const dir = dirs.find((d) => fs.existsSync(d));
-    return dir ? { dir, v1: !!v1, dirs } : null;
+    const dir = sandboxCgroup(srv.pid, id, 'cpu');
+    return dir ? { dir, v1: !fs.existsSync('/sys/fs/cgroup/cgroup.controllers') } : null;
   }
 
   /** The CPU quota the kernel holds for session id ("50000 100000"). */

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { makeDataDir, startRaw, hostPidsMatching, poll, uniqueSleepSeconds, sleep, IS_ROOT, BIN } from './helpers.mjs';
+import { makeDataDir, startRaw, hostPidsMatching, poll, uniqueSleepSeconds, sleep, IS_ROOT, BIN, cgroupBase } from './helpers.mjs';
 
 async function session(raw, id) {
   const r = await raw.callTool('session_info', { session_id: id }, `info-${Math.random()}`);
@@ -77,9 +77,17 @@ describe('restart', () => {
     if (IS_ROOT) {
       // cgroups of the killed run are cleaned when the new zygote starts (only empty ones, older than 30 s,
       // so look for the old sandbox's processes instead: none may remain in any mcpbox cgroup)
-      const procs = fs.existsSync('/sys/fs/cgroup/pids/mcpbox') ? fs.readdirSync('/sys/fs/cgroup/pids/mcpbox') : [];
-      for (const d of procs) {
-        const f = `/sys/fs/cgroup/pids/mcpbox/${d}/cgroup.procs`;
+      // (each sandbox's cgroup is in its key's group: mcpbox/GROUP/ID, mcpbox/ID before groups)
+      const base = cgroupBase(raw2.child.pid, 'pids');
+      const dirs = [];
+      const subdirs = (d) => { try { return fs.readdirSync(d, { withFileTypes: true }).filter((e) => e.isDirectory()); } catch { return []; } };
+      for (const g of base ? subdirs(base) : []) {
+        dirs.push(`${base}/${g.name}`);
+        for (const s of subdirs(`${base}/${g.name}`)) dirs.push(`${base}/${g.name}/${s.name}`);
+      }
+      assert.ok(dirs.some((d) => d.endsWith(`/${id}`)), `the session's cgroup is found under ${base}`);
+      for (const d of dirs) {
+        const f = `${d}/cgroup.procs`;
         if (!fs.existsSync(f)) continue;
         const pids = fs.readFileSync(f, 'utf8').trim().split('\n').filter(Boolean);
         for (const p of pids) {

@@ -59,6 +59,10 @@ int main(void)
 	ok(srv_config_apply_json(&cfg, j, &e) == 0 && cfg.cpu_millis.def == 500 && cfg.cpu_millis.max == 2000,
 	   "limits.cpus in CPUs, fractions allowed");
 	json_decref(j);
+	j = json_loads("{\"quota\":{\"cpus\":1.5}}", 0, NULL);
+	ok(cfg.quota.cpu_millis == 0 && srv_config_apply_json(&cfg, j, &e) == 0 && cfg.quota.cpu_millis == 1500,
+	   "quota.cpus: none by default, in CPUs");
+	json_decref(j);
 
 	j = json_loads("{\"http_session_idle\":\"2m\",\"max_receiving\":\"64M\",\"max_connections\":10,"
 		       "\"quota\":{\"memory\":\"4G\",\"displays\":2,\"disk_scan\":\"1m\"},\"egress_allow\":[\"10.1.0.0/16\"]}", 0, NULL);
@@ -75,6 +79,7 @@ int main(void)
 		"{\"pool_size\":-1}", "{\"limits\":{\"memory\":true}}", "{\"limits\":{\"timeout\":{\"dflt\":1}}}",
 		"{\"pool_size\":100000}", "{\"prestart\":\"yes\"}", "{\"limits\":{\"cpus\":-1}}",
 		"{\"limits\":{\"cpus\":\"2\"}}", "{\"limits\":{\"cpus\":{\"default\":2,\"max\":1}}}",
+		"{\"quota\":{\"cpus\":-1}}", "{\"quota\":{\"cpus\":\"2\"}}",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		j = json_loads(bad[i], 0, NULL);

@@ -6,6 +6,7 @@
  * user, e.g. setpriv --reuid=65534 --regid=65534 --clear-groups; cgroup-only
  * checks are skipped when the host gives us no cgroups.
  */
+#include "sessions/cgroup.h"
 #include "sessions/sandbox.h"
 #include "server/base/buf.h"
 #include "server/base/common.h"
@@ -70,6 +71,33 @@ static void on_created(void *arg, struct sess_worker *w, struct err *err)
 	c->done = true;
 	c->w = w;
 	c->err = err;
+}
+
+#define PLANNED 50
+
+/* Is there a cgroup directory mcpbox/<pattern> (a find -path glob) of this test's? */
+static bool cgroup_there(const char *pattern)
+{
+	char cmd[400];
+
+	snprintf(cmd, sizeof(cmd), "find /sys/fs/cgroup/ -maxdepth 7 -type d -path '*/mcpbox/%s' 2>/dev/null | grep -q .",
+		 pattern);
+	return system(cmd) == 0;
+}
+
+/* Run the loop until no cgroup matches a (nor b, if given): how many 10 ms
+   steps that took, 100 if they are still there after a second. */
+static int wait_cgroups_gone(const char *a, const char *b)
+{
+	int n = 0;
+
+	for (; n < 100; n++) {
+		uv_run(&loop, UV_RUN_NOWAIT);
+		usleep(10000);
+		if (!cgroup_there(a) && (!b || !cgroup_there(b)))
+			break;
+	}
+	return n;
 }
 
 static struct sess_worker *create(struct sess_zygote *z, const char *id, const char *ws,
@@ -567,7 +595,7 @@ int main(void)
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);
-	printf("1..47\n");
+	printf("1..%d\n", PLANNED);
 
 	if (!ok(sess_zygote_start(&z, &e) == 0, "zygote starts")) {
 		printf("# %s\n", err_text(e));
@@ -953,23 +981,51 @@ int main(void)
 		}
 	}
 
-	/* The zygote reaps workers and removes their cgroups. */
+	/* The zygote reaps workers and removes their cgroups (made for no owner: in the pool's group). */
 	if (host->cgroup_version) {
-		char cmd[300];
-		int n = 0;
+		int n;
+		ok(cgroup_there("pool/test-b"), "a sandbox of no owner has its cgroup in the pool's group");
 		sess_worker_free(b);
 		b = NULL;
-		for (int i = 0; i < 100; i++) {
-			uv_run(&loop, UV_RUN_NOWAIT);
-			usleep(10000);
-			snprintf(cmd, sizeof(cmd), "find /sys/fs/cgroup/ -maxdepth 6 -type d -path '*/mcpbox/test-b' 2>/dev/null | grep -q .");
-			if (system(cmd) != 0)
-				break;
-			n++;
-		}
+		n = wait_cgroups_gone("*/test-b", NULL);
 		ok(n < 100, "cgroup of a freed sandbox is removed (after ~%d ms)", n * 10);
 	} else {
+		skip("a sandbox of no owner has its cgroup in the pool's group", "no cgroups");
 		skip("cgroup of a freed sandbox is removed", "no cgroups");
+	}
+
+	/* A sandbox assigned to an owner moves into the owner's group with its processes; a group
+	   goes with its last sandbox. */
+	if (host->cgroup_version) {
+		struct sess_worker *w = create(z, "test-move", ws_b, false, 0, NULL);
+		struct sess_limits lim = { .max_pids = 64 };
+		struct err *e2 = NULL;
+		uint64_t id;
+		char procs[300], group[SESS_CGROUP_GROUP_SIZE] = "", there[100];
+		int n;
+		sess_cgroup_group_name("user:tenant/../x", group, NULL);
+		snprintf(there, sizeof(there), "%s/test-move", group);
+		if (w)
+			start(w, &r, (const char *[]){ "/bin/sleep", "100", NULL }, NULL, -1, &id);
+		rc = w ? sess_zygote_assign(z, w, "user:tenant/../x", 0, &lim, &e2) : -1;
+		snprintf(procs, sizeof(procs), "test $(cat $(find /sys/fs/cgroup/ -maxdepth 7 -type f -path "
+			 "'*/mcpbox/%s/cgroup.procs' 2>/dev/null) | wc -l) -ge 2", there);
+		ok(rc == 0 && !strncmp(group, "key-", 4) && strlen(group) == 36 && cgroup_there(there) &&
+		   !cgroup_there("pool/test-move") &&
+		   system(procs) == 0, "assigned to an owner, a pool sandbox and its processes move to the owner's group (%s)",
+		   e2 ? err_text(e2) : "ok");
+		err_free(e2);
+		if (w) {
+			sess_worker_kill(w, id, SIGKILL, NULL);
+			finish(&r);
+			release(&r);
+			sess_worker_free(w);
+		}
+		n = wait_cgroups_gone("*/test-move", group);
+		ok(n < 100, "the owner's group goes with its last sandbox (after ~%d ms)", n * 10);
+	} else {
+		skip("a pool sandbox moves to its owner's group", "no cgroups");
+		skip("the owner's group goes with its last sandbox", "no cgroups");
 	}
 
 	/* A workspace file written inside is owned by the sandbox uid on the host. */
@@ -990,7 +1046,7 @@ int main(void)
 	ok(uv_loop_close(&loop) == 0, "every handle is closed");
 	rm_rf(ws_a);
 	rm_rf(ws_b);
-	if (test_no != 47)
-		printf("# planned 47, ran %d\n", test_no);
-	return failures || test_no != 47 ? 1 : 0;
+	if (test_no != PLANNED)
+		printf("# planned %d, ran %d\n", PLANNED, test_no);
+	return failures || test_no != PLANNED ? 1 : 0;
 }
