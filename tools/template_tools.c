@@ -7,6 +7,12 @@
  * everyone's (made by an administrator), the config's "templates", the
  * built-in ones. Templates made by tool are kept in memory and in the store
  * (tool_env.templates); the config's and the built-ins are never stored.
+ *
+ * Bounds: each owner (a key with the keys it made, or a user) holds at most
+ * quota.templates templates whose settings take quota.template_bytes as
+ * stored; everyone's (administrators only) at most GLOBAL_MAX and
+ * GLOBAL_BYTES. No bound is shared by tenants: what the server keeps is
+ * those per owner, and owners are the operator's keys and users.
  */
 #include "tool.h"
 #include "lang.h"
@@ -19,13 +25,14 @@
 #include "../server/base/banned.h"
 
 #include <fcntl.h>
+#include <inttypes.h>
 #include <string.h>
 #include <sys/stat.h>
 
-#define PER_PRINCIPAL 100	/* templates one principal may make */
-#define GLOBAL_MAX 1000		/* everyone's templates */
+#define GLOBAL_MAX 1000		/* everyone's templates (made by administrators) */
+#define GLOBAL_BYTES (64u << 20)	/* their settings as stored, together */
 
-/* {owner ("" for everyone's): {name: {"settings": {...}, "created_at": ms}}} (owned) */
+/* {owner ("" for everyone's): {name: {"settings": {...}, "created_at": ms, "bytes": stored size}}} (owned) */
 static json_t *made;
 static const struct tool_env *tenv;
 
@@ -35,6 +42,14 @@ static const char *const builtin_json =
 	"\"basic-python\":{\"description\":\"Python 3 (the host's python3), the server's default limits.\",\"language\":\"python\",\"env\":{\"PYTHONPATH\":\"/workspace\"}},"
 	"\"basic-javascript\":{\"description\":\"JavaScript (the host's node), the server's default limits.\",\"language\":\"javascript\"}}";
 static json_t *builtins;
+
+/* A made template as kept: its settings (stolen), when, and the bytes the store keeps for it. */
+static json_t *entry_new(json_t *settings, uint64_t created_ms)
+{
+	size_t bytes = json_dumpb(settings, NULL, 0, JSON_COMPACT);
+	return json_pack("{s:o, s:I, s:I}", "settings", settings, "created_at", (json_int_t)created_ms, "bytes",
+			 (json_int_t)bytes);
+}
 
 static void load_one(void *arg, const char *owner, const char *name, json_t *settings, uint64_t created_ms)
 {
@@ -46,7 +61,7 @@ static void load_one(void *arg, const char *owner, const char *name, json_t *set
 	json_t *mine = json_object_get(made, owner);
 	if (!mine)
 		json_object_set_new(made, owner, mine = json_object());
-	json_object_set_new(mine, name, json_pack("{s:O, s:I}", "settings", settings, "created_at", (json_int_t)created_ms));
+	json_object_set_new(mine, name, entry_new(json_incref(settings), created_ms));
 }
 
 int tool_tmpl_config_check(const struct srv_config *cfg, struct err **errp)
@@ -302,6 +317,34 @@ static int store_put(const char *owner, const char *name, json_t *entry, struct 
 				    (uint64_t)json_integer_value(json_object_get(entry, "created_at")), errp);
 }
 
+/*
+ * May scope (one owner's templates, or everyone's) take entry too? Each
+ * owner's are bounded by its quota, so no key can use up what another may
+ * make; the server keeps at most those bounds times its owners.
+ */
+static int scope_room(const struct tool_env *env, json_t *scope, bool global, json_t *entry, struct err **errp)
+{
+	const struct srv_quota *q = env->cfg ? &env->cfg->quota : NULL;
+	uint64_t max = global ? GLOBAL_MAX : q ? q->templates : 0;
+	uint64_t max_bytes = global ? GLOBAL_BYTES : q ? q->template_bytes : 0;
+	uint64_t held = 0, want = (uint64_t)json_integer_value(json_object_get(entry, "bytes"));
+	const char *k;
+	json_t *v;
+
+	json_object_foreach(scope, k, v) held += (uint64_t)json_integer_value(json_object_get(v, "bytes"));
+	if (max && json_object_size(scope) >= max)
+		return err_setc(errp, ERR_LIMIT, 0, "%s %" PRIu64 " templates and holds %zu (delete one%s)",
+				global ? "everyone's templates are at most" : "quota: this key may hold", max,
+				json_object_size(scope), global ? "" : ", or ask the operator for a larger quota.templates");
+	if (max_bytes && held + want > max_bytes)
+		return err_setc(errp, ERR_LIMIT, 0, "%s %" PRIu64 " KiB of template settings; %s hold %" PRIu64 " KiB and "
+				"this one takes %" PRIu64 " KiB (delete one%s)",
+				global ? "everyone's templates may take at most" : "quota: this key may hold", max_bytes >> 10,
+				global ? "they" : "its templates", held >> 10, (want + 1023) >> 10,
+				global ? "" : ", or ask the operator for a larger quota.template_bytes");
+	return 0;
+}
+
 static void template_create_run(struct tool_call *call)
 {
 	const char *name = tool_arg_str(call, "name", "");
@@ -348,13 +391,12 @@ static void template_create_run(struct tool_call *call)
 				"config's and the built-in ones cannot be replaced by tool)", name);
 		return;
 	}
-	if (json_object_size(scope) >= (global ? GLOBAL_MAX : PER_PRINCIPAL)) {
-		json_decref(settings);
-		tool_fail_as(call, ERR_LIMIT, "template_create: at most %d templates %s", global ? GLOBAL_MAX : PER_PRINCIPAL,
-			     global ? "for everyone" : "per key");
+	json_t *entry = entry_new(settings, wall_ms());
+	if (scope_room(call->env, scope, global, entry, &err) < 0) {
+		json_decref(entry);
+		tool_fail_err(call, err, "template_create");
 		return;
 	}
-	json_t *entry = json_pack("{s:o, s:I}", "settings", settings, "created_at", (json_int_t)wall_ms());
 	if (store_put(owner, name, entry, &err) < 0) {
 		json_decref(entry);
 		tool_fail_err(call, err, "template_create");

@@ -36,6 +36,8 @@ void srv_config_defaults(struct srv_config *cfg)
 		.disk_scan_busy_s = 2,
 		.server_executions = 1024,
 		.keys = 1000,
+		.templates = 100,
+		.template_bytes = 16ull << 20,
 	};
 	cfg->max_line_bytes = 64 * MiB;
 	/* the MCP TypeScript SDK's stdio client drops the connection on a line past 10 MiB
@@ -277,6 +279,8 @@ static const struct scalar_key quotas[] = {
 	{ "disk_scan_busy", QUOTA(disk_scan_busy_s), DURATION, 0, 0, NULL },
 	{ "server_executions", QUOTA(server_executions), NULL, 0, 0, NULL },
 	{ "keys", QUOTA(keys), NULL, 0, 0, NULL },
+	{ "templates", QUOTA(templates), NULL, 0, 0, NULL },
+	{ "template_bytes", QUOTA(template_bytes), SIZE, 0, 0, NULL },
 };
 
 /* "rate_limits": {"execute": {"per_minute": 100, "burst": 20}, ..., "admins": false, "local": false, "principals": N} */
@@ -494,7 +498,7 @@ int srv_config_apply_json(struct srv_config *cfg, json_t *obj, struct err **errp
 				if (!q)
 					return err_set(errp, 0, "config: quota: unknown quota \"%s\" (expected sessions, "
 								"memory, executions, snapshots, snapshot_disk, job_memory, terminals, displays, disk, disk_scan, disk_scan_busy, "
-								"server_executions, keys, cpus)", qk);
+								"server_executions, keys, cpus, templates, template_bytes)", qk);
 				if (scalar_apply(q, &cfg->quota, qv, errp) < 0)
 					return -1;
 			}

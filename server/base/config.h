@@ -40,6 +40,8 @@ struct srv_quota {
 	uint64_t keys;			/* API keys its owner's keys made (key_create), revoked ones too */
 	uint64_t cpu_millis;		/* CPU its sessions together may use, thousandths of a CPU (0: no cap;
 					   busy keys share the CPU equally whatever this is) */
+	uint64_t templates;		/* session templates its owner made (template_create); administrators' too */
+	uint64_t template_bytes;	/* their settings as stored (compact JSON), together; administrators' too */
 };
 
 /** Rate-limit categories: which calls share a bucket (server/base/rate.h). */

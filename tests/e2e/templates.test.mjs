@@ -136,3 +136,42 @@ describe('session templates', () => {
     fails(await ca.call('template_info', { name: 'mine' }), /not found/, 'gone');
   });
 });
+
+describe('session templates: bounds per key', () => {
+  // each template may hold 1 MiB of files and 8 MiB of env, and the only bound per key was 100 of
+  // them: one key kept 900 MiB in the server's memory and its store. Now a key (with the keys it
+  // made) holds at most quota.templates (100) and quota.template_bytes (16 MiB), and nothing that
+  // another key's templates use counts against it.
+  test('a key that fills quota.templates and quota.template_bytes is refused; its own keys share them; another key still creates', { timeout: 120000 }, async () => {
+    const srv = await startServe({ config: { pool_size: 0 } });
+    const a = await wsClient(srv, { key: createKey(srv.dataDir, { name: 'tmpl-quota-a' }).key });
+    const b = await wsClient(srv, { key: createKey(srv.dataDir, { name: 'tmpl-quota-b' }).key });
+    let sub;
+    try {
+      // 256 variables of 32 KiB and 1 MiB of files: the most one template may hold, about 9.4 MiB
+      const env = Object.fromEntries(Array.from({ length: 256 }, (_, i) => [`V${i}`, 'e'.repeat(32768)]));
+      const big = { env, files: { 'blob.txt': 'f'.repeat(1 << 20) } };
+      ok(await a.call('template_create', { name: 'big1', ...big }), 'a: first big template');
+      fails(await a.call('template_create', { name: 'big2', ...big }),
+        /quota: this key may hold 16384 KiB of template settings; its templates hold 9\d{3} KiB and this one takes 9\d{3} KiB/, 'a: past 16 MiB');
+      // a key made by a is counted for a, so minting keys does not multiply the bound
+      const made = ok(await a.call('key_create', { name: 'tmpl-sub' }), 'key_create');
+      sub = await wsClient(srv, { key: made.key });
+      fails(await sub.call('template_create', { name: 'big2', ...big }), /quota: this key may hold 16384 KiB/, 'a\'s key: same quota');
+      ok(await b.call('template_create', { name: 'big1', ...big }), 'b: its own 16 MiB');
+      ok(await b.call('template_create', { name: 'b-small', timeout_s: 5 }), 'b: a small one');
+      ok(await a.call('template_delete', { name: 'big1' }), 'a frees its bytes');
+      ok(await sub.call('template_create', { name: 'big2', ...big }), 'a\'s key: room again');
+      // the count: 100 small templates, the first made above
+      for (let i = 1; i < 100; i++) ok(await a.call('template_create', { name: `t${i}`, timeout_s: 5 }), `a: template ${i}`);
+      fails(await a.call('template_create', { name: 't100', timeout_s: 5 }), /quota: this key may hold 100 templates and holds 100/, 'a: the 101st');
+      ok(await b.call('template_create', { name: 'b-more', timeout_s: 5 }), 'b still creates');
+      assert.equal(ok(await b.call('template_list'), 'b list').templates.filter((t) => t.source === 'own').length, 3);
+    } finally {
+      await sub?.close();
+      await a.close();
+      await b.close();
+      await srv.close();
+    }
+  });
+});
