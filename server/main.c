@@ -324,6 +324,12 @@ static int core_start(void)
 		log_info("at most %llu executions at once (RLIMIT_NOFILE %lu)",
 			 (unsigned long long)srv.cfg.quota.server_executions, srv.nofile);
 	}
+	/* and every terminal its pty's master (or, while it opens, the socket it comes through) */
+	if (srv.nofile && (!srv.cfg.quota.server_terminals || srv.cfg.quota.server_terminals > srv.nofile / 16)) {
+		srv.cfg.quota.server_terminals = srv.nofile / 16;
+		log_info("at most %llu terminals at once (RLIMIT_NOFILE %lu)",
+			 (unsigned long long)srv.cfg.quota.server_terminals, srv.nofile);
+	}
 	/* what network sessions may reach: read by every sandbox the zygote makes */
 	if (sess_net_set_egress((const char *const *)srv.cfg.egress_allow, srv.cfg.n_egress_allow, &err) < 0) {
 		log_error("config: %s", err_text(err));

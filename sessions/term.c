@@ -592,6 +592,32 @@ static int make_key_room(struct sess_session *s, struct err **errp)
 	return 0;
 }
 
+static void tally_fds(void *arg, struct sess_session *s)
+{
+	uint64_t *n = arg;
+	struct sess_term *t;
+
+	LIST_FOREACH(t, &s->terms, link)
+		*n += t->io->master >= 0 || t->io->sock >= 0;
+}
+
+/* Room on the server: each terminal holds a pty master (while it opens, the socket it comes through)
+   in the server, so all keys' terminals together are kept within quota.server_terminals, which the
+   server keeps within its RLIMIT_NOFILE beside executions and connections. */
+static int server_room(struct sess_session *s, struct err **errp)
+{
+	uint64_t max = sess_registry_config(s->reg)->quota.server_terminals, held = 0;
+
+	if (!max)
+		return 0;
+	sess_foreach(s->reg, NULL, tally_fds, &held);
+	if (held < max)
+		return 0;
+	return err_setc(errp, err_class_of(EAGAIN), 0, "the server holds %llu terminals, its maximum (quota "
+			"server_terminals: each holds a pty in the server); try again when one has closed",
+			(unsigned long long)held);
+}
+
 /* Room for one more: the oldest terminal whose program ended goes when the session is full. */
 static int make_room(struct sess_session *s, struct err **errp)
 {
@@ -632,7 +658,7 @@ int sess_term_open(struct sess_session *s, const struct sess_term_opts *o, sess_
 		return -1;
 	if (!s->worker || s->state != SESS_RUNNING)
 		return err_setc(errp, ERR_UNAVAILABLE, 0, "session %s is not running", s->id);
-	if (make_room(s, errp) < 0 || make_key_room(s, errp) < 0)
+	if (make_room(s, errp) < 0 || make_key_room(s, errp) < 0 || server_room(s, errp) < 0)
 		return -1;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0)
 		return err_set(errp, errno, "terminal: socketpair");

@@ -97,7 +97,9 @@ typedef void (*sess_term_opened_cb)(void *arg, struct sess_term *t, struct err *
 /**
  * Open a terminal in s (running) with o's program; cb runs later, never
  * inside this call. ERR_LIMIT when the session keeps its most terminals
- * and all their programs run.
+ * and all their programs run, or its key (quota.terminals); EAGAIN's class
+ * when the whole server holds quota.server_terminals terminals with a pty
+ * (or the socket it comes through) open, whoever's.
  */
 int sess_term_open(struct sess_session *s, const struct sess_term_opts *o, sess_term_opened_cb cb, void *arg,
 		   struct err **errp);

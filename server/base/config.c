@@ -35,6 +35,7 @@ void srv_config_defaults(struct srv_config *cfg)
 		.disk_scan_s = 30,
 		.disk_scan_busy_s = 2,
 		.server_executions = 1024,
+		.server_terminals = 1024,
 		.keys = 1000,
 		.templates = 100,
 		.template_bytes = 16ull << 20,
@@ -278,6 +279,7 @@ static const struct scalar_key quotas[] = {
 	{ "disk_scan", QUOTA(disk_scan_s), DURATION, 0, 0, NULL },
 	{ "disk_scan_busy", QUOTA(disk_scan_busy_s), DURATION, 0, 0, NULL },
 	{ "server_executions", QUOTA(server_executions), NULL, 0, 0, NULL },
+	{ "server_terminals", QUOTA(server_terminals), NULL, 0, 0, NULL },
 	{ "keys", QUOTA(keys), NULL, 0, 0, NULL },
 	{ "templates", QUOTA(templates), NULL, 0, 0, NULL },
 	{ "template_bytes", QUOTA(template_bytes), SIZE, 0, 0, NULL },
@@ -498,7 +500,7 @@ int srv_config_apply_json(struct srv_config *cfg, json_t *obj, struct err **errp
 				if (!q)
 					return err_set(errp, 0, "config: quota: unknown quota \"%s\" (expected sessions, "
 								"memory, executions, snapshots, snapshot_disk, job_memory, terminals, displays, disk, disk_scan, disk_scan_busy, "
-								"server_executions, keys, cpus, templates, template_bytes)", qk);
+								"server_executions, server_terminals, keys, cpus, templates, template_bytes)", qk);
 				if (scalar_apply(q, &cfg->quota, qv, errp) < 0)
 					return -1;
 			}

@@ -37,6 +37,7 @@ struct srv_quota {
 	uint64_t disk_scan_s;		/* how often workspaces are measured */
 	uint64_t disk_scan_busy_s;	/* how often those being written (running executions) are */
 	uint64_t server_executions;	/* executions running at once on the whole server, for everyone */
+	uint64_t server_terminals;	/* terminals holding a pty in the server at once, for everyone */
 	uint64_t keys;			/* API keys its owner's keys made (key_create), revoked ones too */
 	uint64_t cpu_millis;		/* CPU its sessions together may use, thousandths of a CPU (0: no cap;
 					   busy keys share the CPU equally whatever this is) */

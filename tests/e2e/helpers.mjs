@@ -466,16 +466,18 @@ const liveServers = new Set();
 process.on('exit', () => { for (const s of liveServers) { try { s.child.kill('SIGKILL'); } catch { /* gone */ } } });
 
 /**
- * Spawn `BIN serve --data DIR --listen LISTEN [--auth AUTH] ...` (config: written to DIR/config.json first)
+ * Spawn `[PREFIX...] BIN serve --data DIR --listen LISTEN [--auth AUTH] ...` (config: written to DIR/config.json first)
  * and wait for its banner:
  * "mcpbox X serving MCP at http://HOST:PORT/mcp ..." and, on the first start, the admin key.
  */
-export async function startServe({ dataDir, config, auth, listen = '127.0.0.1:0', extraArgs = [], key, env, timeout = 10000 } = {}) {
+export async function startServe({ dataDir, config, auth, listen = '127.0.0.1:0', extraArgs = [], key, env, timeout = 10000, prefix = [] } = {}) {
   const ownDir = !dataDir;
   dataDir = dataDir || makeDataDir();
   if (config) fs.writeFileSync(path.join(dataDir, 'config.json'), JSON.stringify(config));
   const args = ['serve', '--data', dataDir, '--listen', listen, ...(auth ? ['--auth', auth] : []), ...extraArgs];
-  const child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: env ? { ...process.env, ...env } : process.env });
+  // prefix: a command that execs the server (prlimit --nofile=N), so the pid stays the server's
+  const child = spawn(prefix[0] || BIN, [...prefix.slice(1), ...(prefix.length ? [BIN] : []), ...args],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: env ? { ...process.env, ...env } : process.env });
   const srv = new ServeServer(child, dataDir, ownDir);
   liveServers.add(srv);
   child.on('exit', () => liveServers.delete(srv));

@@ -343,6 +343,44 @@ describe('quotas per key: terminals', () => {
   });
 });
 
+describe('the whole server: terminals', () => {
+  // each terminal holds its pty's master in the server, and executions were kept within an eighth of
+  // RLIMIT_NOFILE but terminals were not counted: many keys' terminals (32 each) could take every fd
+  test('terminals of all keys are kept within quota.server_terminals, at most RLIMIT_NOFILE / 16; a closed one makes room', { timeout: 90000 }, async () => {
+    // 256 fds: 16 terminals
+    const srv = await startServe({ config: { pool_size: 0 }, prefix: ['prlimit', '--nofile=256:256'] });
+    const a = await wsClient(srv, { key: createKey(srv.dataDir, { name: 'tenant-a' }).key });
+    const b = await wsClient(srv, { key: createKey(srv.dataDir, { name: 'tenant-b' }).key });
+    const open = async (c, sid) => {
+      const r = await c.call('terminal_open', { session_id: sid, command: 'sleep 600' });
+      assert.equal(r.isError, undefined, JSON.stringify(r).slice(0, 300));
+      return r.structuredContent.terminal_id;
+    };
+    try {
+      const bs = (await b.call('session_create', {})).structuredContent.session_id;
+      const first = await open(b, bs);
+      const sids = [];
+      for (let i = 0; i < 2; i++) sids.push((await a.call('session_create', {})).structuredContent.session_id);
+      const mine = [];
+      for (let i = 0; i < 15; i++) mine.push(await open(a, sids[i % 2]));
+      for (const [c, sid] of [[a, sids[1]], [b, bs]]) {
+        const full = await c.call('terminal_open', { session_id: sid, command: 'sleep 600' });
+        assert.equal(full.isError, true, JSON.stringify(full).slice(0, 300));
+        assert.match(full.content[0].text, /the server holds 16 terminals, its maximum \(quota server_terminals/);
+      }
+      assert.equal((await b.call('terminal_write', { terminal_id: first, data: 'x' })).isError, undefined, 'b\'s terminal still works');
+      assert.equal((await a.call('terminal_close', { terminal_id: mine[0] })).isError, undefined);
+      await open(b, bs);
+      const r = await a.call('execute', { session_id: sids[0], language: 'shell', code: 'echo fine' });
+      assert.equal(r.structuredContent?.stdout, 'fine\n', 'executions still run');
+    } finally {
+      await a.close();
+      await b.close();
+      await srv.close();
+    }
+  });
+});
+
 describe('quotas per key: displays', () => {
   test('a key holds at most quota.displays running displays; screenshot, input and session_create {display} say so', { timeout: 120000 }, async () => {
     const srv = await startServe({ config: { quota: { displays: 1 } } });
