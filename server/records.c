@@ -422,9 +422,14 @@ static void job_record(void *arg, const struct sess_job *j, bool gone)
 	json_decref(doc);
 }
 
-/* A running job's output so far goes to its output files every JOB_SAVE_MS (what came since the last
- * time is appended; once its ring dropped bytes the files hold, they are rewritten from the ring, so
- * they stay within the ring's size plus one period's output): a job lost to a crash keeps it. */
+/*
+ * A running job's output so far goes to its output files every JOB_SAVE_MS, so that a job lost to a
+ * crash keeps it. What came since the last time is appended, unless the files would then hold more
+ * than twice the ring's cap (or the ring dropped bytes they do not hold yet): then they are rewritten
+ * from the ring. So they never pass twice job_output on the host disk, however long the job writes
+ * (appending alone grew them without end while the ring kept dropping the oldest), and each byte is
+ * written at most twice.
+ */
 static void save_running(void *arg, struct sess_session *s)
 {
 	struct sess_job *j;
@@ -432,8 +437,10 @@ static void save_running(void *arg, struct sess_session *s)
 	LIST_FOREACH(j, &s->jobs, link) {
 		if (j->state != SESS_JOB_RUNNING || j->saved == j->out.end)
 			continue;
-		bool rewrite = j->saved < j->out.start;
+		bool rewrite = j->saved < j->out.start || j->out.end - j->saved_from > 2 * j->out.cap;
 		struct buf out = BUF_INIT, err = BUF_INIT;
+		if (rewrite)
+			j->saved_from = j->out.start;
 		j->saved = sess_ring_split(&j->out, rewrite ? 0 : j->saved, UINT64_MAX, &out, &err);
 		write_output(j->id, "stdout", &out, !rewrite);
 		write_output(j->id, "stderr", &err, !rewrite);

@@ -97,6 +97,7 @@ struct sess_job {
 	struct buf result;
 	uint64_t saved;			/* output offset its output files hold up to while it runs (the
 					   persistence hook's: server/records.c) */
+	uint64_t saved_from;		/* ... and from: they hold saved - saved_from bytes */
 	LIST_HEAD(, sess_job_waiter) waiters;
 	LIST_ENTRY(sess_job) link;
 };

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 import { startServe, wsClient, httpClient, httpRequest, createKey, sleep, poll } from './helpers.mjs';
 
 /** A WebSocket by hand on a raw socket, so that it can stop reading (or break the protocol). */
@@ -302,6 +303,39 @@ describe('quotas per key: output of ended jobs', () => {
     } finally {
       await a.close();
       await b.close();
+      await srv.close();
+    }
+  });
+});
+
+describe('output of running jobs on the host disk', () => {
+  // a running job's output went to DATA/executions/<job>.stdout every second by appending, rewritten
+  // only once its ring had dropped bytes the file did not hold yet: a job writing a little less than
+  // job_output (8 MiB) a second for its hour grew the file to 28 GiB outside every disk quota
+  test('a running job\'s output files stay within twice job_output however long it writes; at its end, within job_output', { timeout: 60000 }, async () => {
+    const srv = await startServe({ config: { pool_size: 0, job_output: '64k' } });
+    const c = await wsClient(srv, { key: createKey(srv.dataDir, { name: 'tenant-a' }).key });
+    try {
+      // 16 KiB every half second, 384 KiB in all: never as much in a second as the ring keeps
+      const code = 'for i in $(seq 1 24); do yes "line $i" | head -c 16384; sleep 0.5; done; sleep 600';
+      const id = (await c.call('execute', { language: 'shell', code, background: true })).structuredContent.job_id;
+      const file = path.join(srv.dataDir, 'executions', `${id}.stdout`);
+      const size = () => (fs.existsSync(file) ? fs.statSync(file).size : 0);
+      let peak = 0;
+      const done = await poll(async () => {
+        peak = Math.max(peak, size());
+        return (await c.call('job_status', { job_id: id, max_bytes: 16 })).structuredContent.total_bytes >= 24 * 16384;
+      }, { timeout: 30000, interval: 200 });
+      assert.ok(done, 'the job wrote its 384 KiB');
+      await sleep(2500); // two more saves
+      peak = Math.max(peak, size());
+      console.log(`# job output file: peak ${peak} bytes for ${24 * 16384} written, ring 64 KiB`);
+      assert.ok(peak <= 2 * 65536, `the output file held ${peak} bytes`);
+      assert.match(fs.readFileSync(file, 'utf8').slice(-100), /line 24\n$/, 'the file holds the newest output');
+      assert.equal((await c.call('job_cancel', { job_id: id })).isError, undefined);
+      assert.ok(await poll(() => size() > 0 && size() <= 65536, { timeout: 5000 }), `at its end: ${size()} bytes`);
+    } finally {
+      await c.close();
       await srv.close();
     }
   });
