@@ -6,6 +6,7 @@
 #include "../server/base/base64.h"
 #include "../server/base/common.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <openssl/evp.h>
 #include <stdlib.h>
@@ -155,59 +156,69 @@ void px_ws_accept_of(const char *key, char out[29])
 	free(b);
 }
 
-void px_ws_frame(struct buf *out, enum px_ws_op op, const void *p, size_t n)
+void px_ws_frame_begin(struct buf *out, struct px_ws_tx *tx, enum px_ws_op op, uint64_t len, bool fin)
 {
-	unsigned char h[14], mask[4];
+	unsigned char h[14];
 	size_t hl = 2;
 
-	h[0] = (unsigned char)(0x80 | op);
-	if (n < 126) {
-		h[1] = (unsigned char)(0x80 | n);
-	} else if (n <= 0xffff) {
+	h[0] = (unsigned char)((fin ? 0x80 : 0) | op);
+	if (len < 126) {
+		h[1] = (unsigned char)(0x80 | len);
+	} else if (len <= 0xffff) {
 		h[1] = 0x80 | 126;
-		h[2] = (unsigned char)(n >> 8);
-		h[3] = (unsigned char)n;
+		h[2] = (unsigned char)(len >> 8);
+		h[3] = (unsigned char)len;
 		hl = 4;
 	} else {
 		h[1] = 0x80 | 127;
 		for (int i = 0; i < 8; i++)
-			h[2 + i] = (unsigned char)((uint64_t)n >> (56 - 8 * i));
+			h[2 + i] = (unsigned char)(len >> (56 - 8 * i));
 		hl = 10;
 	}
-	srv_random_bytes(mask, sizeof(mask));
-	memcpy(h + hl, mask, 4);
+	srv_random_bytes(tx->mask, sizeof(tx->mask));
+	memcpy(h + hl, tx->mask, 4);
 	buf_add(out, h, hl + 4);
+	tx->at = 0;
+	tx->left = len;
+}
+
+void px_ws_frame_add(struct buf *out, struct px_ws_tx *tx, const void *p, size_t n)
+{
+	assert(n <= tx->left);
 	buf_grow(out, n);
 	for (size_t i = 0; i < n; i++)
-		out->data[out->len + i] = (char)(((const unsigned char *)p)[i] ^ mask[i & 3]);
+		out->data[out->len + i] = (char)(((const unsigned char *)p)[i] ^ tx->mask[(tx->at + i) & 3]);
 	out->len += n;
 	out->data[out->len] = '\0';
+	tx->at += n;
+	tx->left -= n;
 }
 
-void px_ws_rx_release(struct px_ws_rx *rx)
+void px_ws_frame(struct buf *out, enum px_ws_op op, const void *p, size_t n)
 {
-	buf_release(&rx->in);
-	buf_release(&rx->msg);
-	rx->msg_op = 0;
+	struct px_ws_tx tx;
+	px_ws_frame_begin(out, &tx, op, n, true);
+	px_ws_frame_add(out, &tx, p, n);
 }
 
-/* One whole frame at offset at of rx->in: its length, 0 when incomplete, -1 bad. */
-static long one_frame(struct px_ws_rx *rx, size_t at, px_ws_msg_fn fn, void *arg)
+/*
+ * A frame's header at b[0..have): its length with rx's frame fields set,
+ * 0 when more bytes are needed, or the close status it earns.
+ */
+static long frame_header(struct px_ws_rx *rx, const unsigned char *b, size_t have)
 {
-	const unsigned char *b = (const unsigned char *)rx->in.data + at;
-	size_t have = rx->in.len - at, hl = 2;
+	size_t hl = 2;
 	uint64_t len;
-	bool fin, masked;
+	bool fin;
 	int op;
 
 	if (have < 2)
 		return 0;
 	fin = b[0] & 0x80;
 	op = b[0] & 0x0f;
-	masked = b[1] & 0x80;
 	len = b[1] & 0x7f;
-	if ((b[0] & 0x70) || masked)
-		return -1; /* no extensions were agreed; servers never mask */
+	if ((b[0] & 0x70) || (b[1] & 0x80))
+		return -PX_WS_PROTOCOL_ERROR; /* no extensions were agreed; servers never mask */
 	if (len == 126) {
 		if (have < 4)
 			return 0;
@@ -221,51 +232,99 @@ static long one_frame(struct px_ws_rx *rx, size_t at, px_ws_msg_fn fn, void *arg
 			len = len << 8 | b[2 + i];
 		hl = 10;
 	}
-	if (len > PX_WS_MESSAGE_MAX || (op >= 8 && (len > 125 || !fin)))
-		return -1;
-	if (have < hl + len)
-		return 0;
-	const char *pl = rx->in.data + at + hl;
 	switch (op) {
 	case PX_WS_CLOSE:
 	case PX_WS_PING:
 	case PX_WS_PONG:
-		fn(arg, (enum px_ws_op)op, pl, (size_t)len);
+		if (len > PX_WS_CONTROL_MAX || !fin)
+			return -PX_WS_PROTOCOL_ERROR;
 		break;
 	case PX_WS_TEXT:
 	case PX_WS_BINARY:
 	case PX_WS_CONT:
 		if ((op == PX_WS_CONT) != (rx->msg_op != 0))
-			return -1; /* a continuation with no message, or a new message inside one */
-		if (op != PX_WS_CONT)
+			return -PX_WS_PROTOCOL_ERROR; /* a continuation with no message, or a new message inside one */
+		if (op != PX_WS_CONT) {
 			rx->msg_op = op;
-		if (rx->msg.len + len > PX_WS_MESSAGE_MAX)
-			return -1;
-		buf_add(&rx->msg, pl, (size_t)len);
-		if (fin) {
-			enum px_ws_op mop = (enum px_ws_op)rx->msg_op;
-			rx->msg_op = 0;
-			fn(arg, mop, rx->msg.data ? rx->msg.data : "", rx->msg.len);
-			buf_reset(&rx->msg);
+			rx->msg_len = 0;
 		}
+		if (len > PX_WS_MESSAGE_MAX - rx->msg_len)
+			return -PX_WS_TOO_BIG;
+		rx->msg_len += len;
 		break;
 	default:
-		return -1;
+		return -PX_WS_PROTOCOL_ERROR;
 	}
-	return (long)(hl + len);
+	rx->op = op;
+	rx->fin = fin;
+	rx->left = len;
+	rx->ctl_len = 0;
+	rx->in_frame = true;
+	return (long)hl;
 }
 
-int px_ws_rx_feed(struct px_ws_rx *rx, const char *p, size_t n, px_ws_msg_fn fn, void *arg)
+/*
+ * Payload bytes of the frame being read: passed on (data) or kept until whole
+ * (control). Returns how many were taken, *go false when fn said stop.
+ */
+static size_t frame_payload(struct px_ws_rx *rx, const char *p, size_t n, px_ws_piece_fn fn, void *arg, bool *go)
 {
-	long used;
-	size_t off = 0;
+	size_t k = rx->left < n ? (size_t)rx->left : n;
 
-	buf_add(&rx->in, p, n);
-	while ((used = one_frame(rx, off, fn, arg)) > 0)
-		off += (size_t)used;
-	if (off) {
-		memmove(rx->in.data, rx->in.data + off, rx->in.len - off);
-		rx->in.len -= off;
+	rx->left -= k;
+	if (rx->op >= 8) {
+		memcpy(rx->ctl + rx->ctl_len, p, k);
+		rx->ctl_len += (unsigned)k;
+		if (!rx->left) {
+			rx->in_frame = false;
+			*go = fn(arg, (enum px_ws_op)rx->op, rx->ctl, rx->ctl_len, true);
+		}
+		return k;
 	}
-	return used < 0 ? -1 : 0;
+	bool final = rx->fin && !rx->left;
+	enum px_ws_op kind = (enum px_ws_op)rx->msg_op;
+	if (!rx->left)
+		rx->in_frame = false;
+	if (final)
+		rx->msg_op = 0;
+	if (k || final)
+		*go = fn(arg, kind, p, k, final);
+	return k;
+}
+
+int px_ws_rx_feed(struct px_ws_rx *rx, const char *p, size_t n, px_ws_piece_fn fn, void *arg, size_t *used)
+{
+	const char *start = p;
+	bool go = true;
+
+	for (;;) {
+		*used = (size_t)(p - start);
+		if (!go)
+			return 0;
+		if (rx->in_frame) {
+			if (!n && rx->left)
+				return 0;
+			size_t k = frame_payload(rx, p, n, fn, arg, &go);
+			p += k;
+			n -= k;
+			continue;
+		}
+		if (!n)
+			return 0;
+		/* the header, from where it began: the bytes kept of it and those fed now */
+		size_t take = n < sizeof(rx->head) - rx->head_len ? n : sizeof(rx->head) - rx->head_len;
+		memcpy(rx->head + rx->head_len, p, take);
+		long hl = frame_header(rx, rx->head, rx->head_len + take);
+		if (hl < 0)
+			return (int)-hl;
+		if (hl == 0) {
+			rx->head_len += (unsigned)take;
+			p += take;
+			n -= take;
+			continue;
+		}
+		p += (size_t)hl - rx->head_len;
+		n -= (size_t)hl - rx->head_len;
+		rx->head_len = 0;
+	}
 }

@@ -61,10 +61,14 @@ struct sess_session *px_session(const char *sid)
 
 int px_slot_take(struct px_slot *sl, const char *sid, const char **why)
 {
-	unsigned mine = 0;
+	struct sess_session *s = px_session(sid);
+	const char *owner = s && s->owner ? s->owner : "";
+	unsigned mine = 0, owners = 0;
 
-	for (struct px_slot *o = P.slots; o; o = o->next)
+	for (struct px_slot *o = P.slots; o; o = o->next) {
 		mine += !strcmp(o->sid, sid);
+		owners += !strcmp(o->owner, owner);
+	}
 	if (P.nslots >= PX_CONNS_MAX) {
 		*why = "Service Unavailable: too many connections into sessions";
 		return 503;
@@ -73,7 +77,12 @@ int px_slot_take(struct px_slot *sl, const char *sid, const char **why)
 		*why = "Too Many Requests: this session has too many proxied connections";
 		return 429;
 	}
+	if (owners >= PX_KEY_CONNS) {
+		*why = "Too Many Requests: the sessions of this key have too many proxied connections";
+		return 429;
+	}
 	snprintf(sl->sid, sizeof(sl->sid), "%s", sid);
+	snprintf(sl->owner, sizeof(sl->owner), "%s", owner);
 	sl->prev = NULL;
 	sl->next = P.slots;
 	if (P.slots)

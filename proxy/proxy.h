@@ -9,10 +9,14 @@
  * Who may use it: the session's owner (its key), or a holder of a view
  * token as for the VNC view (vnc/server.h).
  *
- * Bounds (docs/security.md): PX_SESSION_CONNS connections per session and
- * PX_CONNS_MAX in all; queues bounded both ways with backpressure; a
- * response head within PX_HEAD_MAX bytes and PX_HEAD_TIMEOUT_MS; a
- * WebSocket message within PX_WS_MESSAGE_MAX. Loop thread only.
+ * Bounds (docs/security.md): PX_SESSION_CONNS connections per session,
+ * PX_KEY_CONNS over the sessions of one owner and PX_CONNS_MAX in all;
+ * queues bounded both ways with backpressure (PX_UP_QUEUE_MAX for the
+ * server inside, 1 MiB of an answer or PX_WS_CLIENT_QUEUE for the client),
+ * and nothing else held per connection: answers and WebSocket messages
+ * stream through; a response head within PX_HEAD_MAX bytes and
+ * PX_HEAD_TIMEOUT_MS; a WebSocket message within PX_WS_MESSAGE_MAX (counted,
+ * not held). Loop thread only.
  */
 #ifndef MCPBOX_PX_PROXY_H
 #define MCPBOX_PX_PROXY_H
@@ -24,7 +28,10 @@
 #include "../sessions/session.h"
 
 #define PX_SESSION_CONNS 32
+#define PX_KEY_CONNS 64			/* over all the sessions of one owner */
 #define PX_CONNS_MAX 1024
+#define PX_WS_CLIENT_QUEUE (1u << 20)	/* a WebSocket's bytes for the client; past it the server is not read */
+#define PX_WS_FRAME_HOLD (64u << 10)	/* a client's frame up to this goes to the server whole, a longer one streams */
 #define PX_HEAD_TIMEOUT_MS 60000
 #define PX_IDLE_TIMEOUT_MS 300000
 
@@ -42,13 +49,14 @@ json_t *px_ports_json(struct sess_session *s);
 
 /* ---- shared by the files of proxy/ ---- */
 
-/** A connection counted against its session's and the global bound. */
+/** A connection counted against its session's, its owner's and the global bound. */
 struct px_slot {
 	char sid[64];
+	char owner[128];		/* the session's owner (SRV_PRINCIPAL_MAX) */
 	struct px_slot *next, *prev;
 	bool counted;
 };
-/** Count a connection for sid: 0, or an HTTP status (429/503) and *why when over a bound. */
+/** Count a connection for sid (and its owner): 0, or an HTTP status (429/503) and *why when over a bound. */
 int px_slot_take(struct px_slot *sl, const char *sid, const char **why);
 void px_slot_give(struct px_slot *sl);
 

@@ -279,6 +279,9 @@ void px_up_close(struct px_up *u)
 		return;
 	if (u->state == UP_ASKING && u->w)
 		sess_worker_connect_cancel(u->w, u->req);
+	/* what is queued (a close frame, say) goes as far as the socket takes it now */
+	if (u->state == UP_OPEN && u->out.len > u->out_off)
+		(void)!send(u->fd, u->out.data + u->out_off, u->out.len - u->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
 	u->closing = true;
 	if (u->poll) {
 		uv_poll_stop(u->poll);

@@ -55,7 +55,7 @@ size_t px_up_queued(const struct px_up *u);
 void px_up_pause(struct px_up *u, bool paused);
 /** ms from now, ops->ended with ERR_TIMEOUT; 0: no timeout. */
 void px_up_timeout(struct px_up *u, unsigned ms);
-/** Close; no callback runs after this. */
+/** Close; what is queued is written as far as the socket takes it at once; no callback runs after this. */
 void px_up_close(struct px_up *u);
 
 #endif

@@ -42,17 +42,25 @@
 
 #include "../server/base/banned.h"
 
+/* What f takes in memory: a peer's many tiny pieces cost more than their payload. */
+static size_t frame_held(const struct wsframe *f)
+{
+	return sizeof(*f) + LWS_PRE + f->len;
+}
+
 static void frameq_add(struct frameq *q, struct wsframe *f)
 {
 	f->next = NULL;
 	f->sent = 0;
 	f->binary = -1;
+	f->cont = f->more = false;
 	if (q->tail)
 		q->tail->next = f;
 	else
 		q->head = f;
 	q->tail = f;
 	q->queued += f->len;
+	q->held += frame_held(f);
 }
 
 void http_frameq_push(struct frameq *q, const void *data, size_t len)
@@ -89,22 +97,23 @@ int http_frameq_write(struct frameq *q, struct lws *wsi, enum lws_write_protocol
 	if (f->binary >= 0)
 		kind = f->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT;
 	size_t n = f->len - f->sent;
-	bool fin = n <= WS_FRAGMENT;
-	if (!fin)
+	bool last = n <= WS_FRAGMENT;
+	if (!last)
 		n = WS_FRAGMENT;
 	/* a later fragment's header goes over bytes already written (or copied by lws) */
-	unsigned flags = f->sent ? LWS_WRITE_CONTINUATION : kind;
-	if (!fin)
+	unsigned flags = f->sent || f->cont ? LWS_WRITE_CONTINUATION : kind;
+	if (!last || f->more)
 		flags |= LWS_WRITE_NO_FIN;
 	if (lws_write(wsi, f->payload + f->sent, n, (enum lws_write_protocol)flags) < (int)n)
 		return -1;
 	f->sent += n;
 	q->queued -= n;
-	if (!fin)
+	if (!last)
 		return 1;
 	q->head = f->next;
 	if (!q->head)
 		q->tail = NULL;
+	q->held -= frame_held(f);
 	frame_free(f);
 	return 1;
 }
@@ -117,7 +126,7 @@ void http_frameq_clear(struct frameq *q)
 		frame_free(f);
 	}
 	q->tail = NULL;
-	q->queued = 0;
+	q->queued = q->held = 0;
 }
 
 

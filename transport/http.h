@@ -239,14 +239,30 @@ struct tp_ws_ops {
 void tp_ws_route(const char *pattern, const struct tp_ws_ops *ops, void *arg);
 /**
  * Queue a binary (or text) message (each message keeps its kind); false when the queue holds more than
- * the route's budget now (the caller should stop producing until drained).
+ * the connection's budget now (the caller should stop producing until drained). The budget counts
+ * what the queue takes in memory (a frame's own bytes too), 4 MiB unless tp_ws_budget set it.
  */
 bool tp_ws_send(struct tp_ws *ws, const void *data, size_t len, bool binary);
+/**
+ * Queue a piece of a message, which goes out as its own fragment: the first piece of a message
+ * gives its kind, final ends it. Nothing else may be sent between the pieces of one message.
+ * Returns as tp_ws_send. Nothing but the queue holds a message sent this way.
+ */
+bool tp_ws_send_piece(struct tp_ws *ws, const void *data, size_t len, bool binary, bool final);
+/** What ws's queue may hold before tp_ws_send says it is full (bytes). */
+void tp_ws_budget(struct tp_ws *ws, size_t bytes);
 /** During receive: does this piece end its message, and is the message binary? */
 void tp_ws_piece(const struct tp_ws *ws, bool *final, bool *binary);
+/**
+ * During receive: the bytes of the piece's frame (as the client framed it; no extension changes
+ * frames) still to come. Whether that frame ends its message is told with its last piece only.
+ */
+size_t tp_ws_piece_left(const struct tp_ws *ws);
 /** Stop (true) or resume reading the client's messages (backpressure). */
 void tp_ws_pause(struct tp_ws *ws, bool paused);
-/** Close once what is queued is written; a message the client sends meanwhile closes it at once. */
+/** Close (status 1000) once what is queued is written; a message the client sends meanwhile closes it at once. */
 void tp_ws_close(struct tp_ws *ws);
+/** As tp_ws_close, with the close frame's status (RFC 6455 7.4: 1000-1003, 1007-1014, 3000-4999). */
+void tp_ws_close_status(struct tp_ws *ws, unsigned status);
 
 #endif

@@ -92,6 +92,8 @@ struct wsframe {
 	size_t len;
 	size_t sent;			/* of len: a long message goes out in WS_FRAGMENT pieces */
 	signed char binary;		/* -1: the writer's kind; 0 text; 1 binary */
+	bool cont;			/* continues the message of the frame before it */
+	bool more;			/* its message goes on in the next frame (no FIN) */
 	unsigned char *payload;		/* len bytes, with LWS_PRE bytes we may write before them */
 	char *block;			/* the buffer payload lives in when it is not data[] */
 	unsigned char data[];		/* LWS_PRE headroom, then len bytes (when block is NULL) */
@@ -115,6 +117,7 @@ struct wsframe {
 struct frameq {
 	struct wsframe *head, *tail;
 	size_t queued;			/* payload bytes */
+	size_t held;			/* memory the frames take, headers and headroom too */
 };
 
 struct wsconn {

@@ -66,9 +66,12 @@ struct tp_ws {
 	const struct tp_ws_ops *ops;
 	void *user;
 	struct frameq q;
+	size_t budget;			/* what q may hold before tp_ws_send says it is full */
 	bool full;			/* tp_ws_send said so: call drained when it empties */
 	bool binary;			/* the kind of frames written */
+	bool in_message;		/* a message sent in pieces goes on: the next piece continues it */
 	bool closing;
+	unsigned close_status;		/* sent in the close frame */
 };
 #define WS_ROUTE_QUEUE_MAX (4u << 20)
 
@@ -697,24 +700,44 @@ void tp_req_end(struct tp_req *r)
 	req_finish(r);
 }
 
-bool tp_ws_send(struct tp_ws *ws, const void *data, size_t len, bool binary)
+bool tp_ws_send_piece(struct tp_ws *ws, const void *data, size_t len, bool binary, bool final)
 {
 	if (!ws->wsi || ws->closing)
 		return false;
-	http_frameq_push(&ws->q, data, len);
-	ws->q.tail->binary = binary;
-	lws_callback_on_writable(ws->wsi);
-	if (ws->q.queued > WS_ROUTE_QUEUE_MAX) {
+	if (len || final) { /* an empty piece that ends nothing says nothing */
+		http_frameq_push(&ws->q, data, len);
+		ws->q.tail->binary = binary;
+		ws->q.tail->cont = ws->in_message;
+		ws->q.tail->more = !final;
+		ws->in_message = !final;
+		lws_callback_on_writable(ws->wsi);
+	}
+	if (ws->q.held > ws->budget) {
 		ws->full = true;
 		return false;
 	}
 	return true;
 }
 
+bool tp_ws_send(struct tp_ws *ws, const void *data, size_t len, bool binary)
+{
+	return tp_ws_send_piece(ws, data, len, binary, true);
+}
+
+void tp_ws_budget(struct tp_ws *ws, size_t bytes)
+{
+	ws->budget = bytes;
+}
+
 void tp_ws_piece(const struct tp_ws *ws, bool *final, bool *binary)
 {
 	*final = ws->wsi && lws_is_final_fragment(ws->wsi) && !lws_remaining_packet_payload(ws->wsi);
 	*binary = ws->wsi && lws_frame_is_binary(ws->wsi);
+}
+
+size_t tp_ws_piece_left(const struct tp_ws *ws)
+{
+	return ws->wsi ? lws_remaining_packet_payload(ws->wsi) : 0;
 }
 
 void tp_ws_pause(struct tp_ws *ws, bool paused)
@@ -725,6 +748,13 @@ void tp_ws_pause(struct tp_ws *ws, bool paused)
 
 void tp_ws_close(struct tp_ws *ws)
 {
+	tp_ws_close_status(ws, 1000);
+}
+
+void tp_ws_close_status(struct tp_ws *ws, unsigned status)
+{
+	if (!ws->closing)
+		ws->close_status = status;
 	ws->closing = true;
 	if (ws->wsi)
 		lws_callback_on_writable(ws->wsi);
@@ -865,6 +895,7 @@ int http_ws_open(struct lws *wsi, struct pss *p)
 	ws->wsi = wsi;
 	ws->ops = p->wsroute->ws;
 	ws->user = p->wsuser;
+	ws->budget = WS_ROUTE_QUEUE_MAX;
 	p->rws = ws;
 	return ws->ops->open(ws, ws->user) < 0 ? -1 : 0;
 }
@@ -889,12 +920,12 @@ int http_ws_writable(struct lws *wsi, struct pss *p)
 		 * own close frame, which clients see as an abnormal end (1006) and browsers as an error.
 		 * 4 is the close opcode (LWS_WRITE_CLOSE, in lws's private header). */
 		unsigned char frame[LWS_PRE + 2] = { 0 };
-		frame[LWS_PRE] = LWS_CLOSE_STATUS_NORMAL >> 8;
-		frame[LWS_PRE + 1] = LWS_CLOSE_STATUS_NORMAL & 0xff;
+		frame[LWS_PRE] = (unsigned char)(ws->close_status >> 8);
+		frame[LWS_PRE + 1] = (unsigned char)ws->close_status;
 		lws_write(wsi, frame + LWS_PRE, 2, (enum lws_write_protocol)4);
 		return -1;
 	}
-	if (ws->full && ws->q.queued < WS_ROUTE_QUEUE_MAX / 4) {
+	if (ws->full && ws->q.held < ws->budget / 4) {
 		ws->full = false;
 		if (ws->ops->drained)
 			ws->ops->drained(ws->user);

@@ -4,47 +4,24 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { startServe, httpClient, createKey, textOf, poll, makeDataDir } from './helpers.mjs';
+import path from 'node:path';
+import { startServe, httpClient, createKey, textOf, poll, makeDataDir, REPO } from './helpers.mjs';
 
 function ok(r, what = '') {
   assert.ok(!r.isError, `${what} failed: ${textOf(r)}`);
   return r.structuredContent;
 }
 
-// A WebSocket echo server and a flooding server, in Python's standard library only.
+// A WebSocket echo server and a flooding server (fixtures/wsinside.py), in Python's standard library only.
+const WS_LIB = fs.readFileSync(path.join(REPO, 'tests', 'e2e', 'fixtures', 'wsinside.py'), 'utf8');
 const WS_SERVER = String.raw`
-import socket, hashlib, base64, struct, threading, sys
-def serve(port, handler):
-    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(('127.0.0.1', port)); s.listen(16)
-    while True:
-        c, _ = s.accept(); threading.Thread(target=handler, args=(c,), daemon=True).start()
-def handshake(c):
-    data = b''
-    while b'\r\n\r\n' not in data: data += c.recv(4096)
-    key = [l.split(b':', 1)[1].strip() for l in data.split(b'\r\n') if l.lower().startswith(b'sec-websocket-key')][0]
-    acc = base64.b64encode(hashlib.sha1(key + b'258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest())
-    c.sendall(b'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ' + acc + b'\r\n\r\n')
-    return data.split(b'\r\n')[0]
-def recv_exact(c, n):
-    b = b''
-    while len(b) < n:
-        x = c.recv(n - len(b))
-        if not x: raise EOFError
-        b += x
-    return b
-def frame(op, payload):
-    n = len(payload)
-    h = bytes([0x80 | op]) + (bytes([n]) if n < 126 else bytes([126]) + struct.pack('>H', n) if n < 65536 else bytes([127]) + struct.pack('>Q', n))
-    return h + payload
+import socket, threading, time
+from wsinside import serve, handshake, frame, read_frame
 def echo(c):
     line = handshake(c)
     c.sendall(frame(1, b'hello ' + line))
     while True:
-        h = recv_exact(c, 2); op = h[0] & 15; n = h[1] & 127
-        if n == 126: n = struct.unpack('>H', recv_exact(c, 2))[0]
-        elif n == 127: n = struct.unpack('>Q', recv_exact(c, 8))[0]
-        mask = recv_exact(c, 4); p = bytes(b ^ mask[i % 4] for i, b in enumerate(recv_exact(c, n)))
+        fin, op, p = read_frame(c)
         if op == 8: c.sendall(frame(8, p[:2])); return
         c.sendall(frame(op, b'echo:' + p))
 def flood(c):
@@ -78,6 +55,7 @@ describe('ports: previews of servers inside a session', () => {
     cli = await httpClient(srv);
     sid = ok(await cli.call('session_create', {})).session_id;
     ok(await cli.call('file_write', { session_id: sid, path: 'site/index.html', content: '<h1>hello from inside</h1>' }));
+    ok(await cli.call('file_write', { session_id: sid, path: 'wsinside.py', content: WS_LIB }));
     ok(await cli.call('file_write', { session_id: sid, path: 'ws.py', content: WS_SERVER }));
     ok(await cli.call('execute', { session_id: sid, language: 'shell', background: true,
       code: 'cd site && exec python3 -m http.server 8000 --bind 127.0.0.1' }));
