@@ -76,6 +76,11 @@ static const struct {
    stays refused until it is reviewed here. */
 #define SYSCALL_ENOSYS_AFTER 467
 #define X32_SYSCALL_BIT 0x40000000u
+/* x32's own calls (execve, ioctl, the rt_sig* calls, ...) sit at 512-547 with
+   the x32 bit; x86-64 and i386 have nothing there (their kernel answers ENOSYS),
+   and new calls skip the range: it goes to libseccomp's program, which knows them */
+#define X32_OWN_FIRST 512
+#define X32_OWN_LAST 547
 
 /* btrfs ioctls that make or remove subvolumes and snapshots, or touch quota
    groups: a subvolume made inside a workspace would be a quota group of its
@@ -168,14 +173,14 @@ static int add_rules(scmp_filter_ctx ctx, struct err **errp)
    PREFIX_MAX instructions), returning how many it wrote. It only returns
    or falls through to the instruction after it, and leaves nothing behind
    (libseccomp's program loads what it tests first). */
-#define PREFIX_MAX (ARRAY_SIZE(eperm_by_number) + 6)
+#define PREFIX_MAX (ARRAY_SIZE(eperm_by_number) + 8)
 
 static size_t prefix_build(struct sock_filter *out)
 {
 	const size_t n = ARRAY_SIZE(eperm_by_number);
-	/* layout: 0 load, 1 mask, 2 range, 3..3+n-1 table, 3+n newest,
-	   4+n EPERM, 5+n ENOSYS, then libseccomp's program at 6+n */
-	const size_t eperm = 4 + n, enosys = 5 + n, end = 6 + n;
+	/* layout: 0 load, 1 mask, 2 range, 3..3+n-1 table, 3+n newest, 4+n and
+	   5+n x32's own range, 6+n EPERM, 7+n ENOSYS, then libseccomp's program at 8+n */
+	const size_t eperm = 6 + n, enosys = 7 + n, end = 8 + n;
 	size_t i = 0;
 
 	out[i++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
@@ -186,8 +191,13 @@ static size_t prefix_build(struct sock_filter *out)
 	for (size_t k = 0; k < n; k++, i++)
 		out[i] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, eperm_by_number[k].nr,
 						      (uint8_t)(eperm - i - 1), 0);
-	out[i] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, SYSCALL_ENOSYS_AFTER,
-					      (uint8_t)(enosys - i - 1), (uint8_t)(end - i - 1));
+	out[i] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, SYSCALL_ENOSYS_AFTER, 0,
+					      (uint8_t)(end - i - 1));
+	i++;
+	out[i] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, X32_OWN_FIRST, 0, (uint8_t)(enosys - i - 1));
+	i++;
+	out[i] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, X32_OWN_LAST, (uint8_t)(enosys - i - 1),
+					      (uint8_t)(end - i - 1));
 	i++;
 	out[i++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA));
 	out[i++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA));
