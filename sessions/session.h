@@ -91,6 +91,7 @@ struct sess_session {
 	LIST_HEAD(, sess_job) jobs;	/* its background jobs, newest first (job.c keeps the list) */
 	struct sess_ring *log;	/* every execution's output, bounded (run.c; made on first output) */
 	LIST_HEAD(, sess_term) terms;	/* its terminals, newest first (term.c keeps the list) */
+	LIST_HEAD(, sess_term) terms_closed;	/* closed ones whose program's end is not reported yet (term.c) */
 
 	/* private to session.c */
 	unsigned refs;

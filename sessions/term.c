@@ -47,6 +47,7 @@ struct sess_term_io {
 	VTermScreen *screen;
 	bool exit_seen;			/* its exit was reported (or will never be) */
 	bool closing;
+	bool on_closed;			/* on its session's terms_closed, waiting for exit_seen */
 	int handles;			/* open uv handles (poll, timer) */
 };
 
@@ -83,6 +84,10 @@ static void term_free(struct sess_term *t)
 
 static void maybe_free(struct sess_term *t)
 {
+	if (t->io->exit_seen && t->io->on_closed) {
+		LIST_REMOVE(t, link);
+		t->io->on_closed = false;
+	}
 	if (t->io->closing && !t->io->handles && t->io->exit_seen)
 		term_free(t);
 }
@@ -162,6 +167,12 @@ void sess_term_close(struct sess_term *t)
 		return;
 	io->closing = true;
 	LIST_REMOVE(t, link);
+	if (!io->exit_seen) {
+		/* kept where the session's end finds it: a stop or destroy frees the
+		   worker without reporting this program's end */
+		LIST_INSERT_HEAD(&t->sess->terms_closed, t, link);
+		io->on_closed = true;
+	}
 	if (io->worker) {
 		auto_err struct err *err = NULL;
 		if (sess_worker_kill_session(io->worker, io->exec_id, SIGKILL, &err) < 0)
@@ -196,6 +207,12 @@ void sess_terms_close_all(struct sess_session *s)
 		t->io->worker = NULL;	/* the sandbox goes: nothing to kill, no report to wait for */
 		t->io->exit_seen = true;
 		sess_term_close(t);
+	}
+	/* closed before, their ends still to come: none will now */
+	while ((t = LIST_FIRST(&s->terms_closed))) {
+		t->io->worker = NULL;
+		t->io->exit_seen = true;
+		maybe_free(t);	/* off the list; freed now or when its handles have closed */
 	}
 }
 

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { okResult, errResult, startClient, startServe, httpClient, createKey, textOf, makeDataDir, poll, hostPidsMatching,
-  uniqueSleepSeconds, sleep } from './helpers.mjs';
+  uniqueSleepSeconds, sleep, startRaw, UNDER_ASAN } from './helpers.mjs';
 
 let srv;
 let sid;
@@ -238,5 +238,43 @@ describe('terminals under serve: principals and the idle timeout', () => {
     assert.ok(await poll(() => !hostPidsMatching(sleepArg).length, { timeout: 5000 }), 'its program was killed');
     assert.equal(ok(await a.call('terminal_read', { terminal_id: used.terminal_id })).state, 'running');
     ok(await a.call('terminal_close', { terminal_id: used.terminal_id }));
+  });
+});
+
+describe('terminals closed just before their session ends', () => {
+  test('are freed: closed and the session destroyed in one read, before the sandbox reports the program\'s end (20 rounds, 1 MB of output each)', { timeout: 180000 }, async () => {
+    const raw = await startRaw();
+    const rssMb = () => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${raw.pid}/status`, 'utf8'))[1]) / 1024;
+    try {
+      await raw.handshake();
+      const tool = async (name, args, id) => {
+        const r = await raw.request('tools/call', { name, arguments: args }, id, { timeout: 60000 });
+        assert.ok(r.result && !r.result.isError, `${name}: ${JSON.stringify(r).slice(0, 300)}`);
+        return r.result.structuredContent;
+      };
+      const round = async (i) => {
+        const sid = (await tool('session_create', {}, `s${i}`)).session_id;
+        const t = await tool('terminal_open', { session_id: sid, command: 'head -c 1000000 /dev/zero | tr "\\0" x; echo; echo done; sleep 600' }, `t${i}`);
+        // the whole megabyte is in the terminal's output ring
+        let n = 0;
+        assert.ok(await poll(async () => ((await tool('terminal_read', { terminal_id: t.terminal_id, max_bytes: 16 }, `r${i}-${n++}`)).total_bytes >= 1000000 ? true : null),
+          { timeout: 30000, interval: 50 }), 'the output came');
+        // close and destroy in one write: both are handled before the worker's report of the program's end is read
+        raw.send(JSON.stringify({ jsonrpc: '2.0', id: `c${i}`, method: 'tools/call', params: { name: 'terminal_close', arguments: { terminal_id: t.terminal_id } } }) + '\n' +
+                 JSON.stringify({ jsonrpc: '2.0', id: `d${i}`, method: 'tools/call', params: { name: 'session_destroy', arguments: { session_id: sid } } }));
+        for (const id of [`c${i}`, `d${i}`]) {
+          const r = await raw.response(id, { timeout: 30000 });
+          assert.ok(r.result && !r.result.isError, `${id}: ${JSON.stringify(r).slice(0, 300)}`);
+        }
+      };
+      for (let i = 0; i < 3; i++) await round(`w${i}`); // warm: allocator arenas, pool sandboxes
+      const before = rssMb();
+      for (let i = 0; i < 20; i++) await round(i);
+      const grown = rssMb() - before;
+      // each leaked terminal kept its 1 MB ring and two screens (~1.2 MB): 20 of them ~24 MB
+      if (!UNDER_ASAN) assert.ok(grown < 10, `the server grew by ${grown.toFixed(1)} MB over 20 closed terminals`);
+    } finally {
+      await raw.close();
+    }
   });
 });
