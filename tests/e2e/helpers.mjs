@@ -28,6 +28,8 @@ export const REPO = path.resolve(here, '..', '..');
 export const BIN = process.env.MCPBOX_BIN || path.join(REPO, 'build', 'mcpbox');
 export const TEST_USER = process.env.MCPBOX_TEST_USER || (process.getuid() === 0 ? 'root' : 'nobody');
 export const IS_ROOT = process.getuid() === 0;
+/** Run by make asan: the server is a sanitizer build (slower, and its quarantine keeps freed memory). */
+export const UNDER_ASAN = !!process.env.ASAN_OPTIONS;
 export const PROTOCOL_LATEST = '2025-11-25';
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

@@ -9,7 +9,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { startServe, httpClient, createKey, textOf, poll, makeDataDir, sleep, REPO } from './helpers.mjs';
+import { startServe, httpClient, createKey, textOf, poll, makeDataDir, sleep, REPO, UNDER_ASAN } from './helpers.mjs';
 
 function ok(r, what = '') {
   assert.ok(!r.isError, `${what} failed: ${textOf(r)}`);
@@ -83,6 +83,8 @@ while True: time.sleep(3600)
 
 describe('preview WebSockets: messages stream through, bounded per key', () => {
   let srv, cli, sid, dataDir, bob, bobCli, bobSid;
+  // under make asan the sanitizer's quarantine keeps up to 256 MB of freed buffers: RSS says nothing there
+  // (make test's passes check it); the messages' integrity and the other assertions still run
   const rss = () => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${srv.child.pid}/status`, 'utf8'))[1]) >> 10; // MiB
   const hostPort = () => Number(new URL(srv.base).port);
 
@@ -128,7 +130,7 @@ describe('preview WebSockets: messages stream through, bounded per key', () => {
     const grown = rss() - before;
     // each empty message once took a queue entry that the bound did not count (the old proxy
     // held all of them: some 80 MiB); first, while the server has not grown for other reasons
-    assert.ok(grown < 24, `the server grew by ${grown} MiB for empty messages not read`);
+    if (!UNDER_ASAN) assert.ok(grown < 24, `the server grew by ${grown} MiB for empty messages not read`);
     c.sock.resume();
     const all = await poll(() => (c.bytes >= 2 * MiB ? true : null), { timeout: 30000, interval: 200 });
     c.sock.destroy();
@@ -175,7 +177,7 @@ describe('preview WebSockets: messages stream through, bounded per key', () => {
       clearInterval(sampler);
     }
     // 4 x 30 MiB went through; the old proxy held each one two or three times over (90 MiB)
-    assert.ok(peak - before < 40, `the server grew by ${peak - before} MiB passing 30 MiB messages`);
+    if (!UNDER_ASAN) assert.ok(peak - before < 40, `the server grew by ${peak - before} MiB passing 30 MiB messages`);
     ws.close(1000);
     assert.equal((await closed).code, 1000);
   });
@@ -215,7 +217,7 @@ describe('preview WebSockets: messages stream through, bounded per key', () => {
     const grown = rss() - before;
     for (const c of [...readers, ...stalled]) c.sock.destroy();
     assert.ok(got, `the readers got ${readers.map((c) => (c.bytes / MiB).toFixed(1)).join(', ')} MiB of 30`);
-    assert.ok(grown < 48, `the server grew by ${grown} MiB for 16 unfinished 30 MiB messages, 8 of them not read`);
+    if (!UNDER_ASAN) assert.ok(grown < 48, `the server grew by ${grown} MiB for 16 unfinished 30 MiB messages, 8 of them not read`);
     assert.equal(srv.child.exitCode, null, `the server is alive: ${srv.stderr().slice(-2000)}`);
   });
 
