@@ -188,9 +188,9 @@ static void file_read_run_s(struct tool_call *call, struct sess_session *s)
 	 * is read, and answered as an error past the transport's bound (mcp.c).
 	 */
 	size_t max = call->conn ? call->conn->max_answer : 0;
-	bool b64 = !strcmp(tool_arg_str(call, "encoding", "utf8"), "base64");
-	if (length < 0 && max && cap > (b64 ? max / 20 * 7 : max / 5 * 2))
-		cap = b64 ? max / 20 * 7 : max / 5 * 2;
+	uint64_t fits = !strcmp(tool_arg_str(call, "encoding", "utf8"), "base64") ? max / 20 * 7 : max / 5 * 2;
+	if (length < 0 && max && cap > fits)
+		cap = fits;
 
 	fd = sess_ws_open(s->wsfd, rel, O_RDONLY | O_NOCTTY | O_NONBLOCK, 0, shown, &err);
 	if (fd < 0) {
