@@ -22,8 +22,6 @@
 
 #include "../server/base/banned.h"
 
-#define CG_ROOT "/sys/fs/cgroup"
-
 bool sess_cgroup_id_ok(const char *id)
 {
 	size_t n = id ? strlen(id) : 0;
@@ -113,12 +111,12 @@ static bool base_usable(const char *base)
 	return access(base, W_OK | X_OK) == 0;
 }
 
-static char *v1_base(const char *controller)
+static char *v1_base(const char *root, const char *controller)
 {
 	struct buf b = BUF_INIT;
 	auto_free char *own = own_cgroup(controller);
 
-	buf_addf(&b, CG_ROOT "/%s", controller);
+	buf_addf(&b, "%s/%s", root, controller);
 	if (access(b.data, F_OK) < 0) {
 		buf_release(&b);
 		return NULL;
@@ -166,7 +164,7 @@ static bool file_has_word(const char *path, const char *word)
 	return false;
 }
 
-static void detect_v2(struct sess_cgroup *cg)
+static void detect_v2(struct sess_cgroup *cg, const char *root)
 {
 	auto_free char *own = own_cgroup("");
 	struct buf b = BUF_INIT, f = BUF_INIT;
@@ -181,7 +179,7 @@ static void detect_v2(struct sess_cgroup *cg)
 		*slash = '\0';
 	else
 		own[1] = '\0';
-	buf_addf(&b, CG_ROOT "%s", strcmp(own, "/") ? own : "");
+	buf_addf(&b, "%s%s", root, strcmp(own, "/") ? own : "");
 	buf_addf(&f, "%s/cgroup.subtree_control", b.data);
 	if (!file_has_word(f.data, "memory") && !file_has_word(f.data, "pids") &&
 	    !file_has_word(f.data, "cpu"))
@@ -213,9 +211,9 @@ out:
  * ("cpu,cpuacct") cpu_base has cpuacct.usage already; mounted on its own the
  * sandboxes need a cgroup there too. NULL when cpu_base serves, or without it.
  */
-static char *v1_acct_base(const char *cpu_base)
+static char *v1_acct_base(const char *root, const char *cpu_base)
 {
-	char *acct = v1_base("cpuacct");
+	char *acct = v1_base(root, "cpuacct");
 	if (!acct)
 		return NULL;
 	auto_free char *a = realpath(acct, NULL), *c = cpu_base ? realpath(cpu_base, NULL) : NULL;
@@ -248,15 +246,18 @@ static void set_base_weight(const struct sess_cgroup *cg, unsigned cpus)
 	buf_release(&f);
 }
 
-void sess_cgroup_detect(struct sess_cgroup *cg, unsigned cpus)
+void sess_cgroup_detect(struct sess_cgroup *cg, const char *root, unsigned cpus)
 {
+	struct buf v2 = BUF_INIT;
+
 	memset(cg, 0, sizeof(*cg));
-	if (access(CG_ROOT "/cgroup.controllers", F_OK) == 0) {
-		detect_v2(cg);
+	buf_addf(&v2, "%s/cgroup.controllers", root);
+	if (access(v2.data, F_OK) == 0) {
+		detect_v2(cg, root);
 	} else {
-		cg->mem_base = v1_base("memory");
-		cg->pids_base = v1_base("pids");
-		cg->cpu_base = v1_base("cpu");
+		cg->mem_base = v1_base(root, "memory");
+		cg->pids_base = v1_base(root, "pids");
+		cg->cpu_base = v1_base(root, "cpu");
 		cg->memory = cg->mem_base != NULL;
 		cg->pids = cg->pids_base != NULL;
 		cg->cpu = cg->cpu_base && v1_has_bandwidth(cg->cpu_base);
@@ -264,7 +265,7 @@ void sess_cgroup_detect(struct sess_cgroup *cg, unsigned cpus)
 			free(cg->cpu_base);
 			cg->cpu_base = NULL;
 		}
-		cg->acct_base = v1_acct_base(cg->cpu_base);
+		cg->acct_base = v1_acct_base(root, cg->cpu_base);
 		if (cg->memory || cg->pids || cg->cpu || cg->acct_base)
 			cg->version = 1;
 		if (cg->memory) {
@@ -274,6 +275,7 @@ void sess_cgroup_detect(struct sess_cgroup *cg, unsigned cpus)
 			buf_release(&b);
 		}
 	}
+	buf_release(&v2);
 	if (cg->cpu)
 		set_base_weight(cg, cpus);
 }

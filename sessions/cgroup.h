@@ -8,7 +8,7 @@
  *   v1: <memory mount>/<server's memory cgroup>/mcpbox, same for pids and
  *       cpu (falling back to <mount>/mcpbox);
  *   v2: <parent of the server's cgroup>/mcpbox (a delegated subtree), or
- *       /sys/fs/cgroup/mcpbox when the server sits at the root.
+ *       <root>/mcpbox when the server sits at the root.
  * and <group> is its owner's (sess_cgroup_group_name): the groups are
  * siblings of equal cpu weight, so each owner's busy sandboxes together get
  * the same share of the CPU as another's, however many they are; a group may
@@ -48,13 +48,18 @@ struct sess_cgroup {
 				   (not mounted with cpu), for the sandboxes' CPU time; else NULL */
 };
 
+/* Where the cgroup filesystems are mounted. */
+#define SESS_CGROUP_ROOT "/sys/fs/cgroup"
 /*
  * Fill cg (never fails: degrades to version 0). Release with
- * sess_cgroup_release. cpus: the CPUs the server may use; the sandboxes'
+ * sess_cgroup_release. root: where the cgroup filesystems are mounted
+ * (SESS_CGROUP_ROOT; v2 when root/cgroup.controllers exists, else v1's
+ * root/<controller>); the server's own cgroups are read from
+ * /proc/self/cgroup. cpus: the CPUs the server may use; the sandboxes'
  * common cpu cgroup weighs as much as that many busy processes, so that
  * grouping them does not shrink their share of a busy host to one process's.
  */
-void sess_cgroup_detect(struct sess_cgroup *cg, unsigned cpus);
+void sess_cgroup_detect(struct sess_cgroup *cg, const char *root, unsigned cpus);
 void sess_cgroup_release(struct sess_cgroup *cg);
 /* Fill dst with a copy of src that owns its own paths. */
 void sess_cgroup_copy(struct sess_cgroup *dst, const struct sess_cgroup *src);

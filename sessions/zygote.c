@@ -639,7 +639,7 @@ int sess_zygote_start(struct sess_zygote **zp, struct err **errp)
 	z->host.sandbox_uid = z->host.root ? ROOT_SANDBOX_ID : geteuid();
 	z->host.sandbox_gid = z->host.root ? ROOT_SANDBOX_ID : getegid();
 	z->host.cpus = usable_cpus();
-	sess_cgroup_detect(&z->cg, z->host.cpus);
+	sess_cgroup_detect(&z->cg, SESS_CGROUP_ROOT, z->host.cpus);
 	z->host.cgroup_version = z->cg.version;
 	z->host.cgroup_memory = z->cg.memory;
 	z->host.cgroup_pids = z->cg.pids;
