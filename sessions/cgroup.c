@@ -164,6 +164,34 @@ static bool file_has_word(const char *path, const char *word)
 	return false;
 }
 
+/*
+ * v2: give a cgroup's children the controllers asked for, in one write of
+ * its cgroup.subtree_control ("+cpu +memory +pids"). The kernel takes that
+ * whole or not at all; refused, each is asked for alone, so that one it
+ * will not enable (ENOENT: not in the parent's) costs the others nothing.
+ * -1 with errno when any is refused.
+ */
+static int enable_controllers(const char *subtree_control, bool cpu, bool memory, bool pids)
+{
+	static const char *const names[] = { "+cpu", "+memory", "+pids" };
+	const bool on[] = { cpu, memory, pids };
+	struct buf b = BUF_INIT;
+	int ret = 0, e = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+		if (on[i])
+			buf_addf(&b, "%s%s", b.len ? " " : "", names[i]);
+	if (b.len && write_str(subtree_control, b.data) < 0)
+		for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+			if (on[i] && write_str(subtree_control, names[i]) < 0) {
+				ret = -1;
+				e = errno;
+			}
+	buf_release(&b);
+	errno = e;
+	return ret;
+}
+
 static void detect_v2(struct sess_cgroup *cg, const char *root)
 {
 	auto_free char *own = own_cgroup("");
@@ -181,17 +209,19 @@ static void detect_v2(struct sess_cgroup *cg, const char *root)
 		own[1] = '\0';
 	buf_addf(&b, "%s%s", root, strcmp(own, "/") ? own : "");
 	buf_addf(&f, "%s/cgroup.subtree_control", b.data);
-	if (!file_has_word(f.data, "memory") && !file_has_word(f.data, "pids") &&
-	    !file_has_word(f.data, "cpu"))
+	bool cpu = file_has_word(f.data, "cpu"), memory = file_has_word(f.data, "memory"),
+	     pids = file_has_word(f.data, "pids");
+	if (!memory && !pids && !cpu)
 		goto out;
 	buf_adds(&b, "/mcpbox");
 	if (!base_usable(b.data))
 		goto out;
 	buf_reset(&f);
 	buf_addf(&f, "%s/cgroup.subtree_control", b.data);
-	write_str(f.data, "+memory");
-	write_str(f.data, "+pids");
-	write_str(f.data, "+cpu");
+	/* what the parent hands down; what is on afterwards is what counts (another
+	   mcpbox on the base may have done it already) */
+	if (enable_controllers(f.data, cpu, memory, pids) < 0)
+		log_warn("cgroup: cannot enable controllers in %s: %s", b.data, strerror(errno));
 	cg->memory = file_has_word(f.data, "memory");
 	cg->pids = file_has_word(f.data, "pids");
 	cg->cpu = file_has_word(f.data, "cpu");
@@ -461,15 +491,12 @@ static size_t cg_bases(const struct sess_cgroup *cg, const char *dirs[CG_MAX_BAS
 /* v2: a group hands its sandboxes the controllers the base has (each time:
    another mcpbox on the base may have made the group a moment ago). A group
    that is gone meanwhile is made again by the caller. */
-static int enable_controllers(const struct sess_cgroup *cg, const char *group, struct err **errp)
+static int group_enable_controllers(const struct sess_cgroup *cg, const char *group, struct err **errp)
 {
-	static const char *const names[] = { "+memory", "+pids", "+cpu" };
-	const bool on[] = { cg->memory, cg->pids, cg->cpu };
+	auto_free char *p = cg_path(cg->mem_base, group, NULL, "cgroup.subtree_control");
 
-	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
-		if (on[i] && cg_write(cg->mem_base, group, NULL, "cgroup.subtree_control", names[i], NULL) < 0 &&
-		    errno != ENOENT)
-			return err_set(errp, errno, "cgroup: enable %s in the group", names[i] + 1);
+	if (enable_controllers(p, cg->cpu, cg->memory, cg->pids) < 0 && errno != ENOENT)
+		return err_set(errp, errno, "cgroup: enable the controllers in the group");
 	return 0;
 }
 
@@ -492,7 +519,7 @@ static int make_dirs(const struct sess_cgroup *cg, const char *group, const char
 		for (;;) {
 			if (mkdir(g, 0755) < 0 && errno != EEXIST)
 				return err_set(errp, errno, "cgroup: create the group");
-			if (cg->version == 2 && enable_controllers(cg, group, errp) < 0)
+			if (cg->version == 2 && group_enable_controllers(cg, group, errp) < 0)
 				return -1;
 			if (mkdir(p, 0755) == 0 || errno == EEXIST)
 				break;
@@ -732,15 +759,16 @@ int sess_cgroup_base_cpu_ns(const struct sess_cgroup *cg, uint64_t *ns)
 	uint64_t v;
 	if (cg->acct_base)
 		return read_counter(cg->acct_base, NULL, NULL, "cpuacct.usage", NULL, ns);
-	if (!cg->cpu) {
-		errno = ENOTSUP;
-		return -1;
-	}
+	/* v2's cpu.stat is there whether the cpu controller is on or not */
 	if (cg->version == 2) {
 		if (read_counter(cg->cpu_base, NULL, NULL, "cpu.stat", "usage_usec", &v) < 0)
 			return -1;
 		*ns = v * 1000;
 		return 0;
+	}
+	if (!cg->cpu) {
+		errno = ENOTSUP;
+		return -1;
 	}
 	return read_counter(cg->cpu_base, NULL, NULL, "cpuacct.usage", NULL, ns);
 }
