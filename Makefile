@@ -56,7 +56,7 @@ DATA    ?= ./data
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_SECONDS ?= 5
-FUZZ_OBJ := server/jwt.c server/rest/fastapi.c server/rest/multipart.c server/base/rpc.c server/base/json_out.c server/base/offload.c server/base/buf.c server/base/common.c server/base/err.c server/base/log.c sessions/workspace.c sessions/btrfs.c vnc/chan.c kernel/chan.c transport/route.c transport/chunked.c proxy/http1.c server/base/base64.c
+FUZZ_OBJ := server/jwt.c server/rest/fastapi.c server/rest/multipart.c server/base/rpc.c server/base/json_out.c server/base/offload.c server/base/buf.c server/base/common.c server/base/err.c server/base/log.c sessions/workspace.c sessions/btrfs.c vnc/chan.c kernel/chan.c transport/route.c transport/chunked.c proxy/http1.c transport/wsframe.c server/base/base64.c
 
 .PHONY: all deps deps-run test unit e2e fuzz asan bench run clean
 all: $(BUILD)/mcpbox $(MOD_SO)

@@ -104,7 +104,7 @@ static void fetch_connected(void *arg, struct err *e)
 	px_up_timeout(f->up, FETCH_TIMEOUT_MS);
 }
 
-static void fetch_data(void *arg, const char *p, size_t n)
+static void fetch_data(void *arg, char *p, size_t n)
 {
 	struct fetch *f = arg;
 	struct err *e = NULL;

@@ -298,7 +298,7 @@ static void pxhttp_head(struct pxhttp *x, size_t used)
 	}
 }
 
-static void pxhttp_data(void *arg, const char *p, size_t n)
+static void pxhttp_data(void *arg, char *p, size_t n)
 {
 	struct pxhttp *x = arg;
 

@@ -15,7 +15,7 @@
  * server inside, 1 MiB of an answer or PX_WS_CLIENT_QUEUE for the client),
  * and nothing else held per connection: answers and WebSocket messages
  * stream through; a response head within PX_HEAD_MAX bytes and
- * PX_HEAD_TIMEOUT_MS; a WebSocket message within PX_WS_MESSAGE_MAX (counted,
+ * PX_HEAD_TIMEOUT_MS; a WebSocket message within WSF_MESSAGE_MAX (counted,
  * not held). Loop thread only.
  */
 #ifndef MCPBOX_PX_PROXY_H

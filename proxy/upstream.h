@@ -33,8 +33,8 @@ struct px_up;
 struct px_up_ops {
 	/* Connected (err NULL) or not (err, owned by the callee; close it then). */
 	void (*connected)(void *arg, struct err *err);
-	/* A piece of what the server sent. */
-	void (*data)(void *arg, const char *p, size_t n);
+	/* A piece of what the server sent, in a buffer of the connection's the callee may change in place. */
+	void (*data)(void *arg, char *p, size_t n);
 	/* The server closed its side (err NULL), or the connection failed or timed out (err owned by the callee). */
 	void (*ended)(void *arg, struct err *err);
 	/* The write queue fell under a quarter of PX_UP_QUEUE_MAX after px_up_write said it was full. */

@@ -5,13 +5,13 @@
  * what a connection holds is its queues, whatever the message sizes:
  *
  * - from the server, each piece of a message goes on to the client as it
- *   arrives (px_ws_rx_feed, tp_ws_send_piece: a fragment of the same
+ *   arrives (wsf_rx_feed, tp_ws_send_piece: a fragment of the same
  *   message); while the client's queue is full the server is not read, and
  *   what was read already (one read at most) waits in rest;
  * - from the client, each of its frames goes on as it framed it: whole when
  *   it is short (PX_WS_FRAME_HOLD), else streamed (px_wsp_receive).
  *
- * Bounds: a message either way within PX_WS_MESSAGE_MAX (counted as it
+ * Bounds: a message either way within WSF_MESSAGE_MAX (counted as it
  * passes; close 1009 past it); what waits for the client within
  * PX_WS_CLIENT_QUEUE and for the server within PX_UP_QUEUE_MAX, the other
  * side not read until it drains; what the client sends before the server's
@@ -19,6 +19,7 @@
  */
 #include "proxy.h"
 #include "http1.h"
+#include "../transport/wsframe.h"
 #include "upstream.h"
 #include "../server/base/buf.h"
 #include "../server/base/common.h"
@@ -38,7 +39,7 @@ struct px_wsp {
 	char key[25];
 	struct buf head;		/* the server's handshake answer until whole */
 	struct px_head h;
-	struct px_ws_rx rx;
+	struct wsf_rx rx;
 	bool client_full;		/* the client's queue is full: the server is not read */
 	struct buf rest;		/* bytes from the server it did not take yet */
 	struct buf pending;		/* frames for the server before the handshake is done */
@@ -50,8 +51,8 @@ struct px_wsp {
 	bool cframe_open;		/* a frame of the client's is under way */
 	bool cframe_streams;		/* it is too long to be held: it streams */
 	struct buf cframe;		/* else it waits here until whole */
-	struct px_ws_tx ctx;		/* the frame being written: ctx.left bytes of it still to come */
-	char pong[PX_WS_CONTROL_MAX];	/* the answer to the server's last ping, due once that frame is done */
+	struct wsf_tx ctx;		/* the frame being written: ctx.left bytes of it still to come */
+	char pong[WSF_CONTROL_MAX];	/* the answer to the server's last ping, due once that frame is done */
 	size_t pong_len;
 	bool pong_due;
 };
@@ -77,7 +78,7 @@ void px_wsp_attach(struct px_wsp *p, struct tp_ws *ws)
 	tp_ws_budget(ws, PX_WS_CLIENT_QUEUE);
 }
 
-static void to_server(struct px_wsp *p, enum px_ws_op op, const void *data, size_t len);
+static void to_server(struct px_wsp *p, enum wsf_op op, const void *data, size_t len);
 
 /*
  * The connection is over: the server's side is closed now (with a close frame
@@ -90,7 +91,7 @@ static void shut(struct px_wsp *p, const char *why, unsigned client_status, unsi
 		log_info("proxy: WebSocket into session %s ends: %s", p->slot.sid, why);
 	if (server_status && p->up && p->upgraded) {
 		unsigned char code[2] = { (unsigned char)(server_status >> 8), (unsigned char)server_status };
-		to_server(p, PX_WS_CLOSE, code, sizeof(code));
+		to_server(p, WSF_CLOSE, code, sizeof(code));
 	}
 	px_up_close(p->up);
 	p->up = NULL;
@@ -100,7 +101,7 @@ static void shut(struct px_wsp *p, const char *why, unsigned client_status, unsi
 
 void px_wsp_fail(struct px_wsp *p, const char *why)
 {
-	shut(p, why, PX_WS_BAD_GATEWAY, 0);
+	shut(p, why, WSF_BAD_GATEWAY, 0);
 }
 
 /* Bytes of frames for the server: queued (bounded), or kept until the handshake is done. */
@@ -108,7 +109,7 @@ static void to_server_bytes(struct px_wsp *p, const struct buf *f)
 {
 	if (!p->upgraded) {
 		if (p->pending.len + f->len > PX_UP_QUEUE_MAX) {
-			shut(p, "the client sent too much before the server answered", PX_WS_TOO_BIG, 0);
+			shut(p, "the client sent too much before the server answered", WSF_TOO_BIG, 0);
 			return;
 		}
 		buf_add(&p->pending, f->data, f->len);
@@ -123,19 +124,19 @@ static void to_server_bytes(struct px_wsp *p, const struct buf *f)
  * gone, its payload not all) it cannot go: a pong waits for the frame's end,
  * a close is left out (the connection ends anyway).
  */
-static void to_server(struct px_wsp *p, enum px_ws_op op, const void *data, size_t len)
+static void to_server(struct px_wsp *p, enum wsf_op op, const void *data, size_t len)
 {
 	struct buf f = BUF_INIT;
 
 	if (p->ctx.left) {
-		if (op == PX_WS_PONG) {
+		if (op == WSF_PONG) {
 			memcpy(p->pong, data, len);
 			p->pong_len = len;
 			p->pong_due = true;
 		}
 		return;
 	}
-	px_ws_frame(&f, op, data, len);
+	wsf_frame(&f, op, data, len);
 	to_server_bytes(p, &f);
 	buf_release(&f);
 }
@@ -149,26 +150,26 @@ static unsigned passable_status(const char *data, size_t len)
 }
 
 /* A piece from the server passed on; false (stop feeding) once the client's queue is full or it is over. */
-static bool from_server(void *arg, enum px_ws_op op, const char *data, size_t len, bool final)
+static bool from_server(void *arg, enum wsf_op op, const char *data, size_t len, bool final)
 {
 	struct px_wsp *p = arg;
 
 	if (!p->ws || !p->up)
 		return false;
 	switch (op) {
-	case PX_WS_TEXT:
-	case PX_WS_BINARY:
-		if (tp_ws_send_piece(p->ws, data, len, op == PX_WS_BINARY, final))
+	case WSF_TEXT:
+	case WSF_BINARY:
+		if (tp_ws_send_piece(p->ws, data, len, op == WSF_BINARY, final))
 			return true;
 		p->client_full = true; /* until the client drained its queue */
 		px_up_pause(p->up, true);
 		return false;
-	case PX_WS_PING:
-		to_server(p, PX_WS_PONG, data, len);
+	case WSF_PING:
+		to_server(p, WSF_PONG, data, len);
 		return true;
-	case PX_WS_CLOSE:
+	case WSF_CLOSE:
 		/* answered with its status; the client gets it too */
-		to_server(p, PX_WS_CLOSE, data, len >= 2 ? 2 : 0);
+		to_server(p, WSF_CLOSE, data, len >= 2 ? 2 : 0);
 		shut(p, NULL, passable_status(data, len), 0);
 		return false;
 	default:
@@ -181,21 +182,21 @@ static bool from_server(void *arg, enum px_ws_op op, const char *data, size_t le
  * now waits in p->rest (one read at most) and the server is not read until
  * the client drained it; a broken or oversized frame ends the connection.
  */
-static void from_server_bytes(struct px_wsp *p, const char *d, size_t n)
+static void from_server_bytes(struct px_wsp *p, char *d, size_t n)
 {
 	size_t used;
-	int status = px_ws_rx_feed(&p->rx, d, n, from_server, p, &used);
+	int status = wsf_rx_feed(&p->rx, d, n, from_server, p, &used);
 
-	if (status == PX_WS_TOO_BIG) {
-		shut(p, "the server sent a message over the bound", PX_WS_TOO_BIG, PX_WS_TOO_BIG);
+	if (status == WSF_TOO_BIG) {
+		shut(p, "the server sent a message over the bound", WSF_TOO_BIG, WSF_TOO_BIG);
 	} else if (status) {
-		shut(p, "the server broke the WebSocket protocol", PX_WS_BAD_GATEWAY, status);
+		shut(p, "the server broke the WebSocket protocol", WSF_BAD_GATEWAY, status);
 	} else if (used < n && p->up) {
 		buf_add(&p->rest, d + used, n - used); /* the server is paused already */
 	}
 }
 
-static void wsp_data(void *arg, const char *d, size_t n)
+static void wsp_data(void *arg, char *d, size_t n)
 {
 	struct px_wsp *p = arg;
 	long used;
@@ -213,9 +214,9 @@ static void wsp_data(void *arg, const char *d, size_t n)
 		return;
 	char want[29];
 	const char *acc = used > 0 ? px_head_get(&p->h, "sec-websocket-accept") : NULL;
-	px_ws_accept_of(p->key, want);
+	wsf_accept_of(p->key, want);
 	if (used < 0 || p->h.status != 101 || !acc || strcmp(acc, want)) {
-		shut(p, "the server inside did not accept the WebSocket", PX_WS_BAD_GATEWAY, 0);
+		shut(p, "the server inside did not accept the WebSocket", WSF_BAD_GATEWAY, 0);
 		return;
 	}
 	p->upgraded = true;
@@ -234,7 +235,7 @@ static void wsp_ended(void *arg, struct err *e)
 {
 	struct px_wsp *p = arg;
 	/* gone without a close frame (there is no status for that to send on: 1001), or failed */
-	shut(p, e ? err_text(e) : NULL, !e && p->upgraded ? PX_WS_GOING_AWAY : PX_WS_BAD_GATEWAY, 0);
+	shut(p, e ? err_text(e) : NULL, !e && p->upgraded ? WSF_GOING_AWAY : WSF_BAD_GATEWAY, 0);
 	err_free(e);
 }
 
@@ -251,7 +252,7 @@ static void wsp_connected(void *arg, struct err *e)
 {
 	struct px_wsp *p = arg;
 	if (e) {
-		shut(p, err_text(e), PX_WS_BAD_GATEWAY, 0);
+		shut(p, err_text(e), WSF_BAD_GATEWAY, 0);
 		err_free(e);
 		return;
 	}
@@ -273,17 +274,17 @@ void px_wsp_connect(struct px_wsp *p, unsigned port, const char *path)
 	struct err *e = NULL;
 
 	if (!s) {
-		shut(p, "the session is gone", PX_WS_GOING_AWAY, 0);
+		shut(p, "the session is gone", WSF_GOING_AWAY, 0);
 		return;
 	}
-	px_ws_key(p->key);
+	wsf_key(p->key);
 	buf_addf(&p->head,
 		 "GET %s HTTP/1.1\r\nHost: localhost:%u\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
 		 "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
 		 path, port, p->key);
 	p->up = px_up_open(s, port, &wsp_ops, p, &e);
 	if (!p->up) {
-		shut(p, err_text(e), PX_WS_BAD_GATEWAY, 0);
+		shut(p, err_text(e), WSF_BAD_GATEWAY, 0);
 		err_free(e);
 	}
 }
@@ -291,9 +292,9 @@ void px_wsp_connect(struct px_wsp *p, unsigned port, const char *path)
 /* The header of the client's next frame for the server, with its opcode in the message. */
 static void cframe_begin(struct px_wsp *p, struct buf *f, uint64_t len, bool fin)
 {
-	enum px_ws_op op = p->cmsg_sent ? PX_WS_CONT : p->cmsg_binary ? PX_WS_BINARY : PX_WS_TEXT;
+	enum wsf_op op = p->cmsg_sent ? WSF_CONT : p->cmsg_binary ? WSF_BINARY : WSF_TEXT;
 
-	px_ws_frame_begin(f, &p->ctx, op, len, fin);
+	wsf_frame_begin(f, &p->ctx, op, len, fin);
 	p->cmsg_sent = true;
 }
 
@@ -321,8 +322,8 @@ void px_wsp_receive(struct px_wsp *p, const void *data, size_t len)
 		p->cmsg_binary = binary;
 		p->cmsg_len = 0;
 	}
-	if (len > PX_WS_MESSAGE_MAX - p->cmsg_len) {
-		shut(p, "the client sent a message over the bound", PX_WS_TOO_BIG, PX_WS_GOING_AWAY);
+	if (len > WSF_MESSAGE_MAX - p->cmsg_len) {
+		shut(p, "the client sent a message over the bound", WSF_TOO_BIG, WSF_GOING_AWAY);
 		return;
 	}
 	p->cmsg_len += len;
@@ -335,17 +336,17 @@ void px_wsp_receive(struct px_wsp *p, const void *data, size_t len)
 	if (p->cframe_streams ? len > p->ctx.left || (!left && len != p->ctx.left)
 			      : p->cframe.len + len > PX_WS_FRAME_HOLD) {
 		buf_release(&f);
-		shut(p, "the client's frame is not as long as it said", PX_WS_PROTOCOL_ERROR, PX_WS_GOING_AWAY);
+		shut(p, "the client's frame is not as long as it said", WSF_PROTOCOL_ERROR, WSF_GOING_AWAY);
 		return;
 	}
 	if (p->cframe_streams)
-		px_ws_frame_add(&f, &p->ctx, data, len);
+		wsf_frame_add(&f, &p->ctx, data, len);
 	else
 		buf_add(&p->cframe, data, len);
 	if (!left) { /* the client's frame is over: final says whether it ended its message */
 		if (!p->cframe_streams) {
 			cframe_begin(p, &f, p->cframe.len, final);
-			px_ws_frame_add(&f, &p->ctx, p->cframe.data, p->cframe.len);
+			wsf_frame_add(&f, &p->ctx, p->cframe.data, p->cframe.len);
 			buf_reset(&p->cframe);
 		} else if (final) {
 			cframe_begin(p, &f, 0, true);
@@ -356,7 +357,7 @@ void px_wsp_receive(struct px_wsp *p, const void *data, size_t len)
 	buf_release(&f);
 	if (!p->ctx.left && p->pong_due) {
 		p->pong_due = false;
-		to_server(p, PX_WS_PONG, p->pong, p->pong_len);
+		to_server(p, WSF_PONG, p->pong, p->pong_len);
 	}
 	if (final)
 		p->cmsg_open = false;
@@ -378,7 +379,7 @@ void px_wsp_drained(struct px_wsp *p)
 void px_wsp_closed(struct px_wsp *p)
 {
 	p->ws = NULL;
-	shut(p, NULL, 0, p->upgraded ? PX_WS_GOING_AWAY : 0);
+	shut(p, NULL, 0, p->upgraded ? WSF_GOING_AWAY : 0);
 	px_slot_give(&p->slot);
 	buf_release(&p->head);
 	buf_release(&p->pending);

@@ -9,7 +9,8 @@
  * (progress, logs) come first. A GET opens the session's stream for
  * connection-wide notifications; DELETE ends the session and its sandbox.
  *
- * WebSocket: one JSON-RPC message or batch per text frame, same engine.
+ * WebSocket: one JSON-RPC message or batch per message, same engine. lws
+ * reads the upgrade request; the connection is then ws.c's (take_socket).
  *
  * Every other path is a route (http_route.c, transport/http.h); the types
  * both files share are in http_int.h.
@@ -25,6 +26,7 @@
 #include "../server/base/json_out.h"
 #include "../server/base/log.h"
 #include "../server/base/rate.h"
+#include "wsframe.h"
 
 #include <arpa/inet.h>
 #include <assert.h>
@@ -38,97 +40,11 @@
 #include <strings.h>
 #include <sys/queue.h>
 #include <sys/ioctl.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "../server/base/banned.h"
-
-/* What f takes in memory: a peer's many tiny pieces cost more than their payload. */
-static size_t frame_held(const struct wsframe *f)
-{
-	return sizeof(*f) + LWS_PRE + f->len;
-}
-
-static void frameq_add(struct frameq *q, struct wsframe *f)
-{
-	f->next = NULL;
-	f->sent = 0;
-	f->binary = -1;
-	f->cont = f->more = false;
-	if (q->tail)
-		q->tail->next = f;
-	else
-		q->head = f;
-	q->tail = f;
-	q->queued += f->len;
-	q->held += frame_held(f);
-}
-
-void http_frameq_push(struct frameq *q, const void *data, size_t len)
-{
-	struct wsframe *f = xmalloc(sizeof(*f) + LWS_PRE + len);
-	f->len = len;
-	f->block = NULL;
-	f->payload = f->data + LWS_PRE;
-	memcpy(f->payload, data, len);
-	frameq_add(q, f);
-}
-
-void http_frameq_push_buf(struct frameq *q, struct buf *text, size_t headroom)
-{
-	assert(headroom >= LWS_PRE && text->len >= headroom);
-	struct wsframe *f = xmalloc(sizeof(*f));
-	f->len = text->len - headroom;
-	f->block = buf_detach(text);
-	f->payload = (unsigned char *)f->block + headroom;
-	frameq_add(q, f);
-}
-
-static void frame_free(struct wsframe *f)
-{
-	free(f->block);
-	free(f);
-}
-
-int http_frameq_write(struct frameq *q, struct lws *wsi, enum lws_write_protocol kind)
-{
-	struct wsframe *f = q->head;
-	if (!f)
-		return 0;
-	if (f->binary >= 0)
-		kind = f->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT;
-	size_t n = f->len - f->sent;
-	bool last = n <= WS_FRAGMENT;
-	if (!last)
-		n = WS_FRAGMENT;
-	/* a later fragment's header goes over bytes already written (or copied by lws) */
-	unsigned flags = f->sent || f->cont ? LWS_WRITE_CONTINUATION : kind;
-	if (!last || f->more)
-		flags |= LWS_WRITE_NO_FIN;
-	if (lws_write(wsi, f->payload + f->sent, n, (enum lws_write_protocol)flags) < (int)n)
-		return -1;
-	f->sent += n;
-	q->queued -= n;
-	if (!last)
-		return 1;
-	q->head = f->next;
-	if (!q->head)
-		q->tail = NULL;
-	q->held -= frame_held(f);
-	frame_free(f);
-	return 1;
-}
-
-void http_frameq_clear(struct frameq *q)
-{
-	while (q->head) {
-		struct wsframe *f = q->head;
-		q->head = f->next;
-		frame_free(f);
-	}
-	q->tail = NULL;
-	q->queued = q->held = 0;
-}
-
 
 struct http_state H;
 
@@ -280,7 +196,8 @@ bool http_authenticate(const char *key, char *principal)
 
 /*
  * Connection admission. Every accepted client connection is counted until
- * lws destroys it, and is "unauthenticated" until a request on it shows a
+ * lws destroys it (or, a WebSocket taken from lws, until ws.c closes it:
+ * wsc_count), and is "unauthenticated" until a request on it shows a
  * valid key (or a view token). Past max_connections or max_unauthenticated a
  * new connection is hung up at accept, so slow or idle clients cannot take
  * the fds that admitted work needs; a new connection must send its headers
@@ -297,13 +214,14 @@ static LIST_HEAD(, conn_mark) marks = LIST_HEAD_INITIALIZER(marks);
 
 static bool admit(void)
 {
-	if (H.conns < H.o.max_connections && H.unauth < H.o.max_unauthenticated)
+	if (H.conns + wsc_count() < H.o.max_connections && H.unauth < H.o.max_unauthenticated)
 		return true;
 	uint64_t now = now_ms();
 	if (now - H.refused_logged > 10000) {
 		H.refused_logged = now;
 		log_warn("http: refusing connections: %u open (max_connections %u), %u without a key yet "
-			 "(max_unauthenticated %u)", H.conns, H.o.max_connections, H.unauth, H.o.max_unauthenticated);
+			 "(max_unauthenticated %u)", H.conns + wsc_count(), H.o.max_connections, H.unauth,
+			 H.o.max_unauthenticated);
 	}
 	return false;
 }
@@ -401,7 +319,8 @@ void http_refuse_upgrade(struct lws *wsi, int status, const char *msg)
 void http_refuse_upgrade_body(struct lws *wsi, int status, const char *msg, const struct buf *own)
 {
 	static const struct { int status; const char *reason; } reasons[] = {
-		{ 401, "Unauthorized" }, { 403, "Forbidden" }, { 404, "Not Found" }, { 503, "Service Unavailable" },
+		{ 401, "Unauthorized" }, { 403, "Forbidden" }, { 404, "Not Found" }, { 426, "Upgrade Required" },
+		{ 503, "Service Unavailable" },
 	};
 	const char *reason = "Bad Request";
 	struct buf body = BUF_INIT, out = BUF_INIT;
@@ -413,8 +332,9 @@ void http_refuse_upgrade_body(struct lws *wsi, int status, const char *msg, cons
 		buf_add(&body, own->data, own->len);
 	else
 		error_body(&body, RPC_INVALID_REQUEST, msg);
-	buf_addf(&out, "HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %zu\r\n"
-		 "connection: close\r\n\r\n", status, reason, body.len);
+	buf_addf(&out, "HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %zu\r\n%s"
+		 "connection: close\r\n\r\n", status, reason, body.len,
+		 status == 426 ? "sec-websocket-version: 13\r\n" : "");
 	buf_add(&out, body.data, body.len);
 	if (send(lws_get_socket_fd(wsi), out.data, out.len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 		log_debug("http: cannot answer a refused upgrade: %s", strerror(errno));
@@ -964,41 +884,54 @@ static const struct tp_ops http_ops = {
 	.rate = http_rate,
 };
 
-/* ---- WebSocket ---------------------------------------------------------- */
+/* Add to a request being received; false when the server-wide budget is spent. */
+static bool body_add(struct buf *body, const void *in, size_t len)
+{
+	/* each request may be up to max_message; together they may not hold more than max_receiving */
+	if (H.receiving + len > H.o.max_receiving)
+		return false;
+	H.receiving += len;
+	buf_add(body, in, len);
+	return true;
+}
+
+static void body_release(struct buf *body)
+{
+	H.receiving -= body->len;
+	buf_release(body);
+}
+
+/* ---- WebSocket (MCP over /mcp; frames are ws.c's) ----------------------- */
 
 /* Whether len more bytes may wait for w's client; false: it read nothing of QUEUE_MAX, closed. */
 static bool ws_admit(struct wsconn *w, size_t len)
 {
-	if (!w->wsi || w->overflow)
+	if (!w->c || w->overflow)
 		return false;
-	if (w->q.queued + len <= QUEUE_MAX)
+	if (wsc_queued(w->c) + len <= QUEUE_MAX)
 		return true;
 	log_info("http: a WebSocket client read nothing of %u MiB queued for it: closing it", QUEUE_MAX >> 20);
 	w->overflow = true;
-	http_frameq_clear(&w->q);
-	lws_set_timeout(w->wsi, PENDING_TIMEOUT_AWAITING_PING, LWS_TO_KILL_ASYNC);
+	wsc_abort(w->c);
 	return false;
 }
 
-/* Something was queued: stop reading past QUEUE_PAUSE, write when writable. */
-static void ws_queued(struct wsconn *w)
+/* Past QUEUE_PAUSE bytes waiting (wsc_send said so), w's further requests are not read until they drain. */
+static void ws_pause(struct wsconn *w)
 {
-	if (w->q.queued > QUEUE_PAUSE && !w->paused) {
+	if (!w->paused && w->c) {
 		w->paused = true;
 		w->paused_at = now_ms();
-		lws_rx_flow_control(w->wsi, 0);
+		wsc_pause(w->c, true);
 	}
-	lws_callback_on_writable(w->wsi);
 }
 
 static void ws_send(void *tp, void *ctx, const char *json, size_t len, bool answer)
 {
 	struct wsconn *w = tp;
 
-	if (!ws_admit(w, len))
-		return;
-	http_frameq_push(&w->q, json, len);
-	ws_queued(w);
+	if (ws_admit(w, len) && !wsc_send(w->c, json, len, false, true))
+		ws_pause(w);
 }
 
 /* The engine's buffer becomes the frame: a large answer is not copied on the loop. */
@@ -1006,11 +939,10 @@ static void ws_send_buf(void *tp, void *ctx, struct buf *text, bool answer)
 {
 	struct wsconn *w = tp;
 
-	if (ws_admit(w, text->len - TP_HEADROOM)) {
-		http_frameq_push_buf(&w->q, text, TP_HEADROOM);
-		ws_queued(w);
-	}
-	buf_release(text);
+	if (!ws_admit(w, text->len - TP_HEADROOM))
+		buf_release(text);
+	else if (!wsc_send_buf(w->c, text, TP_HEADROOM, false))
+		ws_pause(w);
 }
 
 static const struct tp_ops ws_ops = {
@@ -1020,10 +952,170 @@ static const struct tp_ops ws_ops = {
 	.headroom = TP_HEADROOM,
 };
 
-static void ws_free(struct wsconn *w)
+/* A piece of a request message: to the engine once whole (binary frames are taken as text). */
+static void ws_receive(void *user, const char *in, size_t len, bool binary, bool final)
 {
-	http_frameq_clear(&w->q);
+	struct wsconn *w = user;
+	char principal[PRINCIPAL_MAX];
+
+	if (!body_add(&w->body, in, len)) {
+		wsc_close(w->c, WSF_TRY_LATER, "server busy");
+		return;
+	}
+	if (!final)
+		return;
+	/* a revoked key stops working at its next message */
+	if (!http_authenticate(w->key, principal)) {
+		wsc_close(w->c, WSF_POLICY, "key revoked");
+		return;
+	}
+	srv_conn_receive(w->conn, w->body.data, w->body.len, NULL);
+	body_release(&w->body);
+}
+
+static void ws_drained(void *user)
+{
+	struct wsconn *w = user;
+	if (w->paused) {
+		w->paused = false;
+		wsc_pause(w->c, false);
+	}
+}
+
+static void ws_closed(void *user)
+{
+	struct wsconn *w = user;
+	w->c = NULL;
+	H.nws--;
+	LIST_REMOVE(w, link);
+	srv_conn_close(w->conn); /* the engine will not call us again */
+	body_release(&w->body);
 	free(w);
+}
+
+static const struct wsc_ops mcp_ws_ops = {
+	.receive = ws_receive,
+	.drained = ws_drained,
+	.closed = ws_closed,
+};
+
+/* Serve /mcp on fd (taken from lws) for p's key. */
+static void ws_open_mcp(struct pss *p, int fd, const struct buf *head)
+{
+	struct wsconn *w = xcalloc(1, sizeof(*w));
+
+	snprintf(w->key, sizeof(w->key), "%s", p->key);
+	snprintf(w->principal, sizeof(w->principal), "%s", p->principal);
+	w->c = wsc_open(H.loop, fd, head, H.o.max_ws_message, &mcp_ws_ops, w);
+	if (!w->c) {
+		free(w);
+		return;
+	}
+	wsc_budget(w->c, QUEUE_PAUSE);
+	w->conn = srv_conn_new(H.app, &ws_ops, w, p->principal);
+	srv_conn_set_max_inflight(w->conn, H.o.max_inflight);
+	H.nws++;
+	LIST_INSERT_HEAD(&H.wss, w, link);
+}
+
+/*
+ * The 101 that accepts wsi's WebSocket handshake (RFC 6455 4.2.2), into
+ * out; false when the request is not a handshake mcpbox can accept
+ * (answered already). lws checked "Connection: upgrade" and picked the
+ * subprotocol from the client's list.
+ */
+static bool upgrade_answer(struct lws *wsi, struct buf *out)
+{
+	char key[64], version[8], accept[29];
+	const struct lws_protocols *pr = lws_get_protocol(wsi);
+
+	if (http_hdr(wsi, WSI_TOKEN_VERSION, version, sizeof(version)) < 0 || strcmp(version, "13")) {
+		http_refuse_upgrade(wsi, 426, "Upgrade Required: this server speaks WebSocket version 13");
+		return false;
+	}
+	if (http_hdr(wsi, WSI_TOKEN_KEY, key, sizeof(key)) < 0 || !wsf_key_valid(key)) {
+		http_refuse_upgrade(wsi, 400, "Bad Request: Sec-WebSocket-Key must be 16 bytes in base64");
+		return false;
+	}
+	if (!lws_hdr_total_length(wsi, WSI_TOKEN_HOST)) {
+		http_refuse_upgrade(wsi, 400, "Bad Request: a Host header is required");
+		return false;
+	}
+	wsf_accept_of(key, accept);
+	buf_addf(out, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+		 "Sec-WebSocket-Accept: %s\r\n", accept);
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_PROTOCOL) && pr && pr->name && pr->name[0])
+		buf_addf(out, "Sec-WebSocket-Protocol: %s\r\n", pr->name);
+	buf_adds(out, "\r\n");
+	return true;
+}
+
+/*
+ * Take wsi's socket from lws for ws.c, leaving lws a stand-in to close.
+ * libwebsockets 4.1 cannot let go of a connection, and its close shuts the
+ * socket down (shutdown(2) acts on the socket, not on a descriptor). So: a
+ * descriptor of our own; the socket out of the loop's epoll set, whose
+ * registration is keyed by the open socket and would outlive lws' number;
+ * then an unconnected socket dup'ed over lws' number, which lws shuts down,
+ * unregisters (ENOENT, ignored by libuv) and closes in its place. Called
+ * while lws services this connection's read, which it ends by closing it.
+ * Returns our descriptor, or -1 with nothing changed.
+ */
+static int take_socket(struct lws *wsi)
+{
+	int fd = (int)lws_get_socket_fd(wsi), ours, stand_in;
+	struct epoll_event ev = { 0 };
+
+	if (fd < 0 || (ours = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0)
+		return -1;
+	stand_in = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (stand_in < 0) {
+		close(ours);
+		return -1;
+	}
+	if (epoll_ctl(uv_backend_fd(H.loop), EPOLL_CTL_DEL, fd, &ev) < 0 && errno != ENOENT) {
+		log_warn("http: cannot take a WebSocket from libwebsockets: epoll: %s", strerror(errno));
+		close(stand_in);
+		close(ours);
+		return -1;
+	}
+	int rc;
+	while ((rc = dup3(stand_in, fd, O_CLOEXEC)) < 0 && (errno == EINTR || errno == EBUSY))
+		; /* EBUSY: a race with another thread's open(2) */
+	close(stand_in);
+	if (rc < 0) {
+		log_warn("http: cannot take a WebSocket from libwebsockets: %s", strerror(errno));
+		close(ours);
+		return -1; /* lws closes the socket: the client sees its connection drop */
+	}
+	return ours;
+}
+
+/* The upgrade of /mcp, its handshake checked: a valid key makes it ours (1: lws hangs up its stand-in). */
+static int mcp_upgrade(struct lws *wsi, struct pss *p, const struct buf *head)
+{
+	if (!http_authenticate(p->key, p->principal)) {
+		http_refuse_upgrade(wsi, 401, unauthorized_msg(p->key));
+		return 1;
+	}
+	int fd = take_socket(wsi);
+	if (fd >= 0)
+		ws_open_mcp(p, fd, head);
+	return 1;
+}
+
+/* The upgrade of a route's path: the route's accept decides. */
+static int route_upgrade(struct lws *wsi, const char *uri, const struct buf *head)
+{
+	struct tp_ws *ws;
+	if (http_ws_accept(wsi, uri, &ws))
+		return 1;
+	int fd = take_socket(wsi);
+	if (fd < 0)
+		http_ws_drop(ws);
+	else
+		http_ws_open(ws, fd, head);
+	return 1;
 }
 
 /* ---- the lws callback ------------------------------------------------- */
@@ -1041,28 +1133,11 @@ static const char *method_name(int m)
 
 static void session_end(struct session *s);
 
-/* Add to the request being received; false when the server-wide budget is spent. */
-static bool body_add(struct pss *p, const void *in, size_t len)
-{
-	/* each request may be up to max_message; together they may not hold more than max_receiving */
-	if (H.receiving + len > H.o.max_receiving)
-		return false;
-	H.receiving += len;
-	buf_add(&p->body, in, len);
-	return true;
-}
-
-static void body_release(struct pss *p)
-{
-	H.receiving -= p->body.len;
-	buf_release(&p->body);
-}
-
 static void pss_reset(struct pss *p)
 {
 	if (p->req && !http_req_streaming(p->req))
 		http_req_abandon(p); /* a streamed body's route owns its request: told below */
-	body_release(p);
+	body_release(&p->body);
 	if (p->st && p->st->is_get && p->st->sess && p->st->sess->legacy && !H.stopping) {
 		/* an HTTP+SSE client that goes away ends its session */
 		struct session *s = p->st->sess;
@@ -1103,7 +1178,7 @@ static void process_legacy_post(struct pss *p)
 	}
 	s->last_used = now_ms();
 	srv_conn_receive(s->conn, p->body.data ? p->body.data : "", p->body.len, NULL);
-	body_release(p);
+	body_release(&p->body);
 	stream_reply(p->st, 202, NULL);
 }
 
@@ -1154,7 +1229,7 @@ static void process_post(struct lws *wsi, struct pss *p)
 	s->streams = st;
 	st->engine_done = false; /* the engine owns it as a context until done() */
 	srv_conn_receive(s->conn, p->body.data, p->body.len, st);
-	body_release(p);
+	body_release(&p->body);
 }
 
 /* Open a session's GET event stream (standalone notifications, or legacy HTTP+SSE). */
@@ -1453,8 +1528,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 			p->rejected = true;
 			return 0;
 		}
-		if (!body_add(p, in, len)) {
-			body_release(p);
+		if (!body_add(&p->body, in, len)) {
+			body_release(&p->body);
 			if (p->req)
 				http_req_abandon(p);
 			http_stream_error(p->st, 503, RPC_INVALID_REQUEST,
@@ -1513,7 +1588,15 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		return 0;
 
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+		/*
+		 * A WebSocket upgrade, its headers read and nothing answered: if it is
+		 * accepted, the socket becomes ws.c's (which frames and checks every
+		 * frame itself: lws 4.1 takes unmasked client frames) and lws is told
+		 * to refuse, which hangs up the stand-in left in its place.
+		 */
 		char uri[256], origin[128];
+		struct buf head = BUF_INIT;
+		int rc;
 		conn_headers(wsi);
 		if (H.draining) {
 			http_refuse_upgrade(wsi, 503, "Service Unavailable: the server is shutting down");
@@ -1525,110 +1608,13 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 			http_refuse_upgrade(wsi, 403, "Forbidden: foreign Origin or Host");
 			return 1;
 		}
-		http_find_key(wsi, p->key, sizeof(p->key), true); /* a WebSocket upgrade */
-		if (strcmp(uri, "/mcp") != 0)
-			return http_ws_accept(wsi, p, uri);
-		if (!http_authenticate(p->key, p->principal)) {
-			http_refuse_upgrade(wsi, 401, unauthorized_msg(p->key));
+		if (!upgrade_answer(wsi, &head))
 			return 1;
-		}
-		http_conn_authenticated(wsi);
-		return 0;
+		http_find_key(wsi, p->key, sizeof(p->key), true); /* a WebSocket upgrade */
+		rc = strcmp(uri, "/mcp") ? route_upgrade(wsi, uri, &head) : mcp_upgrade(wsi, p, &head);
+		buf_release(&head);
+		return rc;
 	}
-
-	case LWS_CALLBACK_ESTABLISHED: {
-		if (p->wsroute)
-			return http_ws_open(wsi, p);
-		struct wsconn *w = xcalloc(1, sizeof(*w));
-		w->wsi = wsi;
-		snprintf(w->key, sizeof(w->key), "%s", p->key);
-		snprintf(w->principal, sizeof(w->principal), "%s", p->principal);
-		w->conn = srv_conn_new(H.app, &ws_ops, w, p->principal);
-		srv_conn_set_max_inflight(w->conn, H.o.max_inflight);
-		p->ws = w;
-		H.nws++;
-		struct wsconn_list *l = xmalloc(sizeof(*l));
-		l->w = w;
-		l->next = H.wss;
-		H.wss = l;
-		return 0;
-	}
-
-	case LWS_CALLBACK_RECEIVE: {
-		struct wsconn *w = p->ws;
-		char principal[PRINCIPAL_MAX];
-		/* a key revoked or expired, its user disabled or logged out: the route's connection stops too */
-		if (p->rws && p->wskey && !http_authenticate(p->key, principal)) {
-			lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)"key revoked", 11);
-			return -1;
-		}
-		if (p->rws)
-			return http_ws_receive(p, in, len);
-		if (!w)
-			return -1;
-		if (p->body.len + len > H.o.max_ws_message) {
-			lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)"message too large", 17);
-			return -1;
-		}
-		if (!body_add(p, in, len)) {
-			/* 1013 "try again later" (RFC 6455 registry; lws 4.1 has no name for it) */
-			lws_close_reason(wsi, (enum lws_close_status)1013, (unsigned char *)"server busy", 11);
-			return -1;
-		}
-		if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
-			return 0;
-		/* a revoked key stops working at its next message */
-		if (!http_authenticate(w->key, principal)) {
-			lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)"key revoked", 11);
-			return -1;
-		}
-		srv_conn_receive(w->conn, p->body.data, p->body.len, NULL);
-		body_release(p);
-		return 0;
-	}
-
-	case LWS_CALLBACK_SERVER_WRITEABLE: {
-		struct wsconn *w = p->ws;
-		if (p->rws)
-			return http_ws_writable(wsi, p);
-		if (!w)
-			return 0;
-		if (w->overflow) {
-			lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)"replies not read", 16);
-			return -1;
-		}
-		if (http_frameq_write(&w->q, wsi, LWS_WRITE_TEXT) < 0)
-			return -1;
-		w->paused_at = now_ms(); /* it reads: not stalled */
-		if (w->paused && w->q.queued < QUEUE_PAUSE / 2) {
-			w->paused = false;
-			lws_rx_flow_control(wsi, 1);
-		}
-		if (w->q.head)
-			lws_callback_on_writable(wsi);
-		return 0;
-	}
-
-	case LWS_CALLBACK_CLOSED:
-		http_ws_closed(p);
-		if (p->ws) {
-			struct wsconn *w = p->ws;
-			p->ws = NULL;
-			w->wsi = NULL;
-			H.nws--;
-			for (struct wsconn_list **lp = &H.wss; *lp; lp = &(*lp)->next) {
-				if ((*lp)->w == w) {
-					struct wsconn_list *dead = *lp;
-					*lp = dead->next;
-					free(dead);
-					break;
-				}
-			}
-			srv_conn_close(w->conn); /* the engine will not call us again */
-			ws_free(w);
-		}
-		body_release(p);
-		return 0;
 
 	default:
 		break;
@@ -1661,14 +1647,13 @@ static void sweep(uv_timer_t *t)
 	}
 	conn_expire(now);
 	/* a WebSocket that reads none of the replies queued for it is closed (and its queue freed) */
-	for (struct wsconn_list *l = H.wss; l; l = l->next) {
-		struct wsconn *w = l->w;
-		if (w->paused && !w->overflow && now - w->paused_at > H.o.stall_s * 1000) {
+	struct wsconn *w;
+	LIST_FOREACH(w, &H.wss, link) {
+		uint64_t since = MAX(w->paused_at, wsc_progress(w->c));
+		if (w->paused && !w->overflow && now - since > H.o.stall_s * 1000) {
 			log_info("http: a WebSocket client read nothing for %llus: closing it", (unsigned long long)H.o.stall_s);
 			w->overflow = true;
-			http_frameq_clear(&w->q);
-			/* it does not read, so it will never be writable: close it from here */
-			lws_set_timeout(w->wsi, PENDING_TIMEOUT_AWAITING_PING, LWS_TO_KILL_ASYNC);
+			wsc_abort(w->c); /* it reads nothing: no close frame would reach it */
 		}
 	}
 }
@@ -1699,6 +1684,8 @@ static void lws_to_log(int level, const char *line)
 	size_t n = strlen(line);
 	if (strstr(line, "lws_mux_mark_immortal"))
 		return; /* harmless on HTTP/1 SSE streams (libraries.md) */
+	if (strstr(line, "User code denied connection"))
+		return; /* every WebSocket upgrade ends so for lws: refused (and answered), or taken by ws.c */
 	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		n--;
 	log_msg(level == LLL_ERR ? LOG_LVL_ERROR : level == LLL_WARN ? LOG_LVL_WARNING : LOG_LVL_DEBUG,
@@ -1713,6 +1700,7 @@ int tp_http_start(uv_loop_t *loop, const struct srv_app *app, const struct tp_ht
 	struct in_addr a;
 
 	memset(&H, 0, sizeof(H));
+	LIST_INIT(&H.wss);
 	H.loop = loop;
 	H.app = app;
 	H.o = *o;
@@ -1783,8 +1771,9 @@ size_t tp_http_busy(void)
 	size_t n = 0;
 	for (struct session *s = H.sessions; s; s = s->next)
 		n += srv_conn_inflight(s->conn);
-	for (struct wsconn_list *l = H.wss; l; l = l->next)
-		n += srv_conn_inflight(l->w->conn);
+	struct wsconn *w;
+	LIST_FOREACH(w, &H.wss, link)
+		n += srv_conn_inflight(w->conn);
 	return n + H.reqs;
 }
 
@@ -1799,6 +1788,7 @@ void tp_http_stop(void)
 	uv_close((uv_handle_t *)&H.sweep, NULL);
 	uv_timer_stop(&H.hangup);
 	uv_close((uv_handle_t *)&H.hangup, NULL);
+	wsc_close_all();
 	lws_context_destroy(H.ctx); /* closes every connection; handles drain on the loop */
 	H.ctx = NULL;
 	http_routes_free();

@@ -260,7 +260,7 @@ void tp_ws_piece(const struct tp_ws *ws, bool *final, bool *binary);
 size_t tp_ws_piece_left(const struct tp_ws *ws);
 /** Stop (true) or resume reading the client's messages (backpressure). */
 void tp_ws_pause(struct tp_ws *ws, bool paused);
-/** Close (status 1000) once what is queued is written; a message the client sends meanwhile closes it at once. */
+/** Close (status 1000) once what is queued is written; messages the client sends meanwhile are dropped. */
 void tp_ws_close(struct tp_ws *ws);
 /** As tp_ws_close, with the close frame's status (RFC 6455 7.4: 1000-1003, 1007-1014, 3000-4999). */
 void tp_ws_close_status(struct tp_ws *ws, unsigned status);

@@ -11,12 +11,14 @@
 #include "http.h"
 #include "route.h"
 #include "chunked.h"
+#include "ws.h"
 #include "../server/base/buf.h"
 #include "../server/base/rate.h"
 
 #include <libwebsockets.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 struct route;
 struct tp_req;
@@ -87,55 +89,31 @@ struct session {
 	struct session *next;
 };
 
-struct wsframe {
-	struct wsframe *next;
-	size_t len;
-	size_t sent;			/* of len: a long message goes out in WS_FRAGMENT pieces */
-	signed char binary;		/* -1: the writer's kind; 0 text; 1 binary */
-	bool cont;			/* continues the message of the frame before it */
-	bool more;			/* its message goes on in the next frame (no FIN) */
-	unsigned char *payload;		/* len bytes, with LWS_PRE bytes we may write before them */
-	char *block;			/* the buffer payload lives in when it is not data[] */
-	unsigned char data[];		/* LWS_PRE headroom, then len bytes (when block is NULL) */
-};
-
-/*
- * A message is written in fragments of at most this size, one per writable
- * callback: libwebsockets copies whatever the socket does not take of a
- * write, and a 16 MiB reply written whole was copied again on the loop.
- */
-#define WS_FRAGMENT (256u << 10)
 /*
  * Bytes the engine leaves before an MCP message it hands over with
- * tp_ops.send_buf: LWS_PRE for a WebSocket frame header, and an SSE event's
- * "event: message\ndata: " after it.
+ * tp_ops.send_buf: LWS_PRE for lws' framing of an HTTP body, and an SSE
+ * event's "event: message\ndata: " after it.
  */
 #define SSE_PREFIX "event: message\ndata: "
 #define TP_HEADROOM (LWS_PRE + 32)
 
-/* WebSocket frames waiting for the socket to be writable, oldest first. */
-struct frameq {
-	struct wsframe *head, *tail;
-	size_t queued;			/* payload bytes */
-	size_t held;			/* memory the frames take, headers and headroom too */
-};
-
+/* An MCP WebSocket (/mcp): its frames are ws.c's. */
 struct wsconn {
-	struct lws *wsi;
+	struct wsc *c;			/* NULL once closed */
 	struct srv_conn *conn;
 	char key[TP_KEY_MAX];		/* re-checked on every message */
 	char principal[PRINCIPAL_MAX];
-	struct frameq q;
+	struct buf body;		/* the message being received (counted in H.receiving) */
 	bool paused;			/* not reading requests: QUEUE_PAUSE bytes wait for the client */
-	bool overflow;			/* QUEUE_MAX bytes waited, or the client stalled: close */
-	uint64_t paused_at;		/* when it was paused, or last wrote something while paused */
+	bool overflow;			/* QUEUE_MAX bytes waited, or the client stalled: closed */
+	uint64_t paused_at;		/* when it was paused */
+	LIST_ENTRY(wsconn) link;
 };
 
 /* lws per-connection data (zeroed by lws). */
 struct pss {
-	struct buf body;		/* POST body, or a WebSocket message being reassembled (counted in H.receiving) */
+	struct buf body;		/* POST body (counted in H.receiving) */
 	struct stream *st;		/* the current HTTP transaction's stream */
-	struct wsconn *ws;
 	char principal[PRINCIPAL_MAX];
 	char key[TP_KEY_MAX];
 	char session_id[40];
@@ -147,10 +125,6 @@ struct pss {
 	struct tp_req *req;		/* a route's request whose body is arriving */
 	bool chunked;			/* ... with Transfer-Encoding: chunked: its bytes go through dechunk */
 	struct tp_chunked dechunk;
-	const struct route *wsroute;	/* a WebSocket upgrade a route accepted ... */
-	void *wsuser;			/* ... with this state of the route's */
-	bool wskey;			/* ... and key, valid then: re-checked on every message, as /mcp's */
-	struct tp_ws *rws;		/* that WebSocket once open */
 };
 
 struct http_state {
@@ -170,10 +144,7 @@ struct http_state {
 	uint64_t receiving;		/* bytes of unfinished request bodies and WebSocket messages */
 	uint64_t refused_logged;	/* when a refused connection was last logged */
 	unsigned reqs;			/* route requests not finished yet */
-	struct wsconn_list {
-		struct wsconn *w;
-		struct wsconn_list *next;
-	} *wss;
+	LIST_HEAD(, wsconn) wss;		/* open MCP WebSockets */
 };
 extern struct http_state H;
 
@@ -185,11 +156,6 @@ int http_custom_hdr(struct lws *wsi, const char *name, char *out, int cap);
 void http_find_key(struct lws *wsi, char *key, size_t cap, bool query);
 bool http_authenticate(const char *key, char *principal);
 void http_conn_authenticated(struct lws *wsi);
-void http_frameq_push(struct frameq *q, const void *data, size_t len);
-/** Queue the bytes of text after its first headroom (>= LWS_PRE) without copying them; takes text. */
-void http_frameq_push_buf(struct frameq *q, struct buf *text, size_t headroom);
-int http_frameq_write(struct frameq *q, struct lws *wsi, enum lws_write_protocol kind);
-void http_frameq_clear(struct frameq *q);
 void http_stream_queue(struct stream *st, const char *data, size_t len);
 /*
  * Queue the bytes of b after its first off (>= LWS_PRE), taking b: when
@@ -229,12 +195,15 @@ void http_req_body_end(struct pss *p, enum tp_body_end how);
 void http_req_abandon(struct pss *p);
 /* The client of an unfinished route request left. */
 void http_req_gone(struct tp_req *r);
-/* A WebSocket upgrade for a route: its accept decides; 1 refuses (answered already). */
-int http_ws_accept(struct lws *wsi, struct pss *p, const char *uri);
-int http_ws_open(struct lws *wsi, struct pss *p);
-int http_ws_receive(struct pss *p, const void *in, size_t len);
-int http_ws_writable(struct lws *wsi, struct pss *p);
-void http_ws_closed(struct pss *p);
+/*
+ * A WebSocket upgrade for a route: its accept decides. 1 refuses (answered
+ * already); 0 accepts, with *ws ready for http_ws_open.
+ */
+int http_ws_accept(struct lws *wsi, const char *uri, struct tp_ws **ws);
+/* Serve an accepted route's WebSocket on fd (taken from lws), head its 101; false: gone (the route was told). */
+bool http_ws_open(struct tp_ws *ws, int fd, const struct buf *head);
+/* Forget an accepted route's WebSocket that never opened (the route is told). */
+void http_ws_drop(struct tp_ws *ws);
 /* Close the connections of unanswered requests whose clients left (hang-up timer). */
 void http_routes_hangup(void);
 void http_routes_free(void);

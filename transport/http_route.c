@@ -62,18 +62,14 @@ struct tp_req {
 
 /* A WebSocket a route accepted. */
 struct tp_ws {
-	struct lws *wsi;		/* NULL once closed */
+	struct wsc *c;			/* NULL before it opens and once it is gone */
 	const struct tp_ws_ops *ops;
 	void *user;
-	struct frameq q;
-	size_t budget;			/* what q may hold before tp_ws_send says it is full */
-	bool full;			/* tp_ws_send said so: call drained when it empties */
-	bool binary;			/* the kind of frames written */
-	bool in_message;		/* a message sent in pieces goes on: the next piece continues it */
-	bool closing;
-	unsigned close_status;		/* sent in the close frame */
+	char *key;			/* the credential the route took, re-checked on every piece; NULL: none */
+	bool final, binary;		/* the piece being received */
 };
-#define WS_ROUTE_QUEUE_MAX (4u << 20)
+/* A route gets a message in pieces and bounds what it keeps of it itself. */
+#define WS_ROUTE_MESSAGE_MAX UINT64_MAX
 
 static struct route *route_add(unsigned methods, const char *pattern, tp_route_fn fn, const struct tp_ws_ops *ws,
 			       void *arg)
@@ -702,21 +698,7 @@ void tp_req_end(struct tp_req *r)
 
 bool tp_ws_send_piece(struct tp_ws *ws, const void *data, size_t len, bool binary, bool final)
 {
-	if (!ws->wsi || ws->closing)
-		return false;
-	if (len || final) { /* an empty piece that ends nothing says nothing */
-		http_frameq_push(&ws->q, data, len);
-		ws->q.tail->binary = binary;
-		ws->q.tail->cont = ws->in_message;
-		ws->q.tail->more = !final;
-		ws->in_message = !final;
-		lws_callback_on_writable(ws->wsi);
-	}
-	if (ws->q.held > ws->budget) {
-		ws->full = true;
-		return false;
-	}
-	return true;
+	return ws->c && wsc_send(ws->c, data, len, binary, final);
 }
 
 bool tp_ws_send(struct tp_ws *ws, const void *data, size_t len, bool binary)
@@ -726,24 +708,25 @@ bool tp_ws_send(struct tp_ws *ws, const void *data, size_t len, bool binary)
 
 void tp_ws_budget(struct tp_ws *ws, size_t bytes)
 {
-	ws->budget = bytes;
+	if (ws->c)
+		wsc_budget(ws->c, bytes);
 }
 
 void tp_ws_piece(const struct tp_ws *ws, bool *final, bool *binary)
 {
-	*final = ws->wsi && lws_is_final_fragment(ws->wsi) && !lws_remaining_packet_payload(ws->wsi);
-	*binary = ws->wsi && lws_frame_is_binary(ws->wsi);
+	*final = ws->final;
+	*binary = ws->binary;
 }
 
 size_t tp_ws_piece_left(const struct tp_ws *ws)
 {
-	return ws->wsi ? lws_remaining_packet_payload(ws->wsi) : 0;
+	return ws->c ? (size_t)wsc_piece_left(ws->c) : 0;
 }
 
 void tp_ws_pause(struct tp_ws *ws, bool paused)
 {
-	if (ws->wsi)
-		lws_rx_flow_control(ws->wsi, paused ? 0 : 1);
+	if (ws->c)
+		wsc_pause(ws->c, paused);
 }
 
 void tp_ws_close(struct tp_ws *ws)
@@ -753,11 +736,8 @@ void tp_ws_close(struct tp_ws *ws)
 
 void tp_ws_close_status(struct tp_ws *ws, unsigned status)
 {
-	if (!ws->closing)
-		ws->close_status = status;
-	ws->closing = true;
-	if (ws->wsi)
-		lws_callback_on_writable(ws->wsi);
+	if (ws->c)
+		wsc_close(ws->c, status, NULL);
 }
 
 /* Is the request's Transfer-Encoding "chunked" and nothing else (no Content-Length)? */
@@ -844,8 +824,13 @@ bool http_route_request(struct lws *wsi, struct pss *p, const char *path, int lm
 	return true;
 }
 
-/* A WebSocket upgrade for a route: its accept decides; 1 refuses (answered already). */
-int http_ws_accept(struct lws *wsi, struct pss *p, const char *uri)
+static void ws_free(struct tp_ws *ws)
+{
+	free(ws->key);
+	free(ws);
+}
+
+int http_ws_accept(struct lws *wsi, const char *uri, struct tp_ws **wsp)
 {
 	char path[256];
 	struct tp_match m;
@@ -880,73 +865,66 @@ int http_ws_accept(struct lws *wsi, struct pss *p, const char *uri)
 		buf_release(&own);
 		return 1;
 	}
-	p->wsroute = rt;
-	p->wsuser = user;
-	p->wskey = key && strlen(key) < sizeof(p->key);
-	if (p->wskey)
-		snprintf(p->key, sizeof(p->key), "%s", key);
-	free(key);
-	return 0;
-}
-
-int http_ws_open(struct lws *wsi, struct pss *p)
-{
 	struct tp_ws *ws = xcalloc(1, sizeof(*ws));
-	ws->wsi = wsi;
-	ws->ops = p->wsroute->ws;
-	ws->user = p->wsuser;
-	ws->budget = WS_ROUTE_QUEUE_MAX;
-	p->rws = ws;
-	return ws->ops->open(ws, ws->user) < 0 ? -1 : 0;
-}
-
-int http_ws_receive(struct pss *p, const void *in, size_t len)
-{
-	if (p->rws->closing)
-		return -1; /* the route is done with it: a client that still sends is closed now */
-	p->rws->ops->receive(p->rws->user, in, len);
+	ws->ops = rt->ws;
+	ws->user = user;
+	if (key && strlen(key) < TP_KEY_MAX)
+		ws->key = steal_ptr(key);
+	free(key);
+	*wsp = ws;
 	return 0;
 }
 
-int http_ws_writable(struct lws *wsi, struct pss *p)
+static void ws_receive(void *arg, const char *data, size_t len, bool binary, bool final)
 {
-	struct tp_ws *ws = p->rws;
-	int r = http_frameq_write(&ws->q, wsi, ws->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
-	if (r < 0)
-		return -1;
-	if (r == 0 && ws->closing) {
-		/* A close frame (1000) first, written here: after a callback's -1, libwebsockets 4.1 on
-		 * libuv closes a second time at once ("uv repeat test") and drops the socket before its
-		 * own close frame, which clients see as an abnormal end (1006) and browsers as an error.
-		 * 4 is the close opcode (LWS_WRITE_CLOSE, in lws's private header). */
-		unsigned char frame[LWS_PRE + 2] = { 0 };
-		frame[LWS_PRE] = (unsigned char)(ws->close_status >> 8);
-		frame[LWS_PRE + 1] = (unsigned char)ws->close_status;
-		lws_write(wsi, frame + LWS_PRE, 2, (enum lws_write_protocol)4);
-		return -1;
+	struct tp_ws *ws = arg;
+	char principal[PRINCIPAL_MAX];
+
+	/* a key revoked or expired, its user disabled or logged out: the route's connection stops too */
+	if (ws->key && !http_authenticate(ws->key, principal)) {
+		wsc_close(ws->c, 1008, "key revoked");
+		return;
 	}
-	if (ws->full && ws->q.held < ws->budget / 4) {
-		ws->full = false;
-		if (ws->ops->drained)
-			ws->ops->drained(ws->user);
-	}
-	if (ws->q.head || ws->closing)
-		lws_callback_on_writable(wsi);
-	return 0;
+	ws->final = final;
+	ws->binary = binary;
+	ws->ops->receive(ws->user, data, len);
 }
 
-void http_ws_closed(struct pss *p)
+static void ws_drained(void *arg)
 {
-	if (p->rws) {
-		struct tp_ws *ws = p->rws;
-		p->rws = NULL;
-		ws->wsi = NULL;
-		http_frameq_clear(&ws->q);
-		ws->ops->closed(ws->user);
-		free(ws);
-	} else if (p->wsroute && p->wsuser) {
-		p->wsroute->ws->closed(p->wsuser); /* accepted, never opened */
+	struct tp_ws *ws = arg;
+	if (ws->ops->drained)
+		ws->ops->drained(ws->user);
+}
+
+static void ws_closed(void *arg)
+{
+	struct tp_ws *ws = arg;
+	ws->c = NULL;
+	ws->ops->closed(ws->user);
+	ws_free(ws);
+}
+
+static const struct wsc_ops route_ws_ops = {
+	.receive = ws_receive,
+	.drained = ws_drained,
+	.closed = ws_closed,
+};
+
+bool http_ws_open(struct tp_ws *ws, int fd, const struct buf *head)
+{
+	ws->c = wsc_open(H.loop, fd, head, WS_ROUTE_MESSAGE_MAX, &route_ws_ops, ws);
+	if (!ws->c) {
+		http_ws_drop(ws);
+		return false;
 	}
-	p->wsroute = NULL;
-	p->wsuser = NULL;
+	if (ws->ops->open(ws, ws->user) < 0)
+		wsc_close(ws->c, 1011, NULL); /* the route could not start (it said why in a message, if it could) */
+	return true;
+}
+
+void http_ws_drop(struct tp_ws *ws)
+{
+	ws->ops->closed(ws->user); /* accepted, never opened */
+	ws_free(ws);
 }

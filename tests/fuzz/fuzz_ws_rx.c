@@ -1,14 +1,17 @@
 /*
- * libFuzzer target: WebSocket frames from a server inside a sandbox
- * (proxy/http1.c px_ws_rx_feed). Input: one byte saying where to cut, then
- * the bytes. Invariants: every piece passed on lies inside what was fed and
- * the pieces never add up to more than it; no piece is empty unless it ends
- * its message; a control frame is at most 125 bytes; fed whole, cut in two
- * where the input says, fed byte by byte, and stopped after every piece and
- * fed the rest again, the receiver passes on the same bytes and message
- * ends in the same order, with the same outcome.
+ * libFuzzer target: WebSocket frames from a hostile peer, a server inside a
+ * sandbox or a client (transport/wsframe.c wsf_rx_feed). Input: a byte of
+ * flags (1: frames must be masked, a client's; 2: text must be UTF-8; 4: a
+ * 300-byte message bound), a byte saying where to cut, then the bytes.
+ * Invariants: every piece passed on lies inside what was fed and the pieces
+ * never add up to more than it; no piece is empty unless it ends its
+ * message; a control frame is at most 125 bytes; fed whole, cut in two where
+ * the input says, fed byte by byte, and stopped after every piece and fed
+ * the rest again, the receiver passes on the same bytes and message ends in
+ * the same order, with the same outcome (up to the piece that breaks UTF-8,
+ * when that is the outcome).
  */
-#include "proxy/http1.h"
+#include "transport/wsframe.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -26,14 +29,14 @@ struct run {
 	bool stop_each;		/* stop the feed after every piece (and feed the rest again) */
 };
 
-static bool on_piece(void *arg, enum px_ws_op op, const char *p, size_t n, bool final)
+static bool on_piece(void *arg, enum wsf_op op, const char *p, size_t n, bool final)
 {
 	struct run *r = arg;
-	bool data = op == PX_WS_TEXT || op == PX_WS_BINARY;
+	bool data = op == WSF_TEXT || op == WSF_BINARY;
 
 	if (data && (p < r->fed || p + n > r->fed + r->fed_len))
 		abort(); /* a data piece points into what was fed */
-	if ((!data && (n > PX_WS_CONTROL_MAX || !final)) || (data && !n && !final) || r->len + n + 2 > 3 * r->size + 2)
+	if ((!data && (n > WSF_CONTROL_MAX || !final)) || (data && !n && !final) || r->len + n + 2 > 3 * r->size + 2)
 		abort();
 	/* byte by byte, a piece is one byte: compare the bytes and the message ends, not the cuts */
 	if (data && n) {
@@ -49,11 +52,13 @@ static bool on_piece(void *arg, enum px_ws_op op, const char *p, size_t n, bool 
 	return !r->stop_each;
 }
 
-static void run(const char *in, size_t size, size_t cut, size_t step, bool stop_each, struct run *r)
+static void run(const char *orig, size_t size, unsigned flags, size_t cut, size_t step, bool stop_each, struct run *r)
 {
-	struct px_ws_rx rx = { 0 };
+	struct wsf_rx rx = { .masked = flags & 1, .utf8 = flags & 2, .max = flags & 4 ? 300 : 0 };
 	size_t used;
+	char *in = malloc(size + 1); /* a masked payload is unmasked where it lies: each run gets its own copy */
 
+	memcpy(in, orig, size);
 	memset(r, 0, sizeof(*r));
 	r->stop_each = stop_each;
 	r->in = in;
@@ -65,29 +70,36 @@ static void run(const char *in, size_t size, size_t cut, size_t step, bool stop_
 			len = size - off;
 		r->fed = in + off;
 		r->fed_len = len;
-		r->status = px_ws_rx_feed(&rx, in + off, len, on_piece, r, &used);
+		r->status = wsf_rx_feed(&rx, in + off, len, on_piece, r, &used);
 		if (used > len || (!stop_each && !r->status && used != len))
 			abort();
 		off += used;
 	}
+	free(in);
 }
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
-	if (size < 1)
+	if (size < 2)
 		return 0;
-	size_t cut = size > 1 ? data[0] % size : 0;
-	const char *in = (const char *)data + 1;
-	size--;
+	unsigned flags = data[0];
+	size_t cut = size > 2 ? data[1] % (size - 2) : 0;
+	const char *in = (const char *)data + 2;
+	size -= 2;
 	struct run a, b, c, d;
-	run(in, size, 0, 0, false, &a);
-	run(in, size, cut, 0, false, &b);
-	run(in, size, 0, 1, false, &c);
-	run(in, size, cut, 0, true, &d);
-	if (a.status != b.status || a.status != c.status || a.status != d.status || a.len != b.len ||
-	    a.len != c.len || a.len != d.len || memcmp(a.out, b.out, a.len) || memcmp(a.out, c.out, a.len) ||
-	    memcmp(a.out, d.out, a.len))
+	run(in, size, flags, 0, 0, false, &a);
+	run(in, size, flags, cut, 0, false, &b);
+	run(in, size, flags, 0, 1, false, &c);
+	run(in, size, flags, cut, 0, true, &d);
+	if (a.status != b.status || a.status != c.status || a.status != d.status)
 		abort();
+	/* text checked as it comes: the pieces before the one that breaks UTF-8 went on, so a run fed in
+	   longer pieces passed on a prefix of what the byte-by-byte run did */
+	bool prefix = a.status == WSF_BAD_DATA;
+	const struct run *runs[] = { &a, &b, &d };
+	for (size_t i = 0; i < 3; i++)
+		if ((prefix ? runs[i]->len > c.len : runs[i]->len != c.len) || memcmp(runs[i]->out, c.out, runs[i]->len))
+			abort();
 	free(a.out);
 	free(b.out);
 	free(c.out);

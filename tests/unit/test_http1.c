@@ -2,6 +2,7 @@
    size give the same messages, passed on as they arrive (never held whole); fragmented messages,
    control frames between fragments, the message bound and broken frames. */
 #include "proxy/http1.h"
+#include "transport/wsframe.h"
 #include "server/base/buf.h"
 #include "tap.h"
 
@@ -18,22 +19,22 @@ struct got {
 	bool stop_each;			/* stop the feed after every piece */
 };
 
-static bool on_piece(void *arg, enum px_ws_op op, const char *p, size_t n, bool final)
+static bool on_piece(void *arg, enum wsf_op op, const char *p, size_t n, bool final)
 {
 	struct got *g = arg;
 
-	if (op == PX_WS_TEXT || op == PX_WS_BINARY) {
+	if (op == WSF_TEXT || op == WSF_BINARY) {
 		g->pieces++;
 		g->biggest = n > g->biggest ? n : g->biggest;
 		g->empty_piece |= !n && !final;
 		buf_add(&g->msg, p, n);
 		if (final) {
-			buf_addf(&g->log, "%c:%.*s\n", op == PX_WS_TEXT ? 'T' : 'B', (int)g->msg.len, g->msg.data ? g->msg.data : "");
+			buf_addf(&g->log, "%c:%.*s\n", op == WSF_TEXT ? 'T' : 'B', (int)g->msg.len, g->msg.data ? g->msg.data : "");
 			buf_reset(&g->msg);
 		}
 		return !g->stop_each;
 	}
-	buf_addf(&g->log, "%c:%.*s\n", op == PX_WS_PING ? 'P' : op == PX_WS_PONG ? 'O' : 'C', (int)n, p);
+	buf_addf(&g->log, "%c:%.*s\n", op == WSF_PING ? 'P' : op == WSF_PONG ? 'O' : 'C', (int)n, p);
 	return !g->stop_each;
 }
 
@@ -63,13 +64,13 @@ static void frame(struct buf *out, bool fin, int op, const char *p, size_t n)
 /* Feed in pieces of step bytes (0: whole), each again from where a stop left it; the status of the last feed. */
 static int feed(const struct buf *in, size_t step, bool stop_each, struct got *g)
 {
-	struct px_ws_rx rx = { 0 };
+	struct wsf_rx rx = { 0 };
 	int st = 0;
 	memset(g, 0, sizeof(*g));
 	g->stop_each = stop_each;
 	for (size_t off = 0; off < in->len && !st;) {
 		size_t n = step && in->len - off > step ? step : in->len - off, used;
-		st = px_ws_rx_feed(&rx, in->data + off, n, on_piece, g, &used);
+		st = wsf_rx_feed(&rx, in->data + off, n, on_piece, g, &used);
 		if (used > n || (!stop_each && !st && used != n))
 			return -1;
 		off += used;
@@ -92,15 +93,15 @@ int main(void)
 	   empty message, one of 70,000 bytes (64-bit length), and a close */
 	for (size_t i = 0; i < 70000; i++)
 		buf_addch(&big, (char)('a' + i % 26));
-	frame(&in, true, PX_WS_TEXT, "hello", 5);
-	frame(&in, false, PX_WS_BINARY, "ab", 2);
-	frame(&in, true, PX_WS_PING, "p1", 2);
-	frame(&in, false, PX_WS_CONT, "", 0);
-	frame(&in, true, PX_WS_PONG, "", 0);
-	frame(&in, true, PX_WS_CONT, "cd", 2);
-	frame(&in, true, PX_WS_TEXT, "", 0);
-	frame(&in, true, PX_WS_BINARY, big.data, big.len);
-	frame(&in, true, PX_WS_CLOSE, "\x03\xe8", 2);
+	frame(&in, true, WSF_TEXT, "hello", 5);
+	frame(&in, false, WSF_BINARY, "ab", 2);
+	frame(&in, true, WSF_PING, "p1", 2);
+	frame(&in, false, WSF_CONT, "", 0);
+	frame(&in, true, WSF_PONG, "", 0);
+	frame(&in, true, WSF_CONT, "cd", 2);
+	frame(&in, true, WSF_TEXT, "", 0);
+	frame(&in, true, WSF_BINARY, big.data, big.len);
+	frame(&in, true, WSF_CLOSE, "\x03\xe8", 2);
 
 	struct buf want = BUF_INIT;
 	buf_addf(&want, "T:hello\nP:p1\nO:\nB:abcd\nT:\nB:%s\nC:\x03\xe8\n", big.data);
@@ -126,8 +127,8 @@ int main(void)
 
 	/* the message bound: counted over fragments (their payload passed on, not held), refused at
 	   the header that goes past it */
-	struct px_ws_rx rx = { 0 };
-	uint64_t half = PX_WS_MESSAGE_MAX / 2;
+	struct wsf_rx rx = { 0 };
+	uint64_t half = WSF_MESSAGE_MAX / 2;
 	static char zeros[64 << 10];
 	size_t passed = 0, used;
 	buf_reset(&in);
@@ -135,9 +136,9 @@ int main(void)
 	for (int i = 0; i < 8; i++)
 		buf_addch(&in, (char)(half >> (56 - 8 * i)));
 	memset(&g, 0, sizeof(g));
-	ok(px_ws_rx_feed(&rx, in.data, in.len, on_piece, &g, &used) == 0, "half the bound announced: taken");
+	ok(wsf_rx_feed(&rx, in.data, in.len, on_piece, &g, &used) == 0, "half the bound announced: taken");
 	for (; passed < half; passed += sizeof(zeros))
-		if (px_ws_rx_feed(&rx, zeros, sizeof(zeros), on_piece, &g, &used))
+		if (wsf_rx_feed(&rx, zeros, sizeof(zeros), on_piece, &g, &used))
 			break;
 	ok(passed == half && g.pieces == half / sizeof(zeros) && g.biggest == sizeof(zeros),
 	   "its payload passed on in the pieces it came in (%u)", g.pieces);
@@ -145,13 +146,13 @@ int main(void)
 	buf_add(&in, "\x80\x7f", 2);
 	for (int i = 0; i < 8; i++)
 		buf_addch(&in, (char)((half + 1) >> (56 - 8 * i)));
-	ok(px_ws_rx_feed(&rx, in.data, in.len, on_piece, &g, &used) == PX_WS_TOO_BIG, "a fragment past the bound: 1009");
-	rx = (struct px_ws_rx){ 0 };
+	ok(wsf_rx_feed(&rx, in.data, in.len, on_piece, &g, &used) == WSF_TOO_BIG, "a fragment past the bound: 1009");
+	rx = (struct wsf_rx){ 0 };
 	buf_reset(&in);
 	buf_add(&in, "\x82\x7f", 2);
 	for (int i = 0; i < 8; i++)
-		buf_addch(&in, (char)(((uint64_t)PX_WS_MESSAGE_MAX + 1) >> (56 - 8 * i)));
-	ok(px_ws_rx_feed(&rx, in.data, in.len, on_piece, &g, &used) == PX_WS_TOO_BIG, "a frame past the bound: 1009");
+		buf_addch(&in, (char)(((uint64_t)WSF_MESSAGE_MAX + 1) >> (56 - 8 * i)));
+	ok(wsf_rx_feed(&rx, in.data, in.len, on_piece, &g, &used) == WSF_TOO_BIG, "a frame past the bound: 1009");
 	got_release(&g);
 
 	/* broken frames */
@@ -171,7 +172,7 @@ int main(void)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct buf b = BUF_INIT;
 		buf_add(&b, bad[i].bytes, bad[i].n);
-		ok(feed(&b, 0, false, &g) == PX_WS_PROTOCOL_ERROR && feed(&b, 1, false, &w) == PX_WS_PROTOCOL_ERROR,
+		ok(feed(&b, 0, false, &g) == WSF_PROTOCOL_ERROR && feed(&b, 1, false, &w) == WSF_PROTOCOL_ERROR,
 		   "%s: 1002, whole and byte by byte", bad[i].what);
 		got_release(&g);
 		got_release(&w);
