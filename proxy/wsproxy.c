@@ -301,10 +301,8 @@ static void cframe_begin(struct px_wsp *p, struct buf *f, uint64_t len, bool fin
 /*
  * A piece of the client's message goes on in the frames the client made. A
  * frame up to PX_WS_FRAME_HOLD bytes is passed whole once it is in. A longer
- * one streams: its header (with its whole length, which libwebsockets knows)
- * goes with its first piece, the rest as it comes; whether it ends its
- * message is known only at its end (libwebsockets tells no sooner), so it
- * goes without FIN and an empty final continuation follows when it did.
+ * one streams: its header (with its whole length and its FIN, both known
+ * from its first piece) goes with that piece, the rest as it comes.
  */
 void px_wsp_receive(struct px_wsp *p, const void *data, size_t len)
 {
@@ -331,7 +329,7 @@ void px_wsp_receive(struct px_wsp *p, const void *data, size_t len)
 		p->cframe_open = true;
 		p->cframe_streams = (uint64_t)len + left > PX_WS_FRAME_HOLD;
 		if (p->cframe_streams)
-			cframe_begin(p, &f, (uint64_t)len + left, false);
+			cframe_begin(p, &f, (uint64_t)len + left, tp_ws_piece_fin(p->ws));
 	}
 	if (p->cframe_streams ? len > p->ctx.left || (!left && len != p->ctx.left)
 			      : p->cframe.len + len > PX_WS_FRAME_HOLD) {
@@ -348,8 +346,6 @@ void px_wsp_receive(struct px_wsp *p, const void *data, size_t len)
 			cframe_begin(p, &f, p->cframe.len, final);
 			wsf_frame_add(&f, &p->ctx, p->cframe.data, p->cframe.len);
 			buf_reset(&p->cframe);
-		} else if (final) {
-			cframe_begin(p, &f, 0, true);
 		}
 		p->cframe_open = false;
 	}

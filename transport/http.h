@@ -253,11 +253,10 @@ bool tp_ws_send_piece(struct tp_ws *ws, const void *data, size_t len, bool binar
 void tp_ws_budget(struct tp_ws *ws, size_t bytes);
 /** During receive: does this piece end its message, and is the message binary? */
 void tp_ws_piece(const struct tp_ws *ws, bool *final, bool *binary);
-/**
- * During receive: the bytes of the piece's frame (as the client framed it; no extension changes
- * frames) still to come. Whether that frame ends its message is told with its last piece only.
- */
+/** During receive: the bytes of the piece's frame (as the client framed it; no extension changes frames) still to come. */
 size_t tp_ws_piece_left(const struct tp_ws *ws);
+/** During receive: does the piece's frame end its message (told from the frame's first piece on)? */
+bool tp_ws_piece_fin(const struct tp_ws *ws);
 /** Stop (true) or resume reading the client's messages (backpressure). */
 void tp_ws_pause(struct tp_ws *ws, bool paused);
 /** Close (status 1000) once what is queued is written; messages the client sends meanwhile are dropped. */

@@ -723,6 +723,11 @@ size_t tp_ws_piece_left(const struct tp_ws *ws)
 	return ws->c ? (size_t)wsc_piece_left(ws->c) : 0;
 }
 
+bool tp_ws_piece_fin(const struct tp_ws *ws)
+{
+	return ws->c && wsc_piece_fin(ws->c);
+}
+
 void tp_ws_pause(struct tp_ws *ws, bool paused)
 {
 	if (ws->c)

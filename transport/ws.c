@@ -484,6 +484,11 @@ uint64_t wsc_piece_left(const struct wsc *c)
 	return wsf_rx_frame_left(&c->rx);
 }
 
+bool wsc_piece_fin(const struct wsc *c)
+{
+	return c->rx.fin;
+}
+
 void wsc_close(struct wsc *c, unsigned status, const char *reason)
 {
 	if (c->state != WS_OPEN)

@@ -73,6 +73,8 @@ uint64_t wsc_progress(const struct wsc *c);
 void wsc_pause(struct wsc *c, bool paused);
 /** During receive: payload bytes of the piece's frame still to come. */
 uint64_t wsc_piece_left(const struct wsc *c);
+/** During receive: does the piece's frame end its message (known from its first piece on)? */
+bool wsc_piece_fin(const struct wsc *c);
 /**
  * Close with status (and an optional short reason) once what is queued is
  * written, and wait up to WSC_CLOSE_WAIT_MS for the client's close. Messages
