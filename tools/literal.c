@@ -100,6 +100,24 @@ static int quant_len(const char *p, bool *optional)
 	}
 }
 
+bool tool_re_has_backref(const char *re)
+{
+	for (const char *p = re; *p; p++) {
+		if (*p == '\\') {
+			if (p[1] >= '1' && p[1] <= '9')
+				return true;
+			if (!*++p)
+				break;
+		} else if (*p == '[') {
+			size_t n = bracket_len(p);
+			if (!n)
+				break;	/* never closes: regcomp refuses it */
+			p += n - 1;
+		}
+	}
+	return false;
+}
+
 static void keep_longer(struct buf *best, struct buf *run)
 {
 	if (run->len > best->len) {

@@ -26,6 +26,13 @@
  */
 char *tool_lit_required(const char *re);
 
+/**
+ * Does the extended regex re hold a back-reference (\1 to \9 outside a
+ * bracket expression)? glibc's regexec backtracks on them, exponentially in
+ * the line's length, and cannot be interrupted: grep refuses them.
+ */
+bool tool_re_has_backref(const char *re);
+
 struct tool_lit {
 	char *s;		/* the literal; len bytes */
 	size_t len;

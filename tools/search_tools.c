@@ -41,6 +41,7 @@ struct search_job {
 	void (*work)(struct search_job *j);
 	json_t *sc;		/* the structured result, made by work */
 	struct buf text;	/* and its text */
+	char *error;		/* or, made by work instead, why the call failed */
 	void *state;		/* the tool's */
 	void (*state_free)(void *state);
 };
@@ -61,7 +62,11 @@ static void search_done(uv_work_t *req, int status)
 {
 	struct search_job *j = req->data;
 
-	tool_ok(j->call, j->sc, j->text.data ? j->text.data : "");
+	if (j->error)
+		tool_fail(j->call, "%s", j->error);
+	else
+		tool_ok(j->call, j->sc, j->text.data ? j->text.data : "");
+	free(j->error);
 	buf_release(&j->text);
 	if (j->state_free)
 		j->state_free(j->state);
@@ -277,6 +282,7 @@ static void glob_run(struct tool_call *call) { tool_with_session(call, glob_run_
 #define GREP_DEFAULT_RESULTS 100
 #define GREP_SHOW_MAX 500	/* bytes of a line shown */
 #define GREP_BOUNDS_MAX 1000	/* product of a pattern's {n,m} bounds */
+#define GREP_PATTERN_MAX "1024"	/* bytes of a pattern: regcomp's time and memory grow with its cube */
 #define GREP_LINE_MAX 8192	/* a longer line is matched in pieces of this size */
 
 #define GREP_RING 32		/* files queued, being searched, or searched and waiting for their turn */
@@ -506,6 +512,10 @@ static void grep_buffer(struct grep_scan *sc, const char *d, size_t len)
 		}
 		size_t a = starts[i], b = i + 1 < nlines ? starts[i + 1] : len;
 		size_t n = b - a - (b > a && d[b - 1] == '\n');
+		if (!st->lit_only && tool_search_stop(&st->j->ctl)) {	/* a line's regexec is the long step */
+			atomic_store(&st->halt, true);
+			break;
+		}
 		if (!line_matches(sc, d + a, n))
 			continue;
 		if (!grep_hold(sc, 1 + (size_t)st->before + (size_t)st->after))
@@ -741,6 +751,25 @@ static enum tool_walk_next grep_visit(void *arg, const struct tool_walk_entry *e
 	return atomic_load(&st->halt) ? TOOL_WALK_HALT : TOOL_WALK_NEXT;
 }
 
+/* On the pool: compile st's regex, if it has one; false (j->error set) when it is not valid. */
+static bool grep_regcomp(struct search_job *j, struct grep_state *st)
+{
+	if (!st->re_src || st->lit_only)
+		return true;
+	int rc = regcomp(&st->re, st->re_src, st->re_flags);
+	if (rc) {
+		char msg[256];
+		regerror(rc, &st->re, msg, sizeof(msg));
+		struct buf e = BUF_INIT;
+		buf_addf(&e, "argument \"pattern\": not a valid extended regular expression: %s", msg);
+		j->error = buf_detach(&e);
+		return false;
+	}
+	st->has_re = true;
+	st->scan.re = &st->re;
+	return true;
+}
+
 static void grep_work(struct search_job *j)
 {
 	struct grep_state *st = j->state;
@@ -748,6 +777,8 @@ static void grep_work(struct search_job *j)
 	struct stat sb;
 
 	st->j = j;
+	if (!grep_regcomp(j, st))
+		return;
 	if (fstat(j->rootfd, &sb) == 0 && S_ISREG(sb.st_mode))
 		grep_add(st, NULL, NULL, tool_arg_str(j->call, "path", "."));
 	else
@@ -803,8 +834,10 @@ static int grep_globs(struct tool_call *call, const char *name, struct tool_glob
 }
 
 /* Prepare st's matcher for pat; -1 (call finished) when it is refused. A
-   fixed string (case-sensitive) is its own literal and needs no regex. */
-static int grep_compile(struct grep_state *st, struct tool_call *call, const char *pat, bool icase, bool fixed)
+   fixed string (case-sensitive) is its own literal and needs no regex. The
+   regex is compiled on the pool (grep_regcomp): its cost grows with the
+   pattern's, up to seconds. */
+static int grep_prepare(struct grep_state *st, struct tool_call *call, const char *pat, bool icase, bool fixed)
 {
 	struct buf re = BUF_INIT;
 	auto_free char *lit = NULL;
@@ -819,6 +852,11 @@ static int grep_compile(struct grep_state *st, struct tool_call *call, const cha
 			     "than %d", GREP_BOUNDS_MAX);
 		return -1;
 	}
+	if (!fixed && tool_re_has_backref(pat)) {
+		tool_fail(call, "argument \"pattern\": back-references (\\1 to \\9) are not supported: matching "
+			  "them takes time exponential in a line's length");
+		return -1;
+	}
 	for (const char *p = pat; fixed && *p; p++) {	/* a fixed string, case-insensitive: quoted */
 		if (strchr(".[]()*+?{}|^$\\", *p))
 			buf_addch(&re, '\\');
@@ -827,15 +865,6 @@ static int grep_compile(struct grep_state *st, struct tool_call *call, const cha
 	st->re_src = xstrdup(fixed ? (re.data ? re.data : "") : pat);
 	st->re_flags = REG_EXTENDED | REG_NEWLINE | (icase ? REG_ICASE : 0);
 	buf_release(&re);
-	int rc = regcomp(&st->re, st->re_src, st->re_flags);
-	if (rc) {
-		char msg[256];
-		regerror(rc, &st->re, msg, sizeof(msg));
-		tool_fail(call, "argument \"pattern\": not a valid extended regular expression: %s", msg);
-		return -1;
-	}
-	st->has_re = true;
-	st->scan.re = &st->re;
 	if ((lit = tool_lit_required(st->re_src))) {
 		tool_lit_init(&st->lit, lit, strlen(lit), icase);
 		st->has_lit = true;
@@ -860,7 +889,7 @@ static void grep_run_s(struct tool_call *call, struct sess_session *s)
 	pthread_mutex_init(&st->mu, NULL);
 	pthread_cond_init(&st->cv, NULL);
 	atomic_init(&st->halt, false);
-	if (grep_compile(st, call, pat, icase, fixed) < 0) {
+	if (grep_prepare(st, call, pat, icase, fixed) < 0) {
 		grep_state_free(st);
 		return;
 	}
@@ -923,7 +952,7 @@ const struct tool_def tool_search_defs[] = {
 			       "\"/\" matches file names), context lines, max_results. Binary files (a NUL byte), "
 			       ".git and symlinks are skipped. Results in file path order.",
 		.input_schema = "{\"type\":\"object\",\"properties\":{"
-				"\"pattern\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":4096,\"description\":\"Extended regular expression (or a fixed string with fixed_strings).\"},"
+				"\"pattern\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":" GREP_PATTERN_MAX ",\"description\":\"Extended regular expression (or a fixed string with fixed_strings); no back-references.\"},"
 				"\"path\":{\"type\":\"string\",\"description\":\"Directory or file to search; default the workspace root.\"},"
 				"\"ignore_case\":{\"type\":\"boolean\"},\"fixed_strings\":{\"type\":\"boolean\"},"
 				"\"include\":{\"type\":\"array\",\"maxItems\":32,\"items\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":4096},\"description\":\"Only files matching one of these globs (\\\"*.py\\\", \\\"src/**/*.c\\\").\"},"

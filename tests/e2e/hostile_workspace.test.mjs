@@ -144,3 +144,59 @@ describe('trees built to hide from the disk quota', () => {
     }
   });
 });
+
+describe('grep patterns built to stall the server', () => {
+  test('a regex costly to compile, back-references and lines slow to match: answered in bounded time, another key keeps its latency', { timeout: 120000 }, async () => {
+    const srv = await startServe();
+    const a = await wsClient(srv, { key: createKey(srv.dataDir, { name: 'attacker' }).key });
+    const b = await wsClient(srv, { key: createKey(srv.dataDir, { name: 'bystander' }).key });
+    let stop = false, maxPing = 0;
+    const pinger = (async () => {
+      while (!stop) {
+        const t0 = Date.now();
+        await b.client.ping({ timeout: 60000 });
+        maxPing = Math.max(maxPing, Date.now() - t0);
+        await sleep(50);
+      }
+    })();
+    try {
+      const sid = (await a.call('session_create', {})).structuredContent.session_id;
+      const mk = await a.call('execute', { session_id: sid, language: 'shell', code:
+        'python3 -c "print(\'a\' * 8000 + \'b\')" > one.txt; python3 -c "\nfor i in range(1000): print(\'a\' * 8190)" > slow.txt' });
+      assert.equal(mk.structuredContent?.exit_code, 0, JSON.stringify(mk));
+      // glibc's regcomp takes time and memory growing with the cube of such a pattern (4 KiB: 3 s, 100 MB;
+      // 60 KiB: 7 GB): it is refused past 1 KiB, and what is allowed is compiled on the pool, not the loop
+      const long = await within(10000, 'a 4 KiB pattern', a.call('grep', { session_id: sid, pattern: '(a*)*'.repeat(819) }));
+      assert.equal(long.isError, true, JSON.stringify(long).slice(0, 300));
+      assert.match(long.content[0].text, /pattern.*1024/);
+      const most = await within(10000, 'a 1 KiB pattern', a.call('grep', { session_id: sid, path: 'one.txt', pattern: '(a*)*'.repeat(204) }));
+      assert.equal(most.structuredContent?.count, 1, JSON.stringify(most).slice(0, 300));
+      // back-references make regexec backtrack, exponentially in the line's length, past any deadline:
+      // two of them held the key's two pool threads for hours, and the server's exit waited for them
+      for (const pattern of ['(a|aa)*\\1\\1(c|d)', '^(a*)*\\1$']) {
+        const r = await within(5000, `grep ${pattern}`, a.call('grep', { session_id: sid, pattern }));
+        assert.equal(r.isError, true, JSON.stringify(r).slice(0, 300));
+        assert.match(r.content[0].text, /back-references/);
+      }
+      const inBracket = await a.call('grep', { session_id: sid, path: 'one.txt', pattern: '[\\1]' });
+      assert.equal(inBracket.isError, undefined, 'a backslash in a bracket is a byte: ' + JSON.stringify(inBracket).slice(0, 300));
+      // every line costs regexec ~0.1 s (8 KiB, quadratic): the 20 s deadline is checked between lines, not files
+      const t0 = Date.now();
+      const slow = a.call('grep', { session_id: sid, path: 'slow.txt', pattern: '(a|aa)+(a|aa)+c' }, { timeout: 300000 });
+      await sleep(1000);
+      const other = await within(5000, 'the other key\'s grep meanwhile', b.call('grep', { pattern: 'x' }));
+      assert.equal(other.isError, undefined, JSON.stringify(other));
+      const s = (await within(40000, 'grep of slow lines', slow)).structuredContent;
+      assert.equal(s?.reason, 'time', JSON.stringify(s));
+      assert.ok(Date.now() - t0 < 30000, `stopped after ${Date.now() - t0} ms`);
+      assert.ok(maxPing < 1000, `the other key's ping took up to ${maxPing} ms`);
+      assert.equal((await b.call('execute', { language: 'shell', code: 'echo fine' })).structuredContent.stdout, 'fine\n');
+    } finally {
+      stop = true;
+      await pinger;
+      await a.close();
+      await b.close();
+      await srv.close();
+    }
+  });
+});

@@ -217,8 +217,32 @@ static void test_icase_cut(void)
 	tool_lit_release(&l);
 }
 
+/* Back-references are what grep refuses; a backslash in a bracket is a byte, and
+   glibc agrees: those patterns compile, and the others would backtrack. */
+static void test_backref(void)
+{
+	static const struct { const char *re; bool want; } cases[] = {
+		{ "(a)\\1", true },
+		{ "(a|aa)*\\1\\1c", true },
+		{ "x\\9", true },
+		{ "\\\\1", false },		/* an escaped backslash, then a 1 */
+		{ "[\\1]", false },		/* "\\" and "1" in a bracket */
+		{ "[]\\1]x", false },		/* "]" first is a member */
+		{ "[^]\\2]", false },
+		{ "[[:alpha:]\\1]", false },
+		{ "[[:alpha:]]\\1", true },
+		{ "a\\0", false },		/* not a back-reference in glibc */
+		{ "\\", false },
+		{ "[abc", false },		/* never closes: regcomp refuses it */
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		ok(tool_re_has_backref(cases[i].re) == cases[i].want, "%s %s back-reference", cases[i].re,
+		   cases[i].want ? "holds a" : "holds no");
+}
+
 int main(void)
 {
+	test_backref();
 	test_required();
 	test_find();
 	test_prefilter_never_drops();
