@@ -66,6 +66,7 @@ struct wsc {
 	bool tx_in_message;		/* a message sent in pieces goes on */
 	bool full;			/* wsc_send said over the budget: call drained when under a quarter */
 	bool told;			/* ops->closed ran (or never will) */
+	size_t dropped;			/* message bytes the client sent after our close frame */
 	char *pend;			/* bytes read, not fed yet (a pause came mid-read) */
 	size_t pend_off, pend_len;
 	size_t held, budget;
@@ -279,8 +280,15 @@ static bool on_piece(void *arg, enum wsf_op op, const char *p, size_t n, bool fi
 	switch (op) {
 	case WSF_TEXT:
 	case WSF_BINARY:
-		if (c->state != WS_OPEN)
-			return true; /* after our close frame, messages are dropped */
+		if (c->state != WS_OPEN) {
+			/* after our close frame, messages are dropped: a few in flight, not a flood */
+			if ((c->dropped += n) > WSC_CLOSING_DROP_MAX) {
+				log_debug("ws: a client sent %zu bytes after the close frame: cut off", c->dropped);
+				wsc_abort(c);
+				return false;
+			}
+			return true;
+		}
 		c->ops->receive(c->user, p, n, op == WSF_BINARY, final);
 		return c->state == WS_OPEN && !c->paused;
 	case WSF_PING:

@@ -43,6 +43,8 @@ struct wsc_ops {
 /* How long a closing connection waits for the client's close frame, and then for its FIN (ms). */
 #define WSC_CLOSE_WAIT_MS 5000
 #define WSC_LINGER_MS 2000
+/* Message bytes a client may still send after the server's close frame (dropped); past them it is cut off. */
+#define WSC_CLOSING_DROP_MAX (1u << 20)
 
 /**
  * Serve the connected socket fd (taken from lws; now ours) as a WebSocket:
@@ -78,7 +80,8 @@ bool wsc_piece_fin(const struct wsc *c);
 /**
  * Close with status (and an optional short reason) once what is queued is
  * written, and wait up to WSC_CLOSE_WAIT_MS for the client's close. Messages
- * the client sends meanwhile are dropped. Later calls do nothing.
+ * the client sends meanwhile are dropped, up to WSC_CLOSING_DROP_MAX bytes:
+ * a client that goes on sending is cut off. Later calls do nothing.
  */
 void wsc_close(struct wsc *c, unsigned status, const char *reason);
 /** Close now, without a close frame (a client that reads nothing); what is queued is dropped. */
