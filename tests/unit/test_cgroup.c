@@ -32,7 +32,9 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <grp.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -87,6 +89,23 @@ static char *get(const char *path)
 static bool there(const char *path)
 {
 	return access(path, F_OK) == 0;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (type == FTW_DP)
+		rmdir(path);
+	else
+		unlink(path);
+	return 0;	/* on with the rest */
+}
+
+/* rm -r (in a cgroup tree: what a failed check left; its files cannot be unlinked, its directories go) */
+static void remove_tree(const char *dir)
+{
+	nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 /* ---- the fake tree ---------------------------------------------------------- */
@@ -505,10 +524,12 @@ static pid_t sandbox_start(int go, int report)
 
 	if (pid != 0)
 		return pid;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (read(go, &c, 1) != 1 || unshare(CLONE_NEWCGROUP) < 0)
 		_exit(1);
 	pid_t kid = fork();
 	if (kid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		struct timespec t;
 		do
 			clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
@@ -520,6 +541,109 @@ static pid_t sandbox_start(int go, int report)
 		_exit(1);
 	for (;;)
 		pause();
+}
+
+/* ---- a delegated subtree, used by an ordinary user ---- */
+
+#define DELEGATE_ID 65534
+
+/*
+ * What the server does as uid DELEGATE_ID, sitting in <deleg>/srv: its
+ * sandboxes' base beside it, <deleg>/mcpbox; one sandbox made in the pool,
+ * a process of its own put in, moved to a key's group, removed. 0, or the
+ * number of the step that failed.
+ */
+static int delegated_steps(const char *mnt, const char *deleg)
+{
+	struct sess_cgroup cg = { .version = 2 };
+	const struct sess_limits lim = { 0 };
+	char key[SESS_CGROUP_GROUP_SIZE];
+	pid_t p;
+	int r, tries = 0;
+
+	cg.mem_base = path_of("%s/mcpbox", deleg);
+	cg.pids_base = xstrdup(cg.mem_base);
+	cg.cpu_base = xstrdup(cg.mem_base);
+	sess_cgroup_group_name("delegated owner", key, NULL);
+	auto_free char *in_pool = path_of("%s/pool/s1", cg.mem_base + strlen(mnt));
+	auto_free char *in_key = path_of("%s/%s/s1", cg.mem_base + strlen(mnt), key);
+	auto_free char *pool = path_of("%s/pool", cg.mem_base), *group = path_of("%s/%s", cg.mem_base, key);
+	if (mkdir(cg.mem_base, 0755) < 0)
+		return 1;
+	if (sess_cgroup_create(&cg, SESS_CGROUP_POOL, 0, "s1", &lim, NULL) < 0)
+		return 2;
+	p = fork();
+	if (p == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		for (;;)
+			pause();
+	}
+	/* from the server's cgroup into the sandbox's: their common ancestor is the delegated one */
+	if (sess_cgroup_attach(&cg, SESS_CGROUP_POOL, "s1", p, NULL) < 0)
+		return 3;
+	auto_free char *c1 = cgroup_of(p);
+	if (!c1 || strcmp(c1, in_pool))
+		return 4;
+	if (sess_cgroup_move(&cg, SESS_CGROUP_POOL, key, 0, "s1", &lim, NULL) < 0)
+		return 5;
+	auto_free char *c2 = cgroup_of(p);
+	if (!c2 || strcmp(c2, in_key) || there(pool))
+		return 6;
+	kill(p, SIGKILL);
+	waitpid(p, NULL, 0);
+	while ((r = sess_cgroup_remove(&cg, key, "s1")) < 0 && errno == EBUSY && ++tries < 200)
+		usleep(10000);
+	if (r < 0 || there(group))
+		return 7;
+	if (rmdir(cg.mem_base) < 0)
+		return 8;
+	sess_cgroup_release(&cg);
+	return 0;
+}
+
+/* Delegate <mnt>/<dir> to DELEGATE_ID as the kernel's documentation says:
+   the directory and its cgroup.procs, cgroup.subtree_control, cgroup.threads. */
+static bool delegate(const char *dir)
+{
+	static const char *const files[] = { "", "/cgroup.procs", "/cgroup.subtree_control", "/cgroup.threads" };
+
+	if (mkdir(dir, 0755) < 0)
+		return false;
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		auto_free char *f = path_of("%s%s", dir, files[i]);
+		if (chown(f, DELEGATE_ID, DELEGATE_ID) < 0)
+			return false;
+	}
+	return true;
+}
+
+static void test_delegated(const char *mnt)
+{
+	auto_free char *deleg = path_of("%s/mcpbox-delegated-%d", mnt, (int)getpid());
+	auto_free char *srv = path_of("%s/srv", deleg), *procs = path_of("%s/cgroup.procs", srv);
+	int status = -1;
+
+	if (chmod(tmp, 0711) < 0 || !delegate(deleg) || !delegate(srv)) {
+		ok(false, "real v2: delegate a subtree (%s)", strerror(errno));
+		return;
+	}
+	pid_t x = fork();
+	if (x == 0) {
+		char v[16];
+		snprintf(v, sizeof(v), "%d", (int)getpid());
+		/* placed by the delegator, as systemd places a service; then an ordinary user */
+		put(procs, v);
+		if (setgroups(0, NULL) < 0 || setresgid(DELEGATE_ID, DELEGATE_ID, DELEGATE_ID) < 0 ||
+		    setresuid(DELEGATE_ID, DELEGATE_ID, DELEGATE_ID) < 0)
+			_exit(100);
+		_exit(delegated_steps(mnt, deleg));
+	}
+	waitpid(x, &status, 0);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	   "real v2, a subtree delegated to uid %d: the server beside its sandboxes' base creates, attaches, moves "
+	   "from the pool to a key's group and removes as that user (failed at step %d)",
+	   DELEGATE_ID, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	remove_tree(deleg);
 }
 
 static void test_kernel(void)
@@ -558,6 +682,7 @@ static void test_kernel(void)
 		cg.cpu_base = xstrdup(cg.mem_base);
 		ok(mkdir(cg.mem_base, 0755) == 0, "a base in the real hierarchy");
 	}
+	bool own_base = detected.version != 2;
 	sess_cgroup_release(&detected);
 	const char *base = cg.mem_base, *rel = base + strlen(mnt);
 	const struct sess_limits lim = { 0 };
@@ -626,17 +751,13 @@ static void test_kernel(void)
 	close(go[1]);
 	close(report[0]);
 	close(report[1]);
-	if (detected.version != 2)
+	if (own_base) {
 		ok(rmdir(base) == 0, "real v2: the test's base is empty at the end");
+		remove_tree(base);
+	}
 	sess_cgroup_release(&cg);
+	test_delegated(mnt);
 	umount2(mnt, MNT_DETACH);
-}
-
-static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	return type == FTW_DP ? rmdir(path) : unlink(path);
 }
 
 int main(void)
@@ -655,6 +776,6 @@ int main(void)
 	else
 		skip("the real cgroup2 hierarchy", "not root");
 	test_fake();
-	nftw(tmp, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	remove_tree(tmp);
 	return tap_done();
 }
