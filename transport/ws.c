@@ -195,7 +195,8 @@ static bool put(struct wsc *c, int op, const char *p, size_t len, bool fin, char
 		f->payload = (char *)p;
 	} else {
 		f = xmalloc(sizeof(*f) + len);
-		memcpy(f->data, p, len);
+		if (len)
+			memcpy(f->data, p, len);
 		f->payload = f->data;
 	}
 	f->block = block;
@@ -235,7 +236,8 @@ static void put_close(struct wsc *c, unsigned status, const char *reason)
 		size_t r = reason ? strlen(reason) : 0;
 		if (r > sizeof(p) - 2)
 			r = sizeof(p) - 2;
-		memcpy(p + 2, reason, r);
+		if (r)
+			memcpy(p + 2, reason, r);
 		n += r;
 	}
 	put(c, WSF_CLOSE, p, n, true, NULL);
