@@ -47,11 +47,16 @@ struct sess_limits {
 };
 
 /**
- * Size of the sandbox's /tmp and of its /dev/shm (two tmpfs mounts, fixed at
- * creation) for a memory limit: half the limit each, at least
- * SESS_SCRATCH_MIN; 0 for no memory limit (the kernel's default, half the
- * host's RAM). Each also holds at most size / SESS_SCRATCH_BYTES_PER_INODE
- * files. Any thread.
+ * Memory that no process holds, which the sandbox keeps until it ends: its
+ * /tmp and its /dev/shm (two tmpfs mounts, fixed at creation) and its
+ * System V shared memory (its IPC namespace's shmall and shmmax). Each gets
+ * this size for a memory limit: a quarter of the limit, at least
+ * SESS_SCRATCH_MIN, so that all three full still leave a quarter to
+ * processes (with a memory cgroup, the OOM killer then finds what it needs
+ * in the program that asked, never in the worker, PID 1); 0 for no memory
+ * limit (the kernel's defaults: half the host's RAM for a tmpfs). Each
+ * tmpfs also holds at most size / SESS_SCRATCH_BYTES_PER_INODE files. Any
+ * thread.
  */
 #define SESS_SCRATCH_MIN (8ull << 20)
 #define SESS_SCRATCH_BYTES_PER_INODE 4096
@@ -63,6 +68,16 @@ uint64_t sess_scratch_bytes(uint64_t memory_bytes);
  */
 #define SESS_INOTIFY_INSTANCES "32"
 #define SESS_INOTIFY_WATCHES "16384"
+
+/**
+ * System V message queues and semaphores of one sandbox (its IPC
+ * namespace's msgmni, and kernel.sem as "semmsl semmns semopm semmni"):
+ * both outlive the processes that made them, in kernel memory. The
+ * kernel's defaults allow 32000 queues (about 1 GiB with their messages)
+ * and 10^9 semaphores (tens of GiB).
+ */
+#define SESS_IPC_MSG_QUEUES "32"
+#define SESS_IPC_SEM "250 32000 32 128"
 
 /** What the host offers, decided once by sess_zygote_start(). */
 struct sess_host_info {

@@ -204,7 +204,30 @@ static size_t prefix_build(struct sock_filter *out)
 	return i;
 }
 
-int sess_seccomp_build(struct sock_fprog *prog, struct err **errp)
+/* System V IPC objects outlive their processes: refused where nothing bounds them (seccomp.h). */
+static int add_no_sysv_ipc(scmp_filter_ctx ctx, struct err **errp)
+{
+	static const char *const gets[] = { "shmget", "msgget", "semget" };
+	/* ipc()'s call numbers (linux/ipc.h) for 32-bit x86's multiplexer */
+	static const unsigned ipc_gets[] = { 2 /* SEMGET */, 13 /* MSGGET */, 23 /* SHMGET */ };
+	int rc;
+
+	for (size_t i = 0; i < ARRAY_SIZE(gets); i++) {
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), seccomp_syscall_resolve_name(gets[i]), 0);
+		if (rc < 0 && rc != -EDOM && rc != -EEXIST)
+			return err_set(errp, -rc, "seccomp: rule for %s", gets[i]);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(ipc_gets); i++) {
+		/* the call's low 16 bits; the high ones carry its version */
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(ipc), 1,
+				      SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffUL, ipc_gets[i]));
+		if (rc < 0 && rc != -EDOM && rc != -EEXIST)
+			return err_set(errp, -rc, "seccomp: rule for ipc");
+	}
+	return 0;
+}
+
+int sess_seccomp_build(struct sock_fprog *prog, bool no_sysv_ipc, struct err **errp)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
 	auto_close int mfd = -1;
@@ -230,7 +253,7 @@ int sess_seccomp_build(struct sock_fprog *prog, struct err **errp)
 	seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
 	/* Any other architecture (none expected) is refused outright. */
 	seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
-	if (add_rules(ctx, errp) < 0)
+	if (add_rules(ctx, errp) < 0 || (no_sysv_ipc && add_no_sysv_ipc(ctx, errp) < 0))
 		goto out_err;
 	mfd = memfd_create("mcpbox-seccomp", MFD_CLOEXEC);
 	if (mfd < 0) {

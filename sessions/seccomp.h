@@ -18,11 +18,18 @@
 #define MCPBOX_SESS_SECCOMP_H
 
 #include <linux/filter.h>
+#include <stdbool.h>
 
 #include "../server/base/err.h"
 
-/* Build the filter into prog (heap-allocated instructions). */
-int sess_seccomp_build(struct sock_fprog *prog, struct err **errp);
+/**
+ * Build the filter into prog (heap-allocated instructions). With no_sysv_ipc,
+ * shmget, msgget and semget (and their forms through 32-bit ipc()) answer
+ * ENOSYS, as on a kernel without System V IPC: for hosts where nothing can
+ * bound what they keep after every process is gone (no memory cgroup, and
+ * not root, so the IPC namespace's limits cannot be set: zygote.c).
+ */
+int sess_seccomp_build(struct sock_fprog *prog, bool no_sysv_ipc, struct err **errp);
 void sess_seccomp_release(struct sock_fprog *prog);
 
 #endif

@@ -92,6 +92,48 @@ static int write_file(pid_t pid, const char *name, const char *data)
 	return ret;
 }
 
+/* Bound the System V IPC of sandbox pid (sess_scratch_bytes, SESS_IPC_*),
+   in its IPC namespace: a sysctl of /proc/sys/kernel is that of the
+   namespace of whoever opens it, and the kernel lets only the namespace's
+   root write it, that is host root here (the sandbox maps no uid 0): the
+   worker cannot, so we join the namespace for the writes and come back.
+   As root only; NULL or what failed. */
+static const char *cap_ipc(pid_t pid, uint64_t shm_bytes)
+{
+	char shmmax[32], shmall[32], path[64];
+	const struct {
+		const char *name, *value;
+	} caps[] = {
+		{ "shmmax", shmmax },
+		{ "shmall", shmall },	/* in pages */
+		{ "msgmni", SESS_IPC_MSG_QUEUES },
+		{ "sem", SESS_IPC_SEM },
+	};
+	const char *failed = NULL;
+
+	snprintf(shmmax, sizeof(shmmax), "%llu", (unsigned long long)shm_bytes);
+	snprintf(shmall, sizeof(shmall), "%llu", (unsigned long long)(shm_bytes / (uint64_t)sysconf(_SC_PAGESIZE)));
+	snprintf(path, sizeof(path), "/proc/%d/ns/ipc", (int)pid);
+	auto_close int own = open("/proc/self/ns/ipc", O_RDONLY | O_CLOEXEC);
+	auto_close int theirs = open(path, O_RDONLY | O_CLOEXEC);
+	if (own < 0 || theirs < 0 || setns(theirs, CLONE_NEWIPC) < 0)
+		return "cannot enter the sandbox's IPC namespace";
+	for (size_t i = shm_bytes ? 0 : 2; i < ARRAY_SIZE(caps) && !failed; i++) {
+		snprintf(path, sizeof(path), "/proc/sys/kernel/%s", caps[i].name);
+		int fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd < 0 || write(fd, caps[i].value, strlen(caps[i].value)) != (ssize_t)strlen(caps[i].value))
+			failed = "cannot limit the sandbox's System V IPC";
+		if (fd >= 0)
+			close(fd);
+	}
+	if (setns(own, CLONE_NEWIPC) < 0) {
+		/* every later sandbox would share this one's limits and objects: stop */
+		log_error("zygote: cannot leave a sandbox's IPC namespace: %s", strerror(errno));
+		_exit(1);
+	}
+	return failed;
+}
+
 static void forget_rmdir(struct zstate *zs, const char *group, const char *id)
 {
 	for (size_t i = 0; i < zs->nrmdirs; i++)
@@ -191,7 +233,7 @@ uint64_t sess_scratch_bytes(uint64_t memory_bytes)
 {
 	if (!memory_bytes)
 		return 0;
-	return memory_bytes / 2 > SESS_SCRATCH_MIN ? memory_bytes / 2 : SESS_SCRATCH_MIN;
+	return memory_bytes / 4 > SESS_SCRATCH_MIN ? memory_bytes / 4 : SESS_SCRATCH_MIN;
 }
 
 /* Clone the sandbox's first process into new namespaces. As root, with the
@@ -303,6 +345,13 @@ static pid_t create_one(struct zstate *zs, const char *group, uint32_t group_cpu
 	if (write_file(pid, "gid_map", map) < 0) {
 		*msg = xstrdup("cannot write the sandbox's gid map");
 		goto child_fail;
+	}
+	if (zs->host->root) {
+		const char *why = cap_ipc(pid, sess_scratch_bytes(l->memory_bytes));
+		if (why) {
+			*msg = xstrdup(why);
+			goto child_fail;
+		}
 	}
 	/* Before it runs anything of the user's. */
 	if (zs->cg->version && sess_cgroup_attach(zs->cg, group, id, pid, &e) < 0) {
@@ -541,7 +590,7 @@ static void zygote_main(int sock, pid_t server, const struct sess_cgroup *cg,
 	{
 		/* built once here instead of in every new sandbox */
 		struct err *e = NULL;
-		if (sess_seccomp_build(&zs.filter, &e) < 0) {
+		if (sess_seccomp_build(&zs.filter, !host->root && !host->cgroup_memory, &e) < 0) {
 			log_error("zygote: %s", err_text(e));
 			_exit(1);
 		}

@@ -107,7 +107,7 @@ int main(void)
 	struct err *e = NULL;
 	const uint32_t x64 = AUDIT_ARCH_X86_64, i386 = AUDIT_ARCH_I386;
 
-	ok(sess_seccomp_build(&p, &e) == 0 && p.len > 0, "the filter builds (%u instructions)", p.len);
+	ok(sess_seccomp_build(&p, false, &e) == 0 && p.len > 0, "the filter builds (%u instructions)", p.len);
 	if (e) {
 		err_free(e);
 		return tap_done();
@@ -149,6 +149,26 @@ int main(void)
 	ok(call(&p, i386, 359, AF_ALG) == EPERM_, "i386 socket(AF_ALG): EPERM");
 	/* anything else */
 	ok(call(&p, AUDIT_ARCH_AARCH64, 172, 0) == SECCOMP_RET_KILL_PROCESS, "another architecture: the process is killed");
+	ok(call(&p, x64, 29, 0) == ALLOW && call(&p, i386, 117, 23) == ALLOW, "shmget: allowed by default");
+	sess_seccomp_release(&p);
+
+	/* where nothing bounds System V IPC: its objects cannot be made, in any form */
+	ok(sess_seccomp_build(&p, true, &e) == 0, "the filter without System V IPC builds");
+	if (e) {
+		err_free(e);
+		return tap_done();
+	}
+	ok(call(&p, x64, 29, 0) == ENOSYS_ && call(&p, x64, 68, 0) == ENOSYS_ && call(&p, x64, 64, 0) == ENOSYS_,
+	   "x86-64 shmget, msgget, semget: ENOSYS");
+	ok(call(&p, x64, 30, 0) == ALLOW, "x86-64 shmat (nothing to attach to): allowed");
+	ok(call(&p, x64, X32 | 29, 0) == ENOSYS_, "x32 shmget: ENOSYS");
+	ok(call(&p, i386, 395, 0) == ENOSYS_ && call(&p, i386, 393, 0) == ENOSYS_ && call(&p, i386, 399, 0) == ENOSYS_,
+	   "i386 shmget, semget, msgget: ENOSYS");
+	ok(call(&p, i386, 117, 23) == ENOSYS_ && call(&p, i386, 117, 13) == ENOSYS_ && call(&p, i386, 117, 2) == ENOSYS_,
+	   "i386 ipc(SHMGET), ipc(MSGGET), ipc(SEMGET): ENOSYS");
+	ok(call(&p, i386, 117, (1u << 16) | 23) == ENOSYS_, "i386 ipc(SHMGET) of another version: ENOSYS");
+	ok(call(&p, i386, 117, 21) == ALLOW, "i386 ipc(SHMAT): allowed");
+	ok(call(&p, x64, 165, 0) == EPERM_, "the other rules hold (mount: EPERM)");
 	sess_seccomp_release(&p);
 	return tap_done();
 }
