@@ -169,8 +169,9 @@ static void cell_end(struct kern_cell *c, enum kern_end_how how, enum kern_statu
 	TAILQ_REMOVE(&k->cells, c, link);
 	k->ncells--;
 	timer_free(&c->timer);
-	if (c->seq && k->s) {
+	if (k->s)
 		k->s->running--;
+	if (c->seq && k->s) {
 		k->s->executions++;
 		k->s->disk_dirty = true;	/* what the cell wrote is measured by the next busy scan */
 		sess_touch(k->s);
@@ -191,7 +192,6 @@ static void cell_next(struct kern *k)
 	if (k->state != K_READY || !c || c->seq)
 		return;
 	c->seq = ++k->seq;
-	k->s->running++;
 	const void *ptrs[] = { c->code, c->code + c->len };
 	size_t lens[] = { c->len, c->input_len };
 	kern_chan_put(&k->out, KERN_EXECUTE, c->seq, 2, ptrs, lens);
@@ -663,6 +663,9 @@ int kern_cell_run(struct sess_session *s, const struct kern_cell_opts *o, struct
 	}
 	TAILQ_INSERT_TAIL(&k->cells, c, link);
 	k->ncells++;
+	/* a running execution from its admission on (quota.executions, server_executions): waiting for
+	   a kernel that starts, or behind another cell, it is no less admitted than a running one */
+	s->running++;
 	cell_next(k);
 	*out = c;
 	return 0;

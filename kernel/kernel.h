@@ -10,7 +10,10 @@
  * died is reported to the next call, which starts a new one.
  *
  * Cells of one kernel run one at a time, in order (at most KERN_QUEUE_MAX
- * waiting). Every wait on the agent has a deadline: its start
+ * waiting). A cell counts in its session's running executions (s->running,
+ * what quota.executions and quota.server_executions count) from
+ * kern_cell_run until its done callback, waiting ones too: the caller admits
+ * it first (tools/exec.h's tool_exec_admit). Every wait on the agent has a deadline: its start
  * (KERN_START_MS), a cell's timeout (then an interrupt, then after
  * KERN_GRACE_MS the kernel is killed), an interrupt (the same grace).
  *

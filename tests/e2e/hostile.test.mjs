@@ -171,6 +171,49 @@ describe('quotas per key', () => {
   });
 });
 
+describe('quotas per key: kernel cells', () => {
+  // a kernel cell was admitted against quota.executions but counted only once its kernel had started and
+  // taken it: every cell (and program) asked while a kernel started was admitted, past the key's cap and
+  // past the server's
+  test('a kernel cell counts as a running execution from its admission; another key still runs one', { timeout: 120000 }, async () => {
+    const srv = await startServe({ config: { quota: { executions: 1, server_executions: 2 } } });
+    const a = await wsClient(srv, { key: createKey(srv.dataDir, { name: 'tenant-a' }).key });
+    const b = await wsClient(srv, { key: createKey(srv.dataDir, { name: 'tenant-b' }).key });
+    const refused = (r, re) => {
+      assert.equal(r.isError, true, JSON.stringify(r).slice(0, 300));
+      assert.match(r.content[0].text, re);
+    };
+    const ok = (r, what) => assert.equal(r.isError, undefined, `${what}: ${JSON.stringify(r).slice(0, 300)}`);
+    try {
+      const sa = (await a.call('session_create', {})).structuredContent.session_id;
+      const sb = (await b.call('session_create', {})).structuredContent.session_id;
+      // each first cell waits for its kernel to start (a second or more); the calls after it come meanwhile
+      const cellA = a.call('execute', { language: 'python', kernel: true, code: 'print("a")', session_id: sa });
+      const mine = /quota: this key may hold 1 running executions and holds 1 \(wait for one to finish\)/;
+      refused(await a.call('execute', { language: 'shell', code: 'echo past the cap', session_id: sa }), mine);
+      refused(await a.call('execute', { language: 'shell', kernel: true, code: 'echo past the cap', session_id: sa }), mine);
+      refused(await a.call('execute', { language: 'python', kernel: true, code: 'print("queued")', session_id: sa }), mine);
+      // the other key is not held back by a's cap, only by the server's (2: a's cell and b's)
+      const cellB = b.call('execute', { language: 'python', kernel: true, code: 'print("b")', session_id: sb });
+      refused(await b.call('execute', { language: 'shell', code: 'true', session_id: sb }), /the server runs 2 executions, its maximum/);
+      const ra = await cellA, rb = await cellB;
+      ok(ra, 'a\'s cell');
+      ok(rb, 'b\'s cell');
+      assert.equal(ra.structuredContent.stdout, 'a\n');
+      assert.equal(rb.structuredContent.stdout, 'b\n');
+      assert.equal(ra.structuredContent.kernel.started, true, 'the cell waited for its kernel to start');
+      // ended cells give their places back
+      ok(await a.call('execute', { language: 'python', kernel: true, code: 'print(1)', session_id: sa }), 'a\'s next cell');
+      ok(await a.call('execute', { language: 'shell', code: 'true', session_id: sa }), 'a\'s program');
+      ok(await b.call('execute', { language: 'shell', code: 'true', session_id: sb }), 'b\'s program');
+    } finally {
+      await a.close();
+      await b.close();
+      await srv.close();
+    }
+  });
+});
+
 describe('quotas per key: API keys', () => {
   // key_create had no bound: a key minted keys without end (1,200 a second, each a row in the store and
   // a fresh rate-limit bucket), and each of them could mint more
