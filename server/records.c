@@ -1,5 +1,6 @@
 #include "records.h"
 #include "grants.h"
+#include "rest/rest.h"
 #include "base/buf.h"
 #include "base/common.h"
 #include "base/log.h"
@@ -51,6 +52,7 @@ static struct {
 	const struct srv_config *cfg;
 	const struct sess_instance *instance;	/* this process's claim on the data directory */
 	unsigned since_prune;
+	uint64_t audits_since_prune;	/* audit rows stored since everyone's were pruned */
 } R;
 
 static void flush_cb(uv_timer_t *h);
@@ -91,10 +93,55 @@ static void pend_free(struct pend *p)
 	free(p);
 }
 
+/* Did an earlier record of the batch up to stop already name owner (its first len bytes)? */
+static bool owner_seen(const struct pend *from, const struct pend *stop, const char *owner, size_t len)
+{
+	for (const struct pend *q = from; q != stop; q = q->next)
+		if (q->kind == PEND_AUDIT && srv_principal_owner_len(q->owner) == len && !memcmp(q->owner, owner, len))
+			return true;
+	return false;
+}
+
+/*
+ * What the batch from head added past the bounds goes: each owner's audit rows beyond the newest
+ * audit_keep_per_key (a flood of one key's calls never pushes out another's history), everyone's beyond
+ * audit_keep (checked once a tenth of it came, the walk back costing what it keeps), deleted snapshots'
+ * records beyond deleted_keep.
+ */
+static void prune_batch(const struct pend *head)
+{
+	const struct srv_config *cfg = R.cfg;
+	auto_err struct err *err = NULL;
+	unsigned audits = 0;
+	bool snaps_deleted = false;
+
+	for (const struct pend *p = head; p; p = p->next) {
+		snaps_deleted |= p->kind == PEND_SNAPSHOT && p->deleted_at;
+		if (p->kind != PEND_AUDIT)
+			continue;
+		audits++;
+		size_t len = srv_principal_owner_len(p->owner);
+		if (!cfg->audit_keep_per_key || owner_seen(head, p, p->owner, len))
+			continue;
+		auto_free char *owner = xstrndup(p->owner, len);
+		if (srv_store_audit_prune(R.st, owner, (unsigned)cfg->audit_keep_per_key, &err) < 0)
+			break;
+	}
+	R.audits_since_prune += audits;
+	if (!err && cfg->audit_keep && R.audits_since_prune >= (cfg->audit_keep + 9) / 10) {
+		R.audits_since_prune = 0;
+		srv_store_audit_prune(R.st, NULL, (unsigned)cfg->audit_keep, &err);
+	}
+	if (!err && snaps_deleted && cfg->deleted_keep)
+		srv_store_deleted_prune(R.st, (unsigned)cfg->deleted_keep, &err);
+	if (err)
+		log_error("records: %s", err_text(err));
+}
+
 void srv_records_flush(void)
 {
 	auto_err struct err *err = NULL;
-	struct pend *p = R.head;
+	struct pend *p = R.head, *batch = R.head;
 
 	if (!p)
 		return;
@@ -130,8 +177,12 @@ void srv_records_flush(void)
 			err_free(err);
 			err = NULL;
 		}
-		pend_free(p);
 		p = next;
+	}
+	prune_batch(batch);
+	while ((p = batch)) {
+		batch = p->next;
+		pend_free(p);
 	}
 	if (tx && srv_store_commit(R.st, &err) < 0)
 		log_error("records: %s", err_text(err));
@@ -152,13 +203,36 @@ static json_t *limits_doc(const struct sess_session *s)
 			 "disk_bytes", (json_int_t)s->disk_limit);
 }
 
+/* What was kept for session id, deleted now, goes; of its record, what deleted_keep keeps. */
+static void forget_deleted(const char *id)
+{
+	auto_err struct err *err = NULL;
+
+	srv_grants_forget_session(id); /* shared with users: no more */
+	/* what dialects keep for it (003's specs) would stay: a session made by one and destroyed by a tool */
+	if (srv_store_rest_forget(R.st, id, &err) < 0) {
+		log_error("records: session %s: %s", id, err_text(err));
+		err_free(err);
+		err = NULL;
+	}
+	rest_session_gone(id);
+	/* each deleted session's record would stay: making and destroying sessions would grow the store */
+	if (R.cfg->deleted_keep && srv_store_deleted_prune(R.st, (unsigned)R.cfg->deleted_keep, &err) < 0)
+		log_error("records: %s", err_text(err));
+}
+
 static void save_session(void *arg, const struct sess_session *s)
 {
 	auto_err struct err *err = NULL;
-	json_t *doc = json_pack("{s:O, s:O, s:b, s:o, s:s, s:s, s:I, s:I, s:I}", "labels", s->labels, "env", s->env,
+	bool deleted = s->state == SESS_DELETED;
+	json_t *doc = json_pack("{s:O, s:b, s:o, s:s, s:s, s:I, s:I, s:I}", "labels", s->labels,
 				"network", s->network, "limits", limits_doc(s), "workspace", s->workspace,
 				"instance", sess_instance_id(R.instance), "last_active", (json_int_t)s->last_active, "started_at",
 				(json_int_t)s->started_at, "stopped_at", (json_int_t)s->stopped_at);
+	/* a session brought back needs its env; a deleted one's record is history, and its env (up to
+	   8 MiB, perhaps secrets) is not kept past the session */
+	if (!deleted)
+		json_object_set(doc, "env", s->env);
 	if (s->name)
 		json_object_set_new(doc, "name", json_string(s->name));
 	if (s->source_snapshot)
@@ -180,8 +254,8 @@ static void save_session(void *arg, const struct sess_session *s)
 	/* not queued: a session whose creation was answered must survive a crash */
 	if (srv_store_session_put(R.st, &r, &err) < 0)
 		log_error("records: session %s: %s", s->id, err_text(err));
-	if (s->state == SESS_DELETED)
-		srv_grants_forget_session(s->id); /* shared with users: no more */
+	if (deleted)
+		forget_deleted(s->id);
 	free(text);
 	json_decref(doc);
 }

@@ -148,6 +148,15 @@ static const char *const migrations[] = {
 	");",
 	/* 12: keys are counted per owner (quota.keys, server/auth.h) at every key_create. */
 	"CREATE INDEX keys_owner ON keys (owner);",
+	/* 13: retention (srv_store_audit_prune, srv_store_deleted_prune): the audit trail is kept per owner
+	 * (the principal before its "#"), records of deleted snapshots are found by when they went. */
+	"ALTER TABLE audit ADD COLUMN owner TEXT NOT NULL DEFAULT '';"
+	"UPDATE audit SET owner = CASE WHEN instr(principal, '#') > 0 "
+	"  THEN substr(principal, 1, instr(principal, '#') - 1) ELSE principal END;"
+	"CREATE INDEX audit_owner ON audit (owner, seq);"
+	"CREATE INDEX snapshots_deleted ON snapshots (deleted_at);"
+	/* dialects' objects of sessions deleted before srv_store_rest_forget existed */
+	"DELETE FROM rest_objects WHERE id IN (SELECT id FROM sessions WHERE status = 'deleted');",
 };
 
 enum stmt_id {
@@ -172,6 +181,10 @@ enum stmt_id {
 	STMT_SNAP_GET,
 	STMT_SNAP_LIST,
 	STMT_AUDIT,
+	STMT_AUDIT_PRUNE_OWNER,
+	STMT_AUDIT_PRUNE,
+	STMT_SESSION_PRUNE_DELETED,
+	STMT_SNAP_PRUNE_DELETED,
 	STMT_JOB_PUT,
 	STMT_JOB_DELETE,
 	STMT_JOB_LIST,
@@ -192,6 +205,7 @@ enum stmt_id {
 	STMT_REST_PUT,
 	STMT_REST_DELETE,
 	STMT_REST_LIST,
+	STMT_REST_FORGET,
 	STMT_TOKEN_REVOKE,
 	STMT_TOKEN_REVOKED,
 	STMT_TOKEN_PRUNE,
@@ -239,7 +253,15 @@ static const char *const stmt_sql[STMT__COUNT] = {
 		"WHERE id = ?1 AND deleted_at IS NULL",
 	[STMT_SNAP_LIST] = "SELECT id, owner, session_id, created_at, doc FROM snapshots "
 		"WHERE deleted_at IS NULL ORDER BY created_at, id",
-	[STMT_AUDIT] = "INSERT INTO audit (at, principal, action, object, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+	[STMT_AUDIT] = "INSERT INTO audit (at, principal, action, object, detail, owner) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	/* both walk back keep entries of an index (owner, seq; the rowid), never the whole table */
+	[STMT_AUDIT_PRUNE_OWNER] = "DELETE FROM audit WHERE owner = ?1 AND seq <= "
+		"(SELECT seq FROM audit WHERE owner = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
+	[STMT_AUDIT_PRUNE] = "DELETE FROM audit WHERE seq <= (SELECT seq FROM audit ORDER BY seq DESC LIMIT 1 OFFSET ?1)",
+	[STMT_SESSION_PRUNE_DELETED] = "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE status = 'deleted' "
+		"ORDER BY updated_at DESC, id LIMIT -1 OFFSET ?1)",
+	[STMT_SNAP_PRUNE_DELETED] = "DELETE FROM snapshots WHERE id IN (SELECT id FROM snapshots WHERE deleted_at IS NOT NULL "
+		"ORDER BY deleted_at DESC, id LIMIT -1 OFFSET ?1)",
 	[STMT_JOB_PUT] = "INSERT INTO jobs (id, session_id, owner, status, created_at, updated_at, doc) "
 		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO UPDATE SET "
 		"status = excluded.status, updated_at = excluded.updated_at, doc = excluded.doc",
@@ -250,6 +272,7 @@ static const char *const stmt_sql[STMT__COUNT] = {
 	[STMT_TMPL_DELETE] = "DELETE FROM templates WHERE owner = ?1 AND name = ?2",
 	[STMT_REST_PUT] = "INSERT OR REPLACE INTO rest_objects (dialect, id, owner, created_at, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
 	[STMT_REST_DELETE] = "DELETE FROM rest_objects WHERE dialect = ?1 AND id = ?2",
+	[STMT_REST_FORGET] = "DELETE FROM rest_objects WHERE id = ?1",
 	[STMT_REST_LIST] = "SELECT id, owner, '', created_at, doc FROM rest_objects WHERE dialect = ?1 ORDER BY created_at, id",
 	[STMT_TMPL_LIST] = "SELECT name, owner, '', created_at, doc FROM templates ORDER BY created_at, owner, name",
 	[STMT_USER_INSERT] = "INSERT INTO users (name, hash, role, created_at, tokens_after) VALUES (?1, ?2, ?3, ?4, 0) "
@@ -821,14 +844,20 @@ int srv_store_job_put(struct srv_store *st, const struct srv_record *r, struct e
 	return put_row(st, STMT_JOB_PUT, text, r->created_at, r->updated_at, r->doc, "save job", errp);
 }
 
-int srv_store_job_delete(struct srv_store *st, const char *id, struct err **errp)
+/* A delete by one key (a job's id, a session's). */
+static int delete_one(struct srv_store *st, enum stmt_id id, const char *key, const char *what, struct err **errp)
 {
-	auto_stmt sqlite3_stmt *s = stmt_get(st, STMT_JOB_DELETE, errp);
+	auto_stmt sqlite3_stmt *s = stmt_get(st, id, errp);
 
 	if (!s)
 		return -1;
-	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-	return step_done(st, s, "delete job", errp);
+	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+	return step_done(st, s, what, errp);
+}
+
+int srv_store_job_delete(struct srv_store *st, const char *id, struct err **errp)
+{
+	return delete_one(st, STMT_JOB_DELETE, id, "delete job", errp);
 }
 
 int srv_store_job_list(struct srv_store *st, const char *session_id,
@@ -918,7 +947,43 @@ int srv_store_audit(struct srv_store *st, int64_t at, const char *principal, con
 		sqlite3_bind_text(s, 5, detail, -1, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(s, 5);
+	sqlite3_bind_text(s, 6, principal ? principal : "", principal ? (int)srv_principal_owner_len(principal) : 0,
+			  SQLITE_STATIC);
 	return step_done(st, s, "audit", errp);
+}
+
+int srv_store_audit_prune(struct srv_store *st, const char *owner, unsigned keep, struct err **errp)
+{
+	auto_stmt sqlite3_stmt *s = stmt_get(st, owner ? STMT_AUDIT_PRUNE_OWNER : STMT_AUDIT_PRUNE, errp);
+
+	if (!s)
+		return -1;
+	if (owner) {
+		sqlite3_bind_text(s, 1, owner, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 2, keep);
+	} else {
+		sqlite3_bind_int64(s, 1, keep);
+	}
+	if (step_done(st, s, "prune the audit trail", errp) < 0)
+		return -1;
+	return sqlite3_changes(st->db);
+}
+
+int srv_store_deleted_prune(struct srv_store *st, unsigned keep, struct err **errp)
+{
+	static const enum stmt_id ids[] = { STMT_SESSION_PRUNE_DELETED, STMT_SNAP_PRUNE_DELETED };
+	int n = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(ids); i++) {
+		auto_stmt sqlite3_stmt *s = stmt_get(st, ids[i], errp);
+		if (!s)
+			return -1;
+		sqlite3_bind_int64(s, 1, keep);
+		if (step_done(st, s, "prune records of deleted sessions and snapshots", errp) < 0)
+			return -1;
+		n += sqlite3_changes(st->db);
+	}
+	return n;
 }
 
 /* A delete by a pair of keys (owner and name, dialect and id, user and session). */
@@ -987,6 +1052,11 @@ int srv_store_rest_put(struct srv_store *st, const char *dialect, const struct s
 int srv_store_rest_delete(struct srv_store *st, const char *dialect, const char *id, struct err **errp)
 {
 	return delete_pair(st, STMT_REST_DELETE, dialect, id, "delete a REST object", errp);
+}
+
+int srv_store_rest_forget(struct srv_store *st, const char *id, struct err **errp)
+{
+	return delete_one(st, STMT_REST_FORGET, id, "forget a session's objects", errp);
 }
 
 int srv_store_rest_list(struct srv_store *st, const char *dialect, void (*fn)(void *arg, const struct srv_record *r),

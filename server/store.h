@@ -185,9 +185,20 @@ int srv_store_snapshot_put(struct srv_store *st, const struct srv_record *r, str
 /** Every live snapshot record, oldest first. */
 int srv_store_snapshot_list(struct srv_store *st, void (*fn)(void *arg, const struct srv_record *r), void *arg,
 			    struct err **errp);
-/** Append to the audit trail: who did what to which object. */
+/** Append to the audit trail: who did what to which object (kept under principal's owner, before its "#"). */
 int srv_store_audit(struct srv_store *st, int64_t at, const char *principal, const char *action,
 		    const char *object, const char *detail, struct err **errp);
+/**
+ * Forget all but the newest keep audit rows of owner (a principal's owner
+ * part: "user:alice" for "user:alice#key_x"), or of everyone when owner is
+ * NULL. Costs a walk of keep index entries. The rows deleted, or -1.
+ */
+int srv_store_audit_prune(struct srv_store *st, const char *owner, unsigned keep, struct err **errp);
+/**
+ * Forget the records of deleted sessions and of deleted snapshots but the
+ * keep most recently deleted of each (live ones stay). The rows deleted, or -1.
+ */
+int srv_store_deleted_prune(struct srv_store *st, unsigned keep, struct err **errp);
 
 /**
  * Session templates made by tool: id is the name, owner the principal ("" for
@@ -234,6 +245,8 @@ int srv_store_rest_put(struct srv_store *st, const char *dialect, const struct s
 int srv_store_rest_delete(struct srv_store *st, const char *dialect, const char *id, struct err **errp);
 int srv_store_rest_list(struct srv_store *st, const char *dialect, void (*fn)(void *arg, const struct srv_record *r),
 			void *arg, struct err **errp);
+/** Forget every dialect's object whose id is id (a session that was deleted). */
+int srv_store_rest_forget(struct srv_store *st, const char *id, struct err **errp);
 /**
  * Users' grants on sessions (server/grants.h): put adds or replaces the grant
  * of (r->owner: the user, r->session_id) with r->id, r->created_at (when

@@ -47,6 +47,9 @@ void srv_config_defaults(struct srv_config *cfg)
 	cfg->max_upload_bytes = 1024 * MiB;
 	cfg->shutdown_grace_s = 10;
 	cfg->workspace_bytes = 1024 * MiB;
+	cfg->audit_keep = 200000;
+	cfg->audit_keep_per_key = 20000;
+	cfg->deleted_keep = 1000;
 	cfg->memory_bytes = (struct srv_limit){ 1024 * MiB, 16384 * MiB };
 	cfg->max_pids = (struct srv_limit){ 256, 4096 };
 	cfg->cpu_s = (struct srv_limit){ 0, 0 };	/* 0: no CPU-time limit */
@@ -250,6 +253,9 @@ static const struct scalar_key settings[] = {
 	{ "stdio_max_answer", CFG(stdio_max_answer), SIZE, 0, 0, NULL },
 	{ "max_upload", CFG(max_upload_bytes), SIZE, 1, 0, "at least 1 byte" },
 	{ "max_workspace", CFG(workspace_bytes), SIZE, 0, 0, NULL },
+	{ "audit_keep", CFG(audit_keep), NULL, 0, UINT32_MAX, "between 0 and 4294967295" },
+	{ "audit_keep_per_key", CFG(audit_keep_per_key), NULL, 0, UINT32_MAX, "between 0 and 4294967295" },
+	{ "deleted_keep", CFG(deleted_keep), NULL, 0, UINT32_MAX, "between 0 and 4294967295" },
 	{ "shutdown_grace", CFG(shutdown_grace_s), DURATION, 0, 0, NULL },
 	{ "display_idle", CFG(display_idle_s), DURATION, 0, 0, NULL },
 	{ "view_token_ttl", CFG(view_token_ttl_s), DURATION, 1, 0, "at least 1s" },

@@ -81,6 +81,10 @@ struct srv_config {
 	uint64_t max_upload_bytes;	/* serve: largest body of a route that streams it to disk (an upload) */
 	uint64_t shutdown_grace_s;	/* serve: SIGTERM lets running calls finish this long */
 	uint64_t workspace_bytes;	/* largest workspace a snapshot accepts */
+	/* what the store keeps of the past (server/records.h; 0: no bound) */
+	uint64_t audit_keep;		/* audit rows, everyone's: the newest */
+	uint64_t audit_keep_per_key;	/* audit rows of one owner (a key and the keys it made, a user): the newest */
+	uint64_t deleted_keep;		/* records of deleted sessions, and of deleted snapshots: the newest of each */
 	bool prestart;			/* start a session's next interpreter ahead (sessions/run.h) */
 	bool pool_kernels;		/* start kernels ahead in warm-pool sandboxes while kernels are in use */
 	uint64_t pool_kernel_idle_s;	/* stop such a kernel its session has not used this long after the take */

@@ -1097,6 +1097,18 @@ static void expired_done(void *arg, json_t *result, enum err_class cls)
 	free(id);
 }
 
+/*
+ * An environment's session was destroyed another way (session_destroy, its idle end): its spec
+ * would stay, in memory and in the store, for each one made and destroyed so. Marked here (a request
+ * may be using it), forgotten by the next sweep.
+ */
+static void agentbox_session_gone(const char *id)
+{
+	json_t *spec = ab_env_spec(id);
+	if (spec)
+		json_object_set_new(spec, "gone", json_true());
+}
+
 static void sweep(uv_timer_t *t)
 {
 	(void)t;
@@ -1105,6 +1117,10 @@ static void sweep(uv_timer_t *t)
 	json_t *spec;
 	void *tmp;
 	json_object_foreach_safe(envs, tmp, id, spec) {
+		if (json_is_true(json_object_get(spec, "gone"))) {
+			spec_forget(id);
+			continue;
+		}
 		json_t *exp = json_object_get(spec, "expires_ms");
 		if (!exp || json_integer_value(exp) > now || json_is_true(json_object_get(spec, "expiring")))
 			continue;
@@ -1222,4 +1238,5 @@ const struct rest_dialect rest_agentbox = {
 	.fail_fields = agentbox_fail_fields,
 	.init = agentbox_init,
 	.release = agentbox_release,
+	.session_gone = agentbox_session_gone,
 };

@@ -64,6 +64,12 @@ struct rest_dialect {
 	void (*init)(const struct srv_config *cfg);
 	/* Free what init made; nothing is in flight any more. */
 	void (*release)(void);
+	/*
+	 * Session id was deleted, by this dialect or any other way (a tool, its
+	 * idle end): drop what is kept for it (its objects in the store are gone
+	 * already). NULL: nothing kept.
+	 */
+	void (*session_gone)(const char *id);
 };
 
 /* The dialects (one file each; router.c's table lists them). */
@@ -157,6 +163,8 @@ const struct rest_services *rest_services(void);
 void rest_start(const struct srv_config *cfg);
 /** Release the dialects' state (after the loop has no request left). */
 void rest_stop(void);
+/** Session id was deleted: each dialect served drops what it keeps for it (nothing before rest_start). */
+void rest_session_gone(const char *id);
 /** Tool calls made by REST requests that are not finished yet. */
 unsigned rest_calls(void);
 

@@ -412,6 +412,13 @@ void rest_start(const struct srv_config *cfg)
 	}
 }
 
+void rest_session_gone(const char *id)
+{
+	for (size_t i = 0; i < nenabled; i++)
+		if (enabled[i]->session_gone)
+			enabled[i]->session_gone(id);
+}
+
 void rest_stop(void)
 {
 	for (size_t i = 0; i < nenabled; i++)

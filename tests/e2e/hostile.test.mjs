@@ -6,6 +6,7 @@ import net from 'node:net';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { startServe, wsClient, httpClient, httpRequest, createKey, sleep, poll } from './helpers.mjs';
 
 /** A WebSocket by hand on a raw socket, so that it can stop reading (or break the protocol). */
@@ -209,6 +210,101 @@ describe('quotas per key: kernel cells', () => {
     } finally {
       await a.close();
       await b.close();
+      await srv.close();
+    }
+  });
+});
+
+describe('the store: what one key makes it keep', () => {
+  const sql = (srv, q) => {
+    const r = spawnSync('sqlite3', ['-cmd', '.timeout 10000', path.join(srv.dataDir, 'mcpbox.db'), q], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    return r.stdout.trim();
+  };
+  // every session call a key made (create, update, stop, start, destroy, snapshots) added an audit row
+  // that was never removed: 1,200 calls a minute of one key grew the store without end
+  test('the audit trail keeps the newest rows of each key, and the newest of everyone', { timeout: 60000 }, async () => {
+    const srv = await startServe({ config: { audit_keep: 6, audit_keep_per_key: 3 } });
+    const keyA = createKey(srv.dataDir, { name: 'flood' }), keyB = createKey(srv.dataDir, { name: 'quiet' });
+    const a = await wsClient(srv, { key: keyA.key });
+    const b = await wsClient(srv, { key: keyB.key });
+    try {
+      const sb = (await b.call('session_create', {})).structuredContent.session_id;
+      assert.equal((await b.call('session_update', { session_id: sb, labels: { n: 'b1' } })).isError, undefined);
+      const sa = (await a.call('session_create', {})).structuredContent.session_id;
+      for (let i = 0; i < 12; i++)
+        assert.equal((await a.call('session_update', { session_id: sa, labels: { n: `a${i}` } })).isError, undefined);
+      await poll(() => sql(srv, `SELECT count(*) FROM audit WHERE principal = '${keyA.id}'`) === '3', { timeout: 3000 });
+      const rows = (who) => sql(srv, `SELECT action || ' ' || object FROM audit WHERE principal = '${who}' ORDER BY seq`).split('\n');
+      assert.deepEqual(rows(keyA.id), Array(3).fill(`session.update ${sa}`), 'the flooding key keeps its newest 3');
+      assert.deepEqual(rows(keyB.id), [`session.create ${sb}`, `session.update ${sb}`], "the other key's rows stay");
+      // everyone's: 6 at most, the newest
+      const c = await wsClient(srv, { key: createKey(srv.dataDir, { name: 'third' }).key });
+      try {
+        const sc = (await c.call('session_create', {})).structuredContent.session_id;
+        for (let i = 0; i < 3; i++) await c.call('session_update', { session_id: sc, labels: { n: `c${i}` } });
+      } finally { await c.close(); }
+      await sleep(300);
+      assert.equal(sql(srv, 'SELECT count(*) FROM audit'), '6');
+      assert.equal(sql(srv, `SELECT count(*) FROM audit WHERE principal = '${keyB.id}'`), '0', "the oldest rows went");
+    } finally {
+      await a.close();
+      await b.close();
+      await srv.close();
+    }
+  });
+
+  // a destroyed session's record stayed (with its env, up to 8 MiB), and so did a deleted snapshot's:
+  // making and destroying sessions grew the store without end
+  test('records of deleted sessions and snapshots are kept up to deleted_keep; a deleted session keeps no env', { timeout: 120000 }, async () => {
+    const srv = await startServe({ config: { deleted_keep: 2 } });
+    const a = await wsClient(srv, { key: createKey(srv.dataDir, { name: 'churn' }).key });
+    try {
+      const big = 'x'.repeat(30000);
+      const live = (await a.call('session_create', { env: { BIG: big } })).structuredContent.session_id;
+      const gone = [];
+      for (let i = 0; i < 4; i++) {
+        const id = (await a.call('session_create', { env: { BIG: big } })).structuredContent.session_id;
+        assert.equal((await a.call('session_destroy', { session_id: id })).isError, undefined);
+        gone.push(id);
+      }
+      for (let i = 0; i < 3; i++) {
+        const sn = await a.call('session_snapshot', { session_id: live });
+        assert.equal(sn.isError, undefined, JSON.stringify(sn));
+        assert.equal((await a.call('snapshot_delete', { snapshot_id: sn.structuredContent.snapshot_id })).isError, undefined);
+      }
+      await sleep(300);
+      assert.equal(sql(srv, "SELECT group_concat(id) FROM (SELECT id FROM sessions WHERE status = 'deleted' ORDER BY updated_at)"),
+        gone.slice(2).join(','), 'the newest 2 deleted sessions');
+      assert.equal(sql(srv, "SELECT count(*) FROM sessions WHERE status = 'deleted' AND doc LIKE '%xxxxxxxx%'"), '0', 'without their env');
+      assert.equal(sql(srv, `SELECT count(*) FROM sessions WHERE id = '${live}' AND doc LIKE '%xxxxxxxx%'`), '1', 'a live one keeps it');
+      assert.equal(sql(srv, 'SELECT count(*) FROM snapshots WHERE deleted_at IS NOT NULL'), '2');
+    } finally {
+      await a.close();
+      await srv.close();
+    }
+  });
+
+  // an environment made through 003's API and destroyed another way (session_destroy, its idle end) left
+  // its spec (with its env and labels) in the store and in memory, for each one made and destroyed so
+  test("003's environment spec goes with its session however it is destroyed", { timeout: 60000 }, async () => {
+    const srv = await startServe();
+    const k = createKey(srv.dataDir, { name: 'env-churn' });
+    const a = await wsClient(srv, { key: k.key });
+    try {
+      const made = await httpRequest(srv, { method: 'POST', path: '/api/v1/environments',
+        headers: { Authorization: `Bearer ${k.key}`, 'Content-Type': 'application/json' },
+        body: { name: 'churn', image: 'python:3.11-slim', resources: { cpu: '500m', memory: '256Mi', storage: '1Gi' }, env: { BIG: 'y'.repeat(30000) } } });
+      assert.equal(made.status, 201, made.text);
+      const id = made.json.id;
+      assert.equal(sql(srv, `SELECT count(*) FROM rest_objects WHERE id = '${id}'`), '1');
+      assert.equal((await a.call('session_destroy', { session_id: id })).isError, undefined);
+      assert.equal(sql(srv, `SELECT count(*) FROM rest_objects WHERE id = '${id}'`), '0', 'its spec left the store');
+      const listed = await httpRequest(srv, { method: 'GET', path: '/api/v1/environments', headers: { Authorization: `Bearer ${k.key}` } });
+      assert.equal(listed.status, 200, listed.text);
+      assert.ok(!listed.text.includes(id), listed.text.slice(0, 300));
+    } finally {
+      await a.close();
       await srv.close();
     }
   });
