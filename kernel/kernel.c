@@ -9,6 +9,7 @@
  */
 #include "kernel.h"
 #include "proto.h"
+#include "../sessions/quota.h"
 #include "../sessions/run.h"
 #include "../sessions/sandbox.h"
 #include "../server/base/buf.h"
@@ -842,6 +843,26 @@ static void pool_stop(void)
 
 /* ---- module ----------------------------------------------------------------------------- */
 
+/* A disk scan kills s's running executions: its cells are, with their kernels (what they write
+   goes on otherwise until their timeout, up to the server's longest). */
+static void over_disk(struct sess_session *s, bool session_limit)
+{
+	struct kern *k, *next;
+	char why[192];
+
+	if (session_limit)
+		snprintf(why, sizeof(why), "killed: the session's workspace went over its disk limit of %llu MiB "
+			 "(disk_mb); delete files", (unsigned long long)(s->disk_limit >> 20));
+	else
+		snprintf(why, sizeof(why), "killed: this key's workspaces went over its disk quota of %llu MiB; delete "
+			 "files or sessions", (unsigned long long)(sess_registry_config(s->reg)->quota.disk_bytes >> 20));
+	for (k = LIST_FIRST(&K.head); k; k = next) {
+		next = LIST_NEXT(k, link);
+		if (k->s == s && !TAILQ_EMPTY(&k->cells))
+			kern_stop(k, why, KERN_END_DIED, -1);
+	}
+}
+
 static void sweep(uv_timer_t *t)
 {
 	struct kern *k, *next;
@@ -880,6 +901,7 @@ void kern_init(uv_loop_t *loop)
 	uv_timer_init(loop, &K.sweep);
 	uv_timer_start(&K.sweep, sweep, SWEEP_MS, SWEEP_MS);
 	uv_unref((uv_handle_t *)&K.sweep);
+	sess_quota_set_over_hook(over_disk);
 }
 
 void kern_shutdown(void)
@@ -887,6 +909,7 @@ void kern_shutdown(void)
 	if (!K.inited)
 		return;
 	pool_stop();
+	sess_quota_set_over_hook(NULL);
 	K.shutting_down = true;
 	while (!LIST_EMPTY(&K.head)) {
 		struct kern *k = LIST_FIRST(&K.head);

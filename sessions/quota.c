@@ -168,7 +168,21 @@ static struct {
 	uv_timer_t timer;	/* every workspace, every disk_scan_s */
 	uv_timer_t busy_timer;	/* those being written, every disk_scan_busy_s */
 	bool on, busy, busy_on;
+	sess_quota_over_fn over;	/* who else runs executions (kernel cells) */
 } Q;
+
+void sess_quota_set_over_hook(sess_quota_over_fn fn)
+{
+	Q.over = fn;
+}
+
+/* s's running executions are killed: its programs here, the others (kernel cells) by the hook */
+static void stop_over(struct sess_session *s, bool session_limit)
+{
+	sess_run_stop_over_quota(s, session_limit);
+	if (Q.over)
+		Q.over(s, session_limit);
+}
 
 /* Allocated bytes beneath dfd (which this closes), never following a symlink or leaving it. */
 static uint64_t du_dir(int dfd, int depth, struct du_walk *w)
@@ -222,7 +236,7 @@ static void du_run(uv_work_t *req)
 static void stop_runs(void *arg, struct sess_session *s)
 {
 	if (s->running && !strcmp(s->owner, arg))
-		sess_run_stop_over_quota(s, false);
+		stop_over(s, false);
 }
 
 /* A session found over its own disk limit while its programs write: they are killed. */
@@ -232,7 +246,7 @@ static void enforce_session(struct sess_session *s)
 		return;
 	log_warn("disk: session %s takes %" PRIu64 " MiB of disk, over its limit of %" PRIu64 " MiB: its %u running "
 		 "executions are killed", s->id, s->disk_bytes >> 20, s->disk_limit >> 20, s->running);
-	sess_run_stop_over_quota(s, true);
+	stop_over(s, true);
 }
 
 /* A key found over its disk quota while its programs write: they are killed,

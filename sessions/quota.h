@@ -65,6 +65,15 @@ int sess_quota_disk_check(struct sess_registry *reg, struct sess_session *s, con
  */
 void sess_quota_disk_add(struct sess_session *s, uint64_t bytes);
 
+/**
+ * Executions that are not programs of sessions/run.h (kernel cells) are
+ * killed by fn when a scan kills s's running executions: session_limit, s is
+ * over its own disk limit; else its key is over its disk quota. One hook;
+ * NULL removes it. Loop thread only.
+ */
+typedef void (*sess_quota_over_fn)(struct sess_session *s, bool session_limit);
+void sess_quota_set_over_hook(sess_quota_over_fn fn);
+
 /** Measure workspaces every quota.disk_scan_s (nothing if 0). */
 void sess_quota_start(struct sess_registry *reg, uv_loop_t *loop);
 /** Stop measuring (shutdown); a walk in flight finishes and is dropped. */

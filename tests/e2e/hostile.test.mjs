@@ -644,6 +644,35 @@ describe('quotas per key: disk, while it is being written', () => {
   });
 });
 
+describe('quotas per key: disk, written by a kernel cell', () => {
+  // the scans killed a key's programs only: a kernel cell writing past the quota went on until its timeout
+  test('a kernel cell writing past the disk quota is killed with its kernel', { timeout: 90000 }, async () => {
+    const srv = await startServe({ config: { quota: { disk: '20M', disk_scan: '10m', disk_scan_busy: '1s' } } });
+    const a = await wsClient(srv, { key: createKey(srv.dataDir, { name: 'cell-writer' }).key });
+    try {
+      const sid = (await a.call('session_create', {})).structuredContent.session_id;
+      // 1 MB every 50 ms for 20 s: 400 MB if nothing stops it
+      const t0 = Date.now();
+      const r = await a.call('execute', { session_id: sid, language: 'shell', kernel: true, timeout_s: 120,
+        code: 'for i in $(seq 400); do head -c 1000000 /dev/zero >> fill.bin; sleep 0.05; done' });
+      const took = Date.now() - t0;
+      assert.equal(r.isError, true, JSON.stringify(r).slice(0, 300));
+      assert.match(r.content[0].text, /killed: this key's workspaces went over its disk quota of 20 MiB/);
+      assert.equal(r.structuredContent.status, 'died');
+      assert.ok(took < 15000, `killed after ${took} ms`);
+      const size = (await a.call('file_list', { session_id: sid })).structuredContent.entries.find((e) => e.name === 'fill.bin').size;
+      assert.ok(size > 20e6 && size < 100e6, `the file stopped at ${size} bytes`);
+      assert.equal((await a.call('file_delete', { session_id: sid, path: 'fill.bin' })).isError, undefined);
+      const next = await a.call('execute', { session_id: sid, language: 'shell', kernel: true, code: 'echo again' });
+      assert.equal(next.isError, undefined, JSON.stringify(next).slice(0, 300));
+      assert.equal(next.structuredContent.kernel.started, true, 'a new kernel');
+    } finally {
+      await a.close();
+      await srv.close();
+    }
+  });
+});
+
 describe('connections', () => {
   test('idle connections without a key are capped and timed out; clients with a key keep working, also past the header timeout', { timeout: 60000 }, async () => {
     const srv = await startServe({ config: { max_connections: 40, max_unauthenticated: 8, header_timeout: '2s' } });
