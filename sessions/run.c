@@ -690,8 +690,13 @@ int sess_run_start(struct sess_session *s, const struct sess_run_opts *o, struct
 
 	if (s->state != SESS_RUNNING || !s->worker)
 		return err_setc(errp, ERR_CONFLICT, 0, "session %s is not running", s->id);
-	if (o->input_len > UINT32_MAX || o->stdin_len > UINT32_MAX)
+	if (o->input_len > UINT32_MAX)
 		return err_setc(errp, ERR_LIMIT, 0, "input too large");
+	/* all of it waits in the pipe and the server until the program reads it: no more than later writes */
+	if (o->stdin_len > SESS_RUN_STDIN_QUEUE)
+		return err_setc(errp, ERR_LIMIT, 0, "stdin is %zu bytes; a program is given at most %u at its start "
+				"(a job takes more with job_write as it reads; or write a file)",
+				o->stdin_len, SESS_RUN_STDIN_QUEUE);
 
 	back_to_back = s->running > 0 || (s->last_end_ns && now_ns() - s->last_end_ns < BACK_TO_BACK_NS);
 	shape = shape_of(o->argv, o->envp, o->cwd, o->input != NULL, o->want_result, &o->limits);

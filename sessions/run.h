@@ -100,7 +100,8 @@ void sess_run_cancel(struct sess_run *r);
  */
 void sess_run_stop_over_quota(struct sess_session *s, bool session_limit);
 
-/** Most bytes written to a program's stdin that may wait for it to read them. */
+/** Most bytes written to a program's stdin that may wait for it to read them
+    (the stdin given at its start too: sess_run_start refuses more). */
 #define SESS_RUN_STDIN_QUEUE (1u << 20)
 /**
  * Write to the stdin of a run started with stdin_open (eof: close it after).

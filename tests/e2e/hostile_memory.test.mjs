@@ -6,6 +6,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServe, wsClient, createKey, treePidsMatching, stillAlive, poll, uniqueSleepSeconds, IS_ROOT } from './helpers.mjs';
 
+/** Resolve within ms or fail. */
+function within(ms, what, p) {
+  let timer;
+  return Promise.race([p, new Promise((_, rej) => { timer = setTimeout(() => rej(new Error(`${what}: no answer within ${ms} ms`)), ms); })])
+    .finally(() => clearTimeout(timer));
+}
+
 // Makes System V objects until the kernel (or the filter) refuses, each from a child that exits at
 // once (so no rlimit of a process counts them), then fills /tmp and /dev/shm.
 const FILL = String.raw`
@@ -71,6 +78,35 @@ test('a sandbox filling /tmp, /dev/shm and System V IPC: its PID 1 lives, the ho
     assert.equal((await b.call('execute', { language: 'shell', code: 'echo fine' })).structuredContent.stdout, 'fine\n');
     assert.equal((await a.call('session_destroy', { session_id: sid })).isError, undefined);
     assert.ok(await poll(() => stillAlive(left).length === 0, { timeout: 5000 }), 'the sandbox\'s processes are gone');
+  } finally {
+    await a.close();
+    await b.close();
+    await srv.close();
+  }
+});
+
+test('stdin past what may wait for a program (1 MiB) is refused at once, not held with its execution until the timeout', { timeout: 120000 }, async () => {
+  const srv = await startServe();
+  const a = await wsClient(srv, { key: createKey(srv.dataDir, { name: 'attacker' }).key });
+  const b = await wsClient(srv, { key: createKey(srv.dataDir, { name: 'bystander' }).key });
+  try {
+    const sid = (await a.call('session_create', {})).structuredContent.session_id;
+    const ok = await a.call('execute', { session_id: sid, language: 'shell', code: 'wc -c', stdin: 'x'.repeat(1 << 20) });
+    assert.equal(ok.structuredContent?.stdout, '1048576\n', JSON.stringify(ok).slice(0, 300));
+    // before: the stdin was never written (past the queue), the program waited for it until its timeout
+    // and the call held the execution, its slot of quota.executions and the message meanwhile
+    const calls = [];
+    for (let i = 0; i < 8; i++) {
+      calls.push(within(5000, 'execute with 2 MB of stdin', a.call('execute', { session_id: sid, language: 'shell', code: 'wc -c',
+        stdin: 'y'.repeat(2e6), timeout_s: 60 })));
+    }
+    calls.push(within(5000, 'a job with 2 MB of stdin', a.call('execute', { session_id: sid, language: 'shell', code: 'wc -c',
+      stdin: 'y'.repeat(2e6), background: true })));
+    for (const r of await Promise.all(calls)) {
+      assert.equal(r.isError, true, JSON.stringify(r).slice(0, 300));
+      assert.match(r.content[0].text, /stdin is 2000000 bytes; a program is given at most 1048576/);
+    }
+    assert.equal((await b.call('execute', { language: 'shell', code: 'echo fine' })).structuredContent.stdout, 'fine\n');
   } finally {
     await a.close();
     await b.close();
