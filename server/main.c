@@ -593,6 +593,7 @@ static int cmd_serve(const char *listen, const char *auth_mode, const char *admi
 		fprintf(stderr, "mcpbox: %s\n", err_text(err));
 		return 1;
 	}
+	srv_users_set_revoked_max(srv.users, srv.cfg.revoked_tokens_per_user);
 	/* connections may take at most a quarter of the fds: the rest is for sandboxes and executions */
 	uint64_t max_conns = srv.cfg.max_connections;
 	if (srv.nofile && max_conns > srv.nofile / 4)

@@ -157,6 +157,9 @@ static const char *const migrations[] = {
 	"CREATE INDEX snapshots_deleted ON snapshots (deleted_at);"
 	/* dialects' objects of sessions deleted before srv_store_rest_forget existed */
 	"DELETE FROM rest_objects WHERE id IN (SELECT id FROM sessions WHERE status = 'deleted');",
+	/* 14: revoked tokens are counted per user (srv_store_token_revoke's max_per_user). */
+	"ALTER TABLE revoked_tokens ADD COLUMN user TEXT NOT NULL DEFAULT '';"
+	"CREATE INDEX revoked_tokens_user ON revoked_tokens (user);",
 };
 
 enum stmt_id {
@@ -209,6 +212,8 @@ enum stmt_id {
 	STMT_TOKEN_REVOKE,
 	STMT_TOKEN_REVOKED,
 	STMT_TOKEN_PRUNE,
+	STMT_TOKEN_COUNT_USER,
+	STMT_USER_CUT_TOKENS,
 	STMT_GRANT_PUT,
 	STMT_GRANT_DELETE,
 	STMT_GRANT_LIST,
@@ -295,7 +300,9 @@ static const char *const stmt_sql[STMT__COUNT] = {
 	[STMT_ALERT_PRUNE] = "DELETE FROM alerts WHERE status = 'resolved' AND id NOT IN "
 		"(SELECT id FROM alerts WHERE status = 'resolved' ORDER BY updated_at DESC, id LIMIT ?1)",
 	[STMT_ALERT_COUNT] = "SELECT status, severity, count(*) FROM alerts GROUP BY status, severity",
-	[STMT_TOKEN_REVOKE] = "INSERT INTO revoked_tokens (hash, expires_at) VALUES (?1, ?2) ON CONFLICT (hash) DO NOTHING",
+	[STMT_TOKEN_REVOKE] = "INSERT INTO revoked_tokens (hash, expires_at, user) VALUES (?1, ?2, ?3) ON CONFLICT (hash) DO NOTHING",
+	[STMT_TOKEN_COUNT_USER] = "SELECT count(*) FROM revoked_tokens WHERE user = ?1",
+	[STMT_USER_CUT_TOKENS] = "UPDATE users SET tokens_after = MAX(?2, tokens_after + 1) WHERE name = ?1",
 	[STMT_TOKEN_REVOKED] = "SELECT 1 FROM revoked_tokens WHERE hash = ?1",
 	[STMT_TOKEN_PRUNE] = "DELETE FROM revoked_tokens WHERE expires_at < ?1",
 	[STMT_GRANT_PUT] = "INSERT INTO user_grants (id, user, session_id, granted_at, doc) VALUES (?1, ?2, ?3, ?4, ?5) "
@@ -1129,21 +1136,45 @@ int srv_store_user_insert(struct srv_store *st, const struct srv_user_row *row, 
 	return write_changed(st, s, "insert user", errp);
 }
 
-int srv_store_token_revoke(struct srv_store *st, const unsigned char hash[SRV_KEY_HASH_LEN], int64_t expires_at,
-			   int64_t now, struct err **errp)
+int srv_store_token_revoke(struct srv_store *st, const unsigned char hash[SRV_KEY_HASH_LEN], const char *user,
+			   int64_t expires_at, int64_t now, unsigned max_per_user, struct err **errp)
 {
 	auto_stmt sqlite3_stmt *prune = stmt_get(st, STMT_TOKEN_PRUNE, errp);
 	if (!prune)
 		return -1;
 	if (sqlite3_bind_int64(prune, 1, now) != SQLITE_OK || sqlite3_step(prune) != SQLITE_DONE)
 		return db_fail(st, errp, "prune revoked tokens");
+	int rc = srv_store_token_revoked(st, hash, errp);
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
+	if (max_per_user) {
+		auto_stmt sqlite3_stmt *c = stmt_get(st, STMT_TOKEN_COUNT_USER, errp);
+		if (!c)
+			return -1;
+		sqlite3_bind_text(c, 1, user, -1, SQLITE_STATIC);
+		if (sqlite3_step(c) != SQLITE_ROW)
+			return db_fail(st, errp, "count revoked tokens");
+		if (sqlite3_column_int64(c, 0) >= max_per_user)
+			return 2;
+	}
 	auto_stmt sqlite3_stmt *s = stmt_get(st, STMT_TOKEN_REVOKE, errp);
 	if (!s)
 		return -1;
 	if (sqlite3_bind_blob(s, 1, hash, SRV_KEY_HASH_LEN, SQLITE_STATIC) != SQLITE_OK ||
-	    sqlite3_bind_int64(s, 2, expires_at) != SQLITE_OK)
+	    sqlite3_bind_int64(s, 2, expires_at) != SQLITE_OK || sqlite3_bind_text(s, 3, user, -1, SQLITE_STATIC) != SQLITE_OK)
 		return db_fail(st, errp, "revoke token");
 	return write_changed(st, s, "revoke token", errp);
+}
+
+int srv_store_user_cut_tokens(struct srv_store *st, const char *name, int64_t now, struct err **errp)
+{
+	auto_stmt sqlite3_stmt *s = stmt_get(st, STMT_USER_CUT_TOKENS, errp);
+
+	if (!s)
+		return -1;
+	if (sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC) != SQLITE_OK || sqlite3_bind_int64(s, 2, now + 1) != SQLITE_OK)
+		return db_fail(st, errp, "end a user's tokens");
+	return write_changed(st, s, "end a user's tokens", errp);
 }
 
 int srv_store_token_revoked(struct srv_store *st, const unsigned char hash[SRV_KEY_HASH_LEN], struct err **errp)

@@ -136,12 +136,16 @@ int srv_store_user_enable(struct srv_store *st, const char *name, struct err **e
 int srv_store_user_role(struct srv_store *st, const char *name, const char *role, struct err **errp);
 
 /**
- * Revoke a login token (by SHA-256 of the whole token) until expires_at
- * (epoch s), and forget revocations of tokens expired before now: 1 revoked
- * now (the generation moves), 0 it already was, -1 error.
+ * Revoke a login token of user (by SHA-256 of the whole token) until
+ * expires_at (epoch s), and forget revocations of tokens expired before now:
+ * 1 revoked now (the generation moves), 0 it already was, 2 user already has
+ * max_per_user revocations kept (0: no bound) and nothing was stored (end
+ * the user's tokens instead: srv_store_user_cut_tokens), -1 error.
  */
-int srv_store_token_revoke(struct srv_store *st, const unsigned char hash[SRV_KEY_HASH_LEN], int64_t expires_at,
-			   int64_t now, struct err **errp);
+int srv_store_token_revoke(struct srv_store *st, const unsigned char hash[SRV_KEY_HASH_LEN], const char *user,
+			   int64_t expires_at, int64_t now, unsigned max_per_user, struct err **errp);
+/** Refuse every token of user issued up to now (epoch s), as a password change does: 1 done, 0 no such user, -1. */
+int srv_store_user_cut_tokens(struct srv_store *st, const char *name, int64_t now, struct err **errp);
 /** Was the token of this hash revoked (and not yet pruned)? 1, 0, -1 error. */
 int srv_store_token_revoked(struct srv_store *st, const unsigned char hash[SRV_KEY_HASH_LEN], struct err **errp);
 

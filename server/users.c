@@ -7,6 +7,7 @@
 
 #include <ctype.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/queue.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -65,6 +66,7 @@ struct srv_users {
 	unsigned char secret[SECRET_LEN];
 	char issuer[32];
 	uint64_t ttl_s;
+	unsigned revoked_per_user;	/* logouts kept per user until their tokens expire (0: no bound) */
 	unsigned hashing;
 	struct fail_slot fails[FAIL_SLOTS];
 	struct token_slot tokens[TOKEN_SLOTS];
@@ -532,6 +534,11 @@ int srv_users_verify(struct srv_users *u, const char *token, char *principal, si
 	return 1;
 }
 
+void srv_users_set_revoked_max(struct srv_users *u, uint64_t per_user)
+{
+	u->revoked_per_user = per_user > UINT_MAX ? UINT_MAX : (unsigned)per_user;
+}
+
 int srv_users_revoke(struct srv_users *u, const char *token, struct err **errp)
 {
 	int64_t now = (int64_t)(wall_ms() / 1000), exp = 0;
@@ -540,10 +547,24 @@ int srv_users_revoke(struct srv_users *u, const char *token, struct err **errp)
 
 	if (!srv_jwt_shaped(token) || !verify_token(u, token, now, principal, sizeof(principal), &exp))
 		return 0;
+	/* "user:NAME" or "admin:user:NAME" (verify_token) */
+	const char *name = strchr(principal, ':') + 1;
+	if (!strncmp(principal, "admin:", 6))
+		name = strchr(name, ':') + 1;
 	token_hash(token, h);
 	/* kept until no verifier would take it any more (exp and the skew allowed), then pruned */
-	if (srv_store_token_revoke(u->st, h, exp + SRV_JWT_SKEW_S, now, errp) < 0)
+	int rc = srv_store_token_revoke(u->st, h, name, exp + SRV_JWT_SKEW_S, now, u->revoked_per_user, errp);
+	if (rc < 0)
 		return -1;
+	if (rc == 2) {
+		/* logging in and out in a loop would keep a row per token for as long as jwt_ttl: past the
+		   bound, every token of the user issued until now ends instead, as at a password change */
+		if (srv_store_user_cut_tokens(u->st, name, now, errp) < 0)
+			return -1;
+		log_info("users: %s logged out with %u revoked tokens kept: every token of the user issued until now "
+			 "is refused", principal, u->revoked_per_user);
+		return 1;
+	}
 	log_info("users: a token of %s was revoked (logout)", principal);
 	return 1;
 }

@@ -90,6 +90,12 @@ struct srv_users;
  */
 int srv_users_open(struct srv_users **out, uv_loop_t *loop, struct srv_store *st, const char *data_dir,
 		   uint64_t ttl_s, struct err **errp);
+/**
+ * Keep at most per_user revoked tokens of one user (config
+ * revoked_tokens_per_user; 0, the default: no bound): a logout past it ends
+ * every token of the user issued until then (srv_users_revoke).
+ */
+void srv_users_set_revoked_max(struct srv_users *u, uint64_t per_user);
 /** Free; logins still hashing finish without calling back. NULL is fine. */
 void srv_users_free(struct srv_users *u);
 
@@ -102,8 +108,10 @@ int srv_users_verify(struct srv_users *u, const char *token, char *principal, si
 /**
  * Logout: token (one this server issued, valid now) is refused from now on,
  * by every process on this store, wherever tokens are accepted; a record
- * (SHA-256 of the token) is kept until it expires. 1 revoked, 0 not a valid
- * token (nothing to revoke: expired, forged, already revoked), -1 error.
+ * (SHA-256 of the token) is kept until it expires; past the user's bound
+ * (srv_users_set_revoked_max) every token of the user issued until now is
+ * refused instead. 1 revoked, 0 not a valid token (nothing to revoke:
+ * expired, forged, already revoked), -1 error.
  */
 int srv_users_revoke(struct srv_users *u, const char *token, struct err **errp);
 

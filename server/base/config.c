@@ -50,6 +50,7 @@ void srv_config_defaults(struct srv_config *cfg)
 	cfg->audit_keep = 200000;
 	cfg->audit_keep_per_key = 20000;
 	cfg->deleted_keep = 1000;
+	cfg->revoked_tokens_per_user = 1000;
 	cfg->memory_bytes = (struct srv_limit){ 1024 * MiB, 16384 * MiB };
 	cfg->max_pids = (struct srv_limit){ 256, 4096 };
 	cfg->cpu_s = (struct srv_limit){ 0, 0 };	/* 0: no CPU-time limit */
@@ -260,6 +261,7 @@ static const struct scalar_key settings[] = {
 	{ "display_idle", CFG(display_idle_s), DURATION, 0, 0, NULL },
 	{ "view_token_ttl", CFG(view_token_ttl_s), DURATION, 1, 0, "at least 1s" },
 	{ "jwt_ttl", CFG(jwt_ttl_s), DURATION, 60, 30 * 86400, "between 1m and 30d" },
+	{ "revoked_tokens_per_user", CFG(revoked_tokens_per_user), NULL, 0, UINT32_MAX, "between 0 and 4294967295" },
 	{ "jobs_per_session", CFG(jobs_per_session), NULL, 1, 1000, "between 1 and 1000" },
 	{ "job_output", CFG(job_output_bytes), SIZE, 4096, 1ull << 30, "between 4k and 1G" },
 	{ "wait", CFG(wait_s), DURATION, 1, 3600, "between 1s and 1h" },

@@ -122,6 +122,7 @@ struct srv_config {
 	uint64_t display_idle_s;	/* stop a display unused this long (0: never) */
 	uint64_t view_token_ttl_s;	/* lifetime of view/control tokens in view URLs */
 	uint64_t jwt_ttl_s;		/* lifetime of the access tokens POST /auth/login issues */
+	uint64_t revoked_tokens_per_user;	/* logouts kept per user until their tokens expire (0: no bound) */
 	bool vnc_tcp;			/* a raw TCP VNC port per display */
 	bool display_bare;		/* displays are a bare X server unless asked (else the standard desktop) */
 	char *vnc_tcp_host;		/* its address (default 127.0.0.1) */

@@ -914,3 +914,33 @@ describe('REST dialect 003: a quota is not a rate limit', () => {
     assert.ok(Number(second.headers['retry-after']) >= 1, JSON.stringify(second.headers));
   });
 });
+
+describe('REST dialect 003: what logouts make the store keep', () => {
+  let srv;
+  before(async () => {
+    srv = await startServe({ config: { revoked_tokens_per_user: 2 } });
+    addUser(srv.dataDir, 'flo', 'flo-password-1');
+    addUser(srv.dataDir, 'gus', 'gus-password-1');
+  });
+  after(async () => { await srv?.close(); });
+
+  // each logout kept a row until its token expired (jwt_ttl, up to 30 days): one user logging in and
+  // out in a loop grew revoked_tokens without bound
+  test('past revoked_tokens_per_user a logout keeps no row: it ends every token the user had; other users keep theirs', async () => {
+    const rows = (user) => spawnSync('sqlite3', ['-cmd', '.timeout 10000', path.join(srv.dataDir, 'mcpbox.db'),
+      `SELECT count(*) FROM revoked_tokens WHERE user = '${user}'`], { encoding: 'utf8' }).stdout.trim();
+    const me = async (t) => (await api(srv, t, 'GET', '/api/v1/auth/me')).status;
+    const t = [];
+    for (let i = 0; i < 4; i++) t.push(await login(srv, 'flo', 'flo-password-1'));
+    const gus = await login(srv, 'gus', 'gus-password-1');
+    for (let i = 0; i < 2; i++) assert.equal((await api(srv, t[i], 'POST', '/api/v1/auth/logout')).status, 204);
+    assert.equal(rows('flo'), '2');
+    assert.equal(await me(t[3]), 200, 'a logout ends only its token while the bound is not reached');
+    assert.equal((await api(srv, t[2], 'POST', '/api/v1/auth/logout')).status, 204);
+    assert.equal(rows('flo'), '2', 'no third row');
+    assert.equal(await me(t[2]), 401, 'the token logged out is refused');
+    assert.equal(await me(t[3]), 401, 'and so is every other token of the user issued until then');
+    assert.equal(await me(gus), 200, "another user's token is untouched");
+    assert.equal(await me(await login(srv, 'flo', 'flo-password-1')), 200, 'a new login works');
+  });
+});
