@@ -10,6 +10,7 @@
 #include "../server/base/buf.h"
 #include "../server/base/common.h"
 #include "../server/base/log.h"
+#include "proto.h"
 #include "../server/base/banned.h"
 
 #include <assert.h>
@@ -674,6 +675,27 @@ static void limit_workspace(struct sess_session *s)
 		close(ofd);
 }
 
+_Static_assert(SESS_ENV_BYTES_MAX <= SESS_PROTO_MAX_MSG / 2, "a session's env leaves room for a program's start");
+
+/* Does base with add's variables over its own stay within SESS_ENV_BYTES_MAX? (base may be NULL) */
+static int env_size_check(const json_t *base, const json_t *add, struct err **errp)
+{
+	size_t total = 0;
+	const char *k;
+	json_t *v;
+
+	json_object_foreach((json_t *)base, k, v)
+		if (!json_object_get(add, k))
+			total += strlen(k) + json_string_length(v) + 2;
+	json_object_foreach((json_t *)add, k, v)
+		total += strlen(k) + json_string_length(v) + 2;
+	if (total > SESS_ENV_BYTES_MAX)
+		return err_setc(errp, ERR_INVALID, 0, "env: the session's variables would take %zu bytes (names and values); "
+				"a session's take at most %zu (128 KiB: every program's start carries them)", total,
+				SESS_ENV_BYTES_MAX);
+	return 0;
+}
+
 int sess_update(struct sess_session *s, int64_t memory_mb, double cpus, int64_t disk_mb, json_t *env, json_t *labels,
 		struct err **errp)
 {
@@ -683,6 +705,8 @@ int sess_update(struct sess_session *s, int64_t memory_mb, double cpus, int64_t 
 
 	if (s->state == SESS_DELETED)
 		return err_setc(errp, ERR_NOT_FOUND, 0, "session %s is gone", s->id);
+	if (env && env_size_check(s->env, env, errp) < 0)
+		return -1;
 	if (memory_mb > 0 && srv_limit_pick(&reg->cfg->memory_bytes, memory_mb * 1024 * 1024, 16ull << 20,
 					    "memory_mb (in bytes)", &mem, errp) < 0)
 		return -1;
@@ -721,6 +745,8 @@ int sess_create(struct sess_registry *reg, const char *owner, bool implicit,
 
 	if (reg->shutting_down)
 		return err_setc(errp, ERR_UNAVAILABLE, 0, "the server is shutting down");
+	if (rq->env && env_size_check(NULL, rq->env, errp) < 0)
+		return -1;
 	if (srv_limit_pick(&cfg->memory_bytes, rq->memory_mb < 0 ? -1 : rq->memory_mb * 1024 * 1024,
 			   16ull << 20, "memory_mb (in bytes)", &mem, errp) < 0)
 		return -1;

@@ -213,10 +213,19 @@ int sess_stop(struct sess_session *s, struct err **errp);
 /** A new sandbox on the kept workspace: stopped/failed → creating → running (wait with sess_when_ready). */
 int sess_start(struct sess_session *s, struct err **errp);
 
+/*
+ * A session's environment in all (each variable's name and value, plus 2): it is stored in the
+ * session's record, rewritten at every save, and sent with every program's start, which carries at
+ * most SESS_PROTO_MAX_MSG (256 KiB) of arguments and environment: a larger one could start nothing.
+ * Half of it leaves room for the call's own env and arguments.
+ */
+#define SESS_ENV_BYTES_MAX ((size_t)128 << 10)
+
 /**
  * Change s's memory limit (memory_mb > 0; else kept), CPU cap (cpus > 0; else
  * kept), disk limit (disk_mb > 0; else kept: quota.h enforces it), environment and labels (env's and labels' entries over its own;
- * NULL: kept; both checked by the caller). Checked
+ * NULL: kept; both checked by the caller, the environment's whole size here:
+ * SESS_ENV_BYTES_MAX, ERR_INVALID). Checked
  * as at creation (the config's maxima, a cpu controller, the owner's memory
  * quota); a running sandbox's cgroups get the limits at once (without
  * cgroups, programs started from now on get them as rlimits). Its /tmp and
@@ -225,7 +234,7 @@ int sess_start(struct sess_session *s, struct err **errp);
 int sess_update(struct sess_session *s, int64_t memory_mb, double cpus, int64_t disk_mb, json_t *env, json_t *labels,
 		struct err **errp);
 
-/** Create a session for owner; checks the request against the config's maxima. */
+/** Create a session for owner; checks the request against the config's maxima (and SESS_ENV_BYTES_MAX). */
 int sess_create(struct sess_registry *reg, const char *owner, bool implicit,
 		const struct sess_request *rq, struct sess_session **out, struct err **errp);
 

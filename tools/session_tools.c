@@ -488,7 +488,7 @@ const struct tool_def tool_session_defs[] = {
 				"\"cpus\":{\"type\":\"number\",\"minimum\":0.01,\"description\":\"CPU limit for the whole session, in CPUs (0.5: half of one; at most the host's CPUs). Default: no cap.\"},"
 				"\"timeout_s\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":3600,\"description\":\"Default execute timeout.\"},"
 				"\"disk_mb\":{\"type\":\"integer\",\"minimum\":1,\"description\":\"Most MiB the session's /workspace may take on disk (writes past it are refused, programs writing past it killed). Default: none (the key's disk quota still holds); at most the server's limits.disk maximum.\"},"
-				"\"env\":{\"type\":\"object\",\"maxProperties\":256,\"propertyNames\":{\"maxLength\":256},\"additionalProperties\":{\"type\":\"string\",\"maxLength\":32768},\"description\":\"Environment for every execution.\"},"
+				"\"env\":{\"type\":\"object\",\"maxProperties\":256,\"propertyNames\":{\"maxLength\":256},\"additionalProperties\":{\"type\":\"string\",\"maxLength\":32768},\"description\":\"Environment for every execution (at most 128 KiB in all).\"},"
 				"\"name\":{\"type\":\"string\",\"maxLength\":200},"
 				"\"labels\":" TOOL_LABELS_SCHEMA ","
 				"\"display\":{\"description\":\"true, or {width?, height?, desktop?} (default 1280x800, max 3840x2160; desktop \\\"standard\\\": a window manager with title bars, a task bar and a terminal, or \\\"bare\\\": the X server alone): start the virtual display now (it otherwise starts on the first screenshot, as a standard desktop).\"},"

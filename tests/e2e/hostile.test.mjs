@@ -285,6 +285,31 @@ describe('the store: what one key makes it keep', () => {
     }
   });
 
+  // a session's env could hold 256 values of 32 KiB (8 MiB), stored in its record and rewritten at each
+  // save (last_active, every 10 s while used): 32 sessions of one key made 25 MB/s of writes, and no
+  // program could start with more than 256 KiB of it anyway
+  test("a session's env takes at most 128 KiB in all, at creation and through session_update", { timeout: 60000 }, async () => {
+    const srv = await startServe();
+    const a = await wsClient(srv, { key: createKey(srv.dataDir, { name: 'env-hoarder' }).key });
+    const vars = (prefix, n) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`${prefix}${i}`, 'v'.repeat(32768)]));
+    const tooBig = /env: the session's variables would take \d+ bytes \(names and values\); a session's take at most 131072 \(128 KiB: every program's start carries them\)/;
+    try {
+      const big = await a.call('session_create', { env: vars('A', 4) });
+      assert.equal(big.isError, true, JSON.stringify(big).slice(0, 200));
+      assert.match(big.content[0].text, tooBig);
+      const sid = (await a.call('session_create', { env: vars('A', 3) })).structuredContent.session_id;
+      const more = await a.call('session_update', { session_id: sid, env: vars('B', 1) });
+      assert.equal(more.isError, true, JSON.stringify(more).slice(0, 200));
+      assert.match(more.content[0].text, tooBig);
+      assert.equal((await a.call('session_update', { session_id: sid, env: vars('A', 3) })).isError, undefined, 'replacing values keeps the size');
+      const n = await a.call('execute', { session_id: sid, language: 'shell', code: 'env | grep -c "^[AB][0-9]*="' });
+      assert.equal(n.structuredContent?.stdout, "3\n", `the refused update changed nothing: ${JSON.stringify(n).slice(0, 300)}`);
+    } finally {
+      await a.close();
+      await srv.close();
+    }
+  });
+
   // an environment made through 003's API and destroyed another way (session_destroy, its idle end) left
   // its spec (with its env and labels) in the store and in memory, for each one made and destroyed so
   test("003's environment spec goes with its session however it is destroyed", { timeout: 60000 }, async () => {
