@@ -4,7 +4,8 @@
 // whether another key is unaffected.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServe, wsClient, createKey, treePidsMatching, stillAlive, poll, uniqueSleepSeconds, IS_ROOT } from './helpers.mjs';
+import fs from 'node:fs';
+import { startServe, wsClient, createKey, treePidsMatching, stillAlive, poll, uniqueSleepSeconds, IS_ROOT, UNDER_ASAN } from './helpers.mjs';
 
 /** Resolve within ms or fail. */
 function within(ms, what, p) {
@@ -110,6 +111,29 @@ test('stdin past what may wait for a program (1 MiB) is refused at once, not hel
   } finally {
     await a.close();
     await b.close();
+    await srv.close();
+  }
+});
+
+const rssMb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
+
+// make asan's allocator keeps freed memory in its quarantine on purpose: the bound is glibc's
+test('what a burst of large requests made the server allocate goes back to the system once they are done', { timeout: 180000, skip: UNDER_ASAN }, async () => {
+  const srv = await startServe();
+  const a = await wsClient(srv, { key: createKey(srv.dataDir, { name: 'attacker' }).key });
+  try {
+    const sid = (await a.call('session_create', {})).structuredContent.session_id;
+    const base = rssMb(srv.pid);
+    // 32 programs at once, each given 30 MB of code (a comment) that the server holds while they run
+    const code = 'import time\ntime.sleep(10)\n#' + 'x'.repeat(30e6) + '\n';
+    const calls = [];
+    for (let i = 0; i < 32; i++) calls.push(a.call('execute', { session_id: sid, language: 'python', code, timeout_s: 60 }, { timeout: 170000 }));
+    await Promise.all(calls);
+    // before: glibc's mmap threshold had risen to 30 MB, later buffers came from the heap and stayed (1 GB here)
+    const after = await poll(() => { const m = rssMb(srv.pid); return m < base + 64 ? m : null; }, { timeout: 5000, interval: 250 });
+    assert.ok(after, `the server kept ${rssMb(srv.pid) | 0} MB after the burst (${base | 0} MB before)`);
+  } finally {
+    await a.close();
     await srv.close();
   }
 });
