@@ -25,6 +25,7 @@
 #include "../server/base/common.h"
 #include "../server/base/json_out.h"
 #include "../server/base/log.h"
+#include "../server/base/offload.h"
 #include "../server/base/rate.h"
 #include "wsframe.h"
 
@@ -1186,14 +1187,17 @@ static void process_post(struct lws *wsi, struct pss *p)
 {
 	struct stream *st = p->st;
 	json_error_t e;
-	json_t *msg = json_loadb(p->body.data ? p->body.data : "", p->body.len, JSON_DECODE_ANY, &e);
+	/* a large body is parsed off the loop, by the engine (rpc.h): an initialize is never that large,
+	   and one that is not JSON gets the engine's parse error */
+	bool small = p->body.len < SRV_OFFLOAD_MIN;
+	json_t *msg = small ? json_loadb(p->body.data ? p->body.data : "", p->body.len, JSON_DECODE_ANY, &e) : NULL;
 	bool is_init = json_is_object(msg) && json_is_string(json_object_get(msg, "method")) &&
 		       !strcmp(json_string_value(json_object_get(msg, "method")), "initialize");
 	struct session *s = NULL;
 	char ver[32];
 
 	json_decref(msg);
-	if (!msg) {
+	if (small && !msg) {
 		http_stream_error(st, 400, RPC_PARSE_ERROR, "Parse error: the body is not JSON");
 		return;
 	}

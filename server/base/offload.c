@@ -15,6 +15,18 @@ void srv_offload_set(srv_offload_fn run)
 	runner = run;
 }
 
+static void nothing(void *arg)
+{
+}
+
+bool srv_offload_run(void (*work)(void *arg), void (*done)(void *arg), void *arg)
+{
+	if (!runner)
+		return false;
+	runner(work, done ? done : nothing, arg);
+	return true;
+}
+
 /* Is every array and object of j referenced only from j's tree (so no other code can change it)? */
 static bool tree_private(const json_t *j)
 {

@@ -1,8 +1,10 @@
 /**
  * offload.h — large JSON answers written off the loop thread, for every
  * protocol: MCP's JSON-RPC engine (rpc.c) and the REST dialects' answers
- * (transport/http.h's tp_req_json). Turning a many-MiB value into text and
- * freeing it takes milliseconds that every other client would wait for.
+ * (transport/http.h's tp_req_json), and large received texts parsed off it
+ * (rpc.c, srv_offload_run). Turning a many-MiB value into text, text into a
+ * value, and freeing it take milliseconds that every other client would wait
+ * for.
  *
  * A value is written off the loop when its strings (and keys) pass
  * SRV_OFFLOAD_MIN bytes, a runner is set, and every array and object in it
@@ -34,6 +36,14 @@
  */
 typedef void (*srv_offload_fn)(void (*work)(void *arg), void (*done)(void *arg), void *arg);
 void srv_offload_set(srv_offload_fn run);
+
+/**
+ * Run work(arg) on another thread and then done(arg) on the loop thread
+ * (done may be NULL): true when a runner is set (done follows, or both run at
+ * once when the runner cannot queue), false when none is (nothing ran: the
+ * caller does the work itself). Used by rpc.c to parse large texts.
+ */
+bool srv_offload_run(void (*work)(void *arg), void (*done)(void *arg), void *arg);
 
 /**
  * What a value written off the loop became: text holds headroom zero bytes

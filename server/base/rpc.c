@@ -9,6 +9,9 @@
 #include <math.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/queue.h>
+
+#define PARSE_FLAGS (JSON_REJECT_DUPLICATES | JSON_DECODE_ANY)
 
 /*
  * One received text (a message or a batch). Its answers are collected here
@@ -37,6 +40,23 @@ struct srv_req {
 	struct srv_req *prev, *next;
 };
 
+/*
+ * A received text that waits: parsed on another thread (one of at least
+ * SRV_OFFLOAD_MIN bytes), or queued behind one that is. Its own copy of the
+ * bytes, since the transport frees its buffer when srv_conn_receive returns.
+ */
+struct waiting {
+	TAILQ_ENTRY(waiting) link;
+	struct srv_conn *conn;
+	void *ctx;
+	char *data;		/* freed once parsed */
+	size_t len;
+	bool parsing;		/* handed to the runner: only the thread touches data, msg, e */
+	bool parsed;		/* back on the loop: msg (NULL: e says why) */
+	json_t *msg;
+	json_error_t e;
+};
+
 /* A request we sent to the client, waiting for its answer. */
 struct ask {
 	json_int_t id;
@@ -61,6 +81,8 @@ struct srv_conn {
 	json_int_t next_ask_id;
 	int busy;		/* nesting depth of engine entry points */
 	bool input_ended;	/* the client sends nothing more: it cannot answer our requests */
+	TAILQ_HEAD(waiting_list, waiting) waiting;	/* texts in arrival order; only the first is ever parsing */
+	size_t nwaiting, waiting_bytes;
 };
 
 struct srv_conn *srv_conn_new(const struct srv_app *app, const struct tp_ops *ops, void *tp,
@@ -71,12 +93,14 @@ struct srv_conn *srv_conn_new(const struct srv_app *app, const struct tp_ops *op
 	c->ops = ops;
 	c->tp = tp;
 	c->principal = xstrdup(principal);
+	TAILQ_INIT(&c->waiting);
 	return c;
 }
 
 static void conn_maybe_free(struct srv_conn *c)
 {
-	if (!c->closing || c->ninflight || c->busy)
+	/* a text being parsed is still the thread's: wait for it */
+	if (!c->closing || c->ninflight || c->busy || !TAILQ_EMPTY(&c->waiting))
 		return;
 	if (c->app->release)
 		c->app->release(c);
@@ -89,7 +113,7 @@ bool srv_conn_closing(const struct srv_conn *c) { return c->closing; }
 void srv_conn_set_max_inflight(struct srv_conn *c, size_t max) { c->max_inflight = max; }
 void srv_conn_set_max_answer(struct srv_conn *c, size_t max) { c->max_answer = max; }
 size_t srv_conn_max_answer(const struct srv_conn *c) { return c->max_answer; }
-size_t srv_conn_inflight(const struct srv_conn *c) { return c->ninflight; }
+size_t srv_conn_inflight(const struct srv_conn *c) { return c->ninflight + c->nwaiting; }
 const char *srv_conn_principal(const struct srv_conn *c) { return c->principal; }
 
 void srv_conn_set_scope(struct srv_conn *c, const char *scope)
@@ -496,42 +520,150 @@ static void handle_one(struct srv_conn *c, json_t *msg, struct text *t)
 	c->app->request(r, json_string_value(method), params);
 }
 
-void srv_conn_receive(struct srv_conn *c, const char *data, size_t len, void *ctx)
+static void decref_work(void *arg)
+{
+	json_decref(arg);
+}
+
+/*
+ * Answer and dispatch one text: msg (taken) or, when NULL, the parse error e.
+ * big: a text of at least SRV_OFFLOAD_MIN bytes, whose tree is freed off the
+ * loop too (what the app kept of it holds its own references, and jansson's
+ * reference counts are atomic).
+ */
+static void handle_text(struct srv_conn *c, json_t *msg, const json_error_t *e, void *ctx, bool big)
 {
 	struct text *t = xcalloc(1, sizeof(*t));
-	json_error_t e;
-	json_t *msg;
 
 	t->ctx = ctx;
 	t->pending = 1; /* held until every message of the text is dispatched */
-	c->busy++;
 	if (c->closing) {
 		/* nothing is answered any more; the transport still hears done */
-	} else if (!(msg = json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &e))) {
+	} else if (!msg) {
 		struct buf b = BUF_INIT;
-		buf_addf(&b, "Parse error: %s (at byte %d)", e.text, e.position);
+		buf_addf(&b, "Parse error: %s (at byte %d)", e->text, e->position);
 		t->pending++;
 		deliver(c, t, make_error(NULL, RPC_PARSE_ERROR, b.data));
 		buf_release(&b);
+	} else if (!json_is_array(msg)) {
+		handle_one(c, msg, t);
+	} else if (json_array_size(msg) == 0) {
+		t->pending++;
+		deliver(c, t, make_error(NULL, RPC_INVALID_REQUEST, "Invalid Request: empty batch"));
 	} else {
-		if (!json_is_array(msg)) {
-			handle_one(c, msg, t);
-		} else if (json_array_size(msg) == 0) {
-			t->pending++;
-			deliver(c, t, make_error(NULL, RPC_INVALID_REQUEST, "Invalid Request: empty batch"));
-		} else {
-			size_t i;
-			json_t *el;
-			t->array = true;
-			json_array_foreach(msg, i, el) {
-				handle_one(c, el, t);
-				if (c->closing)
-					break;
-			}
+		size_t i;
+		json_t *el;
+		t->array = true;
+		json_array_foreach(msg, i, el) {
+			handle_one(c, el, t);
+			if (c->closing)
+				break;
 		}
-		json_decref(msg);
 	}
+	if (msg && !(big && srv_offload_run(decref_work, NULL, msg)))
+		json_decref(msg);
 	deliver(c, t, NULL);
+}
+
+static void waiting_free(struct srv_conn *c, struct waiting *w)
+{
+	TAILQ_REMOVE(&c->waiting, w, link);
+	c->nwaiting--;
+	c->waiting_bytes -= w->len;
+	free(w->data);
+	free(w);
+}
+
+static void parse_work(void *arg)
+{
+	struct waiting *w = arg;
+
+	w->msg = json_loadb(w->data, w->len, PARSE_FLAGS, &w->e);
+	free(w->data);
+	w->data = NULL;
+}
+
+static void parse_done(void *arg);
+
+/*
+ * Handle the waiting texts in order: a large one goes to the runner and the
+ * rest wait for it; without a runner everything is parsed here.
+ */
+static void waiting_run(struct srv_conn *c)
+{
+	struct waiting *w;
+
+	while ((w = TAILQ_FIRST(&c->waiting))) {
+		if (w->parsing && !w->parsed)
+			return;
+		if (!w->parsing && !c->closing && w->len >= SRV_OFFLOAD_MIN) {
+			w->parsing = true;
+			/* a runner that cannot queue parses at once: parse_done has handled it then */
+			if (srv_offload_run(parse_work, parse_done, w))
+				return;
+			w->parsing = false;
+		}
+		if (!w->parsed && !c->closing)
+			w->msg = json_loadb(w->data, w->len, PARSE_FLAGS, &w->e);
+		json_t *msg = w->msg;
+		json_error_t e = w->e;
+		void *ctx = w->ctx;
+		bool big = w->len >= SRV_OFFLOAD_MIN;
+		waiting_free(c, w); /* first: a text received meanwhile queues behind the rest */
+		handle_text(c, msg, &e, ctx, big);
+	}
+}
+
+static void parse_done(void *arg)
+{
+	struct waiting *w = arg;
+	struct srv_conn *c = w->conn;
+
+	w->parsed = true;
+	c->busy++;
+	waiting_run(c);
+	c->busy--;
+	conn_maybe_free(c);
+}
+
+/* Drop the texts that wait (the connection closes), but not one a thread is parsing. */
+static void waiting_drop(struct srv_conn *c)
+{
+	struct waiting *w, *first = TAILQ_FIRST(&c->waiting);
+
+	while ((w = TAILQ_LAST(&c->waiting, waiting_list)) && !(w == first && w->parsing)) {
+		json_decref(w->msg);
+		waiting_free(c, w);
+	}
+}
+
+void srv_conn_receive(struct srv_conn *c, const char *data, size_t len, void *ctx)
+{
+	c->busy++;
+	if (c->closing || (TAILQ_EMPTY(&c->waiting) && len < SRV_OFFLOAD_MIN)) {
+		json_error_t e;
+		json_t *msg = c->closing ? NULL : json_loadb(data, len, PARSE_FLAGS, &e);
+		handle_text(c, msg, &e, ctx, false);
+	} else if (!TAILQ_EMPTY(&c->waiting) &&
+		   (c->nwaiting >= SRV_WAIT_TEXTS || c->waiting_bytes + len > SRV_WAIT_BYTES)) {
+		/* refused whole, unread: its requests' ids are unknown */
+		struct text *t = xcalloc(1, sizeof(*t));
+		t->ctx = ctx;
+		t->pending = 2;
+		deliver(c, t, make_error(NULL, -32000, "Server busy: too many messages wait for a large one to be parsed"));
+		deliver(c, t, NULL);
+	} else {
+		struct waiting *w = xcalloc(1, sizeof(*w));
+		w->conn = c;
+		w->ctx = ctx;
+		w->data = xmalloc(len ? len : 1);
+		memcpy(w->data, data, len);
+		w->len = len;
+		TAILQ_INSERT_TAIL(&c->waiting, w, link);
+		c->nwaiting++;
+		c->waiting_bytes += len;
+		waiting_run(c);
+	}
 	c->busy--;
 	conn_maybe_free(c);
 }
@@ -600,6 +732,7 @@ void srv_conn_close(struct srv_conn *c)
 		srv_req_cancel(r);
 	}
 	c->closing = true;
+	waiting_drop(c);
 	fail_asks(c); /* their requests finish now; nothing is sent any more */
 	if (c->app->closed)
 		c->app->closed(c);

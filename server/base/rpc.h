@@ -96,7 +96,17 @@ struct srv_conn *srv_conn_new(const struct srv_app *app, const struct tp_ops *op
  * One received JSON text (an object or a batch array) with the transport's
  * context for it. Never fails: errors are answered. ops->done(tp, ctx) follows
  * once all its answers were sent.
+ *
+ * A text of at least SRV_OFFLOAD_MIN bytes is copied and parsed off the loop
+ * thread (offload.h's runner; without one, here), so a client's 60 MB message
+ * freezes no other client; the texts that follow it on the connection wait,
+ * copied, and are handled in arrival order once it is back. At most
+ * SRV_WAIT_TEXTS texts and SRV_WAIT_BYTES bytes wait per connection: a text
+ * past them is refused whole with error -32000 (id null). Texts that wait
+ * count in srv_conn_inflight.
  */
+#define SRV_WAIT_TEXTS 1024
+#define SRV_WAIT_BYTES (128u << 20)
 void srv_conn_receive(struct srv_conn *c, const char *data, size_t len, void *ctx);
 /**
  * The client sends nothing more (stdin's end) but still reads: requests in
@@ -117,7 +127,7 @@ void srv_conn_set_max_inflight(struct srv_conn *c, size_t max);
  */
 void srv_conn_set_max_answer(struct srv_conn *c, size_t max);
 size_t srv_conn_max_answer(const struct srv_conn *c);
-/** Requests in flight (not yet finished). */
+/** Requests in flight (not yet finished), and received texts not yet handled. */
 size_t srv_conn_inflight(const struct srv_conn *c);
 const char *srv_conn_principal(const struct srv_conn *c);
 /**

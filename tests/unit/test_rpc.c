@@ -16,8 +16,12 @@ static int closed_calls, released;
 static int dones;		/* ops->done calls */
 static void *last_ctx;
 
+static void *done_ctx[8];	/* the first contexts done, in order (after done_reset) */
+
 static void fake_done(void *tp, void *ctx)
 {
+	if (dones < 8)
+		done_ctx[dones] = ctx;
 	dones++;
 	last_ctx = ctx;
 }
@@ -93,6 +97,17 @@ static void run_jobs(void)
 		jobs[i].done(jobs[i].arg);
 	}
 	njobs = 0;
+}
+
+/* A text of at least n bytes: a request (id) with method and a long param (taken by the caller: free). */
+static char *big_text(int id, const char *method, size_t n)
+{
+	struct buf b = BUF_INIT;
+	buf_addf(&b, "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"%s\",\"params\":{\"pad\":\"", id, method);
+	for (size_t i = 0; i < n; i++)
+		buf_addch(&b, 'p');
+	buf_add(&b, "\"}}", 3);
+	return buf_detach(&b);
 }
 
 /* A result of n bytes of text. */
@@ -402,7 +417,78 @@ int main(void)
 		   !strcmp(json_string_value(json_object_get(json_object_get(m, "result"), "method")), "hold"),
 		   "max_answer: the app's oversize hook gives the result sent instead (with the method and length)");
 		srv_conn_close(c);
+
+		/* a large text is parsed off the loop; later texts (small ones too) wait and are handled in order */
+		sent = json_array();
+		released = 0;
+		c = srv_conn_new(&app, &fake_tp, NULL, "tester");
+		char *big1 = big_text(1, "nope", 300000);
+		static char small2[] = "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"echo\"}";
+		static char note3[] = "{\"jsonrpc\":\"2.0\",\"method\":\"n\"}";
+		dones = 0;
+		notes = 0;
+		char *tbuf = strdup(big1);
+		srv_conn_receive(c, tbuf, strlen(tbuf), big1);
+		memset(tbuf, 'x', strlen(tbuf)); /* the transport frees its buffer: the engine kept a copy */
+		free(tbuf);
+		srv_conn_receive(c, small2, strlen(small2), small2);
+		srv_conn_receive(c, note3, strlen(note3), note3);
+		ok(njobs == 1 && json_array_size(sent) == 0 && dones == 0 && notes == 0 && srv_conn_inflight(c) == 3,
+		   "a 300 KB text goes to the runner; a small request and a notification after it wait (in flight: 3)");
+		run_jobs();
+		ok(json_array_size(sent) == 2 && json_integer_value(json_object_get(json_array_get(sent, 0), "id")) == 1 &&
+		   err_code(json_array_get(sent, 0)) == RPC_METHOD_NOT_FOUND &&
+		   json_integer_value(json_object_get(json_array_get(sent, 1), "id")) == 2 && notes == 1,
+		   "parsed: the large text is answered first, then the small one, then the notification is seen");
+		ok(dones == 3 && done_ctx[0] == big1 && done_ctx[1] == small2 && done_ctx[2] == note3 &&
+		   srv_conn_inflight(c) == 0, "each text is done once, in arrival order, with its context");
+
+		/* a large text that is not JSON: the parse error comes back from the thread */
+		char *bad = strdup(big1);
+		bad[strlen(bad) - 1] = '{';
+		srv_conn_receive(c, bad, strlen(bad), big1);
+		free(bad);
+		run_jobs();
+		ok(json_array_size(sent) == 3 && err_code(json_array_get(sent, 2)) == RPC_PARSE_ERROR && dones == 4 &&
+		   last_ctx == big1, "a large text that does not parse: -32700, done");
+
+		/* too much waiting behind a large text: refused whole, at once */
+		char *big2 = big_text(4, "nope", 300000);
+		srv_conn_receive(c, big2, strlen(big2), big2);
+		for (int i = 0; i < SRV_WAIT_TEXTS - 1; i++)
+			srv_conn_receive(c, small2, strlen(small2), small2);
+		ok(json_array_size(sent) == 3 && srv_conn_inflight(c) == SRV_WAIT_TEXTS, "texts wait up to SRV_WAIT_TEXTS");
+		srv_conn_receive(c, note3, strlen(note3), note3);
+		m = last();
+		ok(json_array_size(sent) == 4 && err_code(m) == -32000 && json_is_null(json_object_get(m, "id")) &&
+		   last_ctx == note3 && srv_conn_inflight(c) == SRV_WAIT_TEXTS, "one more is refused at once with -32000, done");
+		run_jobs();
+		ok(json_array_size(sent) == 4 + SRV_WAIT_TEXTS && srv_conn_inflight(c) == 0,
+		   "then the waiting ones are all answered");
+		free(big2);
+
+		/* closed while a large text is parsed: freed once it is back; nothing is answered or done after */
+		dones = 0;
+		srv_conn_receive(c, big1, strlen(big1), big1);
+		srv_conn_receive(c, small2, strlen(small2), small2);
+		size_t nsent = json_array_size(sent);
+		srv_conn_close(c);
+		ok(released == 0 && njobs == 1, "closed while a text is parsed: not released yet");
+		run_jobs();
+		ok(released == 1 && json_array_size(sent) == nsent && dones == 0,
+		   "released once the parse is back; no answer, no done (the transport finishes its contexts)");
+
+		/* without a runner a large text is handled at once, as before */
 		srv_offload_set(NULL);
+		released = 0;
+		c = srv_conn_new(&app, &fake_tp, NULL, "tester");
+		srv_conn_receive(c, big1, strlen(big1), big1);
+		ok(njobs == 0 && json_array_size(sent) == nsent + 1 && dones == 1 && srv_conn_inflight(c) == 0,
+		   "no runner: a large text is parsed and answered before receive returns");
+		srv_conn_close(c);
+		ok(released == 1, "and the connection is released at close");
+		free(big1);
+		json_decref(sent);
 		json_decref(bsent);
 
 		json_t *small = json_pack("{s:s, s:[i,i]}", "a", "bc", "n", 1, 2), *big = big_result(300000);
