@@ -143,6 +143,21 @@ void sess_quota_disk_add(struct sess_session *s, uint64_t bytes)
 	s->disk_dirty = true;
 }
 
+void sess_quota_disk_add_hidden(struct sess_session *s, uint64_t bytes)
+{
+	sess_quota_disk_add(s, bytes);
+	s->disk_hidden += bytes;
+}
+
+void sess_quota_disk_reveal(struct sess_session *s, uint64_t bytes, bool gone)
+{
+	bytes = bytes < s->disk_hidden ? bytes : s->disk_hidden;
+	s->disk_hidden -= bytes;
+	if (gone)
+		s->disk_bytes -= bytes < s->disk_bytes ? bytes : s->disk_bytes;
+	s->disk_dirty = true;
+}
+
 /* ---- disk use ------------------------------------------------------------------ */
 
 struct du_item {
@@ -276,7 +291,7 @@ static void du_done(uv_work_t *req, int status)
 	for (size_t i = 0; i < sc->n; i++) {
 		struct sess_session *s = Q.on && status == 0 ? sess_find(Q.reg, sc->items[i].id, NULL) : NULL;
 		if (s) {
-			s->disk_bytes = sc->items[i].bytes;
+			s->disk_bytes = sc->items[i].bytes + s->disk_hidden; /* uploads not yet named: the walk saw none */
 			s->disk_unmeasured = sc->items[i].incomplete;
 			enforce_session(s);
 			size_t k = 0;

@@ -64,6 +64,14 @@ int sess_quota_disk_check(struct sess_registry *reg, struct sess_session *s, con
  * measure the workspace soon (quota.disk_scan_busy). Loop thread only.
  */
 void sess_quota_disk_add(struct sess_session *s, uint64_t bytes);
+/**
+ * The same for bytes written into a file the scan cannot see yet (an upload
+ * still unnamed, O_TMPFILE): they are also added to every measure until
+ * sess_quota_disk_reveal, so a scan that ends meanwhile does not forget them.
+ */
+void sess_quota_disk_add_hidden(struct sess_session *s, uint64_t bytes);
+/** bytes of such a file are now named, so the scan sees them; or, gone, they were dropped with the file. */
+void sess_quota_disk_reveal(struct sess_session *s, uint64_t bytes, bool gone);
 
 /**
  * Executions that are not programs of sessions/run.h (kernel cells) are

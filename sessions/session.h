@@ -78,6 +78,7 @@ struct sess_session {
 	uint64_t cpu_ms;
 	unsigned running;	/* executions in flight */
 	uint64_t disk_bytes;	/* space its workspace takes, as last measured (quota.c) */
+	uint64_t disk_hidden;	/* of it, bytes in files the measure cannot see (unnamed uploads) */
 	uint64_t disk_limit;	/* the most its workspace may take (session_create {disk_mb}); 0: none */
 	bool disk_dirty;	/* written since (an execution ended, a file written): measure it soon */
 	bool disk_unmeasured;	/* the last walk could not see all of it (too deep, too many entries): over quota */

@@ -188,9 +188,11 @@ static void sink_free(struct tool_sink *s)
 		close(s->fd);
 		if (s->tmp[0])
 			unlinkat(s->rootfd, s->tmp, 0); /* not renamed: nothing is left of it */
-		/* nor of what it counted against the limits (there is no call to take bytes back) */
+		/* nor of what it counted against the limits */
 		struct sess_session *ss = sess_find(registry(), s->sid, NULL);
-		if (ss) {
+		if (ss && !s->tmp[0]) {
+			sess_quota_disk_reveal(ss, s->written, true);
+		} else if (ss) {
 			ss->disk_bytes -= ss->disk_bytes < s->written ? ss->disk_bytes : s->written;
 			ss->disk_dirty = true;
 		}
@@ -266,9 +268,12 @@ static void chunk_written(uv_work_t *req, int status)
 		sink_fail(s, e);
 	} else {
 		s->written += len;
-		/* counted as it lands, as file_write counts: the quota scan measures it exactly later */
+		/* counted as it lands, as file_write counts: the quota scan measures it exactly later
+		   (an unnamed file once it has its name: until then each measure adds it) */
 		struct sess_session *ss = sess_find(registry(), s->sid, NULL);
-		if (ss)
+		if (ss && !s->tmp[0])
+			sess_quota_disk_add_hidden(ss, len);
+		else if (ss)
 			sess_quota_disk_add(ss, len);
 	}
 	kick(s);
@@ -370,8 +375,12 @@ static void finish_commit(struct tool_sink *s)
 		   (dfd = sess_ws_open_parent(s->rootfd, rel, true, host->sandbox_uid, host->sandbox_gid, &base,
 					      s->commit_path, &err)) >= 0) {
 		if (!s->tmp[0]) {
-			if (sess_ws_link(s->fd, dfd, base, s->commit_path, &err) == 0)
+			if (sess_ws_link(s->fd, dfd, base, s->commit_path, &err) == 0) {
 				close(steal_fd(s->fd)); /* linked: it stays when the fd closes */
+				struct sess_session *ss = sess_find(registry(), s->sid, NULL);
+				if (ss)
+					sess_quota_disk_reveal(ss, s->written, false); /* the walk sees it now */
+			}
 		} else if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
 			err_setc(&err, ERR_INVALID, 0, "\"%s\" is a directory", s->commit_path);
 		} else if (renameat(s->rootfd, s->tmp, dfd, base) < 0) {

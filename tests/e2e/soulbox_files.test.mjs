@@ -371,6 +371,22 @@ print(json.dumps(json.loads(r.read())['files'][0]['size']))
     assert.deepEqual(await leftovers(srv, alice, sid), []);
   });
 
+  test('a slow upload past disk_limit stops though the disk scan measures the workspace meanwhile', async () => {
+    // the upload's file has no name until it is complete, so the scan (every 2 s while the workspace
+    // is being written) cannot see it: its bytes must survive each measure, or the limit never trips
+    const made = await sb(srv, alice, 'POST', '/api/sandboxes', { name: 'slow-disk', resources: { disk_limit: '16M' } });
+    assert.equal(made.status, 201, made.text);
+    const sid = made.json.sandbox_id;
+    const f = path.join(dir, 'slow.bin');
+    fs.writeFileSync(f, crypto.randomBytes(24 * MB));
+    const r = await run('curl', ['-sS', '--limit-rate', '3M', '-X', 'POST', `${srv.base}/api/files/upload`,
+      '-H', `X-API-Key: ${alice}`, '-F', `sandbox_id=${sid}`, '-F', `file=@${f}`, '-w', '\n%{http_code}']);
+    const at = r.stdout.lastIndexOf('\n');
+    const j = JSON.parse(r.stdout.slice(0, at));
+    assert.equal(j.error?.code, 'RESOURCE_LIMIT_EXCEEDED', r.stdout);
+    assert.deepEqual(await leftovers(srv, alice, sid), []);
+  });
+
   test('a read-only key (sandbox_read) cannot upload; it can download', async () => {
     const made = await sb(srv, alice, 'POST', '/api/auth/api-keys', { name: 'viewer', permissions: ['sandbox_read'] });
     assert.equal(made.status, 201, made.text);
