@@ -845,12 +845,16 @@ static void pool_stop(void)
 
 /* A disk scan kills s's running executions: its cells are, with their kernels (what they write
    goes on otherwise until their timeout, up to the server's longest). */
-static void over_disk(struct sess_session *s, bool session_limit)
+static void over_disk(struct sess_session *s, enum sess_over over)
 {
 	struct kern *k, *next;
 	char why[192];
 
-	if (session_limit)
+	if (over == SESS_OVER_KEY_ENTRIES)
+		snprintf(why, sizeof(why), "killed: this key's workspaces went over its quota of %llu files and "
+			 "directories (quota.inodes); delete files or sessions",
+			 (unsigned long long)sess_registry_config(s->reg)->quota.inodes);
+	else if (over == SESS_OVER_SESSION_DISK)
 		snprintf(why, sizeof(why), "killed: the session's workspace went over its disk limit of %llu MiB "
 			 "(disk_mb); delete files", (unsigned long long)(s->disk_limit >> 20));
 	else

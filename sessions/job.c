@@ -194,6 +194,7 @@ static void job_done(void *arg, struct sess_run_result *res)
 	j->exit = res->exit;
 	j->duration_ms = res->duration_ms;
 	j->over_quota = res->over_quota;
+	j->over_inodes = res->over_inodes;
 	j->over_disk_limit = res->over_disk_limit;
 	j->session_ended = res->session_ended;
 	j->ended_at = wall_ms();

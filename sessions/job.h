@@ -91,6 +91,7 @@ struct sess_job {
 	struct sess_exit exit;
 	uint64_t duration_ms;
 	bool over_quota;		/* killed: its key went over its disk quota (sess_run_result's) */
+	bool over_inodes;		/* ... over its entries (quota.inodes) */
 	bool over_disk_limit;		/* killed: its session went over its own disk limit */
 	const char *session_ended;	/* killed: its session was "stopped" or "destroyed" (static), or NULL */
 	bool server_ending;		/* killed because the server ends: recorded as lost */

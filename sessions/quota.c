@@ -29,6 +29,7 @@ struct tally {
 	struct sess_held mine;
 	uint64_t running;
 	const char *unmeasured;	/* one of its sessions whose workspace could not be measured */
+	uint64_t entries;	/* in its workspaces, as last measured */
 };
 
 static void tally_session(void *arg, struct sess_session *s)
@@ -43,6 +44,7 @@ static void tally_session(void *arg, struct sess_session *s)
 		t->mine.memory_bytes += s->limits.memory_bytes;
 	t->mine.executions += s->running;
 	t->mine.disk_bytes += s->disk_bytes;
+	t->entries += s->disk_entries;
 	if (s->disk_unmeasured)
 		t->unmeasured = s->id;
 }
@@ -68,7 +70,7 @@ int sess_quota_check(struct sess_registry *reg, const char *principal, const str
 				t.mine.snapshots++;
 				t.mine.snapshot_bytes += sn->bytes;
 			}
-	if (add->disk_bytes && q->disk_bytes && t.unmeasured)
+	if (add->disk_bytes && (q->disk_bytes || q->inodes) && t.unmeasured)
 		return err_setc(errp, ERR_LIMIT, 0, "quota: the workspace of session %s cannot be measured (directories nested "
 			       "deeper than %d levels, or more than %u entries), so it counts as over this key's disk "
 			       "quota: remove some", t.unmeasured, DU_MAX_DEPTH, DU_MAX_ENTRIES);
@@ -81,6 +83,10 @@ int sess_quota_check(struct sess_registry *reg, const char *principal, const str
 			       " bytes more would pass its quota of %" PRIu64 " MiB (delete files or sessions)",
 			       t.mine.disk_bytes >> 20, add->disk_bytes, q->disk_bytes >> 20);
 	}
+	if (add->disk_bytes && q->inodes && t.entries >= q->inodes)
+		return err_setc(errp, ERR_LIMIT, 0, "quota: this key's workspaces hold %" PRIu64 " files and directories; "
+			       "its quota is %" PRIu64 " (quota.inodes): delete files or sessions (use is measured every %"
+			       PRIu64 " s)", t.entries, q->inodes, q->disk_scan_s);
 	const char *free_one = "remove one, or ask the operator for a larger quota";
 	const struct quota_field {
 		const char *what;
@@ -158,17 +164,35 @@ void sess_quota_disk_reveal(struct sess_session *s, uint64_t bytes, bool gone)
 	s->disk_dirty = true;
 }
 
+/* What one entry counts for in a measure: its blocks, at least SESS_DISK_ENTRY_BYTES. */
+static uint64_t entry_bytes(const struct stat *st)
+{
+	uint64_t b = (uint64_t)st->st_blocks * 512;
+	return b > SESS_DISK_ENTRY_BYTES ? b : SESS_DISK_ENTRY_BYTES;
+}
+
+void sess_quota_disk_removed(struct sess_session *s, const struct stat *st)
+{
+	uint64_t b = entry_bytes(st);
+
+	s->disk_bytes -= b < s->disk_bytes ? b : s->disk_bytes;
+	if (s->disk_entries)
+		s->disk_entries--;
+	s->disk_dirty = true;
+}
+
 /* ---- disk use ------------------------------------------------------------------ */
 
 struct du_item {
 	char id[64];
 	int fd;			/* the workspace, opened for the walk (which closes it) */
 	uint64_t bytes;
+	uint64_t entries;
 	bool incomplete;	/* the walk met DU_MAX_DEPTH or DU_MAX_ENTRIES */
 };
 
 struct du_walk {
-	uint64_t budget;	/* entries left */
+	uint64_t budget;	/* entries left: DU_MAX_ENTRIES - budget were seen */
 	bool incomplete;
 };
 
@@ -192,14 +216,16 @@ void sess_quota_set_over_hook(sess_quota_over_fn fn)
 }
 
 /* s's running executions are killed: its programs here, the others (kernel cells) by the hook */
-static void stop_over(struct sess_session *s, bool session_limit)
+static void stop_over(struct sess_session *s, enum sess_over why)
 {
-	sess_run_stop_over_quota(s, session_limit);
+	sess_run_stop_over_quota(s, why);
 	if (Q.over)
-		Q.over(s, session_limit);
+		Q.over(s, why);
 }
 
-/* Allocated bytes beneath dfd (which this closes), never following a symlink or leaving it. */
+/* Bytes beneath dfd (which this closes), never following a symlink or leaving it: allocated
+   blocks, each entry counting at least SESS_DISK_ENTRY_BYTES (entry_bytes), also one that
+   vanished while walked. The entries seen are what w's budget lost. */
 static uint64_t du_dir(int dfd, int depth, struct du_walk *w)
 {
 	DIR *d = fdopendir(dfd);
@@ -219,9 +245,11 @@ static uint64_t du_dir(int dfd, int depth, struct du_walk *w)
 			break;
 		}
 		w->budget--;
-		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			total += SESS_DISK_ENTRY_BYTES;
 			continue;
-		total += (uint64_t)st.st_blocks * 512;
+		}
+		total += entry_bytes(&st);
 		if (!S_ISDIR(st.st_mode))
 			continue;
 		if (depth + 1 >= DU_MAX_DEPTH) {
@@ -243,15 +271,23 @@ static void du_run(uv_work_t *req)
 	for (size_t i = 0; i < sc->n; i++) {
 		struct du_walk w = { .budget = DU_MAX_ENTRIES };
 		sc->items[i].bytes = du_dir(sc->items[i].fd, 0, &w);
+		sc->items[i].entries = DU_MAX_ENTRIES - w.budget;
 		sc->items[i].incomplete = w.incomplete;
 		sc->items[i].fd = -1;
 	}
 }
 
+struct stop_key {
+	const char *owner;
+	enum sess_over why;
+};
+
 static void stop_runs(void *arg, struct sess_session *s)
 {
-	if (s->running && !strcmp(s->owner, arg))
-		stop_over(s, false);
+	const struct stop_key *k = arg;
+
+	if (s->running && !strcmp(s->owner, k->owner))
+		stop_over(s, k->why);
 }
 
 /* A session found over its own disk limit while its programs write: they are killed. */
@@ -261,25 +297,34 @@ static void enforce_session(struct sess_session *s)
 		return;
 	log_warn("disk: session %s takes %" PRIu64 " MiB of disk, over its limit of %" PRIu64 " MiB: its %u running "
 		 "executions are killed", s->id, s->disk_bytes >> 20, s->disk_limit >> 20, s->running);
-	stop_over(s, true);
+	stop_over(s, SESS_OVER_SESSION_DISK);
 }
 
-/* A key found over its disk quota while its programs write: they are killed,
-   so what it takes past the quota is what it wrote since the last scan. */
+/* A key found over its disk quota (bytes or entries) while its programs write: they are
+   killed, so what it takes past the quota is what it wrote since the last scan. */
 static void enforce(const char *owner)
 {
 	const struct srv_quota *q = &sess_registry_config(Q.reg)->quota;
 	struct tally t = { .principal = owner };
+	struct stop_key k = { .owner = owner, .why = SESS_OVER_KEY_DISK };
 
-	if (!q->disk_bytes || !sess_quota_applies(owner))
+	if ((!q->disk_bytes && !q->inodes) || !sess_quota_applies(owner))
 		return;
 	sess_foreach(Q.reg, NULL, tally_session, &t);
-	if ((t.mine.disk_bytes < q->disk_bytes && !t.unmeasured) || !t.mine.executions)
+	if (!t.mine.executions)
 		return;
-	log_warn("quota: key %s takes %" PRIu64 " MiB of disk, over its quota of %" PRIu64
-		 " MiB: its %" PRIu64 " running executions are killed", owner, t.mine.disk_bytes >> 20,
-		 q->disk_bytes >> 20, t.mine.executions);
-	sess_foreach(Q.reg, NULL, stop_runs, (void *)owner);
+	if (q->disk_bytes && (t.mine.disk_bytes >= q->disk_bytes || t.unmeasured))
+		log_warn("quota: key %s takes %" PRIu64 " MiB of disk, over its quota of %" PRIu64
+			 " MiB: its %" PRIu64 " running executions are killed", owner, t.mine.disk_bytes >> 20,
+			 q->disk_bytes >> 20, t.mine.executions);
+	else if (q->inodes && (t.entries >= q->inodes || t.unmeasured)) {
+		k.why = SESS_OVER_KEY_ENTRIES;
+		log_warn("quota: key %s holds %" PRIu64 " files and directories, over its quota of %" PRIu64
+			 " (quota.inodes): its %" PRIu64 " running executions are killed", owner, t.entries,
+			 q->inodes, t.mine.executions);
+	} else
+		return;
+	sess_foreach(Q.reg, NULL, stop_runs, &k);
 }
 
 static void du_done(uv_work_t *req, int status)
@@ -292,6 +337,7 @@ static void du_done(uv_work_t *req, int status)
 		struct sess_session *s = Q.on && status == 0 ? sess_find(Q.reg, sc->items[i].id, NULL) : NULL;
 		if (s) {
 			s->disk_bytes = sc->items[i].bytes + s->disk_hidden; /* uploads not yet named: the walk saw none */
+			s->disk_entries = sc->items[i].entries;
 			s->disk_unmeasured = sc->items[i].incomplete;
 			enforce_session(s);
 			size_t k = 0;
@@ -316,8 +362,9 @@ static void du_done(uv_work_t *req, int status)
 static void collect(void *arg, struct sess_session *s)
 {
 	struct du_scan *sc = arg;
+	const struct srv_quota *q = &sess_registry_config(Q.reg)->quota;
 	/* without a key quota, only sessions with a limit of their own need measuring */
-	if (s->wsfd < 0 || (!sess_registry_config(Q.reg)->quota.disk_bytes && !s->disk_limit))
+	if (s->wsfd < 0 || (!q->disk_bytes && !q->inodes && !s->disk_limit))
 		return;
 	/* a new open file, not a dup: a directory stream's offset is shared by dups */
 	int fd = openat(s->wsfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -328,6 +375,7 @@ static void collect(void *arg, struct sess_session *s)
 	snprintf(it->id, sizeof(it->id), "%s", s->id);
 	it->fd = fd;
 	it->bytes = 0;
+	it->entries = 0;
 }
 
 /* Only the workspaces being written: executions running or ended since. */
@@ -372,7 +420,7 @@ void sess_quota_start(struct sess_registry *reg, uv_loop_t *loop)
 	const struct srv_config *cfg = sess_registry_config(reg);
 	const struct srv_quota *q = &cfg->quota;
 	/* measured for the key quota, or for sessions' own limits (limits.disk: some may be asked for) */
-	if ((!q->disk_bytes && !cfg->disk_bytes.def && !cfg->disk_bytes.max) || !q->disk_scan_s)
+	if ((!q->disk_bytes && !q->inodes && !cfg->disk_bytes.def && !cfg->disk_bytes.max) || !q->disk_scan_s)
 		return;
 	Q.reg = reg;
 	Q.on = true;

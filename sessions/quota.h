@@ -7,9 +7,11 @@
  * Administrators and the local user of stdio have no quota. Usage is counted
  * from the registry when asked (one walk of the sessions; snapshots only
  * when a snapshot is asked for), so nothing can drift; only disk use is measured ahead: every disk_scan
- * seconds libuv's pool walks each workspace (du: allocated blocks, no
- * symlink followed, never leaving the workspace) and the loop records the
- * result in the session. A key over its disk quota cannot start executions
+ * seconds libuv's pool walks each workspace (du: allocated blocks, each
+ * entry counting at least SESS_DISK_ENTRY_BYTES, no symlink followed, never
+ * leaving the workspace) and the loop records the result, bytes and entries,
+ * in the session. A key over its disk quota (quota.disk bytes, or
+ * quota.inodes entries summed over its workspaces) cannot start executions
  * or write files until it frees space; nor can a session over its own disk
  * limit (session_create {disk_mb}, sess_session.disk_limit), whatever its
  * key. A scan that finds either over kills the running executions concerned
@@ -20,6 +22,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <uv.h>
 
 #include "session.h"
@@ -72,14 +75,21 @@ void sess_quota_disk_add(struct sess_session *s, uint64_t bytes);
 void sess_quota_disk_add_hidden(struct sess_session *s, uint64_t bytes);
 /** bytes of such a file are now named, so the scan sees them; or, gone, they were dropped with the file. */
 void sess_quota_disk_reveal(struct sess_session *s, uint64_t bytes, bool gone);
+/**
+ * The entry st describes (as lstat saw it just before) was removed from s's
+ * workspace by the server: take off at once what a measure counts for it
+ * (its blocks, at least SESS_DISK_ENTRY_BYTES, and one entry), so a key
+ * over its quota can work again without waiting for the next scan; the
+ * busy scan measures the workspace soon. Loop thread only.
+ */
+void sess_quota_disk_removed(struct sess_session *s, const struct stat *st);
 
 /**
  * Executions that are not programs of sessions/run.h (kernel cells) are
- * killed by fn when a scan kills s's running executions: session_limit, s is
- * over its own disk limit; else its key is over its disk quota. One hook;
- * NULL removes it. Loop thread only.
+ * killed by fn when a scan kills s's running executions, for the reason
+ * why. One hook; NULL removes it. Loop thread only.
  */
-typedef void (*sess_quota_over_fn)(struct sess_session *s, bool session_limit);
+typedef void (*sess_quota_over_fn)(struct sess_session *s, enum sess_over why);
 void sess_quota_set_over_hook(sess_quota_over_fn fn);
 
 /** Measure workspaces every quota.disk_scan_s (nothing if 0). */

@@ -368,15 +368,16 @@ void sess_run_cancel(struct sess_run *r)
 	kill_group(r);
 }
 
-void sess_run_stop_over_quota(struct sess_session *s, bool session_limit)
+void sess_run_stop_over_quota(struct sess_session *s, enum sess_over why)
 {
 	for (struct sess_run *r = s->runs; r; r = r->next) {
 		if (r->finished || r->exited)
 			continue;
-		if (session_limit)
+		if (why == SESS_OVER_SESSION_DISK)
 			r->res.over_disk_limit = true;
 		else
 			r->res.over_quota = true;
+		r->res.over_inodes = why == SESS_OVER_KEY_ENTRIES;
 		kill_group(r);
 	}
 }

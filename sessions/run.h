@@ -55,6 +55,7 @@ struct sess_run_result {
 	bool timed_out;
 	bool cancelled;
 	bool over_quota;	/* killed: its key's workspaces went over the disk quota */
+	bool over_inodes;	/* ... (over_quota set too) over its entries in them, quota.inodes */
 	bool over_disk_limit;	/* killed: its session's workspace went over the session's disk limit */
 	const char *session_ended;	/* killed because its session was "stopped" or "destroyed" (a static
 					   word, sess_run_abort_all's), or NULL */
@@ -95,10 +96,10 @@ void sess_run_cancel(struct sess_run *r);
 
 /**
  * Kill every run of s: its key is over its disk quota (done() runs with
- * over_quota set), or (session_limit) s is over its own disk limit
- * (over_disk_limit set).
+ * over_quota set, and over_inodes if over its entries), or s is over its
+ * own disk limit (over_disk_limit set).
  */
-void sess_run_stop_over_quota(struct sess_session *s, bool session_limit);
+void sess_run_stop_over_quota(struct sess_session *s, enum sess_over why);
 
 /** Most bytes written to a program's stdin that may wait for it to read them
     (the stdin given at its start too: sess_run_start refuses more). */

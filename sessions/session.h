@@ -49,6 +49,17 @@ enum sess_state {
 	SESS_DELETED,
 };
 
+/** The least a directory entry counts for in a workspace's measured disk use (quota.c): a quota
+    in bytes bounds the entries (inodes) too, and an empty file is not free. */
+#define SESS_DISK_ENTRY_BYTES 4096u
+
+/** Why a disk scan kills a session's running executions (quota.h, run.h). */
+enum sess_over {
+	SESS_OVER_KEY_DISK,	/* its key's workspaces take more than quota.disk */
+	SESS_OVER_KEY_ENTRIES,	/* ... hold more entries than quota.inodes */
+	SESS_OVER_SESSION_DISK,	/* its own workspace takes more than its disk limit (disk_mb) */
+};
+
 struct sess_registry;
 struct sess_snap;
 
@@ -77,8 +88,10 @@ struct sess_session {
 	uint64_t executions;
 	uint64_t cpu_ms;
 	unsigned running;	/* executions in flight */
-	uint64_t disk_bytes;	/* space its workspace takes, as last measured (quota.c) */
+	uint64_t disk_bytes;	/* space its workspace takes, as last measured (quota.c): each entry at least
+				   SESS_DISK_ENTRY_BYTES */
 	uint64_t disk_hidden;	/* of it, bytes in files the measure cannot see (unnamed uploads) */
+	uint64_t disk_entries;	/* files, directories, links... in its workspace, as last measured */
 	uint64_t disk_limit;	/* the most its workspace may take (session_create {disk_mb}); 0: none */
 	bool disk_dirty;	/* written since (an execution ended, a file written): measure it soon */
 	bool disk_unmeasured;	/* the last walk could not see all of it (too deep, too many entries): over quota */

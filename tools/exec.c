@@ -173,6 +173,9 @@ json_t *tool_exec_result(const struct tool_exec_outcome *o)
 	}
 	if (o->timed_out)
 		buf_addf(&text, "[timed out after %lld s: killed]", (long long)o->timeout_s);
+	else if (o->over_inodes)
+		buf_addf(&text, "[killed: this key's workspaces went over its quota of %llu files and directories "
+			 "(quota.inodes); delete files or sessions]", (unsigned long long)o->inodes_quota);
 	else if (o->over_quota)
 		buf_addf(&text, "[killed: this key's workspaces went over its disk quota of %llu MiB; delete files "
 			 "or sessions]", (unsigned long long)o->disk_quota_mb);
@@ -228,6 +231,8 @@ static void run_done(void *arg, struct sess_run_result *res)
 		.timed_out = res->timed_out,
 		.over_quota = res->over_quota,
 		.disk_quota_mb = call->env->cfg->quota.disk_bytes >> 20,
+		.over_inodes = res->over_inodes,
+		.inodes_quota = call->env->cfg->quota.inodes,
 		.over_disk_limit = res->over_disk_limit,
 		.disk_limit_mb = st->sess->disk_limit >> 20,
 		.session_ended = res->session_ended,

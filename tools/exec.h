@@ -24,6 +24,8 @@ struct tool_exec_outcome {
 	bool timed_out, cancelled, truncated;
 	bool over_quota;		/* killed: the key went over its disk quota (of disk_quota_mb) */
 	uint64_t disk_quota_mb;
+	bool over_inodes;		/* ... over its entries (of inodes_quota: quota.inodes); over_quota too */
+	uint64_t inodes_quota;
 	bool over_disk_limit;		/* killed: the session went over its own disk limit (of disk_limit_mb) */
 	uint64_t disk_limit_mb;
 	const char *session_ended;	/* killed: its session was "stopped" or "destroyed" (NULL: not) */

@@ -541,12 +541,9 @@ static void file_delete_run_s(struct tool_call *call, struct sess_session *s)
 	} else if (unlinkat(dfd, base, 0) < 0) {
 		tool_fail(call, "file_delete: \"%s\": %s", shown, strerror(errno));
 		return;
-	} else if (S_ISREG(st.st_mode) && st.st_nlink == 1) {
-		/* its blocks are free now: a key over its disk quota can work again at once */
-		uint64_t freed = (uint64_t)st.st_blocks * 512;
-		s->disk_bytes -= freed < s->disk_bytes ? freed : s->disk_bytes;
 	}
-	s->disk_dirty = true;
+	/* what it counted for is free now: a key over its disk quota can work again at once */
+	sess_quota_disk_removed(s, &st);
 	reply_deleted(call, shown, S_ISDIR(st.st_mode));
 }
 

@@ -192,6 +192,8 @@ static json_t *job_final_result(struct tool_call *call, struct sess_job *j, uint
 		.cancelled = j->state == SESS_JOB_CANCELLED,
 		.over_quota = j->over_quota,
 		.disk_quota_mb = call->env->cfg->quota.disk_bytes >> 20,
+		.over_inodes = j->over_inodes,
+		.inodes_quota = call->env->cfg->quota.inodes,
 		.over_disk_limit = j->over_disk_limit,
 		.disk_limit_mb = j->sess->disk_limit >> 20,
 		.session_ended = j->session_ended,

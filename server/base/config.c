@@ -32,6 +32,7 @@ void srv_config_defaults(struct srv_config *cfg)
 		.terminals = 32,
 		.displays = 4,
 		.disk_bytes = 20ull << 30,
+		.inodes = 1000000,
 		.disk_scan_s = 30,
 		.disk_scan_busy_s = 2,
 		.server_executions = 1024,
@@ -284,6 +285,7 @@ static const struct scalar_key quotas[] = {
 	{ "terminals", QUOTA(terminals), NULL, 0, 0, NULL },
 	{ "displays", QUOTA(displays), NULL, 0, 0, NULL },
 	{ "disk", QUOTA(disk_bytes), SIZE, 0, 0, NULL },
+	{ "inodes", QUOTA(inodes), NULL, 0, 0, NULL },
 	{ "disk_scan", QUOTA(disk_scan_s), DURATION, 0, 0, NULL },
 	{ "disk_scan_busy", QUOTA(disk_scan_busy_s), DURATION, 0, 0, NULL },
 	{ "server_executions", QUOTA(server_executions), NULL, 0, 0, NULL },
@@ -507,7 +509,7 @@ int srv_config_apply_json(struct srv_config *cfg, json_t *obj, struct err **errp
 				const struct scalar_key *q = scalar_find(quotas, ARRAY_SIZE(quotas), qk);
 				if (!q)
 					return err_set(errp, 0, "config: quota: unknown quota \"%s\" (expected sessions, "
-								"memory, executions, snapshots, snapshot_disk, job_memory, terminals, displays, disk, disk_scan, disk_scan_busy, "
+								"memory, executions, snapshots, snapshot_disk, job_memory, terminals, displays, disk, inodes, disk_scan, disk_scan_busy, "
 								"server_executions, server_terminals, keys, cpus, templates, template_bytes)", qk);
 				if (scalar_apply(q, &cfg->quota, qv, errp) < 0)
 					return -1;

@@ -34,6 +34,7 @@ struct srv_quota {
 	uint64_t terminals;		/* terminals kept over its sessions (each a screen and its output) */
 	uint64_t displays;		/* virtual displays running (each an Xvfb and a framebuffer) */
 	uint64_t disk_bytes;		/* space its sessions' workspaces take on the host disk */
+	uint64_t inodes;		/* entries (files, directories, links...) in its sessions' workspaces */
 	uint64_t disk_scan_s;		/* how often workspaces are measured */
 	uint64_t disk_scan_busy_s;	/* how often those being written (running executions) are */
 	uint64_t server_executions;	/* executions running at once on the whole server, for everyone */
