@@ -1211,7 +1211,10 @@ static void process_post(struct lws *wsi, struct pss *p)
 		snprintf(st->session_hdr, sizeof(st->session_hdr), "%s", s->id);
 	} else {
 		if (!p->session_id[0]) {
-			http_stream_error(st, 400, RPC_INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required");
+			http_stream_error(st, 400, RPC_INVALID_REQUEST,
+					  small ? "Bad Request: Mcp-Session-Id header is required"
+						: "Bad Request: Mcp-Session-Id header is required (an initialize "
+						  "request must be under 256 KiB)");
 			return;
 		}
 		s = session_find(p->session_id);

@@ -763,9 +763,15 @@ describe('requests received in pieces', () => {
       assert.equal((await httpRequest(srv, { method: 'GET', path: '/healthz' })).status, 200);
       for (const r of held) r.s.destroy();
       await sleep(300);
-      const big = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'x'.repeat(3 * 1024 * 1024), version: '1' } } };
-      const r = await httpRequest(srv, { headers: { Authorization: `Bearer ${srv.key}`, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' }, body: big });
+      const hdrs = { Authorization: `Bearer ${srv.key}`, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' };
+      const init = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'x', version: '1' } } };
+      const sessionId = (await httpRequest(srv, { headers: hdrs, body: init })).headers['mcp-session-id'];
+      assert.ok(sessionId);
+      // a 3 MB request (parsed off the loop) fits the budget again
+      const big = { jsonrpc: '2.0', id: 2, method: 'ping', params: { _meta: { pad: 'x'.repeat(3 * 1024 * 1024) } } };
+      const r = await httpRequest(srv, { headers: { ...hdrs, 'Mcp-Session-Id': sessionId }, body: big });
       assert.equal(r.status, 200, r.text.slice(0, 200));
+      assert.match(r.text, /"id":2,"result":\{\}/);
     } finally {
       for (const r of held) r.s.destroy();
       await srv.close();
