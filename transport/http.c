@@ -953,6 +953,42 @@ static const struct tp_ops ws_ops = {
 	.headroom = TP_HEADROOM,
 };
 
+/* Read w's client again when neither its replies nor its texts waiting to be parsed hold it back. */
+static void ws_update_reading(struct wsconn *w)
+{
+	if (w->c)
+		wsc_pause(w->c, w->paused || w->held);
+}
+
+static void unhold_tick(uv_timer_t *t)
+{
+	struct wsconn *w;
+	LIST_FOREACH(w, &H.wss, link) {
+		if (w->held && srv_conn_waiting_bytes(w->conn) <= SRV_WAIT_BYTES / 4) {
+			w->held = false;
+			H.nheld--;
+			ws_update_reading(w);
+		}
+	}
+	if (!H.nheld)
+		uv_timer_stop(t);
+}
+
+/*
+ * Texts wait on w for a large one to be parsed (rpc.h): past half of what may
+ * wait, w's client is not read until they are down to a quarter, rather than
+ * have its later messages refused.
+ */
+static void ws_hold_if_waiting(struct wsconn *w)
+{
+	if (w->held || !w->c || srv_conn_waiting_bytes(w->conn) <= SRV_WAIT_BYTES / 2)
+		return;
+	w->held = true;
+	if (!H.nheld++)
+		uv_timer_start(&H.unhold, unhold_tick, 20, 20);
+	ws_update_reading(w);
+}
+
 /* A piece of a request message: to the engine once whole (binary frames are taken as text). */
 static void ws_receive(void *user, const char *in, size_t len, bool binary, bool final)
 {
@@ -972,6 +1008,7 @@ static void ws_receive(void *user, const char *in, size_t len, bool binary, bool
 	}
 	srv_conn_receive(w->conn, w->body.data, w->body.len, NULL);
 	body_release(&w->body);
+	ws_hold_if_waiting(w);
 }
 
 static void ws_drained(void *user)
@@ -979,7 +1016,7 @@ static void ws_drained(void *user)
 	struct wsconn *w = user;
 	if (w->paused) {
 		w->paused = false;
-		wsc_pause(w->c, false);
+		ws_update_reading(w);
 	}
 }
 
@@ -988,6 +1025,8 @@ static void ws_closed(void *user)
 	struct wsconn *w = user;
 	w->c = NULL;
 	H.nws--;
+	if (w->held)
+		H.nheld--;
 	LIST_REMOVE(w, link);
 	srv_conn_close(w->conn); /* the engine will not call us again */
 	body_release(&w->body);
@@ -1737,6 +1776,8 @@ int tp_http_start(uv_loop_t *loop, const struct srv_app *app, const struct tp_ht
 		return err_set(errp, 0, "cannot listen on %s:%d (in use, or not an address of this host)", o->host,
 			       o->port);
 	}
+	uv_timer_init(loop, &H.unhold);
+	uv_unref((uv_handle_t *)&H.unhold);
 	uv_timer_init(loop, &H.hangup);
 	uv_timer_start(&H.hangup, hangup_tick, 100, 100);
 	uv_unref((uv_handle_t *)&H.hangup);
@@ -1795,6 +1836,8 @@ void tp_http_stop(void)
 	uv_close((uv_handle_t *)&H.sweep, NULL);
 	uv_timer_stop(&H.hangup);
 	uv_close((uv_handle_t *)&H.hangup, NULL);
+	uv_timer_stop(&H.unhold);
+	uv_close((uv_handle_t *)&H.unhold, NULL);
 	wsc_close_all();
 	lws_context_destroy(H.ctx); /* closes every connection; handles drain on the loop */
 	H.ctx = NULL;

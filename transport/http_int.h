@@ -105,6 +105,7 @@ struct wsconn {
 	char principal[PRINCIPAL_MAX];
 	struct buf body;		/* the message being received (counted in H.receiving) */
 	bool paused;			/* not reading requests: QUEUE_PAUSE bytes wait for the client */
+	bool held;			/* not reading requests: half of SRV_WAIT_BYTES wait to be parsed */
 	bool overflow;			/* QUEUE_MAX bytes waited, or the client stalled: closed */
 	uint64_t paused_at;		/* when it was paused */
 	LIST_ENTRY(wsconn) link;
@@ -138,6 +139,8 @@ struct http_state {
 	unsigned nsessions, nws;
 	uv_timer_t sweep;
 	uv_timer_t hangup;		/* notices clients that left an event stream */
+	uv_timer_t unhold;		/* resumes WebSockets held while their texts wait to be parsed */
+	unsigned nheld;
 	bool draining;
 	bool stopping;
 	unsigned conns, unauth;		/* accepted client connections; of them, not yet authenticated */

@@ -114,6 +114,7 @@ void srv_conn_set_max_inflight(struct srv_conn *c, size_t max) { c->max_inflight
 void srv_conn_set_max_answer(struct srv_conn *c, size_t max) { c->max_answer = max; }
 size_t srv_conn_max_answer(const struct srv_conn *c) { return c->max_answer; }
 size_t srv_conn_inflight(const struct srv_conn *c) { return c->ninflight + c->nwaiting; }
+size_t srv_conn_waiting_bytes(const struct srv_conn *c) { return c->waiting_bytes; }
 const char *srv_conn_principal(const struct srv_conn *c) { return c->principal; }
 
 void srv_conn_set_scope(struct srv_conn *c, const char *scope)
