@@ -917,13 +917,20 @@ static bool ws_admit(struct wsconn *w, size_t len)
 	return false;
 }
 
+/* Read w's client only when neither its replies nor its texts waiting to be parsed hold it back. */
+static void ws_update_reading(struct wsconn *w)
+{
+	if (w->c)
+		wsc_pause(w->c, w->paused || w->held);
+}
+
 /* Past QUEUE_PAUSE bytes waiting (wsc_send said so), w's further requests are not read until they drain. */
 static void ws_pause(struct wsconn *w)
 {
 	if (!w->paused && w->c) {
 		w->paused = true;
 		w->paused_at = now_ms();
-		wsc_pause(w->c, true);
+		ws_update_reading(w);
 	}
 }
 
@@ -952,13 +959,6 @@ static const struct tp_ops ws_ops = {
 	.send_buf = ws_send_buf,
 	.headroom = TP_HEADROOM,
 };
-
-/* Read w's client again when neither its replies nor its texts waiting to be parsed hold it back. */
-static void ws_update_reading(struct wsconn *w)
-{
-	if (w->c)
-		wsc_pause(w->c, w->paused || w->held);
-}
 
 static void unhold_tick(uv_timer_t *t)
 {

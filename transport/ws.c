@@ -430,6 +430,16 @@ struct wsc *wsc_open(uv_loop_t *loop, int fd, const struct buf *head, uint64_t m
 	return c->state == WS_GONE ? NULL : c;
 }
 
+/* After a send: false (and drained due later) when what waits is over the budget. */
+static bool under_budget(struct wsc *c)
+{
+	if (c->held > c->budget) {
+		c->full = true;
+		return false;
+	}
+	return true;
+}
+
 bool wsc_send(struct wsc *c, const void *data, size_t len, bool binary, bool final)
 {
 	if (c->state != WS_OPEN)
@@ -440,11 +450,7 @@ bool wsc_send(struct wsc *c, const void *data, size_t len, bool binary, bool fin
 		if (!put(c, op, data, len, final, NULL))
 			return false;
 	}
-	if (c->held > c->budget) {
-		c->full = true;
-		return false;
-	}
-	return true;
+	return under_budget(c);
 }
 
 bool wsc_send_buf(struct wsc *c, struct buf *b, size_t off, bool binary)
@@ -455,13 +461,7 @@ bool wsc_send_buf(struct wsc *c, struct buf *b, size_t off, bool binary)
 	}
 	size_t len = b->len - off;
 	char *block = buf_detach(b);
-	if (!put(c, binary ? WSF_BINARY : WSF_TEXT, block + off, len, true, block))
-		return false;
-	if (c->held > c->budget) {
-		c->full = true;
-		return false;
-	}
-	return true;
+	return put(c, binary ? WSF_BINARY : WSF_TEXT, block + off, len, true, block) && under_budget(c);
 }
 
 size_t wsc_queued(const struct wsc *c)

@@ -194,7 +194,8 @@ describe('WebSocket frames from a hostile client', () => {
     const rss = () => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${serve.pid}/status`, 'utf8'))[1]) * 1024;
     const before0 = rss();
     const ping = frame(9, Buffer.alloc(125, 1));
-    for (let i = 0; i < 20; i++) ws.sock.write(Buffer.concat(Array(5000).fill(ping))); // ~13 MB of pings
+    // ~40 MB of pings: their 300k pongs would hold over 60 MB of the server's memory if each were queued
+    for (let i = 0; i < 60; i++) ws.sock.write(Buffer.concat(Array(5000).fill(ping)));
     await new Promise((r) => setTimeout(r, 1500));
     const grown = rss() - before0;
     assert.ok(grown < 16 << 20, `the server grew by ${grown} bytes`);
