@@ -964,7 +964,7 @@ static void unhold_tick(uv_timer_t *t)
 {
 	struct wsconn *w;
 	LIST_FOREACH(w, &H.wss, link) {
-		if (w->held && srv_conn_waiting_bytes(w->conn) <= SRV_WAIT_BYTES / 4) {
+		if (w->held && srv_conn_may_resume(w->conn)) {
 			w->held = false;
 			H.nheld--;
 			ws_update_reading(w);
@@ -976,12 +976,12 @@ static void unhold_tick(uv_timer_t *t)
 
 /*
  * Texts wait on w for a large one to be parsed (rpc.h): past half of what may
- * wait, w's client is not read until they are down to a quarter, rather than
- * have its later messages refused.
+ * wait (texts or bytes), w's client is not read until they are down to a
+ * quarter, rather than have its later messages refused.
  */
 static void ws_hold_if_waiting(struct wsconn *w)
 {
-	if (w->held || !w->c || srv_conn_waiting_bytes(w->conn) <= SRV_WAIT_BYTES / 2)
+	if (w->held || !w->c || !srv_conn_hold(w->conn))
 		return;
 	w->held = true;
 	if (!H.nheld++)

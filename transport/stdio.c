@@ -15,6 +15,9 @@ struct stdio_tp {
 	struct buf in;			/* bytes not yet split into lines */
 	bool discarding;		/* inside an over-long line: drop to its newline */
 	bool eof;
+	bool held;			/* too many texts wait to be parsed (rpc.h): stdin is not read */
+	uv_timer_t unhold;		/* while held: whether they are down to a quarter */
+	bool unhold_open;
 
 	uv_handle_type in_type;
 	union {
@@ -106,11 +109,15 @@ static const struct tp_ops stdio_ops = {
 	.send_buf = stdio_send_buf,
 };
 
+static void hold(void);
+
+/* Take len more bytes of stdin and hand on its lines, up to a hold (the rest stays in tp.in). */
 static void feed(const char *data, size_t len)
 {
-	buf_add(&tp.in, data, len);
+	if (len)
+		buf_add(&tp.in, data, len);
 	size_t start = 0;
-	for (;;) {
+	while (tp.in.len > start) {
 		char *nl = memchr(tp.in.data + start, '\n', tp.in.len - start);
 		if (!nl)
 			break;
@@ -125,11 +132,14 @@ static void feed(const char *data, size_t len)
 			size_t k = 0;
 			while (k < n && (line[k] == ' ' || line[k] == '\t'))
 				k++;
-			if (k < n)
+			if (k < n) {
 				srv_conn_receive(tp.conn, line, n, NULL);
+				if (tp.conn && srv_conn_hold(tp.conn))
+					hold();
+			}
 		}
 		start = end + 1;
-		if (!tp.conn || tp.eof)
+		if (!tp.conn || tp.eof || tp.held)
 			break;
 	}
 	buf_consume(&tp.in, start);
@@ -246,6 +256,55 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 	input_ended();
 }
 
+static void fs_read_cb(uv_fs_t *req);
+
+/* Read on in a regular file on stdin; false when the read could not start (its end, then). */
+static bool read_file_on(void)
+{
+	uv_buf_t b = uv_buf_init(tp.fs_buf, sizeof(tp.fs_buf));
+	return uv_fs_read(tp.loop, &tp.fs_req, STDIN_FILENO, &b, 1, tp.fs_off, fs_read_cb) == 0;
+}
+
+/*
+ * Texts wait for a large one to be parsed (rpc.h): rather than have the
+ * client's later messages refused past the bound, stdin is not read until
+ * they are down to a quarter; the lines already read stay in tp.in. A pipe
+ * or terminal stops reading here; a file's next read is not asked for
+ * (fs_read_cb).
+ */
+static void unhold_tick(uv_timer_t *t);
+
+static void hold(void)
+{
+	tp.held = true;
+	if (tp.in_open)
+		uv_read_stop((uv_stream_t *)&tp.in_h);
+	if (!tp.unhold_open) {
+		uv_timer_init(tp.loop, &tp.unhold);
+		tp.unhold_open = true;
+	}
+	uv_timer_start(&tp.unhold, unhold_tick, 20, 20);
+}
+
+static void unhold_tick(uv_timer_t *t)
+{
+	if (tp.conn && !srv_conn_may_resume(tp.conn))
+		return;
+	uv_timer_stop(t);
+	tp.held = false;
+	if (!tp.conn)
+		return;
+	feed(NULL, 0); /* what was read before the hold */
+	if (tp.held || !tp.conn || tp.eof)
+		return;
+	if (tp.in_type == UV_FILE) {
+		if (!read_file_on())
+			input_ended();
+	} else if (tp.in_open) {
+		uv_read_start((uv_stream_t *)&tp.in_h, alloc_cb, read_cb);
+	}
+}
+
 static void fs_read_cb(uv_fs_t *req)
 {
 	ssize_t n = req->result;
@@ -253,10 +312,7 @@ static void fs_read_cb(uv_fs_t *req)
 	if (n > 0) {
 		tp.fs_off += n;
 		feed(tp.fs_buf, (size_t)n);
-		if (tp.eof)
-			return;
-		uv_buf_t b = uv_buf_init(tp.fs_buf, sizeof(tp.fs_buf));
-		if (uv_fs_read(tp.loop, &tp.fs_req, STDIN_FILENO, &b, 1, tp.fs_off, fs_read_cb) == 0)
+		if (tp.eof || tp.held || read_file_on())
 			return;
 	} else if (n < 0) {
 		log_warn("stdin: %s", uv_strerror((int)n));
@@ -330,6 +386,10 @@ void tp_stdio_stop(void)
 	if (tp.drain_open) {
 		tp.drain_open = false;
 		uv_close((uv_handle_t *)&tp.drain, NULL);
+	}
+	if (tp.unhold_open) {
+		tp.unhold_open = false;
+		uv_close((uv_handle_t *)&tp.unhold, NULL);
 	}
 	if (tp.gone_open) {
 		tp.gone_open = false;

@@ -114,7 +114,16 @@ void srv_conn_set_max_inflight(struct srv_conn *c, size_t max) { c->max_inflight
 void srv_conn_set_max_answer(struct srv_conn *c, size_t max) { c->max_answer = max; }
 size_t srv_conn_max_answer(const struct srv_conn *c) { return c->max_answer; }
 size_t srv_conn_inflight(const struct srv_conn *c) { return c->ninflight + c->nwaiting; }
-size_t srv_conn_waiting_bytes(const struct srv_conn *c) { return c->waiting_bytes; }
+
+bool srv_conn_hold(const struct srv_conn *c)
+{
+	return c->nwaiting > SRV_WAIT_TEXTS / 2 || c->waiting_bytes > SRV_WAIT_BYTES / 2;
+}
+
+bool srv_conn_may_resume(const struct srv_conn *c)
+{
+	return c->nwaiting <= SRV_WAIT_TEXTS / 4 && c->waiting_bytes <= SRV_WAIT_BYTES / 4;
+}
 const char *srv_conn_principal(const struct srv_conn *c) { return c->principal; }
 
 void srv_conn_set_scope(struct srv_conn *c, const char *scope)

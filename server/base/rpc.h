@@ -103,8 +103,9 @@ struct srv_conn *srv_conn_new(const struct srv_app *app, const struct tp_ops *op
  * copied, and are handled in arrival order once it is back. At most
  * SRV_WAIT_TEXTS texts and SRV_WAIT_BYTES bytes wait per connection: a text
  * past them is refused whole with error -32000 (id null). A transport that
- * can stop reading its client stops past half of them
- * (srv_conn_waiting_bytes), so that the refusal is only for clients it cannot
+ * can stop reading its client (stdio, a WebSocket) stops past half of either
+ * bound and reads again once both are down to a quarter (srv_conn_hold,
+ * srv_conn_may_resume), so that the refusal is only for clients it cannot
  * hold back. Texts that wait count in srv_conn_inflight.
  */
 #define SRV_WAIT_TEXTS 1024
@@ -132,7 +133,10 @@ size_t srv_conn_max_answer(const struct srv_conn *c);
 /** Requests in flight (not yet finished), and received texts not yet handled. */
 size_t srv_conn_inflight(const struct srv_conn *c);
 /** Bytes of the texts waiting on c for a large one to be parsed (srv_conn_receive). */
-size_t srv_conn_waiting_bytes(const struct srv_conn *c);
+/** Whether c's transport should stop reading its client: more than half of SRV_WAIT_TEXTS or SRV_WAIT_BYTES wait. */
+bool srv_conn_hold(const struct srv_conn *c);
+/** Whether a client held back may be read again: at most a quarter of both bounds wait. */
+bool srv_conn_may_resume(const struct srv_conn *c);
 const char *srv_conn_principal(const struct srv_conn *c);
 /**
  * A connection scoped to one resource (an MCP endpoint bound to one session):
