@@ -43,9 +43,9 @@ int snap_materialize(struct snap_store *st, const char *commit_hex, const char *
 }
 
 int snap_diff(struct snap_store *st, const char *from_hex, const char *to_hex,
-	      const char *workspace_dir, json_t **out, struct err **errp)
+	      const char *workspace_dir, uint64_t max_memory, json_t **out, struct err **errp)
 {
-	return E->diff(st, from_hex, to_hex, workspace_dir, out, errp);
+	return E->diff(st, from_hex, to_hex, workspace_dir, max_memory, out, errp);
 }
 
 int snap_delete(struct snap_store *st, const char *snapshot_id, struct err **errp)

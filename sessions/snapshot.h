@@ -123,14 +123,28 @@ int snap_materialize(struct snap_store *st, const char *commit_hex, const char *
  * workspace_dir when to_hex is NULL (every file is read and hashed). *out:
  * {"added":[{path,lines}], "modified":[{path,added_lines,deleted_lines}],
  *  "deleted":[{path,lines}]}, paths sorted. Binary files (a NUL in the first
- * 8000 bytes) and files over 32 MiB have 0 lines and "binary":true; only
- * their size and first 8000 bytes are read (text files up to 32 MiB are
- * read whole, both sides of a modified one). A change
- * of the executable bit or of the file type alone is listed under modified
- * with "old_mode"/"new_mode" (git's octal modes as strings).
+ * 8000 bytes) have 0 lines and "binary":true; only their first 8000 bytes are
+ * read. Added and deleted files have their lines counted through a 64 KiB
+ * buffer. A modified file's two versions are held for the line diff only
+ * while both, with 192 bytes per line for libgit2's records, take at most
+ * max_memory (0: SNAP_DIFF_MEMORY); past it, reading stops and the entry has
+ * "too_large":true, "old_size", "new_size" and "reason" instead of line
+ * counts. So the memory of a diff is bounded by max_memory, whatever the files
+ * hold. A change of the executable bit or of the file type alone is listed
+ * under modified with "old_mode"/"new_mode" (git's octal modes as strings),
+ * 0 lines, no content read. At most SNAP_DIFF_LIST changes are listed, their
+ * paths at most SNAP_DIFF_LIST_BYTES together (the first in path order); when
+ * some are left out (not read either), "truncated":true and
+ * "total":{added,modified,deleted} counts them all.
  */
 int snap_diff(struct snap_store *st, const char *from_hex, const char *to_hex,
-	      const char *workspace_dir, json_t **out, struct err **errp);
+	      const char *workspace_dir, uint64_t max_memory, json_t **out, struct err **errp);
+
+/* What one line diff may take by default (config diff_memory). */
+#define SNAP_DIFF_MEMORY (64ull << 20)
+/* The changes a diff lists at most, and the bytes of their paths together */
+#define SNAP_DIFF_LIST 10000u
+#define SNAP_DIFF_LIST_BYTES (1u << 20)
 
 /** Remove refs/snapshots/<snapshot_id> (ENOENT if unknown). Objects stay until snap_gc(). */
 int snap_delete(struct snap_store *st, const char *snapshot_id, struct err **errp);

@@ -253,7 +253,7 @@ int snapi_restore(struct snap_store *st, const char *commit_hex, const char *wor
 		  const char *index_path, struct err **errp);
 int snapi_materialize(struct snap_store *st, const char *commit_hex, const char *dest_dir, struct err **errp);
 int snapi_diff(struct snap_store *st, const char *from_hex, const char *to_hex,
-	       const char *workspace_dir, json_t **out, struct err **errp);
+	       const char *workspace_dir, uint64_t max_memory, json_t **out, struct err **errp);
 int snapi_delete(struct snap_store *st, const char *snapshot_id, struct err **errp);
 int snapi_gc(struct snap_store *st, struct err **errp);
 int snapi_verify(struct snap_store *st, uint64_t *refs, uint64_t *objects, struct err **errp);

@@ -22,8 +22,6 @@
 
 #include "../server/base/banned.h"
 
-#define DIFF_MAX (32u << 20)
-
 /* ---- snap_restore / snap_materialize ------------------------------------ */
 
 struct rst {
@@ -624,39 +622,101 @@ struct dctx {
 	git_repository *repo;
 	git_odb *odb;
 	int rootfd;		/* the live workspace, or -1 */
+	uint64_t max_memory;	/* what one line diff may take: both versions and libgit2's records */
 	struct err **errp;
 };
 
+/* How much of a side is read: its size only; its lines counted through a small buffer; it held whole. */
+enum side_read { SIDE_SIZE, SIDE_COUNT, SIDE_HOLD };
+
 struct content {
 	char *owned;
-	const char *p;
+	const char *p;		/* held (SIDE_HOLD): n bytes */
 	size_t n;
-	bool too_big, binary;
+	uint64_t size;		/* the file's size */
+	uint64_t lines;		/* newlines, and a last line without one */
+	bool too_large, binary;
 };
 
-/* Fill c->owned from a stream of size bytes, stopping after the first 8000 if they hold a NUL. */
-static int read_content(struct content *c, uint64_t size, ssize_t (*rd)(void *, void *, size_t, struct err **),
-			void *src, struct err **errp)
+/*
+ * libgit2 1.5's xdiff keeps about 160 bytes per line of either version
+ * (measured: 58 for empty lines, up to 166 for short unique ones), so a line
+ * diff takes the versions' bytes and this per line; no more than
+ * max_memory of it is let in.
+ */
+#define DIFF_LINE_COST 192u
+#define DIFF_PROBE 8000u	/* a NUL in the first 8000 bytes: binary, as git decides */
+#define DIFF_PIECE (64u << 10)
+
+static uint64_t content_cost(const struct content *c)
 {
-	c->owned = xmalloc((size_t)size + 1);
-	while (c->n < size) {
-		size_t want = (size_t)size - c->n;
-		if (c->n < 8000 && want > 8000 - c->n)
-			want = 8000 - c->n;	/* the probe first */
-		ssize_t k = rd(src, c->owned + c->n, want, errp);
-		if (k < 0)
-			return -1;
-		if (k == 0)
+	return c->n + (c->lines + 1) * DIFF_LINE_COST;
+}
+
+static uint64_t newlines(const char *p, size_t n)
+{
+	uint64_t k = 0;
+	for (const char *end = p + n; (p = memchr(p, '\n', (size_t)(end - p))); p++)
+		k++;
+	return k;
+}
+
+/*
+ * Read size bytes of a side: the first DIFF_PROBE (a NUL: binary, nothing
+ * more read), then the rest, counting lines. SIDE_HOLD keeps it whole while
+ * its cost (content_cost) stays within budget, else stops as too_large (one
+ * larger than budget is known so from its size: only the probe is read);
+ * SIDE_COUNT streams it through DIFF_PIECE bytes.
+ */
+static int read_content(struct content *c, uint64_t size, ssize_t (*rd)(void *, void *, size_t, struct err **),
+			void *src, enum side_read how, uint64_t budget, struct err **errp)
+{
+	bool keep = how == SIDE_HOLD && size < budget && budget - size >= DIFF_LINE_COST;
+	size_t cap = keep ? (size_t)size + 1 : DIFF_PIECE;
+	char *buf = xmalloc(cap);
+	uint64_t seen = 0;
+	char last = '\n';
+	int rc = 0;
+
+	c->size = size;
+	c->too_large = how == SIDE_HOLD && !keep;
+	while (seen < size) {
+		size_t at = keep ? (size_t)seen : 0;
+		/* in pieces also when kept: the lines are counted before more is read */
+		size_t want = size - seen < DIFF_PIECE ? (size_t)(size - seen) : DIFF_PIECE;
+		if (seen < DIFF_PROBE && want > DIFF_PROBE - seen)
+			want = DIFF_PROBE - (size_t)seen;	/* the probe first */
+		ssize_t k = rd(src, buf + at, want, errp);
+		if (k <= 0) {
+			rc = k < 0 ? -1 : 0;
 			break;
-		bool had_probe = c->n >= 8000;
-		c->n += (size_t)k;
-		if (!had_probe && memchr(c->owned, 0, c->n < 8000 ? c->n : 8000)) {
+		}
+		bool probing = seen < DIFF_PROBE;
+		c->lines += newlines(buf + at, (size_t)k);
+		last = buf[at + (size_t)k - 1];
+		seen += (uint64_t)k;
+		if (probing && memchr(buf + at, 0, (size_t)k)) {
 			c->binary = true;
+			c->too_large = false;
+			break;
+		}
+		if (c->too_large && seen >= DIFF_PROBE)
+			break;
+		if (keep && seen + (c->lines + 1) * DIFF_LINE_COST > budget) {
+			c->too_large = true;	/* too many lines */
 			break;
 		}
 	}
-	c->p = c->owned;
-	return 0;
+	if (last != '\n')
+		c->lines++;
+	if (keep && rc == 0 && !c->binary && !c->too_large) {
+		c->owned = buf;
+		c->p = buf;
+		c->n = (size_t)seen;
+	} else {
+		free(buf);
+	}
+	return rc;
 }
 
 static ssize_t blob_rd(void *src, void *buf, size_t n, struct err **errp)
@@ -673,12 +733,9 @@ static ssize_t fd_rd(void *src, void *buf, size_t n, struct err **errp)
 	}
 }
 
-/*
- * A side of a diff: its size first (over DIFF_MAX: "binary", nothing read),
- * then its first 8000 bytes (a NUL: binary, nothing more read), then the rest.
- * So a large or binary file is never held whole, on either side.
- */
-static int load_content(struct dctx *d, const struct fent *e, bool from_ws, struct content *c)
+/* A side of a diff, read as read_content says (budget: SIDE_HOLD's). */
+static int load_content(struct dctx *d, const struct fent *e, bool from_ws, enum side_read how, uint64_t budget,
+			struct content *c)
 {
 	memset(c, 0, sizeof(*c));
 	if (!from_ws) {
@@ -687,20 +744,20 @@ static int load_content(struct dctx *d, const struct fent *e, bool from_ws, stru
 		struct blobrd b;
 		if (git_odb_read_header(&len, &type, d->odb, (const git_oid *)e->oid) < 0)
 			return snapi_git_fail(d->errp, "reading a file of the snapshot");
-		if (len > DIFF_MAX) {
-			c->n = len;
-			c->too_big = true;
+		if (how == SIDE_SIZE) {
+			c->size = len;
 			return 0;
 		}
 		int rc = snapi_blob_open(&b, d->st, d->odb, (const git_oid *)e->oid, d->errp);
 		if (rc == 0)
-			rc = read_content(c, b.size, blob_rd, &b, d->errp);
+			rc = read_content(c, b.size, blob_rd, &b, how, budget, d->errp);
 		snapi_blob_close(&b);
 		return rc;
 	}
 	if (e->mode == GM_LINK) {
 		c->p = e->data;
-		c->n = e->len;
+		c->n = c->size = e->len;
+		c->lines = newlines(e->data, e->len) + (e->len && e->data[e->len - 1] != '\n');
 		return 0;
 	}
 	/* replaced since it was hashed (by a FIFO, a link, a directory): not read */
@@ -713,12 +770,10 @@ static int load_content(struct dctx *d, const struct fent *e, bool from_ws, stru
 		return err_set(d->errp, en, "cannot read \"%s\"", e->path);
 	}
 	int rc = 0;
-	if ((uint64_t)sb.st_size > DIFF_MAX) {
-		c->n = (size_t)sb.st_size;
-		c->too_big = true;
-	} else {
-		rc = read_content(c, (uint64_t)sb.st_size, fd_rd, &fd, d->errp);
-	}
+	if (how == SIDE_SIZE)
+		c->size = (uint64_t)sb.st_size;
+	else
+		rc = read_content(c, (uint64_t)sb.st_size, fd_rd, &fd, how, budget, d->errp);
 	close(fd);
 	return rc;
 }
@@ -728,19 +783,18 @@ static void content_release(struct content *c)
 	free(c->owned);
 }
 
-static bool is_binary(const struct content *c)
+/* Say why a modified file has no line counts (a line diff would pass d->max_memory). */
+static void set_too_large(json_t *o, const struct dctx *d, const struct content *ca, const struct content *cb)
 {
-	return c->too_big || c->binary;
-}
-
-static json_int_t count_lines(const struct content *c)
-{
-	json_int_t n = 0;
-	for (const char *p = c->p, *end = c->p + c->n; (p = memchr(p, '\n', (size_t)(end - p))); p++)
-		n++;
-	if (c->n && c->p[c->n - 1] != '\n')
-		n++;
-	return n;
+	struct buf why = BUF_INIT;
+	buf_addf(&why, "too large for a line diff: %llu and %llu bytes with their lines would take more than the "
+		 "%llu bytes a line diff may use (diff_memory)", (unsigned long long)ca->size,
+		 (unsigned long long)cb->size, (unsigned long long)d->max_memory);
+	json_object_set_new(o, "too_large", json_true());
+	json_object_set_new(o, "old_size", json_integer((json_int_t)ca->size));
+	json_object_set_new(o, "new_size", json_integer((json_int_t)cb->size));
+	json_object_set_new(o, "reason", json_string(why.data));
+	buf_release(&why);
 }
 
 static json_t *diff_one(struct dctx *d, const struct fent *a, const struct fent *b, bool b_ws)
@@ -748,24 +802,32 @@ static json_t *diff_one(struct dctx *d, const struct fent *a, const struct fent 
 	struct content ca = { 0 }, cb = { 0 };
 	struct err **errp = d->errp;
 	json_t *o = NULL;
+	/* a mode change alone: nothing to read */
+	enum side_read how = !a || !b ? SIDE_COUNT : memcmp(a->oid, b->oid, OIDLEN) ? SIDE_HOLD : SIDE_SIZE;
 
-	/* once one side is binary, the other is not read at all */
-	if ((a && load_content(d, a, false, &ca) < 0) ||
-	    (b && !(a && is_binary(&ca)) && load_content(d, b, b_ws, &cb) < 0))
+	/* once one side is binary, the other is not read at all; once it is too large, only its size */
+	if (a && load_content(d, a, false, how, d->max_memory, &ca) < 0)
+		goto out;
+	uint64_t left = how == SIDE_HOLD && !ca.too_large && content_cost(&ca) < d->max_memory ?
+			d->max_memory - content_cost(&ca) : 0;
+	if (b && !ca.binary && load_content(d, b, b_ws, ca.too_large ? SIDE_SIZE : how, left, &cb) < 0)
 		goto out;
 	/* a name may be any bytes but "/" and NUL: never a reason to drop the entry */
 	o = json_pack("{s:o}", "path", srv_json_text((a ? a : b)->path, strlen((a ? a : b)->path)));
 	if (!a || !b) {
 		const struct content *c = a ? &ca : &cb;
-		bool bin = is_binary(c);
-		json_object_set_new(o, "lines", json_integer(bin ? 0 : count_lines(c)));
-		if (bin)
+		json_object_set_new(o, "lines", json_integer(c->binary ? 0 : (json_int_t)c->lines));
+		if (c->binary)
 			json_object_set_new(o, "binary", json_true());
 		goto out;
 	}
+	bool bin = ca.binary || cb.binary;	/* cb is empty when ca is binary */
+	if (!bin && (ca.too_large || cb.too_large)) {
+		set_too_large(o, d, &ca, &cb);
+		goto mode;
+	}
 	size_t adds = 0, dels = 0;
-	bool bin = is_binary(&ca) || is_binary(&cb);	/* cb is empty when ca is binary */
-	if (!bin && memcmp(a->oid, b->oid, OIDLEN)) {
+	if (!bin && how == SIDE_HOLD) {
 		git_patch *patch = NULL;
 		if (git_patch_from_buffers(&patch, ca.p, ca.n, a->path, cb.p, cb.n, b->path, NULL) < 0 ||
 		    git_patch_line_stats(NULL, &adds, &dels, patch) < 0) {
@@ -781,6 +843,7 @@ static json_t *diff_one(struct dctx *d, const struct fent *a, const struct fent 
 	json_object_set_new(o, "deleted_lines", json_integer((json_int_t)dels));
 	if (bin)
 		json_object_set_new(o, "binary", json_true());
+mode:
 	if (a->mode != b->mode) {
 		char m[16];
 		snprintf(m, sizeof(m), "%o", a->mode);
@@ -822,7 +885,7 @@ out:
 }
 
 int snapi_diff(struct snap_store *st, const char *from_hex, const char *to_hex,
-	      const char *workspace_dir, json_t **out, struct err **errp)
+	      const char *workspace_dir, uint64_t max_memory, json_t **out, struct err **errp)
 {
 	git_repository *repo = NULL;
 	git_odb *odb = NULL;
@@ -872,6 +935,8 @@ int snapi_diff(struct snap_store *st, const char *from_hex, const char *to_hex,
 		qsort(a.v, a.n, sizeof(*a.v), fent_cmp);
 	if (b.n)
 		qsort(b.v, b.n, sizeof(*b.v), fent_cmp);
+	/* changes counted by kind (added, modified, deleted); past the list's bounds only counted */
+	uint64_t total[3] = { 0 }, listed = 0, listed_bytes = 0;
 	for (size_t i = 0, j = 0; i < a.n || j < b.n;) {
 		int c = i == a.n ? 1 : j == b.n ? -1 : strcmp(a.v[i].path, b.v[j].path);
 		json_t *o;
@@ -879,14 +944,21 @@ int snapi_diff(struct snap_store *st, const char *from_hex, const char *to_hex,
 			i++, j++;
 			continue;
 		}
-		struct dctx d = { .st = st, .repo = repo, .odb = odb, .rootfd = t.rootfd, .errp = errp };
-		o = diff_one(&d, c <= 0 ? &a.v[i] : NULL, c >= 0 ? &b.v[j] : NULL, !to_hex);
-		if (!o) {
-			if (!*errp)
-				err_set(errp, ENOMEM, "cannot describe a change");
-			goto out;
+		const char *path = c <= 0 ? a.v[i].path : b.v[j].path;
+		total[c > 0 ? 0 : c == 0 ? 1 : 2]++;
+		if (listed < SNAP_DIFF_LIST && listed_bytes + strlen(path) <= SNAP_DIFF_LIST_BYTES) {
+			struct dctx d = { .st = st, .repo = repo, .odb = odb, .rootfd = t.rootfd,
+					  .max_memory = max_memory ? max_memory : SNAP_DIFF_MEMORY, .errp = errp };
+			o = diff_one(&d, c <= 0 ? &a.v[i] : NULL, c >= 0 ? &b.v[j] : NULL, !to_hex);
+			if (!o) {
+				if (!*errp)
+					err_set(errp, ENOMEM, "cannot describe a change");
+				goto out;
+			}
+			json_array_append_new(c < 0 ? deleted : c > 0 ? added : modified, o);
+			listed++;
+			listed_bytes += strlen(path);
 		}
-		json_array_append_new(c < 0 ? deleted : c > 0 ? added : modified, o);
 		if (c <= 0)
 			i++;
 		if (c >= 0)
@@ -894,6 +966,11 @@ int snapi_diff(struct snap_store *st, const char *from_hex, const char *to_hex,
 	}
 	*out = json_pack("{s:o,s:o,s:o}", "added", added, "modified", modified, "deleted", deleted);
 	added = modified = deleted = NULL;
+	if (listed < total[0] + total[1] + total[2]) {
+		json_object_set_new(*out, "truncated", json_true());
+		json_object_set_new(*out, "total", json_pack("{s:I,s:I,s:I}", "added", (json_int_t)total[0], "modified",
+							     (json_int_t)total[1], "deleted", (json_int_t)total[2]));
+	}
 	rc = 0;
 out:
 	json_decref(added);

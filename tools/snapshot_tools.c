@@ -38,7 +38,7 @@ struct job {
 	struct sess_snap *snap;		/* restore/diff from it (in_use held for restore) */
 	struct snap_store *store;
 	char *workspace, *index, *parent, *snap_id, *commit, *to_commit;
-	uint64_t max_bytes;
+	uint64_t max_bytes;		/* take: the workspace's; diff: one line diff's memory */
 	bool restart;			/* restore: start the session again after */
 	struct snap_result res;
 	json_t *diff;
@@ -95,7 +95,8 @@ static void job_run(uv_work_t *req)
 		snap_restore(j->store, j->commit, j->workspace, j->index, &j->err);
 		break;
 	case JOB_DIFF:
-		snap_diff(j->store, j->commit, j->to_commit, j->to_commit ? NULL : j->workspace, &j->diff, &j->err);
+		snap_diff(j->store, j->commit, j->to_commit, j->to_commit ? NULL : j->workspace, j->max_bytes, &j->diff,
+			  &j->err);
 		break;
 	case JOB_TREE:
 		materialize(j);
@@ -557,8 +558,20 @@ static void diffed(struct job *j)
 		size_t i;
 		json_t *e;
 		json_array_foreach(json_object_get(sc, kinds[k]), i, e)
-			buf_addf(&text, "%c %s\n", kinds[k][0] == 'a' ? 'A' : kinds[k][0] == 'm' ? 'M' : 'D',
-				 json_string_value(json_object_get(e, "path")));
+			buf_addf(&text, "%c %s%s\n", kinds[k][0] == 'a' ? 'A' : kinds[k][0] == 'm' ? 'M' : 'D',
+				 json_string_value(json_object_get(e, "path")),
+				 json_is_true(json_object_get(e, "too_large")) ? " (too large for a line diff)" : "");
+	}
+	json_t *total = json_object_get(sc, "total");
+	if (total) {
+		json_int_t all = json_integer_value(json_object_get(total, "added")) +
+				 json_integer_value(json_object_get(total, "modified")) +
+				 json_integer_value(json_object_get(total, "deleted"));
+		size_t listed = 0;
+		for (size_t k = 0; k < ARRAY_SIZE(kinds); k++)
+			listed += json_array_size(json_object_get(sc, kinds[k]));
+		buf_addf(&text, "... %" JSON_INTEGER_FORMAT " changes in all, the first %zu listed (a diff lists at "
+			 "most %u, with %u KiB of paths)\n", all, listed, SNAP_DIFF_LIST, SNAP_DIFF_LIST_BYTES >> 10);
 	}
 	if (!text.len)
 		buf_adds(&text, "no differences\n");
@@ -592,6 +605,7 @@ static void snapshot_diff_run(struct tool_call *call)
 	struct job *j = job_new(call, JOB_DIFF, s);
 	j->commit = xstrdup(from->commit);
 	j->to_commit = to ? xstrdup(to->commit) : NULL;
+	j->max_bytes = call->env->cfg->diff_memory;
 	j->after = diffed;
 	job_queue(j);
 }

@@ -48,6 +48,7 @@ void srv_config_defaults(struct srv_config *cfg)
 	cfg->max_upload_bytes = 1024 * MiB;
 	cfg->shutdown_grace_s = 10;
 	cfg->workspace_bytes = 1024 * MiB;
+	cfg->diff_memory = 64 * MiB;	/* SNAP_DIFF_MEMORY */
 	cfg->audit_keep = 200000;
 	cfg->audit_keep_per_key = 20000;
 	cfg->deleted_keep = 1000;
@@ -255,6 +256,7 @@ static const struct scalar_key settings[] = {
 	{ "stdio_max_answer", CFG(stdio_max_answer), SIZE, 0, 0, NULL },
 	{ "max_upload", CFG(max_upload_bytes), SIZE, 1, 0, "at least 1 byte" },
 	{ "max_workspace", CFG(workspace_bytes), SIZE, 0, 0, NULL },
+	{ "diff_memory", CFG(diff_memory), SIZE, 1u << 20, 1ull << 30, "between 1M and 1G" },
 	{ "audit_keep", CFG(audit_keep), NULL, 0, UINT32_MAX, "between 0 and 4294967295" },
 	{ "audit_keep_per_key", CFG(audit_keep_per_key), NULL, 0, UINT32_MAX, "between 0 and 4294967295" },
 	{ "deleted_keep", CFG(deleted_keep), NULL, 0, UINT32_MAX, "between 0 and 4294967295" },

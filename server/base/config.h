@@ -82,6 +82,7 @@ struct srv_config {
 	uint64_t max_upload_bytes;	/* serve: largest body of a route that streams it to disk (an upload) */
 	uint64_t shutdown_grace_s;	/* serve: SIGTERM lets running calls finish this long */
 	uint64_t workspace_bytes;	/* largest workspace a snapshot accepts */
+	uint64_t diff_memory;		/* what one file's line diff in snapshot_diff may take (sessions/snapshot.h) */
 	/* what the store keeps of the past (server/records.h; 0: no bound) */
 	uint64_t audit_keep;		/* audit rows, everyone's: the newest */
 	uint64_t audit_keep_per_key;	/* audit rows of one owner (a key and the keys it made, a user): the newest */

@@ -31,7 +31,7 @@
 #include "err.h"
 
 /* Bump whenever a module's table or a type it passes changes. */
-#define SRV_MODULE_ABI 2
+#define SRV_MODULE_ABI 3
 
 struct srv_module_hdr {
 	unsigned abi;		/* SRV_MODULE_ABI of the module's build */

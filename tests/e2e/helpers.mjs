@@ -34,6 +34,23 @@ export const PROTOCOL_LATEST = '2025-11-25';
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+export const MiB = 1 << 20;
+export const fmtMiB = (n) => `${(n / MiB).toFixed(1)} MiB`;
+
+function rssAndPeak(pid) {
+  const s = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (k) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(s)[1]) * 1024;
+  return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+}
+
+/** Run fn and return how far process pid's peak RSS (VmHWM, reset first through clear_refs) rose above its RSS before it. */
+export async function peakGrowth(pid, fn) {
+  try { fs.writeFileSync(`/proc/${pid}/clear_refs`, '5'); } catch { /* old kernel: HWM since start */ }
+  const before = rssAndPeak(pid).rss;
+  const out = await fn();
+  return { growth: rssAndPeak(pid).hwm - before, out };
+}
+
 /** A fresh data directory for one server process. */
 export function makeDataDir() {
   const base = process.env.MCPBOX_DATA || os.tmpdir();

@@ -6,29 +6,12 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { makeDataDir, startRaw } from './helpers.mjs';
+import { makeDataDir, startRaw, peakGrowth, fmtMiB as mb, MiB } from './helpers.mjs';
 
 let seq = 0;
 const call = (raw, name, args) => raw.callTool(name, args, `b${++seq}`).then((r) => r.result);
-const MiB = 1 << 20;
 // the bound asserted: a file's size would show as hundreds of MiB
 const MAX_GROWTH = 64 * MiB;
-
-function status(pid) {
-  const s = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (k) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(s)[1]) * 1024;
-  return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
-}
-
-/** Run fn and return how far the server's peak RSS rose above its RSS before it. */
-async function peakGrowth(pid, fn) {
-  try { fs.writeFileSync(`/proc/${pid}/clear_refs`, '5'); } catch { /* old kernel: HWM since start */ }
-  const before = status(pid).rss;
-  const out = await fn();
-  return { growth: status(pid).hwm - before, out };
-}
-
-const mb = (n) => `${(n / MiB).toFixed(1)} MiB`;
 
 describe('snapshots of large files do not grow the server', () => {
   let raw, dir;

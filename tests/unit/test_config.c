@@ -48,6 +48,16 @@ int main(void)
 	ok(srv_config_apply_json(&cfg, j, &e) == 0 && cfg.wait_s == 20 && cfg.job_output_bytes == 64 << 10 &&
 	   cfg.jobs_per_session == 3 && cfg.session_log_bytes == 8 << 10, "job settings parsed");
 	json_decref(j);
+	ok(cfg.diff_memory == 64 << 20, "a line diff may take 64 MiB by default");
+	j = json_loads("{\"diff_memory\":\"256M\"}", 0, NULL);
+	ok(srv_config_apply_json(&cfg, j, &e) == 0 && cfg.diff_memory == 256 << 20, "diff_memory parsed");
+	json_decref(j);
+	j = json_loads("{\"diff_memory\":\"2G\"}", 0, NULL);
+	ok(srv_config_apply_json(&cfg, j, &e) < 0 && e && strstr(err_text(e), "between 1M and 1G"),
+	   "diff_memory over 1G refused");
+	err_free(e);
+	e = NULL;
+	json_decref(j);
 	j = json_loads("{\"jobs_per_session\":0}", 0, NULL);
 	ok(srv_config_apply_json(&cfg, j, &e) < 0, "jobs_per_session 0 refused");
 	err_free(e);

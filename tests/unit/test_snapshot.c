@@ -392,7 +392,7 @@ static void test_roundtrip(struct snap_store *st)
 
 	/* diff against the live workspace, then a second snapshot and diff between commits */
 	json_t *d = NULL;
-	ok(snap_diff(st, s1, NULL, ws, &d, &e) == 0 && d, "diff against the workspace");
+	ok(snap_diff(st, s1, NULL, ws, 0, &d, &e) == 0 && d, "diff against the workspace");
 	if (e) printf("#   %s\n", err_text(e));
 	char *js = d ? json_dumps(d, JSON_SORT_KEYS) : NULL;
 	printf("# %s\n", js ? js : "(null)");
@@ -414,7 +414,7 @@ static void test_roundtrip(struct snap_store *st)
 	ok(res2.skipped == 1, "the FIFO is skipped, not recorded");
 	char *changed = dump(ws);
 	d = NULL;
-	ok(snap_diff(st, s1, res2.commit, NULL, &d, &e) == 0, "diff between snapshots");
+	ok(snap_diff(st, s1, res2.commit, NULL, 0, &d, &e) == 0, "diff between snapshots");
 	js = d ? json_dumps(d, JSON_SORT_KEYS) : NULL;
 	ok(js && strstr(js, "\"path\": \"a.txt\"") && strstr(js, "{\"lines\": 2, \"path\": \"new.txt\"}") &&
 	   strstr(js, "{\"lines\": 4, \"path\": \"src/main.c\"}"), "same result between commits");
@@ -523,7 +523,7 @@ static void test_attacks(struct snap_store *st)
 	ok(lstat(P("%s/dir", mat), &sb) == 0 && S_ISLNK(sb.st_mode) && readlink(P("%s/dir", mat), t, sizeof(t) - 1) > 0 &&
 	   !strcmp(t, outside), "stored as a symlink, not as the outside files");
 	json_t *d = NULL;
-	ok(snap_diff(st, s, res.commit, NULL, &d, &e) == 0, "diff");
+	ok(snap_diff(st, s, res.commit, NULL, 0, &d, &e) == 0, "diff");
 	char *js = d ? json_dumps(d, JSON_SORT_KEYS) : NULL;
 	ok(js && !strstr(js, "secret"), "no outside file appears in the diff");
 	free(js);
@@ -538,6 +538,95 @@ static void test_attacks(struct snap_store *st)
 	ok(count_pack_files(".pack") == packs && snap_resolve(st, "too-big", hex, &e) < 0,
 	   "nothing was written for it");
 	err_free(e), e = NULL;
+}
+
+/* A file of n unique short lines (seed makes them differ from another's). */
+static void put_lines(const char *path, unsigned n, unsigned seed)
+{
+	struct buf b = BUF_INIT;
+	for (unsigned i = 0; i < n; i++)
+		buf_addf(&b, "%x-%u\n", seed, i);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0)
+		die_at(__LINE__, path);
+	CHECK(write_all(fd, b.data, b.len));
+	close(fd);
+	buf_release(&b);
+}
+
+/*
+ * A line diff takes at most max_memory: a modified file whose versions and
+ * lines would need more is listed too_large, with sizes and the reason, and
+ * nothing more of it is read; smaller ones and added files keep their counts.
+ */
+static void test_diff_bound(struct snap_store *st)
+{
+	struct err *e = NULL;
+	struct snap_result res;
+	char ws[256], idx[256];
+	snprintf(ws, sizeof(ws), "%s/ws-diffbound", base);
+	snprintf(idx, sizeof(idx), "%s/index/diffbound.index", base);
+	CHECK(mkdir(ws, 0755));
+	put_lines(P("%s/many.txt", ws), 20000, 1);	/* ~160 KB, 20,000 lines: ~4 MB for a line diff */
+	put_lines(P("%s/few.txt", ws), 100, 2);
+	ok(snap_take(st, ws, idx, NULL, "diffbound", NULL, 0, &res, &e) == 0, "snapshot of many lines");
+	char s[41];
+	memcpy(s, res.commit, 41);
+	put_lines(P("%s/many.txt", ws), 20001, 3);
+	put_lines(P("%s/few.txt", ws), 101, 2);
+	put_lines(P("%s/added.txt", ws), 30000, 4);
+
+	json_t *d = NULL;
+	ok(snap_diff(st, s, NULL, ws, 1u << 20, &d, &e) == 0 && d, "diff with 1 MiB for a line diff");
+	char *js = d ? json_dumps(d, JSON_SORT_KEYS) : NULL;
+	printf("# %s\n", js ? js : err_text(e));
+	ok(js && strstr(js, "{\"lines\": 30000, \"path\": \"added.txt\"}"), "an added file's lines are counted");
+	ok(js && strstr(js, "{\"added_lines\": 1, \"deleted_lines\": 0, \"path\": \"few.txt\"}"),
+	   "a small file still has its line diff");
+	ok(js && strstr(js, "\"new_size\": 148898, \"old_size\": 148890, \"path\": \"many.txt\", \"reason\": \"too large "
+			"for a line diff: 148890 and 148898 bytes with their lines would take more than the 1048576 bytes "
+			"a line diff may use (diff_memory)\", \"too_large\": true}") && !strstr(js, "\"added_lines\": 20001"),
+	   "the large one is too_large, with its sizes and why, and no line counts");
+	free(js);
+	json_decref(d);
+	ok(snap_diff(st, s, NULL, ws, 0, &d, &e) == 0 && d, "diff with the default bound");
+	json_t *m = json_array_get(json_object_get(d, "modified"), 1);
+	ok(m && !strcmp(json_string_value(json_object_get(m, "path")), "many.txt") &&
+	   json_integer_value(json_object_get(m, "added_lines")) == 20001 &&
+	   json_integer_value(json_object_get(m, "deleted_lines")) == 20000, "within 64 MiB it has its line diff");
+	json_decref(d);
+
+	/* what a diff lists is bounded: 10,000 changes, 1 MiB of their paths; all are counted */
+	ok(snap_take(st, ws, idx, s, "diffbound2", NULL, 0, &res, &e) == 0, "snapshot before many changes");
+	memcpy(s, res.commit, 41);
+	CHECK(mkdir(P("%s/a", ws), 0755));
+	CHECK(mkdir(P("%s/b", ws), 0755));
+	char name[300];
+	memset(name, 'n', 250);
+	for (unsigned i = 0; i < 10010; i++)
+		put(P("%s/a/%05u", ws, i), "", 0644);
+	for (unsigned i = 0; i < 6000; i++) {
+		snprintf(name + 245, sizeof(name) - 245, "%05u", i);
+		put(P("%s/b/%s", ws, name), "", 0644);
+	}
+	CHECK(unlink(P("%s/few.txt", ws)));
+	ok(snap_diff(st, s, NULL, ws, 0, &d, &e) == 0 && d, "diff of 16,011 changes");
+	json_t *tot = json_object_get(d, "total");
+	ok(json_is_true(json_object_get(d, "truncated")) && json_array_size(json_object_get(d, "added")) == 10000 &&
+	   !json_array_size(json_object_get(d, "deleted")) && json_integer_value(json_object_get(tot, "added")) == 16010 &&
+	   json_integer_value(json_object_get(tot, "deleted")) == 1 &&
+	   json_integer_value(json_object_get(tot, "modified")) == 0, "10,000 listed, all counted");
+	json_decref(d);
+	sh(P("rm -rf %s/a", ws));
+	ok(snap_diff(st, s, NULL, ws, 0, &d, &e) == 0 && d, "diff of 6,001 changes with long names");
+	size_t n = json_array_size(json_object_get(d, "added"));
+	ok(json_is_true(json_object_get(d, "truncated")) && n == (1u << 20) / 252 &&
+	   json_integer_value(json_object_get(json_object_get(d, "total"), "added")) == 6000,
+	   "listed while their paths take at most 1 MiB (%zu)", n);
+	json_decref(d);
+	ok(snap_diff(st, s, res.commit, NULL, 0, &d, &e) == 0 && d && !json_object_get(d, "truncated") &&
+	   !json_object_get(d, "total"), "a diff listing everything says nothing more");
+	json_decref(d);
 }
 
 static void mkbig(const char *ws, int files, size_t size)
@@ -891,7 +980,7 @@ static void test_old_pack(void)
 	ok(grew < 16 * 1024, "the peak RSS grew by %ld KiB reading the packed file (the file: 40960 KiB)", grew);
 	json_t *d = NULL;
 	put_random(P("%s/big.bin", ws), big, 78);
-	ok(snap_diff(st, r.commit, NULL, ws, &d, &e) == 0 && d, "diff against a changed workspace reads it too");
+	ok(snap_diff(st, r.commit, NULL, ws, 0, &d, &e) == 0 && d, "diff against a changed workspace reads it too");
 	json_decref(d);
 
 	ok(snap_gc(st, &e) == 0 && access(loose, F_OK) == 0, "gc makes it loose again%s%s", e ? ": " : "",
@@ -997,6 +1086,7 @@ int main(void)
 	test_walk_bound();
 	test_roundtrip(st);
 	test_attacks(st);
+	test_diff_bound(st);
 	test_incremental(st);
 	test_gc(st);
 	test_threads(st);
