@@ -45,7 +45,7 @@ static void route_login(struct tp_req *r, void *arg)
 {
 	struct srv_users *u = arg;
 	size_t len;
-	const char *body = tp_req_body(r, &len);
+	tp_req_body(r, &len);
 	char peer[64];
 	json_t *j, *name, *pw;
 
@@ -54,7 +54,7 @@ static void route_login(struct tp_req *r, void *arg)
 		answer_error(r, 413, "the body is too large for a login");
 		return;
 	}
-	j = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+	j = tp_req_body_json(r, JSON_REJECT_DUPLICATES, NULL);
 	name = json_object_get(j, "username");
 	pw = json_object_get(j, "password");
 	if (!json_is_object(j) || !json_is_string(name) || !json_is_string(pw)) {

@@ -24,6 +24,7 @@
 #include "mcp.h"
 #include "base/metrics.h"
 #include "base/offload.h"
+#include "base/pool.h"
 #include "records.h"
 #include "store.h"
 #include "../sessions/instance.h"
@@ -273,11 +274,12 @@ static void repack_tick(uv_timer_t *t)
 /* ---- the parts both transports share ------------------------------------ */
 
 /*
- * Large answers (an 8 MiB file_read, a big execute output; MCP's and the REST
- * dialects': base/offload.h) are written on libuv's pool, not the tools' fair
- * queue (tools/pool.c): the answer of a finished call must not wait behind its
- * principal's snapshots, and the calls that make large results already took
- * their turn there.
+ * Large texts parsed, answers written and trees freed off the loop (an 8 MiB
+ * file_read, a 30 MB request; MCP's and the REST dialects': base/offload.h)
+ * go through the fair queue (base/pool.h) in their principal's turn, ahead of
+ * its waiting tool jobs: one key's many large texts hold at most its share of
+ * the pool's threads, and another key's listings and searches do not wait
+ * behind them.
  */
 struct offload_job {
 	uv_work_t w;
@@ -300,18 +302,14 @@ static void offload_after(uv_work_t *w, int status)
 	free(j);
 }
 
-static void offload_answer(void (*work)(void *arg), void (*done)(void *arg), void *arg)
+static void offload_queue(const char *principal, void (*work)(void *arg), void (*done)(void *arg), void *arg)
 {
 	struct offload_job *j = xcalloc(1, sizeof(*j));
 	j->w.data = j;
 	j->work = work;
 	j->done = done;
 	j->arg = arg;
-	if (uv_queue_work(uv_default_loop(), &j->w, offload_run, offload_after) < 0) {
-		work(arg);
-		done(arg);
-		free(j);
-	}
+	srv_pool_queue_first(principal, &j->w, offload_run, offload_after);
 }
 
 static int core_start(void)
@@ -396,7 +394,7 @@ static int core_start(void)
 		log_error("%s", err_text(err));
 		return -1;
 	}
-	srv_offload_set(offload_answer);
+	srv_offload_set(offload_queue);
 	mcp_init(&srv.env);
 	uv_timer_init(srv.loop, &srv.shutdown_timer);
 	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++) {

@@ -259,7 +259,7 @@ static void file_edit_run_s(struct tool_call *call, struct sess_session *s)
 	j->cap = call->env->cfg->read_bytes.def;
 	j->root = sess_registry_host(call->env->sessions)->root;
 	j->text = (struct buf)BUF_INIT;
-	tool_pool_queue(call->principal, &j->req, edit_run, edit_done);
+	srv_pool_queue(call->principal, &j->req, edit_run, edit_done);
 }
 
 static void file_edit_run(struct tool_call *call) { tool_with_session(call, file_edit_run_s); }

@@ -298,7 +298,7 @@ static void kick(struct tool_sink *s)
 	s->job_off = s->written;
 	s->busy = true;
 	s->req.data = s;
-	tool_pool_queue(s->principal, &s->req, chunk_write, chunk_written);
+	srv_pool_queue(s->principal, &s->req, chunk_write, chunk_written);
 }
 
 static void seal(struct tool_sink *s)
@@ -415,7 +415,7 @@ void tool_sink_abort(struct tool_sink *s)
 {
 	if (s->busy) {
 		s->aborted = true;
-		tool_pool_cancel(&s->req); /* if it has not started; either way chunk_written frees */
+		srv_pool_cancel(&s->req); /* if it has not started; either way chunk_written frees */
 		return;
 	}
 	sink_free(s);
@@ -507,14 +507,14 @@ void tool_source_read(struct tool_source *s, tool_source_fn fn, void *arg)
 	s->arg = arg;
 	s->busy = true;
 	s->req.data = s;
-	tool_pool_queue(s->principal, &s->req, piece_read, piece_done);
+	srv_pool_queue(s->principal, &s->req, piece_read, piece_done);
 }
 
 void tool_source_close(struct tool_source *s)
 {
 	if (s->busy) {
 		s->closed = true;
-		tool_pool_cancel(&s->req);
+		srv_pool_cancel(&s->req);
 		return;
 	}
 	source_free(s);

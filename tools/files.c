@@ -117,7 +117,7 @@ static void read_window(uv_work_t *req)
 static void read_cancel(void *arg)
 {
 	struct read_job *j = arg;
-	tool_pool_cancel(&j->req);
+	srv_pool_cancel(&j->req);
 }
 
 static void read_done(uv_work_t *req, int status)
@@ -218,7 +218,7 @@ static void file_read_run_s(struct tool_call *call, struct sess_session *s)
 		read_done(&j->req, 0);
 		return;
 	}
-	tool_pool_queue(call->principal, &j->req, read_window, read_done);
+	srv_pool_queue(call->principal, &j->req, read_window, read_done);
 	/* a client that leaves takes its queued reads off the pool (one that runs finishes) */
 	tool_on_cancel(call, read_cancel, j);
 }
@@ -462,7 +462,7 @@ static void file_list_run_s(struct tool_call *call, struct sess_session *s)
 	j->rel = steal_ptr(rel);
 	j->l = (struct lister){ .entries = json_array(), .recursive = tool_arg_bool(call, "recursive", false) };
 	j->text = (struct buf)BUF_INIT;
-	tool_pool_queue(call->principal, &j->req, list_run, list_done);
+	srv_pool_queue(call->principal, &j->req, list_run, list_done);
 }
 
 static void reply_deleted(struct tool_call *call, const char *shown, bool dir)

@@ -107,7 +107,7 @@ static void search_start(struct tool_call *call, struct sess_session *s, const c
 	atomic_init(&j->ctl.cancelled, false);
 	atomic_init(&j->ctl.timed_out, false);
 	tool_on_cancel(call, search_cancel, j);
-	tool_pool_queue(call->principal, &j->req, search_run, search_done);
+	srv_pool_queue(call->principal, &j->req, search_run, search_done);
 }
 
 /* Why a search stopped early, or NULL: ctl's reasons first. */

@@ -157,7 +157,7 @@ static struct job *job_new(struct tool_call *call, enum job_kind kind, struct se
 
 static void job_queue(struct job *j)
 {
-	tool_pool_queue(j->call ? j->call->principal : NULL, &j->req, job_run, job_done);
+	srv_pool_queue(j->call ? j->call->principal : NULL, &j->req, job_run, job_done);
 }
 
 static json_t *snap_json(const struct sess_snap *sn)

@@ -22,6 +22,7 @@
 #include <stdbool.h>
 
 #include "../server/base/err.h"
+#include "../server/base/pool.h"	/* every tool that works on the pool queues through srv_pool_queue */
 #include "../server/base/rate.h"
 #include "../server/base/template.h"
 #include "../sessions/session.h"
@@ -372,17 +373,6 @@ void tool_progress(struct tool_call *call, double progress, double total, const 
 /** Program output as it arrives, to a caller that streams it. */
 bool tool_wants_output(struct tool_call *call);
 void tool_output(struct tool_call *call, const char *stream, const char *data, size_t len);
-/**
- * Run run(req) on libuv's thread pool and done(req, status) on the loop after,
- * as uv_queue_work does, but fair between principals: at most
- * TOOL_POOL_PER_PRINCIPAL jobs of one principal are in libuv's hands at once;
- * its others wait in order (tools/pool.c). Every tool that works on the pool
- * queues through here. Loop thread.
- */
-#define TOOL_POOL_PER_PRINCIPAL 2
-void tool_pool_queue(const char *principal, uv_work_t *req, uv_work_cb run, uv_after_work_cb done);
-/** Take req off the pool if it has not started: done then runs later with UV_ECANCELED. */
-void tool_pool_cancel(uv_work_t *req);
 /**
  * A timer a call owns: allocated, started (cb gets data as t->data) and
  * freed by tool_timer_drop once libuv has closed it. Loop thread.

@@ -127,6 +127,21 @@ int tp_req_query(const struct tp_req *r, const char *name, char *out, size_t cap
 int tp_req_header(const struct tp_req *r, const char *name, char *out, size_t cap);
 /** The whole body (NUL-terminated; "" when there is none), up to the server's body limit. */
 const char *tp_req_body(const struct tp_req *r, size_t *len);
+/**
+ * The body as JSON: what json_loadb(body, len, flags, e) gives (a new
+ * reference, or NULL and *e; e may be NULL), flags being 0,
+ * JSON_REJECT_DUPLICATES and/or JSON_DECODE_ANY, and TP_JSON_AFTER_BOM to
+ * read a body that starts with a UTF-8 byte-order mark from after it
+ * (Python's "utf-8-sig"; off the loop with JSON_DECODE_ANY alone). A body of SRV_OFFLOAD_MIN
+ * bytes or more (server/base/offload.h) was parsed off the loop, in its
+ * sender's turn of the fair queue (server/base/pool.h), before the route was
+ * called: every call then returns the same value (a route that changes it
+ * changes it for later calls), and the transport frees it off the loop once
+ * the request is finished. Smaller bodies are parsed here. Routes read JSON
+ * bodies only through this.
+ */
+#define TP_JSON_AFTER_BOM (1u << 16)
+json_t *tp_req_body_json(const struct tp_req *r, size_t flags, json_error_t *e);
 /** Longest credential (an API key or a login token) the transport passes on, with its NUL. */
 #define TP_KEY_MAX 1100
 

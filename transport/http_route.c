@@ -58,7 +58,26 @@ struct tp_req {
 	bool body_ended;		/* ops->end ran (or the route answered) */
 	bool body_paused;		/* tp_req_pause_body(true) */
 	bool chunked;			/* its body is sent chunked (no Content-Length) */
+	struct body_json *json;		/* a large body's JSON, parsed off the loop before the route ran */
+	char *fair;			/* whom its work off the loop is for (req_fair) */
 };
+
+/*
+ * A large body parsed as every route might read it (tp_req_body_json): one
+ * slot per combination of JSON_REJECT_DUPLICATES (1) and JSON_DECODE_ANY (2),
+ * each json_loadb's value or error with those flags, and for a body that
+ * starts with a UTF-8 byte-order mark what follows the mark
+ * (TP_JSON_AFTER_BOM, with JSON_DECODE_ANY). Slots parsed alike share their
+ * value.
+ */
+#define BODY_DUPS 1
+#define BODY_ANY 2
+#define BODY_BOM 4
+struct body_json {
+	json_t *v[5];
+	json_error_t e[5];
+};
+#define BOM "\xef\xbb\xbf"
 
 /* A WebSocket a route accepted. */
 struct tp_ws {
@@ -252,6 +271,14 @@ static struct tp_req *req_new(const struct route *rt, struct stream *st, struct 
 	return r;
 }
 
+static void body_json_free(void *arg)
+{
+	struct body_json *b = arg;
+	for (size_t k = 0; k < ARRAY_SIZE(b->v); k++)
+		json_decref(b->v[k]);
+	free(b);
+}
+
 static void req_free(struct tp_req *r)
 {
 	if (r->body_pss) {
@@ -266,7 +293,10 @@ static void req_free(struct tp_req *r)
 	}
 	if (r->st)
 		LIST_REMOVE(r, link);
+	if (r->json && !srv_offload_run(r->fair, body_json_free, NULL, r->json))
+		body_json_free(r->json);
 	buf_release(&r->body);
+	free(r->fair);
 	free(r->upgrade_key);
 	free(r->path);
 	free(r);
@@ -414,19 +444,110 @@ void tp_req_pause_body(struct tp_req *r, bool paused)
 		lws_rx_flow_control(r->st->wsi, paused ? 0 : 1);
 }
 
-/* Hand a complete request to its route. */
+/*
+ * Who r's work off the loop is for (the fair queue's principal, base/pool.h):
+ * the principal the route authenticated, else the one its usual credential
+ * names, else its peer ("peer:ADDR").
+ */
+static const char *req_fair(struct tp_req *r)
+{
+	char key[TP_KEY_MAX], who[PRINCIPAL_MAX], peer[64];
+	struct buf b = BUF_INIT;
+
+	if (r->fair)
+		return r->fair;
+	tp_req_key(r, key, sizeof(key));
+	if (http_authenticate(key, who)) {
+		buf_adds(&b, who);
+	} else {
+		tp_req_peer(r, peer, sizeof(peer));
+		buf_addf(&b, "peer:%s", peer);
+	}
+	r->fair = buf_detach(&b);
+	return r->fair;
+}
+
+/* Set slots k of b (a mask of BODY_*) to what json_loadb(text, flags) gives. */
+static void body_json_parse(struct body_json *b, const char *text, size_t len, size_t flags, unsigned mask)
+{
+	json_error_t e;
+	json_t *v = json_loadb(text, len, flags, &e);
+
+	for (unsigned k = 0; k < ARRAY_SIZE(b->v); k++)
+		if (mask & (1u << k)) {
+			b->v[k] = json_incref(v);
+			b->e[k] = e;
+		}
+	json_decref(v);
+}
+
+/*
+ * On a pool thread: parse r's body once or twice so that every slot holds
+ * what json_loadb with its flags would. A text that opens an array or an
+ * object reads the same with or without JSON_DECODE_ANY, and the same with
+ * or without JSON_REJECT_DUPLICATES unless a duplicate key is what failed
+ * it; a text that does not holds no object at its top, so only
+ * JSON_DECODE_ANY decides (without it jansson stops after the first token).
+ */
+static void body_json_work(void *arg)
+{
+	struct tp_req *r = arg;
+	struct body_json *b = r->json;
+	const char *s = r->body.data;
+	size_t n = r->body.len, i = 0;
+
+	while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+		i++;
+	if (i < n && (s[i] == '{' || s[i] == '[')) {
+		body_json_parse(b, s, n, JSON_REJECT_DUPLICATES, 1u << BODY_DUPS | 1u << (BODY_DUPS | BODY_ANY));
+		if (!b->v[BODY_DUPS] && json_error_code(&b->e[BODY_DUPS]) == json_error_duplicate_key) {
+			body_json_parse(b, s, n, 0, 1u << 0 | 1u << BODY_ANY);
+		} else {
+			for (unsigned k = 0; k <= BODY_ANY; k += BODY_ANY) {
+				b->v[k] = json_incref(b->v[BODY_DUPS]);
+				b->e[k] = b->e[BODY_DUPS];
+			}
+		}
+	} else {
+		body_json_parse(b, s, n, JSON_DECODE_ANY, 1u << BODY_ANY | 1u << (BODY_DUPS | BODY_ANY));
+		body_json_parse(b, s, n, 0, 1u << 0 | 1u << BODY_DUPS);
+	}
+	if (n >= 3 && !memcmp(s, BOM, 3))
+		body_json_parse(b, s + 3, n - 3, JSON_DECODE_ANY, 1u << BODY_BOM);
+}
+
+/* Hand r, its body complete (and parsed if large), to its route. */
+static void req_route(void *arg)
+{
+	struct tp_req *r = arg;
+	/* the body leaves the receiving budget: it is the route's now */
+	H.receiving -= r->body.len;
+	r->route->fn(r, r->route->arg);
+}
+
+/*
+ * Hand a complete request to its route. A body of SRV_OFFLOAD_MIN bytes or
+ * more is parsed first, off the loop in its sender's turn (req_fair): about
+ * 15 ms per MB that every other client would wait for. Until then it still
+ * counts in max_receiving, so bodies waiting for their turn are bounded with
+ * the ones arriving.
+ */
 void http_req_dispatch(struct pss *p)
 {
 	struct tp_req *r = p->req;
-	const struct route *rt = r->route;
 	p->req = NULL;
-	/* the body leaves the receiving budget: it is the route's now */
-	H.receiving -= p->body.len;
 	r->body = p->body;
 	p->body = (struct buf)BUF_INIT;
 	if (!r->body.data)
 		buf_adds(&r->body, "");
-	rt->fn(r, rt->arg);
+	if (r->body.len >= SRV_OFFLOAD_MIN) {
+		r->json = xcalloc(1, sizeof(*r->json));
+		if (srv_offload_run(req_fair(r), body_json_work, req_route, r))
+			return;
+		free(r->json);
+		r->json = NULL;
+	}
+	req_route(r);
 }
 
 enum tp_method tp_req_method(const struct tp_req *r)
@@ -501,6 +622,26 @@ const char *tp_req_body(const struct tp_req *r, size_t *len)
 	return r->body.data ? r->body.data : "";
 }
 
+json_t *tp_req_body_json(const struct tp_req *r, size_t flags, json_error_t *e)
+{
+	json_error_t ignored;
+	const char *text = r->body.data ? r->body.data : "";
+	size_t len = r->body.len;
+	bool bom = (flags & TP_JSON_AFTER_BOM) && len >= 3 && !memcmp(text, BOM, 3);
+
+	if (!e)
+		e = &ignored;
+	flags &= ~(size_t)TP_JSON_AFTER_BOM;
+	if (!r->json || (flags & ~(size_t)(JSON_REJECT_DUPLICATES | JSON_DECODE_ANY)) ||
+	    (bom && flags != JSON_DECODE_ANY))
+		return bom ? json_loadb(text + 3, len - 3, flags, e) : json_loadb(text, len, flags, e);
+	unsigned k = bom ? BODY_BOM :
+		     (flags & JSON_REJECT_DUPLICATES ? BODY_DUPS : 0) | (flags & JSON_DECODE_ANY ? BODY_ANY : 0);
+	if (!r->json->v[k])
+		*e = r->json->e[k];
+	return json_incref(r->json->v[k]);
+}
+
 void tp_req_key(const struct tp_req *r, char *out, size_t cap)
 {
 	struct lws *wsi = req_wsi(r);
@@ -526,6 +667,8 @@ int tp_req_authenticate(struct tp_req *r, const char *key, char *principal, size
 	if (!http_authenticate(key, who) || strlen(who) >= cap)
 		return 0;
 	memcpy(principal, who, strlen(who) + 1);
+	free(r->fair);
+	r->fair = xstrdup(who);
 	if (wsi)
 		http_conn_authenticated(wsi);
 	if (r->upgrade && key[0]) {
@@ -603,7 +746,9 @@ void tp_req_json_as(struct tp_req *r, int status, json_t *body, srv_json_writer_
 	r->st->type = NULL;
 	/* the route is done with r: a client that leaves now only drops the answer */
 	r->on_gone = NULL;
-	if (srv_json_write_off_loop(body, LWS_PRE, write, json_written, r))
+	/* whom a large one is written for (a small one is written here: no need to know) */
+	const char *who = r->fair || !srv_json_size_reaches(body, SRV_OFFLOAD_MIN) ? r->fair : req_fair(r);
+	if (srv_json_write_off_loop(who, body, LWS_PRE, write, json_written, r))
 		return;
 	struct buf b = BUF_INIT;
 	int rc = srv_json_write_text(&b, LWS_PRE, body, write);

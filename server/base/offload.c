@@ -19,11 +19,11 @@ static void nothing(void *arg)
 {
 }
 
-bool srv_offload_run(void (*work)(void *arg), void (*done)(void *arg), void *arg)
+bool srv_offload_run(const char *principal, void (*work)(void *arg), void (*done)(void *arg), void *arg)
 {
 	if (!runner)
 		return false;
-	runner(work, done ? done : nothing, arg);
+	runner(principal, work, done ? done : nothing, arg);
 	return true;
 }
 
@@ -82,8 +82,8 @@ static void write_done(void *arg)
 	free(w);
 }
 
-bool srv_json_write_off_loop(json_t *j, size_t headroom, srv_json_writer_fn write, srv_json_written_fn done,
-			     void *arg)
+bool srv_json_write_off_loop(const char *principal, json_t *j, size_t headroom, srv_json_writer_fn write,
+			     srv_json_written_fn done, void *arg)
 {
 	if (!runner || !srv_json_size_reaches(j, SRV_OFFLOAD_MIN) || !tree_private(j))
 		return false;
@@ -93,6 +93,6 @@ bool srv_json_write_off_loop(json_t *j, size_t headroom, srv_json_writer_fn writ
 	w->write = write;
 	w->done = done;
 	w->arg = arg;
-	runner(write_work, write_done, w);
+	runner(principal, write_work, write_done, w);
 	return true;
 }

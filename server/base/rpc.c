@@ -322,7 +322,7 @@ void srv_req_result(struct srv_req *r, json_t *result)
 	/* the work the hook would cancel is over: a cancel now only drops the answer */
 	r->cancel_fn = NULL;
 	if (r->cancelled || c->closing ||
-	    !srv_json_write_off_loop(ans, c->ops->headroom, srv_json_write, result_written, r))
+	    !srv_json_write_off_loop(c->principal, ans, c->ops->headroom, srv_json_write, result_written, r))
 		req_finish(r, ans);
 }
 
@@ -570,7 +570,7 @@ static void handle_text(struct srv_conn *c, json_t *msg, const json_error_t *e, 
 				break;
 		}
 	}
-	if (msg && !(big && srv_offload_run(decref_work, NULL, msg)))
+	if (msg && !(big && srv_offload_run(c->principal, decref_work, NULL, msg)))
 		json_decref(msg);
 	deliver(c, t, NULL);
 }
@@ -609,7 +609,7 @@ static void waiting_run(struct srv_conn *c)
 		if (!w->parsing && !c->closing && w->len >= SRV_OFFLOAD_MIN) {
 			w->parsing = true;
 			/* a runner that cannot queue parses at once: parse_done has handled it then */
-			if (srv_offload_run(parse_work, parse_done, w))
+			if (srv_offload_run(c->principal, parse_work, parse_done, w))
 				return;
 			w->parsing = false;
 		}

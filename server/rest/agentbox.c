@@ -173,13 +173,13 @@ struct abreq *ab_begin(struct tp_req *r, const char *param, size_t body_max, uns
 	}
 	if (body_max) {
 		size_t len;
-		const char *body = tp_req_body(r, &len);
+		tp_req_body(r, &len);
 		json_error_t je;
 		if (len > body_max) {
 			ab_fail(r, 400, "invalid request body", "http: request body too large");
 			return NULL;
 		}
-		a.body = len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &je) : NULL;
+		a.body = len ? tp_req_body_json(r, JSON_REJECT_DUPLICATES, &je) : NULL;
 		if (!a.body && (len || (flags & AB_BODY_REQUIRED))) {
 			ab_fail(r, 400, "invalid request body", "%s", len ? je.text : "EOF");
 			return NULL;

@@ -333,13 +333,15 @@ static json_t *model_body(struct tp_req *r, const struct fastapi_field *model)
 	char ctype[256];
 	json_t *out = NULL, *error = NULL;
 
-	int status = fastapi_body(tp_req_header(r, "content-type", ctype, sizeof(ctype)) == 0 ? ctype : NULL, text, len,
-				  model, &out, &error);
+	json_t *parsed = tp_req_body_json(r, JSON_DECODE_ANY | TP_JSON_AFTER_BOM, NULL);
+	int status = fastapi_body_parsed(tp_req_header(r, "content-type", ctype, sizeof(ctype)) == 0 ? ctype : NULL, text,
+					 len, parsed, model, &out, &error);
+	json_decref(parsed);
 	if (status) {
 		tp_req_json(r, status, error);
 		return NULL;
 	}
-	json_t *body = json_loadb(text, len, 0, NULL);
+	json_t *body = tp_req_body_json(r, 0, NULL);
 	if (!json_is_object(body)) {
 		/* fastapi_body accepted it, so it is an object; keep the validated view if not */
 		json_decref(body);
@@ -354,13 +356,13 @@ static json_t *model_body(struct tp_req *r, const struct fastapi_field *model)
 static json_t *plain_body(struct tp_req *r, const char *tool, bool optional)
 {
 	size_t len;
-	const char *text = tp_req_body(r, &len);
+	tp_req_body(r, &len);
 	json_error_t e;
 	json_t *body;
 
 	if (optional && !len)
 		return json_object();
-	body = json_loadb(text, len, 0, &e);
+	body = tp_req_body_json(r, 0, &e);
 	if (json_is_object(body))
 		return body;
 	json_decref(body);
@@ -1557,8 +1559,8 @@ static void on_warmup(struct tp_req *r, void *arg)
 	if (!u)
 		return;
 	size_t len;
-	const char *text = tp_req_body(r, &len);
-	body = len ? json_loadb(text, len, 0, NULL) : json_object();
+	tp_req_body(r, &len);
+	body = len ? tp_req_body_json(r, 0, NULL) : json_object();
 	names = json_object_get(body, "backends");
 	if (!json_is_object(body) || (names && !json_is_null(names) && !json_is_array(names) && !json_is_string(names))) {
 		json_decref(body);
@@ -1687,8 +1689,8 @@ static void on_shutdown(struct tp_req *r, void *arg)
 		return;
 	}
 	size_t len;
-	const char *text = tp_req_body(r, &len);
-	body = len ? json_loadb(text, len, 0, NULL) : json_object();
+	tp_req_body(r, &len);
+	body = len ? tp_req_body_json(r, 0, NULL) : json_object();
 	if (!json_is_object(body)) {
 		json_decref(body);
 		tp_req_json(r, 400, json_pack("{s:s, s:s}", "status", "error", "message", "the body must be a JSON object"));

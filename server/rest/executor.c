@@ -295,8 +295,10 @@ static void execute_route(struct tp_req *r, void *arg)
 	if (!authenticate(r, principal, sizeof(principal)))
 		return;
 	const char *text = tp_req_body(r, &len);
-	int status = fastapi_body(tp_req_header(r, "Content-Type", type, sizeof(type)) == 0 ? type : NULL, text, len,
-				  executor_request, &body, &error);
+	json_t *parsed = tp_req_body_json(r, JSON_DECODE_ANY | TP_JSON_AFTER_BOM, NULL);
+	int status = fastapi_body_parsed(tp_req_header(r, "Content-Type", type, sizeof(type)) == 0 ? type : NULL, text, len,
+					 parsed, executor_request, &body, &error);
+	json_decref(parsed);
 	if (status) {
 		tp_req_json(r, status, error);
 		return;

@@ -765,8 +765,37 @@ static bool json_content_type(const char *ct)
 	return (sl == 4 && !strncasecmp(sub, "json", 4)) || (sl >= 5 && !strncasecmp(sub + sl - 5, "+json", 5));
 }
 
+/* Is v nested deeper than Python's decoder goes (what fastapi_json_scan tells from the text)? */
+static bool too_deep(json_t *v, int depth)
+{
+	const char *key;
+	json_t *x;
+	size_t i;
+
+	if (!json_is_object(v) && !json_is_array(v))
+		return false;
+	if (depth >= SCAN_MAX_DEPTH)
+		return true;
+	if (json_is_array(v)) {
+		json_array_foreach(v, i, x)
+			if (too_deep(x, depth + 1))
+				return true;
+	} else {
+		json_object_foreach(v, key, x)
+			if (too_deep(x, depth + 1))
+				return true;
+	}
+	return false;
+}
+
 int fastapi_body(const char *content_type, const char *body, size_t len, const struct fastapi_field *model,
 		 json_t **out, json_t **error)
+{
+	return fastapi_body_parsed(content_type, body, len, NULL, model, out, error);
+}
+
+int fastapi_body_parsed(const char *content_type, const char *body, size_t len, json_t *parsed,
+			const struct fastapi_field *model, json_t **out, json_t **error)
 {
 	json_t *detail = json_array(), *loc = json_pack("[s]", "body"), *value = NULL;
 	int status = 422;
@@ -793,7 +822,9 @@ int fastapi_body(const char *content_type, const char *body, size_t len, const s
 		body += 3, len -= 3;
 	const char *msg;
 	size_t pos;
-	int s = fastapi_json_scan(body, len, &msg, &pos);
+	json_error_t e;
+	/* what jansson reads Python reads alike, but for the depth */
+	int s = parsed ? (too_deep(parsed, 0) ? -2 : 0) : fastapi_json_scan(body, len, &msg, &pos);
 	if (s == -1) {
 		json_t *empty = json_object();
 		fastapi_error(detail, "json_invalid", json_pack("[s, I]", "body", (json_int_t)pos), "JSON decode error",
@@ -801,8 +832,7 @@ int fastapi_body(const char *content_type, const char *body, size_t len, const s
 		json_decref(empty);
 		goto refuse;
 	}
-	json_error_t e;
-	if (s < 0 || !(value = json_loadb(body, len, JSON_DECODE_ANY, &e))) {
+	if (s < 0 || !(value = parsed ? json_incref(parsed) : json_loadb(body, len, JSON_DECODE_ANY, &e))) {
 		/* not UTF-8, too deep, or beyond what jansson holds (NUL in a string, a huge number) */
 		json_decref(detail);
 		json_decref(loc);

@@ -69,6 +69,14 @@ struct fastapi_field {
  */
 int fastapi_body(const char *content_type, const char *body, size_t len, const struct fastapi_field *model,
 		 json_t **out, json_t **error);
+/**
+ * The same with parsed (borrowed), what json_loadb(body, len,
+ * JSON_DECODE_ANY) gave, when the caller has it (http.h's
+ * tp_req_body_json: a large body is parsed off the loop): the body is then
+ * neither scanned nor parsed again. NULL: as fastapi_body.
+ */
+int fastapi_body_parsed(const char *content_type, const char *body, size_t len, json_t *parsed,
+			const struct fastapi_field *model, json_t **out, json_t **error);
 
 /**
  * Validate value (borrowed) against model at loc (borrowed array, e.g.

@@ -283,10 +283,10 @@ static struct mreq *begin(struct tp_req *r, const char *param, int want_body)
 	}
 	if (want_body) {
 		size_t len;
-		const char *body = tp_req_body(r, &len);
+		tp_req_body(r, &len);
 		json_error_t je;
 		if (len) {
-			m.body = json_loadb(body, len, 0, &je);
+			m.body = tp_req_body_json(r, 0, &je);
 			if (!m.body) {
 				fail(r, 400, "malformed JSON body: %s", je.text);
 				return NULL;

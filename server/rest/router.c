@@ -258,8 +258,8 @@ static void shared_dispatch(struct tp_req *r, void *arg)
 		return;
 	}
 	size_t len;
-	const char *body = tp_req_body(r, &len);
-	json_t *j = len ? json_loadb(body, len, 0, NULL) : NULL;
+	tp_req_body(r, &len);
+	json_t *j = len ? tp_req_body_json(r, 0, NULL) : NULL;
 	const struct rest_route *pick = NULL;
 	for (size_t i = 0; i < sh->n && !pick; i++)
 		if ((sh->rt[i]->methods & m) && sh->d[i]->claims && sh->d[i]->claims(sh->path, j))

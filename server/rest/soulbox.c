@@ -269,13 +269,13 @@ int sb_begin(struct tp_req *r, enum sb_bucket bucket, char *principal)
 int sb_body(struct tp_req *r, bool required, json_t **out)
 {
 	size_t len;
-	const char *body = tp_req_body(r, &len);
+	tp_req_body(r, &len);
 	json_error_t je;
 	json_t *j = NULL;
 
 	*out = NULL;
 	if (len) {
-		j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+		j = tp_req_body_json(r, JSON_REJECT_DUPLICATES, &je);
 		if (!j) {
 			sb_fail(r, 400, SB_VALIDATION_ERROR, "body", "Malformed JSON: %s (at character %d)", je.text,
 				je.position);

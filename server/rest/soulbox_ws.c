@@ -15,12 +15,15 @@
  * {"type": "cancel"}, DELETE /api/execute/{execution_id} or closing the
  * connection kills it. Each execution keeps a record (sb_exec_begin), so
  * GET /api/execute/{execution_id} answers its status, output so far and
- * result as for POST /api/execute.
+ * result as for POST /api/execute. A message of SRV_OFFLOAD_MIN bytes or
+ * more (up to 1 MiB of code) is parsed off the loop in the key's turn
+ * (base/offload.h), the connection not read meanwhile.
  */
 #include "soulbox.h"
 #include "../base/buf.h"
 #include "../base/common.h"
 #include "../base/json_out.h"
+#include "../base/offload.h"
 #include "../../tools/lang.h"
 
 #include <stdlib.h>
@@ -37,7 +40,10 @@ struct wsx {
 	struct tool_conn tc;
 	struct buf in;		/* the message being received */
 	bool in_too_big;
-	bool closed;		/* the client is gone: free once no call runs */
+	bool parsing;		/* a large message is parsed off the loop (not reading meanwhile) */
+	struct buf text;	/* ... its text (the thread's until parsed) */
+	json_t *parsed;		/* ... what it became (NULL: not JSON) */
+	bool closed;		/* the client is gone: free once no call runs and nothing is parsed */
 	/* the running execution, and its record (GET /api/execute/{id} answers it: soulbox_exec.c) */
 	bool running;
 	struct sb_exec *rec;
@@ -53,9 +59,17 @@ static void wsx_free(struct wsx *w)
 	json_decref(w->pending);
 	tool_conn_release(&w->tc);
 	buf_release(&w->in);
+	buf_release(&w->text);
 	buf_release(&w->line[0]);
 	buf_release(&w->line[1]);
 	free(w);
+}
+
+/* The client is gone and nothing of w's runs any more: free it. */
+static void wsx_maybe_free(struct wsx *w)
+{
+	if (w->closed && !w->running && !w->parsing)
+		wsx_free(w);
 }
 
 static void send_json(struct wsx *w, json_t *o)
@@ -148,8 +162,7 @@ static void caller_finish(void *ctx, json_t *result, enum err_class cls)
 		send_json(w, o);
 	}
 	json_decref(result);
-	if (w->closed)
-		wsx_free(w);
+	wsx_maybe_free(w);
 }
 
 static bool caller_rate(void *ctx, const struct srv_rate_verdict *v)
@@ -211,8 +224,7 @@ static void sandbox_listed(void *arg, json_t *result, enum err_class cls)
 		json_decref(failed);
 		json_decref(args);
 		json_decref(result);
-		if (w->closed)
-			wsx_free(w);
+		wsx_maybe_free(w);
 		return;
 	}
 	json_object_set_new(args, "session_id", json_string(id));
@@ -274,10 +286,9 @@ static void execute(struct wsx *w, json_t *m)
 	start(w, args);
 }
 
-static void message(struct wsx *w, const char *text, size_t len)
+/* One message: m (taken) is what it parsed to (NULL: not JSON). */
+static void message(struct wsx *w, json_t *m)
 {
-	json_error_t je;
-	json_t *m = json_loadb(text, len, 0, &je);
 	const char *type = json_string_value(json_object_get(m, "type"));
 
 	if (!json_is_object(m)) {
@@ -327,6 +338,28 @@ static int ws_open(struct tp_ws *ws, void *user)
 	return 0;
 }
 
+static void parse_work(void *arg)
+{
+	struct wsx *w = arg;
+	w->parsed = json_loadb(w->text.data, w->text.len, 0, NULL);
+	buf_release(&w->text);
+}
+
+static void parse_done(void *arg)
+{
+	struct wsx *w = arg;
+	json_t *m = steal_ptr(w->parsed);
+
+	w->parsing = false;
+	if (w->closed) {
+		json_decref(m);
+		wsx_maybe_free(w);
+		return;
+	}
+	tp_ws_pause(w->ws, false);
+	message(w, m);
+}
+
 static void ws_receive(void *user, const void *data, size_t len)
 {
 	struct wsx *w = user;
@@ -339,10 +372,21 @@ static void ws_receive(void *user, const void *data, size_t len)
 		buf_add(&w->in, data, len);
 	if (!final)
 		return;
-	if (w->in_too_big)
+	if (w->in_too_big) {
 		send_error(w, SB_VALIDATION_ERROR, "message", "a message holds at most 1 MiB");
-	else
-		message(w, w->in.data, w->in.len);
+	} else if (w->in.len >= SRV_OFFLOAD_MIN) {
+		/* nothing more is read until it is parsed: messages stay in order */
+		w->text = w->in;
+		w->in = (struct buf)BUF_INIT;
+		w->parsing = true;
+		tp_ws_pause(w->ws, true);
+		if (!srv_offload_run(w->principal, parse_work, parse_done, w)) {
+			parse_work(w);
+			parse_done(w);
+		}
+	} else {
+		message(w, json_loadb(w->in.data, w->in.len, 0, NULL));
+	}
 	buf_reset(&w->in);
 	w->in_too_big = false;
 }
@@ -352,7 +396,7 @@ static void ws_closed(void *user)
 	struct wsx *w = user;
 	w->closed = true;
 	if (!w->running) {
-		wsx_free(w);
+		wsx_maybe_free(w);
 		return;
 	}
 	if (w->cancel) { /* the execution ends killed (cancelled); its finish frees w */

@@ -5,12 +5,15 @@
  * before the answer (told, nothing freed twice), draining counts, a
  * streamed body (pieces in order through pauses, the cap before 100
  * Continue, a refusal at the headers with the rest dropped, a client that
- * leaves mid-body), and a loop that closes cleanly after tp_http_stop().
+ * leaves mid-body), JSON bodies (tp_req_body_json: a large one parsed
+ * before the route runs gives what json_loadb would with every route's
+ * flags), and a loop that closes cleanly after tp_http_stop().
  */
 #include "transport/http.h"
 #include "transport/tp.h"
 #include "server/base/buf.h"
 #include "server/base/log.h"
+#include "server/base/offload.h"
 #include "tap.h"
 
 #include <arpa/inet.h>
@@ -68,6 +71,54 @@ static void async_route(struct tp_req *r, void *arg)
 {
 	async_req = r;
 	uv_timer_start(&async_timer, async_answer, 20, 0);
+}
+
+/* Do e and f say the same? */
+static bool same_error(const json_error_t *e, const json_error_t *f)
+{
+	return !strcmp(e->text, f->text) && e->position == f->position && e->line == f->line &&
+	       e->column == f->column && json_error_code(e) == json_error_code(f);
+}
+
+/*
+ * Answers whether tp_req_body_json gives what json_loadb gives, with every
+ * flag a route uses ("same": how many of them), and whether two calls share
+ * one value (a body parsed before the route ran).
+ */
+static void json_route(struct tp_req *r, void *arg)
+{
+	static const size_t flags[] = {
+		0, JSON_REJECT_DUPLICATES, JSON_DECODE_ANY, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
+		JSON_DECODE_ANY | TP_JSON_AFTER_BOM, JSON_REJECT_DUPLICATES | TP_JSON_AFTER_BOM,
+	};
+	size_t len, same = 0, failed = 0;
+	const char *body = tp_req_body(r, &len);
+	json_t *a = tp_req_body_json(r, JSON_DECODE_ANY | TP_JSON_AFTER_BOM, NULL);
+	json_t *b = tp_req_body_json(r, JSON_DECODE_ANY | TP_JSON_AFTER_BOM, NULL);
+	bool shared = a && a == b;
+
+	json_decref(a);
+	json_decref(b);
+	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+		json_error_t e, f;
+		size_t skip = (flags[i] & TP_JSON_AFTER_BOM) && len >= 3 && !memcmp(body, "\xef\xbb\xbf", 3) ? 3 : 0;
+		json_t *got = tp_req_body_json(r, flags[i], &e);
+		json_t *want = json_loadb(body + skip, len - skip, flags[i] & ~(size_t)TP_JSON_AFTER_BOM, &f);
+		if (got ? want && json_equal(got, want) : !want && same_error(&e, &f))
+			same++;
+		failed += !want;
+		json_decref(got);
+		json_decref(want);
+	}
+	tp_req_json(r, 200, json_pack("{s:I, s:I, s:b}", "same", (json_int_t)same, "failed", (json_int_t)failed,
+				      "shared", shared));
+}
+
+/* The offload runner of server/main.c, without a pool: work and done at once, as when it cannot queue. */
+static void run_now(const char *principal, void (*work)(void *), void (*done)(void *), void *arg)
+{
+	work(arg);
+	done(arg);
 }
 
 static void stream(struct tp_req *r, void *arg)
@@ -233,8 +284,9 @@ static char *keepalive(const char *first, const char *second)
 	return r ? r : strdup("connect failed");
 }
 
-static char *results[16];
-static double took[16];
+#define NJSON 9
+static char *results[16 + NJSON];
+static double took[16 + NJSON];
 
 static double now_s(void)
 {
@@ -260,7 +312,7 @@ static void *client(void *arg)
 	results[3] = timed(3, "PATCH /t/p3 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n\r\npatch", false);
 	results[4] = timed(4, "DELETE /t/x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", false);
 	results[5] = timed(5, "GET /nowhere HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", false);
-	results[6] = timed(6, "POST /t/big HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5000\r\n\r\n", false);
+	results[6] = timed(6, "POST /t/big HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5000000\r\n\r\n", false);
 	results[7] = timed(7, "GET /t/slash/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", false);
 	results[8] = timed(8, "GET /stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", false);
 	results[9] = timed(9, "POST /t/empty HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n", false);
@@ -279,6 +331,27 @@ static void *client(void *arg)
 	results[14] = keepalive(req, "GET /t/after HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
 	free(req);
 	results[15] = timed(15, "POST /up/d HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 900000\r\n\r\npartial body", true);
+	/* JSON bodies: large ones (a string of 300 KB in them) and a small one */
+	static const char *const shapes[NJSON] = {
+		"{\"a\": \"%s\"}", "{\"a\": \"%s\", \"a\": 1}", "\"%s\"", "  12345 %s", "[\"%s\",]",
+		"\xef\xbb\xbf{\"a\": \"%s\"}", "x%s", "{\"a\": \"%s\"} x", "{\"a\": 1, \"a\": 2}%.0s",
+	};
+	char *pad = malloc(300001);
+	memset(pad, 'p', 300000);
+	pad[300000] = '\0';
+	for (int i = 0; i < NJSON; i++) {
+		struct buf body = BUF_INIT, raw = BUF_INIT;
+		buf_addf(&body, shapes[i], i == 3 ? "" : pad);
+		if (i == 3) /* a number, then spaces */
+			for (int k = 0; k < 300000; k++)
+				buf_addch(&body, ' ');
+		buf_addf(&raw, "POST /json HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %zu\r\n\r\n", body.len);
+		buf_add(&raw, body.data, body.len);
+		results[16 + i] = timed(16 + i, raw.data, false);
+		buf_release(&body);
+		buf_release(&raw);
+	}
+	free(pad);
 	results[10] = timed(10, "GET /later HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", true);
 	client_done = 1;
 	return NULL;
@@ -296,8 +369,8 @@ int main(void)
 {
 	uv_loop_t *loop = uv_default_loop();
 	struct tp_http_opts o = {
-		.host = "127.0.0.1", .port = 0, .max_body = 1024, .max_ws_message = 1024, .max_inflight = 16,
-		.max_connections = 64, .max_unauthenticated = 64, .header_timeout_s = 10, .max_receiving = 1 << 20,
+		.host = "127.0.0.1", .port = 0, .max_body = 1 << 20, .max_ws_message = 1024, .max_inflight = 16,
+		.max_connections = 64, .max_unauthenticated = 64, .header_timeout_s = 10, .max_receiving = 4 << 20,
 		.session_idle_s = 60, .stall_s = 60, .auth_none = true, .max_upload = 1 << 20,
 	};
 	struct err *e = NULL;
@@ -311,6 +384,8 @@ int main(void)
 	tp_http_route(TP_GET, "/stream", stream, NULL);
 	tp_http_route(TP_POST, "/async/{id}", async_route, NULL);
 	tp_http_route_streamed(TP_POST, "/up/{id}", upload_route, NULL);
+	tp_http_route(TP_POST, "/json", json_route, NULL);
+	srv_offload_set(run_now);
 	uv_timer_init(loop, &async_timer);
 	uv_timer_init(loop, &resume_timer);
 	ok(tp_http_start(loop, &app, &o, &e) == 0, "the transport starts");
@@ -344,6 +419,19 @@ int main(void)
 	   "a declared length past max_upload: the route's 413, and no 100 Continue");
 	ok(has(14, "\"id\":\"after\""), "a streamed route that refuses at the headers: its body is dropped, "
 	   "and the connection serves the next request");
+	static const char *const json_what[NJSON] = {
+		"an object", "a duplicate key", "a string", "a number and spaces", "an array with a trailing comma",
+		"an object after a byte-order mark", "not JSON", "an object and more", "a small one, a duplicate key",
+	};
+	/* how many of the six flags refuse it (json_loadb's verdict); parsed before the route: shared */
+	static const int json_failed[NJSON] = { 0, 3, 3, 3, 6, 4, 6, 6, 3 };
+	static const bool json_shared[NJSON] = { true, true, true, true, false, true, false, false, false };
+	for (int i = 0; i < NJSON; i++) {
+		char want_same[64];
+		snprintf(want_same, sizeof(want_same), "\"same\":6,\"failed\":%d,\"shared\":%s", json_failed[i],
+			 json_shared[i] ? "true" : "false");
+		ok(has(16 + i, want_same), "tp_req_body_json, %s: as json_loadb with every flag", json_what[i]);
+	}
 	ok(body_gone == 1 && !body_large, "a client that leaves mid-body: the route is told TP_BODY_GONE once");
 	ok(held && gone_calls == 1, "a client that leaves before the answer is told to the route, once");
 	ok(tp_http_busy() == 1, "an unanswered request counts as in flight (draining waits for it)");
@@ -358,7 +446,7 @@ int main(void)
 	uv_run(loop, UV_RUN_DEFAULT);
 
 	ok(uv_loop_close(loop) == 0, "every handle is closed: the loop closes");
-	for (size_t i = 0; i < 16; i++) {
+	for (size_t i = 0; i < 16 + NJSON; i++) {
 		if (results[i] && took[i] > 1)
 			printf("# request %zu took %.0f ms\n", i, took[i] * 1000);
 		free(results[i]);

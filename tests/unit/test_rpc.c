@@ -85,8 +85,11 @@ struct job {
 static struct job jobs[16];
 static int njobs;
 
-static void fake_offload(void (*work)(void *), void (*done)(void *), void *arg)
+static char job_principal[64];	/* whom the last job was queued for */
+
+static void fake_offload(const char *principal, void (*work)(void *), void (*done)(void *), void *arg)
 {
+	snprintf(job_principal, sizeof(job_principal), "%s", principal ? principal : "(null)");
 	jobs[njobs++] = (struct job){ work, done, arg };
 }
 
@@ -331,6 +334,7 @@ int main(void)
 		srv_req_result(held[0], big_result(300000));
 		ok(json_array_size(bsent) == 1 && njobs == 1 && srv_conn_inflight(c) == 1,
 		   "a 300 KB result: nothing sent, its text is written off the loop, still in flight");
+		ok(!strcmp(job_principal, "tester"), "... in its connection's principal's turn");
 		run_jobs();
 		m = json_array_get(bsent, 1);
 		ok(m && json_integer_value(json_object_get(m, "id")) == 2 &&

@@ -1,26 +1,16 @@
 /*
- * tools/pool.c — tool work on libuv's thread pool, fair between principals
- * (see tool.h, tool_pool_queue).
- *
- * libuv's pool is one FIFO in front of a few threads, shared by everyone: a
- * principal that asks for a hundred searches, listings or snapshots at once
- * would put a hundred jobs ahead of every other principal's. Here each
- * principal has at most TOOL_POOL_PER_PRINCIPAL jobs in libuv's hands
- * (queued there or running; a user and its keys are one principal here);
- * the rest wait in the principal's own FIFO and go to libuv one by one as
- * its earlier jobs finish. Another principal's job then waits behind at most
- * that many jobs of each busy principal.
- *
- * Loop thread only (the run callbacks run on pool threads, as ever).
+ * server/base/pool.c — work on libuv's thread pool, fair between principals
+ * (see pool.h).
  */
-#include "tool.h"
-#include "../server/base/common.h"
-#include "../server/base/rights.h"
+#include "pool.h"
+#include "common.h"
+#include "rights.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
 
-#include "../server/base/banned.h"
+#include "banned.h"
 
 struct pjob {
 	uv_work_t w;			/* ours; w.data is the job */
@@ -35,9 +25,10 @@ TAILQ_HEAD(pjobs, pjob);
 
 struct principal {
 	char *name;
-	unsigned on_pool;		/* jobs handed to libuv (at most TOOL_POOL_PER_PRINCIPAL) */
+	unsigned on_pool;		/* jobs handed to libuv (at most SRV_POOL_PER_PRINCIPAL) */
 	unsigned jobs;			/* every job that names it: freed at 0 */
 	struct pjobs waiting, running;
+	struct pjob *last_first;	/* the last of the jobs queued first, at the front of waiting */
 	LIST_ENTRY(principal) link;
 };
 static LIST_HEAD(, principal) principals = LIST_HEAD_INITIALIZER(principals);
@@ -55,6 +46,13 @@ static void noop_run(uv_work_t *w)
 
 static void start(struct pjob *j);
 
+static void waiting_remove(struct principal *p, struct pjob *j)
+{
+	if (p->last_first == j)
+		p->last_first = TAILQ_PREV(j, pjobs, link);
+	TAILQ_REMOVE(&p->waiting, j, link);
+}
+
 /* On the loop: j is done (or was cancelled); hand the principal's next job to libuv. */
 static void job_done(uv_work_t *w, int status)
 {
@@ -70,8 +68,8 @@ static void job_done(uv_work_t *w, int status)
 	p->jobs--;
 	free(j);
 	struct pjob *next = TAILQ_FIRST(&p->waiting);
-	if (next && p->on_pool < TOOL_POOL_PER_PRINCIPAL) {
-		TAILQ_REMOVE(&p->waiting, next, link);
+	if (next && p->on_pool < SRV_POOL_PER_PRINCIPAL) {
+		waiting_remove(p, next);
 		start(next);
 	}
 	if (!p->jobs) {
@@ -100,7 +98,7 @@ static void start(struct pjob *j)
 	}
 }
 
-void tool_pool_queue(const char *principal, uv_work_t *req, uv_work_cb run, uv_after_work_cb done)
+static void queue(const char *principal, uv_work_t *req, uv_work_cb run, uv_after_work_cb done, bool first)
 {
 	struct principal *p;
 	struct pjob *j = xcalloc(1, sizeof(*j));
@@ -125,14 +123,29 @@ void tool_pool_queue(const char *principal, uv_work_t *req, uv_work_cb run, uv_a
 	j->done = done;
 	j->p = p;
 	p->jobs++;
-	if (p->on_pool < TOOL_POOL_PER_PRINCIPAL) {
+	if (p->on_pool < SRV_POOL_PER_PRINCIPAL)
 		start(j);
-	} else {
+	else if (!first)
 		TAILQ_INSERT_TAIL(&p->waiting, j, link);
-	}
+	else if (p->last_first)
+		TAILQ_INSERT_AFTER(&p->waiting, p->last_first, j, link);
+	else
+		TAILQ_INSERT_HEAD(&p->waiting, j, link);
+	if (first && !j->on_pool)
+		p->last_first = j;
 }
 
-void tool_pool_cancel(uv_work_t *req)
+void srv_pool_queue(const char *principal, uv_work_t *req, uv_work_cb run, uv_after_work_cb done)
+{
+	queue(principal, req, run, done, false);
+}
+
+void srv_pool_queue_first(const char *principal, uv_work_t *req, uv_work_cb run, uv_after_work_cb done)
+{
+	queue(principal, req, run, done, true);
+}
+
+void srv_pool_cancel(uv_work_t *req)
 {
 	struct principal *p;
 	struct pjob *j;
@@ -146,7 +159,7 @@ void tool_pool_cancel(uv_work_t *req)
 		TAILQ_FOREACH(j, &p->waiting, link)
 			if (j->req == req) {
 				/* through the pool with nothing to do, so that done comes later, never from here */
-				TAILQ_REMOVE(&p->waiting, j, link);
+				waiting_remove(p, j);
 				(void)uv_queue_work(uv_default_loop(), &j->w, noop_run, cancelled_done); /* cannot fail */
 				return;
 			}
