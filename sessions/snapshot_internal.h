@@ -143,11 +143,18 @@ struct node {
  * tree of millions of empty files cannot grow it without bound.
  */
 #define SNAP_MAX_ENTRIES (1u << 20)
+/*
+ * Bytes of those entries' paths together (each from the workspace's root): a
+ * snapshot's stat cache and a diff's lists hold every path whole, so a tree
+ * of long names nested deep cannot make each entry cost 4 KiB.
+ */
+#define SNAP_MAX_PATH_BYTES (64u << 20)
 
 struct walk {
 	int rootfd;
 	uint64_t max_bytes, bytes, files, dirs, skipped;
 	uint64_t entries, max_entries;	/* max_entries 0: SNAP_MAX_ENTRIES */
+	uint64_t path_bytes, max_path_bytes;	/* max_path_bytes 0: SNAP_MAX_PATH_BYTES */
 	int depth;
 	struct buf path;
 	struct err **errp;

@@ -529,6 +529,7 @@ struct fent {
 struct fvec {
 	struct fent *v;
 	size_t n, cap;
+	uint64_t path_bytes;	/* of every path pushed */
 };
 
 static struct fent *fvec_push(struct fvec *f, const char *path, uint32_t mode, const unsigned char *oid)
@@ -540,6 +541,7 @@ static struct fent *fvec_push(struct fvec *f, const char *path, uint32_t mode, c
 	struct fent *e = &f->v[f->n++];
 	memset(e, 0, sizeof(*e));
 	e->path = xstrdup(path);
+	f->path_bytes += strlen(path) + 1;
 	e->mode = mode;
 	memcpy(e->oid, oid, OIDLEN);
 	return e;
@@ -582,6 +584,10 @@ static int flatten_tree(git_repository *repo, const git_tree *tree, struct buf *
 			git_tree_free(sub);
 		} else if (mode == GIT_FILEMODE_BLOB || mode == GIT_FILEMODE_BLOB_EXECUTABLE || mode == GIT_FILEMODE_LINK) {
 			fvec_push(out, path->data, (uint32_t)mode, git_tree_entry_id(te)->id);
+			/* a snapshot taken before walks bounded its paths may hold more */
+			if (out->path_bytes > SNAP_MAX_PATH_BYTES)
+				rc = err_set(errp, EFBIG, "the snapshot's paths total more than %llu bytes, the most a diff "
+					     "reads", (unsigned long long)SNAP_MAX_PATH_BYTES);
 		}
 		path->len = mark;
 		path->data[mark] = '\0';

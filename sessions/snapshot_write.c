@@ -76,6 +76,13 @@ int snapi_walk_dir(struct walk *w, int dfd, struct node *dir)
 				    "a snapshot takes", (unsigned long long)(w->max_entries ? w->max_entries : SNAP_MAX_ENTRIES));
 			break;
 		}
+		w->path_bytes += (w->path.len ? w->path.len + 1 : 0) + strlen(name) + 1;	/* "dir/name" and its NUL */
+		if (w->path_bytes > (w->max_path_bytes ? w->max_path_bytes : SNAP_MAX_PATH_BYTES)) {
+			r = err_set(w->errp, EFBIG, "the paths of the workspace's files and directories total more than "
+				    "%llu bytes, the most a snapshot takes (long names nested deep)",
+				    (unsigned long long)(w->max_path_bytes ? w->max_path_bytes : SNAP_MAX_PATH_BYTES));
+			break;
+		}
 		if (fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
 			if (errno == ENOENT)
 				continue;	/* removed while we look: not part of the snapshot */

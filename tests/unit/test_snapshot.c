@@ -271,8 +271,30 @@ static void test_walk_bound(void)
 	ok(snapi_walk_dir(&w2, fd, &root2) == 0 && w2.entries == 151 && w2.files == 150, "within it: %llu entries",
 	   (unsigned long long)w2.entries);
 	snapi_node_release(&root2);
+	close(fd);
+
+	/* the paths' bytes: "sub" (4 with its NUL) and 150 x "sub/N" (6 to 8) = 1,094 */
+	fd = open(ws, O_RDONLY | O_DIRECTORY);
+	struct walk w3 = { .rootfd = fd, .max_bytes = UINT64_MAX, .max_path_bytes = 1000, .errp = &e };
+	struct node root3 = { .gmode = GM_TREE };
+	buf_adds(&w3.path, "");
+	ok(snapi_walk_dir(&w3, fd, &root3) < 0 && e && e->errnum == EFBIG &&
+	   strstr(err_text(e), "paths of the workspace's files and directories total more than 1000 bytes"),
+	   "a walk past its path bound stops: %s", e ? err_text(e) : "");
+	err_free(e), e = NULL;
+	snapi_node_release(&root3);
+	close(fd);
+	fd = open(ws, O_RDONLY | O_DIRECTORY);
+	struct walk w4 = { .rootfd = fd, .max_bytes = UINT64_MAX, .max_path_bytes = 1094, .errp = &e };
+	struct node root4 = { .gmode = GM_TREE };
+	buf_adds(&w4.path, "");
+	ok(snapi_walk_dir(&w4, fd, &root4) == 0 && w4.path_bytes == 1094, "within it: %llu bytes",
+	   (unsigned long long)w4.path_bytes);
+	snapi_node_release(&root4);
 	buf_release(&w.path);
 	buf_release(&w2.path);
+	buf_release(&w3.path);
+	buf_release(&w4.path);
 	close(fd);
 	free(ws);
 }
