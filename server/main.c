@@ -33,6 +33,7 @@
 #include "../sessions/sandbox.h"
 #include "grants.h"
 #include "../sessions/session.h"
+#include "../sessions/trash.h"
 #include "../sessions/snapshot.h"
 #include "../sessions/watch.h"
 #include "../sessions/workspace.h"
@@ -163,6 +164,7 @@ static void finish_shutdown(void)
 	kern_shutdown(); /* kernels hold their sessions and agents: before the sessions go */
 	px_browser_shutdown(); /* browsers run on displays */
 	vnc_shutdown(); /* displays hold their sessions' agents and handles: before the sessions go */
+	sess_trash_stop(); /* the workspaces that go now, and any still in the trash, wait for the next start */
 	sess_registry_free(srv.sessions);
 	srv.sessions = NULL;
 	sess_watch_shutdown(); /* every watch went with its session */
@@ -340,13 +342,16 @@ static int core_start(void)
 	}
 	srv.loop = uv_default_loop();
 	sess_zygote_attach(srv.zygote, srv.loop);
-	sess_ws_init(srv.loop);
 	sess_watch_init(srv.loop);
 	if (sess_instance_open(&srv.instance, srv.cfg.data_dir, &err) < 0) {
 		log_error("%s", err_text(err));
 		return -1;
 	}
 	sess_instance_sweep(srv.instance); /* what processes that are gone left */
+	if (sess_trash_open(srv.loop, srv.cfg.data_dir, srv.instance, &err) < 0) { /* and their trash, in the background */
+		log_error("%s", err_text(err));
+		return -1;
+	}
 	sess_instance_sweep_legacy_displays((const char *const[]){ "/dev/shm", "/tmp", NULL });
 	if (sess_registry_new(&srv.sessions, srv.loop, srv.zygote, &srv.cfg, sess_instance_dir(srv.instance),
 			      &err) < 0) {
@@ -415,6 +420,7 @@ static int core_run(void)
 	int lc = uv_loop_close(srv.loop);
 	if (lc < 0)
 		log_error("exit: the event loop still has open handles (%s)", uv_strerror(lc));
+	sess_trash_close();
 	sess_instance_free(srv.instance); /* after the pool's workspaces went */
 	srv.instance = NULL;
 	return 0;

@@ -1,6 +1,7 @@
 #include "quota.h"
 #include "catalog.h"
 #include "run.h"
+#include "trash.h"
 #include "../server/base/log.h"
 #include "../server/base/common.h"
 #include "../server/base/config.h"
@@ -30,6 +31,7 @@ struct tally {
 	uint64_t running;
 	const char *unmeasured;	/* one of its sessions whose workspace could not be measured */
 	uint64_t entries;	/* in its workspaces, as last measured */
+	uint64_t trash_bytes;	/* of it, in destroyed workspaces not yet removed (trash.h) */
 };
 
 static void tally_session(void *arg, struct sess_session *s)
@@ -49,6 +51,19 @@ static void tally_session(void *arg, struct sess_session *s)
 		t->unmeasured = s->id;
 }
 
+/* What principal holds: its sessions, and its destroyed workspaces until they are removed. */
+static void tally(struct sess_registry *reg, struct tally *t)
+{
+	uint64_t entries;
+
+	sess_foreach(reg, NULL, tally_session, t);
+	if (!t->principal)
+		return;
+	sess_trash_held(t->principal, &t->trash_bytes, &entries);
+	t->mine.disk_bytes += t->trash_bytes;
+	t->entries += entries;
+}
+
 int sess_quota_check(struct sess_registry *reg, const char *principal, const struct sess_held *add,
 		     struct err **errp)
 {
@@ -57,7 +72,7 @@ int sess_quota_check(struct sess_registry *reg, const char *principal, const str
 
 	if (!t.principal && !add->executions)
 		return 0;
-	sess_foreach(reg, NULL, tally_session, &t);
+	tally(reg, &t);
 	if (add->executions && q->server_executions && t.running + add->executions > q->server_executions)
 		/* the whole server's bound holds for everyone: it keeps fds and CPU for the work already admitted */
 		return err_setc(errp, err_class_of(EAGAIN), 0, "the server runs %" PRIu64 " executions, its maximum (quota "
@@ -78,7 +93,9 @@ int sess_quota_check(struct sess_registry *reg, const char *principal, const str
 		if (t.mine.disk_bytes >= q->disk_bytes)
 			return err_setc(errp, ERR_LIMIT, 0, "quota: this key's workspaces take %" PRIu64 " MiB of disk; its "
 				       "quota is %" PRIu64 " MiB (delete files or sessions; use is measured every %" PRIu64
-				       " s)", t.mine.disk_bytes >> 20, q->disk_bytes >> 20, q->disk_scan_s);
+				       " s)%s", t.mine.disk_bytes >> 20, q->disk_bytes >> 20, q->disk_scan_s,
+				       t.trash_bytes ? "; destroyed sessions count until their workspaces are removed, "
+				       "in the background" : "");
 		return err_setc(errp, ERR_LIMIT, 0, "quota: this key's workspaces take %" PRIu64 " MiB of disk; %" PRIu64
 			       " bytes more would pass its quota of %" PRIu64 " MiB (delete files or sessions)",
 			       t.mine.disk_bytes >> 20, add->disk_bytes, q->disk_bytes >> 20);
@@ -310,7 +327,7 @@ static void enforce(const char *owner)
 
 	if ((!q->disk_bytes && !q->inodes) || !sess_quota_applies(owner))
 		return;
-	sess_foreach(Q.reg, NULL, tally_session, &t);
+	tally(Q.reg, &t);
 	if (!t.mine.executions)
 		return;
 	if (q->disk_bytes && (t.mine.disk_bytes >= q->disk_bytes || t.unmeasured))

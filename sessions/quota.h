@@ -10,8 +10,10 @@
  * seconds libuv's pool walks each workspace (du: allocated blocks, each
  * entry counting at least SESS_DISK_ENTRY_BYTES, no symlink followed, never
  * leaving the workspace) and the loop records the result, bytes and entries,
- * in the session. A key over its disk quota (quota.disk bytes, or
- * quota.inodes entries summed over its workspaces) cannot start executions
+ * in the session. A destroyed session's workspace still counts, as last
+ * measured, until its removal in the background ends (trash.h). A key over
+ * its disk quota (quota.disk bytes, or quota.inodes entries summed over its
+ * workspaces) cannot start executions
  * or write files until it frees space; nor can a session over its own disk
  * limit (session_create {disk_mb}, sess_session.disk_limit), whatever its
  * key. A scan that finds either over kills the running executions concerned

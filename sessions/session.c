@@ -6,6 +6,7 @@
 #include "run.h"
 #include "term.h"
 #include "watch.h"
+#include "trash.h"
 #include "workspace.h"
 #include "../server/base/buf.h"
 #include "../server/base/common.h"
@@ -238,7 +239,7 @@ static void pool_created(void *arg, struct sess_worker *w, struct err *err)
 		}
 		struct err *moved = NULL;
 		if (s->state == SESS_DELETED)
-			sess_ws_remove(pr->workspace);
+			sess_trash_put(pr->workspace, NULL, 0, 0);
 		else if (adopt_pool_workspace(pr->workspace, s->workspace, &moved) < 0 && w) {
 			sess_worker_free(w);
 			w = NULL;
@@ -259,7 +260,7 @@ static void pool_created(void *arg, struct sess_worker *w, struct err *err)
 		if (w)
 			sess_worker_free(w);
 		err_free(err);
-		sess_ws_remove(pr->workspace);
+		sess_trash_put(pr->workspace, NULL, 0, 0);
 		if (--pr->alive[1] == 0)
 			free(pr->alive);
 		free(pr->id);
@@ -272,7 +273,7 @@ static void pool_created(void *arg, struct sess_worker *w, struct err *err)
 	if (!w) {
 		log_warn("warm pool: cannot create a sandbox: %s", err_text(err));
 		err_free(err);
-		sess_ws_remove(pr->workspace);
+		sess_trash_put(pr->workspace, NULL, 0, 0);
 		free(pr->id);
 		free(pr->workspace);
 		free(pr);
@@ -318,7 +319,7 @@ static void pool_entry_drop(struct sess_registry *reg, struct pool_entry *e)
 	if (reg->hooks.dropped)
 		reg->hooks.dropped(reg->hooks.arg, e->worker);
 	sess_worker_free(e->worker);
-	sess_ws_remove(e->workspace);
+	sess_trash_put(e->workspace, NULL, 0, 0);
 	free(e->id);
 	free(e->workspace);
 	free(e);
@@ -329,6 +330,21 @@ static char *overlay_dir(const struct sess_registry *reg, const char *id)
 	struct buf b = BUF_INIT;
 	buf_addf(&b, "%s/overlays/%s", reg->cfg->data_dir, id);
 	return buf_detach(&b);
+}
+
+/* Throw away a workspace and, for an overlay, its writable layer (where its
+   files are): charged to owner as last measured until removed (trash.h). */
+static void trash_workspace(struct sess_registry *reg, const char *id, const char *workspace, bool overlay,
+			    const char *owner, uint64_t bytes, uint64_t entries)
+{
+	if (overlay) {
+		auto_free char *odir = overlay_dir(reg, id);
+		sess_ws_detach(workspace);
+		sess_trash_put(workspace, NULL, 0, 0);
+		sess_trash_put(odir, owner, bytes, entries);
+	} else {
+		sess_trash_put(workspace, owner, bytes, entries);
+	}
 }
 
 char *sess_tree_path(const struct sess_registry *reg, const char *commit)
@@ -380,16 +396,11 @@ static int start_sandbox(struct sess_registry *reg, const char *id, const char *
 	if (sess_ws_create(workspace, lower != NULL, errp) < 0)
 		return -1;
 	if (lower && mount_overlay(reg, id, workspace, lower, errp) < 0) {
-		sess_ws_remove(workspace);
+		trash_workspace(reg, id, workspace, true, NULL, 0, 0); /* and what the overlay made of its directory */
 		return -1;
 	}
 	if (sess_zygote_create(reg->zygote, &o, cb, arg, errp) < 0) {
-		if (lower) {
-			auto_free char *odir = overlay_dir(reg, id);
-			sess_ws_remove_overlay(workspace, odir);
-		} else {
-			sess_ws_remove(workspace);
-		}
+		trash_workspace(reg, id, workspace, lower != NULL, NULL, 0, 0);
 		return -1;
 	}
 	return 0;
@@ -1080,12 +1091,8 @@ void sess_destroy(struct sess_session *s)
 		close(s->wsfd);
 		s->wsfd = -1;
 	}
-	if (s->overlay_lower) {
-		auto_free char *odir = overlay_dir(reg, s->id);
-		sess_ws_remove_overlay(s->workspace, odir);
-	} else {
-		sess_ws_remove(s->workspace);
-	}
+	/* gone from its place at once; removed in the background, in its owner's turn */
+	trash_workspace(reg, s->id, s->workspace, s->overlay_lower != NULL, s->owner, s->disk_bytes, s->disk_entries);
 	run_waiters(s);
 	sess_put(s); /* the registry's reference */
 }

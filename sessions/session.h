@@ -345,7 +345,11 @@ size_t sess_count(const struct sess_registry *reg);
 void sess_hold(struct sess_session *s);
 void sess_put(struct sess_session *s);
 void sess_touch(struct sess_session *s);
-/** Kill the sandbox, delete the workspace, forget the session. */
+/**
+ * Kill the sandbox, forget the session and throw its workspace away: moved
+ * into the trash at once (its id is free), removed in the background in its
+ * owner's turn (trash.h).
+ */
 void sess_destroy(struct sess_session *s);
 const char *sess_state_name(enum sess_state st);
 

@@ -9,17 +9,13 @@
 #include <stdatomic.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-
-static uv_loop_t *ws_loop;
-
-void sess_ws_init(uv_loop_t *loop)
-{
-	ws_loop = loop;
-}
 
 int sess_ws_create(const char *path, bool for_overlay, struct err **errp)
 {
@@ -46,7 +42,33 @@ struct rm_walk {
 	int top;		/* the directory being emptied at depth 0, or -1 */
 	unsigned long moved;	/* directories moved up during this pass */
 	unsigned long seq;	/* for their names */
+	const atomic_bool *cancel;	/* stop when it turns true (NULL: never) */
 };
+
+static int openat2_how(int dirfd, const char *rel, const struct open_how *how)
+{
+	long fd;
+	do
+		fd = syscall(SYS_openat2, dirfd, rel, how, sizeof(*how));
+	while (fd < 0 && errno == EINTR);
+	return (int)fd;
+}
+
+/* The directory dirfd/name, not a symlink. Beneath the top (depth > 0, name
+   one component from readdir): no mount crossed either, so a mount point
+   met in the tree is never entered (a btrfs subvolume is no mount). The top
+   is the caller's own path, which may cross mounts on its way. */
+static int open_dir(int dirfd, const char *name, int depth)
+{
+	if (depth == 0)
+		return openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	struct open_how how = {
+		.flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
+	};
+	return openat2_how(dirfd, name, &how);
+}
 
 static int remove_dir_contents(struct rm_walk *w, int dfd, int depth);
 
@@ -75,11 +97,11 @@ static int remove_entry(struct rm_walk *w, int dirfd, const char *name, int dept
 		return -1;
 	if (w->top >= 0 && depth >= RM_MAX_DEPTH && move_up(w, dirfd, name) == 0)
 		return 0;
-	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = open_dir(dirfd, name, depth);
 	if (fd < 0 && errno == EACCES) {
 		/* a directory the sandbox made unreadable: we own it, so fix it */
 		fchmodat(dirfd, name, 0700, AT_SYMLINK_NOFOLLOW);
-		fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		fd = open_dir(dirfd, name, depth);
 	}
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -1;
@@ -118,6 +140,10 @@ static int remove_dir_contents(struct rm_walk *w, int dfd, int depth)
 	}
 	rewinddir(d);	/* the dup shares dfd's offset: the top is read more than once */
 	while ((de = readdir(d))) {
+		if (w->cancel && atomic_load_explicit(w->cancel, memory_order_relaxed)) {
+			r = -1;
+			break;
+		}
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
 		if (remove_entry(w, dfd, de->d_name, depth) < 0)
@@ -129,92 +155,28 @@ static int remove_dir_contents(struct rm_walk *w, int dfd, int depth)
 
 /* Remove dirfd/name and everything under it, never following symlinks: a
    btrfs subvolume is destroyed whole, without a walk, where the kernel lets us. */
-static int remove_tree(int dirfd, const char *name)
+static int remove_tree(int dirfd, const char *name, const atomic_bool *cancel)
 {
-	struct rm_walk w = { .top = -1 };
+	struct rm_walk w = { .top = -1, .cancel = cancel };
 
 	if (sess_btrfs_subvol_destroy(dirfd, name) == 0)
 		return 0;
-	return remove_entry(&w, dirfd, name, 0);
+	int r = remove_entry(&w, dirfd, name, 0);
+	if (r < 0 && cancel && atomic_load(cancel))
+		errno = ECANCELED;
+	return r;
 }
 
 int sess_ws_remove_at(int dirfd, const char *name, struct err **errp)
 {
-	if (remove_tree(dirfd, name) < 0)
+	return sess_ws_remove_until(dirfd, name, NULL, errp);
+}
+
+int sess_ws_remove_until(int dirfd, const char *name, const atomic_bool *cancel, struct err **errp)
+{
+	if (remove_tree(dirfd, name, cancel) < 0)
 		return err_set(errp, errno, "cannot remove");
 	return 0;
-}
-
-struct rm_at_work {
-	uv_work_t req;
-	int dirfd;
-	char *name;
-	struct err *err;
-	sess_ws_done_cb cb;
-	void *arg;
-};
-
-static void rm_at_run(uv_work_t *req)
-{
-	struct rm_at_work *w = req->data;
-	sess_ws_remove_at(w->dirfd, w->name, &w->err);
-}
-
-static void rm_at_done(uv_work_t *req, int status)
-{
-	struct rm_at_work *w = req->data;
-	close(w->dirfd);
-	free(w->name);
-	w->cb(w->arg, w->err);
-	free(w);
-}
-
-void sess_ws_remove_at_async(int dirfd, const char *name, sess_ws_done_cb cb, void *arg)
-{
-	struct rm_at_work *w = xcalloc(1, sizeof(*w));
-	w->req.data = w;
-	w->dirfd = dirfd;
-	w->name = xstrdup(name);
-	w->cb = cb;
-	w->arg = arg;
-	if (!ws_loop || uv_queue_work(ws_loop, &w->req, rm_at_run, rm_at_done) < 0) {
-		rm_at_run(&w->req);
-		rm_at_done(&w->req, 0);
-	}
-}
-
-struct rm_work {
-	uv_work_t req;
-	char *path;
-};
-
-static void rm_run(uv_work_t *req)
-{
-	struct rm_work *w = req->data;
-	if (remove_tree(AT_FDCWD, w->path) < 0)
-		log_warn("cannot remove workspace %s: %s", w->path, strerror(errno));
-}
-
-static void rm_done(uv_work_t *req, int status)
-{
-	struct rm_work *w = req->data;
-	free(w->path);
-	free(w);
-}
-
-void sess_ws_remove(const char *path)
-{
-	if (!ws_loop) {
-		remove_tree(AT_FDCWD, path);
-		return;
-	}
-	struct rm_work *w = xcalloc(1, sizeof(*w));
-	w->path = xstrdup(path);
-	w->req.data = w;
-	if (uv_queue_work(ws_loop, &w->req, rm_run, rm_done) < 0) {
-		rm_run(&w->req);
-		rm_done(&w->req, 0);
-	}
 }
 
 int sess_ws_overlay(const char *workspace, const char *lower, const char *overlay_dir, uid_t uid, gid_t gid,
@@ -276,12 +238,10 @@ bool sess_ws_is_mounted(const char *path)
 	return mounted;
 }
 
-void sess_ws_remove_overlay(const char *workspace, const char *overlay_dir)
+void sess_ws_detach(const char *workspace)
 {
 	if (umount2(workspace, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
 		log_warn("cannot detach the overlay of a workspace: %s", strerror(errno));
-	sess_ws_remove(workspace);
-	sess_ws_remove(overlay_dir);
 }
 
 int sess_ws_relpath(const char *path, char **rel, struct err **errp)
@@ -344,11 +304,7 @@ static int openat2_beneath(int dirfd, const char *rel, int flags, mode_t mode)
 		.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
 		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
 	};
-	long fd;
-	do
-		fd = syscall(SYS_openat2, dirfd, rel, &how, sizeof(how));
-	while (fd < 0 && errno == EINTR);
-	return (int)fd;
+	return openat2_how(dirfd, rel, &how);
 }
 
 /* Mix in whether st is there (ok) and what changes with any write. */

@@ -13,15 +13,13 @@
 #ifndef MCPBOX_SESS_WORKSPACE_H
 #define MCPBOX_SESS_WORKSPACE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
-#include <uv.h>
 
 #include "../server/base/err.h"
 
-/** Give the module the loop whose thread pool removes workspaces. */
-void sess_ws_init(uv_loop_t *loop);
 /**
  * mkdir the workspace (mode 0700); where disk limits are enforced (btrfs.h),
  * a subvolume instead, unless it is to be only an overlay's mount point
@@ -37,25 +35,20 @@ int sess_ws_overlay(const char *workspace, const char *lower, const char *overla
 		    struct err **errp);
 /** Is path a mount point (an overlay workspace that is mounted)? By mount id: a btrfs subvolume is none. */
 bool sess_ws_is_mounted(const char *path);
-/** Detach the overlay on workspace (if any), then remove workspace and overlay_dir in the background. */
-void sess_ws_remove_overlay(const char *workspace, const char *overlay_dir);
+/** Detach the overlay mounted on workspace, if any (lazily: its trees can then be moved or removed). */
+void sess_ws_detach(const char *workspace);
 
-/** Remove a workspace tree in the background (thread pool); never follows symlinks. */
-void sess_ws_remove(const char *path);
-/** Remove a tree synchronously: name inside dirfd, not following symlinks. */
-int sess_ws_remove_at(int dirfd, const char *name, struct err **errp);
-
-/** Called on the loop thread when background work ends; err is NULL or the callee's to free. */
-typedef void (*sess_ws_done_cb)(void *arg, struct err *err);
 /**
- * sess_ws_remove_at() on the thread pool of the loop given to sess_ws_init()
- * (synchronously without one): the time a tree of any size takes is never
- * spent on the loop. Takes over dirfd, which keeps the walk beneath it even
- * if the workspace is removed or renamed meanwhile; copies name. cb runs
- * exactly once, on the loop thread (from inside this call if the work
- * cannot be queued). Loop thread only.
+ * Remove the tree name inside dirfd, in the caller's thread (its time is the
+ * tree's: callers on the loop thread queue it to the pool, e.g. trash.h).
+ * A btrfs subvolume is destroyed whole where the kernel lets us; otherwise
+ * the walk never follows a symlink, never enters a mount point met in the
+ * tree, works by fds and single names (no path length limit) and keeps its
+ * open directories to a few dozen however deep the tree. Any thread.
  */
-void sess_ws_remove_at_async(int dirfd, const char *name, sess_ws_done_cb cb, void *arg);
+int sess_ws_remove_at(int dirfd, const char *name, struct err **errp);
+/** The same, stopping early (ECANCELED, the tree partly removed) once *cancel turns true. */
+int sess_ws_remove_until(int dirfd, const char *name, const atomic_bool *cancel, struct err **errp);
 
 /**
  * Turn a client path into a path relative to the workspace: "" "." "/workspace"

@@ -473,24 +473,38 @@ static void reply_deleted(struct tool_call *call, const char *shown, bool dir)
 	buf_release(&text);
 }
 
-/* A recursive delete in flight on the thread pool. The session is held: it
-   may be destroyed meanwhile (the walk goes on beneath its own fd). */
+/* A recursive delete in flight on the thread pool, in the caller's turn (its
+   time is the tree's). The session is held: it may be destroyed meanwhile
+   (the walk goes on beneath its own fd, dfd). */
 struct delete_job {
+	uv_work_t req;
 	struct tool_call *call;
 	struct sess_session *sess;
+	int dfd;
+	char *base;		/* the last component, beneath dfd */
+	struct err *err;
 };
 
-static void delete_done(void *arg, struct err *err)
+static void delete_run(uv_work_t *req)
 {
-	struct delete_job *j = arg;
+	struct delete_job *j = req->data;
+	sess_ws_remove_at(j->dfd, j->base, &j->err);
+}
+
+static void delete_done(uv_work_t *req, int status)
+{
+	struct delete_job *j = req->data;
 	const char *shown = tool_arg_str(j->call, "path", "");
 
+	(void)status; /* never cancelled */
 	j->sess->disk_dirty = true;	/* measured again by the next busy scan */
-	if (err)
-		tool_fail_err(j->call, err, "file_delete: \"%s\"", shown);
+	if (j->err)
+		tool_fail_err(j->call, j->err, "file_delete: \"%s\"", shown);
 	else
 		reply_deleted(j->call, shown, true);
-	err_free(err);
+	err_free(j->err);
+	close(j->dfd);
+	free(j->base);
 	sess_put(j->sess);
 	free(j);
 }
@@ -524,10 +538,13 @@ static void file_delete_run_s(struct tool_call *call, struct sess_session *s)
 		if (recursive) {
 			/* its size is the workspace's: off the loop */
 			struct delete_job *j = xcalloc(1, sizeof(*j));
+			j->req.data = j;
 			j->call = call;
 			j->sess = s;
 			sess_hold(s);
-			sess_ws_remove_at_async(steal_fd(dfd), base, delete_done, j);
+			j->dfd = steal_fd(dfd);
+			j->base = xstrdup(base);
+			srv_pool_queue(call->principal, &j->req, delete_run, delete_done);
 			return;
 		}
 		if (unlinkat(dfd, base, AT_REMOVEDIR) < 0) {
