@@ -142,6 +142,14 @@ const char *tp_req_body(const struct tp_req *r, size_t *len);
  */
 #define TP_JSON_AFTER_BOM (1u << 16)
 json_t *tp_req_body_json(const struct tp_req *r, size_t flags, json_error_t *e);
+/**
+ * Run work(arg) off the loop, in r's sender's turn of the fair queue
+ * (server/base/pool.h), then done(arg) on the loop: for a route whose answer
+ * takes reading a large body again. r stays until the route answers it, so
+ * work may read its body (and nothing else of r). Without a runner (unit
+ * tests) both run here, at once.
+ */
+void tp_req_offload(struct tp_req *r, void (*work)(void *arg), void (*done)(void *arg), void *arg);
 /** Longest credential (an API key or a login token) the transport passes on, with its NUL. */
 #define TP_KEY_MAX 1100
 

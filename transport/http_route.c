@@ -642,6 +642,15 @@ json_t *tp_req_body_json(const struct tp_req *r, size_t flags, json_error_t *e)
 	return json_incref(r->json->v[k]);
 }
 
+void tp_req_offload(struct tp_req *r, void (*work)(void *arg), void (*done)(void *arg), void *arg)
+{
+	if (srv_offload_run(req_fair(r), work, done, arg))
+		return;
+	work(arg);
+	if (done)
+		done(arg);
+}
+
 void tp_req_key(const struct tp_req *r, char *out, size_t cap)
 {
 	struct lws *wsi = req_wsi(r);

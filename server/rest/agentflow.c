@@ -322,25 +322,17 @@ static const struct fastapi_field any_dict = { .type = FASTAPI_DICT };
 
 /*
  * Parse r's body as FastAPI does for a pydantic model (server/rest/fastapi.c):
- * NULL (and r answered 422/400 in FastAPI's shape) when it fails; else the
+ * NULL when it fails (r answered 422/400 in FastAPI's shape, or once a large
+ * body's refusal is worked out off the loop: fastapi_req_body); else the
  * whole object (the twin also reads fields its models do not declare), with
  * the declared ones as pydantic coerced them. Caller owns it.
  */
 static json_t *model_body(struct tp_req *r, const struct fastapi_field *model)
 {
-	size_t len;
-	const char *text = tp_req_body(r, &len);
-	char ctype[256];
-	json_t *out = NULL, *error = NULL;
+	json_t *out = fastapi_req_body(r, model);
 
-	json_t *parsed = tp_req_body_json(r, JSON_DECODE_ANY | TP_JSON_AFTER_BOM, NULL);
-	int status = fastapi_body_parsed(tp_req_header(r, "content-type", ctype, sizeof(ctype)) == 0 ? ctype : NULL, text,
-					 len, parsed, model, &out, &error);
-	json_decref(parsed);
-	if (status) {
-		tp_req_json(r, status, error);
+	if (!out)
 		return NULL;
-	}
 	json_t *body = tp_req_body_json(r, 0, NULL);
 	if (!json_is_object(body)) {
 		/* fastapi_body accepted it, so it is an object; keep the validated view if not */

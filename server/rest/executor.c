@@ -288,21 +288,11 @@ static bool authenticate(struct tp_req *r, char *principal, size_t cap)
 
 static void execute_route(struct tp_req *r, void *arg)
 {
-	char principal[128], type[256];
-	json_t *body, *error;
-	size_t len;
+	char principal[128];
+	json_t *body;
 
-	if (!authenticate(r, principal, sizeof(principal)))
+	if (!authenticate(r, principal, sizeof(principal)) || !(body = fastapi_req_body(r, executor_request)))
 		return;
-	const char *text = tp_req_body(r, &len);
-	json_t *parsed = tp_req_body_json(r, JSON_DECODE_ANY | TP_JSON_AFTER_BOM, NULL);
-	int status = fastapi_body_parsed(tp_req_header(r, "Content-Type", type, sizeof(type)) == 0 ? type : NULL, text, len,
-					 parsed, executor_request, &body, &error);
-	json_decref(parsed);
-	if (status) {
-		tp_req_json(r, status, error);
-		return;
-	}
 	struct exec_req *x = xcalloc(1, sizeof(*x));
 	x->r = r;
 	snprintf(x->principal, sizeof(x->principal), "%s", principal);

@@ -794,6 +794,11 @@ int fastapi_body(const char *content_type, const char *body, size_t len, const s
 	return fastapi_body_parsed(content_type, body, len, NULL, model, out, error);
 }
 
+bool fastapi_refusal_reads_body(const char *content_type, size_t len, const json_t *parsed)
+{
+	return len && (!parsed || !json_content_type(content_type));
+}
+
 int fastapi_body_parsed(const char *content_type, const char *body, size_t len, json_t *parsed,
 			const struct fastapi_field *model, json_t **out, json_t **error)
 {

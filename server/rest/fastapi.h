@@ -79,6 +79,24 @@ int fastapi_body_parsed(const char *content_type, const char *body, size_t len, 
 			const struct fastapi_field *model, json_t **out, json_t **error);
 
 /**
+ * Whether fastapi_body_parsed refuses this body only after reading all of it:
+ * jansson refused it (parsed NULL), so the position Python's decoder names is
+ * looked for, or its type is not JSON, so FastAPI's answer echoes it. Either
+ * way the answer is a refusal, whatever the model.
+ */
+bool fastapi_refusal_reads_body(const char *content_type, size_t len, const json_t *parsed);
+
+struct tp_req;
+/**
+ * fastapi_body_parsed on a route's request (fastapi_req.c; the loop thread):
+ * the model's value (new), or NULL when r is refused in FastAPI's shape. A
+ * body of SRV_OFFLOAD_MIN bytes or more that fastapi_refusal_reads_body is
+ * refused from off the loop, in its sender's turn (tp_req_offload): NULL at
+ * once, and r is answered when that is done. The route returns at NULL.
+ */
+json_t *fastapi_req_body(struct tp_req *r, const struct fastapi_field *model);
+
+/**
  * Validate value (borrowed) against model at loc (borrowed array, e.g.
  * ["body"]), appending every error to detail (an array); 0 and *out (new),
  * or -1 when something was wrong.
