@@ -447,23 +447,18 @@ void tp_req_pause_body(struct tp_req *r, bool paused)
 /*
  * Who r's work off the loop is for (the fair queue's principal, base/pool.h):
  * the principal the route authenticated, else the one its usual credential
- * names, else its peer ("peer:ADDR").
+ * names, else "unauthenticated": requests no credential vouches for share one
+ * turn, so that from however many addresses they come, they hold at most the
+ * pool threads of one principal.
  */
 static const char *req_fair(struct tp_req *r)
 {
-	char key[TP_KEY_MAX], who[PRINCIPAL_MAX], peer[64];
-	struct buf b = BUF_INIT;
+	char key[TP_KEY_MAX], who[PRINCIPAL_MAX];
 
 	if (r->fair)
 		return r->fair;
 	tp_req_key(r, key, sizeof(key));
-	if (http_authenticate(key, who)) {
-		buf_adds(&b, who);
-	} else {
-		tp_req_peer(r, peer, sizeof(peer));
-		buf_addf(&b, "peer:%s", peer);
-	}
-	r->fair = buf_detach(&b);
+	r->fair = xstrdup(http_authenticate(key, who) ? who : "unauthenticated");
 	return r->fair;
 }
 
