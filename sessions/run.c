@@ -29,7 +29,7 @@ struct sess_run {
 	uv_pipe_t wr_in, wr_code;	/* stdin and fd 3 writers */
 	bool wr_in_open, wr_code_open;
 	uv_write_t wreq_code;
-	char *input_copy;
+	bool input_held;		/* o.input is still borrowed: input_free is owed */
 	size_t in_pending;		/* bytes written to stdin that the program has not taken yet */
 	unsigned in_writes;		/* stdin writes in flight */
 	bool in_eof;			/* close stdin once they are done */
@@ -62,6 +62,16 @@ static void run_maybe_finish(struct sess_run *r);
 static void spare_after(struct sess_run *r);
 static void spare_release(struct sess_run *r);
 static bool spare_current(const struct sess_run *r);
+
+/* Give the caller's input back: the program has it (but what its pipe holds), or never will. */
+static void input_release(struct sess_run *r)
+{
+	if (!r->input_held)
+		return;
+	r->input_held = false;
+	if (r->o.input_free)
+		r->o.input_free(r->o.input_arg);
+}
 
 /* ---- prestarting ------------------------------------------------------------ */
 
@@ -130,7 +140,7 @@ static void handle_closed(uv_handle_t *h)
 		buf_release(&r->res.out);
 		buf_release(&r->res.err);
 		buf_release(&r->res.res);
-		free(r->input_copy);
+		input_release(r);
 		copy_free(r->copy);
 		if (r->held_in >= 0)
 			close(r->held_in);
@@ -429,11 +439,12 @@ static void write_done(uv_write_t *req, int status)
 {
 	struct sess_run *r = req->data;
 
-	/* EPIPE is normal: the program did not read all of it */
+	/* EPIPE is normal: the program did not read all of it; ECANCELED: the run ended first */
 	if (r->wr_code_open) {
 		r->wr_code_open = false;
 		close_handle(r, (uv_handle_t *)&r->wr_code);
 	}
+	input_release(r);
 }
 
 /* One write to stdin; the data follows the request. */
@@ -517,30 +528,29 @@ static int open_stdin(struct sess_run *r, int fd, const struct sess_run_opts *o,
 	return sess_run_write(r, o->stdin_data, o->stdin_len, !o->stdin_open, errp);
 }
 
-static int open_writer(struct sess_run *r, uv_pipe_t *p, bool *open, uv_write_t *req, int fd,
-		       char **copy, const char *data, size_t len, struct err **errp)
+/* fd 3: the input is written from the caller's buffer (no copy), which is given back once written. */
+static int open_writer(struct sess_run *r, int fd, struct err **errp)
 {
 	uv_buf_t b;
 	int e;
 
-	if (len == 0) {
+	if (r->o.input_len == 0) {
 		close(fd); /* the program reads EOF at once */
 		return 0;
 	}
-	uv_pipe_init(uv_default_loop(), p, 0);
-	p->data = r;
+	uv_pipe_init(uv_default_loop(), &r->wr_code, 0);
+	r->wr_code.data = r;
 	r->open_handles++;
-	*open = true;
-	if ((e = uv_pipe_open(p, fd)) < 0) {
+	r->wr_code_open = true;
+	if ((e = uv_pipe_open(&r->wr_code, fd)) < 0)
 		close(fd);
-		return err_set(errp, -e, "pipe");
+	b = uv_buf_init((char *)r->o.input, (unsigned)r->o.input_len);
+	r->wreq_code.data = r;
+	if (e < 0 || (e = uv_write(&r->wreq_code, (uv_stream_t *)&r->wr_code, &b, 1, write_done)) < 0) {
+		r->wr_code_open = false;
+		close_handle(r, (uv_handle_t *)&r->wr_code);
+		return err_set(errp, -e, "fd 3");
 	}
-	*copy = xmalloc(len ? len : 1);
-	memcpy(*copy, data, len);
-	b = uv_buf_init(*copy, (unsigned)len);
-	req->data = r;
-	if ((e = uv_write(req, (uv_stream_t *)p, &b, 1, write_done)) < 0)
-		return err_set(errp, -e, "write");
 	return 0;
 }
 
@@ -650,6 +660,7 @@ static void arm_run(struct sess_run *r, const struct sess_run_opts *o, int in_fd
 	struct sess_session *s = r->sess;
 
 	r->o = *o;
+	r->input_held = o->input != NULL;
 	r->res_cap = o->result_cap ? o->result_cap : o->output_cap;
 	r->started_ns = now_ns();
 	s->running++;
@@ -664,10 +675,10 @@ static void arm_run(struct sess_run *r, const struct sess_run_opts *o, int in_fd
 	auto_err struct err *werr = NULL;
 	if (in_fd >= 0 && open_stdin(r, in_fd, o, &werr) < 0)
 		log_warn("session %s: stdin: %s", s->id, err_text(werr));
-	if (code_fd >= 0 &&
-	    open_writer(r, &r->wr_code, &r->wr_code_open, &r->wreq_code, code_fd, &r->input_copy,
-			o->input, o->input_len, &werr) < 0)
+	if (code_fd >= 0 && open_writer(r, code_fd, &werr) < 0)
 		log_warn("session %s: code: %s", s->id, err_text(werr));
+	if (!r->wr_code_open)
+		input_release(r);	/* nothing (more) of it will be written */
 }
 
 /* Count how often the same kind of start repeats (a spare only pays off then). */

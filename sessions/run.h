@@ -73,8 +73,14 @@ struct sess_run_opts {
 	const char *stdin_data;		/* NULL: /dev/null (unless stdin_open) */
 	size_t stdin_len;
 	bool stdin_open;		/* keep stdin a pipe after stdin_data: sess_run_write() adds to it */
-	const char *input;		/* fd 3 contents; NULL: no fd 3 */
+	/* fd 3 contents (NULL: no fd 3), borrowed: once sess_run_start succeeded the run calls
+	   input_free(input_arg) as soon as it needs input no more (the program has all of it
+	   but what the pipe holds, or it ended), exactly once; when the start fails the caller
+	   keeps it. input_free NULL: input outlives the run. */
+	const char *input;
 	size_t input_len;
+	void (*input_free)(void *input_arg);
+	void *input_arg;
 	bool want_result;		/* capture fd 4 */
 	/* Workspace paths (relative) the program reads as it starts, e.g. python's
 	   user site-packages: a spare started before they changed is not used. */

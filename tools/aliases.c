@@ -24,7 +24,8 @@ struct alias {
 	/*
 	 * The target's arguments from the alias's (validated): an object for one
 	 * call, or an array of them for calls made one after another (the first
-	 * failure ends the sequence); NULL with a message in *why.
+	 * failure ends the sequence); NULL with a message in *why. It may take
+	 * out of in (the alias call's own object) what result does not read.
 	 */
 	json_t *(*args)(json_t *in, const char **why);
 	/* reshape the target's result (stolen; also a failed one); NULL: as it is */
@@ -164,6 +165,8 @@ static json_t *run_args(json_t *in, const char **why)
 	json_t *o = json_pack("{s:s}", "language", "shell");
 	copy(o, in, "command", "code");
 	copy(o, in, "timeout", "timeout_s");
+	/* execute takes the code out of its own arguments once its program has it: not kept here either */
+	json_object_del(in, "command");
 	return o;
 }
 

@@ -9,6 +9,7 @@
  */
 #include "tool.h"
 #include "exec.h"
+#include "exec_input.h"
 #include "kernel_tools.h"
 #include "lang.h"
 #include "../sessions/job.h"
@@ -53,6 +54,9 @@ struct exec_state {
 	struct sess_session *sess;
 	struct sess_run *run;
 	const struct lang *lang;
+	struct tool_exec_input *input;	/* until the run takes it */
+	char *code_head;		/* the start of the code, for a job's listing */
+	bool has_event;
 	struct buf line;		/* latest complete output line, for progress */
 	struct buf partial;		/* output since the last newline */
 	uv_timer_t *progress;		/* heap: closes asynchronously */
@@ -68,6 +72,8 @@ static void exec_state_free(void *arg)
 	struct exec_state *st = arg;
 	tool_timer_drop(&st->progress);
 	tool_timer_drop(&st->wait);
+	tool_exec_input_free(st->input);
+	free(st->code_head);
 	buf_release(&st->line);
 	buf_release(&st->partial);
 	free(st);
@@ -226,7 +232,7 @@ static void run_done(void *arg, struct sess_run_result *res)
 		.out = &res->out,
 		.err = &res->err,
 		.result = &res->res,
-		.has_event = json_object_get(call->args, "event") != NULL,
+		.has_event = st->has_event,
 		.exit = res->exit,
 		.timed_out = res->timed_out,
 		.over_quota = res->over_quota,
@@ -291,9 +297,9 @@ static void wait_passed(uv_timer_t *t)
 	so = sess_run_so_far(st->run);
 	struct sess_job_opts jo = {
 		.language = st->lang->name,
-		.code = tool_arg_str(call, "code", ""),
+		.code = st->code_head,
 		.timeout_s = st->timeout_s,
-		.has_event = json_object_get(call->args, "event") != NULL,
+		.has_event = st->has_event,
 	};
 	if (sess_job_adopt(st->sess, st->run, &jo, &so->out, &so->err, &job, &err) < 0) {
 		tool_log(call, LOG_LVL_WARNING, "execute keeps running in the foreground: %s", err_text(err));
@@ -362,19 +368,24 @@ bool tool_exec_admit(struct tool_call *call, struct sess_session *s, int64_t tim
 	return true;
 }
 
+/* The program was started (r 0) or not: its input is the run's now, its stdin copied into the run. */
+static void exec_started(struct tool_call *call, struct exec_state *st, int r)
+{
+	if (r == 0)
+		st->input = NULL;
+	json_object_del(call->args, "stdin");
+}
+
 static void exec_in_session(struct tool_call *call, struct sess_session *s)
 {
 	struct exec_state *st = call->state;
 	const struct srv_config *cfg = call->env->cfg;
-	json_t *event = json_object_get(call->args, "event");
-	const char *code = tool_arg_str(call, "code", "");
-	const char *stdin_data = tool_arg_str(call, "stdin", NULL);
+	json_t *stdin_arg = json_object_get(call->args, "stdin");
 	bool background = tool_arg_bool(call, "background", false);
 	/* a background job runs until it ends, is cancelled or the server's longest timeout passes */
 	int64_t timeout = tool_arg_int(call, "timeout_s", background ? (int64_t)cfg->timeout_s.max : (int64_t)s->timeout_s);
 	int64_t wait_s = tool_arg_int(call, "wait_s", (int64_t)cfg->wait_s);
 	auto_err struct err *err = NULL;
-	char *input = NULL;
 	size_t input_len;
 
 	if (st->cancelled) {
@@ -383,24 +394,18 @@ static void exec_in_session(struct tool_call *call, struct sess_session *s)
 	}
 	if (!tool_exec_admit(call, s, timeout))
 		return;
-	if (event) {
-		json_t *doc = json_pack("{s:s, s:O}", "code", code, "event", event);
-		input = json_dumps(doc, JSON_COMPACT | JSON_ENCODE_ANY);
-		json_decref(doc);
-		input_len = strlen(input);
-	} else {
-		input = xstrdup(code);
-		input_len = json_string_length(json_object_get(call->args, "code"));
-	}
+	const char *input = tool_exec_input_data(st->input, &input_len);
 	char **envp = tool_exec_env(s->env, json_object_get(call->args, "env"));
 	struct sess_run_opts o = {
-		.argv = event ? st->lang->handler_argv : st->lang->argv,
+		.argv = st->has_event ? st->lang->handler_argv : st->lang->argv,
 		.envp = (const char *const *)envp,
-		.stdin_data = stdin_data,
-		.stdin_len = stdin_data ? json_string_length(json_object_get(call->args, "stdin")) : 0,
+		.stdin_data = json_string_value(stdin_arg),
+		.stdin_len = json_string_length(stdin_arg),
 		.input = input,
 		.input_len = input_len,
-		.want_result = event != NULL,
+		.input_free = tool_exec_input_free,
+		.input_arg = st->input,
+		.want_result = st->has_event,
 		.startup_paths = st->lang->startup_paths ? st->lang->startup_paths() : NULL,
 		.timeout_ms = (uint64_t)timeout * 1000,
 		.output_cap = cfg->output_bytes.def,
@@ -411,12 +416,12 @@ static void exec_in_session(struct tool_call *call, struct sess_session *s)
 	};
 	if (background) {
 		struct sess_job_opts jo = {
-			.language = st->lang->name, .code = code, .timeout_s = timeout, .has_event = event != NULL,
+			.language = st->lang->name, .code = st->code_head, .timeout_s = timeout, .has_event = st->has_event,
 		};
 		struct sess_job *job;
 		int r = sess_job_start(s, &o, &jo, &job, &err);
 		tool_exec_env_free(envp);
-		free(input);
+		exec_started(call, st, r);
 		if (r < 0) {
 			tool_fail_err(call, err, "cannot start the job");
 			return;
@@ -428,7 +433,7 @@ static void exec_in_session(struct tool_call *call, struct sess_session *s)
 	}
 	int r = sess_run_start(s, &o, &st->run, &err);
 	tool_exec_env_free(envp);
-	free(input);
+	exec_started(call, st, r);
 	if (r < 0) {
 		tool_fail_err(call, err, "cannot start the program");
 		return;
@@ -473,9 +478,21 @@ static void execute_run(struct tool_call *call)
 			return;
 		}
 	}
+	/* the code leaves the arguments now: held once, counted, and freed when the program has it */
+	auto_err struct err *err = NULL;
+	struct tool_exec_input *input;
+	bool has_event = json_object_get(call->args, "event") != NULL;
+	char *head;
+	if (tool_exec_input_take(call, has_event, &head, &input, &err) < 0) {
+		tool_fail_err(call, err, NULL);
+		return;
+	}
 	struct exec_state *st = xcalloc(1, sizeof(*st));
 	st->call = call;
 	st->lang = lang;
+	st->input = input;
+	st->code_head = head;
+	st->has_event = has_event;
 	call->state = st;
 	call->state_free = exec_state_free; /* freed with the call, however it ends */
 	tool_on_cancel(call, on_cancel, st);

@@ -14,6 +14,7 @@
  */
 #include "tool.h"
 #include "exec.h"
+#include "exec_input.h"
 #include "kernel_tools.h"
 #include "lang.h"
 #include "../kernel/kernel.h"
@@ -57,6 +58,8 @@ struct kcall {
 	uv_timer_t *wait;		/* wait_s: then the cell becomes a job (heap, as progress) */
 	uint64_t ticks;
 	bool cancelled;			/* the caller cancelled: it does not become a job */
+	struct tool_exec_input *input;	/* the code until the cell has its copy */
+	char *code_head;		/* its start, for a job's listing */
 };
 
 
@@ -74,6 +77,8 @@ static void kcall_free(void *arg)
 
 	tool_timer_drop(&kc->progress);
 	tool_timer_drop(&kc->wait);
+	tool_exec_input_free(kc->input);
+	free(kc->code_head);
 	free(kc->lang);
 	json_decref(kc->image_at);
 	buf_release(&kc->text);
@@ -502,7 +507,7 @@ static void wait_passed(uv_timer_t *t)
 	if (!kc->cell || kc->cancelled)
 		return;
 	struct sess_job_opts jo = {
-		.language = kc->lang, .code = tool_arg_str(call, "code", ""), .timeout_s = kc->timeout_s,
+		.language = kc->lang, .code = kc->code_head, .timeout_s = kc->timeout_s,
 	};
 	if (sess_job_adopt_cell(kc->sess, &jo, wall_ms() - kc->started_ms, &cell_job_ops, kc, &job, &err) < 0) {
 		tool_log(call, LOG_LVL_WARNING, "the kernel cell keeps running in the foreground: %s", err_text(err));
@@ -526,8 +531,9 @@ static void wait_passed(uv_timer_t *t)
 static void kernel_in_session(struct tool_call *call, struct sess_session *s)
 {
 	struct kcall *kc = call->state;
-	json_t *code = json_object_get(call->args, "code");
 	json_t *input = json_object_get(call->args, "stdin");
+	size_t code_len;
+	const char *code = tool_exec_input_data(kc->input, &code_len);
 	int64_t timeout = tool_arg_int(call, "timeout_s", (int64_t)s->timeout_s);
 	int64_t wait_s = tool_arg_int(call, "wait_s", (int64_t)call->env->cfg->wait_s);
 	auto_err struct err *err = NULL;
@@ -537,8 +543,8 @@ static void kernel_in_session(struct tool_call *call, struct sess_session *s)
 	char **envp = tool_exec_env(s->env, json_object_get(call->args, "env"));
 	struct kern_cell_opts o = {
 		.lang = kernel_lang(call),
-		.code = json_string_value(code),
-		.code_len = json_string_length(code),
+		.code = code,
+		.code_len = code_len,
 		.input = json_string_value(input),
 		.input_len = json_string_length(input),
 		.timeout_ms = (uint64_t)timeout * 1000,
@@ -550,6 +556,9 @@ static void kernel_in_session(struct tool_call *call, struct sess_session *s)
 	kc->started_ms = wall_ms();
 	int r = kern_cell_run(s, &o, &kc->cell, &err);
 	tool_exec_env_free(envp);
+	/* the cell has its own copy (at most KERN_CODE_MAX of each), or failed */
+	tool_exec_input_free(steal_ptr(kc->input));
+	json_object_del(call->args, "stdin");
 	if (r < 0) {
 		tool_fail_err(call, err, "cannot run the cell");
 		return;
@@ -573,9 +582,19 @@ void tool_kernel_execute(struct tool_call *call)
 			tool_fail(call, "argument \"%s\" does not go with kernel: true", refused[i]);
 			return;
 		}
+	/* the code leaves the arguments, counted until the cell has it */
+	auto_err struct err *err = NULL;
+	struct tool_exec_input *input;
+	char *head;
+	if (tool_exec_input_take(call, false, &head, &input, &err) < 0) {
+		tool_fail_err(call, err, NULL);
+		return;
+	}
 	kern_init(uv_default_loop());
 	struct kcall *kc = xcalloc(1, sizeof(*kc));
 	kc->call = call;
+	kc->input = input;
+	kc->code_head = head;
 	kc->cap = call->env->cfg->output_bytes.def;
 	kc->lang = xstrdup(kernel_lang(call));
 	kc->images = json_array();

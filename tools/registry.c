@@ -709,7 +709,8 @@ void tool_registry_call(const struct tool_caller *caller, const char *name, json
 	call->conn = caller->conn;
 	call->env = tool_env;
 	call->def = e->def;
-	call->args = args ? json_incref(args) : json_object();
+	/* its own object: a handler may take a large value out (execute's code) without touching the caller's */
+	call->args = args ? json_copy(args) : json_object();
 	if (tool_schema_check(e->input, call->args, "arguments", &err) < 0) {
 		tool_fail(call, "Invalid arguments for %s: %s", name, err_text(err));
 		return;

@@ -176,7 +176,8 @@ struct tool_call {
 	struct tool_caller caller;
 	const char *principal;	/* caller.principal */
 	struct tool_conn *conn;	/* caller.conn */
-	json_t *args;		/* validated arguments (owned) */
+	json_t *args;		/* validated arguments (owned: the call's own object, whose values it shares
+				   with the caller's, so a handler may take a value out when done with it) */
 	const struct tool_env *env;
 	const struct tool_def *def;
 	char *restarted;	/* id of a stopped session this call started again (said in the result) */

@@ -40,6 +40,8 @@ void srv_config_defaults(struct srv_config *cfg)
 		.keys = 1000,
 		.templates = 100,
 		.template_bytes = 16ull << 20,
+		.code_bytes = 256ull << 20,
+		.server_code_bytes = 1ull << 30,
 	};
 	cfg->max_line_bytes = 64 * MiB;
 	/* the MCP TypeScript SDK's stdio client drops the connection on a line past 10 MiB
@@ -295,6 +297,8 @@ static const struct scalar_key quotas[] = {
 	{ "keys", QUOTA(keys), NULL, 0, 0, NULL },
 	{ "templates", QUOTA(templates), NULL, 0, 0, NULL },
 	{ "template_bytes", QUOTA(template_bytes), SIZE, 0, 0, NULL },
+	{ "code", QUOTA(code_bytes), SIZE, 0, 0, NULL },
+	{ "server_code", QUOTA(server_code_bytes), SIZE, 0, 0, NULL },
 };
 
 /* "rate_limits": {"execute": {"per_minute": 100, "burst": 20}, ..., "admins": false, "local": false, "principals": N} */
@@ -512,7 +516,7 @@ int srv_config_apply_json(struct srv_config *cfg, json_t *obj, struct err **errp
 				if (!q)
 					return err_set(errp, 0, "config: quota: unknown quota \"%s\" (expected sessions, "
 								"memory, executions, snapshots, snapshot_disk, job_memory, terminals, displays, disk, inodes, disk_scan, disk_scan_busy, "
-								"server_executions, server_terminals, keys, cpus, templates, template_bytes)", qk);
+								"server_executions, server_terminals, keys, cpus, templates, template_bytes, code, server_code)", qk);
 				if (scalar_apply(q, &cfg->quota, qv, errp) < 0)
 					return -1;
 			}

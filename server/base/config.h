@@ -44,6 +44,8 @@ struct srv_quota {
 					   busy keys share the CPU equally whatever this is) */
 	uint64_t templates;		/* session templates its owner made (template_create); administrators' too */
 	uint64_t template_bytes;	/* their settings as stored (compact JSON), together; administrators' too */
+	uint64_t code_bytes;		/* code of its executions that the server holds until their programs have it */
+	uint64_t server_code_bytes;	/* the same on the whole server, for everyone */
 };
 
 /** Rate-limit categories: which calls share a bucket (server/base/rate.h). */
