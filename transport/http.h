@@ -143,6 +143,13 @@ const char *tp_req_body(const struct tp_req *r, size_t *len);
 #define TP_JSON_AFTER_BOM (1u << 16)
 json_t *tp_req_body_json(const struct tp_req *r, size_t flags, json_error_t *e);
 /**
+ * The route has what it needs of r's body (a buffered one, read whole): the
+ * bytes and what tp_req_body_json parsed are freed now (a large value off the
+ * loop) rather than when r is answered, so that a long request holds none of
+ * it. tp_req_body and tp_req_body_json give an empty body afterwards.
+ */
+void tp_req_release_body(struct tp_req *r);
+/**
  * Run work(arg) off the loop, in r's sender's turn of the fair queue
  * (server/base/pool.h), then done(arg) on the loop: for a route whose answer
  * takes reading a large body again. r stays until the route answers it, so

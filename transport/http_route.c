@@ -637,6 +637,16 @@ json_t *tp_req_body_json(const struct tp_req *r, size_t flags, json_error_t *e)
 	return json_incref(r->json->v[k]);
 }
 
+void tp_req_release_body(struct tp_req *r)
+{
+	if (r->body_pss || r->body_ops)
+		return; /* a body still being received, or read in pieces by the route */
+	if (r->json && !srv_offload_run(r->fair, body_json_free, NULL, r->json))
+		body_json_free(r->json);
+	r->json = NULL;
+	buf_release(&r->body);
+}
+
 void tp_req_offload(struct tp_req *r, void (*work)(void *arg), void (*done)(void *arg), void *arg)
 {
 	if (srv_offload_run(req_fair(r), work, done, arg))

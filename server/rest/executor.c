@@ -159,9 +159,21 @@ json_t *executor_tool_args(json_t *req, const char *session, uint64_t max_timeou
 	return args;
 }
 
+/*
+ * Code up to this size is kept until the answer, to run it again in a sandbox
+ * looked up again (executed); larger code goes to the call alone, which holds
+ * it only until the program has read it (tools/exec_input.h).
+ */
+#define KEEP_CODE_MAX (64u << 10)
+
 static void run(struct exec_req *x, const char *session)
 {
 	json_t *args = executor_tool_args(x->body, session, X.cfg ? X.cfg->timeout_s.max : 0);
+
+	if (json_string_length(json_object_get(x->body, "code")) > KEEP_CODE_MAX) {
+		json_object_del(x->body, "code");
+		x->retried = true; /* nothing to run again */
+	}
 	rest_call(x->r, x->principal, rest_conn(DIALECT, x->principal), "execute", args, executed, x);
 }
 
@@ -293,6 +305,7 @@ static void execute_route(struct tp_req *r, void *arg)
 
 	if (!authenticate(r, principal, sizeof(principal)) || !(body = fastapi_req_body(r, executor_request)))
 		return;
+	tp_req_release_body(r); /* body holds what the answer and the call take */
 	struct exec_req *x = xcalloc(1, sizeof(*x));
 	x->r = r;
 	snprintf(x->principal, sizeof(x->principal), "%s", principal);
