@@ -1208,6 +1208,21 @@ static bool accept_has(struct lws *wsi, const char *type)
 	return strstr(a, type) || strstr(a, "*/*");
 }
 
+/*
+ * Too many of s's texts wait for a large one to be parsed (rpc.h): p's POST
+ * is refused with 503, which an SDK client fails the request with at once
+ * (the engine's own refusal, an error with id null, would leave it waiting).
+ */
+static bool refused_full(struct session *s, struct pss *p)
+{
+	if (!srv_conn_full(s->conn, p->body.len))
+		return false;
+	http_stream_error(p->st, 503, -32000,
+			  "Service Unavailable: too many messages of this session wait for a large one to be parsed; "
+			  "try again");
+	return true;
+}
+
 static void process_legacy_post(struct pss *p)
 {
 	struct session *s = session_find(p->session_id);
@@ -1217,6 +1232,8 @@ static void process_legacy_post(struct pss *p)
 		return;
 	}
 	s->last_used = now_ms();
+	if (refused_full(s, p))
+		return;
 	srv_conn_receive(s->conn, p->body.data ? p->body.data : "", p->body.len, NULL);
 	body_release(&p->body);
 	stream_reply(p->st, 202, NULL);
@@ -1270,6 +1287,8 @@ static void process_post(struct lws *wsi, struct pss *p)
 		}
 	}
 	s->last_used = now_ms();
+	if (refused_full(s, p))
+		return;
 	st->sess = s;
 	st->next_in_sess = s->streams;
 	s->streams = st;

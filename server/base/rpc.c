@@ -647,6 +647,12 @@ static void waiting_drop(struct srv_conn *c)
 	}
 }
 
+bool srv_conn_full(const struct srv_conn *c, size_t len)
+{
+	return !c->closing && !TAILQ_EMPTY(&c->waiting) &&
+	       (c->nwaiting >= SRV_WAIT_TEXTS || c->waiting_bytes + len > SRV_WAIT_BYTES);
+}
+
 void srv_conn_receive(struct srv_conn *c, const char *data, size_t len, void *ctx)
 {
 	c->busy++;
@@ -654,8 +660,7 @@ void srv_conn_receive(struct srv_conn *c, const char *data, size_t len, void *ct
 		json_error_t e;
 		json_t *msg = c->closing ? NULL : json_loadb(data, len, PARSE_FLAGS, &e);
 		handle_text(c, msg, &e, ctx, false);
-	} else if (!TAILQ_EMPTY(&c->waiting) &&
-		   (c->nwaiting >= SRV_WAIT_TEXTS || c->waiting_bytes + len > SRV_WAIT_BYTES)) {
+	} else if (srv_conn_full(c, len)) {
 		/* refused whole, unread: its requests' ids are unknown */
 		struct text *t = xcalloc(1, sizeof(*t));
 		t->ctx = ctx;

@@ -112,6 +112,13 @@ struct srv_conn *srv_conn_new(const struct srv_app *app, const struct tp_ops *op
 #define SRV_WAIT_BYTES (128u << 20)
 void srv_conn_receive(struct srv_conn *c, const char *data, size_t len, void *ctx);
 /**
+ * Whether srv_conn_receive would refuse a text of len bytes now (past
+ * SRV_WAIT_TEXTS or SRV_WAIT_BYTES), for a transport that answers each text
+ * on its own and can refuse it better itself (HTTP: 503, which an SDK client
+ * fails the request with, where an error with id null would leave it waiting).
+ */
+bool srv_conn_full(const struct srv_conn *c, size_t len);
+/**
  * The client sends nothing more (stdin's end) but still reads: requests in
  * flight go on; what waits for the client's answer (srv_req_ask) fails now,
  * and later asks fail at once.

@@ -3,11 +3,14 @@
 // connection. A transport that can stop reading its client (stdio, a WebSocket) must do so before those
 // bounds are reached, so that every message is answered with its own id: a refusal with id null leaves an
 // SDK client waiting for answers that never come. Before, stdio never stopped reading and a WebSocket only
-// counted bytes: 3,000 pings behind a 40 MB message got hundreds of "Server busy" refusals.
+// counted bytes: 3,000 pings behind a 40 MB message got hundreds of "Server busy" refusals. Over HTTP each
+// POST is a request of its own, which cannot be held back: past the bounds it is refused with HTTP 503,
+// which an SDK client fails the request with, where a 200 carrying an error with id null left it waiting.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
-import { startRaw, startServe } from './helpers.mjs';
+import http from 'node:http';
+import { startRaw, startServe, httpRequest } from './helpers.mjs';
 
 const SMALL = 3000;
 
@@ -66,6 +69,45 @@ describe('small messages behind a large one', () => {
       checkAnswers(messages.slice(1));
     } finally {
       ws.terminate();
+      await srv.close();
+    }
+  });
+  test('an HTTP session refuses a POST past the bounds with 503, never with an error of id null', { timeout: 110000 }, async () => {
+    const srv = await startServe({ config: { max_message: 64 << 20, max_unauthenticated: 4000,
+      rate_limits: { requests: { per_minute: 100000, burst: 100000 } } } });
+    try {
+      const H = { Authorization: `Bearer ${srv.key}`, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' };
+      const init = await httpRequest(srv, { headers: H, body: { jsonrpc: '2.0', id: 0, method: 'initialize',
+        params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'held', version: '1' } } } });
+      assert.equal(init.status, 200);
+      const h = { ...H, 'Mcp-Session-Id': init.headers['mcp-session-id'], 'MCP-Protocol-Version': '2025-11-25' };
+      await httpRequest(srv, { headers: h, body: { jsonrpc: '2.0', method: 'notifications/initialized' } });
+      // 24 million numbers: seconds of parsing, during which the small ones wait
+      const big = Buffer.from(`{"jsonrpc":"2.0","id":"big","method":"ping","params":{"pad":[${'1,'.repeat(24 << 20)}1]}}`);
+      // sent with node's own request, whose end callback says when the body is written
+      let answered;
+      const bigAnswer = new Promise((resolve, reject) => { answered = { resolve, reject }; });
+      const req = http.request({ host: '127.0.0.1', port: srv.port, method: 'POST', path: '/mcp', agent: false,
+        headers: { ...h, 'Content-Length': big.length } }, (res) => {
+        let text = '';
+        res.on('data', (d) => { text += d; });
+        res.on('end', () => answered.resolve({ status: res.statusCode, text }));
+      });
+      req.on('error', (e) => answered.reject(e));
+      await new Promise((resolve) => req.end(big, resolve));
+      const posts = [bigAnswer];
+      await new Promise((r) => setTimeout(r, 300)); // received whole, now parsed
+      for (let i = 0; i < 1600; i++) posts.push(httpRequest(srv, { headers: h, body: { jsonrpc: '2.0', id: i, method: 'ping' }, timeout: 90000 }));
+      const answers = await Promise.all(posts);
+      const nullIds = answers.filter((r) => r.status === 200 && /"id":null/.test(r.text));
+      assert.equal(nullIds.length, 0, `${nullIds.length} answers with id null, e.g. ${nullIds[0]?.text}`);
+      const busy = answers.filter((r) => r.status === 503);
+      for (const r of busy) assert.match(r.text, /too many messages of this session wait/);
+      answers.filter((r) => r.status !== 503).forEach((r, k) => assert.equal(r.status, 200, r.text.slice(0, 300)));
+      assert.match(answers[0].text, /"id":"big"/);
+      console.log(`# ${busy.length} of 1600 refused with 503`);
+      assert.ok(busy.length > 0, 'no POST was past the bounds: the test did not reach them');
+    } finally {
       await srv.close();
     }
   });
