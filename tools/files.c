@@ -17,6 +17,9 @@
 #include <sys/stat.h>
 
 #define LIST_MAX_ENTRIES 10000
+/* Bytes of the entries' paths a listing holds: the sandbox chooses them, up
+   to 4 KiB each, and every one is kept twice (JSON and text) until the answer. */
+#define LIST_MAX_PATH_BYTES (4u << 20)
 
 /* Resolve the call's path argument. On error the call is finished (and
  * freed): the caller must return at once without touching it. */
@@ -332,7 +335,9 @@ static const char *type_of(mode_t m)
 
 struct lister {
 	json_t *entries;
+	size_t path_bytes;	/* of the entries' paths */
 	bool truncated;
+	bool too_long;		/* stopped at LIST_MAX_PATH_BYTES */
 	bool recursive;
 };
 
@@ -352,7 +357,7 @@ static void list_dir(struct lister *l, int dfd, const char *prefix, int depth)
 		close(dfd);
 		return;
 	}
-	while ((de = readdir(d))) {
+	while ((de = readdir(d)) && !l->too_long) {
 		struct stat st;
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
@@ -366,6 +371,12 @@ static void list_dir(struct lister *l, int dfd, const char *prefix, int depth)
 		if (strcmp(prefix, "."))
 			buf_addf(&p, "%s/", prefix);
 		buf_adds(&p, de->d_name);
+		if (l->path_bytes + p.len > LIST_MAX_PATH_BYTES) {
+			buf_release(&p);
+			l->truncated = l->too_long = true;
+			break;
+		}
+		l->path_bytes += p.len;
 		json_t *name = tool_json_text(de->d_name, strlen(de->d_name));
 		json_t *path = tool_json_text(p.data, p.len);
 		json_array_append_new(l->entries,
@@ -405,24 +416,21 @@ static void list_run(uv_work_t *req)
 	j->fd = -1;
 	/* sorted by path: stable output for models and tests */
 	size_t n = json_array_size(l->entries);
-	json_t **v = xcalloc(n ? n : 1, sizeof(*v));
-	for (size_t i = 0; i < n; i++)
-		v[i] = json_incref(json_array_get(l->entries, i));
-	qsort(v, n, sizeof(*v), cmp_entry);
-	json_array_clear(l->entries);
+	tool_json_sort(l->entries, cmp_entry);
 	for (size_t i = 0; i < n; i++) {
-		json_t *e = v[i];
+		json_t *e = json_array_get(l->entries, i);
 		const char *type = json_string_value(json_object_get(e, "type"));
 		buf_addf(&j->text, "%s%s\t%lld\t%s\n", json_string_value(json_object_get(e, "path")),
 			 !strcmp(type, "directory") ? "/" : !strcmp(type, "symlink") ? "@" : "",
 			 (long long)json_integer_value(json_object_get(e, "size")),
 			 json_string_value(json_object_get(e, "mtime")));
-		json_array_append_new(l->entries, e);
 	}
-	free(v);
 	if (!n)
 		buf_adds(&j->text, "(empty directory)\n");
-	if (l->truncated)
+	if (l->too_long)
+		buf_addf(&j->text, "[truncated at %zu entries: a listing holds at most %u bytes of paths; list a "
+			 "subdirectory]\n", n, LIST_MAX_PATH_BYTES);
+	else if (l->truncated)
 		buf_addf(&j->text, "[truncated at %d entries]\n", LIST_MAX_ENTRIES);
 }
 

@@ -35,6 +35,7 @@ struct walk {
 	struct tool_walk_stats *stats;
 	bool halted;
 	unsigned long dirs;	/* directories opened */
+	size_t name_bytes;	/* of the names read_names holds for the levels open */
 	struct buf path;
 };
 
@@ -59,10 +60,12 @@ static struct name *read_names(struct walk *w, DIR *d, size_t room, size_t *coun
 		const char *s = de->d_name;
 		if ((s[0] == '.' && (!s[1] || (s[1] == '.' && !s[2]))) || !strcmp(s, ".git"))
 			continue;
-		if (n >= room) {
+		size_t len = strlen(s) + 1;
+		if (n >= room || w->name_bytes + len > TOOL_WALK_MAX_NAME_BYTES) {
 			w->stats->truncated = true;
 			break;
 		}
+		w->name_bytes += len;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 32;
 			v = xrealloc(v, cap * sizeof(*v));
@@ -125,8 +128,10 @@ static void walk_dir(struct walk *w, int fd, int depth)
 		if (sub >= 0)
 			walk_dir(w, sub, depth + 1);
 	}
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		w->name_bytes -= strlen(v[i].name) + 1;
 		free(v[i].name);
+	}
 	free(v);
 	w->path.len = base;
 	if (w->path.data)

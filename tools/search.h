@@ -22,6 +22,7 @@
 #include "../server/base/err.h"
 
 #define TOOL_WALK_MAX_DEPTH 64
+#define TOOL_WALK_MAX_NAME_BYTES (16u << 20)	/* of the names the walk's levels hold at once */
 
 /** Stop conditions of one call. */
 struct tool_search_ctl {
@@ -56,14 +57,17 @@ typedef enum tool_walk_next (*tool_walk_cb)(void *arg, const struct tool_walk_en
 
 struct tool_walk_stats {
 	size_t entries;		/* entries visited */
-	bool truncated;		/* stopped at max_entries, max depth, or by ctl */
+	bool truncated;		/* stopped at max_entries, max depth, TOOL_WALK_MAX_NAME_BYTES, or by ctl */
 };
 
 /**
  * Visit the tree beneath rootfd (borrowed) depth first, each directory's
  * entries in byte order of their names (so paths come out sorted as a
  * "/"-aware sort), at most max_entries entries and TOOL_WALK_MAX_DEPTH
- * levels. Stops early when ctl says so or cb returns TOOL_WALK_HALT.
+ * levels. A directory's names are read whole before it is visited: the
+ * directories open at once hold at most TOOL_WALK_MAX_NAME_BYTES of them
+ * (the names past it are not visited). Stops early when ctl says so or cb
+ * returns TOOL_WALK_HALT.
  */
 void tool_walk(int rootfd, struct tool_search_ctl *ctl, size_t max_entries, tool_walk_cb cb, void *arg,
 	       struct tool_walk_stats *stats);

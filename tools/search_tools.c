@@ -26,6 +26,9 @@
 #define SEARCH_MAX_ENTRIES 200000	/* entries a walk visits at most */
 #define GLOB_DEFAULT_RESULTS 1000
 #define GLOB_MAX_RESULTS 10000
+/* Bytes of paths (glob) or of paths and lines as the text shows them (grep)
+   that a result holds: the sandbox names its files, up to 4 KiB a path. */
+#define SEARCH_MAX_BYTES (4u << 20)
 
 /* ---- what glob and grep share ------------------------------------------- */
 
@@ -111,7 +114,7 @@ static void search_start(struct tool_call *call, struct sess_session *s, const c
 }
 
 /* Why a search stopped early, or NULL: ctl's reasons first. */
-static const char *stop_reason(struct search_job *j, bool limit, bool walk_truncated)
+static const char *stop_reason(struct search_job *j, bool limit, bool too_big, bool walk_truncated)
 {
 	if (atomic_load(&j->ctl.cancelled))
 		return "cancelled";
@@ -119,6 +122,8 @@ static const char *stop_reason(struct search_job *j, bool limit, bool walk_trunc
 		return "time";
 	if (limit)
 		return "max_results";
+	if (too_big)
+		return "bytes";
 	if (walk_truncated)
 		return "walk";
 	return NULL;
@@ -130,9 +135,13 @@ static void add_reason_text(struct buf *text, const char *reason, size_t shown)
 		buf_addf(text, "[truncated: first %zu results shown; raise max_results or narrow the pattern]\n", shown);
 	else if (!strcmp(reason, "time"))
 		buf_addf(text, "[truncated: stopped after %d s; narrow the path or the pattern]\n", SEARCH_TIME_MS / 1000);
+	else if (!strcmp(reason, "bytes"))
+		buf_addf(text, "[truncated: first %zu results shown: a result holds at most %u bytes of paths (and "
+			 "grep's lines); narrow the path or the pattern]\n", shown, SEARCH_MAX_BYTES);
 	else if (!strcmp(reason, "walk"))
-		buf_addf(text, "[truncated: the tree has more than %d entries or %d levels; narrow the path]\n",
-			 SEARCH_MAX_ENTRIES, TOOL_WALK_MAX_DEPTH);
+		buf_addf(text, "[truncated: the tree has more than %d entries or %d levels, or names over %u bytes in "
+			 "the directories walked at once; narrow the path]\n", SEARCH_MAX_ENTRIES, TOOL_WALK_MAX_DEPTH,
+			 TOOL_WALK_MAX_NAME_BYTES);
 	else
 		buf_addf(text, "[%s]\n", reason);
 }
@@ -158,7 +167,9 @@ struct glob_state {
 	size_t max;
 	bool by_mtime;
 	json_t *matches;
+	size_t path_bytes;	/* of the matches' paths */
 	bool more;		/* a match beyond max was seen */
+	bool too_big;		/* stopped at SEARCH_MAX_BYTES of paths */
 };
 
 static void glob_state_free(void *arg)
@@ -167,6 +178,43 @@ static void glob_state_free(void *arg)
 	tool_glob_free(st->g);
 	json_decref(st->matches);
 	free(st);
+}
+
+/* Newest first; equal times by path. */
+static int cmp_mtime(const void *a, const void *b)
+{
+	json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+	int c = strcmp(json_string_value(json_object_get(y, "mtime")), json_string_value(json_object_get(x, "mtime")));
+	return c ? c : strcmp(json_string_value(json_object_get(x, "path")), json_string_value(json_object_get(y, "path")));
+}
+
+/* Keep the newest st->max matches (sorted newest first); more says if any went. */
+static void glob_keep_newest(struct glob_state *st)
+{
+	size_t n = json_array_size(st->matches);
+	json_t *m;
+	size_t i;
+	tool_json_sort(st->matches, cmp_mtime);
+	while (json_array_size(st->matches) > st->max)
+		json_array_remove(st->matches, json_array_size(st->matches) - 1);
+	st->path_bytes = 0;
+	json_array_foreach(st->matches, i, m)
+		st->path_bytes += strlen(json_string_value(json_object_get(m, "path")));
+	st->more |= n > st->max;
+}
+
+/* May a match of a path of len bytes be kept? Sorted by mtime, every match
+   is a candidate until the walk ends: past twice max of them, or the bytes
+   bound, only the newest max are kept. False (too_big) when even those
+   would pass SEARCH_MAX_BYTES. */
+static bool glob_room(struct glob_state *st, size_t len)
+{
+	if (st->by_mtime && (json_array_size(st->matches) >= 2 * st->max || st->path_bytes + len > SEARCH_MAX_BYTES))
+		glob_keep_newest(st);
+	if (st->path_bytes + len <= SEARCH_MAX_BYTES)
+		return true;
+	st->too_big = true;
+	return false;
 }
 
 struct glob_walk {
@@ -189,6 +237,9 @@ static enum tool_walk_next glob_visit(void *arg, const struct tool_walk_entry *e
 		}
 		if (fstatat(e->dirfd, e->name, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
 			shown_path(&gw->path, gw->j, e->path);
+			if (!glob_room(st, gw->path.len))
+				return TOOL_WALK_HALT;
+			st->path_bytes += gw->path.len;
 			json_array_append_new(st->matches,
 					      json_pack("{s:o, s:s, s:I, s:o}", "path", tool_json_text(gw->path.data, gw->path.len),
 							"type", dir ? "directory" : S_ISREG(sb.st_mode) ? "file"
@@ -199,14 +250,6 @@ static enum tool_walk_next glob_visit(void *arg, const struct tool_walk_entry *e
 	return dir && tool_glob_could_match_below(st->g, e->path) ? TOOL_WALK_DESCEND : TOOL_WALK_NEXT;
 }
 
-/* Newest first; equal times by path. */
-static int cmp_mtime(const void *a, const void *b)
-{
-	json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
-	int c = strcmp(json_string_value(json_object_get(y, "mtime")), json_string_value(json_object_get(x, "mtime")));
-	return c ? c : strcmp(json_string_value(json_object_get(x, "path")), json_string_value(json_object_get(y, "path")));
-}
-
 static void glob_work(struct search_job *j)
 {
 	struct glob_state *st = j->state;
@@ -215,23 +258,10 @@ static void glob_work(struct search_job *j)
 
 	tool_walk(j->rootfd, &j->ctl, SEARCH_MAX_ENTRIES, glob_visit, &gw, &ws);
 	buf_release(&gw.path);
+	if (st->by_mtime)
+		glob_keep_newest(st);
 	size_t n = json_array_size(st->matches);
-	if (st->by_mtime) {
-		json_t **v = xcalloc(n ? n : 1, sizeof(*v));
-		for (size_t i = 0; i < n; i++)
-			v[i] = json_incref(json_array_get(st->matches, i));
-		qsort(v, n, sizeof(*v), cmp_mtime);
-		json_array_clear(st->matches);
-		for (size_t i = 0; i < n; i++)
-			if (i < st->max)
-				json_array_append_new(st->matches, v[i]);
-			else
-				json_decref(v[i]);
-		free(v);
-		st->more = n > st->max;
-		n = json_array_size(st->matches);
-	}
-	const char *reason = stop_reason(j, st->more, ws.truncated && !st->more);
+	const char *reason = stop_reason(j, st->more, st->too_big, ws.truncated && !st->more && !st->too_big);
 	json_t *m;
 	size_t i;
 	json_array_foreach(st->matches, i, m)
@@ -303,8 +333,9 @@ struct grep_item {
 	size_t seq;
 	struct grep_dir *dir;	/* NULL: the call's path is this file (the job's rootfd) */
 	char *name, *shown;
-	json_t *matches;	/* this file's, at most max + 1 */
+	json_t *matches;	/* this file's, at most max + 1, and one past SEARCH_MAX_BYTES */
 	size_t held;		/* lines of matches counted in the state's held */
+	size_t held_bytes;	/* and their bytes (grep_match_bytes), in held_bytes */
 	bool searched, binary, large, done;
 };
 
@@ -347,12 +378,14 @@ struct grep_state {
 	struct grep_item ring[GREP_RING];
 	size_t head, next, tail;	/* first not merged, first not taken, next to queue */
 	size_t held;		/* lines held by files after head */
+	size_t held_bytes;	/* their bytes: files after head add none past SEARCH_MAX_BYTES */
 	bool closed;		/* no more files come */
 	atomic_bool halt;	/* stop: enough results, cancelled or out of time */
 	bool helper_started, helper_running;
 	pthread_t helper;
 	json_t *matches;	/* the merged result, in path order */
-	bool more;
+	size_t bytes;		/* its grep_match_bytes, at most SEARCH_MAX_BYTES */
+	bool more, too_big;
 	size_t files, binary, large;
 };
 
@@ -466,22 +499,38 @@ static void grep_wait(struct grep_state *st)
 	st->waiting--;
 }
 
+/* A match's bytes as its text shows them: the path on each of its lines, and the lines. */
+static size_t grep_match_bytes(json_t *m)
+{
+	size_t plen = strlen(json_string_value(json_object_get(m, "path")));
+	size_t n = plen + json_string_length(json_object_get(m, "text")), k;
+	json_t *x;
+	json_array_foreach(json_object_get(m, "before"), k, x)
+		n += plen + json_string_length(x);
+	json_array_foreach(json_object_get(m, "after"), k, x)
+		n += plen + json_string_length(x);
+	return n;
+}
+
 /*
- * May the file being searched keep a match of `lines` lines? The first
- * unmerged file always may; a later one waits while later files hold
- * GREP_HELD_MAX lines (its results cannot be used before the first is
- * merged). False when the search stops.
+ * May the file being searched keep a match of `lines` lines and `bytes`?
+ * The first unmerged file always may; a later one waits while later files
+ * hold GREP_HELD_MAX lines or SEARCH_MAX_BYTES (its results cannot be used
+ * before the first is merged). False when the search stops.
  */
-static bool grep_hold(struct grep_scan *sc, size_t lines)
+static bool grep_hold(struct grep_scan *sc, size_t lines, size_t bytes)
 {
 	struct grep_state *st = sc->st;
 	pthread_mutex_lock(&st->mu);
-	while (sc->item->seq != st->head && st->held + lines > GREP_HELD_MAX && !atomic_load(&st->halt))
+	while (sc->item->seq != st->head && (st->held + lines > GREP_HELD_MAX || st->held_bytes + bytes > SEARCH_MAX_BYTES) &&
+	       !atomic_load(&st->halt))
 		grep_wait(st);
 	bool ok = !atomic_load(&st->halt);
 	if (ok) {
 		st->held += lines;
 		sc->item->held += lines;
+		st->held_bytes += bytes;
+		sc->item->held_bytes += bytes;
 	}
 	pthread_mutex_unlock(&st->mu);
 	return ok;
@@ -518,8 +567,6 @@ static void grep_buffer(struct grep_scan *sc, const char *d, size_t len)
 		}
 		if (!line_matches(sc, d + a, n))
 			continue;
-		if (!grep_hold(sc, 1 + (size_t)st->before + (size_t)st->after))
-			break;
 		json_t *m = json_pack("{s:s, s:I, s:o}", "path", it->shown, "line", (json_int_t)(i + 1), "text", line_json(d + a, n));
 		if (st->before || st->after) {
 			json_t *bef = json_array(), *aft = json_array();
@@ -534,9 +581,14 @@ static void grep_buffer(struct grep_scan *sc, const char *d, size_t len)
 			json_object_set_new(m, "before", bef);
 			json_object_set_new(m, "after", aft);
 		}
+		size_t bytes = grep_match_bytes(m);
+		if (!grep_hold(sc, 1 + (size_t)st->before + (size_t)st->after, bytes)) {
+			json_decref(m);
+			break;
+		}
 		json_array_append_new(it->matches, m);
-		if (json_array_size(it->matches) > st->max)
-			break;	/* one beyond max: enough to know there are more */
+		if (json_array_size(it->matches) > st->max || it->held_bytes > SEARCH_MAX_BYTES)
+			break;	/* one beyond max or the bytes: enough to know there are more */
 	}
 }
 
@@ -605,9 +657,17 @@ static void grep_merge(struct grep_state *st)
 				atomic_store(&st->halt, true);
 				break;
 			}
+			size_t bytes = grep_match_bytes(m);
+			if (st->bytes + bytes > SEARCH_MAX_BYTES) {
+				st->too_big = true;
+				atomic_store(&st->halt, true);
+				break;
+			}
+			st->bytes += bytes;
 			json_array_append(st->matches, m);
 		}
 		st->held -= it->held;
+		st->held_bytes -= it->held_bytes;
 		grep_item_release(it);
 		st->head++;
 	}
@@ -784,7 +844,7 @@ static void grep_work(struct search_job *j)
 	else
 		tool_walk(j->rootfd, &j->ctl, SEARCH_MAX_ENTRIES, grep_visit, st, &ws);
 	grep_finish(st);
-	const char *reason = stop_reason(j, st->more, ws.truncated && !st->more);
+	const char *reason = stop_reason(j, st->more, st->too_big, ws.truncated && !st->more && !st->too_big);
 	size_t n = json_array_size(st->matches), i;
 	json_t *m;
 	json_array_foreach(st->matches, i, m) {
@@ -914,7 +974,7 @@ static void grep_run(struct tool_call *call) { tool_with_session(call, grep_run_
 
 #define SESSION_ARG "\"session_id\":{\"type\":\"string\",\"description\":\"Session; default: this connection's own session.\"}"
 #define STOP_SCHEMA "\"truncated\":{\"type\":\"boolean\"}," \
-	"\"reason\":{\"type\":\"string\",\"enum\":[\"max_results\",\"time\",\"walk\",\"cancelled\"]}"
+	"\"reason\":{\"type\":\"string\",\"enum\":[\"max_results\",\"bytes\",\"time\",\"walk\",\"cancelled\"]}"
 
 const struct tool_def tool_search_defs[] = {
 	{

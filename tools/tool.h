@@ -390,5 +390,7 @@ void tool_ask(struct tool_call *call, const char *method, json_t *params, tool_r
 json_t *tool_json_text(const char *data, size_t len);
 /** ISO 8601 UTC from epoch milliseconds. */
 json_t *tool_json_time(uint64_t ms);
+/** Sort array a in place, cmp comparing two `json_t *const *`. */
+void tool_json_sort(json_t *a, int (*cmp)(const void *, const void *));
 
 #endif
