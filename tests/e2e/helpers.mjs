@@ -469,9 +469,9 @@ export class ServeServer {
   }
 
   /** stop() and check that SIGTERM made it exit 0; removes the data dir when startServe made it. */
-  async close({ keepData = false } = {}) {
+  async close({ keepData = false, timeout = 5000 } = {}) {
     try {
-      const e = await this.stop();
+      const e = await this.stop(timeout);
       if (e.code !== 0) throw new Error(`serve exited ${JSON.stringify(e)} after SIGTERM (expected 0); stderr:\n${this.stderr()}`);
       return e;
     } finally {
