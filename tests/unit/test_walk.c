@@ -90,8 +90,8 @@ int main(void)
 	mkdirat(b, "many", 0700);
 	int many = openat(b, "many", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	memset(name, 'n', 250);
-	for (int i = 0; i < 70000; i++) {
-		snprintf(name + 250, 6, "%05d", i);
+	for (unsigned i = 0; i < 70000; i++) {
+		snprintf(name + 250, 6, "%05u", i % 100000);
 		touch(many, name);
 	}
 	walk(fd, &s, &ws);
